@@ -1,0 +1,50 @@
+/*
+ * Small helpers shared by every module: hex, wiping, secret files, time.
+ */
+#ifndef IMPRINT_UTIL_H
+#define IMPRINT_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imprint/err.h"
+
+#define IMP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Wipe memory that held a secret; never optimised away. */
+void imp_wipe(void *p, size_t n);
+
+/* Lowercase hex of bin into out, which must hold 2*n+1 bytes. */
+void imp_hex_encode(const uint8_t *bin, size_t n, char *out);
+/* Parse exactly 2*n hex digits (either case) into out. */
+imp_err imp_hex_decode(const char *hex, uint8_t *out, size_t n);
+
+/*
+ * Create a new secret file (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600, umask 077)
+ * and write data into it, fsync'ed. Fails with IMP_ERR_EXISTS if it exists.
+ */
+imp_err imp_write_secret_file(const char *path, const void *data, size_t n);
+
+/* Write a public file atomically (temp + fsync + rename), given mode. */
+imp_err imp_write_file_atomic(const char *path, const void *data, size_t n, unsigned mode);
+
+/*
+ * Read a whole file. On success *out is a malloc'ed buffer, NUL-terminated
+ * (the NUL is not counted in *n); the caller frees it.
+ */
+imp_err imp_read_file(const char *path, uint8_t **out, size_t *n);
+
+/* Create a directory and its parents with the given mode (like mkdir -p). */
+imp_err imp_mkdir_p(const char *path, unsigned mode);
+
+/* Monotonic clock in nanoseconds / seconds. */
+uint64_t imp_now_ns(void);
+double imp_now_s(void);
+
+/* RFC 3339 UTC timestamp of the current time ("2026-11-26T09:50:00Z"). */
+void imp_rfc3339_now(char out[32]);
+
+/* Sleep for the given number of microseconds (restarts on EINTR). */
+void imp_sleep_us(uint64_t us);
+
+#endif

@@ -1,0 +1,218 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "imprint/log.h"
+#include "imprint/util.h"
+
+void imp_wipe(void *p, size_t n)
+{
+	if (p && n)
+		explicit_bzero(p, n);
+}
+
+void imp_hex_encode(const uint8_t *bin, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[bin[i] >> 4];
+		out[2 * i + 1] = digits[bin[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int hex_val(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+imp_err imp_hex_decode(const char *hex, uint8_t *out, size_t n)
+{
+	if (!hex || strlen(hex) != 2 * n)
+		return IMP_ERR_PROTOCOL;
+	for (size_t i = 0; i < n; i++) {
+		int hi = hex_val(hex[2 * i]);
+		int lo = hex_val(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return IMP_ERR_PROTOCOL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return IMP_OK;
+}
+
+static imp_err write_all(int fd, const void *data, size_t n)
+{
+	const uint8_t *p = data;
+
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return IMP_ERR_IO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return IMP_OK;
+}
+
+imp_err imp_write_secret_file(const char *path, const void *data, size_t n)
+{
+	mode_t old = umask(077);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	imp_err rc;
+
+	umask(old);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return IMP_ERR_EXISTS;
+		IMP_ERROR("cannot create %s: %s", path, strerror(errno));
+		return IMP_ERR_IO;
+	}
+	rc = write_all(fd, data, n);
+	if (rc == IMP_OK && fsync(fd) != 0)
+		rc = IMP_ERR_IO;
+	close(fd);
+	if (rc != IMP_OK) {
+		IMP_ERROR("cannot write %s", path);
+		unlink(path);
+	}
+	return rc;
+}
+
+imp_err imp_write_file_atomic(const char *path, const void *data, size_t n, unsigned mode)
+{
+	char tmp[4096];
+	int fd;
+	imp_err rc;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= sizeof(tmp))
+		return IMP_ERR_IO;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+	if (fd < 0) {
+		IMP_ERROR("cannot create %s: %s", tmp, strerror(errno));
+		return IMP_ERR_IO;
+	}
+	rc = write_all(fd, data, n);
+	if (rc == IMP_OK && fsync(fd) != 0)
+		rc = IMP_ERR_IO;
+	close(fd);
+	if (rc == IMP_OK && rename(tmp, path) != 0)
+		rc = IMP_ERR_IO;
+	if (rc != IMP_OK) {
+		IMP_ERROR("cannot write %s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	return rc;
+}
+
+imp_err imp_read_file(const char *path, uint8_t **out, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf = NULL;
+	size_t cap = 0, len = 0;
+	imp_err rc = IMP_OK;
+
+	*out = NULL;
+	*n = 0;
+	if (!f)
+		return errno == ENOENT ? IMP_ERR_NOT_FOUND : IMP_ERR_IO;
+	for (;;) {
+		size_t got;
+
+		if (cap - len < 4097) {
+			uint8_t *nb = realloc(buf, cap ? cap * 2 : 8192);
+
+			if (!nb) {
+				rc = IMP_ERR_NOMEM;
+				goto cleanup;
+			}
+			buf = nb;
+			cap = cap ? cap * 2 : 8192;
+		}
+		got = fread(buf + len, 1, cap - len - 1, f);
+		len += got;
+		if (got == 0) {
+			if (ferror(f))
+				rc = IMP_ERR_IO;
+			break;
+		}
+	}
+	if (rc == IMP_OK) {
+		buf[len] = '\0';
+		*out = buf;
+		*n = len;
+		buf = NULL;
+	}
+cleanup:
+	free(buf);
+	fclose(f);
+	return rc;
+}
+
+imp_err imp_mkdir_p(const char *path, unsigned mode)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return IMP_ERR_IO;
+	memcpy(buf, path, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		char saved = buf[i];
+
+		buf[i] = '\0';
+		if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST) {
+			IMP_ERROR("cannot create directory %s: %s", buf, strerror(errno));
+			return IMP_ERR_IO;
+		}
+		buf[i] = saved;
+	}
+	return IMP_OK;
+}
+
+uint64_t imp_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+double imp_now_s(void)
+{
+	return (double)imp_now_ns() / 1e9;
+}
+
+void imp_rfc3339_now(char out[32])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void imp_sleep_us(uint64_t us)
+{
+	struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
