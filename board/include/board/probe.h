@@ -1,0 +1,113 @@
+/*
+ * Debug probes: how the station reads and writes a board's memory over SWD.
+ *
+ * A probe driver is a const table of function pointers, picked by URI scheme
+ * from the NULL-terminated, alphabetical list board_probe_drivers[]:
+ *
+ *   rsp://HOST:PORT[?timeout_ms=N&retries=N&reset=CMD]
+ *        GDB Remote Serial Protocol over TCP (OpenOCD, pyOCD, J-Link GDB
+ *        server, Black Magic Probe, QEMU, imprint-vboard)
+ *   sim:[?uid=32HEX&seed=N&latency=X]
+ *        an in-process imprint-vb1 chip (imp_sim_chip); unit tests attach an
+ *        existing chip with board_probe_attach_sim()
+ *
+ * Callers use the board_probe_* wrappers, never the table directly: they
+ * check arguments, log, and answer IMP_ERR_UNSUPPORTED for members that are
+ * NULL. Addresses are 32-bit target addresses; registers are read and
+ * written little-endian (Cortex-M).
+ */
+#ifndef BOARD_PROBE_H
+#define BOARD_PROBE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imprint/err.h"
+
+struct sim_chip;
+
+struct board_probe_driver {
+	/* Driver name, also the URI scheme ("rsp", "sim"). */
+	const char *name;
+
+	/*
+	 * Connect to the target named by uri (the whole URI, scheme included).
+	 * On success *priv holds the driver's state. On failure nothing is
+	 * left open and *priv is untouched. Errors: IMP_ERR_USAGE for a
+	 * malformed URI, IMP_ERR_PROBE when the probe cannot be reached (the
+	 * log says what to check), IMP_ERR_NOMEM.
+	 */
+	imp_err (*open)(const char *uri, void **priv);
+
+	/* Release everything. Called if and only if open() succeeded, once. */
+	void (*close)(void *priv);
+
+	/*
+	 * Read n bytes (any n >= 1, any alignment) at addr into buf. The driver
+	 * splits large reads as its transport requires. Either all n bytes are
+	 * read or an error is returned (buf contents then undefined).
+	 * Errors: IMP_ERR_TARGET_LOCKED when the debug port refuses access,
+	 * IMP_ERR_PROBE for an access error (unmapped memory) or a lost probe,
+	 * IMP_ERR_TIMEOUT when the probe stops answering.
+	 */
+	imp_err (*read_mem)(void *priv, uint32_t addr, uint8_t *buf, size_t n);
+
+	/* Write n bytes (any n >= 1) from buf at addr; errors as read_mem. */
+	imp_err (*write_mem)(void *priv, uint32_t addr, const uint8_t *buf, size_t n);
+
+	/* Reset the target (system reset) and leave the core halted if the
+	 * probe can. Fuses burned since the last reset become effective. */
+	imp_err (*reset)(void *priv);
+
+	/* Halt the core. */
+	imp_err (*halt)(void *priv);
+
+	/*
+	 * Optional (may be NULL): run a probe monitor command ("reset halt")
+	 * and return its text output, NUL-terminated and truncated to cap-1
+	 * bytes, in out (which may be NULL when cap is 0).
+	 */
+	imp_err (*monitor)(void *priv, const char *cmd, char *out, size_t cap);
+};
+
+/* NULL-terminated, sorted by name. */
+extern const struct board_probe_driver *const board_probe_drivers[];
+extern const struct board_probe_driver board_probe_rsp;
+extern const struct board_probe_driver board_probe_sim;
+
+/* The driver called name, or NULL. */
+const struct board_probe_driver *board_probe_driver_find(const char *name);
+
+/* An open probe: a driver and its state. */
+struct board_probe;
+
+/*
+ * Open the probe named by uri; the scheme picks the driver. Hands over
+ * ownership of *out: release it with board_probe_close().
+ */
+imp_err board_probe_open(const char *uri, struct board_probe **out);
+
+/*
+ * Wrap an existing in-process chip as a probe (driver "sim"). The chip is
+ * borrowed: it must outlive the probe and is not freed by close.
+ */
+imp_err board_probe_attach_sim(struct sim_chip *chip, struct board_probe **out);
+
+/* Close and free; NULL is a no-op. */
+void board_probe_close(struct board_probe *p);
+
+/* The driver's name ("rsp", "sim"). */
+const char *board_probe_driver_name(const struct board_probe *p);
+
+imp_err board_probe_read(struct board_probe *p, uint32_t addr, void *buf, size_t n);
+imp_err board_probe_write(struct board_probe *p, uint32_t addr, const void *buf, size_t n);
+imp_err board_probe_reset(struct board_probe *p);
+imp_err board_probe_halt(struct board_probe *p);
+/* IMP_ERR_UNSUPPORTED when the driver has no monitor. */
+imp_err board_probe_monitor(struct board_probe *p, const char *cmd, char *out, size_t cap);
+
+/* 32-bit little-endian register access (addr should be 4-aligned). */
+imp_err board_probe_read_u32(struct board_probe *p, uint32_t addr, uint32_t *v);
+imp_err board_probe_write_u32(struct board_probe *p, uint32_t addr, uint32_t v);
+
+#endif

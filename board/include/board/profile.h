@@ -1,0 +1,195 @@
+/*
+ * Target profiles: one JSON data file per chip family (docs/PROFILES.md),
+ * and the interpreter that runs a profile's register sequences through a
+ * probe. The virtual board's profile is board/profiles/imprint-vb1.json.
+ *
+ * Search path for board_profile_load(NAME) (NAME without '/' and ".json"):
+ *   1. every directory in $IMPRINT_PROFILE_PATH (colon-separated)
+ *   2. DATA_DIR/profiles (when a data directory is given)
+ *   3. IMPRINT_SOURCE_DIR/board/profiles (the source tree)
+ *   4. /usr/share/imprint/profiles
+ * and the file NAME.json in the first directory holding one wins. A NAME
+ * with a '/' or ending in ".json" is a path and is loaded as is.
+ */
+#ifndef BOARD_PROFILE_H
+#define BOARD_PROFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "board/link.h"
+#include "board/probe.h"
+#include "imprint/err.h"
+
+#define BOARD_PROFILE_FORMAT "imprint-profile/1" /* persisted */
+#define BOARD_PROFILE_MAX_VARS 16u
+
+/* A number in a step: a literal, or "$name" taken from the variables. */
+struct board_profile_value {
+	uint32_t num;
+	char var[24];               /* "" for a literal */
+};
+
+enum board_profile_op {
+	BOARD_OP_WRITE32 = 1,   /* write value to addr */
+	BOARD_OP_READ32,        /* read addr into variable `var` */
+	BOARD_OP_POLL32,        /* re-read addr until (v & mask) == value, or
+	                           IMP_ERR_TIMEOUT after timeout_ms */
+	BOARD_OP_CHECK32,       /* read addr once; (v & mask) != value is
+	                           IMP_ERR_BOARD with the step's `error` text */
+	BOARD_OP_RESET,         /* probe reset */
+	BOARD_OP_HALT,          /* probe halt */
+	BOARD_OP_DELAY,         /* sleep `us` microseconds */
+};
+
+struct board_profile_step {
+	enum board_profile_op op;
+	struct board_profile_value addr, value, mask;
+	uint32_t timeout_ms;        /* POLL32 (default 1000) */
+	uint32_t us;                /* DELAY */
+	char var[24];               /* READ32 */
+	char *error;                /* CHECK32/POLL32 message, may be NULL */
+};
+
+struct board_profile_seq {
+	char *name;                 /* "flash_unlock", "fuse_burn", ... */
+	struct board_profile_step *steps;
+	size_t n_steps;
+};
+
+struct board_profile_region {
+	char *name;                 /* "flash", "sram", "otp", ... */
+	char *kind;                 /* "flash", "ram", "otp", "rom", "regs" */
+	uint32_t base;
+	uint32_t size;
+	uint32_t page;              /* erase granule (flash), else 0 */
+};
+
+struct board_profile {
+	char *name;
+	char *description;
+	char *note;                 /* caveats, e.g. "not tried on hardware" */
+	bool hardware_tested;
+	char *path;                 /* the file it was loaded from */
+
+	uint32_t uid_addr;
+	uint32_t uid_len;           /* 1..64 bytes */
+
+	struct board_profile_region *regions;
+	size_t n_regions;
+
+	uint32_t program_unit;      /* bytes per programming write (4) */
+	uint32_t program_chunk;     /* bytes written between program checks */
+
+	uint32_t fuse_mask;         /* fuses this profile can burn (BOARD_FUSE_*) */
+	bool fuses_readable;        /* a "fuse_read" sequence exists */
+
+	/* Lock verification: after reset (if lock_reset), reading the UID must
+	 * fail with IMP_ERR_TARGET_LOCKED; the agent must report lifecycle
+	 * lock_lifecycle (0: not checked). */
+	bool lock_reset;
+	uint8_t lock_lifecycle;
+
+	/* Provisioning agent. */
+	uint32_t agent_baud;
+	uint32_t agent_protocol;
+	char *agent_image;          /* may be NULL */
+	int slot_device;            /* SE slot for the device key, -1 if none */
+	int slot_psk;               /* SE slot for a PSK, -1 if none */
+
+	struct board_profile_seq *seqs;
+	size_t n_seqs;
+};
+
+/* Variables read and written by sequences ($mask, $addr, $fuses, ...). */
+struct board_profile_vars {
+	size_t n;
+	struct {
+		char name[24];
+		uint32_t value;
+	} v[BOARD_PROFILE_MAX_VARS];
+};
+
+/* Set (or add) a variable; IMP_ERR_INTERNAL when full or name too long. */
+imp_err board_profile_var_set(struct board_profile_vars *vars, const char *name, uint32_t value);
+/* 0 and *value set when found, -1 otherwise. */
+int board_profile_var_get(const struct board_profile_vars *vars, const char *name,
+			  uint32_t *value);
+
+/*
+ * Find NAME.json on the search path (see above) and write its path to out.
+ * data_dir may be NULL. IMP_ERR_NOT_FOUND lists the directories searched.
+ */
+imp_err board_profile_find(const char *name, const char *data_dir, char *out, size_t cap);
+
+/*
+ * Load and validate a profile, strictly: unknown keys, wrong types, missing
+ * required fields and out-of-range numbers are IMP_ERR_CONFIG with the
+ * field's path in the log ("sequences.fuse_burn[2].addr: expected ...").
+ * Hands over *out: free with board_profile_free().
+ */
+imp_err board_profile_load(const char *name_or_path, const char *data_dir,
+			   struct board_profile **out);
+/* The same from a JSON text; source names it in messages. */
+imp_err board_profile_parse(const char *json, size_t len, const char *source,
+			    struct board_profile **out);
+void board_profile_free(struct board_profile *p);
+
+const struct board_profile_seq *board_profile_seq(const struct board_profile *p,
+						  const char *name);
+const struct board_profile_region *board_profile_region(const struct board_profile *p,
+							const char *name);
+
+/*
+ * Run sequence `name` through probe. vars supplies inputs and receives
+ * READ32 results (may be NULL when the sequence uses none). Errors:
+ * IMP_ERR_UNSUPPORTED (no such sequence in this profile), IMP_ERR_CONFIG (a
+ * variable is missing), IMP_ERR_BOARD (a CHECK32 failed), IMP_ERR_TIMEOUT
+ * (a POLL32 timed out), the probe's errors.
+ */
+imp_err board_profile_run(const struct board_profile *p, const char *name,
+			  struct board_probe *probe, struct board_profile_vars *vars);
+
+/* Read the unique ID (uid_len bytes, at most cap) through the probe. */
+imp_err board_profile_read_uid(const struct board_profile *p, struct board_probe *probe,
+			       uint8_t *uid, size_t cap, size_t *uid_len);
+
+/*
+ * Erase the pages covering [addr, addr+n) of the "flash" region and program
+ * image there (flash_unlock, flash_erase_page per page, flash_program_begin,
+ * chunked writes each followed by flash_program_check, flash_program_end).
+ * n is padded with 0xFF to program_unit. IMP_ERR_USAGE when the range is
+ * not inside the flash region.
+ */
+imp_err board_profile_program_flash(const struct board_profile *p, struct board_probe *probe,
+				    uint32_t addr, const uint8_t *image, size_t n);
+
+/* SHA-256 of n bytes read back at addr. */
+imp_err board_probe_sha256(struct board_probe *probe, uint32_t addr, size_t n,
+			   uint8_t digest[32]);
+
+/* Read back [addr, addr+n) and compare its SHA-256 with the image's:
+ * IMP_ERR_VERIFY on a mismatch. */
+imp_err board_profile_verify_flash(const struct board_profile *p, struct board_probe *probe,
+				   uint32_t addr, const uint8_t *image, size_t n);
+
+/* Burn fuses (BOARD_FUSE_* mask, must be within p->fuse_mask) with the
+ * "fuse_burn" sequence ($mask). Effective after the next reset. */
+imp_err board_profile_burn_fuses(const struct board_profile *p, struct board_probe *probe,
+				 uint32_t mask);
+
+/* Burned fuse mask via the "fuse_read" sequence (which sets $fuses). */
+imp_err board_profile_read_fuses(const struct board_profile *p, struct board_probe *probe,
+				 uint32_t *mask);
+
+/*
+ * Verify the lock from outside: reset (if the profile says so), then a
+ * probe read of the UID must fail with IMP_ERR_TARGET_LOCKED; when link is
+ * not NULL and the profile names a lifecycle, the agent must report it.
+ * IMP_ERR_VERIFY (logged: what was still open) when the board is not locked.
+ */
+imp_err board_profile_verify_lock(const struct board_profile *p, struct board_probe *probe,
+				  struct board_link *link);
+
+#endif
