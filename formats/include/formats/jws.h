@@ -1,0 +1,83 @@
+/*
+ * JWS (RFC 7515) compact serialization, ES256 only (RFC 7518 3.4), and JWK
+ * (RFC 7517) of EC P-256 public keys with RFC 7638 thumbprints.
+ *
+ * The protected header is {"alg":"ES256","typ":TYP,"kid":KID,"x5c":[...]}
+ * ("kid" and "x5c" optional), serialised compact with sorted keys.
+ * Verification is strict: three base64url segments, no padding, a header
+ * that is a JSON object without duplicate keys, "alg" exactly "ES256" (so
+ * "none" and everything else are refused), no "crit", a 64-byte signature.
+ */
+#ifndef FORMATS_JWS_H
+#define FORMATS_JWS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "imprint/err.h"
+#include "formats/signer.h"
+
+/*
+ * Sign payload with s. typ and kid may be NULL (then omitted). x5c is the
+ * certificate chain to embed, leaf (the signer's certificate) first;
+ * x5c_count 0 omits the member. On success *out is the malloc'ed,
+ * NUL-terminated compact serialization (free).
+ */
+imp_err fmt_jws_sign(const struct fmt_signer *s, const char *typ, const char *kid,
+		     X509 *const *x5c, size_t x5c_count,
+		     const void *payload, size_t payload_len, char **out);
+
+/* What a successful verification hands back. Release with fmt_jws_release. */
+struct fmt_jws {
+	json_t *header;       /* the protected header (owned reference) */
+	uint8_t *payload;     /* decoded payload, malloc'ed, NUL after the end */
+	size_t payload_len;
+	X509 *leaf;           /* x5c[0] when verified through x5c, else NULL (owned) */
+};
+
+/* Free the contents of j and zero it; safe on a zeroed struct. */
+void fmt_jws_release(struct fmt_jws *j);
+
+/*
+ * Verify compact against the public key pub. If typ is not NULL the header
+ * "typ" must equal it. On success *out is filled (release it); on failure it
+ * is left zeroed. IMP_ERR_PROTOCOL for malformed input or a refused header,
+ * IMP_ERR_VERIFY for a wrong signature.
+ */
+imp_err fmt_jws_verify_key(const char *compact, EVP_PKEY *pub, const char *typ,
+			   struct fmt_jws *out);
+
+/*
+ * Verify compact against the chain in its "x5c" header: x5c[0] is the leaf,
+ * the rest untrusted intermediates; the chain must verify against trust
+ * (fmt_cert_verify_chain), the leaf must carry the keyUsage bits in
+ * required_ku (FMT_KU_*), and the signature must verify with the leaf key.
+ * out->leaf is the verified leaf certificate. Errors as above.
+ */
+imp_err fmt_jws_verify_x5c(const char *compact, X509_STORE *trust, unsigned required_ku,
+			   const char *typ, struct fmt_jws *out);
+
+/*
+ * JWK of an EC P-256 public key: {"kty":"EC","crv":"P-256","x":..,"y":..}.
+ * Returns a new reference, or NULL if key is not P-256 or out of memory.
+ */
+json_t *fmt_jwk_from_pkey(EVP_PKEY *key);
+
+/*
+ * Public key from a JWK object; strict: kty "EC", crv "P-256", x and y
+ * base64url of exactly 32 bytes, the point on the curve; "d" (a private key)
+ * refused. *out is new. IMP_ERR_PROTOCOL / IMP_ERR_CRYPTO.
+ */
+imp_err fmt_jwk_to_pkey(const json_t *jwk, EVP_PKEY **out);
+
+/*
+ * RFC 7638 thumbprint: base64url(SHA-256({"crv":..,"kty":"EC","x":..,"y":..}))
+ * (43 characters + NUL).
+ */
+imp_err fmt_jwk_thumbprint(EVP_PKEY *key, char out[44]);
+
+#endif
