@@ -1,0 +1,277 @@
+/*
+ * The embedded default: a SoftHSM2 token "imprint" in the station's data
+ * directory, with its own softhsm2.conf (the system one is never touched)
+ * and random PINs in a 0600 pins file. Layout and pins file format: hsm.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+#include <p11-kit/p11-kit.h>
+
+#include "hsm_int.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+
+#define PIN_BYTES 32                  /* persisted: 64 hex digits per PIN */
+#define PINS_FILE_MAX 256
+
+struct paths {
+	char dir[PATH_MAX];
+	char tokens[PATH_MAX];
+	char conf[PATH_MAX];
+	char pins[PATH_MAX];
+};
+
+static imp_err paths_make(const char *data_dir, struct paths *p)
+{
+	char abs[PATH_MAX];
+
+	if (!data_dir || !*data_dir)
+		return IMP_ERR_CONFIG;
+	if (data_dir[0] == '/') {
+		if (snprintf(abs, sizeof(abs), "%s", data_dir) >= (int)sizeof(abs))
+			return IMP_ERR_CONFIG;
+	} else {
+		char cwd[PATH_MAX];
+
+		/* SoftHSM resolves a relative tokendir against its own cwd. */
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    snprintf(abs, sizeof(abs), "%s/%s", cwd, data_dir) >= (int)sizeof(abs))
+			return IMP_ERR_CONFIG;
+	}
+	if (snprintf(p->dir, sizeof(p->dir), "%s/hsm", abs) >= (int)sizeof(p->dir) ||
+	    snprintf(p->tokens, sizeof(p->tokens), "%s/tokens", p->dir) >= (int)sizeof(p->tokens) ||
+	    snprintf(p->conf, sizeof(p->conf), "%s/softhsm2.conf", p->dir) >= (int)sizeof(p->conf) ||
+	    snprintf(p->pins, sizeof(p->pins), "%s/pins", p->dir) >= (int)sizeof(p->pins)) {
+		IMP_ERROR("data directory path too long: %s", data_dir);
+		return IMP_ERR_CONFIG;
+	}
+	return IMP_OK;
+}
+
+static const char *embedded_module;
+static pthread_once_t embedded_once = PTHREAD_ONCE_INIT;
+
+static void embedded_module_pick(void)
+{
+	CK_FUNCTION_LIST **all = p11_kit_modules_load(NULL, P11_KIT_MODULE_UNMANAGED);
+
+	embedded_module = HSM_EMBEDDED_MODULE_PATH;
+	if (!all)
+		return;
+	if (p11_kit_module_for_name(all, HSM_EMBEDDED_MODULE))
+		embedded_module = HSM_EMBEDDED_MODULE;
+	p11_kit_modules_release(all);
+}
+
+const char *hsm_embedded_module(void)
+{
+	pthread_once(&embedded_once, embedded_module_pick);
+	return embedded_module;
+}
+
+bool hsm_embedded_exists(const char *data_dir)
+{
+	struct paths p;
+	struct stat st;
+
+	return paths_make(data_dir, &p) == IMP_OK && lstat(p.pins, &st) == 0;
+}
+
+static imp_err random_pin_hex(char out[2 * PIN_BYTES + 1])
+{
+	uint8_t raw[PIN_BYTES];
+
+	if (RAND_priv_bytes(raw, sizeof(raw)) != 1) {
+		IMP_ERROR("the openssl random generator failed");
+		return IMP_ERR_CRYPTO;
+	}
+	imp_hex_encode(raw, sizeof(raw), out);
+	imp_wipe(raw, sizeof(raw));
+	return IMP_OK;
+}
+
+imp_err hsm_embedded_create(const char *data_dir)
+{
+	struct paths p;
+	char conf[3 * PATH_MAX], so[2 * PIN_BYTES + 1], user[2 * PIN_BYTES + 1];
+	char pins[PINS_FILE_MAX];
+	struct hsm_pin_source so_src = { .kind = HSM_PIN_BUFFER, .buf = so, .len = 2 * PIN_BYTES };
+	struct hsm_pin_source user_src = { .kind = HSM_PIN_BUFFER, .buf = user,
+					   .len = 2 * PIN_BYTES };
+	struct hsm_token_info *tokens = NULL;
+	CK_FUNCTION_LIST *fl = NULL;
+	const char *module = hsm_embedded_module();
+	size_t n_tokens = 0, free_slot = SIZE_MAX;
+	int pins_written = 0, len;
+	struct stat st;
+	imp_err rc;
+
+	rc = paths_make(data_dir, &p);
+	if (rc != IMP_OK)
+		return rc;
+	if (lstat(p.pins, &st) == 0) {
+		IMP_ERROR("an embedded hsm already exists in %s", p.dir);
+		return IMP_ERR_EXISTS;
+	}
+	rc = imp_mkdir_p(p.tokens, 0700);
+	if (rc != IMP_OK)
+		return rc;
+	if (chmod(p.dir, 0700) != 0 || chmod(p.tokens, 0700) != 0) {
+		IMP_ERROR("cannot set mode 0700 on %s: %s", p.tokens, strerror(errno));
+		return IMP_ERR_IO;
+	}
+	len = snprintf(conf, sizeof(conf),
+		       "# SoftHSM2 configuration of imprint's embedded hsm (generated)\n"
+		       "directories.tokendir = %s\n"
+		       "objectstore.backend = file\n"
+		       "log.level = ERROR\n"
+		       "slots.removable = false\n", p.tokens);
+	rc = imp_write_file_atomic(p.conf, conf, (size_t)len, 0600);
+	if (rc != IMP_OK)
+		return rc;
+	if (setenv("SOFTHSM2_CONF", p.conf, 1) != 0)
+		return IMP_ERR_NOMEM;
+	/* Held for the whole function, so that token_init below shares the
+	 * same C_Initialize (and the same configuration). */
+	rc = hsm_module_get(module, p.conf, &fl);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = hsm_token_list(module, &tokens, &n_tokens);
+	if (rc != IMP_OK)
+		goto cleanup;
+	for (size_t i = 0; i < n_tokens; i++) {
+		if (tokens[i].initialized && strcmp(tokens[i].label, HSM_EMBEDDED_TOKEN) == 0) {
+			IMP_ERROR("%s already holds a token \"%s\" but no pins file: remove %s "
+				  "to start over", p.tokens, HSM_EMBEDDED_TOKEN, p.dir);
+			rc = IMP_ERR_EXISTS;
+			goto cleanup;
+		}
+		if (!tokens[i].initialized && free_slot == SIZE_MAX)
+			free_slot = i;
+	}
+	if (free_slot == SIZE_MAX) {
+		IMP_ERROR("softhsm offers no free slot in %s", p.tokens);
+		rc = IMP_ERR_HSM;
+		goto cleanup;
+	}
+	rc = random_pin_hex(so);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = random_pin_hex(user);
+	if (rc != IMP_OK)
+		goto cleanup;
+	len = snprintf(pins, sizeof(pins), "so=%s\nuser=%s\n", so, user);
+	rc = imp_write_secret_file(p.pins, pins, (size_t)len);
+	if (rc != IMP_OK)
+		goto cleanup;
+	pins_written = 1;
+	rc = hsm_token_init(module, tokens[free_slot].slot_id, HSM_EMBEDDED_TOKEN, &so_src,
+			    &user_src, NULL);
+	if (rc != IMP_OK)
+		goto cleanup;
+	IMP_INFO("created the embedded hsm: token \"%s\" in %s", HSM_EMBEDDED_TOKEN, p.tokens);
+cleanup:
+	if (rc != IMP_OK && pins_written)
+		unlink(p.pins);
+	imp_wipe(so, sizeof(so));
+	imp_wipe(user, sizeof(user));
+	imp_wipe(pins, sizeof(pins));
+	free(tokens);
+	hsm_module_put(fl);
+	return rc;
+}
+
+/* Read and check the pins file; user PIN into user (wiped by the caller). */
+static imp_err pins_read(const char *path, char *user, size_t cap, size_t *user_len)
+{
+	char buf[PINS_FILE_MAX];
+	struct stat st;
+	ssize_t got;
+	char *line, *end;
+	imp_err rc = IMP_OK;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			IMP_ERROR("no embedded hsm (%s missing): create it first", path);
+			return IMP_ERR_NOT_FOUND;
+		}
+		IMP_ERROR("cannot open %s: %s", path, strerror(errno));
+		return errno == ELOOP ? IMP_ERR_INSECURE : IMP_ERR_IO;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0177)) {
+		IMP_ERROR("%s must be a regular file of mode 0600 or stricter: chmod 600 %s",
+			  path, path);
+		rc = IMP_ERR_INSECURE;
+		goto cleanup;
+	}
+	got = read(fd, buf, sizeof(buf) - 1);
+	if (got < 0) {
+		rc = IMP_ERR_IO;
+		goto cleanup;
+	}
+	buf[got] = '\0';
+	line = strstr(buf, "\nuser=");
+	if (strncmp(buf, "so=", 3) != 0 || !line) {
+		IMP_ERROR("%s is not an imprint pins file (so=...\\nuser=...\\n)", path);
+		rc = IMP_ERR_CONFIG;
+		goto cleanup;
+	}
+	line += 6;
+	end = strchr(line, '\n');
+	if (!end || end == line || (size_t)(end - line) >= cap) {
+		IMP_ERROR("%s has no valid user pin line", path);
+		rc = IMP_ERR_CONFIG;
+		goto cleanup;
+	}
+	*user_len = (size_t)(end - line);
+	memcpy(user, line, *user_len);
+	user[*user_len] = '\0';
+cleanup:
+	imp_wipe(buf, sizeof(buf));
+	close(fd);
+	return rc;
+}
+
+imp_err hsm_embedded_open(const char *data_dir, struct hsm **out)
+{
+	struct paths p;
+	char user[HSM_PIN_MAX + 1];
+	struct hsm_pin_source src = { .kind = HSM_PIN_BUFFER, .buf = user };
+	const char *old_env = getenv("SOFTHSM2_CONF");
+	char *old = old_env ? strdup(old_env) : NULL;
+	imp_err rc;
+
+	*out = NULL;
+	rc = paths_make(data_dir, &p);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = pins_read(p.pins, user, sizeof(user), &src.len);
+	if (rc != IMP_OK)
+		goto cleanup;
+	if (setenv("SOFTHSM2_CONF", p.conf, 1) != 0) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	rc = hsm_open_conf(hsm_embedded_module(), p.conf, HSM_EMBEDDED_TOKEN, &src, out);
+	if (rc != IMP_OK) {
+		if (old)
+			setenv("SOFTHSM2_CONF", old, 1);
+		else
+			unsetenv("SOFTHSM2_CONF");
+	}
+cleanup:
+	imp_wipe(user, sizeof(user));
+	free(old);
+	return rc;
+}

@@ -1,0 +1,93 @@
+/*
+ * hsm internals shared by the module's files; not installed, not included
+ * outside hsm/.
+ */
+#ifndef HSM_INT_H
+#define HSM_INT_H
+
+#include <p11-kit/pkcs11.h>
+
+#include "hsm/hsm.h"
+#include "imprint/err.h"
+
+/* Mechanisms whose availability is cached at hsm_open. */
+struct hsm_mech_cache {
+	CK_MECHANISM_TYPE type;
+	CK_FLAGS flags;
+};
+
+struct hsm {
+	CK_FUNCTION_LIST *fl;
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE login_session; /* keeps the user login alive */
+	char token_label[33];
+	struct hsm_mech_cache *mechs;
+	size_t n_mechs;
+};
+
+struct hsm_session {
+	struct hsm *h;
+	CK_FUNCTION_LIST *fl;
+	CK_SESSION_HANDLE sh;
+};
+
+/*
+ * The one wrapper every C_* call goes through: calls `fl->fn(...)`; a result
+ * other than CKR_OK (or `ok2`, a second value accepted as success, 0 for
+ * none) is logged as "C_Xxx failed: CKR_NAME (0x..)" and mapped to imp_err.
+ */
+#define P11(fl, fn, ...) hsm_p11_result(#fn, (fl)->fn(__VA_ARGS__), CKR_OK)
+#define P11_OK_IF(ok2, fl, fn, ...) hsm_p11_result(#fn, (fl)->fn(__VA_ARGS__), (ok2))
+/* Same, also storing the raw CK_RV in `rv` for callers that branch on it. */
+#define P11_RV(rv, ok2, fl, fn, ...) hsm_p11_result(#fn, ((rv) = (fl)->fn(__VA_ARGS__)), (ok2))
+
+/* ok2 for C_GetAttributeValue: also accept a partial answer (some attributes
+ * absent, sensitive, or too large; their ulValueLen is then
+ * CK_UNAVAILABLE_INFORMATION). */
+#define HSM_RV_ATTR_PARTIAL ((CK_RV)~0UL)
+
+imp_err hsm_p11_result(const char *fn, CK_RV rv, CK_RV ok2);
+/* CKR_* name of rv ("CKR_PIN_INCORRECT"), or "CKR_VENDOR_DEFINED+0x.."-free
+ * "unknown CKR" for values outside the table; never NULL. */
+const char *hsm_ckr_name(CK_RV rv);
+/* The imp_err a CKR maps to (no logging). */
+imp_err hsm_ckr_to_err(CK_RV rv);
+
+/*
+ * Process-wide module registry: load `module` (path or p11-kit name) and
+ * C_Initialize it once per process; hsm_module_put() drops a reference and
+ * C_Finalize's on the last. `conf_env`: the SOFTHSM2_CONF value that must
+ * have been in force at C_Initialize (NULL: don't care); if the module is
+ * already initialised with another value, IMP_ERR_CONFIG.
+ */
+imp_err hsm_module_get(const char *module, const char *conf_env, CK_FUNCTION_LIST **fl);
+void hsm_module_put(CK_FUNCTION_LIST *fl);
+
+/* Copy a blank-padded PKCS#11 string of n bytes into out (n+1 bytes). */
+void hsm_unpad(const CK_UTF8CHAR *in, size_t n, char *out);
+
+/* Fill a struct hsm_token_info for slot (C_GetTokenInfo). */
+imp_err hsm_token_info_get(CK_FUNCTION_LIST *fl, CK_SLOT_ID slot, struct hsm_token_info *out);
+
+/* Log in on session sh as `user` with the PIN from src; the PIN is wiped. */
+imp_err hsm_login(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE sh, CK_USER_TYPE user,
+		  const struct hsm_pin_source *src, const char *token_label);
+
+/* hsm_open, also requiring that the module was (or is now) initialised
+ * with SOFTHSM2_CONF equal to conf (NULL: don't care). */
+imp_err hsm_open_conf(const char *module, const char *conf, const char *token,
+		      const struct hsm_pin_source *pin, struct hsm **out);
+
+/* Attribute template under construction (no allocation). */
+#define HSM_TMPL_MAX 24
+struct hsm_tmpl {
+	CK_ATTRIBUTE a[HSM_TMPL_MAX];
+	CK_ULONG ul[HSM_TMPL_MAX];
+	CK_ULONG n;
+};
+void hsm_tmpl_bool(struct hsm_tmpl *t, CK_ATTRIBUTE_TYPE type, int v);
+void hsm_tmpl_ulong(struct hsm_tmpl *t, CK_ATTRIBUTE_TYPE type, CK_ULONG v);
+/* Borrowed: p must outlive the template's use. Skipped if p is NULL. */
+void hsm_tmpl_bytes(struct hsm_tmpl *t, CK_ATTRIBUTE_TYPE type, const void *p, size_t n);
+
+#endif

@@ -1,0 +1,380 @@
+/*
+ * Tokens (discovery by label or RFC 7512 URI, initialisation), struct hsm
+ * (open/close, login) and sessions.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <p11-kit/uri.h>
+
+#include "hsm/hsm_raw.h"
+#include "hsm_int.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+
+static void token_info_fill(CK_SLOT_ID slot, const CK_TOKEN_INFO *ti, struct hsm_token_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->slot_id = slot;
+	hsm_unpad(ti->label, sizeof(ti->label), out->label);
+	hsm_unpad(ti->manufacturerID, sizeof(ti->manufacturerID), out->manufacturer);
+	hsm_unpad(ti->model, sizeof(ti->model), out->model);
+	hsm_unpad(ti->serialNumber, sizeof(ti->serialNumber), out->serial);
+	out->flags = ti->flags;
+	out->initialized = (ti->flags & CKF_TOKEN_INITIALIZED) != 0;
+	out->user_pin_initialized = (ti->flags & CKF_USER_PIN_INITIALIZED) != 0;
+	out->user_pin_locked = (ti->flags & CKF_USER_PIN_LOCKED) != 0;
+	out->so_pin_locked = (ti->flags & CKF_SO_PIN_LOCKED) != 0;
+}
+
+imp_err hsm_token_info_get(CK_FUNCTION_LIST *fl, CK_SLOT_ID slot, struct hsm_token_info *out)
+{
+	CK_TOKEN_INFO ti;
+	imp_err rc;
+
+	rc = P11(fl, C_GetTokenInfo, slot, &ti);
+	if (rc == IMP_OK)
+		token_info_fill(slot, &ti, out);
+	return rc;
+}
+
+/* Slots with a token present; *slots malloc'ed. */
+static imp_err slot_list(CK_FUNCTION_LIST *fl, CK_SLOT_ID **slots, CK_ULONG *n)
+{
+	CK_SLOT_ID *list = NULL;
+	CK_ULONG count = 0;
+	CK_RV rv;
+	imp_err rc;
+
+	*slots = NULL;
+	*n = 0;
+	for (;;) {
+		CK_SLOT_ID *nl;
+
+		rc = P11(fl, C_GetSlotList, CK_TRUE, NULL, &count);
+		if (rc != IMP_OK)
+			goto cleanup;
+		nl = realloc(list, (count ? count : 1) * sizeof(*list));
+		if (!nl) {
+			rc = IMP_ERR_NOMEM;
+			goto cleanup;
+		}
+		list = nl;
+		rc = P11_RV(rv, CKR_BUFFER_TOO_SMALL, fl, C_GetSlotList, CK_TRUE, list, &count);
+		if (rc != IMP_OK)
+			goto cleanup;
+		if (rv == CKR_OK)
+			break;
+	}
+	*slots = list;
+	*n = count;
+	list = NULL;
+cleanup:
+	free(list);
+	return rc;
+}
+
+imp_err hsm_token_list(const char *module, struct hsm_token_info **out, size_t *n)
+{
+	CK_FUNCTION_LIST *fl = NULL;
+	CK_SLOT_ID *slots = NULL;
+	CK_ULONG count = 0;
+	struct hsm_token_info *infos = NULL;
+	imp_err rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = hsm_module_get(module, NULL, &fl);
+	if (rc != IMP_OK)
+		return rc;
+	rc = slot_list(fl, &slots, &count);
+	if (rc != IMP_OK)
+		goto cleanup;
+	infos = calloc(count ? count : 1, sizeof(*infos));
+	if (!infos) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	for (CK_ULONG i = 0; i < count; i++) {
+		rc = hsm_token_info_get(fl, slots[i], &infos[i]);
+		if (rc != IMP_OK)
+			goto cleanup;
+	}
+	*out = infos;
+	*n = count;
+	infos = NULL;
+cleanup:
+	free(infos);
+	free(slots);
+	hsm_module_put(fl);
+	return rc;
+}
+
+/*
+ * The one initialised token matching `token` (URI or label). With
+ * `uninit_user` the token must also have no user PIN yet (used right after
+ * C_InitToken, when SoftHSM has moved the token to a new slot id).
+ */
+static imp_err token_find(CK_FUNCTION_LIST *fl, const char *token, int uninit_user,
+			  CK_SLOT_ID *slot, struct hsm_token_info *info)
+{
+	P11KitUri *uri = NULL;
+	CK_SLOT_ID *slots = NULL;
+	CK_ULONG count = 0, matches = 0;
+	imp_err rc;
+	int r;
+
+	if (strncmp(token, "pkcs11:", 7) == 0) {
+		uri = p11_kit_uri_new();
+		if (!uri)
+			return IMP_ERR_NOMEM;
+		r = p11_kit_uri_parse(token, P11_KIT_URI_FOR_ANY, uri);
+		if (r != P11_KIT_URI_OK) {
+			IMP_ERROR("invalid pkcs11 uri %s: %s", token, p11_kit_uri_message(r));
+			rc = IMP_ERR_USAGE;
+			goto cleanup;
+		}
+	}
+	rc = slot_list(fl, &slots, &count);
+	if (rc != IMP_OK)
+		goto cleanup;
+	for (CK_ULONG i = 0; i < count; i++) {
+		CK_TOKEN_INFO ti;
+		struct hsm_token_info one;
+
+		rc = P11(fl, C_GetTokenInfo, slots[i], &ti);
+		if (rc != IMP_OK)
+			goto cleanup;
+		token_info_fill(slots[i], &ti, &one);
+		if (!one.initialized)
+			continue;
+		if (uninit_user && one.user_pin_initialized)
+			continue;
+		if (uri ? !p11_kit_uri_match_token_info(uri, &ti) : strcmp(one.label, token) != 0)
+			continue;
+		if (matches++ == 0) {
+			*slot = slots[i];
+			if (info)
+				*info = one;
+		}
+	}
+	if (matches == 0) {
+		IMP_ERROR("no token %s on this pkcs11 module: list the tokens with "
+			  "`imprint hsm status` or create one", token);
+		rc = IMP_ERR_NOT_FOUND;
+	} else if (matches > 1) {
+		IMP_ERROR("%lu tokens match %s: name one by uri with its serial "
+			  "(pkcs11:token=...;serial=...)", (unsigned long)matches, token);
+		rc = IMP_ERR_CONFIG;
+	}
+cleanup:
+	free(slots);
+	if (uri)
+		p11_kit_uri_free(uri);
+	return rc;
+}
+
+imp_err hsm_token_init(const char *module, unsigned long slot, const char *label,
+		       const struct hsm_pin_source *so_pin,
+		       const struct hsm_pin_source *user_pin, unsigned long *new_slot)
+{
+	CK_FUNCTION_LIST *fl = NULL;
+	CK_SESSION_HANDLE sh = CK_INVALID_HANDLE;
+	CK_UTF8CHAR label32[32];
+	CK_SLOT_ID moved;
+	char so[HSM_PIN_MAX + 1], user[HSM_PIN_MAX + 1];
+	size_t so_len = 0, user_len = 0, ll;
+	struct hsm_pin_source so_buf = { .kind = HSM_PIN_BUFFER };
+	imp_err rc;
+
+	ll = label ? strlen(label) : 0;
+	if (ll == 0 || ll > sizeof(label32)) {
+		IMP_ERROR("token label must be 1 to 32 bytes long");
+		return IMP_ERR_USAGE;
+	}
+	memset(label32, ' ', sizeof(label32));
+	memcpy(label32, label, ll);
+	rc = hsm_pin_read(so_pin, so, sizeof(so), &so_len);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = hsm_pin_read(user_pin, user, sizeof(user), &user_len);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = hsm_module_get(module, NULL, &fl);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = P11(fl, C_InitToken, slot, (CK_UTF8CHAR *)so, (CK_ULONG)so_len, label32);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = token_find(fl, label, 1, &moved, NULL);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = P11(fl, C_OpenSession, moved, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &sh);
+	if (rc != IMP_OK)
+		goto cleanup;
+	so_buf.buf = so;
+	so_buf.len = so_len;
+	rc = hsm_login(fl, sh, CKU_SO, &so_buf, label);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = P11(fl, C_InitPIN, sh, (CK_UTF8CHAR *)user, (CK_ULONG)user_len);
+	if (rc != IMP_OK)
+		goto cleanup;
+	P11(fl, C_Logout, sh);
+	if (new_slot)
+		*new_slot = moved;
+cleanup:
+	imp_wipe(so, sizeof(so));
+	imp_wipe(user, sizeof(user));
+	if (sh != CK_INVALID_HANDLE)
+		P11(fl, C_CloseSession, sh);
+	hsm_module_put(fl);
+	return rc;
+}
+
+static imp_err mech_cache_load(struct hsm *h)
+{
+	CK_MECHANISM_TYPE *types = NULL;
+	CK_ULONG n = 0;
+	imp_err rc;
+
+	rc = P11(h->fl, C_GetMechanismList, h->slot, NULL, &n);
+	if (rc != IMP_OK)
+		return rc;
+	types = calloc(n ? n : 1, sizeof(*types));
+	h->mechs = calloc(n ? n : 1, sizeof(*h->mechs));
+	if (!types || !h->mechs) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	rc = P11(h->fl, C_GetMechanismList, h->slot, types, &n);
+	if (rc != IMP_OK)
+		goto cleanup;
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_MECHANISM_INFO mi;
+
+		rc = P11(h->fl, C_GetMechanismInfo, h->slot, types[i], &mi);
+		if (rc != IMP_OK)
+			goto cleanup;
+		h->mechs[i].type = types[i];
+		h->mechs[i].flags = mi.flags;
+	}
+	h->n_mechs = n;
+cleanup:
+	free(types);
+	return rc;
+}
+
+bool hsm_has_mechanism(const struct hsm *h, unsigned long mech, unsigned long flags)
+{
+	for (size_t i = 0; i < h->n_mechs; i++)
+		if (h->mechs[i].type == mech)
+			return (h->mechs[i].flags & flags) == flags;
+	return false;
+}
+
+imp_err hsm_open_conf(const char *module, const char *conf, const char *token,
+		      const struct hsm_pin_source *pin, struct hsm **out)
+{
+	struct hsm *h;
+	struct hsm_token_info info;
+	imp_err rc;
+
+	*out = NULL;
+	if (!token || !*token) {
+		IMP_ERROR("no token given: give its label or a pkcs11: uri");
+		return IMP_ERR_CONFIG;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return IMP_ERR_NOMEM;
+	h->login_session = CK_INVALID_HANDLE;
+	rc = hsm_module_get(module, conf, &h->fl);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = token_find(h->fl, token, 0, &h->slot, &info);
+	if (rc != IMP_OK)
+		goto cleanup;
+	memcpy(h->token_label, info.label, sizeof(h->token_label));
+	rc = P11(h->fl, C_OpenSession, h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+		 &h->login_session);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = hsm_login(h->fl, h->login_session, CKU_USER, pin, h->token_label);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = mech_cache_load(h);
+	if (rc != IMP_OK)
+		goto cleanup;
+	*out = h;
+	h = NULL;
+cleanup:
+	hsm_close(h);
+	return rc;
+}
+
+imp_err hsm_open(const char *module, const char *token, const struct hsm_pin_source *pin,
+		 struct hsm **out)
+{
+	return hsm_open_conf(module, NULL, token, pin, out);
+}
+
+void hsm_close(struct hsm *h)
+{
+	if (!h)
+		return;
+	if (h->login_session != CK_INVALID_HANDLE)
+		P11(h->fl, C_CloseSession, h->login_session);
+	hsm_module_put(h->fl);
+	free(h->mechs);
+	free(h);
+}
+
+imp_err hsm_info(struct hsm *h, struct hsm_token_info *out)
+{
+	return hsm_token_info_get(h->fl, h->slot, out);
+}
+
+imp_err hsm_session_open(struct hsm *h, struct hsm_session **out)
+{
+	struct hsm_session *s;
+	imp_err rc;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return IMP_ERR_NOMEM;
+	s->h = h;
+	s->fl = h->fl;
+	rc = P11(h->fl, C_OpenSession, h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+		 &s->sh);
+	if (rc != IMP_OK) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return IMP_OK;
+}
+
+void hsm_session_close(struct hsm_session *s)
+{
+	if (!s)
+		return;
+	P11(s->fl, C_CloseSession, s->sh);
+	free(s);
+}
+
+CK_FUNCTION_LIST *hsm_raw_functions(struct hsm *h)
+{
+	return h->fl;
+}
+
+CK_SLOT_ID hsm_raw_slot(struct hsm *h)
+{
+	return h->slot;
+}
+
+CK_SESSION_HANDLE hsm_raw_session(struct hsm_session *s)
+{
+	return s->sh;
+}
