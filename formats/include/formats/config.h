@@ -26,7 +26,7 @@
 #include "formats/x509.h"
 
 #define FMT_CONFIG_VERSION 1 /* persisted: "version" */
-#define FMT_CONFIG_ERR_MAX 256u /* size of the error buffer of fmt_config_load */
+#define FMT_CONFIG_ERR_MAX 512u /* size of the error buffer of fmt_config_load */
 
 enum fmt_probe_kind {
 	FMT_PROBE_SIM = 0, /* "sim:" the virtual board, started by the station */

@@ -1,0 +1,969 @@
+#include <ctype.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "formats/config.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+
+#define PATH_MAX_JSON 128   /* longest JSON path we print */
+#define FIXTURES_MAX 64u
+
+/* Parsing context: where relative paths resolve, and the first error. */
+struct cctx {
+	const char *dir;
+	char msg[FMT_CONFIG_ERR_MAX];
+	imp_err rc;
+};
+
+static imp_err fail(struct cctx *c, const char *jpath, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static imp_err fail(struct cctx *c, const char *jpath, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	n = snprintf(c->msg, sizeof(c->msg), "config: %s: ", jpath);
+	if (n < 0 || (size_t)n >= sizeof(c->msg))
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(c->msg + n, sizeof(c->msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	c->rc = IMP_ERR_CONFIG;
+	return IMP_ERR_CONFIG;
+}
+
+static imp_err oom(struct cctx *c)
+{
+	snprintf(c->msg, sizeof(c->msg), "config: out of memory");
+	c->rc = IMP_ERR_NOMEM;
+	return IMP_ERR_NOMEM;
+}
+
+/* jpath of member key of parent ("" is the top level). */
+static void sub(char out[PATH_MAX_JSON], const char *parent, const char *key)
+{
+	if (parent[0])
+		snprintf(out, PATH_MAX_JSON, "%s.%s", parent, key);
+	else
+		snprintf(out, PATH_MAX_JSON, "%s", key);
+}
+
+static imp_err check_keys(struct cctx *c, json_t *obj, const char *jpath,
+			  const char *const *allowed, const char *expected)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(obj))
+		return fail(c, jpath[0] ? jpath : "(top level)", "expected an object");
+	json_object_foreach(obj, key, v) {
+		size_t i;
+		char p[PATH_MAX_JSON];
+
+		for (i = 0; allowed[i]; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				break;
+		if (!allowed[i]) {
+			sub(p, jpath, key);
+			return fail(c, p, "unknown key (expected %s)", expected);
+		}
+	}
+	return IMP_OK;
+}
+
+static int plain_chars(const char *s, const char *extra)
+{
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr(extra, *s))
+			return 0;
+	return 1;
+}
+
+/* Optional non-empty string member; absent leaves *dst untouched. */
+static imp_err get_str(struct cctx *c, json_t *obj, const char *parent, const char *key,
+		       char **dst)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[PATH_MAX_JSON];
+	char *s;
+
+	if (!v)
+		return IMP_OK;
+	sub(p, parent, key);
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return fail(c, p, "expected a non-empty string");
+	s = strdup(json_string_value(v));
+	if (!s)
+		return oom(c);
+	free(*dst);
+	*dst = s;
+	return IMP_OK;
+}
+
+static imp_err get_uint(struct cctx *c, json_t *obj, const char *parent, const char *key,
+			uint64_t min, uint64_t max, uint64_t *dst)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[PATH_MAX_JSON];
+	json_int_t i;
+
+	if (!v)
+		return IMP_OK;
+	sub(p, parent, key);
+	i = json_integer_value(v);
+	if (!json_is_integer(v) || i < 0 || (uint64_t)i < min || (uint64_t)i > max)
+		return fail(c, p, "expected an integer from %llu to %llu",
+			    (unsigned long long)min, (unsigned long long)max);
+	*dst = (uint64_t)i;
+	return IMP_OK;
+}
+
+static imp_err get_unsigned(struct cctx *c, json_t *obj, const char *parent, const char *key,
+			    unsigned min, unsigned max, unsigned *dst)
+{
+	uint64_t v = *dst;
+	imp_err rc;
+
+	rc = get_uint(c, obj, parent, key, min, max, &v);
+	if (rc == IMP_OK)
+		*dst = (unsigned)v;
+	return rc;
+}
+
+/* An absolute or config-relative path. */
+static imp_err resolve(struct cctx *c, const char *path, char **out)
+{
+	char *r;
+
+	if (path[0] == '/') {
+		r = strdup(path);
+	} else if (asprintf(&r, "%s/%s", c->dir, path) < 0) {
+		r = NULL;
+	}
+	if (!r)
+		return oom(c);
+	*out = r;
+	return IMP_OK;
+}
+
+static imp_err get_path(struct cctx *c, json_t *obj, const char *parent, const char *key,
+			char **dst)
+{
+	char *raw = NULL;
+	char *resolved = NULL;
+	imp_err rc;
+
+	rc = get_str(c, obj, parent, key, &raw);
+	if (rc != IMP_OK || !raw)
+		return rc;
+	rc = resolve(c, raw, &resolved);
+	free(raw);
+	if (rc != IMP_OK)
+		return rc;
+	free(*dst);
+	*dst = resolved;
+	return IMP_OK;
+}
+
+static int env_name_ok(const char *s)
+{
+	if (!(isalpha((unsigned char)s[0]) || s[0] == '_'))
+		return 0;
+	return plain_chars(s, "_");
+}
+
+static imp_err get_env_name(struct cctx *c, json_t *obj, const char *parent, const char *key,
+			    char **dst)
+{
+	char p[PATH_MAX_JSON];
+	imp_err rc;
+
+	rc = get_str(c, obj, parent, key, dst);
+	if (rc != IMP_OK || !*dst || !json_object_get(obj, key))
+		return rc;
+	if (!env_name_ok(*dst)) {
+		sub(p, parent, key);
+		return fail(c, p, "expected an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+	}
+	return IMP_OK;
+}
+
+/* ---- sections ---- */
+
+static imp_err parse_product(struct cctx *c, json_t *o, struct fmt_config *cfg)
+{
+	static const char *const keys[] = { "name", "sku", NULL };
+	imp_err rc;
+
+	rc = check_keys(c, o, "product", keys, "name, sku");
+	if (rc == IMP_OK)
+		rc = get_str(c, o, "product", "name", &cfg->product.name);
+	if (rc == IMP_OK)
+		rc = get_str(c, o, "product", "sku", &cfg->product.sku);
+	return rc;
+}
+
+static imp_err parse_serial(struct cctx *c, json_t *o, struct fmt_config *cfg)
+{
+	static const char *const keys[] = { "prefix", "width", "check_digit", "start", NULL };
+	json_t *v;
+	uint64_t limit = 1;
+	imp_err rc;
+
+	rc = check_keys(c, o, "serial", keys, "prefix, width, check_digit, start");
+	if (rc != IMP_OK)
+		return rc;
+	v = json_object_get(o, "prefix");
+	if (v) {
+		const char *s = json_string_value(v);
+		char *d;
+
+		if (!s || strlen(s) > FMT_SERIAL_PREFIX_MAX || !plain_chars(s, "") ||
+		    strpbrk(s, "abcdefghijklmnopqrstuvwxyz"))
+			return fail(c, "serial.prefix",
+				    "expected 0 to %u characters of A-Z and 0-9",
+				    FMT_SERIAL_PREFIX_MAX);
+		d = strdup(s);
+		if (!d)
+			return oom(c);
+		free(cfg->serial.prefix);
+		cfg->serial.prefix = d;
+	}
+	rc = get_unsigned(c, o, "serial", "width", 1, FMT_SERIAL_WIDTH_MAX, &cfg->serial.width);
+	if (rc != IMP_OK)
+		return rc;
+	v = json_object_get(o, "check_digit");
+	if (v && fmt_check_digit_parse(json_string_value(v), &cfg->serial.check_digit) != IMP_OK)
+		return fail(c, "serial.check_digit", "expected \"none\", \"luhn36\" or \"mod97\"");
+	for (unsigned i = 0; i < cfg->serial.width; i++)
+		limit *= 10;
+	return get_uint(c, o, "serial", "start", 0, limit - 1, &cfg->serial.start);
+}
+
+static const char *const subject_attrs[] = { "C", "ST", "L", "O", "OU", "CN", "serialNumber",
+					     NULL };
+
+static imp_err add_entry(struct fmt_name_entry **arr, size_t *n, const char *attr,
+			 const char *value)
+{
+	struct fmt_name_entry *e = realloc(*arr, (*n + 1) * sizeof(**arr));
+	char *a;
+	char *v;
+
+	if (!e)
+		return IMP_ERR_NOMEM;
+	*arr = e;
+	a = strdup(attr);
+	v = strdup(value);
+	if (!a || !v) {
+		free(a);
+		free(v);
+		return IMP_ERR_NOMEM;
+	}
+	e[*n].attr = a;
+	e[*n].value = v;
+	(*n)++;
+	return IMP_OK;
+}
+
+static imp_err parse_subject(struct cctx *c, json_t *o, struct fmt_config *cfg)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(o) || json_object_size(o) == 0)
+		return fail(c, "certificate.subject", "expected a non-empty object of attributes");
+	json_object_foreach(o, key, v) {
+		char p[PATH_MAX_JSON];
+		char *probe = NULL;
+		const char *s;
+		size_t i;
+
+		sub(p, "certificate.subject", key);
+		for (i = 0; subject_attrs[i]; i++)
+			if (strcmp(key, subject_attrs[i]) == 0)
+				break;
+		if (!subject_attrs[i])
+			return fail(c, p, "unknown key (expected C, ST, L, O, OU, CN, serialNumber)");
+		s = json_string_value(v);
+		if (!s || !s[0])
+			return fail(c, p, "expected a non-empty string");
+		if (fmt_subject_expand(s, "S", "U", "K", &probe) != IMP_OK)
+			return fail(c, p, "unknown placeholder (expected {serial}, {uid} or {sku})");
+		free(probe);
+		if (strcmp(key, "C") == 0 &&
+		    !(strlen(s) == 2 && isupper((unsigned char)s[0]) && isupper((unsigned char)s[1])))
+			return fail(c, p, "expected a 2-letter country code (\"DE\")");
+		if (add_entry(&cfg->certificate.subject, &cfg->certificate.subject_count, key, s) !=
+		    IMP_OK)
+			return oom(c);
+	}
+	return IMP_OK;
+}
+
+static imp_err parse_certificate(struct cctx *c, json_t *o, struct fmt_config *cfg)
+{
+	static const char *const keys[] = { "subject", "validity_days", NULL };
+	json_t *subj;
+	imp_err rc;
+
+	rc = check_keys(c, o, "certificate", keys, "subject, validity_days");
+	if (rc != IMP_OK)
+		return rc;
+	subj = json_object_get(o, "subject");
+	if (subj) {
+		rc = parse_subject(c, subj, cfg);
+		if (rc != IMP_OK)
+			return rc;
+	}
+	return get_unsigned(c, o, "certificate", "validity_days", 1, 36500,
+			    &cfg->certificate.validity_days);
+}
+
+static imp_err parse_organisation(struct cctx *c, json_t *o, struct fmt_config *cfg)
+{
+	static const char *const keys[] = { "name", "country", "root_validity_days",
+					    "ca_validity_days", NULL };
+	json_t *v;
+	imp_err rc;
+
+	rc = check_keys(c, o, "organisation", keys,
+			"name, country, root_validity_days, ca_validity_days");
+	if (rc == IMP_OK)
+		rc = get_str(c, o, "organisation", "name", &cfg->organisation.name);
+	if (rc != IMP_OK)
+		return rc;
+	v = json_object_get(o, "country");
+	if (v) {
+		const char *s = json_string_value(v);
+
+		if (!s || strlen(s) != 2 || !isupper((unsigned char)s[0]) ||
+		    !isupper((unsigned char)s[1]))
+			return fail(c, "organisation.country",
+				    "expected a 2-letter country code (\"DE\")");
+		memcpy(cfg->organisation.country, s, 3);
+	}
+	rc = get_unsigned(c, o, "organisation", "root_validity_days", 1, 36500,
+			  &cfg->organisation.root_validity_days);
+	if (rc == IMP_OK)
+		rc = get_unsigned(c, o, "organisation", "ca_validity_days", 1, 36500,
+				  &cfg->organisation.ca_validity_days);
+	return rc;
+}
+
+static imp_err parse_firmware(struct cctx *c, json_t *o, struct fmt_config *cfg)
+{
+	static const char *const keys[] = { "image", "signature", NULL };
+	imp_err rc;
+
+	rc = check_keys(c, o, "firmware", keys, "image, signature");
+	if (rc == IMP_OK)
+		rc = get_path(c, o, "firmware", "image", &cfg->firmware.image);
+	if (rc == IMP_OK)
+		rc = get_path(c, o, "firmware", "signature", &cfg->firmware.signature);
+	return rc;
+}
+
+static const unsigned std_bauds[] = { 9600, 19200, 38400, 57600, 115200, 230400, 460800,
+				      500000, 576000, 921600, 1000000, 1152000, 1500000,
+				      2000000, 3000000, 4000000 };
+
+/* "rsp://HOST:PORT" (HOST may be [v6]) or "sim:". */
+static int parse_probe(const char *s, struct fmt_fixture *f)
+{
+	const char *host;
+	const char *colon;
+	const char *host_end;
+	char *end;
+	unsigned long port;
+
+	if (strcmp(s, "sim:") == 0) {
+		f->probe_kind = FMT_PROBE_SIM;
+		return 1;
+	}
+	if (strncmp(s, "rsp://", 6) != 0)
+		return 0;
+	host = s + 6;
+	if (host[0] == '[') {
+		host_end = strchr(host, ']');
+		if (!host_end || host_end[1] != ':')
+			return 0;
+		colon = host_end + 1;
+		host++;
+	} else {
+		colon = strrchr(host, ':');
+		if (!colon || memchr(host, ':', (size_t)(colon - host)))
+			return 0;
+		host_end = colon;
+	}
+	if (host_end == host)
+		return 0;
+	for (const char *p = host; p < host_end; p++)
+		if (!isalnum((unsigned char)*p) && !strchr(".-_:", *p))
+			return 0;
+	if (!isdigit((unsigned char)colon[1]))
+		return 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || port < 1 || port > 65535)
+		return 0;
+	f->probe_host = strndup(host, (size_t)(host_end - host));
+	if (!f->probe_host)
+		return -1;
+	f->probe_kind = FMT_PROBE_RSP;
+	f->probe_port = (unsigned)port;
+	return 1;
+}
+
+static imp_err parse_fixture(struct cctx *c, json_t *o, size_t idx, struct fmt_fixture *f)
+{
+	static const char *const keys[] = { "name", "probe", "uart", "baud", "reader", NULL };
+	char base[PATH_MAX_JSON];
+	char p[PATH_MAX_JSON];
+	unsigned baud = 921600;
+	size_t i;
+	int r;
+	imp_err rc;
+
+	snprintf(base, sizeof(base), "fixtures[%zu]", idx);
+	f->baud = baud;
+	rc = check_keys(c, o, base, keys, "name, probe, uart, baud, reader");
+	if (rc != IMP_OK)
+		return rc;
+	sub(p, base, "name");
+	if (!json_object_get(o, "name"))
+		return fail(c, p, "missing (expected a fixture name)");
+	rc = get_str(c, o, base, "name", &f->name);
+	if (rc != IMP_OK)
+		return rc;
+	if (strlen(f->name) > 32 || !plain_chars(f->name, "-_."))
+		return fail(c, p, "expected 1 to 32 characters of A-Z a-z 0-9 - _ .");
+	sub(p, base, "probe");
+	if (!json_is_string(json_object_get(o, "probe")))
+		return fail(c, p, "expected \"rsp://HOST:PORT\" or \"sim:\"");
+	rc = get_str(c, o, base, "probe", &f->probe);
+	if (rc != IMP_OK)
+		return rc;
+	r = parse_probe(f->probe, f);
+	if (r < 0)
+		return oom(c);
+	if (r == 0)
+		return fail(c, p, "expected \"rsp://HOST:PORT\" or \"sim:\"");
+	rc = get_str(c, o, base, "uart", &f->uart);
+	if (rc == IMP_OK)
+		rc = get_str(c, o, base, "reader", &f->reader);
+	if (rc == IMP_OK)
+		rc = get_unsigned(c, o, base, "baud", 1, 4000000, &baud);
+	if (rc != IMP_OK)
+		return rc;
+	for (i = 0; i < IMP_ARRAY_SIZE(std_bauds); i++)
+		if (std_bauds[i] == baud)
+			break;
+	if (i == IMP_ARRAY_SIZE(std_bauds)) {
+		sub(p, base, "baud");
+		return fail(c, p, "expected a standard rate (9600, 19200, ... 115200, ... "
+			    "921600, ... 4000000)");
+	}
+	f->baud = baud;
+	if (f->probe_kind == FMT_PROBE_RSP && !f->uart) {
+		sub(p, base, "uart");
+		return fail(c, p, "missing (required with an rsp:// probe: the serial device)");
+	}
+	return IMP_OK;
+}
+
+static void fixture_release(struct fmt_fixture *f)
+{
+	free(f->name);
+	free(f->probe);
+	free(f->probe_host);
+	free(f->uart);
+	free(f->reader);
+	memset(f, 0, sizeof(*f));
+}
+
+static void fixtures_free(struct fmt_config *cfg)
+{
+	for (size_t i = 0; i < cfg->fixture_count; i++)
+		fixture_release(&cfg->fixtures[i]);
+	free(cfg->fixtures);
+	cfg->fixtures = NULL;
+	cfg->fixture_count = 0;
+}
+
+static imp_err parse_fixtures(struct cctx *c, json_t *a, struct fmt_config *cfg)
+{
+	size_t n = json_array_size(a);
+	imp_err rc;
+
+	if (!json_is_array(a) || n < 1 || n > FIXTURES_MAX)
+		return fail(c, "fixtures", "expected an array of 1 to %u fixtures", FIXTURES_MAX);
+	fixtures_free(cfg);
+	cfg->fixtures = calloc(n, sizeof(*cfg->fixtures));
+	if (!cfg->fixtures)
+		return oom(c);
+	for (size_t i = 0; i < n; i++) {
+		cfg->fixture_count = i + 1;
+		rc = parse_fixture(c, json_array_get(a, i), i, &cfg->fixtures[i]);
+		if (rc != IMP_OK)
+			return rc;
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(cfg->fixtures[j].name, cfg->fixtures[i].name) == 0) {
+				char p[PATH_MAX_JSON];
+
+				snprintf(p, sizeof(p), "fixtures[%zu].name", i);
+				return fail(c, p, "duplicate name \"%s\" (expected unique names)",
+					    cfg->fixtures[i].name);
+			}
+		}
+	}
+	return IMP_OK;
+}
+
+static imp_err parse_pin(struct cctx *c, json_t *o, const char *jpath, struct fmt_pin_spec *pin)
+{
+	static const char *const keys[] = { "env", "file", "prompt", NULL };
+	static const char expected[] =
+		"expected {\"env\": \"VAR\"}, {\"file\": \"PATH\"} or {\"prompt\": true}";
+	json_t *v;
+	imp_err rc;
+
+	if (!json_is_object(o) || json_object_size(o) != 1)
+		return fail(c, jpath, "%s", expected);
+	rc = check_keys(c, o, jpath, keys, "env, file or prompt");
+	if (rc != IMP_OK)
+		return rc;
+	free(pin->value);
+	pin->value = NULL;
+	if (json_object_get(o, "env")) {
+		pin->source = FMT_PIN_ENV;
+		return get_env_name(c, o, jpath, "env", &pin->value);
+	}
+	if (json_object_get(o, "file")) {
+		pin->source = FMT_PIN_FILE;
+		return get_path(c, o, jpath, "file", &pin->value);
+	}
+	v = json_object_get(o, "prompt");
+	if (!json_is_true(v)) {
+		char p[PATH_MAX_JSON];
+
+		sub(p, jpath, "prompt");
+		return fail(c, p, "expected true");
+	}
+	pin->source = FMT_PIN_PROMPT;
+	return IMP_OK;
+}
+
+static imp_err parse_hsm(struct cctx *c, json_t *o, struct fmt_config *cfg)
+{
+	static const char *const keys[] = { "module", "token", "pin", "supervisor_pin", NULL };
+	json_t *v;
+	imp_err rc;
+
+	rc = check_keys(c, o, "hsm", keys, "module, token, pin, supervisor_pin");
+	if (rc != IMP_OK)
+		return rc;
+	v = json_object_get(o, "module");
+	if (v) {
+		const char *s = json_string_value(v);
+
+		if (!s || !s[0] || (strcmp(s, "softhsm2") != 0 && !strchr(s, '/')))
+			return fail(c, "hsm.module",
+				    "expected \"softhsm2\" or a path to a PKCS#11 module");
+		if (strchr(s, '/'))
+			rc = get_path(c, o, "hsm", "module", &cfg->hsm.module);
+		else
+			rc = get_str(c, o, "hsm", "module", &cfg->hsm.module);
+		if (rc != IMP_OK)
+			return rc;
+	}
+	v = json_object_get(o, "token");
+	if (v) {
+		const char *s = json_string_value(v);
+
+		if (!s || strncmp(s, "pkcs11:", 7) != 0)
+			return fail(c, "hsm.token", "expected an RFC 7512 URI (\"pkcs11:token=NAME\")");
+		rc = get_str(c, o, "hsm", "token", &cfg->hsm.token);
+		if (rc != IMP_OK)
+			return rc;
+	}
+	v = json_object_get(o, "pin");
+	if (v) {
+		rc = parse_pin(c, v, "hsm.pin", &cfg->hsm.pin);
+		if (rc != IMP_OK)
+			return rc;
+	}
+	v = json_object_get(o, "supervisor_pin");
+	if (v)
+		rc = parse_pin(c, v, "hsm.supervisor_pin", &cfg->hsm.supervisor_pin);
+	return rc;
+}
+
+static imp_err parse_registry(struct cctx *c, json_t *o, struct fmt_config *cfg)
+{
+	static const char *const keys[] = { "url", "ca", "cert", "key", "bearer_env", NULL };
+	json_t *v;
+	imp_err rc;
+
+	rc = check_keys(c, o, "registry", keys, "url, ca, cert, key, bearer_env");
+	if (rc != IMP_OK)
+		return rc;
+	v = json_object_get(o, "url");
+	if (v) {
+		const char *s = json_string_value(v);
+
+		if (!s || strncmp(s, "https://", 8) != 0 || !s[8])
+			return fail(c, "registry.url", "expected an https:// URL");
+		rc = get_str(c, o, "registry", "url", &cfg->registry.url);
+		if (rc != IMP_OK)
+			return rc;
+	}
+	rc = get_path(c, o, "registry", "ca", &cfg->registry.ca);
+	if (rc == IMP_OK)
+		rc = get_path(c, o, "registry", "cert", &cfg->registry.cert);
+	if (rc == IMP_OK)
+		rc = get_path(c, o, "registry", "key", &cfg->registry.key);
+	if (rc == IMP_OK)
+		rc = get_env_name(c, o, "registry", "bearer_env", &cfg->registry.bearer_env);
+	if (rc != IMP_OK)
+		return rc;
+	if (cfg->registry.cert && !cfg->registry.key)
+		return fail(c, "registry.key", "missing (required with registry.cert)");
+	if (cfg->registry.key && !cfg->registry.cert)
+		return fail(c, "registry.cert", "missing (required with registry.key)");
+	return IMP_OK;
+}
+
+static imp_err parse_top(struct cctx *c, json_t *root, struct fmt_config *cfg)
+{
+	static const char *const keys[] = { "version", "station_id", "operator", "product",
+					    "serial", "key_mode", "certificate", "organisation",
+					    "firmware", "target", "fixtures", "hsm", "registry",
+					    "quota", "journal", NULL };
+	static const struct {
+		const char *key;
+		imp_err (*parse)(struct cctx *, json_t *, struct fmt_config *);
+	} sections[] = {
+		{ "product", parse_product },
+		{ "serial", parse_serial },
+		{ "certificate", parse_certificate },
+		{ "organisation", parse_organisation },
+		{ "firmware", parse_firmware },
+		{ "fixtures", parse_fixtures },
+		{ "hsm", parse_hsm },
+		{ "registry", parse_registry },
+	};
+	json_t *v;
+	imp_err rc;
+
+	rc = check_keys(c, root, "", keys,
+			"version, station_id, operator, product, serial, key_mode, "
+			"certificate, organisation, firmware, target, fixtures, hsm, "
+			"registry, quota, journal");
+	if (rc != IMP_OK)
+		return rc;
+	v = json_object_get(root, "version");
+	if (!v)
+		return fail(c, "version", "missing (expected 1)");
+	if (!json_is_integer(v) || json_integer_value(v) != FMT_CONFIG_VERSION)
+		return fail(c, "version", "expected 1");
+	rc = get_str(c, root, "", "station_id", &cfg->station_id);
+	if (rc != IMP_OK)
+		return rc;
+	if (strlen(cfg->station_id) > 64 || !plain_chars(cfg->station_id, "-_."))
+		return fail(c, "station_id", "expected 1 to 64 characters of A-Z a-z 0-9 - _ .");
+	rc = get_str(c, root, "", "operator", &cfg->operator_name);
+	if (rc != IMP_OK)
+		return rc;
+	v = json_object_get(root, "key_mode");
+	if (v && fmt_key_mode_parse(json_string_value(v), &cfg->key_mode) != IMP_OK)
+		return fail(c, "key_mode", "expected \"device\", \"hsm\" or \"psk\"");
+	rc = get_str(c, root, "", "target", &cfg->target);
+	if (rc != IMP_OK)
+		return rc;
+	if (!plain_chars(cfg->target, "-_.") || cfg->target[0] == '.')
+		return fail(c, "target", "expected a profile name (A-Z a-z 0-9 - _ .)");
+	rc = get_uint(c, root, "", "quota", 0, (uint64_t)INT64_MAX, &cfg->quota);
+	if (rc != IMP_OK)
+		return rc;
+	rc = get_path(c, root, "", "journal", &cfg->journal);
+	if (rc != IMP_OK)
+		return rc;
+	for (size_t i = 0; i < IMP_ARRAY_SIZE(sections); i++) {
+		v = json_object_get(root, sections[i].key);
+		if (!v)
+			continue;
+		if (!json_is_object(v) && strcmp(sections[i].key, "fixtures") != 0)
+			return fail(c, sections[i].key, "expected an object");
+		rc = sections[i].parse(c, v, cfg);
+		if (rc != IMP_OK)
+			return rc;
+	}
+	return IMP_OK;
+}
+
+/* Defaults that depend on other fields, applied after parsing. */
+static imp_err finish(struct fmt_config *cfg)
+{
+	if (cfg->certificate.subject_count == 0) {
+		if (add_entry(&cfg->certificate.subject, &cfg->certificate.subject_count, "O",
+			      cfg->organisation.name) != IMP_OK ||
+		    add_entry(&cfg->certificate.subject, &cfg->certificate.subject_count, "CN",
+			      "{serial}") != IMP_OK)
+			return IMP_ERR_NOMEM;
+	}
+	if (cfg->fixture_count == 0) {
+		cfg->fixtures = calloc(1, sizeof(*cfg->fixtures));
+		if (!cfg->fixtures)
+			return IMP_ERR_NOMEM;
+		cfg->fixture_count = 1;
+		cfg->fixtures[0].name = strdup("F1");
+		cfg->fixtures[0].probe = strdup("sim:");
+		cfg->fixtures[0].probe_kind = FMT_PROBE_SIM;
+		cfg->fixtures[0].baud = 921600;
+		if (!cfg->fixtures[0].name || !cfg->fixtures[0].probe)
+			return IMP_ERR_NOMEM;
+	}
+	return IMP_OK;
+}
+
+static imp_err set_defaults(struct fmt_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->version = FMT_CONFIG_VERSION;
+	cfg->station_id = strdup("station");
+	cfg->product.name = strdup("Imprint Device");
+	cfg->product.sku = strdup("IMPRINT-DEV");
+	cfg->serial.prefix = strdup("IMP");
+	cfg->serial.width = 6;
+	cfg->serial.check_digit = FMT_CHECK_NONE;
+	cfg->serial.start = 1;
+	cfg->key_mode = FMT_KEY_MODE_DEVICE;
+	cfg->certificate.validity_days = 7300;
+	cfg->organisation.name = strdup("Imprint Demo Organisation");
+	cfg->organisation.root_validity_days = 9125;
+	cfg->organisation.ca_validity_days = 7300;
+	cfg->target = strdup("imprint-vb1");
+	cfg->hsm.token = strdup("pkcs11:token=imprint");
+	cfg->quota = FMT_QUOTA_DEFAULT;
+	if (!cfg->station_id || !cfg->product.name || !cfg->product.sku ||
+	    !cfg->serial.prefix || !cfg->organisation.name || !cfg->target || !cfg->hsm.token)
+		return IMP_ERR_NOMEM;
+	return IMP_OK;
+}
+
+imp_err fmt_config_defaults(struct fmt_config *cfg)
+{
+	imp_err rc;
+
+	rc = set_defaults(cfg);
+	if (rc == IMP_OK)
+		rc = finish(cfg);
+	if (rc != IMP_OK)
+		fmt_config_release(cfg);
+	return rc;
+}
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *d;
+	char *real;
+
+	if (!slash)
+		d = strdup(".");
+	else if (slash == path)
+		d = strdup("/");
+	else
+		d = strndup(path, (size_t)(slash - path));
+	if (!d)
+		return NULL;
+	real = realpath(d, NULL);
+	if (real) {
+		free(d);
+		return real;
+	}
+	return d;
+}
+
+imp_err fmt_config_load(const char *path, struct fmt_config *cfg, char *err_buf)
+{
+	struct cctx c;
+	uint8_t *data = NULL;
+	size_t n = 0;
+	json_t *root = NULL;
+	json_error_t jerr;
+	imp_err rc;
+
+	memset(&c, 0, sizeof(c));
+	if (err_buf)
+		err_buf[0] = '\0';
+	rc = set_defaults(cfg);
+	if (rc != IMP_OK) {
+		oom(&c);
+		goto cleanup;
+	}
+	cfg->path = strdup(path);
+	cfg->dir = dir_of(path);
+	if (!cfg->path || !cfg->dir) {
+		rc = oom(&c);
+		goto cleanup;
+	}
+	c.dir = cfg->dir;
+	rc = imp_read_file(path, &data, &n);
+	if (rc != IMP_OK) {
+		snprintf(c.msg, sizeof(c.msg), "config: %s: cannot read the file", path);
+		goto cleanup;
+	}
+	root = json_loadb((const char *)data, n, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(c.msg, sizeof(c.msg), "config: line %d column %d: %s", jerr.line,
+			 jerr.column, jerr.text);
+		rc = IMP_ERR_CONFIG;
+		goto cleanup;
+	}
+	rc = parse_top(&c, root, cfg);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = finish(cfg);
+	if (rc != IMP_OK)
+		oom(&c);
+cleanup:
+	if (rc != IMP_OK) {
+		IMP_ERROR("%s", c.msg);
+		if (err_buf)
+			snprintf(err_buf, FMT_CONFIG_ERR_MAX, "%s", c.msg);
+	}
+	json_decref(root);
+	free(data);
+	return rc;
+}
+
+void fmt_name_entries_free(struct fmt_name_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)e[i].attr);
+		free((char *)e[i].value);
+	}
+	free(e);
+}
+
+static void pin_release(struct fmt_pin_spec *p)
+{
+	free(p->value);
+}
+
+void fmt_config_release(struct fmt_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->path);
+	free(cfg->dir);
+	free(cfg->station_id);
+	free(cfg->operator_name);
+	free(cfg->product.name);
+	free(cfg->product.sku);
+	free(cfg->serial.prefix);
+	fmt_name_entries_free(cfg->certificate.subject, cfg->certificate.subject_count);
+	free(cfg->organisation.name);
+	free(cfg->firmware.image);
+	free(cfg->firmware.signature);
+	free(cfg->target);
+	fixtures_free(cfg);
+	free(cfg->hsm.module);
+	free(cfg->hsm.token);
+	pin_release(&cfg->hsm.pin);
+	pin_release(&cfg->hsm.supervisor_pin);
+	free(cfg->registry.url);
+	free(cfg->registry.ca);
+	free(cfg->registry.cert);
+	free(cfg->registry.key);
+	free(cfg->registry.bearer_env);
+	free(cfg->journal);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+imp_err fmt_subject_expand(const char *tmpl, const char *serial, const char *uid,
+			   const char *sku, char **out)
+{
+	static const char *const names[] = { "{serial}", "{uid}", "{sku}" };
+	const char *vals[3] = { serial ? serial : "", uid ? uid : "", sku ? sku : "" };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	imp_err rc = IMP_OK;
+
+	*out = NULL;
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return IMP_ERR_NOMEM;
+	for (const char *p = tmpl; *p && rc == IMP_OK;) {
+		size_t i;
+
+		if (*p == '}') {
+			rc = IMP_ERR_CONFIG;
+			break;
+		}
+		if (*p != '{') {
+			fputc(*p++, f);
+			continue;
+		}
+		for (i = 0; i < 3; i++)
+			if (strncmp(p, names[i], strlen(names[i])) == 0)
+				break;
+		if (i == 3) {
+			rc = IMP_ERR_CONFIG;
+			break;
+		}
+		fputs(vals[i], f);
+		p += strlen(names[i]);
+	}
+	if (fclose(f) != 0 && rc == IMP_OK)
+		rc = IMP_ERR_NOMEM;
+	if (rc != IMP_OK) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	return IMP_OK;
+}
+
+imp_err fmt_config_device_subject(const struct fmt_config *cfg, const char *serial,
+				  const char *uid, const char *sku,
+				  struct fmt_name_entry **out, size_t *n)
+{
+	struct fmt_name_entry *arr;
+	imp_err rc;
+
+	*out = NULL;
+	*n = 0;
+	arr = calloc(cfg->certificate.subject_count ? cfg->certificate.subject_count : 1,
+		     sizeof(*arr));
+	if (!arr)
+		return IMP_ERR_NOMEM;
+	for (size_t i = 0; i < cfg->certificate.subject_count; i++) {
+		char *v = NULL;
+
+		rc = fmt_subject_expand(cfg->certificate.subject[i].value, serial, uid, sku, &v);
+		if (rc != IMP_OK) {
+			fmt_name_entries_free(arr, i);
+			return rc;
+		}
+		arr[i].value = v;
+		arr[i].attr = strdup(cfg->certificate.subject[i].attr);
+		if (!arr[i].attr) {
+			fmt_name_entries_free(arr, i + 1);
+			return IMP_ERR_NOMEM;
+		}
+	}
+	*out = arr;
+	*n = cfg->certificate.subject_count;
+	return IMP_OK;
+}

@@ -1,0 +1,475 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/sha.h>
+
+#include "formats/base64.h"
+#include "formats/jws.h"
+#include "formats/x509.h"
+#include "imprint/log.h"
+
+#define JWS_MAX_LEN (4u << 20)  /* refuse absurd inputs before decoding */
+#define X5C_MAX 8u
+
+/* Concatenate a "." b into a new string. */
+static char *join_dot(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+	size_t lb = strlen(b);
+	char *s = malloc(la + lb + 2);
+
+	if (!s)
+		return NULL;
+	memcpy(s, a, la);
+	s[la] = '.';
+	memcpy(s + la + 1, b, lb + 1);
+	return s;
+}
+
+static json_t *x5c_array(X509 *const *x5c, size_t count)
+{
+	json_t *arr = json_array();
+
+	if (!arr)
+		return NULL;
+	for (size_t i = 0; i < count; i++) {
+		uint8_t *der = NULL;
+		size_t n = 0;
+		char *b64;
+
+		if (fmt_cert_to_der(x5c[i], &der, &n) != IMP_OK) {
+			json_decref(arr);
+			return NULL;
+		}
+		b64 = fmt_b64_encode(der, n);
+		free(der);
+		if (!b64 || json_array_append_new(arr, json_string(b64)) != 0) {
+			free(b64);
+			json_decref(arr);
+			return NULL;
+		}
+		free(b64);
+	}
+	return arr;
+}
+
+imp_err fmt_jws_sign(const struct fmt_signer *s, const char *typ, const char *kid,
+		     X509 *const *x5c, size_t x5c_count,
+		     const void *payload, size_t payload_len, char **out)
+{
+	json_t *hdr = NULL;
+	char *hdr_s = NULL;
+	char *h64 = NULL;
+	char *p64 = NULL;
+	char *input = NULL;
+	char *s64 = NULL;
+	uint8_t raw[64];
+	imp_err rc = IMP_ERR_NOMEM;
+
+	*out = NULL;
+	if (!s || !s->sign_digest)
+		return IMP_ERR_USAGE;
+	hdr = json_pack("{ss}", "alg", "ES256");
+	if (!hdr)
+		goto cleanup;
+	if (typ && json_object_set_new(hdr, "typ", json_string(typ)) != 0)
+		goto cleanup;
+	if (kid && json_object_set_new(hdr, "kid", json_string(kid)) != 0)
+		goto cleanup;
+	if (x5c_count) {
+		json_t *arr = x5c_array(x5c, x5c_count);
+
+		if (!arr || json_object_set_new(hdr, "x5c", arr) != 0)
+			goto cleanup;
+	}
+	hdr_s = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!hdr_s)
+		goto cleanup;
+	h64 = fmt_b64url_encode(hdr_s, strlen(hdr_s));
+	p64 = fmt_b64url_encode(payload, payload_len);
+	if (!h64 || !p64)
+		goto cleanup;
+	input = join_dot(h64, p64);
+	if (!input)
+		goto cleanup;
+	rc = fmt_signer_sign(s, input, strlen(input), raw);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = IMP_ERR_NOMEM;
+	s64 = fmt_b64url_encode(raw, sizeof(raw));
+	if (!s64)
+		goto cleanup;
+	*out = join_dot(input, s64);
+	if (!*out)
+		goto cleanup;
+	rc = IMP_OK;
+cleanup:
+	json_decref(hdr);
+	free(hdr_s);
+	free(h64);
+	free(p64);
+	free(input);
+	free(s64);
+	return rc;
+}
+
+void fmt_jws_release(struct fmt_jws *j)
+{
+	if (!j)
+		return;
+	json_decref(j->header);
+	free(j->payload);
+	X509_free(j->leaf);
+	memset(j, 0, sizeof(*j));
+}
+
+/* The parts of a compact JWS, decoded; the header checked. */
+struct parsed {
+	size_t input_len;     /* length of "header.payload" */
+	json_t *header;
+	uint8_t *payload;
+	size_t payload_len;
+	uint8_t sig[64];
+};
+
+static imp_err header_check(json_t *hdr, const char *typ)
+{
+	static const char *const known[] = { "alg", "cty", "kid", "typ", "x5c" };
+	const char *key;
+	json_t *v;
+	const char *alg;
+
+	if (!json_is_object(hdr)) {
+		IMP_ERROR("jws: the header is not a JSON object");
+		return IMP_ERR_PROTOCOL;
+	}
+	json_object_foreach(hdr, key, v) {
+		size_t i;
+
+		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if (strcmp(key, known[i]) == 0)
+				break;
+		if (i == sizeof(known) / sizeof(known[0])) {
+			/* This includes "crit" and "b64": nothing we must understand. */
+			IMP_ERROR("jws: header member \"%s\" is not supported", key);
+			return IMP_ERR_PROTOCOL;
+		}
+		if (strcmp(key, "x5c") != 0 && !json_is_string(v)) {
+			IMP_ERROR("jws: header member \"%s\" must be a string", key);
+			return IMP_ERR_PROTOCOL;
+		}
+	}
+	alg = json_string_value(json_object_get(hdr, "alg"));
+	if (!alg || strcmp(alg, "ES256") != 0) {
+		IMP_ERROR("jws: algorithm \"%s\" refused (only ES256 is accepted)",
+			  alg ? alg : "(missing)");
+		return IMP_ERR_PROTOCOL;
+	}
+	if (typ) {
+		const char *t = json_string_value(json_object_get(hdr, "typ"));
+
+		if (!t || strcmp(t, typ) != 0) {
+			IMP_ERROR("jws: type \"%s\" is not the expected \"%s\"",
+				  t ? t : "(missing)", typ);
+			return IMP_ERR_PROTOCOL;
+		}
+	}
+	return IMP_OK;
+}
+
+static void parsed_release(struct parsed *p)
+{
+	json_decref(p->header);
+	free(p->payload);
+	memset(p, 0, sizeof(*p));
+}
+
+static imp_err parse_compact(const char *compact, const char *typ, struct parsed *p)
+{
+	const char *d1;
+	const char *d2;
+	size_t len;
+	uint8_t *hdr_raw = NULL;
+	size_t hdr_len = 0;
+	uint8_t *sig = NULL;
+	size_t sig_len = 0;
+	json_error_t jerr;
+	imp_err rc = IMP_ERR_PROTOCOL;
+
+	memset(p, 0, sizeof(*p));
+	if (!compact)
+		return IMP_ERR_USAGE;
+	len = strnlen(compact, JWS_MAX_LEN + 1);
+	if (len > JWS_MAX_LEN) {
+		IMP_ERROR("jws: too long");
+		return IMP_ERR_PROTOCOL;
+	}
+	d1 = memchr(compact, '.', len);
+	d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - compact)) : NULL;
+	if (!d1 || !d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - compact))) {
+		IMP_ERROR("jws: expected the compact form HEADER.PAYLOAD.SIGNATURE");
+		return IMP_ERR_PROTOCOL;
+	}
+	if (d1 == compact || d2 + 1 == compact + len) {
+		IMP_ERROR("jws: empty header or signature");
+		return IMP_ERR_PROTOCOL;
+	}
+	if (fmt_b64url_decode(compact, (size_t)(d1 - compact), &hdr_raw, &hdr_len) != IMP_OK ||
+	    fmt_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &p->payload, &p->payload_len) !=
+		    IMP_OK ||
+	    fmt_b64url_decode(d2 + 1, len - (size_t)(d2 + 1 - compact), &sig, &sig_len) !=
+		    IMP_OK) {
+		IMP_ERROR("jws: a part is not valid unpadded base64url");
+		goto cleanup;
+	}
+	if (sig_len != 64) {
+		IMP_ERROR("jws: the ES256 signature must be 64 bytes, not %zu", sig_len);
+		goto cleanup;
+	}
+	memcpy(p->sig, sig, 64);
+	p->header = json_loadb((const char *)hdr_raw, hdr_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!p->header) {
+		IMP_ERROR("jws: the header is not JSON: %s", jerr.text);
+		goto cleanup;
+	}
+	rc = header_check(p->header, typ);
+	if (rc != IMP_OK)
+		goto cleanup;
+	p->input_len = (size_t)(d2 - compact);
+	rc = IMP_OK;
+cleanup:
+	free(hdr_raw);
+	free(sig);
+	if (rc != IMP_OK)
+		parsed_release(p);
+	return rc;
+}
+
+static void hand_over(struct parsed *p, struct fmt_jws *out)
+{
+	out->header = p->header;
+	out->payload = p->payload;
+	out->payload_len = p->payload_len;
+	p->header = NULL;
+	p->payload = NULL;
+}
+
+imp_err fmt_jws_verify_key(const char *compact, EVP_PKEY *pub, const char *typ,
+			   struct fmt_jws *out)
+{
+	struct parsed p;
+	imp_err rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!pub)
+		return IMP_ERR_USAGE;
+	rc = parse_compact(compact, typ, &p);
+	if (rc != IMP_OK)
+		return rc;
+	rc = fmt_verify_raw(pub, compact, p.input_len, p.sig);
+	if (rc != IMP_OK) {
+		IMP_ERROR("jws: the signature does not verify");
+		rc = IMP_ERR_VERIFY;
+		goto cleanup;
+	}
+	hand_over(&p, out);
+cleanup:
+	parsed_release(&p);
+	return rc;
+}
+
+imp_err fmt_jws_verify_x5c(const char *compact, X509_STORE *trust, unsigned required_ku,
+			   const char *typ, struct fmt_jws *out)
+{
+	struct parsed p;
+	json_t *arr;
+	STACK_OF(X509) *chain = NULL;
+	X509 *leaf = NULL;
+	size_t n;
+	imp_err rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!trust)
+		return IMP_ERR_USAGE;
+	rc = parse_compact(compact, typ, &p);
+	if (rc != IMP_OK)
+		return rc;
+	rc = IMP_ERR_PROTOCOL;
+	arr = json_object_get(p.header, "x5c");
+	n = json_array_size(arr);
+	if (!json_is_array(arr) || n == 0 || n > X5C_MAX) {
+		IMP_ERROR("jws: expected \"x5c\": an array of 1..%u certificates", X5C_MAX);
+		goto cleanup;
+	}
+	chain = sk_X509_new_null();
+	if (!chain) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *b64 = json_string_value(json_array_get(arr, i));
+		uint8_t *der = NULL;
+		size_t der_len = 0;
+		X509 *x = NULL;
+
+		if (!b64 || fmt_b64_decode(b64, strlen(b64), &der, &der_len) != IMP_OK ||
+		    fmt_cert_from_der(der, der_len, &x) != IMP_OK) {
+			free(der);
+			IMP_ERROR("jws: x5c[%zu] is not a base64 DER certificate", i);
+			goto cleanup;
+		}
+		free(der);
+		if (i == 0) {
+			leaf = x;
+		} else if (!sk_X509_push(chain, x)) {
+			X509_free(x);
+			rc = IMP_ERR_NOMEM;
+			goto cleanup;
+		}
+	}
+	rc = fmt_cert_verify_chain(trust, leaf, chain, required_ku);
+	if (rc != IMP_OK) {
+		IMP_ERROR("jws: the signer's certificate chain is not trusted");
+		goto cleanup;
+	}
+	if (!fmt_pubkey_is_p256(X509_get0_pubkey(leaf))) {
+		IMP_ERROR("jws: the signer's key is not EC P-256");
+		rc = IMP_ERR_VERIFY;
+		goto cleanup;
+	}
+	rc = fmt_verify_raw(X509_get0_pubkey(leaf), compact, p.input_len, p.sig);
+	if (rc != IMP_OK) {
+		IMP_ERROR("jws: the signature does not verify");
+		rc = IMP_ERR_VERIFY;
+		goto cleanup;
+	}
+	hand_over(&p, out);
+	out->leaf = leaf;
+	leaf = NULL;
+cleanup:
+	ERR_clear_error();
+	X509_free(leaf);
+	sk_X509_pop_free(chain, X509_free);
+	parsed_release(&p);
+	return rc;
+}
+
+json_t *fmt_jwk_from_pkey(EVP_PKEY *key)
+{
+	uint8_t point[65];
+	char *x;
+	char *y;
+	json_t *jwk = NULL;
+
+	if (fmt_pubkey_to_point(key, point) != IMP_OK)
+		return NULL;
+	x = fmt_b64url_encode(point + 1, 32);
+	y = fmt_b64url_encode(point + 33, 32);
+	if (x && y)
+		jwk = json_pack("{ss ss ss ss}", "kty", "EC", "crv", "P-256", "x", x, "y", y);
+	free(x);
+	free(y);
+	return jwk;
+}
+
+static imp_err coord(const json_t *jwk, const char *name, uint8_t out[32])
+{
+	const char *s = json_string_value(json_object_get(jwk, name));
+	uint8_t *buf = NULL;
+	size_t n = 0;
+
+	if (!s || fmt_b64url_decode(s, strlen(s), &buf, &n) != IMP_OK || n != 32) {
+		free(buf);
+		IMP_ERROR("jwk: \"%s\" must be base64url of 32 bytes", name);
+		return IMP_ERR_PROTOCOL;
+	}
+	memcpy(out, buf, 32);
+	free(buf);
+	return IMP_OK;
+}
+
+imp_err fmt_jwk_to_pkey(const json_t *jwk, EVP_PKEY **out)
+{
+	const char *key;
+	json_t *v;
+	uint8_t point[65];
+	imp_err rc;
+
+	*out = NULL;
+	if (!json_is_object(jwk)) {
+		IMP_ERROR("jwk: expected an object");
+		return IMP_ERR_PROTOCOL;
+	}
+	json_object_foreach((json_t *)jwk, key, v) {
+		if (strcmp(key, "kty") && strcmp(key, "crv") && strcmp(key, "x") &&
+		    strcmp(key, "y")) {
+			IMP_ERROR("jwk: member \"%s\" refused (expected kty, crv, x, y)", key);
+			return IMP_ERR_PROTOCOL;
+		}
+	}
+	v = json_object_get(jwk, "kty");
+	if (!json_is_string(v) || strcmp(json_string_value(v), "EC") != 0) {
+		IMP_ERROR("jwk: expected \"kty\": \"EC\"");
+		return IMP_ERR_PROTOCOL;
+	}
+	v = json_object_get(jwk, "crv");
+	if (!json_is_string(v) || strcmp(json_string_value(v), "P-256") != 0) {
+		IMP_ERROR("jwk: expected \"crv\": \"P-256\"");
+		return IMP_ERR_PROTOCOL;
+	}
+	point[0] = 0x04;
+	rc = coord(jwk, "x", point + 1);
+	if (rc != IMP_OK)
+		return rc;
+	rc = coord(jwk, "y", point + 33);
+	if (rc != IMP_OK)
+		return rc;
+	rc = fmt_pubkey_from_point(point, out);
+	if (rc != IMP_OK)
+		IMP_ERROR("jwk: the point is not on P-256");
+	return rc;
+}
+
+imp_err fmt_jwk_thumbprint(EVP_PKEY *key, char out[44])
+{
+	uint8_t point[65];
+	uint8_t digest[32];
+	char *x = NULL;
+	char *y = NULL;
+	char *t = NULL;
+	char buf[160];
+	int len;
+	imp_err rc;
+
+	rc = fmt_pubkey_to_point(key, point);
+	if (rc != IMP_OK)
+		return rc;
+	rc = IMP_ERR_NOMEM;
+	x = fmt_b64url_encode(point + 1, 32);
+	y = fmt_b64url_encode(point + 33, 32);
+	if (!x || !y)
+		goto cleanup;
+	/* RFC 7638 3.2: required members only, sorted, no whitespace. */
+	len = snprintf(buf, sizeof(buf), "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
+		       x, y);
+	if (len <= 0 || (size_t)len >= sizeof(buf)) {
+		rc = IMP_ERR_INTERNAL;
+		goto cleanup;
+	}
+	if (!SHA256((const uint8_t *)buf, (size_t)len, digest)) {
+		rc = IMP_ERR_CRYPTO;
+		goto cleanup;
+	}
+	t = fmt_b64url_encode(digest, sizeof(digest));
+	if (!t)
+		goto cleanup;
+	memcpy(out, t, 44);
+	rc = IMP_OK;
+cleanup:
+	free(x);
+	free(y);
+	free(t);
+	return rc;
+}

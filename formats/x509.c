@@ -1,0 +1,757 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+
+#include "formats/ecdsa_der.h"
+#include "formats/x509.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+
+/* Log the OpenSSL error queue after a failed call, then clear it. */
+static void log_ossl(const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256];
+
+	if (e) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		IMP_ERROR("%s: %s", what, buf);
+	} else {
+		IMP_ERROR("%s failed", what);
+	}
+	ERR_clear_error();
+}
+
+int fmt_pubkey_is_p256(EVP_PKEY *key)
+{
+	char group[64];
+	size_t len = 0;
+
+	if (!key || !EVP_PKEY_is_a(key, "EC"))
+		return 0;
+	if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
+					   sizeof(group), &len) != 1)
+		return 0;
+	return strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0;
+}
+
+int fmt_pubkey_equal(EVP_PKEY *a, EVP_PKEY *b)
+{
+	if (!a || !b)
+		return 0;
+	return EVP_PKEY_eq(a, b) == 1;
+}
+
+imp_err fmt_pubkey_from_point(const uint8_t point[65], EVP_PKEY **out)
+{
+	OSSL_PARAM_BLD *bld = NULL;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY_CTX *chk = NULL;
+	EVP_PKEY *key = NULL;
+	imp_err rc = IMP_ERR_CRYPTO;
+
+	*out = NULL;
+	if (point[0] != 0x04)
+		return IMP_ERR_CRYPTO;
+	bld = OSSL_PARAM_BLD_new();
+	if (!bld)
+		goto cleanup;
+	if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
+	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 65))
+		goto cleanup;
+	params = OSSL_PARAM_BLD_to_param(bld);
+	if (!params)
+		goto cleanup;
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	if (!ctx)
+		goto cleanup;
+	if (EVP_PKEY_fromdata_init(ctx) != 1)
+		goto cleanup;
+	if (EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		goto cleanup;
+	chk = EVP_PKEY_CTX_new(key, NULL);
+	if (!chk)
+		goto cleanup;
+	if (EVP_PKEY_public_check(chk) != 1)
+		goto cleanup;
+	*out = key;
+	key = NULL;
+	rc = IMP_OK;
+cleanup:
+	ERR_clear_error();
+	EVP_PKEY_free(key);
+	EVP_PKEY_CTX_free(chk);
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	return rc;
+}
+
+imp_err fmt_pubkey_to_point(EVP_PKEY *key, uint8_t point[65])
+{
+	size_t len = 0;
+
+	if (!fmt_pubkey_is_p256(key))
+		return IMP_ERR_CRYPTO;
+	if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+					    65, &len) != 1 || len != 65 || point[0] != 0x04) {
+		ERR_clear_error();
+		return IMP_ERR_CRYPTO;
+	}
+	return IMP_OK;
+}
+
+imp_err fmt_pubkey_ski(EVP_PKEY *key, uint8_t ski[20])
+{
+	X509_PUBKEY *xpk = NULL;
+	const unsigned char *pk;
+	int pklen;
+	imp_err rc = IMP_ERR_CRYPTO;
+
+	if (X509_PUBKEY_set(&xpk, key) != 1)
+		goto cleanup;
+	if (X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, xpk) != 1)
+		goto cleanup;
+	if (!SHA1(pk, (size_t)pklen, ski))
+		goto cleanup;
+	rc = IMP_OK;
+cleanup:
+	X509_PUBKEY_free(xpk);
+	return rc;
+}
+
+imp_err fmt_name_build(const struct fmt_name_entry *entries, size_t n, X509_NAME **out)
+{
+	X509_NAME *name;
+
+	*out = NULL;
+	name = X509_NAME_new();
+	if (!name)
+		return IMP_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int nid;
+
+		if (!entries[i].attr || !entries[i].value || !entries[i].value[0]) {
+			IMP_ERROR("name attribute %zu: empty", i);
+			X509_NAME_free(name);
+			return IMP_ERR_USAGE;
+		}
+		nid = OBJ_txt2nid(entries[i].attr);
+		if (nid == NID_undef) {
+			IMP_ERROR("name attribute \"%s\": unknown", entries[i].attr);
+			X509_NAME_free(name);
+			return IMP_ERR_USAGE;
+		}
+		if (X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8,
+					       (const unsigned char *)entries[i].value, -1, -1,
+					       0) != 1) {
+			log_ossl(entries[i].attr);
+			X509_NAME_free(name);
+			return IMP_ERR_USAGE;
+		}
+	}
+	*out = name;
+	return IMP_OK;
+}
+
+static const char *profile_bc(enum fmt_cert_profile p)
+{
+	switch (p) {
+	case FMT_CERT_ROOT_CA:
+		return "critical,CA:TRUE,pathlen:1";
+	case FMT_CERT_SUB_CA:
+		return "critical,CA:TRUE,pathlen:0";
+	default:
+		return "critical,CA:FALSE";
+	}
+}
+
+static const char *profile_ku(enum fmt_cert_profile p)
+{
+	switch (p) {
+	case FMT_CERT_ROOT_CA:
+	case FMT_CERT_SUB_CA:
+		return "critical,keyCertSign,cRLSign";
+	case FMT_CERT_DEVICE:
+		return "critical,digitalSignature,keyAgreement";
+	default:
+		return "critical,digitalSignature";
+	}
+}
+
+static const char *profile_eku(enum fmt_cert_profile p)
+{
+	switch (p) {
+	case FMT_CERT_CODE_SIGNING:
+		return "codeSigning";
+	case FMT_CERT_DEVICE:
+		return "clientAuth";
+	default:
+		return NULL; /* see formats/x509.h: no fitting standard EKU */
+	}
+}
+
+static imp_err add_conf_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+	int ok;
+
+	if (!ext) {
+		log_ossl(value);
+		return IMP_ERR_CRYPTO;
+	}
+	ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok == 1 ? IMP_OK : IMP_ERR_CRYPTO;
+}
+
+static imp_err add_key_ids(X509 *x, EVP_PKEY *subject_key, X509 *issuer)
+{
+	uint8_t ski[20];
+	uint8_t aki[20];
+	const uint8_t *aki_p = aki;
+	int aki_len = 20;
+	ASN1_OCTET_STRING *os = NULL;
+	AUTHORITY_KEYID *akid = NULL;
+	imp_err rc;
+
+	rc = fmt_pubkey_ski(subject_key, ski);
+	if (rc != IMP_OK)
+		return rc;
+	if (issuer) {
+		const ASN1_OCTET_STRING *iski = X509_get0_subject_key_id(issuer);
+
+		if (iski) {
+			aki_p = ASN1_STRING_get0_data(iski);
+			aki_len = ASN1_STRING_length(iski);
+		} else {
+			rc = fmt_pubkey_ski(X509_get0_pubkey(issuer), aki);
+			if (rc != IMP_OK)
+				return rc;
+		}
+	} else {
+		memcpy(aki, ski, sizeof(aki));
+	}
+	rc = IMP_ERR_CRYPTO;
+	os = ASN1_OCTET_STRING_new();
+	if (!os || ASN1_OCTET_STRING_set(os, ski, sizeof(ski)) != 1)
+		goto cleanup;
+	if (X509_add1_ext_i2d(x, NID_subject_key_identifier, os, 0, X509V3_ADD_DEFAULT) != 1)
+		goto cleanup;
+	akid = AUTHORITY_KEYID_new();
+	if (!akid)
+		goto cleanup;
+	akid->keyid = ASN1_OCTET_STRING_new();
+	if (!akid->keyid || ASN1_OCTET_STRING_set(akid->keyid, aki_p, aki_len) != 1)
+		goto cleanup;
+	if (X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT) != 1)
+		goto cleanup;
+	rc = IMP_OK;
+cleanup:
+	ASN1_OCTET_STRING_free(os);
+	AUTHORITY_KEYID_free(akid);
+	return rc;
+}
+
+static imp_err set_serial(X509 *x, const uint8_t *serial, size_t len)
+{
+	uint8_t rnd[16];
+	BIGNUM *bn = NULL;
+	ASN1_INTEGER *ai = NULL;
+	imp_err rc = IMP_ERR_CRYPTO;
+
+	if (serial) {
+		if (len < 1 || len > 20) {
+			IMP_ERROR("certificate serial: expected 1..20 bytes, got %zu", len);
+			return IMP_ERR_USAGE;
+		}
+		bn = BN_bin2bn(serial, (int)len, NULL);
+	} else {
+		do {
+			if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+				log_ossl("RAND_bytes");
+				return IMP_ERR_CRYPTO;
+			}
+			rnd[0] &= 0x7f; /* positive, and at most 16 bytes in DER */
+		} while (rnd[0] == 0 && rnd[1] == 0);
+		bn = BN_bin2bn(rnd, sizeof(rnd), NULL);
+	}
+	if (!bn)
+		goto cleanup;
+	if (BN_is_zero(bn)) {
+		IMP_ERROR("certificate serial: must be positive");
+		rc = IMP_ERR_USAGE;
+		goto cleanup;
+	}
+	ai = BN_to_ASN1_INTEGER(bn, NULL);
+	if (!ai)
+		goto cleanup;
+	if (X509_set_serialNumber(x, ai) != 1)
+		goto cleanup;
+	rc = IMP_OK;
+cleanup:
+	BN_free(bn);
+	ASN1_INTEGER_free(ai);
+	return rc;
+}
+
+/* DER length octets of len into p (at least 5 bytes); returns their count. */
+static size_t der_put_len(uint8_t *p, size_t len)
+{
+	size_t n = 0;
+	size_t t = len;
+
+	if (len < 0x80) {
+		p[0] = (uint8_t)len;
+		return 1;
+	}
+	while (t) {
+		n++;
+		t >>= 8;
+	}
+	p[0] = (uint8_t)(0x80 | n);
+	for (size_t i = 0; i < n; i++)
+		p[1 + i] = (uint8_t)(len >> (8 * (n - 1 - i)));
+	return 1 + n;
+}
+
+/*
+ * Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
+ *                            signatureValue BIT STRING }
+ */
+static imp_err assemble(const uint8_t *tbs, size_t tbs_len, const uint8_t *alg,
+			size_t alg_len, const uint8_t *sig, size_t sig_len,
+			uint8_t **out, size_t *out_len)
+{
+	uint8_t hdr[6];
+	uint8_t bit_hdr[6];
+	size_t bit_hdr_len;
+	size_t hdr_len;
+	size_t body;
+	uint8_t *buf;
+	uint8_t *p;
+
+	bit_hdr[0] = 0x03;
+	bit_hdr_len = 1 + der_put_len(bit_hdr + 1, sig_len + 1);
+	bit_hdr[bit_hdr_len++] = 0x00; /* no unused bits */
+	body = tbs_len + alg_len + bit_hdr_len + sig_len;
+	hdr[0] = 0x30;
+	hdr_len = 1 + der_put_len(hdr + 1, body);
+	buf = malloc(hdr_len + body);
+	if (!buf)
+		return IMP_ERR_NOMEM;
+	p = buf;
+	memcpy(p, hdr, hdr_len);
+	p += hdr_len;
+	memcpy(p, tbs, tbs_len);
+	p += tbs_len;
+	memcpy(p, alg, alg_len);
+	p += alg_len;
+	memcpy(p, bit_hdr, bit_hdr_len);
+	p += bit_hdr_len;
+	memcpy(p, sig, sig_len);
+	*out = buf;
+	*out_len = hdr_len + body;
+	return IMP_OK;
+}
+
+static imp_err check_request(const struct fmt_cert_request *req,
+			     const struct fmt_signer *signer, EVP_PKEY **issuer_pub)
+{
+	if (!req || !signer || !signer->sign_digest || !signer->pub)
+		return IMP_ERR_USAGE;
+	if ((unsigned)req->profile > FMT_CERT_DEVICE) {
+		IMP_ERROR("certificate profile %d: unknown", (int)req->profile);
+		return IMP_ERR_USAGE;
+	}
+	if (!req->subject || req->subject_count == 0) {
+		IMP_ERROR("certificate subject: empty");
+		return IMP_ERR_USAGE;
+	}
+	if (req->validity_days < 1 || req->validity_days > 36500) {
+		IMP_ERROR("certificate validity: expected 1..36500 days, got %u",
+			  req->validity_days);
+		return IMP_ERR_USAGE;
+	}
+	if (!fmt_pubkey_is_p256(req->subject_key) || !fmt_pubkey_is_p256(signer->pub)) {
+		IMP_ERROR("certificate keys: expected EC P-256");
+		return IMP_ERR_USAGE;
+	}
+	if (req->profile == FMT_CERT_ROOT_CA) {
+		if (req->issuer) {
+			IMP_ERROR("root certificate: must be self-signed, no issuer");
+			return IMP_ERR_USAGE;
+		}
+		*issuer_pub = req->subject_key;
+	} else {
+		if (!req->issuer) {
+			IMP_ERROR("certificate: an issuer certificate is required");
+			return IMP_ERR_USAGE;
+		}
+		*issuer_pub = X509_get0_pubkey(req->issuer);
+	}
+	if (!fmt_pubkey_equal(*issuer_pub, signer->pub)) {
+		IMP_ERROR("certificate: the signer's key is not the issuer's key");
+		return IMP_ERR_USAGE;
+	}
+	return IMP_OK;
+}
+
+imp_err fmt_cert_issue(const struct fmt_cert_request *req,
+		       const struct fmt_signer *signer, X509 **out)
+{
+	EVP_PKEY *issuer_pub = NULL;
+	EVP_PKEY *eph = NULL;
+	X509 *x = NULL;
+	X509 *cert = NULL;
+	X509_NAME *subject = NULL;
+	X509V3_CTX ctx;
+	const X509_ALGOR *alg = NULL;
+	const ASN1_BIT_STRING *dummy_sig = NULL;
+	uint8_t *tbs = NULL;
+	uint8_t *algder = NULL;
+	uint8_t *certder = NULL;
+	size_t certder_len = 0;
+	uint8_t digest[32];
+	uint8_t raw[FMT_ECDSA_RAW_LEN];
+	uint8_t sig[FMT_ECDSA_DER_MAX];
+	size_t sig_len = 0;
+	const char *eku;
+	time_t nb;
+	int tbs_len;
+	int alg_len;
+	imp_err rc;
+
+	*out = NULL;
+	rc = check_request(req, signer, &issuer_pub);
+	if (rc != IMP_OK)
+		return rc;
+	rc = fmt_name_build(req->subject, req->subject_count, &subject);
+	if (rc != IMP_OK)
+		return rc;
+	rc = IMP_ERR_CRYPTO;
+	x = X509_new();
+	if (!x)
+		goto cleanup;
+	if (X509_set_version(x, X509_VERSION_3) != 1)
+		goto cleanup;
+	rc = set_serial(x, req->serial, req->serial_len);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = IMP_ERR_CRYPTO;
+	if (X509_set_subject_name(x, subject) != 1)
+		goto cleanup;
+	if (X509_set_issuer_name(x, req->issuer ? X509_get_subject_name(req->issuer)
+						: subject) != 1)
+		goto cleanup;
+	nb = req->not_before ? req->not_before : time(NULL) - 300;
+	if (!X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &nb))
+		goto cleanup;
+	if (!X509_time_adj_ex(X509_getm_notAfter(x), (int)req->validity_days, 0, &nb))
+		goto cleanup;
+	if (X509_set_pubkey(x, req->subject_key) != 1)
+		goto cleanup;
+
+	X509V3_set_ctx(&ctx, req->issuer ? req->issuer : x, x, NULL, NULL, 0);
+	rc = add_conf_ext(x, &ctx, NID_basic_constraints, profile_bc(req->profile));
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = add_conf_ext(x, &ctx, NID_key_usage, profile_ku(req->profile));
+	if (rc != IMP_OK)
+		goto cleanup;
+	eku = profile_eku(req->profile);
+	if (eku) {
+		rc = add_conf_ext(x, &ctx, NID_ext_key_usage, eku);
+		if (rc != IMP_OK)
+			goto cleanup;
+	}
+	rc = add_key_ids(x, req->subject_key, req->issuer);
+	if (rc != IMP_OK)
+		goto cleanup;
+
+	/* Throwaway signature: sets both AlgorithmIdentifiers to ecdsa-with-SHA256. */
+	rc = fmt_p256_generate(&eph);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = IMP_ERR_CRYPTO;
+	if (X509_sign(x, eph, EVP_sha256()) <= 0) {
+		log_ossl("X509_sign");
+		goto cleanup;
+	}
+	tbs_len = i2d_re_X509_tbs(x, &tbs);
+	if (tbs_len <= 0)
+		goto cleanup;
+	X509_get0_signature(&dummy_sig, &alg, x);
+	alg_len = i2d_X509_ALGOR(alg, &algder);
+	if (alg_len <= 0)
+		goto cleanup;
+	if (!SHA256(tbs, (size_t)tbs_len, digest))
+		goto cleanup;
+	rc = signer->sign_digest(signer->arg, digest, raw);
+	if (rc != IMP_OK) {
+		IMP_ERROR("certificate: the signer failed (%s)", imp_err_name(rc));
+		goto cleanup;
+	}
+	rc = fmt_ecdsa_raw_to_der(raw, sig, sizeof(sig), &sig_len);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = assemble(tbs, (size_t)tbs_len, algder, (size_t)alg_len, sig, sig_len, &certder,
+		      &certder_len);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = fmt_cert_from_der(certder, certder_len, &cert);
+	if (rc != IMP_OK) {
+		rc = IMP_ERR_INTERNAL;
+		goto cleanup;
+	}
+	if (X509_verify(cert, issuer_pub) != 1) {
+		ERR_clear_error();
+		IMP_ERROR("certificate: the signature made by the signer does not verify "
+			  "with the issuer key");
+		rc = IMP_ERR_VERIFY;
+		goto cleanup;
+	}
+	*out = cert;
+	cert = NULL;
+	rc = IMP_OK;
+cleanup:
+	X509_free(cert);
+	X509_free(x);
+	X509_NAME_free(subject);
+	EVP_PKEY_free(eph);
+	OPENSSL_free(tbs);
+	OPENSSL_free(algder);
+	free(certder);
+	return rc;
+}
+
+imp_err fmt_cert_from_der(const uint8_t *der, size_t n, X509 **out)
+{
+	const unsigned char *p = der;
+	X509 *x;
+
+	*out = NULL;
+	if (n == 0 || n > 1u << 20)
+		return IMP_ERR_PROTOCOL;
+	x = d2i_X509(NULL, &p, (long)n);
+	if (!x || p != der + n) {
+		ERR_clear_error();
+		X509_free(x);
+		return IMP_ERR_PROTOCOL;
+	}
+	*out = x;
+	return IMP_OK;
+}
+
+imp_err fmt_cert_to_der(X509 *cert, uint8_t **der, size_t *n)
+{
+	unsigned char *buf = NULL;
+	int len;
+
+	*der = NULL;
+	*n = 0;
+	len = i2d_X509(cert, &buf);
+	if (len <= 0)
+		return IMP_ERR_CRYPTO;
+	*der = malloc((size_t)len);
+	if (!*der) {
+		OPENSSL_free(buf);
+		return IMP_ERR_NOMEM;
+	}
+	memcpy(*der, buf, (size_t)len);
+	*n = (size_t)len;
+	OPENSSL_free(buf);
+	return IMP_OK;
+}
+
+imp_err fmt_cert_to_pem(X509 *cert, char **pem)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data;
+	long len;
+	imp_err rc = IMP_ERR_CRYPTO;
+
+	*pem = NULL;
+	if (!bio)
+		return IMP_ERR_NOMEM;
+	if (PEM_write_bio_X509(bio, cert) != 1)
+		goto cleanup;
+	len = BIO_get_mem_data(bio, &data);
+	if (len <= 0)
+		goto cleanup;
+	*pem = malloc((size_t)len + 1);
+	if (!*pem) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	memcpy(*pem, data, (size_t)len);
+	(*pem)[len] = '\0';
+	rc = IMP_OK;
+cleanup:
+	BIO_free(bio);
+	return rc;
+}
+
+imp_err fmt_cert_write_pem(X509 *cert, const char *path)
+{
+	char *pem = NULL;
+	imp_err rc;
+
+	rc = fmt_cert_to_pem(cert, &pem);
+	if (rc != IMP_OK)
+		return rc;
+	rc = imp_write_file_atomic(path, pem, strlen(pem), 0644);
+	free(pem);
+	return rc;
+}
+
+imp_err fmt_cert_write_der(X509 *cert, const char *path)
+{
+	uint8_t *der = NULL;
+	size_t n = 0;
+	imp_err rc;
+
+	rc = fmt_cert_to_der(cert, &der, &n);
+	if (rc != IMP_OK)
+		return rc;
+	rc = imp_write_file_atomic(path, der, n, 0644);
+	free(der);
+	return rc;
+}
+
+imp_err fmt_cert_load(const char *path, X509 **out)
+{
+	uint8_t *data = NULL;
+	size_t n = 0;
+	BIO *bio = NULL;
+	imp_err rc;
+
+	*out = NULL;
+	rc = imp_read_file(path, &data, &n);
+	if (rc != IMP_OK) {
+		IMP_ERROR("%s: cannot read the certificate", path);
+		return rc;
+	}
+	if (n >= 10 && memmem(data, n, "-----BEGIN", 10)) {
+		bio = BIO_new_mem_buf(data, (int)n);
+		if (!bio) {
+			rc = IMP_ERR_NOMEM;
+			goto cleanup;
+		}
+		*out = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+		rc = *out ? IMP_OK : IMP_ERR_PROTOCOL;
+		ERR_clear_error();
+	} else {
+		rc = fmt_cert_from_der(data, n, out);
+	}
+	if (rc != IMP_OK)
+		IMP_ERROR("%s: no certificate in it (expected PEM or DER)", path);
+cleanup:
+	BIO_free(bio);
+	free(data);
+	return rc;
+}
+
+imp_err fmt_store_add_pem(X509_STORE *store, const char *path)
+{
+	BIO *bio = BIO_new_file(path, "r");
+	X509 *x;
+	int count = 0;
+
+	if (!bio) {
+		ERR_clear_error();
+		IMP_ERROR("%s: cannot open the certificate bundle", path);
+		return IMP_ERR_IO;
+	}
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		if (X509_STORE_add_cert(store, x) != 1) {
+			X509_free(x);
+			BIO_free(bio);
+			log_ossl("X509_STORE_add_cert");
+			return IMP_ERR_CRYPTO;
+		}
+		X509_free(x);
+		count++;
+	}
+	ERR_clear_error();
+	BIO_free(bio);
+	if (count == 0) {
+		IMP_ERROR("%s: no certificate in it", path);
+		return IMP_ERR_PROTOCOL;
+	}
+	return IMP_OK;
+}
+
+imp_err fmt_cert_sha256(X509 *cert, uint8_t digest[32])
+{
+	unsigned int len = 0;
+
+	if (X509_digest(cert, EVP_sha256(), digest, &len) != 1 || len != 32)
+		return IMP_ERR_CRYPTO;
+	return IMP_OK;
+}
+
+imp_err fmt_cert_fingerprint(X509 *cert, char hex[65])
+{
+	uint8_t digest[32];
+	imp_err rc;
+
+	rc = fmt_cert_sha256(cert, digest);
+	if (rc != IMP_OK)
+		return rc;
+	imp_hex_encode(digest, sizeof(digest), hex);
+	return IMP_OK;
+}
+
+imp_err fmt_cert_verify_chain(X509_STORE *trust, X509 *leaf, STACK_OF(X509) *untrusted,
+			      unsigned required_ku)
+{
+	X509_STORE_CTX *ctx = NULL;
+	uint32_t flags;
+	imp_err rc = IMP_ERR_VERIFY;
+
+	if (!trust || !leaf)
+		return IMP_ERR_USAGE;
+	ctx = X509_STORE_CTX_new();
+	if (!ctx)
+		return IMP_ERR_NOMEM;
+	if (X509_STORE_CTX_init(ctx, trust, leaf, untrusted) != 1) {
+		rc = IMP_ERR_CRYPTO;
+		goto cleanup;
+	}
+	if (X509_verify_cert(ctx) != 1) {
+		IMP_ERROR("certificate chain: %s",
+			  X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		goto cleanup;
+	}
+	flags = X509_get_extension_flags(leaf);
+	if (required_ku) {
+		if (!(flags & EXFLAG_KUSAGE) ||
+		    (X509_get_key_usage(leaf) & required_ku) != required_ku) {
+			IMP_ERROR("certificate chain: the signer's certificate lacks the "
+				  "required key usage");
+			goto cleanup;
+		}
+		if (!(required_ku & (FMT_KU_KEY_CERT_SIGN | FMT_KU_CRL_SIGN)) &&
+		    (flags & EXFLAG_CA)) {
+			IMP_ERROR("certificate chain: the signer's certificate is a CA");
+			goto cleanup;
+		}
+	}
+	rc = IMP_OK;
+cleanup:
+	ERR_clear_error();
+	X509_STORE_CTX_free(ctx);
+	return rc;
+}
