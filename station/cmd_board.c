@@ -1,11 +1,202 @@
+/*
+ * imprint board info: what one board on the fixture says about itself,
+ * through the debug probe (SWD) and through the agent (UART).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "board/agent.h"
+#include "board/link.h"
+#include "board/probe.h"
+#include "board/profile.h"
 #include "imprint/log.h"
+#include "imprint/util.h"
 #include "station.h"
+
+static const char board_usage[] =
+	"imprint board info [--probe URI] [--uart PATH] [--profile NAME] [--baud N] [--json]\n"
+	"\n"
+	"Reads the board's unique ID through the debug probe (at the target profile's UID\n"
+	"address) and through the provisioning agent, and says whether they match; shows\n"
+	"lifecycle, fuses and agent version. Probe URIs: rsp://HOST:PORT, sim:";
+
+struct info_opts {
+	const char *probe;
+	const char *uart;
+	const char *profile;
+	long baud;
+	bool json;
+};
+
+static void fuse_obj(json_t *o, uint32_t mask, const char *source)
+{
+	json_object_set_new(o, "fuses", json_integer(mask));
+	json_object_set_new(o, "fuses_source", json_string(source));
+	json_object_set_new(o, "debug_lock", json_boolean(mask & BOARD_FUSE_DEBUG_LOCK));
+	json_object_set_new(o, "boot_lock", json_boolean(mask & BOARD_FUSE_BOOT_LOCK));
+}
+
+static void print_info(const json_t *o, void *arg)
+{
+	const char *uid_swd = json_string_value(json_object_get(o, "uid_swd"));
+	const char *uid_agent = json_string_value(json_object_get(o, "uid_agent"));
+	const char *swd = json_string_value(json_object_get(o, "swd"));
+	json_t *match = json_object_get(o, "uid_match");
+	json_t *v;
+
+	(void)arg;
+	printf("profile          %s\n", json_string_value(json_object_get(o, "profile")));
+	if (swd)
+		printf("uid (swd)        %s\n", uid_swd ? uid_swd : swd);
+	if (json_object_get(o, "uart"))
+		printf("uid (agent)      %s\n", uid_agent ? uid_agent : "unavailable");
+	if (json_is_boolean(match))
+		printf("uid match        %s\n", json_is_true(match) ? "yes" : "NO: different boards?");
+	if ((v = json_object_get(o, "lifecycle")))
+		printf("lifecycle        %s\n", json_string_value(v));
+	if ((v = json_object_get(o, "fuses")))
+		printf("fuses            0x%02x (debug-lock %s, boot-lock %s; read via %s)\n",
+		       (unsigned)json_integer_value(v),
+		       json_is_true(json_object_get(o, "debug_lock")) ? "burned" : "open",
+		       json_is_true(json_object_get(o, "boot_lock")) ? "burned" : "open",
+		       json_string_value(json_object_get(o, "fuses_source")));
+	if ((v = json_object_get(o, "agent_version")))
+		printf("agent version    %u (protocol %u)\n", (unsigned)json_integer_value(v),
+		       (unsigned)json_integer_value(json_object_get(o, "protocol_version")));
+	if ((v = json_object_get(o, "slots")))
+		printf("key slots used   0x%02x\n", (unsigned)json_integer_value(v));
+}
+
+static int board_info(struct info_opts *o, struct station_ctx *ctx)
+{
+	struct board_profile *prof = NULL;
+	struct board_probe *probe = NULL;
+	struct board_link *link = NULL;
+	struct board_agent_info info;
+	uint8_t uid[64];
+	char hex[129];
+	size_t uid_len = 0;
+	bool have_swd_uid = false, have_agent = false, have_fuses = false;
+	json_t *out = json_object();
+	imp_err rc = IMP_OK, first_err = IMP_OK;
+	uint32_t fuses = 0;
+
+	if (!out)
+		return st_fail(IMP_ERR_NOMEM, NULL);
+	if (!o->probe && !o->uart) {
+		IMP_ERROR("board info: give --probe URI, --uart PATH, or both");
+		json_decref(out);
+		return IMP_ERR_USAGE;
+	}
+	rc = board_profile_load(o->profile, ctx->data_dir, &prof);
+	if (rc != IMP_OK) {
+		json_decref(out);
+		return st_fail(rc, "check --profile (a name on the profile search path, or a file)");
+	}
+	json_object_set_new(out, "profile", json_string(prof->name));
+
+	if (o->probe) {
+		json_object_set_new(out, "probe", json_string(o->probe));
+		rc = board_probe_open(o->probe, &probe);
+		if (rc != IMP_OK) {
+			first_err = rc;
+			json_object_set_new(out, "swd", json_string("unreachable"));
+		} else {
+			rc = board_profile_read_uid(prof, probe, uid, sizeof(uid), &uid_len);
+			if (rc == IMP_OK) {
+				imp_hex_encode(uid, uid_len, hex);
+				json_object_set_new(out, "uid_swd", json_string(hex));
+				json_object_set_new(out, "swd", json_string("open"));
+				have_swd_uid = true;
+			} else if (rc == IMP_ERR_TARGET_LOCKED) {
+				json_object_set_new(out, "swd", json_string("locked"));
+			} else {
+				first_err = rc;
+				json_object_set_new(out, "swd", json_string("error"));
+			}
+			if (have_swd_uid && prof->fuses_readable &&
+			    board_profile_read_fuses(prof, probe, &fuses) == IMP_OK) {
+				fuse_obj(out, fuses, "swd");
+				have_fuses = true;
+			}
+		}
+	}
+
+	if (o->uart) {
+		json_object_set_new(out, "uart", json_string(o->uart));
+		rc = board_link_open("serial", o->uart,
+				     o->baud > 0 ? (unsigned)o->baud : prof->agent_baud, &link);
+		if (rc == IMP_OK)
+			rc = board_agent_identify(link, &info);
+		if (rc == IMP_OK) {
+			have_agent = true;
+			imp_hex_encode(info.uid, BOARD_UID_LEN, hex);
+			json_object_set_new(out, "uid_agent", json_string(hex));
+			json_object_set_new(out, "lifecycle",
+					    json_string(board_lifecycle_name(info.lifecycle)));
+			json_object_set_new(out, "agent_version", json_integer(info.agent_version));
+			json_object_set_new(out, "protocol_version",
+					    json_integer(info.proto_version));
+			json_object_set_new(out, "slots", json_integer(info.slots));
+			if (!have_fuses)
+				fuse_obj(out, info.fuses, "agent");
+		} else if (first_err == IMP_OK) {
+			first_err = rc;
+		}
+	}
+
+	if (have_swd_uid && have_agent) {
+		bool match = uid_len == BOARD_UID_LEN && memcmp(uid, info.uid, BOARD_UID_LEN) == 0;
+
+		json_object_set_new(out, "uid_match", json_boolean(match));
+		if (!match) {
+			IMP_ERROR("the UID read through SWD differs from the agent's: probe and UART "
+				  "are on different boards, or the profile's UID address is wrong");
+			if (first_err == IMP_OK)
+				first_err = IMP_ERR_VERIFY;
+		}
+	}
+	ctx->json = ctx->json || o->json;
+	st_emit(ctx, out, print_info, NULL);
+	board_link_close(link);
+	board_probe_close(probe);
+	board_profile_free(prof);
+	if (first_err != IMP_OK)
+		return st_fail(first_err, "check the fixture: probe URI, UART path, and that the "
+			       "board is powered");
+	return 0;
+}
 
 int cmd_board(int argc, char **argv, struct station_ctx *ctx)
 {
-	(void)argc;
-	(void)argv;
-	(void)ctx;
-	IMP_ERROR("board: not built yet");
-	return IMP_ERR_UNSUPPORTED;
+	struct info_opts o = { .profile = "imprint-vb1" };
+	const struct st_option opts[] = {
+		{ "probe", 'p', ST_OPT_STRING, &o.probe, "URI", "debug probe: rsp://HOST:PORT or sim:" },
+		{ "uart", 'u', ST_OPT_STRING, &o.uart, "PATH", "agent UART (tty) path" },
+		{ "profile", 't', ST_OPT_STRING, &o.profile, "NAME", "target profile (default imprint-vb1)" },
+		{ "baud", 'b', ST_OPT_INT, &o.baud, "N", "UART baud rate (default: the profile's)" },
+		{ "json", 0, ST_OPT_FLAG, &o.json, NULL, "one JSON object on stdout" },
+		ST_OPTIONS_END,
+	};
+	bool help = false;
+	int first = 0;
+	imp_err rc;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		st_print_usage(board_usage, opts);
+		return argc < 2 ? IMP_ERR_USAGE : 0;
+	}
+	if (strcmp(argv[1], "info") != 0) {
+		IMP_ERROR("board: unknown subcommand '%s' (known: info); see 'imprint board --help'",
+			  argv[1]);
+		return IMP_ERR_USAGE;
+	}
+	rc = st_parse_options(opts, board_usage, argc - 1, argv + 1, &first, &help);
+	if (rc != IMP_OK || help)
+		return (int)rc;
+	if (first < argc - 1) {
+		IMP_ERROR("board info: unexpected argument '%s'", argv[1 + first]);
+		return IMP_ERR_USAGE;
+	}
+	return board_info(&o, ctx);
 }

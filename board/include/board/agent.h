@@ -69,6 +69,8 @@ struct board_wrapped_key {
 
 /* "OK", "STATE", ...; "UNKNOWN" for numbers not in the enum. */
 const char *board_agent_status_name(unsigned status);
+/* "IDENTIFY", "ECHO", ...; "0xNN" style "UNKNOWN" for other codes. */
+const char *board_agent_cmd_name(unsigned cmd);
 /* "open", "personalised", "locked", or "unknown". */
 const char *board_lifecycle_name(unsigned lc);
 

@@ -1,0 +1,1059 @@
+/*
+ * Target profiles: strict JSON parser (errors name the field path) and the
+ * register-sequence interpreter. Format: docs/PROFILES.md.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "board/agent.h"
+#include "board/profile.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+
+#ifndef IMPRINT_SOURCE_DIR
+#define IMPRINT_SOURCE_DIR "."
+#endif
+
+/* ---- variables ---------------------------------------------------------- */
+
+imp_err board_profile_var_set(struct board_profile_vars *vars, const char *name, uint32_t value)
+{
+	if (strlen(name) >= sizeof(vars->v[0].name))
+		return IMP_ERR_INTERNAL;
+	for (size_t i = 0; i < vars->n; i++)
+		if (strcmp(vars->v[i].name, name) == 0) {
+			vars->v[i].value = value;
+			return IMP_OK;
+		}
+	if (vars->n >= BOARD_PROFILE_MAX_VARS)
+		return IMP_ERR_INTERNAL;
+	strcpy(vars->v[vars->n].name, name);
+	vars->v[vars->n].value = value;
+	vars->n++;
+	return IMP_OK;
+}
+
+int board_profile_var_get(const struct board_profile_vars *vars, const char *name,
+			  uint32_t *value)
+{
+	if (!vars)
+		return -1;
+	for (size_t i = 0; i < vars->n && i < BOARD_PROFILE_MAX_VARS; i++)
+		if (strcmp(vars->v[i].name, name) == 0) {
+			*value = vars->v[i].value;
+			return 0;
+		}
+	return -1;
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+struct pctx {
+	const char *source;
+	char path[256];
+};
+
+static imp_err perr(const struct pctx *c, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static imp_err perr(const struct pctx *c, const char *field, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	IMP_ERROR("profile %s: %s%s%s: %s", c->source, c->path, *c->path && field ? "." : "",
+		  field ? field : "", msg);
+	return IMP_ERR_CONFIG;
+}
+
+/* Push ".name" or "[i]" on the path; returns the old length to pop to. */
+static size_t push(struct pctx *c, const char *name, long idx)
+{
+	size_t old = strlen(c->path);
+
+	if (name)
+		snprintf(c->path + old, sizeof(c->path) - old, "%s%s", old ? "." : "", name);
+	else
+		snprintf(c->path + old, sizeof(c->path) - old, "[%ld]", idx);
+	return old;
+}
+
+static void pop(struct pctx *c, size_t old)
+{
+	c->path[old] = '\0';
+}
+
+/* Every key of obj must be in allowed (NULL-terminated). */
+static imp_err only_keys(struct pctx *c, json_t *obj, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		bool ok = false;
+
+		(void)v;
+		for (size_t i = 0; allowed[i]; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				ok = true;
+		if (!ok) {
+			char list[200] = "";
+
+			for (size_t i = 0; allowed[i]; i++) {
+				strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
+				strncat(list, allowed[i], sizeof(list) - strlen(list) - 1);
+			}
+			return perr(c, key, "unknown key (allowed: %s)", list);
+		}
+	}
+	return IMP_OK;
+}
+
+static imp_err get_obj(struct pctx *c, json_t *parent, const char *key, bool required, json_t **out)
+{
+	json_t *v = json_object_get(parent, key);
+
+	*out = NULL;
+	if (!v) {
+		if (required)
+			return perr(c, key, "required object missing");
+		return IMP_OK;
+	}
+	if (!json_is_object(v))
+		return perr(c, key, "expected an object");
+	*out = v;
+	return IMP_OK;
+}
+
+static imp_err get_str(struct pctx *c, json_t *parent, const char *key, bool required, char **out)
+{
+	json_t *v = json_object_get(parent, key);
+
+	*out = NULL;
+	if (!v || json_is_null(v)) {
+		if (required)
+			return perr(c, key, "required string missing");
+		return IMP_OK;
+	}
+	if (!json_is_string(v))
+		return perr(c, key, "expected a string");
+	*out = strdup(json_string_value(v));
+	return *out ? IMP_OK : IMP_ERR_NOMEM;
+}
+
+static imp_err get_bool(struct pctx *c, json_t *parent, const char *key, bool required, bool dflt,
+			bool *out)
+{
+	json_t *v = json_object_get(parent, key);
+
+	*out = dflt;
+	if (!v) {
+		if (required)
+			return perr(c, key, "required true/false missing");
+		return IMP_OK;
+	}
+	if (!json_is_boolean(v))
+		return perr(c, key, "expected true or false");
+	*out = json_is_true(v);
+	return IMP_OK;
+}
+
+/* A 32-bit number: JSON integer, or a string "0x1F..." / "123". */
+static imp_err parse_u32(struct pctx *c, const char *key, json_t *v, uint32_t *out)
+{
+	if (json_is_integer(v)) {
+		json_int_t i = json_integer_value(v);
+
+		if (i < 0 || i > 0xFFFFFFFFll)
+			return perr(c, key, "number out of range 0..0xFFFFFFFF");
+		*out = (uint32_t)i;
+		return IMP_OK;
+	}
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		char *end = NULL;
+		unsigned long long x;
+
+		if (!*s || *s == '-' || *s == ' ' || *s == '+')
+			return perr(c, key, "expected a number, got \"%s\"", s);
+		errno = 0;
+		x = strtoull(s, &end, 0);
+		if (errno || *end || x > 0xFFFFFFFFull)
+			return perr(c, key, "expected a number (decimal or 0x hex) up to 0xFFFFFFFF, "
+				    "got \"%s\"", s);
+		*out = (uint32_t)x;
+		return IMP_OK;
+	}
+	return perr(c, key, "expected a number or a \"0x...\" string");
+}
+
+static imp_err get_u32(struct pctx *c, json_t *parent, const char *key, bool required,
+		       uint32_t dflt, uint32_t *out)
+{
+	json_t *v = json_object_get(parent, key);
+
+	*out = dflt;
+	if (!v) {
+		if (required)
+			return perr(c, key, "required number missing");
+		return IMP_OK;
+	}
+	return parse_u32(c, key, v, out);
+}
+
+static bool valid_ident(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+/* A step value: number, or "$var". */
+static imp_err get_value(struct pctx *c, json_t *step, const char *key, bool required,
+			 struct board_profile_value *out)
+{
+	json_t *v = json_object_get(step, key);
+
+	memset(out, 0, sizeof(*out));
+	if (!v) {
+		if (required)
+			return perr(c, key, "required value missing");
+		return IMP_OK;
+	}
+	if (json_is_string(v) && json_string_value(v)[0] == '$') {
+		const char *name = json_string_value(v) + 1;
+
+		if (!valid_ident(name, sizeof(out->var)))
+			return perr(c, key, "bad variable name \"%s\" (lowercase, digits, _)",
+				    json_string_value(v));
+		strcpy(out->var, name);
+		return IMP_OK;
+	}
+	return parse_u32(c, key, v, &out->num);
+}
+
+static const struct {
+	const char *name;
+	enum board_profile_op op;
+	const char *const keys[8];
+	const char *const required[4];
+} ops[] = {
+	{ "write32", BOARD_OP_WRITE32, { "op", "addr", "value", "comment", NULL }, { "addr", "value", NULL } },
+	{ "read32", BOARD_OP_READ32, { "op", "addr", "var", "comment", NULL }, { "addr", "var", NULL } },
+	{ "poll32", BOARD_OP_POLL32, { "op", "addr", "mask", "value", "timeout_ms", "error", "comment", NULL }, { "addr", "mask", "value", NULL } },
+	{ "check32", BOARD_OP_CHECK32, { "op", "addr", "mask", "value", "error", "comment", NULL }, { "addr", "mask", "value", NULL } },
+	{ "reset", BOARD_OP_RESET, { "op", "comment", NULL }, { NULL } },
+	{ "halt", BOARD_OP_HALT, { "op", "comment", NULL }, { NULL } },
+	{ "delay", BOARD_OP_DELAY, { "op", "us", "comment", NULL }, { "us", NULL } },
+};
+
+static imp_err parse_step(struct pctx *c, json_t *js, struct board_profile_step *st)
+{
+	json_t *opv;
+	const char *opname;
+	size_t oi;
+	imp_err rc;
+
+	if (!json_is_object(js))
+		return perr(c, NULL, "expected a step object {\"op\": ...}");
+	opv = json_object_get(js, "op");
+	if (!opv || !json_is_string(opv))
+		return perr(c, "op", "required string missing (write32, read32, poll32, check32, "
+			    "reset, halt, delay)");
+	opname = json_string_value(opv);
+	for (oi = 0; oi < IMP_ARRAY_SIZE(ops); oi++)
+		if (strcmp(ops[oi].name, opname) == 0)
+			break;
+	if (oi == IMP_ARRAY_SIZE(ops))
+		return perr(c, "op", "unknown op \"%s\" (write32, read32, poll32, check32, reset, "
+			    "halt, delay)", opname);
+	rc = only_keys(c, js, ops[oi].keys);
+	if (rc != IMP_OK)
+		return rc;
+	for (size_t k = 0; ops[oi].required[k]; k++)
+		if (!json_object_get(js, ops[oi].required[k]))
+			return perr(c, ops[oi].required[k], "required for op %s", opname);
+	st->op = ops[oi].op;
+	rc = get_value(c, js, "addr", false, &st->addr);
+	if (rc == IMP_OK)
+		rc = get_value(c, js, "value", false, &st->value);
+	if (rc == IMP_OK)
+		rc = get_value(c, js, "mask", false, &st->mask);
+	if (rc == IMP_OK)
+		rc = get_u32(c, js, "timeout_ms", false, 1000, &st->timeout_ms);
+	if (rc == IMP_OK && (st->timeout_ms == 0 || st->timeout_ms > 600000))
+		rc = perr(c, "timeout_ms", "must be 1..600000");
+	if (rc == IMP_OK)
+		rc = get_u32(c, js, "us", false, 0, &st->us);
+	if (rc == IMP_OK && st->us > 10000000)
+		rc = perr(c, "us", "at most 10000000 (10 s)");
+	if (rc == IMP_OK)
+		rc = get_str(c, js, "error", false, &st->error);
+	if (rc == IMP_OK && json_object_get(js, "var")) {
+		json_t *v = json_object_get(js, "var");
+
+		if (!json_is_string(v) || !valid_ident(json_string_value(v), sizeof(st->var)))
+			return perr(c, "var", "expected a variable name (lowercase, digits, _)");
+		strcpy(st->var, json_string_value(v));
+	}
+	if (rc == IMP_OK && json_object_get(js, "comment") &&
+	    !json_is_string(json_object_get(js, "comment")))
+		rc = perr(c, "comment", "expected a string");
+	return rc;
+}
+
+static imp_err parse_seqs(struct pctx *c, json_t *obj, struct board_profile *p)
+{
+	const char *key;
+	json_t *arr;
+	size_t i = 0;
+
+	p->seqs = calloc(json_object_size(obj) + 1, sizeof(*p->seqs));
+	if (!p->seqs)
+		return IMP_ERR_NOMEM;
+	json_object_foreach(obj, key, arr) {
+		struct board_profile_seq *s = &p->seqs[i];
+		size_t old = push(c, key, 0);
+		imp_err rc = IMP_OK;
+
+		if (!valid_ident(key, 64))
+			return perr(c, NULL, "sequence names are lowercase, digits and _");
+		if (!json_is_array(arr) || json_array_size(arr) == 0)
+			return perr(c, NULL, "expected a non-empty array of steps");
+		s->name = strdup(key);
+		s->steps = calloc(json_array_size(arr), sizeof(*s->steps));
+		if (!s->name || !s->steps)
+			return IMP_ERR_NOMEM;
+		p->n_seqs = ++i;
+		for (size_t k = 0; k < json_array_size(arr); k++) {
+			size_t o2 = push(c, NULL, (long)k);
+
+			rc = parse_step(c, json_array_get(arr, k), &s->steps[k]);
+			if (rc != IMP_OK)
+				return rc;
+			s->n_steps = k + 1;
+			pop(c, o2);
+		}
+		pop(c, old);
+	}
+	return IMP_OK;
+}
+
+static imp_err parse_regions(struct pctx *c, json_t *arr, struct board_profile *p)
+{
+	static const char *const keys[] = { "name", "kind", "base", "size", "page", "comment", NULL };
+	static const char *const kinds[] = { "flash", "ram", "otp", "rom", "regs", NULL };
+
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return perr(c, NULL, "expected a non-empty array of regions");
+	p->regions = calloc(json_array_size(arr), sizeof(*p->regions));
+	if (!p->regions)
+		return IMP_ERR_NOMEM;
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		struct board_profile_region *r = &p->regions[i];
+		json_t *js = json_array_get(arr, i);
+		size_t old = push(c, NULL, (long)i);
+		bool kind_ok = false;
+		imp_err rc;
+
+		if (!json_is_object(js))
+			return perr(c, NULL, "expected a region object");
+		p->n_regions = i + 1;
+		rc = only_keys(c, js, keys);
+		if (rc == IMP_OK)
+			rc = get_str(c, js, "name", true, &r->name);
+		if (rc == IMP_OK)
+			rc = get_str(c, js, "kind", true, &r->kind);
+		if (rc == IMP_OK)
+			rc = get_u32(c, js, "base", true, 0, &r->base);
+		if (rc == IMP_OK)
+			rc = get_u32(c, js, "size", true, 0, &r->size);
+		if (rc == IMP_OK)
+			rc = get_u32(c, js, "page", false, 0, &r->page);
+		if (rc != IMP_OK)
+			return rc;
+		for (size_t k = 0; kinds[k]; k++)
+			if (strcmp(r->kind, kinds[k]) == 0)
+				kind_ok = true;
+		if (!kind_ok)
+			return perr(c, "kind", "unknown kind \"%s\" (flash, ram, otp, rom, regs)",
+				    r->kind);
+		if (r->size == 0 || (uint64_t)r->base + r->size > 0x100000000ull)
+			return perr(c, "size", "must be > 0 and end within 4 GiB");
+		if (strcmp(r->kind, "flash") == 0 &&
+		    (r->page == 0 || (r->page & (r->page - 1)) || r->size % r->page))
+			return perr(c, "page", "flash needs a power-of-two page that divides size");
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(p->regions[k].name, r->name) == 0)
+				return perr(c, "name", "duplicate region \"%s\"", r->name);
+		pop(c, old);
+	}
+	return IMP_OK;
+}
+
+static const struct {
+	const char *name;
+	uint32_t bit;
+} fuse_names[] = {
+	{ "debug_lock", BOARD_FUSE_DEBUG_LOCK },
+	{ "boot_lock", BOARD_FUSE_BOOT_LOCK },
+};
+
+static imp_err parse_profile(struct pctx *c, json_t *root, struct board_profile *p)
+{
+	static const char *const top[] = { "format", "name", "description", "note",
+		"hardware_tested", "uid", "memory", "flash", "fuses", "lock_verify", "agent",
+		"sequences", NULL };
+	static const char *const uid_keys[] = { "addr", "len", "comment", NULL };
+	static const char *const flash_keys[] = { "program_unit", "program_chunk", NULL };
+	static const char *const fuse_keys[] = { "supported", "comment", NULL };
+	static const char *const lock_keys[] = { "reset", "uid_read", "agent_lifecycle", NULL };
+	static const char *const agent_keys[] = { "baud", "protocol", "image", "slots", NULL };
+	static const char *const slot_keys[] = { "device", "psk", NULL };
+	json_t *o, *v;
+	char *s = NULL;
+	size_t old;
+	imp_err rc;
+
+	if (!json_is_object(root))
+		return perr(c, NULL, "the file must hold one JSON object");
+	rc = only_keys(c, root, top);
+	if (rc != IMP_OK)
+		return rc;
+	rc = get_str(c, root, "format", true, &s);
+	if (rc != IMP_OK)
+		return rc;
+	if (strcmp(s, BOARD_PROFILE_FORMAT) != 0) {
+		rc = perr(c, "format", "\"%s\" is not \"%s\"", s, BOARD_PROFILE_FORMAT);
+		free(s);
+		return rc;
+	}
+	free(s);
+	if ((rc = get_str(c, root, "name", true, &p->name)) != IMP_OK ||
+	    (rc = get_str(c, root, "description", true, &p->description)) != IMP_OK ||
+	    (rc = get_str(c, root, "note", false, &p->note)) != IMP_OK ||
+	    (rc = get_bool(c, root, "hardware_tested", true, false, &p->hardware_tested)) != IMP_OK)
+		return rc;
+
+	if ((rc = get_obj(c, root, "uid", true, &o)) != IMP_OK)
+		return rc;
+	old = push(c, "uid", 0);
+	if ((rc = only_keys(c, o, uid_keys)) != IMP_OK ||
+	    (rc = get_u32(c, o, "addr", true, 0, &p->uid_addr)) != IMP_OK ||
+	    (rc = get_u32(c, o, "len", true, 0, &p->uid_len)) != IMP_OK)
+		return rc;
+	if (p->uid_len == 0 || p->uid_len > 64)
+		return perr(c, "len", "must be 1..64 bytes");
+	pop(c, old);
+
+	v = json_object_get(root, "memory");
+	if (!v)
+		return perr(c, "memory", "required array missing");
+	old = push(c, "memory", 0);
+	if ((rc = parse_regions(c, v, p)) != IMP_OK)
+		return rc;
+	pop(c, old);
+
+	if ((rc = get_obj(c, root, "flash", false, &o)) != IMP_OK)
+		return rc;
+	p->program_unit = 4;
+	p->program_chunk = 1024;
+	if (o) {
+		old = push(c, "flash", 0);
+		if ((rc = only_keys(c, o, flash_keys)) != IMP_OK ||
+		    (rc = get_u32(c, o, "program_unit", false, 4, &p->program_unit)) != IMP_OK ||
+		    (rc = get_u32(c, o, "program_chunk", false, 1024, &p->program_chunk)) != IMP_OK)
+			return rc;
+		if (p->program_unit == 0 || p->program_unit > 256 ||
+		    (p->program_unit & (p->program_unit - 1)))
+			return perr(c, "program_unit", "must be a power of two up to 256");
+		if (p->program_chunk < p->program_unit || p->program_chunk > 65536 ||
+		    p->program_chunk % p->program_unit)
+			return perr(c, "program_chunk", "must be a multiple of program_unit, at most 65536");
+		pop(c, old);
+	}
+
+	if ((rc = get_obj(c, root, "fuses", false, &o)) != IMP_OK)
+		return rc;
+	if (o) {
+		old = push(c, "fuses", 0);
+		if ((rc = only_keys(c, o, fuse_keys)) != IMP_OK)
+			return rc;
+		v = json_object_get(o, "supported");
+		if (!v || !json_is_array(v))
+			return perr(c, "supported", "expected an array of fuse names");
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			json_t *e = json_array_get(v, i);
+			bool ok = false;
+
+			for (size_t k = 0; json_is_string(e) && k < IMP_ARRAY_SIZE(fuse_names); k++)
+				if (strcmp(json_string_value(e), fuse_names[k].name) == 0) {
+					p->fuse_mask |= fuse_names[k].bit;
+					ok = true;
+				}
+			if (!ok) {
+				size_t o2 = push(c, "supported", 0);
+
+				(void)o2;
+				return perr(c, NULL, "[%zu]: unknown fuse (debug_lock, boot_lock)", i);
+			}
+		}
+		pop(c, old);
+	}
+
+	if ((rc = get_obj(c, root, "lock_verify", false, &o)) != IMP_OK)
+		return rc;
+	if (o) {
+		char *lc = NULL, *uid_read = NULL;
+
+		old = push(c, "lock_verify", 0);
+		if ((rc = only_keys(c, o, lock_keys)) != IMP_OK ||
+		    (rc = get_bool(c, o, "reset", false, true, &p->lock_reset)) != IMP_OK ||
+		    (rc = get_str(c, o, "uid_read", true, &uid_read)) != IMP_OK)
+			return rc;
+		if (strcmp(uid_read, "target_locked") != 0) {
+			free(uid_read);
+			return perr(c, "uid_read", "only \"target_locked\" is known");
+		}
+		free(uid_read);
+		if ((rc = get_str(c, o, "agent_lifecycle", false, &lc)) != IMP_OK)
+			return rc;
+		if (lc) {
+			if (strcmp(lc, "open") == 0)
+				p->lock_lifecycle = BOARD_LC_OPEN;
+			else if (strcmp(lc, "personalised") == 0)
+				p->lock_lifecycle = BOARD_LC_PERSONALISED;
+			else if (strcmp(lc, "locked") == 0)
+				p->lock_lifecycle = BOARD_LC_LOCKED;
+			free(lc);
+			if (!p->lock_lifecycle)
+				return perr(c, "agent_lifecycle", "expected open, personalised or locked");
+		}
+		pop(c, old);
+	}
+
+	p->slot_device = -1;
+	p->slot_psk = -1;
+	if ((rc = get_obj(c, root, "agent", false, &o)) != IMP_OK)
+		return rc;
+	if (o) {
+		json_t *so;
+
+		old = push(c, "agent", 0);
+		if ((rc = only_keys(c, o, agent_keys)) != IMP_OK ||
+		    (rc = get_u32(c, o, "baud", false, BOARD_LINK_DEFAULT_BAUD, &p->agent_baud)) != IMP_OK ||
+		    (rc = get_u32(c, o, "protocol", false, BOARD_AGENT_PROTO_VERSION, &p->agent_protocol)) != IMP_OK ||
+		    (rc = get_str(c, o, "image", false, &p->agent_image)) != IMP_OK ||
+		    (rc = get_obj(c, o, "slots", false, &so)) != IMP_OK)
+			return rc;
+		if (p->agent_protocol != BOARD_AGENT_PROTO_VERSION)
+			return perr(c, "protocol", "this station speaks agent protocol %u",
+				    BOARD_AGENT_PROTO_VERSION);
+		if (so) {
+			uint32_t dev = 0, psk = 0;
+			size_t o2 = push(c, "slots", 0);
+
+			if ((rc = only_keys(c, so, slot_keys)) != IMP_OK ||
+			    (rc = get_u32(c, so, "device", false, 0xFFFFFFFFu, &dev)) != IMP_OK ||
+			    (rc = get_u32(c, so, "psk", false, 0xFFFFFFFFu, &psk)) != IMP_OK)
+				return rc;
+			if ((dev != 0xFFFFFFFFu && dev > 7) || (psk != 0xFFFFFFFFu && psk > 7))
+				return perr(c, NULL, "slot numbers are 0..7");
+			p->slot_device = dev == 0xFFFFFFFFu ? -1 : (int)dev;
+			p->slot_psk = psk == 0xFFFFFFFFu ? -1 : (int)psk;
+			pop(c, o2);
+		}
+		pop(c, old);
+	} else {
+		p->agent_baud = BOARD_LINK_DEFAULT_BAUD;
+		p->agent_protocol = BOARD_AGENT_PROTO_VERSION;
+	}
+
+	if ((rc = get_obj(c, root, "sequences", false, &o)) != IMP_OK)
+		return rc;
+	if (o) {
+		old = push(c, "sequences", 0);
+		if ((rc = parse_seqs(c, o, p)) != IMP_OK)
+			return rc;
+		pop(c, old);
+	}
+	p->fuses_readable = board_profile_seq(p, "fuse_read") != NULL;
+	if (p->fuse_mask && !board_profile_seq(p, "fuse_burn"))
+		return perr(c, "fuses", "fuses are supported but there is no fuse_burn sequence");
+	return IMP_OK;
+}
+
+void board_profile_free(struct board_profile *p)
+{
+	if (!p)
+		return;
+	free(p->name);
+	free(p->description);
+	free(p->note);
+	free(p->path);
+	free(p->agent_image);
+	for (size_t i = 0; i < p->n_regions; i++) {
+		free(p->regions[i].name);
+		free(p->regions[i].kind);
+	}
+	free(p->regions);
+	for (size_t i = 0; i < p->n_seqs; i++) {
+		for (size_t k = 0; k < p->seqs[i].n_steps; k++)
+			free(p->seqs[i].steps[k].error);
+		free(p->seqs[i].steps);
+		free(p->seqs[i].name);
+	}
+	free(p->seqs);
+	free(p);
+}
+
+imp_err board_profile_parse(const char *json, size_t len, const char *source,
+			    struct board_profile **out)
+{
+	struct pctx c = { .source = source ? source : "(text)" };
+	struct board_profile *p;
+	json_error_t jerr;
+	json_t *root;
+	imp_err rc;
+
+	*out = NULL;
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		IMP_ERROR("profile %s: line %d column %d: %s", c.source, jerr.line, jerr.column,
+			  jerr.text);
+		return IMP_ERR_CONFIG;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		json_decref(root);
+		return IMP_ERR_NOMEM;
+	}
+	rc = parse_profile(&c, root, p);
+	json_decref(root);
+	if (rc != IMP_OK) {
+		board_profile_free(p);
+		return rc;
+	}
+	*out = p;
+	return IMP_OK;
+}
+
+static bool is_path(const char *s)
+{
+	size_t n = strlen(s);
+
+	return strchr(s, '/') || (n > 5 && strcmp(s + n - 5, ".json") == 0);
+}
+
+static bool try_dir(const char *dir, size_t dlen, const char *name, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%.*s/%s.json", (int)dlen, dir, name);
+
+	return n > 0 && (size_t)n < cap && access(out, R_OK) == 0;
+}
+
+imp_err board_profile_find(const char *name, const char *data_dir, char *out, size_t cap)
+{
+	const char *env = getenv("IMPRINT_PROFILE_PATH");
+	char buf[4096];
+
+	for (const char *c = name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.')) {
+			IMP_ERROR("profile name '%s': only letters, digits, '-', '_' and '.'", name);
+			return IMP_ERR_USAGE;
+		}
+	if (env && *env) {
+		const char *p = env;
+
+		while (*p) {
+			size_t len = strcspn(p, ":");
+
+			if (len && try_dir(p, len, name, out, cap))
+				return IMP_OK;
+			p += len;
+			if (*p == ':')
+				p++;
+		}
+	}
+	if (data_dir && *data_dir) {
+		snprintf(buf, sizeof(buf), "%s/profiles", data_dir);
+		if (try_dir(buf, strlen(buf), name, out, cap))
+			return IMP_OK;
+	}
+	if (try_dir(IMPRINT_SOURCE_DIR "/board/profiles", strlen(IMPRINT_SOURCE_DIR "/board/profiles"),
+		    name, out, cap))
+		return IMP_OK;
+	if (try_dir("/usr/share/imprint/profiles", strlen("/usr/share/imprint/profiles"), name,
+		    out, cap))
+		return IMP_OK;
+	IMP_ERROR("no target profile '%s' (looked in $IMPRINT_PROFILE_PATH%s, %s%s, "
+		  "/usr/share/imprint/profiles); check the name or set IMPRINT_PROFILE_PATH", name,
+		  data_dir ? ", DATA_DIR/profiles" : "", IMPRINT_SOURCE_DIR, "/board/profiles");
+	return IMP_ERR_NOT_FOUND;
+}
+
+imp_err board_profile_load(const char *name_or_path, const char *data_dir,
+			   struct board_profile **out)
+{
+	char path[4096];
+	uint8_t *text = NULL;
+	size_t n = 0;
+	imp_err rc;
+
+	*out = NULL;
+	if (is_path(name_or_path)) {
+		snprintf(path, sizeof(path), "%s", name_or_path);
+	} else {
+		rc = board_profile_find(name_or_path, data_dir, path, sizeof(path));
+		if (rc != IMP_OK)
+			return rc;
+	}
+	rc = imp_read_file(path, &text, &n);
+	if (rc != IMP_OK) {
+		IMP_ERROR("cannot read target profile %s", path);
+		return rc == IMP_ERR_NOT_FOUND ? rc : IMP_ERR_CONFIG;
+	}
+	rc = board_profile_parse((const char *)text, n, path, out);
+	free(text);
+	if (rc == IMP_OK) {
+		(*out)->path = strdup(path);
+		if (!(*out)->path) {
+			board_profile_free(*out);
+			*out = NULL;
+			return IMP_ERR_NOMEM;
+		}
+	}
+	return rc;
+}
+
+const struct board_profile_seq *board_profile_seq(const struct board_profile *p,
+						  const char *name)
+{
+	for (size_t i = 0; i < p->n_seqs; i++)
+		if (strcmp(p->seqs[i].name, name) == 0)
+			return &p->seqs[i];
+	return NULL;
+}
+
+const struct board_profile_region *board_profile_region(const struct board_profile *p,
+							const char *name)
+{
+	for (size_t i = 0; i < p->n_regions; i++)
+		if (strcmp(p->regions[i].name, name) == 0)
+			return &p->regions[i];
+	return NULL;
+}
+
+/* ---- interpreter -------------------------------------------------------- */
+
+static imp_err resolve(const struct board_profile *p, const char *seq, size_t i,
+		       const struct board_profile_value *v, const struct board_profile_vars *vars,
+		       uint32_t *out)
+{
+	if (!v->var[0]) {
+		*out = v->num;
+		return IMP_OK;
+	}
+	if (board_profile_var_get(vars, v->var, out) != 0) {
+		IMP_ERROR("profile %s: sequence %s step %zu needs variable $%s, which is not set",
+			  p->name, seq, i, v->var);
+		return IMP_ERR_CONFIG;
+	}
+	return IMP_OK;
+}
+
+imp_err board_profile_run(const struct board_profile *p, const char *name,
+			  struct board_probe *probe, struct board_profile_vars *vars)
+{
+	const struct board_profile_seq *s = board_profile_seq(p, name);
+
+	if (!s) {
+		IMP_ERROR("profile %s has no '%s' sequence: this chip family does not support it "
+			  "yet", p->name, name);
+		return IMP_ERR_UNSUPPORTED;
+	}
+	for (size_t i = 0; i < s->n_steps; i++) {
+		const struct board_profile_step *st = &s->steps[i];
+		uint32_t addr = 0, value = 0, mask = 0, v = 0;
+		imp_err rc;
+
+		if ((rc = resolve(p, name, i, &st->addr, vars, &addr)) != IMP_OK ||
+		    (rc = resolve(p, name, i, &st->value, vars, &value)) != IMP_OK ||
+		    (rc = resolve(p, name, i, &st->mask, vars, &mask)) != IMP_OK)
+			return rc;
+		switch (st->op) {
+		case BOARD_OP_WRITE32:
+			rc = board_probe_write_u32(probe, addr, value);
+			break;
+		case BOARD_OP_READ32:
+			rc = board_probe_read_u32(probe, addr, &v);
+			if (rc == IMP_OK) {
+				if (!vars) {
+					IMP_ERROR("profile %s: sequence %s reads into $%s but the "
+						  "caller passed no variables", p->name, name, st->var);
+					return IMP_ERR_INTERNAL;
+				}
+				rc = board_profile_var_set(vars, st->var, v);
+			}
+			break;
+		case BOARD_OP_POLL32: {
+			uint64_t deadline = imp_now_ns() + (uint64_t)st->timeout_ms * 1000000u;
+
+			for (;;) {
+				rc = board_probe_read_u32(probe, addr, &v);
+				if (rc != IMP_OK || (v & mask) == value)
+					break;
+				if (imp_now_ns() > deadline) {
+					IMP_ERROR("profile %s: sequence %s step %zu: register 0x%08x "
+						  "= 0x%08x, still not 0x%x under mask 0x%x after %u "
+						  "ms%s%s", p->name, name, i, addr, v, value, mask,
+						  st->timeout_ms, st->error ? ": " : "",
+						  st->error ? st->error : "");
+					return IMP_ERR_TIMEOUT;
+				}
+				imp_sleep_us(200);
+			}
+			break;
+		}
+		case BOARD_OP_CHECK32:
+			rc = board_probe_read_u32(probe, addr, &v);
+			if (rc == IMP_OK && (v & mask) != value) {
+				IMP_ERROR("%s (profile %s, sequence %s step %zu: register 0x%08x = "
+					  "0x%08x)", st->error ? st->error : "register check failed",
+					  p->name, name, i, addr, v);
+				return IMP_ERR_BOARD;
+			}
+			break;
+		case BOARD_OP_RESET:
+			rc = board_probe_reset(probe);
+			break;
+		case BOARD_OP_HALT:
+			rc = board_probe_halt(probe);
+			break;
+		case BOARD_OP_DELAY:
+			imp_sleep_us(st->us);
+			break;
+		}
+		if (rc != IMP_OK) {
+			IMP_DEBUG("profile %s: sequence %s failed at step %zu", p->name, name, i);
+			return rc;
+		}
+	}
+	return IMP_OK;
+}
+
+imp_err board_profile_read_uid(const struct board_profile *p, struct board_probe *probe,
+			       uint8_t *uid, size_t cap, size_t *uid_len)
+{
+	imp_err rc;
+
+	*uid_len = 0;
+	if (cap < p->uid_len)
+		return IMP_ERR_USAGE;
+	rc = board_probe_read(probe, p->uid_addr, uid, p->uid_len);
+	if (rc == IMP_OK)
+		*uid_len = p->uid_len;
+	return rc;
+}
+
+imp_err board_profile_program_flash(const struct board_profile *p, struct board_probe *probe,
+				    uint32_t addr, const uint8_t *image, size_t n)
+{
+	const struct board_profile_region *fl = board_profile_region(p, "flash");
+	struct board_profile_vars vars = { 0 };
+	size_t padded, off;
+	uint8_t *buf;
+	uint32_t page;
+	imp_err rc, rc2;
+
+	if (!fl || strcmp(fl->kind, "flash") != 0) {
+		IMP_ERROR("profile %s has no region named \"flash\" of kind flash", p->name);
+		return IMP_ERR_CONFIG;
+	}
+	padded = (n + p->program_unit - 1) / p->program_unit * p->program_unit;
+	if (n == 0 || addr % p->program_unit || addr < fl->base ||
+	    (uint64_t)addr + padded > (uint64_t)fl->base + fl->size) {
+		IMP_ERROR("image of %zu bytes at 0x%08x does not fit the flash 0x%08x..0x%08x (or "
+			  "is not %u-byte aligned)", n, addr, fl->base, fl->base + fl->size - 1,
+			  p->program_unit);
+		return IMP_ERR_USAGE;
+	}
+	buf = malloc(padded);
+	if (!buf)
+		return IMP_ERR_NOMEM;
+	memcpy(buf, image, n);
+	memset(buf + n, 0xFF, padded - n);
+	rc = board_profile_run(p, "flash_unlock", probe, &vars);
+	if (rc != IMP_OK)
+		goto cleanup;
+	for (page = (addr - fl->base) / fl->page * fl->page + fl->base;
+	     (uint64_t)page < (uint64_t)addr + padded; page += fl->page) {
+		board_profile_var_set(&vars, "addr", page);
+		rc = board_profile_run(p, "flash_erase_page", probe, &vars);
+		if (rc != IMP_OK)
+			goto cleanup;
+		if ((uint64_t)page + fl->page > 0xFFFFFFFFull)
+			break;
+	}
+	rc = board_profile_run(p, "flash_program_begin", probe, &vars);
+	if (rc != IMP_OK)
+		goto cleanup;
+	for (off = 0; off < padded; off += p->program_chunk) {
+		size_t len = padded - off < p->program_chunk ? padded - off : p->program_chunk;
+
+		board_profile_var_set(&vars, "addr", addr + (uint32_t)off);
+		rc = board_probe_write(probe, addr + (uint32_t)off, buf + off, len);
+		if (rc == IMP_OK)
+			rc = board_profile_run(p, "flash_program_check", probe, &vars);
+		if (rc != IMP_OK)
+			break;
+	}
+	/* Leave the controller locked even when programming failed. */
+	rc2 = board_profile_run(p, "flash_program_end", probe, &vars);
+	if (rc == IMP_OK)
+		rc = rc2;
+cleanup:
+	free(buf);
+	return rc;
+}
+
+imp_err board_probe_sha256(struct board_probe *probe, uint32_t addr, size_t n,
+			   uint8_t digest[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t *buf = malloc(16384);
+	unsigned dl = 0;
+	imp_err rc = IMP_OK;
+
+	if (!md || !buf || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		rc = md && buf ? IMP_ERR_CRYPTO : IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	for (size_t off = 0; off < n; off += 16384) {
+		size_t len = n - off < 16384 ? n - off : 16384;
+
+		rc = board_probe_read(probe, addr + (uint32_t)off, buf, len);
+		if (rc != IMP_OK)
+			goto cleanup;
+		if (EVP_DigestUpdate(md, buf, len) != 1) {
+			rc = IMP_ERR_CRYPTO;
+			goto cleanup;
+		}
+	}
+	if (EVP_DigestFinal_ex(md, digest, &dl) != 1 || dl != 32)
+		rc = IMP_ERR_CRYPTO;
+cleanup:
+	EVP_MD_CTX_free(md);
+	free(buf);
+	return rc;
+}
+
+imp_err board_profile_verify_flash(const struct board_profile *p, struct board_probe *probe,
+				   uint32_t addr, const uint8_t *image, size_t n)
+{
+	uint8_t want[32], got[32];
+	char hw[65], hg[65];
+	unsigned dl = 0;
+	imp_err rc;
+
+	(void)p;
+	if (EVP_Digest(image, n, want, &dl, EVP_sha256(), NULL) != 1)
+		return IMP_ERR_CRYPTO;
+	rc = board_probe_sha256(probe, addr, n, got);
+	if (rc != IMP_OK)
+		return rc;
+	if (memcmp(want, got, 32) != 0) {
+		imp_hex_encode(want, 32, hw);
+		imp_hex_encode(got, 32, hg);
+		IMP_ERROR("flash read-back at 0x%08x (%zu bytes) does not match the image: "
+			  "sha256 %s on the board, %s in the image; program it again", addr, n, hg, hw);
+		return IMP_ERR_VERIFY;
+	}
+	return IMP_OK;
+}
+
+imp_err board_profile_burn_fuses(const struct board_profile *p, struct board_probe *probe,
+				 uint32_t mask)
+{
+	struct board_profile_vars vars = { 0 };
+
+	if (mask == 0 || (mask & ~p->fuse_mask)) {
+		IMP_ERROR("profile %s can burn fuse mask 0x%x, not 0x%x", p->name, p->fuse_mask,
+			  mask);
+		return mask ? IMP_ERR_UNSUPPORTED : IMP_ERR_USAGE;
+	}
+	board_profile_var_set(&vars, "mask", mask);
+	return board_profile_run(p, "fuse_burn", probe, &vars);
+}
+
+imp_err board_profile_read_fuses(const struct board_profile *p, struct board_probe *probe,
+				 uint32_t *mask)
+{
+	struct board_profile_vars vars = { 0 };
+	imp_err rc;
+
+	rc = board_profile_run(p, "fuse_read", probe, &vars);
+	if (rc != IMP_OK)
+		return rc;
+	if (board_profile_var_get(&vars, "fuses", mask) != 0) {
+		IMP_ERROR("profile %s: fuse_read does not set $fuses", p->name);
+		return IMP_ERR_CONFIG;
+	}
+	return IMP_OK;
+}
+
+imp_err board_profile_verify_lock(const struct board_profile *p, struct board_probe *probe,
+				  struct board_link *link)
+{
+	uint8_t uid[64];
+	size_t n = 0;
+	imp_err rc;
+
+	if (p->lock_reset) {
+		rc = board_probe_reset(probe);
+		if (rc != IMP_OK && rc != IMP_ERR_TARGET_LOCKED)
+			return rc;
+	}
+	rc = board_profile_read_uid(p, probe, uid, sizeof(uid), &n);
+	if (rc == IMP_OK) {
+		IMP_ERROR("lock not effective: the debug port still reads the UID at 0x%08x; "
+			  "the board is NOT locked", p->uid_addr);
+		return IMP_ERR_VERIFY;
+	}
+	if (rc != IMP_ERR_TARGET_LOCKED) {
+		IMP_ERROR("lock verification inconclusive: the UID read failed with %s, not "
+			  "'target locked'", imp_err_name(rc));
+		return rc;
+	}
+	IMP_INFO("debug port refuses access: locked");
+	if (link && p->lock_lifecycle) {
+		struct board_agent_info info;
+
+		rc = board_agent_identify(link, &info);
+		if (rc != IMP_OK)
+			return rc;
+		if (info.lifecycle != p->lock_lifecycle) {
+			IMP_ERROR("lock not complete: the agent reports lifecycle %s, expected %s",
+				  board_lifecycle_name(info.lifecycle),
+				  board_lifecycle_name(p->lock_lifecycle));
+			return IMP_ERR_VERIFY;
+		}
+	}
+	return IMP_OK;
+}
