@@ -51,4 +51,63 @@ imp_err sim_chip_halt(struct sim_chip *chip);
 uint32_t sim_chip_fuses(const struct sim_chip *chip);
 uint32_t sim_chip_fuses_effective(const struct sim_chip *chip);
 
+/*
+ * Additions beyond the probe interface, used by the vboard (agent, RSP
+ * server) and by tests. None of these is reachable over SWD.
+ */
+
+/* Core registers as the RSP 'g' packet orders them: r0..r12, sp, lr, pc, xpsr. */
+#define SIM_CHIP_NREGS 17
+
+/* IMP_ERR_TARGET_LOCKED when the debug-lock fuse is effective. */
+imp_err sim_chip_read_regs(struct sim_chip *chip, uint32_t regs[SIM_CHIP_NREGS]);
+imp_err sim_chip_write_regs(struct sim_chip *chip, const uint32_t regs[SIM_CHIP_NREGS]);
+
+/* 1 while the core is halted (after "reset halt" or halt), 0 while it runs. */
+int sim_chip_halted(const struct sim_chip *chip);
+/* Resume the core (RSP 'c'); refused with IMP_ERR_TARGET_LOCKED when locked. */
+imp_err sim_chip_resume(struct sim_chip *chip);
+
+/*
+ * Lifecycle as the chip reports it at VB1_LIFECYCLE_ADDR: 3 LOCKED when the
+ * debug-lock fuse is effective, else 2 PERSONALISED once
+ * sim_chip_set_personalised() was called (persisted), else 1 OPEN.
+ */
+uint32_t sim_chip_lifecycle(const struct sim_chip *chip);
+/* Persist the PERSONALISED mark (one non-volatile write). */
+imp_err sim_chip_set_personalised(struct sim_chip *chip);
+
+/* The state directory given at creation, or NULL (RAM only). */
+const char *sim_chip_state_dir(const struct sim_chip *chip);
+
+/* Faults and tampering for tests (see docs/VBOARD.md). */
+#define SIM_FAULT_FUSE_FAIL 0x1u       /* the next fuse burn sets ERR and burns nothing */
+#define SIM_FAULT_TAMPER_READBACK 0x2u /* flash reads over SWD return one flipped bit */
+#define SIM_FAULT_TAMPER_LOCK 0x4u     /* the debug-lock fuse burns but never takes effect */
+void sim_chip_set_faults(struct sim_chip *chip, uint32_t faults);
+uint32_t sim_chip_faults(const struct sim_chip *chip);
+
+/*
+ * Latency model constants (milliseconds / bytes per second at scale 1.0).
+ * The vboard prints them with --print-model.
+ */
+#define SIM_LAT_FLASH_BYTES_PER_S 40960.0 /* flash/OTP programming over SWD */
+#define SIM_LAT_PAGE_ERASE_MS 20.0
+#define SIM_LAT_MASS_ERASE_MS 40.0
+#define SIM_LAT_FUSE_BURN_MS 10.0
+
+/*
+ * Power-cut simulation, process-wide. Every non-volatile write operation
+ * (flash word, OTP word, page or mass erase, fuse burn, PERSONALISED mark,
+ * secure-element storage write) calls sim_nv_write_point() just before it
+ * persists anything. When armed with n > 0, the n-th call ends the process
+ * at once with _exit(SIM_POWER_CUT_EXIT): that write and everything after it
+ * is lost, everything before it survives.
+ */
+#define SIM_POWER_CUT_EXIT 75
+void sim_power_cut_arm(uint64_t n);
+void sim_nv_write_point(void);
+/* Number of non-volatile write operations so far in this process. */
+uint64_t sim_nv_write_count(void);
+
 #endif

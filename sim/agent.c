@@ -1,0 +1,592 @@
+/*
+ * The provisioning agent of the virtual board: frames of board/frame.h on a
+ * pseudo-terminal, commands of board/agent_proto.h, acting on the board's
+ * secure element and chip.
+ *
+ * Link rules (docs/PROTOCOL.md): garbage is dropped silently; a frame whose
+ * header parsed but whose CRC failed is answered with a NAK (type 0x7F, same
+ * seq, empty payload); a request equal to the last one answered (same seq,
+ * type and payload) gets the cached response again without acting twice; a
+ * partial frame with no new byte for RX_IDLE_MS is dropped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "board/agent_proto.h"
+#include "board/frame.h"
+#include "board_int.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+#include "sim/vb1_map.h"
+
+#define AGENT_VERSION 0x0100u
+#define RX_IDLE_MS 50
+
+/* ---- payload reader ---- */
+
+struct rd {
+	const uint8_t *p;
+	size_t n, off;
+	bool bad;
+};
+
+static bool rd_u8(struct rd *r, uint8_t *v)
+{
+	if (r->bad || r->n - r->off < 1)
+		return !(r->bad = true);
+	*v = r->p[r->off++];
+	return true;
+}
+
+static const uint8_t *rd_bytes(struct rd *r, size_t k)
+{
+	const uint8_t *q;
+
+	if (r->bad || r->n - r->off < k) {
+		r->bad = true;
+		return NULL;
+	}
+	q = r->p + r->off;
+	r->off += k;
+	return q;
+}
+
+static const uint8_t *rd_blob(struct rd *r, size_t *len)
+{
+	const uint8_t *l = rd_bytes(r, 2);
+
+	*len = 0;
+	if (!l)
+		return NULL;
+	*len = board_get_u16(l);
+	return rd_bytes(r, *len);
+}
+
+/* All fields read and nothing left over. */
+static bool rd_done(const struct rd *r)
+{
+	return !r->bad && r->off == r->n;
+}
+
+/* ---- response writer ---- */
+
+struct wr {
+	uint8_t *p;
+	size_t off;
+	bool full;
+};
+
+static void wr_bytes(struct wr *w, const void *d, size_t k)
+{
+	if (w->full || BOARD_FRAME_MAX_PAYLOAD - w->off < k) {
+		w->full = true;
+		return;
+	}
+	if (k)
+		memcpy(w->p + w->off, d, k);
+	w->off += k;
+}
+
+static void wr_u8(struct wr *w, uint8_t v)
+{
+	wr_bytes(w, &v, 1);
+}
+
+static void wr_blob(struct wr *w, const void *d, size_t k)
+{
+	uint8_t l[2];
+
+	if (k > 0xFFFF) {
+		w->full = true;
+		return;
+	}
+	board_put_u16(l, (uint16_t)k);
+	wr_bytes(w, l, 2);
+	wr_bytes(w, d, k);
+}
+
+/* ---- commands ---- */
+
+static uint8_t lifecycle(struct sim_board *b)
+{
+	return (uint8_t)sim_chip_lifecycle(b->chip);
+}
+
+static bool board_locked(struct sim_board *b)
+{
+	return lifecycle(b) == BOARD_LC_LOCKED;
+}
+
+static int cmd_identify(struct sim_board *b, struct rd *r, struct wr *w)
+{
+	uint8_t v[2], pub[65];
+
+	if (!rd_done(r))
+		return BOARD_ST_BAD_REQUEST;
+	wr_u8(w, BOARD_ST_OK);
+	wr_bytes(w, sim_chip_uid(b->chip), BOARD_UID_LEN);
+	wr_u8(w, lifecycle(b));
+	wr_u8(w, BOARD_AGENT_PROTO_VERSION);
+	board_put_u16(v, AGENT_VERSION);
+	wr_bytes(w, v, 2);
+	wr_u8(w, (uint8_t)(sim_chip_fuses(b->chip) & (BOARD_FUSE_DEBUG_LOCK | BOARD_FUSE_BOOT_LOCK)));
+	wr_u8(w, sim_se_slot_mask(b->se));
+	sim_se_transport_pub(b->se, pub);
+	wr_bytes(w, pub, sizeof(pub));
+	return -1;
+}
+
+static void tamper_pub(struct sim_board *b, uint8_t pub[65])
+{
+	if (b->faults->tamper_pub)
+		sim_se_transport_pub(b->se, pub);
+}
+
+static int cmd_generate(struct sim_board *b, struct rd *r, struct wr *w)
+{
+	uint8_t slot, flags, pub[65];
+	int st;
+
+	if (!rd_u8(r, &slot) || !rd_u8(r, &flags) || !rd_done(r))
+		return BOARD_ST_BAD_REQUEST;
+	if (board_locked(b))
+		return BOARD_ST_STATE;
+	st = sim_se_generate(b->se, slot, flags & 1, pub);
+	if (st != BOARD_ST_OK)
+		return st;
+	tamper_pub(b, pub);
+	wr_u8(w, BOARD_ST_OK);
+	wr_bytes(w, pub, sizeof(pub));
+	return -1;
+}
+
+static int cmd_csr(struct sim_board *b, struct rd *r, struct wr *w)
+{
+	uint8_t slot, *der = NULL;
+	const uint8_t *subj;
+	size_t sl, dl;
+	char *s;
+	int st;
+
+	if (!rd_u8(r, &slot) || !(subj = rd_blob(r, &sl)) || !rd_done(r) || sl == 0 ||
+	    memchr(subj, 0, sl))
+		return BOARD_ST_BAD_REQUEST;
+	s = strndup((const char *)subj, sl);
+	if (!s)
+		return BOARD_ST_STORAGE;
+	st = sim_se_csr(b->se, slot, s, &der, &dl);
+	free(s);
+	if (st != BOARD_ST_OK)
+		return st;
+	wr_u8(w, BOARD_ST_OK);
+	wr_blob(w, der, dl);
+	free(der);
+	return -1;
+}
+
+static int cmd_import(struct sim_board *b, struct rd *r, struct wr *w)
+{
+	uint8_t slot, kind, alg, out[65];
+	const uint8_t *spub, *iv, *wrapped;
+	size_t ivl, wl, ol;
+	int st;
+
+	if (!rd_u8(r, &slot) || !rd_u8(r, &kind) || !rd_u8(r, &alg) ||
+	    !(spub = rd_bytes(r, BOARD_PUB_LEN)))
+		return BOARD_ST_BAD_REQUEST;
+	iv = rd_blob(r, &ivl);
+	wrapped = rd_blob(r, &wl);
+	if (!rd_done(r) || !wrapped)
+		return BOARD_ST_BAD_REQUEST;
+	if (board_locked(b))
+		return BOARD_ST_STATE;
+	st = sim_se_import(b->se, slot, kind, alg, spub, iv, ivl, wrapped, wl, out, &ol);
+	if (st != BOARD_ST_OK)
+		return st;
+	if (ol == 65)
+		tamper_pub(b, out);
+	wr_u8(w, BOARD_ST_OK);
+	wr_bytes(w, out, ol);
+	imp_wipe(out, sizeof(out));
+	return -1;
+}
+
+static int cmd_store_cert(struct sim_board *b, struct rd *r, struct wr *w)
+{
+	uint8_t slot;
+	const uint8_t *der, *cur;
+	size_t dl, cl;
+
+	if (!rd_u8(r, &slot) || !(der = rd_blob(r, &dl)) || !rd_done(r) || slot >= SIM_SE_SLOTS)
+		return BOARD_ST_BAD_REQUEST;
+	if (board_locked(b))
+		return BOARD_ST_STATE;
+	cur = sim_se_cert(b->se, slot, &cl);
+	/* Storing the same certificate again is a no-op (a retry after a crash). */
+	if (!(cur && cl == dl && memcmp(cur, der, dl) == 0)) {
+		int st = sim_se_store_cert(b->se, slot, der, dl);
+
+		if (st != BOARD_ST_OK)
+			return st;
+	}
+	wr_u8(w, BOARD_ST_OK);
+	return -1;
+}
+
+static int cmd_store_identity(struct sim_board *b, struct rd *r, struct wr *w)
+{
+	const uint8_t *serial, *blob, *cs, *cb;
+	size_t sl, bl, csl, cbl;
+
+	if (!(serial = rd_blob(r, &sl)) || !(blob = rd_blob(r, &bl)) || !rd_done(r))
+		return BOARD_ST_BAD_REQUEST;
+	if (board_locked(b))
+		return BOARD_ST_STATE;
+	cs = sim_se_serial(b->se, &csl);
+	cb = sim_se_identity(b->se, &cbl);
+	if (csl == sl && cbl == bl && (sl == 0 || memcmp(cs, serial, sl) == 0) &&
+	    (bl == 0 || memcmp(cb, blob, bl) == 0) && (cs || cb)) {
+		wr_u8(w, BOARD_ST_OK); /* same identity again: a retry */
+		return -1;
+	}
+	if (lifecycle(b) != BOARD_LC_OPEN)
+		return BOARD_ST_STATE;
+	{
+		int st = sim_se_store_identity(b->se, serial, sl, blob, bl);
+
+		if (st != BOARD_ST_OK)
+			return st;
+	}
+	wr_u8(w, BOARD_ST_OK);
+	return -1;
+}
+
+static int cmd_sign(struct sim_board *b, struct rd *r, struct wr *w)
+{
+	uint8_t slot, sig[80];
+	const uint8_t *nonce;
+	size_t sl;
+	int st;
+
+	if (!rd_u8(r, &slot) || !(nonce = rd_bytes(r, BOARD_NONCE_LEN)) || !rd_done(r))
+		return BOARD_ST_BAD_REQUEST;
+	st = sim_se_sign(b->se, slot, nonce, b->faults->bad_challenge, sig, &sl);
+	if (st != BOARD_ST_OK)
+		return st;
+	wr_u8(w, BOARD_ST_OK);
+	wr_blob(w, sig, sl);
+	return -1;
+}
+
+static int cmd_read_identity(struct sim_board *b, struct rd *r, struct wr *w)
+{
+	uint8_t slot, pub[65];
+	const uint8_t *p;
+	size_t n;
+	bool has_pub;
+
+	if (!rd_u8(r, &slot) || !rd_done(r) || slot >= SIM_SE_SLOTS)
+		return BOARD_ST_BAD_REQUEST;
+	has_pub = sim_se_slot_pub(b->se, slot, pub);
+	wr_u8(w, BOARD_ST_OK);
+	p = sim_se_serial(b->se, &n);
+	wr_blob(w, p, n);
+	p = sim_se_identity(b->se, &n);
+	wr_blob(w, p, n);
+	p = sim_se_cert(b->se, slot, &n);
+	wr_blob(w, p, n);
+	wr_blob(w, pub, has_pub ? 65 : 0);
+	wr_u8(w, lifecycle(b));
+	if (w->full)
+		return BOARD_ST_STORAGE; /* does not fit one frame */
+	return -1;
+}
+
+static int cmd_lock(struct sim_board *b, struct rd *r, struct wr *w)
+{
+	uint8_t what;
+	int st;
+
+	if (!rd_u8(r, &what) || !rd_done(r) || (what & ~3u))
+		return BOARD_ST_BAD_REQUEST;
+	if (what & 1) {
+		st = sim_se_lock_slots(b->se);
+		if (st != BOARD_ST_OK)
+			return st;
+	}
+	if ((what & 2) && sim_chip_set_personalised(b->chip) != IMP_OK)
+		return BOARD_ST_STORAGE;
+	wr_u8(w, BOARD_ST_OK);
+	return -1;
+}
+
+static int cmd_echo(struct sim_board *b, struct rd *r, struct wr *w)
+{
+	(void)b;
+	if (r->n > BOARD_FRAME_MAX_PAYLOAD - 1)
+		return BOARD_ST_BAD_REQUEST;
+	wr_u8(w, BOARD_ST_OK);
+	wr_bytes(w, r->p, r->n);
+	return -1;
+}
+
+typedef int (*cmd_fn)(struct sim_board *b, struct rd *r, struct wr *w);
+
+static const cmd_fn commands[] = {
+	[BOARD_CMD_IDENTIFY] = cmd_identify,
+	[BOARD_CMD_GENERATE_KEY] = cmd_generate,
+	[BOARD_CMD_GET_CSR] = cmd_csr,
+	[BOARD_CMD_IMPORT_WRAPPED_KEY] = cmd_import,
+	[BOARD_CMD_STORE_CERT] = cmd_store_cert,
+	[BOARD_CMD_STORE_IDENTITY] = cmd_store_identity,
+	[BOARD_CMD_SIGN_CHALLENGE] = cmd_sign,
+	[BOARD_CMD_READ_IDENTITY] = cmd_read_identity,
+	[BOARD_CMD_LOCK] = cmd_lock,
+	[BOARD_CMD_ECHO] = cmd_echo,
+};
+
+void sim_agent_handle(struct sim_board *b, const struct board_frame *req, struct board_frame *resp)
+{
+	struct rd r = { req->payload, req->len, 0, false };
+	struct wr w = { resp->payload, 0, false };
+	int st;
+
+	resp->type = (uint8_t)(req->type | BOARD_FRAME_RESPONSE);
+	resp->seq = req->seq;
+	if (b->faults->refuse[req->type]) {
+		st = BOARD_ST_REFUSED;
+	} else if (req->type < IMP_ARRAY_SIZE(commands) && commands[req->type]) {
+		st = commands[req->type](b, &r, &w);
+		if (st < 0 && w.full)
+			st = BOARD_ST_STORAGE;
+	} else {
+		st = BOARD_ST_UNKNOWN_CMD;
+	}
+	if (st >= 0) {
+		resp->payload[0] = (uint8_t)st;
+		resp->len = 1;
+	} else {
+		resp->len = (uint16_t)w.off;
+	}
+	IMP_DEBUG("board %d: agent cmd 0x%02x seq %u -> status %u", b->index, req->type,
+		  req->seq, resp->payload[0]);
+}
+
+/* ---- the serial line ---- */
+
+static bool station_closed(struct sim_board *b);
+
+static void charge_bytes(const struct sim_board *b, size_t n)
+{
+	double us = (double)n * SIM_LAT_UART_BITS_PER_BYTE * 1e6 / SIM_LAT_UART_BAUD;
+
+	if (b->cfg->latency > 0 && n)
+		imp_sleep_us((uint64_t)(us * b->cfg->latency));
+}
+
+/* Apply the line faults in place; returns the new length. */
+static size_t line_faults(struct sim_board *b, uint8_t *p, size_t n)
+{
+	const struct sim_faults *f = b->faults;
+	size_t o = 0;
+
+	if (f->uart_corrupt <= 0 && f->uart_drop <= 0)
+		return n;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = p[i];
+
+		if (f->uart_drop > 0 && sim_rand01(&b->uart_rng) < f->uart_drop)
+			continue;
+		if (f->uart_corrupt > 0 && sim_rand01(&b->uart_rng) < f->uart_corrupt)
+			c ^= (uint8_t)(1u << (sim_rand64(&b->uart_rng) % 8));
+		p[o++] = c;
+	}
+	return o;
+}
+
+static void send_bytes(struct sim_board *b, const uint8_t *data, size_t n)
+{
+	uint8_t buf[BOARD_FRAME_MAX_LEN];
+	size_t off = 0;
+
+	memcpy(buf, data, n);
+	n = line_faults(b, buf, n);
+	charge_bytes(b, n);
+	if (station_closed(b)) {
+		/* The request came from a session that is gone: answering now
+		 * would leave stale bytes for the next one (the cache keeps it). */
+		b->session_closed = true;
+		return;
+	}
+	sim_capture(b->cap_uart_fd, buf, n);
+	while (off < n) {
+		ssize_t w = write(b->pty_master, buf + off, n - off);
+
+		if (w > 0) {
+			off += (size_t)w;
+		} else if (w < 0 && errno == EAGAIN) {
+			struct pollfd pfd = { b->pty_master, POLLOUT, 0 };
+
+			if (poll(&pfd, 1, 1000) <= 0 || (pfd.revents & (POLLHUP | POLLERR)))
+				return; /* nobody reads: the bytes are lost, as on a wire */
+		} else if (w < 0 && errno == EINTR) {
+			continue;
+		} else {
+			return;
+		}
+	}
+}
+
+static void send_frame(struct sim_board *b, const struct board_frame *f, bool cache,
+		       uint8_t req_type, uint32_t req_crc)
+{
+	uint8_t out[BOARD_FRAME_MAX_LEN];
+	size_t n = board_frame_encode(f, out, sizeof(out));
+
+	if (n == 0)
+		return;
+	if (cache) {
+		memcpy(b->cache_resp, out, n);
+		b->cache_len = n;
+		b->cache_seq = f->seq;
+		b->cache_type = req_type;
+		b->cache_crc = req_crc;
+		b->cache_valid = true;
+	}
+	send_bytes(b, out, n);
+}
+
+static void on_frame(struct sim_board *b, const struct board_frame *req)
+{
+	struct board_frame *resp;
+	uint32_t crc = board_crc32(0, req->payload, req->len);
+
+	if (b->cache_valid && b->cache_seq == req->seq && b->cache_type == req->type &&
+	    b->cache_crc == crc) {
+		IMP_DEBUG("board %d: repeated seq %u, cached response", b->index, req->seq);
+		send_bytes(b, b->cache_resp, b->cache_len);
+		return;
+	}
+	resp = calloc(1, sizeof(*resp));
+	if (!resp)
+		return;
+	sim_agent_handle(b, req, resp);
+	send_frame(b, resp, true, req->type, crc);
+	imp_wipe(resp, sizeof(*resp));
+	free(resp);
+}
+
+static void send_nak(struct sim_board *b, uint16_t seq)
+{
+	struct board_frame f;
+
+	f.type = BOARD_FRAME_TYPE_NAK;
+	f.seq = seq;
+	f.len = 0;
+	send_frame(b, &f, false, 0, 0);
+}
+
+/*
+ * The station closed the port (inotify saw the slave closed): drop what it
+ * never read from the slave's input queue, forget partial input. Returns
+ * true if such a close happened since the last call.
+ */
+static bool station_closed(struct sim_board *b)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool closed = false;
+	ssize_t n;
+
+	if (b->pty_watch < 0)
+		return false;
+	while ((n = read(b->pty_watch, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *e = (const struct inotify_event *)p;
+
+			if (e->mask & IN_CLOSE)
+				closed = true;
+			p += sizeof(*e) + e->len;
+		}
+	}
+	if (closed) {
+		IMP_DEBUG("board %d: uart closed by the station, flushing", b->index);
+		tcflush(b->pty_slave, TCIFLUSH);
+	}
+	return closed;
+}
+
+void *sim_agent_main(void *arg)
+{
+	struct sim_board *b = arg;
+	static const size_t cap = 2 * BOARD_FRAME_MAX_LEN;
+	uint8_t *rx = malloc(cap);
+	struct board_frame *f = malloc(sizeof(*f));
+	size_t rxn = 0;
+
+	if (!rx || !f)
+		goto out;
+	for (;;) {
+		struct pollfd p[3] = { { b->pty_master, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 },
+				       { b->pty_watch, POLLIN, 0 } };
+		int pr = poll(p, 3, rxn ? RX_IDLE_MS : 1000);
+		ssize_t got;
+
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (p[1].revents)
+			break;
+		if (pr == 0) {
+			if (rxn)
+				IMP_DEBUG("board %d: dropping %zu stale bytes", b->index, rxn);
+			rxn = 0;
+			continue;
+		}
+		if (station_closed(b))
+			rxn = 0;
+		if (!(p[0].revents & POLLIN)) {
+			if (p[0].revents & (POLLHUP | POLLERR))
+				imp_sleep_us(2000);
+			continue;
+		}
+		got = read(b->pty_master, rx + rxn, cap - rxn);
+		if (got <= 0)
+			continue;
+		sim_capture(b->cap_uart_fd, rx + rxn, (size_t)got);
+		charge_bytes(b, (size_t)got);
+		rxn += line_faults(b, rx + rxn, (size_t)got);
+		for (;;) {
+			size_t used = 0;
+			enum board_frame_result res = board_frame_decode(rx, rxn, f, &used);
+
+			memmove(rx, rx + used, rxn - used);
+			rxn -= used;
+			if (res == BOARD_FRAME_OK)
+				on_frame(b, f);
+			else if (res == BOARD_FRAME_BAD_CRC)
+				send_nak(b, f->seq);
+			else if (res == BOARD_FRAME_NEED_MORE)
+				break;
+			if (b->session_closed) {
+				/* the station went away while we worked: the rest is stale */
+				b->session_closed = false;
+				rxn = 0;
+				break;
+			}
+		}
+		if (rxn == cap)
+			rxn = 0; /* cannot happen with a sane decoder; never spin */
+	}
+out:
+	free(rx);
+	if (f)
+		imp_wipe(f, sizeof(*f));
+	free(f);
+	return NULL;
+}

@@ -1,0 +1,66 @@
+/* Private to imp_sim: one virtual board's runtime state. */
+#ifndef SIM_BOARD_INT_H
+#define SIM_BOARD_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "board/frame.h"
+#include "sim/chip.h"
+#include "sim/se.h"
+#include "sim/vboard.h"
+
+struct sim_board {
+	int index;
+	const struct sim_config *cfg;
+	const struct sim_faults *faults;
+	char *state_dir;          /* STATE/board-N, or NULL */
+	struct sim_chip *chip;
+	struct sim_se *se;
+	int stop_fd;
+
+	/* RSP server */
+	int listen_fd;
+	uint16_t rsp_port;
+	uint64_t rsp_rng;
+	int cap_rsp_fd;
+	pthread_t rsp_thread;
+	bool rsp_started;
+
+	/* agent */
+	int pty_master;
+	int pty_slave;            /* held open: the station may close and re-open */
+	int pty_watch;            /* inotify on the slave path: sees the station close it */
+	bool session_closed;
+	char pty_path[128];
+	uint64_t uart_rng;
+	int cap_uart_fd;
+	pthread_t agent_thread;
+	bool agent_started;
+	/* last answered request (seq, type, payload CRC) and its encoded response */
+	bool cache_valid;
+	uint16_t cache_seq;
+	uint8_t cache_type;
+	uint32_t cache_crc;
+	uint8_t cache_resp[BOARD_FRAME_MAX_LEN];
+	size_t cache_len;
+};
+
+void *sim_agent_main(void *arg);
+void *sim_rsp_main(void *arg);
+
+/*
+ * Handle one agent request and build the response frame (not encoded).
+ * Exposed for the unit tests.
+ */
+void sim_agent_handle(struct sim_board *b, const struct board_frame *req, struct board_frame *resp);
+
+/* xorshift64* in [0,1): fault dice. */
+double sim_rand01(uint64_t *state);
+uint64_t sim_rand64(uint64_t *state);
+
+/* Append to a capture file (fd < 0: nothing). */
+void sim_capture(int fd, const void *p, size_t n);
+
+#endif

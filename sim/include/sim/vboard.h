@@ -1,0 +1,63 @@
+/*
+ * The virtual board as a whole: a chip (sim/chip.h), a secure element
+ * (sim/se.h), a provisioning agent on a pseudo-terminal and a GDB RSP server
+ * on loopback TCP, each board served by its own two threads. The
+ * `imprint-vboard` program (sim/main.c) hosts N of them; tests may too.
+ */
+#ifndef SIM_VBOARD_H
+#define SIM_VBOARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imprint/err.h"
+
+/* UART model: 921600 baud, 8N1 = 10 bit times per byte. */
+#define SIM_LAT_UART_BAUD 921600.0
+#define SIM_LAT_UART_BITS_PER_BYTE 10.0
+
+struct sim_faults {
+	double uart_corrupt;  /* fraction of UART bytes (both ways) with one bit flipped */
+	double uart_drop;     /* fraction of UART bytes (both ways) lost */
+	double rsp_nak;       /* fraction of good RSP packets answered '-' */
+	double rsp_stall;     /* fraction of RSP packets swallowed (no ack, no reply) */
+	bool fuse_fail;       /* the next fuse burn fails (SR.ERR, nothing burned) */
+	bool bad_challenge;   /* SIGN_CHALLENGE signs with a wrong key / wrong MAC */
+	bool tamper_pub;      /* GENERATE_KEY / IMPORT answer a public key not the slot's */
+	bool tamper_readback; /* flash reads over SWD return one flipped bit */
+	bool tamper_lock;     /* debug-lock fuse burns but never takes effect */
+	uint8_t refuse[256];  /* refuse[cmd] != 0: the agent answers BOARD_ST_REFUSED */
+};
+
+struct sim_config {
+	int boards;
+	const char *state_dir;   /* NULL: RAM only */
+	uint64_t seed;           /* 0: random UIDs */
+	int rsp_port;            /* base port, board i listens on base+i; 0: ephemeral */
+	double latency;          /* latency scale */
+	struct sim_faults faults;
+	bool backdoor;           /* test only: write slot keys to STATE/board-N/backdoor */
+	const char *capture_dir; /* NULL: no capture */
+};
+
+struct sim_board;
+
+/*
+ * Create board `index` and start its agent and RSP threads. stop_fd becomes
+ * readable when everything must stop. Hands over ownership: stop and free
+ * with sim_board_free(). On failure *out is normally NULL; if it is not, a
+ * thread already runs and the caller frees *out after signalling stop_fd.
+ */
+imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd,
+			struct sim_board **out);
+/* Join the board's threads (stop_fd must be readable by now) and free it. */
+void sim_board_free(struct sim_board *b);
+
+/* One JSON object (no newline) describing the board's endpoints, malloc'ed. */
+char *sim_board_endpoint_json(const struct sim_board *b);
+
+/* Derive board index's UID from a seed (--seed), 16 bytes. */
+void sim_uid_from_seed(uint64_t seed, int index, uint8_t uid[16]);
+
+#endif

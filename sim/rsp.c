@@ -1,0 +1,557 @@
+/*
+ * GDB Remote Serial Protocol server of the virtual board: what a debug
+ * probe's GDB server (OpenOCD, pyOCD, J-Link, Black Magic Probe) offers,
+ * over loopback TCP, one client at a time.
+ *
+ * Supported: acks and QStartNoAckMode, qSupported (PacketSize=4000, hex as
+ * real stubs answer), '?', g/G, p/P, m, M, X (binary, 0x7d escapes), qRcmd
+ * ("reset", "reset halt", "reset init", "halt"), c/s (the virtual core has
+ * no code to run: they stop at once with S05), ^C, k, D, a few thread and
+ * attach queries; anything else gets the empty reply. Memory and register
+ * access while debug-locked answers E51 (VB1_RSP_ERR_LOCKED).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "board_int.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+#include "sim/vb1_map.h"
+
+#define RSP_PACKET_SIZE 0x4000u  /* what qSupported announces */
+#define RSP_MAX_READ 0x1000u     /* largest 'm' answered at once (hex fits a packet) */
+
+struct rsp_conn {
+	struct sim_board *b;
+	int fd;
+	bool noack;
+	bool closing;
+	/* packet parser */
+	int state;                 /* 0 idle, 1 data, 2 cs1, 3 cs2 */
+	uint8_t *pkt;
+	size_t pkt_len;
+	bool pkt_overflow;
+	uint8_t sum;
+	int cs_hi;
+	/* last reply, for '-' */
+	char *last;
+	size_t last_len;
+};
+
+static int send_raw(struct rsp_conn *c, const void *p, size_t n)
+{
+	const uint8_t *q = p;
+
+	sim_capture(c->b->cap_rsp_fd, p, n);
+	while (n > 0) {
+		ssize_t w = send(c->fd, q, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			c->closing = true;
+			return -1;
+		}
+		q += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void reply_n(struct rsp_conn *c, const char *data, size_t n)
+{
+	uint8_t sum = 0;
+	char tail[4];
+
+	if (c->last_len < n + 4) {
+		char *nl = realloc(c->last, n + 4);
+
+		if (!nl) {
+			c->closing = true;
+			return;
+		}
+		c->last = nl;
+	}
+	c->last[0] = '$';
+	memcpy(c->last + 1, data, n);
+	for (size_t i = 0; i < n; i++)
+		sum = (uint8_t)(sum + (uint8_t)data[i]);
+	snprintf(tail, sizeof(tail), "#%02x", sum);
+	memcpy(c->last + 1 + n, tail, 3);
+	c->last_len = n + 4;
+	send_raw(c, c->last, c->last_len);
+}
+
+static void reply(struct rsp_conn *c, const char *s)
+{
+	reply_n(c, s, strlen(s));
+}
+
+static void reply_err(struct rsp_conn *c, imp_err rc)
+{
+	char e[8];
+
+	snprintf(e, sizeof(e), "E%02X", rc == IMP_ERR_TARGET_LOCKED ? VB1_RSP_ERR_LOCKED : 0x01);
+	reply(c, e);
+}
+
+static void reply_console(struct rsp_conn *c, const char *text)
+{
+	size_t n = strlen(text);
+	char *o = malloc(2 * n + 2);
+
+	if (!o)
+		return;
+	o[0] = 'O';
+	imp_hex_encode((const uint8_t *)text, n, o + 1);
+	reply(c, o);
+	free(o);
+}
+
+/* "addr,len" in hex; *end points after len. */
+static bool parse_addr_len(const char *s, uint32_t *addr, size_t *len, const char **end)
+{
+	char *e;
+	unsigned long long a, l;
+
+	errno = 0;
+	a = strtoull(s, &e, 16);
+	if (e == s || *e != ',' || a > 0xFFFFFFFFull)
+		return false;
+	s = e + 1;
+	l = strtoull(s, &e, 16);
+	if (e == s || errno || l > 0x100000ull)
+		return false;
+	*addr = (uint32_t)a;
+	*len = (size_t)l;
+	*end = e;
+	return true;
+}
+
+static void do_read_mem(struct rsp_conn *c, const char *args)
+{
+	uint32_t addr;
+	size_t len;
+	const char *end;
+	uint8_t *buf;
+	char *hex;
+	imp_err rc;
+
+	if (!parse_addr_len(args, &addr, &len, &end) || *end) {
+		reply(c, "E02");
+		return;
+	}
+	if (len > RSP_MAX_READ)
+		len = RSP_MAX_READ;
+	buf = malloc(len + 1);
+	hex = malloc(2 * len + 1);
+	if (!buf || !hex) {
+		reply(c, "E03");
+		goto cleanup;
+	}
+	rc = sim_chip_read(c->b->chip, addr, buf, len);
+	if (rc != IMP_OK) {
+		reply_err(c, rc);
+		goto cleanup;
+	}
+	imp_hex_encode(buf, len, hex);
+	reply(c, hex);
+cleanup:
+	free(buf);
+	free(hex);
+}
+
+static void do_write_mem(struct rsp_conn *c, const char *args, size_t args_len, bool binary)
+{
+	uint32_t addr;
+	size_t len, dl;
+	const char *end, *data;
+	uint8_t *buf = NULL;
+	imp_err rc;
+
+	if (!parse_addr_len(args, &addr, &len, &end) || *end != ':') {
+		reply(c, "E02");
+		return;
+	}
+	data = end + 1;
+	dl = args_len - (size_t)(data - args);
+	buf = malloc(len + 1);
+	if (!buf) {
+		reply(c, "E03");
+		return;
+	}
+	if (binary) {
+		size_t o = 0;
+
+		for (size_t i = 0; i < dl; i++) {
+			uint8_t ch = (uint8_t)data[i];
+
+			if (ch == 0x7d && i + 1 < dl)
+				ch = (uint8_t)data[++i] ^ 0x20;
+			if (o == len) {
+				o = len + 1;
+				break;
+			}
+			buf[o++] = ch;
+		}
+		if (o != len) {
+			reply(c, "E02");
+			goto cleanup;
+		}
+	} else {
+		char *h = strndup(data, dl);
+
+		if (!h || dl != 2 * len || imp_hex_decode(h, buf, len) != IMP_OK) {
+			free(h);
+			reply(c, "E02");
+			goto cleanup;
+		}
+		free(h);
+	}
+	if (len == 0) { /* GDB probes 'X' support with a zero-length write */
+		reply(c, "OK");
+		goto cleanup;
+	}
+	rc = sim_chip_write(c->b->chip, addr, buf, len);
+	if (rc != IMP_OK)
+		reply_err(c, rc);
+	else
+		reply(c, "OK");
+cleanup:
+	free(buf);
+}
+
+static void reg_hex(uint32_t v, char out[9])
+{
+	uint8_t le[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+
+	imp_hex_encode(le, 4, out);
+}
+
+static bool hex_reg(const char *h, uint32_t *v)
+{
+	char tmp[9];
+	uint8_t le[4];
+
+	memcpy(tmp, h, 8);
+	tmp[8] = '\0';
+	if (imp_hex_decode(tmp, le, 4) != IMP_OK)
+		return false;
+	*v = (uint32_t)le[0] | (uint32_t)le[1] << 8 | (uint32_t)le[2] << 16 | (uint32_t)le[3] << 24;
+	return true;
+}
+
+static void do_regs(struct rsp_conn *c)
+{
+	uint32_t regs[SIM_CHIP_NREGS];
+	char out[SIM_CHIP_NREGS * 8 + 1];
+	imp_err rc = sim_chip_read_regs(c->b->chip, regs);
+
+	if (rc != IMP_OK) {
+		reply_err(c, rc);
+		return;
+	}
+	for (int i = 0; i < SIM_CHIP_NREGS; i++)
+		reg_hex(regs[i], out + 8 * i);
+	reply(c, out);
+}
+
+static void do_write_regs(struct rsp_conn *c, const char *h)
+{
+	uint32_t regs[SIM_CHIP_NREGS];
+	imp_err rc;
+
+	if (strlen(h) != SIM_CHIP_NREGS * 8) {
+		reply(c, "E02");
+		return;
+	}
+	for (int i = 0; i < SIM_CHIP_NREGS; i++) {
+		if (!hex_reg(h + 8 * i, &regs[i])) {
+			reply(c, "E02");
+			return;
+		}
+	}
+	rc = sim_chip_write_regs(c->b->chip, regs);
+	if (rc != IMP_OK)
+		reply_err(c, rc);
+	else
+		reply(c, "OK");
+}
+
+static void do_reg_one(struct rsp_conn *c, const char *args, bool write)
+{
+	uint32_t regs[SIM_CHIP_NREGS], v;
+	char *e;
+	unsigned long n = strtoul(args, &e, 16);
+	char out[9];
+	imp_err rc;
+
+	if (e == args || n >= SIM_CHIP_NREGS || (write && *e != '=') || (!write && *e)) {
+		reply(c, write ? "E02" : "E02");
+		return;
+	}
+	rc = sim_chip_read_regs(c->b->chip, regs);
+	if (rc != IMP_OK) {
+		reply_err(c, rc);
+		return;
+	}
+	if (!write) {
+		reg_hex(regs[n], out);
+		reply(c, out);
+		return;
+	}
+	if (strlen(e + 1) != 8 || !hex_reg(e + 1, &v)) {
+		reply(c, "E02");
+		return;
+	}
+	regs[n] = v;
+	rc = sim_chip_write_regs(c->b->chip, regs);
+	if (rc != IMP_OK)
+		reply_err(c, rc);
+	else
+		reply(c, "OK");
+}
+
+static void do_monitor(struct rsp_conn *c, const char *hex)
+{
+	size_t n = strlen(hex) / 2;
+	char *cmd = malloc(n + 1);
+	imp_err rc = IMP_OK;
+
+	if (!cmd || strlen(hex) % 2 || imp_hex_decode(hex, (uint8_t *)cmd, n) != IMP_OK) {
+		free(cmd);
+		reply(c, "E02");
+		return;
+	}
+	cmd[n] = '\0';
+	while (n && (cmd[n - 1] == ' ' || cmd[n - 1] == '\n'))
+		cmd[--n] = '\0';
+	if (strcmp(cmd, "reset") == 0 || strcmp(cmd, "reset run") == 0) {
+		sim_chip_reset(c->b->chip);
+		reply_console(c, "resetting target\n");
+	} else if (strcmp(cmd, "reset halt") == 0 || strcmp(cmd, "reset init") == 0) {
+		sim_chip_reset(c->b->chip);
+		rc = sim_chip_halt(c->b->chip);
+		reply_console(c, rc == IMP_OK ? "target halted after reset\n"
+					      : "target reset, debug access refused (locked)\n");
+	} else if (strcmp(cmd, "halt") == 0) {
+		rc = sim_chip_halt(c->b->chip);
+		if (rc == IMP_OK)
+			reply_console(c, "target halted\n");
+	} else {
+		reply_console(c, "unknown monitor command\n");
+		free(cmd);
+		reply(c, "E01");
+		return;
+	}
+	free(cmd);
+	if (rc != IMP_OK)
+		reply_err(c, rc);
+	else
+		reply(c, "OK");
+}
+
+static void handle_packet(struct rsp_conn *c, char *p, size_t n)
+{
+	IMP_TRACE("board %d: rsp <- %.*s", c->b->index, (int)(n > 64 ? 64 : n), p);
+	switch (p[0]) {
+	case '?':
+		reply(c, "S05");
+		return;
+	case 'g':
+		do_regs(c);
+		return;
+	case 'G':
+		do_write_regs(c, p + 1);
+		return;
+	case 'p':
+		do_reg_one(c, p + 1, false);
+		return;
+	case 'P':
+		do_reg_one(c, p + 1, true);
+		return;
+	case 'm':
+		do_read_mem(c, p + 1);
+		return;
+	case 'M':
+		do_write_mem(c, p + 1, n - 1, false);
+		return;
+	case 'X':
+		do_write_mem(c, p + 1, n - 1, true);
+		return;
+	case 'c':
+	case 's':
+		if (sim_chip_resume(c->b->chip) == IMP_OK)
+			sim_chip_halt(c->b->chip);
+		reply(c, "S05");
+		return;
+	case 'k':
+		c->closing = true;
+		return;
+	case 'D':
+		reply(c, "OK");
+		c->closing = true;
+		return;
+	case 'H':
+	case 'T':
+		reply(c, "OK");
+		return;
+	default:
+		break;
+	}
+	if (strncmp(p, "qSupported", 10) == 0) {
+		char s[64];
+
+		snprintf(s, sizeof(s), "PacketSize=%x;QStartNoAckMode+", RSP_PACKET_SIZE);
+		reply(c, s);
+	} else if (strcmp(p, "QStartNoAckMode") == 0) {
+		reply(c, "OK");
+		c->noack = true;
+	} else if (strncmp(p, "qRcmd,", 6) == 0) {
+		do_monitor(c, p + 6);
+	} else if (strcmp(p, "qAttached") == 0) {
+		reply(c, "1");
+	} else if (strcmp(p, "qC") == 0) {
+		reply(c, "QC1");
+	} else if (strcmp(p, "qfThreadInfo") == 0) {
+		reply(c, "m1");
+	} else if (strcmp(p, "qsThreadInfo") == 0) {
+		reply(c, "l");
+	} else {
+		reply(c, "");
+	}
+}
+
+static void feed(struct rsp_conn *c, const uint8_t *in, size_t n)
+{
+	for (size_t i = 0; i < n && !c->closing; i++) {
+		uint8_t ch = in[i];
+
+		switch (c->state) {
+		case 0:
+			if (ch == '$') {
+				c->state = 1;
+				c->pkt_len = 0;
+				c->pkt_overflow = false;
+				c->sum = 0;
+			} else if (ch == '-' && c->last_len) {
+				send_raw(c, c->last, c->last_len);
+			} else if (ch == 0x03) {
+				if (!sim_chip_halted(c->b->chip) && sim_chip_halt(c->b->chip) == IMP_OK)
+					reply(c, "S02");
+			}
+			break; /* '+' and noise are ignored */
+		case 1:
+			if (ch == '#') {
+				c->state = 2;
+				break;
+			}
+			c->sum = (uint8_t)(c->sum + ch);
+			if (c->pkt_len < RSP_PACKET_SIZE + 16)
+				c->pkt[c->pkt_len++] = ch;
+			else
+				c->pkt_overflow = true;
+			break;
+		case 2:
+			c->cs_hi = ch;
+			c->state = 3;
+			break;
+		case 3: {
+			char cs[3] = { (char)c->cs_hi, (char)ch, 0 };
+			uint8_t want;
+			const struct sim_faults *f = c->b->faults;
+
+			c->state = 0;
+			if (imp_hex_decode(cs, &want, 1) != IMP_OK || want != c->sum || c->pkt_overflow) {
+				IMP_DEBUG("board %d: rsp bad checksum", c->b->index);
+				if (!c->noack)
+					send_raw(c, "-", 1);
+				break;
+			}
+			if (f->rsp_stall > 0 && sim_rand01(&c->b->rsp_rng) < f->rsp_stall) {
+				IMP_DEBUG("board %d: rsp packet swallowed (fault)", c->b->index);
+				break;
+			}
+			if (!c->noack) {
+				if (f->rsp_nak > 0 && sim_rand01(&c->b->rsp_rng) < f->rsp_nak) {
+					send_raw(c, "-", 1);
+					break;
+				}
+				send_raw(c, "+", 1);
+			}
+			if (c->pkt_len == 0) {
+				reply(c, "");
+				break;
+			}
+			c->pkt[c->pkt_len] = '\0';
+			handle_packet(c, (char *)c->pkt, c->pkt_len);
+			break;
+		}
+		}
+	}
+}
+
+static void serve(struct sim_board *b, int fd)
+{
+	struct rsp_conn c = { .b = b, .fd = fd };
+	uint8_t in[8192];
+
+	c.pkt = malloc(RSP_PACKET_SIZE + 17);
+	if (!c.pkt)
+		return;
+	while (!c.closing) {
+		struct pollfd p[2] = { { fd, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 } };
+		ssize_t got;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		got = recv(fd, in, sizeof(in), 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		sim_capture(b->cap_rsp_fd, in, (size_t)got);
+		feed(&c, in, (size_t)got);
+	}
+	free(c.pkt);
+	free(c.last);
+}
+
+void *sim_rsp_main(void *arg)
+{
+	struct sim_board *b = arg;
+
+	for (;;) {
+		struct pollfd p[2] = { { b->listen_fd, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 } };
+		int one = 1, fd;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		IMP_DEBUG("board %d: rsp client connected", b->index);
+		serve(b, fd);
+		close(fd);
+		IMP_DEBUG("board %d: rsp client gone", b->index);
+	}
+	return NULL;
+}

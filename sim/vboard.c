@@ -1,0 +1,286 @@
+/* One virtual board: chip, secure element, pty agent, RSP listener. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "board_int.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+
+uint64_t sim_rand64(uint64_t *s)
+{
+	uint64_t x = *s ? *s : 0x2545F4914F6CDD1Dull;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1Dull;
+}
+
+double sim_rand01(uint64_t *s)
+{
+	return (double)(sim_rand64(s) >> 11) / 9007199254740992.0;
+}
+
+void sim_capture(int fd, const void *p, size_t n)
+{
+	const uint8_t *q = p;
+
+	if (fd < 0)
+		return;
+	while (n > 0) {
+		ssize_t w = write(fd, q, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		q += w;
+		n -= (size_t)w;
+	}
+}
+
+static uint64_t mix(uint64_t z)
+{
+	z += 0x9E3779B97F4A7C15ull;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+void sim_uid_from_seed(uint64_t seed, int index, uint8_t uid[16])
+{
+	uint64_t a = mix(seed ^ mix((uint64_t)index + 1)), b = mix(a ^ 0x5EED);
+
+	for (int i = 0; i < 8; i++) {
+		uid[i] = (uint8_t)(a >> (56 - 8 * i));
+		uid[8 + i] = (uint8_t)(b >> (56 - 8 * i));
+	}
+}
+
+static imp_err open_pty(struct sim_board *b)
+{
+	struct termios t;
+	int slave;
+	const char *name;
+
+	b->pty_master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (b->pty_master < 0 || grantpt(b->pty_master) != 0 || unlockpt(b->pty_master) != 0) {
+		IMP_ERROR("cannot create a pseudo-terminal: %s", strerror(errno));
+		return IMP_ERR_IO;
+	}
+	name = ptsname(b->pty_master);
+	if (!name || strlen(name) >= sizeof(b->pty_path))
+		return IMP_ERR_IO;
+	strcpy(b->pty_path, name);
+	/* The slave looks like a raw serial port until the station sets its own. */
+	slave = open(b->pty_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0) {
+		IMP_ERROR("cannot open %s: %s", b->pty_path, strerror(errno));
+		return IMP_ERR_IO;
+	}
+	if (tcgetattr(slave, &t) == 0) {
+		cfmakeraw(&t);
+		cfsetispeed(&t, B921600);
+		cfsetospeed(&t, B921600);
+		t.c_cc[VMIN] = 1;
+		t.c_cc[VTIME] = 0;
+		tcsetattr(slave, TCSANOW, &t);
+	}
+	/* Keep our own slave descriptor: the master never sees a hang-up, and
+	 * what the station left unread can be flushed when it closes. */
+	b->pty_slave = slave;
+	b->pty_watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (b->pty_watch < 0 || inotify_add_watch(b->pty_watch, b->pty_path, IN_CLOSE) < 0)
+		IMP_WARN("board %d: cannot watch %s: stale bytes are not flushed on close",
+			 b->index, b->pty_path);
+	fcntl(b->pty_master, F_SETFL, fcntl(b->pty_master, F_GETFL) | O_NONBLOCK);
+	return IMP_OK;
+}
+
+static imp_err open_listener(struct sim_board *b, int port)
+{
+	struct sockaddr_in sa = { 0 };
+	socklen_t sl = sizeof(sa);
+	int one = 1;
+
+	b->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (b->listen_fd < 0)
+		return IMP_ERR_IO;
+	setsockopt(b->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port);
+	if (bind(b->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(b->listen_fd, 4) != 0 ||
+	    getsockname(b->listen_fd, (struct sockaddr *)&sa, &sl) != 0) {
+		IMP_ERROR("board %d: cannot listen on 127.0.0.1:%d: %s, pick another --rsp-port",
+			  b->index, port, strerror(errno));
+		return IMP_ERR_IO;
+	}
+	b->rsp_port = ntohs(sa.sin_port);
+	return IMP_OK;
+}
+
+static int open_capture(const struct sim_config *cfg, int index, const char *what)
+{
+	char path[4096];
+	int fd;
+
+	if (!cfg->capture_dir)
+		return -1;
+	if (imp_mkdir_p(cfg->capture_dir, 0700) != IMP_OK)
+		return -1;
+	snprintf(path, sizeof(path), "%s/board-%d.%s.bin", cfg->capture_dir, index, what);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		IMP_WARN("cannot open capture file %s: %s", path, strerror(errno));
+	return fd;
+}
+
+imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, struct sim_board **out)
+{
+	struct sim_board *b = calloc(1, sizeof(*b));
+	struct sim_chip_opts co = { 0 };
+	struct sim_se_opts so = { 0 };
+	char se_dir[4096], bd_dir[4096];
+	uint8_t uid[16];
+	uint32_t faults = 0;
+	imp_err rc = IMP_ERR_IO;
+
+	*out = NULL;
+	if (!b)
+		return IMP_ERR_NOMEM;
+	b->index = index;
+	b->cfg = cfg;
+	b->faults = &cfg->faults;
+	b->stop_fd = stop_fd;
+	b->listen_fd = -1;
+	b->pty_master = -1;
+	b->pty_slave = -1;
+	b->pty_watch = -1;
+	b->cap_rsp_fd = -1;
+	b->cap_uart_fd = -1;
+	if (getrandom(&b->uart_rng, sizeof(b->uart_rng), 0) != sizeof(b->uart_rng) || cfg->seed)
+		b->uart_rng = mix(cfg->seed * 31 + (uint64_t)index * 2 + 1);
+	b->rsp_rng = mix(b->uart_rng);
+
+	if (cfg->state_dir) {
+		if (asprintf(&b->state_dir, "%s/board-%d", cfg->state_dir, index) < 0) {
+			b->state_dir = NULL;
+			rc = IMP_ERR_NOMEM;
+			goto fail;
+		}
+		snprintf(se_dir, sizeof(se_dir), "%s/se", b->state_dir);
+		snprintf(bd_dir, sizeof(bd_dir), "%s/backdoor", b->state_dir);
+		so.dir = se_dir;
+		if (cfg->backdoor)
+			so.backdoor_dir = bd_dir;
+	}
+	co.state_dir = b->state_dir;
+	co.latency_scale = cfg->latency;
+	if (cfg->seed) {
+		sim_uid_from_seed(cfg->seed, index, uid);
+		co.uid = uid;
+	}
+	b->chip = sim_chip_new(&co);
+	if (!b->chip)
+		goto fail;
+	if (cfg->faults.fuse_fail)
+		faults |= SIM_FAULT_FUSE_FAIL;
+	if (cfg->faults.tamper_readback)
+		faults |= SIM_FAULT_TAMPER_READBACK;
+	if (cfg->faults.tamper_lock)
+		faults |= SIM_FAULT_TAMPER_LOCK;
+	sim_chip_set_faults(b->chip, faults);
+	so.latency_scale = cfg->latency;
+	b->se = sim_se_new(&so);
+	if (!b->se)
+		goto fail;
+	b->cap_uart_fd = open_capture(cfg, index, "uart");
+	b->cap_rsp_fd = open_capture(cfg, index, "rsp");
+	rc = open_pty(b);
+	if (rc != IMP_OK)
+		goto fail;
+	rc = open_listener(b, cfg->rsp_port ? cfg->rsp_port + index : 0);
+	if (rc != IMP_OK)
+		goto fail;
+	if (pthread_create(&b->agent_thread, NULL, sim_agent_main, b) != 0) {
+		rc = IMP_ERR_INTERNAL;
+		goto fail;
+	}
+	b->agent_started = true;
+	if (pthread_create(&b->rsp_thread, NULL, sim_rsp_main, b) != 0) {
+		rc = IMP_ERR_INTERNAL;
+		goto fail;
+	}
+	b->rsp_started = true;
+	*out = b;
+	return IMP_OK;
+fail:
+	if (b->agent_started) {
+		/* Its thread runs until stop_fd is readable: the caller frees it. */
+		*out = b;
+		return rc;
+	}
+	sim_board_free(b);
+	return rc;
+}
+
+void sim_board_free(struct sim_board *b)
+{
+	if (!b)
+		return;
+	if (b->agent_started)
+		pthread_join(b->agent_thread, NULL);
+	if (b->rsp_started)
+		pthread_join(b->rsp_thread, NULL);
+	if (b->listen_fd >= 0)
+		close(b->listen_fd);
+	if (b->pty_watch >= 0)
+		close(b->pty_watch);
+	if (b->pty_slave >= 0)
+		close(b->pty_slave);
+	if (b->pty_master >= 0)
+		close(b->pty_master);
+	if (b->cap_uart_fd >= 0)
+		close(b->cap_uart_fd);
+	if (b->cap_rsp_fd >= 0)
+		close(b->cap_rsp_fd);
+	sim_se_free(b->se);
+	sim_chip_free(b->chip);
+	free(b->state_dir);
+	free(b);
+}
+
+char *sim_board_endpoint_json(const struct sim_board *b)
+{
+	json_t *o = json_object();
+	char uid[33], rsp[64];
+	char *s;
+
+	if (!o)
+		return NULL;
+	imp_hex_encode(sim_chip_uid(b->chip), 16, uid);
+	snprintf(rsp, sizeof(rsp), "rsp://127.0.0.1:%u", b->rsp_port);
+	json_object_set_new(o, "board", json_integer(b->index));
+	json_object_set_new(o, "uid", json_string(uid));
+	json_object_set_new(o, "rsp", json_string(rsp));
+	json_object_set_new(o, "uart", json_string(b->pty_path));
+	json_object_set_new(o, "state", b->state_dir ? json_string(b->state_dir) : json_null());
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return s;
+}

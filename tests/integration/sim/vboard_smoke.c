@@ -1,0 +1,351 @@
+/*
+ * Integration test of imprint-vboard: start it, read the endpoint lines,
+ * IDENTIFY and ECHO over the pty with frames, read the UID over RSP and
+ * compare, then restart on the same state directory and check the UID and
+ * a flash word survived. Exit 0 on success, 1 with a message on failure.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "board/agent_proto.h"
+#include "board/frame.h"
+#include "imprint/util.h"
+#include "sim/vb1_map.h"
+
+static pid_t vb_pid = -1;
+
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "FAIL: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	if (vb_pid > 0)
+		kill(vb_pid, SIGKILL);
+	exit(1);
+}
+
+#define CHECK(c, ...) do { if (!(c)) fail(__VA_ARGS__); } while (0)
+
+struct board_ep {
+	char uid[33];
+	int port;
+	char uart[128];
+};
+
+/* Start the vboard; fill eps[0..n); returns the stdout pipe (kept open). */
+static FILE *start_vboard(const char *exe, const char *state, int n, struct board_ep *eps,
+			  const char *extra)
+{
+	int p[2];
+	FILE *f;
+	char line[1024], nb[16];
+
+	CHECK(pipe(p) == 0, "pipe");
+	snprintf(nb, sizeof(nb), "%d", n);
+	vb_pid = fork();
+	CHECK(vb_pid >= 0, "fork");
+	if (vb_pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		execl(exe, exe, "--boards", nb, "--state-dir", state, "--latency", "0.05",
+		      extra ? extra : "--quiet", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	f = fdopen(p[0], "r");
+	for (int i = 0; i <= n; i++) {
+		json_error_t je;
+		json_t *o;
+
+		CHECK(fgets(line, sizeof(line), f), "vboard printed no endpoint line %d", i);
+		o = json_loads(line, 0, &je);
+		CHECK(o, "endpoint line is not JSON: %s", line);
+		if (i == n) {
+			CHECK(json_is_true(json_object_get(o, "ready")), "no ready line: %s", line);
+		} else {
+			const char *rsp = json_string_value(json_object_get(o, "rsp"));
+			const char *uid = json_string_value(json_object_get(o, "uid"));
+			const char *uart = json_string_value(json_object_get(o, "uart"));
+
+			CHECK(json_integer_value(json_object_get(o, "board")) == i, "board index");
+			CHECK(rsp && uid && uart && strlen(uid) == 32, "endpoint fields: %s", line);
+			CHECK(sscanf(rsp, "rsp://127.0.0.1:%d", &eps[i].port) == 1, "rsp url %s", rsp);
+			strcpy(eps[i].uid, uid);
+			snprintf(eps[i].uart, sizeof(eps[i].uart), "%s", uart);
+		}
+		json_decref(o);
+	}
+	return f;
+}
+
+static void stop_vboard(FILE *f)
+{
+	int st;
+
+	kill(vb_pid, SIGTERM);
+	CHECK(waitpid(vb_pid, &st, 0) == vb_pid, "waitpid");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "vboard did not stop cleanly (status %d)", st);
+	vb_pid = -1;
+	fclose(f);
+}
+
+static int open_uart(const char *path)
+{
+	struct termios t;
+	int fd = open(path, O_RDWR | O_NOCTTY);
+
+	CHECK(fd >= 0, "open %s: %s", path, strerror(errno));
+	CHECK(tcgetattr(fd, &t) == 0, "tcgetattr");
+	cfmakeraw(&t);
+	cfsetspeed(&t, B921600);
+	CHECK(tcsetattr(fd, TCSANOW, &t) == 0, "tcsetattr");
+	tcflush(fd, TCIOFLUSH);
+	return fd;
+}
+
+static void write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *q = p;
+
+	while (n) {
+		ssize_t w = write(fd, q, n);
+
+		CHECK(w > 0, "write: %s", strerror(errno));
+		q += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Send a request; wait for a frame (response or NAK). */
+static void transact(int fd, uint8_t type, uint16_t seq, const void *pl, size_t n,
+		     struct board_frame *resp)
+{
+	static struct board_frame req;
+	uint8_t out[BOARD_FRAME_MAX_LEN], in[2 * BOARD_FRAME_MAX_LEN];
+	size_t len, have = 0;
+
+	req.type = type;
+	req.seq = seq;
+	req.len = (uint16_t)n;
+	memcpy(req.payload, pl, n);
+	len = board_frame_encode(&req, out, sizeof(out));
+	CHECK(len, "encode");
+	write_all(fd, out, len);
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		size_t used = 0;
+		ssize_t r;
+		enum board_frame_result res;
+
+		CHECK(poll(&p, 1, 5000) == 1, "no answer to command 0x%02x", type);
+		r = read(fd, in + have, sizeof(in) - have);
+		CHECK(r > 0, "read uart");
+		have += (size_t)r;
+		res = board_frame_decode(in, have, resp, &used);
+		memmove(in, in + used, have - used);
+		have -= used;
+		if (res == BOARD_FRAME_OK)
+			return;
+	}
+}
+
+static int rsp_connect(int port)
+{
+	struct sockaddr_in sa = { 0 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect rsp: %s", strerror(errno));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/* Send a packet (with optional bad checksum) and return the reply payload. */
+static void rsp_cmd(int fd, const char *cmd, bool bad_cs, char *reply, size_t cap)
+{
+	char pkt[8192], c;
+	uint8_t sum = 0;
+	size_t o = 0;
+	int state = 0;
+
+	for (const char *p = cmd; *p; p++)
+		sum = (uint8_t)(sum + (uint8_t)*p);
+	snprintf(pkt, sizeof(pkt), "$%s#%02x", cmd, bad_cs ? (uint8_t)(sum + 1) : sum);
+	write_all(fd, pkt, strlen(pkt));
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+
+		CHECK(poll(&p, 1, 5000) == 1, "rsp: no reply to %s", cmd);
+		CHECK(read(fd, &c, 1) == 1, "rsp: connection closed");
+		if (state == 0) {
+			if (c == '-') {
+				CHECK(bad_cs, "rsp: NAK for a good packet %s", cmd);
+				snprintf(reply, cap, "-");
+				return;
+			}
+			if (c == '$')
+				state = 1;
+		} else if (state == 1) {
+			if (c == '#') {
+				state = 2;
+			} else {
+				CHECK(o + 1 < cap, "rsp: reply too long");
+				reply[o++] = c;
+			}
+		} else if (state == 2) {
+			state = 3;
+		} else {
+			reply[o] = '\0';
+			write_all(fd, "+", 1);
+			if (reply[0] == 'O' && strcmp(reply, "OK") != 0) { /* console output */
+				o = 0;
+				state = 0;
+				continue;
+			}
+			return;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	char state[] = "/tmp/imprint-vboard-test.XXXXXX";
+	struct board_ep eps[2], eps2[2];
+	struct board_frame *resp = calloc(1, sizeof(*resp));
+	char reply[8192], cmd[256], uidhex[33];
+	uint8_t echo[300];
+	FILE *f;
+	int u, r;
+
+	CHECK(argc == 2, "usage: test_vboard_smoke IMPRINT_VBOARD");
+	CHECK(mkdtemp(state), "mkdtemp");
+	f = start_vboard(argv[1], state, 2, eps, NULL);
+
+	/* UART: IDENTIFY */
+	u = open_uart(eps[1].uart);
+	transact(u, BOARD_CMD_IDENTIFY, 1, NULL, 0, resp);
+	CHECK(resp->type == (BOARD_CMD_IDENTIFY | 0x80) && resp->seq == 1, "identify response header");
+	CHECK(resp->len == 1 + 16 + 1 + 1 + 2 + 1 + 1 + 65, "identify length %u", resp->len);
+	CHECK(resp->payload[0] == BOARD_ST_OK, "identify status %u", resp->payload[0]);
+	imp_hex_encode(resp->payload + 1, 16, uidhex);
+	CHECK(strcmp(uidhex, eps[1].uid) == 0, "identify uid %s != %s", uidhex, eps[1].uid);
+	CHECK(resp->payload[17] == BOARD_LC_OPEN, "lifecycle %u", resp->payload[17]);
+	CHECK(resp->payload[18] == BOARD_AGENT_PROTO_VERSION, "proto version");
+	CHECK(resp->payload[23] == 0x04, "transport pub");
+
+	/* ECHO */
+	for (size_t i = 0; i < sizeof(echo); i++)
+		echo[i] = (uint8_t)(i * 7);
+	echo[10] = 0xA5; /* a magic byte inside the payload must not matter */
+	echo[11] = 0x5A;
+	transact(u, BOARD_CMD_ECHO, 2, echo, sizeof(echo), resp);
+	CHECK(resp->type == (BOARD_CMD_ECHO | 0x80) && resp->seq == 2, "echo header");
+	CHECK(resp->len == 1 + sizeof(echo) && resp->payload[0] == 0 &&
+	      memcmp(resp->payload + 1, echo, sizeof(echo)) == 0, "echo payload");
+
+	/* A corrupted frame gets a NAK with the same seq. */
+	{
+		uint8_t out[64];
+		struct board_frame q = { .type = BOARD_CMD_ECHO, .seq = 3, .len = 4 };
+		size_t n;
+
+		memcpy(q.payload, "abcd", 4);
+		n = board_frame_encode(&q, out, sizeof(out));
+		out[9] ^= 0x10;
+		write_all(u, "garbage", 7);
+		write_all(u, out, n);
+		transact(u, BOARD_CMD_ECHO, 3, "abcd", 4, resp);
+		/* the first frame back is the NAK; then the real answer follows */
+		CHECK(resp->type == BOARD_FRAME_TYPE_NAK && resp->seq == 3, "expected a NAK, got 0x%02x", resp->type);
+	}
+	close(u);
+	/* Re-open: stale bytes (the unread echo answer) must not get in the way. */
+	u = open_uart(eps[1].uart);
+	transact(u, BOARD_CMD_ECHO, 4, "xyz", 3, resp);
+	CHECK(resp->type == (BOARD_CMD_ECHO | 0x80) && resp->seq == 4 && resp->len == 4, "echo after reopen: type 0x%02x seq %u", resp->type, resp->seq);
+	/* Unknown command */
+	transact(u, 0x55, 5, NULL, 0, resp);
+	CHECK(resp->type == 0xD5 && resp->payload[0] == BOARD_ST_UNKNOWN_CMD, "unknown command");
+	close(u);
+
+	/* RSP: read the UID, bad checksum NAK, no-ack mode, program a flash word. */
+	r = rsp_connect(eps[1].port);
+	rsp_cmd(r, "qSupported:multiprocess+", false, reply, sizeof(reply));
+	CHECK(strstr(reply, "PacketSize=4000") && strstr(reply, "QStartNoAckMode+"), "qSupported: %s", reply);
+	rsp_cmd(r, "?", true, reply, sizeof(reply));
+	CHECK(strcmp(reply, "-") == 0, "bad checksum not NAKed");
+	rsp_cmd(r, "?", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "S05") == 0, "?: %s", reply);
+	snprintf(cmd, sizeof(cmd), "m%x,10", VB1_UID_ADDR);
+	rsp_cmd(r, cmd, false, reply, sizeof(reply));
+	CHECK(strcmp(reply, eps[1].uid) == 0, "rsp uid %s != %s", reply, eps[1].uid);
+	rsp_cmd(r, "g", false, reply, sizeof(reply));
+	CHECK(strlen(reply) == 17 * 8, "g: %s", reply);
+	rsp_cmd(r, "M20000000,4:deadbeef", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0, "M sram: %s", reply);
+	rsp_cmd(r, "m20000000,4", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "deadbeef") == 0, "m sram: %s", reply);
+	/* flash: unlock, PG, program one word */
+	rsp_cmd(r, "M40022000,4:23016745", false, reply, sizeof(reply));
+	rsp_cmd(r, "M40022000,4:ab89efcd", false, reply, sizeof(reply));
+	rsp_cmd(r, "M40022008,4:01000000", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0, "CR: %s", reply);
+	rsp_cmd(r, "M08000100,4:11223344", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0, "flash program: %s", reply);
+	rsp_cmd(r, "m08000100,8", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "11223344ffffffff") == 0, "flash read back: %s", reply);
+	snprintf(cmd, sizeof(cmd), "qRcmd,%s", "72657365742068616c74"); /* reset halt */
+	rsp_cmd(r, cmd, false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0, "monitor reset halt: %s", reply);
+	rsp_cmd(r, "QStartNoAckMode", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0, "no-ack: %s", reply);
+	rsp_cmd(r, "m1fff7000,4", false, reply, sizeof(reply));
+	CHECK(strncmp(reply, eps[1].uid, 8) == 0, "uid after no-ack: %s", reply);
+	rsp_cmd(r, "m30000000,4", false, reply, sizeof(reply));
+	CHECK(reply[0] == 'E', "unmapped read: %s", reply);
+	rsp_cmd(r, "vUnknownThing", false, reply, sizeof(reply));
+	CHECK(reply[0] == '\0', "unknown packet: %s", reply);
+	close(r);
+	/* a second connection after the first closed */
+	r = rsp_connect(eps[1].port);
+	rsp_cmd(r, "m1fff7000,10", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, eps[1].uid) == 0, "second connection uid: %s", reply);
+	close(r);
+	stop_vboard(f);
+
+	/* Restart on the same state: same UIDs, flash word kept. */
+	f = start_vboard(argv[1], state, 2, eps2, NULL);
+	CHECK(strcmp(eps[0].uid, eps2[0].uid) == 0 && strcmp(eps[1].uid, eps2[1].uid) == 0,
+	      "uids changed across restart");
+	r = rsp_connect(eps2[1].port);
+	rsp_cmd(r, "m08000100,4", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "11223344") == 0, "flash after restart: %s", reply);
+	close(r);
+	stop_vboard(f);
+	free(resp);
+	printf("ok\n");
+	return 0;
+}
