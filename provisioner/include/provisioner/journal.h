@@ -150,6 +150,14 @@ imp_err prov_journal_open(const char *path, const struct prov_journal_opts *opts
 /* Close and free the handle; NULL is accepted. */
 void prov_journal_close(struct prov_journal *j);
 
+/*
+ * The message of the last journal call that failed in this thread (it was
+ * also logged), e.g. "production quota of 700 serials exhausted (700
+ * issued): raise the quota in the configuration"; "" if none yet. Valid
+ * until the next journal call in this thread.
+ */
+const char *prov_journal_last_error(void);
+
 /* Snapshot of the settings and counters. */
 struct prov_journal_info {
 	char station_id[64];

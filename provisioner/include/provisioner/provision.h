@@ -1,0 +1,102 @@
+/*
+ * The per-board state machine:
+ *
+ *   CONNECT -> IDENTIFY -> ALLOCATE -> KEYS -> CERTIFY -> INJECT -> FIRMWARE
+ *           -> CHALLENGE -> LOCK -> RECORD -> DONE
+ *
+ * Every state is written to the journal (provisioner/journal.h) before the
+ * step it names acts, so a crash at any instant leaves the board resumable
+ * from the state the journal holds. Every step is idempotent or reads the
+ * board back to see whether it already happened; no irreversible step (the
+ * fuses) runs unless every earlier check passed. docs/PROVISIONING.md says
+ * what each step does, checks, and leaves after a crash.
+ *
+ * Threads: one struct prov_station is shared read-only by every fixture
+ * worker; each worker opens its own HSM session, probe and link.
+ */
+#ifndef PROVISIONER_PROVISION_H
+#define PROVISIONER_PROVISION_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#include "board/profile.h"
+#include "formats/config.h"
+#include "hsm/org.h"
+#include "provisioner/journal.h"
+
+/* One progress report: a board entered `state` on `fixture`. */
+struct prov_progress {
+	const char *fixture;
+	const char *uid;      /* "" before IDENTIFY */
+	const char *serial;   /* "" before ALLOCATE */
+	enum prov_state state;
+	imp_err rc;           /* IMP_OK, or the error that stopped the board */
+	const char *message;  /* what happened, lowercase; never a secret */
+	double elapsed_s;     /* since the board's run started */
+};
+
+typedef void (*prov_progress_fn)(void *arg, const struct prov_progress *p);
+
+/* Everything the workers share; filled by the caller, read-only while running. */
+struct prov_station {
+	const struct fmt_config *cfg;
+	struct hsm *hsm;
+	struct prov_journal *journal;
+	const struct board_profile *profile;
+	struct hsm_org org;               /* handles valid in every session */
+	const uint8_t *firmware;          /* verified image, or NULL */
+	size_t firmware_len;
+	uint8_t firmware_sha256[32];
+	uint32_t firmware_addr;           /* start of the profile's flash region */
+	const char *operator_name;
+	prov_progress_fn progress;        /* may be NULL */
+	void *progress_arg;
+	volatile sig_atomic_t *stop;      /* set by a signal: stop between steps */
+	uint64_t max_new_boards;          /* 0: no limit (--count) */
+	uint64_t new_boards;              /* boards allocated in this run (atomic) */
+};
+
+/* The outcome of one fixture's board. */
+struct prov_result {
+	imp_err rc;                       /* IMP_OK when DONE */
+	enum prov_state state;            /* where the board stands */
+	char uid[PROV_UID_HEX_MAX + 1];
+	char serial[PROV_SERIAL_MAX];
+	bool already_done;                /* DONE before this run: nothing done */
+	bool quarantined;
+	double seconds;
+};
+
+/*
+ * Verify a firmware image's signature (DER ECDSA over SHA-256 of the image)
+ * with the code-signing certificate, which must chain to the root.
+ * IMP_ERR_FIRMWARE (logged with the reason) if it does not verify.
+ */
+imp_err prov_firmware_check(const struct hsm_org *org, const uint8_t *image, size_t n,
+			    const uint8_t *sig, size_t sig_len);
+
+/* Run the board on one fixture from wherever the journal has it to DONE. */
+imp_err prov_run_board(struct prov_station *st, const struct fmt_fixture *fx,
+		       struct prov_result *res);
+
+/*
+ * Run n fixtures in parallel (a thread each, its own HSM session); results
+ * has n entries. Returns IMP_OK if every board ended DONE (or was already),
+ * else the first error met.
+ */
+imp_err prov_run_fixtures(struct prov_station *st, const struct fmt_fixture *fx, size_t n,
+			  struct prov_result *results);
+
+/*
+ * Finish, without the board, every journaled board that stands in RECORD
+ * (its lock is verified; only the signed record is missing). *finished
+ * counts them.
+ */
+imp_err prov_finish_records(struct prov_station *st, unsigned *finished);
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * Private to the journal (journal_*.c): the handle, SQLite wrappers,
+ * transactions, settings, the event chain.
+ */
+#ifndef PROVISIONER_JOURNAL_INT_H
+#define PROVISIONER_JOURNAL_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include <jansson.h>
+
+#include "provisioner/journal.h"
+
+struct prov_journal {
+	sqlite3 *db;
+	pthread_mutex_t lock;     /* one transaction at a time on db */
+	char *path;
+	bool read_only;
+	int busy_ms;
+	prov_sign_fn sign;
+	void *sign_arg;
+	char signer_fpr[PROV_FPR_HEX_LEN + 1];
+	prov_serial_fmt_fn format_serial;
+	void *format_arg;
+	/* Set by an append in the current transaction; read by jdb_end() to
+	 * decide whether an automatic checkpoint is due. */
+	uint64_t appended_seq;
+	uint64_t cp_hint_seq;     /* last checkpoint seq this handle knows of */
+	uint32_t cp_interval;     /* cached; re-read before signing */
+	bool in_checkpoint;
+};
+
+/* Settings keys. PERSISTED. */
+#define JS_STATION_ID "station_id"
+#define JS_SERIAL_COUNTER "serial_counter"
+#define JS_QUOTA "quota"
+#define JS_CP_INTERVAL "checkpoint_interval"
+#define JS_HEAD_SEQ "head_seq"
+#define JS_HEAD_HASH "head_hash"
+
+#define J_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* Domain tags of the hashed bytes. PERSISTED (docs/JOURNAL.md). */
+#define J_EVENT_TAG "imprint-journal-event-v1"
+#define J_CHECKPOINT_TAG "imprint-journal-checkpoint-v1"
+
+/* Log a failed sqlite3_* call (function, SQLite message, code) and return
+ * IMP_ERR_JOURNAL. */
+imp_err jdb_fail(sqlite3 *db, const char *fn, int rc);
+
+/* Remember and log a failure message for prov_journal_last_error(). */
+void jerr_set(imp_err code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void jerr_clear(void);
+
+imp_err jdb_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st);
+imp_err jdb_exec(sqlite3 *db, const char *sql);
+/* Bind text (NULL binds SQL NULL) / integer. */
+imp_err jdb_bind_text(sqlite3 *db, sqlite3_stmt *st, int idx, const char *s);
+imp_err jdb_bind_i64(sqlite3 *db, sqlite3_stmt *st, int idx, int64_t v);
+/* Step a statement expected to finish (SQLITE_DONE). *sqlite_rc (may be
+ * NULL) receives the raw result so callers can tell a constraint apart. */
+imp_err jdb_step_done(sqlite3 *db, sqlite3_stmt *st, int *sqlite_rc);
+/* Step expecting a row: IMP_OK with a row, IMP_ERR_NOT_FOUND without. */
+imp_err jdb_step_row(sqlite3 *db, sqlite3_stmt *st);
+
+/* Lock the handle and BEGIN IMMEDIATE. */
+imp_err jdb_begin(struct prov_journal *j);
+/* COMMIT if rc is IMP_OK (else ROLLBACK), unlock, take an automatic
+ * checkpoint if one is due; returns rc, or the COMMIT failure. */
+imp_err jdb_end(struct prov_journal *j, imp_err rc);
+
+/* Settings, inside a transaction. get: IMP_ERR_NOT_FOUND if absent. */
+imp_err jdb_setting_get(sqlite3 *db, const char *key, char *out, size_t cap);
+imp_err jdb_setting_get_u64(sqlite3 *db, const char *key, uint64_t *out);
+imp_err jdb_setting_set(sqlite3 *db, const char *key, const char *value);
+imp_err jdb_setting_set_u64(sqlite3 *db, const char *key, uint64_t v);
+
+/* A second, read-only connection to the same file for snapshot reads that
+ * call back into user code. Closed with sqlite3_close(). */
+imp_err jdb_open_reader(struct prov_journal *j, sqlite3 **out);
+
+/* RFC 3339 UTC with milliseconds: "2026-11-26T09:50:00.123Z". */
+void jtime_now(char out[40]);
+
+/* Serialise a JSON value (compact, sorted keys) into a malloc'ed string and
+ * drop the reference. NULL (logged) on failure. */
+char *jjson_dump(json_t *v);
+
+/* Columns of a board row, in the order jboard_from_row() decodes them. */
+#define BOARD_COLS "uid, serial, state, key_mode, fixture, attempts, reissues, " \
+		   "last_error_code, last_error, created, updated, data"
+/* Fill b from a row of BOARD_COLS. copy_data: strdup the data (release b
+ * after); else b->data borrows the statement's memory. */
+imp_err jboard_from_row(sqlite3_stmt *st, struct prov_board *b, bool copy_data);
+
+/*
+ * Append an event inside the current transaction: next seq, chained hash,
+ * head kept in settings. uid/serial may be NULL; detail is JSON object text.
+ */
+imp_err jchain_append(struct prov_journal *j, const char *uid, const char *serial,
+		      const char *kind, const char *detail);
+/* Take a checkpoint inside the current transaction (j->sign set). force:
+ * even if fewer than interval events since the last one. */
+imp_err jchain_checkpoint_locked(struct prov_journal *j, bool force);
+
+#endif

@@ -1,0 +1,167 @@
+/*
+ * Journal: queries for the CLI (status, resume, failures, outbox). Lists read
+ * a snapshot on a connection of their own, so their callbacks may write to
+ * the journal through the handle.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "imprint/log.h"
+#include "journal_int.h"
+
+/* Run a board query on a snapshot; ?1 is bound to text1 if not NULL. */
+static imp_err list_boards(struct prov_journal *j, const char *sql, const char *text1,
+			   prov_board_cb cb, void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db = NULL;
+	imp_err rc;
+
+	jerr_clear();
+	rc = jdb_open_reader(j, &db);
+	if (rc)
+		return rc;
+	rc = jdb_exec(db, "BEGIN");
+	if (rc == IMP_OK)
+		rc = jdb_prepare(db, sql, &st);
+	if (rc == IMP_OK && text1)
+		rc = jdb_bind_text(db, st, 1, text1);
+	while (rc == IMP_OK) {
+		struct prov_board b;
+
+		rc = jdb_step_row(db, st);
+		if (rc == IMP_ERR_NOT_FOUND) {
+			rc = IMP_OK;
+			break;
+		}
+		if (rc == IMP_OK)
+			rc = jboard_from_row(st, &b, false);
+		if (rc)
+			break;
+		if (cb(arg, &b))
+			break;
+	}
+	sqlite3_finalize(st);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+imp_err prov_journal_list_unfinished(struct prov_journal *j, prov_board_cb cb, void *arg)
+{
+	return list_boards(j, "SELECT " BOARD_COLS " FROM boards WHERE state NOT IN "
+			   "('DONE', 'FAILED', 'QUARANTINED') ORDER BY id", NULL, cb, arg);
+}
+
+imp_err prov_journal_list_failures(struct prov_journal *j, unsigned limit, prov_board_cb cb,
+				   void *arg)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT " BOARD_COLS " FROM boards WHERE last_error_code <> 0 "
+		 "ORDER BY updated DESC, id DESC LIMIT %lld", limit ? (long long)limit : -1LL);
+	return list_boards(j, sql, NULL, cb, arg);
+}
+
+imp_err prov_journal_list_state(struct prov_journal *j, enum prov_state state, prov_board_cb cb,
+				void *arg)
+{
+	if ((unsigned)state >= PROV_ST__COUNT)
+		return IMP_ERR_USAGE;
+	return list_boards(j, "SELECT " BOARD_COLS " FROM boards WHERE state = ?1 ORDER BY id",
+			   prov_state_name(state), cb, arg);
+}
+
+imp_err prov_journal_counts(struct prov_journal *j, uint64_t counts[PROV_ST__COUNT])
+{
+	sqlite3_stmt *st = NULL;
+	imp_err rc;
+
+	jerr_clear();
+	memset(counts, 0, sizeof(uint64_t) * PROV_ST__COUNT);
+	pthread_mutex_lock(&j->lock);
+	rc = jdb_prepare(j->db, "SELECT state, count(*) FROM boards GROUP BY state", &st);
+	while (rc == IMP_OK) {
+		enum prov_state s;
+
+		rc = jdb_step_row(j->db, st);
+		if (rc == IMP_ERR_NOT_FOUND) {
+			rc = IMP_OK;
+			break;
+		}
+		if (rc)
+			break;
+		if (prov_state_parse((const char *)sqlite3_column_text(st, 0), &s) == IMP_OK)
+			counts[s] = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&j->lock);
+	return rc;
+}
+
+imp_err prov_journal_outbox_count_pending(struct prov_journal *j, uint64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	imp_err rc;
+
+	jerr_clear();
+	*out = 0;
+	pthread_mutex_lock(&j->lock);
+	rc = jdb_prepare(j->db, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND "
+			 "rejected_reason IS NULL", &st);
+	if (rc == IMP_OK)
+		rc = jdb_step_row(j->db, st);
+	if (rc == IMP_OK)
+		*out = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&j->lock);
+	return rc;
+}
+
+imp_err prov_journal_outbox_pending(struct prov_journal *j, unsigned limit, prov_outbox_cb cb,
+				    void *arg)
+{
+	char sql[256];
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db = NULL;
+	imp_err rc;
+
+	jerr_clear();
+	snprintf(sql, sizeof(sql), "SELECT record_id, serial, uid, kind, jws, created, attempts, "
+		 "last_error FROM outbox WHERE delivered_at IS NULL AND rejected_reason IS NULL "
+		 "ORDER BY created, rowid LIMIT %lld", limit ? (long long)limit : -1LL);
+	rc = jdb_open_reader(j, &db);
+	if (rc)
+		return rc;
+	rc = jdb_exec(db, "BEGIN");
+	if (rc == IMP_OK)
+		rc = jdb_prepare(db, sql, &st);
+	while (rc == IMP_OK) {
+		struct prov_outbox_entry e;
+		const char *kind;
+
+		rc = jdb_step_row(db, st);
+		if (rc == IMP_ERR_NOT_FOUND) {
+			rc = IMP_OK;
+			break;
+		}
+		if (rc)
+			break;
+		e.record_id = (const char *)sqlite3_column_text(st, 0);
+		e.serial = (const char *)sqlite3_column_text(st, 1);
+		e.uid = (const char *)sqlite3_column_text(st, 2);
+		kind = (const char *)sqlite3_column_text(st, 3);
+		e.kind = kind && strcmp(kind, "revocation") == 0 ? PROV_OUTBOX_REVOCATION
+								 : PROV_OUTBOX_IDENTITY;
+		e.jws = (const char *)sqlite3_column_text(st, 4);
+		e.created = (const char *)sqlite3_column_text(st, 5);
+		e.attempts = (uint32_t)sqlite3_column_int64(st, 6);
+		e.last_error = (const char *)sqlite3_column_text(st, 7);
+		if (cb(arg, &e))
+			break;
+	}
+	sqlite3_finalize(st);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
