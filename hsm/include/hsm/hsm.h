@@ -136,6 +136,9 @@ imp_err hsm_token_init(const char *module, unsigned long slot, const char *label
  * login stays valid for every session opened later.
  * IMP_ERR_NOT_FOUND: no such module / token; IMP_ERR_CONFIG: several tokens
  * match; IMP_ERR_PIN / IMP_ERR_PIN_LOCKED: login refused (already logged).
+ * PKCS#11 shares one login per process and token: while another struct
+ * hsm on the same token is open, C_Login answers "already logged in" and
+ * the PIN is not checked again.
  * On success *out is owned by the caller: hsm_close() it.
  */
 imp_err hsm_open(const char *module, const char *token,
