@@ -1,0 +1,2 @@
+#include "fmt_test.h"
+int main(void){return 0;}
