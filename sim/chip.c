@@ -315,10 +315,10 @@ struct span {
 static const struct span spans[] = {
 	{ R_FLASH, VB1_FLASH_BASE, VB1_FLASH_SIZE },
 	{ R_SRAM, VB1_SRAM_BASE, VB1_SRAM_SIZE },
-	{ R_SYS, VB1_SYS_BASE, 0x14 },
+	{ R_SYS, VB1_SYS_BASE, VB1_OTP_BASE - VB1_SYS_BASE },
 	{ R_OTP, VB1_OTP_BASE, VB1_OTP_SIZE },
-	{ R_FLASHC, VB1_FLASHC_BASE, 0x10 },
-	{ R_FUSEC, VB1_FUSEC_BASE, 0x10 },
+	{ R_FLASHC, VB1_FLASHC_BASE, 0x400 },  /* registers beyond 0x10 read 0 */
+	{ R_FUSEC, VB1_FUSEC_BASE, 0x400 },
 };
 
 static const struct span *find_span(uint64_t addr)
@@ -384,6 +384,7 @@ imp_err sim_chip_read(struct sim_chip *chip, uint32_t addr, uint8_t *buf, size_t
 		uint32_t off = (uint32_t)(a - s->base);
 		size_t k = (size_t)((uint64_t)s->base + s->size - a);
 		uint8_t img[20];
+		size_t i;
 
 		if (k > end - a)
 			k = (size_t)(end - a);
@@ -402,7 +403,8 @@ imp_err sim_chip_read(struct sim_chip *chip, uint32_t addr, uint8_t *buf, size_t
 
 			memcpy(img, hdr(chip)->uid, 16);
 			memcpy(img + 16, &lc, 4);
-			memcpy(buf, img + off, k);
+			for (i = 0; i < k; i++)
+				buf[i] = off + i < sizeof(img) ? img[off + i] : 0;
 			break;
 		}
 		case R_OTP:
@@ -411,7 +413,8 @@ imp_err sim_chip_read(struct sim_chip *chip, uint32_t addr, uint8_t *buf, size_t
 		case R_FLASHC:
 		case R_FUSEC:
 			regs_image(chip, s->r, img);
-			memcpy(buf, img + off, k);
+			for (i = 0; i < k; i++)
+				buf[i] = off + i < 16 ? img[off + i] : 0;
 			break;
 		case R_NONE:
 			break;
