@@ -5,8 +5,14 @@
 /* Sorted by name; st_command_find relies on it. */
 const struct st_command st_commands[] = {
 	{ "board", cmd_board, NEED_NOTHING, "talk to one board: info" },
+	{ "demo", cmd_demo, NEED_DATA_DIR,
+	  "the whole virtual line: start boards, init the hsm, provision, summarise" },
 	{ "help", cmd_help, NEED_NOTHING, "list commands, or show one command's help" },
 	{ "hsm", cmd_hsm, NEED_DATA_DIR, "the organisation's keys: init, status, export-trust" },
+	{ "provision", cmd_provision, NEED_DATA_DIR,
+	  "take the boards on the fixtures from blank to locked and recorded" },
+	{ "resume", cmd_resume, NEED_DATA_DIR, "finish every board the journal has in flight" },
+	{ "status", cmd_status, NEED_DATA_DIR, "boards per state, quota left, recent failures" },
 	{ "version", cmd_version, NEED_NOTHING, "print the version" },
 	{ NULL, NULL, 0, NULL },
 };

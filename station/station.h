@@ -12,6 +12,8 @@
 #include <jansson.h>
 
 #include "imprint/err.h"
+#include "formats/config.h"
+#include "hsm/hsm.h"
 
 /* What set-up a command needs before it runs (command table flags). */
 enum st_need {
@@ -41,8 +43,12 @@ const struct st_command *st_command_find(const char *name);
 
 /* Subcommands, one file each (cmd_NAME.c). */
 int cmd_board(int argc, char **argv, struct station_ctx *ctx);
+int cmd_demo(int argc, char **argv, struct station_ctx *ctx);
 int cmd_help(int argc, char **argv, struct station_ctx *ctx);
 int cmd_hsm(int argc, char **argv, struct station_ctx *ctx);
+int cmd_provision(int argc, char **argv, struct station_ctx *ctx);
+int cmd_resume(int argc, char **argv, struct station_ctx *ctx);
+int cmd_status(int argc, char **argv, struct station_ctx *ctx);
 int cmd_version(int argc, char **argv, struct station_ctx *ctx);
 
 /* ---- options: one table row per option -------------------------------- */
@@ -76,6 +82,23 @@ imp_err st_parse_options(const struct st_option *opts, const char *usage,
 
 /* Print "usage: ..." and the option table to stdout. */
 void st_print_usage(const char *usage, const struct st_option *opts);
+
+/* ---- set-up (setup.c) ------------------------------------------------- */
+
+/*
+ * The configuration: --config FILE, else DATA/station.json if it exists,
+ * else the defaults. Release cfg with fmt_config_release, also on failure.
+ */
+imp_err st_load_config(struct station_ctx *ctx, struct fmt_config *cfg);
+
+/* True when no HSM module is configured: the embedded SoftHSM2 token. */
+bool st_hsm_is_embedded(const struct fmt_config *cfg);
+
+/* Open (and log in to) the configured HSM or the embedded token. */
+imp_err st_open_hsm(struct station_ctx *ctx, const struct fmt_config *cfg, struct hsm **out);
+
+/* DATA/trust: where the organisation's certificates are written. */
+void st_trust_dir(const struct station_ctx *ctx, char *out, size_t cap);
 
 /* ---- output ------------------------------------------------------------ */
 

@@ -1,0 +1,405 @@
+/*
+ * The organisation key hierarchy (hsm/org.h): created, loaded and checked
+ * through the hsm layer, certificates issued with formats/x509.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/asn1.h>
+#include <openssl/pem.h>
+
+#include "formats/x509.h"
+#include "hsm/org.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+
+struct role_desc {
+	const char *label;     /* persisted */
+	const char *file;      /* persisted */
+	const char *cn_suffix; /* CN = "<organisation> <suffix>" */
+	enum fmt_cert_profile profile;
+};
+
+static const struct role_desc roles[HSM_ORG_ROLE_COUNT] = {
+	[HSM_ORG_ROOT] = { "imprint-root-ca", "root-ca.pem", "Root CA", FMT_CERT_ROOT_CA },
+	[HSM_ORG_DEVICE_CA] = { "imprint-device-ca", "device-ca.pem", "Device Identity CA",
+				FMT_CERT_SUB_CA },
+	[HSM_ORG_RECORD] = { "imprint-record-signing", "record-signing.pem", "Record Signing",
+			     FMT_CERT_RECORD_SIGNING },
+	[HSM_ORG_CODE] = { "imprint-code-signing", "code-signing.pem", "Code Signing",
+			   FMT_CERT_CODE_SIGNING },
+	[HSM_ORG_REVOCATION] = { "imprint-revocation", "revocation.pem", "Revocation",
+				 FMT_CERT_REVOCATION },
+};
+
+const char *hsm_org_label(enum hsm_org_role role)
+{
+	return role < HSM_ORG_ROLE_COUNT ? roles[role].label : "?";
+}
+
+const char *hsm_org_file(enum hsm_org_role role)
+{
+	return role < HSM_ORG_ROLE_COUNT ? roles[role].file : "?";
+}
+
+static bool is_org_label(const char *label)
+{
+	if (strcmp(label, HSM_ORG_PSK_LABEL) == 0)
+		return true;
+	for (int r = 0; r < HSM_ORG_ROLE_COUNT; r++)
+		if (strcmp(label, roles[r].label) == 0)
+			return true;
+	return false;
+}
+
+static imp_err signer_sign(void *arg, const uint8_t digest[32], uint8_t raw[64])
+{
+	struct hsm_key_signer *ks = arg;
+
+	return hsm_sign_digest(ks->session, ks->key, digest, raw);
+}
+
+void hsm_signer_init(struct hsm_key_signer *ks, struct hsm_session *s, hsm_obj key,
+		     EVP_PKEY *pub, struct fmt_signer *out)
+{
+	ks->session = s;
+	ks->key = key;
+	out->sign_digest = signer_sign;
+	out->arg = ks;
+	out->pub = pub;
+}
+
+/* Destroy (force) or count the objects that carry one of our labels. */
+static imp_err clear_existing(struct hsm_session *s, bool force, size_t *found)
+{
+	struct hsm_obj_info *objs = NULL;
+	size_t n = 0;
+	imp_err rc;
+
+	*found = 0;
+	rc = hsm_list(s, HSM_CLASS_ANY, &objs, &n);
+	if (rc != IMP_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (!objs[i].token || !is_org_label(objs[i].label))
+			continue;
+		(*found)++;
+		if (!force)
+			continue;
+		rc = hsm_destroy(s, objs[i].handle);
+		if (rc != IMP_OK)
+			break;
+		IMP_INFO("destroyed %s object '%s' (--force)", hsm_class_name(objs[i].cls),
+			 objs[i].label);
+	}
+	free(objs);
+	return rc;
+}
+
+static imp_err write_trust(const char *trust_dir, X509 *const certs[HSM_ORG_ROLE_COUNT])
+{
+	char path[4096];
+	char *bundle = NULL;
+	size_t blen = 0;
+	imp_err rc;
+
+	rc = imp_mkdir_p(trust_dir, 0755);
+	if (rc != IMP_OK)
+		return rc;
+	for (int r = 0; r < HSM_ORG_ROLE_COUNT; r++) {
+		char *pem = NULL;
+		char *nb;
+		size_t plen;
+
+		snprintf(path, sizeof(path), "%s/%s", trust_dir, roles[r].file);
+		rc = fmt_cert_write_pem(certs[r], path);
+		if (rc == IMP_OK)
+			rc = fmt_cert_to_pem(certs[r], &pem);
+		if (rc != IMP_OK)
+			goto cleanup;
+		plen = strlen(pem);
+		nb = realloc(bundle, blen + plen + 1);
+		if (!nb) {
+			free(pem);
+			rc = IMP_ERR_NOMEM;
+			goto cleanup;
+		}
+		bundle = nb;
+		memcpy(bundle + blen, pem, plen + 1);
+		blen += plen;
+		free(pem);
+	}
+	snprintf(path, sizeof(path), "%s/%s", trust_dir, HSM_ORG_BUNDLE_FILE);
+	rc = imp_write_file_atomic(path, bundle, blen, 0644);
+cleanup:
+	free(bundle);
+	return rc;
+}
+
+imp_err hsm_org_init(struct hsm_session *s, const struct hsm_org_names *names,
+		     bool force, const char *trust_dir)
+{
+	hsm_obj pub[HSM_ORG_ROLE_COUNT] = { 0 }, priv[HSM_ORG_ROLE_COUNT] = { 0 };
+	EVP_PKEY *pkey[HSM_ORG_ROLE_COUNT] = { 0 };
+	X509 *cert[HSM_ORG_ROLE_COUNT] = { 0 };
+	struct hsm_key_signer ks;
+	struct fmt_signer root_signer;
+	hsm_obj psk = HSM_OBJ_NONE;
+	size_t found = 0;
+	imp_err rc;
+
+	rc = clear_existing(s, false, &found);
+	if (rc != IMP_OK)
+		return rc;
+	if (found > 0 && !force) {
+		IMP_ERROR("the token already holds an organisation hierarchy (%zu objects); "
+			  "nothing was changed. 'imprint hsm status' shows it; "
+			  "'imprint hsm init --force' destroys and replaces it", found);
+		return IMP_ERR_EXISTS;
+	}
+	if (found > 0) {
+		rc = clear_existing(s, true, &found);
+		if (rc != IMP_OK)
+			return rc;
+	}
+
+	for (int r = 0; r < HSM_ORG_ROLE_COUNT; r++) {
+		uint8_t id = (uint8_t)(r + 1);
+		struct hsm_key_opts o = { HSM_KEY_TOKEN | HSM_KEY_SIGN, roles[r].label, &id, 1 };
+
+		rc = hsm_ec_keygen(s, &o, &pub[r], &priv[r]);
+		if (rc == IMP_OK)
+			rc = hsm_ec_pkey(s, pub[r], &pkey[r]);
+		if (rc != IMP_OK)
+			goto cleanup;
+	}
+	{
+		uint8_t id = 0x10;
+		struct hsm_key_opts o = { HSM_KEY_TOKEN | HSM_KEY_DERIVE, HSM_ORG_PSK_LABEL, &id, 1 };
+
+		rc = hsm_aes_keygen(s, &o, &psk);
+		if (rc != IMP_OK)
+			goto cleanup;
+	}
+
+	hsm_signer_init(&ks, s, priv[HSM_ORG_ROOT], pkey[HSM_ORG_ROOT], &root_signer);
+	for (int r = 0; r < HSM_ORG_ROLE_COUNT; r++) {
+		char cn[256];
+		struct fmt_name_entry subject[3];
+		size_t ns = 0;
+		struct fmt_cert_request req = { 0 };
+		uint8_t *der = NULL;
+		size_t der_len = 0;
+		uint8_t id = (uint8_t)(r + 1);
+		hsm_obj cobj;
+
+		snprintf(cn, sizeof(cn), "%s %s", names->organisation, roles[r].cn_suffix);
+		if (names->country && *names->country)
+			subject[ns++] = (struct fmt_name_entry){ "C", names->country };
+		subject[ns++] = (struct fmt_name_entry){ "O", names->organisation };
+		subject[ns++] = (struct fmt_name_entry){ "CN", cn };
+		req.profile = roles[r].profile;
+		req.subject = subject;
+		req.subject_count = ns;
+		req.subject_key = pkey[r];
+		req.issuer = r == HSM_ORG_ROOT ? NULL : cert[HSM_ORG_ROOT];
+		req.validity_days = r == HSM_ORG_ROOT ? names->root_validity_days
+						      : names->ca_validity_days;
+		rc = fmt_cert_issue(&req, &root_signer, &cert[r]);
+		if (rc == IMP_OK)
+			rc = fmt_cert_to_der(cert[r], &der, &der_len);
+		if (rc == IMP_OK)
+			rc = hsm_cert_store(s, der, der_len, roles[r].label, &id, 1, &cobj);
+		free(der);
+		if (rc != IMP_OK)
+			goto cleanup;
+	}
+	rc = write_trust(trust_dir, cert);
+	if (rc == IMP_OK)
+		IMP_INFO("organisation hierarchy created; certificates in %s", trust_dir);
+cleanup:
+	for (int r = 0; r < HSM_ORG_ROLE_COUNT; r++) {
+		EVP_PKEY_free(pkey[r]);
+		X509_free(cert[r]);
+	}
+	if (rc != IMP_OK) {
+		/* Leave no half hierarchy behind: a retry must not need --force. */
+		size_t dummy;
+
+		clear_existing(s, true, &dummy);
+	}
+	return rc;
+}
+
+static imp_err load_cert(struct hsm_session *s, const char *label, X509 **out)
+{
+	hsm_obj o;
+	uint8_t *der = NULL;
+	size_t n = 0;
+	imp_err rc;
+
+	rc = hsm_find(s, HSM_CLASS_CERTIFICATE, label, NULL, 0, &o);
+	if (rc == IMP_OK)
+		rc = hsm_object_value(s, o, &der, &n);
+	if (rc == IMP_OK)
+		rc = fmt_cert_from_der(der, n, out);
+	free(der);
+	return rc;
+}
+
+imp_err hsm_org_load(struct hsm_session *s, struct hsm_org *org)
+{
+	imp_err rc = IMP_OK;
+
+	memset(org, 0, sizeof(*org));
+	for (int r = 0; r < HSM_ORG_ROLE_COUNT && rc == IMP_OK; r++) {
+		rc = hsm_find(s, HSM_CLASS_PRIVATE_KEY, roles[r].label, NULL, 0, &org->key[r]);
+		if (rc == IMP_OK)
+			rc = load_cert(s, roles[r].label, &org->cert[r]);
+		if (rc == IMP_ERR_NOT_FOUND)
+			IMP_ERROR("the token has no '%s'; run 'imprint hsm init' first",
+				  roles[r].label);
+	}
+	if (rc == IMP_OK) {
+		rc = hsm_find(s, HSM_CLASS_SECRET_KEY, HSM_ORG_PSK_LABEL, NULL, 0, &org->psk_master);
+		if (rc == IMP_ERR_NOT_FOUND)
+			IMP_ERROR("the token has no '%s'; run 'imprint hsm init' first",
+				  HSM_ORG_PSK_LABEL);
+	}
+	if (rc != IMP_OK)
+		hsm_org_release(org);
+	return rc;
+}
+
+void hsm_org_release(struct hsm_org *org)
+{
+	for (int r = 0; r < HSM_ORG_ROLE_COUNT; r++)
+		X509_free(org->cert[r]);
+	memset(org, 0, sizeof(*org));
+}
+
+imp_err hsm_org_bundle_pem(const struct hsm_org *org, char **pem)
+{
+	char *out = NULL;
+	size_t len = 0;
+
+	*pem = NULL;
+	for (int r = 0; r < HSM_ORG_ROLE_COUNT; r++) {
+		char *one = NULL;
+		char *nb;
+		size_t n;
+		imp_err rc = fmt_cert_to_pem(org->cert[r], &one);
+
+		if (rc != IMP_OK) {
+			free(out);
+			return rc;
+		}
+		n = strlen(one);
+		nb = realloc(out, len + n + 1);
+		if (!nb) {
+			free(one);
+			free(out);
+			return IMP_ERR_NOMEM;
+		}
+		out = nb;
+		memcpy(out + len, one, n + 1);
+		len += n;
+		free(one);
+	}
+	*pem = out;
+	return IMP_OK;
+}
+
+static void time_rfc3339(const ASN1_TIME *t, char out[32])
+{
+	struct tm tm;
+
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1) {
+		snprintf(out, 32, "?");
+		return;
+	}
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *cert_json(enum hsm_org_role r, X509 *cert)
+{
+	char fp[65] = "";
+	char subject[512];
+	char not_after[32];
+
+	fmt_cert_fingerprint(cert, fp);
+	X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+	time_rfc3339(X509_get0_notAfter(cert), not_after);
+	return json_pack("{s:s, s:s, s:s, s:s, s:b}", "role", roles[r].label, "subject", subject,
+			 "sha256", fp, "not_after", not_after, "expired",
+			 X509_cmp_current_time(X509_get0_notAfter(cert)) < 0);
+}
+
+imp_err hsm_org_status(struct hsm *h, struct hsm_session *s, json_t **report)
+{
+	struct hsm_token_info ti;
+	struct hsm_obj_info *objs = NULL;
+	size_t n = 0;
+	json_t *keys = json_array();
+	json_t *certs = json_array();
+	bool insecure = false, missing = false;
+	imp_err rc;
+
+	*report = NULL;
+	rc = hsm_info(h, &ti);
+	if (rc == IMP_OK)
+		rc = hsm_list(s, HSM_CLASS_ANY, &objs, &n);
+	if (rc != IMP_OK) {
+		json_decref(keys);
+		json_decref(certs);
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct hsm_obj_info *o = &objs[i];
+		bool checked = o->cls == HSM_CLASS_PRIVATE_KEY || o->cls == HSM_CLASS_SECRET_KEY;
+		bool safe = !checked ||
+			    (o->sensitive && !o->extractable && o->never_extractable &&
+			     o->always_sensitive);
+
+		if (o->cls == HSM_CLASS_CERTIFICATE)
+			continue;
+		if (!safe) {
+			insecure = true;
+			IMP_ERROR("key '%s' can leave the hsm (sensitive=%d extractable=%d "
+				  "never_extractable=%d); replace it with a non-extractable key",
+				  o->label, o->sensitive, o->extractable, o->never_extractable);
+		}
+		json_array_append_new(keys, json_pack("{s:s, s:s, s:b, s:b, s:b, s:b, s:b}",
+						      "label", o->label, "class",
+						      hsm_class_name(o->cls), "token", o->token,
+						      "sensitive", o->sensitive, "extractable",
+						      o->extractable, "never_extractable",
+						      o->never_extractable, "ok", safe));
+	}
+	free(objs);
+	for (int r = 0; r < HSM_ORG_ROLE_COUNT; r++) {
+		X509 *cert = NULL;
+
+		if (load_cert(s, roles[r].label, &cert) != IMP_OK) {
+			missing = true;
+			json_array_append_new(certs, json_pack("{s:s, s:b}", "role", roles[r].label,
+							       "missing", 1));
+			continue;
+		}
+		json_array_append_new(certs, cert_json((enum hsm_org_role)r, cert));
+		X509_free(cert);
+	}
+	*report = json_pack("{s:{s:s, s:s, s:s, s:s}, s:o, s:o, s:b}", "token", "label", ti.label,
+			    "manufacturer", ti.manufacturer, "model", ti.model, "serial",
+			    ti.serial, "keys", keys, "certificates", certs, "ok",
+			    !insecure && !missing);
+	if (insecure)
+		return IMP_ERR_INSECURE;
+	if (missing) {
+		IMP_ERROR("the organisation hierarchy is incomplete; run 'imprint hsm init'");
+		return IMP_ERR_NOT_FOUND;
+	}
+	return IMP_OK;
+}

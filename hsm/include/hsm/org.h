@@ -1,0 +1,105 @@
+/*
+ * The organisation's root of trust, kept in the HSM (GSMA CLP.13 6.5: one
+ * key per role, all under one root).
+ *
+ * | role           | token label              | key          | certificate            |
+ * | root CA        | imprint-root-ca          | EC P-256     | self-signed, pathlen 1 |
+ * | device CA      | imprint-device-ca        | EC P-256     | by root, pathlen 0     |
+ * | record signing | imprint-record-signing   | EC P-256     | by root, end entity    |
+ * | code signing   | imprint-code-signing     | EC P-256     | by root, codeSigning   |
+ * | revocation     | imprint-revocation       | EC P-256     | by root, end entity    |
+ * | PSK master     | imprint-psk-master       | AES-256      | -                      |
+ *
+ * Every key is a token object, CKA_SENSITIVE and never extractable. The
+ * labels and the certificate file names are PERSISTED: never change them.
+ * Certificates are stored on the token (CKO_CERTIFICATE, same label) and
+ * written to DATA/trust/<file>.pem; DATA/trust/bundle.pem holds all five.
+ */
+#ifndef HSM_ORG_H
+#define HSM_ORG_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+#include <openssl/x509.h>
+
+#include "formats/signer.h"
+#include "hsm/hsm.h"
+
+enum hsm_org_role {
+	HSM_ORG_ROOT = 0,
+	HSM_ORG_DEVICE_CA = 1,
+	HSM_ORG_RECORD = 2,
+	HSM_ORG_CODE = 3,
+	HSM_ORG_REVOCATION = 4,
+	HSM_ORG_ROLE_COUNT
+};
+
+#define HSM_ORG_PSK_LABEL "imprint-psk-master" /* persisted */
+#define HSM_ORG_BUNDLE_FILE "bundle.pem"       /* persisted */
+
+/* Token label of a role's key and certificate ("imprint-root-ca"). */
+const char *hsm_org_label(enum hsm_org_role role);
+/* File name of a role's certificate under DATA/trust ("root-ca.pem"). */
+const char *hsm_org_file(enum hsm_org_role role);
+
+/* Names and lifetimes for `hsm init`, from the configuration. */
+struct hsm_org_names {
+	const char *organisation;   /* O= of every certificate */
+	const char *country;        /* C=, "" or NULL: omitted */
+	unsigned root_validity_days;
+	unsigned ca_validity_days;  /* every certificate under the root */
+};
+
+/*
+ * Create the hierarchy on the token of s and write its certificates to
+ * trust_dir (created, mode 0755). If any object with one of the labels
+ * above exists, nothing is changed and IMP_ERR_EXISTS is returned, unless
+ * force is set: then every such object is destroyed first.
+ */
+imp_err hsm_org_init(struct hsm_session *s, const struct hsm_org_names *names,
+		     bool force, const char *trust_dir);
+
+/* Handles and certificates of a loaded hierarchy. */
+struct hsm_org {
+	hsm_obj key[HSM_ORG_ROLE_COUNT];   /* private keys */
+	X509 *cert[HSM_ORG_ROLE_COUNT];    /* owned */
+	hsm_obj psk_master;
+};
+
+/*
+ * Find every key and certificate of the hierarchy on the token of s.
+ * IMP_ERR_NOT_FOUND (with the missing label logged, and "run imprint hsm
+ * init") if one is missing. Release with hsm_org_release.
+ */
+imp_err hsm_org_load(struct hsm_session *s, struct hsm_org *org);
+void hsm_org_release(struct hsm_org *org);
+
+/* A signer bound to one private key in one session. */
+struct hsm_key_signer {
+	struct hsm_session *session;
+	hsm_obj key;
+};
+
+/*
+ * Fill *out so that it signs with ks's key (ks must outlive out); pub is
+ * the matching public key (borrowed, e.g. X509_get0_pubkey of its cert).
+ */
+void hsm_signer_init(struct hsm_key_signer *ks, struct hsm_session *s, hsm_obj key,
+		     EVP_PKEY *pub, struct fmt_signer *out);
+
+/*
+ * Check and describe the hierarchy: for every private and secret key on the
+ * token, whether it is sensitive and never extractable; for every role, its
+ * certificate's subject, SHA-256 fingerprint and expiry. *report is a new
+ * JSON object ({"token":{...},"keys":[...],"certificates":[...],"ok":bool}).
+ * Returns IMP_ERR_INSECURE if a private or secret key could leave the HSM,
+ * IMP_ERR_NOT_FOUND if a role is missing, IMP_OK otherwise; *report is set
+ * in all three cases.
+ */
+imp_err hsm_org_status(struct hsm *h, struct hsm_session *s, json_t **report);
+
+/* The PEM bundle (all role certificates, root first) as a malloc'ed string. */
+imp_err hsm_org_bundle_pem(const struct hsm_org *org, char **pem);
+
+#endif

@@ -1,0 +1,1142 @@
+/*
+ * The per-board state machine (provisioner/provision.h).
+ *
+ * Each board's step data lives in the journal row's `data` object; a step
+ * reads what earlier steps stored there and returns what it adds, which is
+ * written together with the next state in one journal transaction before
+ * the next step acts.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "board/agent.h"
+#include "board/anchor.h"
+#include "board/link.h"
+#include "board/probe.h"
+#include "formats/base64.h"
+#include "formats/csr.h"
+#include "formats/record.h"
+#include "formats/signer.h"
+#include "formats/x509.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+#include "provisioner/provision.h"
+
+#define WANT_FUSES (BOARD_FUSE_DEBUG_LOCK | BOARD_FUSE_BOOT_LOCK)
+#define PSK_KCV_LEN 8u
+
+struct job {
+	struct prov_station *st;
+	const struct fmt_fixture *fx;
+	struct hsm_session *s;
+	struct board_probe *probe;
+	struct board_link *link;
+	struct board_anchor *anchor;
+	struct board_agent_info info;
+	char uid[PROV_UID_HEX_MAX + 1];
+	char serial[PROV_SERIAL_MAX];
+	enum prov_state state;
+	json_t *data;     /* the journal's step data for this board (owned) */
+	uint8_t slot;
+	double t0;
+};
+
+static void report(struct job *j, imp_err rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void report(struct job *j, imp_err rc, const char *fmt, ...)
+{
+	struct prov_progress p;
+	char msg[512] = "";
+	va_list ap;
+
+	if (!j->st->progress)
+		return;
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+	}
+	p.fixture = j->fx ? j->fx->name : "";
+	p.uid = j->uid;
+	p.serial = j->serial;
+	p.state = j->state;
+	p.rc = rc;
+	p.message = msg;
+	p.elapsed_s = imp_now_s() - j->t0;
+	j->st->progress(j->st->progress_arg, &p);
+}
+
+/* ---------------------------------------------------------- data access */
+
+static const char *data_str(const struct job *j, const char *key)
+{
+	return json_string_value(json_object_get(j->data, key));
+}
+
+static imp_err data_hex(const struct job *j, const char *key, uint8_t *out, size_t n)
+{
+	const char *hex = data_str(j, key);
+
+	if (!hex)
+		return IMP_ERR_NOT_FOUND;
+	return imp_hex_decode(hex, out, n) == IMP_OK ? IMP_OK : IMP_ERR_JOURNAL;
+}
+
+static void add_hex(json_t *obj, const char *key, const uint8_t *bin, size_t n)
+{
+	char hex[2 * 128 + 1];
+
+	if (n > 128)
+		return;
+	imp_hex_encode(bin, n, hex);
+	json_object_set_new(obj, key, json_string(hex));
+}
+
+/* Journal the next state with what the step added, then mirror it locally. */
+static imp_err advance(struct job *j, enum prov_state next, json_t *add)
+{
+	char *text = NULL;
+	imp_err rc;
+
+	if (add && json_object_size(add) > 0) {
+		text = json_dumps(add, JSON_COMPACT | JSON_SORT_KEYS);
+		if (!text)
+			return IMP_ERR_NOMEM;
+	}
+	rc = prov_journal_set_state(j->st->journal, j->uid, next, text);
+	free(text);
+	if (rc != IMP_OK)
+		return rc;
+	if (add)
+		json_object_update(j->data, add);
+	j->state = next;
+	report(j, IMP_OK, NULL);
+	return IMP_OK;
+}
+
+/* ---------------------------------------------------------- helpers */
+
+static imp_err device_subject(struct job *j, struct fmt_name_entry **names, size_t *n)
+{
+	return fmt_config_device_subject(j->st->cfg, j->serial, j->uid, j->st->cfg->product.sku,
+					 names, n);
+}
+
+/* OpenSSL one-line form for the agent: "/O=Acme/CN=ACM000001". */
+static imp_err subject_oneline(const struct fmt_name_entry *names, size_t n, char *out,
+			       size_t cap)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		int w;
+
+		if (strchr(names[i].value, '/') || strchr(names[i].value, '=')) {
+			IMP_ERROR("certificate subject value '%s' holds '/' or '=', which the "
+				  "agent's subject form cannot carry; change certificate.subject",
+				  names[i].value);
+			return IMP_ERR_CONFIG;
+		}
+		w = snprintf(out + len, cap - len, "/%s=%s", names[i].attr, names[i].value);
+		if (w < 0 || (size_t)w >= cap - len)
+			return IMP_ERR_CONFIG;
+		len += (size_t)w;
+	}
+	return IMP_OK;
+}
+
+static imp_err pub_from_data(const struct job *j, EVP_PKEY **out)
+{
+	uint8_t point[BOARD_PUB_LEN];
+	imp_err rc = data_hex(j, "pub", point, sizeof(point));
+
+	if (rc != IMP_OK) {
+		IMP_ERROR("%s: the journal holds no public key for board %s", j->fx->name, j->uid);
+		return IMP_ERR_JOURNAL;
+	}
+	return fmt_pubkey_from_point(point, out);
+}
+
+static imp_err cert_from_data(const struct job *j, X509 **out)
+{
+	const char *b64 = data_str(j, "cert");
+	uint8_t *der = NULL;
+	size_t n = 0;
+	imp_err rc;
+
+	if (!b64) {
+		IMP_ERROR("%s: the journal holds no certificate for board %s", j->fx->name, j->uid);
+		return IMP_ERR_JOURNAL;
+	}
+	rc = fmt_b64_decode(b64, strlen(b64), &der, &n);
+	if (rc == IMP_OK)
+		rc = fmt_cert_from_der(der, n, out);
+	free(der);
+	return rc;
+}
+
+/* The ephemeral ECDH key and KEK the station uses to wrap for the board. */
+struct wrap_kek {
+	hsm_obj eph_pub, eph_priv, kek;
+	uint8_t eph_point[HSM_EC_POINT_LEN];
+};
+
+static imp_err kek_open(struct job *j, struct wrap_kek *k)
+{
+	struct hsm_key_opts o = { HSM_KEY_DERIVE, "imprint-ephemeral", NULL, 0 };
+	imp_err rc;
+
+	memset(k, 0, sizeof(*k));
+	rc = hsm_ec_keygen(j->s, &o, &k->eph_pub, &k->eph_priv);
+	if (rc == IMP_OK)
+		rc = hsm_ec_point(j->s, k->eph_pub, k->eph_point);
+	if (rc == IMP_OK)
+		rc = hsm_ecdh_derive_aes(j->s, k->eph_priv, j->info.transport_pub, HSM_KEY_WRAP,
+					 &k->kek);
+	return rc;
+}
+
+static void kek_close(struct job *j, struct wrap_kek *k)
+{
+	if (k->kek)
+		hsm_destroy(j->s, k->kek);
+	if (k->eph_priv)
+		hsm_destroy(j->s, k->eph_priv);
+	if (k->eph_pub)
+		hsm_destroy(j->s, k->eph_pub);
+}
+
+/* Wrap `key` for the board and import it into the anchor; out: pub or kcv. */
+static imp_err import_wrapped(struct job *j, hsm_obj key, uint8_t kind, uint8_t *out,
+			      size_t cap, size_t *out_len)
+{
+	struct wrap_kek k;
+	uint8_t wrapped[512];
+	size_t wlen = sizeof(wrapped);
+	struct board_wrapped_key wk = { 0 };
+	struct board_anchor_item item = { 0 };
+	imp_err rc;
+
+	rc = kek_open(j, &k);
+	if (rc == IMP_OK)
+		rc = hsm_wrap(j->s, HSM_WRAP_AES_KWP, k.kek, key, NULL, NULL, 0, wrapped, &wlen);
+	if (rc != IMP_OK)
+		goto cleanup;
+	wk.slot = j->slot;
+	wk.kind = kind;
+	wk.alg = BOARD_WRAP_AES_KWP;
+	memcpy(wk.station_pub, k.eph_point, sizeof(wk.station_pub));
+	wk.wrapped = wrapped;
+	wk.wrapped_len = wlen;
+	item.kind = BOARD_ANCHOR_WRAPPED_KEY;
+	item.slot = j->slot;
+	item.wrapped = &wk;
+	rc = board_anchor_inject(j->anchor, &item, out, cap, out_len);
+cleanup:
+	kek_close(j, &k);
+	imp_wipe(wrapped, sizeof(wrapped));
+	return rc;
+}
+
+/* The per-device PSK, diversified in the HSM from SHA-256(uid || serial). */
+static imp_err psk_derive(struct job *j, unsigned flags, hsm_obj *psk)
+{
+	uint8_t div[HSM_PSK_DIVERSIFIER_LEN];
+	char input[32 + PROV_UID_HEX_MAX + PROV_SERIAL_MAX];
+	int n = snprintf(input, sizeof(input), "imprint-psk-v1|%s|%s", j->uid, j->serial);
+
+	if (n < 0 || (size_t)n >= sizeof(input) ||
+	    EVP_Digest(input, (size_t)n, div, NULL, EVP_sha256(), NULL) != 1)
+		return IMP_ERR_CRYPTO;
+	return hsm_psk_derive(j->s, j->st->org.psk_master, div, flags, psk);
+}
+
+/* ---------------------------------------------------------------- steps */
+
+static imp_err step_keys_device(struct job *j, json_t *add)
+{
+	struct fmt_name_entry *names = NULL;
+	size_t nn = 0;
+	char subject[512];
+	uint8_t pub[BOARD_PUB_LEN];
+	uint8_t *csr_der = NULL;
+	size_t csr_len = 0, got = 0;
+	X509_REQ *csr = NULL;
+	EVP_PKEY *csr_key = NULL, *board_key = NULL;
+	struct board_anchor_item item = { .kind = BOARD_ANCHOR_GENERATE, .slot = j->slot,
+					  .reuse = true };
+	imp_err rc;
+
+	rc = device_subject(j, &names, &nn);
+	if (rc == IMP_OK)
+		rc = subject_oneline(names, nn, subject, sizeof(subject));
+	if (rc == IMP_OK)
+		rc = board_anchor_inject(j->anchor, &item, pub, sizeof(pub), &got);
+	if (rc == IMP_OK && got != BOARD_PUB_LEN)
+		rc = IMP_ERR_PROTOCOL;
+	if (rc == IMP_OK)
+		rc = board_agent_get_csr(j->link, j->slot, subject, &csr_der, &csr_len);
+	if (rc == IMP_OK)
+		rc = fmt_csr_parse(csr_der, csr_len, &csr); /* checks the self-signature */
+	if (rc == IMP_OK)
+		rc = fmt_csr_public_key(csr, &csr_key);
+	if (rc == IMP_OK)
+		rc = fmt_pubkey_from_point(pub, &board_key);
+	if (rc != IMP_OK)
+		goto cleanup;
+	if (!fmt_pubkey_equal(csr_key, board_key)) {
+		IMP_ERROR("%s: the board's csr is not for the key it generated; board rejected",
+			  j->fx->name);
+		rc = IMP_ERR_VERIFY;
+		goto cleanup;
+	}
+	rc = fmt_csr_check_subject(csr, names, nn);
+	if (rc != IMP_OK)
+		goto cleanup;
+	add_hex(add, "pub", pub, sizeof(pub));
+cleanup:
+	fmt_name_entries_free(names, nn);
+	free(csr_der);
+	X509_REQ_free(csr);
+	EVP_PKEY_free(csr_key);
+	EVP_PKEY_free(board_key);
+	return rc;
+}
+
+static imp_err step_keys_hsm(struct job *j, json_t *add)
+{
+	struct board_identity id = { 0 };
+	struct hsm_key_opts o = { HSM_KEY_WRAPPABLE | HSM_KEY_SIGN, "imprint-device-key", NULL, 0 };
+	hsm_obj pubh = HSM_OBJ_NONE, privh = HSM_OBJ_NONE;
+	uint8_t hsm_pub[HSM_EC_POINT_LEN], board_pub[BOARD_PUB_LEN];
+	size_t got = 0;
+	imp_err rc;
+
+	/* A crash after the import and before the journal: the slot has it. */
+	rc = board_anchor_read_identity(j->anchor, j->slot, &id);
+	if (rc != IMP_OK)
+		return rc;
+	if (id.has_pub) {
+		add_hex(add, "pub", id.pub, sizeof(id.pub));
+		IMP_INFO("%s: board %s already holds its injected key; reusing it", j->fx->name,
+			 j->uid);
+		board_identity_release(&id);
+		return IMP_OK;
+	}
+	board_identity_release(&id);
+
+	rc = hsm_ec_keygen(j->s, &o, &pubh, &privh);
+	if (rc == IMP_OK)
+		rc = hsm_ec_point(j->s, pubh, hsm_pub);
+	if (rc == IMP_OK)
+		rc = import_wrapped(j, privh, BOARD_KEY_EC_P256, board_pub, sizeof(board_pub), &got);
+	if (rc != IMP_OK)
+		goto cleanup;
+	if (got != BOARD_PUB_LEN || CRYPTO_memcmp(board_pub, hsm_pub, BOARD_PUB_LEN) != 0) {
+		IMP_ERROR("%s: the board reports another public key than the one injected",
+			  j->fx->name);
+		rc = IMP_ERR_VERIFY;
+		goto cleanup;
+	}
+	add_hex(add, "pub", hsm_pub, sizeof(hsm_pub));
+cleanup:
+	/* The device key exists in the HSM only for the wrap: destroy it now. */
+	if (privh)
+		hsm_destroy(j->s, privh);
+	if (pubh)
+		hsm_destroy(j->s, pubh);
+	return rc;
+}
+
+static imp_err psk_kcv(struct job *j, hsm_obj psk, uint8_t kcv[PSK_KCV_LEN])
+{
+	static const uint8_t zeros[16];
+	uint8_t mac[HSM_CMAC_LEN];
+	imp_err rc = hsm_cmac(j->s, psk, zeros, sizeof(zeros), mac);
+
+	if (rc == IMP_OK)
+		memcpy(kcv, mac, PSK_KCV_LEN);
+	return rc;
+}
+
+static imp_err step_keys_psk(struct job *j, json_t *add)
+{
+	hsm_obj psk = HSM_OBJ_NONE;
+	uint8_t kcv[PSK_KCV_LEN], board_kcv[BOARD_PUB_LEN];
+	size_t got = 0;
+	imp_err rc;
+
+	rc = psk_derive(j, HSM_KEY_WRAPPABLE, &psk);
+	if (rc == IMP_OK)
+		rc = psk_kcv(j, psk, kcv);
+	if (rc == IMP_OK)
+		rc = import_wrapped(j, psk, BOARD_KEY_PSK, board_kcv, sizeof(board_kcv), &got);
+	if (rc == IMP_ERR_BOARD && board_agent_last_status() == BOARD_ST_EXISTS) {
+		/* Imported before a crash; CHALLENGE proves it is the same PSK. */
+		IMP_INFO("%s: board %s already holds its psk; the challenge will prove it",
+			 j->fx->name, j->uid);
+		rc = IMP_OK;
+	} else if (rc == IMP_OK &&
+		   (got != PSK_KCV_LEN || CRYPTO_memcmp(board_kcv, kcv, PSK_KCV_LEN) != 0)) {
+		IMP_ERROR("%s: the board's psk check value differs from the hsm's", j->fx->name);
+		rc = IMP_ERR_VERIFY;
+	}
+	if (rc == IMP_OK)
+		add_hex(add, "kcv", kcv, sizeof(kcv));
+	if (psk)
+		hsm_destroy(j->s, psk);
+	return rc;
+}
+
+static imp_err step_keys(struct job *j, json_t *add)
+{
+	switch (j->st->cfg->key_mode) {
+	case FMT_KEY_MODE_DEVICE:
+		return step_keys_device(j, add);
+	case FMT_KEY_MODE_HSM:
+		return step_keys_hsm(j, add);
+	case FMT_KEY_MODE_PSK:
+		return step_keys_psk(j, add);
+	}
+	return IMP_ERR_INTERNAL;
+}
+
+static imp_err step_certify(struct job *j, json_t *add)
+{
+	struct fmt_name_entry *names = NULL;
+	size_t nn = 0;
+	struct fmt_cert_request req = { 0 };
+	struct hsm_key_signer ks;
+	struct fmt_signer signer;
+	EVP_PKEY *pub = NULL;
+	X509 *cert = NULL;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	char *b64 = NULL;
+	imp_err rc;
+
+	if (j->st->cfg->key_mode == FMT_KEY_MODE_PSK)
+		return IMP_OK; /* a PSK has no certificate */
+	rc = pub_from_data(j, &pub);
+	if (rc == IMP_OK)
+		rc = device_subject(j, &names, &nn);
+	if (rc != IMP_OK)
+		goto cleanup;
+	req.profile = FMT_CERT_DEVICE;
+	req.subject = names;
+	req.subject_count = nn;
+	req.subject_key = pub;
+	req.issuer = j->st->org.cert[HSM_ORG_DEVICE_CA];
+	req.validity_days = j->st->cfg->certificate.validity_days;
+	hsm_signer_init(&ks, j->s, j->st->org.key[HSM_ORG_DEVICE_CA],
+			X509_get0_pubkey(j->st->org.cert[HSM_ORG_DEVICE_CA]), &signer);
+	rc = fmt_cert_issue(&req, &signer, &cert);
+	if (rc == IMP_OK)
+		rc = fmt_cert_to_der(cert, &der, &der_len);
+	if (rc != IMP_OK)
+		goto cleanup;
+	b64 = fmt_b64_encode(der, der_len);
+	if (!b64) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	json_object_set_new(add, "cert", json_string(b64));
+cleanup:
+	fmt_name_entries_free(names, nn);
+	EVP_PKEY_free(pub);
+	X509_free(cert);
+	free(der);
+	free(b64);
+	return rc;
+}
+
+/* What the board keeps as its identity: small, deterministic, public. */
+static imp_err identity_blob(struct job *j, char **out)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "serial", j->serial, "uid", j->uid,
+			      "sku", j->st->cfg->product.sku, "key_mode",
+			      fmt_key_mode_name(j->st->cfg->key_mode), "station",
+			      j->st->cfg->station_id);
+
+	*out = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(o);
+	return *out ? IMP_OK : IMP_ERR_NOMEM;
+}
+
+static imp_err step_inject(struct job *j, json_t *add)
+{
+	struct board_anchor_item item = { 0 };
+	uint8_t *der = NULL;
+	size_t der_len = 0, got = 0;
+	char *blob = NULL;
+	imp_err rc = IMP_OK;
+
+	(void)add;
+	if (j->st->cfg->key_mode != FMT_KEY_MODE_PSK) {
+		const char *b64 = data_str(j, "cert");
+
+		if (!b64)
+			return IMP_ERR_JOURNAL;
+		rc = fmt_b64_decode(b64, strlen(b64), &der, &der_len);
+		if (rc != IMP_OK)
+			return rc;
+		item.kind = BOARD_ANCHOR_CERT;
+		item.slot = j->slot;
+		item.data = der;
+		item.data_len = der_len;
+		rc = board_anchor_inject(j->anchor, &item, NULL, 0, &got);
+	}
+	if (rc == IMP_OK)
+		rc = identity_blob(j, &blob);
+	if (rc == IMP_OK) {
+		memset(&item, 0, sizeof(item));
+		item.kind = BOARD_ANCHOR_IDENTITY;
+		item.serial = j->serial;
+		item.data = (const uint8_t *)blob;
+		item.data_len = strlen(blob);
+		rc = board_anchor_inject(j->anchor, &item, NULL, 0, &got);
+	}
+	free(der);
+	free(blob);
+	return rc;
+}
+
+static imp_err step_firmware(struct job *j, json_t *add)
+{
+	const struct prov_station *st = j->st;
+	uint8_t digest[32];
+	imp_err rc;
+
+	if (!st->firmware)
+		return IMP_OK;
+	/* Resumed after programming: the read-back digest already matches. */
+	rc = board_probe_sha256(j->probe, st->firmware_addr, st->firmware_len, digest);
+	if (rc == IMP_OK && memcmp(digest, st->firmware_sha256, 32) == 0) {
+		add_hex(add, "firmware_sha256", digest, sizeof(digest));
+		return IMP_OK;
+	}
+	rc = board_profile_program_flash(st->profile, j->probe, st->firmware_addr, st->firmware,
+					 st->firmware_len);
+	if (rc == IMP_OK)
+		rc = board_profile_verify_flash(st->profile, j->probe, st->firmware_addr,
+						st->firmware, st->firmware_len);
+	if (rc == IMP_OK)
+		add_hex(add, "firmware_sha256", st->firmware_sha256, 32);
+	return rc;
+}
+
+static imp_err verify_ecdsa_challenge(struct job *j, const uint8_t *nonce, const uint8_t *sig,
+				      size_t sig_len)
+{
+	X509 *cert = NULL;
+	EVP_MD_CTX *md = NULL;
+	imp_err rc;
+
+	rc = cert_from_data(j, &cert);
+	if (rc != IMP_OK)
+		return rc;
+	md = EVP_MD_CTX_new();
+	if (!md) {
+		rc = IMP_ERR_NOMEM;
+	} else if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(cert)) !=
+			   1 ||
+		   EVP_DigestVerify(md, sig, sig_len, nonce, BOARD_NONCE_LEN) != 1) {
+		rc = IMP_ERR_CHALLENGE;
+	}
+	EVP_MD_CTX_free(md);
+	X509_free(cert);
+	return rc;
+}
+
+static imp_err verify_psk_challenge(struct job *j, const uint8_t *nonce, const uint8_t *sig,
+				    size_t sig_len)
+{
+	hsm_obj psk = HSM_OBJ_NONE;
+	uint8_t mac[HSM_CMAC_LEN];
+	imp_err rc;
+
+	rc = psk_derive(j, 0, &psk);
+	if (rc == IMP_OK)
+		rc = hsm_cmac(j->s, psk, nonce, BOARD_NONCE_LEN, mac);
+	if (psk)
+		hsm_destroy(j->s, psk);
+	if (rc != IMP_OK)
+		return rc;
+	if (sig_len != sizeof(mac) || CRYPTO_memcmp(mac, sig, sizeof(mac)) != 0)
+		return IMP_ERR_CHALLENGE;
+	return IMP_OK;
+}
+
+static imp_err step_challenge(struct job *j, json_t *add)
+{
+	uint8_t nonce[BOARD_NONCE_LEN];
+	uint8_t sig[BOARD_SIG_MAX];
+	size_t sig_len = 0;
+	imp_err rc;
+
+	rc = hsm_random(j->s, nonce, sizeof(nonce));
+	if (rc == IMP_OK)
+		rc = board_anchor_challenge(j->anchor, j->slot, nonce, sig, sizeof(sig), &sig_len);
+	if (rc != IMP_OK)
+		return rc;
+	if (j->st->cfg->key_mode == FMT_KEY_MODE_PSK)
+		rc = verify_psk_challenge(j, nonce, sig, sig_len);
+	else
+		rc = verify_ecdsa_challenge(j, nonce, sig, sig_len);
+	if (rc == IMP_ERR_CHALLENGE)
+		IMP_ERROR("%s: board %s failed the identity challenge: its signature over a "
+			  "fresh nonce does not verify; the board is rejected and will not be locked",
+			  j->fx->name, j->uid);
+	if (rc == IMP_OK) {
+		add_hex(add, "challenge_nonce", nonce, sizeof(nonce));
+		json_object_set_new(add, "challenge", json_string("verified"));
+	}
+	return rc;
+}
+
+static imp_err step_lock(struct job *j, json_t *add)
+{
+	const struct board_profile *p = j->st->profile;
+	struct board_anchor_lock_state ls;
+	uint32_t want = WANT_FUSES & p->fuse_mask;
+	uint32_t fuses = 0;
+	char ts[32];
+	imp_err rc;
+
+	rc = board_anchor_lock_state(j->anchor, &ls);
+	if (rc != IMP_OK)
+		return rc;
+	if (!ls.locked) {
+		rc = board_anchor_lock(j->anchor, BOARD_LOCK_SLOTS | BOARD_LOCK_PERSONALISE);
+		if (rc != IMP_OK)
+			return rc;
+	}
+	rc = board_profile_read_fuses(p, j->probe, &fuses);
+	if (rc == IMP_ERR_TARGET_LOCKED) {
+		IMP_INFO("%s: board %s is already debug-locked", j->fx->name, j->uid);
+	} else if (rc != IMP_OK) {
+		return rc;
+	} else if ((fuses & want) != want) {
+		rc = board_profile_burn_fuses(p, j->probe, want & ~fuses);
+		if (rc != IMP_OK) {
+			IMP_ERROR("%s: burning the lock fuses of board %s failed; it stays at LOCK "
+				  "and 'imprint resume' retries", j->fx->name, j->uid);
+			return rc;
+		}
+	}
+	rc = board_profile_verify_lock(p, j->probe, j->link);
+	if (rc != IMP_OK)
+		return rc;
+	rc = board_anchor_lock_state(j->anchor, &ls);
+	if (rc != IMP_OK)
+		return rc;
+	imp_rfc3339_now(ts);
+	json_object_set_new(add, "lock", json_pack("{s:b, s:b, s:s, s:s}", "debug_locked",
+						   (ls.fuses & BOARD_FUSE_DEBUG_LOCK) != 0,
+						   "boot_locked",
+						   (ls.fuses & BOARD_FUSE_BOOT_LOCK) != 0,
+						   "lifecycle", board_lifecycle_name(ls.lifecycle),
+						   "verified_at", ts));
+	return IMP_OK;
+}
+
+/* Journal link of the record: the head event (the RECORD state change). */
+struct head_event {
+	uint64_t seq;
+	char prev_hash[PROV_HASH_HEX_LEN + 1];
+	char hash[PROV_HASH_HEX_LEN + 1];
+};
+
+static int head_event_cb(void *arg, const struct prov_event *ev)
+{
+	struct head_event *h = arg;
+
+	h->seq = ev->seq;
+	snprintf(h->prev_hash, sizeof(h->prev_hash), "%s", ev->prev_hash);
+	snprintf(h->hash, sizeof(h->hash), "%s", ev->hash);
+	return 0;
+}
+
+static imp_err last_board_event(struct prov_journal *jn, const char *uid, struct head_event *h)
+{
+	memset(h, 0, sizeof(*h));
+	return prov_journal_iterate_events(jn, 0, uid, head_event_cb, h);
+}
+
+static imp_err step_record(struct job *j, json_t *add)
+{
+	const struct prov_station *st = j->st;
+	struct fmt_record r = { 0 };
+	struct head_event head;
+	const json_t *lock = json_object_get(j->data, "lock");
+	uint8_t uid_bin[PROV_UID_HEX_MAX / 2], kcv[PSK_KCV_LEN], fw[32];
+	size_t uid_len = strlen(j->uid) / 2;
+	EVP_PKEY *pub = NULL;
+	X509 *cert = NULL;
+	X509 *chain[2];
+	struct hsm_key_signer ks;
+	struct fmt_signer signer;
+	json_t *obj = NULL;
+	char *jws = NULL;
+	imp_err rc;
+
+	(void)add;
+	if (!lock) {
+		IMP_ERROR("%s: board %s has no verified lock in the journal", j->fx ? j->fx->name : "",
+			  j->uid);
+		return IMP_ERR_JOURNAL;
+	}
+	rc = imp_hex_decode(j->uid, uid_bin, uid_len);
+	if (rc == IMP_OK)
+		rc = last_board_event(st->journal, j->uid, &head);
+	if (rc != IMP_OK)
+		return rc;
+	r.serial = j->serial;
+	r.chip_uid = uid_bin;
+	r.chip_uid_len = uid_len;
+	r.sku = st->cfg->product.sku;
+	r.key_mode = st->cfg->key_mode;
+	if (st->cfg->key_mode == FMT_KEY_MODE_PSK) {
+		rc = data_hex(j, "kcv", kcv, sizeof(kcv));
+		r.kcv = kcv;
+		r.kcv_len = sizeof(kcv);
+	} else {
+		rc = pub_from_data(j, &pub);
+		if (rc == IMP_OK)
+			rc = cert_from_data(j, &cert);
+		r.public_key = pub;
+		r.device_certificate = cert;
+	}
+	if (rc != IMP_OK)
+		goto cleanup;
+	if (data_hex(j, "firmware_sha256", fw, sizeof(fw)) == IMP_OK)
+		r.firmware_sha256 = fw;
+	r.lock_state.debug_locked = json_is_true(json_object_get(lock, "debug_locked"));
+	r.lock_state.boot_locked = json_is_true(json_object_get(lock, "boot_locked"));
+	r.lock_state.lifecycle = json_string_value(json_object_get(lock, "lifecycle"));
+	r.lock_state.verified_at = json_string_value(json_object_get(lock, "verified_at"));
+	r.station_id = st->cfg->station_id;
+	r.fixture = j->fx ? j->fx->name : json_string_value(json_object_get(j->data, "fixture"));
+	if (!r.fixture)
+		r.fixture = "";
+	r.operator_name = st->operator_name;
+	r.journal.seq = head.seq;
+	r.journal.prev_hash = head.prev_hash;
+	r.journal.event_hash = head.hash;
+	rc = fmt_record_build(&r, &obj);
+	if (rc != IMP_OK)
+		goto cleanup;
+	chain[0] = st->org.cert[HSM_ORG_RECORD];
+	chain[1] = st->org.cert[HSM_ORG_ROOT];
+	hsm_signer_init(&ks, j->s, st->org.key[HSM_ORG_RECORD],
+			X509_get0_pubkey(st->org.cert[HSM_ORG_RECORD]), &signer);
+	rc = fmt_record_sign(obj, &signer, chain, 2, &jws);
+	if (rc == IMP_OK)
+		rc = prov_journal_record_done(st->journal, j->uid,
+					      json_string_value(json_object_get(obj, "record_id")),
+					      jws);
+cleanup:
+	json_decref(obj);
+	free(jws);
+	EVP_PKEY_free(pub);
+	X509_free(cert);
+	return rc;
+}
+
+typedef imp_err (*step_fn)(struct job *j, json_t *add);
+
+static const step_fn steps[PROV_ST__COUNT] = {
+	[PROV_ST_KEYS] = step_keys,
+	[PROV_ST_CERTIFY] = step_certify,
+	[PROV_ST_INJECT] = step_inject,
+	[PROV_ST_FIRMWARE] = step_firmware,
+	[PROV_ST_CHALLENGE] = step_challenge,
+	[PROV_ST_LOCK] = step_lock,
+	[PROV_ST_RECORD] = step_record,
+};
+
+/* Walk the board from j->state to DONE. */
+static imp_err walk(struct job *j)
+{
+	imp_err rc = IMP_OK;
+
+	while (j->state < PROV_ST_DONE) {
+		step_fn fn = steps[j->state];
+		json_t *add;
+
+		if (!fn)
+			return IMP_ERR_INTERNAL;
+		if (j->st->stop && *j->st->stop)
+			return IMP_ERR_INTERRUPTED;
+		add = json_object();
+		if (!add)
+			return IMP_ERR_NOMEM;
+		rc = fn(j, add);
+		if (rc == IMP_OK) {
+			if (j->state == PROV_ST_RECORD) {
+				j->state = PROV_ST_DONE; /* record_done journaled it */
+				report(j, IMP_OK, "done");
+			} else {
+				rc = advance(j, (enum prov_state)(j->state + 1), add);
+			}
+		}
+		json_decref(add);
+		if (rc != IMP_OK)
+			return rc;
+	}
+	return IMP_OK;
+}
+
+/* ------------------------------------------------------------ identify */
+
+static imp_err load_row(struct job *j, const struct prov_board *b)
+{
+	json_error_t err;
+
+	json_decref(j->data);
+	j->data = json_loads(b->data ? b->data : "{}", 0, &err);
+	if (!j->data || !json_is_object(j->data)) {
+		IMP_ERROR("board %s: step data in the journal is not a json object: %s", b->uid,
+			  err.text);
+		return IMP_ERR_JOURNAL;
+	}
+	snprintf(j->serial, sizeof(j->serial), "%s", b->serial);
+	j->state = b->state;
+	return IMP_OK;
+}
+
+static bool take_new_board(struct prov_station *st)
+{
+	uint64_t n = __atomic_add_fetch(&st->new_boards, 1, __ATOMIC_SEQ_CST);
+
+	if (st->max_new_boards == 0 || n <= st->max_new_boards)
+		return true;
+	__atomic_sub_fetch(&st->new_boards, 1, __ATOMIC_SEQ_CST);
+	return false;
+}
+
+/*
+ * Read the board's identity, compare the UID seen through SWD with the
+ * agent's, and find the board in the journal: a new board is allocated, a
+ * known one resumed, a locked unknown one quarantined.
+ */
+static imp_err identify(struct job *j, struct prov_result *res)
+{
+	struct prov_station *st = j->st;
+	struct prov_board row = { 0 };
+	uint8_t swd_uid[64];
+	size_t swd_len = 0;
+	bool existing = false;
+	imp_err rc;
+
+	rc = board_agent_identify(j->link, &j->info);
+	if (rc != IMP_OK)
+		return rc;
+	imp_hex_encode(j->info.uid, BOARD_UID_LEN, j->uid);
+	rc = board_profile_read_uid(st->profile, j->probe, swd_uid, sizeof(swd_uid), &swd_len);
+	if (rc == IMP_OK &&
+	    (swd_len != BOARD_UID_LEN || memcmp(swd_uid, j->info.uid, BOARD_UID_LEN) != 0)) {
+		IMP_ERROR("%s: the uid read through swd differs from the agent's (%s): probe and "
+			  "uart reach different boards; check the fixture wiring", j->fx->name, j->uid);
+		return IMP_ERR_VERIFY;
+	}
+	if (rc != IMP_OK && rc != IMP_ERR_TARGET_LOCKED)
+		return rc;
+	report(j, IMP_OK, "identified");
+
+	rc = prov_journal_get_board(st->journal, j->uid, &row);
+	if (rc == IMP_ERR_NOT_FOUND) {
+		if (j->info.lifecycle == BOARD_LC_LOCKED || (j->info.fuses & BOARD_FUSE_DEBUG_LOCK)) {
+			rc = prov_journal_quarantine(st->journal, j->uid, j->fx->name,
+						     "locked board unknown to the journal");
+			res->quarantined = true;
+			IMP_WARN("%s: board %s is locked and unknown to this journal: quarantined, "
+				 "not touched; set it aside for inspection", j->fx->name, j->uid);
+			return rc == IMP_OK ? IMP_ERR_QUARANTINE : rc;
+		}
+		if (!take_new_board(st))
+			return IMP_ERR_INTERRUPTED;
+		rc = prov_journal_allocate(st->journal, j->uid, j->fx->name, j->serial,
+					   sizeof(j->serial), &existing);
+		if (rc != IMP_OK) {
+			if (rc == IMP_ERR_QUOTA)
+				IMP_ERROR("%s: %s", j->fx->name, prov_journal_last_error());
+			return rc;
+		}
+		rc = prov_journal_get_board(st->journal, j->uid, &row);
+	}
+	if (rc != IMP_OK)
+		return rc;
+	rc = load_row(j, &row);
+	prov_board_release(&row);
+	if (rc != IMP_OK)
+		return rc;
+	switch (j->state) {
+	case PROV_ST_DONE:
+		res->already_done = true;
+		IMP_INFO("%s: board %s already has its identity %s; nothing to do", j->fx->name,
+			 j->uid, j->serial);
+		return IMP_OK;
+	case PROV_ST_QUARANTINED:
+		res->quarantined = true;
+		IMP_WARN("%s: board %s is quarantined; not touched", j->fx->name, j->uid);
+		return IMP_ERR_QUARANTINE;
+	case PROV_ST_FAILED:
+		IMP_ERROR("%s: board %s was rejected earlier; a supervisor reissue is needed to "
+			  "retry it", j->fx->name, j->uid);
+		return IMP_ERR_BOARD;
+	case PROV_ST_CONNECT:
+	case PROV_ST_IDENTIFY:
+		rc = prov_journal_allocate(st->journal, j->uid, j->fx->name, j->serial,
+					   sizeof(j->serial), &existing);
+		if (rc != IMP_OK)
+			return rc;
+		j->state = PROV_ST_ALLOCATE;
+		break;
+	default:
+		break;
+	}
+	report(j, IMP_OK, "serial %s", j->serial);
+	if (j->state == PROV_ST_ALLOCATE) {
+		json_t *add = json_pack("{s:s, s:s}", "fixture", j->fx->name, "key_mode",
+					fmt_key_mode_name(st->cfg->key_mode));
+
+		rc = advance(j, PROV_ST_KEYS, add);
+		json_decref(add);
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------- a board */
+
+static imp_err connect_board(struct job *j)
+{
+	const struct fmt_fixture *fx = j->fx;
+	struct board_anchor_params ap = { 0 };
+	imp_err rc;
+
+	if (fx->probe_kind != FMT_PROBE_RSP || !fx->uart) {
+		IMP_ERROR("%s: provisioning needs a probe (rsp://HOST:PORT) and a uart path",
+			  fx->name);
+		return IMP_ERR_CONFIG;
+	}
+	rc = board_probe_open(fx->probe, &j->probe);
+	if (rc == IMP_OK)
+		rc = board_link_open("serial", fx->uart, fx->baud, &j->link);
+	if (rc != IMP_OK)
+		return rc;
+	ap.link = j->link;
+	return board_anchor_open("agent", &ap, &j->anchor);
+}
+
+static void job_release(struct job *j)
+{
+	board_anchor_close(j->anchor);
+	board_link_close(j->link);
+	board_probe_close(j->probe);
+	json_decref(j->data);
+	j->anchor = NULL;
+	j->link = NULL;
+	j->probe = NULL;
+	j->data = NULL;
+}
+
+/* Record a failure in the journal; a failed challenge rejects the board. */
+static void record_failure(struct job *j, imp_err rc)
+{
+	char msg[PROV_ERRMSG_MAX];
+
+	snprintf(msg, sizeof(msg), "%s at %s", imp_err_str(rc), prov_state_name(j->state));
+	if (!j->uid[0] || j->state < PROV_ST_ALLOCATE || !j->serial[0]) {
+		prov_journal_fail(j->st->journal, NULL, j->fx->name, rc, msg);
+		return;
+	}
+	if (rc == IMP_ERR_CHALLENGE || rc == IMP_ERR_VERIFY) {
+		prov_journal_reject(j->st->journal, j->uid, rc, msg);
+		j->state = PROV_ST_FAILED;
+	} else {
+		prov_journal_fail(j->st->journal, j->uid, j->fx->name, rc, msg);
+	}
+}
+
+imp_err prov_run_board(struct prov_station *st, const struct fmt_fixture *fx,
+		       struct prov_result *res)
+{
+	struct job j = { .st = st, .fx = fx, .state = PROV_ST_CONNECT };
+	imp_err rc;
+
+	memset(res, 0, sizeof(*res));
+	j.t0 = imp_now_s();
+	j.slot = st->profile->slot_device >= 0 ? (uint8_t)st->profile->slot_device : 0;
+	if (st->cfg->key_mode == FMT_KEY_MODE_PSK && st->profile->slot_psk >= 0)
+		j.slot = (uint8_t)st->profile->slot_psk;
+	report(&j, IMP_OK, "connecting");
+	rc = hsm_session_open(st->hsm, &j.s);
+	if (rc == IMP_OK)
+		rc = connect_board(&j);
+	if (rc == IMP_OK) {
+		j.state = PROV_ST_IDENTIFY;
+		rc = identify(&j, res);
+	}
+	if (rc == IMP_OK && !res->already_done)
+		rc = walk(&j);
+	if (rc != IMP_OK && rc != IMP_ERR_QUARANTINE && rc != IMP_ERR_INTERRUPTED &&
+	    j.state != PROV_ST_FAILED && j.state != PROV_ST_DONE)
+		record_failure(&j, rc);
+	if (rc == IMP_ERR_INTERRUPTED && !j.uid[0])
+		rc = IMP_OK; /* --count reached before this board started */
+	res->rc = rc;
+	res->state = j.state;
+	snprintf(res->uid, sizeof(res->uid), "%s", j.uid);
+	snprintf(res->serial, sizeof(res->serial), "%s", j.serial);
+	res->seconds = imp_now_s() - j.t0;
+	if (rc != IMP_OK)
+		report(&j, rc, "%s", imp_err_str(rc));
+	job_release(&j);
+	hsm_session_close(j.s);
+	return rc;
+}
+
+struct worker {
+	pthread_t tid;
+	struct prov_station *st;
+	const struct fmt_fixture *fx;
+	struct prov_result *res;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	prov_run_board(w->st, w->fx, w->res);
+	return NULL;
+}
+
+imp_err prov_run_fixtures(struct prov_station *st, const struct fmt_fixture *fx, size_t n,
+			  struct prov_result *results)
+{
+	struct worker *w = calloc(n ? n : 1, sizeof(*w));
+	imp_err rc = IMP_OK;
+	size_t started = 0;
+
+	if (!w)
+		return IMP_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		w[i] = (struct worker){ .st = st, .fx = &fx[i], .res = &results[i] };
+		if (n == 1) {
+			worker_main(&w[i]);
+			continue;
+		}
+		if (pthread_create(&w[i].tid, NULL, worker_main, &w[i]) != 0) {
+			IMP_ERROR("cannot start a worker thread for fixture %s", fx[i].name);
+			results[i].rc = IMP_ERR_NOMEM;
+			break;
+		}
+		started++;
+	}
+	for (size_t i = 0; i < started; i++)
+		pthread_join(w[i].tid, NULL);
+	for (size_t i = 0; i < n; i++)
+		if (rc == IMP_OK && results[i].rc != IMP_OK)
+			rc = results[i].rc;
+	free(w);
+	return rc;
+}
+
+/* ------------------------------------------------------------- records */
+
+struct pending_list {
+	struct prov_board *rows;
+	size_t n, cap;
+};
+
+static int collect_record_cb(void *arg, const struct prov_board *b)
+{
+	struct pending_list *l = arg;
+
+	if (b->state != PROV_ST_RECORD)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct prov_board *nr = realloc(l->rows, cap * sizeof(*nr));
+
+		if (!nr)
+			return 1;
+		l->rows = nr;
+		l->cap = cap;
+	}
+	l->rows[l->n] = *b;
+	l->rows[l->n].data = strdup(b->data ? b->data : "{}");
+	l->n++;
+	return 0;
+}
+
+imp_err prov_finish_records(struct prov_station *st, unsigned *finished)
+{
+	struct pending_list l = { 0 };
+	struct hsm_session *s = NULL;
+	imp_err rc;
+
+	*finished = 0;
+	rc = prov_journal_list_unfinished(st->journal, collect_record_cb, &l);
+	if (rc == IMP_OK && l.n > 0)
+		rc = hsm_session_open(st->hsm, &s);
+	for (size_t i = 0; rc == IMP_OK && i < l.n; i++) {
+		struct job j = { .st = st, .s = s, .t0 = imp_now_s() };
+
+		snprintf(j.uid, sizeof(j.uid), "%s", l.rows[i].uid);
+		rc = load_row(&j, &l.rows[i]);
+		if (rc == IMP_OK)
+			rc = walk(&j);
+		if (rc == IMP_OK)
+			(*finished)++;
+		json_decref(j.data);
+	}
+	for (size_t i = 0; i < l.n; i++)
+		prov_board_release(&l.rows[i]);
+	free(l.rows);
+	hsm_session_close(s);
+	return rc;
+}
+
+/* ------------------------------------------------------------ firmware */
+
+imp_err prov_firmware_check(const struct hsm_org *org, const uint8_t *image, size_t n,
+			    const uint8_t *sig, size_t sig_len)
+{
+	X509 *code = org->cert[HSM_ORG_CODE];
+	X509_STORE *store = X509_STORE_new();
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	imp_err rc = IMP_OK;
+
+	if (!store || !md) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	X509_STORE_add_cert(store, org->cert[HSM_ORG_ROOT]);
+	rc = fmt_cert_verify_chain(store, code, NULL, FMT_KU_DIGITAL_SIGNATURE);
+	if (rc != IMP_OK) {
+		IMP_ERROR("the code-signing certificate does not chain to the organisation root");
+		rc = IMP_ERR_FIRMWARE;
+		goto cleanup;
+	}
+	if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(code)) != 1 ||
+	    EVP_DigestVerify(md, sig, sig_len, image, n) != 1) {
+		IMP_ERROR("the firmware image's signature does not verify against the code-signing "
+			  "certificate; the image is not programmed. Sign it with the organisation's "
+			  "code-signing key");
+		rc = IMP_ERR_FIRMWARE;
+	}
+cleanup:
+	EVP_MD_CTX_free(md);
+	X509_STORE_free(store);
+	return rc;
+}

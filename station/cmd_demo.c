@@ -1,0 +1,282 @@
+/*
+ * imprint demo: the embedded default, end to end, on one machine. It starts
+ * N virtual boards (imprint-vboard), creates the embedded HSM and the
+ * organisation hierarchy if needed, makes and signs a demo firmware image,
+ * writes a station configuration for the boards, provisions them all and
+ * prints a summary.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "formats/ecdsa_der.h"
+#include "hsm/org.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+#include "line.h"
+
+#define DEMO_FIRMWARE_SIZE (24u * 1024u)
+
+struct vboard {
+	pid_t pid;
+	FILE *out;
+	json_t *endpoints; /* array of {"board","uid","rsp","uart"} */
+};
+
+/* imprint-vboard beside this binary (build tree or install), else $PATH. */
+static void find_vboard(char *out, size_t cap)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	const char *cands[] = { "%s/../sim/imprint-vboard", "%s/imprint-vboard" };
+
+	if (n > 0) {
+		self[n] = '\0';
+		for (size_t i = 0; i < IMP_ARRAY_SIZE(cands); i++) {
+			char dir[PATH_MAX];
+
+			snprintf(dir, sizeof(dir), "%s", self);
+			snprintf(out, cap, cands[i], dirname(dir));
+			if (access(out, X_OK) == 0)
+				return;
+		}
+	}
+	snprintf(out, cap, "imprint-vboard");
+}
+
+static imp_err vboard_start(struct vboard *vb, long boards, const char *state_dir,
+			    const char *latency)
+{
+	char exe[PATH_MAX], nboards[32];
+	int pipefd[2];
+	char line[1024];
+
+	find_vboard(exe, sizeof(exe));
+	snprintf(nboards, sizeof(nboards), "%ld", boards);
+	if (pipe(pipefd) != 0)
+		return IMP_ERR_IO;
+	vb->pid = fork();
+	if (vb->pid < 0)
+		return IMP_ERR_IO;
+	if (vb->pid == 0) {
+		dup2(pipefd[1], STDOUT_FILENO);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		execlp(exe, exe, "--boards", nboards, "--state-dir", state_dir, "--latency", latency,
+		       (char *)NULL);
+		fprintf(stderr, "imprint: error: cannot run %s: %s\n", exe, strerror(errno));
+		_exit(127);
+	}
+	close(pipefd[1]);
+	vb->out = fdopen(pipefd[0], "r");
+	vb->endpoints = json_array();
+	if (!vb->out || !vb->endpoints)
+		return IMP_ERR_NOMEM;
+	while (fgets(line, sizeof(line), vb->out)) {
+		json_t *o = json_loads(line, 0, NULL);
+
+		if (o && json_is_true(json_object_get(o, "ready"))) {
+			json_decref(o);
+			return IMP_OK;
+		}
+		if (o && json_object_get(o, "rsp"))
+			json_array_append_new(vb->endpoints, o);
+		else
+			json_decref(o);
+	}
+	IMP_ERROR("the virtual boards (%s) did not start; run it by hand to see why", exe);
+	return IMP_ERR_BOARD;
+}
+
+static void vboard_stop(struct vboard *vb)
+{
+	if (vb->pid > 0) {
+		kill(vb->pid, SIGTERM);
+		waitpid(vb->pid, NULL, 0);
+	}
+	if (vb->out)
+		fclose(vb->out);
+	json_decref(vb->endpoints);
+}
+
+/* The embedded token and the hierarchy exist; a signed demo image exists. */
+static imp_err prepare_hsm_and_firmware(struct station_ctx *ctx, const char *fw_path,
+					const char *sig_path)
+{
+	struct fmt_config cfg = { 0 };
+	struct hsm *h = NULL;
+	struct hsm_session *s = NULL;
+	struct hsm_org org = { 0 };
+	uint8_t *image = NULL;
+	uint8_t der[FMT_ECDSA_DER_MAX];
+	size_t der_len = 0;
+	char trust[4200];
+	imp_err rc;
+
+	rc = st_load_config(ctx, &cfg);
+	if (rc == IMP_OK && !hsm_embedded_exists(ctx->data_dir)) {
+		IMP_INFO("creating the embedded SoftHSM2 token in %s/hsm (demo only)", ctx->data_dir);
+		rc = hsm_embedded_create(ctx->data_dir);
+	}
+	if (rc == IMP_OK)
+		rc = st_open_hsm(ctx, &cfg, &h);
+	if (rc == IMP_OK)
+		rc = hsm_session_open(h, &s);
+	if (rc == IMP_OK) {
+		rc = hsm_org_load(s, &org);
+		if (rc == IMP_ERR_NOT_FOUND) {
+			struct hsm_org_names names = { cfg.organisation.name, cfg.organisation.country,
+						       cfg.organisation.root_validity_days,
+						       cfg.organisation.ca_validity_days };
+
+			IMP_INFO("creating the organisation hierarchy");
+			st_trust_dir(ctx, trust, sizeof(trust));
+			rc = hsm_org_init(s, &names, false, trust);
+			if (rc == IMP_OK)
+				rc = hsm_org_load(s, &org);
+		}
+	}
+	if (rc != IMP_OK || access(sig_path, F_OK) == 0)
+		goto cleanup;
+	/* A demo image: a deterministic stream, signed by the code-signing key. */
+	image = malloc(DEMO_FIRMWARE_SIZE);
+	if (!image) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	for (uint32_t i = 0; i < DEMO_FIRMWARE_SIZE; i += 32) {
+		uint8_t block[32];
+		uint32_t ctr = i / 32;
+
+		EVP_Digest(&ctr, sizeof(ctr), block, NULL, EVP_sha256(), NULL);
+		memcpy(image + i, block, 32);
+	}
+	rc = imp_write_file_atomic(fw_path, image, DEMO_FIRMWARE_SIZE, 0644);
+	if (rc == IMP_OK)
+		rc = hsm_sign_sha256_der(s, org.key[HSM_ORG_CODE], image, DEMO_FIRMWARE_SIZE, der,
+					 sizeof(der), &der_len);
+	if (rc == IMP_OK)
+		rc = imp_write_file_atomic(sig_path, der, der_len, 0644);
+cleanup:
+	free(image);
+	hsm_org_release(&org);
+	hsm_session_close(s);
+	hsm_close(h);
+	fmt_config_release(&cfg);
+	return rc;
+}
+
+static imp_err write_demo_config(const char *path, const char *key_mode, const json_t *endpoints,
+				 const char *fw, const char *sig)
+{
+	json_t *fixtures = json_array();
+	json_t *cfg;
+	char *text;
+	imp_err rc;
+	size_t i;
+	json_t *ep;
+
+	json_array_foreach(endpoints, i, ep) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "F%zu", i + 1);
+		json_array_append_new(fixtures,
+				      json_pack("{s:s, s:O, s:O}", "name", name, "probe",
+						json_object_get(ep, "rsp"), "uart",
+						json_object_get(ep, "uart")));
+	}
+	cfg = json_pack("{s:i, s:s, s:{s:s, s:s}, s:{s:s, s:i}, s:s, s:{s:s, s:s}, s:o}", "version",
+			1, "station_id", "demo-station", "product", "name", "Imprint Demo Sensor",
+			"sku", "DEMO-S1", "serial", "prefix", "DEMO", "width", 6, "key_mode",
+			key_mode, "firmware", "image", fw, "signature", sig, "fixtures", fixtures);
+	if (!cfg)
+		return IMP_ERR_NOMEM;
+	text = json_dumps(cfg, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(cfg);
+	if (!text)
+		return IMP_ERR_NOMEM;
+	rc = imp_write_file_atomic(path, text, strlen(text), 0644);
+	free(text);
+	return rc;
+}
+
+int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
+{
+	long boards = 8;
+	const char *key_mode = "device";
+	const char *latency = "1";
+	bool help = false;
+	const struct st_option opts[] = {
+		{ "boards", 'n', ST_OPT_INT, &boards, "N", "how many virtual boards (8)" },
+		{ "key-mode", 'k', ST_OPT_STRING, &key_mode, "MODE", "device, hsm or psk (device)" },
+		{ "latency", 'l', ST_OPT_STRING, &latency, "SCALE",
+		  "virtual board latency model: 1 realistic (default), 0 none" },
+		ST_OPTIONS_END,
+	};
+	struct vboard vb = { 0 };
+	struct st_line l;
+	char demo[4200], fw[4300], sig[4300], cfg_path[4300], state[4300];
+	enum fmt_key_mode km;
+	int first, code = 0;
+	imp_err rc;
+
+	memset(&l, 0, sizeof(l));
+	rc = st_parse_options(opts, "imprint demo [--boards N] [--key-mode MODE] [--latency SCALE]",
+			      argc, argv, &first, &help);
+	if (rc != IMP_OK || help)
+		return (int)rc;
+	if (boards < 1 || boards > 64 || fmt_key_mode_parse(key_mode, &km) != IMP_OK) {
+		IMP_ERROR("demo: --boards takes 1 to 64 and --key-mode device, hsm or psk");
+		return IMP_ERR_USAGE;
+	}
+	snprintf(demo, sizeof(demo), "%s/demo", ctx->data_dir);
+	snprintf(fw, sizeof(fw), "%s/firmware.bin", demo);
+	snprintf(sig, sizeof(sig), "%s/firmware.sig", demo);
+	snprintf(cfg_path, sizeof(cfg_path), "%s/station-%s.json", demo, key_mode);
+	snprintf(state, sizeof(state), "%s/boards.XXXXXX", demo);
+	rc = imp_mkdir_p(demo, 0700);
+	if (rc == IMP_OK && !mkdtemp(state))
+		rc = IMP_ERR_IO;
+	if (rc == IMP_OK)
+		rc = prepare_hsm_and_firmware(ctx, fw, sig);
+	if (rc == IMP_OK)
+		rc = vboard_start(&vb, boards, state, latency);
+	if (rc == IMP_OK)
+		rc = write_demo_config(cfg_path, key_mode, vb.endpoints, fw, sig);
+	if (rc != IMP_OK)
+		goto cleanup;
+	IMP_INFO("demo: %ld virtual boards (state in %s), key mode %s, configuration %s", boards,
+		 state, key_mode, cfg_path);
+	ctx->config = cfg_path;
+	rc = st_line_open(ctx, &l, ST_LINE_HSM | ST_LINE_BOARDS);
+	if (rc != IMP_OK)
+		goto cleanup;
+	code = st_provision_run(ctx, &l, 0, 0);
+	if (!ctx->json) {
+		char trust[4200];
+		uint64_t pending = 0;
+
+		st_trust_dir(ctx, trust, sizeof(trust));
+		prov_journal_outbox_count_pending(l.journal, &pending);
+		printf("signed identity records waiting for the registry: %llu\n",
+		       (unsigned long long)pending);
+		printf("trust bundle: %s/%s\n", trust, HSM_ORG_BUNDLE_FILE);
+		printf("journal: 'imprint --data-dir %s status'\n", ctx->data_dir);
+	}
+cleanup:
+	st_line_close(&l);
+	vboard_stop(&vb);
+	if (rc != IMP_OK)
+		return st_fail(rc, "the demo did not run");
+	return code;
+}

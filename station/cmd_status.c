@@ -1,0 +1,106 @@
+/*
+ * imprint status: boards per state, quota left, recent failures.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "imprint/log.h"
+#include "line.h"
+
+struct failure_list {
+	json_t *arr;
+};
+
+static int failure_cb(void *arg, const struct prov_board *b)
+{
+	struct failure_list *f = arg;
+
+	json_array_append_new(f->arr, json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "uid",
+						b->uid, "serial", b->serial, "state",
+						prov_state_name(b->state), "fixture", b->fixture,
+						"code", (int)b->last_error, "error",
+						b->last_error_msg, "updated", b->updated));
+	return 0;
+}
+
+static void print_status(const json_t *o, void *arg)
+{
+	const json_t *states = json_object_get(o, "boards");
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	(void)arg;
+	printf("station %s, journal %s\n", json_string_value(json_object_get(o, "station_id")),
+	       json_string_value(json_object_get(o, "journal")));
+	printf("quota %lld, issued %lld, left %lld\n",
+	       json_integer_value(json_object_get(o, "quota")),
+	       json_integer_value(json_object_get(o, "issued")),
+	       json_integer_value(json_object_get(o, "quota_left")));
+	printf("\nboards per state:\n");
+	json_object_foreach((json_t *)states, key, v)
+		printf("  %-12s %lld\n", key, json_integer_value(v));
+	printf("\nrecent failures:\n");
+	json_array_foreach(json_object_get(o, "failures"), i, v)
+		printf("  %s %-10s %-10s %s (exit %lld)\n", json_string_value(json_object_get(v, "uid")),
+		       json_string_value(json_object_get(v, "serial")),
+		       json_string_value(json_object_get(v, "state")),
+		       json_string_value(json_object_get(v, "error")),
+		       json_integer_value(json_object_get(v, "code")));
+	if (json_array_size(json_object_get(o, "failures")) == 0)
+		printf("  none\n");
+	printf("\nrecords waiting for delivery: %lld\n",
+	       json_integer_value(json_object_get(o, "outbox_pending")));
+}
+
+int cmd_status(int argc, char **argv, struct station_ctx *ctx)
+{
+	bool help = false;
+	long limit = 10;
+	const struct st_option opts[] = {
+		{ "failures", 0, ST_OPT_INT, &limit, "N", "show the N most recent failures (10)" },
+		ST_OPTIONS_END,
+	};
+	struct st_line l;
+	struct prov_journal_info info;
+	uint64_t counts[PROV_ST__COUNT];
+	uint64_t pending = 0;
+	struct failure_list f = { json_array() };
+	json_t *states = json_object();
+	char jpath[4200];
+	int first;
+	imp_err rc;
+
+	rc = st_parse_options(opts, "imprint status [--failures N]", argc, argv, &first, &help);
+	if (rc != IMP_OK || help) {
+		json_decref(f.arr);
+		json_decref(states);
+		return (int)rc;
+	}
+	rc = st_line_open(ctx, &l, ST_LINE_JOURNAL);
+	if (rc == IMP_OK)
+		rc = prov_journal_info(l.journal, &info);
+	if (rc == IMP_OK)
+		rc = prov_journal_counts(l.journal, counts);
+	if (rc == IMP_OK)
+		rc = prov_journal_list_failures(l.journal, (unsigned)limit, failure_cb, &f);
+	if (rc == IMP_OK)
+		rc = prov_journal_outbox_count_pending(l.journal, &pending);
+	if (rc == IMP_OK) {
+		st_journal_path(ctx, &l.cfg, jpath, sizeof(jpath));
+		for (int s = 0; s < PROV_ST__COUNT; s++)
+			json_object_set_new(states, prov_state_name((enum prov_state)s),
+					    json_integer((json_int_t)counts[s]));
+		st_emit(ctx,
+			json_pack("{s:s, s:s, s:I, s:I, s:I, s:O, s:O, s:I}", "station_id",
+				  info.station_id, "journal", jpath, "quota", (json_int_t)info.quota,
+				  "issued", (json_int_t)info.issued, "quota_left",
+				  (json_int_t)info.quota_left, "boards", states, "failures", f.arr,
+				  "outbox_pending", (json_int_t)pending),
+			print_status, NULL);
+	}
+	json_decref(f.arr);
+	json_decref(states);
+	st_line_close(&l);
+	return st_fail(rc, NULL);
+}

@@ -1,0 +1,226 @@
+/*
+ * Opening and closing everything a provisioning run needs (journal, HSM,
+ * organisation keys, target profile, verified firmware), and printing its
+ * progress; shared by provision, resume, status and demo.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <pthread.h>
+
+#include <openssl/evp.h>
+
+#include "formats/serial.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+#include "line.h"
+
+static imp_err serial_format(void *arg, uint64_t counter, char *out, size_t cap)
+{
+	const struct fmt_config *cfg = arg;
+
+	return fmt_serial_format(cfg->serial.prefix, cfg->serial.width, cfg->serial.check_digit,
+				 cfg->serial.start - 1 + counter, out, cap);
+}
+
+static imp_err checkpoint_sign(void *arg, const uint8_t digest[32], uint8_t raw[64])
+{
+	struct st_line *l = arg;
+
+	return hsm_sign_digest(l->journal_session, l->station.org.key[HSM_ORG_RECORD], digest,
+			       raw);
+}
+
+void st_journal_path(const struct station_ctx *ctx, const struct fmt_config *cfg, char *out,
+		     size_t cap)
+{
+	if (cfg->journal)
+		snprintf(out, cap, "%s", cfg->journal);
+	else
+		snprintf(out, cap, "%s/journal.sqlite", ctx->data_dir);
+}
+
+static imp_err load_firmware(struct st_line *l)
+{
+	const struct fmt_config *cfg = &l->cfg;
+	const struct board_profile_region *flash;
+	uint8_t *sig = NULL;
+	size_t sig_len = 0;
+	imp_err rc;
+
+	if (!cfg->firmware.image)
+		return IMP_OK;
+	if (!cfg->firmware.signature) {
+		IMP_ERROR("config: firmware.signature: an image without a signature is never "
+			  "programmed; sign it with the code-signing key");
+		return IMP_ERR_FIRMWARE;
+	}
+	rc = imp_read_file(cfg->firmware.image, &l->firmware, &l->firmware_len);
+	if (rc != IMP_OK) {
+		IMP_ERROR("cannot read firmware image %s", cfg->firmware.image);
+		return rc;
+	}
+	rc = imp_read_file(cfg->firmware.signature, &sig, &sig_len);
+	if (rc != IMP_OK) {
+		IMP_ERROR("cannot read firmware signature %s", cfg->firmware.signature);
+		return rc;
+	}
+	rc = prov_firmware_check(&l->station.org, l->firmware, l->firmware_len, sig, sig_len);
+	free(sig);
+	if (rc != IMP_OK)
+		return rc;
+	flash = board_profile_region(l->profile, "flash");
+	if (!flash || l->firmware_len == 0 || l->firmware_len > flash->size) {
+		IMP_ERROR("firmware image %s (%zu bytes) does not fit the target's flash",
+			  cfg->firmware.image, l->firmware_len);
+		return IMP_ERR_FIRMWARE;
+	}
+	l->station.firmware = l->firmware;
+	l->station.firmware_len = l->firmware_len;
+	l->station.firmware_addr = flash->base;
+	if (EVP_Digest(l->firmware, l->firmware_len, l->station.firmware_sha256, NULL,
+		       EVP_sha256(), NULL) != 1)
+		return IMP_ERR_CRYPTO;
+	return IMP_OK;
+}
+
+imp_err st_line_open(struct station_ctx *ctx, struct st_line *l, unsigned what)
+{
+	struct prov_journal_opts jo = { 0 };
+	char jpath[4200];
+	char fpr[65];
+	imp_err rc;
+
+	memset(l, 0, sizeof(*l));
+	rc = st_load_config(ctx, &l->cfg);
+	if (rc != IMP_OK)
+		return rc;
+	l->station.cfg = &l->cfg;
+	if (what & ST_LINE_HSM) {
+		rc = st_open_hsm(ctx, &l->cfg, &l->hsm);
+		if (rc == IMP_OK)
+			rc = hsm_session_open(l->hsm, &l->journal_session);
+		if (rc == IMP_OK)
+			rc = hsm_org_load(l->journal_session, &l->station.org);
+		if (rc != IMP_OK)
+			return rc;
+		l->station.hsm = l->hsm;
+		rc = fmt_cert_fingerprint(l->station.org.cert[HSM_ORG_RECORD], fpr);
+		if (rc != IMP_OK)
+			return rc;
+		jo.sign = checkpoint_sign;
+		jo.sign_arg = l;
+		jo.signer_fpr = fpr;
+	}
+	st_journal_path(ctx, &l->cfg, jpath, sizeof(jpath));
+	jo.station_id = l->cfg.station_id;
+	jo.quota = (what & ST_LINE_HSM) ? l->cfg.quota : 0;
+	jo.format_serial = serial_format;
+	jo.format_arg = &l->cfg;
+	jo.read_only = !(what & ST_LINE_HSM);
+	jo.must_exist = jo.read_only;
+	rc = prov_journal_open(jpath, &jo, &l->journal);
+	if (rc == IMP_ERR_NOT_FOUND)
+		IMP_ERROR("no journal at %s yet; provision a board first", jpath);
+	if (rc != IMP_OK)
+		return rc;
+	l->station.journal = l->journal;
+	if (what & ST_LINE_HSM) {
+		struct prov_journal_info info;
+
+		/* A quota of 0 in the options means "keep": store it explicitly. */
+		rc = prov_journal_info(l->journal, &info);
+		if (rc == IMP_OK && info.quota != l->cfg.quota)
+			rc = prov_journal_set_quota(l->journal, l->cfg.quota);
+		if (rc != IMP_OK)
+			return rc;
+	}
+	if (what & ST_LINE_BOARDS) {
+		rc = board_profile_load(l->cfg.target, ctx->data_dir, &l->profile);
+		if (rc != IMP_OK)
+			return rc;
+		l->station.profile = l->profile;
+		rc = load_firmware(l);
+		if (rc != IMP_OK)
+			return rc;
+	}
+	l->station.operator_name = l->cfg.operator_name ? l->cfg.operator_name : getenv("USER");
+	return IMP_OK;
+}
+
+void st_line_close(struct st_line *l)
+{
+	prov_journal_close(l->journal);
+	hsm_org_release(&l->station.org);
+	hsm_session_close(l->journal_session);
+	hsm_close(l->hsm);
+	board_profile_free(l->profile);
+	free(l->firmware);
+	fmt_config_release(&l->cfg);
+	memset(l, 0, sizeof(*l));
+}
+
+/* ---------------------------------------------------------- progress */
+
+static pthread_mutex_t progress_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void st_progress(void *arg, const struct prov_progress *p)
+{
+	struct station_ctx *ctx = arg;
+
+	pthread_mutex_lock(&progress_lock);
+	if (ctx->json) {
+		st_emit(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:f}", "event", "board",
+				       "fixture", p->fixture, "uid", p->uid, "serial", p->serial,
+				       "state", prov_state_name(p->state), "code", (int)p->rc,
+				       "message", p->message, "elapsed_s", p->elapsed_s),
+			NULL, NULL);
+	} else if (p->rc != IMP_OK || imp_log_get_level() >= IMP_LOG_INFO) {
+		fprintf(stderr, "[%-6s] %-9s %-10s %s%s%s (%.2fs)\n", p->fixture,
+			prov_state_name(p->state), p->serial[0] ? p->serial : "-",
+			p->uid[0] ? p->uid : "", p->message[0] ? "  " : "", p->message, p->elapsed_s);
+	}
+	pthread_mutex_unlock(&progress_lock);
+}
+
+/* ------------------------------------------------------------ summary */
+
+int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
+		      const struct prov_result *res, size_t n)
+{
+	unsigned done = 0, already = 0, failed = 0, quarantined = 0;
+	imp_err first = IMP_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct prov_result *r = &res[i];
+
+		if (r->already_done)
+			already++;
+		else if (r->rc == IMP_OK && r->state == PROV_ST_DONE)
+			done++;
+		else if (r->quarantined)
+			quarantined++;
+		else if (r->rc != IMP_OK)
+			failed++;
+		if (r->rc != IMP_OK && first == IMP_OK)
+			first = r->rc;
+		if (ctx->json)
+			st_emit(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:f}", "event",
+					       "result", "fixture", fx[i].name, "uid", r->uid,
+					       "serial", r->serial, "state",
+					       prov_state_name(r->state), "code", (int)r->rc,
+					       "already_done", r->already_done, "seconds",
+					       r->seconds),
+				NULL, NULL);
+	}
+	if (ctx->json)
+		st_emit(ctx, json_pack("{s:s, s:i, s:i, s:i, s:i}", "event", "summary", "done",
+				       done, "already_done", already, "failed", failed,
+				       "quarantined", quarantined),
+			NULL, NULL);
+	else
+		printf("boards: %u done, %u already done, %u failed, %u quarantined\n", done,
+		       already, failed, quarantined);
+	return (int)first;
+}

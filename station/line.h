@@ -1,0 +1,54 @@
+/*
+ * What a provisioning run holds open: configuration, journal, HSM with the
+ * organisation's keys, target profile and the verified firmware image.
+ */
+#ifndef STATION_LINE_H
+#define STATION_LINE_H
+
+#include "board/profile.h"
+#include "provisioner/provision.h"
+#include "station.h"
+
+enum st_line_what {
+	ST_LINE_JOURNAL = 0,      /* journal only, read-only (status) */
+	ST_LINE_HSM = 1 << 0,     /* HSM, organisation keys, journal read-write */
+	ST_LINE_BOARDS = 1 << 1,  /* target profile and firmware */
+};
+
+struct st_line {
+	struct fmt_config cfg;
+	struct hsm *hsm;
+	struct hsm_session *journal_session; /* org loading and checkpoints */
+	struct prov_journal *journal;
+	struct board_profile *profile;
+	uint8_t *firmware;
+	size_t firmware_len;
+	struct prov_station station;       /* points into the fields above */
+};
+
+/* Open what `what` asks for (enum st_line_what bits). Close with
+ * st_line_close, also after a failure. */
+imp_err st_line_open(struct station_ctx *ctx, struct st_line *l, unsigned what);
+void st_line_close(struct st_line *l);
+
+/* The journal's path: config "journal", else DATA/journal.sqlite. */
+void st_journal_path(const struct station_ctx *ctx, const struct fmt_config *cfg, char *out,
+		     size_t cap);
+
+/* Progress callback for prov_station (arg: the station_ctx). */
+void st_progress(void *arg, const struct prov_progress *p);
+
+/* Print one line per result (or JSON objects) and a summary; returns the
+ * first error as exit code, 0 if every board is done. */
+int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
+		      const struct prov_result *res, size_t n);
+
+/* Run the first nfix fixtures (0: all), at most count new boards (0: no
+ * limit), print the results; returns the exit code. */
+int st_provision_run(struct station_ctx *ctx, struct st_line *l, size_t nfix, uint64_t count);
+
+/* Set by SIGINT/SIGTERM during a run: workers stop between steps. */
+extern volatile sig_atomic_t st_stop_requested;
+void st_install_stop_handlers(void);
+
+#endif
