@@ -10,8 +10,8 @@
  *
  * Paths in the file (firmware.*, registry.ca/cert/key, journal, hsm pin
  * files, an hsm.module that contains a '/') are relative to the folder of
- * the configuration file; the loaded struct holds them resolved (absolute if
- * the config path was absolute).
+ * the configuration file; the loaded struct holds them resolved against
+ * that folder's real path (so they are absolute).
  */
 #ifndef FORMATS_CONFIG_H
 #define FORMATS_CONFIG_H
@@ -123,8 +123,8 @@ imp_err fmt_config_defaults(struct fmt_config *cfg);
  * it with fmt_config_release, also after a failure). On error the message
  * ("config: JSON.PATH: expected ...") is logged with IMP_ERROR and, if
  * err_buf is not NULL, copied into it (FMT_CONFIG_ERR_MAX bytes).
- * IMP_ERR_CONFIG for invalid content, IMP_ERR_IO if unreadable,
- * IMP_ERR_NOMEM.
+ * IMP_ERR_CONFIG for invalid content, IMP_ERR_NOT_FOUND if the file does
+ * not exist, IMP_ERR_IO if it cannot be read, IMP_ERR_NOMEM.
  */
 imp_err fmt_config_load(const char *path, struct fmt_config *cfg, char *err_buf);
 

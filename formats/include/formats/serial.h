@@ -7,7 +7,9 @@
  *           the whole string, prefix included (catches every single-character
  *           error and most adjacent transpositions)
  *   mod97   "ACM000042" + two digits: ISO 7064 MOD 97-10 as in IBAN (letters
- *           A..Z count as 10..35; catches all single errors and transpositions)
+ *           A..Z count as 10..35; catches every single substitution of a digit
+ *           by a digit or a letter by a letter, and every transposition of
+ *           adjacent digits)
  *
  * The prefix is 0..16 characters of A-Z and 0-9.
  */
