@@ -127,6 +127,9 @@ imp_err hsm_ec_keygen(struct hsm_session *s, const struct hsm_key_opts *o, hsm_o
 	hsm_tmpl_bool(&kt, CKA_EXTRACTABLE, flags & HSM_KEY_WRAPPABLE);
 	hsm_tmpl_bool(&kt, CKA_SIGN, flags & HSM_KEY_SIGN);
 	hsm_tmpl_bool(&kt, CKA_DERIVE, flags & HSM_KEY_DERIVE);
+	/* SoftHSM defaults these to true; an EC key here only signs or derives. */
+	hsm_tmpl_bool(&kt, CKA_DECRYPT, 0);
+	hsm_tmpl_bool(&kt, CKA_UNWRAP, 0);
 	tmpl_names(&kt, o);
 
 	rc = P11(s->fl, C_GenerateKeyPair, s->sh, &m, pt.a, pt.n, kt.a, kt.n, &hp, &hk);
