@@ -192,6 +192,8 @@ static enum wait_result wait_answer(struct serial *s, uint8_t type, uint16_t seq
 				    struct board_frame *rsp, uint64_t deadline,
 				    struct board_link_stats *st, imp_err *why)
 {
+	bool timed_out = false;
+
 	for (;;) {
 		size_t consumed = 0;
 		enum board_frame_result r = board_frame_decode(s->rx, s->rx_len, &s->f, &consumed);
@@ -233,12 +235,23 @@ static enum wait_result wait_answer(struct serial *s, uint8_t type, uint16_t seq
 
 			st->noise_bytes += consumed;
 			drop(s, consumed);
+			if (timed_out) {
+				/* Nothing more came: a header still waiting for its
+				 * payload had a damaged length. Skip its magic and look
+				 * for a frame behind it before asking again. */
+				if (s->rx_len == 0)
+					return RESEND;
+				drop(s, 1);
+				st->bad_frames++;
+				continue;
+			}
 			rc = fill(s, deadline);
 			if (rc == IMP_ERR_TIMEOUT) {
 				st->timeouts++;
 				if (*why == IMP_OK)
 					*why = IMP_ERR_TIMEOUT;
-				return RESEND;
+				timed_out = true;
+				continue;
 			}
 			if (rc != IMP_OK) {
 				*why = rc;

@@ -1,0 +1,322 @@
+/*
+ * Target profiles: strict parsing (errors name the field), the search path,
+ * and the interpreter run through the sim probe on an in-process chip.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <unistd.h>
+
+#include "board/agent_proto.h"
+#include "board/probe.h"
+#include "board/profile.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+#ifdef HAVE_SIM_CHIP
+#include "sim/chip.h"
+#endif
+
+/* Run parse with stderr captured; return the rc and the captured text. */
+static imp_err parse_capture(const char *json, char *log, size_t cap)
+{
+	struct board_profile *p = NULL;
+	char tmpl[] = "/tmp/imprint-test-log-XXXXXX";
+	int fd = mkstemp(tmpl), saved = dup(2);
+	imp_err rc;
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	fflush(stderr);
+	dup2(fd, 2);
+	rc = board_profile_parse(json, strlen(json), "test.json", &p);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	lseek(fd, 0, SEEK_SET);
+	n = read(fd, log, cap - 1);
+	log[n > 0 ? n : 0] = '\0';
+	close(fd);
+	unlink(tmpl);
+	board_profile_free(p);
+	return rc;
+}
+
+#define BASE_HEAD "{\"format\":\"imprint-profile/1\",\"name\":\"t\",\"description\":\"d\"," \
+	"\"hardware_tested\":false,\"uid\":{\"addr\":\"0x1000\",\"len\":8},"
+#define MEM "\"memory\":[{\"name\":\"flash\",\"kind\":\"flash\",\"base\":0,\"size\":\"0x1000\",\"page\":1024}]"
+
+static void expect_error(const char *json, const char *needle)
+{
+	char log[2048];
+
+	assert_int_equal(parse_capture(json, log, sizeof(log)), IMP_ERR_CONFIG);
+	if (!strstr(log, needle))
+		fail_msg("expected \"%s\" in the error, got: %s", needle, log);
+}
+
+static void test_minimal_ok(void **state)
+{
+	char log[1024];
+
+	(void)state;
+	assert_int_equal(parse_capture(BASE_HEAD MEM "}", log, sizeof(log)), IMP_OK);
+}
+
+static void test_errors_name_the_field(void **state)
+{
+	(void)state;
+	expect_error("{", "line 1");
+	expect_error("[]", "one JSON object");
+	expect_error(BASE_HEAD MEM ",\"colour\":1}", "colour: unknown key");
+	expect_error("{\"format\":\"imprint-profile/2\"}", "format: \"imprint-profile/2\"");
+	expect_error(BASE_HEAD "\"note\":\"x\"}", "memory: required");
+	expect_error("{\"format\":\"imprint-profile/1\",\"name\":\"t\",\"description\":\"d\","
+		     "\"hardware_tested\":false,\"uid\":{\"addr\":\"0x1000\",\"len\":0}," MEM "}",
+		     "uid.len: must be 1..64");
+	expect_error("{\"format\":\"imprint-profile/1\",\"name\":\"t\",\"description\":\"d\","
+		     "\"hardware_tested\":false,\"uid\":{\"addr\":\"0x1g\",\"len\":4}," MEM "}",
+		     "uid.addr: expected a number");
+	expect_error(BASE_HEAD "\"memory\":[{\"name\":\"f\",\"kind\":\"flash\",\"base\":0,"
+		     "\"size\":4096,\"page\":1000}]}", "memory[0].page");
+	expect_error(BASE_HEAD "\"memory\":[{\"name\":\"f\",\"kind\":\"dram\",\"base\":0,"
+		     "\"size\":4096}]}", "memory[0].kind: unknown kind");
+	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"write32\",\"addr\":1,"
+		     "\"value\":2},{\"op\":\"write32\",\"addr\":\"$Bad\",\"value\":1}]}}",
+		     "sequences.x[1].addr: bad variable name");
+	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"poke\"}]}}",
+		     "sequences.x[0].op: unknown op");
+	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"poll32\",\"addr\":1,"
+		     "\"value\":0}]}}", "sequences.x[0].mask: required for op poll32");
+	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"reset\",\"addr\":1}]}}",
+		     "sequences.x[0].addr: unknown key");
+	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[]}}", "sequences.x: expected a non-empty");
+	expect_error(BASE_HEAD MEM ",\"fuses\":{\"supported\":[\"debug_lock\"]}}",
+		     "no fuse_burn sequence");
+	expect_error(BASE_HEAD MEM ",\"fuses\":{\"supported\":[\"qfuse\"]}}", "unknown fuse");
+	expect_error(BASE_HEAD MEM ",\"agent\":{\"protocol\":2}}", "agent.protocol");
+	expect_error(BASE_HEAD MEM ",\"agent\":{\"slots\":{\"device\":9}}}", "agent.slots");
+	expect_error(BASE_HEAD MEM ",\"uid\":{}}", "duplicate");
+	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"write32\",\"addr\":-1,"
+		     "\"value\":1}]}}", "sequences.x[0].addr: number out of range");
+	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"write32\",\"addr\":"
+		     "\"0x100000000\",\"value\":1}]}}", "sequences.x[0].addr");
+}
+
+static void test_shipped_profiles_load(void **state)
+{
+	struct board_profile *p = NULL;
+
+	(void)state;
+	unsetenv("IMPRINT_PROFILE_PATH");
+	assert_int_equal(board_profile_load("imprint-vb1", NULL, &p), IMP_OK);
+	assert_string_equal(p->name, "imprint-vb1");
+	assert_int_equal(p->uid_addr, 0x1FFF7000u);
+	assert_int_equal(p->uid_len, 16);
+	assert_int_equal(p->fuse_mask, 3);
+	assert_true(p->fuses_readable);
+	assert_int_equal(p->agent_baud, 921600);
+	assert_int_equal(board_profile_region(p, "flash")->page, 2048);
+	assert_non_null(board_profile_seq(p, "fuse_burn"));
+	board_profile_free(p);
+	assert_int_equal(board_profile_load("nordic-nrf52840", NULL, &p), IMP_OK);
+	assert_int_equal(p->uid_addr, 0x10000060u);
+	assert_int_equal(p->uid_len, 8);
+	assert_false(p->hardware_tested);
+	assert_non_null(strstr(p->note, "NOT TRIED ON HARDWARE"));
+	board_profile_free(p);
+}
+
+static void test_search_path(void **state)
+{
+	char dir[] = "/tmp/imprint-prof-XXXXXX", path[512], found[4096];
+	struct board_profile *p = NULL;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/mychip.json", dir);
+	f = fopen(path, "w");
+	fputs(BASE_HEAD MEM "}", f);
+	fclose(f);
+	imp_log_set_level(IMP_LOG_QUIET);
+	assert_int_equal(board_profile_load("mychip", NULL, &p), IMP_ERR_NOT_FOUND);
+	setenv("IMPRINT_PROFILE_PATH", "/nonexistent:", 1);
+	assert_int_equal(board_profile_find("mychip", NULL, found, sizeof(found)), IMP_ERR_NOT_FOUND);
+	snprintf(found, sizeof(found), "/nonexistent:%s", dir);
+	setenv("IMPRINT_PROFILE_PATH", found, 1);
+	assert_int_equal(board_profile_load("mychip", NULL, &p), IMP_OK);
+	assert_string_equal(p->path, path);
+	board_profile_free(p);
+	/* A path is loaded as is; a name with odd characters is refused. */
+	assert_int_equal(board_profile_load(path, NULL, &p), IMP_OK);
+	board_profile_free(p);
+	assert_int_equal(board_profile_load("../x y", NULL, &p), IMP_ERR_NOT_FOUND);
+	assert_int_equal(board_profile_find("a b", NULL, found, sizeof(found)), IMP_ERR_USAGE);
+	unsetenv("IMPRINT_PROFILE_PATH");
+	/* The data directory is searched too. */
+	{
+		char dd[600], pd[700];
+
+		snprintf(dd, sizeof(dd), "%s/data", dir);
+		snprintf(pd, sizeof(pd), "%s/profiles", dd);
+		assert_int_equal(imp_mkdir_p(pd, 0700), IMP_OK);
+		snprintf(pd, sizeof(pd), "%s/profiles/other.json", dd);
+		assert_int_equal(rename(path, pd), 0);
+		assert_int_equal(board_profile_load("other", dd, &p), IMP_OK);
+		board_profile_free(p);
+		unlink(pd);
+		snprintf(pd, sizeof(pd), "%s/profiles", dd);
+		rmdir(pd);
+		rmdir(dd);
+	}
+	rmdir(dir);
+	imp_log_set_level(IMP_LOG_INFO);
+}
+
+static void test_vars(void **state)
+{
+	struct board_profile_vars v = { 0 };
+	uint32_t x = 0;
+
+	(void)state;
+	assert_int_equal(board_profile_var_set(&v, "mask", 3), IMP_OK);
+	assert_int_equal(board_profile_var_set(&v, "mask", 5), IMP_OK);
+	assert_int_equal(v.n, 1);
+	assert_int_equal(board_profile_var_get(&v, "mask", &x), 0);
+	assert_int_equal(x, 5);
+	assert_int_equal(board_profile_var_get(&v, "nope", &x), -1);
+	for (int i = 0; i < 20; i++) {
+		char n[8];
+
+		snprintf(n, sizeof(n), "v%d", i);
+		board_profile_var_set(&v, n, (uint32_t)i);
+	}
+	assert_int_equal(v.n, BOARD_PROFILE_MAX_VARS);
+}
+
+#ifdef HAVE_SIM_CHIP
+static void test_sim_probe_uid_flash_fuses_lock(void **state)
+{
+	const uint8_t uid[16] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF,
+				  0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10 };
+	struct sim_chip_opts o = { .uid = uid, .latency_scale = 0 };
+	struct sim_chip *chip = sim_chip_new(&o);
+	struct board_probe *probe = NULL;
+	struct board_profile *p = NULL;
+	uint8_t got[64], img[5000], back[16];
+	size_t n = 0;
+	uint32_t fuses = 99;
+
+	(void)state;
+	assert_non_null(chip);
+	assert_int_equal(board_probe_attach_sim(chip, &probe), IMP_OK);
+	assert_string_equal(board_probe_driver_name(probe), "sim");
+	assert_int_equal(board_profile_load("imprint-vb1", NULL, &p), IMP_OK);
+	assert_int_equal(board_profile_read_uid(p, probe, got, sizeof(got), &n), IMP_OK);
+	assert_int_equal(n, 16);
+	assert_memory_equal(got, uid, 16);
+	/* Program 5000 bytes (3 pages), verify by digest, then corrupt-check. */
+	for (size_t i = 0; i < sizeof(img); i++)
+		img[i] = (uint8_t)(i * 13 + 1);
+	assert_int_equal(board_profile_program_flash(p, probe, 0x08000800, img, sizeof(img)), IMP_OK);
+	assert_int_equal(board_profile_verify_flash(p, probe, 0x08000800, img, sizeof(img)), IMP_OK);
+	img[4000] ^= 1;
+	imp_log_set_level(IMP_LOG_QUIET);
+	assert_int_equal(board_profile_verify_flash(p, probe, 0x08000800, img, sizeof(img)),
+			 IMP_ERR_VERIFY);
+	/* Outside the flash region. */
+	assert_int_equal(board_profile_program_flash(p, probe, 0x0803FFFC, img, 8), IMP_ERR_USAGE);
+	/* Programming again without erasing would be a PGERR: the sequence erases. */
+	img[4000] ^= 1;
+	assert_int_equal(board_profile_program_flash(p, probe, 0x08000800, img, 16), IMP_OK);
+	/* Fuses. */
+	assert_int_equal(board_profile_read_fuses(p, probe, &fuses), IMP_OK);
+	assert_int_equal(fuses, 0);
+	assert_int_equal(board_profile_burn_fuses(p, probe, 0x4), IMP_ERR_UNSUPPORTED);
+	assert_int_equal(board_profile_burn_fuses(p, probe, 0), IMP_ERR_USAGE);
+	/* Not locked yet: verification must say so. */
+	assert_int_equal(board_profile_verify_lock(p, probe, NULL), IMP_ERR_VERIFY);
+	assert_int_equal(board_profile_burn_fuses(p, probe, BOARD_FUSE_DEBUG_LOCK), IMP_OK);
+	assert_int_equal(board_profile_read_fuses(p, probe, &fuses), IMP_OK);
+	assert_int_equal(fuses, BOARD_FUSE_DEBUG_LOCK);
+	/* Still readable until reset; locked after. */
+	assert_int_equal(board_probe_read(probe, 0x20000000, back, 16), IMP_OK);
+	assert_int_equal(board_profile_verify_lock(p, probe, NULL), IMP_OK);
+	assert_int_equal(board_probe_read(probe, 0x20000000, back, 16), IMP_ERR_TARGET_LOCKED);
+	assert_int_equal(board_probe_write(probe, 0x20000000, back, 16), IMP_ERR_TARGET_LOCKED);
+	assert_int_equal(board_profile_read_uid(p, probe, got, sizeof(got), &n),
+			 IMP_ERR_TARGET_LOCKED);
+	/* Monitor is optional and absent on sim: the wrapper says so. */
+	assert_int_equal(board_probe_monitor(probe, "reset", NULL, 0), IMP_ERR_UNSUPPORTED);
+	imp_log_set_level(IMP_LOG_INFO);
+	board_profile_free(p);
+	board_probe_close(probe);
+	sim_chip_free(chip);
+}
+
+static void test_sim_uri(void **state)
+{
+	struct board_probe *probe = NULL;
+	struct board_profile *p = NULL;
+	uint8_t got[16];
+	size_t n;
+
+	(void)state;
+	assert_int_equal(board_probe_open("sim:?uid=00112233445566778899aabbccddeeff&latency=0",
+					  &probe), IMP_OK);
+	assert_int_equal(board_profile_load("imprint-vb1", NULL, &p), IMP_OK);
+	assert_int_equal(board_profile_read_uid(p, probe, got, sizeof(got), &n), IMP_OK);
+	assert_int_equal(got[0], 0x00);
+	assert_int_equal(got[15], 0xff);
+	/* Unmapped memory is a probe error. */
+	imp_log_set_level(IMP_LOG_QUIET);
+	assert_int_equal(board_probe_read(probe, 0x50000000, got, 4), IMP_ERR_PROBE);
+	board_probe_close(probe);
+	board_profile_free(p);
+	assert_int_equal(board_probe_open("sim:?uid=zz", &probe), IMP_ERR_USAGE);
+	assert_int_equal(board_probe_open("sim:?colour=red", &probe), IMP_ERR_USAGE);
+	assert_int_equal(board_probe_open("jtag://x", &probe), IMP_ERR_USAGE);
+	assert_int_equal(board_probe_open("rsp://nohostport", &probe), IMP_ERR_USAGE);
+	assert_int_equal(board_probe_open("rsp://127.0.0.1:1", &probe), IMP_ERR_PROBE);
+	assert_null(probe);
+	imp_log_set_level(IMP_LOG_INFO);
+}
+#endif
+
+static void test_driver_tables(void **state)
+{
+	(void)state;
+	/* NULL-terminated and sorted by name. */
+	for (size_t i = 0; board_probe_drivers[i] && board_probe_drivers[i + 1]; i++)
+		assert_true(strcmp(board_probe_drivers[i]->name, board_probe_drivers[i + 1]->name) < 0);
+	assert_non_null(board_probe_driver_find("rsp"));
+	assert_non_null(board_probe_driver_find("sim"));
+	assert_null(board_probe_driver_find("jlink"));
+	assert_non_null(board_probe_rsp.monitor);
+	assert_null(board_probe_sim.monitor);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_minimal_ok),
+		cmocka_unit_test(test_errors_name_the_field),
+		cmocka_unit_test(test_shipped_profiles_load),
+		cmocka_unit_test(test_search_path),
+		cmocka_unit_test(test_vars),
+		cmocka_unit_test(test_driver_tables),
+#ifdef HAVE_SIM_CHIP
+		cmocka_unit_test(test_sim_probe_uid_flash_fuses_lock),
+		cmocka_unit_test(test_sim_uri),
+#endif
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
