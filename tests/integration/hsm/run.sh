@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# imprint hsm init / status / export-trust on the embedded default, checked
+# with tools that are not imprint's: openssl verify and pkcs11-tool.
+set -uo pipefail
+imprint=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+data=$tmp/data
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+check() { if "$@"; then ok; else bad "$*"; fi; }
+
+"$imprint" -vv --data-dir "$data" hsm init >"$tmp/init.out" 2>"$tmp/init.err"
+check test $? = 0
+pin=$(sed -n 's/^user=//p' "$data/hsm/pins")
+so=$(sed -n 's/^so=//p' "$data/hsm/pins")
+check test -n "$pin"
+check test "$(stat -c %a "$data/hsm/pins")" = 600
+
+# Every issued certificate chains to the root, checked by openssl.
+for c in device-ca record-signing code-signing revocation; do
+	check openssl verify -CAfile "$data/trust/root-ca.pem" "$data/trust/$c.pem"
+done
+# Extensions: CA pathlen, key usage, EKU, SKI/AKI.
+openssl x509 -in "$data/trust/root-ca.pem" -noout -text >"$tmp/root.txt"
+check grep -q "CA:TRUE, pathlen:1" "$tmp/root.txt"
+openssl x509 -in "$data/trust/device-ca.pem" -noout -text >"$tmp/dca.txt"
+check grep -q "CA:TRUE, pathlen:0" "$tmp/dca.txt"
+check grep -q "Authority Key Identifier" "$tmp/dca.txt"
+check grep -q "Subject Key Identifier" "$tmp/dca.txt"
+openssl x509 -in "$data/trust/code-signing.pem" -noout -text >"$tmp/code.txt"
+check grep -q "Code Signing" "$tmp/code.txt"
+check grep -q "CA:FALSE" "$tmp/code.txt"
+
+# pkcs11-tool, pointed at the token's own softhsm2.conf: every private key
+# and the secret key are sensitive and never extractable.
+SOFTHSM2_CONF=$data/hsm/softhsm2.conf pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so \
+	--token-label imprint --login --pin "$pin" --list-objects >"$tmp/objs.txt" 2>&1
+check test "$(grep -c '^Private Key Object; EC' "$tmp/objs.txt")" = 5
+check test "$(grep -c '^Secret Key Object; AES' "$tmp/objs.txt")" = 1
+check test "$(grep -A5 -E '^(Private|Secret) Key Object' "$tmp/objs.txt" | grep -c 'Access: *sensitive, always sensitive, never extractable')" = 6
+check test "$(grep -c '^Certificate Object' "$tmp/objs.txt")" = 5
+
+# A second init without --force changes nothing, and says so.
+# token.object is SoftHSM's token metadata, rewritten on every login; the
+# objects are the other files, and pkcs11-tool lists them independently.
+snap() {
+	(cd "$data" && find hsm trust -type f ! -name token.object -exec sha256sum {} + | sort)
+	SOFTHSM2_CONF=$data/hsm/softhsm2.conf pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so \
+		--token-label imprint --login --pin "$pin" --list-objects 2>/dev/null
+}
+snap >"$tmp/before"
+"$imprint" --data-dir "$data" hsm init >/dev/null 2>"$tmp/init2.err"
+check test $? = 10
+check grep -q "nothing was changed" "$tmp/init2.err"
+snap >"$tmp/after"
+check cmp -s "$tmp/before" "$tmp/after"
+
+# status: ok, exit 0; export-trust writes the 5 certificates.
+"$imprint" -vv --data-dir "$data" --json hsm status >"$tmp/status.json" 2>"$tmp/status.err"
+check test $? = 0
+check grep -q '"ok":true' "$tmp/status.json"
+"$imprint" --data-dir "$data" hsm export-trust --out "$tmp/bundle.pem" >/dev/null
+check test "$(grep -c 'BEGIN CERTIFICATE' "$tmp/bundle.pem")" = 5
+
+# A configured HSM with a PIN from the environment; a wrong PIN gives a
+# clear message and exit 7 (IMP_ERR_PIN).
+cat >"$tmp/station.json" <<EOC
+{"version": 1, "hsm": {"module": "/usr/lib/softhsm/libsofthsm2.so",
+ "token": "pkcs11:token=imprint", "pin": {"env": "TEST_HSM_PIN"}}}
+EOC
+SOFTHSM2_CONF=$data/hsm/softhsm2.conf TEST_HSM_PIN=$pin \
+	"$imprint" -vv --data-dir "$data" --config "$tmp/station.json" hsm status >/dev/null 2>"$tmp/good.err"
+check test $? = 0
+SOFTHSM2_CONF=$data/hsm/softhsm2.conf TEST_HSM_PIN=0000wrong \
+	"$imprint" --data-dir "$data" --config "$tmp/station.json" hsm status >/dev/null 2>"$tmp/wrong.err"
+check test $? = 7
+check grep -q "wrong user pin" "$tmp/wrong.err"
+check grep -q "environment variable TEST_HSM_PIN" "$tmp/wrong.err"
+check grep -vq "0000wrong" "$tmp/wrong.err"
+# A PIN file readable by others is refused (exit 13).
+echo "$pin" >"$tmp/pin.txt"
+chmod 644 "$tmp/pin.txt"
+sed "s|{\"env\": \"TEST_HSM_PIN\"}|{\"file\": \"$tmp/pin.txt\"}|" "$tmp/station.json" >"$tmp/station-file.json"
+SOFTHSM2_CONF=$data/hsm/softhsm2.conf \
+	"$imprint" --data-dir "$data" --config "$tmp/station-file.json" hsm status >/dev/null 2>"$tmp/perm.err"
+check test $? = 13
+chmod 600 "$tmp/pin.txt"
+SOFTHSM2_CONF=$data/hsm/softhsm2.conf \
+	"$imprint" --data-dir "$data" --config "$tmp/station-file.json" hsm status >/dev/null 2>&1
+check test $? = 0
+# No PIN option exists on the command line.
+"$imprint" --data-dir "$data" hsm status --pin "$pin" >/dev/null 2>&1
+check test $? = 2
+
+# The PINs appear in no output or log, and in no file but the pins file
+# (the token files are SoftHSM's own, encrypted under the PIN-derived key).
+for f in "$tmp"/*.out "$tmp"/*.err "$tmp"/*.json "$tmp"/*.txt; do
+	[ "$f" = "$tmp/pin.txt" ] && continue
+	if grep -q -e "$pin" -e "$so" "$f"; then bad "pin found in $f"; else ok; fi
+done
+if grep -rlq -e "$pin" -e "$so" --exclude=pins "$data"; then bad "pin found in a data file"; else ok; fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
