@@ -138,7 +138,12 @@ static int path_of(const struct sim_se *se, char *out, size_t cap, const char *f
 	return (size_t)snprintf(out, cap, "%s/%s", se->dir, name) < cap ? 0 : -1;
 }
 
-/* One persisted storage write: the power-cut point, then an atomic file. */
+/*
+ * One persisted storage write: the power-cut point, then an atomic file.
+ * The transport key is made when the board is first created, like the chip
+ * image, and is not a counted write (so --power-cut counts the same on a
+ * fresh and on an existing state directory).
+ */
 static int persist(const struct sim_se *se, const char *fmt, unsigned k, const void *data, size_t n)
 {
 	char path[4096];
@@ -147,7 +152,8 @@ static int persist(const struct sim_se *se, const char *fmt, unsigned k, const v
 		return BOARD_ST_OK;
 	if (path_of(se, path, sizeof(path), fmt, k) != 0)
 		return BOARD_ST_STORAGE;
-	sim_nv_write_point();
+	if (strcmp(fmt, "transport.key") != 0)
+		sim_nv_write_point();
 	return imp_write_file_atomic(path, data, n, 0600) == IMP_OK ? BOARD_ST_OK : BOARD_ST_STORAGE;
 }
 

@@ -99,7 +99,8 @@ uint32_t sim_chip_faults(const struct sim_chip *chip);
 /*
  * Power-cut simulation, process-wide. Every non-volatile write operation
  * (flash word, OTP word, page or mass erase, fuse burn, PERSONALISED mark,
- * secure-element storage write) calls sim_nv_write_point() just before it
+ * secure-element storage write except the transport key made with the
+ * board) calls sim_nv_write_point() just before it
  * persists anything. When armed with n > 0, the n-th call ends the process
  * at once with _exit(SIM_POWER_CUT_EXIT): that write and everything after it
  * is lost, everything before it survives.

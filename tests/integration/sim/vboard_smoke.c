@@ -22,6 +22,10 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "board/agent_proto.h"
 #include "board/frame.h"
@@ -54,7 +58,7 @@ struct board_ep {
 
 /* Start the vboard; fill eps[0..n); returns the stdout pipe (kept open). */
 static FILE *start_vboard(const char *exe, const char *state, int n, struct board_ep *eps,
-			  const char *extra)
+			  const char *const *extra)
 {
 	int p[2];
 	FILE *f;
@@ -68,8 +72,14 @@ static FILE *start_vboard(const char *exe, const char *state, int n, struct boar
 		dup2(p[1], 1);
 		close(p[0]);
 		close(p[1]);
-		execl(exe, exe, "--boards", nb, "--state-dir", state, "--latency", "0.05",
-		      extra ? extra : "--quiet", (char *)NULL);
+		const char *args[32] = { exe, "--boards", nb, "--state-dir", state, "--latency", "0.05",
+					 "--quiet" };
+		int k = 8;
+
+		for (int i = 0; extra && extra[i] && k < 31; i++)
+			args[k++] = extra[i];
+		args[k] = NULL;
+		execv(exe, (char *const *)args);
 		_exit(127);
 	}
 	close(p[1]);
@@ -97,6 +107,16 @@ static FILE *start_vboard(const char *exe, const char *state, int n, struct boar
 		json_decref(o);
 	}
 	return f;
+}
+
+static int wait_vboard(FILE *f)
+{
+	int st;
+
+	CHECK(waitpid(vb_pid, &st, 0) == vb_pid, "waitpid");
+	vb_pid = -1;
+	fclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 static void stop_vboard(FILE *f)
@@ -230,6 +250,130 @@ static void rsp_cmd(int fd, const char *cmd, bool bad_cs, char *reply, size_t ca
 	}
 }
 
+static void rm_rf(const char *dir)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0, "rm -rf %s", dir);
+}
+
+static bool contains(const uint8_t *hay, size_t n, const uint8_t *needle, size_t k)
+{
+	for (size_t i = 0; i + k <= n; i++)
+		if (memcmp(hay + i, needle, k) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A key generated on the board never crosses a bus: the back door gives the
+ * private scalar, the capture of both buses must not contain it, while the
+ * public key (which does cross) must be found (so the search works).
+ */
+static void back_door_and_capture(const char *exe, const char *state, struct board_frame *resp)
+{
+	char cap[600], path[700];
+	const char *extra[] = { "--backdoor", "--capture", cap, NULL };
+	struct board_ep eps[1];
+	uint8_t req[40] = { 2, 0 }, pub[65], priv[32], *bus = NULL;
+	size_t n = 0, len = 0;
+	FILE *f, *pem;
+	EVP_PKEY *k = NULL;
+	BIGNUM *d = NULL;
+	int u;
+
+	snprintf(cap, sizeof(cap), "%s/capture", state);
+	f = start_vboard(exe, state, 1, eps, extra);
+	u = open_uart(eps[0].uart);
+	transact(u, BOARD_CMD_GENERATE_KEY, 10, req, 2, resp);
+	CHECK(resp->payload[0] == BOARD_ST_OK && resp->len == 66, "generate: status %u", resp->payload[0]);
+	memcpy(pub, resp->payload + 1, 65);
+	req[0] = 2;
+	memset(req + 1, 0x11, 32);
+	transact(u, BOARD_CMD_SIGN_CHALLENGE, 11, req, 33, resp);
+	CHECK(resp->payload[0] == BOARD_ST_OK, "sign: status %u", resp->payload[0]);
+	/* retransmission of the same request: cached answer, no second action */
+	transact(u, BOARD_CMD_GENERATE_KEY, 12, (uint8_t[]){ 3, 0 }, 2, resp);
+	CHECK(resp->payload[0] == BOARD_ST_OK, "generate slot 3");
+	memcpy(req + 1, resp->payload + 1, 32);
+	transact(u, BOARD_CMD_GENERATE_KEY, 12, (uint8_t[]){ 3, 0 }, 2, resp);
+	CHECK(resp->payload[0] == BOARD_ST_OK && memcmp(req + 1, resp->payload + 1, 32) == 0,
+	      "a retransmission was not answered from the cache");
+	close(u);
+	stop_vboard(f);
+
+	snprintf(path, sizeof(path), "%s/board-0/backdoor/slot2.pem", state);
+	pem = fopen(path, "r");
+	CHECK(pem, "no back-door key at %s", path);
+	k = PEM_read_PrivateKey(pem, NULL, NULL, NULL);
+	fclose(pem);
+	CHECK(k && EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_PRIV_KEY, &d) == 1, "back-door key");
+	CHECK(BN_bn2binpad(d, priv, 32) == 32, "scalar");
+	for (int bus_i = 0; bus_i < 2; bus_i++) {
+		snprintf(path, sizeof(path), "%s/board-0.%s.bin", cap, bus_i ? "rsp" : "uart");
+		if (imp_read_file(path, &bus, &n) != IMP_OK) {
+			CHECK(bus_i == 1, "no uart capture %s", path);
+			continue;
+		}
+		len += n;
+		CHECK(!contains(bus, n, priv, 32) && !contains(bus, n, priv, 8),
+		      "the private key crossed a bus (%s)", path);
+		if (bus_i == 0)
+			CHECK(contains(bus, n, pub, 65), "the public key is not in the uart capture");
+		free(bus);
+		bus = NULL;
+	}
+	CHECK(len > 0, "empty capture");
+	imp_wipe(priv, sizeof(priv));
+	BN_clear_free(d);
+	EVP_PKEY_free(k);
+}
+
+/* --power-cut: the process dies at the N-th NV write; the earlier ones stay. */
+static void power_cut(const char *exe, struct board_frame *resp)
+{
+	char state[] = "/tmp/imprint-vboard-cut.XXXXXX";
+	const char *extra[] = { "--power-cut", "3", NULL };
+	struct board_ep eps[1], eps2[1];
+	char reply[256];
+	FILE *f;
+	int r, code;
+
+	(void)resp;
+	CHECK(mkdtemp(state), "mkdtemp");
+	f = start_vboard(exe, state, 1, eps, extra);
+	r = rsp_connect(eps[0].port);
+	rsp_cmd(r, "M40022000,4:23016745", false, reply, sizeof(reply));
+	rsp_cmd(r, "M40022000,4:ab89efcd", false, reply, sizeof(reply));
+	rsp_cmd(r, "M40022008,4:01000000", false, reply, sizeof(reply));
+	rsp_cmd(r, "M08000000,8:0102030405060708", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0, "two words: %s", reply);
+	/* the third word is the cut: no answer, the process is gone */
+	write_all(r, "$M08000008,4:090a0b0c#", 22);
+	{
+		uint8_t sum = 0;
+		const char *body = "M08000008,4:090a0b0c";
+		char cs[3];
+
+		for (const char *p = body; *p; p++)
+			sum = (uint8_t)(sum + (uint8_t)*p);
+		snprintf(cs, sizeof(cs), "%02x", sum);
+		write_all(r, cs, 2);
+	}
+	code = wait_vboard(f);
+	CHECK(code == 75, "power cut exit code %d, want 75", code);
+	close(r);
+	f = start_vboard(exe, state, 1, eps2, NULL);
+	CHECK(strcmp(eps[0].uid, eps2[0].uid) == 0, "uid changed after the power cut");
+	r = rsp_connect(eps2[0].port);
+	rsp_cmd(r, "m08000000,c", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "0102030405060708ffffffff") == 0, "flash after the cut: %s", reply);
+	close(r);
+	stop_vboard(f);
+	rm_rf(state);
+}
+
 int main(int argc, char **argv)
 {
 	char state[] = "/tmp/imprint-vboard-test.XXXXXX";
@@ -345,6 +489,10 @@ int main(int argc, char **argv)
 	CHECK(strcmp(reply, "11223344") == 0, "flash after restart: %s", reply);
 	close(r);
 	stop_vboard(f);
+
+	back_door_and_capture(argv[1], state, resp);
+	power_cut(argv[1], resp);
+	rm_rf(state);
 	free(resp);
 	printf("ok\n");
 	return 0;
