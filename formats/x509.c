@@ -730,6 +730,9 @@ imp_err fmt_cert_verify_chain(X509_STORE *trust, X509 *leaf, STACK_OF(X509) *unt
 		rc = IMP_ERR_CRYPTO;
 		goto cleanup;
 	}
+	/* RFC 5280 profile checks on top of the signatures (key identifiers,
+	 * named curves, CA extensions): our own hierarchy always passes them. */
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
 	if (X509_verify_cert(ctx) != 1) {
 		IMP_ERROR("certificate chain: %s",
 			  X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));

@@ -137,8 +137,8 @@ imp_err fmt_cert_fingerprint(X509 *cert, char hex[65]);
 imp_err fmt_cert_sha256(X509 *cert, uint8_t digest[32]);
 
 /*
- * Verify leaf up to a trust anchor in trust (X509_verify_cert, X.509 time
- * checks on, chain extensions enforced), with untrusted intermediates (may
+ * Verify leaf up to a trust anchor in trust (X509_verify_cert with
+ * X509_V_FLAG_X509_STRICT, time checks on, chain extensions enforced), with untrusted intermediates (may
  * be NULL). The leaf must carry every keyUsage bit in required_ku
  * (FMT_KU_*; 0 = no requirement) and must not be a CA when required_ku has
  * no CA bit. IMP_ERR_VERIFY with the reason logged.
