@@ -140,7 +140,8 @@ static imp_err find_one(struct hsm_session *s, CK_ATTRIBUTE *t, CK_ULONG tn, con
 	if (rc != IMP_OK)
 		return rc;
 	if (n == 0) {
-		IMP_ERROR("no object %s on token \"%s\"", what, s->h->token_label);
+		/* Absence is often expected (init checks first); callers say what it means. */
+		IMP_DEBUG("no object %s on token \"%s\"", what, s->h->token_label);
 		return IMP_ERR_NOT_FOUND;
 	}
 	if (n > 1) {
