@@ -460,6 +460,12 @@ static imp_err init_schema(struct prov_journal *j, const struct prov_journal_opt
 		rc = IMP_ERR_JOURNAL;
 		goto cleanup;
 	}
+	if (version == 0 && o->must_exist) {
+		/* An empty file: a creation cut short is not a journal yet. */
+		jerr_set(IMP_ERR_NOT_FOUND, "no journal in %s (empty file)", j->path);
+		rc = IMP_ERR_NOT_FOUND;
+		goto cleanup;
+	}
 	if (version == 0) {
 		sqlite3_stmt *st = NULL;
 

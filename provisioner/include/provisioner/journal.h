@@ -130,7 +130,8 @@ struct prov_journal_opts {
 	void *format_arg;
 	/* SQLite busy timeout in ms (waiting for another writer); 0: 10000. */
 	int busy_timeout_ms;
-	/* Open an existing journal only; never create one (IMP_ERR_NOT_FOUND). */
+	/* Open an existing journal only; never create one (IMP_ERR_NOT_FOUND if
+	 * the file is absent or empty: a creation cut short by a crash). */
 	bool must_exist;
 	/* Open read-only (queries, verify, iterate); writes fail with
 	 * IMP_ERR_JOURNAL. Implies must_exist; settings are not stored. */
