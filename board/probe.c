@@ -84,6 +84,18 @@ const char *board_probe_driver_name(const struct board_probe *p)
 	return p->drv->name;
 }
 
+static imp_err locked(struct board_probe *p, imp_err rc)
+{
+	if (rc == IMP_ERR_TARGET_LOCKED && !p->expect_locked)
+		IMP_ERROR("target locked: the debug port refuses access (debug-lock fuse)");
+	return rc;
+}
+
+void board_probe_expect_locked(struct board_probe *p, bool expect)
+{
+	p->expect_locked = expect;
+}
+
 imp_err board_probe_read(struct board_probe *p, uint32_t addr, void *buf, size_t n)
 {
 	if (n == 0)
@@ -92,7 +104,7 @@ imp_err board_probe_read(struct board_probe *p, uint32_t addr, void *buf, size_t
 		IMP_ERROR("probe read of %zu bytes at 0x%08x wraps the address space", n, addr);
 		return IMP_ERR_USAGE;
 	}
-	return p->drv->read_mem(p->priv, addr, buf, n);
+	return locked(p, p->drv->read_mem(p->priv, addr, buf, n));
 }
 
 imp_err board_probe_write(struct board_probe *p, uint32_t addr, const void *buf, size_t n)
@@ -103,7 +115,7 @@ imp_err board_probe_write(struct board_probe *p, uint32_t addr, const void *buf,
 		IMP_ERROR("probe write of %zu bytes at 0x%08x wraps the address space", n, addr);
 		return IMP_ERR_USAGE;
 	}
-	return p->drv->write_mem(p->priv, addr, buf, n);
+	return locked(p, p->drv->write_mem(p->priv, addr, buf, n));
 }
 
 imp_err board_probe_reset(struct board_probe *p)
@@ -112,7 +124,7 @@ imp_err board_probe_reset(struct board_probe *p)
 		IMP_ERROR("probe driver '%s' cannot reset the target", p->drv->name);
 		return IMP_ERR_UNSUPPORTED;
 	}
-	return p->drv->reset(p->priv);
+	return locked(p, p->drv->reset(p->priv));
 }
 
 imp_err board_probe_halt(struct board_probe *p)
@@ -121,7 +133,7 @@ imp_err board_probe_halt(struct board_probe *p)
 		IMP_ERROR("probe driver '%s' cannot halt the target", p->drv->name);
 		return IMP_ERR_UNSUPPORTED;
 	}
-	return p->drv->halt(p->priv);
+	return locked(p, p->drv->halt(p->priv));
 }
 
 imp_err board_probe_monitor(struct board_probe *p, const char *cmd, char *out, size_t cap)
@@ -132,7 +144,7 @@ imp_err board_probe_monitor(struct board_probe *p, const char *cmd, char *out, s
 	}
 	if (out && cap)
 		out[0] = '\0';
-	return p->drv->monitor(p->priv, cmd, out, cap);
+	return locked(p, p->drv->monitor(p->priv, cmd, out, cap));
 }
 
 imp_err board_probe_read_u32(struct board_probe *p, uint32_t addr, uint32_t *v)

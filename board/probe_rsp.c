@@ -1,6 +1,8 @@
 /*
  * Probe driver "rsp": GDB Remote Serial Protocol client over TCP.
- * URI: rsp://HOST:PORT[?timeout_ms=N&retries=N&reset=CMD]
+ * URI: rsp://HOST:PORT[?timeout_ms=N&retries=N&reset=CMD&noack=0|1]
+ * reset=CMD is the monitor command used for reset ('+' for spaces; default
+ * "reset halt": OpenOCD, pyOCD, imprint-vboard; QEMU wants system_reset).
  *
  * One command is in flight at a time. Packets are acknowledged until the
  * server accepts QStartNoAckMode; memory transfers are split by the
@@ -34,6 +36,7 @@ struct rsp {
 	int fd;
 	char where[300];              /* "HOST:PORT" for messages */
 	bool noack;
+	bool allow_noack;             /* URI noack=0 keeps ack mode (tests) */
 	int x_ok;                     /* 1 X works, 0 use M, -1 not tried */
 	size_t packet_size;
 	unsigned timeout_ms;
@@ -281,10 +284,8 @@ static imp_err map_error(struct rsp *r, const char *what, uint32_t addr, size_t 
 
 	if (!board_rsp_is_error(r->pkt, r->pkt_len, &code))
 		return IMP_OK;
-	if (code == RSP_ERR_LOCKED) {
-		IMP_ERROR("target locked: the debug port refuses access (debug-lock fuse)");
-		return IMP_ERR_TARGET_LOCKED;
-	}
+	if (code == RSP_ERR_LOCKED)
+		return IMP_ERR_TARGET_LOCKED; /* the wrapper says so */
 	IMP_ERROR("rsp probe: %s of 0x%08x..0x%08x (%zu bytes) failed: %s answered E%02X "
 		  "(unmapped or protected memory?)", what, addr, (uint32_t)(addr + n - 1), n,
 		  r->where, code);
@@ -389,12 +390,15 @@ static imp_err parse_uri(struct rsp *r, const char *uri, char *host, size_t hcap
 			r->timeout_ms = (unsigned)v;
 		else if (strcmp(kv, "retries") == 0 && v <= 100)
 			r->retries = (unsigned)v;
+		else if (strcmp(kv, "noack") == 0 && v <= 1)
+			r->allow_noack = v == 1;
 		else
 			goto bad;
 	}
 	return IMP_OK;
 bad:
-	IMP_ERROR("probe '%s': expected rsp://HOST:PORT[?timeout_ms=N&retries=N&reset=CMD]", uri);
+	IMP_ERROR("probe '%s': expected rsp://HOST:PORT[?timeout_ms=N&retries=N&reset=CMD&noack=0|1]",
+		  uri);
 	return IMP_ERR_USAGE;
 }
 
@@ -476,7 +480,8 @@ static imp_err rsp_open(const char *uri, void **priv)
 	r->retries = RSP_DEFAULT_RETRIES;
 	r->packet_size = RSP_DEFAULT_PACKET_SIZE;
 	r->x_ok = -1;
-	snprintf(r->reset_cmd, sizeof(r->reset_cmd), "reset");
+	r->allow_noack = true;
+	snprintf(r->reset_cmd, sizeof(r->reset_cmd), "reset halt");
 	rc = parse_uri(r, uri, host, sizeof(host), port, sizeof(port));
 	if (rc != IMP_OK)
 		goto fail;
@@ -498,7 +503,7 @@ static imp_err rsp_open(const char *uri, void **priv)
 	if (rc != IMP_OK)
 		goto fail;
 	parse_supported(r, &noack_offered);
-	if (noack_offered) {
+	if (noack_offered && r->allow_noack) {
 		rc = exchange_str(r, "QStartNoAckMode", "QStartNoAckMode");
 		if (rc != IMP_OK)
 			goto fail;
@@ -687,11 +692,8 @@ static imp_err rsp_monitor(void *priv, const char *cmd, char *out, size_t cap)
 		unsigned code;
 
 		if (board_rsp_is_error(r->pkt, r->pkt_len, &code)) {
-			if (code == RSP_ERR_LOCKED) {
-				IMP_ERROR("target locked: the debug port refuses access "
-					  "(debug-lock fuse)");
+			if (code == RSP_ERR_LOCKED)
 				return IMP_ERR_TARGET_LOCKED;
-			}
 			IMP_ERROR("rsp probe: monitor '%s' failed: %s answered E%02X", cmd,
 				  r->where, code);
 			return IMP_ERR_PROBE;

@@ -113,9 +113,7 @@ static void sim_close(void *priv)
 
 static imp_err sim_result(imp_err rc, const char *what, uint32_t addr, size_t n)
 {
-	if (rc == IMP_ERR_TARGET_LOCKED)
-		IMP_ERROR("target locked: the debug port refuses access (debug-lock fuse)");
-	else if (rc != IMP_OK)
+	if (rc != IMP_OK && rc != IMP_ERR_TARGET_LOCKED) /* the wrapper reports locked */
 		IMP_ERROR("sim probe: %s of %zu bytes at 0x%08x failed: %s", what, n, addr,
 			  imp_err_str(rc));
 	return rc;

@@ -1025,12 +1025,13 @@ imp_err board_profile_verify_lock(const struct board_profile *p, struct board_pr
 	size_t n = 0;
 	imp_err rc;
 
-	if (p->lock_reset) {
-		rc = board_probe_reset(probe);
-		if (rc != IMP_OK && rc != IMP_ERR_TARGET_LOCKED)
-			return rc;
-	}
-	rc = board_profile_read_uid(p, probe, uid, sizeof(uid), &n);
+	board_probe_expect_locked(probe, true);
+	rc = p->lock_reset ? board_probe_reset(probe) : IMP_OK;
+	if (rc == IMP_OK || rc == IMP_ERR_TARGET_LOCKED)
+		rc = board_profile_read_uid(p, probe, uid, sizeof(uid), &n);
+	else
+		n = 0;
+	board_probe_expect_locked(probe, false);
 	if (rc == IMP_OK) {
 		IMP_ERROR("lock not effective: the debug port still reads the UID at 0x%08x; "
 			  "the board is NOT locked", p->uid_addr);

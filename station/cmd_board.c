@@ -102,7 +102,9 @@ static int board_info(struct info_opts *o, struct station_ctx *ctx)
 			first_err = rc;
 			json_object_set_new(out, "swd", json_string("unreachable"));
 		} else {
+			board_probe_expect_locked(probe, true);
 			rc = board_profile_read_uid(prof, probe, uid, sizeof(uid), &uid_len);
+			board_probe_expect_locked(probe, false);
 			if (rc == IMP_OK) {
 				imp_hex_encode(uid, uid_len, hex);
 				json_object_set_new(out, "uid_swd", json_string(hex));

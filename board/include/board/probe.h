@@ -4,9 +4,14 @@
  * A probe driver is a const table of function pointers, picked by URI scheme
  * from the NULL-terminated, alphabetical list board_probe_drivers[]:
  *
- *   rsp://HOST:PORT[?timeout_ms=N&retries=N&reset=CMD]
+ *   rsp://HOST:PORT[?timeout_ms=N&retries=N&reset=CMD&noack=0|1]
  *        GDB Remote Serial Protocol over TCP (OpenOCD, pyOCD, J-Link GDB
- *        server, Black Magic Probe, QEMU, imprint-vboard)
+ *        server, Black Magic Probe, QEMU, imprint-vboard). timeout_ms per
+ *        packet (default 3000), retries per packet (default 3), reset: the
+ *        monitor command for reset() ('+' for space, default "reset halt"),
+ *        noack=0 keeps '+'/'-' acknowledgements even when the server
+ *        offers QStartNoAckMode. A reply "E51" means the target is
+ *        debug-locked (imprint-vboard); other E-replies are access errors.
  *   sim:[?uid=32HEX&seed=N&latency=X]
  *        an in-process imprint-vb1 chip (imp_sim_chip); unit tests attach an
  *        existing chip with board_probe_attach_sim()
@@ -19,6 +24,7 @@
 #ifndef BOARD_PROBE_H
 #define BOARD_PROBE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -105,6 +111,13 @@ imp_err board_probe_reset(struct board_probe *p);
 imp_err board_probe_halt(struct board_probe *p);
 /* IMP_ERR_UNSUPPORTED when the driver has no monitor. */
 imp_err board_probe_monitor(struct board_probe *p, const char *cmd, char *out, size_t cap);
+
+/*
+ * The wrappers log "target locked: ..." when a driver answers
+ * IMP_ERR_TARGET_LOCKED, unless the caller expects it (lock verification,
+ * `board info` on a locked board): then they only return the code.
+ */
+void board_probe_expect_locked(struct board_probe *p, bool expect);
 
 /* 32-bit little-endian register access (addr should be 4-aligned). */
 imp_err board_probe_read_u32(struct board_probe *p, uint32_t addr, uint32_t *v);

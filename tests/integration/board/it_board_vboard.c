@@ -1,0 +1,251 @@
+/*
+ * Board drivers against a running imprint-vboard: UID through SWD (rsp)
+ * and UART (agent) agree; flash programming and read-back digest through
+ * the profile; the debug-lock fuse burned by the profile's register
+ * sequence, then every probe access fails with "target locked" and the
+ * agent reports LOCKED; RSP in ack mode under injected NAKs and stalls;
+ * the real agent under UART corruption.
+ *
+ * usage: it_board_vboard PATH-TO-imprint-vboard
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "board/agent.h"
+#include "board/probe.h"
+#include "board/profile.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+#include "it_util.h"
+
+static const char *vboard_exe;
+
+struct fix {
+	struct it_vboard vb;
+	struct board_probe *probe;
+	struct board_link *link;
+	struct board_profile *prof;
+};
+
+static int setup_with(void **state, const char *const *args, const char *uri_suffix)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+	char uri[256];
+
+	if (!f || it_vboard_start(&f->vb, vboard_exe, args) != 0)
+		return -1;
+	snprintf(uri, sizeof(uri), "%s%s", f->vb.rsp, uri_suffix ? uri_suffix : "");
+	if (board_probe_open(uri, &f->probe) != IMP_OK ||
+	    board_link_open("serial", f->vb.uart, 921600, &f->link) != IMP_OK ||
+	    board_profile_load("imprint-vb1", NULL, &f->prof) != IMP_OK) {
+		board_probe_close(f->probe);
+		board_link_close(f->link);
+		it_kill(&f->vb.proc);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	static const char *const args[] = { "--latency", "0", NULL };
+
+	return setup_with(state, args, NULL);
+}
+
+static int setup_realistic(void **state)
+{
+	static const char *const args[] = { "--latency", "1", NULL };
+
+	return setup_with(state, args, NULL);
+}
+
+static int setup_rsp_faults(void **state)
+{
+	static const char *const args[] = { "--latency", "0", "--rsp-nak", "0.2", "--rsp-stall",
+					    "0.03", NULL };
+
+	return setup_with(state, args, "?noack=0&timeout_ms=200&retries=8");
+}
+
+static int setup_uart_faults(void **state)
+{
+	static const char *const args[] = { "--latency", "0", "--uart-corrupt", "0.002", NULL };
+
+	return setup_with(state, args, NULL);
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	board_link_close(f->link);
+	board_probe_close(f->probe);
+	board_profile_free(f->prof);
+	it_kill(&f->vb.proc);
+	free(f);
+	return 0;
+}
+
+static void test_uid_swd_and_uart_agree(void **state)
+{
+	struct fix *f = *state;
+	struct board_agent_info info;
+	uint8_t uid[64];
+	char hex[129];
+	size_t n = 0;
+
+	assert_int_equal(board_profile_read_uid(f->prof, f->probe, uid, sizeof(uid), &n), IMP_OK);
+	assert_int_equal(n, 16);
+	imp_hex_encode(uid, n, hex);
+	assert_string_equal(hex, f->vb.uid);
+	assert_int_equal(board_agent_identify(f->link, &info), IMP_OK);
+	assert_memory_equal(info.uid, uid, 16);
+	assert_int_equal(info.proto_version, BOARD_AGENT_PROTO_VERSION);
+	assert_int_equal(info.lifecycle, BOARD_LC_OPEN);
+	assert_int_equal(info.fuses, 0);
+}
+
+static void test_flash_program_and_verify(void **state)
+{
+	struct fix *f = *state;
+	static uint8_t img[70000];
+
+	for (size_t i = 0; i < sizeof(img); i++)
+		img[i] = (uint8_t)((i * 2654435761u) >> 13);
+	assert_int_equal(board_profile_program_flash(f->prof, f->probe, 0x08000000, img, sizeof(img)),
+			 IMP_OK);
+	assert_int_equal(board_profile_verify_flash(f->prof, f->probe, 0x08000000, img, sizeof(img)),
+			 IMP_OK);
+	img[12345] ^= 0x80;
+	imp_log_set_level(IMP_LOG_QUIET);
+	assert_int_equal(board_profile_verify_flash(f->prof, f->probe, 0x08000000, img, sizeof(img)),
+			 IMP_ERR_VERIFY);
+	imp_log_set_level(IMP_LOG_INFO);
+}
+
+static void test_burn_debug_lock_then_locked(void **state)
+{
+	struct fix *f = *state;
+	const uint32_t addrs[] = { 0x1FFF7000, 0x20000000, 0x08000000, 0x40022004, 0x4002300C };
+	struct board_agent_info info;
+	uint8_t buf[64];
+	uint32_t fuses = 0;
+	size_t n;
+
+	/* Not locked yet: verification must fail. */
+	imp_log_set_level(IMP_LOG_QUIET);
+	assert_int_equal(board_profile_verify_lock(f->prof, f->probe, f->link), IMP_ERR_VERIFY);
+	imp_log_set_level(IMP_LOG_INFO);
+	assert_int_equal(board_profile_burn_fuses(f->prof, f->probe, BOARD_FUSE_DEBUG_LOCK), IMP_OK);
+	assert_int_equal(board_profile_read_fuses(f->prof, f->probe, &fuses), IMP_OK);
+	assert_int_equal(fuses, BOARD_FUSE_DEBUG_LOCK);
+	/* Reset (through the profile's verification) makes it effective. */
+	assert_int_equal(board_profile_verify_lock(f->prof, f->probe, f->link), IMP_OK);
+	imp_log_set_level(IMP_LOG_QUIET);
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		assert_int_equal(board_probe_read(f->probe, addrs[i], buf, 4), IMP_ERR_TARGET_LOCKED);
+		assert_int_equal(board_probe_write(f->probe, addrs[i], buf, 4), IMP_ERR_TARGET_LOCKED);
+	}
+	assert_int_equal(board_probe_read(f->probe, 0x20000000, buf, 64), IMP_ERR_TARGET_LOCKED);
+	assert_int_equal(board_profile_read_uid(f->prof, f->probe, buf, sizeof(buf), &n),
+			 IMP_ERR_TARGET_LOCKED);
+	assert_int_equal(board_profile_burn_fuses(f->prof, f->probe, BOARD_FUSE_BOOT_LOCK),
+			 IMP_ERR_TARGET_LOCKED);
+	imp_log_set_level(IMP_LOG_INFO);
+	assert_int_equal(board_agent_identify(f->link, &info), IMP_OK);
+	assert_int_equal(info.lifecycle, BOARD_LC_LOCKED);
+	assert_true(info.fuses & BOARD_FUSE_DEBUG_LOCK);
+}
+
+static void test_rsp_ack_mode_under_naks_and_stalls(void **state)
+{
+	struct fix *f = *state;
+	static uint8_t a[20000], b[20000];
+
+	srand(5);
+	for (int round = 0; round < 20; round++) {
+		size_t n = 1 + (size_t)rand() % sizeof(a);
+
+		for (size_t i = 0; i < n; i++)
+			a[i] = (uint8_t)rand();
+		assert_int_equal(board_probe_write(f->probe, 0x20000000, a, n), IMP_OK);
+		memset(b, 0, n);
+		assert_int_equal(board_probe_read(f->probe, 0x20000000, b, n), IMP_OK);
+		assert_memory_equal(a, b, n);
+	}
+}
+
+static void test_agent_under_uart_corruption(void **state)
+{
+	struct fix *f = *state;
+	static struct board_frame rsp;
+	unsigned ok = 0, failed = 0;
+	uint8_t d[64];
+
+	imp_log_set_level(IMP_LOG_QUIET);
+	for (int i = 0; i < 200; i++) {
+		size_t n = 1 + (size_t)(i % 64);
+		imp_err rc;
+
+		for (size_t k = 0; k < n; k++)
+			d[k] = (uint8_t)(i * 7 + k);
+		rc = board_link_transact(f->link, BOARD_CMD_ECHO, d, n, &rsp, 100);
+		if (rc == IMP_OK) {
+			assert_int_equal(rsp.len, n + 1);
+			assert_int_equal(rsp.payload[0], BOARD_ST_OK);
+			assert_memory_equal(rsp.payload + 1, d, n);
+			ok++;
+		} else {
+			assert_true(rc == IMP_ERR_TIMEOUT || rc == IMP_ERR_PROTOCOL);
+			failed++;
+		}
+	}
+	imp_log_set_level(IMP_LOG_INFO);
+	fprintf(stderr, "vboard --uart-corrupt 0.002: %u ok, %u failed cleanly, %llu retransmits\n",
+		ok, failed, (unsigned long long)board_link_get_stats(f->link)->retransmits);
+	assert_true(ok >= 190);
+}
+
+static void test_realistic_latency_identify_and_keygen(void **state)
+{
+	struct fix *f = *state;
+	struct board_agent_info info;
+	uint8_t pub[65];
+	double t0 = imp_now_s();
+
+	assert_int_equal(board_agent_identify(f->link, &info), IMP_OK);
+	assert_int_equal(board_agent_generate_key(f->link, 0, true, pub), IMP_OK);
+	assert_int_equal(pub[0], 0x04);
+	fprintf(stderr, "realistic latency: identify + generate_key %.0f ms\n",
+		(imp_now_s() - t0) * 1000);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_uid_swd_and_uart_agree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flash_program_and_verify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_burn_debug_lock_then_locked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rsp_ack_mode_under_naks_and_stalls,
+						setup_rsp_faults, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_under_uart_corruption, setup_uart_faults,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_realistic_latency_identify_and_keygen,
+						setup_realistic, teardown),
+	};
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s PATH-TO-imprint-vboard\n", argv[0]);
+		return 2;
+	}
+	vboard_exe = argv[1];
+	unsetenv("IMPRINT_PROFILE_PATH");
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
