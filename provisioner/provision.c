@@ -7,6 +7,7 @@
  * the next step acts.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,27 @@ static void add_hex(json_t *obj, const char *key, const uint8_t *bin, size_t n)
 	json_object_set_new(obj, key, json_string(hex));
 }
 
+/*
+ * Crash-test hook: with IMPRINT_TEST_KILL_AFTER=N in the environment the
+ * station kills itself (SIGKILL, as a power cut would stop it) right after
+ * the N-th state transition it has committed to the journal. Used by the
+ * crash-safety tests to stop at every transition; unset, it costs nothing.
+ */
+static void crash_point(void)
+{
+	static long left = -2;
+	const char *env;
+
+	if (left == -2) {
+		env = getenv("IMPRINT_TEST_KILL_AFTER");
+		left = env && *env ? strtol(env, NULL, 10) : -1;
+	}
+	if (left < 0)
+		return;
+	if (__atomic_sub_fetch(&left, 1, __ATOMIC_SEQ_CST) == 0)
+		raise(SIGKILL);
+}
+
 /* Journal the next state with what the step added, then mirror it locally. */
 static imp_err advance(struct job *j, enum prov_state next, json_t *add)
 {
@@ -114,6 +136,7 @@ static imp_err advance(struct job *j, enum prov_state next, json_t *add)
 	free(text);
 	if (rc != IMP_OK)
 		return rc;
+	crash_point();
 	if (add)
 		json_object_update(j->data, add);
 	j->state = next;
@@ -782,6 +805,7 @@ static imp_err walk(struct job *j)
 		rc = fn(j, add);
 		if (rc == IMP_OK) {
 			if (j->state == PROV_ST_RECORD) {
+				crash_point();
 				j->state = PROV_ST_DONE; /* record_done journaled it */
 				report(j, IMP_OK, "done");
 			} else {
@@ -871,6 +895,7 @@ static imp_err identify(struct job *j, struct prov_result *res)
 				IMP_ERROR("%s: %s", j->fx->name, prov_journal_last_error());
 			return rc;
 		}
+		crash_point();
 		rc = prov_journal_get_board(st->journal, j->uid, &row);
 	}
 	if (rc != IMP_OK)

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "formats/x509.h"
+#include "hsm/org.h"
 #include "imprint/log.h"
 #include "line.h"
 
@@ -51,14 +53,55 @@ static void print_status(const json_t *o, void *arg)
 		printf("  none\n");
 	printf("\nrecords waiting for delivery: %lld\n",
 	       json_integer_value(json_object_get(o, "outbox_pending")));
+	v = json_object_get(o, "chain");
+	if (v)
+		printf("journal chain: %s (%lld events, %lld signed checkpoints, %lld events after "
+		       "the last)%s%s\n",
+		       json_is_true(json_object_get(v, "ok")) ? "verified" : "BROKEN",
+		       json_integer_value(json_object_get(v, "events")),
+		       json_integer_value(json_object_get(v, "checkpoints")),
+		       json_integer_value(json_object_get(v, "unsigned_tail")),
+		       json_is_true(json_object_get(v, "ok")) ? "" : ": ",
+		       json_string_value(json_object_get(v, "reason")));
+}
+
+/* Verify the journal's hash chain and checkpoint signatures (record-signing
+ * certificate from DATA/trust). */
+static imp_err verify_journal(struct station_ctx *ctx, struct prov_journal *j, json_t **out)
+{
+	struct prov_verify_report rep;
+	struct prov_verify_opts vo = { 0 };
+	char trust[4200], path[4300];
+	X509 *cert = NULL;
+	imp_err rc;
+
+	st_trust_dir(ctx, trust, sizeof(trust));
+	snprintf(path, sizeof(path), "%s/%s", trust, hsm_org_file(HSM_ORG_RECORD));
+	if (fmt_cert_load(path, &cert) == IMP_OK)
+		vo.pkey = X509_get0_pubkey(cert);
+	else
+		IMP_WARN("no %s: checkpoint signatures are not checked", path);
+	rc = prov_journal_verify_chain(j, &vo, &rep);
+	*out = json_pack("{s:b, s:I, s:I, s:b, s:I, s:I, s:s}", "ok", rc == IMP_OK, "events",
+			 (json_int_t)rep.events, "checkpoints", (json_int_t)rep.checkpoints,
+			 "signatures_checked", rep.signatures_checked, "unsigned_tail",
+			 (json_int_t)rep.unsigned_tail, "bad_seq", (json_int_t)rep.bad_seq, "reason",
+			 rep.reason);
+	if (rc == IMP_ERR_AUDIT)
+		IMP_ERROR("journal chain broken at event %llu: %s; the journal was altered outside "
+			  "imprint", (unsigned long long)rep.bad_seq, rep.reason);
+	X509_free(cert);
+	return rc;
 }
 
 int cmd_status(int argc, char **argv, struct station_ctx *ctx)
 {
-	bool help = false;
+	bool help = false, verify = false;
 	long limit = 10;
 	const struct st_option opts[] = {
 		{ "failures", 0, ST_OPT_INT, &limit, "N", "show the N most recent failures (10)" },
+		{ "verify", 0, ST_OPT_FLAG, &verify, NULL,
+		  "also verify the journal's hash chain and signed checkpoints" },
 		ST_OPTIONS_END,
 	};
 	struct st_line l;
@@ -67,11 +110,13 @@ int cmd_status(int argc, char **argv, struct station_ctx *ctx)
 	uint64_t pending = 0;
 	struct failure_list f = { json_array() };
 	json_t *states = json_object();
+	json_t *chain = NULL;
 	char jpath[4200];
 	int first;
 	imp_err rc;
 
-	rc = st_parse_options(opts, "imprint status [--failures N]", argc, argv, &first, &help);
+	rc = st_parse_options(opts, "imprint status [--failures N] [--verify]", argc, argv, &first,
+			      &help);
 	if (rc != IMP_OK || help) {
 		json_decref(f.arr);
 		json_decref(states);
@@ -86,19 +131,29 @@ int cmd_status(int argc, char **argv, struct station_ctx *ctx)
 		rc = prov_journal_list_failures(l.journal, (unsigned)limit, failure_cb, &f);
 	if (rc == IMP_OK)
 		rc = prov_journal_outbox_count_pending(l.journal, &pending);
-	if (rc == IMP_OK) {
+	if (rc == IMP_OK && verify) {
+		rc = verify_journal(ctx, l.journal, &chain);
+		if (rc != IMP_OK && rc != IMP_ERR_AUDIT)
+			goto cleanup;
+	}
+	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
 		st_journal_path(ctx, &l.cfg, jpath, sizeof(jpath));
 		for (int s = 0; s < PROV_ST__COUNT; s++)
 			json_object_set_new(states, prov_state_name((enum prov_state)s),
 					    json_integer((json_int_t)counts[s]));
-		st_emit(ctx,
+		json_t *o =
 			json_pack("{s:s, s:s, s:I, s:I, s:I, s:O, s:O, s:I}", "station_id",
 				  info.station_id, "journal", jpath, "quota", (json_int_t)info.quota,
 				  "issued", (json_int_t)info.issued, "quota_left",
 				  (json_int_t)info.quota_left, "boards", states, "failures", f.arr,
-				  "outbox_pending", (json_int_t)pending),
-			print_status, NULL);
+				  "outbox_pending", (json_int_t)pending);
+
+		if (o && chain)
+			json_object_set(o, "chain", chain);
+		st_emit(ctx, o, print_status, NULL);
 	}
+cleanup:
+	json_decref(chain);
 	json_decref(f.arr);
 	json_decref(states);
 	st_line_close(&l);

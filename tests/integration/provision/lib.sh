@@ -1,0 +1,131 @@
+# Shared by the provisioning tests: start virtual boards, write a station
+# configuration for them, read a board's non-volatile state, and verify
+# records with openssl only. Source it after setting IMPRINT and VBOARD.
+set -uo pipefail
+
+T=$(mktemp -d)
+DATA=$T/data
+VB_PID=
+pass=0
+fail=0
+
+cleanup() {
+	[ -n "$VB_PID" ] && kill "$VB_PID" 2>/dev/null && wait "$VB_PID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+check() { if "$@"; then ok; else bad "$*"; fi; }
+finish() {
+	echo "$pass passed, $fail failed"
+	[ "$fail" = 0 ]
+}
+
+# One-off set-up of the data directory: embedded HSM, hierarchy and a signed
+# demo firmware image (DATA/demo/firmware.bin/.sig), through one demo board.
+prepare() {
+	"$IMPRINT" -q --data-dir "$DATA" demo --boards 1 --latency 0 >/dev/null 2>"$T/prepare.err" || {
+		cat "$T/prepare.err"
+		return 1
+	}
+}
+
+# start_vboard STATE_DIR N [vboard options...]: endpoints in $T/endpoints
+start_vboard() {
+	local dir=$1 n=$2
+	shift 2
+	rm -f "$T/endpoints" "$T/vb.ready"
+	"$VBOARD" --boards "$n" --state-dir "$dir" --latency "${LATENCY:-0}" \
+		--endpoints "$T/endpoints" "$@" >"$T/vb.ready" 2>>"$T/vboard.log" &
+	VB_PID=$!
+	for _ in $(seq 1 200); do
+		grep -q '"ready"' "$T/vb.ready" 2>/dev/null && return 0
+		kill -0 "$VB_PID" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+stop_vboard() {
+	[ -n "$VB_PID" ] && kill "$VB_PID" 2>/dev/null && wait "$VB_PID" 2>/dev/null
+	VB_PID=
+}
+
+# write_config FILE KEY_MODE [EXTRA_JSON_MEMBERS]: fixtures from $T/endpoints
+write_config() {
+	local file=$1 mode=$2 extra=${3:-}
+	local fixtures="" i=0 rsp uart
+	while IFS= read -r line; do
+		rsp=$(printf '%s' "$line" | sed -n 's/.*"rsp":"\([^"]*\)".*/\1/p')
+		uart=$(printf '%s' "$line" | sed -n 's/.*"uart":"\([^"]*\)".*/\1/p')
+		[ -n "$rsp" ] || continue
+		i=$((i + 1))
+		fixtures="$fixtures${fixtures:+,}{\"name\":\"F$i\",\"probe\":\"$rsp\",\"uart\":\"$uart\"}"
+	done <"$T/endpoints"
+	cat >"$file" <<EOC
+{"version": 1, "station_id": "test-station", "key_mode": "$mode",
+ "product": {"sku": "TEST-S1"}, "serial": {"prefix": "TST", "width": 6},
+ "firmware": {"image": "$DATA/demo/firmware.bin", "signature": "$DATA/demo/firmware.sig"},
+ "fixtures": [$fixtures]${extra:+, $extra}}
+EOC
+}
+
+# Non-volatile state of a virtual board (docs/VBOARD.md): UID and fuses.
+board_uid() { od -An -tx1 -j16 -N16 "$1/nv.img" | tr -d ' \n'; }
+board_fuses() { od -An -tu4 -j32 -N4 "$1/nv.img" | tr -d ' \n'; }
+
+sql() { sqlite3 "$DATA/journal.sqlite" "$@"; }
+
+b64url_decode() {
+	local s
+	s=$(printf '%s' "$1" | tr '_-' '/+')
+	case $((${#s} % 4)) in
+	2) s="$s==" ;;
+	3) s="$s=" ;;
+	esac
+	printf '%s' "$s" | openssl base64 -d -A
+}
+
+pem_from_b64() {
+	echo "-----BEGIN CERTIFICATE-----"
+	printf '%s' "$1" | fold -w 64
+	echo
+	echo "-----END CERTIFICATE-----"
+}
+
+# verify_record_openssl JWS: checks with the openssl command line only that
+# the ES256 JWS is signed by the record-signing certificate in its x5c, that
+# certificate chains to the root, and the device certificate in the payload
+# chains to the root through the device CA. Prints the payload on success.
+verify_record_openssl() {
+	local jws=$1 d h p s r sv x5c0 cert
+	d=$(mktemp -d "$T/jws.XXXXXX")
+	IFS=. read -r h p s <<<"$jws"
+	b64url_decode "$h" >"$d/header.json"
+	b64url_decode "$p" >"$d/payload.json"
+	b64url_decode "$s" >"$d/sig.raw"
+	grep -q '"alg":"ES256"' "$d/header.json" || return 1
+	[ "$(stat -c %s "$d/sig.raw")" = 64 ] || return 1
+	printf '%s' "$h.$p" >"$d/input"
+	x5c0=$(sed -n 's/.*"x5c":\["\([^"]*\)".*/\1/p' "$d/header.json")
+	pem_from_b64 "$x5c0" >"$d/signer.pem"
+	openssl verify -CAfile "$DATA/trust/root-ca.pem" "$d/signer.pem" >/dev/null 2>&1 || return 1
+	cmp -s <(openssl x509 -in "$d/signer.pem" -outform DER) \
+		<(openssl x509 -in "$DATA/trust/record-signing.pem" -outform DER) || return 1
+	openssl x509 -in "$d/signer.pem" -pubkey -noout >"$d/pub.pem"
+	r=$(od -An -tx1 -N32 "$d/sig.raw" | tr -d ' \n')
+	sv=$(od -An -tx1 -j32 -N32 "$d/sig.raw" | tr -d ' \n')
+	printf 'asn1=SEQUENCE:sig\n[sig]\nr=INTEGER:0x%s\ns=INTEGER:0x%s\n' "$r" "$sv" >"$d/sig.cnf"
+	openssl asn1parse -genconf "$d/sig.cnf" -out "$d/sig.der" >/dev/null || return 1
+	openssl dgst -sha256 -verify "$d/pub.pem" -signature "$d/sig.der" "$d/input" >/dev/null 2>&1 ||
+		return 1
+	cert=$(sed -n 's/.*"device_certificate":"\([^"]*\)".*/\1/p' "$d/payload.json")
+	if [ -n "$cert" ]; then
+		pem_from_b64 "$cert" >"$d/device.pem"
+		openssl verify -CAfile "$DATA/trust/root-ca.pem" -untrusted "$DATA/trust/device-ca.pem" \
+			-purpose sslclient "$d/device.pem" >/dev/null 2>&1 || return 1
+	fi
+	cat "$d/payload.json"
+}
