@@ -46,8 +46,11 @@ static void print_info(const json_t *o, void *arg)
 
 	(void)arg;
 	printf("profile          %s\n", json_string_value(json_object_get(o, "profile")));
-	if (swd)
-		printf("uid (swd)        %s\n", uid_swd ? uid_swd : swd);
+	if (swd && uid_swd)
+		printf("uid (swd)        %s\n", uid_swd);
+	else if (swd)
+		printf("uid (swd)        unreadable: %s\n",
+		       strcmp(swd, "locked") == 0 ? "target locked (debug port refuses access)" : swd);
 	if (json_object_get(o, "uart"))
 		printf("uid (agent)      %s\n", uid_agent ? uid_agent : "unavailable");
 	if (json_is_boolean(match))
@@ -61,7 +64,8 @@ static void print_info(const json_t *o, void *arg)
 		       json_is_true(json_object_get(o, "boot_lock")) ? "burned" : "open",
 		       json_string_value(json_object_get(o, "fuses_source")));
 	if ((v = json_object_get(o, "agent_version")))
-		printf("agent version    %u (protocol %u)\n", (unsigned)json_integer_value(v),
+		printf("agent version    %u (0x%04x), protocol %u\n", (unsigned)json_integer_value(v),
+		       (unsigned)json_integer_value(v),
 		       (unsigned)json_integer_value(json_object_get(o, "protocol_version")));
 	if ((v = json_object_get(o, "slots")))
 		printf("key slots used   0x%02x\n", (unsigned)json_integer_value(v));
