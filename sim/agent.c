@@ -39,8 +39,10 @@ struct rd {
 
 static bool rd_u8(struct rd *r, uint8_t *v)
 {
-	if (r->bad || r->n - r->off < 1)
-		return !(r->bad = true);
+	if (r->bad || r->n - r->off < 1) {
+		r->bad = true;
+		return false;
+	}
 	*v = r->p[r->off++];
 	return true;
 }
@@ -506,7 +508,10 @@ static bool station_closed(struct sim_board *b)
 
 	if (b->pty_watch < 0)
 		return false;
-	while ((n = read(b->pty_watch, buf, sizeof(buf))) > 0) {
+	for (;;) {
+		n = read(b->pty_watch, buf, sizeof(buf));
+		if (n <= 0)
+			break;
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *e = (const struct inotify_event *)p;
 

@@ -294,7 +294,7 @@ static void do_reg_one(struct rsp_conn *c, const char *args, bool write)
 	imp_err rc;
 
 	if (e == args || n >= SIM_CHIP_NREGS || (write && *e != '=') || (!write && *e)) {
-		reply(c, write ? "E02" : "E02");
+		reply(c, "E02");
 		return;
 	}
 	rc = sim_chip_read_regs(c->b->chip, regs);

@@ -296,8 +296,9 @@ static imp_err load_identity(struct sim_se *se)
 
 	if (!load_file(se, "identity.bin", 0, &d, &n))
 		return IMP_OK;
-	if (n < 2 || (sl = board_get_u16(d)) + 6 > n ||
-	    (il = board_get_u32(d + 2 + sl)) != n - 6 - sl) {
+	sl = n >= 2 ? board_get_u16(d) : 0;
+	il = n >= 6 + sl ? board_get_u32(d + 2 + sl) : 0;
+	if (n < 6 + sl || il != n - 6 - sl) {
 		free(d);
 		IMP_ERROR("se: identity storage is corrupt");
 		return IMP_ERR_IO;
