@@ -133,7 +133,12 @@ static imp_err prepare_hsm_and_firmware(struct station_ctx *ctx, const char *fw_
 	if (rc == IMP_OK)
 		rc = hsm_session_open(h, &s);
 	if (rc == IMP_OK) {
-		rc = hsm_org_load(s, &org);
+		hsm_obj root;
+
+		/* First run: no hierarchy yet (checked quietly, then created). */
+		rc = hsm_find(s, HSM_CLASS_PRIVATE_KEY, hsm_org_label(HSM_ORG_ROOT), NULL, 0, &root);
+		if (rc == IMP_OK)
+			rc = hsm_org_load(s, &org);
 		if (rc == IMP_ERR_NOT_FOUND) {
 			struct hsm_org_names names = { cfg.organisation.name, cfg.organisation.country,
 						       cfg.organisation.root_validity_days,

@@ -123,6 +123,8 @@ imp_err st_line_open(struct station_ctx *ctx, struct st_line *l, unsigned what)
 	rc = prov_journal_open(jpath, &jo, &l->journal);
 	if (rc == IMP_ERR_NOT_FOUND)
 		IMP_ERROR("no journal at %s yet; provision a board first", jpath);
+	else if (rc != IMP_OK)
+		IMP_ERROR("%s", prov_journal_last_error());
 	if (rc != IMP_OK)
 		return rc;
 	l->station.journal = l->journal;

@@ -65,7 +65,7 @@ write_config() {
 		fixtures="$fixtures${fixtures:+,}{\"name\":\"F$i\",\"probe\":\"$rsp\",\"uart\":\"$uart\"}"
 	done <"$T/endpoints"
 	cat >"$file" <<EOC
-{"version": 1, "station_id": "test-station", "key_mode": "$mode",
+{"version": 1, "station_id": "demo-station", "key_mode": "$mode",
  "product": {"sku": "TEST-S1"}, "serial": {"prefix": "TST", "width": 6},
  "firmware": {"image": "$DATA/demo/firmware.bin", "signature": "$DATA/demo/firmware.sig"},
  "fixtures": [$fixtures]${extra:+, $extra}}

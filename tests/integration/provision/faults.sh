@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# What must never happen on a line, each provoked on virtual boards:
+# a board whose challenge fails is never locked; a locked board unknown to
+# the journal is quarantined and not touched; a second run over the same
+# boards issues no new serial; the quota stops production cleanly; a
+# firmware image with a bad signature is never programmed; a failed fuse
+# burn leaves the board resumable.
+IMPRINT=$1
+VBOARD=$2
+. "$(dirname "$0")/lib.sh"
+prepare || exit 1
+issued() { sql "select count(*) from boards where serial is not null"; }
+flash_blank() { test "$(od -v -An -tx1 -j4096 -N64 "$1/nv.img" | tr -d ' \n' | tr -d f)" = ""; }
+
+# 1. The challenge fails: rejected (FAILED), never locked.
+start_vboard "$T/b1" 1 --bad-challenge
+write_config "$T/c1.json" device
+"$IMPRINT" --data-dir "$DATA" --config "$T/c1.json" provision >"$T/p1.out" 2>"$T/p1.err"
+check test $? = 26
+check grep -q "failed the identity challenge" "$T/p1.err"
+uid=$(board_uid "$T/b1/board-0")
+check test "$(sql "select state from boards where uid='$uid'")" = FAILED
+check test "$(board_fuses "$T/b1/board-0")" = 0
+check test ! -e "$T/b1/board-0/se/locked"
+check test "$(sql "select count(*) from outbox where uid='$uid'")" = 0
+stop_vboard
+
+# 2. A failed fuse burn: the board stays at LOCK, resumable, then finishes.
+start_vboard "$T/b2" 1 --fuse-fail
+write_config "$T/c2.json" device
+"$IMPRINT" --data-dir "$DATA" --config "$T/c2.json" provision >"$T/p2.out" 2>"$T/p2.err"
+check test $? != 0
+uid=$(board_uid "$T/b2/board-0")
+check test "$(sql "select state from boards where uid='$uid'")" = LOCK
+check test "$(sql "select count(*) from outbox where uid='$uid'")" = 0
+stop_vboard
+start_vboard "$T/b2" 1
+write_config "$T/c2.json" device
+"$IMPRINT" --data-dir "$DATA" --config "$T/c2.json" resume >"$T/r2.out" 2>"$T/r2.err"
+check test $? = 0
+check test "$(sql "select state from boards where uid='$uid'")" = DONE
+check test "$(board_fuses "$T/b2/board-0")" = 3
+
+# 3. A second run over the same (finished) board: no new serial.
+before=$(issued)
+"$IMPRINT" --data-dir "$DATA" --config "$T/c2.json" provision >"$T/p3.out" 2>"$T/p3.err"
+check test $? = 0
+check grep -q "1 already done" "$T/p3.out"
+check test "$(issued)" = "$before"
+stop_vboard
+
+# 4. A locked board unknown to this journal: quarantined, not touched.
+DATA2=$T/data2
+"$IMPRINT" -q --data-dir "$DATA2" hsm init >/dev/null
+start_vboard "$T/b2" 1
+write_config "$T/c4.json" device
+sed -i "s|\"firmware\": {[^}]*},||" "$T/c4.json"
+snap=$(sha256sum <"$T/b2/board-0/nv.img")
+"$IMPRINT" --data-dir "$DATA2" --config "$T/c4.json" provision >"$T/p4.out" 2>"$T/p4.err"
+check test $? = 22
+check grep -q "quarantined" "$T/p4.err"
+check test "$(sqlite3 "$DATA2/journal.sqlite" "select state || ',' || ifnull(serial,'-') from boards")" = "QUARANTINED,-"
+check test "$(sha256sum <"$T/b2/board-0/nv.img")" = "$snap"
+stop_vboard
+
+# 5. The quota: 2 more boards allowed, 3 on the fixtures.
+before=$(issued)
+start_vboard "$T/b5" 3
+write_config "$T/c5.json" device "\"quota\": $((before + 2))"
+"$IMPRINT" --data-dir "$DATA" --config "$T/c5.json" provision >"$T/p5.out" 2>"$T/p5.err"
+check test $? = 21
+check grep -q "quota" "$T/p5.err"
+check grep -q "boards: 2 done" "$T/p5.out"
+check test "$(issued)" = "$((before + 2))"
+stop_vboard
+
+# 6. A firmware image whose signature does not verify: nothing is programmed.
+cp "$DATA/demo/firmware.bin" "$T/fw.bin"
+printf '\x01' | dd of="$T/fw.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
+start_vboard "$T/b6" 1
+write_config "$T/c6.json" device
+sed -i "s|$DATA/demo/firmware.bin|$T/fw.bin|" "$T/c6.json"
+before=$(issued)
+"$IMPRINT" --data-dir "$DATA" --config "$T/c6.json" provision >"$T/p6.out" 2>"$T/p6.err"
+check test $? = 25
+check grep -q "signature does not verify" "$T/p6.err"
+check test "$(issued)" = "$before"
+check flash_blank "$T/b6/board-0"
+stop_vboard
+finish
