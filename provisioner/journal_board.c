@@ -334,14 +334,12 @@ imp_err prov_journal_allocate(struct prov_journal *j, const char *uid, const cha
 			/* The board already has its identity: hand it back (resume). */
 			if (existing)
 				*existing = true;
-			rc = closed_board(&b);
-			if (rc)
-				goto cleanup;
 			if (strlen(b.serial) >= cap) {
 				rc = IMP_ERR_INTERNAL;
 				goto cleanup;
 			}
 			memcpy(serial_out, b.serial, strlen(b.serial) + 1);
+			rc = closed_board(&b);
 			goto cleanup;
 		}
 		rc = closed_board(&b);

@@ -222,9 +222,9 @@ imp_err prov_journal_register(struct prov_journal *j, const char *uid, const cha
 /*
  * Allocate the board's identity (serial), in one BEGIN IMMEDIATE transaction:
  *  - UID already has a serial: return it, *existing = true, nothing written
- *    (resume). DONE -> IMP_ERR_DUPLICATE "identity complete" (a reissue makes
- *    the board ALLOCATE again); FAILED -> IMP_ERR_BOARD; QUARANTINED ->
- *    IMP_ERR_QUARANTINE.
+ *    (resume). DONE -> IMP_ERR_DUPLICATE "identity complete", serial_out
+ *    still set (a reissue makes the board ALLOCATE again); FAILED ->
+ *    IMP_ERR_BOARD; QUARANTINED -> IMP_ERR_QUARANTINE.
  *  - else: issued < quota or IMP_ERR_QUOTA (message names the quota); take
  *    counter + 1, format it, store it on the row (created if the UID was not
  *    registered), state ALLOCATE, "alloc" event; *existing = false.
@@ -298,7 +298,9 @@ imp_err prov_journal_quarantine(struct prov_journal *j, const char *uid, const c
  * no quota used), goes back to ALLOCATE, reissues + 1, attempts = 0, error
  * cleared, data kept; a "reissue" event records reason and authorised_by
  * (both required, non-empty). Allowed from any state but QUARANTINED
- * (IMP_ERR_QUARANTINE); a board without serial: IMP_ERR_NOT_FOUND.
+ * (IMP_ERR_QUARANTINE); a board without serial: IMP_ERR_NOT_FOUND. Records
+ * already in the outbox stay; finishing the board again queues a new
+ * identity record (new record_id) for the same serial.
  */
 imp_err prov_journal_reissue(struct prov_journal *j, const char *uid, const char *reason,
 			     const char *authorised_by);

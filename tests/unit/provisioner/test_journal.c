@@ -198,6 +198,7 @@ static void test_done_is_duplicate_and_reissue(void **state)
 	assert_int_equal(prov_journal_allocate(f->j, "aa01", "f0", again, sizeof(again), &existing),
 			 IMP_ERR_DUPLICATE);
 	assert_true(existing);
+	assert_string_equal(again, serial);
 	assert_non_null(strstr(prov_journal_last_error(), "identity complete"));
 	assert_int_equal(prov_journal_register(f->j, "aa01", NULL, NULL, &b, &existing),
 			 IMP_ERR_DUPLICATE);
