@@ -107,8 +107,10 @@ enum board_rsp_result board_rsp_parse(const uint8_t *buf, size_t n, uint8_t *out
 	for (hash = start + 1; hash < n; hash++) {
 		if (buf[hash] == '#')
 			break;
-		/* A '$' inside a body means the previous packet was cut: restart. */
-		if (buf[hash] == '$' || buf[hash] == '%') {
+		/* A raw '$' inside a body means the previous packet was cut:
+		 * restart there. ('%' may appear raw: only '#', '$', '}' and '*'
+		 * are always escaped.) */
+		if (buf[hash] == '$') {
 			*consumed = hash;
 			return BOARD_RSP_BAD;
 		}

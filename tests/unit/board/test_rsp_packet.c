@@ -154,6 +154,11 @@ static void test_output_bounds(void **state)
 	/* A new '$' inside a packet: resynchronise on it. */
 	assert_int_equal(parse("$abc$OK#9a", &len, &used), BOARD_RSP_BAD);
 	assert_int_equal(used, 4);
+	/* A raw '%' inside a body is data (found by fuzzing). */
+	frame_str("a%b", buf, &n);
+	assert_int_equal(board_rsp_parse(buf, n, out, sizeof(out), &len, &used, NULL),
+			 BOARD_RSP_PACKET);
+	assert_int_equal(len, 3);
 	/* Frame into a too-small buffer. */
 	assert_int_equal(board_rsp_frame((const uint8_t *)"OK", 2, buf, 5), 0);
 }
