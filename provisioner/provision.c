@@ -954,6 +954,13 @@ static imp_err connect_board(struct job *j)
 		return IMP_ERR_CONFIG;
 	}
 	rc = board_probe_open(fx->probe, &j->probe);
+	if (rc == IMP_OK) {
+		/* Start from a known core state: a station that stopped half-way
+		 * may have left the flash controller inside a sequence. */
+		rc = board_probe_reset(j->probe);
+		if (rc == IMP_ERR_TARGET_LOCKED)
+			rc = IMP_OK;
+	}
 	if (rc == IMP_OK)
 		rc = board_link_open("serial", fx->uart, fx->baud, &j->link);
 	if (rc != IMP_OK)
