@@ -49,10 +49,14 @@ static imp_err oom(struct cctx *c)
 /* jpath of member key of parent ("" is the top level). */
 static void sub(char out[PATH_MAX_JSON], const char *parent, const char *key)
 {
+	int n;
+
 	if (parent[0])
-		snprintf(out, PATH_MAX_JSON, "%s.%s", parent, key);
+		n = snprintf(out, PATH_MAX_JSON, "%s.%s", parent, key);
 	else
-		snprintf(out, PATH_MAX_JSON, "%s", key);
+		n = snprintf(out, PATH_MAX_JSON, "%s", key);
+	if (n < 0 || n >= PATH_MAX_JSON)
+		out[PATH_MAX_JSON - 1] = '\0'; /* a cut path still names the field */
 }
 
 static imp_err check_keys(struct cctx *c, json_t *obj, const char *jpath,
