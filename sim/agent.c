@@ -389,8 +389,11 @@ static void charge_bytes(const struct sim_board *b, size_t n)
 {
 	double us = (double)n * SIM_LAT_UART_BITS_PER_BYTE * 1e6 / SIM_LAT_UART_BAUD;
 
-	if (b->cfg->latency > 0 && n)
+	if (b->cfg->latency > 0 && n) {
+		__atomic_add_fetch(&((struct sim_board *)b)->uart_modelled_ns,
+				   (uint64_t)(us * 1000.0 * b->cfg->latency), __ATOMIC_RELAXED);
 		imp_sleep_us((uint64_t)(us * b->cfg->latency));
+	}
 }
 
 /* Apply the line faults in place; returns the new length. */

@@ -19,6 +19,7 @@ struct sim_board {
 	struct sim_chip *chip;
 	struct sim_se *se;
 	int stop_fd;
+	uint64_t uart_modelled_ns; /* modelled UART byte times (atomic) */
 
 	/* RSP server */
 	int listen_fd;

@@ -57,6 +57,7 @@ struct sim_chip {
 	bool mapped;
 	char *state_dir;
 	double latency;
+	uint64_t modelled_ns;  /* sum of the modelled delays (atomic) */
 	uint32_t faults;
 
 	/* volatile */
@@ -132,8 +133,17 @@ static uint32_t load32(const void *p)
 
 static void charge_us(const struct sim_chip *c, double us)
 {
-	if (c->latency > 0 && us > 0)
+	if (c->latency > 0 && us > 0) {
+		/* The counter is bookkeeping, not chip state: const stays honest. */
+		__atomic_add_fetch(&((struct sim_chip *)c)->modelled_ns,
+				   (uint64_t)(us * 1000.0 * c->latency), __ATOMIC_RELAXED);
 		imp_sleep_us((uint64_t)(us * c->latency));
+	}
+}
+
+uint64_t sim_chip_modelled_ns(const struct sim_chip *chip)
+{
+	return __atomic_load_n(&chip->modelled_ns, __ATOMIC_RELAXED);
 }
 
 static uint64_t splitmix64(uint64_t *x)
@@ -531,9 +541,12 @@ static void write_fusec(struct sim_chip *c, uint32_t reg, uint32_t v)
 		}
 		sim_nv_write_point();
 		store32(&hdr(c)->fuses, hdr(c)->fuses | v);
-		if (c->latency > 0)
-			c->fuse_busy_until = imp_now_ns() +
-					     (uint64_t)(SIM_LAT_FUSE_BURN_MS * 1e6 * c->latency);
+		if (c->latency > 0) {
+			uint64_t busy = (uint64_t)(SIM_LAT_FUSE_BURN_MS * 1e6 * c->latency);
+
+			c->fuse_busy_until = imp_now_ns() + busy;
+			__atomic_add_fetch(&c->modelled_ns, busy, __ATOMIC_RELAXED);
+		}
 		break;
 	case 0x8: /* SR: write 1 to clear ERR */
 		c->fuse_sr &= ~(v & VB1_FUSEC_SR_ERR);

@@ -27,7 +27,7 @@
 enum opt_id {
 	O_BOARDS = 1, O_STATE, O_SEED, O_PORT, O_LATENCY, O_UART_CORRUPT, O_UART_DROP,
 	O_RSP_NAK, O_RSP_STALL, O_FUSE_FAIL, O_REFUSE, O_BAD_CHALLENGE, O_TAMPER_PUB,
-	O_TAMPER_READBACK, O_TAMPER_LOCK, O_POWER_CUT, O_BACKDOOR, O_CAPTURE, O_ENDPOINTS,
+	O_TAMPER_READBACK, O_TAMPER_LOCK, O_POWER_CUT, O_BACKDOOR, O_CAPTURE, O_ENDPOINTS, O_STATS,
 	O_PRINT_MODEL, O_VERBOSE, O_QUIET, O_HELP, O_VERSION,
 };
 
@@ -37,6 +37,8 @@ struct opt_row {
 	const char *arg; /* NULL: no argument */
 	const char *help;
 };
+
+static const char *stats_path; /* --stats FILE */
 
 /* One row per option (STYLE 11); --help prints this table. */
 static const struct opt_row opt_table[] = {
@@ -59,6 +61,7 @@ static const struct opt_row opt_table[] = {
 	{ "backdoor", O_BACKDOOR, NULL, "TEST ONLY: write slot private keys to STATE/board-N/backdoor/ (needs --state-dir)" },
 	{ "capture", O_CAPTURE, "DIR", "append all UART and RSP bytes to DIR/board-N.uart.bin and DIR/board-N.rsp.bin" },
 	{ "endpoints", O_ENDPOINTS, "FILE", "also write the endpoint lines to FILE (atomically)" },
+	{ "stats", O_STATS, "FILE", "on exit, write each board's modelled time (the physical floor) to FILE" },
 	{ "print-model", O_PRINT_MODEL, NULL, "print the latency model as one JSON object and exit" },
 	{ "verbose", O_VERBOSE, NULL, "more log output on stderr (repeat for trace)" },
 	{ "quiet", O_QUIET, NULL, "errors only on stderr" },
@@ -255,6 +258,9 @@ static int parse_args(int argc, char **argv, struct sim_config *cfg, const char 
 		case O_ENDPOINTS:
 			*endpoints = optarg;
 			break;
+		case O_STATS:
+			stats_path = optarg;
+			break;
 		case O_PRINT_MODEL:
 			*model = true;
 			break;
@@ -285,6 +291,20 @@ static int parse_args(int argc, char **argv, struct sim_config *cfg, const char 
 	}
 	imp_log_set_level((enum imp_log_level)verbosity);
 	return EXIT_OK;
+}
+
+/* One JSON line per board: the time its latency model charged, in seconds. */
+static void write_stats(const char *path, struct sim_board **boards, int n)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		IMP_ERROR("cannot write %s: %s", path, strerror(errno));
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		fprintf(f, "{\"board\":%d,\"modelled_s\":%.6f}\n", i, sim_board_modelled_s(boards[i]));
+	fclose(f);
 }
 
 int main(int argc, char **argv)
@@ -355,6 +375,8 @@ int main(int argc, char **argv)
 	if (sigwait(&sigs, &sig) == 0)
 		IMP_INFO("signal %d: stopping", sig);
 	ret = EXIT_OK;
+	if (stats_path)
+		write_stats(stats_path, boards, started);
 cleanup:
 	if (mem)
 		fclose(mem);

@@ -48,6 +48,7 @@ struct sim_se {
 	char *dir;
 	char *backdoor_dir;
 	double latency;
+	uint64_t modelled_ns;  /* sum of the modelled delays (atomic) */
 	EVP_PKEY *transport;
 	uint8_t transport_pub[65];
 	struct se_slot slots[SIM_SE_SLOTS];
@@ -60,8 +61,16 @@ struct sim_se {
 
 static void charge_ms(const struct sim_se *se, double ms)
 {
-	if (se->latency > 0)
+	if (se->latency > 0) {
+		__atomic_add_fetch(&((struct sim_se *)se)->modelled_ns,
+				   (uint64_t)(ms * 1e6 * se->latency), __ATOMIC_RELAXED);
 		imp_sleep_us((uint64_t)(ms * 1000.0 * se->latency));
+	}
+}
+
+uint64_t sim_se_modelled_ns(const struct sim_se *se)
+{
+	return __atomic_load_n(&se->modelled_ns, __ATOMIC_RELAXED);
 }
 
 static void log_ossl(const char *what)

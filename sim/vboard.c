@@ -284,3 +284,14 @@ char *sim_board_endpoint_json(const struct sim_board *b)
 	json_decref(o);
 	return s;
 }
+
+double sim_board_modelled_s(const struct sim_board *b)
+{
+	uint64_t ns = __atomic_load_n(&b->uart_modelled_ns, __ATOMIC_RELAXED);
+
+	if (b->chip)
+		ns += sim_chip_modelled_ns(b->chip);
+	if (b->se)
+		ns += sim_se_modelled_ns(b->se);
+	return (double)ns / 1e9;
+}

@@ -43,6 +43,10 @@ const uint8_t *sim_chip_uid(const struct sim_chip *chip);
 imp_err sim_chip_read(struct sim_chip *chip, uint32_t addr, uint8_t *buf, size_t n);
 imp_err sim_chip_write(struct sim_chip *chip, uint32_t addr, const uint8_t *buf, size_t n);
 
+/* Sum of the delays the latency model charged this chip (flash programming,
+ * erases, fuse burns), in ns: the physical floor of its SWD work. */
+uint64_t sim_chip_modelled_ns(const struct sim_chip *chip);
+
 /* Reset the core: fuses burned since the last reset become effective. */
 imp_err sim_chip_reset(struct sim_chip *chip);
 imp_err sim_chip_halt(struct sim_chip *chip);

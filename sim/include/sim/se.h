@@ -39,6 +39,9 @@ struct sim_se_opts {
  * Free with sim_se_free().
  */
 struct sim_se *sim_se_new(const struct sim_se_opts *opts);
+
+/* Sum of the delays the latency model charged this SE, in ns. */
+uint64_t sim_se_modelled_ns(const struct sim_se *se);
 void sim_se_free(struct sim_se *se);
 
 /* 65-byte uncompressed transport public key. */

@@ -57,6 +57,10 @@ void sim_board_free(struct sim_board *b);
 /* One JSON object (no newline) describing the board's endpoints, malloc'ed. */
 char *sim_board_endpoint_json(const struct sim_board *b);
 
+/* Seconds of delay the latency model charged board b so far (SE, flash,
+ * fuses, UART byte times): the physical floor of what the station did. */
+double sim_board_modelled_s(const struct sim_board *b);
+
 /* Derive board index's UID from a seed (--seed), 16 bytes. */
 void sim_uid_from_seed(uint64_t seed, int index, uint8_t uid[16]);
 
