@@ -182,7 +182,7 @@ cleanup:
 }
 
 static imp_err write_demo_config(const char *path, const char *key_mode, const json_t *endpoints,
-				 const char *fw, const char *sig)
+				 const char *fw, const char *sig, json_t *registry)
 {
 	json_t *fixtures = json_array();
 	json_t *cfg;
@@ -206,6 +206,7 @@ static imp_err write_demo_config(const char *path, const char *key_mode, const j
 			key_mode, "firmware", "image", fw, "signature", sig, "fixtures", fixtures);
 	if (!cfg)
 		return IMP_ERR_NOMEM;
+	json_object_set_new(cfg, "registry", registry); /* the local imprint-registry */
 	text = json_dumps(cfg, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(cfg);
 	if (!text)
@@ -229,6 +230,7 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
 		ST_OPTIONS_END,
 	};
 	struct vboard vb = { 0 };
+	struct st_registry reg = { 0 };
 	struct st_line l;
 	char demo[4200], fw[4300], sig[4300], cfg_path[4300], state[4300];
 	enum fmt_key_mode km;
@@ -256,8 +258,15 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
 		rc = prepare_hsm_and_firmware(ctx, fw, sig);
 	if (rc == IMP_OK)
 		rc = vboard_start(&vb, boards, state, latency);
+	if (rc == IMP_OK) {
+		char regdir[4300];
+
+		snprintf(regdir, sizeof(regdir), "%s/registry", demo);
+		rc = st_registry_start(ctx, regdir, &reg);
+	}
 	if (rc == IMP_OK)
-		rc = write_demo_config(cfg_path, key_mode, vb.endpoints, fw, sig);
+		rc = write_demo_config(cfg_path, key_mode, vb.endpoints, fw, sig,
+				       st_registry_config(&reg));
 	if (rc != IMP_OK)
 		goto cleanup;
 	IMP_INFO("demo: %ld virtual boards (state in %s), key mode %s, configuration %s", boards,
@@ -267,6 +276,14 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
 	if (rc != IMP_OK)
 		goto cleanup;
 	code = st_provision_run(ctx, &l, 0, 0);
+	{
+		/* Deliver to the local registry, then audit it all offline. */
+		char *exp_argv[] = { "export", "--once", NULL };
+		int ecode = cmd_export(2, exp_argv, ctx);
+
+		if (code == 0)
+			code = ecode;
+	}
 	if (!ctx->json) {
 		char trust[4200];
 		uint64_t pending = 0;
@@ -276,10 +293,12 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
 		printf("signed identity records waiting for the registry: %llu\n",
 		       (unsigned long long)pending);
 		printf("trust bundle: %s/%s\n", trust, HSM_ORG_BUNDLE_FILE);
+		printf("registry: %s (database %s)\n", reg.url, reg.db);
 		printf("journal: 'imprint --data-dir %s status'\n", ctx->data_dir);
 	}
 cleanup:
 	st_line_close(&l);
+	st_registry_stop(&reg);
 	vboard_stop(&vb);
 	if (rc != IMP_OK)
 		return st_fail(rc, "the demo did not run");

@@ -7,6 +7,8 @@ const struct st_command st_commands[] = {
 	{ "board", cmd_board, NEED_NOTHING, "talk to one board: info" },
 	{ "demo", cmd_demo, NEED_DATA_DIR,
 	  "the whole virtual line: start boards, init the hsm, provision, summarise" },
+	{ "export", cmd_export, NEED_DATA_DIR,
+	  "deliver signed records to the registry, or write them for a bulk import" },
 	{ "help", cmd_help, NEED_NOTHING, "list commands, or show one command's help" },
 	{ "hsm", cmd_hsm, NEED_DATA_DIR, "the organisation's keys: init, status, export-trust" },
 	{ "provision", cmd_provision, NEED_DATA_DIR,

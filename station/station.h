@@ -8,6 +8,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -44,6 +46,7 @@ const struct st_command *st_command_find(const char *name);
 /* Subcommands, one file each (cmd_NAME.c). */
 int cmd_board(int argc, char **argv, struct station_ctx *ctx);
 int cmd_demo(int argc, char **argv, struct station_ctx *ctx);
+int cmd_export(int argc, char **argv, struct station_ctx *ctx);
 int cmd_help(int argc, char **argv, struct station_ctx *ctx);
 int cmd_hsm(int argc, char **argv, struct station_ctx *ctx);
 int cmd_provision(int argc, char **argv, struct station_ctx *ctx);
@@ -112,5 +115,26 @@ void st_emit(struct station_ctx *ctx, json_t *obj,
 
 /* Report a failure: the error log line is the module's; this adds what to do. */
 int st_fail(imp_err rc, const char *next_step);
+
+/* ---- a local imprint-registry (cmd_export.c; demo and tests) ---------- */
+
+struct st_registry {
+	pid_t pid;
+	FILE *out;
+	char url[128];
+	char db[4300];
+	char ca[4400], cert[4400], key[4400];
+};
+
+/*
+ * Start imprint-registry (found beside this binary) on 127.0.0.1, an
+ * ephemeral port, with its database and TLS material (made by init-tls if
+ * missing) in dir and DATA/trust as trust. Stop it with st_registry_stop,
+ * also after a failure.
+ */
+imp_err st_registry_start(struct station_ctx *ctx, const char *dir, struct st_registry *r);
+void st_registry_stop(struct st_registry *r);
+/* The configuration's "registry" section for r (new reference). */
+json_t *st_registry_config(const struct st_registry *r);
 
 #endif

@@ -1,0 +1,345 @@
+/*
+ * The "https" exporter: POST /records batches to a registry (docs/REGISTRY.md)
+ * with libcurl, mutual TLS, a pinned server CA, an optional bearer token and
+ * one kept-alive connection. Transient failures (connection errors,
+ * timeouts, 5xx, 429) are retried with exponential backoff and full jitter,
+ * at least as long as a Retry-After asks; a 4xx of the whole request is not
+ * retried (the configuration is wrong).
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <openssl/rand.h>
+
+#include "exp/export.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+
+struct https {
+	CURL *curl;
+	struct curl_slist *headers;
+	char *url;            /* base + "/records" */
+	struct exp_settings s;
+	char *body;           /* response buffer */
+	size_t body_len, body_cap;
+	double retry_after_s; /* from the last response, -1 if none */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct https *h = arg;
+	size_t len = size * n;
+
+	if (h->body_len + len + 1 > h->body_cap) {
+		size_t nc = (h->body_len + len + 1) * 2;
+		char *t;
+
+		if (nc > 64u << 20)
+			return 0; /* a registry answer is never that big */
+		t = realloc(h->body, nc);
+		if (!t)
+			return 0;
+		h->body = t;
+		h->body_cap = nc;
+	}
+	memcpy(h->body + h->body_len, p, len);
+	h->body_len += len;
+	h->body[h->body_len] = '\0';
+	return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct https *h = arg;
+	size_t len = size * n;
+	static const char name[] = "retry-after:";
+
+	if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
+		char buf[64];
+		size_t k = len - (sizeof(name) - 1);
+		char *end;
+		double v;
+
+		if (k >= sizeof(buf))
+			k = sizeof(buf) - 1;
+		memcpy(buf, p + sizeof(name) - 1, k);
+		buf[k] = '\0';
+		v = strtod(buf, &end);
+		/* Only the delta-seconds form; an HTTP date is ignored (backoff applies). */
+		if (end != buf && v >= 0 && v < 3600)
+			h->retry_after_s = v;
+	}
+	return len;
+}
+
+static imp_err https_open(const struct exp_settings *s, void **state)
+{
+	struct https *h;
+	char auth[4200];
+	imp_err rc = IMP_ERR_EXPORT;
+
+	*state = NULL;
+	if (!s->url || strncmp(s->url, "https://", 8) != 0) {
+		IMP_ERROR("registry url must be https:// (got %s): set registry.url in the "
+			  "configuration", s->url ? s->url : "none");
+		return IMP_ERR_CONFIG;
+	}
+	if (!s->ca || !s->cert || !s->key) {
+		IMP_ERROR("registry needs ca, cert and key (mutual TLS): set registry.ca, "
+			  "registry.cert and registry.key in the configuration");
+		return IMP_ERR_CONFIG;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return IMP_ERR_INTERNAL;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return IMP_ERR_NOMEM;
+	h->s = *s;
+	if (h->s.connect_timeout_ms <= 0)
+		h->s.connect_timeout_ms = 5000;
+	if (h->s.timeout_ms <= 0)
+		h->s.timeout_ms = 30000;
+	if (h->s.retry_for_s == 0)
+		h->s.retry_for_s = 60;
+	if (h->s.backoff_base_s <= 0)
+		h->s.backoff_base_s = 0.2;
+	if (h->s.backoff_max_s <= 0)
+		h->s.backoff_max_s = 10;
+	if (asprintf(&h->url, "%s%srecords", s->url,
+		     s->url[strlen(s->url) - 1] == '/' ? "" : "/") < 0) {
+		h->url = NULL;
+		rc = IMP_ERR_NOMEM;
+		goto fail;
+	}
+	h->curl = curl_easy_init();
+	if (!h->curl)
+		goto fail;
+	h->headers = curl_slist_append(NULL, "Content-Type: application/json");
+	h->headers = curl_slist_append(h->headers, "Accept: application/json");
+	if (s->bearer) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", s->bearer);
+		h->headers = curl_slist_append(h->headers, auth);
+		imp_wipe(auth, sizeof(auth));
+	}
+	if (!h->headers)
+		goto fail;
+	curl_easy_setopt(h->curl, CURLOPT_URL, h->url);
+	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
+	curl_easy_setopt(h->curl, CURLOPT_CAINFO, s->ca);
+	curl_easy_setopt(h->curl, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(h->curl, CURLOPT_SSLCERT, s->cert);
+	curl_easy_setopt(h->curl, CURLOPT_SSLCERTTYPE, "PEM");
+	curl_easy_setopt(h->curl, CURLOPT_SSLKEY, s->key);
+	curl_easy_setopt(h->curl, CURLOPT_SSLKEYTYPE, "PEM");
+	curl_easy_setopt(h->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h->curl, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(h->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, h->s.connect_timeout_ms);
+	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, h->s.timeout_ms);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h);
+	curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, h);
+	curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, h->errbuf);
+	curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "imprint/" IMPRINT_VERSION);
+	*state = h;
+	return IMP_OK;
+fail:
+	curl_slist_free_all(h->headers);
+	if (h->curl)
+		curl_easy_cleanup(h->curl);
+	free(h->url);
+	free(h);
+	curl_global_cleanup();
+	return rc;
+}
+
+static imp_err https_close(void *state)
+{
+	struct https *h = state;
+
+	curl_slist_free_all(h->headers);
+	curl_easy_cleanup(h->curl);
+	free(h->url);
+	free(h->body);
+	free(h);
+	curl_global_cleanup();
+	return IMP_OK;
+}
+
+/* {"records":[{"id":..,"jws":..},...]}, written by hand (big batches). */
+static char *build_body(const struct exp_record *recs, size_t n, size_t *len)
+{
+	size_t cap = 32;
+	char *b, *p;
+
+	for (size_t i = 0; i < n; i++)
+		cap += strlen(recs[i].id) + strlen(recs[i].jws) + 32;
+	b = malloc(cap);
+	if (!b)
+		return NULL;
+	p = b;
+	p += sprintf(p, "{\"records\":[");
+	for (size_t i = 0; i < n; i++) {
+		/* ids are hex or UUIDs and JWS are base64url + '.': nothing to escape,
+		 * but never trust that blindly. */
+		for (const char *c = recs[i].id; *c; c++)
+			if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) {
+				free(b);
+				return NULL;
+			}
+		p += sprintf(p, "%s{\"id\":\"%s\",\"jws\":\"%s\"}", i ? "," : "", recs[i].id,
+			     recs[i].jws);
+	}
+	p += sprintf(p, "]}");
+	*len = (size_t)(p - b);
+	return b;
+}
+
+static int find_index(const struct exp_record *recs, size_t n, const char *id, size_t hint)
+{
+	if (hint < n && strcmp(recs[hint].id, id) == 0)
+		return (int)hint;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(recs[i].id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
+static imp_err parse_results(struct https *h, const struct exp_record *recs, size_t n,
+			     struct exp_result *res)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(h->body ? h->body : "", h->body_len, 0, &jerr);
+	json_t *arr = json_object_get(o, "results");
+	json_t *v;
+	size_t i;
+
+	if (!json_is_array(arr)) {
+		IMP_ERROR("registry answer has no \"results\" array (%s)", jerr.text);
+		json_decref(o);
+		return IMP_ERR_PROTOCOL;
+	}
+	json_array_foreach(arr, i, v) {
+		const char *id = json_string_value(json_object_get(v, "id"));
+		const char *status = json_string_value(json_object_get(v, "status"));
+		const char *reason = json_string_value(json_object_get(v, "reason"));
+		int k = id ? find_index(recs, n, id, i) : -1;
+
+		if (k < 0 || !status)
+			continue;
+		res[k].code = (int)json_integer_value(json_object_get(v, "code"));
+		snprintf(res[k].reason, sizeof(res[k].reason), "%s", reason ? reason : "");
+		if (strcmp(status, "accepted") == 0)
+			res[k].status = EXP_ACCEPTED;
+		else if (strcmp(status, "duplicate-same") == 0)
+			res[k].status = EXP_DUPLICATE_SAME;
+		else if (strcmp(status, "rejected") == 0)
+			res[k].status = EXP_REJECTED;
+		else
+			res[k].status = EXP_PENDING; /* e.g. "retry": try again later */
+	}
+	json_decref(o);
+	return IMP_OK;
+}
+
+static double jitter(double max_s)
+{
+	uint32_t r = 0;
+
+	if (RAND_bytes((uint8_t *)&r, sizeof(r)) != 1)
+		r = (uint32_t)rand();
+	return max_s * ((double)r / 4294967296.0);
+}
+
+static imp_err https_push(void *state, const struct exp_record *recs, size_t n,
+			  struct exp_result *res)
+{
+	struct https *h = state;
+	size_t len = 0;
+	char *body = build_body(recs, n, &len);
+	double deadline = imp_now_s() + (h->s.retry_for_s < 0 ? 0 : h->s.retry_for_s);
+	imp_err rc = IMP_ERR_EXPORT;
+
+	if (!body)
+		return IMP_ERR_NOMEM;
+	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	for (unsigned attempt = 0;; attempt++) {
+		long status = 0;
+		double wait, backoff;
+		CURLcode cc;
+
+		h->body_len = 0;
+		h->retry_after_s = -1;
+		h->errbuf[0] = '\0';
+		cc = curl_easy_perform(h->curl);
+		if (cc == CURLE_OK)
+			curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+		if (cc == CURLE_OK && status >= 200 && status < 300) {
+			rc = parse_results(h, recs, n, res);
+			if (rc == IMP_OK)
+				break;
+		} else if (cc == CURLE_OK && status >= 400 && status < 500 && status != 408 &&
+			   status != 429) {
+			IMP_ERROR("registry refused the request: HTTP %ld %.200s; check "
+				  "registry.url, the client certificate and the bearer token",
+				  status, h->body ? h->body : "");
+			rc = IMP_ERR_EXPORT;
+			break;
+		} else if (cc != CURLE_OK) {
+			IMP_WARN("registry: %s (%s)", curl_easy_strerror(cc), h->errbuf);
+			/* A certificate problem does not go away by waiting. */
+			if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CERTPROBLEM ||
+			    cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_UNSUPPORTED_PROTOCOL ||
+			    cc == CURLE_URL_MALFORMAT) {
+				IMP_ERROR("registry: TLS or URL configuration problem; check "
+					  "registry.url, registry.ca, registry.cert and registry.key");
+				rc = IMP_ERR_EXPORT;
+				break;
+			}
+			rc = (cc == CURLE_OPERATION_TIMEDOUT) ? IMP_ERR_TIMEOUT : IMP_ERR_EXPORT;
+		} else {
+			IMP_WARN("registry: HTTP %ld%s", status,
+				 h->retry_after_s >= 0 ? " (with Retry-After)" : "");
+			rc = IMP_ERR_EXPORT;
+		}
+		backoff = h->s.backoff_base_s * (double)(1u << (attempt < 16 ? attempt : 16));
+		if (backoff > h->s.backoff_max_s)
+			backoff = h->s.backoff_max_s;
+		wait = jitter(backoff);
+		if (h->retry_after_s >= 0 && wait < h->retry_after_s)
+			wait = h->retry_after_s;
+		if (imp_now_s() + wait > deadline) {
+			IMP_ERROR("registry unreachable or failing for %.0f s; records stay in the "
+				  "outbox, run imprint export again",
+				  h->s.retry_for_s < 0 ? 0 : h->s.retry_for_s);
+			break;
+		}
+		IMP_DEBUG("registry: retry %u in %.2f s", attempt + 1, wait);
+		imp_sleep_us((uint64_t)(wait * 1e6));
+	}
+	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, NULL);
+	free(body);
+	if (rc != IMP_OK)
+		for (size_t i = 0; i < n; i++)
+			res[i].status = EXP_PENDING;
+	return rc;
+}
+
+const struct exp_driver exp_driver_https = {
+	.name = "https",
+	.summary = "the registry (docs/REGISTRY.md) over HTTPS with mutual TLS",
+	.durable_on_close = false,
+	.open = https_open,
+	.push = https_push,
+	.close = https_close,
+};

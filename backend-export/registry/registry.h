@@ -1,0 +1,66 @@
+/*
+ * imprint-registry internals: the store (SQLite + verification of every
+ * record) and the demo TLS material. docs/REGISTRY.md is the reference.
+ */
+#ifndef REGISTRY_H
+#define REGISTRY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+#include <openssl/x509.h>
+
+#include "imprint/err.h"
+
+#define REG_REASON_MAX 256u
+
+/* Per-record outcome, as sent on the wire. */
+enum reg_status { REG_ACCEPTED, REG_DUPLICATE_SAME, REG_REJECTED };
+
+struct reg_result {
+	enum reg_status status;
+	int code;                    /* 201 accepted, 200 same, 409 conflict, 422, 404, 400 */
+	char reason[REG_REASON_MAX];
+};
+
+/* One record of a batch after verification, before it is stored. */
+struct reg_item {
+	const char *id;   /* borrowed from the request */
+	const char *jws;  /* borrowed */
+	bool revocation;
+	bool verified;    /* false: result already set (rejected) */
+	char serial[80];
+	char uid[140];
+	char public_key[100]; /* "x.y" of the JWK, "" for psk */
+	char cert_sha256[65];
+	char reason_text[REG_REASON_MAX]; /* revocation reason */
+	struct reg_result res;
+};
+
+struct reg_store {
+	void *db;                 /* sqlite3 */
+	pthread_mutex_t lock;
+	X509_STORE *trust;        /* the organisation bundle */
+	char *revocation_x5c;     /* base64 DER of the revocation certificate */
+	EVP_PKEY *revocation_pub; /* pinned for revocation records */
+};
+
+/* Open (create) the database and load DIR/bundle.pem and DIR/revocation.pem. */
+imp_err reg_store_open(struct reg_store *s, const char *db_path, const char *trust_dir);
+void reg_store_close(struct reg_store *s);
+
+/* Verify one item (thread-safe, no lock): fills serial, uid, ... or res. */
+void reg_verify(struct reg_store *s, struct reg_item *it);
+
+/* Store a verified batch in one transaction, setting every res. */
+imp_err reg_store_batch(struct reg_store *s, struct reg_item *items, size_t n);
+
+/* GET /records/SERIAL: *out new object, IMP_ERR_NOT_FOUND if unknown. */
+imp_err reg_lookup(struct reg_store *s, const char *serial, json_t **out);
+
+/* init-tls DIR: a throwaway TLS CA, server and client certificates. */
+imp_err reg_init_tls(const char *dir);
+
+#endif

@@ -1,0 +1,472 @@
+/*
+ * The registry's store: every record is verified (JWS against the
+ * organisation bundle, device certificate chain to the root) before it is
+ * kept in SQLite; duplicates of serial, chip UID or public key under another
+ * record id are refused; the same record again is answered as such
+ * (idempotent); revocations are verified with the pinned revocation key and
+ * applied.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "formats/base64.h"
+#include "formats/record.h"
+#include "formats/x509.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+#include "registry.h"
+
+/* PERSISTED: the registry database schema (PRAGMA user_version 1). */
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS identities ("
+	"  record_id         TEXT PRIMARY KEY,"
+	"  serial            TEXT NOT NULL UNIQUE,"
+	"  uid               TEXT NOT NULL UNIQUE,"
+	"  public_key        TEXT UNIQUE,"      /* JWK x.y; NULL for psk */
+	"  cert_sha256       TEXT,"
+	"  jws               TEXT NOT NULL,"
+	"  received_at       TEXT NOT NULL,"
+	"  revoked_at        TEXT,"
+	"  revocation_reason TEXT,"
+	"  revocation_id     TEXT"
+	");"
+	"CREATE TABLE IF NOT EXISTS revocations ("
+	"  record_id   TEXT PRIMARY KEY,"
+	"  serial      TEXT NOT NULL,"
+	"  reason      TEXT NOT NULL,"
+	"  jws         TEXT NOT NULL,"
+	"  received_at TEXT NOT NULL"
+	");"
+	"CREATE INDEX IF NOT EXISTS revocations_serial ON revocations(serial);"
+	"PRAGMA user_version = 1;";
+
+static imp_err db_fail(sqlite3 *db, const char *what)
+{
+	IMP_ERROR("registry database: %s: %s", what, sqlite3_errmsg(db));
+	return IMP_ERR_IO;
+}
+
+static imp_err load_cert_b64(const char *path, char **b64, EVP_PKEY **pub)
+{
+	X509 *c = NULL;
+	uint8_t *der = NULL;
+	size_t n = 0;
+	imp_err rc = fmt_cert_load(path, &c);
+
+	if (rc == IMP_OK)
+		rc = fmt_cert_to_der(c, &der, &n);
+	if (rc == IMP_OK) {
+		*b64 = fmt_b64_encode(der, n);
+		*pub = X509_get_pubkey(c);
+		if (!*b64 || !*pub)
+			rc = IMP_ERR_NOMEM;
+	}
+	free(der);
+	X509_free(c);
+	return rc;
+}
+
+imp_err reg_store_open(struct reg_store *s, const char *db_path, const char *trust_dir)
+{
+	sqlite3 *db = NULL;
+	char path[4200];
+	imp_err rc;
+
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	s->trust = X509_STORE_new();
+	if (!s->trust)
+		return IMP_ERR_NOMEM;
+	snprintf(path, sizeof(path), "%s/bundle.pem", trust_dir);
+	rc = fmt_store_add_pem(s->trust, path);
+	if (rc != IMP_OK) {
+		IMP_ERROR("cannot load the trust bundle %s", path);
+		return rc;
+	}
+	snprintf(path, sizeof(path), "%s/revocation.pem", trust_dir);
+	rc = load_cert_b64(path, &s->revocation_x5c, &s->revocation_pub);
+	if (rc != IMP_OK) {
+		IMP_ERROR("cannot load the revocation certificate %s", path);
+		return rc;
+	}
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				  SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		rc = db_fail(db, "open");
+		sqlite3_close(db);
+		return rc;
+	}
+	s->db = db;
+	sqlite3_busy_timeout(db, 10000);
+	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
+			 NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(db, "schema");
+	return IMP_OK;
+}
+
+void reg_store_close(struct reg_store *s)
+{
+	sqlite3_close(s->db);
+	X509_STORE_free(s->trust);
+	free(s->revocation_x5c);
+	EVP_PKEY_free(s->revocation_pub);
+	pthread_mutex_destroy(&s->lock);
+	memset(s, 0, sizeof(*s));
+}
+
+static void reject(struct reg_item *it, int code, const char *fmt, const char *arg)
+{
+	it->verified = false;
+	it->res.status = REG_REJECTED;
+	it->res.code = code;
+	snprintf(it->res.reason, sizeof(it->res.reason), fmt, arg);
+}
+
+/* x5c[0] of the protected header, malloc'ed, or NULL. */
+static char *header_x5c0(const char *jws)
+{
+	const char *dot = strchr(jws, '.');
+	uint8_t *h = NULL;
+	size_t n = 0;
+	json_t *o;
+	char *out = NULL;
+
+	if (!dot || fmt_b64url_decode(jws, (size_t)(dot - jws), &h, &n) != IMP_OK)
+		return NULL;
+	o = json_loadb((const char *)h, n, 0, NULL);
+	free(h);
+	if (json_string_value(json_array_get(json_object_get(o, "x5c"), 0)))
+		out = strdup(json_string_value(json_array_get(json_object_get(o, "x5c"), 0)));
+	json_decref(o);
+	return out;
+}
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+static void verify_identity(struct reg_store *s, struct reg_item *it)
+{
+	json_t *rec = NULL;
+	char *x5c0 = header_x5c0(it->jws);
+	const char *cert_b64;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	X509 *cert = NULL;
+	imp_err rc;
+
+	if (x5c0 && strcmp(x5c0, s->revocation_x5c) == 0) {
+		free(x5c0);
+		reject(it, 422, "%s", "identity record signed with the revocation key");
+		return;
+	}
+	free(x5c0);
+	rc = fmt_record_verify(it->jws, NULL, s->trust, &rec);
+	if (rc != IMP_OK) {
+		reject(it, 422, "record signature or content does not verify (%s)",
+		       imp_err_name(rc));
+		return;
+	}
+	if (strcmp(json_string_value(json_object_get(rec, "record_id")), it->id) != 0) {
+		reject(it, 422, "%s", "id does not match the record's record_id");
+		goto cleanup;
+	}
+	copy(it->serial, sizeof(it->serial), json_string_value(json_object_get(rec, "serial")));
+	copy(it->uid, sizeof(it->uid), json_string_value(json_object_get(rec, "chip_uid")));
+	copy(it->cert_sha256, sizeof(it->cert_sha256),
+	     json_string_value(json_object_get(rec, "device_certificate_sha256")));
+	cert_b64 = json_string_value(json_object_get(rec, "device_certificate"));
+	if (cert_b64) {
+		json_t *jwk = json_object_get(rec, "public_key");
+
+		snprintf(it->public_key, sizeof(it->public_key), "%s.%s",
+			 json_string_value(json_object_get(jwk, "x")),
+			 json_string_value(json_object_get(jwk, "y")));
+		rc = fmt_b64_decode(cert_b64, strlen(cert_b64), &der, &der_len);
+		if (rc == IMP_OK)
+			rc = fmt_cert_from_der(der, der_len, &cert);
+		if (rc == IMP_OK)
+			rc = fmt_cert_verify_chain(s->trust, cert, NULL,
+						   FMT_KU_DIGITAL_SIGNATURE | FMT_KU_KEY_AGREEMENT);
+		if (rc != IMP_OK) {
+			reject(it, 422, "device certificate does not chain to the device CA (%s)",
+			       imp_err_name(rc));
+			goto cleanup;
+		}
+	}
+	it->verified = true;
+cleanup:
+	X509_free(cert);
+	free(der);
+	json_decref(rec);
+}
+
+static void verify_revocation(struct reg_store *s, struct reg_item *it)
+{
+	json_t *rec = NULL;
+	imp_err rc = fmt_revocation_verify(it->jws, s->revocation_pub, NULL, &rec);
+
+	if (rc != IMP_OK) {
+		reject(it, 422, "revocation does not verify with the revocation key (%s)",
+		       imp_err_name(rc));
+		return;
+	}
+	copy(it->serial, sizeof(it->serial), json_string_value(json_object_get(rec, "serial")));
+	copy(it->reason_text, sizeof(it->reason_text),
+	     json_string_value(json_object_get(rec, "reason")));
+	/* uid carries the revoked record id, if the revocation names one. */
+	copy(it->uid, sizeof(it->uid), json_string_value(json_object_get(rec, "record_id")));
+	it->verified = true;
+	json_decref(rec);
+}
+
+void reg_verify(struct reg_store *s, struct reg_item *it)
+{
+	const char *dot = strchr(it->jws, '.');
+	uint8_t *h = NULL;
+	size_t n = 0;
+	json_t *hdr;
+	const char *typ;
+
+	memset(&it->res, 0, sizeof(it->res));
+	it->verified = false;
+	if (!dot || fmt_b64url_decode(it->jws, (size_t)(dot - it->jws), &h, &n) != IMP_OK) {
+		reject(it, 400, "%s", "not a compact JWS");
+		return;
+	}
+	hdr = json_loadb((const char *)h, n, 0, NULL);
+	free(h);
+	typ = json_string_value(json_object_get(hdr, "typ"));
+	it->revocation = typ && strcmp(typ, FMT_REVOCATION_TYP) == 0;
+	json_decref(hdr);
+	if (it->revocation)
+		verify_revocation(s, it);
+	else
+		verify_identity(s, it);
+}
+
+/* ------------------------------------------------------------ storing */
+
+/* First column of the first row of sql bound with a, or NULL (malloc'ed). */
+static char *query1(sqlite3 *db, const char *sql, const char *a, bool *err)
+{
+	sqlite3_stmt *st = NULL;
+	char *out = NULL;
+	int src;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		*err = true;
+		return NULL;
+	}
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		out = strdup((const char *)sqlite3_column_text(st, 0) ?
+			     (const char *)sqlite3_column_text(st, 0) : "");
+	else if (src != SQLITE_DONE)
+		*err = true;
+	sqlite3_finalize(st);
+	return out;
+}
+
+static bool same_or_conflict(struct reg_item *it, char *stored_jws)
+{
+	if (!stored_jws)
+		return false;
+	if (strcmp(stored_jws, it->jws) == 0) {
+		it->res.status = REG_DUPLICATE_SAME;
+		it->res.code = 200;
+		copy(it->res.reason, sizeof(it->res.reason), "already stored");
+	} else {
+		reject(it, 409, "record id %s already stored with other content", it->id);
+	}
+	free(stored_jws);
+	return true;
+}
+
+static imp_err store_identity(sqlite3 *db, struct reg_item *it, const char *now)
+{
+	static const struct {
+		const char *sql, *what;
+	} uniq[] = {
+		{ "SELECT record_id FROM identities WHERE serial = ?", "serial" },
+		{ "SELECT record_id FROM identities WHERE uid = ?", "chip uid" },
+		{ "SELECT record_id FROM identities WHERE public_key = ?", "public key" },
+	};
+	const char *vals[] = { it->serial, it->uid, it->public_key };
+	sqlite3_stmt *st = NULL;
+	bool err = false;
+
+	if (same_or_conflict(it, query1(db, "SELECT jws FROM identities WHERE record_id = ?",
+					it->id, &err)))
+		return IMP_OK;
+	for (size_t i = 0; i < IMP_ARRAY_SIZE(uniq) && !err; i++) {
+		char *other;
+
+		if (!vals[i][0])
+			continue;
+		other = query1(db, uniq[i].sql, vals[i], &err);
+		if (other) {
+			char msg[REG_REASON_MAX];
+
+			snprintf(msg, sizeof(msg), "duplicate %s: already registered by record %s",
+				 uniq[i].what, other);
+			free(other);
+			reject(it, 409, "%s", msg);
+			return IMP_OK;
+		}
+	}
+	if (err)
+		return db_fail(db, "lookup");
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO identities (record_id, serial, uid, public_key, "
+			       "cert_sha256, jws, received_at) VALUES (?,?,?,?,?,?,?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, "insert");
+	sqlite3_bind_text(st, 1, it->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, it->serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, it->uid, -1, SQLITE_STATIC);
+	if (it->public_key[0])
+		sqlite3_bind_text(st, 4, it->public_key, -1, SQLITE_STATIC);
+	if (it->cert_sha256[0])
+		sqlite3_bind_text(st, 5, it->cert_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, it->jws, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return db_fail(db, "insert");
+	}
+	sqlite3_finalize(st);
+	it->res.status = REG_ACCEPTED;
+	it->res.code = 201;
+	return IMP_OK;
+}
+
+static imp_err store_revocation(sqlite3 *db, struct reg_item *it, const char *now)
+{
+	sqlite3_stmt *st = NULL;
+	bool err = false;
+	char *target;
+
+	if (same_or_conflict(it, query1(db, "SELECT jws FROM revocations WHERE record_id = ?",
+					it->id, &err)))
+		return IMP_OK;
+	target = query1(db, "SELECT record_id FROM identities WHERE serial = ?", it->serial, &err);
+	if (err)
+		return db_fail(db, "lookup");
+	if (!target) {
+		reject(it, 404, "revocation of unknown serial %s", it->serial);
+		return IMP_OK;
+	}
+	if (it->uid[0] && strcmp(target, it->uid) != 0) {
+		free(target);
+		reject(it, 409, "revocation names record %s, which is not the serial's record",
+		       it->uid);
+		return IMP_OK;
+	}
+	free(target);
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO revocations (record_id, serial, reason, jws, received_at) "
+			       "VALUES (?,?,?,?,?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, "insert");
+	sqlite3_bind_text(st, 1, it->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, it->serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, it->reason_text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, it->jws, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return db_fail(db, "insert");
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(db,
+			       "UPDATE identities SET revoked_at = ?, revocation_reason = ?, "
+			       "revocation_id = ? WHERE serial = ? AND revoked_at IS NULL",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, "update");
+	sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, it->reason_text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, it->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, it->serial, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return db_fail(db, "update");
+	}
+	sqlite3_finalize(st);
+	it->res.status = REG_ACCEPTED;
+	it->res.code = 201;
+	return IMP_OK;
+}
+
+imp_err reg_store_batch(struct reg_store *s, struct reg_item *items, size_t n)
+{
+	sqlite3 *db = s->db;
+	char now[32];
+	imp_err rc = IMP_OK;
+
+	imp_rfc3339_now(now);
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = db_fail(db, "begin");
+		goto out;
+	}
+	for (size_t i = 0; i < n && rc == IMP_OK; i++) {
+		if (!items[i].verified)
+			continue;
+		if (items[i].revocation)
+			rc = store_revocation(db, &items[i], now);
+		else
+			rc = store_identity(db, &items[i], now);
+	}
+	if (rc == IMP_OK && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = db_fail(db, "commit");
+	if (rc != IMP_OK)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+imp_err reg_lookup(struct reg_store *s, const char *serial, json_t **out)
+{
+	sqlite3 *db = s->db;
+	sqlite3_stmt *st = NULL;
+	imp_err rc = IMP_ERR_NOT_FOUND;
+
+	*out = NULL;
+	pthread_mutex_lock(&s->lock);
+	if (sqlite3_prepare_v2(db,
+			       "SELECT record_id, serial, uid, jws, received_at, revoked_at, "
+			       "revocation_reason, revocation_id FROM identities WHERE serial = ?",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = db_fail(db, "lookup");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *revoked = (const char *)sqlite3_column_text(st, 5);
+
+		*out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "id",
+				 (const char *)sqlite3_column_text(st, 0), "serial",
+				 (const char *)sqlite3_column_text(st, 1), "chip_uid",
+				 (const char *)sqlite3_column_text(st, 2), "jws",
+				 (const char *)sqlite3_column_text(st, 3), "received_at",
+				 (const char *)sqlite3_column_text(st, 4), "revoked", revoked != NULL);
+		if (*out && revoked)
+			json_object_set_new(
+				*out, "revocation",
+				json_pack("{s:s, s:s, s:s}", "revoked_at", revoked, "reason",
+					  (const char *)sqlite3_column_text(st, 6), "id",
+					  (const char *)sqlite3_column_text(st, 7)));
+		rc = *out ? IMP_OK : IMP_ERR_NOMEM;
+	}
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
