@@ -167,6 +167,37 @@ void st_line_close(struct st_line *l)
 
 static pthread_mutex_t progress_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* On a terminal: one live line per fixture, redrawn in place. */
+#define LIVE_MAX 64
+static struct {
+	char fixture[32];
+	char line[160];
+} live[LIVE_MAX];
+static int live_n, live_drawn;
+
+static void live_update(const struct prov_progress *p)
+{
+	int i;
+
+	for (i = 0; i < live_n; i++)
+		if (strcmp(live[i].fixture, p->fixture) == 0)
+			break;
+	if (i == live_n) {
+		if (live_n == LIVE_MAX)
+			return;
+		snprintf(live[live_n++].fixture, sizeof(live[0].fixture), "%s", p->fixture);
+	}
+	snprintf(live[i].line, sizeof(live[i].line), "%-6s %-9s %-12s %-32s %6.2fs %s",
+		 p->fixture, prov_state_name(p->state), p->serial[0] ? p->serial : "-", p->uid,
+		 p->elapsed_s, p->rc == IMP_OK ? p->message : imp_err_str(p->rc));
+	if (live_drawn)
+		fprintf(stderr, "\033[%dA", live_drawn);
+	for (int k = 0; k < live_n; k++)
+		fprintf(stderr, "\r\033[2K%s\n", live[k].line);
+	live_drawn = live_n;
+	fflush(stderr);
+}
+
 void st_progress(void *arg, const struct prov_progress *p)
 {
 	struct station_ctx *ctx = arg;
@@ -178,6 +209,8 @@ void st_progress(void *arg, const struct prov_progress *p)
 				       "state", prov_state_name(p->state), "code", (int)p->rc,
 				       "message", p->message, "elapsed_s", p->elapsed_s),
 			NULL, NULL);
+	} else if (isatty(STDERR_FILENO) && imp_log_get_level() <= IMP_LOG_INFO) {
+		live_update(p);
 	} else if (p->rc != IMP_OK || imp_log_get_level() >= IMP_LOG_INFO) {
 		fprintf(stderr, "[%-6s] %-9s %-10s %s%s%s (%.2fs)\n", p->fixture,
 			prov_state_name(p->state), p->serial[0] ? p->serial : "-",
