@@ -279,8 +279,12 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
 	{
 		/* Deliver to the local registry, then audit it all offline. */
 		char *exp_argv[] = { "export", "--once", NULL };
+		char *aud_argv[] = { "audit", "--registry-db", reg.db, NULL };
 		int ecode = cmd_export(2, exp_argv, ctx);
 
+		if (code == 0)
+			code = ecode;
+		ecode = cmd_audit(3, aud_argv, ctx);
 		if (code == 0)
 			code = ecode;
 	}

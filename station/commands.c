@@ -4,6 +4,8 @@
 
 /* Sorted by name; st_command_find relies on it. */
 const struct st_command st_commands[] = {
+	{ "audit", cmd_audit, NEED_DATA_DIR,
+	  "verify offline: records, certificate chains, uniqueness, completeness, journal" },
 	{ "board", cmd_board, NEED_NOTHING, "talk to one board: info" },
 	{ "demo", cmd_demo, NEED_DATA_DIR,
 	  "the whole virtual line: start boards, init the hsm, provision, summarise" },

@@ -44,6 +44,7 @@ extern const struct st_command st_commands[];
 const struct st_command *st_command_find(const char *name);
 
 /* Subcommands, one file each (cmd_NAME.c). */
+int cmd_audit(int argc, char **argv, struct station_ctx *ctx);
 int cmd_board(int argc, char **argv, struct station_ctx *ctx);
 int cmd_demo(int argc, char **argv, struct station_ctx *ctx);
 int cmd_export(int argc, char **argv, struct station_ctx *ctx);

@@ -1,0 +1,719 @@
+/*
+ * imprint audit, the engine (exp/audit.h, docs/AUDIT.md).
+ *
+ * Records are read in batches of AUDIT_BATCH, verified by `threads` threads
+ * (the calling one included; each takes the next record from an atomic
+ * counter), then their identifying values are inserted into a temporary
+ * on-disk SQLite database. Once every record is in, indexes are built and
+ * duplicates and completeness are found with GROUP BY and anti-joins: memory
+ * is bounded by the batch and SQLite's page cache, not by the record count.
+ *
+ * Trust: the record-signing and revocation certificates are verified once
+ * against the root and their keys then pinned for every record; the device
+ * CA is verified once against the root and then used as the anchor of every
+ * device certificate (X509_V_FLAG_PARTIAL_CHAIN), so each record costs two
+ * ECDSA verifications (JWS and device certificate), the minimum.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+#include <sqlite3.h>
+
+#include "exp/audit.h"
+#include "exp/export.h"
+#include "formats/base64.h"
+#include "formats/record.h"
+#include "formats/x509.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+#include "provisioner/journal.h"
+
+#define AUDIT_BATCH 2048u
+#define MSG_MAX 240u
+
+enum kind { K_IDENTITY = 0, K_REVOCATION = 1 };
+
+struct item {
+	char *id;   /* as the source names it, or NULL */
+	char *jws;
+	/* results */
+	bool ok;
+	enum kind kind;
+	unsigned sigs;
+	char check[24];
+	char msg[MSG_MAX];
+	char record_id[80];
+	char serial[80];
+	char uid[140];
+	char pubkey[100];
+	char cert_serial[48];
+	char digest[65];
+};
+
+struct audit {
+	const struct exp_audit_opts *o;
+	struct exp_audit_summary *sum;
+	EVP_PKEY *rec_pub, *rev_pub;
+	X509_STORE *dev_store;
+	sqlite3 *db;
+	sqlite3_stmt *ins;
+	sqlite3_stmt *get_digest;
+	char db_path[4200];
+	struct item *items;
+	size_t n;
+	atomic_size_t next;
+	unsigned threads;
+	imp_err rc;
+};
+
+static void finding(struct audit *a, const char *check, const char *id, const char *serial,
+		    const char *uid, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void finding(struct audit *a, const char *check, const char *id, const char *serial,
+		    const char *uid, const char *fmt, ...)
+{
+	struct exp_finding f;
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	f.check = check;
+	f.record_id = id ? id : "";
+	f.serial = serial ? serial : "";
+	f.uid = uid ? uid : "";
+	f.message = msg;
+	a->sum->findings++;
+	if (a->o->finding)
+		a->o->finding(a->o->arg, &f);
+}
+
+/* --------------------------------------------------------------- trust */
+
+static imp_err load_cert(const char *dir, const char *name, X509 **out)
+{
+	char path[4200];
+	imp_err rc;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	rc = fmt_cert_load(path, out);
+	if (rc != IMP_OK)
+		IMP_ERROR("cannot load %s: give the organisation's trust folder (DATA/trust)", path);
+	return rc;
+}
+
+static imp_err load_trust(struct audit *a)
+{
+	X509 *root = NULL, *devca = NULL, *rec = NULL, *rev = NULL;
+	X509_STORE *rs = NULL;
+	imp_err rc;
+
+	rc = load_cert(a->o->trust_dir, "root-ca.pem", &root);
+	if (rc == IMP_OK)
+		rc = load_cert(a->o->trust_dir, "device-ca.pem", &devca);
+	if (rc == IMP_OK)
+		rc = load_cert(a->o->trust_dir, "record-signing.pem", &rec);
+	if (rc == IMP_OK)
+		rc = load_cert(a->o->trust_dir, "revocation.pem", &rev);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rs = X509_STORE_new();
+	a->dev_store = X509_STORE_new();
+	if (!rs || !a->dev_store || X509_STORE_add_cert(rs, root) != 1 ||
+	    X509_STORE_add_cert(a->dev_store, devca) != 1) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	X509_STORE_set_flags(a->dev_store, X509_V_FLAG_PARTIAL_CHAIN);
+	if (fmt_cert_verify_chain(rs, devca, NULL, FMT_KU_KEY_CERT_SIGN) != IMP_OK)
+		finding(a, "trust", NULL, NULL, NULL, "device-ca.pem does not chain to root-ca.pem");
+	if (fmt_cert_verify_chain(rs, rec, NULL, FMT_KU_DIGITAL_SIGNATURE) != IMP_OK)
+		finding(a, "trust", NULL, NULL, NULL,
+			"record-signing.pem does not chain to root-ca.pem");
+	if (fmt_cert_verify_chain(rs, rev, NULL, FMT_KU_DIGITAL_SIGNATURE) != IMP_OK)
+		finding(a, "trust", NULL, NULL, NULL, "revocation.pem does not chain to root-ca.pem");
+	a->rec_pub = X509_get_pubkey(rec);
+	a->rev_pub = X509_get_pubkey(rev);
+	if (!a->rec_pub || !a->rev_pub)
+		rc = IMP_ERR_CRYPTO;
+cleanup:
+	X509_STORE_free(rs);
+	X509_free(root);
+	X509_free(devca);
+	X509_free(rec);
+	X509_free(rev);
+	return rc;
+}
+
+/* ------------------------------------------------------------- verify */
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+static void bad(struct item *it, const char *check, const char *msg, imp_err rc)
+{
+	it->ok = false;
+	copy(it->check, sizeof(it->check), check);
+	snprintf(it->msg, sizeof(it->msg), "%s (%s)", msg, imp_err_name(rc));
+}
+
+static bool is_revocation(const char *jws)
+{
+	const char *dot = strchr(jws, '.');
+	uint8_t *h = NULL;
+	size_t n = 0;
+	bool rev;
+
+	if (!dot || fmt_b64url_decode(jws, (size_t)(dot - jws), &h, &n) != IMP_OK)
+		return false;
+	rev = strstr((const char *)h, FMT_REVOCATION_TYP) != NULL;
+	free(h);
+	return rev;
+}
+
+static void verify_item(struct audit *a, struct item *it)
+{
+	uint8_t md[32];
+	json_t *rec = NULL;
+	const char *cert_b64;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	X509 *cert = NULL;
+	imp_err rc;
+
+	it->ok = true;
+	EVP_Digest(it->jws, strlen(it->jws), md, NULL, EVP_sha256(), NULL);
+	imp_hex_encode(md, sizeof(md), it->digest);
+	it->kind = is_revocation(it->jws) ? K_REVOCATION : K_IDENTITY;
+	if (it->kind == K_REVOCATION) {
+		rc = fmt_revocation_verify(it->jws, a->rev_pub, NULL, &rec);
+		if (rc != IMP_OK) {
+			bad(it, "signature", "revocation does not verify with the revocation key", rc);
+			copy(it->record_id, sizeof(it->record_id), it->id);
+			return;
+		}
+		it->sigs = 1;
+		copy(it->record_id, sizeof(it->record_id), it->id);
+		copy(it->serial, sizeof(it->serial),
+		     json_string_value(json_object_get(rec, "serial")));
+		/* uid: the identity record the revocation names, if any */
+		copy(it->uid, sizeof(it->uid), json_string_value(json_object_get(rec, "record_id")));
+		json_decref(rec);
+		return;
+	}
+	rc = fmt_record_verify(it->jws, a->rec_pub, NULL, &rec);
+	if (rc != IMP_OK) {
+		bad(it, "signature", "record does not verify with the record-signing key", rc);
+		copy(it->record_id, sizeof(it->record_id), it->id);
+		return;
+	}
+	it->sigs = 1;
+	copy(it->record_id, sizeof(it->record_id),
+	     json_string_value(json_object_get(rec, "record_id")));
+	copy(it->serial, sizeof(it->serial), json_string_value(json_object_get(rec, "serial")));
+	copy(it->uid, sizeof(it->uid), json_string_value(json_object_get(rec, "chip_uid")));
+	if (it->id && strcmp(it->id, it->record_id) != 0) {
+		bad(it, "malformed", "the record's record_id is not the id it was stored under",
+		    IMP_ERR_PROTOCOL);
+		goto cleanup;
+	}
+	cert_b64 = json_string_value(json_object_get(rec, "device_certificate"));
+	if (cert_b64) {
+		json_t *jwk = json_object_get(rec, "public_key");
+		const ASN1_INTEGER *sn;
+		BIGNUM *bn;
+		char *hex;
+
+		snprintf(it->pubkey, sizeof(it->pubkey), "%s.%s",
+			 json_string_value(json_object_get(jwk, "x")),
+			 json_string_value(json_object_get(jwk, "y")));
+		rc = fmt_b64_decode(cert_b64, strlen(cert_b64), &der, &der_len);
+		if (rc == IMP_OK)
+			rc = fmt_cert_from_der(der, der_len, &cert);
+		if (rc == IMP_OK)
+			rc = fmt_cert_verify_chain(a->dev_store, cert, NULL,
+						   FMT_KU_DIGITAL_SIGNATURE | FMT_KU_KEY_AGREEMENT);
+		if (rc != IMP_OK) {
+			bad(it, "device-chain", "device certificate does not chain to the device CA",
+			    rc);
+			goto cleanup;
+		}
+		it->sigs++;
+		sn = X509_get0_serialNumber(cert);
+		bn = ASN1_INTEGER_to_BN(sn, NULL);
+		hex = bn ? BN_bn2hex(bn) : NULL;
+		copy(it->cert_serial, sizeof(it->cert_serial), hex);
+		OPENSSL_free(hex);
+		BN_free(bn);
+	}
+cleanup:
+	X509_free(cert);
+	free(der);
+	json_decref(rec);
+}
+
+static void *verify_worker(void *arg)
+{
+	struct audit *a = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&a->next, 1)) < a->n)
+		verify_item(a, &a->items[i]);
+	return NULL;
+}
+
+/* --------------------------------------------------------------- the db */
+
+static imp_err db_exec(struct audit *a, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(a->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		IMP_ERROR("audit database: %s", err ? err : sqlite3_errmsg(a->db));
+		sqlite3_free(err);
+		return IMP_ERR_IO;
+	}
+	return IMP_OK;
+}
+
+static imp_err db_open(struct audit *a)
+{
+	const char *tmp = a->o->tmp_dir ? a->o->tmp_dir : getenv("TMPDIR");
+	int fd;
+
+	snprintf(a->db_path, sizeof(a->db_path), "%s/imprint-audit.XXXXXX",
+		 tmp && tmp[0] ? tmp : "/tmp");
+	fd = mkstemp(a->db_path);
+	if (fd < 0) {
+		IMP_ERROR("cannot create a temporary database in %s", tmp ? tmp : "/tmp");
+		a->db_path[0] = '\0';
+		return IMP_ERR_IO;
+	}
+	close(fd);
+	if (sqlite3_open_v2(a->db_path, &a->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK)
+		return IMP_ERR_IO;
+	return db_exec(a, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+			  "PRAGMA cache_size=-16000; PRAGMA temp_store=FILE;"
+			  "CREATE TABLE recs (record_id TEXT PRIMARY KEY, digest TEXT NOT NULL,"
+			  "  kind INTEGER NOT NULL, serial TEXT, uid TEXT, pubkey TEXT,"
+			  "  cert_serial TEXT);"
+			  "CREATE TABLE done (uid TEXT PRIMARY KEY, serial TEXT);"
+			  "BEGIN;");
+}
+
+static void db_close(struct audit *a)
+{
+	sqlite3_finalize(a->ins);
+	sqlite3_finalize(a->get_digest);
+	sqlite3_close(a->db);
+	if (a->db_path[0]) {
+		char side[4300];
+
+		unlink(a->db_path);
+		snprintf(side, sizeof(side), "%s-journal", a->db_path);
+		unlink(side);
+	}
+}
+
+static void bind_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v && v[0])
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Keep one verified record; a second copy of the same record is not counted. */
+static imp_err keep(struct audit *a, const struct item *it)
+{
+	int src;
+
+	if (!a->ins &&
+	    sqlite3_prepare_v2(a->db,
+			       "INSERT INTO recs (record_id, digest, kind, serial, uid, pubkey, "
+			       "cert_serial) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+			       -1, &a->ins, NULL) != SQLITE_OK)
+		return IMP_ERR_IO;
+	sqlite3_reset(a->ins);
+	sqlite3_bind_text(a->ins, 1, it->record_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(a->ins, 2, it->digest, -1, SQLITE_STATIC);
+	sqlite3_bind_int(a->ins, 3, (int)it->kind);
+	bind_or_null(a->ins, 4, it->serial);
+	bind_or_null(a->ins, 5, it->uid);
+	bind_or_null(a->ins, 6, it->pubkey);
+	bind_or_null(a->ins, 7, it->cert_serial);
+	src = sqlite3_step(a->ins);
+	if (src != SQLITE_DONE) {
+		IMP_ERROR("audit database: %s", sqlite3_errmsg(a->db));
+		return IMP_ERR_IO;
+	}
+	if (sqlite3_changes(a->db) == 1) {
+		if (it->kind == K_IDENTITY)
+			a->sum->identities++;
+		else
+			a->sum->revocations++;
+		return IMP_OK;
+	}
+	/* The id is known: the same record again (both sources) or another one. */
+	if (!a->get_digest &&
+	    sqlite3_prepare_v2(a->db, "SELECT digest FROM recs WHERE record_id = ?", -1,
+			       &a->get_digest, NULL) != SQLITE_OK)
+		return IMP_ERR_IO;
+	sqlite3_reset(a->get_digest);
+	sqlite3_bind_text(a->get_digest, 1, it->record_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(a->get_digest) == SQLITE_ROW &&
+	    strcmp((const char *)sqlite3_column_text(a->get_digest, 0), it->digest) != 0)
+		finding(a, "duplicate-record-id", it->record_id, it->serial, it->uid,
+			"record id %s names two different records", it->record_id);
+	return IMP_OK;
+}
+
+/* Verify the collected batch in parallel, then keep it (this thread). */
+static imp_err flush(struct audit *a)
+{
+	pthread_t th[64];
+	unsigned started = 0;
+	imp_err rc = IMP_OK;
+
+	atomic_store(&a->next, 0);
+	for (unsigned t = 1; t < a->threads && t < 64; t++)
+		if (pthread_create(&th[started], NULL, verify_worker, a) == 0)
+			started++;
+	verify_worker(a);
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	for (size_t i = 0; i < a->n; i++) {
+		struct item *it = &a->items[i];
+
+		a->sum->records++;
+		a->sum->signatures += it->sigs;
+		if (!it->ok) {
+			a->sum->bad_records++;
+			finding(a, it->check, it->record_id, it->serial, it->uid, "%s", it->msg);
+		} else if (rc == IMP_OK) {
+			rc = keep(a, it);
+		}
+		free(it->id);
+		free(it->jws);
+		memset(it, 0, sizeof(*it));
+	}
+	a->n = 0;
+	return rc;
+}
+
+static imp_err add(struct audit *a, const char *id, const char *jws)
+{
+	struct item *it = &a->items[a->n];
+
+	it->id = id ? strdup(id) : NULL;
+	it->jws = strdup(jws);
+	if (!it->jws || (id && !it->id)) {
+		free(it->id);
+		free(it->jws);
+		return IMP_ERR_NOMEM;
+	}
+	a->n++;
+	if (a->n == AUDIT_BATCH)
+		return flush(a);
+	return IMP_OK;
+}
+
+static int outbox_cb(void *arg, const struct exp_outbox_row *r)
+{
+	struct audit *a = arg;
+
+	a->rc = add(a, r->record_id, r->jws);
+	return a->rc != IMP_OK;
+}
+
+static imp_err read_jsonl(struct audit *a, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	uint64_t lineno = 0;
+	imp_err rc = IMP_OK;
+
+	if (!f) {
+		IMP_ERROR("cannot open %s", path);
+		return IMP_ERR_IO;
+	}
+	while (rc == IMP_OK && (len = getline(&line, &cap, f)) >= 0) {
+		char *p = line;
+
+		lineno++;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
+				   line[len - 1] == ' '))
+			line[--len] = '\0';
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			continue;
+		if (*p == '{') {
+			json_t *o = json_loads(p, 0, NULL);
+			const char *jws = json_string_value(json_object_get(o, "jws"));
+
+			if (jws)
+				rc = add(a, json_string_value(json_object_get(o, "id")), jws);
+			else
+				finding(a, "malformed", NULL, NULL, NULL,
+					"%s:%llu: not a record line", path,
+					(unsigned long long)lineno);
+			json_decref(o);
+		} else {
+			rc = add(a, NULL, p);
+		}
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* ---------------------------------------------------------- set checks */
+
+/* Run sql and report each row (columns: record_id, serial, uid, extra). */
+static imp_err report_rows(struct audit *a, const char *sql, const char *check,
+			   const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	int src;
+
+	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		IMP_ERROR("audit database: %s", sqlite3_errmsg(a->db));
+		return IMP_ERR_IO;
+	}
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *c[4];
+
+		for (int i = 0; i < 4; i++) {
+			c[i] = (const char *)sqlite3_column_text(st, i);
+			if (!c[i])
+				c[i] = "";
+		}
+		finding(a, check, c[0], c[1], c[2], "%s%s%s", what, c[3][0] ? ": " : "", c[3]);
+	}
+	sqlite3_finalize(st);
+	return src == SQLITE_DONE ? IMP_OK : IMP_ERR_IO;
+}
+
+static imp_err check_duplicates(struct audit *a)
+{
+	static const struct {
+		const char *col, *check, *what;
+	} d[] = {
+		{ "serial", "duplicate-serial", "serial in several identity records" },
+		{ "uid", "duplicate-uid", "chip uid in several identity records" },
+		{ "pubkey", "duplicate-public-key", "public key in several identity records" },
+		{ "cert_serial", "duplicate-cert-serial",
+		  "device certificate serial number in several records" },
+	};
+	imp_err rc = db_exec(a, "COMMIT;"
+				"CREATE INDEX recs_serial ON recs(kind, serial);"
+				"CREATE INDEX recs_uid ON recs(kind, uid);"
+				"CREATE INDEX recs_pubkey ON recs(kind, pubkey);"
+				"CREATE INDEX recs_cert ON recs(kind, cert_serial);");
+
+	for (size_t i = 0; rc == IMP_OK && i < IMP_ARRAY_SIZE(d); i++) {
+		char sql[512];
+
+		snprintf(sql, sizeof(sql),
+			 "SELECT '', min(serial), min(uid), group_concat(record_id, ' ') FROM recs "
+			 "WHERE kind = 0 AND %s IS NOT NULL GROUP BY %s HAVING count(*) > 1",
+			 d[i].col, d[i].col);
+		rc = report_rows(a, sql, d[i].check, d[i].what);
+	}
+	if (rc == IMP_OK)
+		rc = report_rows(a,
+				 "SELECT r.record_id, r.serial, r.uid, '' FROM recs r WHERE "
+				 "r.kind = 1 AND NOT EXISTS (SELECT 1 FROM recs i WHERE i.kind = 0 "
+				 "AND i.serial = r.serial)",
+				 "revocation", "revocation of a serial without identity record");
+	return rc;
+}
+
+static int done_cb(void *arg, const struct prov_board *b)
+{
+	struct audit *a = arg;
+	sqlite3_stmt *st = NULL;
+
+	a->sum->boards_done++;
+	if (sqlite3_prepare_v2(a->db, "INSERT OR IGNORE INTO done (uid, serial) VALUES (?, ?)", -1,
+			       &st, NULL) != SQLITE_OK) {
+		a->rc = IMP_ERR_IO;
+		return 1;
+	}
+	sqlite3_bind_text(st, 1, b->uid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, b->serial, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		a->rc = IMP_ERR_IO;
+	sqlite3_finalize(st);
+	return a->rc != IMP_OK;
+}
+
+static imp_err check_journal(struct audit *a)
+{
+	struct prov_journal_opts jo = { .read_only = true, .must_exist = true };
+	struct prov_journal *j = NULL;
+	struct prov_verify_opts vo = { .pkey = a->rec_pub };
+	struct prov_verify_report rep = { 0 };
+	struct prov_journal_info info;
+	imp_err rc;
+
+	rc = prov_journal_open(a->o->journal, &jo, &j);
+	if (rc != IMP_OK)
+		return rc;
+	rc = prov_journal_verify_chain(j, &vo, &rep);
+	a->sum->chain_checked = true;
+	a->sum->journal_events = rep.events;
+	a->sum->checkpoints = rep.checkpoints;
+	if (rc == IMP_ERR_AUDIT) {
+		finding(a, "journal-chain", NULL, NULL, NULL, "event %llu: %s",
+			(unsigned long long)rep.bad_seq, rep.reason);
+		rc = IMP_OK;
+	}
+	if (rc == IMP_OK)
+		rc = prov_journal_info(j, &info);
+	if (rc == IMP_OK) {
+		a->sum->quota = info.quota;
+		a->sum->issued = info.issued;
+		if (info.issued > info.quota)
+			finding(a, "quota", NULL, NULL, NULL,
+				"%llu serials issued, quota %llu",
+				(unsigned long long)info.issued, (unsigned long long)info.quota);
+		if (a->sum->identities > info.issued)
+			finding(a, "quota", NULL, NULL, NULL,
+				"%llu identity records, but only %llu serials issued",
+				(unsigned long long)a->sum->identities,
+				(unsigned long long)info.issued);
+	}
+	if (rc == IMP_OK) {
+		a->rc = IMP_OK;
+		rc = db_exec(a, "BEGIN;");
+		if (rc == IMP_OK)
+			rc = prov_journal_list_state(j, PROV_ST_DONE, done_cb, a);
+		if (rc == IMP_OK)
+			rc = a->rc;
+		if (rc == IMP_OK)
+			rc = db_exec(a, "COMMIT;");
+	}
+	prov_journal_close(j);
+	if (rc != IMP_OK)
+		return rc;
+	rc = report_rows(a,
+			 "SELECT '', d.serial, d.uid, '' FROM done d WHERE NOT EXISTS (SELECT 1 "
+			 "FROM recs r WHERE r.kind = 0 AND r.uid = d.uid)",
+			 "missing-record", "locked board (DONE) without a valid identity record");
+	if (rc == IMP_OK)
+		rc = report_rows(a,
+				 "SELECT r.record_id, r.serial, r.uid, '' FROM recs r WHERE "
+				 "r.kind = 0 AND NOT EXISTS (SELECT 1 FROM done d WHERE "
+				 "d.uid = r.uid AND d.serial = r.serial)",
+				 "orphan-record",
+				 "identity record without a DONE board of that uid and serial");
+	return rc;
+}
+
+static imp_err check_registry(struct audit *a)
+{
+	char *sql = sqlite3_mprintf("ATTACH DATABASE 'file:%q?mode=ro' AS reg",
+				    a->o->registry_db);
+	/* The boards that must be there: the journal's DONE boards, else the records. */
+	const char *set = a->o->journal ? "SELECT uid, serial FROM done"
+					: "SELECT uid, serial FROM recs WHERE kind = 0";
+	char q[1024];
+	imp_err rc;
+
+	if (access(a->o->registry_db, R_OK) != 0) {
+		sqlite3_free(sql);
+		IMP_ERROR("cannot read the registry database %s", a->o->registry_db);
+		return IMP_ERR_IO;
+	}
+	rc = sql ? db_exec(a, sql) : IMP_ERR_NOMEM;
+	sqlite3_free(sql);
+	if (rc != IMP_OK)
+		return rc;
+	snprintf(q, sizeof(q),
+		 "SELECT '', b.serial, b.uid, '' FROM (%s) b WHERE NOT EXISTS (SELECT 1 FROM "
+		 "reg.identities i WHERE i.uid = b.uid AND i.serial = b.serial)",
+		 set);
+	rc = report_rows(a, q, "registry-missing", "locked board without a record in the registry");
+	snprintf(q, sizeof(q),
+		 "SELECT i.record_id, i.serial, i.uid, '' FROM reg.identities i WHERE NOT EXISTS "
+		 "(SELECT 1 FROM (%s) b WHERE b.uid = i.uid AND b.serial = i.serial)",
+		 set);
+	if (rc == IMP_OK)
+		rc = report_rows(a, q, "registry-orphan",
+				 "registry record that matches no locked board");
+	if (rc == IMP_OK)
+		rc = report_rows(a,
+				 "SELECT i.record_id, i.serial, i.uid, r.record_id FROM "
+				 "reg.identities i JOIN recs r ON r.kind = 0 AND r.uid = i.uid "
+				 "WHERE r.record_id <> i.record_id",
+				 "registry-orphan", "the registry holds another record for this board");
+	return rc;
+}
+
+imp_err exp_audit_run(const struct exp_audit_opts *o, struct exp_audit_summary *sum)
+{
+	struct audit a = { .o = o, .sum = sum };
+	double t0 = imp_now_s();
+	imp_err rc;
+
+	memset(sum, 0, sizeof(*sum));
+	if (!o->trust_dir || (!o->journal && !o->records)) {
+		IMP_ERROR("audit needs the trust folder and a journal or a records file");
+		return IMP_ERR_USAGE;
+	}
+	a.threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (a.threads < 1)
+		a.threads = 1;
+	a.items = calloc(AUDIT_BATCH, sizeof(*a.items));
+	if (!a.items)
+		return IMP_ERR_NOMEM;
+	rc = load_trust(&a);
+	if (rc == IMP_OK)
+		rc = db_open(&a);
+	if (rc == IMP_OK && o->journal) {
+		a.rc = IMP_OK;
+		rc = exp_outbox_scan(o->journal, EXP_OUTBOX_ALL, outbox_cb, &a);
+		if (rc == IMP_OK)
+			rc = a.rc;
+	}
+	if (rc == IMP_OK && o->records)
+		rc = read_jsonl(&a, o->records);
+	if (rc == IMP_OK && a.n)
+		rc = flush(&a);
+	sum->verify_seconds = imp_now_s() - t0;
+	if (rc == IMP_OK)
+		rc = check_duplicates(&a);
+	if (rc == IMP_OK && o->journal)
+		rc = check_journal(&a);
+	if (rc == IMP_OK && o->registry_db)
+		rc = check_registry(&a);
+	for (size_t i = 0; i < a.n; i++) {
+		free(a.items[i].id);
+		free(a.items[i].jws);
+	}
+	free(a.items);
+	db_close(&a);
+	EVP_PKEY_free(a.rec_pub);
+	EVP_PKEY_free(a.rev_pub);
+	X509_STORE_free(a.dev_store);
+	sum->seconds = imp_now_s() - t0;
+	if (rc == IMP_OK && sum->findings > 0)
+		rc = IMP_ERR_AUDIT;
+	return rc;
+}

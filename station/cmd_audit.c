@@ -1,0 +1,120 @@
+/*
+ * imprint audit: verify offline everything a line produced (docs/AUDIT.md).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "exp/audit.h"
+#include "imprint/log.h"
+#include "line.h"
+
+static void on_finding(void *arg, const struct exp_finding *f)
+{
+	struct station_ctx *ctx = arg;
+
+	if (ctx->json)
+		st_emit(ctx,
+			json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "event", "finding", "check",
+				  f->check, "record_id", f->record_id, "serial", f->serial, "uid",
+				  f->uid, "message", f->message),
+			NULL, NULL);
+	else
+		printf("FINDING %-22s %-12s %s%s%s\n", f->check, f->serial[0] ? f->serial : "-",
+		       f->message, f->record_id[0] ? "  record " : "", f->record_id);
+}
+
+static void print_summary(const json_t *o, void *arg)
+{
+	(void)arg;
+	printf("audit: %lld records (%lld identities, %lld revocations), %lld signatures "
+	       "verified, %lld bad\n",
+	       json_integer_value(json_object_get(o, "records")),
+	       json_integer_value(json_object_get(o, "identities")),
+	       json_integer_value(json_object_get(o, "revocations")),
+	       json_integer_value(json_object_get(o, "signatures")),
+	       json_integer_value(json_object_get(o, "bad_records")));
+	if (json_is_true(json_object_get(o, "chain_checked")))
+		printf("journal: %lld events, %lld checkpoints, %lld boards done, %lld of quota "
+		       "%lld issued\n",
+		       json_integer_value(json_object_get(o, "journal_events")),
+		       json_integer_value(json_object_get(o, "checkpoints")),
+		       json_integer_value(json_object_get(o, "boards_done")),
+		       json_integer_value(json_object_get(o, "issued")),
+		       json_integer_value(json_object_get(o, "quota")));
+	printf("%s: %lld findings (%.2f s)\n",
+	       json_integer_value(json_object_get(o, "findings")) ? "FAILED" : "OK",
+	       json_integer_value(json_object_get(o, "findings")),
+	       json_real_value(json_object_get(o, "seconds")));
+}
+
+int cmd_audit(int argc, char **argv, struct station_ctx *ctx)
+{
+	bool help = false;
+	const char *journal = NULL, *records = NULL, *trust = NULL, *registry = NULL;
+	long threads = 0;
+	const struct st_option opts[] = {
+		{ "journal", 'j', ST_OPT_STRING, &journal, "FILE",
+		  "the journal (default: the station's, unless --records is given)" },
+		{ "records", 'r', ST_OPT_STRING, &records, "FILE",
+		  "exported records, JSON lines ({\"id\":..,\"jws\":..} or a JWS per line)" },
+		{ "trust", 't', ST_OPT_STRING, &trust, "DIR", "the trust folder (DATA/trust)" },
+		{ "registry-db", 0, ST_OPT_STRING, &registry, "FILE",
+		  "an imprint-registry database: every locked board must be in it" },
+		{ "threads", 0, ST_OPT_INT, &threads, "N", "verifying threads (all cores)" },
+		ST_OPTIONS_END,
+	};
+	struct fmt_config cfg = { 0 };
+	struct exp_audit_opts o = { 0 };
+	struct exp_audit_summary s;
+	char jpath[4200], tdir[4200];
+	int first;
+	imp_err rc;
+
+	rc = st_parse_options(opts, "imprint audit [--journal FILE] [--records FILE] [--trust DIR] "
+				    "[--registry-db FILE]",
+			      argc, argv, &first, &help);
+	if (rc != IMP_OK || help)
+		return (int)rc;
+	if (first != argc || threads < 0 || threads > 64) {
+		IMP_ERROR("audit: see 'imprint audit --help'");
+		return IMP_ERR_USAGE;
+	}
+	rc = st_load_config(ctx, &cfg);
+	if (rc != IMP_OK)
+		goto cleanup;
+	if (!journal && !records) {
+		st_journal_path(ctx, &cfg, jpath, sizeof(jpath));
+		journal = jpath;
+	}
+	if (!trust) {
+		st_trust_dir(ctx, tdir, sizeof(tdir));
+		trust = tdir;
+	}
+	o.journal = journal;
+	o.records = records;
+	o.trust_dir = trust;
+	o.registry_db = registry;
+	o.threads = (unsigned)threads;
+	o.finding = on_finding;
+	o.arg = ctx;
+	rc = exp_audit_run(&o, &s);
+	if (rc == IMP_OK || rc == IMP_ERR_AUDIT)
+		st_emit(ctx,
+			json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I, "
+				  "s:I, s:f, s:f}",
+				  "event", "summary", "records", (json_int_t)s.records, "identities",
+				  (json_int_t)s.identities, "revocations", (json_int_t)s.revocations,
+				  "signatures", (json_int_t)s.signatures, "bad_records",
+				  (json_int_t)s.bad_records, "chain_checked", s.chain_checked,
+				  "journal_events", (json_int_t)s.journal_events, "checkpoints",
+				  (json_int_t)s.checkpoints, "boards_done", (json_int_t)s.boards_done,
+				  "quota", (json_int_t)s.quota, "issued", (json_int_t)s.issued,
+				  "findings", (json_int_t)s.findings, "seconds", s.seconds,
+				  "verify_seconds", s.verify_seconds),
+			print_summary, NULL);
+cleanup:
+	fmt_config_release(&cfg);
+	if (rc == IMP_ERR_AUDIT)
+		return (int)rc;
+	return st_fail(rc, NULL);
+}
