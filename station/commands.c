@@ -16,6 +16,8 @@ const struct st_command st_commands[] = {
 	{ "provision", cmd_provision, NEED_DATA_DIR,
 	  "take the boards on the fixtures from blank to locked and recorded" },
 	{ "resume", cmd_resume, NEED_DATA_DIR, "finish every board the journal has in flight" },
+	{ "revoke", cmd_revoke, NEED_DATA_DIR,
+	  "decommission a device: a signed revocation record into the outbox" },
 	{ "status", cmd_status, NEED_DATA_DIR, "boards per state, quota left, recent failures" },
 	{ "version", cmd_version, NEED_NOTHING, "print the version" },
 	{ NULL, NULL, 0, NULL },
