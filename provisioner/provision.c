@@ -837,6 +837,34 @@ static imp_err load_row(struct job *j, const struct prov_board *b)
 	return IMP_OK;
 }
 
+/*
+ * A supervisor authorised a new pass for a finished or rejected board: it
+ * keeps its serial and goes back to ALLOCATE. A locked board's anchor
+ * refuses personalisation, so its identity can only be revoked.
+ */
+static imp_err reissue(struct job *j)
+{
+	struct prov_board row = { 0 };
+	imp_err rc;
+
+	if (j->info.lifecycle == BOARD_LC_LOCKED || (j->info.fuses & BOARD_FUSE_DEBUG_LOCK)) {
+		IMP_ERROR("%s: board %s (%s) is locked: its trust anchor refuses a new identity; "
+			  "revoke %s instead", j->fx->name, j->uid, j->serial, j->serial);
+		return IMP_ERR_DUPLICATE;
+	}
+	rc = prov_journal_reissue(j->st->journal, j->uid, j->st->reissue_reason,
+				  j->st->reissue_by);
+	if (rc == IMP_OK)
+		rc = prov_journal_get_board(j->st->journal, j->uid, &row);
+	if (rc == IMP_OK)
+		rc = load_row(j, &row);
+	prov_board_release(&row);
+	if (rc == IMP_OK)
+		IMP_INFO("%s: board %s reissued by %s: %s", j->fx->name, j->uid,
+			 j->st->reissue_by, j->st->reissue_reason);
+	return rc;
+}
+
 static bool take_new_board(struct prov_station *st)
 {
 	uint64_t n = __atomic_add_fetch(&st->new_boards, 1, __ATOMIC_SEQ_CST);
@@ -904,6 +932,11 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	prov_board_release(&row);
 	if (rc != IMP_OK)
 		return rc;
+	if ((j->state == PROV_ST_DONE || j->state == PROV_ST_FAILED) && st->reissue_reason) {
+		rc = reissue(j);
+		if (rc != IMP_OK)
+			return rc;
+	}
 	switch (j->state) {
 	case PROV_ST_DONE:
 		res->already_done = true;

@@ -61,24 +61,43 @@ int st_provision_run(struct station_ctx *ctx, struct st_line *l, size_t nfix, ui
 int cmd_provision(int argc, char **argv, struct station_ctx *ctx)
 {
 	long fixtures = 0, count = 0;
-	bool all = false, help = false;
+	bool all = false, help = false, reissue = false;
+	const char *reason = NULL;
 	const struct st_option opts[] = {
 		{ "all", 'a', ST_OPT_FLAG, &all, NULL, "every fixture of the configuration (default)" },
 		{ "count", 'n', ST_OPT_INT, &count, "M", "start at most M new boards in this run" },
 		{ "fixtures", 'f', ST_OPT_INT, &fixtures, "N", "only the first N fixtures" },
+		{ "reason", 0, ST_OPT_STRING, &reason, "TEXT", "why the reissue (recorded)" },
+		{ "reissue", 0, ST_OPT_FLAG, &reissue, NULL,
+		  "let finished or rejected (unlocked) boards go through again with their "
+		  "serial; needs the supervisor pin and --reason" },
 		ST_OPTIONS_END,
 	};
 	struct st_line l;
+	char by[128];
 	int first, code;
 	imp_err rc;
 
-	rc = st_parse_options(opts, "imprint provision [--fixtures N | --all] [--count M]", argc,
-			      argv, &first, &help);
+	rc = st_parse_options(opts,
+			      "imprint provision [--fixtures N | --all] [--count M] "
+			      "[--reissue --reason TEXT]",
+			      argc, argv, &first, &help);
 	if (rc != IMP_OK || help)
 		return (int)rc;
+	if (reissue && (!reason || !*reason)) {
+		IMP_ERROR("--reissue needs --reason TEXT: the reason is recorded in the journal");
+		return IMP_ERR_USAGE;
+	}
 	if (all)
 		fixtures = 0;
 	rc = st_line_open(ctx, &l, ST_LINE_HSM | ST_LINE_BOARDS);
+	if (rc == IMP_OK && reissue) {
+		rc = st_supervisor_check(ctx, &l.cfg);
+		snprintf(by, sizeof(by), "supervisor (operator %s)",
+			 l.station.operator_name ? l.station.operator_name : "unknown");
+		l.station.reissue_reason = reason;
+		l.station.reissue_by = by;
+	}
 	if (rc != IMP_OK) {
 		st_line_close(&l);
 		return st_fail(rc, "nothing was provisioned");

@@ -19,6 +19,8 @@ const struct st_command st_commands[] = {
 	{ "revoke", cmd_revoke, NEED_DATA_DIR,
 	  "decommission a device: a signed revocation record into the outbox" },
 	{ "status", cmd_status, NEED_DATA_DIR, "boards per state, quota left, recent failures" },
+	{ "supervisor", cmd_supervisor, NEED_DATA_DIR,
+	  "set the supervisor pin that authorises reissues" },
 	{ "version", cmd_version, NEED_NOTHING, "print the version" },
 	{ NULL, NULL, 0, NULL },
 };

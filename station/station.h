@@ -54,6 +54,7 @@ int cmd_provision(int argc, char **argv, struct station_ctx *ctx);
 int cmd_revoke(int argc, char **argv, struct station_ctx *ctx);
 int cmd_resume(int argc, char **argv, struct station_ctx *ctx);
 int cmd_status(int argc, char **argv, struct station_ctx *ctx);
+int cmd_supervisor(int argc, char **argv, struct station_ctx *ctx);
 int cmd_version(int argc, char **argv, struct station_ctx *ctx);
 
 /* ---- options: one table row per option -------------------------------- */
@@ -101,6 +102,10 @@ bool st_hsm_is_embedded(const struct fmt_config *cfg);
 
 /* Open (and log in to) the configured HSM or the embedded token. */
 imp_err st_open_hsm(struct station_ctx *ctx, const struct fmt_config *cfg, struct hsm **out);
+
+/* Ask for the supervisor's PIN and check it (cmd_supervisor.c):
+ * IMP_ERR_PIN if wrong or not set. */
+imp_err st_supervisor_check(struct station_ctx *ctx, const struct fmt_config *cfg);
 
 /* DATA/trust: where the organisation's certificates are written. */
 void st_trust_dir(const struct station_ctx *ctx, char *out, size_t cap);

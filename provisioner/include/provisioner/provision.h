@@ -59,6 +59,10 @@ struct prov_station {
 	volatile sig_atomic_t *stop;      /* set by a signal: stop between steps */
 	uint64_t max_new_boards;          /* 0: no limit (--count) */
 	uint64_t new_boards;              /* boards allocated in this run (atomic) */
+	/* --reissue: a supervisor authorised boards DONE or FAILED (and not
+	 * locked) to go through again with their serial; NULL: refused. */
+	const char *reissue_reason;
+	const char *reissue_by;
 };
 
 /* The outcome of one fixture's board. */

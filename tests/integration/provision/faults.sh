@@ -25,6 +25,37 @@ check test ! -e "$T/b1/board-0/se/locked"
 check test "$(sql "select count(*) from outbox where uid='$uid'")" = 0
 stop_vboard
 
+# 1b. The rejected board again: refused without a reissue; a reissue needs
+#     the supervisor's pin and a reason, keeps the serial and is recorded.
+start_vboard "$T/b1" 1
+write_config "$T/c1.json" device '"hsm": {"supervisor_pin": {"env": "TEST_SUPERVISOR_PIN"}}'
+serial=$(sql "select serial from boards where uid='$uid'")
+issued_before=$(issued)
+"$IMPRINT" --data-dir "$DATA" --config "$T/c1.json" provision >/dev/null 2>"$T/p1b.err"
+check test $? = 19
+check grep -q "supervisor reissue" "$T/p1b.err"
+TEST_SUPERVISOR_PIN=s3cret-supervisor "$IMPRINT" --data-dir "$DATA" --config "$T/c1.json" supervisor set >/dev/null
+check test "$(stat -c %a "$DATA/supervisor")" = 600
+TEST_SUPERVISOR_PIN=wrong-pin "$IMPRINT" --data-dir "$DATA" --config "$T/c1.json" provision \
+	--reissue --reason "bad challenge: fixture contact" >/dev/null 2>"$T/p1c.err"
+check test $? = 7
+check grep -q "wrong supervisor pin" "$T/p1c.err"
+check test "$(sql "select state from boards where uid='$uid'")" = FAILED
+TEST_SUPERVISOR_PIN=s3cret-supervisor "$IMPRINT" --data-dir "$DATA" --config "$T/c1.json" provision \
+	--reissue --reason "bad challenge: fixture contact" >/dev/null 2>"$T/p1d.err"
+check test $? = 0
+check test "$(sql "select state || ',' || serial || ',' || reissues from boards where uid='$uid'")" = "DONE,$serial,1"
+check test "$(issued)" = "$issued_before"
+check test "$(sql "select count(*) from events where uid='$uid' and kind='reissue' and detail like '%fixture contact%'")" = 1
+check test "$(board_fuses "$T/b1/board-0")" = 3
+# A locked board cannot be reissued: its anchor refuses; revoke it instead.
+TEST_SUPERVISOR_PIN=s3cret-supervisor "$IMPRINT" --data-dir "$DATA" --config "$T/c1.json" provision \
+	--reissue --reason "again" >/dev/null 2>"$T/p1e.err"
+check test $? = 23
+check grep -q "revoke" "$T/p1e.err"
+check grep -vq "s3cret" "$T/p1d.err"
+stop_vboard
+
 # 2. A failed fuse burn: the board stays at LOCK, resumable, then finishes.
 start_vboard "$T/b2" 1 --fuse-fail
 write_config "$T/c2.json" device
