@@ -85,7 +85,7 @@ int cmd_export(int argc, char **argv, struct station_ctx *ctx)
 {
 	bool help = false, once = false, follow = false, rejected = false, list = false;
 	const char *driver_name = "https", *out = NULL;
-	long batch = EXP_BATCH_DEFAULT, retry_for = 60, interval_ms = 1000;
+	long batch = EXP_BATCH_DEFAULT, retry_for = 60, interval_ms = 1000, timeout_ms = 30000;
 	const struct st_option opts[] = {
 		{ "once", 0, ST_OPT_FLAG, &once, NULL, "deliver what is pending, then stop (default)" },
 		{ "follow", 'f', ST_OPT_FLAG, &follow, NULL,
@@ -96,6 +96,7 @@ int cmd_export(int argc, char **argv, struct station_ctx *ctx)
 		{ "batch", 'b', ST_OPT_INT, &batch, "N", "records per request (200)" },
 		{ "retry-for", 0, ST_OPT_INT, &retry_for, "S",
 		  "retry a failing batch for S seconds before giving up (60)" },
+		{ "timeout", 0, ST_OPT_INT, &timeout_ms, "MS", "per request (30000)" },
 		{ "interval", 0, ST_OPT_INT, &interval_ms, "MS", "--follow: poll interval (1000)" },
 		{ "rejected", 0, ST_OPT_FLAG, &rejected, NULL,
 		  "list the records the registry refused, with the reason" },
@@ -159,6 +160,7 @@ int cmd_export(int argc, char **argv, struct station_ctx *ctx)
 		goto cleanup;
 	}
 	s.retry_for_s = retry_for > 0 ? (double)retry_for : -1;
+	s.timeout_ms = timeout_ms;
 	s.out_path = out;
 	if (strcmp(d->name, "manifest") == 0) {
 		rc = manifest_key_open(ctx, &mk, &s);

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Export + registry + audit, end to end. Usage: run.sh IMPRINT REGISTRY GENRECORDS
+# Every process started here is killed on exit, also on failure.
+set -uo pipefail
+imprint=$1 registry=$2 gen=$3
+tmp=$(mktemp -d)
+regpid=
+cleanup() {
+	[ -n "$regpid" ] && kill "$regpid" 2>/dev/null && wait "$regpid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+data=$tmp/data
+I() { "$imprint" --data-dir "$data" "$@"; }
+
+# 1. The demo: records reach the registry over mTLS; the registry holds
+#    exactly the journal's DONE boards; the audit passes.
+I demo --boards 6 --latency 0 >"$tmp/demo.out" 2>"$tmp/demo.err" || { cat "$tmp/demo.err"; fail "demo"; }
+grep -q "export (https): 6 accepted" "$tmp/demo.out" || fail "demo did not deliver 6 records"
+grep -q "OK: 0 findings" "$tmp/demo.out" || fail "demo audit"
+regdb=$data/demo/registry/registry.sqlite
+tls=$data/demo/registry/tls
+cfg=$data/demo/station-device.json
+jr=$data/journal.sqlite
+done_set=$(sqlite3 "$jr" "select uid||serial from boards where state='DONE' order by 1")
+reg_set=$(sqlite3 "$regdb" "select uid||serial from identities order by 1")
+[ "$done_set" = "$reg_set" ] || fail "registry does not hold exactly the DONE boards"
+[ "$(echo "$done_set" | wc -l)" = 6 ] || fail "expected 6 DONE boards"
+
+# A registry on a fixed free port with the given fault flags.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start_registry() {
+	"$registry" serve --db "$tmp/reg.sqlite" --trust-dir "$data/trust" --tls-dir "$tls" \
+		--port "$port" "$@" >"$tmp/reg.out" 2>>"$tmp/reg.err" &
+	regpid=$!
+	for _ in $(seq 50); do grep -q ready "$tmp/reg.out" 2>/dev/null && return 0; sleep 0.1; done
+	fail "registry did not start: $(cat "$tmp/reg.err")"
+}
+stop_registry() { [ -n "$regpid" ] && kill "$regpid" && wait "$regpid" 2>/dev/null; regpid=; }
+sed "s|https://127.0.0.1:[0-9]*|https://127.0.0.1:$port|" "$cfg" >"$tmp/station.json"
+E() { "$imprint" --data-dir "$data" --config "$tmp/station.json" export --once --batch 2 "$@"; }
+# Every record pending again, for a fresh registry.
+reset() { sqlite3 "$jr" "update outbox set delivered_at = null, rejected_reason = null"; rm -f "$tmp"/reg.sqlite*; }
+exactly_once() {
+	local n
+	n=$(sqlite3 "$tmp/reg.sqlite" "select count(*), count(distinct serial) from identities")
+	[ "$n" = "6|6" ] || fail "$1: registry holds $n records, want 6|6"
+	[ "$(sqlite3 "$jr" "select count(*) from outbox where delivered_at is null")" = 0 ] ||
+		fail "$1: records still pending"
+	"$imprint" --data-dir "$data" --config "$tmp/station.json" audit --registry-db "$tmp/reg.sqlite" \
+		>"$tmp/audit.out" 2>&1 || { cat "$tmp/audit.out"; fail "$1: audit against registry"; }
+}
+
+# 2. Registry down, then killed and restarted while the export retries.
+reset
+start_registry
+stop_registry
+(sleep 1.5; exec "$registry" serve --db "$tmp/reg.sqlite" --trust-dir "$data/trust" \
+	--tls-dir "$tls" --port "$port" >"$tmp/reg.out" 2>>"$tmp/reg.err") &
+regpid=$!
+E --retry-for 20 >"$tmp/e.out" 2>"$tmp/e.err" || { cat "$tmp/e.err"; fail "export across a restart"; }
+exactly_once "restart"
+stop_registry
+
+# 3. 500 twice, then fine.
+reset; start_registry --fail-status 500 2
+E >"$tmp/e.out" 2>"$tmp/e.err" || { cat "$tmp/e.err"; fail "export through 500"; }
+grep -q "HTTP 500" "$tmp/e.err" || fail "no 500 seen"
+exactly_once "500"; stop_registry
+
+# 4. 503 with Retry-After: 1, twice: honoured (at least 2 s).
+reset; start_registry --fail-status 503 2 --retry-after 1
+t0=$(date +%s.%N)
+E >"$tmp/e.out" 2>"$tmp/e.err" || { cat "$tmp/e.err"; fail "export through 503"; }
+t1=$(date +%s.%N)
+python3 -c "import sys; sys.exit(0 if $t1 - $t0 >= 1.9 else 1)" || fail "Retry-After not honoured"
+exactly_once "503"; stop_registry
+
+# 5. Connection closed after the request was read (and stored): the resend
+#    is answered duplicate-same, nothing is stored twice.
+reset; start_registry --drop-after-read 2
+E >"$tmp/e.out" 2>"$tmp/e.err" || { cat "$tmp/e.err"; fail "export through dropped replies"; }
+grep -q "already there" "$tmp/e.out" && grep -Eq "[1-9][0-9]* already there" "$tmp/e.out" ||
+	fail "dropped reply: expected duplicates on resend: $(cat "$tmp/e.out")"
+exactly_once "drop"; stop_registry
+
+# 6. Slow answers: a timeout gives up with the records pending (exit 27),
+#    then a normal registry takes them, each exactly once.
+reset; start_registry --slow 1500
+E --timeout 500 --retry-for 2 >"$tmp/e.out" 2>"$tmp/e.err"
+[ $? = 27 ] || fail "slow registry with a short timeout: want exit 27"
+[ "$(sqlite3 "$jr" "select count(*) from outbox where delivered_at is null")" = 6 ] ||
+	fail "records left the outbox without an answer"
+stop_registry; start_registry --slow 100
+E >"$tmp/e.out" 2>"$tmp/e.err" || { cat "$tmp/e.err"; fail "export to a slow registry"; }
+exactly_once "slow"; stop_registry
+
+# 7. Rejections are kept with the reason: a registry whose trust is another
+#    organisation refuses every record (422).
+"$gen" "$tmp/other" 1 >/dev/null || fail "gen"
+cp "$data/trust/revocation.pem" "$tmp/other/trust/revocation.pem"
+reset
+"$registry" serve --db "$tmp/reg.sqlite" --trust-dir "$tmp/other/trust" --tls-dir "$tls" \
+	--port "$port" >"$tmp/reg.out" 2>>"$tmp/reg.err" &
+regpid=$!; sleep 0.5
+E >"$tmp/e.out" 2>"$tmp/e.err"
+[ $? = 27 ] || fail "rejections: want exit 27"
+I --config "$tmp/station.json" export --rejected >"$tmp/rej.out" || fail "export --rejected"
+[ "$(wc -l <"$tmp/rej.out")" = 6 ] && grep -q "does not verify" "$tmp/rej.out" ||
+	fail "rejected list: $(cat "$tmp/rej.out")"
+stop_registry
+
+# 8. Audit findings, each on its own copy of the journal.
+A() { "$imprint" --data-dir "$data" --config "$tmp/station.json" audit "$@" >"$tmp/a.out" 2>&1; }
+want_finding() { # check-name, audit args...
+	local check=$1; shift
+	A "$@"; local rc=$?
+	[ $rc = 28 ] || { cat "$tmp/a.out"; fail "audit ($check): want exit 28, got $rc"; }
+	grep -q "FINDING $check" "$tmp/a.out" || { cat "$tmp/a.out"; fail "audit: no $check finding"; }
+}
+A || { cat "$tmp/a.out"; fail "clean audit"; }
+fresh() { rm -f "$tmp/j.sqlite"*; sqlite3 "$jr" ".backup '$tmp/j.sqlite'"; }
+
+# one byte of a record's payload altered (re-encoded, so only the signature catches it)
+fresh
+python3 - "$tmp/j.sqlite" <<'PY'
+import base64, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rid, jws = db.execute("select record_id, jws from outbox limit 1").fetchone()
+h, p, s = jws.split(".")
+raw = bytearray(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+i = raw.index(b'"sku":"') + 7
+raw[i] ^= 0x01
+p2 = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+db.execute("update outbox set jws = ? where record_id = ?", (f"{h}.{p2}.{s}", rid))
+db.commit()
+PY
+want_finding signature --journal "$tmp/j.sqlite"
+
+# an event deleted from the journal chain
+fresh
+sqlite3 "$tmp/j.sqlite" "drop trigger events_no_delete; delete from events where seq = 5;"
+want_finding journal-chain --journal "$tmp/j.sqlite"
+
+# a locked board without a record
+fresh
+sqlite3 "$tmp/j.sqlite" "delete from outbox where rowid = (select min(rowid) from outbox)"
+want_finding missing-record --journal "$tmp/j.sqlite"
+
+# the registry lacks a locked board's record
+cp "$regdb" "$tmp/reg2.sqlite"
+sqlite3 "$tmp/reg2.sqlite" "delete from identities where rowid = (select min(rowid) from identities)"
+want_finding registry-missing --registry-db "$tmp/reg2.sqlite"
+
+# a serial duplicated / a public key duplicated (validly signed records)
+"$gen" "$tmp/g1" 8 --dup-serial >/dev/null || fail "gen"
+want_finding duplicate-serial --records "$tmp/g1/records.jsonl" --trust "$tmp/g1/trust"
+"$gen" "$tmp/g2" 8 --dup-public-key >/dev/null || fail "gen"
+want_finding duplicate-public-key --records "$tmp/g2/records.jsonl" --trust "$tmp/g2/trust"
+"$gen" "$tmp/g3" 8 >/dev/null || fail "gen"
+A --records "$tmp/g3/records.jsonl" --trust "$tmp/g3/trust" || { cat "$tmp/a.out"; fail "clean generated set"; }
+"$imprint" --json --data-dir "$data" audit --records "$tmp/g1/records.jsonl" --trust "$tmp/g1/trust" >"$tmp/a.out" 2>&1
+python3 -c "
+import json,sys
+objs=[json.loads(l) for l in open('$tmp/a.out') if l.startswith('{')]
+assert any(o.get('event')=='finding' and o['check']=='duplicate-serial' for o in objs)
+assert objs[-1]['event']=='summary' and objs[-1]['findings']>=1
+" || fail "audit --json"
+
+# 9. revoke: a revocation record signed by the revocation key, delivered
+I --config "$cfg" revoke "$(sqlite3 "$jr" "select serial from boards where state='DONE' limit 1")" \
+	--reason decommissioned >/dev/null || fail "revoke"
+rm -f "$tmp"/reg.sqlite*; cp "$regdb" "$tmp/reg.sqlite"; start_registry
+E >"$tmp/e.out" 2>"$tmp/e.err" || { cat "$tmp/e.err"; fail "export of the revocation"; }
+[ "$(sqlite3 "$tmp/reg.sqlite" "select count(*) from identities where revoked_at is not null")" = 1 ] ||
+	fail "revocation not applied"
+stop_registry
+
+# 10. file exporters
+# (aws-iot and manifest cannot carry the revocation: it is rejected, exit 27)
+for d in aws-iot azure-dps csv; do
+	sqlite3 "$jr" "update outbox set delivered_at = null, rejected_reason = null"
+	I --config "$tmp/station.json" export --driver $d --out "$tmp/out.$d" >/dev/null 2>"$tmp/e.err"
+	rc=$?
+	[ $rc = 0 ] || { [ $d = aws-iot ] && [ $rc = 27 ]; } || { cat "$tmp/e.err"; fail "export --driver $d"; }
+done
+[ "$(wc -l <"$tmp/out.aws-iot")" = 6 ] || fail "aws-iot lines"
+python3 -c "import json; a=json.load(open('$tmp/out.azure-dps')); assert len(a)==7, len(a)" || fail "azure-dps"
+[ "$(wc -l <"$tmp/out.csv")" = 8 ] || fail "csv rows"
+sqlite3 "$jr" "update outbox set delivered_at = null, rejected_reason = null"
+I --config "$cfg" export --driver manifest --out "$tmp/manifest.jws" >/dev/null 2>"$tmp/e.err"
+[ $? = 27 ] || { cat "$tmp/e.err"; fail "manifest"; }
+grep -q '^ey' "$tmp/manifest.jws" || fail "manifest is not a JWS"
+echo "export/registry/audit: all passed"
