@@ -47,6 +47,11 @@ static inline void it_kill(struct it_child *c)
 	if (c->out >= 0)
 		close(c->out);
 	c->out = -1;
+	/* Forget it: the caller may free c, and the atexit handler must not
+	 * touch it afterwards. */
+	for (size_t i = 0; i < sizeof(it_children) / sizeof(it_children[0]); i++)
+		if (it_children[i] == c)
+			it_children[i] = NULL;
 }
 
 static inline void it_kill_all(void)

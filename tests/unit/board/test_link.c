@@ -106,7 +106,8 @@ static size_t encode(uint8_t type, uint16_t seq, const uint8_t *pl, size_t len, 
 	fr.type = type;
 	fr.seq = seq;
 	fr.len = (uint16_t)len;
-	memcpy(fr.payload, pl, len);
+	if (len)
+		memcpy(fr.payload, pl, len);
 	return board_frame_encode(&fr, out, BOARD_FRAME_MAX_LEN);
 }
 

@@ -341,7 +341,8 @@ static struct board_frame *call(struct sim_board *b, uint8_t type, const void *p
 	req.type = type;
 	req.seq = 77;
 	req.len = (uint16_t)n;
-	memcpy(req.payload, pl, n);
+	if (n)
+		memcpy(req.payload, pl, n);
 	sim_agent_handle(b, &req, &resp);
 	assert_int_equal(resp.type, type | 0x80);
 	assert_int_equal(resp.seq, 77);
