@@ -6,6 +6,7 @@
 
 const struct board_anchor_driver *const board_anchor_drivers[] = {
 	&board_anchor_agent,
+	&board_anchor_pcsc,
 	NULL,
 };
 
@@ -31,7 +32,7 @@ imp_err board_anchor_open(const char *driver, const struct board_anchor_params *
 
 	*out = NULL;
 	if (!drv) {
-		IMP_ERROR("unknown trust anchor driver '%s' (known: agent)", driver);
+		IMP_ERROR("unknown trust anchor driver '%s' (known: agent, pcsc)", driver);
 		return IMP_ERR_USAGE;
 	}
 	a = calloc(1, sizeof(*a));
@@ -100,4 +101,11 @@ imp_err board_anchor_lock_state(struct board_anchor *a, struct board_anchor_lock
 	if (!a->drv->lock_state)
 		return unsupported(a, "lock_state");
 	return a->drv->lock_state(a->priv, out);
+}
+
+imp_err board_anchor_identify(struct board_anchor *a, struct board_agent_info *out)
+{
+	if (!a->drv->identify)
+		return unsupported(a, "identify");
+	return a->drv->identify(a->priv, out);
 }

@@ -902,6 +902,20 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	}
 	if (rc != IMP_OK && rc != IMP_ERR_TARGET_LOCKED)
 		return rc;
+	if (j->fx->reader) {
+		struct board_agent_info card;
+
+		rc = board_anchor_identify(j->anchor, &card);
+		if (rc != IMP_OK)
+			return rc;
+		if (memcmp(card.uid, j->info.uid, BOARD_UID_LEN) != 0 ||
+		    memcmp(card.transport_pub, j->info.transport_pub, BOARD_PUB_LEN) != 0) {
+			IMP_ERROR("%s: the card in reader '%s' is not this board's secure element "
+				  "(uid or transport key differ from the agent's); check the fixture",
+				  j->fx->name, j->fx->reader);
+			return IMP_ERR_VERIFY;
+		}
+	}
 	report(j, IMP_OK, "identified");
 
 	rc = prov_journal_get_board(st->journal, j->uid, &row);
@@ -999,7 +1013,9 @@ static imp_err connect_board(struct job *j)
 	if (rc != IMP_OK)
 		return rc;
 	ap.link = j->link;
-	return board_anchor_open("agent", &ap, &j->anchor);
+	ap.reader = fx->reader;
+	/* A fixture that names a reader keeps the board's trust anchor in it. */
+	return board_anchor_open(fx->reader ? "pcsc" : "agent", &ap, &j->anchor);
 }
 
 static void job_release(struct job *j)

@@ -18,6 +18,7 @@ struct sim_board {
 	char *state_dir;          /* STATE/board-N, or NULL */
 	struct sim_chip *chip;
 	struct sim_se *se;
+	struct sim_card *card;    /* PC/SC card personality, or NULL */
 	int stop_fd;
 	uint64_t uart_modelled_ns; /* modelled UART byte times (atomic) */
 

@@ -28,7 +28,7 @@ enum opt_id {
 	O_BOARDS = 1, O_STATE, O_SEED, O_PORT, O_LATENCY, O_UART_CORRUPT, O_UART_DROP,
 	O_RSP_NAK, O_RSP_STALL, O_FUSE_FAIL, O_REFUSE, O_BAD_CHALLENGE, O_TAMPER_PUB,
 	O_TAMPER_READBACK, O_TAMPER_LOCK, O_POWER_CUT, O_BACKDOOR, O_CAPTURE, O_ENDPOINTS, O_STATS,
-	O_PRINT_MODEL, O_VERBOSE, O_QUIET, O_HELP, O_VERSION,
+	O_PCSC, O_CARD_REMOVE, O_CARD_BACK, O_CARD_TAMPER, O_PRINT_MODEL, O_VERBOSE, O_QUIET, O_HELP, O_VERSION,
 };
 
 struct opt_row {
@@ -62,6 +62,10 @@ static const struct opt_row opt_table[] = {
 	{ "capture", O_CAPTURE, "DIR", "append all UART and RSP bytes to DIR/board-N.uart.bin and DIR/board-N.rsp.bin" },
 	{ "endpoints", O_ENDPOINTS, "FILE", "also write the endpoint lines to FILE (atomically)" },
 	{ "stats", O_STATS, "FILE", "on exit, write each board's modelled time (the physical floor) to FILE" },
+	{ "pcsc", O_PCSC, "[HOST:]PORT", "give each board a PC/SC card personality: board N's card connects to pcscd's vpcd reader at HOST:PORT+N (HOST 127.0.0.1; vpcd's default PORT is 35963)" },
+	{ "card-remove-after", O_CARD_REMOVE, "N", "pull each card out of its reader after N APDUs (once), mid-command" },
+	{ "card-back-after", O_CARD_BACK, "SECONDS", "put a pulled card back after this long (default 1)" },
+	{ "card-tamper", O_CARD_TAMPER, "N", "flip one bit in the N-th secured response of each card (secure messaging must reject it)" },
 	{ "print-model", O_PRINT_MODEL, NULL, "print the latency model as one JSON object and exit" },
 	{ "verbose", O_VERBOSE, NULL, "more log output on stderr (repeat for trace)" },
 	{ "quiet", O_QUIET, NULL, "errors only on stderr" },
@@ -255,6 +259,30 @@ static int parse_args(int argc, char **argv, struct sim_config *cfg, const char 
 		case O_CAPTURE:
 			cfg->capture_dir = optarg;
 			break;
+		case O_PCSC: {
+			char *colon = strrchr(optarg, ':');
+
+			if (colon) {
+				*colon = 0;
+				cfg->pcsc_host = optarg;
+			}
+			if (!parse_u64(colon ? colon + 1 : optarg, &u) || u == 0 || u > 65000)
+				return bad("pcsc", optarg);
+			cfg->pcsc_port = (int)u;
+			break;
+		}
+		case O_CARD_REMOVE:
+			if (!parse_u64(optarg, &cfg->card_remove_after) || !cfg->card_remove_after)
+				return bad(name, optarg);
+			break;
+		case O_CARD_BACK:
+			if (!parse_double(optarg, 0, 3600, &cfg->card_back_after_s))
+				return bad(name, optarg);
+			break;
+		case O_CARD_TAMPER:
+			if (!parse_u64(optarg, &cfg->card_tamper) || !cfg->card_tamper)
+				return bad(name, optarg);
+			break;
 		case O_ENDPOINTS:
 			*endpoints = optarg;
 			break;
@@ -309,7 +337,7 @@ static void write_stats(const char *path, struct sim_board **boards, int n)
 
 int main(int argc, char **argv)
 {
-	struct sim_config cfg = { .boards = 1, .latency = 1.0 };
+	struct sim_config cfg = { .boards = 1, .latency = 1.0, .card_back_after_s = 1.0 };
 	struct sim_board **boards = NULL;
 	const char *endpoints = NULL;
 	uint64_t power_cut = 0;

@@ -597,6 +597,12 @@ static bool ecdh(EVP_PKEY *mine, const uint8_t peer_pub[65], uint8_t secret[32])
 	return ok;
 }
 
+int sim_se_transport_ecdh(struct sim_se *se, const uint8_t peer_pub[65], uint8_t z[32])
+{
+	charge_ms(se, SIM_LAT_SE_ECDH_MS);
+	return ecdh(se->transport, peer_pub, z) ? BOARD_ST_OK : BOARD_ST_CRYPTO;
+}
+
 /* Unwrap into out (capacity wrapped_len); returns the plaintext length or -1. */
 static int unwrap(const uint8_t kek[32], unsigned alg, const uint8_t *iv, size_t iv_len,
 		  const uint8_t *in, size_t n, uint8_t *out)

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "board_int.h"
+#include "card.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 
@@ -227,6 +228,17 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 		goto fail;
 	}
 	b->rsp_started = true;
+	if (cfg->pcsc_port) {
+		struct sim_card_opts ko = { cfg->pcsc_host ? cfg->pcsc_host : "127.0.0.1",
+					    cfg->pcsc_port + index, cfg->card_remove_after,
+					    cfg->card_back_after_s, cfg->card_tamper };
+
+		b->card = sim_card_start(&ko, b->se, b->chip, stop_fd);
+		if (!b->card) {
+			rc = IMP_ERR_INTERNAL;
+			goto fail;
+		}
+	}
 	*out = b;
 	return IMP_OK;
 fail:
@@ -247,6 +259,7 @@ void sim_board_free(struct sim_board *b)
 		pthread_join(b->agent_thread, NULL);
 	if (b->rsp_started)
 		pthread_join(b->rsp_thread, NULL);
+	sim_card_free(b->card);
 	if (b->listen_fd >= 0)
 		close(b->listen_fd);
 	if (b->pty_watch >= 0)
@@ -280,6 +293,8 @@ char *sim_board_endpoint_json(const struct sim_board *b)
 	json_object_set_new(o, "rsp", json_string(rsp));
 	json_object_set_new(o, "uart", json_string(b->pty_path));
 	json_object_set_new(o, "state", b->state_dir ? json_string(b->state_dir) : json_null());
+	if (b->card)
+		json_object_set_new(o, "vpcd_port", json_integer(b->cfg->pcsc_port + b->index));
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return s;

@@ -5,8 +5,8 @@
  *
  *   agent   the MCU's secure element reached through the provisioning agent
  *           over UART (board/agent.h)
- *   (pcsc   a UICC / secure element in a PC/SC reader: planned; it fits the
- *           same table, opened with params.reader instead of params.link)
+ *   pcsc    a UICC / secure element in a PC/SC reader running imprint's
+ *           applet, opened with params.reader (board/pcsc.h, docs/PCSC.md)
  *
  * Picked by name from the NULL-terminated, alphabetical board_anchor_drivers[].
  * Callers use the board_anchor_* wrappers; a NULL optional member makes the
@@ -25,7 +25,7 @@
 /* What open() needs; each driver uses the fields it documents. */
 struct board_anchor_params {
 	struct board_link *link;    /* agent: the open link (borrowed) */
-	const char *reader;         /* pcsc: reader name (future) */
+	const char *reader;         /* pcsc: reader name, name prefix or index */
 };
 
 /* One item to put into the anchor. */
@@ -82,10 +82,19 @@ struct board_anchor_driver {
 
 	/* Report lifecycle and lock state. */
 	imp_err (*lock_state)(void *priv, struct board_anchor_lock_state *out);
+
+	/*
+	 * Optional: the identity the anchor itself reports (uid, lifecycle,
+	 * fuses, slots, transport_pub; the version fields are 0), for anchors
+	 * reached over another carrier than the agent, so that the station can
+	 * check both reach the same secure element.
+	 */
+	imp_err (*identify)(void *priv, struct board_agent_info *out);
 };
 
 extern const struct board_anchor_driver *const board_anchor_drivers[];
 extern const struct board_anchor_driver board_anchor_agent;
+extern const struct board_anchor_driver board_anchor_pcsc;
 
 const struct board_anchor_driver *board_anchor_driver_find(const char *name);
 
@@ -105,5 +114,6 @@ imp_err board_anchor_challenge(struct board_anchor *a, uint8_t slot,
 			       size_t *sig_len);
 imp_err board_anchor_lock(struct board_anchor *a, uint8_t what);
 imp_err board_anchor_lock_state(struct board_anchor *a, struct board_anchor_lock_state *out);
+imp_err board_anchor_identify(struct board_anchor *a, struct board_agent_info *out);
 
 #endif

@@ -85,6 +85,9 @@ const uint8_t *sim_se_serial(const struct sim_se *se, size_t *len);
 const uint8_t *sim_se_identity(const struct sim_se *se, size_t *len);
 const uint8_t *sim_se_cert(const struct sim_se *se, unsigned slot, size_t *len);
 
+/* ECDH of the transport key with peer_pub (the PC/SC applet's session keys). */
+int sim_se_transport_ecdh(struct sim_se *se, const uint8_t peer_pub[65], uint8_t z[32]);
+
 /* LOCK bit0: refuse every later key or certificate write to any slot. */
 int sim_se_lock_slots(struct sim_se *se);
 

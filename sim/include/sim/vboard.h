@@ -39,6 +39,13 @@ struct sim_config {
 	struct sim_faults faults;
 	bool backdoor;           /* test only: write slot keys to STATE/board-N/backdoor */
 	const char *capture_dir; /* NULL: no capture */
+	/* PC/SC card personality (sim/card.h): board i's card connects to vpcd
+	 * at pcsc_host:pcsc_port+i; port 0: no card. */
+	const char *pcsc_host;
+	int pcsc_port;
+	uint64_t card_remove_after; /* pull the card out after N APDUs (once); 0: never */
+	double card_back_after_s;   /* ... and put it back this much later */
+	uint64_t card_tamper;       /* flip a bit in the N-th secured response; 0: never */
 };
 
 struct sim_board;
