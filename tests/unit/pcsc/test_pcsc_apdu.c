@@ -54,7 +54,8 @@ static size_t card_answer(struct board_sm *card, const uint8_t *p, size_t n, uin
 {
 	uint8_t swb[2] = { (uint8_t)(sw >> 8), (uint8_t)sw };
 
-	memcpy(out, p, n);
+	if (n)
+		memcpy(out, p, n);
 	assert_int_equal(board_sm_mac(card, 2, swb, 2, out, n, out + n), IMP_OK);
 	card->ctr++;
 	return n + BOARD_SM_MAC_LEN;
