@@ -168,7 +168,8 @@ static void transact(int fd, uint8_t type, uint16_t seq, const void *pl, size_t 
 	req.type = type;
 	req.seq = seq;
 	req.len = (uint16_t)n;
-	memcpy(req.payload, pl, n);
+	if (n)
+		memcpy(req.payload, pl, n);
 	len = board_frame_encode(&req, out, sizeof(out));
 	CHECK(len, "encode");
 	write_all(fd, out, len);
