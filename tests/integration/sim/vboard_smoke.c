@@ -157,7 +157,12 @@ static void write_all(int fd, const void *p, size_t n)
 	}
 }
 
-/* Send a request; wait for a frame (response or NAK). */
+/*
+ * Send a request; wait for a frame (response or NAK) with the same seq. A
+ * frame of another seq is a late answer to an earlier request (the board
+ * cannot know at once that the station re-opened the port): a station
+ * discards it, as board/link_serial.c does, and so does this client.
+ */
 static void transact(int fd, uint8_t type, uint16_t seq, const void *pl, size_t n,
 		     struct board_frame *resp)
 {
@@ -179,15 +184,17 @@ static void transact(int fd, uint8_t type, uint16_t seq, const void *pl, size_t 
 		ssize_t r;
 		enum board_frame_result res;
 
+		res = board_frame_decode(in, have, resp, &used);
+		memmove(in, in + used, have - used);
+		have -= used;
+		if (res == BOARD_FRAME_OK && resp->seq == seq)
+			return;
+		if (res != BOARD_FRAME_NEED_MORE)
+			continue;
 		CHECK(poll(&p, 1, 5000) == 1, "no answer to command 0x%02x", type);
 		r = read(fd, in + have, sizeof(in) - have);
 		CHECK(r > 0, "read uart");
 		have += (size_t)r;
-		res = board_frame_decode(in, have, resp, &used);
-		memmove(in, in + used, have - used);
-		have -= used;
-		if (res == BOARD_FRAME_OK)
-			return;
 	}
 }
 
