@@ -1042,7 +1042,7 @@ imp_err board_profile_verify_lock(const struct board_profile *p, struct board_pr
 			  "'target locked'", imp_err_name(rc));
 		return rc;
 	}
-	IMP_INFO("debug port refuses access: locked");
+	IMP_DEBUG("debug port refuses access: locked");
 	if (link && p->lock_lifecycle) {
 		struct board_agent_info info;
 
