@@ -645,12 +645,35 @@ static imp_err parse_registry(struct cctx *c, json_t *o, struct fmt_config *cfg)
 	return IMP_OK;
 }
 
+static imp_err parse_line(struct cctx *c, json_t *o, struct fmt_config *cfg)
+{
+	static const char *const keys[] = { "url", "block", "quota", "connect_timeout", NULL };
+	json_t *v;
+	imp_err rc;
+
+	rc = check_keys(c, o, "line", keys, "url, block, quota, connect_timeout");
+	if (rc != IMP_OK)
+		return rc;
+	v = json_object_get(o, "url");
+	if (!v || !json_string_value(v) || !json_string_value(v)[0])
+		return fail(c, "line.url", "expected a PostgreSQL URL (\"postgresql://...\")");
+	rc = get_str(c, o, "line", "url", &cfg->line.url);
+	if (rc == IMP_OK)
+		rc = get_unsigned(c, o, "line", "block", 1, 100000, &cfg->line.block);
+	if (rc == IMP_OK)
+		rc = get_uint(c, o, "line", "quota", 0, (uint64_t)INT64_MAX, &cfg->line.quota);
+	if (rc == IMP_OK)
+		rc = get_unsigned(c, o, "line", "connect_timeout", 1, 60,
+				  &cfg->line.connect_timeout);
+	return rc;
+}
+
 static imp_err parse_top(struct cctx *c, json_t *root, struct fmt_config *cfg)
 {
 	static const char *const keys[] = { "version", "station_id", "operator", "product",
 					    "serial", "key_mode", "certificate", "organisation",
 					    "firmware", "target", "fixtures", "hsm", "registry",
-					    "quota", "journal", NULL };
+					    "quota", "journal", "line", NULL };
 	static const struct {
 		const char *key;
 		imp_err (*parse)(struct cctx *, json_t *, struct fmt_config *);
@@ -663,6 +686,7 @@ static imp_err parse_top(struct cctx *c, json_t *root, struct fmt_config *cfg)
 		{ "fixtures", parse_fixtures },
 		{ "hsm", parse_hsm },
 		{ "registry", parse_registry },
+		{ "line", parse_line },
 	};
 	json_t *v;
 	imp_err rc;
@@ -670,7 +694,7 @@ static imp_err parse_top(struct cctx *c, json_t *root, struct fmt_config *cfg)
 	rc = check_keys(c, root, "", keys,
 			"version, station_id, operator, product, serial, key_mode, "
 			"certificate, organisation, firmware, target, fixtures, hsm, "
-			"registry, quota, journal");
+			"registry, quota, journal, line");
 	if (rc != IMP_OK)
 		return rc;
 	v = json_object_get(root, "version");
@@ -720,7 +744,9 @@ static imp_err finish(struct fmt_config *cfg)
 		if (add_entry(&cfg->certificate.subject, &cfg->certificate.subject_count, "O",
 			      cfg->organisation.name) != IMP_OK ||
 		    add_entry(&cfg->certificate.subject, &cfg->certificate.subject_count, "CN",
-			      "{serial}") != IMP_OK)
+			      "{serial}") != IMP_OK ||
+		    add_entry(&cfg->certificate.subject, &cfg->certificate.subject_count,
+			      "serialNumber", "{uid}") != IMP_OK)
 			return IMP_ERR_NOMEM;
 	}
 	if (cfg->fixture_count == 0) {
@@ -757,6 +783,8 @@ static imp_err set_defaults(struct fmt_config *cfg)
 	cfg->target = strdup("imprint-vb1");
 	cfg->hsm.token = strdup("pkcs11:token=imprint");
 	cfg->quota = FMT_QUOTA_DEFAULT;
+	cfg->line.block = 50;
+	cfg->line.connect_timeout = 2;
 	if (!cfg->station_id || !cfg->product.name || !cfg->product.sku ||
 	    !cfg->serial.prefix || !cfg->organisation.name || !cfg->target || !cfg->hsm.token)
 		return IMP_ERR_NOMEM;
@@ -891,6 +919,7 @@ void fmt_config_release(struct fmt_config *cfg)
 	free(cfg->registry.key);
 	free(cfg->registry.bearer_env);
 	free(cfg->journal);
+	free(cfg->line.url);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

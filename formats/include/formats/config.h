@@ -78,7 +78,8 @@ struct fmt_config {
 	struct {
 		/* Subject template of device certificates, in file order; values
 		 * may hold {serial}, {uid}, {sku} (fmt_subject_expand). Default
-		 * O = organisation.name, CN = "{serial}". Strings owned by cfg. */
+		 * O = organisation.name, CN = "{serial}", serialNumber = "{uid}".
+		 * Strings owned by cfg. */
 		struct fmt_name_entry *subject;
 		size_t subject_count;
 		unsigned validity_days;   /* 1..36500, default 7300 */
@@ -113,6 +114,12 @@ struct fmt_config {
 	uint64_t quota;           /* boards this station may provision; 0 refuses
 				     all; default FMT_QUOTA_DEFAULT */
 	char *journal;            /* resolved path; NULL = <data dir>/journal.sqlite */
+	struct {
+		char *url;                /* libpq URI / conninfo; NULL (default) = no line */
+		unsigned block;           /* counters per lease, 1..100000, default 50 */
+		uint64_t quota;           /* the line's quota to store; 0 (default) keeps */
+		unsigned connect_timeout; /* seconds, 1..60, default 2 */
+	} line;                           /* docs/LINE.md */
 };
 
 /* Fill cfg with the defaults (as if the file were {"version": 1}). */

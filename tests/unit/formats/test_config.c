@@ -105,9 +105,11 @@ static void test_defaults(void **state)
 	assert_string_equal(b.serial.prefix, "IMP");
 	assert_int_equal(b.serial.width, 6);
 	assert_int_equal(b.key_mode, FMT_KEY_MODE_DEVICE);
-	assert_int_equal(b.certificate.subject_count, 2);
+	assert_int_equal(b.certificate.subject_count, 3);
 	assert_string_equal(b.certificate.subject[0].value, "Imprint Demo Organisation");
 	assert_string_equal(b.certificate.subject[1].value, "{serial}");
+	assert_string_equal(b.certificate.subject[2].attr, "serialNumber");
+	assert_string_equal(b.certificate.subject[2].value, "{uid}");
 	assert_int_equal(b.fixture_count, 1);
 	assert_string_equal(b.fixtures[0].probe, "sim:");
 	assert_null(b.hsm.module);
