@@ -28,6 +28,7 @@
 
 #include "exp/audit.h"
 #include "exp/export.h"
+#include "exp/recverify.h"
 #include "formats/base64.h"
 #include "formats/record.h"
 #include "formats/x509.h"
@@ -57,18 +58,36 @@ struct item {
 	char digest[65];
 };
 
+/* One batch: filled by the reading thread, verified by the pool. */
+struct batch {
+	struct item *items;
+	size_t n;
+	atomic_size_t next;   /* next item to verify */
+	atomic_size_t done;   /* items verified */
+};
+
 struct audit {
 	const struct exp_audit_opts *o;
 	struct exp_audit_summary *sum;
 	EVP_PKEY *rec_pub, *rev_pub;
 	X509_STORE *dev_store;
+	struct exp_rv_trust *fast;
 	sqlite3 *db;
 	sqlite3_stmt *ins;
 	sqlite3_stmt *get_digest;
 	char db_path[4200];
-	struct item *items;
-	size_t n;
-	atomic_size_t next;
+	/* Two batches: one is filled (and then kept) while the other is verified. */
+	struct batch b[2];
+	unsigned fill;         /* index of the batch being filled */
+	bool busy[2];          /* submitted, not yet kept */
+	pthread_t th[64];
+	unsigned nth;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work, cv_done;
+	struct batch *cur;     /* the batch the pool works on, or NULL */
+	uint64_t gen;          /* bumped at every submit */
+	unsigned active;       /* pool threads working on cur */
+	bool stop, mu_ready;
 	unsigned threads;
 	imp_err rc;
 };
@@ -144,6 +163,8 @@ static imp_err load_trust(struct audit *a)
 	a->rev_pub = X509_get_pubkey(rev);
 	if (!a->rec_pub || !a->rev_pub)
 		rc = IMP_ERR_CRYPTO;
+	if (rc == IMP_OK)
+		rc = exp_rv_trust_new(a->rec_pub, NULL, &devca, 1, &a->fast);
 cleanup:
 	X509_STORE_free(rs);
 	X509_free(root);
@@ -181,7 +202,7 @@ static bool is_revocation(const char *jws)
 	return rev;
 }
 
-static void verify_item(struct audit *a, struct item *it)
+static void verify_item(struct audit *a, struct exp_rv *rv, struct item *it)
 {
 	uint8_t md[32];
 	json_t *rec = NULL;
@@ -189,12 +210,29 @@ static void verify_item(struct audit *a, struct item *it)
 	uint8_t *der = NULL;
 	size_t der_len = 0;
 	X509 *cert = NULL;
+	struct exp_rv_out fo;
 	imp_err rc;
 
 	it->ok = true;
-	EVP_Digest(it->jws, strlen(it->jws), md, NULL, EVP_sha256(), NULL);
+	SHA256((const uint8_t *)it->jws, strlen(it->jws), md);
 	imp_hex_encode(md, sizeof(md), it->digest);
+	/* Most records: the fast path accepts them; anything else is decided
+	 * (and explained) by the reference path below. */
+	if (rv && exp_rv_identity(rv, it->jws, &fo) == IMP_OK &&
+	    (!it->id || strcmp(it->id, fo.record_id) == 0)) {
+		it->kind = K_IDENTITY;
+		it->sigs = fo.cert_serial[0] ? 2 : 1;
+		copy(it->record_id, sizeof(it->record_id), fo.record_id);
+		copy(it->serial, sizeof(it->serial), fo.serial);
+		copy(it->uid, sizeof(it->uid), fo.uid);
+		copy(it->pubkey, sizeof(it->pubkey), fo.pubkey);
+		copy(it->cert_serial, sizeof(it->cert_serial), fo.cert_serial);
+		return;
+	}
 	it->kind = is_revocation(it->jws) ? K_REVOCATION : K_IDENTITY;
+	if (it->kind == K_IDENTITY)
+		IMP_DEBUG("record %s: not decided by the fast path, verifying it in full",
+			  it->id ? it->id : "(no id)");
 	if (it->kind == K_REVOCATION) {
 		rc = fmt_revocation_verify(it->jws, a->rev_pub, NULL, &rec);
 		if (rc != IMP_OK) {
@@ -262,14 +300,104 @@ cleanup:
 	json_decref(rec);
 }
 
+/* A pool thread: verify items of each submitted batch until stopped. */
 static void *verify_worker(void *arg)
 {
 	struct audit *a = arg;
-	size_t i;
+	struct exp_rv *rv = NULL;
+	uint64_t seen = 0;
 
-	while ((i = atomic_fetch_add(&a->next, 1)) < a->n)
-		verify_item(a, &a->items[i]);
+	if (a->fast && exp_rv_new(a->fast, &rv) != IMP_OK)
+		rv = NULL;
+	for (;;) {
+		struct batch *b;
+		size_t i, k = 0;
+
+		pthread_mutex_lock(&a->mu);
+		while (!a->stop && (!a->cur || a->gen == seen))
+			pthread_cond_wait(&a->cv_work, &a->mu);
+		if (a->stop) {
+			pthread_mutex_unlock(&a->mu);
+			break;
+		}
+		b = a->cur;
+		seen = a->gen;
+		a->active++;
+		pthread_mutex_unlock(&a->mu);
+		while ((i = atomic_fetch_add(&b->next, 1)) < b->n) {
+			verify_item(a, rv, &b->items[i]);
+			k++;
+		}
+		pthread_mutex_lock(&a->mu);
+		if (k && atomic_fetch_add(&b->done, k) + k == b->n)
+			a->cur = NULL;
+		a->active--;
+		if (!a->cur && a->active == 0)
+			pthread_cond_broadcast(&a->cv_done);
+		pthread_mutex_unlock(&a->mu);
+	}
+	exp_rv_free(rv);
 	return NULL;
+}
+
+static void pool_start(struct audit *a)
+{
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv_work, NULL);
+	pthread_cond_init(&a->cv_done, NULL);
+	a->mu_ready = true;
+	for (unsigned t = 0; t < a->threads && t < IMP_ARRAY_SIZE(a->th); t++)
+		if (pthread_create(&a->th[a->nth], NULL, verify_worker, a) == 0)
+			a->nth++;
+}
+
+static void pool_stop(struct audit *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->stop = true;
+	pthread_cond_broadcast(&a->cv_work);
+	pthread_mutex_unlock(&a->mu);
+	for (unsigned t = 0; t < a->nth; t++)
+		pthread_join(a->th[t], NULL);
+	a->mu_ready = false;
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv_work);
+	pthread_cond_destroy(&a->cv_done);
+}
+
+/* Wait until the pool is idle (the submitted batch is verified). */
+static void pool_wait(struct audit *a)
+{
+	if (!a->mu_ready)
+		return;
+	pthread_mutex_lock(&a->mu);
+	while (a->cur || a->active)
+		pthread_cond_wait(&a->cv_done, &a->mu);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Hand b to the pool (which is idle); without a pool, verify it here. */
+static void pool_submit(struct audit *a, struct batch *b)
+{
+	atomic_store(&b->next, 0);
+	atomic_store(&b->done, 0);
+	if (b->n == 0)
+		return;
+	if (a->nth == 0) {
+		struct exp_rv *rv = NULL;
+
+		if (a->fast && exp_rv_new(a->fast, &rv) != IMP_OK)
+			rv = NULL;
+		for (size_t i = 0; i < b->n; i++)
+			verify_item(a, rv, &b->items[i]);
+		exp_rv_free(rv);
+		return;
+	}
+	pthread_mutex_lock(&a->mu);
+	a->cur = b;
+	a->gen++;
+	pthread_cond_broadcast(&a->cv_work);
+	pthread_mutex_unlock(&a->mu);
 }
 
 /* --------------------------------------------------------------- the db */
@@ -380,22 +508,13 @@ static imp_err keep(struct audit *a, const struct item *it)
 	return IMP_OK;
 }
 
-/* Verify the collected batch in parallel, then keep it (this thread). */
-static imp_err flush(struct audit *a)
+/* Keep a verified batch (this thread) and empty it. */
+static imp_err keep_batch(struct audit *a, struct batch *b)
 {
-	pthread_t th[64];
-	unsigned started = 0;
 	imp_err rc = IMP_OK;
 
-	atomic_store(&a->next, 0);
-	for (unsigned t = 1; t < a->threads && t < 64; t++)
-		if (pthread_create(&th[started], NULL, verify_worker, a) == 0)
-			started++;
-	verify_worker(a);
-	for (unsigned t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
-	for (size_t i = 0; i < a->n; i++) {
-		struct item *it = &a->items[i];
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
 
 		a->sum->records++;
 		a->sum->signatures += it->sigs;
@@ -409,23 +528,59 @@ static imp_err flush(struct audit *a)
 		free(it->jws);
 		memset(it, 0, sizeof(*it));
 	}
-	a->n = 0;
+	b->n = 0;
 	return rc;
 }
 
-static imp_err add(struct audit *a, const char *id, const char *jws)
+/*
+ * The batch being filled is full (or the input ended): wait for the pool to
+ * finish the other one, hand it this one, and keep the other one while the
+ * pool works: reading, verifying and storing overlap.
+ */
+static imp_err flush(struct audit *a)
 {
-	struct item *it = &a->items[a->n];
+	struct batch *full = &a->b[a->fill], *other = &a->b[a->fill ^ 1u];
+	imp_err rc = IMP_OK;
 
-	it->id = id ? strdup(id) : NULL;
-	it->jws = strdup(jws);
+	pool_wait(a);
+	pool_submit(a, full);
+	a->busy[a->fill] = true;
+	if (a->busy[a->fill ^ 1u]) {
+		rc = keep_batch(a, other);
+		a->busy[a->fill ^ 1u] = false;
+	}
+	a->fill ^= 1u;
+	return rc;
+}
+
+/* At the end: verify and keep whatever is left. */
+static imp_err drain(struct audit *a)
+{
+	imp_err rc = flush(a);
+	imp_err rc2;
+
+	pool_wait(a);
+	rc2 = flush(a); /* keeps the last submitted batch (the filled one is empty) */
+	pool_wait(a);
+	return rc != IMP_OK ? rc : rc2;
+}
+
+static imp_err add(struct audit *a, const char *id, size_t id_len, const char *jws,
+		   size_t jws_len)
+{
+	struct batch *b = &a->b[a->fill];
+	struct item *it = &b->items[b->n];
+
+	it->id = id ? strndup(id, id_len) : NULL;
+	it->jws = strndup(jws, jws_len);
 	if (!it->jws || (id && !it->id)) {
 		free(it->id);
 		free(it->jws);
+		it->id = it->jws = NULL;
 		return IMP_ERR_NOMEM;
 	}
-	a->n++;
-	if (a->n == AUDIT_BATCH)
+	b->n++;
+	if (b->n == AUDIT_BATCH)
 		return flush(a);
 	return IMP_OK;
 }
@@ -434,8 +589,42 @@ static int outbox_cb(void *arg, const struct exp_outbox_row *r)
 {
 	struct audit *a = arg;
 
-	a->rc = add(a, r->record_id, r->jws);
+	a->rc = add(a, r->record_id, r->record_id ? strlen(r->record_id) : 0, r->jws,
+		    strlen(r->jws));
 	return a->rc != IMP_OK;
+}
+
+/*
+ * The common line {"id":"ID","jws":"JWS"} without escapes, read without a
+ * JSON parser (the same as json_loads would give); anything else: 0.
+ */
+static int plain_line(const char *p, const char **id, size_t *id_len, const char **jws,
+		      size_t *jws_len)
+{
+	static const char a[] = "{\"id\":\"", b[] = "\",\"jws\":\"", c[] = "\"}";
+	const char *q;
+
+	if (strncmp(p, a, sizeof(a) - 1) != 0)
+		return 0;
+	p += sizeof(a) - 1;
+	q = strpbrk(p, "\"\\");
+	if (!q || *q != '"' || strncmp(q, b, sizeof(b) - 1) != 0)
+		return 0;
+	*id = p;
+	*id_len = (size_t)(q - p);
+	p = q + sizeof(b) - 1;
+	q = strpbrk(p, "\"\\");
+	if (!q || *q != '"' || strcmp(q, c) != 0)
+		return 0;
+	*jws = p;
+	*jws_len = (size_t)(q - p);
+	for (const char *k = *id; k < *id + *id_len; k++)
+		if ((unsigned char)*k < 0x20)
+			return 0;
+	for (const char *k = *jws; k < *jws + *jws_len; k++)
+		if ((unsigned char)*k < 0x20)
+			return 0;
+	return 1;
 }
 
 static imp_err read_jsonl(struct audit *a, const char *path)
@@ -453,6 +642,8 @@ static imp_err read_jsonl(struct audit *a, const char *path)
 	}
 	while (rc == IMP_OK && (len = getline(&line, &cap, f)) >= 0) {
 		char *p = line;
+		const char *id, *jws;
+		size_t id_len, jws_len;
 
 		lineno++;
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
@@ -462,19 +653,22 @@ static imp_err read_jsonl(struct audit *a, const char *path)
 			p++;
 		if (!*p)
 			continue;
-		if (*p == '{') {
+		if (plain_line(p, &id, &id_len, &jws, &jws_len)) {
+			rc = add(a, id, id_len, jws, jws_len);
+		} else if (*p == '{') {
 			json_t *o = json_loads(p, 0, NULL);
-			const char *jws = json_string_value(json_object_get(o, "jws"));
+			const char *js = json_string_value(json_object_get(o, "jws"));
+			const char *ids = json_string_value(json_object_get(o, "id"));
 
-			if (jws)
-				rc = add(a, json_string_value(json_object_get(o, "id")), jws);
+			if (js)
+				rc = add(a, ids, ids ? strlen(ids) : 0, js, strlen(js));
 			else
 				finding(a, "malformed", NULL, NULL, NULL,
 					"%s:%llu: not a record line", path,
 					(unsigned long long)lineno);
 			json_decref(o);
 		} else {
-			rc = add(a, NULL, p);
+			rc = add(a, NULL, 0, p, strlen(p));
 		}
 	}
 	free(line);
@@ -680,10 +874,16 @@ imp_err exp_audit_run(const struct exp_audit_opts *o, struct exp_audit_summary *
 	a.threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (a.threads < 1)
 		a.threads = 1;
-	a.items = calloc(AUDIT_BATCH, sizeof(*a.items));
-	if (!a.items)
+	a.b[0].items = calloc(AUDIT_BATCH, sizeof(*a.b[0].items));
+	a.b[1].items = calloc(AUDIT_BATCH, sizeof(*a.b[1].items));
+	if (!a.b[0].items || !a.b[1].items) {
+		free(a.b[0].items);
+		free(a.b[1].items);
 		return IMP_ERR_NOMEM;
+	}
 	rc = load_trust(&a);
+	if (rc == IMP_OK)
+		pool_start(&a);
 	if (rc == IMP_OK)
 		rc = db_open(&a);
 	if (rc == IMP_OK && o->journal) {
@@ -694,8 +894,11 @@ imp_err exp_audit_run(const struct exp_audit_opts *o, struct exp_audit_summary *
 	}
 	if (rc == IMP_OK && o->records)
 		rc = read_jsonl(&a, o->records);
-	if (rc == IMP_OK && a.n)
-		rc = flush(&a);
+	if (rc == IMP_OK)
+		rc = drain(&a);
+	pool_wait(&a);
+	if (a.mu_ready)
+		pool_stop(&a);
 	sum->verify_seconds = imp_now_s() - t0;
 	if (rc == IMP_OK)
 		rc = check_duplicates(&a);
@@ -703,11 +906,14 @@ imp_err exp_audit_run(const struct exp_audit_opts *o, struct exp_audit_summary *
 		rc = check_journal(&a);
 	if (rc == IMP_OK && o->registry_db)
 		rc = check_registry(&a);
-	for (size_t i = 0; i < a.n; i++) {
-		free(a.items[i].id);
-		free(a.items[i].jws);
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; i < a.b[k].n; i++) {
+			free(a.b[k].items[i].id);
+			free(a.b[k].items[i].jws);
+		}
+		free(a.b[k].items);
 	}
-	free(a.items);
+	exp_rv_trust_free(a.fast);
 	db_close(&a);
 	EVP_PKEY_free(a.rec_pub);
 	EVP_PKEY_free(a.rev_pub);

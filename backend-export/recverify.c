@@ -1,0 +1,680 @@
+/*
+ * Fast identity-record verification (exp/recverify.h).
+ *
+ * The member tables and rules below mirror formats/record.c and
+ * formats/jws.c (fmt_record_verify, fmt_jws_verify_key, fmt_jwk_to_pkey):
+ * anything this file accepts, they accept; where this file is unsure it
+ * answers IMP_ERR_VERIFY and the reference path decides. The integration
+ * tests (tests/integration/export) and tests/unit/export run the forgeries
+ * through both.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/ec.h>
+#include <openssl/obj_mac.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+
+#include "exp/recverify.h"
+#include "formats/base64.h"
+#include "formats/ecdsa_der.h"
+#include "formats/record.h"
+#include "formats/x509.h"
+#include "imprint/util.h"
+
+#define JWS_MAX_LEN (4u << 20) /* as formats/jws.c */
+#define MAX_CAS 8u
+#define HDR_CACHE_MAX 8192u
+
+struct rv_ca {
+	EVP_PKEY *pub;
+	uint8_t *subject; /* DER of the subject Name */
+	size_t subject_len;
+	uint8_t ski[64];
+	size_t ski_len;   /* 0: the CA has none (then AKI is not compared: reference path) */
+	time_t not_before, not_after;
+};
+
+struct exp_rv_trust {
+	EVP_PKEY *signer;
+	char *x5c0;
+	struct rv_ca ca[MAX_CAS];
+	size_t nca;
+	EC_GROUP *group;
+};
+
+struct exp_rv {
+	const struct exp_rv_trust *t;
+	EVP_PKEY_CTX *signer_ctx;
+	EVP_PKEY_CTX *ca_ctx[MAX_CAS];
+	EC_POINT *pt;
+	BN_CTX *bn;
+	char hdr[HDR_CACHE_MAX]; /* the last header segment that passed */
+	size_t hdr_len;
+};
+
+/* ------------------------------------------------------------ trust */
+
+static int asn1_time_to_time_t(const ASN1_TIME *a, time_t *out)
+{
+	struct tm tm;
+
+	if (!a || ASN1_TIME_to_tm(a, &tm) != 1)
+		return 0;
+	*out = timegm(&tm);
+	return 1;
+}
+
+imp_err exp_rv_trust_new(EVP_PKEY *signer, const char *signer_x5c0, X509 *const *cas,
+			 size_t ncas, struct exp_rv_trust **out)
+{
+	struct exp_rv_trust *t = calloc(1, sizeof(*t));
+
+	*out = NULL;
+	if (!t)
+		return IMP_ERR_NOMEM;
+	t->group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+	if (!t->group || !signer || EVP_PKEY_up_ref(signer) != 1) {
+		exp_rv_trust_free(t);
+		return IMP_ERR_CRYPTO;
+	}
+	t->signer = signer;
+	if (signer_x5c0 && !(t->x5c0 = strdup(signer_x5c0))) {
+		exp_rv_trust_free(t);
+		return IMP_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < ncas && t->nca < MAX_CAS; i++) {
+		struct rv_ca *c = &t->ca[t->nca];
+		const ASN1_OCTET_STRING *ski;
+		uint8_t *p = NULL;
+		int n;
+
+		if (!cas[i] || X509_check_ca(cas[i]) != 1 ||
+		    !(X509_get_extension_flags(cas[i]) & EXFLAG_KUSAGE) ||
+		    !(X509_get_key_usage(cas[i]) & KU_KEY_CERT_SIGN))
+			continue;
+		ski = X509_get0_subject_key_id(cas[i]);
+		if (!ski || ski->length <= 0 || (size_t)ski->length > sizeof(c->ski))
+			continue;
+		if (!asn1_time_to_time_t(X509_get0_notBefore(cas[i]), &c->not_before) ||
+		    !asn1_time_to_time_t(X509_get0_notAfter(cas[i]), &c->not_after))
+			continue;
+		n = i2d_X509_NAME(X509_get_subject_name(cas[i]), &p);
+		if (n <= 0)
+			continue;
+		c->subject = p;
+		c->subject_len = (size_t)n;
+		memcpy(c->ski, ski->data, (size_t)ski->length);
+		c->ski_len = (size_t)ski->length;
+		c->pub = X509_get_pubkey(cas[i]);
+		if (!c->pub) {
+			OPENSSL_free(c->subject);
+			c->subject = NULL;
+			continue;
+		}
+		t->nca++;
+	}
+	*out = t;
+	return IMP_OK;
+}
+
+void exp_rv_trust_free(struct exp_rv_trust *t)
+{
+	if (!t)
+		return;
+	EVP_PKEY_free(t->signer);
+	free(t->x5c0);
+	for (size_t i = 0; i < t->nca; i++) {
+		EVP_PKEY_free(t->ca[i].pub);
+		OPENSSL_free(t->ca[i].subject);
+	}
+	EC_GROUP_free(t->group);
+	free(t);
+}
+
+static EVP_PKEY_CTX *verify_ctx(EVP_PKEY *k)
+{
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
+
+	if (c && EVP_PKEY_verify_init(c) != 1) {
+		EVP_PKEY_CTX_free(c);
+		c = NULL;
+	}
+	return c;
+}
+
+imp_err exp_rv_new(const struct exp_rv_trust *t, struct exp_rv **out)
+{
+	struct exp_rv *v = calloc(1, sizeof(*v));
+
+	*out = NULL;
+	if (!v)
+		return IMP_ERR_NOMEM;
+	v->t = t;
+	v->signer_ctx = verify_ctx(t->signer);
+	v->pt = EC_POINT_new(t->group);
+	v->bn = BN_CTX_new();
+	for (size_t i = 0; i < t->nca; i++)
+		if (!(v->ca_ctx[i] = verify_ctx(t->ca[i].pub)))
+			v->signer_ctx = (EVP_PKEY_CTX_free(v->signer_ctx), NULL);
+	if (!v->signer_ctx || !v->pt || !v->bn) {
+		exp_rv_free(v);
+		return IMP_ERR_CRYPTO;
+	}
+	*out = v;
+	return IMP_OK;
+}
+
+void exp_rv_free(struct exp_rv *v)
+{
+	if (!v)
+		return;
+	EVP_PKEY_CTX_free(v->signer_ctx);
+	for (size_t i = 0; i < MAX_CAS; i++)
+		EVP_PKEY_CTX_free(v->ca_ctx[i]);
+	EC_POINT_free(v->pt);
+	BN_CTX_free(v->bn);
+	free(v);
+}
+
+/* ----------------------------------------------------------- DER walk */
+
+struct der {
+	const uint8_t *p;
+	size_t n;
+};
+
+/* Next TLV of tag from in: strict DER lengths (definite, minimal, < 64 KiB). */
+static int der_take(struct der *in, uint8_t tag, struct der *val, struct der *whole)
+{
+	size_t len, hl;
+
+	if (in->n < 2 || in->p[0] != tag)
+		return 0;
+	if (in->p[1] < 0x80) {
+		len = in->p[1];
+		hl = 2;
+	} else if (in->p[1] == 0x81) {
+		if (in->n < 3 || in->p[2] < 0x80)
+			return 0;
+		len = in->p[2];
+		hl = 3;
+	} else if (in->p[1] == 0x82) {
+		if (in->n < 4 || in->p[2] == 0)
+			return 0;
+		len = ((size_t)in->p[2] << 8) | in->p[3];
+		if (len < 0x100)
+			return 0;
+		hl = 4;
+	} else {
+		return 0;
+	}
+	if (in->n - hl < len)
+		return 0;
+	if (val)
+		*val = (struct der){ in->p + hl, len };
+	if (whole)
+		*whole = (struct der){ in->p, hl + len };
+	in->p += hl + len;
+	in->n -= hl + len;
+	return 1;
+}
+
+static int der_eq(struct der d, const uint8_t *b, size_t n)
+{
+	return d.n == n && memcmp(d.p, b, n) == 0;
+}
+
+/* UTCTime YYMMDDHHMMSSZ / GeneralizedTime YYYYMMDDHHMMSSZ (RFC 5280 4.1.2.5). */
+static int der_time(struct der *in, time_t *out)
+{
+	struct der v;
+	struct tm tm = { 0 };
+	int f[7] = { 0 }, nf, year;
+	const uint8_t *p;
+
+	if (der_take(in, 0x17, &v, NULL) && v.n == 13) {
+		nf = 6;
+	} else if (der_take(in, 0x18, &v, NULL) && v.n == 15) {
+		nf = 7;
+	} else {
+		return 0;
+	}
+	if (v.p[v.n - 1] != 'Z')
+		return 0;
+	p = v.p;
+	for (int i = 0; i < nf; i++, p += 2) {
+		if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+			return 0;
+		f[i] = (p[0] - '0') * 10 + (p[1] - '0');
+	}
+	if (nf == 6) {
+		year = f[0] < 50 ? 2000 + f[0] : 1900 + f[0];
+	} else {
+		year = f[0] * 100 + f[1];
+		memmove(f + 1, f + 2, 5 * sizeof(int));
+	}
+	if (f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 || f[4] > 59 || f[5] > 59)
+		return 0;
+	tm.tm_year = year - 1900;
+	tm.tm_mon = f[1] - 1;
+	tm.tm_mday = f[2];
+	tm.tm_hour = f[3];
+	tm.tm_min = f[4];
+	tm.tm_sec = f[5];
+	*out = timegm(&tm);
+	return 1;
+}
+
+static const uint8_t ALG_ES256[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48,
+				     0xce, 0x3d, 0x04, 0x03, 0x02 };
+static const uint8_t SPKI_P256[] = { 0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+				     0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+				     0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04 };
+
+enum { X_BC = 1, X_KU = 2, X_EKU = 4, X_SKI = 8, X_AKI = 16, X_SAN = 32 };
+
+/* One extension; 0 if unknown, duplicated or not in the expected form. */
+static int extension(struct der ext, unsigned *seen, unsigned *ku, struct der *aki)
+{
+	static const struct {
+		uint8_t last;
+		unsigned bit;
+	} known[] = { { 0x13, X_BC }, { 0x0f, X_KU }, { 0x25, X_EKU },
+		      { 0x0e, X_SKI }, { 0x23, X_AKI }, { 0x11, X_SAN } };
+	struct der oid, crit, val;
+	unsigned bit = 0;
+
+	if (!der_take(&ext, 0x06, &oid, NULL) || oid.n != 3 || oid.p[0] != 0x55 ||
+	    oid.p[1] != 0x1d)
+		return 0;
+	for (size_t i = 0; i < IMP_ARRAY_SIZE(known); i++)
+		if (oid.p[2] == known[i].last)
+			bit = known[i].bit;
+	if (!bit || (*seen & bit))
+		return 0;
+	*seen |= bit;
+	/* critical (DER: only ever TRUE) on basicConstraints and keyUsage only */
+	if (ext.n && ext.p[0] == 0x01 &&
+	    (!der_take(&ext, 0x01, &crit, NULL) || crit.n != 1 || crit.p[0] != 0xff ||
+	     (bit != X_BC && bit != X_KU)))
+		return 0;
+	if (!der_take(&ext, 0x04, &val, NULL) || ext.n)
+		return 0;
+	if (bit == X_BC)
+		return val.n == 2 && val.p[0] == 0x30 && val.p[1] == 0x00; /* cA FALSE */
+	if (bit == X_KU) {
+		struct der bits;
+
+		if (!der_take(&val, 0x03, &bits, NULL) || val.n || bits.n < 2 || bits.n > 3 ||
+		    bits.p[0] > 7)
+			return 0;
+		*ku = bits.p[1] | (bits.n == 3 ? (unsigned)bits.p[2] << 8 : 0u);
+		return 1;
+	}
+	if (bit == X_AKI) {
+		struct der seq, kid;
+
+		if (!der_take(&val, 0x30, &seq, NULL) || val.n ||
+		    !der_take(&seq, 0x80, &kid, NULL) || seq.n)
+			return 0;
+		*aki = kid;
+	}
+	return 1;
+}
+
+/*
+ * The device certificate der: strictly in our profile, issued by one of the
+ * CAs with a verifying signature, valid now, keyUsage required_ku, not a CA.
+ * point: its 65-byte public point. serial_hex: like BN_bn2hex.
+ */
+static int device_cert_ok(struct exp_rv *v, const uint8_t *der, size_t n, unsigned required_ku,
+			  uint8_t point[65], char serial_hex[48])
+{
+	const struct exp_rv_trust *t = v->t;
+	struct der in = { der, n }, cert, tbs, tbs_whole, alg, sig, x, ver, serial, name, validity,
+		   spki, exts_wrap, exts, ext, sigval;
+	time_t nb, na, now = time(NULL);
+	unsigned seen = 0, ku = 0;
+	struct der aki = { NULL, 0 };
+	const struct rv_ca *ca = NULL;
+	size_t ci = 0;
+	uint8_t md[32];
+	static const uint8_t v3[] = { 0x02, 0x01, 0x02 };
+
+	if (!der_take(&in, 0x30, &cert, NULL) || in.n)
+		return 0;
+	if (!der_take(&cert, 0x30, &tbs, &tbs_whole) || !der_take(&cert, 0x30, NULL, &alg) ||
+	    !der_eq(alg, ALG_ES256, sizeof(ALG_ES256)) || !der_take(&cert, 0x03, &sig, NULL) ||
+	    cert.n || sig.n < 2 || sig.p[0] != 0)
+		return 0;
+	if (!der_take(&tbs, 0xa0, &ver, NULL) || !der_eq(ver, v3, sizeof(v3)))
+		return 0;
+	/* serial: positive, minimal, 1..20 bytes */
+	if (!der_take(&tbs, 0x02, &serial, NULL) || serial.n < 1 || serial.n > 21 ||
+	    (serial.p[0] & 0x80) || (serial.n > 1 && serial.p[0] == 0 && !(serial.p[1] & 0x80)) ||
+	    (serial.n == 21 && serial.p[0] != 0))
+		return 0;
+	if (!der_take(&tbs, 0x30, NULL, &x) || !der_eq(x, ALG_ES256, sizeof(ALG_ES256)))
+		return 0;
+	if (!der_take(&tbs, 0x30, NULL, &name))
+		return 0;
+	for (ci = 0; ci < t->nca; ci++)
+		if (der_eq(name, t->ca[ci].subject, t->ca[ci].subject_len)) {
+			ca = &t->ca[ci];
+			break;
+		}
+	if (!ca || now < ca->not_before || now > ca->not_after)
+		return 0;
+	if (!der_take(&tbs, 0x30, &validity, NULL) || !der_time(&validity, &nb) ||
+	    !der_time(&validity, &na) || validity.n || now < nb || now > na)
+		return 0;
+	if (!der_take(&tbs, 0x30, &x, NULL) || x.n == 0) /* subject: not empty */
+		return 0;
+	if (!der_take(&tbs, 0x30, NULL, &spki) || spki.n != sizeof(SPKI_P256) + 64 ||
+	    memcmp(spki.p, SPKI_P256, sizeof(SPKI_P256)) != 0)
+		return 0;
+	memcpy(point, spki.p + sizeof(SPKI_P256) - 1, 65);
+	if (!der_take(&tbs, 0xa3, &exts_wrap, NULL) || tbs.n ||
+	    !der_take(&exts_wrap, 0x30, &exts, NULL) || exts_wrap.n || exts.n == 0)
+		return 0;
+	while (exts.n) {
+		if (!der_take(&exts, 0x30, &ext, NULL) || !extension(ext, &seen, &ku, &aki))
+			return 0;
+	}
+	if (!(seen & X_KU) || (ku & required_ku) != required_ku || !(seen & X_AKI) ||
+	    !(seen & X_SKI) ||
+	    !der_eq(aki, ca->ski, ca->ski_len))
+		return 0;
+	/* the signature: ECDSA-Sig-Value DER, checked strictly by OpenSSL */
+	sigval = (struct der){ sig.p + 1, sig.n - 1 };
+	if (!SHA256(tbs_whole.p, tbs_whole.n, md) ||
+	    EVP_PKEY_verify(v->ca_ctx[ci], sigval.p, sigval.n, md, sizeof(md)) != 1)
+		return 0;
+	{
+		size_t k = 0, o = 0;
+
+		while (k + 1 < serial.n && serial.p[k] == 0)
+			k++;
+		for (; k < serial.n && o + 3 <= 48; k++, o += 2)
+			snprintf(serial_hex + o, 3, "%02X", serial.p[k]);
+		serial_hex[o] = '\0';
+	}
+	return 1;
+}
+
+/* ---------------------------------------------------- record content */
+
+enum kind { K_STR, K_HEX, K_HEX64, K_INT, K_BOOL, K_OBJ };
+
+struct field {
+	const char *name;
+	enum kind kind;
+	int required;
+};
+
+/* As formats/record.c. */
+static const struct field identity_fields[] = {
+	{ "chip_uid", K_HEX, 1 },        { "device_certificate", K_STR, 0 },
+	{ "device_certificate_sha256", K_HEX64, 0 }, { "firmware_sha256", K_HEX64, 0 },
+	{ "fixture", K_STR, 1 },         { "issued_at", K_STR, 1 },
+	{ "journal", K_OBJ, 1 },         { "kcv", K_HEX, 0 },
+	{ "key_mode", K_STR, 1 },        { "lock_state", K_OBJ, 1 },
+	{ "operator", K_STR, 0 },        { "public_key", K_OBJ, 0 },
+	{ "record_id", K_STR, 1 },       { "record_version", K_INT, 1 },
+	{ "serial", K_STR, 1 },          { "sku", K_STR, 1 },
+	{ "station_id", K_STR, 1 },      { "type", K_STR, 1 },
+};
+static const struct field lock_fields[] = {
+	{ "boot_locked", K_BOOL, 1 },
+	{ "debug_locked", K_BOOL, 1 },
+	{ "lifecycle", K_STR, 1 },
+	{ "verified_at", K_STR, 1 },
+};
+static const struct field journal_fields[] = {
+	{ "event_hash", K_HEX64, 1 },
+	{ "prev_hash", K_HEX64, 1 },
+	{ "seq", K_INT, 1 },
+};
+
+static int is_hex(const char *s, size_t want_len)
+{
+	size_t n = 0;
+
+	if (!s)
+		return 0;
+	for (; s[n]; n++)
+		if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+			return 0;
+	return want_len ? n == want_len : n > 0 && n % 2 == 0;
+}
+
+static int kind_ok(const json_t *v, enum kind k)
+{
+	switch (k) {
+	case K_STR:
+		return json_is_string(v) && json_string_length(v) > 0;
+	case K_HEX:
+		return json_is_string(v) && is_hex(json_string_value(v), 0);
+	case K_HEX64:
+		return json_is_string(v) && is_hex(json_string_value(v), 64);
+	case K_INT:
+		return json_is_integer(v) && json_integer_value(v) >= 0;
+	case K_BOOL:
+		return json_is_boolean(v);
+	case K_OBJ:
+		return json_is_object(v);
+	}
+	return 0;
+}
+
+static int fields_ok(const json_t *obj, const struct field *f, size_t count)
+{
+	const char *key;
+	json_t *val;
+	size_t seen = 0;
+
+	if (!json_is_object(obj))
+		return 0;
+	json_object_foreach((json_t *)obj, key, val) {
+		size_t i;
+
+		for (i = 0; i < count; i++)
+			if (strcmp(key, f[i].name) == 0)
+				break;
+		if (i == count || !kind_ok(val, f[i].kind))
+			return 0;
+		seen++;
+	}
+	for (size_t i = 0; i < count; i++)
+		if (f[i].required && !json_object_get(obj, f[i].name))
+			return 0;
+	return seen == json_object_size(obj);
+}
+
+static int coord(const json_t *jwk, const char *name, uint8_t out[32])
+{
+	const char *s = json_string_value(json_object_get(jwk, name));
+	uint8_t *buf = NULL;
+	size_t n = 0;
+	int ok;
+
+	ok = s && fmt_b64url_decode(s, strlen(s), &buf, &n) == IMP_OK && n == 32;
+	if (ok)
+		memcpy(out, buf, 32);
+	free(buf);
+	return ok;
+}
+
+/* The JWK: exactly kty EC, crv P-256, x, y of 32 bytes, on the curve. */
+static int jwk_point(struct exp_rv *v, const json_t *jwk, uint8_t point[65])
+{
+	const char *key;
+	json_t *val;
+
+	if (!json_is_object(jwk))
+		return 0;
+	json_object_foreach((json_t *)jwk, key, val)
+		if (strcmp(key, "kty") && strcmp(key, "crv") && strcmp(key, "x") && strcmp(key, "y"))
+			return 0;
+	if (!json_is_string(json_object_get(jwk, "kty")) ||
+	    strcmp(json_string_value(json_object_get(jwk, "kty")), "EC") != 0 ||
+	    !json_is_string(json_object_get(jwk, "crv")) ||
+	    strcmp(json_string_value(json_object_get(jwk, "crv")), "P-256") != 0)
+		return 0;
+	point[0] = 0x04;
+	if (!coord(jwk, "x", point + 1) || !coord(jwk, "y", point + 33))
+		return 0;
+	return EC_POINT_oct2point(v->t->group, v->pt, point, 65, v->bn) == 1;
+}
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* Key mode, key and certificate agree (formats/record.c check_identity_keys). */
+static int keys_ok(struct exp_rv *v, const json_t *o, struct exp_rv_out *out)
+{
+	enum fmt_key_mode mode;
+	const json_t *jwk = json_object_get(o, "public_key");
+	const char *b64 = json_string_value(json_object_get(o, "device_certificate"));
+	const char *fp_want = json_string_value(json_object_get(o, "device_certificate_sha256"));
+	uint8_t *der = NULL, md[32], jp[65], cp[65];
+	size_t der_len = 0;
+	char fp[65];
+	int ok = 0;
+
+	if (fmt_key_mode_parse(json_string_value(json_object_get(o, "key_mode")), &mode) != IMP_OK)
+		return 0;
+	if (mode == FMT_KEY_MODE_PSK)
+		return !jwk && !b64 && !fp_want && json_object_get(o, "kcv");
+	if (!jwk || !b64 || !fp_want || json_object_get(o, "kcv"))
+		return 0;
+	if (fmt_b64_decode(b64, strlen(b64), &der, &der_len) != IMP_OK || !der_len)
+		goto cleanup;
+	SHA256(der, der_len, md);
+	imp_hex_encode(md, sizeof(md), fp);
+	if (strcmp(fp, fp_want) != 0 || !jwk_point(v, jwk, jp))
+		goto cleanup;
+	if (!device_cert_ok(v, der, der_len, FMT_KU_DIGITAL_SIGNATURE | FMT_KU_KEY_AGREEMENT, cp,
+			    out->cert_serial) ||
+	    memcmp(jp, cp, sizeof(jp)) != 0)
+		goto cleanup;
+	snprintf(out->pubkey, sizeof(out->pubkey), "%s.%s",
+		 json_string_value(json_object_get(jwk, "x")),
+		 json_string_value(json_object_get(jwk, "y")));
+	copy(out->cert_sha256, sizeof(out->cert_sha256), fp);
+	ok = 1;
+cleanup:
+	free(der);
+	return ok;
+}
+
+/* ------------------------------------------------------------- JWS */
+
+/* The header segment h (length n) passes formats/jws.c header_check. */
+static int header_ok(struct exp_rv *v, const char *h, size_t n)
+{
+	static const char *const known[] = { "alg", "cty", "kid", "typ", "x5c" };
+	uint8_t *raw = NULL;
+	size_t raw_len = 0;
+	json_t *hdr = NULL, *val, *x5c;
+	const char *key;
+	int ok = 0;
+
+	if (n == v->hdr_len && memcmp(h, v->hdr, n) == 0)
+		return 1;
+	if (fmt_b64url_decode(h, n, &raw, &raw_len) != IMP_OK)
+		return 0;
+	hdr = json_loadb((const char *)raw, raw_len, JSON_REJECT_DUPLICATES, NULL);
+	free(raw);
+	if (!json_is_object(hdr))
+		goto cleanup;
+	json_object_foreach(hdr, key, val) {
+		size_t i;
+
+		for (i = 0; i < IMP_ARRAY_SIZE(known); i++)
+			if (strcmp(key, known[i]) == 0)
+				break;
+		if (i == IMP_ARRAY_SIZE(known) || (strcmp(key, "x5c") != 0 && !json_is_string(val)))
+			goto cleanup;
+	}
+	if (!json_is_string(json_object_get(hdr, "alg")) ||
+	    strcmp(json_string_value(json_object_get(hdr, "alg")), "ES256") != 0 ||
+	    !json_is_string(json_object_get(hdr, "typ")) ||
+	    strcmp(json_string_value(json_object_get(hdr, "typ")), FMT_RECORD_TYP) != 0)
+		goto cleanup;
+	x5c = json_object_get(hdr, "x5c");
+	if (v->t->x5c0 &&
+	    (json_array_size(x5c) != 1 || !json_is_string(json_array_get(x5c, 0)) ||
+	     strcmp(json_string_value(json_array_get(x5c, 0)), v->t->x5c0) != 0))
+		goto cleanup;
+	ok = 1;
+	if (n < sizeof(v->hdr)) {
+		memcpy(v->hdr, h, n);
+		v->hdr_len = n;
+	}
+cleanup:
+	json_decref(hdr);
+	return ok;
+}
+
+imp_err exp_rv_identity(struct exp_rv *v, const char *jws, struct exp_rv_out *out)
+{
+	size_t len = jws ? strnlen(jws, JWS_MAX_LEN + 1) : JWS_MAX_LEN + 1;
+	const char *d1, *d2;
+	uint8_t *sig = NULL, *payload = NULL, md[32], der[FMT_ECDSA_DER_MAX];
+	size_t sig_len = 0, payload_len = 0, der_len = 0;
+	json_t *o = NULL;
+	char *canon = NULL;
+	imp_err rc = IMP_ERR_VERIFY;
+
+	memset(out, 0, sizeof(*out));
+	if (len > JWS_MAX_LEN)
+		return rc;
+	d1 = memchr(jws, '.', len);
+	d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - jws)) : NULL;
+	if (!d1 || !d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - jws)) || d1 == jws ||
+	    d2 + 1 == jws + len)
+		return rc;
+	if (!header_ok(v, jws, (size_t)(d1 - jws)))
+		return rc;
+	if (fmt_b64url_decode(d2 + 1, len - (size_t)(d2 + 1 - jws), &sig, &sig_len) != IMP_OK ||
+	    sig_len != 64 ||
+	    fmt_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &payload, &payload_len) != IMP_OK)
+		goto cleanup;
+	if (!SHA256((const uint8_t *)jws, (size_t)(d2 - jws), md) ||
+	    fmt_ecdsa_raw_to_der(sig, der, sizeof(der), &der_len) != IMP_OK ||
+	    EVP_PKEY_verify(v->signer_ctx, der, der_len, md, sizeof(md)) != 1)
+		goto cleanup;
+	o = json_loadb((const char *)payload, payload_len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(o))
+		goto cleanup;
+	canon = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!canon || strlen(canon) != payload_len || memcmp(canon, payload, payload_len) != 0)
+		goto cleanup;
+	if (json_integer_value(json_object_get(o, "record_version")) != FMT_RECORD_VERSION ||
+	    !fields_ok(o, identity_fields, IMP_ARRAY_SIZE(identity_fields)) ||
+	    strcmp(json_string_value(json_object_get(o, "type")), "identity") != 0 ||
+	    !fields_ok(json_object_get(o, "lock_state"), lock_fields, IMP_ARRAY_SIZE(lock_fields)) ||
+	    !fields_ok(json_object_get(o, "journal"), journal_fields,
+		       IMP_ARRAY_SIZE(journal_fields)) ||
+	    !keys_ok(v, o, out))
+		goto cleanup;
+	copy(out->record_id, sizeof(out->record_id),
+	     json_string_value(json_object_get(o, "record_id")));
+	copy(out->serial, sizeof(out->serial), json_string_value(json_object_get(o, "serial")));
+	copy(out->uid, sizeof(out->uid), json_string_value(json_object_get(o, "chip_uid")));
+	rc = IMP_OK;
+cleanup:
+	if (rc != IMP_OK)
+		memset(out, 0, sizeof(*out));
+	free(canon);
+	json_decref(o);
+	free(sig);
+	free(payload);
+	return rc;
+}
