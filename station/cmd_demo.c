@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,8 +56,9 @@ static void find_vboard(char *out, size_t cap)
 	snprintf(out, cap, "imprint-vboard");
 }
 
+/* pcsc: NULL, or "HOST:PORT" of the vpcd readers for the boards' cards. */
 static imp_err vboard_start(struct vboard *vb, long boards, const char *state_dir,
-			    const char *latency)
+			    const char *latency, const char *pcsc)
 {
 	char exe[PATH_MAX], nboards[32];
 	int pipefd[2];
@@ -72,8 +75,12 @@ static imp_err vboard_start(struct vboard *vb, long boards, const char *state_di
 		dup2(pipefd[1], STDOUT_FILENO);
 		close(pipefd[0]);
 		close(pipefd[1]);
-		execlp(exe, exe, "--boards", nboards, "--state-dir", state_dir, "--latency", latency,
-		       (char *)NULL);
+		if (pcsc)
+			execlp(exe, exe, "--boards", nboards, "--state-dir", state_dir, "--latency",
+			       latency, "--pcsc", pcsc, (char *)NULL);
+		else
+			execlp(exe, exe, "--boards", nboards, "--state-dir", state_dir, "--latency",
+			       latency, (char *)NULL);
 		fprintf(stderr, "imprint: error: cannot run %s: %s\n", exe, strerror(errno));
 		_exit(127);
 	}
@@ -107,6 +114,177 @@ static void vboard_stop(struct vboard *vb)
 	if (vb->out)
 		fclose(vb->out);
 	json_decref(vb->endpoints);
+}
+
+/*
+ * --anchor pcsc: each board's card sits in a vpcd reader of a pcscd the demo
+ * starts itself (one pcscd per host: one that is already running is not
+ * used, since which of its readers reaches which port cannot be known).
+ * vpcd serves two slots, on PORT and PORT + 1, and pcscd names them
+ * "FRIENDLYNAME 00 00" and "FRIENDLYNAME 00 01". A second vpcd reader in the
+ * same pcscd shares the driver's per-slot state with the first (its cards
+ * answer in the wrong reader), so two boards is the limit.
+ */
+#define DEMO_PCSCD_SOCKET "/run/pcscd/pcscd.comm"
+#define DEMO_VPCD_DRIVER "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
+#define DEMO_PCSC_BOARDS_MAX 2 /* vpcd's slots */
+#define DEMO_PCSCD_WAIT_MS 10000
+
+struct demo_pcscd {
+	pid_t pid;
+	char log[4400];
+};
+
+/* Board N's reader: the demo's reader.conf names them so. */
+static void demo_reader_name(char *out, size_t cap, long board)
+{
+	snprintf(out, cap, "Imprint Demo 00 %02ld", board);
+}
+
+/* A pcscd answers on its socket (running, or started on demand by systemd). */
+static bool pcscd_answers(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = DEMO_PCSCD_SOCKET };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool up;
+
+	if (fd < 0)
+		return false;
+	up = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return up;
+}
+
+/* Something listens on TCP port; read from /proc, since a connection to
+ * vpcd would insert a card. */
+static bool tcp_listening(int port)
+{
+	const char *tables[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	char line[512];
+	bool found = false;
+
+	for (size_t i = 0; i < IMP_ARRAY_SIZE(tables) && !found; i++) {
+		FILE *f = fopen(tables[i], "r");
+
+		if (!f)
+			continue;
+		while (!found && fgets(line, sizeof(line), f)) {
+			char local[64], remote[64], st[8];
+			const char *colon;
+
+			if (sscanf(line, "%*s %63s %63s %7s", local, remote, st) != 3)
+				continue;
+			colon = strrchr(local, ':');
+			found = colon && strcmp(st, "0A") == 0 &&
+				strtoul(colon + 1, NULL, 16) == (unsigned long)port;
+		}
+		fclose(f);
+	}
+	return found;
+}
+
+/* One vpcd reader, its slots on ports PORT and PORT + 1. */
+static imp_err pcscd_write_conf(const char *path, int port)
+{
+	char text[512];
+	int n = snprintf(text, sizeof(text),
+			 "FRIENDLYNAME \"Imprint Demo\"\nDEVICENAME /dev/null:%d\nLIBPATH %s\n"
+			 "CHANNELID %d\n",
+			 port, DEMO_VPCD_DRIVER, port);
+
+	return imp_write_file_atomic(path, text, (size_t)n, 0644);
+}
+
+static imp_err pcscd_start(struct demo_pcscd *pd, const char *demo_dir, int port, long boards)
+{
+	char dir[4300], confdir[4400], conf[4500];
+	imp_err rc;
+
+	if (pcscd_answers()) {
+		IMP_ERROR("demo: a pcscd is already running (%s) and the demo needs its own, with "
+			  "vpcd readers on ports %d to %ld; stop it ('systemctl stop pcscd.socket "
+			  "pcscd.service') and run the demo again, or use --anchor agent",
+			  DEMO_PCSCD_SOCKET, port, port + boards - 1);
+		return IMP_ERR_CONFIG;
+	}
+	if (access(DEMO_VPCD_DRIVER, R_OK) != 0) {
+		IMP_ERROR("demo: the vpcd reader driver (%s) is missing; install vsmartcard-vpcd, or "
+			  "use --anchor agent", DEMO_VPCD_DRIVER);
+		return IMP_ERR_CONFIG;
+	}
+	snprintf(dir, sizeof(dir), "%s/pcscd", demo_dir);
+	snprintf(confdir, sizeof(confdir), "%s/reader.conf.d", dir);
+	snprintf(conf, sizeof(conf), "%s/vpcd", confdir);
+	snprintf(pd->log, sizeof(pd->log), "%s/pcscd.log", dir);
+	rc = imp_mkdir_p(confdir, 0700);
+	if (rc == IMP_OK)
+		rc = pcscd_write_conf(conf, port);
+	if (rc != IMP_OK)
+		return rc;
+	pd->pid = fork();
+	if (pd->pid < 0)
+		return IMP_ERR_IO;
+	if (pd->pid == 0) {
+		int log = open(pd->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (log >= 0) {
+			dup2(log, STDOUT_FILENO);
+			dup2(log, STDERR_FILENO);
+		}
+		if (null >= 0)
+			dup2(null, STDIN_FILENO);
+		execlp("pcscd", "pcscd", "-f", "-c", confdir, (char *)NULL);
+		execl("/usr/sbin/pcscd", "pcscd", "-f", "-c", confdir, (char *)NULL);
+		fprintf(stderr, "cannot run pcscd: %s\n", strerror(errno));
+		_exit(127);
+	}
+	for (int waited = 0; waited < DEMO_PCSCD_WAIT_MS; waited += 50) {
+		bool ready = pcscd_answers();
+
+		for (long i = 0; ready && i < boards; i++)
+			ready = tcp_listening(port + (int)i);
+		if (ready) {
+			IMP_INFO("demo: started pcscd (pid %ld, log %s) with vpcd readers on ports %d "
+				 "to %ld", (long)pd->pid, pd->log, port, port + boards - 1);
+			return IMP_OK;
+		}
+		if (waitpid(pd->pid, NULL, WNOHANG) == pd->pid) {
+			pd->pid = 0;
+			break;
+		}
+		usleep(50 * 1000);
+	}
+	IMP_ERROR("demo: pcscd did not start with vpcd readers on ports %d to %ld (its log: %s); "
+		  "it needs root, pcscd and vsmartcard-vpcd, and the ports free; or use --anchor "
+		  "agent", port, port + boards - 1, pd->log);
+	return IMP_ERR_IO;
+}
+
+/* Stops the pcscd pcscd_start() started, if any. */
+static void pcscd_stop(struct demo_pcscd *pd)
+{
+	if (pd->pid > 0) {
+		kill(pd->pid, SIGTERM);
+		waitpid(pd->pid, NULL, 0);
+		pd->pid = 0;
+	}
+}
+
+/* Each endpoint's board gets its reader ("board" is its index). */
+static void endpoints_add_readers(json_t *endpoints)
+{
+	size_t i;
+	json_t *ep;
+
+	json_array_foreach(endpoints, i, ep) {
+		json_t *b = json_object_get(ep, "board");
+		char name[64];
+
+		demo_reader_name(name, sizeof(name), json_is_integer(b) ? (long)json_integer_value(b)
+									: (long)i);
+		json_object_set_new(ep, "reader", json_string(name));
+	}
 }
 
 /* The embedded token and the hierarchy exist; a signed demo image exists. */
@@ -195,10 +373,13 @@ static imp_err write_demo_config(const char *path, const char *key_mode, const j
 		char name[32];
 
 		snprintf(name, sizeof(name), "F%zu", i + 1);
-		json_array_append_new(fixtures,
-				      json_pack("{s:s, s:O, s:O}", "name", name, "probe",
-						json_object_get(ep, "rsp"), "uart",
-						json_object_get(ep, "uart")));
+		json_t *fx = json_pack("{s:s, s:O, s:O}", "name", name, "probe",
+				       json_object_get(ep, "rsp"), "uart", json_object_get(ep, "uart"));
+
+		/* A fixture with a reader keeps the board's trust anchor in its card. */
+		if (fx && json_object_get(ep, "reader"))
+			json_object_set(fx, "reader", json_object_get(ep, "reader"));
+		json_array_append_new(fixtures, fx);
 	}
 	cfg = json_pack("{s:i, s:s, s:{s:s, s:s}, s:{s:s, s:i}, s:s, s:{s:s, s:s}, s:o}", "version",
 			1, "station_id", "demo-station", "product", "name", "Imprint Demo Sensor",
@@ -221,16 +402,26 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
 	long boards = 8;
 	const char *key_mode = "device";
 	const char *latency = "1";
+	const char *anchor = "agent";
+	long vpcd_port = 35963; /* vpcd's own default */
 	bool help = false;
 	const struct st_option opts[] = {
 		{ "boards", 'n', ST_OPT_INT, &boards, "N", "how many virtual boards (8)" },
 		{ "key-mode", 'k', ST_OPT_STRING, &key_mode, "MODE", "device, hsm or psk (device)" },
 		{ "latency", 'l', ST_OPT_STRING, &latency, "SCALE",
 		  "virtual board latency model: 1 realistic (default), 0 none" },
+		{ "anchor", 'a', ST_OPT_STRING, &anchor, "ANCHOR",
+		  "agent, or pcsc: each board's card in a vpcd reader of a pcscd the demo starts; "
+		  "2 boards at most (agent)" },
+		{ "vpcd-port", 0, ST_OPT_INT, &vpcd_port, "PORT",
+		  "with --anchor pcsc: board N's vpcd reader listens on PORT+N (35963)" },
 		ST_OPTIONS_END,
 	};
 	struct vboard vb = { 0 };
 	struct st_registry reg = { 0 };
+	struct demo_pcscd pcscd = { 0 };
+	char pcsc[64];
+	bool use_pcsc;
 	struct st_line l;
 	char demo[4200], fw[4300], sig[4300], cfg_path[4300], state[4300];
 	enum fmt_key_mode km;
@@ -238,7 +429,9 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
 	imp_err rc;
 
 	memset(&l, 0, sizeof(l));
-	rc = st_parse_options(opts, "imprint demo [--boards N] [--key-mode MODE] [--latency SCALE]",
+	rc = st_parse_options(opts,
+			      "imprint demo [--boards N] [--key-mode MODE] [--latency SCALE] "
+			      "[--anchor agent|pcsc] [--vpcd-port PORT]",
 			      argc, argv, &first, &help);
 	if (rc != IMP_OK || help)
 		return (int)rc;
@@ -246,6 +439,18 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
 		IMP_ERROR("demo: --boards takes 1 to 64 and --key-mode device, hsm or psk");
 		return IMP_ERR_USAGE;
 	}
+	use_pcsc = strcmp(anchor, "pcsc") == 0;
+	if (!use_pcsc && strcmp(anchor, "agent") != 0) {
+		IMP_ERROR("demo: --anchor takes agent or pcsc");
+		return IMP_ERR_USAGE;
+	}
+	if (use_pcsc && (boards > DEMO_PCSC_BOARDS_MAX || vpcd_port < 1 ||
+			 vpcd_port + boards > 65000)) {
+		IMP_ERROR("demo: --anchor pcsc takes 1 to %d boards (vpcd's slots) and "
+			  "--vpcd-port 1 to %ld", DEMO_PCSC_BOARDS_MAX, 65000 - boards);
+		return IMP_ERR_USAGE;
+	}
+	snprintf(pcsc, sizeof(pcsc), "127.0.0.1:%ld", vpcd_port);
 	snprintf(demo, sizeof(demo), "%s/demo", ctx->data_dir);
 	snprintf(fw, sizeof(fw), "%s/firmware.bin", demo);
 	snprintf(sig, sizeof(sig), "%s/firmware.sig", demo);
@@ -256,8 +461,12 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
 		rc = IMP_ERR_IO;
 	if (rc == IMP_OK)
 		rc = prepare_hsm_and_firmware(ctx, fw, sig);
+	if (rc == IMP_OK && use_pcsc)
+		rc = pcscd_start(&pcscd, demo, (int)vpcd_port, boards);
 	if (rc == IMP_OK)
-		rc = vboard_start(&vb, boards, state, latency);
+		rc = vboard_start(&vb, boards, state, latency, use_pcsc ? pcsc : NULL);
+	if (rc == IMP_OK && use_pcsc)
+		endpoints_add_readers(vb.endpoints);
 	if (rc == IMP_OK) {
 		char regdir[4300];
 
@@ -269,8 +478,8 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
 				       st_registry_config(&reg));
 	if (rc != IMP_OK)
 		goto cleanup;
-	IMP_INFO("demo: %ld virtual boards (state in %s), key mode %s, configuration %s", boards,
-		 state, key_mode, cfg_path);
+	IMP_INFO("demo: %ld virtual boards (state in %s), key mode %s, trust anchor %s, "
+		 "configuration %s", boards, state, key_mode, anchor, cfg_path);
 	ctx->config = cfg_path;
 	rc = st_line_open(ctx, &l, ST_LINE_HSM | ST_LINE_BOARDS);
 	if (rc != IMP_OK)
@@ -304,6 +513,7 @@ cleanup:
 	st_line_close(&l);
 	st_registry_stop(&reg);
 	vboard_stop(&vb);
+	pcscd_stop(&pcscd);
 	if (rc != IMP_OK)
 		return st_fail(rc, "the demo did not run");
 	return code;
