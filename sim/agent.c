@@ -177,8 +177,10 @@ static int cmd_csr(struct sim_board *b, struct rd *r, struct wr *w)
 	char *s;
 	int st;
 
-	if (!rd_u8(r, &slot) || !(subj = rd_blob(r, &sl)) || !rd_done(r) || sl == 0 ||
-	    memchr(subj, 0, sl))
+	if (!rd_u8(r, &slot))
+		return BOARD_ST_BAD_REQUEST;
+	subj = rd_blob(r, &sl);
+	if (!subj || !rd_done(r) || sl == 0 || memchr(subj, 0, sl))
 		return BOARD_ST_BAD_REQUEST;
 	s = strndup((const char *)subj, sl);
 	if (!s)
@@ -200,8 +202,10 @@ static int cmd_import(struct sim_board *b, struct rd *r, struct wr *w)
 	size_t ivl, wl, ol;
 	int st;
 
-	if (!rd_u8(r, &slot) || !rd_u8(r, &kind) || !rd_u8(r, &alg) ||
-	    !(spub = rd_bytes(r, BOARD_PUB_LEN)))
+	if (!rd_u8(r, &slot) || !rd_u8(r, &kind) || !rd_u8(r, &alg))
+		return BOARD_ST_BAD_REQUEST;
+	spub = rd_bytes(r, BOARD_PUB_LEN);
+	if (!spub)
 		return BOARD_ST_BAD_REQUEST;
 	iv = rd_blob(r, &ivl);
 	wrapped = rd_blob(r, &wl);
@@ -226,7 +230,10 @@ static int cmd_store_cert(struct sim_board *b, struct rd *r, struct wr *w)
 	const uint8_t *der, *cur;
 	size_t dl, cl;
 
-	if (!rd_u8(r, &slot) || !(der = rd_blob(r, &dl)) || !rd_done(r) || slot >= SIM_SE_SLOTS)
+	if (!rd_u8(r, &slot))
+		return BOARD_ST_BAD_REQUEST;
+	der = rd_blob(r, &dl);
+	if (!der || !rd_done(r) || slot >= SIM_SE_SLOTS)
 		return BOARD_ST_BAD_REQUEST;
 	if (board_locked(b))
 		return BOARD_ST_STATE;
@@ -247,7 +254,11 @@ static int cmd_store_identity(struct sim_board *b, struct rd *r, struct wr *w)
 	const uint8_t *serial, *blob, *cs, *cb;
 	size_t sl, bl, csl, cbl;
 
-	if (!(serial = rd_blob(r, &sl)) || !(blob = rd_blob(r, &bl)) || !rd_done(r))
+	serial = rd_blob(r, &sl);
+	if (!serial)
+		return BOARD_ST_BAD_REQUEST;
+	blob = rd_blob(r, &bl);
+	if (!blob || !rd_done(r))
 		return BOARD_ST_BAD_REQUEST;
 	if (board_locked(b))
 		return BOARD_ST_STATE;
@@ -277,7 +288,10 @@ static int cmd_sign(struct sim_board *b, struct rd *r, struct wr *w)
 	size_t sl;
 	int st;
 
-	if (!rd_u8(r, &slot) || !(nonce = rd_bytes(r, BOARD_NONCE_LEN)) || !rd_done(r))
+	if (!rd_u8(r, &slot))
+		return BOARD_ST_BAD_REQUEST;
+	nonce = rd_bytes(r, BOARD_NONCE_LEN);
+	if (!nonce || !rd_done(r))
 		return BOARD_ST_BAD_REQUEST;
 	st = sim_se_sign(b->se, slot, nonce, b->faults->bad_challenge, sig, &sl);
 	if (st != BOARD_ST_OK)
