@@ -307,13 +307,50 @@ static imp_err default_serial(uint64_t counter, char *out, size_t cap)
 	return n > 0 && (size_t)n < cap ? IMP_OK : IMP_ERR_INTERNAL;
 }
 
+/*
+ * Line mode: take the next counter of the oldest open lease, inside the
+ * allocation's transaction. IMP_ERR_QUOTA when no leased counter is left.
+ */
+static imp_err lease_take(struct prov_journal *j, const char *uid, uint64_t *counter,
+			  uint64_t *lease_id)
+{
+	sqlite3_stmt *st = NULL;
+	imp_err rc;
+
+	rc = jdb_prepare(j->db, "SELECT id, next_counter FROM leases WHERE closed IS NULL AND "
+			 "next_counter <= last_counter ORDER BY first_counter LIMIT 1", &st);
+	if (rc == IMP_OK)
+		rc = jdb_step_row(j->db, st);
+	if (rc == IMP_ERR_NOT_FOUND) {
+		jerr_set(IMP_ERR_QUOTA, "no leased serial left for board %s: the line's quota is "
+			 "used up, or the line database is unreachable and this station's leases "
+			 "are spent; 'imprint line status' tells which", uid);
+		rc = IMP_ERR_QUOTA;
+	}
+	if (rc == IMP_OK) {
+		*lease_id = (uint64_t)sqlite3_column_int64(st, 0);
+		*counter = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (rc)
+		return rc;
+	rc = jdb_prepare(j->db, "UPDATE leases SET next_counter = next_counter + 1 WHERE id = ?1",
+			 &st);
+	if (rc == IMP_OK)
+		rc = jdb_bind_i64(j->db, st, 1, (int64_t)*lease_id);
+	if (rc == IMP_OK)
+		rc = jdb_step_done(j->db, st, NULL);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 imp_err prov_journal_allocate(struct prov_journal *j, const char *uid, const char *fixture,
 			      char *serial_out, size_t cap, bool *existing)
 {
 	char u[PROV_UID_HEX_MAX + 1], now[40], serial[PROV_SERIAL_MAX], cbuf[24];
 	struct prov_board b = { 0 };
-	uint64_t quota, counter;
-	bool known = false;
+	uint64_t quota, counter, issued = 0, lease_id = 0;
+	bool known = false, leased = false;
 	int src = 0;
 	imp_err rc;
 
@@ -352,16 +389,27 @@ imp_err prov_journal_allocate(struct prov_journal *j, const char *uid, const cha
 	rc = jdb_setting_get_u64(j->db, JS_QUOTA, &quota);
 	if (rc == IMP_OK)
 		rc = jdb_setting_get_u64(j->db, JS_SERIAL_COUNTER, &counter);
+	if (rc == IMP_OK)
+		rc = jdb_leased(j->db, &leased);
 	if (rc)
 		goto cleanup;
-	if (counter >= quota) {
+	if (leased) {
+		/* Line mode: the line's counter, from the oldest open lease. */
+		issued = counter + 1;
+		rc = lease_take(j, u, &counter, &lease_id);
+		if (rc)
+			goto cleanup;
+	} else if (counter >= quota) {
 		jerr_set(IMP_ERR_QUOTA, "production quota of %" PRIu64 " serials exhausted (%" PRIu64
 			 " issued): no new identity for board %s; raise the quota in the "
 			 "configuration if more are authorised", quota, counter, u);
 		rc = IMP_ERR_QUOTA;
 		goto cleanup;
 	}
-	counter++;
+	if (!leased) {
+		counter++;
+		issued = counter;
+	}
 	rc = j->format_serial ? j->format_serial(j->format_arg, counter, serial, sizeof(serial))
 			      : default_serial(counter, serial, sizeof(serial));
 	if (rc == IMP_OK && (!memchr(serial, '\0', sizeof(serial)) || !serial[0]))
@@ -376,7 +424,7 @@ imp_err prov_journal_allocate(struct prov_journal *j, const char *uid, const cha
 		rc = IMP_ERR_INTERNAL;
 		goto cleanup;
 	}
-	rc = jdb_setting_set_u64(j->db, JS_SERIAL_COUNTER, counter);
+	rc = jdb_setting_set_u64(j->db, JS_SERIAL_COUNTER, issued);
 	if (rc)
 		goto cleanup;
 	jtime_now(now);
@@ -400,11 +448,20 @@ imp_err prov_journal_allocate(struct prov_journal *j, const char *uid, const cha
 	}
 	if (rc)
 		goto cleanup;
-	rc = board_event(j, u, serial, "alloc",
-			 json_pack("{s:I, s:s, s:s?, s:s, s:I}", "counter", (json_int_t)counter,
-				   "serial", serial, "fixture", str_or_null(fixture), "from",
-				   known ? prov_state_name(b.state) : "NEW", "quota",
-				   (json_int_t)quota));
+	if (leased)
+		rc = board_event(j, u, serial, "alloc",
+				 json_pack("{s:I, s:s, s:s?, s:s, s:I}", "counter",
+					   (json_int_t)counter, "serial", serial, "fixture",
+					   str_or_null(fixture), "from",
+					   known ? prov_state_name(b.state) : "NEW", "lease",
+					   (json_int_t)lease_id));
+	else
+		rc = board_event(j, u, serial, "alloc",
+				 json_pack("{s:I, s:s, s:s?, s:s, s:I}", "counter",
+					   (json_int_t)counter, "serial", serial, "fixture",
+					   str_or_null(fixture), "from",
+					   known ? prov_state_name(b.state) : "NEW", "quota",
+					   (json_int_t)quota));
 	if (rc)
 		goto cleanup;
 	memcpy(serial_out, serial, strlen(serial) + 1);
@@ -986,4 +1043,17 @@ imp_err prov_journal_outbox_rejected(struct prov_journal *j, const char *record_
 	return outbox_update(j, record_id, "UPDATE outbox SET rejected_reason = ?3 "
 			     "WHERE record_id = ?1 AND rejected_reason IS NULL",
 			     reason && reason[0] ? reason : "rejected", "rejected");
+}
+
+imp_err prov_journal_line_delivered(struct prov_journal *j, const char *record_id,
+				    const char *conflict)
+{
+	if (conflict)
+		return outbox_update(j, record_id, "UPDATE outbox SET line_delivered_at = "
+				     "coalesce(line_delivered_at, ?2), line_conflict = ?3 "
+				     "WHERE record_id = ?1 AND line_conflict IS NULL",
+				     conflict, "line_conflict");
+	return outbox_update(j, record_id, "UPDATE outbox SET line_delivered_at = ?2 "
+			     "WHERE record_id = ?1 AND line_delivered_at IS NULL AND ?3 IS NULL",
+			     NULL, NULL);
 }

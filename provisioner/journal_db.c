@@ -221,6 +221,16 @@ imp_err jdb_setting_set_u64(sqlite3 *db, const char *key, uint64_t v)
 	return jdb_setting_set(db, key, buf);
 }
 
+imp_err jdb_leased(sqlite3 *db, bool *out)
+{
+	char v[16];
+	imp_err rc;
+
+	rc = jdb_setting_get(db, JS_SERIAL_SOURCE, v, sizeof(v));
+	*out = rc == IMP_OK && strcmp(v, "lease") == 0;
+	return rc == IMP_ERR_NOT_FOUND ? IMP_OK : rc;
+}
+
 /* --------------------------------------------------------- transactions */
 
 imp_err jdb_begin(struct prov_journal *j)
@@ -360,6 +370,21 @@ static const char *const migrations[] = {
 	"CREATE INDEX outbox_pending ON outbox(created) "
 	"  WHERE delivered_at IS NULL AND rejected_reason IS NULL;"
 	"CREATE INDEX outbox_uid ON outbox(uid);",
+	/* 1 -> 2: line mode (docs/LINE.md): leased serial blocks, and the
+	 * delivery state of each outbox record to the line database. */
+	"CREATE TABLE leases ("
+	"  id            INTEGER PRIMARY KEY,"
+	"  first_counter INTEGER NOT NULL UNIQUE CHECK (first_counter >= 1),"
+	"  last_counter  INTEGER NOT NULL UNIQUE,"
+	"  next_counter  INTEGER NOT NULL,"
+	"  created       TEXT NOT NULL,"
+	"  closed        TEXT,"
+	"  CHECK (last_counter >= first_counter),"
+	"  CHECK (next_counter BETWEEN first_counter AND last_counter + 1)"
+	");"
+	"ALTER TABLE outbox ADD COLUMN line_delivered_at TEXT;"
+	"ALTER TABLE outbox ADD COLUMN line_conflict TEXT;"
+	"CREATE INDEX outbox_line_pending ON outbox(created) WHERE line_delivered_at IS NULL;",
 };
 _Static_assert(IMP_ARRAY_SIZE(migrations) == PROV_JOURNAL_SCHEMA_VERSION,
 	       "one migration step per schema version");
@@ -546,6 +571,30 @@ static imp_err init_schema(struct prov_journal *j, const struct prov_journal_opt
 		rc = change_setting_u64(j, JS_CP_INTERVAL, o->checkpoint_interval);
 		if (rc)
 			goto cleanup;
+	}
+	if (o->leased_serials) {
+		bool leased = false;
+		uint64_t issued;
+
+		rc = jdb_leased(j->db, &leased);
+		if (rc == IMP_OK && !leased)
+			rc = jdb_setting_get_u64(j->db, JS_SERIAL_COUNTER, &issued);
+		if (rc)
+			goto cleanup;
+		if (!leased && issued) {
+			jerr_set(IMP_ERR_CONFIG, "journal %s already issued %" PRIu64 " serials from "
+				 "its own counter: a station joins a line with a new journal",
+				 j->path, issued);
+			rc = IMP_ERR_CONFIG;
+			goto cleanup;
+		}
+		if (!leased) {
+			rc = jdb_setting_set(j->db, JS_SERIAL_SOURCE, "lease");
+			if (rc == IMP_OK)
+				rc = setting_event(j, JS_SERIAL_SOURCE, "counter", "lease");
+			if (rc)
+				goto cleanup;
+		}
 	}
 cleanup:
 	if (rc == IMP_OK) {
@@ -754,6 +803,20 @@ imp_err prov_journal_info(struct prov_journal *j, struct prov_journal_info *out)
 		out->last_checkpoint_seq = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	out->quota_left = out->quota > out->issued ? out->quota - out->issued : 0;
+	if (rc == IMP_OK)
+		rc = jdb_leased(j->db, &out->leased_serials);
+	if (rc == IMP_OK && out->leased_serials) {
+		sqlite3_stmt *ls = NULL;
+
+		rc = jdb_prepare(j->db, "SELECT coalesce(sum(last_counter + 1 - next_counter), 0) "
+				 "FROM leases WHERE closed IS NULL", &ls);
+		if (rc == IMP_OK)
+			rc = jdb_step_row(j->db, ls);
+		if (rc == IMP_OK)
+			out->lease_left = (uint64_t)sqlite3_column_int64(ls, 0);
+		sqlite3_finalize(ls);
+		out->quota_left = out->lease_left;
+	}
 	sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
 unlock:
 	pthread_mutex_unlock(&j->lock);

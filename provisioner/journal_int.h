@@ -38,6 +38,7 @@ struct prov_journal {
 #define JS_CP_INTERVAL "checkpoint_interval"
 #define JS_HEAD_SEQ "head_seq"
 #define JS_HEAD_HASH "head_hash"
+#define JS_SERIAL_SOURCE "serial_source" /* absent or "counter"; "lease" in line mode */
 
 #define J_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -86,6 +87,9 @@ void jtime_now(char out[40]);
 /* Serialise a JSON value (compact, sorted keys) into a malloc'ed string and
  * drop the reference. NULL (logged) on failure. */
 char *jjson_dump(json_t *v);
+
+/* Line mode: true if serials come from leases (inside a transaction). */
+imp_err jdb_leased(sqlite3 *db, bool *out);
 
 /* Columns of a board row, in the order jboard_from_row() decodes them. */
 #define BOARD_COLS "uid, serial, state, key_mode, fixture, attempts, reissues, " \

@@ -930,8 +930,10 @@ static imp_err identify(struct job *j, struct prov_result *res)
 		}
 		if (!take_new_board(st))
 			return IMP_ERR_INTERRUPTED;
-		rc = prov_journal_allocate(st->journal, j->uid, j->fx->name, j->serial,
-					   sizeof(j->serial), &existing);
+		rc = st->line ? prov_line_allocate(st->line, j->uid, j->fx->name, j->serial,
+						   sizeof(j->serial), &existing)
+			      : prov_journal_allocate(st->journal, j->uid, j->fx->name, j->serial,
+						      sizeof(j->serial), &existing);
 		if (rc != IMP_OK) {
 			if (rc == IMP_ERR_QUOTA)
 				IMP_ERROR("%s: %s", j->fx->name, prov_journal_last_error());
@@ -967,8 +969,10 @@ static imp_err identify(struct job *j, struct prov_result *res)
 		return IMP_ERR_BOARD;
 	case PROV_ST_CONNECT:
 	case PROV_ST_IDENTIFY:
-		rc = prov_journal_allocate(st->journal, j->uid, j->fx->name, j->serial,
-					   sizeof(j->serial), &existing);
+		rc = st->line ? prov_line_allocate(st->line, j->uid, j->fx->name, j->serial,
+						   sizeof(j->serial), &existing)
+			      : prov_journal_allocate(st->journal, j->uid, j->fx->name, j->serial,
+						      sizeof(j->serial), &existing);
 		if (rc != IMP_OK)
 			return rc;
 		j->state = PROV_ST_ALLOCATE;

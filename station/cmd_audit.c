@@ -2,7 +2,9 @@
  * imprint audit: verify offline everything a line produced (docs/AUDIT.md).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "exp/audit.h"
 #include "imprint/log.h"
@@ -47,10 +49,56 @@ static void print_summary(const json_t *o, void *arg)
 	       json_real_value(json_object_get(o, "seconds")));
 }
 
+/* --line: a line finding, printed like the offline audit's. */
+static void on_line_finding(void *arg, const struct prov_line_finding *f)
+{
+	struct exp_finding e = { 0 };
+
+	e.check = f->check;
+	e.record_id = f->record_id;
+	e.serial = f->serial;
+	e.uid = "";
+	e.message = f->message;
+	on_finding(arg, &e);
+}
+
+/*
+ * The line's database half (docs/LINE.md): its records go to a temporary
+ * JSON-lines file that the offline audit then verifies like an export.
+ */
+static imp_err line_audit(struct station_ctx *ctx, const struct fmt_config *cfg,
+			  const char *url, char *tmp, size_t cap, uint64_t *findings)
+{
+	struct prov_line_opts lo;
+	FILE *f;
+	int fd;
+	imp_err rc;
+
+	st_line_opts(ctx, cfg, &lo);
+	lo.conninfo = url;
+	lo.quota = 0;
+	snprintf(tmp, cap, "%s/line-audit.XXXXXX", ctx->data_dir);
+	fd = mkstemp(tmp);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		IMP_ERROR("audit: cannot create a temporary file in %s", ctx->data_dir);
+		if (fd >= 0)
+			close(fd);
+		tmp[0] = '\0';
+		return IMP_ERR_IO;
+	}
+	rc = prov_line_audit(&lo, f, on_line_finding, ctx, findings, NULL);
+	if (fclose(f) != 0 && rc == IMP_OK)
+		rc = IMP_ERR_IO;
+	return rc;
+}
+
 int cmd_audit(int argc, char **argv, struct station_ctx *ctx)
 {
 	bool help = false;
 	const char *journal = NULL, *records = NULL, *trust = NULL, *registry = NULL;
+	const char *line = NULL;
+	char line_tmp[4200] = "";
+	uint64_t line_findings = 0;
 	long threads = 0;
 	const struct st_option opts[] = {
 		{ "journal", 'j', ST_OPT_STRING, &journal, "FILE",
@@ -60,6 +108,8 @@ int cmd_audit(int argc, char **argv, struct station_ctx *ctx)
 		{ "trust", 't', ST_OPT_STRING, &trust, "DIR", "the trust folder (DATA/trust)" },
 		{ "registry-db", 0, ST_OPT_STRING, &registry, "FILE",
 		  "an imprint-registry database: every locked board must be in it" },
+		{ "line", 0, ST_OPT_STRING, &line, "URL",
+		  "the whole line: every record in this line database (docs/LINE.md)" },
 		{ "threads", 0, ST_OPT_INT, &threads, "N", "verifying threads (all cores)" },
 		ST_OPTIONS_END,
 	};
@@ -71,7 +121,7 @@ int cmd_audit(int argc, char **argv, struct station_ctx *ctx)
 	imp_err rc;
 
 	rc = st_parse_options(opts, "imprint audit [--journal FILE] [--records FILE] [--trust DIR] "
-				    "[--registry-db FILE]",
+				    "[--registry-db FILE] [--line URL]",
 			      argc, argv, &first, &help);
 	if (rc != IMP_OK || help)
 		return (int)rc;
@@ -82,6 +132,17 @@ int cmd_audit(int argc, char **argv, struct station_ctx *ctx)
 	rc = st_load_config(ctx, &cfg);
 	if (rc != IMP_OK)
 		goto cleanup;
+	if (line) {
+		if (records) {
+			IMP_ERROR("audit: --line and --records both name the records: give one");
+			rc = IMP_ERR_USAGE;
+			goto cleanup;
+		}
+		rc = line_audit(ctx, &cfg, line, line_tmp, sizeof(line_tmp), &line_findings);
+		if (rc != IMP_OK)
+			goto cleanup;
+		records = line_tmp;
+	}
 	if (!journal && !records) {
 		st_journal_path(ctx, &cfg, jpath, sizeof(jpath));
 		journal = jpath;
@@ -98,6 +159,11 @@ int cmd_audit(int argc, char **argv, struct station_ctx *ctx)
 	o.finding = on_finding;
 	o.arg = ctx;
 	rc = exp_audit_run(&o, &s);
+	if (line && (rc == IMP_OK || rc == IMP_ERR_AUDIT)) {
+		s.findings += line_findings;
+		if (line_findings)
+			rc = IMP_ERR_AUDIT;
+	}
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT)
 		st_emit(ctx,
 			json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I, "
@@ -113,6 +179,8 @@ int cmd_audit(int argc, char **argv, struct station_ctx *ctx)
 				  "verify_seconds", s.verify_seconds),
 			print_summary, NULL);
 cleanup:
+	if (line_tmp[0])
+		unlink(line_tmp);
 	fmt_config_release(&cfg);
 	if (rc == IMP_ERR_AUDIT)
 		return (int)rc;

@@ -43,6 +43,8 @@ int st_provision_run(struct station_ctx *ctx, struct st_line *l, size_t nfix, ui
 	l->station.progress_arg = ctx;
 	l->station.stop = &st_stop_requested;
 	l->station.max_new_boards = count;
+	if (l->line)
+		prov_line_set_demand(l->line, count);
 	st_install_stop_handlers();
 	prov_run_fixtures(&l->station, l->cfg.fixtures, nfix, res);
 	code = st_report_results(ctx, l->cfg.fixtures, res, nfix);
@@ -67,6 +69,8 @@ int cmd_provision(int argc, char **argv, struct station_ctx *ctx)
 		{ "all", 'a', ST_OPT_FLAG, &all, NULL, "every fixture of the configuration (default)" },
 		{ "count", 'n', ST_OPT_INT, &count, "M", "start at most M new boards in this run" },
 		{ "fixtures", 'f', ST_OPT_INT, &fixtures, "N", "only the first N fixtures" },
+		{ "line", 0, ST_OPT_STRING, &ctx->line_url, "URL",
+		  "line mode: serials, quota and uniqueness from this PostgreSQL (docs/LINE.md)" },
 		{ "reason", 0, ST_OPT_STRING, &reason, "TEXT", "why the reissue (recorded)" },
 		{ "reissue", 0, ST_OPT_FLAG, &reissue, NULL,
 		  "let finished or rejected (unlocked) boards go through again with their "
@@ -80,7 +84,7 @@ int cmd_provision(int argc, char **argv, struct station_ctx *ctx)
 
 	rc = st_parse_options(opts,
 			      "imprint provision [--fixtures N | --all] [--count M] "
-			      "[--reissue --reason TEXT]",
+			      "[--reissue --reason TEXT] [--line URL]",
 			      argc, argv, &first, &help);
 	if (rc != IMP_OK || help)
 		return (int)rc;

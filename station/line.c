@@ -10,6 +10,7 @@
 #include <pthread.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "formats/serial.h"
 #include "imprint/log.h"
@@ -30,6 +31,48 @@ static imp_err checkpoint_sign(void *arg, const uint8_t digest[32], uint8_t raw[
 
 	return hsm_sign_digest(l->journal_session, l->station.org.key[HSM_ORG_RECORD], digest,
 			       raw);
+}
+
+const char *st_line_url(const struct station_ctx *ctx, const struct fmt_config *cfg)
+{
+	return ctx->line_url ? ctx->line_url : cfg->line.url;
+}
+
+void st_line_opts(const struct station_ctx *ctx, const struct fmt_config *cfg,
+		  struct prov_line_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->conninfo = st_line_url(ctx, cfg);
+	o->station_id = cfg->station_id;
+	o->block = cfg->line.block;
+	o->quota = cfg->line.quota;
+	o->connect_timeout_s = (int)cfg->line.connect_timeout;
+}
+
+/* Line mode: connect (or go on offline) and start feeding the line. */
+static imp_err open_line(struct station_ctx *ctx, struct st_line *l)
+{
+	struct prov_line_opts o;
+	char *pem = NULL;
+	BIO *bio;
+	imp_err rc;
+
+	st_line_opts(ctx, &l->cfg, &o);
+	bio = BIO_new(BIO_s_mem());
+	if (bio && PEM_write_bio_X509(bio, l->station.org.cert[HSM_ORG_RECORD]) == 1) {
+		char *p;
+		long n = BIO_get_mem_data(bio, &p);
+
+		pem = n > 0 ? strndup(p, (size_t)n) : NULL;
+	}
+	BIO_free(bio);
+	o.certificate_pem = pem;
+	rc = prov_line_open(&o, l->journal, &l->line);
+	free(pem);
+	if (rc != IMP_OK)
+		return rc;
+	l->station.line = l->line;
+	return prov_line_start_feed(l->line, 250);
 }
 
 void st_journal_path(const struct station_ctx *ctx, const struct fmt_config *cfg, char *out,
@@ -119,6 +162,7 @@ imp_err st_line_open(struct station_ctx *ctx, struct st_line *l, unsigned what)
 	jo.format_serial = serial_format;
 	jo.format_arg = &l->cfg;
 	jo.read_only = !(what & ST_LINE_HSM);
+	jo.leased_serials = (what & ST_LINE_HSM) && st_line_url(ctx, &l->cfg);
 	jo.must_exist = jo.read_only;
 	rc = prov_journal_open(jpath, &jo, &l->journal);
 	if (rc == IMP_ERR_NOT_FOUND)
@@ -135,6 +179,8 @@ imp_err st_line_open(struct station_ctx *ctx, struct st_line *l, unsigned what)
 		rc = prov_journal_info(l->journal, &info);
 		if (rc == IMP_OK && info.quota != l->cfg.quota)
 			rc = prov_journal_set_quota(l->journal, l->cfg.quota);
+		if (rc == IMP_OK && jo.leased_serials)
+			rc = open_line(ctx, l);
 		if (rc != IMP_OK)
 			return rc;
 	}
@@ -153,6 +199,13 @@ imp_err st_line_open(struct station_ctx *ctx, struct st_line *l, unsigned what)
 
 void st_line_close(struct st_line *l)
 {
+	if (l->line) {
+		/* Feed what this run produced; what cannot go now goes next run
+		 * or with 'imprint line sync'. */
+		prov_line_stop_feed(l->line);
+		prov_line_sync(l->line, NULL);
+		prov_line_close(l->line);
+	}
 	prov_journal_close(l->journal);
 	hsm_org_release(&l->station.org);
 	hsm_session_close(l->journal_session);

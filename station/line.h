@@ -23,6 +23,7 @@ struct st_line {
 	struct board_profile *profile;
 	uint8_t *firmware;
 	size_t firmware_len;
+	struct prov_line *line;            /* line mode (--line / "line"), or NULL */
 	struct prov_station station;       /* points into the fields above */
 };
 
@@ -30,6 +31,13 @@ struct st_line {
  * st_line_close, also after a failure. */
 imp_err st_line_open(struct station_ctx *ctx, struct st_line *l, unsigned what);
 void st_line_close(struct st_line *l);
+
+/* The line database: --line URL, else the config's line.url, else NULL. */
+const char *st_line_url(const struct station_ctx *ctx, const struct fmt_config *cfg);
+
+/* prov_line_opts for this station from ctx and cfg (conninfo may be NULL). */
+void st_line_opts(const struct station_ctx *ctx, const struct fmt_config *cfg,
+		  struct prov_line_opts *o);
 
 /* The journal's path: config "journal", else DATA/journal.sqlite. */
 void st_journal_path(const struct station_ctx *ctx, const struct fmt_config *cfg, char *out,

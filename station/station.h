@@ -28,6 +28,7 @@ struct station_ctx {
 	char data_dir[4096];   /* --data-dir, $IMPRINT_DATA_DIR, or the default */
 	bool json;             /* --json: one JSON object per line on stdout */
 	const char *config;    /* --config FILE, or NULL */
+	const char *line_url;  /* --line URL (provision, resume, line), or NULL */
 };
 
 typedef int (*st_cmd_fn)(int argc, char **argv, struct station_ctx *ctx);
@@ -50,6 +51,7 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx);
 int cmd_export(int argc, char **argv, struct station_ctx *ctx);
 int cmd_help(int argc, char **argv, struct station_ctx *ctx);
 int cmd_hsm(int argc, char **argv, struct station_ctx *ctx);
+int cmd_line(int argc, char **argv, struct station_ctx *ctx);
 int cmd_provision(int argc, char **argv, struct station_ctx *ctx);
 int cmd_revoke(int argc, char **argv, struct station_ctx *ctx);
 int cmd_resume(int argc, char **argv, struct station_ctx *ctx);

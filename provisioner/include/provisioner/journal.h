@@ -48,7 +48,7 @@
 #include "imprint/err.h"
 
 /* Schema version this code writes (PRAGMA user_version). PERSISTED. */
-#define PROV_JOURNAL_SCHEMA_VERSION 1
+#define PROV_JOURNAL_SCHEMA_VERSION 2
 
 #define PROV_UID_HEX_MAX 128u     /* longest chip UID, in hex digits (64 bytes) */
 #define PROV_SERIAL_MAX 64u       /* serial capacity, NUL included */
@@ -136,6 +136,15 @@ struct prov_journal_opts {
 	/* Open read-only (queries, verify, iterate); writes fail with
 	 * IMP_ERR_JOURNAL. Implies must_exist; settings are not stored. */
 	bool read_only;
+	/*
+	 * Line mode (docs/LINE.md): serials come only from leased blocks of
+	 * the line's counter (prov_journal_lease_add), never from the local
+	 * counter, and the local quota is not used (the leases are the quota).
+	 * Stored when set ("serial_source" = "lease") and never undone: a
+	 * journal that already issued serials from its own counter refuses it
+	 * (IMP_ERR_CONFIG). false keeps what the journal has.
+	 */
+	bool leased_serials;
 };
 
 /*
@@ -170,6 +179,9 @@ struct prov_journal_info {
 	uint64_t head_seq;            /* last event (0: none) */
 	char head_hash[PROV_HASH_HEX_LEN + 1]; /* its hash (64 zeros if none) */
 	uint64_t last_checkpoint_seq; /* 0: none */
+	bool leased_serials;          /* line mode: serials from leases only */
+	uint64_t lease_left;          /* line mode: unissued counters in open leases;
+				       * quota_left is the same value */
 };
 imp_err prov_journal_info(struct prov_journal *j, struct prov_journal_info *out);
 
@@ -453,5 +465,71 @@ imp_err prov_journal_outbox_attempt_failed(struct prov_journal *j, const char *r
  * it leaves the pending list. IMP_ERR_NOT_FOUND if no such record. */
 imp_err prov_journal_outbox_rejected(struct prov_journal *j, const char *record_id,
 				     const char *reason);
+
+/* ------------------------------------------------------------------ leases */
+
+/*
+ * Line mode (docs/LINE.md, docs/JOURNAL.md "Leases"). A lease is a block of
+ * the line's serial counter, first..last inclusive, granted to this station
+ * by the line database together with as many quota units. allocate() takes
+ * the lowest unissued counter of the oldest open lease; next is the next
+ * counter it would take (last + 1 when used up).
+ */
+struct prov_lease {
+	uint64_t id;          /* the line database's lease id */
+	uint64_t first, last; /* counters, inclusive */
+	uint64_t next;
+	bool closed;          /* released: nothing more is issued from it */
+};
+typedef int (*prov_lease_cb)(void *arg, const struct prov_lease *l);
+
+/*
+ * Store a lease granted by the line, with a "lease" event. The journal must
+ * be in line mode (else IMP_ERR_CONFIG). The same id with the same range
+ * again: IMP_OK, nothing written (a grant fetched twice); a range that
+ * overlaps another lease: IMP_ERR_DUPLICATE.
+ */
+imp_err prov_journal_lease_add(struct prov_journal *j, uint64_t id, uint64_t first,
+			       uint64_t last);
+
+/*
+ * Close an open lease so nothing more is issued from it, with a "lease"
+ * event; *next_out (may be NULL) receives its first unissued counter (last
+ * + 1 if used up): counters next..last are then never issued by anyone.
+ * Closing a closed lease: IMP_OK, *next_out as stored. Unknown id:
+ * IMP_ERR_NOT_FOUND.
+ */
+imp_err prov_journal_lease_close(struct prov_journal *j, uint64_t id, uint64_t *next_out);
+
+/* Leases, oldest first (open_only: only those not closed). Callback: 0 goes on. */
+imp_err prov_journal_lease_list(struct prov_journal *j, bool open_only, prov_lease_cb cb,
+				void *arg);
+
+/* ------------------------------------------------------ line delivery */
+
+/*
+ * The outbox is also fed to the line database (docs/LINE.md), with its own
+ * delivery state (columns line_delivered_at, line_conflict). counter is the
+ * line counter of the record's serial (0 if unknown).
+ */
+typedef int (*prov_line_outbox_cb)(void *arg, const struct prov_outbox_entry *e,
+				   uint64_t counter);
+
+/* Records not yet in the line database, oldest first, at most limit (0: all). */
+imp_err prov_journal_line_pending(struct prov_journal *j, unsigned limit,
+				  prov_line_outbox_cb cb, void *arg);
+
+/* Count of records not yet in the line database. */
+imp_err prov_journal_line_count_pending(struct prov_journal *j, uint64_t *out);
+
+/*
+ * The line database committed the record: line_delivered_at = now. conflict
+ * (NULL if none) says why the line flagged it for a person (a UID or public
+ * key another station already holds); it is stored and an "outbox" event
+ * ("line_conflict") records it. Idempotent. IMP_ERR_NOT_FOUND if no such
+ * record.
+ */
+imp_err prov_journal_line_delivered(struct prov_journal *j, const char *record_id,
+				    const char *conflict);
 
 #endif

@@ -28,6 +28,7 @@
 #include "formats/config.h"
 #include "hsm/org.h"
 #include "provisioner/journal.h"
+#include "provisioner/line.h"
 
 /* One progress report: a board entered `state` on `fixture`. */
 struct prov_progress {
@@ -63,6 +64,9 @@ struct prov_station {
 	 * locked) to go through again with their serial; NULL: refused. */
 	const char *reissue_reason;
 	const char *reissue_by;
+	/* Line mode (provisioner/line.h): serials from leases, UIDs claimed
+	 * in the line database; NULL: a standalone station. */
+	struct prov_line *line;
 };
 
 /* The outcome of one fixture's board. */

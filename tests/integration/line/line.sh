@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Line mode end to end (docs/LINE.md): a real PostgreSQL (initdb + pg_ctl in
+# a temporary directory, 127.0.0.1 only) and 4 stations, separate processes
+# with their own data directories and journals, provisioning virtual boards
+# at once.
+#  A. Demand above the line's quota: no serial twice, exactly the quota
+#     produced (not one board more), a station killed (SIGKILL) mid-run
+#     resumes on its own lease.
+#  B. PostgreSQL stopped for 30 s (OUTAGE) mid-run: the stations go on
+#     provisioning on their leased blocks, then reconcile; `imprint audit
+#     --line` is clean.
+IMPRINT=$1
+VBOARD=$2
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../provision/lib.sh"
+. "$here/pg.sh"
+OUTAGE=${OUTAGE:-30}
+NST=4
+PIDS=()
+
+line_cleanup() {
+	touch "$T/stop" 2>/dev/null
+	for p in "${PIDS[@]}" $(cat "$T/pids" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	pg_cleanup
+	[ -n "${KEEP:-}" ] && { echo "line: kept $T"; return; }
+	cleanup
+}
+trap line_cleanup EXIT
+
+t0=$(date +%s)
+prepare || exit 1
+pg_start || { bad "postgresql did not start"; finish; exit 1; }
+echo "line: postgresql on $PG_URL"
+
+# station_config S QUOTA BLOCK ENDPOINTS: DATA_S/c.json with S's fixtures.
+station_config() {
+	local s=$1 quota=$2 block=$3 ep=$4 fx="" i=0 rsp uart line
+	while IFS= read -r line; do
+		rsp=$(printf '%s' "$line" | sed -n 's/.*"rsp":"\([^"]*\)".*/\1/p')
+		uart=$(printf '%s' "$line" | sed -n 's/.*"uart":"\([^"]*\)".*/\1/p')
+		[ -n "$rsp" ] || continue
+		i=$((i + 1))
+		fx="$fx${fx:+,}{\"name\":\"F$i\",\"probe\":\"$rsp\",\"uart\":\"$uart\"}"
+	done <"$ep"
+	cat >"$T/s$s/c.json" <<EOC
+{"version": 1, "station_id": "station-$s", "key_mode": "device",
+ "serial": {"prefix": "LN", "width": 7},
+ "firmware": {"image": "$DATA/demo/firmware.bin", "signature": "$DATA/demo/firmware.sig"},
+ "fixtures": [$fx], "line": {"url": "$PG_URL", "block": $block, "quota": $quota}}
+EOC
+}
+
+# vboards S TAG N: start N boards for station S (pid in PIDS), endpoints file.
+vboards() {
+	local s=$1 tag=$2 n=$3 ep=$T/s$1/ep-$2
+	"$VBOARD" --boards "$n" --state-dir "$T/s$s/vb-$tag" --latency "${LATENCY:-0}" \
+		--endpoints "$ep" >"$ep.ready" 2>>"$T/vboard.log" &
+	PIDS+=($!)
+	echo $! >>"$T/pids"
+	for _ in $(seq 1 200); do
+		grep -q '"ready"' "$ep.ready" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+st() { local s=$1; shift; "$IMPRINT" -q --data-dir "$T/s$s" --config "$T/s$s/c.json" "$@"; }
+jsql() { sqlite3 "$T/s$1/journal.sqlite" "$2"; }
+done_total() {
+	local n=0 s
+	for s in $(seq 1 $NST); do n=$((n + $(jsql "$s" "select count(*) from boards where state='DONE'"))); done
+	echo "$n"
+}
+
+for s in $(seq 1 $NST); do
+	mkdir -p "$T/s$s"
+	cp -r "$DATA/hsm" "$DATA/trust" "$T/s$s/"
+done
+
+# ---------------------------------------------------------------- A
+QUOTA=90
+PER=30
+for s in $(seq 1 $NST); do
+	# Station 4's boards are slow, so that the kill lands mid-run.
+	LATENCY=$([ "$s" = 4 ] && echo 0.01 || echo 0) vboards "$s" a "$PER" ||
+		bad "vboards for station $s"
+	station_config "$s" "$QUOTA" 8 "$T/s$s/ep-a"
+done
+run_pids=()
+for s in $(seq 1 $NST); do
+	st "$s" provision --count "$PER" >"$T/s$s/a.out" 2>"$T/s$s/a.err" &
+	run_pids+=($!)
+done
+PIDS+=("${run_pids[@]}")
+# Station 4 is killed as soon as it has boards past ALLOCATE.
+for _ in $(seq 1 400); do
+	n=$(jsql 4 "select count(*) from boards where serial is not null" 2>/dev/null)
+	[ "${n:-0}" -ge 2 ] && break
+	sleep 0.01
+done
+kill -9 "${run_pids[3]}" 2>/dev/null
+for p in "${run_pids[@]}"; do wait "$p" 2>/dev/null; done
+inflight=$(jsql 4 "select count(*) from boards where serial is not null and state <> 'DONE'")
+echo "line: station 4 killed with $(jsql 4 "select count(*) from boards where state='DONE'") done, $inflight in flight, $(jsql 4 "select coalesce(sum(last_counter + 1 - next_counter), 0) from leases where closed is null") leased counters left"
+st 4 resume >"$T/s4/resume.out" 2>"$T/s4/resume.err"
+left=$((PER - $(jsql 4 "select count(*) from boards where serial is not null")))
+st 4 provision --count "$left" >"$T/s4/a2.out" 2>"$T/s4/a2.err"
+check test "$(jsql 4 "select count(*) from boards where serial is not null and state <> 'DONE'")" = 0
+for s in $(seq 1 $NST); do st "$s" line sync --wait 10 >/dev/null 2>&1 || bad "line sync $s"; done
+
+total=$(done_total)
+echo "line: A: $total boards done by $NST stations for a quota of $QUOTA"
+check test "$total" = "$QUOTA"
+check test "$(pg_sql "select count(*) from identities")" = "$QUOTA"
+check test "$(pg_sql "select count(*) from (select serial from records where kind='identity' group by serial having count(distinct uid) > 1) x")" = 0
+check test "$(pg_sql "select leased <= quota from line_counter")" = t
+n=0
+for s in $(seq 1 $NST); do
+	c=$(jsql "$s" "select count(*) from boards where state='DONE'")
+	[ "$c" -gt 0 ] && n=$((n + 1))
+done
+check test "$n" = "$NST"
+"$IMPRINT" -q --data-dir "$T/s1" audit --line "$PG_URL" >"$T/audit-a.out" 2>&1
+check test $? = 0
+grep -q "^FINDING" "$T/audit-a.out" && { bad "audit A findings"; head "$T/audit-a.out"; }
+for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+PIDS=()
+echo "line: A took $(($(date +%s) - t0)) s"
+
+# ---------------------------------------------------------------- B
+# Each station loops: 2 new boards, provision, pause; leases of 60 taken
+# ahead by the feed thread. PostgreSQL is stopped mid-run for OUTAGE s.
+QUOTA_B=$((QUOTA + 800))
+STOP_FLAG=$T/stop
+rm -f "$STOP_FLAG"
+station_loop() {
+	local s=$1 k=0
+	while [ ! -e "$STOP_FLAG" ]; do
+		k=$((k + 1))
+		vboards "$s" "b$k" 2 || break
+		station_config "$s" "$QUOTA_B" 60 "$T/s$s/ep-b$k"
+		local vb=${PIDS[-1]}
+		st "$s" provision >>"$T/s$s/b.out" 2>>"$T/s$s/b.err" &
+		echo $! >>"$T/pids"
+		wait $!
+		kill "$vb" 2>/dev/null
+		wait "$vb" 2>/dev/null
+		sleep 0.7
+	done
+}
+before=$(done_total)
+loop_pids=()
+for s in $(seq 1 $NST); do
+	station_loop "$s" &
+	loop_pids+=($!)
+done
+PIDS+=("${loop_pids[@]}")
+sleep 4
+at_stop=$(done_total)
+pg_stop
+echo "line: B: postgresql stopped with $((at_stop - before)) boards done in this phase"
+sleep "$OUTAGE"
+at_start=$(done_total)
+pg_start || bad "postgresql did not restart"
+echo "line: B: $((at_start - at_stop)) boards done during the ${OUTAGE} s outage"
+check test "$((at_start - at_stop))" -ge "$NST"
+sleep 3
+touch "$STOP_FLAG"
+for p in "${loop_pids[@]}"; do wait "$p" 2>/dev/null; done
+PIDS=()
+for s in $(seq 1 $NST); do
+	st "$s" line release --wait 20 >"$T/s$s/release.out" 2>&1 || bad "line release $s"
+	check test "$(jsql "$s" "select count(*) from outbox where line_delivered_at is null")" = 0
+done
+total=$(done_total)
+echo "line: B: $total boards done in all, line quota $QUOTA_B"
+check test "$(pg_sql "select count(*) from identities")" = "$total"
+check test "$(pg_sql "select count(*) from records where conflict is not null")" = 0
+check test "$(pg_sql "select (select coalesce(sum(used), 0) from leases) = $total")" = t
+check test "$(pg_sql "select leased from line_counter")" = "$total"
+"$IMPRINT" --data-dir "$T/s1" audit --line "$PG_URL" >"$T/audit-b.out" 2>&1
+rc=$?
+check test $rc = 0
+[ $rc = 0 ] || head -20 "$T/audit-b.out"
+grep "^audit:\|^OK\|^FAILED" "$T/audit-b.out"
+"$IMPRINT" --data-dir "$T/s1" line status --line "$PG_URL" >"$T/status.out" 2>&1
+check test $? = 0
+check grep -q "^station-4 " "$T/status.out"
+cat "$T/status.out"
+if [ "$fail" != 0 ]; then
+	for s in $(seq 1 $NST); do tail -3 "$T/s$s/"*.err 2>/dev/null; done
+fi
+echo "line: $(($(date +%s) - t0)) s in all"
+finish
