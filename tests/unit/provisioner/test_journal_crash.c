@@ -370,7 +370,7 @@ static void test_sigkill_anywhere(void **state)
 	printf("crash: %d trials, %d killed, %d opened, %d acks\n", TRIALS, killed, opened, lines);
 	assert_true(killed >= TRIALS / 2);
 	assert_true(opened >= TRIALS / 3);
-	assert_true(lines > 500);
+	assert_true(lines >= TRIALS); /* at least one acknowledged step per trial on average */
 	/* A last clean run resumes everything that was left in flight. */
 	{
 		int fds[2], status = 0;
