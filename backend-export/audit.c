@@ -164,7 +164,7 @@ static imp_err load_trust(struct audit *a)
 	if (!a->rec_pub || !a->rev_pub)
 		rc = IMP_ERR_CRYPTO;
 	if (rc == IMP_OK)
-		rc = exp_rv_trust_new(a->rec_pub, NULL, &devca, 1, &a->fast);
+		rc = exp_rv_trust_new(a->rec_pub, NULL, &devca, 1, NULL, &a->fast);
 cleanup:
 	X509_STORE_free(rs);
 	X509_free(root);
@@ -433,8 +433,8 @@ static imp_err db_open(struct audit *a)
 			    NULL) != SQLITE_OK)
 		return IMP_ERR_IO;
 	return db_exec(a, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-			  "PRAGMA cache_size=-16000; PRAGMA temp_store=FILE;"
-			  "CREATE TABLE recs (record_id TEXT PRIMARY KEY, digest TEXT NOT NULL,"
+			  "PRAGMA cache_size=-4000; PRAGMA temp_store=FILE;"
+			  "CREATE TABLE recs (record_id TEXT NOT NULL, digest TEXT NOT NULL,"
 			  "  kind INTEGER NOT NULL, serial TEXT, uid TEXT, pubkey TEXT,"
 			  "  cert_serial TEXT);"
 			  "CREATE TABLE done (uid TEXT PRIMARY KEY, serial TEXT);"
@@ -463,16 +463,18 @@ static void bind_or_null(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_null(st, i);
 }
 
-/* Keep one verified record; a second copy of the same record is not counted. */
+/*
+ * Keep one verified record: appended (rowid order), so that memory and time
+ * do not depend on how many are there; copies and clashing ids are settled
+ * once at the end (settle_ids).
+ */
 static imp_err keep(struct audit *a, const struct item *it)
 {
-	int src;
-
 	if (!a->ins &&
-	    sqlite3_prepare_v2(a->db,
+	    sqlite3_prepare_v3(a->db,
 			       "INSERT INTO recs (record_id, digest, kind, serial, uid, pubkey, "
-			       "cert_serial) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-			       -1, &a->ins, NULL) != SQLITE_OK)
+			       "cert_serial) VALUES (?,?,?,?,?,?,?)",
+			       -1, SQLITE_PREPARE_PERSISTENT, &a->ins, NULL) != SQLITE_OK)
 		return IMP_ERR_IO;
 	sqlite3_reset(a->ins);
 	sqlite3_bind_text(a->ins, 1, it->record_id, -1, SQLITE_STATIC);
@@ -482,29 +484,10 @@ static imp_err keep(struct audit *a, const struct item *it)
 	bind_or_null(a->ins, 5, it->uid);
 	bind_or_null(a->ins, 6, it->pubkey);
 	bind_or_null(a->ins, 7, it->cert_serial);
-	src = sqlite3_step(a->ins);
-	if (src != SQLITE_DONE) {
+	if (sqlite3_step(a->ins) != SQLITE_DONE) {
 		IMP_ERROR("audit database: %s", sqlite3_errmsg(a->db));
 		return IMP_ERR_IO;
 	}
-	if (sqlite3_changes(a->db) == 1) {
-		if (it->kind == K_IDENTITY)
-			a->sum->identities++;
-		else
-			a->sum->revocations++;
-		return IMP_OK;
-	}
-	/* The id is known: the same record again (both sources) or another one. */
-	if (!a->get_digest &&
-	    sqlite3_prepare_v2(a->db, "SELECT digest FROM recs WHERE record_id = ?", -1,
-			       &a->get_digest, NULL) != SQLITE_OK)
-		return IMP_ERR_IO;
-	sqlite3_reset(a->get_digest);
-	sqlite3_bind_text(a->get_digest, 1, it->record_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(a->get_digest) == SQLITE_ROW &&
-	    strcmp((const char *)sqlite3_column_text(a->get_digest, 0), it->digest) != 0)
-		finding(a, "duplicate-record-id", it->record_id, it->serial, it->uid,
-			"record id %s names two different records", it->record_id);
 	return IMP_OK;
 }
 
@@ -703,6 +686,48 @@ static imp_err report_rows(struct audit *a, const char *sql, const char *check,
 	return src == SQLITE_DONE ? IMP_OK : IMP_ERR_IO;
 }
 
+/* Count rows of sql into *out. */
+static imp_err count_rows(struct audit *a, const char *sql, uint64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	imp_err rc = IMP_ERR_IO;
+
+	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*out = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = IMP_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * One record per id: the same record met again (both sources) counts once;
+ * another record under a known id is a duplicate-record-id finding (one per
+ * clashing copy); the first one read stays.
+ */
+static imp_err settle_ids(struct audit *a)
+{
+	imp_err rc = db_exec(a, "COMMIT; CREATE INDEX recs_id ON recs(record_id, digest);");
+
+	if (rc == IMP_OK)
+		rc = report_rows(a,
+				 "SELECT r.record_id, r.serial, r.uid, '' FROM recs r JOIN "
+				 "(SELECT record_id, min(rowid) AS first FROM recs GROUP BY record_id "
+				 "HAVING count(*) > 1) d ON r.record_id = d.record_id JOIN recs f ON "
+				 "f.rowid = d.first WHERE r.rowid <> d.first AND r.digest <> f.digest "
+				 "ORDER BY r.rowid",
+				 "duplicate-record-id", "the record id names two different records");
+	if (rc == IMP_OK)
+		rc = db_exec(a, "DELETE FROM recs WHERE rowid NOT IN (SELECT min(rowid) FROM recs "
+				"GROUP BY record_id); DROP INDEX recs_id;");
+	if (rc == IMP_OK)
+		rc = count_rows(a, "SELECT count(*) FROM recs WHERE kind = 0", &a->sum->identities);
+	if (rc == IMP_OK)
+		rc = count_rows(a, "SELECT count(*) FROM recs WHERE kind = 1", &a->sum->revocations);
+	return rc;
+}
+
 static imp_err check_duplicates(struct audit *a)
 {
 	static const struct {
@@ -714,8 +739,10 @@ static imp_err check_duplicates(struct audit *a)
 		{ "cert_serial", "duplicate-cert-serial",
 		  "device certificate serial number in several records" },
 	};
-	imp_err rc = db_exec(a, "COMMIT;"
-				"CREATE INDEX recs_serial ON recs(kind, serial);"
+	imp_err rc = settle_ids(a);
+
+	if (rc == IMP_OK)
+		rc = db_exec(a, "CREATE INDEX recs_serial ON recs(kind, serial);"
 				"CREATE INDEX recs_uid ON recs(kind, uid);"
 				"CREATE INDEX recs_pubkey ON recs(kind, pubkey);"
 				"CREATE INDEX recs_cert ON recs(kind, cert_serial);");

@@ -67,8 +67,38 @@ static int asn1_time_to_time_t(const ASN1_TIME *a, time_t *out)
 	return 1;
 }
 
+/* The CA's chain in store: the intersection of every validity window in it. */
+static int chain_window(X509_STORE *store, X509 *ca, time_t *nb, time_t *na)
+{
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	STACK_OF(X509) *chain;
+	int ok = 0;
+
+	if (!ctx || X509_STORE_CTX_init(ctx, store, ca, NULL) != 1)
+		goto cleanup;
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
+	if (X509_verify_cert(ctx) != 1)
+		goto cleanup;
+	chain = X509_STORE_CTX_get0_chain(ctx);
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		time_t b, a;
+
+		if (!asn1_time_to_time_t(X509_get0_notBefore(sk_X509_value(chain, i)), &b) ||
+		    !asn1_time_to_time_t(X509_get0_notAfter(sk_X509_value(chain, i)), &a))
+			goto cleanup;
+		if (b > *nb)
+			*nb = b;
+		if (a < *na)
+			*na = a;
+	}
+	ok = 1;
+cleanup:
+	X509_STORE_CTX_free(ctx);
+	return ok;
+}
+
 imp_err exp_rv_trust_new(EVP_PKEY *signer, const char *signer_x5c0, X509 *const *cas,
-			 size_t ncas, struct exp_rv_trust **out)
+			 size_t ncas, X509_STORE *chain, struct exp_rv_trust **out)
 {
 	struct exp_rv_trust *t = calloc(1, sizeof(*t));
 
@@ -100,6 +130,8 @@ imp_err exp_rv_trust_new(EVP_PKEY *signer, const char *signer_x5c0, X509 *const 
 			continue;
 		if (!asn1_time_to_time_t(X509_get0_notBefore(cas[i]), &c->not_before) ||
 		    !asn1_time_to_time_t(X509_get0_notAfter(cas[i]), &c->not_after))
+			continue;
+		if (chain && !chain_window(chain, cas[i], &c->not_before, &c->not_after))
 			continue;
 		n = i2d_X509_NAME(X509_get_subject_name(cas[i]), &p);
 		if (n <= 0)

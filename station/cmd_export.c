@@ -93,7 +93,7 @@ int cmd_export(int argc, char **argv, struct station_ctx *ctx)
 		{ "driver", 'd', ST_OPT_STRING, &driver_name, "NAME",
 		  "https (default), aws-iot, azure-dps, csv or manifest" },
 		{ "out", 'o', ST_OPT_STRING, &out, "FILE", "the file a file exporter writes" },
-		{ "batch", 'b', ST_OPT_INT, &batch, "N", "records per request (200)" },
+		{ "batch", 'b', ST_OPT_INT, &batch, "N", "records per request (1000)" },
 		{ "retry-for", 0, ST_OPT_INT, &retry_for, "S",
 		  "retry a failing batch for S seconds before giving up (60)" },
 		{ "timeout", 0, ST_OPT_INT, &timeout_ms, "MS", "per request (30000)" },

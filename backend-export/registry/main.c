@@ -14,7 +14,9 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,45 +130,80 @@ static bool bearer_ok(struct registry *reg, struct MHD_Connection *c)
 	return a == b && diff == 0;
 }
 
+/*
+ * A batch being verified: pool threads take items in order (next) and flag
+ * each one ready; the request's thread stores them in order meanwhile
+ * (reg_store_batch waits for each flag), so verifying and storing overlap.
+ */
 struct verify_job {
 	struct registry *reg;
 	struct reg_item *items;
-	size_t from, to;
+	size_t n;
+	atomic_size_t next;
+	atomic_uchar *ready;
 };
 
 static void *verify_worker(void *arg)
 {
 	struct verify_job *j = arg;
+	struct exp_rv *rv = NULL;
+	size_t i;
 
-	for (size_t i = j->from; i < j->to; i++)
+	if (j->reg->store.fast && exp_rv_new(j->reg->store.fast, &rv) != IMP_OK)
+		rv = NULL;
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->n) {
 		if (!j->items[i].res.code)
-			reg_verify(&j->reg->store, &j->items[i]);
+			reg_verify(&j->reg->store, rv, &j->items[i]);
+		atomic_store_explicit(&j->ready[i], 1, memory_order_release);
+	}
+	exp_rv_free(rv);
 	return NULL;
 }
 
-/* Verify the batch on verify_threads threads (this one included). */
-static void verify_all(struct registry *reg, struct reg_item *items, size_t n)
+static void wait_ready(void *arg, size_t i)
+{
+	struct verify_job *j = arg;
+	unsigned spins = 0;
+
+	while (!atomic_load_explicit(&j->ready[i], memory_order_acquire)) {
+		if (++spins < 64) {
+			sched_yield();
+		} else {
+			struct timespec ts = { 0, 20000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+/* Verify on verify_threads threads while this one stores; sets every res. */
+static imp_err verify_and_store(struct registry *reg, struct reg_item *items, size_t n)
 {
 	pthread_t th[16];
-	struct verify_job jobs[16];
-	unsigned t = reg->verify_threads;
-	size_t started = 0;
+	struct verify_job job = { .reg = reg, .items = items, .n = n };
+	unsigned t = reg->verify_threads, started = 0;
+	imp_err rc;
 
+	job.ready = calloc(n, sizeof(*job.ready));
+	if (!job.ready)
+		return IMP_ERR_NOMEM;
+	atomic_store(&job.next, 0);
 	if (t > 16)
 		t = 16;
-	if (t < 1 || n < 16)
+	if (n < 16)
 		t = 1;
-	for (unsigned i = 0; i < t; i++) {
-		jobs[i] = (struct verify_job){ reg, items, n * i / t, n * (i + 1) / t };
-		if (i > 0 && pthread_create(&th[i], NULL, verify_worker, &jobs[i]) == 0)
-			started |= (size_t)1 << i;
-		else if (i > 0)
-			verify_worker(&jobs[i]);
-	}
-	verify_worker(&jobs[0]);
-	for (unsigned i = 1; i < t; i++)
-		if (started & ((size_t)1 << i))
-			pthread_join(th[i], NULL);
+	for (unsigned i = 0; i < t; i++)
+		if (pthread_create(&th[started], NULL, verify_worker, &job) == 0)
+			started++;
+	if (started == 0)
+		verify_worker(&job);
+	rc = reg_store_batch(&reg->store, items, n, wait_ready, &job);
+	/* On an error the store stopped early: let the pool finish. */
+	atomic_store(&job.next, n);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	free(job.ready);
+	return rc;
 }
 
 static const char *status_name(enum reg_status s)
@@ -207,8 +244,7 @@ static json_t *post_records(struct registry *reg, const char *body, size_t len,
 			goto cleanup;
 		}
 	}
-	verify_all(reg, items, n);
-	rc = reg_store_batch(&reg->store, items, n);
+	rc = verify_and_store(reg, items, n);
 	if (rc != IMP_OK) {
 		*status = 503;
 		*err = "database unavailable";

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <openssl/x509.h>
 
+#include "exp/recverify.h"
 #include "imprint/err.h"
 
 #define REG_REASON_MAX 256u
@@ -45,17 +46,27 @@ struct reg_store {
 	X509_STORE *trust;        /* the organisation bundle */
 	char *revocation_x5c;     /* base64 DER of the revocation certificate */
 	EVP_PKEY *revocation_pub; /* pinned for revocation records */
+	struct exp_rv_trust *fast; /* the bundle's keys, decoded once; NULL: none */
+	void *st[6];              /* prepared statements (sqlite3_stmt), under lock */
 };
 
 /* Open (create) the database and load DIR/bundle.pem and DIR/revocation.pem. */
 imp_err reg_store_open(struct reg_store *s, const char *db_path, const char *trust_dir);
 void reg_store_close(struct reg_store *s);
 
-/* Verify one item (thread-safe, no lock): fills serial, uid, ... or res. */
-void reg_verify(struct reg_store *s, struct reg_item *it);
+/*
+ * Verify one item (thread-safe, no lock): fills serial, uid, ... or res.
+ * rv: this thread's fast verifier over s->fast (exp_rv_new), or NULL.
+ */
+void reg_verify(struct reg_store *s, struct exp_rv *rv, struct reg_item *it);
 
-/* Store a verified batch in one transaction, setting every res. */
-imp_err reg_store_batch(struct reg_store *s, struct reg_item *items, size_t n);
+/*
+ * Store a batch in one transaction, in order, setting every res. If wait is
+ * not NULL it is called with i before item i is looked at (it returns once
+ * the item is verified: verification and storing overlap).
+ */
+imp_err reg_store_batch(struct reg_store *s, struct reg_item *items, size_t n,
+			void (*wait)(void *arg, size_t i), void *arg);
 
 /* GET /records/SERIAL: *out new object, IMP_ERR_NOT_FOUND if unknown. */
 imp_err reg_lookup(struct reg_store *s, const char *serial, json_t **out);

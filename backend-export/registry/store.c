@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <sqlite3.h>
 
 #include "formats/base64.h"
@@ -69,6 +72,60 @@ static imp_err load_cert_b64(const char *path, char **b64, EVP_PKEY **pub)
 	return rc;
 }
 
+/*
+ * The fast path's trust (exp/recverify.h) from the bundle: the one record
+ * signer (not a CA, digitalSignature, no extKeyUsage, chains to the bundle,
+ * not the revocation certificate) and the CAs. With no such single signer
+ * every record takes the reference path.
+ */
+static void fast_trust(struct reg_store *s, const char *bundle)
+{
+	BIO *b = BIO_new_file(bundle, "r");
+	X509 *c, *cas[8], *signer = NULL;
+	size_t ncas = 0, nsigners = 0;
+	char *x5c0 = NULL;
+
+	while (b && (c = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		uint32_t f = X509_get_extension_flags(c);
+		uint8_t *der = NULL;
+		size_t n = 0;
+		char *b64;
+
+		if ((f & EXFLAG_CA) && ncas < IMP_ARRAY_SIZE(cas)) {
+			cas[ncas++] = c;
+			continue;
+		}
+		b64 = NULL;
+		if (!(f & EXFLAG_XKUSAGE) &&
+		    fmt_cert_verify_chain(s->trust, c, NULL, FMT_KU_DIGITAL_SIGNATURE) == IMP_OK &&
+		    fmt_cert_to_der(c, &der, &n) == IMP_OK)
+			b64 = fmt_b64_encode(der, n);
+		if (b64 && strcmp(b64, s->revocation_x5c) != 0) {
+			nsigners++;
+			X509_free(signer);
+			free(x5c0);
+			signer = c;
+			x5c0 = b64;
+			c = NULL;
+			b64 = NULL;
+		}
+		free(b64);
+		free(der);
+		X509_free(c);
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	if (nsigners == 1 && X509_get0_pubkey(signer))
+		exp_rv_trust_new(X509_get0_pubkey(signer), x5c0, cas, ncas, s->trust, &s->fast);
+	if (!s->fast)
+		IMP_WARN("registry: no single record-signing certificate in %s: every record "
+			 "is verified in full (slower)", bundle);
+	X509_free(signer);
+	free(x5c0);
+	for (size_t i = 0; i < ncas; i++)
+		X509_free(cas[i]);
+}
+
 imp_err reg_store_open(struct reg_store *s, const char *db_path, const char *trust_dir)
 {
 	sqlite3 *db = NULL;
@@ -92,6 +149,8 @@ imp_err reg_store_open(struct reg_store *s, const char *db_path, const char *tru
 		IMP_ERROR("cannot load the revocation certificate %s", path);
 		return rc;
 	}
+	snprintf(path, sizeof(path), "%s/bundle.pem", trust_dir);
+	fast_trust(s, path);
 	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				  SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
 		rc = db_fail(db, "open");
@@ -109,6 +168,9 @@ imp_err reg_store_open(struct reg_store *s, const char *db_path, const char *tru
 
 void reg_store_close(struct reg_store *s)
 {
+	for (size_t i = 0; i < IMP_ARRAY_SIZE(s->st); i++)
+		sqlite3_finalize(s->st[i]);
+	exp_rv_trust_free(s->fast);
 	sqlite3_close(s->db);
 	X509_STORE_free(s->trust);
 	free(s->revocation_x5c);
@@ -149,15 +211,28 @@ static void copy(char *dst, size_t cap, const char *src)
 	snprintf(dst, cap, "%s", src ? src : "");
 }
 
-static void verify_identity(struct reg_store *s, struct reg_item *it)
+static void verify_identity(struct reg_store *s, struct exp_rv *rv, struct reg_item *it)
 {
 	json_t *rec = NULL;
-	char *x5c0 = header_x5c0(it->jws);
+	char *x5c0;
 	const char *cert_b64;
 	uint8_t *der = NULL;
 	size_t der_len = 0;
 	X509 *cert = NULL;
+	struct exp_rv_out fo;
 	imp_err rc;
+
+	/* The fast path accepts most records; the reference path below decides
+	 * (and explains) everything else. */
+	if (rv && exp_rv_identity(rv, it->jws, &fo) == IMP_OK && strcmp(fo.record_id, it->id) == 0) {
+		copy(it->serial, sizeof(it->serial), fo.serial);
+		copy(it->uid, sizeof(it->uid), fo.uid);
+		copy(it->cert_sha256, sizeof(it->cert_sha256), fo.cert_sha256);
+		copy(it->public_key, sizeof(it->public_key), fo.pubkey);
+		it->verified = true;
+		return;
+	}
+	x5c0 = header_x5c0(it->jws);
 
 	if (x5c0 && strcmp(x5c0, s->revocation_x5c) == 0) {
 		free(x5c0);
@@ -224,7 +299,7 @@ static void verify_revocation(struct reg_store *s, struct reg_item *it)
 	json_decref(rec);
 }
 
-void reg_verify(struct reg_store *s, struct reg_item *it)
+void reg_verify(struct reg_store *s, struct exp_rv *rv, struct reg_item *it)
 {
 	const char *dot = strchr(it->jws, '.');
 	uint8_t *h = NULL;
@@ -246,21 +321,54 @@ void reg_verify(struct reg_store *s, struct reg_item *it)
 	if (it->revocation)
 		verify_revocation(s, it);
 	else
-		verify_identity(s, it);
+		verify_identity(s, rv, it);
 }
 
 /* ------------------------------------------------------------ storing */
 
-/* First column of the first row of sql bound with a, or NULL (malloc'ed). */
-static char *query1(sqlite3 *db, const char *sql, const char *a, bool *err)
+/* The statements kept prepared (reg_store.st), by index. */
+static const char *const stmt_sql[] = {
+	"SELECT jws FROM identities WHERE record_id = ?",
+	"SELECT record_id FROM identities WHERE serial = ?",
+	"SELECT record_id FROM identities WHERE uid = ?",
+	"SELECT record_id FROM identities WHERE public_key = ?",
+	"INSERT INTO identities (record_id, serial, uid, public_key, cert_sha256, jws, "
+	"received_at) VALUES (?,?,?,?,?,?,?)",
+	"SELECT jws FROM revocations WHERE record_id = ?",
+};
+_Static_assert(sizeof(stmt_sql) / sizeof(stmt_sql[0]) == 6, "reg_store.st size");
+
+/* sql's statement, prepared once, reset (under s->lock); NULL on error. */
+static sqlite3_stmt *stmt(struct reg_store *s, const char *sql)
 {
-	sqlite3_stmt *st = NULL;
+	for (size_t i = 0; i < IMP_ARRAY_SIZE(stmt_sql); i++) {
+		if (stmt_sql[i] != sql)
+			continue;
+		if (!s->st[i] &&
+		    sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+				       (sqlite3_stmt **)&s->st[i], NULL) != SQLITE_OK)
+			return NULL;
+		sqlite3_reset(s->st[i]);
+		sqlite3_clear_bindings(s->st[i]);
+		return s->st[i];
+	}
+	return NULL;
+}
+
+/* First column of the first row of sql bound with a, or NULL (malloc'ed). */
+static char *query1(struct reg_store *s, sqlite3 *db, const char *sql, const char *a, bool *err)
+{
+	sqlite3_stmt *st = NULL, *mine = NULL;
 	char *out = NULL;
 	int src;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		*err = true;
-		return NULL;
+	st = s ? stmt(s, sql) : NULL;
+	if (!st) {
+		if (sqlite3_prepare_v2(db, sql, -1, &mine, NULL) != SQLITE_OK) {
+			*err = true;
+			return NULL;
+		}
+		st = mine;
 	}
 	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
 	src = sqlite3_step(st);
@@ -269,7 +377,10 @@ static char *query1(sqlite3 *db, const char *sql, const char *a, bool *err)
 			     (const char *)sqlite3_column_text(st, 0) : "");
 	else if (src != SQLITE_DONE)
 		*err = true;
-	sqlite3_finalize(st);
+	if (mine)
+		sqlite3_finalize(mine);
+	else
+		sqlite3_reset(st);
 	return out;
 }
 
@@ -288,28 +399,28 @@ static bool same_or_conflict(struct reg_item *it, char *stored_jws)
 	return true;
 }
 
-static imp_err store_identity(sqlite3 *db, struct reg_item *it, const char *now)
+static imp_err store_identity(struct reg_store *s, struct reg_item *it, const char *now)
 {
-	static const struct {
+	sqlite3 *db = s->db;
+	const struct {
 		const char *sql, *what;
 	} uniq[] = {
-		{ "SELECT record_id FROM identities WHERE serial = ?", "serial" },
-		{ "SELECT record_id FROM identities WHERE uid = ?", "chip uid" },
-		{ "SELECT record_id FROM identities WHERE public_key = ?", "public key" },
+		{ stmt_sql[1], "serial" },
+		{ stmt_sql[2], "chip uid" },
+		{ stmt_sql[3], "public key" },
 	};
 	const char *vals[] = { it->serial, it->uid, it->public_key };
 	sqlite3_stmt *st = NULL;
 	bool err = false;
 
-	if (same_or_conflict(it, query1(db, "SELECT jws FROM identities WHERE record_id = ?",
-					it->id, &err)))
+	if (same_or_conflict(it, query1(s, db, stmt_sql[0], it->id, &err)))
 		return IMP_OK;
 	for (size_t i = 0; i < IMP_ARRAY_SIZE(uniq) && !err; i++) {
 		char *other;
 
 		if (!vals[i][0])
 			continue;
-		other = query1(db, uniq[i].sql, vals[i], &err);
+		other = query1(s, db, uniq[i].sql, vals[i], &err);
 		if (other) {
 			char msg[REG_REASON_MAX];
 
@@ -322,10 +433,8 @@ static imp_err store_identity(sqlite3 *db, struct reg_item *it, const char *now)
 	}
 	if (err)
 		return db_fail(db, "lookup");
-	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO identities (record_id, serial, uid, public_key, "
-			       "cert_sha256, jws, received_at) VALUES (?,?,?,?,?,?,?)",
-			       -1, &st, NULL) != SQLITE_OK)
+	st = stmt(s, stmt_sql[4]);
+	if (!st)
 		return db_fail(db, "insert");
 	sqlite3_bind_text(st, 1, it->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, it->serial, -1, SQLITE_STATIC);
@@ -337,25 +446,25 @@ static imp_err store_identity(sqlite3 *db, struct reg_item *it, const char *now)
 	sqlite3_bind_text(st, 6, it->jws, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		return db_fail(db, "insert");
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	it->res.status = REG_ACCEPTED;
 	it->res.code = 201;
 	return IMP_OK;
 }
 
-static imp_err store_revocation(sqlite3 *db, struct reg_item *it, const char *now)
+static imp_err store_revocation(struct reg_store *s, struct reg_item *it, const char *now)
 {
+	sqlite3 *db = s->db;
 	sqlite3_stmt *st = NULL;
 	bool err = false;
 	char *target;
 
-	if (same_or_conflict(it, query1(db, "SELECT jws FROM revocations WHERE record_id = ?",
-					it->id, &err)))
+	if (same_or_conflict(it, query1(s, db, stmt_sql[5], it->id, &err)))
 		return IMP_OK;
-	target = query1(db, "SELECT record_id FROM identities WHERE serial = ?", it->serial, &err);
+	target = query1(s, db, stmt_sql[1], it->serial, &err);
 	if (err)
 		return db_fail(db, "lookup");
 	if (!target) {
@@ -403,7 +512,8 @@ static imp_err store_revocation(sqlite3 *db, struct reg_item *it, const char *no
 	return IMP_OK;
 }
 
-imp_err reg_store_batch(struct reg_store *s, struct reg_item *items, size_t n)
+imp_err reg_store_batch(struct reg_store *s, struct reg_item *items, size_t n,
+			void (*wait)(void *arg, size_t i), void *arg)
 {
 	sqlite3 *db = s->db;
 	char now[32];
@@ -416,12 +526,14 @@ imp_err reg_store_batch(struct reg_store *s, struct reg_item *items, size_t n)
 		goto out;
 	}
 	for (size_t i = 0; i < n && rc == IMP_OK; i++) {
+		if (wait)
+			wait(arg, i);
 		if (!items[i].verified)
 			continue;
 		if (items[i].revocation)
-			rc = store_revocation(db, &items[i], now);
+			rc = store_revocation(s, &items[i], now);
 		else
-			rc = store_identity(db, &items[i], now);
+			rc = store_identity(s, &items[i], now);
 	}
 	if (rc == IMP_OK && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		rc = db_fail(db, "commit");

@@ -29,7 +29,7 @@
 #include "provisioner/journal.h"
 
 #define EXP_REASON_MAX 256u   /* result reasons are cut to this (NUL incl.) */
-#define EXP_BATCH_DEFAULT 200u
+#define EXP_BATCH_DEFAULT 1000u
 #define EXP_BATCH_MAX 5000u
 
 /* One record to push. All pointers borrowed, valid during push() only. */

@@ -39,11 +39,16 @@ struct exp_rv_trust;
  * a JWS "x5c"), records must carry exactly x5c = [signer_x5c0] (the
  * registry's mode; the caller verified that certificate once); if NULL the
  * key is pinned and "x5c" is not looked at (the audit's mode). cas are the
- * device CAs (verified by the caller once; up-ref'ed); a CA that is not a CA
- * with keyCertSign is left out. *out new (exp_rv_trust_free).
+ * device CAs; a CA that is not a CA with keyCertSign and a
+ * subjectKeyIdentifier is left out. chain: if not NULL, each CA must verify
+ * against it (else it is left out) and its validity window becomes the
+ * intersection of the windows of its whole chain (the registry, whose
+ * reference path builds the chain up to the root); if NULL the CAs are
+ * anchors (the audit, X509_V_FLAG_PARTIAL_CHAIN). *out new
+ * (exp_rv_trust_free).
  */
 imp_err exp_rv_trust_new(EVP_PKEY *signer, const char *signer_x5c0, X509 *const *cas,
-			 size_t ncas, struct exp_rv_trust **out);
+			 size_t ncas, X509_STORE *chain, struct exp_rv_trust **out);
 void exp_rv_trust_free(struct exp_rv_trust *t);
 
 /* Per-thread verifier (pre-initialised contexts). *out new (exp_rv_free). */
