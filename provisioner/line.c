@@ -651,17 +651,21 @@ imp_err prov_line_allocate(struct prov_line *l, const char *uid, const char *fix
 	pthread_mutex_unlock(&l->lock);
 	if (rc == IMP_ERR_DUPLICATE)
 		return rc;
-	/* Offline or an SQL error: go on from the leases; the feed finds a clash. */
-	for (int attempt = 0;; attempt++) {
+	/*
+	 * Offline or an SQL error: go on from the leases; the feed finds a
+	 * clash. Each turn either allocates, or finds a lease another worker
+	 * just took, or takes one: it ends when the line has no unit left.
+	 */
+	for (;;) {
 		uint64_t left;
 
 		rc = prov_journal_allocate(l->j, uid, fixture, serial_out, cap, &ex);
-		if (rc != IMP_ERR_QUOTA || attempt == 3)
+		if (rc != IMP_ERR_QUOTA)
 			break;
 		pthread_mutex_lock(&l->lock);
 		left = lease_left(l);
-		if (left == 0)
-			rc = take_lease(l, lease_want(l, 0, true));
+		/* Counters at hand: another worker leased meanwhile; try again. */
+		rc = left ? IMP_OK : take_lease(l, lease_want(l, 0, true));
 		pthread_mutex_unlock(&l->lock);
 		if (rc == IMP_ERR_TIMEOUT || rc == IMP_ERR_QUOTA || rc == IMP_ERR_JOURNAL) {
 			rc = prov_journal_allocate(l->j, uid, fixture, serial_out, cap, &ex);
@@ -861,7 +865,7 @@ static int count_error_event(void *arg, const struct prov_event *ev)
 		json_t *n;
 
 		if (!st)
-			st = "CONNECT";
+			st = "IDENTIFY"; /* no board row yet: failed before its serial */
 		n = json_object_get(l->failures, st);
 		json_object_set_new(l->failures, st, json_integer(n ? json_integer_value(n) + 1 : 1));
 		json_decref(d);

@@ -66,36 +66,44 @@ vboards() {
 }
 
 st() { local s=$1; shift; "$IMPRINT" -q --data-dir "$T/s$s" --config "$T/s$s/c.json" "$@"; }
-jsql() { sqlite3 "$T/s$1/journal.sqlite" "$2"; }
+# jsql S SQL: query station S's journal read-only ("" until it exists).
+jsql() {
+	[ -s "$T/s$1/journal.sqlite" ] || return 0
+	sqlite3 -cmd ".timeout 5000" "$T/s$1/journal.sqlite" "$2" 2>/dev/null
+}
 done_total() {
 	local n=0 s
-	for s in $(seq 1 $NST); do n=$((n + $(jsql "$s" "select count(*) from boards where state='DONE'"))); done
+	for s in $(seq 1 $NST); do n=$((n + $(jsql "$s" "select count(*) from boards where state='DONE'" || echo 0))); done
 	echo "$n"
 }
 
 for s in $(seq 1 $NST); do
 	mkdir -p "$T/s$s"
 	cp -r "$DATA/hsm" "$DATA/trust" "$T/s$s/"
+	# Each station its own copy of the organisation's token (one token
+	# directory shared by four processes is not what a line has).
+	sed -i "s|$DATA/hsm|$T/s$s/hsm|" "$T/s$s/hsm/softhsm2.conf"
 done
 
 # ---------------------------------------------------------------- A
-QUOTA=90
+QUOTA=100
 PER=30
 for s in $(seq 1 $NST); do
 	# Station 4's boards are slow, so that the kill lands mid-run.
-	LATENCY=$([ "$s" = 4 ] && echo 0.01 || echo 0) vboards "$s" a "$PER" ||
+	LATENCY=$([ "$s" = 4 ] && echo 0.005 || echo 0) vboards "$s" a "$PER" ||
 		bad "vboards for station $s"
 	station_config "$s" "$QUOTA" 8 "$T/s$s/ep-a"
 done
 run_pids=()
 for s in $(seq 1 $NST); do
-	st "$s" provision --count "$PER" >"$T/s$s/a.out" 2>"$T/s$s/a.err" &
+	"$IMPRINT" -q --data-dir "$T/s$s" --config "$T/s$s/c.json" provision --count "$PER" \
+		>"$T/s$s/a.out" 2>"$T/s$s/a.err" &
 	run_pids+=($!)
 done
 PIDS+=("${run_pids[@]}")
 # Station 4 is killed as soon as it has boards past ALLOCATE.
-for _ in $(seq 1 400); do
-	n=$(jsql 4 "select count(*) from boards where serial is not null" 2>/dev/null)
+for _ in $(seq 1 1000); do
+	n=$(jsql 4 "select count(*) from boards where serial is not null")
 	[ "${n:-0}" -ge 2 ] && break
 	sleep 0.01
 done
@@ -142,7 +150,8 @@ station_loop() {
 		vboards "$s" "b$k" 2 || break
 		station_config "$s" "$QUOTA_B" 60 "$T/s$s/ep-b$k"
 		local vb=${PIDS[-1]}
-		st "$s" provision >>"$T/s$s/b.out" 2>>"$T/s$s/b.err" &
+		"$IMPRINT" -q --data-dir "$T/s$s" --config "$T/s$s/c.json" provision \
+			>>"$T/s$s/b.out" 2>>"$T/s$s/b.err" &
 		echo $! >>"$T/pids"
 		wait $!
 		kill "$vb" 2>/dev/null
