@@ -898,9 +898,10 @@ static imp_err feed_head(struct prov_line *l)
 		if (counts[s])
 			json_object_set_new(o, prov_state_name((enum prov_state)s),
 					    json_integer((json_int_t)counts[s]));
-	stats = json_dumps(json_pack("{s:o, s:O, s:I}", "states", o, "failures", l->failures,
-				     "lease_left", (json_int_t)info.lease_left),
-			   JSON_COMPACT | JSON_SORT_KEYS);
+	o = json_pack("{s:o, s:O, s:I}", "states", o, "failures", l->failures, "lease_left",
+		      (json_int_t)info.lease_left);
+	stats = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(o);
 	if (!stats) {
 		rc = IMP_ERR_NOMEM;
 		goto cleanup;
@@ -1128,8 +1129,12 @@ imp_err prov_line_status(const struct prov_line_opts *o, json_t **out)
 			    "(SELECT max(version) FROM schema_migrations) AS schema_version", 0, NULL);
 	if (rc)
 		goto cleanup;
-	res = json_array_get(rows_json(r), 0);
-	json_incref(res);
+	{
+		json_t *rows = rows_json(r);
+
+		res = json_incref(json_array_get(rows, 0));
+		json_decref(rows);
+	}
 	PQclear(r);
 	r = NULL;
 	if (!res) {

@@ -198,6 +198,8 @@ grep "^audit:\|^OK\|^FAILED" "$T/audit-b.out"
 check test $? = 0
 check grep -q "^station-4 " "$T/status.out"
 cat "$T/status.out"
+# Under ASan/UBSan every station process must have stayed clean.
+check test "$(cat "$T"/s*/*.err 2>/dev/null | grep -c "Sanitizer\|runtime error")" = 0
 if [ "$fail" != 0 ]; then
 	for s in $(seq 1 $NST); do tail -3 "$T/s$s/"*.err 2>/dev/null; done
 fi
