@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 
 #include "exp/export.h"
+#include "https.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 
@@ -51,27 +52,55 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+int exp_https_retry_after(const char *line, size_t len, double *seconds)
+{
+	static const char name[] = "retry-after:";
+	size_t i = sizeof(name) - 1, digits = 0;
+	double v = 0;
+
+	if (len < i || strncasecmp(line, name, i) != 0)
+		return 0;
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	for (; i < len && line[i] >= '0' && line[i] <= '9'; i++) {
+		if (++digits > 9)
+			return 0; /* absurd: not believed */
+		v = v * 10 + (line[i] - '0');
+	}
+	while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n'))
+		i++;
+	if (digits == 0 || i != len || v > EXP_RETRY_AFTER_MAX)
+		return 0;
+	*seconds = v;
+	return 1;
+}
+
+double exp_https_backoff(double base_s, double max_s, unsigned attempt, double r01,
+			 double retry_after_s)
+{
+	double cap = base_s * (double)(1u << (attempt < 16 ? attempt : 16));
+	double wait;
+
+	if (cap > max_s)
+		cap = max_s;
+	if (cap < 0)
+		cap = 0;
+	if (!(r01 >= 0) || r01 >= 1)
+		r01 = 0;
+	wait = cap * r01;
+	if (retry_after_s >= 0 && wait < retry_after_s)
+		wait = retry_after_s;
+	return wait;
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
 	struct https *h = arg;
 	size_t len = size * n;
-	static const char name[] = "retry-after:";
+	double v;
 
-	if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
-		char buf[64];
-		size_t k = len - (sizeof(name) - 1);
-		char *end;
-		double v;
-
-		if (k >= sizeof(buf))
-			k = sizeof(buf) - 1;
-		memcpy(buf, p + sizeof(name) - 1, k);
-		buf[k] = '\0';
-		v = strtod(buf, &end);
-		/* Only the delta-seconds form; an HTTP date is ignored (backoff applies). */
-		if (end != buf && v >= 0 && v < 3600)
-			h->retry_after_s = v;
-	}
+	if (exp_https_retry_after(p, len, &v))
+		h->retry_after_s = v;
 	return len;
 }
 
@@ -214,50 +243,76 @@ static int find_index(const struct exp_record *recs, size_t n, const char *id, s
 	return -1;
 }
 
-static imp_err parse_results(struct https *h, const struct exp_record *recs, size_t n,
-			     struct exp_result *res)
+imp_err exp_https_parse_results(const char *body, size_t len, const struct exp_record *recs,
+				size_t n, struct exp_result *res)
 {
 	json_error_t jerr;
-	json_t *o = json_loadb(h->body ? h->body : "", h->body_len, 0, &jerr);
+	json_t *o = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &jerr);
 	json_t *arr = json_object_get(o, "results");
+	bool *seen = NULL;
 	json_t *v;
 	size_t i;
 
 	if (!json_is_array(arr)) {
-		IMP_ERROR("registry answer has no \"results\" array (%s)", jerr.text);
+		IMP_ERROR("registry answer has no \"results\" array%s%s", o ? "" : ": ",
+			  o ? "" : jerr.text);
 		json_decref(o);
 		return IMP_ERR_PROTOCOL;
+	}
+	seen = calloc(n ? n : 1, sizeof(*seen));
+	if (!seen) {
+		json_decref(o);
+		return IMP_ERR_NOMEM;
 	}
 	json_array_foreach(arr, i, v) {
 		const char *id = json_string_value(json_object_get(v, "id"));
 		const char *status = json_string_value(json_object_get(v, "status"));
 		const char *reason = json_string_value(json_object_get(v, "reason"));
+		json_t *code = json_object_get(v, "code");
 		int k = id ? find_index(recs, n, id, i) : -1;
+		enum exp_status st;
 
 		if (k < 0 || !status)
 			continue;
-		res[k].code = (int)json_integer_value(json_object_get(v, "code"));
-		snprintf(res[k].reason, sizeof(res[k].reason), "%s", reason ? reason : "");
 		if (strcmp(status, "accepted") == 0)
-			res[k].status = EXP_ACCEPTED;
+			st = EXP_ACCEPTED;
 		else if (strcmp(status, "duplicate-same") == 0)
-			res[k].status = EXP_DUPLICATE_SAME;
+			st = EXP_DUPLICATE_SAME;
 		else if (strcmp(status, "rejected") == 0)
-			res[k].status = EXP_REJECTED;
+			st = EXP_REJECTED;
 		else
-			res[k].status = EXP_PENDING; /* e.g. "retry": try again later */
+			st = EXP_PENDING; /* e.g. "retry": try again later */
+		if (seen[k] && res[k].status != st) {
+			/* two different answers for one record: believe neither */
+			res[k].status = EXP_PENDING;
+			res[k].code = 0;
+			snprintf(res[k].reason, sizeof(res[k].reason), "%s",
+				 "the registry answered twice, differently, for this record");
+			continue;
+		}
+		if (seen[k])
+			continue;
+		seen[k] = true;
+		res[k].status = st;
+		res[k].code = json_is_integer(code) && json_integer_value(code) >= 0 &&
+				      json_integer_value(code) <= 999
+				      ? (int)json_integer_value(code)
+				      : 0;
+		snprintf(res[k].reason, sizeof(res[k].reason), "%s", reason ? reason : "");
 	}
+	free(seen);
 	json_decref(o);
 	return IMP_OK;
 }
 
-static double jitter(double max_s)
+/* Uniform in [0, 1). */
+static double jitter01(void)
 {
 	uint32_t r = 0;
 
 	if (RAND_bytes((uint8_t *)&r, sizeof(r)) != 1)
 		r = (uint32_t)rand();
-	return max_s * ((double)r / 4294967296.0);
+	return (double)r / 4294967296.0;
 }
 
 static imp_err https_push(void *state, const struct exp_record *recs, size_t n,
@@ -275,7 +330,7 @@ static imp_err https_push(void *state, const struct exp_record *recs, size_t n,
 	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	for (unsigned attempt = 0;; attempt++) {
 		long status = 0;
-		double wait, backoff;
+		double wait;
 		CURLcode cc;
 
 		h->body_len = 0;
@@ -285,7 +340,7 @@ static imp_err https_push(void *state, const struct exp_record *recs, size_t n,
 		if (cc == CURLE_OK)
 			curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
 		if (cc == CURLE_OK && status >= 200 && status < 300) {
-			rc = parse_results(h, recs, n, res);
+			rc = exp_https_parse_results(h->body, h->body_len, recs, n, res);
 			if (rc == IMP_OK)
 				break;
 		} else if (cc == CURLE_OK && status >= 400 && status < 500 && status != 408 &&
@@ -312,12 +367,8 @@ static imp_err https_push(void *state, const struct exp_record *recs, size_t n,
 				 h->retry_after_s >= 0 ? " (with Retry-After)" : "");
 			rc = IMP_ERR_EXPORT;
 		}
-		backoff = h->s.backoff_base_s * (double)(1u << (attempt < 16 ? attempt : 16));
-		if (backoff > h->s.backoff_max_s)
-			backoff = h->s.backoff_max_s;
-		wait = jitter(backoff);
-		if (h->retry_after_s >= 0 && wait < h->retry_after_s)
-			wait = h->retry_after_s;
+		wait = exp_https_backoff(h->s.backoff_base_s, h->s.backoff_max_s, attempt, jitter01(),
+					 h->retry_after_s);
 		if (imp_now_s() + wait > deadline) {
 			IMP_ERROR("registry unreachable or failing for %.0f s; records stay in the "
 				  "outbox, run imprint export again",

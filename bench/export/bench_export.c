@@ -112,7 +112,7 @@ int main(int argc, char **argv)
 	int nb = 3, given = 0;
 	char path[4400], cmd[16000];
 	struct rec *recs;
-	size_t n = 0;
+	size_t n = 0, total;
 	const struct exp_driver *https;
 
 	imp_log_set_level(IMP_LOG_ERROR);
@@ -153,6 +153,7 @@ int main(int argc, char **argv)
 	}
 	if (!recs || n == 0)
 		return 1;
+	total = n;
 	if (n > (size_t)nrec)
 		n = (size_t)nrec;
 	printf("%zu records, registry with %ld threads, %ld cores\n\n", n, threads,
@@ -225,7 +226,7 @@ int main(int argc, char **argv)
 		free(er);
 		free(res);
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < total; i++) {
 		free(recs[i].id);
 		free(recs[i].jws);
 	}
