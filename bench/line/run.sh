@@ -69,12 +69,30 @@ new_station() {
 
 xacts() { pg_sql "select xact_commit from pg_stat_database where datname = 'postgres'"; }
 
-printf '%-22s %8s %7s %8s %14s %16s %10s\n' setup stations boards "wall s" "boards/h" "boards/h/station" "pg tx/board"
+# CPU ticks of the PostgreSQL server: the postmaster and every live child,
+# plus the reaped backends (cutime, cstime), since a station's backend
+# exits with the station.
+pg_ticks() {
+	local pm t=0 f
+	pm=$(head -1 "$PG_DIR/data/postmaster.pid")
+	for f in /proc/[0-9]*/stat; do
+		{ read -r -a a <"$f"; } 2>/dev/null || continue
+		if [ "${a[0]}" = "$pm" ]; then
+			t=$((t + a[13] + a[14] + a[15] + a[16]))
+		elif [ "${a[3]}" = "$pm" ]; then
+			t=$((t + a[13] + a[14]))
+		fi
+	done
+	echo "$t"
+}
+
+printf '%-12s %8s %7s %8s %10s %16s %11s %15s %9s\n' setup stations boards "wall s" "boards/h" "boards/h/station" "pg tx/board" "pg cpu ms/board" "pg cpu %"
 bench() {
 	local label=$1 n=$2 url=$3 t0 t1 done=0 x0 x1 pids=()
 	local dirs=()
 	for s in $(seq 1 "$n"); do dirs+=("$(new_station "$label$n-$s")"); done
 	x0=$(xacts)
+	c0=$(pg_ticks)
 	t0=$(date +%s.%N)
 	for d in "${dirs[@]}"; do
 		station_loop "$d" "$url" &
@@ -83,14 +101,18 @@ bench() {
 	PIDS+=("${pids[@]}")
 	for p in "${pids[@]}"; do wait "$p"; done
 	t1=$(date +%s.%N)
+	c1=$(pg_ticks)
 	x1=$(xacts)
 	for d in "${dirs[@]}"; do
 		done=$((done + $(sqlite3 "$d/journal.sqlite" "select count(*) from boards where state='DONE'")))
 	done
-	awk -v l="$label" -v n="$n" -v b="$done" -v t0="$t0" -v t1="$t1" -v x0="$x0" -v x1="$x1" -v u="$url" \
-		'BEGIN { w = t1 - t0; bph = b / w * 3600;
-		  printf "%-22s %8d %7d %8.2f %14.0f %16.0f %10s\n", l, n, b, w, bph, bph / n,
-		  (u == "" ? "-" : sprintf("%.1f", (x1 - x0) / b)) }'
+	awk -v l="$label" -v n="$n" -v b="$done" -v t0="$t0" -v t1="$t1" -v x0="$x0" -v x1="$x1" \
+		-v u="$url" -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" -v cpus="$(nproc)" \
+		'BEGIN { w = t1 - t0; bph = b / w * 3600; cs = c / hz;
+		  printf "%-12s %8d %7d %8.2f %10.0f %16.0f %11s %15s %9s\n", l, n, b, w, bph, bph / n,
+		  (u == "" ? "-" : sprintf("%.1f", (x1 - x0) / b)),
+		  (u == "" ? "-" : sprintf("%.2f", cs * 1000 / b)),
+		  (u == "" ? "-" : sprintf("%.1f", 100 * cs / (w * cpus))) }'
 }
 
 bench standalone 1 ""
