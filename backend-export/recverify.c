@@ -8,6 +8,7 @@
  * tests (tests/integration/export) and tests/unit/export run the forgeries
  * through both.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -54,6 +55,100 @@ struct exp_rv {
 	char hdr[HDR_CACHE_MAX]; /* the last header segment that passed */
 	size_t hdr_len;
 };
+
+/* ----------------------------------------------------------- base64 */
+
+/*
+ * The same decodings as formats/base64.c (fmt_b64url_decode: unpadded
+ * base64url; fmt_b64_decode: padded standard base64; both refuse any other
+ * character, a length that cannot be, and non-zero unused trailing bits),
+ * table-driven: this path decodes about 3 KB per record.
+ */
+static signed char b64_val[2][256];
+static pthread_once_t b64_once = PTHREAD_ONCE_INIT;
+
+static void b64_tables(void)
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+	memset(b64_val, -1, sizeof(b64_val));
+	for (int i = 0; i < 62; i++)
+		b64_val[0][(unsigned char)a[i]] = b64_val[1][(unsigned char)a[i]] = (signed char)i;
+	b64_val[0]['+'] = 62;
+	b64_val[0]['/'] = 63;
+	b64_val[1]['-'] = 62;
+	b64_val[1]['_'] = 63;
+}
+
+/* Decode len characters (no padding) into out (room for len / 4 * 3 + 2). */
+static int b64_decode_into(int url, const char *in, size_t len, uint8_t *out, size_t *n)
+{
+	const signed char *t = b64_val[url];
+	size_t rem = len % 4, full = len - rem, i;
+	uint8_t *o = out;
+	uint32_t acc;
+
+	if (rem == 1)
+		return 0;
+	for (i = 0; i < full; i += 4) {
+		int a = t[(unsigned char)in[i]], b = t[(unsigned char)in[i + 1]];
+		int c = t[(unsigned char)in[i + 2]], d = t[(unsigned char)in[i + 3]];
+
+		if ((a | b | c | d) < 0)
+			return 0;
+		acc = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+		*o++ = (uint8_t)(acc >> 16);
+		*o++ = (uint8_t)(acc >> 8);
+		*o++ = (uint8_t)acc;
+	}
+	if (rem) {
+		int a = t[(unsigned char)in[i]], b = t[(unsigned char)in[i + 1]];
+		int c = rem == 3 ? t[(unsigned char)in[i + 2]] : 0;
+
+		if ((a | b | c) < 0)
+			return 0;
+		acc = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6;
+		if (rem == 2) {
+			if (acc & 0xffff)
+				return 0;
+			*o++ = (uint8_t)(acc >> 16);
+		} else {
+			if (acc & 0xff)
+				return 0;
+			*o++ = (uint8_t)(acc >> 16);
+			*o++ = (uint8_t)(acc >> 8);
+		}
+	}
+	*n = (size_t)(o - out);
+	return 1;
+}
+
+/* As fmt_b64url_decode / fmt_b64_decode; *out malloc'ed, NUL after the end. */
+static int b64_decode(int url, const char *in, size_t len, uint8_t **out, size_t *n)
+{
+	size_t pad = 0;
+
+	*out = NULL;
+	if (!url) {
+		if (len % 4 != 0)
+			return 0;
+		if (len >= 1 && in[len - 1] == '=')
+			pad++;
+		if (len >= 2 && in[len - 2] == '=')
+			pad++;
+		len -= pad;
+	}
+	*out = malloc(len / 4 * 3 + 3);
+	if (!*out)
+		return 0;
+	if (!b64_decode_into(url, in, len, *out, n)) {
+		free(*out);
+		*out = NULL;
+		return 0;
+	}
+	(*out)[*n] = 0;
+	return 1;
+}
 
 /* ------------------------------------------------------------ trust */
 
@@ -105,6 +200,7 @@ imp_err exp_rv_trust_new(EVP_PKEY *signer, const char *signer_x5c0, X509 *const 
 	*out = NULL;
 	if (!t)
 		return IMP_ERR_NOMEM;
+	pthread_once(&b64_once, b64_tables);
 	t->group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
 	if (!t->group || !signer || EVP_PKEY_up_ref(signer) != 1) {
 		exp_rv_trust_free(t);
@@ -471,134 +567,295 @@ static const struct field journal_fields[] = {
 	{ "seq", K_INT, 1 },
 };
 
-static int is_hex(const char *s, size_t want_len)
-{
-	size_t n = 0;
+/*
+ * The payload, read without building a tree. Only a subset of JSON is taken:
+ * exactly what json_dumps(JSON_COMPACT | JSON_SORT_KEYS) writes for an
+ * object of objects, printable-ASCII strings without escapes, non-negative
+ * integers of at most 18 digits and booleans, with the members of every
+ * object in strictly increasing byte order. For such bytes, parsing and
+ * dumping again (the reference's canonical check) gives the same bytes, so
+ * accepting them here is accepting them there. Anything else (escapes,
+ * non-ASCII, reals, arrays, null, whitespace...) is left to the reference.
+ */
+enum cj_type { CJ_STR, CJ_INT, CJ_BOOL, CJ_OBJ };
 
-	if (!s)
+struct cj_val {
+	enum cj_type t;
+	const char *s;  /* CJ_STR: the characters, n of them */
+	size_t n;
+	long long i;    /* CJ_INT, CJ_BOOL */
+	int first, count; /* CJ_OBJ: members[first .. first + count) */
+};
+
+struct cj_mem {
+	const char *k;
+	size_t kn;
+	struct cj_val v;
+};
+
+#define CJ_MAX 64
+
+struct cj {
+	const char *p, *end;
+	struct cj_mem m[CJ_MAX];
+	int nm;
+	int depth;
+};
+
+static int cj_str(struct cj *c, const char **s, size_t *n)
+{
+	const char *q;
+
+	if (c->p >= c->end || *c->p != '"')
 		return 0;
-	for (; s[n]; n++)
-		if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+	for (q = ++c->p; q < c->end && *q != '"'; q++)
+		if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e || *q == '\\')
 			return 0;
-	return want_len ? n == want_len : n > 0 && n % 2 == 0;
+	if (q >= c->end)
+		return 0;
+	*s = c->p;
+	*n = (size_t)(q - c->p);
+	c->p = q + 1;
+	return 1;
 }
 
-static int kind_ok(const json_t *v, enum kind k)
+static int cj_lit(struct cj *c, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+		return 0;
+	c->p += n;
+	return 1;
+}
+
+static int cj_object(struct cj *c, struct cj_val *out);
+
+static int cj_value(struct cj *c, struct cj_val *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (c->p >= c->end)
+		return 0;
+	switch (*c->p) {
+	case '"':
+		v->t = CJ_STR;
+		return cj_str(c, &v->s, &v->n);
+	case '{':
+		return cj_object(c, v);
+	case 't':
+		v->t = CJ_BOOL;
+		v->i = 1;
+		return cj_lit(c, "true");
+	case 'f':
+		v->t = CJ_BOOL;
+		return cj_lit(c, "false");
+	default:
+		break;
+	}
+	if (*c->p < '0' || *c->p > '9')
+		return 0;
+	v->t = CJ_INT;
+	if (*c->p == '0') {
+		c->p++;
+	} else {
+		int digits = 0;
+
+		while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+			if (++digits > 18)
+				return 0;
+			v->i = v->i * 10 + (*c->p++ - '0');
+		}
+	}
+	/* a real ("1.0", "1e3") or "01": not ours */
+	return c->p < c->end && (*c->p == ',' || *c->p == '}');
+}
+
+static int cj_key_before(const char *a, size_t an, const char *b, size_t bn)
+{
+	int r = memcmp(a, b, an < bn ? an : bn);
+
+	return r < 0 || (r == 0 && an < bn);
+}
+
+static int cj_object(struct cj *c, struct cj_val *out)
+{
+	struct cj_mem local[32];
+	int n = 0;
+
+	if (c->p >= c->end || *c->p != '{' || ++c->depth > 4)
+		return 0;
+	c->p++;
+	if (c->p < c->end && *c->p == '}') {
+		c->p++;
+	} else {
+		for (;;) {
+			if (n == (int)IMP_ARRAY_SIZE(local) || !cj_str(c, &local[n].k, &local[n].kn) ||
+			    (n && !cj_key_before(local[n - 1].k, local[n - 1].kn, local[n].k,
+						 local[n].kn)) ||
+			    !cj_lit(c, ":") || !cj_value(c, &local[n].v))
+				return 0;
+			n++;
+			if (c->p < c->end && *c->p == ',') {
+				c->p++;
+				continue;
+			}
+			if (c->p < c->end && *c->p == '}') {
+				c->p++;
+				break;
+			}
+			return 0;
+		}
+	}
+	if (c->nm + n > CJ_MAX)
+		return 0;
+	memcpy(&c->m[c->nm], local, (size_t)n * sizeof(local[0]));
+	memset(out, 0, sizeof(*out));
+	out->t = CJ_OBJ;
+	out->first = c->nm;
+	out->count = n;
+	c->nm += n;
+	c->depth--;
+	return 1;
+}
+
+static const struct cj_val *cj_get(const struct cj *c, const struct cj_val *obj, const char *k)
+{
+	size_t kn = strlen(k);
+
+	if (!obj || obj->t != CJ_OBJ)
+		return NULL;
+	for (int i = obj->first; i < obj->first + obj->count; i++)
+		if (c->m[i].kn == kn && memcmp(c->m[i].k, k, kn) == 0)
+			return &c->m[i].v;
+	return NULL;
+}
+
+static int cj_is(const struct cj_val *v, const char *s)
+{
+	return v && v->t == CJ_STR && v->n == strlen(s) && memcmp(v->s, s, v->n) == 0;
+}
+
+static int is_hex(const struct cj_val *v, size_t want_len)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (!((v->s[i] >= '0' && v->s[i] <= '9') || (v->s[i] >= 'a' && v->s[i] <= 'f')))
+			return 0;
+	return want_len ? v->n == want_len : v->n > 0 && v->n % 2 == 0;
+}
+
+static int kind_ok(const struct cj_val *v, enum kind k)
 {
 	switch (k) {
 	case K_STR:
-		return json_is_string(v) && json_string_length(v) > 0;
+		return v->t == CJ_STR && v->n > 0;
 	case K_HEX:
-		return json_is_string(v) && is_hex(json_string_value(v), 0);
+		return v->t == CJ_STR && is_hex(v, 0);
 	case K_HEX64:
-		return json_is_string(v) && is_hex(json_string_value(v), 64);
+		return v->t == CJ_STR && is_hex(v, 64);
 	case K_INT:
-		return json_is_integer(v) && json_integer_value(v) >= 0;
+		return v->t == CJ_INT;
 	case K_BOOL:
-		return json_is_boolean(v);
+		return v->t == CJ_BOOL;
 	case K_OBJ:
-		return json_is_object(v);
+		return v->t == CJ_OBJ;
 	}
 	return 0;
 }
 
-static int fields_ok(const json_t *obj, const struct field *f, size_t count)
+/* As formats/record.c check_fields: known members of the right kind, required ones there. */
+static int fields_ok(const struct cj *c, const struct cj_val *obj, const struct field *f,
+		     size_t count)
 {
-	const char *key;
-	json_t *val;
-	size_t seen = 0;
-
-	if (!json_is_object(obj))
+	if (!obj || obj->t != CJ_OBJ)
 		return 0;
-	json_object_foreach((json_t *)obj, key, val) {
+	for (int m = obj->first; m < obj->first + obj->count; m++) {
 		size_t i;
 
 		for (i = 0; i < count; i++)
-			if (strcmp(key, f[i].name) == 0)
+			if (c->m[m].kn == strlen(f[i].name) &&
+			    memcmp(c->m[m].k, f[i].name, c->m[m].kn) == 0)
 				break;
-		if (i == count || !kind_ok(val, f[i].kind))
+		if (i == count || !kind_ok(&c->m[m].v, f[i].kind))
 			return 0;
-		seen++;
 	}
 	for (size_t i = 0; i < count; i++)
-		if (f[i].required && !json_object_get(obj, f[i].name))
+		if (f[i].required && !cj_get(c, obj, f[i].name))
 			return 0;
-	return seen == json_object_size(obj);
+	return 1;
 }
 
-static int coord(const json_t *jwk, const char *name, uint8_t out[32])
+static int coord(const struct cj *c, const struct cj_val *jwk, const char *name, uint8_t out[32])
 {
-	const char *s = json_string_value(json_object_get(jwk, name));
-	uint8_t *buf = NULL;
+	const struct cj_val *s = cj_get(c, jwk, name);
+	uint8_t buf[40];
 	size_t n = 0;
-	int ok;
 
-	ok = s && fmt_b64url_decode(s, strlen(s), &buf, &n) == IMP_OK && n == 32;
-	if (ok)
-		memcpy(out, buf, 32);
-	free(buf);
-	return ok;
+	return s && s->t == CJ_STR && s->n <= 44 && b64_decode_into(1, s->s, s->n, buf, &n) &&
+	       n == 32 && memcpy(out, buf, 32);
 }
 
-/* The JWK: exactly kty EC, crv P-256, x, y of 32 bytes, on the curve. */
-static int jwk_point(struct exp_rv *v, const json_t *jwk, uint8_t point[65])
+/* As fmt_jwk_to_pkey: exactly kty EC, crv P-256, x, y of 32 bytes, on the curve. */
+static int jwk_point(struct exp_rv *v, const struct cj *c, const struct cj_val *jwk,
+		     uint8_t point[65])
 {
-	const char *key;
-	json_t *val;
-
-	if (!json_is_object(jwk))
+	if (!jwk || jwk->t != CJ_OBJ)
 		return 0;
-	json_object_foreach((json_t *)jwk, key, val)
-		if (strcmp(key, "kty") && strcmp(key, "crv") && strcmp(key, "x") && strcmp(key, "y"))
+	for (int m = jwk->first; m < jwk->first + jwk->count; m++) {
+		const struct cj_mem *e = &c->m[m];
+
+		if (!(e->kn == 3 && (!memcmp(e->k, "kty", 3) || !memcmp(e->k, "crv", 3))) &&
+		    !(e->kn == 1 && (e->k[0] == 'x' || e->k[0] == 'y')))
 			return 0;
-	if (!json_is_string(json_object_get(jwk, "kty")) ||
-	    strcmp(json_string_value(json_object_get(jwk, "kty")), "EC") != 0 ||
-	    !json_is_string(json_object_get(jwk, "crv")) ||
-	    strcmp(json_string_value(json_object_get(jwk, "crv")), "P-256") != 0)
+	}
+	if (!cj_is(cj_get(c, jwk, "kty"), "EC") || !cj_is(cj_get(c, jwk, "crv"), "P-256"))
 		return 0;
 	point[0] = 0x04;
-	if (!coord(jwk, "x", point + 1) || !coord(jwk, "y", point + 33))
+	if (!coord(c, jwk, "x", point + 1) || !coord(c, jwk, "y", point + 33))
 		return 0;
 	return EC_POINT_oct2point(v->t->group, v->pt, point, 65, v->bn) == 1;
 }
 
-static void copy(char *dst, size_t cap, const char *src)
+static void copy_span(char *dst, size_t cap, const struct cj_val *v)
 {
-	snprintf(dst, cap, "%s", src ? src : "");
+	snprintf(dst, cap, "%.*s", v && v->t == CJ_STR ? (int)v->n : 0, v ? v->s : "");
 }
 
 /* Key mode, key and certificate agree (formats/record.c check_identity_keys). */
-static int keys_ok(struct exp_rv *v, const json_t *o, struct exp_rv_out *out)
+static int keys_ok(struct exp_rv *v, const struct cj *c, const struct cj_val *o,
+		   struct exp_rv_out *out)
 {
-	enum fmt_key_mode mode;
-	const json_t *jwk = json_object_get(o, "public_key");
-	const char *b64 = json_string_value(json_object_get(o, "device_certificate"));
-	const char *fp_want = json_string_value(json_object_get(o, "device_certificate_sha256"));
+	const struct cj_val *mode = cj_get(c, o, "key_mode");
+	const struct cj_val *jwk = cj_get(c, o, "public_key");
+	const struct cj_val *b64 = cj_get(c, o, "device_certificate");
+	const struct cj_val *fpv = cj_get(c, o, "device_certificate_sha256");
 	uint8_t *der = NULL, md[32], jp[65], cp[65];
 	size_t der_len = 0;
 	char fp[65];
 	int ok = 0;
 
-	if (fmt_key_mode_parse(json_string_value(json_object_get(o, "key_mode")), &mode) != IMP_OK)
+	if (cj_is(mode, "psk"))
+		return !jwk && !b64 && !fpv && cj_get(c, o, "kcv");
+	if (!cj_is(mode, "device") && !cj_is(mode, "hsm"))
 		return 0;
-	if (mode == FMT_KEY_MODE_PSK)
-		return !jwk && !b64 && !fp_want && json_object_get(o, "kcv");
-	if (!jwk || !b64 || !fp_want || json_object_get(o, "kcv"))
+	if (!jwk || !b64 || b64->t != CJ_STR || !fpv || fpv->t != CJ_STR || cj_get(c, o, "kcv"))
 		return 0;
-	if (fmt_b64_decode(b64, strlen(b64), &der, &der_len) != IMP_OK || !der_len)
+	if (!b64_decode(0, b64->s, b64->n, &der, &der_len) || !der_len)
 		goto cleanup;
 	SHA256(der, der_len, md);
 	imp_hex_encode(md, sizeof(md), fp);
-	if (strcmp(fp, fp_want) != 0 || !jwk_point(v, jwk, jp))
+	if (fpv->n != 64 || memcmp(fp, fpv->s, 64) != 0 || !jwk_point(v, c, jwk, jp))
 		goto cleanup;
 	if (!device_cert_ok(v, der, der_len, FMT_KU_DIGITAL_SIGNATURE | FMT_KU_KEY_AGREEMENT, cp,
 			    out->cert_serial) ||
 	    memcmp(jp, cp, sizeof(jp)) != 0)
 		goto cleanup;
-	snprintf(out->pubkey, sizeof(out->pubkey), "%s.%s",
-		 json_string_value(json_object_get(jwk, "x")),
-		 json_string_value(json_object_get(jwk, "y")));
-	copy(out->cert_sha256, sizeof(out->cert_sha256), fp);
+	{
+		const struct cj_val *x = cj_get(c, jwk, "x"), *y = cj_get(c, jwk, "y");
+
+		snprintf(out->pubkey, sizeof(out->pubkey), "%.*s.%.*s", (int)x->n, x->s,
+			 (int)y->n, y->s);
+	}
+	memcpy(out->cert_sha256, fp, sizeof(fp));
 	ok = 1;
 cleanup:
 	free(der);
@@ -619,7 +876,7 @@ static int header_ok(struct exp_rv *v, const char *h, size_t n)
 
 	if (n == v->hdr_len && memcmp(h, v->hdr, n) == 0)
 		return 1;
-	if (fmt_b64url_decode(h, n, &raw, &raw_len) != IMP_OK)
+	if (!b64_decode(1, h, n, &raw, &raw_len))
 		return 0;
 	hdr = json_loadb((const char *)raw, raw_len, JSON_REJECT_DUPLICATES, NULL);
 	free(raw);
@@ -660,8 +917,8 @@ imp_err exp_rv_identity(struct exp_rv *v, const char *jws, struct exp_rv_out *ou
 	const char *d1, *d2;
 	uint8_t *sig = NULL, *payload = NULL, md[32], der[FMT_ECDSA_DER_MAX];
 	size_t sig_len = 0, payload_len = 0, der_len = 0;
-	json_t *o = NULL;
-	char *canon = NULL;
+	struct cj *c = NULL;
+	struct cj_val o;
 	imp_err rc = IMP_ERR_VERIFY;
 
 	memset(out, 0, sizeof(*out));
@@ -674,38 +931,38 @@ imp_err exp_rv_identity(struct exp_rv *v, const char *jws, struct exp_rv_out *ou
 		return rc;
 	if (!header_ok(v, jws, (size_t)(d1 - jws)))
 		return rc;
-	if (fmt_b64url_decode(d2 + 1, len - (size_t)(d2 + 1 - jws), &sig, &sig_len) != IMP_OK ||
-	    sig_len != 64 ||
-	    fmt_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &payload, &payload_len) != IMP_OK)
+	if (!b64_decode(1, d2 + 1, len - (size_t)(d2 + 1 - jws), &sig, &sig_len) || sig_len != 64 ||
+	    !b64_decode(1, d1 + 1, (size_t)(d2 - d1 - 1), &payload, &payload_len))
 		goto cleanup;
 	if (!SHA256((const uint8_t *)jws, (size_t)(d2 - jws), md) ||
 	    fmt_ecdsa_raw_to_der(sig, der, sizeof(der), &der_len) != IMP_OK ||
 	    EVP_PKEY_verify(v->signer_ctx, der, der_len, md, sizeof(md)) != 1)
 		goto cleanup;
-	o = json_loadb((const char *)payload, payload_len, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(o))
+	c = malloc(sizeof(*c));
+	if (!c)
 		goto cleanup;
-	canon = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	if (!canon || strlen(canon) != payload_len || memcmp(canon, payload, payload_len) != 0)
+	c->p = (const char *)payload;
+	c->end = c->p + payload_len;
+	c->nm = 0;
+	c->depth = 0;
+	if (!cj_object(c, &o) || c->p != c->end)
 		goto cleanup;
-	if (json_integer_value(json_object_get(o, "record_version")) != FMT_RECORD_VERSION ||
-	    !fields_ok(o, identity_fields, IMP_ARRAY_SIZE(identity_fields)) ||
-	    strcmp(json_string_value(json_object_get(o, "type")), "identity") != 0 ||
-	    !fields_ok(json_object_get(o, "lock_state"), lock_fields, IMP_ARRAY_SIZE(lock_fields)) ||
-	    !fields_ok(json_object_get(o, "journal"), journal_fields,
+	if (!fields_ok(c, &o, identity_fields, IMP_ARRAY_SIZE(identity_fields)) ||
+	    cj_get(c, &o, "record_version")->i != FMT_RECORD_VERSION ||
+	    !cj_is(cj_get(c, &o, "type"), "identity") ||
+	    !fields_ok(c, cj_get(c, &o, "lock_state"), lock_fields, IMP_ARRAY_SIZE(lock_fields)) ||
+	    !fields_ok(c, cj_get(c, &o, "journal"), journal_fields,
 		       IMP_ARRAY_SIZE(journal_fields)) ||
-	    !keys_ok(v, o, out))
+	    !keys_ok(v, c, &o, out))
 		goto cleanup;
-	copy(out->record_id, sizeof(out->record_id),
-	     json_string_value(json_object_get(o, "record_id")));
-	copy(out->serial, sizeof(out->serial), json_string_value(json_object_get(o, "serial")));
-	copy(out->uid, sizeof(out->uid), json_string_value(json_object_get(o, "chip_uid")));
+	copy_span(out->record_id, sizeof(out->record_id), cj_get(c, &o, "record_id"));
+	copy_span(out->serial, sizeof(out->serial), cj_get(c, &o, "serial"));
+	copy_span(out->uid, sizeof(out->uid), cj_get(c, &o, "chip_uid"));
 	rc = IMP_OK;
 cleanup:
 	if (rc != IMP_OK)
 		memset(out, 0, sizeof(*out));
-	free(canon);
-	json_decref(o);
+	free(c);
 	free(sig);
 	free(payload);
 	return rc;
