@@ -35,10 +35,16 @@ static void print_status(const json_t *o, void *arg)
 	(void)arg;
 	printf("station %s, journal %s\n", json_string_value(json_object_get(o, "station_id")),
 	       json_string_value(json_object_get(o, "journal")));
-	printf("quota %lld, issued %lld, left %lld\n",
-	       json_integer_value(json_object_get(o, "quota")),
-	       json_integer_value(json_object_get(o, "issued")),
-	       json_integer_value(json_object_get(o, "quota_left")));
+	if (json_is_true(json_object_get(o, "line_mode")))
+		printf("line mode: serials from leases of the line ('imprint line status' shows the "
+		       "line's quota); issued here %lld, left in this station's leases %lld\n",
+		       json_integer_value(json_object_get(o, "issued")),
+		       json_integer_value(json_object_get(o, "quota_left")));
+	else
+		printf("quota %lld, issued %lld, left %lld\n",
+		       json_integer_value(json_object_get(o, "quota")),
+		       json_integer_value(json_object_get(o, "issued")),
+		       json_integer_value(json_object_get(o, "quota_left")));
 	printf("\nboards per state:\n");
 	json_object_foreach((json_t *)states, key, v)
 		printf("  %-12s %lld\n", key, json_integer_value(v));
@@ -150,6 +156,8 @@ int cmd_status(int argc, char **argv, struct station_ctx *ctx)
 
 		if (o && chain)
 			json_object_set(o, "chain", chain);
+		if (o)
+			json_object_set_new(o, "line_mode", json_boolean(info.leased_serials));
 		st_emit(ctx, o, print_status, NULL);
 	}
 cleanup:
