@@ -44,6 +44,7 @@ struct exp_rv_trust {
 	struct rv_ca ca[MAX_CAS];
 	size_t nca;
 	EC_GROUP *group;
+	EVP_MD *sha256;   /* fetched once: SHA256() fetches on every call */
 };
 
 struct exp_rv {
@@ -52,6 +53,7 @@ struct exp_rv {
 	EVP_PKEY_CTX *ca_ctx[MAX_CAS];
 	EC_POINT *pt;
 	BN_CTX *bn;
+	EVP_MD_CTX *md;
 	char hdr[HDR_CACHE_MAX]; /* the last header segment that passed */
 	size_t hdr_len;
 };
@@ -202,7 +204,8 @@ imp_err exp_rv_trust_new(EVP_PKEY *signer, const char *signer_x5c0, X509 *const 
 		return IMP_ERR_NOMEM;
 	pthread_once(&b64_once, b64_tables);
 	t->group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
-	if (!t->group || !signer || EVP_PKEY_up_ref(signer) != 1) {
+	t->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!t->group || !t->sha256 || !signer || EVP_PKEY_up_ref(signer) != 1) {
 		exp_rv_trust_free(t);
 		return IMP_ERR_CRYPTO;
 	}
@@ -259,6 +262,7 @@ void exp_rv_trust_free(struct exp_rv_trust *t)
 		OPENSSL_free(t->ca[i].subject);
 	}
 	EC_GROUP_free(t->group);
+	EVP_MD_free(t->sha256);
 	free(t);
 }
 
@@ -284,10 +288,11 @@ imp_err exp_rv_new(const struct exp_rv_trust *t, struct exp_rv **out)
 	v->signer_ctx = verify_ctx(t->signer);
 	v->pt = EC_POINT_new(t->group);
 	v->bn = BN_CTX_new();
+	v->md = EVP_MD_CTX_new();
 	for (size_t i = 0; i < t->nca; i++)
 		if (!(v->ca_ctx[i] = verify_ctx(t->ca[i].pub)))
 			v->signer_ctx = (EVP_PKEY_CTX_free(v->signer_ctx), NULL);
-	if (!v->signer_ctx || !v->pt || !v->bn) {
+	if (!v->signer_ctx || !v->pt || !v->bn || !v->md) {
 		exp_rv_free(v);
 		return IMP_ERR_CRYPTO;
 	}
@@ -304,7 +309,17 @@ void exp_rv_free(struct exp_rv *v)
 		EVP_PKEY_CTX_free(v->ca_ctx[i]);
 	EC_POINT_free(v->pt);
 	BN_CTX_free(v->bn);
+	EVP_MD_CTX_free(v->md);
 	free(v);
+}
+
+int exp_rv_sha256(struct exp_rv *v, const void *data, size_t n, uint8_t md[32])
+{
+	unsigned int len = 0;
+
+	return EVP_DigestInit_ex2(v->md, v->t->sha256, NULL) == 1 &&
+	       EVP_DigestUpdate(v->md, data, n) == 1 && EVP_DigestFinal_ex(v->md, md, &len) == 1 &&
+	       len == 32;
 }
 
 /* ----------------------------------------------------------- DER walk */
@@ -518,7 +533,7 @@ static int device_cert_ok(struct exp_rv *v, const uint8_t *der, size_t n, unsign
 		return 0;
 	/* the signature: ECDSA-Sig-Value DER, checked strictly by OpenSSL */
 	sigval = (struct der){ sig.p + 1, sig.n - 1 };
-	if (!SHA256(tbs_whole.p, tbs_whole.n, md) ||
+	if (!exp_rv_sha256(v, tbs_whole.p, tbs_whole.n, md) ||
 	    EVP_PKEY_verify(v->ca_ctx[ci], sigval.p, sigval.n, md, sizeof(md)) != 1)
 		return 0;
 	{
@@ -841,7 +856,8 @@ static int keys_ok(struct exp_rv *v, const struct cj *c, const struct cj_val *o,
 		return 0;
 	if (!b64_decode(0, b64->s, b64->n, &der, &der_len) || !der_len)
 		goto cleanup;
-	SHA256(der, der_len, md);
+	if (!exp_rv_sha256(v, der, der_len, md))
+		goto cleanup;
 	imp_hex_encode(md, sizeof(md), fp);
 	if (fpv->n != 64 || memcmp(fp, fpv->s, 64) != 0 || !jwk_point(v, c, jwk, jp))
 		goto cleanup;
@@ -934,7 +950,7 @@ imp_err exp_rv_identity(struct exp_rv *v, const char *jws, struct exp_rv_out *ou
 	if (!b64_decode(1, d2 + 1, len - (size_t)(d2 + 1 - jws), &sig, &sig_len) || sig_len != 64 ||
 	    !b64_decode(1, d1 + 1, (size_t)(d2 - d1 - 1), &payload, &payload_len))
 		goto cleanup;
-	if (!SHA256((const uint8_t *)jws, (size_t)(d2 - jws), md) ||
+	if (!exp_rv_sha256(v, jws, (size_t)(d2 - jws), md) ||
 	    fmt_ecdsa_raw_to_der(sig, der, sizeof(der), &der_len) != IMP_OK ||
 	    EVP_PKEY_verify(v->signer_ctx, der, der_len, md, sizeof(md)) != 1)
 		goto cleanup;

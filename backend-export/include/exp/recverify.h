@@ -24,6 +24,7 @@
 #define EXP_RECVERIFY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -55,6 +56,9 @@ void exp_rv_trust_free(struct exp_rv_trust *t);
 struct exp_rv;
 imp_err exp_rv_new(const struct exp_rv_trust *t, struct exp_rv **out);
 void exp_rv_free(struct exp_rv *v);
+
+/* SHA-256 of data with this thread's pre-fetched digest; 1 on success. */
+int exp_rv_sha256(struct exp_rv *v, const void *data, size_t n, uint8_t md[32]);
 
 /* What a verified identity record says (NUL-terminated, "" if absent). */
 struct exp_rv_out {
