@@ -214,13 +214,11 @@ static void verify_item(struct audit *a, struct exp_rv *rv, struct item *it)
 	imp_err rc;
 
 	it->ok = true;
-	if (!rv || !exp_rv_sha256(rv, it->jws, strlen(it->jws), md))
-		SHA256((const uint8_t *)it->jws, strlen(it->jws), md);
-	imp_hex_encode(md, sizeof(md), it->digest);
 	/* Most records: the fast path accepts them; anything else is decided
 	 * (and explained) by the reference path below. */
 	if (rv && exp_rv_identity(rv, it->jws, &fo) == IMP_OK &&
 	    (!it->id || strcmp(it->id, fo.record_id) == 0)) {
+		imp_hex_encode(fo.jws_sha256, sizeof(fo.jws_sha256), it->digest);
 		it->kind = K_IDENTITY;
 		it->sigs = fo.cert_serial[0] ? 2 : 1;
 		copy(it->record_id, sizeof(it->record_id), fo.record_id);
@@ -230,6 +228,9 @@ static void verify_item(struct audit *a, struct exp_rv *rv, struct item *it)
 		copy(it->cert_serial, sizeof(it->cert_serial), fo.cert_serial);
 		return;
 	}
+	if (!rv || !exp_rv_sha256(rv, it->jws, strlen(it->jws), md))
+		SHA256((const uint8_t *)it->jws, strlen(it->jws), md);
+	imp_hex_encode(md, sizeof(md), it->digest);
 	it->kind = is_revocation(it->jws) ? K_REVOCATION : K_IDENTITY;
 	if (it->kind == K_IDENTITY)
 		IMP_DEBUG("record %s: not decided by the fast path, verifying it in full",

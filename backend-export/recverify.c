@@ -53,7 +53,7 @@ struct exp_rv {
 	EVP_PKEY_CTX *ca_ctx[MAX_CAS];
 	EC_POINT *pt;
 	BN_CTX *bn;
-	EVP_MD_CTX *md;
+	EVP_MD_CTX *md, *md2;
 	char hdr[HDR_CACHE_MAX]; /* the last header segment that passed */
 	size_t hdr_len;
 };
@@ -289,10 +289,11 @@ imp_err exp_rv_new(const struct exp_rv_trust *t, struct exp_rv **out)
 	v->pt = EC_POINT_new(t->group);
 	v->bn = BN_CTX_new();
 	v->md = EVP_MD_CTX_new();
+	v->md2 = EVP_MD_CTX_new();
 	for (size_t i = 0; i < t->nca; i++)
 		if (!(v->ca_ctx[i] = verify_ctx(t->ca[i].pub)))
 			v->signer_ctx = (EVP_PKEY_CTX_free(v->signer_ctx), NULL);
-	if (!v->signer_ctx || !v->pt || !v->bn || !v->md) {
+	if (!v->signer_ctx || !v->pt || !v->bn || !v->md || !v->md2) {
 		exp_rv_free(v);
 		return IMP_ERR_CRYPTO;
 	}
@@ -310,6 +311,7 @@ void exp_rv_free(struct exp_rv *v)
 	EC_POINT_free(v->pt);
 	BN_CTX_free(v->bn);
 	EVP_MD_CTX_free(v->md);
+	EVP_MD_CTX_free(v->md2);
 	free(v);
 }
 
@@ -554,32 +556,35 @@ enum kind { K_STR, K_HEX, K_HEX64, K_INT, K_BOOL, K_OBJ };
 
 struct field {
 	const char *name;
+	size_t len;
 	enum kind kind;
 	int required;
 };
 
+#define F(name, kind, req) { name, sizeof(name) - 1, kind, req }
+
 /* As formats/record.c. */
 static const struct field identity_fields[] = {
-	{ "chip_uid", K_HEX, 1 },        { "device_certificate", K_STR, 0 },
-	{ "device_certificate_sha256", K_HEX64, 0 }, { "firmware_sha256", K_HEX64, 0 },
-	{ "fixture", K_STR, 1 },         { "issued_at", K_STR, 1 },
-	{ "journal", K_OBJ, 1 },         { "kcv", K_HEX, 0 },
-	{ "key_mode", K_STR, 1 },        { "lock_state", K_OBJ, 1 },
-	{ "operator", K_STR, 0 },        { "public_key", K_OBJ, 0 },
-	{ "record_id", K_STR, 1 },       { "record_version", K_INT, 1 },
-	{ "serial", K_STR, 1 },          { "sku", K_STR, 1 },
-	{ "station_id", K_STR, 1 },      { "type", K_STR, 1 },
+	F("chip_uid", K_HEX, 1),        F("device_certificate", K_STR, 0),
+	F("device_certificate_sha256", K_HEX64, 0), F("firmware_sha256", K_HEX64, 0),
+	F("fixture", K_STR, 1),         F("issued_at", K_STR, 1),
+	F("journal", K_OBJ, 1),         F("kcv", K_HEX, 0),
+	F("key_mode", K_STR, 1),        F("lock_state", K_OBJ, 1),
+	F("operator", K_STR, 0),        F("public_key", K_OBJ, 0),
+	F("record_id", K_STR, 1),       F("record_version", K_INT, 1),
+	F("serial", K_STR, 1),          F("sku", K_STR, 1),
+	F("station_id", K_STR, 1),      F("type", K_STR, 1),
 };
 static const struct field lock_fields[] = {
-	{ "boot_locked", K_BOOL, 1 },
-	{ "debug_locked", K_BOOL, 1 },
-	{ "lifecycle", K_STR, 1 },
-	{ "verified_at", K_STR, 1 },
+	F("boot_locked", K_BOOL, 1),
+	F("debug_locked", K_BOOL, 1),
+	F("lifecycle", K_STR, 1),
+	F("verified_at", K_STR, 1),
 };
 static const struct field journal_fields[] = {
-	{ "event_hash", K_HEX64, 1 },
-	{ "prev_hash", K_HEX64, 1 },
-	{ "seq", K_INT, 1 },
+	F("event_hash", K_HEX64, 1),
+	F("prev_hash", K_HEX64, 1),
+	F("seq", K_INT, 1),
 };
 
 /*
@@ -787,8 +792,7 @@ static int fields_ok(const struct cj *c, const struct cj_val *obj, const struct 
 		size_t i;
 
 		for (i = 0; i < count; i++)
-			if (c->m[m].kn == strlen(f[i].name) &&
-			    memcmp(c->m[m].k, f[i].name, c->m[m].kn) == 0)
+			if (c->m[m].kn == f[i].len && memcmp(c->m[m].k, f[i].name, f[i].len) == 0)
 				break;
 		if (i == count || !kind_ok(&c->m[m].v, f[i].kind))
 			return 0;
@@ -950,7 +954,12 @@ imp_err exp_rv_identity(struct exp_rv *v, const char *jws, struct exp_rv_out *ou
 	if (!b64_decode(1, d2 + 1, len - (size_t)(d2 + 1 - jws), &sig, &sig_len) || sig_len != 64 ||
 	    !b64_decode(1, d1 + 1, (size_t)(d2 - d1 - 1), &payload, &payload_len))
 		goto cleanup;
-	if (!exp_rv_sha256(v, jws, (size_t)(d2 - jws), md) ||
+	/* the signing input's hash, and (from the same state) the whole JWS's */
+	if (EVP_DigestInit_ex2(v->md, v->t->sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(v->md, jws, (size_t)(d2 - jws)) != 1 ||
+	    EVP_MD_CTX_copy_ex(v->md2, v->md) != 1 || EVP_DigestFinal_ex(v->md, md, NULL) != 1 ||
+	    EVP_DigestUpdate(v->md2, d2, len - (size_t)(d2 - jws)) != 1 ||
+	    EVP_DigestFinal_ex(v->md2, out->jws_sha256, NULL) != 1 ||
 	    fmt_ecdsa_raw_to_der(sig, der, sizeof(der), &der_len) != IMP_OK ||
 	    EVP_PKEY_verify(v->signer_ctx, der, der_len, md, sizeof(md)) != 1)
 		goto cleanup;

@@ -68,6 +68,7 @@ struct exp_rv_out {
 	char pubkey[100];      /* JWK "x.y", "" for psk */
 	char cert_serial[48];  /* uppercase hex like BN_bn2hex, "" for psk */
 	char cert_sha256[65];
+	uint8_t jws_sha256[32]; /* SHA-256 of the whole compact JWS */
 };
 
 /*
