@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exp/export.h"
 #include "imprint/log.h"
 #include "line.h"
 
@@ -78,6 +79,7 @@ int cmd_provision(int argc, char **argv, struct station_ctx *ctx)
 		ST_OPTIONS_END,
 	};
 	struct st_line l;
+	struct exp_background *bg = NULL;
 	char by[128];
 	int first, code;
 	imp_err rc;
@@ -106,7 +108,11 @@ int cmd_provision(int argc, char **argv, struct station_ctx *ctx)
 		st_line_close(&l);
 		return st_fail(rc, "nothing was provisioned");
 	}
+	/* With a registry configured, records are delivered while boards run. */
+	if (exp_background_start(l.journal, &l.cfg, &bg) != IMP_OK)
+		IMP_WARN("no delivery in the background: run 'imprint export' after this run");
 	code = st_provision_run(ctx, &l, (size_t)fixtures, (uint64_t)count);
+	exp_background_stop(bg);
 	st_line_close(&l);
 	return code;
 }

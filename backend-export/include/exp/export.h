@@ -25,6 +25,7 @@
 #include <openssl/x509.h>
 
 #include "imprint/err.h"
+#include "formats/config.h"
 #include "formats/signer.h"
 #include "provisioner/journal.h"
 
@@ -155,6 +156,25 @@ imp_err exp_deliver(struct prov_journal *j, const struct exp_driver *d, void *st
 /* Mark ids delivered (after a durable_on_close driver's close). */
 imp_err exp_deliver_commit(struct prov_journal *j, char **ids, size_t n);
 void exp_ids_free(char **ids, size_t n);
+
+/* ------------------------------------------- delivery in the background */
+
+/*
+ * While `imprint provision` runs: a thread delivers the outbox of j to
+ * cfg->registry through the https exporter every second (each pass retries
+ * a failing batch for 5 s at most, 10 s per request), and once more when
+ * stopped (the final flush). Failures are only logged: records stay in the
+ * outbox for the next pass or `imprint export`. Without registry.url it does
+ * nothing (*out NULL, IMP_OK). j must stay open until exp_background_stop;
+ * cfg's strings too. An error: the thread was not started (*out NULL).
+ */
+struct exp_background;
+imp_err exp_background_start(struct prov_journal *j, const struct fmt_config *cfg,
+			     struct exp_background **out);
+
+/* Stop (final flush, join, release); NULL is fine. Returns the records the
+ * registry acknowledged (accepted or already there) during the run. */
+uint64_t exp_background_stop(struct exp_background *bg);
 
 /* ------------------------------------------------ reading the outbox */
 
