@@ -41,6 +41,8 @@ struct rv_ca {
 struct exp_rv_trust {
 	EVP_PKEY *signer;
 	char *x5c0;
+	char *known[16];  /* certificates allowed in x5c after x5c[0] */
+	size_t nknown;
 	struct rv_ca ca[MAX_CAS];
 	size_t nca;
 	EC_GROUP *group;
@@ -220,9 +222,15 @@ imp_err exp_rv_trust_new(EVP_PKEY *signer, const char *signer_x5c0, X509 *const 
 		uint8_t *p = NULL;
 		int n;
 
+		/* A CA whose constraints reach into its leaves (names, policies) is
+		 * left to the reference path, which applies them. */
 		if (!cas[i] || X509_check_ca(cas[i]) != 1 ||
 		    !(X509_get_extension_flags(cas[i]) & EXFLAG_KUSAGE) ||
-		    !(X509_get_key_usage(cas[i]) & KU_KEY_CERT_SIGN))
+		    !(X509_get_key_usage(cas[i]) & KU_KEY_CERT_SIGN) ||
+		    X509_get_ext_by_NID(cas[i], NID_name_constraints, -1) >= 0 ||
+		    X509_get_ext_by_NID(cas[i], NID_policy_constraints, -1) >= 0 ||
+		    X509_get_ext_by_NID(cas[i], NID_inhibit_any_policy, -1) >= 0 ||
+		    X509_get_ext_by_NID(cas[i], NID_certificate_policies, -1) >= 0)
 			continue;
 		ski = X509_get0_subject_key_id(cas[i]);
 		if (!ski || ski->length <= 0 || (size_t)ski->length > sizeof(c->ski))
@@ -257,6 +265,8 @@ void exp_rv_trust_free(struct exp_rv_trust *t)
 		return;
 	EVP_PKEY_free(t->signer);
 	free(t->x5c0);
+	for (size_t i = 0; i < t->nknown; i++)
+		free(t->known[i]);
 	for (size_t i = 0; i < t->nca; i++) {
 		EVP_PKEY_free(t->ca[i].pub);
 		OPENSSL_free(t->ca[i].subject);
@@ -264,6 +274,38 @@ void exp_rv_trust_free(struct exp_rv_trust *t)
 	EC_GROUP_free(t->group);
 	EVP_MD_free(t->sha256);
 	free(t);
+}
+
+imp_err exp_rv_trust_allow_x5c(struct exp_rv_trust *t, const char *b64)
+{
+	if (t->nknown == IMP_ARRAY_SIZE(t->known))
+		return IMP_ERR_USAGE;
+	t->known[t->nknown] = strdup(b64);
+	if (!t->known[t->nknown])
+		return IMP_ERR_NOMEM;
+	t->nknown++;
+	return IMP_OK;
+}
+
+/* x5c as the registry's mode wants it: [signer, known certificates...]. */
+static int x5c_ok(const struct exp_rv_trust *t, const json_t *x5c)
+{
+	size_t n = json_array_size(x5c);
+
+	if (!json_is_array(x5c) || n < 1 || n > 8 || !json_is_string(json_array_get(x5c, 0)) ||
+	    strcmp(json_string_value(json_array_get(x5c, 0)), t->x5c0) != 0)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		const char *c = json_string_value(json_array_get(x5c, i));
+		size_t k;
+
+		for (k = 0; c && k < t->nknown; k++)
+			if (strcmp(c, t->known[k]) == 0)
+				break;
+		if (!c || k == t->nknown)
+			return 0;
+	}
+	return 1;
 }
 
 static EVP_PKEY_CTX *verify_ctx(EVP_PKEY *k)
@@ -497,8 +539,9 @@ static int device_cert_ok(struct exp_rv *v, const uint8_t *der, size_t n, unsign
 		return 0;
 	if (!der_take(&tbs, 0xa0, &ver, NULL) || !der_eq(ver, v3, sizeof(v3)))
 		return 0;
-	/* serial: positive, minimal, 1..20 bytes */
+	/* serial: positive (not 0), minimal, 1..20 bytes */
 	if (!der_take(&tbs, 0x02, &serial, NULL) || serial.n < 1 || serial.n > 21 ||
+	    (serial.n == 1 && serial.p[0] == 0) ||
 	    (serial.p[0] & 0x80) || (serial.n > 1 && serial.p[0] == 0 && !(serial.p[1] & 0x80)) ||
 	    (serial.n == 21 && serial.p[0] != 0))
 		return 0;
@@ -917,9 +960,7 @@ static int header_ok(struct exp_rv *v, const char *h, size_t n)
 	    strcmp(json_string_value(json_object_get(hdr, "typ")), FMT_RECORD_TYP) != 0)
 		goto cleanup;
 	x5c = json_object_get(hdr, "x5c");
-	if (v->t->x5c0 &&
-	    (json_array_size(x5c) != 1 || !json_is_string(json_array_get(x5c, 0)) ||
-	     strcmp(json_string_value(json_array_get(x5c, 0)), v->t->x5c0) != 0))
+	if (v->t->x5c0 && !x5c_ok(v->t, x5c))
 		goto cleanup;
 	ok = 1;
 	if (n < sizeof(v->hdr)) {

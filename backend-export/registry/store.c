@@ -82,25 +82,28 @@ static void fast_trust(struct reg_store *s, const char *bundle)
 {
 	BIO *b = BIO_new_file(bundle, "r");
 	X509 *c, *cas[8], *signer = NULL;
-	size_t ncas = 0, nsigners = 0;
+	char *known[16];
+	size_t ncas = 0, nsigners = 0, nknown = 0;
 	char *x5c0 = NULL;
 
 	while (b && (c = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
 		uint32_t f = X509_get_extension_flags(c);
 		uint8_t *der = NULL;
 		size_t n = 0;
-		char *b64;
+		char *b64 = NULL;
 
+		if (fmt_cert_to_der(c, &der, &n) == IMP_OK)
+			b64 = fmt_b64_encode(der, n);
+		free(der);
+		if (b64 && nknown < IMP_ARRAY_SIZE(known))
+			known[nknown++] = strdup(b64);
 		if ((f & EXFLAG_CA) && ncas < IMP_ARRAY_SIZE(cas)) {
 			cas[ncas++] = c;
+			free(b64);
 			continue;
 		}
-		b64 = NULL;
-		if (!(f & EXFLAG_XKUSAGE) &&
-		    fmt_cert_verify_chain(s->trust, c, NULL, FMT_KU_DIGITAL_SIGNATURE) == IMP_OK &&
-		    fmt_cert_to_der(c, &der, &n) == IMP_OK)
-			b64 = fmt_b64_encode(der, n);
-		if (b64 && strcmp(b64, s->revocation_x5c) != 0) {
+		if (b64 && !(f & EXFLAG_XKUSAGE) && strcmp(b64, s->revocation_x5c) != 0 &&
+		    fmt_cert_verify_chain(s->trust, c, NULL, FMT_KU_DIGITAL_SIGNATURE) == IMP_OK) {
 			nsigners++;
 			X509_free(signer);
 			free(x5c0);
@@ -110,18 +113,23 @@ static void fast_trust(struct reg_store *s, const char *bundle)
 			b64 = NULL;
 		}
 		free(b64);
-		free(der);
 		X509_free(c);
 	}
 	ERR_clear_error();
 	BIO_free(b);
-	if (nsigners == 1 && X509_get0_pubkey(signer))
-		exp_rv_trust_new(X509_get0_pubkey(signer), x5c0, cas, ncas, s->trust, &s->fast);
+	if (nsigners == 1 && X509_get0_pubkey(signer) &&
+	    exp_rv_trust_new(X509_get0_pubkey(signer), x5c0, cas, ncas, s->trust, &s->fast) ==
+		    IMP_OK)
+		for (size_t i = 0; i < nknown; i++)
+			if (known[i])
+				exp_rv_trust_allow_x5c(s->fast, known[i]);
 	if (!s->fast)
 		IMP_WARN("registry: no single record-signing certificate in %s: every record "
 			 "is verified in full (slower)", bundle);
 	X509_free(signer);
 	free(x5c0);
+	for (size_t i = 0; i < nknown; i++)
+		free(known[i]);
 	for (size_t i = 0; i < ncas; i++)
 		X509_free(cas[i]);
 }
@@ -232,6 +240,7 @@ static void verify_identity(struct reg_store *s, struct exp_rv *rv, struct reg_i
 		it->verified = true;
 		return;
 	}
+	IMP_DEBUG("record %s: not decided by the fast path, verifying it in full", it->id);
 	x5c0 = header_x5c0(it->jws);
 
 	if (x5c0 && strcmp(x5c0, s->revocation_x5c) == 0) {

@@ -37,8 +37,10 @@ struct exp_rv_trust;
 /*
  * New trust: signer is the record-signing key (borrowed, up-ref'ed). If
  * signer_x5c0 is not NULL (the base64 DER of the signer's certificate, as in
- * a JWS "x5c"), records must carry exactly x5c = [signer_x5c0] (the
- * registry's mode; the caller verified that certificate once); if NULL the
+ * a JWS "x5c"), records must carry x5c = [signer_x5c0, ...] where every
+ * later element is one allowed by exp_rv_trust_allow_x5c (the registry's
+ * mode: the caller verified the signer's certificate once against its store,
+ * which holds the allowed ones, so they cannot change that verdict); if NULL the
  * key is pinned and "x5c" is not looked at (the audit's mode). cas are the
  * device CAs; a CA that is not a CA with keyCertSign and a
  * subjectKeyIdentifier is left out. chain: if not NULL, each CA must verify
@@ -51,6 +53,9 @@ struct exp_rv_trust;
 imp_err exp_rv_trust_new(EVP_PKEY *signer, const char *signer_x5c0, X509 *const *cas,
 			 size_t ncas, X509_STORE *chain, struct exp_rv_trust **out);
 void exp_rv_trust_free(struct exp_rv_trust *t);
+
+/* Allow the certificate b64 (base64 DER, as in x5c) after x5c[0] (at most 16). */
+imp_err exp_rv_trust_allow_x5c(struct exp_rv_trust *t, const char *b64);
 
 /* Per-thread verifier (pre-initialised contexts). *out new (exp_rv_free). */
 struct exp_rv;
