@@ -386,6 +386,63 @@ static void test_other_signer(void **st)
 	EVP_PKEY_free(k);
 }
 
+/* The registry's mode: x5c must start with the signer, then known certificates only. */
+static void test_x5c_mode(void **st)
+{
+	struct exp_rv_trust *t = NULL;
+	struct exp_rv *rv = NULL;
+	struct exp_rv_out out;
+	uint8_t *der = NULL;
+	size_t n = 0;
+	char *rec64, *root64, *jws1 = NULL, *jws2 = NULL, *jws3 = NULL;
+	EVP_PKEY *k = NULL;
+	X509 *c, *chain2[2], *chain3[2];
+	json_t *o;
+
+	(void)st;
+	assert_int_equal(fmt_cert_to_der(org.cert[REC], &der, &n), IMP_OK);
+	rec64 = fmt_b64_encode(der, n);
+	free(der);
+	assert_int_equal(fmt_cert_to_der(org.cert[ROOT], &der, &n), IMP_OK);
+	root64 = fmt_b64_encode(der, n);
+	free(der);
+	assert_int_equal(exp_rv_trust_new(org.key[REC], rec64, &org.cert[DEVCA], 1, NULL, &t), IMP_OK);
+	assert_int_equal(exp_rv_new(t, &rv), IMP_OK);
+	assert_int_equal(fmt_p256_generate(&k), IMP_OK);
+	c = issue(FMT_CERT_DEVICE, "SN7", k, DEVCA, 0, 10);
+	o = record(k, c, "SN7");
+	chain2[0] = chain3[0] = org.cert[REC];
+	chain2[1] = org.cert[ROOT];
+	chain3[1] = org.cert[OTHERCA];
+	assert_int_equal(fmt_record_sign(o, &org.signer[REC], org.cert + REC, 1, &jws1), IMP_OK);
+	assert_int_equal(fmt_record_sign(o, &org.signer[REC], chain2, 2, &jws2), IMP_OK);
+	assert_int_equal(fmt_record_sign(o, &org.signer[REC], chain3, 2, &jws3), IMP_OK);
+	assert_int_equal(exp_rv_identity(rv, jws1, &out), IMP_OK);
+	assert_int_not_equal(exp_rv_identity(rv, jws2, &out), IMP_OK); /* root not allowed yet */
+	assert_int_equal(exp_rv_trust_allow_x5c(t, root64), IMP_OK);
+	assert_int_equal(exp_rv_identity(rv, jws2, &out), IMP_OK);
+	assert_int_not_equal(exp_rv_identity(rv, jws3, &out), IMP_OK);
+	/* signed by the record key but naming another signer first: refused */
+	{
+		char *jws4 = NULL;
+		X509 *wrong[1] = { org.cert[DEVCA] };
+
+		assert_int_equal(fmt_record_sign(o, &org.signer[REC], wrong, 1, &jws4), IMP_OK);
+		assert_int_not_equal(exp_rv_identity(rv, jws4, &out), IMP_OK);
+		free(jws4);
+	}
+	free(jws1);
+	free(jws2);
+	free(jws3);
+	json_decref(o);
+	X509_free(c);
+	EVP_PKEY_free(k);
+	exp_rv_free(rv);
+	exp_rv_trust_free(t);
+	free(rec64);
+	free(root64);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +451,7 @@ int main(void)
 		cmocka_unit_test(test_content_forgeries),
 		cmocka_unit_test(test_certificate_forgeries),
 		cmocka_unit_test(test_other_signer),
+		cmocka_unit_test(test_x5c_mode),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
