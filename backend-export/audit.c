@@ -74,7 +74,6 @@ struct audit {
 	struct exp_rv_trust *fast;
 	sqlite3 *db;
 	sqlite3_stmt *ins;
-	sqlite3_stmt *get_digest;
 	char db_path[4200];
 	/* Two batches: one is filled (and then kept) while the other is verified. */
 	struct batch b[2];
@@ -446,7 +445,6 @@ static imp_err db_open(struct audit *a)
 static void db_close(struct audit *a)
 {
 	sqlite3_finalize(a->ins);
-	sqlite3_finalize(a->get_digest);
 	sqlite3_close(a->db);
 	if (a->db_path[0]) {
 		char side[4300];
