@@ -7,6 +7,7 @@
  * retried (the configuration is wrong).
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,20 +19,31 @@
 #include "imprint/log.h"
 #include "imprint/util.h"
 
-struct https {
+/* One kept-alive connection and its last response. */
+struct conn {
 	CURL *curl;
-	struct curl_slist *headers;
-	char *url;            /* base + "/records" */
-	struct exp_settings s;
 	char *body;           /* response buffer */
 	size_t body_len, body_cap;
 	double retry_after_s; /* from the last response, -1 if none */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/*
+ * A large batch is sent as two halves at once, on two connections, so that
+ * the registry verifies one while it reads or stores the other.
+ */
+#define PIPE_MIN 512u
+
+struct https {
+	struct conn c[2];
+	struct curl_slist *headers;
+	char *url;            /* base + "/records" */
+	struct exp_settings s;
+};
+
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
-	struct https *h = arg;
+	struct conn *h = arg;
 	size_t len = size * n;
 
 	if (h->body_len + len + 1 > h->body_cap) {
@@ -95,13 +107,47 @@ double exp_https_backoff(double base_s, double max_s, unsigned attempt, double r
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
-	struct https *h = arg;
+	struct conn *h = arg;
 	size_t len = size * n;
 	double v;
 
 	if (exp_https_retry_after(p, len, &v))
 		h->retry_after_s = v;
 	return len;
+}
+
+static imp_err conn_init(struct https *h, struct conn *c)
+{
+	const struct exp_settings *s = &h->s;
+
+	c->curl = curl_easy_init();
+	if (!c->curl)
+		return IMP_ERR_EXPORT;
+	curl_easy_setopt(c->curl, CURLOPT_URL, h->url);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h->headers);
+	curl_easy_setopt(c->curl, CURLOPT_CAINFO, s->ca);
+	curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c->curl, CURLOPT_SSLCERT, s->cert);
+	curl_easy_setopt(c->curl, CURLOPT_SSLCERTTYPE, "PEM");
+	curl_easy_setopt(c->curl, CURLOPT_SSLKEY, s->key);
+	curl_easy_setopt(c->curl, CURLOPT_SSLKEYTYPE, "PEM");
+	curl_easy_setopt(c->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, s->timeout_ms);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, c);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "imprint/" IMPRINT_VERSION);
+	return IMP_OK;
 }
 
 static imp_err https_open(const struct exp_settings *s, void **state)
@@ -143,9 +189,6 @@ static imp_err https_open(const struct exp_settings *s, void **state)
 		rc = IMP_ERR_NOMEM;
 		goto fail;
 	}
-	h->curl = curl_easy_init();
-	if (!h->curl)
-		goto fail;
 	h->headers = curl_slist_append(NULL, "Content-Type: application/json");
 	h->headers = curl_slist_append(h->headers, "Accept: application/json");
 	if (s->bearer) {
@@ -155,36 +198,16 @@ static imp_err https_open(const struct exp_settings *s, void **state)
 	}
 	if (!h->headers)
 		goto fail;
-	curl_easy_setopt(h->curl, CURLOPT_URL, h->url);
-	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
-	curl_easy_setopt(h->curl, CURLOPT_CAINFO, s->ca);
-	curl_easy_setopt(h->curl, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(h->curl, CURLOPT_SSLCERT, s->cert);
-	curl_easy_setopt(h->curl, CURLOPT_SSLCERTTYPE, "PEM");
-	curl_easy_setopt(h->curl, CURLOPT_SSLKEY, s->key);
-	curl_easy_setopt(h->curl, CURLOPT_SSLKEYTYPE, "PEM");
-	curl_easy_setopt(h->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h->curl, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(h->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, h->s.connect_timeout_ms);
-	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, h->s.timeout_ms);
-	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h);
-	curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, h);
-	curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, h->errbuf);
-	curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "imprint/" IMPRINT_VERSION);
+	for (int i = 0; i < 2; i++)
+		if (conn_init(h, &h->c[i]) != IMP_OK)
+			goto fail;
 	*state = h;
 	return IMP_OK;
 fail:
 	curl_slist_free_all(h->headers);
-	if (h->curl)
-		curl_easy_cleanup(h->curl);
+	for (int i = 0; i < 2; i++)
+		if (h->c[i].curl)
+			curl_easy_cleanup(h->c[i].curl);
 	free(h->url);
 	free(h);
 	curl_global_cleanup();
@@ -196,9 +219,11 @@ static imp_err https_close(void *state)
 	struct https *h = state;
 
 	curl_slist_free_all(h->headers);
-	curl_easy_cleanup(h->curl);
+	for (int i = 0; i < 2; i++) {
+		curl_easy_cleanup(h->c[i].curl);
+		free(h->c[i].body);
+	}
 	free(h->url);
-	free(h->body);
 	free(h);
 	curl_global_cleanup();
 	return IMP_OK;
@@ -315,10 +340,10 @@ static double jitter01(void)
 	return (double)r / 4294967296.0;
 }
 
-static imp_err https_push(void *state, const struct exp_record *recs, size_t n,
-			  struct exp_result *res)
+/* One request (with its retries) on connection c. */
+static imp_err push_one(struct https *h, struct conn *c, const struct exp_record *recs, size_t n,
+			struct exp_result *res)
 {
-	struct https *h = state;
 	size_t len = 0;
 	char *body = build_body(recs, n, &len);
 	double deadline = imp_now_s() + (h->s.retry_for_s < 0 ? 0 : h->s.retry_for_s);
@@ -326,32 +351,32 @@ static imp_err https_push(void *state, const struct exp_record *recs, size_t n,
 
 	if (!body)
 		return IMP_ERR_NOMEM;
-	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	for (unsigned attempt = 0;; attempt++) {
 		long status = 0;
 		double wait;
 		CURLcode cc;
 
-		h->body_len = 0;
-		h->retry_after_s = -1;
-		h->errbuf[0] = '\0';
-		cc = curl_easy_perform(h->curl);
+		c->body_len = 0;
+		c->retry_after_s = -1;
+		c->errbuf[0] = '\0';
+		cc = curl_easy_perform(c->curl);
 		if (cc == CURLE_OK)
-			curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 		if (cc == CURLE_OK && status >= 200 && status < 300) {
-			rc = exp_https_parse_results(h->body, h->body_len, recs, n, res);
+			rc = exp_https_parse_results(c->body, c->body_len, recs, n, res);
 			if (rc == IMP_OK)
 				break;
 		} else if (cc == CURLE_OK && status >= 400 && status < 500 && status != 408 &&
 			   status != 429) {
 			IMP_ERROR("registry refused the request: HTTP %ld %.200s; check "
 				  "registry.url, the client certificate and the bearer token",
-				  status, h->body ? h->body : "");
+				  status, c->body ? c->body : "");
 			rc = IMP_ERR_EXPORT;
 			break;
 		} else if (cc != CURLE_OK) {
-			IMP_WARN("registry: %s (%s)", curl_easy_strerror(cc), h->errbuf);
+			IMP_WARN("registry: %s (%s)", curl_easy_strerror(cc), c->errbuf);
 			/* A certificate problem does not go away by waiting. */
 			if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CERTPROBLEM ||
 			    cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_UNSUPPORTED_PROTOCOL ||
@@ -364,11 +389,11 @@ static imp_err https_push(void *state, const struct exp_record *recs, size_t n,
 			rc = (cc == CURLE_OPERATION_TIMEDOUT) ? IMP_ERR_TIMEOUT : IMP_ERR_EXPORT;
 		} else {
 			IMP_WARN("registry: HTTP %ld%s", status,
-				 h->retry_after_s >= 0 ? " (with Retry-After)" : "");
+				 c->retry_after_s >= 0 ? " (with Retry-After)" : "");
 			rc = IMP_ERR_EXPORT;
 		}
 		wait = exp_https_backoff(h->s.backoff_base_s, h->s.backoff_max_s, attempt, jitter01(),
-					 h->retry_after_s);
+					 c->retry_after_s);
 		if (imp_now_s() + wait > deadline) {
 			IMP_ERROR("registry unreachable or failing for %.0f s; records stay in the "
 				  "outbox, run imprint export again",
@@ -378,12 +403,52 @@ static imp_err https_push(void *state, const struct exp_record *recs, size_t n,
 		IMP_DEBUG("registry: retry %u in %.2f s", attempt + 1, wait);
 		imp_sleep_us((uint64_t)(wait * 1e6));
 	}
-	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
 	free(body);
 	if (rc != IMP_OK)
 		for (size_t i = 0; i < n; i++)
 			res[i].status = EXP_PENDING;
 	return rc;
+}
+
+struct half {
+	struct https *h;
+	const struct exp_record *recs;
+	size_t n;
+	struct exp_result *res;
+	imp_err rc;
+};
+
+static void *push_half(void *arg)
+{
+	struct half *x = arg;
+
+	x->rc = push_one(x->h, &x->h->c[1], x->recs, x->n, x->res);
+	return NULL;
+}
+
+/*
+ * A batch of at least 2 x PIPE_MIN records goes as two requests at once (the
+ * second half from a thread, on the second connection). If only one half
+ * gets an answer, that is an answer: the other half's records stay pending
+ * and are sent again with a later batch.
+ */
+static imp_err https_push(void *state, const struct exp_record *recs, size_t n,
+			  struct exp_result *res)
+{
+	struct https *h = state;
+	struct half x;
+	pthread_t th;
+	imp_err rc;
+
+	if (n < 2 * PIPE_MIN)
+		return push_one(h, &h->c[0], recs, n, res);
+	x = (struct half){ h, recs + n / 2, n - n / 2, res + n / 2, IMP_ERR_INTERNAL };
+	if (pthread_create(&th, NULL, push_half, &x) != 0)
+		return push_one(h, &h->c[0], recs, n, res);
+	rc = push_one(h, &h->c[0], recs, n / 2, res);
+	pthread_join(th, NULL);
+	return rc == IMP_OK || x.rc == IMP_OK ? IMP_OK : rc;
 }
 
 const struct exp_driver exp_driver_https = {
