@@ -119,8 +119,15 @@ for s in $(seq 1 $NST); do st "$s" line sync --wait 10 >/dev/null 2>&1 || bad "l
 
 total=$(done_total)
 echo "line: A: $total boards done by $NST stations for a quota of $QUOTA"
-check test "$total" = "$QUOTA"
-check test "$(pg_sql "select count(*) from identities")" = "$QUOTA"
+# The stations asked for more than the quota: the whole quota was leased
+# (the cap was reached), and not one board more than the quota was made. A
+# few counters may stay unissued in the lease of a station that stopped
+# (killed, or done with its own count): never issued, never reused.
+check test "$(pg_sql "select leased from line_counter")" = "$QUOTA"
+check test "$total" -le "$QUOTA"
+check test "$total" -ge $((QUOTA - NST * 8)) # at most one lease block per station
+check test "$(pg_sql "select count(*) from identities")" = "$total"
+echo "line: A: $((QUOTA - total)) leased counters left unissued"
 check test "$(pg_sql "select count(*) from (select serial from records where kind='identity' group by serial having count(distinct uid) > 1) x")" = 0
 check test "$(pg_sql "select leased <= quota from line_counter")" = t
 n=0
