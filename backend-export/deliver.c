@@ -86,13 +86,7 @@ void exp_ids_free(char **ids, size_t n)
 
 imp_err exp_deliver_commit(struct prov_journal *j, char **ids, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		imp_err rc = prov_journal_outbox_delivered(j, ids[i]);
-
-		if (rc != IMP_OK)
-			return rc;
-	}
-	return IMP_OK;
+	return prov_journal_outbox_delivered_many(j, (const char *const *)ids, n);
 }
 
 /* A batch of pending rows, copied out of the journal callback. */
@@ -158,10 +152,12 @@ static imp_err keep_id(struct run *r, const char *id)
 	return IMP_OK;
 }
 
-/* Push the collected batch and record every result. */
+/* Push the collected batch and record every result: the acknowledged
+ * records leave the outbox together, in one journal transaction. */
 static imp_err push_batch(struct run *r)
 {
-	size_t progressed = 0;
+	const char **acked = NULL;
+	size_t progressed = 0, nacked = 0;
 	imp_err rc;
 
 	memset(r->res, 0, r->b.n * sizeof(*r->res));
@@ -176,6 +172,9 @@ static imp_err push_batch(struct run *r)
 								   imp_err_str(rc));
 		return rc;
 	}
+	acked = calloc(r->b.n ? r->b.n : 1, sizeof(*acked));
+	if (!acked)
+		return IMP_ERR_NOMEM;
 	for (size_t i = 0; i < r->b.n; i++) {
 		const struct exp_record *rec = &r->b.recs[i];
 		const struct exp_result *res = &r->res[i];
@@ -192,7 +191,7 @@ static imp_err push_batch(struct run *r)
 			if (r->d->durable_on_close)
 				rc = keep_id(r, rec->id);
 			else
-				rc = prov_journal_outbox_delivered(r->j, rec->id);
+				acked[nacked++] = rec->id;
 			break;
 		case EXP_REJECTED:
 			r->st.rejected++;
@@ -208,8 +207,13 @@ static imp_err push_batch(struct run *r)
 			break;
 		}
 		if (rc != IMP_OK)
-			return rc;
+			break;
 	}
+	if (rc == IMP_OK)
+		rc = prov_journal_outbox_delivered_many(r->j, acked, nacked);
+	free(acked);
+	if (rc != IMP_OK)
+		return rc;
 	if (progressed == 0) {
 		IMP_ERROR("the backend answered without a result for any record of the batch");
 		return IMP_ERR_EXPORT;

@@ -979,8 +979,9 @@ cleanup:
 
 /* Run an outbox update (?1 record_id, ?2 now, ?3 text); if it changed the
  * row and action is set, append an "outbox" event. */
-static imp_err outbox_update(struct prov_journal *j, const char *record_id, const char *sql,
-			     const char *text, const char *action)
+/* One outbox row change and its event, inside the caller's transaction. */
+static imp_err outbox_update_in_txn(struct prov_journal *j, const char *record_id,
+				    const char *sql, const char *text, const char *action)
 {
 	char owner[PROV_UID_HEX_MAX + 1], now[40];
 	sqlite3_stmt *st = NULL;
@@ -989,9 +990,6 @@ static imp_err outbox_update(struct prov_journal *j, const char *record_id, cons
 
 	if (!record_id || !record_id[0])
 		return IMP_ERR_USAGE;
-	rc = jdb_begin(j);
-	if (rc)
-		return rc;
 	rc = outbox_uid(j->db, record_id, owner);
 	if (rc == IMP_ERR_NOT_FOUND)
 		jerr_set(rc, "no record %s in the outbox", record_id);
@@ -1019,14 +1017,43 @@ static imp_err outbox_update(struct prov_journal *j, const char *record_id, cons
 				   "reason", text));
 cleanup:
 	sqlite3_finalize(st);
+	return rc;
+}
+
+static imp_err outbox_update(struct prov_journal *j, const char *record_id, const char *sql,
+			     const char *text, const char *action)
+{
+	imp_err rc;
+
+	if (!record_id || !record_id[0])
+		return IMP_ERR_USAGE;
+	rc = jdb_begin(j);
+	if (rc)
+		return rc;
+	rc = outbox_update_in_txn(j, record_id, sql, text, action);
 	return jdb_end(j, rc);
 }
 
+#define SQL_DELIVERED "UPDATE outbox SET delivered_at = ?2 WHERE record_id = ?1 AND delivered_at IS NULL"
+
 imp_err prov_journal_outbox_delivered(struct prov_journal *j, const char *record_id)
 {
-	return outbox_update(j, record_id, "UPDATE outbox SET delivered_at = ?2 "
-			     "WHERE record_id = ?1 AND delivered_at IS NULL",
-			     NULL, "delivered");
+	return outbox_update(j, record_id, SQL_DELIVERED, NULL, "delivered");
+}
+
+imp_err prov_journal_outbox_delivered_many(struct prov_journal *j, const char *const *record_ids,
+					   size_t n)
+{
+	imp_err rc;
+
+	if (n == 0)
+		return IMP_OK;
+	rc = jdb_begin(j);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && rc == IMP_OK; i++)
+		rc = outbox_update_in_txn(j, record_ids[i], SQL_DELIVERED, NULL, "delivered");
+	return jdb_end(j, rc);
 }
 
 imp_err prov_journal_outbox_attempt_failed(struct prov_journal *j, const char *record_id,

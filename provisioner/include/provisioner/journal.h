@@ -457,6 +457,11 @@ imp_err prov_journal_outbox_count_pending(struct prov_journal *j, uint64_t *out)
  * Idempotent. IMP_ERR_NOT_FOUND if no such record. */
 imp_err prov_journal_outbox_delivered(struct prov_journal *j, const char *record_id);
 
+/* The same for n records in one transaction (one durable commit for a whole
+ * acknowledged batch); all or none. */
+imp_err prov_journal_outbox_delivered_many(struct prov_journal *j, const char *const *record_ids,
+					   size_t n);
+
 /* A delivery attempt failed (retryable): attempts + 1, last_error. No event. */
 imp_err prov_journal_outbox_attempt_failed(struct prov_journal *j, const char *record_id,
 					   const char *error);

@@ -94,6 +94,20 @@ imp_err __wrap_prov_journal_outbox_delivered(struct prov_journal *j, const char 
 	return IMP_OK;
 }
 
+/* All or none, as the journal's one transaction. */
+imp_err __wrap_prov_journal_outbox_delivered_many(struct prov_journal *j, const char *const *ids,
+						  size_t n);
+imp_err __wrap_prov_journal_outbox_delivered_many(struct prov_journal *j, const char *const *ids,
+						  size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!outbox_find(ids[i]))
+			return IMP_ERR_NOT_FOUND;
+	for (size_t i = 0; i < n; i++)
+		__wrap_prov_journal_outbox_delivered(j, ids[i]);
+	return IMP_OK;
+}
+
 imp_err __wrap_prov_journal_outbox_attempt_failed(struct prov_journal *j, const char *id,
 						  const char *error);
 imp_err __wrap_prov_journal_outbox_attempt_failed(struct prov_journal *j, const char *id,

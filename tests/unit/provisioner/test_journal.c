@@ -469,6 +469,15 @@ static void test_outbox_and_done_atomic(void **state)
 	assert_int_equal(prov_journal_outbox_delivered(f->j, "nope"), IMP_ERR_NOT_FOUND);
 	assert_int_equal(prov_journal_outbox_count_pending(f->j, &pending), IMP_OK);
 	assert_int_equal(pending, 2);
+	/* A batch is acknowledged all or none: one unknown id, nothing marked. */
+	{
+		const char *bad[] = { "r1", "nope" };
+
+		assert_int_equal(prov_journal_outbox_delivered_many(f->j, bad, 2), IMP_ERR_NOT_FOUND);
+		assert_int_equal(prov_journal_outbox_count_pending(f->j, &pending), IMP_OK);
+		assert_int_equal(pending, 2);
+		assert_int_equal(prov_journal_outbox_delivered_many(f->j, bad, 0), IMP_OK);
+	}
 	assert_int_equal(jt_sql_int(f->path, "SELECT attempts FROM outbox WHERE record_id='r2'"), 1);
 	assert_int_equal(prov_journal_outbox_pending(f->j, 0, pending_cb, f->j), IMP_OK);
 	assert_int_equal(prov_journal_outbox_count_pending(f->j, &pending), IMP_OK);
