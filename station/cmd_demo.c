@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,27 +34,6 @@ struct vboard {
 	json_t *endpoints; /* array of {"board","uid","rsp","uart"} */
 };
 
-/* imprint-vboard beside this binary (build tree or install), else $PATH. */
-static void find_vboard(char *out, size_t cap)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	const char *cands[] = { "%s/../sim/imprint-vboard", "%s/imprint-vboard" };
-
-	if (n > 0) {
-		self[n] = '\0';
-		for (size_t i = 0; i < IMP_ARRAY_SIZE(cands); i++) {
-			char dir[PATH_MAX];
-
-			snprintf(dir, sizeof(dir), "%s", self);
-			snprintf(out, cap, cands[i], dirname(dir));
-			if (access(out, X_OK) == 0)
-				return;
-		}
-	}
-	snprintf(out, cap, "imprint-vboard");
-}
-
 /* pcsc: NULL, or "HOST:PORT" of the vpcd readers for the boards' cards. */
 static imp_err vboard_start(struct vboard *vb, long boards, const char *state_dir,
 			    const char *latency, const char *pcsc)
@@ -64,7 +42,7 @@ static imp_err vboard_start(struct vboard *vb, long boards, const char *state_di
 	int pipefd[2];
 	char line[1024];
 
-	find_vboard(exe, sizeof(exe));
+	st_find_program("imprint-vboard", "sim", exe, sizeof(exe));
 	snprintf(nboards, sizeof(nboards), "%ld", boards);
 	if (pipe(pipefd) != 0)
 		return IMP_ERR_IO;

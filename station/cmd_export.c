@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -228,28 +227,6 @@ cleanup:
 
 /* ------------------------------------------ a local registry (demo, tests) */
 
-/* imprint-registry beside this binary (build tree or install), else $PATH. */
-static void find_registry(char *out, size_t cap)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	const char *cands[] = { "%s/../backend-export/registry/imprint-registry",
-				"%s/imprint-registry" };
-
-	if (n > 0) {
-		self[n] = '\0';
-		for (size_t i = 0; i < IMP_ARRAY_SIZE(cands); i++) {
-			char dir[PATH_MAX];
-
-			snprintf(dir, sizeof(dir), "%s", self);
-			snprintf(out, cap, cands[i], dirname(dir));
-			if (access(out, X_OK) == 0)
-				return;
-		}
-	}
-	snprintf(out, cap, "imprint-registry");
-}
-
 imp_err st_registry_start(struct station_ctx *ctx, const char *dir, struct st_registry *r)
 {
 	char exe[PATH_MAX], tls[4300], db[4300], trust[4200], key[4400], line[512];
@@ -257,7 +234,7 @@ imp_err st_registry_start(struct station_ctx *ctx, const char *dir, struct st_re
 	FILE *f;
 
 	memset(r, 0, sizeof(*r));
-	find_registry(exe, sizeof(exe));
+	st_find_program("imprint-registry", "backend-export/registry", exe, sizeof(exe));
 	snprintf(tls, sizeof(tls), "%s/tls", dir);
 	snprintf(db, sizeof(db), "%s/registry.sqlite", dir);
 	snprintf(key, sizeof(key), "%s/ca.key", tls);

@@ -1,6 +1,8 @@
 /*
  * Set-up shared by commands: the configuration and the HSM.
  */
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,4 +74,25 @@ imp_err st_open_hsm(struct station_ctx *ctx, const struct fmt_config *cfg, struc
 void st_trust_dir(const struct station_ctx *ctx, char *out, size_t cap)
 {
 	snprintf(out, cap, "%s/trust", ctx->data_dir);
+}
+
+void st_find_program(const char *name, const char *build_subdir, char *out, size_t cap)
+{
+	char self[PATH_MAX], dir[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = '\0';
+		snprintf(dir, sizeof(dir), "%s", self);
+		/* The build tree: station/imprint beside <build_subdir>/<name>. */
+		snprintf(out, cap, "%s/../%s/%s", dirname(dir), build_subdir, name);
+		if (access(out, X_OK) == 0)
+			return;
+		snprintf(dir, sizeof(dir), "%s", self);
+		/* An installation: every program in one bin directory. */
+		snprintf(out, cap, "%s/%s", dirname(dir), name);
+		if (access(out, X_OK) == 0)
+			return;
+	}
+	snprintf(out, cap, "%s", name); /* $PATH */
 }

@@ -109,6 +109,13 @@ imp_err st_open_hsm(struct station_ctx *ctx, const struct fmt_config *cfg, struc
  * IMP_ERR_PIN if wrong or not set. */
 imp_err st_supervisor_check(struct station_ctx *ctx, const struct fmt_config *cfg);
 
+/*
+ * Path of a program shipped with imprint (imprint-vboard, imprint-registry):
+ * beside this binary in the build tree (../BUILD_SUBDIR/NAME) or in an
+ * installation (same directory), else NAME alone, for $PATH.
+ */
+void st_find_program(const char *name, const char *build_subdir, char *out, size_t cap);
+
 /* DATA/trust: where the organisation's certificates are written. */
 void st_trust_dir(const struct station_ctx *ctx, char *out, size_t cap);
 
