@@ -10,7 +10,6 @@
 #include <pthread.h>
 
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "formats/serial.h"
 #include "imprint/log.h"
@@ -54,18 +53,12 @@ static imp_err open_line(struct station_ctx *ctx, struct st_line *l)
 {
 	struct prov_line_opts o;
 	char *pem = NULL;
-	BIO *bio;
 	imp_err rc;
 
 	st_line_opts(ctx, &l->cfg, &o);
-	bio = BIO_new(BIO_s_mem());
-	if (bio && PEM_write_bio_X509(bio, l->station.org.cert[HSM_ORG_RECORD]) == 1) {
-		char *p;
-		long n = BIO_get_mem_data(bio, &p);
-
-		pem = n > 0 ? strndup(p, (size_t)n) : NULL;
-	}
-	BIO_free(bio);
+	/* The station's certificate for the line's registry of stations. */
+	if (fmt_cert_to_pem(l->station.org.cert[HSM_ORG_RECORD], &pem) != IMP_OK)
+		pem = NULL;
 	o.certificate_pem = pem;
 	rc = prov_line_open(&o, l->journal, &l->line);
 	free(pem);
