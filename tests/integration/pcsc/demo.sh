@@ -6,7 +6,7 @@
 IMPRINT=$1
 VBOARD=$2
 . "$(dirname "$0")/../provision/lib.sh"
-PORT=${IMPRINT_VPCD_PORT:-40069}
+PORT=${IMPRINT_VPCD_PORT:-31069} # below the ephemeral range (32768-60999): no client socket can hold it
 DEMO_PID=
 
 # One pcscd per host: serialise with pcsc.sh and other build directories.

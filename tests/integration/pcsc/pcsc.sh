@@ -7,7 +7,7 @@
 IMPRINT=$1
 VBOARD=$2
 . "$(dirname "$0")/../provision/lib.sh"
-PORT=${IMPRINT_VPCD_PORT:-40059}
+PORT=${IMPRINT_VPCD_PORT:-31059} # below the ephemeral range (32768-60999): no client socket can hold it
 READER="Imprint Test 00 00"
 PCSCD_PID=
 
