@@ -99,6 +99,12 @@ imp_err jdb_leased(sqlite3 *db, bool *out);
 imp_err jboard_from_row(sqlite3_stmt *st, struct prov_board *b, bool copy_data);
 
 /*
+ * Fill e from an outbox row whose first six columns are record_id, serial,
+ * uid, kind, jws, created (strings borrowed from st until its next step).
+ */
+void joutbox_from_row(sqlite3_stmt *st, struct prov_outbox_entry *e);
+
+/*
  * Append an event inside the current transaction: next seq, chained hash,
  * head kept in settings. uid/serial may be NULL; detail is JSON object text.
  */

@@ -217,7 +217,6 @@ imp_err prov_journal_line_pending(struct prov_journal *j, unsigned limit,
 		rc = jdb_prepare(db, sql, &st);
 	while (rc == IMP_OK) {
 		struct prov_outbox_entry e = { 0 };
-		const char *kind;
 
 		rc = jdb_step_row(db, st);
 		if (rc == IMP_ERR_NOT_FOUND) {
@@ -226,14 +225,7 @@ imp_err prov_journal_line_pending(struct prov_journal *j, unsigned limit,
 		}
 		if (rc)
 			break;
-		e.record_id = (const char *)sqlite3_column_text(st, 0);
-		e.serial = (const char *)sqlite3_column_text(st, 1);
-		e.uid = (const char *)sqlite3_column_text(st, 2);
-		kind = (const char *)sqlite3_column_text(st, 3);
-		e.kind = kind && strcmp(kind, "revocation") == 0 ? PROV_OUTBOX_REVOCATION
-								 : PROV_OUTBOX_IDENTITY;
-		e.jws = (const char *)sqlite3_column_text(st, 4);
-		e.created = (const char *)sqlite3_column_text(st, 5);
+		joutbox_from_row(st, &e);
 		if (cb(arg, &e, (uint64_t)sqlite3_column_int64(st, 6)))
 			break;
 	}

@@ -137,8 +137,7 @@ imp_err prov_journal_outbox_pending(struct prov_journal *j, unsigned limit, prov
 	if (rc == IMP_OK)
 		rc = jdb_prepare(db, sql, &st);
 	while (rc == IMP_OK) {
-		struct prov_outbox_entry e;
-		const char *kind;
+		struct prov_outbox_entry e = { 0 };
 
 		rc = jdb_step_row(db, st);
 		if (rc == IMP_ERR_NOT_FOUND) {
@@ -147,14 +146,7 @@ imp_err prov_journal_outbox_pending(struct prov_journal *j, unsigned limit, prov
 		}
 		if (rc)
 			break;
-		e.record_id = (const char *)sqlite3_column_text(st, 0);
-		e.serial = (const char *)sqlite3_column_text(st, 1);
-		e.uid = (const char *)sqlite3_column_text(st, 2);
-		kind = (const char *)sqlite3_column_text(st, 3);
-		e.kind = kind && strcmp(kind, "revocation") == 0 ? PROV_OUTBOX_REVOCATION
-								 : PROV_OUTBOX_IDENTITY;
-		e.jws = (const char *)sqlite3_column_text(st, 4);
-		e.created = (const char *)sqlite3_column_text(st, 5);
+		joutbox_from_row(st, &e);
 		e.attempts = (uint32_t)sqlite3_column_int64(st, 6);
 		e.last_error = (const char *)sqlite3_column_text(st, 7);
 		if (cb(arg, &e))
@@ -164,4 +156,17 @@ imp_err prov_journal_outbox_pending(struct prov_journal *j, unsigned limit, prov
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(db);
 	return rc;
+}
+
+void joutbox_from_row(sqlite3_stmt *st, struct prov_outbox_entry *e)
+{
+	const char *kind = (const char *)sqlite3_column_text(st, 3);
+
+	e->record_id = (const char *)sqlite3_column_text(st, 0);
+	e->serial = (const char *)sqlite3_column_text(st, 1);
+	e->uid = (const char *)sqlite3_column_text(st, 2);
+	e->kind = kind && strcmp(kind, "revocation") == 0 ? PROV_OUTBOX_REVOCATION
+							 : PROV_OUTBOX_IDENTITY;
+	e->jws = (const char *)sqlite3_column_text(st, 4);
+	e->created = (const char *)sqlite3_column_text(st, 5);
 }

@@ -653,7 +653,8 @@ imp_err sim_chip_reset(struct sim_chip *chip)
 	return IMP_OK;
 }
 
-imp_err sim_chip_halt(struct sim_chip *chip)
+/* Halt or resume the core through the debug port, which a lock refuses. */
+static imp_err set_halted(struct sim_chip *chip, bool halted)
 {
 	imp_err rc = IMP_OK;
 
@@ -661,22 +662,19 @@ imp_err sim_chip_halt(struct sim_chip *chip)
 	if (chip->fuses_eff & VB1_FUSE_DEBUG_LOCK)
 		rc = IMP_ERR_TARGET_LOCKED;
 	else
-		chip->halted = true;
+		chip->halted = halted;
 	pthread_mutex_unlock(&chip->mu);
 	return rc;
 }
 
+imp_err sim_chip_halt(struct sim_chip *chip)
+{
+	return set_halted(chip, true);
+}
+
 imp_err sim_chip_resume(struct sim_chip *chip)
 {
-	imp_err rc = IMP_OK;
-
-	pthread_mutex_lock(&chip->mu);
-	if (chip->fuses_eff & VB1_FUSE_DEBUG_LOCK)
-		rc = IMP_ERR_TARGET_LOCKED;
-	else
-		chip->halted = false;
-	pthread_mutex_unlock(&chip->mu);
-	return rc;
+	return set_halted(chip, false);
 }
 
 int sim_chip_halted(const struct sim_chip *chip)
