@@ -206,8 +206,6 @@ static void verify_item(struct audit *a, struct exp_rv *rv, struct item *it)
 	uint8_t md[32];
 	json_t *rec = NULL;
 	const char *cert_b64;
-	uint8_t *der = NULL;
-	size_t der_len = 0;
 	X509 *cert = NULL;
 	struct exp_rv_out fo;
 	imp_err rc;
@@ -276,9 +274,7 @@ static void verify_item(struct audit *a, struct exp_rv *rv, struct item *it)
 		snprintf(it->pubkey, sizeof(it->pubkey), "%s.%s",
 			 json_string_value(json_object_get(jwk, "x")),
 			 json_string_value(json_object_get(jwk, "y")));
-		rc = fmt_b64_decode(cert_b64, strlen(cert_b64), &der, &der_len);
-		if (rc == IMP_OK)
-			rc = fmt_cert_from_der(der, der_len, &cert);
+		rc = fmt_cert_from_b64(cert_b64, &cert);
 		if (rc == IMP_OK)
 			rc = fmt_cert_verify_chain(a->dev_store, cert, NULL,
 						   FMT_KU_DIGITAL_SIGNATURE | FMT_KU_KEY_AGREEMENT);
@@ -297,7 +293,6 @@ static void verify_item(struct audit *a, struct exp_rv *rv, struct item *it)
 	}
 cleanup:
 	X509_free(cert);
-	free(der);
 	json_decref(rec);
 }
 

@@ -310,17 +310,12 @@ imp_err fmt_jws_verify_x5c(const char *compact, X509_STORE *trust, unsigned requ
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *b64 = json_string_value(json_array_get(arr, i));
-		uint8_t *der = NULL;
-		size_t der_len = 0;
 		X509 *x = NULL;
 
-		if (!b64 || fmt_b64_decode(b64, strlen(b64), &der, &der_len) != IMP_OK ||
-		    fmt_cert_from_der(der, der_len, &x) != IMP_OK) {
-			free(der);
+		if (!b64 || fmt_cert_from_b64(b64, &x) != IMP_OK) {
 			IMP_ERROR("jws: x5c[%zu] is not a base64 DER certificate", i);
 			goto cleanup;
 		}
-		free(der);
 		if (i == 0) {
 			leaf = x;
 		} else if (!sk_X509_push(chain, x)) {

@@ -412,8 +412,6 @@ static imp_err check_identity_keys(const json_t *o)
 	enum fmt_key_mode mode;
 	const char *b64;
 	json_t *jwk;
-	uint8_t *der = NULL;
-	size_t der_len = 0;
 	X509 *cert = NULL;
 	EVP_PKEY *pub = NULL;
 	char fp[65];
@@ -441,8 +439,7 @@ static imp_err check_identity_keys(const json_t *o)
 			  "its sha256, no kcv", fmt_key_mode_name(mode));
 		return IMP_ERR_PROTOCOL;
 	}
-	if (fmt_b64_decode(b64, strlen(b64), &der, &der_len) != IMP_OK ||
-	    fmt_cert_from_der(der, der_len, &cert) != IMP_OK) {
+	if (fmt_cert_from_b64(b64, &cert) != IMP_OK) {
 		IMP_ERROR("record: device_certificate: expected base64 DER");
 		goto cleanup;
 	}
@@ -462,7 +459,6 @@ static imp_err check_identity_keys(const json_t *o)
 	}
 	rc = IMP_OK;
 cleanup:
-	free(der);
 	X509_free(cert);
 	EVP_PKEY_free(pub);
 	return rc;

@@ -12,6 +12,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
+#include "formats/base64.h"
 #include "formats/ecdsa_der.h"
 #include "formats/x509.h"
 #include "imprint/log.h"
@@ -757,4 +758,18 @@ cleanup:
 	ERR_clear_error();
 	X509_STORE_CTX_free(ctx);
 	return rc;
+}
+
+imp_err fmt_cert_from_b64(const char *b64, X509 **out)
+{
+	uint8_t *der = NULL;
+	size_t n = 0;
+	imp_err rc;
+
+	*out = NULL;
+	rc = fmt_b64_decode(b64, strlen(b64), &der, &n);
+	if (rc == IMP_OK)
+		rc = fmt_cert_from_der(der, n, out);
+	free(der);
+	return rc == IMP_ERR_NOMEM ? rc : (rc == IMP_OK ? IMP_OK : IMP_ERR_PROTOCOL);
 }

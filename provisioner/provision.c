@@ -191,19 +191,12 @@ static imp_err pub_from_data(const struct job *j, EVP_PKEY **out)
 static imp_err cert_from_data(const struct job *j, X509 **out)
 {
 	const char *b64 = data_str(j, "cert");
-	uint8_t *der = NULL;
-	size_t n = 0;
-	imp_err rc;
 
 	if (!b64) {
 		IMP_ERROR("%s: the journal holds no certificate for board %s", j->fx->name, j->uid);
 		return IMP_ERR_JOURNAL;
 	}
-	rc = fmt_b64_decode(b64, strlen(b64), &der, &n);
-	if (rc == IMP_OK)
-		rc = fmt_cert_from_der(der, n, out);
-	free(der);
-	return rc;
+	return fmt_cert_from_b64(b64, out);
 }
 
 /* The ephemeral ECDH key and KEK the station uses to wrap for the board. */

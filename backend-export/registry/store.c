@@ -224,8 +224,6 @@ static void verify_identity(struct reg_store *s, struct exp_rv *rv, struct reg_i
 	json_t *rec = NULL;
 	char *x5c0;
 	const char *cert_b64;
-	uint8_t *der = NULL;
-	size_t der_len = 0;
 	X509 *cert = NULL;
 	struct exp_rv_out fo;
 	imp_err rc;
@@ -270,9 +268,7 @@ static void verify_identity(struct reg_store *s, struct exp_rv *rv, struct reg_i
 		snprintf(it->public_key, sizeof(it->public_key), "%s.%s",
 			 json_string_value(json_object_get(jwk, "x")),
 			 json_string_value(json_object_get(jwk, "y")));
-		rc = fmt_b64_decode(cert_b64, strlen(cert_b64), &der, &der_len);
-		if (rc == IMP_OK)
-			rc = fmt_cert_from_der(der, der_len, &cert);
+		rc = fmt_cert_from_b64(cert_b64, &cert);
 		if (rc == IMP_OK)
 			rc = fmt_cert_verify_chain(s->trust, cert, NULL,
 						   FMT_KU_DIGITAL_SIGNATURE | FMT_KU_KEY_AGREEMENT);
@@ -285,7 +281,6 @@ static void verify_identity(struct reg_store *s, struct exp_rv *rv, struct reg_i
 	it->verified = true;
 cleanup:
 	X509_free(cert);
-	free(der);
 	json_decref(rec);
 }
 

@@ -119,6 +119,12 @@ imp_err fmt_cert_write_der(X509 *cert, const char *path);
 imp_err fmt_cert_from_der(const uint8_t *der, size_t n, X509 **out);
 
 /*
+ * The same from standard base64 of the DER (x5c entries, records, the
+ * journal). *out is new. IMP_ERR_PROTOCOL if the base64 or the DER is bad.
+ */
+imp_err fmt_cert_from_b64(const char *b64, X509 **out);
+
+/*
  * Load one certificate from a PEM or DER file (detected from the content).
  * For PEM the first certificate is taken. *out is new (X509_free).
  * IMP_ERR_IO if unreadable, IMP_ERR_PROTOCOL if no certificate in it.
