@@ -5,6 +5,7 @@
 # directory; what is expensive to build (a demo data directory) is built
 # once per run under $SHARED and copied by the fixtures.
 # usage: run.sh PATH-TO-imprint PATH-TO-imprint-vboard [CASES-FILE]
+# With CLI_CASES_TIMES set it prints how long each case took.
 set -uo pipefail
 imprint=$1
 vboard=${2:-}
@@ -202,7 +203,10 @@ while IFS= read -r line || [ -n "$line" ]; do
 		continue
 		;;
 	esac
+	t0=$EPOCHREALTIME
 	run_case "$n" "$line"
+	[ -n "${CLI_CASES_TIMES:-}" ] && printf 'time %s:%d %.2f s\n' "$cases" "$n" \
+		"$(echo "$EPOCHREALTIME - $t0" | bc)"
 	directives=()
 done <"$cases"
 [ ${#directives[@]} = 0 ] || {
