@@ -81,6 +81,16 @@ struct exp_settings {
 };
 
 /*
+ * The configuration's "registry" section as settings (url, TLS files, the
+ * bearer token from the environment variable bearer_env names): the one
+ * reader for export and background delivery. Timeouts and the output path
+ * stay 0 / NULL for the caller. IMP_ERR_CONFIG if bearer_env names an unset
+ * variable.
+ */
+imp_err exp_settings_from_config(const struct fmt_config *cfg, struct exp_settings *s);
+
+
+/*
  * An exporter. Contract, for every driver:
  *  - open() prepares the driver with s (which it may keep until close);
  *    on success *state is the driver's state; on failure nothing is left
