@@ -162,6 +162,8 @@ static int export_run(struct station_ctx *ctx, int argc, char **argv)
 	rc = jnl_open(jpath, &jo, &j);
 	if (rc == IMP_ERR_NOT_FOUND)
 		IMP_ERROR("no journal at %s yet; provision a board first", jpath);
+	else if (rc != IMP_OK)
+		IMP_ERROR("%s", jnl_last_error());
 	if (rc != IMP_OK)
 		goto cleanup;
 	rc = exp_settings_from_config(cfgp, &s);

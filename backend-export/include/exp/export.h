@@ -51,7 +51,6 @@ enum exp_status {
 };
 
 /* "pending", "accepted", "duplicate-same", "rejected" (the wire names). */
-const char *exp_status_name(enum exp_status s);
 
 struct exp_result {
 	enum exp_status status;
