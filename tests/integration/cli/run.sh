@@ -19,19 +19,22 @@ case_dir=
 
 # Background processes a fixture started are listed, one PID a line, in
 # $CASE/pids; they are stopped by PID after the case (and on exit).
+# running PID: true while PID runs (a zombie nobody reaped yet has stopped).
+running() {
+	[ -r "/proc/$1/stat" ] || return 1
+	case "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" in Z | '') return 1 ;; esac
+}
 stop_case_processes() {
-	local p i
+	local p
 	[ -n "$case_dir" ] && [ -f "$case_dir/pids" ] || return 0
 	while read -r p; do
 		[ -n "$p" ] || continue
 		kill "$p" 2>/dev/null || continue
-		for i in $(seq 1 100); do
-			# Gone, or a zombie nobody reaped yet: either way stopped.
-			[ -r "/proc/$p/stat" ] || break
-			case "$(cut -d' ' -f3 "/proc/$p/stat" 2>/dev/null)" in Z | '') break ;; esac
+		for _ in $(seq 1 100); do
+			running "$p" || break
 			sleep 0.02
 		done
-		kill -KILL "$p" 2>/dev/null
+		running "$p" && kill -KILL "$p" 2>/dev/null
 	done <"$case_dir/pids"
 	rm -f "$case_dir/pids"
 }
@@ -99,7 +102,7 @@ run_fixture() {
 
 # run_case LINENO CASE-LINE: the directives collected before it apply.
 run_case() {
-	local lineno=$1 line=$2 want out_re err_re args d kind rest sig="" sig_re="" pid got ok i
+	local lineno=$1 line=$2 want out_re err_re args d kind rest sig="" sig_re="" pid got ok
 	local -a argv refutes=()
 	case_env=()
 	case_dir=$tmp/case
@@ -163,9 +166,9 @@ run_case() {
 		"${argv[@]}" >"$case_dir/out" 2>"$case_dir/err" </dev/null &
 	pid=$!
 	if [ -n "$sig" ]; then
-		for i in $(seq 1 1500); do
+		for _ in $(seq 1 1500); do
 			grep -Eq -- "$sig_re" "$case_dir/err" && break
-			kill -0 "$pid" 2>/dev/null || break
+			running "$pid" || break
 			sleep 0.02
 		done
 		kill -s "$sig" "$pid" 2>/dev/null
