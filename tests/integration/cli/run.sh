@@ -5,7 +5,8 @@
 # directory; what is expensive to build (a demo data directory) is built
 # once per run under $SHARED and copied by the fixtures.
 # usage: run.sh PATH-TO-imprint PATH-TO-imprint-vboard [CASES-FILE]
-# With CLI_CASES_TIMES set it prints how long each case took.
+# With CLI_CASES_TIMES set it prints how long each case took, with
+# CLI_CASES_VERBOSE what every case wrote on stderr (to read the messages).
 set -uo pipefail
 imprint=$1
 vboard=${2:-}
@@ -190,6 +191,10 @@ run_case() {
 	if grep -Eq 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' "$case_dir/err"; then ok=0; fi
 	if [ $ok = 1 ]; then
 		pass=$((pass + 1))
+		if [ -n "${CLI_CASES_VERBOSE:-}" ]; then
+			echo "ok: $cases:$lineno: imprint ${argv[*]}: exit $got"
+			sed 's/^/  stderr: /' "$case_dir/err"
+		fi
 	else
 		report_fail "$lineno" "imprint ${argv[*]}: exit $got (want $want; stdout /$out_re/, stderr /$err_re/)"
 	fi
