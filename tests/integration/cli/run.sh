@@ -77,6 +77,7 @@ report_fail() {
 	[ -f "$case_dir/out" ] && sed 's/^/  stdout: /' "$case_dir/out" | head -8
 	[ -f "$case_dir/err" ] && sed 's/^/  stderr: /' "$case_dir/err" | head -12
 	[ -f "$case_dir/fixture.err" ] && sed 's/^/  fixture: /' "$case_dir/fixture.err" | head -12
+	[ -f "$case_dir/vboard.log" ] && grep -A8 Sanitizer "$case_dir/vboard.log" | sed 's/^/  vboard: /'
 }
 
 # run_fixture NAME ARGS...: fixtures/NAME.sh in the case's scratch
@@ -103,7 +104,7 @@ run_fixture() {
 
 # run_case LINENO CASE-LINE: the directives collected before it apply.
 run_case() {
-	local lineno=$1 line=$2 want out_re err_re args d kind rest sig="" sig_re="" pid got ok
+	local lineno=$1 line=$2 want out_re err_re args d kind rest sig="" sig_re="" pid got ok f
 	local -a argv refutes=()
 	case_env=()
 	case_dir=$tmp/case
@@ -187,8 +188,15 @@ run_case() {
 			err_re="$err_re, and not /$d/"
 		fi
 	done
-	# A sanitizer report is a failure whatever the exit code.
-	if grep -Eq 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' "$case_dir/err"; then ok=0; fi
+	# A sanitizer report is a failure whatever the exit code, from imprint
+	# or from a virtual board the case ran.
+	for f in "$case_dir/err" "$case_dir/vboard.log"; do
+		if [ -f "$f" ] && grep -Eq 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' "$f"
+		then
+			ok=0
+			err_re="$err_re, and no sanitizer report in ${f##*/}"
+		fi
+	done
 	if [ $ok = 1 ]; then
 		pass=$((pass + 1))
 		if [ -n "${CLI_CASES_VERBOSE:-}" ]; then
