@@ -18,16 +18,16 @@ pass=0
 fail=0
 case_dir=
 
-# Background processes a fixture started are listed, one PID a line, in
-# $CASE/pids; they are stopped by PID after the case (and on exit).
 # running PID: true while PID runs (a zombie nobody reaped yet has stopped).
 running() {
 	[ -r "/proc/$1/stat" ] || return 1
 	case "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" in Z | '') return 1 ;; esac
 }
-stop_case_processes() {
+# stop_listed FILE: stop the processes listed in FILE (one PID a line) by
+# PID, then forget them.
+stop_listed() {
 	local p
-	[ -n "$case_dir" ] && [ -f "$case_dir/pids" ] || return 0
+	[ -f "$1" ] || return 0
 	while read -r p; do
 		[ -n "$p" ] || continue
 		kill "$p" 2>/dev/null || continue
@@ -36,10 +36,16 @@ stop_case_processes() {
 			sleep 0.02
 		done
 		running "$p" && kill -KILL "$p" 2>/dev/null
-	done <"$case_dir/pids"
-	rm -f "$case_dir/pids"
+	done <"$1"
+	rm -f "$1"
 }
-trap 'stop_case_processes; rm -rf "$tmp"' EXIT
+# Background processes a fixture started for its case are listed in
+# $CASE/pids and stopped after the case; those a shared build started (and
+# normally stops itself) in $SHARED/pids, stopped at the latest on exit.
+stop_case_processes() {
+	[ -n "$case_dir" ] && stop_listed "$case_dir/pids"
+}
+trap 'stop_case_processes; stop_listed "$SHARED/pids"; rm -rf "$tmp"' EXIT
 
 # The environment of the cases: nothing from the caller's session decides
 # which token, profile or data directory a case sees.
