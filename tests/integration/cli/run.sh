@@ -31,7 +31,7 @@ stop_listed() {
 	while read -r p; do
 		[ -n "$p" ] || continue
 		kill "$p" 2>/dev/null || continue
-		for _ in $(seq 1 100); do
+		for _ in $(seq 1 250); do
 			running "$p" || break
 			sleep 0.02
 		done
