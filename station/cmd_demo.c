@@ -34,9 +34,11 @@ struct vboard {
 	json_t *endpoints; /* array of {"board","uid","rsp","uart"} */
 };
 
-/* pcsc: NULL, or "HOST:PORT" of the vpcd readers for the boards' cards. */
+/* pcsc: NULL, or "HOST:PORT" of the vpcd readers for the boards' cards;
+ * faults: NULL, or the virtual board's fault options (docs/VBOARD.md),
+ * separated by blanks. */
 static imp_err vboard_start(struct vboard *vb, long boards, const char *state_dir,
-			    const char *latency, const char *pcsc)
+			    const char *latency, const char *pcsc, const char *faults)
 {
 	char exe[PATH_MAX], nboards[32];
 	int pipefd[2];
@@ -46,22 +48,42 @@ static imp_err vboard_start(struct vboard *vb, long boards, const char *state_di
 	snprintf(nboards, sizeof(nboards), "%ld", boards);
 	if (pipe(pipefd) != 0)
 		return IMP_ERR_IO;
+	/* argv: the program, its fixed options, then faults split on blanks. */
+	char *fcopy = strdup(faults ? faults : "");
+	char *args[64];
+	int n = 0;
+
+	if (!fcopy)
+		return IMP_ERR_NOMEM;
+	args[n++] = exe;
+	args[n++] = "--boards";
+	args[n++] = nboards;
+	args[n++] = "--state-dir";
+	args[n++] = (char *)state_dir;
+	args[n++] = "--latency";
+	args[n++] = (char *)latency;
+	if (pcsc) {
+		args[n++] = "--pcsc";
+		args[n++] = (char *)pcsc;
+	}
+	for (char *save = NULL, *t = strtok_r(fcopy, " \t", &save); t && n < 63;
+	     t = strtok_r(NULL, " \t", &save))
+		args[n++] = t;
+	args[n] = NULL;
 	vb->pid = fork();
-	if (vb->pid < 0)
+	if (vb->pid < 0) {
+		free(fcopy);
 		return IMP_ERR_IO;
+	}
 	if (vb->pid == 0) {
 		dup2(pipefd[1], STDOUT_FILENO);
 		close(pipefd[0]);
 		close(pipefd[1]);
-		if (pcsc)
-			execlp(exe, exe, "--boards", nboards, "--state-dir", state_dir, "--latency",
-			       latency, "--pcsc", pcsc, (char *)NULL);
-		else
-			execlp(exe, exe, "--boards", nboards, "--state-dir", state_dir, "--latency",
-			       latency, (char *)NULL);
+		execvp(exe, args);
 		fprintf(stderr, "imprint: error: cannot run %s: %s\n", exe, strerror(errno));
 		_exit(127);
 	}
+	free(fcopy);
 	close(pipefd[1]);
 	vb->out = fdopen(pipefd[0], "r");
 	vb->endpoints = json_array();
@@ -377,7 +399,7 @@ static imp_err write_demo_config(const char *path, const char *key_mode, const j
 
 static struct {
 	long boards, vpcd_port;
-	const char *key_mode, *latency, *anchor;
+	const char *key_mode, *latency, *anchor, *faults;
 } dopt = { .boards = 8, .vpcd_port = 35963 /* vpcd's own default */, .key_mode = "device",
 	   .latency = "1", .anchor = "agent" };
 
@@ -389,6 +411,9 @@ static const struct st_option demo_opts[] = {
 	{ "anchor", 'a', ST_OPT_STRING, &dopt.anchor, "ANCHOR",
 	  "agent, or pcsc: each board's card in a vpcd reader of a pcscd the demo starts; "
 	  "2 boards at most (agent)" },
+	{ "faults", 0, ST_OPT_STRING, &dopt.faults, "OPTIONS",
+	  "fault options for the virtual boards, e.g. \"--refuse lock --seed 7\" "
+	  "(docs/VBOARD.md)" },
 	{ "vpcd-port", 0, ST_OPT_INT, &dopt.vpcd_port, "PORT",
 	  "with --anchor pcsc: board N's vpcd reader listens on PORT+N (35963)" },
 	ST_OPTIONS_END,
@@ -449,7 +474,7 @@ static int demo_run(struct station_ctx *ctx, int argc, char **argv)
 	if (rc == IMP_OK && use_pcsc)
 		rc = pcscd_start(&pcscd, demo, (int)vpcd_port, boards);
 	if (rc == IMP_OK)
-		rc = vboard_start(&vb, boards, state, latency, use_pcsc ? pcsc : NULL);
+		rc = vboard_start(&vb, boards, state, latency, use_pcsc ? pcsc : NULL, dopt.faults);
 	if (rc == IMP_OK && use_pcsc)
 		endpoints_add_readers(vb.endpoints);
 	if (rc == IMP_OK) {
@@ -509,7 +534,7 @@ const struct st_command st_cmd_demo = {
 	.need = NEED_DATA_DIR,
 	.summary = "the whole virtual line: start boards, init the hsm, provision, summarise",
 	.usage = "imprint demo [--boards N] [--key-mode MODE] [--latency SCALE] "
-		 "[--anchor agent|pcsc] [--vpcd-port PORT]",
+		 "[--anchor agent|pcsc] [--vpcd-port PORT] [--faults OPTIONS]",
 	.opts = demo_opts,
 	.check = demo_check,
 	.help = "Starts N virtual boards, creates the embedded hsm and the organisation's "

@@ -4,26 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "formats/x509.h"
-#include "hsm/org.h"
 #include "imprint/log.h"
+#include "report.h"
 #include "run.h"
-
-struct failure_list {
-	json_t *arr;
-};
-
-static int failure_cb(void *arg, const struct jnl_board *b)
-{
-	struct failure_list *f = arg;
-
-	json_array_append_new(f->arr, json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "uid",
-						b->uid, "serial", b->serial, "state",
-						jnl_state_name(b->state), "fixture", b->fixture,
-						"code", (int)b->last_error, "error",
-						b->last_error_msg, "updated", b->updated));
-	return 0;
-}
 
 static void print_status(const json_t *o, void *arg)
 {
@@ -57,6 +40,18 @@ static void print_status(const json_t *o, void *arg)
 		       json_integer_value(json_object_get(v, "code")));
 	if (json_array_size(json_object_get(o, "failures")) == 0)
 		printf("  none\n");
+	v = json_object_get(o, "shift");
+	if (json_is_real(json_object_get(v, "first_pass_yield")))
+		printf("\nfirst-pass yield: %.1f%% (%lld of %lld finished)\n",
+		       100.0 * json_real_value(json_object_get(v, "first_pass_yield")),
+		       json_integer_value(json_object_get(v, "first_pass")),
+		       json_integer_value(json_object_get(v, "finished")));
+	if (json_object_size(json_object_get(v, "failures_by_step"))) {
+		printf("failures by step:");
+		json_object_foreach(json_object_get(v, "failures_by_step"), key, states)
+			printf(" %s %lld", key, json_integer_value(states));
+		printf("\n");
+	}
 	printf("\nrecords waiting for delivery: %lld\n",
 	       json_integer_value(json_object_get(o, "outbox_pending")));
 	v = json_object_get(o, "chain");
@@ -71,93 +66,46 @@ static void print_status(const json_t *o, void *arg)
 		       json_string_value(json_object_get(v, "reason")));
 }
 
-/* Verify the journal's hash chain and checkpoint signatures (record-signing
- * certificate from DATA/trust). */
-static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **out)
-{
-	struct jnl_verify_report rep;
-	struct jnl_verify_opts vo = { 0 };
-	char trust[4200], path[4300];
-	X509 *cert = NULL;
-	imp_err rc;
-
-	st_trust_dir(ctx, trust, sizeof(trust));
-	snprintf(path, sizeof(path), "%s/%s", trust, hsm_org_file(HSM_ORG_RECORD));
-	if (fmt_cert_load(path, &cert) == IMP_OK)
-		vo.pkey = X509_get0_pubkey(cert);
-	else
-		IMP_WARN("no %s: checkpoint signatures are not checked", path);
-	rc = jnl_verify_chain(j, &vo, &rep);
-	*out = json_pack("{s:b, s:I, s:I, s:b, s:I, s:I, s:s}", "ok", rc == IMP_OK, "events",
-			 (json_int_t)rep.events, "checkpoints", (json_int_t)rep.checkpoints,
-			 "signatures_checked", rep.signatures_checked, "unsigned_tail",
-			 (json_int_t)rep.unsigned_tail, "bad_seq", (json_int_t)rep.bad_seq, "reason",
-			 rep.reason);
-	if (rc == IMP_ERR_AUDIT)
-		IMP_ERROR("journal chain broken at event %llu: %s; the journal was altered outside "
-			  "imprint", (unsigned long long)rep.bad_seq, rep.reason);
-	X509_free(cert);
-	return rc;
-}
-
 static long failures_limit = 10;
 static bool verify;
+static const char *since, *until;
 
 static const struct st_option status_opts[] = {
 	{ "failures", 0, ST_OPT_INT, &failures_limit, "N", "show the N most recent failures (10)" },
 	{ "verify", 0, ST_OPT_FLAG, &verify, NULL,
 	  "also verify the journal's hash chain and signed checkpoints" },
+	{ "since", 0, ST_OPT_STRING, &since, "T",
+	  "the shift's figures from T on (RFC 3339 UTC, e.g. 2026-12-01T06:00:00Z)" },
+	{ "until", 0, ST_OPT_STRING, &until, "T", "the shift's figures before T" },
 	ST_OPTIONS_END,
 };
 
+static imp_err status_check(int argc, char **argv)
+{
+	char t[32];
+
+	(void)argc;
+	(void)argv;
+	if ((since && !st_time_norm(since, t)) || (until && !st_time_norm(until, t))) {
+		IMP_ERROR("status: --since and --until take an RFC 3339 UTC time such as "
+			  "2026-12-01T06:00:00Z");
+		return IMP_ERR_USAGE;
+	}
+	return IMP_OK;
+}
+
 static int status_run(struct station_ctx *ctx, int argc, char **argv)
 {
-	struct st_run *l = ctx->run;
-	struct jnl_info info;
-	uint64_t counts[JNL_ST__COUNT];
-	uint64_t pending = 0;
-	struct failure_list f = { json_array() };
-	json_t *states = json_object();
-	json_t *chain = NULL;
-	char jpath[4200];
+	struct st_status_opts so = { .failures_limit = (unsigned)failures_limit, .verify = verify,
+				     .since = since, .until = until };
+	json_t *o = NULL;
 	imp_err rc;
 
 	(void)argc;
 	(void)argv;
-	rc = jnl_info(l->journal, &info);
-	if (rc == IMP_OK)
-		rc = jnl_counts(l->journal, counts);
-	if (rc == IMP_OK)
-		rc = jnl_list_failures(l->journal, (unsigned)failures_limit, failure_cb, &f);
-	if (rc == IMP_OK)
-		rc = jnl_outbox_count_pending(l->journal, &pending);
-	if (rc == IMP_OK && verify) {
-		rc = verify_journal(ctx, l->journal, &chain);
-		if (rc != IMP_OK && rc != IMP_ERR_AUDIT)
-			goto cleanup;
-	}
-	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
-		st_journal_path(ctx, &l->cfg, jpath, sizeof(jpath));
-		for (int s = 0; s < JNL_ST__COUNT; s++)
-			json_object_set_new(states, jnl_state_name((enum jnl_state)s),
-					    json_integer((json_int_t)counts[s]));
-		json_t *o =
-			json_pack("{s:s, s:s, s:I, s:I, s:I, s:O, s:O, s:I}", "station_id",
-				  info.station_id, "journal", jpath, "quota", (json_int_t)info.quota,
-				  "issued", (json_int_t)info.issued, "quota_left",
-				  (json_int_t)info.quota_left, "boards", states, "failures", f.arr,
-				  "outbox_pending", (json_int_t)pending);
-
-		if (o && chain)
-			json_object_set(o, "chain", chain);
-		if (o)
-			json_object_set_new(o, "line_mode", json_boolean(info.leased_serials));
+	rc = st_status_build(ctx, &so, &o);
+	if (o)
 		st_emit(ctx, o, print_status, NULL);
-	}
-cleanup:
-	json_decref(chain);
-	json_decref(f.arr);
-	json_decref(states);
 	return st_fail(rc, NULL);
 }
 
@@ -166,8 +114,9 @@ const struct st_command st_cmd_status = {
 	.fn = status_run,
 	.need = NEED_JOURNAL,
 	.summary = "boards per state, quota left, recent failures",
-	.usage = "imprint status [--failures N] [--verify]",
+	.usage = "imprint status [--failures N] [--verify] [--since T] [--until T]",
 	.opts = status_opts,
+	.check = status_check,
 	.help = "Reads the journal only. --verify checks the hash chain and the signed "
 		"checkpoints against DATA/trust and exits 28 (audit) if they do not hold.",
 };

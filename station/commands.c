@@ -13,6 +13,7 @@ const struct st_command *const st_commands[] = {
 	&st_cmd_hsm,
 	&st_cmd_line,
 	&st_cmd_provision,
+	&st_cmd_report,
 	&st_cmd_resume,
 	&st_cmd_revoke,
 	&st_cmd_status,

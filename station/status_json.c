@@ -1,0 +1,113 @@
+/*
+ * The status object: the one builder behind `imprint status --json`,
+ * `imprint report` and the dashboard (report.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "formats/x509.h"
+#include "hsm/org.h"
+#include "imprint/log.h"
+#include "report.h"
+#include "run.h"
+
+struct failure_list {
+	json_t *arr;
+};
+
+static int failure_cb(void *arg, const struct jnl_board *b)
+{
+	struct failure_list *f = arg;
+
+	json_array_append_new(f->arr, json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "uid",
+						b->uid, "serial", b->serial, "state",
+						jnl_state_name(b->state), "fixture", b->fixture,
+						"code", (int)b->last_error, "error",
+						b->last_error_msg, "updated", b->updated));
+	return 0;
+}
+
+/* Verify the journal's hash chain and checkpoint signatures (record-signing
+ * certificate from DATA/trust). */
+static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **out)
+{
+	struct jnl_verify_report rep;
+	struct jnl_verify_opts vo = { 0 };
+	char trust[4200], path[4300];
+	X509 *cert = NULL;
+	imp_err rc;
+
+	st_trust_dir(ctx, trust, sizeof(trust));
+	snprintf(path, sizeof(path), "%s/%s", trust, hsm_org_file(HSM_ORG_RECORD));
+	if (fmt_cert_load(path, &cert) == IMP_OK)
+		vo.pkey = X509_get0_pubkey(cert);
+	else
+		IMP_WARN("no %s: checkpoint signatures are not checked", path);
+	rc = jnl_verify_chain(j, &vo, &rep);
+	*out = json_pack("{s:b, s:I, s:I, s:b, s:I, s:I, s:I, s:s}", "ok", rc == IMP_OK, "events",
+			 (json_int_t)rep.events, "checkpoints", (json_int_t)rep.checkpoints,
+			 "signatures_checked", rep.signatures_checked, "last_checkpoint_seq",
+			 (json_int_t)rep.last_checkpoint_seq, "unsigned_tail",
+			 (json_int_t)rep.unsigned_tail, "bad_seq", (json_int_t)rep.bad_seq, "reason",
+			 rep.reason);
+	if (rc == IMP_ERR_AUDIT)
+		IMP_ERROR("journal chain broken at event %llu: %s; the journal was altered outside "
+			  "imprint", (unsigned long long)rep.bad_seq, rep.reason);
+	X509_free(cert);
+	return rc;
+}
+
+imp_err st_status_build(struct station_ctx *ctx, const struct st_status_opts *so, json_t **out)
+{
+	struct st_run *l = ctx->run;
+	struct jnl_info info;
+	uint64_t counts[JNL_ST__COUNT];
+	uint64_t pending = 0;
+	struct failure_list f = { json_array() };
+	json_t *states = json_object();
+	json_t *chain = NULL, *shift = NULL, *o = NULL;
+	char jpath[4200];
+	imp_err rc;
+
+	*out = NULL;
+	rc = jnl_info(l->journal, &info);
+	if (rc == IMP_OK)
+		rc = jnl_counts(l->journal, counts);
+	if (rc == IMP_OK)
+		rc = jnl_list_failures(l->journal, so->failures_limit, failure_cb, &f);
+	if (rc == IMP_OK)
+		rc = jnl_outbox_count_pending(l->journal, &pending);
+	if (rc == IMP_OK)
+		rc = st_shift_stats(l->journal, so->since, so->until, &shift);
+	if (rc == IMP_OK && so->verify) {
+		rc = verify_journal(ctx, l->journal, &chain);
+		if (rc != IMP_OK && rc != IMP_ERR_AUDIT)
+			goto cleanup;
+	}
+	if (rc != IMP_OK && rc != IMP_ERR_AUDIT)
+		goto cleanup;
+	st_journal_path(ctx, &l->cfg, jpath, sizeof(jpath));
+	for (int s = 0; s < JNL_ST__COUNT; s++)
+		json_object_set_new(states, jnl_state_name((enum jnl_state)s),
+				    json_integer((json_int_t)counts[s]));
+	o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:O, s:O, s:I, s:I, s:s, s:I, s:O}", "station_id",
+		      info.station_id, "journal", jpath, "quota", (json_int_t)info.quota, "issued",
+		      (json_int_t)info.issued, "quota_left", (json_int_t)info.quota_left, "boards",
+		      states, "failures", f.arr, "outbox_pending", (json_int_t)pending, "head_seq",
+		      (json_int_t)info.head_seq, "head_hash", info.head_hash,
+		      "last_checkpoint_seq", (json_int_t)info.last_checkpoint_seq, "shift", shift);
+	if (!o) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	if (chain)
+		json_object_set(o, "chain", chain);
+	json_object_set_new(o, "line_mode", json_boolean(info.leased_serials));
+	*out = o;
+cleanup:
+	json_decref(shift);
+	json_decref(chain);
+	json_decref(f.arr);
+	json_decref(states);
+	return rc;
+}
