@@ -16,6 +16,7 @@ const struct st_command *const st_commands[] = {
 	&st_cmd_report,
 	&st_cmd_resume,
 	&st_cmd_revoke,
+	&st_cmd_serve,
 	&st_cmd_status,
 	&st_cmd_supervisor,
 	&st_cmd_version,

@@ -297,6 +297,12 @@ static void audit(FILE *f, const json_t *st)
 	const json_t *c = json_object_get(st, "chain");
 	bool ok = json_is_true(json_object_get(c, "ok"));
 
+	char cp[48];
+
+	if (ival(c, "last_checkpoint_seq"))
+		snprintf(cp, sizeof(cp), "at event %lld", ival(c, "last_checkpoint_seq"));
+	else
+		snprintf(cp, sizeof(cp), "none yet");
 	fprintf(f, "<section id=\"audit-sec\"><h2>Journal audit</h2>\n");
 	if (!c) {
 		fprintf(f, "<p id=\"audit\" data-ok=\"unknown\">not verified</p></section>\n");
@@ -304,17 +310,18 @@ static void audit(FILE *f, const json_t *st)
 	}
 	fprintf(f, "<p id=\"audit\" data-ok=\"%s\" class=\"%s\">%s</p>\n", ok ? "true" : "false",
 		ok ? "good" : "bad",
-		ok ? "hash chain and signed checkpoints verified"
-		   : "BROKEN: the journal was altered outside imprint");
+		!ok ? "BROKEN: the journal was altered outside imprint"
+		: ival(c, "checkpoints") ? "hash chain and signed checkpoints verified"
+					 : "hash chain verified; no signed checkpoint yet");
 	fprintf(f, "<table><tr><th>events</th><td id=\"audit-events\" data-value=\"%lld\">%lld</td>"
 		   "</tr><tr><th>signed checkpoints</th><td id=\"audit-checkpoints\" "
 		   "data-value=\"%lld\">%lld</td></tr><tr><th>last signed checkpoint</th>"
-		   "<td id=\"audit-last-checkpoint\" data-value=\"%lld\">event %lld</td></tr>"
+		   "<td id=\"audit-last-checkpoint\" data-value=\"%lld\">%s</td></tr>"
 		   "<tr><th>events after it (not yet signed)</th><td id=\"audit-unsigned\" "
 		   "data-value=\"%lld\">%lld</td></tr><tr><th>signatures checked</th><td>%s</td></tr>"
 		   "<tr><th>journal head</th><td><code>event %lld, ",
 		ival(c, "events"), ival(c, "events"), ival(c, "checkpoints"), ival(c, "checkpoints"),
-		ival(c, "last_checkpoint_seq"), ival(c, "last_checkpoint_seq"),
+		ival(c, "last_checkpoint_seq"), cp,
 		ival(c, "unsigned_tail"), ival(c, "unsigned_tail"),
 		json_is_true(json_object_get(c, "signatures_checked")) ? "yes" : "no (no certificate)",
 		ival(st, "head_seq"));
@@ -427,7 +434,7 @@ static const char STYLE[] =
 
 /* The live page replaces #report with /fragment every two seconds. */
 static const char SCRIPT[] =
-	"setInterval(function(){fetch('/fragment',{cache:'no-store'}).then(function(r){"
+	"setInterval(function(){fetch('/fragment'+location.search,{cache:'no-store'}).then(function(r){"
 	"if(!r.ok)throw new Error(r.status);return r.text();}).then(function(t){"
 	"document.getElementById('report').innerHTML=t;}).catch(function(){});},2000);";
 
