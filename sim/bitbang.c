@@ -110,6 +110,7 @@ static void serve(struct sim_board *b, int fd)
 			break;
 	}
 	sim_dap_free(c.dap);
+	sim_chip_debug_detach(b->chip);
 }
 
 void *sim_bitbang_main(void *arg)

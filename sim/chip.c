@@ -379,6 +379,17 @@ bool sim_chip_has_core_debug(const struct sim_chip *chip)
 	return chip->fam->core_debug;
 }
 
+void sim_chip_debug_detach(struct sim_chip *chip)
+{
+	pthread_mutex_lock(&chip->mu);
+	if (chip->fam->core_debug) {
+		chip->core.dhcsr_ctrl = 0;
+		chip->core.demcr = 0;
+		chip->core.halted = false;
+	}
+	pthread_mutex_unlock(&chip->mu);
+}
+
 imp_err sim_chip_reset(struct sim_chip *chip)
 {
 	pthread_mutex_lock(&chip->mu);

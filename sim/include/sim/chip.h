@@ -89,6 +89,12 @@ imp_err sim_chip_ap_read(struct sim_chip *chip, unsigned apsel, uint32_t reg, ui
 imp_err sim_chip_ap_write(struct sim_chip *chip, unsigned apsel, uint32_t reg, uint32_t v);
 bool sim_chip_debug_locked(struct sim_chip *chip);
 bool sim_chip_has_core_debug(const struct sim_chip *chip);
+/*
+ * The probe let go of the debug port (its connection closed): the debug
+ * domain powers down, so halting debug (DHCSR.C_DEBUGEN) and vector catch
+ * (DEMCR) are cleared and a halted core runs on.
+ */
+void sim_chip_debug_detach(struct sim_chip *chip);
 
 /*
  * Burned fuse mask (VB1_FUSE_*), and the mask effective since the last
