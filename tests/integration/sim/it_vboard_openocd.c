@@ -42,6 +42,7 @@
 #include <arpa/inet.h>
 
 static const char *openocd_exe, *cfg_path;
+static const char *pre_cfg; /* one more -c before the configuration, or NULL */
 static pid_t vb_pid = -1, ocd_pid = -1;
 static char tmpdir[64];
 
@@ -161,6 +162,10 @@ static int openocd_batch(int port, const char *const *cmds, char *out, size_t ca
 	argv[k++] = openocd_exe;
 	argv[k++] = "-c";
 	argv[k++] = portcmd;
+	if (pre_cfg) {
+		argv[k++] = "-c";
+		argv[k++] = pre_cfg;
+	}
 	argv[k++] = "-f";
 	argv[k++] = cfg_path;
 	argv[k++] = "-c";
@@ -521,7 +526,8 @@ static void write_image(const char *path, uint8_t *img, size_t n)
 	CHECK(f && fwrite(img, 1, n, f) == n && fclose(f) == 0, "write %s", path);
 }
 
-static void legacy(const struct board *b, const char *image, const uint8_t *img)
+static void legacy(const struct board *b, const char *image, const char *image_small,
+		   const uint8_t *img)
 {
 	char con[4096], reply[8192], hex[64], log[128];
 	struct gdb g;
@@ -556,7 +562,19 @@ static void legacy(const struct board *b, const char *image, const uint8_t *img)
 	for (int i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", img[i]);
 	CHECK(strcmp(reply, hex) == 0, "flash holds %s, the image %s", reply, hex);
-	say("program ... verify through the nrf5 driver; the model holds the image\n");
+	CHECK(!has(out, "falling back"), "the nrf5 driver did not use its loader on the core");
+	say("program ... verify through the nrf5 driver's loader run on the core; the model holds the image\n");
+
+	/* Without a work area: the driver's register-level path, host-side verify. */
+	snprintf(prog, sizeof(prog), "program %s 0x40000 verify", image_small);
+	pre_cfg = "set VBOARD_WORKAREASIZE 0";
+	expect_ok(b->bitbang, program, out, sizeof(out), "program without a work area");
+	pre_cfg = NULL;
+	CHECK(has(out, "falling back to slow memory writes") && has(out, "** Verified OK **"),
+	      "program without a work area did not verify through the NVMC path:\n%s", out);
+	vboard_rsp_read(b->rsp, "m40000,10", reply, sizeof(reply));
+	CHECK(strcmp(reply, hex) == 0, "flash at 0x40000 holds %s, the image %s", reply, hex);
+	say("program ... verify without a work area (word by word through the NVMC)\n");
 
 	/* GDB: memory map, a read, then the lock inside the same session. */
 	snprintf(log, sizeof(log), "%s/ocd-gdb.log", tmpdir);
@@ -649,7 +667,8 @@ int main(int argc, char **argv)
 {
 	struct board b[2];
 	static uint8_t img[12 * 1024];
-	char image[128];
+	char image[128], image_small[128];
+	static uint8_t small[4096];
 
 	if (argc != 4) {
 		fprintf(stderr, "usage: %s IMPRINT-VBOARD OPENOCD CFG\n", argv[0]);
@@ -663,10 +682,12 @@ int main(int argc, char **argv)
 	CHECK(mkdtemp(tmpdir), "mkdtemp");
 	snprintf(image, sizeof(image), "%s/image.bin", tmpdir);
 	write_image(image, img, sizeof(img));
+	snprintf(image_small, sizeof(image_small), "%s/small.bin", tmpdir);
+	write_image(image_small, small, sizeof(small));
 	start_vboard(argv[1], b, 2);
 	CHECK(strcmp(b[0].revision, "legacy") == 0 && strcmp(b[1].revision, "hardened") == 0,
 	      "revisions %s, %s", b[0].revision, b[1].revision);
-	legacy(&b[0], image, img);
+	legacy(&b[0], image, image_small, img);
 	hardened(&b[1], image);
 	cleanup();
 	printf("PASS\n");
