@@ -392,16 +392,45 @@ static bool gdb_read_packet(struct gdb *g, char *out, size_t cap, double timeout
 	}
 }
 
+static void gdb_send_n(struct gdb *g, const char *payload, size_t len)
+{
+	static char pkt[16384];
+	unsigned sum = 0;
+	size_t n = 0;
+
+	CHECK(len + 4 < sizeof(pkt), "packet too long");
+	pkt[n++] = '$';
+	for (size_t i = 0; i < len; i++) {
+		sum += (unsigned char)payload[i];
+		pkt[n++] = payload[i];
+	}
+	n += (size_t)snprintf(pkt + n, sizeof(pkt) - n, "#%02x", sum & 0xFF);
+	CHECK(write(g->to, pkt, n) == (ssize_t)n, "write to openocd");
+}
+
 static void gdb_send(struct gdb *g, const char *payload)
 {
-	char pkt[4096];
-	unsigned sum = 0;
-	int n;
+	gdb_send_n(g, payload, strlen(payload));
+}
 
-	for (const char *p = payload; *p; p++)
-		sum += (unsigned char)*p;
-	n = snprintf(pkt, sizeof(pkt), "$%s#%02x", payload, sum & 0xFF);
-	CHECK(write(g->to, pkt, (size_t)n) == n, "write to openocd");
+/* vFlashWrite:addr:data with the binary escapes of the RSP. */
+static void gdb_vflash_write(struct gdb *g, uint32_t addr, const uint8_t *data, size_t n,
+			     char *reply, size_t cap)
+{
+	static char buf[16384];
+	size_t k = (size_t)snprintf(buf, sizeof(buf), "vFlashWrite:%x:", addr);
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t ch = data[i];
+
+		if (ch == '#' || ch == '$' || ch == '}' || ch == '*') {
+			buf[k++] = '}';
+			ch ^= 0x20;
+		}
+		buf[k++] = (char)ch;
+	}
+	gdb_send_n(g, buf, k);
+	CHECK(gdb_read_packet(g, reply, cap, 30), "vFlashWrite: connection closed");
 }
 
 /* Send a packet, return the first non-'O' reply (console output in con). */
@@ -586,7 +615,21 @@ static void legacy(const struct board *b, const char *image, const char *image_s
 	      has(reply, "type=\"flash\" start=\"0x10001000\""), "memory map without the flash regions: %s", reply);
 	CHECK(gdb_cmd(&g, "m0,4", reply, sizeof(reply), NULL, 0), "m0,4");
 	CHECK(strncmp(reply, hex, 8) == 0, "gdb read %s, flash holds %.8s", reply, hex);
+	/* vFlash into one page at 0x80000: erase, write, done, read back */
 	gdb_monitor(&g, "halt", con, sizeof(con));
+	CHECK(gdb_cmd(&g, "vFlashErase:80000,1000", reply, sizeof(reply), NULL, 0), "vFlashErase");
+	CHECK(strcmp(reply, "OK") == 0, "vFlashErase answered %s", reply);
+	gdb_vflash_write(&g, 0x80000, img + 0x100, 1024, reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0, "vFlashWrite answered %s", reply);
+	CHECK(gdb_cmd(&g, "vFlashDone", reply, sizeof(reply), NULL, 0), "vFlashDone");
+	CHECK(strcmp(reply, "OK") == 0, "vFlashDone answered %s", reply);
+	vboard_rsp_read(b->rsp, "m80000,10", reply, sizeof(reply));
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", img[0x100 + i]);
+	CHECK(strcmp(reply, hex) == 0, "after vFlash the model holds %s at 0x80000, not %s", reply, hex);
+	CHECK(gdb_cmd(&g, "m80000,4", reply, sizeof(reply), NULL, 0), "m80000,4");
+	CHECK(strncmp(reply, hex, 8) == 0, "gdb read %s at 0x80000, flash holds %.8s", reply, hex);
+	say("GDB: memory map with both flash banks; vFlashErase/Write/Done program the model\n");
 	gdb_monitor(&g, "flash fillw 0x10001208 0xFFFFFF00 1", con, sizeof(con));
 	gdb_monitor(&g, "reset run", con, sizeof(con));
 	CHECK(gdb_cmd(&g, "m0,4", reply, sizeof(reply), NULL, 0), "m0,4 after the lock");
