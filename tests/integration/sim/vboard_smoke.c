@@ -382,6 +382,53 @@ static void power_cut(const char *exe, struct wire_frame *resp)
 	rm_rf(state);
 }
 
+
+/*
+ * The same agent and secure element on nRF52840 boards: IDENTIFY reports
+ * FICR DEVICEID padded with zeros, keys are made, and the RSP server reads
+ * the ID from FICR (legacy board) or refuses (a new hardened board, whose
+ * access port is protected), while the agent still answers.
+ */
+static void nrf52840_boards(const char *exe, struct wire_frame *resp)
+{
+	char state[] = "/tmp/imprint-vboard-nrf.XXXXXX";
+	static const char *const extra[] = { "--chip", "nordic-nrf52840", "--revision", "legacy,hardened", NULL };
+	struct board_ep eps[2];
+	char uidhex[33], reply[512];
+	uint8_t gen[2] = { 0, 0 };
+	FILE *f;
+	int u, r;
+
+	CHECK(mkdtemp(state), "mkdtemp");
+	f = start_vboard(exe, state, 2, eps, (const char *const *)extra);
+	for (int i = 0; i < 2; i++) {
+		CHECK(strcmp(eps[i].uid + 16, "0000000000000000") == 0, "nRF uid %s not DEVICEID + zeros", eps[i].uid);
+		u = open_uart(eps[i].uart);
+		transact(u, WIRE_CMD_IDENTIFY, 1, NULL, 0, resp);
+		CHECK(resp->payload[0] == WIRE_ST_OK, "nRF identify status %u", resp->payload[0]);
+		imp_hex_encode(resp->payload + 1, 16, uidhex);
+		CHECK(strcmp(uidhex, eps[i].uid) == 0, "nRF identify uid %s != %s", uidhex, eps[i].uid);
+		CHECK(resp->payload[17] == WIRE_LC_OPEN, "nRF lifecycle %u", resp->payload[17]);
+		CHECK(resp->payload[21] == 0, "nRF fuses %u", resp->payload[21]);
+		transact(u, WIRE_CMD_GENERATE_KEY, 2, gen, sizeof(gen), resp);
+		CHECK(resp->payload[0] == WIRE_ST_OK && resp->len == 1 + 65, "nRF generate_key status %u len %u",
+		      resp->payload[0], resp->len);
+		close(u);
+	}
+	r = rsp_connect(eps[0].port);
+	rsp_cmd(r, "m10000060,8", false, reply, sizeof(reply));
+	CHECK(strncmp(reply, eps[0].uid, 16) == 0 && strlen(reply) == 16, "FICR DEVICEID %s, uid %s", reply, eps[0].uid);
+	rsp_cmd(r, "m10000100,4", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "40280500") == 0, "FICR INFO.PART %s", reply);
+	close(r);
+	r = rsp_connect(eps[1].port);
+	rsp_cmd(r, "m10000060,8", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "E51") == 0, "a new hardened part answered %s, not E51", reply);
+	close(r);
+	stop_vboard(f);
+	rm_rf(state);
+}
+
 int main(int argc, char **argv)
 {
 	char state[] = "/tmp/imprint-vboard-test.XXXXXX";
@@ -500,6 +547,7 @@ int main(int argc, char **argv)
 
 	back_door_and_capture(argv[1], state, resp);
 	power_cut(argv[1], resp);
+	nrf52840_boards(argv[1], resp);
 	rm_rf(state);
 	free(resp);
 	printf("ok\n");
