@@ -6,9 +6,10 @@
  * DFSR, AIRCR (SYSRESETREQ, VECTRESET), CPUID, VTOR, CPACR, MVFR0/1, the FPB
  * and DWT comparators, and the ROM table of the PPB with the components'
  * identification registers. Everything else in the PPB reads 0 and ignores
- * writes. A core resumed from a debug halt executes code (core_exec.c, in
- * the chip's core thread); a core that left reset running runs its
- * firmware abstractly, as the family models it (docs/VBOARD.md).
+ * writes. A core resumed from a debug halt at code in SRAM executes it
+ * (core_exec.c, in the chip's core thread); firmware in flash, and a core
+ * that left reset running, run abstractly, as the family models it
+ * (docs/VBOARD.md).
  */
 #include <string.h>
 
@@ -231,21 +232,23 @@ static void ppb_write32(struct sim_chip *c, uint32_t a, uint32_t v)
 			k->executing = false;
 			k->lockup = false;
 		} else if (k->halted) {
-			/* Resume from the debug halt: the core executes what is at PC. */
+			/* Resume from the debug halt. Code in SRAM (what a debugger
+			 * loads) is executed; firmware in flash runs abstractly. */
 			bool progress;
 
 			k->retire_st = true;
 			k->halted = false;
 			k->lockup = false;
-			k->executing = true;
+			k->executing = k->regs[15] >= 0x20000000u && k->regs[15] < 0x40000000u;
 			if (k->dhcsr_ctrl & C_STEP) {
-				sim_core_exec(c, 1, &progress);
+				if (k->executing)
+					sim_core_exec(c, 1, &progress);
 				k->executing = false;
 				if (!k->lockup) {
 					k->halted = true;
 					k->dfsr |= DFSR_HALTED;
 				}
-			} else {
+			} else if (k->executing) {
 				pthread_cond_signal(&c->core_cv);
 			}
 		}

@@ -3,7 +3,8 @@
  * (OpenOCD's flash loader and CRC routine): the ARMv6-M Thumb instruction
  * set (ARMv6-M Architecture Reference Manual, A6.7), which is what such
  * loaders are built for, plus BL and the barrier and hint instructions.
- * The core executes only after a debugger resumed it from a debug halt;
+ * The core executes only code in SRAM (0x20000000-0x3FFFFFFF) that a
+ * debugger resumed it at, from a debug halt;
  * it stops at BKPT (a debug halt, DFSR.BKPT) and locks up (DHCSR.S_LOCKUP)
  * on anything it does not execute or on a faulting access — there is no
  * exception model. Memory goes through the chip family's bus, so flash

@@ -461,6 +461,16 @@ static void core_executes_thumb(void **state)
 	dhcsr = r32(c, 0xE000EDF0u);
 	assert_true(dhcsr & (1u << 17));
 	assert_false(dhcsr & (1u << 19));
+
+	/* firmware in flash (here erased, not executable) runs abstractly */
+	set_reg(c, 15, 0x00001000u);
+	w32(c, 0xE000EDF0u, 0xA05F0001u);
+	usleep(20000);
+	dhcsr = r32(c, 0xE000EDF0u);
+	assert_false(dhcsr & ((1u << 17) | (1u << 19)));
+	assert_int_equal(sim_chip_halted(c), 0);
+	w32(c, 0xE000EDF0u, 0xA05F0003u);
+	assert_int_equal(get_reg(c, 15), 0x00001000u);
 	sim_chip_free(c);
 }
 
