@@ -732,6 +732,15 @@ int main(int argc, char **argv)
 	      "revisions %s, %s", b[0].revision, b[1].revision);
 	legacy(&b[0], image, image_small, img);
 	hardened(&b[1], image);
+	/* A clean stop (the sanitizer build checks the vboard's exit here). */
+	{
+		int st = 0;
+
+		kill(vb_pid, SIGTERM);
+		CHECK(waitpid(vb_pid, &st, 0) == vb_pid, "waitpid vboard");
+		vb_pid = -1;
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the vboard did not stop cleanly (status 0x%x)", st);
+	}
 	cleanup();
 	printf("PASS\n");
 	return 0;
