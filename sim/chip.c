@@ -349,13 +349,14 @@ void sim_chip_describe(const struct sim_chip *chip, char *out, size_t cap)
 
 /* ---- debug access ---- */
 
+/* A debugger's access: refused while locked; a write may reset the system. */
 static imp_err access_mem(struct sim_chip *chip, uint32_t addr, uint8_t *rbuf,
-			  const uint8_t *wbuf, size_t n, bool debug)
+			  const uint8_t *wbuf, size_t n)
 {
 	imp_err rc;
 
 	pthread_mutex_lock(&chip->mu);
-	if (debug && chip->fam->debug_locked(chip)) {
+	if (chip->fam->debug_locked(chip)) {
 		pthread_mutex_unlock(&chip->mu);
 		return IMP_ERR_TARGET_LOCKED;
 	}
@@ -374,12 +375,12 @@ static imp_err access_mem(struct sim_chip *chip, uint32_t addr, uint8_t *rbuf,
 
 imp_err sim_chip_read(struct sim_chip *chip, uint32_t addr, uint8_t *buf, size_t n)
 {
-	return access_mem(chip, addr, buf, NULL, n, true);
+	return access_mem(chip, addr, buf, NULL, n);
 }
 
 imp_err sim_chip_write(struct sim_chip *chip, uint32_t addr, const uint8_t *buf, size_t n)
 {
-	return access_mem(chip, addr, NULL, buf, n, true);
+	return access_mem(chip, addr, NULL, buf, n);
 }
 
 imp_err sim_chip_ap_read(struct sim_chip *chip, unsigned apsel, uint32_t reg, uint32_t *v)
