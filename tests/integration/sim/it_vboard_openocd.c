@@ -636,10 +636,11 @@ static void legacy(const struct board *b, const char *image, const char *image_s
 	CHECK(reply[0] == 'E', "a read of flash on the locked board answered '%s', not an error", reply);
 	CHECK(gdb_cmd(&g, "m10001208,4", reply, sizeof(reply), NULL, 0), "m10001208,4");
 	CHECK(reply[0] == 'E', "a read of UICR on the locked board answered '%s', not an error", reply);
+	snprintf(hex, sizeof(hex), "%.8s", reply);
 	gdb_monitor(&g, "echo status=[vboard_approtect_status]", con, sizeof(con));
 	CHECK(status_in(con) == 0, "APPROTECTSTATUS does not say protected: %s", con);
 	gdb_stop(&g);
-	say("after the lock GDB reads of flash and UICR fail, APPROTECTSTATUS 0\n");
+	say("after the lock GDB reads of flash and UICR fail (%s), APPROTECTSTATUS 0\n", hex);
 
 	/* A new connection to a protected part is refused (closed unanswered). */
 	gdb_start_tcp(&g, b->bitbang, log);
