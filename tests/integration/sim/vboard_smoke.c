@@ -212,6 +212,8 @@ static int rsp_connect(int port)
 }
 
 /* Send a packet (with optional bad checksum) and return the reply payload. */
+static char console[1024]; /* the console output ('O' packets) of the last rsp_cmd */
+
 static void rsp_cmd(int fd, const char *cmd, bool bad_cs, char *reply, size_t cap)
 {
 	char pkt[8192], c;
@@ -219,6 +221,7 @@ static void rsp_cmd(int fd, const char *cmd, bool bad_cs, char *reply, size_t ca
 	size_t o = 0;
 	int state = 0;
 
+	console[0] = '\0';
 	for (const char *p = cmd; *p; p++)
 		sum = (uint8_t)(sum + (uint8_t)*p);
 	snprintf(pkt, sizeof(pkt), "$%s#%02x", cmd, bad_cs ? (uint8_t)(sum + 1) : sum);
@@ -249,6 +252,16 @@ static void rsp_cmd(int fd, const char *cmd, bool bad_cs, char *reply, size_t ca
 			reply[o] = '\0';
 			write_all(fd, "+", 1);
 			if (reply[0] == 'O' && strcmp(reply, "OK") != 0) { /* console output */
+				size_t have = strlen(console);
+
+				for (const char *h = reply + 1; h[0] && h[1] && have + 1 < sizeof(console); h += 2) {
+					unsigned v;
+
+					if (sscanf(h, "%2x", &v) != 1)
+						break;
+					console[have++] = (char)v;
+					console[have] = '\0';
+				}
 				o = 0;
 				state = 0;
 				continue;
@@ -389,6 +402,16 @@ static void power_cut(const char *exe, struct wire_frame *resp)
  * the ID from FICR (legacy board) or refuses (a new hardened board, whose
  * access port is protected), while the agent still answers.
  */
+static void monitor(int fd, const char *text, char *reply, size_t cap)
+{
+	char cmd[512];
+	int n = snprintf(cmd, sizeof(cmd), "qRcmd,");
+
+	for (const char *p = text; *p; p++)
+		n += snprintf(cmd + n, sizeof(cmd) - (size_t)n, "%02x", (unsigned char)*p);
+	rsp_cmd(fd, cmd, false, reply, cap);
+}
+
 static void nrf52840_boards(const char *exe, struct wire_frame *resp)
 {
 	char state[] = "/tmp/imprint-vboard-nrf.XXXXXX";
@@ -424,6 +447,20 @@ static void nrf52840_boards(const char *exe, struct wire_frame *resp)
 	r = rsp_connect(eps[1].port);
 	rsp_cmd(r, "m10000060,8", false, reply, sizeof(reply));
 	CHECK(strcmp(reply, "E51") == 0, "a new hardened part answered %s, not E51", reply);
+	/* the access-port monitor commands of the shipped OpenOCD configuration */
+	monitor(r, "vboard_approtect_status", reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0 && strcmp(console, "0\n") == 0, "approtect status: %s %s", reply, console);
+	monitor(r, "nrf52.dap apreg 1 0xfc", reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0 && strcmp(console, "0x02880000\n") == 0, "CTRL-AP IDR: %s %s", reply, console);
+	monitor(r, "dap apreg 1 0x100", reply, sizeof(reply));
+	CHECK(reply[0] == 'E', "a bad apreg answered %s", reply);
+	monitor(r, "vboard_nrf52_eraseall", reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0 && strstr(console, "APPROTECTSTATUS 1"), "eraseall: %s %s", reply, console);
+	rsp_cmd(r, "m10000060,8", false, reply, sizeof(reply));
+	CHECK(strncmp(reply, eps[1].uid, 16) == 0, "after ERASEALL FICR DEVICEID %s, uid %s", reply, eps[1].uid);
+	monitor(r, "reset", reply, sizeof(reply));
+	rsp_cmd(r, "m10000060,8", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "E51") == 0, "an erased hardened part after reset answered %s, not E51", reply);
 	close(r);
 	stop_vboard(f);
 	rm_rf(state);
