@@ -51,7 +51,6 @@ struct sim_core {
 	bool sysresetreq;      /* AIRCR.SYSRESETREQ written: the family resets after the write */
 	bool executing;        /* resumed from a debug halt: the core executes code (core_exec.c) */
 	bool lockup;           /* stopped on an instruction or access it cannot execute */
-	bool cpu_access;       /* the access in progress is the core's, not the debugger's */
 };
 
 struct sim_chip_family {

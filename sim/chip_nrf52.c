@@ -335,7 +335,7 @@ static imp_err nrf_read(struct sim_chip *c, uint32_t addr, uint8_t *buf, size_t 
 		case R_FLASH:
 			wait_ready(c);
 			memcpy(buf, flash_mem(c) + off, k);
-			if ((c->faults & SIM_FAULT_TAMPER_READBACK) && first_flash && !c->core.cpu_access)
+			if ((c->faults & SIM_FAULT_TAMPER_READBACK) && first_flash)
 				buf[0] ^= 0x01;
 			first_flash = false;
 			break;

@@ -171,7 +171,7 @@ static imp_err vb1_read(struct sim_chip *chip, uint32_t addr, uint8_t *buf, size
 		switch (s->r) {
 		case R_FLASH:
 			memcpy(buf, flash_mem(chip) + off, k);
-			if ((chip->faults & SIM_FAULT_TAMPER_READBACK) && first_flash && !chip->core.cpu_access)
+			if ((chip->faults & SIM_FAULT_TAMPER_READBACK) && first_flash)
 				buf[0] ^= 0x01;
 			first_flash = false;
 			break;

@@ -30,14 +30,8 @@ struct ex {
 static bool ld(struct ex *e, uint32_t a, unsigned n, uint32_t *v)
 {
 	uint8_t b[4] = { 0 };
-	imp_err rc;
 
-	if (a & (n - 1))
-		return false;
-	e->c->core.cpu_access = true;
-	rc = e->c->fam->read(e->c, a, b, n);
-	e->c->core.cpu_access = false;
-	if (rc != IMP_OK)
+	if (a & (n - 1) || e->c->fam->read(e->c, a, b, n) != IMP_OK)
 		return false;
 	*v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 	return true;

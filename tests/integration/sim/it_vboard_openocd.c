@@ -17,6 +17,8 @@
  *   that halts before the firmware runs leaves it protected, and after
  *   ERASEALL plus a reset it is protected again.
  *
+ *   --tamper-readback board: `program ... verify` fails (the check can fail).
+ *
  * Every child (vboard, openocd) gets PR_SET_PDEATHSIG and is killed by PID.
  * Usage: it_vboard_openocd IMPRINT-VBOARD OPENOCD CFG. Exit 0 on success.
  */
@@ -98,8 +100,11 @@ struct board {
 	char revision[16];
 };
 
-static void start_vboard(const char *exe, struct board *b, int n)
+static void start_vboard(const char *exe, struct board *b, int n, const char *revisions,
+			 const char *fault)
 {
+	char nb[8];
+
 	int p[2];
 	FILE *f;
 	char line[2048];
@@ -112,9 +117,10 @@ static void start_vboard(const char *exe, struct board *b, int n)
 		dup2(p[1], 1);
 		close(p[0]);
 		close(p[1]);
-		execl(exe, exe, "--chip", "nordic-nrf52840", "--boards", "2", "--revision",
-		      "legacy,hardened", "--bitbang", "0", "--seed", "4242", "--latency", "0.1",
-		      "--quiet", (char *)NULL);
+		snprintf(nb, sizeof(nb), "%d", n);
+		execl(exe, exe, "--chip", "nordic-nrf52840", "--boards", nb, "--revision",
+		      revisions, "--bitbang", "0", "--seed", "4242", "--latency", "0.1",
+		      "--quiet", fault ? fault : "--quiet", (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
@@ -707,6 +713,22 @@ static void hardened(const struct board *b, const char *image)
 	say("after ERASEALL the erased UICR protects the hardened part again at reset\n");
 }
 
+/* Flash that reads back wrong: OpenOCD's verification (on-chip CRC) fails. */
+static void tampered(const char *exe, const char *image)
+{
+	struct board t;
+	char prog[256];
+	const char *program[] = { "reset halt", prog, NULL };
+	int rc;
+
+	start_vboard(exe, &t, 1, "legacy", "--tamper-readback");
+	snprintf(prog, sizeof(prog), "program %s 0 verify", image);
+	rc = openocd_batch(t.bitbang, program, out, sizeof(out));
+	CHECK(rc != 0 && has(out, "Verify Failed") && !has(out, "Verified OK"),
+	      "program ... verify passed on flash that reads back wrong (exit %d):\n%s", rc, out);
+	say("flash that reads back wrong fails OpenOCD's verification\n");
+}
+
 int main(int argc, char **argv)
 {
 	struct board b[2];
@@ -728,7 +750,7 @@ int main(int argc, char **argv)
 	write_image(image, img, sizeof(img));
 	snprintf(image_small, sizeof(image_small), "%s/small.bin", tmpdir);
 	write_image(image_small, small, sizeof(small));
-	start_vboard(argv[1], b, 2);
+	start_vboard(argv[1], b, 2, "legacy,hardened", NULL);
 	CHECK(strcmp(b[0].revision, "legacy") == 0 && strcmp(b[1].revision, "hardened") == 0,
 	      "revisions %s, %s", b[0].revision, b[1].revision);
 	legacy(&b[0], image, image_small, img);
@@ -742,6 +764,7 @@ int main(int argc, char **argv)
 		vb_pid = -1;
 		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the vboard did not stop cleanly (status 0x%x)", st);
 	}
+	tampered(argv[1], image);
 	cleanup();
 	printf("PASS\n");
 	return 0;
