@@ -103,7 +103,7 @@ struct board {
 static void start_vboard(const char *exe, struct board *b, int n, const char *revisions,
 			 const char *fault)
 {
-	char nb[8];
+	char nb[8], stats[96];
 
 	int p[2];
 	FILE *f;
@@ -118,9 +118,10 @@ static void start_vboard(const char *exe, struct board *b, int n, const char *re
 		close(p[0]);
 		close(p[1]);
 		snprintf(nb, sizeof(nb), "%d", n);
+		snprintf(stats, sizeof(stats), "%s/stats", tmpdir);
 		execl(exe, exe, "--chip", "nordic-nrf52840", "--boards", nb, "--revision",
 		      revisions, "--bitbang", "0", "--seed", "4242", "--latency", "0.1",
-		      "--quiet", fault ? fault : "--quiet", (char *)NULL);
+		      "--stats", stats, "--quiet", fault ? fault : "--quiet", (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
@@ -765,6 +766,22 @@ int main(int argc, char **argv)
 		CHECK(waitpid(vb_pid, &st, 0) == vb_pid, "waitpid vboard");
 		vb_pid = -1;
 		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the vboard did not stop cleanly (status 0x%x)", st);
+	}
+	/* Every ERASEALL asked for ran once: legacy 1 (recovery), hardened 2. */
+	{
+		char path[96], buf[512];
+		FILE *f;
+		size_t n;
+
+		snprintf(path, sizeof(path), "%s/stats", tmpdir);
+		f = fopen(path, "r");
+		CHECK(f, "no --stats file");
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		buf[n] = '\0';
+		fclose(f);
+		CHECK(has(buf, "{\"board\":0,") && has(buf, "\"mass_erases\":1}\n{\"board\":1,") &&
+		      has(buf, "\"mass_erases\":2}"), "mass erases per board: %s", buf);
+		say("each ERASEALL ran once (vboard --stats)\n");
 	}
 	tampered(argv[1], image);
 	cleanup();

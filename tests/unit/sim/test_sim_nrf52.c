@@ -153,9 +153,11 @@ static void nvmc_wen_and_one_to_zero(void **state)
 	erase_cmd(c, NRF_NVMC_ERASEUICR, 1);
 	assert_int_equal(r32(c, NRF_UICR_CUSTOMER0), 0xFFFFFFFFu);
 	assert_int_equal(r32(c, 0x2000), 0x11111111u);
-	/* ERASEALL: flash and UICR */
+	/* ERASEALL: flash and UICR, counted as a mass erase */
 	program(c, NRF_UICR_CUSTOMER0, 0x0u);
+	assert_int_equal(sim_chip_mass_erases(c), 0);
 	erase_cmd(c, NRF_NVMC_ERASEALL, 1);
+	assert_int_equal(sim_chip_mass_erases(c), 1);
 	assert_int_equal(r32(c, 0x2000), 0xFFFFFFFFu);
 	assert_int_equal(r32(c, NRF_UICR_CUSTOMER0), 0xFFFFFFFFu);
 	sim_chip_free(c);
@@ -213,8 +215,12 @@ static void legacy_approtect_at_reset(void **state)
 	/* the CTRL-AP stays reachable */
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_APPROTECTSTATUS), 0);
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_IDR), NRF_CTRLAP_IDR_VALUE);
-	/* ERASEALL: flash, UICR and RAM erased, port open */
+	/* ERASEALL: flash, UICR and RAM erased, port open; each write of 1
+	 * while none runs is one more erase */
 	assert_int_equal(sim_chip_ap_write(c, NRF_CTRLAP_APSEL, NRF_CTRLAP_ERASEALL, 1), IMP_OK);
+	assert_int_equal(sim_chip_mass_erases(c), 1);
+	assert_int_equal(sim_chip_ap_write(c, NRF_CTRLAP_APSEL, NRF_CTRLAP_ERASEALL, 1), IMP_OK);
+	assert_int_equal(sim_chip_mass_erases(c), 2);
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_ERASEALLSTATUS), 0);
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_APPROTECTSTATUS), 1);
 	assert_int_equal(r32(c, NRF_UICR_APPROTECT), 0xFFFFFFFFu);
@@ -235,6 +241,9 @@ static void eraseall_busy(void **state)
 	assert_int_equal(sim_chip_ap_write(c, NRF_CTRLAP_APSEL, NRF_CTRLAP_ERASEALL, 1), IMP_OK);
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_ERASEALLSTATUS), 1);
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_APPROTECTSTATUS), 0);
+	/* a request while one runs is ignored */
+	assert_int_equal(sim_chip_ap_write(c, NRF_CTRLAP_APSEL, NRF_CTRLAP_ERASEALL, 1), IMP_OK);
+	assert_int_equal(sim_chip_mass_erases(c), 1);
 	usleep(200000);
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_ERASEALLSTATUS), 0);
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_APPROTECTSTATUS), 1);
