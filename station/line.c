@@ -139,6 +139,9 @@ imp_err st_line_open(struct station_ctx *ctx, struct st_line *l, unsigned what)
 			rc = hsm_session_open(l->hsm, &l->journal_session);
 		if (rc == IMP_OK)
 			rc = hsm_org_load(l->journal_session, &l->station.org);
+		/* Before any board or serial: refuse a key mode the token cannot do. */
+		if (rc == IMP_OK && (what & ST_LINE_BOARDS))
+			rc = hsm_org_ready(l->hsm, &l->station.org, st_hsm_mode(l->cfg.key_mode));
 		if (rc != IMP_OK)
 			return rc;
 		l->station.hsm = l->hsm;
