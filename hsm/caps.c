@@ -29,6 +29,7 @@ struct req {
 	unsigned modes;        /* enum hsm_mode bits that need it */
 	enum req_kind kind;
 	CK_MECHANISM_TYPE mech; /* REQ_MECH */
+	CK_MECHANISM_TYPE alt;  /* REQ_MECH: another mechanism that will do, 0: none */
 	CK_FLAGS flags;         /* REQ_MECH: CKF_ bits; REQ_TOKEN_*: token flag;
 				 * REQ_PROBE: enum probe */
 	enum size_unit unit;
@@ -37,25 +38,25 @@ struct req {
 };
 
 static const struct req reqs[] = {
-	{ M_ALL, REQ_MECH, CKM_EC_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR, SZ_EC_BITS, 256,
+	{ M_ALL, REQ_MECH, CKM_EC_KEY_PAIR_GEN, 0, CKF_GENERATE_KEY_PAIR, SZ_EC_BITS, 256,
 	  "CKM_EC_KEY_PAIR_GEN (generate key pair, P-256)" },
-	{ M_ALL, REQ_MECH, CKM_ECDSA, CKF_SIGN, SZ_EC_BITS, 256, "CKM_ECDSA (sign, P-256)" },
-	{ M_ALL, REQ_TOKEN_FLAG, 0, CKF_RNG, SZ_NONE, 0, "a random generator (CKF_RNG)" },
-	{ M_ALL, REQ_TOKEN_NOT, 0, CKF_WRITE_PROTECTED, SZ_NONE, 0,
+	{ M_ALL, REQ_MECH, CKM_ECDSA, 0, CKF_SIGN, SZ_EC_BITS, 256, "CKM_ECDSA (sign, P-256)" },
+	{ M_ALL, REQ_TOKEN_FLAG, 0, 0, CKF_RNG, SZ_NONE, 0, "a random generator (CKF_RNG)" },
+	{ M_ALL, REQ_TOKEN_NOT, 0, 0, CKF_WRITE_PROTECTED, SZ_NONE, 0,
 	  "a writable token (it is CKF_WRITE_PROTECTED)" },
-	{ M_WRAP, REQ_MECH, CKM_ECDH1_DERIVE, CKF_DERIVE, SZ_EC_BITS, 256,
+	{ M_WRAP, REQ_MECH, CKM_ECDH1_DERIVE, 0, CKF_DERIVE, SZ_EC_BITS, 256,
 	  "CKM_ECDH1_DERIVE (derive, P-256)" },
-	{ M_WRAP, REQ_MECH, CKM_AES_KEY_WRAP_PAD, CKF_WRAP, SZ_AES_BYTES, 32,
-	  "CKM_AES_KEY_WRAP_PAD (wrap, AES-256)" },
-	{ HSM_MODE_HSM, REQ_PROBE, 0, PROBE_EC_WRAPPABLE, SZ_NONE, 0,
+	{ M_WRAP, REQ_MECH, CKM_AES_KEY_WRAP_KWP, CKM_AES_KEY_WRAP_PAD, CKF_WRAP, SZ_AES_BYTES, 32,
+	  "CKM_AES_KEY_WRAP_KWP or CKM_AES_KEY_WRAP_PAD (wrap, AES-256)" },
+	{ HSM_MODE_HSM, REQ_PROBE, 0, 0, PROBE_EC_WRAPPABLE, SZ_NONE, 0,
 	  "EC session keys that are sensitive and extractable (wrap only)" },
-	{ HSM_MODE_PSK, REQ_MECH, CKM_AES_KEY_GEN, CKF_GENERATE, SZ_AES_BYTES, 32,
+	{ HSM_MODE_PSK, REQ_MECH, CKM_AES_KEY_GEN, 0, CKF_GENERATE, SZ_AES_BYTES, 32,
 	  "CKM_AES_KEY_GEN (generate, AES-256)" },
-	{ HSM_MODE_PSK, REQ_MECH, CKM_AES_ECB_ENCRYPT_DATA, CKF_DERIVE, SZ_NONE, 0,
+	{ HSM_MODE_PSK, REQ_MECH, CKM_AES_ECB_ENCRYPT_DATA, 0, CKF_DERIVE, SZ_NONE, 0,
 	  "CKM_AES_ECB_ENCRYPT_DATA (derive)" },
-	{ HSM_MODE_PSK, REQ_MECH, CKM_AES_CMAC, CKF_SIGN, SZ_AES_BYTES, 32,
+	{ HSM_MODE_PSK, REQ_MECH, CKM_AES_CMAC, 0, CKF_SIGN, SZ_AES_BYTES, 32,
 	  "CKM_AES_CMAC (sign, AES-256)" },
-	{ HSM_MODE_PSK, REQ_PROBE, 0, PROBE_AES_WRAPPABLE, SZ_NONE, 0,
+	{ HSM_MODE_PSK, REQ_PROBE, 0, 0, PROBE_AES_WRAPPABLE, SZ_NONE, 0,
 	  "AES session keys that are sensitive and extractable (wrap only)" },
 };
 
@@ -138,8 +139,12 @@ static bool req_met(struct hsm *h, const struct req *r)
 
 	switch (r->kind) {
 	case REQ_MECH:
-		m = mech_find(h, r->mech);
-		return m && (m->flags & r->flags) == r->flags && size_ok(m, r->unit, r->size);
+		for (int k = 0; k < (r->alt ? 2 : 1); k++) {
+			m = mech_find(h, k == 0 ? r->mech : r->alt);
+			if (m && (m->flags & r->flags) == r->flags && size_ok(m, r->unit, r->size))
+				return true;
+		}
+		return false;
 	case REQ_TOKEN_FLAG:
 		return (h->token_flags & r->flags) != 0;
 	case REQ_TOKEN_NOT:

@@ -10,6 +10,20 @@
 #include "hsm/hsm.h"
 #include "imprint/err.h"
 
+/* PKCS#11 3.0's unambiguous RFC 5649 key wrap; p11-kit 0.24's header
+ * predates it. Value from the PKCS#11 3.0 specification. */
+#ifndef CKM_AES_KEY_WRAP_KWP
+#define CKM_AES_KEY_WRAP_KWP (0x210bUL)
+#endif
+
+/*
+ * The mechanism that does RFC 5649 on this token: CKM_AES_KEY_WRAP_KWP if
+ * offered for wrapping (NSS softoken, where CKM_AES_KEY_WRAP_PAD is RFC 3394
+ * over PKCS#7-padded input), else CKM_AES_KEY_WRAP_PAD (SoftHSM2, which
+ * implements RFC 5649 under that number; docs/HSM.md).
+ */
+CK_MECHANISM_TYPE hsm_kwp_mechanism(const struct hsm *h);
+
 /* Mechanisms whose availability is cached at hsm_open (with key sizes, as
  * the token reports them: bits for EC, bytes for AES on most tokens). */
 struct hsm_mech_cache {

@@ -115,11 +115,14 @@ imp_err hsm_ec_keygen(struct hsm_session *s, const struct hsm_key_opts *o, hsm_o
 	if (!(flags & (HSM_KEY_SIGN | HSM_KEY_DERIVE)))
 		flags |= HSM_KEY_SIGN;
 	/*
-	 * Only what imprint needs (docs/HSM.md, "templates"): no CKA_VERIFY on
-	 * the public half (tpm2-pkcs11 maps it onto the TPM's decrypt attribute
-	 * and then refuses the pair) and no CKA_DECRYPT / CKA_UNWRAP on the
-	 * private half (no token offers an EC decrypt or unwrap mechanism, so
-	 * their default is harmless, and stating them breaks tpm2-pkcs11).
+	 * Only what imprint needs (docs/HSM.md, "Key templates"). No CKA_VERIFY
+	 * on the public half: the station verifies with OpenSSL, and
+	 * tpm2-pkcs11 1.9 maps CKA_VERIFY onto the TPM object's decrypt bit,
+	 * finds it contradicts CKA_DECRYPT=false on the private half and fails
+	 * the pair with CKR_GENERAL_ERROR ("attr mismatch: 0x10a"). Usage bits
+	 * of the private half are all stated, because SoftHSM defaults
+	 * CKA_SIGN, CKA_DECRYPT and CKA_UNWRAP to true and NSS CKA_DERIVE;
+	 * tpm2-pkcs11 accepts them once CKA_VERIFY is gone (tested).
 	 */
 	hsm_tmpl_ulong(&pt, CKA_CLASS, CKO_PUBLIC_KEY);
 	hsm_tmpl_ulong(&pt, CKA_KEY_TYPE, CKK_EC);
@@ -134,10 +137,10 @@ imp_err hsm_ec_keygen(struct hsm_session *s, const struct hsm_key_opts *o, hsm_o
 	hsm_tmpl_bool(&kt, CKA_PRIVATE, 1);
 	hsm_tmpl_bool(&kt, CKA_SENSITIVE, 1);
 	hsm_tmpl_bool(&kt, CKA_EXTRACTABLE, flags & HSM_KEY_WRAPPABLE);
-	/* Stated either way: SoftHSM defaults CKA_SIGN to true. */
 	hsm_tmpl_bool(&kt, CKA_SIGN, flags & HSM_KEY_SIGN);
-	if (flags & HSM_KEY_DERIVE)
-		hsm_tmpl_bool(&kt, CKA_DERIVE, 1);
+	hsm_tmpl_bool(&kt, CKA_DERIVE, flags & HSM_KEY_DERIVE);
+	hsm_tmpl_bool(&kt, CKA_DECRYPT, 0);
+	hsm_tmpl_bool(&kt, CKA_UNWRAP, 0);
 	tmpl_names(&kt, o);
 
 	rc = P11M(m.mechanism, s->fl, C_GenerateKeyPair, s->sh, &m, pt.a, pt.n, kt.a, kt.n, &hp, &hk);
@@ -361,6 +364,7 @@ imp_err hsm_wrap(struct hsm_session *s, enum hsm_wrap_mech mech, hsm_obj kek, hs
 
 	switch (mech) {
 	case HSM_WRAP_AES_KWP:
+		m.mechanism = hsm_kwp_mechanism(s->h);
 		break;
 	case HSM_WRAP_AES_GCM:
 		if (!hsm_has_mechanism(s->h, CKM_AES_GCM, CKF_WRAP)) {
@@ -389,6 +393,13 @@ imp_err hsm_wrap(struct hsm_session *s, enum hsm_wrap_mech mech, hsm_obj kek, hs
 	if (rc == IMP_OK)
 		*out_len = len;
 	return rc;
+}
+
+CK_MECHANISM_TYPE hsm_kwp_mechanism(const struct hsm *h)
+{
+	if (hsm_has_mechanism(h, CKM_AES_KEY_WRAP_KWP, CKF_WRAP))
+		return CKM_AES_KEY_WRAP_KWP;
+	return CKM_AES_KEY_WRAP_PAD;
 }
 
 imp_err hsm_gcm_encrypt(struct hsm_session *s, hsm_obj key, const uint8_t iv[HSM_GCM_IV_LEN],

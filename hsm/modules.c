@@ -6,7 +6,8 @@
  * Where p11-kit 0.24 looks, highest precedence first (a file of the same
  * name further down is ignored):
  *   ~/.config/pkcs11/modules    unless /etc/pkcs11/pkcs11.conf says
- *                               "user-config: none"
+ *                               "user-config: none", or the program runs
+ *                               as root (or setuid): p11-kit skips it then
  *   /etc/pkcs11/modules
  *   /usr/share/p11-kit/modules  (packages)
  * A module whose file says "enable-in:" without "imprint", or names
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hsm_int.h"
 #include "imprint/log.h"
@@ -83,6 +85,8 @@ static bool user_config_allowed(void)
 	char *v = NULL;
 	bool allowed;
 
+	if (getuid() == 0 || geteuid() != getuid())
+		return false; /* as p11-kit: "skipping user config in program running as root" */
 	if (conf_value(system_conf, "user-config", &v) != IMP_OK || !v)
 		return true; /* p11-kit's default is "merge" */
 	allowed = strcmp(v, "none") != 0;

@@ -202,11 +202,11 @@ bool hsm_has_mechanism(const struct hsm *h, unsigned long mech, unsigned long fl
  *           CKM_ECDSA (sign), an RNG (CKF_RNG: C_GenerateRandom for the
  *           challenge nonces), a writable token (C_CreateObject of the
  *           certificates)
- *   hsm     + CKM_ECDH1_DERIVE (derive), CKM_AES_KEY_WRAP_PAD (wrap, 32-byte
- *           keys), and session EC private keys that are sensitive AND
+ *   hsm     + CKM_ECDH1_DERIVE (derive), RFC 5649 key wrap: CKM_AES_KEY_WRAP_KWP
+ *           or else CKM_AES_KEY_WRAP_PAD (wrap, 32-byte keys), and session EC private keys that are sensitive AND
  *           extractable (the device key leaves the HSM only wrapped):
  *           probed by generating one
- *   psk     + CKM_ECDH1_DERIVE, CKM_AES_KEY_WRAP_PAD as for hsm,
+ *   psk     + CKM_ECDH1_DERIVE and the key wrap as for hsm,
  *           CKM_AES_KEY_GEN (generate, 32-byte keys: the PSK master),
  *           CKM_AES_ECB_ENCRYPT_DATA (derive), CKM_AES_CMAC (sign), and
  *           sensitive extractable AES session keys: probed
@@ -340,7 +340,9 @@ imp_err hsm_cmac(struct hsm_session *s, hsm_obj key, const void *data, size_t n,
 
 enum hsm_wrap_mech {
 	/*
-	 * RFC 5649 AES key wrap with padding (CKM_AES_KEY_WRAP_PAD). SoftHSM
+	 * RFC 5649 AES key wrap with padding: CKM_AES_KEY_WRAP_KWP where the
+	 * token offers it (NSS softoken's CKM_AES_KEY_WRAP_PAD is another
+	 * scheme), else CKM_AES_KEY_WRAP_PAD (SoftHSM's RFC 5649). SoftHSM
 	 * 2.6.1 first zero-pads the key bytes to a multiple of 8 and wraps
 	 * that, so the unwrapped length is rounded up: a P-256 private key is
 	 * wrapped as its PKCS#8 DER (138 bytes -> 144 with 6 zero bytes); the
