@@ -56,4 +56,21 @@ refuse_mode psk "device, hsm" "CKM_AES_ECB_ENCRYPT_DATA (derive)"
 for mode in device hsm; do
 	run_mode "$mode" 0
 done
+# The same token by a p11-kit name: imprint reads the registration and passes
+# its x-init-reserved to C_Initialize (as the unprivileged user, for whom
+# p11-kit and imprint read user registrations).
+HSM_JSON="{\"module\": \"imprint-test-nss\", \"token\": \"pkcs11:token=NSS%20Certificate%20DB\",
+ \"pin\": {\"env\": \"TEST_NSS_PIN\"}}"
+mkdir -p "$T/byname"
+write_config "$T/byname/station.json" device
+RUN_AS=()
+if [ "$(id -u)" = 0 ]; then
+	chown -R nobody "$T/byname"
+	RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+fi
+"${RUN_AS[@]}" env HOME="$home" "$IMPRINT" --data-dir "$T/byname/data" \
+	--config "$T/byname/station.json" hsm status >"$T/byname.out" 2>"$T/byname.err"
+check test $? = 0
+check grep -q "status: ok" "$T/byname.out"
+check grep -q "hsm      yes" "$T/byname.out"
 finish
