@@ -392,11 +392,6 @@ CK_SLOT_ID hsm_raw_slot(struct hsm *h)
 	return h->slot;
 }
 
-CK_SESSION_HANDLE hsm_raw_session(struct hsm_session *s)
-{
-	return s->sh;
-}
-
 /* ------------------------------------------------------ hsm tokens */
 
 static json_t *uri_json(P11KitUri *uri, P11KitUriType type)

@@ -9,14 +9,10 @@
 #include "hsm/org.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
-#include "station.h"
-
-#define HSM_USAGE                                                                  \
-	"imprint hsm init [--force] [--psk-master] | status | export-trust [--out FILE] | " \
-	"tokens [--module NAME|PATH]"
+#include "run.h"
 
 struct hsm_cmd {
-	struct fmt_config cfg;
+	const struct fmt_config *cfg; /* the run's */
 	struct hsm *hsm;
 	struct hsm_session *session;
 };
@@ -25,17 +21,15 @@ static imp_err hsm_cmd_open(struct station_ctx *ctx, struct hsm_cmd *c, bool cre
 {
 	imp_err rc;
 
-	rc = st_load_config(ctx, &c->cfg);
-	if (rc != IMP_OK)
-		return rc;
-	if (create && st_hsm_is_embedded(&c->cfg) && !hsm_embedded_exists(ctx->data_dir)) {
+	c->cfg = &ctx->run->cfg;
+	if (create && st_hsm_is_embedded(c->cfg) && !hsm_embedded_exists(ctx->data_dir)) {
 		IMP_INFO("no hsm configured: creating the embedded SoftHSM2 token in %s/hsm "
 			 "(demo and development only)", ctx->data_dir);
 		rc = hsm_embedded_create(ctx->data_dir);
 		if (rc != IMP_OK)
 			return rc;
 	}
-	rc = st_open_hsm(ctx, &c->cfg, &c->hsm);
+	rc = st_open_hsm(ctx, c->cfg, &c->hsm);
 	if (rc == IMP_OK)
 		rc = hsm_session_open(c->hsm, &c->session);
 	return rc;
@@ -45,7 +39,6 @@ static void hsm_cmd_close(struct hsm_cmd *c)
 {
 	hsm_session_close(c->session);
 	hsm_close(c->hsm);
-	fmt_config_release(&c->cfg);
 }
 
 static void print_status(const json_t *r, void *arg)
@@ -97,48 +90,49 @@ static void print_status(const json_t *r, void *arg)
 	printf("\n%s\n", json_is_true(json_object_get(r, "ok")) ? "status: ok" : "status: PROBLEMS");
 }
 
-static int hsm_init(int argc, char **argv, struct station_ctx *ctx)
+static bool init_force, init_psk_master;
+
+static const struct st_option init_opts[] = {
+	{ "force", 0, ST_OPT_FLAG, &init_force, NULL,
+	  "destroy an existing hierarchy on the token and create a new one" },
+	{ "psk-master", 0, ST_OPT_FLAG, &init_psk_master, NULL,
+	  "also create the AES-256 psk master (implied by key_mode psk); added to an "
+	  "existing hierarchy that lacks it" },
+	ST_OPTIONS_END,
+};
+
+static int hsm_init(struct station_ctx *ctx, int argc, char **argv)
 {
-	bool force = false, psk_master = false, help = false;
-	const struct st_option opts[] = {
-		{ "force", 0, ST_OPT_FLAG, &force, NULL,
-		  "destroy an existing hierarchy on the token and create a new one" },
-		{ "psk-master", 0, ST_OPT_FLAG, &psk_master, NULL,
-		  "also create the AES-256 psk master (implied by key_mode psk); added to an "
-		  "existing hierarchy that lacks it" },
-		ST_OPTIONS_END,
-	};
-	unsigned flags;
 	struct hsm_cmd c = { 0 };
 	struct hsm_org_names names;
 	char trust[4200];
 	json_t *report = NULL;
-	int first;
+	bool psk_master = init_psk_master;
+	unsigned flags;
 	imp_err rc;
 
-	rc = st_parse_options(opts, "imprint hsm init [--force] [--psk-master]", argc, argv,
-			      &first, &help);
-	if (rc != IMP_OK || help)
-		return (int)rc;
+	(void)argc;
+	(void)argv;
 	rc = hsm_cmd_open(ctx, &c, true);
 	if (rc != IMP_OK)
 		goto cleanup;
-	names.organisation = c.cfg.organisation.name;
-	names.country = c.cfg.organisation.country;
-	names.root_validity_days = c.cfg.organisation.root_validity_days;
-	names.ca_validity_days = c.cfg.organisation.ca_validity_days;
+	names.organisation = c.cfg->organisation.name;
+	names.country = c.cfg->organisation.country;
+	names.root_validity_days = c.cfg->organisation.root_validity_days;
+	names.ca_validity_days = c.cfg->organisation.ca_validity_days;
 	st_trust_dir(ctx, trust, sizeof(trust));
 	/* The hierarchy every key mode needs must be possible on this token. */
 	rc = hsm_mode_check(c.hsm, HSM_MODE_DEVICE);
 	if (rc != IMP_OK)
 		goto cleanup;
-	if (c.cfg.key_mode == FMT_KEY_MODE_PSK)
+	if (c.cfg->key_mode == FMT_KEY_MODE_PSK)
 		psk_master = true;
 	if (psk_master && !(hsm_modes(c.hsm, NULL) & HSM_MODE_PSK)) {
 		rc = hsm_mode_check(c.hsm, HSM_MODE_PSK); /* says what is missing */
 		goto cleanup;
 	}
-	flags = (force ? HSM_ORG_INIT_FORCE : 0) | (psk_master ? HSM_ORG_INIT_PSK_MASTER : 0);
+	flags = (init_force ? HSM_ORG_INIT_FORCE : 0) |
+		(psk_master ? HSM_ORG_INIT_PSK_MASTER : 0);
 	rc = hsm_org_init(c.session, &names, flags, trust);
 	if (rc != IMP_OK)
 		goto cleanup;
@@ -154,18 +148,14 @@ cleanup:
 	return st_fail(rc, rc == IMP_OK ? NULL : "the hierarchy was not created");
 }
 
-static int hsm_status(int argc, char **argv, struct station_ctx *ctx)
+static int hsm_status(struct station_ctx *ctx, int argc, char **argv)
 {
-	bool help = false;
-	const struct st_option opts[] = { ST_OPTIONS_END };
 	struct hsm_cmd c = { 0 };
 	json_t *report = NULL;
-	int first;
 	imp_err rc;
 
-	rc = st_parse_options(opts, "imprint hsm status", argc, argv, &first, &help);
-	if (rc != IMP_OK || help)
-		return (int)rc;
+	(void)argc;
+	(void)argv;
 	rc = hsm_cmd_open(ctx, &c, false);
 	if (rc == IMP_OK)
 		rc = hsm_org_status(c.hsm, c.session, &report);
@@ -177,26 +167,25 @@ static int hsm_status(int argc, char **argv, struct station_ctx *ctx)
 						 : NULL);
 }
 
-static int hsm_export_trust(int argc, char **argv, struct station_ctx *ctx)
+static const char *trust_out;
+
+static const struct st_option trust_opts[] = {
+	{ "out", 'o', ST_OPT_STRING, &trust_out, "FILE",
+	  "where to write the bundle ('-' for stdout; default DATA/trust/bundle.pem)" },
+	ST_OPTIONS_END,
+};
+
+static int hsm_export_trust(struct station_ctx *ctx, int argc, char **argv)
 {
-	bool help = false;
-	const char *out = NULL;
-	const struct st_option opts[] = {
-		{ "out", 'o', ST_OPT_STRING, &out, "FILE",
-		  "where to write the bundle ('-' for stdout; default DATA/trust/bundle.pem)" },
-		ST_OPTIONS_END,
-	};
+	const char *out = trust_out;
 	struct hsm_cmd c = { 0 };
 	struct hsm_org org = { 0 };
 	char path[4200];
 	char *pem = NULL;
-	int first;
 	imp_err rc;
 
-	rc = st_parse_options(opts, "imprint hsm export-trust [--out FILE]", argc, argv, &first,
-			      &help);
-	if (rc != IMP_OK || help)
-		return (int)rc;
+	(void)argc;
+	(void)argv;
 	rc = hsm_cmd_open(ctx, &c, false);
 	if (rc == IMP_OK)
 		rc = hsm_org_load(c.session, &org);
@@ -271,32 +260,26 @@ static void print_module(const json_t *m, void *arg)
 	printf("\n");
 }
 
-static int hsm_tokens(int argc, char **argv, struct station_ctx *ctx)
+static const char *tokens_module;
+
+static const struct st_option tokens_opts[] = {
+	{ "module", 'm', ST_OPT_STRING, &tokens_module, "NAME|PATH",
+	  "list only this module (default: the configured one, then every module "
+	  "registered with p11-kit)" },
+	ST_OPTIONS_END,
+};
+
+static int hsm_tokens(struct station_ctx *ctx, int argc, char **argv)
 {
-	bool help = false;
-	const char *only = NULL;
-	const struct st_option opts[] = {
-		{ "module", 'm', ST_OPT_STRING, &only, "NAME|PATH",
-		  "list only this module (default: the configured one, then every module "
-		  "registered with p11-kit)" },
-		ST_OPTIONS_END,
-	};
-	struct fmt_config cfg = { 0 };
+	const struct fmt_config *cfg = &ctx->run->cfg;
+	const char *only = tokens_module, *configured = cfg->hsm.module;
 	char **names = NULL;
 	size_t n = 0;
-	const char *configured;
-	int first;
-	imp_err rc, one;
+	imp_err rc = IMP_OK, one;
 
-	rc = st_parse_options(opts, "imprint hsm tokens [--module NAME|PATH]", argc, argv, &first,
-			      &help);
-	if (rc != IMP_OK || help)
-		return (int)rc;
-	rc = st_load_config(ctx, &cfg);
-	if (rc != IMP_OK)
-		goto cleanup;
-	configured = cfg.hsm.module;
-	if (st_hsm_is_embedded(&cfg)) {
+	(void)argc;
+	(void)argv;
+	if (st_hsm_is_embedded(cfg)) {
 		configured = hsm_embedded_module();
 		/* SoftHSM shows the embedded token only under its own configuration. */
 		if (hsm_embedded_exists(ctx->data_dir))
@@ -305,7 +288,7 @@ static int hsm_tokens(int argc, char **argv, struct station_ctx *ctx)
 			goto cleanup;
 	}
 	if (only) {
-		const char *args = strcmp(only, configured) == 0 ? cfg.hsm.init_args : NULL;
+		const char *args = strcmp(only, configured) == 0 ? cfg->hsm.init_args : NULL;
 		json_t *report = NULL;
 
 		rc = hsm_module_report(&(struct hsm_module){ only, args }, &report);
@@ -322,7 +305,7 @@ static int hsm_tokens(int argc, char **argv, struct station_ctx *ctx)
 		if (i > 0 && strcmp(name, configured) == 0)
 			continue;
 		/* One module that fails is reported and the others still listed. */
-		one = hsm_module_report(&(struct hsm_module){ name, i == 0 ? cfg.hsm.init_args
+		one = hsm_module_report(&(struct hsm_module){ name, i == 0 ? cfg->hsm.init_args
 									: NULL }, &report);
 		st_emit(ctx, report, print_module, NULL);
 		if (i == 0)
@@ -330,30 +313,72 @@ static int hsm_tokens(int argc, char **argv, struct station_ctx *ctx)
 	}
 cleanup:
 	hsm_module_names_free(names, n);
-	fmt_config_release(&cfg);
 	return st_fail(rc, rc == IMP_OK ? NULL : "check the module name or path (p11-kit "
 						  "list-modules shows the registered ones)");
 }
 
-int cmd_hsm(int argc, char **argv, struct station_ctx *ctx)
-{
-	static const struct {
-		const char *name;
-		st_cmd_fn fn;
-	} subs[] = {
-		{ "export-trust", hsm_export_trust },
-		{ "init", hsm_init },
-		{ "status", hsm_status },
-		{ "tokens", hsm_tokens },
-	};
+static const struct st_command hsm_export_trust_cmd = {
+	.name = "export-trust",
+	.fn = hsm_export_trust,
+	.need = NEED_CONFIG,
+	.summary = "write the public trust bundle a backend needs",
+	.usage = "imprint hsm export-trust [--out FILE]",
+	.opts = trust_opts,
+	.help = "The organisation's certificates (root first, then the device CA, the "
+		"record-signing, revocation and code-signing certificates) as one PEM file.",
+};
 
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		st_print_usage(HSM_USAGE, NULL);
-		return argc < 2 ? IMP_ERR_USAGE : 0;
-	}
-	for (size_t i = 0; i < IMP_ARRAY_SIZE(subs); i++)
-		if (strcmp(argv[1], subs[i].name) == 0)
-			return subs[i].fn(argc - 1, argv + 1, ctx);
-	IMP_ERROR("unknown hsm command '%s'; run 'imprint hsm --help'", argv[1]);
-	return IMP_ERR_USAGE;
-}
+static const struct st_command hsm_init_cmd = {
+	.name = "init",
+	.fn = hsm_init,
+	.need = NEED_CONFIG,
+	.summary = "create the organisation key hierarchy in the hsm",
+	.usage = "imprint hsm init [--force] [--psk-master]",
+	.opts = init_opts,
+	.help = "Creates the root CA, device CA, record-signing, revocation and code-signing "
+		"keys as sensitive, never-extractable token objects, and their certificates; "
+		"the AES-256 psk master only when key_mode is psk or with --psk-master. "
+		"With no hsm configured, first creates the embedded SoftHSM2 token in DATA/hsm "
+		"(demo and development only).",
+};
+
+static const struct st_command hsm_status_cmd = {
+	.name = "status",
+	.fn = hsm_status,
+	.need = NEED_CONFIG,
+	.summary = "list keys and certificates; check every private key stays in the hsm",
+	.usage = "imprint hsm status",
+	.help = "Exits 13 (insecure) if an organisation key could leave the hsm. Also says "
+		"which key modes the token can do, and what it lacks for the others "
+		"(docs/HSM.md).",
+};
+
+static const struct st_command hsm_tokens_cmd = {
+	.name = "tokens",
+	.fn = hsm_tokens,
+	.need = NEED_CONFIG,
+	.summary = "list pkcs11 modules, slots and tokens with their uris",
+	.usage = "imprint hsm tokens [--module NAME|PATH]",
+	.opts = tokens_opts,
+	.help = "The configured module (the embedded SoftHSM2 default under its own "
+		"configuration), then every module registered with p11-kit, loaded one at a "
+		"time; each slot and token with its RFC 7512 uri, for hsm.token. A module that "
+		"cannot be loaded is reported and the others are still listed.",
+};
+
+static const struct st_command *const hsm_subs[] = {
+	&hsm_export_trust_cmd,
+	&hsm_init_cmd,
+	&hsm_status_cmd,
+	&hsm_tokens_cmd,
+	NULL,
+};
+
+const struct st_command st_cmd_hsm = {
+	.name = "hsm",
+	.need = NEED_DATA_DIR,
+	.summary = "the organisation's keys: init, status, export-trust; tokens",
+	.usage = "imprint hsm init [--force] [--psk-master] | status | export-trust [--out FILE] | "
+		 "tokens [--module NAME|PATH]",
+	.subs = hsm_subs,
+};

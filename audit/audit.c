@@ -1,0 +1,948 @@
+/*
+ * imprint audit, the engine (exp/audit.h, docs/AUDIT.md).
+ *
+ * Records are read in batches of AUDIT_BATCH, verified by `threads` threads
+ * (the calling one included; each takes the next record from an atomic
+ * counter), then their identifying values are inserted into a temporary
+ * on-disk SQLite database. Once every record is in, indexes are built and
+ * duplicates and completeness are found with GROUP BY and anti-joins: memory
+ * is bounded by the batch and SQLite's page cache, not by the record count.
+ *
+ * Trust: the record-signing and revocation certificates are verified once
+ * against the root and their keys then pinned for every record; the device
+ * CA is verified once against the root and then used as the anchor of every
+ * device certificate (X509_V_FLAG_PARTIAL_CHAIN), so each record costs two
+ * ECDSA verifications (JWS and device certificate), the minimum.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+#include <sqlite3.h>
+
+#include "audit/audit.h"
+#include "exp/recverify.h"
+#include "formats/base64.h"
+#include "formats/record.h"
+#include "formats/x509.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+#include "journal/journal.h"
+
+#define AUDIT_BATCH 2048u
+#define MSG_MAX 240u
+
+enum kind { K_IDENTITY = 0, K_REVOCATION = 1 };
+
+struct item {
+	char *id;   /* as the source names it, or NULL */
+	char *jws;
+	/* results */
+	bool ok;
+	enum kind kind;
+	unsigned sigs;
+	char check[24];
+	char msg[MSG_MAX];
+	char record_id[80];
+	char serial[80];
+	char uid[140];
+	char pubkey[100];
+	char cert_serial[48];
+	char digest[65];
+};
+
+/* One batch: filled by the reading thread, verified by the pool. */
+struct batch {
+	struct item *items;
+	size_t n;
+	atomic_size_t next;   /* next item to verify */
+	atomic_size_t done;   /* items verified */
+};
+
+struct audit {
+	const struct aud_opts *o;
+	struct aud_summary *sum;
+	EVP_PKEY *rec_pub, *rev_pub;
+	X509_STORE *dev_store;
+	struct exp_rv_trust *fast;
+	sqlite3 *db;
+	sqlite3_stmt *ins;
+	char db_path[4200];
+	/* Two batches: one is filled (and then kept) while the other is verified. */
+	struct batch b[2];
+	unsigned fill;         /* index of the batch being filled */
+	bool busy[2];          /* submitted, not yet kept */
+	pthread_t th[64];
+	unsigned nth;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work, cv_done;
+	struct batch *cur;     /* the batch the pool works on, or NULL */
+	uint64_t gen;          /* bumped at every submit */
+	unsigned active;       /* pool threads working on cur */
+	bool stop, mu_ready;
+	unsigned threads;
+	imp_err rc;
+};
+
+static void finding(struct audit *a, const char *check, const char *id, const char *serial,
+		    const char *uid, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void finding(struct audit *a, const char *check, const char *id, const char *serial,
+		    const char *uid, const char *fmt, ...)
+{
+	struct aud_finding f;
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	f.check = check;
+	f.record_id = id ? id : "";
+	f.serial = serial ? serial : "";
+	f.uid = uid ? uid : "";
+	f.message = msg;
+	a->sum->findings++;
+	if (a->o->finding)
+		a->o->finding(a->o->arg, &f);
+}
+
+/* --------------------------------------------------------------- trust */
+
+static imp_err load_cert(const char *dir, const char *name, X509 **out)
+{
+	char path[4200];
+	imp_err rc;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	rc = fmt_cert_load(path, out);
+	if (rc != IMP_OK)
+		IMP_ERROR("cannot load %s: give the organisation's trust folder (DATA/trust)", path);
+	return rc;
+}
+
+static imp_err load_trust(struct audit *a)
+{
+	X509 *root = NULL, *devca = NULL, *rec = NULL, *rev = NULL;
+	X509_STORE *rs = NULL;
+	imp_err rc;
+
+	rc = load_cert(a->o->trust_dir, "root-ca.pem", &root);
+	if (rc == IMP_OK)
+		rc = load_cert(a->o->trust_dir, "device-ca.pem", &devca);
+	if (rc == IMP_OK)
+		rc = load_cert(a->o->trust_dir, "record-signing.pem", &rec);
+	if (rc == IMP_OK)
+		rc = load_cert(a->o->trust_dir, "revocation.pem", &rev);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rs = X509_STORE_new();
+	a->dev_store = X509_STORE_new();
+	if (!rs || !a->dev_store || X509_STORE_add_cert(rs, root) != 1 ||
+	    X509_STORE_add_cert(a->dev_store, devca) != 1) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	X509_STORE_set_flags(a->dev_store, X509_V_FLAG_PARTIAL_CHAIN);
+	if (fmt_cert_verify_chain(rs, devca, NULL, FMT_KU_KEY_CERT_SIGN) != IMP_OK)
+		finding(a, "trust", NULL, NULL, NULL, "device-ca.pem does not chain to root-ca.pem");
+	if (fmt_cert_verify_chain(rs, rec, NULL, FMT_KU_DIGITAL_SIGNATURE) != IMP_OK)
+		finding(a, "trust", NULL, NULL, NULL,
+			"record-signing.pem does not chain to root-ca.pem");
+	if (fmt_cert_verify_chain(rs, rev, NULL, FMT_KU_DIGITAL_SIGNATURE) != IMP_OK)
+		finding(a, "trust", NULL, NULL, NULL, "revocation.pem does not chain to root-ca.pem");
+	a->rec_pub = X509_get_pubkey(rec);
+	a->rev_pub = X509_get_pubkey(rev);
+	if (!a->rec_pub || !a->rev_pub)
+		rc = IMP_ERR_CRYPTO;
+	if (rc == IMP_OK)
+		rc = exp_rv_trust_new(a->rec_pub, NULL, &devca, 1, NULL, &a->fast);
+cleanup:
+	X509_STORE_free(rs);
+	X509_free(root);
+	X509_free(devca);
+	X509_free(rec);
+	X509_free(rev);
+	return rc;
+}
+
+/* ------------------------------------------------------------- verify */
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+static void bad(struct item *it, const char *check, const char *msg, imp_err rc)
+{
+	it->ok = false;
+	copy(it->check, sizeof(it->check), check);
+	snprintf(it->msg, sizeof(it->msg), "%s (%s)", msg, imp_err_name(rc));
+}
+
+static bool is_revocation(const char *jws)
+{
+	const char *dot = strchr(jws, '.');
+	uint8_t *h = NULL;
+	size_t n = 0;
+	bool rev;
+
+	if (!dot || fmt_b64url_decode(jws, (size_t)(dot - jws), &h, &n) != IMP_OK)
+		return false;
+	rev = strstr((const char *)h, FMT_REVOCATION_TYP) != NULL;
+	free(h);
+	return rev;
+}
+
+static void verify_item(struct audit *a, struct exp_rv *rv, struct item *it)
+{
+	uint8_t md[32];
+	json_t *rec = NULL;
+	const char *cert_b64;
+	X509 *cert = NULL;
+	struct exp_rv_out fo;
+	imp_err rc;
+
+	it->ok = true;
+	/* Most records: the fast path accepts them; anything else is decided
+	 * (and explained) by the reference path below. */
+	if (rv && exp_rv_identity(rv, it->jws, &fo) == IMP_OK &&
+	    (!it->id || strcmp(it->id, fo.record_id) == 0)) {
+		imp_hex_encode(fo.jws_sha256, sizeof(fo.jws_sha256), it->digest);
+		it->kind = K_IDENTITY;
+		it->sigs = fo.cert_serial[0] ? 2 : 1;
+		copy(it->record_id, sizeof(it->record_id), fo.record_id);
+		copy(it->serial, sizeof(it->serial), fo.serial);
+		copy(it->uid, sizeof(it->uid), fo.uid);
+		copy(it->pubkey, sizeof(it->pubkey), fo.pubkey);
+		copy(it->cert_serial, sizeof(it->cert_serial), fo.cert_serial);
+		return;
+	}
+	if (!rv || !exp_rv_sha256(rv, it->jws, strlen(it->jws), md))
+		SHA256((const uint8_t *)it->jws, strlen(it->jws), md);
+	imp_hex_encode(md, sizeof(md), it->digest);
+	it->kind = is_revocation(it->jws) ? K_REVOCATION : K_IDENTITY;
+	if (it->kind == K_IDENTITY)
+		IMP_DEBUG("record %s: not decided by the fast path, verifying it in full",
+			  it->id ? it->id : "(no id)");
+	if (it->kind == K_REVOCATION) {
+		rc = fmt_revocation_verify(it->jws, a->rev_pub, NULL, &rec);
+		if (rc != IMP_OK) {
+			bad(it, "signature", "revocation does not verify with the revocation key", rc);
+			copy(it->record_id, sizeof(it->record_id), it->id);
+			return;
+		}
+		it->sigs = 1;
+		copy(it->record_id, sizeof(it->record_id), it->id);
+		copy(it->serial, sizeof(it->serial),
+		     json_string_value(json_object_get(rec, "serial")));
+		/* uid: the identity record the revocation names, if any */
+		copy(it->uid, sizeof(it->uid), json_string_value(json_object_get(rec, "record_id")));
+		json_decref(rec);
+		return;
+	}
+	rc = fmt_record_verify(it->jws, a->rec_pub, NULL, &rec);
+	if (rc != IMP_OK) {
+		bad(it, "signature", "record does not verify with the record-signing key", rc);
+		copy(it->record_id, sizeof(it->record_id), it->id);
+		return;
+	}
+	it->sigs = 1;
+	copy(it->record_id, sizeof(it->record_id),
+	     json_string_value(json_object_get(rec, "record_id")));
+	copy(it->serial, sizeof(it->serial), json_string_value(json_object_get(rec, "serial")));
+	copy(it->uid, sizeof(it->uid), json_string_value(json_object_get(rec, "chip_uid")));
+	if (it->id && strcmp(it->id, it->record_id) != 0) {
+		bad(it, "malformed", "the record's record_id is not the id it was stored under",
+		    IMP_ERR_PROTOCOL);
+		goto cleanup;
+	}
+	cert_b64 = json_string_value(json_object_get(rec, "device_certificate"));
+	if (cert_b64) {
+		json_t *jwk = json_object_get(rec, "public_key");
+		const ASN1_INTEGER *sn;
+		BIGNUM *bn;
+		char *hex;
+
+		snprintf(it->pubkey, sizeof(it->pubkey), "%s.%s",
+			 json_string_value(json_object_get(jwk, "x")),
+			 json_string_value(json_object_get(jwk, "y")));
+		rc = fmt_cert_from_b64(cert_b64, &cert);
+		if (rc == IMP_OK)
+			rc = fmt_cert_verify_chain(a->dev_store, cert, NULL,
+						   FMT_KU_DIGITAL_SIGNATURE | FMT_KU_KEY_AGREEMENT);
+		if (rc != IMP_OK) {
+			bad(it, "device-chain", "device certificate does not chain to the device CA",
+			    rc);
+			goto cleanup;
+		}
+		it->sigs++;
+		sn = X509_get0_serialNumber(cert);
+		bn = ASN1_INTEGER_to_BN(sn, NULL);
+		hex = bn ? BN_bn2hex(bn) : NULL;
+		copy(it->cert_serial, sizeof(it->cert_serial), hex);
+		OPENSSL_free(hex);
+		BN_free(bn);
+	}
+cleanup:
+	X509_free(cert);
+	json_decref(rec);
+}
+
+/* A pool thread: verify items of each submitted batch until stopped. */
+static void *verify_worker(void *arg)
+{
+	struct audit *a = arg;
+	struct exp_rv *rv = NULL;
+	uint64_t seen = 0;
+
+	if (a->fast && exp_rv_new(a->fast, &rv) != IMP_OK)
+		rv = NULL;
+	for (;;) {
+		struct batch *b;
+		size_t i, k = 0;
+
+		pthread_mutex_lock(&a->mu);
+		while (!a->stop && (!a->cur || a->gen == seen))
+			pthread_cond_wait(&a->cv_work, &a->mu);
+		if (a->stop) {
+			pthread_mutex_unlock(&a->mu);
+			break;
+		}
+		b = a->cur;
+		seen = a->gen;
+		a->active++;
+		pthread_mutex_unlock(&a->mu);
+		while ((i = atomic_fetch_add(&b->next, 1)) < b->n) {
+			verify_item(a, rv, &b->items[i]);
+			k++;
+		}
+		pthread_mutex_lock(&a->mu);
+		if (k && atomic_fetch_add(&b->done, k) + k == b->n)
+			a->cur = NULL;
+		a->active--;
+		if (!a->cur && a->active == 0)
+			pthread_cond_broadcast(&a->cv_done);
+		pthread_mutex_unlock(&a->mu);
+	}
+	exp_rv_free(rv);
+	return NULL;
+}
+
+static void pool_start(struct audit *a)
+{
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv_work, NULL);
+	pthread_cond_init(&a->cv_done, NULL);
+	a->mu_ready = true;
+	for (unsigned t = 0; t < a->threads && t < IMP_ARRAY_SIZE(a->th); t++)
+		if (pthread_create(&a->th[a->nth], NULL, verify_worker, a) == 0)
+			a->nth++;
+}
+
+static void pool_stop(struct audit *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->stop = true;
+	pthread_cond_broadcast(&a->cv_work);
+	pthread_mutex_unlock(&a->mu);
+	for (unsigned t = 0; t < a->nth; t++)
+		pthread_join(a->th[t], NULL);
+	a->mu_ready = false;
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv_work);
+	pthread_cond_destroy(&a->cv_done);
+}
+
+/* Wait until the pool is idle (the submitted batch is verified). */
+static void pool_wait(struct audit *a)
+{
+	if (!a->mu_ready)
+		return;
+	pthread_mutex_lock(&a->mu);
+	while (a->cur || a->active)
+		pthread_cond_wait(&a->cv_done, &a->mu);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Hand b to the pool (which is idle); without a pool, verify it here. */
+static void pool_submit(struct audit *a, struct batch *b)
+{
+	atomic_store(&b->next, 0);
+	atomic_store(&b->done, 0);
+	if (b->n == 0)
+		return;
+	if (a->nth == 0) {
+		struct exp_rv *rv = NULL;
+
+		if (a->fast && exp_rv_new(a->fast, &rv) != IMP_OK)
+			rv = NULL;
+		for (size_t i = 0; i < b->n; i++)
+			verify_item(a, rv, &b->items[i]);
+		exp_rv_free(rv);
+		return;
+	}
+	pthread_mutex_lock(&a->mu);
+	a->cur = b;
+	a->gen++;
+	pthread_cond_broadcast(&a->cv_work);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* --------------------------------------------------------------- the db */
+
+static imp_err db_exec(struct audit *a, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(a->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		IMP_ERROR("audit database: %s", err ? err : sqlite3_errmsg(a->db));
+		sqlite3_free(err);
+		return IMP_ERR_IO;
+	}
+	return IMP_OK;
+}
+
+static imp_err db_open(struct audit *a)
+{
+	const char *tmp = a->o->tmp_dir ? a->o->tmp_dir : getenv("TMPDIR");
+	int fd;
+
+	snprintf(a->db_path, sizeof(a->db_path), "%s/imprint-audit.XXXXXX",
+		 tmp && tmp[0] ? tmp : "/tmp");
+	fd = mkstemp(a->db_path);
+	if (fd < 0) {
+		IMP_ERROR("cannot create a temporary database in %s", tmp ? tmp : "/tmp");
+		a->db_path[0] = '\0';
+		return IMP_ERR_IO;
+	}
+	close(fd);
+	if (sqlite3_open_v2(a->db_path, &a->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK)
+		return IMP_ERR_IO;
+	return db_exec(a, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+			  "PRAGMA cache_size=-4000; PRAGMA temp_store=FILE;"
+			  "CREATE TABLE recs (record_id TEXT NOT NULL, digest TEXT NOT NULL,"
+			  "  kind INTEGER NOT NULL, serial TEXT, uid TEXT, pubkey TEXT,"
+			  "  cert_serial TEXT);"
+			  "CREATE TABLE done (uid TEXT PRIMARY KEY, serial TEXT);"
+			  "BEGIN;");
+}
+
+static void db_close(struct audit *a)
+{
+	sqlite3_finalize(a->ins);
+	sqlite3_close(a->db);
+	if (a->db_path[0]) {
+		char side[4300];
+
+		unlink(a->db_path);
+		snprintf(side, sizeof(side), "%s-journal", a->db_path);
+		unlink(side);
+	}
+}
+
+static void bind_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v && v[0])
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/*
+ * Keep one verified record: appended (rowid order), so that memory and time
+ * do not depend on how many are there; copies and clashing ids are settled
+ * once at the end (settle_ids).
+ */
+static imp_err keep(struct audit *a, const struct item *it)
+{
+	if (!a->ins &&
+	    sqlite3_prepare_v3(a->db,
+			       "INSERT INTO recs (record_id, digest, kind, serial, uid, pubkey, "
+			       "cert_serial) VALUES (?,?,?,?,?,?,?)",
+			       -1, SQLITE_PREPARE_PERSISTENT, &a->ins, NULL) != SQLITE_OK)
+		return IMP_ERR_IO;
+	sqlite3_reset(a->ins);
+	sqlite3_bind_text(a->ins, 1, it->record_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(a->ins, 2, it->digest, -1, SQLITE_STATIC);
+	sqlite3_bind_int(a->ins, 3, (int)it->kind);
+	bind_or_null(a->ins, 4, it->serial);
+	bind_or_null(a->ins, 5, it->uid);
+	bind_or_null(a->ins, 6, it->pubkey);
+	bind_or_null(a->ins, 7, it->cert_serial);
+	if (sqlite3_step(a->ins) != SQLITE_DONE) {
+		IMP_ERROR("audit database: %s", sqlite3_errmsg(a->db));
+		return IMP_ERR_IO;
+	}
+	return IMP_OK;
+}
+
+/* Keep a verified batch (this thread) and empty it. */
+static imp_err keep_batch(struct audit *a, struct batch *b)
+{
+	imp_err rc = IMP_OK;
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
+
+		a->sum->records++;
+		a->sum->signatures += it->sigs;
+		if (!it->ok) {
+			a->sum->bad_records++;
+			finding(a, it->check, it->record_id, it->serial, it->uid, "%s", it->msg);
+		} else if (rc == IMP_OK) {
+			rc = keep(a, it);
+		}
+		free(it->id);
+		free(it->jws);
+		memset(it, 0, sizeof(*it));
+	}
+	b->n = 0;
+	return rc;
+}
+
+/*
+ * The batch being filled is full (or the input ended): wait for the pool to
+ * finish the other one, hand it this one, and keep the other one while the
+ * pool works: reading, verifying and storing overlap.
+ */
+static imp_err flush(struct audit *a)
+{
+	struct batch *full = &a->b[a->fill], *other = &a->b[a->fill ^ 1u];
+	imp_err rc = IMP_OK;
+
+	pool_wait(a);
+	pool_submit(a, full);
+	a->busy[a->fill] = true;
+	if (a->busy[a->fill ^ 1u]) {
+		rc = keep_batch(a, other);
+		a->busy[a->fill ^ 1u] = false;
+	}
+	a->fill ^= 1u;
+	return rc;
+}
+
+/* At the end: verify and keep whatever is left. */
+static imp_err drain(struct audit *a)
+{
+	imp_err rc = flush(a);
+	imp_err rc2;
+
+	pool_wait(a);
+	rc2 = flush(a); /* keeps the last submitted batch (the filled one is empty) */
+	pool_wait(a);
+	return rc != IMP_OK ? rc : rc2;
+}
+
+static imp_err add(struct audit *a, const char *id, size_t id_len, const char *jws,
+		   size_t jws_len)
+{
+	struct batch *b = &a->b[a->fill];
+	struct item *it = &b->items[b->n];
+
+	it->id = id ? strndup(id, id_len) : NULL;
+	it->jws = strndup(jws, jws_len);
+	if (!it->jws || (id && !it->id)) {
+		free(it->id);
+		free(it->jws);
+		it->id = it->jws = NULL;
+		return IMP_ERR_NOMEM;
+	}
+	b->n++;
+	if (b->n == AUDIT_BATCH)
+		return flush(a);
+	return IMP_OK;
+}
+
+static int outbox_cb(void *arg, const struct jnl_outbox_row *r)
+{
+	struct audit *a = arg;
+
+	a->rc = add(a, r->record_id, r->record_id ? strlen(r->record_id) : 0, r->jws,
+		    strlen(r->jws));
+	return a->rc != IMP_OK;
+}
+
+/*
+ * The common line {"id":"ID","jws":"JWS"} without escapes, read without a
+ * JSON parser (the same as json_loads would give); anything else: 0.
+ */
+static int plain_line(const char *p, const char **id, size_t *id_len, const char **jws,
+		      size_t *jws_len)
+{
+	static const char a[] = "{\"id\":\"", b[] = "\",\"jws\":\"", c[] = "\"}";
+	const char *q;
+
+	if (strncmp(p, a, sizeof(a) - 1) != 0)
+		return 0;
+	p += sizeof(a) - 1;
+	q = strpbrk(p, "\"\\");
+	if (!q || *q != '"' || strncmp(q, b, sizeof(b) - 1) != 0)
+		return 0;
+	*id = p;
+	*id_len = (size_t)(q - p);
+	p = q + sizeof(b) - 1;
+	q = strpbrk(p, "\"\\");
+	if (!q || *q != '"' || strcmp(q, c) != 0)
+		return 0;
+	*jws = p;
+	*jws_len = (size_t)(q - p);
+	for (const char *k = *id; k < *id + *id_len; k++)
+		if ((unsigned char)*k < 0x20)
+			return 0;
+	for (const char *k = *jws; k < *jws + *jws_len; k++)
+		if ((unsigned char)*k < 0x20)
+			return 0;
+	return 1;
+}
+
+static imp_err read_jsonl(struct audit *a, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	uint64_t lineno = 0;
+	imp_err rc = IMP_OK;
+
+	if (!f) {
+		IMP_ERROR("cannot open %s", path);
+		return IMP_ERR_IO;
+	}
+	while (rc == IMP_OK && (len = getline(&line, &cap, f)) >= 0) {
+		char *p = line;
+		const char *id, *jws;
+		size_t id_len, jws_len;
+
+		lineno++;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
+				   line[len - 1] == ' '))
+			line[--len] = '\0';
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			continue;
+		if (plain_line(p, &id, &id_len, &jws, &jws_len)) {
+			rc = add(a, id, id_len, jws, jws_len);
+		} else if (*p == '{') {
+			json_t *o = json_loads(p, 0, NULL);
+			const char *js = json_string_value(json_object_get(o, "jws"));
+			const char *ids = json_string_value(json_object_get(o, "id"));
+
+			if (js)
+				rc = add(a, ids, ids ? strlen(ids) : 0, js, strlen(js));
+			else
+				finding(a, "malformed", NULL, NULL, NULL,
+					"%s:%llu: not a record line", path,
+					(unsigned long long)lineno);
+			json_decref(o);
+		} else {
+			rc = add(a, NULL, 0, p, strlen(p));
+		}
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* ---------------------------------------------------------- set checks */
+
+/* Run sql and report each row (columns: record_id, serial, uid, extra). */
+static imp_err report_rows(struct audit *a, const char *sql, const char *check,
+			   const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	int src;
+
+	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		IMP_ERROR("audit database: %s", sqlite3_errmsg(a->db));
+		return IMP_ERR_IO;
+	}
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *c[4];
+
+		for (int i = 0; i < 4; i++) {
+			c[i] = (const char *)sqlite3_column_text(st, i);
+			if (!c[i])
+				c[i] = "";
+		}
+		finding(a, check, c[0], c[1], c[2], "%s%s%s", what, c[3][0] ? ": " : "", c[3]);
+	}
+	sqlite3_finalize(st);
+	return src == SQLITE_DONE ? IMP_OK : IMP_ERR_IO;
+}
+
+/* Count rows of sql into *out. */
+static imp_err count_rows(struct audit *a, const char *sql, uint64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	imp_err rc = IMP_ERR_IO;
+
+	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*out = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = IMP_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * One record per id: the same record met again (both sources) counts once;
+ * another record under a known id is a duplicate-record-id finding (one per
+ * clashing copy); the first one read stays.
+ */
+static imp_err settle_ids(struct audit *a)
+{
+	imp_err rc = db_exec(a, "COMMIT; CREATE INDEX recs_id ON recs(record_id, digest);");
+
+	if (rc == IMP_OK)
+		rc = report_rows(a,
+				 "SELECT r.record_id, r.serial, r.uid, '' FROM recs r JOIN "
+				 "(SELECT record_id, min(rowid) AS first FROM recs GROUP BY record_id "
+				 "HAVING count(*) > 1) d ON r.record_id = d.record_id JOIN recs f ON "
+				 "f.rowid = d.first WHERE r.rowid <> d.first AND r.digest <> f.digest "
+				 "ORDER BY r.rowid",
+				 "duplicate-record-id", "the record id names two different records");
+	if (rc == IMP_OK)
+		rc = db_exec(a, "DELETE FROM recs WHERE rowid NOT IN (SELECT min(rowid) FROM recs "
+				"GROUP BY record_id); DROP INDEX recs_id;");
+	if (rc == IMP_OK)
+		rc = count_rows(a, "SELECT count(*) FROM recs WHERE kind = 0", &a->sum->identities);
+	if (rc == IMP_OK)
+		rc = count_rows(a, "SELECT count(*) FROM recs WHERE kind = 1", &a->sum->revocations);
+	return rc;
+}
+
+static imp_err check_duplicates(struct audit *a)
+{
+	static const struct {
+		const char *col, *check, *what;
+	} d[] = {
+		{ "serial", "duplicate-serial", "serial in several identity records" },
+		{ "uid", "duplicate-uid", "chip uid in several identity records" },
+		{ "pubkey", "duplicate-public-key", "public key in several identity records" },
+		{ "cert_serial", "duplicate-cert-serial",
+		  "device certificate serial number in several records" },
+	};
+	imp_err rc = settle_ids(a);
+
+	if (rc == IMP_OK)
+		rc = db_exec(a, "CREATE INDEX recs_serial ON recs(kind, serial);"
+				"CREATE INDEX recs_uid ON recs(kind, uid);"
+				"CREATE INDEX recs_pubkey ON recs(kind, pubkey);"
+				"CREATE INDEX recs_cert ON recs(kind, cert_serial);");
+
+	for (size_t i = 0; rc == IMP_OK && i < IMP_ARRAY_SIZE(d); i++) {
+		char sql[512];
+
+		snprintf(sql, sizeof(sql),
+			 "SELECT '', min(serial), min(uid), group_concat(record_id, ' ') FROM recs "
+			 "WHERE kind = 0 AND %s IS NOT NULL GROUP BY %s HAVING count(*) > 1",
+			 d[i].col, d[i].col);
+		rc = report_rows(a, sql, d[i].check, d[i].what);
+	}
+	if (rc == IMP_OK)
+		rc = report_rows(a,
+				 "SELECT r.record_id, r.serial, r.uid, '' FROM recs r WHERE "
+				 "r.kind = 1 AND NOT EXISTS (SELECT 1 FROM recs i WHERE i.kind = 0 "
+				 "AND i.serial = r.serial)",
+				 "revocation", "revocation of a serial without identity record");
+	return rc;
+}
+
+static int done_cb(void *arg, const struct jnl_board *b)
+{
+	struct audit *a = arg;
+	sqlite3_stmt *st = NULL;
+
+	a->sum->boards_done++;
+	if (sqlite3_prepare_v2(a->db, "INSERT OR IGNORE INTO done (uid, serial) VALUES (?, ?)", -1,
+			       &st, NULL) != SQLITE_OK) {
+		a->rc = IMP_ERR_IO;
+		return 1;
+	}
+	sqlite3_bind_text(st, 1, b->uid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, b->serial, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		a->rc = IMP_ERR_IO;
+	sqlite3_finalize(st);
+	return a->rc != IMP_OK;
+}
+
+static imp_err check_journal(struct audit *a)
+{
+	struct jnl_opts jo = { .read_only = true, .must_exist = true };
+	struct jnl *j = NULL;
+	struct jnl_verify_opts vo = { .pkey = a->rec_pub };
+	struct jnl_verify_report rep = { 0 };
+	struct jnl_info info;
+	imp_err rc;
+
+	rc = jnl_open(a->o->journal, &jo, &j);
+	if (rc != IMP_OK) {
+		IMP_ERROR("audit: %s", jnl_last_error());
+		return rc;
+	}
+	rc = jnl_verify_chain(j, &vo, &rep);
+	a->sum->chain_checked = true;
+	a->sum->journal_events = rep.events;
+	a->sum->checkpoints = rep.checkpoints;
+	if (rc == IMP_ERR_AUDIT) {
+		finding(a, "journal-chain", NULL, NULL, NULL, "event %llu: %s",
+			(unsigned long long)rep.bad_seq, rep.reason);
+		rc = IMP_OK;
+	}
+	if (rc == IMP_OK)
+		rc = jnl_info(j, &info);
+	if (rc == IMP_OK) {
+		a->sum->quota = info.quota;
+		a->sum->issued = info.issued;
+		if (info.issued > info.quota)
+			finding(a, "quota", NULL, NULL, NULL,
+				"%llu serials issued, quota %llu",
+				(unsigned long long)info.issued, (unsigned long long)info.quota);
+		if (a->sum->identities > info.issued)
+			finding(a, "quota", NULL, NULL, NULL,
+				"%llu identity records, but only %llu serials issued",
+				(unsigned long long)a->sum->identities,
+				(unsigned long long)info.issued);
+	}
+	if (rc == IMP_OK) {
+		a->rc = IMP_OK;
+		rc = db_exec(a, "BEGIN;");
+		if (rc == IMP_OK)
+			rc = jnl_list_state(j, JNL_ST_DONE, done_cb, a);
+		if (rc == IMP_OK)
+			rc = a->rc;
+		if (rc == IMP_OK)
+			rc = db_exec(a, "COMMIT;");
+	}
+	jnl_close(j);
+	if (rc != IMP_OK)
+		return rc;
+	rc = report_rows(a,
+			 "SELECT '', d.serial, d.uid, '' FROM done d WHERE NOT EXISTS (SELECT 1 "
+			 "FROM recs r WHERE r.kind = 0 AND r.uid = d.uid)",
+			 "missing-record", "locked board (DONE) without a valid identity record");
+	if (rc == IMP_OK)
+		rc = report_rows(a,
+				 "SELECT r.record_id, r.serial, r.uid, '' FROM recs r WHERE "
+				 "r.kind = 0 AND NOT EXISTS (SELECT 1 FROM done d WHERE "
+				 "d.uid = r.uid AND d.serial = r.serial)",
+				 "orphan-record",
+				 "identity record without a DONE board of that uid and serial");
+	return rc;
+}
+
+static imp_err check_registry(struct audit *a)
+{
+	char *sql = sqlite3_mprintf("ATTACH DATABASE 'file:%q?mode=ro' AS reg",
+				    a->o->registry_db);
+	/* The boards that must be there: the journal's DONE boards, else the records. */
+	const char *set = a->o->journal ? "SELECT uid, serial FROM done"
+					: "SELECT uid, serial FROM recs WHERE kind = 0";
+	char q[1024];
+	imp_err rc;
+
+	if (access(a->o->registry_db, R_OK) != 0) {
+		sqlite3_free(sql);
+		IMP_ERROR("cannot read the registry database %s", a->o->registry_db);
+		return IMP_ERR_IO;
+	}
+	rc = sql ? db_exec(a, sql) : IMP_ERR_NOMEM;
+	sqlite3_free(sql);
+	if (rc != IMP_OK)
+		return rc;
+	snprintf(q, sizeof(q),
+		 "SELECT '', b.serial, b.uid, '' FROM (%s) b WHERE NOT EXISTS (SELECT 1 FROM "
+		 "reg.identities i WHERE i.uid = b.uid AND i.serial = b.serial)",
+		 set);
+	rc = report_rows(a, q, "registry-missing", "locked board without a record in the registry");
+	snprintf(q, sizeof(q),
+		 "SELECT i.record_id, i.serial, i.uid, '' FROM reg.identities i WHERE NOT EXISTS "
+		 "(SELECT 1 FROM (%s) b WHERE b.uid = i.uid AND b.serial = i.serial)",
+		 set);
+	if (rc == IMP_OK)
+		rc = report_rows(a, q, "registry-orphan",
+				 "registry record that matches no locked board");
+	if (rc == IMP_OK)
+		rc = report_rows(a,
+				 "SELECT i.record_id, i.serial, i.uid, r.record_id FROM "
+				 "reg.identities i JOIN recs r ON r.kind = 0 AND r.uid = i.uid "
+				 "WHERE r.record_id <> i.record_id",
+				 "registry-orphan", "the registry holds another record for this board");
+	return rc;
+}
+
+imp_err aud_run(const struct aud_opts *o, struct aud_summary *sum)
+{
+	struct audit a = { .o = o, .sum = sum };
+	double t0 = imp_now_s();
+	imp_err rc;
+
+	memset(sum, 0, sizeof(*sum));
+	if (!o->trust_dir || (!o->journal && !o->records)) {
+		IMP_ERROR("audit needs the trust folder and a journal or a records file");
+		return IMP_ERR_USAGE;
+	}
+	a.threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (a.threads < 1)
+		a.threads = 1;
+	a.b[0].items = calloc(AUDIT_BATCH, sizeof(*a.b[0].items));
+	a.b[1].items = calloc(AUDIT_BATCH, sizeof(*a.b[1].items));
+	if (!a.b[0].items || !a.b[1].items) {
+		free(a.b[0].items);
+		free(a.b[1].items);
+		return IMP_ERR_NOMEM;
+	}
+	rc = load_trust(&a);
+	if (rc == IMP_OK)
+		pool_start(&a);
+	if (rc == IMP_OK)
+		rc = db_open(&a);
+	if (rc == IMP_OK && o->journal) {
+		a.rc = IMP_OK;
+		rc = jnl_outbox_scan(o->journal, JNL_OUTBOX_ALL, outbox_cb, &a);
+		if (rc == IMP_OK)
+			rc = a.rc;
+	}
+	if (rc == IMP_OK && o->records)
+		rc = read_jsonl(&a, o->records);
+	if (rc == IMP_OK)
+		rc = drain(&a);
+	pool_wait(&a);
+	if (a.mu_ready)
+		pool_stop(&a);
+	sum->verify_seconds = imp_now_s() - t0;
+	if (rc == IMP_OK)
+		rc = check_duplicates(&a);
+	if (rc == IMP_OK && o->journal)
+		rc = check_journal(&a);
+	if (rc == IMP_OK && o->registry_db)
+		rc = check_registry(&a);
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; i < a.b[k].n; i++) {
+			free(a.b[k].items[i].id);
+			free(a.b[k].items[i].jws);
+		}
+		free(a.b[k].items);
+	}
+	exp_rv_trust_free(a.fast);
+	db_close(&a);
+	EVP_PKEY_free(a.rec_pub);
+	EVP_PKEY_free(a.rev_pub);
+	X509_STORE_free(a.dev_store);
+	sum->seconds = imp_now_s() - t0;
+	if (rc == IMP_OK && sum->findings > 0)
+		rc = IMP_ERR_AUDIT;
+	return rc;
+}

@@ -1,0 +1,70 @@
+/*
+ * The offline audit (docs/AUDIT.md): given a journal and/or exported records
+ * and the organisation's trust folder, verify everything a line produced
+ * and report every finding.
+ *
+ * It streams: records are read one batch at a time (from the journal's
+ * outbox and/or a JSON-lines file), verified in parallel, and their
+ * identifying values go to a temporary on-disk SQLite database where
+ * uniqueness and completeness are settled with indexes and joins, so memory
+ * stays flat however many records there are.
+ */
+#ifndef AUD_H
+#define AUD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "imprint/err.h"
+
+/* One finding. Strings valid during the callback only; any may be "". */
+struct aud_finding {
+	const char *check;     /* "signature", "device-chain", "duplicate-serial",
+				  "duplicate-uid", "duplicate-public-key",
+				  "duplicate-cert-serial", "duplicate-record-id",
+				  "missing-record", "orphan-record", "registry-missing",
+				  "registry-orphan", "journal-chain", "quota",
+				  "revocation", "malformed" */
+	const char *record_id;
+	const char *serial;
+	const char *uid;
+	const char *message;   /* lowercase, what is wrong */
+};
+
+struct aud_opts {
+	const char *journal;     /* journal file, or NULL */
+	const char *records;     /* JSON lines: {"id":..,"jws":..} or a bare JWS per line; or NULL */
+	const char *trust_dir;   /* bundle.pem, root-ca.pem, device-ca.pem,
+				    record-signing.pem, revocation.pem (required) */
+	const char *registry_db; /* imprint-registry database, or NULL */
+	unsigned threads;        /* verifying threads; 0: online CPUs */
+	const char *tmp_dir;     /* for the temporary database; NULL: $TMPDIR or /tmp */
+	/* Called for every finding, from the calling thread. */
+	void (*finding)(void *arg, const struct aud_finding *f);
+	void *arg;
+};
+
+struct aud_summary {
+	uint64_t records;          /* records read (both sources) */
+	uint64_t identities;       /* distinct identity records */
+	uint64_t revocations;      /* distinct revocation records */
+	uint64_t signatures;       /* ECDSA signatures verified (JWS + device certificates) */
+	uint64_t bad_records;      /* records that did not verify */
+	uint64_t boards_done;      /* journal boards in DONE */
+	uint64_t journal_events;
+	uint64_t checkpoints;
+	bool chain_checked;
+	uint64_t quota, issued;
+	uint64_t findings;
+	double seconds;            /* whole audit */
+	double verify_seconds;     /* reading + verifying records */
+};
+
+/*
+ * Run the audit. Returns IMP_OK if nothing was found, IMP_ERR_AUDIT if
+ * anything was (every finding was reported through o->finding), or another
+ * error if the audit itself could not run (unreadable input, no trust).
+ */
+imp_err aud_run(const struct aud_opts *o, struct aud_summary *sum);
+
+#endif

@@ -1,0 +1,885 @@
+/*
+ * Journal: opening, schema and migrations, SQLite wrappers, transactions,
+ * settings.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "imprint/log.h"
+#include "imprint/util.h"
+#include "journal_int.h"
+
+static _Thread_local char jerr_msg[320];
+
+const char *jnl_last_error(void)
+{
+	return jerr_msg;
+}
+
+void jerr_clear(void)
+{
+	jerr_msg[0] = '\0';
+}
+
+void jerr_set(imp_err code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(jerr_msg, sizeof(jerr_msg), fmt, ap);
+	va_end(ap);
+	if (code == IMP_ERR_JOURNAL || code == IMP_ERR_INTERNAL)
+		IMP_ERROR("journal: %s", jerr_msg);
+	else
+		IMP_DEBUG("journal: %s (%s)", jerr_msg, imp_err_name(code));
+}
+
+imp_err jdb_fail(sqlite3 *db, const char *fn, int rc)
+{
+	jerr_set(IMP_ERR_JOURNAL, "%s failed: %s (sqlite %d)", fn,
+		 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), rc);
+	return IMP_ERR_JOURNAL;
+}
+
+imp_err jdb_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+	int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
+
+	if (rc != SQLITE_OK) {
+		*st = NULL;
+		return jdb_fail(db, "sqlite3_prepare_v2", rc);
+	}
+	return IMP_OK;
+}
+
+imp_err jdb_exec(sqlite3 *db, const char *sql)
+{
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return jdb_fail(db, "sqlite3_exec", rc);
+	return IMP_OK;
+}
+
+imp_err jdb_bind_text(sqlite3 *db, sqlite3_stmt *st, int idx, const char *s)
+{
+	int rc;
+
+	if (s)
+		rc = sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
+	else
+		rc = sqlite3_bind_null(st, idx);
+	if (rc != SQLITE_OK)
+		return jdb_fail(db, "sqlite3_bind_text", rc);
+	return IMP_OK;
+}
+
+imp_err jdb_bind_i64(sqlite3 *db, sqlite3_stmt *st, int idx, int64_t v)
+{
+	int rc = sqlite3_bind_int64(st, idx, v);
+
+	if (rc != SQLITE_OK)
+		return jdb_fail(db, "sqlite3_bind_int64", rc);
+	return IMP_OK;
+}
+
+imp_err jdb_step_done(sqlite3 *db, sqlite3_stmt *st, int *sqlite_rc)
+{
+	int rc = sqlite3_step(st);
+
+	if (sqlite_rc)
+		*sqlite_rc = rc;
+	if (rc == SQLITE_DONE)
+		return IMP_OK;
+	if (rc == SQLITE_ROW) {
+		jerr_set(IMP_ERR_INTERNAL, "unexpected row from: %s", sqlite3_sql(st));
+		return IMP_ERR_JOURNAL;
+	}
+	return jdb_fail(db, "sqlite3_step", rc);
+}
+
+imp_err jdb_step_row(sqlite3 *db, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return IMP_OK;
+	if (rc == SQLITE_DONE)
+		return IMP_ERR_NOT_FOUND;
+	return jdb_fail(db, "sqlite3_step", rc);
+}
+
+void jtime_now(char out[40])
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 40 - n, ".%03uZ", (unsigned)(ts.tv_nsec / 1000000) % 1000u);
+}
+
+char *jjson_dump(json_t *v)
+{
+	char *s;
+
+	if (!v) {
+		jerr_set(IMP_ERR_NOMEM, "cannot build event detail");
+		return NULL;
+	}
+	s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	json_decref(v);
+	if (!s)
+		jerr_set(IMP_ERR_NOMEM, "cannot serialise event detail");
+	return s;
+}
+
+/* ------------------------------------------------------------ settings */
+
+imp_err jdb_setting_get(sqlite3 *db, const char *key, char *out, size_t cap)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *v;
+	imp_err rc;
+
+	rc = jdb_prepare(db, "SELECT value FROM settings WHERE key = ?1", &st);
+	if (rc)
+		goto cleanup;
+	rc = jdb_bind_text(db, st, 1, key);
+	if (rc)
+		goto cleanup;
+	rc = jdb_step_row(db, st);
+	if (rc)
+		goto cleanup;
+	v = sqlite3_column_text(st, 0);
+	if (!v || strlen((const char *)v) >= cap) {
+		jerr_set(IMP_ERR_JOURNAL, "setting %s is missing or too long", key);
+		rc = IMP_ERR_JOURNAL;
+		goto cleanup;
+	}
+	memcpy(out, v, strlen((const char *)v) + 1);
+cleanup:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+imp_err jdb_setting_get_u64(sqlite3 *db, const char *key, uint64_t *out)
+{
+	char buf[32];
+	char *end;
+	imp_err rc;
+
+	rc = jdb_setting_get(db, key, buf, sizeof(buf));
+	if (rc)
+		return rc;
+	errno = 0;
+	*out = strtoull(buf, &end, 10);
+	if (errno || end == buf || *end || buf[0] == '-') {
+		jerr_set(IMP_ERR_JOURNAL, "setting %s is not a number: %s", key, buf);
+		return IMP_ERR_JOURNAL;
+	}
+	return IMP_OK;
+}
+
+imp_err jdb_setting_set(sqlite3 *db, const char *key, const char *value)
+{
+	sqlite3_stmt *st = NULL;
+	imp_err rc;
+
+	rc = jdb_prepare(db, "INSERT INTO settings(key, value) VALUES (?1, ?2) "
+			     "ON CONFLICT(key) DO UPDATE SET value = excluded.value", &st);
+	if (rc)
+		goto cleanup;
+	rc = jdb_bind_text(db, st, 1, key);
+	if (rc)
+		goto cleanup;
+	rc = jdb_bind_text(db, st, 2, value);
+	if (rc)
+		goto cleanup;
+	rc = jdb_step_done(db, st, NULL);
+cleanup:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+imp_err jdb_setting_set_u64(sqlite3 *db, const char *key, uint64_t v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	return jdb_setting_set(db, key, buf);
+}
+
+imp_err jdb_leased(sqlite3 *db, bool *out)
+{
+	char v[16];
+	imp_err rc;
+
+	rc = jdb_setting_get(db, JS_SERIAL_SOURCE, v, sizeof(v));
+	*out = rc == IMP_OK && strcmp(v, "lease") == 0;
+	return rc == IMP_ERR_NOT_FOUND ? IMP_OK : rc;
+}
+
+/* --------------------------------------------------------- transactions */
+
+imp_err jdb_begin(struct jnl *j)
+{
+	imp_err rc;
+
+	jerr_clear();
+	if (j->read_only) {
+		jerr_set(IMP_ERR_JOURNAL, "journal opened read-only");
+		return IMP_ERR_JOURNAL;
+	}
+	pthread_mutex_lock(&j->lock);
+	j->appended_seq = 0;
+	rc = jdb_exec(j->db, "BEGIN IMMEDIATE");
+	if (rc)
+		pthread_mutex_unlock(&j->lock);
+	return rc;
+}
+
+static bool checkpoint_due(const struct jnl *j)
+{
+	return j->sign && !j->in_checkpoint && j->appended_seq &&
+	       j->appended_seq >= j->cp_hint_seq + j->cp_interval;
+}
+
+imp_err jdb_end(struct jnl *j, imp_err rc)
+{
+	imp_err crc;
+
+	if (rc == IMP_OK) {
+		rc = jdb_exec(j->db, "COMMIT");
+		if (rc)
+			sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	} else if (!sqlite3_get_autocommit(j->db)) {
+		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	/* The operation is durable (or rolled back); a due checkpoint is taken
+	 * in a transaction of its own, so a signer failure cannot undo it. */
+	if (rc == IMP_OK && checkpoint_due(j)) {
+		char keep[sizeof(jerr_msg)];
+
+		memcpy(keep, jerr_msg, sizeof(keep));
+		crc = jdb_exec(j->db, "BEGIN IMMEDIATE");
+		if (crc == IMP_OK) {
+			crc = jchain_checkpoint_locked(j, false);
+			if (crc == IMP_OK)
+				crc = jdb_exec(j->db, "COMMIT");
+			if (crc)
+				sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		}
+		if (crc)
+			IMP_WARN("journal: automatic checkpoint failed (%s): retried after the "
+				 "next event", imp_err_name(crc));
+		memcpy(jerr_msg, keep, sizeof(keep));
+	}
+	j->appended_seq = 0;
+	pthread_mutex_unlock(&j->lock);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- schema */
+
+/*
+ * migrations[v] brings a journal from user_version v to v + 1. PERSISTED:
+ * never edit a shipped step, append a new one.
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE settings ("
+	"  key   TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE boards ("
+	"  id              INTEGER PRIMARY KEY,"
+	"  uid             TEXT NOT NULL UNIQUE"
+	"                  CHECK (length(uid) BETWEEN 2 AND 128 AND length(uid) % 2 = 0"
+	"                         AND uid NOT GLOB '*[^0-9a-f]*'),"
+	"  serial          TEXT UNIQUE,"
+	"  counter         INTEGER UNIQUE,"
+	"  state           TEXT NOT NULL CHECK (state IN ('CONNECT','IDENTIFY','ALLOCATE',"
+	"                  'KEYS','CERTIFY','INJECT','FIRMWARE','CHALLENGE','LOCK','RECORD',"
+	"                  'DONE','FAILED','QUARANTINED')),"
+	"  key_mode        TEXT,"
+	"  fixture         TEXT,"
+	"  attempts        INTEGER NOT NULL DEFAULT 0,"
+	"  reissues        INTEGER NOT NULL DEFAULT 0,"
+	"  last_error_code INTEGER NOT NULL DEFAULT 0,"
+	"  last_error      TEXT,"
+	"  data            TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(data)),"
+	"  created         TEXT NOT NULL,"
+	"  updated         TEXT NOT NULL,"
+	"  CHECK ((serial IS NULL) = (counter IS NULL)),"
+	"  CHECK (state <> 'QUARANTINED' OR serial IS NULL),"
+	"  CHECK (state IN ('CONNECT','IDENTIFY','ALLOCATE','FAILED','QUARANTINED')"
+	"         OR serial IS NOT NULL)"
+	");"
+	"CREATE INDEX boards_state ON boards(state, id);"
+	"CREATE TABLE events ("
+	"  seq       INTEGER PRIMARY KEY,"
+	"  ts        TEXT NOT NULL,"
+	"  mono_ns   INTEGER NOT NULL,"
+	"  uid       TEXT REFERENCES boards(uid),"
+	"  serial    TEXT,"
+	"  kind      TEXT NOT NULL,"
+	"  detail    TEXT NOT NULL,"
+	"  prev_hash TEXT NOT NULL,"
+	"  hash      TEXT NOT NULL UNIQUE"
+	");"
+	"CREATE INDEX events_uid ON events(uid, seq);"
+	"CREATE TRIGGER events_no_update BEFORE UPDATE ON events"
+	"  BEGIN SELECT RAISE(ABORT, 'journal events are append-only'); END;"
+	"CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
+	"  BEGIN SELECT RAISE(ABORT, 'journal events are append-only'); END;"
+	"CREATE TABLE checkpoints ("
+	"  seq       INTEGER PRIMARY KEY REFERENCES events(seq),"
+	"  head_hash TEXT NOT NULL,"
+	"  signature TEXT NOT NULL,"
+	"  signer    TEXT NOT NULL,"
+	"  ts        TEXT NOT NULL"
+	");"
+	"CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints"
+	"  BEGIN SELECT RAISE(ABORT, 'journal checkpoints are append-only'); END;"
+	"CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints"
+	"  BEGIN SELECT RAISE(ABORT, 'journal checkpoints are append-only'); END;"
+	"CREATE TABLE outbox ("
+	"  record_id       TEXT PRIMARY KEY,"
+	"  serial          TEXT NOT NULL,"
+	"  uid             TEXT NOT NULL REFERENCES boards(uid),"
+	"  kind            TEXT NOT NULL CHECK (kind IN ('identity','revocation')),"
+	"  jws             TEXT NOT NULL,"
+	"  created         TEXT NOT NULL,"
+	"  delivered_at    TEXT,"
+	"  attempts        INTEGER NOT NULL DEFAULT 0,"
+	"  last_error      TEXT,"
+	"  rejected_reason TEXT"
+	");"
+	"CREATE INDEX outbox_pending ON outbox(created) "
+	"  WHERE delivered_at IS NULL AND rejected_reason IS NULL;"
+	"CREATE INDEX outbox_uid ON outbox(uid);",
+	/* 1 -> 2: line mode (docs/LINE.md): leased serial blocks, and the
+	 * delivery state of each outbox record to the line database. */
+	"CREATE TABLE leases ("
+	"  id            INTEGER PRIMARY KEY,"
+	"  first_counter INTEGER NOT NULL UNIQUE CHECK (first_counter >= 1),"
+	"  last_counter  INTEGER NOT NULL UNIQUE,"
+	"  next_counter  INTEGER NOT NULL,"
+	"  created       TEXT NOT NULL,"
+	"  closed        TEXT,"
+	"  CHECK (last_counter >= first_counter),"
+	"  CHECK (next_counter BETWEEN first_counter AND last_counter + 1)"
+	");"
+	"ALTER TABLE outbox ADD COLUMN line_delivered_at TEXT;"
+	"ALTER TABLE outbox ADD COLUMN line_conflict TEXT;"
+	"CREATE INDEX outbox_line_pending ON outbox(created) WHERE line_delivered_at IS NULL;",
+};
+_Static_assert(IMP_ARRAY_SIZE(migrations) == JNL_SCHEMA_VERSION,
+	       "one migration step per schema version");
+
+static imp_err get_user_version(sqlite3 *db, int *out)
+{
+	sqlite3_stmt *st = NULL;
+	imp_err rc;
+
+	rc = jdb_prepare(db, "PRAGMA user_version", &st);
+	if (rc)
+		goto cleanup;
+	rc = jdb_step_row(db, st);
+	if (rc == IMP_ERR_NOT_FOUND)
+		rc = jdb_fail(db, "PRAGMA user_version", SQLITE_ERROR);
+	if (rc)
+		goto cleanup;
+	*out = sqlite3_column_int(st, 0);
+cleanup:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static imp_err set_pragma(sqlite3 *db, const char *sql, const char *want)
+{
+	sqlite3_stmt *st = NULL;
+	imp_err rc;
+
+	rc = jdb_prepare(db, sql, &st);
+	if (rc)
+		goto cleanup;
+	rc = sqlite3_step(st) == SQLITE_ROW ? IMP_OK : IMP_ERR_NOT_FOUND;
+	if (want) {
+		const char *got = rc == IMP_OK ? (const char *)sqlite3_column_text(st, 0) : NULL;
+
+		if (!got || strcasecmp(got, want) != 0) {
+			jerr_set(IMP_ERR_JOURNAL, "%s: got %s, need %s", sql, got ? got : "nothing",
+				 want);
+			rc = IMP_ERR_JOURNAL;
+			goto cleanup;
+		}
+	}
+	rc = IMP_OK;
+cleanup:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* "setting" event for a changed value, inside a transaction. */
+static imp_err setting_event(struct jnl *j, const char *key, const char *old,
+			     const char *new_value)
+{
+	char *detail = jjson_dump(json_pack("{s:s, s:s?, s:s}", "key", key, "old", old, "new",
+					    new_value));
+	imp_err rc;
+
+	if (!detail)
+		return IMP_ERR_NOMEM;
+	rc = jchain_append(j, NULL, NULL, "setting", detail);
+	free(detail);
+	return rc;
+}
+
+static imp_err change_setting_u64(struct jnl *j, const char *key, uint64_t v)
+{
+	char old[32], new_value[32];
+	imp_err rc;
+
+	rc = jdb_setting_get(j->db, key, old, sizeof(old));
+	if (rc)
+		return rc;
+	snprintf(new_value, sizeof(new_value), "%" PRIu64, v);
+	if (strcmp(old, new_value) == 0)
+		return IMP_OK;
+	rc = jdb_setting_set(j->db, key, new_value);
+	if (rc)
+		return rc;
+	return setting_event(j, key, old, new_value);
+}
+
+/* Create or migrate the schema and store settings, in one transaction. */
+static imp_err init_schema(struct jnl *j, const struct jnl_opts *o)
+{
+	char station[64];
+	int version;
+	imp_err rc;
+
+	rc = jdb_exec(j->db, "BEGIN IMMEDIATE");
+	if (rc)
+		return rc;
+	rc = get_user_version(j->db, &version);
+	if (rc)
+		goto cleanup;
+	if (version > JNL_SCHEMA_VERSION) {
+		jerr_set(IMP_ERR_JOURNAL, "journal %s has schema version %d, newer than this "
+			 "imprint (%d): use a newer imprint", j->path, version,
+			 JNL_SCHEMA_VERSION);
+		rc = IMP_ERR_JOURNAL;
+		goto cleanup;
+	}
+	if (version == 0 && o->must_exist) {
+		/* An empty file: a creation cut short is not a journal yet. */
+		jerr_set(IMP_ERR_NOT_FOUND, "no journal in %s (empty file)", j->path);
+		rc = IMP_ERR_NOT_FOUND;
+		goto cleanup;
+	}
+	if (version == 0) {
+		sqlite3_stmt *st = NULL;
+
+		/* An empty file is a new journal; anything else is not ours. */
+		rc = jdb_prepare(j->db, "SELECT count(*) FROM sqlite_schema", &st);
+		if (rc == IMP_OK)
+			rc = jdb_step_row(j->db, st);
+		if (rc == IMP_OK && sqlite3_column_int(st, 0) != 0) {
+			jerr_set(IMP_ERR_JOURNAL, "%s is a database but not an imprint journal",
+				 j->path);
+			rc = IMP_ERR_JOURNAL;
+		}
+		sqlite3_finalize(st);
+		if (rc)
+			goto cleanup;
+	}
+	for (int v = version; v < JNL_SCHEMA_VERSION; v++) {
+		char sql[48];
+
+		rc = jdb_exec(j->db, migrations[v]);
+		if (rc)
+			goto cleanup;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		rc = jdb_exec(j->db, sql);
+		if (rc)
+			goto cleanup;
+	}
+	if (version == 0) {
+		const char *sid = o->station_id ? o->station_id : "station";
+		char *detail;
+
+		if (strlen(sid) >= sizeof(station) || !sid[0]) {
+			jerr_set(IMP_ERR_CONFIG, "station id must be 1 to %zu characters",
+				 sizeof(station) - 1);
+			rc = IMP_ERR_CONFIG;
+			goto cleanup;
+		}
+		rc = jdb_setting_set(j->db, JS_STATION_ID, sid);
+		if (rc == IMP_OK)
+			rc = jdb_setting_set_u64(j->db, JS_SERIAL_COUNTER, 0);
+		if (rc == IMP_OK)
+			rc = jdb_setting_set_u64(j->db, JS_QUOTA, 0);
+		if (rc == IMP_OK)
+			rc = jdb_setting_set_u64(j->db, JS_CP_INTERVAL, JNL_CHECKPOINT_DEFAULT);
+		if (rc == IMP_OK)
+			rc = jdb_setting_set_u64(j->db, JS_HEAD_SEQ, 0);
+		if (rc == IMP_OK)
+			rc = jdb_setting_set(j->db, JS_HEAD_HASH, J_ZERO_HASH);
+		if (rc)
+			goto cleanup;
+		detail = jjson_dump(json_pack("{s:s, s:s, s:i}", "created", "journal",
+					      "station_id", sid, "schema",
+					      JNL_SCHEMA_VERSION));
+		if (!detail) {
+			rc = IMP_ERR_NOMEM;
+			goto cleanup;
+		}
+		rc = jchain_append(j, NULL, NULL, "setting", detail);
+		free(detail);
+		if (rc)
+			goto cleanup;
+	}
+	rc = jdb_setting_get(j->db, JS_STATION_ID, station, sizeof(station));
+	if (rc)
+		goto cleanup;
+	if (o->station_id && strcmp(o->station_id, station) != 0) {
+		jerr_set(IMP_ERR_CONFIG, "journal %s belongs to station %s, not %s: check "
+			 "station_id or the data directory", j->path, station, o->station_id);
+		rc = IMP_ERR_CONFIG;
+		goto cleanup;
+	}
+	if (o->quota) {
+		rc = change_setting_u64(j, JS_QUOTA, o->quota);
+		if (rc)
+			goto cleanup;
+	}
+	if (o->checkpoint_interval) {
+		rc = change_setting_u64(j, JS_CP_INTERVAL, o->checkpoint_interval);
+		if (rc)
+			goto cleanup;
+	}
+	if (o->leased_serials) {
+		bool leased = false;
+		uint64_t issued;
+
+		rc = jdb_leased(j->db, &leased);
+		if (rc == IMP_OK && !leased)
+			rc = jdb_setting_get_u64(j->db, JS_SERIAL_COUNTER, &issued);
+		if (rc)
+			goto cleanup;
+		if (!leased && issued) {
+			jerr_set(IMP_ERR_CONFIG, "journal %s already issued %" PRIu64 " serials from "
+				 "its own counter: a station joins a line with a new journal",
+				 j->path, issued);
+			rc = IMP_ERR_CONFIG;
+			goto cleanup;
+		}
+		if (!leased) {
+			rc = jdb_setting_set(j->db, JS_SERIAL_SOURCE, "lease");
+			if (rc == IMP_OK)
+				rc = setting_event(j, JS_SERIAL_SOURCE, "counter", "lease");
+			if (rc)
+				goto cleanup;
+		}
+	}
+cleanup:
+	if (rc == IMP_OK) {
+		rc = jdb_exec(j->db, "COMMIT");
+		if (rc)
+			sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	} else {
+		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	return rc;
+}
+
+static imp_err load_cp_state(struct jnl *j)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t interval;
+	imp_err rc;
+
+	rc = jdb_setting_get_u64(j->db, JS_CP_INTERVAL, &interval);
+	if (rc)
+		return rc;
+	j->cp_interval = interval ? (uint32_t)interval : JNL_CHECKPOINT_DEFAULT;
+	rc = jdb_prepare(j->db, "SELECT coalesce(max(seq), 0) FROM checkpoints", &st);
+	if (rc == IMP_OK)
+		rc = jdb_step_row(j->db, st);
+	if (rc == IMP_OK)
+		j->cp_hint_seq = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static imp_err open_db(const char *path, int flags, int busy_ms, sqlite3 **out)
+{
+	sqlite3 *db = NULL;
+	int src;
+
+	src = sqlite3_open_v2(path, &db, flags, NULL);
+	if (src != SQLITE_OK) {
+		imp_err rc = jdb_fail(db, "sqlite3_open_v2", src);
+
+		sqlite3_close(db);
+		return rc;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	src = sqlite3_busy_timeout(db, busy_ms);
+	if (src != SQLITE_OK) {
+		imp_err rc = jdb_fail(db, "sqlite3_busy_timeout", src);
+
+		sqlite3_close(db);
+		return rc;
+	}
+	*out = db;
+	return IMP_OK;
+}
+
+imp_err jdb_open_reader(struct jnl *j, sqlite3 **out)
+{
+	return open_db(j->path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, j->busy_ms, out);
+}
+
+imp_err jdb_snapshot(struct jnl *j, const char *sql, const struct jdb_arg *args, size_t nargs,
+		     jdb_row_fn fn, void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db = NULL;
+	bool stop = false;
+	imp_err rc;
+
+	jerr_clear();
+	rc = jdb_open_reader(j, &db);
+	if (rc)
+		return rc;
+	rc = jdb_exec(db, "BEGIN");
+	if (rc == IMP_OK)
+		rc = jdb_prepare(db, sql, &st);
+	for (size_t i = 0; rc == IMP_OK && i < nargs; i++)
+		rc = args[i].is_text ? jdb_bind_text(db, st, (int)i + 1, args[i].text)
+				     : jdb_bind_i64(db, st, (int)i + 1, args[i].i64);
+	while (rc == IMP_OK && !stop) {
+		rc = jdb_step_row(db, st);
+		if (rc == IMP_ERR_NOT_FOUND) {
+			rc = IMP_OK;
+			break;
+		}
+		if (rc == IMP_OK)
+			rc = fn(arg, st, &stop);
+	}
+	sqlite3_finalize(st);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+imp_err jnl_open(const char *path, const struct jnl_opts *opts,
+			  struct jnl **out)
+{
+	static const struct jnl_opts defaults;
+	const struct jnl_opts *o = opts ? opts : &defaults;
+	struct jnl *j = NULL;
+	bool must_exist = o->must_exist || o->read_only;
+	struct stat sb;
+	imp_err rc;
+
+	jerr_clear();
+	*out = NULL;
+	if (!path || !path[0]) {
+		jerr_set(IMP_ERR_USAGE, "no journal path");
+		return IMP_ERR_USAGE;
+	}
+	if (o->sign && (!o->signer_fpr || strlen(o->signer_fpr) != JNL_FPR_HEX_LEN)) {
+		jerr_set(IMP_ERR_CONFIG, "a checkpoint signer needs its certificate fingerprint "
+			 "(64 hex digits)");
+		return IMP_ERR_CONFIG;
+	}
+	if (stat(path, &sb) != 0) {
+		int fd;
+
+		if (errno != ENOENT || must_exist) {
+			jerr_set(IMP_ERR_NOT_FOUND, "no journal at %s: %s", path, strerror(errno));
+			return IMP_ERR_NOT_FOUND;
+		}
+		/* Create it ourselves so it is 0600 (SQLite gives -wal and -shm
+		 * the same mode). */
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST) {
+			jerr_set(IMP_ERR_IO, "cannot create journal %s: %s", path, strerror(errno));
+			return IMP_ERR_IO;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return IMP_ERR_NOMEM;
+	pthread_mutex_init(&j->lock, NULL);
+	j->path = strdup(path);
+	if (!j->path) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	j->read_only = o->read_only;
+	j->busy_ms = o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 10000;
+	j->sign = o->sign;
+	j->sign_arg = o->sign_arg;
+	if (o->sign) {
+		for (size_t i = 0; i < JNL_FPR_HEX_LEN; i++)
+			j->signer_fpr[i] = (char)(o->signer_fpr[i] | 0x20);
+	}
+	j->format_serial = o->format_serial;
+	j->format_arg = o->format_arg;
+
+	rc = open_db(path, (o->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+			   SQLITE_OPEN_FULLMUTEX, j->busy_ms, &j->db);
+	if (rc)
+		goto cleanup;
+	if (!o->read_only) {
+		rc = set_pragma(j->db, "PRAGMA journal_mode = WAL", "wal");
+		if (rc)
+			goto cleanup;
+	}
+	rc = set_pragma(j->db, "PRAGMA synchronous = FULL", NULL);
+	if (rc == IMP_OK)
+		rc = set_pragma(j->db, "PRAGMA foreign_keys = ON", NULL);
+	if (rc)
+		goto cleanup;
+	if (o->read_only) {
+		int version;
+
+		rc = get_user_version(j->db, &version);
+		if (rc == IMP_OK && version != JNL_SCHEMA_VERSION) {
+			jerr_set(IMP_ERR_JOURNAL, "journal %s has schema version %d, this imprint "
+				 "reads %d", path, version, JNL_SCHEMA_VERSION);
+			rc = IMP_ERR_JOURNAL;
+		}
+	} else {
+		rc = init_schema(j, o);
+	}
+	if (rc)
+		goto cleanup;
+	rc = load_cp_state(j);
+cleanup:
+	if (rc) {
+		jnl_close(j);
+		return rc;
+	}
+	*out = j;
+	return IMP_OK;
+}
+
+void jnl_close(struct jnl *j)
+{
+	if (!j)
+		return;
+	if (j->db) {
+		int src = sqlite3_close(j->db);
+
+		if (src != SQLITE_OK)
+			jdb_fail(j->db, "sqlite3_close", src);
+	}
+	pthread_mutex_destroy(&j->lock);
+	free(j->path);
+	free(j);
+}
+
+/* ------------------------------------------------------- settings API */
+
+imp_err jnl_info(struct jnl *j, struct jnl_info *out)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t v;
+	imp_err rc;
+
+	jerr_clear();
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&j->lock);
+	rc = jdb_exec(j->db, "BEGIN");
+	if (rc)
+		goto unlock;
+	rc = jdb_setting_get(j->db, JS_STATION_ID, out->station_id, sizeof(out->station_id));
+	if (rc == IMP_OK)
+		rc = get_user_version(j->db, &out->schema_version);
+	if (rc == IMP_OK)
+		rc = jdb_setting_get_u64(j->db, JS_QUOTA, &out->quota);
+	if (rc == IMP_OK)
+		rc = jdb_setting_get_u64(j->db, JS_SERIAL_COUNTER, &out->issued);
+	if (rc == IMP_OK)
+		rc = jdb_setting_get_u64(j->db, JS_CP_INTERVAL, &v);
+	if (rc == IMP_OK)
+		out->checkpoint_interval = (uint32_t)v;
+	if (rc == IMP_OK)
+		rc = jdb_setting_get_u64(j->db, JS_HEAD_SEQ, &out->head_seq);
+	if (rc == IMP_OK)
+		rc = jdb_setting_get(j->db, JS_HEAD_HASH, out->head_hash, sizeof(out->head_hash));
+	if (rc == IMP_OK)
+		rc = jdb_prepare(j->db, "SELECT coalesce(max(seq), 0) FROM checkpoints", &st);
+	if (rc == IMP_OK)
+		rc = jdb_step_row(j->db, st);
+	if (rc == IMP_OK)
+		out->last_checkpoint_seq = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	out->quota_left = out->quota > out->issued ? out->quota - out->issued : 0;
+	if (rc == IMP_OK)
+		rc = jdb_leased(j->db, &out->leased_serials);
+	if (rc == IMP_OK && out->leased_serials) {
+		sqlite3_stmt *ls = NULL;
+
+		rc = jdb_prepare(j->db, "SELECT coalesce(sum(last_counter + 1 - next_counter), 0) "
+				 "FROM leases WHERE closed IS NULL", &ls);
+		if (rc == IMP_OK)
+			rc = jdb_step_row(j->db, ls);
+		if (rc == IMP_OK)
+			out->lease_left = (uint64_t)sqlite3_column_int64(ls, 0);
+		sqlite3_finalize(ls);
+		out->quota_left = out->lease_left;
+	}
+	sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
+unlock:
+	pthread_mutex_unlock(&j->lock);
+	return rc;
+}
+
+imp_err jnl_set_quota(struct jnl *j, uint64_t quota)
+{
+	imp_err rc;
+
+	rc = jdb_begin(j);
+	if (rc)
+		return rc;
+	rc = change_setting_u64(j, JS_QUOTA, quota);
+	return jdb_end(j, rc);
+}
+
+imp_err jnl_set_checkpoint_interval(struct jnl *j, uint32_t interval)
+{
+	imp_err rc;
+
+	if (interval == 0) {
+		jerr_set(IMP_ERR_USAGE, "checkpoint interval must be at least 1");
+		return IMP_ERR_USAGE;
+	}
+	rc = jdb_begin(j);
+	if (rc)
+		return rc;
+	rc = change_setting_u64(j, JS_CP_INTERVAL, interval);
+	if (rc == IMP_OK)
+		j->cp_interval = interval;
+	return jdb_end(j, rc);
+}

@@ -1,0 +1,137 @@
+/*
+ * Private to the journal (journal_*.c): the handle, SQLite wrappers,
+ * transactions, settings, the event chain.
+ */
+#ifndef PROVISIONER_JOURNAL_INT_H
+#define PROVISIONER_JOURNAL_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include <jansson.h>
+
+#include "journal/journal.h"
+
+struct jnl {
+	sqlite3 *db;
+	pthread_mutex_t lock;     /* one transaction at a time on db */
+	char *path;
+	bool read_only;
+	int busy_ms;
+	jnl_sign_fn sign;
+	void *sign_arg;
+	char signer_fpr[JNL_FPR_HEX_LEN + 1];
+	jnl_serial_fmt_fn format_serial;
+	void *format_arg;
+	/* Set by an append in the current transaction; read by jdb_end() to
+	 * decide whether an automatic checkpoint is due. */
+	uint64_t appended_seq;
+	uint64_t cp_hint_seq;     /* last checkpoint seq this handle knows of */
+	uint32_t cp_interval;     /* cached; re-read before signing */
+	bool in_checkpoint;
+};
+
+/* Settings keys. PERSISTED. */
+#define JS_STATION_ID "station_id"
+#define JS_SERIAL_COUNTER "serial_counter"
+#define JS_QUOTA "quota"
+#define JS_CP_INTERVAL "checkpoint_interval"
+#define JS_HEAD_SEQ "head_seq"
+#define JS_HEAD_HASH "head_hash"
+#define JS_SERIAL_SOURCE "serial_source" /* absent or "counter"; "lease" in line mode */
+
+#define J_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* Domain tags of the hashed bytes. PERSISTED (docs/JOURNAL.md). */
+#define J_EVENT_TAG "imprint-journal-event-v1"
+#define J_CHECKPOINT_TAG "imprint-journal-checkpoint-v1"
+
+/* Log a failed sqlite3_* call (function, SQLite message, code) and return
+ * IMP_ERR_JOURNAL. */
+imp_err jdb_fail(sqlite3 *db, const char *fn, int rc);
+
+/* Remember and log a failure message for jnl_last_error(). */
+void jerr_set(imp_err code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void jerr_clear(void);
+
+imp_err jdb_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st);
+imp_err jdb_exec(sqlite3 *db, const char *sql);
+/* Bind text (NULL binds SQL NULL) / integer. */
+imp_err jdb_bind_text(sqlite3 *db, sqlite3_stmt *st, int idx, const char *s);
+imp_err jdb_bind_i64(sqlite3 *db, sqlite3_stmt *st, int idx, int64_t v);
+/* Step a statement expected to finish (SQLITE_DONE). *sqlite_rc (may be
+ * NULL) receives the raw result so callers can tell a constraint apart. */
+imp_err jdb_step_done(sqlite3 *db, sqlite3_stmt *st, int *sqlite_rc);
+/* Step expecting a row: IMP_OK with a row, IMP_ERR_NOT_FOUND without. */
+imp_err jdb_step_row(sqlite3 *db, sqlite3_stmt *st);
+
+/* Lock the handle and BEGIN IMMEDIATE. */
+imp_err jdb_begin(struct jnl *j);
+/* COMMIT if rc is IMP_OK (else ROLLBACK), unlock, take an automatic
+ * checkpoint if one is due; returns rc, or the COMMIT failure. */
+imp_err jdb_end(struct jnl *j, imp_err rc);
+
+/* Settings, inside a transaction. get: IMP_ERR_NOT_FOUND if absent. */
+imp_err jdb_setting_get(sqlite3 *db, const char *key, char *out, size_t cap);
+imp_err jdb_setting_get_u64(sqlite3 *db, const char *key, uint64_t *out);
+imp_err jdb_setting_set(sqlite3 *db, const char *key, const char *value);
+imp_err jdb_setting_set_u64(sqlite3 *db, const char *key, uint64_t v);
+
+/* A second, read-only connection to the same file for snapshot reads that
+ * call back into user code. Closed with sqlite3_close(). */
+imp_err jdb_open_reader(struct jnl *j, sqlite3 **out);
+
+/* A value bound to a statement's ?N (N = its index + 1). */
+struct jdb_arg {
+	const char *text; /* bound as text when is_text (NULL binds NULL) */
+	int64_t i64;
+	bool is_text;
+};
+
+/* Called for each row; returns IMP_OK to go on, sets *stop to end early
+ * (not an error), or returns an error that ends the scan. */
+typedef imp_err (*jdb_row_fn)(void *arg, sqlite3_stmt *st, bool *stop);
+
+/*
+ * The read-snapshot loop: run sql on a read-only connection of its own,
+ * inside one transaction (a consistent snapshot), with args bound, and hand
+ * every row to fn. The callback may write to the journal through j, since
+ * the snapshot holds no lock of j's.
+ */
+imp_err jdb_snapshot(struct jnl *j, const char *sql, const struct jdb_arg *args, size_t nargs,
+		     jdb_row_fn fn, void *arg);
+
+/* RFC 3339 UTC with milliseconds: "2026-11-26T09:50:00.123Z". */
+void jtime_now(char out[40]);
+
+/* Serialise a JSON value (compact, sorted keys) into a malloc'ed string and
+ * drop the reference. NULL (logged) on failure. */
+char *jjson_dump(json_t *v);
+
+/* Line mode: true if serials come from leases (inside a transaction). */
+imp_err jdb_leased(sqlite3 *db, bool *out);
+
+/* Columns of a board row, in the order jboard_from_row() decodes them. */
+#define BOARD_COLS "uid, serial, state, key_mode, fixture, attempts, reissues, " \
+		   "last_error_code, last_error, created, updated, data"
+/* Fill b from a row of BOARD_COLS. copy_data: strdup the data (release b
+ * after); else b->data borrows the statement's memory. */
+imp_err jboard_from_row(sqlite3_stmt *st, struct jnl_board *b, bool copy_data);
+
+/*
+ * Fill e from an outbox row whose first six columns are record_id, serial,
+ * uid, kind, jws, created (strings borrowed from st until its next step).
+ */
+void joutbox_from_row(sqlite3_stmt *st, struct jnl_outbox_entry *e);
+
+/*
+ * Append an event inside the current transaction: next seq, chained hash,
+ * head kept in settings. uid/serial may be NULL; detail is JSON object text.
+ */
+imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
+		      const char *kind, const char *detail);
+/* Take a checkpoint inside the current transaction (j->sign set). force:
+ * even if fewer than interval events since the last one. */
+imp_err jchain_checkpoint_locked(struct jnl *j, bool force);
+
+#endif

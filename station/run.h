@@ -1,0 +1,63 @@
+/*
+ * The run context: what a command holds open once its set-up flags are
+ * applied (station.h, enum st_need): configuration, journal, HSM with the
+ * organisation's keys, the line, target profile and verified firmware.
+ */
+#ifndef STATION_RUN_H
+#define STATION_RUN_H
+
+#include <signal.h>
+
+#include "board/profile.h"
+#include "line/line.h"
+#include "provisioner/provision.h"
+#include "station.h"
+
+struct st_run {
+	unsigned opened;                     /* enum st_need bits applied so far */
+	struct fmt_config cfg;
+	struct hsm *hsm;
+	struct hsm_session *journal_session; /* org loading and checkpoints */
+	struct jnl *journal;
+	struct board_profile *profile;
+	uint8_t *firmware;
+	size_t firmware_len;
+	struct line *line;                   /* line mode (--line / "line"), or NULL */
+	struct prov_station station;         /* points into the fields above */
+};
+
+/* Open what `need` asks for beyond r->opened (st_setup calls this). Close
+ * with st_run_close, also after a failure. */
+imp_err st_run_open(struct station_ctx *ctx, struct st_run *r, unsigned need);
+void st_run_close(struct st_run *r);
+
+/* The line database: --line URL, else the config's line.url, else NULL. */
+const char *st_line_url(const struct station_ctx *ctx, const struct fmt_config *cfg);
+
+/* line_opts for this station from ctx and cfg (conninfo may be NULL). */
+void st_line_opts(const struct station_ctx *ctx, const struct fmt_config *cfg,
+		  struct line_opts *o);
+
+/* The journal's path: config "journal", else DATA/journal.sqlite. */
+void st_journal_path(const struct station_ctx *ctx, const struct fmt_config *cfg, char *out,
+		     size_t cap);
+
+/* ---- running the fixtures (fixtures.c) ----------------------------------- */
+
+/* Progress callback for prov_station (arg: the station_ctx). */
+void st_progress(void *arg, const struct prov_progress *p);
+
+/* Print one line per result (or JSON objects) and a summary; returns the
+ * first error as exit code, 0 if every board is done. */
+int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
+		      const struct prov_result *res, size_t n);
+
+/* Run the first nfix fixtures (0: all), at most count new boards (0: no
+ * limit), print the results; returns the exit code. */
+int st_provision_run(struct station_ctx *ctx, struct st_run *r, size_t nfix, uint64_t count);
+
+/* Set by SIGINT/SIGTERM during a run: workers stop between steps. */
+extern volatile sig_atomic_t st_stop_requested;
+void st_install_stop_handlers(void);
+
+#endif
