@@ -250,7 +250,9 @@ static imp_err mech_cache_load(struct hsm *h)
 	rc = P11(h->fl, C_GetMechanismList, h->slot, NULL, &n);
 	if (rc != IMP_OK)
 		return rc;
-	types = calloc(n ? n : 1, sizeof(*types));
+	/* One spare entry: p11-kit 0.24's RPC client, filtering the list in
+	 * place, reads one element past the count it was given (docs/HSM.md). */
+	types = calloc(n + 1, sizeof(*types));
 	h->mechs = calloc(n ? n : 1, sizeof(*h->mechs));
 	if (!types || !h->mechs) {
 		rc = IMP_ERR_NOMEM;
