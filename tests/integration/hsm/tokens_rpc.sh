@@ -25,7 +25,7 @@ check test $? = 0
 SOFTHSM2_CONF=$T/server/softhsm2.conf p11-kit server --foreground --name "$T/server/p11.sock" \
 	--provider "$SOFTHSM" "pkcs11:token=imprint-rpc" >"$T/server/server.out" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 100); do
+for _ in $(seq 1 400); do
 	[ -S "$T/server/p11.sock" ] && break
 	sleep 0.05
 done

@@ -13,20 +13,28 @@ VBOARD=$2
 # that tests/lsan.supp recognises its leaks (8 frames reach its own).
 [ -n "${ASAN_OPTIONS:-}" ] && export ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0:malloc_context_size=8"
 
-port=$(free_port) || { bad "no free port"; finish; exit 1; }
 mkdir -p "$T/tpm" "$T/store"
-swtpm socket --tpm2 --tpmstate "dir=$T/tpm" \
-	--server "type=tcp,port=$port,bindaddr=127.0.0.1" \
-	--ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
-	--flags not-need-init,startup-clear >"$T/swtpm.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 100); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-	sleep 0.05
+# swtpm on a free loopback port (again with another one if it was taken
+# between the look and the bind).
+for attempt in 1 2 3; do
+	port=$(free_port) || { bad "no free port"; finish; exit 1; }
+	swtpm socket --tpm2 --tpmstate "dir=$T/tpm" \
+		--server "type=tcp,port=$port,bindaddr=127.0.0.1" \
+		--ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
+		--flags not-need-init,startup-clear >>"$T/swtpm.log" 2>&1 &
+	swtpm_pid=$!
+	for _ in $(seq 1 400); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+		kill -0 "$swtpm_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -0 "$swtpm_pid" 2>/dev/null && break
 done
+PIDS+=($swtpm_pid)
+check kill -0 "$swtpm_pid"
 dbus-daemon --session --nofork --nopidfile --address="unix:path=$T/bus" >"$T/dbus.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 100); do
+for _ in $(seq 1 400); do
 	[ -S "$T/bus" ] && break
 	sleep 0.05
 done
@@ -37,10 +45,12 @@ tpm2-abrmd --session --allow-root --flush-all --dbus-name="$bus_name" \
 PIDS+=($!)
 export TPM2_PKCS11_TCTI="tabrmd:bus_type=session,bus_name=$bus_name"
 export TPM2TOOLS_TCTI=$TPM2_PKCS11_TCTI
-for _ in $(seq 1 100); do
-	tpm2_getcap handles-persistent >/dev/null 2>&1 && break
+up=0
+for _ in $(seq 1 400); do
+	tpm2_getcap handles-persistent >/dev/null 2>&1 && { up=1; break; }
 	sleep 0.05
 done
+check test "$up" = 1 # the broker answers, through the TPM
 export TPM2_PKCS11_STORE=$T/store
 export TPM2_PKCS11_LOG_LEVEL=0
 MODULE=/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so
