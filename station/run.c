@@ -213,7 +213,12 @@ imp_err st_run_open(struct station_ctx *ctx, struct st_run *l, unsigned need)
 		l->opened |= ST_SETUP_JOURNAL;
 	}
 	if (todo & ST_SETUP_BOARDS) {
-		rc = board_profile_load(l->cfg.target, ctx->data_dir, &l->profile);
+		/* The HSM was opened by an earlier set-up, without boards. */
+		rc = (todo & ST_SETUP_HSM) ? IMP_OK
+					   : hsm_org_ready(l->hsm, &l->station.org,
+							   st_hsm_mode(l->cfg.key_mode));
+		if (rc == IMP_OK)
+			rc = board_profile_load(l->cfg.target, ctx->data_dir, &l->profile);
 		if (rc == IMP_OK) {
 			l->station.profile = l->profile;
 			rc = load_firmware(l);
