@@ -37,21 +37,6 @@ const struct exp_driver *exp_driver_find(const char *name)
 	return NULL;
 }
 
-const char *exp_status_name(enum exp_status s)
-{
-	switch (s) {
-	case EXP_PENDING:
-		return "pending";
-	case EXP_ACCEPTED:
-		return "accepted";
-	case EXP_DUPLICATE_SAME:
-		return "duplicate-same";
-	case EXP_REJECTED:
-		return "rejected";
-	}
-	return "?";
-}
-
 void exp_ids_free(char **ids, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

@@ -29,7 +29,7 @@
 #include "imprint/util.h"
 #include "provisioner/provision.h"
 
-#define WANT_FUSES (BOARD_FUSE_DEBUG_LOCK | BOARD_FUSE_BOOT_LOCK)
+#define WANT_FUSES (WIRE_FUSE_DEBUG_LOCK | WIRE_FUSE_BOOT_LOCK)
 #define PSK_KCV_LEN 8u
 
 struct job {
@@ -178,7 +178,7 @@ static imp_err subject_oneline(const struct fmt_name_entry *names, size_t n, cha
 
 static imp_err pub_from_data(const struct job *j, EVP_PKEY **out)
 {
-	uint8_t point[BOARD_PUB_LEN];
+	uint8_t point[WIRE_PUB_LEN];
 	imp_err rc = data_hex(j, "pub", point, sizeof(point));
 
 	if (rc != IMP_OK) {
@@ -248,7 +248,7 @@ static imp_err import_wrapped(struct job *j, hsm_obj key, uint8_t kind, uint8_t 
 		goto cleanup;
 	wk.slot = j->slot;
 	wk.kind = kind;
-	wk.alg = BOARD_WRAP_AES_KWP;
+	wk.alg = WIRE_WRAP_AES_KWP;
 	memcpy(wk.station_pub, k.eph_point, sizeof(wk.station_pub));
 	wk.wrapped = wrapped;
 	wk.wrapped_len = wlen;
@@ -282,7 +282,7 @@ static imp_err step_keys_device(struct job *j, json_t *add)
 	struct fmt_name_entry *names = NULL;
 	size_t nn = 0;
 	char subject[512];
-	uint8_t pub[BOARD_PUB_LEN];
+	uint8_t pub[WIRE_PUB_LEN];
 	uint8_t *csr_der = NULL;
 	size_t csr_len = 0, got = 0;
 	X509_REQ *csr = NULL;
@@ -296,7 +296,7 @@ static imp_err step_keys_device(struct job *j, json_t *add)
 		rc = subject_oneline(names, nn, subject, sizeof(subject));
 	if (rc == IMP_OK)
 		rc = board_anchor_inject(j->anchor, &item, pub, sizeof(pub), &got);
-	if (rc == IMP_OK && got != BOARD_PUB_LEN)
+	if (rc == IMP_OK && got != WIRE_PUB_LEN)
 		rc = IMP_ERR_PROTOCOL;
 	if (rc == IMP_OK)
 		rc = board_agent_get_csr(j->link, j->slot, subject, &csr_der, &csr_len);
@@ -332,7 +332,7 @@ static imp_err step_keys_hsm(struct job *j, json_t *add)
 	struct board_identity id = { 0 };
 	struct hsm_key_opts o = { HSM_KEY_WRAPPABLE | HSM_KEY_SIGN, "imprint-device-key", NULL, 0 };
 	hsm_obj pubh = HSM_OBJ_NONE, privh = HSM_OBJ_NONE;
-	uint8_t hsm_pub[HSM_EC_POINT_LEN], board_pub[BOARD_PUB_LEN];
+	uint8_t hsm_pub[HSM_EC_POINT_LEN], board_pub[WIRE_PUB_LEN];
 	size_t got = 0;
 	imp_err rc;
 
@@ -353,10 +353,10 @@ static imp_err step_keys_hsm(struct job *j, json_t *add)
 	if (rc == IMP_OK)
 		rc = hsm_ec_point(j->s, pubh, hsm_pub);
 	if (rc == IMP_OK)
-		rc = import_wrapped(j, privh, BOARD_KEY_EC_P256, board_pub, sizeof(board_pub), &got);
+		rc = import_wrapped(j, privh, WIRE_KEY_EC_P256, board_pub, sizeof(board_pub), &got);
 	if (rc != IMP_OK)
 		goto cleanup;
-	if (got != BOARD_PUB_LEN || CRYPTO_memcmp(board_pub, hsm_pub, BOARD_PUB_LEN) != 0) {
+	if (got != WIRE_PUB_LEN || CRYPTO_memcmp(board_pub, hsm_pub, WIRE_PUB_LEN) != 0) {
 		IMP_ERROR("%s: the board reports another public key than the one injected",
 			  j->fx->name);
 		rc = IMP_ERR_VERIFY;
@@ -386,7 +386,7 @@ static imp_err psk_kcv(struct job *j, hsm_obj psk, uint8_t kcv[PSK_KCV_LEN])
 static imp_err step_keys_psk(struct job *j, json_t *add)
 {
 	hsm_obj psk = HSM_OBJ_NONE;
-	uint8_t kcv[PSK_KCV_LEN], board_kcv[BOARD_PUB_LEN];
+	uint8_t kcv[PSK_KCV_LEN], board_kcv[WIRE_PUB_LEN];
 	size_t got = 0;
 	imp_err rc;
 
@@ -394,8 +394,8 @@ static imp_err step_keys_psk(struct job *j, json_t *add)
 	if (rc == IMP_OK)
 		rc = psk_kcv(j, psk, kcv);
 	if (rc == IMP_OK)
-		rc = import_wrapped(j, psk, BOARD_KEY_PSK, board_kcv, sizeof(board_kcv), &got);
-	if (rc == IMP_ERR_BOARD && board_agent_last_status() == BOARD_ST_EXISTS) {
+		rc = import_wrapped(j, psk, WIRE_KEY_PSK, board_kcv, sizeof(board_kcv), &got);
+	if (rc == IMP_ERR_BOARD && board_agent_last_status() == WIRE_ST_EXISTS) {
 		/* Imported before a crash; CHALLENGE proves it is the same PSK. */
 		IMP_INFO("%s: board %s already holds its psk; the challenge will prove it",
 			 j->fx->name, j->uid);
@@ -564,7 +564,7 @@ static imp_err verify_ecdsa_challenge(struct job *j, const uint8_t *nonce, const
 		rc = IMP_ERR_NOMEM;
 	} else if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(cert)) !=
 			   1 ||
-		   EVP_DigestVerify(md, sig, sig_len, nonce, BOARD_NONCE_LEN) != 1) {
+		   EVP_DigestVerify(md, sig, sig_len, nonce, WIRE_NONCE_LEN) != 1) {
 		rc = IMP_ERR_CHALLENGE;
 	}
 	EVP_MD_CTX_free(md);
@@ -581,7 +581,7 @@ static imp_err verify_psk_challenge(struct job *j, const uint8_t *nonce, const u
 
 	rc = psk_derive(j, 0, &psk);
 	if (rc == IMP_OK)
-		rc = hsm_cmac(j->s, psk, nonce, BOARD_NONCE_LEN, mac);
+		rc = hsm_cmac(j->s, psk, nonce, WIRE_NONCE_LEN, mac);
 	if (psk)
 		hsm_destroy(j->s, psk);
 	if (rc != IMP_OK)
@@ -593,7 +593,7 @@ static imp_err verify_psk_challenge(struct job *j, const uint8_t *nonce, const u
 
 static imp_err step_challenge(struct job *j, json_t *add)
 {
-	uint8_t nonce[BOARD_NONCE_LEN];
+	uint8_t nonce[WIRE_NONCE_LEN];
 	uint8_t sig[BOARD_SIG_MAX];
 	size_t sig_len = 0;
 	imp_err rc;
@@ -656,9 +656,9 @@ static imp_err step_lock(struct job *j, json_t *add)
 		return rc;
 	imp_rfc3339_now(ts);
 	json_object_set_new(add, "lock", json_pack("{s:b, s:b, s:s, s:s}", "debug_locked",
-						   (ls.fuses & BOARD_FUSE_DEBUG_LOCK) != 0,
+						   (ls.fuses & WIRE_FUSE_DEBUG_LOCK) != 0,
 						   "boot_locked",
-						   (ls.fuses & BOARD_FUSE_BOOT_LOCK) != 0,
+						   (ls.fuses & WIRE_FUSE_BOOT_LOCK) != 0,
 						   "lifecycle", board_lifecycle_name(ls.lifecycle),
 						   "verified_at", ts));
 	return IMP_OK;
@@ -840,7 +840,7 @@ static imp_err reissue(struct job *j)
 	struct jnl_board row = { 0 };
 	imp_err rc;
 
-	if (j->info.lifecycle == BOARD_LC_LOCKED || (j->info.fuses & BOARD_FUSE_DEBUG_LOCK)) {
+	if (j->info.lifecycle == WIRE_LC_LOCKED || (j->info.fuses & WIRE_FUSE_DEBUG_LOCK)) {
 		IMP_ERROR("%s: board %s (%s) is locked: its trust anchor refuses a new identity; "
 			  "revoke %s instead", j->fx->name, j->uid, j->serial, j->serial);
 		return IMP_ERR_DUPLICATE;
@@ -885,10 +885,10 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	rc = board_agent_identify(j->link, &j->info);
 	if (rc != IMP_OK)
 		return rc;
-	imp_hex_encode(j->info.uid, BOARD_UID_LEN, j->uid);
+	imp_hex_encode(j->info.uid, WIRE_UID_LEN, j->uid);
 	rc = board_profile_read_uid(st->profile, j->probe, swd_uid, sizeof(swd_uid), &swd_len);
 	if (rc == IMP_OK &&
-	    (swd_len != BOARD_UID_LEN || memcmp(swd_uid, j->info.uid, BOARD_UID_LEN) != 0)) {
+	    (swd_len != WIRE_UID_LEN || memcmp(swd_uid, j->info.uid, WIRE_UID_LEN) != 0)) {
 		IMP_ERROR("%s: the uid read through swd differs from the agent's (%s): probe and "
 			  "uart reach different boards; check the fixture wiring", j->fx->name, j->uid);
 		return IMP_ERR_VERIFY;
@@ -901,8 +901,8 @@ static imp_err identify(struct job *j, struct prov_result *res)
 		rc = board_anchor_identify(j->anchor, &card);
 		if (rc != IMP_OK)
 			return rc;
-		if (memcmp(card.uid, j->info.uid, BOARD_UID_LEN) != 0 ||
-		    memcmp(card.transport_pub, j->info.transport_pub, BOARD_PUB_LEN) != 0) {
+		if (memcmp(card.uid, j->info.uid, WIRE_UID_LEN) != 0 ||
+		    memcmp(card.transport_pub, j->info.transport_pub, WIRE_PUB_LEN) != 0) {
 			IMP_ERROR("%s: the card in reader '%s' is not this board's secure element "
 				  "(uid or transport key differ from the agent's); check the fixture",
 				  j->fx->name, j->fx->reader);
@@ -913,7 +913,7 @@ static imp_err identify(struct job *j, struct prov_result *res)
 
 	rc = jnl_get_board(st->journal, j->uid, &row);
 	if (rc == IMP_ERR_NOT_FOUND) {
-		if (j->info.lifecycle == BOARD_LC_LOCKED || (j->info.fuses & BOARD_FUSE_DEBUG_LOCK)) {
+		if (j->info.lifecycle == WIRE_LC_LOCKED || (j->info.fuses & WIRE_FUSE_DEBUG_LOCK)) {
 			rc = jnl_quarantine(st->journal, j->uid, j->fx->name,
 						     "locked board unknown to the journal");
 			res->quarantined = true;
