@@ -29,6 +29,7 @@
 #include "formats/x509.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
+#include "jws_int.h"
 #include "record_int.h"
 
 #define MAX_CAS 8u
@@ -687,14 +688,15 @@ static int keys_ok(struct fmt_rv *v, const struct cj *c, const struct cj_val *o,
 
 /* ------------------------------------------------------------------ JWS */
 
-/* The header segment h (length n) passes formats/jws.c header_check. */
+/*
+ * The header segment h (length n) passes jws.c's header rules and, in the
+ * registry's mode, names our signer in x5c.
+ */
 static int header_ok(struct fmt_rv *v, const char *h, size_t n)
 {
-	static const char *const known[] = { "alg", "cty", "kid", "typ", "x5c" };
 	uint8_t *raw = NULL;
 	size_t raw_len = 0;
-	json_t *hdr = NULL, *val, *x5c;
-	const char *key;
+	json_t *hdr = NULL;
 	int ok = 0;
 
 	if (n == v->hdr_len && memcmp(h, v->hdr, n) == 0)
@@ -703,24 +705,9 @@ static int header_ok(struct fmt_rv *v, const char *h, size_t n)
 		return 0;
 	hdr = json_loadb((const char *)raw, raw_len, JSON_REJECT_DUPLICATES, NULL);
 	free(raw);
-	if (!json_is_object(hdr))
+	if (fmt_jws_header_check(hdr, FMT_RECORD_TYP, true) != IMP_OK)
 		goto cleanup;
-	json_object_foreach(hdr, key, val) {
-		size_t i;
-
-		for (i = 0; i < IMP_ARRAY_SIZE(known); i++)
-			if (strcmp(key, known[i]) == 0)
-				break;
-		if (i == IMP_ARRAY_SIZE(known) || (strcmp(key, "x5c") != 0 && !json_is_string(val)))
-			goto cleanup;
-	}
-	if (!json_is_string(json_object_get(hdr, "alg")) ||
-	    strcmp(json_string_value(json_object_get(hdr, "alg")), "ES256") != 0 ||
-	    !json_is_string(json_object_get(hdr, "typ")) ||
-	    strcmp(json_string_value(json_object_get(hdr, "typ")), FMT_RECORD_TYP) != 0)
-		goto cleanup;
-	x5c = json_object_get(hdr, "x5c");
-	if (v->t->x5c0 && !x5c_ok(v->t, x5c))
+	if (v->t->x5c0 && !x5c_ok(v->t, json_object_get(hdr, "x5c")))
 		goto cleanup;
 	ok = 1;
 	if (n < sizeof(v->hdr)) {
