@@ -21,6 +21,8 @@ static const struct st_option report_opts[] = {
 	  "the shift from T on (RFC 3339 UTC, e.g. 2026-12-01T06:00:00Z)" },
 	{ "until", 0, ST_OPT_STRING, &ropt.until, "T", "the shift before T" },
 	{ "failures", 0, ST_OPT_INT, &ropt.failures, "N", "list the N most recent failures (10)" },
+	{ "line", 0, ST_OPT_STRING, &st_ctx.line_url, "URL",
+	  "add the whole line from its database (as 'imprint line status --json')" },
 	ST_OPTIONS_END,
 };
 
@@ -66,6 +68,22 @@ static int report_run(struct station_ctx *ctx, int argc, char **argv)
 	rc = st_status_build(ctx, &so, &st);
 	if (!st)
 		goto cleanup;
+	if (ctx->line_url) {
+		struct line_opts lo;
+		json_t *ln = NULL;
+		imp_err lrc;
+
+		st_line_opts(ctx, &ctx->run->cfg, &lo);
+		lo.quota = 0; /* a report never changes the quota */
+		lrc = line_status(&lo, &ln);
+		if (lrc != IMP_OK) {
+			IMP_ERROR("report: the line database could not be read; check --line or "
+				  "the configuration's line.url, or leave it out for this station only");
+			rc = lrc;
+			goto cleanup;
+		}
+		json_object_set_new(st, "line", ln);
+	}
 	html = st_report_html(st, false);
 	if (!html) {
 		rc = IMP_ERR_NOMEM;
@@ -92,13 +110,14 @@ const struct st_command st_cmd_report = {
 	.fn = report_run,
 	.need = NEED_JOURNAL,
 	.summary = "the shift's report as one self-contained HTML page with plots",
-	.usage = "imprint report --html FILE [--since T] [--until T] [--failures N]",
+	.usage = "imprint report --html FILE [--since T] [--until T] [--failures N] [--line URL]",
 	.opts = report_opts,
 	.check = report_check,
 	.help = "Reads the journal only, with the same queries as 'imprint status --json': "
 		"boards done per hour, first-pass yield, failures by step (Pareto), cycle time "
 		"per fixture, quota, export backlog and the journal's audit with its last signed "
-		"checkpoint. The page loads nothing from anywhere (inline SVG, a "
+		"checkpoint; with --line URL the whole line per "
+		"station, from the queries of 'imprint line status --json'. The page loads nothing from anywhere (inline SVG, a "
 		"Content-Security-Policy of default-src 'none'). Exits 28 (audit), with the page "
 		"written, when the journal's chain does not verify.",
 };

@@ -359,6 +359,76 @@ static void failures(FILE *f, const json_t *st)
 	fprintf(f, "</table></section>\n");
 }
 
+/* Line mode (report --line): the line's quota and records, per station,
+ * and the line's failures by step summed over its stations. */
+static void line_section(FILE *f, const json_t *ln)
+{
+	const json_t *stations = json_object_get(ln, "stations");
+	long long sums[JNL_ST__COUNT] = { 0 };
+	long long pairs[JNL_ST__COUNT][2];
+	const char *labels[JNL_ST__COUNT] = { 0 };
+	long long values[JNL_ST__COUNT] = { 0 };
+	size_t i, n = 0;
+	json_t *st;
+
+	fprintf(f, "<section id=\"line\"><h2>The line</h2><div class=\"tiles\">\n");
+	tile(f, "line-issued", "issued on the line", ival(ln, "issued"), NULL);
+	tile(f, "line-quota-left", "line quota left", ival(ln, "quota_left"), NULL);
+	tile(f, "line-records", "records on the line", ival(ln, "records"), NULL);
+	tile(f, "line-conflicts", "conflicts", ival(ln, "conflicts"), NULL);
+	fprintf(f, "</div><table><tr><th>station</th><th>issued</th><th>records</th>"
+		   "<th>boards/h</th><th>yield %%</th><th>failed</th><th>leased unused</th>"
+		   "<th>journal head</th><th>failures by step</th></tr>\n");
+	json_array_foreach(json_object_get(ln, "stations"), i, st) {
+		const json_t *y = json_object_get(st, "yield_pct");
+		const json_t *bph = json_object_get(st, "boards_per_hour");
+		const char *key;
+		json_t *v;
+
+		fprintf(f, "<tr class=\"line-station\" data-station=\"");
+		esc(f, json_string_value(json_object_get(st, "station")));
+		fprintf(f, "\" data-issued=\"%lld\" data-records=\"%lld\" data-failed=\"%lld\"><td>",
+			ival(st, "issued"), ival(st, "records"), ival(st, "failed"));
+		esc(f, json_string_value(json_object_get(st, "station")));
+		fprintf(f, "</td><td>%lld</td><td>%lld</td>", ival(st, "issued"), ival(st, "records"));
+		if (json_is_number(bph))
+			fprintf(f, "<td>%.0f</td>", json_number_value(bph));
+		else
+			fprintf(f, "<td>-</td>");
+		if (json_is_number(y))
+			fprintf(f, "<td>%.1f</td>", json_number_value(y));
+		else
+			fprintf(f, "<td>-</td>");
+		fprintf(f, "<td>%lld</td><td>%lld</td><td>%lld</td><td>", ival(st, "failed"),
+			ival(st, "leased_unused"), ival(st, "head_seq"));
+		json_object_foreach(json_object_get(st, "failures_by_step"), key, v) {
+			enum jnl_state s;
+
+			fprintf(f, "%s&nbsp;%lld ", key, json_integer_value(v));
+			if (jnl_state_parse(key, &s) == IMP_OK)
+				sums[s] += json_integer_value(v);
+		}
+		fprintf(f, "</td></tr>\n");
+	}
+	if (json_array_size(stations) == 0)
+		fprintf(f, "<tr><td colspan=\"9\">no station</td></tr>\n");
+	fprintf(f, "</table>\n");
+	for (int s = 0; s < JNL_ST__COUNT; s++)
+		if (sums[s]) {
+			pairs[n][0] = sums[s];
+			pairs[n][1] = s;
+			n++;
+		}
+	qsort(pairs, n, sizeof(pairs[0]), cmp_step);
+	for (i = 0; i < n; i++) {
+		labels[i] = jnl_state_name((enum jnl_state)pairs[i][1]);
+		values[i] = pairs[i][0];
+	}
+	bars(f, "chart-line-pareto", "the line's failures by step, all stations", n, labels, values,
+	     "#d35400", true);
+	fprintf(f, "</section>\n");
+}
+
 static void body(FILE *f, const json_t *st)
 {
 	const json_t *shift = json_object_get(st, "shift");
@@ -417,6 +487,8 @@ static void body(FILE *f, const json_t *st)
 	quota(f, st);
 	audit(f, st);
 	failures(f, st);
+	if (json_object_get(st, "line"))
+		line_section(f, json_object_get(st, "line"));
 }
 
 static const char STYLE[] =

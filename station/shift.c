@@ -189,6 +189,15 @@ static int cmp_ll(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Fixtures in natural order (F2 before F10), then by time. */
+static int cmp_done(const void *a, const void *b)
+{
+	const struct shift_done *x = a, *y = b;
+	int c = strverscmp(x->fixture, y->fixture);
+
+	return c ? c : (x->ms > y->ms) - (x->ms < y->ms);
+}
+
 static void hour_label(long long hour, char *out, size_t cap)
 {
 	time_t t = (time_t)(hour * 3600);
@@ -230,7 +239,7 @@ static json_t *per_hour(const struct shift *s)
 
 /* Per fixture: count, min, median, 90th percentile, max and a histogram
  * over the bins shared by all fixtures (lo_ms + i * bin_ms). */
-static json_t *cycle_times(const struct shift *s)
+static json_t *cycle_times(struct shift *s)
 {
 	json_t *o = json_object(), *fixtures = json_object();
 	long long lo = 0, hi = 0, bin;
@@ -242,6 +251,7 @@ static json_t *cycle_times(const struct shift *s)
 		json_decref(fixtures);
 		return NULL;
 	}
+	qsort(s->done, s->ndone, sizeof(*s->done), cmp_done);
 	for (size_t i = 0; i < s->ndone; i++) {
 		if (i == 0 || s->done[i].cycle_ms < lo)
 			lo = s->done[i].cycle_ms;

@@ -205,6 +205,20 @@ grep "^audit:\|^OK\|^FAILED" "$T/audit-b.out"
 check test $? = 0
 check grep -q "^station-4 " "$T/status.out"
 cat "$T/status.out"
+# The line in the shift report (report --line), rendered in headless
+# Chromium: per station as `line status --json` has it.
+. "$here/../report/chromium.sh"
+"$IMPRINT" --data-dir "$T/s1" --json line status --line "$PG_URL" >"$T/line-status.json"
+check test $? = 0
+"$IMPRINT" --data-dir "$T/s1" --json status --verify >"$T/s1-status.json"
+check test $? = 0
+"$IMPRINT" --data-dir "$T/s1" report --html "$T/line.html" --line "$PG_URL" >/dev/null 2>"$T/line-report.err"
+check test $? = 0
+browse dom "$T/line-dom.html" "file://$T/line.html"
+check test $? = 0
+python3 "$here/../report/check_page.py" "$T/s1-status.json" "$T/line-dom.html" \
+	"file://$T/line.html" --line-status "$T/line-status.json" --expect-stations $NST
+check test $? = 0
 # Under ASan/UBSan every station process must have stayed clean.
 check test "$(cat "$T"/s*/*.err 2>/dev/null | grep -c "Sanitizer\|runtime error")" = 0
 if [ "$fail" != 0 ]; then

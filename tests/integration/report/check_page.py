@@ -58,6 +58,9 @@ def main():
     ap.add_argument("--expect-done", type=int)
     ap.add_argument("--expect-rejected", type=int)
     ap.add_argument("--expect-steps")
+    ap.add_argument("--expect-checkpoint", action="store_true")
+    ap.add_argument("--line-status")
+    ap.add_argument("--expect-stations", type=int)
     ap.add_argument("--png")
     a = ap.parse_args()
     errors = []
@@ -126,6 +129,30 @@ def main():
         if a.expect_steps:
             want = {k: int(v) for k, v in (kv.split("=") for kv in a.expect_steps.split(","))}
             eq("failures by step (injected)", sh["failures_by_step"], want)
+        if a.expect_checkpoint and not (chain["checkpoints"] >= 1 and chain["signatures_checked"]
+                                        and chain["last_checkpoint_seq"] > 0):
+            errors.append(f"no signed checkpoint verified: {chain}")
+        if a.line_status:
+            ln = json.load(open(a.line_status))
+            eq("line issued", num("line-issued"), ln["issued"])
+            eq("line quota left", num("line-quota-left"), ln["quota_left"])
+            eq("line records", num("line-records"), ln["records"])
+            eq("line conflicts", num("line-conflicts"), ln["conflicts"])
+            rows = {r["data-station"]: (int(r["data-issued"]), int(r["data-records"]),
+                                        int(r["data-failed"]))
+                    for r in page.by_class.get("line-station", [])}
+            want = {s["station"]: (s["issued"], s["records"], s["failed"])
+                    for s in ln["stations"]}
+            eq("line stations", rows, want)
+            if a.expect_stations is not None:
+                eq("stations on the line", len(rows), a.expect_stations)
+            sums = {}
+            for s in ln["stations"]:
+                for k, v in s["failures_by_step"].items():
+                    sums[k] = sums.get(k, 0) + v
+            lbars = {ids[k]["data-label"]: int(ids[k]["data-value"])
+                     for k in ids if k.startswith("chart-line-pareto-bar-")}
+            eq("line failures by step", lbars, sums)
         if a.png:
             head = open(a.png, "rb").read(24)
             if head[:8] != b"\x89PNG\r\n\x1a\n":

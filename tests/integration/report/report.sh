@@ -21,9 +21,9 @@ check() { if "$@"; then ok; else bad "$*"; fi; }
 
 command -v "$CHROMIUM" >/dev/null || { echo "FAIL: no $CHROMIUM: run scripts/setup"; exit 1; }
 
-# A shift: 6 boards done, then 3 whose challenge fails (rejected at
+# A shift: 8 boards done (over 100 events: a signed checkpoint), then 3 whose challenge fails (rejected at
 # CHALLENGE), then 2 whose agent refuses the certificate (left at INJECT).
-"$IMPRINT" -q --data-dir "$DATA" demo --boards 6 --latency 0 >/dev/null 2>"$T/d1.err"
+"$IMPRINT" -q --data-dir "$DATA" demo --boards 8 --latency 0 >/dev/null 2>"$T/d1.err"
 check test $? = 0
 "$IMPRINT" -q --data-dir "$DATA" demo --boards 3 --latency 0 --faults "--bad-challenge" \
 	>/dev/null 2>"$T/d2.err"
@@ -58,12 +58,12 @@ check grep -q "cannot write" "$T/u3.err"
 "$IMPRINT" --data-dir "$DATA" --json status --since 2999-01-01T00:00:00Z >"$T/late.json"
 check python3 -c "
 import json,sys; s=json.load(open(sys.argv[1]))
-assert s['shift']['done']==0 and s['shift']['failures_by_step']=={} and s['boards']['DONE']==6" \
+assert s['shift']['done']==0 and s['shift']['failures_by_step']=={} and s['boards']['DONE']==8" \
 	"$T/late.json"
 
 # The page against the status object, and against what was injected.
 python3 "$HERE/check_page.py" "$T/status.json" "$T/dom.html" "file://$T/report.html" \
-	--expect-done 6 --expect-rejected 3 --expect-steps CHALLENGE=3,INJECT=2 \
+	--expect-done 8 --expect-rejected 3 --expect-checkpoint --expect-steps CHALLENGE=3,INJECT=2 \
 	--png "$T/report.png"
 check test $? = 0
 if [ -n "${REPORT_SCREENSHOT:-}" ]; then cp "$T/report.png" "$REPORT_SCREENSHOT"; fi
