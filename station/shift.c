@@ -251,7 +251,8 @@ static json_t *cycle_times(struct shift *s)
 		json_decref(fixtures);
 		return NULL;
 	}
-	qsort(s->done, s->ndone, sizeof(*s->done), cmp_done);
+	if (s->ndone)
+		qsort(s->done, s->ndone, sizeof(*s->done), cmp_done);
 	for (size_t i = 0; i < s->ndone; i++) {
 		if (i == 0 || s->done[i].cycle_ms < lo)
 			lo = s->done[i].cycle_ms;
