@@ -28,7 +28,7 @@ enum opt_id {
 	O_BOARDS = 1, O_STATE, O_SEED, O_PORT, O_LATENCY, O_UART_CORRUPT, O_UART_DROP,
 	O_RSP_NAK, O_RSP_STALL, O_FUSE_FAIL, O_REFUSE, O_BAD_CHALLENGE, O_TAMPER_PUB,
 	O_TAMPER_READBACK, O_TAMPER_LOCK, O_POWER_CUT, O_BACKDOOR, O_CAPTURE, O_ENDPOINTS, O_STATS,
-	O_PCSC, O_CARD_REMOVE, O_CARD_BACK, O_CARD_TAMPER, O_PRINT_MODEL, O_VERBOSE, O_QUIET, O_HELP, O_VERSION,
+	O_PCSC, O_CARD_REMOVE, O_CHIP, O_REVISION, O_BITBANG, O_FW_KEEPS, O_CARD_BACK, O_CARD_TAMPER, O_PRINT_MODEL, O_VERBOSE, O_QUIET, O_HELP, O_VERSION,
 };
 
 struct opt_row {
@@ -46,6 +46,10 @@ static const struct opt_row opt_table[] = {
 	{ "state-dir", O_STATE, "DIR", "keep each board's non-volatile state in DIR/board-N (default: RAM only)" },
 	{ "seed", O_SEED, "S", "derive UIDs and fault dice from S (default: random)" },
 	{ "rsp-port", O_PORT, "BASE", "board N's RSP server listens on 127.0.0.1:BASE+N (0, default: ephemeral)" },
+	{ "chip", O_CHIP, "NAME", "the boards' chip: imprint-vb1 (default) or nordic-nrf52840" },
+	{ "revision", O_REVISION, "R[,R...]", "nordic-nrf52840: legacy (AAD0, default) or hardened (AAF0) APPROTECT; board N takes the N-th, the last repeats" },
+	{ "fw-keeps-approtect", O_FW_KEEPS, NULL, "nordic-nrf52840: the firmware never writes APPROTECT.DISABLE (hardened parts stay protected)" },
+	{ "bitbang", O_BITBANG, "BASE", "offer OpenOCD's remote_bitbang (JTAG) on 127.0.0.1:BASE+N (0: ephemeral; reported as \"bitbang\")" },
 	{ "latency", O_LATENCY, "SCALE", "scale of the latency model (default 1.0; 0: no delays)" },
 	{ "uart-corrupt", O_UART_CORRUPT, "RATE", "flip one random bit in this fraction of UART bytes, sent and received" },
 	{ "uart-drop", O_UART_DROP, "RATE", "lose this fraction of UART bytes, sent and received" },
@@ -89,8 +93,9 @@ static const char *const cmd_names[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: imprint-vboard [options]\n\n"
-		   "Virtual imprint-vb1 boards: an RSP server (loopback TCP) and a provisioning\n"
-		   "agent (pseudo-terminal) per board. Prints one JSON line per board, then\n"
+		   "Virtual boards (imprint-vb1 or nordic-nrf52840): an RSP server (loopback TCP),\n"
+		   "optionally a remote_bitbang debug port, and a provisioning agent\n"
+		   "(pseudo-terminal) per board. Prints one JSON line per board, then\n"
 		   "{\"ready\":true}; runs until SIGTERM or SIGINT. Exit codes: 0 clean stop,\n"
 		   "1 failure, 2 bad command line, 75 simulated power cut.\n\noptions:\n");
 	for (size_t i = 0; i < IMP_ARRAY_SIZE(opt_table); i++) {
@@ -210,6 +215,39 @@ static int parse_args(int argc, char **argv, struct sim_config *cfg, const char 
 				return bad("rsp-port", optarg);
 			cfg->rsp_port = (int)u;
 			break;
+		case O_CHIP:
+			if (!sim_chip_family_known(optarg)) {
+				fprintf(stderr, "imprint-vboard: error: unknown chip '%s' (known: %s)\n",
+					optarg, sim_chip_family_names());
+				return EXIT_USAGE;
+			}
+			cfg->chip = optarg;
+			break;
+		case O_REVISION: {
+			char *dup = strdup(optarg), *save = NULL;
+
+			if (!dup)
+				return EXIT_FAIL;
+			for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				if (strcasecmp(t, "legacy") != 0 && strcasecmp(t, "hardened") != 0) {
+					free(dup);
+					fprintf(stderr, "imprint-vboard: error: unknown revision '%s' in --revision "
+						"(known: legacy, hardened)\n", t);
+					return EXIT_USAGE;
+				}
+			}
+			free(dup);
+			cfg->revisions = optarg;
+			break;
+		}
+		case O_FW_KEEPS:
+			cfg->fw_keeps_approtect = true;
+			break;
+		case O_BITBANG:
+			if (!parse_u64(optarg, &u) || u > 65000)
+				return bad("bitbang", optarg);
+			cfg->bitbang_port = (int)u;
+			break;
 		case O_LATENCY:
 			if (!parse_double(optarg, 0, 1000, &cfg->latency))
 				return bad("latency", optarg);
@@ -313,6 +351,11 @@ static int parse_args(int argc, char **argv, struct sim_config *cfg, const char 
 		fprintf(stderr, "imprint-vboard: error: unexpected argument '%s', see --help\n", argv[optind]);
 		return EXIT_USAGE;
 	}
+	if ((cfg->revisions || cfg->fw_keeps_approtect) &&
+	    (!cfg->chip || strcmp(cfg->chip, "nordic-nrf52840") != 0)) {
+		fprintf(stderr, "imprint-vboard: error: --revision and --fw-keeps-approtect need --chip nordic-nrf52840\n");
+		return EXIT_USAGE;
+	}
 	if (cfg->backdoor && !cfg->state_dir) {
 		fprintf(stderr, "imprint-vboard: error: --backdoor needs --state-dir\n");
 		return EXIT_USAGE;
@@ -337,7 +380,8 @@ static void write_stats(const char *path, struct sim_board **boards, int n)
 
 int main(int argc, char **argv)
 {
-	struct sim_config cfg = { .boards = 1, .latency = 1.0, .card_back_after_s = 1.0 };
+	struct sim_config cfg = { .boards = 1, .latency = 1.0, .card_back_after_s = 1.0,
+				  .bitbang_port = -1 };
 	struct sim_board **boards = NULL;
 	const char *endpoints = NULL;
 	uint64_t power_cut = 0;
