@@ -5,7 +5,7 @@
  * URI: openocd://CONFIG[?set.VAR=VALUE&...&exe=PATH&rsp keys]
  *   CONFIG   an OpenOCD configuration file: a path, or a file name looked
  *            up in $IMPRINT_OPENOCD_PATH (colon-separated), then
- *            IMPRINT_SOURCE_DIR/sim/openocd and /usr/share/imprint/openocd
+ *            IMPRINT_SOURCE_DIR/board/openocd and /usr/share/imprint/openocd
  *   set.VAR=VALUE  -c "set VAR VALUE" before the configuration (VAR and
  *            VALUE: letters, digits and ._:/-), e.g. the remote_bitbang
  *            port of a virtual board
@@ -67,6 +67,8 @@ struct oocd {
 	unsigned gdb_port, tcl_port;
 	void *rsp;                /* the rsp driver's state, NULL when refused */
 	bool gdb_refused;
+	bool retry_gdb;           /* an AP write may have opened the target */
+	char rsp_uri[1400];
 	char cfg[1024];
 };
 
@@ -126,7 +128,7 @@ static bool log_has(const struct oocd *o, const char *needle)
 static imp_err find_config(const char *name, char *out, size_t cap)
 {
 	const char *env = getenv("IMPRINT_OPENOCD_PATH");
-	static const char *const dirs[] = { IMPRINT_SOURCE_DIR "/sim/openocd",
+	static const char *const dirs[] = { IMPRINT_SOURCE_DIR "/board/openocd",
 					    "/usr/share/imprint/openocd" };
 
 	if (strchr(name, '/')) {
@@ -382,7 +384,7 @@ static imp_err oocd_open(const char *uri, void **priv)
 	rc = find_config(cfgname, o->cfg, sizeof(o->cfg));
 	if (rc != IMP_OK) {
 		IMP_ERROR("openocd probe: no OpenOCD configuration '%s' (a path, or a name in "
-			  "$IMPRINT_OPENOCD_PATH, %s/sim/openocd, /usr/share/imprint/openocd)",
+			  "$IMPRINT_OPENOCD_PATH, %s/board/openocd, /usr/share/imprint/openocd)",
 			  cfgname, IMPRINT_SOURCE_DIR);
 		rc = IMP_ERR_CONFIG;
 		goto fail;
@@ -413,14 +415,37 @@ static imp_err oocd_open(const char *uri, void **priv)
 	rc = tcl_connect(o);
 	if (rc != IMP_OK)
 		goto fail;
-	snprintf(rsp_uri, sizeof(rsp_uri), "rsp://127.0.0.1:%u?server=openocd&data_abort=1%s",
+	{
+		char out[256];
+
+		/* OpenOCD resets the target around GDB flash programming by
+		 * default (gdb-flash-erase-start: reset init, gdb-flash-write-end:
+		 * reset halt). A reset that halts before the firmware runs locks a
+		 * hardened nRF52: here the core is only halted. */
+		rc = tcl_run(o, "foreach t [target names] {$t configure -event gdb-flash-erase-start "
+			     "{halt}; $t configure -event gdb-flash-write-end {halt}}", out, sizeof(out));
+		if (rc != IMP_OK)
+			goto fail;
+	}
+	snprintf(o->rsp_uri, sizeof(o->rsp_uri), "rsp://127.0.0.1:%u?server=openocd&data_abort=1%s",
 		 o->gdb_port, rest);
-	rc = board_probe_rsp.open(rsp_uri, &o->rsp);
+	(void)rsp_uri;
+	{
+		enum imp_log_level level = imp_log_get_level();
+
+		/* A refused connection is expected on a locked part: say it once,
+		 * below, rather than as a lost connection. */
+		if (log_has(o, "examination failed"))
+			imp_log_set_level(IMP_LOG_QUIET);
+		rc = board_probe_rsp.open(o->rsp_uri, &o->rsp);
+		imp_log_set_level(level);
+	}
 	if (rc != IMP_OK) {
 		o->rsp = NULL;
 		/* OpenOCD refuses GDB while the target cannot be examined. */
 		if (rc == IMP_ERR_PROBE && waitpid(o->pid, NULL, WNOHANG) == 0 &&
-		    log_has(o, "refuse gdb connection")) {
+		    (log_has(o, "examination failed") || log_has(o, "refuse gdb connection") ||
+		     log_has(o, "'gdb' connection rejected"))) {
 			IMP_WARN("openocd probe: OpenOCD refuses the GDB connection (target not "
 				 "examined: locked or unpowered?); only its access ports are "
 				 "reachable");
@@ -431,6 +456,13 @@ static imp_err oocd_open(const char *uri, void **priv)
 			IMP_ERROR("openocd probe: no GDB session with OpenOCD: %s", tail);
 			goto fail;
 		}
+	}
+	if (o->rsp) {
+		char out[256];
+
+		/* OpenOCD's flash drivers want a halted core; a running one (its
+		 * firmware booted) is stopped here, as GDB's attach would. */
+		(void)board_probe_rsp.monitor(o->rsp, "halt", out, sizeof(out));
 	}
 	*priv = o;
 	return IMP_OK;
@@ -444,40 +476,85 @@ static void oocd_close(void *priv)
 	oocd_free(priv);
 }
 
-static imp_err refused(const struct oocd *o)
+static imp_err tcl_run(struct oocd *o, const char *cmd, char *out, size_t cap);
+
+/*
+ * After an access-port write (CTRL-AP ERASEALL opens a protected nRF52)
+ * try once to have OpenOCD examine the target again and accept GDB.
+ */
+static bool ensure_gdb(struct oocd *o)
 {
-	(void)o;
+	char out[512];
+	enum imp_log_level level;
+
+	if (o->rsp)
+		return true;
+	if (!o->retry_gdb)
+		return false;
+	o->retry_gdb = false;
+	if (tcl_run(o, "foreach t [target names] {catch {$t arp_examine}}", out, sizeof(out)) !=
+	    IMP_OK)
+		return false;
+	level = imp_log_get_level();
+	imp_log_set_level(IMP_LOG_QUIET);
+	if (board_probe_rsp.open(o->rsp_uri, &o->rsp) != IMP_OK)
+		o->rsp = NULL;
+	imp_log_set_level(level);
+	if (o->rsp) {
+		char out[256];
+
+		/* OpenOCD's flash drivers want a halted core. */
+		(void)board_probe_rsp.monitor(o->rsp, "halt", out, sizeof(out));
+		IMP_INFO("openocd probe: the target answers again; GDB session open");
+		o->gdb_refused = false;
+	}
+	return o->rsp != NULL;
+}
+
+/* Whether there is a GDB session (after one more try); logs when not. */
+static bool gdb_ready(struct oocd *o)
+{
+	if (ensure_gdb(o))
+		return true;
 	IMP_ERROR("openocd probe: OpenOCD refused the GDB connection (the target could not be "
 		  "examined); memory is not reachable");
-	return IMP_ERR_PROBE;
+	return false;
 }
 
 static imp_err oocd_read(void *priv, uint32_t addr, uint8_t *buf, size_t n)
 {
 	struct oocd *o = priv;
 
-	return o->rsp ? board_probe_rsp.read_mem(o->rsp, addr, buf, n) : refused(o);
+	if (!gdb_ready(o))
+		return IMP_ERR_PROBE;
+	return board_probe_rsp.read_mem(o->rsp, addr, buf, n);
 }
 
 static imp_err oocd_write(void *priv, uint32_t addr, const uint8_t *buf, size_t n)
 {
 	struct oocd *o = priv;
 
-	return o->rsp ? board_probe_rsp.write_mem(o->rsp, addr, buf, n) : refused(o);
+	if (!gdb_ready(o))
+		return IMP_ERR_PROBE;
+	return board_probe_rsp.write_mem(o->rsp, addr, buf, n);
 }
 
 static imp_err oocd_reset(void *priv)
 {
 	struct oocd *o = priv;
 
-	return o->rsp ? board_probe_rsp.reset(o->rsp) : refused(o);
+	if (!gdb_ready(o))
+		return IMP_ERR_PROBE;
+	return board_probe_rsp.reset(o->rsp);
 }
 
 static imp_err oocd_halt(void *priv)
 {
 	struct oocd *o = priv;
 
-	return o->rsp ? board_probe_rsp.halt(o->rsp) : refused(o);
+	if (!gdb_ready(o))
+		return IMP_ERR_PROBE;
+	return board_probe_rsp.halt(o->rsp);
 }
 
 static imp_err oocd_monitor(void *priv, const char *cmd, char *out, size_t cap)
@@ -493,14 +570,26 @@ static imp_err oocd_flash_program(void *priv, uint32_t addr, const uint8_t *buf,
 {
 	struct oocd *o = priv;
 
-	return o->rsp ? board_probe_rsp.flash_program(o->rsp, addr, buf, n) : refused(o);
+	char tail[600];
+	imp_err rc;
+
+	if (!gdb_ready(o))
+		return IMP_ERR_PROBE;
+	rc = board_probe_rsp.flash_program(o->rsp, addr, buf, n);
+	if (rc != IMP_OK && rc != IMP_ERR_UNSUPPORTED) {
+		log_tail(o, tail, sizeof(tail));
+		IMP_ERROR("openocd probe: OpenOCD's log: %s", tail);
+	}
+	return rc;
 }
 
 static imp_err oocd_crc32(void *priv, uint32_t addr, size_t n, uint32_t *crc)
 {
 	struct oocd *o = priv;
 
-	return o->rsp ? board_probe_rsp.crc32(o->rsp, addr, n, crc) : refused(o);
+	if (!gdb_ready(o))
+		return IMP_ERR_PROBE;
+	return board_probe_rsp.crc32(o->rsp, addr, n, crc);
 }
 
 /* The DAP's name: the first of "dap names". */
@@ -574,7 +663,10 @@ static imp_err oocd_ap_read(void *priv, unsigned ap, uint32_t reg, uint32_t *v)
 
 static imp_err oocd_ap_write(void *priv, unsigned ap, uint32_t reg, uint32_t v)
 {
-	return oocd_ap(priv, ap, reg, &v, NULL);
+	struct oocd *o = priv;
+
+	o->retry_gdb = true;
+	return oocd_ap(o, ap, reg, &v, NULL);
 }
 
 const struct board_probe_driver board_probe_openocd = {

@@ -1284,9 +1284,10 @@ imp_err board_profile_verify_lock(const struct board_profile *p, struct board_pr
 	imp_err rc, st;
 
 	board_probe_expect_locked(probe, true);
-	rc = p->lock_reset ? board_probe_reset(probe) : IMP_OK;
-	if (rc == IMP_OK || rc == IMP_ERR_TARGET_LOCKED)
-		rc = board_probe_read(probe, p->uid_addr, uid, p->uid_len);
+	/* A reset may well fail on a part that locks at it; read regardless. */
+	if (p->lock_reset)
+		(void)board_probe_reset(probe);
+	rc = board_probe_read(probe, p->uid_addr, uid, p->uid_len);
 	if (rc == IMP_OK) {
 		bool zeros = true, ones = true;
 

@@ -904,6 +904,7 @@ static imp_err identify(struct job *j, struct prov_result *res)
 {
 	struct prov_station *st = j->st;
 	struct jnl_board row = { 0 };
+	imp_err rc2 = IMP_OK;
 	uint8_t swd_uid[64];
 	size_t swd_len = 0;
 	bool existing = false;
@@ -925,12 +926,14 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	}
 	if (rc == IMP_ERR_TARGET_LOCKED && j->info.lifecycle == WIRE_LC_OPEN &&
 	    !(j->info.fuses & WIRE_FUSE_DEBUG_LOCK) &&
-	    jnl_get_board(st->journal, j->uid, &row) == IMP_ERR_NOT_FOUND) {
-		/* A new part whose debug port is shut though nothing was ever
-		 * locked: a hardened nRF52 straight from the factory. Its
-		 * profile opens it by erasing it whole; nothing is lost. */
-		IMP_INFO("%s: new board %s: debug port closed, agent open: erasing it to open it",
-			 j->fx->name, j->uid);
+	    ((rc2 = jnl_get_board(st->journal, j->uid, &row)) == IMP_ERR_NOT_FOUND ||
+	     (rc2 == IMP_OK && row.state <= JNL_ST_FIRMWARE))) {
+		/* A part whose debug port is shut though nothing was locked: a
+		 * hardened nRF52 new from the factory, or one reset before its
+		 * firmware was in. Its profile opens it by erasing it whole;
+		 * nothing is lost (the firmware step programs it again). */
+		IMP_INFO("%s: board %s: debug port closed, agent open, firmware not yet in: "
+			 "erasing it to open it", j->fx->name, j->uid);
 		rc = board_profile_recover(st->profile, j->probe);
 		if (rc == IMP_OK)
 			rc = board_profile_read_uid(st->profile, j->probe, swd_uid, sizeof(swd_uid),

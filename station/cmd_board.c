@@ -152,7 +152,12 @@ static int board_info(struct info_opts *o, struct station_ctx *ctx)
 	}
 
 	if (have_swd_uid && have_agent) {
-		bool match = uid_len == WIRE_UID_LEN && memcmp(uid, info.uid, WIRE_UID_LEN) == 0;
+		/* A chip with a shorter UID (nRF52: 8 bytes) has the agent's
+		 * 16 bytes end in zeros. */
+		bool match = uid_len <= WIRE_UID_LEN && memcmp(uid, info.uid, uid_len) == 0;
+
+		for (size_t i = uid_len; match && i < WIRE_UID_LEN; i++)
+			match = info.uid[i] == 0;
 
 		json_object_set_new(out, "uid_match", json_boolean(match));
 		if (!match) {
