@@ -462,7 +462,7 @@ static imp_err oocd_open(const char *uri, void **priv)
 
 		/* OpenOCD's flash drivers want a halted core; a running one (its
 		 * firmware booted) is stopped here, as GDB's attach would. */
-		(void)board_probe_rsp.monitor(o->rsp, "halt", out, sizeof(out));
+		(void)tcl_run(o, "halt", out, sizeof(out));
 	}
 	*priv = o;
 	return IMP_OK;
@@ -504,7 +504,7 @@ static bool ensure_gdb(struct oocd *o)
 		char out[256];
 
 		/* OpenOCD's flash drivers want a halted core. */
-		(void)board_probe_rsp.monitor(o->rsp, "halt", out, sizeof(out));
+		(void)tcl_run(o, "halt", out, sizeof(out));
 		IMP_INFO("openocd probe: the target answers again; GDB session open");
 		o->gdb_refused = false;
 	}

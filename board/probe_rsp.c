@@ -1226,7 +1226,8 @@ static int parse_apreg_output(const char *out, uint32_t *v)
 static imp_err ap_access(struct rsp *r, unsigned ap, uint32_t reg, const uint32_t *wv,
 			 uint32_t *rv)
 {
-	char cmd[128], out[256];
+	char cmd[200], out[4096];
+	const char *mark, *p;
 	imp_err rc;
 
 	if (r->server != SRV_OPENOCD || !r->dap[0])
@@ -1235,24 +1236,45 @@ static imp_err ap_access(struct rsp *r, unsigned ap, uint32_t reg, const uint32_
 		IMP_ERROR("rsp probe: no access port register %u:0x%x", ap, reg);
 		return IMP_ERR_USAGE;
 	}
+	/* OpenOCD mixes its log into a monitor command's output: the answer
+	 * comes on a line of its own behind a marker, errors caught. */
 	if (wv)
-		snprintf(cmd, sizeof(cmd), "%s apreg %u 0x%x 0x%x", r->dap, ap, reg, *wv);
+		snprintf(cmd, sizeof(cmd), "if {[catch {%s apreg %u 0x%x 0x%x} e]} {echo "
+			 "\"imprint-ap:E:$e\"} else {echo imprint-ap:OK}", r->dap, ap, reg, *wv);
 	else
-		snprintf(cmd, sizeof(cmd), "%s apreg %u 0x%x", r->dap, ap, reg);
+		snprintf(cmd, sizeof(cmd), "if {[catch {%s apreg %u 0x%x} e]} {echo "
+			 "\"imprint-ap:E:$e\"} else {echo \"imprint-ap:$e\"}", r->dap, ap, reg);
 	rc = monitor_run(r, cmd, out, sizeof(out), r->monitor_timeout_ms);
 	if (rc != IMP_OK)
 		return rc;
+	mark = NULL;
+	for (p = out; (p = strstr(p, "imprint-ap:")) != NULL; p++)
+		if (p == out || p[-1] == '\n')
+			mark = p;
+	if (!mark) {
+		IMP_ERROR("rsp probe: AP %u register 0x%x on %s: no answer in the output", ap, reg,
+			  r->where);
+		return IMP_ERR_PROBE;
+	}
+	mark += 11;
 	if (wv) {
-		/* A write prints nothing when it worked. */
-		if (strspn(out, " \r\n") != strlen(out)) {
-			IMP_ERROR("rsp probe: '%s' on %s failed: %s", cmd, r->where, out);
+		if (strncmp(mark, "OK", 2) != 0 || (mark[2] && mark[2] != '\n' && mark[2] != '\r')) {
+			IMP_ERROR("rsp probe: AP %u register 0x%x write on %s failed: %.200s", ap, reg,
+				  r->where, mark);
 			return IMP_ERR_PROBE;
 		}
 		return IMP_OK;
 	}
-	if (parse_apreg_output(out, rv) != 0) {
-		IMP_ERROR("rsp probe: '%s' on %s did not answer a value: %s", cmd, r->where, out);
-		return IMP_ERR_PROBE;
+	{
+		char line[64];
+		size_t k = strcspn(mark, "\r\n");
+
+		if (k >= sizeof(line) || parse_apreg_output((memcpy(line, mark, k), line[k] = '\0',
+							       line), rv) != 0) {
+			IMP_ERROR("rsp probe: AP %u register 0x%x read on %s failed: %.200s", ap, reg,
+				  r->where, mark);
+			return IMP_ERR_PROBE;
+		}
 	}
 	return IMP_OK;
 }

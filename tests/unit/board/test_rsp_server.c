@@ -92,10 +92,12 @@ static void handle_rcmd(struct fake *f, const char *cmd)
 			fsends(f, "O");
 		}
 		fsends(f, "OK");
-	} else if (strcmp(cmd, "nrf52.dap apreg 1 0xc") == 0) {
-		char v[32];
+	} else if (strstr(cmd, "catch {nrf52.dap apreg 1 0xc}")) {
+		char v[64];
 
-		snprintf(v, sizeof(v), "0x%08x\n", f->approtectstatus);
+		/* OpenOCD mixes its log in; the driver's marker line follows. */
+		console(f, "Polling target nrf52.cpu failed, trying to reexamine\n");
+		snprintf(v, sizeof(v), "imprint-ap:0x%08x\n", f->approtectstatus);
 		console(f, v);
 		fsends(f, "OK");
 	} else if (strcmp(cmd, "nrf52_recover") == 0) {
