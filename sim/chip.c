@@ -290,11 +290,6 @@ const uint8_t *sim_chip_uid(const struct sim_chip *chip)
 	return sim_hdr(chip)->uid;
 }
 
-const char *sim_chip_state_dir(const struct sim_chip *chip)
-{
-	return chip->state_dir;
-}
-
 void sim_chip_describe(const struct sim_chip *chip, char *out, size_t cap)
 {
 	if (cap)
@@ -504,9 +499,4 @@ void sim_chip_set_faults(struct sim_chip *chip, uint32_t faults)
 	if (chip->fam->set_faults)
 		chip->fam->set_faults(chip, faults);
 	pthread_mutex_unlock(&chip->mu);
-}
-
-uint32_t sim_chip_faults(const struct sim_chip *chip)
-{
-	return chip->faults;
 }

@@ -12,7 +12,8 @@
  *   legacy (INFO.VARIANT AAD0): protected iff UICR APPROTECT.PALL != 0xFF;
  *   hardened (AAF0): protected after every reset; opened only when PALL
  *   reads 0x5A (HwDisabled) and the firmware writes APPROTECT.DISABLE =
- *   0x5A (SwDisabled) while it boots.
+ *   0x5A (SwDisabled) while it boots; writing FORCEPROTECT = 0 protects it
+ *   at once until the next reset.
  * A CTRL-AP ERASEALL erases flash, UICR and RAM and opens the port until
  * the next reset. The "firmware" is modelled: when the flash holds an image
  * (the reset vector at 0x4 is not erased) it boots and, on the hardened
@@ -469,8 +470,11 @@ static imp_err nrf_write(struct sim_chip *c, uint32_t addr, const uint8_t *buf, 
 						nvmc_write(c, ra, v);
 					else if (ra == NRF_APPROTECT_DISABLE)
 						approtect_disable(c, v);
-					else if (ra == NRF_APPROTECT_FORCEPROTECT && st(c)->hardened && v == 0)
+					else if (ra == NRF_APPROTECT_FORCEPROTECT && st(c)->hardened && v == 0) {
+						/* Protected at once, and until the next reset. */
 						st(c)->forceprotect = true;
+						st(c)->ap_locked = true;
+					}
 				}
 			}
 			break;

@@ -1,6 +1,7 @@
 /*
- * imprint-vboard: N virtual imprint-vb1 boards in one process, each with an
- * RSP server on loopback TCP and a provisioning agent on a pseudo-terminal.
+ * imprint-vboard: N virtual boards (imprint-vb1 or nordic-nrf52840) in one
+ * process, each with an RSP server on loopback TCP, optionally a
+ * remote_bitbang debug port, and a provisioning agent on a pseudo-terminal.
  * docs/VBOARD.md is the manual.
  */
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include "imprint/log.h"
 #include "imprint/util.h"
 #include "sim/chip.h"
+#include "sim/nrf52_map.h"
 #include "sim/se.h"
 #include "sim/vboard.h"
 
@@ -113,11 +115,13 @@ static void print_model(double scale)
 	printf("{\"latency_scale\":%g,\"se_keygen_ms\":%g,\"se_sign_ms\":%g,\"se_ecdh_unwrap_ms\":%g,"
 	       "\"flash_program_bytes_per_s\":%g,\"flash_page_erase_ms\":%g,\"flash_mass_erase_ms\":%g,"
 	       "\"flash_page_bytes\":%u,\"fuse_burn_ms\":%g,\"uart_baud\":%g,\"uart_bits_per_byte\":%g,"
-	       "\"uart_byte_us\":%.4f}\n",
+	       "\"uart_byte_us\":%.4f,\"nrf52840_word_write_us\":%g,\"nrf52840_page_erase_ms\":%g,"
+	       "\"nrf52840_eraseall_ms\":%g,\"nrf52840_page_bytes\":%u}\n",
 	       scale, SIM_LAT_SE_KEYGEN_MS, SIM_LAT_SE_SIGN_MS, SIM_LAT_SE_ECDH_MS,
 	       SIM_LAT_FLASH_BYTES_PER_S, SIM_LAT_PAGE_ERASE_MS, SIM_LAT_MASS_ERASE_MS, 2048u,
 	       SIM_LAT_FUSE_BURN_MS, SIM_LAT_UART_BAUD, SIM_LAT_UART_BITS_PER_BYTE,
-	       SIM_LAT_UART_BITS_PER_BYTE * 1e6 / SIM_LAT_UART_BAUD);
+	       SIM_LAT_UART_BITS_PER_BYTE * 1e6 / SIM_LAT_UART_BAUD, SIM_NRF_LAT_WRITE_US,
+	       SIM_NRF_LAT_ERASEPAGE_MS, SIM_NRF_LAT_ERASEALL_MS, NRF_FLASH_PAGE);
 }
 
 static bool parse_double(const char *s, double lo, double hi, double *out)

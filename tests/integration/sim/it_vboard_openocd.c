@@ -494,6 +494,19 @@ static void vboard_rsp_read(int port, const char *cmd, char *reply, size_t cap)
 
 /* ---- the scenarios ---- */
 
+static double t_start;
+
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("[%5.2f s] ok: ", now_s() - t_start);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+}
+
 static char out[1 << 18];
 
 static void write_image(const char *path, uint8_t *img, size_t n)
@@ -530,7 +543,7 @@ static void legacy(const struct board *b, const char *image, const uint8_t *img)
 	CHECK(strcmp(hex, b->deviceid) == 0, "FICR DEVICEID %s, the vboard reports %s", hex, b->deviceid);
 	CHECK(mdw_word(out, "0x10000104", 0) == 0x41414430u, "INFO.VARIANT is not AAD0");
 	CHECK(status_in(out) == 1, "a new legacy board is protected");
-	printf("ok: legacy board examined, DEVICEID %s matches\n", hex);
+	say("legacy board examined, DEVICEID %s matches\n", hex);
 
 	/* Program and verify with the nrf5 driver, check from the model's side. */
 	snprintf(prog, sizeof(prog), "program %s 0 verify", image);
@@ -543,7 +556,7 @@ static void legacy(const struct board *b, const char *image, const uint8_t *img)
 	for (int i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", img[i]);
 	CHECK(strcmp(reply, hex) == 0, "flash holds %s, the image %s", reply, hex);
-	printf("ok: program ... verify through the nrf5 driver; the model holds the image\n");
+	say("program ... verify through the nrf5 driver; the model holds the image\n");
 
 	/* GDB: memory map, a read, then the lock inside the same session. */
 	snprintf(log, sizeof(log), "%s/ocd-gdb.log", tmpdir);
@@ -565,21 +578,21 @@ static void legacy(const struct board *b, const char *image, const uint8_t *img)
 	gdb_monitor(&g, "echo status=[vboard_approtect_status]", con, sizeof(con));
 	CHECK(status_in(con) == 0, "APPROTECTSTATUS does not say protected: %s", con);
 	gdb_stop(&g);
-	printf("ok: after the lock GDB reads of flash and UICR fail, APPROTECTSTATUS 0\n");
+	say("after the lock GDB reads of flash and UICR fail, APPROTECTSTATUS 0\n");
 
 	/* A new connection to a protected part is refused (closed unanswered). */
 	gdb_start_tcp(&g, b->bitbang, log);
 	gdb_send(&g, "qSupported");
 	CHECK(!gdb_read_packet(&g, reply, sizeof(reply), 30), "OpenOCD accepted a GDB connection to a protected part: %s", reply);
 	gdb_stop(&g);
-	printf("ok: a new GDB connection to the protected part is refused\n");
+	say("a new GDB connection to the protected part is refused\n");
 
 	/* Recovery through the CTRL-AP. */
 	expect_ok(b->bitbang, recover, out, sizeof(out), "recover");
 	CHECK(status_in(out) == 1, "ERASEALL did not open the port:\n%s", out);
 	CHECK(mdw_word(out, "0x00000000", 0) == 0xFFFFFFFFu && mdw_word(out, "0x10001208", 0) == 0xFFFFFFFFu,
 	      "ERASEALL left flash or UICR:\n%s", out);
-	printf("ok: ERASEALL through the CTRL-AP erased flash and UICR and opened the port\n");
+	say("ERASEALL through the CTRL-AP erased flash and UICR and opened the port\n");
 }
 
 static void hardened(const struct board *b, const char *image)
@@ -602,7 +615,7 @@ static void hardened(const struct board *b, const char *image)
 	CHECK(rc == 0, "openocd on a protected part exited %d:\n%s", rc, out);
 	CHECK(has(out, "Could not find MEM-AP"), "OpenOCD examined a protected part:\n%s", out);
 	CHECK(status_in(out) == 0, "a new hardened part is not protected");
-	printf("ok: a new hardened part is protected (OpenOCD finds no MEM-AP)\n");
+	say("a new hardened part is protected (OpenOCD finds no MEM-AP)\n");
 
 	/* No "program": its reset would protect the part again before the
 	 * firmware is there, as on the real part. Write, then verify. */
@@ -613,23 +626,23 @@ static void hardened(const struct board *b, const char *image)
 	CHECK(status_in(out) == 1, "UICR HwDisabled + firmware SwDisable did not keep it open:\n%s", out);
 	expect_ok(b->bitbang, status, out, sizeof(out), "variant");
 	CHECK(mdw_word(out, "0x10000104", 0) == 0x41414630u, "INFO.VARIANT is not AAF0");
-	printf("ok: hardened part open over reset with UICR HwDisabled and firmware SwDisable\n");
+	say("hardened part open over reset with UICR HwDisabled and firmware SwDisable\n");
 
 	rc = openocd_batch(b->bitbang, reset_halt, out, sizeof(out));
 	rc = openocd_batch(b->bitbang, status_only, out, sizeof(out));
 	CHECK(status_in(out) == 0, "a reset that halts before the firmware left the hardened part open");
 	expect_ok(b->bitbang, ctrl_reset, out, sizeof(out), "ctrl-ap reset");
 	CHECK(status_in(out) == 1, "a CTRL-AP reset with running firmware did not open it:\n%s", out);
-	printf("ok: reset halt (no firmware run) leaves it protected; a running boot opens it\n");
+	say("reset halt (no firmware run) leaves it protected; a running boot opens it\n");
 
 	expect_ok(b->bitbang, lock, out, sizeof(out), "lock hardened");
 	rc = openocd_batch(b->bitbang, status_only, out, sizeof(out));
 	CHECK(status_in(out) == 0 && has(out, "Could not find MEM-AP"), "UICR APPROTECT Enabled did not protect:\n%s", out);
-	printf("ok: UICR APPROTECT = Enabled protects the hardened part despite the firmware\n");
+	say("UICR APPROTECT = Enabled protects the hardened part despite the firmware\n");
 
 	expect_ok(b->bitbang, erase_reset, out, sizeof(out), "erase + reset");
 	CHECK(status_in(out) == 0, "after ERASEALL (UICR erased) a reset left the hardened part open:\n%s", out);
-	printf("ok: after ERASEALL the erased UICR protects the hardened part again at reset\n");
+	say("after ERASEALL the erased UICR protects the hardened part again at reset\n");
 }
 
 int main(int argc, char **argv)
@@ -645,6 +658,7 @@ int main(int argc, char **argv)
 	openocd_exe = argv[2];
 	cfg_path = argv[3];
 	signal(SIGPIPE, SIG_IGN);
+	t_start = now_s();
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/imprint-it-ocd.XXXXXX");
 	CHECK(mkdtemp(tmpdir), "mkdtemp");
 	snprintf(image, sizeof(image), "%s/image.bin", tmpdir);
