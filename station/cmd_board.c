@@ -23,7 +23,7 @@ struct info_opts {
 static struct info_opts info_o = { .profile = "imprint-vb1" };
 
 static const struct st_option info_opts_table[] = {
-	{ "probe", 'p', ST_OPT_STRING, &info_o.probe, "URI", "debug probe: rsp://HOST:PORT or sim:" },
+	{ "probe", 'p', ST_OPT_STRING, &info_o.probe, "URI", "debug probe: rsp://HOST:PORT, openocd://CONFIG or sim:" },
 	{ "uart", 'u', ST_OPT_STRING, &info_o.uart, "PATH", "agent UART (tty) path" },
 	{ "profile", 't', ST_OPT_STRING, &info_o.profile, "NAME",
 	  "target profile (default imprint-vb1)" },
@@ -196,7 +196,7 @@ static const struct st_command board_info_cmd = {
 	.opts = info_opts_table,
 	.help = "Reads the board's unique ID through the debug probe (at the target profile's "
 		"UID address) and through the provisioning agent, and says whether they match; "
-		"shows lifecycle, fuses and agent version. Probe URIs: rsp://HOST:PORT, sim:",
+		"shows lifecycle, fuses and agent version. Probe URIs: rsp://HOST:PORT, openocd://CONFIG, sim:",
 };
 
 static const struct st_command *const board_subs[] = { &board_info_cmd, NULL };
