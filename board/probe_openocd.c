@@ -58,6 +58,7 @@
 #define OOCD_START_TIMEOUT_MS 15000u
 #define OOCD_TCL_TIMEOUT_MS 10000u
 #define OOCD_MAX_ARGS 48
+#define OOCD_MAX_SETS 8
 #define OOCD_TCL_END '\x1a'
 
 struct oocd {
@@ -220,7 +221,11 @@ static imp_err parse_uri(const char *uri, char *cfg, size_t cfg_cap, char *sets,
 			goto bad;
 		*eq = '\0';
 		if (strncmp(kv, "set.", 4) == 0) {
-			if (!safe(kv + 4) || !safe(eq + 1) ||
+			size_t nsets = 0;
+
+			for (const char *c = sets; *c; c++)
+				nsets += *c == '\n';
+			if (nsets >= OOCD_MAX_SETS || !safe(kv + 4) || !safe(eq + 1) ||
 			    strlen(sets) + strlen(kv) + strlen(eq + 1) + 3 >= sets_cap)
 				goto bad;
 			/* NAME=VALUE pairs separated by '\n' */
@@ -253,7 +258,7 @@ bad:
 static imp_err spawn(struct oocd *o, const char *exe, const char *sets)
 {
 	char *argv[OOCD_MAX_ARGS];
-	char setcmds[8][300];
+	char setcmds[OOCD_MAX_SETS][300];
 	char tmpl[] = "/tmp/imprint-openocd-XXXXXX";
 	pid_t parent = getpid();
 	int argc = 0, nsets = 0;
@@ -266,7 +271,7 @@ static imp_err spawn(struct oocd *o, const char *exe, const char *sets)
 	}
 	unlink(tmpl);
 	argv[argc++] = (char *)exe;
-	while (*s && nsets < 8) {
+	while (*s && nsets < OOCD_MAX_SETS) {
 		size_t len = strcspn(s, "\n");
 		const char *eq = memchr(s, '=', len);
 

@@ -8,8 +8,10 @@
 # port protected, and each record's lock_state says debug_locked. Then the
 # station is SIGKILLed at random instants while it drives OpenOCD: no
 # OpenOCD outlives it and every board resumes to DONE.
+# usage: openocd.sh IMPRINT VBOARD [provision|kill] (default: both)
 IMPRINT=$1
 VBOARD=$2
+PART=${3:-all}
 OPENOCD=${OPENOCD:-$(command -v openocd)}
 . "$(dirname "$0")/lib.sh"
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -57,7 +59,9 @@ oocd_read() {
 		-c init -c "echo APPROTECTSTATUS=[nrf52.dap apreg 1 0xc]" -c "catch {mdw $2} e; echo READ=\$e" -c shutdown 2>&1
 }
 
-for mode in device hsm psk; do
+modes="device hsm psk"
+[ "$PART" = kill ] && modes=
+for mode in $modes; do
 	start_vboard "$T/st-$mode" 4 --chip nordic-nrf52840 --revision legacy,hardened,legacy,hardened \
 		--bitbang 0 || { bad "$mode: vboard did not start"; continue; }
 	write_oocd_config "$T/c-$mode.json" "$mode"
@@ -87,6 +91,10 @@ for mode in device hsm psk; do
 done
 
 # SIGKILL of the station at random instants while it drives OpenOCD.
+if [ "$PART" = provision ]; then
+	finish
+	exit
+fi
 start_vboard "$T/st-kill" 2 --chip nordic-nrf52840 --revision legacy,hardened --bitbang 0 ||
 	bad "kill: vboard did not start"
 write_oocd_config "$T/c-kill.json" device
