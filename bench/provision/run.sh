@@ -79,7 +79,7 @@ for n in 1 16; do
 		bb=$(sed -n '1s/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p' "$T/pep")
 		TIMEFORMAT='%R'
 		{ time "$openocd" -c "set VBOARD_PORT $bb" -f "$cfg" -c "gdb_port disabled; tcl_port disabled; telnet_port disabled" \
-			-c "program $fw 0 verify exit" >"$T/prog.out" 2>&1; } 2>"$T/prog.time"
+			-c "program $fw 0 verify exit" >"$T/prog.out" 2>&1 || true; } 2>"$T/prog.time"
 		prog=$(cat "$T/prog.time")
 		grep -q "Verified OK" "$T/prog.out" || prog="failed"
 		kill "$VB"
@@ -92,7 +92,7 @@ for n in 1 16; do
 	for _ in $(seq 1 200); do grep -q ready "$T/oep$n" 2>/dev/null && break; sleep 0.05; done
 	fixtures=$(awk -v cfg="$cfg" '
 		match($0, /"bitbang":"127.0.0.1:[0-9]+"/) {
-			bb = substr($0, RSTART + 23, RLENGTH - 24)
+			bb = substr($0, RSTART + 21, RLENGTH - 22)
 			match($0, /"uart":"[^"]*"/)
 			uart = substr($0, RSTART + 8, RLENGTH - 9)
 			printf "%s{\"name\":\"F%d\",\"probe\":\"openocd://%s?set.VBOARD_PORT=%s\",\"uart\":\"%s\"}", sep, ++k, cfg, bb, uart
@@ -103,7 +103,7 @@ for n in 1 16; do
  "signature":"$data/demo/firmware.sig"},"fixtures":[$fixtures]}
 EOC
 	TIMEFORMAT='%R %U %S'
-	{ time "$imprint" --json --data-dir "$data" --config "$T/oc$n.json" provision >"$T/oout$n" 2>/dev/null; } 2>"$T/otime$n"
+	{ time "$imprint" --json --data-dir "$data" --config "$T/oc$n.json" provision >"$T/oout$n" 2>"$T/oerr$n" || true; } 2>"$T/otime$n"
 	kill "$VB"
 	wait "$VB" 2>/dev/null || true
 	VB=
@@ -118,5 +118,6 @@ EOC
 	ratio=$(awk -v w="$wall" -v f="$floor" 'BEGIN { if (f) printf "%.3f", w / f; else print "nan" }')
 	vsprog=$(awk -v w="$wall" -v p="$prog" 'BEGIN { if (p + 0) printf "%.2f (program %.2f s)", w / p, p; else print "n/a" }')
 	printf '%-9s %-7s %-14s %-14s %-8s %-16s %-14s %-22s\n' "$n" "$done/$n" "$wall" "$floor" "$ratio" "$tp" "$scale" "$vsprog"
+	[ "$done" = "$n" ] || { echo "  (failures:)"; grep error "$T/oerr$n" | sort | uniq -c | head -5; }
 done
 echo "(the floor is the model's charged time; OpenOCD's bit-banged JTAG costs come on top of it, in both columns)"
