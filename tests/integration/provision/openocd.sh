@@ -45,13 +45,9 @@ write_oocd_config() {
 EOC
 }
 
-# PIDs of the OpenOCDs started with this run's configuration file.
-our_openocds() {
-	local p
-	for p in /proc/[0-9]*; do
-		tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "openocd.* -f $CFG" && echo "${p#/proc/}"
-	done
-}
+# PIDs of the OpenOCDs started with this run's configuration file (its
+# path is unique to the run).
+our_openocds() { pgrep -f -- "-f $CFG" || true; }
 
 # oocd_read PORT ADDR: what OpenOCD reads there now ("mdw"), or its error.
 oocd_read() {
@@ -102,7 +98,10 @@ orphans=0
 for i in $(seq 1 "$KILLS"); do
 	"$IMPRINT" --data-dir "$DATA" --config "$T/c-kill.json" provision >/dev/null 2>>"$T/kill.err" &
 	pid=$!
-	sleep "$((RANDOM % 2)).$(printf '%03d' $((RANDOM % 1000)))"
+	# Up to 1.2 s: OpenOCD's start, CTRL-AP recovery, identify, the start
+	# of vFlash programming (the firmware takes ~7 s; a later trial that
+	# outlives it reaches the lock).
+	sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", r / 32768 * 1.2 }')"
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	# OpenOCD dies with the station (PR_SET_PDEATHSIG): allow the kernel a moment.
