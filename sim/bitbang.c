@@ -24,7 +24,6 @@
 struct bb_conn {
 	struct sim_board *b;
 	struct sim_dap *dap;
-	int fd;
 	int tck;
 	int srst;
 	bool quit;
@@ -80,7 +79,7 @@ static size_t feed(struct bb_conn *c, const uint8_t *in, size_t n, char *out)
 
 static void serve(struct sim_board *b, int fd)
 {
-	struct bb_conn c = { .b = b, .fd = fd };
+	struct bb_conn c = { .b = b };
 	uint8_t in[16384];
 	char out[sizeof(in)];
 

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +226,35 @@ void sim_system_reset(struct sim_chip *c)
 		c->fam->booted(c);
 }
 
+/*
+ * The core's thread: executes while core.executing, in slices under the
+ * chip's mutex. A slice that stored nothing (a loader waiting for its
+ * FIFO) is followed by a short sleep, so a waiting core does not spin a CPU.
+ */
+static void *core_main(void *arg)
+{
+	struct sim_chip *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		bool progress = false;
+
+		while (!c->core_stop && !c->core.executing)
+			pthread_cond_wait(&c->core_cv, &c->mu);
+		if (c->core_stop)
+			break;
+		sim_core_exec(c, 1024, &progress);
+		pthread_mutex_unlock(&c->mu);
+		if (progress)
+			sched_yield();
+		else
+			imp_sleep_us(200);
+		pthread_mutex_lock(&c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
 struct sim_chip *sim_chip_new(const struct sim_chip_opts *opts)
 {
 	const struct sim_chip_family *f = find_family(opts->family);
@@ -240,6 +270,7 @@ struct sim_chip *sim_chip_new(const struct sim_chip_opts *opts)
 		return NULL;
 	}
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->core_cv, NULL);
 	c->fam = f;
 	c->latency = opts->latency_scale;
 	if (opts->state_dir) {
@@ -259,6 +290,13 @@ struct sim_chip *sim_chip_new(const struct sim_chip_opts *opts)
 	sim_core_reset(c, true);
 	if (!c->core.halted && f->booted)
 		f->booted(c);
+	if (f->core_debug) {
+		if (pthread_create(&c->core_thread, NULL, core_main, c) != 0) {
+			IMP_ERROR("cannot start the core's thread");
+			goto fail;
+		}
+		c->core_thread_started = true;
+	}
 	return c;
 fail:
 	sim_chip_free(c);
@@ -269,6 +307,13 @@ void sim_chip_free(struct sim_chip *chip)
 {
 	if (!chip)
 		return;
+	if (chip->core_thread_started) {
+		pthread_mutex_lock(&chip->mu);
+		chip->core_stop = true;
+		pthread_cond_signal(&chip->core_cv);
+		pthread_mutex_unlock(&chip->mu);
+		pthread_join(chip->core_thread, NULL);
+	}
 	if (chip->fam_state)
 		chip->fam->detach(chip);
 	if (chip->mapped)
@@ -276,6 +321,7 @@ void sim_chip_free(struct sim_chip *chip)
 	else
 		free(chip->nv);
 	free(chip->state_dir);
+	pthread_cond_destroy(&chip->core_cv);
 	pthread_mutex_destroy(&chip->mu);
 	free(chip);
 }
@@ -303,13 +349,14 @@ void sim_chip_describe(const struct sim_chip *chip, char *out, size_t cap)
 
 /* ---- debug access ---- */
 
+/* A debugger's access: refused while locked; a write may reset the system. */
 static imp_err access_mem(struct sim_chip *chip, uint32_t addr, uint8_t *rbuf,
-			  const uint8_t *wbuf, size_t n, bool debug)
+			  const uint8_t *wbuf, size_t n)
 {
 	imp_err rc;
 
 	pthread_mutex_lock(&chip->mu);
-	if (debug && chip->fam->debug_locked(chip)) {
+	if (chip->fam->debug_locked(chip)) {
 		pthread_mutex_unlock(&chip->mu);
 		return IMP_ERR_TARGET_LOCKED;
 	}
@@ -328,12 +375,12 @@ static imp_err access_mem(struct sim_chip *chip, uint32_t addr, uint8_t *rbuf,
 
 imp_err sim_chip_read(struct sim_chip *chip, uint32_t addr, uint8_t *buf, size_t n)
 {
-	return access_mem(chip, addr, buf, NULL, n, true);
+	return access_mem(chip, addr, buf, NULL, n);
 }
 
 imp_err sim_chip_write(struct sim_chip *chip, uint32_t addr, const uint8_t *buf, size_t n)
 {
-	return access_mem(chip, addr, NULL, buf, n, true);
+	return access_mem(chip, addr, NULL, buf, n);
 }
 
 imp_err sim_chip_ap_read(struct sim_chip *chip, unsigned apsel, uint32_t reg, uint32_t *v)
@@ -381,6 +428,7 @@ void sim_chip_debug_detach(struct sim_chip *chip)
 		chip->core.dhcsr_ctrl = 0;
 		chip->core.demcr = 0;
 		chip->core.halted = false;
+		chip->core.executing = false;
 	}
 	pthread_mutex_unlock(&chip->mu);
 }
@@ -403,6 +451,7 @@ static imp_err set_halted(struct sim_chip *chip, bool halted)
 		rc = IMP_ERR_TARGET_LOCKED;
 	} else {
 		chip->core.halted = halted;
+		chip->core.executing = false;
 		if (halted)
 			chip->core.dfsr |= 0x1u; /* DFSR.HALTED */
 	}

@@ -49,6 +49,8 @@ struct sim_core {
 	uint32_t fp_ctrl, fp_comp[8];
 	uint32_t dwt_ctrl, dwt_comp[4][3];
 	bool sysresetreq;      /* AIRCR.SYSRESETREQ written: the family resets after the write */
+	bool executing;        /* resumed from a debug halt: the core executes code (core_exec.c) */
+	bool lockup;           /* stopped on an instruction or access it cannot execute */
 };
 
 struct sim_chip_family {
@@ -99,6 +101,11 @@ struct sim_chip {
 	uint64_t modelled_ns;  /* sum of the modelled delays (atomic) */
 	uint32_t faults;
 	struct sim_core core;
+	/* the core's own thread (families with core_debug): runs while core.executing */
+	pthread_t core_thread;
+	bool core_thread_started;
+	bool core_stop;
+	pthread_cond_t core_cv;
 };
 
 extern const struct sim_chip_family sim_family_vb1;
@@ -129,5 +136,11 @@ void sim_system_reset(struct sim_chip *c);
 void sim_core_reset(struct sim_chip *c, bool power_on);
 imp_err sim_core_ppb_read(struct sim_chip *c, uint32_t addr, uint8_t *buf, size_t n);
 imp_err sim_core_ppb_write(struct sim_chip *c, uint32_t addr, const uint8_t *buf, size_t n);
+
+/*
+ * Execute up to budget instructions while c->core.executing (core_exec.c);
+ * *progress: something was stored to memory. Returns the number executed.
+ */
+int sim_core_exec(struct sim_chip *c, unsigned budget, bool *progress);
 
 #endif

@@ -6,8 +6,10 @@
  * DFSR, AIRCR (SYSRESETREQ, VECTRESET), CPUID, VTOR, CPACR, MVFR0/1, the FPB
  * and DWT comparators, and the ROM table of the PPB with the components'
  * identification registers. Everything else in the PPB reads 0 and ignores
- * writes. The core executes no code: a resumed core "runs" its firmware
- * abstractly until the debugger halts it again (docs/VBOARD.md).
+ * writes. A core resumed from a debug halt at code in SRAM executes it
+ * (core_exec.c, in the chip's core thread); firmware in flash, and a core
+ * that left reset running, run abstractly, as the family models it
+ * (docs/VBOARD.md).
  */
 #include <string.h>
 
@@ -82,6 +84,8 @@ void sim_core_reset(struct sim_chip *c, bool power_on)
 	k->regs[14] = 0xFFFFFFFFu;
 	k->regs[16] = 0x01000000u; /* xPSR: Thumb bit */
 	k->halted = false;
+	k->executing = false;
+	k->lockup = false;
 	if (c->fam->core_debug) {
 		k->reset_st = true;
 		if ((k->dhcsr_ctrl & C_DEBUGEN) && (k->demcr & VC_CORERESET)) {
@@ -170,6 +174,8 @@ static uint32_t ppb_read32(struct sim_chip *c, uint32_t a)
 			v |= S_RESET_ST;
 		if (k->retire_st)
 			v |= S_RETIRE_ST;
+		if (k->lockup)
+			v |= 1u << 19; /* S_LOCKUP */
 		k->reset_st = false;
 		k->retire_st = false;
 		return v;
@@ -218,17 +224,32 @@ static void ppb_write32(struct sim_chip *c, uint32_t a, uint32_t v)
 		k->dhcsr_ctrl = v & (C_DEBUGEN | C_HALT | C_STEP | C_MASKINTS | C_SNAPSTALL);
 		if (!(k->dhcsr_ctrl & C_DEBUGEN)) {
 			k->halted = false;
+			k->executing = false;
 		} else if (k->dhcsr_ctrl & C_HALT) {
 			if (!k->halted)
 				k->dfsr |= DFSR_HALTED;
 			k->halted = true;
+			k->executing = false;
+			k->lockup = false;
 		} else if (k->halted) {
-			/* Resume; a step retires one (abstract) instruction and halts. */
+			/* Resume from the debug halt. Code in SRAM (what a debugger
+			 * loads) is executed; firmware in flash runs abstractly. */
+			bool progress;
+
 			k->retire_st = true;
+			k->halted = false;
+			k->lockup = false;
+			k->executing = k->regs[15] >= 0x20000000u && k->regs[15] < 0x40000000u;
 			if (k->dhcsr_ctrl & C_STEP) {
-				k->dfsr |= DFSR_HALTED;
-			} else {
-				k->halted = false;
+				if (k->executing)
+					sim_core_exec(c, 1, &progress);
+				k->executing = false;
+				if (!k->lockup) {
+					k->halted = true;
+					k->dfsr |= DFSR_HALTED;
+				}
+			} else if (k->executing) {
+				pthread_cond_signal(&c->core_cv);
 			}
 		}
 		return;

@@ -106,9 +106,9 @@ static void sticky_err(struct sim_dap *d)
 /* One DRW/BD transfer at addr of n bytes; data in the AHB byte lanes. */
 static uint32_t mem_transfer(struct sim_dap *d, uint32_t addr, unsigned n, bool rnw, uint32_t wdata)
 {
-	unsigned lane = addr & 3u;
 	uint8_t b[4] = { 0 };
 	uint32_t v = 0;
+	unsigned lane;
 	imp_err rc;
 
 	if (n == 0) {

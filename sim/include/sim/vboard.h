@@ -1,7 +1,8 @@
 /*
  * The virtual board as a whole: a chip (sim/chip.h), a secure element
- * (sim/se.h), a provisioning agent on a pseudo-terminal and a GDB RSP server
- * on loopback TCP, each board served by its own two threads. The
+ * (sim/se.h), a provisioning agent on a pseudo-terminal, a GDB RSP server
+ * on loopback TCP and optionally a remote_bitbang debug port (sim/dap.h),
+ * each served by a thread of its own. The
  * `imprint-vboard` program (sim/main.c) hosts N of them; tests may too.
  */
 #ifndef SIM_VBOARD_H

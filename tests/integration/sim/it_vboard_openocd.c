@@ -17,6 +17,8 @@
  *   that halts before the firmware runs leaves it protected, and after
  *   ERASEALL plus a reset it is protected again.
  *
+ *   --tamper-readback board: `program ... verify` fails (the check can fail).
+ *
  * Every child (vboard, openocd) gets PR_SET_PDEATHSIG and is killed by PID.
  * Usage: it_vboard_openocd IMPRINT-VBOARD OPENOCD CFG. Exit 0 on success.
  */
@@ -42,6 +44,7 @@
 #include <arpa/inet.h>
 
 static const char *openocd_exe, *cfg_path;
+static const char *pre_cfg; /* one more -c before the configuration, or NULL */
 static pid_t vb_pid = -1, ocd_pid = -1;
 static char tmpdir[64];
 
@@ -97,8 +100,11 @@ struct board {
 	char revision[16];
 };
 
-static void start_vboard(const char *exe, struct board *b, int n)
+static void start_vboard(const char *exe, struct board *b, int n, const char *revisions,
+			 const char *fault)
 {
+	char nb[8];
+
 	int p[2];
 	FILE *f;
 	char line[2048];
@@ -111,9 +117,10 @@ static void start_vboard(const char *exe, struct board *b, int n)
 		dup2(p[1], 1);
 		close(p[0]);
 		close(p[1]);
-		execl(exe, exe, "--chip", "nordic-nrf52840", "--boards", "2", "--revision",
-		      "legacy,hardened", "--bitbang", "0", "--seed", "4242", "--latency", "0.1",
-		      "--quiet", (char *)NULL);
+		snprintf(nb, sizeof(nb), "%d", n);
+		execl(exe, exe, "--chip", "nordic-nrf52840", "--boards", nb, "--revision",
+		      revisions, "--bitbang", "0", "--seed", "4242", "--latency", "0.1",
+		      "--quiet", fault ? fault : "--quiet", (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
@@ -161,6 +168,10 @@ static int openocd_batch(int port, const char *const *cmds, char *out, size_t ca
 	argv[k++] = openocd_exe;
 	argv[k++] = "-c";
 	argv[k++] = portcmd;
+	if (pre_cfg) {
+		argv[k++] = "-c";
+		argv[k++] = pre_cfg;
+	}
 	argv[k++] = "-f";
 	argv[k++] = cfg_path;
 	argv[k++] = "-c";
@@ -387,16 +398,45 @@ static bool gdb_read_packet(struct gdb *g, char *out, size_t cap, double timeout
 	}
 }
 
+static void gdb_send_n(struct gdb *g, const char *payload, size_t len)
+{
+	static char pkt[16384];
+	unsigned sum = 0;
+	size_t n = 0;
+
+	CHECK(len + 4 < sizeof(pkt), "packet too long");
+	pkt[n++] = '$';
+	for (size_t i = 0; i < len; i++) {
+		sum += (unsigned char)payload[i];
+		pkt[n++] = payload[i];
+	}
+	n += (size_t)snprintf(pkt + n, sizeof(pkt) - n, "#%02x", sum & 0xFF);
+	CHECK(write(g->to, pkt, n) == (ssize_t)n, "write to openocd");
+}
+
 static void gdb_send(struct gdb *g, const char *payload)
 {
-	char pkt[4096];
-	unsigned sum = 0;
-	int n;
+	gdb_send_n(g, payload, strlen(payload));
+}
 
-	for (const char *p = payload; *p; p++)
-		sum += (unsigned char)*p;
-	n = snprintf(pkt, sizeof(pkt), "$%s#%02x", payload, sum & 0xFF);
-	CHECK(write(g->to, pkt, (size_t)n) == n, "write to openocd");
+/* vFlashWrite:addr:data with the binary escapes of the RSP. */
+static void gdb_vflash_write(struct gdb *g, uint32_t addr, const uint8_t *data, size_t n,
+			     char *reply, size_t cap)
+{
+	static char buf[16384];
+	size_t k = (size_t)snprintf(buf, sizeof(buf), "vFlashWrite:%x:", addr);
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t ch = data[i];
+
+		if (ch == '#' || ch == '$' || ch == '}' || ch == '*') {
+			buf[k++] = '}';
+			ch ^= 0x20;
+		}
+		buf[k++] = (char)ch;
+	}
+	gdb_send_n(g, buf, k);
+	CHECK(gdb_read_packet(g, reply, cap, 30), "vFlashWrite: connection closed");
 }
 
 /* Send a packet, return the first non-'O' reply (console output in con). */
@@ -521,7 +561,8 @@ static void write_image(const char *path, uint8_t *img, size_t n)
 	CHECK(f && fwrite(img, 1, n, f) == n && fclose(f) == 0, "write %s", path);
 }
 
-static void legacy(const struct board *b, const char *image, const uint8_t *img)
+static void legacy(const struct board *b, const char *image, const char *image_small,
+		   const uint8_t *img)
 {
 	char con[4096], reply[8192], hex[64], log[128];
 	struct gdb g;
@@ -556,7 +597,19 @@ static void legacy(const struct board *b, const char *image, const uint8_t *img)
 	for (int i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", img[i]);
 	CHECK(strcmp(reply, hex) == 0, "flash holds %s, the image %s", reply, hex);
-	say("program ... verify through the nrf5 driver; the model holds the image\n");
+	CHECK(!has(out, "falling back"), "the nrf5 driver did not use its loader on the core");
+	say("program ... verify through the nrf5 driver's loader run on the core; the model holds the image\n");
+
+	/* Without a work area: the driver's register-level path, host-side verify. */
+	snprintf(prog, sizeof(prog), "program %s 0x40000 verify", image_small);
+	pre_cfg = "set VBOARD_WORKAREASIZE 0";
+	expect_ok(b->bitbang, program, out, sizeof(out), "program without a work area");
+	pre_cfg = NULL;
+	CHECK(has(out, "falling back to slow memory writes") && has(out, "** Verified OK **"),
+	      "program without a work area did not verify through the NVMC path:\n%s", out);
+	vboard_rsp_read(b->rsp, "m40000,10", reply, sizeof(reply));
+	CHECK(strcmp(reply, hex) == 0, "flash at 0x40000 holds %s, the image %s", reply, hex);
+	say("program ... verify without a work area (word by word through the NVMC)\n");
 
 	/* GDB: memory map, a read, then the lock inside the same session. */
 	snprintf(log, sizeof(log), "%s/ocd-gdb.log", tmpdir);
@@ -568,17 +621,32 @@ static void legacy(const struct board *b, const char *image, const uint8_t *img)
 	      has(reply, "type=\"flash\" start=\"0x10001000\""), "memory map without the flash regions: %s", reply);
 	CHECK(gdb_cmd(&g, "m0,4", reply, sizeof(reply), NULL, 0), "m0,4");
 	CHECK(strncmp(reply, hex, 8) == 0, "gdb read %s, flash holds %.8s", reply, hex);
+	/* vFlash into one page at 0x80000: erase, write, done, read back */
 	gdb_monitor(&g, "halt", con, sizeof(con));
+	CHECK(gdb_cmd(&g, "vFlashErase:80000,1000", reply, sizeof(reply), NULL, 0), "vFlashErase");
+	CHECK(strcmp(reply, "OK") == 0, "vFlashErase answered %s", reply);
+	gdb_vflash_write(&g, 0x80000, img + 0x100, 1024, reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0, "vFlashWrite answered %s", reply);
+	CHECK(gdb_cmd(&g, "vFlashDone", reply, sizeof(reply), NULL, 0), "vFlashDone");
+	CHECK(strcmp(reply, "OK") == 0, "vFlashDone answered %s", reply);
+	vboard_rsp_read(b->rsp, "m80000,10", reply, sizeof(reply));
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", img[0x100 + i]);
+	CHECK(strcmp(reply, hex) == 0, "after vFlash the model holds %s at 0x80000, not %s", reply, hex);
+	CHECK(gdb_cmd(&g, "m80000,4", reply, sizeof(reply), NULL, 0), "m80000,4");
+	CHECK(strncmp(reply, hex, 8) == 0, "gdb read %s at 0x80000, flash holds %.8s", reply, hex);
+	say("GDB: memory map with both flash banks; vFlashErase/Write/Done program the model\n");
 	gdb_monitor(&g, "flash fillw 0x10001208 0xFFFFFF00 1", con, sizeof(con));
 	gdb_monitor(&g, "reset run", con, sizeof(con));
 	CHECK(gdb_cmd(&g, "m0,4", reply, sizeof(reply), NULL, 0), "m0,4 after the lock");
 	CHECK(reply[0] == 'E', "a read of flash on the locked board answered '%s', not an error", reply);
 	CHECK(gdb_cmd(&g, "m10001208,4", reply, sizeof(reply), NULL, 0), "m10001208,4");
 	CHECK(reply[0] == 'E', "a read of UICR on the locked board answered '%s', not an error", reply);
+	snprintf(hex, sizeof(hex), "%.8s", reply);
 	gdb_monitor(&g, "echo status=[vboard_approtect_status]", con, sizeof(con));
 	CHECK(status_in(con) == 0, "APPROTECTSTATUS does not say protected: %s", con);
 	gdb_stop(&g);
-	say("after the lock GDB reads of flash and UICR fail, APPROTECTSTATUS 0\n");
+	say("after the lock GDB reads of flash and UICR fail (%s), APPROTECTSTATUS 0\n", hex);
 
 	/* A new connection to a protected part is refused (closed unanswered). */
 	gdb_start_tcp(&g, b->bitbang, log);
@@ -645,11 +713,28 @@ static void hardened(const struct board *b, const char *image)
 	say("after ERASEALL the erased UICR protects the hardened part again at reset\n");
 }
 
+/* Flash that reads back wrong: OpenOCD's verification (on-chip CRC) fails. */
+static void tampered(const char *exe, const char *image)
+{
+	struct board t;
+	char prog[256];
+	const char *program[] = { "reset halt", prog, NULL };
+	int rc;
+
+	start_vboard(exe, &t, 1, "legacy", "--tamper-readback");
+	snprintf(prog, sizeof(prog), "program %s 0 verify", image);
+	rc = openocd_batch(t.bitbang, program, out, sizeof(out));
+	CHECK(rc != 0 && has(out, "Verify Failed") && !has(out, "Verified OK"),
+	      "program ... verify passed on flash that reads back wrong (exit %d):\n%s", rc, out);
+	say("flash that reads back wrong fails OpenOCD's verification\n");
+}
+
 int main(int argc, char **argv)
 {
 	struct board b[2];
 	static uint8_t img[12 * 1024];
-	char image[128];
+	char image[128], image_small[128];
+	static uint8_t small[4096];
 
 	if (argc != 4) {
 		fprintf(stderr, "usage: %s IMPRINT-VBOARD OPENOCD CFG\n", argv[0]);
@@ -663,11 +748,23 @@ int main(int argc, char **argv)
 	CHECK(mkdtemp(tmpdir), "mkdtemp");
 	snprintf(image, sizeof(image), "%s/image.bin", tmpdir);
 	write_image(image, img, sizeof(img));
-	start_vboard(argv[1], b, 2);
+	snprintf(image_small, sizeof(image_small), "%s/small.bin", tmpdir);
+	write_image(image_small, small, sizeof(small));
+	start_vboard(argv[1], b, 2, "legacy,hardened", NULL);
 	CHECK(strcmp(b[0].revision, "legacy") == 0 && strcmp(b[1].revision, "hardened") == 0,
 	      "revisions %s, %s", b[0].revision, b[1].revision);
-	legacy(&b[0], image, img);
+	legacy(&b[0], image, image_small, img);
 	hardened(&b[1], image);
+	/* A clean stop (the sanitizer build checks the vboard's exit here). */
+	{
+		int st = 0;
+
+		kill(vb_pid, SIGTERM);
+		CHECK(waitpid(vb_pid, &st, 0) == vb_pid, "waitpid vboard");
+		vb_pid = -1;
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the vboard did not stop cleanly (status 0x%x)", st);
+	}
+	tampered(argv[1], image);
 	cleanup();
 	printf("PASS\n");
 	return 0;

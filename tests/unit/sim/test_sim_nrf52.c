@@ -163,7 +163,7 @@ static void nvmc_wen_and_one_to_zero(void **state)
 
 static void nvmc_ready_timing(void **state)
 {
-	/* latency 100: a word write keeps READY low for 4.1 ms, a page erase 8.5 s */
+	/* latency 100: a word write keeps READY low for 4.1 ms */
 	struct sim_chip *c = nrf(NULL, 100, NULL, false);
 	uint64_t t0;
 
@@ -175,13 +175,16 @@ static void nvmc_ready_timing(void **state)
 	assert_int_equal(r32(c, NRF_NVMC_READYNEXT), 0);
 	usleep(8000);
 	assert_int_equal(r32(c, NRF_NVMC_READY), 1);
-	/* an access to flash while busy waits for the operation (the bus stalls) */
-	w32(c, 0x4, 0x5A5A5A5Au);
+	/* writes queue behind each other; an access to flash stalls until at
+	 * most 2 ms of queued work is left (the bus stalls) */
 	t0 = imp_now_ns();
+	for (int i = 0; i < 4; i++)
+		w32(c, 0x4 + 4u * (uint32_t)i, 0x5A5A5A5Au);
 	assert_int_equal(r32(c, 0x4), 0x5A5A5A5Au);
-	assert_true(imp_now_ns() - t0 >= 2000000u);
-	assert_int_equal(r32(c, NRF_NVMC_READY), 1);
-	assert_true(sim_chip_modelled_ns(c) >= 2 * 4100000u);
+	assert_true(imp_now_ns() - t0 >= 4 * 4100000u - 2000000u);
+	wait_ready(c);
+	assert_true(imp_now_ns() - t0 >= 4 * 4100000u);
+	assert_true(sim_chip_modelled_ns(c) >= 5 * 4100000u);
 	sim_chip_free(c);
 }
 
@@ -370,6 +373,107 @@ static void vector_catch_and_core(void **state)
 	sim_chip_free(c);
 }
 
+
+/* ---- code run on the core by a debugger ---- */
+
+static void put16(struct sim_chip *c, uint32_t addr, const uint16_t *op, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t b[2] = { (uint8_t)op[i], (uint8_t)(op[i] >> 8) };
+
+		assert_int_equal(sim_chip_write(c, addr + 2u * (uint32_t)i, b, 2), IMP_OK);
+	}
+}
+
+static void set_reg(struct sim_chip *c, unsigned sel, uint32_t v)
+{
+	w32(c, 0xE000EDF8u, v);
+	w32(c, 0xE000EDF4u, 0x10000u | sel);
+}
+
+static uint32_t get_reg(struct sim_chip *c, unsigned sel)
+{
+	w32(c, 0xE000EDF4u, sel);
+	return r32(c, 0xE000EDF8u);
+}
+
+/* Resume from the halt and wait (at most 2 s) for S_HALT or S_LOCKUP. */
+static uint32_t run_until_stop(struct sim_chip *c)
+{
+	uint32_t dhcsr = 0;
+
+	w32(c, 0xE000EDF0u, 0xA05F0001u);
+	for (int i = 0; i < 2000; i++) {
+		dhcsr = r32(c, 0xE000EDF0u);
+		if (dhcsr & ((1u << 17) | (1u << 19)))
+			break;
+		usleep(1000);
+	}
+	return dhcsr;
+}
+
+static void core_executes_thumb(void **state)
+{
+	struct sim_chip *c = nrf("legacy", 0, NULL, false);
+	/* r0 = 10 + 9 + ... + 1, stored at [r2], then BKPT */
+	static const uint16_t sum[] = { 0x2000, 0x210A, 0x1840, 0x3901, 0xD1FC, 0x6010, 0xBE00 };
+	/* copy r0 bytes from [r1] to [r3] word by word (LDMIA/STMIA), then BKPT */
+	static const uint16_t copy[] = { 0xC910, 0xC310, 0x3804, 0xD1FB, 0xBE00 };
+	static const uint16_t udf[] = { 0xDE00 };
+	uint32_t dhcsr;
+
+	(void)state;
+	w32(c, 0xE000EDF0u, 0xA05F0003u); /* halt */
+	put16(c, 0x20000000u, sum, IMP_ARRAY_SIZE(sum));
+	set_reg(c, 2, 0x20001000u);
+	set_reg(c, 15, 0x20000000u);
+	set_reg(c, 16, 0x01000000u);
+	dhcsr = run_until_stop(c);
+	assert_true(dhcsr & (1u << 17));
+	assert_int_equal(get_reg(c, 0), 55);
+	assert_int_equal(r32(c, 0x20001000u), 55);
+	assert_int_equal(get_reg(c, 15), 0x2000000Cu); /* halted on the BKPT */
+	assert_true(r32(c, 0xE000ED30u) & 0x2u);       /* DFSR.BKPT */
+
+	/* the same loop a flash loader runs: words into flash through the NVMC */
+	w32(c, 0x20002000u, 0x11223344u);
+	w32(c, 0x20002004u, 0x55667788u);
+	w32(c, NRF_NVMC_CONFIG, NRF_NVMC_CONFIG_WEN);
+	put16(c, 0x20000100u, copy, IMP_ARRAY_SIZE(copy));
+	set_reg(c, 0, 8);
+	set_reg(c, 1, 0x20002000u);
+	set_reg(c, 3, 0x00003000u);
+	set_reg(c, 15, 0x20000100u);
+	dhcsr = run_until_stop(c);
+	assert_true(dhcsr & (1u << 17));
+	assert_int_equal(r32(c, 0x3000), 0x11223344u);
+	assert_int_equal(r32(c, 0x3004), 0x55667788u);
+	assert_int_equal(get_reg(c, 3), 0x3008u);
+	w32(c, NRF_NVMC_CONFIG, NRF_NVMC_CONFIG_REN);
+
+	/* an instruction the core cannot execute: lockup, until the debugger halts it */
+	put16(c, 0x20000200u, udf, 1);
+	set_reg(c, 15, 0x20000200u);
+	dhcsr = run_until_stop(c);
+	assert_true(dhcsr & (1u << 19));
+	assert_false(dhcsr & (1u << 17));
+	w32(c, 0xE000EDF0u, 0xA05F0003u);
+	dhcsr = r32(c, 0xE000EDF0u);
+	assert_true(dhcsr & (1u << 17));
+	assert_false(dhcsr & (1u << 19));
+
+	/* firmware in flash (here erased, not executable) runs abstractly */
+	set_reg(c, 15, 0x00001000u);
+	w32(c, 0xE000EDF0u, 0xA05F0001u);
+	usleep(20000);
+	dhcsr = r32(c, 0xE000EDF0u);
+	assert_false(dhcsr & ((1u << 17) | (1u << 19)));
+	assert_int_equal(sim_chip_halted(c), 0);
+	w32(c, 0xE000EDF0u, 0xA05F0003u);
+	assert_int_equal(get_reg(c, 15), 0x00001000u);
+	sim_chip_free(c);
+}
+
 /* ---- the debug port, at the JTAG pins ---- */
 
 static void tms_seq(struct sim_dap *d, const char *bits)
@@ -519,6 +623,7 @@ int main(void)
 		cmocka_unit_test(eraseall_busy),
 		cmocka_unit_test(hardened_rules),
 		cmocka_unit_test(vector_catch_and_core),
+		cmocka_unit_test(core_executes_thumb),
 		cmocka_unit_test(jtag_dap),
 		cmocka_unit_test(persistence),
 	};
