@@ -1230,12 +1230,26 @@ static imp_err ap_access(struct rsp *r, unsigned ap, uint32_t reg, const uint32_
 	const char *mark, *p;
 	imp_err rc;
 
-	if (r->server != SRV_OPENOCD || !r->dap[0])
-		return IMP_ERR_UNSUPPORTED;
 	if (ap > 255 || reg > 0xFFC || reg % 4) {
 		IMP_ERROR("rsp probe: no access port register %u:0x%x", ap, reg);
 		return IMP_ERR_USAGE;
 	}
+	if (r->server == SRV_VBOARD) {
+		/* imprint-vboard takes OpenOCD's "dap apreg" and prints nothing
+		 * else: the value, or nothing for a write; E-replies for errors. */
+		if (wv)
+			snprintf(cmd, sizeof(cmd), "dap apreg %u 0x%x 0x%x", ap, reg, *wv);
+		else
+			snprintf(cmd, sizeof(cmd), "dap apreg %u 0x%x", ap, reg);
+		rc = monitor_run(r, cmd, out, sizeof(out), r->monitor_timeout_ms);
+		if (rc == IMP_OK && !wv && parse_apreg_output(out, rv) != 0)
+			rc = IMP_ERR_PROBE;
+		if (rc != IMP_OK && rc != IMP_ERR_TIMEOUT)
+			IMP_ERROR("rsp probe: '%s' on %s failed: %.200s", cmd, r->where, out);
+		return rc == IMP_ERR_UNSUPPORTED ? IMP_ERR_PROBE : rc;
+	}
+	if (r->server != SRV_OPENOCD || !r->dap[0])
+		return IMP_ERR_UNSUPPORTED;
 	/* OpenOCD mixes its log into a monitor command's output: the answer
 	 * comes on a line of its own behind a marker, errors caught. */
 	if (wv)

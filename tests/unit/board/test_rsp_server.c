@@ -100,6 +100,12 @@ static void handle_rcmd(struct fake *f, const char *cmd)
 		snprintf(v, sizeof(v), "imprint-ap:0x%08x\n", f->approtectstatus);
 		console(f, v);
 		fsends(f, "OK");
+	} else if (strcmp(cmd, "dap apreg 1 0xc") == 0 && f->mode == M_VBOARD) {
+		char v[32];
+
+		snprintf(v, sizeof(v), "0x%08x\n", f->approtectstatus);
+		console(f, v);
+		fsends(f, "OK");
 	} else if (strcmp(cmd, "nrf52_recover") == 0) {
 		f->n_rcmd_erase++;
 		/* the never_answer path handles the stall */
@@ -492,6 +498,33 @@ static void test_zeros_and_ok_are_no_uid(void **state)
 	board_profile_free(prof);
 }
 
+/* imprint-vboard: E51 is a lock, and its CTRL-AP answers "dap apreg". */
+static void test_vboard_lock_status(void **state)
+{
+	struct board_profile *prof = NULL;
+	struct fake *f = fake_start(M_VBOARD);
+	struct board_probe *p = open_probe(f, "");
+	int locked = -1;
+
+	(void)state;
+	assert_int_equal(board_profile_load("nordic-nrf52840", NULL, &prof), IMP_OK);
+	f->approtectstatus = 0;
+	assert_int_equal(board_profile_lock_status(prof, p, &locked), IMP_OK);
+	assert_int_equal(locked, 1);
+	f->reads_fail = true;
+	board_probe_expect_locked(p, true);
+	assert_int_equal(board_profile_verify_lock(prof, p, NULL), IMP_OK);
+	/* E51 with the CTRL-AP saying open: the chip's word wins, NOT locked. */
+	f->approtectstatus = 1;
+	imp_log_set_level(IMP_LOG_QUIET);
+	assert_int_equal(board_profile_verify_lock(prof, p, NULL), IMP_ERR_VERIFY);
+	imp_log_set_level(IMP_LOG_INFO);
+	board_probe_close(p);
+	fake_join(f);
+	free(f);
+	board_profile_free(prof);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -502,6 +535,7 @@ int main(void)
 		cmocka_unit_test(test_error_codes_are_not_locks),
 		cmocka_unit_test(test_openocd_without_data_abort_refused),
 		cmocka_unit_test(test_zeros_and_ok_are_no_uid),
+		cmocka_unit_test(test_vboard_lock_status),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
