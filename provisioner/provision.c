@@ -535,9 +535,19 @@ static imp_err step_firmware(struct job *j, json_t *add)
 		return IMP_OK;
 	bool match = false;
 
-	/* Resumed after programming: the flash already holds the image. */
-	rc = board_profile_flash_matches(st->profile, j->probe, st->firmware_addr, st->firmware,
-					 st->firmware_len, &match);
+	/* Resumed after programming: the flash already holds the image. Its
+	 * first bytes tell a fresh board at once; only then the whole check
+	 * (a server-side checksum or a read-back of the whole image). */
+	{
+		uint8_t head[16];
+		size_t hn = st->firmware_len < sizeof(head) ? st->firmware_len : sizeof(head);
+
+		rc = board_probe_read(j->probe, st->firmware_addr, head, hn);
+		match = rc == IMP_OK && memcmp(head, st->firmware, hn) == 0;
+	}
+	if (match)
+		rc = board_profile_flash_matches(st->profile, j->probe, st->firmware_addr,
+						 st->firmware, st->firmware_len, &match);
 	if (rc == IMP_OK && match) {
 		add_hex(add, "firmware_sha256", st->firmware_sha256, 32);
 		return IMP_OK;
