@@ -120,6 +120,11 @@ uint64_t sim_busy_ns(struct sim_chip *c, double us)
 	return ns;
 }
 
+uint64_t sim_chip_mass_erases(const struct sim_chip *chip)
+{
+	return __atomic_load_n(&chip->mass_erases, __ATOMIC_RELAXED);
+}
+
 uint64_t sim_chip_modelled_ns(const struct sim_chip *chip)
 {
 	return __atomic_load_n(&chip->modelled_ns, __ATOMIC_RELAXED);

@@ -99,6 +99,7 @@ struct sim_chip {
 	char *state_dir;
 	double latency;
 	uint64_t modelled_ns;  /* sum of the modelled delays (atomic) */
+	uint64_t mass_erases;  /* whole-flash erases done (atomic) */
 	uint32_t faults;
 	struct sim_core core;
 	/* the core's own thread (families with core_debug): runs while core.executing */

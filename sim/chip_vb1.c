@@ -271,6 +271,7 @@ static void write_flashc(struct sim_chip *c, uint32_t reg, uint32_t v)
 		s->flash_cr = v & FLASHC_CR_BITS;
 		if (v & VB1_FLASHC_CR_STRT) {
 			if (s->flash_cr & VB1_FLASHC_CR_MER) {
+				__atomic_add_fetch(&c->mass_erases, 1, __ATOMIC_RELAXED);
 				erase(c, 0, VB1_FLASH_SIZE, SIM_LAT_MASS_ERASE_MS);
 			} else if (s->flash_cr & VB1_FLASHC_CR_PER) {
 				uint32_t ar = s->flash_ar;

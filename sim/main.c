@@ -67,7 +67,7 @@ static const struct opt_row opt_table[] = {
 	{ "backdoor", O_BACKDOOR, NULL, "TEST ONLY: write slot private keys to STATE/board-N/backdoor/ (needs --state-dir)" },
 	{ "capture", O_CAPTURE, "DIR", "append all UART and RSP bytes to DIR/board-N.uart.bin and DIR/board-N.rsp.bin" },
 	{ "endpoints", O_ENDPOINTS, "FILE", "also write the endpoint lines to FILE (atomically)" },
-	{ "stats", O_STATS, "FILE", "on exit, write each board's modelled time (the physical floor) to FILE" },
+	{ "stats", O_STATS, "FILE", "on exit, write each board's modelled time (the physical floor) and mass erases to FILE" },
 	{ "pcsc", O_PCSC, "[HOST:]PORT", "give each board a PC/SC card personality: board N's card connects to pcscd's vpcd reader at HOST:PORT+N (HOST 127.0.0.1; vpcd's default PORT is 35963)" },
 	{ "card-remove-after", O_CARD_REMOVE, "N", "pull each card out of its reader after N APDUs (once), mid-command" },
 	{ "card-back-after", O_CARD_BACK, "SECONDS", "put a pulled card back after this long (default 1)" },
@@ -378,7 +378,9 @@ static void write_stats(const char *path, struct sim_board **boards, int n)
 		return;
 	}
 	for (int i = 0; i < n; i++)
-		fprintf(f, "{\"board\":%d,\"modelled_s\":%.6f}\n", i, sim_board_modelled_s(boards[i]));
+		fprintf(f, "{\"board\":%d,\"modelled_s\":%.6f,\"mass_erases\":%llu}\n", i,
+			sim_board_modelled_s(boards[i]),
+			(unsigned long long)sim_board_mass_erases(boards[i]));
 	fclose(f);
 }
 

@@ -362,6 +362,11 @@ char *sim_board_endpoint_json(const struct sim_board *b)
 	return s;
 }
 
+uint64_t sim_board_mass_erases(const struct sim_board *b)
+{
+	return b->chip ? sim_chip_mass_erases(b->chip) : 0;
+}
+
 double sim_board_modelled_s(const struct sim_board *b)
 {
 	uint64_t ns = __atomic_load_n(&b->uart_modelled_ns, __ATOMIC_RELAXED);

@@ -73,6 +73,10 @@ imp_err sim_chip_write(struct sim_chip *chip, uint32_t addr, const uint8_t *buf,
  * erases, fuse burns), in ns: the physical floor of its SWD work. */
 uint64_t sim_chip_modelled_ns(const struct sim_chip *chip);
 
+/* Whole-flash erases the chip did (vb1 MER; nRF52840 NVMC ERASEALL and
+ * CTRL-AP ERASEALL): how a test sees that a mass erase ran once. */
+uint64_t sim_chip_mass_erases(const struct sim_chip *chip);
+
 /* Reset the core: fuses burned since the last reset become effective. */
 imp_err sim_chip_reset(struct sim_chip *chip);
 imp_err sim_chip_halt(struct sim_chip *chip);

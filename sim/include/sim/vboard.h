@@ -77,6 +77,8 @@ char *sim_board_endpoint_json(const struct sim_board *b);
 /* Seconds of delay the latency model charged board b so far (SE, flash,
  * fuses, UART byte times): the physical floor of what the station did. */
 double sim_board_modelled_s(const struct sim_board *b);
+/* Whole-flash erases board b's chip did (sim_chip_mass_erases). */
+uint64_t sim_board_mass_erases(const struct sim_board *b);
 
 /* Derive board index's UID from a seed (--seed), 16 bytes. */
 void sim_uid_from_seed(uint64_t seed, int index, uint8_t uid[16]);

@@ -153,9 +153,11 @@ static void nvmc_wen_and_one_to_zero(void **state)
 	erase_cmd(c, NRF_NVMC_ERASEUICR, 1);
 	assert_int_equal(r32(c, NRF_UICR_CUSTOMER0), 0xFFFFFFFFu);
 	assert_int_equal(r32(c, 0x2000), 0x11111111u);
-	/* ERASEALL: flash and UICR */
+	/* ERASEALL: flash and UICR, counted as a mass erase */
 	program(c, NRF_UICR_CUSTOMER0, 0x0u);
+	assert_int_equal(sim_chip_mass_erases(c), 0);
 	erase_cmd(c, NRF_NVMC_ERASEALL, 1);
+	assert_int_equal(sim_chip_mass_erases(c), 1);
 	assert_int_equal(r32(c, 0x2000), 0xFFFFFFFFu);
 	assert_int_equal(r32(c, NRF_UICR_CUSTOMER0), 0xFFFFFFFFu);
 	sim_chip_free(c);
@@ -213,8 +215,12 @@ static void legacy_approtect_at_reset(void **state)
 	/* the CTRL-AP stays reachable */
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_APPROTECTSTATUS), 0);
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_IDR), NRF_CTRLAP_IDR_VALUE);
-	/* ERASEALL: flash, UICR and RAM erased, port open */
+	/* ERASEALL: flash, UICR and RAM erased, port open; each write of 1
+	 * while none runs is one more erase */
 	assert_int_equal(sim_chip_ap_write(c, NRF_CTRLAP_APSEL, NRF_CTRLAP_ERASEALL, 1), IMP_OK);
+	assert_int_equal(sim_chip_mass_erases(c), 1);
+	assert_int_equal(sim_chip_ap_write(c, NRF_CTRLAP_APSEL, NRF_CTRLAP_ERASEALL, 1), IMP_OK);
+	assert_int_equal(sim_chip_mass_erases(c), 2);
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_ERASEALLSTATUS), 0);
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_APPROTECTSTATUS), 1);
 	assert_int_equal(r32(c, NRF_UICR_APPROTECT), 0xFFFFFFFFu);
@@ -235,6 +241,9 @@ static void eraseall_busy(void **state)
 	assert_int_equal(sim_chip_ap_write(c, NRF_CTRLAP_APSEL, NRF_CTRLAP_ERASEALL, 1), IMP_OK);
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_ERASEALLSTATUS), 1);
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_APPROTECTSTATUS), 0);
+	/* a request while one runs is ignored */
+	assert_int_equal(sim_chip_ap_write(c, NRF_CTRLAP_APSEL, NRF_CTRLAP_ERASEALL, 1), IMP_OK);
+	assert_int_equal(sim_chip_mass_erases(c), 1);
 	usleep(200000);
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_ERASEALLSTATUS), 0);
 	assert_int_equal(ctrlap(c, NRF_CTRLAP_APPROTECTSTATUS), 1);
@@ -450,6 +459,51 @@ static void core_executes_thumb(void **state)
 	assert_int_equal(r32(c, 0x3004), 0x55667788u);
 	assert_int_equal(get_reg(c, 3), 0x3008u);
 	w32(c, NRF_NVMC_CONFIG, NRF_NVMC_CONFIG_REN);
+
+	/* a CRC-32 (polynomial 0x04C11DB7, MSB first, no final XOR) over 64 bytes,
+	 * the kind of routine a debugger verifies flash with: MOV, MVNS, LDR
+	 * literal, B, LDRB register, LSLS, EORS, BCC, SUBS, BNE, ADDS, CMP */
+	{
+		static const uint16_t crc[] = {
+			0x4602, 0x2000, 0x43C0, 0x4E08, 0x2400, 0xE009, 0x5D15, 0x062D,
+			0x4068, 0x2308, 0x0040, 0xD300, 0x4070, 0x3B01, 0xD1FA, 0x3401,
+			0x428C, 0xD1F3, 0xBE00, 0xBF00, 0x1DB7, 0x04C1,
+		};
+		uint32_t want = 0xFFFFFFFFu;
+
+		for (uint32_t i = 0; i < 64; i++) {
+			uint8_t byte = (uint8_t)(i * 37u + 11u);
+
+			w32(c, 0x20003000u + (i & ~3u), (r32(c, 0x20003000u + (i & ~3u)) & ~(0xFFu << (8 * (i & 3u)))) |
+							 ((uint32_t)byte << (8 * (i & 3u))));
+			want ^= (uint32_t)byte << 24;
+			for (int k = 0; k < 8; k++)
+				want = (want & 0x80000000u) ? (want << 1) ^ 0x04C11DB7u : want << 1;
+		}
+		put16(c, 0x20000400u, crc, IMP_ARRAY_SIZE(crc));
+		set_reg(c, 0, 0x20003000u);
+		set_reg(c, 1, 64);
+		set_reg(c, 15, 0x20000400u);
+		dhcsr = run_until_stop(c);
+		assert_true(dhcsr & (1u << 17));
+		assert_int_equal(get_reg(c, 15), 0x20000424u);
+		assert_int_equal(get_reg(c, 0), want);
+	}
+	/* BL into a function that PUSHes and POPs {r4, pc}: back to the BKPT */
+	{
+		static const uint16_t call[] = { 0xF000, 0xF802, 0xBE00, 0xBF00, 0xB510, 0x2407, 0x1900, 0xBD10 };
+
+		put16(c, 0x20000500u, call, IMP_ARRAY_SIZE(call));
+		set_reg(c, 0, 5);
+		set_reg(c, 13, 0x20003F00u);
+		set_reg(c, 15, 0x20000500u);
+		dhcsr = run_until_stop(c);
+		assert_true(dhcsr & (1u << 17));
+		assert_int_equal(get_reg(c, 15), 0x20000504u);
+		assert_int_equal(get_reg(c, 0), 12);
+		assert_int_equal(get_reg(c, 13), 0x20003F00u);
+		assert_int_equal(get_reg(c, 14), 0x20000505u);
+	}
 
 	/* an instruction the core cannot execute: lockup, until the debugger halts it */
 	put16(c, 0x20000200u, udf, 1);
