@@ -32,6 +32,7 @@
 
 #include "board/rsp.h"
 #include "imprint/log.h"
+#include "io_int.h"
 #include "imprint/util.h"
 #include "probe_priv.h"
 
@@ -127,39 +128,29 @@ static imp_err send_all(struct rsp *r, const uint8_t *p, size_t n)
 /* Read more bytes into rx, waiting until deadline (ns). */
 static imp_err fill(struct rsp *r, uint64_t deadline)
 {
-	struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
-	uint64_t now = imp_now_ns();
-	ssize_t got;
-	int pr;
+	size_t got = 0;
 
 	if (r->rx_len >= RSP_RX_CAP) {
 		/* Only possible with a peer sending an endless packet. */
 		r->rx_len = 0;
 	}
-	if (now >= deadline)
-		return IMP_ERR_TIMEOUT;
-	pr = poll(&pfd, 1, (int)((deadline - now + 999999) / 1000000));
-	if (pr < 0 && errno == EINTR)
+	switch (board_io_read(r->fd, deadline, r->rx + r->rx_len, RSP_RX_CAP - r->rx_len, &got)) {
+	case BOARD_IO_DATA:
+		r->rx_len += got;
 		return IMP_OK;
-	if (pr < 0) {
-		rsp_lost(r, strerror(errno));
-		return IMP_ERR_PROBE;
-	}
-	if (pr == 0)
-		return IMP_ERR_TIMEOUT;
-	got = recv(r->fd, r->rx + r->rx_len, RSP_RX_CAP - r->rx_len, 0);
-	if (got < 0 && (errno == EINTR || errno == EAGAIN))
+	case BOARD_IO_AGAIN:
 		return IMP_OK;
-	if (got < 0) {
-		rsp_lost(r, strerror(errno));
-		return IMP_ERR_PROBE;
-	}
-	if (got == 0) {
+	case BOARD_IO_TIMEOUT:
+		return IMP_ERR_TIMEOUT;
+	case BOARD_IO_EOF:
+	case BOARD_IO_HANGUP:
 		rsp_lost(r, "the server closed it");
 		return IMP_ERR_PROBE;
+	case BOARD_IO_ERROR:
+	default:
+		rsp_lost(r, strerror(errno));
+		return IMP_ERR_PROBE;
 	}
-	r->rx_len += (size_t)got;
-	return IMP_OK;
 }
 
 static void drop(struct rsp *r, size_t n)
