@@ -533,12 +533,26 @@ static imp_err step_firmware(struct job *j, json_t *add)
 
 	if (!st->firmware)
 		return IMP_OK;
-	/* Resumed after programming: the read-back digest already matches. */
-	rc = board_probe_sha256(j->probe, st->firmware_addr, st->firmware_len, digest);
-	if (rc == IMP_OK && memcmp(digest, st->firmware_sha256, 32) == 0) {
-		add_hex(add, "firmware_sha256", digest, sizeof(digest));
+	bool match = false;
+
+	/* Resumed after programming: the flash already holds the image. Its
+	 * first bytes tell a fresh board at once; only then the whole check
+	 * (a server-side checksum or a read-back of the whole image). */
+	{
+		uint8_t head[16];
+		size_t hn = st->firmware_len < sizeof(head) ? st->firmware_len : sizeof(head);
+
+		rc = board_probe_read(j->probe, st->firmware_addr, head, hn);
+		match = rc == IMP_OK && memcmp(head, st->firmware, hn) == 0;
+	}
+	if (match)
+		rc = board_profile_flash_matches(st->profile, j->probe, st->firmware_addr,
+						 st->firmware, st->firmware_len, &match);
+	if (rc == IMP_OK && match) {
+		add_hex(add, "firmware_sha256", st->firmware_sha256, 32);
 		return IMP_OK;
 	}
+	(void)digest;
 	rc = board_profile_program_flash(st->profile, j->probe, st->firmware_addr, st->firmware,
 					 st->firmware_len);
 	if (rc == IMP_OK)
@@ -655,8 +669,10 @@ static imp_err step_lock(struct job *j, json_t *add)
 	if (rc != IMP_OK)
 		return rc;
 	imp_rfc3339_now(ts);
-	json_object_set_new(add, "lock", json_pack("{s:b, s:b, s:s, s:s}", "debug_locked",
-						   (ls.fuses & WIRE_FUSE_DEBUG_LOCK) != 0,
+	/* debug_locked: what board_profile_verify_lock established from outside
+	 * (the debug port refused and, where the chip can say, its own lock
+	 * status confirmed), not what the agent claims. */
+	json_object_set_new(add, "lock", json_pack("{s:b, s:b, s:s, s:s}", "debug_locked", 1,
 						   "boot_locked",
 						   (ls.fuses & WIRE_FUSE_BOOT_LOCK) != 0,
 						   "lifecycle", board_lifecycle_name(ls.lifecycle),
@@ -845,6 +861,19 @@ static imp_err reissue(struct job *j)
 			  "revoke %s instead", j->fx->name, j->uid, j->serial, j->serial);
 		return IMP_ERR_DUPLICATE;
 	}
+	if (j->state == JNL_ST_FAILED) {
+		/* A rejected, unlocked board starts again from an erased chip
+		 * where the profile can erase it whole (nRF52: CTRL-AP ERASEALL).
+		 * Never a DONE board: its firmware and identity stay. */
+		rc = board_profile_recover(j->st->profile, j->probe);
+		if (rc != IMP_OK && rc != IMP_ERR_UNSUPPORTED) {
+			IMP_ERROR("%s: board %s: erasing it for the reissue failed; it stays FAILED",
+				  j->fx->name, j->uid);
+			return rc;
+		}
+		if (rc == IMP_OK)
+			IMP_INFO("%s: board %s erased whole for its reissue", j->fx->name, j->uid);
+	}
 	rc = jnl_reissue(j->st->journal, j->uid, j->st->reissue_reason,
 				  j->st->reissue_by);
 	if (rc == IMP_OK)
@@ -868,6 +897,14 @@ static bool take_new_board(struct prov_station *st)
 	return false;
 }
 
+static bool uid_tail_zero(const uint8_t *uid, size_t from)
+{
+	for (size_t i = from; i < WIRE_UID_LEN; i++)
+		if (uid[i])
+			return false;
+	return true;
+}
+
 /*
  * Read the board's identity, compare the UID seen through SWD with the
  * agent's, and find the board in the journal: a new board is allocated, a
@@ -877,6 +914,7 @@ static imp_err identify(struct job *j, struct prov_result *res)
 {
 	struct prov_station *st = j->st;
 	struct jnl_board row = { 0 };
+	imp_err rc2 = IMP_OK;
 	uint8_t swd_uid[64];
 	size_t swd_len = 0;
 	bool existing = false;
@@ -887,12 +925,38 @@ static imp_err identify(struct job *j, struct prov_result *res)
 		return rc;
 	imp_hex_encode(j->info.uid, WIRE_UID_LEN, j->uid);
 	rc = board_profile_read_uid(st->profile, j->probe, swd_uid, sizeof(swd_uid), &swd_len);
+	/* A chip with a shorter UID (nRF52: 8 bytes) has the agent's 16 bytes
+	 * end in zeros. */
 	if (rc == IMP_OK &&
-	    (swd_len != WIRE_UID_LEN || memcmp(swd_uid, j->info.uid, WIRE_UID_LEN) != 0)) {
+	    (swd_len > WIRE_UID_LEN || memcmp(swd_uid, j->info.uid, swd_len) != 0 ||
+	     !uid_tail_zero(j->info.uid, swd_len))) {
 		IMP_ERROR("%s: the uid read through swd differs from the agent's (%s): probe and "
 			  "uart reach different boards; check the fixture wiring", j->fx->name, j->uid);
 		return IMP_ERR_VERIFY;
 	}
+	if (rc == IMP_ERR_TARGET_LOCKED && j->info.lifecycle == WIRE_LC_OPEN &&
+	    !(j->info.fuses & WIRE_FUSE_DEBUG_LOCK) &&
+	    ((rc2 = jnl_get_board(st->journal, j->uid, &row)) == IMP_ERR_NOT_FOUND ||
+	     (rc2 == IMP_OK && row.state <= JNL_ST_FIRMWARE))) {
+		/* A part whose debug port is shut though nothing was locked: a
+		 * hardened nRF52 new from the factory, or one reset before its
+		 * firmware was in. Its profile opens it by erasing it whole;
+		 * nothing is lost (the firmware step programs it again). */
+		IMP_INFO("%s: board %s: debug port closed, agent open, firmware not yet in: "
+			 "erasing it to open it", j->fx->name, j->uid);
+		rc = board_profile_recover(st->profile, j->probe);
+		if (rc == IMP_OK)
+			rc = board_profile_read_uid(st->profile, j->probe, swd_uid, sizeof(swd_uid),
+						    &swd_len);
+		if (rc == IMP_OK &&
+		    (swd_len > WIRE_UID_LEN || memcmp(swd_uid, j->info.uid, swd_len) != 0 ||
+		     !uid_tail_zero(j->info.uid, swd_len)))
+			rc = IMP_ERR_VERIFY;
+		if (rc == IMP_ERR_UNSUPPORTED)
+			rc = IMP_ERR_TARGET_LOCKED;
+	}
+	jnl_board_release(&row);
+	memset(&row, 0, sizeof(row));
 	if (rc != IMP_OK && rc != IMP_ERR_TARGET_LOCKED)
 		return rc;
 	if (j->fx->reader) {
@@ -992,16 +1056,18 @@ static imp_err connect_board(struct job *j)
 	struct board_anchor_params ap = { 0 };
 	imp_err rc;
 
-	if (fx->probe_kind != FMT_PROBE_RSP || !fx->uart) {
-		IMP_ERROR("%s: provisioning needs a probe (rsp://HOST:PORT) and a uart path",
-			  fx->name);
+	if (fx->probe_kind == FMT_PROBE_SIM || !fx->uart) {
+		IMP_ERROR("%s: provisioning needs a probe (rsp://HOST:PORT or openocd://CONFIG) "
+			  "and a uart path", fx->name);
 		return IMP_ERR_CONFIG;
 	}
 	rc = board_probe_open(fx->probe, &j->probe);
 	if (rc == IMP_OK) {
-		/* Start from a known core state: a station that stopped half-way
-		 * may have left the flash controller inside a sequence. */
-		rc = board_probe_reset(j->probe);
+		/* Start from a known core state (a station that stopped half-way
+		 * may have left the flash controller inside a sequence), unless
+		 * the profile says a reset could lock the part: then its lock
+		 * state is read first (board_profile_connect). */
+		rc = board_profile_connect(j->st->profile, j->probe);
 		if (rc == IMP_ERR_TARGET_LOCKED)
 			rc = IMP_OK;
 	}
