@@ -130,14 +130,14 @@ static imp_err load_board(sqlite3 *db, const char *col, const char *key, struct 
 	imp_err rc;
 
 	snprintf(sql, sizeof(sql), "SELECT " BOARD_COLS " FROM boards WHERE %s = ?1", col);
-	rc = jdb_prepare(db, sql, &st);
+	rc = jdb_stmt(db, sql, &st);
 	if (rc == IMP_OK)
 		rc = jdb_bind_text(db, st, 1, key);
 	if (rc == IMP_OK)
 		rc = jdb_step_row(db, st);
 	if (rc == IMP_OK)
 		rc = jboard_from_row(st, b, true);
-	sqlite3_finalize(st);
+	jdb_stmt_done(st);
 	return rc;
 }
 
@@ -235,14 +235,14 @@ static imp_err exec_bound(sqlite3 *db, const char *sql, int *sqlite_rc, int n, c
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
 
-	rc = jdb_prepare(db, sql, &st);
+	rc = jdb_stmt(db, sql, &st);
 	if (rc == IMP_OK && sqlite3_bind_parameter_count(st) < n)
 		n = sqlite3_bind_parameter_count(st);
 	for (int i = 0; rc == IMP_OK && i < n; i++)
 		rc = jdb_bind_text(db, st, i + 1, texts[i]);
 	if (rc == IMP_OK)
 		rc = jdb_step_done(db, st, sqlite_rc);
-	sqlite3_finalize(st);
+	jdb_stmt_done(st);
 	return rc;
 }
 
@@ -836,14 +836,14 @@ static imp_err outbox_uid(sqlite3 *db, const char *record_id, char uid[JNL_UID_H
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
 
-	rc = jdb_prepare(db, "SELECT uid FROM outbox WHERE record_id = ?1", &st);
+	rc = jdb_stmt(db, "SELECT uid FROM outbox WHERE record_id = ?1", &st);
 	if (rc == IMP_OK)
 		rc = jdb_bind_text(db, st, 1, record_id);
 	if (rc == IMP_OK)
 		rc = jdb_step_row(db, st);
 	if (rc == IMP_OK)
 		copy_col(uid, JNL_UID_HEX_MAX + 1, st, 0);
-	sqlite3_finalize(st);
+	jdb_stmt_done(st);
 	return rc;
 }
 

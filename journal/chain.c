@@ -99,7 +99,7 @@ static imp_err chain_head(sqlite3 *db, uint64_t *seq, char hash[JNL_HASH_HEX_LEN
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
 
-	rc = jdb_prepare(db, "SELECT seq, hash, kind FROM events ORDER BY seq DESC LIMIT 1", &st);
+	rc = jdb_stmt(db, "SELECT seq, hash, kind FROM events ORDER BY seq DESC LIMIT 1", &st);
 	if (rc)
 		return rc;
 	rc = jdb_step_row(db, st);
@@ -124,7 +124,7 @@ static imp_err chain_head(sqlite3 *db, uint64_t *seq, char hash[JNL_HASH_HEX_LEN
 		if (kind)
 			snprintf(kind, 32, "%s", k ? k : "");
 	}
-	sqlite3_finalize(st);
+	jdb_stmt_done(st);
 	return rc;
 }
 
@@ -158,7 +158,7 @@ imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 		jerr_set(rc, "cannot hash event %" PRIu64, seq);
 		return rc;
 	}
-	rc = jdb_prepare(j->db, "INSERT INTO events(seq, ts, mono_ns, uid, serial, kind, detail, "
+	rc = jdb_stmt(j->db, "INSERT INTO events(seq, ts, mono_ns, uid, serial, kind, detail, "
 			 "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", &st);
 	if (rc)
 		goto cleanup;
@@ -190,7 +190,7 @@ imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 	if (rc == IMP_OK)
 		j->appended_seq = seq;
 cleanup:
-	sqlite3_finalize(st);
+	jdb_stmt_done(st);
 	return rc;
 }
 

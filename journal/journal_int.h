@@ -55,6 +55,17 @@ void jerr_set(imp_err code, const char *fmt, ...) __attribute__((format(printf, 
 void jerr_clear(void);
 
 imp_err jdb_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st);
+/*
+ * A statement kept prepared on a handle's write connection, one per SQL
+ * text, for the statements every board step runs: parsing one costs more
+ * than running it on this schema (CHECKs, triggers, foreign keys). On a
+ * connection that is not a handle's (a reader), or with the cache full or
+ * the text's statement already handed out, a fresh one. Either way the
+ * caller gives it back with jdb_stmt_done(), never sqlite3_finalize().
+ */
+imp_err jdb_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **st);
+/* Reset and unbind a cached statement, finalize any other; NULL is a no-op. */
+void jdb_stmt_done(sqlite3_stmt *st);
 imp_err jdb_exec(sqlite3 *db, const char *sql);
 /* Bind text (NULL binds SQL NULL) / integer. */
 imp_err jdb_bind_text(sqlite3 *db, sqlite3_stmt *st, int idx, const char *s);
