@@ -513,8 +513,15 @@ cleanup:
 imp_err jnl_set_state(struct jnl *j, const char *uid, enum jnl_state new_state,
 			       const char *data_json)
 {
+	return jnl_set_state_ev(j, uid, new_state, data_json, NULL);
+}
+
+imp_err jnl_set_state_ev(struct jnl *j, const char *uid, enum jnl_state new_state,
+			 const char *data_json, struct jnl_event_ref *wrote)
+{
 	char u[JNL_UID_HEX_MAX + 1];
 	struct jnl_board b = { 0 };
+	struct jnl_event_ref ev = { 0 };
 	imp_err rc;
 
 	rc = uid_norm(uid, u);
@@ -544,9 +551,13 @@ imp_err jnl_set_state(struct jnl *j, const char *uid, enum jnl_state new_state,
 		goto cleanup;
 	}
 	rc = update_state(j, u, b.serial, b.state, new_state, b.data, data_json, "state");
+	ev = j->appended; /* jdb_end() may append a checkpoint after it */
 cleanup:
 	jnl_board_release(&b);
-	return jdb_end(j, rc);
+	rc = jdb_end(j, rc);
+	if (rc == IMP_OK && wrote)
+		*wrote = ev;
+	return rc;
 }
 
 imp_err jnl_set_data(struct jnl *j, const char *uid, const char *data_json)

@@ -187,8 +187,12 @@ imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 	rc = jdb_setting_set_u64(j->db, JS_HEAD_SEQ, seq);
 	if (rc == IMP_OK)
 		rc = jdb_setting_set(j->db, JS_HEAD_HASH, hash);
-	if (rc == IMP_OK)
+	if (rc == IMP_OK) {
 		j->appended_seq = seq;
+		j->appended.seq = seq;
+		memcpy(j->appended.prev_hash, head, sizeof(j->appended.prev_hash));
+		memcpy(j->appended.hash, hash, sizeof(j->appended.hash));
+	}
 cleanup:
 	jdb_stmt_done(st);
 	return rc;

@@ -26,6 +26,7 @@ struct jnl {
 	/* Set by an append in the current transaction; read by jdb_end() to
 	 * decide whether an automatic checkpoint is due. */
 	uint64_t appended_seq;
+	struct jnl_event_ref appended; /* the last event jchain_append() wrote */
 	uint64_t cp_hint_seq;     /* last checkpoint seq this handle knows of */
 	uint32_t cp_interval;     /* cached; re-read before signing */
 	bool in_checkpoint;
