@@ -540,7 +540,7 @@ imp_err jnl_set_state_ev(struct jnl *j, const char *uid, enum jnl_state new_stat
 	if ((unsigned)new_state >= JNL_ST__COUNT || new_state == JNL_ST_DONE ||
 	    new_state == JNL_ST_FAILED || new_state == JNL_ST_QUARANTINED) {
 		jerr_set(IMP_ERR_INTERNAL, "set_state cannot move board %s to %s: use record_done, "
-			 "reject or quarantine", u, jnl_state_name(new_state));
+			 "reject or quarantine", uid ? uid : "(null)", jnl_state_name(new_state));
 		return IMP_ERR_INTERNAL;
 	}
 	rc = board_begin(j, uid, u);
