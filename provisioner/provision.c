@@ -44,6 +44,11 @@ struct job {
 	char serial[JNL_SERIAL_MAX];
 	enum jnl_state state;
 	json_t *data;     /* the journal's step data for this board (owned) */
+	/* The device key and certificate as objects, from the step that made
+	 * them or parsed once from data (owned; NULL until needed). */
+	EVP_PKEY *pub;
+	X509 *cert;
+	struct jnl_event_ref record_ev; /* the RECORD state change, if made here */
 	uint8_t slot;
 	double t0;
 };
@@ -124,6 +129,7 @@ static void crash_point(void)
 /* Journal the next state with what the step added, then mirror it locally. */
 static imp_err advance(struct job *j, enum jnl_state next, json_t *add)
 {
+	struct jnl_event_ref ev;
 	char *text = NULL;
 	imp_err rc;
 
@@ -132,10 +138,12 @@ static imp_err advance(struct job *j, enum jnl_state next, json_t *add)
 		if (!text)
 			return IMP_ERR_NOMEM;
 	}
-	rc = jnl_set_state(j->st->journal, j->uid, next, text);
+	rc = jnl_set_state_ev(j->st->journal, j->uid, next, text, &ev);
 	free(text);
 	if (rc != IMP_OK)
 		return rc;
+	if (next == JNL_ST_RECORD)
+		j->record_ev = ev;
 	crash_point();
 	if (add)
 		json_object_update(j->data, add);
@@ -176,27 +184,59 @@ static imp_err subject_oneline(const struct fmt_name_entry *names, size_t n, cha
 	return IMP_OK;
 }
 
-static imp_err pub_from_data(const struct job *j, EVP_PKEY **out)
+/* The device's public key (borrowed from j): "pub" of the step data. */
+static imp_err job_pub(struct job *j, EVP_PKEY **out)
 {
 	uint8_t point[WIRE_PUB_LEN];
-	imp_err rc = data_hex(j, "pub", point, sizeof(point));
+	imp_err rc;
 
-	if (rc != IMP_OK) {
-		IMP_ERROR("%s: the journal holds no public key for board %s", j->fx->name, j->uid);
-		return IMP_ERR_JOURNAL;
+	if (!j->pub) {
+		rc = data_hex(j, "pub", point, sizeof(point));
+		if (rc != IMP_OK) {
+			IMP_ERROR("%s: the journal holds no public key for board %s",
+				  j->fx ? j->fx->name : "", j->uid);
+			return IMP_ERR_JOURNAL;
+		}
+		rc = fmt_pubkey_from_point(point, &j->pub);
+		if (rc != IMP_OK)
+			return rc;
 	}
-	return fmt_pubkey_from_point(point, out);
+	*out = j->pub;
+	return IMP_OK;
 }
 
-static imp_err cert_from_data(const struct job *j, X509 **out)
+/* The device certificate (borrowed from j): "cert" of the step data. */
+static imp_err job_cert(struct job *j, X509 **out)
 {
-	const char *b64 = data_str(j, "cert");
+	const char *b64;
+	imp_err rc;
 
-	if (!b64) {
-		IMP_ERROR("%s: the journal holds no certificate for board %s", j->fx->name, j->uid);
-		return IMP_ERR_JOURNAL;
+	if (!j->cert) {
+		b64 = data_str(j, "cert");
+		if (!b64) {
+			IMP_ERROR("%s: the journal holds no certificate for board %s",
+				  j->fx ? j->fx->name : "", j->uid);
+			return IMP_ERR_JOURNAL;
+		}
+		rc = fmt_cert_from_b64(b64, &j->cert);
+		if (rc != IMP_OK)
+			return rc;
 	}
-	return fmt_cert_from_b64(b64, out);
+	*out = j->cert;
+	return IMP_OK;
+}
+
+/* A step that writes "pub" or "cert" replaces what was cached of it. */
+static void job_set_pub(struct job *j, EVP_PKEY *pub)
+{
+	EVP_PKEY_free(j->pub);
+	j->pub = pub;
+}
+
+static void job_set_cert(struct job *j, X509 *cert)
+{
+	X509_free(j->cert);
+	j->cert = cert;
 }
 
 /* The ephemeral ECDH key and KEK the station uses to wrap for the board. */
@@ -318,6 +358,8 @@ static imp_err step_keys_device(struct job *j, json_t *add)
 	if (rc != IMP_OK)
 		goto cleanup;
 	add_hex(add, "pub", pub, sizeof(pub));
+	job_set_pub(j, board_key);
+	board_key = NULL;
 cleanup:
 	fmt_name_entries_free(names, nn);
 	free(csr_der);
@@ -336,6 +378,7 @@ static imp_err step_keys_hsm(struct job *j, json_t *add)
 	size_t got = 0;
 	imp_err rc;
 
+	job_set_pub(j, NULL); /* built again from the "pub" this step writes */
 	/* A crash after the import and before the journal: the slot has it. */
 	rc = board_anchor_read_identity(j->anchor, j->slot, &id);
 	if (rc != IMP_OK)
@@ -441,7 +484,7 @@ static imp_err step_certify(struct job *j, json_t *add)
 
 	if (j->st->cfg->key_mode == FMT_KEY_MODE_PSK)
 		return IMP_OK; /* a PSK has no certificate */
-	rc = pub_from_data(j, &pub);
+	rc = job_pub(j, &pub);
 	if (rc == IMP_OK)
 		rc = device_subject(j, &names, &nn);
 	if (rc != IMP_OK)
@@ -465,9 +508,10 @@ static imp_err step_certify(struct job *j, json_t *add)
 		goto cleanup;
 	}
 	json_object_set_new(add, "cert", json_string(b64));
+	job_set_cert(j, cert);
+	cert = NULL;
 cleanup:
 	fmt_name_entries_free(names, nn);
-	EVP_PKEY_free(pub);
 	X509_free(cert);
 	free(der);
 	free(b64);
@@ -570,7 +614,7 @@ static imp_err verify_ecdsa_challenge(struct job *j, const uint8_t *nonce, const
 	EVP_MD_CTX *md = NULL;
 	imp_err rc;
 
-	rc = cert_from_data(j, &cert);
+	rc = job_cert(j, &cert);
 	if (rc != IMP_OK)
 		return rc;
 	md = EVP_MD_CTX_new();
@@ -582,7 +626,6 @@ static imp_err verify_ecdsa_challenge(struct job *j, const uint8_t *nonce, const
 		rc = IMP_ERR_CHALLENGE;
 	}
 	EVP_MD_CTX_free(md);
-	X509_free(cert);
 	return rc;
 }
 
@@ -697,10 +740,18 @@ static int head_event_cb(void *arg, const struct jnl_event *ev)
 	return 0;
 }
 
-static imp_err last_board_event(struct jnl *jn, const char *uid, struct head_event *h)
+/* The RECORD state change as this walk wrote it, else (a resumed board)
+ * the board's last event, read back from the journal. */
+static imp_err record_link(const struct job *j, struct head_event *h)
 {
 	memset(h, 0, sizeof(*h));
-	return jnl_iterate_events(jn, 0, uid, head_event_cb, h);
+	if (j->record_ev.seq) {
+		h->seq = j->record_ev.seq;
+		memcpy(h->prev_hash, j->record_ev.prev_hash, sizeof(h->prev_hash));
+		memcpy(h->hash, j->record_ev.hash, sizeof(h->hash));
+		return IMP_OK;
+	}
+	return jnl_iterate_events(j->st->journal, 0, j->uid, head_event_cb, h);
 }
 
 static imp_err step_record(struct job *j, json_t *add)
@@ -728,7 +779,7 @@ static imp_err step_record(struct job *j, json_t *add)
 	}
 	rc = imp_hex_decode(j->uid, uid_bin, uid_len);
 	if (rc == IMP_OK)
-		rc = last_board_event(st->journal, j->uid, &head);
+		rc = record_link(j, &head);
 	if (rc != IMP_OK)
 		return rc;
 	r.serial = j->serial;
@@ -741,9 +792,9 @@ static imp_err step_record(struct job *j, json_t *add)
 		r.kcv = kcv;
 		r.kcv_len = sizeof(kcv);
 	} else {
-		rc = pub_from_data(j, &pub);
+		rc = job_pub(j, &pub);
 		if (rc == IMP_OK)
-			rc = cert_from_data(j, &cert);
+			rc = job_cert(j, &cert);
 		r.public_key = pub;
 		r.device_certificate = cert;
 	}
@@ -778,8 +829,6 @@ static imp_err step_record(struct job *j, json_t *add)
 cleanup:
 	json_decref(obj);
 	free(jws);
-	EVP_PKEY_free(pub);
-	X509_free(cert);
 	return rc;
 }
 
@@ -1087,6 +1136,10 @@ static void job_release(struct job *j)
 	board_link_close(j->link);
 	board_probe_close(j->probe);
 	json_decref(j->data);
+	EVP_PKEY_free(j->pub);
+	X509_free(j->cert);
+	j->pub = NULL;
+	j->cert = NULL;
 	j->anchor = NULL;
 	j->link = NULL;
 	j->probe = NULL;
@@ -1243,6 +1296,8 @@ imp_err prov_finish_records(struct prov_station *st, unsigned *finished)
 		if (rc == IMP_OK)
 			(*finished)++;
 		json_decref(j.data);
+		EVP_PKEY_free(j.pub);
+		X509_free(j.cert);
 	}
 	for (size_t i = 0; i < l.n; i++)
 		jnl_board_release(&l.rows[i]);
