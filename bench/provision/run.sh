@@ -6,7 +6,9 @@
 # 1, 4 and 16 fixtures, and the station's CPU time per board.
 # Goals: one fixture within 1.10x the floor; N fixtures give at least
 # 0.9 x N times one fixture's throughput.
-# Usage: bench/provision/run.sh [BUILD_DIR] (default: build)
+# Usage: bench/provision/run.sh [BUILD_DIR] (default: build); LATENCY=0 runs the
+# boards without their latency model, so cpu/board is the station's own cost; FIXTURES="16 64"
+# picks the fixture counts
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$here/build}
@@ -20,8 +22,8 @@ data=$T/data
 
 printf '%-9s %-7s %-14s %-14s %-8s %-16s %-14s %-10s\n' fixtures boards "wall/board s" "floor/board s" ratio "throughput b/h" "vs N x one" "cpu/board ms"
 one_tp=
-for n in 1 4 16; do
-	"$vboard" --boards "$n" --state-dir "$T/b$n" --latency 1 --endpoints "$T/ep$n" \
+for n in ${FIXTURES:-1 4 16}; do
+	"$vboard" --boards "$n" --state-dir "$T/b$n" --latency "${LATENCY:-1}" --endpoints "$T/ep$n" \
 		--stats "$T/stats$n" >/dev/null 2>&1 &
 	VB=$!
 	for _ in $(seq 1 200); do grep -q ready "$T/ep$n" 2>/dev/null && break; sleep 0.05; done
