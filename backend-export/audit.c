@@ -71,6 +71,7 @@ struct audit {
 	struct exp_audit_summary *sum;
 	EVP_PKEY *rec_pub, *rev_pub;
 	X509_STORE *dev_store;
+	ASN1_TIME *devca_not_after; /* no device certificate may end later */
 	struct exp_rv_trust *fast;
 	sqlite3 *db;
 	sqlite3_stmt *ins;
@@ -162,6 +163,9 @@ static imp_err load_trust(struct audit *a)
 	a->rev_pub = X509_get_pubkey(rev);
 	if (!a->rec_pub || !a->rev_pub)
 		rc = IMP_ERR_CRYPTO;
+	a->devca_not_after = ASN1_STRING_dup(X509_get0_notAfter(devca));
+	if (!a->devca_not_after)
+		rc = IMP_ERR_NOMEM;
 	if (rc == IMP_OK)
 		rc = exp_rv_trust_new(a->rec_pub, NULL, &devca, 1, NULL, &a->fast);
 cleanup:
@@ -284,6 +288,11 @@ static void verify_item(struct audit *a, struct exp_rv *rv, struct item *it)
 			goto cleanup;
 		}
 		it->sigs++;
+		if (ASN1_TIME_compare(X509_get0_notAfter(cert), a->devca_not_after) > 0) {
+			bad(it, "device-validity",
+			    "device certificate is valid after its device CA expires", IMP_ERR_VERIFY);
+			goto cleanup;
+		}
 		sn = X509_get0_serialNumber(cert);
 		bn = ASN1_INTEGER_to_BN(sn, NULL);
 		hex = bn ? BN_bn2hex(bn) : NULL;
@@ -940,6 +949,7 @@ imp_err exp_audit_run(const struct exp_audit_opts *o, struct exp_audit_summary *
 	EVP_PKEY_free(a.rec_pub);
 	EVP_PKEY_free(a.rev_pub);
 	X509_STORE_free(a.dev_store);
+	ASN1_STRING_free(a.devca_not_after);
 	sum->seconds = imp_now_s() - t0;
 	if (rc == IMP_OK && sum->findings > 0)
 		rc = IMP_ERR_AUDIT;

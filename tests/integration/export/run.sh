@@ -158,6 +158,9 @@ want_finding registry-missing --registry-db "$tmp/reg2.sqlite"
 want_finding duplicate-serial --records "$tmp/g1/records.jsonl" --trust "$tmp/g1/trust"
 "$gen" "$tmp/g2" 8 --dup-public-key >/dev/null || fail "gen"
 want_finding duplicate-public-key --records "$tmp/g2/records.jsonl" --trust "$tmp/g2/trust"
+# a device certificate valid after its device CA expires (signed and chained)
+"$gen" "$tmp/g4" 4 --outlive-ca >/dev/null || fail "gen"
+want_finding device-validity --records "$tmp/g4/records.jsonl" --trust "$tmp/g4/trust"
 "$gen" "$tmp/g3" 8 >/dev/null || fail "gen"
 A --records "$tmp/g3/records.jsonl" --trust "$tmp/g3/trust" || { cat "$tmp/a.out"; fail "clean generated set"; }
 "$imprint" --json --data-dir "$data" audit --records "$tmp/g1/records.jsonl" --trust "$tmp/g1/trust" >"$tmp/a.out" 2>&1
