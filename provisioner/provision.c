@@ -395,7 +395,9 @@ static imp_err step_keys_psk(struct job *j, json_t *add)
 		rc = psk_kcv(j, psk, kcv);
 	if (rc == IMP_OK)
 		rc = import_wrapped(j, psk, BOARD_KEY_PSK, board_kcv, sizeof(board_kcv), &got);
-	if (rc == IMP_ERR_BOARD && board_agent_last_status() == BOARD_ST_EXISTS) {
+	if (rc == IMP_OK)
+		crash_point(); /* the anchor holds the PSK, the journal still says KEYS */
+	if (rc == IMP_ERR_EXISTS) {
 		/* Imported before a crash; CHALLENGE proves it is the same PSK. */
 		IMP_INFO("%s: board %s already holds its psk; the challenge will prove it",
 			 j->fx->name, j->uid);
