@@ -1,8 +1,10 @@
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "imprint/log.h"
@@ -27,6 +29,37 @@ static imp_err resolve_data_dir(struct station_ctx *ctx, const char *opt)
 		IMP_ERROR("data directory path too long");
 		return IMP_ERR_USAGE;
 	}
+	return IMP_OK;
+}
+
+/*
+ * The data directory holds the journal, the token and the trust: another
+ * user who can write it can replace any of them. World-writable is refused,
+ * group-writable warned about; both name the fix.
+ */
+static imp_err data_dir_check(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0) {
+		IMP_ERROR("cannot stat the data directory %s: %s", dir, strerror(errno));
+		return IMP_ERR_IO;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		IMP_ERROR("the data directory %s is not a directory: give --data-dir a directory",
+			  dir);
+		return IMP_ERR_CONFIG;
+	}
+	if (st.st_mode & S_IWOTH) {
+		IMP_ERROR("the data directory %s is mode %04o: every user of this host could "
+			  "replace its journal, token or trust; run chmod 700 %s", dir,
+			  (unsigned)(st.st_mode & 07777), dir);
+		return IMP_ERR_INSECURE;
+	}
+	if (st.st_mode & S_IWGRP)
+		IMP_WARN("the data directory %s is group-writable (mode %04o): run chmod 700 %s "
+			 "unless the whole group operates this station", dir,
+			 (unsigned)(st.st_mode & 07777), dir);
 	return IMP_OK;
 }
 
@@ -95,6 +128,9 @@ int main(int argc, char **argv)
 		rc = imp_mkdir_p(ctx.data_dir, 0700);
 		if (rc != IMP_OK)
 			return st_fail(rc, "check --data-dir or IMPRINT_DATA_DIR");
+		rc = data_dir_check(ctx.data_dir);
+		if (rc != IMP_OK)
+			return rc;
 	}
 	return cmd->fn(argc - optind, argv + optind, &ctx);
 }
