@@ -19,7 +19,7 @@
 #define BG_TIMEOUT_MS 10000
 
 struct exp_background {
-	struct prov_journal *j;
+	struct jnl *j;
 	const struct exp_driver *d;
 	void *state;
 	pthread_t th;
@@ -78,7 +78,7 @@ static void *run(void *arg)
 	return NULL;
 }
 
-imp_err exp_background_start(struct prov_journal *j, const struct fmt_config *cfg,
+imp_err exp_background_start(struct jnl *j, const struct fmt_config *cfg,
 			     struct exp_background **out)
 {
 	struct exp_settings s = { 0 };

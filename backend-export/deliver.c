@@ -84,9 +84,9 @@ void exp_ids_free(char **ids, size_t n)
 	free(ids);
 }
 
-imp_err exp_deliver_commit(struct prov_journal *j, char **ids, size_t n)
+imp_err exp_deliver_commit(struct jnl *j, char **ids, size_t n)
 {
-	return prov_journal_outbox_delivered_many(j, (const char *const *)ids, n);
+	return jnl_outbox_delivered_many(j, (const char *const *)ids, n);
 }
 
 /* A batch of pending rows, copied out of the journal callback. */
@@ -106,7 +106,7 @@ static void batch_clear(struct batch *b)
 	b->n = 0;
 }
 
-static imp_err batch_add(struct batch *b, const struct prov_outbox_entry *e)
+static imp_err batch_add(struct batch *b, const struct jnl_outbox_entry *e)
 {
 	struct exp_record *r = &b->recs[b->n];
 
@@ -122,7 +122,7 @@ static imp_err batch_add(struct batch *b, const struct prov_outbox_entry *e)
 }
 
 struct run {
-	struct prov_journal *j;
+	struct jnl *j;
 	const struct exp_driver *d;
 	void *state;
 	struct exp_deliver_opts o;
@@ -168,7 +168,7 @@ static imp_err push_batch(struct run *r)
 		r->st.failed++;
 		if (!r->d->durable_on_close)
 			for (size_t i = 0; i < r->b.n; i++)
-				prov_journal_outbox_attempt_failed(r->j, r->b.recs[i].id,
+				jnl_outbox_attempt_failed(r->j, r->b.recs[i].id,
 								   imp_err_str(rc));
 		return rc;
 	}
@@ -198,11 +198,11 @@ static imp_err push_batch(struct run *r)
 			progressed++;
 			IMP_WARN("record %s (serial %s) rejected: %s", rec->id, rec->serial,
 				 res->reason);
-			rc = prov_journal_outbox_rejected(r->j, rec->id,
+			rc = jnl_outbox_rejected(r->j, rec->id,
 							  res->reason[0] ? res->reason : "rejected");
 			break;
 		case EXP_PENDING:
-			rc = prov_journal_outbox_attempt_failed(
+			rc = jnl_outbox_attempt_failed(
 				r->j, rec->id, res->reason[0] ? res->reason : "no result for it");
 			break;
 		}
@@ -210,7 +210,7 @@ static imp_err push_batch(struct run *r)
 			break;
 	}
 	if (rc == IMP_OK)
-		rc = prov_journal_outbox_delivered_many(r->j, acked, nacked);
+		rc = jnl_outbox_delivered_many(r->j, acked, nacked);
 	free(acked);
 	if (rc != IMP_OK)
 		return rc;
@@ -222,7 +222,7 @@ static imp_err push_batch(struct run *r)
 }
 
 /* Single pass (durable_on_close): batches are pushed from inside the list. */
-static int pass_cb(void *arg, const struct prov_outbox_entry *e)
+static int pass_cb(void *arg, const struct jnl_outbox_entry *e)
 {
 	struct run *r = arg;
 
@@ -236,7 +236,7 @@ static int pass_cb(void *arg, const struct prov_outbox_entry *e)
 	return r->o.stop && r->o.stop(r->o.stop_arg);
 }
 
-static int batch_cb(void *arg, const struct prov_outbox_entry *e)
+static int batch_cb(void *arg, const struct jnl_outbox_entry *e)
 {
 	struct run *r = arg;
 
@@ -246,7 +246,7 @@ static int batch_cb(void *arg, const struct prov_outbox_entry *e)
 	return r->rc != IMP_OK;
 }
 
-imp_err exp_deliver(struct prov_journal *j, const struct exp_driver *d, void *state,
+imp_err exp_deliver(struct jnl *j, const struct exp_driver *d, void *state,
 		    const struct exp_deliver_opts *opts, struct exp_stats *stats,
 		    char ***accepted_ids, size_t *accepted_n)
 {
@@ -274,7 +274,7 @@ imp_err exp_deliver(struct prov_journal *j, const struct exp_driver *d, void *st
 	}
 	if (d->durable_on_close) {
 		/* Accepted records stay pending until close: one pass over the list. */
-		rc = prov_journal_outbox_pending(j, (unsigned)r.o.max_records, pass_cb, &r);
+		rc = jnl_outbox_pending(j, (unsigned)r.o.max_records, pass_cb, &r);
 		if (rc == IMP_OK)
 			rc = r.rc;
 		if (rc == IMP_OK && r.b.n)
@@ -292,7 +292,7 @@ imp_err exp_deliver(struct prov_journal *j, const struct exp_driver *d, void *st
 			break;
 		batch_clear(&r.b);
 		r.rc = IMP_OK;
-		rc = prov_journal_outbox_pending(j, want, batch_cb, &r);
+		rc = jnl_outbox_pending(j, want, batch_cb, &r);
 		if (rc == IMP_OK)
 			rc = r.rc;
 		if (rc != IMP_OK || r.b.n == 0)

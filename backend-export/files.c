@@ -146,7 +146,7 @@ static void csv_field(FILE *f, const char *v, bool last)
 static imp_err push_one(struct file_exp *fe, const struct exp_record *r, json_t *rec,
 			struct exp_result *res)
 {
-	bool revocation = r->kind == PROV_OUTBOX_REVOCATION;
+	bool revocation = r->kind == JNL_OUTBOX_REVOCATION;
 	const char *cert = str(rec, "device_certificate");
 	json_t *e = NULL;
 	char *line = NULL;

@@ -8,6 +8,7 @@
 #include "board/agent.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
+#include "wire/payload.h"
 
 static _Thread_local int last_status = -1;
 
@@ -19,16 +20,16 @@ int board_agent_last_status(void)
 const char *board_agent_cmd_name(unsigned cmd)
 {
 	switch (cmd) {
-	case BOARD_CMD_IDENTIFY: return "IDENTIFY";
-	case BOARD_CMD_GENERATE_KEY: return "GENERATE_KEY";
-	case BOARD_CMD_GET_CSR: return "GET_CSR";
-	case BOARD_CMD_IMPORT_WRAPPED_KEY: return "IMPORT_WRAPPED_KEY";
-	case BOARD_CMD_STORE_CERT: return "STORE_CERT";
-	case BOARD_CMD_STORE_IDENTITY: return "STORE_IDENTITY";
-	case BOARD_CMD_SIGN_CHALLENGE: return "SIGN_CHALLENGE";
-	case BOARD_CMD_READ_IDENTITY: return "READ_IDENTITY";
-	case BOARD_CMD_LOCK: return "LOCK";
-	case BOARD_CMD_ECHO: return "ECHO";
+	case WIRE_CMD_IDENTIFY: return "IDENTIFY";
+	case WIRE_CMD_GENERATE_KEY: return "GENERATE_KEY";
+	case WIRE_CMD_GET_CSR: return "GET_CSR";
+	case WIRE_CMD_IMPORT_WRAPPED_KEY: return "IMPORT_WRAPPED_KEY";
+	case WIRE_CMD_STORE_CERT: return "STORE_CERT";
+	case WIRE_CMD_STORE_IDENTITY: return "STORE_IDENTITY";
+	case WIRE_CMD_SIGN_CHALLENGE: return "SIGN_CHALLENGE";
+	case WIRE_CMD_READ_IDENTITY: return "READ_IDENTITY";
+	case WIRE_CMD_LOCK: return "LOCK";
+	case WIRE_CMD_ECHO: return "ECHO";
 	default: return "UNKNOWN";
 	}
 }
@@ -36,15 +37,15 @@ const char *board_agent_cmd_name(unsigned cmd)
 const char *board_agent_status_name(unsigned status)
 {
 	switch (status) {
-	case BOARD_ST_OK: return "OK";
-	case BOARD_ST_UNKNOWN_CMD: return "UNKNOWN_CMD";
-	case BOARD_ST_BAD_REQUEST: return "BAD_REQUEST";
-	case BOARD_ST_STATE: return "STATE";
-	case BOARD_ST_CRYPTO: return "CRYPTO";
-	case BOARD_ST_NO_KEY: return "NO_KEY";
-	case BOARD_ST_REFUSED: return "REFUSED";
-	case BOARD_ST_STORAGE: return "STORAGE";
-	case BOARD_ST_EXISTS: return "EXISTS";
+	case WIRE_ST_OK: return "OK";
+	case WIRE_ST_UNKNOWN_CMD: return "UNKNOWN_CMD";
+	case WIRE_ST_BAD_REQUEST: return "BAD_REQUEST";
+	case WIRE_ST_STATE: return "STATE";
+	case WIRE_ST_CRYPTO: return "CRYPTO";
+	case WIRE_ST_NO_KEY: return "NO_KEY";
+	case WIRE_ST_REFUSED: return "REFUSED";
+	case WIRE_ST_STORAGE: return "STORAGE";
+	case WIRE_ST_EXISTS: return "EXISTS";
 	default: return "UNKNOWN";
 	}
 }
@@ -52,14 +53,14 @@ const char *board_agent_status_name(unsigned status)
 static const char *status_hint(unsigned status)
 {
 	switch (status) {
-	case BOARD_ST_UNKNOWN_CMD: return "the agent is too old for this command";
-	case BOARD_ST_BAD_REQUEST: return "the agent could not parse the request";
-	case BOARD_ST_STATE: return "not allowed in the board's current state (slot or board locked?)";
-	case BOARD_ST_CRYPTO: return "unwrap, key agreement or signature failed on the board";
-	case BOARD_ST_NO_KEY: return "the slot holds no key";
-	case BOARD_ST_REFUSED: return "the board refused";
-	case BOARD_ST_STORAGE: return "secure storage full or write failed";
-	case BOARD_ST_EXISTS: return "the slot already holds a key";
+	case WIRE_ST_UNKNOWN_CMD: return "the agent is too old for this command";
+	case WIRE_ST_BAD_REQUEST: return "the agent could not parse the request";
+	case WIRE_ST_STATE: return "not allowed in the board's current state (slot or board locked?)";
+	case WIRE_ST_CRYPTO: return "unwrap, key agreement or signature failed on the board";
+	case WIRE_ST_NO_KEY: return "the slot holds no key";
+	case WIRE_ST_REFUSED: return "the board refused";
+	case WIRE_ST_STORAGE: return "secure storage full or write failed";
+	case WIRE_ST_EXISTS: return "the slot already holds a key";
 	default: return "unknown status";
 	}
 }
@@ -67,102 +68,24 @@ static const char *status_hint(unsigned status)
 const char *board_lifecycle_name(unsigned lc)
 {
 	switch (lc) {
-	case BOARD_LC_OPEN: return "open";
-	case BOARD_LC_PERSONALISED: return "personalised";
-	case BOARD_LC_LOCKED: return "locked";
+	case WIRE_LC_OPEN: return "open";
+	case WIRE_LC_PERSONALISED: return "personalised";
+	case WIRE_LC_LOCKED: return "locked";
 	default: return "unknown";
 	}
 }
 
 /* ---- request building and response reading ----------------------------- */
 
-struct wr {
-	uint8_t buf[BOARD_FRAME_MAX_PAYLOAD];
-	size_t n;
-	bool overflow;
-};
-
-static void put(struct wr *w, const void *p, size_t n)
-{
-	if (w->overflow || n > sizeof(w->buf) - w->n) {
-		w->overflow = true;
-		return;
-	}
-	if (n)
-		memcpy(w->buf + w->n, p, n);
-	w->n += n;
-}
-
-static void put_u8(struct wr *w, uint8_t v)
-{
-	put(w, &v, 1);
-}
-
-static void put_blob(struct wr *w, const void *p, size_t n)
-{
-	uint8_t l[2];
-
-	if (n > 0xFFFF) {
-		w->overflow = true;
-		return;
-	}
-	board_put_u16(l, (uint16_t)n);
-	put(w, l, 2);
-	put(w, p, n);
-}
-
-struct rd {
-	const uint8_t *p;
-	size_t n;
-	size_t off;
-	bool bad;
-};
-
-static const uint8_t *take(struct rd *r, size_t n)
-{
-	const uint8_t *p;
-
-	if (r->bad || n > r->n - r->off) {
-		r->bad = true;
-		return NULL;
-	}
-	p = r->p + r->off;
-	r->off += n;
-	return p;
-}
-
-static uint8_t get_u8(struct rd *r)
-{
-	const uint8_t *p = take(r, 1);
-
-	return p ? p[0] : 0;
-}
-
-static uint16_t get_u16(struct rd *r)
-{
-	const uint8_t *p = take(r, 2);
-
-	return p ? board_get_u16(p) : 0;
-}
-
-static const uint8_t *get_blob(struct rd *r, size_t *len)
-{
-	uint16_t l = get_u16(r);
-	const uint8_t *p = take(r, l);
-
-	*len = p ? l : 0;
-	return p;
-}
-
 static imp_err bad_payload(unsigned cmd, const char *what)
 {
 	IMP_ERROR("agent %s: malformed response (%s); is the agent's protocol version %u?",
-		  board_agent_cmd_name(cmd), what, BOARD_AGENT_PROTO_VERSION);
+		  board_agent_cmd_name(cmd), what, WIRE_AGENT_PROTO_VERSION);
 	return IMP_ERR_PROTOCOL;
 }
 
 /* Finish reading: every byte must have been consumed. */
-static imp_err rd_end(struct rd *r, unsigned cmd)
+static imp_err rd_end(struct wire_rd *r, unsigned cmd)
 {
 	if (r->bad)
 		return bad_payload(cmd, "truncated");
@@ -175,47 +98,46 @@ static imp_err rd_end(struct rd *r, unsigned cmd)
  * Send w as command cmd, check the status byte; on success rsp holds the
  * frame and *r reads the fields after the status.
  */
-static imp_err call(struct board_link *l, unsigned cmd, const struct wr *w, unsigned timeout_ms,
-		    struct board_frame *rsp, struct rd *r)
+static imp_err call(struct board_link *l, unsigned cmd, const struct wire_wr *w, unsigned timeout_ms,
+		    struct wire_frame *rsp, struct wire_rd *r)
 {
 	imp_err rc;
 
 	last_status = -1;
 	if (w->overflow) {
 		IMP_ERROR("agent %s: request too large for one frame (%u bytes)",
-			  board_agent_cmd_name(cmd), BOARD_FRAME_MAX_PAYLOAD);
+			  board_agent_cmd_name(cmd), WIRE_FRAME_MAX_PAYLOAD);
 		return IMP_ERR_USAGE;
 	}
-	rc = board_link_transact(l, (uint8_t)cmd, w->buf, w->n, rsp, timeout_ms);
+	rc = board_link_transact(l, (uint8_t)cmd, w->p, w->n, rsp, timeout_ms);
 	if (rc != IMP_OK)
 		return rc;
 	if (rsp->len < 1)
 		return bad_payload(cmd, "no status byte");
 	last_status = rsp->payload[0];
-	if (rsp->payload[0] != BOARD_ST_OK) {
+	if (rsp->payload[0] != WIRE_ST_OK) {
 		IMP_ERROR("agent %s: board answered %s: %s", board_agent_cmd_name(cmd),
 			  board_agent_status_name(rsp->payload[0]), status_hint(rsp->payload[0]));
 		return IMP_ERR_BOARD;
 	}
-	*r = (struct rd){ .p = rsp->payload + 1, .n = rsp->len - 1u };
+	wire_rd_init(r, rsp->payload + 1, rsp->len - 1u);
 	return IMP_OK;
 }
 
 /* The frame buffers are 4 KiB each: keep them off the stack. */
 struct ctx {
-	struct wr w;
-	struct board_frame rsp;
-	struct rd r;
+	uint8_t wbuf[WIRE_FRAME_MAX_PAYLOAD];
+	struct wire_wr w;
+	struct wire_frame rsp;
+	struct wire_rd r;
 };
 
 static struct ctx *ctx_new(void)
 {
 	struct ctx *c = malloc(sizeof(*c));
 
-	if (c) {
-		c->w.n = 0;
-		c->w.overflow = false;
-	}
+	if (c)
+		wire_wr_init(&c->w, c->wbuf, sizeof(c->wbuf));
 	return c;
 }
 
@@ -234,27 +156,27 @@ imp_err board_agent_identify(struct board_link *l, struct board_agent_info *out)
 
 	if (!c)
 		return IMP_ERR_NOMEM;
-	rc = call(l, BOARD_CMD_IDENTIFY, &c->w, BOARD_AGENT_TIMEOUT_FAST_MS, &c->rsp, &c->r);
+	rc = call(l, WIRE_CMD_IDENTIFY, &c->w, BOARD_AGENT_TIMEOUT_FAST_MS, &c->rsp, &c->r);
 	if (rc != IMP_OK)
 		goto cleanup;
 	memset(out, 0, sizeof(*out));
-	p = take(&c->r, BOARD_UID_LEN);
+	p = wire_rd_bytes(&c->r, WIRE_UID_LEN);
 	if (p)
-		memcpy(out->uid, p, BOARD_UID_LEN);
-	out->lifecycle = get_u8(&c->r);
-	out->proto_version = get_u8(&c->r);
-	out->agent_version = get_u16(&c->r);
-	out->fuses = get_u8(&c->r);
-	out->slots = get_u8(&c->r);
-	p = take(&c->r, BOARD_PUB_LEN);
+		memcpy(out->uid, p, WIRE_UID_LEN);
+	out->lifecycle = wire_rd_u8(&c->r);
+	out->proto_version = wire_rd_u8(&c->r);
+	out->agent_version = wire_rd_u16(&c->r);
+	out->fuses = wire_rd_u8(&c->r);
+	out->slots = wire_rd_u8(&c->r);
+	p = wire_rd_bytes(&c->r, WIRE_PUB_LEN);
 	if (p)
-		memcpy(out->transport_pub, p, BOARD_PUB_LEN);
-	rc = rd_end(&c->r, BOARD_CMD_IDENTIFY);
+		memcpy(out->transport_pub, p, WIRE_PUB_LEN);
+	rc = rd_end(&c->r, WIRE_CMD_IDENTIFY);
 	if (rc == IMP_OK && out->transport_pub[0] != 0x04)
-		rc = bad_payload(BOARD_CMD_IDENTIFY, "transport key is not an uncompressed point");
-	if (rc == IMP_OK && out->proto_version != BOARD_AGENT_PROTO_VERSION) {
+		rc = bad_payload(WIRE_CMD_IDENTIFY, "transport key is not an uncompressed point");
+	if (rc == IMP_OK && out->proto_version != WIRE_AGENT_PROTO_VERSION) {
 		IMP_ERROR("agent speaks protocol %u, the station %u; load the matching agent image",
-			  out->proto_version, BOARD_AGENT_PROTO_VERSION);
+			  out->proto_version, WIRE_AGENT_PROTO_VERSION);
 		rc = IMP_ERR_PROTOCOL;
 	}
 cleanup:
@@ -262,32 +184,32 @@ cleanup:
 	return rc;
 }
 
-static imp_err read_pub(struct rd *r, unsigned cmd, uint8_t pub[BOARD_PUB_LEN])
+static imp_err read_pub(struct wire_rd *r, unsigned cmd, uint8_t pub[WIRE_PUB_LEN])
 {
-	const uint8_t *p = take(r, BOARD_PUB_LEN);
+	const uint8_t *p = wire_rd_bytes(r, WIRE_PUB_LEN);
 	imp_err rc = rd_end(r, cmd);
 
 	if (rc != IMP_OK)
 		return rc;
 	if (p[0] != 0x04)
 		return bad_payload(cmd, "public key is not an uncompressed point");
-	memcpy(pub, p, BOARD_PUB_LEN);
+	memcpy(pub, p, WIRE_PUB_LEN);
 	return IMP_OK;
 }
 
 imp_err board_agent_generate_key(struct board_link *l, uint8_t slot, bool reuse,
-				 uint8_t pub[BOARD_PUB_LEN])
+				 uint8_t pub[WIRE_PUB_LEN])
 {
 	struct ctx *c = ctx_new();
 	imp_err rc;
 
 	if (!c)
 		return IMP_ERR_NOMEM;
-	put_u8(&c->w, slot);
-	put_u8(&c->w, reuse ? 1 : 0);
-	rc = call(l, BOARD_CMD_GENERATE_KEY, &c->w, BOARD_AGENT_TIMEOUT_CRYPTO_MS, &c->rsp, &c->r);
+	wire_wr_u8(&c->w, slot);
+	wire_wr_u8(&c->w, reuse ? 1 : 0);
+	rc = call(l, WIRE_CMD_GENERATE_KEY, &c->w, BOARD_AGENT_TIMEOUT_CRYPTO_MS, &c->rsp, &c->r);
 	if (rc == IMP_OK)
-		rc = read_pub(&c->r, BOARD_CMD_GENERATE_KEY, pub);
+		rc = read_pub(&c->r, WIRE_CMD_GENERATE_KEY, pub);
 	ctx_free(c);
 	return rc;
 }
@@ -304,17 +226,17 @@ imp_err board_agent_get_csr(struct board_link *l, uint8_t slot, const char *subj
 	*csr_len = 0;
 	if (!c)
 		return IMP_ERR_NOMEM;
-	put_u8(&c->w, slot);
-	put_blob(&c->w, subject, strlen(subject));
-	rc = call(l, BOARD_CMD_GET_CSR, &c->w, BOARD_AGENT_TIMEOUT_CRYPTO_MS, &c->rsp, &c->r);
+	wire_wr_u8(&c->w, slot);
+	wire_wr_blob(&c->w, subject, strlen(subject));
+	rc = call(l, WIRE_CMD_GET_CSR, &c->w, BOARD_AGENT_TIMEOUT_CRYPTO_MS, &c->rsp, &c->r);
 	if (rc != IMP_OK)
 		goto cleanup;
-	p = get_blob(&c->r, &n);
-	rc = rd_end(&c->r, BOARD_CMD_GET_CSR);
+	p = wire_rd_blob(&c->r, &n);
+	rc = rd_end(&c->r, WIRE_CMD_GET_CSR);
 	if (rc != IMP_OK)
 		goto cleanup;
 	if (n < 2 || p[0] != 0x30) {
-		rc = bad_payload(BOARD_CMD_GET_CSR, "CSR is not DER");
+		rc = bad_payload(WIRE_CMD_GET_CSR, "CSR is not DER");
 		goto cleanup;
 	}
 	*csr = malloc(n);
@@ -338,9 +260,9 @@ imp_err board_agent_import_wrapped_key(struct board_link *l, const struct board_
 	imp_err rc;
 
 	*out_len = 0;
-	if (k->kind == BOARD_KEY_EC_P256)
-		want = BOARD_PUB_LEN;
-	else if (k->kind == BOARD_KEY_PSK)
+	if (k->kind == WIRE_KEY_EC_P256)
+		want = WIRE_PUB_LEN;
+	else if (k->kind == WIRE_KEY_PSK)
 		want = BOARD_KCV_LEN;
 	else {
 		IMP_ERROR("agent IMPORT_WRAPPED_KEY: unknown key kind %u", k->kind);
@@ -351,22 +273,22 @@ imp_err board_agent_import_wrapped_key(struct board_link *l, const struct board_
 	c = ctx_new();
 	if (!c)
 		return IMP_ERR_NOMEM;
-	put_u8(&c->w, k->slot);
-	put_u8(&c->w, k->kind);
-	put_u8(&c->w, k->alg);
-	put(&c->w, k->station_pub, BOARD_PUB_LEN);
-	put_blob(&c->w, k->iv, k->iv_len);
-	put_blob(&c->w, k->wrapped, k->wrapped_len);
-	rc = call(l, BOARD_CMD_IMPORT_WRAPPED_KEY, &c->w, BOARD_AGENT_TIMEOUT_CRYPTO_MS, &c->rsp,
+	wire_wr_u8(&c->w, k->slot);
+	wire_wr_u8(&c->w, k->kind);
+	wire_wr_u8(&c->w, k->alg);
+	wire_wr_bytes(&c->w, k->station_pub, WIRE_PUB_LEN);
+	wire_wr_blob(&c->w, k->iv, k->iv_len);
+	wire_wr_blob(&c->w, k->wrapped, k->wrapped_len);
+	rc = call(l, WIRE_CMD_IMPORT_WRAPPED_KEY, &c->w, BOARD_AGENT_TIMEOUT_CRYPTO_MS, &c->rsp,
 		  &c->r);
 	if (rc != IMP_OK)
 		goto cleanup;
-	p = take(&c->r, want);
-	rc = rd_end(&c->r, BOARD_CMD_IMPORT_WRAPPED_KEY);
+	p = wire_rd_bytes(&c->r, want);
+	rc = rd_end(&c->r, WIRE_CMD_IMPORT_WRAPPED_KEY);
 	if (rc != IMP_OK)
 		goto cleanup;
-	if (want == BOARD_PUB_LEN && p[0] != 0x04) {
-		rc = bad_payload(BOARD_CMD_IMPORT_WRAPPED_KEY, "public key is not uncompressed");
+	if (want == WIRE_PUB_LEN && p[0] != 0x04) {
+		rc = bad_payload(WIRE_CMD_IMPORT_WRAPPED_KEY, "public key is not uncompressed");
 		goto cleanup;
 	}
 	memcpy(out, p, want);
@@ -393,9 +315,9 @@ imp_err board_agent_store_cert(struct board_link *l, uint8_t slot, const uint8_t
 
 	if (!c)
 		return IMP_ERR_NOMEM;
-	put_u8(&c->w, slot);
-	put_blob(&c->w, der, der_len);
-	rc = call_empty(l, BOARD_CMD_STORE_CERT, c, BOARD_AGENT_TIMEOUT_STORE_MS);
+	wire_wr_u8(&c->w, slot);
+	wire_wr_blob(&c->w, der, der_len);
+	rc = call_empty(l, WIRE_CMD_STORE_CERT, c, BOARD_AGENT_TIMEOUT_STORE_MS);
 	ctx_free(c);
 	return rc;
 }
@@ -408,15 +330,15 @@ imp_err board_agent_store_identity(struct board_link *l, const char *serial,
 
 	if (!c)
 		return IMP_ERR_NOMEM;
-	put_blob(&c->w, serial, strlen(serial));
-	put_blob(&c->w, identity, identity_len);
-	rc = call_empty(l, BOARD_CMD_STORE_IDENTITY, c, BOARD_AGENT_TIMEOUT_STORE_MS);
+	wire_wr_blob(&c->w, serial, strlen(serial));
+	wire_wr_blob(&c->w, identity, identity_len);
+	rc = call_empty(l, WIRE_CMD_STORE_IDENTITY, c, BOARD_AGENT_TIMEOUT_STORE_MS);
 	ctx_free(c);
 	return rc;
 }
 
 imp_err board_agent_sign_challenge(struct board_link *l, uint8_t slot,
-				   const uint8_t nonce[BOARD_NONCE_LEN], uint8_t *sig, size_t cap,
+				   const uint8_t nonce[WIRE_NONCE_LEN], uint8_t *sig, size_t cap,
 				   size_t *sig_len)
 {
 	struct ctx *c = ctx_new();
@@ -427,18 +349,18 @@ imp_err board_agent_sign_challenge(struct board_link *l, uint8_t slot,
 	*sig_len = 0;
 	if (!c)
 		return IMP_ERR_NOMEM;
-	put_u8(&c->w, slot);
-	put(&c->w, nonce, BOARD_NONCE_LEN);
-	rc = call(l, BOARD_CMD_SIGN_CHALLENGE, &c->w, BOARD_AGENT_TIMEOUT_CRYPTO_MS, &c->rsp,
+	wire_wr_u8(&c->w, slot);
+	wire_wr_bytes(&c->w, nonce, WIRE_NONCE_LEN);
+	rc = call(l, WIRE_CMD_SIGN_CHALLENGE, &c->w, BOARD_AGENT_TIMEOUT_CRYPTO_MS, &c->rsp,
 		  &c->r);
 	if (rc != IMP_OK)
 		goto cleanup;
-	p = get_blob(&c->r, &n);
-	rc = rd_end(&c->r, BOARD_CMD_SIGN_CHALLENGE);
+	p = wire_rd_blob(&c->r, &n);
+	rc = rd_end(&c->r, WIRE_CMD_SIGN_CHALLENGE);
 	if (rc != IMP_OK)
 		goto cleanup;
 	if (n == 0 || n > cap) {
-		rc = bad_payload(BOARD_CMD_SIGN_CHALLENGE, "signature empty or too long");
+		rc = bad_payload(WIRE_CMD_SIGN_CHALLENGE, "signature empty or too long");
 		goto cleanup;
 	}
 	memcpy(sig, p, n);
@@ -480,24 +402,24 @@ imp_err board_agent_read_identity(struct board_link *l, uint8_t slot, struct boa
 	memset(out, 0, sizeof(*out));
 	if (!c)
 		return IMP_ERR_NOMEM;
-	put_u8(&c->w, slot);
-	rc = call(l, BOARD_CMD_READ_IDENTITY, &c->w, BOARD_AGENT_TIMEOUT_FAST_MS, &c->rsp, &c->r);
+	wire_wr_u8(&c->w, slot);
+	rc = call(l, WIRE_CMD_READ_IDENTITY, &c->w, BOARD_AGENT_TIMEOUT_FAST_MS, &c->rsp, &c->r);
 	if (rc != IMP_OK)
 		goto cleanup;
-	serial = get_blob(&c->r, &sn);
-	ident = get_blob(&c->r, &in);
-	cert = get_blob(&c->r, &cn);
-	pub = get_blob(&c->r, &pn);
-	out->lifecycle = get_u8(&c->r);
-	rc = rd_end(&c->r, BOARD_CMD_READ_IDENTITY);
+	serial = wire_rd_blob(&c->r, &sn);
+	ident = wire_rd_blob(&c->r, &in);
+	cert = wire_rd_blob(&c->r, &cn);
+	pub = wire_rd_blob(&c->r, &pn);
+	out->lifecycle = wire_rd_u8(&c->r);
+	rc = rd_end(&c->r, WIRE_CMD_READ_IDENTITY);
 	if (rc != IMP_OK)
 		goto cleanup;
-	if (pn != 0 && (pn != BOARD_PUB_LEN || pub[0] != 0x04)) {
-		rc = bad_payload(BOARD_CMD_READ_IDENTITY, "public key neither empty nor 65 bytes");
+	if (pn != 0 && (pn != WIRE_PUB_LEN || pub[0] != 0x04)) {
+		rc = bad_payload(WIRE_CMD_READ_IDENTITY, "public key neither empty nor 65 bytes");
 		goto cleanup;
 	}
 	if (memchr(serial, 0, sn)) {
-		rc = bad_payload(BOARD_CMD_READ_IDENTITY, "serial holds a NUL byte");
+		rc = bad_payload(WIRE_CMD_READ_IDENTITY, "serial holds a NUL byte");
 		goto cleanup;
 	}
 	out->serial = dup_bytes(serial, sn, true);
@@ -510,7 +432,7 @@ imp_err board_agent_read_identity(struct board_link *l, uint8_t slot, struct boa
 	out->identity_len = in;
 	out->cert_len = cn;
 	if (pn) {
-		memcpy(out->pub, pub, BOARD_PUB_LEN);
+		memcpy(out->pub, pub, WIRE_PUB_LEN);
 		out->has_pub = true;
 	}
 cleanup:
@@ -527,8 +449,8 @@ imp_err board_agent_lock(struct board_link *l, uint8_t what)
 
 	if (!c)
 		return IMP_ERR_NOMEM;
-	put_u8(&c->w, what);
-	rc = call_empty(l, BOARD_CMD_LOCK, c, BOARD_AGENT_TIMEOUT_STORE_MS);
+	wire_wr_u8(&c->w, what);
+	rc = call_empty(l, WIRE_CMD_LOCK, c, BOARD_AGENT_TIMEOUT_STORE_MS);
 	ctx_free(c);
 	return rc;
 }
@@ -541,17 +463,17 @@ imp_err board_agent_echo(struct board_link *l, const uint8_t *data, size_t n)
 
 	if (!c)
 		return IMP_ERR_NOMEM;
-	put(&c->w, data, n);
-	if (c->w.overflow || n + 1 > BOARD_FRAME_MAX_PAYLOAD) {
-		IMP_ERROR("agent ECHO: at most %u bytes", BOARD_FRAME_MAX_PAYLOAD - 1);
+	wire_wr_bytes(&c->w, data, n);
+	if (c->w.overflow || n + 1 > WIRE_FRAME_MAX_PAYLOAD) {
+		IMP_ERROR("agent ECHO: at most %u bytes", WIRE_FRAME_MAX_PAYLOAD - 1);
 		ctx_free(c);
 		return IMP_ERR_USAGE;
 	}
-	rc = call(l, BOARD_CMD_ECHO, &c->w, BOARD_AGENT_TIMEOUT_FAST_MS, &c->rsp, &c->r);
+	rc = call(l, WIRE_CMD_ECHO, &c->w, BOARD_AGENT_TIMEOUT_FAST_MS, &c->rsp, &c->r);
 	if (rc != IMP_OK)
 		goto cleanup;
-	p = take(&c->r, n);
-	rc = rd_end(&c->r, BOARD_CMD_ECHO);
+	p = wire_rd_bytes(&c->r, n);
+	rc = rd_end(&c->r, WIRE_CMD_ECHO);
 	if (rc == IMP_OK && n && memcmp(p, data, n) != 0) {
 		IMP_ERROR("agent ECHO: the board echoed different bytes; the link corrupts data");
 		rc = IMP_ERR_PROTOCOL;

@@ -80,7 +80,7 @@ imp_err board_anchor_read_identity(struct board_anchor *a, uint8_t slot,
 }
 
 imp_err board_anchor_challenge(struct board_anchor *a, uint8_t slot,
-			       const uint8_t nonce[BOARD_NONCE_LEN], uint8_t *sig, size_t cap,
+			       const uint8_t nonce[WIRE_NONCE_LEN], uint8_t *sig, size_t cap,
 			       size_t *sig_len)
 {
 	*sig_len = 0;

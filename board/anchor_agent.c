@@ -41,18 +41,18 @@ static imp_err ag_inject(void *priv, const struct board_anchor_item *it, uint8_t
 	*out_len = 0;
 	switch (it->kind) {
 	case BOARD_ANCHOR_GENERATE:
-		if (cap < BOARD_PUB_LEN)
+		if (cap < WIRE_PUB_LEN)
 			return IMP_ERR_USAGE;
 		rc = board_agent_generate_key(a->link, it->slot, it->reuse, out);
 		if (rc == IMP_OK)
-			*out_len = BOARD_PUB_LEN;
+			*out_len = WIRE_PUB_LEN;
 		return rc;
 	case BOARD_ANCHOR_WRAPPED_KEY:
 		if (!it->wrapped)
 			return IMP_ERR_USAGE;
 		rc = board_agent_import_wrapped_key(a->link, it->wrapped, out, cap, out_len);
 		/* The agent's answer on this thread's link, just received. */
-		if (rc == IMP_ERR_BOARD && board_agent_last_status() == BOARD_ST_EXISTS)
+		if (rc == IMP_ERR_BOARD && board_agent_last_status() == WIRE_ST_EXISTS)
 			rc = IMP_ERR_EXISTS;
 		return rc;
 	case BOARD_ANCHOR_CERT:
@@ -73,7 +73,7 @@ static imp_err ag_read_identity(void *priv, uint8_t slot, struct board_identity 
 	return board_agent_read_identity(a->link, slot, out);
 }
 
-static imp_err ag_challenge(void *priv, uint8_t slot, const uint8_t nonce[BOARD_NONCE_LEN],
+static imp_err ag_challenge(void *priv, uint8_t slot, const uint8_t nonce[WIRE_NONCE_LEN],
 			    uint8_t *sig, size_t cap, size_t *sig_len)
 {
 	struct agent_anchor *a = priv;
@@ -99,7 +99,7 @@ static imp_err ag_lock_state(void *priv, struct board_anchor_lock_state *out)
 		return rc;
 	out->lifecycle = info.lifecycle;
 	out->fuses = info.fuses;
-	out->locked = info.lifecycle == BOARD_LC_LOCKED;
+	out->locked = info.lifecycle == WIRE_LC_LOCKED;
 	return IMP_OK;
 }
 

@@ -104,22 +104,22 @@ static imp_err secured(struct pcsc_anchor *a, const char *what, uint8_t ins, uin
 }
 
 /* ECDH of a fresh P-256 key with the card's transport key; pub receives ours. */
-static imp_err station_ecdh(const uint8_t card_pub[BOARD_PUB_LEN], uint8_t pub[BOARD_PUB_LEN],
+static imp_err station_ecdh(const uint8_t card_pub[WIRE_PUB_LEN], uint8_t pub[WIRE_PUB_LEN],
 			    uint8_t z[32])
 {
 	EVP_PKEY *eph = EVP_EC_gen("P-256"), *peer = NULL;
 	EVP_PKEY_CTX *pc = NULL, *dc = NULL;
 	OSSL_PARAM params[3];
-	size_t n = BOARD_PUB_LEN, zl = 32;
+	size_t n = WIRE_PUB_LEN, zl = 32;
 	imp_err rc = IMP_ERR_CRYPTO;
 
 	if (!eph || EVP_PKEY_get_octet_string_param(eph, OSSL_PKEY_PARAM_PUB_KEY, pub,
-						    BOARD_PUB_LEN, &n) != 1 || n != BOARD_PUB_LEN)
+						    WIRE_PUB_LEN, &n) != 1 || n != WIRE_PUB_LEN)
 		goto cleanup;
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
 						     (char *)"prime256v1", 0);
 	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)card_pub,
-						      BOARD_PUB_LEN);
+						      WIRE_PUB_LEN);
 	params[2] = OSSL_PARAM_construct_end();
 	pc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
 	if (!pc || EVP_PKEY_fromdata_init(pc) != 1 ||
@@ -141,12 +141,12 @@ cleanup:
 
 static imp_err open_session(struct pcsc_anchor *a)
 {
-	uint8_t req[BOARD_PUB_LEN + BOARD_SM_NONCE_LEN], z[32], auth[BOARD_SM_MAC_LEN];
+	uint8_t req[WIRE_PUB_LEN + BOARD_SM_NONCE_LEN], z[32], auth[BOARD_SM_MAC_LEN];
 	size_t rlen = 0;
 	imp_err rc;
 
 	rc = station_ecdh(a->chip.transport_pub, req, z);
-	if (rc == IMP_OK && RAND_bytes(req + BOARD_PUB_LEN, BOARD_SM_NONCE_LEN) != 1)
+	if (rc == IMP_OK && RAND_bytes(req + WIRE_PUB_LEN, BOARD_SM_NONCE_LEN) != 1)
 		rc = IMP_ERR_CRYPTO;
 	if (rc == IMP_OK)
 		rc = plain(a, "OPEN SESSION", BOARD_PCSC_CLA, BOARD_PCSC_INS_OPEN_SESSION, 0, 0, req,
@@ -154,7 +154,7 @@ static imp_err open_session(struct pcsc_anchor *a)
 	if (rc == IMP_OK && rlen != BOARD_SM_NONCE_LEN + BOARD_SM_MAC_LEN)
 		rc = IMP_ERR_PROTOCOL;
 	if (rc == IMP_OK)
-		rc = board_sm_derive(&a->sm, z, req + BOARD_PUB_LEN, a->buf, auth);
+		rc = board_sm_derive(&a->sm, z, req + WIRE_PUB_LEN, a->buf, auth);
 	if (rc == IMP_OK &&
 	    CRYPTO_memcmp(auth, a->buf + BOARD_SM_NONCE_LEN, BOARD_SM_MAC_LEN) != 0) {
 		IMP_ERROR("card in '%s' does not hold the transport key it announced: session "
@@ -220,33 +220,33 @@ static imp_err pc_inject(void *priv, const struct board_anchor_item *it, uint8_t
 	*out_len = 0;
 	switch (it->kind) {
 	case BOARD_ANCHOR_GENERATE:
-		if (cap < BOARD_PUB_LEN)
+		if (cap < WIRE_PUB_LEN)
 			return IMP_ERR_USAGE;
 		rc = secured(a, "GENERATE KEY", BOARD_PCSC_INS_GENERATE_KEY, it->slot,
 			     it->reuse ? 1 : 0, NULL, 0, &r, &rl);
-		if (rc == IMP_OK && (rl != BOARD_PUB_LEN || r[0] != 0x04))
+		if (rc == IMP_OK && (rl != WIRE_PUB_LEN || r[0] != 0x04))
 			rc = IMP_ERR_PROTOCOL;
 		if (rc == IMP_OK) {
-			memcpy(out, r, BOARD_PUB_LEN);
-			*out_len = BOARD_PUB_LEN;
+			memcpy(out, r, WIRE_PUB_LEN);
+			*out_len = WIRE_PUB_LEN;
 		}
 		return rc;
 	case BOARD_ANCHOR_WRAPPED_KEY:
-		if (!k || k->iv_len > 255 || cap < BOARD_PUB_LEN ||
+		if (!k || k->iv_len > 255 || cap < WIRE_PUB_LEN ||
 		    k->wrapped_len > BOARD_APDU_DATA_MAX - 512)
 			return IMP_ERR_USAGE;
-		n = 3 + BOARD_PUB_LEN + 1 + k->iv_len + k->wrapped_len;
+		n = 3 + WIRE_PUB_LEN + 1 + k->iv_len + k->wrapped_len;
 		req = malloc(n);
 		if (!req)
 			return IMP_ERR_NOMEM;
 		req[0] = k->kind;
 		req[1] = k->alg;
 		req[2] = 0;
-		memcpy(req + 3, k->station_pub, BOARD_PUB_LEN);
-		req[3 + BOARD_PUB_LEN] = (uint8_t)k->iv_len;
+		memcpy(req + 3, k->station_pub, WIRE_PUB_LEN);
+		req[3 + WIRE_PUB_LEN] = (uint8_t)k->iv_len;
 		if (k->iv_len)
-			memcpy(req + 4 + BOARD_PUB_LEN, k->iv, k->iv_len);
-		memcpy(req + 4 + BOARD_PUB_LEN + k->iv_len, k->wrapped, k->wrapped_len);
+			memcpy(req + 4 + WIRE_PUB_LEN, k->iv, k->iv_len);
+		memcpy(req + 4 + WIRE_PUB_LEN + k->iv_len, k->wrapped, k->wrapped_len);
 		a->last_sw = 0;
 		rc = secured(a, "PUT KEY", BOARD_PCSC_INS_PUT_KEY, k->slot, 0, req, n, &r, &rl);
 		imp_wipe(req, n);
@@ -254,7 +254,7 @@ static imp_err pc_inject(void *priv, const struct board_anchor_item *it, uint8_t
 		/* The card's own answer: the slot holds a key (a PUT KEY before a crash). */
 		if (rc != IMP_OK && a->last_sw == BOARD_SW_EXISTS)
 			return IMP_ERR_EXISTS;
-		if (rc == IMP_OK && rl != BOARD_PUB_LEN && rl != BOARD_KCV_LEN)
+		if (rc == IMP_OK && rl != WIRE_PUB_LEN && rl != BOARD_KCV_LEN)
 			rc = IMP_ERR_PROTOCOL;
 		if (rc == IMP_OK) {
 			memcpy(out, r, rl);
@@ -304,7 +304,7 @@ static imp_err pc_read_identity(void *priv, uint8_t slot, struct board_identity 
 	return rc;
 }
 
-static imp_err pc_challenge(void *priv, uint8_t slot, const uint8_t nonce[BOARD_NONCE_LEN],
+static imp_err pc_challenge(void *priv, uint8_t slot, const uint8_t nonce[WIRE_NONCE_LEN],
 			    uint8_t *sig, size_t cap, size_t *sig_len)
 {
 	struct pcsc_anchor *a = priv;
@@ -314,7 +314,7 @@ static imp_err pc_challenge(void *priv, uint8_t slot, const uint8_t nonce[BOARD_
 
 	*sig_len = 0;
 	rc = secured(a, "INTERNAL AUTHENTICATE", BOARD_PCSC_INS_INTERNAL_AUTH, 0, slot, nonce,
-		     BOARD_NONCE_LEN, &r, &rl);
+		     WIRE_NONCE_LEN, &r, &rl);
 	if (rc == IMP_OK && (rl == 0 || rl > cap))
 		rc = IMP_ERR_PROTOCOL;
 	if (rc == IMP_OK) {
@@ -344,7 +344,7 @@ static imp_err read_chip(struct pcsc_anchor *a, struct board_pcsc_chip *c)
 		     0, &r, &rl);
 	if (rc == IMP_OK)
 		rc = board_pcsc_parse_chip(r, rl, c);
-	if (rc == IMP_OK && memcmp(c->transport_pub, a->chip.transport_pub, BOARD_PUB_LEN) != 0)
+	if (rc == IMP_OK && memcmp(c->transport_pub, a->chip.transport_pub, WIRE_PUB_LEN) != 0)
 		rc = IMP_ERR_VERIFY;
 	return rc;
 }
@@ -374,11 +374,11 @@ static imp_err pc_identify(void *priv, struct board_agent_info *out)
 	if (rc != IMP_OK)
 		return rc;
 	memset(out, 0, sizeof(*out));
-	memcpy(out->uid, c.uid, BOARD_UID_LEN);
+	memcpy(out->uid, c.uid, WIRE_UID_LEN);
 	out->lifecycle = c.lifecycle;
 	out->fuses = c.fuses;
 	out->slots = c.slots;
-	memcpy(out->transport_pub, c.transport_pub, BOARD_PUB_LEN);
+	memcpy(out->transport_pub, c.transport_pub, WIRE_PUB_LEN);
 	return IMP_OK;
 }
 

@@ -73,15 +73,15 @@ void board_link_set_timeout_scale(struct board_link *l, double scale)
 }
 
 imp_err board_link_transact(struct board_link *l, uint8_t cmd, const uint8_t *req,
-			    size_t req_len, struct board_frame *rsp, unsigned timeout_ms)
+			    size_t req_len, struct wire_frame *rsp, unsigned timeout_ms)
 {
-	struct board_frame *fp;
+	struct wire_frame *fp;
 	double t = (double)timeout_ms * l->scale;
 	imp_err rc;
 
-	if (req_len > BOARD_FRAME_MAX_PAYLOAD) {
+	if (req_len > WIRE_FRAME_MAX_PAYLOAD) {
 		IMP_ERROR("agent command 0x%02x: request of %zu bytes exceeds one frame (%u)", cmd,
-			  req_len, BOARD_FRAME_MAX_PAYLOAD);
+			  req_len, WIRE_FRAME_MAX_PAYLOAD);
 		return IMP_ERR_USAGE;
 	}
 	fp = malloc(sizeof(*fp));

@@ -17,7 +17,7 @@
 #include "imprint/log.h"
 #include "imprint/util.h"
 
-#define RX_CAP (3 * BOARD_FRAME_MAX_LEN)
+#define RX_CAP (3 * WIRE_FRAME_MAX_LEN)
 
 struct serial {
 	int fd;
@@ -25,8 +25,8 @@ struct serial {
 	uint16_t seq;
 	size_t rx_len;
 	uint8_t rx[RX_CAP];
-	uint8_t tx[BOARD_FRAME_MAX_LEN];
-	struct board_frame f;      /* decode scratch */
+	uint8_t tx[WIRE_FRAME_MAX_LEN];
+	struct wire_frame f;      /* decode scratch */
 };
 
 static const struct {
@@ -189,48 +189,48 @@ enum wait_result { GOT_IT, RESEND, FATAL };
 
 /* Wait for the answer to (type, seq) until deadline. */
 static enum wait_result wait_answer(struct serial *s, uint8_t type, uint16_t seq,
-				    struct board_frame *rsp, uint64_t deadline,
+				    struct wire_frame *rsp, uint64_t deadline,
 				    struct board_link_stats *st, imp_err *why)
 {
 	bool timed_out = false;
 
 	for (;;) {
 		size_t consumed = 0;
-		enum board_frame_result r = board_frame_decode(s->rx, s->rx_len, &s->f, &consumed);
+		enum wire_frame_result r = wire_frame_decode(s->rx, s->rx_len, &s->f, &consumed);
 
 		switch (r) {
-		case BOARD_FRAME_OK:
+		case WIRE_FRAME_OK:
 			drop(s, consumed);
-			if (s->f.seq == seq && s->f.type == (uint8_t)(type | BOARD_FRAME_RESPONSE)) {
+			if (s->f.seq == seq && s->f.type == (uint8_t)(type | WIRE_FRAME_RESPONSE)) {
 				rsp->type = s->f.type;
 				rsp->seq = s->f.seq;
 				rsp->len = s->f.len;
 				memcpy(rsp->payload, s->f.payload, s->f.len);
 				return GOT_IT;
 			}
-			if (s->f.seq == seq && s->f.type == BOARD_FRAME_TYPE_NAK) {
+			if (s->f.seq == seq && s->f.type == WIRE_FRAME_TYPE_NAK) {
 				st->naks++;
 				*why = IMP_ERR_PROTOCOL;
 				return RESEND;
 			}
 			st->discarded++;
 			continue;
-		case BOARD_FRAME_BAD_CRC:
+		case WIRE_FRAME_BAD_CRC:
 			drop(s, consumed);
 			st->bad_crc++;
 			*why = IMP_ERR_PROTOCOL;
 			/* The header is untrusted, but if it names our exchange our
 			 * answer was damaged: ask again now instead of waiting. */
 			if (s->f.seq == seq &&
-			    s->f.type == (uint8_t)(type | BOARD_FRAME_RESPONSE))
+			    s->f.type == (uint8_t)(type | WIRE_FRAME_RESPONSE))
 				return RESEND;
 			continue;
-		case BOARD_FRAME_BAD:
+		case WIRE_FRAME_BAD:
 			drop(s, consumed);
 			st->bad_frames++;
 			*why = IMP_ERR_PROTOCOL;
 			continue;
-		case BOARD_FRAME_NEED_MORE: {
+		case WIRE_FRAME_NEED_MORE: {
 			imp_err rc;
 
 			st->noise_bytes += consumed;
@@ -263,12 +263,12 @@ static enum wait_result wait_answer(struct serial *s, uint8_t type, uint16_t seq
 	}
 }
 
-static imp_err serial_transact(void *priv, const struct board_frame *req,
-			       struct board_frame *rsp, unsigned timeout_ms, unsigned max_retries,
+static imp_err serial_transact(void *priv, const struct wire_frame *req,
+			       struct wire_frame *rsp, unsigned timeout_ms, unsigned max_retries,
 			       struct board_link_stats *st)
 {
 	struct serial *s = priv;
-	struct board_frame *f = &s->f;
+	struct wire_frame *f = &s->f;
 	uint16_t seq = ++s->seq;
 	imp_err why = IMP_OK;
 	size_t n;
@@ -277,7 +277,7 @@ static imp_err serial_transact(void *priv, const struct board_frame *req,
 	f->seq = seq;
 	f->len = req->len;
 	memcpy(f->payload, req->payload, req->len);
-	n = board_frame_encode(f, s->tx, sizeof(s->tx));
+	n = wire_frame_encode(f, s->tx, sizeof(s->tx));
 	if (n == 0)
 		return IMP_ERR_INTERNAL;
 	for (unsigned attempt = 0; attempt <= max_retries; attempt++) {

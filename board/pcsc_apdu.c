@@ -231,14 +231,14 @@ imp_err board_pcsc_parse_chip(const uint8_t *p, size_t n, struct board_pcsc_chip
 	memset(out, 0, sizeof(*out));
 	if (n != BOARD_PCSC_CHIP_INFO_LEN)
 		return IMP_ERR_PROTOCOL;
-	memcpy(out->uid, p, BOARD_UID_LEN);
+	memcpy(out->uid, p, WIRE_UID_LEN);
 	out->lifecycle = p[16];
 	out->fuses = p[17];
 	out->slots = p[18];
 	if (p[19] > 1 || p[20] != 0x04)
 		return IMP_ERR_PROTOCOL;
 	out->locked = p[19] == 1;
-	memcpy(out->transport_pub, p + 20, BOARD_PUB_LEN);
+	memcpy(out->transport_pub, p + 20, WIRE_PUB_LEN);
 	return IMP_OK;
 }
 
@@ -286,7 +286,7 @@ imp_err board_pcsc_parse_slot(const uint8_t *p, size_t n, struct board_identity 
 	ident = take_blob(p, n, &pos, &il, &ok);
 	cert = take_blob(p, n, &pos, &cl, &ok);
 	pub = take_blob(p, n, &pos, &pl, &ok);
-	if (!ok || n - pos != 1 || (pl != 0 && pl != BOARD_PUB_LEN) ||
+	if (!ok || n - pos != 1 || (pl != 0 && pl != WIRE_PUB_LEN) ||
 	    (pl && pub[0] != 0x04) || memchr(serial, 0, sl))
 		return IMP_ERR_PROTOCOL;
 	out->lifecycle = p[pos];
@@ -302,7 +302,7 @@ imp_err board_pcsc_parse_slot(const uint8_t *p, size_t n, struct board_identity 
 	out->identity_len = il;
 	out->cert_len = cl;
 	if (pl) {
-		memcpy(out->pub, pub, BOARD_PUB_LEN);
+		memcpy(out->pub, pub, WIRE_PUB_LEN);
 		out->has_pub = true;
 	}
 	return IMP_OK;

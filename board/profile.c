@@ -410,8 +410,8 @@ static const struct {
 	const char *name;
 	uint32_t bit;
 } fuse_names[] = {
-	{ "debug_lock", BOARD_FUSE_DEBUG_LOCK },
-	{ "boot_lock", BOARD_FUSE_BOOT_LOCK },
+	{ "debug_lock", WIRE_FUSE_DEBUG_LOCK },
+	{ "boot_lock", WIRE_FUSE_BOOT_LOCK },
 };
 
 static imp_err parse_profile(struct pctx *c, json_t *root, struct board_profile *p)
@@ -535,11 +535,11 @@ static imp_err parse_profile(struct pctx *c, json_t *root, struct board_profile 
 			return rc;
 		if (lc) {
 			if (strcmp(lc, "open") == 0)
-				p->lock_lifecycle = BOARD_LC_OPEN;
+				p->lock_lifecycle = WIRE_LC_OPEN;
 			else if (strcmp(lc, "personalised") == 0)
-				p->lock_lifecycle = BOARD_LC_PERSONALISED;
+				p->lock_lifecycle = WIRE_LC_PERSONALISED;
 			else if (strcmp(lc, "locked") == 0)
-				p->lock_lifecycle = BOARD_LC_LOCKED;
+				p->lock_lifecycle = WIRE_LC_LOCKED;
 			free(lc);
 			if (!p->lock_lifecycle)
 				return perr(c, "agent_lifecycle", "expected open, personalised or locked");
@@ -557,13 +557,13 @@ static imp_err parse_profile(struct pctx *c, json_t *root, struct board_profile 
 		old = push(c, "agent", 0);
 		if ((rc = only_keys(c, o, agent_keys)) != IMP_OK ||
 		    (rc = get_u32(c, o, "baud", false, BOARD_LINK_DEFAULT_BAUD, &p->agent_baud)) != IMP_OK ||
-		    (rc = get_u32(c, o, "protocol", false, BOARD_AGENT_PROTO_VERSION, &p->agent_protocol)) != IMP_OK ||
+		    (rc = get_u32(c, o, "protocol", false, WIRE_AGENT_PROTO_VERSION, &p->agent_protocol)) != IMP_OK ||
 		    (rc = get_str(c, o, "image", false, &p->agent_image)) != IMP_OK ||
 		    (rc = get_obj(c, o, "slots", false, &so)) != IMP_OK)
 			return rc;
-		if (p->agent_protocol != BOARD_AGENT_PROTO_VERSION)
+		if (p->agent_protocol != WIRE_AGENT_PROTO_VERSION)
 			return perr(c, "protocol", "this station speaks agent protocol %u",
-				    BOARD_AGENT_PROTO_VERSION);
+				    WIRE_AGENT_PROTO_VERSION);
 		if (so) {
 			uint32_t dev = 0, psk = 0;
 			size_t o2 = push(c, "slots", 0);
@@ -581,7 +581,7 @@ static imp_err parse_profile(struct pctx *c, json_t *root, struct board_profile 
 		pop(c, old);
 	} else {
 		p->agent_baud = BOARD_LINK_DEFAULT_BAUD;
-		p->agent_protocol = BOARD_AGENT_PROTO_VERSION;
+		p->agent_protocol = WIRE_AGENT_PROTO_VERSION;
 	}
 
 	if ((rc = get_obj(c, root, "sequences", false, &o)) != IMP_OK)

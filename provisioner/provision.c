@@ -29,7 +29,7 @@
 #include "imprint/util.h"
 #include "provisioner/provision.h"
 
-#define WANT_FUSES (BOARD_FUSE_DEBUG_LOCK | BOARD_FUSE_BOOT_LOCK)
+#define WANT_FUSES (WIRE_FUSE_DEBUG_LOCK | WIRE_FUSE_BOOT_LOCK)
 #define PSK_KCV_LEN 8u
 
 struct job {
@@ -40,9 +40,9 @@ struct job {
 	struct board_link *link;
 	struct board_anchor *anchor;
 	struct board_agent_info info;
-	char uid[PROV_UID_HEX_MAX + 1];
-	char serial[PROV_SERIAL_MAX];
-	enum prov_state state;
+	char uid[JNL_UID_HEX_MAX + 1];
+	char serial[JNL_SERIAL_MAX];
+	enum jnl_state state;
 	json_t *data;     /* the journal's step data for this board (owned) */
 	uint8_t slot;
 	double t0;
@@ -122,7 +122,7 @@ static void crash_point(void)
 }
 
 /* Journal the next state with what the step added, then mirror it locally. */
-static imp_err advance(struct job *j, enum prov_state next, json_t *add)
+static imp_err advance(struct job *j, enum jnl_state next, json_t *add)
 {
 	char *text = NULL;
 	imp_err rc;
@@ -132,7 +132,7 @@ static imp_err advance(struct job *j, enum prov_state next, json_t *add)
 		if (!text)
 			return IMP_ERR_NOMEM;
 	}
-	rc = prov_journal_set_state(j->st->journal, j->uid, next, text);
+	rc = jnl_set_state(j->st->journal, j->uid, next, text);
 	free(text);
 	if (rc != IMP_OK)
 		return rc;
@@ -178,7 +178,7 @@ static imp_err subject_oneline(const struct fmt_name_entry *names, size_t n, cha
 
 static imp_err pub_from_data(const struct job *j, EVP_PKEY **out)
 {
-	uint8_t point[BOARD_PUB_LEN];
+	uint8_t point[WIRE_PUB_LEN];
 	imp_err rc = data_hex(j, "pub", point, sizeof(point));
 
 	if (rc != IMP_OK) {
@@ -248,7 +248,7 @@ static imp_err import_wrapped(struct job *j, hsm_obj key, uint8_t kind, uint8_t 
 		goto cleanup;
 	wk.slot = j->slot;
 	wk.kind = kind;
-	wk.alg = BOARD_WRAP_AES_KWP;
+	wk.alg = WIRE_WRAP_AES_KWP;
 	memcpy(wk.station_pub, k.eph_point, sizeof(wk.station_pub));
 	wk.wrapped = wrapped;
 	wk.wrapped_len = wlen;
@@ -266,7 +266,7 @@ cleanup:
 static imp_err psk_derive(struct job *j, unsigned flags, hsm_obj *psk)
 {
 	uint8_t div[HSM_PSK_DIVERSIFIER_LEN];
-	char input[32 + PROV_UID_HEX_MAX + PROV_SERIAL_MAX];
+	char input[32 + JNL_UID_HEX_MAX + JNL_SERIAL_MAX];
 	int n = snprintf(input, sizeof(input), "imprint-psk-v1|%s|%s", j->uid, j->serial);
 
 	if (n < 0 || (size_t)n >= sizeof(input) ||
@@ -282,7 +282,7 @@ static imp_err step_keys_device(struct job *j, json_t *add)
 	struct fmt_name_entry *names = NULL;
 	size_t nn = 0;
 	char subject[512];
-	uint8_t pub[BOARD_PUB_LEN];
+	uint8_t pub[WIRE_PUB_LEN];
 	uint8_t *csr_der = NULL;
 	size_t csr_len = 0, got = 0;
 	X509_REQ *csr = NULL;
@@ -296,7 +296,7 @@ static imp_err step_keys_device(struct job *j, json_t *add)
 		rc = subject_oneline(names, nn, subject, sizeof(subject));
 	if (rc == IMP_OK)
 		rc = board_anchor_inject(j->anchor, &item, pub, sizeof(pub), &got);
-	if (rc == IMP_OK && got != BOARD_PUB_LEN)
+	if (rc == IMP_OK && got != WIRE_PUB_LEN)
 		rc = IMP_ERR_PROTOCOL;
 	if (rc == IMP_OK)
 		rc = board_agent_get_csr(j->link, j->slot, subject, &csr_der, &csr_len);
@@ -332,7 +332,7 @@ static imp_err step_keys_hsm(struct job *j, json_t *add)
 	struct board_identity id = { 0 };
 	struct hsm_key_opts o = { HSM_KEY_WRAPPABLE | HSM_KEY_SIGN, "imprint-device-key", NULL, 0 };
 	hsm_obj pubh = HSM_OBJ_NONE, privh = HSM_OBJ_NONE;
-	uint8_t hsm_pub[HSM_EC_POINT_LEN], board_pub[BOARD_PUB_LEN];
+	uint8_t hsm_pub[HSM_EC_POINT_LEN], board_pub[WIRE_PUB_LEN];
 	size_t got = 0;
 	imp_err rc;
 
@@ -353,10 +353,10 @@ static imp_err step_keys_hsm(struct job *j, json_t *add)
 	if (rc == IMP_OK)
 		rc = hsm_ec_point(j->s, pubh, hsm_pub);
 	if (rc == IMP_OK)
-		rc = import_wrapped(j, privh, BOARD_KEY_EC_P256, board_pub, sizeof(board_pub), &got);
+		rc = import_wrapped(j, privh, WIRE_KEY_EC_P256, board_pub, sizeof(board_pub), &got);
 	if (rc != IMP_OK)
 		goto cleanup;
-	if (got != BOARD_PUB_LEN || CRYPTO_memcmp(board_pub, hsm_pub, BOARD_PUB_LEN) != 0) {
+	if (got != WIRE_PUB_LEN || CRYPTO_memcmp(board_pub, hsm_pub, WIRE_PUB_LEN) != 0) {
 		IMP_ERROR("%s: the board reports another public key than the one injected",
 			  j->fx->name);
 		rc = IMP_ERR_VERIFY;
@@ -386,7 +386,7 @@ static imp_err psk_kcv(struct job *j, hsm_obj psk, uint8_t kcv[PSK_KCV_LEN])
 static imp_err step_keys_psk(struct job *j, json_t *add)
 {
 	hsm_obj psk = HSM_OBJ_NONE;
-	uint8_t kcv[PSK_KCV_LEN], board_kcv[BOARD_PUB_LEN];
+	uint8_t kcv[PSK_KCV_LEN], board_kcv[WIRE_PUB_LEN];
 	size_t got = 0;
 	imp_err rc;
 
@@ -394,7 +394,7 @@ static imp_err step_keys_psk(struct job *j, json_t *add)
 	if (rc == IMP_OK)
 		rc = psk_kcv(j, psk, kcv);
 	if (rc == IMP_OK)
-		rc = import_wrapped(j, psk, BOARD_KEY_PSK, board_kcv, sizeof(board_kcv), &got);
+		rc = import_wrapped(j, psk, WIRE_KEY_PSK, board_kcv, sizeof(board_kcv), &got);
 	if (rc == IMP_OK)
 		crash_point(); /* the anchor holds the PSK, the journal still says KEYS */
 	if (rc == IMP_ERR_EXISTS) {
@@ -566,7 +566,7 @@ static imp_err verify_ecdsa_challenge(struct job *j, const uint8_t *nonce, const
 		rc = IMP_ERR_NOMEM;
 	} else if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(cert)) !=
 			   1 ||
-		   EVP_DigestVerify(md, sig, sig_len, nonce, BOARD_NONCE_LEN) != 1) {
+		   EVP_DigestVerify(md, sig, sig_len, nonce, WIRE_NONCE_LEN) != 1) {
 		rc = IMP_ERR_CHALLENGE;
 	}
 	EVP_MD_CTX_free(md);
@@ -583,7 +583,7 @@ static imp_err verify_psk_challenge(struct job *j, const uint8_t *nonce, const u
 
 	rc = psk_derive(j, 0, &psk);
 	if (rc == IMP_OK)
-		rc = hsm_cmac(j->s, psk, nonce, BOARD_NONCE_LEN, mac);
+		rc = hsm_cmac(j->s, psk, nonce, WIRE_NONCE_LEN, mac);
 	if (psk)
 		hsm_destroy(j->s, psk);
 	if (rc != IMP_OK)
@@ -595,7 +595,7 @@ static imp_err verify_psk_challenge(struct job *j, const uint8_t *nonce, const u
 
 static imp_err step_challenge(struct job *j, json_t *add)
 {
-	uint8_t nonce[BOARD_NONCE_LEN];
+	uint8_t nonce[WIRE_NONCE_LEN];
 	uint8_t sig[BOARD_SIG_MAX];
 	size_t sig_len = 0;
 	imp_err rc;
@@ -658,9 +658,9 @@ static imp_err step_lock(struct job *j, json_t *add)
 		return rc;
 	imp_rfc3339_now(ts);
 	json_object_set_new(add, "lock", json_pack("{s:b, s:b, s:s, s:s}", "debug_locked",
-						   (ls.fuses & BOARD_FUSE_DEBUG_LOCK) != 0,
+						   (ls.fuses & WIRE_FUSE_DEBUG_LOCK) != 0,
 						   "boot_locked",
-						   (ls.fuses & BOARD_FUSE_BOOT_LOCK) != 0,
+						   (ls.fuses & WIRE_FUSE_BOOT_LOCK) != 0,
 						   "lifecycle", board_lifecycle_name(ls.lifecycle),
 						   "verified_at", ts));
 	return IMP_OK;
@@ -669,11 +669,11 @@ static imp_err step_lock(struct job *j, json_t *add)
 /* Journal link of the record: the head event (the RECORD state change). */
 struct head_event {
 	uint64_t seq;
-	char prev_hash[PROV_HASH_HEX_LEN + 1];
-	char hash[PROV_HASH_HEX_LEN + 1];
+	char prev_hash[JNL_HASH_HEX_LEN + 1];
+	char hash[JNL_HASH_HEX_LEN + 1];
 };
 
-static int head_event_cb(void *arg, const struct prov_event *ev)
+static int head_event_cb(void *arg, const struct jnl_event *ev)
 {
 	struct head_event *h = arg;
 
@@ -683,10 +683,10 @@ static int head_event_cb(void *arg, const struct prov_event *ev)
 	return 0;
 }
 
-static imp_err last_board_event(struct prov_journal *jn, const char *uid, struct head_event *h)
+static imp_err last_board_event(struct jnl *jn, const char *uid, struct head_event *h)
 {
 	memset(h, 0, sizeof(*h));
-	return prov_journal_iterate_events(jn, 0, uid, head_event_cb, h);
+	return jnl_iterate_events(jn, 0, uid, head_event_cb, h);
 }
 
 static imp_err step_record(struct job *j, json_t *add)
@@ -695,7 +695,7 @@ static imp_err step_record(struct job *j, json_t *add)
 	struct fmt_record r = { 0 };
 	struct head_event head;
 	const json_t *lock = json_object_get(j->data, "lock");
-	uint8_t uid_bin[PROV_UID_HEX_MAX / 2], kcv[PSK_KCV_LEN], fw[32];
+	uint8_t uid_bin[JNL_UID_HEX_MAX / 2], kcv[PSK_KCV_LEN], fw[32];
 	size_t uid_len = strlen(j->uid) / 2;
 	EVP_PKEY *pub = NULL;
 	X509 *cert = NULL;
@@ -758,7 +758,7 @@ static imp_err step_record(struct job *j, json_t *add)
 			X509_get0_pubkey(st->org.cert[HSM_ORG_RECORD]), &signer);
 	rc = fmt_record_sign(obj, &signer, chain, 2, &jws);
 	if (rc == IMP_OK)
-		rc = prov_journal_record_done(st->journal, j->uid,
+		rc = jnl_record_done(st->journal, j->uid,
 					      json_string_value(json_object_get(obj, "record_id")),
 					      jws);
 cleanup:
@@ -771,14 +771,14 @@ cleanup:
 
 typedef imp_err (*step_fn)(struct job *j, json_t *add);
 
-static const step_fn steps[PROV_ST__COUNT] = {
-	[PROV_ST_KEYS] = step_keys,
-	[PROV_ST_CERTIFY] = step_certify,
-	[PROV_ST_INJECT] = step_inject,
-	[PROV_ST_FIRMWARE] = step_firmware,
-	[PROV_ST_CHALLENGE] = step_challenge,
-	[PROV_ST_LOCK] = step_lock,
-	[PROV_ST_RECORD] = step_record,
+static const step_fn steps[JNL_ST__COUNT] = {
+	[JNL_ST_KEYS] = step_keys,
+	[JNL_ST_CERTIFY] = step_certify,
+	[JNL_ST_INJECT] = step_inject,
+	[JNL_ST_FIRMWARE] = step_firmware,
+	[JNL_ST_CHALLENGE] = step_challenge,
+	[JNL_ST_LOCK] = step_lock,
+	[JNL_ST_RECORD] = step_record,
 };
 
 /* Walk the board from j->state to DONE. */
@@ -786,7 +786,7 @@ static imp_err walk(struct job *j)
 {
 	imp_err rc = IMP_OK;
 
-	while (j->state < PROV_ST_DONE) {
+	while (j->state < JNL_ST_DONE) {
 		step_fn fn = steps[j->state];
 		json_t *add;
 
@@ -799,12 +799,12 @@ static imp_err walk(struct job *j)
 			return IMP_ERR_NOMEM;
 		rc = fn(j, add);
 		if (rc == IMP_OK) {
-			if (j->state == PROV_ST_RECORD) {
+			if (j->state == JNL_ST_RECORD) {
 				crash_point();
-				j->state = PROV_ST_DONE; /* record_done journaled it */
+				j->state = JNL_ST_DONE; /* record_done journaled it */
 				report(j, IMP_OK, "done");
 			} else {
-				rc = advance(j, (enum prov_state)(j->state + 1), add);
+				rc = advance(j, (enum jnl_state)(j->state + 1), add);
 			}
 		}
 		json_decref(add);
@@ -816,7 +816,7 @@ static imp_err walk(struct job *j)
 
 /* ------------------------------------------------------------ identify */
 
-static imp_err load_row(struct job *j, const struct prov_board *b)
+static imp_err load_row(struct job *j, const struct jnl_board *b)
 {
 	json_error_t err;
 
@@ -839,21 +839,21 @@ static imp_err load_row(struct job *j, const struct prov_board *b)
  */
 static imp_err reissue(struct job *j)
 {
-	struct prov_board row = { 0 };
+	struct jnl_board row = { 0 };
 	imp_err rc;
 
-	if (j->info.lifecycle == BOARD_LC_LOCKED || (j->info.fuses & BOARD_FUSE_DEBUG_LOCK)) {
+	if (j->info.lifecycle == WIRE_LC_LOCKED || (j->info.fuses & WIRE_FUSE_DEBUG_LOCK)) {
 		IMP_ERROR("%s: board %s (%s) is locked: its trust anchor refuses a new identity; "
 			  "revoke %s instead", j->fx->name, j->uid, j->serial, j->serial);
 		return IMP_ERR_DUPLICATE;
 	}
-	rc = prov_journal_reissue(j->st->journal, j->uid, j->st->reissue_reason,
+	rc = jnl_reissue(j->st->journal, j->uid, j->st->reissue_reason,
 				  j->st->reissue_by);
 	if (rc == IMP_OK)
-		rc = prov_journal_get_board(j->st->journal, j->uid, &row);
+		rc = jnl_get_board(j->st->journal, j->uid, &row);
 	if (rc == IMP_OK)
 		rc = load_row(j, &row);
-	prov_board_release(&row);
+	jnl_board_release(&row);
 	if (rc == IMP_OK)
 		IMP_INFO("%s: board %s reissued by %s: %s", j->fx->name, j->uid,
 			 j->st->reissue_by, j->st->reissue_reason);
@@ -871,7 +871,7 @@ static bool done_contradicted(const struct job *j, bool swd_open, char *why, siz
 
 	if (j->st->reissue_reason)
 		return false; /* a supervisor authorised this pass (reissue refuses locked boards) */
-	if (j->info.lifecycle != BOARD_LC_LOCKED) {
+	if (j->info.lifecycle != WIRE_LC_LOCKED) {
 		snprintf(why, cap, "its lifecycle is %s, not locked",
 			 board_lifecycle_name(j->info.lifecycle));
 		return true;
@@ -881,7 +881,7 @@ static bool done_contradicted(const struct job *j, bool swd_open, char *why, siz
 			 (unsigned)(j->info.fuses & want), (unsigned)want);
 		return true;
 	}
-	if (swd_open && (want & BOARD_FUSE_DEBUG_LOCK)) {
+	if (swd_open && (want & WIRE_FUSE_DEBUG_LOCK)) {
 		snprintf(why, cap, "its debug port answers");
 		return true;
 	}
@@ -906,7 +906,7 @@ static bool take_new_board(struct prov_station *st)
 static imp_err identify(struct job *j, struct prov_result *res)
 {
 	struct prov_station *st = j->st;
-	struct prov_board row = { 0 };
+	struct jnl_board row = { 0 };
 	uint8_t swd_uid[64];
 	size_t swd_len = 0;
 	bool existing = false, swd_open;
@@ -916,10 +916,10 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	rc = board_agent_identify(j->link, &j->info);
 	if (rc != IMP_OK)
 		return rc;
-	imp_hex_encode(j->info.uid, BOARD_UID_LEN, j->uid);
+	imp_hex_encode(j->info.uid, WIRE_UID_LEN, j->uid);
 	rc = board_profile_read_uid(st->profile, j->probe, swd_uid, sizeof(swd_uid), &swd_len);
 	if (rc == IMP_OK &&
-	    (swd_len != BOARD_UID_LEN || memcmp(swd_uid, j->info.uid, BOARD_UID_LEN) != 0)) {
+	    (swd_len != WIRE_UID_LEN || memcmp(swd_uid, j->info.uid, WIRE_UID_LEN) != 0)) {
 		IMP_ERROR("%s: the uid read through swd differs from the agent's (%s): probe and "
 			  "uart reach different boards; check the fixture wiring", j->fx->name, j->uid);
 		return IMP_ERR_VERIFY;
@@ -933,8 +933,8 @@ static imp_err identify(struct job *j, struct prov_result *res)
 		rc = board_anchor_identify(j->anchor, &card);
 		if (rc != IMP_OK)
 			return rc;
-		if (memcmp(card.uid, j->info.uid, BOARD_UID_LEN) != 0 ||
-		    memcmp(card.transport_pub, j->info.transport_pub, BOARD_PUB_LEN) != 0) {
+		if (memcmp(card.uid, j->info.uid, WIRE_UID_LEN) != 0 ||
+		    memcmp(card.transport_pub, j->info.transport_pub, WIRE_PUB_LEN) != 0) {
 			IMP_ERROR("%s: the card in reader '%s' is not this board's secure element "
 				  "(uid or transport key differ from the agent's); check the fixture",
 				  j->fx->name, j->fx->reader);
@@ -943,10 +943,10 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	}
 	report(j, IMP_OK, "identified");
 
-	rc = prov_journal_get_board(st->journal, j->uid, &row);
+	rc = jnl_get_board(st->journal, j->uid, &row);
 	if (rc == IMP_ERR_NOT_FOUND) {
-		if (j->info.lifecycle == BOARD_LC_LOCKED || (j->info.fuses & BOARD_FUSE_DEBUG_LOCK)) {
-			rc = prov_journal_quarantine(st->journal, j->uid, j->fx->name,
+		if (j->info.lifecycle == WIRE_LC_LOCKED || (j->info.fuses & WIRE_FUSE_DEBUG_LOCK)) {
+			rc = jnl_quarantine(st->journal, j->uid, j->fx->name,
 						     "locked board unknown to the journal");
 			res->quarantined = true;
 			IMP_WARN("%s: board %s is locked and unknown to this journal: quarantined, "
@@ -955,33 +955,33 @@ static imp_err identify(struct job *j, struct prov_result *res)
 		}
 		if (!take_new_board(st))
 			return IMP_ERR_INTERRUPTED;
-		rc = st->line ? prov_line_allocate(st->line, j->uid, j->fx->name, j->serial,
+		rc = st->line ? line_allocate(st->line, j->uid, j->fx->name, j->serial,
 						   sizeof(j->serial), &existing)
-			      : prov_journal_allocate(st->journal, j->uid, j->fx->name, j->serial,
+			      : jnl_allocate(st->journal, j->uid, j->fx->name, j->serial,
 						      sizeof(j->serial), &existing);
 		if (rc != IMP_OK) {
 			if (rc == IMP_ERR_QUOTA)
-				IMP_ERROR("%s: %s", j->fx->name, prov_journal_last_error());
+				IMP_ERROR("%s: %s", j->fx->name, jnl_last_error());
 			return rc;
 		}
 		crash_point();
-		rc = prov_journal_get_board(st->journal, j->uid, &row);
+		rc = jnl_get_board(st->journal, j->uid, &row);
 	}
 	if (rc != IMP_OK)
 		return rc;
 	rc = load_row(j, &row);
-	prov_board_release(&row);
+	jnl_board_release(&row);
 	if (rc != IMP_OK)
 		return rc;
-	if ((j->state == PROV_ST_DONE || j->state == PROV_ST_FAILED) && st->reissue_reason) {
+	if ((j->state == JNL_ST_DONE || j->state == JNL_ST_FAILED) && st->reissue_reason) {
 		rc = reissue(j);
 		if (rc != IMP_OK)
 			return rc;
 	}
 	switch (j->state) {
-	case PROV_ST_DONE:
+	case JNL_ST_DONE:
 		if (done_contradicted(j, swd_open, why, sizeof(why))) {
-			rc = prov_journal_quarantine(st->journal, j->uid, j->fx->name, why);
+			rc = jnl_quarantine(st->journal, j->uid, j->fx->name, why);
 			if (rc != IMP_OK && rc != IMP_ERR_EXISTS)
 				return rc;
 			res->quarantined = true;
@@ -994,33 +994,33 @@ static imp_err identify(struct job *j, struct prov_result *res)
 		IMP_INFO("%s: board %s already has its identity %s; nothing to do", j->fx->name,
 			 j->uid, j->serial);
 		return IMP_OK;
-	case PROV_ST_QUARANTINED:
+	case JNL_ST_QUARANTINED:
 		res->quarantined = true;
 		IMP_WARN("%s: board %s is quarantined; not touched", j->fx->name, j->uid);
 		return IMP_ERR_QUARANTINE;
-	case PROV_ST_FAILED:
+	case JNL_ST_FAILED:
 		IMP_ERROR("%s: board %s was rejected earlier; a supervisor reissue is needed to "
 			  "retry it", j->fx->name, j->uid);
 		return IMP_ERR_BOARD;
-	case PROV_ST_CONNECT:
-	case PROV_ST_IDENTIFY:
-		rc = st->line ? prov_line_allocate(st->line, j->uid, j->fx->name, j->serial,
+	case JNL_ST_CONNECT:
+	case JNL_ST_IDENTIFY:
+		rc = st->line ? line_allocate(st->line, j->uid, j->fx->name, j->serial,
 						   sizeof(j->serial), &existing)
-			      : prov_journal_allocate(st->journal, j->uid, j->fx->name, j->serial,
+			      : jnl_allocate(st->journal, j->uid, j->fx->name, j->serial,
 						      sizeof(j->serial), &existing);
 		if (rc != IMP_OK)
 			return rc;
-		j->state = PROV_ST_ALLOCATE;
+		j->state = JNL_ST_ALLOCATE;
 		break;
 	default:
 		break;
 	}
 	report(j, IMP_OK, "serial %s", j->serial);
-	if (j->state == PROV_ST_ALLOCATE) {
+	if (j->state == JNL_ST_ALLOCATE) {
 		json_t *add = json_pack("{s:s, s:s}", "fixture", j->fx->name, "key_mode",
 					fmt_key_mode_name(st->cfg->key_mode));
 
-		rc = advance(j, PROV_ST_KEYS, add);
+		rc = advance(j, JNL_ST_KEYS, add);
 		json_decref(add);
 	}
 	return rc;
@@ -1072,25 +1072,25 @@ static void job_release(struct job *j)
 /* Record a failure in the journal; a failed challenge rejects the board. */
 static void record_failure(struct job *j, imp_err rc)
 {
-	char msg[PROV_ERRMSG_MAX];
+	char msg[JNL_ERRMSG_MAX];
 
-	snprintf(msg, sizeof(msg), "%s at %s", imp_err_str(rc), prov_state_name(j->state));
-	if (!j->uid[0] || j->state < PROV_ST_ALLOCATE || !j->serial[0]) {
-		prov_journal_fail(j->st->journal, NULL, j->fx->name, rc, msg);
+	snprintf(msg, sizeof(msg), "%s at %s", imp_err_str(rc), jnl_state_name(j->state));
+	if (!j->uid[0] || j->state < JNL_ST_ALLOCATE || !j->serial[0]) {
+		jnl_fail(j->st->journal, NULL, j->fx->name, rc, msg);
 		return;
 	}
 	if (rc == IMP_ERR_CHALLENGE || rc == IMP_ERR_VERIFY) {
-		prov_journal_reject(j->st->journal, j->uid, rc, msg);
-		j->state = PROV_ST_FAILED;
+		jnl_reject(j->st->journal, j->uid, rc, msg);
+		j->state = JNL_ST_FAILED;
 	} else {
-		prov_journal_fail(j->st->journal, j->uid, j->fx->name, rc, msg);
+		jnl_fail(j->st->journal, j->uid, j->fx->name, rc, msg);
 	}
 }
 
 imp_err prov_run_board(struct prov_station *st, const struct fmt_fixture *fx,
 		       struct prov_result *res)
 {
-	struct job j = { .st = st, .fx = fx, .state = PROV_ST_CONNECT };
+	struct job j = { .st = st, .fx = fx, .state = JNL_ST_CONNECT };
 	imp_err rc;
 
 	memset(res, 0, sizeof(*res));
@@ -1103,13 +1103,13 @@ imp_err prov_run_board(struct prov_station *st, const struct fmt_fixture *fx,
 	if (rc == IMP_OK)
 		rc = connect_board(&j);
 	if (rc == IMP_OK) {
-		j.state = PROV_ST_IDENTIFY;
+		j.state = JNL_ST_IDENTIFY;
 		rc = identify(&j, res);
 	}
 	if (rc == IMP_OK && !res->already_done)
 		rc = walk(&j);
 	if (rc != IMP_OK && rc != IMP_ERR_QUARANTINE && rc != IMP_ERR_INTERRUPTED &&
-	    j.state != PROV_ST_FAILED && j.state != PROV_ST_DONE)
+	    j.state != JNL_ST_FAILED && j.state != JNL_ST_DONE)
 		record_failure(&j, rc);
 	if (rc == IMP_ERR_INTERRUPTED && !j.uid[0])
 		rc = IMP_OK; /* --count reached before this board started */
@@ -1174,19 +1174,19 @@ imp_err prov_run_fixtures(struct prov_station *st, const struct fmt_fixture *fx,
 /* ------------------------------------------------------------- records */
 
 struct pending_list {
-	struct prov_board *rows;
+	struct jnl_board *rows;
 	size_t n, cap;
 };
 
-static int collect_record_cb(void *arg, const struct prov_board *b)
+static int collect_record_cb(void *arg, const struct jnl_board *b)
 {
 	struct pending_list *l = arg;
 
-	if (b->state != PROV_ST_RECORD)
+	if (b->state != JNL_ST_RECORD)
 		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct prov_board *nr = realloc(l->rows, cap * sizeof(*nr));
+		struct jnl_board *nr = realloc(l->rows, cap * sizeof(*nr));
 
 		if (!nr)
 			return 1;
@@ -1206,7 +1206,7 @@ imp_err prov_finish_records(struct prov_station *st, unsigned *finished)
 	imp_err rc;
 
 	*finished = 0;
-	rc = prov_journal_list_unfinished(st->journal, collect_record_cb, &l);
+	rc = jnl_list_unfinished(st->journal, collect_record_cb, &l);
 	if (rc == IMP_OK && l.n > 0)
 		rc = hsm_session_open(st->hsm, &s);
 	for (size_t i = 0; rc == IMP_OK && i < l.n; i++) {
@@ -1221,7 +1221,7 @@ imp_err prov_finish_records(struct prov_station *st, unsigned *finished)
 		json_decref(j.data);
 	}
 	for (size_t i = 0; i < l.n; i++)
-		prov_board_release(&l.rows[i]);
+		jnl_board_release(&l.rows[i]);
 	free(l.rows);
 	hsm_session_close(s);
 	return rc;

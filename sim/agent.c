@@ -19,100 +19,16 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "board/agent_proto.h"
-#include "board/frame.h"
+#include "wire/agent_proto.h"
+#include "wire/frame.h"
 #include "board_int.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
+#include "wire/payload.h"
 #include "sim/vb1_map.h"
 
 #define AGENT_VERSION 0x0100u
 #define RX_IDLE_MS 50
-
-/* ---- payload reader ---- */
-
-struct rd {
-	const uint8_t *p;
-	size_t n, off;
-	bool bad;
-};
-
-static bool rd_u8(struct rd *r, uint8_t *v)
-{
-	if (r->bad || r->n - r->off < 1) {
-		r->bad = true;
-		return false;
-	}
-	*v = r->p[r->off++];
-	return true;
-}
-
-static const uint8_t *rd_bytes(struct rd *r, size_t k)
-{
-	const uint8_t *q;
-
-	if (r->bad || r->n - r->off < k) {
-		r->bad = true;
-		return NULL;
-	}
-	q = r->p + r->off;
-	r->off += k;
-	return q;
-}
-
-static const uint8_t *rd_blob(struct rd *r, size_t *len)
-{
-	const uint8_t *l = rd_bytes(r, 2);
-
-	*len = 0;
-	if (!l)
-		return NULL;
-	*len = board_get_u16(l);
-	return rd_bytes(r, *len);
-}
-
-/* All fields read and nothing left over. */
-static bool rd_done(const struct rd *r)
-{
-	return !r->bad && r->off == r->n;
-}
-
-/* ---- response writer ---- */
-
-struct wr {
-	uint8_t *p;
-	size_t off;
-	bool full;
-};
-
-static void wr_bytes(struct wr *w, const void *d, size_t k)
-{
-	if (w->full || BOARD_FRAME_MAX_PAYLOAD - w->off < k) {
-		w->full = true;
-		return;
-	}
-	if (k)
-		memcpy(w->p + w->off, d, k);
-	w->off += k;
-}
-
-static void wr_u8(struct wr *w, uint8_t v)
-{
-	wr_bytes(w, &v, 1);
-}
-
-static void wr_blob(struct wr *w, const void *d, size_t k)
-{
-	uint8_t l[2];
-
-	if (k > 0xFFFF) {
-		w->full = true;
-		return;
-	}
-	board_put_u16(l, (uint16_t)k);
-	wr_bytes(w, l, 2);
-	wr_bytes(w, d, k);
-}
 
 /* ---- commands ---- */
 
@@ -123,25 +39,25 @@ static uint8_t lifecycle(struct sim_board *b)
 
 static bool board_locked(struct sim_board *b)
 {
-	return lifecycle(b) == BOARD_LC_LOCKED;
+	return lifecycle(b) == WIRE_LC_LOCKED;
 }
 
-static int cmd_identify(struct sim_board *b, struct rd *r, struct wr *w)
+static int cmd_identify(struct sim_board *b, struct wire_rd *r, struct wire_wr *w)
 {
 	uint8_t v[2], pub[65];
 
-	if (!rd_done(r))
-		return BOARD_ST_BAD_REQUEST;
-	wr_u8(w, BOARD_ST_OK);
-	wr_bytes(w, sim_chip_uid(b->chip), BOARD_UID_LEN);
-	wr_u8(w, lifecycle(b));
-	wr_u8(w, BOARD_AGENT_PROTO_VERSION);
-	board_put_u16(v, AGENT_VERSION);
-	wr_bytes(w, v, 2);
-	wr_u8(w, (uint8_t)(sim_chip_fuses(b->chip) & (BOARD_FUSE_DEBUG_LOCK | BOARD_FUSE_BOOT_LOCK)));
-	wr_u8(w, sim_se_slot_mask(b->se));
+	if (!wire_rd_done(r))
+		return WIRE_ST_BAD_REQUEST;
+	wire_wr_u8(w, WIRE_ST_OK);
+	wire_wr_bytes(w, sim_chip_uid(b->chip), WIRE_UID_LEN);
+	wire_wr_u8(w, lifecycle(b));
+	wire_wr_u8(w, WIRE_AGENT_PROTO_VERSION);
+	wire_put_u16(v, AGENT_VERSION);
+	wire_wr_bytes(w, v, 2);
+	wire_wr_u8(w, (uint8_t)(sim_chip_fuses(b->chip) & (WIRE_FUSE_DEBUG_LOCK | WIRE_FUSE_BOOT_LOCK)));
+	wire_wr_u8(w, sim_se_slot_mask(b->se));
 	sim_se_transport_pub(b->se, pub);
-	wr_bytes(w, pub, sizeof(pub));
+	wire_wr_bytes(w, pub, sizeof(pub));
 	return -1;
 }
 
@@ -151,25 +67,27 @@ static void tamper_pub(struct sim_board *b, uint8_t pub[65])
 		sim_se_transport_pub(b->se, pub);
 }
 
-static int cmd_generate(struct sim_board *b, struct rd *r, struct wr *w)
+static int cmd_generate(struct sim_board *b, struct wire_rd *r, struct wire_wr *w)
 {
 	uint8_t slot, flags, pub[65];
 	int st;
 
-	if (!rd_u8(r, &slot) || !rd_u8(r, &flags) || !rd_done(r))
-		return BOARD_ST_BAD_REQUEST;
+	slot = wire_rd_u8(r);
+	flags = wire_rd_u8(r);
+	if (!wire_rd_done(r))
+		return WIRE_ST_BAD_REQUEST;
 	if (board_locked(b))
-		return BOARD_ST_STATE;
+		return WIRE_ST_STATE;
 	st = sim_se_generate(b->se, slot, flags & 1, pub);
-	if (st != BOARD_ST_OK)
+	if (st != WIRE_ST_OK)
 		return st;
 	tamper_pub(b, pub);
-	wr_u8(w, BOARD_ST_OK);
-	wr_bytes(w, pub, sizeof(pub));
+	wire_wr_u8(w, WIRE_ST_OK);
+	wire_wr_bytes(w, pub, sizeof(pub));
 	return -1;
 }
 
-static int cmd_csr(struct sim_board *b, struct rd *r, struct wr *w)
+static int cmd_csr(struct sim_board *b, struct wire_rd *r, struct wire_wr *w)
 {
 	uint8_t slot, *der = NULL;
 	const uint8_t *subj;
@@ -177,219 +95,221 @@ static int cmd_csr(struct sim_board *b, struct rd *r, struct wr *w)
 	char *s;
 	int st;
 
-	if (!rd_u8(r, &slot))
-		return BOARD_ST_BAD_REQUEST;
-	subj = rd_blob(r, &sl);
-	if (!subj || !rd_done(r) || sl == 0 || memchr(subj, 0, sl))
-		return BOARD_ST_BAD_REQUEST;
+	slot = wire_rd_u8(r);
+	subj = wire_rd_blob(r, &sl);
+	if (!subj || !wire_rd_done(r) || sl == 0 || memchr(subj, 0, sl))
+		return WIRE_ST_BAD_REQUEST;
 	s = strndup((const char *)subj, sl);
 	if (!s)
-		return BOARD_ST_STORAGE;
+		return WIRE_ST_STORAGE;
 	st = sim_se_csr(b->se, slot, s, &der, &dl);
 	free(s);
-	if (st != BOARD_ST_OK)
+	if (st != WIRE_ST_OK)
 		return st;
-	wr_u8(w, BOARD_ST_OK);
-	wr_blob(w, der, dl);
+	wire_wr_u8(w, WIRE_ST_OK);
+	wire_wr_blob(w, der, dl);
 	free(der);
 	return -1;
 }
 
-static int cmd_import(struct sim_board *b, struct rd *r, struct wr *w)
+static int cmd_import(struct sim_board *b, struct wire_rd *r, struct wire_wr *w)
 {
 	uint8_t slot, kind, alg, out[65];
 	const uint8_t *spub, *iv, *wrapped;
 	size_t ivl, wl, ol;
 	int st;
 
-	if (!rd_u8(r, &slot) || !rd_u8(r, &kind) || !rd_u8(r, &alg))
-		return BOARD_ST_BAD_REQUEST;
-	spub = rd_bytes(r, BOARD_PUB_LEN);
+	slot = wire_rd_u8(r);
+	kind = wire_rd_u8(r);
+	alg = wire_rd_u8(r);
+	spub = wire_rd_bytes(r, WIRE_PUB_LEN);
 	if (!spub)
-		return BOARD_ST_BAD_REQUEST;
-	iv = rd_blob(r, &ivl);
-	wrapped = rd_blob(r, &wl);
-	if (!rd_done(r) || !wrapped)
-		return BOARD_ST_BAD_REQUEST;
+		return WIRE_ST_BAD_REQUEST;
+	iv = wire_rd_blob(r, &ivl);
+	wrapped = wire_rd_blob(r, &wl);
+	if (!wire_rd_done(r) || !wrapped)
+		return WIRE_ST_BAD_REQUEST;
 	if (board_locked(b))
-		return BOARD_ST_STATE;
+		return WIRE_ST_STATE;
 	st = sim_se_import(b->se, slot, kind, alg, spub, iv, ivl, wrapped, wl, out, &ol);
-	if (st != BOARD_ST_OK)
+	if (st != WIRE_ST_OK)
 		return st;
 	if (ol == 65)
 		tamper_pub(b, out);
-	wr_u8(w, BOARD_ST_OK);
-	wr_bytes(w, out, ol);
+	wire_wr_u8(w, WIRE_ST_OK);
+	wire_wr_bytes(w, out, ol);
 	imp_wipe(out, sizeof(out));
 	return -1;
 }
 
-static int cmd_store_cert(struct sim_board *b, struct rd *r, struct wr *w)
+static int cmd_store_cert(struct sim_board *b, struct wire_rd *r, struct wire_wr *w)
 {
 	uint8_t slot;
 	const uint8_t *der, *cur;
 	size_t dl, cl;
 
-	if (!rd_u8(r, &slot))
-		return BOARD_ST_BAD_REQUEST;
-	der = rd_blob(r, &dl);
-	if (!der || !rd_done(r) || slot >= SIM_SE_SLOTS)
-		return BOARD_ST_BAD_REQUEST;
+	slot = wire_rd_u8(r);
+	der = wire_rd_blob(r, &dl);
+	if (!der || !wire_rd_done(r) || slot >= SIM_SE_SLOTS)
+		return WIRE_ST_BAD_REQUEST;
 	if (board_locked(b))
-		return BOARD_ST_STATE;
+		return WIRE_ST_STATE;
 	cur = sim_se_cert(b->se, slot, &cl);
 	/* Storing the same certificate again is a no-op (a retry after a crash). */
 	if (!(cur && cl == dl && memcmp(cur, der, dl) == 0)) {
 		int st = sim_se_store_cert(b->se, slot, der, dl);
 
-		if (st != BOARD_ST_OK)
+		if (st != WIRE_ST_OK)
 			return st;
 	}
-	wr_u8(w, BOARD_ST_OK);
+	wire_wr_u8(w, WIRE_ST_OK);
 	return -1;
 }
 
-static int cmd_store_identity(struct sim_board *b, struct rd *r, struct wr *w)
+static int cmd_store_identity(struct sim_board *b, struct wire_rd *r, struct wire_wr *w)
 {
 	const uint8_t *serial, *blob, *cs, *cb;
 	size_t sl, bl, csl, cbl;
 
-	serial = rd_blob(r, &sl);
+	serial = wire_rd_blob(r, &sl);
 	if (!serial)
-		return BOARD_ST_BAD_REQUEST;
-	blob = rd_blob(r, &bl);
-	if (!blob || !rd_done(r))
-		return BOARD_ST_BAD_REQUEST;
+		return WIRE_ST_BAD_REQUEST;
+	blob = wire_rd_blob(r, &bl);
+	if (!blob || !wire_rd_done(r))
+		return WIRE_ST_BAD_REQUEST;
 	if (board_locked(b))
-		return BOARD_ST_STATE;
+		return WIRE_ST_STATE;
 	cs = sim_se_serial(b->se, &csl);
 	cb = sim_se_identity(b->se, &cbl);
 	if (csl == sl && cbl == bl && (sl == 0 || memcmp(cs, serial, sl) == 0) &&
 	    (bl == 0 || memcmp(cb, blob, bl) == 0) && (cs || cb)) {
-		wr_u8(w, BOARD_ST_OK); /* same identity again: a retry */
+		wire_wr_u8(w, WIRE_ST_OK); /* same identity again: a retry */
 		return -1;
 	}
-	if (lifecycle(b) != BOARD_LC_OPEN)
-		return BOARD_ST_STATE;
+	if (lifecycle(b) != WIRE_LC_OPEN)
+		return WIRE_ST_STATE;
 	{
 		int st = sim_se_store_identity(b->se, serial, sl, blob, bl);
 
-		if (st != BOARD_ST_OK)
+		if (st != WIRE_ST_OK)
 			return st;
 	}
-	wr_u8(w, BOARD_ST_OK);
+	wire_wr_u8(w, WIRE_ST_OK);
 	return -1;
 }
 
-static int cmd_sign(struct sim_board *b, struct rd *r, struct wr *w)
+static int cmd_sign(struct sim_board *b, struct wire_rd *r, struct wire_wr *w)
 {
 	uint8_t slot, sig[80];
 	const uint8_t *nonce;
 	size_t sl;
 	int st;
 
-	if (!rd_u8(r, &slot))
-		return BOARD_ST_BAD_REQUEST;
-	nonce = rd_bytes(r, BOARD_NONCE_LEN);
-	if (!nonce || !rd_done(r))
-		return BOARD_ST_BAD_REQUEST;
+	slot = wire_rd_u8(r);
+	nonce = wire_rd_bytes(r, WIRE_NONCE_LEN);
+	if (!nonce || !wire_rd_done(r))
+		return WIRE_ST_BAD_REQUEST;
 	st = sim_se_sign(b->se, slot, nonce, b->faults->bad_challenge, sig, &sl);
-	if (st != BOARD_ST_OK)
+	if (st != WIRE_ST_OK)
 		return st;
-	wr_u8(w, BOARD_ST_OK);
-	wr_blob(w, sig, sl);
+	wire_wr_u8(w, WIRE_ST_OK);
+	wire_wr_blob(w, sig, sl);
 	return -1;
 }
 
-static int cmd_read_identity(struct sim_board *b, struct rd *r, struct wr *w)
+static int cmd_read_identity(struct sim_board *b, struct wire_rd *r, struct wire_wr *w)
 {
 	uint8_t slot, pub[65];
 	const uint8_t *p;
 	size_t n;
 	bool has_pub;
 
-	if (!rd_u8(r, &slot) || !rd_done(r) || slot >= SIM_SE_SLOTS)
-		return BOARD_ST_BAD_REQUEST;
+	slot = wire_rd_u8(r);
+	if (!wire_rd_done(r) || slot >= SIM_SE_SLOTS)
+		return WIRE_ST_BAD_REQUEST;
 	has_pub = sim_se_slot_pub(b->se, slot, pub);
-	wr_u8(w, BOARD_ST_OK);
+	wire_wr_u8(w, WIRE_ST_OK);
 	p = sim_se_serial(b->se, &n);
-	wr_blob(w, p, n);
+	wire_wr_blob(w, p, n);
 	p = sim_se_identity(b->se, &n);
-	wr_blob(w, p, n);
+	wire_wr_blob(w, p, n);
 	p = sim_se_cert(b->se, slot, &n);
-	wr_blob(w, p, n);
-	wr_blob(w, pub, has_pub ? 65 : 0);
-	wr_u8(w, lifecycle(b));
-	if (w->full)
-		return BOARD_ST_STORAGE; /* does not fit one frame */
+	wire_wr_blob(w, p, n);
+	wire_wr_blob(w, pub, has_pub ? 65 : 0);
+	wire_wr_u8(w, lifecycle(b));
+	if (w->overflow)
+		return WIRE_ST_STORAGE; /* does not fit one frame */
 	return -1;
 }
 
-static int cmd_lock(struct sim_board *b, struct rd *r, struct wr *w)
+static int cmd_lock(struct sim_board *b, struct wire_rd *r, struct wire_wr *w)
 {
 	uint8_t what;
 	int st;
 
-	if (!rd_u8(r, &what) || !rd_done(r) || (what & ~3u))
-		return BOARD_ST_BAD_REQUEST;
+	what = wire_rd_u8(r);
+	if (!wire_rd_done(r) || (what & ~3u))
+		return WIRE_ST_BAD_REQUEST;
 	if (what & 1) {
 		st = sim_se_lock_slots(b->se);
-		if (st != BOARD_ST_OK)
+		if (st != WIRE_ST_OK)
 			return st;
 	}
 	if ((what & 2) && sim_chip_set_personalised(b->chip) != IMP_OK)
-		return BOARD_ST_STORAGE;
-	wr_u8(w, BOARD_ST_OK);
+		return WIRE_ST_STORAGE;
+	wire_wr_u8(w, WIRE_ST_OK);
 	return -1;
 }
 
-static int cmd_echo(struct sim_board *b, struct rd *r, struct wr *w)
+static int cmd_echo(struct sim_board *b, struct wire_rd *r, struct wire_wr *w)
 {
 	(void)b;
-	if (r->n > BOARD_FRAME_MAX_PAYLOAD - 1)
-		return BOARD_ST_BAD_REQUEST;
-	wr_u8(w, BOARD_ST_OK);
-	wr_bytes(w, r->p, r->n);
+	if (r->n > WIRE_FRAME_MAX_PAYLOAD - 1)
+		return WIRE_ST_BAD_REQUEST;
+	wire_wr_u8(w, WIRE_ST_OK);
+	wire_wr_bytes(w, r->p, r->n);
 	return -1;
 }
 
-typedef int (*cmd_fn)(struct sim_board *b, struct rd *r, struct wr *w);
+typedef int (*cmd_fn)(struct sim_board *b, struct wire_rd *r, struct wire_wr *w);
 
 static const cmd_fn commands[] = {
-	[BOARD_CMD_IDENTIFY] = cmd_identify,
-	[BOARD_CMD_GENERATE_KEY] = cmd_generate,
-	[BOARD_CMD_GET_CSR] = cmd_csr,
-	[BOARD_CMD_IMPORT_WRAPPED_KEY] = cmd_import,
-	[BOARD_CMD_STORE_CERT] = cmd_store_cert,
-	[BOARD_CMD_STORE_IDENTITY] = cmd_store_identity,
-	[BOARD_CMD_SIGN_CHALLENGE] = cmd_sign,
-	[BOARD_CMD_READ_IDENTITY] = cmd_read_identity,
-	[BOARD_CMD_LOCK] = cmd_lock,
-	[BOARD_CMD_ECHO] = cmd_echo,
+	[WIRE_CMD_IDENTIFY] = cmd_identify,
+	[WIRE_CMD_GENERATE_KEY] = cmd_generate,
+	[WIRE_CMD_GET_CSR] = cmd_csr,
+	[WIRE_CMD_IMPORT_WRAPPED_KEY] = cmd_import,
+	[WIRE_CMD_STORE_CERT] = cmd_store_cert,
+	[WIRE_CMD_STORE_IDENTITY] = cmd_store_identity,
+	[WIRE_CMD_SIGN_CHALLENGE] = cmd_sign,
+	[WIRE_CMD_READ_IDENTITY] = cmd_read_identity,
+	[WIRE_CMD_LOCK] = cmd_lock,
+	[WIRE_CMD_ECHO] = cmd_echo,
 };
 
-void sim_agent_handle(struct sim_board *b, const struct board_frame *req, struct board_frame *resp)
+void sim_agent_handle(struct sim_board *b, const struct wire_frame *req, struct wire_frame *resp)
 {
-	struct rd r = { req->payload, req->len, 0, false };
-	struct wr w = { resp->payload, 0, false };
+	struct wire_rd r;
+	struct wire_wr w;
 	int st;
 
-	resp->type = (uint8_t)(req->type | BOARD_FRAME_RESPONSE);
+	wire_rd_init(&r, req->payload, req->len);
+	wire_wr_init(&w, resp->payload, WIRE_FRAME_MAX_PAYLOAD);
+	resp->type = (uint8_t)(req->type | WIRE_FRAME_RESPONSE);
 	resp->seq = req->seq;
 	if (b->faults->refuse[req->type]) {
-		st = BOARD_ST_REFUSED;
+		st = WIRE_ST_REFUSED;
 	} else if (req->type < IMP_ARRAY_SIZE(commands) && commands[req->type]) {
 		st = commands[req->type](b, &r, &w);
-		if (st < 0 && w.full)
-			st = BOARD_ST_STORAGE;
+		if (st < 0 && w.overflow)
+			st = WIRE_ST_STORAGE;
 	} else {
-		st = BOARD_ST_UNKNOWN_CMD;
+		st = WIRE_ST_UNKNOWN_CMD;
 	}
 	if (st >= 0) {
 		resp->payload[0] = (uint8_t)st;
 		resp->len = 1;
 	} else {
-		resp->len = (uint16_t)w.off;
+		resp->len = (uint16_t)w.n;
 	}
 	IMP_DEBUG("board %d: agent cmd 0x%02x seq %u -> status %u", b->index, req->type,
 		  req->seq, resp->payload[0]);
@@ -432,7 +352,7 @@ static size_t line_faults(struct sim_board *b, uint8_t *p, size_t n)
 
 static void send_bytes(struct sim_board *b, const uint8_t *data, size_t n)
 {
-	uint8_t buf[BOARD_FRAME_MAX_LEN];
+	uint8_t buf[WIRE_FRAME_MAX_LEN];
 	size_t off = 0;
 
 	memcpy(buf, data, n);
@@ -463,11 +383,11 @@ static void send_bytes(struct sim_board *b, const uint8_t *data, size_t n)
 	}
 }
 
-static void send_frame(struct sim_board *b, const struct board_frame *f, bool cache,
+static void send_frame(struct sim_board *b, const struct wire_frame *f, bool cache,
 		       uint8_t req_type, uint32_t req_crc)
 {
-	uint8_t out[BOARD_FRAME_MAX_LEN];
-	size_t n = board_frame_encode(f, out, sizeof(out));
+	uint8_t out[WIRE_FRAME_MAX_LEN];
+	size_t n = wire_frame_encode(f, out, sizeof(out));
 
 	if (n == 0)
 		return;
@@ -482,10 +402,10 @@ static void send_frame(struct sim_board *b, const struct board_frame *f, bool ca
 	send_bytes(b, out, n);
 }
 
-static void on_frame(struct sim_board *b, const struct board_frame *req)
+static void on_frame(struct sim_board *b, const struct wire_frame *req)
 {
-	struct board_frame *resp;
-	uint32_t crc = board_crc32(0, req->payload, req->len);
+	struct wire_frame *resp;
+	uint32_t crc = wire_crc32(0, req->payload, req->len);
 
 	if (b->cache_valid && b->cache_seq == req->seq && b->cache_type == req->type &&
 	    b->cache_crc == crc) {
@@ -504,9 +424,9 @@ static void on_frame(struct sim_board *b, const struct board_frame *req)
 
 static void send_nak(struct sim_board *b, uint16_t seq)
 {
-	struct board_frame f;
+	struct wire_frame f;
 
-	f.type = BOARD_FRAME_TYPE_NAK;
+	f.type = WIRE_FRAME_TYPE_NAK;
 	f.seq = seq;
 	f.len = 0;
 	send_frame(b, &f, false, 0, 0);
@@ -547,9 +467,9 @@ static bool station_closed(struct sim_board *b)
 void *sim_agent_main(void *arg)
 {
 	struct sim_board *b = arg;
-	static const size_t cap = 2 * BOARD_FRAME_MAX_LEN;
+	static const size_t cap = 2 * WIRE_FRAME_MAX_LEN;
 	uint8_t *rx = malloc(cap);
-	struct board_frame *f = malloc(sizeof(*f));
+	struct wire_frame *f = malloc(sizeof(*f));
 	size_t rxn = 0;
 
 	if (!rx || !f)
@@ -585,15 +505,15 @@ void *sim_agent_main(void *arg)
 		rxn += line_faults(b, rx + rxn, (size_t)got);
 		for (;;) {
 			size_t used = 0;
-			enum board_frame_result res = board_frame_decode(rx, rxn, f, &used);
+			enum wire_frame_result res = wire_frame_decode(rx, rxn, f, &used);
 
 			memmove(rx, rx + used, rxn - used);
 			rxn -= used;
-			if (res == BOARD_FRAME_OK)
+			if (res == WIRE_FRAME_OK)
 				on_frame(b, f);
-			else if (res == BOARD_FRAME_BAD_CRC)
+			else if (res == WIRE_FRAME_BAD_CRC)
 				send_nak(b, f->seq);
-			else if (res == BOARD_FRAME_NEED_MORE)
+			else if (res == WIRE_FRAME_NEED_MORE)
 				break;
 			if (b->session_closed) {
 				/* the station went away while we worked: the rest is stale */

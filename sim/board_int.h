@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "board/frame.h"
+#include "wire/frame.h"
 #include "sim/chip.h"
 #include "sim/se.h"
 #include "sim/vboard.h"
@@ -45,7 +45,7 @@ struct sim_board {
 	uint16_t cache_seq;
 	uint8_t cache_type;
 	uint32_t cache_crc;
-	uint8_t cache_resp[BOARD_FRAME_MAX_LEN];
+	uint8_t cache_resp[WIRE_FRAME_MAX_LEN];
 	size_t cache_len;
 };
 
@@ -56,7 +56,7 @@ void *sim_rsp_main(void *arg);
  * Handle one agent request and build the response frame (not encoded).
  * Exposed for the unit tests.
  */
-void sim_agent_handle(struct sim_board *b, const struct board_frame *req, struct board_frame *resp);
+void sim_agent_handle(struct sim_board *b, const struct wire_frame *req, struct wire_frame *resp);
 
 /* xorshift64* in [0,1): fault dice. */
 double sim_rand01(uint64_t *state);

@@ -17,7 +17,7 @@
 
 #include <openssl/rand.h>
 
-#include "board/agent_proto.h"
+#include "wire/agent_proto.h"
 #include "board/pcsc.h"
 #include "card.h"
 #include "imprint/log.h"
@@ -62,22 +62,22 @@ static void reset_applet(struct sim_card *c)
 static uint16_t sw_of(int st)
 {
 	switch (st) {
-	case BOARD_ST_OK: return BOARD_SW_OK;
-	case BOARD_ST_UNKNOWN_CMD: return BOARD_SW_INS;
-	case BOARD_ST_BAD_REQUEST: return BOARD_SW_WRONG_DATA;
-	case BOARD_ST_STATE: return BOARD_SW_CONDITIONS;
-	case BOARD_ST_CRYPTO: return BOARD_SW_WRONG_DATA;
-	case BOARD_ST_NO_KEY: return BOARD_SW_NO_KEY;
-	case BOARD_ST_REFUSED: return BOARD_SW_CONDITIONS;
-	case BOARD_ST_STORAGE: return BOARD_SW_NO_SPACE;
-	case BOARD_ST_EXISTS: return BOARD_SW_EXISTS;
+	case WIRE_ST_OK: return BOARD_SW_OK;
+	case WIRE_ST_UNKNOWN_CMD: return BOARD_SW_INS;
+	case WIRE_ST_BAD_REQUEST: return BOARD_SW_WRONG_DATA;
+	case WIRE_ST_STATE: return BOARD_SW_CONDITIONS;
+	case WIRE_ST_CRYPTO: return BOARD_SW_WRONG_DATA;
+	case WIRE_ST_NO_KEY: return BOARD_SW_NO_KEY;
+	case WIRE_ST_REFUSED: return BOARD_SW_CONDITIONS;
+	case WIRE_ST_STORAGE: return BOARD_SW_NO_SPACE;
+	case WIRE_ST_EXISTS: return BOARD_SW_EXISTS;
 	}
 	return BOARD_SW_CONDITIONS;
 }
 
 static bool applet_locked(const struct sim_card *c)
 {
-	return sim_se_slots_locked(c->se) || sim_chip_lifecycle(c->chip) == BOARD_LC_LOCKED;
+	return sim_se_slots_locked(c->se) || sim_chip_lifecycle(c->chip) == WIRE_LC_LOCKED;
 }
 
 static size_t put_blob(uint8_t *out, size_t pos, const uint8_t *p, size_t n)
@@ -93,9 +93,9 @@ static size_t put_blob(uint8_t *out, size_t pos, const uint8_t *p, size_t n)
 
 static size_t chip_info(const struct sim_card *c, uint8_t *out)
 {
-	memcpy(out, sim_chip_uid(c->chip), BOARD_UID_LEN);
+	memcpy(out, sim_chip_uid(c->chip), WIRE_UID_LEN);
 	out[16] = (uint8_t)sim_chip_lifecycle(c->chip);
-	out[17] = (uint8_t)(sim_chip_fuses(c->chip) & (BOARD_FUSE_DEBUG_LOCK | BOARD_FUSE_BOOT_LOCK));
+	out[17] = (uint8_t)(sim_chip_fuses(c->chip) & (WIRE_FUSE_DEBUG_LOCK | WIRE_FUSE_BOOT_LOCK));
 	out[18] = sim_se_slot_mask(c->se);
 	out[19] = applet_locked(c) ? 1 : 0;
 	sim_se_transport_pub(c->se, out + 20);
@@ -144,7 +144,7 @@ static uint16_t secured_cmd(struct sim_card *c, uint8_t ins, uint8_t p1, uint8_t
 		if (applet_locked(c))
 			return BOARD_SW_CONDITIONS;
 		st = sim_se_generate(c->se, p1, p2 & 1, out);
-		if (st == BOARD_ST_OK)
+		if (st == WIRE_ST_OK)
 			*ol = 65;
 		return sw_of(st);
 	case BOARD_PCSC_INS_PUT_KEY: {
@@ -156,7 +156,7 @@ static uint16_t secured_cmd(struct sim_card *c, uint8_t ins, uint8_t p1, uint8_t
 			return BOARD_SW_CONDITIONS;
 		st = sim_se_import(c->se, p1, d[0], d[1], d + 3, ivl ? d + hdr : NULL, ivl,
 				   d + hdr + ivl, n - hdr - ivl, out, ol);
-		if (st != BOARD_ST_OK)
+		if (st != WIRE_ST_OK)
 			*ol = 0;
 		return sw_of(st);
 	}
@@ -184,17 +184,17 @@ static uint16_t secured_cmd(struct sim_card *c, uint8_t ins, uint8_t p1, uint8_t
 			    (sl == 0 || memcmp(cs, d + 1, sl) == 0) &&
 			    (cbl == 0 || memcmp(cb, d + 1 + sl, cbl) == 0))
 				return BOARD_SW_OK;
-			if (sim_chip_lifecycle(c->chip) != BOARD_LC_OPEN)
+			if (sim_chip_lifecycle(c->chip) != WIRE_LC_OPEN)
 				return BOARD_SW_CONDITIONS;
 			return sw_of(sim_se_store_identity(c->se, d + 1, sl, d + 1 + sl,
 							   n - 1 - sl));
 		}
 		return BOARD_SW_WRONG_P1P2;
 	case BOARD_PCSC_INS_INTERNAL_AUTH:
-		if (n != BOARD_NONCE_LEN)
+		if (n != WIRE_NONCE_LEN)
 			return BOARD_SW_WRONG_LENGTH;
 		st = sim_se_sign(c->se, p2, d, false, out, ol);
-		if (st != BOARD_ST_OK)
+		if (st != WIRE_ST_OK)
 			*ol = 0;
 		return sw_of(st);
 	case BOARD_PCSC_INS_SET_STATUS:
@@ -202,7 +202,7 @@ static uint16_t secured_cmd(struct sim_card *c, uint8_t ins, uint8_t p1, uint8_t
 			return n ? BOARD_SW_WRONG_LENGTH : BOARD_SW_WRONG_P1P2;
 		if (p1 & 1) {
 			st = sim_se_lock_slots(c->se);
-			if (st != BOARD_ST_OK)
+			if (st != WIRE_ST_OK)
 				return sw_of(st);
 		}
 		if ((p1 & 2) && sim_chip_set_personalised(c->chip) != IMP_OK)
@@ -242,7 +242,7 @@ static uint16_t plain_cmd(struct sim_card *c, uint8_t cla, uint8_t ins, uint8_t 
 		if (n != 65 + BOARD_SM_NONCE_LEN)
 			return BOARD_SW_WRONG_LENGTH;
 		board_sm_close(&c->sm);
-		if (sim_se_transport_ecdh(c->se, d, z) != BOARD_ST_OK)
+		if (sim_se_transport_ecdh(c->se, d, z) != WIRE_ST_OK)
 			return BOARD_SW_WRONG_DATA;
 		if (RAND_bytes(out, BOARD_SM_NONCE_LEN) != 1 ||
 		    board_sm_derive(&c->sm, z, d + 65, out, out + BOARD_SM_NONCE_LEN) != IMP_OK) {

@@ -13,7 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "board/agent_proto.h"
+#include "wire/agent_proto.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 #include "sim/chip.h"
@@ -74,16 +74,16 @@ static const struct opt_row opt_table[] = {
 };
 
 static const char *const cmd_names[] = {
-	[BOARD_CMD_IDENTIFY] = "identify",
-	[BOARD_CMD_GENERATE_KEY] = "generate_key",
-	[BOARD_CMD_GET_CSR] = "get_csr",
-	[BOARD_CMD_IMPORT_WRAPPED_KEY] = "import_wrapped_key",
-	[BOARD_CMD_STORE_CERT] = "store_cert",
-	[BOARD_CMD_STORE_IDENTITY] = "store_identity",
-	[BOARD_CMD_SIGN_CHALLENGE] = "sign_challenge",
-	[BOARD_CMD_READ_IDENTITY] = "read_identity",
-	[BOARD_CMD_LOCK] = "lock",
-	[BOARD_CMD_ECHO] = "echo",
+	[WIRE_CMD_IDENTIFY] = "identify",
+	[WIRE_CMD_GENERATE_KEY] = "generate_key",
+	[WIRE_CMD_GET_CSR] = "get_csr",
+	[WIRE_CMD_IMPORT_WRAPPED_KEY] = "import_wrapped_key",
+	[WIRE_CMD_STORE_CERT] = "store_cert",
+	[WIRE_CMD_STORE_IDENTITY] = "store_identity",
+	[WIRE_CMD_SIGN_CHALLENGE] = "sign_challenge",
+	[WIRE_CMD_READ_IDENTITY] = "read_identity",
+	[WIRE_CMD_LOCK] = "lock",
+	[WIRE_CMD_ECHO] = "echo",
 };
 
 static void usage(FILE *f)

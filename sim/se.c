@@ -24,8 +24,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "board/agent_proto.h"
-#include "board/frame.h"
+#include "wire/agent_proto.h"
+#include "wire/frame.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 #include "sim/chip.h"
@@ -36,7 +36,7 @@
 #define PSK_LEN 32u
 
 struct se_slot {
-	int kind;             /* 0 empty, BOARD_KEY_EC_P256, BOARD_KEY_PSK */
+	int kind;             /* 0 empty, WIRE_KEY_EC_P256, WIRE_KEY_PSK */
 	EVP_PKEY *ec;
 	uint8_t psk[PSK_LEN];
 	uint8_t pub[65];
@@ -158,12 +158,12 @@ static int persist(const struct sim_se *se, const char *fmt, unsigned k, const v
 	char path[4096];
 
 	if (!se->dir)
-		return BOARD_ST_OK;
+		return WIRE_ST_OK;
 	if (path_of(se, path, sizeof(path), fmt, k) != 0)
-		return BOARD_ST_STORAGE;
+		return WIRE_ST_STORAGE;
 	if (strcmp(fmt, "transport.key") != 0)
 		sim_nv_write_point();
-	return imp_write_file_atomic(path, data, n, 0600) == IMP_OK ? BOARD_ST_OK : BOARD_ST_STORAGE;
+	return imp_write_file_atomic(path, data, n, 0600) == IMP_OK ? WIRE_ST_OK : WIRE_ST_STORAGE;
 }
 
 static void backdoor_write(const struct sim_se *se, unsigned k)
@@ -177,7 +177,7 @@ static void backdoor_write(const struct sim_se *se, unsigned k)
 	if (imp_mkdir_p(se->backdoor_dir, 0700) != IMP_OK)
 		return;
 	snprintf(path, sizeof(path), "%s/slot%u.%s", se->backdoor_dir, k,
-		 s->kind == BOARD_KEY_PSK ? "psk" : "pem");
+		 s->kind == WIRE_KEY_PSK ? "psk" : "pem");
 	unlink(path);
 	f = fopen(path, "wx");
 	if (!f) {
@@ -185,7 +185,7 @@ static void backdoor_write(const struct sim_se *se, unsigned k)
 		return;
 	}
 	fchmod(fileno(f), 0600);
-	if (s->kind == BOARD_KEY_PSK) {
+	if (s->kind == WIRE_KEY_PSK) {
 		char hex[2 * PSK_LEN + 1];
 
 		imp_hex_encode(s->psk, PSK_LEN, hex);
@@ -213,20 +213,20 @@ static int slot_commit(struct sim_se *se, unsigned k)
 	uint8_t *rec = NULL, *der = NULL;
 	int dlen, st;
 
-	if (s->kind == BOARD_KEY_PSK) {
+	if (s->kind == WIRE_KEY_PSK) {
 		der = OPENSSL_malloc(PSK_LEN);
 		if (!der)
-			return BOARD_ST_STORAGE;
+			return WIRE_ST_STORAGE;
 		memcpy(der, s->psk, PSK_LEN);
 		dlen = PSK_LEN;
 	} else {
 		dlen = key_to_pkcs8(s->ec, &der);
 		if (dlen <= 0)
-			return BOARD_ST_STORAGE;
+			return WIRE_ST_STORAGE;
 	}
 	rec = malloc(8 + (size_t)dlen);
 	if (!rec) {
-		st = BOARD_ST_STORAGE;
+		st = WIRE_ST_STORAGE;
 		goto cleanup;
 	}
 	memcpy(rec, SLOT_MAGIC, 4);
@@ -237,7 +237,7 @@ static int slot_commit(struct sim_se *se, unsigned k)
 	memcpy(rec + 8, der, (size_t)dlen);
 	st = persist(se, "slot%u.key", k, rec, 8 + (size_t)dlen);
 	imp_wipe(rec, 8 + (size_t)dlen);
-	if (st == BOARD_ST_OK)
+	if (st == WIRE_ST_OK)
 		backdoor_write(se, k);
 cleanup:
 	free(rec);
@@ -245,7 +245,7 @@ cleanup:
 		OPENSSL_cleanse(der, (size_t)dlen);
 		OPENSSL_free(der);
 	}
-	if (st != BOARD_ST_OK)
+	if (st != WIRE_ST_OK)
 		slot_clear(s);
 	return st;
 }
@@ -277,16 +277,16 @@ static imp_err load_slot(struct sim_se *se, unsigned k)
 		rc = IMP_ERR_IO;
 		goto cleanup;
 	}
-	if (d[5] == BOARD_KEY_PSK && n - 8 == PSK_LEN) {
+	if (d[5] == WIRE_KEY_PSK && n - 8 == PSK_LEN) {
 		memcpy(s->psk, d + 8, PSK_LEN);
-		s->kind = BOARD_KEY_PSK;
-	} else if (d[5] == BOARD_KEY_EC_P256) {
+		s->kind = WIRE_KEY_PSK;
+	} else if (d[5] == WIRE_KEY_EC_P256) {
 		s->ec = key_from_pkcs8(d + 8, n - 8);
 		if (!s->ec || !pub_of(s->ec, s->pub)) {
 			rc = IMP_ERR_IO;
 			goto cleanup;
 		}
-		s->kind = BOARD_KEY_EC_P256;
+		s->kind = WIRE_KEY_EC_P256;
 	} else {
 		rc = IMP_ERR_IO;
 	}
@@ -305,8 +305,8 @@ static imp_err load_identity(struct sim_se *se)
 
 	if (!load_file(se, "identity.bin", 0, &d, &n))
 		return IMP_OK;
-	sl = n >= 2 ? board_get_u16(d) : 0;
-	il = n >= 6 + sl ? board_get_u32(d + 2 + sl) : 0;
+	sl = n >= 2 ? wire_get_u16(d) : 0;
+	il = n >= 6 + sl ? wire_get_u32(d + 2 + sl) : 0;
 	if (n < 6 + sl || il != n - 6 - sl) {
 		free(d);
 		IMP_ERROR("se: identity storage is corrupt");
@@ -361,7 +361,7 @@ struct sim_se *sim_se_new(const struct sim_se_opts *opts)
 		if (!se->transport)
 			goto fail;
 		dl = key_to_pkcs8(se->transport, &der);
-		if (dl <= 0 || persist(se, "transport.key", 0, der, (size_t)dl) != BOARD_ST_OK) {
+		if (dl <= 0 || persist(se, "transport.key", 0, der, (size_t)dl) != WIRE_ST_OK) {
 			OPENSSL_clear_free(der, dl > 0 ? (size_t)dl : 0);
 			goto fail;
 		}
@@ -433,7 +433,7 @@ bool sim_se_slots_locked(const struct sim_se *se)
 
 bool sim_se_slot_pub(const struct sim_se *se, unsigned slot, uint8_t pub[65])
 {
-	if (slot >= SIM_SE_SLOTS || se->slots[slot].kind != BOARD_KEY_EC_P256)
+	if (slot >= SIM_SE_SLOTS || se->slots[slot].kind != WIRE_KEY_EC_P256)
 		return false;
 	memcpy(pub, se->slots[slot].pub, 65);
 	return true;
@@ -445,26 +445,26 @@ int sim_se_generate(struct sim_se *se, unsigned slot, bool return_existing, uint
 	int st;
 
 	if (slot >= SIM_SE_SLOTS)
-		return BOARD_ST_BAD_REQUEST;
+		return WIRE_ST_BAD_REQUEST;
 	s = &se->slots[slot];
 	if (s->kind) {
-		if (return_existing && s->kind == BOARD_KEY_EC_P256) {
+		if (return_existing && s->kind == WIRE_KEY_EC_P256) {
 			memcpy(pub, s->pub, 65);
-			return BOARD_ST_OK;
+			return WIRE_ST_OK;
 		}
-		return BOARD_ST_EXISTS;
+		return WIRE_ST_EXISTS;
 	}
 	if (se->locked)
-		return BOARD_ST_STATE;
+		return WIRE_ST_STATE;
 	charge_ms(se, SIM_LAT_SE_KEYGEN_MS);
 	s->ec = EVP_EC_gen("P-256");
 	if (!s->ec || !pub_of(s->ec, s->pub)) {
 		slot_clear(s);
-		return BOARD_ST_CRYPTO;
+		return WIRE_ST_CRYPTO;
 	}
-	s->kind = BOARD_KEY_EC_P256;
+	s->kind = WIRE_KEY_EC_P256;
 	st = slot_commit(se, slot);
-	if (st == BOARD_ST_OK)
+	if (st == WIRE_ST_OK)
 		memcpy(pub, s->pub, 65);
 	return st;
 }
@@ -519,17 +519,17 @@ int sim_se_csr(struct sim_se *se, unsigned slot, const char *subject, uint8_t **
 	X509_REQ *req = NULL;
 	X509_NAME *name = NULL;
 	unsigned char *out = NULL;
-	int n, st = BOARD_ST_CRYPTO;
+	int n, st = WIRE_ST_CRYPTO;
 
 	*der = NULL;
 	*der_len = 0;
 	if (slot >= SIM_SE_SLOTS)
-		return BOARD_ST_BAD_REQUEST;
-	if (se->slots[slot].kind != BOARD_KEY_EC_P256)
-		return BOARD_ST_NO_KEY;
+		return WIRE_ST_BAD_REQUEST;
+	if (se->slots[slot].kind != WIRE_KEY_EC_P256)
+		return WIRE_ST_NO_KEY;
 	name = parse_subject(subject);
 	if (!name)
-		return BOARD_ST_BAD_REQUEST;
+		return WIRE_ST_BAD_REQUEST;
 	charge_ms(se, SIM_LAT_SE_SIGN_MS);
 	req = X509_REQ_new();
 	if (!req || !X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, name) ||
@@ -543,12 +543,12 @@ int sim_se_csr(struct sim_se *se, unsigned slot, const char *subject, uint8_t **
 		goto cleanup;
 	*der = malloc((size_t)n);
 	if (!*der) {
-		st = BOARD_ST_STORAGE;
+		st = WIRE_ST_STORAGE;
 		goto cleanup;
 	}
 	memcpy(*der, out, (size_t)n);
 	*der_len = (size_t)n;
-	st = BOARD_ST_OK;
+	st = WIRE_ST_OK;
 cleanup:
 	OPENSSL_free(out);
 	X509_REQ_free(req);
@@ -600,7 +600,7 @@ static bool ecdh(EVP_PKEY *mine, const uint8_t peer_pub[65], uint8_t secret[32])
 int sim_se_transport_ecdh(struct sim_se *se, const uint8_t peer_pub[65], uint8_t z[32])
 {
 	charge_ms(se, SIM_LAT_SE_ECDH_MS);
-	return ecdh(se->transport, peer_pub, z) ? BOARD_ST_OK : BOARD_ST_CRYPTO;
+	return ecdh(se->transport, peer_pub, z) ? WIRE_ST_OK : WIRE_ST_CRYPTO;
 }
 
 /* Unwrap into out (capacity wrapped_len); returns the plaintext length or -1. */
@@ -612,7 +612,7 @@ static int unwrap(const uint8_t kek[32], unsigned alg, const uint8_t *iv, size_t
 
 	if (!ctx)
 		return -1;
-	if (alg == BOARD_WRAP_AES_KWP) {
+	if (alg == WIRE_WRAP_AES_KWP) {
 		if (iv_len != 0 || n < 16 || n % 8)
 			goto cleanup;
 		EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
@@ -620,7 +620,7 @@ static int unwrap(const uint8_t kek[32], unsigned alg, const uint8_t *iv, size_t
 		    EVP_DecryptUpdate(ctx, out, &l1, in, (int)n) != 1 ||
 		    EVP_DecryptFinal_ex(ctx, out + l1, &l2) != 1)
 			goto cleanup;
-	} else if (alg == BOARD_WRAP_AES_GCM) {
+	} else if (alg == WIRE_WRAP_AES_GCM) {
 		if (iv_len != 12 || n < 16)
 			goto cleanup;
 		if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
@@ -670,49 +670,49 @@ int sim_se_import(struct sim_se *se, unsigned slot, unsigned kind, unsigned alg,
 	struct se_slot *s;
 	uint8_t kek[32];
 	uint8_t *plain = NULL;
-	int pl, st = BOARD_ST_CRYPTO;
+	int pl, st = WIRE_ST_CRYPTO;
 
 	*out_len = 0;
-	if (slot >= SIM_SE_SLOTS || (kind != BOARD_KEY_EC_P256 && kind != BOARD_KEY_PSK) ||
-	    (alg != BOARD_WRAP_AES_KWP && alg != BOARD_WRAP_AES_GCM) || station_pub[0] != 0x04)
-		return BOARD_ST_BAD_REQUEST;
+	if (slot >= SIM_SE_SLOTS || (kind != WIRE_KEY_EC_P256 && kind != WIRE_KEY_PSK) ||
+	    (alg != WIRE_WRAP_AES_KWP && alg != WIRE_WRAP_AES_GCM) || station_pub[0] != 0x04)
+		return WIRE_ST_BAD_REQUEST;
 	s = &se->slots[slot];
 	if (se->locked)
-		return BOARD_ST_STATE;
+		return WIRE_ST_STATE;
 	if (s->kind)
-		return BOARD_ST_EXISTS;
+		return WIRE_ST_EXISTS;
 	charge_ms(se, SIM_LAT_SE_ECDH_MS);
 	if (!ecdh(se->transport, station_pub, kek))
-		return BOARD_ST_CRYPTO;
+		return WIRE_ST_CRYPTO;
 	plain = malloc(wrapped_len + 16);
 	if (!plain) {
-		st = BOARD_ST_STORAGE;
+		st = WIRE_ST_STORAGE;
 		goto cleanup;
 	}
 	pl = unwrap(kek, alg, iv, iv_len, wrapped, wrapped_len, plain);
 	if (pl < 0)
 		goto cleanup;
-	if (kind == BOARD_KEY_PSK) {
+	if (kind == WIRE_KEY_PSK) {
 		if (pl != (int)PSK_LEN)
 			goto cleanup;
 		memcpy(s->psk, plain, PSK_LEN);
-		s->kind = BOARD_KEY_PSK;
+		s->kind = WIRE_KEY_PSK;
 	} else {
 		s->ec = key_from_pkcs8(plain, (size_t)pl);
 		if (!s->ec || !is_p256(s->ec) || !pub_of(s->ec, s->pub)) {
 			slot_clear(s);
 			goto cleanup;
 		}
-		s->kind = BOARD_KEY_EC_P256;
+		s->kind = WIRE_KEY_EC_P256;
 	}
 	st = slot_commit(se, slot);
-	if (st != BOARD_ST_OK)
+	if (st != WIRE_ST_OK)
 		goto cleanup;
-	if (kind == BOARD_KEY_PSK) {
+	if (kind == WIRE_KEY_PSK) {
 		uint8_t zero[16] = { 0 }, mac[16];
 
 		if (sim_cmac_aes256(s->psk, zero, 16, mac) != IMP_OK) {
-			st = BOARD_ST_CRYPTO;
+			st = WIRE_ST_CRYPTO;
 			goto cleanup;
 		}
 		memcpy(out, mac, 8);
@@ -736,22 +736,22 @@ int sim_se_store_cert(struct sim_se *se, unsigned slot, const uint8_t *der, size
 	int st;
 
 	if (slot >= SIM_SE_SLOTS || len == 0)
-		return BOARD_ST_BAD_REQUEST;
+		return WIRE_ST_BAD_REQUEST;
 	if (se->locked)
-		return BOARD_ST_STATE;
+		return WIRE_ST_STATE;
 	copy = malloc(len);
 	if (!copy)
-		return BOARD_ST_STORAGE;
+		return WIRE_ST_STORAGE;
 	memcpy(copy, der, len);
 	st = persist(se, "slot%u.crt", slot, der, len);
-	if (st != BOARD_ST_OK) {
+	if (st != WIRE_ST_OK) {
 		free(copy);
 		return st;
 	}
 	free(se->slots[slot].cert);
 	se->slots[slot].cert = copy;
 	se->slots[slot].cert_len = len;
-	return BOARD_ST_OK;
+	return WIRE_ST_OK;
 }
 
 int sim_se_store_identity(struct sim_se *se, const uint8_t *serial, size_t serial_len,
@@ -760,16 +760,16 @@ int sim_se_store_identity(struct sim_se *se, const uint8_t *serial, size_t seria
 	size_t n = 6 + serial_len + blob_len;
 	uint8_t *rec = malloc(n);
 	uint8_t *s = malloc(serial_len + 1), *b = malloc(blob_len + 1);
-	int st = BOARD_ST_STORAGE;
+	int st = WIRE_ST_STORAGE;
 
 	if (!rec || !s || !b || serial_len > 0xFFFF)
 		goto cleanup;
-	board_put_u16(rec, (uint16_t)serial_len);
+	wire_put_u16(rec, (uint16_t)serial_len);
 	memcpy(rec + 2, serial, serial_len);
-	board_put_u32(rec + 2 + serial_len, (uint32_t)blob_len);
+	wire_put_u32(rec + 2 + serial_len, (uint32_t)blob_len);
 	memcpy(rec + 6 + serial_len, blob, blob_len);
 	st = persist(se, "identity.bin", 0, rec, n);
-	if (st != BOARD_ST_OK)
+	if (st != WIRE_ST_OK)
 		goto cleanup;
 	memcpy(s, serial, serial_len);
 	memcpy(b, blob, blob_len);
@@ -794,35 +794,35 @@ int sim_se_sign(struct sim_se *se, unsigned slot, const uint8_t nonce[32], bool 
 	EVP_PKEY *k, *tmp = NULL;
 	EVP_MD_CTX *md = NULL;
 	size_t n = 80;
-	int st = BOARD_ST_CRYPTO;
+	int st = WIRE_ST_CRYPTO;
 
 	*sig_len = 0;
 	if (slot >= SIM_SE_SLOTS)
-		return BOARD_ST_BAD_REQUEST;
+		return WIRE_ST_BAD_REQUEST;
 	s = &se->slots[slot];
 	if (!s->kind)
-		return BOARD_ST_NO_KEY;
+		return WIRE_ST_NO_KEY;
 	charge_ms(se, SIM_LAT_SE_SIGN_MS);
-	if (s->kind == BOARD_KEY_PSK) {
+	if (s->kind == WIRE_KEY_PSK) {
 		if (sim_cmac_aes256(s->psk, nonce, 32, sig) != IMP_OK)
-			return BOARD_ST_CRYPTO;
+			return WIRE_ST_CRYPTO;
 		if (wrong_key)
 			sig[0] ^= 0x01;
 		*sig_len = 16;
-		return BOARD_ST_OK;
+		return WIRE_ST_OK;
 	}
 	k = s->ec;
 	if (wrong_key) {
 		tmp = EVP_EC_gen("P-256");
 		if (!tmp)
-			return BOARD_ST_CRYPTO;
+			return WIRE_ST_CRYPTO;
 		k = tmp;
 	}
 	md = EVP_MD_CTX_new();
 	if (md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, k) == 1 &&
 	    EVP_DigestSign(md, sig, &n, nonce, 32) == 1) {
 		*sig_len = n;
-		st = BOARD_ST_OK;
+		st = WIRE_ST_OK;
 	} else {
 		log_ossl("sign");
 	}
@@ -858,9 +858,9 @@ int sim_se_lock_slots(struct sim_se *se)
 	int st;
 
 	if (se->locked)
-		return BOARD_ST_OK;
+		return WIRE_ST_OK;
 	st = persist(se, "locked", 0, "1\n", 2);
-	if (st == BOARD_ST_OK)
+	if (st == WIRE_ST_OK)
 		se->locked = true;
 	return st;
 }

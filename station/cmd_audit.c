@@ -6,11 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exp/audit.h"
+#include "audit/audit.h"
 #include "imprint/log.h"
 #include "line.h"
 
-static void on_finding(void *arg, const struct exp_finding *f)
+static void on_finding(void *arg, const struct aud_finding *f)
 {
 	struct station_ctx *ctx = arg;
 
@@ -50,9 +50,9 @@ static void print_summary(const json_t *o, void *arg)
 }
 
 /* --line: a line finding, printed like the offline audit's. */
-static void on_line_finding(void *arg, const struct prov_line_finding *f)
+static void on_line_finding(void *arg, const struct line_finding *f)
 {
-	struct exp_finding e = { 0 };
+	struct aud_finding e = { 0 };
 
 	e.check = f->check;
 	e.record_id = f->record_id;
@@ -66,10 +66,10 @@ static void on_line_finding(void *arg, const struct prov_line_finding *f)
  * The line's database half (docs/LINE.md): its records go to a temporary
  * JSON-lines file that the offline audit then verifies like an export.
  */
-static imp_err line_audit(struct station_ctx *ctx, const struct fmt_config *cfg,
+static imp_err audit_line(struct station_ctx *ctx, const struct fmt_config *cfg,
 			  const char *url, char *tmp, size_t cap, uint64_t *findings)
 {
-	struct prov_line_opts lo;
+	struct line_opts lo;
 	FILE *f;
 	int fd;
 	imp_err rc;
@@ -86,7 +86,7 @@ static imp_err line_audit(struct station_ctx *ctx, const struct fmt_config *cfg,
 		tmp[0] = '\0';
 		return IMP_ERR_IO;
 	}
-	rc = prov_line_audit(&lo, f, on_line_finding, ctx, findings, NULL);
+	rc = line_audit(&lo, f, on_line_finding, ctx, findings, NULL);
 	if (fclose(f) != 0 && rc == IMP_OK)
 		rc = IMP_ERR_IO;
 	return rc;
@@ -114,8 +114,8 @@ int cmd_audit(int argc, char **argv, struct station_ctx *ctx)
 		ST_OPTIONS_END,
 	};
 	struct fmt_config cfg = { 0 };
-	struct exp_audit_opts o = { 0 };
-	struct exp_audit_summary s;
+	struct aud_opts o = { 0 };
+	struct aud_summary s;
 	char jpath[4200], tdir[4200];
 	int first;
 	imp_err rc;
@@ -138,7 +138,7 @@ int cmd_audit(int argc, char **argv, struct station_ctx *ctx)
 			rc = IMP_ERR_USAGE;
 			goto cleanup;
 		}
-		rc = line_audit(ctx, &cfg, line, line_tmp, sizeof(line_tmp), &line_findings);
+		rc = audit_line(ctx, &cfg, line, line_tmp, sizeof(line_tmp), &line_findings);
 		if (rc != IMP_OK)
 			goto cleanup;
 		records = line_tmp;
@@ -158,7 +158,7 @@ int cmd_audit(int argc, char **argv, struct station_ctx *ctx)
 	o.threads = (unsigned)threads;
 	o.finding = on_finding;
 	o.arg = ctx;
-	rc = exp_audit_run(&o, &s);
+	rc = aud_run(&o, &s);
 	if (line && (rc == IMP_OK || rc == IMP_ERR_AUDIT)) {
 		s.findings += line_findings;
 		if (line_findings)

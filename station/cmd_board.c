@@ -32,8 +32,8 @@ static void fuse_obj(json_t *o, uint32_t mask, const char *source)
 {
 	json_object_set_new(o, "fuses", json_integer(mask));
 	json_object_set_new(o, "fuses_source", json_string(source));
-	json_object_set_new(o, "debug_lock", json_boolean(mask & BOARD_FUSE_DEBUG_LOCK));
-	json_object_set_new(o, "boot_lock", json_boolean(mask & BOARD_FUSE_BOOT_LOCK));
+	json_object_set_new(o, "debug_lock", json_boolean(mask & WIRE_FUSE_DEBUG_LOCK));
+	json_object_set_new(o, "boot_lock", json_boolean(mask & WIRE_FUSE_BOOT_LOCK));
 }
 
 static void print_info(const json_t *o, void *arg)
@@ -136,7 +136,7 @@ static int board_info(struct info_opts *o, struct station_ctx *ctx)
 			rc = board_agent_identify(link, &info);
 		if (rc == IMP_OK) {
 			have_agent = true;
-			imp_hex_encode(info.uid, BOARD_UID_LEN, hex);
+			imp_hex_encode(info.uid, WIRE_UID_LEN, hex);
 			json_object_set_new(out, "uid_agent", json_string(hex));
 			json_object_set_new(out, "lifecycle",
 					    json_string(board_lifecycle_name(info.lifecycle)));
@@ -152,7 +152,7 @@ static int board_info(struct info_opts *o, struct station_ctx *ctx)
 	}
 
 	if (have_swd_uid && have_agent) {
-		bool match = uid_len == BOARD_UID_LEN && memcmp(uid, info.uid, BOARD_UID_LEN) == 0;
+		bool match = uid_len == WIRE_UID_LEN && memcmp(uid, info.uid, WIRE_UID_LEN) == 0;
 
 		json_object_set_new(out, "uid_match", json_boolean(match));
 		if (!match) {

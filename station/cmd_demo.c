@@ -480,7 +480,7 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
 		uint64_t pending = 0;
 
 		st_trust_dir(ctx, trust, sizeof(trust));
-		prov_journal_outbox_count_pending(l.journal, &pending);
+		jnl_outbox_count_pending(l.journal, &pending);
 		printf("signed identity records waiting for the registry: %llu\n",
 		       (unsigned long long)pending);
 		printf("trust bundle: %s/%s\n", trust, HSM_ORG_BUNDLE_FILE);

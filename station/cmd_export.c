@@ -25,7 +25,7 @@ static bool stop_requested(void *arg)
 	return st_stop_requested != 0;
 }
 
-static int rejected_cb(void *arg, const struct exp_outbox_row *r)
+static int rejected_cb(void *arg, const struct jnl_outbox_row *r)
 {
 	struct station_ctx *ctx = arg;
 
@@ -103,8 +103,8 @@ int cmd_export(int argc, char **argv, struct station_ctx *ctx)
 		ST_OPTIONS_END,
 	};
 	struct fmt_config cfg = { 0 };
-	struct prov_journal *j = NULL;
-	struct prov_journal_opts jo = { 0 };
+	struct jnl *j = NULL;
+	struct jnl_opts jo = { 0 };
 	struct exp_settings s = { 0 };
 	struct exp_stats total = { 0 };
 	struct manifest_key mk = { 0 };
@@ -138,12 +138,12 @@ int cmd_export(int argc, char **argv, struct station_ctx *ctx)
 		goto cleanup;
 	st_journal_path(ctx, &cfg, jpath, sizeof(jpath));
 	if (rejected) {
-		rc = exp_outbox_scan(jpath, EXP_OUTBOX_REJECTED, rejected_cb, ctx);
+		rc = jnl_outbox_scan(jpath, JNL_OUTBOX_REJECTED, rejected_cb, ctx);
 		goto cleanup;
 	}
 	jo.station_id = cfg.station_id;
 	jo.must_exist = true;
-	rc = prov_journal_open(jpath, &jo, &j);
+	rc = jnl_open(jpath, &jo, &j);
 	if (rc == IMP_ERR_NOT_FOUND)
 		IMP_ERROR("no journal at %s yet; provision a board first", jpath);
 	if (rc != IMP_OK)
@@ -203,7 +203,7 @@ int cmd_export(int argc, char **argv, struct station_ctx *ctx)
 	}
 	if (state)
 		d->close(state);
-	prov_journal_outbox_count_pending(j, &pending);
+	jnl_outbox_count_pending(j, &pending);
 	st_emit(ctx,
 		json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f}", "event", "export", "driver",
 			  d->name, "accepted", (json_int_t)total.accepted, "duplicates",
@@ -218,7 +218,7 @@ int cmd_export(int argc, char **argv, struct station_ctx *ctx)
 	if (rc == IMP_ERR_TIMEOUT)
 		rc = IMP_ERR_EXPORT;
 cleanup:
-	prov_journal_close(j);
+	jnl_close(j);
 	if (mk.open)
 		st_line_close(&mk.line);
 	fmt_config_release(&cfg);

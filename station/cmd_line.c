@@ -55,15 +55,15 @@ static void print_status(const json_t *o, void *arg)
 	}
 }
 
-static int line_status(struct station_ctx *ctx, const struct fmt_config *cfg)
+static int show_line_status(struct station_ctx *ctx, const struct fmt_config *cfg)
 {
-	struct prov_line_opts o;
+	struct line_opts o;
 	json_t *out = NULL;
 	imp_err rc;
 
 	st_line_opts(ctx, cfg, &o);
 	o.quota = 0; /* status never changes the quota */
-	rc = prov_line_status(&o, &out);
+	rc = line_status(&o, &out);
 	if (rc != IMP_OK)
 		return st_fail(rc, NULL);
 	json_object_set_new(out, "event", json_string("line_status"));
@@ -71,7 +71,7 @@ static int line_status(struct station_ctx *ctx, const struct fmt_config *cfg)
 	return 0;
 }
 
-static int line_sync(struct station_ctx *ctx, long wait_s, bool release)
+static int sync_line(struct station_ctx *ctx, long wait_s, bool release)
 {
 	struct st_line l;
 	uint64_t pending = 0;
@@ -88,19 +88,19 @@ static int line_sync(struct station_ctx *ctx, long wait_s, bool release)
 		st_line_close(&l);
 		return st_fail(rc, NULL);
 	}
-	prov_line_stop_feed(l.line);
+	line_stop_feed(l.line);
 	for (;;) {
-		rc = prov_line_sync(l.line, &n);
+		rc = line_sync(l.line, &n);
 		sent += n;
 		if (rc == IMP_OK)
-			rc = prov_journal_line_count_pending(l.journal, &pending);
+			rc = jnl_line_count_pending(l.journal, &pending);
 		if ((rc == IMP_OK && pending == 0) || imp_now_s() >= until ||
 		    (rc != IMP_OK && rc != IMP_ERR_TIMEOUT))
 			break;
 		imp_sleep_us(500000);
 	}
 	if (rc == IMP_OK && release)
-		rc = prov_line_release(l.line);
+		rc = line_release(l.line);
 	if (rc == IMP_OK || rc == IMP_ERR_TIMEOUT)
 		st_emit(ctx, json_pack("{s:s, s:I, s:I, s:b, s:b}", "event", "line_sync", "sent",
 				       (json_int_t)sent, "pending", (json_int_t)pending, "online",
@@ -142,9 +142,9 @@ int cmd_line(int argc, char **argv, struct station_ctx *ctx)
 		return IMP_ERR_USAGE;
 	}
 	if (strcmp(sub, "sync") == 0)
-		return line_sync(ctx, wait_s, false);
+		return sync_line(ctx, wait_s, false);
 	if (strcmp(sub, "release") == 0)
-		return line_sync(ctx, wait_s, true);
+		return sync_line(ctx, wait_s, true);
 	if (strcmp(sub, "status") != 0) {
 		IMP_ERROR("line: unknown subcommand '%s': say status, sync or release", sub);
 		return IMP_ERR_USAGE;
@@ -158,7 +158,7 @@ int cmd_line(int argc, char **argv, struct station_ctx *ctx)
 		fmt_config_release(&cfg);
 		return st_fail(rc, NULL);
 	}
-	code = line_status(ctx, &cfg);
+	code = show_line_status(ctx, &cfg);
 	fmt_config_release(&cfg);
 	return code;
 }

@@ -45,7 +45,7 @@ int st_provision_run(struct station_ctx *ctx, struct st_line *l, size_t nfix, ui
 	l->station.stop = &st_stop_requested;
 	l->station.max_new_boards = count;
 	if (l->line)
-		prov_line_set_demand(l->line, count);
+		line_set_demand(l->line, count);
 	st_install_stop_handlers();
 	prov_run_fixtures(&l->station, l->cfg.fixtures, nfix, res);
 	code = st_report_results(ctx, l->cfg.fixtures, res, nfix);

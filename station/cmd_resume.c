@@ -17,12 +17,12 @@ struct resume_scan {
 	unsigned total;
 };
 
-static int scan_cb(void *arg, const struct prov_board *b)
+static int scan_cb(void *arg, const struct jnl_board *b)
 {
 	struct resume_scan *s = arg;
 
 	s->total++;
-	if (b->state == PROV_ST_RECORD)
+	if (b->state == JNL_ST_RECORD)
 		return 0;
 	for (size_t i = 0; i < s->cfg->fixture_count; i++) {
 		if (strcmp(s->cfg->fixtures[i].name, b->fixture) == 0) {
@@ -74,7 +74,7 @@ int cmd_resume(int argc, char **argv, struct station_ctx *ctx)
 		rc = IMP_ERR_NOMEM;
 		goto cleanup;
 	}
-	rc = prov_journal_list_unfinished(l.journal, scan_cb, &scan);
+	rc = jnl_list_unfinished(l.journal, scan_cb, &scan);
 	if (rc != IMP_OK)
 		goto cleanup;
 	for (size_t i = 0; i < l.cfg.fixture_count; i++)

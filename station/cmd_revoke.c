@@ -21,7 +21,7 @@ struct find_id {
 	char record_id[128];
 };
 
-static int find_identity(void *arg, const struct exp_outbox_row *r)
+static int find_identity(void *arg, const struct jnl_outbox_row *r)
 {
 	struct find_id *f = arg;
 
@@ -50,7 +50,7 @@ int cmd_revoke(int argc, char **argv, struct station_ctx *ctx)
 		ST_OPTIONS_END,
 	};
 	struct st_line l;
-	struct prov_board b = { 0 };
+	struct jnl_board b = { 0 };
 	struct find_id f = { 0 };
 	struct fmt_revocation rv = { 0 };
 	struct hsm_key_signer ks;
@@ -90,13 +90,13 @@ int cmd_revoke(int argc, char **argv, struct station_ctx *ctx)
 	f.serial = argv[first];
 	rc = st_line_open(ctx, &l, ST_LINE_HSM);
 	if (rc == IMP_OK) {
-		rc = prov_journal_get_board_by_serial(l.journal, f.serial, &b);
+		rc = jnl_get_board_by_serial(l.journal, f.serial, &b);
 		if (rc == IMP_ERR_NOT_FOUND)
 			IMP_ERROR("serial %s is not in this station's journal", f.serial);
 	}
 	if (rc == IMP_OK) {
 		st_journal_path(ctx, &l.cfg, jpath, sizeof(jpath));
-		rc = exp_outbox_scan(jpath, EXP_OUTBOX_ALL, find_identity, &f);
+		rc = jnl_outbox_scan(jpath, JNL_OUTBOX_ALL, find_identity, &f);
 	}
 	if (rc != IMP_OK)
 		goto cleanup;
@@ -118,7 +118,7 @@ int cmd_revoke(int argc, char **argv, struct station_ctx *ctx)
 			X509_get0_pubkey(x5c[0]), &signer);
 	rc = fmt_record_sign(obj, &signer, x5c, 1, &jws);
 	if (rc == IMP_OK)
-		rc = prov_journal_outbox_add_revocation(l.journal, b.uid, rid, jws);
+		rc = jnl_outbox_add_revocation(l.journal, b.uid, rid, jws);
 	if (rc == IMP_OK)
 		st_emit(ctx,
 			json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "revoked", "serial",
@@ -129,7 +129,7 @@ cleanup:
 	json_decref(obj);
 	free(canon);
 	free(jws);
-	prov_board_release(&b);
+	jnl_board_release(&b);
 	st_line_close(&l);
 	return st_fail(rc, NULL);
 }

@@ -13,13 +13,13 @@ struct failure_list {
 	json_t *arr;
 };
 
-static int failure_cb(void *arg, const struct prov_board *b)
+static int failure_cb(void *arg, const struct jnl_board *b)
 {
 	struct failure_list *f = arg;
 
 	json_array_append_new(f->arr, json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "uid",
 						b->uid, "serial", b->serial, "state",
-						prov_state_name(b->state), "fixture", b->fixture,
+						jnl_state_name(b->state), "fixture", b->fixture,
 						"code", (int)b->last_error, "error",
 						b->last_error_msg, "updated", b->updated));
 	return 0;
@@ -73,10 +73,10 @@ static void print_status(const json_t *o, void *arg)
 
 /* Verify the journal's hash chain and checkpoint signatures (record-signing
  * certificate from DATA/trust). */
-static imp_err verify_journal(struct station_ctx *ctx, struct prov_journal *j, json_t **out)
+static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **out)
 {
-	struct prov_verify_report rep;
-	struct prov_verify_opts vo = { 0 };
+	struct jnl_verify_report rep;
+	struct jnl_verify_opts vo = { 0 };
 	char trust[4200], path[4300];
 	X509 *cert = NULL;
 	imp_err rc;
@@ -87,7 +87,7 @@ static imp_err verify_journal(struct station_ctx *ctx, struct prov_journal *j, j
 		vo.pkey = X509_get0_pubkey(cert);
 	else
 		IMP_WARN("no %s: checkpoint signatures are not checked", path);
-	rc = prov_journal_verify_chain(j, &vo, &rep);
+	rc = jnl_verify_chain(j, &vo, &rep);
 	*out = json_pack("{s:b, s:I, s:I, s:b, s:I, s:I, s:s}", "ok", rc == IMP_OK, "events",
 			 (json_int_t)rep.events, "checkpoints", (json_int_t)rep.checkpoints,
 			 "signatures_checked", rep.signatures_checked, "unsigned_tail",
@@ -111,8 +111,8 @@ int cmd_status(int argc, char **argv, struct station_ctx *ctx)
 		ST_OPTIONS_END,
 	};
 	struct st_line l;
-	struct prov_journal_info info;
-	uint64_t counts[PROV_ST__COUNT];
+	struct jnl_info info;
+	uint64_t counts[JNL_ST__COUNT];
 	uint64_t pending = 0;
 	struct failure_list f = { json_array() };
 	json_t *states = json_object();
@@ -130,13 +130,13 @@ int cmd_status(int argc, char **argv, struct station_ctx *ctx)
 	}
 	rc = st_line_open(ctx, &l, ST_LINE_JOURNAL);
 	if (rc == IMP_OK)
-		rc = prov_journal_info(l.journal, &info);
+		rc = jnl_info(l.journal, &info);
 	if (rc == IMP_OK)
-		rc = prov_journal_counts(l.journal, counts);
+		rc = jnl_counts(l.journal, counts);
 	if (rc == IMP_OK)
-		rc = prov_journal_list_failures(l.journal, (unsigned)limit, failure_cb, &f);
+		rc = jnl_list_failures(l.journal, (unsigned)limit, failure_cb, &f);
 	if (rc == IMP_OK)
-		rc = prov_journal_outbox_count_pending(l.journal, &pending);
+		rc = jnl_outbox_count_pending(l.journal, &pending);
 	if (rc == IMP_OK && verify) {
 		rc = verify_journal(ctx, l.journal, &chain);
 		if (rc != IMP_OK && rc != IMP_ERR_AUDIT)
@@ -144,8 +144,8 @@ int cmd_status(int argc, char **argv, struct station_ctx *ctx)
 	}
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
 		st_journal_path(ctx, &l.cfg, jpath, sizeof(jpath));
-		for (int s = 0; s < PROV_ST__COUNT; s++)
-			json_object_set_new(states, prov_state_name((enum prov_state)s),
+		for (int s = 0; s < JNL_ST__COUNT; s++)
+			json_object_set_new(states, jnl_state_name((enum jnl_state)s),
 					    json_integer((json_int_t)counts[s]));
 		json_t *o =
 			json_pack("{s:s, s:s, s:I, s:I, s:I, s:O, s:O, s:I}", "station_id",

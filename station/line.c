@@ -38,7 +38,7 @@ const char *st_line_url(const struct station_ctx *ctx, const struct fmt_config *
 }
 
 void st_line_opts(const struct station_ctx *ctx, const struct fmt_config *cfg,
-		  struct prov_line_opts *o)
+		  struct line_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->conninfo = st_line_url(ctx, cfg);
@@ -51,7 +51,7 @@ void st_line_opts(const struct station_ctx *ctx, const struct fmt_config *cfg,
 /* Line mode: connect (or go on offline) and start feeding the line. */
 static imp_err open_line(struct station_ctx *ctx, struct st_line *l)
 {
-	struct prov_line_opts o;
+	struct line_opts o;
 	char *pem = NULL;
 	imp_err rc;
 
@@ -60,12 +60,12 @@ static imp_err open_line(struct station_ctx *ctx, struct st_line *l)
 	if (fmt_cert_to_pem(l->station.org.cert[HSM_ORG_RECORD], &pem) != IMP_OK)
 		pem = NULL;
 	o.certificate_pem = pem;
-	rc = prov_line_open(&o, l->journal, &l->line);
+	rc = line_open(&o, l->journal, &l->line);
 	free(pem);
 	if (rc != IMP_OK)
 		return rc;
 	l->station.line = l->line;
-	return prov_line_start_feed(l->line, 250);
+	return line_start_feed(l->line, 250);
 }
 
 void st_journal_path(const struct station_ctx *ctx, const struct fmt_config *cfg, char *out,
@@ -123,7 +123,7 @@ static imp_err load_firmware(struct st_line *l)
 
 imp_err st_line_open(struct station_ctx *ctx, struct st_line *l, unsigned what)
 {
-	struct prov_journal_opts jo = { 0 };
+	struct jnl_opts jo = { 0 };
 	char jpath[4200];
 	char fpr[65];
 	imp_err rc;
@@ -157,21 +157,21 @@ imp_err st_line_open(struct station_ctx *ctx, struct st_line *l, unsigned what)
 	jo.read_only = !(what & ST_LINE_HSM);
 	jo.leased_serials = (what & ST_LINE_HSM) && st_line_url(ctx, &l->cfg);
 	jo.must_exist = jo.read_only;
-	rc = prov_journal_open(jpath, &jo, &l->journal);
+	rc = jnl_open(jpath, &jo, &l->journal);
 	if (rc == IMP_ERR_NOT_FOUND)
 		IMP_ERROR("no journal at %s yet; provision a board first", jpath);
 	else if (rc != IMP_OK)
-		IMP_ERROR("%s", prov_journal_last_error());
+		IMP_ERROR("%s", jnl_last_error());
 	if (rc != IMP_OK)
 		return rc;
 	l->station.journal = l->journal;
 	if (what & ST_LINE_HSM) {
-		struct prov_journal_info info;
+		struct jnl_info info;
 
 		/* A quota of 0 in the options means "keep": store it explicitly. */
-		rc = prov_journal_info(l->journal, &info);
+		rc = jnl_info(l->journal, &info);
 		if (rc == IMP_OK && info.quota != l->cfg.quota)
-			rc = prov_journal_set_quota(l->journal, l->cfg.quota);
+			rc = jnl_set_quota(l->journal, l->cfg.quota);
 		if (rc == IMP_OK && jo.leased_serials)
 			rc = open_line(ctx, l);
 		if (rc != IMP_OK)
@@ -195,11 +195,11 @@ void st_line_close(struct st_line *l)
 	if (l->line) {
 		/* Feed what this run produced; what cannot go now goes next run
 		 * or with 'imprint line sync'. */
-		prov_line_stop_feed(l->line);
-		prov_line_sync(l->line, NULL);
-		prov_line_close(l->line);
+		line_stop_feed(l->line);
+		line_sync(l->line, NULL);
+		line_close(l->line);
 	}
-	prov_journal_close(l->journal);
+	jnl_close(l->journal);
 	hsm_org_release(&l->station.org);
 	hsm_session_close(l->journal_session);
 	hsm_close(l->hsm);
@@ -234,7 +234,7 @@ static void live_update(const struct prov_progress *p)
 		snprintf(live[live_n++].fixture, sizeof(live[0].fixture), "%s", p->fixture);
 	}
 	snprintf(live[i].line, sizeof(live[i].line), "%-6s %-9s %-12s %-32s %6.2fs %s",
-		 p->fixture, prov_state_name(p->state), p->serial[0] ? p->serial : "-", p->uid,
+		 p->fixture, jnl_state_name(p->state), p->serial[0] ? p->serial : "-", p->uid,
 		 p->elapsed_s, p->rc == IMP_OK ? p->message : imp_err_str(p->rc));
 	if (live_drawn)
 		fprintf(stderr, "\033[%dA", live_drawn);
@@ -252,14 +252,14 @@ void st_progress(void *arg, const struct prov_progress *p)
 	if (ctx->json) {
 		st_emit(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:f}", "event", "board",
 				       "fixture", p->fixture, "uid", p->uid, "serial", p->serial,
-				       "state", prov_state_name(p->state), "code", (int)p->rc,
+				       "state", jnl_state_name(p->state), "code", (int)p->rc,
 				       "message", p->message, "elapsed_s", p->elapsed_s),
 			NULL, NULL);
 	} else if (isatty(STDERR_FILENO) && imp_log_get_level() <= IMP_LOG_INFO) {
 		live_update(p);
 	} else if (p->rc != IMP_OK || imp_log_get_level() >= IMP_LOG_INFO) {
 		fprintf(stderr, "[%-6s] %-9s %-10s %s%s%s (%.2fs)\n", p->fixture,
-			prov_state_name(p->state), p->serial[0] ? p->serial : "-",
+			jnl_state_name(p->state), p->serial[0] ? p->serial : "-",
 			p->uid[0] ? p->uid : "", p->message[0] ? "  " : "", p->message, p->elapsed_s);
 	}
 	pthread_mutex_unlock(&progress_lock);
@@ -278,7 +278,7 @@ int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 
 		if (r->already_done)
 			already++;
-		else if (r->rc == IMP_OK && r->state == PROV_ST_DONE)
+		else if (r->rc == IMP_OK && r->state == JNL_ST_DONE)
 			done++;
 		else if (r->quarantined)
 			quarantined++;
@@ -290,7 +290,7 @@ int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 			st_emit(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:f}", "event",
 					       "result", "fixture", fx[i].name, "uid", r->uid,
 					       "serial", r->serial, "state",
-					       prov_state_name(r->state), "code", (int)r->rc,
+					       jnl_state_name(r->state), "code", (int)r->rc,
 					       "already_done", r->already_done, "seconds",
 					       r->seconds),
 				NULL, NULL);

@@ -19,11 +19,11 @@ struct st_line {
 	struct fmt_config cfg;
 	struct hsm *hsm;
 	struct hsm_session *journal_session; /* org loading and checkpoints */
-	struct prov_journal *journal;
+	struct jnl *journal;
 	struct board_profile *profile;
 	uint8_t *firmware;
 	size_t firmware_len;
-	struct prov_line *line;            /* line mode (--line / "line"), or NULL */
+	struct line *line;            /* line mode (--line / "line"), or NULL */
 	struct prov_station station;       /* points into the fields above */
 };
 
@@ -35,9 +35,9 @@ void st_line_close(struct st_line *l);
 /* The line database: --line URL, else the config's line.url, else NULL. */
 const char *st_line_url(const struct station_ctx *ctx, const struct fmt_config *cfg);
 
-/* prov_line_opts for this station from ctx and cfg (conninfo may be NULL). */
+/* line_opts for this station from ctx and cfg (conninfo may be NULL). */
 void st_line_opts(const struct station_ctx *ctx, const struct fmt_config *cfg,
-		  struct prov_line_opts *o);
+		  struct line_opts *o);
 
 /* The journal's path: config "journal", else DATA/journal.sqlite. */
 void st_journal_path(const struct station_ctx *ctx, const struct fmt_config *cfg, char *out,

@@ -1,6 +1,6 @@
 /*
  * bench-audit: records and signatures verified per second by the audit
- * (exp_audit_run), beside `openssl speed -seconds 3 ecdsap256` in the same
+ * (aud_run), beside `openssl speed -seconds 3 ecdsap256` in the same
  * run (one core: the goal is 0.8 x that x cores; and -multi on every core,
  * since two virtual cores are seldom twice one), and the audit's peak memory
  * (getrusage maxrss) per record count.
@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "exp/audit.h"
+#include "audit/audit.h"
 #include "imprint/log.h"
 
 /* verify/s of `openssl speed -seconds 3 [-multi N] ecdsap256` (all N together). */
@@ -53,8 +53,8 @@ struct result {
 static int audit_child(const char *dir, int fd)
 {
 	char recs[4400], trust[4400];
-	struct exp_audit_opts o = { 0 };
-	struct exp_audit_summary s;
+	struct aud_opts o = { 0 };
+	struct aud_summary s;
 	struct rusage ru;
 	struct result r;
 
@@ -62,7 +62,7 @@ static int audit_child(const char *dir, int fd)
 	snprintf(trust, sizeof(trust), "%s/trust", dir);
 	o.records = recs;
 	o.trust_dir = trust;
-	exp_audit_run(&o, &s);
+	aud_run(&o, &s);
 	getrusage(RUSAGE_SELF, &ru);
 	r = (struct result){ s.seconds, s.verify_seconds, (unsigned long long)s.records,
 			     (unsigned long long)s.signatures, (unsigned long long)s.findings,

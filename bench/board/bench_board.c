@@ -60,8 +60,8 @@ static void rsp_row(const char *label, const char *uri)
 static void uart_rows(const char *uart, const char *label)
 {
 	static const size_t sizes[] = { 0, 16, 64, 256, 1024, 4095 };
-	static struct board_frame rsp;
-	static uint8_t data[BOARD_FRAME_MAX_PAYLOAD];
+	static struct wire_frame rsp;
+	static uint8_t data[WIRE_FRAME_MAX_PAYLOAD];
 	struct board_link *l = NULL;
 
 	if (board_link_open("serial", uart, 921600, &l) != IMP_OK) {
@@ -78,7 +78,7 @@ static void uart_rows(const char *uart, const char *label)
 
 		memset(data, 0x5A, n);
 		do {
-			if (board_link_transact(l, BOARD_CMD_ECHO, data, n, &rsp, 2000) != IMP_OK) {
+			if (board_link_transact(l, WIRE_CMD_ECHO, data, n, &rsp, 2000) != IMP_OK) {
 				printf("echo failed\n");
 				board_link_close(l);
 				return;

@@ -201,7 +201,7 @@ int main(int argc, char **argv)
 			size_t k = n - i < batches[b] ? n - i : batches[b];
 
 			for (size_t j = 0; j < k; j++)
-				er[j] = (struct exp_record){ recs[i + j].id, "", "", PROV_OUTBOX_IDENTITY,
+				er[j] = (struct exp_record){ recs[i + j].id, "", "", JNL_OUTBOX_IDENTITY,
 							     recs[i + j].jws };
 			memset(res, 0, k * sizeof(*res));
 			if (https->push(st, er, k, res) != IMP_OK) {

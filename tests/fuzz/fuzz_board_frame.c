@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "board/frame.h"
+#include "wire/frame.h"
 
-static struct board_frame f, g;
-static uint8_t enc[BOARD_FRAME_MAX_LEN];
+static struct wire_frame f, g;
+static uint8_t enc[WIRE_FRAME_MAX_LEN];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -19,23 +19,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	while (off < size) {
 		size_t used = 0;
-		enum board_frame_result r = board_frame_decode(data + off, size - off, &f, &used);
+		enum wire_frame_result r = wire_frame_decode(data + off, size - off, &f, &used);
 
-		if (used > size - off || f.len > BOARD_FRAME_MAX_PAYLOAD)
+		if (used > size - off || f.len > WIRE_FRAME_MAX_PAYLOAD)
 			abort();
-		if (r == BOARD_FRAME_OK) {
-			size_t n = board_frame_encode(&f, enc, sizeof(enc));
+		if (r == WIRE_FRAME_OK) {
+			size_t n = wire_frame_encode(&f, enc, sizeof(enc));
 			size_t u2 = 0;
 
 			/* The accepted frame is exactly the bytes at its end. */
 			if (n == 0 || n > used || memcmp(enc, data + off + used - n, n) != 0)
 				abort();
-			if (board_frame_decode(enc, n, &g, &u2) != BOARD_FRAME_OK || u2 != n ||
+			if (wire_frame_decode(enc, n, &g, &u2) != WIRE_FRAME_OK || u2 != n ||
 			    g.len != f.len || memcmp(g.payload, f.payload, f.len) != 0)
 				abort();
-		} else if (r == BOARD_FRAME_NEED_MORE && used == 0) {
+		} else if (r == WIRE_FRAME_NEED_MORE && used == 0) {
 			break;
-		} else if (r != BOARD_FRAME_NEED_MORE && used == 0) {
+		} else if (r != WIRE_FRAME_NEED_MORE && used == 0) {
 			abort(); /* no progress on a bad frame */
 		}
 		off += used;

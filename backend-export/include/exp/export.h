@@ -27,7 +27,7 @@
 #include "imprint/err.h"
 #include "formats/config.h"
 #include "formats/signer.h"
-#include "provisioner/journal.h"
+#include "journal/journal.h"
 
 #define EXP_REASON_MAX 256u   /* result reasons are cut to this (NUL incl.) */
 #define EXP_BATCH_DEFAULT 1000u
@@ -38,7 +38,7 @@ struct exp_record {
 	const char *id;      /* record_id: also the idempotency key */
 	const char *serial;
 	const char *uid;     /* chip UID, lowercase hex */
-	enum prov_outbox_kind kind;
+	enum jnl_outbox_kind kind;
 	const char *jws;     /* compact JWS as signed */
 };
 
@@ -137,10 +137,10 @@ struct exp_deliver_opts {
 
 /*
  * Deliver the pending outbox through driver d (already opened: state).
- * For each record: ACCEPTED / DUPLICATE_SAME -> prov_journal_outbox_delivered
+ * For each record: ACCEPTED / DUPLICATE_SAME -> jnl_outbox_delivered
  * (for durable_on_close drivers: only in exp_deliver_commit after close);
- * REJECTED -> prov_journal_outbox_rejected with the reason; PENDING ->
- * prov_journal_outbox_attempt_failed. Stops when the outbox is empty, when
+ * REJECTED -> jnl_outbox_rejected with the reason; PENDING ->
+ * jnl_outbox_attempt_failed. Stops when the outbox is empty, when
  * a batch could not be delivered (returns that error; the records stay
  * pending) or when stop() says so. stats may be NULL.
  *
@@ -149,12 +149,12 @@ struct exp_deliver_opts {
  * exp_deliver_commit after close() succeeded (or free it with
  * exp_ids_free). NULL for other drivers.
  */
-imp_err exp_deliver(struct prov_journal *j, const struct exp_driver *d, void *state,
+imp_err exp_deliver(struct jnl *j, const struct exp_driver *d, void *state,
 		    const struct exp_deliver_opts *opts, struct exp_stats *stats,
 		    char ***accepted_ids, size_t *accepted_n);
 
 /* Mark ids delivered (after a durable_on_close driver's close). */
-imp_err exp_deliver_commit(struct prov_journal *j, char **ids, size_t n);
+imp_err exp_deliver_commit(struct jnl *j, char **ids, size_t n);
 void exp_ids_free(char **ids, size_t n);
 
 /* ------------------------------------------- delivery in the background */
@@ -169,44 +169,12 @@ void exp_ids_free(char **ids, size_t n);
  * cfg's strings too. An error: the thread was not started (*out NULL).
  */
 struct exp_background;
-imp_err exp_background_start(struct prov_journal *j, const struct fmt_config *cfg,
+imp_err exp_background_start(struct jnl *j, const struct fmt_config *cfg,
 			     struct exp_background **out);
 
 /* Stop (final flush, join, release); NULL is fine. Returns the records the
  * registry acknowledged (accepted or already there) during the run. */
 uint64_t exp_background_stop(struct exp_background *bg);
-
-/* ------------------------------------------------ reading the outbox */
-
-/* One outbox row as stored (strings valid during the callback only). */
-struct exp_outbox_row {
-	const char *record_id;
-	const char *serial;
-	const char *uid;
-	const char *kind;          /* "identity" / "revocation" */
-	const char *jws;
-	const char *created;
-	const char *delivered_at;  /* NULL if not delivered */
-	uint32_t attempts;
-	const char *last_error;    /* NULL if none */
-	const char *rejected_reason; /* NULL if not rejected */
-};
-typedef int (*exp_outbox_cb)(void *arg, const struct exp_outbox_row *r);
-
-enum exp_outbox_filter {
-	EXP_OUTBOX_ALL = 0,
-	EXP_OUTBOX_REJECTED = 1,
-	EXP_OUTBOX_DELIVERED = 2,
-};
-
-/*
- * Stream the outbox of the journal file at path (opened read-only, schema
- * version 1 as in docs/JOURNAL.md), ordered by creation, one row at a time
- * (memory stays flat). cb returns 0 to go on. IMP_ERR_NOT_FOUND if there is
- * no such file, IMP_ERR_JOURNAL if it is not a journal.
- */
-imp_err exp_outbox_scan(const char *path, enum exp_outbox_filter filter, exp_outbox_cb cb,
-			void *arg);
 
 /* ------------------------------------------------------------ helpers */
 

@@ -2,7 +2,7 @@
  * Typed client of the provisioning agent (board/agent_proto.h), over a link
  * (board/link.h). One function per command. Every response payload is
  * parsed defensively: each length is checked against what remains, trailing
- * bytes are an error, and a status byte other than BOARD_ST_OK becomes
+ * bytes are an error, and a status byte other than WIRE_ST_OK becomes
  * IMP_ERR_BOARD with the status name in the log (board_agent_status_name).
  *
  * Errors common to every function: the link's (IMP_ERR_TIMEOUT,
@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "board/agent_proto.h"
+#include "wire/agent_proto.h"
 #include "board/link.h"
 #include "imprint/err.h"
 
@@ -31,13 +31,13 @@
 
 /* Response of IDENTIFY. */
 struct board_agent_info {
-	uint8_t uid[BOARD_UID_LEN];
-	uint8_t lifecycle;          /* enum board_lifecycle */
+	uint8_t uid[WIRE_UID_LEN];
+	uint8_t lifecycle;          /* enum wire_lifecycle */
 	uint8_t proto_version;
 	uint16_t agent_version;
 	uint8_t fuses;              /* BOARD_FUSE_* burned */
 	uint8_t slots;              /* bitmask of SE slots holding a key */
-	uint8_t transport_pub[BOARD_PUB_LEN];
+	uint8_t transport_pub[WIRE_PUB_LEN];
 };
 
 /* Response of READ_IDENTITY. Owns its buffers: board_identity_release(). */
@@ -47,7 +47,7 @@ struct board_identity {
 	size_t identity_len;
 	uint8_t *cert;              /* DER; may be NULL when cert_len is 0 */
 	size_t cert_len;
-	uint8_t pub[BOARD_PUB_LEN];
+	uint8_t pub[WIRE_PUB_LEN];
 	bool has_pub;               /* false: PSK slot or empty slot */
 	uint8_t lifecycle;
 };
@@ -55,9 +55,9 @@ struct board_identity {
 /* Request of IMPORT_WRAPPED_KEY. */
 struct board_wrapped_key {
 	uint8_t slot;
-	uint8_t kind;               /* enum board_key_kind */
-	uint8_t alg;                /* enum board_wrap_alg */
-	uint8_t station_pub[BOARD_PUB_LEN];
+	uint8_t kind;               /* enum wire_key_kind */
+	uint8_t alg;                /* enum wire_wrap_alg */
+	uint8_t station_pub[WIRE_PUB_LEN];
 	const uint8_t *iv;          /* 12 bytes for GCM, none (0) for KWP */
 	size_t iv_len;
 	const uint8_t *wrapped;
@@ -74,7 +74,7 @@ const char *board_agent_cmd_name(unsigned cmd);
 /* "open", "personalised", "locked", or "unknown". */
 const char *board_lifecycle_name(unsigned lc);
 
-/* Status byte of the last response on this thread (BOARD_ST_OK, ...),
+/* Status byte of the last response on this thread (WIRE_ST_OK, ...),
  * or -1 when the last call failed before a status was read. */
 int board_agent_last_status(void);
 
@@ -82,7 +82,7 @@ imp_err board_agent_identify(struct board_link *l, struct board_agent_info *out)
 
 /* reuse: if the slot already holds a key return its public key. */
 imp_err board_agent_generate_key(struct board_link *l, uint8_t slot, bool reuse,
-				 uint8_t pub[BOARD_PUB_LEN]);
+				 uint8_t pub[WIRE_PUB_LEN]);
 
 /* Hands over *csr (malloc'ed DER, *csr_len bytes): the caller frees it. */
 imp_err board_agent_get_csr(struct board_link *l, uint8_t slot, const char *subject,
@@ -90,7 +90,7 @@ imp_err board_agent_get_csr(struct board_link *l, uint8_t slot, const char *subj
 
 /*
  * For EC keys out receives pub[65], for PSKs the kcv[8]; *out_len says
- * which. cap must be at least BOARD_PUB_LEN.
+ * which. cap must be at least WIRE_PUB_LEN.
  */
 imp_err board_agent_import_wrapped_key(struct board_link *l, const struct board_wrapped_key *k,
 				       uint8_t *out, size_t cap, size_t *out_len);
@@ -103,7 +103,7 @@ imp_err board_agent_store_identity(struct board_link *l, const char *serial,
 
 /* sig receives at most cap bytes (BOARD_SIG_MAX is always enough). */
 imp_err board_agent_sign_challenge(struct board_link *l, uint8_t slot,
-				   const uint8_t nonce[BOARD_NONCE_LEN], uint8_t *sig, size_t cap,
+				   const uint8_t nonce[WIRE_NONCE_LEN], uint8_t *sig, size_t cap,
 				   size_t *sig_len);
 
 /* On success *out owns buffers: release with board_identity_release(). */

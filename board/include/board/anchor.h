@@ -47,7 +47,7 @@ struct board_anchor_item {
 };
 
 struct board_anchor_lock_state {
-	uint8_t lifecycle;          /* enum board_lifecycle */
+	uint8_t lifecycle;          /* enum wire_lifecycle */
 	uint8_t fuses;              /* BOARD_FUSE_* as the anchor reports them */
 	bool locked;                /* lifecycle LOCKED or slots locked */
 };
@@ -63,7 +63,7 @@ struct board_anchor_driver {
 
 	/*
 	 * Put one item into the anchor. out/cap/out_len carry the item's result
-	 * (see enum board_anchor_item_kind; cap >= BOARD_PUB_LEN is always
+	 * (see enum board_anchor_item_kind; cap >= WIRE_PUB_LEN is always
 	 * enough; *out_len is 0 for items without a result). Errors:
 	 * IMP_ERR_EXISTS for a wrapped key when the anchor answers that the slot
 	 * already holds a key (decided from this anchor's own answer, so a repeat
@@ -77,7 +77,7 @@ struct board_anchor_driver {
 	imp_err (*read_identity)(void *priv, uint8_t slot, struct board_identity *out);
 
 	/* Sign a fresh nonce with slot's key (ECDSA DER or CMAC). */
-	imp_err (*challenge)(void *priv, uint8_t slot, const uint8_t nonce[BOARD_NONCE_LEN],
+	imp_err (*challenge)(void *priv, uint8_t slot, const uint8_t nonce[WIRE_NONCE_LEN],
 			     uint8_t *sig, size_t cap, size_t *sig_len);
 
 	/* Lock the anchor (BOARD_LOCK_* bits). Optional. */
@@ -113,7 +113,7 @@ imp_err board_anchor_inject(struct board_anchor *a, const struct board_anchor_it
 imp_err board_anchor_read_identity(struct board_anchor *a, uint8_t slot,
 				   struct board_identity *out);
 imp_err board_anchor_challenge(struct board_anchor *a, uint8_t slot,
-			       const uint8_t nonce[BOARD_NONCE_LEN], uint8_t *sig, size_t cap,
+			       const uint8_t nonce[WIRE_NONCE_LEN], uint8_t *sig, size_t cap,
 			       size_t *sig_len);
 imp_err board_anchor_lock(struct board_anchor *a, uint8_t what);
 imp_err board_anchor_lock_state(struct board_anchor *a, struct board_anchor_lock_state *out);

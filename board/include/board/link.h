@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "board/frame.h"
+#include "wire/frame.h"
 #include "imprint/err.h"
 
 #define BOARD_LINK_DEFAULT_BAUD 921600u
@@ -66,7 +66,7 @@ struct board_link_driver {
 	 * IMP_ERR_PROTOCOL (only garbled or NAKed answers), IMP_ERR_LINK (the
 	 * device failed or went away). stats is updated in every case.
 	 */
-	imp_err (*transact)(void *priv, const struct board_frame *req, struct board_frame *rsp,
+	imp_err (*transact)(void *priv, const struct wire_frame *req, struct wire_frame *rsp,
 			    unsigned timeout_ms, unsigned max_retries,
 			    struct board_link_stats *stats);
 };
@@ -98,12 +98,12 @@ void board_link_set_timeout_scale(struct board_link *l, double scale);
 
 /*
  * One request/response exchange: command cmd with payload req[0..req_len)
- * (at most BOARD_FRAME_MAX_PAYLOAD). On success rsp holds the response frame;
+ * (at most WIRE_FRAME_MAX_PAYLOAD). On success rsp holds the response frame;
  * its payload is not interpreted here. Errors as the driver's transact,
  * plus IMP_ERR_USAGE for an oversized request.
  */
 imp_err board_link_transact(struct board_link *l, uint8_t cmd, const uint8_t *req,
-			    size_t req_len, struct board_frame *rsp, unsigned timeout_ms);
+			    size_t req_len, struct wire_frame *rsp, unsigned timeout_ms);
 
 const struct board_link_stats *board_link_get_stats(const struct board_link *l);
 

@@ -144,12 +144,12 @@ imp_err board_sm_unwrap(struct board_sm *sm, const uint8_t *resp, size_t n, uint
 
 /* Payload of GET DATA chip: uid lifecycle fuses slots locked transport_pub. */
 struct board_pcsc_chip {
-	uint8_t uid[BOARD_UID_LEN];
+	uint8_t uid[WIRE_UID_LEN];
 	uint8_t lifecycle;
 	uint8_t fuses;
 	uint8_t slots;
 	bool locked;            /* applet lifecycle LOCKED: personalisation refused */
-	uint8_t transport_pub[BOARD_PUB_LEN];
+	uint8_t transport_pub[WIRE_PUB_LEN];
 };
 imp_err board_pcsc_parse_chip(const uint8_t *p, size_t n, struct board_pcsc_chip *out);
 

@@ -27,15 +27,15 @@
 #include "board/profile.h"
 #include "formats/config.h"
 #include "hsm/org.h"
-#include "provisioner/journal.h"
-#include "provisioner/line.h"
+#include "journal/journal.h"
+#include "line/line.h"
 
 /* One progress report: a board entered `state` on `fixture`. */
 struct prov_progress {
 	const char *fixture;
 	const char *uid;      /* "" before IDENTIFY */
 	const char *serial;   /* "" before ALLOCATE */
-	enum prov_state state;
+	enum jnl_state state;
 	imp_err rc;           /* IMP_OK, or the error that stopped the board */
 	const char *message;  /* what happened, lowercase; never a secret */
 	double elapsed_s;     /* since the board's run started */
@@ -47,7 +47,7 @@ typedef void (*prov_progress_fn)(void *arg, const struct prov_progress *p);
 struct prov_station {
 	const struct fmt_config *cfg;
 	struct hsm *hsm;
-	struct prov_journal *journal;
+	struct jnl *journal;
 	const struct board_profile *profile;
 	struct hsm_org org;               /* handles valid in every session */
 	const uint8_t *firmware;          /* verified image, or NULL */
@@ -66,15 +66,15 @@ struct prov_station {
 	const char *reissue_by;
 	/* Line mode (provisioner/line.h): serials from leases, UIDs claimed
 	 * in the line database; NULL: a standalone station. */
-	struct prov_line *line;
+	struct line *line;
 };
 
 /* The outcome of one fixture's board. */
 struct prov_result {
 	imp_err rc;                       /* IMP_OK when DONE */
-	enum prov_state state;            /* where the board stands */
-	char uid[PROV_UID_HEX_MAX + 1];
-	char serial[PROV_SERIAL_MAX];
+	enum jnl_state state;            /* where the board stands */
+	char uid[JNL_UID_HEX_MAX + 1];
+	char serial[JNL_SERIAL_MAX];
 	bool already_done;                /* DONE before this run: nothing done */
 	bool quarantined;
 	double seconds;

@@ -4,7 +4,7 @@
  * number and identity blob. The agent (sim/agent.c) is its only user on the
  * vboard; tests drive it directly.
  *
- * Every function that acts returns a status of enum board_agent_status
+ * Every function that acts returns a status of enum wire_agent_status
  * (board/agent_proto.h), the byte the agent puts first in its response.
  * Storage writes go through sim_nv_write_point() (power-cut model) and are
  * atomic (temp + rename) files under opts->dir; see docs/VBOARD.md.
@@ -48,7 +48,7 @@ void sim_se_free(struct sim_se *se);
 void sim_se_transport_pub(const struct sim_se *se, uint8_t pub[65]);
 /* Bit k set when slot k holds a key. */
 uint8_t sim_se_slot_mask(const struct sim_se *se);
-/* 0 empty, else enum board_key_kind; -1 for a bad slot number. */
+/* 0 empty, else enum wire_key_kind; -1 for a bad slot number. */
 int sim_se_slot_kind(const struct sim_se *se, unsigned slot);
 bool sim_se_slots_locked(const struct sim_se *se);
 

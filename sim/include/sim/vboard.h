@@ -27,7 +27,7 @@ struct sim_faults {
 	bool tamper_pub;      /* GENERATE_KEY / IMPORT answer a public key not the slot's */
 	bool tamper_readback; /* flash reads over SWD return one flipped bit */
 	bool tamper_lock;     /* debug-lock fuse burns but never takes effect */
-	uint8_t refuse[256];  /* refuse[cmd] != 0: the agent answers BOARD_ST_REFUSED */
+	uint8_t refuse[256];  /* refuse[cmd] != 0: the agent answers WIRE_ST_REFUSED */
 };
 
 struct sim_config {

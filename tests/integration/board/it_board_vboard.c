@@ -107,8 +107,8 @@ static void test_uid_swd_and_uart_agree(void **state)
 	assert_string_equal(hex, f->vb.uid);
 	assert_int_equal(board_agent_identify(f->link, &info), IMP_OK);
 	assert_memory_equal(info.uid, uid, 16);
-	assert_int_equal(info.proto_version, BOARD_AGENT_PROTO_VERSION);
-	assert_int_equal(info.lifecycle, BOARD_LC_OPEN);
+	assert_int_equal(info.proto_version, WIRE_AGENT_PROTO_VERSION);
+	assert_int_equal(info.lifecycle, WIRE_LC_OPEN);
 	assert_int_equal(info.fuses, 0);
 }
 
@@ -143,9 +143,9 @@ static void test_burn_debug_lock_then_locked(void **state)
 	imp_log_set_level(IMP_LOG_QUIET);
 	assert_int_equal(board_profile_verify_lock(f->prof, f->probe, f->link), IMP_ERR_VERIFY);
 	imp_log_set_level(IMP_LOG_INFO);
-	assert_int_equal(board_profile_burn_fuses(f->prof, f->probe, BOARD_FUSE_DEBUG_LOCK), IMP_OK);
+	assert_int_equal(board_profile_burn_fuses(f->prof, f->probe, WIRE_FUSE_DEBUG_LOCK), IMP_OK);
 	assert_int_equal(board_profile_read_fuses(f->prof, f->probe, &fuses), IMP_OK);
-	assert_int_equal(fuses, BOARD_FUSE_DEBUG_LOCK);
+	assert_int_equal(fuses, WIRE_FUSE_DEBUG_LOCK);
 	/* Reset (through the profile's verification) makes it effective. */
 	assert_int_equal(board_profile_verify_lock(f->prof, f->probe, f->link), IMP_OK);
 	imp_log_set_level(IMP_LOG_QUIET);
@@ -156,12 +156,12 @@ static void test_burn_debug_lock_then_locked(void **state)
 	assert_int_equal(board_probe_read(f->probe, 0x20000000, buf, 64), IMP_ERR_TARGET_LOCKED);
 	assert_int_equal(board_profile_read_uid(f->prof, f->probe, buf, sizeof(buf), &n),
 			 IMP_ERR_TARGET_LOCKED);
-	assert_int_equal(board_profile_burn_fuses(f->prof, f->probe, BOARD_FUSE_BOOT_LOCK),
+	assert_int_equal(board_profile_burn_fuses(f->prof, f->probe, WIRE_FUSE_BOOT_LOCK),
 			 IMP_ERR_TARGET_LOCKED);
 	imp_log_set_level(IMP_LOG_INFO);
 	assert_int_equal(board_agent_identify(f->link, &info), IMP_OK);
-	assert_int_equal(info.lifecycle, BOARD_LC_LOCKED);
-	assert_true(info.fuses & BOARD_FUSE_DEBUG_LOCK);
+	assert_int_equal(info.lifecycle, WIRE_LC_LOCKED);
+	assert_true(info.fuses & WIRE_FUSE_DEBUG_LOCK);
 }
 
 static void test_rsp_ack_mode_under_naks_and_stalls(void **state)
@@ -185,7 +185,7 @@ static void test_rsp_ack_mode_under_naks_and_stalls(void **state)
 static void test_agent_under_uart_corruption(void **state)
 {
 	struct fix *f = *state;
-	static struct board_frame rsp;
+	static struct wire_frame rsp;
 	unsigned ok = 0, failed = 0;
 	uint8_t d[64];
 
@@ -196,10 +196,10 @@ static void test_agent_under_uart_corruption(void **state)
 
 		for (size_t k = 0; k < n; k++)
 			d[k] = (uint8_t)(i * 7 + k);
-		rc = board_link_transact(f->link, BOARD_CMD_ECHO, d, n, &rsp, 100);
+		rc = board_link_transact(f->link, WIRE_CMD_ECHO, d, n, &rsp, 100);
 		if (rc == IMP_OK) {
 			assert_int_equal(rsp.len, n + 1);
-			assert_int_equal(rsp.payload[0], BOARD_ST_OK);
+			assert_int_equal(rsp.payload[0], WIRE_ST_OK);
 			assert_memory_equal(rsp.payload + 1, d, n);
 			ok++;
 		} else {

@@ -41,7 +41,7 @@ int main(int argc, char **argv)
 				return 1;
 		}
 		recs[n] = (struct exp_record){ strdup(json_string_value(json_object_get(o, "id"))),
-					       "", "", PROV_OUTBOX_IDENTITY,
+					       "", "", JNL_OUTBOX_IDENTITY,
 					       strdup(json_string_value(json_object_get(o, "jws"))) };
 		n++;
 		json_decref(o);

@@ -27,8 +27,8 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "board/agent_proto.h"
-#include "board/frame.h"
+#include "wire/agent_proto.h"
+#include "wire/frame.h"
 #include "imprint/util.h"
 #include "sim/vb1_map.h"
 
@@ -164,10 +164,10 @@ static void write_all(int fd, const void *p, size_t n)
  * discards it, as board/link_serial.c does, and so does this client.
  */
 static void transact(int fd, uint8_t type, uint16_t seq, const void *pl, size_t n,
-		     struct board_frame *resp)
+		     struct wire_frame *resp)
 {
-	static struct board_frame req;
-	uint8_t out[BOARD_FRAME_MAX_LEN], in[2 * BOARD_FRAME_MAX_LEN];
+	static struct wire_frame req;
+	uint8_t out[WIRE_FRAME_MAX_LEN], in[2 * WIRE_FRAME_MAX_LEN];
 	size_t len, have = 0;
 
 	req.type = type;
@@ -175,21 +175,21 @@ static void transact(int fd, uint8_t type, uint16_t seq, const void *pl, size_t 
 	req.len = (uint16_t)n;
 	if (n)
 		memcpy(req.payload, pl, n);
-	len = board_frame_encode(&req, out, sizeof(out));
+	len = wire_frame_encode(&req, out, sizeof(out));
 	CHECK(len, "encode");
 	write_all(fd, out, len);
 	for (;;) {
 		struct pollfd p = { fd, POLLIN, 0 };
 		size_t used = 0;
 		ssize_t r;
-		enum board_frame_result res;
+		enum wire_frame_result res;
 
-		res = board_frame_decode(in, have, resp, &used);
+		res = wire_frame_decode(in, have, resp, &used);
 		memmove(in, in + used, have - used);
 		have -= used;
-		if (res == BOARD_FRAME_OK && resp->seq == seq)
+		if (res == WIRE_FRAME_OK && resp->seq == seq)
 			return;
-		if (res != BOARD_FRAME_NEED_MORE)
+		if (res != WIRE_FRAME_NEED_MORE)
 			continue;
 		CHECK(poll(&p, 1, 5000) == 1, "no answer to command 0x%02x", type);
 		r = read(fd, in + have, sizeof(in) - have);
@@ -279,7 +279,7 @@ static bool contains(const uint8_t *hay, size_t n, const uint8_t *needle, size_t
  * private scalar, the capture of both buses must not contain it, while the
  * public key (which does cross) must be found (so the search works).
  */
-static void back_door_and_capture(const char *exe, const char *state, struct board_frame *resp)
+static void back_door_and_capture(const char *exe, const char *state, struct wire_frame *resp)
 {
 	char cap[600], path[700];
 	const char *extra[] = { "--backdoor", "--capture", cap, NULL };
@@ -294,19 +294,19 @@ static void back_door_and_capture(const char *exe, const char *state, struct boa
 	snprintf(cap, sizeof(cap), "%s/capture", state);
 	f = start_vboard(exe, state, 1, eps, extra);
 	u = open_uart(eps[0].uart);
-	transact(u, BOARD_CMD_GENERATE_KEY, 10, req, 2, resp);
-	CHECK(resp->payload[0] == BOARD_ST_OK && resp->len == 66, "generate: status %u", resp->payload[0]);
+	transact(u, WIRE_CMD_GENERATE_KEY, 10, req, 2, resp);
+	CHECK(resp->payload[0] == WIRE_ST_OK && resp->len == 66, "generate: status %u", resp->payload[0]);
 	memcpy(pub, resp->payload + 1, 65);
 	req[0] = 2;
 	memset(req + 1, 0x11, 32);
-	transact(u, BOARD_CMD_SIGN_CHALLENGE, 11, req, 33, resp);
-	CHECK(resp->payload[0] == BOARD_ST_OK, "sign: status %u", resp->payload[0]);
+	transact(u, WIRE_CMD_SIGN_CHALLENGE, 11, req, 33, resp);
+	CHECK(resp->payload[0] == WIRE_ST_OK, "sign: status %u", resp->payload[0]);
 	/* retransmission of the same request: cached answer, no second action */
-	transact(u, BOARD_CMD_GENERATE_KEY, 12, (uint8_t[]){ 3, 0 }, 2, resp);
-	CHECK(resp->payload[0] == BOARD_ST_OK, "generate slot 3");
+	transact(u, WIRE_CMD_GENERATE_KEY, 12, (uint8_t[]){ 3, 0 }, 2, resp);
+	CHECK(resp->payload[0] == WIRE_ST_OK, "generate slot 3");
 	memcpy(req + 1, resp->payload + 1, 32);
-	transact(u, BOARD_CMD_GENERATE_KEY, 12, (uint8_t[]){ 3, 0 }, 2, resp);
-	CHECK(resp->payload[0] == BOARD_ST_OK && memcmp(req + 1, resp->payload + 1, 32) == 0,
+	transact(u, WIRE_CMD_GENERATE_KEY, 12, (uint8_t[]){ 3, 0 }, 2, resp);
+	CHECK(resp->payload[0] == WIRE_ST_OK && memcmp(req + 1, resp->payload + 1, 32) == 0,
 	      "a retransmission was not answered from the cache");
 	close(u);
 	stop_vboard(f);
@@ -339,7 +339,7 @@ static void back_door_and_capture(const char *exe, const char *state, struct boa
 }
 
 /* --power-cut: the process dies at the N-th NV write; the earlier ones stay. */
-static void power_cut(const char *exe, struct board_frame *resp)
+static void power_cut(const char *exe, struct wire_frame *resp)
 {
 	char state[] = "/tmp/imprint-vboard-cut.XXXXXX";
 	const char *extra[] = { "--power-cut", "3", NULL };
@@ -386,7 +386,7 @@ int main(int argc, char **argv)
 {
 	char state[] = "/tmp/imprint-vboard-test.XXXXXX";
 	struct board_ep eps[2], eps2[2];
-	struct board_frame *resp = calloc(1, sizeof(*resp));
+	struct wire_frame *resp = calloc(1, sizeof(*resp));
 	char reply[8192], cmd[256], uidhex[33];
 	uint8_t echo[300];
 	FILE *f;
@@ -398,14 +398,14 @@ int main(int argc, char **argv)
 
 	/* UART: IDENTIFY */
 	u = open_uart(eps[1].uart);
-	transact(u, BOARD_CMD_IDENTIFY, 1, NULL, 0, resp);
-	CHECK(resp->type == (BOARD_CMD_IDENTIFY | 0x80) && resp->seq == 1, "identify response header");
+	transact(u, WIRE_CMD_IDENTIFY, 1, NULL, 0, resp);
+	CHECK(resp->type == (WIRE_CMD_IDENTIFY | 0x80) && resp->seq == 1, "identify response header");
 	CHECK(resp->len == 1 + 16 + 1 + 1 + 2 + 1 + 1 + 65, "identify length %u", resp->len);
-	CHECK(resp->payload[0] == BOARD_ST_OK, "identify status %u", resp->payload[0]);
+	CHECK(resp->payload[0] == WIRE_ST_OK, "identify status %u", resp->payload[0]);
 	imp_hex_encode(resp->payload + 1, 16, uidhex);
 	CHECK(strcmp(uidhex, eps[1].uid) == 0, "identify uid %s != %s", uidhex, eps[1].uid);
-	CHECK(resp->payload[17] == BOARD_LC_OPEN, "lifecycle %u", resp->payload[17]);
-	CHECK(resp->payload[18] == BOARD_AGENT_PROTO_VERSION, "proto version");
+	CHECK(resp->payload[17] == WIRE_LC_OPEN, "lifecycle %u", resp->payload[17]);
+	CHECK(resp->payload[18] == WIRE_AGENT_PROTO_VERSION, "proto version");
 	CHECK(resp->payload[23] == 0x04, "transport pub");
 
 	/* ECHO */
@@ -413,34 +413,34 @@ int main(int argc, char **argv)
 		echo[i] = (uint8_t)(i * 7);
 	echo[10] = 0xA5; /* a magic byte inside the payload must not matter */
 	echo[11] = 0x5A;
-	transact(u, BOARD_CMD_ECHO, 2, echo, sizeof(echo), resp);
-	CHECK(resp->type == (BOARD_CMD_ECHO | 0x80) && resp->seq == 2, "echo header");
+	transact(u, WIRE_CMD_ECHO, 2, echo, sizeof(echo), resp);
+	CHECK(resp->type == (WIRE_CMD_ECHO | 0x80) && resp->seq == 2, "echo header");
 	CHECK(resp->len == 1 + sizeof(echo) && resp->payload[0] == 0 &&
 	      memcmp(resp->payload + 1, echo, sizeof(echo)) == 0, "echo payload");
 
 	/* A corrupted frame gets a NAK with the same seq. */
 	{
 		uint8_t out[64];
-		struct board_frame q = { .type = BOARD_CMD_ECHO, .seq = 3, .len = 4 };
+		struct wire_frame q = { .type = WIRE_CMD_ECHO, .seq = 3, .len = 4 };
 		size_t n;
 
 		memcpy(q.payload, "abcd", 4);
-		n = board_frame_encode(&q, out, sizeof(out));
+		n = wire_frame_encode(&q, out, sizeof(out));
 		out[9] ^= 0x10;
 		write_all(u, "garbage", 7);
 		write_all(u, out, n);
-		transact(u, BOARD_CMD_ECHO, 3, "abcd", 4, resp);
+		transact(u, WIRE_CMD_ECHO, 3, "abcd", 4, resp);
 		/* the first frame back is the NAK; then the real answer follows */
-		CHECK(resp->type == BOARD_FRAME_TYPE_NAK && resp->seq == 3, "expected a NAK, got 0x%02x", resp->type);
+		CHECK(resp->type == WIRE_FRAME_TYPE_NAK && resp->seq == 3, "expected a NAK, got 0x%02x", resp->type);
 	}
 	close(u);
 	/* Re-open: stale bytes (the unread echo answer) must not get in the way. */
 	u = open_uart(eps[1].uart);
-	transact(u, BOARD_CMD_ECHO, 4, "xyz", 3, resp);
-	CHECK(resp->type == (BOARD_CMD_ECHO | 0x80) && resp->seq == 4 && resp->len == 4, "echo after reopen: type 0x%02x seq %u", resp->type, resp->seq);
+	transact(u, WIRE_CMD_ECHO, 4, "xyz", 3, resp);
+	CHECK(resp->type == (WIRE_CMD_ECHO | 0x80) && resp->seq == 4 && resp->len == 4, "echo after reopen: type 0x%02x seq %u", resp->type, resp->seq);
 	/* Unknown command */
 	transact(u, 0x55, 5, NULL, 0, resp);
-	CHECK(resp->type == 0xD5 && resp->payload[0] == BOARD_ST_UNKNOWN_CMD, "unknown command");
+	CHECK(resp->type == 0xD5 && resp->payload[0] == WIRE_ST_UNKNOWN_CMD, "unknown command");
 	close(u);
 
 	/* RSP: read the UID, bad checksum NAK, no-ack mode, program a flash word. */

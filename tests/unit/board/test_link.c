@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "board/agent.h"
-#include "board/frame.h"
+#include "wire/frame.h"
 #include "board/link.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
@@ -46,17 +46,17 @@ struct fake {
 	enum fake_mode mode;
 	double corrupt;          /* probability per byte, both directions */
 	unsigned rng;
-	uint8_t canned[BOARD_FRAME_MAX_PAYLOAD];
+	uint8_t canned[WIRE_FRAME_MAX_PAYLOAD];
 	size_t canned_len;
 	/* replay cache, as the real agent */
 	int have_last;
 	uint16_t last_seq;
-	uint8_t last[BOARD_FRAME_MAX_LEN];
+	uint8_t last[WIRE_FRAME_MAX_LEN];
 	size_t last_len;
 	unsigned acted;          /* commands executed (not replayed) */
 	unsigned received;       /* good frames received */
 	unsigned dropped_once;
-	uint8_t rx[4 * BOARD_FRAME_MAX_LEN];
+	uint8_t rx[4 * WIRE_FRAME_MAX_LEN];
 	size_t rx_len;
 };
 
@@ -80,7 +80,7 @@ static void corrupt(struct fake *f, uint8_t *p, size_t n)
 
 static void send_bytes(struct fake *f, const uint8_t *p, size_t n)
 {
-	uint8_t tmp[BOARD_FRAME_MAX_LEN + 64];
+	uint8_t tmp[WIRE_FRAME_MAX_LEN + 64];
 
 	memcpy(tmp, p, n);
 	corrupt(f, tmp, n);
@@ -101,27 +101,27 @@ static void send_bytes(struct fake *f, const uint8_t *p, size_t n)
 
 static size_t encode(uint8_t type, uint16_t seq, const uint8_t *pl, size_t len, uint8_t *out)
 {
-	static struct board_frame fr;
+	static struct wire_frame fr;
 
 	fr.type = type;
 	fr.seq = seq;
 	fr.len = (uint16_t)len;
 	if (len)
 		memcpy(fr.payload, pl, len);
-	return board_frame_encode(&fr, out, BOARD_FRAME_MAX_LEN);
+	return wire_frame_encode(&fr, out, WIRE_FRAME_MAX_LEN);
 }
 
-static void handle(struct fake *f, const struct board_frame *req)
+static void handle(struct fake *f, const struct wire_frame *req)
 {
-	static uint8_t pl[BOARD_FRAME_MAX_PAYLOAD];
-	static uint8_t out[BOARD_FRAME_MAX_LEN];
+	static uint8_t pl[WIRE_FRAME_MAX_PAYLOAD];
+	static uint8_t out[WIRE_FRAME_MAX_LEN];
 	size_t len = 0, n;
 
 	f->received++;
 	if (f->mode == FAKE_SILENT)
 		return;
 	if (f->mode == FAKE_NAK) {
-		n = encode(BOARD_FRAME_TYPE_NAK, req->seq, NULL, 0, out);
+		n = encode(WIRE_FRAME_TYPE_NAK, req->seq, NULL, 0, out);
 		send_bytes(f, out, n);
 		return;
 	}
@@ -133,30 +133,30 @@ static void handle(struct fake *f, const struct board_frame *req)
 	if (f->mode == FAKE_CANNED) {
 		memcpy(pl, f->canned, f->canned_len);
 		len = f->canned_len;
-	} else if (req->type == BOARD_CMD_ECHO) {
-		pl[0] = BOARD_ST_OK;
+	} else if (req->type == WIRE_CMD_ECHO) {
+		pl[0] = WIRE_ST_OK;
 		memcpy(pl + 1, req->payload, req->len);
 		len = 1u + req->len;
 	} else {
-		pl[0] = BOARD_ST_UNKNOWN_CMD;
+		pl[0] = WIRE_ST_UNKNOWN_CMD;
 		len = 1;
 	}
-	n = encode((uint8_t)(req->type | BOARD_FRAME_RESPONSE), req->seq, pl, len, out);
+	n = encode((uint8_t)(req->type | WIRE_FRAME_RESPONSE), req->seq, pl, len, out);
 	memcpy(f->last, out, n);
 	f->last_len = n;
 	f->last_seq = req->seq;
 	f->have_last = 1;
 	switch (f->mode) {
 	case FAKE_WRONG_SEQ_FIRST: {
-		uint8_t w[BOARD_FRAME_MAX_LEN];
-		size_t wn = encode((uint8_t)(req->type | BOARD_FRAME_RESPONSE),
+		uint8_t w[WIRE_FRAME_MAX_LEN];
+		size_t wn = encode((uint8_t)(req->type | WIRE_FRAME_RESPONSE),
 				   (uint16_t)(req->seq + 1), pl, len, w);
 
 		send_bytes(f, w, wn);
 		break;
 	}
 	case FAKE_WRONG_TYPE:
-		n = encode((uint8_t)(req->type ^ 0x01) | BOARD_FRAME_RESPONSE, req->seq, pl, len, out);
+		n = encode((uint8_t)(req->type ^ 0x01) | WIRE_FRAME_RESPONSE, req->seq, pl, len, out);
 		memcpy(f->last, out, n);
 		f->last_len = n;
 		break;
@@ -182,7 +182,7 @@ static void handle(struct fake *f, const struct board_frame *req)
 static void *fake_main(void *arg)
 {
 	struct fake *f = arg;
-	static struct board_frame fr;
+	static struct wire_frame fr;
 
 	while (!f->stop) {
 		struct pollfd pfd = { .fd = f->master, .events = POLLIN };
@@ -208,18 +208,18 @@ static void *fake_main(void *arg)
 decode:
 		for (;;) {
 			size_t used = 0;
-			enum board_frame_result r = board_frame_decode(f->rx, f->rx_len, &fr, &used);
+			enum wire_frame_result r = wire_frame_decode(f->rx, f->rx_len, &fr, &used);
 
 			memmove(f->rx, f->rx + used, f->rx_len - used);
 			f->rx_len -= used;
-			if (r == BOARD_FRAME_OK) {
+			if (r == WIRE_FRAME_OK) {
 				handle(f, &fr);
-			} else if (r == BOARD_FRAME_BAD_CRC) {
+			} else if (r == WIRE_FRAME_BAD_CRC) {
 				uint8_t nak[16];
-				size_t n = encode(BOARD_FRAME_TYPE_NAK, fr.seq, NULL, 0, nak);
+				size_t n = encode(WIRE_FRAME_TYPE_NAK, fr.seq, NULL, 0, nak);
 
 				send_bytes(f, nak, n);
-			} else if (r == BOARD_FRAME_NEED_MORE) {
+			} else if (r == WIRE_FRAME_NEED_MORE) {
 				if (f->rx_len == sizeof(f->rx))
 					f->rx_len = 0;
 				break;
@@ -269,7 +269,7 @@ static struct board_link *open_link(void)
 
 static void test_corruption_1000_exchanges(void **state)
 {
-	static struct board_frame rsp;
+	static struct wire_frame rsp;
 	struct board_link *l;
 	unsigned ok[2] = { 0 }, fail[2] = { 0 }, wrong = 0, tries[2] = { 0 };
 	uint8_t data[300];
@@ -289,10 +289,10 @@ static void test_corruption_1000_exchanges(void **state)
 		for (size_t k = 0; k < n; k++)
 			data[k] = (uint8_t)rand();
 		tries[medium]++;
-		rc = board_link_transact(l, BOARD_CMD_ECHO, data, n, &rsp, 40);
+		rc = board_link_transact(l, WIRE_CMD_ECHO, data, n, &rsp, 40);
 		if (rc == IMP_OK) {
 			/* An accepted answer must be exactly the right one. */
-			if (rsp.type != (BOARD_CMD_ECHO | 0x80) || rsp.len != n + 1 ||
+			if (rsp.type != (WIRE_CMD_ECHO | 0x80) || rsp.len != n + 1 ||
 			    rsp.payload[0] != 0 || memcmp(rsp.payload + 1, data, n) != 0)
 				wrong++;
 			else
@@ -327,13 +327,13 @@ static void test_corruption_1000_exchanges(void **state)
 
 static void test_wrong_seq_discarded(void **state)
 {
-	static struct board_frame rsp;
+	static struct wire_frame rsp;
 	struct board_link *l = open_link();
 	const uint8_t d[] = "hello";
 
 	(void)state;
 	F.mode = FAKE_WRONG_SEQ_FIRST;
-	assert_int_equal(board_link_transact(l, BOARD_CMD_ECHO, d, 5, &rsp, 200), IMP_OK);
+	assert_int_equal(board_link_transact(l, WIRE_CMD_ECHO, d, 5, &rsp, 200), IMP_OK);
 	assert_memory_equal(rsp.payload + 1, d, 5);
 	assert_true(board_link_get_stats(l)->discarded >= 1);
 	board_link_close(l);
@@ -341,7 +341,7 @@ static void test_wrong_seq_discarded(void **state)
 
 static void test_wrong_type_never_accepted(void **state)
 {
-	static struct board_frame rsp;
+	static struct wire_frame rsp;
 	struct board_link *l = open_link();
 	double t0;
 
@@ -349,7 +349,7 @@ static void test_wrong_type_never_accepted(void **state)
 	F.mode = FAKE_WRONG_TYPE;
 	board_link_set_retries(l, 2);
 	t0 = imp_now_s();
-	assert_int_equal(board_link_transact(l, BOARD_CMD_ECHO, (const uint8_t *)"x", 1, &rsp, 50),
+	assert_int_equal(board_link_transact(l, WIRE_CMD_ECHO, (const uint8_t *)"x", 1, &rsp, 50),
 			 IMP_ERR_TIMEOUT);
 	assert_true(imp_now_s() - t0 < 1.0);
 	assert_int_equal(board_link_get_stats(l)->retransmits, 2);
@@ -359,13 +359,13 @@ static void test_wrong_type_never_accepted(void **state)
 
 static void test_bad_crc_bounded(void **state)
 {
-	static struct board_frame rsp;
+	static struct wire_frame rsp;
 	struct board_link *l = open_link();
 
 	(void)state;
 	F.mode = FAKE_BAD_CRC;
 	board_link_set_retries(l, 4);
-	assert_int_equal(board_link_transact(l, BOARD_CMD_ECHO, (const uint8_t *)"x", 1, &rsp, 100),
+	assert_int_equal(board_link_transact(l, WIRE_CMD_ECHO, (const uint8_t *)"x", 1, &rsp, 100),
 			 IMP_ERR_PROTOCOL);
 	assert_int_equal(board_link_get_stats(l)->retransmits, 4);
 	assert_int_equal(board_link_get_stats(l)->bad_crc, 5);
@@ -377,14 +377,14 @@ static void test_bad_crc_bounded(void **state)
 
 static void test_silent_times_out(void **state)
 {
-	static struct board_frame rsp;
+	static struct wire_frame rsp;
 	struct board_link *l = open_link();
 	double t0 = imp_now_s(), dt;
 
 	(void)state;
 	F.mode = FAKE_SILENT;
 	board_link_set_retries(l, 3);
-	assert_int_equal(board_link_transact(l, BOARD_CMD_IDENTIFY, NULL, 0, &rsp, 50),
+	assert_int_equal(board_link_transact(l, WIRE_CMD_IDENTIFY, NULL, 0, &rsp, 50),
 			 IMP_ERR_TIMEOUT);
 	dt = imp_now_s() - t0;
 	assert_true(dt >= 0.19 && dt < 1.0);
@@ -394,12 +394,12 @@ static void test_silent_times_out(void **state)
 
 static void test_nak_bounded(void **state)
 {
-	static struct board_frame rsp;
+	static struct wire_frame rsp;
 	struct board_link *l = open_link();
 
 	(void)state;
 	F.mode = FAKE_NAK;
-	assert_int_equal(board_link_transact(l, BOARD_CMD_ECHO, (const uint8_t *)"x", 1, &rsp, 100),
+	assert_int_equal(board_link_transact(l, WIRE_CMD_ECHO, (const uint8_t *)"x", 1, &rsp, 100),
 			 IMP_ERR_PROTOCOL);
 	assert_int_equal(board_link_get_stats(l)->naks, BOARD_LINK_DEFAULT_RETRIES + 1);
 	board_link_close(l);
@@ -407,12 +407,12 @@ static void test_nak_bounded(void **state)
 
 static void test_lost_answer_replayed_not_redone(void **state)
 {
-	static struct board_frame rsp;
+	static struct wire_frame rsp;
 	struct board_link *l = open_link();
 
 	(void)state;
 	F.mode = FAKE_DROP_FIRST;
-	assert_int_equal(board_link_transact(l, BOARD_CMD_ECHO, (const uint8_t *)"ab", 2, &rsp, 60),
+	assert_int_equal(board_link_transact(l, WIRE_CMD_ECHO, (const uint8_t *)"ab", 2, &rsp, 60),
 			 IMP_OK);
 	assert_int_equal(F.acted, 1);    /* acted once ... */
 	assert_int_equal(F.received, 2); /* ... though asked twice (same seq) */
@@ -422,12 +422,12 @@ static void test_lost_answer_replayed_not_redone(void **state)
 
 static void test_garbage_and_oversize_header(void **state)
 {
-	static struct board_frame rsp;
+	static struct wire_frame rsp;
 	struct board_link *l = open_link();
 
 	(void)state;
 	F.mode = FAKE_GARBAGE_FIRST;
-	assert_int_equal(board_link_transact(l, BOARD_CMD_ECHO, (const uint8_t *)"ab", 2, &rsp, 100),
+	assert_int_equal(board_link_transact(l, WIRE_CMD_ECHO, (const uint8_t *)"ab", 2, &rsp, 100),
 			 IMP_OK);
 	assert_int_equal(rsp.len, 3);
 	assert_true(board_link_get_stats(l)->bad_frames >= 1);
@@ -436,9 +436,9 @@ static void test_garbage_and_oversize_header(void **state)
 
 static void test_stale_input_flushed(void **state)
 {
-	static struct board_frame rsp;
+	static struct wire_frame rsp;
 	uint8_t stale[64];
-	size_t n = encode(BOARD_CMD_ECHO | 0x80, 0, (const uint8_t *)"\0stale", 6, stale);
+	size_t n = encode(WIRE_CMD_ECHO | 0x80, 0, (const uint8_t *)"\0stale", 6, stale);
 	struct board_link *l;
 
 	(void)state;
@@ -447,7 +447,7 @@ static void test_stale_input_flushed(void **state)
 		assert_int_equal(write(F.master, stale, n), (ssize_t)n);
 	usleep(20000);
 	l = open_link();
-	assert_int_equal(board_link_transact(l, BOARD_CMD_ECHO, (const uint8_t *)"new", 3, &rsp, 200),
+	assert_int_equal(board_link_transact(l, WIRE_CMD_ECHO, (const uint8_t *)"new", 3, &rsp, 200),
 			 IMP_OK);
 	assert_memory_equal(rsp.payload + 1, "new", 3);
 	board_link_close(l);
@@ -480,10 +480,10 @@ static size_t identify_payload(uint8_t *p)
 {
 	size_t n = 0;
 
-	p[n++] = BOARD_ST_OK;
+	p[n++] = WIRE_ST_OK;
 	for (int i = 0; i < 16; i++)
 		p[n++] = (uint8_t)(0xA0 + i);
-	p[n++] = BOARD_LC_OPEN;
+	p[n++] = WIRE_LC_OPEN;
 	p[n++] = 1;        /* protocol */
 	p[n++] = 0x01;     /* agent version 0x0102 */
 	p[n++] = 0x02;
@@ -507,7 +507,7 @@ static void test_agent_identify(void **state)
 	assert_int_equal(board_agent_identify(l, &info), IMP_OK);
 	assert_int_equal(info.uid[0], 0xA0);
 	assert_int_equal(info.uid[15], 0xAF);
-	assert_int_equal(info.lifecycle, BOARD_LC_OPEN);
+	assert_int_equal(info.lifecycle, WIRE_LC_OPEN);
 	assert_int_equal(info.agent_version, 0x0102);
 	assert_int_equal(info.fuses, 1);
 	assert_int_equal(info.slots, 3);
@@ -525,11 +525,11 @@ static void test_agent_identify(void **state)
 	canned(p, 0);
 	assert_int_equal(board_agent_identify(l, &info), IMP_ERR_PROTOCOL);
 	/* Refusals map to IMP_ERR_BOARD with the status remembered. */
-	p[0] = BOARD_ST_STATE;
+	p[0] = WIRE_ST_STATE;
 	canned(p, 1);
 	assert_int_equal(board_agent_identify(l, &info), IMP_ERR_BOARD);
-	assert_int_equal(board_agent_last_status(), BOARD_ST_STATE);
-	assert_string_equal(board_agent_status_name(BOARD_ST_STATE), "STATE");
+	assert_int_equal(board_agent_last_status(), WIRE_ST_STATE);
+	assert_string_equal(board_agent_status_name(WIRE_ST_STATE), "STATE");
 	assert_string_equal(board_agent_status_name(200), "UNKNOWN");
 	board_link_close(l);
 }
@@ -547,14 +547,14 @@ static void test_agent_read_identity(void **state)
 	p[n++] = 0, p[n++] = 2, memcpy(p + n, "{}", 2), n += 2;    /* identity */
 	p[n++] = 0, p[n++] = 0;                                    /* cert: empty */
 	p[n++] = 0, p[n++] = 65, p[n] = 4, memset(p + n + 1, 7, 64), n += 65;
-	p[n++] = BOARD_LC_PERSONALISED;
+	p[n++] = WIRE_LC_PERSONALISED;
 	canned(p, n);
 	assert_int_equal(board_agent_read_identity(l, 0, &id), IMP_OK);
 	assert_string_equal(id.serial, "S-1");
 	assert_int_equal(id.identity_len, 2);
 	assert_int_equal(id.cert_len, 0);
 	assert_true(id.has_pub);
-	assert_int_equal(id.lifecycle, BOARD_LC_PERSONALISED);
+	assert_int_equal(id.lifecycle, WIRE_LC_PERSONALISED);
 	board_identity_release(&id);
 	/* A blob length that runs past the end. */
 	p[5 + 1] = 200;
@@ -591,7 +591,7 @@ static void test_agent_sign_and_keys(void **state)
 	p[1] = 0x04;
 	canned(p, 66);
 	assert_int_equal(board_agent_generate_key(l, 0, false, pub), IMP_OK);
-	p[0] = BOARD_ST_EXISTS;
+	p[0] = WIRE_ST_EXISTS;
 	canned(p, 1);
 	assert_int_equal(board_agent_generate_key(l, 0, false, pub), IMP_ERR_BOARD);
 	/* lock: any payload after OK is an error. */
@@ -606,7 +606,7 @@ static void test_agent_sign_and_keys(void **state)
 	assert_int_equal(board_agent_echo(l, (const uint8_t *)"Y", 1), IMP_ERR_PROTOCOL);
 	/* Oversized request refused before sending. */
 	{
-		static uint8_t big[BOARD_FRAME_MAX_PAYLOAD + 10];
+		static uint8_t big[WIRE_FRAME_MAX_PAYLOAD + 10];
 
 		assert_int_equal(board_agent_store_cert(l, 0, big, sizeof(big)), IMP_ERR_USAGE);
 	}

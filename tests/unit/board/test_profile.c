@@ -14,7 +14,7 @@
 
 #include <unistd.h>
 
-#include "board/agent_proto.h"
+#include "wire/agent_proto.h"
 #include "board/probe.h"
 #include "board/profile.h"
 #include "imprint/log.h"
@@ -243,9 +243,9 @@ static void test_sim_probe_uid_flash_fuses_lock(void **state)
 	assert_int_equal(board_profile_burn_fuses(p, probe, 0), IMP_ERR_USAGE);
 	/* Not locked yet: verification must say so. */
 	assert_int_equal(board_profile_verify_lock(p, probe, NULL), IMP_ERR_VERIFY);
-	assert_int_equal(board_profile_burn_fuses(p, probe, BOARD_FUSE_DEBUG_LOCK), IMP_OK);
+	assert_int_equal(board_profile_burn_fuses(p, probe, WIRE_FUSE_DEBUG_LOCK), IMP_OK);
 	assert_int_equal(board_profile_read_fuses(p, probe, &fuses), IMP_OK);
-	assert_int_equal(fuses, BOARD_FUSE_DEBUG_LOCK);
+	assert_int_equal(fuses, WIRE_FUSE_DEBUG_LOCK);
 	/* Still readable until reset; locked after. */
 	assert_int_equal(board_probe_read(probe, 0x20000000, back, 16), IMP_OK);
 	assert_int_equal(board_profile_verify_lock(p, probe, NULL), IMP_OK);

@@ -55,16 +55,16 @@ static size_t outbox_count(bool delivered, bool rejected)
 	return k;
 }
 
-imp_err __wrap_prov_journal_outbox_pending(struct prov_journal *j, unsigned limit,
-					   prov_outbox_cb cb, void *arg);
-imp_err __wrap_prov_journal_outbox_pending(struct prov_journal *j, unsigned limit,
-					   prov_outbox_cb cb, void *arg)
+imp_err __wrap_jnl_outbox_pending(struct jnl *j, unsigned limit,
+					   jnl_outbox_cb cb, void *arg);
+imp_err __wrap_jnl_outbox_pending(struct jnl *j, unsigned limit,
+					   jnl_outbox_cb cb, void *arg)
 {
 	unsigned given = 0;
 
 	(void)j;
 	for (size_t i = 0; i < outbox_n; i++) {
-		struct prov_outbox_entry e = { 0 };
+		struct jnl_outbox_entry e = { 0 };
 
 		if (outbox[i].delivered || outbox[i].rejected)
 			continue;
@@ -82,8 +82,8 @@ imp_err __wrap_prov_journal_outbox_pending(struct prov_journal *j, unsigned limi
 	return IMP_OK;
 }
 
-imp_err __wrap_prov_journal_outbox_delivered(struct prov_journal *j, const char *id);
-imp_err __wrap_prov_journal_outbox_delivered(struct prov_journal *j, const char *id)
+imp_err __wrap_jnl_outbox_delivered(struct jnl *j, const char *id);
+imp_err __wrap_jnl_outbox_delivered(struct jnl *j, const char *id)
 {
 	struct fake_rec *r = outbox_find(id);
 
@@ -95,22 +95,22 @@ imp_err __wrap_prov_journal_outbox_delivered(struct prov_journal *j, const char 
 }
 
 /* All or none, as the journal's one transaction. */
-imp_err __wrap_prov_journal_outbox_delivered_many(struct prov_journal *j, const char *const *ids,
+imp_err __wrap_jnl_outbox_delivered_many(struct jnl *j, const char *const *ids,
 						  size_t n);
-imp_err __wrap_prov_journal_outbox_delivered_many(struct prov_journal *j, const char *const *ids,
+imp_err __wrap_jnl_outbox_delivered_many(struct jnl *j, const char *const *ids,
 						  size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!outbox_find(ids[i]))
 			return IMP_ERR_NOT_FOUND;
 	for (size_t i = 0; i < n; i++)
-		__wrap_prov_journal_outbox_delivered(j, ids[i]);
+		__wrap_jnl_outbox_delivered(j, ids[i]);
 	return IMP_OK;
 }
 
-imp_err __wrap_prov_journal_outbox_attempt_failed(struct prov_journal *j, const char *id,
+imp_err __wrap_jnl_outbox_attempt_failed(struct jnl *j, const char *id,
 						  const char *error);
-imp_err __wrap_prov_journal_outbox_attempt_failed(struct prov_journal *j, const char *id,
+imp_err __wrap_jnl_outbox_attempt_failed(struct jnl *j, const char *id,
 						  const char *error)
 {
 	struct fake_rec *r = outbox_find(id);
@@ -123,9 +123,9 @@ imp_err __wrap_prov_journal_outbox_attempt_failed(struct prov_journal *j, const 
 	return IMP_OK;
 }
 
-imp_err __wrap_prov_journal_outbox_rejected(struct prov_journal *j, const char *id,
+imp_err __wrap_jnl_outbox_rejected(struct jnl *j, const char *id,
 					    const char *reason);
-imp_err __wrap_prov_journal_outbox_rejected(struct prov_journal *j, const char *id,
+imp_err __wrap_jnl_outbox_rejected(struct jnl *j, const char *id,
 					    const char *reason)
 {
 	struct fake_rec *r = outbox_find(id);
@@ -417,9 +417,9 @@ static void test_backoff_bounds(void **st)
 /* ------------------------------------------------- results parser */
 
 static struct exp_record recs3[3] = {
-	{ "a1", "S1", "u1", PROV_OUTBOX_IDENTITY, "x" },
-	{ "b2", "S2", "u2", PROV_OUTBOX_IDENTITY, "y" },
-	{ "c3", "S3", "u3", PROV_OUTBOX_IDENTITY, "z" },
+	{ "a1", "S1", "u1", JNL_OUTBOX_IDENTITY, "x" },
+	{ "b2", "S2", "u2", JNL_OUTBOX_IDENTITY, "y" },
+	{ "c3", "S3", "u3", JNL_OUTBOX_IDENTITY, "z" },
 };
 
 static imp_err parse(const char *body, struct exp_result res[3])

@@ -17,8 +17,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "board/agent_proto.h"
-#include "board/frame.h"
+#include "wire/agent_proto.h"
+#include "wire/frame.h"
 #include "board_int.h"
 #include "imprint/util.h"
 #include "sim/chip.h"
@@ -162,24 +162,24 @@ static void test_import_kwp_ec(void **state)
 	pub_of(dev, hpub);
 	/* a tampered wrap fails and leaves the slot empty */
 	wrapped[5] ^= 1;
-	assert_int_equal(sim_se_import(se, 1, BOARD_KEY_EC_P256, BOARD_WRAP_AES_KWP, spub, NULL, 0,
-				       wrapped, wl, out, &ol), BOARD_ST_CRYPTO);
+	assert_int_equal(sim_se_import(se, 1, WIRE_KEY_EC_P256, WIRE_WRAP_AES_KWP, spub, NULL, 0,
+				       wrapped, wl, out, &ol), WIRE_ST_CRYPTO);
 	assert_int_equal(sim_se_slot_kind(se, 1), 0);
 	wrapped[5] ^= 1;
-	assert_int_equal(sim_se_import(se, 1, BOARD_KEY_EC_P256, BOARD_WRAP_AES_KWP, spub, NULL, 0,
-				       wrapped, wl, out, &ol), BOARD_ST_OK);
+	assert_int_equal(sim_se_import(se, 1, WIRE_KEY_EC_P256, WIRE_WRAP_AES_KWP, spub, NULL, 0,
+				       wrapped, wl, out, &ol), WIRE_ST_OK);
 	assert_int_equal(ol, 65);
 	assert_memory_equal(out, hpub, 65);
 	assert_int_equal(sim_se_slot_mask(se), 0x2);
 	/* no overwrite */
-	assert_int_equal(sim_se_import(se, 1, BOARD_KEY_EC_P256, BOARD_WRAP_AES_KWP, spub, NULL, 0,
-				       wrapped, wl, out, &ol), BOARD_ST_EXISTS);
+	assert_int_equal(sim_se_import(se, 1, WIRE_KEY_EC_P256, WIRE_WRAP_AES_KWP, spub, NULL, 0,
+				       wrapped, wl, out, &ol), WIRE_ST_EXISTS);
 	/* the imported key signs */
 	for (int i = 0; i < 32; i++)
 		nonce[i] = (uint8_t)i;
-	assert_int_equal(sim_se_sign(se, 1, nonce, false, sig, &sl), BOARD_ST_OK);
+	assert_int_equal(sim_se_sign(se, 1, nonce, false, sig, &sl), WIRE_ST_OK);
 	verify_sig(hpub, nonce, sig, sl, 1);
-	assert_int_equal(sim_se_sign(se, 1, nonce, true, sig, &sl), BOARD_ST_OK);
+	assert_int_equal(sim_se_sign(se, 1, nonce, true, sig, &sl), WIRE_ST_OK);
 	verify_sig(hpub, nonce, sig, sl, 0);
 	EVP_PKEY_free(eph);
 	EVP_PKEY_free(dev);
@@ -198,23 +198,23 @@ static void test_import_gcm_psk(void **state)
 	for (int i = 0; i < 32; i++)
 		psk[i] = (uint8_t)(0xA0 + i);
 	wl = gcm_seal(kek, iv, psk, 32, wrapped);
-	assert_int_equal(sim_se_import(se, 2, BOARD_KEY_PSK, BOARD_WRAP_AES_GCM, spub, iv, 12,
-				       wrapped, wl, out, &ol), BOARD_ST_OK);
+	assert_int_equal(sim_se_import(se, 2, WIRE_KEY_PSK, WIRE_WRAP_AES_GCM, spub, iv, 12,
+				       wrapped, wl, out, &ol), WIRE_ST_OK);
 	assert_int_equal(ol, 8);
 	assert_int_equal(sim_cmac_aes256(psk, zero, 16, mac), IMP_OK);
 	assert_memory_equal(out, mac, 8);
-	assert_int_equal(sim_se_sign(se, 2, nonce, false, sig, &sl), BOARD_ST_OK);
+	assert_int_equal(sim_se_sign(se, 2, nonce, false, sig, &sl), WIRE_ST_OK);
 	assert_int_equal(sl, 16);
 	assert_int_equal(sim_cmac_aes256(psk, nonce, 32, mac), IMP_OK);
 	assert_memory_equal(sig, mac, 16);
-	assert_int_equal(sim_se_sign(se, 2, nonce, true, sig, &sl), BOARD_ST_OK);
+	assert_int_equal(sim_se_sign(se, 2, nonce, true, sig, &sl), WIRE_ST_OK);
 	assert_memory_not_equal(sig, mac, 16);
 	/* a PSK slot has no public key and no CSR */
 	assert_false(sim_se_slot_pub(se, 2, out));
 	/* KWP of a PSK too (32 bytes: no padding) */
 	wl = kwp_wrap(kek, psk, 32, wrapped);
-	assert_int_equal(sim_se_import(se, 3, BOARD_KEY_PSK, BOARD_WRAP_AES_KWP, spub, NULL, 0,
-				       wrapped, wl, out, &ol), BOARD_ST_OK);
+	assert_int_equal(sim_se_import(se, 3, WIRE_KEY_PSK, WIRE_WRAP_AES_KWP, spub, NULL, 0,
+				       wrapped, wl, out, &ol), WIRE_ST_OK);
 	assert_int_equal(ol, 8);
 	assert_int_equal(sim_cmac_aes256(psk, zero, 16, mac), IMP_OK);
 	assert_memory_equal(out, mac, 8);
@@ -233,13 +233,13 @@ static void test_csr_verifies(void **state)
 	char cn[64];
 
 	(void)state;
-	assert_int_equal(sim_se_csr(se, 0, "/CN=x", &der, &dl), BOARD_ST_NO_KEY);
-	assert_int_equal(sim_se_generate(se, 0, false, pub), BOARD_ST_OK);
-	assert_int_equal(sim_se_generate(se, 0, false, pub2), BOARD_ST_EXISTS);
-	assert_int_equal(sim_se_generate(se, 0, true, pub2), BOARD_ST_OK);
+	assert_int_equal(sim_se_csr(se, 0, "/CN=x", &der, &dl), WIRE_ST_NO_KEY);
+	assert_int_equal(sim_se_generate(se, 0, false, pub), WIRE_ST_OK);
+	assert_int_equal(sim_se_generate(se, 0, false, pub2), WIRE_ST_EXISTS);
+	assert_int_equal(sim_se_generate(se, 0, true, pub2), WIRE_ST_OK);
 	assert_memory_equal(pub, pub2, 65);
-	assert_int_equal(sim_se_csr(se, 0, "no-slash", &der, &dl), BOARD_ST_BAD_REQUEST);
-	assert_int_equal(sim_se_csr(se, 0, "/O=Acme Corp/CN=ABC-000001", &der, &dl), BOARD_ST_OK);
+	assert_int_equal(sim_se_csr(se, 0, "no-slash", &der, &dl), WIRE_ST_BAD_REQUEST);
+	assert_int_equal(sim_se_csr(se, 0, "/O=Acme Corp/CN=ABC-000001", &der, &dl), WIRE_ST_OK);
 	p = der;
 	req = d2i_X509_REQ(NULL, &p, (long)dl);
 	assert_non_null(req);
@@ -273,13 +273,13 @@ static void test_persistence_and_lock(void **state)
 	snprintf(bd, sizeof(bd), "%s/backdoor", dir);
 	se = se_in(se_dir, bd);
 	sim_se_transport_pub(se, tpub);
-	assert_int_equal(sim_se_generate(se, 0, false, pub), BOARD_ST_OK);
-	assert_int_equal(sim_se_store_cert(se, 0, (const uint8_t *)"\x30\x03\x02\x01\x01", 5), BOARD_ST_OK);
+	assert_int_equal(sim_se_generate(se, 0, false, pub), WIRE_ST_OK);
+	assert_int_equal(sim_se_store_cert(se, 0, (const uint8_t *)"\x30\x03\x02\x01\x01", 5), WIRE_ST_OK);
 	assert_int_equal(sim_se_store_identity(se, (const uint8_t *)"ABC-1", 5,
-					       (const uint8_t *)"{\"a\":1}", 7), BOARD_ST_OK);
-	assert_int_equal(sim_se_lock_slots(se), BOARD_ST_OK);
-	assert_int_equal(sim_se_generate(se, 1, false, pub2), BOARD_ST_STATE);
-	assert_int_equal(sim_se_store_cert(se, 1, (const uint8_t *)"x", 1), BOARD_ST_STATE);
+					       (const uint8_t *)"{\"a\":1}", 7), WIRE_ST_OK);
+	assert_int_equal(sim_se_lock_slots(se), WIRE_ST_OK);
+	assert_int_equal(sim_se_generate(se, 1, false, pub2), WIRE_ST_STATE);
+	assert_int_equal(sim_se_store_cert(se, 1, (const uint8_t *)"x", 1), WIRE_ST_STATE);
 	sim_se_free(se);
 	snprintf(path, sizeof(path), "%s/slot0.pem", bd);
 	assert_int_equal(stat(path, &st), 0);
@@ -334,9 +334,9 @@ static int agent_teardown(void **state)
 	return 0;
 }
 
-static struct board_frame *call(struct sim_board *b, uint8_t type, const void *pl, size_t n)
+static struct wire_frame *call(struct sim_board *b, uint8_t type, const void *pl, size_t n)
 {
-	static struct board_frame req, resp;
+	static struct wire_frame req, resp;
 
 	req.type = type;
 	req.seq = 77;
@@ -363,95 +363,95 @@ static void test_agent_commands(void **state)
 {
 	struct agent_fixture *fx = *state;
 	struct sim_board *b = &fx->b;
-	struct board_frame *r;
+	struct wire_frame *r;
 	uint8_t req[64], nonce[32] = { 3 }, pub[65];
 
-	r = call(b, BOARD_CMD_IDENTIFY, NULL, 0);
+	r = call(b, WIRE_CMD_IDENTIFY, NULL, 0);
 	assert_int_equal(r->len, 88);
-	assert_int_equal(r->payload[0], BOARD_ST_OK);
+	assert_int_equal(r->payload[0], WIRE_ST_OK);
 	assert_memory_equal(r->payload + 1, sim_chip_uid(b->chip), 16);
-	assert_int_equal(r->payload[17], BOARD_LC_OPEN);
+	assert_int_equal(r->payload[17], WIRE_LC_OPEN);
 	assert_int_equal(r->payload[22], 0); /* no slots */
-	r = call(b, BOARD_CMD_IDENTIFY, "x", 1);
-	assert_int_equal(r->payload[0], BOARD_ST_BAD_REQUEST);
+	r = call(b, WIRE_CMD_IDENTIFY, "x", 1);
+	assert_int_equal(r->payload[0], WIRE_ST_BAD_REQUEST);
 
 	req[0] = 0;
 	req[1] = 0;
-	r = call(b, BOARD_CMD_GENERATE_KEY, req, 2);
-	assert_int_equal(r->payload[0], BOARD_ST_OK);
+	r = call(b, WIRE_CMD_GENERATE_KEY, req, 2);
+	assert_int_equal(r->payload[0], WIRE_ST_OK);
 	assert_int_equal(r->len, 66);
 	memcpy(pub, r->payload + 1, 65);
-	r = call(b, BOARD_CMD_GENERATE_KEY, req, 1);
-	assert_int_equal(r->payload[0], BOARD_ST_BAD_REQUEST);
+	r = call(b, WIRE_CMD_GENERATE_KEY, req, 1);
+	assert_int_equal(r->payload[0], WIRE_ST_BAD_REQUEST);
 
 	/* GET_CSR */
 	req[0] = 0;
-	board_put_u16(req + 1, 7);
+	wire_put_u16(req + 1, 7);
 	memcpy(req + 3, "/CN=abc", 7);
-	r = call(b, BOARD_CMD_GET_CSR, req, 10);
-	assert_int_equal(r->payload[0], BOARD_ST_OK);
-	assert_int_equal(board_get_u16(r->payload + 1), r->len - 3);
+	r = call(b, WIRE_CMD_GET_CSR, req, 10);
+	assert_int_equal(r->payload[0], WIRE_ST_OK);
+	assert_int_equal(wire_get_u16(r->payload + 1), r->len - 3);
 
 	/* STORE_IDENTITY then READ_IDENTITY */
-	board_put_u16(req, 3);
+	wire_put_u16(req, 3);
 	memcpy(req + 2, "S-1", 3);
-	board_put_u16(req + 5, 2);
+	wire_put_u16(req + 5, 2);
 	memcpy(req + 7, "{}", 2);
-	r = call(b, BOARD_CMD_STORE_IDENTITY, req, 9);
-	assert_int_equal(r->payload[0], BOARD_ST_OK);
+	r = call(b, WIRE_CMD_STORE_IDENTITY, req, 9);
+	assert_int_equal(r->payload[0], WIRE_ST_OK);
 	req[0] = 0;
-	r = call(b, BOARD_CMD_READ_IDENTITY, req, 1);
-	assert_int_equal(r->payload[0], BOARD_ST_OK);
+	r = call(b, WIRE_CMD_READ_IDENTITY, req, 1);
+	assert_int_equal(r->payload[0], WIRE_ST_OK);
 	assert_int_equal(r->len, 1 + 5 + 4 + 2 + 67 + 1);
 	assert_memory_equal(r->payload + 3, "S-1", 3);
 	assert_memory_equal(r->payload + 14, pub, 65);
-	assert_int_equal(r->payload[79], BOARD_LC_OPEN);
+	assert_int_equal(r->payload[79], WIRE_LC_OPEN);
 
 	/* refuse fault */
-	fx->cfg.faults.refuse[BOARD_CMD_ECHO] = 1;
-	r = call(b, BOARD_CMD_ECHO, "hi", 2);
-	assert_int_equal(r->payload[0], BOARD_ST_REFUSED);
-	fx->cfg.faults.refuse[BOARD_CMD_ECHO] = 0;
-	r = call(b, BOARD_CMD_ECHO, "hi", 2);
+	fx->cfg.faults.refuse[WIRE_CMD_ECHO] = 1;
+	r = call(b, WIRE_CMD_ECHO, "hi", 2);
+	assert_int_equal(r->payload[0], WIRE_ST_REFUSED);
+	fx->cfg.faults.refuse[WIRE_CMD_ECHO] = 0;
+	r = call(b, WIRE_CMD_ECHO, "hi", 2);
 	assert_int_equal(r->len, 3);
 
 	/* LOCK bit1 -> PERSONALISED */
 	req[0] = 2;
-	r = call(b, BOARD_CMD_LOCK, req, 1);
-	assert_int_equal(r->payload[0], BOARD_ST_OK);
-	assert_int_equal(sim_chip_lifecycle(b->chip), BOARD_LC_PERSONALISED);
+	r = call(b, WIRE_CMD_LOCK, req, 1);
+	assert_int_equal(r->payload[0], WIRE_ST_OK);
+	assert_int_equal(sim_chip_lifecycle(b->chip), WIRE_LC_PERSONALISED);
 	req[0] = 0x80;
-	r = call(b, BOARD_CMD_LOCK, req, 1);
-	assert_int_equal(r->payload[0], BOARD_ST_BAD_REQUEST);
+	r = call(b, WIRE_CMD_LOCK, req, 1);
+	assert_int_equal(r->payload[0], WIRE_ST_BAD_REQUEST);
 
 	/* debug-lock fuse + reset: LOCKED, personalisation refused, the rest works */
 	lock_board(b->chip);
-	r = call(b, BOARD_CMD_IDENTIFY, NULL, 0);
-	assert_int_equal(r->payload[17], BOARD_LC_LOCKED);
-	assert_int_equal(r->payload[21], BOARD_FUSE_DEBUG_LOCK);
+	r = call(b, WIRE_CMD_IDENTIFY, NULL, 0);
+	assert_int_equal(r->payload[17], WIRE_LC_LOCKED);
+	assert_int_equal(r->payload[21], WIRE_FUSE_DEBUG_LOCK);
 	assert_int_equal(r->payload[22], 1);
 	req[0] = 1;
 	req[1] = 0;
-	r = call(b, BOARD_CMD_GENERATE_KEY, req, 2);
-	assert_int_equal(r->payload[0], BOARD_ST_STATE);
+	r = call(b, WIRE_CMD_GENERATE_KEY, req, 2);
+	assert_int_equal(r->payload[0], WIRE_ST_STATE);
 	req[0] = 0;
 	memcpy(req + 1, nonce, 32);
-	r = call(b, BOARD_CMD_SIGN_CHALLENGE, req, 33);
-	assert_int_equal(r->payload[0], BOARD_ST_OK);
-	verify_sig(pub, nonce, r->payload + 3, board_get_u16(r->payload + 1), 1);
+	r = call(b, WIRE_CMD_SIGN_CHALLENGE, req, 33);
+	assert_int_equal(r->payload[0], WIRE_ST_OK);
+	verify_sig(pub, nonce, r->payload + 3, wire_get_u16(r->payload + 1), 1);
 	req[0] = 0;
-	r = call(b, BOARD_CMD_READ_IDENTITY, req, 1);
-	assert_int_equal(r->payload[0], BOARD_ST_OK);
-	assert_int_equal(r->payload[r->len - 1], BOARD_LC_LOCKED);
-	r = call(b, BOARD_CMD_ECHO, "ok", 2);
-	assert_int_equal(r->payload[0], BOARD_ST_OK);
-	board_put_u16(req, 1);
+	r = call(b, WIRE_CMD_READ_IDENTITY, req, 1);
+	assert_int_equal(r->payload[0], WIRE_ST_OK);
+	assert_int_equal(r->payload[r->len - 1], WIRE_LC_LOCKED);
+	r = call(b, WIRE_CMD_ECHO, "ok", 2);
+	assert_int_equal(r->payload[0], WIRE_ST_OK);
+	wire_put_u16(req, 1);
 	req[2] = 'x';
-	board_put_u16(req + 3, 0);
-	r = call(b, BOARD_CMD_STORE_IDENTITY, req, 5);
-	assert_int_equal(r->payload[0], BOARD_ST_STATE);
+	wire_put_u16(req + 3, 0);
+	r = call(b, WIRE_CMD_STORE_IDENTITY, req, 5);
+	assert_int_equal(r->payload[0], WIRE_ST_STATE);
 	r = call(b, 0x42, NULL, 0);
-	assert_int_equal(r->payload[0], BOARD_ST_UNKNOWN_CMD);
+	assert_int_equal(r->payload[0], WIRE_ST_UNKNOWN_CMD);
 }
 
 int main(void)

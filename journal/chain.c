@@ -47,7 +47,7 @@ static int update_field(EVP_MD_CTX *ctx, const char *s)
  */
 static imp_err event_hash(const char *prev_hex, uint64_t seq, uint64_t mono_ns, const char *ts,
 			  const char *uid, const char *serial, const char *kind,
-			  const char *detail, char out_hex[PROV_HASH_HEX_LEN + 1])
+			  const char *detail, char out_hex[JNL_HASH_HEX_LEN + 1])
 {
 	EVP_MD_CTX *ctx = NULL;
 	uint8_t prev[32], be[16], md[32];
@@ -93,7 +93,7 @@ static imp_err checkpoint_digest(uint64_t seq, const char *head_hex, uint8_t dig
 }
 
 /* The last event (0 and 64 zeros if none), inside a transaction. */
-static imp_err chain_head(sqlite3 *db, uint64_t *seq, char hash[PROV_HASH_HEX_LEN + 1],
+static imp_err chain_head(sqlite3 *db, uint64_t *seq, char hash[JNL_HASH_HEX_LEN + 1],
 			  char kind[32])
 {
 	sqlite3_stmt *st = NULL;
@@ -105,7 +105,7 @@ static imp_err chain_head(sqlite3 *db, uint64_t *seq, char hash[PROV_HASH_HEX_LE
 	rc = jdb_step_row(db, st);
 	if (rc == IMP_ERR_NOT_FOUND) {
 		*seq = 0;
-		memcpy(hash, J_ZERO_HASH, PROV_HASH_HEX_LEN + 1);
+		memcpy(hash, J_ZERO_HASH, JNL_HASH_HEX_LEN + 1);
 		if (kind)
 			kind[0] = '\0';
 		rc = IMP_OK;
@@ -114,12 +114,12 @@ static imp_err chain_head(sqlite3 *db, uint64_t *seq, char hash[PROV_HASH_HEX_LE
 		const char *k = (const char *)sqlite3_column_text(st, 2);
 
 		*seq = (uint64_t)sqlite3_column_int64(st, 0);
-		if (!h || strlen(h) != PROV_HASH_HEX_LEN) {
+		if (!h || strlen(h) != JNL_HASH_HEX_LEN) {
 			jerr_set(IMP_ERR_JOURNAL, "event %" PRIu64 " has a malformed hash: run "
 				 "imprint audit", *seq);
 			rc = IMP_ERR_JOURNAL;
 		} else {
-			memcpy(hash, h, PROV_HASH_HEX_LEN + 1);
+			memcpy(hash, h, JNL_HASH_HEX_LEN + 1);
 		}
 		if (kind)
 			snprintf(kind, 32, "%s", k ? k : "");
@@ -128,11 +128,11 @@ static imp_err chain_head(sqlite3 *db, uint64_t *seq, char hash[PROV_HASH_HEX_LE
 	return rc;
 }
 
-imp_err jchain_append(struct prov_journal *j, const char *uid, const char *serial,
+imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 		      const char *kind, const char *detail)
 {
-	char head[PROV_HASH_HEX_LEN + 1], stored_head[PROV_HASH_HEX_LEN + 1];
-	char hash[PROV_HASH_HEX_LEN + 1], ts[40];
+	char head[JNL_HASH_HEX_LEN + 1], stored_head[JNL_HASH_HEX_LEN + 1];
+	char hash[JNL_HASH_HEX_LEN + 1], ts[40];
 	uint64_t seq, stored_seq, mono = imp_now_ns();
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
@@ -194,9 +194,9 @@ cleanup:
 	return rc;
 }
 
-imp_err jchain_checkpoint_locked(struct prov_journal *j, bool force)
+imp_err jchain_checkpoint_locked(struct jnl *j, bool force)
 {
-	char head[PROV_HASH_HEX_LEN + 1], kind[32], sig_hex[129], ts[40];
+	char head[JNL_HASH_HEX_LEN + 1], kind[32], sig_hex[129], ts[40];
 	uint8_t digest[32], sig[64];
 	uint64_t seq, last_cp = 0, interval;
 	sqlite3_stmt *st = NULL;
@@ -210,7 +210,7 @@ imp_err jchain_checkpoint_locked(struct prov_journal *j, bool force)
 	rc = jdb_setting_get_u64(j->db, JS_CP_INTERVAL, &interval);
 	if (rc)
 		goto cleanup;
-	j->cp_interval = interval ? (uint32_t)interval : PROV_CHECKPOINT_DEFAULT;
+	j->cp_interval = interval ? (uint32_t)interval : JNL_CHECKPOINT_DEFAULT;
 	rc = jdb_prepare(j->db, "SELECT coalesce(max(seq), 0) FROM checkpoints", &st);
 	if (rc == IMP_OK)
 		rc = jdb_step_row(j->db, st);
@@ -269,7 +269,7 @@ cleanup:
 	return rc;
 }
 
-imp_err prov_journal_checkpoint(struct prov_journal *j)
+imp_err jnl_checkpoint(struct jnl *j)
 {
 	imp_err rc;
 
@@ -288,17 +288,17 @@ imp_err prov_journal_checkpoint(struct prov_journal *j)
 
 struct cp_row {
 	uint64_t seq;
-	char head[PROV_HASH_HEX_LEN + 1];
+	char head[JNL_HASH_HEX_LEN + 1];
 	char sig[129];
-	char signer[PROV_FPR_HEX_LEN + 1];
+	char signer[JNL_FPR_HEX_LEN + 1];
 	bool event_seen;   /* the event it names was seen */
 	bool matched;      /* a "checkpoint" event names it */
 };
 
-static void note_bad(struct prov_verify_report *r, uint64_t seq, const char *fmt, ...)
+static void note_bad(struct jnl_verify_report *r, uint64_t seq, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static void note_bad(struct prov_verify_report *r, uint64_t seq, const char *fmt, ...)
+static void note_bad(struct jnl_verify_report *r, uint64_t seq, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -383,7 +383,7 @@ static struct cp_row *find_cp(struct cp_row *rows, size_t n, uint64_t seq)
 }
 
 /* A "checkpoint" event must name a checkpoint row with the same contents. */
-static void check_cp_event(struct prov_verify_report *r, uint64_t ev_seq, const char *detail,
+static void check_cp_event(struct jnl_verify_report *r, uint64_t ev_seq, const char *detail,
 			   struct cp_row *rows, size_t n)
 {
 	json_t *d = json_loads(detail ? detail : "", 0, NULL);
@@ -441,7 +441,7 @@ cleanup:
 	return rc;
 }
 
-static void check_cp_rows(struct prov_verify_report *r, const struct prov_verify_opts *o,
+static void check_cp_rows(struct jnl_verify_report *r, const struct jnl_verify_opts *o,
 			  struct cp_row *rows, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -481,13 +481,13 @@ static void check_cp_rows(struct prov_verify_report *r, const struct prov_verify
 	}
 }
 
-imp_err prov_journal_verify_chain(struct prov_journal *j, const struct prov_verify_opts *opts,
-				  struct prov_verify_report *report)
+imp_err jnl_verify_chain(struct jnl *j, const struct jnl_verify_opts *opts,
+				  struct jnl_verify_report *report)
 {
-	static const struct prov_verify_opts none;
-	const struct prov_verify_opts *o = opts ? opts : &none;
-	char prev[PROV_HASH_HEX_LEN + 1], hash[PROV_HASH_HEX_LEN + 1];
-	char head_hash[PROV_HASH_HEX_LEN + 1];
+	static const struct jnl_verify_opts none;
+	const struct jnl_verify_opts *o = opts ? opts : &none;
+	char prev[JNL_HASH_HEX_LEN + 1], hash[JNL_HASH_HEX_LEN + 1];
+	char head_hash[JNL_HASH_HEX_LEN + 1];
 	uint64_t expect = 1, head_seq;
 	struct cp_row *cps = NULL;
 	size_t ncp = 0, cpi = 0;
@@ -588,8 +588,8 @@ cleanup:
 
 /* ---------------------------------------------------------------- iterate */
 
-imp_err prov_journal_iterate_events(struct prov_journal *j, uint64_t from_seq, const char *uid,
-				    prov_event_cb cb, void *arg)
+imp_err jnl_iterate_events(struct jnl *j, uint64_t from_seq, const char *uid,
+				    jnl_event_cb cb, void *arg)
 {
 	sqlite3_stmt *st = NULL;
 	sqlite3 *db = NULL;
@@ -610,7 +610,7 @@ imp_err prov_journal_iterate_events(struct prov_journal *j, uint64_t from_seq, c
 	if (rc == IMP_OK)
 		rc = jdb_bind_text(db, st, 2, uid);
 	while (rc == IMP_OK) {
-		struct prov_event ev;
+		struct jnl_event ev;
 
 		rc = jdb_step_row(db, st);
 		if (rc == IMP_ERR_NOT_FOUND) {

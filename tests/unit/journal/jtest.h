@@ -7,7 +7,7 @@
 
 #include <openssl/evp.h>
 
-#include "provisioner/journal.h"
+#include "journal/journal.h"
 
 /* A fixed signer fingerprint for tests (64 hex digits). */
 #define JT_FPR "abababababababababababababababababababababababababababababababab"
@@ -19,11 +19,11 @@ void jt_rmtree(const char *path);
 
 /* A new P-256 key (EVP_PKEY_free it). */
 EVP_PKEY *jt_key(void);
-/* prov_sign_fn over an EVP_PKEY passed as arg. */
+/* jnl_sign_fn over an EVP_PKEY passed as arg. */
 imp_err jt_sign(void *arg, const uint8_t digest[32], uint8_t raw_sig[64]);
 
 /* Open with a signer over key, the given quota and checkpoint interval. */
-struct prov_journal *jt_open(const char *path, EVP_PKEY *key, uint64_t quota, uint32_t interval);
+struct jnl *jt_open(const char *path, EVP_PKEY *key, uint64_t quota, uint32_t interval);
 
 /* Raw SQL on the journal file, outside the journal API (tampering). */
 int jt_sql(const char *path, const char *sql);

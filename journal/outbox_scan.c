@@ -9,16 +9,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exp/export.h"
+#include "journal/journal.h"
 #include "imprint/log.h"
 
-imp_err exp_outbox_scan(const char *path, enum exp_outbox_filter filter, exp_outbox_cb cb,
+imp_err jnl_outbox_scan(const char *path, enum jnl_outbox_filter filter, jnl_outbox_row_cb cb,
 			void *arg)
 {
 	static const char *const where[] = {
-		[EXP_OUTBOX_ALL] = "",
-		[EXP_OUTBOX_REJECTED] = " WHERE rejected_reason IS NOT NULL",
-		[EXP_OUTBOX_DELIVERED] = " WHERE delivered_at IS NOT NULL",
+		[JNL_OUTBOX_ALL] = "",
+		[JNL_OUTBOX_REJECTED] = " WHERE rejected_reason IS NOT NULL",
+		[JNL_OUTBOX_DELIVERED] = " WHERE delivered_at IS NOT NULL",
 	};
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -36,9 +36,9 @@ imp_err exp_outbox_scan(const char *path, enum exp_outbox_filter filter, exp_out
 	if (src == SQLITE_OK)
 		src = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
 	if (src == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-	    sqlite3_column_int(st, 0) != PROV_JOURNAL_SCHEMA_VERSION) {
+	    sqlite3_column_int(st, 0) != JNL_SCHEMA_VERSION) {
 		IMP_ERROR("%s: journal schema %d, this code reads %d", path,
-			  sqlite3_column_int(st, 0), PROV_JOURNAL_SCHEMA_VERSION);
+			  sqlite3_column_int(st, 0), JNL_SCHEMA_VERSION);
 		rc = IMP_ERR_JOURNAL;
 		goto cleanup;
 	}
@@ -56,7 +56,7 @@ imp_err exp_outbox_scan(const char *path, enum exp_outbox_filter filter, exp_out
 		goto cleanup;
 	}
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		struct exp_outbox_row r = {
+		struct jnl_outbox_row r = {
 			(const char *)sqlite3_column_text(st, 0),
 			(const char *)sqlite3_column_text(st, 1),
 			(const char *)sqlite3_column_text(st, 2),

@@ -16,41 +16,41 @@
 #include "imprint/util.h"
 #include "journal_int.h"
 
-static const char *const state_names[PROV_ST__COUNT] = {
-	[PROV_ST_CONNECT] = "CONNECT",
-	[PROV_ST_IDENTIFY] = "IDENTIFY",
-	[PROV_ST_ALLOCATE] = "ALLOCATE",
-	[PROV_ST_KEYS] = "KEYS",
-	[PROV_ST_CERTIFY] = "CERTIFY",
-	[PROV_ST_INJECT] = "INJECT",
-	[PROV_ST_FIRMWARE] = "FIRMWARE",
-	[PROV_ST_CHALLENGE] = "CHALLENGE",
-	[PROV_ST_LOCK] = "LOCK",
-	[PROV_ST_RECORD] = "RECORD",
-	[PROV_ST_DONE] = "DONE",
-	[PROV_ST_FAILED] = "FAILED",
-	[PROV_ST_QUARANTINED] = "QUARANTINED",
+static const char *const state_names[JNL_ST__COUNT] = {
+	[JNL_ST_CONNECT] = "CONNECT",
+	[JNL_ST_IDENTIFY] = "IDENTIFY",
+	[JNL_ST_ALLOCATE] = "ALLOCATE",
+	[JNL_ST_KEYS] = "KEYS",
+	[JNL_ST_CERTIFY] = "CERTIFY",
+	[JNL_ST_INJECT] = "INJECT",
+	[JNL_ST_FIRMWARE] = "FIRMWARE",
+	[JNL_ST_CHALLENGE] = "CHALLENGE",
+	[JNL_ST_LOCK] = "LOCK",
+	[JNL_ST_RECORD] = "RECORD",
+	[JNL_ST_DONE] = "DONE",
+	[JNL_ST_FAILED] = "FAILED",
+	[JNL_ST_QUARANTINED] = "QUARANTINED",
 };
 
-const char *prov_state_name(enum prov_state s)
+const char *jnl_state_name(enum jnl_state s)
 {
-	if ((unsigned)s >= PROV_ST__COUNT)
+	if ((unsigned)s >= JNL_ST__COUNT)
 		return "?";
 	return state_names[s];
 }
 
-imp_err prov_state_parse(const char *name, enum prov_state *out)
+imp_err jnl_state_parse(const char *name, enum jnl_state *out)
 {
-	for (int i = 0; name && i < PROV_ST__COUNT; i++) {
+	for (int i = 0; name && i < JNL_ST__COUNT; i++) {
 		if (strcmp(name, state_names[i]) == 0) {
-			*out = (enum prov_state)i;
+			*out = (enum jnl_state)i;
 			return IMP_OK;
 		}
 	}
 	return IMP_ERR_NOT_FOUND;
 }
 
-void prov_board_release(struct prov_board *b)
+void jnl_board_release(struct jnl_board *b)
 {
 	if (!b)
 		return;
@@ -58,13 +58,13 @@ void prov_board_release(struct prov_board *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* Lowercase a hex UID; IMP_ERR_USAGE unless 2..PROV_UID_HEX_MAX hex digits, even. */
-static imp_err uid_norm(const char *in, char out[PROV_UID_HEX_MAX + 1])
+/* Lowercase a hex UID; IMP_ERR_USAGE unless 2..JNL_UID_HEX_MAX hex digits, even. */
+static imp_err uid_norm(const char *in, char out[JNL_UID_HEX_MAX + 1])
 {
 	size_t n = in ? strlen(in) : 0;
 
-	if (n < 2 || n > PROV_UID_HEX_MAX || n % 2) {
-		jerr_set(IMP_ERR_USAGE, "chip uid must be 2 to %u hex digits, even", PROV_UID_HEX_MAX);
+	if (n < 2 || n > JNL_UID_HEX_MAX || n % 2) {
+		jerr_set(IMP_ERR_USAGE, "chip uid must be 2 to %u hex digits, even", JNL_UID_HEX_MAX);
 		return IMP_ERR_USAGE;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -89,7 +89,7 @@ static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int i)
 	snprintf(dst, cap, "%s", s ? s : "");
 }
 
-imp_err jboard_from_row(sqlite3_stmt *st, struct prov_board *b, bool copy_data)
+imp_err jboard_from_row(sqlite3_stmt *st, struct jnl_board *b, bool copy_data)
 {
 	const char *state = (const char *)sqlite3_column_text(st, 2);
 	const char *data = (const char *)sqlite3_column_text(st, 11);
@@ -97,7 +97,7 @@ imp_err jboard_from_row(sqlite3_stmt *st, struct prov_board *b, bool copy_data)
 	memset(b, 0, sizeof(*b));
 	copy_col(b->uid, sizeof(b->uid), st, 0);
 	copy_col(b->serial, sizeof(b->serial), st, 1);
-	if (prov_state_parse(state, &b->state) != IMP_OK) {
+	if (jnl_state_parse(state, &b->state) != IMP_OK) {
 		jerr_set(IMP_ERR_JOURNAL, "board %s has an unknown state %s", b->uid,
 			 state ? state : "(null)");
 		return IMP_ERR_JOURNAL;
@@ -123,7 +123,7 @@ imp_err jboard_from_row(sqlite3_stmt *st, struct prov_board *b, bool copy_data)
 }
 
 /* Read a board by column ("uid" or "serial"); IMP_ERR_NOT_FOUND if absent. */
-static imp_err load_board(sqlite3 *db, const char *col, const char *key, struct prov_board *b)
+static imp_err load_board(sqlite3 *db, const char *col, const char *key, struct jnl_board *b)
 {
 	char sql[160];
 	sqlite3_stmt *st = NULL;
@@ -142,19 +142,19 @@ static imp_err load_board(sqlite3 *db, const char *col, const char *key, struct 
 }
 
 /* The refusal a finished or rejected board gets, IMP_OK for one in flight. */
-static imp_err closed_board(const struct prov_board *b)
+static imp_err closed_board(const struct jnl_board *b)
 {
 	switch (b->state) {
-	case PROV_ST_DONE:
+	case JNL_ST_DONE:
 		jerr_set(IMP_ERR_DUPLICATE, "board %s: identity complete (serial %s); a "
 			 "supervisor reissue is needed to provision it again", b->uid, b->serial);
 		return IMP_ERR_DUPLICATE;
-	case PROV_ST_FAILED:
+	case JNL_ST_FAILED:
 		jerr_set(IMP_ERR_BOARD, "board %s was rejected (%s: %s); a supervisor reissue is "
 			 "needed to retry it", b->uid, imp_err_name(b->last_error),
 			 b->last_error_msg);
 		return IMP_ERR_BOARD;
-	case PROV_ST_QUARANTINED:
+	case JNL_ST_QUARANTINED:
 		jerr_set(IMP_ERR_QUARANTINE, "board %s is quarantined (%s): set it aside",
 			 b->uid, b->last_error_msg);
 		return IMP_ERR_QUARANTINE;
@@ -217,7 +217,7 @@ cleanup:
 }
 
 /* Build a detail, append it as an event of this board. */
-static imp_err board_event(struct prov_journal *j, const char *uid, const char *serial,
+static imp_err board_event(struct jnl *j, const char *uid, const char *serial,
 			   const char *kind, json_t *detail)
 {
 	char *s = jjson_dump(detail);
@@ -248,11 +248,11 @@ static imp_err exec_bound(sqlite3 *db, const char *sql, int *sqlite_rc, int n, c
 
 /* ---------------------------------------------------------------- register */
 
-imp_err prov_journal_register(struct prov_journal *j, const char *uid, const char *fixture,
-			      const char *key_mode, struct prov_board *out, bool *existing)
+imp_err jnl_register(struct jnl *j, const char *uid, const char *fixture,
+			      const char *key_mode, struct jnl_board *out, bool *existing)
 {
-	char u[PROV_UID_HEX_MAX + 1], now[40];
-	struct prov_board b = { 0 };
+	char u[JNL_UID_HEX_MAX + 1], now[40];
+	struct jnl_board b = { 0 };
 	imp_err rc;
 
 	if (out)
@@ -294,7 +294,7 @@ cleanup:
 	if (out && (rc == IMP_OK || b.uid[0]))
 		*out = b;
 	else
-		prov_board_release(&b);
+		jnl_board_release(&b);
 	return rc;
 }
 
@@ -311,7 +311,7 @@ static imp_err default_serial(uint64_t counter, char *out, size_t cap)
  * Line mode: take the next counter of the oldest open lease, inside the
  * allocation's transaction. IMP_ERR_QUOTA when no leased counter is left.
  */
-static imp_err lease_take(struct prov_journal *j, const char *uid, uint64_t *counter,
+static imp_err lease_take(struct jnl *j, const char *uid, uint64_t *counter,
 			  uint64_t *lease_id)
 {
 	sqlite3_stmt *st = NULL;
@@ -344,11 +344,11 @@ static imp_err lease_take(struct prov_journal *j, const char *uid, uint64_t *cou
 	return rc;
 }
 
-imp_err prov_journal_allocate(struct prov_journal *j, const char *uid, const char *fixture,
+imp_err jnl_allocate(struct jnl *j, const char *uid, const char *fixture,
 			      char *serial_out, size_t cap, bool *existing)
 {
-	char u[PROV_UID_HEX_MAX + 1], now[40], serial[PROV_SERIAL_MAX], cbuf[24];
-	struct prov_board b = { 0 };
+	char u[JNL_UID_HEX_MAX + 1], now[40], serial[JNL_SERIAL_MAX], cbuf[24];
+	struct jnl_board b = { 0 };
 	uint64_t quota, counter, issued = 0, lease_id = 0;
 	bool known = false, leased = false;
 	int src = 0;
@@ -453,20 +453,20 @@ imp_err prov_journal_allocate(struct prov_journal *j, const char *uid, const cha
 				 json_pack("{s:I, s:s, s:s?, s:s, s:I}", "counter",
 					   (json_int_t)counter, "serial", serial, "fixture",
 					   str_or_null(fixture), "from",
-					   known ? prov_state_name(b.state) : "NEW", "lease",
+					   known ? jnl_state_name(b.state) : "NEW", "lease",
 					   (json_int_t)lease_id));
 	else
 		rc = board_event(j, u, serial, "alloc",
 				 json_pack("{s:I, s:s, s:s?, s:s, s:I}", "counter",
 					   (json_int_t)counter, "serial", serial, "fixture",
 					   str_or_null(fixture), "from",
-					   known ? prov_state_name(b.state) : "NEW", "quota",
+					   known ? jnl_state_name(b.state) : "NEW", "quota",
 					   (json_int_t)quota));
 	if (rc)
 		goto cleanup;
 	memcpy(serial_out, serial, strlen(serial) + 1);
 cleanup:
-	prov_board_release(&b);
+	jnl_board_release(&b);
 	rc = jdb_end(j, rc);
 	if (rc && rc != IMP_ERR_DUPLICATE && cap)
 		serial_out[0] = '\0';
@@ -475,8 +475,8 @@ cleanup:
 
 /* ------------------------------------------------------------- set_state */
 
-static imp_err update_state(struct prov_journal *j, const char *uid, const char *from_serial,
-			    enum prov_state from, enum prov_state to, const char *stored_data,
+static imp_err update_state(struct jnl *j, const char *uid, const char *from_serial,
+			    enum jnl_state from, enum jnl_state to, const char *stored_data,
 			    const char *data_json, const char *kind)
 {
 	char now[40], *merged = NULL;
@@ -490,7 +490,7 @@ static imp_err update_state(struct prov_journal *j, const char *uid, const char 
 	}
 	jtime_now(now);
 	{
-		const char *args[] = { uid, prov_state_name(to), merged, now };
+		const char *args[] = { uid, jnl_state_name(to), merged, now };
 
 		rc = exec_bound(j->db, "UPDATE boards SET state = ?2, data = coalesce(?3, data), "
 				"updated = ?4 WHERE uid = ?1", NULL, 4, args);
@@ -499,31 +499,31 @@ static imp_err update_state(struct prov_journal *j, const char *uid, const char 
 		goto cleanup;
 	if (strcmp(kind, "data") == 0)
 		rc = board_event(j, uid, from_serial, kind,
-				 json_pack("{s:s, s:O}", "state", prov_state_name(to), "data", patch));
+				 json_pack("{s:s, s:O}", "state", jnl_state_name(to), "data", patch));
 	else
 		rc = board_event(j, uid, from_serial, kind,
-				 json_pack("{s:s, s:s, s:O?}", "from", prov_state_name(from), "to",
-					   prov_state_name(to), "data", patch));
+				 json_pack("{s:s, s:s, s:O?}", "from", jnl_state_name(from), "to",
+					   jnl_state_name(to), "data", patch));
 cleanup:
 	json_decref(patch);
 	free(merged);
 	return rc;
 }
 
-imp_err prov_journal_set_state(struct prov_journal *j, const char *uid, enum prov_state new_state,
+imp_err jnl_set_state(struct jnl *j, const char *uid, enum jnl_state new_state,
 			       const char *data_json)
 {
-	char u[PROV_UID_HEX_MAX + 1];
-	struct prov_board b = { 0 };
+	char u[JNL_UID_HEX_MAX + 1];
+	struct jnl_board b = { 0 };
 	imp_err rc;
 
 	rc = uid_norm(uid, u);
 	if (rc)
 		return rc;
-	if ((unsigned)new_state >= PROV_ST__COUNT || new_state == PROV_ST_DONE ||
-	    new_state == PROV_ST_FAILED || new_state == PROV_ST_QUARANTINED) {
+	if ((unsigned)new_state >= JNL_ST__COUNT || new_state == JNL_ST_DONE ||
+	    new_state == JNL_ST_FAILED || new_state == JNL_ST_QUARANTINED) {
 		jerr_set(IMP_ERR_INTERNAL, "set_state cannot move board %s to %s: use record_done, "
-			 "reject or quarantine", u, prov_state_name(new_state));
+			 "reject or quarantine", u, jnl_state_name(new_state));
 		return IMP_ERR_INTERNAL;
 	}
 	rc = jdb_begin(j);
@@ -537,22 +537,22 @@ imp_err prov_journal_set_state(struct prov_journal *j, const char *uid, enum pro
 	rc = closed_board(&b);
 	if (rc)
 		goto cleanup;
-	if (new_state > PROV_ST_ALLOCATE && !b.serial[0]) {
+	if (new_state > JNL_ST_ALLOCATE && !b.serial[0]) {
 		jerr_set(IMP_ERR_INTERNAL, "board %s has no serial: allocate before %s", u,
-			 prov_state_name(new_state));
+			 jnl_state_name(new_state));
 		rc = IMP_ERR_INTERNAL;
 		goto cleanup;
 	}
 	rc = update_state(j, u, b.serial, b.state, new_state, b.data, data_json, "state");
 cleanup:
-	prov_board_release(&b);
+	jnl_board_release(&b);
 	return jdb_end(j, rc);
 }
 
-imp_err prov_journal_set_data(struct prov_journal *j, const char *uid, const char *data_json)
+imp_err jnl_set_data(struct jnl *j, const char *uid, const char *data_json)
 {
-	char u[PROV_UID_HEX_MAX + 1];
-	struct prov_board b = { 0 };
+	char u[JNL_UID_HEX_MAX + 1];
+	struct jnl_board b = { 0 };
 	imp_err rc;
 
 	rc = uid_norm(uid, u);
@@ -572,15 +572,15 @@ imp_err prov_journal_set_data(struct prov_journal *j, const char *uid, const cha
 		rc = closed_board(&b);
 	if (rc == IMP_OK)
 		rc = update_state(j, u, b.serial, b.state, b.state, b.data, data_json, "data");
-	prov_board_release(&b);
+	jnl_board_release(&b);
 	return jdb_end(j, rc);
 }
 
 /* ------------------------------------------------------------------ reads */
 
-imp_err prov_journal_get_board(struct prov_journal *j, const char *uid, struct prov_board *out)
+imp_err jnl_get_board(struct jnl *j, const char *uid, struct jnl_board *out)
 {
-	char u[PROV_UID_HEX_MAX + 1];
+	char u[JNL_UID_HEX_MAX + 1];
 	imp_err rc;
 
 	jerr_clear();
@@ -592,12 +592,12 @@ imp_err prov_journal_get_board(struct prov_journal *j, const char *uid, struct p
 	rc = load_board(j->db, "uid", u, out);
 	pthread_mutex_unlock(&j->lock);
 	if (rc)
-		prov_board_release(out);
+		jnl_board_release(out);
 	return rc;
 }
 
-imp_err prov_journal_get_board_by_serial(struct prov_journal *j, const char *serial,
-					 struct prov_board *out)
+imp_err jnl_get_board_by_serial(struct jnl *j, const char *serial,
+					 struct jnl_board *out)
 {
 	imp_err rc;
 
@@ -609,7 +609,7 @@ imp_err prov_journal_get_board_by_serial(struct prov_journal *j, const char *ser
 	rc = load_board(j->db, "serial", serial, out);
 	pthread_mutex_unlock(&j->lock);
 	if (rc)
-		prov_board_release(out);
+		jnl_board_release(out);
 	return rc;
 }
 
@@ -624,10 +624,10 @@ static json_t *error_detail(imp_err code, const char *message, const char *fixtu
 }
 
 /* Record the error on the row (attempts + 1) and optionally the state. */
-static imp_err record_error(struct prov_journal *j, const struct prov_board *b, imp_err code,
+static imp_err record_error(struct jnl *j, const struct jnl_board *b, imp_err code,
 			    const char *message, bool reject)
 {
-	char now[40], msg[PROV_ERRMSG_MAX], cbuf[16];
+	char now[40], msg[JNL_ERRMSG_MAX], cbuf[16];
 	imp_err rc;
 
 	snprintf(msg, sizeof(msg), "%s", message ? message : "");
@@ -635,7 +635,7 @@ static imp_err record_error(struct prov_journal *j, const struct prov_board *b, 
 	jtime_now(now);
 	{
 		const char *args[] = { b->uid, cbuf, msg, now,
-				       reject ? "FAILED" : prov_state_name(b->state) };
+				       reject ? "FAILED" : jnl_state_name(b->state) };
 
 		rc = exec_bound(j->db, "UPDATE boards SET last_error_code = CAST(?2 AS INTEGER), "
 				"last_error = ?3, attempts = attempts + 1, updated = ?4, "
@@ -644,19 +644,19 @@ static imp_err record_error(struct prov_journal *j, const struct prov_board *b, 
 	if (rc)
 		return rc;
 	rc = board_event(j, b->uid, b->serial, "error",
-			 error_detail(code, msg, b->fixture, prov_state_name(b->state)));
+			 error_detail(code, msg, b->fixture, jnl_state_name(b->state)));
 	if (rc || !reject)
 		return rc;
 	return board_event(j, b->uid, b->serial, "state",
-			   json_pack("{s:s, s:s, s:s}", "from", prov_state_name(b->state), "to",
+			   json_pack("{s:s, s:s, s:s}", "from", jnl_state_name(b->state), "to",
 				     "FAILED", "cause", imp_err_name(code)));
 }
 
-imp_err prov_journal_fail(struct prov_journal *j, const char *uid, const char *fixture,
+imp_err jnl_fail(struct jnl *j, const char *uid, const char *fixture,
 			  imp_err code, const char *message)
 {
-	char u[PROV_UID_HEX_MAX + 1];
-	struct prov_board b = { 0 };
+	char u[JNL_UID_HEX_MAX + 1];
+	struct jnl_board b = { 0 };
 	imp_err rc;
 
 	if (code == IMP_OK || (unsigned)code >= IMP_ERR__COUNT) {
@@ -684,15 +684,15 @@ imp_err prov_journal_fail(struct prov_journal *j, const char *uid, const char *f
 		snprintf(b.fixture, sizeof(b.fixture), "%s", fixture);
 	rc = record_error(j, &b, code, message, false);
 cleanup:
-	prov_board_release(&b);
+	jnl_board_release(&b);
 	return jdb_end(j, rc);
 }
 
-imp_err prov_journal_reject(struct prov_journal *j, const char *uid, imp_err code,
+imp_err jnl_reject(struct jnl *j, const char *uid, imp_err code,
 			    const char *message)
 {
-	char u[PROV_UID_HEX_MAX + 1];
-	struct prov_board b = { 0 };
+	char u[JNL_UID_HEX_MAX + 1];
+	struct jnl_board b = { 0 };
 	imp_err rc;
 
 	if (code == IMP_OK || (unsigned)code >= IMP_ERR__COUNT) {
@@ -710,21 +710,21 @@ imp_err prov_journal_reject(struct prov_journal *j, const char *uid, imp_err cod
 		jerr_set(rc, "board %s is not in the journal", u);
 	if (rc)
 		goto cleanup;
-	if (b.state == PROV_ST_DONE || b.state == PROV_ST_QUARANTINED) {
+	if (b.state == JNL_ST_DONE || b.state == JNL_ST_QUARANTINED) {
 		rc = closed_board(&b);
 		goto cleanup;
 	}
 	rc = record_error(j, &b, code, message, true);
 cleanup:
-	prov_board_release(&b);
+	jnl_board_release(&b);
 	return jdb_end(j, rc);
 }
 
-imp_err prov_journal_quarantine(struct prov_journal *j, const char *uid, const char *fixture,
+imp_err jnl_quarantine(struct jnl *j, const char *uid, const char *fixture,
 				const char *reason)
 {
-	char u[PROV_UID_HEX_MAX + 1], now[40], msg[PROV_ERRMSG_MAX], cbuf[16];
-	struct prov_board b = { 0 };
+	char u[JNL_UID_HEX_MAX + 1], now[40], msg[JNL_ERRMSG_MAX], cbuf[16];
+	struct jnl_board b = { 0 };
 	imp_err rc;
 
 	rc = uid_norm(uid, u);
@@ -735,9 +735,9 @@ imp_err prov_journal_quarantine(struct prov_journal *j, const char *uid, const c
 		return rc;
 	rc = load_board(j->db, "uid", u, &b);
 	if (rc == IMP_OK) {
-		if (b.state != PROV_ST_QUARANTINED) {
+		if (b.state != JNL_ST_QUARANTINED) {
 			jerr_set(IMP_ERR_EXISTS, "board %s is known to the journal (%s%s%s): resume "
-				 "it instead of quarantining it", u, prov_state_name(b.state),
+				 "it instead of quarantining it", u, jnl_state_name(b.state),
 				 b.serial[0] ? ", serial " : "", b.serial);
 			rc = IMP_ERR_EXISTS;
 		}
@@ -760,15 +760,15 @@ imp_err prov_journal_quarantine(struct prov_journal *j, const char *uid, const c
 	rc = board_event(j, u, NULL, "quarantine",
 			 json_pack("{s:s, s:s?}", "reason", msg, "fixture", str_or_null(fixture)));
 cleanup:
-	prov_board_release(&b);
+	jnl_board_release(&b);
 	return jdb_end(j, rc);
 }
 
-imp_err prov_journal_reissue(struct prov_journal *j, const char *uid, const char *reason,
+imp_err jnl_reissue(struct jnl *j, const char *uid, const char *reason,
 			     const char *authorised_by)
 {
-	char u[PROV_UID_HEX_MAX + 1], now[40];
-	struct prov_board b = { 0 };
+	char u[JNL_UID_HEX_MAX + 1], now[40];
+	struct jnl_board b = { 0 };
 	imp_err rc;
 
 	rc = uid_norm(uid, u);
@@ -786,7 +786,7 @@ imp_err prov_journal_reissue(struct prov_journal *j, const char *uid, const char
 		jerr_set(rc, "board %s is not in the journal", u);
 	if (rc)
 		goto cleanup;
-	if (b.state == PROV_ST_QUARANTINED) {
+	if (b.state == JNL_ST_QUARANTINED) {
 		rc = closed_board(&b);
 		goto cleanup;
 	}
@@ -808,10 +808,10 @@ imp_err prov_journal_reissue(struct prov_journal *j, const char *uid, const char
 		goto cleanup;
 	rc = board_event(j, u, b.serial, "reissue",
 			 json_pack("{s:s, s:s, s:s, s:s, s:i}", "reason", reason, "authorised_by",
-				   authorised_by, "from", prov_state_name(b.state), "to", "ALLOCATE",
+				   authorised_by, "from", jnl_state_name(b.state), "to", "ALLOCATE",
 				   "reissues", (int)b.reissues + 1));
 cleanup:
-	prov_board_release(&b);
+	jnl_board_release(&b);
 	return jdb_end(j, rc);
 }
 
@@ -819,7 +819,7 @@ cleanup:
 
 static const char *const outbox_kinds[] = { "identity", "revocation" };
 
-static imp_err sha256_hex(const char *s, char out[PROV_HASH_HEX_LEN + 1])
+static imp_err sha256_hex(const char *s, char out[JNL_HASH_HEX_LEN + 1])
 {
 	uint8_t md[32];
 	unsigned int n = 0;
@@ -831,7 +831,7 @@ static imp_err sha256_hex(const char *s, char out[PROV_HASH_HEX_LEN + 1])
 }
 
 /* Outbox row of record_id: IMP_OK and its uid, or IMP_ERR_NOT_FOUND. */
-static imp_err outbox_uid(sqlite3 *db, const char *record_id, char uid[PROV_UID_HEX_MAX + 1])
+static imp_err outbox_uid(sqlite3 *db, const char *record_id, char uid[JNL_UID_HEX_MAX + 1])
 {
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
@@ -842,14 +842,14 @@ static imp_err outbox_uid(sqlite3 *db, const char *record_id, char uid[PROV_UID_
 	if (rc == IMP_OK)
 		rc = jdb_step_row(db, st);
 	if (rc == IMP_OK)
-		copy_col(uid, PROV_UID_HEX_MAX + 1, st, 0);
+		copy_col(uid, JNL_UID_HEX_MAX + 1, st, 0);
 	sqlite3_finalize(st);
 	return rc;
 }
 
-static imp_err outbox_insert(struct prov_journal *j, const struct prov_board *b,
-			     const char *record_id, enum prov_outbox_kind kind, const char *jws,
-			     char jws_hash[PROV_HASH_HEX_LEN + 1])
+static imp_err outbox_insert(struct jnl *j, const struct jnl_board *b,
+			     const char *record_id, enum jnl_outbox_kind kind, const char *jws,
+			     char jws_hash[JNL_HASH_HEX_LEN + 1])
 {
 	char now[40];
 	imp_err rc;
@@ -875,12 +875,12 @@ static imp_err check_record_args(const char *record_id, const char *jws)
 	return IMP_OK;
 }
 
-imp_err prov_journal_record_done(struct prov_journal *j, const char *uid, const char *record_id,
+imp_err jnl_record_done(struct jnl *j, const char *uid, const char *record_id,
 				 const char *jws)
 {
-	char u[PROV_UID_HEX_MAX + 1], owner[PROV_UID_HEX_MAX + 1], jh[PROV_HASH_HEX_LEN + 1];
+	char u[JNL_UID_HEX_MAX + 1], owner[JNL_UID_HEX_MAX + 1], jh[JNL_HASH_HEX_LEN + 1];
 	char now[40];
-	struct prov_board b = { 0 };
+	struct jnl_board b = { 0 };
 	imp_err rc;
 
 	rc = uid_norm(uid, u);
@@ -898,7 +898,7 @@ imp_err prov_journal_record_done(struct prov_journal *j, const char *uid, const 
 		goto cleanup;
 	rc = outbox_uid(j->db, record_id, owner);
 	if (rc == IMP_OK) {
-		if (b.state == PROV_ST_DONE && strcmp(owner, u) == 0) {
+		if (b.state == JNL_ST_DONE && strcmp(owner, u) == 0) {
 			rc = IMP_OK; /* committed before: a resumed call */
 			goto cleanup;
 		}
@@ -911,13 +911,13 @@ imp_err prov_journal_record_done(struct prov_journal *j, const char *uid, const 
 	rc = closed_board(&b);
 	if (rc)
 		goto cleanup;
-	if (b.state != PROV_ST_RECORD || !b.serial[0]) {
+	if (b.state != JNL_ST_RECORD || !b.serial[0]) {
 		jerr_set(IMP_ERR_INTERNAL, "board %s is in %s, not RECORD: cannot finish it", u,
-			 prov_state_name(b.state));
+			 jnl_state_name(b.state));
 		rc = IMP_ERR_INTERNAL;
 		goto cleanup;
 	}
-	rc = outbox_insert(j, &b, record_id, PROV_OUTBOX_IDENTITY, jws, jh);
+	rc = outbox_insert(j, &b, record_id, JNL_OUTBOX_IDENTITY, jws, jh);
 	if (rc)
 		goto cleanup;
 	jtime_now(now);
@@ -933,15 +933,15 @@ imp_err prov_journal_record_done(struct prov_journal *j, const char *uid, const 
 			 json_pack("{s:s, s:s, s:s, s:s}", "from", "RECORD", "to", "DONE",
 				   "record_id", record_id, "jws_sha256", jh));
 cleanup:
-	prov_board_release(&b);
+	jnl_board_release(&b);
 	return jdb_end(j, rc);
 }
 
-imp_err prov_journal_outbox_add_revocation(struct prov_journal *j, const char *uid,
+imp_err jnl_outbox_add_revocation(struct jnl *j, const char *uid,
 					   const char *record_id, const char *jws)
 {
-	char u[PROV_UID_HEX_MAX + 1], owner[PROV_UID_HEX_MAX + 1], jh[PROV_HASH_HEX_LEN + 1];
-	struct prov_board b = { 0 };
+	char u[JNL_UID_HEX_MAX + 1], owner[JNL_UID_HEX_MAX + 1], jh[JNL_HASH_HEX_LEN + 1];
+	struct jnl_board b = { 0 };
 	imp_err rc;
 
 	rc = uid_norm(uid, u);
@@ -967,25 +967,25 @@ imp_err prov_journal_outbox_add_revocation(struct prov_journal *j, const char *u
 	}
 	if (rc != IMP_ERR_NOT_FOUND)
 		goto cleanup;
-	rc = outbox_insert(j, &b, record_id, PROV_OUTBOX_REVOCATION, jws, jh);
+	rc = outbox_insert(j, &b, record_id, JNL_OUTBOX_REVOCATION, jws, jh);
 	if (rc == IMP_OK)
 		rc = board_event(j, u, b.serial, "outbox",
 				 json_pack("{s:s, s:s, s:s, s:s}", "action", "queued", "kind",
 					   "revocation", "record_id", record_id, "jws_sha256", jh));
 cleanup:
-	prov_board_release(&b);
+	jnl_board_release(&b);
 	return jdb_end(j, rc);
 }
 
 /* Run an outbox update (?1 record_id, ?2 now, ?3 text); if it changed the
  * row and action is set, append an "outbox" event. */
 /* One outbox row change and its event, inside the caller's transaction. */
-static imp_err outbox_update_in_txn(struct prov_journal *j, const char *record_id,
+static imp_err outbox_update_in_txn(struct jnl *j, const char *record_id,
 				    const char *sql, const char *text, const char *action)
 {
-	char owner[PROV_UID_HEX_MAX + 1], now[40];
+	char owner[JNL_UID_HEX_MAX + 1], now[40];
 	sqlite3_stmt *st = NULL;
-	char serial[PROV_SERIAL_MAX] = "";
+	char serial[JNL_SERIAL_MAX] = "";
 	imp_err rc;
 
 	if (!record_id || !record_id[0])
@@ -1020,7 +1020,7 @@ cleanup:
 	return rc;
 }
 
-static imp_err outbox_update(struct prov_journal *j, const char *record_id, const char *sql,
+static imp_err outbox_update(struct jnl *j, const char *record_id, const char *sql,
 			     const char *text, const char *action)
 {
 	imp_err rc;
@@ -1036,12 +1036,12 @@ static imp_err outbox_update(struct prov_journal *j, const char *record_id, cons
 
 #define SQL_DELIVERED "UPDATE outbox SET delivered_at = ?2 WHERE record_id = ?1 AND delivered_at IS NULL"
 
-imp_err prov_journal_outbox_delivered(struct prov_journal *j, const char *record_id)
+imp_err jnl_outbox_delivered(struct jnl *j, const char *record_id)
 {
 	return outbox_update(j, record_id, SQL_DELIVERED, NULL, "delivered");
 }
 
-imp_err prov_journal_outbox_delivered_many(struct prov_journal *j, const char *const *record_ids,
+imp_err jnl_outbox_delivered_many(struct jnl *j, const char *const *record_ids,
 					   size_t n)
 {
 	imp_err rc;
@@ -1056,7 +1056,7 @@ imp_err prov_journal_outbox_delivered_many(struct prov_journal *j, const char *c
 	return jdb_end(j, rc);
 }
 
-imp_err prov_journal_outbox_attempt_failed(struct prov_journal *j, const char *record_id,
+imp_err jnl_outbox_attempt_failed(struct jnl *j, const char *record_id,
 					   const char *error)
 {
 	return outbox_update(j, record_id, "UPDATE outbox SET attempts = attempts + 1, "
@@ -1064,7 +1064,7 @@ imp_err prov_journal_outbox_attempt_failed(struct prov_journal *j, const char *r
 			     error ? error : "", NULL);
 }
 
-imp_err prov_journal_outbox_rejected(struct prov_journal *j, const char *record_id,
+imp_err jnl_outbox_rejected(struct jnl *j, const char *record_id,
 				     const char *reason)
 {
 	return outbox_update(j, record_id, "UPDATE outbox SET rejected_reason = ?3 "
@@ -1072,7 +1072,7 @@ imp_err prov_journal_outbox_rejected(struct prov_journal *j, const char *record_
 			     reason && reason[0] ? reason : "rejected", "rejected");
 }
 
-imp_err prov_journal_line_delivered(struct prov_journal *j, const char *record_id,
+imp_err jnl_line_delivered(struct jnl *j, const char *record_id,
 				    const char *conflict)
 {
 	if (conflict)

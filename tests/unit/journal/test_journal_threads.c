@@ -19,37 +19,37 @@
 #define BOARDS 1000
 
 struct worker {
-	struct prov_journal *shared;  /* NULL: open an own handle on path */
+	struct jnl *shared;  /* NULL: open an own handle on path */
 	const char *path;
 	int index;
 	int nuids;                    /* UIDs 0..nuids-1 ... */
 	bool all_uids;                /* ... every thread takes all (else 1 in THREADS) */
-	char (*serials)[PROV_SERIAL_MAX]; /* per UID, written by the thread that got it */
+	char (*serials)[JNL_SERIAL_MAX]; /* per UID, written by the thread that got it */
 	int ok, quota, other, existing;
-	char mine[BOARDS][PROV_SERIAL_MAX];
+	char mine[BOARDS][JNL_SERIAL_MAX];
 };
 
 static void *work(void *arg)
 {
 	struct worker *w = arg;
-	struct prov_journal *j = w->shared;
-	struct prov_journal_opts o = { .busy_timeout_ms = 60000 };
+	struct jnl *j = w->shared;
+	struct jnl_opts o = { .busy_timeout_ms = 60000 };
 
-	if (!j && prov_journal_open(w->path, &o, &j) != IMP_OK)
+	if (!j && jnl_open(w->path, &o, &j) != IMP_OK)
 		return NULL;
 	for (int k = 0; k < w->nuids; k++) {
 		/* With all_uids, each thread walks the UIDs in its own order. */
 		int off = w->index * w->nuids / THREADS;
 		int n = !w->all_uids ? k : w->index % 2 ? (w->nuids - 1 - k + off) % w->nuids
 							  : (k + off) % w->nuids;
-		char uid[25], serial[PROV_SERIAL_MAX];
+		char uid[25], serial[JNL_SERIAL_MAX];
 		bool existing = false;
 		imp_err rc;
 
 		if (!w->all_uids && n % THREADS != w->index)
 			continue;
 		jt_uid((uint64_t)n, uid);
-		rc = prov_journal_allocate(j, uid, "f", serial, sizeof(serial), &existing);
+		rc = jnl_allocate(j, uid, "f", serial, sizeof(serial), &existing);
 		if (rc == IMP_OK) {
 			w->ok++;
 			w->existing += existing;
@@ -58,12 +58,12 @@ static void *work(void *arg)
 			w->quota++;
 		} else {
 			fprintf(stderr, "allocate: %s: %s\n", imp_err_name(rc),
-				prov_journal_last_error());
+				jnl_last_error());
 			w->other++;
 		}
 	}
 	if (!w->shared)
-		prov_journal_close(j);
+		jnl_close(j);
 	return NULL;
 }
 
@@ -72,7 +72,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
-static void run(struct worker *w, struct prov_journal *shared, const char *path, int nuids,
+static void run(struct worker *w, struct jnl *shared, const char *path, int nuids,
 		bool all_uids)
 {
 	pthread_t t[THREADS];
@@ -91,38 +91,38 @@ static void run(struct worker *w, struct prov_journal *shared, const char *path,
 }
 
 /* Gather every serial handed out, sorted; returns how many. */
-static int gather(struct worker *w, int nuids, char (*out)[PROV_SERIAL_MAX])
+static int gather(struct worker *w, int nuids, char (*out)[JNL_SERIAL_MAX])
 {
 	int n = 0;
 
 	for (int i = 0; i < THREADS; i++)
 		for (int u = 0; u < nuids; u++)
 			if (w[i].mine[u][0])
-				memcpy(out[n++], w[i].mine[u], PROV_SERIAL_MAX);
-	qsort(out, (size_t)n, PROV_SERIAL_MAX, cmp_str);
+				memcpy(out[n++], w[i].mine[u], JNL_SERIAL_MAX);
+	qsort(out, (size_t)n, JNL_SERIAL_MAX, cmp_str);
 	return n;
 }
 
 static void check_db(const char *path, int64_t issued)
 {
-	struct prov_journal *j = jt_open(path, NULL, 0, 0);
-	struct prov_verify_report r;
+	struct jnl *j = jt_open(path, NULL, 0, 0);
+	struct jnl_verify_report r;
 
 	assert_int_equal(jt_sql_int(path, "SELECT count(serial) FROM boards"), issued);
 	assert_int_equal(jt_sql_int(path, "SELECT count(DISTINCT serial) FROM boards"), issued);
 	assert_int_equal(jt_sql_int(path, "SELECT value FROM settings WHERE key='serial_counter'"),
 			 issued);
 	assert_int_equal(jt_sql_int(path, "SELECT count(*) FROM events WHERE kind='alloc'"), issued);
-	assert_int_equal(prov_journal_verify_chain(j, NULL, &r), IMP_OK);
-	prov_journal_close(j);
+	assert_int_equal(jnl_verify_chain(j, NULL, &r), IMP_OK);
+	jnl_close(j);
 }
 
 static void test_shared_handle_unique(void **state)
 {
 	static struct worker w[THREADS];
-	static char all[THREADS * BOARDS][PROV_SERIAL_MAX];
+	static char all[THREADS * BOARDS][JNL_SERIAL_MAX];
 	char dir[256], path[300];
-	struct prov_journal *j;
+	struct jnl *j;
 	int n, ok = 0;
 
 	(void)state;
@@ -130,7 +130,7 @@ static void test_shared_handle_unique(void **state)
 	snprintf(path, sizeof(path), "%s/j.sqlite", dir);
 	j = jt_open(path, NULL, BOARDS, 0);
 	run(w, j, path, BOARDS, false);
-	prov_journal_close(j);
+	jnl_close(j);
 	for (int i = 0; i < THREADS; i++) {
 		assert_int_equal(w[i].other, 0);
 		assert_int_equal(w[i].quota, 0);
@@ -141,7 +141,7 @@ static void test_shared_handle_unique(void **state)
 	assert_int_equal(n, BOARDS);
 	/* Exactly 1..1000, each once. */
 	for (int i = 0; i < n; i++) {
-		char want[PROV_SERIAL_MAX];
+		char want[JNL_SERIAL_MAX];
 
 		snprintf(want, sizeof(want), "%010d", i + 1);
 		assert_string_equal(all[i], want);
@@ -153,7 +153,7 @@ static void test_shared_handle_unique(void **state)
 static void test_own_handles_quota(void **state)
 {
 	static struct worker w[THREADS];
-	static char all[THREADS * BOARDS][PROV_SERIAL_MAX];
+	static char all[THREADS * BOARDS][JNL_SERIAL_MAX];
 	char dir[256], path[300];
 	const int quota = 700;
 	int n, ok = 0, refused = 0;
@@ -161,7 +161,7 @@ static void test_own_handles_quota(void **state)
 	(void)state;
 	jt_mkdtemp(dir);
 	snprintf(path, sizeof(path), "%s/j.sqlite", dir);
-	prov_journal_close(jt_open(path, NULL, (uint64_t)quota, 0));
+	jnl_close(jt_open(path, NULL, (uint64_t)quota, 0));
 	run(w, NULL, path, BOARDS, false);
 	for (int i = 0; i < THREADS; i++) {
 		assert_int_equal(w[i].other, 0);
@@ -189,7 +189,7 @@ static void test_same_uids_race(void **state)
 	(void)state;
 	jt_mkdtemp(dir);
 	snprintf(path, sizeof(path), "%s/j.sqlite", dir);
-	prov_journal_close(jt_open(path, NULL, BOARDS, 0));
+	jnl_close(jt_open(path, NULL, BOARDS, 0));
 	run(w, NULL, path, nuids, true);
 	for (int i = 0; i < THREADS; i++) {
 		assert_int_equal(w[i].other, 0);

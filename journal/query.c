@@ -10,8 +10,8 @@
 #include "journal_int.h"
 
 /* Run a board query on a snapshot; ?1 is bound to text1 if not NULL. */
-static imp_err list_boards(struct prov_journal *j, const char *sql, const char *text1,
-			   prov_board_cb cb, void *arg)
+static imp_err list_boards(struct jnl *j, const char *sql, const char *text1,
+			   jnl_board_cb cb, void *arg)
 {
 	sqlite3_stmt *st = NULL;
 	sqlite3 *db = NULL;
@@ -27,7 +27,7 @@ static imp_err list_boards(struct prov_journal *j, const char *sql, const char *
 	if (rc == IMP_OK && text1)
 		rc = jdb_bind_text(db, st, 1, text1);
 	while (rc == IMP_OK) {
-		struct prov_board b;
+		struct jnl_board b;
 
 		rc = jdb_step_row(db, st);
 		if (rc == IMP_ERR_NOT_FOUND) {
@@ -47,13 +47,13 @@ static imp_err list_boards(struct prov_journal *j, const char *sql, const char *
 	return rc;
 }
 
-imp_err prov_journal_list_unfinished(struct prov_journal *j, prov_board_cb cb, void *arg)
+imp_err jnl_list_unfinished(struct jnl *j, jnl_board_cb cb, void *arg)
 {
 	return list_boards(j, "SELECT " BOARD_COLS " FROM boards WHERE state NOT IN "
 			   "('DONE', 'FAILED', 'QUARANTINED') ORDER BY id", NULL, cb, arg);
 }
 
-imp_err prov_journal_list_failures(struct prov_journal *j, unsigned limit, prov_board_cb cb,
+imp_err jnl_list_failures(struct jnl *j, unsigned limit, jnl_board_cb cb,
 				   void *arg)
 {
 	char sql[256];
@@ -63,26 +63,26 @@ imp_err prov_journal_list_failures(struct prov_journal *j, unsigned limit, prov_
 	return list_boards(j, sql, NULL, cb, arg);
 }
 
-imp_err prov_journal_list_state(struct prov_journal *j, enum prov_state state, prov_board_cb cb,
+imp_err jnl_list_state(struct jnl *j, enum jnl_state state, jnl_board_cb cb,
 				void *arg)
 {
-	if ((unsigned)state >= PROV_ST__COUNT)
+	if ((unsigned)state >= JNL_ST__COUNT)
 		return IMP_ERR_USAGE;
 	return list_boards(j, "SELECT " BOARD_COLS " FROM boards WHERE state = ?1 ORDER BY id",
-			   prov_state_name(state), cb, arg);
+			   jnl_state_name(state), cb, arg);
 }
 
-imp_err prov_journal_counts(struct prov_journal *j, uint64_t counts[PROV_ST__COUNT])
+imp_err jnl_counts(struct jnl *j, uint64_t counts[JNL_ST__COUNT])
 {
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
 
 	jerr_clear();
-	memset(counts, 0, sizeof(uint64_t) * PROV_ST__COUNT);
+	memset(counts, 0, sizeof(uint64_t) * JNL_ST__COUNT);
 	pthread_mutex_lock(&j->lock);
 	rc = jdb_prepare(j->db, "SELECT state, count(*) FROM boards GROUP BY state", &st);
 	while (rc == IMP_OK) {
-		enum prov_state s;
+		enum jnl_state s;
 
 		rc = jdb_step_row(j->db, st);
 		if (rc == IMP_ERR_NOT_FOUND) {
@@ -91,7 +91,7 @@ imp_err prov_journal_counts(struct prov_journal *j, uint64_t counts[PROV_ST__COU
 		}
 		if (rc)
 			break;
-		if (prov_state_parse((const char *)sqlite3_column_text(st, 0), &s) == IMP_OK)
+		if (jnl_state_parse((const char *)sqlite3_column_text(st, 0), &s) == IMP_OK)
 			counts[s] = (uint64_t)sqlite3_column_int64(st, 1);
 	}
 	sqlite3_finalize(st);
@@ -99,7 +99,7 @@ imp_err prov_journal_counts(struct prov_journal *j, uint64_t counts[PROV_ST__COU
 	return rc;
 }
 
-imp_err prov_journal_outbox_count_pending(struct prov_journal *j, uint64_t *out)
+imp_err jnl_outbox_count_pending(struct jnl *j, uint64_t *out)
 {
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
@@ -118,7 +118,7 @@ imp_err prov_journal_outbox_count_pending(struct prov_journal *j, uint64_t *out)
 	return rc;
 }
 
-imp_err prov_journal_outbox_pending(struct prov_journal *j, unsigned limit, prov_outbox_cb cb,
+imp_err jnl_outbox_pending(struct jnl *j, unsigned limit, jnl_outbox_cb cb,
 				    void *arg)
 {
 	char sql[256];
@@ -137,7 +137,7 @@ imp_err prov_journal_outbox_pending(struct prov_journal *j, unsigned limit, prov
 	if (rc == IMP_OK)
 		rc = jdb_prepare(db, sql, &st);
 	while (rc == IMP_OK) {
-		struct prov_outbox_entry e = { 0 };
+		struct jnl_outbox_entry e = { 0 };
 
 		rc = jdb_step_row(db, st);
 		if (rc == IMP_ERR_NOT_FOUND) {
@@ -158,15 +158,15 @@ imp_err prov_journal_outbox_pending(struct prov_journal *j, unsigned limit, prov
 	return rc;
 }
 
-void joutbox_from_row(sqlite3_stmt *st, struct prov_outbox_entry *e)
+void joutbox_from_row(sqlite3_stmt *st, struct jnl_outbox_entry *e)
 {
 	const char *kind = (const char *)sqlite3_column_text(st, 3);
 
 	e->record_id = (const char *)sqlite3_column_text(st, 0);
 	e->serial = (const char *)sqlite3_column_text(st, 1);
 	e->uid = (const char *)sqlite3_column_text(st, 2);
-	e->kind = kind && strcmp(kind, "revocation") == 0 ? PROV_OUTBOX_REVOCATION
-							 : PROV_OUTBOX_IDENTITY;
+	e->kind = kind && strcmp(kind, "revocation") == 0 ? JNL_OUTBOX_REVOCATION
+							 : JNL_OUTBOX_IDENTITY;
 	e->jws = (const char *)sqlite3_column_text(st, 4);
 	e->created = (const char *)sqlite3_column_text(st, 5);
 }

@@ -14,13 +14,13 @@
 #include "formats/base64.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
-#include "provisioner/line.h"
+#include "line/line.h"
 
 #define LINE_LOCK_KEY "7262617269" /* advisory lock of the schema migration */
 #define LINE_RETRY_S 1.0           /* back-off after a failed connect */
 #define LINE_FEED_BATCH 200u
 
-struct prov_line {
+struct line {
 	pthread_mutex_t lock;    /* one libpq call at a time */
 	PGconn *conn;
 	char *conninfo;
@@ -29,7 +29,7 @@ struct prov_line {
 	uint32_t block;
 	uint64_t quota;
 	int timeout_s;
-	struct prov_journal *j;
+	struct jnl *j;
 	bool ready;              /* schema checked, station registered (this connection) */
 	bool quota_stored;
 	double retry_at;         /* no connect attempt before this (imp_now_s) */
@@ -116,12 +116,12 @@ static const char *const migrations[] = {
 	"  record_id  text NOT NULL REFERENCES records(record_id)"
 	");",
 };
-_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == PROV_LINE_SCHEMA_VERSION,
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == LINE_SCHEMA_VERSION,
 	       "one migration step per schema version");
 
 /* ----------------------------------------------------------- libpq glue */
 
-static void drop_conn(struct prov_line *l)
+static void drop_conn(struct line *l)
 {
 	if (l->conn)
 		PQfinish(l->conn);
@@ -137,7 +137,7 @@ static PGconn *connect_db(const char *conninfo, int timeout_s, bool quiet)
 	const char *vals[] = { conninfo, tmo, "imprint", NULL };
 	PGconn *c;
 
-	snprintf(tmo, sizeof(tmo), "%d", timeout_s > 0 ? timeout_s : PROV_LINE_CONNECT_TIMEOUT_DEFAULT);
+	snprintf(tmo, sizeof(tmo), "%d", timeout_s > 0 ? timeout_s : LINE_CONNECT_TIMEOUT_DEFAULT);
 	c = PQconnectdbParams(keys, vals, 1);
 	if (!c)
 		return NULL;
@@ -164,7 +164,7 @@ static PGconn *connect_db(const char *conninfo, int timeout_s, bool quiet)
  * (the handle goes offline); IMP_ERR_JOURNAL for an SQL error (logged,
  * with the SQLSTATE in *state if given).
  */
-static imp_err pq_run(struct prov_line *l, PGconn *c, PGresult **res, char state[6],
+static imp_err pq_run(struct line *l, PGconn *c, PGresult **res, char state[6],
 		      const char *sql, int n, const char *const *params)
 {
 	PGresult *r;
@@ -214,7 +214,7 @@ static imp_err pq_run(struct prov_line *l, PGconn *c, PGresult **res, char state
 	return IMP_ERR_JOURNAL;
 }
 
-static imp_err pq_exec(struct prov_line *l, PGconn *c, const char *sql)
+static imp_err pq_exec(struct line *l, PGconn *c, const char *sql)
 {
 	return pq_run(l, c, NULL, NULL, sql, 0, NULL);
 }
@@ -233,7 +233,7 @@ static uint64_t val_u64(PGresult *r, int row, int col)
 }
 
 /* Create or migrate the schema (serialised by an advisory lock). */
-static imp_err migrate(struct prov_line *l, PGconn *c)
+static imp_err migrate(struct line *l, PGconn *c)
 {
 	PGresult *r = NULL;
 	int version;
@@ -256,13 +256,13 @@ static imp_err migrate(struct prov_line *l, PGconn *c)
 		goto cleanup;
 	version = atoi(PQgetvalue(r, 0, 0));
 	PQclear(r);
-	if (version > PROV_LINE_SCHEMA_VERSION) {
+	if (version > LINE_SCHEMA_VERSION) {
 		IMP_ERROR("line: the line database has schema version %d, newer than this imprint "
-			  "(%d): update imprint on this station", version, PROV_LINE_SCHEMA_VERSION);
+			  "(%d): update imprint on this station", version, LINE_SCHEMA_VERSION);
 		rc = IMP_ERR_CONFIG;
 		goto cleanup;
 	}
-	for (int v = version; v < PROV_LINE_SCHEMA_VERSION; v++) {
+	for (int v = version; v < LINE_SCHEMA_VERSION; v++) {
 		char vs[16], desc[64];
 		const char *p[] = { vs, desc };
 
@@ -286,17 +286,17 @@ cleanup:
 /* ------------------------------------------------------------- leases */
 
 struct lease_vec {
-	struct prov_lease *v;
+	struct jnl_lease *v;
 	size_t n, cap;
 };
 
-static int collect_lease(void *arg, const struct prov_lease *le)
+static int collect_lease(void *arg, const struct jnl_lease *le)
 {
 	struct lease_vec *lv = arg;
 
 	if (lv->n == lv->cap) {
 		size_t cap = lv->cap ? lv->cap * 2 : 16;
-		struct prov_lease *v = realloc(lv->v, cap * sizeof(*v));
+		struct jnl_lease *v = realloc(lv->v, cap * sizeof(*v));
 
 		if (!v)
 			return 1;
@@ -308,7 +308,7 @@ static int collect_lease(void *arg, const struct prov_lease *le)
 }
 
 /* Give back a closed lease's unused units (idempotent on released leases). */
-static imp_err release_in_line(struct prov_line *l, uint64_t id, uint64_t next)
+static imp_err release_in_line(struct line *l, uint64_t id, uint64_t next)
 {
 	char ids[24], nexts[24];
 	const char *p[] = { ids, l->station, nexts };
@@ -346,7 +346,7 @@ static imp_err release_in_line(struct prov_line *l, uint64_t id, uint64_t next)
  * the grant and the journal write) is journaled; a lease closed in the
  * journal but not released in the line is released.
  */
-static imp_err reconcile_leases(struct prov_line *l)
+static imp_err reconcile_leases(struct line *l)
 {
 	struct lease_vec lv = { 0 };
 	PGresult *r = NULL;
@@ -356,15 +356,15 @@ static imp_err reconcile_leases(struct prov_line *l)
 	rc = pq_run(l, l->conn, &r, NULL, "SELECT id, first_counter, last_counter FROM leases "
 		    "WHERE station = $1 AND released_at IS NULL ORDER BY first_counter", 1, p);
 	for (int i = 0; rc == IMP_OK && i < PQntuples(r); i++) {
-		rc = prov_journal_lease_add(l->j, val_u64(r, i, 0), val_u64(r, i, 1),
+		rc = jnl_lease_add(l->j, val_u64(r, i, 0), val_u64(r, i, 1),
 					    val_u64(r, i, 2));
 		if (rc)
 			IMP_ERROR("line: lease %s: %s", PQgetvalue(r, i, 0),
-				  prov_journal_last_error());
+				  jnl_last_error());
 	}
 	PQclear(r);
 	if (rc == IMP_OK)
-		rc = prov_journal_lease_list(l->j, false, collect_lease, &lv);
+		rc = jnl_lease_list(l->j, false, collect_lease, &lv);
 	for (size_t i = 0; rc == IMP_OK && i < lv.n; i++)
 		if (lv.v[i].closed)
 			rc = release_in_line(l, lv.v[i].id, lv.v[i].next);
@@ -373,7 +373,7 @@ static imp_err reconcile_leases(struct prov_line *l)
 }
 
 /* Connect if needed (respecting the back-off); lock held. */
-static imp_err ensure_conn(struct prov_line *l)
+static imp_err ensure_conn(struct line *l)
 {
 	imp_err rc;
 
@@ -423,11 +423,11 @@ static imp_err ensure_conn(struct prov_line *l)
 	return IMP_OK;
 }
 
-static uint64_t lease_left(struct prov_line *l)
+static uint64_t lease_left(struct line *l)
 {
-	struct prov_journal_info info;
+	struct jnl_info info;
 
-	if (prov_journal_info(l->j, &info) != IMP_OK)
+	if (jnl_info(l->j, &info) != IMP_OK)
 		return 0;
 	return info.lease_left;
 }
@@ -437,7 +437,7 @@ static uint64_t lease_left(struct prov_line *l)
  * transaction; then journal it. Lock held. IMP_ERR_QUOTA if the line's quota
  * is all leased.
  */
-static imp_err take_lease(struct prov_line *l, uint64_t want)
+static imp_err take_lease(struct line *l, uint64_t want)
 {
 	PGresult *r = NULL;
 	uint64_t quota, next, leased, units, id;
@@ -496,9 +496,9 @@ static imp_err take_lease(struct prov_line *l, uint64_t want)
 		goto cleanup;
 	/* A crash here leaves the lease in the line only: reconcile_leases
 	 * journals it on the next connection. */
-	rc = prov_journal_lease_add(l->j, id, next, next + units - 1);
+	rc = jnl_lease_add(l->j, id, next, next + units - 1);
 	if (rc)
-		IMP_ERROR("line: %s", prov_journal_last_error());
+		IMP_ERROR("line: %s", jnl_last_error());
 	else
 		IMP_DEBUG("line: lease %" PRIu64 ": counters %" PRIu64 "..%" PRIu64, id, next,
 			  next + units - 1);
@@ -510,7 +510,7 @@ cleanup:
 }
 
 /* How many counters to lease now (0: none needed). Lock held. */
-static uint64_t lease_want(struct prov_line *l, uint64_t left, bool need_one)
+static uint64_t lease_want(struct line *l, uint64_t left, bool need_one)
 {
 	uint64_t want = l->block;
 
@@ -529,11 +529,11 @@ static uint64_t lease_want(struct prov_line *l, uint64_t left, bool need_one)
 
 /* ------------------------------------------------------------ public */
 
-imp_err prov_line_open(const struct prov_line_opts *o, struct prov_journal *j,
-		       struct prov_line **out)
+imp_err line_open(const struct line_opts *o, struct jnl *j,
+		       struct line **out)
 {
-	struct prov_line *l;
-	struct prov_journal_info info;
+	struct line *l;
+	struct jnl_info info;
 	imp_err rc;
 
 	*out = NULL;
@@ -541,7 +541,7 @@ imp_err prov_line_open(const struct prov_line_opts *o, struct prov_journal *j,
 		IMP_ERROR("line: a line needs a database URL and a station id");
 		return IMP_ERR_CONFIG;
 	}
-	rc = prov_journal_info(j, &info);
+	rc = jnl_info(j, &info);
 	if (rc)
 		return rc;
 	if (!info.leased_serials) {
@@ -559,10 +559,10 @@ imp_err prov_line_open(const struct prov_line_opts *o, struct prov_journal *j,
 	l->cert = o->certificate_pem ? strdup(o->certificate_pem) : NULL;
 	l->failures = json_object();
 	if (!l->conninfo || !l->station || (o->certificate_pem && !l->cert) || !l->failures) {
-		prov_line_close(l);
+		line_close(l);
 		return IMP_ERR_NOMEM;
 	}
-	l->block = o->block ? o->block : PROV_LINE_BLOCK_DEFAULT;
+	l->block = o->block ? o->block : LINE_BLOCK_DEFAULT;
 	l->quota = o->quota;
 	l->timeout_s = o->connect_timeout_s;
 	l->j = j;
@@ -570,18 +570,18 @@ imp_err prov_line_open(const struct prov_line_opts *o, struct prov_journal *j,
 	rc = ensure_conn(l);
 	pthread_mutex_unlock(&l->lock);
 	if (rc == IMP_ERR_CONFIG) {
-		prov_line_close(l);
+		line_close(l);
 		return rc;
 	}
 	*out = l;
 	return IMP_OK;
 }
 
-void prov_line_close(struct prov_line *l)
+void line_close(struct line *l)
 {
 	if (!l)
 		return;
-	prov_line_stop_feed(l);
+	line_stop_feed(l);
 	if (l->conn)
 		PQfinish(l->conn);
 	json_decref(l->failures);
@@ -594,13 +594,13 @@ void prov_line_close(struct prov_line *l)
 	free(l);
 }
 
-void prov_line_set_demand(struct prov_line *l, uint64_t boards)
+void line_set_demand(struct line *l, uint64_t boards)
 {
 	l->demand = boards;
 	__atomic_store_n(&l->allocated, 0, __ATOMIC_SEQ_CST);
 }
 
-bool prov_line_online(struct prov_line *l)
+bool line_online(struct line *l)
 {
 	bool on;
 
@@ -611,15 +611,15 @@ bool prov_line_online(struct prov_line *l)
 }
 
 /* Claim uid for this station. IMP_ERR_DUPLICATE if another holds it. Lock held. */
-static imp_err claim_uid(struct prov_line *l, const char *uid)
+static imp_err claim_uid(struct line *l, const char *uid)
 {
-	char u[PROV_UID_HEX_MAX + 1];
+	char u[JNL_UID_HEX_MAX + 1];
 	const char *p[] = { u, l->station };
 	PGresult *r = NULL;
 	imp_err rc;
 	size_t n = strlen(uid);
 
-	if (n > PROV_UID_HEX_MAX)
+	if (n > JNL_UID_HEX_MAX)
 		return IMP_ERR_USAGE;
 	for (size_t i = 0; i <= n; i++)
 		u[i] = (char)(uid[i] >= 'A' && uid[i] <= 'F' ? uid[i] + 32 : uid[i]);
@@ -638,7 +638,7 @@ static imp_err claim_uid(struct prov_line *l, const char *uid)
 	return rc;
 }
 
-imp_err prov_line_allocate(struct prov_line *l, const char *uid, const char *fixture,
+imp_err line_allocate(struct line *l, const char *uid, const char *fixture,
 			   char *serial_out, size_t cap, bool *existing)
 {
 	bool ex = false;
@@ -659,7 +659,7 @@ imp_err prov_line_allocate(struct prov_line *l, const char *uid, const char *fix
 	for (;;) {
 		uint64_t left;
 
-		rc = prov_journal_allocate(l->j, uid, fixture, serial_out, cap, &ex);
+		rc = jnl_allocate(l->j, uid, fixture, serial_out, cap, &ex);
 		if (rc != IMP_ERR_QUOTA)
 			break;
 		pthread_mutex_lock(&l->lock);
@@ -668,7 +668,7 @@ imp_err prov_line_allocate(struct prov_line *l, const char *uid, const char *fix
 		rc = left ? IMP_OK : take_lease(l, lease_want(l, 0, true));
 		pthread_mutex_unlock(&l->lock);
 		if (rc == IMP_ERR_TIMEOUT || rc == IMP_ERR_QUOTA || rc == IMP_ERR_JOURNAL) {
-			rc = prov_journal_allocate(l->j, uid, fixture, serial_out, cap, &ex);
+			rc = jnl_allocate(l->j, uid, fixture, serial_out, cap, &ex);
 			break;
 		}
 		if (rc)
@@ -708,7 +708,7 @@ static char *record_public_key(const char *jws)
 }
 
 struct feed_ctx {
-	struct prov_line *l;
+	struct line *l;
 	unsigned sent;
 	imp_err rc;
 };
@@ -718,17 +718,17 @@ struct feed_ctx {
  * its identity against the line's: *conflict (malloc'ed, or NULL) says why it
  * was flagged. Lock held.
  */
-static imp_err feed_record(struct prov_line *l, const struct prov_outbox_entry *e,
+static imp_err feed_record(struct line *l, const struct jnl_outbox_entry *e,
 			   uint64_t counter, char **conflict)
 {
 	char cnt[24], *pub = NULL, *why = NULL;
-	const char *kind = e->kind == PROV_OUTBOX_REVOCATION ? "revocation" : "identity";
+	const char *kind = e->kind == JNL_OUTBOX_REVOCATION ? "revocation" : "identity";
 	PGresult *r = NULL;
 	imp_err rc;
 
 	*conflict = NULL;
 	snprintf(cnt, sizeof(cnt), "%" PRIu64, counter);
-	if (e->kind == PROV_OUTBOX_IDENTITY)
+	if (e->kind == JNL_OUTBOX_IDENTITY)
 		pub = record_public_key(e->jws);
 	rc = pq_exec(l, l->conn, "BEGIN");
 	if (rc == IMP_OK) {
@@ -759,7 +759,7 @@ static imp_err feed_record(struct prov_line *l, const struct prov_outbox_entry *
 	}
 	PQclear(r);
 	r = NULL;
-	if (e->kind != PROV_OUTBOX_IDENTITY)
+	if (e->kind != JNL_OUTBOX_IDENTITY)
 		goto commit;
 	{
 		const char *p[] = { e->uid, e->serial, l->station, e->record_id };
@@ -833,7 +833,7 @@ cleanup:
 	return rc;
 }
 
-static int feed_one(void *arg, const struct prov_outbox_entry *e, uint64_t counter)
+static int feed_one(void *arg, const struct jnl_outbox_entry *e, uint64_t counter)
 {
 	struct feed_ctx *f = arg;
 	char *conflict = NULL;
@@ -846,7 +846,7 @@ static int feed_one(void *arg, const struct prov_outbox_entry *e, uint64_t count
 			  e->serial, conflict);
 	/* Marked only after the line committed: a crash in between feeds it
 	 * again, and the line answers "already there". */
-	f->rc = prov_journal_line_delivered(f->l->j, e->record_id, conflict);
+	f->rc = jnl_line_delivered(f->l->j, e->record_id, conflict);
 	free(conflict);
 	if (f->rc)
 		return 1;
@@ -854,9 +854,9 @@ static int feed_one(void *arg, const struct prov_outbox_entry *e, uint64_t count
 	return 0;
 }
 
-static int count_error_event(void *arg, const struct prov_event *ev)
+static int count_error_event(void *arg, const struct jnl_event *ev)
 {
-	struct prov_line *l = arg;
+	struct line *l = arg;
 
 	l->err_scan_seq = ev->seq;
 	if (strcmp(ev->kind, "error") == 0) {
@@ -874,29 +874,29 @@ static int count_error_event(void *arg, const struct prov_event *ev)
 }
 
 /* Journal head, counters, lease progress and failures by step. Lock held. */
-static imp_err feed_head(struct prov_line *l)
+static imp_err feed_head(struct line *l)
 {
-	struct prov_journal_info info;
-	uint64_t counts[PROV_ST__COUNT];
+	struct jnl_info info;
+	uint64_t counts[JNL_ST__COUNT];
 	struct lease_vec lv = { 0 };
 	char seq[24], issued[24], *stats = NULL;
 	json_t *o;
 	imp_err rc;
 
-	rc = prov_journal_info(l->j, &info);
+	rc = jnl_info(l->j, &info);
 	if (rc == IMP_OK)
-		rc = prov_journal_counts(l->j, counts);
+		rc = jnl_counts(l->j, counts);
 	if (rc == IMP_OK)
-		rc = prov_journal_iterate_events(l->j, l->err_scan_seq + 1, NULL, count_error_event,
+		rc = jnl_iterate_events(l->j, l->err_scan_seq + 1, NULL, count_error_event,
 						 l);
 	if (rc == IMP_OK)
-		rc = prov_journal_lease_list(l->j, true, collect_lease, &lv);
+		rc = jnl_lease_list(l->j, true, collect_lease, &lv);
 	if (rc)
 		goto cleanup;
 	o = json_object();
-	for (int s = 0; s < PROV_ST__COUNT; s++)
+	for (int s = 0; s < JNL_ST__COUNT; s++)
 		if (counts[s])
-			json_object_set_new(o, prov_state_name((enum prov_state)s),
+			json_object_set_new(o, jnl_state_name((enum jnl_state)s),
 					    json_integer((json_int_t)counts[s]));
 	o = json_pack("{s:o, s:O, s:I}", "states", o, "failures", l->failures, "lease_left",
 		      (json_int_t)info.lease_left);
@@ -935,7 +935,7 @@ cleanup:
 	return rc;
 }
 
-imp_err prov_line_sync(struct prov_line *l, unsigned *sent)
+imp_err line_sync(struct line *l, unsigned *sent)
 {
 	struct feed_ctx f = { .l = l };
 	imp_err rc;
@@ -949,7 +949,7 @@ imp_err prov_line_sync(struct prov_line *l, unsigned *sent)
 	for (;;) {
 		unsigned before = f.sent;
 
-		rc = prov_journal_line_pending(l->j, LINE_FEED_BATCH, feed_one, &f);
+		rc = jnl_line_pending(l->j, LINE_FEED_BATCH, feed_one, &f);
 		if (rc == IMP_OK)
 			rc = f.rc;
 		if (rc || f.sent - before < LINE_FEED_BATCH)
@@ -966,7 +966,7 @@ cleanup:
 
 /* Keep a lease ahead while provisioning, so that a database outage finds
  * counters at hand: half a block left is the low-water mark. */
-static void lease_ahead(struct prov_line *l)
+static void lease_ahead(struct line *l)
 {
 	uint64_t left;
 
@@ -983,14 +983,14 @@ static void lease_ahead(struct prov_line *l)
 
 static void *feed_main(void *arg)
 {
-	struct prov_line *l = arg;
+	struct line *l = arg;
 
 	pthread_mutex_lock(&l->feed_lock);
 	while (!l->feed_stop) {
 		struct timespec ts;
 
 		pthread_mutex_unlock(&l->feed_lock);
-		if (prov_line_sync(l, NULL) == IMP_OK)
+		if (line_sync(l, NULL) == IMP_OK)
 			lease_ahead(l);
 		pthread_mutex_lock(&l->feed_lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -1004,7 +1004,7 @@ static void *feed_main(void *arg)
 	return NULL;
 }
 
-imp_err prov_line_start_feed(struct prov_line *l, unsigned interval_ms)
+imp_err line_start_feed(struct line *l, unsigned interval_ms)
 {
 	if (l->feed_running)
 		return IMP_OK;
@@ -1016,7 +1016,7 @@ imp_err prov_line_start_feed(struct prov_line *l, unsigned interval_ms)
 	return IMP_OK;
 }
 
-void prov_line_stop_feed(struct prov_line *l)
+void line_stop_feed(struct line *l)
 {
 	if (!l->feed_running)
 		return;
@@ -1028,18 +1028,18 @@ void prov_line_stop_feed(struct prov_line *l)
 	l->feed_running = false;
 }
 
-imp_err prov_line_release(struct prov_line *l)
+imp_err line_release(struct line *l)
 {
 	struct lease_vec lv = { 0 };
 	imp_err rc;
 
-	rc = prov_journal_lease_list(l->j, true, collect_lease, &lv);
+	rc = jnl_lease_list(l->j, true, collect_lease, &lv);
 	for (size_t i = 0; rc == IMP_OK && i < lv.n; i++) {
 		uint64_t next;
 
-		rc = prov_journal_lease_close(l->j, lv.v[i].id, &next);
+		rc = jnl_lease_close(l->j, lv.v[i].id, &next);
 		if (rc)
-			IMP_ERROR("line: %s", prov_journal_last_error());
+			IMP_ERROR("line: %s", jnl_last_error());
 	}
 	free(lv.v);
 	if (rc)
@@ -1055,7 +1055,7 @@ imp_err prov_line_release(struct prov_line *l)
 
 /* -------------------------------------------------------- status, audit */
 
-static PGconn *connect_admin(const struct prov_line_opts *o)
+static PGconn *connect_admin(const struct line_opts *o)
 {
 	PGconn *c = connect_db(o->conninfo, o->connect_timeout_s, false);
 
@@ -1098,7 +1098,7 @@ static json_t *rows_json(PGresult *r)
 	return a;
 }
 
-imp_err prov_line_status(const struct prov_line_opts *o, json_t **out)
+imp_err line_status(const struct line_opts *o, json_t **out)
 {
 	PGconn *c;
 	PGresult *r = NULL;
@@ -1190,10 +1190,10 @@ cleanup:
 	return rc;
 }
 
-static void finding(prov_line_finding_fn cb, void *arg, uint64_t *n, const char *check,
+static void finding(line_finding_fn cb, void *arg, uint64_t *n, const char *check,
 		    const char *record_id, const char *serial, const char *message)
 {
-	struct prov_line_finding f = { check, record_id ? record_id : "", serial ? serial : "",
+	struct line_finding f = { check, record_id ? record_id : "", serial ? serial : "",
 				       message };
 
 	(*n)++;
@@ -1201,8 +1201,8 @@ static void finding(prov_line_finding_fn cb, void *arg, uint64_t *n, const char 
 		cb(arg, &f);
 }
 
-imp_err prov_line_audit(const struct prov_line_opts *o, FILE *records_out,
-			prov_line_finding_fn cb, void *arg, uint64_t *findings,
+imp_err line_audit(const struct line_opts *o, FILE *records_out,
+			line_finding_fn cb, void *arg, uint64_t *findings,
 			uint64_t *records)
 {
 	static const struct {

@@ -66,9 +66,9 @@ out:
 	return rc;
 }
 
-struct prov_journal *jt_open(const char *path, EVP_PKEY *key, uint64_t quota, uint32_t interval)
+struct jnl *jt_open(const char *path, EVP_PKEY *key, uint64_t quota, uint32_t interval)
 {
-	struct prov_journal_opts o = {
+	struct jnl_opts o = {
 		.station_id = "test-station",
 		.quota = quota,
 		.checkpoint_interval = interval,
@@ -76,11 +76,11 @@ struct prov_journal *jt_open(const char *path, EVP_PKEY *key, uint64_t quota, ui
 		.sign_arg = key,
 		.signer_fpr = key ? JT_FPR : NULL,
 	};
-	struct prov_journal *j = NULL;
-	imp_err rc = prov_journal_open(path, &o, &j);
+	struct jnl *j = NULL;
+	imp_err rc = jnl_open(path, &o, &j);
 
 	if (rc)
-		fprintf(stderr, "open %s: %s: %s\n", path, imp_err_name(rc), prov_journal_last_error());
+		fprintf(stderr, "open %s: %s: %s\n", path, imp_err_name(rc), jnl_last_error());
 	assert_int_equal(rc, IMP_OK);
 	return j;
 }

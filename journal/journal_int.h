@@ -10,18 +10,18 @@
 
 #include <jansson.h>
 
-#include "provisioner/journal.h"
+#include "journal/journal.h"
 
-struct prov_journal {
+struct jnl {
 	sqlite3 *db;
 	pthread_mutex_t lock;     /* one transaction at a time on db */
 	char *path;
 	bool read_only;
 	int busy_ms;
-	prov_sign_fn sign;
+	jnl_sign_fn sign;
 	void *sign_arg;
-	char signer_fpr[PROV_FPR_HEX_LEN + 1];
-	prov_serial_fmt_fn format_serial;
+	char signer_fpr[JNL_FPR_HEX_LEN + 1];
+	jnl_serial_fmt_fn format_serial;
 	void *format_arg;
 	/* Set by an append in the current transaction; read by jdb_end() to
 	 * decide whether an automatic checkpoint is due. */
@@ -50,7 +50,7 @@ struct prov_journal {
  * IMP_ERR_JOURNAL. */
 imp_err jdb_fail(sqlite3 *db, const char *fn, int rc);
 
-/* Remember and log a failure message for prov_journal_last_error(). */
+/* Remember and log a failure message for jnl_last_error(). */
 void jerr_set(imp_err code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void jerr_clear(void);
 
@@ -66,10 +66,10 @@ imp_err jdb_step_done(sqlite3 *db, sqlite3_stmt *st, int *sqlite_rc);
 imp_err jdb_step_row(sqlite3 *db, sqlite3_stmt *st);
 
 /* Lock the handle and BEGIN IMMEDIATE. */
-imp_err jdb_begin(struct prov_journal *j);
+imp_err jdb_begin(struct jnl *j);
 /* COMMIT if rc is IMP_OK (else ROLLBACK), unlock, take an automatic
  * checkpoint if one is due; returns rc, or the COMMIT failure. */
-imp_err jdb_end(struct prov_journal *j, imp_err rc);
+imp_err jdb_end(struct jnl *j, imp_err rc);
 
 /* Settings, inside a transaction. get: IMP_ERR_NOT_FOUND if absent. */
 imp_err jdb_setting_get(sqlite3 *db, const char *key, char *out, size_t cap);
@@ -79,7 +79,7 @@ imp_err jdb_setting_set_u64(sqlite3 *db, const char *key, uint64_t v);
 
 /* A second, read-only connection to the same file for snapshot reads that
  * call back into user code. Closed with sqlite3_close(). */
-imp_err jdb_open_reader(struct prov_journal *j, sqlite3 **out);
+imp_err jdb_open_reader(struct jnl *j, sqlite3 **out);
 
 /* RFC 3339 UTC with milliseconds: "2026-11-26T09:50:00.123Z". */
 void jtime_now(char out[40]);
@@ -96,22 +96,22 @@ imp_err jdb_leased(sqlite3 *db, bool *out);
 		   "last_error_code, last_error, created, updated, data"
 /* Fill b from a row of BOARD_COLS. copy_data: strdup the data (release b
  * after); else b->data borrows the statement's memory. */
-imp_err jboard_from_row(sqlite3_stmt *st, struct prov_board *b, bool copy_data);
+imp_err jboard_from_row(sqlite3_stmt *st, struct jnl_board *b, bool copy_data);
 
 /*
  * Fill e from an outbox row whose first six columns are record_id, serial,
  * uid, kind, jws, created (strings borrowed from st until its next step).
  */
-void joutbox_from_row(sqlite3_stmt *st, struct prov_outbox_entry *e);
+void joutbox_from_row(sqlite3_stmt *st, struct jnl_outbox_entry *e);
 
 /*
  * Append an event inside the current transaction: next seq, chained hash,
  * head kept in settings. uid/serial may be NULL; detail is JSON object text.
  */
-imp_err jchain_append(struct prov_journal *j, const char *uid, const char *serial,
+imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 		      const char *kind, const char *detail);
 /* Take a checkpoint inside the current transaction (j->sign set). force:
  * even if fewer than interval events since the last one. */
-imp_err jchain_checkpoint_locked(struct prov_journal *j, bool force);
+imp_err jchain_checkpoint_locked(struct jnl *j, bool force);
 
 #endif

@@ -26,15 +26,14 @@
 #include <openssl/x509v3.h>
 #include <sqlite3.h>
 
-#include "exp/audit.h"
-#include "exp/export.h"
+#include "audit/audit.h"
 #include "exp/recverify.h"
 #include "formats/base64.h"
 #include "formats/record.h"
 #include "formats/x509.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
-#include "provisioner/journal.h"
+#include "journal/journal.h"
 
 #define AUDIT_BATCH 2048u
 #define MSG_MAX 240u
@@ -67,8 +66,8 @@ struct batch {
 };
 
 struct audit {
-	const struct exp_audit_opts *o;
-	struct exp_audit_summary *sum;
+	const struct aud_opts *o;
+	struct aud_summary *sum;
 	EVP_PKEY *rec_pub, *rev_pub;
 	X509_STORE *dev_store;
 	ASN1_TIME *devca_not_after; /* no device certificate may end later */
@@ -98,7 +97,7 @@ static void finding(struct audit *a, const char *check, const char *id, const ch
 static void finding(struct audit *a, const char *check, const char *id, const char *serial,
 		    const char *uid, const char *fmt, ...)
 {
-	struct exp_finding f;
+	struct aud_finding f;
 	char msg[1024];
 	va_list ap;
 
@@ -572,7 +571,7 @@ static imp_err add(struct audit *a, const char *id, size_t id_len, const char *j
 	return IMP_OK;
 }
 
-static int outbox_cb(void *arg, const struct exp_outbox_row *r)
+static int outbox_cb(void *arg, const struct jnl_outbox_row *r)
 {
 	struct audit *a = arg;
 
@@ -769,7 +768,7 @@ static imp_err check_duplicates(struct audit *a)
 	return rc;
 }
 
-static int done_cb(void *arg, const struct prov_board *b)
+static int done_cb(void *arg, const struct jnl_board *b)
 {
 	struct audit *a = arg;
 	sqlite3_stmt *st = NULL;
@@ -790,17 +789,17 @@ static int done_cb(void *arg, const struct prov_board *b)
 
 static imp_err check_journal(struct audit *a)
 {
-	struct prov_journal_opts jo = { .read_only = true, .must_exist = true };
-	struct prov_journal *j = NULL;
-	struct prov_verify_opts vo = { .pkey = a->rec_pub };
-	struct prov_verify_report rep = { 0 };
-	struct prov_journal_info info;
+	struct jnl_opts jo = { .read_only = true, .must_exist = true };
+	struct jnl *j = NULL;
+	struct jnl_verify_opts vo = { .pkey = a->rec_pub };
+	struct jnl_verify_report rep = { 0 };
+	struct jnl_info info;
 	imp_err rc;
 
-	rc = prov_journal_open(a->o->journal, &jo, &j);
+	rc = jnl_open(a->o->journal, &jo, &j);
 	if (rc != IMP_OK)
 		return rc;
-	rc = prov_journal_verify_chain(j, &vo, &rep);
+	rc = jnl_verify_chain(j, &vo, &rep);
 	a->sum->chain_checked = true;
 	a->sum->journal_events = rep.events;
 	a->sum->checkpoints = rep.checkpoints;
@@ -810,7 +809,7 @@ static imp_err check_journal(struct audit *a)
 		rc = IMP_OK;
 	}
 	if (rc == IMP_OK)
-		rc = prov_journal_info(j, &info);
+		rc = jnl_info(j, &info);
 	if (rc == IMP_OK) {
 		a->sum->quota = info.quota;
 		a->sum->issued = info.issued;
@@ -828,13 +827,13 @@ static imp_err check_journal(struct audit *a)
 		a->rc = IMP_OK;
 		rc = db_exec(a, "BEGIN;");
 		if (rc == IMP_OK)
-			rc = prov_journal_list_state(j, PROV_ST_DONE, done_cb, a);
+			rc = jnl_list_state(j, JNL_ST_DONE, done_cb, a);
 		if (rc == IMP_OK)
 			rc = a->rc;
 		if (rc == IMP_OK)
 			rc = db_exec(a, "COMMIT;");
 	}
-	prov_journal_close(j);
+	jnl_close(j);
 	if (rc != IMP_OK)
 		return rc;
 	rc = report_rows(a,
@@ -891,7 +890,7 @@ static imp_err check_registry(struct audit *a)
 	return rc;
 }
 
-imp_err exp_audit_run(const struct exp_audit_opts *o, struct exp_audit_summary *sum)
+imp_err aud_run(const struct aud_opts *o, struct aud_summary *sum)
 {
 	struct audit a = { .o = o, .sum = sum };
 	double t0 = imp_now_s();
@@ -919,7 +918,7 @@ imp_err exp_audit_run(const struct exp_audit_opts *o, struct exp_audit_summary *
 		rc = db_open(&a);
 	if (rc == IMP_OK && o->journal) {
 		a.rc = IMP_OK;
-		rc = exp_outbox_scan(o->journal, EXP_OUTBOX_ALL, outbox_cb, &a);
+		rc = jnl_outbox_scan(o->journal, JNL_OUTBOX_ALL, outbox_cb, &a);
 		if (rc == IMP_OK)
 			rc = a.rc;
 	}

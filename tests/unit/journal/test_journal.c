@@ -21,7 +21,7 @@ struct fx {
 	char dir[256];
 	char path[300];
 	EVP_PKEY *key;
-	struct prov_journal *j;
+	struct jnl *j;
 };
 
 static int setup(void **state)
@@ -40,7 +40,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 
-	prov_journal_close(f->j);
+	jnl_close(f->j);
 	EVP_PKEY_free(f->key);
 	jt_rmtree(f->dir);
 	free(f);
@@ -48,26 +48,26 @@ static int teardown(void **state)
 }
 
 /* Walk a board from ALLOCATE to RECORD. */
-static void to_record(struct prov_journal *j, const char *uid)
+static void to_record(struct jnl *j, const char *uid)
 {
-	for (enum prov_state s = PROV_ST_KEYS; s <= PROV_ST_RECORD; s++)
-		assert_int_equal(prov_journal_set_state(j, uid, s, NULL), IMP_OK);
+	for (enum jnl_state s = JNL_ST_KEYS; s <= JNL_ST_RECORD; s++)
+		assert_int_equal(jnl_set_state(j, uid, s, NULL), IMP_OK);
 }
 
-static void allocate_ok(struct prov_journal *j, const char *uid, char serial[PROV_SERIAL_MAX])
+static void allocate_ok(struct jnl *j, const char *uid, char serial[JNL_SERIAL_MAX])
 {
 	bool existing = true;
 
-	assert_int_equal(prov_journal_allocate(j, uid, "f0", serial, PROV_SERIAL_MAX, &existing),
+	assert_int_equal(jnl_allocate(j, uid, "f0", serial, JNL_SERIAL_MAX, &existing),
 			 IMP_OK);
 	assert_false(existing);
 }
 
 static void verify_ok(struct fx *f)
 {
-	struct prov_verify_opts vo = { .pkey = f->key };
-	struct prov_verify_report r;
-	imp_err rc = prov_journal_verify_chain(f->j, &vo, &r);
+	struct jnl_verify_opts vo = { .pkey = f->key };
+	struct jnl_verify_report r;
+	imp_err rc = jnl_verify_chain(f->j, &vo, &r);
 
 	if (rc)
 		fprintf(stderr, "verify: %s at %llu: %s\n", imp_err_name(rc),
@@ -81,30 +81,30 @@ static void verify_ok(struct fx *f)
 static void test_open_schema(void **state)
 {
 	struct fx *f = *state;
-	struct prov_journal_info info;
-	struct prov_journal_opts o = { .station_id = "other-station" };
-	struct prov_journal *j2 = NULL;
+	struct jnl_info info;
+	struct jnl_opts o = { .station_id = "other-station" };
+	struct jnl *j2 = NULL;
 	struct stat sb;
 	char mode[16];
 
-	assert_int_equal(prov_journal_info(f->j, &info), IMP_OK);
+	assert_int_equal(jnl_info(f->j, &info), IMP_OK);
 	assert_string_equal(info.station_id, "test-station");
-	assert_int_equal(info.schema_version, PROV_JOURNAL_SCHEMA_VERSION);
+	assert_int_equal(info.schema_version, JNL_SCHEMA_VERSION);
 	assert_int_equal(info.quota, 10);
 	assert_int_equal(info.issued, 0);
 	assert_int_equal(info.quota_left, 10);
 	assert_int_equal(info.checkpoint_interval, 5);
 	assert_true(info.head_seq >= 1); /* creation and settings events */
-	assert_int_equal(jt_sql_int(f->path, "PRAGMA user_version"), PROV_JOURNAL_SCHEMA_VERSION);
+	assert_int_equal(jt_sql_int(f->path, "PRAGMA user_version"), JNL_SCHEMA_VERSION);
 	jt_sql_text(f->path, "PRAGMA journal_mode", mode, sizeof(mode));
 	assert_string_equal(mode, "wal");
 	assert_int_equal(stat(f->path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 
 	/* A journal belongs to one station. */
-	assert_int_equal(prov_journal_open(f->path, &o, &j2), IMP_ERR_CONFIG);
+	assert_int_equal(jnl_open(f->path, &o, &j2), IMP_ERR_CONFIG);
 	assert_null(j2);
-	assert_non_null(strstr(prov_journal_last_error(), "test-station"));
+	assert_non_null(strstr(jnl_last_error(), "test-station"));
 
 	/* Not a journal. */
 	{
@@ -112,23 +112,23 @@ static void test_open_schema(void **state)
 
 		snprintf(other, sizeof(other), "%s/other.sqlite", f->dir);
 		assert_int_equal(jt_sql(other, "CREATE TABLE x(y)"), 0);
-		assert_int_equal(prov_journal_open(other, NULL, &j2), IMP_ERR_JOURNAL);
+		assert_int_equal(jnl_open(other, NULL, &j2), IMP_ERR_JOURNAL);
 		/* Newer schema than this code. */
 		snprintf(other, sizeof(other), "%s/newer.sqlite", f->dir);
 		assert_int_equal(jt_sql(other, "PRAGMA user_version = 99"), 0);
-		assert_int_equal(prov_journal_open(other, NULL, &j2), IMP_ERR_JOURNAL);
+		assert_int_equal(jnl_open(other, NULL, &j2), IMP_ERR_JOURNAL);
 		snprintf(other, sizeof(other), "%s/absent.sqlite", f->dir);
 		o.must_exist = true;
 		o.station_id = NULL;
-		assert_int_equal(prov_journal_open(other, &o, &j2), IMP_ERR_NOT_FOUND);
+		assert_int_equal(jnl_open(other, &o, &j2), IMP_ERR_NOT_FOUND);
 	}
 	/* Reopen: settings kept, no new events when nothing changes. */
-	prov_journal_close(f->j);
+	jnl_close(f->j);
 	f->j = jt_open(f->path, f->key, 10, 5);
 	{
-		struct prov_journal_info again;
+		struct jnl_info again;
 
-		assert_int_equal(prov_journal_info(f->j, &again), IMP_OK);
+		assert_int_equal(jnl_info(f->j, &again), IMP_OK);
 		assert_int_equal(again.head_seq, info.head_seq);
 	}
 	verify_ok(f);
@@ -137,23 +137,23 @@ static void test_open_schema(void **state)
 static void test_allocate_and_resume(void **state)
 {
 	struct fx *f = *state;
-	char s1[PROV_SERIAL_MAX], s2[PROV_SERIAL_MAX], again[PROV_SERIAL_MAX];
-	struct prov_board b;
+	char s1[JNL_SERIAL_MAX], s2[JNL_SERIAL_MAX], again[JNL_SERIAL_MAX];
+	struct jnl_board b;
 	bool existing = false;
 
-	assert_int_equal(prov_journal_register(f->j, "0A0B0C0D", "f1", "device", &b, &existing),
+	assert_int_equal(jnl_register(f->j, "0A0B0C0D", "f1", "device", &b, &existing),
 			 IMP_OK);
 	assert_false(existing);
 	assert_string_equal(b.uid, "0a0b0c0d");
-	assert_int_equal(b.state, PROV_ST_IDENTIFY);
+	assert_int_equal(b.state, JNL_ST_IDENTIFY);
 	assert_string_equal(b.serial, "");
 	assert_string_equal(b.key_mode, "device");
-	prov_board_release(&b);
+	jnl_board_release(&b);
 
 	allocate_ok(f->j, "0a0b0c0d", s1);
 	assert_string_equal(s1, "0000000001");
 	/* Same UID (any case): same identity, flagged as existing. */
-	assert_int_equal(prov_journal_allocate(f->j, "0A0B0C0D", "f2", again, sizeof(again),
+	assert_int_equal(jnl_allocate(f->j, "0A0B0C0D", "f2", again, sizeof(again),
 					       &existing), IMP_OK);
 	assert_true(existing);
 	assert_string_equal(again, s1);
@@ -161,23 +161,23 @@ static void test_allocate_and_resume(void **state)
 	allocate_ok(f->j, "ffee", s2);
 	assert_string_equal(s2, "0000000002");
 
-	assert_int_equal(prov_journal_get_board_by_serial(f->j, s2, &b), IMP_OK);
+	assert_int_equal(jnl_get_board_by_serial(f->j, s2, &b), IMP_OK);
 	assert_string_equal(b.uid, "ffee");
-	assert_int_equal(b.state, PROV_ST_ALLOCATE);
-	prov_board_release(&b);
-	assert_int_equal(prov_journal_get_board_by_serial(f->j, "nope", &b), IMP_ERR_NOT_FOUND);
-	assert_int_equal(prov_journal_get_board(f->j, "1234", &b), IMP_ERR_NOT_FOUND);
+	assert_int_equal(b.state, JNL_ST_ALLOCATE);
+	jnl_board_release(&b);
+	assert_int_equal(jnl_get_board_by_serial(f->j, "nope", &b), IMP_ERR_NOT_FOUND);
+	assert_int_equal(jnl_get_board(f->j, "1234", &b), IMP_ERR_NOT_FOUND);
 	/* Register of a known, in-flight board: its row, for resume. */
-	assert_int_equal(prov_journal_register(f->j, "0a0b0c0d", "f1", "device", &b, &existing),
+	assert_int_equal(jnl_register(f->j, "0a0b0c0d", "f1", "device", &b, &existing),
 			 IMP_OK);
 	assert_true(existing);
 	assert_string_equal(b.serial, s1);
-	prov_board_release(&b);
+	jnl_board_release(&b);
 
 	/* Bad UIDs. */
-	assert_int_equal(prov_journal_allocate(f->j, "xyz1", NULL, again, sizeof(again), NULL),
+	assert_int_equal(jnl_allocate(f->j, "xyz1", NULL, again, sizeof(again), NULL),
 			 IMP_ERR_USAGE);
-	assert_int_equal(prov_journal_allocate(f->j, "abc", NULL, again, sizeof(again), NULL),
+	assert_int_equal(jnl_allocate(f->j, "abc", NULL, again, sizeof(again), NULL),
 			 IMP_ERR_USAGE);
 	assert_int_equal(jt_sql_int(f->path, "SELECT value FROM settings WHERE key='serial_counter'"),
 			 2);
@@ -187,42 +187,42 @@ static void test_allocate_and_resume(void **state)
 static void test_done_is_duplicate_and_reissue(void **state)
 {
 	struct fx *f = *state;
-	char serial[PROV_SERIAL_MAX], again[PROV_SERIAL_MAX];
-	struct prov_journal_info info;
-	struct prov_board b;
+	char serial[JNL_SERIAL_MAX], again[JNL_SERIAL_MAX];
+	struct jnl_info info;
+	struct jnl_board b;
 	bool existing = false;
 
 	allocate_ok(f->j, "aa01", serial);
 	to_record(f->j, "aa01");
-	assert_int_equal(prov_journal_record_done(f->j, "aa01", "rec-1", "h.p.s"), IMP_OK);
-	assert_int_equal(prov_journal_allocate(f->j, "aa01", "f0", again, sizeof(again), &existing),
+	assert_int_equal(jnl_record_done(f->j, "aa01", "rec-1", "h.p.s"), IMP_OK);
+	assert_int_equal(jnl_allocate(f->j, "aa01", "f0", again, sizeof(again), &existing),
 			 IMP_ERR_DUPLICATE);
 	assert_true(existing);
 	assert_string_equal(again, serial);
-	assert_non_null(strstr(prov_journal_last_error(), "identity complete"));
-	assert_int_equal(prov_journal_register(f->j, "aa01", NULL, NULL, &b, &existing),
+	assert_non_null(strstr(jnl_last_error(), "identity complete"));
+	assert_int_equal(jnl_register(f->j, "aa01", NULL, NULL, &b, &existing),
 			 IMP_ERR_DUPLICATE);
-	assert_int_equal(b.state, PROV_ST_DONE);
-	prov_board_release(&b);
-	assert_int_equal(prov_journal_set_state(f->j, "aa01", PROV_ST_KEYS, NULL),
+	assert_int_equal(b.state, JNL_ST_DONE);
+	jnl_board_release(&b);
+	assert_int_equal(jnl_set_state(f->j, "aa01", JNL_ST_KEYS, NULL),
 			 IMP_ERR_DUPLICATE);
-	assert_int_equal(prov_journal_reject(f->j, "aa01", IMP_ERR_BOARD, "x"), IMP_ERR_DUPLICATE);
+	assert_int_equal(jnl_reject(f->j, "aa01", IMP_ERR_BOARD, "x"), IMP_ERR_DUPLICATE);
 
 	/* A reissue needs reason and authoriser; keeps the serial and the quota. */
-	assert_int_equal(prov_journal_reissue(f->j, "aa01", "", "sup"), IMP_ERR_USAGE);
-	assert_int_equal(prov_journal_reissue(f->j, "aa01", "rma 42", "supervisor ann"), IMP_OK);
-	assert_int_equal(prov_journal_get_board(f->j, "aa01", &b), IMP_OK);
-	assert_int_equal(b.state, PROV_ST_ALLOCATE);
+	assert_int_equal(jnl_reissue(f->j, "aa01", "", "sup"), IMP_ERR_USAGE);
+	assert_int_equal(jnl_reissue(f->j, "aa01", "rma 42", "supervisor ann"), IMP_OK);
+	assert_int_equal(jnl_get_board(f->j, "aa01", &b), IMP_OK);
+	assert_int_equal(b.state, JNL_ST_ALLOCATE);
 	assert_int_equal(b.reissues, 1);
-	prov_board_release(&b);
-	assert_int_equal(prov_journal_allocate(f->j, "aa01", "f0", again, sizeof(again), &existing),
+	jnl_board_release(&b);
+	assert_int_equal(jnl_allocate(f->j, "aa01", "f0", again, sizeof(again), &existing),
 			 IMP_OK);
 	assert_true(existing);
 	assert_string_equal(again, serial);
-	assert_int_equal(prov_journal_info(f->j, &info), IMP_OK);
+	assert_int_equal(jnl_info(f->j, &info), IMP_OK);
 	assert_int_equal(info.issued, 1);
 	to_record(f->j, "aa01");
-	assert_int_equal(prov_journal_record_done(f->j, "aa01", "rec-2", "h.p.s2"), IMP_OK);
+	assert_int_equal(jnl_record_done(f->j, "aa01", "rec-2", "h.p.s2"), IMP_OK);
 	assert_int_equal(jt_sql_int(f->path, "SELECT count(*) FROM events WHERE kind='reissue' "
 				    "AND detail LIKE '%supervisor ann%'"), 1);
 	verify_ok(f);
@@ -231,32 +231,32 @@ static void test_done_is_duplicate_and_reissue(void **state)
 static void test_quota_exhausted(void **state)
 {
 	struct fx *f = *state;
-	char serial[PROV_SERIAL_MAX], uid[25];
-	struct prov_journal_info info;
+	char serial[JNL_SERIAL_MAX], uid[25];
+	struct jnl_info info;
 
-	assert_int_equal(prov_journal_set_quota(f->j, 3), IMP_OK);
+	assert_int_equal(jnl_set_quota(f->j, 3), IMP_OK);
 	for (int i = 0; i < 3; i++) {
 		jt_uid((uint64_t)i, uid);
 		allocate_ok(f->j, uid, serial);
 	}
 	jt_uid(99, uid);
-	assert_int_equal(prov_journal_allocate(f->j, uid, "f0", serial, sizeof(serial), NULL),
+	assert_int_equal(jnl_allocate(f->j, uid, "f0", serial, sizeof(serial), NULL),
 			 IMP_ERR_QUOTA);
 	assert_string_equal(serial, "");
-	assert_non_null(strstr(prov_journal_last_error(), "quota of 3 serials exhausted"));
-	assert_int_equal(prov_journal_info(f->j, &info), IMP_OK);
+	assert_non_null(strstr(jnl_last_error(), "quota of 3 serials exhausted"));
+	assert_int_equal(jnl_info(f->j, &info), IMP_OK);
 	assert_int_equal(info.issued, 3);
 	assert_int_equal(info.quota_left, 0);
 	/* Nothing was written for the refused board. */
-	assert_int_equal(prov_journal_get_board(f->j, uid, &(struct prov_board){ 0 }),
+	assert_int_equal(jnl_get_board(f->j, uid, &(struct jnl_board){ 0 }),
 			 IMP_ERR_NOT_FOUND);
 	/* Known UIDs still resume with quota exhausted. */
 	jt_uid(1, uid);
-	assert_int_equal(prov_journal_allocate(f->j, uid, "f0", serial, sizeof(serial), NULL),
+	assert_int_equal(jnl_allocate(f->j, uid, "f0", serial, sizeof(serial), NULL),
 			 IMP_OK);
 	assert_string_equal(serial, "0000000002");
 	/* Raising the quota is recorded and lets production go on. */
-	assert_int_equal(prov_journal_set_quota(f->j, 4), IMP_OK);
+	assert_int_equal(jnl_set_quota(f->j, 4), IMP_OK);
 	jt_uid(99, uid);
 	allocate_ok(f->j, uid, serial);
 	assert_string_equal(serial, "0000000004");
@@ -276,67 +276,67 @@ static imp_err dup_format(void *arg, uint64_t counter, char *out, size_t cap)
 static void test_serial_scheme_not_injective(void **state)
 {
 	struct fx *f = *state;
-	struct prov_journal_opts o = { .format_serial = dup_format };
-	struct prov_journal *j2 = NULL;
-	char serial[PROV_SERIAL_MAX];
+	struct jnl_opts o = { .format_serial = dup_format };
+	struct jnl *j2 = NULL;
+	char serial[JNL_SERIAL_MAX];
 
-	assert_int_equal(prov_journal_open(f->path, &o, &j2), IMP_OK);
-	assert_int_equal(prov_journal_allocate(j2, "01", NULL, serial, sizeof(serial), NULL),
+	assert_int_equal(jnl_open(f->path, &o, &j2), IMP_OK);
+	assert_int_equal(jnl_allocate(j2, "01", NULL, serial, sizeof(serial), NULL),
 			 IMP_OK);
 	assert_string_equal(serial, "SAME");
 	/* The UNIQUE constraint stops a second "SAME"; the counter is not used. */
-	assert_int_equal(prov_journal_allocate(j2, "02", NULL, serial, sizeof(serial), NULL),
+	assert_int_equal(jnl_allocate(j2, "02", NULL, serial, sizeof(serial), NULL),
 			 IMP_ERR_DUPLICATE);
 	assert_int_equal(jt_sql_int(f->path, "SELECT value FROM settings WHERE key='serial_counter'"),
 			 1);
-	prov_journal_close(j2);
+	jnl_close(j2);
 }
 
 static void test_state_and_data(void **state)
 {
 	struct fx *f = *state;
-	char serial[PROV_SERIAL_MAX];
-	struct prov_board b;
+	char serial[JNL_SERIAL_MAX];
+	struct jnl_board b;
 	int64_t before;
 
-	assert_int_equal(prov_journal_register(f->j, "bb01", "f2", "hsm", NULL, NULL), IMP_OK);
+	assert_int_equal(jnl_register(f->j, "bb01", "f2", "hsm", NULL, NULL), IMP_OK);
 	/* No serial yet: no key step. */
-	assert_int_equal(prov_journal_set_state(f->j, "bb01", PROV_ST_KEYS, NULL), IMP_ERR_INTERNAL);
-	assert_int_equal(prov_journal_set_state(f->j, "cc01", PROV_ST_IDENTIFY, NULL),
+	assert_int_equal(jnl_set_state(f->j, "bb01", JNL_ST_KEYS, NULL), IMP_ERR_INTERNAL);
+	assert_int_equal(jnl_set_state(f->j, "cc01", JNL_ST_IDENTIFY, NULL),
 			 IMP_ERR_NOT_FOUND);
 	allocate_ok(f->j, "bb01", serial);
-	assert_int_equal(prov_journal_set_state(f->j, "bb01", PROV_ST_DONE, NULL), IMP_ERR_INTERNAL);
-	assert_int_equal(prov_journal_set_state(f->j, "bb01", PROV_ST_FAILED, NULL),
+	assert_int_equal(jnl_set_state(f->j, "bb01", JNL_ST_DONE, NULL), IMP_ERR_INTERNAL);
+	assert_int_equal(jnl_set_state(f->j, "bb01", JNL_ST_FAILED, NULL),
 			 IMP_ERR_INTERNAL);
-	assert_int_equal(prov_journal_set_state(f->j, "bb01", PROV_ST_KEYS,
+	assert_int_equal(jnl_set_state(f->j, "bb01", JNL_ST_KEYS,
 						"{\"pub\":\"04aa\",\"csr\":\"x\"}"), IMP_OK);
-	assert_int_equal(prov_journal_set_state(f->j, "bb01", PROV_ST_CERTIFY,
+	assert_int_equal(jnl_set_state(f->j, "bb01", JNL_ST_CERTIFY,
 						"{\"cert\":\"MIIB\",\"csr\":null}"), IMP_OK);
-	assert_int_equal(prov_journal_get_board(f->j, "bb01", &b), IMP_OK);
-	assert_int_equal(b.state, PROV_ST_CERTIFY);
+	assert_int_equal(jnl_get_board(f->j, "bb01", &b), IMP_OK);
+	assert_int_equal(b.state, JNL_ST_CERTIFY);
 	assert_string_equal(b.data, "{\"cert\":\"MIIB\",\"pub\":\"04aa\"}");
-	prov_board_release(&b);
+	jnl_board_release(&b);
 	/* Bad data: refused, nothing written. */
 	before = jt_sql_int(f->path, "SELECT max(seq) FROM events");
-	assert_int_equal(prov_journal_set_state(f->j, "bb01", PROV_ST_INJECT, "[1]"), IMP_ERR_USAGE);
-	assert_int_equal(prov_journal_set_state(f->j, "bb01", PROV_ST_INJECT, "{bad"),
+	assert_int_equal(jnl_set_state(f->j, "bb01", JNL_ST_INJECT, "[1]"), IMP_ERR_USAGE);
+	assert_int_equal(jnl_set_state(f->j, "bb01", JNL_ST_INJECT, "{bad"),
 			 IMP_ERR_USAGE);
 	assert_int_equal(jt_sql_int(f->path, "SELECT max(seq) FROM events"), before);
-	assert_int_equal(prov_journal_get_board(f->j, "bb01", &b), IMP_OK);
-	assert_int_equal(b.state, PROV_ST_CERTIFY);
-	prov_board_release(&b);
+	assert_int_equal(jnl_get_board(f->j, "bb01", &b), IMP_OK);
+	assert_int_equal(b.state, JNL_ST_CERTIFY);
+	jnl_board_release(&b);
 	/* Data without a state change. */
-	assert_int_equal(prov_journal_set_data(f->j, "bb01", "{\"fw\":\"9f86\"}"), IMP_OK);
-	assert_int_equal(prov_journal_get_board(f->j, "bb01", &b), IMP_OK);
-	assert_int_equal(b.state, PROV_ST_CERTIFY);
+	assert_int_equal(jnl_set_data(f->j, "bb01", "{\"fw\":\"9f86\"}"), IMP_OK);
+	assert_int_equal(jnl_get_board(f->j, "bb01", &b), IMP_OK);
+	assert_int_equal(b.state, JNL_ST_CERTIFY);
 	assert_non_null(strstr(b.data, "\"fw\":\"9f86\""));
-	prov_board_release(&b);
+	jnl_board_release(&b);
 	assert_int_equal(jt_sql_int(f->path, "SELECT count(*) FROM events WHERE uid='bb01' AND "
 				    "kind='state' AND detail LIKE '%\"to\":\"CERTIFY\"%'"), 1);
 	verify_ok(f);
 }
 
-static int count_cb(void *arg, const struct prov_board *b)
+static int count_cb(void *arg, const struct jnl_board *b)
 {
 	(void)b;
 	(*(int *)arg)++;
@@ -346,86 +346,86 @@ static int count_cb(void *arg, const struct prov_board *b)
 static void test_fail_reject_quarantine(void **state)
 {
 	struct fx *f = *state;
-	char serial[PROV_SERIAL_MAX];
-	uint64_t counts[PROV_ST__COUNT];
-	struct prov_board b;
+	char serial[JNL_SERIAL_MAX];
+	uint64_t counts[JNL_ST__COUNT];
+	struct jnl_board b;
 	int n;
 
 	allocate_ok(f->j, "dd01", serial);
-	assert_int_equal(prov_journal_set_state(f->j, "dd01", PROV_ST_KEYS, NULL), IMP_OK);
-	assert_int_equal(prov_journal_fail(f->j, "dd01", "f3", IMP_ERR_LINK, "uart timeout"), IMP_OK);
-	assert_int_equal(prov_journal_fail(f->j, NULL, "f3", IMP_ERR_PROBE, "no target"), IMP_OK);
-	assert_int_equal(prov_journal_fail(f->j, "dd99", "f3", IMP_ERR_PROBE, "x"),
+	assert_int_equal(jnl_set_state(f->j, "dd01", JNL_ST_KEYS, NULL), IMP_OK);
+	assert_int_equal(jnl_fail(f->j, "dd01", "f3", IMP_ERR_LINK, "uart timeout"), IMP_OK);
+	assert_int_equal(jnl_fail(f->j, NULL, "f3", IMP_ERR_PROBE, "no target"), IMP_OK);
+	assert_int_equal(jnl_fail(f->j, "dd99", "f3", IMP_ERR_PROBE, "x"),
 			 IMP_ERR_NOT_FOUND);
-	assert_int_equal(prov_journal_fail(f->j, "dd01", "f3", IMP_OK, "x"), IMP_ERR_INTERNAL);
-	assert_int_equal(prov_journal_get_board(f->j, "dd01", &b), IMP_OK);
-	assert_int_equal(b.state, PROV_ST_KEYS); /* still resumable */
+	assert_int_equal(jnl_fail(f->j, "dd01", "f3", IMP_OK, "x"), IMP_ERR_INTERNAL);
+	assert_int_equal(jnl_get_board(f->j, "dd01", &b), IMP_OK);
+	assert_int_equal(b.state, JNL_ST_KEYS); /* still resumable */
 	assert_int_equal(b.attempts, 1);
 	assert_int_equal(b.last_error, IMP_ERR_LINK);
 	assert_string_equal(b.last_error_msg, "uart timeout");
-	prov_board_release(&b);
+	jnl_board_release(&b);
 
-	assert_int_equal(prov_journal_reject(f->j, "dd01", IMP_ERR_CHALLENGE, "bad signature"),
+	assert_int_equal(jnl_reject(f->j, "dd01", IMP_ERR_CHALLENGE, "bad signature"),
 			 IMP_OK);
-	assert_int_equal(prov_journal_allocate(f->j, "dd01", NULL, serial, sizeof(serial), NULL),
+	assert_int_equal(jnl_allocate(f->j, "dd01", NULL, serial, sizeof(serial), NULL),
 			 IMP_ERR_BOARD);
-	assert_int_equal(prov_journal_set_state(f->j, "dd01", PROV_ST_LOCK, NULL), IMP_ERR_BOARD);
+	assert_int_equal(jnl_set_state(f->j, "dd01", JNL_ST_LOCK, NULL), IMP_ERR_BOARD);
 
-	assert_int_equal(prov_journal_quarantine(f->j, "ee01", "f4", "locked, unknown uid"), IMP_OK);
-	assert_int_equal(prov_journal_quarantine(f->j, "ee01", "f4", "again"), IMP_OK);
-	assert_int_equal(prov_journal_quarantine(f->j, "dd01", "f4", "x"), IMP_ERR_EXISTS);
-	assert_int_equal(prov_journal_register(f->j, "ee01", NULL, NULL, NULL, NULL),
+	assert_int_equal(jnl_quarantine(f->j, "ee01", "f4", "locked, unknown uid"), IMP_OK);
+	assert_int_equal(jnl_quarantine(f->j, "ee01", "f4", "again"), IMP_OK);
+	assert_int_equal(jnl_quarantine(f->j, "dd01", "f4", "x"), IMP_ERR_EXISTS);
+	assert_int_equal(jnl_register(f->j, "ee01", NULL, NULL, NULL, NULL),
 			 IMP_ERR_QUARANTINE);
-	assert_int_equal(prov_journal_allocate(f->j, "ee01", NULL, serial, sizeof(serial), NULL),
+	assert_int_equal(jnl_allocate(f->j, "ee01", NULL, serial, sizeof(serial), NULL),
 			 IMP_ERR_QUARANTINE);
-	assert_int_equal(prov_journal_reissue(f->j, "ee01", "r", "s"), IMP_ERR_QUARANTINE);
-	assert_int_equal(prov_journal_get_board(f->j, "ee01", &b), IMP_OK);
-	assert_int_equal(b.state, PROV_ST_QUARANTINED);
+	assert_int_equal(jnl_reissue(f->j, "ee01", "r", "s"), IMP_ERR_QUARANTINE);
+	assert_int_equal(jnl_get_board(f->j, "ee01", &b), IMP_OK);
+	assert_int_equal(b.state, JNL_ST_QUARANTINED);
 	assert_string_equal(b.serial, "");
 	assert_int_equal(b.last_error, IMP_ERR_QUARANTINE);
-	prov_board_release(&b);
+	jnl_board_release(&b);
 
-	assert_int_equal(prov_journal_counts(f->j, counts), IMP_OK);
-	assert_int_equal(counts[PROV_ST_FAILED], 1);
-	assert_int_equal(counts[PROV_ST_QUARANTINED], 1);
+	assert_int_equal(jnl_counts(f->j, counts), IMP_OK);
+	assert_int_equal(counts[JNL_ST_FAILED], 1);
+	assert_int_equal(counts[JNL_ST_QUARANTINED], 1);
 	n = 0;
-	assert_int_equal(prov_journal_list_failures(f->j, 0, count_cb, &n), IMP_OK);
+	assert_int_equal(jnl_list_failures(f->j, 0, count_cb, &n), IMP_OK);
 	assert_int_equal(n, 2);
 	n = 0;
-	assert_int_equal(prov_journal_list_failures(f->j, 1, count_cb, &n), IMP_OK);
+	assert_int_equal(jnl_list_failures(f->j, 1, count_cb, &n), IMP_OK);
 	assert_int_equal(n, 1);
 	/* A rejected board comes back only by reissue. */
-	assert_int_equal(prov_journal_reissue(f->j, "dd01", "operator retry", "sup"), IMP_OK);
-	assert_int_equal(prov_journal_get_board(f->j, "dd01", &b), IMP_OK);
-	assert_int_equal(b.state, PROV_ST_ALLOCATE);
+	assert_int_equal(jnl_reissue(f->j, "dd01", "operator retry", "sup"), IMP_OK);
+	assert_int_equal(jnl_get_board(f->j, "dd01", &b), IMP_OK);
+	assert_int_equal(b.state, JNL_ST_ALLOCATE);
 	assert_int_equal(b.attempts, 0);
 	assert_int_equal(b.last_error, IMP_OK);
-	prov_board_release(&b);
+	jnl_board_release(&b);
 	assert_int_equal(jt_sql_int(f->path, "SELECT count(*) FROM events WHERE kind='error' AND "
 				    "uid IS NULL"), 1);
 	verify_ok(f);
 }
 
-static int pending_cb(void *arg, const struct prov_outbox_entry *e)
+static int pending_cb(void *arg, const struct jnl_outbox_entry *e)
 {
-	struct prov_journal *j = arg;
+	struct jnl *j = arg;
 
 	/* Callbacks may write: the list reads a snapshot. */
-	assert_int_equal(prov_journal_outbox_delivered(j, e->record_id), IMP_OK);
+	assert_int_equal(jnl_outbox_delivered(j, e->record_id), IMP_OK);
 	return 0;
 }
 
 static void test_outbox_and_done_atomic(void **state)
 {
 	struct fx *f = *state;
-	char serial[PROV_SERIAL_MAX], s2[PROV_SERIAL_MAX];
-	struct prov_board b;
+	char serial[JNL_SERIAL_MAX], s2[JNL_SERIAL_MAX];
+	struct jnl_board b;
 	uint64_t pending;
 	int64_t events;
 
 	allocate_ok(f->j, "f001", serial);
 	allocate_ok(f->j, "f002", s2);
-	assert_int_equal(prov_journal_record_done(f->j, "f001", "r1", "jws"), IMP_ERR_INTERNAL);
+	assert_int_equal(jnl_record_done(f->j, "f001", "r1", "jws"), IMP_ERR_INTERNAL);
 	to_record(f->j, "f001");
 	to_record(f->j, "f002");
 
@@ -433,69 +433,69 @@ static void test_outbox_and_done_atomic(void **state)
 	events = jt_sql_int(f->path, "SELECT max(seq) FROM events");
 	assert_int_equal(jt_sql(f->path, "CREATE TRIGGER t_fail BEFORE INSERT ON outbox BEGIN "
 				"SELECT RAISE(ABORT, 'injected'); END"), 0);
-	assert_int_equal(prov_journal_record_done(f->j, "f001", "r1", "jws1"), IMP_ERR_JOURNAL);
-	assert_int_equal(prov_journal_get_board(f->j, "f001", &b), IMP_OK);
-	assert_int_equal(b.state, PROV_ST_RECORD);
-	prov_board_release(&b);
+	assert_int_equal(jnl_record_done(f->j, "f001", "r1", "jws1"), IMP_ERR_JOURNAL);
+	assert_int_equal(jnl_get_board(f->j, "f001", &b), IMP_OK);
+	assert_int_equal(b.state, JNL_ST_RECORD);
+	jnl_board_release(&b);
 	assert_int_equal(jt_sql_int(f->path, "SELECT max(seq) FROM events"), events);
 	assert_int_equal(jt_sql(f->path, "DROP TRIGGER t_fail"), 0);
 	/* The state update fails: no outbox row. */
 	assert_int_equal(jt_sql(f->path, "CREATE TRIGGER t_fail BEFORE UPDATE OF state ON boards "
 				"WHEN new.state = 'DONE' BEGIN SELECT RAISE(ABORT, 'injected'); END"),
 			 0);
-	assert_int_equal(prov_journal_record_done(f->j, "f001", "r1", "jws1"), IMP_ERR_JOURNAL);
+	assert_int_equal(jnl_record_done(f->j, "f001", "r1", "jws1"), IMP_ERR_JOURNAL);
 	assert_int_equal(jt_sql_int(f->path, "SELECT count(*) FROM outbox"), 0);
 	assert_int_equal(jt_sql_int(f->path, "SELECT max(seq) FROM events"), events);
 	assert_int_equal(jt_sql(f->path, "DROP TRIGGER t_fail"), 0);
 
-	assert_int_equal(prov_journal_record_done(f->j, "f001", "r1", "jws1"), IMP_OK);
+	assert_int_equal(jnl_record_done(f->j, "f001", "r1", "jws1"), IMP_OK);
 	/* Resumed call after a crash right after COMMIT: fine, nothing new. */
-	assert_int_equal(prov_journal_record_done(f->j, "f001", "r1", "jws1"), IMP_OK);
-	assert_int_equal(prov_journal_record_done(f->j, "f002", "r1", "jws2"), IMP_ERR_EXISTS);
-	assert_int_equal(prov_journal_record_done(f->j, "f001", "r9", "jws9"), IMP_ERR_DUPLICATE);
+	assert_int_equal(jnl_record_done(f->j, "f001", "r1", "jws1"), IMP_OK);
+	assert_int_equal(jnl_record_done(f->j, "f002", "r1", "jws2"), IMP_ERR_EXISTS);
+	assert_int_equal(jnl_record_done(f->j, "f001", "r9", "jws9"), IMP_ERR_DUPLICATE);
 	assert_int_equal(jt_sql_int(f->path, "SELECT count(*) FROM outbox"), 1);
 	assert_int_equal(jt_sql_int(f->path, "SELECT count(*) FROM boards b WHERE state = 'DONE' "
 				    "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.uid = b.uid)"), 0);
-	assert_int_equal(prov_journal_record_done(f->j, "f002", "r2", "jws2"), IMP_OK);
-	assert_int_equal(prov_journal_outbox_add_revocation(f->j, "f002", "rv2", "jwsr"), IMP_OK);
-	assert_int_equal(prov_journal_outbox_add_revocation(f->j, "f999", "rv9", "jwsr"),
+	assert_int_equal(jnl_record_done(f->j, "f002", "r2", "jws2"), IMP_OK);
+	assert_int_equal(jnl_outbox_add_revocation(f->j, "f002", "rv2", "jwsr"), IMP_OK);
+	assert_int_equal(jnl_outbox_add_revocation(f->j, "f999", "rv9", "jwsr"),
 			 IMP_ERR_NOT_FOUND);
 
-	assert_int_equal(prov_journal_outbox_count_pending(f->j, &pending), IMP_OK);
+	assert_int_equal(jnl_outbox_count_pending(f->j, &pending), IMP_OK);
 	assert_int_equal(pending, 3);
-	assert_int_equal(prov_journal_outbox_attempt_failed(f->j, "r2", "connection refused"),
+	assert_int_equal(jnl_outbox_attempt_failed(f->j, "r2", "connection refused"),
 			 IMP_OK);
-	assert_int_equal(prov_journal_outbox_rejected(f->j, "rv2", "unknown serial"), IMP_OK);
-	assert_int_equal(prov_journal_outbox_delivered(f->j, "nope"), IMP_ERR_NOT_FOUND);
-	assert_int_equal(prov_journal_outbox_count_pending(f->j, &pending), IMP_OK);
+	assert_int_equal(jnl_outbox_rejected(f->j, "rv2", "unknown serial"), IMP_OK);
+	assert_int_equal(jnl_outbox_delivered(f->j, "nope"), IMP_ERR_NOT_FOUND);
+	assert_int_equal(jnl_outbox_count_pending(f->j, &pending), IMP_OK);
 	assert_int_equal(pending, 2);
 	/* A batch is acknowledged all or none: one unknown id, nothing marked. */
 	{
 		const char *bad[] = { "r1", "nope" };
 
-		assert_int_equal(prov_journal_outbox_delivered_many(f->j, bad, 2), IMP_ERR_NOT_FOUND);
-		assert_int_equal(prov_journal_outbox_count_pending(f->j, &pending), IMP_OK);
+		assert_int_equal(jnl_outbox_delivered_many(f->j, bad, 2), IMP_ERR_NOT_FOUND);
+		assert_int_equal(jnl_outbox_count_pending(f->j, &pending), IMP_OK);
 		assert_int_equal(pending, 2);
-		assert_int_equal(prov_journal_outbox_delivered_many(f->j, bad, 0), IMP_OK);
+		assert_int_equal(jnl_outbox_delivered_many(f->j, bad, 0), IMP_OK);
 	}
 	assert_int_equal(jt_sql_int(f->path, "SELECT attempts FROM outbox WHERE record_id='r2'"), 1);
-	assert_int_equal(prov_journal_outbox_pending(f->j, 0, pending_cb, f->j), IMP_OK);
-	assert_int_equal(prov_journal_outbox_count_pending(f->j, &pending), IMP_OK);
+	assert_int_equal(jnl_outbox_pending(f->j, 0, pending_cb, f->j), IMP_OK);
+	assert_int_equal(jnl_outbox_count_pending(f->j, &pending), IMP_OK);
 	assert_int_equal(pending, 0);
 	/* Delivered twice: one event only. */
-	assert_int_equal(prov_journal_outbox_delivered(f->j, "r1"), IMP_OK);
+	assert_int_equal(jnl_outbox_delivered(f->j, "r1"), IMP_OK);
 	assert_int_equal(jt_sql_int(f->path, "SELECT count(*) FROM events WHERE kind='outbox' AND "
 				    "detail LIKE '%\"delivered\"%'"), 2);
 	verify_ok(f);
 }
 
-static int unfinished_cb(void *arg, const struct prov_board *b)
+static int unfinished_cb(void *arg, const struct jnl_board *b)
 {
 	char *seen = arg;
 
 	strcat(seen, b->uid);
 	strcat(seen, ":");
-	strcat(seen, prov_state_name(b->state));
+	strcat(seen, jnl_state_name(b->state));
 	strcat(seen, " ");
 	return 0;
 }
@@ -505,7 +505,7 @@ struct ev_acc {
 	char kinds[256];
 };
 
-static int event_cb(void *arg, const struct prov_event *ev)
+static int event_cb(void *arg, const struct jnl_event *ev)
 {
 	struct ev_acc *a = arg;
 
@@ -518,21 +518,21 @@ static int event_cb(void *arg, const struct prov_event *ev)
 static void test_queries(void **state)
 {
 	struct fx *f = *state;
-	char serial[PROV_SERIAL_MAX], seen[512] = "";
+	char serial[JNL_SERIAL_MAX], seen[512] = "";
 	struct ev_acc acc = { 0 };
 
-	assert_int_equal(prov_journal_register(f->j, "a1", NULL, NULL, NULL, NULL), IMP_OK);
+	assert_int_equal(jnl_register(f->j, "a1", NULL, NULL, NULL, NULL), IMP_OK);
 	allocate_ok(f->j, "a2", serial);
-	assert_int_equal(prov_journal_set_state(f->j, "a2", PROV_ST_FIRMWARE, NULL), IMP_OK);
+	assert_int_equal(jnl_set_state(f->j, "a2", JNL_ST_FIRMWARE, NULL), IMP_OK);
 	allocate_ok(f->j, "a3", serial);
 	to_record(f->j, "a3");
-	assert_int_equal(prov_journal_record_done(f->j, "a3", "r3", "j"), IMP_OK);
-	assert_int_equal(prov_journal_list_unfinished(f->j, unfinished_cb, seen), IMP_OK);
+	assert_int_equal(jnl_record_done(f->j, "a3", "r3", "j"), IMP_OK);
+	assert_int_equal(jnl_list_unfinished(f->j, unfinished_cb, seen), IMP_OK);
 	assert_string_equal(seen, "a1:IDENTIFY a2:FIRMWARE ");
 	seen[0] = '\0';
-	assert_int_equal(prov_journal_list_state(f->j, PROV_ST_DONE, unfinished_cb, seen), IMP_OK);
+	assert_int_equal(jnl_list_state(f->j, JNL_ST_DONE, unfinished_cb, seen), IMP_OK);
 	assert_string_equal(seen, "a3:DONE ");
-	assert_int_equal(prov_journal_iterate_events(f->j, 0, "A2", event_cb, &acc), IMP_OK);
+	assert_int_equal(jnl_iterate_events(f->j, 0, "A2", event_cb, &acc), IMP_OK);
 	assert_int_equal(acc.n, 2);
 	assert_string_equal(acc.kinds, "alloc state ");
 }
@@ -619,31 +619,31 @@ static void forge_rehash(const char *path)
 /* Fill the journal with some history: 3 boards through to DONE. */
 static void history(struct fx *f)
 {
-	char serial[PROV_SERIAL_MAX], uid[25];
+	char serial[JNL_SERIAL_MAX], uid[25];
 
 	for (int i = 0; i < 3; i++) {
 		jt_uid((uint64_t)(100 + i), uid);
-		assert_int_equal(prov_journal_register(f->j, uid, "f0", "device", NULL, NULL), IMP_OK);
+		assert_int_equal(jnl_register(f->j, uid, "f0", "device", NULL, NULL), IMP_OK);
 		allocate_ok(f->j, uid, serial);
-		assert_int_equal(prov_journal_set_state(f->j, uid, PROV_ST_KEYS, "{\"pub\":\"04\"}"),
+		assert_int_equal(jnl_set_state(f->j, uid, JNL_ST_KEYS, "{\"pub\":\"04\"}"),
 				 IMP_OK);
 		to_record(f->j, uid);
-		assert_int_equal(prov_journal_record_done(f->j, uid, uid, "jws"), IMP_OK);
+		assert_int_equal(jnl_record_done(f->j, uid, uid, "jws"), IMP_OK);
 	}
 }
 
-static imp_err verify_with(struct fx *f, EVP_PKEY *key, struct prov_verify_report *r)
+static imp_err verify_with(struct fx *f, EVP_PKEY *key, struct jnl_verify_report *r)
 {
-	struct prov_verify_opts vo = { .pkey = key };
+	struct jnl_verify_opts vo = { .pkey = key };
 
-	return prov_journal_verify_chain(f->j, &vo, r);
+	return jnl_verify_chain(f->j, &vo, r);
 }
 
 static void test_chain_and_checkpoints(void **state)
 {
 	struct fx *f = *state;
-	struct prov_verify_report r;
-	struct prov_journal_info info;
+	struct jnl_verify_report r;
+	struct jnl_info info;
 	EVP_PKEY *other = jt_key();
 	char h[65], ts[40], detail[256], hash[65];
 	int64_t mono;
@@ -659,17 +659,17 @@ static void test_chain_and_checkpoints(void **state)
 	assert_int_equal(jt_sql_int(f->path, "SELECT count(*) FROM checkpoints"),
 			 jt_sql_int(f->path, "SELECT count(*) FROM events WHERE kind='checkpoint'"));
 	/* On demand: the head is signed now. */
-	assert_int_equal(prov_journal_checkpoint(f->j), IMP_OK);
-	assert_int_equal(prov_journal_info(f->j, &info), IMP_OK);
+	assert_int_equal(jnl_checkpoint(f->j), IMP_OK);
+	assert_int_equal(jnl_info(f->j, &info), IMP_OK);
 	assert_int_equal(info.last_checkpoint_seq, info.head_seq - 1);
 	assert_int_equal(verify_with(f, f->key, &r), IMP_OK);
 	assert_int_equal(r.unsigned_tail, 1);
 	/* Twice in a row: nothing new to sign. */
-	assert_int_equal(prov_journal_checkpoint(f->j), IMP_OK);
-	assert_int_equal(prov_journal_info(f->j, &info), IMP_OK);
+	assert_int_equal(jnl_checkpoint(f->j), IMP_OK);
+	assert_int_equal(jnl_info(f->j, &info), IMP_OK);
 	assert_int_equal(info.last_checkpoint_seq, info.head_seq - 1);
 	/* Without a key: links checked, signatures not. */
-	assert_int_equal(prov_journal_verify_chain(f->j, NULL, &r), IMP_OK);
+	assert_int_equal(jnl_verify_chain(f->j, NULL, &r), IMP_OK);
 	assert_false(r.signatures_checked);
 	/* Wrong key: MUST fail. */
 	assert_int_equal(verify_with(f, other, &r), IMP_ERR_AUDIT);
@@ -713,8 +713,8 @@ static void test_triggers_refuse_changes(void **state)
 static void test_tamper_delete_event(void **state)
 {
 	struct fx *f = *state;
-	struct prov_verify_report r;
-	char serial[PROV_SERIAL_MAX];
+	struct jnl_verify_report r;
+	char serial[JNL_SERIAL_MAX];
 
 	history(f);
 	assert_int_equal(jt_sql(f->path, "DROP TRIGGER events_no_delete; "
@@ -722,7 +722,7 @@ static void test_tamper_delete_event(void **state)
 	assert_int_equal(verify_with(f, f->key, &r), IMP_ERR_AUDIT);
 	assert_int_equal(r.bad_seq, 7);
 	assert_non_null(strstr(r.reason, "missing"));
-	assert_int_equal(prov_journal_verify_chain(f->j, NULL, &r), IMP_ERR_AUDIT);
+	assert_int_equal(jnl_verify_chain(f->j, NULL, &r), IMP_ERR_AUDIT);
 	assert_int_equal(r.bad_seq, 7);
 	(void)serial;
 }
@@ -730,8 +730,8 @@ static void test_tamper_delete_event(void **state)
 static void test_tamper_truncate_tail(void **state)
 {
 	struct fx *f = *state;
-	struct prov_verify_report r;
-	char serial[PROV_SERIAL_MAX];
+	struct jnl_verify_report r;
+	char serial[JNL_SERIAL_MAX];
 	int64_t head = 0;
 
 	history(f);
@@ -741,14 +741,14 @@ static void test_tamper_truncate_tail(void **state)
 	assert_int_equal(verify_with(f, f->key, &r), IMP_ERR_AUDIT);
 	assert_int_equal(r.bad_seq, (uint64_t)head);
 	/* The journal refuses to extend a cut chain. */
-	assert_int_equal(prov_journal_allocate(f->j, "9999", NULL, serial, sizeof(serial), NULL),
+	assert_int_equal(jnl_allocate(f->j, "9999", NULL, serial, sizeof(serial), NULL),
 			 IMP_ERR_JOURNAL);
 }
 
 static void test_tamper_alter_detail(void **state)
 {
 	struct fx *f = *state;
-	struct prov_verify_report r;
+	struct jnl_verify_report r;
 
 	history(f);
 	assert_int_equal(jt_sql(f->path, "DROP TRIGGER events_no_update; "
@@ -761,7 +761,7 @@ static void test_tamper_alter_detail(void **state)
 static void test_tamper_reorder(void **state)
 {
 	struct fx *f = *state;
-	struct prov_verify_report r;
+	struct jnl_verify_report r;
 
 	history(f);
 	/* Swap events 10 and 11 (their contents, hashes and all). */
@@ -776,7 +776,7 @@ static void test_tamper_reorder(void **state)
 static void test_tamper_checkpoint_signature(void **state)
 {
 	struct fx *f = *state;
-	struct prov_verify_report r;
+	struct jnl_verify_report r;
 	int64_t cp;
 
 	history(f);
@@ -790,14 +790,14 @@ static void test_tamper_checkpoint_signature(void **state)
 	assert_int_equal(verify_with(f, f->key, &r), IMP_ERR_AUDIT);
 	assert_int_equal(r.bad_seq, (uint64_t)cp);
 	/* Even without the key: the row no longer matches its chained event. */
-	assert_int_equal(prov_journal_verify_chain(f->j, NULL, &r), IMP_ERR_AUDIT);
+	assert_int_equal(jnl_verify_chain(f->j, NULL, &r), IMP_ERR_AUDIT);
 	assert_int_equal(r.bad_seq, (uint64_t)cp);
 }
 
 static void test_tamper_rehashed_chain(void **state)
 {
 	struct fx *f = *state;
-	struct prov_verify_report r;
+	struct jnl_verify_report r;
 
 	history(f);
 	/* An attacker changes a serial in a detail and rebuilds every hash
@@ -815,21 +815,21 @@ static void test_tamper_rehashed_chain(void **state)
 static void test_read_only(void **state)
 {
 	struct fx *f = *state;
-	struct prov_journal_opts o = { .read_only = true };
-	struct prov_journal *ro = NULL;
-	struct prov_verify_report r;
-	char serial[PROV_SERIAL_MAX];
-	uint64_t counts[PROV_ST__COUNT];
+	struct jnl_opts o = { .read_only = true };
+	struct jnl *ro = NULL;
+	struct jnl_verify_report r;
+	char serial[JNL_SERIAL_MAX];
+	uint64_t counts[JNL_ST__COUNT];
 
 	history(f);
-	assert_int_equal(prov_journal_open(f->path, &o, &ro), IMP_OK);
-	assert_int_equal(prov_journal_counts(ro, counts), IMP_OK);
-	assert_int_equal(counts[PROV_ST_DONE], 3);
-	assert_int_equal(prov_journal_verify_chain(ro, &(struct prov_verify_opts){ .pkey = f->key },
+	assert_int_equal(jnl_open(f->path, &o, &ro), IMP_OK);
+	assert_int_equal(jnl_counts(ro, counts), IMP_OK);
+	assert_int_equal(counts[JNL_ST_DONE], 3);
+	assert_int_equal(jnl_verify_chain(ro, &(struct jnl_verify_opts){ .pkey = f->key },
 						   &r), IMP_OK);
-	assert_int_equal(prov_journal_allocate(ro, "0101", NULL, serial, sizeof(serial), NULL),
+	assert_int_equal(jnl_allocate(ro, "0101", NULL, serial, sizeof(serial), NULL),
 			 IMP_ERR_JOURNAL);
-	prov_journal_close(ro);
+	jnl_close(ro);
 }
 
 int main(void)

@@ -26,7 +26,7 @@
  * It never stores a secret: no private key, no PIN, no PSK. Callers must not
  * put one in `data`, in a reason or in an error message.
  *
- * Threads: one struct prov_journal may be shared by any number of threads
+ * Threads: one struct jnl may be shared by any number of threads
  * (its calls are serialised by a mutex); several handles, in one process or
  * in several, may use the same file at once (write transactions are BEGIN
  * IMMEDIATE, so allocation and chain appends stay exact). A handle must not
@@ -48,40 +48,40 @@
 #include "imprint/err.h"
 
 /* Schema version this code writes (PRAGMA user_version). PERSISTED. */
-#define PROV_JOURNAL_SCHEMA_VERSION 2
+#define JNL_SCHEMA_VERSION 2
 
-#define PROV_UID_HEX_MAX 128u     /* longest chip UID, in hex digits (64 bytes) */
-#define PROV_SERIAL_MAX 64u       /* serial capacity, NUL included */
-#define PROV_HASH_HEX_LEN 64u     /* SHA-256 in hex, without the NUL */
-#define PROV_FPR_HEX_LEN 64u      /* signer fingerprint: SHA-256 of cert DER, hex */
-#define PROV_ERRMSG_MAX 256u      /* stored error messages are cut to this (NUL incl.) */
-#define PROV_CHECKPOINT_DEFAULT 100u
+#define JNL_UID_HEX_MAX 128u     /* longest chip UID, in hex digits (64 bytes) */
+#define JNL_SERIAL_MAX 64u       /* serial capacity, NUL included */
+#define JNL_HASH_HEX_LEN 64u     /* SHA-256 in hex, without the NUL */
+#define JNL_FPR_HEX_LEN 64u      /* signer fingerprint: SHA-256 of cert DER, hex */
+#define JNL_ERRMSG_MAX 256u      /* stored error messages are cut to this (NUL incl.) */
+#define JNL_CHECKPOINT_DEFAULT 100u
 
 /*
  * Board states, in the order the state machine walks them. The names (not
  * the numbers) are stored in the journal: they are PERSISTED, never rename.
  */
-enum prov_state {
-	PROV_ST_CONNECT = 0,
-	PROV_ST_IDENTIFY,
-	PROV_ST_ALLOCATE,
-	PROV_ST_KEYS,
-	PROV_ST_CERTIFY,
-	PROV_ST_INJECT,
-	PROV_ST_FIRMWARE,
-	PROV_ST_CHALLENGE,
-	PROV_ST_LOCK,
-	PROV_ST_RECORD,
-	PROV_ST_DONE,        /* finished: record signed, in the outbox */
-	PROV_ST_FAILED,      /* rejected, with its cause; only a reissue revives it */
-	PROV_ST_QUARANTINED, /* found locked and unknown to the journal; no serial */
-	PROV_ST__COUNT       /* sentinel */
+enum jnl_state {
+	JNL_ST_CONNECT = 0,
+	JNL_ST_IDENTIFY,
+	JNL_ST_ALLOCATE,
+	JNL_ST_KEYS,
+	JNL_ST_CERTIFY,
+	JNL_ST_INJECT,
+	JNL_ST_FIRMWARE,
+	JNL_ST_CHALLENGE,
+	JNL_ST_LOCK,
+	JNL_ST_RECORD,
+	JNL_ST_DONE,        /* finished: record signed, in the outbox */
+	JNL_ST_FAILED,      /* rejected, with its cause; only a reissue revives it */
+	JNL_ST_QUARANTINED, /* found locked and unknown to the journal; no serial */
+	JNL_ST__COUNT       /* sentinel */
 };
 
 /* "CONNECT" ... "QUARANTINED"; "?" for an out-of-range value. */
-const char *prov_state_name(enum prov_state s);
+const char *jnl_state_name(enum jnl_state s);
 /* Parse an exact (upper-case) state name. IMP_ERR_NOT_FOUND if unknown. */
-imp_err prov_state_parse(const char *name, enum prov_state *out);
+imp_err jnl_state_parse(const char *name, enum jnl_state *out);
 
 /*
  * Sign a checkpoint: `digest` is the SHA-256 described in docs/JOURNAL.md;
@@ -89,14 +89,14 @@ imp_err prov_state_parse(const char *name, enum prov_state *out);
  * the record-signing key in the HSM (CKM_ECDSA on the digest). Return IMP_OK
  * or an error, which the journal passes on.
  */
-typedef imp_err (*prov_sign_fn)(void *arg, const uint8_t digest[32], uint8_t raw_sig[64]);
+typedef imp_err (*jnl_sign_fn)(void *arg, const uint8_t digest[32], uint8_t raw_sig[64]);
 
 /*
  * Verify a checkpoint signature made by the signer whose certificate has
  * SHA-256 fingerprint `signer_fpr` (hex). Return IMP_OK if it verifies,
  * IMP_ERR_VERIFY if it does not, another error if it could not be checked.
  */
-typedef imp_err (*prov_verify_fn)(void *arg, const uint8_t digest[32], const uint8_t raw_sig[64],
+typedef imp_err (*jnl_verify_fn)(void *arg, const uint8_t digest[32], const uint8_t raw_sig[64],
 				  const char *signer_fpr);
 
 /*
@@ -104,11 +104,11 @@ typedef imp_err (*prov_verify_fn)(void *arg, const uint8_t digest[32], const uin
  * cap, NUL-terminated). Must be injective: two counters, two serials. This is
  * where the serial scheme lives (formats/); the journal does not know it.
  */
-typedef imp_err (*prov_serial_fmt_fn)(void *arg, uint64_t counter, char *out, size_t cap);
+typedef imp_err (*jnl_serial_fmt_fn)(void *arg, uint64_t counter, char *out, size_t cap);
 
-struct prov_journal;
+struct jnl;
 
-struct prov_journal_opts {
+struct jnl_opts {
 	/*
 	 * Station identity. Stored when the journal is created; when given to
 	 * an existing journal it must match (else IMP_ERR_CONFIG: a journal
@@ -118,15 +118,15 @@ struct prov_journal_opts {
 	/* Production quota to store; 0 keeps the stored value (0 if new). */
 	uint64_t quota;
 	/* Events between automatic checkpoints; 0 keeps the stored value
-	 * (PROV_CHECKPOINT_DEFAULT if new). */
+	 * (JNL_CHECKPOINT_DEFAULT if new). */
 	uint32_t checkpoint_interval;
 	/* Checkpoint signer; NULL: no checkpoints are taken by this handle. */
-	prov_sign_fn sign;
+	jnl_sign_fn sign;
 	void *sign_arg;
 	/* Required with sign: hex SHA-256 of the signer certificate's DER. */
 	const char *signer_fpr;
 	/* Serial scheme; NULL: the counter in decimal, zero-padded to 10 digits. */
-	prov_serial_fmt_fn format_serial;
+	jnl_serial_fmt_fn format_serial;
 	void *format_arg;
 	/* SQLite busy timeout in ms (waiting for another writer); 0: 10000. */
 	int busy_timeout_ms;
@@ -138,7 +138,7 @@ struct prov_journal_opts {
 	bool read_only;
 	/*
 	 * Line mode (docs/LINE.md): serials come only from leased blocks of
-	 * the line's counter (prov_journal_lease_add), never from the local
+	 * the line's counter (jnl_lease_add), never from the local
 	 * counter, and the local quota is not used (the leases are the quota).
 	 * Stored when set ("serial_source" = "lease") and never undone: a
 	 * journal that already issued serials from its own counter refuses it
@@ -150,15 +150,15 @@ struct prov_journal_opts {
 /*
  * Open (and if needed create, mode 0600, or migrate) the journal at path.
  * opts may be NULL (all defaults). On success *out owns the handle; release
- * it with prov_journal_close(). IMP_ERR_JOURNAL if the file is not a journal
+ * it with jnl_close(). IMP_ERR_JOURNAL if the file is not a journal
  * or has a newer schema than this code; IMP_ERR_CONFIG on a station mismatch
  * or a signer without fingerprint.
  */
-imp_err prov_journal_open(const char *path, const struct prov_journal_opts *opts,
-			  struct prov_journal **out);
+imp_err jnl_open(const char *path, const struct jnl_opts *opts,
+			  struct jnl **out);
 
 /* Close and free the handle; NULL is accepted. */
-void prov_journal_close(struct prov_journal *j);
+void jnl_close(struct jnl *j);
 
 /*
  * The message of the last journal call that failed in this thread (it was
@@ -166,10 +166,10 @@ void prov_journal_close(struct prov_journal *j);
  * issued): raise the quota in the configuration"; "" if none yet. Valid
  * until the next journal call in this thread.
  */
-const char *prov_journal_last_error(void);
+const char *jnl_last_error(void);
 
 /* Snapshot of the settings and counters. */
-struct prov_journal_info {
+struct jnl_info {
 	char station_id[64];
 	int schema_version;
 	uint64_t quota;               /* serials this station may issue in all */
@@ -177,49 +177,49 @@ struct prov_journal_info {
 	uint64_t quota_left;          /* quota - issued, or 0 */
 	uint32_t checkpoint_interval;
 	uint64_t head_seq;            /* last event (0: none) */
-	char head_hash[PROV_HASH_HEX_LEN + 1]; /* its hash (64 zeros if none) */
+	char head_hash[JNL_HASH_HEX_LEN + 1]; /* its hash (64 zeros if none) */
 	uint64_t last_checkpoint_seq; /* 0: none */
 	bool leased_serials;          /* line mode: serials from leases only */
 	uint64_t lease_left;          /* line mode: unissued counters in open leases;
 				       * quota_left is the same value */
 };
-imp_err prov_journal_info(struct prov_journal *j, struct prov_journal_info *out);
+imp_err jnl_info(struct jnl *j, struct jnl_info *out);
 
 /* Store a new production quota (from the configuration); a "setting" event
  * records old and new values. Lowering it below `issued` is allowed (nothing
  * more is issued). */
-imp_err prov_journal_set_quota(struct prov_journal *j, uint64_t quota);
+imp_err jnl_set_quota(struct jnl *j, uint64_t quota);
 
 /* Store a new checkpoint interval (>= 1), with a "setting" event. */
-imp_err prov_journal_set_checkpoint_interval(struct prov_journal *j, uint32_t interval);
+imp_err jnl_set_checkpoint_interval(struct jnl *j, uint32_t interval);
 
 /* ------------------------------------------------------------------ boards */
 
 /* A board row, as read. */
-struct prov_board {
-	char uid[PROV_UID_HEX_MAX + 1];  /* lowercase hex */
-	char serial[PROV_SERIAL_MAX];    /* "" until allocated */
-	enum prov_state state;
+struct jnl_board {
+	char uid[JNL_UID_HEX_MAX + 1];  /* lowercase hex */
+	char serial[JNL_SERIAL_MAX];    /* "" until allocated */
+	enum jnl_state state;
 	char key_mode[32];               /* "" if not set ("device", "hsm", "psk") */
 	char fixture[64];                /* "" if not set */
 	uint32_t attempts;               /* failures recorded since created / last reissue */
 	uint32_t reissues;               /* authorised reissues */
 	imp_err last_error;              /* IMP_OK if none */
-	char last_error_msg[PROV_ERRMSG_MAX];
+	char last_error_msg[JNL_ERRMSG_MAX];
 	char created[40];                /* RFC 3339 UTC, milliseconds */
 	char updated[40];
 	/* The step data, a JSON object as text ("{}" at least). Owned by the
-	 * struct: prov_board_release() frees it. In a list callback it belongs
+	 * struct: jnl_board_release() frees it. In a list callback it belongs
 	 * to the iterator and is valid only during the call. */
 	char *data;
 };
 
-/* Free what a struct prov_board owns (its data) and clear it. */
-void prov_board_release(struct prov_board *b);
+/* Free what a struct jnl_board owns (its data) and clear it. */
+void jnl_board_release(struct jnl_board *b);
 
 /*
  * Record a board whose UID was just read (state IDENTIFY). uid: hex, 2 to
- * PROV_UID_HEX_MAX digits, either case (stored lowercase). fixture and
+ * JNL_UID_HEX_MAX digits, either case (stored lowercase). fixture and
  * key_mode may be NULL. If the board is new: insert it in IDENTIFY with a
  * "state" event, *existing = false. If it is known: change nothing, return
  * its row in *out (if out is not NULL), *existing = true (the caller resumes
@@ -228,8 +228,8 @@ void prov_board_release(struct prov_board *b);
  * FAILED, IMP_ERR_BOARD (rejected: reissue to retry). In those three cases
  * *out is still filled. out may be NULL; else release it.
  */
-imp_err prov_journal_register(struct prov_journal *j, const char *uid, const char *fixture,
-			      const char *key_mode, struct prov_board *out, bool *existing);
+imp_err jnl_register(struct jnl *j, const char *uid, const char *fixture,
+			      const char *key_mode, struct jnl_board *out, bool *existing);
 
 /*
  * Allocate the board's identity (serial), in one BEGIN IMMEDIATE transaction:
@@ -241,10 +241,10 @@ imp_err prov_journal_register(struct prov_journal *j, const char *uid, const cha
  *    counter + 1, format it, store it on the row (created if the UID was not
  *    registered), state ALLOCATE, "alloc" event; *existing = false.
  * A serial is never issued twice (counter and UNIQUE constraint); a UID never
- * gets two serials. serial_out receives the serial (cap >= PROV_SERIAL_MAX
+ * gets two serials. serial_out receives the serial (cap >= JNL_SERIAL_MAX
  * is always enough). existing may be NULL. fixture may be NULL.
  */
-imp_err prov_journal_allocate(struct prov_journal *j, const char *uid, const char *fixture,
+imp_err jnl_allocate(struct jnl *j, const char *uid, const char *fixture,
 			      char *serial_out, size_t cap, bool *existing);
 
 /*
@@ -260,22 +260,22 @@ imp_err prov_journal_allocate(struct prov_journal *j, const char *uid, const cha
  * IMP_ERR_DUPLICATE; FAILED: IMP_ERR_BOARD; QUARANTINED: IMP_ERR_QUARANTINE.
  * Setting the state it already has is allowed (records data, e.g. resume).
  */
-imp_err prov_journal_set_state(struct prov_journal *j, const char *uid, enum prov_state new_state,
+imp_err jnl_set_state(struct jnl *j, const char *uid, enum jnl_state new_state,
 			       const char *data_json);
 
 /*
  * Merge data_json into the board's data without a state change (same rules
  * as set_state's data_json; recorded as a "data" event).
  */
-imp_err prov_journal_set_data(struct prov_journal *j, const char *uid, const char *data_json);
+imp_err jnl_set_data(struct jnl *j, const char *uid, const char *data_json);
 
 /*
  * Read a board by UID / by serial. IMP_ERR_NOT_FOUND if absent. On success
- * the caller releases *out with prov_board_release().
+ * the caller releases *out with jnl_board_release().
  */
-imp_err prov_journal_get_board(struct prov_journal *j, const char *uid, struct prov_board *out);
-imp_err prov_journal_get_board_by_serial(struct prov_journal *j, const char *serial,
-					 struct prov_board *out);
+imp_err jnl_get_board(struct jnl *j, const char *uid, struct jnl_board *out);
+imp_err jnl_get_board_by_serial(struct jnl *j, const char *serial,
+					 struct jnl_board *out);
 
 /*
  * A step failed: record code and message on the row (attempts + 1) and an
@@ -284,7 +284,7 @@ imp_err prov_journal_get_board_by_serial(struct prov_journal *j, const char *ser
  * then says where). code must not be IMP_OK. An unknown, non-NULL uid:
  * IMP_ERR_NOT_FOUND.
  */
-imp_err prov_journal_fail(struct prov_journal *j, const char *uid, const char *fixture,
+imp_err jnl_fail(struct jnl *j, const char *uid, const char *fixture,
 			  imp_err code, const char *message);
 
 /*
@@ -292,7 +292,7 @@ imp_err prov_journal_fail(struct prov_journal *j, const char *uid, const char *f
  * "error" event and a "state" event. Only reissue() brings it back. A DONE
  * board cannot be rejected (IMP_ERR_DUPLICATE; revoke it instead).
  */
-imp_err prov_journal_reject(struct prov_journal *j, const char *uid, imp_err code,
+imp_err jnl_reject(struct jnl *j, const char *uid, imp_err code,
 			    const char *message);
 
 /*
@@ -301,7 +301,7 @@ imp_err prov_journal_reject(struct prov_journal *j, const char *uid, imp_err cod
  * Idempotent on a board already QUARANTINED. A UID the journal knows in any
  * other state: IMP_ERR_EXISTS (it is not unknown: resume it).
  */
-imp_err prov_journal_quarantine(struct prov_journal *j, const char *uid, const char *fixture,
+imp_err jnl_quarantine(struct jnl *j, const char *uid, const char *fixture,
 				const char *reason);
 
 /*
@@ -314,7 +314,7 @@ imp_err prov_journal_quarantine(struct prov_journal *j, const char *uid, const c
  * already in the outbox stay; finishing the board again queues a new
  * identity record (new record_id) for the same serial.
  */
-imp_err prov_journal_reissue(struct prov_journal *j, const char *uid, const char *reason,
+imp_err jnl_reissue(struct jnl *j, const char *uid, const char *reason,
 			     const char *authorised_by);
 
 /*
@@ -325,7 +325,7 @@ imp_err prov_journal_reissue(struct prov_journal *j, const char *uid, const char
  * record_id in the outbox, IMP_OK (a resumed call); if DONE otherwise,
  * IMP_ERR_DUPLICATE. A record_id already in the outbox: IMP_ERR_EXISTS.
  */
-imp_err prov_journal_record_done(struct prov_journal *j, const char *uid, const char *record_id,
+imp_err jnl_record_done(struct jnl *j, const char *uid, const char *record_id,
 				 const char *jws);
 
 /* -------------------------------------------------------------- checkpoints */
@@ -338,35 +338,35 @@ imp_err prov_journal_record_done(struct prov_journal *j, const char *uid, const 
  * interval events past the last checkpoint; their failure is logged and
  * retried on the next commit, never fails the operation that triggered it.
  */
-imp_err prov_journal_checkpoint(struct prov_journal *j);
+imp_err jnl_checkpoint(struct jnl *j);
 
 /* ---------------------------------------------------------------- queries */
 
-/* Boards per state, indexed by enum prov_state. */
-imp_err prov_journal_counts(struct prov_journal *j, uint64_t counts[PROV_ST__COUNT]);
+/* Boards per state, indexed by enum jnl_state. */
+imp_err jnl_counts(struct jnl *j, uint64_t counts[JNL_ST__COUNT]);
 
 /*
  * Board list callbacks return 0 to go on, non-zero to stop (the list function
  * then returns IMP_OK). The struct and its data are valid only during the
  * call. The callback may call the journal (the list reads a snapshot).
  */
-typedef int (*prov_board_cb)(void *arg, const struct prov_board *b);
+typedef int (*jnl_board_cb)(void *arg, const struct jnl_board *b);
 
 /* Boards in flight (not DONE, FAILED or QUARANTINED), oldest first: what
  * `imprint resume` must finish. */
-imp_err prov_journal_list_unfinished(struct prov_journal *j, prov_board_cb cb, void *arg);
+imp_err jnl_list_unfinished(struct jnl *j, jnl_board_cb cb, void *arg);
 
 /* Boards with a recorded error, most recently updated first, at most limit
  * (0: all); includes FAILED and QUARANTINED boards. */
-imp_err prov_journal_list_failures(struct prov_journal *j, unsigned limit, prov_board_cb cb,
+imp_err jnl_list_failures(struct jnl *j, unsigned limit, jnl_board_cb cb,
 				   void *arg);
 
 /* All boards in one state, oldest first. */
-imp_err prov_journal_list_state(struct prov_journal *j, enum prov_state state, prov_board_cb cb,
+imp_err jnl_list_state(struct jnl *j, enum jnl_state state, jnl_board_cb cb,
 				void *arg);
 
 /* One event, as stored. Strings are valid only during the callback. */
-struct prov_event {
+struct jnl_event {
 	uint64_t seq;
 	const char *ts;        /* RFC 3339 UTC, milliseconds */
 	uint64_t mono_ns;      /* CLOCK_MONOTONIC of the writer (per boot) */
@@ -379,24 +379,24 @@ struct prov_event {
 	const char *prev_hash; /* hex */
 	const char *hash;      /* hex */
 };
-typedef int (*prov_event_cb)(void *arg, const struct prov_event *ev);
+typedef int (*jnl_event_cb)(void *arg, const struct jnl_event *ev);
 
 /* Stream events with seq >= from_seq in order (a snapshot). uid, if not
  * NULL, keeps only that board's events. Callback: 0 goes on. */
-imp_err prov_journal_iterate_events(struct prov_journal *j, uint64_t from_seq, const char *uid,
-				    prov_event_cb cb, void *arg);
+imp_err jnl_iterate_events(struct jnl *j, uint64_t from_seq, const char *uid,
+				    jnl_event_cb cb, void *arg);
 
 /* --------------------------------------------------------------- verify */
 
-struct prov_verify_opts {
+struct jnl_verify_opts {
 	/* Check checkpoint signatures with this P-256 public key, or with the
 	 * callback (used if pkey is NULL). Neither: signatures not checked. */
 	EVP_PKEY *pkey;
-	prov_verify_fn verify;
+	jnl_verify_fn verify;
 	void *verify_arg;
 };
 
-struct prov_verify_report {
+struct jnl_verify_report {
 	uint64_t events;              /* events checked */
 	uint64_t checkpoints;         /* checkpoints checked */
 	bool signatures_checked;      /* a key or callback was given */
@@ -416,59 +416,59 @@ struct prov_verify_report {
  * problem (a deleted event, a changed byte, a reordered row, a bad or missing
  * checkpoint), or another error if it could not read. opts may be NULL.
  */
-imp_err prov_journal_verify_chain(struct prov_journal *j, const struct prov_verify_opts *opts,
-				  struct prov_verify_report *report);
+imp_err jnl_verify_chain(struct jnl *j, const struct jnl_verify_opts *opts,
+				  struct jnl_verify_report *report);
 
 /* ------------------------------------------------------------------ outbox */
 
 /* Outbox kinds. PERSISTED as "identity" and "revocation". */
-enum prov_outbox_kind {
-	PROV_OUTBOX_IDENTITY = 0,
-	PROV_OUTBOX_REVOCATION = 1,
+enum jnl_outbox_kind {
+	JNL_OUTBOX_IDENTITY = 0,
+	JNL_OUTBOX_REVOCATION = 1,
 };
 
-struct prov_outbox_entry {
+struct jnl_outbox_entry {
 	const char *record_id;
 	const char *serial;
 	const char *uid;
-	enum prov_outbox_kind kind;
+	enum jnl_outbox_kind kind;
 	const char *jws;
 	const char *created;
 	uint32_t attempts;
 	const char *last_error;  /* NULL if none */
 };
-typedef int (*prov_outbox_cb)(void *arg, const struct prov_outbox_entry *e);
+typedef int (*jnl_outbox_cb)(void *arg, const struct jnl_outbox_entry *e);
 
 /*
  * Add a revocation record for a board that has a serial (no state change;
  * an "outbox" event). IMP_ERR_EXISTS if record_id is taken.
  */
-imp_err prov_journal_outbox_add_revocation(struct prov_journal *j, const char *uid,
+imp_err jnl_outbox_add_revocation(struct jnl *j, const char *uid,
 					   const char *record_id, const char *jws);
 
 /* Undelivered, unrejected records, oldest first, at most limit (0: all). */
-imp_err prov_journal_outbox_pending(struct prov_journal *j, unsigned limit, prov_outbox_cb cb,
+imp_err jnl_outbox_pending(struct jnl *j, unsigned limit, jnl_outbox_cb cb,
 				    void *arg);
 
 /* Count of pending records. */
-imp_err prov_journal_outbox_count_pending(struct prov_journal *j, uint64_t *out);
+imp_err jnl_outbox_count_pending(struct jnl *j, uint64_t *out);
 
 /* The registry accepted it: delivered_at = now, an "outbox" event.
  * Idempotent. IMP_ERR_NOT_FOUND if no such record. */
-imp_err prov_journal_outbox_delivered(struct prov_journal *j, const char *record_id);
+imp_err jnl_outbox_delivered(struct jnl *j, const char *record_id);
 
 /* The same for n records in one transaction (one durable commit for a whole
  * acknowledged batch); all or none. */
-imp_err prov_journal_outbox_delivered_many(struct prov_journal *j, const char *const *record_ids,
+imp_err jnl_outbox_delivered_many(struct jnl *j, const char *const *record_ids,
 					   size_t n);
 
 /* A delivery attempt failed (retryable): attempts + 1, last_error. No event. */
-imp_err prov_journal_outbox_attempt_failed(struct prov_journal *j, const char *record_id,
+imp_err jnl_outbox_attempt_failed(struct jnl *j, const char *record_id,
 					   const char *error);
 
 /* The registry refused it for good: rejected_reason set, an "outbox" event;
  * it leaves the pending list. IMP_ERR_NOT_FOUND if no such record. */
-imp_err prov_journal_outbox_rejected(struct prov_journal *j, const char *record_id,
+imp_err jnl_outbox_rejected(struct jnl *j, const char *record_id,
 				     const char *reason);
 
 /* ------------------------------------------------------------------ leases */
@@ -480,13 +480,13 @@ imp_err prov_journal_outbox_rejected(struct prov_journal *j, const char *record_
  * the lowest unissued counter of the oldest open lease; next is the next
  * counter it would take (last + 1 when used up).
  */
-struct prov_lease {
+struct jnl_lease {
 	uint64_t id;          /* the line database's lease id */
 	uint64_t first, last; /* counters, inclusive */
 	uint64_t next;
 	bool closed;          /* released: nothing more is issued from it */
 };
-typedef int (*prov_lease_cb)(void *arg, const struct prov_lease *l);
+typedef int (*jnl_lease_cb)(void *arg, const struct jnl_lease *l);
 
 /*
  * Store a lease granted by the line, with a "lease" event. The journal must
@@ -494,7 +494,7 @@ typedef int (*prov_lease_cb)(void *arg, const struct prov_lease *l);
  * again: IMP_OK, nothing written (a grant fetched twice); a range that
  * overlaps another lease: IMP_ERR_DUPLICATE.
  */
-imp_err prov_journal_lease_add(struct prov_journal *j, uint64_t id, uint64_t first,
+imp_err jnl_lease_add(struct jnl *j, uint64_t id, uint64_t first,
 			       uint64_t last);
 
 /*
@@ -504,10 +504,10 @@ imp_err prov_journal_lease_add(struct prov_journal *j, uint64_t id, uint64_t fir
  * Closing a closed lease: IMP_OK, *next_out as stored. Unknown id:
  * IMP_ERR_NOT_FOUND.
  */
-imp_err prov_journal_lease_close(struct prov_journal *j, uint64_t id, uint64_t *next_out);
+imp_err jnl_lease_close(struct jnl *j, uint64_t id, uint64_t *next_out);
 
 /* Leases, oldest first (open_only: only those not closed). Callback: 0 goes on. */
-imp_err prov_journal_lease_list(struct prov_journal *j, bool open_only, prov_lease_cb cb,
+imp_err jnl_lease_list(struct jnl *j, bool open_only, jnl_lease_cb cb,
 				void *arg);
 
 /* ------------------------------------------------------ line delivery */
@@ -517,15 +517,15 @@ imp_err prov_journal_lease_list(struct prov_journal *j, bool open_only, prov_lea
  * delivery state (columns line_delivered_at, line_conflict). counter is the
  * line counter of the record's serial (0 if unknown).
  */
-typedef int (*prov_line_outbox_cb)(void *arg, const struct prov_outbox_entry *e,
+typedef int (*jnl_line_outbox_cb)(void *arg, const struct jnl_outbox_entry *e,
 				   uint64_t counter);
 
 /* Records not yet in the line database, oldest first, at most limit (0: all). */
-imp_err prov_journal_line_pending(struct prov_journal *j, unsigned limit,
-				  prov_line_outbox_cb cb, void *arg);
+imp_err jnl_line_pending(struct jnl *j, unsigned limit,
+				  jnl_line_outbox_cb cb, void *arg);
 
 /* Count of records not yet in the line database. */
-imp_err prov_journal_line_count_pending(struct prov_journal *j, uint64_t *out);
+imp_err jnl_line_count_pending(struct jnl *j, uint64_t *out);
 
 /*
  * The line database committed the record: line_delivered_at = now. conflict
@@ -534,7 +534,39 @@ imp_err prov_journal_line_count_pending(struct prov_journal *j, uint64_t *out);
  * ("line_conflict") records it. Idempotent. IMP_ERR_NOT_FOUND if no such
  * record.
  */
-imp_err prov_journal_line_delivered(struct prov_journal *j, const char *record_id,
+imp_err jnl_line_delivered(struct jnl *j, const char *record_id,
 				    const char *conflict);
+
+/* ------------------------------------------------ reading the outbox file (read-only) */
+
+/* One outbox row as stored (strings valid during the callback only). */
+struct jnl_outbox_row {
+	const char *record_id;
+	const char *serial;
+	const char *uid;
+	const char *kind;          /* "identity" / "revocation" */
+	const char *jws;
+	const char *created;
+	const char *delivered_at;  /* NULL if not delivered */
+	uint32_t attempts;
+	const char *last_error;    /* NULL if none */
+	const char *rejected_reason; /* NULL if not rejected */
+};
+typedef int (*jnl_outbox_row_cb)(void *arg, const struct jnl_outbox_row *r);
+
+enum jnl_outbox_filter {
+	JNL_OUTBOX_ALL = 0,
+	JNL_OUTBOX_REJECTED = 1,
+	JNL_OUTBOX_DELIVERED = 2,
+};
+
+/*
+ * Stream the outbox of the journal file at path (opened read-only, schema
+ * version 1 as in docs/JOURNAL.md), ordered by creation, one row at a time
+ * (memory stays flat). cb returns 0 to go on. IMP_ERR_NOT_FOUND if there is
+ * no such file, IMP_ERR_JOURNAL if it is not a journal.
+ */
+imp_err jnl_outbox_scan(const char *path, enum jnl_outbox_filter filter, jnl_outbox_row_cb cb,
+			void *arg);
 
 #endif

@@ -52,52 +52,52 @@ static uint64_t uid_num(const char *uid)
 }
 
 /* Drive a board from its journaled state to DONE; false if it stops. */
-static bool finish(struct prov_journal *j, const char *uid)
+static bool finish(struct jnl *j, const char *uid)
 {
-	struct prov_board b;
-	char serial[PROV_SERIAL_MAX], rec[64];
+	struct jnl_board b;
+	char serial[JNL_SERIAL_MAX], rec[64];
 	uint64_t n = uid_num(uid);
 
 	for (;;) {
-		enum prov_state next;
+		enum jnl_state next;
 		char data[96];
 
-		if (prov_journal_get_board(j, uid, &b) != IMP_OK)
+		if (jnl_get_board(j, uid, &b) != IMP_OK)
 			_exit(3);
 		next = b.state + 1;
 		switch (b.state) {
-		case PROV_ST_CONNECT:
-		case PROV_ST_IDENTIFY:
-			prov_board_release(&b);
-			if (prov_journal_allocate(j, uid, "fx", serial, sizeof(serial), NULL))
+		case JNL_ST_CONNECT:
+		case JNL_ST_IDENTIFY:
+			jnl_board_release(&b);
+			if (jnl_allocate(j, uid, "fx", serial, sizeof(serial), NULL))
 				return false;
 			say("A %llu %s\n", (unsigned long long)n, serial);
 			continue;
-		case PROV_ST_RECORD:
+		case JNL_ST_RECORD:
 			snprintf(rec, sizeof(rec), "rec-%s-%u", uid, b.reissues);
-			prov_board_release(&b);
-			if (prov_journal_record_done(j, uid, rec, "hdr.payload.sig"))
+			jnl_board_release(&b);
+			if (jnl_record_done(j, uid, rec, "hdr.payload.sig"))
 				_exit(4);
 			say("D %llu\n", (unsigned long long)n);
 			return true;
-		case PROV_ST_DONE:
-		case PROV_ST_FAILED:
-		case PROV_ST_QUARANTINED:
-			prov_board_release(&b);
+		case JNL_ST_DONE:
+		case JNL_ST_FAILED:
+		case JNL_ST_QUARANTINED:
+			jnl_board_release(&b);
 			return true;
 		default:
-			prov_board_release(&b);
+			jnl_board_release(&b);
 			snprintf(data, sizeof(data), "{\"step%d\":\"%llx\"}", (int)next,
 				 (unsigned long long)n);
-			if (prov_journal_set_state(j, uid, next, data))
+			if (jnl_set_state(j, uid, next, data))
 				_exit(5);
 			say("S %llu %d\n", (unsigned long long)n, (int)next);
 			if (rand() % 12 == 0) {
-				if (prov_journal_fail(j, uid, "fx", IMP_ERR_LINK, "uart timeout"))
+				if (jnl_fail(j, uid, "fx", IMP_ERR_LINK, "uart timeout"))
 					_exit(6);
 			}
 			if (rand() % 40 == 0) {
-				if (prov_journal_reject(j, uid, IMP_ERR_CHALLENGE, "bad signature"))
+				if (jnl_reject(j, uid, IMP_ERR_CHALLENGE, "bad signature"))
 					_exit(7);
 				say("J %llu\n", (unsigned long long)n);
 				return true;
@@ -107,23 +107,23 @@ static bool finish(struct prov_journal *j, const char *uid)
 }
 
 struct uid_list {
-	char uids[256][PROV_UID_HEX_MAX + 1];
+	char uids[256][JNL_UID_HEX_MAX + 1];
 	int n;
 };
 
-static int collect(void *arg, const struct prov_board *b)
+static int collect(void *arg, const struct jnl_board *b)
 {
 	struct uid_list *l = arg;
 
 	if (l->n < 256)
-		snprintf(l->uids[l->n++], PROV_UID_HEX_MAX + 1, "%s", b->uid);
+		snprintf(l->uids[l->n++], JNL_UID_HEX_MAX + 1, "%s", b->uid);
 	return 0;
 }
 
 /* Resume what is in flight, then provision up to max_new new boards. */
 static void child(const char *path, EVP_PKEY *key, int trial, int max_new, int fd)
 {
-	struct prov_journal_opts o = {
+	struct jnl_opts o = {
 		.station_id = "crash-station",
 		.quota = 1000000,
 		.checkpoint_interval = 7,
@@ -131,17 +131,17 @@ static void child(const char *path, EVP_PKEY *key, int trial, int max_new, int f
 		.sign_arg = key,
 		.signer_fpr = JT_FPR,
 	};
-	struct prov_journal *j = NULL;
+	struct jnl *j = NULL;
 	struct uid_list *todo = calloc(1, sizeof(*todo));
 
 	ack = fdopen(fd, "w");
 	srand((unsigned)trial * 7919u + 1u);
 	imp_log_set_level(getenv("JT_VERBOSE") ? IMP_LOG_DEBUG : IMP_LOG_QUIET);
-	if (!ack || !todo || prov_journal_open(path, &o, &j) != IMP_OK)
+	if (!ack || !todo || jnl_open(path, &o, &j) != IMP_OK)
 		_exit(2);
 	say("O\n");
 	/* Resume first: finish what the previous run left in flight. */
-	if (prov_journal_list_unfinished(j, collect, todo) != IMP_OK)
+	if (jnl_list_unfinished(j, collect, todo) != IMP_OK)
 		_exit(8);
 	for (int i = 0; i < todo->n; i++)
 		finish(j, todo->uids[i]);
@@ -152,40 +152,40 @@ static void child(const char *path, EVP_PKEY *key, int trial, int max_new, int f
 
 		jt_uid(n, uid);
 		if (rand() % 25 == 0) {
-			if (prov_journal_quarantine(j, uid, "fx", "locked, unknown"))
+			if (jnl_quarantine(j, uid, "fx", "locked, unknown"))
 				_exit(9);
 			say("Q %llu\n", (unsigned long long)n);
 			continue;
 		}
-		rc = prov_journal_register(j, uid, "fx", "device", NULL, NULL);
+		rc = jnl_register(j, uid, "fx", "device", NULL, NULL);
 		if (rc == IMP_ERR_DUPLICATE || rc == IMP_ERR_BOARD || rc == IMP_ERR_QUARANTINE)
 			continue;
 		if (rc)
 			_exit(10);
-		say("S %llu %d\n", (unsigned long long)n, (int)PROV_ST_IDENTIFY);
+		say("S %llu %d\n", (unsigned long long)n, (int)JNL_ST_IDENTIFY);
 		finish(j, uid);
 		if (rand() % 15 == 0) {
-			struct prov_board b;
+			struct jnl_board b;
 
-			if (prov_journal_get_board(j, uid, &b))
+			if (jnl_get_board(j, uid, &b))
 				_exit(11);
 			if (b.serial[0]) {
-				if (prov_journal_reissue(j, uid, "rework", "supervisor"))
+				if (jnl_reissue(j, uid, "rework", "supervisor"))
 					_exit(12);
 				say("I %llu\n", (unsigned long long)n);
 				finish(j, uid);
 			}
-			prov_board_release(&b);
+			jnl_board_release(&b);
 		}
 	}
-	prov_journal_close(j);
+	jnl_close(j);
 	_exit(0);
 }
 
 /* ---------------------------------------------------------------- parent */
 
 struct expect {
-	char serial[PROV_SERIAL_MAX];
+	char serial[JNL_SERIAL_MAX];
 	int8_t min_state;   /* -1: unknown board */
 	bool done;          /* acked DONE, not reissued since */
 	bool quarantined;
@@ -203,7 +203,7 @@ static void read_acks(int fd, int *opened, int *lines)
 	assert_non_null(in);
 	while (fgets(line, sizeof(line), in)) {
 		unsigned long long n = 0;
-		char serial[PROV_SERIAL_MAX];
+		char serial[JNL_SERIAL_MAX];
 		int st;
 
 		(*lines)++;
@@ -222,8 +222,8 @@ static void read_acks(int fd, int *opened, int *lines)
 			if (exp_[n].serial[0])
 				assert_string_equal(exp_[n].serial, serial);
 			snprintf(exp_[n].serial, sizeof(exp_[n].serial), "%s", serial);
-			if (exp_[n].min_state < PROV_ST_ALLOCATE)
-				exp_[n].min_state = PROV_ST_ALLOCATE;
+			if (exp_[n].min_state < JNL_ST_ALLOCATE)
+				exp_[n].min_state = JNL_ST_ALLOCATE;
 			break;
 		case 'S':
 			assert_int_equal(sscanf(line, "S %llu %d", &n, &st), 2);
@@ -231,7 +231,7 @@ static void read_acks(int fd, int *opened, int *lines)
 			break;
 		case 'D':
 			exp_[n].done = true;
-			exp_[n].min_state = PROV_ST_DONE;
+			exp_[n].min_state = JNL_ST_DONE;
 			break;
 		case 'J':
 			exp_[n].rejected = true;
@@ -243,7 +243,7 @@ static void read_acks(int fd, int *opened, int *lines)
 			exp_[n].reissues++;
 			exp_[n].done = false;
 			exp_[n].rejected = false;
-			exp_[n].min_state = PROV_ST_ALLOCATE;
+			exp_[n].min_state = JNL_ST_ALLOCATE;
 			break;
 		default:
 			fail_msg("bad ack line %s", line);
@@ -254,21 +254,21 @@ static void read_acks(int fd, int *opened, int *lines)
 
 static void check_journal(const char *path, EVP_PKEY *key, bool any_opened)
 {
-	struct prov_journal *j = NULL;
-	struct prov_journal_opts o = { .must_exist = true };
-	struct prov_verify_opts vo = { .pkey = key };
-	struct prov_verify_report r;
+	struct jnl *j = NULL;
+	struct jnl_opts o = { .must_exist = true };
+	struct jnl_verify_opts vo = { .pkey = key };
+	struct jnl_verify_report r;
 	char ok[16];
 	imp_err rc;
 
-	rc = prov_journal_open(path, &o, &j);
+	rc = jnl_open(path, &o, &j);
 	if (rc == IMP_ERR_NOT_FOUND && !any_opened) {
 		/* Killed while creating it: still no journal, and nobody was told
 		 * otherwise. */
 		return;
 	}
 	assert_int_equal(rc, IMP_OK);
-	rc = prov_journal_verify_chain(j, &vo, &r);
+	rc = jnl_verify_chain(j, &vo, &r);
 	if (rc)
 		fprintf(stderr, "verify: %s at %llu: %s\n", imp_err_name(rc),
 			(unsigned long long)r.bad_seq, r.reason);
@@ -295,35 +295,35 @@ static void check_journal(const char *path, EVP_PKEY *key, bool any_opened)
 	/* Everything acknowledged is durable. */
 	for (uint64_t n = 0; n < MAX_BOARDS; n++) {
 		struct expect *e = &exp_[n];
-		struct prov_board b;
+		struct jnl_board b;
 		char uid[25];
 
 		if (e->min_state < 0 && !e->quarantined)
 			continue;
 		jt_uid(n, uid);
-		assert_int_equal(prov_journal_get_board(j, uid, &b), IMP_OK);
+		assert_int_equal(jnl_get_board(j, uid, &b), IMP_OK);
 		/* A reissue committed just before the kill, whose ack was never
 		 * written, legitimately moved the board back to ALLOCATE. */
 		assert_true(b.reissues >= e->reissues);
 		assert_true(b.reissues <= e->reissues + 1);
 		if (b.reissues > e->reissues) {
-			assert_true(b.state >= PROV_ST_ALLOCATE && b.state != PROV_ST_QUARANTINED);
+			assert_true(b.state >= JNL_ST_ALLOCATE && b.state != JNL_ST_QUARANTINED);
 		} else if (e->quarantined) {
-			assert_int_equal(b.state, PROV_ST_QUARANTINED);
+			assert_int_equal(b.state, JNL_ST_QUARANTINED);
 		} else if (e->rejected) {
-			assert_int_equal(b.state, PROV_ST_FAILED);
+			assert_int_equal(b.state, JNL_ST_FAILED);
 		} else {
 			if ((int)b.state < e->min_state)
 				fail_msg("board %llu is %s, acked %s", (unsigned long long)n,
-					 prov_state_name(b.state), prov_state_name(e->min_state));
+					 jnl_state_name(b.state), jnl_state_name(e->min_state));
 			if (e->done)
-				assert_int_equal(b.state, PROV_ST_DONE);
+				assert_int_equal(b.state, JNL_ST_DONE);
 		}
 		if (e->serial[0])
 			assert_string_equal(b.serial, e->serial);
-		prov_board_release(&b);
+		jnl_board_release(&b);
 	}
-	prov_journal_close(j);
+	jnl_close(j);
 }
 
 static void test_sigkill_anywhere(void **state)
@@ -331,8 +331,8 @@ static void test_sigkill_anywhere(void **state)
 	char dir[256], path[300];
 	EVP_PKEY *key = jt_key();
 	int opened = 0, lines = 0, killed = 0;
-	uint64_t counts[PROV_ST__COUNT];
-	struct prov_journal *j;
+	uint64_t counts[JNL_ST__COUNT];
+	struct jnl *j;
 
 	(void)state;
 	exp_ = calloc(MAX_BOARDS, sizeof(*exp_));
@@ -389,13 +389,13 @@ static void test_sigkill_anywhere(void **state)
 		assert_int_equal(WEXITSTATUS(status), 0);
 	}
 	check_journal(path, key, true);
-	assert_int_equal(prov_journal_open(path, &(struct prov_journal_opts){ .must_exist = true },
+	assert_int_equal(jnl_open(path, &(struct jnl_opts){ .must_exist = true },
 					   &j), IMP_OK);
-	assert_int_equal(prov_journal_counts(j, counts), IMP_OK);
-	for (int s = PROV_ST_CONNECT; s < PROV_ST_DONE; s++)
+	assert_int_equal(jnl_counts(j, counts), IMP_OK);
+	for (int s = JNL_ST_CONNECT; s < JNL_ST_DONE; s++)
 		assert_int_equal(counts[s], 0);
-	assert_true(counts[PROV_ST_DONE] > 0);
-	prov_journal_close(j);
+	assert_true(counts[JNL_ST_DONE] > 0);
+	jnl_close(j);
 	EVP_PKEY_free(key);
 	free(exp_);
 	jt_rmtree(dir);

@@ -15,7 +15,7 @@
  * fed, flagged for a person and reported by `imprint audit --line`), and
  * the feed catches up when the database is back.
  *
- * Threads: one struct prov_line may be shared by every fixture worker; its
+ * Threads: one struct line may be shared by every fixture worker; its
  * calls are serialised by a mutex (one libpq connection).
  *
  * Errors: a libpq failure is logged (function, server message) and turns the
@@ -33,16 +33,16 @@
 #include <jansson.h>
 
 #include "imprint/err.h"
-#include "provisioner/journal.h"
+#include "journal/journal.h"
 
 /* Schema version this code creates (schema_migrations). PERSISTED. */
-#define PROV_LINE_SCHEMA_VERSION 1
-#define PROV_LINE_BLOCK_DEFAULT 50u
-#define PROV_LINE_CONNECT_TIMEOUT_DEFAULT 2
+#define LINE_SCHEMA_VERSION 1
+#define LINE_BLOCK_DEFAULT 50u
+#define LINE_CONNECT_TIMEOUT_DEFAULT 2
 
-struct prov_line;
+struct line;
 
-struct prov_line_opts {
+struct line_opts {
 	/* libpq connection string or URI ("postgresql://user@127.0.0.1:5432/db").
 	 * A password belongs in PGPASSWORD or ~/.pgpass, not here. Required. */
 	const char *conninfo;
@@ -51,7 +51,7 @@ struct prov_line_opts {
 	/* PEM of the station's record-signing certificate, stored in the
 	 * registry of stations; may be NULL. */
 	const char *certificate_pem;
-	/* Counters per lease; 0: PROV_LINE_BLOCK_DEFAULT. */
+	/* Counters per lease; 0: LINE_BLOCK_DEFAULT. */
 	uint32_t block;
 	/* The line's quota to store (creates the line row if absent); 0 keeps
 	 * the stored one. A line without a quota row leases nothing. */
@@ -67,30 +67,30 @@ struct prov_line_opts {
  * one closed in the journal but not released in the line is released).
  * The journal is switched to line mode (leased serials). If the database is
  * unreachable the handle is still returned, offline, and retries later;
- * only configuration errors fail. Free with prov_line_close().
+ * only configuration errors fail. Free with line_close().
  */
-imp_err prov_line_open(const struct prov_line_opts *o, struct prov_journal *j,
-		       struct prov_line **out);
+imp_err line_open(const struct line_opts *o, struct jnl *j,
+		       struct line **out);
 
 /* Stop the feed thread if running, and free; NULL accepted. Leases stay
- * open (the journal keeps them for the next run: see prov_line_release). */
-void prov_line_close(struct prov_line *l);
+ * open (the journal keeps them for the next run: see line_release). */
+void line_close(struct line *l);
 
 /*
  * How many new boards this run may still start (0: unknown, lease full
  * blocks). Leases are sized min(block, demand - leased counters left), so a
  * station never sits on counters it will not use.
  */
-void prov_line_set_demand(struct prov_line *l, uint64_t boards);
+void line_set_demand(struct line *l, uint64_t boards);
 
 /*
- * prov_journal_allocate in line mode: claim the UID in the line database
+ * jnl_allocate in line mode: claim the UID in the line database
  * (IMP_ERR_DUPLICATE if another station holds it; skipped when offline),
  * then allocate from the journal's leases, taking a new lease when they are
  * spent. IMP_ERR_QUOTA if no counter is left and none can be leased (quota
- * used up, or the line unreachable). Same outputs as prov_journal_allocate.
+ * used up, or the line unreachable). Same outputs as jnl_allocate.
  */
-imp_err prov_line_allocate(struct prov_line *l, const char *uid, const char *fixture,
+imp_err line_allocate(struct line *l, const char *uid, const char *fixture,
 			   char *serial_out, size_t cap, bool *existing);
 
 /*
@@ -100,11 +100,11 @@ imp_err prov_line_allocate(struct prov_line *l, const char *uid, const char *fix
  * low. *sent (may be NULL) counts records committed. IMP_ERR_TIMEOUT if the
  * line is unreachable (nothing lost: the next call goes on).
  */
-imp_err prov_line_sync(struct prov_line *l, unsigned *sent);
+imp_err line_sync(struct line *l, unsigned *sent);
 
-/* Run prov_line_sync every interval_ms in a thread, until close/stop. */
-imp_err prov_line_start_feed(struct prov_line *l, unsigned interval_ms);
-void prov_line_stop_feed(struct prov_line *l);
+/* Run line_sync every interval_ms in a thread, until close/stop. */
+imp_err line_start_feed(struct line *l, unsigned interval_ms);
+void line_stop_feed(struct line *l);
 
 /*
  * End of a run: close the journal's open leases and give their unused
@@ -112,10 +112,10 @@ void prov_line_stop_feed(struct prov_line *l);
  * issued). Journal first, then the line: a crash in between only leaves
  * units "leased, unused", never a counter issued twice.
  */
-imp_err prov_line_release(struct prov_line *l);
+imp_err line_release(struct line *l);
 
 /* True if the last database call succeeded. */
-bool prov_line_online(struct prov_line *l);
+bool line_online(struct line *l);
 
 /*
  * `imprint line status`: the line as one JSON object (quota, leased,
@@ -123,16 +123,16 @@ bool prov_line_online(struct prov_line *l);
  * yield, failures by step, journal head). *out is a new reference.
  * o->station_id is not needed.
  */
-imp_err prov_line_status(const struct prov_line_opts *o, json_t **out);
+imp_err line_status(const struct line_opts *o, json_t **out);
 
 /* One finding of the line audit. Strings valid during the call only. */
-struct prov_line_finding {
+struct line_finding {
 	const char *check;     /* "line_conflict", "counter_outside_lease", ... */
 	const char *record_id; /* "" if none */
 	const char *serial;    /* "" if none */
 	const char *message;
 };
-typedef void (*prov_line_finding_fn)(void *arg, const struct prov_line_finding *f);
+typedef void (*line_finding_fn)(void *arg, const struct line_finding *f);
 
 /*
  * The line audit's database half (`imprint audit --line`): write every
@@ -144,8 +144,8 @@ typedef void (*prov_line_finding_fn)(void *arg, const struct prov_line_finding *
  * head or records are not delivered. *findings counts them; quota, issued
  * and records summarise (any may be NULL).
  */
-imp_err prov_line_audit(const struct prov_line_opts *o, FILE *records_out,
-			prov_line_finding_fn cb, void *arg, uint64_t *findings,
+imp_err line_audit(const struct line_opts *o, FILE *records_out,
+			line_finding_fn cb, void *arg, uint64_t *findings,
 			uint64_t *records);
 
 #endif

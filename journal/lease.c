@@ -10,7 +10,7 @@
 #include "imprint/log.h"
 #include "journal_int.h"
 
-static imp_err lease_event(struct prov_journal *j, const char *action, uint64_t id,
+static imp_err lease_event(struct jnl *j, const char *action, uint64_t id,
 			   uint64_t first, uint64_t last, uint64_t next)
 {
 	char *detail = jjson_dump(json_pack("{s:s, s:I, s:I, s:I, s:I}", "action", action, "lease",
@@ -26,7 +26,7 @@ static imp_err lease_event(struct prov_journal *j, const char *action, uint64_t 
 }
 
 /* Read lease id inside the transaction: IMP_ERR_NOT_FOUND if absent. */
-static imp_err lease_get(sqlite3 *db, uint64_t id, struct prov_lease *out)
+static imp_err lease_get(sqlite3 *db, uint64_t id, struct jnl_lease *out)
 {
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
@@ -48,10 +48,10 @@ static imp_err lease_get(sqlite3 *db, uint64_t id, struct prov_lease *out)
 	return rc;
 }
 
-imp_err prov_journal_lease_add(struct prov_journal *j, uint64_t id, uint64_t first,
+imp_err jnl_lease_add(struct jnl *j, uint64_t id, uint64_t first,
 			       uint64_t last)
 {
-	struct prov_lease have;
+	struct jnl_lease have;
 	sqlite3_stmt *st = NULL;
 	char now[40];
 	bool leased;
@@ -122,9 +122,9 @@ cleanup:
 	return jdb_end(j, rc);
 }
 
-imp_err prov_journal_lease_close(struct prov_journal *j, uint64_t id, uint64_t *next_out)
+imp_err jnl_lease_close(struct jnl *j, uint64_t id, uint64_t *next_out)
 {
-	struct prov_lease l;
+	struct jnl_lease l;
 	sqlite3_stmt *st = NULL;
 	char now[40];
 	imp_err rc;
@@ -154,7 +154,7 @@ cleanup:
 	return jdb_end(j, rc);
 }
 
-imp_err prov_journal_lease_list(struct prov_journal *j, bool open_only, prov_lease_cb cb,
+imp_err jnl_lease_list(struct jnl *j, bool open_only, jnl_lease_cb cb,
 				void *arg)
 {
 	sqlite3_stmt *st = NULL;
@@ -173,7 +173,7 @@ imp_err prov_journal_lease_list(struct prov_journal *j, bool open_only, prov_lea
 				 "SELECT id, first_counter, last_counter, next_counter, "
 				 "closed IS NOT NULL FROM leases ORDER BY first_counter", &st);
 	while (rc == IMP_OK) {
-		struct prov_lease l;
+		struct jnl_lease l;
 
 		rc = jdb_step_row(db, st);
 		if (rc == IMP_ERR_NOT_FOUND) {
@@ -196,8 +196,8 @@ imp_err prov_journal_lease_list(struct prov_journal *j, bool open_only, prov_lea
 	return rc;
 }
 
-imp_err prov_journal_line_pending(struct prov_journal *j, unsigned limit,
-				  prov_line_outbox_cb cb, void *arg)
+imp_err jnl_line_pending(struct jnl *j, unsigned limit,
+				  jnl_line_outbox_cb cb, void *arg)
 {
 	char sql[400];
 	sqlite3_stmt *st = NULL;
@@ -216,7 +216,7 @@ imp_err prov_journal_line_pending(struct prov_journal *j, unsigned limit,
 	if (rc == IMP_OK)
 		rc = jdb_prepare(db, sql, &st);
 	while (rc == IMP_OK) {
-		struct prov_outbox_entry e = { 0 };
+		struct jnl_outbox_entry e = { 0 };
 
 		rc = jdb_step_row(db, st);
 		if (rc == IMP_ERR_NOT_FOUND) {
@@ -235,7 +235,7 @@ imp_err prov_journal_line_pending(struct prov_journal *j, unsigned limit,
 	return rc;
 }
 
-imp_err prov_journal_line_count_pending(struct prov_journal *j, uint64_t *out)
+imp_err jnl_line_count_pending(struct jnl *j, uint64_t *out)
 {
 	sqlite3_stmt *st = NULL;
 	sqlite3 *db = NULL;

@@ -9,8 +9,8 @@
  * uniqueness and completeness are settled with indexes and joins, so memory
  * stays flat however many records there are.
  */
-#ifndef EXP_AUDIT_H
-#define EXP_AUDIT_H
+#ifndef AUD_H
+#define AUD_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,7 +18,7 @@
 #include "imprint/err.h"
 
 /* One finding. Strings valid during the callback only; any may be "". */
-struct exp_finding {
+struct aud_finding {
 	const char *check;     /* "signature", "device-chain", "duplicate-serial",
 				  "duplicate-uid", "duplicate-public-key",
 				  "duplicate-cert-serial", "duplicate-record-id",
@@ -31,7 +31,7 @@ struct exp_finding {
 	const char *message;   /* lowercase, what is wrong */
 };
 
-struct exp_audit_opts {
+struct aud_opts {
 	const char *journal;     /* journal file, or NULL */
 	const char *records;     /* JSON lines: {"id":..,"jws":..} or a bare JWS per line; or NULL */
 	const char *trust_dir;   /* bundle.pem, root-ca.pem, device-ca.pem,
@@ -40,11 +40,11 @@ struct exp_audit_opts {
 	unsigned threads;        /* verifying threads; 0: online CPUs */
 	const char *tmp_dir;     /* for the temporary database; NULL: $TMPDIR or /tmp */
 	/* Called for every finding, from the calling thread. */
-	void (*finding)(void *arg, const struct exp_finding *f);
+	void (*finding)(void *arg, const struct aud_finding *f);
 	void *arg;
 };
 
-struct exp_audit_summary {
+struct aud_summary {
 	uint64_t records;          /* records read (both sources) */
 	uint64_t identities;       /* distinct identity records */
 	uint64_t revocations;      /* distinct revocation records */
@@ -65,6 +65,6 @@ struct exp_audit_summary {
  * anything was (every finding was reported through o->finding), or another
  * error if the audit itself could not run (unreadable input, no trust).
  */
-imp_err exp_audit_run(const struct exp_audit_opts *o, struct exp_audit_summary *sum);
+imp_err aud_run(const struct aud_opts *o, struct aud_summary *sum);
 
 #endif

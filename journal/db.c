@@ -20,7 +20,7 @@
 
 static _Thread_local char jerr_msg[320];
 
-const char *prov_journal_last_error(void)
+const char *jnl_last_error(void)
 {
 	return jerr_msg;
 }
@@ -233,7 +233,7 @@ imp_err jdb_leased(sqlite3 *db, bool *out)
 
 /* --------------------------------------------------------- transactions */
 
-imp_err jdb_begin(struct prov_journal *j)
+imp_err jdb_begin(struct jnl *j)
 {
 	imp_err rc;
 
@@ -250,13 +250,13 @@ imp_err jdb_begin(struct prov_journal *j)
 	return rc;
 }
 
-static bool checkpoint_due(const struct prov_journal *j)
+static bool checkpoint_due(const struct jnl *j)
 {
 	return j->sign && !j->in_checkpoint && j->appended_seq &&
 	       j->appended_seq >= j->cp_hint_seq + j->cp_interval;
 }
 
-imp_err jdb_end(struct prov_journal *j, imp_err rc)
+imp_err jdb_end(struct jnl *j, imp_err rc)
 {
 	imp_err crc;
 
@@ -386,7 +386,7 @@ static const char *const migrations[] = {
 	"ALTER TABLE outbox ADD COLUMN line_conflict TEXT;"
 	"CREATE INDEX outbox_line_pending ON outbox(created) WHERE line_delivered_at IS NULL;",
 };
-_Static_assert(IMP_ARRAY_SIZE(migrations) == PROV_JOURNAL_SCHEMA_VERSION,
+_Static_assert(IMP_ARRAY_SIZE(migrations) == JNL_SCHEMA_VERSION,
 	       "one migration step per schema version");
 
 static imp_err get_user_version(sqlite3 *db, int *out)
@@ -434,7 +434,7 @@ cleanup:
 }
 
 /* "setting" event for a changed value, inside a transaction. */
-static imp_err setting_event(struct prov_journal *j, const char *key, const char *old,
+static imp_err setting_event(struct jnl *j, const char *key, const char *old,
 			     const char *new_value)
 {
 	char *detail = jjson_dump(json_pack("{s:s, s:s?, s:s}", "key", key, "old", old, "new",
@@ -448,7 +448,7 @@ static imp_err setting_event(struct prov_journal *j, const char *key, const char
 	return rc;
 }
 
-static imp_err change_setting_u64(struct prov_journal *j, const char *key, uint64_t v)
+static imp_err change_setting_u64(struct jnl *j, const char *key, uint64_t v)
 {
 	char old[32], new_value[32];
 	imp_err rc;
@@ -466,7 +466,7 @@ static imp_err change_setting_u64(struct prov_journal *j, const char *key, uint6
 }
 
 /* Create or migrate the schema and store settings, in one transaction. */
-static imp_err init_schema(struct prov_journal *j, const struct prov_journal_opts *o)
+static imp_err init_schema(struct jnl *j, const struct jnl_opts *o)
 {
 	char station[64];
 	int version;
@@ -478,10 +478,10 @@ static imp_err init_schema(struct prov_journal *j, const struct prov_journal_opt
 	rc = get_user_version(j->db, &version);
 	if (rc)
 		goto cleanup;
-	if (version > PROV_JOURNAL_SCHEMA_VERSION) {
+	if (version > JNL_SCHEMA_VERSION) {
 		jerr_set(IMP_ERR_JOURNAL, "journal %s has schema version %d, newer than this "
 			 "imprint (%d): use a newer imprint", j->path, version,
-			 PROV_JOURNAL_SCHEMA_VERSION);
+			 JNL_SCHEMA_VERSION);
 		rc = IMP_ERR_JOURNAL;
 		goto cleanup;
 	}
@@ -507,7 +507,7 @@ static imp_err init_schema(struct prov_journal *j, const struct prov_journal_opt
 		if (rc)
 			goto cleanup;
 	}
-	for (int v = version; v < PROV_JOURNAL_SCHEMA_VERSION; v++) {
+	for (int v = version; v < JNL_SCHEMA_VERSION; v++) {
 		char sql[48];
 
 		rc = jdb_exec(j->db, migrations[v]);
@@ -534,7 +534,7 @@ static imp_err init_schema(struct prov_journal *j, const struct prov_journal_opt
 		if (rc == IMP_OK)
 			rc = jdb_setting_set_u64(j->db, JS_QUOTA, 0);
 		if (rc == IMP_OK)
-			rc = jdb_setting_set_u64(j->db, JS_CP_INTERVAL, PROV_CHECKPOINT_DEFAULT);
+			rc = jdb_setting_set_u64(j->db, JS_CP_INTERVAL, JNL_CHECKPOINT_DEFAULT);
 		if (rc == IMP_OK)
 			rc = jdb_setting_set_u64(j->db, JS_HEAD_SEQ, 0);
 		if (rc == IMP_OK)
@@ -543,7 +543,7 @@ static imp_err init_schema(struct prov_journal *j, const struct prov_journal_opt
 			goto cleanup;
 		detail = jjson_dump(json_pack("{s:s, s:s, s:i}", "created", "journal",
 					      "station_id", sid, "schema",
-					      PROV_JOURNAL_SCHEMA_VERSION));
+					      JNL_SCHEMA_VERSION));
 		if (!detail) {
 			rc = IMP_ERR_NOMEM;
 			goto cleanup;
@@ -607,7 +607,7 @@ cleanup:
 	return rc;
 }
 
-static imp_err load_cp_state(struct prov_journal *j)
+static imp_err load_cp_state(struct jnl *j)
 {
 	sqlite3_stmt *st = NULL;
 	uint64_t interval;
@@ -616,7 +616,7 @@ static imp_err load_cp_state(struct prov_journal *j)
 	rc = jdb_setting_get_u64(j->db, JS_CP_INTERVAL, &interval);
 	if (rc)
 		return rc;
-	j->cp_interval = interval ? (uint32_t)interval : PROV_CHECKPOINT_DEFAULT;
+	j->cp_interval = interval ? (uint32_t)interval : JNL_CHECKPOINT_DEFAULT;
 	rc = jdb_prepare(j->db, "SELECT coalesce(max(seq), 0) FROM checkpoints", &st);
 	if (rc == IMP_OK)
 		rc = jdb_step_row(j->db, st);
@@ -650,17 +650,17 @@ static imp_err open_db(const char *path, int flags, int busy_ms, sqlite3 **out)
 	return IMP_OK;
 }
 
-imp_err jdb_open_reader(struct prov_journal *j, sqlite3 **out)
+imp_err jdb_open_reader(struct jnl *j, sqlite3 **out)
 {
 	return open_db(j->path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, j->busy_ms, out);
 }
 
-imp_err prov_journal_open(const char *path, const struct prov_journal_opts *opts,
-			  struct prov_journal **out)
+imp_err jnl_open(const char *path, const struct jnl_opts *opts,
+			  struct jnl **out)
 {
-	static const struct prov_journal_opts defaults;
-	const struct prov_journal_opts *o = opts ? opts : &defaults;
-	struct prov_journal *j = NULL;
+	static const struct jnl_opts defaults;
+	const struct jnl_opts *o = opts ? opts : &defaults;
+	struct jnl *j = NULL;
 	bool must_exist = o->must_exist || o->read_only;
 	struct stat sb;
 	imp_err rc;
@@ -671,7 +671,7 @@ imp_err prov_journal_open(const char *path, const struct prov_journal_opts *opts
 		jerr_set(IMP_ERR_USAGE, "no journal path");
 		return IMP_ERR_USAGE;
 	}
-	if (o->sign && (!o->signer_fpr || strlen(o->signer_fpr) != PROV_FPR_HEX_LEN)) {
+	if (o->sign && (!o->signer_fpr || strlen(o->signer_fpr) != JNL_FPR_HEX_LEN)) {
 		jerr_set(IMP_ERR_CONFIG, "a checkpoint signer needs its certificate fingerprint "
 			 "(64 hex digits)");
 		return IMP_ERR_CONFIG;
@@ -707,7 +707,7 @@ imp_err prov_journal_open(const char *path, const struct prov_journal_opts *opts
 	j->sign = o->sign;
 	j->sign_arg = o->sign_arg;
 	if (o->sign) {
-		for (size_t i = 0; i < PROV_FPR_HEX_LEN; i++)
+		for (size_t i = 0; i < JNL_FPR_HEX_LEN; i++)
 			j->signer_fpr[i] = (char)(o->signer_fpr[i] | 0x20);
 	}
 	j->format_serial = o->format_serial;
@@ -731,9 +731,9 @@ imp_err prov_journal_open(const char *path, const struct prov_journal_opts *opts
 		int version;
 
 		rc = get_user_version(j->db, &version);
-		if (rc == IMP_OK && version != PROV_JOURNAL_SCHEMA_VERSION) {
+		if (rc == IMP_OK && version != JNL_SCHEMA_VERSION) {
 			jerr_set(IMP_ERR_JOURNAL, "journal %s has schema version %d, this imprint "
-				 "reads %d", path, version, PROV_JOURNAL_SCHEMA_VERSION);
+				 "reads %d", path, version, JNL_SCHEMA_VERSION);
 			rc = IMP_ERR_JOURNAL;
 		}
 	} else {
@@ -744,14 +744,14 @@ imp_err prov_journal_open(const char *path, const struct prov_journal_opts *opts
 	rc = load_cp_state(j);
 cleanup:
 	if (rc) {
-		prov_journal_close(j);
+		jnl_close(j);
 		return rc;
 	}
 	*out = j;
 	return IMP_OK;
 }
 
-void prov_journal_close(struct prov_journal *j)
+void jnl_close(struct jnl *j)
 {
 	if (!j)
 		return;
@@ -768,7 +768,7 @@ void prov_journal_close(struct prov_journal *j)
 
 /* ------------------------------------------------------- settings API */
 
-imp_err prov_journal_info(struct prov_journal *j, struct prov_journal_info *out)
+imp_err jnl_info(struct jnl *j, struct jnl_info *out)
 {
 	sqlite3_stmt *st = NULL;
 	uint64_t v;
@@ -823,7 +823,7 @@ unlock:
 	return rc;
 }
 
-imp_err prov_journal_set_quota(struct prov_journal *j, uint64_t quota)
+imp_err jnl_set_quota(struct jnl *j, uint64_t quota)
 {
 	imp_err rc;
 
@@ -834,7 +834,7 @@ imp_err prov_journal_set_quota(struct prov_journal *j, uint64_t quota)
 	return jdb_end(j, rc);
 }
 
-imp_err prov_journal_set_checkpoint_interval(struct prov_journal *j, uint32_t interval)
+imp_err jnl_set_checkpoint_interval(struct jnl *j, uint32_t interval)
 {
 	imp_err rc;
 
