@@ -791,7 +791,7 @@ static imp_err check_journal(struct audit *a)
 {
 	struct jnl_opts jo = { .read_only = true, .must_exist = true };
 	struct jnl *j = NULL;
-	struct jnl_verify_opts vo = { .pkey = a->rec_pub };
+	struct jnl_verify_opts vo = { .pkey = a->rec_pub, .require_signed_head = true };
 	struct jnl_verify_report rep = { 0 };
 	struct jnl_info info;
 	imp_err rc;

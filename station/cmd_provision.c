@@ -48,6 +48,10 @@ int st_provision_run(struct station_ctx *ctx, struct st_line *l, size_t nfix, ui
 		line_set_demand(l->line, count);
 	st_install_stop_handlers();
 	prov_run_fixtures(&l->station, l->cfg.fixtures, nfix, res);
+	/* The end of every run is signed (docs/JOURNAL.md "Checkpoints"). */
+	if (jnl_checkpoint(l->journal) != IMP_OK)
+		IMP_WARN("the run's closing checkpoint failed (%s): take it with `imprint journal "
+			 "checkpoint`", jnl_last_error());
 	code = st_report_results(ctx, l->cfg.fixtures, res, nfix);
 	free(res);
 	if (code == IMP_ERR_QUOTA)

@@ -83,9 +83,10 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 
 	st_trust_dir(ctx, trust, sizeof(trust));
 	snprintf(path, sizeof(path), "%s/%s", trust, hsm_org_file(HSM_ORG_RECORD));
-	if (fmt_cert_load(path, &cert) == IMP_OK)
+	if (fmt_cert_load(path, &cert) == IMP_OK) {
 		vo.pkey = X509_get0_pubkey(cert);
-	else
+		vo.require_signed_head = true;
+	} else
 		IMP_WARN("no %s: checkpoint signatures are not checked", path);
 	rc = jnl_verify_chain(j, &vo, &rep);
 	*out = json_pack("{s:b, s:I, s:I, s:b, s:I, s:I, s:s}", "ok", rc == IMP_OK, "events",
@@ -94,8 +95,8 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 			 (json_int_t)rep.unsigned_tail, "bad_seq", (json_int_t)rep.bad_seq, "reason",
 			 rep.reason);
 	if (rc == IMP_ERR_AUDIT)
-		IMP_ERROR("journal chain broken at event %llu: %s; the journal was altered outside "
-			  "imprint", (unsigned long long)rep.bad_seq, rep.reason);
+		IMP_ERROR("journal check failed at event %llu: %s", (unsigned long long)rep.bad_seq,
+			  rep.reason);
 	X509_free(cert);
 	return rc;
 }

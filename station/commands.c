@@ -13,6 +13,8 @@ const struct st_command st_commands[] = {
 	  "deliver signed records to the registry, or write them for a bulk import" },
 	{ "help", cmd_help, NEED_NOTHING, "list commands, or show one command's help" },
 	{ "hsm", cmd_hsm, NEED_DATA_DIR, "the organisation's keys: init, status, export-trust" },
+	{ "journal", cmd_journal, NEED_DATA_DIR,
+	  "sign the journal's head now: checkpoint [--interval N]" },
 	{ "line", cmd_line, NEED_DATA_DIR,
 	  "the whole line on one PostgreSQL: status, sync, release (docs/LINE.md)" },
 	{ "provision", cmd_provision, NEED_DATA_DIR,

@@ -199,6 +199,11 @@ void st_line_close(struct st_line *l)
 		line_sync(l->line, NULL);
 		line_close(l->line);
 	}
+	/* Every run ends signed: the audit and `status --verify` require a
+	 * checkpoint that covers the head. */
+	if (l->journal && l->journal_session && jnl_checkpoint(l->journal) != IMP_OK)
+		IMP_WARN("the journal's closing checkpoint failed (%s): take it with `imprint "
+			 "journal checkpoint`", jnl_last_error());
 	jnl_close(l->journal);
 	hsm_org_release(&l->station.org);
 	hsm_session_close(l->journal_session);

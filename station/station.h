@@ -51,6 +51,7 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx);
 int cmd_export(int argc, char **argv, struct station_ctx *ctx);
 int cmd_help(int argc, char **argv, struct station_ctx *ctx);
 int cmd_hsm(int argc, char **argv, struct station_ctx *ctx);
+int cmd_journal(int argc, char **argv, struct station_ctx *ctx);
 int cmd_line(int argc, char **argv, struct station_ctx *ctx);
 int cmd_provision(int argc, char **argv, struct station_ctx *ctx);
 int cmd_revoke(int argc, char **argv, struct station_ctx *ctx);

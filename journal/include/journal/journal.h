@@ -394,6 +394,15 @@ struct jnl_verify_opts {
 	EVP_PKEY *pkey;
 	jnl_verify_fn verify;
 	void *verify_arg;
+	/*
+	 * Also require that a checkpoint covers the head: after the newest
+	 * checkpoint that verifies there may only be its own "checkpoint" event
+	 * and "outbox" events (deliveries, which a station may record without
+	 * the HSM). Anything else there (a cut tail whose head was moved back,
+	 * a rehashed chain whose checkpoints were dropped, a run that never
+	 * finished) is reported as unsigned, at the first such event.
+	 */
+	bool require_signed_head;
 };
 
 struct jnl_verify_report {
@@ -402,8 +411,9 @@ struct jnl_verify_report {
 	bool signatures_checked;      /* a key or callback was given */
 	uint64_t last_checkpoint_seq; /* newest checkpoint that verified */
 	uint64_t unsigned_tail;       /* events after it (not yet signed) */
+	uint64_t last_significant_seq; /* newest event other than checkpoint/outbox */
 	uint64_t bad_seq;             /* 0: all good; else the first broken seq */
-	char reason[160];             /* what broke, lowercase ("" if nothing) */
+	char reason[320];             /* what broke, lowercase ("" if nothing) */
 };
 
 /*
