@@ -43,6 +43,9 @@ enum kind { K_IDENTITY = 0, K_REVOCATION = 1 };
 struct item {
 	char *id;   /* as the source names it, or NULL */
 	char *jws;
+	/* An outbox row's own serial, uid and kind columns (NULL: a file line),
+	 * which feed journal events and the line: they must be the record's. */
+	char *col_serial, *col_uid, *col_kind;
 	/* results */
 	bool ok;
 	enum kind kind;
@@ -494,6 +497,27 @@ static imp_err keep(struct audit *a, const struct item *it)
 	return IMP_OK;
 }
 
+/* An outbox row's columns against the signed record they carry. */
+static void outbox_columns_check(struct audit *a, const struct item *it)
+{
+	const char *kind = it->kind == K_REVOCATION ? "revocation" : "identity";
+
+	if (!it->col_kind)
+		return;
+	if (strcmp(it->col_kind, kind) != 0)
+		finding(a, "outbox-column", it->record_id, it->serial, it->uid,
+			"the outbox row says kind %s, its signed record is a%s %s record",
+			it->col_kind, it->kind == K_IDENTITY ? "n" : "", kind);
+	if (!it->col_serial || strcmp(it->col_serial, it->serial) != 0)
+		finding(a, "outbox-column", it->record_id, it->serial, it->uid,
+			"the outbox row's serial column (%s) differs from its signed record (%s)",
+			it->col_serial ? it->col_serial : "null", it->serial);
+	if (it->kind == K_IDENTITY && (!it->col_uid || strcmp(it->col_uid, it->uid) != 0))
+		finding(a, "outbox-column", it->record_id, it->serial, it->uid,
+			"the outbox row's uid column (%s) differs from its signed record's chip "
+			"uid (%s)", it->col_uid ? it->col_uid : "null", it->uid);
+}
+
 /* Keep a verified batch (this thread) and empty it. */
 static imp_err keep_batch(struct audit *a, struct batch *b)
 {
@@ -507,11 +531,16 @@ static imp_err keep_batch(struct audit *a, struct batch *b)
 		if (!it->ok) {
 			a->sum->bad_records++;
 			finding(a, it->check, it->record_id, it->serial, it->uid, "%s", it->msg);
-		} else if (rc == IMP_OK) {
-			rc = keep(a, it);
+		} else {
+			outbox_columns_check(a, it);
+			if (rc == IMP_OK)
+				rc = keep(a, it);
 		}
 		free(it->id);
 		free(it->jws);
+		free(it->col_serial);
+		free(it->col_uid);
+		free(it->col_kind);
 		memset(it, 0, sizeof(*it));
 	}
 	b->n = 0;
@@ -562,7 +591,10 @@ static imp_err add(struct audit *a, const char *id, size_t id_len, const char *j
 	if (!it->jws || (id && !it->id)) {
 		free(it->id);
 		free(it->jws);
-		it->id = it->jws = NULL;
+		free(it->col_serial);
+		free(it->col_uid);
+		free(it->col_kind);
+		it->id = it->jws = it->col_serial = it->col_uid = it->col_kind = NULL;
 		return IMP_ERR_NOMEM;
 	}
 	b->n++;
@@ -574,7 +606,16 @@ static imp_err add(struct audit *a, const char *id, size_t id_len, const char *j
 static int outbox_cb(void *arg, const struct jnl_outbox_row *r)
 {
 	struct audit *a = arg;
+	struct batch *b = &a->b[a->fill];
+	struct item *it = &b->items[b->n]; /* the slot add() fills */
 
+	it->col_serial = r->serial ? strdup(r->serial) : NULL;
+	it->col_uid = r->uid ? strdup(r->uid) : NULL;
+	it->col_kind = strdup(r->kind ? r->kind : "");
+	if (!it->col_kind || (r->serial && !it->col_serial) || (r->uid && !it->col_uid)) {
+		a->rc = IMP_ERR_NOMEM;
+		return 1;
+	}
 	a->rc = add(a, r->record_id, r->record_id ? strlen(r->record_id) : 0, r->jws,
 		    strlen(r->jws));
 	return a->rc != IMP_OK;

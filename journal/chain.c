@@ -573,13 +573,13 @@ imp_err jnl_verify_chain(struct jnl *j, const struct jnl_verify_opts *opts,
 			 "the journal ends at event %" PRIu64 " but its head is event %" PRIu64
 			 ": events were removed or added outside imprint", expect - 1, head_seq);
 	check_cp_rows(report, o, cps, ncp);
-	if (o->require_signed_head && report->last_significant_seq > report->last_checkpoint_seq)
+	if (o->require_signed_head && report->bad_seq == 0 &&
+	    report->last_significant_seq > report->last_checkpoint_seq)
 		note_bad(report, report->last_checkpoint_seq + 1,
-			 "events %" PRIu64 " to %" PRIu64 " are after the newest signed checkpoint "
-			 "(%s%" PRIu64 "): the head is not signed; if a run was cut short, resume "
-			 "it or take `imprint journal checkpoint`, else the tail was cut or the chain "
-			 "rewritten", report->last_checkpoint_seq + 1, expect - 1,
-			 report->last_checkpoint_seq ? "event " : "none, ",
+			 "the head is not signed: events %" PRIu64 " to %" PRIu64 " are after the "
+			 "newest signed checkpoint (of event %" PRIu64 ", 0: none); if a run was cut "
+			 "short, resume it or take `imprint journal checkpoint`, else the tail was "
+			 "cut or the chain rewritten", report->last_checkpoint_seq + 1, expect - 1,
 			 report->last_checkpoint_seq);
 	if (report->bad_seq == 0 || report->last_checkpoint_seq < report->bad_seq)
 		report->unsigned_tail = (expect - 1) - report->last_checkpoint_seq;

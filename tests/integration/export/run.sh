@@ -171,6 +171,56 @@ assert any(o.get('event')=='finding' and o['check']=='duplicate-serial' for o in
 assert objs[-1]['event']=='summary' and objs[-1]['findings']>=1
 " || fail "audit --json"
 
+# 8b. The tampering the audit catches, 9 of 9, each on its own copy (the
+#     chain rebuilt from the documented bytes where that hides the change).
+tamper=$(dirname "$0")/tamper.py
+caught=0
+caught_by() { # check-name, audit args...
+	local check=$1; shift
+	A "$@"
+	if [ $? = 28 ] && grep -q "FINDING $check" "$tmp/a.out"; then
+		caught=$((caught + 1))
+	else
+		cat "$tmp/a.out"; echo "FAIL: tampering not caught by $check"
+	fi
+}
+A || { cat "$tmp/a.out"; fail "clean audit before tampering"; }
+fresh # 1. one byte of a record's payload
+python3 - "$tmp/j.sqlite" <<'PY'
+import base64, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rid, jws = db.execute("select record_id, jws from outbox limit 1").fetchone()
+h, p, s = jws.split(".")
+raw = bytearray(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+raw[raw.index(b'"sku":"') + 7] ^= 0x01
+p2 = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+db.execute("update outbox set jws = ? where record_id = ?", (f"{h}.{p2}.{s}", rid))
+db.commit()
+PY
+caught_by signature --journal "$tmp/j.sqlite"
+caught_by duplicate-serial --records "$tmp/g1/records.jsonl" --trust "$tmp/g1/trust" # 2.
+caught_by duplicate-public-key --records "$tmp/g2/records.jsonl" --trust "$tmp/g2/trust" # 3.
+fresh # 4. a deleted event
+sqlite3 "$tmp/j.sqlite" "drop trigger events_no_delete; delete from events where seq = 5;"
+caught_by journal-chain --journal "$tmp/j.sqlite"
+fresh # 5. an edited event
+python3 "$tamper" "$tmp/j.sqlite" edited-event
+caught_by journal-chain --journal "$tmp/j.sqlite"
+fresh # 6. a deleted outbox row
+sqlite3 "$tmp/j.sqlite" "delete from outbox where rowid = (select min(rowid) from outbox)"
+caught_by missing-record --journal "$tmp/j.sqlite"
+fresh # 7. an edited outbox column (the serial the line and events are fed)
+python3 "$tamper" "$tmp/j.sqlite" edited-outbox-column
+caught_by outbox-column --journal "$tmp/j.sqlite"
+fresh # 8. the tail cut past the newest checkpoint, the head moved back
+python3 "$tamper" "$tmp/j.sqlite" truncated-tail
+caught_by journal-chain --journal "$tmp/j.sqlite"
+fresh # 9. the whole chain rehashed, the checkpoints dropped
+python3 "$tamper" "$tmp/j.sqlite" rehashed-chain
+caught_by journal-chain --journal "$tmp/j.sqlite"
+echo "tamper: $caught of 9 caught"
+[ "$caught" = 9 ] || fail "tampering: $caught of 9 caught"
+
 # 9. revoke: a revocation record signed by the revocation key, delivered
 I --config "$cfg" revoke "$(sqlite3 "$jr" "select serial from boards where state='DONE' limit 1")" \
 	--reason decommissioned >/dev/null || fail "revoke"
