@@ -844,6 +844,15 @@ static imp_err check_journal(struct audit *a)
 	a->sum->chain_checked = true;
 	a->sum->journal_events = rep.events;
 	a->sum->checkpoints = rep.checkpoints;
+	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
+		char msg[600];
+		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg));
+
+		if (arc == IMP_ERR_AUDIT)
+			finding(a, "journal-rollback", NULL, NULL, NULL, "%s", msg);
+		else if (arc != IMP_OK)
+			rc = arc;
+	}
 	if (rc == IMP_ERR_AUDIT) {
 		finding(a, "journal-chain", NULL, NULL, NULL, "event %llu: %s",
 			(unsigned long long)rep.bad_seq, rep.reason);

@@ -260,8 +260,10 @@ imp_err jchain_checkpoint_locked(struct jnl *j, bool force)
 		goto cleanup;
 	}
 	rc = jchain_append(j, NULL, NULL, "checkpoint", detail);
-	if (rc == IMP_OK)
+	if (rc == IMP_OK) {
 		j->cp_hint_seq = seq;
+		j->anchor_dirty = true; /* the signed head goes to the anchor */
+	}
 cleanup:
 	sqlite3_finalize(st);
 	free(detail);

@@ -629,6 +629,12 @@ static imp_err step_lock(struct job *j, json_t *add)
 	char ts[32];
 	imp_err rc;
 
+	/* Irreversible from here: first prove the journal can take the record. */
+	rc = jnl_outbox_probe(j->st->journal, j->uid);
+	if (rc != IMP_OK) {
+		IMP_ERROR("%s: %s", j->fx->name, jnl_last_error());
+		return rc;
+	}
 	rc = board_anchor_lock_state(j->anchor, &ls);
 	if (rc != IMP_OK)
 		return rc;

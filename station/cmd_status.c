@@ -89,6 +89,21 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 	} else
 		IMP_WARN("no %s: checkpoint signatures are not checked", path);
 	rc = jnl_verify_chain(j, &vo, &rep);
+	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
+		char msg[600];
+		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg));
+
+		if (arc == IMP_ERR_AUDIT) {
+			IMP_ERROR("%s", msg);
+			if (rc == IMP_OK) {
+				rep.bad_seq = rep.events;
+				snprintf(rep.reason, sizeof(rep.reason), "%.300s", msg);
+			}
+			rc = IMP_ERR_AUDIT;
+		} else if (arc != IMP_OK) {
+			rc = arc;
+		}
+	}
 	*out = json_pack("{s:b, s:I, s:I, s:b, s:I, s:I, s:s}", "ok", rc == IMP_OK, "events",
 			 (json_int_t)rep.events, "checkpoints", (json_int_t)rep.checkpoints,
 			 "signatures_checked", rep.signatures_checked, "unsigned_tail",

@@ -429,6 +429,25 @@ struct jnl_verify_report {
 imp_err jnl_verify_chain(struct jnl *j, const struct jnl_verify_opts *opts,
 				  struct jnl_verify_report *report);
 
+/* --------------------------------------------------------------- integrity */
+
+/*
+ * Compare the journal with its anchor file (JOURNAL-anchor: the serial
+ * counter and head written and synced before every allocation). IMP_OK if
+ * the journal is not behind it (or there is none), IMP_ERR_AUDIT with the
+ * finding in msg if it is (it was rolled back), another error if it could
+ * not read.
+ */
+imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap);
+
+/*
+ * Prove, before a board's fuses are burnt, that the journal can store its
+ * record: the board row, an outbox row and an event are written in a
+ * transaction that is rolled back. IMP_ERR_JOURNAL (with the cause) if any
+ * of it fails.
+ */
+imp_err jnl_outbox_probe(struct jnl *j, const char *uid);
+
 /* ------------------------------------------------------------------ outbox */
 
 /* Outbox kinds. PERSISTED as "identity" and "revocation". */

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The station's own files under faults: the data directory's mode, a
-# read-only data directory, a full disk.
+# The station's own files under faults: the data directory's mode; a
+# missing, rolled-back, damaged journal; a stale or foreign -wal beside it;
+# an outbox that cannot take a record. After each, no board is locked
+# without its record and nothing good is overwritten.
 IMPRINT=$1
 VBOARD=$2
 . "$(dirname "$0")/lib.sh"
@@ -18,4 +20,167 @@ check test $? = 0
 check grep -q "group-writable (mode 0770)" "$T/m2.err"
 chmod 0700 "$DATA"
 
+POOL=40
+start_vboard "$T/pool" "$POOL" || { bad "vboard"; finish; exit 1; }
+next=0
+# board_cfg FILE: a configuration with the next unused board as fixture F1.
+board_cfg() {
+	local line rsp uart
+	line=$(sed -n "$((next + 1))p" "$T/endpoints")
+	rsp=$(printf '%s' "$line" | sed -n 's/.*"rsp":"\([^"]*\)".*/\1/p')
+	uart=$(printf '%s' "$line" | sed -n 's/.*"uart":"\([^"]*\)".*/\1/p')
+	B=$T/pool/board-$next
+	next=$((next + 1))
+	cat >"$1" <<EOC
+{"version": 1, "station_id": "demo-station", "key_mode": "device",
+ "serial": {"prefix": "IT", "width": 6},
+ "firmware": {"image": "$DATA/demo/firmware.bin", "signature": "$DATA/demo/firmware.sig"},
+ "fixtures": [{"name": "F1", "probe": "$rsp", "uart": "$uart"}]}
+EOC
+}
+# provision_in DATADIR: the next board, on a journal in DATADIR.
+provision_in() {
+	board_cfg "$T/c.json"
+	"$IMPRINT" --data-dir "$1" --config "$T/c.json" provision >"$T/p.out" 2>"$T/p.err"
+}
+jsum() { sha256sum <"$1/journal.sqlite"; }
+clone() { rm -rf "$2"; cp -a "$1" "$2"; }
+
+# The reference station: two more boards done.
+provision_in "$DATA"
+check test $? = 0
+sqlite3 "$DATA/journal.sqlite" ".backup '$T/old.sqlite'"
+provision_in "$DATA"
+check test $? = 0
+check test "$(sql "select value from settings where key = 'serial_counter'")" = 3
+check grep -q "^serial_counter 3$" "$DATA/journal.sqlite-anchor"
+
+# 2. A journal missing or emptied where its anchor says one existed: never
+#    created again (serials would restart at 1); the board is not touched.
+for how in missing empty; do
+	clone "$DATA" "$T/d2"
+	rm -f "$T/d2/journal.sqlite" "$T/d2/journal.sqlite-wal" "$T/d2/journal.sqlite-shm"
+	[ $how = empty ] && : >"$T/d2/journal.sqlite"
+	provision_in "$T/d2"
+	check test $? = 20
+	check grep -q "a journal is never created where one existed" "$T/p.err"
+	check test "$(board_fuses "$B")" = 0
+	if [ $how = missing ]; then check test ! -e "$T/d2/journal.sqlite"; fi
+done
+
+# 3. The journal rolled back (an older copy put back): provision refuses to
+#    allocate, status --verify and the audit report it.
+clone "$DATA" "$T/d3"
+rm -f "$T/d3"/journal.sqlite*-shm "$T/d3"/journal.sqlite-wal
+cp "$T/old.sqlite" "$T/d3/journal.sqlite"
+provision_in "$T/d3"
+check test $? = 20
+check grep -q "the journal is behind what this station already did.*counter 3" "$T/p.err"
+check test "$(board_fuses "$B")" = 0
+"$IMPRINT" --data-dir "$T/d3" status --verify >"$T/s3.out" 2>"$T/s3.err"
+check test $? = 28
+check grep -q "journal is behind" "$T/s3.err"
+"$IMPRINT" --data-dir "$T/d3" audit >"$T/a3.out" 2>&1
+check test $? = 28
+check grep -q "FINDING journal-rollback" "$T/a3.out"
+
+# 4. A stale -wal put back: saved after a crash, provisioning went on, then
+#    the old -wal returned. Refused; the journal file is not overwritten by
+#    it, and with the stale -wal moved aside everything is there.
+clone "$DATA" "$T/d4"
+board_cfg "$T/c4.json"
+IMPRINT_TEST_KILL_AFTER=4 "$IMPRINT" --data-dir "$T/d4" --config "$T/c4.json" provision \
+	>/dev/null 2>&1
+check test -s "$T/d4/journal.sqlite-wal"
+cp "$T/d4/journal.sqlite-wal" "$T/stale-wal"
+"$IMPRINT" -q --data-dir "$T/d4" --config "$T/c4.json" resume >/dev/null 2>&1
+provision_in "$T/d4"
+check test $? = 0
+check test ! -e "$T/d4/journal.sqlite-wal"
+before=$(jsum "$T/d4")
+cp "$T/stale-wal" "$T/d4/journal.sqlite-wal"
+provision_in "$T/d4"
+check test $? = 20
+check grep -Eq "journal is behind|its -wal may be stale" "$T/p.err"
+check test "$(board_fuses "$B")" = 0
+"$IMPRINT" --data-dir "$T/d4" status --verify >/dev/null 2>&1
+check test $? != 0
+"$IMPRINT" --data-dir "$T/d4" audit >"$T/a4.out" 2>&1
+check test $? != 0
+check test "$(jsum "$T/d4")" = "$before"
+mv "$T/d4/journal.sqlite-wal" "$T/stale-wal.aside"
+rm -f "$T/d4/journal.sqlite-shm"
+"$IMPRINT" --data-dir "$T/d4" status --verify >/dev/null 2>&1
+check test $? = 0
+check test "$(sqlite3 "$T/d4/journal.sqlite" "select count(*) from boards where state = 'DONE'")" = 5
+
+# 5. A foreign -wal beside the journal (another database's): refused, and
+#    the journal is not merged with it.
+clone "$DATA" "$T/d5"
+python3 - "$T/foreign.sqlite" <<'PY'
+import os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("pragma journal_mode=wal")
+db.execute("create table t(x)")
+db.execute("insert into t values (zeroblob(10000))")
+db.commit()
+os._exit(0)  # no checkpoint: the -wal stays
+PY
+for ps in same other; do
+	rm -f "$T/d5/journal.sqlite-shm"
+	cp "$T/foreign.sqlite-wal" "$T/d5/journal.sqlite-wal"
+	# "other": the same -wal claiming another page size
+	[ $ps = other ] && printf '\000\000\040\000' | dd of="$T/d5/journal.sqlite-wal" bs=1 seek=8 conv=notrunc 2>/dev/null
+	before=$(jsum "$T/d5")
+	provision_in "$T/d5"
+	check test $? = 20
+	check test "$(board_fuses "$B")" = 0
+	check test "$(jsum "$T/d5")" = "$before"
+done
+check grep -q "does not belong to the journal" "$T/p.err"
+mv "$T/d5/journal.sqlite-wal" "$T/foreign.aside"
+rm -f "$T/d5/journal.sqlite-shm"
+check test "$(sqlite3 "$T/d5/journal.sqlite" "select count(*) from boards where state = 'DONE'")" = 3
+
+# 6. A damaged page in each table and index in turn: status --verify and
+#    the audit fail, and provision stops before any fuse is burnt.
+sqlite3 "$DATA/journal.sqlite" "pragma wal_checkpoint(truncate)" >/dev/null
+pages=$(sqlite3 "$DATA/journal.sqlite" "select name || ':' || rootpage from sqlite_schema where rootpage > 1")
+psize=$(sqlite3 "$DATA/journal.sqlite" "pragma page_size")
+ncase=0
+for np in $pages; do
+	name=${np%%:*} root=${np##*:}
+	clone "$DATA" "$T/d6"
+	rm -f "$T/d6/journal.sqlite-wal" "$T/d6/journal.sqlite-shm"
+	head -c "$psize" /dev/urandom | dd of="$T/d6/journal.sqlite" bs="$psize" seek=$((root - 1)) \
+		conv=notrunc 2>/dev/null
+	ok6=1
+	"$IMPRINT" --data-dir "$T/d6" status --verify >/dev/null 2>&1 && ok6=0
+	"$IMPRINT" --data-dir "$T/d6" audit >/dev/null 2>&1 && ok6=0
+	provision_in "$T/d6" && ok6=0
+	[ "$(board_fuses "$B")" = 0 ] || ok6=0
+	if [ $ok6 = 1 ]; then ok; else bad "a damaged $name (page $root) went unnoticed"; fi
+	ncase=$((ncase + 1))
+done
+echo "integrity: $ncase tables and indexes damaged in turn"
+check test "$ncase" -ge 15
+
+# 7. An outbox that cannot take the record: the station stops before the
+#    fuses, the board stays resumable, and finishes once the outbox works.
+clone "$DATA" "$T/d7"
+sqlite3 "$T/d7/journal.sqlite" "create trigger refuse before insert on outbox begin select raise(abort, 'outbox refuses'); end;"
+board_cfg "$T/c7.json"
+"$IMPRINT" --data-dir "$T/d7" --config "$T/c7.json" provision >/dev/null 2>"$T/p7.err"
+check test $? = 20
+check grep -q "cannot store the record of board.*fuses are not burnt" "$T/p7.err"
+check test "$(board_fuses "$B")" = 0
+uid=$(board_uid "$B")
+check test "$(sqlite3 "$T/d7/journal.sqlite" "select state from boards where uid = '$uid'")" = LOCK
+sqlite3 "$T/d7/journal.sqlite" "drop trigger refuse"
+"$IMPRINT" --data-dir "$T/d7" --config "$T/c7.json" resume >/dev/null 2>"$T/r7.err"
+check test $? = 0
+check test "$(board_fuses "$B")" = 3
+check test "$(sqlite3 "$T/d7/journal.sqlite" "select state from boards where uid = '$uid'")" = DONE
+
+stop_vboard
 finish
