@@ -45,6 +45,14 @@ void jerr_set(imp_err code, const char *fmt, ...)
 
 imp_err jdb_fail(sqlite3 *db, const char *fn, int rc)
 {
+	int ext = db ? sqlite3_extended_errcode(db) : rc;
+
+	if ((ext & 0xff) == SQLITE_FULL || (db && sqlite3_system_errno(db) == ENOSPC)) {
+		jerr_set(IMP_ERR_JOURNAL, "%s failed: the disk holding the journal is full "
+			 "(SQLITE_FULL, ENOSPC): nothing was written; free space on it, then resume",
+			 fn);
+		return IMP_ERR_JOURNAL;
+	}
 	jerr_set(IMP_ERR_JOURNAL, "%s failed: %s (sqlite %d)", fn,
 		 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), rc);
 	return IMP_ERR_JOURNAL;
@@ -638,8 +646,16 @@ static imp_err load_cp_state(struct jnl *j)
 static imp_err open_db(const char *path, int flags, int busy_ms, sqlite3 **out)
 {
 	sqlite3 *db = NULL;
+	char name[4400];
 	int src;
 
+	if (flags & SQLITE_OPEN_READONLY) {
+		imp_err rc = jintegrity_ro_name(path, name, sizeof(name), &flags);
+
+		if (rc)
+			return rc;
+		path = name;
+	}
 	src = sqlite3_open_v2(path, &db, flags, NULL);
 	if (src != SQLITE_OK) {
 		imp_err rc = jdb_fail(db, "sqlite3_open_v2", src);

@@ -385,6 +385,51 @@ imp_err jintegrity_wal_precheck(const char *path)
 	return IMP_OK;
 }
 
+/* ------------------------------------------------ read-only directory */
+
+imp_err jintegrity_ro_name(const char *path, char *out, size_t cap, int *flags)
+{
+	char dir[4200], wal[4200], shm[4200];
+	char *slash;
+	struct stat st;
+	size_t o = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	if (access(slash ? dir : ".", W_OK) == 0) {
+		snprintf(out, cap, "%s", path);
+		return IMP_OK;
+	}
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	snprintf(shm, sizeof(shm), "%s-shm", path);
+	if (stat(wal, &st) == 0 && st.st_size > 0) {
+		if (access(shm, R_OK) == 0) { /* SQLite reads a -wal through a read-only -shm */
+			snprintf(out, cap, "%s", path);
+			return IMP_OK;
+		}
+		jerr_set(IMP_ERR_JOURNAL, "the journal's directory is read-only and its -wal holds "
+			 "commits not yet in %s (a station stopped without closing it): copy the "
+			 "data directory to a writable place and run this there", path);
+		return IMP_ERR_JOURNAL;
+	}
+	/* Nothing can change it and there is no -wal: read it as immutable (no
+	 * -shm, no locks), with the path escaped for a URI. */
+	o = (size_t)snprintf(out, cap, "file:");
+	for (const char *p = path; *p && o + 4 < cap; p++) {
+		if (*p == '?' || *p == '#' || *p == '%')
+			o += (size_t)snprintf(out + o, cap - o, "%%%02X", (unsigned char)*p);
+		else
+			out[o++] = *p;
+	}
+	if (o + 16 >= cap)
+		return IMP_ERR_CONFIG;
+	snprintf(out + o, cap - o, "?immutable=1");
+	*flags |= SQLITE_OPEN_URI;
+	return IMP_OK;
+}
+
 /* --------------------------------------------------------- quick check */
 
 static int qc_deadline(void *arg)

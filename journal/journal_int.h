@@ -144,6 +144,10 @@ imp_err janchor_refuse_new(const char *journal);
  * nothing is touched. */
 imp_err jintegrity_wal_precheck(const char *path);
 bool jintegrity_wal_present(const char *path);
+/* The name to open path read-only with: path itself, or, in a directory no
+ * one can write and without a -wal, an immutable URI (*flags gets
+ * SQLITE_OPEN_URI). IMP_ERR_JOURNAL if a -wal there cannot be read. */
+imp_err jintegrity_ro_name(const char *path, char *out, size_t cap, int *flags);
 /* PRAGMA quick_check, stopped (with a warning) after a few seconds. */
 imp_err jintegrity_quick_check(struct jnl *j);
 

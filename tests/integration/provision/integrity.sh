@@ -182,5 +182,30 @@ check test $? = 0
 check test "$(board_fuses "$B")" = 3
 check test "$(sqlite3 "$T/d7/journal.sqlite" "select state from boards where uid = '$uid'")" = DONE
 
+# 8. A read-only data directory (a read-only bind mount in a private mount
+#    namespace): status --verify and the audit still work.
+clone "$DATA" "$T/d8"
+unshare -m sh -c "mount --bind '$T/d8' '$T/d8' && mount -o remount,bind,ro '$T/d8' &&
+	'$IMPRINT' --data-dir '$T/d8' status --verify >'$T/s8.out' 2>'$T/s8.err'; echo \$? >'$T/s8.rc';
+	'$IMPRINT' --data-dir '$T/d8' audit >'$T/a8.out' 2>&1; echo \$? >'$T/a8.rc'"
+check test "$(cat "$T/s8.rc")" = 0
+check grep -q "journal chain: verified" "$T/s8.out"
+check test "$(cat "$T/a8.rc")" = 0
+check grep -q "OK: 0 findings" "$T/a8.out"
+
+# 9. A full disk (a small tmpfs, filled up to 8 KiB): named as such, and the
+#    board is not touched.
+mkdir -p "$T/d9"
+board_cfg "$T/c9.json"
+unshare -m sh -c "mount -t tmpfs -o size=4m tmpfs '$T/d9' && cp -a '$DATA'/. '$T/d9'/ &&
+	rm -f '$T/d9/journal.sqlite-wal' '$T/d9/journal.sqlite-shm' &&
+	{ dd if=/dev/zero of='$T/d9/filler' bs=4k 2>/dev/null; truncate -s -8K '$T/d9/filler'; } &&
+	'$IMPRINT' --data-dir '$T/d9' --config '$T/c9.json' provision >'$T/p9.out' 2>'$T/p9.err';
+	echo \$? >'$T/p9.rc'"
+check test "$(cat "$T/p9.rc")" = 20
+check grep -q "full (SQLITE_FULL, ENOSPC)\|disk is full (ENOSPC)" "$T/p9.err"
+check test "$(board_fuses "$B")" = 0
+[ "$fail" = 0 ] || cat "$T/p9.err"
+
 stop_vboard
 finish
