@@ -529,3 +529,86 @@ imp_err jnl_outbox_probe(struct jnl *j, const char *uid)
 	}
 	return IMP_OK;
 }
+
+/* ------------------------------------------------------ other anchors */
+
+imp_err jnl_checkpoint_head(struct jnl *j, uint64_t *seq, char head[JNL_HASH_HEX_LEN + 1],
+			    uint64_t *serial_counter)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t h;
+	sqlite3 *db = NULL;
+	imp_err rc;
+
+	*seq = 0;
+	head[0] = '\0';
+	rc = jdb_open_reader(j, &db);
+	if (rc)
+		return rc;
+	rc = jdb_exec(db, "BEGIN");
+	if (rc == IMP_OK)
+		rc = journal_marks(db, serial_counter, &h);
+	if (rc == IMP_OK)
+		rc = jdb_prepare(db, "SELECT seq, head_hash FROM checkpoints ORDER BY seq DESC "
+				 "LIMIT 1", &st);
+	if (rc == IMP_OK) {
+		rc = jdb_step_row(db, st);
+		if (rc == IMP_OK) {
+			*seq = (uint64_t)sqlite3_column_int64(st, 0);
+			snprintf(head, JNL_HASH_HEX_LEN + 1, "%s",
+				 (const char *)sqlite3_column_text(st, 1));
+		} else if (rc == IMP_ERR_NOT_FOUND) {
+			rc = IMP_OK;
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+imp_err jnl_check_external(struct jnl *j, const char *where, uint64_t serial_counter,
+			   uint64_t seq, const char *head, char *msg, size_t cap)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t counter, h;
+	sqlite3 *db = NULL;
+	char hash[JNL_HASH_HEX_LEN + 1] = "";
+	imp_err rc;
+
+	if (msg && cap)
+		msg[0] = '\0';
+	rc = jdb_open_reader(j, &db);
+	if (rc)
+		return rc;
+	rc = jdb_exec(db, "BEGIN");
+	if (rc == IMP_OK)
+		rc = journal_marks(db, &counter, &h);
+	if (rc == IMP_OK && seq > 0 && seq <= h) {
+		rc = jdb_prepare(db, "SELECT hash FROM events WHERE seq = ?1", &st);
+		if (rc == IMP_OK)
+			rc = jdb_bind_i64(db, st, 1, (int64_t)seq);
+		if (rc == IMP_OK && jdb_step_row(db, st) == IMP_OK)
+			snprintf(hash, sizeof(hash), "%s", (const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	if (rc)
+		return rc;
+	if (counter < serial_counter || h < seq) {
+		snprintf(msg, cap, "the journal is behind %s: it holds serial counter %" PRIu64
+			 " and event %" PRIu64 ", the anchor %" PRIu64 " and event %" PRIu64 " (the "
+			 "journal, or the whole data directory, was put back from an older copy); no "
+			 "serial is issued from it: restore the newest journal", where, counter, h,
+			 serial_counter, seq);
+		return IMP_ERR_AUDIT;
+	}
+	if (seq > 0 && strcmp(hash, head) != 0) {
+		snprintf(msg, cap, "the journal's event %" PRIu64 " is not the one %s signed (hash "
+			 "%.16s..., the anchor %.16s...): the chain was rewritten; restore the newest "
+			 "journal", seq, where, hash[0] ? hash : "(none)", head);
+		return IMP_ERR_AUDIT;
+	}
+	return IMP_OK;
+}

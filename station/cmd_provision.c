@@ -52,6 +52,7 @@ int st_provision_run(struct station_ctx *ctx, struct st_line *l, size_t nfix, ui
 	if (jnl_checkpoint(l->journal) != IMP_OK)
 		IMP_WARN("the run's closing checkpoint failed (%s): take it with `imprint journal "
 			 "checkpoint`", jnl_last_error());
+	st_anchor_update(l);
 	code = st_report_results(ctx, l->cfg.fixtures, res, nfix);
 	free(res);
 	if (code == IMP_ERR_QUOTA)

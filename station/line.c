@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <pthread.h>
 
@@ -14,6 +15,7 @@
 #include "formats/serial.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
+#include "hsm/anchor.h"
 #include "line.h"
 
 static imp_err serial_format(void *arg, uint64_t counter, char *out, size_t cap)
@@ -30,6 +32,42 @@ static imp_err checkpoint_sign(void *arg, const uint8_t digest[32], uint8_t raw[
 
 	return hsm_sign_digest(l->journal_session, l->station.org.key[HSM_ORG_RECORD], digest,
 			       raw);
+}
+
+/* The HSM keeps the signed head and the counter at the last checkpoint. */
+void st_anchor_update(struct st_line *l)
+{
+	struct hsm_anchor a = { .found = true };
+	imp_err rc;
+
+	if (!l->journal || !l->journal_session)
+		return;
+	rc = jnl_checkpoint_head(l->journal, &a.seq, a.head, &a.serial_counter);
+	if (rc == IMP_OK && a.seq > 0)
+		rc = hsm_anchor_put(l->journal_session, l->cfg.station_id, &a);
+	if (rc != IMP_OK)
+		IMP_WARN("the hsm did not take the journal's anchor (%s): the next run retries",
+			 imp_err_name(rc));
+}
+
+/* Before a journal is opened for writing: what the HSM's anchor says. */
+static imp_err hsm_anchor_check(struct st_line *l, const char *jpath, struct hsm_anchor *ha)
+{
+	struct stat sb;
+	imp_err rc;
+
+	rc = hsm_anchor_get(l->journal_session, l->cfg.station_id, ha);
+	if (rc != IMP_OK || !ha->found)
+		return rc;
+	if (stat(jpath, &sb) != 0 || sb.st_size == 0) {
+		IMP_ERROR("no journal at %s (missing or empty), but the hsm's anchor says station "
+			  "%s signed its journal up to event %llu with %llu serials issued: a new "
+			  "journal would issue them again; restore the journal from backup",
+			  jpath, l->cfg.station_id, (unsigned long long)ha->seq,
+			  (unsigned long long)ha->serial_counter);
+		return IMP_ERR_JOURNAL;
+	}
+	return IMP_OK;
 }
 
 const char *st_line_url(const struct station_ctx *ctx, const struct fmt_config *cfg)
@@ -124,6 +162,7 @@ static imp_err load_firmware(struct st_line *l)
 imp_err st_line_open(struct station_ctx *ctx, struct st_line *l, unsigned what)
 {
 	struct jnl_opts jo = { 0 };
+	struct hsm_anchor ha = { 0 };
 	char jpath[4200];
 	char fpr[65];
 	imp_err rc;
@@ -157,6 +196,11 @@ imp_err st_line_open(struct station_ctx *ctx, struct st_line *l, unsigned what)
 	jo.read_only = !(what & ST_LINE_HSM);
 	jo.leased_serials = (what & ST_LINE_HSM) && st_line_url(ctx, &l->cfg);
 	jo.must_exist = jo.read_only;
+	if (what & ST_LINE_HSM) {
+		rc = hsm_anchor_check(l, jpath, &ha);
+		if (rc != IMP_OK)
+			return rc;
+	}
 	rc = jnl_open(jpath, &jo, &l->journal);
 	if (rc == IMP_ERR_NOT_FOUND)
 		IMP_ERROR("no journal at %s yet; provision a board first", jpath);
@@ -164,6 +208,18 @@ imp_err st_line_open(struct station_ctx *ctx, struct st_line *l, unsigned what)
 		IMP_ERROR("%s", jnl_last_error());
 	if (rc != IMP_OK)
 		return rc;
+	if (ha.found) {
+		char msg[600];
+
+		rc = jnl_check_external(l->journal, "the hsm's journal anchor",
+					ha.serial_counter, ha.seq, ha.head, msg, sizeof(msg));
+		if (rc == IMP_ERR_AUDIT) {
+			IMP_ERROR("%s", msg);
+			rc = IMP_ERR_JOURNAL;
+		}
+		if (rc != IMP_OK)
+			return rc;
+	}
 	l->station.journal = l->journal;
 	if (what & ST_LINE_HSM) {
 		struct jnl_info info;
@@ -201,9 +257,12 @@ void st_line_close(struct st_line *l)
 	}
 	/* Every run ends signed: the audit and `status --verify` require a
 	 * checkpoint that covers the head. */
-	if (l->journal && l->journal_session && jnl_checkpoint(l->journal) != IMP_OK)
-		IMP_WARN("the journal's closing checkpoint failed (%s): take it with `imprint "
-			 "journal checkpoint`", jnl_last_error());
+	if (l->journal && l->journal_session) {
+		if (jnl_checkpoint(l->journal) != IMP_OK)
+			IMP_WARN("the journal's closing checkpoint failed (%s): take it with "
+				 "`imprint journal checkpoint`", jnl_last_error());
+		st_anchor_update(l);
+	}
 	jnl_close(l->journal);
 	hsm_org_release(&l->station.org);
 	hsm_session_close(l->journal_session);

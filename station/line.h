@@ -32,6 +32,10 @@ struct st_line {
 imp_err st_line_open(struct station_ctx *ctx, struct st_line *l, unsigned what);
 void st_line_close(struct st_line *l);
 
+/* Store the journal's newest checkpoint and counter in the HSM's anchor
+ * (after a checkpoint; a failure only warns). */
+void st_anchor_update(struct st_line *l);
+
 /* The line database: --line URL, else the config's line.url, else NULL. */
 const char *st_line_url(const struct station_ctx *ctx, const struct fmt_config *cfg);
 

@@ -441,6 +441,22 @@ imp_err jnl_verify_chain(struct jnl *j, const struct jnl_verify_opts *opts,
 imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap);
 
 /*
+ * The newest checkpoint (*seq, 0 if none, and head, the hash it signed)
+ * and the serial counter, for an anchor kept outside the journal.
+ */
+imp_err jnl_checkpoint_head(struct jnl *j, uint64_t *seq, char head[JNL_HASH_HEX_LEN + 1],
+			    uint64_t *serial_counter);
+
+/*
+ * Compare the journal with an anchor kept elsewhere (the HSM's): it must
+ * have at least serial_counter serials, an event seq, and that event's
+ * hash must be head. IMP_OK, IMP_ERR_AUDIT with the finding in msg, or a
+ * read error. `where` names the anchor in the message.
+ */
+imp_err jnl_check_external(struct jnl *j, const char *where, uint64_t serial_counter,
+			   uint64_t seq, const char *head, char *msg, size_t cap);
+
+/*
  * Prove, before a board's fuses are burnt, that the journal can store its
  * record: the board row, an outbox row and an event are written in a
  * transaction that is rolled back. IMP_ERR_JOURNAL (with the cause) if any

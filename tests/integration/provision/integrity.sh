@@ -44,12 +44,19 @@ provision_in() {
 	"$IMPRINT" --data-dir "$1" --config "$T/c.json" provision >"$T/p.out" 2>"$T/p.err"
 }
 jsum() { sha256sum <"$1/journal.sqlite"; }
-clone() { rm -rf "$2"; cp -a "$1" "$2"; }
+# clone SRC DST: a copy of a data directory with its own token (softhsm2.conf
+# names its token directory by absolute path).
+clone() {
+	rm -rf "$2"
+	cp -a "$1" "$2"
+	sed -i "s|$1/hsm/tokens|$2/hsm/tokens|" "$2/hsm/softhsm2.conf"
+}
 
 # The reference station: two more boards done.
 provision_in "$DATA"
 check test $? = 0
 sqlite3 "$DATA/journal.sqlite" ".backup '$T/old.sqlite'"
+cp "$DATA/journal.sqlite-anchor" "$T/old.anchor"
 provision_in "$DATA"
 check test $? = 0
 check test "$(sql "select value from settings where key = 'serial_counter'")" = 3
@@ -63,7 +70,7 @@ for how in missing empty; do
 	[ $how = empty ] && : >"$T/d2/journal.sqlite"
 	provision_in "$T/d2"
 	check test $? = 20
-	check grep -q "a journal is never created where one existed" "$T/p.err"
+	check grep -Eq "a journal is never created where one existed|but the hsm.s anchor says" "$T/p.err"
 	check test "$(board_fuses "$B")" = 0
 	if [ $how = missing ]; then check test ! -e "$T/d2/journal.sqlite"; fi
 done
@@ -83,6 +90,24 @@ check grep -q "journal is behind" "$T/s3.err"
 "$IMPRINT" --data-dir "$T/d3" audit >"$T/a3.out" 2>&1
 check test $? = 28
 check grep -q "FINDING journal-rollback" "$T/a3.out"
+
+# 3b. The journal and its anchor file both put back from the older copy:
+#     the HSM's anchor (the signed head at the last checkpoint) still knows.
+clone "$DATA" "$T/d3b"
+rm -f "$T/d3b"/journal.sqlite-shm "$T/d3b"/journal.sqlite-wal
+cp "$T/old.sqlite" "$T/d3b/journal.sqlite"
+cp "$T/old.anchor" "$T/d3b/journal.sqlite-anchor"
+provision_in "$T/d3b"
+check test $? = 20
+check grep -q "the journal is behind the hsm's journal anchor" "$T/p.err"
+check test "$(board_fuses "$B")" = 0
+# ... and with the journal and its anchor file gone, no new journal either.
+rm -f "$T/d3b"/journal.sqlite*
+provision_in "$T/d3b"
+check test $? = 20
+check grep -q "but the hsm's anchor says station demo-station signed its journal" "$T/p.err"
+check test ! -e "$T/d3b/journal.sqlite"
+check test "$(board_fuses "$B")" = 0
 
 # 4. A stale -wal put back: saved after a crash, provisioning went on, then
 #    the old -wal returned. Refused; the journal file is not overwritten by
