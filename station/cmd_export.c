@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,9 +81,65 @@ static imp_err manifest_key_open(struct station_ctx *ctx, struct manifest_key *m
 	return IMP_OK;
 }
 
+/*
+ * A file export: the outbox is read, never changed; the driver's own
+ * progress (the newest record it wrote) is DATA/export/DRIVER.last; FILE is
+ * written atomically and replaced only with --force.
+ */
+static imp_err file_export(struct station_ctx *ctx, const char *jpath,
+			   const struct exp_driver *d, const struct exp_settings *s, bool force,
+			   bool only_new, struct exp_stats *total)
+{
+	char progress[4300], *since = NULL, *last = NULL;
+	uint8_t *buf = NULL;
+	size_t n = 0;
+	void *state = NULL;
+	struct stat sb;
+	imp_err rc, crc;
+
+	if (s->out_path && !force && stat(s->out_path, &sb) == 0) {
+		IMP_ERROR("%s exists: give --force to replace it, or another --out", s->out_path);
+		return IMP_ERR_EXISTS;
+	}
+	snprintf(progress, sizeof(progress), "%s/export/%s.last", ctx->data_dir, d->name);
+	if (only_new) {
+		rc = imp_read_file(progress, &buf, &n);
+		if (rc == IMP_OK) {
+			since = strndup((const char *)buf, strcspn((const char *)buf, "\n"));
+			free(buf);
+			if (!since)
+				return IMP_ERR_NOMEM;
+		} else if (rc != IMP_ERR_NOT_FOUND) {
+			return rc;
+		}
+	}
+	rc = d->open(s, &state);
+	if (rc != IMP_OK) {
+		free(since);
+		return rc;
+	}
+	rc = exp_export_file(jpath, d, state, since, total, &last);
+	crc = d->close(state); /* the file is complete and in place, or absent */
+	if (rc == IMP_OK)
+		rc = crc;
+	if (rc == IMP_OK && last) {
+		char dir[4300], line[64];
+		int len = snprintf(line, sizeof(line), "%s\n", last);
+
+		snprintf(dir, sizeof(dir), "%s/export", ctx->data_dir);
+		rc = imp_mkdir_p(dir, 0700);
+		if (rc == IMP_OK)
+			rc = imp_write_file_atomic(progress, line, (size_t)len, 0600);
+	}
+	free(last);
+	free(since);
+	return rc;
+}
+
 int cmd_export(int argc, char **argv, struct station_ctx *ctx)
 {
 	bool help = false, once = false, follow = false, rejected = false, list = false;
+	bool force = false, only_new = false;
 	const char *driver_name = "https", *out = NULL;
 	long batch = EXP_BATCH_DEFAULT, retry_for = 60, interval_ms = 1000, timeout_ms = 30000;
 	const struct st_option opts[] = {
@@ -92,6 +149,9 @@ int cmd_export(int argc, char **argv, struct station_ctx *ctx)
 		{ "driver", 'd', ST_OPT_STRING, &driver_name, "NAME",
 		  "https (default), aws-iot, azure-dps, csv or manifest" },
 		{ "out", 'o', ST_OPT_STRING, &out, "FILE", "the file a file exporter writes" },
+		{ "force", 0, ST_OPT_FLAG, &force, NULL, "a file exporter may replace FILE" },
+		{ "new", 0, ST_OPT_FLAG, &only_new, NULL,
+		  "a file exporter writes only records newer than its last export" },
 		{ "batch", 'b', ST_OPT_INT, &batch, "N", "records per request (1000)" },
 		{ "retry-for", 0, ST_OPT_INT, &retry_for, "S",
 		  "retry a failing batch for S seconds before giving up (60)" },
@@ -166,6 +226,10 @@ int cmd_export(int argc, char **argv, struct station_ctx *ctx)
 		if (rc != IMP_OK)
 			goto cleanup;
 	}
+	if (d->durable_on_close) {
+		rc = file_export(ctx, jpath, d, &s, force, only_new, &total);
+		goto report;
+	}
 	rc = d->open(&s, &state);
 	if (rc != IMP_OK)
 		goto cleanup;
@@ -203,6 +267,7 @@ int cmd_export(int argc, char **argv, struct station_ctx *ctx)
 	}
 	if (state)
 		d->close(state);
+report:
 	jnl_outbox_count_pending(j, &pending);
 	st_emit(ctx,
 		json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f}", "event", "export", "driver",
@@ -211,8 +276,13 @@ int cmd_export(int argc, char **argv, struct station_ctx *ctx)
 			  "pending", (json_int_t)pending, "seconds", total.seconds),
 		print_stats, NULL);
 	if (rc == IMP_OK && total.rejected > 0) {
-		IMP_ERROR("%llu records were rejected: see 'imprint export --rejected'",
-			  (unsigned long long)total.rejected);
+		if (d->durable_on_close)
+			IMP_ERROR("%llu records cannot be written in the %s format (named above); "
+				  "they are not in %s", (unsigned long long)total.rejected, d->name,
+				  out);
+		else
+			IMP_ERROR("%llu records were rejected: see 'imprint export --rejected'",
+				  (unsigned long long)total.rejected);
 		rc = IMP_ERR_EXPORT;
 	}
 	if (rc == IMP_ERR_TIMEOUT)
