@@ -838,8 +838,10 @@ static imp_err check_journal(struct audit *a)
 	imp_err rc;
 
 	rc = jnl_open(a->o->journal, &jo, &j);
-	if (rc != IMP_OK)
+	if (rc != IMP_OK) {
+		IMP_ERROR("audit: %s", jnl_last_error());
 		return rc;
+	}
 	rc = jnl_verify_chain(j, &vo, &rep);
 	a->sum->chain_checked = true;
 	a->sum->journal_events = rep.events;

@@ -91,11 +91,11 @@ imp_err exp_background_start(struct jnl *j, const struct fmt_config *cfg,
 	bg = calloc(1, sizeof(*bg));
 	if (!bg)
 		return IMP_ERR_NOMEM;
-	s.url = cfg->registry.url;
-	s.ca = cfg->registry.ca;
-	s.cert = cfg->registry.cert;
-	s.key = cfg->registry.key;
-	s.bearer = cfg->registry.bearer_env ? getenv(cfg->registry.bearer_env) : NULL;
+	rc = exp_settings_from_config(cfg, &s);
+	if (rc != IMP_OK) {
+		free(bg);
+		return rc;
+	}
 	s.retry_for_s = BG_RETRY_FOR_S;
 	s.timeout_ms = BG_TIMEOUT_MS;
 	bg->j = j;

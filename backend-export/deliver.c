@@ -38,21 +38,6 @@ const struct exp_driver *exp_driver_find(const char *name)
 	return NULL;
 }
 
-const char *exp_status_name(enum exp_status s)
-{
-	switch (s) {
-	case EXP_PENDING:
-		return "pending";
-	case EXP_ACCEPTED:
-		return "accepted";
-	case EXP_DUPLICATE_SAME:
-		return "duplicate-same";
-	case EXP_REJECTED:
-		return "rejected";
-	}
-	return "?";
-}
-
 imp_err exp_jws_payload(const char *jws, json_t **out)
 {
 	const char *a = strchr(jws, '.');

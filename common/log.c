@@ -10,6 +10,10 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void imp_log_set_level(enum imp_log_level level)
 {
+	if ((int)level < (int)IMP_LOG_QUIET)
+		level = IMP_LOG_QUIET;
+	if (level > IMP_LOG_TRACE)
+		level = IMP_LOG_TRACE;
 	log_level = level;
 }
 

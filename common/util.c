@@ -72,11 +72,11 @@ static imp_err write_all(int fd, const void *data, size_t n)
 
 imp_err imp_write_secret_file(const char *path, const void *data, size_t n)
 {
-	mode_t old = umask(077);
+	/* Mode 0600 at creation: a umask can only take bits away, so the
+	 * process-wide umask (shared by every thread) is left alone. */
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	imp_err rc;
 
-	umask(old);
 	if (fd < 0) {
 		if (errno == EEXIST)
 			return IMP_ERR_EXISTS;

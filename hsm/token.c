@@ -373,8 +373,3 @@ CK_SLOT_ID hsm_raw_slot(struct hsm *h)
 {
 	return h->slot;
 }
-
-CK_SESSION_HANDLE hsm_raw_session(struct hsm_session *s)
-{
-	return s->sh;
-}

@@ -142,6 +142,25 @@ static imp_err load_board(sqlite3 *db, const char *col, const char *key, struct 
 }
 
 /* The refusal a finished or rejected board gets, IMP_OK for one in flight. */
+/* Into a board's transaction: uid normalised into u, then BEGIN. Nothing is
+ * open when it fails; otherwise the caller ends with jdb_end(). */
+static imp_err board_begin(struct jnl *j, const char *uid, char u[JNL_UID_HEX_MAX + 1])
+{
+	imp_err rc = uid_norm(uid, u);
+
+	return rc ? rc : jdb_begin(j);
+}
+
+/* The board u inside the transaction; IMP_ERR_NOT_FOUND says so. */
+static imp_err board_load(struct jnl *j, const char *u, struct jnl_board *b)
+{
+	imp_err rc = load_board(j->db, "uid", u, b);
+
+	if (rc == IMP_ERR_NOT_FOUND)
+		jerr_set(rc, "board %s is not in the journal", u);
+	return rc;
+}
+
 static imp_err closed_board(const struct jnl_board *b)
 {
 	switch (b->state) {
@@ -259,10 +278,7 @@ imp_err jnl_register(struct jnl *j, const char *uid, const char *fixture,
 		memset(out, 0, sizeof(*out));
 	if (existing)
 		*existing = false;
-	rc = uid_norm(uid, u);
-	if (rc)
-		return rc;
-	rc = jdb_begin(j);
+	rc = board_begin(j, uid, u);
 	if (rc)
 		return rc;
 	rc = load_board(j->db, "uid", u, &b);
@@ -358,10 +374,7 @@ imp_err jnl_allocate(struct jnl *j, const char *uid, const char *fixture,
 		*existing = false;
 	if (cap)
 		serial_out[0] = '\0';
-	rc = uid_norm(uid, u);
-	if (rc)
-		return rc;
-	rc = jdb_begin(j);
+	rc = board_begin(j, uid, u);
 	if (rc)
 		return rc;
 	rc = load_board(j->db, "uid", u, &b);
@@ -521,21 +534,16 @@ imp_err jnl_set_state(struct jnl *j, const char *uid, enum jnl_state new_state,
 	struct jnl_board b = { 0 };
 	imp_err rc;
 
-	rc = uid_norm(uid, u);
-	if (rc)
-		return rc;
 	if ((unsigned)new_state >= JNL_ST__COUNT || new_state == JNL_ST_DONE ||
 	    new_state == JNL_ST_FAILED || new_state == JNL_ST_QUARANTINED) {
 		jerr_set(IMP_ERR_INTERNAL, "set_state cannot move board %s to %s: use record_done, "
 			 "reject or quarantine", u, jnl_state_name(new_state));
 		return IMP_ERR_INTERNAL;
 	}
-	rc = jdb_begin(j);
+	rc = board_begin(j, uid, u);
 	if (rc)
 		return rc;
-	rc = load_board(j->db, "uid", u, &b);
-	if (rc == IMP_ERR_NOT_FOUND)
-		jerr_set(rc, "board %s is not in the journal", u);
+	rc = board_load(j, u, &b);
 	if (rc)
 		goto cleanup;
 	rc = closed_board(&b);
@@ -559,19 +567,14 @@ imp_err jnl_set_data(struct jnl *j, const char *uid, const char *data_json)
 	struct jnl_board b = { 0 };
 	imp_err rc;
 
-	rc = uid_norm(uid, u);
-	if (rc)
-		return rc;
 	if (!data_json) {
 		jerr_set(IMP_ERR_USAGE, "no board data given");
 		return IMP_ERR_USAGE;
 	}
-	rc = jdb_begin(j);
+	rc = board_begin(j, uid, u);
 	if (rc)
 		return rc;
-	rc = load_board(j->db, "uid", u, &b);
-	if (rc == IMP_ERR_NOT_FOUND)
-		jerr_set(rc, "board %s is not in the journal", u);
+	rc = board_load(j, u, &b);
 	if (rc == IMP_OK)
 		rc = closed_board(&b);
 	if (rc == IMP_OK)
@@ -703,15 +706,10 @@ imp_err jnl_reject(struct jnl *j, const char *uid, imp_err code,
 		jerr_set(IMP_ERR_INTERNAL, "reject() needs an error code");
 		return IMP_ERR_INTERNAL;
 	}
-	rc = uid_norm(uid, u);
+	rc = board_begin(j, uid, u);
 	if (rc)
 		return rc;
-	rc = jdb_begin(j);
-	if (rc)
-		return rc;
-	rc = load_board(j->db, "uid", u, &b);
-	if (rc == IMP_ERR_NOT_FOUND)
-		jerr_set(rc, "board %s is not in the journal", u);
+	rc = board_load(j, u, &b);
 	if (rc)
 		goto cleanup;
 	if (b.state == JNL_ST_DONE || b.state == JNL_ST_QUARANTINED) {
@@ -731,10 +729,7 @@ imp_err jnl_quarantine(struct jnl *j, const char *uid, const char *fixture,
 	struct jnl_board b = { 0 };
 	imp_err rc;
 
-	rc = uid_norm(uid, u);
-	if (rc)
-		return rc;
-	rc = jdb_begin(j);
+	rc = board_begin(j, uid, u);
 	if (rc)
 		return rc;
 	rc = load_board(j->db, "uid", u, &b);
@@ -775,19 +770,14 @@ imp_err jnl_reissue(struct jnl *j, const char *uid, const char *reason,
 	struct jnl_board b = { 0 };
 	imp_err rc;
 
-	rc = uid_norm(uid, u);
-	if (rc)
-		return rc;
 	if (!reason || !reason[0] || !authorised_by || !authorised_by[0]) {
 		jerr_set(IMP_ERR_USAGE, "a reissue needs a reason and who authorised it");
 		return IMP_ERR_USAGE;
 	}
-	rc = jdb_begin(j);
+	rc = board_begin(j, uid, u);
 	if (rc)
 		return rc;
-	rc = load_board(j->db, "uid", u, &b);
-	if (rc == IMP_ERR_NOT_FOUND)
-		jerr_set(rc, "board %s is not in the journal", u);
+	rc = board_load(j, u, &b);
 	if (rc)
 		goto cleanup;
 	if (b.state == JNL_ST_QUARANTINED) {
@@ -887,17 +877,12 @@ imp_err jnl_record_done(struct jnl *j, const char *uid, const char *record_id,
 	struct jnl_board b = { 0 };
 	imp_err rc;
 
-	rc = uid_norm(uid, u);
+	rc = check_record_args(record_id, jws);
 	if (rc == IMP_OK)
-		rc = check_record_args(record_id, jws);
+		rc = board_begin(j, uid, u);
 	if (rc)
 		return rc;
-	rc = jdb_begin(j);
-	if (rc)
-		return rc;
-	rc = load_board(j->db, "uid", u, &b);
-	if (rc == IMP_ERR_NOT_FOUND)
-		jerr_set(rc, "board %s is not in the journal", u);
+	rc = board_load(j, u, &b);
 	if (rc)
 		goto cleanup;
 	rc = outbox_uid(j->db, record_id, owner);
@@ -948,12 +933,9 @@ imp_err jnl_outbox_add_revocation(struct jnl *j, const char *uid,
 	struct jnl_board b = { 0 };
 	imp_err rc;
 
-	rc = uid_norm(uid, u);
+	rc = check_record_args(record_id, jws);
 	if (rc == IMP_OK)
-		rc = check_record_args(record_id, jws);
-	if (rc)
-		return rc;
-	rc = jdb_begin(j);
+		rc = board_begin(j, uid, u);
 	if (rc)
 		return rc;
 	rc = load_board(j->db, "uid", u, &b);

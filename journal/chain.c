@@ -600,52 +600,40 @@ cleanup:
 
 /* ---------------------------------------------------------------- iterate */
 
-imp_err jnl_iterate_events(struct jnl *j, uint64_t from_seq, const char *uid,
-				    jnl_event_cb cb, void *arg)
+struct event_scan {
+	jnl_event_cb cb;
+	void *arg;
+};
+
+static imp_err event_row(void *arg, sqlite3_stmt *st, bool *stop)
 {
-	sqlite3_stmt *st = NULL;
-	sqlite3 *db = NULL;
-	imp_err rc;
+	struct event_scan *s = arg;
+	struct jnl_event ev;
 
-	jerr_clear();
-	rc = jdb_open_reader(j, &db);
-	if (rc)
-		return rc;
-	rc = jdb_exec(db, "BEGIN");
-	if (rc)
-		goto cleanup;
-	rc = jdb_prepare(db, "SELECT seq, ts, mono_ns, uid, serial, kind, detail, prev_hash, hash "
-			 "FROM events WHERE seq >= ?1 AND (?2 IS NULL OR uid = lower(?2)) "
-			 "ORDER BY seq", &st);
-	if (rc == IMP_OK)
-		rc = jdb_bind_i64(db, st, 1, (int64_t)from_seq);
-	if (rc == IMP_OK)
-		rc = jdb_bind_text(db, st, 2, uid);
-	while (rc == IMP_OK) {
-		struct jnl_event ev;
+	ev.seq = (uint64_t)sqlite3_column_int64(st, 0);
+	ev.ts = col_text(st, 1);
+	ev.mono_ns = (uint64_t)sqlite3_column_int64(st, 2);
+	ev.uid = col_text(st, 3);
+	ev.serial = col_text(st, 4);
+	ev.kind = col_text(st, 5);
+	ev.detail = col_text(st, 6);
+	ev.prev_hash = col_text(st, 7);
+	ev.hash = col_text(st, 8);
+	if (s->cb(s->arg, &ev))
+		*stop = true;
+	return IMP_OK;
+}
 
-		rc = jdb_step_row(db, st);
-		if (rc == IMP_ERR_NOT_FOUND) {
-			rc = IMP_OK;
-			break;
-		}
-		if (rc)
-			break;
-		ev.seq = (uint64_t)sqlite3_column_int64(st, 0);
-		ev.ts = col_text(st, 1);
-		ev.mono_ns = (uint64_t)sqlite3_column_int64(st, 2);
-		ev.uid = col_text(st, 3);
-		ev.serial = col_text(st, 4);
-		ev.kind = col_text(st, 5);
-		ev.detail = col_text(st, 6);
-		ev.prev_hash = col_text(st, 7);
-		ev.hash = col_text(st, 8);
-		if (cb(arg, &ev))
-			break;
-	}
-cleanup:
-	sqlite3_finalize(st);
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	sqlite3_close(db);
-	return rc;
+imp_err jnl_iterate_events(struct jnl *j, uint64_t from_seq, const char *uid,
+			   jnl_event_cb cb, void *arg)
+{
+	struct event_scan s = { cb, arg };
+	const struct jdb_arg args[] = {
+		{ .i64 = (int64_t)from_seq },
+		{ .text = uid, .is_text = true },
+	};
+
+	return jdb_snapshot(j, "SELECT seq, ts, mono_ns, uid, serial, kind, detail, prev_hash, "
+			    "hash FROM events WHERE seq >= ?1 AND (?2 IS NULL OR uid = lower(?2)) "
+			    "ORDER BY seq", args, 2, event_row, &s);
 }

@@ -684,6 +684,39 @@ imp_err jdb_open_reader(struct jnl *j, sqlite3 **out)
 	return open_db(j->path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, j->busy_ms, out);
 }
 
+imp_err jdb_snapshot(struct jnl *j, const char *sql, const struct jdb_arg *args, size_t nargs,
+		     jdb_row_fn fn, void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db = NULL;
+	bool stop = false;
+	imp_err rc;
+
+	jerr_clear();
+	rc = jdb_open_reader(j, &db);
+	if (rc)
+		return rc;
+	rc = jdb_exec(db, "BEGIN");
+	if (rc == IMP_OK)
+		rc = jdb_prepare(db, sql, &st);
+	for (size_t i = 0; rc == IMP_OK && i < nargs; i++)
+		rc = args[i].is_text ? jdb_bind_text(db, st, (int)i + 1, args[i].text)
+				     : jdb_bind_i64(db, st, (int)i + 1, args[i].i64);
+	while (rc == IMP_OK && !stop) {
+		rc = jdb_step_row(db, st);
+		if (rc == IMP_ERR_NOT_FOUND) {
+			rc = IMP_OK;
+			break;
+		}
+		if (rc == IMP_OK)
+			rc = fn(arg, st, &stop);
+	}
+	sqlite3_finalize(st);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
 imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 			  struct jnl **out)
 {

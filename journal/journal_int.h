@@ -82,6 +82,26 @@ imp_err jdb_setting_set_u64(sqlite3 *db, const char *key, uint64_t v);
  * call back into user code. Closed with sqlite3_close(). */
 imp_err jdb_open_reader(struct jnl *j, sqlite3 **out);
 
+/* A value bound to a statement's ?N (N = its index + 1). */
+struct jdb_arg {
+	const char *text; /* bound as text when is_text (NULL binds NULL) */
+	int64_t i64;
+	bool is_text;
+};
+
+/* Called for each row; returns IMP_OK to go on, sets *stop to end early
+ * (not an error), or returns an error that ends the scan. */
+typedef imp_err (*jdb_row_fn)(void *arg, sqlite3_stmt *st, bool *stop);
+
+/*
+ * The read-snapshot loop: run sql on a read-only connection of its own,
+ * inside one transaction (a consistent snapshot), with args bound, and hand
+ * every row to fn. The callback may write to the journal through j, since
+ * the snapshot holds no lock of j's.
+ */
+imp_err jdb_snapshot(struct jnl *j, const char *sql, const struct jdb_arg *args, size_t nargs,
+		     jdb_row_fn fn, void *arg);
+
 /* RFC 3339 UTC with milliseconds: "2026-11-26T09:50:00.123Z". */
 void jtime_now(char out[40]);
 

@@ -154,85 +154,64 @@ cleanup:
 	return jdb_end(j, rc);
 }
 
-imp_err jnl_lease_list(struct jnl *j, bool open_only, jnl_lease_cb cb,
-				void *arg)
+struct lease_scan {
+	jnl_lease_cb cb;
+	void *arg;
+};
+
+static imp_err lease_row(void *arg, sqlite3_stmt *st, bool *stop)
 {
-	sqlite3_stmt *st = NULL;
-	sqlite3 *db = NULL;
-	imp_err rc;
+	struct lease_scan *s = arg;
+	struct jnl_lease l;
 
-	jerr_clear();
-	rc = jdb_open_reader(j, &db);
-	if (rc)
-		return rc;
-	rc = jdb_exec(db, "BEGIN");
-	if (rc == IMP_OK)
-		rc = jdb_prepare(db, open_only ?
-				 "SELECT id, first_counter, last_counter, next_counter, 0 FROM "
-				 "leases WHERE closed IS NULL ORDER BY first_counter" :
-				 "SELECT id, first_counter, last_counter, next_counter, "
-				 "closed IS NOT NULL FROM leases ORDER BY first_counter", &st);
-	while (rc == IMP_OK) {
-		struct jnl_lease l;
-
-		rc = jdb_step_row(db, st);
-		if (rc == IMP_ERR_NOT_FOUND) {
-			rc = IMP_OK;
-			break;
-		}
-		if (rc)
-			break;
-		l.id = (uint64_t)sqlite3_column_int64(st, 0);
-		l.first = (uint64_t)sqlite3_column_int64(st, 1);
-		l.last = (uint64_t)sqlite3_column_int64(st, 2);
-		l.next = (uint64_t)sqlite3_column_int64(st, 3);
-		l.closed = sqlite3_column_int(st, 4) != 0;
-		if (cb(arg, &l))
-			break;
-	}
-	sqlite3_finalize(st);
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	sqlite3_close(db);
-	return rc;
+	l.id = (uint64_t)sqlite3_column_int64(st, 0);
+	l.first = (uint64_t)sqlite3_column_int64(st, 1);
+	l.last = (uint64_t)sqlite3_column_int64(st, 2);
+	l.next = (uint64_t)sqlite3_column_int64(st, 3);
+	l.closed = sqlite3_column_int(st, 4) != 0;
+	if (s->cb(s->arg, &l))
+		*stop = true;
+	return IMP_OK;
 }
 
-imp_err jnl_line_pending(struct jnl *j, unsigned limit,
-				  jnl_line_outbox_cb cb, void *arg)
+imp_err jnl_lease_list(struct jnl *j, bool open_only, jnl_lease_cb cb, void *arg)
 {
-	char sql[400];
-	sqlite3_stmt *st = NULL;
-	sqlite3 *db = NULL;
-	imp_err rc;
+	struct lease_scan s = { cb, arg };
 
-	jerr_clear();
+	return jdb_snapshot(j, open_only ?
+			    "SELECT id, first_counter, last_counter, next_counter, 0 FROM "
+			    "leases WHERE closed IS NULL ORDER BY first_counter" :
+			    "SELECT id, first_counter, last_counter, next_counter, "
+			    "closed IS NOT NULL FROM leases ORDER BY first_counter",
+			    NULL, 0, lease_row, &s);
+}
+
+struct line_scan {
+	jnl_line_outbox_cb cb;
+	void *arg;
+};
+
+static imp_err line_row(void *arg, sqlite3_stmt *st, bool *stop)
+{
+	struct line_scan *s = arg;
+	struct jnl_outbox_entry e = { 0 };
+
+	joutbox_from_row(st, &e);
+	if (s->cb(s->arg, &e, (uint64_t)sqlite3_column_int64(st, 6)))
+		*stop = true;
+	return IMP_OK;
+}
+
+imp_err jnl_line_pending(struct jnl *j, unsigned limit, jnl_line_outbox_cb cb, void *arg)
+{
+	struct line_scan s = { cb, arg };
+	char sql[400];
+
 	snprintf(sql, sizeof(sql), "SELECT o.record_id, o.serial, o.uid, o.kind, o.jws, o.created, "
 		 "coalesce(b.counter, 0) FROM outbox o LEFT JOIN boards b ON b.uid = o.uid "
 		 "WHERE o.line_delivered_at IS NULL ORDER BY o.created, o.rowid LIMIT %lld",
 		 limit ? (long long)limit : -1LL);
-	rc = jdb_open_reader(j, &db);
-	if (rc)
-		return rc;
-	rc = jdb_exec(db, "BEGIN");
-	if (rc == IMP_OK)
-		rc = jdb_prepare(db, sql, &st);
-	while (rc == IMP_OK) {
-		struct jnl_outbox_entry e = { 0 };
-
-		rc = jdb_step_row(db, st);
-		if (rc == IMP_ERR_NOT_FOUND) {
-			rc = IMP_OK;
-			break;
-		}
-		if (rc)
-			break;
-		joutbox_from_row(st, &e);
-		if (cb(arg, &e, (uint64_t)sqlite3_column_int64(st, 6)))
-			break;
-	}
-	sqlite3_finalize(st);
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	sqlite3_close(db);
-	return rc;
+	return jdb_snapshot(j, sql, NULL, 0, line_row, &s);
 }
 
 imp_err jnl_line_count_pending(struct jnl *j, uint64_t *out)

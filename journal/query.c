@@ -9,42 +9,30 @@
 #include "imprint/log.h"
 #include "journal_int.h"
 
+struct board_scan {
+	jnl_board_cb cb;
+	void *arg;
+};
+
+static imp_err board_row(void *arg, sqlite3_stmt *st, bool *stop)
+{
+	struct board_scan *s = arg;
+	struct jnl_board b;
+	imp_err rc = jboard_from_row(st, &b, false);
+
+	if (rc == IMP_OK && s->cb(s->arg, &b))
+		*stop = true;
+	return rc;
+}
+
 /* Run a board query on a snapshot; ?1 is bound to text1 if not NULL. */
 static imp_err list_boards(struct jnl *j, const char *sql, const char *text1,
 			   jnl_board_cb cb, void *arg)
 {
-	sqlite3_stmt *st = NULL;
-	sqlite3 *db = NULL;
-	imp_err rc;
+	struct board_scan s = { cb, arg };
+	struct jdb_arg a = { .text = text1, .is_text = true };
 
-	jerr_clear();
-	rc = jdb_open_reader(j, &db);
-	if (rc)
-		return rc;
-	rc = jdb_exec(db, "BEGIN");
-	if (rc == IMP_OK)
-		rc = jdb_prepare(db, sql, &st);
-	if (rc == IMP_OK && text1)
-		rc = jdb_bind_text(db, st, 1, text1);
-	while (rc == IMP_OK) {
-		struct jnl_board b;
-
-		rc = jdb_step_row(db, st);
-		if (rc == IMP_ERR_NOT_FOUND) {
-			rc = IMP_OK;
-			break;
-		}
-		if (rc == IMP_OK)
-			rc = jboard_from_row(st, &b, false);
-		if (rc)
-			break;
-		if (cb(arg, &b))
-			break;
-	}
-	sqlite3_finalize(st);
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	sqlite3_close(db);
-	return rc;
+	return jdb_snapshot(j, sql, &a, text1 ? 1 : 0, board_row, &s);
 }
 
 imp_err jnl_list_unfinished(struct jnl *j, jnl_board_cb cb, void *arg)
@@ -118,44 +106,33 @@ imp_err jnl_outbox_count_pending(struct jnl *j, uint64_t *out)
 	return rc;
 }
 
-imp_err jnl_outbox_pending(struct jnl *j, unsigned limit, jnl_outbox_cb cb,
-				    void *arg)
-{
-	char sql[256];
-	sqlite3_stmt *st = NULL;
-	sqlite3 *db = NULL;
-	imp_err rc;
+struct outbox_scan {
+	jnl_outbox_cb cb;
+	void *arg;
+};
 
-	jerr_clear();
+static imp_err outbox_row(void *arg, sqlite3_stmt *st, bool *stop)
+{
+	struct outbox_scan *s = arg;
+	struct jnl_outbox_entry e = { 0 };
+
+	joutbox_from_row(st, &e);
+	e.attempts = (uint32_t)sqlite3_column_int64(st, 6);
+	e.last_error = (const char *)sqlite3_column_text(st, 7);
+	if (s->cb(s->arg, &e))
+		*stop = true;
+	return IMP_OK;
+}
+
+imp_err jnl_outbox_pending(struct jnl *j, unsigned limit, jnl_outbox_cb cb, void *arg)
+{
+	struct outbox_scan s = { cb, arg };
+	char sql[256];
+
 	snprintf(sql, sizeof(sql), "SELECT record_id, serial, uid, kind, jws, created, attempts, "
 		 "last_error FROM outbox WHERE delivered_at IS NULL AND rejected_reason IS NULL "
 		 "ORDER BY created, rowid LIMIT %lld", limit ? (long long)limit : -1LL);
-	rc = jdb_open_reader(j, &db);
-	if (rc)
-		return rc;
-	rc = jdb_exec(db, "BEGIN");
-	if (rc == IMP_OK)
-		rc = jdb_prepare(db, sql, &st);
-	while (rc == IMP_OK) {
-		struct jnl_outbox_entry e = { 0 };
-
-		rc = jdb_step_row(db, st);
-		if (rc == IMP_ERR_NOT_FOUND) {
-			rc = IMP_OK;
-			break;
-		}
-		if (rc)
-			break;
-		joutbox_from_row(st, &e);
-		e.attempts = (uint32_t)sqlite3_column_int64(st, 6);
-		e.last_error = (const char *)sqlite3_column_text(st, 7);
-		if (cb(arg, &e))
-			break;
-	}
-	sqlite3_finalize(st);
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	sqlite3_close(db);
-	return rc;
+	return jdb_snapshot(j, sql, NULL, 0, outbox_row, &s);
 }
 
 void joutbox_from_row(sqlite3_stmt *st, struct jnl_outbox_entry *e)

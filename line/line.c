@@ -600,16 +600,6 @@ void line_set_demand(struct line *l, uint64_t boards)
 	__atomic_store_n(&l->allocated, 0, __ATOMIC_SEQ_CST);
 }
 
-bool line_online(struct line *l)
-{
-	bool on;
-
-	pthread_mutex_lock(&l->lock);
-	on = l->conn && l->ready;
-	pthread_mutex_unlock(&l->lock);
-	return on;
-}
-
 /* Claim uid for this station. IMP_ERR_DUPLICATE if another holds it. Lock held. */
 static imp_err claim_uid(struct line *l, const char *uid)
 {

@@ -305,11 +305,6 @@ const uint8_t *sim_chip_uid(const struct sim_chip *chip)
 	return hdr(chip)->uid;
 }
 
-const char *sim_chip_state_dir(const struct sim_chip *chip)
-{
-	return chip->state_dir;
-}
-
 /* ---- memory map ---- */
 
 enum region {
@@ -741,9 +736,4 @@ void sim_chip_set_faults(struct sim_chip *chip, uint32_t faults)
 	if (faults & SIM_FAULT_TAMPER_LOCK)
 		chip->fuses_eff &= ~VB1_FUSE_DEBUG_LOCK;
 	pthread_mutex_unlock(&chip->mu);
-}
-
-uint32_t sim_chip_faults(const struct sim_chip *chip)
-{
-	return chip->faults;
 }

@@ -8,7 +8,7 @@
 
 #include "audit/audit.h"
 #include "imprint/log.h"
-#include "line.h"
+#include "run.h"
 
 static void on_finding(void *arg, const struct aud_finding *f)
 {
@@ -79,10 +79,13 @@ static imp_err audit_line(struct station_ctx *ctx, const struct fmt_config *cfg,
 	lo.quota = 0;
 	snprintf(tmp, cap, "%s/line-audit.XXXXXX", ctx->data_dir);
 	fd = mkstemp(tmp);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
 		IMP_ERROR("audit: cannot create a temporary file in %s", ctx->data_dir);
-		if (fd >= 0)
+		if (fd >= 0) {
 			close(fd);
+			unlink(tmp);
+		}
 		tmp[0] = '\0';
 		return IMP_ERR_IO;
 	}
@@ -92,59 +95,62 @@ static imp_err audit_line(struct station_ctx *ctx, const struct fmt_config *cfg,
 	return rc;
 }
 
-int cmd_audit(int argc, char **argv, struct station_ctx *ctx)
+static struct {
+	const char *journal, *records, *trust, *registry, *line;
+	long threads;
+} ao;
+
+static const struct st_option audit_opts[] = {
+	{ "journal", 'j', ST_OPT_STRING, &ao.journal, "FILE",
+	  "the journal (default: the station's, unless --records is given)" },
+	{ "records", 'r', ST_OPT_STRING, &ao.records, "FILE",
+	  "exported records, JSON lines ({\"id\":..,\"jws\":..} or a JWS per line)" },
+	{ "trust", 't', ST_OPT_STRING, &ao.trust, "DIR", "the trust folder (DATA/trust)" },
+	{ "registry-db", 0, ST_OPT_STRING, &ao.registry, "FILE",
+	  "an imprint-registry database: every locked board must be in it" },
+	{ "line", 0, ST_OPT_STRING, &ao.line, "URL",
+	  "the whole line: every record in this line database (docs/LINE.md)" },
+	{ "threads", 0, ST_OPT_INT, &ao.threads, "N", "verifying threads (all cores)" },
+	ST_OPTIONS_END,
+};
+
+static imp_err audit_check(int argc, char **argv)
 {
-	bool help = false;
-	const char *journal = NULL, *records = NULL, *trust = NULL, *registry = NULL;
-	const char *line = NULL;
+	(void)argc;
+	(void)argv;
+	if (ao.threads > 64) {
+		IMP_ERROR("audit: --threads takes 0 (all cores) to 64");
+		return IMP_ERR_USAGE;
+	}
+	if (ao.line && ao.records) {
+		IMP_ERROR("audit: --line and --records both name the records: give one");
+		return IMP_ERR_USAGE;
+	}
+	return IMP_OK;
+}
+
+static int audit_run(struct station_ctx *ctx, int argc, char **argv)
+{
+	const struct fmt_config *cfg = &ctx->run->cfg;
+	const char *journal = ao.journal, *records = ao.records, *trust = ao.trust;
+	const char *line = ao.line;
 	char line_tmp[4200] = "";
 	uint64_t line_findings = 0;
-	long threads = 0;
-	const struct st_option opts[] = {
-		{ "journal", 'j', ST_OPT_STRING, &journal, "FILE",
-		  "the journal (default: the station's, unless --records is given)" },
-		{ "records", 'r', ST_OPT_STRING, &records, "FILE",
-		  "exported records, JSON lines ({\"id\":..,\"jws\":..} or a JWS per line)" },
-		{ "trust", 't', ST_OPT_STRING, &trust, "DIR", "the trust folder (DATA/trust)" },
-		{ "registry-db", 0, ST_OPT_STRING, &registry, "FILE",
-		  "an imprint-registry database: every locked board must be in it" },
-		{ "line", 0, ST_OPT_STRING, &line, "URL",
-		  "the whole line: every record in this line database (docs/LINE.md)" },
-		{ "threads", 0, ST_OPT_INT, &threads, "N", "verifying threads (all cores)" },
-		ST_OPTIONS_END,
-	};
-	struct fmt_config cfg = { 0 };
 	struct aud_opts o = { 0 };
 	struct aud_summary s;
 	char jpath[4200], tdir[4200];
-	int first;
-	imp_err rc;
+	imp_err rc = IMP_OK;
 
-	rc = st_parse_options(opts, "imprint audit [--journal FILE] [--records FILE] [--trust DIR] "
-				    "[--registry-db FILE] [--line URL]",
-			      argc, argv, &first, &help);
-	if (rc != IMP_OK || help)
-		return (int)rc;
-	if (first != argc || threads < 0 || threads > 64) {
-		IMP_ERROR("audit: see 'imprint audit --help'");
-		return IMP_ERR_USAGE;
-	}
-	rc = st_load_config(ctx, &cfg);
-	if (rc != IMP_OK)
-		goto cleanup;
+	(void)argc;
+	(void)argv;
 	if (line) {
-		if (records) {
-			IMP_ERROR("audit: --line and --records both name the records: give one");
-			rc = IMP_ERR_USAGE;
-			goto cleanup;
-		}
-		rc = audit_line(ctx, &cfg, line, line_tmp, sizeof(line_tmp), &line_findings);
+		rc = audit_line(ctx, cfg, line, line_tmp, sizeof(line_tmp), &line_findings);
 		if (rc != IMP_OK)
 			goto cleanup;
 		records = line_tmp;
 	}
 	if (!journal && !records) {
-		st_journal_path(ctx, &cfg, jpath, sizeof(jpath));
+		st_journal_path(ctx, cfg, jpath, sizeof(jpath));
 		journal = jpath;
 	}
 	if (!trust) {
@@ -154,8 +160,8 @@ int cmd_audit(int argc, char **argv, struct station_ctx *ctx)
 	o.journal = journal;
 	o.records = records;
 	o.trust_dir = trust;
-	o.registry_db = registry;
-	o.threads = (unsigned)threads;
+	o.registry_db = ao.registry;
+	o.threads = (unsigned)ao.threads;
 	o.finding = on_finding;
 	o.arg = ctx;
 	rc = aud_run(&o, &s);
@@ -181,8 +187,22 @@ int cmd_audit(int argc, char **argv, struct station_ctx *ctx)
 cleanup:
 	if (line_tmp[0])
 		unlink(line_tmp);
-	fmt_config_release(&cfg);
 	if (rc == IMP_ERR_AUDIT)
 		return (int)rc;
 	return st_fail(rc, NULL);
 }
+
+const struct st_command st_cmd_audit = {
+	.name = "audit",
+	.fn = audit_run,
+	.need = NEED_CONFIG,
+	.summary = "verify offline: records, certificate chains, uniqueness, completeness, journal",
+	.usage = "imprint audit [--journal FILE] [--records FILE] [--trust DIR] "
+		 "[--registry-db FILE] [--line URL] [--threads N]",
+	.opts = audit_opts,
+	.check = audit_check,
+	.help = "Verifies every record's signature and certificate chain, uniqueness of "
+		"serials, UIDs and keys, that every locked board has its record, the journal's "
+		"hash chain and checkpoints, and the quota (docs/AUDIT.md). Exits 28 when it "
+		"finds a problem.",
+};

@@ -13,19 +13,22 @@
 #include "imprint/util.h"
 #include "station.h"
 
-static const char board_usage[] =
-	"imprint board info [--probe URI] [--uart PATH] [--profile NAME] [--baud N] [--json]\n"
-	"\n"
-	"Reads the board's unique ID through the debug probe (at the target profile's UID\n"
-	"address) and through the provisioning agent, and says whether they match; shows\n"
-	"lifecycle, fuses and agent version. Probe URIs: rsp://HOST:PORT, sim:";
-
 struct info_opts {
 	const char *probe;
 	const char *uart;
 	const char *profile;
 	long baud;
-	bool json;
+};
+
+static struct info_opts info_o = { .profile = "imprint-vb1" };
+
+static const struct st_option info_opts_table[] = {
+	{ "probe", 'p', ST_OPT_STRING, &info_o.probe, "URI", "debug probe: rsp://HOST:PORT or sim:" },
+	{ "uart", 'u', ST_OPT_STRING, &info_o.uart, "PATH", "agent UART (tty) path" },
+	{ "profile", 't', ST_OPT_STRING, &info_o.profile, "NAME",
+	  "target profile (default imprint-vb1)" },
+	{ "baud", 'b', ST_OPT_INT, &info_o.baud, "N", "UART baud rate (default: the profile's)" },
+	ST_OPTIONS_END,
 };
 
 static void fuse_obj(json_t *o, uint32_t mask, const char *source)
@@ -162,7 +165,6 @@ static int board_info(struct info_opts *o, struct station_ctx *ctx)
 				first_err = IMP_ERR_VERIFY;
 		}
 	}
-	ctx->json = ctx->json || o->json;
 	st_emit(ctx, out, print_info, NULL);
 	board_link_close(link);
 	board_probe_close(probe);
@@ -173,36 +175,31 @@ static int board_info(struct info_opts *o, struct station_ctx *ctx)
 	return 0;
 }
 
-int cmd_board(int argc, char **argv, struct station_ctx *ctx)
+static int board_info_run(struct station_ctx *ctx, int argc, char **argv)
 {
-	struct info_opts o = { .profile = "imprint-vb1" };
-	const struct st_option opts[] = {
-		{ "probe", 'p', ST_OPT_STRING, &o.probe, "URI", "debug probe: rsp://HOST:PORT or sim:" },
-		{ "uart", 'u', ST_OPT_STRING, &o.uart, "PATH", "agent UART (tty) path" },
-		{ "profile", 't', ST_OPT_STRING, &o.profile, "NAME", "target profile (default imprint-vb1)" },
-		{ "baud", 'b', ST_OPT_INT, &o.baud, "N", "UART baud rate (default: the profile's)" },
-		{ "json", 0, ST_OPT_FLAG, &o.json, NULL, "one JSON object on stdout" },
-		ST_OPTIONS_END,
-	};
-	bool help = false;
-	int first = 0;
-	imp_err rc;
-
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		st_print_usage(board_usage, opts);
-		return argc < 2 ? IMP_ERR_USAGE : 0;
-	}
-	if (strcmp(argv[1], "info") != 0) {
-		IMP_ERROR("board: unknown subcommand '%s' (known: info); see 'imprint board --help'",
-			  argv[1]);
-		return IMP_ERR_USAGE;
-	}
-	rc = st_parse_options(opts, board_usage, argc - 1, argv + 1, &first, &help);
-	if (rc != IMP_OK || help)
-		return (int)rc;
-	if (first < argc - 1) {
-		IMP_ERROR("board info: unexpected argument '%s'", argv[1 + first]);
-		return IMP_ERR_USAGE;
-	}
-	return board_info(&o, ctx);
+	(void)argc;
+	(void)argv;
+	return board_info(&info_o, ctx);
 }
+
+static const struct st_command board_info_cmd = {
+	.name = "info",
+	.fn = board_info_run,
+	.need = NEED_NOTHING,
+	.summary = "a board's UID (through SWD and UART), lifecycle, fuses, agent version",
+	.usage = "imprint board info [--probe URI] [--uart PATH] [--profile NAME] [--baud N]",
+	.opts = info_opts_table,
+	.help = "Reads the board's unique ID through the debug probe (at the target profile's "
+		"UID address) and through the provisioning agent, and says whether they match; "
+		"shows lifecycle, fuses and agent version. Probe URIs: rsp://HOST:PORT, sim:",
+};
+
+static const struct st_command *const board_subs[] = { &board_info_cmd, NULL };
+
+const struct st_command st_cmd_board = {
+	.name = "board",
+	.need = NEED_NOTHING,
+	.summary = "talk to one board: info",
+	.usage = "imprint board info [--probe URI] [--uart PATH] [--profile NAME] [--baud N]",
+	.subs = board_subs,
+};

@@ -24,7 +24,7 @@
 #include "hsm/org.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
-#include "line.h"
+#include "run.h"
 
 #define DEMO_FIRMWARE_SIZE (24u * 1024u)
 
@@ -375,59 +375,66 @@ static imp_err write_demo_config(const char *path, const char *key_mode, const j
 	return rc;
 }
 
-int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
-{
-	long boards = 8;
-	const char *key_mode = "device";
-	const char *latency = "1";
-	const char *anchor = "agent";
-	long vpcd_port = 35963; /* vpcd's own default */
-	bool help = false;
-	const struct st_option opts[] = {
-		{ "boards", 'n', ST_OPT_INT, &boards, "N", "how many virtual boards (8)" },
-		{ "key-mode", 'k', ST_OPT_STRING, &key_mode, "MODE", "device, hsm or psk (device)" },
-		{ "latency", 'l', ST_OPT_STRING, &latency, "SCALE",
-		  "virtual board latency model: 1 realistic (default), 0 none" },
-		{ "anchor", 'a', ST_OPT_STRING, &anchor, "ANCHOR",
-		  "agent, or pcsc: each board's card in a vpcd reader of a pcscd the demo starts; "
-		  "2 boards at most (agent)" },
-		{ "vpcd-port", 0, ST_OPT_INT, &vpcd_port, "PORT",
-		  "with --anchor pcsc: board N's vpcd reader listens on PORT+N (35963)" },
-		ST_OPTIONS_END,
-	};
-	struct vboard vb = { 0 };
-	struct st_registry reg = { 0 };
-	struct demo_pcscd pcscd = { 0 };
-	char pcsc[64];
-	bool use_pcsc;
-	struct st_line l;
-	char demo[4200], fw[4300], sig[4300], cfg_path[4300], state[4300];
-	enum fmt_key_mode km;
-	int first, code = 0;
-	imp_err rc;
+static struct {
+	long boards, vpcd_port;
+	const char *key_mode, *latency, *anchor;
+} dopt = { .boards = 8, .vpcd_port = 35963 /* vpcd's own default */, .key_mode = "device",
+	   .latency = "1", .anchor = "agent" };
 
-	memset(&l, 0, sizeof(l));
-	rc = st_parse_options(opts,
-			      "imprint demo [--boards N] [--key-mode MODE] [--latency SCALE] "
-			      "[--anchor agent|pcsc] [--vpcd-port PORT]",
-			      argc, argv, &first, &help);
-	if (rc != IMP_OK || help)
-		return (int)rc;
-	if (boards < 1 || boards > 64 || fmt_key_mode_parse(key_mode, &km) != IMP_OK) {
+static const struct st_option demo_opts[] = {
+	{ "boards", 'n', ST_OPT_INT, &dopt.boards, "N", "how many virtual boards (8)" },
+	{ "key-mode", 'k', ST_OPT_STRING, &dopt.key_mode, "MODE", "device, hsm or psk (device)" },
+	{ "latency", 'l', ST_OPT_STRING, &dopt.latency, "SCALE",
+	  "virtual board latency model: 1 realistic (default), 0 none" },
+	{ "anchor", 'a', ST_OPT_STRING, &dopt.anchor, "ANCHOR",
+	  "agent, or pcsc: each board's card in a vpcd reader of a pcscd the demo starts; "
+	  "2 boards at most (agent)" },
+	{ "vpcd-port", 0, ST_OPT_INT, &dopt.vpcd_port, "PORT",
+	  "with --anchor pcsc: board N's vpcd reader listens on PORT+N (35963)" },
+	ST_OPTIONS_END,
+};
+
+static imp_err demo_check(int argc, char **argv)
+{
+	enum fmt_key_mode km;
+	bool use_pcsc = strcmp(dopt.anchor, "pcsc") == 0;
+
+	(void)argc;
+	(void)argv;
+	if (dopt.boards < 1 || dopt.boards > 64 ||
+	    fmt_key_mode_parse(dopt.key_mode, &km) != IMP_OK) {
 		IMP_ERROR("demo: --boards takes 1 to 64 and --key-mode device, hsm or psk");
 		return IMP_ERR_USAGE;
 	}
-	use_pcsc = strcmp(anchor, "pcsc") == 0;
-	if (!use_pcsc && strcmp(anchor, "agent") != 0) {
+	if (!use_pcsc && strcmp(dopt.anchor, "agent") != 0) {
 		IMP_ERROR("demo: --anchor takes agent or pcsc");
 		return IMP_ERR_USAGE;
 	}
-	if (use_pcsc && (boards > DEMO_PCSC_BOARDS_MAX || vpcd_port < 1 ||
-			 vpcd_port + boards > 65000)) {
+	if (use_pcsc && (dopt.boards > DEMO_PCSC_BOARDS_MAX || dopt.vpcd_port < 1 ||
+			 dopt.vpcd_port + dopt.boards > 65000)) {
 		IMP_ERROR("demo: --anchor pcsc takes 1 to %d boards (vpcd's slots) and "
-			  "--vpcd-port 1 to %ld", DEMO_PCSC_BOARDS_MAX, 65000 - boards);
+			  "--vpcd-port 1 to %ld", DEMO_PCSC_BOARDS_MAX, 65000 - dopt.boards);
 		return IMP_ERR_USAGE;
 	}
+	return IMP_OK;
+}
+
+static int demo_run(struct station_ctx *ctx, int argc, char **argv)
+{
+	const long boards = dopt.boards, vpcd_port = dopt.vpcd_port;
+	const char *key_mode = dopt.key_mode, *latency = dopt.latency, *anchor = dopt.anchor;
+	bool use_pcsc = strcmp(anchor, "pcsc") == 0;
+	struct vboard vb = { 0 };
+	struct st_registry reg = { 0 };
+	struct demo_pcscd pcscd = { 0 };
+	struct st_run *l = ctx->run;
+	char pcsc[64];
+	char demo[4200], fw[4300], sig[4300], cfg_path[4300], state[4300];
+	int code = 0;
+	imp_err rc;
+
+	(void)argc;
+	(void)argv;
 	snprintf(pcsc, sizeof(pcsc), "127.0.0.1:%ld", vpcd_port);
 	snprintf(demo, sizeof(demo), "%s/demo", ctx->data_dir);
 	snprintf(fw, sizeof(fw), "%s/firmware.bin", demo);
@@ -459,19 +466,19 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
 	IMP_INFO("demo: %ld virtual boards (state in %s), key mode %s, trust anchor %s, "
 		 "configuration %s", boards, state, key_mode, anchor, cfg_path);
 	ctx->config = cfg_path;
-	rc = st_line_open(ctx, &l, ST_LINE_HSM | ST_LINE_BOARDS);
+	rc = st_setup(ctx, NEED_BOARDS);
 	if (rc != IMP_OK)
 		goto cleanup;
-	code = st_provision_run(ctx, &l, 0, 0);
+	code = st_provision_run(ctx, l, 0, 0);
 	{
 		/* Deliver to the local registry, then audit it all offline. */
 		char *exp_argv[] = { "export", "--once", NULL };
 		char *aud_argv[] = { "audit", "--registry-db", reg.db, NULL };
-		int ecode = cmd_export(2, exp_argv, ctx);
+		int ecode = st_dispatch(st_commands, "imprint", 2, exp_argv, ctx);
 
 		if (code == 0)
 			code = ecode;
-		ecode = cmd_audit(3, aud_argv, ctx);
+		ecode = st_dispatch(st_commands, "imprint", 3, aud_argv, ctx);
 		if (code == 0)
 			code = ecode;
 	}
@@ -480,7 +487,7 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
 		uint64_t pending = 0;
 
 		st_trust_dir(ctx, trust, sizeof(trust));
-		jnl_outbox_count_pending(l.journal, &pending);
+		jnl_outbox_count_pending(l->journal, &pending);
 		printf("signed identity records waiting for the registry: %llu\n",
 		       (unsigned long long)pending);
 		printf("trust bundle: %s/%s\n", trust, HSM_ORG_BUNDLE_FILE);
@@ -488,7 +495,6 @@ int cmd_demo(int argc, char **argv, struct station_ctx *ctx)
 		printf("journal: 'imprint --data-dir %s status'\n", ctx->data_dir);
 	}
 cleanup:
-	st_line_close(&l);
 	st_registry_stop(&reg);
 	vboard_stop(&vb);
 	pcscd_stop(&pcscd);
@@ -496,3 +502,17 @@ cleanup:
 		return st_fail(rc, "the demo did not run");
 	return code;
 }
+
+const struct st_command st_cmd_demo = {
+	.name = "demo",
+	.fn = demo_run,
+	.need = NEED_DATA_DIR,
+	.summary = "the whole virtual line: start boards, init the hsm, provision, summarise",
+	.usage = "imprint demo [--boards N] [--key-mode MODE] [--latency SCALE] "
+		 "[--anchor agent|pcsc] [--vpcd-port PORT]",
+	.opts = demo_opts,
+	.check = demo_check,
+	.help = "Starts N virtual boards, creates the embedded hsm and the organisation's "
+		"hierarchy if needed, signs a demo firmware image, provisions every board, "
+		"delivers the records to a local registry and audits it all. Works in DATA/demo.",
+};

@@ -1,3 +1,7 @@
+/*
+ * imprint help [COMMAND [SUBCOMMAND]]: the help text comes from the command
+ * table (usage, description, options), the one source of it.
+ */
 #include <stdio.h>
 #include <string.h>
 
@@ -6,35 +10,57 @@
 
 static void print_overview(void)
 {
-	printf("usage: imprint [--data-dir DIR] [--config FILE] [--json] [-v|-q] COMMAND [ARGS]\n\n"
-	       "global options:\n"
-	       "  --data-dir DIR   station data directory (default $IMPRINT_DATA_DIR,\n"
-	       "                   else /var/lib/imprint as root, else ~/.local/share/imprint)\n"
-	       "  --config FILE    station configuration (JSON)\n"
-	       "  --json           one JSON object per line on stdout\n"
-	       "  -v, --verbose    more log lines on stderr (repeat for trace)\n"
-	       "  -q, --quiet      errors only on stderr\n"
-	       "  --version        print the version\n\n"
-	       "commands:\n");
-	for (const struct st_command *c = st_commands; c->name; c++)
-		printf("  %-12s %s\n", c->name, c->summary);
-	printf("\n'imprint COMMAND --help' shows a command's options; 'man imprint' lists exit codes\n");
+	printf("usage: imprint [GLOBAL OPTIONS] COMMAND [ARGS]\n\n"
+	       "global options (before or after the command):\n");
+	st_print_options(st_global_options);
+	printf("  %-30s %s\n", "    --version", "print the version");
+	printf("  %-30s %s\n", "-h, --help", "show this help");
+	printf("\ncommands:\n");
+	for (const struct st_command *const *c = st_commands; *c; c++)
+		printf("  %-12s %s\n", (*c)->name, (*c)->summary);
+	printf("\n'imprint help COMMAND' or 'imprint COMMAND --help' shows a command's options; "
+	       "'man imprint' lists exit codes\n");
 }
 
-int cmd_help(int argc, char **argv, struct station_ctx *ctx)
+static int help_run(struct station_ctx *ctx, int argc, char **argv)
 {
-	const struct st_command *c;
-	char *sub[] = { NULL, "--help", NULL };
+	const struct st_command *c, *s;
+	char prefix[64];
 
+	(void)ctx;
 	if (argc < 2) {
 		print_overview();
 		return 0;
 	}
-	c = st_command_find(argv[1]);
+	c = st_command_find(st_commands, argv[1]);
 	if (!c) {
-		IMP_ERROR("unknown command '%s'; run 'imprint help' for the list", argv[1]);
+		st_unknown_command(st_commands, "imprint", argv[1]);
 		return IMP_ERR_USAGE;
 	}
-	sub[0] = argv[1];
-	return c->fn(2, sub, ctx);
+	if (argc < 3) {
+		st_print_command_help("imprint", c);
+		return 0;
+	}
+	snprintf(prefix, sizeof(prefix), "imprint %s", c->name);
+	s = c->subs ? st_command_find(c->subs, argv[2]) : NULL;
+	if (!s) {
+		if (c->subs)
+			st_unknown_command(c->subs, prefix, argv[2]);
+		else
+			IMP_ERROR("'imprint %s' has no sub-commands", c->name);
+		return IMP_ERR_USAGE;
+	}
+	st_print_command_help(prefix, s);
+	return 0;
 }
+
+const struct st_command st_cmd_help = {
+	.name = "help",
+	.fn = help_run,
+	.need = NEED_NOTHING,
+	.summary = "list commands, or show one command's help",
+	.usage = "imprint help [COMMAND [SUBCOMMAND]]",
+	.max_args = 2,
+	.help = "Without a command, the global options and the list of commands; with one, its "
+		"usage, description and options. The same text as 'imprint COMMAND --help'.",
+};

@@ -8,12 +8,10 @@
 #include "hsm/org.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
-#include "station.h"
-
-#define HSM_USAGE "imprint hsm init [--force] | status | export-trust [--out FILE]"
+#include "run.h"
 
 struct hsm_cmd {
-	struct fmt_config cfg;
+	const struct fmt_config *cfg; /* the run's */
 	struct hsm *hsm;
 	struct hsm_session *session;
 };
@@ -22,17 +20,15 @@ static imp_err hsm_cmd_open(struct station_ctx *ctx, struct hsm_cmd *c, bool cre
 {
 	imp_err rc;
 
-	rc = st_load_config(ctx, &c->cfg);
-	if (rc != IMP_OK)
-		return rc;
-	if (create && st_hsm_is_embedded(&c->cfg) && !hsm_embedded_exists(ctx->data_dir)) {
+	c->cfg = &ctx->run->cfg;
+	if (create && st_hsm_is_embedded(c->cfg) && !hsm_embedded_exists(ctx->data_dir)) {
 		IMP_INFO("no hsm configured: creating the embedded SoftHSM2 token in %s/hsm "
 			 "(demo and development only)", ctx->data_dir);
 		rc = hsm_embedded_create(ctx->data_dir);
 		if (rc != IMP_OK)
 			return rc;
 	}
-	rc = st_open_hsm(ctx, &c->cfg, &c->hsm);
+	rc = st_open_hsm(ctx, c->cfg, &c->hsm);
 	if (rc == IMP_OK)
 		rc = hsm_session_open(c->hsm, &c->session);
 	return rc;
@@ -42,7 +38,6 @@ static void hsm_cmd_close(struct hsm_cmd *c)
 {
 	hsm_session_close(c->session);
 	hsm_close(c->hsm);
-	fmt_config_release(&c->cfg);
 }
 
 static void print_status(const json_t *r, void *arg)
@@ -82,33 +77,33 @@ static void print_status(const json_t *r, void *arg)
 	printf("\n%s\n", json_is_true(json_object_get(r, "ok")) ? "status: ok" : "status: PROBLEMS");
 }
 
-static int hsm_init(int argc, char **argv, struct station_ctx *ctx)
+static bool init_force;
+
+static const struct st_option init_opts[] = {
+	{ "force", 0, ST_OPT_FLAG, &init_force, NULL,
+	  "destroy an existing hierarchy on the token and create a new one" },
+	ST_OPTIONS_END,
+};
+
+static int hsm_init(struct station_ctx *ctx, int argc, char **argv)
 {
-	bool force = false, help = false;
-	const struct st_option opts[] = {
-		{ "force", 0, ST_OPT_FLAG, &force, NULL,
-		  "destroy an existing hierarchy on the token and create a new one" },
-		ST_OPTIONS_END,
-	};
 	struct hsm_cmd c = { 0 };
 	struct hsm_org_names names;
 	char trust[4200];
 	json_t *report = NULL;
-	int first;
 	imp_err rc;
 
-	rc = st_parse_options(opts, "imprint hsm init [--force]", argc, argv, &first, &help);
-	if (rc != IMP_OK || help)
-		return (int)rc;
+	(void)argc;
+	(void)argv;
 	rc = hsm_cmd_open(ctx, &c, true);
 	if (rc != IMP_OK)
 		goto cleanup;
-	names.organisation = c.cfg.organisation.name;
-	names.country = c.cfg.organisation.country;
-	names.root_validity_days = c.cfg.organisation.root_validity_days;
-	names.ca_validity_days = c.cfg.organisation.ca_validity_days;
+	names.organisation = c.cfg->organisation.name;
+	names.country = c.cfg->organisation.country;
+	names.root_validity_days = c.cfg->organisation.root_validity_days;
+	names.ca_validity_days = c.cfg->organisation.ca_validity_days;
 	st_trust_dir(ctx, trust, sizeof(trust));
-	rc = hsm_org_init(c.session, &names, force, trust);
+	rc = hsm_org_init(c.session, &names, init_force, trust);
 	if (rc != IMP_OK)
 		goto cleanup;
 	rc = hsm_org_status(c.hsm, c.session, &report);
@@ -123,18 +118,14 @@ cleanup:
 	return st_fail(rc, rc == IMP_OK ? NULL : "the hierarchy was not created");
 }
 
-static int hsm_status(int argc, char **argv, struct station_ctx *ctx)
+static int hsm_status(struct station_ctx *ctx, int argc, char **argv)
 {
-	bool help = false;
-	const struct st_option opts[] = { ST_OPTIONS_END };
 	struct hsm_cmd c = { 0 };
 	json_t *report = NULL;
-	int first;
 	imp_err rc;
 
-	rc = st_parse_options(opts, "imprint hsm status", argc, argv, &first, &help);
-	if (rc != IMP_OK || help)
-		return (int)rc;
+	(void)argc;
+	(void)argv;
 	rc = hsm_cmd_open(ctx, &c, false);
 	if (rc == IMP_OK)
 		rc = hsm_org_status(c.hsm, c.session, &report);
@@ -146,26 +137,25 @@ static int hsm_status(int argc, char **argv, struct station_ctx *ctx)
 						 : NULL);
 }
 
-static int hsm_export_trust(int argc, char **argv, struct station_ctx *ctx)
+static const char *trust_out;
+
+static const struct st_option trust_opts[] = {
+	{ "out", 'o', ST_OPT_STRING, &trust_out, "FILE",
+	  "where to write the bundle ('-' for stdout; default DATA/trust/bundle.pem)" },
+	ST_OPTIONS_END,
+};
+
+static int hsm_export_trust(struct station_ctx *ctx, int argc, char **argv)
 {
-	bool help = false;
-	const char *out = NULL;
-	const struct st_option opts[] = {
-		{ "out", 'o', ST_OPT_STRING, &out, "FILE",
-		  "where to write the bundle ('-' for stdout; default DATA/trust/bundle.pem)" },
-		ST_OPTIONS_END,
-	};
+	const char *out = trust_out;
 	struct hsm_cmd c = { 0 };
 	struct hsm_org org = { 0 };
 	char path[4200];
 	char *pem = NULL;
-	int first;
 	imp_err rc;
 
-	rc = st_parse_options(opts, "imprint hsm export-trust [--out FILE]", argc, argv, &first,
-			      &help);
-	if (rc != IMP_OK || help)
-		return (int)rc;
+	(void)argc;
+	(void)argv;
 	rc = hsm_cmd_open(ctx, &c, false);
 	if (rc == IMP_OK)
 		rc = hsm_org_load(c.session, &org);
@@ -198,24 +188,50 @@ cleanup:
 	return st_fail(rc, NULL);
 }
 
-int cmd_hsm(int argc, char **argv, struct station_ctx *ctx)
-{
-	static const struct {
-		const char *name;
-		st_cmd_fn fn;
-	} subs[] = {
-		{ "export-trust", hsm_export_trust },
-		{ "init", hsm_init },
-		{ "status", hsm_status },
-	};
+static const struct st_command hsm_export_trust_cmd = {
+	.name = "export-trust",
+	.fn = hsm_export_trust,
+	.need = NEED_CONFIG,
+	.summary = "write the public trust bundle a backend needs",
+	.usage = "imprint hsm export-trust [--out FILE]",
+	.opts = trust_opts,
+	.help = "The organisation's certificates (root first, then the device CA, the "
+		"record-signing, revocation and code-signing certificates) as one PEM file.",
+};
 
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		st_print_usage(HSM_USAGE, NULL);
-		return argc < 2 ? IMP_ERR_USAGE : 0;
-	}
-	for (size_t i = 0; i < IMP_ARRAY_SIZE(subs); i++)
-		if (strcmp(argv[1], subs[i].name) == 0)
-			return subs[i].fn(argc - 1, argv + 1, ctx);
-	IMP_ERROR("unknown hsm command '%s'; run 'imprint hsm --help'", argv[1]);
-	return IMP_ERR_USAGE;
-}
+static const struct st_command hsm_init_cmd = {
+	.name = "init",
+	.fn = hsm_init,
+	.need = NEED_CONFIG,
+	.summary = "create the organisation key hierarchy in the hsm",
+	.usage = "imprint hsm init [--force]",
+	.opts = init_opts,
+	.help = "Creates the root CA, device CA, record-signing, revocation and code-signing "
+		"keys as sensitive, never-extractable token objects, and their certificates. "
+		"With no hsm configured, first creates the embedded SoftHSM2 token in DATA/hsm "
+		"(demo and development only).",
+};
+
+static const struct st_command hsm_status_cmd = {
+	.name = "status",
+	.fn = hsm_status,
+	.need = NEED_CONFIG,
+	.summary = "list keys and certificates; check every private key stays in the hsm",
+	.usage = "imprint hsm status",
+	.help = "Exits 13 (insecure) if an organisation key could leave the hsm.",
+};
+
+static const struct st_command *const hsm_subs[] = {
+	&hsm_export_trust_cmd,
+	&hsm_init_cmd,
+	&hsm_status_cmd,
+	NULL,
+};
+
+const struct st_command st_cmd_hsm = {
+	.name = "hsm",
+	.need = NEED_DATA_DIR,
+	.summary = "the organisation's keys: init, status, export-trust",
+	.usage = "imprint hsm init [--force] | status | export-trust [--out FILE]",
+	.subs = hsm_subs,
+};

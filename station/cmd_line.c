@@ -10,7 +10,7 @@
 
 #include "imprint/log.h"
 #include "imprint/util.h"
-#include "line.h"
+#include "run.h"
 
 static void print_status(const json_t *o, void *arg)
 {
@@ -55,12 +55,35 @@ static void print_status(const json_t *o, void *arg)
 	}
 }
 
-static int show_line_status(struct station_ctx *ctx, const struct fmt_config *cfg)
+static long wait_s = 10;
+
+static const struct st_option line_opts[] = {
+	{ "line", 0, ST_OPT_STRING, &st_ctx.line_url, "URL",
+	  "the line database (default: the configuration's line.url)" },
+	ST_OPTIONS_END,
+};
+
+static const struct st_option sync_opts[] = {
+	{ "line", 0, ST_OPT_STRING, &st_ctx.line_url, "URL",
+	  "the line database (default: the configuration's line.url)" },
+	{ "wait", 'w', ST_OPT_INT, &wait_s, "S",
+	  "keep trying for S seconds while the line is unreachable (10)" },
+	ST_OPTIONS_END,
+};
+
+static int line_status_run(struct station_ctx *ctx, int argc, char **argv)
 {
+	const struct fmt_config *cfg = &ctx->run->cfg;
 	struct line_opts o;
 	json_t *out = NULL;
 	imp_err rc;
 
+	(void)argc;
+	(void)argv;
+	if (!st_line_url(ctx, cfg)) {
+		IMP_ERROR("line: no line configured: give --line URL or a \"line\" section");
+		return st_fail(IMP_ERR_CONFIG, NULL);
+	}
 	st_line_opts(ctx, cfg, &o);
 	o.quota = 0; /* status never changes the quota */
 	rc = line_status(&o, &out);
@@ -71,36 +94,31 @@ static int show_line_status(struct station_ctx *ctx, const struct fmt_config *cf
 	return 0;
 }
 
-static int sync_line(struct station_ctx *ctx, long wait_s, bool release)
+static int sync_line(struct station_ctx *ctx, bool release)
 {
-	struct st_line l;
+	struct st_run *l = ctx->run;
 	uint64_t pending = 0;
 	unsigned sent = 0, n;
 	double until = imp_now_s() + (double)wait_s;
-	imp_err rc;
+	imp_err rc = IMP_OK;
 
-	rc = st_line_open(ctx, &l, ST_LINE_HSM);
-	if (rc == IMP_OK && !l.line) {
+	if (!l->line) {
 		IMP_ERROR("line: no line configured: give --line URL or a \"line\" section");
-		rc = IMP_ERR_CONFIG;
+		return st_fail(IMP_ERR_CONFIG, NULL);
 	}
-	if (rc != IMP_OK) {
-		st_line_close(&l);
-		return st_fail(rc, NULL);
-	}
-	line_stop_feed(l.line);
+	line_stop_feed(l->line);
 	for (;;) {
-		rc = line_sync(l.line, &n);
+		rc = line_sync(l->line, &n);
 		sent += n;
 		if (rc == IMP_OK)
-			rc = jnl_line_count_pending(l.journal, &pending);
+			rc = jnl_line_count_pending(l->journal, &pending);
 		if ((rc == IMP_OK && pending == 0) || imp_now_s() >= until ||
 		    (rc != IMP_OK && rc != IMP_ERR_TIMEOUT))
 			break;
 		imp_sleep_us(500000);
 	}
 	if (rc == IMP_OK && release)
-		rc = line_release(l.line);
+		rc = line_release(l->line);
 	if (rc == IMP_OK || rc == IMP_ERR_TIMEOUT)
 		st_emit(ctx, json_pack("{s:s, s:I, s:I, s:b, s:b}", "event", "line_sync", "sent",
 				       (json_int_t)sent, "pending", (json_int_t)pending, "online",
@@ -111,54 +129,62 @@ static int sync_line(struct station_ctx *ctx, long wait_s, bool release)
 		       (unsigned long long)pending, rc == IMP_ERR_TIMEOUT ?
 		       " (the line database is unreachable: run 'imprint line sync' again)" : "",
 		       release && rc == IMP_OK ? "; unused leases given back" : "");
-	st_line_close(&l);
 	return rc == IMP_OK ? 0 : st_fail(rc, NULL);
 }
 
-int cmd_line(int argc, char **argv, struct station_ctx *ctx)
+static int line_sync_run(struct station_ctx *ctx, int argc, char **argv)
 {
-	bool help = false;
-	long wait_s = 10;
-	const struct st_option opts[] = {
-		{ "line", 0, ST_OPT_STRING, &ctx->line_url, "URL",
-		  "the line database (default: the configuration's line.url)" },
-		{ "wait", 'w', ST_OPT_INT, &wait_s, "S",
-		  "sync, release: keep trying for S seconds while the line is unreachable (10)" },
-		ST_OPTIONS_END,
-	};
-	struct fmt_config cfg = { 0 };
-	const char *sub;
-	int first, code;
-	imp_err rc;
-
-	/* `imprint line SUB [options]`: the options follow the subcommand. */
-	sub = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
-	rc = st_parse_options(opts, "imprint line status|sync|release [--line URL] [--wait S]",
-			      sub ? argc - 1 : argc, sub ? argv + 1 : argv, &first, &help);
-	if (rc != IMP_OK || help)
-		return (int)rc;
-	if (!sub || first != argc - 1 || wait_s < 0) {
-		IMP_ERROR("line: say status, sync or release; see 'imprint line --help'");
-		return IMP_ERR_USAGE;
-	}
-	if (strcmp(sub, "sync") == 0)
-		return sync_line(ctx, wait_s, false);
-	if (strcmp(sub, "release") == 0)
-		return sync_line(ctx, wait_s, true);
-	if (strcmp(sub, "status") != 0) {
-		IMP_ERROR("line: unknown subcommand '%s': say status, sync or release", sub);
-		return IMP_ERR_USAGE;
-	}
-	rc = st_load_config(ctx, &cfg);
-	if (rc == IMP_OK && !st_line_url(ctx, &cfg)) {
-		IMP_ERROR("line: no line configured: give --line URL or a \"line\" section");
-		rc = IMP_ERR_CONFIG;
-	}
-	if (rc != IMP_OK) {
-		fmt_config_release(&cfg);
-		return st_fail(rc, NULL);
-	}
-	code = show_line_status(ctx, &cfg);
-	fmt_config_release(&cfg);
-	return code;
+	(void)argc;
+	(void)argv;
+	return sync_line(ctx, false);
 }
+
+static int line_release_run(struct station_ctx *ctx, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return sync_line(ctx, true);
+}
+
+static const struct st_command line_release_cmd = {
+	.name = "release",
+	.fn = line_release_run,
+	.need = NEED_HSM,
+	.summary = "give back this station's unused leased serials (end of shift)",
+	.usage = "imprint line release [--line URL] [--wait S]",
+	.opts = sync_opts,
+};
+
+static const struct st_command line_status_cmd = {
+	.name = "status",
+	.fn = line_status_run,
+	.need = NEED_CONFIG,
+	.summary = "the line's quota, throughput per station, yield, failures by step",
+	.usage = "imprint line status [--line URL]",
+	.opts = line_opts,
+};
+
+static const struct st_command line_sync_cmd = {
+	.name = "sync",
+	.fn = line_sync_run,
+	.need = NEED_HSM,
+	.summary = "feed this station's records and journal head to the line now",
+	.usage = "imprint line sync [--line URL] [--wait S]",
+	.opts = sync_opts,
+};
+
+static const struct st_command *const line_subs[] = {
+	&line_release_cmd,
+	&line_status_cmd,
+	&line_sync_cmd,
+	NULL,
+};
+
+const struct st_command st_cmd_line = {
+	.name = "line",
+	.need = NEED_DATA_DIR,
+	.summary = "the whole line on one PostgreSQL: status, sync, release (docs/LINE.md)",
+	.usage = "imprint line status|sync|release [--line URL] [--wait S]",
+	.subs = line_subs,
+	.help = "The line audit is 'imprint audit --line URL'.",
+};

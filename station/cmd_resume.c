@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "imprint/log.h"
-#include "line.h"
+#include "run.h"
 
 struct resume_scan {
 	const struct fmt_config *cfg;
@@ -37,56 +37,51 @@ static int scan_cb(void *arg, const struct jnl_board *b)
 	return 0;
 }
 
-int cmd_resume(int argc, char **argv, struct station_ctx *ctx)
+static int resume_run(struct station_ctx *ctx, int argc, char **argv)
 {
-	bool help = false;
-	const struct st_option opts[] = { ST_OPTIONS_END };
-	struct st_line l;
+	struct st_run *l = ctx->run;
 	struct resume_scan scan = { 0 };
 	struct fmt_fixture *fx = NULL;
 	struct prov_result *res = NULL;
 	unsigned finished = 0;
 	size_t n = 0;
-	int first, code = 0;
+	int code = 0;
 	imp_err rc;
 
-	rc = st_parse_options(opts, "imprint resume", argc, argv, &first, &help);
-	if (rc != IMP_OK || help)
-		return (int)rc;
-	rc = st_line_open(ctx, &l, ST_LINE_HSM | ST_LINE_BOARDS);
-	if (rc != IMP_OK)
-		goto cleanup;
+	(void)argc;
+	(void)argv;
 	st_install_stop_handlers();
-	l.station.progress = st_progress;
-	l.station.progress_arg = ctx;
-	l.station.stop = &st_stop_requested;
-	rc = prov_finish_records(&l.station, &finished);
+	l->station.progress = st_progress;
+	l->station.progress_arg = ctx;
+	l->station.stop = &st_stop_requested;
+	rc = prov_finish_records(&l->station, &finished);
 	if (rc != IMP_OK)
 		goto cleanup;
 	if (finished)
 		IMP_INFO("%u locked boards got their record", finished);
 
-	scan.cfg = &l.cfg;
-	scan.wanted = calloc(l.cfg.fixture_count + 1, sizeof(bool));
-	fx = calloc(l.cfg.fixture_count + 1, sizeof(*fx));
-	res = calloc(l.cfg.fixture_count + 1, sizeof(*res));
+	scan.cfg = &l->cfg;
+	scan.wanted = calloc(l->cfg.fixture_count + 1, sizeof(bool));
+	fx = calloc(l->cfg.fixture_count + 1, sizeof(*fx));
+	res = calloc(l->cfg.fixture_count + 1, sizeof(*res));
 	if (!scan.wanted || !fx || !res) {
 		rc = IMP_ERR_NOMEM;
 		goto cleanup;
 	}
-	rc = jnl_list_unfinished(l.journal, scan_cb, &scan);
+	rc = jnl_list_unfinished(l->journal, scan_cb, &scan);
 	if (rc != IMP_OK)
 		goto cleanup;
-	for (size_t i = 0; i < l.cfg.fixture_count; i++)
+	for (size_t i = 0; i < l->cfg.fixture_count; i++)
 		if (scan.wanted[i])
-			fx[n++] = l.cfg.fixtures[i];
+			fx[n++] = l->cfg.fixtures[i];
 	if (n == 0) {
 		if (!ctx->json)
 			printf("nothing in flight%s\n", scan.orphans ? " on configured fixtures" : "");
 		code = scan.orphans ? IMP_ERR_NOT_FOUND : 0;
 		goto cleanup;
 	}
-	prov_run_fixtures(&l.station, fx, n, res);
+	prov_run_fixtures(&l->station, fx, n, res);
+	st_run_checkpoint(l); /* the end of every run is signed */
 	code = st_report_results(ctx, fx, res, n);
 	if (code == 0 && scan.orphans)
 		code = IMP_ERR_NOT_FOUND;
@@ -94,8 +89,25 @@ cleanup:
 	free(scan.wanted);
 	free(fx);
 	free(res);
-	st_line_close(&l);
 	if (rc != IMP_OK)
 		return st_fail(rc, "run 'imprint status' to see the journal");
 	return code;
 }
+
+static const struct st_option resume_opts[] = {
+	{ "line", 0, ST_OPT_STRING, &st_ctx.line_url, "URL",
+	  "line mode: the line database (docs/LINE.md)" },
+	ST_OPTIONS_END,
+};
+
+const struct st_command st_cmd_resume = {
+	.name = "resume",
+	.fn = resume_run,
+	.need = NEED_BOARDS,
+	.summary = "finish every board the journal has in flight",
+	.usage = "imprint resume [--line URL]",
+	.opts = resume_opts,
+	.help = "Locked boards that only miss their record get it without the board; the "
+		"others are taken up on their fixture from the state the journal holds. Exits 9 "
+		"if a board in flight was on a fixture that is not configured.",
+};

@@ -7,7 +7,7 @@
 #include "formats/x509.h"
 #include "hsm/org.h"
 #include "imprint/log.h"
-#include "line.h"
+#include "run.h"
 
 struct failure_list {
 	json_t *arr;
@@ -116,17 +116,19 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 	return rc;
 }
 
-int cmd_status(int argc, char **argv, struct station_ctx *ctx)
+static long failures_limit = 10;
+static bool verify;
+
+static const struct st_option status_opts[] = {
+	{ "failures", 0, ST_OPT_INT, &failures_limit, "N", "show the N most recent failures (10)" },
+	{ "verify", 0, ST_OPT_FLAG, &verify, NULL,
+	  "also verify the journal's hash chain and signed checkpoints" },
+	ST_OPTIONS_END,
+};
+
+static int status_run(struct station_ctx *ctx, int argc, char **argv)
 {
-	bool help = false, verify = false;
-	long limit = 10;
-	const struct st_option opts[] = {
-		{ "failures", 0, ST_OPT_INT, &limit, "N", "show the N most recent failures (10)" },
-		{ "verify", 0, ST_OPT_FLAG, &verify, NULL,
-		  "also verify the journal's hash chain and signed checkpoints" },
-		ST_OPTIONS_END,
-	};
-	struct st_line l;
+	struct st_run *l = ctx->run;
 	struct jnl_info info;
 	uint64_t counts[JNL_ST__COUNT];
 	uint64_t pending = 0;
@@ -134,32 +136,24 @@ int cmd_status(int argc, char **argv, struct station_ctx *ctx)
 	json_t *states = json_object();
 	json_t *chain = NULL;
 	char jpath[4200];
-	int first;
 	imp_err rc;
 
-	rc = st_parse_options(opts, "imprint status [--failures N] [--verify]", argc, argv, &first,
-			      &help);
-	if (rc != IMP_OK || help) {
-		json_decref(f.arr);
-		json_decref(states);
-		return (int)rc;
-	}
-	rc = st_line_open(ctx, &l, ST_LINE_JOURNAL);
+	(void)argc;
+	(void)argv;
+	rc = jnl_info(l->journal, &info);
 	if (rc == IMP_OK)
-		rc = jnl_info(l.journal, &info);
+		rc = jnl_counts(l->journal, counts);
 	if (rc == IMP_OK)
-		rc = jnl_counts(l.journal, counts);
+		rc = jnl_list_failures(l->journal, (unsigned)failures_limit, failure_cb, &f);
 	if (rc == IMP_OK)
-		rc = jnl_list_failures(l.journal, (unsigned)limit, failure_cb, &f);
-	if (rc == IMP_OK)
-		rc = jnl_outbox_count_pending(l.journal, &pending);
+		rc = jnl_outbox_count_pending(l->journal, &pending);
 	if (rc == IMP_OK && verify) {
-		rc = verify_journal(ctx, l.journal, &chain);
+		rc = verify_journal(ctx, l->journal, &chain);
 		if (rc != IMP_OK && rc != IMP_ERR_AUDIT)
 			goto cleanup;
 	}
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
-		st_journal_path(ctx, &l.cfg, jpath, sizeof(jpath));
+		st_journal_path(ctx, &l->cfg, jpath, sizeof(jpath));
 		for (int s = 0; s < JNL_ST__COUNT; s++)
 			json_object_set_new(states, jnl_state_name((enum jnl_state)s),
 					    json_integer((json_int_t)counts[s]));
@@ -180,6 +174,16 @@ cleanup:
 	json_decref(chain);
 	json_decref(f.arr);
 	json_decref(states);
-	st_line_close(&l);
 	return st_fail(rc, NULL);
 }
+
+const struct st_command st_cmd_status = {
+	.name = "status",
+	.fn = status_run,
+	.need = NEED_JOURNAL,
+	.summary = "boards per state, quota left, recent failures",
+	.usage = "imprint status [--failures N] [--verify]",
+	.opts = status_opts,
+	.help = "Reads the journal only. --verify checks the hash chain and the signed "
+		"checkpoints against DATA/trust and exits 28 (audit) if they do not hold.",
+};

@@ -2,7 +2,7 @@
 
 #include "station.h"
 
-int cmd_version(int argc, char **argv, struct station_ctx *ctx)
+static int version_run(struct station_ctx *ctx, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
@@ -13,3 +13,11 @@ int cmd_version(int argc, char **argv, struct station_ctx *ctx)
 		printf("imprint %s\n", IMPRINT_VERSION);
 	return 0;
 }
+
+const struct st_command st_cmd_version = {
+	.name = "version",
+	.fn = version_run,
+	.need = NEED_NOTHING,
+	.summary = "print the version",
+	.usage = "imprint version",
+};

@@ -1,3 +1,7 @@
+/*
+ * Option parsing from tables (one row per option), for commands and the
+ * global options alike.
+ */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,13 +10,11 @@
 #include "imprint/log.h"
 #include "station.h"
 
-void st_print_usage(const char *usage, const struct st_option *opts)
+#define MAX_OPTIONS 64
+
+void st_print_options(const struct st_option *opts)
 {
-	printf("usage: %s\n", usage);
-	if (!opts || !opts->long_name)
-		return;
-	printf("\noptions:\n");
-	for (const struct st_option *o = opts; o->long_name; o++) {
+	for (const struct st_option *o = opts; o && o->long_name; o++) {
 		char left[64];
 
 		if (o->short_name)
@@ -23,86 +25,110 @@ void st_print_usage(const char *usage, const struct st_option *opts)
 				 o->arg_name ? " " : "", o->arg_name ? o->arg_name : "");
 		printf("  %-30s %s\n", left, o->help);
 	}
-	printf("  %-30s %s\n", "-h, --help", "show this help");
 }
 
-imp_err st_parse_options(const struct st_option *opts, const char *usage,
-			 int argc, char **argv, int *first_arg, bool *help_shown)
+static imp_err store(const struct st_option *o, const char *arg)
 {
-	struct option longs[64];
-	char shorts[160];
-	size_t nl = 0, ns = 0;
+	char *end = NULL;
+	long v;
+
+	switch (o->type) {
+	case ST_OPT_FLAG:
+		*(bool *)o->dest = true;
+		return IMP_OK;
+	case ST_OPT_COUNT:
+		(*(int *)o->dest)++;
+		return IMP_OK;
+	case ST_OPT_STRING:
+		*(const char **)o->dest = arg;
+		return IMP_OK;
+	case ST_OPT_INT:
+		v = strtol(arg, &end, 10);
+		if (!*arg || *end || v < 0) {
+			IMP_ERROR("--%s expects a non-negative whole number, got '%s'", o->long_name,
+				  arg);
+			return IMP_ERR_USAGE;
+		}
+		*(long *)o->dest = v;
+		return IMP_OK;
+	default:
+		return IMP_ERR_INTERNAL;
+	}
+}
+
+imp_err st_parse_options(const struct st_option *const *tables, bool stop_at_arg, int argc,
+			 char **argv, int *new_argc, bool *help)
+{
+	const struct st_option *rows[MAX_OPTIONS];
+	struct option longs[MAX_OPTIONS + 2];
+	char shorts[3 * MAX_OPTIONS + 4];
+	size_t nr = 0, ns = 0;
 	int c;
 
-	*help_shown = false;
-	shorts[ns++] = '+'; /* stop at the first non-option */
+	*help = false;
+	shorts[ns++] = stop_at_arg ? '+' : '-'; /* '-': arguments come back in order, as 1 */
 	shorts[ns++] = ':';
-	for (const struct st_option *o = opts; o && o->long_name; o++) {
-		if (nl + 2 >= (sizeof(longs) / sizeof(longs[0])))
-			return IMP_ERR_INTERNAL;
-		longs[nl].name = o->long_name;
-		longs[nl].has_arg = o->type == ST_OPT_FLAG ? no_argument : required_argument;
-		longs[nl].flag = NULL;
-		longs[nl].val = 256 + (int)(o - opts);
-		nl++;
-		if (o->short_name) {
-			shorts[ns++] = o->short_name;
-			if (o->type != ST_OPT_FLAG)
-				shorts[ns++] = ':';
+	for (const struct st_option *const *t = tables; *t; t++)
+		for (const struct st_option *o = *t; o->long_name; o++) {
+			if (nr == MAX_OPTIONS)
+				return IMP_ERR_INTERNAL;
+			rows[nr] = o;
+			longs[nr] = (struct option){ o->long_name,
+						     o->type == ST_OPT_STRING ||
+								     o->type == ST_OPT_INT ?
+							     required_argument :
+							     no_argument,
+						     NULL, 256 + (int)nr };
+			nr++;
+			if (o->short_name) {
+				shorts[ns++] = o->short_name;
+				if (o->type == ST_OPT_STRING || o->type == ST_OPT_INT)
+					shorts[ns++] = ':';
+			}
 		}
-	}
-	longs[nl++] = (struct option){ "help", no_argument, NULL, 'h' };
-	longs[nl] = (struct option){ NULL, 0, NULL, 0 };
+	longs[nr] = (struct option){ "help", no_argument, NULL, 'h' };
+	longs[nr + 1] = (struct option){ NULL, 0, NULL, 0 };
 	shorts[ns++] = 'h';
 	shorts[ns] = '\0';
 
-	optind = 1;
+	/* Arguments are collected in order, behind the command name. */
+	int nargs = 1;
+
+	optind = 0; /* a full re-initialisation of getopt */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
 		const struct st_option *o = NULL;
+		imp_err rc;
 
+		if (c == 1) {
+			argv[nargs++] = optarg;
+			continue;
+		}
 		if (c == 'h') {
-			st_print_usage(usage, opts);
-			*help_shown = true;
+			*help = true;
 			return IMP_OK;
 		}
 		if (c == '?' || c == ':') {
-			IMP_ERROR("%s: %s option '%s'; see '%s --help'", argv[0],
-				  c == ':' ? "missing argument for" : "unknown",
-				  argv[optind - 1], argv[0]);
+			IMP_ERROR("%s option '%s'", c == ':' ? "missing argument for" : "unknown",
+				  argv[optind - 1]);
 			return IMP_ERR_USAGE;
 		}
-		if (c >= 256)
-			o = &opts[c - 256];
-		else
-			for (const struct st_option *p = opts; p->long_name; p++)
-				if (p->short_name == c)
-					o = p;
+		if (c >= 256) {
+			o = rows[c - 256];
+		} else {
+			for (size_t i = 0; i < nr && !o; i++)
+				if (rows[i]->short_name == c)
+					o = rows[i];
+		}
 		if (!o)
 			return IMP_ERR_INTERNAL;
-		switch (o->type) {
-		case ST_OPT_FLAG:
-			*(bool *)o->dest = true;
-			break;
-		case ST_OPT_STRING:
-			*(const char **)o->dest = optarg;
-			break;
-		case ST_OPT_INT: {
-			char *end = NULL;
-			long v = strtol(optarg, &end, 10);
-
-			if (!*optarg || *end || v < 0) {
-				IMP_ERROR("--%s expects a non-negative whole number, got '%s'",
-					  o->long_name, optarg);
-				return IMP_ERR_USAGE;
-			}
-			*(long *)o->dest = v;
-			break;
-		}
-		default:
-			return IMP_ERR_INTERNAL;
-		}
+		rc = store(o, optarg);
+		if (rc != IMP_OK)
+			return rc;
 	}
-	*first_arg = optind;
+	/* Whatever stopped the scan ("--", or the first argument with '+'). */
+	while (optind < argc)
+		argv[nargs++] = argv[optind++];
+	*new_argc = nargs;
 	return IMP_OK;
 }

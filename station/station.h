@@ -17,55 +17,13 @@
 #include "formats/config.h"
 #include "hsm/hsm.h"
 
-/* What set-up a command needs before it runs (command table flags). */
-enum st_need {
-	NEED_NOTHING = 0,
-	NEED_DATA_DIR = 1 << 0, /* the data directory must exist (created if not) */
-};
-
-struct station_ctx {
-	const char *prog;      /* argv[0] of the station */
-	char data_dir[4096];   /* --data-dir, $IMPRINT_DATA_DIR, or the default */
-	bool json;             /* --json: one JSON object per line on stdout */
-	const char *config;    /* --config FILE, or NULL */
-	const char *line_url;  /* --line URL (provision, resume, line), or NULL */
-};
-
-typedef int (*st_cmd_fn)(int argc, char **argv, struct station_ctx *ctx);
-
-struct st_command {
-	const char *name;
-	st_cmd_fn fn;
-	unsigned need;        /* enum st_need bits */
-	const char *summary;  /* one line for `imprint help` */
-};
-
-/* The sorted command table, NULL-terminated (commands.c). */
-extern const struct st_command st_commands[];
-const struct st_command *st_command_find(const char *name);
-
-/* Subcommands, one file each (cmd_NAME.c). */
-int cmd_audit(int argc, char **argv, struct station_ctx *ctx);
-int cmd_board(int argc, char **argv, struct station_ctx *ctx);
-int cmd_demo(int argc, char **argv, struct station_ctx *ctx);
-int cmd_export(int argc, char **argv, struct station_ctx *ctx);
-int cmd_help(int argc, char **argv, struct station_ctx *ctx);
-int cmd_hsm(int argc, char **argv, struct station_ctx *ctx);
-int cmd_journal(int argc, char **argv, struct station_ctx *ctx);
-int cmd_line(int argc, char **argv, struct station_ctx *ctx);
-int cmd_provision(int argc, char **argv, struct station_ctx *ctx);
-int cmd_revoke(int argc, char **argv, struct station_ctx *ctx);
-int cmd_resume(int argc, char **argv, struct station_ctx *ctx);
-int cmd_status(int argc, char **argv, struct station_ctx *ctx);
-int cmd_supervisor(int argc, char **argv, struct station_ctx *ctx);
-int cmd_version(int argc, char **argv, struct station_ctx *ctx);
-
 /* ---- options: one table row per option -------------------------------- */
 
 enum st_opt_type {
 	ST_OPT_FLAG,    /* bool *, no argument */
 	ST_OPT_STRING,  /* const char **, required argument */
 	ST_OPT_INT,     /* long *, required argument, decimal */
+	ST_OPT_COUNT,   /* int *, no argument, incremented at each use (-vv) */
 	ST_OPT_END = -1,
 };
 
@@ -73,24 +31,123 @@ struct st_option {
 	const char *long_name;
 	char short_name;       /* 0 for none */
 	enum st_opt_type type;
-	void *dest;            /* where the value goes, by type */
+	void *dest;            /* where the value goes, by type (static storage) */
 	const char *arg_name;  /* "FILE", "N"; NULL for flags */
 	const char *help;
 };
 
 #define ST_OPTIONS_END { NULL, 0, ST_OPT_END, NULL, NULL, NULL }
 
-/*
- * Parse argv (argv[0] is the command name) against the table, which is
- * terminated by ST_OPTIONS_END. --help / -h prints the usage built from
- * `usage` and the table and returns IMP_OK with *help_shown set. On success
- * *first_arg is the index of the first non-option argument.
- */
-imp_err st_parse_options(const struct st_option *opts, const char *usage,
-			 int argc, char **argv, int *first_arg, bool *help_shown);
+/* ---- the run context (run.h) and the station context --------------------- */
 
-/* Print "usage: ..." and the option table to stdout. */
-void st_print_usage(const char *usage, const struct st_option *opts);
+/* What set-up a command needs before it runs: the command table's flags,
+ * applied by st_setup() (dispatch.c) and nowhere else. Each includes what
+ * it builds on. */
+enum st_need {
+	NEED_NOTHING = 0,
+	ST_SETUP_DATA_DIR = 1 << 0, /* the data directory exists (created) */
+	ST_SETUP_CONFIG = 1 << 1,   /* ctx->run->cfg loaded */
+	ST_SETUP_JOURNAL = 1 << 2,  /* the journal, read-only */
+	ST_SETUP_HSM = 1 << 3,      /* HSM, organisation keys, journal read-write, the line */
+	ST_SETUP_BOARDS = 1 << 4,   /* target profile and verified firmware */
+	/* What a command asks for: each includes what it builds on. */
+	NEED_DATA_DIR = ST_SETUP_DATA_DIR,
+	NEED_CONFIG = ST_SETUP_CONFIG | NEED_DATA_DIR,
+	NEED_JOURNAL = ST_SETUP_JOURNAL | NEED_CONFIG,
+	NEED_HSM = ST_SETUP_HSM | NEED_CONFIG,
+	NEED_BOARDS = ST_SETUP_BOARDS | NEED_HSM,
+};
+
+struct st_run;
+
+struct station_ctx {
+	const char *prog;      /* argv[0] of the station */
+	char data_dir[4096];   /* --data-dir, $IMPRINT_DATA_DIR, or the default */
+	bool json;             /* --json: one JSON object per line on stdout */
+	const char *config;    /* --config FILE, or NULL */
+	const char *line_url;  /* --line URL (provision, resume, line, audit), or NULL */
+	struct st_run *run;    /* what st_setup opened (never NULL inside a command) */
+};
+
+/*
+ * A command's body: called by the dispatcher after its options were parsed
+ * (into the option table's static destinations) and the set-up its table
+ * entry asks for was applied to ctx->run. argv[0] is the command's name,
+ * argv[1..argc-1] its positional arguments, already counted against the
+ * table's bounds.
+ */
+typedef int (*st_cmd_fn)(struct station_ctx *ctx, int argc, char **argv);
+
+struct st_command {
+	const char *name;
+	st_cmd_fn fn;                  /* NULL for a command made of sub-commands */
+	unsigned need;                 /* enum st_need bits */
+	const char *summary;           /* one line for `imprint help` */
+	const char *usage;             /* "imprint status [--failures N] [--verify]" */
+	const struct st_option *opts;  /* the command's own options, or NULL */
+	int min_args, max_args;        /* positional arguments (max -1: any number) */
+	const struct st_command *const *subs; /* sorted, NULL-terminated, or NULL */
+	const char *help;              /* the description `help CMD` prints, or NULL */
+	/* Optional: checks the parsed options and arguments before any set-up
+	 * (an IMP_ERR_USAGE here opens nothing); logs what is wrong. */
+	imp_err (*check)(int argc, char **argv);
+};
+
+/* The sorted command table, NULL-terminated (commands.c). */
+extern const struct st_command *const st_commands[];
+
+/* The station context of this process (dispatch.c): option tables point
+ * into it. */
+extern struct station_ctx st_ctx;
+
+/* The global options (dispatch.c), accepted before or after the verb. */
+extern const struct st_option st_global_options[];
+
+/* Find name in a sorted, NULL-terminated table; NULL if absent. */
+const struct st_command *st_command_find(const struct st_command *const *table,
+					 const char *name);
+
+/*
+ * Run the command argv[0] of table: parse its options and the global ones,
+ * check the positional arguments, apply its set-up, call it, close what the
+ * set-up opened. A command with sub-commands dispatches argv[1] the same
+ * way. Returns the exit code.
+ */
+int st_dispatch(const struct st_command *const *table, const char *prefix, int argc,
+		char **argv, struct station_ctx *ctx);
+
+/*
+ * Apply set-up flags (enum st_need) to ctx->run: the one place that does.
+ * Flags already applied are not applied again, so a command whose needs
+ * depend on its options (export --driver manifest) may ask for more.
+ */
+imp_err st_setup(struct station_ctx *ctx, unsigned need);
+
+/* Report an unknown command name, with a suggestion when one is close. */
+void st_unknown_command(const struct st_command *const *table, const char *prefix,
+			const char *name);
+
+/* Print a command's help (usage, description, options, sub-commands). */
+void st_print_command_help(const char *prefix, const struct st_command *c);
+
+/* The commands (cmd_NAME.c), one table entry each. */
+extern const struct st_command st_cmd_audit, st_cmd_board, st_cmd_demo, st_cmd_export,
+	st_cmd_help, st_cmd_hsm, st_cmd_journal, st_cmd_line, st_cmd_provision, st_cmd_resume, st_cmd_revoke,
+	st_cmd_status, st_cmd_supervisor, st_cmd_version;
+
+/*
+ * Parse argv (argv[0] is the command name) against the option tables (a
+ * NULL-terminated list of tables, each ending with ST_OPTIONS_END). With
+ * stop_at_arg the first non-option ends the options (a sub-command follows);
+ * otherwise options and arguments may be mixed. The arguments are moved, in
+ * order, to argv[1..*new_argc-1]. --help / -h sets *help and stops.
+ * IMP_ERR_USAGE for an unknown option or a missing or malformed value.
+ */
+imp_err st_parse_options(const struct st_option *const *tables, bool stop_at_arg, int argc,
+			 char **argv, int *new_argc, bool *help);
+
+/* Print the option tables as a help listing to stdout. */
+void st_print_options(const struct st_option *opts);
 
 /* ---- set-up (setup.c) ------------------------------------------------- */
 
@@ -106,9 +163,11 @@ bool st_hsm_is_embedded(const struct fmt_config *cfg);
 /* Open (and log in to) the configured HSM or the embedded token. */
 imp_err st_open_hsm(struct station_ctx *ctx, const struct fmt_config *cfg, struct hsm **out);
 
-/* Ask for the supervisor's PIN and check it (cmd_supervisor.c):
+/* Ask for the supervisor's PIN and check it (supervisor.c):
  * IMP_ERR_PIN if wrong or not set. */
 imp_err st_supervisor_check(struct station_ctx *ctx, const struct fmt_config *cfg);
+/* Read a new supervisor PIN from its configured source and store it. */
+imp_err st_supervisor_set(struct station_ctx *ctx, const struct fmt_config *cfg);
 
 /*
  * Path of a program shipped with imprint (imprint-vboard, imprint-registry):
@@ -133,7 +192,7 @@ void st_emit(struct station_ctx *ctx, json_t *obj,
 /* Report a failure: the error log line is the module's; this adds what to do. */
 int st_fail(imp_err rc, const char *next_step);
 
-/* ---- a local imprint-registry (cmd_export.c; demo and tests) ---------- */
+/* ---- a local imprint-registry (registry.c; demo and tests) ------------ */
 
 struct st_registry {
 	pid_t pid;

@@ -51,7 +51,6 @@ enum exp_status {
 };
 
 /* "pending", "accepted", "duplicate-same", "rejected" (the wire names). */
-const char *exp_status_name(enum exp_status s);
 
 struct exp_result {
 	enum exp_status status;
@@ -79,6 +78,16 @@ struct exp_settings {
 	X509 *const *x5c;
 	size_t x5c_count;
 };
+
+/*
+ * The configuration's "registry" section as settings (url, TLS files, the
+ * bearer token from the environment variable bearer_env names): the one
+ * reader for export and background delivery. Timeouts and the output path
+ * stay 0 / NULL for the caller. IMP_ERR_CONFIG if bearer_env names an unset
+ * variable.
+ */
+imp_err exp_settings_from_config(const struct fmt_config *cfg, struct exp_settings *s);
+
 
 /*
  * An exporter. Contract, for every driver:

@@ -20,7 +20,7 @@ void imp_hex_encode(const uint8_t *bin, size_t n, char *out);
 imp_err imp_hex_decode(const char *hex, uint8_t *out, size_t n);
 
 /*
- * Create a new secret file (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600, umask 077)
+ * Create a new secret file (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600; the umask is not touched)
  * and write data into it, fsync'ed. Fails with IMP_ERR_EXISTS if it exists.
  */
 imp_err imp_write_secret_file(const char *path, const void *data, size_t n);

@@ -14,7 +14,5 @@
 CK_FUNCTION_LIST *hsm_raw_functions(struct hsm *h);
 /* The slot of h's token. */
 CK_SLOT_ID hsm_raw_slot(struct hsm *h);
-/* The PKCS#11 handle of a session. */
-CK_SESSION_HANDLE hsm_raw_session(struct hsm_session *s);
 
 #endif

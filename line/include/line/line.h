@@ -114,9 +114,6 @@ void line_stop_feed(struct line *l);
  */
 imp_err line_release(struct line *l);
 
-/* True if the last database call succeeded. */
-bool line_online(struct line *l);
-
 /*
  * `imprint line status`: the line as one JSON object (quota, leased,
  * issued, leased-unused, records, conflicts, and per station: throughput,

@@ -81,15 +81,11 @@ uint32_t sim_chip_lifecycle(const struct sim_chip *chip);
 /* Persist the PERSONALISED mark (one non-volatile write). */
 imp_err sim_chip_set_personalised(struct sim_chip *chip);
 
-/* The state directory given at creation, or NULL (RAM only). */
-const char *sim_chip_state_dir(const struct sim_chip *chip);
-
 /* Faults and tampering for tests (see docs/VBOARD.md). */
 #define SIM_FAULT_FUSE_FAIL 0x1u       /* the next fuse burn sets ERR and burns nothing */
 #define SIM_FAULT_TAMPER_READBACK 0x2u /* flash reads over SWD return one flipped bit */
 #define SIM_FAULT_TAMPER_LOCK 0x4u     /* the debug-lock fuse burns but never takes effect */
 void sim_chip_set_faults(struct sim_chip *chip, uint32_t faults);
-uint32_t sim_chip_faults(const struct sim_chip *chip);
 
 /*
  * Latency model constants (milliseconds / bytes per second at scale 1.0).

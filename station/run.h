@@ -1,21 +1,20 @@
 /*
- * What a provisioning run holds open: configuration, journal, HSM with the
- * organisation's keys, target profile and the verified firmware image.
+ * The run context: what a command holds open once its set-up flags are
+ * applied (station.h, enum st_need): configuration, journal, HSM with the
+ * organisation's keys, the line, target profile and verified firmware.
  */
-#ifndef STATION_LINE_H
-#define STATION_LINE_H
+#ifndef STATION_RUN_H
+#define STATION_RUN_H
+
+#include <signal.h>
 
 #include "board/profile.h"
+#include "line/line.h"
 #include "provisioner/provision.h"
 #include "station.h"
 
-enum st_line_what {
-	ST_LINE_JOURNAL = 0,      /* journal only, read-only (status) */
-	ST_LINE_HSM = 1 << 0,     /* HSM, organisation keys, journal read-write */
-	ST_LINE_BOARDS = 1 << 1,  /* target profile and firmware */
-};
-
-struct st_line {
+struct st_run {
+	unsigned opened;                     /* enum st_need bits applied so far */
 	struct fmt_config cfg;
 	struct hsm *hsm;
 	struct hsm_session *journal_session; /* org loading and checkpoints */
@@ -23,18 +22,23 @@ struct st_line {
 	struct board_profile *profile;
 	uint8_t *firmware;
 	size_t firmware_len;
-	struct line *line;            /* line mode (--line / "line"), or NULL */
-	struct prov_station station;       /* points into the fields above */
+	struct line *line;                   /* line mode (--line / "line"), or NULL */
+	struct prov_station station;         /* points into the fields above */
 };
 
-/* Open what `what` asks for (enum st_line_what bits). Close with
- * st_line_close, also after a failure. */
-imp_err st_line_open(struct station_ctx *ctx, struct st_line *l, unsigned what);
-void st_line_close(struct st_line *l);
+/* Open what `need` asks for beyond r->opened (st_setup calls this). Close
+ * with st_run_close, also after a failure. */
+imp_err st_run_open(struct station_ctx *ctx, struct st_run *r, unsigned need);
+void st_run_close(struct st_run *r);
 
 /* Store the journal's newest checkpoint and counter in the HSM's anchor
  * (after a checkpoint; a failure only warns). */
-void st_anchor_update(struct st_line *l);
+void st_anchor_update(struct st_run *l);
+
+/* Sign the journal's head (if the run holds the HSM) and update the HSM's
+ * anchor: at the end of every run and when the run context closes. A
+ * failure only warns. */
+void st_run_checkpoint(struct st_run *l);
 
 /* The line database: --line URL, else the config's line.url, else NULL. */
 const char *st_line_url(const struct station_ctx *ctx, const struct fmt_config *cfg);
@@ -47,6 +51,8 @@ void st_line_opts(const struct station_ctx *ctx, const struct fmt_config *cfg,
 void st_journal_path(const struct station_ctx *ctx, const struct fmt_config *cfg, char *out,
 		     size_t cap);
 
+/* ---- running the fixtures (fixtures.c) ----------------------------------- */
+
 /* Progress callback for prov_station (arg: the station_ctx). */
 void st_progress(void *arg, const struct prov_progress *p);
 
@@ -57,7 +63,7 @@ int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 
 /* Run the first nfix fixtures (0: all), at most count new boards (0: no
  * limit), print the results; returns the exit code. */
-int st_provision_run(struct station_ctx *ctx, struct st_line *l, size_t nfix, uint64_t count);
+int st_provision_run(struct station_ctx *ctx, struct st_run *r, size_t nfix, uint64_t count);
 
 /* Set by SIGINT/SIGTERM during a run: workers stop between steps. */
 extern volatile sig_atomic_t st_stop_requested;

@@ -1,0 +1,28 @@
+/*
+ * The registry settings of a station configuration, read in one place for
+ * `imprint export` and the background delivery of `provision`.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "exp/export.h"
+#include "imprint/log.h"
+
+imp_err exp_settings_from_config(const struct fmt_config *cfg, struct exp_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->url = cfg->registry.url;
+	s->ca = cfg->registry.ca;
+	s->cert = cfg->registry.cert;
+	s->key = cfg->registry.key;
+	if (cfg->registry.bearer_env) {
+		s->bearer = getenv(cfg->registry.bearer_env);
+		if (!s->bearer || !*s->bearer) {
+			IMP_ERROR("config: registry.bearer_env names %s, which is not set; export "
+				  "it or remove bearer_env",
+				  cfg->registry.bearer_env);
+			return IMP_ERR_CONFIG;
+		}
+	}
+	return IMP_OK;
+}
