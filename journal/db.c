@@ -276,8 +276,9 @@ imp_err jdb_end(struct jnl *j, imp_err rc)
 		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
 	}
 	if (rc == IMP_OK && j->anchor_dirty)
-		janchor_after_commit(j);
+		janchor_after_commit(j, j->appended_seq);
 	j->anchor_dirty = false;
+	j->anchor_counter = 0;
 	/* The operation is durable (or rolled back); a due checkpoint is taken
 	 * in a transaction of its own, so a signer failure cannot undo it. */
 	if (rc == IMP_OK && checkpoint_due(j)) {
@@ -292,7 +293,7 @@ imp_err jdb_end(struct jnl *j, imp_err rc)
 			if (crc)
 				sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
 			else if (j->anchor_dirty)
-				janchor_after_commit(j);
+				janchor_after_commit(j, j->appended_seq);
 			j->anchor_dirty = false;
 		}
 		if (crc)

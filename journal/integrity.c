@@ -234,7 +234,8 @@ imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap)
 /* Read-modify-write of the anchor under its lock. */
 enum anchor_op { AO_OPEN, AO_INTENT, AO_COMMITTED };
 
-static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued)
+static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued,
+			     uint64_t committed_head)
 {
 	struct janchor a;
 	uint64_t counter, head;
@@ -243,9 +244,15 @@ static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued)
 	int fd = -1;
 	imp_err rc;
 
-	rc = journal_marks(j->db, &counter, &head);
-	if (rc)
-		return rc;
+	if (op == AO_COMMITTED) {
+		/* What the transaction itself committed, not a fresh read. */
+		counter = issued;
+		head = committed_head;
+	} else {
+		rc = journal_marks(j->db, &counter, &head);
+		if (rc)
+			return rc;
+	}
 	if (op == AO_OPEN && counter == 0 && head == 0) {
 		/* a journal that did nothing yet: no anchor needed */
 		rc = anchor_lock(j->path, false, &fd, path, sizeof(path));
@@ -298,22 +305,24 @@ cleanup:
 
 imp_err janchor_open_check(struct jnl *j)
 {
-	return anchor_update(j, AO_OPEN, 0);
+	return anchor_update(j, AO_OPEN, 0, 0);
 }
 
 imp_err janchor_before_issue(struct jnl *j, uint64_t issued)
 {
-	imp_err rc = anchor_update(j, AO_INTENT, issued);
+	imp_err rc = anchor_update(j, AO_INTENT, issued, 0);
 
-	if (rc == IMP_OK)
+	if (rc == IMP_OK) {
 		j->anchor_dirty = true; /* the commit's counter and head follow */
+		j->anchor_counter = issued;
+	}
 	return rc;
 }
 
-void janchor_after_commit(struct jnl *j)
+void janchor_after_commit(struct jnl *j, uint64_t head)
 {
 	j->anchor_dirty = false;
-	if (anchor_update(j, AO_COMMITTED, 0) != IMP_OK)
+	if (anchor_update(j, AO_COMMITTED, j->anchor_counter, head) != IMP_OK)
 		IMP_WARN("journal: the anchor did not take the last commit: %s", jnl_last_error());
 }
 

@@ -30,6 +30,7 @@ struct jnl {
 	uint32_t cp_interval;     /* cached; re-read before signing */
 	bool in_checkpoint;
 	bool anchor_dirty;        /* the anchor follows the next commit */
+	uint64_t anchor_counter;  /* the counter that commit holds (0: unchanged) */
 };
 
 /* Settings keys. PERSISTED. */
@@ -155,7 +156,7 @@ imp_err janchor_open_check(struct jnl *j);
 imp_err janchor_before_issue(struct jnl *j, uint64_t issued);
 /* After a commit that allocated or checkpointed (j->anchor_dirty): record
  * the committed counter and head; a failure only warns. */
-void janchor_after_commit(struct jnl *j);
+void janchor_after_commit(struct jnl *j, uint64_t head);
 /* Before a new journal is created at path: refuse if an anchor says one
  * existed. */
 imp_err janchor_refuse_new(const char *journal);
