@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -27,13 +28,14 @@
 #include <sqlite3.h>
 
 #include "audit/audit.h"
-#include "exp/recverify.h"
-#include "formats/base64.h"
+#include "formats/jws.h"
 #include "formats/record.h"
+#include "formats/record_verify.h"
 #include "formats/x509.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 #include "journal/journal.h"
+#include "registry/store.h"
 
 #define AUDIT_BATCH 2048u
 #define MSG_MAX 240u
@@ -73,10 +75,11 @@ struct audit {
 	struct aud_summary *sum;
 	EVP_PKEY *rec_pub, *rev_pub;
 	X509_STORE *dev_store;
-	ASN1_TIME *devca_not_after; /* no device certificate may end later */
-	struct exp_rv_trust *fast;
+	time_t devca_not_after; /* no device certificate may end later */
+	struct fmt_rv_trust *fast;
 	sqlite3 *db;
 	sqlite3_stmt *ins;
+	sqlite3_stmt *reg_ins; /* check_registry's insert */
 	char db_path[4200];
 	/* Two batches: one is filled (and then kept) while the other is verified. */
 	struct batch b[2];
@@ -165,11 +168,16 @@ static imp_err load_trust(struct audit *a)
 	a->rev_pub = X509_get_pubkey(rev);
 	if (!a->rec_pub || !a->rev_pub)
 		rc = IMP_ERR_CRYPTO;
-	a->devca_not_after = ASN1_STRING_dup(X509_get0_notAfter(devca));
-	if (!a->devca_not_after)
-		rc = IMP_ERR_NOMEM;
+	{
+		struct tm tm;
+
+		if (ASN1_TIME_to_tm(X509_get0_notAfter(devca), &tm) == 1)
+			a->devca_not_after = timegm(&tm);
+		else
+			rc = IMP_ERR_CRYPTO;
+	}
 	if (rc == IMP_OK)
-		rc = exp_rv_trust_new(a->rec_pub, NULL, &devca, 1, NULL, &a->fast);
+		rc = fmt_rv_trust_new(a->rec_pub, NULL, &devca, 1, NULL, &a->fast);
 cleanup:
 	X509_STORE_free(rs);
 	X509_free(root);
@@ -195,50 +203,51 @@ static void bad(struct item *it, const char *check, const char *msg, imp_err rc)
 
 static bool is_revocation(const char *jws)
 {
-	const char *dot = strchr(jws, '.');
-	uint8_t *h = NULL;
-	size_t n = 0;
+	json_t *hdr = NULL;
+	const char *typ;
 	bool rev;
 
-	if (!dot || fmt_b64url_decode(jws, (size_t)(dot - jws), &h, &n) != IMP_OK)
+	if (fmt_jws_peek_header(jws, &hdr) != IMP_OK)
 		return false;
-	rev = strstr((const char *)h, FMT_REVOCATION_TYP) != NULL;
-	free(h);
+	typ = json_string_value(json_object_get(hdr, "typ"));
+	rev = typ && strcmp(typ, FMT_REVOCATION_TYP) == 0;
+	json_decref(hdr);
 	return rev;
 }
 
-static void verify_item(struct audit *a, struct exp_rv *rv, struct item *it)
+static void keep_facts(struct item *it, const struct fmt_record_facts *f)
 {
+	imp_hex_encode(f->jws_sha256, sizeof(f->jws_sha256), it->digest);
+	it->sigs = f->signatures;
+	copy(it->record_id, sizeof(it->record_id), f->record_id);
+	copy(it->serial, sizeof(it->serial), f->serial);
+	copy(it->uid, sizeof(it->uid), f->uid);
+	copy(it->pubkey, sizeof(it->pubkey), f->pubkey);
+	copy(it->cert_serial, sizeof(it->cert_serial), f->cert_serial);
+}
+
+static void verify_item(struct audit *a, struct fmt_rv *rv, struct item *it)
+{
+	struct fmt_record_anchors anchors = { .signer = a->rec_pub, .devices = a->dev_store };
+	struct fmt_record_facts facts;
+	enum fmt_record_stage stage;
 	uint8_t md[32];
 	json_t *rec = NULL;
-	const char *cert_b64;
-	X509 *cert = NULL;
-	struct exp_rv_out fo;
 	imp_err rc;
 
 	it->ok = true;
+	it->kind = K_IDENTITY;
 	/* Most records: the fast path accepts them; anything else is decided
-	 * (and explained) by the reference path below. */
-	if (rv && exp_rv_identity(rv, it->jws, &fo) == IMP_OK &&
-	    (!it->id || strcmp(it->id, fo.record_id) == 0)) {
-		imp_hex_encode(fo.jws_sha256, sizeof(fo.jws_sha256), it->digest);
-		it->kind = K_IDENTITY;
-		it->sigs = fo.cert_serial[0] ? 2 : 1;
-		copy(it->record_id, sizeof(it->record_id), fo.record_id);
-		copy(it->serial, sizeof(it->serial), fo.serial);
-		copy(it->uid, sizeof(it->uid), fo.uid);
-		copy(it->pubkey, sizeof(it->pubkey), fo.pubkey);
-		copy(it->cert_serial, sizeof(it->cert_serial), fo.cert_serial);
+	 * (and explained) by the reference below. */
+	if (rv && fmt_rv_identity(rv, it->jws, it->id, &facts) == IMP_OK) {
+		keep_facts(it, &facts);
 		return;
 	}
-	if (!rv || !exp_rv_sha256(rv, it->jws, strlen(it->jws), md))
-		SHA256((const uint8_t *)it->jws, strlen(it->jws), md);
-	imp_hex_encode(md, sizeof(md), it->digest);
-	it->kind = is_revocation(it->jws) ? K_REVOCATION : K_IDENTITY;
-	if (it->kind == K_IDENTITY)
-		IMP_DEBUG("record %s: not decided by the fast path, verifying it in full",
-			  it->id ? it->id : "(no id)");
-	if (it->kind == K_REVOCATION) {
+	if (is_revocation(it->jws)) {
+		it->kind = K_REVOCATION;
+		if (!rv || !fmt_rv_sha256(rv, it->jws, strlen(it->jws), md))
+			SHA256((const uint8_t *)it->jws, strlen(it->jws), md);
+		imp_hex_encode(md, sizeof(md), it->digest);
 		rc = fmt_revocation_verify(it->jws, a->rev_pub, NULL, &rec);
 		if (rc != IMP_OK) {
 			bad(it, "signature", "revocation does not verify with the revocation key", rc);
@@ -254,67 +263,39 @@ static void verify_item(struct audit *a, struct exp_rv *rv, struct item *it)
 		json_decref(rec);
 		return;
 	}
-	rc = fmt_record_verify(it->jws, a->rec_pub, NULL, &rec);
-	if (rc != IMP_OK) {
+	IMP_DEBUG("record %s: not decided by the fast path, verifying it in full",
+		  it->id ? it->id : "(no id)");
+	memset(&facts, 0, sizeof(facts));
+	rc = fmt_record_verify_full(it->jws, &anchors, it->id, &facts, &stage);
+	keep_facts(it, &facts);
+	switch (stage) {
+	case FMT_RECORD_STAGE_OK:
+		break;
+	case FMT_RECORD_STAGE_RECORD:
 		bad(it, "signature", "record does not verify with the record-signing key", rc);
 		copy(it->record_id, sizeof(it->record_id), it->id);
-		return;
-	}
-	it->sigs = 1;
-	copy(it->record_id, sizeof(it->record_id),
-	     json_string_value(json_object_get(rec, "record_id")));
-	copy(it->serial, sizeof(it->serial), json_string_value(json_object_get(rec, "serial")));
-	copy(it->uid, sizeof(it->uid), json_string_value(json_object_get(rec, "chip_uid")));
-	if (it->id && strcmp(it->id, it->record_id) != 0) {
+		break;
+	case FMT_RECORD_STAGE_ID:
 		bad(it, "malformed", "the record's record_id is not the id it was stored under",
 		    IMP_ERR_PROTOCOL);
-		goto cleanup;
+		break;
+	case FMT_RECORD_STAGE_CHAIN:
+		bad(it, "device-chain", "device certificate does not chain to the device CA", rc);
+		break;
 	}
-	cert_b64 = json_string_value(json_object_get(rec, "device_certificate"));
-	if (cert_b64) {
-		json_t *jwk = json_object_get(rec, "public_key");
-		const ASN1_INTEGER *sn;
-		BIGNUM *bn;
-		char *hex;
-
-		snprintf(it->pubkey, sizeof(it->pubkey), "%s.%s",
-			 json_string_value(json_object_get(jwk, "x")),
-			 json_string_value(json_object_get(jwk, "y")));
-		rc = fmt_cert_from_b64(cert_b64, &cert);
-		if (rc == IMP_OK)
-			rc = fmt_cert_verify_chain(a->dev_store, cert, NULL,
-						   FMT_KU_DIGITAL_SIGNATURE | FMT_KU_KEY_AGREEMENT);
-		if (rc != IMP_OK) {
-			bad(it, "device-chain", "device certificate does not chain to the device CA",
-			    rc);
-			goto cleanup;
-		}
-		it->sigs++;
-		if (ASN1_TIME_compare(X509_get0_notAfter(cert), a->devca_not_after) > 0) {
-			bad(it, "device-validity",
-			    "device certificate is valid after its device CA expires", IMP_ERR_VERIFY);
-			goto cleanup;
-		}
-		sn = X509_get0_serialNumber(cert);
-		bn = ASN1_INTEGER_to_BN(sn, NULL);
-		hex = bn ? BN_bn2hex(bn) : NULL;
-		copy(it->cert_serial, sizeof(it->cert_serial), hex);
-		OPENSSL_free(hex);
-		BN_free(bn);
-	}
-cleanup:
-	X509_free(cert);
-	json_decref(rec);
+	if (stage == FMT_RECORD_STAGE_OK && facts.cert_not_after > (int64_t)a->devca_not_after)
+		bad(it, "device-validity", "device certificate is valid after its device CA expires",
+		    IMP_ERR_VERIFY);
 }
 
 /* A pool thread: verify items of each submitted batch until stopped. */
 static void *verify_worker(void *arg)
 {
 	struct audit *a = arg;
-	struct exp_rv *rv = NULL;
+	struct fmt_rv *rv = NULL;
 	uint64_t seen = 0;
 
-	if (a->fast && exp_rv_new(a->fast, &rv) != IMP_OK)
+	if (a->fast && fmt_rv_new(a->fast, &rv) != IMP_OK)
 		rv = NULL;
 	for (;;) {
 		struct batch *b;
@@ -343,7 +324,7 @@ static void *verify_worker(void *arg)
 			pthread_cond_broadcast(&a->cv_done);
 		pthread_mutex_unlock(&a->mu);
 	}
-	exp_rv_free(rv);
+	fmt_rv_free(rv);
 	return NULL;
 }
 
@@ -391,13 +372,13 @@ static void pool_submit(struct audit *a, struct batch *b)
 	if (b->n == 0)
 		return;
 	if (a->nth == 0) {
-		struct exp_rv *rv = NULL;
+		struct fmt_rv *rv = NULL;
 
-		if (a->fast && exp_rv_new(a->fast, &rv) != IMP_OK)
+		if (a->fast && fmt_rv_new(a->fast, &rv) != IMP_OK)
 			rv = NULL;
 		for (size_t i = 0; i < b->n; i++)
 			verify_item(a, rv, &b->items[i]);
-		exp_rv_free(rv);
+		fmt_rv_free(rv);
 		return;
 	}
 	pthread_mutex_lock(&a->mu);
@@ -902,32 +883,65 @@ static imp_err check_journal(struct audit *a)
 	return rc;
 }
 
+static int registry_cb(void *arg, const struct reg_identity_row *row)
+{
+	struct audit *a = arg;
+	sqlite3_stmt *st = a->reg_ins;
+
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, row->record_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, row->serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, row->uid, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		IMP_ERROR("audit database: %s", sqlite3_errmsg(a->db));
+		a->rc = IMP_ERR_IO;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * The registry's identities, read through the registry's own reader
+ * (registry/store.h, which checks its schema version) into the audit's
+ * database, then compared with the boards that must be there.
+ */
 static imp_err check_registry(struct audit *a)
 {
-	char *sql = sqlite3_mprintf("ATTACH DATABASE 'file:%q?mode=ro' AS reg",
-				    a->o->registry_db);
+	struct reg_reader *r = NULL;
 	/* The boards that must be there: the journal's DONE boards, else the records. */
 	const char *set = a->o->journal ? "SELECT uid, serial FROM done"
 					: "SELECT uid, serial FROM recs WHERE kind = 0";
 	char q[1024];
 	imp_err rc;
 
-	if (access(a->o->registry_db, R_OK) != 0) {
-		sqlite3_free(sql);
-		IMP_ERROR("cannot read the registry database %s", a->o->registry_db);
-		return IMP_ERR_IO;
+	rc = reg_reader_open(a->o->registry_db, &r);
+	if (rc != IMP_OK)
+		return rc;
+	rc = db_exec(a, "CREATE TABLE reg (record_id TEXT, serial TEXT, uid TEXT); BEGIN;");
+	if (rc == IMP_OK &&
+	    sqlite3_prepare_v2(a->db, "INSERT INTO reg (record_id, serial, uid) VALUES (?,?,?)",
+			       -1, &a->reg_ins, NULL) != SQLITE_OK)
+		rc = IMP_ERR_IO;
+	if (rc == IMP_OK) {
+		a->rc = IMP_OK;
+		rc = reg_reader_identities(r, registry_cb, a);
+		if (rc == IMP_OK)
+			rc = a->rc;
 	}
-	rc = sql ? db_exec(a, sql) : IMP_ERR_NOMEM;
-	sqlite3_free(sql);
+	sqlite3_finalize(a->reg_ins);
+	a->reg_ins = NULL;
+	reg_reader_close(r);
+	if (rc == IMP_OK)
+		rc = db_exec(a, "COMMIT; CREATE INDEX reg_board ON reg(uid, serial);");
 	if (rc != IMP_OK)
 		return rc;
 	snprintf(q, sizeof(q),
 		 "SELECT '', b.serial, b.uid, '' FROM (%s) b WHERE NOT EXISTS (SELECT 1 FROM "
-		 "reg.identities i WHERE i.uid = b.uid AND i.serial = b.serial)",
+		 "reg i WHERE i.uid = b.uid AND i.serial = b.serial)",
 		 set);
 	rc = report_rows(a, q, "registry-missing", "locked board without a record in the registry");
 	snprintf(q, sizeof(q),
-		 "SELECT i.record_id, i.serial, i.uid, '' FROM reg.identities i WHERE NOT EXISTS "
+		 "SELECT i.record_id, i.serial, i.uid, '' FROM reg i WHERE NOT EXISTS "
 		 "(SELECT 1 FROM (%s) b WHERE b.uid = i.uid AND b.serial = i.serial)",
 		 set);
 	if (rc == IMP_OK)
@@ -936,7 +950,7 @@ static imp_err check_registry(struct audit *a)
 	if (rc == IMP_OK)
 		rc = report_rows(a,
 				 "SELECT i.record_id, i.serial, i.uid, r.record_id FROM "
-				 "reg.identities i JOIN recs r ON r.kind = 0 AND r.uid = i.uid "
+				 "reg i JOIN recs r ON r.kind = 0 AND r.uid = i.uid "
 				 "WHERE r.record_id <> i.record_id",
 				 "registry-orphan", "the registry holds another record for this board");
 	return rc;
@@ -995,12 +1009,11 @@ imp_err aud_run(const struct aud_opts *o, struct aud_summary *sum)
 		}
 		free(a.b[k].items);
 	}
-	exp_rv_trust_free(a.fast);
+	fmt_rv_trust_free(a.fast);
 	db_close(&a);
 	EVP_PKEY_free(a.rec_pub);
 	EVP_PKEY_free(a.rev_pub);
 	X509_STORE_free(a.dev_store);
-	ASN1_STRING_free(a.devca_not_after);
 	sum->seconds = imp_now_s() - t0;
 	if (rc == IMP_OK && sum->findings > 0)
 		rc = IMP_ERR_AUDIT;

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "exp/export.h"
-#include "formats/base64.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 
@@ -36,30 +35,6 @@ const struct exp_driver *exp_driver_find(const char *name)
 			break;
 	}
 	return NULL;
-}
-
-imp_err exp_jws_payload(const char *jws, json_t **out)
-{
-	const char *a = strchr(jws, '.');
-	const char *b = a ? strchr(a + 1, '.') : NULL;
-	uint8_t *p = NULL;
-	size_t n = 0;
-	imp_err rc;
-
-	*out = NULL;
-	if (!b)
-		return IMP_ERR_PROTOCOL;
-	rc = fmt_b64url_decode(a + 1, (size_t)(b - a - 1), &p, &n);
-	if (rc != IMP_OK)
-		return rc;
-	*out = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, NULL);
-	free(p);
-	if (!json_is_object(*out)) {
-		json_decref(*out);
-		*out = NULL;
-		return IMP_ERR_PROTOCOL;
-	}
-	return IMP_OK;
 }
 
 void exp_ids_free(char **ids, size_t n)

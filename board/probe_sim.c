@@ -1,6 +1,8 @@
 /*
  * Probe driver "sim": the in-process virtual chip (imp_sim_chip).
- * URI: sim:[?uid=32HEX][&seed=N][&latency=X]
+ * URI: sim:[?uid=32HEX][&seed=N][&latency=X][&chip=NAME][&rev=legacy|hardened]
+ * (chip: imprint-vb1, the default, or nordic-nrf52840; rev: its APPROTECT
+ * revision, docs/VBOARD.md).
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@ struct sim_probe {
 static imp_err sim_open(const char *uri, void **priv)
 {
 	struct sim_chip_opts opts = { 0 };
+	static const char *const revs[] = { "legacy", "hardened" };
 	uint8_t uid[16];
 	struct sim_probe *s;
 	const char *q;
@@ -72,10 +75,28 @@ static imp_err sim_open(const char *uri, void **priv)
 				IMP_ERROR("probe '%s': latency must be a number >= 0", uri);
 				return IMP_ERR_USAGE;
 			}
+		} else if (strcmp(kv, "chip") == 0) {
+			if (!sim_chip_family_known(eq)) {
+				IMP_ERROR("probe '%s': unknown chip '%s' (known: %s)", uri, eq,
+					  sim_chip_family_names());
+				return IMP_ERR_USAGE;
+			}
+			opts.family = strcmp(eq, "nordic-nrf52840") == 0 ? "nordic-nrf52840" : "imprint-vb1";
+		} else if (strcmp(kv, "rev") == 0) {
+			if (strcmp(eq, revs[0]) != 0 && strcmp(eq, revs[1]) != 0) {
+				IMP_ERROR("probe '%s': rev must be legacy or hardened", uri);
+				return IMP_ERR_USAGE;
+			}
+			opts.revision = strcmp(eq, revs[0]) == 0 ? revs[0] : revs[1];
 		} else {
-			IMP_ERROR("probe '%s': unknown option '%s' (known: uid, seed, latency)", uri, kv);
+			IMP_ERROR("probe '%s': unknown option '%s' (known: uid, seed, latency, chip, rev)",
+				  uri, kv);
 			return IMP_ERR_USAGE;
 		}
+	}
+	if (opts.revision && (!opts.family || strcmp(opts.family, "nordic-nrf52840") != 0)) {
+		IMP_ERROR("probe '%s': rev needs chip=nordic-nrf52840", uri);
+		return IMP_ERR_USAGE;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s)

@@ -65,73 +65,155 @@ char *fmt_b64_encode(const void *in, size_t n)
 	return encode(std_alpha, 1, in, n);
 }
 
-static int val(int url, char c)
+/*
+ * Decoding tables, [0] standard and [1] url: the value of each character,
+ * -1 for every character outside the alphabet (generated from the alphabets
+ * above; test_base64 checks every byte against them).
+ */
+static const signed char b64_val[2][256] = {
+	{ /* standard: + / */
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+		52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+		-1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+		15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+		-1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+		41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	},
+	{ /* url: - _ */
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
+		52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+		-1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+		15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+		-1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+		41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+		-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	},
+};
+
+size_t fmt_b64_decoded_len(size_t len)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == (url ? '-' : '+'))
-		return 62;
-	if (c == (url ? '_' : '/'))
-		return 63;
-	return -1;
+	return len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
 }
 
-/* Decode len characters with no padding in them; len % 4 != 1. */
-static imp_err decode(int url, const char *in, size_t len, uint8_t **out, size_t *n)
+/* Decode len characters with no padding in them into out (cap bytes). */
+static imp_err decode_into(int url, const char *in, size_t len, uint8_t *out, size_t cap,
+			   size_t *n)
 {
+	const signed char *t = b64_val[url];
 	size_t rem = len % 4;
-	size_t outlen = len / 4 * 3 + (rem ? rem - 1 : 0);
-	uint8_t *buf;
-	uint8_t *o;
-	uint32_t acc = 0;
+	size_t full = len - rem;
 	size_t i;
+	uint8_t *o = out;
+	uint32_t acc;
 
-	*out = NULL;
 	*n = 0;
 	if (rem == 1)
 		return IMP_ERR_PROTOCOL;
-	buf = malloc(outlen + 1);
+	if (cap < fmt_b64_decoded_len(len))
+		return IMP_ERR_USAGE;
+	for (i = 0; i < full; i += 4) {
+		int a = t[(unsigned char)in[i]];
+		int b = t[(unsigned char)in[i + 1]];
+		int c = t[(unsigned char)in[i + 2]];
+		int d = t[(unsigned char)in[i + 3]];
+
+		if ((a | b | c | d) < 0)
+			return IMP_ERR_PROTOCOL;
+		acc = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+		*o++ = (uint8_t)(acc >> 16);
+		*o++ = (uint8_t)(acc >> 8);
+		*o++ = (uint8_t)acc;
+	}
+	if (rem) {
+		int a = t[(unsigned char)in[i]];
+		int b = t[(unsigned char)in[i + 1]];
+		int c = rem == 3 ? t[(unsigned char)in[i + 2]] : 0;
+
+		if ((a | b | c) < 0)
+			return IMP_ERR_PROTOCOL;
+		acc = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6;
+		/* Unused trailing bits must be zero: one encoding per byte string. */
+		if (acc & (rem == 2 ? 0xffffu : 0xffu))
+			return IMP_ERR_PROTOCOL;
+		*o++ = (uint8_t)(acc >> 16);
+		if (rem == 3)
+			*o++ = (uint8_t)(acc >> 8);
+	}
+	*n = (size_t)(o - out);
+	return IMP_OK;
+}
+
+/* Padded standard base64: the length without the padding, or (size_t)-1. */
+static size_t unpadded_len(const char *in, size_t len)
+{
+	size_t pad = 0;
+
+	if (len % 4 != 0)
+		return (size_t)-1;
+	if (len >= 1 && in[len - 1] == '=')
+		pad++;
+	if (len >= 2 && in[len - 2] == '=')
+		pad++;
+	return len - pad;
+}
+
+/* Decode into a new buffer with a NUL after the end. */
+static imp_err decode(int url, const char *in, size_t len, uint8_t **out, size_t *n)
+{
+	uint8_t *buf;
+	imp_err rc;
+
+	*out = NULL;
+	*n = 0;
+	if (len % 4 == 1)
+		return IMP_ERR_PROTOCOL;
+	buf = malloc(fmt_b64_decoded_len(len) + 1);
 	if (!buf)
 		return IMP_ERR_NOMEM;
-	o = buf;
-	for (i = 0; i < len; i++) {
-		int v = val(url, in[i]);
-
-		if (v < 0) {
-			free(buf);
-			return IMP_ERR_PROTOCOL;
-		}
-		acc = acc << 6 | (uint32_t)v;
-		if (i % 4 == 3) {
-			*o++ = (uint8_t)(acc >> 16);
-			*o++ = (uint8_t)(acc >> 8);
-			*o++ = (uint8_t)acc;
-			acc = 0;
-		}
+	rc = decode_into(url, in, len, buf, fmt_b64_decoded_len(len), n);
+	if (rc != IMP_OK) {
+		free(buf);
+		*n = 0;
+		return rc;
 	}
-	/* Unused trailing bits must be zero: one encoding per byte string. */
-	if (rem == 2) {
-		if (acc & 0x0f) {
-			free(buf);
-			return IMP_ERR_PROTOCOL;
-		}
-		*o++ = (uint8_t)(acc >> 4);
-	} else if (rem == 3) {
-		if (acc & 0x03) {
-			free(buf);
-			return IMP_ERR_PROTOCOL;
-		}
-		*o++ = (uint8_t)(acc >> 10);
-		*o++ = (uint8_t)(acc >> 2);
-	}
-	*o = 0;
+	buf[*n] = 0;
 	*out = buf;
-	*n = outlen;
 	return IMP_OK;
+}
+
+imp_err fmt_b64url_decode_into(const char *in, size_t len, uint8_t *out, size_t cap,
+			       size_t *n)
+{
+	return decode_into(1, in, len, out, cap, n);
+}
+
+imp_err fmt_b64_decode_into(const char *in, size_t len, uint8_t *out, size_t cap, size_t *n)
+{
+	size_t l = unpadded_len(in, len);
+
+	*n = 0;
+	if (l == (size_t)-1)
+		return IMP_ERR_PROTOCOL;
+	return decode_into(0, in, l, out, cap, n);
 }
 
 imp_err fmt_b64url_decode(const char *in, size_t len, uint8_t **out, size_t *n)
@@ -141,15 +223,11 @@ imp_err fmt_b64url_decode(const char *in, size_t len, uint8_t **out, size_t *n)
 
 imp_err fmt_b64_decode(const char *in, size_t len, uint8_t **out, size_t *n)
 {
-	size_t pad = 0;
+	size_t l = unpadded_len(in, len);
 
 	*out = NULL;
 	*n = 0;
-	if (len % 4 != 0)
+	if (l == (size_t)-1)
 		return IMP_ERR_PROTOCOL;
-	if (len >= 1 && in[len - 1] == '=')
-		pad++;
-	if (len >= 2 && in[len - 2] == '=')
-		pad++;
-	return decode(0, in, len - pad, out, n);
+	return decode(0, in, l, out, n);
 }

@@ -567,24 +567,43 @@ static imp_err parse_pin(struct cctx *c, json_t *o, const char *jpath, struct fm
 
 static imp_err parse_hsm(struct cctx *c, json_t *o, struct fmt_config *cfg)
 {
-	static const char *const keys[] = { "module", "token", "pin", "supervisor_pin", NULL };
+	static const char *const keys[] = { "module", "init_args", "token", "pin",
+					    "supervisor_pin", NULL };
 	json_t *v;
 	imp_err rc;
 
-	rc = check_keys(c, o, "hsm", keys, "module, token, pin, supervisor_pin");
+	rc = check_keys(c, o, "hsm", keys, "module, init_args, token, pin, supervisor_pin");
 	if (rc != IMP_OK)
 		return rc;
 	v = json_object_get(o, "module");
 	if (v) {
 		const char *s = json_string_value(v);
 
-		if (!s || !s[0] || (strcmp(s, "softhsm2") != 0 && !strchr(s, '/')))
+		/* A name is looked up in p11-kit's registrations when the hsm is
+		 * opened (the message there lists them: imprint hsm tokens). */
+		if (!s || !s[0] || (!strchr(s, '/') && !plain_chars(s, "-_.")) || s[0] == '.')
 			return fail(c, "hsm.module",
-				    "expected \"softhsm2\" or a path to a PKCS#11 module");
+				    "expected a p11-kit module name (\"softhsm2\", see 'imprint "
+				    "hsm tokens') or a path to a PKCS#11 module");
 		if (strchr(s, '/'))
 			rc = get_path(c, o, "hsm", "module", &cfg->hsm.module);
 		else
 			rc = get_str(c, o, "hsm", "module", &cfg->hsm.module);
+		if (rc != IMP_OK)
+			return rc;
+	}
+	v = json_object_get(o, "init_args");
+	if (v) {
+		const char *s = json_string_value(v);
+
+		if (!s || !s[0] || strlen(s) > 4096)
+			return fail(c, "hsm.init_args",
+				    "expected the module's C_Initialize parameter string (NSS: "
+				    "\"configdir='sql:DIR' certPrefix='' keyPrefix='' "
+				    "secmod='secmod.db'\")");
+		if (!cfg->hsm.module && !json_object_get(o, "module"))
+			return fail(c, "hsm.init_args", "needs hsm.module");
+		rc = get_str(c, o, "hsm", "init_args", &cfg->hsm.init_args);
 		if (rc != IMP_OK)
 			return rc;
 	}
@@ -910,6 +929,7 @@ void fmt_config_release(struct fmt_config *cfg)
 	free(cfg->target);
 	fixtures_free(cfg);
 	free(cfg->hsm.module);
+	free(cfg->hsm.init_args);
 	free(cfg->hsm.token);
 	pin_release(&cfg->hsm.pin);
 	pin_release(&cfg->hsm.supervisor_pin);

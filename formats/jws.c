@@ -7,10 +7,10 @@
 
 #include "formats/base64.h"
 #include "formats/jws.h"
+#include "jws_int.h"
 #include "formats/x509.h"
 #include "imprint/log.h"
 
-#define JWS_MAX_LEN (4u << 20)  /* refuse absurd inputs before decoding */
 #define X5C_MAX 8u
 
 /* Concatenate a "." b into a new string. */
@@ -134,7 +134,14 @@ struct parsed {
 	uint8_t sig[64];
 };
 
-static imp_err header_check(json_t *hdr, const char *typ)
+/* Log unless quiet (the fast path asks quietly; the reference then explains). */
+#define HDR_ERROR(...)                           \
+	do {                                     \
+		if (!quiet)                      \
+			IMP_ERROR(__VA_ARGS__);  \
+	} while (0)
+
+imp_err fmt_jws_header_check(const json_t *hdr, const char *typ, bool quiet)
 {
 	static const char *const known[] = { "alg", "cty", "kid", "typ", "x5c" };
 	const char *key;
@@ -142,10 +149,10 @@ static imp_err header_check(json_t *hdr, const char *typ)
 	const char *alg;
 
 	if (!json_is_object(hdr)) {
-		IMP_ERROR("jws: the header is not a JSON object");
+		HDR_ERROR("jws: the header is not a JSON object");
 		return IMP_ERR_PROTOCOL;
 	}
-	json_object_foreach(hdr, key, v) {
+	json_object_foreach((json_t *)hdr, key, v) {
 		size_t i;
 
 		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
@@ -153,17 +160,17 @@ static imp_err header_check(json_t *hdr, const char *typ)
 				break;
 		if (i == sizeof(known) / sizeof(known[0])) {
 			/* This includes "crit" and "b64": nothing we must understand. */
-			IMP_ERROR("jws: header member \"%s\" is not supported", key);
+			HDR_ERROR("jws: header member \"%s\" is not supported", key);
 			return IMP_ERR_PROTOCOL;
 		}
 		if (strcmp(key, "x5c") != 0 && !json_is_string(v)) {
-			IMP_ERROR("jws: header member \"%s\" must be a string", key);
+			HDR_ERROR("jws: header member \"%s\" must be a string", key);
 			return IMP_ERR_PROTOCOL;
 		}
 	}
 	alg = json_string_value(json_object_get(hdr, "alg"));
 	if (!alg || strcmp(alg, "ES256") != 0) {
-		IMP_ERROR("jws: algorithm \"%s\" refused (only ES256 is accepted)",
+		HDR_ERROR("jws: algorithm \"%s\" refused (only ES256 is accepted)",
 			  alg ? alg : "(missing)");
 		return IMP_ERR_PROTOCOL;
 	}
@@ -171,7 +178,7 @@ static imp_err header_check(json_t *hdr, const char *typ)
 		const char *t = json_string_value(json_object_get(hdr, "typ"));
 
 		if (!t || strcmp(t, typ) != 0) {
-			IMP_ERROR("jws: type \"%s\" is not the expected \"%s\"",
+			HDR_ERROR("jws: type \"%s\" is not the expected \"%s\"",
 				  t ? t : "(missing)", typ);
 			return IMP_ERR_PROTOCOL;
 		}
@@ -186,41 +193,109 @@ static void parsed_release(struct parsed *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static imp_err parse_compact(const char *compact, const char *typ, struct parsed *p)
+imp_err fmt_jws_split(const char *compact, struct fmt_jws_parts *out)
 {
 	const char *d1;
 	const char *d2;
 	size_t len;
+
+	memset(out, 0, sizeof(*out));
+	if (!compact)
+		return IMP_ERR_USAGE;
+	len = strnlen(compact, FMT_JWS_MAX_LEN + 1);
+	if (len > FMT_JWS_MAX_LEN)
+		return IMP_ERR_PROTOCOL;
+	d1 = memchr(compact, '.', len);
+	d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - compact)) : NULL;
+	if (!d1 || !d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - compact)))
+		return IMP_ERR_PROTOCOL;
+	if (d1 == compact || d2 + 1 == compact + len)
+		return IMP_ERR_PROTOCOL;
+	out->header = compact;
+	out->header_len = (size_t)(d1 - compact);
+	out->payload = d1 + 1;
+	out->payload_len = (size_t)(d2 - d1 - 1);
+	out->sig = d2 + 1;
+	out->sig_len = len - (size_t)(d2 + 1 - compact);
+	out->input_len = (size_t)(d2 - compact);
+	out->len = len;
+	return IMP_OK;
+}
+
+/* One segment, base64url-decoded, as a JSON object without duplicate keys. */
+static imp_err segment_object(const char *seg, size_t n, const char *what, json_t **out)
+{
+	uint8_t *raw = NULL;
+	size_t raw_len = 0;
+	json_error_t jerr;
+	imp_err rc;
+
+	*out = NULL;
+	rc = fmt_b64url_decode(seg, n, &raw, &raw_len);
+	if (rc != IMP_OK) {
+		IMP_ERROR("jws: the %s is not valid unpadded base64url", what);
+		return rc;
+	}
+	*out = json_loadb((const char *)raw, raw_len, JSON_REJECT_DUPLICATES, &jerr);
+	free(raw);
+	if (!json_is_object(*out)) {
+		IMP_ERROR("jws: the %s is not a JSON object%s%s", what, *out ? "" : ": ",
+			  *out ? "" : jerr.text);
+		json_decref(*out);
+		*out = NULL;
+		return IMP_ERR_PROTOCOL;
+	}
+	return IMP_OK;
+}
+
+imp_err fmt_jws_peek_header(const char *compact, json_t **out)
+{
+	struct fmt_jws_parts p;
+	imp_err rc = fmt_jws_split(compact, &p);
+
+	*out = NULL;
+	if (rc != IMP_OK) {
+		IMP_ERROR("jws: expected the compact form HEADER.PAYLOAD.SIGNATURE");
+		return rc;
+	}
+	return segment_object(p.header, p.header_len, "header", out);
+}
+
+imp_err fmt_jws_peek_payload(const char *compact, json_t **out)
+{
+	struct fmt_jws_parts p;
+	imp_err rc = fmt_jws_split(compact, &p);
+
+	*out = NULL;
+	if (rc != IMP_OK) {
+		IMP_ERROR("jws: expected the compact form HEADER.PAYLOAD.SIGNATURE");
+		return rc;
+	}
+	return segment_object(p.payload, p.payload_len, "payload", out);
+}
+
+static imp_err parse_compact(const char *compact, const char *typ, struct parsed *p)
+{
+	struct fmt_jws_parts parts;
 	uint8_t *hdr_raw = NULL;
 	size_t hdr_len = 0;
 	uint8_t *sig = NULL;
 	size_t sig_len = 0;
 	json_error_t jerr;
-	imp_err rc = IMP_ERR_PROTOCOL;
+	imp_err rc;
 
 	memset(p, 0, sizeof(*p));
-	if (!compact)
-		return IMP_ERR_USAGE;
-	len = strnlen(compact, JWS_MAX_LEN + 1);
-	if (len > JWS_MAX_LEN) {
-		IMP_ERROR("jws: too long");
-		return IMP_ERR_PROTOCOL;
+	rc = fmt_jws_split(compact, &parts);
+	if (rc != IMP_OK) {
+		IMP_ERROR("jws: expected the compact form HEADER.PAYLOAD.SIGNATURE (header and "
+			  "signature not empty, at most %u bytes)", FMT_JWS_MAX_LEN);
+		return rc;
 	}
-	d1 = memchr(compact, '.', len);
-	d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - compact)) : NULL;
-	if (!d1 || !d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - compact))) {
-		IMP_ERROR("jws: expected the compact form HEADER.PAYLOAD.SIGNATURE");
-		return IMP_ERR_PROTOCOL;
-	}
-	if (d1 == compact || d2 + 1 == compact + len) {
-		IMP_ERROR("jws: empty header or signature");
-		return IMP_ERR_PROTOCOL;
-	}
-	if (fmt_b64url_decode(compact, (size_t)(d1 - compact), &hdr_raw, &hdr_len) != IMP_OK ||
-	    fmt_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &p->payload, &p->payload_len) !=
+	rc = IMP_ERR_PROTOCOL;
+	if (fmt_b64url_decode(parts.header, parts.header_len, &hdr_raw, &hdr_len) != IMP_OK ||
+	    fmt_b64url_decode(parts.payload, parts.payload_len, &p->payload, &p->payload_len) !=
 		    IMP_OK ||
-	    fmt_b64url_decode(d2 + 1, len - (size_t)(d2 + 1 - compact), &sig, &sig_len) !=
-		    IMP_OK) {
+	    fmt_b64url_decode(parts.sig, parts.sig_len, &sig, &sig_len) != IMP_OK) {
 		IMP_ERROR("jws: a part is not valid unpadded base64url");
 		goto cleanup;
 	}
@@ -234,10 +309,10 @@ static imp_err parse_compact(const char *compact, const char *typ, struct parsed
 		IMP_ERROR("jws: the header is not JSON: %s", jerr.text);
 		goto cleanup;
 	}
-	rc = header_check(p->header, typ);
+	rc = fmt_jws_header_check(p->header, typ, false);
 	if (rc != IMP_OK)
 		goto cleanup;
-	p->input_len = (size_t)(d2 - compact);
+	p->input_len = parts.input_len;
 	rc = IMP_OK;
 cleanup:
 	free(hdr_raw);

@@ -10,6 +10,7 @@
 #include "formats/x509.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
+#include "record_int.h"
 
 #define RECORD_UID_MAX 64u
 #define RECORD_KCV_MAX 16u
@@ -61,16 +62,24 @@ static json_t *hex_string(const uint8_t *bin, size_t n)
 	return s;
 }
 
-static int is_hex(const char *s, size_t want_len)
+static bool is_hex(const char *s, size_t want_len)
 {
-	size_t n = 0;
+	return s && fmt_is_lower_hex(s, strlen(s), want_len);
+}
 
-	if (!s)
-		return 0;
-	for (; s[n]; n++)
-		if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
-			return 0;
-	return want_len ? n == want_len : n > 0 && n % 2 == 0;
+static imp_err check_members(const json_t *obj, const struct fmt_member_table *t);
+
+/*
+ * What the writer built, read back against the members table: a record this
+ * code writes is one its readers take (a bug otherwise).
+ */
+static imp_err self_check(const json_t *o, const struct fmt_member_table *t)
+{
+	if (check_members(o, t) != IMP_OK) {
+		IMP_ERROR("record: the record built does not match its members table");
+		return IMP_ERR_INTERNAL;
+	}
+	return IMP_OK;
 }
 
 static int nonempty(const char *s)
@@ -225,6 +234,9 @@ imp_err fmt_record_build(const struct fmt_record *r, json_t **out)
 		       r->journal.prev_hash, "event_hash", r->journal.event_hash);
 	if (set(o, "journal", jr))
 		goto cleanup;
+	rc = self_check(o, &fmt_identity_members);
+	if (rc != IMP_OK)
+		goto cleanup;
 	*out = o;
 	o = NULL;
 	rc = IMP_OK;
@@ -254,6 +266,10 @@ imp_err fmt_revocation_build(const struct fmt_revocation *r, json_t **out)
 	    (r->operator_name && set(o, "operator", json_string(r->operator_name)))) {
 		json_decref(o);
 		return IMP_ERR_NOMEM;
+	}
+	if (self_check(o, &fmt_revocation_members) != IMP_OK) {
+		json_decref(o);
+		return IMP_ERR_INTERNAL;
 	}
 	*out = o;
 	return IMP_OK;
@@ -300,112 +316,69 @@ imp_err fmt_record_sign(const json_t *obj, const struct fmt_signer *s, X509 *con
 
 /* ---- verification ---- */
 
-enum kind { K_STR, K_HEX, K_HEX64, K_INT, K_BOOL, K_OBJ };
-
-struct field {
-	const char *name;
-	enum kind kind;
-	int required;
-};
-
-static int kind_ok(const json_t *v, enum kind k)
+static bool kind_ok(const json_t *v, const struct fmt_member *m)
 {
-	switch (k) {
-	case K_STR:
+	switch (m->kind) {
+	case FMT_MK_STR:
 		return json_is_string(v) && json_string_length(v) > 0;
-	case K_HEX:
-		return json_is_string(v) && is_hex(json_string_value(v), 0);
-	case K_HEX64:
-		return json_is_string(v) && is_hex(json_string_value(v), 64);
-	case K_INT:
+	case FMT_MK_HEX:
+		return json_is_string(v) &&
+		       fmt_is_lower_hex(json_string_value(v), json_string_length(v), 0);
+	case FMT_MK_HEX64:
+		return json_is_string(v) &&
+		       fmt_is_lower_hex(json_string_value(v), json_string_length(v), 64);
+	case FMT_MK_INT:
 		return json_is_integer(v) && json_integer_value(v) >= 0;
-	case K_BOOL:
+	case FMT_MK_BOOL:
 		return json_is_boolean(v);
-	case K_OBJ:
+	case FMT_MK_OBJ:
 		return json_is_object(v);
 	}
-	return 0;
+	return false;
 }
 
-/* Every member of obj is in fields with the right kind; required ones present. */
-static imp_err check_fields(const char *where, const json_t *obj, const struct field *fields,
-			    size_t count)
+/*
+ * Every member of obj is in t with the right kind, the required ones are
+ * there, and the same holds inside every member object t describes.
+ */
+static imp_err check_members(const json_t *obj, const struct fmt_member_table *t)
 {
 	const char *key;
 	json_t *v;
 
 	if (!json_is_object(obj)) {
-		IMP_ERROR("record: %s: expected an object", where);
+		IMP_ERROR("record: %s: expected an object", t->where);
 		return IMP_ERR_PROTOCOL;
 	}
 	json_object_foreach((json_t *)obj, key, v) {
-		size_t i;
+		const struct fmt_member *m = fmt_member_find(t, key, strlen(key));
 
-		for (i = 0; i < count; i++)
-			if (strcmp(key, fields[i].name) == 0)
-				break;
-		if (i == count) {
-			IMP_ERROR("record: %s.%s: unknown member", where, key);
+		if (!m) {
+			IMP_ERROR("record: %s.%s: unknown member", t->where, key);
 			return IMP_ERR_PROTOCOL;
 		}
-		if (!kind_ok(v, fields[i].kind)) {
-			IMP_ERROR("record: %s.%s: wrong type", where, key);
+		if (!kind_ok(v, m)) {
+			IMP_ERROR("record: %s.%s: wrong type", t->where, key);
 			return IMP_ERR_PROTOCOL;
 		}
 	}
-	for (size_t i = 0; i < count; i++) {
-		if (fields[i].required && !json_object_get(obj, fields[i].name)) {
-			IMP_ERROR("record: %s.%s: missing", where, fields[i].name);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct fmt_member *m = &t->m[i];
+		json_t *mv = json_object_get(obj, m->name);
+		imp_err rc;
+
+		if (m->required && !mv) {
+			IMP_ERROR("record: %s.%s: missing", t->where, m->name);
 			return IMP_ERR_PROTOCOL;
+		}
+		if (mv && m->sub) {
+			rc = check_members(mv, m->sub);
+			if (rc != IMP_OK)
+				return rc;
 		}
 	}
 	return IMP_OK;
 }
-
-static const struct field identity_fields[] = {
-	{ "chip_uid", K_HEX, 1 },
-	{ "device_certificate", K_STR, 0 },
-	{ "device_certificate_sha256", K_HEX64, 0 },
-	{ "firmware_sha256", K_HEX64, 0 },
-	{ "fixture", K_STR, 1 },
-	{ "issued_at", K_STR, 1 },
-	{ "journal", K_OBJ, 1 },
-	{ "kcv", K_HEX, 0 },
-	{ "key_mode", K_STR, 1 },
-	{ "lock_state", K_OBJ, 1 },
-	{ "operator", K_STR, 0 },
-	{ "public_key", K_OBJ, 0 },
-	{ "record_id", K_STR, 1 },
-	{ "record_version", K_INT, 1 },
-	{ "serial", K_STR, 1 },
-	{ "sku", K_STR, 1 },
-	{ "station_id", K_STR, 1 },
-	{ "type", K_STR, 1 },
-};
-
-static const struct field lock_fields[] = {
-	{ "boot_locked", K_BOOL, 1 },
-	{ "debug_locked", K_BOOL, 1 },
-	{ "lifecycle", K_STR, 1 },
-	{ "verified_at", K_STR, 1 },
-};
-
-static const struct field journal_fields[] = {
-	{ "event_hash", K_HEX64, 1 },
-	{ "prev_hash", K_HEX64, 1 },
-	{ "seq", K_INT, 1 },
-};
-
-static const struct field revocation_fields[] = {
-	{ "operator", K_STR, 0 },
-	{ "reason", K_STR, 1 },
-	{ "record_id", K_STR, 0 },
-	{ "record_version", K_INT, 1 },
-	{ "revoked_at", K_STR, 1 },
-	{ "serial", K_STR, 1 },
-	{ "station_id", K_STR, 0 },
-	{ "type", K_STR, 1 },
-};
 
 static imp_err check_identity_keys(const json_t *o)
 {
@@ -526,7 +499,7 @@ imp_err fmt_record_verify(const char *jws, EVP_PKEY *pub, X509_STORE *trust, jso
 	rc = open_signed(jws, pub, trust, FMT_RECORD_TYP, &o);
 	if (rc != IMP_OK)
 		return rc;
-	rc = check_fields("record", o, identity_fields, IMP_ARRAY_SIZE(identity_fields));
+	rc = check_members(o, &fmt_identity_members);
 	if (rc != IMP_OK)
 		goto cleanup;
 	type = json_string_value(json_object_get(o, "type"));
@@ -535,14 +508,6 @@ imp_err fmt_record_verify(const char *jws, EVP_PKEY *pub, X509_STORE *trust, jso
 		rc = IMP_ERR_PROTOCOL;
 		goto cleanup;
 	}
-	rc = check_fields("record.lock_state", json_object_get(o, "lock_state"), lock_fields,
-			  IMP_ARRAY_SIZE(lock_fields));
-	if (rc != IMP_OK)
-		goto cleanup;
-	rc = check_fields("record.journal", json_object_get(o, "journal"), journal_fields,
-			  IMP_ARRAY_SIZE(journal_fields));
-	if (rc != IMP_OK)
-		goto cleanup;
 	rc = check_identity_keys(o);
 	if (rc != IMP_OK)
 		goto cleanup;
@@ -563,7 +528,7 @@ imp_err fmt_revocation_verify(const char *jws, EVP_PKEY *pub, X509_STORE *trust,
 	rc = open_signed(jws, pub, trust, FMT_REVOCATION_TYP, &o);
 	if (rc != IMP_OK)
 		return rc;
-	rc = check_fields("revocation", o, revocation_fields, IMP_ARRAY_SIZE(revocation_fields));
+	rc = check_members(o, &fmt_revocation_members);
 	if (rc != IMP_OK)
 		goto cleanup;
 	if (strcmp(json_string_value(json_object_get(o, "type")), "revocation") != 0) {

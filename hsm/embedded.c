@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <openssl/rand.h>
-#include <p11-kit/p11-kit.h>
 
 #include "embedded_guard.h"
 #include "hsm_int.h"
@@ -65,14 +64,13 @@ static pthread_once_t embedded_once = PTHREAD_ONCE_INIT;
 
 static void embedded_module_pick(void)
 {
-	CK_FUNCTION_LIST **all = p11_kit_modules_load(NULL, P11_KIT_MODULE_UNMANAGED);
+	char *path = NULL;
 
+	/* Only the registration file is read: nothing is loaded here. */
 	embedded_module = HSM_EMBEDDED_MODULE_PATH;
-	if (!all)
-		return;
-	if (p11_kit_module_for_name(all, HSM_EMBEDDED_MODULE))
+	if (hsm_p11kit_resolve(HSM_EMBEDDED_MODULE, &path, NULL) == IMP_OK)
 		embedded_module = HSM_EMBEDDED_MODULE;
-	p11_kit_modules_release(all);
+	free(path);
 }
 
 const char *hsm_embedded_module(void)
@@ -151,7 +149,7 @@ imp_err hsm_embedded_create(const char *data_dir)
 	}
 	/* Held for the whole function, so that token_init below shares the
 	 * same C_Initialize (and the same configuration). */
-	rc = hsm_module_get(module, p.conf, &fl);
+	rc = hsm_module_get(&(struct hsm_module){ module, NULL }, p.conf, &fl);
 	if (rc != IMP_OK)
 		goto cleanup;
 	rc = hsm_token_list(module, &tokens, &n_tokens);
@@ -289,7 +287,8 @@ imp_err hsm_embedded_open(const char *data_dir, struct hsm **out)
 		rc = IMP_ERR_NOMEM;
 		goto cleanup;
 	}
-	rc = hsm_open_conf(hsm_embedded_module(), p.conf, HSM_EMBEDDED_TOKEN, &src, out);
+	rc = hsm_open_conf(&(struct hsm_module){ hsm_embedded_module(), NULL }, p.conf,
+			   HSM_EMBEDDED_TOKEN, &src, out);
 	if (rc != IMP_OK) {
 		if (old)
 			setenv("SOFTHSM2_CONF", old, 1);
@@ -308,4 +307,15 @@ cleanup:
 	imp_wipe(user, sizeof(user));
 	free(old);
 	return rc;
+}
+
+imp_err hsm_embedded_use_conf(const char *data_dir)
+{
+	struct paths p;
+	imp_err rc;
+
+	rc = paths_make(data_dir, &p);
+	if (rc != IMP_OK)
+		return rc;
+	return setenv("SOFTHSM2_CONF", p.conf, 1) == 0 ? IMP_OK : IMP_ERR_NOMEM;
 }

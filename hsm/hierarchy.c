@@ -71,14 +71,19 @@ void hsm_signer_init(struct hsm_key_signer *ks, struct hsm_session *s, hsm_obj k
 	out->pub = pub;
 }
 
-/* Destroy (force) or count the objects that carry one of our labels. */
-static imp_err clear_existing(struct hsm_session *s, bool force, size_t *found)
+/*
+ * Destroy (why != NULL: logged as the reason) or count the objects that
+ * carry one of our labels; *psk counts those of the PSK master.
+ */
+static imp_err clear_existing(struct hsm_session *s, const char *why, size_t *found,
+			      size_t *psk)
 {
 	struct hsm_obj_info *objs = NULL;
 	size_t n = 0;
 	imp_err rc;
 
 	*found = 0;
+	*psk = 0;
 	rc = hsm_list(s, HSM_CLASS_ANY, &objs, &n);
 	if (rc != IMP_OK)
 		return rc;
@@ -86,13 +91,15 @@ static imp_err clear_existing(struct hsm_session *s, bool force, size_t *found)
 		if (!objs[i].token || !is_org_label(objs[i].label))
 			continue;
 		(*found)++;
-		if (!force)
+		if (strcmp(objs[i].label, HSM_ORG_PSK_LABEL) == 0)
+			(*psk)++;
+		if (!why)
 			continue;
 		rc = hsm_destroy(s, objs[i].handle);
 		if (rc != IMP_OK)
 			break;
-		IMP_INFO("destroyed %s object '%s' (--force)", hsm_class_name(objs[i].cls),
-			 objs[i].label);
+		IMP_INFO("destroyed %s object '%s' (%s)", hsm_class_name(objs[i].cls),
+			 objs[i].label, why);
 	}
 	free(objs);
 	return rc;
@@ -138,8 +145,33 @@ cleanup:
 	return rc;
 }
 
+static imp_err psk_master_create(struct hsm_session *s, hsm_obj *out)
+{
+	uint8_t id = 0x10;
+	struct hsm_key_opts o = { HSM_KEY_TOKEN | HSM_KEY_DERIVE, HSM_ORG_PSK_LABEL, &id, 1 };
+
+	return hsm_aes_keygen(s, &o, out);
+}
+
+/* A complete hierarchy without a PSK master: add one. */
+static imp_err psk_master_add(struct hsm_session *s)
+{
+	struct hsm_org org;
+	hsm_obj psk;
+	imp_err rc;
+
+	rc = hsm_org_load(s, &org);
+	hsm_org_release(&org);
+	if (rc != IMP_OK)
+		return rc;
+	rc = psk_master_create(s, &psk);
+	if (rc == IMP_OK)
+		IMP_INFO("added the psk master '%s' to the existing hierarchy", HSM_ORG_PSK_LABEL);
+	return rc;
+}
+
 imp_err hsm_org_init(struct hsm_session *s, const struct hsm_org_names *names,
-		     bool force, const char *trust_dir)
+		     unsigned flags, const char *trust_dir)
 {
 	hsm_obj pub[HSM_ORG_ROLE_COUNT] = { 0 }, priv[HSM_ORG_ROLE_COUNT] = { 0 };
 	EVP_PKEY *pkey[HSM_ORG_ROLE_COUNT] = { 0 };
@@ -147,12 +179,15 @@ imp_err hsm_org_init(struct hsm_session *s, const struct hsm_org_names *names,
 	struct hsm_key_signer ks;
 	struct fmt_signer root_signer;
 	hsm_obj psk = HSM_OBJ_NONE;
-	size_t found = 0;
+	size_t found = 0, found_psk = 0;
+	bool force = flags & HSM_ORG_INIT_FORCE;
 	imp_err rc;
 
-	rc = clear_existing(s, false, &found);
+	rc = clear_existing(s, NULL, &found, &found_psk);
 	if (rc != IMP_OK)
 		return rc;
+	if (found > 0 && !force && found_psk == 0 && (flags & HSM_ORG_INIT_PSK_MASTER))
+		return psk_master_add(s);
 	if (found > 0 && !force) {
 		IMP_ERROR("the token already holds an organisation hierarchy (%zu objects); "
 			  "nothing was changed. 'imprint hsm status' shows it; "
@@ -160,7 +195,7 @@ imp_err hsm_org_init(struct hsm_session *s, const struct hsm_org_names *names,
 		return IMP_ERR_EXISTS;
 	}
 	if (found > 0) {
-		rc = clear_existing(s, true, &found);
+		rc = clear_existing(s, "--force", &found, &found_psk);
 		if (rc != IMP_OK)
 			return rc;
 	}
@@ -175,11 +210,8 @@ imp_err hsm_org_init(struct hsm_session *s, const struct hsm_org_names *names,
 		if (rc != IMP_OK)
 			goto cleanup;
 	}
-	{
-		uint8_t id = 0x10;
-		struct hsm_key_opts o = { HSM_KEY_TOKEN | HSM_KEY_DERIVE, HSM_ORG_PSK_LABEL, &id, 1 };
-
-		rc = hsm_aes_keygen(s, &o, &psk);
+	if (flags & HSM_ORG_INIT_PSK_MASTER) {
+		rc = psk_master_create(s, &psk);
 		if (rc != IMP_OK)
 			goto cleanup;
 	}
@@ -226,9 +258,9 @@ cleanup:
 	}
 	if (rc != IMP_OK) {
 		/* Leave no half hierarchy behind: a retry must not need --force. */
-		size_t dummy;
+		size_t dummy, dummy_psk;
 
-		clear_existing(s, true, &dummy);
+		clear_existing(s, "rolling back the failed init", &dummy, &dummy_psk);
 	}
 	return rc;
 }
@@ -263,14 +295,54 @@ imp_err hsm_org_load(struct hsm_session *s, struct hsm_org *org)
 				  roles[r].label);
 	}
 	if (rc == IMP_OK) {
+		/* Optional: only key mode psk needs it (hsm_org_ready). */
 		rc = hsm_find(s, HSM_CLASS_SECRET_KEY, HSM_ORG_PSK_LABEL, NULL, 0, &org->psk_master);
-		if (rc == IMP_ERR_NOT_FOUND)
-			IMP_ERROR("the token has no '%s'; run 'imprint hsm init' first",
-				  HSM_ORG_PSK_LABEL);
+		if (rc == IMP_ERR_NOT_FOUND) {
+			org->psk_master = HSM_OBJ_NONE;
+			rc = IMP_OK;
+		}
 	}
 	if (rc != IMP_OK)
 		hsm_org_release(org);
 	return rc;
+}
+
+imp_err hsm_org_ready(struct hsm *h, const struct hsm_org *org, enum hsm_mode mode)
+{
+	imp_err rc;
+
+	rc = hsm_mode_check(h, mode);
+	if (rc != IMP_OK)
+		return rc;
+	if (mode == HSM_MODE_PSK && org->psk_master == HSM_OBJ_NONE) {
+		IMP_ERROR("key mode psk needs the psk master '%s', and the token has none; "
+			  "run 'imprint hsm init --psk-master' to add it (nothing was touched)",
+			  HSM_ORG_PSK_LABEL);
+		return IMP_ERR_NOT_FOUND;
+	}
+	return IMP_OK;
+}
+
+/* {"device": {"ok": true, "missing": ""}, ...}; psk also needs the master. */
+static json_t *modes_json(struct hsm *h, struct hsm_session *s)
+{
+	static const enum hsm_mode all[] = { HSM_MODE_DEVICE, HSM_MODE_HSM, HSM_MODE_PSK };
+	char missing[3][512];
+	unsigned modes = hsm_modes(h, missing);
+	hsm_obj psk;
+	json_t *j = json_object();
+
+	if ((modes & HSM_MODE_PSK) &&
+	    hsm_find(s, HSM_CLASS_SECRET_KEY, HSM_ORG_PSK_LABEL, NULL, 0, &psk) != IMP_OK) {
+		modes &= ~(unsigned)HSM_MODE_PSK;
+		snprintf(missing[2], sizeof(missing[2]),
+			 "the psk master (imprint hsm init --psk-master)");
+	}
+	for (size_t i = 0; i < IMP_ARRAY_SIZE(all); i++)
+		json_object_set_new(j, hsm_mode_name(all[i]),
+				    json_pack("{s:b, s:s}", "ok", (modes & all[i]) != 0, "missing",
+					      missing[i]));
+	return j;
 }
 
 void hsm_org_release(struct hsm_org *org)
@@ -391,10 +463,10 @@ imp_err hsm_org_status(struct hsm *h, struct hsm_session *s, json_t **report)
 		json_array_append_new(certs, cert_json((enum hsm_org_role)r, cert));
 		X509_free(cert);
 	}
-	*report = json_pack("{s:{s:s, s:s, s:s, s:s}, s:o, s:o, s:b}", "token", "label", ti.label,
-			    "manufacturer", ti.manufacturer, "model", ti.model, "serial",
-			    ti.serial, "keys", keys, "certificates", certs, "ok",
-			    !insecure && !missing);
+	*report = json_pack("{s:{s:s, s:s, s:s, s:s}, s:o, s:o, s:o, s:b}", "token", "label",
+			    ti.label, "manufacturer", ti.manufacturer, "model", ti.model, "serial",
+			    ti.serial, "keys", keys, "certificates", certs, "key_modes",
+			    modes_json(h, s), "ok", !insecure && !missing);
 	if (insecure)
 		return IMP_ERR_INSECURE;
 	if (missing) {

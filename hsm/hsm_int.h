@@ -10,10 +10,26 @@
 #include "hsm/hsm.h"
 #include "imprint/err.h"
 
-/* Mechanisms whose availability is cached at hsm_open. */
+/* PKCS#11 3.0's unambiguous RFC 5649 key wrap; p11-kit 0.24's header
+ * predates it. Value from the PKCS#11 3.0 specification. */
+#ifndef CKM_AES_KEY_WRAP_KWP
+#define CKM_AES_KEY_WRAP_KWP (0x210bUL)
+#endif
+
+/*
+ * The mechanism that does RFC 5649 on this token: CKM_AES_KEY_WRAP_KWP if
+ * offered for wrapping (NSS softoken, where CKM_AES_KEY_WRAP_PAD is RFC 3394
+ * over PKCS#7-padded input), else CKM_AES_KEY_WRAP_PAD (SoftHSM2, which
+ * implements RFC 5649 under that number; docs/HSM.md).
+ */
+CK_MECHANISM_TYPE hsm_kwp_mechanism(const struct hsm *h);
+
+/* Mechanisms whose availability is cached at hsm_open (with key sizes, as
+ * the token reports them: bits for EC, bytes for AES on most tokens). */
 struct hsm_mech_cache {
 	CK_MECHANISM_TYPE type;
 	CK_FLAGS flags;
+	CK_ULONG min_size, max_size;
 };
 
 struct hsm {
@@ -21,8 +37,11 @@ struct hsm {
 	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE login_session; /* keeps the user login alive */
 	char token_label[33];
+	CK_FLAGS token_flags;            /* CKF_* of C_GetTokenInfo at open */
 	struct hsm_mech_cache *mechs;
 	size_t n_mechs;
+	/* key-mode probes (hsm/caps.c): done bits, passed bits */
+	unsigned probes_done, probes_ok;
 };
 
 struct hsm_session {
@@ -47,6 +66,19 @@ struct hsm_session {
 #define HSM_RV_ATTR_PARTIAL ((CK_RV)~0UL)
 
 imp_err hsm_p11_result(const char *fn, CK_RV rv, CK_RV ok2);
+
+/*
+ * The same for calls that take a mechanism (C_GenerateKeyPair, C_SignInit,
+ * C_DeriveKey, C_WrapKey, ...): the message also names the mechanism
+ * ("... CKR_MECHANISM_INVALID (0x70) for CKM_EC_KEY_PAIR_GEN (0x1040)").
+ */
+#define P11M(mech, fl, fn, ...) hsm_p11_result_mech(#fn, (fl)->fn(__VA_ARGS__), (mech))
+imp_err hsm_p11_result_mech(const char *fn, CK_RV rv, CK_MECHANISM_TYPE mech);
+/* While on (calls nest), this thread's failing calls are logged at debug
+ * level: for probes whose failure is an answer, not an error. */
+void hsm_p11_quiet(bool on);
+/* "CKM_ECDSA", or "a vendor mechanism" for one outside imprint's table. */
+const char *hsm_ckm_name(CK_MECHANISM_TYPE type);
 /* CKR_* name of rv ("CKR_PIN_INCORRECT"), or "CKR_VENDOR_DEFINED+0x.."-free
  * "unknown CKR" for values outside the table; never NULL. */
 const char *hsm_ckr_name(CK_RV rv);
@@ -60,7 +92,15 @@ imp_err hsm_ckr_to_err(CK_RV rv);
  * have been in force at C_Initialize (NULL: don't care); if the module is
  * already initialised with another value, IMP_ERR_CONFIG.
  */
-imp_err hsm_module_get(const char *module, const char *conf_env, CK_FUNCTION_LIST **fl);
+imp_err hsm_module_get(const struct hsm_module *m, const char *conf_env, CK_FUNCTION_LIST **fl);
+
+/*
+ * p11-kit registration files (hsm/modules.c). hsm_p11kit_resolve: the
+ * library path of module `name` (*path malloc'ed) and its x-init-reserved
+ * (*init_reserved malloc'ed or NULL; init_reserved may be NULL);
+ * IMP_ERR_NOT_FOUND if no registration file has that name.
+ */
+imp_err hsm_p11kit_resolve(const char *name, char **path, char **init_reserved);
 void hsm_module_put(CK_FUNCTION_LIST *fl);
 
 /* Copy a blank-padded PKCS#11 string of n bytes into out (n+1 bytes). */
@@ -75,7 +115,7 @@ imp_err hsm_login(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE sh, CK_USER_TYPE user,
 
 /* hsm_open, also requiring that the module was (or is now) initialised
  * with SOFTHSM2_CONF equal to conf (NULL: don't care). */
-imp_err hsm_open_conf(const char *module, const char *conf, const char *token,
+imp_err hsm_open_conf(const struct hsm_module *m, const char *conf, const char *token,
 		      const struct hsm_pin_source *pin, struct hsm **out);
 
 /* Attribute template under construction (no allocation). */

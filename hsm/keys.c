@@ -82,6 +82,9 @@ static void tmpl_names(struct hsm_tmpl *t, const struct hsm_key_opts *o)
 		hsm_tmpl_bytes(t, CKA_ID, o->id, o->id_len);
 }
 
+/* Every usage attribute stated, true or false: SoftHSM and NSS default
+ * most of them to true on secret keys, and a PSK master that could also
+ * CKA_ENCRYPT would hand out diversified PSKs in clear. */
 static void tmpl_secret_key(struct hsm_tmpl *t, unsigned flags)
 {
 	hsm_tmpl_ulong(t, CKA_CLASS, CKO_SECRET_KEY);
@@ -111,11 +114,20 @@ imp_err hsm_ec_keygen(struct hsm_session *s, const struct hsm_key_opts *o, hsm_o
 
 	if (!(flags & (HSM_KEY_SIGN | HSM_KEY_DERIVE)))
 		flags |= HSM_KEY_SIGN;
+	/*
+	 * Only what imprint needs (docs/HSM.md, "Key templates"). No CKA_VERIFY
+	 * on the public half: the station verifies with OpenSSL, and
+	 * tpm2-pkcs11 1.9 maps CKA_VERIFY onto the TPM object's decrypt bit,
+	 * finds it contradicts CKA_DECRYPT=false on the private half and fails
+	 * the pair with CKR_GENERAL_ERROR ("attr mismatch: 0x10a"). Usage bits
+	 * of the private half are all stated, because SoftHSM defaults
+	 * CKA_SIGN, CKA_DECRYPT and CKA_UNWRAP to true and NSS CKA_DERIVE;
+	 * tpm2-pkcs11 accepts them once CKA_VERIFY is gone (tested).
+	 */
 	hsm_tmpl_ulong(&pt, CKA_CLASS, CKO_PUBLIC_KEY);
 	hsm_tmpl_ulong(&pt, CKA_KEY_TYPE, CKK_EC);
 	hsm_tmpl_bool(&pt, CKA_TOKEN, flags & HSM_KEY_TOKEN);
 	hsm_tmpl_bool(&pt, CKA_PRIVATE, 0);
-	hsm_tmpl_bool(&pt, CKA_VERIFY, 1);
 	hsm_tmpl_bytes(&pt, CKA_EC_PARAMS, p256_params, sizeof(p256_params));
 	tmpl_names(&pt, o);
 
@@ -127,12 +139,11 @@ imp_err hsm_ec_keygen(struct hsm_session *s, const struct hsm_key_opts *o, hsm_o
 	hsm_tmpl_bool(&kt, CKA_EXTRACTABLE, flags & HSM_KEY_WRAPPABLE);
 	hsm_tmpl_bool(&kt, CKA_SIGN, flags & HSM_KEY_SIGN);
 	hsm_tmpl_bool(&kt, CKA_DERIVE, flags & HSM_KEY_DERIVE);
-	/* SoftHSM defaults these to true; an EC key here only signs or derives. */
 	hsm_tmpl_bool(&kt, CKA_DECRYPT, 0);
 	hsm_tmpl_bool(&kt, CKA_UNWRAP, 0);
 	tmpl_names(&kt, o);
 
-	rc = P11(s->fl, C_GenerateKeyPair, s->sh, &m, pt.a, pt.n, kt.a, kt.n, &hp, &hk);
+	rc = P11M(m.mechanism, s->fl, C_GenerateKeyPair, s->sh, &m, pt.a, pt.n, kt.a, kt.n, &hp, &hk);
 	if (rc != IMP_OK)
 		return rc;
 	*pub = hp;
@@ -149,7 +160,7 @@ imp_err hsm_aes_keygen(struct hsm_session *s, const struct hsm_key_opts *o, hsm_
 
 	tmpl_secret_key(&t, o->flags);
 	tmpl_names(&t, o);
-	rc = P11(s->fl, C_GenerateKey, s->sh, &m, t.a, t.n, &h);
+	rc = P11M(m.mechanism, s->fl, C_GenerateKey, s->sh, &m, t.a, t.n, &h);
 	if (rc == IMP_OK)
 		*key = h;
 	return rc;
@@ -241,7 +252,7 @@ imp_err hsm_sign_digest(struct hsm_session *s, hsm_obj priv, const uint8_t diges
 	CK_ULONG len = HSM_ECDSA_RAW_LEN;
 	imp_err rc;
 
-	rc = P11(s->fl, C_SignInit, s->sh, &m, priv);
+	rc = P11M(m.mechanism, s->fl, C_SignInit, s->sh, &m, priv);
 	if (rc != IMP_OK)
 		return rc;
 	rc = P11(s->fl, C_Sign, s->sh, (CK_BYTE *)digest, 32, raw, &len);
@@ -295,7 +306,7 @@ imp_err hsm_ecdh_derive_aes(struct hsm_session *s, hsm_obj priv,
 		return IMP_ERR_PROTOCOL;
 	}
 	tmpl_secret_key(&t, (flags & HSM_KEY_WRAPPABLE) | HSM_KEY_WRAP | HSM_KEY_ENCRYPT);
-	rc = P11(s->fl, C_DeriveKey, s->sh, &m, priv, t.a, t.n, &h);
+	rc = P11M(m.mechanism, s->fl, C_DeriveKey, s->sh, &m, priv, t.a, t.n, &h);
 	if (rc == IMP_OK)
 		*aes = h;
 	return rc;
@@ -316,7 +327,7 @@ imp_err hsm_psk_derive(struct hsm_session *s, hsm_obj master,
 
 	flags &= HSM_KEY_WRAPPABLE | HSM_KEY_WRAP | HSM_KEY_ENCRYPT;
 	tmpl_secret_key(&t, flags | HSM_KEY_SIGN);
-	rc = P11(s->fl, C_DeriveKey, s->sh, &m, master, t.a, t.n, &h);
+	rc = P11M(m.mechanism, s->fl, C_DeriveKey, s->sh, &m, master, t.a, t.n, &h);
 	if (rc == IMP_OK)
 		*psk = h;
 	return rc;
@@ -329,7 +340,7 @@ imp_err hsm_cmac(struct hsm_session *s, hsm_obj key, const void *data, size_t n,
 	CK_ULONG len = HSM_CMAC_LEN;
 	imp_err rc;
 
-	rc = P11(s->fl, C_SignInit, s->sh, &m, key);
+	rc = P11M(m.mechanism, s->fl, C_SignInit, s->sh, &m, key);
 	if (rc != IMP_OK)
 		return rc;
 	rc = P11(s->fl, C_Sign, s->sh, (CK_BYTE *)data, (CK_ULONG)n, mac, &len);
@@ -353,6 +364,7 @@ imp_err hsm_wrap(struct hsm_session *s, enum hsm_wrap_mech mech, hsm_obj kek, hs
 
 	switch (mech) {
 	case HSM_WRAP_AES_KWP:
+		m.mechanism = hsm_kwp_mechanism(s->h);
 		break;
 	case HSM_WRAP_AES_GCM:
 		if (!hsm_has_mechanism(s->h, CKM_AES_GCM, CKF_WRAP)) {
@@ -377,10 +389,17 @@ imp_err hsm_wrap(struct hsm_session *s, enum hsm_wrap_mech mech, hsm_obj kek, hs
 	default:
 		return IMP_ERR_USAGE;
 	}
-	rc = P11(s->fl, C_WrapKey, s->sh, &m, kek, key, out, &len);
+	rc = P11M(m.mechanism, s->fl, C_WrapKey, s->sh, &m, kek, key, out, &len);
 	if (rc == IMP_OK)
 		*out_len = len;
 	return rc;
+}
+
+CK_MECHANISM_TYPE hsm_kwp_mechanism(const struct hsm *h)
+{
+	if (hsm_has_mechanism(h, CKM_AES_KEY_WRAP_KWP, CKF_WRAP))
+		return CKM_AES_KEY_WRAP_KWP;
+	return CKM_AES_KEY_WRAP_PAD;
 }
 
 imp_err hsm_gcm_encrypt(struct hsm_session *s, hsm_obj key, const uint8_t iv[HSM_GCM_IV_LEN],
@@ -403,7 +422,7 @@ imp_err hsm_gcm_encrypt(struct hsm_session *s, hsm_obj key, const uint8_t iv[HSM
 		IMP_ERROR("token \"%s\" offers no AES-GCM encryption", s->h->token_label);
 		return IMP_ERR_UNSUPPORTED;
 	}
-	rc = P11(s->fl, C_EncryptInit, s->sh, &m, key);
+	rc = P11M(m.mechanism, s->fl, C_EncryptInit, s->sh, &m, key);
 	if (rc != IMP_OK)
 		return rc;
 	rc = P11(s->fl, C_Encrypt, s->sh, (CK_BYTE *)in, (CK_ULONG)n, out, &len);

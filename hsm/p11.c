@@ -106,6 +106,49 @@ imp_err hsm_ckr_to_err(CK_RV rv)
 	}
 }
 
+#define M(x) { x, #x }
+static const struct {
+	CK_MECHANISM_TYPE type;
+	const char *name;
+} ckm_names[] = {
+	M(CKM_EC_KEY_PAIR_GEN), M(CKM_ECDSA), M(CKM_ECDSA_SHA256), M(CKM_ECDH1_DERIVE),
+	M(CKM_AES_KEY_GEN), M(CKM_AES_ECB), M(CKM_AES_CBC), M(CKM_AES_GCM), M(CKM_AES_CMAC),
+	M(CKM_AES_KEY_WRAP), M(CKM_AES_KEY_WRAP_PAD), M(CKM_AES_KEY_WRAP_KWP), M(CKM_AES_ECB_ENCRYPT_DATA),
+	M(CKM_AES_CBC_ENCRYPT_DATA), M(CKM_SHA256), M(CKM_RSA_PKCS_KEY_PAIR_GEN),
+	M(CKM_GENERIC_SECRET_KEY_GEN),
+};
+#undef M
+
+const char *hsm_ckm_name(CK_MECHANISM_TYPE type)
+{
+	for (size_t i = 0; i < IMP_ARRAY_SIZE(ckm_names); i++)
+		if (ckm_names[i].type == type)
+			return ckm_names[i].name;
+	return "a vendor mechanism";
+}
+
+/* Per thread: failures expected by a probe are logged at debug level. */
+static __thread int p11_quiet;
+
+void hsm_p11_quiet(bool on)
+{
+	p11_quiet += on ? 1 : -1;
+}
+
+#define P11_LOG(...) imp_log(p11_quiet ? IMP_LOG_DEBUG : IMP_LOG_ERROR, __VA_ARGS__)
+
+imp_err hsm_p11_result_mech(const char *fn, CK_RV rv, CK_MECHANISM_TYPE mech)
+{
+	if (rv == CKR_OK)
+		return IMP_OK;
+	P11_LOG("%s failed: %s (0x%lx) for %s (0x%lx)%s", fn, hsm_ckr_name(rv),
+		  (unsigned long)rv, hsm_ckm_name(mech), (unsigned long)mech,
+		  hsm_ckr_to_err(rv) == IMP_ERR_UNSUPPORTED ?
+			  ": the token does not offer this mechanism as imprint uses it; "
+			  "'imprint hsm status' shows which key modes it can do" : "");
+	return hsm_ckr_to_err(rv);
+}
+
 imp_err hsm_p11_result(const char *fn, CK_RV rv, CK_RV ok2)
 {
 	if (rv == CKR_OK || (ok2 != CKR_OK && rv == ok2))
@@ -114,7 +157,7 @@ imp_err hsm_p11_result(const char *fn, CK_RV rv, CK_RV ok2)
 	    (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE ||
 	     rv == CKR_BUFFER_TOO_SMALL))
 		return IMP_OK;
-	IMP_ERROR("%s failed: %s (0x%lx)", fn, hsm_ckr_name(rv), (unsigned long)rv);
+	P11_LOG("%s failed: %s (0x%lx)", fn, hsm_ckr_name(rv), (unsigned long)rv);
 	return hsm_ckr_to_err(rv);
 }
 
@@ -135,61 +178,78 @@ static struct {
 	unsigned refs;
 	int we_initialised;
 	char *conf;          /* SOFTHSM2_CONF at C_Initialize, or NULL */
+	char *init_args;     /* pReserved given to C_Initialize, or NULL */
 } registry[MAX_MODULES];
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Load by p11-kit name: p11-kit loads every configured module; keep ours. */
-static CK_FUNCTION_LIST *load_by_name(const char *name)
-{
-	CK_FUNCTION_LIST **all = p11_kit_modules_load(NULL, P11_KIT_MODULE_UNMANAGED);
-	CK_FUNCTION_LIST *found = NULL;
-
-	if (!all)
-		return NULL;
-	found = p11_kit_module_for_name(all, name);
-	for (size_t i = 0; all[i]; i++)
-		if (all[i] != found)
-			p11_kit_module_release(all[i]);
-	free(all);
-	return found;
-}
-
-static int same_conf(const char *a, const char *b)
+static int same_str(const char *a, const char *b)
 {
 	if (!a || !b)
 		return a == b;
 	return strcmp(a, b) == 0;
 }
 
-imp_err hsm_module_get(const char *module, const char *conf_env, CK_FUNCTION_LIST **out)
+/*
+ * Load the one module named: a path as it is, a name through its p11-kit
+ * registration file (hsm/modules.c), never every registered module.
+ * *reserved receives the registration's x-init-reserved (malloc'ed) if
+ * the module was named and the file has one.
+ */
+static imp_err module_load(const char *module, CK_FUNCTION_LIST **out, char **reserved)
+{
+	char *path = NULL;
+	imp_err rc;
+
+	*out = NULL;
+	*reserved = NULL;
+	if (strchr(module, '/')) {
+		*out = p11_kit_module_load(module, P11_KIT_MODULE_UNMANAGED);
+		if (!*out) {
+			IMP_ERROR("cannot load pkcs11 module %s: %s: check the path", module,
+				  p11_kit_message() ? p11_kit_message() : "not found");
+			return IMP_ERR_NOT_FOUND;
+		}
+		return IMP_OK;
+	}
+	rc = hsm_p11kit_resolve(module, &path, reserved);
+	if (rc == IMP_ERR_NOT_FOUND)
+		IMP_ERROR("no p11-kit module named %s: 'imprint hsm tokens' lists the registered "
+			  "modules; or give the module's path", module);
+	if (rc != IMP_OK)
+		return rc;
+	*out = p11_kit_module_load(path, P11_KIT_MODULE_UNMANAGED);
+	if (!*out) {
+		IMP_ERROR("cannot load %s, the library of p11-kit module %s: %s", path, module,
+			  p11_kit_message() ? p11_kit_message() : "not found");
+		rc = IMP_ERR_NOT_FOUND;
+		free(*reserved);
+		*reserved = NULL;
+	}
+	free(path);
+	return rc;
+}
+
+imp_err hsm_module_get(const struct hsm_module *m, const char *conf_env, CK_FUNCTION_LIST **out)
 {
 	CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
-	CK_FUNCTION_LIST *fl;
+	CK_FUNCTION_LIST *fl = NULL;
 	CK_RV rv;
 	const char *env = getenv("SOFTHSM2_CONF");
+	const char *init_args;
+	char *reserved = NULL;
 	size_t i, slot = MAX_MODULES;
 	imp_err rc = IMP_OK;
 
 	*out = NULL;
-	if (!module || !*module) {
+	if (!m || !m->name || !*m->name) {
 		IMP_ERROR("no pkcs11 module given: give a module path or p11-kit module name");
 		return IMP_ERR_CONFIG;
 	}
 	pthread_mutex_lock(&registry_lock);
-	if (strchr(module, '/'))
-		fl = p11_kit_module_load(module, P11_KIT_MODULE_UNMANAGED);
-	else
-		fl = load_by_name(module);
-	if (!fl) {
-		if (strchr(module, '/'))
-			IMP_ERROR("cannot load pkcs11 module %s: %s: check the path", module,
-				  p11_kit_message() ? p11_kit_message() : "not found");
-		else
-			IMP_ERROR("no p11-kit module named %s: give the module path instead "
-				  "or see p11-kit list-modules", module);
-		rc = IMP_ERR_NOT_FOUND;
+	rc = module_load(m->name, &fl, &reserved);
+	if (rc != IMP_OK)
 		goto cleanup;
-	}
+	init_args = m->init_args ? m->init_args : (reserved && *reserved ? reserved : NULL);
 	for (i = 0; i < MAX_MODULES; i++) {
 		if (registry[i].fl == fl && registry[i].refs > 0)
 			break;
@@ -197,11 +257,17 @@ imp_err hsm_module_get(const char *module, const char *conf_env, CK_FUNCTION_LIS
 			slot = i;
 	}
 	if (i < MAX_MODULES) {
-		if (conf_env && !same_conf(conf_env, registry[i].conf)) {
+		if (conf_env && !same_str(conf_env, registry[i].conf)) {
 			IMP_ERROR("pkcs11 module %s is already in use in this process with another "
-				  "configuration: close it before opening %s", module, conf_env);
-			p11_kit_module_release(fl);
+				  "configuration: close it before opening %s", m->name, conf_env);
 			rc = IMP_ERR_CONFIG;
+		} else if (init_args && !same_str(init_args, registry[i].init_args)) {
+			IMP_ERROR("pkcs11 module %s is already initialised in this process with "
+				  "other init_args: close it first", m->name);
+			rc = IMP_ERR_CONFIG;
+		}
+		if (rc != IMP_OK) {
+			p11_kit_module_release(fl);
 			goto cleanup;
 		}
 		registry[i].refs++;
@@ -214,8 +280,13 @@ imp_err hsm_module_get(const char *module, const char *conf_env, CK_FUNCTION_LIS
 		rc = IMP_ERR_INTERNAL;
 		goto cleanup;
 	}
+	/* NSS softoken reads its parameters (configdir=...) from here. */
+	args.pReserved = (void *)init_args;
 	rc = P11_RV(rv, CKR_CRYPTOKI_ALREADY_INITIALIZED, fl, C_Initialize, &args);
 	if (rc != IMP_OK) {
+		if (rv == CKR_ARGUMENTS_BAD && init_args)
+			IMP_ERROR("pkcs11 module %s refused its init_args: check hsm.init_args "
+				  "(docs/HSM.md)", m->name);
 		p11_kit_module_release(fl);
 		goto cleanup;
 	}
@@ -224,8 +295,10 @@ imp_err hsm_module_get(const char *module, const char *conf_env, CK_FUNCTION_LIS
 	/* Initialised by someone else in this process: not ours to finalise. */
 	registry[slot].we_initialised = rv == CKR_OK;
 	registry[slot].conf = env ? strdup(env) : NULL;
+	registry[slot].init_args = init_args ? strdup(init_args) : NULL;
 	*out = fl;
 cleanup:
+	free(reserved);
 	pthread_mutex_unlock(&registry_lock);
 	return rc;
 }
@@ -242,7 +315,9 @@ void hsm_module_put(CK_FUNCTION_LIST *fl)
 			if (registry[i].we_initialised)
 				P11(fl, C_Finalize, NULL);
 			free(registry[i].conf);
+			free(registry[i].init_args);
 			registry[i].conf = NULL;
+			registry[i].init_args = NULL;
 			registry[i].fl = NULL;
 		}
 		break;

@@ -11,7 +11,7 @@
 
 #include <libpq-fe.h>
 
-#include "formats/base64.h"
+#include "formats/jws.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 #include "line/line.h"
@@ -676,20 +676,12 @@ imp_err line_allocate(struct line *l, const char *uid, const char *fixture,
 /* The record's public key (its JWK, canonical JSON), or NULL. malloc'ed. */
 static char *record_public_key(const char *jws)
 {
-	const char *p = strchr(jws, '.'), *e;
-	uint8_t *raw = NULL;
-	size_t n = 0;
-	json_t *o, *k;
+	json_t *o = NULL;
+	json_t *k;
 	char *out = NULL;
 
-	if (!p)
+	if (fmt_jws_peek_payload(jws, &o) != IMP_OK)
 		return NULL;
-	p++;
-	e = strchr(p, '.');
-	if (!e || fmt_b64url_decode(p, (size_t)(e - p), &raw, &n) != IMP_OK)
-		return NULL;
-	o = json_loadb((const char *)raw, n, 0, NULL);
-	free(raw);
 	k = json_object_get(o, "public_key");
 	if (k)
 		out = json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS);

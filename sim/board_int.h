@@ -30,6 +30,13 @@ struct sim_board {
 	pthread_t rsp_thread;
 	bool rsp_started;
 
+	/* remote_bitbang debug port (sim/bitbang.c); bb_listen_fd < 0: none */
+	int bb_listen_fd;
+	uint16_t bb_port;
+	int cap_jtag_fd;
+	pthread_t bb_thread;
+	bool bb_started;
+
 	/* agent */
 	int pty_master;
 	int pty_slave;            /* held open: the station may close and re-open */
@@ -51,6 +58,7 @@ struct sim_board {
 
 void *sim_agent_main(void *arg);
 void *sim_rsp_main(void *arg);
+void *sim_bitbang_main(void *arg);
 
 /*
  * Handle one agent request and build the response frame (not encoded).

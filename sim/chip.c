@@ -1,6 +1,8 @@
 /*
- * The virtual chip imprint-vb1: memory map, flash and fuse controllers, and
- * the non-volatile image.
+ * The virtual chip: what every chip family shares (the non-volatile image,
+ * the power-cut model, the mutex, the public API) and the table of
+ * families. A family (chip_vb1.c, chip_nrf52.c) fills struct
+ * sim_chip_family in chip_int.h.
  *
  * Non-volatile state lives in STATE/nv.img, mapped MAP_SHARED: a store into
  * the mapping is in the kernel's page cache the moment it is made, so it
@@ -11,8 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdbool.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,56 +22,38 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chip_int.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
-#include "sim/chip.h"
-#include "sim/vb1_map.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "nv.img is little-endian");
 
-/* PERSISTED: layout of STATE/nv.img, version 1 (docs/VBOARD.md). */
-#define NV_MAGIC "IMPVB1NV"
-#define NV_VERSION 1u
-#define NV_HDR_SIZE 4096u
-#define NV_FLASH_OFF NV_HDR_SIZE
-#define NV_OTP_OFF (NV_FLASH_OFF + VB1_FLASH_SIZE)
-#define NV_SIZE (NV_OTP_OFF + 4096u)
-
-struct nv_hdr {
-	char magic[8];         /* "IMPVB1NV" */
-	uint32_t version;      /* 1 */
-	uint32_t hdr_size;     /* 4096 */
-	uint8_t uid[16];
-	uint32_t fuses;        /* burned fuse mask */
-	uint32_t personalised; /* 1 once the agent's LOCK bit1 was done */
+/* Alphabetical, NULL-terminated. */
+static const struct sim_chip_family *const families[] = {
+	&sim_family_vb1,
+	&sim_family_nrf52840,
+	NULL,
 };
 
-_Static_assert(sizeof(struct nv_hdr) == 40, "nv header layout");
-_Static_assert(NV_SIZE == 270336, "nv.img size");
+const char *sim_chip_family_names(void)
+{
+	return "imprint-vb1, nordic-nrf52840";
+}
 
-#define FLASHC_CR_BITS (VB1_FLASHC_CR_PG | VB1_FLASHC_CR_PER | VB1_FLASHC_CR_MER | VB1_FLASHC_CR_OTPPG)
-#define FUSE_ALL (VB1_FUSE_DEBUG_LOCK | VB1_FUSE_BOOT_LOCK)
+static const struct sim_chip_family *find_family(const char *name)
+{
+	if (!name)
+		return &sim_family_vb1;
+	for (size_t i = 0; families[i]; i++)
+		if (strcmp(families[i]->name, name) == 0)
+			return families[i];
+	return NULL;
+}
 
-struct sim_chip {
-	pthread_mutex_t mu;
-	uint8_t *nv;           /* NV_SIZE bytes: mapping or malloc'ed */
-	bool mapped;
-	char *state_dir;
-	double latency;
-	uint64_t modelled_ns;  /* sum of the modelled delays (atomic) */
-	uint32_t faults;
-
-	/* volatile */
-	uint8_t sram[VB1_SRAM_SIZE];
-	uint32_t fuses_eff;
-	uint32_t flash_sr, flash_cr, flash_ar;
-	int key_stage;         /* 0 locked, 1 KEY1 seen, 2 unlocked */
-	bool key_lockout;      /* wrong key sequence: locked until reset */
-	uint32_t fuse_sr;
-	uint64_t fuse_busy_until;
-	uint32_t regs[SIM_CHIP_NREGS];
-	bool halted;
-};
+bool sim_chip_family_known(const char *name)
+{
+	return find_family(name) != NULL;
+}
 
 /* ---- power cut ---- */
 
@@ -103,27 +86,12 @@ uint64_t sim_nv_write_count(void)
 
 /* ---- helpers ---- */
 
-static struct nv_hdr *hdr(const struct sim_chip *c)
-{
-	return (struct nv_hdr *)c->nv;
-}
-
-static uint8_t *flash_mem(const struct sim_chip *c)
-{
-	return c->nv + NV_FLASH_OFF;
-}
-
-static uint8_t *otp_mem(const struct sim_chip *c)
-{
-	return c->nv + NV_OTP_OFF;
-}
-
-static void store32(void *p, uint32_t v)
+void sim_store32(void *p, uint32_t v)
 {
 	__atomic_store_n((uint32_t *)p, v, __ATOMIC_RELEASE);
 }
 
-static uint32_t load32(const void *p)
+uint32_t sim_load32(const void *p)
 {
 	uint32_t v;
 
@@ -131,7 +99,7 @@ static uint32_t load32(const void *p)
 	return v;
 }
 
-static void charge_us(const struct sim_chip *c, double us)
+void sim_charge_us(const struct sim_chip *c, double us)
 {
 	if (c->latency > 0 && us > 0) {
 		/* The counter is bookkeeping, not chip state: const stays honest. */
@@ -139,6 +107,22 @@ static void charge_us(const struct sim_chip *c, double us)
 				   (uint64_t)(us * 1000.0 * c->latency), __ATOMIC_RELAXED);
 		imp_sleep_us((uint64_t)(us * c->latency));
 	}
+}
+
+uint64_t sim_busy_ns(struct sim_chip *c, double us)
+{
+	uint64_t ns;
+
+	if (c->latency <= 0 || us <= 0)
+		return 0;
+	ns = (uint64_t)(us * 1000.0 * c->latency);
+	__atomic_add_fetch(&c->modelled_ns, ns, __ATOMIC_RELAXED);
+	return ns;
+}
+
+uint64_t sim_chip_mass_erases(const struct sim_chip *chip)
+{
+	return __atomic_load_n(&chip->mass_erases, __ATOMIC_RELAXED);
 }
 
 uint64_t sim_chip_modelled_ns(const struct sim_chip *chip)
@@ -155,14 +139,14 @@ static uint64_t splitmix64(uint64_t *x)
 	return z ^ (z >> 31);
 }
 
-static void init_image(uint8_t *img, const struct sim_chip_opts *o)
+static void init_image(const struct sim_chip_family *f, uint8_t *img, const struct sim_chip_opts *o)
 {
-	struct nv_hdr *h = (struct nv_hdr *)img;
+	struct sim_nv_hdr *h = (struct sim_nv_hdr *)img;
 
-	memset(img, 0, NV_SIZE);
-	memcpy(h->magic, NV_MAGIC, 8);
-	h->version = NV_VERSION;
-	h->hdr_size = NV_HDR_SIZE;
+	memset(img, 0, f->nv_size);
+	memcpy(h->magic, f->nv_magic, 8);
+	h->version = f->nv_version;
+	h->hdr_size = SIM_NV_HDR_SIZE;
 	if (o->uid) {
 		memcpy(h->uid, o->uid, 16);
 	} else if (o->seed) {
@@ -176,19 +160,20 @@ static void init_image(uint8_t *img, const struct sim_chip_opts *o)
 		memcpy(h->uid, &a, 8);
 		memcpy(h->uid + 8, &b, 8);
 	}
-	memset(img + NV_FLASH_OFF, 0xFF, VB1_FLASH_SIZE);
+	f->init_image(img, o);
 }
 
-static bool image_valid(const uint8_t *img)
+static bool image_valid(const struct sim_chip_family *f, const uint8_t *img)
 {
-	const struct nv_hdr *h = (const struct nv_hdr *)img;
+	const struct sim_nv_hdr *h = (const struct sim_nv_hdr *)img;
 
-	return memcmp(h->magic, NV_MAGIC, 8) == 0 && h->version == NV_VERSION &&
-	       h->hdr_size == NV_HDR_SIZE;
+	return memcmp(h->magic, f->nv_magic, 8) == 0 && h->version == f->nv_version &&
+	       h->hdr_size == SIM_NV_HDR_SIZE;
 }
 
 static imp_err open_image(struct sim_chip *c, const struct sim_chip_opts *o)
 {
+	const struct sim_chip_family *f = c->fam;
 	char path[4096];
 	struct stat st;
 	int fd = -1;
@@ -201,12 +186,12 @@ static imp_err open_image(struct sim_chip *c, const struct sim_chip_opts *o)
 	if ((size_t)snprintf(path, sizeof(path), "%s/nv.img", o->state_dir) >= sizeof(path))
 		return IMP_ERR_IO;
 	if (stat(path, &st) != 0) {
-		uint8_t *img = malloc(NV_SIZE);
+		uint8_t *img = malloc(f->nv_size);
 
 		if (!img)
 			return IMP_ERR_NOMEM;
-		init_image(img, o);
-		rc = imp_write_file_atomic(path, img, NV_SIZE, 0600);
+		init_image(f, img, o);
+		rc = imp_write_file_atomic(path, img, f->nv_size, 0600);
 		free(img);
 		if (rc != IMP_OK)
 			return rc;
@@ -216,20 +201,21 @@ static imp_err open_image(struct sim_chip *c, const struct sim_chip_opts *o)
 		IMP_ERROR("cannot open %s: %s", path, strerror(errno));
 		return IMP_ERR_IO;
 	}
-	if (fstat(fd, &st) != 0 || st.st_size != (off_t)NV_SIZE) {
-		IMP_ERROR("%s: not a vb1 image (size), move it away to start a new board", path);
+	if (fstat(fd, &st) != 0 || st.st_size != (off_t)f->nv_size) {
+		IMP_ERROR("%s: not a %s image (size), move it away to start a new board", path, f->name);
 		close(fd);
 		return IMP_ERR_IO;
 	}
-	m = mmap(NULL, NV_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	m = mmap(NULL, f->nv_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (m == MAP_FAILED) {
 		IMP_ERROR("cannot map %s: %s", path, strerror(errno));
 		return IMP_ERR_IO;
 	}
-	if (!image_valid(m)) {
-		IMP_ERROR("%s: not a vb1 image (magic or version), move it away to start a new board", path);
-		munmap(m, NV_SIZE);
+	if (!image_valid(f, m)) {
+		IMP_ERROR("%s: not a %s image (magic or version), move it away to start a new board "
+			  "or pick the chip it was made for", path, f->name);
+		munmap(m, f->nv_size);
 		return IMP_ERR_IO;
 	}
 	c->nv = m;
@@ -237,50 +223,85 @@ static imp_err open_image(struct sim_chip *c, const struct sim_chip_opts *o)
 	return IMP_OK;
 }
 
-/* Core and peripheral reset; caller holds the lock. */
-static void do_reset(struct sim_chip *c)
+void sim_system_reset(struct sim_chip *c)
 {
-	uint32_t f = hdr(c)->fuses;
+	c->fam->reset(c);
+	sim_core_reset(c, false);
+	if (!c->core.halted && c->fam->booted)
+		c->fam->booted(c);
+}
 
-	if (c->faults & SIM_FAULT_TAMPER_LOCK)
-		f &= ~VB1_FUSE_DEBUG_LOCK;
-	c->fuses_eff = f;
-	c->flash_sr = 0;
-	c->flash_cr = 0;
-	c->flash_ar = 0;
-	c->key_stage = 0;
-	c->key_lockout = false;
-	c->fuse_sr = 0;
-	c->fuse_busy_until = 0;
-	memset(c->regs, 0, sizeof(c->regs));
-	c->regs[13] = load32(flash_mem(c));       /* initial SP from the vector table */
-	c->regs[15] = load32(flash_mem(c) + 4) & ~1u; /* reset vector */
-	c->regs[14] = 0xFFFFFFFFu;
-	c->regs[16] = 0x01000000u;                /* xPSR: Thumb bit */
-	c->halted = false;
+/*
+ * The core's thread: executes while core.executing, in slices under the
+ * chip's mutex. A slice that stored nothing (a loader waiting for its
+ * FIFO) is followed by a short sleep, so a waiting core does not spin a CPU.
+ */
+static void *core_main(void *arg)
+{
+	struct sim_chip *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		bool progress = false;
+
+		while (!c->core_stop && !c->core.executing)
+			pthread_cond_wait(&c->core_cv, &c->mu);
+		if (c->core_stop)
+			break;
+		sim_core_exec(c, 1024, &progress);
+		pthread_mutex_unlock(&c->mu);
+		if (progress)
+			sched_yield();
+		else
+			imp_sleep_us(200);
+		pthread_mutex_lock(&c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
 }
 
 struct sim_chip *sim_chip_new(const struct sim_chip_opts *opts)
 {
-	struct sim_chip *c = calloc(1, sizeof(*c));
+	const struct sim_chip_family *f = find_family(opts->family);
+	struct sim_chip *c;
 
+	if (!f) {
+		IMP_ERROR("unknown chip '%s' (known: %s)", opts->family, sim_chip_family_names());
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
 	if (!c) {
 		IMP_ERROR("out of memory");
 		return NULL;
 	}
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->core_cv, NULL);
+	c->fam = f;
 	c->latency = opts->latency_scale;
 	if (opts->state_dir) {
 		c->state_dir = strdup(opts->state_dir);
 		if (!c->state_dir || open_image(c, opts) != IMP_OK)
 			goto fail;
 	} else {
-		c->nv = malloc(NV_SIZE);
+		c->nv = malloc(f->nv_size);
 		if (!c->nv)
 			goto fail;
-		init_image(c->nv, opts);
+		init_image(f, c->nv, opts);
 	}
-	do_reset(c);
+	if (f->attach(c, opts) != IMP_OK)
+		goto fail;
+	/* Power-up is a reset, with the debug logic in its power-on state. */
+	f->reset(c);
+	sim_core_reset(c, true);
+	if (!c->core.halted && f->booted)
+		f->booted(c);
+	if (f->core_debug) {
+		if (pthread_create(&c->core_thread, NULL, core_main, c) != 0) {
+			IMP_ERROR("cannot start the core's thread");
+			goto fail;
+		}
+		c->core_thread_started = true;
+	}
 	return c;
 fail:
 	sim_chip_free(c);
@@ -291,359 +312,136 @@ void sim_chip_free(struct sim_chip *chip)
 {
 	if (!chip)
 		return;
+	if (chip->core_thread_started) {
+		pthread_mutex_lock(&chip->mu);
+		chip->core_stop = true;
+		pthread_cond_signal(&chip->core_cv);
+		pthread_mutex_unlock(&chip->mu);
+		pthread_join(chip->core_thread, NULL);
+	}
+	if (chip->fam_state)
+		chip->fam->detach(chip);
 	if (chip->mapped)
-		munmap(chip->nv, NV_SIZE);
+		munmap(chip->nv, chip->fam->nv_size);
 	else
 		free(chip->nv);
 	free(chip->state_dir);
+	pthread_cond_destroy(&chip->core_cv);
 	pthread_mutex_destroy(&chip->mu);
 	free(chip);
 }
 
+const char *sim_chip_family(const struct sim_chip *chip)
+{
+	return chip->fam->name;
+}
+
 const uint8_t *sim_chip_uid(const struct sim_chip *chip)
 {
-	return hdr(chip)->uid;
+	return sim_hdr(chip)->uid;
 }
 
-/* ---- memory map ---- */
-
-enum region {
-	R_NONE, R_FLASH, R_SRAM, R_SYS, R_OTP, R_FLASHC, R_FUSEC,
-};
-
-struct span {
-	enum region r;
-	uint32_t base;
-	uint32_t size;
-};
-
-static const struct span spans[] = {
-	{ R_FLASH, VB1_FLASH_BASE, VB1_FLASH_SIZE },
-	{ R_SRAM, VB1_SRAM_BASE, VB1_SRAM_SIZE },
-	{ R_SYS, VB1_SYS_BASE, VB1_OTP_BASE - VB1_SYS_BASE },
-	{ R_OTP, VB1_OTP_BASE, VB1_OTP_SIZE },
-	{ R_FLASHC, VB1_FLASHC_BASE, 0x400 },  /* registers beyond 0x10 read 0 */
-	{ R_FUSEC, VB1_FUSEC_BASE, 0x400 },
-};
-
-static const struct span *find_span(uint64_t addr)
+void sim_chip_describe(const struct sim_chip *chip, char *out, size_t cap)
 {
-	for (size_t i = 0; i < IMP_ARRAY_SIZE(spans); i++)
-		if (addr >= spans[i].base && addr < (uint64_t)spans[i].base + spans[i].size)
-			return &spans[i];
-	return NULL;
-}
-
-static uint32_t lifecycle_locked(const struct sim_chip *c)
-{
-	if (c->fuses_eff & VB1_FUSE_DEBUG_LOCK)
-		return 3;
-	return hdr(c)->personalised ? 2 : 1;
-}
-
-static bool fuse_busy(const struct sim_chip *c)
-{
-	return c->fuse_busy_until && imp_now_ns() < c->fuse_busy_until;
-}
-
-static void regs_image(struct sim_chip *c, enum region r, uint8_t out[16])
-{
-	uint32_t w[4] = { 0 };
-
-	if (r == R_FLASHC) {
-		w[0] = 0; /* KEYR reads 0 */
-		w[1] = c->flash_sr;
-		w[2] = c->flash_cr | (c->key_stage == 2 ? 0 : VB1_FLASHC_CR_LOCK);
-		w[3] = c->flash_ar;
-	} else {
-		w[0] = 0;
-		w[1] = 0;
-		w[2] = (c->fuse_sr & ~VB1_FUSEC_SR_BSY) | (fuse_busy(c) ? VB1_FUSEC_SR_BSY : 0);
-		w[3] = hdr(c)->fuses;
+	if (cap)
+		out[0] = '\0';
+	if (chip->fam->describe) {
+		pthread_mutex_lock((pthread_mutex_t *)&chip->mu);
+		chip->fam->describe(chip, out, cap);
+		pthread_mutex_unlock((pthread_mutex_t *)&chip->mu);
 	}
-	memcpy(out, w, 16);
+}
+
+/* ---- debug access ---- */
+
+/* A debugger's access: refused while locked; a write may reset the system. */
+static imp_err access_mem(struct sim_chip *chip, uint32_t addr, uint8_t *rbuf,
+			  const uint8_t *wbuf, size_t n)
+{
+	imp_err rc;
+
+	pthread_mutex_lock(&chip->mu);
+	if (chip->fam->debug_locked(chip)) {
+		pthread_mutex_unlock(&chip->mu);
+		return IMP_ERR_TARGET_LOCKED;
+	}
+	if (rbuf) {
+		rc = chip->fam->read(chip, addr, rbuf, n);
+	} else {
+		rc = chip->fam->write(chip, addr, wbuf, n);
+		if (rc == IMP_OK && chip->core.sysresetreq) {
+			chip->core.sysresetreq = false;
+			sim_system_reset(chip);
+		}
+	}
+	pthread_mutex_unlock(&chip->mu);
+	return rc;
 }
 
 imp_err sim_chip_read(struct sim_chip *chip, uint32_t addr, uint8_t *buf, size_t n)
 {
-	uint64_t a = addr, end = (uint64_t)addr + n;
-	bool first_flash = true;
-
-	pthread_mutex_lock(&chip->mu);
-	if (chip->fuses_eff & VB1_FUSE_DEBUG_LOCK) {
-		pthread_mutex_unlock(&chip->mu);
-		return IMP_ERR_TARGET_LOCKED;
-	}
-	/* Check the whole range first: nothing is done on a partly unmapped one. */
-	for (uint64_t p = a; p < end;) {
-		const struct span *s = find_span(p);
-
-		if (!s) {
-			pthread_mutex_unlock(&chip->mu);
-			return IMP_ERR_PROBE;
-		}
-		p = (uint64_t)s->base + s->size;
-	}
-	while (a < end) {
-		const struct span *s = find_span(a);
-		uint32_t off = (uint32_t)(a - s->base);
-		size_t k = (size_t)((uint64_t)s->base + s->size - a);
-		uint8_t img[20];
-		size_t i;
-
-		if (k > end - a)
-			k = (size_t)(end - a);
-		switch (s->r) {
-		case R_FLASH:
-			memcpy(buf, flash_mem(chip) + off, k);
-			if ((chip->faults & SIM_FAULT_TAMPER_READBACK) && first_flash)
-				buf[0] ^= 0x01;
-			first_flash = false;
-			break;
-		case R_SRAM:
-			memcpy(buf, chip->sram + off, k);
-			break;
-		case R_SYS: {
-			uint32_t lc = lifecycle_locked(chip);
-
-			memcpy(img, hdr(chip)->uid, 16);
-			memcpy(img + 16, &lc, 4);
-			for (i = 0; i < k; i++)
-				buf[i] = off + i < sizeof(img) ? img[off + i] : 0;
-			break;
-		}
-		case R_OTP:
-			memcpy(buf, otp_mem(chip) + off, k);
-			break;
-		case R_FLASHC:
-		case R_FUSEC:
-			regs_image(chip, s->r, img);
-			for (i = 0; i < k; i++)
-				buf[i] = off + i < 16 ? img[off + i] : 0;
-			break;
-		case R_NONE:
-			break;
-		}
-		buf += k;
-		a += k;
-	}
-	pthread_mutex_unlock(&chip->mu);
-	return IMP_OK;
-}
-
-/* Program one flash word; returns false (and sets an SR error) to stop. */
-static bool program_word(struct sim_chip *c, uint8_t *dst, uint32_t val, bool otp)
-{
-	uint32_t old = load32(dst);
-
-	if (c->fuses_eff & VB1_FUSE_BOOT_LOCK) {
-		c->flash_sr |= VB1_FLASHC_SR_WRPERR;
-		return false;
-	}
-	if (!otp && old != 0xFFFFFFFFu) {
-		c->flash_sr |= VB1_FLASHC_SR_PGERR;
-		return false;
-	}
-	sim_nv_write_point();
-	store32(dst, otp ? (old | val) : val);
-	return true;
-}
-
-static void erase(struct sim_chip *c, uint32_t off, uint32_t len, double ms)
-{
-	if (c->fuses_eff & VB1_FUSE_BOOT_LOCK) {
-		c->flash_sr |= VB1_FLASHC_SR_WRPERR;
-		return;
-	}
-	sim_nv_write_point();
-	for (uint32_t i = 0; i < len; i += 4)
-		store32(flash_mem(c) + off + i, 0xFFFFFFFFu);
-	c->flash_sr |= VB1_FLASHC_SR_EOP;
-	charge_us(c, ms * 1000.0);
-}
-
-static void write_flashc(struct sim_chip *c, uint32_t reg, uint32_t v)
-{
-	switch (reg) {
-	case 0x0: /* KEYR */
-		if (c->key_stage == 2)
-			break;
-		if (!c->key_lockout && c->key_stage == 0 && v == VB1_FLASHC_KEY1) {
-			c->key_stage = 1;
-		} else if (!c->key_lockout && c->key_stage == 1 && v == VB1_FLASHC_KEY2) {
-			c->key_stage = 2;
-		} else {
-			c->key_stage = 0;
-			c->key_lockout = true;
-			IMP_DEBUG("flash: wrong key sequence, locked until reset");
-		}
-		break;
-	case 0x4: /* SR: write 1 to clear */
-		c->flash_sr &= ~(v & (VB1_FLASHC_SR_PGERR | VB1_FLASHC_SR_WRPERR | VB1_FLASHC_SR_EOP));
-		break;
-	case 0x8: /* CR */
-		if (v & VB1_FLASHC_CR_LOCK) {
-			c->key_stage = 0;
-			c->flash_cr = 0;
-			break;
-		}
-		if (c->key_stage != 2)
-			break;
-		c->flash_cr = v & FLASHC_CR_BITS;
-		if (v & VB1_FLASHC_CR_STRT) {
-			if (c->flash_cr & VB1_FLASHC_CR_MER) {
-				erase(c, 0, VB1_FLASH_SIZE, SIM_LAT_MASS_ERASE_MS);
-			} else if (c->flash_cr & VB1_FLASHC_CR_PER) {
-				uint32_t ar = c->flash_ar;
-
-				if (ar < VB1_FLASH_BASE || ar >= VB1_FLASH_BASE + VB1_FLASH_SIZE) {
-					c->flash_sr |= VB1_FLASHC_SR_PGERR;
-					break;
-				}
-				ar = (ar - VB1_FLASH_BASE) & ~(VB1_FLASH_PAGE - 1);
-				erase(c, ar, VB1_FLASH_PAGE, SIM_LAT_PAGE_ERASE_MS);
-			}
-		}
-		break;
-	case 0xC: /* AR */
-		c->flash_ar = v;
-		break;
-	}
-}
-
-static void write_fusec(struct sim_chip *c, uint32_t reg, uint32_t v)
-{
-	switch (reg) {
-	case 0x0: /* KEYR */
-		if (v == VB1_FUSEC_KEY)
-			c->fuse_sr |= VB1_FUSEC_SR_ARMED;
-		else
-			c->fuse_sr &= ~VB1_FUSEC_SR_ARMED;
-		break;
-	case 0x4: /* CMD */
-		if (fuse_busy(c) || !(c->fuse_sr & VB1_FUSEC_SR_ARMED) ||
-		    v == 0 || (v & ~FUSE_ALL)) {
-			c->fuse_sr |= VB1_FUSEC_SR_ERR;
-			c->fuse_sr &= ~VB1_FUSEC_SR_ARMED;
-			break;
-		}
-		c->fuse_sr &= ~VB1_FUSEC_SR_ARMED;
-		if (c->faults & SIM_FAULT_FUSE_FAIL) {
-			c->faults &= ~SIM_FAULT_FUSE_FAIL;
-			c->fuse_sr |= VB1_FUSEC_SR_ERR;
-			IMP_INFO("fault: fuse burn 0x%x failed (injected)", v);
-			break;
-		}
-		sim_nv_write_point();
-		store32(&hdr(c)->fuses, hdr(c)->fuses | v);
-		if (c->latency > 0) {
-			uint64_t busy = (uint64_t)(SIM_LAT_FUSE_BURN_MS * 1e6 * c->latency);
-
-			c->fuse_busy_until = imp_now_ns() + busy;
-			__atomic_add_fetch(&c->modelled_ns, busy, __ATOMIC_RELAXED);
-		}
-		break;
-	case 0x8: /* SR: write 1 to clear ERR */
-		c->fuse_sr &= ~(v & VB1_FUSEC_SR_ERR);
-		break;
-	default: /* STATE is read-only */
-		break;
-	}
+	return access_mem(chip, addr, buf, NULL, n);
 }
 
 imp_err sim_chip_write(struct sim_chip *chip, uint32_t addr, const uint8_t *buf, size_t n)
 {
-	uint64_t a = addr, end = (uint64_t)addr + n;
-	size_t programmed = 0;
-	bool stop = false;
+	return access_mem(chip, addr, NULL, buf, n);
+}
+
+imp_err sim_chip_ap_read(struct sim_chip *chip, unsigned apsel, uint32_t reg, uint32_t *v)
+{
+	imp_err rc = IMP_OK;
+
+	*v = 0;
+	pthread_mutex_lock(&chip->mu);
+	if (chip->fam->ap_read)
+		rc = chip->fam->ap_read(chip, apsel, reg, v);
+	pthread_mutex_unlock(&chip->mu);
+	return rc;
+}
+
+imp_err sim_chip_ap_write(struct sim_chip *chip, unsigned apsel, uint32_t reg, uint32_t v)
+{
+	imp_err rc = IMP_OK;
 
 	pthread_mutex_lock(&chip->mu);
-	if (chip->fuses_eff & VB1_FUSE_DEBUG_LOCK) {
-		pthread_mutex_unlock(&chip->mu);
-		return IMP_ERR_TARGET_LOCKED;
-	}
-	/* Validate everything before acting: a bus error does nothing. */
-	for (uint64_t p = a; p < end;) {
-		const struct span *s = find_span(p);
-		uint64_t send;
-		bool ok = s != NULL;
-
-		if (ok) {
-			send = (uint64_t)s->base + s->size;
-			if (send > end)
-				send = end;
-			switch (s->r) {
-			case R_SYS:
-				ok = false;
-				break;
-			case R_FLASH:
-			case R_OTP:
-			case R_FLASHC:
-			case R_FUSEC:
-				ok = p % 4 == 0 && (send - p) % 4 == 0;
-				if (s->r == R_FLASH)
-					ok = ok && (chip->flash_cr & VB1_FLASHC_CR_PG) && chip->key_stage == 2;
-				if (s->r == R_OTP)
-					ok = ok && (chip->flash_cr & VB1_FLASHC_CR_OTPPG) && chip->key_stage == 2;
-				break;
-			default:
-				break;
-			}
-			p = send;
-		}
-		if (!ok) {
-			pthread_mutex_unlock(&chip->mu);
-			return IMP_ERR_PROBE;
-		}
-	}
-	while (a < end) {
-		const struct span *s = find_span(a);
-		uint32_t off = (uint32_t)(a - s->base);
-		size_t k = (size_t)((uint64_t)s->base + s->size - a);
-
-		if (k > end - a)
-			k = (size_t)(end - a);
-		switch (s->r) {
-		case R_SRAM:
-			memcpy(chip->sram + off, buf, k);
-			break;
-		case R_FLASH:
-		case R_OTP:
-			for (size_t i = 0; i < k && !stop; i += 4) {
-				uint8_t *mem = s->r == R_FLASH ? flash_mem(chip) : otp_mem(chip);
-
-				if (!program_word(chip, mem + off + i, load32(buf + i), s->r == R_OTP))
-					stop = true;
-				else
-					programmed += 4;
-			}
-			if (!stop)
-				chip->flash_sr |= VB1_FLASHC_SR_EOP;
-			break;
-		case R_FLASHC:
-		case R_FUSEC:
-			for (size_t i = 0; i < k; i += 4) {
-				if (s->r == R_FLASHC)
-					write_flashc(chip, off + (uint32_t)i, load32(buf + i));
-				else
-					write_fusec(chip, off + (uint32_t)i, load32(buf + i));
-			}
-			break;
-		default:
-			break;
-		}
-		buf += k;
-		a += k;
-	}
-	charge_us(chip, (double)programmed * 1e6 / SIM_LAT_FLASH_BYTES_PER_S);
+	if (chip->fam->ap_write)
+		rc = chip->fam->ap_write(chip, apsel, reg, v);
 	pthread_mutex_unlock(&chip->mu);
-	return IMP_OK;
+	return rc;
+}
+
+bool sim_chip_debug_locked(struct sim_chip *chip)
+{
+	bool l;
+
+	pthread_mutex_lock(&chip->mu);
+	l = chip->fam->debug_locked(chip);
+	pthread_mutex_unlock(&chip->mu);
+	return l;
+}
+
+bool sim_chip_has_core_debug(const struct sim_chip *chip)
+{
+	return chip->fam->core_debug;
+}
+
+void sim_chip_debug_detach(struct sim_chip *chip)
+{
+	pthread_mutex_lock(&chip->mu);
+	if (chip->fam->core_debug) {
+		chip->core.dhcsr_ctrl = 0;
+		chip->core.demcr = 0;
+		chip->core.halted = false;
+		chip->core.executing = false;
+	}
+	pthread_mutex_unlock(&chip->mu);
 }
 
 imp_err sim_chip_reset(struct sim_chip *chip)
 {
 	pthread_mutex_lock(&chip->mu);
-	do_reset(chip);
+	sim_system_reset(chip);
 	pthread_mutex_unlock(&chip->mu);
 	return IMP_OK;
 }
@@ -654,10 +452,14 @@ static imp_err set_halted(struct sim_chip *chip, bool halted)
 	imp_err rc = IMP_OK;
 
 	pthread_mutex_lock(&chip->mu);
-	if (chip->fuses_eff & VB1_FUSE_DEBUG_LOCK)
+	if (chip->fam->debug_locked(chip)) {
 		rc = IMP_ERR_TARGET_LOCKED;
-	else
-		chip->halted = halted;
+	} else {
+		chip->core.halted = halted;
+		chip->core.executing = false;
+		if (halted)
+			chip->core.dfsr |= 0x1u; /* DFSR.HALTED */
+	}
 	pthread_mutex_unlock(&chip->mu);
 	return rc;
 }
@@ -674,17 +476,27 @@ imp_err sim_chip_resume(struct sim_chip *chip)
 
 int sim_chip_halted(const struct sim_chip *chip)
 {
-	return chip->halted ? 1 : 0;
+	return chip->core.halted ? 1 : 0;
 }
 
 uint32_t sim_chip_fuses(const struct sim_chip *chip)
 {
-	return hdr(chip)->fuses;
+	uint32_t v;
+
+	pthread_mutex_lock((pthread_mutex_t *)&chip->mu);
+	v = chip->fam->fuses(chip);
+	pthread_mutex_unlock((pthread_mutex_t *)&chip->mu);
+	return v;
 }
 
 uint32_t sim_chip_fuses_effective(const struct sim_chip *chip)
 {
-	return chip->fuses_eff;
+	uint32_t v;
+
+	pthread_mutex_lock((pthread_mutex_t *)&chip->mu);
+	v = chip->fam->fuses_effective(chip);
+	pthread_mutex_unlock((pthread_mutex_t *)&chip->mu);
+	return v;
 }
 
 imp_err sim_chip_read_regs(struct sim_chip *chip, uint32_t regs[SIM_CHIP_NREGS])
@@ -692,10 +504,10 @@ imp_err sim_chip_read_regs(struct sim_chip *chip, uint32_t regs[SIM_CHIP_NREGS])
 	imp_err rc = IMP_OK;
 
 	pthread_mutex_lock(&chip->mu);
-	if (chip->fuses_eff & VB1_FUSE_DEBUG_LOCK)
+	if (chip->fam->debug_locked(chip))
 		rc = IMP_ERR_TARGET_LOCKED;
 	else
-		memcpy(regs, chip->regs, sizeof(chip->regs));
+		memcpy(regs, chip->core.regs, sizeof(chip->core.regs));
 	pthread_mutex_unlock(&chip->mu);
 	return rc;
 }
@@ -705,25 +517,30 @@ imp_err sim_chip_write_regs(struct sim_chip *chip, const uint32_t regs[SIM_CHIP_
 	imp_err rc = IMP_OK;
 
 	pthread_mutex_lock(&chip->mu);
-	if (chip->fuses_eff & VB1_FUSE_DEBUG_LOCK)
+	if (chip->fam->debug_locked(chip))
 		rc = IMP_ERR_TARGET_LOCKED;
 	else
-		memcpy(chip->regs, regs, sizeof(chip->regs));
+		memcpy(chip->core.regs, regs, sizeof(chip->core.regs));
 	pthread_mutex_unlock(&chip->mu);
 	return rc;
 }
 
 uint32_t sim_chip_lifecycle(const struct sim_chip *chip)
 {
-	return lifecycle_locked(chip);
+	uint32_t v;
+
+	pthread_mutex_lock((pthread_mutex_t *)&chip->mu);
+	v = chip->fam->lifecycle(chip);
+	pthread_mutex_unlock((pthread_mutex_t *)&chip->mu);
+	return v;
 }
 
 imp_err sim_chip_set_personalised(struct sim_chip *chip)
 {
 	pthread_mutex_lock(&chip->mu);
-	if (!hdr(chip)->personalised) {
+	if (!sim_hdr(chip)->personalised) {
 		sim_nv_write_point();
-		store32(&hdr(chip)->personalised, 1);
+		sim_store32(&sim_hdr(chip)->personalised, 1);
 	}
 	pthread_mutex_unlock(&chip->mu);
 	return IMP_OK;
@@ -733,7 +550,7 @@ void sim_chip_set_faults(struct sim_chip *chip, uint32_t faults)
 {
 	pthread_mutex_lock(&chip->mu);
 	chip->faults = faults;
-	if (faults & SIM_FAULT_TAMPER_LOCK)
-		chip->fuses_eff &= ~VB1_FUSE_DEBUG_LOCK;
+	if (chip->fam->set_faults)
+		chip->fam->set_faults(chip, faults);
 	pthread_mutex_unlock(&chip->mu);
 }

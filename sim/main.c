@@ -1,6 +1,7 @@
 /*
- * imprint-vboard: N virtual imprint-vb1 boards in one process, each with an
- * RSP server on loopback TCP and a provisioning agent on a pseudo-terminal.
+ * imprint-vboard: N virtual boards (imprint-vb1 or nordic-nrf52840) in one
+ * process, each with an RSP server on loopback TCP, optionally a
+ * remote_bitbang debug port, and a provisioning agent on a pseudo-terminal.
  * docs/VBOARD.md is the manual.
  */
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include "imprint/log.h"
 #include "imprint/util.h"
 #include "sim/chip.h"
+#include "sim/nrf52_map.h"
 #include "sim/se.h"
 #include "sim/vboard.h"
 
@@ -28,7 +30,7 @@ enum opt_id {
 	O_BOARDS = 1, O_STATE, O_SEED, O_PORT, O_LATENCY, O_UART_CORRUPT, O_UART_DROP,
 	O_RSP_NAK, O_RSP_STALL, O_FUSE_FAIL, O_REFUSE, O_BAD_CHALLENGE, O_TAMPER_PUB,
 	O_TAMPER_READBACK, O_TAMPER_LOCK, O_POWER_CUT, O_BACKDOOR, O_CAPTURE, O_ENDPOINTS, O_STATS,
-	O_PCSC, O_CARD_REMOVE, O_CARD_BACK, O_CARD_TAMPER, O_PRINT_MODEL, O_VERBOSE, O_QUIET, O_HELP, O_VERSION,
+	O_PCSC, O_CARD_REMOVE, O_CHIP, O_REVISION, O_BITBANG, O_FW_KEEPS, O_CARD_BACK, O_CARD_TAMPER, O_PRINT_MODEL, O_VERBOSE, O_QUIET, O_HELP, O_VERSION,
 };
 
 struct opt_row {
@@ -46,6 +48,10 @@ static const struct opt_row opt_table[] = {
 	{ "state-dir", O_STATE, "DIR", "keep each board's non-volatile state in DIR/board-N (default: RAM only)" },
 	{ "seed", O_SEED, "S", "derive UIDs and fault dice from S (default: random)" },
 	{ "rsp-port", O_PORT, "BASE", "board N's RSP server listens on 127.0.0.1:BASE+N (0, default: ephemeral)" },
+	{ "chip", O_CHIP, "NAME", "the boards' chip: imprint-vb1 (default) or nordic-nrf52840" },
+	{ "revision", O_REVISION, "R[,R...]", "nordic-nrf52840: legacy (AAD0, default) or hardened (AAF0) APPROTECT; board N takes the N-th, the last repeats" },
+	{ "fw-keeps-approtect", O_FW_KEEPS, NULL, "nordic-nrf52840: the firmware never writes APPROTECT.DISABLE (hardened parts stay protected)" },
+	{ "bitbang", O_BITBANG, "BASE", "offer OpenOCD's remote_bitbang (JTAG) on 127.0.0.1:BASE+N (0: ephemeral; reported as \"bitbang\")" },
 	{ "latency", O_LATENCY, "SCALE", "scale of the latency model (default 1.0; 0: no delays)" },
 	{ "uart-corrupt", O_UART_CORRUPT, "RATE", "flip one random bit in this fraction of UART bytes, sent and received" },
 	{ "uart-drop", O_UART_DROP, "RATE", "lose this fraction of UART bytes, sent and received" },
@@ -61,7 +67,7 @@ static const struct opt_row opt_table[] = {
 	{ "backdoor", O_BACKDOOR, NULL, "TEST ONLY: write slot private keys to STATE/board-N/backdoor/ (needs --state-dir)" },
 	{ "capture", O_CAPTURE, "DIR", "append all UART and RSP bytes to DIR/board-N.uart.bin and DIR/board-N.rsp.bin" },
 	{ "endpoints", O_ENDPOINTS, "FILE", "also write the endpoint lines to FILE (atomically)" },
-	{ "stats", O_STATS, "FILE", "on exit, write each board's modelled time (the physical floor) to FILE" },
+	{ "stats", O_STATS, "FILE", "on exit, write each board's modelled time (the physical floor) and mass erases to FILE" },
 	{ "pcsc", O_PCSC, "[HOST:]PORT", "give each board a PC/SC card personality: board N's card connects to pcscd's vpcd reader at HOST:PORT+N (HOST 127.0.0.1; vpcd's default PORT is 35963)" },
 	{ "card-remove-after", O_CARD_REMOVE, "N", "pull each card out of its reader after N APDUs (once), mid-command" },
 	{ "card-back-after", O_CARD_BACK, "SECONDS", "put a pulled card back after this long (default 1)" },
@@ -89,8 +95,9 @@ static const char *const cmd_names[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: imprint-vboard [options]\n\n"
-		   "Virtual imprint-vb1 boards: an RSP server (loopback TCP) and a provisioning\n"
-		   "agent (pseudo-terminal) per board. Prints one JSON line per board, then\n"
+		   "Virtual boards (imprint-vb1 or nordic-nrf52840): an RSP server (loopback TCP),\n"
+		   "optionally a remote_bitbang debug port, and a provisioning agent\n"
+		   "(pseudo-terminal) per board. Prints one JSON line per board, then\n"
 		   "{\"ready\":true}; runs until SIGTERM or SIGINT. Exit codes: 0 clean stop,\n"
 		   "1 failure, 2 bad command line, 75 simulated power cut.\n\noptions:\n");
 	for (size_t i = 0; i < IMP_ARRAY_SIZE(opt_table); i++) {
@@ -108,11 +115,13 @@ static void print_model(double scale)
 	printf("{\"latency_scale\":%g,\"se_keygen_ms\":%g,\"se_sign_ms\":%g,\"se_ecdh_unwrap_ms\":%g,"
 	       "\"flash_program_bytes_per_s\":%g,\"flash_page_erase_ms\":%g,\"flash_mass_erase_ms\":%g,"
 	       "\"flash_page_bytes\":%u,\"fuse_burn_ms\":%g,\"uart_baud\":%g,\"uart_bits_per_byte\":%g,"
-	       "\"uart_byte_us\":%.4f}\n",
+	       "\"uart_byte_us\":%.4f,\"nrf52840_word_write_us\":%g,\"nrf52840_page_erase_ms\":%g,"
+	       "\"nrf52840_eraseall_ms\":%g,\"nrf52840_page_bytes\":%u}\n",
 	       scale, SIM_LAT_SE_KEYGEN_MS, SIM_LAT_SE_SIGN_MS, SIM_LAT_SE_ECDH_MS,
 	       SIM_LAT_FLASH_BYTES_PER_S, SIM_LAT_PAGE_ERASE_MS, SIM_LAT_MASS_ERASE_MS, 2048u,
 	       SIM_LAT_FUSE_BURN_MS, SIM_LAT_UART_BAUD, SIM_LAT_UART_BITS_PER_BYTE,
-	       SIM_LAT_UART_BITS_PER_BYTE * 1e6 / SIM_LAT_UART_BAUD);
+	       SIM_LAT_UART_BITS_PER_BYTE * 1e6 / SIM_LAT_UART_BAUD, SIM_NRF_LAT_WRITE_US,
+	       SIM_NRF_LAT_ERASEPAGE_MS, SIM_NRF_LAT_ERASEALL_MS, NRF_FLASH_PAGE);
 }
 
 static bool parse_double(const char *s, double lo, double hi, double *out)
@@ -209,6 +218,39 @@ static int parse_args(int argc, char **argv, struct sim_config *cfg, const char 
 			if (!parse_u64(optarg, &u) || u > 65000)
 				return bad("rsp-port", optarg);
 			cfg->rsp_port = (int)u;
+			break;
+		case O_CHIP:
+			if (!sim_chip_family_known(optarg)) {
+				fprintf(stderr, "imprint-vboard: error: unknown chip '%s' (known: %s)\n",
+					optarg, sim_chip_family_names());
+				return EXIT_USAGE;
+			}
+			cfg->chip = optarg;
+			break;
+		case O_REVISION: {
+			char *dup = strdup(optarg), *save = NULL;
+
+			if (!dup)
+				return EXIT_FAIL;
+			for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				if (strcasecmp(t, "legacy") != 0 && strcasecmp(t, "hardened") != 0) {
+					free(dup);
+					fprintf(stderr, "imprint-vboard: error: unknown revision '%s' in --revision "
+						"(known: legacy, hardened)\n", t);
+					return EXIT_USAGE;
+				}
+			}
+			free(dup);
+			cfg->revisions = optarg;
+			break;
+		}
+		case O_FW_KEEPS:
+			cfg->fw_keeps_approtect = true;
+			break;
+		case O_BITBANG:
+			if (!parse_u64(optarg, &u) || u > 65000)
+				return bad("bitbang", optarg);
+			cfg->bitbang_port = (int)u;
 			break;
 		case O_LATENCY:
 			if (!parse_double(optarg, 0, 1000, &cfg->latency))
@@ -313,6 +355,11 @@ static int parse_args(int argc, char **argv, struct sim_config *cfg, const char 
 		fprintf(stderr, "imprint-vboard: error: unexpected argument '%s', see --help\n", argv[optind]);
 		return EXIT_USAGE;
 	}
+	if ((cfg->revisions || cfg->fw_keeps_approtect) &&
+	    (!cfg->chip || strcmp(cfg->chip, "nordic-nrf52840") != 0)) {
+		fprintf(stderr, "imprint-vboard: error: --revision and --fw-keeps-approtect need --chip nordic-nrf52840\n");
+		return EXIT_USAGE;
+	}
 	if (cfg->backdoor && !cfg->state_dir) {
 		fprintf(stderr, "imprint-vboard: error: --backdoor needs --state-dir\n");
 		return EXIT_USAGE;
@@ -331,13 +378,16 @@ static void write_stats(const char *path, struct sim_board **boards, int n)
 		return;
 	}
 	for (int i = 0; i < n; i++)
-		fprintf(f, "{\"board\":%d,\"modelled_s\":%.6f}\n", i, sim_board_modelled_s(boards[i]));
+		fprintf(f, "{\"board\":%d,\"modelled_s\":%.6f,\"mass_erases\":%llu}\n", i,
+			sim_board_modelled_s(boards[i]),
+			(unsigned long long)sim_board_mass_erases(boards[i]));
 	fclose(f);
 }
 
 int main(int argc, char **argv)
 {
-	struct sim_config cfg = { .boards = 1, .latency = 1.0, .card_back_after_s = 1.0 };
+	struct sim_config cfg = { .boards = 1, .latency = 1.0, .card_back_after_s = 1.0,
+				  .bitbang_port = -1 };
 	struct sim_board **boards = NULL;
 	const char *endpoints = NULL;
 	uint64_t power_cut = 0;

@@ -5,7 +5,9 @@
  *
  * Supported: acks and QStartNoAckMode, qSupported (PacketSize=4000, hex as
  * real stubs answer), '?', g/G, p/P, m, M, X (binary, 0x7d escapes), qRcmd
- * ("reset", "reset halt", "reset init", "halt"), c/s (the virtual core has
+ * ("reset", "reset halt", "reset init", "halt", and the access-port
+ * commands "dap apreg", "vboard_approtect_status", "vboard_nrf52_eraseall"
+ * of the shipped OpenOCD configuration), c/s (the virtual core has
  * no code to run: they stop at once with S05), ^C, k, D, a few thread and
  * attach queries; anything else gets the empty reply. Memory and register
  * access while debug-locked answers E51 (VB1_RSP_ERR_LOCKED).
@@ -23,6 +25,7 @@
 #include "board_int.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
+#include "sim/nrf52_map.h"
 #include "sim/vb1_map.h"
 
 #define RSP_PACKET_SIZE 0x4000u  /* what qSupported announces */
@@ -319,6 +322,86 @@ static void do_reg_one(struct rsp_conn *c, const char *args, bool write)
 		reply(c, "OK");
 }
 
+static bool parse_num(const char *s, uint32_t *v)
+{
+	char *e;
+	unsigned long long n;
+
+	errno = 0;
+	n = strtoull(s, &e, 0);
+	if (e == s || *e || errno || n > 0xFFFFFFFFull)
+		return false;
+	*v = (uint32_t)n;
+	return true;
+}
+
+/*
+ * The access-port commands of board/openocd/vboard-nrf52840.cfg, so that a
+ * station says the same to this server as to OpenOCD: "[NAME.]dap apreg AP
+ * REG [VALUE]" (the value read is printed as 0x%08x), and for an
+ * nRF52840 "vboard_approtect_status" (1 open, 0 protected) and
+ * "vboard_nrf52_eraseall". Answers true when the command was one of them
+ * (the reply is sent).
+ */
+static bool vendor_ap_monitor(struct rsp_conn *c, const char *cmd)
+{
+	struct sim_chip *chip = c->b->chip;
+	const char *p = strstr(cmd, "dap apreg ");
+	char out[96], a[24] = "", r[24] = "", v[24] = "";
+	uint32_t ap, reg, val;
+	int n;
+
+	if (strcmp(sim_chip_family(chip), "nordic-nrf52840") == 0) {
+		if (strcmp(cmd, "vboard_approtect_status") == 0) {
+			sim_chip_ap_read(chip, NRF_CTRLAP_APSEL, NRF_CTRLAP_APPROTECTSTATUS, &val);
+			snprintf(out, sizeof(out), "%u\n", val & 1u);
+			reply_console(c, out);
+			reply(c, "OK");
+			return true;
+		}
+		if (strcmp(cmd, "vboard_nrf52_eraseall") == 0) {
+			sim_chip_ap_write(chip, NRF_CTRLAP_APSEL, NRF_CTRLAP_ERASEALL, 0);
+			sim_chip_ap_write(chip, NRF_CTRLAP_APSEL, NRF_CTRLAP_ERASEALL, 1);
+			for (int i = 0; i < 2000; i++) {
+				sim_chip_ap_read(chip, NRF_CTRLAP_APSEL, NRF_CTRLAP_ERASEALLSTATUS, &val);
+				if (val == 0)
+					break;
+				imp_sleep_us(1000);
+			}
+			sim_chip_ap_write(chip, NRF_CTRLAP_APSEL, NRF_CTRLAP_ERASEALL, 0);
+			sim_chip_ap_read(chip, NRF_CTRLAP_APSEL, NRF_CTRLAP_APPROTECTSTATUS, &val);
+			snprintf(out, sizeof(out), "vboard: ERASEALL done, APPROTECTSTATUS %u\n", val & 1u);
+			reply_console(c, out);
+			reply(c, "OK");
+			return true;
+		}
+	}
+	if (!p || (p != cmd && p[-1] != '.'))
+		return false;
+	n = sscanf(p + 10, "%23s %23s %23s", a, r, v);
+	if (n < 2 || !parse_num(a, &ap) || !parse_num(r, &reg) || ap > 255 || reg > 0xFC || reg % 4 ||
+	    (n == 3 && !parse_num(v, &val))) {
+		reply_console(c, "usage: dap apreg AP REG [VALUE]\n");
+		reply(c, "E02");
+		return true;
+	}
+	if (ap == 0) {
+		/* The MEM-AP's registers belong to the debug port (sim/dap.h), not here. */
+		reply_console(c, "dap apreg: AP 0 is the MEM-AP; use memory packets\n");
+		reply(c, "E01");
+		return true;
+	}
+	if (n == 3) {
+		sim_chip_ap_write(chip, ap, reg, val);
+	} else {
+		sim_chip_ap_read(chip, ap, reg, &val);
+		snprintf(out, sizeof(out), "0x%08x\n", val);
+		reply_console(c, out);
+	}
+	reply(c, "OK");
+	return true;
+}
+
 static void do_monitor(struct rsp_conn *c, const char *hex)
 {
 	size_t n = strlen(hex) / 2;
@@ -345,6 +428,9 @@ static void do_monitor(struct rsp_conn *c, const char *hex)
 		rc = sim_chip_halt(c->b->chip);
 		if (rc == IMP_OK)
 			reply_console(c, "target halted\n");
+	} else if (vendor_ap_monitor(c, cmd)) {
+		free(cmd);
+		return;
 	} else {
 		reply_console(c, "unknown monitor command\n");
 		free(cmd);

@@ -111,28 +111,47 @@ static imp_err open_pty(struct sim_board *b)
 	return IMP_OK;
 }
 
-static imp_err open_listener(struct sim_board *b, int port)
+static imp_err open_listener(struct sim_board *b, int port, const char *opt, int *fd_out,
+			     uint16_t *port_out)
 {
 	struct sockaddr_in sa = { 0 };
 	socklen_t sl = sizeof(sa);
-	int one = 1;
+	int one = 1, fd;
 
-	b->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (b->listen_fd < 0)
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	*fd_out = fd;
+	if (fd < 0)
 		return IMP_ERR_IO;
-	setsockopt(b->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sa.sin_port = htons((uint16_t)port);
-	if (bind(b->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    listen(b->listen_fd, 4) != 0 ||
-	    getsockname(b->listen_fd, (struct sockaddr *)&sa, &sl) != 0) {
-		IMP_ERROR("board %d: cannot listen on 127.0.0.1:%d: %s, pick another --rsp-port",
-			  b->index, port, strerror(errno));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 4) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+		IMP_ERROR("board %d: cannot listen on 127.0.0.1:%d: %s, pick another --%s",
+			  b->index, port, strerror(errno), opt);
 		return IMP_ERR_IO;
 	}
-	b->rsp_port = ntohs(sa.sin_port);
+	*port_out = ntohs(sa.sin_port);
 	return IMP_OK;
+}
+
+/* Board index's revision from the comma-separated list; NULL: default. */
+static const char *revision_of(const char *list, int index, char *buf, size_t cap)
+{
+	const char *p = list;
+
+	if (!list)
+		return NULL;
+	for (int i = 0; i < index; i++) {
+		const char *comma = strchr(p, ',');
+
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	snprintf(buf, cap, "%.*s", (int)strcspn(p, ","), p);
+	return buf;
 }
 
 static int open_capture(const struct sim_config *cfg, int index, const char *what)
@@ -156,7 +175,7 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 	struct sim_board *b = calloc(1, sizeof(*b));
 	struct sim_chip_opts co = { 0 };
 	struct sim_se_opts so = { 0 };
-	char se_dir[4096], bd_dir[4096];
+	char se_dir[4096], bd_dir[4096], rev[32];
 	uint8_t uid[16];
 	uint32_t faults = 0;
 	imp_err rc = IMP_ERR_IO;
@@ -174,6 +193,8 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 	b->pty_watch = -1;
 	b->cap_rsp_fd = -1;
 	b->cap_uart_fd = -1;
+	b->cap_jtag_fd = -1;
+	b->bb_listen_fd = -1;
 	if (getrandom(&b->uart_rng, sizeof(b->uart_rng), 0) != sizeof(b->uart_rng) || cfg->seed)
 		b->uart_rng = mix(cfg->seed * 31 + (uint64_t)index * 2 + 1);
 	b->rsp_rng = mix(b->uart_rng);
@@ -192,6 +213,9 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 	}
 	co.state_dir = b->state_dir;
 	co.latency_scale = cfg->latency;
+	co.family = cfg->chip;
+	co.revision = revision_of(cfg->revisions, index, rev, sizeof(rev));
+	co.fw_keeps_approtect = cfg->fw_keeps_approtect;
 	if (cfg->seed) {
 		sim_uid_from_seed(cfg->seed, index, uid);
 		co.uid = uid;
@@ -215,9 +239,17 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 	rc = open_pty(b);
 	if (rc != IMP_OK)
 		goto fail;
-	rc = open_listener(b, cfg->rsp_port ? cfg->rsp_port + index : 0);
+	rc = open_listener(b, cfg->rsp_port ? cfg->rsp_port + index : 0, "rsp-port",
+			   &b->listen_fd, &b->rsp_port);
 	if (rc != IMP_OK)
 		goto fail;
+	if (cfg->bitbang_port >= 0) {
+		rc = open_listener(b, cfg->bitbang_port ? cfg->bitbang_port + index : 0, "bitbang",
+				   &b->bb_listen_fd, &b->bb_port);
+		if (rc != IMP_OK)
+			goto fail;
+		b->cap_jtag_fd = open_capture(cfg, index, "jtag");
+	}
 	if (pthread_create(&b->agent_thread, NULL, sim_agent_main, b) != 0) {
 		rc = IMP_ERR_INTERNAL;
 		goto fail;
@@ -228,6 +260,13 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 		goto fail;
 	}
 	b->rsp_started = true;
+	if (b->bb_listen_fd >= 0) {
+		if (pthread_create(&b->bb_thread, NULL, sim_bitbang_main, b) != 0) {
+			rc = IMP_ERR_INTERNAL;
+			goto fail;
+		}
+		b->bb_started = true;
+	}
 	if (cfg->pcsc_port) {
 		struct sim_card_opts ko = { cfg->pcsc_host ? cfg->pcsc_host : "127.0.0.1",
 					    cfg->pcsc_port + index, cfg->card_remove_after,
@@ -259,6 +298,12 @@ void sim_board_free(struct sim_board *b)
 		pthread_join(b->agent_thread, NULL);
 	if (b->rsp_started)
 		pthread_join(b->rsp_thread, NULL);
+	if (b->bb_started)
+		pthread_join(b->bb_thread, NULL);
+	if (b->bb_listen_fd >= 0)
+		close(b->bb_listen_fd);
+	if (b->cap_jtag_fd >= 0)
+		close(b->cap_jtag_fd);
 	sim_card_free(b->card);
 	if (b->listen_fd >= 0)
 		close(b->listen_fd);
@@ -281,7 +326,7 @@ void sim_board_free(struct sim_board *b)
 char *sim_board_endpoint_json(const struct sim_board *b)
 {
 	json_t *o = json_object();
-	char uid[33], rsp[64];
+	char uid[33], rsp[64], extra[256];
 	char *s;
 
 	if (!o)
@@ -293,11 +338,33 @@ char *sim_board_endpoint_json(const struct sim_board *b)
 	json_object_set_new(o, "rsp", json_string(rsp));
 	json_object_set_new(o, "uart", json_string(b->pty_path));
 	json_object_set_new(o, "state", b->state_dir ? json_string(b->state_dir) : json_null());
+	if (b->bb_listen_fd >= 0) {
+		snprintf(rsp, sizeof(rsp), "127.0.0.1:%u", b->bb_port);
+		json_object_set_new(o, "bitbang", json_string(rsp));
+	}
+	json_object_set_new(o, "chip", json_string(sim_chip_family(b->chip)));
+	sim_chip_describe(b->chip, extra, sizeof(extra));
+	if (extra[0]) {
+		char wrapped[300];
+		json_t *x;
+
+		snprintf(wrapped, sizeof(wrapped), "{%s}", extra);
+		x = json_loads(wrapped, 0, NULL);
+		if (x) {
+			json_object_update(o, x);
+			json_decref(x);
+		}
+	}
 	if (b->card)
 		json_object_set_new(o, "vpcd_port", json_integer(b->cfg->pcsc_port + b->index));
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return s;
+}
+
+uint64_t sim_board_mass_erases(const struct sim_board *b)
+{
+	return b->chip ? sim_chip_mass_erases(b->chip) : 0;
 }
 
 double sim_board_modelled_s(const struct sim_board *b)

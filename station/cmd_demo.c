@@ -265,9 +265,10 @@ static void endpoints_add_readers(json_t *endpoints)
 	}
 }
 
-/* The embedded token and the hierarchy exist; a signed demo image exists. */
+/* The embedded token and the hierarchy exist (with the psk master if psk);
+ * a signed demo image exists. */
 static imp_err prepare_hsm_and_firmware(struct station_ctx *ctx, const char *fw_path,
-					const char *sig_path)
+					const char *sig_path, bool psk)
 {
 	struct fmt_config cfg = { 0 };
 	struct hsm *h = NULL;
@@ -295,6 +296,10 @@ static imp_err prepare_hsm_and_firmware(struct station_ctx *ctx, const char *fw_
 		rc = hsm_find(s, HSM_CLASS_PRIVATE_KEY, hsm_org_label(HSM_ORG_ROOT), NULL, 0, &root);
 		if (rc == IMP_OK)
 			rc = hsm_org_load(s, &org);
+		if (rc == IMP_OK && psk && org.psk_master == HSM_OBJ_NONE) {
+			hsm_org_release(&org);
+			rc = IMP_ERR_NOT_FOUND; /* hsm_org_init adds only the master */
+		}
 		if (rc == IMP_ERR_NOT_FOUND) {
 			struct hsm_org_names names = { cfg.organisation.name, cfg.organisation.country,
 						       cfg.organisation.root_validity_days,
@@ -302,7 +307,7 @@ static imp_err prepare_hsm_and_firmware(struct station_ctx *ctx, const char *fw_
 
 			IMP_INFO("creating the organisation hierarchy");
 			st_trust_dir(ctx, trust, sizeof(trust));
-			rc = hsm_org_init(s, &names, false, trust);
+			rc = hsm_org_init(s, &names, psk ? HSM_ORG_INIT_PSK_MASTER : 0, trust);
 			if (rc == IMP_OK)
 				rc = hsm_org_load(s, &org);
 		}
@@ -445,7 +450,7 @@ static int demo_run(struct station_ctx *ctx, int argc, char **argv)
 	if (rc == IMP_OK && !mkdtemp(state))
 		rc = IMP_ERR_IO;
 	if (rc == IMP_OK)
-		rc = prepare_hsm_and_firmware(ctx, fw, sig);
+		rc = prepare_hsm_and_firmware(ctx, fw, sig, strcmp(key_mode, "psk") == 0);
 	if (rc == IMP_OK && use_pcsc)
 		rc = pcscd_start(&pcscd, demo, (int)vpcd_port, boards);
 	if (rc == IMP_OK)

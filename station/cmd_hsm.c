@@ -1,5 +1,6 @@
 /*
- * imprint hsm init | status | export-trust: the organisation's root of trust.
+ * imprint hsm init | status | export-trust | tokens: the organisation's root
+ * of trust, and the PKCS#11 modules and tokens the station can see.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,14 +75,29 @@ static void print_status(const json_t *r, void *arg)
 		       json_string_value(json_object_get(v, "not_after")),
 		       json_is_true(json_object_get(v, "expired")) ? " (EXPIRED)" : "");
 	}
+	printf("\nkey modes:\n");
+	{
+		const char *mode;
+
+		json_object_foreach((json_t *)json_object_get(r, "key_modes"), mode, v) {
+			if (json_is_true(json_object_get(v, "ok")))
+				printf("  %-8s yes\n", mode);
+			else
+				printf("  %-8s no: lacks %s\n", mode,
+				       json_string_value(json_object_get(v, "missing")));
+		}
+	}
 	printf("\n%s\n", json_is_true(json_object_get(r, "ok")) ? "status: ok" : "status: PROBLEMS");
 }
 
-static bool init_force;
+static bool init_force, init_psk_master;
 
 static const struct st_option init_opts[] = {
 	{ "force", 0, ST_OPT_FLAG, &init_force, NULL,
 	  "destroy an existing hierarchy on the token and create a new one" },
+	{ "psk-master", 0, ST_OPT_FLAG, &init_psk_master, NULL,
+	  "also create the AES-256 psk master (implied by key_mode psk); added to an "
+	  "existing hierarchy that lacks it" },
 	ST_OPTIONS_END,
 };
 
@@ -91,6 +107,8 @@ static int hsm_init(struct station_ctx *ctx, int argc, char **argv)
 	struct hsm_org_names names;
 	char trust[4200];
 	json_t *report = NULL;
+	bool psk_master = init_psk_master;
+	unsigned flags;
 	imp_err rc;
 
 	(void)argc;
@@ -103,7 +121,19 @@ static int hsm_init(struct station_ctx *ctx, int argc, char **argv)
 	names.root_validity_days = c.cfg->organisation.root_validity_days;
 	names.ca_validity_days = c.cfg->organisation.ca_validity_days;
 	st_trust_dir(ctx, trust, sizeof(trust));
-	rc = hsm_org_init(c.session, &names, init_force, trust);
+	/* The hierarchy every key mode needs must be possible on this token. */
+	rc = hsm_mode_check(c.hsm, HSM_MODE_DEVICE);
+	if (rc != IMP_OK)
+		goto cleanup;
+	if (c.cfg->key_mode == FMT_KEY_MODE_PSK)
+		psk_master = true;
+	if (psk_master && !(hsm_modes(c.hsm, NULL) & HSM_MODE_PSK)) {
+		rc = hsm_mode_check(c.hsm, HSM_MODE_PSK); /* says what is missing */
+		goto cleanup;
+	}
+	flags = (init_force ? HSM_ORG_INIT_FORCE : 0) |
+		(psk_master ? HSM_ORG_INIT_PSK_MASTER : 0);
+	rc = hsm_org_init(c.session, &names, flags, trust);
 	if (rc != IMP_OK)
 		goto cleanup;
 	rc = hsm_org_status(c.hsm, c.session, &report);
@@ -120,6 +150,7 @@ cleanup:
 
 static int hsm_status(struct station_ctx *ctx, int argc, char **argv)
 {
+	bool keys_checked;
 	struct hsm_cmd c = { 0 };
 	json_t *report = NULL;
 	imp_err rc;
@@ -129,12 +160,15 @@ static int hsm_status(struct station_ctx *ctx, int argc, char **argv)
 	rc = hsm_cmd_open(ctx, &c, false);
 	if (rc == IMP_OK)
 		rc = hsm_org_status(c.hsm, c.session, &report);
+	/* Only the key check has a report; an insecure pin file said its own fix. */
+	keys_checked = report != NULL;
 	if (report)
 		st_emit(ctx, report, print_status, NULL);
 	hsm_cmd_close(&c);
-	return st_fail(rc, rc == IMP_ERR_INSECURE ? "a key that can leave the hsm is not fit for "
-						   "an organisation key; replace it"
-						 : NULL);
+	return st_fail(rc, rc == IMP_ERR_INSECURE && keys_checked
+				   ? "a key that can leave the hsm is not fit for an organisation "
+				     "key; replace it"
+				   : NULL);
 }
 
 static const char *trust_out;
@@ -188,6 +222,105 @@ cleanup:
 	return st_fail(rc, NULL);
 }
 
+static void print_module(const json_t *m, void *arg)
+{
+	const json_t *lib = json_object_get(m, "library");
+	const json_t *slot;
+	size_t i;
+
+	(void)arg;
+	if (json_object_get(m, "error")) {
+		printf("module %s: cannot be listed (%s; the message above says why)\n\n",
+		       json_string_value(json_object_get(m, "module")),
+		       json_string_value(json_object_get(m, "error")));
+		return;
+	}
+	printf("module %s: %s %s %s\n  %s\n", json_string_value(json_object_get(m, "module")),
+	       json_string_value(json_object_get(lib, "manufacturer")),
+	       json_string_value(json_object_get(lib, "description")),
+	       json_string_value(json_object_get(lib, "version")),
+	       json_string_value(json_object_get(m, "uri")));
+	json_array_foreach(json_object_get(m, "slots"), i, slot) {
+		const json_t *t = json_object_get(slot, "token");
+
+		printf("  slot %" JSON_INTEGER_FORMAT " \"%s\"\n    %s\n",
+		       json_integer_value(json_object_get(slot, "id")),
+		       json_string_value(json_object_get(slot, "description")),
+		       json_string_value(json_object_get(slot, "uri")));
+		if (!json_is_object(t)) {
+			printf("    no token\n");
+			continue;
+		}
+		printf("    token \"%s\" (%s %s, serial %s)%s\n      %s\n",
+		       json_string_value(json_object_get(t, "label")),
+		       json_string_value(json_object_get(t, "manufacturer")),
+		       json_string_value(json_object_get(t, "model")),
+		       json_string_value(json_object_get(t, "serial")),
+		       !json_is_true(json_object_get(t, "initialized")) ? " uninitialised" :
+		       !json_is_true(json_object_get(t, "user_pin_initialized")) ? " no user pin" :
+		       json_is_true(json_object_get(t, "user_pin_locked")) ? " user pin LOCKED" : "",
+		       json_string_value(json_object_get(t, "uri")));
+	}
+	printf("\n");
+}
+
+static const char *tokens_module;
+
+static const struct st_option tokens_opts[] = {
+	{ "module", 'm', ST_OPT_STRING, &tokens_module, "NAME|PATH",
+	  "list only this module (default: the configured one, then every module "
+	  "registered with p11-kit)" },
+	ST_OPTIONS_END,
+};
+
+static int hsm_tokens(struct station_ctx *ctx, int argc, char **argv)
+{
+	const struct fmt_config *cfg = &ctx->run->cfg;
+	const char *only = tokens_module, *configured = cfg->hsm.module;
+	char **names = NULL;
+	size_t n = 0;
+	imp_err rc = IMP_OK, one;
+
+	(void)argc;
+	(void)argv;
+	if (st_hsm_is_embedded(cfg)) {
+		configured = hsm_embedded_module();
+		/* SoftHSM shows the embedded token only under its own configuration. */
+		if (hsm_embedded_exists(ctx->data_dir))
+			rc = hsm_embedded_use_conf(ctx->data_dir);
+		if (rc != IMP_OK)
+			goto cleanup;
+	}
+	if (only) {
+		const char *args = strcmp(only, configured) == 0 ? cfg->hsm.init_args : NULL;
+		json_t *report = NULL;
+
+		rc = hsm_module_report(&(struct hsm_module){ only, args }, &report);
+		st_emit(ctx, report, print_module, NULL);
+		goto cleanup;
+	}
+	rc = hsm_module_names(&names, &n);
+	if (rc != IMP_OK)
+		goto cleanup;
+	for (size_t i = 0; i <= n; i++) {
+		const char *name = i == 0 ? configured : names[i - 1];
+		json_t *report = NULL;
+
+		if (i > 0 && strcmp(name, configured) == 0)
+			continue;
+		/* One module that fails is reported and the others still listed. */
+		one = hsm_module_report(&(struct hsm_module){ name, i == 0 ? cfg->hsm.init_args
+									: NULL }, &report);
+		st_emit(ctx, report, print_module, NULL);
+		if (i == 0)
+			rc = one;
+	}
+cleanup:
+	hsm_module_names_free(names, n);
+	return st_fail(rc, rc == IMP_OK ? NULL : "check the module name or path (p11-kit "
+						  "list-modules shows the registered ones)");
+}
+
 static const struct st_command hsm_export_trust_cmd = {
 	.name = "export-trust",
 	.fn = hsm_export_trust,
@@ -204,10 +337,11 @@ static const struct st_command hsm_init_cmd = {
 	.fn = hsm_init,
 	.need = NEED_CONFIG,
 	.summary = "create the organisation key hierarchy in the hsm",
-	.usage = "imprint hsm init [--force]",
+	.usage = "imprint hsm init [--force] [--psk-master]",
 	.opts = init_opts,
 	.help = "Creates the root CA, device CA, record-signing, revocation and code-signing "
-		"keys as sensitive, never-extractable token objects, and their certificates. "
+		"keys as sensitive, never-extractable token objects, and their certificates; "
+		"the AES-256 psk master only when key_mode is psk or with --psk-master. "
 		"With no hsm configured, first creates the embedded SoftHSM2 token in DATA/hsm "
 		"(demo and development only).",
 };
@@ -218,20 +352,37 @@ static const struct st_command hsm_status_cmd = {
 	.need = NEED_CONFIG,
 	.summary = "list keys and certificates; check every private key stays in the hsm",
 	.usage = "imprint hsm status",
-	.help = "Exits 13 (insecure) if an organisation key could leave the hsm.",
+	.help = "Exits 13 (insecure) if an organisation key could leave the hsm. Also says "
+		"which key modes the token can do, and what it lacks for the others "
+		"(docs/HSM.md).",
+};
+
+static const struct st_command hsm_tokens_cmd = {
+	.name = "tokens",
+	.fn = hsm_tokens,
+	.need = NEED_CONFIG,
+	.summary = "list pkcs11 modules, slots and tokens with their uris",
+	.usage = "imprint hsm tokens [--module NAME|PATH]",
+	.opts = tokens_opts,
+	.help = "The configured module (the embedded SoftHSM2 default under its own "
+		"configuration), then every module registered with p11-kit, loaded one at a "
+		"time; each slot and token with its RFC 7512 uri, for hsm.token. A module that "
+		"cannot be loaded is reported and the others are still listed.",
 };
 
 static const struct st_command *const hsm_subs[] = {
 	&hsm_export_trust_cmd,
 	&hsm_init_cmd,
 	&hsm_status_cmd,
+	&hsm_tokens_cmd,
 	NULL,
 };
 
 const struct st_command st_cmd_hsm = {
 	.name = "hsm",
 	.need = NEED_DATA_DIR,
-	.summary = "the organisation's keys: init, status, export-trust",
-	.usage = "imprint hsm init [--force] | status | export-trust [--out FILE]",
+	.summary = "the organisation's keys: init, status, export-trust; tokens",
+	.usage = "imprint hsm init [--force] [--psk-master] | status | export-trust [--out FILE] | "
+		 "tokens [--module NAME|PATH]",
 	.subs = hsm_subs,
 };

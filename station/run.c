@@ -124,7 +124,7 @@ static imp_err load_firmware(struct st_run *l)
 }
 
 static imp_err open_hsm(struct station_ctx *ctx, struct st_run *l, struct jnl_opts *jo,
-			char fpr[65])
+			char fpr[65], bool boards)
 {
 	imp_err rc = st_open_hsm(ctx, &l->cfg, &l->hsm);
 
@@ -132,6 +132,10 @@ static imp_err open_hsm(struct station_ctx *ctx, struct st_run *l, struct jnl_op
 		rc = hsm_session_open(l->hsm, &l->journal_session);
 	if (rc == IMP_OK)
 		rc = hsm_org_load(l->journal_session, &l->station.org);
+	/* Before the journal, any board or serial: refuse a key mode the token
+	 * cannot do (docs/HSM.md). */
+	if (rc == IMP_OK && boards)
+		rc = hsm_org_ready(l->hsm, &l->station.org, st_hsm_mode(l->cfg.key_mode));
 	if (rc != IMP_OK)
 		return rc;
 	l->station.hsm = l->hsm;
@@ -262,7 +266,7 @@ imp_err st_run_open(struct station_ctx *ctx, struct st_run *l, unsigned need)
 	if (todo & ST_SETUP_HSM) {
 		if (l->journal)
 			return IMP_ERR_INTERNAL; /* a read-only journal is already open */
-		rc = open_hsm(ctx, l, &jo, fpr);
+		rc = open_hsm(ctx, l, &jo, fpr, (need & ST_SETUP_BOARDS) != 0);
 		if (rc == IMP_OK)
 			rc = open_journal(ctx, l, &jo, true);
 		if (rc != IMP_OK)
@@ -275,7 +279,12 @@ imp_err st_run_open(struct station_ctx *ctx, struct st_run *l, unsigned need)
 		l->opened |= ST_SETUP_JOURNAL;
 	}
 	if (todo & ST_SETUP_BOARDS) {
-		rc = board_profile_load(l->cfg.target, ctx->data_dir, &l->profile);
+		/* The HSM was opened by an earlier set-up, without boards. */
+		rc = (todo & ST_SETUP_HSM) ? IMP_OK
+					   : hsm_org_ready(l->hsm, &l->station.org,
+							   st_hsm_mode(l->cfg.key_mode));
+		if (rc == IMP_OK)
+			rc = board_profile_load(l->cfg.target, ctx->data_dir, &l->profile);
 		if (rc == IMP_OK) {
 			l->station.profile = l->profile;
 			rc = load_firmware(l);

@@ -103,7 +103,8 @@ imp_err st_open_hsm(struct station_ctx *ctx, const struct fmt_config *cfg, struc
 		return rc;
 	}
 	pin_source_from_spec(&cfg->hsm.pin, &pin);
-	rc = hsm_open(cfg->hsm.module, cfg->hsm.token, &pin, out);
+	rc = hsm_open_module(&(struct hsm_module){ cfg->hsm.module, cfg->hsm.init_args },
+			     cfg->hsm.token, &pin, out);
 	if (rc == IMP_ERR_NOT_FOUND)
 		configured_token_explain(cfg);
 	else if (rc == IMP_ERR_PIN_LOCKED)
@@ -114,6 +115,19 @@ imp_err st_open_hsm(struct station_ctx *ctx, const struct fmt_config *cfg, struc
 		IMP_ERROR("the hsm refused the pin from %s; check it (the token locks after "
 			  "too many wrong tries)", hsm_pin_source_describe(&pin));
 	return rc;
+}
+
+enum hsm_mode st_hsm_mode(enum fmt_key_mode mode)
+{
+	switch (mode) {
+	case FMT_KEY_MODE_HSM:
+		return HSM_MODE_HSM;
+	case FMT_KEY_MODE_PSK:
+		return HSM_MODE_PSK;
+	case FMT_KEY_MODE_DEVICE:
+	default:
+		return HSM_MODE_DEVICE;
+	}
 }
 
 void st_trust_dir(const struct station_ctx *ctx, char *out, size_t cap)

@@ -162,6 +162,8 @@ bool st_hsm_is_embedded(const struct fmt_config *cfg);
 
 /* Open (and log in to) the configured HSM or the embedded token. */
 imp_err st_open_hsm(struct station_ctx *ctx, const struct fmt_config *cfg, struct hsm **out);
+/* The hsm layer's name of a configured key mode (for hsm_org_ready). */
+enum hsm_mode st_hsm_mode(enum fmt_key_mode mode);
 
 /* Ask for the supervisor's PIN and check it (supervisor.c):
  * IMP_ERR_PIN if wrong or not set. */

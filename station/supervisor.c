@@ -7,6 +7,7 @@
  * from the configuration's hsm.supervisor_pin source (an environment
  * variable, a 0600 file) or, by default, a prompt without echo.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +72,8 @@ imp_err st_supervisor_check(struct station_ctx *ctx, const struct fmt_config *cf
 		return rc == IMP_ERR_NOT_FOUND ? IMP_ERR_PIN : rc;
 	}
 	if (sscanf((char *)file, "pbkdf2-sha256$%ld$%32[0-9a-f]$%64[0-9a-f]", &iter, salt_hex,
-		   hash_hex) != 3 || iter < 1 || imp_hex_decode(salt_hex, salt, SUP_SALT_LEN) ||
+		   hash_hex) != 3 || iter < 1 || iter > INT_MAX ||
+	    imp_hex_decode(salt_hex, salt, SUP_SALT_LEN) ||
 	    imp_hex_decode(hash_hex, want, SUP_HASH_LEN)) {
 		free(file);
 		IMP_ERROR("%s is not a supervisor pin file; set it again with 'imprint supervisor "

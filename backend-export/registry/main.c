@@ -146,17 +146,17 @@ struct verify_job {
 static void *verify_worker(void *arg)
 {
 	struct verify_job *j = arg;
-	struct exp_rv *rv = NULL;
+	struct fmt_rv *rv = NULL;
 	size_t i;
 
-	if (j->reg->store.fast && exp_rv_new(j->reg->store.fast, &rv) != IMP_OK)
+	if (j->reg->store.fast && fmt_rv_new(j->reg->store.fast, &rv) != IMP_OK)
 		rv = NULL;
 	while ((i = atomic_fetch_add(&j->next, 1)) < j->n) {
 		if (!j->items[i].res.code)
 			reg_verify(&j->reg->store, rv, &j->items[i]);
 		atomic_store_explicit(&j->ready[i], 1, memory_order_release);
 	}
-	exp_rv_free(rv);
+	fmt_rv_free(rv);
 	return NULL;
 }
 

@@ -12,7 +12,7 @@
 #include <jansson.h>
 #include <openssl/x509.h>
 
-#include "exp/recverify.h"
+#include "formats/record_verify.h"
 #include "imprint/err.h"
 
 #define REG_REASON_MAX 256u
@@ -46,7 +46,7 @@ struct reg_store {
 	X509_STORE *trust;        /* the organisation bundle */
 	char *revocation_x5c;     /* base64 DER of the revocation certificate */
 	EVP_PKEY *revocation_pub; /* pinned for revocation records */
-	struct exp_rv_trust *fast; /* the bundle's keys, decoded once; NULL: none */
+	struct fmt_rv_trust *fast; /* the bundle's keys, decoded once; NULL: none */
 	void *st[6];              /* prepared statements (sqlite3_stmt), under lock */
 };
 
@@ -56,9 +56,9 @@ void reg_store_close(struct reg_store *s);
 
 /*
  * Verify one item (thread-safe, no lock): fills serial, uid, ... or res.
- * rv: this thread's fast verifier over s->fast (exp_rv_new), or NULL.
+ * rv: this thread's fast verifier over s->fast (fmt_rv_new), or NULL.
  */
-void reg_verify(struct reg_store *s, struct exp_rv *rv, struct reg_item *it);
+void reg_verify(struct reg_store *s, struct fmt_rv *rv, struct reg_item *it);
 
 /*
  * Store a batch in one transaction, in order, setting every res. If wait is

@@ -16,35 +16,14 @@
 #include <sqlite3.h>
 
 #include "formats/base64.h"
+#include "formats/jws.h"
 #include "formats/record.h"
+#include "formats/record_verify.h"
 #include "formats/x509.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 #include "registry.h"
-
-/* PERSISTED: the registry database schema (PRAGMA user_version 1). */
-static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS identities ("
-	"  record_id         TEXT PRIMARY KEY,"
-	"  serial            TEXT NOT NULL UNIQUE,"
-	"  uid               TEXT NOT NULL UNIQUE,"
-	"  public_key        TEXT UNIQUE,"      /* JWK x.y; NULL for psk */
-	"  cert_sha256       TEXT,"
-	"  jws               TEXT NOT NULL,"
-	"  received_at       TEXT NOT NULL,"
-	"  revoked_at        TEXT,"
-	"  revocation_reason TEXT,"
-	"  revocation_id     TEXT"
-	");"
-	"CREATE TABLE IF NOT EXISTS revocations ("
-	"  record_id   TEXT PRIMARY KEY,"
-	"  serial      TEXT NOT NULL,"
-	"  reason      TEXT NOT NULL,"
-	"  jws         TEXT NOT NULL,"
-	"  received_at TEXT NOT NULL"
-	");"
-	"CREATE INDEX IF NOT EXISTS revocations_serial ON revocations(serial);"
-	"PRAGMA user_version = 1;";
+#include "registry/store.h"
 
 static imp_err db_fail(sqlite3 *db, const char *what)
 {
@@ -73,7 +52,7 @@ static imp_err load_cert_b64(const char *path, char **b64, EVP_PKEY **pub)
 }
 
 /*
- * The fast path's trust (exp/recverify.h) from the bundle: the one record
+ * The fast path's trust (formats/record_verify.h) from the bundle: the one record
  * signer (not a CA, digitalSignature, no extKeyUsage, chains to the bundle,
  * not the revocation certificate) and the CAs. With no such single signer
  * every record takes the reference path.
@@ -118,11 +97,11 @@ static void fast_trust(struct reg_store *s, const char *bundle)
 	ERR_clear_error();
 	BIO_free(b);
 	if (nsigners == 1 && X509_get0_pubkey(signer) &&
-	    exp_rv_trust_new(X509_get0_pubkey(signer), x5c0, cas, ncas, s->trust, &s->fast) ==
+	    fmt_rv_trust_new(X509_get0_pubkey(signer), x5c0, cas, ncas, s->trust, &s->fast) ==
 		    IMP_OK)
 		for (size_t i = 0; i < nknown; i++)
 			if (known[i])
-				exp_rv_trust_allow_x5c(s->fast, known[i]);
+				fmt_rv_trust_allow_x5c(s->fast, known[i]);
 	if (!s->fast)
 		IMP_WARN("registry: no single record-signing certificate in %s: every record "
 			 "is verified in full (slower)", bundle);
@@ -168,17 +147,16 @@ imp_err reg_store_open(struct reg_store *s, const char *db_path, const char *tru
 	s->db = db;
 	sqlite3_busy_timeout(db, 10000);
 	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
-			 NULL) != SQLITE_OK ||
-	    sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(db, "schema");
-	return IMP_OK;
+			 NULL) != SQLITE_OK)
+		return db_fail(db, "open");
+	return reg_schema_apply(db);
 }
 
 void reg_store_close(struct reg_store *s)
 {
 	for (size_t i = 0; i < IMP_ARRAY_SIZE(s->st); i++)
 		sqlite3_finalize(s->st[i]);
-	exp_rv_trust_free(s->fast);
+	fmt_rv_trust_free(s->fast);
 	sqlite3_close(s->db);
 	X509_STORE_free(s->trust);
 	free(s->revocation_x5c);
@@ -195,93 +173,71 @@ static void reject(struct reg_item *it, int code, const char *fmt, const char *a
 	snprintf(it->res.reason, sizeof(it->res.reason), fmt, arg);
 }
 
-/* x5c[0] of the protected header, malloc'ed, or NULL. */
-static char *header_x5c0(const char *jws)
-{
-	const char *dot = strchr(jws, '.');
-	uint8_t *h = NULL;
-	size_t n = 0;
-	json_t *o;
-	char *out = NULL;
-
-	if (!dot || fmt_b64url_decode(jws, (size_t)(dot - jws), &h, &n) != IMP_OK)
-		return NULL;
-	o = json_loadb((const char *)h, n, 0, NULL);
-	free(h);
-	if (json_string_value(json_array_get(json_object_get(o, "x5c"), 0)))
-		out = strdup(json_string_value(json_array_get(json_object_get(o, "x5c"), 0)));
-	json_decref(o);
-	return out;
-}
-
 static void copy(char *dst, size_t cap, const char *src)
 {
 	snprintf(dst, cap, "%s", src ? src : "");
 }
 
-static void verify_identity(struct reg_store *s, struct exp_rv *rv, struct reg_item *it)
+/* The protected header's x5c[0] is the revocation certificate. */
+static bool signed_by_revocation_key(struct reg_store *s, const char *jws)
 {
-	json_t *rec = NULL;
-	char *x5c0;
-	const char *cert_b64;
-	X509 *cert = NULL;
-	struct exp_rv_out fo;
+	json_t *hdr = NULL;
+	const char *x5c0;
+	bool yes;
+
+	if (fmt_jws_peek_header(jws, &hdr) != IMP_OK)
+		return false;
+	x5c0 = json_string_value(json_array_get(json_object_get(hdr, "x5c"), 0));
+	yes = x5c0 && strcmp(x5c0, s->revocation_x5c) == 0;
+	json_decref(hdr);
+	return yes;
+}
+
+static void keep_facts(struct reg_item *it, const struct fmt_record_facts *f)
+{
+	copy(it->serial, sizeof(it->serial), f->serial);
+	copy(it->uid, sizeof(it->uid), f->uid);
+	copy(it->cert_sha256, sizeof(it->cert_sha256), f->cert_sha256);
+	copy(it->public_key, sizeof(it->public_key), f->pubkey);
+}
+
+static void verify_identity(struct reg_store *s, struct fmt_rv *rv, struct reg_item *it)
+{
+	struct fmt_record_anchors anchors = { .signers = s->trust, .devices = s->trust };
+	struct fmt_record_facts facts;
+	enum fmt_record_stage stage;
 	imp_err rc;
 
-	/* The fast path accepts most records; the reference path below decides
-	 * (and explains) everything else. */
-	if (rv && exp_rv_identity(rv, it->jws, &fo) == IMP_OK && strcmp(fo.record_id, it->id) == 0) {
-		copy(it->serial, sizeof(it->serial), fo.serial);
-		copy(it->uid, sizeof(it->uid), fo.uid);
-		copy(it->cert_sha256, sizeof(it->cert_sha256), fo.cert_sha256);
-		copy(it->public_key, sizeof(it->public_key), fo.pubkey);
+	/* The fast path accepts most records; the reference decides (and
+	 * explains) everything else. */
+	if (rv && fmt_rv_identity(rv, it->jws, it->id, &facts) == IMP_OK) {
+		keep_facts(it, &facts);
 		it->verified = true;
 		return;
 	}
 	IMP_DEBUG("record %s: not decided by the fast path, verifying it in full", it->id);
-	x5c0 = header_x5c0(it->jws);
-
-	if (x5c0 && strcmp(x5c0, s->revocation_x5c) == 0) {
-		free(x5c0);
+	if (signed_by_revocation_key(s, it->jws)) {
 		reject(it, 422, "%s", "identity record signed with the revocation key");
 		return;
 	}
-	free(x5c0);
-	rc = fmt_record_verify(it->jws, NULL, s->trust, &rec);
-	if (rc != IMP_OK) {
+	rc = fmt_record_verify_full(it->jws, &anchors, it->id, &facts, &stage);
+	switch (stage) {
+	case FMT_RECORD_STAGE_OK:
+		keep_facts(it, &facts);
+		it->verified = true;
+		return;
+	case FMT_RECORD_STAGE_RECORD:
 		reject(it, 422, "record signature or content does not verify (%s)",
 		       imp_err_name(rc));
 		return;
-	}
-	if (strcmp(json_string_value(json_object_get(rec, "record_id")), it->id) != 0) {
+	case FMT_RECORD_STAGE_ID:
 		reject(it, 422, "%s", "id does not match the record's record_id");
-		goto cleanup;
+		return;
+	case FMT_RECORD_STAGE_CHAIN:
+		reject(it, 422, "device certificate does not chain to the device CA (%s)",
+		       imp_err_name(rc));
+		return;
 	}
-	copy(it->serial, sizeof(it->serial), json_string_value(json_object_get(rec, "serial")));
-	copy(it->uid, sizeof(it->uid), json_string_value(json_object_get(rec, "chip_uid")));
-	copy(it->cert_sha256, sizeof(it->cert_sha256),
-	     json_string_value(json_object_get(rec, "device_certificate_sha256")));
-	cert_b64 = json_string_value(json_object_get(rec, "device_certificate"));
-	if (cert_b64) {
-		json_t *jwk = json_object_get(rec, "public_key");
-
-		snprintf(it->public_key, sizeof(it->public_key), "%s.%s",
-			 json_string_value(json_object_get(jwk, "x")),
-			 json_string_value(json_object_get(jwk, "y")));
-		rc = fmt_cert_from_b64(cert_b64, &cert);
-		if (rc == IMP_OK)
-			rc = fmt_cert_verify_chain(s->trust, cert, NULL,
-						   FMT_KU_DIGITAL_SIGNATURE | FMT_KU_KEY_AGREEMENT);
-		if (rc != IMP_OK) {
-			reject(it, 422, "device certificate does not chain to the device CA (%s)",
-			       imp_err_name(rc));
-			goto cleanup;
-		}
-	}
-	it->verified = true;
-cleanup:
-	X509_free(cert);
-	json_decref(rec);
 }
 
 static void verify_revocation(struct reg_store *s, struct reg_item *it)
@@ -303,22 +259,17 @@ static void verify_revocation(struct reg_store *s, struct reg_item *it)
 	json_decref(rec);
 }
 
-void reg_verify(struct reg_store *s, struct exp_rv *rv, struct reg_item *it)
+void reg_verify(struct reg_store *s, struct fmt_rv *rv, struct reg_item *it)
 {
-	const char *dot = strchr(it->jws, '.');
-	uint8_t *h = NULL;
-	size_t n = 0;
-	json_t *hdr;
+	json_t *hdr = NULL;
 	const char *typ;
 
 	memset(&it->res, 0, sizeof(it->res));
 	it->verified = false;
-	if (!dot || fmt_b64url_decode(it->jws, (size_t)(dot - it->jws), &h, &n) != IMP_OK) {
+	if (fmt_jws_peek_header(it->jws, &hdr) != IMP_OK) {
 		reject(it, 400, "%s", "not a compact JWS");
 		return;
 	}
-	hdr = json_loadb((const char *)h, n, 0, NULL);
-	free(h);
 	typ = json_string_value(json_object_get(hdr, "typ"));
 	it->revocation = typ && strcmp(typ, FMT_REVOCATION_TYP) == 0;
 	json_decref(hdr);
@@ -468,9 +419,13 @@ static imp_err store_revocation(struct reg_store *s, struct reg_item *it, const 
 
 	if (same_or_conflict(it, query1(s, db, stmt_sql[5], it->id, &err)))
 		return IMP_OK;
-	target = query1(s, db, stmt_sql[1], it->serial, &err);
 	if (err)
 		return db_fail(db, "lookup");
+	target = query1(s, db, stmt_sql[1], it->serial, &err);
+	if (err) {
+		free(target);
+		return db_fail(db, "lookup");
+	}
 	if (!target) {
 		reject(it, 404, "revocation of unknown serial %s", it->serial);
 		return IMP_OK;

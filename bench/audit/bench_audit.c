@@ -3,7 +3,9 @@
  * (aud_run), beside `openssl speed -seconds 3 ecdsap256` in the same
  * run (one core: the goal is 0.8 x that x cores; and -multi on every core,
  * since two virtual cores are seldom twice one), and the audit's peak memory
- * (getrusage maxrss) per record count.
+ * (getrusage maxrss) per record count. The last two columns are the audit's
+ * CPU time (user + system) and signatures per CPU-second: on a machine other
+ * work shares, the figure that moves least with the load.
  *
  *   bench-audit [--work DIR] [N ...]      (default N: 10000 1000000)
  *
@@ -45,7 +47,7 @@ static double openssl_verify_per_s(long multi)
 }
 
 struct result {
-	double seconds, verify_seconds;
+	double seconds, verify_seconds, cpu_seconds;
 	unsigned long long records, signatures, findings;
 	long maxrss_kb;
 };
@@ -64,7 +66,10 @@ static int audit_child(const char *dir, int fd)
 	o.trust_dir = trust;
 	aud_run(&o, &s);
 	getrusage(RUSAGE_SELF, &ru);
-	r = (struct result){ s.seconds, s.verify_seconds, (unsigned long long)s.records,
+	r = (struct result){ s.seconds, s.verify_seconds,
+			     (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+				     (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
+			     (unsigned long long)s.records,
 			     (unsigned long long)s.signatures, (unsigned long long)s.findings,
 			     ru.ru_maxrss };
 	return write(fd, &r, sizeof(r)) == sizeof(r) ? 0 : 1;
@@ -103,8 +108,8 @@ int main(int argc, char **argv)
 		printf("openssl -multi %ld: %.0f verify/s on all cores together (%.2f x one core)\n",
 		       cores, ossl_all, ossl_all / ossl);
 	printf("\n");
-	printf("| records | generate s | audit s | records/s | signatures/s | vs goal | maxrss MB | findings |\n");
-	printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+	printf("| records | generate s | audit s | records/s | signatures/s | vs goal | maxrss MB | findings | cpu s | signatures/cpu-s |\n");
+	printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
 	for (int i = 0; i < nsizes; i++) {
 		char dir[4300], cmd[16000], probe[4400];
 		int pfd[2];
@@ -139,11 +144,12 @@ int main(int argc, char **argv)
 			fprintf(stderr, "audit child failed\n");
 		close(pfd[0]);
 		waitpid(pid, NULL, 0);
-		printf("| %ld | %.1f | %.2f | %.0f | %.0f | %.2f | %.1f | %llu |\n", sizes[i], tg,
-		       r.seconds, (double)r.records / r.verify_seconds,
+		printf("| %ld | %.1f | %.2f | %.0f | %.0f | %.2f | %.1f | %llu | %.2f | %.0f |\n",
+		       sizes[i], tg, r.seconds, (double)r.records / r.verify_seconds,
 		       (double)r.signatures / r.verify_seconds,
 		       (double)r.signatures / r.verify_seconds / (0.8 * ossl * (double)cores),
-		       (double)r.maxrss_kb / 1024.0, r.findings);
+		       (double)r.maxrss_kb / 1024.0, r.findings, r.cpu_seconds,
+		       r.cpu_seconds > 0 ? (double)r.signatures / r.cpu_seconds : 0.0);
 		fflush(stdout);
 	}
 	return 0;

@@ -3,7 +3,9 @@
 # modules, and every edge must be one docs/ARCHITECTURE.md allows (the
 # "allowed" table below is that drawing, kept in step with it). Foreign
 # libraries are owned too: libpq only in line/, PKCS#11 only in hsm/, SQLite
-# only in journal/ and the registry's own store, PC/SC only in board/.
+# only in journal/, the registry's own store and the audit's own temporary
+# database (it reads the journal and the registry only through their
+# readers), PC/SC only in board/.
 # It also checks that only journal/ has SQL on the journal's tables.
 # Usage: check.sh SOURCE_DIR. Exit 0 when every edge is allowed.
 set -euo pipefail
@@ -29,13 +31,13 @@ declare -A allowed=(
 declare -A owner=(
 	[imprint]=common [formats]=formats [hsm]=hsm [wire]=wire [board]=board [sim]=sim
 	[journal]=journal [line]=line [provisioner]=provisioner [exp]=backend-export
-	[audit]=audit
+	[registry]=backend-export [audit]=audit
 )
 # foreign header -> the only modules that may include it
 declare -A foreign=(
 	[libpq-fe.h]="line"
 	[p11-kit/pkcs11.h]="hsm" [p11-kit/p11-kit.h]="hsm" [p11-kit/uri.h]="hsm"
-	[sqlite3.h]="journal backend-export/registry"
+	[sqlite3.h]="journal backend-export/registry audit"  # audit: its own temporary database
 	[winscard.h]="board" [PCSC/winscard.h]="board"
 	[curl/curl.h]="backend-export"
 	[microhttpd.h]="backend-export/registry"

@@ -197,13 +197,4 @@ imp_err exp_background_start(struct jnl *j, const struct fmt_config *cfg,
  * registry acknowledged (accepted or already there) during the run. */
 uint64_t exp_background_stop(struct exp_background *bg);
 
-/* ------------------------------------------------------------ helpers */
-
-/*
- * Decode the payload of a compact JWS WITHOUT verifying it (the records come
- * from the station's own journal; verification is the registry's and the
- * audit's job). *out is a new reference. IMP_ERR_PROTOCOL.
- */
-imp_err exp_jws_payload(const char *jws, json_t **out);
-
 #endif

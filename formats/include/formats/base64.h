@@ -39,4 +39,17 @@ char *fmt_b64_encode(const void *in, size_t n);
 /* Strict decode of standard padded base64; same contract as above. */
 imp_err fmt_b64_decode(const char *in, size_t len, uint8_t **out, size_t *n);
 
+/* Bytes that len characters of unpadded base64 decode to (len % 4 != 1). */
+size_t fmt_b64_decoded_len(size_t len);
+
+/*
+ * The same two decodings into the caller's buffer out of cap bytes (no NUL
+ * added, nothing allocated: for hot paths). *n is the decoded length.
+ * IMP_ERR_PROTOCOL on malformed input, IMP_ERR_USAGE if cap is too small
+ * (fmt_b64_decoded_len(len) always suffices).
+ */
+imp_err fmt_b64url_decode_into(const char *in, size_t len, uint8_t *out, size_t cap,
+			       size_t *n);
+imp_err fmt_b64_decode_into(const char *in, size_t len, uint8_t *out, size_t cap, size_t *n);
+
 #endif

@@ -98,8 +98,11 @@ struct fmt_config {
 	struct fmt_fixture *fixtures;     /* default: one {"F1", "sim:"} */
 	size_t fixture_count;
 	struct {
-		char *module;    /* "softhsm2" or a path; NULL (default) = the
-				    embedded SoftHSM2 token in the data directory */
+		char *module;    /* a p11-kit module name or a path; NULL (default)
+				    = the embedded SoftHSM2 token in the data
+				    directory */
+		char *init_args; /* C_Initialize pReserved string (NSS softoken's
+				    "configdir='sql:DIR' ..."), NULL = none */
 		char *token;     /* RFC 7512 URI, default "pkcs11:token=imprint" */
 		struct fmt_pin_spec pin;
 		struct fmt_pin_spec supervisor_pin;

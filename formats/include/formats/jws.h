@@ -31,6 +31,41 @@ imp_err fmt_jws_sign(const struct fmt_signer *s, const char *typ, const char *ki
 		     X509 *const *x5c, size_t x5c_count,
 		     const void *payload, size_t payload_len, char **out);
 
+/* Longest compact JWS taken at all (longer input is refused before decoding). */
+#define FMT_JWS_MAX_LEN (4u << 20)
+
+/*
+ * The three segments of a compact JWS, as spans into the string (nothing
+ * decoded, nothing verified): HEADER.PAYLOAD.SIGNATURE.
+ */
+struct fmt_jws_parts {
+	const char *header;
+	size_t header_len;
+	const char *payload;
+	size_t payload_len;
+	const char *sig;
+	size_t sig_len;
+	size_t input_len; /* of "HEADER.PAYLOAD", the signing input */
+	size_t len;       /* of the whole string */
+};
+
+/*
+ * Split compact into its segments: exactly two dots, header and signature
+ * not empty, at most FMT_JWS_MAX_LEN characters. The one splitter of JWS
+ * strings: every reader of a JWS goes through it. IMP_ERR_PROTOCOL
+ * (IMP_ERR_USAGE for NULL); *out is zeroed on failure.
+ */
+imp_err fmt_jws_split(const char *compact, struct fmt_jws_parts *out);
+
+/*
+ * The protected header / the payload of compact as a JSON object, decoded
+ * WITHOUT verifying anything (to route a record, or to read one the station
+ * itself wrote; verification is fmt_jws_verify_*). Duplicate keys are
+ * refused. *out is a new reference. IMP_ERR_PROTOCOL, IMP_ERR_NOMEM.
+ */
+imp_err fmt_jws_peek_header(const char *compact, json_t **out);
+imp_err fmt_jws_peek_payload(const char *compact, json_t **out);
+
 /* What a successful verification hands back. Release with fmt_jws_release. */
 struct fmt_jws {
 	json_t *header;       /* the protected header (owned reference) */

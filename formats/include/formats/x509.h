@@ -155,6 +155,40 @@ imp_err fmt_cert_verify_chain(X509_STORE *trust, X509 *leaf,
 			      STACK_OF(X509) *untrusted, unsigned required_ku);
 
 /*
+ * A DER certificate read in place, for verifiers that check many device
+ * certificates (formats/record_verify.h): pointers into der, nothing
+ * allocated, nothing verified.
+ */
+struct fmt_cert_view {
+	const uint8_t *tbs;      /* the TBSCertificate, tag and length included: */
+	size_t tbs_len;          /*   the bytes the issuer signed */
+	const uint8_t *sig;      /* the issuer's ECDSA-Sig-Value (DER) */
+	size_t sig_len;
+	const uint8_t *serial;   /* INTEGER contents: positive, minimal, <= 20 bytes */
+	size_t serial_len;
+	const uint8_t *issuer;   /* the issuer Name, tag and length included */
+	size_t issuer_len;
+	time_t not_before, not_after;
+	uint8_t point[65];       /* the subject's P-256 key, uncompressed */
+	unsigned key_usage;      /* FMT_KU_* bits */
+	const uint8_t *aki;      /* authorityKeyIdentifier keyIdentifier */
+	size_t aki_len;
+};
+
+/*
+ * Read der as a certificate of exactly the shape fmt_cert_issue writes for
+ * an end entity: v3, ecdsa-with-SHA256 (both AlgorithmIdentifiers), UTCTime
+ * or GeneralizedTime validity, a subject of id-at-* attributes in
+ * UTF8String or PrintableString of printable ASCII, one per RDN, a P-256
+ * key, extensions only basicConstraints (cA FALSE), keyUsage (both may be
+ * critical), extKeyUsage, subjectKeyIdentifier and authorityKeyIdentifier
+ * (keyIdentifier only), each at most once, with keyUsage, SKI and AKI
+ * present; strict DER throughout. IMP_ERR_PROTOCOL for anything else (which
+ * may still be a valid certificate: ask fmt_cert_verify_chain).
+ */
+imp_err fmt_cert_view_leaf(const uint8_t *der, size_t n, struct fmt_cert_view *out);
+
+/*
  * Public key from an uncompressed P-256 point (0x04 || X || Y, 65 bytes).
  * *out is new. IMP_ERR_CRYPTO if the point is not on the curve.
  */

@@ -22,10 +22,14 @@
  *
  * Module loading
  *   `module` arguments are either a path (anything containing a '/') to a
- *   PKCS#11 library, or a p11-kit module name ("softhsm2") looked up in the
- *   p11-kit configuration. C_Initialize (with CKF_OS_LOCKING_OK) is called
- *   once per process and module; C_Finalize when the last struct hsm on that
- *   module is closed.
+ *   PKCS#11 library, or the name of any module registered with p11-kit
+ *   ("softhsm2", "opensc-pkcs11", a NAME.module of the station's own). A
+ *   name is resolved by reading p11-kit's registration files and only that
+ *   one module is loaded (never every registered module: one broken module
+ *   elsewhere on the station cannot block imprint). C_Initialize (with
+ *   CKF_OS_LOCKING_OK, and pReserved = the module's init arguments if any)
+ *   is called once per process and module; C_Finalize when the last struct
+ *   hsm on that module is closed.
  *
  * Secrets
  *   PINs are read from an environment variable, a file (mode 0600 or
@@ -39,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "imprint/err.h"
@@ -95,6 +100,35 @@ const char *hsm_pin_source_describe(const struct hsm_pin_source *src);
 
 /* ------------------------------------------------------- tokens, module */
 
+/*
+ * A module as configured. init_args, if not NULL, is passed to C_Initialize
+ * as CK_C_INITIALIZE_ARGS.pReserved (what NSS softoken reads its database
+ * parameters from: "configdir='sql:DIR' certPrefix='' keyPrefix=''
+ * secmod='secmod.db' flags=..."); NULL: the x-init-reserved of the module's
+ * p11-kit registration if it has one, else none.
+ */
+struct hsm_module {
+	const char *name;      /* path or p11-kit module name */
+	const char *init_args;
+};
+
+/* Names of the modules registered with p11-kit (sorted, no duplicates);
+ * *names malloc'ed: hsm_module_names_free(). Nothing is loaded. */
+imp_err hsm_module_names(char ***names, size_t *n);
+void hsm_module_names_free(char **names, size_t n);
+
+/*
+ * Describe one module for `imprint hsm tokens`: *report is a new JSON object
+ *   {"module": NAME, "library": {"manufacturer","description","version"},
+ *    "uri": "pkcs11:library-...", "slots": [{"id", "description",
+ *    "manufacturer", "uri", "token": null | {"label","manufacturer",
+ *    "model","serial","initialized","user_pin_initialized","uri"}}]}
+ * where every uri is RFC 7512 (module, slot, token). On failure *report
+ * still says {"module": NAME, "error": "IMP_ERR_..."} and the error is
+ * returned (and was logged).
+ */
+imp_err hsm_module_report(const struct hsm_module *m, json_t **report);
+
 struct hsm_token_info {
 	unsigned long slot_id;   /* random on SoftHSM: never persist it */
 	char label[33];          /* blank padding removed */
@@ -144,6 +178,10 @@ imp_err hsm_token_init(const char *module, unsigned long slot, const char *label
 imp_err hsm_open(const char *module, const char *token,
 		 const struct hsm_pin_source *pin, struct hsm **out);
 
+/* The same with init arguments for the module (struct hsm_module). */
+imp_err hsm_open_module(const struct hsm_module *m, const char *token,
+			const struct hsm_pin_source *pin, struct hsm **out);
+
 /* Close every resource of h (sessions opened from h must be closed first),
  * C_Finalize if it was the last user of its module. NULL is a no-op. */
 void hsm_close(struct hsm *h);
@@ -154,6 +192,51 @@ imp_err hsm_info(struct hsm *h, struct hsm_token_info *out);
 /* True if the token offers mechanism `mech` (CKM_*) with all the CKF_*
  * bits in `flags` (e.g. CKF_WRAP); cached at hsm_open. */
 bool hsm_has_mechanism(const struct hsm *h, unsigned long mech, unsigned long flags);
+
+/* ------------------------------------------------------- key modes */
+
+/*
+ * What the token must offer for each of imprint's key modes (docs/HSM.md,
+ * docs/PROVISIONING.md). Every mode needs the organisation hierarchy:
+ *   all     CKM_EC_KEY_PAIR_GEN (generate key pair, 256-bit keys),
+ *           CKM_ECDSA (sign), an RNG (CKF_RNG: C_GenerateRandom for the
+ *           challenge nonces), a writable token (C_CreateObject of the
+ *           certificates)
+ *   hsm     + CKM_ECDH1_DERIVE (derive), RFC 5649 key wrap: CKM_AES_KEY_WRAP_KWP
+ *           or else CKM_AES_KEY_WRAP_PAD (wrap, 32-byte keys), and session EC private keys that are sensitive AND
+ *           extractable (the device key leaves the HSM only wrapped):
+ *           probed by generating one
+ *   psk     + CKM_ECDH1_DERIVE and the key wrap as for hsm,
+ *           CKM_AES_KEY_GEN (generate, 32-byte keys: the PSK master),
+ *           CKM_AES_ECB_ENCRYPT_DATA (derive), CKM_AES_CMAC (sign), and
+ *           sensitive extractable AES session keys: probed
+ * A mechanism offered only with other flags (CKM_AES_GCM without CKF_WRAP)
+ * or key sizes outside what the token reports counts as missing.
+ */
+enum hsm_mode {
+	HSM_MODE_DEVICE = 1u << 0,
+	HSM_MODE_HSM = 1u << 1,
+	HSM_MODE_PSK = 1u << 2,
+};
+#define HSM_MODES_ALL (HSM_MODE_DEVICE | HSM_MODE_HSM | HSM_MODE_PSK)
+
+/* "device", "hsm", "psk". */
+const char *hsm_mode_name(enum hsm_mode mode);
+
+/*
+ * Which modes h's token can do (bits of enum hsm_mode); runs the probes of
+ * the modes whose mechanisms are offered, once per struct hsm. If missing
+ * is not NULL, missing[i] (cap bytes each, for i = 0 device, 1 hsm, 2 psk)
+ * receives "" or what that mode lacks ("CKM_ECDH1_DERIVE (derive), ...").
+ */
+unsigned hsm_modes(struct hsm *h, char missing[3][512]);
+
+/*
+ * Refuse a mode the token cannot do: IMP_ERR_UNSUPPORTED (exit 24) after
+ * logging which mode, what is missing and which modes would work. Called
+ * at open by every command that provisions, before any board is touched.
+ */
+imp_err hsm_mode_check(struct hsm *h, enum hsm_mode mode);
 
 /*
  * Open a read-write session on h's token (already logged in through h).
@@ -187,7 +270,8 @@ struct hsm_key_opts {
 };
 
 /* Generate an EC P-256 key pair. *pub and *priv receive the handles (the
- * public key carries CKA_VERIFY and CKA_EC_POINT). */
+ * public key carries CKA_EC_POINT; the templates state only what imprint
+ * needs: docs/HSM.md). */
 imp_err hsm_ec_keygen(struct hsm_session *s, const struct hsm_key_opts *o,
 		      hsm_obj *pub, hsm_obj *priv);
 
@@ -256,7 +340,9 @@ imp_err hsm_cmac(struct hsm_session *s, hsm_obj key, const void *data, size_t n,
 
 enum hsm_wrap_mech {
 	/*
-	 * RFC 5649 AES key wrap with padding (CKM_AES_KEY_WRAP_PAD). SoftHSM
+	 * RFC 5649 AES key wrap with padding: CKM_AES_KEY_WRAP_KWP where the
+	 * token offers it (NSS softoken's CKM_AES_KEY_WRAP_PAD is another
+	 * scheme), else CKM_AES_KEY_WRAP_PAD (SoftHSM's RFC 5649). SoftHSM
 	 * 2.6.1 first zero-pads the key bytes to a multiple of 8 and wraps
 	 * that, so the unwrapped length is rounded up: a P-256 private key is
 	 * wrapped as its PKCS#8 DER (138 bytes -> 144 with 6 zero bytes); the
@@ -395,6 +481,10 @@ imp_err hsm_embedded_create(const char *data_dir);
  * file is not a regular file of mode 0600 or stricter.
  */
 imp_err hsm_embedded_open(const char *data_dir, struct hsm **out);
+
+/* Point SOFTHSM2_CONF at the embedded default's configuration, so that the
+ * next C_Initialize of SoftHSM in this process sees its token (hsm tokens). */
+imp_err hsm_embedded_use_conf(const char *data_dir);
 
 /* Path of the module the embedded default uses: "softhsm2" if p11-kit knows
  * that name, else HSM_EMBEDDED_MODULE_PATH. Static string. */

@@ -10,6 +10,10 @@
  * | revocation     | imprint-revocation       | EC P-256     | by root, end entity    |
  * | PSK master     | imprint-psk-master       | AES-256      | -                      |
  *
+ * The PSK master exists only where key mode psk is used: `hsm init` creates
+ * it when psk is configured or asked for (HSM_ORG_INIT_PSK_MASTER), and can
+ * add it to an existing hierarchy; nothing else requires it.
+ *
  * Every key is a token object, CKA_SENSITIVE and never extractable. The
  * labels and the certificate file names are PERSISTED: never change them.
  * Certificates are stored on the token (CKO_CERTIFICATE, same label) and
@@ -51,29 +55,47 @@ struct hsm_org_names {
 	unsigned ca_validity_days;  /* every certificate under the root */
 };
 
+enum hsm_org_init_flag {
+	HSM_ORG_INIT_FORCE = 1u << 0,      /* destroy an existing hierarchy first */
+	HSM_ORG_INIT_PSK_MASTER = 1u << 1, /* also the AES-256 PSK master */
+};
+
 /*
  * Create the hierarchy on the token of s and write its certificates to
  * trust_dir (created, mode 0755). If any object with one of the labels
  * above exists, nothing is changed and IMP_ERR_EXISTS is returned, unless
- * force is set: then every such object is destroyed first.
+ * HSM_ORG_INIT_FORCE is set: then every such object is destroyed first.
+ * One exception: with HSM_ORG_INIT_PSK_MASTER, a complete hierarchy that
+ * lacks only the PSK master gets it added (and nothing else changes).
+ * A failed init destroys what it created, so a retry needs no --force.
  */
 imp_err hsm_org_init(struct hsm_session *s, const struct hsm_org_names *names,
-		     bool force, const char *trust_dir);
+		     unsigned flags, const char *trust_dir);
 
 /* Handles and certificates of a loaded hierarchy. */
 struct hsm_org {
 	hsm_obj key[HSM_ORG_ROLE_COUNT];   /* private keys */
 	X509 *cert[HSM_ORG_ROLE_COUNT];    /* owned */
-	hsm_obj psk_master;
+	hsm_obj psk_master;                /* HSM_OBJ_NONE if the token has none */
 };
 
 /*
- * Find every key and certificate of the hierarchy on the token of s.
- * IMP_ERR_NOT_FOUND (with the missing label logged, and "run imprint hsm
- * init") if one is missing. Release with hsm_org_release.
+ * Find every key and certificate of the hierarchy on the token of s, and
+ * the PSK master if there is one. IMP_ERR_NOT_FOUND (with the missing
+ * label logged, and "run imprint hsm init") if a role is missing. Release
+ * with hsm_org_release.
  */
 imp_err hsm_org_load(struct hsm_session *s, struct hsm_org *org);
 void hsm_org_release(struct hsm_org *org);
+
+/*
+ * Can this token, with this loaded hierarchy, provision in `mode`? The
+ * token's capabilities (hsm_mode_check: IMP_ERR_UNSUPPORTED, exit 24) and,
+ * for psk, the PSK master (IMP_ERR_NOT_FOUND, "run imprint hsm init
+ * --psk-master"). Every command that provisions calls this before it
+ * touches a board or allocates a serial.
+ */
+imp_err hsm_org_ready(struct hsm *h, const struct hsm_org *org, enum hsm_mode mode);
 
 /* A signer bound to one private key in one session. */
 struct hsm_key_signer {
@@ -93,6 +115,8 @@ void hsm_signer_init(struct hsm_key_signer *ks, struct hsm_session *s, hsm_obj k
  * token, whether it is sensitive and never extractable; for every role, its
  * certificate's subject, SHA-256 fingerprint and expiry. *report is a new
  * JSON object ({"token":{...},"keys":[...],"certificates":[...],"ok":bool}).
+ * The report also has "key_modes": {"device": {"ok": bool, "missing": str},
+ * "hsm": ..., "psk": ...} (psk also needs the PSK master).
  * Returns IMP_ERR_INSECURE if a private or secret key could leave the HSM,
  * IMP_ERR_NOT_FOUND if a role is missing, IMP_OK otherwise; *report is set
  * in all three cases.

@@ -1,7 +1,8 @@
 /*
- * The virtual chip "imprint-vb1" (memory map: sim/vb1_map.h), as a library:
- * the vboard's RSP server and UART agent drive it, and the station's `sim`
- * probe driver uses it in-process for unit tests.
+ * The virtual chip, as a library: one of the chip families "imprint-vb1"
+ * (memory map: sim/vb1_map.h) and "nordic-nrf52840" (sim/nrf52_map.h).
+ * The vboard's RSP server, debug port (sim/dap.h) and UART agent drive it,
+ * and the station's `sim` probe driver uses it in-process for unit tests.
  *
  * Non-volatile parts (flash, OTP, fuses, UID, the secure element's storage)
  * live in a state directory when one is given, so they survive a power cut
@@ -10,6 +11,7 @@
 #ifndef SIM_CHIP_H
 #define SIM_CHIP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,7 +24,18 @@ struct sim_chip_opts {
 	const uint8_t *uid;      /* 16 bytes, or NULL for random (or from seed) */
 	uint64_t seed;           /* 0: random UID; else UID derived from seed */
 	double latency_scale;    /* 1.0 realistic, 0 none */
+	const char *family;      /* "imprint-vb1" (NULL: the same), "nordic-nrf52840" */
+	/* nordic-nrf52840: "legacy" (INFO.VARIANT AAD0, NULL: the same) or
+	 * "hardened" (AAF0, build codes Fxx); a stored image keeps its own. */
+	const char *revision;
+	/* nordic-nrf52840, hardened: the firmware does not write
+	 * APPROTECT.DISABLE at boot (built with ENABLE_APPROTECT). */
+	bool fw_keeps_approtect;
 };
+
+/* The known families, for messages: "imprint-vb1, nordic-nrf52840". */
+const char *sim_chip_family_names(void);
+bool sim_chip_family_known(const char *name);
 
 /*
  * Create a chip, or re-open the one stored in opts->state_dir (its UID and
@@ -32,8 +45,21 @@ struct sim_chip_opts {
 struct sim_chip *sim_chip_new(const struct sim_chip_opts *opts);
 void sim_chip_free(struct sim_chip *chip);
 
-/* The 16-byte UID. */
+/* The family's name, as given in sim_chip_opts.family. */
+const char *sim_chip_family(const struct sim_chip *chip);
+
+/*
+ * The 16-byte UID the agent reports. imprint-vb1: the 16 bytes at
+ * VB1_UID_ADDR. nordic-nrf52840: FICR DEVICEID[0..1] (the 8 bytes at
+ * 0x10000060, in memory order) followed by 8 zero bytes.
+ */
 const uint8_t *sim_chip_uid(const struct sim_chip *chip);
+
+/*
+ * Family-specific members for the vboard's endpoint line, as JSON members
+ * without braces (e.g. "\"revision\":\"hardened\""), or "" when none.
+ */
+void sim_chip_describe(const struct sim_chip *chip, char *out, size_t cap);
 
 /*
  * Debug-port (SWD) accesses of any size and alignment. Errors:
@@ -47,11 +73,39 @@ imp_err sim_chip_write(struct sim_chip *chip, uint32_t addr, const uint8_t *buf,
  * erases, fuse burns), in ns: the physical floor of its SWD work. */
 uint64_t sim_chip_modelled_ns(const struct sim_chip *chip);
 
+/* Whole-flash erases the chip did (vb1 MER; nRF52840 NVMC ERASEALL and
+ * CTRL-AP ERASEALL): how a test sees that a mass erase ran once. */
+uint64_t sim_chip_mass_erases(const struct sim_chip *chip);
+
 /* Reset the core: fuses burned since the last reset become effective. */
 imp_err sim_chip_reset(struct sim_chip *chip);
 imp_err sim_chip_halt(struct sim_chip *chip);
 
-/* Burned fuse mask (VB1_FUSE_*), and the mask effective since the last reset. */
+/*
+ * The debug port's view (sim/dap.h). sim_chip_ap_read/write reach the
+ * family's vendor access ports (apsel >= 1; nordic-nrf52840: the CTRL-AP
+ * at 1); a port that does not exist reads 0 and ignores writes.
+ * sim_chip_debug_locked: true while memory and core are refused to the
+ * debugger (then the MEM-AP is disabled). sim_chip_has_core_debug: the map
+ * holds a Cortex-M System Control Space (DHCSR, DCRSR, AIRCR, ...).
+ */
+imp_err sim_chip_ap_read(struct sim_chip *chip, unsigned apsel, uint32_t reg, uint32_t *v);
+imp_err sim_chip_ap_write(struct sim_chip *chip, unsigned apsel, uint32_t reg, uint32_t v);
+bool sim_chip_debug_locked(struct sim_chip *chip);
+bool sim_chip_has_core_debug(const struct sim_chip *chip);
+/*
+ * The probe let go of the debug port (its connection closed): the debug
+ * domain powers down, so halting debug (DHCSR.C_DEBUGEN) and vector catch
+ * (DEMCR) are cleared and a halted core runs on.
+ */
+void sim_chip_debug_detach(struct sim_chip *chip);
+
+/*
+ * Burned fuse mask (VB1_FUSE_*), and the mask effective since the last
+ * reset. nordic-nrf52840: VB1_FUSE_DEBUG_LOCK when UICR APPROTECT is
+ * programmed to protect (legacy: PALL != 0xFF; hardened: PALL neither 0xFF
+ * nor 0x5A), effective while the access port is protected.
+ */
 uint32_t sim_chip_fuses(const struct sim_chip *chip);
 uint32_t sim_chip_fuses_effective(const struct sim_chip *chip);
 

@@ -1,7 +1,8 @@
 /*
  * The virtual board as a whole: a chip (sim/chip.h), a secure element
- * (sim/se.h), a provisioning agent on a pseudo-terminal and a GDB RSP server
- * on loopback TCP, each board served by its own two threads. The
+ * (sim/se.h), a provisioning agent on a pseudo-terminal, a GDB RSP server
+ * on loopback TCP and optionally a remote_bitbang debug port (sim/dap.h),
+ * each served by a thread of its own. The
  * `imprint-vboard` program (sim/main.c) hosts N of them; tests may too.
  */
 #ifndef SIM_VBOARD_H
@@ -35,6 +36,13 @@ struct sim_config {
 	const char *state_dir;   /* NULL: RAM only */
 	uint64_t seed;           /* 0: random UIDs */
 	int rsp_port;            /* base port, board i listens on base+i; 0: ephemeral */
+	/* remote_bitbang debug port: -1 none; 0 ephemeral; else board i on base+i */
+	int bitbang_port;
+	const char *chip;        /* chip family (sim/chip.h); NULL: imprint-vb1 */
+	/* nordic-nrf52840: comma-separated revisions, board i takes the i-th
+	 * (the last one repeats); NULL: legacy */
+	const char *revisions;
+	bool fw_keeps_approtect; /* nordic-nrf52840: firmware never opens APPROTECT */
 	double latency;          /* latency scale */
 	struct sim_faults faults;
 	bool backdoor;           /* test only: write slot keys to STATE/board-N/backdoor */
@@ -61,12 +69,16 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd,
 /* Join the board's threads (stop_fd must be readable by now) and free it. */
 void sim_board_free(struct sim_board *b);
 
-/* One JSON object (no newline) describing the board's endpoints, malloc'ed. */
+/* One JSON object (no newline) describing the board's endpoints, malloc'ed:
+ * board, uid, rsp, uart, state, and when present bitbang ("127.0.0.1:PORT"),
+ * chip, revision, deviceid, vpcd_port. */
 char *sim_board_endpoint_json(const struct sim_board *b);
 
 /* Seconds of delay the latency model charged board b so far (SE, flash,
  * fuses, UART byte times): the physical floor of what the station did. */
 double sim_board_modelled_s(const struct sim_board *b);
+/* Whole-flash erases board b's chip did (sim_chip_mass_erases). */
+uint64_t sim_board_mass_erases(const struct sim_board *b);
 
 /* Derive board index's UID from a seed (--seed), 16 bytes. */
 void sim_uid_from_seed(uint64_t seed, int index, uint8_t uid[16]);

@@ -32,6 +32,7 @@
 
 #include "formats/base64.h"
 #include "formats/ecdsa_der.h"
+#include "formats/jws.h"
 #include "formats/record.h"
 #include "formats/x509.h"
 #include "imprint/util.h"
@@ -137,10 +138,10 @@ static int tmpl_init(struct tmpl *t, X509 *cert, const uint8_t serial[16], const
 {
 	uint8_t ski[20];
 	size_t hl, len, off;
-	const char *dot = strchr(jws, '.');
+	struct fmt_jws_parts jp;
 
 	if (fmt_cert_to_der(cert, &t->cert, &t->cert_len) != IMP_OK ||
-	    fmt_pubkey_to_point(key, t->point0) != IMP_OK || !dot)
+	    fmt_pubkey_to_point(key, t->point0) != IMP_OK || fmt_jws_split(jws, &jp) != IMP_OK)
 		return 0;
 	ski_of(t->point0, ski);
 	t->off_serial = find(t->cert, t->cert_len, serial, 16);
@@ -153,7 +154,7 @@ static int tmpl_init(struct tmpl *t, X509 *cert, const uint8_t serial[16], const
 	off = t->tbs_off + t->tbs_len;
 	memcpy(t->algid, t->cert + off, sizeof(t->algid));
 	t->rec = json_deep_copy(rec);
-	t->h64 = strndup(jws, (size_t)(dot - jws));
+	t->h64 = strndup(jp.header, jp.header_len);
 	return t->off_serial && t->off_cn && t->off_point && t->off_ski && t->rec && t->h64;
 }
 

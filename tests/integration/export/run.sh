@@ -153,6 +153,18 @@ cp "$regdb" "$tmp/reg2.sqlite"
 sqlite3 "$tmp/reg2.sqlite" "delete from identities where rowid = (select min(rowid) from identities)"
 want_finding registry-missing --registry-db "$tmp/reg2.sqlite"
 
+# the registry database is read through the registry's reader, which checks
+# its schema version: another version, or not a registry database, is refused
+# (exit 17) with the reason, not read as if it were one
+cp "$regdb" "$tmp/reg3.sqlite"
+sqlite3 "$tmp/reg3.sqlite" "pragma user_version = 7"
+A --registry-db "$tmp/reg3.sqlite"; rc=$?
+[ $rc = 17 ] || { cat "$tmp/a.out"; fail "audit of a version-7 registry database: want exit 17, got $rc"; }
+grep -q "schema version 7" "$tmp/a.out" || { cat "$tmp/a.out"; fail "audit: no schema version reason"; }
+A --registry-db "$jr"; rc=$?
+[ $rc = 17 ] || { cat "$tmp/a.out"; fail "audit of a journal as registry database: want exit 17, got $rc"; }
+grep -q "not a registry database" "$tmp/a.out" || { cat "$tmp/a.out"; fail "audit: no reason for a non-registry database"; }
+
 # a serial duplicated / a public key duplicated (validly signed records)
 "$gen" "$tmp/g1" 8 --dup-serial >/dev/null || fail "gen"
 want_finding duplicate-serial --records "$tmp/g1/records.jsonl" --trust "$tmp/g1/trust"

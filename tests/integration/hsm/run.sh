@@ -38,6 +38,19 @@ check grep -q "CA:FALSE" "$tmp/code.txt"
 # and the secret key are sensitive and never extractable.
 SOFTHSM2_CONF=$data/hsm/softhsm2.conf pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so \
 	--token-label imprint --login --pin "$pin" --list-objects >"$tmp/objs.txt" 2>&1
+# The default key mode is device: no psk master unless asked for.
+check test "$(grep -c '^Private Key Object; EC' "$tmp/objs.txt")" = 5
+check test "$(grep -c '^Secret Key Object; AES' "$tmp/objs.txt")" = 0
+check test "$(grep -A5 -E '^(Private|Secret) Key Object' "$tmp/objs.txt" | grep -c 'Access: *sensitive, always sensitive, never extractable')" = 5
+check test "$(grep -c '^Certificate Object' "$tmp/objs.txt")" = 5
+check grep -q "psk      no: lacks the psk master" "$tmp/init.out"
+# --psk-master adds only the psk master to the existing hierarchy.
+"$imprint" --data-dir "$data" hsm init --psk-master >"$tmp/psk.out" 2>"$tmp/psk.err"
+check test $? = 0
+check grep -q "added the psk master 'imprint-psk-master' to the existing hierarchy" "$tmp/psk.err"
+check grep -q "psk      yes" "$tmp/psk.out"
+SOFTHSM2_CONF=$data/hsm/softhsm2.conf pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so \
+	--token-label imprint --login --pin "$pin" --list-objects >"$tmp/objs.txt" 2>&1
 check test "$(grep -c '^Private Key Object; EC' "$tmp/objs.txt")" = 5
 check test "$(grep -c '^Secret Key Object; AES' "$tmp/objs.txt")" = 1
 check test "$(grep -A5 -E '^(Private|Secret) Key Object' "$tmp/objs.txt" | grep -c 'Access: *sensitive, always sensitive, never extractable')" = 6
@@ -137,6 +150,70 @@ for f in "$tmp"/*.out "$tmp"/*.err "$tmp"/*.json "$tmp"/*.txt; do
 	if grep -q -e "$pin" -e "$so" "$f"; then bad "pin found in $f"; else ok; fi
 done
 if grep -rlq -e "$pin" -e "$so" --exclude=pins "$data"; then bad "pin found in a data file"; else ok; fi
+
+# A plain init that fails half-way rolls back, and says so (not "--force"):
+# the trust directory cannot be created, after the keys were.
+data2=$tmp/data2
+mkdir -p "$data2"
+: >"$data2/trust"
+"$imprint" --data-dir "$data2" hsm init >/dev/null 2>"$tmp/rollback.err"
+check test $? != 0
+check grep -q "destroyed private object 'imprint-root-ca' (rolling back the failed init)" "$tmp/rollback.err"
+if grep -q -- "--force)" "$tmp/rollback.err"; then bad "rollback logged as --force"; else ok; fi
+rm "$data2/trust"
+"$imprint" --data-dir "$data2" hsm init >/dev/null 2>"$tmp/retry.err"
+check test $? = 0
+
+# hsm tokens: the embedded token with its RFC 7512 uri; one module only.
+"$imprint" --data-dir "$data" hsm tokens --module softhsm2 >"$tmp/tokens.out" 2>"$tmp/tokens.err"
+check test $? = 0
+check grep -q '^module softhsm2: SoftHSM' "$tmp/tokens.out"
+check grep -q "pkcs11:library-description=Implementation%20of%20PKCS11;library-manufacturer=SoftHSM" "$tmp/tokens.out"
+check grep -Eq '^    token "imprint" \(SoftHSM project SoftHSM v2, serial [0-9a-f]+\)$' "$tmp/tokens.out"
+check grep -Eq '^      pkcs11:model=SoftHSM%20v2;manufacturer=SoftHSM%20project;serial=[0-9a-f]+;token=imprint$' "$tmp/tokens.out"
+check grep -q 'pkcs11:slot-description=SoftHSM%20slot%20ID%200x' "$tmp/tokens.out"
+"$imprint" --data-dir "$data" --json hsm tokens --module softhsm2 >"$tmp/tokens.json" 2>/dev/null
+check grep -q '"label":"imprint"' "$tmp/tokens.json"
+check test "$(wc -l <"$tmp/tokens.json")" = 1
+
+# Modules by any p11-kit name, loading only that one: Debian registers
+# softhsm2, opensc-pkcs11, p11-kit-trust and tpm2_pkcs11; naming softhsm2
+# must load SoftHSM's library and no other registered module's (the dynamic
+# loader's record shows every library loaded).
+sed 's|"module": "/usr/lib/softhsm/libsofthsm2.so"|"module": "softhsm2"|' "$tmp/station.json" >"$tmp/station-name.json"
+check grep -q '"softhsm2"' "$tmp/station-name.json"
+SOFTHSM2_CONF=$data/hsm/softhsm2.conf TEST_HSM_PIN=$pin \
+	"$imprint" --data-dir "$data" --config "$tmp/station-name.json" hsm status >"$tmp/name.out" 2>"$tmp/name.err"
+check test $? = 0
+check grep -q "status: ok" "$tmp/name.out"
+SOFTHSM2_CONF=$data/hsm/softhsm2.conf TEST_HSM_PIN=$pin LD_DEBUG=files \
+	"$imprint" --data-dir "$data" --config "$tmp/station-name.json" hsm status >/dev/null 2>"$tmp/ld.err"
+check grep -q "file=/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so .*dynamically loaded" "$tmp/ld.err"
+if grep "dynamically loaded" "$tmp/ld.err" | grep -v libsofthsm2.so | grep -q -e pkcs11 -e p11-kit-trust; then
+	bad "another pkcs11 module was loaded"
+else
+	ok
+fi
+# hsm tokens lists every registered module (tpm2_pkcs11, without a TPM,
+# as an error) and goes on with the others.
+SOFTHSM2_CONF=$data/hsm/softhsm2.conf \
+	"$imprint" --data-dir "$data" --config "$tmp/station-name.json" hsm tokens >"$tmp/all.out" 2>"$tmp/all.err"
+check test $? = 0
+check grep -q '^module softhsm2: SoftHSM' "$tmp/all.out"
+check grep -q '^module p11-kit-trust: PKCS#11 Kit' "$tmp/all.out"
+check grep -q '^module opensc-pkcs11: OpenSC Project' "$tmp/all.out"
+check test "$(grep -c '^module softhsm2' "$tmp/all.out")" = 1
+# An unknown name, and an unknown token, say where to look (exit 9).
+sed 's|"softhsm2"|"no-such-module"|' "$tmp/station-name.json" >"$tmp/station-bad.json"
+TEST_HSM_PIN=$pin "$imprint" --data-dir "$data" --config "$tmp/station-bad.json" \
+	hsm status >/dev/null 2>"$tmp/badmod.err"
+check test $? = 9
+check grep -q "no p11-kit module named no-such-module: 'imprint hsm tokens' lists the registered modules" "$tmp/badmod.err"
+sed 's|pkcs11:token=imprint|pkcs11:token=elsewhere|' "$tmp/station.json" >"$tmp/station-tok.json"
+SOFTHSM2_CONF=$data/hsm/softhsm2.conf TEST_HSM_PIN=$pin \
+	"$imprint" --data-dir "$data" --config "$tmp/station-tok.json" hsm status >/dev/null 2>"$tmp/badtok.err"
+check test $? = 9
+check grep -q "no initialised token pkcs11:token=elsewhere on this pkcs11 module: 'imprint hsm tokens' lists" "$tmp/badtok.err"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -24,9 +24,11 @@ finish() {
 }
 
 # One-off set-up of the data directory: embedded HSM, hierarchy and a signed
-# demo firmware image (DATA/demo/firmware.bin/.sig), through one demo board.
+# demo firmware image (DATA/demo/firmware.bin/.sig), through one demo board;
+# then the psk master, which only key mode psk needs (docs/HSM.md).
 prepare() {
-	"$IMPRINT" -q --data-dir "$DATA" demo --boards 1 --latency 0 >/dev/null 2>"$T/prepare.err" || {
+	"$IMPRINT" -q --data-dir "$DATA" demo --boards 1 --latency 0 >/dev/null 2>"$T/prepare.err" &&
+		"$IMPRINT" -q --data-dir "$DATA" hsm init --psk-master >/dev/null 2>>"$T/prepare.err" || {
 		cat "$T/prepare.err"
 		return 1
 	}

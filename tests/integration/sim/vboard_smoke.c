@@ -212,6 +212,8 @@ static int rsp_connect(int port)
 }
 
 /* Send a packet (with optional bad checksum) and return the reply payload. */
+static char console[1024]; /* the console output ('O' packets) of the last rsp_cmd */
+
 static void rsp_cmd(int fd, const char *cmd, bool bad_cs, char *reply, size_t cap)
 {
 	char pkt[8192], c;
@@ -219,6 +221,7 @@ static void rsp_cmd(int fd, const char *cmd, bool bad_cs, char *reply, size_t ca
 	size_t o = 0;
 	int state = 0;
 
+	console[0] = '\0';
 	for (const char *p = cmd; *p; p++)
 		sum = (uint8_t)(sum + (uint8_t)*p);
 	snprintf(pkt, sizeof(pkt), "$%s#%02x", cmd, bad_cs ? (uint8_t)(sum + 1) : sum);
@@ -249,6 +252,16 @@ static void rsp_cmd(int fd, const char *cmd, bool bad_cs, char *reply, size_t ca
 			reply[o] = '\0';
 			write_all(fd, "+", 1);
 			if (reply[0] == 'O' && strcmp(reply, "OK") != 0) { /* console output */
+				size_t have = strlen(console);
+
+				for (const char *h = reply + 1; h[0] && h[1] && have + 1 < sizeof(console); h += 2) {
+					unsigned v;
+
+					if (sscanf(h, "%2x", &v) != 1)
+						break;
+					console[have++] = (char)v;
+					console[have] = '\0';
+				}
 				o = 0;
 				state = 0;
 				continue;
@@ -382,6 +395,77 @@ static void power_cut(const char *exe, struct wire_frame *resp)
 	rm_rf(state);
 }
 
+
+/*
+ * The same agent and secure element on nRF52840 boards: IDENTIFY reports
+ * FICR DEVICEID padded with zeros, keys are made, and the RSP server reads
+ * the ID from FICR (legacy board) or refuses (a new hardened board, whose
+ * access port is protected), while the agent still answers.
+ */
+static void monitor(int fd, const char *text, char *reply, size_t cap)
+{
+	char cmd[512];
+	int n = snprintf(cmd, sizeof(cmd), "qRcmd,");
+
+	for (const char *p = text; *p; p++)
+		n += snprintf(cmd + n, sizeof(cmd) - (size_t)n, "%02x", (unsigned char)*p);
+	rsp_cmd(fd, cmd, false, reply, cap);
+}
+
+static void nrf52840_boards(const char *exe, struct wire_frame *resp)
+{
+	char state[] = "/tmp/imprint-vboard-nrf.XXXXXX";
+	static const char *const extra[] = { "--chip", "nordic-nrf52840", "--revision", "legacy,hardened", NULL };
+	struct board_ep eps[2];
+	char uidhex[33], reply[512];
+	uint8_t gen[2] = { 0, 0 };
+	FILE *f;
+	int u, r;
+
+	CHECK(mkdtemp(state), "mkdtemp");
+	f = start_vboard(exe, state, 2, eps, (const char *const *)extra);
+	for (int i = 0; i < 2; i++) {
+		CHECK(strcmp(eps[i].uid + 16, "0000000000000000") == 0, "nRF uid %s not DEVICEID + zeros", eps[i].uid);
+		u = open_uart(eps[i].uart);
+		transact(u, WIRE_CMD_IDENTIFY, 1, NULL, 0, resp);
+		CHECK(resp->payload[0] == WIRE_ST_OK, "nRF identify status %u", resp->payload[0]);
+		imp_hex_encode(resp->payload + 1, 16, uidhex);
+		CHECK(strcmp(uidhex, eps[i].uid) == 0, "nRF identify uid %s != %s", uidhex, eps[i].uid);
+		CHECK(resp->payload[17] == WIRE_LC_OPEN, "nRF lifecycle %u", resp->payload[17]);
+		CHECK(resp->payload[21] == 0, "nRF fuses %u", resp->payload[21]);
+		transact(u, WIRE_CMD_GENERATE_KEY, 2, gen, sizeof(gen), resp);
+		CHECK(resp->payload[0] == WIRE_ST_OK && resp->len == 1 + 65, "nRF generate_key status %u len %u",
+		      resp->payload[0], resp->len);
+		close(u);
+	}
+	r = rsp_connect(eps[0].port);
+	rsp_cmd(r, "m10000060,8", false, reply, sizeof(reply));
+	CHECK(strncmp(reply, eps[0].uid, 16) == 0 && strlen(reply) == 16, "FICR DEVICEID %s, uid %s", reply, eps[0].uid);
+	rsp_cmd(r, "m10000100,4", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "40280500") == 0, "FICR INFO.PART %s", reply);
+	close(r);
+	r = rsp_connect(eps[1].port);
+	rsp_cmd(r, "m10000060,8", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "E51") == 0, "a new hardened part answered %s, not E51", reply);
+	/* the access-port monitor commands of the shipped OpenOCD configuration */
+	monitor(r, "vboard_approtect_status", reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0 && strcmp(console, "0\n") == 0, "approtect status: %s %s", reply, console);
+	monitor(r, "nrf52.dap apreg 1 0xfc", reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0 && strcmp(console, "0x02880000\n") == 0, "CTRL-AP IDR: %s %s", reply, console);
+	monitor(r, "dap apreg 1 0x100", reply, sizeof(reply));
+	CHECK(reply[0] == 'E', "a bad apreg answered %s", reply);
+	monitor(r, "vboard_nrf52_eraseall", reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0 && strstr(console, "APPROTECTSTATUS 1"), "eraseall: %s %s", reply, console);
+	rsp_cmd(r, "m10000060,8", false, reply, sizeof(reply));
+	CHECK(strncmp(reply, eps[1].uid, 16) == 0, "after ERASEALL FICR DEVICEID %s, uid %s", reply, eps[1].uid);
+	monitor(r, "reset", reply, sizeof(reply));
+	rsp_cmd(r, "m10000060,8", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "E51") == 0, "an erased hardened part after reset answered %s, not E51", reply);
+	close(r);
+	stop_vboard(f);
+	rm_rf(state);
+}
+
 int main(int argc, char **argv)
 {
 	char state[] = "/tmp/imprint-vboard-test.XXXXXX";
@@ -500,6 +584,7 @@ int main(int argc, char **argv)
 
 	back_door_and_capture(argv[1], state, resp);
 	power_cut(argv[1], resp);
+	nrf52840_boards(argv[1], resp);
 	rm_rf(state);
 	free(resp);
 	printf("ok\n");

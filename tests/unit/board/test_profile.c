@@ -280,6 +280,18 @@ static void test_sim_uri(void **state)
 	assert_int_equal(board_probe_read(probe, 0x50000000, got, 4), IMP_ERR_PROBE);
 	board_probe_close(probe);
 	board_profile_free(p);
+	/* The nRF52840 model in-process: FICR INFO.PART, the hardened revision's
+	 * protection of a new part */
+	assert_int_equal(board_probe_open("sim:?chip=nordic-nrf52840&seed=3&latency=0", &probe), IMP_OK);
+	assert_int_equal(board_probe_read(probe, 0x10000100, got, 4), IMP_OK);
+	assert_int_equal(got[0] | got[1] << 8 | got[2] << 16, 0x52840);
+	board_probe_close(probe);
+	assert_int_equal(board_probe_open("sim:?chip=nordic-nrf52840&rev=hardened&latency=0", &probe), IMP_OK);
+	assert_int_equal(board_probe_read(probe, 0x10000100, got, 4), IMP_ERR_TARGET_LOCKED);
+	board_probe_close(probe);
+	assert_int_equal(board_probe_open("sim:?chip=stm32u5", &probe), IMP_ERR_USAGE);
+	assert_int_equal(board_probe_open("sim:?rev=hardened", &probe), IMP_ERR_USAGE);
+	assert_int_equal(board_probe_open("sim:?chip=nordic-nrf52840&rev=new", &probe), IMP_ERR_USAGE);
 	assert_int_equal(board_probe_open("sim:?uid=zz", &probe), IMP_ERR_USAGE);
 	assert_int_equal(board_probe_open("sim:?colour=red", &probe), IMP_ERR_USAGE);
 	assert_int_equal(board_probe_open("jtag://x", &probe), IMP_ERR_USAGE);

@@ -151,6 +151,61 @@ static void test_std_strict(void **state)
 	assert_int_equal(fmt_b64_decode("Zm9-", 4, &out, &n), IMP_ERR_PROTOCOL);
 }
 
+/* Every byte value: accepted exactly when it is in the alphabet, with its value. */
+static void test_every_byte(void **state)
+{
+	static const char std[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char url[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+	(void)state;
+	for (int c = 0; c < 256; c++) {
+		/* c followed by "AAA": the first 6 bits are c's value */
+		char in[4] = { (char)c, 'A', 'A', 'A' };
+		uint8_t out[3];
+		size_t n = 0;
+		const char *su = c ? memchr(url, c, 64) : NULL;
+		const char *ss = c ? memchr(std, c, 64) : NULL;
+
+		if (su) {
+			assert_int_equal(fmt_b64url_decode_into(in, 4, out, sizeof(out), &n), IMP_OK);
+			assert_int_equal(out[0] >> 2, su - url);
+		} else {
+			assert_int_equal(fmt_b64url_decode_into(in, 4, out, sizeof(out), &n),
+					 IMP_ERR_PROTOCOL);
+		}
+		if (ss) {
+			assert_int_equal(fmt_b64_decode_into(in, 4, out, sizeof(out), &n), IMP_OK);
+			assert_int_equal(out[0] >> 2, ss - std);
+		} else {
+			assert_int_equal(fmt_b64_decode_into(in, 4, out, sizeof(out), &n),
+					 IMP_ERR_PROTOCOL);
+		}
+	}
+}
+
+/* The buffer variants: same answers as the allocating ones, and a short buffer refused. */
+static void test_decode_into(void **state)
+{
+	uint8_t out[8];
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(fmt_b64_decoded_len(6), 4);
+	assert_int_equal(fmt_b64url_decode_into("Zm9vYg", 6, out, sizeof(out), &n), IMP_OK);
+	assert_int_equal(n, 4);
+	assert_memory_equal(out, "foob", 4);
+	assert_int_equal(fmt_b64url_decode_into("Zm9vYg", 6, out, 3, &n), IMP_ERR_USAGE);
+	assert_int_equal(fmt_b64url_decode_into("Zm9vYh", 6, out, sizeof(out), &n),
+			 IMP_ERR_PROTOCOL);
+	assert_int_equal(fmt_b64_decode_into("Zm9vYg==", 8, out, sizeof(out), &n), IMP_OK);
+	assert_int_equal(n, 4);
+	assert_int_equal(fmt_b64_decode_into("Zm9vYg", 6, out, sizeof(out), &n), IMP_ERR_PROTOCOL);
+	assert_int_equal(fmt_b64_decode_into("Zm=vYg==", 8, out, sizeof(out), &n),
+			 IMP_ERR_PROTOCOL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -160,6 +215,8 @@ int main(void)
 		cmocka_unit_test(test_url_embedded_nul_and_len),
 		cmocka_unit_test(test_url_round_trip_all_lengths),
 		cmocka_unit_test(test_std_strict),
+		cmocka_unit_test(test_every_byte),
+		cmocka_unit_test(test_decode_into),
 	};
 
 	imp_log_set_level(IMP_LOG_QUIET);

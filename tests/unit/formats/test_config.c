@@ -200,8 +200,17 @@ static void test_bad_enums(void **state)
 		     "config: serial.check_digit: expected \"none\", \"luhn36\" or \"mod97\"");
 	expect_error("{\"version\": 1, \"key_mode\": \"cloud\"}",
 		     "config: key_mode: expected \"device\", \"hsm\" or \"psk\"");
-	expect_error("{\"version\": 1, \"hsm\": {\"module\": \"opensc\"}}",
-		     "config: hsm.module: expected \"softhsm2\" or a path to a PKCS#11 module");
+	expect_error("{\"version\": 1, \"hsm\": {\"module\": \"open sc\"}}",
+		     "config: hsm.module: expected a p11-kit module name (\"softhsm2\", see "
+		     "'imprint hsm tokens') or a path to a PKCS#11 module");
+	expect_error("{\"version\": 1, \"hsm\": {\"module\": \"..\"}}",
+		     "config: hsm.module: expected a p11-kit module name (\"softhsm2\", see "
+		     "'imprint hsm tokens') or a path to a PKCS#11 module");
+	expect_error("{\"version\": 1, \"hsm\": {\"init_args\": \"configdir='sql:/x'\"}}",
+		     "config: hsm.init_args: needs hsm.module");
+	expect_error("{\"version\": 1, \"hsm\": {\"module\": \"nss\", \"init_args\": \"\"}}",
+		     "config: hsm.init_args: expected the module's C_Initialize parameter string "
+		     "(NSS: \"configdir='sql:DIR' certPrefix='' keyPrefix='' secmod='secmod.db'\")");
 	expect_error("{\"version\": 1, \"registry\": {\"url\": \"http://x\"}}",
 		     "config: registry.url: expected an https:// URL");
 	expect_error("{\"version\": 1, \"organisation\": {\"country\": \"Germany\"}}",
@@ -300,6 +309,30 @@ static void test_paths_and_probes(void **state)
 	fmt_config_release(&cfg);
 }
 
+/* Any p11-kit module name is accepted (resolved when the hsm is opened),
+ * and init_args is kept verbatim for C_Initialize. */
+static void test_hsm_module_names(void **state)
+{
+	struct fmt_config cfg;
+	char err[FMT_CONFIG_ERR_MAX];
+
+	(void)state;
+	assert_int_equal(load_text("{\"version\": 1, \"hsm\": {\"module\": \"opensc-pkcs11\"}}",
+				   &cfg, err), IMP_OK);
+	assert_string_equal(cfg.hsm.module, "opensc-pkcs11");
+	assert_null(cfg.hsm.init_args);
+	fmt_config_release(&cfg);
+	assert_int_equal(load_text("{\"version\": 1, \"hsm\": {\"module\": "
+				   "\"/usr/lib/x86_64-linux-gnu/libsoftokn3.so\", \"init_args\": "
+				   "\"configdir='sql:/var/nss' certPrefix='' keyPrefix=''\", "
+				   "\"token\": \"pkcs11:token=NSS%20Certificate%20DB\"}}",
+				   &cfg, err), IMP_OK);
+	assert_string_equal(cfg.hsm.module, "/usr/lib/x86_64-linux-gnu/libsoftokn3.so");
+	assert_string_equal(cfg.hsm.init_args, "configdir='sql:/var/nss' certPrefix='' keyPrefix=''");
+	assert_string_equal(cfg.hsm.token, "pkcs11:token=NSS%20Certificate%20DB");
+	fmt_config_release(&cfg);
+}
+
 static void test_subject_expand(void **state)
 {
 	struct fmt_config cfg;
@@ -342,6 +375,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_example_loads),
+		cmocka_unit_test(test_hsm_module_names),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_bad_types),

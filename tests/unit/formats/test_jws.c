@@ -305,6 +305,80 @@ static void test_jwk(void **state)
 	json_decref(jwk);
 }
 
+/* The one splitter: spans, and every malformed shape refused. */
+static void test_split(void **state)
+{
+	static const char *const bad[] = { "", "abc", "a.b", "a.b.c.d", ".b.c", "a.b.", "..",
+					   "a..", "...", "a.b.c." };
+	struct fmt_jws_parts p;
+	char *big;
+
+	(void)state;
+	assert_int_equal(fmt_jws_split("hh.ppp.s", &p), IMP_OK);
+	assert_int_equal(p.header_len, 2);
+	assert_memory_equal(p.header, "hh", 2);
+	assert_int_equal(p.payload_len, 3);
+	assert_memory_equal(p.payload, "ppp", 3);
+	assert_int_equal(p.sig_len, 1);
+	assert_memory_equal(p.sig, "s", 1);
+	assert_int_equal(p.input_len, 6);
+	assert_int_equal(p.len, 8);
+	/* an empty payload is a JWS (detached content is not ours, but the form is) */
+	assert_int_equal(fmt_jws_split("h..s", &p), IMP_OK);
+	assert_int_equal(p.payload_len, 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(fmt_jws_split(bad[i], &p), IMP_ERR_PROTOCOL);
+		assert_null(p.header);
+	}
+	assert_int_equal(fmt_jws_split(NULL, &p), IMP_ERR_USAGE);
+	big = malloc(FMT_JWS_MAX_LEN + 2);
+	assert_non_null(big);
+	memset(big, 'A', FMT_JWS_MAX_LEN + 1);
+	big[1] = '.';
+	big[3] = '.';
+	big[FMT_JWS_MAX_LEN + 1] = '\0';
+	assert_int_equal(fmt_jws_split(big, &p), IMP_ERR_PROTOCOL);
+	big[FMT_JWS_MAX_LEN] = '\0';
+	assert_int_equal(fmt_jws_split(big, &p), IMP_OK);
+	free(big);
+}
+
+/* Peeking: header and payload objects without verification; non-objects refused. */
+static void test_peek(void **state)
+{
+	char *jws = sign_with(H.rec_key, "t+jws", NULL, 0);
+	json_t *o = NULL;
+	char *h, *bad;
+
+	(void)state;
+	assert_int_equal(fmt_jws_peek_header(jws, &o), IMP_OK);
+	assert_string_equal(json_string_value(json_object_get(o, "typ")), "t+jws");
+	json_decref(o);
+	assert_int_equal(fmt_jws_peek_payload(jws, &o), IMP_OK);
+	assert_int_equal(json_integer_value(json_object_get(o, "n")), 42);
+	json_decref(o);
+	/* a payload that is JSON but not an object; one with a duplicate key */
+	h = strndup(jws, (size_t)(strchr(jws, '.') - jws));
+	{
+		char *p1 = fmt_b64url_encode("[1]", 3);
+		char *p2 = fmt_b64url_encode("{\"a\":1,\"a\":2}", 13);
+
+		assert_int_not_equal(asprintf(&bad, "%s.%s.c2ln", h, p1), -1);
+		assert_int_equal(fmt_jws_peek_payload(bad, &o), IMP_ERR_PROTOCOL);
+		assert_null(o);
+		free(bad);
+		assert_int_not_equal(asprintf(&bad, "%s.%s.c2ln", h, p2), -1);
+		assert_int_equal(fmt_jws_peek_payload(bad, &o), IMP_ERR_PROTOCOL);
+		free(bad);
+		free(p1);
+		free(p2);
+	}
+	assert_int_equal(fmt_jws_peek_header("a.b", &o), IMP_ERR_PROTOCOL);
+	assert_int_equal(fmt_jws_peek_header("!!.b.c", &o), IMP_ERR_PROTOCOL);
+	free(h);
+	free(jws);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -315,6 +389,8 @@ int main(void)
 		cmocka_unit_test(test_truncated_and_malformed),
 		cmocka_unit_test(test_x5c),
 		cmocka_unit_test(test_jwk),
+		cmocka_unit_test(test_split),
+		cmocka_unit_test(test_peek),
 	};
 
 	imp_log_set_level(IMP_LOG_QUIET);

@@ -1,0 +1,219 @@
+/*
+ * The registry database's schema and its reader (registry/store.h). The
+ * writer is store.c (imprint-registry); the schema text is here so that the
+ * version the reader checks and the tables the writer creates cannot drift.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "imprint/log.h"
+#include "registry/store.h"
+
+/* PERSISTED: the registry database schema, version REG_SCHEMA_VERSION. */
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS identities ("
+	"  record_id         TEXT PRIMARY KEY,"
+	"  serial            TEXT NOT NULL UNIQUE,"
+	"  uid               TEXT NOT NULL UNIQUE,"
+	"  public_key        TEXT UNIQUE,"      /* JWK x.y; NULL for psk */
+	"  cert_sha256       TEXT,"
+	"  jws               TEXT NOT NULL,"
+	"  received_at       TEXT NOT NULL,"
+	"  revoked_at        TEXT,"
+	"  revocation_reason TEXT,"
+	"  revocation_id     TEXT"
+	");"
+	"CREATE TABLE IF NOT EXISTS revocations ("
+	"  record_id   TEXT PRIMARY KEY,"
+	"  serial      TEXT NOT NULL,"
+	"  reason      TEXT NOT NULL,"
+	"  jws         TEXT NOT NULL,"
+	"  received_at TEXT NOT NULL"
+	");"
+	"CREATE INDEX IF NOT EXISTS revocations_serial ON revocations(serial);";
+
+_Static_assert(REG_SCHEMA_VERSION == 1, "the schema text above is version 1");
+
+struct reg_reader {
+	sqlite3 *db;
+	char *path;
+};
+
+static imp_err schema_version(sqlite3 *db, int *v)
+{
+	sqlite3_stmt *st = NULL;
+	imp_err rc = IMP_ERR_IO;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*v = sqlite3_column_int(st, 0);
+		rc = IMP_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Tables in db; -1 on error. */
+static int table_count(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'", -1,
+			       &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* 1 if db has the registry's two tables (whatever their version). */
+static int has_registry_tables(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int n = 0;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+			       "('identities', 'revocations')",
+			       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n == 2;
+}
+
+imp_err reg_schema_apply(struct sqlite3 *db)
+{
+	char *err = NULL;
+	char sql[sizeof(schema) + 64];
+	int v = -1;
+
+	if (schema_version(db, &v) != IMP_OK) {
+		IMP_ERROR("registry database: cannot read its schema version: %s",
+			  sqlite3_errmsg(db));
+		return IMP_ERR_IO;
+	}
+	if (v != 0 && v != REG_SCHEMA_VERSION) {
+		IMP_ERROR("registry database: schema version %d, this imprint-registry writes "
+			  "version %d: use the imprint-registry that wrote it, or a new database",
+			  v, REG_SCHEMA_VERSION);
+		return IMP_ERR_PROTOCOL;
+	}
+	if (v == 0 && table_count(db) != 0) {
+		IMP_ERROR("registry database: the file holds tables of something else: give "
+			  "--db a new file or a registry database");
+		return IMP_ERR_PROTOCOL;
+	}
+	snprintf(sql, sizeof(sql), "%sPRAGMA user_version = %d;", schema, REG_SCHEMA_VERSION);
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		IMP_ERROR("registry database: schema: %s", err ? err : sqlite3_errmsg(db));
+		sqlite3_free(err);
+		return IMP_ERR_IO;
+	}
+	return IMP_OK;
+}
+
+imp_err reg_reader_open(const char *path, struct reg_reader **out)
+{
+	struct reg_reader *r;
+	int v = -1;
+
+	*out = NULL;
+	if (!path || access(path, R_OK) != 0) {
+		IMP_ERROR("cannot read the registry database %s: give the file imprint-registry "
+			  "serve --db writes", path ? path : "(none)");
+		return IMP_ERR_IO;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return IMP_ERR_NOMEM;
+	if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+		    SQLITE_OK ||
+	    schema_version(r->db, &v) != IMP_OK) {
+		IMP_ERROR("cannot read the registry database %s: %s", path,
+			  r->db ? sqlite3_errmsg(r->db) : "out of memory");
+		reg_reader_close(r);
+		return IMP_ERR_IO;
+	}
+	sqlite3_busy_timeout(r->db, 10000);
+	if (v == 0 || !has_registry_tables(r->db)) {
+		IMP_ERROR("%s is not a registry database: give the file imprint-registry serve "
+			  "--db writes", path);
+		reg_reader_close(r);
+		return IMP_ERR_PROTOCOL;
+	}
+	if (v != REG_SCHEMA_VERSION) {
+		IMP_ERROR("the registry database %s is schema version %d, this imprint reads "
+			  "version %d: audit it with the matching imprint", path, v,
+			  REG_SCHEMA_VERSION);
+		reg_reader_close(r);
+		return IMP_ERR_PROTOCOL;
+	}
+	r->path = strdup(path);
+	if (!r->path) {
+		reg_reader_close(r);
+		return IMP_ERR_NOMEM;
+	}
+	*out = r;
+	return IMP_OK;
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+imp_err reg_reader_identities(struct reg_reader *r,
+			      int (*cb)(void *arg, const struct reg_identity_row *row), void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	imp_err rc = IMP_OK;
+	int src;
+
+	if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(r->db,
+			       "SELECT record_id, serial, uid, public_key, cert_sha256, received_at, "
+			       "revoked_at FROM identities ORDER BY rowid",
+			       -1, &st, NULL) != SQLITE_OK) {
+		IMP_ERROR("registry database %s: %s", r->path, sqlite3_errmsg(r->db));
+		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+		return IMP_ERR_IO;
+	}
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		struct reg_identity_row row = {
+			.record_id = col(st, 0),
+			.serial = col(st, 1),
+			.uid = col(st, 2),
+			.public_key = col(st, 3),
+			.cert_sha256 = col(st, 4),
+			.received_at = col(st, 5),
+			.revoked_at = col(st, 6),
+		};
+
+		if (cb(arg, &row) != 0) {
+			src = SQLITE_DONE;
+			break;
+		}
+	}
+	if (src != SQLITE_DONE) {
+		IMP_ERROR("registry database %s: %s", r->path, sqlite3_errmsg(r->db));
+		rc = IMP_ERR_IO;
+	}
+	sqlite3_finalize(st);
+	sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+	return rc;
+}
+
+void reg_reader_close(struct reg_reader *r)
+{
+	if (!r)
+		return;
+	sqlite3_close(r->db);
+	free(r->path);
+	free(r);
+}

@@ -1,0 +1,140 @@
+/*
+ * OpenOCD's remote_bitbang protocol on loopback TCP, one client at a time:
+ * each byte is a command. '0'..'7' set TCK (4), TMS (2) and TDI (1); a
+ * rising TCK edge clocks the TAP (sim/dap.h). 'R' asks for TDO: the answer
+ * is '0' or '1'. 'r'..'u' set TRST (2) and SRST (1): TRST resets the TAP,
+ * releasing SRST after asserting it resets the chip (the nRESET pin).
+ * 'B'/'b' (the LED) are ignored, 'Q' ends the session. Anything else is
+ * ignored. Answers are sent when the bytes received so far are processed,
+ * which is when OpenOCD waits for them.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "board_int.h"
+#include "imprint/log.h"
+#include "sim/dap.h"
+
+struct bb_conn {
+	struct sim_board *b;
+	struct sim_dap *dap;
+	int tck;
+	int srst;
+	bool quit;
+};
+
+static int send_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Process n command bytes; answers go to out (at most n of them). */
+static size_t feed(struct bb_conn *c, const uint8_t *in, size_t n, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && !c->quit; i++) {
+		uint8_t ch = in[i];
+
+		if (ch >= '0' && ch <= '7') {
+			int bits = ch - '0', tck = (bits >> 2) & 1;
+
+			if (tck && !c->tck)
+				sim_dap_clock(c->dap, (bits >> 1) & 1, bits & 1);
+			c->tck = tck;
+		} else if (ch == 'R') {
+			out[o++] = sim_dap_tdo(c->dap) ? '1' : '0';
+		} else if (ch >= 'r' && ch <= 'u') {
+			int bits = ch - 'r', srst = bits & 1;
+
+			if (bits & 2)
+				sim_dap_trst(c->dap);
+			if (c->srst && !srst) {
+				IMP_DEBUG("board %d: nRESET released: reset", c->b->index);
+				sim_chip_reset(c->b->chip);
+			}
+			c->srst = srst;
+		} else if (ch == 'Q') {
+			c->quit = true;
+		}
+	}
+	return o;
+}
+
+static void serve(struct sim_board *b, int fd)
+{
+	struct bb_conn c = { .b = b };
+	uint8_t in[16384];
+	char out[sizeof(in)];
+
+	c.dap = sim_dap_new(b->chip);
+	if (!c.dap)
+		return;
+	while (!c.quit) {
+		struct pollfd p[2] = { { fd, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 } };
+		ssize_t got;
+		size_t o;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		got = recv(fd, in, sizeof(in), 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		sim_capture(b->cap_jtag_fd, in, (size_t)got);
+		o = feed(&c, in, (size_t)got, out);
+		if (o && send_all(fd, out, o) != 0)
+			break;
+	}
+	sim_dap_free(c.dap);
+	sim_chip_debug_detach(b->chip);
+}
+
+void *sim_bitbang_main(void *arg)
+{
+	struct sim_board *b = arg;
+
+	for (;;) {
+		struct pollfd p[2] = { { b->bb_listen_fd, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 } };
+		int one = 1, fd;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		fd = accept4(b->bb_listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		IMP_DEBUG("board %d: remote_bitbang client connected", b->index);
+		serve(b, fd);
+		close(fd);
+		IMP_DEBUG("board %d: remote_bitbang client gone", b->index);
+	}
+	return NULL;
+}
