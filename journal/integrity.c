@@ -23,6 +23,7 @@
 #define ANCHOR_MAGIC "imprint-journal-anchor v1" /* PERSISTED */
 #define ANCHOR_MAX 1024
 #define QUICK_CHECK_MS 5000
+#define JOURNAL_PAGE_SIZE 4096u /* SQLite's default, which every journal has */
 
 /* ------------------------------------------------------------- anchor */
 
@@ -363,11 +364,17 @@ bool jintegrity_wal_present(const char *path)
 imp_err jintegrity_wal_precheck(const char *path)
 {
 	char wal[4200];
-	uint8_t wh[32], dh[100];
-	uint32_t wps, dps;
+	uint8_t wh[32];
+	uint32_t wps;
 	ssize_t got;
 	int fd;
 
+	/*
+	 * Only the -wal is opened here, never the journal itself: closing any
+	 * descriptor of a file drops every POSIX lock this process holds on it,
+	 * including SQLite's on another handle (SQLite holds its locks on the
+	 * journal and its -shm, not on the -wal).
+	 */
 	snprintf(wal, sizeof(wal), "%s-wal", path);
 	fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -377,21 +384,12 @@ imp_err jintegrity_wal_precheck(const char *path)
 	/* Cut short or without the magic: SQLite ignores it and starts afresh. */
 	if (got < (ssize_t)sizeof(wh) || (be32(wh) & 0xFFFFFFFEu) != 0x377f0682u)
 		return IMP_OK;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return IMP_OK;
-	got = read(fd, dh, sizeof(dh));
-	close(fd);
-	if (got < (ssize_t)sizeof(dh))
-		return IMP_OK; /* a new or empty journal: the open decides */
 	wps = be32(wh + 8);
-	dps = (uint32_t)dh[16] << 8 | dh[17];
-	if (dps == 1)
-		dps = 65536;
-	if (be32(wh + 4) != 3007000u || wps != dps) {
+	if (be32(wh + 4) != 3007000u || wps != JOURNAL_PAGE_SIZE) {
 		jerr_set(IMP_ERR_JOURNAL, "%s does not belong to the journal %s (%s): it was "
 			 "left by another database; nothing was read from it: move it aside and "
-			 "retry", wal, path, wps != dps ? "another page size" : "another WAL version");
+			 "retry", wal, path,
+			 wps != JOURNAL_PAGE_SIZE ? "another page size" : "another WAL version");
 		return IMP_ERR_JOURNAL;
 	}
 	return IMP_OK;

@@ -110,8 +110,12 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 			 (json_int_t)rep.unsigned_tail, "bad_seq", (json_int_t)rep.bad_seq, "reason",
 			 rep.reason);
 	if (rc == IMP_ERR_AUDIT)
-		IMP_ERROR("journal check failed at event %llu: %s", (unsigned long long)rep.bad_seq,
-			  rep.reason);
+		IMP_ERROR("journal chain broken at event %llu: %s%s", (unsigned long long)rep.bad_seq,
+			  rep.reason,
+			  strncmp(rep.reason, "the head is not signed", 22) == 0 ||
+				  strncmp(rep.reason, "the journal is behind", 21) == 0
+				  ? ""
+				  : "; the journal was altered outside imprint");
 	X509_free(cert);
 	return rc;
 }
