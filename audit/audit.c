@@ -635,6 +635,11 @@ static int plain_line(const char *p, const char **id, size_t *id_len, const char
 	return 1;
 }
 
+static imp_err add_from_source(void *ctx, const char *id, const char *jws)
+{
+	return add(ctx, id, id ? strlen(id) : 0, jws, strlen(jws));
+}
+
 static imp_err read_jsonl(struct audit *a, const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -963,7 +968,7 @@ imp_err aud_run(const struct aud_opts *o, struct aud_summary *sum)
 	imp_err rc;
 
 	memset(sum, 0, sizeof(*sum));
-	if (!o->trust_dir || (!o->journal && !o->records)) {
+	if (!o->trust_dir || (!o->journal && !o->records && !o->source)) {
 		IMP_ERROR("audit needs the trust folder and a journal or a records file");
 		return IMP_ERR_USAGE;
 	}
@@ -990,6 +995,8 @@ imp_err aud_run(const struct aud_opts *o, struct aud_summary *sum)
 	}
 	if (rc == IMP_OK && o->records)
 		rc = read_jsonl(&a, o->records);
+	if (rc == IMP_OK && o->source)
+		rc = o->source(o->source_arg, add_from_source, &a);
 	if (rc == IMP_OK)
 		rc = drain(&a);
 	pool_wait(&a);

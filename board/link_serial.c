@@ -15,6 +15,7 @@
 #include "board/agent.h"
 #include "board/link.h"
 #include "imprint/log.h"
+#include "io_int.h"
 #include "imprint/util.h"
 
 #define RX_CAP (3 * WIRE_FRAME_MAX_LEN)
@@ -142,41 +143,30 @@ static imp_err write_all(struct serial *s, const uint8_t *p, size_t n, uint64_t 
 /* Read what is available, waiting until deadline. */
 static imp_err fill(struct serial *s, uint64_t deadline)
 {
-	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-	uint64_t now = imp_now_ns();
-	ssize_t got;
-	int pr;
+	size_t got = 0;
 
 	if (s->rx_len == RX_CAP)
 		s->rx_len = 0; /* cannot happen with the decoder's bounds; be safe */
-	if (now >= deadline)
-		return IMP_ERR_TIMEOUT;
-	pr = poll(&pfd, 1, (int)((deadline - now + 999999) / 1000000));
-	if (pr < 0 && errno == EINTR)
+	switch (board_io_read(s->fd, deadline, s->rx + s->rx_len, RX_CAP - s->rx_len, &got)) {
+	case BOARD_IO_DATA:
+		s->rx_len += got;
 		return IMP_OK;
-	if (pr < 0) {
-		IMP_ERROR("serial link: poll on %s failed: %s", s->path, strerror(errno));
-		return IMP_ERR_LINK;
-	}
-	if (pr == 0)
-		return IMP_ERR_TIMEOUT;
-	if (pfd.revents & (POLLERR | POLLNVAL)) {
-		IMP_ERROR("serial link: %s failed; check that the board is still attached", s->path);
-		return IMP_ERR_LINK;
-	}
-	got = read(s->fd, s->rx + s->rx_len, RX_CAP - s->rx_len);
-	if (got < 0 && (errno == EINTR || errno == EAGAIN))
+	case BOARD_IO_AGAIN:
+	case BOARD_IO_EOF:
 		return IMP_OK;
-	if (got < 0 || (got == 0 && (pfd.revents & POLLHUP))) {
-		IMP_ERROR("serial link: %s went away (%s); check that the board (or "
-			  "imprint-vboard) is still running", s->path,
-			  got < 0 ? strerror(errno) : "hang-up");
-		if (got == 0)
-			imp_sleep_us(1000); /* a pty without a master reports HUP at once */
+	case BOARD_IO_TIMEOUT:
+		return IMP_ERR_TIMEOUT;
+	case BOARD_IO_HANGUP:
+		IMP_ERROR("serial link: %s went away (hang-up); check that the board (or "
+			  "imprint-vboard) is still running", s->path);
+		imp_sleep_us(1000); /* a pty without a master reports HUP at once */
+		return IMP_ERR_LINK;
+	case BOARD_IO_ERROR:
+	default:
+		IMP_ERROR("serial link: %s failed (%s); check that the board is still attached",
+			  s->path, strerror(errno));
 		return IMP_ERR_LINK;
 	}
-	s->rx_len += (size_t)got;
-	return IMP_OK;
 }
 
 static void drop(struct serial *s, size_t n)

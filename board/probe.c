@@ -5,6 +5,7 @@
 #include "probe_priv.h"
 
 const struct board_probe_driver *const board_probe_drivers[] = {
+	&board_probe_openocd,
 	&board_probe_rsp,
 	&board_probe_sim,
 	NULL,
@@ -29,14 +30,14 @@ imp_err board_probe_open(const char *uri, struct board_probe **out)
 	*out = NULL;
 	n = strcspn(uri, ":");
 	if (uri[n] != ':' || n == 0 || n >= sizeof(scheme)) {
-		IMP_ERROR("probe '%s': expected a URI like rsp://127.0.0.1:3333 or sim:", uri);
+		IMP_ERROR("probe '%s': expected a URI like rsp://127.0.0.1:3333, openocd://CONFIG or sim:", uri);
 		return IMP_ERR_USAGE;
 	}
 	memcpy(scheme, uri, n);
 	scheme[n] = '\0';
 	drv = board_probe_driver_find(scheme);
 	if (!drv) {
-		IMP_ERROR("probe '%s': unknown driver '%s' (known: rsp, sim)", uri, scheme);
+		IMP_ERROR("probe '%s': unknown driver '%s' (known: openocd, rsp, sim)", uri, scheme);
 		return IMP_ERR_USAGE;
 	}
 	p = calloc(1, sizeof(*p));
@@ -164,4 +165,42 @@ imp_err board_probe_write_u32(struct board_probe *p, uint32_t addr, uint32_t v)
 	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
 
 	return board_probe_write(p, addr, b, 4);
+}
+
+imp_err board_probe_flash_program(struct board_probe *p, uint32_t addr, const void *buf,
+				  size_t n)
+{
+	if (!p->drv->flash_program)
+		return IMP_ERR_UNSUPPORTED;
+	if (n == 0)
+		return IMP_OK;
+	if ((uint64_t)addr + n - 1 > 0xFFFFFFFFull) {
+		IMP_ERROR("probe flash write of %zu bytes at 0x%08x wraps the address space", n,
+			  addr);
+		return IMP_ERR_USAGE;
+	}
+	return locked(p, p->drv->flash_program(p->priv, addr, buf, n));
+}
+
+imp_err board_probe_crc32(struct board_probe *p, uint32_t addr, size_t n, uint32_t *crc)
+{
+	if (!p->drv->crc32)
+		return IMP_ERR_UNSUPPORTED;
+	if (n == 0 || (uint64_t)addr + n - 1 > 0xFFFFFFFFull)
+		return IMP_ERR_USAGE;
+	return locked(p, p->drv->crc32(p->priv, addr, n, crc));
+}
+
+imp_err board_probe_ap_read(struct board_probe *p, unsigned ap, uint32_t reg, uint32_t *v)
+{
+	if (!p->drv->ap_read)
+		return IMP_ERR_UNSUPPORTED;
+	return p->drv->ap_read(p->priv, ap, reg, v);
+}
+
+imp_err board_probe_ap_write(struct board_probe *p, unsigned ap, uint32_t reg, uint32_t v)
+{
+	if (!p->drv->ap_write)
+		return IMP_ERR_UNSUPPORTED;
+	return p->drv->ap_write(p->priv, ap, reg, v);
 }

@@ -1,12 +1,21 @@
 /*
- * Probe driver "rsp": GDB Remote Serial Protocol client over TCP.
- * URI: rsp://HOST:PORT[?timeout_ms=N&retries=N&reset=CMD&noack=0|1]
- * reset=CMD is the monitor command used for reset ('+' for spaces; default
- * "reset halt": OpenOCD, pyOCD, imprint-vboard; QEMU wants system_reset).
+ * Probe driver "rsp": GDB Remote Serial Protocol client over TCP. URI keys:
+ * board/probe.h; per-server behaviour and hazards: docs/PROBES.md.
  *
  * One command is in flight at a time. Packets are acknowledged until the
  * server accepts QStartNoAckMode; memory transfers are split by the
- * server's PacketSize; E51 is the virtual board's "debug-locked" reply.
+ * server's PacketSize. Idempotent packets (memory reads and writes, qCRC,
+ * queries) go through exchange(), which retries; monitor commands and
+ * flash packets go through exchange_once(), which never resends a packet
+ * the server may have acted on, and a timeout there leaves the connection
+ * marked out of step (every later call fails until it is reopened).
+ *
+ * The server's personality (server= in the URI, else asked) decides what
+ * a reply means: E51 is "debug-locked" only from imprint-vboard; OpenOCD
+ * must report data aborts (else a failed read is zeros and OK) and reaches
+ * access ports through "monitor DAP apreg"; pyOCD is refused unless its
+ * auto-unlock and memory cache are declared off; QEMU and others resume
+ * the core on 'D', so they are left by closing the connection.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -23,14 +32,35 @@
 
 #include "board/rsp.h"
 #include "imprint/log.h"
+#include "io_int.h"
 #include "imprint/util.h"
 #include "probe_priv.h"
 
 #define RSP_ERR_LOCKED 0x51u          /* imprint-vboard: debug port locked */
 #define RSP_DEFAULT_TIMEOUT_MS 3000u
+#define RSP_DEFAULT_MONITOR_TIMEOUT_MS 60000u
+#define RSP_DEFAULT_FLASH_TIMEOUT_MS 120000u
 #define RSP_DEFAULT_RETRIES 3u
 #define RSP_DEFAULT_PACKET_SIZE 400u  /* what GDB assumes when not told */
 #define RSP_RX_CAP (2 * BOARD_RSP_MAX_PAYLOAD + 64)
+#define RSP_MAX_REGIONS 32u
+#define RSP_MEMMAP_MAX (64u * 1024u)
+
+enum rsp_server {
+	SRV_GENERIC = 0,
+	SRV_BMP,
+	SRV_JLINK,
+	SRV_OPENOCD,
+	SRV_PYOCD,
+	SRV_QEMU,
+	SRV_VBOARD,
+};
+
+static const char *const server_names[] = {
+	[SRV_GENERIC] = "generic", [SRV_BMP] = "bmp", [SRV_JLINK] = "jlink",
+	[SRV_OPENOCD] = "openocd", [SRV_PYOCD] = "pyocd", [SRV_QEMU] = "qemu",
+	[SRV_VBOARD] = "vboard",
+};
 
 struct rsp {
 	int fd;
@@ -38,9 +68,21 @@ struct rsp {
 	bool noack;
 	bool allow_noack;             /* URI noack=0 keeps ack mode (tests) */
 	int x_ok;                     /* 1 X works, 0 use M, -1 not tried */
+	int crc_ok;                   /* 1 qCRC works, 0 not offered, -1 not tried */
 	size_t packet_size;
 	unsigned timeout_ms;
+	unsigned monitor_timeout_ms;
+	unsigned flash_timeout_ms;
 	unsigned retries;
+	bool out_of_step;             /* a one-shot command timed out */
+	enum rsp_server server;
+	bool server_fixed;            /* server= in the URI */
+	bool data_abort;              /* OpenOCD reports data aborts (declared) */
+	bool cache_off, auto_unlock_off; /* pyOCD settings (declared) */
+	bool memmap_offered;
+	struct board_rsp_region map[RSP_MAX_REGIONS];
+	size_t n_map;
+	char dap[64];                 /* OpenOCD DAP name ("nrf52.dap") */
 	char reset_cmd[64];
 	uint8_t *rx;                  /* raw bytes received, not yet parsed */
 	size_t rx_len;
@@ -86,39 +128,29 @@ static imp_err send_all(struct rsp *r, const uint8_t *p, size_t n)
 /* Read more bytes into rx, waiting until deadline (ns). */
 static imp_err fill(struct rsp *r, uint64_t deadline)
 {
-	struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
-	uint64_t now = imp_now_ns();
-	ssize_t got;
-	int pr;
+	size_t got = 0;
 
 	if (r->rx_len >= RSP_RX_CAP) {
 		/* Only possible with a peer sending an endless packet. */
 		r->rx_len = 0;
 	}
-	if (now >= deadline)
-		return IMP_ERR_TIMEOUT;
-	pr = poll(&pfd, 1, (int)((deadline - now + 999999) / 1000000));
-	if (pr < 0 && errno == EINTR)
+	switch (board_io_read(r->fd, deadline, r->rx + r->rx_len, RSP_RX_CAP - r->rx_len, &got)) {
+	case BOARD_IO_DATA:
+		r->rx_len += got;
 		return IMP_OK;
-	if (pr < 0) {
-		rsp_lost(r, strerror(errno));
-		return IMP_ERR_PROBE;
-	}
-	if (pr == 0)
-		return IMP_ERR_TIMEOUT;
-	got = recv(r->fd, r->rx + r->rx_len, RSP_RX_CAP - r->rx_len, 0);
-	if (got < 0 && (errno == EINTR || errno == EAGAIN))
+	case BOARD_IO_AGAIN:
 		return IMP_OK;
-	if (got < 0) {
-		rsp_lost(r, strerror(errno));
-		return IMP_ERR_PROBE;
-	}
-	if (got == 0) {
+	case BOARD_IO_TIMEOUT:
+		return IMP_ERR_TIMEOUT;
+	case BOARD_IO_EOF:
+	case BOARD_IO_HANGUP:
 		rsp_lost(r, "the server closed it");
 		return IMP_ERR_PROBE;
+	case BOARD_IO_ERROR:
+	default:
+		rsp_lost(r, strerror(errno));
+		return IMP_ERR_PROBE;
 	}
-	r->rx_len += (size_t)got;
-	return IMP_OK;
 }
 
 static void drop(struct rsp *r, size_t n)
@@ -218,6 +250,11 @@ static imp_err exchange(struct rsp *r, const uint8_t *body, size_t n, const char
 
 	if (framed == 0)
 		return IMP_ERR_INTERNAL;
+	if (r->out_of_step) {
+		IMP_ERROR("rsp probe: %s: the connection to %s is out of step after an unanswered "
+			  "command; reconnect (the station does on the next board)", what, r->where);
+		return IMP_ERR_PROBE;
+	}
 	for (unsigned attempt = 0; attempt <= r->retries; attempt++) {
 		uint64_t deadline = imp_now_ns() + (uint64_t)r->timeout_ms * 1000000u;
 		char ack = 0;
@@ -267,6 +304,74 @@ static imp_err exchange(struct rsp *r, const uint8_t *body, size_t n, const char
 	return rc;
 }
 
+/*
+ * Send body[0..n) once and wait up to timeout_ms for its reply: for packets
+ * that must never run twice (monitor commands, vFlash). A '-' is answered by
+ * resending (the server refused the packet, so did not act on it); a
+ * timeout or garbled reply marks the connection out of step.
+ */
+static imp_err exchange_once(struct rsp *r, const uint8_t *body, size_t n, const char *what,
+			     unsigned timeout_ms)
+{
+	size_t framed = board_rsp_frame(body, n, r->tx, BOARD_RSP_MAX_PAYLOAD + 8);
+	uint64_t deadline = imp_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	bool have_pkt = false;
+	imp_err rc;
+
+	if (framed == 0)
+		return IMP_ERR_INTERNAL;
+	if (r->out_of_step) {
+		IMP_ERROR("rsp probe: %s: the connection to %s is out of step after an unanswered "
+			  "command; reconnect (the station does on the next board)", what, r->where);
+		return IMP_ERR_PROBE;
+	}
+	drain(r);
+	rc = send_all(r, r->tx, framed);
+	if (rc != IMP_OK)
+		return rc;
+	if (!r->noack) {
+		unsigned resend = 0;
+		char ack = 0;
+
+		for (;;) {
+			rc = next_item(r, WAIT_ACK, deadline, &ack);
+			if (rc != IMP_OK || ack != '-')
+				break;
+			if (++resend > r->retries) {
+				rc = IMP_ERR_PROTOCOL;
+				break;
+			}
+			rc = send_all(r, r->tx, framed);
+			if (rc != IMP_OK)
+				return rc;
+		}
+		have_pkt = rc == IMP_OK && ack == '*';
+	}
+	if (rc == IMP_OK && !have_pkt)
+		rc = next_item(r, WAIT_PACKET, deadline, NULL);
+	if (rc == IMP_ERR_TIMEOUT || rc == IMP_ERR_PROTOCOL) {
+		r->out_of_step = true;
+		IMP_ERROR("rsp probe: %s: no %sanswer from %s within %u ms; not sent again (it may "
+			  "have run); check the GDB server's log", what,
+			  rc == IMP_ERR_PROTOCOL ? "readable " : "", r->where, timeout_ms);
+	}
+	return rc;
+}
+
+/* Wait for the next packet of a one-shot command (monitor output). */
+static imp_err next_once(struct rsp *r, uint64_t deadline, const char *what, unsigned timeout_ms)
+{
+	imp_err rc = next_item(r, WAIT_PACKET, deadline, NULL);
+
+	if (rc == IMP_ERR_TIMEOUT || rc == IMP_ERR_PROTOCOL) {
+		r->out_of_step = true;
+		IMP_ERROR("rsp probe: %s: no final answer from %s within %u ms; not sent again (it "
+			  "may still be running); check the GDB server's log", what, r->where,
+			  timeout_ms);
+	}
+	return rc;
+}
+
 static imp_err exchange_str(struct rsp *r, const char *cmd, const char *what)
 {
 	return exchange(r, (const uint8_t *)cmd, strlen(cmd), what);
@@ -284,7 +389,10 @@ static imp_err map_error(struct rsp *r, const char *what, uint32_t addr, size_t 
 
 	if (!board_rsp_is_error(r->pkt, r->pkt_len, &code))
 		return IMP_OK;
-	if (code == RSP_ERR_LOCKED)
+	/* Only imprint-vboard states a lock in its reply; from any other
+	 * server an E-reply is an access error, whatever its number (OpenOCD
+	 * answers E0E for every failed access, locked or not). */
+	if (code == RSP_ERR_LOCKED && r->server == SRV_VBOARD)
 		return IMP_ERR_TARGET_LOCKED; /* the wrapper says so */
 	IMP_ERROR("rsp probe: %s of 0x%08x..0x%08x (%zu bytes) failed: %s answered E%02X "
 		  "(unmapped or protected memory?)", what, addr, (uint32_t)(addr + n - 1), n,
@@ -317,6 +425,10 @@ static void parse_supported(struct rsp *r, bool *noack_offered)
 						BOARD_RSP_MAX_PAYLOAD : (size_t)v;
 			} else if (strcmp(feat, "QStartNoAckMode+") == 0) {
 				*noack_offered = true;
+			} else if (strcmp(feat, "qXfer:memory-map:read+") == 0) {
+				r->memmap_offered = true;
+			} else if (strcmp(feat, "imprint-vboard+") == 0 && !r->server_fixed) {
+				r->server = SRV_VBOARD;
 			}
 		}
 		i = j + 1;
@@ -373,6 +485,38 @@ static imp_err parse_uri(struct rsp *r, const char *uri, char *host, size_t hcap
 		if (!eq)
 			goto bad;
 		*eq++ = '\0';
+		if (strcmp(kv, "server") == 0) {
+			size_t k;
+
+			for (k = 0; k < IMP_ARRAY_SIZE(server_names); k++)
+				if (k != SRV_GENERIC && strcmp(eq, server_names[k]) == 0)
+					break;
+			if (k == IMP_ARRAY_SIZE(server_names)) {
+				IMP_ERROR("probe '%s': unknown server '%s' (openocd, pyocd, jlink, bmp, "
+					  "qemu, vboard)", uri, eq);
+				return IMP_ERR_USAGE;
+			}
+			r->server = (enum rsp_server)k;
+			r->server_fixed = true;
+			continue;
+		}
+		if (strcmp(kv, "dap") == 0) {
+			if (!*eq || strlen(eq) >= sizeof(r->dap) || strspn(eq,
+			    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+			    strlen(eq))
+				goto bad;
+			strcpy(r->dap, eq);
+			continue;
+		}
+		if (strcmp(kv, "cache") == 0 || strcmp(kv, "auto_unlock") == 0) {
+			if (strcmp(eq, "off") != 0)
+				goto bad;
+			if (kv[0] == 'c')
+				r->cache_off = true;
+			else
+				r->auto_unlock_off = true;
+			continue;
+		}
 		if (strcmp(kv, "reset") == 0) {
 			if (strlen(eq) >= sizeof(r->reset_cmd))
 				goto bad;
@@ -388,6 +532,12 @@ static imp_err parse_uri(struct rsp *r, const char *uri, char *host, size_t hcap
 			goto bad;
 		if (strcmp(kv, "timeout_ms") == 0 && v > 0 && v <= 600000)
 			r->timeout_ms = (unsigned)v;
+		else if (strcmp(kv, "monitor_timeout_ms") == 0 && v > 0 && v <= 3600000)
+			r->monitor_timeout_ms = (unsigned)v;
+		else if (strcmp(kv, "flash_timeout_ms") == 0 && v > 0 && v <= 3600000)
+			r->flash_timeout_ms = (unsigned)v;
+		else if (strcmp(kv, "data_abort") == 0 && v == 1)
+			r->data_abort = true;
 		else if (strcmp(kv, "retries") == 0 && v <= 100)
 			r->retries = (unsigned)v;
 		else if (strcmp(kv, "noack") == 0 && v <= 1)
@@ -397,8 +547,9 @@ static imp_err parse_uri(struct rsp *r, const char *uri, char *host, size_t hcap
 	}
 	return IMP_OK;
 bad:
-	IMP_ERROR("probe '%s': expected rsp://HOST:PORT[?timeout_ms=N&retries=N&reset=CMD&noack=0|1]",
-		  uri);
+	IMP_ERROR("probe '%s': expected rsp://HOST:PORT[?server=NAME&timeout_ms=N&retries=N&"
+		  "monitor_timeout_ms=N&flash_timeout_ms=N&reset=CMD&noack=0|1&dap=NAME&"
+		  "data_abort=1&cache=off&auto_unlock=off] (docs/PROBES.md)", uri);
 	return IMP_ERR_USAGE;
 }
 
@@ -454,6 +605,129 @@ static imp_err tcp_connect(struct rsp *r, const char *host, const char *port)
 	return IMP_ERR_PROBE;
 }
 
+static imp_err monitor_run(struct rsp *r, const char *cmd, char *out, size_t cap,
+			   unsigned timeout_ms);
+
+/* Ask an unnamed server who it is: "monitor version" answers differ. */
+static void identify_server(struct rsp *r)
+{
+	static const struct {
+		const char *needle;
+		enum rsp_server server;
+	} known[] = {
+		{ "Open On-Chip Debugger", SRV_OPENOCD },
+		{ "pyOCD", SRV_PYOCD },
+		{ "Black Magic", SRV_BMP },
+		{ "SEGGER", SRV_JLINK },
+		{ "J-Link", SRV_JLINK },
+		{ "unknown command: 'version'", SRV_QEMU }, /* QEMU's HMP */
+	};
+	char out[512];
+
+	if (monitor_run(r, "version", out, sizeof(out), r->timeout_ms) != IMP_OK &&
+	    !out[0])
+		return;
+	for (size_t i = 0; i < IMP_ARRAY_SIZE(known); i++)
+		if (strstr(out, known[i].needle)) {
+			r->server = known[i].server;
+			return;
+		}
+}
+
+/* Refuse servers whose defaults would hide a lock or unlock a board. */
+static imp_err check_server(struct rsp *r, const char *uri)
+{
+	switch (r->server) {
+	case SRV_OPENOCD:
+		if (!r->data_abort) {
+			IMP_ERROR("probe '%s': OpenOCD answers a failed memory read with zeros and OK "
+				  "unless it runs with -c 'gdb_report_data_abort enable' (a config "
+				  "command: it cannot be switched on over GDB); start it so and add "
+				  "data_abort=1 to the URI, or use openocd://CONFIG", uri);
+			return IMP_ERR_CONFIG;
+		}
+		break;
+	case SRV_PYOCD:
+		if (!r->cache_off || !r->auto_unlock_off) {
+			IMP_ERROR("probe '%s': pyOCD mass-erases a locked nRF52 on connect "
+				  "(auto_unlock) and answers reads from its memory cache; start it with "
+				  "-O auto_unlock=false -O cache.enable_memory=false and add "
+				  "auto_unlock=off&cache=off to the URI", uri);
+			return IMP_ERR_CONFIG;
+		}
+		break;
+	case SRV_JLINK:
+		IMP_WARN("probe '%s': J-Link GDB server: untested here; run it with -nogui so a "
+			 "locked nRF52 is never offered an unsecure (mass erase) prompt "
+			 "(docs/PROBES.md)", uri);
+		break;
+	case SRV_BMP:
+		IMP_WARN("probe '%s': Black Magic Probe: untested here (docs/PROBES.md)", uri);
+		break;
+	default:
+		break;
+	}
+	if (r->server == SRV_OPENOCD && !r->dap[0]) {
+		char out[256];
+		size_t k;
+
+		/* The first DAP OpenOCD knows of; "dap names" lists one per line. */
+		if (monitor_run(r, "dap names", out, sizeof(out), r->timeout_ms) == IMP_OK) {
+			k = strspn(out, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					"0123456789._-");
+			if (k > 0 && k < sizeof(r->dap) && (out[k] == '\0' || out[k] == '\n' ||
+							     out[k] == '\r' || out[k] == ' ')) {
+				memcpy(r->dap, out, k);
+				r->dap[k] = '\0';
+			}
+		}
+	}
+	return IMP_OK;
+}
+
+/* qXfer:memory-map:read, in pieces, then parsed; flash regions kept. */
+static imp_err read_memory_map(struct rsp *r)
+{
+	char *xml = malloc(RSP_MEMMAP_MAX);
+	size_t len = 0;
+	imp_err rc = IMP_OK;
+
+	if (!xml)
+		return IMP_ERR_NOMEM;
+	for (;;) {
+		char cmd[64];
+		size_t want = r->packet_size - 16;
+
+		snprintf(cmd, sizeof(cmd), "qXfer:memory-map:read::%zx,%zx", len, want);
+		rc = exchange_str(r, cmd, "memory map");
+		if (rc != IMP_OK)
+			goto cleanup;
+		if (r->pkt_len == 0 || (r->pkt[0] != 'm' && r->pkt[0] != 'l')) {
+			/* Offered, then refused (OpenOCD without flash banks): none. */
+			IMP_DEBUG("rsp probe: %s offers a memory map but answered %.*s", r->where,
+				  (int)(r->pkt_len > 8 ? 8 : r->pkt_len), (const char *)r->pkt);
+			goto cleanup;
+		}
+		if (r->pkt_len - 1 > RSP_MEMMAP_MAX - 1 - len) {
+			IMP_ERROR("rsp probe: the memory map of %s is larger than %u bytes; ignored",
+				  r->where, RSP_MEMMAP_MAX);
+			goto cleanup;
+		}
+		memcpy(xml + len, r->pkt + 1, r->pkt_len - 1);
+		len += r->pkt_len - 1;
+		if (r->pkt[0] == 'l' || r->pkt_len == 1)
+			break;
+	}
+	if (board_rsp_parse_memory_map(xml, len, r->map, RSP_MAX_REGIONS, &r->n_map) != 0) {
+		IMP_WARN("rsp probe: the memory map of %s is malformed; its flash driver is not "
+			 "used", r->where);
+		r->n_map = 0;
+	}
+cleanup:
+	free(xml);
+	return rc;
+}
+
 static void rsp_free(struct rsp *r)
 {
 	if (r->fd >= 0)
@@ -477,6 +751,9 @@ static imp_err rsp_open(const char *uri, void **priv)
 		return IMP_ERR_NOMEM;
 	r->fd = -1;
 	r->timeout_ms = RSP_DEFAULT_TIMEOUT_MS;
+	r->monitor_timeout_ms = RSP_DEFAULT_MONITOR_TIMEOUT_MS;
+	r->flash_timeout_ms = RSP_DEFAULT_FLASH_TIMEOUT_MS;
+	r->crc_ok = -1;
 	r->retries = RSP_DEFAULT_RETRIES;
 	r->packet_size = RSP_DEFAULT_PACKET_SIZE;
 	r->x_ok = -1;
@@ -514,8 +791,19 @@ static imp_err rsp_open(const char *uri, void **priv)
 	rc = exchange_str(r, "?", "halt reason");
 	if (rc != IMP_OK)
 		goto fail;
-	IMP_DEBUG("rsp probe: connected to %s, PacketSize %zu, %s", r->where, r->packet_size,
-		  r->noack ? "no-ack mode" : "ack mode");
+	if (r->server == SRV_GENERIC)
+		identify_server(r);
+	rc = check_server(r, uri);
+	if (rc != IMP_OK)
+		goto fail;
+	if (r->memmap_offered) {
+		rc = read_memory_map(r);
+		if (rc != IMP_OK)
+			goto fail;
+	}
+	IMP_DEBUG("rsp probe: connected to %s (%s), PacketSize %zu, %s, %zu memory regions",
+		  r->where, server_names[r->server], r->packet_size,
+		  r->noack ? "no-ack mode" : "ack mode", r->n_map);
 	*priv = r;
 	return IMP_OK;
 fail:
@@ -527,8 +815,11 @@ static void rsp_close(void *priv)
 {
 	struct rsp *r = priv;
 
-	/* Leave the target halted as found; detach politely, best effort. */
-	if (r->fd >= 0) {
+	/* Leave the target halted as found. 'D' resumes the core on QEMU, BMP
+	 * and others (GDB's detach); OpenOCD and imprint-vboard keep it halted
+	 * and close on 'D'. Elsewhere closing the connection leaves it halted. */
+	if (r->fd >= 0 && !r->out_of_step &&
+	    (r->server == SRV_OPENOCD || r->server == SRV_VBOARD)) {
 		uint8_t f[16];
 		size_t n = board_rsp_frame((const uint8_t *)"D", 1, f, sizeof(f));
 
@@ -649,16 +940,26 @@ static imp_err rsp_write(void *priv, uint32_t addr, const uint8_t *buf, size_t n
 	return IMP_OK;
 }
 
-static imp_err rsp_monitor(void *priv, const char *cmd, char *out, size_t cap)
+/*
+ * Run a monitor command (qRcmd) once, within timeout_ms in all: the output
+ * ("O" packets; empty ones are keep-alives, OpenOCD sends one every 500 ms
+ * while a command runs) goes to out, then comes the final reply. Never
+ * resent. OpenOCD answers "OK" even when the command failed: callers that
+ * need a result parse the output.
+ */
+static imp_err monitor_run(struct rsp *r, const char *cmd, char *out, size_t cap,
+			   unsigned timeout_ms)
 {
 	static const char hex[] = "0123456789abcdef";
-	struct rsp *r = priv;
 	size_t len = 6, olen = 0, n = strlen(cmd);
-	uint64_t deadline;
+	uint64_t deadline = imp_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	unsigned code;
 	imp_err rc;
 
-	if (n * 2 + 6 > r->packet_size - 16) {
-		IMP_ERROR("rsp probe: monitor command too long");
+	if (out && cap)
+		out[0] = '\0';
+	if (n == 0 || n * 2 + 6 > r->packet_size - 16) {
+		IMP_ERROR("rsp probe: monitor command empty or too long for %s", r->where);
 		return IMP_ERR_USAGE;
 	}
 	memcpy(r->body, "qRcmd,", 6);
@@ -666,38 +967,35 @@ static imp_err rsp_monitor(void *priv, const char *cmd, char *out, size_t cap)
 		r->body[len++] = (uint8_t)hex[(uint8_t)cmd[i] >> 4];
 		r->body[len++] = (uint8_t)hex[(uint8_t)cmd[i] & 15];
 	}
-	rc = exchange(r, r->body, len, "monitor command");
-	deadline = imp_now_ns() + (uint64_t)r->timeout_ms * 1000000u;
-	/* Output arrives as "O<hex>" packets before the final "OK". */
-	while (rc == IMP_OK && r->pkt_len > 1 && r->pkt[0] == 'O' && !reply_is(r, "OK")) {
-		for (size_t i = 1; i + 1 < r->pkt_len; i += 2) {
+	rc = exchange_once(r, r->body, len, "monitor command", timeout_ms);
+	while (rc == IMP_OK && r->pkt_len >= 1 && r->pkt[0] == 'O' && !reply_is(r, "OK")) {
+		size_t k = (r->pkt_len - 1) / 2;
+
+		if ((r->pkt_len - 1) % 2)
+			break; /* not console output: the final reply */
+		for (size_t i = 0; i < k; i++) {
 			uint8_t b;
 
-			if (board_rsp_unhex(r->pkt + i, 2, &b, 1) != 0)
+			if (board_rsp_unhex(r->pkt + 1 + 2 * i, 2, &b, 1) != 0)
 				break;
 			if (out && olen + 1 < cap)
 				out[olen++] = (char)b;
 		}
-		rc = next_item(r, WAIT_PACKET, deadline, NULL);
+		rc = next_once(r, deadline, "monitor command", timeout_ms);
 	}
 	if (out && cap)
 		out[olen < cap ? olen : cap - 1] = '\0';
 	if (rc != IMP_OK)
 		return rc;
 	if (r->pkt_len == 0) {
-		IMP_ERROR("rsp probe: %s does not support monitor commands ('%s')", r->where, cmd);
+		IMP_DEBUG("rsp probe: %s does not support monitor commands ('%s')", r->where, cmd);
 		return IMP_ERR_UNSUPPORTED;
 	}
-	{
-		unsigned code;
-
-		if (board_rsp_is_error(r->pkt, r->pkt_len, &code)) {
-			if (code == RSP_ERR_LOCKED)
-				return IMP_ERR_TARGET_LOCKED;
-			IMP_ERROR("rsp probe: monitor '%s' failed: %s answered E%02X", cmd,
-				  r->where, code);
-			return IMP_ERR_PROBE;
-		}
+	if (board_rsp_is_error(r->pkt, r->pkt_len, &code)) {
+		if (code == RSP_ERR_LOCKED && r->server == SRV_VBOARD)
+			return IMP_ERR_TARGET_LOCKED;
+		IMP_DEBUG("rsp probe: monitor '%s' failed: %s answered E%02X", cmd, r->where, code);
+		return IMP_ERR_PROBE;
 	}
 	if (!reply_is(r, "OK")) {
 		/* Some servers answer the output hex-encoded, without 'O'. */
@@ -715,6 +1013,18 @@ static imp_err rsp_monitor(void *priv, const char *cmd, char *out, size_t cap)
 			out[olen < cap ? olen : cap - 1] = '\0';
 	}
 	return IMP_OK;
+}
+
+static imp_err rsp_monitor(void *priv, const char *cmd, char *out, size_t cap)
+{
+	struct rsp *r = priv;
+	imp_err rc = monitor_run(r, cmd, out, cap, r->monitor_timeout_ms);
+
+	if (rc == IMP_ERR_UNSUPPORTED)
+		IMP_ERROR("rsp probe: %s does not support monitor commands ('%s')", r->where, cmd);
+	else if (rc == IMP_ERR_PROBE)
+		IMP_ERROR("rsp probe: monitor '%s' failed on %s", cmd, r->where);
+	return rc;
 }
 
 static imp_err rsp_reset(void *priv)
@@ -743,6 +1053,247 @@ static imp_err rsp_halt(void *priv)
 	return rc;
 }
 
+/* The flash region of the memory map holding [addr, addr+n), or NULL. */
+static const struct board_rsp_region *flash_region(const struct rsp *r, uint32_t addr, size_t n)
+{
+	for (size_t i = 0; i < r->n_map; i++) {
+		const struct board_rsp_region *m = &r->map[i];
+
+		if (m->type == BOARD_RSP_MEM_FLASH && addr >= m->start &&
+		    (uint64_t)addr + n <= m->start + m->length)
+			return m;
+	}
+	return NULL;
+}
+
+/* Map the reply to a flash packet: "OK", or an error that names it. */
+static imp_err flash_reply(struct rsp *r, const char *what, uint32_t addr, size_t n)
+{
+	unsigned code;
+
+	if (reply_is(r, "OK"))
+		return IMP_OK;
+	if (r->pkt_len >= 2 && r->pkt[0] == 'E' && r->pkt[1] == '.') {
+		/* "E.memtype": the range is not flash after all. */
+		IMP_ERROR("rsp probe: %s of 0x%08x (%zu bytes): %s says the range is not flash",
+			  what, addr, n, r->where);
+		return IMP_ERR_PROBE;
+	}
+	if (board_rsp_is_error(r->pkt, r->pkt_len, &code)) {
+		if (code == RSP_ERR_LOCKED && r->server == SRV_VBOARD)
+			return IMP_ERR_TARGET_LOCKED;
+		IMP_ERROR("rsp probe: %s of 0x%08x (%zu bytes) failed: %s answered E%02X; see "
+			  "the GDB server's log (flash driver, protection)", what, addr, n,
+			  r->where, code);
+		return IMP_ERR_PROBE;
+	}
+	if (r->pkt_len == 0) {
+		IMP_ERROR("rsp probe: %s: %s does not support it", what, r->where);
+		return IMP_ERR_UNSUPPORTED;
+	}
+	IMP_ERROR("rsp probe: unexpected reply to %s from %s", what, r->where);
+	return IMP_ERR_PROTOCOL;
+}
+
+static imp_err rsp_flash_program(void *priv, uint32_t addr, const uint8_t *buf, size_t n)
+{
+	struct rsp *r = priv;
+	const struct board_rsp_region *m = flash_region(r, addr, n);
+	uint64_t first, last;
+	size_t off = 0;
+	char cmd[64];
+	imp_err rc;
+
+	if (!m)
+		return IMP_ERR_UNSUPPORTED;
+	/* Erase whole blocks: the server refuses unaligned erases. */
+	first = m->start + (addr - m->start) / m->blocksize * m->blocksize;
+	last = m->start + ((uint64_t)addr + n - m->start + m->blocksize - 1) / m->blocksize *
+		m->blocksize;
+	snprintf(cmd, sizeof(cmd), "vFlashErase:%llx,%llx", (unsigned long long)first,
+		 (unsigned long long)(last - first));
+	rc = exchange_once(r, (const uint8_t *)cmd, strlen(cmd), "flash erase",
+			   r->flash_timeout_ms);
+	if (rc == IMP_OK)
+		rc = flash_reply(r, "flash erase", (uint32_t)first, (size_t)(last - first));
+	while (rc == IMP_OK && off < n) {
+		size_t room = r->packet_size - 16 - 32, used = 0, esc, hl;
+		uint8_t *tmp = r->pkt;
+
+		esc = board_rsp_escape(buf + off, n - off, tmp, room, &used);
+		hl = (size_t)snprintf((char *)r->body, 40, "vFlashWrite:%x:", addr + (uint32_t)off);
+		memcpy(r->body + hl, tmp, esc);
+		rc = exchange_once(r, r->body, hl + esc, "flash write", r->flash_timeout_ms);
+		if (rc == IMP_OK)
+			rc = flash_reply(r, "flash write", addr + (uint32_t)off, used);
+		off += used;
+	}
+	if (rc != IMP_OK)
+		return rc;
+	/* OpenOCD programs the buffered data here: the long one. */
+	rc = exchange_once(r, (const uint8_t *)"vFlashDone", 10, "flash done", r->flash_timeout_ms);
+	if (rc == IMP_OK)
+		rc = flash_reply(r, "flash done", addr, n);
+	return rc;
+}
+
+static imp_err rsp_crc32(void *priv, uint32_t addr, size_t n, uint32_t *crc)
+{
+	struct rsp *r = priv;
+	char cmd[48];
+	unsigned code;
+	imp_err rc;
+
+	if (r->crc_ok == 0)
+		return IMP_ERR_UNSUPPORTED;
+	snprintf(cmd, sizeof(cmd), "qCRC:%x,%zx", addr, n);
+	/* The server reads the whole range before answering: allow for it. */
+	{
+		unsigned saved = r->timeout_ms;
+
+		if (r->timeout_ms < r->flash_timeout_ms)
+			r->timeout_ms = r->flash_timeout_ms;
+		rc = exchange_str(r, cmd, "memory checksum");
+		r->timeout_ms = saved;
+	}
+	if (rc != IMP_OK)
+		return rc;
+	if (r->pkt_len == 0 || (r->crc_ok < 0 && reply_is(r, "OK"))) {
+		/* QEMU answers qCRC with nothing; a server that answers "OK"
+		 * to an unknown query does not compute it either. */
+		r->crc_ok = 0;
+		return IMP_ERR_UNSUPPORTED;
+	}
+	if (board_rsp_is_error(r->pkt, r->pkt_len, &code)) {
+		if (code == RSP_ERR_LOCKED && r->server == SRV_VBOARD)
+			return IMP_ERR_TARGET_LOCKED;
+		IMP_ERROR("rsp probe: checksum of 0x%08x..0x%08x failed: %s answered E%02X", addr,
+			  (uint32_t)(addr + n - 1), r->where, code);
+		return IMP_ERR_PROBE;
+	}
+	if (r->pkt_len != 9 || r->pkt[0] != 'C') {
+		IMP_ERROR("rsp probe: malformed reply to qCRC from %s", r->where);
+		return IMP_ERR_PROTOCOL;
+	}
+	{
+		uint8_t b[4];
+
+		if (board_rsp_unhex(r->pkt + 1, 8, b, 4) != 0) {
+			IMP_ERROR("rsp probe: malformed reply to qCRC from %s", r->where);
+			return IMP_ERR_PROTOCOL;
+		}
+		*crc = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+	}
+	r->crc_ok = 1;
+	return IMP_OK;
+}
+
+/*
+ * The value OpenOCD prints for "DAP apreg AP REG": one 0x-number on its
+ * own. Anything else (an error message) is a failed access.
+ */
+static int parse_apreg_output(const char *out, uint32_t *v)
+{
+	const char *p = out;
+	char *end = NULL;
+	unsigned long long x;
+
+	while (*p == ' ' || *p == '\r' || *p == '\n')
+		p++;
+	if (p[0] != '0' || (p[1] != 'x' && p[1] != 'X'))
+		return -1;
+	errno = 0;
+	x = strtoull(p, &end, 16);
+	if (errno || end == p + 2 || x > 0xFFFFFFFFull)
+		return -1;
+	while (*end == ' ' || *end == '\r' || *end == '\n')
+		end++;
+	if (*end)
+		return -1;
+	*v = (uint32_t)x;
+	return 0;
+}
+
+static imp_err ap_access(struct rsp *r, unsigned ap, uint32_t reg, const uint32_t *wv,
+			 uint32_t *rv)
+{
+	char cmd[200], out[4096];
+	const char *mark, *p;
+	imp_err rc;
+
+	if (ap > 255 || reg > 0xFFC || reg % 4) {
+		IMP_ERROR("rsp probe: no access port register %u:0x%x", ap, reg);
+		return IMP_ERR_USAGE;
+	}
+	if (r->server == SRV_VBOARD) {
+		/* imprint-vboard takes OpenOCD's "dap apreg" and prints nothing
+		 * else: the value, or nothing for a write; E-replies for errors. */
+		if (wv)
+			snprintf(cmd, sizeof(cmd), "dap apreg %u 0x%x 0x%x", ap, reg, *wv);
+		else
+			snprintf(cmd, sizeof(cmd), "dap apreg %u 0x%x", ap, reg);
+		rc = monitor_run(r, cmd, out, sizeof(out), r->monitor_timeout_ms);
+		if (rc == IMP_OK && !wv && parse_apreg_output(out, rv) != 0)
+			rc = IMP_ERR_PROBE;
+		if (rc != IMP_OK && rc != IMP_ERR_TIMEOUT)
+			IMP_ERROR("rsp probe: '%s' on %s failed: %.200s", cmd, r->where, out);
+		return rc == IMP_ERR_UNSUPPORTED ? IMP_ERR_PROBE : rc;
+	}
+	if (r->server != SRV_OPENOCD || !r->dap[0])
+		return IMP_ERR_UNSUPPORTED;
+	/* OpenOCD mixes its log into a monitor command's output: the answer
+	 * comes on a line of its own behind a marker, errors caught. */
+	if (wv)
+		snprintf(cmd, sizeof(cmd), "if {[catch {%s apreg %u 0x%x 0x%x} e]} {echo "
+			 "\"imprint-ap:E:$e\"} else {echo imprint-ap:OK}", r->dap, ap, reg, *wv);
+	else
+		snprintf(cmd, sizeof(cmd), "if {[catch {%s apreg %u 0x%x} e]} {echo "
+			 "\"imprint-ap:E:$e\"} else {echo \"imprint-ap:$e\"}", r->dap, ap, reg);
+	rc = monitor_run(r, cmd, out, sizeof(out), r->monitor_timeout_ms);
+	if (rc != IMP_OK)
+		return rc;
+	mark = NULL;
+	for (p = out; (p = strstr(p, "imprint-ap:")) != NULL; p++)
+		if (p == out || p[-1] == '\n')
+			mark = p;
+	if (!mark) {
+		IMP_ERROR("rsp probe: AP %u register 0x%x on %s: no answer in the output", ap, reg,
+			  r->where);
+		return IMP_ERR_PROBE;
+	}
+	mark += 11;
+	if (wv) {
+		if (strncmp(mark, "OK", 2) != 0 || (mark[2] && mark[2] != '\n' && mark[2] != '\r')) {
+			IMP_ERROR("rsp probe: AP %u register 0x%x write on %s failed: %.200s", ap, reg,
+				  r->where, mark);
+			return IMP_ERR_PROBE;
+		}
+		return IMP_OK;
+	}
+	{
+		char line[64];
+		size_t k = strcspn(mark, "\r\n");
+
+		if (k >= sizeof(line) || parse_apreg_output((memcpy(line, mark, k), line[k] = '\0',
+							       line), rv) != 0) {
+			IMP_ERROR("rsp probe: AP %u register 0x%x read on %s failed: %.200s", ap, reg,
+				  r->where, mark);
+			return IMP_ERR_PROBE;
+		}
+	}
+	return IMP_OK;
+}
+
+static imp_err rsp_ap_read(void *priv, unsigned ap, uint32_t reg, uint32_t *v)
+{
+	return ap_access(priv, ap, reg, NULL, v);
+}
+
+static imp_err rsp_ap_write(void *priv, unsigned ap, uint32_t reg, uint32_t v)
+{
+	return ap_access(priv, ap, reg, &v, NULL);
+}
+
 const struct board_probe_driver board_probe_rsp = {
 	.name = "rsp",
 	.open = rsp_open,
@@ -752,4 +1303,8 @@ const struct board_probe_driver board_probe_rsp = {
 	.reset = rsp_reset,
 	.halt = rsp_halt,
 	.monitor = rsp_monitor,
+	.flash_program = rsp_flash_program,
+	.crc32 = rsp_crc32,
+	.ap_read = rsp_ap_read,
+	.ap_write = rsp_ap_write,
 };

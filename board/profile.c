@@ -14,6 +14,7 @@
 
 #include "board/agent.h"
 #include "board/profile.h"
+#include "board/rsp.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 
@@ -250,17 +251,45 @@ static imp_err get_value(struct pctx *c, json_t *step, const char *key, bool req
 static const struct {
 	const char *name;
 	enum board_profile_op op;
-	const char *const keys[8];
+	const char *const keys[11];
 	const char *const required[4];
 } ops[] = {
-	{ "write32", BOARD_OP_WRITE32, { "op", "addr", "value", "comment", NULL }, { "addr", "value", NULL } },
-	{ "read32", BOARD_OP_READ32, { "op", "addr", "var", "comment", NULL }, { "addr", "var", NULL } },
-	{ "poll32", BOARD_OP_POLL32, { "op", "addr", "mask", "value", "timeout_ms", "error", "comment", NULL }, { "addr", "mask", "value", NULL } },
-	{ "check32", BOARD_OP_CHECK32, { "op", "addr", "mask", "value", "error", "comment", NULL }, { "addr", "mask", "value", NULL } },
-	{ "reset", BOARD_OP_RESET, { "op", "comment", NULL }, { NULL } },
-	{ "halt", BOARD_OP_HALT, { "op", "comment", NULL }, { NULL } },
-	{ "delay", BOARD_OP_DELAY, { "op", "us", "comment", NULL }, { "us", NULL } },
+	{ "write32", BOARD_OP_WRITE32, { "op", "addr", "value", "ap", "if", "comment", NULL }, { "addr", "value", NULL } },
+	{ "read32", BOARD_OP_READ32, { "op", "addr", "var", "ap", "if", "comment", NULL }, { "addr", "var", NULL } },
+	{ "poll32", BOARD_OP_POLL32, { "op", "addr", "mask", "value", "timeout_ms", "error", "ap", "if", "comment", NULL }, { "addr", "mask", "value", NULL } },
+	{ "check32", BOARD_OP_CHECK32, { "op", "addr", "mask", "value", "error", "ap", "if", "comment", NULL }, { "addr", "mask", "value", NULL } },
+	{ "reset", BOARD_OP_RESET, { "op", "if", "comment", NULL }, { NULL } },
+	{ "halt", BOARD_OP_HALT, { "op", "if", "comment", NULL }, { NULL } },
+	{ "delay", BOARD_OP_DELAY, { "op", "us", "if", "comment", NULL }, { "us", NULL } },
+	{ "select32", BOARD_OP_SELECT32, { "op", "addr", "mask", "var", "cases", "default", "error", "ap", "if", "comment", NULL }, { "addr", "var", "cases", NULL } },
 };
+
+/* "cases": [[value, result], ...] of a select32 step. */
+static imp_err parse_cases(struct pctx *c, json_t *arr, struct board_profile_step *st)
+{
+	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+	    json_array_size(arr) > BOARD_PROFILE_MAX_CASES)
+		return perr(c, "cases", "expected 1..%u pairs [value, result]",
+			    BOARD_PROFILE_MAX_CASES);
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		json_t *pair = json_array_get(arr, i);
+		imp_err rc;
+
+		if (!json_is_array(pair) || json_array_size(pair) != 2)
+			return perr(c, "cases", "[%zu]: expected a pair [value, result]", i);
+		rc = parse_u32(c, "cases", json_array_get(pair, 0), &st->cases[i].value);
+		if (rc == IMP_OK)
+			rc = parse_u32(c, "cases", json_array_get(pair, 1), &st->cases[i].result);
+		if (rc != IMP_OK)
+			return rc;
+		for (size_t k = 0; k < i; k++)
+			if (st->cases[k].value == st->cases[i].value)
+				return perr(c, "cases", "[%zu]: value 0x%x listed twice", i,
+					    st->cases[i].value);
+		st->n_cases = i + 1;
+	}
+	return IMP_OK;
+}
 
 static imp_err parse_step(struct pctx *c, json_t *js, struct board_profile_step *st)
 {
@@ -274,14 +303,14 @@ static imp_err parse_step(struct pctx *c, json_t *js, struct board_profile_step 
 	opv = json_object_get(js, "op");
 	if (!opv || !json_is_string(opv))
 		return perr(c, "op", "required string missing (write32, read32, poll32, check32, "
-			    "reset, halt, delay)");
+			    "reset, halt, delay, select32)");
 	opname = json_string_value(opv);
 	for (oi = 0; oi < IMP_ARRAY_SIZE(ops); oi++)
 		if (strcmp(ops[oi].name, opname) == 0)
 			break;
 	if (oi == IMP_ARRAY_SIZE(ops))
 		return perr(c, "op", "unknown op \"%s\" (write32, read32, poll32, check32, reset, "
-			    "halt, delay)", opname);
+			    "halt, delay, select32)", opname);
 	rc = only_keys(c, js, ops[oi].keys);
 	if (rc != IMP_OK)
 		return rc;
@@ -314,6 +343,35 @@ static imp_err parse_step(struct pctx *c, json_t *js, struct board_profile_step 
 	if (rc == IMP_OK && json_object_get(js, "comment") &&
 	    !json_is_string(json_object_get(js, "comment")))
 		rc = perr(c, "comment", "expected a string");
+	st->ap = -1;
+	if (rc == IMP_OK && json_object_get(js, "ap")) {
+		uint32_t ap = 0;
+
+		rc = get_u32(c, js, "ap", false, 0, &ap);
+		if (rc == IMP_OK && ap > 255)
+			rc = perr(c, "ap", "access port numbers are 0..255");
+		st->ap = (int)ap;
+		if (rc == IMP_OK && (st->addr.var[0] || st->addr.num > 0xFFC || st->addr.num % 4))
+			rc = perr(c, "addr", "with \"ap\", addr is a register offset 0..0xFFC, "
+				  "a multiple of 4");
+	}
+	if (rc == IMP_OK && json_object_get(js, "if")) {
+		json_t *v = json_object_get(js, "if");
+
+		if (!json_is_string(v) || json_string_value(v)[0] != '$' ||
+		    !valid_ident(json_string_value(v) + 1, sizeof(st->if_var)))
+			return perr(c, "if", "expected \"$variable\"");
+		strcpy(st->if_var, json_string_value(v) + 1);
+	}
+	if (rc == IMP_OK && st->op == BOARD_OP_SELECT32) {
+		rc = parse_cases(c, json_object_get(js, "cases"), st);
+		if (rc == IMP_OK && json_object_get(js, "default")) {
+			st->has_default = true;
+			rc = get_u32(c, js, "default", false, 0, &st->dflt);
+		}
+		if (rc == IMP_OK && !json_object_get(js, "mask"))
+			st->mask.num = 0xFFFFFFFFu;
+	}
 	return rc;
 }
 
@@ -418,7 +476,8 @@ static imp_err parse_profile(struct pctx *c, json_t *root, struct board_profile 
 {
 	static const char *const top[] = { "format", "name", "description", "note",
 		"hardware_tested", "uid", "memory", "flash", "fuses", "lock_verify", "agent",
-		"sequences", NULL };
+		"sequences", "connect", NULL };
+	static const char *const connect_keys[] = { "reset", "comment", NULL };
 	static const char *const uid_keys[] = { "addr", "len", "comment", NULL };
 	static const char *const flash_keys[] = { "program_unit", "program_chunk", NULL };
 	static const char *const fuse_keys[] = { "supported", "comment", NULL };
@@ -544,6 +603,17 @@ static imp_err parse_profile(struct pctx *c, json_t *root, struct board_profile 
 			if (!p->lock_lifecycle)
 				return perr(c, "agent_lifecycle", "expected open, personalised or locked");
 		}
+		pop(c, old);
+	}
+
+	p->connect_reset = true;
+	if ((rc = get_obj(c, root, "connect", false, &o)) != IMP_OK)
+		return rc;
+	if (o) {
+		old = push(c, "connect", 0);
+		if ((rc = only_keys(c, o, connect_keys)) != IMP_OK ||
+		    (rc = get_bool(c, o, "reset", false, true, &p->connect_reset)) != IMP_OK)
+			return rc;
 		pop(c, old);
 	}
 
@@ -778,6 +848,23 @@ static imp_err resolve(const struct board_profile *p, const char *seq, size_t i,
 	return IMP_OK;
 }
 
+/* A step's word: memory, or an access-port register when the step names one. */
+static imp_err step_read(struct board_probe *probe, const struct board_profile_step *st,
+			 uint32_t addr, uint32_t *v)
+{
+	if (st->ap < 0)
+		return board_probe_read_u32(probe, addr, v);
+	return board_probe_ap_read(probe, (unsigned)st->ap, addr, v);
+}
+
+static imp_err step_write(struct board_probe *probe, const struct board_profile_step *st,
+			  uint32_t addr, uint32_t v)
+{
+	if (st->ap < 0)
+		return board_probe_write_u32(probe, addr, v);
+	return board_probe_ap_write(probe, (unsigned)st->ap, addr, v);
+}
+
 imp_err board_profile_run(const struct board_profile *p, const char *name,
 			  struct board_probe *probe, struct board_profile_vars *vars)
 {
@@ -793,16 +880,22 @@ imp_err board_profile_run(const struct board_profile *p, const char *name,
 		uint32_t addr = 0, value = 0, mask = 0, v = 0;
 		imp_err rc;
 
+		if (st->if_var[0]) {
+			uint32_t cond = 0;
+
+			if (board_profile_var_get(vars, st->if_var, &cond) != 0 || cond == 0)
+				continue;
+		}
 		if ((rc = resolve(p, name, i, &st->addr, vars, &addr)) != IMP_OK ||
 		    (rc = resolve(p, name, i, &st->value, vars, &value)) != IMP_OK ||
 		    (rc = resolve(p, name, i, &st->mask, vars, &mask)) != IMP_OK)
 			return rc;
 		switch (st->op) {
 		case BOARD_OP_WRITE32:
-			rc = board_probe_write_u32(probe, addr, value);
+			rc = step_write(probe, st, addr, value);
 			break;
 		case BOARD_OP_READ32:
-			rc = board_probe_read_u32(probe, addr, &v);
+			rc = step_read(probe, st, addr, &v);
 			if (rc == IMP_OK) {
 				if (!vars) {
 					IMP_ERROR("profile %s: sequence %s reads into $%s but the "
@@ -816,7 +909,7 @@ imp_err board_profile_run(const struct board_profile *p, const char *name,
 			uint64_t deadline = imp_now_ns() + (uint64_t)st->timeout_ms * 1000000u;
 
 			for (;;) {
-				rc = board_probe_read_u32(probe, addr, &v);
+				rc = step_read(probe, st, addr, &v);
 				if (rc != IMP_OK || (v & mask) == value)
 					break;
 				if (imp_now_ns() > deadline) {
@@ -831,8 +924,33 @@ imp_err board_profile_run(const struct board_profile *p, const char *name,
 			}
 			break;
 		}
+		case BOARD_OP_SELECT32: {
+			size_t k;
+
+			rc = step_read(probe, st, addr, &v);
+			if (rc != IMP_OK)
+				break;
+			for (k = 0; k < st->n_cases; k++)
+				if (st->cases[k].value == (v & mask))
+					break;
+			if (k == st->n_cases && !st->has_default) {
+				IMP_ERROR("%s (profile %s, sequence %s step %zu: %s 0x%08x = 0x%08x, "
+					  "no case for 0x%x)", st->error ? st->error :
+					  "unexpected register value", p->name, name, i,
+					  st->ap >= 0 ? "AP register" : "register", addr, v, v & mask);
+				return IMP_ERR_BOARD;
+			}
+			if (!vars) {
+				IMP_ERROR("profile %s: sequence %s sets $%s but the caller passed no "
+					  "variables", p->name, name, st->var);
+				return IMP_ERR_INTERNAL;
+			}
+			rc = board_profile_var_set(vars, st->var,
+						   k < st->n_cases ? st->cases[k].result : st->dflt);
+			break;
+		}
 		case BOARD_OP_CHECK32:
-			rc = board_probe_read_u32(probe, addr, &v);
+			rc = step_read(probe, st, addr, &v);
 			if (rc == IMP_OK && (v & mask) != value) {
 				IMP_ERROR("%s (profile %s, sequence %s step %zu: register 0x%08x = "
 					  "0x%08x)", st->error ? st->error : "register check failed",
@@ -858,17 +976,117 @@ imp_err board_profile_run(const struct board_profile *p, const char *name,
 	return IMP_OK;
 }
 
+imp_err board_profile_lock_status(const struct board_profile *p, struct board_probe *probe,
+				  int *locked)
+{
+	struct board_profile_vars vars = { 0 };
+	uint32_t v = 2;
+	imp_err rc;
+
+	if (!board_profile_seq(p, "lock_status"))
+		return IMP_ERR_UNSUPPORTED;
+	rc = board_profile_run(p, "lock_status", probe, &vars);
+	if (rc != IMP_OK)
+		return rc;
+	if (board_profile_var_get(&vars, "locked", &v) != 0 || v > 1) {
+		IMP_ERROR("profile %s: lock_status must set $locked to 0 or 1", p->name);
+		return IMP_ERR_CONFIG;
+	}
+	*locked = (int)v;
+	return IMP_OK;
+}
+
+/*
+ * A read failed with rc: IMP_ERR_TARGET_LOCKED when the chip's own lock
+ * status confirms a lock, else rc unchanged (an error code alone proves
+ * nothing).
+ */
+static imp_err confirm_locked(const struct board_profile *p, struct board_probe *probe, imp_err rc)
+{
+	int locked = 0;
+
+	if (rc == IMP_OK || rc == IMP_ERR_TARGET_LOCKED)
+		return rc;
+	if (board_profile_lock_status(p, probe, &locked) == IMP_OK && locked) {
+		IMP_DEBUG("profile %s: the read failed and the chip reports itself locked", p->name);
+		return IMP_ERR_TARGET_LOCKED;
+	}
+	return rc;
+}
+
 imp_err board_profile_read_uid(const struct board_profile *p, struct board_probe *probe,
 			       uint8_t *uid, size_t cap, size_t *uid_len)
 {
+	bool zeros = true, ones = true;
 	imp_err rc;
 
 	*uid_len = 0;
 	if (cap < p->uid_len)
 		return IMP_ERR_USAGE;
 	rc = board_probe_read(probe, p->uid_addr, uid, p->uid_len);
-	if (rc == IMP_OK)
-		*uid_len = p->uid_len;
+	if (rc != IMP_OK)
+		return confirm_locked(p, probe, rc);
+	for (size_t i = 0; i < p->uid_len; i++) {
+		zeros = zeros && uid[i] == 0x00;
+		ones = ones && uid[i] == 0xFF;
+	}
+	if (zeros || ones) {
+		IMP_ERROR("the uid at 0x%08x reads as all %s: no chip has that uid; the debug "
+			  "server hides a failed read (OpenOCD without gdb_report_data_abort?) or "
+			  "the target is not powered", p->uid_addr, zeros ? "zeros" : "ones");
+		rc = confirm_locked(p, probe, IMP_ERR_PROBE);
+		return rc;
+	}
+	*uid_len = p->uid_len;
+	return IMP_OK;
+}
+
+imp_err board_profile_connect(const struct board_profile *p, struct board_probe *probe)
+{
+	int locked = 0;
+	imp_err rc;
+
+	if (p->connect_reset) {
+		rc = board_probe_reset(probe);
+		if (rc != IMP_OK && rc != IMP_ERR_TARGET_LOCKED)
+			return rc;
+	}
+	rc = board_profile_lock_status(p, probe, &locked);
+	if (rc == IMP_ERR_UNSUPPORTED)
+		locked = 0;
+	else if (rc != IMP_OK)
+		return rc;
+	if (locked)
+		return IMP_OK; /* identify finds out what it is; nothing is written */
+	if (board_profile_seq(p, "revision_check")) {
+		struct board_profile_vars vars = { 0 };
+
+		rc = board_profile_run(p, "revision_check", probe, &vars);
+		if (rc != IMP_OK)
+			return rc;
+	}
+	if (board_profile_seq(p, "debug_open")) {
+		struct board_profile_vars vars = { 0 };
+
+		rc = board_profile_run(p, "debug_open", probe, &vars);
+		if (rc != IMP_OK)
+			return rc;
+	}
+	return IMP_OK;
+}
+
+imp_err board_profile_recover(const struct board_profile *p, struct board_probe *probe)
+{
+	struct board_profile_vars vars = { 0 };
+	imp_err rc;
+
+	if (!board_profile_seq(p, "recover"))
+		return IMP_ERR_UNSUPPORTED;
+	rc = board_profile_run(p, "recover", probe, &vars);
+	if (rc == IMP_OK && board_profile_seq(p, "debug_open")) {
+		memset(&vars, 0, sizeof(vars));
+		rc = board_profile_run(p, "debug_open", probe, &vars);
+	}
 	return rc;
 }
 
@@ -899,6 +1117,10 @@ imp_err board_profile_program_flash(const struct board_profile *p, struct board_
 		return IMP_ERR_NOMEM;
 	memcpy(buf, image, n);
 	memset(buf + n, 0xFF, padded - n);
+	/* The server's own flash driver, where it offers one for the range. */
+	rc = board_probe_flash_program(probe, addr, buf, padded);
+	if (rc != IMP_ERR_UNSUPPORTED)
+		goto cleanup;
 	rc = board_profile_run(p, "flash_unlock", probe, &vars);
 	if (rc != IMP_OK)
 		goto cleanup;
@@ -964,28 +1186,63 @@ cleanup:
 	return rc;
 }
 
-imp_err board_profile_verify_flash(const struct board_profile *p, struct board_probe *probe,
-				   uint32_t addr, const uint8_t *image, size_t n)
+/* Compare [addr, addr+n) with image: *match; logs the digests when asked. */
+static imp_err compare_flash(struct board_probe *probe, uint32_t addr, const uint8_t *image,
+			     size_t n, bool *match, bool log_mismatch)
 {
 	uint8_t want[32], got[32];
 	char hw[65], hg[65];
+	uint32_t crc = 0;
 	unsigned dl = 0;
 	imp_err rc;
 
-	(void)p;
+	*match = false;
+	rc = board_probe_crc32(probe, addr, n, &crc);
+	if (rc == IMP_OK) {
+		uint32_t expect = board_rsp_crc32(0xFFFFFFFFu, image, n);
+
+		*match = crc == expect;
+		if (!*match && log_mismatch)
+			IMP_ERROR("flash at 0x%08x (%zu bytes) does not match the image: crc32 "
+				  "%08x on the board (computed by the debug server), %08x in the "
+				  "image; program it again", addr, n, crc, expect);
+		return IMP_OK;
+	}
+	if (rc != IMP_ERR_UNSUPPORTED)
+		return rc;
 	if (EVP_Digest(image, n, want, &dl, EVP_sha256(), NULL) != 1)
 		return IMP_ERR_CRYPTO;
 	rc = board_probe_sha256(probe, addr, n, got);
 	if (rc != IMP_OK)
 		return rc;
-	if (memcmp(want, got, 32) != 0) {
+	*match = memcmp(want, got, 32) == 0;
+	if (!*match && log_mismatch) {
 		imp_hex_encode(want, 32, hw);
 		imp_hex_encode(got, 32, hg);
 		IMP_ERROR("flash read-back at 0x%08x (%zu bytes) does not match the image: "
 			  "sha256 %s on the board, %s in the image; program it again", addr, n, hg, hw);
-		return IMP_ERR_VERIFY;
 	}
 	return IMP_OK;
+}
+
+imp_err board_profile_flash_matches(const struct board_profile *p, struct board_probe *probe,
+				    uint32_t addr, const uint8_t *image, size_t n, bool *match)
+{
+	(void)p;
+	return compare_flash(probe, addr, image, n, match, false);
+}
+
+imp_err board_profile_verify_flash(const struct board_profile *p, struct board_probe *probe,
+				   uint32_t addr, const uint8_t *image, size_t n)
+{
+	bool match = false;
+	imp_err rc;
+
+	(void)p;
+	rc = compare_flash(probe, addr, image, n, &match, true);
+	if (rc != IMP_OK)
+		return rc;
+	return match ? IMP_OK : IMP_ERR_VERIFY;
 }
 
 imp_err board_profile_burn_fuses(const struct board_profile *p, struct board_probe *probe,
@@ -1010,7 +1267,7 @@ imp_err board_profile_read_fuses(const struct board_profile *p, struct board_pro
 
 	rc = board_profile_run(p, "fuse_read", probe, &vars);
 	if (rc != IMP_OK)
-		return rc;
+		return rc == IMP_ERR_UNSUPPORTED ? rc : confirm_locked(p, probe, rc);
 	if (board_profile_var_get(&vars, "fuses", mask) != 0) {
 		IMP_ERROR("profile %s: fuse_read does not set $fuses", p->name);
 		return IMP_ERR_CONFIG;
@@ -1023,25 +1280,53 @@ imp_err board_profile_verify_lock(const struct board_profile *p, struct board_pr
 {
 	uint8_t uid[64];
 	size_t n = 0;
-	imp_err rc;
+	int locked = -1;
+	imp_err rc, st;
 
 	board_probe_expect_locked(probe, true);
-	rc = p->lock_reset ? board_probe_reset(probe) : IMP_OK;
-	if (rc == IMP_OK || rc == IMP_ERR_TARGET_LOCKED)
-		rc = board_profile_read_uid(p, probe, uid, sizeof(uid), &n);
-	else
-		n = 0;
+	/* A reset may well fail on a part that locks at it; read regardless. */
+	if (p->lock_reset)
+		(void)board_probe_reset(probe);
+	rc = board_probe_read(probe, p->uid_addr, uid, p->uid_len);
+	if (rc == IMP_OK) {
+		bool zeros = true, ones = true;
+
+		for (size_t i = 0; i < p->uid_len; i++) {
+			zeros = zeros && uid[i] == 0x00;
+			ones = ones && uid[i] == 0xFF;
+		}
+		/* Zeros and OK is what a server hiding a failed read answers:
+		 * proof of nothing, neither way. */
+		if (zeros || ones)
+			rc = IMP_ERR_PROBE;
+	}
+	/* The chip's own word on it, where the profile can ask (nRF52:
+	 * CTRL-AP APPROTECTSTATUS): it decides; a refused read alone does not. */
+	st = board_profile_lock_status(p, probe, &locked);
 	board_probe_expect_locked(probe, false);
+	if (st != IMP_OK && st != IMP_ERR_UNSUPPORTED) {
+		IMP_ERROR("lock verification inconclusive: the chip's lock status cannot be read "
+			  "(%s); check the probe", imp_err_name(st));
+		return st;
+	}
 	if (rc == IMP_OK) {
 		IMP_ERROR("lock not effective: the debug port still reads the UID at 0x%08x; "
 			  "the board is NOT locked", p->uid_addr);
 		return IMP_ERR_VERIFY;
 	}
-	if (rc != IMP_ERR_TARGET_LOCKED) {
+	if (st == IMP_OK && locked == 0) {
+		IMP_ERROR("lock not effective: the chip reports its debug port open (lock_status) "
+			  "though the UID read failed (%s); the board is NOT locked",
+			  imp_err_name(rc));
+		return IMP_ERR_VERIFY;
+	}
+	if (st == IMP_ERR_UNSUPPORTED && rc != IMP_ERR_TARGET_LOCKED) {
 		IMP_ERROR("lock verification inconclusive: the UID read failed with %s, not "
-			  "'target locked'", imp_err_name(rc));
+			  "'target locked', and the profile cannot read the chip's lock status",
+			  imp_err_name(rc));
 		return rc;
 	}
+	(void)n;
 	IMP_DEBUG("debug port refuses access: locked");
 	if (link && p->lock_lifecycle) {
 		struct board_agent_info info;

@@ -380,7 +380,22 @@ static const unsigned std_bauds[] = { 9600, 19200, 38400, 57600, 115200, 230400,
 				      500000, 576000, 921600, 1000000, 1152000, 1500000,
 				      2000000, 3000000, 4000000 };
 
-/* "rsp://HOST:PORT" (HOST may be [v6]) or "sim:". */
+/* A probe URI's query: "?k=v&k=v" of plain characters (the driver checks
+ * the keys when it opens). */
+static bool probe_query_ok(const char *q)
+{
+	if (*q == '\0')
+		return true;
+	if (*q != '?' || q[1] == '\0')
+		return false;
+	for (q++; *q; q++)
+		if (!isalnum((unsigned char)*q) && !strchr("._:/-=&+", *q))
+			return false;
+	return true;
+}
+
+/* "rsp://HOST:PORT[?QUERY]" (HOST may be [v6]), "openocd://CONFIG[?QUERY]"
+ * or "sim:". */
 static int parse_probe(const char *s, struct fmt_fixture *f)
 {
 	const char *host;
@@ -388,13 +403,32 @@ static int parse_probe(const char *s, struct fmt_fixture *f)
 	const char *host_end;
 	char *end;
 	unsigned long port;
+	char hostport[300];
+	size_t hl;
 
 	if (strcmp(s, "sim:") == 0) {
 		f->probe_kind = FMT_PROBE_SIM;
 		return 1;
 	}
+	if (strncmp(s, "openocd://", 10) == 0) {
+		size_t cl = strcspn(s + 10, "?");
+
+		if (cl == 0 || !probe_query_ok(s + 10 + cl))
+			return 0;
+		for (size_t i = 0; i < cl; i++)
+			if (!isalnum((unsigned char)s[10 + i]) && !strchr("._:/-", s[10 + i]))
+				return 0;
+		f->probe_kind = FMT_PROBE_OPENOCD;
+		return 1;
+	}
 	if (strncmp(s, "rsp://", 6) != 0)
 		return 0;
+	hl = strcspn(s, "?");
+	if (hl >= sizeof(hostport) || !probe_query_ok(s + hl))
+		return 0;
+	memcpy(hostport, s, hl);
+	hostport[hl] = '\0';
+	s = hostport;
 	host = s + 6;
 	if (host[0] == '[') {
 		host_end = strchr(host, ']');
@@ -451,7 +485,7 @@ static imp_err parse_fixture(struct cctx *c, json_t *o, size_t idx, struct fmt_f
 		return fail(c, p, "expected 1 to 32 characters of A-Z a-z 0-9 - _ .");
 	sub(p, base, "probe");
 	if (!json_is_string(json_object_get(o, "probe")))
-		return fail(c, p, "expected \"rsp://HOST:PORT\" or \"sim:\"");
+		return fail(c, p, "expected \"rsp://HOST:PORT\", \"openocd://CONFIG\" or \"sim:\"");
 	rc = get_str(c, o, base, "probe", &f->probe);
 	if (rc != IMP_OK)
 		return rc;
@@ -459,7 +493,8 @@ static imp_err parse_fixture(struct cctx *c, json_t *o, size_t idx, struct fmt_f
 	if (r < 0)
 		return oom(c);
 	if (r == 0)
-		return fail(c, p, "expected \"rsp://HOST:PORT\" or \"sim:\"");
+		return fail(c, p, "expected \"rsp://HOST:PORT[?KEY=VALUE&...]\", "
+			    "\"openocd://CONFIG[?KEY=VALUE&...]\" or \"sim:\"");
 	rc = get_str(c, o, base, "uart", &f->uart);
 	if (rc == IMP_OK)
 		rc = get_str(c, o, base, "reader", &f->reader);
@@ -476,9 +511,10 @@ static imp_err parse_fixture(struct cctx *c, json_t *o, size_t idx, struct fmt_f
 			    "921600, ... 4000000)");
 	}
 	f->baud = baud;
-	if (f->probe_kind == FMT_PROBE_RSP && !f->uart) {
+	if (f->probe_kind != FMT_PROBE_SIM && !f->uart) {
 		sub(p, base, "uart");
-		return fail(c, p, "missing (required with an rsp:// probe: the serial device)");
+		return fail(c, p, "missing (required with an rsp:// or openocd:// probe: the serial "
+			    "device)");
 	}
 	return IMP_OK;
 }

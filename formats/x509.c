@@ -113,13 +113,39 @@ imp_err fmt_pubkey_to_point(EVP_PKEY *key, uint8_t point[65])
 	return IMP_OK;
 }
 
+/*
+ * The uncompressed point of a named-curve P-256 key, whose
+ * SubjectPublicKeyInfo is then { id-ecPublicKey, prime256v1 } and that
+ * point: built from it directly, it skips OpenSSL 3.0's encoder and decoder
+ * round trip behind X509_PUBKEY_set(), the dearest part of issuing a
+ * certificate. 0 for any other key (which takes the general path).
+ */
+static int p256_named_point(EVP_PKEY *key, uint8_t point[65])
+{
+	char enc[32];
+	size_t len = 0;
+
+	if (fmt_pubkey_to_point(key, point) != IMP_OK)
+		return 0;
+	if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc),
+					   &len) != 1) {
+		ERR_clear_error();
+		return 0;
+	}
+	return strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) == 0;
+}
+
 imp_err fmt_pubkey_ski(EVP_PKEY *key, uint8_t ski[20])
 {
 	X509_PUBKEY *xpk = NULL;
 	const unsigned char *pk;
+	uint8_t point[65];
 	int pklen;
 	imp_err rc = IMP_ERR_CRYPTO;
 
+	/* The BIT STRING of the key's SubjectPublicKeyInfo is its point. */
+	if (p256_named_point(key, point))
+		return SHA1(point, sizeof(point), ski) ? IMP_OK : IMP_ERR_CRYPTO;
 	if (X509_PUBKEY_set(&xpk, key) != 1)
 		goto cleanup;
 	if (X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, xpk) != 1)
@@ -263,6 +289,25 @@ cleanup:
 	ASN1_OCTET_STRING_free(os);
 	AUTHORITY_KEYID_free(akid);
 	return rc;
+}
+
+static imp_err set_pubkey(X509 *x, EVP_PKEY *key)
+{
+	uint8_t point[65];
+	unsigned char *enc;
+
+	if (!p256_named_point(key, point))
+		return X509_set_pubkey(x, key) == 1 ? IMP_OK : IMP_ERR_CRYPTO;
+	enc = OPENSSL_memdup(point, sizeof(point));
+	if (!enc)
+		return IMP_ERR_NOMEM;
+	if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+				   V_ASN1_OBJECT, OBJ_nid2obj(NID_X9_62_prime256v1), enc,
+				   (int)sizeof(point)) != 1) {
+		OPENSSL_free(enc);
+		return IMP_ERR_CRYPTO;
+	}
+	return IMP_OK;
 }
 
 static imp_err set_serial(X509 *x, const uint8_t *serial, size_t len)
@@ -413,13 +458,11 @@ imp_err fmt_cert_issue(const struct fmt_cert_request *req,
 		       const struct fmt_signer *signer, X509 **out)
 {
 	EVP_PKEY *issuer_pub = NULL;
-	EVP_PKEY *eph = NULL;
 	X509 *x = NULL;
 	X509 *cert = NULL;
 	X509_NAME *subject = NULL;
 	X509V3_CTX ctx;
 	const X509_ALGOR *alg = NULL;
-	const ASN1_BIT_STRING *dummy_sig = NULL;
 	uint8_t *tbs = NULL;
 	uint8_t *algder = NULL;
 	uint8_t *certder = NULL;
@@ -475,8 +518,10 @@ imp_err fmt_cert_issue(const struct fmt_cert_request *req,
 		    X509_set1_notAfter(x, ina) != 1)
 			goto cleanup;
 	}
-	if (X509_set_pubkey(x, req->subject_key) != 1)
+	rc = set_pubkey(x, req->subject_key);
+	if (rc != IMP_OK)
 		goto cleanup;
+	rc = IMP_ERR_CRYPTO;
 
 	X509V3_set_ctx(&ctx, req->issuer ? req->issuer : x, x, NULL, NULL, 0);
 	rc = add_conf_ext(x, &ctx, NID_basic_constraints, profile_bc(req->profile));
@@ -495,19 +540,17 @@ imp_err fmt_cert_issue(const struct fmt_cert_request *req,
 	if (rc != IMP_OK)
 		goto cleanup;
 
-	/* Throwaway signature: sets both AlgorithmIdentifiers to ecdsa-with-SHA256. */
-	rc = fmt_p256_generate(&eph);
-	if (rc != IMP_OK)
-		goto cleanup;
+	/* The TBS part's AlgorithmIdentifier, and the outer one, read
+	 * ecdsa-with-SHA256 without parameters (RFC 5758 3.2). X509_sign()
+	 * would set it only by signing with a key of this process. */
 	rc = IMP_ERR_CRYPTO;
-	if (X509_sign(x, eph, EVP_sha256()) <= 0) {
-		log_ossl("X509_sign");
+	alg = X509_get0_tbs_sigalg(x);
+	if (X509_ALGOR_set0((X509_ALGOR *)alg, OBJ_nid2obj(NID_ecdsa_with_SHA256), V_ASN1_UNDEF,
+			    NULL) != 1)
 		goto cleanup;
-	}
 	tbs_len = i2d_re_X509_tbs(x, &tbs);
 	if (tbs_len <= 0)
 		goto cleanup;
-	X509_get0_signature(&dummy_sig, &alg, x);
 	alg_len = i2d_X509_ALGOR(alg, &algder);
 	if (alg_len <= 0)
 		goto cleanup;
@@ -544,7 +587,6 @@ cleanup:
 	X509_free(cert);
 	X509_free(x);
 	X509_NAME_free(subject);
-	EVP_PKEY_free(eph);
 	OPENSSL_free(tbs);
 	OPENSSL_free(algder);
 	free(certder);

@@ -130,14 +130,14 @@ static imp_err load_board(sqlite3 *db, const char *col, const char *key, struct 
 	imp_err rc;
 
 	snprintf(sql, sizeof(sql), "SELECT " BOARD_COLS " FROM boards WHERE %s = ?1", col);
-	rc = jdb_prepare(db, sql, &st);
+	rc = jdb_stmt(db, sql, &st);
 	if (rc == IMP_OK)
 		rc = jdb_bind_text(db, st, 1, key);
 	if (rc == IMP_OK)
 		rc = jdb_step_row(db, st);
 	if (rc == IMP_OK)
 		rc = jboard_from_row(st, b, true);
-	sqlite3_finalize(st);
+	jdb_stmt_done(st);
 	return rc;
 }
 
@@ -254,14 +254,14 @@ static imp_err exec_bound(sqlite3 *db, const char *sql, int *sqlite_rc, int n, c
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
 
-	rc = jdb_prepare(db, sql, &st);
+	rc = jdb_stmt(db, sql, &st);
 	if (rc == IMP_OK && sqlite3_bind_parameter_count(st) < n)
 		n = sqlite3_bind_parameter_count(st);
 	for (int i = 0; rc == IMP_OK && i < n; i++)
 		rc = jdb_bind_text(db, st, i + 1, texts[i]);
 	if (rc == IMP_OK)
 		rc = jdb_step_done(db, st, sqlite_rc);
-	sqlite3_finalize(st);
+	jdb_stmt_done(st);
 	return rc;
 }
 
@@ -530,14 +530,21 @@ cleanup:
 imp_err jnl_set_state(struct jnl *j, const char *uid, enum jnl_state new_state,
 			       const char *data_json)
 {
+	return jnl_set_state_ev(j, uid, new_state, data_json, NULL);
+}
+
+imp_err jnl_set_state_ev(struct jnl *j, const char *uid, enum jnl_state new_state,
+			 const char *data_json, struct jnl_event_ref *wrote)
+{
 	char u[JNL_UID_HEX_MAX + 1];
 	struct jnl_board b = { 0 };
+	struct jnl_event_ref ev = { 0 };
 	imp_err rc;
 
 	if ((unsigned)new_state >= JNL_ST__COUNT || new_state == JNL_ST_DONE ||
 	    new_state == JNL_ST_FAILED || new_state == JNL_ST_QUARANTINED) {
 		jerr_set(IMP_ERR_INTERNAL, "set_state cannot move board %s to %s: use record_done, "
-			 "reject or quarantine", u, jnl_state_name(new_state));
+			 "reject or quarantine", uid ? uid : "(null)", jnl_state_name(new_state));
 		return IMP_ERR_INTERNAL;
 	}
 	rc = board_begin(j, uid, u);
@@ -556,9 +563,13 @@ imp_err jnl_set_state(struct jnl *j, const char *uid, enum jnl_state new_state,
 		goto cleanup;
 	}
 	rc = update_state(j, u, b.serial, b.state, new_state, b.data, data_json, "state");
+	ev = j->appended; /* jdb_end() may append a checkpoint after it */
 cleanup:
 	jnl_board_release(&b);
-	return jdb_end(j, rc);
+	rc = jdb_end(j, rc);
+	if (rc == IMP_OK && wrote)
+		*wrote = ev;
+	return rc;
 }
 
 imp_err jnl_set_data(struct jnl *j, const char *uid, const char *data_json)
@@ -830,14 +841,14 @@ static imp_err outbox_uid(sqlite3 *db, const char *record_id, char uid[JNL_UID_H
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
 
-	rc = jdb_prepare(db, "SELECT uid FROM outbox WHERE record_id = ?1", &st);
+	rc = jdb_stmt(db, "SELECT uid FROM outbox WHERE record_id = ?1", &st);
 	if (rc == IMP_OK)
 		rc = jdb_bind_text(db, st, 1, record_id);
 	if (rc == IMP_OK)
 		rc = jdb_step_row(db, st);
 	if (rc == IMP_OK)
 		copy_col(uid, JNL_UID_HEX_MAX + 1, st, 0);
-	sqlite3_finalize(st);
+	jdb_stmt_done(st);
 	return rc;
 }
 

@@ -99,7 +99,7 @@ static imp_err chain_head(sqlite3 *db, uint64_t *seq, char hash[JNL_HASH_HEX_LEN
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
 
-	rc = jdb_prepare(db, "SELECT seq, hash, kind FROM events ORDER BY seq DESC LIMIT 1", &st);
+	rc = jdb_stmt(db, "SELECT seq, hash, kind FROM events ORDER BY seq DESC LIMIT 1", &st);
 	if (rc)
 		return rc;
 	rc = jdb_step_row(db, st);
@@ -124,7 +124,7 @@ static imp_err chain_head(sqlite3 *db, uint64_t *seq, char hash[JNL_HASH_HEX_LEN
 		if (kind)
 			snprintf(kind, 32, "%s", k ? k : "");
 	}
-	sqlite3_finalize(st);
+	jdb_stmt_done(st);
 	return rc;
 }
 
@@ -158,7 +158,7 @@ imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 		jerr_set(rc, "cannot hash event %" PRIu64, seq);
 		return rc;
 	}
-	rc = jdb_prepare(j->db, "INSERT INTO events(seq, ts, mono_ns, uid, serial, kind, detail, "
+	rc = jdb_stmt(j->db, "INSERT INTO events(seq, ts, mono_ns, uid, serial, kind, detail, "
 			 "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", &st);
 	if (rc)
 		goto cleanup;
@@ -187,10 +187,14 @@ imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 	rc = jdb_setting_set_u64(j->db, JS_HEAD_SEQ, seq);
 	if (rc == IMP_OK)
 		rc = jdb_setting_set(j->db, JS_HEAD_HASH, hash);
-	if (rc == IMP_OK)
+	if (rc == IMP_OK) {
 		j->appended_seq = seq;
+		j->appended.seq = seq;
+		memcpy(j->appended.prev_hash, head, sizeof(j->appended.prev_hash));
+		memcpy(j->appended.hash, hash, sizeof(j->appended.hash));
+	}
 cleanup:
-	sqlite3_finalize(st);
+	jdb_stmt_done(st);
 	return rc;
 }
 

@@ -69,6 +69,127 @@ imp_err jdb_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 	return IMP_OK;
 }
 
+/* ------------------------------------------------------ statement cache */
+
+#define JDB_CACHE_MAX 32
+
+struct jdb_cached {
+	sqlite3_stmt *st;
+	bool lent;        /* handed out, not yet given back */
+};
+
+struct jdb_cache {
+	sqlite3 *db;
+	struct jdb_cached e[JDB_CACHE_MAX];
+	size_t n;
+	struct jdb_cache *next;
+};
+
+/* The write connections of open handles; the lock covers the list and
+ * every entry (a handle is used by several fixture threads in turn). */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct jdb_cache *caches;
+
+static struct jdb_cache *cache_of(sqlite3 *db)
+{
+	struct jdb_cache *c = caches;
+
+	while (c && c->db != db)
+		c = c->next;
+	return c;
+}
+
+/* Start keeping statements of db (a handle's write connection). */
+static imp_err cache_attach(sqlite3 *db)
+{
+	struct jdb_cache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return IMP_ERR_NOMEM;
+	c->db = db;
+	pthread_mutex_lock(&cache_lock);
+	c->next = caches;
+	caches = c;
+	pthread_mutex_unlock(&cache_lock);
+	return IMP_OK;
+}
+
+/* Finalize what db kept, before it is closed. */
+static void cache_detach(sqlite3 *db)
+{
+	struct jdb_cache **pp, *c = NULL;
+
+	pthread_mutex_lock(&cache_lock);
+	for (pp = &caches; *pp; pp = &(*pp)->next) {
+		if ((*pp)->db == db) {
+			c = *pp;
+			*pp = c->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&cache_lock);
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		sqlite3_finalize(c->e[i].st);
+	free(c);
+}
+
+imp_err jdb_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+	struct jdb_cache *c;
+	bool known = false;
+	imp_err rc;
+
+	*st = NULL;
+	pthread_mutex_lock(&cache_lock);
+	c = cache_of(db);
+	for (size_t i = 0; c && i < c->n; i++) {
+		if (strcmp(sqlite3_sql(c->e[i].st), sql) != 0)
+			continue;
+		known = true;
+		if (c->e[i].lent)
+			break; /* in use further up the stack: a fresh one */
+		c->e[i].lent = true;
+		*st = c->e[i].st;
+		pthread_mutex_unlock(&cache_lock);
+		return IMP_OK;
+	}
+	if (c && !known && c->n < JDB_CACHE_MAX) {
+		rc = jdb_prepare(db, sql, st);
+		if (rc == IMP_OK) {
+			c->e[c->n].st = *st;
+			c->e[c->n].lent = true;
+			c->n++;
+		}
+		pthread_mutex_unlock(&cache_lock);
+		return rc;
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return jdb_prepare(db, sql, st);
+}
+
+void jdb_stmt_done(sqlite3_stmt *st)
+{
+	struct jdb_cache *c;
+
+	if (!st)
+		return;
+	pthread_mutex_lock(&cache_lock);
+	c = cache_of(sqlite3_db_handle(st));
+	for (size_t i = 0; c && i < c->n; i++) {
+		if (c->e[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			c->e[i].lent = false;
+			pthread_mutex_unlock(&cache_lock);
+			return;
+		}
+	}
+	pthread_mutex_unlock(&cache_lock);
+	sqlite3_finalize(st);
+}
+
 imp_err jdb_exec(sqlite3 *db, const char *sql)
 {
 	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
@@ -161,7 +282,7 @@ imp_err jdb_setting_get(sqlite3 *db, const char *key, char *out, size_t cap)
 	const unsigned char *v;
 	imp_err rc;
 
-	rc = jdb_prepare(db, "SELECT value FROM settings WHERE key = ?1", &st);
+	rc = jdb_stmt(db, "SELECT value FROM settings WHERE key = ?1", &st);
 	if (rc)
 		goto cleanup;
 	rc = jdb_bind_text(db, st, 1, key);
@@ -178,7 +299,7 @@ imp_err jdb_setting_get(sqlite3 *db, const char *key, char *out, size_t cap)
 	}
 	memcpy(out, v, strlen((const char *)v) + 1);
 cleanup:
-	sqlite3_finalize(st);
+	jdb_stmt_done(st);
 	return rc;
 }
 
@@ -205,7 +326,7 @@ imp_err jdb_setting_set(sqlite3 *db, const char *key, const char *value)
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
 
-	rc = jdb_prepare(db, "INSERT INTO settings(key, value) VALUES (?1, ?2) "
+	rc = jdb_stmt(db, "INSERT INTO settings(key, value) VALUES (?1, ?2) "
 			     "ON CONFLICT(key) DO UPDATE SET value = excluded.value", &st);
 	if (rc)
 		goto cleanup;
@@ -217,7 +338,7 @@ imp_err jdb_setting_set(sqlite3 *db, const char *key, const char *value)
 		goto cleanup;
 	rc = jdb_step_done(db, st, NULL);
 cleanup:
-	sqlite3_finalize(st);
+	jdb_stmt_done(st);
 	return rc;
 }
 
@@ -787,6 +908,8 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 		goto cleanup;
 	rc = open_db(path, (o->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
 			   SQLITE_OPEN_FULLMUTEX, j->busy_ms, &j->db);
+	if (rc == IMP_OK)
+		rc = cache_attach(j->db);
 	if (rc)
 		goto cleanup;
 	if (!o->read_only) {
@@ -833,8 +956,10 @@ void jnl_close(struct jnl *j)
 	if (!j)
 		return;
 	if (j->db) {
-		int src = sqlite3_close(j->db);
+		int src;
 
+		cache_detach(j->db);
+		src = sqlite3_close(j->db);
 		if (src != SQLITE_OK)
 			jdb_fail(j->db, "sqlite3_close", src);
 	}

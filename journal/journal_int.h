@@ -26,6 +26,7 @@ struct jnl {
 	/* Set by an append in the current transaction; read by jdb_end() to
 	 * decide whether an automatic checkpoint is due. */
 	uint64_t appended_seq;
+	struct jnl_event_ref appended; /* the last event jchain_append() wrote */
 	uint64_t cp_hint_seq;     /* last checkpoint seq this handle knows of */
 	uint32_t cp_interval;     /* cached; re-read before signing */
 	bool in_checkpoint;
@@ -57,6 +58,17 @@ void jerr_set(imp_err code, const char *fmt, ...) __attribute__((format(printf, 
 void jerr_clear(void);
 
 imp_err jdb_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st);
+/*
+ * A statement kept prepared on a handle's write connection, one per SQL
+ * text, for the statements every board step runs: parsing one costs more
+ * than running it on this schema (CHECKs, triggers, foreign keys). On a
+ * connection that is not a handle's (a reader), or with the cache full or
+ * the text's statement already handed out, a fresh one. Either way the
+ * caller gives it back with jdb_stmt_done(), never sqlite3_finalize().
+ */
+imp_err jdb_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **st);
+/* Reset and unbind a cached statement, finalize any other; NULL is a no-op. */
+void jdb_stmt_done(sqlite3_stmt *st);
 imp_err jdb_exec(sqlite3 *db, const char *sql);
 /* Bind text (NULL binds SQL NULL) / integer. */
 imp_err jdb_bind_text(sqlite3 *db, sqlite3_stmt *st, int idx, const char *s);

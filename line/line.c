@@ -1183,9 +1183,8 @@ static void finding(line_finding_fn cb, void *arg, uint64_t *n, const char *chec
 		cb(arg, &f);
 }
 
-imp_err line_audit(const struct line_opts *o, FILE *records_out,
-			line_finding_fn cb, void *arg, uint64_t *findings,
-			uint64_t *records)
+imp_err line_audit(const struct line_opts *o, line_record_fn record, void *record_arg,
+		   line_finding_fn cb, void *arg, uint64_t *findings, uint64_t *records)
 {
 	static const struct {
 		const char *check;
@@ -1247,18 +1246,11 @@ imp_err line_audit(const struct line_opts *o, FILE *records_out,
 		return IMP_ERR_TIMEOUT;
 	}
 	rc = pq_exec(NULL, c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-	if (rc == IMP_OK && records_out)
+	if (rc == IMP_OK && record)
 		rc = pq_run(NULL, c, &r, NULL, "SELECT record_id, jws FROM records ORDER BY created, "
 			    "record_id", 0, NULL);
 	for (int i = 0; rc == IMP_OK && r && i < PQntuples(r); i++) {
-		json_t *line = json_pack("{s:s, s:s}", "id", PQgetvalue(r, i, 0), "jws",
-					 PQgetvalue(r, i, 1));
-		char *s = line ? json_dumps(line, JSON_COMPACT) : NULL;
-
-		json_decref(line);
-		if (!s || fprintf(records_out, "%s\n", s) < 0)
-			rc = s ? IMP_ERR_IO : IMP_ERR_NOMEM;
-		free(s);
+		rc = record(record_arg, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
 		nr++;
 	}
 	PQclear(r);

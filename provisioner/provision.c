@@ -44,6 +44,11 @@ struct job {
 	char serial[JNL_SERIAL_MAX];
 	enum jnl_state state;
 	json_t *data;     /* the journal's step data for this board (owned) */
+	/* The device key and certificate as objects, from the step that made
+	 * them or parsed once from data (owned; NULL until needed). */
+	EVP_PKEY *pub;
+	X509 *cert;
+	struct jnl_event_ref record_ev; /* the RECORD state change, if made here */
 	uint8_t slot;
 	double t0;
 };
@@ -124,6 +129,7 @@ static void crash_point(void)
 /* Journal the next state with what the step added, then mirror it locally. */
 static imp_err advance(struct job *j, enum jnl_state next, json_t *add)
 {
+	struct jnl_event_ref ev;
 	char *text = NULL;
 	imp_err rc;
 
@@ -132,10 +138,12 @@ static imp_err advance(struct job *j, enum jnl_state next, json_t *add)
 		if (!text)
 			return IMP_ERR_NOMEM;
 	}
-	rc = jnl_set_state(j->st->journal, j->uid, next, text);
+	rc = jnl_set_state_ev(j->st->journal, j->uid, next, text, &ev);
 	free(text);
 	if (rc != IMP_OK)
 		return rc;
+	if (next == JNL_ST_RECORD)
+		j->record_ev = ev;
 	crash_point();
 	if (add)
 		json_object_update(j->data, add);
@@ -176,27 +184,59 @@ static imp_err subject_oneline(const struct fmt_name_entry *names, size_t n, cha
 	return IMP_OK;
 }
 
-static imp_err pub_from_data(const struct job *j, EVP_PKEY **out)
+/* The device's public key (borrowed from j): "pub" of the step data. */
+static imp_err job_pub(struct job *j, EVP_PKEY **out)
 {
 	uint8_t point[WIRE_PUB_LEN];
-	imp_err rc = data_hex(j, "pub", point, sizeof(point));
+	imp_err rc;
 
-	if (rc != IMP_OK) {
-		IMP_ERROR("%s: the journal holds no public key for board %s", j->fx->name, j->uid);
-		return IMP_ERR_JOURNAL;
+	if (!j->pub) {
+		rc = data_hex(j, "pub", point, sizeof(point));
+		if (rc != IMP_OK) {
+			IMP_ERROR("%s: the journal holds no public key for board %s",
+				  j->fx ? j->fx->name : "", j->uid);
+			return IMP_ERR_JOURNAL;
+		}
+		rc = fmt_pubkey_from_point(point, &j->pub);
+		if (rc != IMP_OK)
+			return rc;
 	}
-	return fmt_pubkey_from_point(point, out);
+	*out = j->pub;
+	return IMP_OK;
 }
 
-static imp_err cert_from_data(const struct job *j, X509 **out)
+/* The device certificate (borrowed from j): "cert" of the step data. */
+static imp_err job_cert(struct job *j, X509 **out)
 {
-	const char *b64 = data_str(j, "cert");
+	const char *b64;
+	imp_err rc;
 
-	if (!b64) {
-		IMP_ERROR("%s: the journal holds no certificate for board %s", j->fx->name, j->uid);
-		return IMP_ERR_JOURNAL;
+	if (!j->cert) {
+		b64 = data_str(j, "cert");
+		if (!b64) {
+			IMP_ERROR("%s: the journal holds no certificate for board %s",
+				  j->fx ? j->fx->name : "", j->uid);
+			return IMP_ERR_JOURNAL;
+		}
+		rc = fmt_cert_from_b64(b64, &j->cert);
+		if (rc != IMP_OK)
+			return rc;
 	}
-	return fmt_cert_from_b64(b64, out);
+	*out = j->cert;
+	return IMP_OK;
+}
+
+/* A step that writes "pub" or "cert" replaces what was cached of it. */
+static void job_set_pub(struct job *j, EVP_PKEY *pub)
+{
+	EVP_PKEY_free(j->pub);
+	j->pub = pub;
+}
+
+static void job_set_cert(struct job *j, X509 *cert)
+{
+	X509_free(j->cert);
+	j->cert = cert;
 }
 
 /* The ephemeral ECDH key and KEK the station uses to wrap for the board. */
@@ -318,6 +358,8 @@ static imp_err step_keys_device(struct job *j, json_t *add)
 	if (rc != IMP_OK)
 		goto cleanup;
 	add_hex(add, "pub", pub, sizeof(pub));
+	job_set_pub(j, board_key);
+	board_key = NULL;
 cleanup:
 	fmt_name_entries_free(names, nn);
 	free(csr_der);
@@ -336,6 +378,7 @@ static imp_err step_keys_hsm(struct job *j, json_t *add)
 	size_t got = 0;
 	imp_err rc;
 
+	job_set_pub(j, NULL); /* built again from the "pub" this step writes */
 	/* A crash after the import and before the journal: the slot has it. */
 	rc = board_anchor_read_identity(j->anchor, j->slot, &id);
 	if (rc != IMP_OK)
@@ -443,7 +486,7 @@ static imp_err step_certify(struct job *j, json_t *add)
 
 	if (j->st->cfg->key_mode == FMT_KEY_MODE_PSK)
 		return IMP_OK; /* a PSK has no certificate */
-	rc = pub_from_data(j, &pub);
+	rc = job_pub(j, &pub);
 	if (rc == IMP_OK)
 		rc = device_subject(j, &names, &nn);
 	if (rc != IMP_OK)
@@ -467,9 +510,10 @@ static imp_err step_certify(struct job *j, json_t *add)
 		goto cleanup;
 	}
 	json_object_set_new(add, "cert", json_string(b64));
+	job_set_cert(j, cert);
+	cert = NULL;
 cleanup:
 	fmt_name_entries_free(names, nn);
-	EVP_PKEY_free(pub);
 	X509_free(cert);
 	free(der);
 	free(b64);
@@ -535,12 +579,26 @@ static imp_err step_firmware(struct job *j, json_t *add)
 
 	if (!st->firmware)
 		return IMP_OK;
-	/* Resumed after programming: the read-back digest already matches. */
-	rc = board_probe_sha256(j->probe, st->firmware_addr, st->firmware_len, digest);
-	if (rc == IMP_OK && memcmp(digest, st->firmware_sha256, 32) == 0) {
-		add_hex(add, "firmware_sha256", digest, sizeof(digest));
+	bool match = false;
+
+	/* Resumed after programming: the flash already holds the image. Its
+	 * first bytes tell a fresh board at once; only then the whole check
+	 * (a server-side checksum or a read-back of the whole image). */
+	{
+		uint8_t head[16];
+		size_t hn = st->firmware_len < sizeof(head) ? st->firmware_len : sizeof(head);
+
+		rc = board_probe_read(j->probe, st->firmware_addr, head, hn);
+		match = rc == IMP_OK && memcmp(head, st->firmware, hn) == 0;
+	}
+	if (match)
+		rc = board_profile_flash_matches(st->profile, j->probe, st->firmware_addr,
+						 st->firmware, st->firmware_len, &match);
+	if (rc == IMP_OK && match) {
+		add_hex(add, "firmware_sha256", st->firmware_sha256, 32);
 		return IMP_OK;
 	}
+	(void)digest;
 	rc = board_profile_program_flash(st->profile, j->probe, st->firmware_addr, st->firmware,
 					 st->firmware_len);
 	if (rc == IMP_OK)
@@ -558,7 +616,7 @@ static imp_err verify_ecdsa_challenge(struct job *j, const uint8_t *nonce, const
 	EVP_MD_CTX *md = NULL;
 	imp_err rc;
 
-	rc = cert_from_data(j, &cert);
+	rc = job_cert(j, &cert);
 	if (rc != IMP_OK)
 		return rc;
 	md = EVP_MD_CTX_new();
@@ -570,7 +628,6 @@ static imp_err verify_ecdsa_challenge(struct job *j, const uint8_t *nonce, const
 		rc = IMP_ERR_CHALLENGE;
 	}
 	EVP_MD_CTX_free(md);
-	X509_free(cert);
 	return rc;
 }
 
@@ -663,8 +720,10 @@ static imp_err step_lock(struct job *j, json_t *add)
 	if (rc != IMP_OK)
 		return rc;
 	imp_rfc3339_now(ts);
-	json_object_set_new(add, "lock", json_pack("{s:b, s:b, s:s, s:s}", "debug_locked",
-						   (ls.fuses & WIRE_FUSE_DEBUG_LOCK) != 0,
+	/* debug_locked: what board_profile_verify_lock established from outside
+	 * (the debug port refused and, where the chip can say, its own lock
+	 * status confirmed), not what the agent claims. */
+	json_object_set_new(add, "lock", json_pack("{s:b, s:b, s:s, s:s}", "debug_locked", 1,
 						   "boot_locked",
 						   (ls.fuses & WIRE_FUSE_BOOT_LOCK) != 0,
 						   "lifecycle", board_lifecycle_name(ls.lifecycle),
@@ -689,10 +748,18 @@ static int head_event_cb(void *arg, const struct jnl_event *ev)
 	return 0;
 }
 
-static imp_err last_board_event(struct jnl *jn, const char *uid, struct head_event *h)
+/* The RECORD state change as this walk wrote it, else (a resumed board)
+ * the board's last event, read back from the journal. */
+static imp_err record_link(const struct job *j, struct head_event *h)
 {
 	memset(h, 0, sizeof(*h));
-	return jnl_iterate_events(jn, 0, uid, head_event_cb, h);
+	if (j->record_ev.seq) {
+		h->seq = j->record_ev.seq;
+		memcpy(h->prev_hash, j->record_ev.prev_hash, sizeof(h->prev_hash));
+		memcpy(h->hash, j->record_ev.hash, sizeof(h->hash));
+		return IMP_OK;
+	}
+	return jnl_iterate_events(j->st->journal, 0, j->uid, head_event_cb, h);
 }
 
 static imp_err step_record(struct job *j, json_t *add)
@@ -720,7 +787,7 @@ static imp_err step_record(struct job *j, json_t *add)
 	}
 	rc = imp_hex_decode(j->uid, uid_bin, uid_len);
 	if (rc == IMP_OK)
-		rc = last_board_event(st->journal, j->uid, &head);
+		rc = record_link(j, &head);
 	if (rc != IMP_OK)
 		return rc;
 	r.serial = j->serial;
@@ -733,9 +800,9 @@ static imp_err step_record(struct job *j, json_t *add)
 		r.kcv = kcv;
 		r.kcv_len = sizeof(kcv);
 	} else {
-		rc = pub_from_data(j, &pub);
+		rc = job_pub(j, &pub);
 		if (rc == IMP_OK)
-			rc = cert_from_data(j, &cert);
+			rc = job_cert(j, &cert);
 		r.public_key = pub;
 		r.device_certificate = cert;
 	}
@@ -770,8 +837,6 @@ static imp_err step_record(struct job *j, json_t *add)
 cleanup:
 	json_decref(obj);
 	free(jws);
-	EVP_PKEY_free(pub);
-	X509_free(cert);
 	return rc;
 }
 
@@ -853,6 +918,19 @@ static imp_err reissue(struct job *j)
 			  "revoke %s instead", j->fx->name, j->uid, j->serial, j->serial);
 		return IMP_ERR_DUPLICATE;
 	}
+	if (j->state == JNL_ST_FAILED) {
+		/* A rejected, unlocked board starts again from an erased chip
+		 * where the profile can erase it whole (nRF52: CTRL-AP ERASEALL).
+		 * Never a DONE board: its firmware and identity stay. */
+		rc = board_profile_recover(j->st->profile, j->probe);
+		if (rc != IMP_OK && rc != IMP_ERR_UNSUPPORTED) {
+			IMP_ERROR("%s: board %s: erasing it for the reissue failed; it stays FAILED",
+				  j->fx->name, j->uid);
+			return rc;
+		}
+		if (rc == IMP_OK)
+			IMP_INFO("%s: board %s erased whole for its reissue", j->fx->name, j->uid);
+	}
 	rc = jnl_reissue(j->st->journal, j->uid, j->st->reissue_reason,
 				  j->st->reissue_by);
 	if (rc == IMP_OK)
@@ -904,6 +982,14 @@ static bool take_new_board(struct prov_station *st)
 	return false;
 }
 
+static bool uid_tail_zero(const uint8_t *uid, size_t from)
+{
+	for (size_t i = from; i < WIRE_UID_LEN; i++)
+		if (uid[i])
+			return false;
+	return true;
+}
+
 /*
  * Read the board's identity, compare the UID seen through SWD with the
  * agent's, and find the board in the journal: a new board is allocated, a
@@ -913,6 +999,7 @@ static imp_err identify(struct job *j, struct prov_result *res)
 {
 	struct prov_station *st = j->st;
 	struct jnl_board row = { 0 };
+	imp_err rc2 = IMP_OK;
 	uint8_t swd_uid[64];
 	size_t swd_len = 0;
 	bool existing = false, swd_open;
@@ -924,12 +1011,38 @@ static imp_err identify(struct job *j, struct prov_result *res)
 		return rc;
 	imp_hex_encode(j->info.uid, WIRE_UID_LEN, j->uid);
 	rc = board_profile_read_uid(st->profile, j->probe, swd_uid, sizeof(swd_uid), &swd_len);
+	/* A chip with a shorter UID (nRF52: 8 bytes) has the agent's 16 bytes
+	 * end in zeros. */
 	if (rc == IMP_OK &&
-	    (swd_len != WIRE_UID_LEN || memcmp(swd_uid, j->info.uid, WIRE_UID_LEN) != 0)) {
+	    (swd_len > WIRE_UID_LEN || memcmp(swd_uid, j->info.uid, swd_len) != 0 ||
+	     !uid_tail_zero(j->info.uid, swd_len))) {
 		IMP_ERROR("%s: the uid read through swd differs from the agent's (%s): probe and "
 			  "uart reach different boards; check the fixture wiring", j->fx->name, j->uid);
 		return IMP_ERR_VERIFY;
 	}
+	if (rc == IMP_ERR_TARGET_LOCKED && j->info.lifecycle == WIRE_LC_OPEN &&
+	    !(j->info.fuses & WIRE_FUSE_DEBUG_LOCK) &&
+	    ((rc2 = jnl_get_board(st->journal, j->uid, &row)) == IMP_ERR_NOT_FOUND ||
+	     (rc2 == IMP_OK && row.state <= JNL_ST_FIRMWARE))) {
+		/* A part whose debug port is shut though nothing was locked: a
+		 * hardened nRF52 new from the factory, or one reset before its
+		 * firmware was in. Its profile opens it by erasing it whole;
+		 * nothing is lost (the firmware step programs it again). */
+		IMP_INFO("%s: board %s: debug port closed, agent open, firmware not yet in: "
+			 "erasing it to open it", j->fx->name, j->uid);
+		rc = board_profile_recover(st->profile, j->probe);
+		if (rc == IMP_OK)
+			rc = board_profile_read_uid(st->profile, j->probe, swd_uid, sizeof(swd_uid),
+						    &swd_len);
+		if (rc == IMP_OK &&
+		    (swd_len > WIRE_UID_LEN || memcmp(swd_uid, j->info.uid, swd_len) != 0 ||
+		     !uid_tail_zero(j->info.uid, swd_len)))
+			rc = IMP_ERR_VERIFY;
+		if (rc == IMP_ERR_UNSUPPORTED)
+			rc = IMP_ERR_TARGET_LOCKED;
+	}
+	jnl_board_release(&row);
+	memset(&row, 0, sizeof(row));
 	if (rc != IMP_OK && rc != IMP_ERR_TARGET_LOCKED)
 		return rc;
 	swd_open = rc == IMP_OK;
@@ -1040,16 +1153,18 @@ static imp_err connect_board(struct job *j)
 	struct board_anchor_params ap = { 0 };
 	imp_err rc;
 
-	if (fx->probe_kind != FMT_PROBE_RSP || !fx->uart) {
-		IMP_ERROR("%s: provisioning needs a probe (rsp://HOST:PORT) and a uart path",
-			  fx->name);
+	if (fx->probe_kind == FMT_PROBE_SIM || !fx->uart) {
+		IMP_ERROR("%s: provisioning needs a probe (rsp://HOST:PORT or openocd://CONFIG) "
+			  "and a uart path", fx->name);
 		return IMP_ERR_CONFIG;
 	}
 	rc = board_probe_open(fx->probe, &j->probe);
 	if (rc == IMP_OK) {
-		/* Start from a known core state: a station that stopped half-way
-		 * may have left the flash controller inside a sequence. */
-		rc = board_probe_reset(j->probe);
+		/* Start from a known core state (a station that stopped half-way
+		 * may have left the flash controller inside a sequence), unless
+		 * the profile says a reset could lock the part: then its lock
+		 * state is read first (board_profile_connect). */
+		rc = board_profile_connect(j->st->profile, j->probe);
 		if (rc == IMP_ERR_TARGET_LOCKED)
 			rc = IMP_OK;
 	}
@@ -1069,6 +1184,10 @@ static void job_release(struct job *j)
 	board_link_close(j->link);
 	board_probe_close(j->probe);
 	json_decref(j->data);
+	EVP_PKEY_free(j->pub);
+	X509_free(j->cert);
+	j->pub = NULL;
+	j->cert = NULL;
 	j->anchor = NULL;
 	j->link = NULL;
 	j->probe = NULL;
@@ -1225,6 +1344,8 @@ imp_err prov_finish_records(struct prov_station *st, unsigned *finished)
 		if (rc == IMP_OK)
 			(*finished)++;
 		json_decref(j.data);
+		EVP_PKEY_free(j.pub);
+		X509_free(j.cert);
 	}
 	for (size_t i = 0; i < l.n; i++)
 		jnl_board_release(&l.rows[i]);

@@ -495,7 +495,7 @@ static void handle_packet(struct rsp_conn *c, char *p, size_t n)
 	if (strncmp(p, "qSupported", 10) == 0) {
 		char s[64];
 
-		snprintf(s, sizeof(s), "PacketSize=%x;QStartNoAckMode+", RSP_PACKET_SIZE);
+		snprintf(s, sizeof(s), "PacketSize=%x;QStartNoAckMode+;imprint-vboard+", RSP_PACKET_SIZE);
 		reply(c, s);
 	} else if (strcmp(p, "QStartNoAckMode") == 0) {
 		reply(c, "OK");

@@ -62,37 +62,21 @@ static void on_line_finding(void *arg, const struct line_finding *f)
 	on_finding(arg, &e);
 }
 
-/*
- * The line's database half (docs/LINE.md): its records go to a temporary
- * JSON-lines file that the offline audit then verifies like an export.
- */
-static imp_err audit_line(struct station_ctx *ctx, const struct fmt_config *cfg,
-			  const char *url, char *tmp, size_t cap, uint64_t *findings)
-{
+/* The line's database half (docs/LINE.md): a source of records for the
+ * offline audit, which verifies them like any other; the line's own checks
+ * report their findings as they go. */
+struct line_source {
+	struct station_ctx *ctx;
 	struct line_opts lo;
-	FILE *f;
-	int fd;
-	imp_err rc;
+	uint64_t findings;
+};
 
-	st_line_opts(ctx, cfg, &lo);
-	lo.conninfo = url;
-	lo.quota = 0;
-	snprintf(tmp, cap, "%s/line-audit.XXXXXX", ctx->data_dir);
-	fd = mkstemp(tmp);
-	f = fd >= 0 ? fdopen(fd, "w") : NULL;
-	if (!f) {
-		IMP_ERROR("audit: cannot create a temporary file in %s", ctx->data_dir);
-		if (fd >= 0) {
-			close(fd);
-			unlink(tmp);
-		}
-		tmp[0] = '\0';
-		return IMP_ERR_IO;
-	}
-	rc = line_audit(&lo, f, on_line_finding, ctx, findings, NULL);
-	if (fclose(f) != 0 && rc == IMP_OK)
-		rc = IMP_ERR_IO;
-	return rc;
+static imp_err line_source(void *arg, imp_err (*add)(void *, const char *, const char *),
+			   void *add_ctx)
+{
+	struct line_source *ls = arg;
+
+	return line_audit(&ls->lo, add, add_ctx, on_line_finding, ls->ctx, &ls->findings, NULL);
 }
 
 static struct {
@@ -134,8 +118,7 @@ static int audit_run(struct station_ctx *ctx, int argc, char **argv)
 	const struct fmt_config *cfg = &ctx->run->cfg;
 	const char *journal = ao.journal, *records = ao.records, *trust = ao.trust;
 	const char *line = ao.line;
-	char line_tmp[4200] = "";
-	uint64_t line_findings = 0;
+	struct line_source ls = { .ctx = ctx };
 	struct aud_opts o = { 0 };
 	struct aud_summary s;
 	char jpath[4200], tdir[4200];
@@ -144,12 +127,13 @@ static int audit_run(struct station_ctx *ctx, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	if (line) {
-		rc = audit_line(ctx, cfg, line, line_tmp, sizeof(line_tmp), &line_findings);
-		if (rc != IMP_OK)
-			goto cleanup;
-		records = line_tmp;
+		st_line_opts(ctx, cfg, &ls.lo);
+		ls.lo.conninfo = line;
+		ls.lo.quota = 0;
+		o.source = line_source;
+		o.source_arg = &ls;
 	}
-	if (!journal && !records) {
+	if (!journal && !records && !line) {
 		st_journal_path(ctx, cfg, jpath, sizeof(jpath));
 		journal = jpath;
 	}
@@ -166,8 +150,8 @@ static int audit_run(struct station_ctx *ctx, int argc, char **argv)
 	o.arg = ctx;
 	rc = aud_run(&o, &s);
 	if (line && (rc == IMP_OK || rc == IMP_ERR_AUDIT)) {
-		s.findings += line_findings;
-		if (line_findings)
+		s.findings += ls.findings;
+		if (ls.findings)
 			rc = IMP_ERR_AUDIT;
 	}
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT)
@@ -184,9 +168,6 @@ static int audit_run(struct station_ctx *ctx, int argc, char **argv)
 				  "findings", (json_int_t)s.findings, "seconds", s.seconds,
 				  "verify_seconds", s.verify_seconds),
 			print_summary, NULL);
-cleanup:
-	if (line_tmp[0])
-		unlink(line_tmp);
 	if (rc == IMP_ERR_AUDIT)
 		return (int)rc;
 	return st_fail(rc, NULL);

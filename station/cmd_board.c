@@ -23,7 +23,7 @@ struct info_opts {
 static struct info_opts info_o = { .profile = "imprint-vb1" };
 
 static const struct st_option info_opts_table[] = {
-	{ "probe", 'p', ST_OPT_STRING, &info_o.probe, "URI", "debug probe: rsp://HOST:PORT or sim:" },
+	{ "probe", 'p', ST_OPT_STRING, &info_o.probe, "URI", "debug probe: rsp://HOST:PORT, openocd://CONFIG or sim:" },
 	{ "uart", 'u', ST_OPT_STRING, &info_o.uart, "PATH", "agent UART (tty) path" },
 	{ "profile", 't', ST_OPT_STRING, &info_o.profile, "NAME",
 	  "target profile (default imprint-vb1)" },
@@ -155,7 +155,12 @@ static int board_info(struct info_opts *o, struct station_ctx *ctx)
 	}
 
 	if (have_swd_uid && have_agent) {
-		bool match = uid_len == WIRE_UID_LEN && memcmp(uid, info.uid, WIRE_UID_LEN) == 0;
+		/* A chip with a shorter UID (nRF52: 8 bytes) has the agent's
+		 * 16 bytes end in zeros. */
+		bool match = uid_len <= WIRE_UID_LEN && memcmp(uid, info.uid, uid_len) == 0;
+
+		for (size_t i = uid_len; match && i < WIRE_UID_LEN; i++)
+			match = info.uid[i] == 0;
 
 		json_object_set_new(out, "uid_match", json_boolean(match));
 		if (!match) {
@@ -191,7 +196,7 @@ static const struct st_command board_info_cmd = {
 	.opts = info_opts_table,
 	.help = "Reads the board's unique ID through the debug probe (at the target profile's "
 		"UID address) and through the provisioning agent, and says whether they match; "
-		"shows lifecycle, fuses and agent version. Probe URIs: rsp://HOST:PORT, sim:",
+		"shows lifecycle, fuses and agent version. Probe URIs: rsp://HOST:PORT, openocd://CONFIG, sim:",
 };
 
 static const struct st_command *const board_subs[] = { &board_info_cmd, NULL };

@@ -4,11 +4,12 @@
 # board model itself charged that board: secure-element operations, flash
 # programming, erases, fuse burns and UART byte times at 921600 baud), for
 # 1, 4 and 16 fixtures, and the station's CPU time per board.
+# Then the same with --latency 0 (the board answers at once) on 1 and 64
+# fixtures: there the station's own CPU per board is what is measured.
 # Goals: one fixture within 1.10x the floor; N fixtures give at least
-# 0.9 x N times one fixture's throughput.
-# Usage: bench/provision/run.sh [BUILD_DIR] (default: build); LATENCY=0 runs the
-# boards without their latency model, so cpu/board is the station's own cost; FIXTURES="16 64"
-# picks the fixture counts
+# 0.9 x N times one fixture's throughput; at most 3 ms of station CPU per
+# board over 64 boards at zero latency.
+# Usage: bench/provision/run.sh [BUILD_DIR] (default: build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$here/build}
@@ -20,34 +21,118 @@ trap '[ -n "$VB" ] && kill $VB 2>/dev/null; rm -rf "$T"' EXIT
 data=$T/data
 "$imprint" -q --data-dir "$data" demo --boards 1 --latency 0 >/dev/null
 
-printf '%-9s %-7s %-14s %-14s %-8s %-16s %-14s %-10s\n' fixtures boards "wall/board s" "floor/board s" ratio "throughput b/h" "vs N x one" "cpu/board ms"
+fmt='%-9s %-8s %-7s %-14s %-14s %-8s %-16s %-14s %-10s\n'
+printf "$fmt" fixtures latency boards "wall/board s" "floor/board s" ratio "throughput b/h" "vs N x one" "cpu/board ms"
 one_tp=
-for n in ${FIXTURES:-1 4 16}; do
-	"$vboard" --boards "$n" --state-dir "$T/b$n" --latency "${LATENCY:-1}" --endpoints "$T/ep$n" \
-		--stats "$T/stats$n" >/dev/null 2>&1 &
+# row N LATENCY: N fixtures, one fresh board on each, in one provision run
+row() {
+	local n=$1 lat=$2 tag=$1-$2
+	"$vboard" --boards "$n" --state-dir "$T/b$tag" --latency "$lat" --endpoints "$T/ep$tag" \
+		--stats "$T/stats$tag" >/dev/null 2>&1 &
 	VB=$!
-	for _ in $(seq 1 200); do grep -q ready "$T/ep$n" 2>/dev/null && break; sleep 0.05; done
-	fixtures=$(sed -n 's/.*"rsp":"\([^"]*\)".*"uart":"\([^"]*\)".*/{"name":"F\1","probe":"\1","uart":"\2"}/p' "$T/ep$n" |
+	for _ in $(seq 1 200); do grep -q ready "$T/ep$tag" 2>/dev/null && break; sleep 0.05; done
+	fixtures=$(sed -n 's/.*"rsp":"\([^"]*\)".*"uart":"\([^"]*\)".*/{"name":"F\1","probe":"\1","uart":"\2"}/p' "$T/ep$tag" |
 		awk '{ sub(/"name":"F[^"]*"/, "\"name\":\"F" NR "\""); print }' | paste -sd, -)
-	cat >"$T/c$n.json" <<EOC
+	cat >"$T/c$tag.json" <<EOC
 {"version":1,"station_id":"demo-station","firmware":{"image":"$data/demo/firmware.bin",
  "signature":"$data/demo/firmware.sig"},"fixtures":[$fixtures]}
 EOC
 	TIMEFORMAT='%R %U %S'
-	{ time "$imprint" --json --data-dir "$data" --config "$T/c$n.json" provision >"$T/out$n" 2>/dev/null; } 2>"$T/time$n"
+	{ time "$imprint" --json --data-dir "$data" --config "$T/c$tag.json" provision >"$T/out$tag" 2>/dev/null; } 2>"$T/time$tag"
 	kill "$VB"
 	wait "$VB" 2>/dev/null || true
 	VB=
-	read -r real user sys <"$T/time$n"
-	wall=$(grep '"event":"result"' "$T/out$n" | sed -n 's/.*"seconds":\([0-9.e+-]*\).*/\1/p' |
+	read -r real user sys <"$T/time$tag"
+	wall=$(grep '"event":"result"' "$T/out$tag" | sed -n 's/.*"seconds":\([0-9.e+-]*\).*/\1/p' |
 		awk '{ s += $1 } END { printf "%.3f", s / NR }')
-	floor=$(sed -n 's/.*"modelled_s":\([0-9.]*\).*/\1/p' "$T/stats$n" | awk '{ s += $1 } END { printf "%.3f", s / NR }')
-	done=$(grep -c '"state":"DONE"' <(grep '"event":"result"' "$T/out$n") || true)
+	floor=$(sed -n 's/.*"modelled_s":\([0-9.]*\).*/\1/p' "$T/stats$tag" | awk '{ s += $1 } END { printf "%.3f", s / NR }')
+	done=$(grep -c '"state":"DONE"' <(grep '"event":"result"' "$T/out$tag") || true)
 	tp=$(awk -v n="$done" -v r="$real" 'BEGIN { printf "%.0f", n * 3600 / r }')
 	[ -n "$one_tp" ] || one_tp=$tp
 	scale=$(awk -v tp="$tp" -v one="$one_tp" -v n="$n" 'BEGIN { printf "%.2f", tp / (one * n) }')
-	ratio=$(awk -v w="$wall" -v f="$floor" 'BEGIN { printf "%.3f", w / f }')
+	ratio=$(awk -v w="$wall" -v f="$floor" 'BEGIN { if (f > 0) printf "%.3f", w / f; else print "-" }')
 	cpu=$(awk -v u="$user" -v s="$sys" -v n="$done" 'BEGIN { printf "%.1f", (u + s) * 1000 / n }')
-	printf '%-9s %-7s %-14s %-14s %-8s %-16s %-14s %-10s\n' "$n" "$done/$n" "$wall" "$floor" "$ratio" "$tp" "$scale" "$cpu"
+	printf "$fmt" "$n" "$lat" "$done/$n" "$wall" "$floor" "$ratio" "$tp" "$scale" "$cpu"
+}
+for n in 1 4 16; do
+	row "$n" 1
 done
-echo "(cpu/board includes the station's start-up: HSM login, journal, profile; throughput counts the whole run)"
+one_tp=
+for n in 1 64; do
+	row "$n" 0
+done
+echo "(cpu/board: the station's user+sys time over the run divided by the boards it finished,"
+echo " start-up included: HSM login, journal, profile; throughput counts the whole run;"
+echo " at latency 0, 'vs N x one' compares with the one-fixture latency-0 row)"
+
+# OpenOCD rows: the nRF52840 model behind real OpenOCD (openocd:// fixtures:
+# one OpenOCD per fixture, started by the station), per-board wall against
+# the model's floor for 1 and 16 fixtures; then, on the same model and
+# image, what a shell script around OpenOCD does: `program IMAGE 0 verify`
+# (erase, write through the nrf5 driver, verify) with nothing else.
+# Goals: imprint's whole provisioning of a board at most 1.2x that.
+openocd=$(command -v openocd || true)
+if [ -z "$openocd" ]; then
+	echo "openocd not installed: no OpenOCD rows"
+	exit 0
+fi
+cfg=$here/board/openocd/vboard-nrf52840.cfg
+fw=$data/demo/firmware.bin
+echo
+echo "OpenOCD $($openocd --version 2>&1 | head -1 | sed 's/.*Debugger //'), nordic-nrf52840 model (legacy), $(stat -c %s "$fw") byte image"
+printf '%-9s %-7s %-14s %-14s %-8s %-16s %-14s %-22s\n' fixtures boards "wall/board s" "floor/board s" ratio "throughput b/h" "vs N x one" "vs openocd program"
+one_tp=
+prog=
+for n in 1 16; do
+	# OpenOCD's own `program ... verify` of the same image on a board of
+	# the same model, timed alone.
+	if [ -z "$prog" ]; then
+		"$vboard" --boards 1 --chip nordic-nrf52840 --bitbang 0 --state-dir "$T/p0" --latency 1 \
+			--endpoints "$T/pep" >/dev/null 2>&1 &
+		VB=$!
+		for _ in $(seq 1 200); do grep -q ready "$T/pep" 2>/dev/null && break; sleep 0.05; done
+		bb=$(sed -n '1s/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p' "$T/pep")
+		TIMEFORMAT='%R'
+		{ time "$openocd" -c "set VBOARD_PORT $bb" -f "$cfg" -c "gdb_port disabled; tcl_port disabled; telnet_port disabled" \
+			-c "program $fw 0 verify exit" >"$T/prog.out" 2>&1 || true; } 2>"$T/prog.time"
+		prog=$(cat "$T/prog.time")
+		grep -q "Verified OK" "$T/prog.out" || prog="failed"
+		kill "$VB"
+		wait "$VB" 2>/dev/null || true
+		VB=
+	fi
+	"$vboard" --boards "$n" --chip nordic-nrf52840 --bitbang 0 --state-dir "$T/o$n" --latency 1 \
+		--endpoints "$T/oep$n" --stats "$T/ostats$n" >/dev/null 2>&1 &
+	VB=$!
+	for _ in $(seq 1 200); do grep -q ready "$T/oep$n" 2>/dev/null && break; sleep 0.05; done
+	fixtures=$(awk -v cfg="$cfg" '
+		match($0, /"bitbang":"127.0.0.1:[0-9]+"/) {
+			bb = substr($0, RSTART + 21, RLENGTH - 22)
+			match($0, /"uart":"[^"]*"/)
+			uart = substr($0, RSTART + 8, RLENGTH - 9)
+			printf "%s{\"name\":\"F%d\",\"probe\":\"openocd://%s?set.VBOARD_PORT=%s\",\"uart\":\"%s\"}", sep, ++k, cfg, bb, uart
+			sep = ","
+		}' "$T/oep$n")
+	cat >"$T/oc$n.json" <<EOC
+{"version":1,"station_id":"demo-station","target":"nordic-nrf52840","firmware":{"image":"$fw",
+ "signature":"$data/demo/firmware.sig"},"fixtures":[$fixtures]}
+EOC
+	TIMEFORMAT='%R %U %S'
+	{ time "$imprint" --json --data-dir "$data" --config "$T/oc$n.json" provision >"$T/oout$n" 2>"$T/oerr$n" || true; } 2>"$T/otime$n"
+	kill "$VB"
+	wait "$VB" 2>/dev/null || true
+	VB=
+	read -r real user sys <"$T/otime$n"
+	wall=$(grep '"event":"result"' "$T/oout$n" | sed -n 's/.*"seconds":\([0-9.e+-]*\).*/\1/p' |
+		awk '{ s += $1 } END { if (NR) printf "%.3f", s / NR; else print "nan" }')
+	floor=$(sed -n 's/.*"modelled_s":\([0-9.]*\).*/\1/p' "$T/ostats$n" | awk '{ s += $1 } END { if (NR) printf "%.3f", s / NR; else print "nan" }')
+	done=$(grep -c '"state":"DONE"' <(grep '"event":"result"' "$T/oout$n") || true)
+	tp=$(awk -v n="$done" -v r="$real" 'BEGIN { printf "%.0f", n * 3600 / r }')
+	[ -n "$one_tp" ] || one_tp=$tp
+	scale=$(awk -v tp="$tp" -v one="$one_tp" -v n="$n" 'BEGIN { if (one) printf "%.2f", tp / (one * n); else print "nan" }')
+	ratio=$(awk -v w="$wall" -v f="$floor" 'BEGIN { if (f) printf "%.3f", w / f; else print "nan" }')
+	vsprog=$(awk -v w="$wall" -v p="$prog" 'BEGIN { if (p + 0) printf "%.2f (program %.2f s)", w / p, p; else print "n/a" }')
+	printf '%-9s %-7s %-14s %-14s %-8s %-16s %-14s %-22s\n' "$n" "$done/$n" "$wall" "$floor" "$ratio" "$tp" "$scale" "$vsprog"
+	[ "$done" = "$n" ] || { echo "  (failures:)"; grep error "$T/oerr$n" | sort | uniq -c | head -5; }
+done
+echo "(the floor is the model's charged time; OpenOCD's bit-banged JTAG costs come on top of it, in both columns)"

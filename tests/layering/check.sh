@@ -92,6 +92,14 @@ while IFS= read -r hit; do
 done < <(grep -nE 'imp_(provisioner|board|hsm|line|sim)|LIBPQ' backend-export/CMakeLists.txt \
 	backend-export/registry/CMakeLists.txt || true)
 
+# One record member table: struct fmt_member arrays are defined in
+# formats/record_members.c only.
+while IFS= read -r hit; do
+	fail "a record member table outside formats/record_members.c: $hit"
+done < <(grep -rnE --include='*.c' 'struct fmt_member(_table)?[[:space:]]+[a-z_]+(\[\])?[[:space:]]*=' \
+	common formats hsm wire board sim journal line provisioner backend-export audit station |
+	grep -v '^formats/record_members.c:' || true)
+
 if [ $bad = 0 ]; then
 	echo "layering: every include edge is allowed"
 fi

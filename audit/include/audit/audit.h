@@ -39,6 +39,13 @@ struct aud_opts {
 	const char *registry_db; /* imprint-registry database, or NULL */
 	unsigned threads;        /* verifying threads; 0: online CPUs */
 	const char *tmp_dir;     /* for the temporary database; NULL: $TMPDIR or /tmp */
+	/* A further source of records (the line's database), or NULL: called
+	 * once; it hands each record to add(add_ctx, id, jws), which returns
+	 * the error that stops it. */
+	imp_err (*source)(void *source_arg,
+			  imp_err (*add)(void *add_ctx, const char *id, const char *jws),
+			  void *add_ctx);
+	void *source_arg;
 	/* Called for every finding, from the calling thread. */
 	void (*finding)(void *arg, const struct aud_finding *f);
 	void *arg;

@@ -2,19 +2,38 @@
  * Debug probes: how the station reads and writes a board's memory over SWD.
  *
  * A probe driver is a const table of function pointers, picked by URI scheme
- * from the NULL-terminated, alphabetical list board_probe_drivers[]:
+ * from the NULL-terminated, alphabetical list board_probe_drivers[]
+ * (docs/PROBES.md has the keys, per server, and their hazards):
  *
- *   rsp://HOST:PORT[?timeout_ms=N&retries=N&reset=CMD&noack=0|1]
- *        GDB Remote Serial Protocol over TCP (OpenOCD, pyOCD, J-Link GDB
- *        server, Black Magic Probe, QEMU, imprint-vboard). timeout_ms per
- *        packet (default 3000), retries per packet (default 3), reset: the
- *        monitor command for reset() ('+' for space, default "reset halt"),
- *        noack=0 keeps '+'/'-' acknowledgements even when the server
- *        offers QStartNoAckMode. A reply "E51" means the target is
- *        debug-locked (imprint-vboard); other E-replies are access errors.
+ *   openocd://CONFIG[?set.VAR=VALUE&...&rsp keys]
+ *        the station starts OpenOCD itself with the configuration file
+ *        CONFIG (a path, or a name under board/openocd/), owns the process
+ *        (its own process group, killed with the station: PR_SET_PDEATHSIG),
+ *        picks its GDB and Tcl ports, and talks RSP to it with the
+ *        "openocd" personality. set.VAR=VALUE becomes -c "set VAR VALUE"
+ *        before the configuration is read.
+ *   rsp://HOST:PORT[?server=NAME&timeout_ms=N&retries=N&monitor_timeout_ms=N
+ *                  &flash_timeout_ms=N&reset=CMD&noack=0|1&dap=NAME&tcl=PORT
+ *                  &data_abort=1&cache=off&auto_unlock=off]
+ *        GDB Remote Serial Protocol over TCP to a server someone else runs
+ *        (OpenOCD, pyOCD, J-Link GDB server, Black Magic Probe, QEMU,
+ *        imprint-vboard). server= fixes the personality (openocd, pyocd,
+ *        jlink, bmp, qemu, vboard); without it the driver asks the server
+ *        (qSupported, "monitor version"). timeout_ms per packet (default
+ *        3000) and retries (default 3) apply to idempotent packets only;
+ *        monitor commands (monitor_timeout_ms, default 60000) and flash
+ *        packets (flash_timeout_ms, default 120000) are sent once.
+ *        reset: the monitor command for reset() ('+' for space, default
+ *        "reset halt"), noack=0 keeps '+'/'-' acknowledgements.
  *   sim:[?uid=32HEX&seed=N&latency=X]
  *        an in-process imprint-vb1 chip (imp_sim_chip); unit tests attach an
  *        existing chip with board_probe_attach_sim()
+ *
+ * A lock is never concluded from an error code alone: a driver answers
+ * IMP_ERR_TARGET_LOCKED only where the server states it positively
+ * (imprint-vboard's E51); everything else is IMP_ERR_PROBE, and the target
+ * profile confirms a lock through the chip's own lock status (for the
+ * nRF52, the CTRL-AP's APPROTECTSTATUS, read with ap_read()).
  *
  * Callers use the board_probe_* wrappers, never the table directly: they
  * check arguments, log, and answer IMP_ERR_UNSUPPORTED for members that are
@@ -74,10 +93,43 @@ struct board_probe_driver {
 	 * bytes, in out (which may be NULL when cap is 0).
 	 */
 	imp_err (*monitor)(void *priv, const char *cmd, char *out, size_t cap);
+
+	/*
+	 * Optional: program n bytes at addr through the server's own flash
+	 * driver (RSP vFlashErase/vFlashWrite/vFlashDone). The blocks covering
+	 * the range are erased first; bytes of those blocks outside the range
+	 * are lost. Each flash packet is sent once, never retried (a timeout
+	 * leaves the connection out of step: every later call fails).
+	 * IMP_ERR_UNSUPPORTED (nothing sent) when the server offers no flash
+	 * region holding the whole range; the caller then programs the flash
+	 * controller's registers itself.
+	 */
+	imp_err (*flash_program)(void *priv, uint32_t addr, const uint8_t *buf, size_t n);
+
+	/*
+	 * Optional: the CRC-32 of n bytes at addr as GDB defines it
+	 * (polynomial 0x04C11DB7, MSB first, initial value 0xFFFFFFFF, no final
+	 * inversion: board_rsp_crc32), computed by the server from the target's
+	 * memory, not from any cache. IMP_ERR_UNSUPPORTED when the server does
+	 * not compute it.
+	 */
+	imp_err (*crc32)(void *priv, uint32_t addr, size_t n, uint32_t *crc);
+
+	/*
+	 * Optional: read or write register reg (byte offset) of access port ap
+	 * of the ADIv5 debug port: the way to a chip's control AP (nRF52
+	 * CTRL-AP), which answers even when the MEM-AP is locked. Works
+	 * without a usable GDB connection where the driver has another way in
+	 * (OpenOCD's Tcl port). IMP_ERR_UNSUPPORTED when the server offers no
+	 * AP access; IMP_ERR_PROBE when the access failed.
+	 */
+	imp_err (*ap_read)(void *priv, unsigned ap, uint32_t reg, uint32_t *v);
+	imp_err (*ap_write)(void *priv, unsigned ap, uint32_t reg, uint32_t v);
 };
 
 /* NULL-terminated, sorted by name. */
 extern const struct board_probe_driver *const board_probe_drivers[];
+extern const struct board_probe_driver board_probe_openocd;
 extern const struct board_probe_driver board_probe_rsp;
 extern const struct board_probe_driver board_probe_sim;
 
@@ -111,6 +163,13 @@ imp_err board_probe_reset(struct board_probe *p);
 imp_err board_probe_halt(struct board_probe *p);
 /* IMP_ERR_UNSUPPORTED when the driver has no monitor. */
 imp_err board_probe_monitor(struct board_probe *p, const char *cmd, char *out, size_t cap);
+
+/* The optional members; IMP_ERR_UNSUPPORTED (not logged) when absent. */
+imp_err board_probe_flash_program(struct board_probe *p, uint32_t addr, const void *buf,
+				  size_t n);
+imp_err board_probe_crc32(struct board_probe *p, uint32_t addr, size_t n, uint32_t *crc);
+imp_err board_probe_ap_read(struct board_probe *p, unsigned ap, uint32_t reg, uint32_t *v);
+imp_err board_probe_ap_write(struct board_probe *p, unsigned ap, uint32_t reg, uint32_t v);
 
 /*
  * The wrappers log "target locked: ..." when a driver answers

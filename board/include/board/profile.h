@@ -41,15 +41,30 @@ enum board_profile_op {
 	BOARD_OP_RESET,         /* probe reset */
 	BOARD_OP_HALT,          /* probe halt */
 	BOARD_OP_DELAY,         /* sleep `us` microseconds */
+	BOARD_OP_SELECT32,      /* read addr once; set `var` to the result of the
+	                           case whose value equals (v & mask), else to
+	                           `default`, else IMP_ERR_BOARD with `error` */
 };
+
+#define BOARD_PROFILE_MAX_CASES 16u
 
 struct board_profile_step {
 	enum board_profile_op op;
 	struct board_profile_value addr, value, mask;
+	int ap;                     /* >= 0: addr is a register of this access
+	                               port (probe ap_read/ap_write), -1: memory */
 	uint32_t timeout_ms;        /* POLL32 (default 1000) */
 	uint32_t us;                /* DELAY */
-	char var[24];               /* READ32 */
-	char *error;                /* CHECK32/POLL32 message, may be NULL */
+	char var[24];               /* READ32, SELECT32 */
+	char if_var[24];            /* run only when this variable is set and
+	                               non-zero ("" = always) */
+	char *error;                /* CHECK32/POLL32/SELECT32 message, may be NULL */
+	size_t n_cases;             /* SELECT32 */
+	struct {
+		uint32_t value, result;
+	} cases[BOARD_PROFILE_MAX_CASES];
+	bool has_default;
+	uint32_t dflt;
 };
 
 struct board_profile_seq {
@@ -90,6 +105,10 @@ struct board_profile {
 	 * lock_lifecycle (0: not checked). */
 	bool lock_reset;
 	uint8_t lock_lifecycle;
+
+	/* Connect: reset the target first (connect.reset, default true). A
+	 * part whose reset can lock it (hardened APPROTECT) says false. */
+	bool connect_reset;
 
 	/* Provisioning agent. */
 	uint32_t agent_baud;
@@ -151,13 +170,45 @@ const struct board_profile_region *board_profile_region(const struct board_profi
 imp_err board_profile_run(const struct board_profile *p, const char *name,
 			  struct board_probe *probe, struct board_profile_vars *vars);
 
-/* Read the unique ID (uid_len bytes, at most cap) through the probe. */
+/*
+ * Read the unique ID (uid_len bytes, at most cap) through the probe. A UID
+ * of all zeros or all ones is refused (IMP_ERR_PROBE): it is what a server
+ * that hides failed reads answers (OpenOCD without data-abort reporting),
+ * never a real UID. A failed read is IMP_ERR_TARGET_LOCKED only when the
+ * probe says so positively or the profile's lock_status confirms it.
+ */
 imp_err board_profile_read_uid(const struct board_profile *p, struct board_probe *probe,
 			       uint8_t *uid, size_t cap, size_t *uid_len);
 
 /*
- * Erase the pages covering [addr, addr+n) of the "flash" region and program
- * image there (flash_unlock, flash_erase_page per page, flash_program_begin,
+ * The chip's own lock status, when the profile has a "lock_status"
+ * sequence (it must set $locked to 1 or 0): *locked is then 1 (locked) or
+ * 0 (open) and IMP_OK. IMP_ERR_UNSUPPORTED without such a sequence; the
+ * probe's errors when it cannot be read (inconclusive, never "locked").
+ */
+imp_err board_profile_lock_status(const struct board_profile *p, struct board_probe *probe,
+				  int *locked);
+
+/*
+ * What the station does on connecting to a board, before anything else:
+ * reset (if connect.reset), then "revision_check" (if the profile has it),
+ * then, when lock_status says the part is open, "debug_open" (keeps a
+ * hardened part open across resets). A locked part is left alone here.
+ */
+imp_err board_profile_connect(const struct board_profile *p, struct board_probe *probe);
+
+/*
+ * Recover a part for a reissue: the profile's "recover" sequence (nRF52:
+ * CTRL-AP ERASEALL), then "debug_open". IMP_ERR_UNSUPPORTED when the
+ * profile has none. Erases the whole chip: for failed boards only.
+ */
+imp_err board_profile_recover(const struct board_profile *p, struct board_probe *probe);
+
+/*
+ * Program image at addr. Where the probe offers the server's own flash
+ * driver for the range (board_probe_flash_program: RSP vFlash), that is
+ * used. Otherwise: erase the pages covering [addr, addr+n) of the "flash"
+ * region and program image there (flash_unlock, flash_erase_page per page, flash_program_begin,
  * chunked writes each followed by flash_program_check, flash_program_end).
  * n is padded with 0xFF to program_unit. IMP_ERR_USAGE when the range is
  * not inside the flash region.
@@ -169,8 +220,15 @@ imp_err board_profile_program_flash(const struct board_profile *p, struct board_
 imp_err board_probe_sha256(struct board_probe *probe, uint32_t addr, size_t n,
 			   uint8_t digest[32]);
 
-/* Read back [addr, addr+n) and compare its SHA-256 with the image's:
- * IMP_ERR_VERIFY on a mismatch. */
+/* Whether [addr, addr+n) already holds image (same check as verify,
+ * without logging a mismatch): *match set, IMP_OK. */
+imp_err board_profile_flash_matches(const struct board_profile *p, struct board_probe *probe,
+				    uint32_t addr, const uint8_t *image, size_t n, bool *match);
+
+/* Read back [addr, addr+n) and compare it with the image: the server's
+ * CRC-32 of the target's memory where the probe offers one (bypasses any
+ * server cache), else the SHA-256 of the bytes read. IMP_ERR_VERIFY on a
+ * mismatch. */
 imp_err board_profile_verify_flash(const struct board_profile *p, struct board_probe *probe,
 				   uint32_t addr, const uint8_t *image, size_t n);
 

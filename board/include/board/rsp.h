@@ -64,4 +64,34 @@ int board_rsp_is_error(const uint8_t *reply, size_t n, unsigned *code);
  */
 int board_rsp_unhex(const uint8_t *hex, size_t hex_len, uint8_t *out, size_t n);
 
+/*
+ * CRC-32 as GDB's qCRC packet defines it: polynomial 0x04C11DB7, processed
+ * most significant bit first, no reflection, no final inversion. Pass
+ * 0xFFFFFFFF as crc for a fresh sum (GDB does); chains over pieces.
+ */
+uint32_t board_rsp_crc32(uint32_t crc, const uint8_t *buf, size_t n);
+
+/* One <memory> element of a GDB memory map (qXfer:memory-map:read). */
+enum board_rsp_mem_type { BOARD_RSP_MEM_RAM = 1, BOARD_RSP_MEM_ROM = 2, BOARD_RSP_MEM_FLASH = 3 };
+
+struct board_rsp_region {
+	enum board_rsp_mem_type type;
+	uint64_t start;
+	uint64_t length;
+	uint64_t blocksize;         /* flash: erase block, > 0; else 0 */
+};
+
+/*
+ * Parse the memory-map XML (GDB's gdb-memory-map.dtd) in xml[0..n): the
+ * <memory type= start= length=> elements and a flash region's
+ * <property name="blocksize">. A strict subset parser, safe on hostile
+ * input: it never reads past n, never recurses, and answers -1 (nothing
+ * usable, *count 0) on anything malformed: unknown memory type, a number
+ * that is not decimal or 0x hex or overflows, length 0, a region ending
+ * past 2^32, a flash region without a blocksize or whose length is not a
+ * multiple of it, more than cap regions. 0 on success.
+ */
+int board_rsp_parse_memory_map(const char *xml, size_t n, struct board_rsp_region *out,
+			       size_t cap, size_t *count);
+
 #endif

@@ -30,16 +30,17 @@
 
 enum fmt_probe_kind {
 	FMT_PROBE_SIM = 0, /* "sim:" the virtual board, started by the station */
-	FMT_PROBE_RSP = 1, /* "rsp://HOST:PORT" a GDB remote serial protocol server */
+	FMT_PROBE_RSP = 1, /* "rsp://HOST:PORT[?...]" a GDB remote serial protocol server */
+	FMT_PROBE_OPENOCD = 2, /* "openocd://CONFIG[?...]" OpenOCD started by the station */
 };
 
 struct fmt_fixture {
 	char *name;              /* required, unique */
 	enum fmt_probe_kind probe_kind;
-	char *probe;             /* as written: "sim:" or "rsp://HOST:PORT" */
-	char *probe_host;        /* rsp: HOST (brackets of an IPv6 literal removed); sim: NULL */
-	unsigned probe_port;     /* rsp: 1..65535; sim: 0 */
-	char *uart;              /* serial device; required for rsp, NULL = sim's pty */
+	char *probe;             /* as written: "sim:", "rsp://HOST:PORT[?...]", "openocd://..." */
+	char *probe_host;        /* rsp: HOST (brackets of an IPv6 literal removed); else NULL */
+	unsigned probe_port;     /* rsp: 1..65535; else 0 */
+	char *uart;              /* serial device; required for rsp/openocd, NULL = sim's pty */
 	unsigned baud;           /* default 921600; a standard termios rate */
 	char *reader;            /* PC/SC reader name; NULL = none */
 };

@@ -3,9 +3,9 @@
  * with an external signer (struct fmt_signer), so the issuing key can stay in
  * the HSM.
  *
- * How: the certificate is built with OpenSSL, signed once with a throwaway
- * P-256 key (this writes ecdsa-with-SHA256 into both AlgorithmIdentifiers),
- * its TBSCertificate is re-encoded (i2d_re_X509_tbs) and hashed, the hash is
+ * How: the certificate is built with OpenSSL, ecdsa-with-SHA256 (no
+ * parameters) is set as its AlgorithmIdentifier, its TBSCertificate is
+ * encoded (i2d_re_X509_tbs) and hashed, the hash is
  * signed by the signer, and the outer Certificate ::= SEQUENCE { tbs, algid,
  * BIT STRING signature } is assembled in DER by hand, parsed back and
  * verified with the issuer's public key before it is returned.

@@ -263,6 +263,18 @@ imp_err jnl_allocate(struct jnl *j, const char *uid, const char *fixture,
 imp_err jnl_set_state(struct jnl *j, const char *uid, enum jnl_state new_state,
 			       const char *data_json);
 
+/* The event a write appended (its place in the hash chain). */
+struct jnl_event_ref {
+	uint64_t seq;
+	char prev_hash[JNL_HASH_HEX_LEN + 1];
+	char hash[JNL_HASH_HEX_LEN + 1];
+};
+
+/* jnl_set_state() that also returns, on success, the "state" event it
+ * wrote (wrote may be NULL): what a record links to, with no re-read. */
+imp_err jnl_set_state_ev(struct jnl *j, const char *uid, enum jnl_state new_state,
+			 const char *data_json, struct jnl_event_ref *wrote);
+
 /*
  * Merge data_json into the board's data without a state change (same rules
  * as set_state's data_json; recorded as a "data" event).

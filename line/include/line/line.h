@@ -131,18 +131,21 @@ struct line_finding {
 };
 typedef void (*line_finding_fn)(void *arg, const struct line_finding *f);
 
+/* One record of the line for the audit: id and compact JWS, valid during the
+ * call only. A non-IMP_OK return stops the audit with that error. */
+typedef imp_err (*line_record_fn)(void *arg, const char *record_id, const char *jws);
+
 /*
- * The line audit's database half (`imprint audit --line`): write every
- * record of the line to records_out as JSON lines {"id":..,"jws":..} (the
- * offline audit then verifies them), and check what only the line knows:
+ * The line audit's database half (`imprint audit --line`): hand every record
+ * of the line to record (the offline audit then verifies them; NULL: skip
+ * them), from one read-only snapshot, and check what only the line knows:
  * records flagged for a conflict, a UID with two serials, a serial on two
  * UIDs, counters outside their station's leases or issued after a lease was
  * released, quota accounting (issued <= leased <= quota), stations whose
  * head or records are not delivered. *findings counts them; quota, issued
  * and records summarise (any may be NULL).
  */
-imp_err line_audit(const struct line_opts *o, FILE *records_out,
-			line_finding_fn cb, void *arg, uint64_t *findings,
-			uint64_t *records);
+imp_err line_audit(const struct line_opts *o, line_record_fn record, void *record_arg,
+		   line_finding_fn cb, void *arg, uint64_t *findings, uint64_t *records);
 
 #endif

@@ -130,7 +130,44 @@ static void test_shipped_profiles_load(void **state)
 	assert_int_equal(p->uid_len, 8);
 	assert_false(p->hardware_tested);
 	assert_non_null(strstr(p->note, "NOT TRIED ON HARDWARE"));
+	/* Both APPROTECT revisions need these; a reset at connect would lock. */
+	assert_false(p->connect_reset);
+	assert_true(p->fuses_readable);
+	for (size_t i = 0; i < 5; i++) {
+		static const char *const seqs[] = { "revision_check", "lock_status", "debug_open",
+						    "recover", "fuse_burn" };
+
+		if (!board_profile_seq(p, seqs[i]))
+			fail_msg("nordic-nrf52840 has no %s sequence", seqs[i]);
+	}
+	assert_int_equal(board_profile_region(p, "otp")->base, 0x10001080u);
+	assert_int_equal(board_profile_seq(p, "lock_status")->steps[0].ap, 1);
 	board_profile_free(p);
+}
+
+static void test_new_step_keys(void **state)
+{
+	char log[1024];
+
+	(void)state;
+	assert_int_equal(parse_capture(BASE_HEAD MEM ",\"connect\":{\"reset\":false},"
+				       "\"sequences\":{\"x\":[{\"op\":\"select32\",\"addr\":1,\"var\":"
+				       "\"v\",\"cases\":[[1,2],[\"0x3\",4]],\"default\":5},{\"op\":"
+				       "\"write32\",\"ap\":1,\"addr\":\"0x004\",\"value\":1,\"if\":"
+				       "\"$v\"}]}}", log, sizeof(log)), IMP_OK);
+	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"select32\",\"addr\":1,"
+		     "\"var\":\"v\",\"cases\":[[1,2],[1,3]]}]}}", "listed twice");
+	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"select32\",\"addr\":1,"
+		     "\"var\":\"v\",\"cases\":[]}]}}", "cases");
+	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"select32\",\"addr\":1,"
+		     "\"var\":\"v\",\"cases\":[[1]]}]}}", "pair");
+	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"read32\",\"ap\":1,"
+		     "\"addr\":\"0x1002\",\"var\":\"v\"}]}}", "register offset");
+	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"read32\",\"ap\":300,"
+		     "\"addr\":4,\"var\":\"v\"}]}}", "0..255");
+	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"reset\",\"if\":\"v\"}]}}",
+		     "if");
+	expect_error(BASE_HEAD MEM ",\"connect\":{\"reset\":1}}", "connect.reset");
 }
 
 static void test_search_path(void **state)
@@ -309,6 +346,9 @@ static void test_driver_tables(void **state)
 	for (size_t i = 0; board_probe_drivers[i] && board_probe_drivers[i + 1]; i++)
 		assert_true(strcmp(board_probe_drivers[i]->name, board_probe_drivers[i + 1]->name) < 0);
 	assert_non_null(board_probe_driver_find("rsp"));
+	assert_non_null(board_probe_driver_find("openocd"));
+	assert_non_null(board_probe_openocd.ap_read);
+	assert_null(board_probe_sim.flash_program);
 	assert_non_null(board_probe_driver_find("sim"));
 	assert_null(board_probe_driver_find("jlink"));
 	assert_non_null(board_probe_rsp.monitor);
@@ -321,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_minimal_ok),
 		cmocka_unit_test(test_errors_name_the_field),
 		cmocka_unit_test(test_shipped_profiles_load),
+		cmocka_unit_test(test_new_step_keys),
 		cmocka_unit_test(test_search_path),
 		cmocka_unit_test(test_vars),
 		cmocka_unit_test(test_driver_tables),

@@ -189,13 +189,16 @@ static void test_bad_enums(void **state)
 	(void)state;
 	expect_error("{\"version\": 1, \"fixtures\": [{\"name\": \"F1\", \"probe\": \"sim:\"},"
 		     " {\"name\": \"F2\", \"probe\": \"tcp://1.2.3.4:5\"}]}",
-		     "config: fixtures[1].probe: expected \"rsp://HOST:PORT\" or \"sim:\"");
+		     "config: fixtures[1].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\", "
+		     "\"openocd://CONFIG[?KEY=VALUE&...]\" or \"sim:\"");
 	expect_error("{\"version\": 1, \"fixtures\": [{\"name\": \"F1\", \"probe\": "
 		     "\"rsp://host:0\", \"uart\": \"/dev/x\"}]}",
-		     "config: fixtures[0].probe: expected \"rsp://HOST:PORT\" or \"sim:\"");
+		     "config: fixtures[0].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\", "
+		     "\"openocd://CONFIG[?KEY=VALUE&...]\" or \"sim:\"");
 	expect_error("{\"version\": 1, \"fixtures\": [{\"name\": \"F1\", \"probe\": "
 		     "\"rsp://:3333\", \"uart\": \"/dev/x\"}]}",
-		     "config: fixtures[0].probe: expected \"rsp://HOST:PORT\" or \"sim:\"");
+		     "config: fixtures[0].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\", "
+		     "\"openocd://CONFIG[?KEY=VALUE&...]\" or \"sim:\"");
 	expect_error("{\"version\": 1, \"serial\": {\"check_digit\": \"crc\"}}",
 		     "config: serial.check_digit: expected \"none\", \"luhn36\" or \"mod97\"");
 	expect_error("{\"version\": 1, \"key_mode\": \"cloud\"}",
@@ -246,7 +249,7 @@ static void test_cross_field(void **state)
 	(void)state;
 	expect_error("{\"version\": 1, \"fixtures\": [{\"name\": \"F1\", \"probe\": "
 		     "\"rsp://127.0.0.1:3333\"}]}",
-		     "config: fixtures[0].uart: missing (required with an rsp:// probe: the "
+		     "config: fixtures[0].uart: missing (required with an rsp:// or openocd:// probe: the "
 		     "serial device)");
 	expect_error("{\"version\": 1, \"fixtures\": [{\"name\": \"F1\", \"probe\": \"sim:\"},"
 		     " {\"name\": \"F1\", \"probe\": \"sim:\"}]}",
@@ -307,6 +310,27 @@ static void test_paths_and_probes(void **state)
 	assert_int_equal(cfg.fixtures[0].baud, 115200);
 	assert_int_equal(cfg.quota, 0);
 	fmt_config_release(&cfg);
+
+	/* Query keys and the openocd:// form (the driver checks the keys). */
+	assert_int_equal(load_text("{\"version\": 1, \"fixtures\": [{\"name\": \"A\", \"probe\": "
+				   "\"rsp://127.0.0.1:3333?server=openocd&data_abort=1\", \"uart\": "
+				   "\"/dev/ttyACM0\"}, {\"name\": \"B\", \"probe\": "
+				   "\"openocd://nrf52840.cfg?set.BITBANG_PORT=4444\", \"uart\": "
+				   "\"/dev/ttyACM1\"}]}", &cfg, err), IMP_OK);
+	assert_int_equal(cfg.fixtures[0].probe_kind, FMT_PROBE_RSP);
+	assert_string_equal(cfg.fixtures[0].probe_host, "127.0.0.1");
+	assert_int_equal(cfg.fixtures[0].probe_port, 3333);
+	assert_int_equal(cfg.fixtures[1].probe_kind, FMT_PROBE_OPENOCD);
+	assert_null(cfg.fixtures[1].probe_host);
+	fmt_config_release(&cfg);
+	expect_error("{\"version\": 1, \"fixtures\": [{\"name\": \"F1\", \"probe\": "
+		     "\"openocd://x.cfg?c=shutdown;exec\", \"uart\": \"/dev/x\"}]}",
+		     "config: fixtures[0].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\", "
+		     "\"openocd://CONFIG[?KEY=VALUE&...]\" or \"sim:\"");
+	expect_error("{\"version\": 1, \"fixtures\": [{\"name\": \"F1\", \"probe\": "
+		     "\"openocd://x.cfg\"}]}",
+		     "config: fixtures[0].uart: missing (required with an rsp:// or openocd:// probe: the "
+		     "serial device)");
 }
 
 /* Any p11-kit module name is accepted (resolved when the hsm is opened),

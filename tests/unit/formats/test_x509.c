@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <openssl/bn.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "fmt_test.h"
@@ -415,6 +416,62 @@ static uint8_t *make_csr(EVP_PKEY *pub, EVP_PKEY *signing, const char *cn, size_
 	return der;
 }
 
+/* SHA-1 of the key's SubjectPublicKeyInfo BIT STRING, by OpenSSL's own encoder. */
+static void reference_ski(EVP_PKEY *key, uint8_t out[20])
+{
+	X509_PUBKEY *xpk = NULL;
+	const unsigned char *pk;
+	int pklen;
+
+	assert_int_equal(X509_PUBKEY_set(&xpk, key), 1);
+	assert_int_equal(X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, xpk), 1);
+	assert_non_null(SHA1(pk, (size_t)pklen, out));
+	X509_PUBKEY_free(xpk);
+}
+
+/* A certificate's SubjectPublicKeyInfo and key identifiers, built from the
+ * key's point, are exactly what OpenSSL's encoder makes of the key; its
+ * AlgorithmIdentifiers are those X509_sign() writes for a P-256 key. */
+static void test_spki_as_encoder(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		EVP_PKEY *k = new_key();
+		X509 *x = issue(FMT_CERT_DEVICE, "SPKI", k, H.ca, H.ca_key);
+		unsigned char *want = NULL, *got = NULL;
+		int want_len, got_len;
+		uint8_t ski[20], fast[20];
+
+		want_len = i2d_PUBKEY(k, &want);
+		got_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &got);
+		assert_int_equal(want_len, 91);
+		assert_int_equal(got_len, want_len);
+		assert_memory_equal(got, want, (size_t)want_len);
+		assert_true(EVP_PKEY_eq(X509_get0_pubkey(x), k) == 1);
+		reference_ski(k, ski);
+		assert_int_equal(fmt_pubkey_ski(k, fast), IMP_OK);
+		assert_memory_equal(fast, ski, 20);
+		assert_memory_equal(ASN1_STRING_get0_data(X509_get0_subject_key_id(x)), ski, 20);
+		/* Both AlgorithmIdentifiers: ecdsa-with-SHA256, no parameters. */
+		for (int outer = 0; outer < 2; outer++) {
+			static const uint8_t ecdsa_sha256[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+								0x48, 0xce, 0x3d, 0x04, 0x03, 0x02 };
+			const X509_ALGOR *alg = X509_get0_tbs_sigalg(x);
+			unsigned char *der = NULL;
+
+			if (outer)
+				X509_get0_signature(NULL, &alg, x);
+			assert_int_equal(i2d_X509_ALGOR(alg, &der), (int)sizeof(ecdsa_sha256));
+			assert_memory_equal(der, ecdsa_sha256, sizeof(ecdsa_sha256));
+			OPENSSL_free(der);
+		}
+		OPENSSL_free(want);
+		OPENSSL_free(got);
+		X509_free(x);
+		EVP_PKEY_free(k);
+	}
+}
+
 static void test_csr_ok(void **state)
 {
 	struct fmt_name_entry want[] = { { "O", "Acme Corp" }, { "CN", "ACM000042N" } };
@@ -498,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_signer_error_passed_on),
 		cmocka_unit_test(test_files_and_fingerprint),
 		cmocka_unit_test(test_point_round_trip),
+		cmocka_unit_test(test_spki_as_encoder),
 		cmocka_unit_test(test_csr_ok),
 		cmocka_unit_test(test_csr_forged),
 		cmocka_unit_test(test_csr_not_p256),

@@ -537,6 +537,68 @@ static void test_queries(void **state)
 	assert_string_equal(acc.kinds, "alloc state ");
 }
 
+/* The last event of a board, read back from the chain. */
+struct last_ev {
+	uint64_t seq;
+	char kind[32], prev_hash[65], hash[65], detail[512];
+};
+
+static int last_ev_cb(void *arg, const struct jnl_event *ev)
+{
+	struct last_ev *l = arg;
+
+	l->seq = ev->seq;
+	snprintf(l->kind, sizeof(l->kind), "%s", ev->kind);
+	snprintf(l->prev_hash, sizeof(l->prev_hash), "%s", ev->prev_hash);
+	snprintf(l->hash, sizeof(l->hash), "%s", ev->hash);
+	snprintf(l->detail, sizeof(l->detail), "%s", ev->detail);
+	return 0;
+}
+
+/* set_state_ev hands back the state event it wrote, never the checkpoint
+ * that may follow it in the same call (interval 5 here). */
+static void test_set_state_returns_event(void **state)
+{
+	struct fx *f = *state;
+	char serial[JNL_SERIAL_MAX], want[64];
+	struct jnl_info info;
+	bool after_checkpoint = false;
+
+	allocate_ok(f->j, "e1", serial);
+	for (enum jnl_state s = JNL_ST_KEYS; s <= JNL_ST_RECORD; s++) {
+		struct jnl_event_ref ref;
+		struct last_ev last = { 0 };
+
+		memset(&ref, 0x5a, sizeof(ref));
+		assert_int_equal(jnl_set_state_ev(f->j, "e1", s, "{\"k\":1}", &ref), IMP_OK);
+		assert_int_equal(jnl_iterate_events(f->j, 0, "e1", last_ev_cb, &last), IMP_OK);
+		assert_int_equal(ref.seq, last.seq);
+		assert_string_equal(ref.hash, last.hash);
+		assert_string_equal(ref.prev_hash, last.prev_hash);
+		assert_string_equal(last.kind, "state");
+		snprintf(want, sizeof(want), "\"to\":\"%s\"", jnl_state_name(s));
+		assert_non_null(strstr(last.detail, want));
+		assert_int_equal(jnl_info(f->j, &info), IMP_OK);
+		if (info.head_seq != ref.seq)
+			after_checkpoint = true; /* the head is a checkpoint after it */
+	}
+	assert_true(after_checkpoint);
+	/* A refused change returns nothing and leaves the chain as it was. */
+	{
+		struct jnl_event_ref ref = { .seq = 77 };
+		uint64_t head;
+
+		assert_int_equal(jnl_info(f->j, &info), IMP_OK);
+		head = info.head_seq;
+		assert_int_equal(jnl_set_state_ev(f->j, "e2", JNL_ST_KEYS, NULL, &ref),
+				 IMP_ERR_NOT_FOUND);
+		assert_int_equal(ref.seq, 77);
+		assert_int_equal(jnl_info(f->j, &info), IMP_OK);
+		assert_int_equal(info.head_seq, head);
+	}
+	verify_ok(f);
+}
+
 /* --------------------------------------------------------- the hash chain */
 
 /* The documented canonical bytes, computed independently of the journal. */
@@ -844,6 +906,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fail_reject_quarantine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_and_done_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_state_returns_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chain_and_checkpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_triggers_refuse_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_delete_event, setup, teardown),
