@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -44,6 +45,9 @@ enum kind { K_IDENTITY = 0, K_REVOCATION = 1 };
 struct item {
 	char *id;   /* as the source names it, or NULL */
 	char *jws;
+	/* An outbox row's own serial, uid and kind columns (NULL: a file line),
+	 * which feed journal events and the line: they must be the record's. */
+	char *col_serial, *col_uid, *col_kind;
 	/* results */
 	bool ok;
 	enum kind kind;
@@ -71,6 +75,7 @@ struct audit {
 	struct aud_summary *sum;
 	EVP_PKEY *rec_pub, *rev_pub;
 	X509_STORE *dev_store;
+	time_t devca_not_after; /* no device certificate may end later */
 	struct fmt_rv_trust *fast;
 	sqlite3 *db;
 	sqlite3_stmt *ins;
@@ -163,6 +168,14 @@ static imp_err load_trust(struct audit *a)
 	a->rev_pub = X509_get_pubkey(rev);
 	if (!a->rec_pub || !a->rev_pub)
 		rc = IMP_ERR_CRYPTO;
+	{
+		struct tm tm;
+
+		if (ASN1_TIME_to_tm(X509_get0_notAfter(devca), &tm) == 1)
+			a->devca_not_after = timegm(&tm);
+		else
+			rc = IMP_ERR_CRYPTO;
+	}
 	if (rc == IMP_OK)
 		rc = fmt_rv_trust_new(a->rec_pub, NULL, &devca, 1, NULL, &a->fast);
 cleanup:
@@ -252,6 +265,7 @@ static void verify_item(struct audit *a, struct fmt_rv *rv, struct item *it)
 	}
 	IMP_DEBUG("record %s: not decided by the fast path, verifying it in full",
 		  it->id ? it->id : "(no id)");
+	memset(&facts, 0, sizeof(facts));
 	rc = fmt_record_verify_full(it->jws, &anchors, it->id, &facts, &stage);
 	keep_facts(it, &facts);
 	switch (stage) {
@@ -269,6 +283,9 @@ static void verify_item(struct audit *a, struct fmt_rv *rv, struct item *it)
 		bad(it, "device-chain", "device certificate does not chain to the device CA", rc);
 		break;
 	}
+	if (stage == FMT_RECORD_STAGE_OK && facts.cert_not_after > (int64_t)a->devca_not_after)
+		bad(it, "device-validity", "device certificate is valid after its device CA expires",
+		    IMP_ERR_VERIFY);
 }
 
 /* A pool thread: verify items of each submitted batch until stopped. */
@@ -461,6 +478,27 @@ static imp_err keep(struct audit *a, const struct item *it)
 	return IMP_OK;
 }
 
+/* An outbox row's columns against the signed record they carry. */
+static void outbox_columns_check(struct audit *a, const struct item *it)
+{
+	const char *kind = it->kind == K_REVOCATION ? "revocation" : "identity";
+
+	if (!it->col_kind)
+		return;
+	if (strcmp(it->col_kind, kind) != 0)
+		finding(a, "outbox-column", it->record_id, it->serial, it->uid,
+			"the outbox row says kind %s, its signed record is a%s %s record",
+			it->col_kind, it->kind == K_IDENTITY ? "n" : "", kind);
+	if (!it->col_serial || strcmp(it->col_serial, it->serial) != 0)
+		finding(a, "outbox-column", it->record_id, it->serial, it->uid,
+			"the outbox row's serial column (%s) differs from its signed record (%s)",
+			it->col_serial ? it->col_serial : "null", it->serial);
+	if (it->kind == K_IDENTITY && (!it->col_uid || strcmp(it->col_uid, it->uid) != 0))
+		finding(a, "outbox-column", it->record_id, it->serial, it->uid,
+			"the outbox row's uid column (%s) differs from its signed record's chip "
+			"uid (%s)", it->col_uid ? it->col_uid : "null", it->uid);
+}
+
 /* Keep a verified batch (this thread) and empty it. */
 static imp_err keep_batch(struct audit *a, struct batch *b)
 {
@@ -474,11 +512,16 @@ static imp_err keep_batch(struct audit *a, struct batch *b)
 		if (!it->ok) {
 			a->sum->bad_records++;
 			finding(a, it->check, it->record_id, it->serial, it->uid, "%s", it->msg);
-		} else if (rc == IMP_OK) {
-			rc = keep(a, it);
+		} else {
+			outbox_columns_check(a, it);
+			if (rc == IMP_OK)
+				rc = keep(a, it);
 		}
 		free(it->id);
 		free(it->jws);
+		free(it->col_serial);
+		free(it->col_uid);
+		free(it->col_kind);
 		memset(it, 0, sizeof(*it));
 	}
 	b->n = 0;
@@ -529,7 +572,10 @@ static imp_err add(struct audit *a, const char *id, size_t id_len, const char *j
 	if (!it->jws || (id && !it->id)) {
 		free(it->id);
 		free(it->jws);
-		it->id = it->jws = NULL;
+		free(it->col_serial);
+		free(it->col_uid);
+		free(it->col_kind);
+		it->id = it->jws = it->col_serial = it->col_uid = it->col_kind = NULL;
 		return IMP_ERR_NOMEM;
 	}
 	b->n++;
@@ -541,7 +587,16 @@ static imp_err add(struct audit *a, const char *id, size_t id_len, const char *j
 static int outbox_cb(void *arg, const struct jnl_outbox_row *r)
 {
 	struct audit *a = arg;
+	struct batch *b = &a->b[a->fill];
+	struct item *it = &b->items[b->n]; /* the slot add() fills */
 
+	it->col_serial = r->serial ? strdup(r->serial) : NULL;
+	it->col_uid = r->uid ? strdup(r->uid) : NULL;
+	it->col_kind = strdup(r->kind ? r->kind : "");
+	if (!it->col_kind || (r->serial && !it->col_serial) || (r->uid && !it->col_uid)) {
+		a->rc = IMP_ERR_NOMEM;
+		return 1;
+	}
 	a->rc = add(a, r->record_id, r->record_id ? strlen(r->record_id) : 0, r->jws,
 		    strlen(r->jws));
 	return a->rc != IMP_OK;
@@ -763,7 +818,7 @@ static imp_err check_journal(struct audit *a)
 {
 	struct jnl_opts jo = { .read_only = true, .must_exist = true };
 	struct jnl *j = NULL;
-	struct jnl_verify_opts vo = { .pkey = a->rec_pub };
+	struct jnl_verify_opts vo = { .pkey = a->rec_pub, .require_signed_head = true };
 	struct jnl_verify_report rep = { 0 };
 	struct jnl_info info;
 	imp_err rc;
@@ -777,6 +832,15 @@ static imp_err check_journal(struct audit *a)
 	a->sum->chain_checked = true;
 	a->sum->journal_events = rep.events;
 	a->sum->checkpoints = rep.checkpoints;
+	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
+		char msg[600];
+		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg));
+
+		if (arc == IMP_ERR_AUDIT)
+			finding(a, "journal-rollback", NULL, NULL, NULL, "%s", msg);
+		else if (arc != IMP_OK)
+			rc = arc;
+	}
 	if (rc == IMP_ERR_AUDIT) {
 		finding(a, "journal-chain", NULL, NULL, NULL, "event %llu: %s",
 			(unsigned long long)rep.bad_seq, rep.reason);

@@ -50,7 +50,11 @@ static imp_err ag_inject(void *priv, const struct board_anchor_item *it, uint8_t
 	case BOARD_ANCHOR_WRAPPED_KEY:
 		if (!it->wrapped)
 			return IMP_ERR_USAGE;
-		return board_agent_import_wrapped_key(a->link, it->wrapped, out, cap, out_len);
+		rc = board_agent_import_wrapped_key(a->link, it->wrapped, out, cap, out_len);
+		/* The agent's answer on this thread's link, just received. */
+		if (rc == IMP_ERR_BOARD && board_agent_last_status() == WIRE_ST_EXISTS)
+			rc = IMP_ERR_EXISTS;
+		return rc;
 	case BOARD_ANCHOR_CERT:
 		return board_agent_store_cert(a->link, it->slot, it->data, it->data_len);
 	case BOARD_ANCHOR_IDENTITY:

@@ -25,6 +25,7 @@ struct pcsc_anchor {
 	struct board_sm sm;
 	struct board_pcsc_chip chip;   /* as read at open() */
 	uint8_t buf[BOARD_APDU_DATA_MAX];
+	uint16_t last_sw;              /* status word of the last secured command */
 };
 
 static imp_err sw_check(const struct pcsc_anchor *a, const char *what, uint16_t sw)
@@ -83,6 +84,7 @@ static imp_err secured(struct pcsc_anchor *a, const char *what, uint8_t ins, uin
 	free(cmd);
 	if (rc != IMP_OK)
 		return rc;
+	a->last_sw = sw;
 	rc = board_sm_unwrap(&a->sm, a->buf, rlen, sw, out, out_len);
 	if (rc == IMP_ERR_VERIFY || rc == IMP_ERR_PROTOCOL || rc == IMP_ERR_CRYPTO) {
 		/* IMP_ERR_PROTOCOL, not VERIFY: the bus is at fault, not the board, which
@@ -245,9 +247,13 @@ static imp_err pc_inject(void *priv, const struct board_anchor_item *it, uint8_t
 		if (k->iv_len)
 			memcpy(req + 4 + WIRE_PUB_LEN, k->iv, k->iv_len);
 		memcpy(req + 4 + WIRE_PUB_LEN + k->iv_len, k->wrapped, k->wrapped_len);
+		a->last_sw = 0;
 		rc = secured(a, "PUT KEY", BOARD_PCSC_INS_PUT_KEY, k->slot, 0, req, n, &r, &rl);
 		imp_wipe(req, n);
 		free(req);
+		/* The card's own answer: the slot holds a key (a PUT KEY before a crash). */
+		if (rc != IMP_OK && a->last_sw == BOARD_SW_EXISTS)
+			return IMP_ERR_EXISTS;
 		if (rc == IMP_OK && rl != WIRE_PUB_LEN && rl != BOARD_KCV_LEN)
 			rc = IMP_ERR_PROTOCOL;
 		if (rc == IMP_OK) {

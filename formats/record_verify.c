@@ -44,6 +44,8 @@ static void copy(char *dst, size_t cap, const char *src)
 /* ------------------------------------------------------------ reference */
 
 /* Uppercase hex of the certificate's serial, as BN_bn2hex writes it. */
+static int asn1_time_to_time_t(const ASN1_TIME *a, time_t *out);
+
 static void cert_serial_hex(X509 *cert, char *out, size_t cap)
 {
 	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
@@ -102,6 +104,12 @@ imp_err fmt_record_verify_full(const char *jws, const struct fmt_record_anchors 
 			goto cleanup;
 		out->signatures++;
 		cert_serial_hex(cert, out->cert_serial, sizeof(out->cert_serial));
+		{
+			time_t na;
+
+			if (asn1_time_to_time_t(X509_get0_notAfter(cert), &na))
+				out->cert_not_after = (int64_t)na;
+		}
 	}
 	*stage = FMT_RECORD_STAGE_OK;
 	rc = IMP_OK;
@@ -380,8 +388,8 @@ static int device_cert_ok(struct fmt_rv *v, const uint8_t *der, size_t n, unsign
 			break;
 		}
 	if (!ca || now < ca->not_before || now > ca->not_after || now < cv.not_before ||
-	    now > cv.not_after)
-		return 0;
+	    now > cv.not_after || cv.not_after > ca->not_after)
+		return 0; /* (outliving its CA: the reference path decides and reports it) */
 	if ((cv.key_usage & required_ku) != required_ku || cv.aki_len != ca->ski_len ||
 	    memcmp(cv.aki, ca->ski, ca->ski_len) != 0)
 		return 0;

@@ -504,6 +504,20 @@ imp_err fmt_cert_issue(const struct fmt_cert_request *req,
 		goto cleanup;
 	if (!X509_time_adj_ex(X509_getm_notAfter(x), (int)req->validity_days, 0, &nb))
 		goto cleanup;
+	/* A certificate never outlives its issuer: capped at the issuer's notAfter. */
+	if (req->issuer) {
+		const ASN1_TIME *ina = X509_get0_notAfter(req->issuer);
+
+		if (ASN1_TIME_compare(X509_get0_notBefore(x), ina) >= 0) {
+			IMP_ERROR("certificate: the issuer's validity ends before this one would "
+				  "begin: renew the issuing ca");
+			rc = IMP_ERR_USAGE;
+			goto cleanup;
+		}
+		if (ASN1_TIME_compare(X509_get0_notAfter(x), ina) > 0 &&
+		    X509_set1_notAfter(x, ina) != 1)
+			goto cleanup;
+	}
 	rc = set_pubkey(x, req->subject_key);
 	if (rc != IMP_OK)
 		goto cleanup;

@@ -15,6 +15,7 @@
 
 #include <openssl/rand.h>
 
+#include "embedded_guard.h"
 #include "hsm_int.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
@@ -27,6 +28,7 @@ struct paths {
 	char tokens[PATH_MAX];
 	char conf[PATH_MAX];
 	char pins[PATH_MAX];
+	char copy[PATH_MAX];
 };
 
 static imp_err paths_make(const char *data_dir, struct paths *p)
@@ -49,7 +51,8 @@ static imp_err paths_make(const char *data_dir, struct paths *p)
 	if (snprintf(p->dir, sizeof(p->dir), "%s/hsm", abs) >= (int)sizeof(p->dir) ||
 	    snprintf(p->tokens, sizeof(p->tokens), "%s/tokens", p->dir) >= (int)sizeof(p->tokens) ||
 	    snprintf(p->conf, sizeof(p->conf), "%s/softhsm2.conf", p->dir) >= (int)sizeof(p->conf) ||
-	    snprintf(p->pins, sizeof(p->pins), "%s/pins", p->dir) >= (int)sizeof(p->pins)) {
+	    snprintf(p->pins, sizeof(p->pins), "%s/pins", p->dir) >= (int)sizeof(p->pins) ||
+	    snprintf(p->copy, sizeof(p->copy), "%s/tokens.copy", p->dir) >= (int)sizeof(p->copy)) {
 		IMP_ERROR("data directory path too long: %s", data_dir);
 		return IMP_ERR_CONFIG;
 	}
@@ -109,7 +112,7 @@ imp_err hsm_embedded_create(const char *data_dir)
 	CK_FUNCTION_LIST *fl = NULL;
 	const char *module = hsm_embedded_module();
 	size_t n_tokens = 0, free_slot = SIZE_MAX;
-	int pins_written = 0, len;
+	int pins_written = 0, len, lock_fd = -1;
 	struct stat st;
 	imp_err rc;
 
@@ -127,6 +130,10 @@ imp_err hsm_embedded_create(const char *data_dir)
 		IMP_ERROR("cannot set mode 0700 on %s: %s", p.tokens, strerror(errno));
 		return IMP_ERR_IO;
 	}
+	/* C_InitToken and the SO login rewrite token.object: inside the guard. */
+	rc = hsm_guard_lock(p.dir, &lock_fd);
+	if (rc != IMP_OK)
+		return rc;
 	len = snprintf(conf, sizeof(conf),
 		       "# SoftHSM2 configuration of imprint's embedded hsm (generated)\n"
 		       "directories.tokendir = %s\n"
@@ -135,9 +142,11 @@ imp_err hsm_embedded_create(const char *data_dir)
 		       "slots.removable = false\n", p.tokens);
 	rc = imp_write_file_atomic(p.conf, conf, (size_t)len, 0600);
 	if (rc != IMP_OK)
-		return rc;
-	if (setenv("SOFTHSM2_CONF", p.conf, 1) != 0)
-		return IMP_ERR_NOMEM;
+		goto cleanup;
+	if (setenv("SOFTHSM2_CONF", p.conf, 1) != 0) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
 	/* Held for the whole function, so that token_init below shares the
 	 * same C_Initialize (and the same configuration). */
 	rc = hsm_module_get(&(struct hsm_module){ module, NULL }, p.conf, &fl);
@@ -176,6 +185,10 @@ imp_err hsm_embedded_create(const char *data_dir)
 			    &user_src, NULL);
 	if (rc != IMP_OK)
 		goto cleanup;
+	/* The first verified copy: from here on a stop during login is repaired. */
+	rc = hsm_guard_sync(p.tokens, p.copy, NULL);
+	if (rc != IMP_OK)
+		goto cleanup;
 	IMP_INFO("created the embedded hsm: token \"%s\" in %s", HSM_EMBEDDED_TOKEN, p.tokens);
 cleanup:
 	if (rc != IMP_OK && pins_written)
@@ -185,6 +198,7 @@ cleanup:
 	imp_wipe(pins, sizeof(pins));
 	free(tokens);
 	hsm_module_put(fl);
+	hsm_guard_unlock(lock_fd);
 	return rc;
 }
 
@@ -248,6 +262,7 @@ imp_err hsm_embedded_open(const char *data_dir, struct hsm **out)
 	struct hsm_pin_source src = { .kind = HSM_PIN_BUFFER, .buf = user };
 	const char *old_env = getenv("SOFTHSM2_CONF");
 	char *old = old_env ? strdup(old_env) : NULL;
+	int lock_fd = -1;
 	imp_err rc;
 
 	*out = NULL;
@@ -255,6 +270,17 @@ imp_err hsm_embedded_open(const char *data_dir, struct hsm **out)
 	if (rc != IMP_OK)
 		goto cleanup;
 	rc = pins_read(p.pins, user, sizeof(user), &src.len);
+	if (rc != IMP_OK)
+		goto cleanup;
+	/*
+	 * The protected window: no other imprint process initialises or logs in
+	 * (so none reads token.object while SoftHSM rewrites it), and a file a
+	 * stopped process left damaged is restored before SoftHSM reads it.
+	 */
+	rc = hsm_guard_lock(p.dir, &lock_fd);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = hsm_guard_sync(p.tokens, p.copy, NULL);
 	if (rc != IMP_OK)
 		goto cleanup;
 	if (setenv("SOFTHSM2_CONF", p.conf, 1) != 0) {
@@ -268,8 +294,16 @@ imp_err hsm_embedded_open(const char *data_dir, struct hsm **out)
 			setenv("SOFTHSM2_CONF", old, 1);
 		else
 			unsetenv("SOFTHSM2_CONF");
+		goto cleanup;
+	}
+	/* The login rewrote token.object: keep the copy in step if it changed. */
+	rc = hsm_guard_sync(p.tokens, p.copy, NULL);
+	if (rc != IMP_OK) {
+		hsm_close(*out);
+		*out = NULL;
 	}
 cleanup:
+	hsm_guard_unlock(lock_fd);
 	imp_wipe(user, sizeof(user));
 	free(old);
 	return rc;

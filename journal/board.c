@@ -437,6 +437,10 @@ imp_err jnl_allocate(struct jnl *j, const char *uid, const char *fixture,
 		rc = IMP_ERR_INTERNAL;
 		goto cleanup;
 	}
+	/* The anchor outside the file knows of this serial before it exists. */
+	rc = janchor_before_issue(j, issued);
+	if (rc)
+		goto cleanup;
 	rc = jdb_setting_set_u64(j->db, JS_SERIAL_COUNTER, issued);
 	if (rc)
 		goto cleanup;

@@ -264,8 +264,10 @@ imp_err jchain_checkpoint_locked(struct jnl *j, bool force)
 		goto cleanup;
 	}
 	rc = jchain_append(j, NULL, NULL, "checkpoint", detail);
-	if (rc == IMP_OK)
+	if (rc == IMP_OK) {
 		j->cp_hint_seq = seq;
+		j->anchor_dirty = true; /* the signed head goes to the anchor */
+	}
 cleanup:
 	sqlite3_finalize(st);
 	free(detail);
@@ -560,6 +562,8 @@ imp_err jnl_verify_chain(struct jnl *j, const struct jnl_verify_opts *opts,
 		}
 		if (kind && strcmp(kind, "checkpoint") == 0)
 			check_cp_event(report, seq, col_text(st, 6), cps, ncp);
+		else if (!kind || strcmp(kind, "outbox") != 0)
+			report->last_significant_seq = seq;
 		copy_str(prev, sizeof(prev), stored_hash);
 		expect = seq + 1;
 	}
@@ -575,6 +579,14 @@ imp_err jnl_verify_chain(struct jnl *j, const struct jnl_verify_opts *opts,
 			 "the journal ends at event %" PRIu64 " but its head is event %" PRIu64
 			 ": events were removed or added outside imprint", expect - 1, head_seq);
 	check_cp_rows(report, o, cps, ncp);
+	if (o->require_signed_head && report->bad_seq == 0 &&
+	    report->last_significant_seq > report->last_checkpoint_seq)
+		note_bad(report, report->last_checkpoint_seq + 1,
+			 "the head is not signed: events %" PRIu64 " to %" PRIu64 " are after the "
+			 "newest signed checkpoint (of event %" PRIu64 ", 0: none); if a run was cut "
+			 "short, resume it or take `imprint journal checkpoint`, else the tail was "
+			 "cut or the chain rewritten", report->last_checkpoint_seq + 1, expect - 1,
+			 report->last_checkpoint_seq);
 	if (report->bad_seq == 0 || report->last_checkpoint_seq < report->bad_seq)
 		report->unsigned_tail = (expect - 1) - report->last_checkpoint_seq;
 	if (report->bad_seq) {

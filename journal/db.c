@@ -45,6 +45,14 @@ void jerr_set(imp_err code, const char *fmt, ...)
 
 imp_err jdb_fail(sqlite3 *db, const char *fn, int rc)
 {
+	int ext = db ? sqlite3_extended_errcode(db) : rc;
+
+	if ((ext & 0xff) == SQLITE_FULL || (db && sqlite3_system_errno(db) == ENOSPC)) {
+		jerr_set(IMP_ERR_JOURNAL, "%s failed: the disk holding the journal is full "
+			 "(SQLITE_FULL, ENOSPC): nothing was written; free space on it, then resume",
+			 fn);
+		return IMP_ERR_JOURNAL;
+	}
 	jerr_set(IMP_ERR_JOURNAL, "%s failed: %s (sqlite %d)", fn,
 		 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), rc);
 	return IMP_ERR_JOURNAL;
@@ -388,6 +396,10 @@ imp_err jdb_end(struct jnl *j, imp_err rc)
 	} else if (!sqlite3_get_autocommit(j->db)) {
 		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
 	}
+	if (rc == IMP_OK && j->anchor_dirty)
+		janchor_after_commit(j, j->appended_seq);
+	j->anchor_dirty = false;
+	j->anchor_counter = 0;
 	/* The operation is durable (or rolled back); a due checkpoint is taken
 	 * in a transaction of its own, so a signer failure cannot undo it. */
 	if (rc == IMP_OK && checkpoint_due(j)) {
@@ -401,6 +413,9 @@ imp_err jdb_end(struct jnl *j, imp_err rc)
 				crc = jdb_exec(j->db, "COMMIT");
 			if (crc)
 				sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+			else if (j->anchor_dirty)
+				janchor_after_commit(j, j->appended_seq);
+			j->anchor_dirty = false;
 		}
 		if (crc)
 			IMP_WARN("journal: automatic checkpoint failed (%s): retried after the "
@@ -620,8 +635,11 @@ static imp_err init_schema(struct jnl *j, const struct jnl_opts *o)
 		if (rc == IMP_OK)
 			rc = jdb_step_row(j->db, st);
 		if (rc == IMP_OK && sqlite3_column_int(st, 0) != 0) {
-			jerr_set(IMP_ERR_JOURNAL, "%s is a database but not an imprint journal",
-				 j->path);
+			jerr_set(IMP_ERR_JOURNAL, "%s is a database but not an imprint journal%s",
+				 j->path, jintegrity_wal_present(j->path)
+						  ? " (with a -wal beside it, which may be another "
+						    "database's: move it aside and retry)"
+						  : "");
 			rc = IMP_ERR_JOURNAL;
 		}
 		sqlite3_finalize(st);
@@ -750,8 +768,16 @@ static imp_err load_cp_state(struct jnl *j)
 static imp_err open_db(const char *path, int flags, int busy_ms, sqlite3 **out)
 {
 	sqlite3 *db = NULL;
+	char name[4400];
 	int src;
 
+	if (flags & SQLITE_OPEN_READONLY) {
+		imp_err rc = jintegrity_ro_name(path, name, sizeof(name), &flags);
+
+		if (rc)
+			return rc;
+		path = name;
+	}
 	src = sqlite3_open_v2(path, &db, flags, NULL);
 	if (src != SQLITE_OK) {
 		imp_err rc = jdb_fail(db, "sqlite3_open_v2", src);
@@ -760,6 +786,10 @@ static imp_err open_db(const char *path, int flags, int busy_ms, sqlite3 **out)
 		return rc;
 	}
 	sqlite3_extended_result_codes(db, 1);
+	/* Until the journal passed its checks at open, closing it must not
+	 * checkpoint a -wal into it (a stale or foreign -wal would overwrite
+	 * good pages); jnl_open turns checkpoints on close back on. */
+	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	src = sqlite3_busy_timeout(db, busy_ms);
 	if (src != SQLITE_OK) {
 		imp_err rc = jdb_fail(db, "sqlite3_busy_timeout", src);
@@ -830,6 +860,12 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 			 "(64 hex digits)");
 		return IMP_ERR_CONFIG;
 	}
+	if (!must_exist && (stat(path, &sb) != 0 ? errno == ENOENT : sb.st_size == 0)) {
+		/* Never a new journal where this station's anchor says one existed. */
+		rc = janchor_refuse_new(path);
+		if (rc)
+			return rc;
+	}
 	if (stat(path, &sb) != 0) {
 		int fd;
 
@@ -867,6 +903,9 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 	j->format_serial = o->format_serial;
 	j->format_arg = o->format_arg;
 
+	rc = jintegrity_wal_precheck(path);
+	if (rc)
+		goto cleanup;
 	rc = open_db(path, (o->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
 			   SQLITE_OPEN_FULLMUTEX, j->busy_ms, &j->db);
 	if (rc == IMP_OK)
@@ -895,8 +934,13 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 	} else {
 		rc = init_schema(j, o);
 	}
+	if (rc == IMP_OK)
+		rc = jintegrity_quick_check(j);
+	if (rc == IMP_OK && !o->read_only)
+		rc = janchor_open_check(j);
 	if (rc)
 		goto cleanup;
+	sqlite3_db_config(j->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
 	rc = load_cp_state(j);
 cleanup:
 	if (rc) {

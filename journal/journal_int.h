@@ -30,6 +30,8 @@ struct jnl {
 	uint64_t cp_hint_seq;     /* last checkpoint seq this handle knows of */
 	uint32_t cp_interval;     /* cached; re-read before signing */
 	bool in_checkpoint;
+	bool anchor_dirty;        /* the anchor follows the next commit */
+	uint64_t anchor_counter;  /* the counter that commit holds (0: unchanged) */
 };
 
 /* Settings keys. PERSISTED. */
@@ -145,5 +147,41 @@ imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 /* Take a checkpoint inside the current transaction (j->sign set). force:
  * even if fewer than interval events since the last one. */
 imp_err jchain_checkpoint_locked(struct jnl *j, bool force);
+
+/* ------------------------------------------------ integrity.c */
+
+/* The anchor file JOURNAL-anchor (docs/JOURNAL.md "Integrity"). */
+struct janchor {
+	bool present;
+	char station_id[64];
+	uint64_t serial_counter; /* the highest counter seen committed */
+	uint64_t intent;         /* the highest counter about to be committed */
+	uint64_t head_seq;       /* the highest head seen committed */
+};
+/* Read it; absent: present = false, IMP_OK. */
+imp_err janchor_read(const char *journal, struct janchor *a);
+/* At a read-write open, in the open's transaction or after it: refuse a
+ * journal behind its anchor; start the anchor of a journal without one. */
+imp_err janchor_open_check(struct jnl *j);
+/* Inside allocate's transaction, before the counter becomes `issued`:
+ * refuse if the journal is behind the anchor, else write and sync it. */
+imp_err janchor_before_issue(struct jnl *j, uint64_t issued);
+/* After a commit that allocated or checkpointed (j->anchor_dirty): record
+ * the committed counter and head; a failure only warns. */
+void janchor_after_commit(struct jnl *j, uint64_t head);
+/* Before a new journal is created at path: refuse if an anchor says one
+ * existed. */
+imp_err janchor_refuse_new(const char *journal);
+/* Before SQLite opens path: a non-empty path-wal must have a WAL header
+ * (magic, version) and the journal's page size; else IMP_ERR_JOURNAL and
+ * nothing is touched. */
+imp_err jintegrity_wal_precheck(const char *path);
+bool jintegrity_wal_present(const char *path);
+/* The name to open path read-only with: path itself, or, in a directory no
+ * one can write and without a -wal, an immutable URI (*flags gets
+ * SQLITE_OPEN_URI). IMP_ERR_JOURNAL if a -wal there cannot be read. */
+imp_err jintegrity_ro_name(const char *path, char *out, size_t cap, int *flags);
+/* PRAGMA quick_check, stopped (with a warning) after a few seconds. */
+imp_err jintegrity_quick_check(struct jnl *j);
 
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "journal/journal.h"
+#include "journal_int.h"
 #include "imprint/log.h"
 
 imp_err jnl_outbox_scan(const char *path, enum jnl_outbox_filter filter, jnl_outbox_row_cb cb,
@@ -30,7 +31,17 @@ imp_err jnl_outbox_scan(const char *path, enum jnl_outbox_filter filter, jnl_out
 		IMP_ERROR("no journal at %s", path);
 		return IMP_ERR_NOT_FOUND;
 	}
-	src = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	{
+		char name[4400];
+		int flags = SQLITE_OPEN_READONLY;
+
+		rc = jintegrity_ro_name(path, name, sizeof(name), &flags);
+		if (rc) {
+			IMP_ERROR("%s", jnl_last_error());
+			return rc;
+		}
+		src = sqlite3_open_v2(name, &db, flags, NULL);
+	}
 	if (src == SQLITE_OK)
 		src = sqlite3_busy_timeout(db, 10000);
 	if (src == SQLITE_OK)

@@ -438,7 +438,9 @@ static imp_err step_keys_psk(struct job *j, json_t *add)
 		rc = psk_kcv(j, psk, kcv);
 	if (rc == IMP_OK)
 		rc = import_wrapped(j, psk, WIRE_KEY_PSK, board_kcv, sizeof(board_kcv), &got);
-	if (rc == IMP_ERR_BOARD && board_agent_last_status() == WIRE_ST_EXISTS) {
+	if (rc == IMP_OK)
+		crash_point(); /* the anchor holds the PSK, the journal still says KEYS */
+	if (rc == IMP_ERR_EXISTS) {
 		/* Imported before a crash; CHALLENGE proves it is the same PSK. */
 		IMP_INFO("%s: board %s already holds its psk; the challenge will prove it",
 			 j->fx->name, j->uid);
@@ -684,6 +686,12 @@ static imp_err step_lock(struct job *j, json_t *add)
 	char ts[32];
 	imp_err rc;
 
+	/* Irreversible from here: first prove the journal can take the record. */
+	rc = jnl_outbox_probe(j->st->journal, j->uid);
+	if (rc != IMP_OK) {
+		IMP_ERROR("%s: %s", j->fx->name, jnl_last_error());
+		return rc;
+	}
 	rc = board_anchor_lock_state(j->anchor, &ls);
 	if (rc != IMP_OK)
 		return rc;
@@ -936,6 +944,34 @@ static imp_err reissue(struct job *j)
 	return rc;
 }
 
+/*
+ * A DONE board was locked and verified from outside before its row became
+ * DONE: lifecycle LOCKED, the lock fuses burnt, the debug port closed. A
+ * board under that UID that shows otherwise is not that board.
+ */
+static bool done_contradicted(const struct job *j, bool swd_open, char *why, size_t cap)
+{
+	uint32_t want = WANT_FUSES & j->st->profile->fuse_mask;
+
+	if (j->st->reissue_reason)
+		return false; /* a supervisor authorised this pass (reissue refuses locked boards) */
+	if (j->info.lifecycle != WIRE_LC_LOCKED) {
+		snprintf(why, cap, "its lifecycle is %s, not locked",
+			 board_lifecycle_name(j->info.lifecycle));
+		return true;
+	}
+	if ((j->info.fuses & want) != want) {
+		snprintf(why, cap, "its lock fuses are not burnt (0x%x of 0x%x)",
+			 (unsigned)(j->info.fuses & want), (unsigned)want);
+		return true;
+	}
+	if (swd_open && (want & WIRE_FUSE_DEBUG_LOCK)) {
+		snprintf(why, cap, "its debug port answers");
+		return true;
+	}
+	return false;
+}
+
 static bool take_new_board(struct prov_station *st)
 {
 	uint64_t n = __atomic_add_fetch(&st->new_boards, 1, __ATOMIC_SEQ_CST);
@@ -966,7 +1002,8 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	imp_err rc2 = IMP_OK;
 	uint8_t swd_uid[64];
 	size_t swd_len = 0;
-	bool existing = false;
+	bool existing = false, swd_open;
+	char why[160];
 	imp_err rc;
 
 	rc = board_agent_identify(j->link, &j->info);
@@ -1008,6 +1045,7 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	memset(&row, 0, sizeof(row));
 	if (rc != IMP_OK && rc != IMP_ERR_TARGET_LOCKED)
 		return rc;
+	swd_open = rc == IMP_OK;
 	if (j->fx->reader) {
 		struct board_agent_info card;
 
@@ -1061,6 +1099,16 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	}
 	switch (j->state) {
 	case JNL_ST_DONE:
+		if (done_contradicted(j, swd_open, why, sizeof(why))) {
+			rc = jnl_quarantine(st->journal, j->uid, j->fx->name, why);
+			if (rc != IMP_OK && rc != IMP_ERR_EXISTS)
+				return rc;
+			res->quarantined = true;
+			IMP_ERROR("%s: board %s presents the uid of finished board %s but %s: a "
+				  "cloned uid or a replaced chip; quarantined, not touched: set it "
+				  "aside for inspection", j->fx->name, j->uid, j->serial, why);
+			return IMP_ERR_QUARANTINE;
+		}
 		res->already_done = true;
 		IMP_INFO("%s: board %s already has its identity %s; nothing to do", j->fx->name,
 			 j->uid, j->serial);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,7 +78,7 @@ static imp_err manifest_key_open(struct station_ctx *ctx, struct manifest_key *m
 }
 
 static struct {
-	bool once, follow, rejected, list;
+	bool once, follow, rejected, list, force, only_new;
 	const char *driver_name, *out;
 	long batch, retry_for, interval_ms, timeout_ms;
 } eo = { .driver_name = "https", .batch = EXP_BATCH_DEFAULT, .retry_for = 60,
@@ -90,6 +91,9 @@ static const struct st_option export_opts[] = {
 	{ "driver", 'd', ST_OPT_STRING, &eo.driver_name, "NAME",
 	  "https (default), aws-iot, azure-dps, csv or manifest" },
 	{ "out", 'o', ST_OPT_STRING, &eo.out, "FILE", "the file a file exporter writes" },
+	{ "force", 0, ST_OPT_FLAG, &eo.force, NULL, "a file exporter may replace FILE" },
+	{ "new", 0, ST_OPT_FLAG, &eo.only_new, NULL,
+	  "a file exporter writes only records newer than its last export" },
 	{ "batch", 'b', ST_OPT_INT, &eo.batch, "N", "records per request (1000)" },
 	{ "retry-for", 0, ST_OPT_INT, &eo.retry_for, "S",
 	  "retry a failing batch for S seconds before giving up (60)" },
@@ -127,6 +131,61 @@ static imp_err export_check(int argc, char **argv)
 		return IMP_ERR_USAGE;
 	}
 	return IMP_OK;
+}
+
+/*
+ * A file export: the outbox is read, never changed; the driver's own
+ * progress (the newest record it wrote) is DATA/export/DRIVER.last; FILE is
+ * written atomically and replaced only with --force.
+ */
+static imp_err file_export(struct station_ctx *ctx, const char *jpath,
+			   const struct exp_driver *d, const struct exp_settings *s,
+			   struct exp_stats *total)
+{
+	char progress[4300], *since = NULL, *last = NULL;
+	uint8_t *buf = NULL;
+	size_t n = 0;
+	void *state = NULL;
+	struct stat sb;
+	imp_err rc, crc;
+
+	if (s->out_path && !eo.force && stat(s->out_path, &sb) == 0) {
+		IMP_ERROR("%s exists: give --force to replace it, or another --out", s->out_path);
+		return IMP_ERR_EXISTS;
+	}
+	snprintf(progress, sizeof(progress), "%s/export/%s.last", ctx->data_dir, d->name);
+	if (eo.only_new) {
+		rc = imp_read_file(progress, &buf, &n);
+		if (rc == IMP_OK) {
+			since = strndup((const char *)buf, strcspn((const char *)buf, "\n"));
+			free(buf);
+			if (!since)
+				return IMP_ERR_NOMEM;
+		} else if (rc != IMP_ERR_NOT_FOUND) {
+			return rc;
+		}
+	}
+	rc = d->open(s, &state);
+	if (rc != IMP_OK) {
+		free(since);
+		return rc;
+	}
+	rc = exp_export_file(jpath, d, state, since, total, &last);
+	crc = d->close(state); /* the file is complete and in place, or absent */
+	if (rc == IMP_OK)
+		rc = crc;
+	if (rc == IMP_OK && last) {
+		char dir[4300], line[64];
+		int len = snprintf(line, sizeof(line), "%s\n", last);
+
+		snprintf(dir, sizeof(dir), "%s/export", ctx->data_dir);
+		rc = imp_mkdir_p(dir, 0700);
+		if (rc == IMP_OK)
+			rc = imp_write_file_atomic(progress, line, (size_t)len, 0600);
+	}
+	free(last);
+	free(since);
+	return rc;
 }
 
 static int export_run(struct station_ctx *ctx, int argc, char **argv)
@@ -177,6 +236,10 @@ static int export_run(struct station_ctx *ctx, int argc, char **argv)
 		if (rc != IMP_OK)
 			goto cleanup;
 	}
+	if (d->durable_on_close) {
+		rc = file_export(ctx, jpath, d, &s, &total);
+		goto report;
+	}
 	rc = d->open(&s, &state);
 	if (rc != IMP_OK)
 		goto cleanup;
@@ -214,6 +277,7 @@ static int export_run(struct station_ctx *ctx, int argc, char **argv)
 	}
 	if (state)
 		d->close(state);
+report:
 	jnl_outbox_count_pending(j, &pending);
 	st_emit(ctx,
 		json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f}", "event", "export", "driver",
@@ -222,8 +286,13 @@ static int export_run(struct station_ctx *ctx, int argc, char **argv)
 			  "pending", (json_int_t)pending, "seconds", total.seconds),
 		print_stats, NULL);
 	if (rc == IMP_OK && total.rejected > 0) {
-		IMP_ERROR("%llu records were rejected: see 'imprint export --rejected'",
-			  (unsigned long long)total.rejected);
+		if (d->durable_on_close)
+			IMP_ERROR("%llu records cannot be written in the %s format (named above); "
+				  "they are not in %s", (unsigned long long)total.rejected, d->name,
+				  eo.out);
+		else
+			IMP_ERROR("%llu records were rejected: see 'imprint export --rejected'",
+				  (unsigned long long)total.rejected);
 		rc = IMP_ERR_EXPORT;
 	}
 	if (rc == IMP_ERR_TIMEOUT)
@@ -239,12 +308,14 @@ const struct st_command st_cmd_export = {
 	.fn = export_run,
 	.need = NEED_CONFIG,
 	.summary = "deliver signed records to the registry, or write them for a bulk import",
-	.usage = "imprint export [--once | --follow] [--batch N] [--driver NAME --out FILE] "
-		 "[--rejected] [--list-drivers]",
+	.usage = "imprint export [--once | --follow] [--batch N] [--driver NAME --out FILE "
+		 "[--force] [--new]] [--rejected] [--list-drivers]",
 	.opts = export_opts,
 	.check = export_check,
 	.help = "The https driver delivers the outbox to the registry over mutual TLS, with "
-		"retries, exactly once (docs/REGISTRY.md). The file drivers write the pending "
-		"records for a backend that imports in bulk. Exits 27 if records were refused: "
+		"retries, exactly once (docs/REGISTRY.md). The file drivers write every record "
+		"for a backend that imports in bulk, without changing the outbox: a file export "
+		"can be repeated, replaces its file only with --force, and with --new writes "
+		"only the records after its own last export. Exits 27 if records were refused: "
 		"'imprint export --rejected' lists them with the reason.",
 };

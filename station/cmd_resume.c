@@ -81,6 +81,7 @@ static int resume_run(struct station_ctx *ctx, int argc, char **argv)
 		goto cleanup;
 	}
 	prov_run_fixtures(&l->station, fx, n, res);
+	st_run_checkpoint(l); /* the end of every run is signed */
 	code = st_report_results(ctx, fx, res, n);
 	if (code == 0 && scan.orphans)
 		code = IMP_ERR_NOT_FOUND;

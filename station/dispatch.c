@@ -3,9 +3,11 @@
  * place (st_setup), help from the tables. Everything a command needs is
  * opened here before it runs and closed here after it returns.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "imprint/log.h"
@@ -72,6 +74,37 @@ static imp_err apply_globals(struct station_ctx *ctx)
 	return resolve_data_dir(ctx);
 }
 
+/*
+ * The data directory holds the journal, the token and the trust: another
+ * user who can write it can replace any of them. World-writable is refused,
+ * group-writable warned about; both name the fix.
+ */
+static imp_err data_dir_check(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0) {
+		IMP_ERROR("cannot stat the data directory %s: %s", dir, strerror(errno));
+		return IMP_ERR_IO;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		IMP_ERROR("the data directory %s is not a directory: give --data-dir a directory",
+			  dir);
+		return IMP_ERR_CONFIG;
+	}
+	if (st.st_mode & S_IWOTH) {
+		IMP_ERROR("the data directory %s is mode %04o: every user of this host could "
+			  "replace its journal, token or trust; run chmod 700 %s", dir,
+			  (unsigned)(st.st_mode & 07777), dir);
+		return IMP_ERR_INSECURE;
+	}
+	if (st.st_mode & S_IWGRP)
+		IMP_WARN("the data directory %s is group-writable (mode %04o): run chmod 700 %s "
+			 "unless the whole group operates this station", dir,
+			 (unsigned)(st.st_mode & 07777), dir);
+	return IMP_OK;
+}
+
 imp_err st_setup(struct station_ctx *ctx, unsigned need)
 {
 	imp_err rc;
@@ -86,6 +119,9 @@ imp_err st_setup(struct station_ctx *ctx, unsigned need)
 				  ctx->data_dir);
 			return rc;
 		}
+		rc = data_dir_check(ctx->data_dir);
+		if (rc != IMP_OK)
+			return rc;
 		run->opened |= ST_SETUP_DATA_DIR;
 	}
 	return st_run_open(ctx, run, need);

@@ -49,6 +49,7 @@ int st_provision_run(struct station_ctx *ctx, struct st_run *l, size_t nfix, uin
 		line_set_demand(l->line, count);
 	st_install_stop_handlers();
 	prov_run_fixtures(&l->station, l->cfg.fixtures, nfix, res);
+	st_run_checkpoint(l); /* the end of every run is signed */
 	code = st_report_results(ctx, l->cfg.fixtures, res, nfix);
 	free(res);
 	if (code == IMP_ERR_QUOTA)

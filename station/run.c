@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <pthread.h>
 
@@ -14,6 +15,7 @@
 #include "formats/serial.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
+#include "hsm/anchor.h"
 #include "run.h"
 
 static imp_err serial_format(void *arg, uint64_t counter, char *out, size_t cap)
@@ -146,9 +148,56 @@ static imp_err open_hsm(struct station_ctx *ctx, struct st_run *l, struct jnl_op
 	return IMP_OK;
 }
 
+/* The HSM keeps the signed head and the counter at the last checkpoint. */
+void st_anchor_update(struct st_run *l)
+{
+	struct hsm_anchor a = { .found = true };
+	imp_err rc;
+
+	if (!l->journal || !l->journal_session)
+		return;
+	rc = jnl_checkpoint_head(l->journal, &a.seq, a.head, &a.serial_counter);
+	if (rc == IMP_OK && a.seq > 0)
+		rc = hsm_anchor_put(l->journal_session, l->cfg.station_id, &a);
+	if (rc != IMP_OK)
+		IMP_WARN("the hsm did not take the journal's anchor (%s): the next run retries",
+			 imp_err_name(rc));
+}
+
+void st_run_checkpoint(struct st_run *l)
+{
+	if (!l->journal || !l->journal_session)
+		return;
+	if (jnl_checkpoint(l->journal) != IMP_OK)
+		IMP_WARN("the journal's checkpoint failed (%s): take it with `imprint journal "
+			 "checkpoint`", jnl_last_error());
+	st_anchor_update(l);
+}
+
+/* Before a journal is opened for writing: what the HSM's anchor says. */
+static imp_err hsm_anchor_check(struct st_run *l, const char *jpath, struct hsm_anchor *ha)
+{
+	struct stat sb;
+	imp_err rc;
+
+	rc = hsm_anchor_get(l->journal_session, l->cfg.station_id, ha);
+	if (rc != IMP_OK || !ha->found)
+		return rc;
+	if (stat(jpath, &sb) != 0 || sb.st_size == 0) {
+		IMP_ERROR("no journal at %s (missing or empty), but the hsm's anchor says station "
+			  "%s signed its journal up to event %llu with %llu serials issued: a new "
+			  "journal would issue them again; restore the journal from backup",
+			  jpath, l->cfg.station_id, (unsigned long long)ha->seq,
+			  (unsigned long long)ha->serial_counter);
+		return IMP_ERR_JOURNAL;
+	}
+	return IMP_OK;
+}
+
 static imp_err open_journal(struct station_ctx *ctx, struct st_run *l, struct jnl_opts *jo,
 			    bool writable)
 {
+	struct hsm_anchor ha = { 0 };
 	char jpath[4200];
 	imp_err rc;
 
@@ -160,6 +209,11 @@ static imp_err open_journal(struct station_ctx *ctx, struct st_run *l, struct jn
 	jo->read_only = !writable;
 	jo->leased_serials = writable && st_line_url(ctx, &l->cfg);
 	jo->must_exist = jo->read_only;
+	if (writable && l->journal_session) {
+		rc = hsm_anchor_check(l, jpath, &ha);
+		if (rc != IMP_OK)
+			return rc;
+	}
 	rc = jnl_open(jpath, jo, &l->journal);
 	if (rc == IMP_ERR_NOT_FOUND)
 		IMP_ERROR("no journal at %s yet; provision a board first", jpath);
@@ -167,6 +221,18 @@ static imp_err open_journal(struct station_ctx *ctx, struct st_run *l, struct jn
 		IMP_ERROR("%s", jnl_last_error());
 	if (rc != IMP_OK)
 		return rc;
+	if (ha.found) {
+		char msg[600];
+
+		rc = jnl_check_external(l->journal, "the hsm's journal anchor",
+					ha.serial_counter, ha.seq, ha.head, msg, sizeof(msg));
+		if (rc == IMP_ERR_AUDIT) {
+			IMP_ERROR("%s", msg);
+			rc = IMP_ERR_JOURNAL;
+		}
+		if (rc != IMP_OK)
+			return rc;
+	}
 	l->station.journal = l->journal;
 	if (writable) {
 		struct jnl_info info;
@@ -239,6 +305,9 @@ void st_run_close(struct st_run *l)
 		line_sync(l->line, NULL);
 		line_close(l->line);
 	}
+	/* Every run ends signed: the audit and `status --verify` require a
+	 * checkpoint that covers the head. */
+	st_run_checkpoint(l);
 	jnl_close(l->journal);
 	hsm_org_release(&l->station.org);
 	hsm_session_close(l->journal_session);

@@ -31,6 +31,15 @@ struct st_run {
 imp_err st_run_open(struct station_ctx *ctx, struct st_run *r, unsigned need);
 void st_run_close(struct st_run *r);
 
+/* Store the journal's newest checkpoint and counter in the HSM's anchor
+ * (after a checkpoint; a failure only warns). */
+void st_anchor_update(struct st_run *l);
+
+/* Sign the journal's head (if the run holds the HSM) and update the HSM's
+ * anchor: at the end of every run and when the run context closes. A
+ * failure only warns. */
+void st_run_checkpoint(struct st_run *l);
+
 /* The line database: --line URL, else the config's line.url, else NULL. */
 const char *st_line_url(const struct station_ctx *ctx, const struct fmt_config *cfg);
 

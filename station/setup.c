@@ -51,6 +51,45 @@ bool st_hsm_is_embedded(const struct fmt_config *cfg)
 	return cfg->hsm.module == NULL;
 }
 
+/*
+ * A configured HSM is not imprint's to repair: when its token cannot be
+ * found, say what the module does show and where to go next.
+ */
+static void configured_token_explain(const struct fmt_config *cfg)
+{
+	struct hsm_token_info *tokens = NULL;
+	size_t n = 0, inited = 0;
+	char labels[256] = "";
+	size_t used = 0;
+
+	if (hsm_token_list(cfg->hsm.module, &tokens, &n) != IMP_OK) {
+		IMP_ERROR("the configured hsm module %s cannot list its slots: check that it "
+			  "is installed and the hsm is connected", cfg->hsm.module);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int w;
+
+		if (!tokens[i].initialized)
+			continue;
+		inited++;
+		w = snprintf(labels + used, sizeof(labels) - used, "%s\"%s\"", used ? ", " : "",
+			     tokens[i].label);
+		if (w > 0 && (size_t)w < sizeof(labels) - used)
+			used += (size_t)w;
+	}
+	if (inited == 0)
+		IMP_ERROR("the configured hsm module %s shows no initialised token (%zu slot%s): "
+			  "connect the hsm or initialise its token with the hsm's own tools; "
+			  "imprint never creates a token on a configured hsm", cfg->hsm.module, n,
+			  n == 1 ? "" : "s");
+	else
+		IMP_ERROR("the configured hsm module %s shows %s but not %s: correct hsm.token "
+			  "in the configuration, or restore the token with the hsm's own tools",
+			  cfg->hsm.module, labels, cfg->hsm.token);
+	free(tokens);
+}
+
 imp_err st_open_hsm(struct station_ctx *ctx, const struct fmt_config *cfg, struct hsm **out)
 {
 	struct hsm_pin_source pin;
@@ -66,6 +105,12 @@ imp_err st_open_hsm(struct station_ctx *ctx, const struct fmt_config *cfg, struc
 	pin_source_from_spec(&cfg->hsm.pin, &pin);
 	rc = hsm_open_module(&(struct hsm_module){ cfg->hsm.module, cfg->hsm.init_args },
 			     cfg->hsm.token, &pin, out);
+	if (rc == IMP_ERR_NOT_FOUND)
+		configured_token_explain(cfg);
+	else if (rc == IMP_ERR_PIN_LOCKED)
+		IMP_ERROR("the user pin of %s on the configured hsm is locked: unlock it with "
+			  "the hsm's own tools (security officer); imprint never resets a "
+			  "configured token", cfg->hsm.token);
 	if (rc == IMP_ERR_PIN)
 		IMP_ERROR("the hsm refused the pin from %s; check it (the token locks after "
 			  "too many wrong tries)", hsm_pin_source_describe(&pin));

@@ -39,11 +39,28 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 
 	st_trust_dir(ctx, trust, sizeof(trust));
 	snprintf(path, sizeof(path), "%s/%s", trust, hsm_org_file(HSM_ORG_RECORD));
-	if (fmt_cert_load(path, &cert) == IMP_OK)
+	if (fmt_cert_load(path, &cert) == IMP_OK) {
 		vo.pkey = X509_get0_pubkey(cert);
-	else
+		vo.require_signed_head = true;
+	} else {
 		IMP_WARN("no %s: checkpoint signatures are not checked", path);
+	}
 	rc = jnl_verify_chain(j, &vo, &rep);
+	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
+		char msg[600];
+		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg));
+
+		if (arc == IMP_ERR_AUDIT) {
+			IMP_ERROR("%s", msg);
+			if (rc == IMP_OK) {
+				rep.bad_seq = rep.events;
+				snprintf(rep.reason, sizeof(rep.reason), "%.300s", msg);
+			}
+			rc = IMP_ERR_AUDIT;
+		} else if (arc != IMP_OK) {
+			rc = arc;
+		}
+	}
 	*out = json_pack("{s:b, s:I, s:I, s:b, s:I, s:I, s:I, s:s}", "ok", rc == IMP_OK, "events",
 			 (json_int_t)rep.events, "checkpoints", (json_int_t)rep.checkpoints,
 			 "signatures_checked", rep.signatures_checked, "last_checkpoint_seq",
@@ -51,8 +68,12 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 			 (json_int_t)rep.unsigned_tail, "bad_seq", (json_int_t)rep.bad_seq, "reason",
 			 rep.reason);
 	if (rc == IMP_ERR_AUDIT)
-		IMP_ERROR("journal chain broken at event %llu: %s; the journal was altered outside "
-			  "imprint", (unsigned long long)rep.bad_seq, rep.reason);
+		IMP_ERROR("journal chain broken at event %llu: %s%s", (unsigned long long)rep.bad_seq,
+			  rep.reason,
+			  strncmp(rep.reason, "the head is not signed", 22) == 0 ||
+				  strncmp(rep.reason, "the journal is behind", 21) == 0
+				  ? ""
+				  : "; the journal was altered outside imprint");
 	X509_free(cert);
 	return rc;
 }

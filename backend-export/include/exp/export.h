@@ -162,6 +162,18 @@ imp_err exp_deliver(struct jnl *j, const struct exp_driver *d, void *state,
 		    const struct exp_deliver_opts *opts, struct exp_stats *stats,
 		    char ***accepted_ids, size_t *accepted_n);
 
+/*
+ * A file export (a durable_on_close driver, opened by the caller, closed
+ * by the caller after this returns): every outbox record of the journal at
+ * path (the registry's refusals aside) created after `since` (RFC 3339 as
+ * stored; NULL: all) is pushed to d. The outbox is only read, never
+ * changed. st counts accepted and rejected records; *last (malloc'ed, or
+ * NULL if none) is the creation time of the newest record written, the
+ * driver's progress for a later `since`.
+ */
+imp_err exp_export_file(const char *journal, const struct exp_driver *d, void *state,
+			const char *since, struct exp_stats *st, char **last);
+
 /* Mark ids delivered (after a durable_on_close driver's close). */
 imp_err exp_deliver_commit(struct jnl *j, char **ids, size_t n);
 void exp_ids_free(char **ids, size_t n);

@@ -65,7 +65,10 @@ struct board_anchor_driver {
 	 * Put one item into the anchor. out/cap/out_len carry the item's result
 	 * (see enum board_anchor_item_kind; cap >= WIRE_PUB_LEN is always
 	 * enough; *out_len is 0 for items without a result). Errors:
-	 * IMP_ERR_BOARD (refused; the log names the reason), carrier errors.
+	 * IMP_ERR_EXISTS for a wrapped key when the anchor answers that the slot
+	 * already holds a key (decided from this anchor's own answer, so a repeat
+	 * after a crash can be told from a refusal), IMP_ERR_BOARD (refused; the
+	 * log names the reason), carrier errors.
 	 */
 	imp_err (*inject)(void *priv, const struct board_anchor_item *item, uint8_t *out,
 			  size_t cap, size_t *out_len);

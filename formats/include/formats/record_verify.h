@@ -47,6 +47,9 @@ struct fmt_record_facts {
 	char cert_sha256[65];   /* its SHA-256, lowercase hex; "" for psk */
 	uint8_t jws_sha256[32]; /* SHA-256 of the whole compact JWS */
 	unsigned signatures;    /* ECDSA signatures verified (JWS, device certificate) */
+	int64_t cert_not_after; /* the device certificate's notAfter, Unix time, by the
+				   reference path only (the fast path leaves a certificate
+				   that outlives its CA to it); 0 otherwise */
 };
 
 /* What the reference checks a record against. */

@@ -81,7 +81,9 @@ struct fmt_cert_request {
 	const uint8_t *serial;   /* big-endian serial, 1..20 bytes; NULL = random
 				    positive 128-bit (RAND_bytes, top bit cleared) */
 	size_t serial_len;
-	unsigned validity_days;  /* 1..36500; notAfter = notBefore + days */
+	unsigned validity_days;  /* 1..36500; notAfter = notBefore + days, capped
+				    at the issuer's notAfter (IMP_ERR_USAGE if the
+				    issuer ends before notBefore) */
 	time_t not_before;       /* 0 = now - 5 minutes (clock skew margin) */
 };
 

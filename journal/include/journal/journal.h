@@ -406,6 +406,15 @@ struct jnl_verify_opts {
 	EVP_PKEY *pkey;
 	jnl_verify_fn verify;
 	void *verify_arg;
+	/*
+	 * Also require that a checkpoint covers the head: after the newest
+	 * checkpoint that verifies there may only be its own "checkpoint" event
+	 * and "outbox" events (deliveries, which a station may record without
+	 * the HSM). Anything else there (a cut tail whose head was moved back,
+	 * a rehashed chain whose checkpoints were dropped, a run that never
+	 * finished) is reported as unsigned, at the first such event.
+	 */
+	bool require_signed_head;
 };
 
 struct jnl_verify_report {
@@ -414,8 +423,9 @@ struct jnl_verify_report {
 	bool signatures_checked;      /* a key or callback was given */
 	uint64_t last_checkpoint_seq; /* newest checkpoint that verified */
 	uint64_t unsigned_tail;       /* events after it (not yet signed) */
+	uint64_t last_significant_seq; /* newest event other than checkpoint/outbox */
 	uint64_t bad_seq;             /* 0: all good; else the first broken seq */
-	char reason[160];             /* what broke, lowercase ("" if nothing) */
+	char reason[320];             /* what broke, lowercase ("" if nothing) */
 };
 
 /*
@@ -430,6 +440,41 @@ struct jnl_verify_report {
  */
 imp_err jnl_verify_chain(struct jnl *j, const struct jnl_verify_opts *opts,
 				  struct jnl_verify_report *report);
+
+/* --------------------------------------------------------------- integrity */
+
+/*
+ * Compare the journal with its anchor file (JOURNAL-anchor: the serial
+ * counter and head written and synced before every allocation). IMP_OK if
+ * the journal is not behind it (or there is none), IMP_ERR_AUDIT with the
+ * finding in msg if it is (it was rolled back), another error if it could
+ * not read.
+ */
+imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap);
+
+/*
+ * The newest checkpoint (*seq, 0 if none, and head, the hash it signed)
+ * and the serial counter, for an anchor kept outside the journal.
+ */
+imp_err jnl_checkpoint_head(struct jnl *j, uint64_t *seq, char head[JNL_HASH_HEX_LEN + 1],
+			    uint64_t *serial_counter);
+
+/*
+ * Compare the journal with an anchor kept elsewhere (the HSM's): it must
+ * have at least serial_counter serials, an event seq, and that event's
+ * hash must be head. IMP_OK, IMP_ERR_AUDIT with the finding in msg, or a
+ * read error. `where` names the anchor in the message.
+ */
+imp_err jnl_check_external(struct jnl *j, const char *where, uint64_t serial_counter,
+			   uint64_t seq, const char *head, char *msg, size_t cap);
+
+/*
+ * Prove, before a board's fuses are burnt, that the journal can store its
+ * record: the board row, an outbox row and an event are written in a
+ * transaction that is rolled back. IMP_ERR_JOURNAL (with the cause) if any
+ * of it fails.
+ */
+imp_err jnl_outbox_probe(struct jnl *j, const char *uid);
 
 /* ------------------------------------------------------------------ outbox */
 

@@ -4,11 +4,14 @@
  * and bench/audit. Writes DIR/trust/{root-ca,device-ca,record-signing,
  * revocation,bundle}.pem and DIR/records.jsonl ({"id":..,"jws":..} lines).
  *
- *   gen_records DIR N [--threads T] [--dup-serial] [--dup-public-key]
+ *   gen_records DIR N [--threads T] [--dup-serial] [--dup-public-key] [--outlive-ca]
  *
  * --dup-serial: the last record reuses the first one's serial;
  * --dup-public-key: the last record reuses the first one's device key.
  * Both stay validly signed, so only uniqueness can catch them.
+ * --outlive-ca: trust/device-ca.pem is valid for 30 days only, while the
+ * device certificates (10 years) are issued under a twin certificate of the
+ * same key and name: signed and chained, but outliving the CA in the trust.
  *
  * Record 0 is made through the library (fmt_cert_issue, fmt_record_build,
  * fmt_record_sign) and is the template of every other: its device
@@ -63,6 +66,8 @@ struct gen {
 	int rc;
 };
 
+static unsigned validity_days = 3650;
+
 static X509 *issue(struct org *o, int profile, const char *cn, EVP_PKEY *key, int issuer,
 		   const uint8_t *serial)
 {
@@ -75,7 +80,7 @@ static X509 *issue(struct org *o, int profile, const char *cn, EVP_PKEY *key, in
 	req.subject_count = 2;
 	req.subject_key = key;
 	req.issuer = issuer < 0 ? NULL : o->cert[issuer];
-	req.validity_days = 3650;
+	req.validity_days = validity_days;
 	req.serial = serial;
 	req.serial_len = serial ? 16 : 0;
 	if (fmt_cert_issue(&req, &o->signer[issuer < 0 ? 0 : issuer], &c) != IMP_OK)
@@ -419,7 +424,8 @@ int main(int argc, char **argv)
 					      "revocation.pem" };
 	struct org o = { 0 };
 	long n, threads = 2;
-	bool dup_serial = false, dup_key = false;
+	bool dup_serial = false, dup_key = false, outlive = false;
+	X509 *trust_ca = NULL;
 	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	char path[4200];
 	FILE *bundle, *out;
@@ -429,7 +435,7 @@ int main(int argc, char **argv)
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: gen_records DIR N [--threads T] [--dup-serial] "
-				"[--dup-public-key]\n");
+				"[--dup-public-key] [--outlive-ca]\n");
 		return 2;
 	}
 	n = atol(argv[2]);
@@ -440,6 +446,8 @@ int main(int argc, char **argv)
 			dup_serial = true;
 		else if (strcmp(argv[i], "--dup-public-key") == 0)
 			dup_key = true;
+		else if (strcmp(argv[i], "--outlive-ca") == 0)
+			outlive = true;
 	}
 	if (threads < 1 || threads > 16 || n < 1)
 		return 2;
@@ -452,6 +460,13 @@ int main(int argc, char **argv)
 	o.cert[1] = issue(&o, FMT_CERT_SUB_CA, "Device CA", o.key[1], 0, NULL);
 	o.cert[2] = issue(&o, FMT_CERT_RECORD_SIGNING, "Record Signing", o.key[2], 0, NULL);
 	o.cert[3] = issue(&o, FMT_CERT_REVOCATION, "Revocation", o.key[3], 0, NULL);
+	if (outlive) {
+		validity_days = 30;
+		trust_ca = issue(&o, FMT_CERT_SUB_CA, "Device CA", o.key[1], 0, NULL);
+		validity_days = 3650;
+		if (!trust_ca)
+			return 1;
+	}
 	snprintf(path, sizeof(path), "%s/trust", argv[1]);
 	if (!o.cert[0] || !o.cert[1] || !o.cert[2] || !o.cert[3] || imp_mkdir_p(path, 0755))
 		return 1;
@@ -461,8 +476,9 @@ int main(int argc, char **argv)
 		char *pem = NULL;
 
 		snprintf(path, sizeof(path), "%s/trust/%s", argv[1], files[k]);
-		if (fmt_cert_write_pem(o.cert[k], path) != IMP_OK ||
-		    fmt_cert_to_pem(o.cert[k], &pem) != IMP_OK)
+		X509 *c = k == 1 && trust_ca ? trust_ca : o.cert[k];
+
+		if (fmt_cert_write_pem(c, path) != IMP_OK || fmt_cert_to_pem(c, &pem) != IMP_OK)
 			return 1;
 		fputs(pem, bundle);
 		free(pem);
@@ -497,6 +513,7 @@ int main(int argc, char **argv)
 	free(tp.cert);
 	free(tp.h64);
 	json_decref(tp.rec);
+	X509_free(trust_ca);
 	for (int k = 0; k < 4; k++) {
 		X509_free(o.cert[k]);
 		EVP_PKEY_free(o.key[k]);

@@ -170,6 +170,9 @@ grep -q "not a registry database" "$tmp/a.out" || { cat "$tmp/a.out"; fail "audi
 want_finding duplicate-serial --records "$tmp/g1/records.jsonl" --trust "$tmp/g1/trust"
 "$gen" "$tmp/g2" 8 --dup-public-key >/dev/null || fail "gen"
 want_finding duplicate-public-key --records "$tmp/g2/records.jsonl" --trust "$tmp/g2/trust"
+# a device certificate valid after its device CA expires (signed and chained)
+"$gen" "$tmp/g4" 4 --outlive-ca >/dev/null || fail "gen"
+want_finding device-validity --records "$tmp/g4/records.jsonl" --trust "$tmp/g4/trust"
 "$gen" "$tmp/g3" 8 >/dev/null || fail "gen"
 A --records "$tmp/g3/records.jsonl" --trust "$tmp/g3/trust" || { cat "$tmp/a.out"; fail "clean generated set"; }
 "$imprint" --json --data-dir "$data" audit --records "$tmp/g1/records.jsonl" --trust "$tmp/g1/trust" >"$tmp/a.out" 2>&1
@@ -180,6 +183,56 @@ assert any(o.get('event')=='finding' and o['check']=='duplicate-serial' for o in
 assert objs[-1]['event']=='summary' and objs[-1]['findings']>=1
 " || fail "audit --json"
 
+# 8b. The tampering the audit catches, 9 of 9, each on its own copy (the
+#     chain rebuilt from the documented bytes where that hides the change).
+tamper=$(dirname "$0")/tamper.py
+caught=0
+caught_by() { # check-name, audit args...
+	local check=$1; shift
+	A "$@"
+	if [ $? = 28 ] && grep -q "FINDING $check" "$tmp/a.out"; then
+		caught=$((caught + 1))
+	else
+		cat "$tmp/a.out"; echo "FAIL: tampering not caught by $check"
+	fi
+}
+A || { cat "$tmp/a.out"; fail "clean audit before tampering"; }
+fresh # 1. one byte of a record's payload
+python3 - "$tmp/j.sqlite" <<'PY'
+import base64, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rid, jws = db.execute("select record_id, jws from outbox limit 1").fetchone()
+h, p, s = jws.split(".")
+raw = bytearray(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+raw[raw.index(b'"sku":"') + 7] ^= 0x01
+p2 = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+db.execute("update outbox set jws = ? where record_id = ?", (f"{h}.{p2}.{s}", rid))
+db.commit()
+PY
+caught_by signature --journal "$tmp/j.sqlite"
+caught_by duplicate-serial --records "$tmp/g1/records.jsonl" --trust "$tmp/g1/trust" # 2.
+caught_by duplicate-public-key --records "$tmp/g2/records.jsonl" --trust "$tmp/g2/trust" # 3.
+fresh # 4. a deleted event
+sqlite3 "$tmp/j.sqlite" "drop trigger events_no_delete; delete from events where seq = 5;"
+caught_by journal-chain --journal "$tmp/j.sqlite"
+fresh # 5. an edited event
+python3 "$tamper" "$tmp/j.sqlite" edited-event
+caught_by journal-chain --journal "$tmp/j.sqlite"
+fresh # 6. a deleted outbox row
+sqlite3 "$tmp/j.sqlite" "delete from outbox where rowid = (select min(rowid) from outbox)"
+caught_by missing-record --journal "$tmp/j.sqlite"
+fresh # 7. an edited outbox column (the serial the line and events are fed)
+python3 "$tamper" "$tmp/j.sqlite" edited-outbox-column
+caught_by outbox-column --journal "$tmp/j.sqlite"
+fresh # 8. the tail cut past the newest checkpoint, the head moved back
+python3 "$tamper" "$tmp/j.sqlite" truncated-tail
+caught_by journal-chain --journal "$tmp/j.sqlite"
+fresh # 9. the whole chain rehashed, the checkpoints dropped
+python3 "$tamper" "$tmp/j.sqlite" rehashed-chain
+caught_by journal-chain --journal "$tmp/j.sqlite"
+echo "tamper: $caught of 9 caught"
+[ "$caught" = 9 ] || fail "tampering: $caught of 9 caught"
+
 # 9. revoke: a revocation record signed by the revocation key, delivered
 I --config "$cfg" revoke "$(sqlite3 "$jr" "select serial from boards where state='DONE' limit 1")" \
 	--reason decommissioned >/dev/null || fail "revoke"
@@ -189,21 +242,44 @@ E >"$tmp/e.out" 2>"$tmp/e.err" || { cat "$tmp/e.err"; fail "export of the revoca
 	fail "revocation not applied"
 stop_registry
 
-# 10. file exporters
-# (aws-iot and manifest cannot carry the revocation: it is rejected, exit 27)
+# 10. file exporters: they read the outbox and never change it, so every
+#     driver gets every record, again and again; a file is replaced only
+#     with --force; --new writes only what came after the driver's last
+#     export. (aws-iot and manifest cannot carry the revocation: it is left
+#     out and named, exit 27, and it stays in the outbox.)
+sqlite3 "$jr" "update outbox set delivered_at = null, rejected_reason = null"
+outbox_state() { sqlite3 "$jr" "select record_id, ifnull(delivered_at,'-'), ifnull(rejected_reason,'-'), attempts from outbox order by 1"; }
+before=$(outbox_state)
 for d in aws-iot azure-dps csv; do
-	sqlite3 "$jr" "update outbox set delivered_at = null, rejected_reason = null"
 	I --config "$tmp/station.json" export --driver $d --out "$tmp/out.$d" >/dev/null 2>"$tmp/e.err"
 	rc=$?
 	[ $rc = 0 ] || { [ $d = aws-iot ] && [ $rc = 27 ]; } || { cat "$tmp/e.err"; fail "export --driver $d"; }
 done
 [ "$(wc -l <"$tmp/out.aws-iot")" = 6 ] || fail "aws-iot lines"
-python3 -c "import json; a=json.load(open('$tmp/out.azure-dps')); assert len(a)==7, len(a)" || fail "azure-dps"
+python3 -c "import json; a=json.load(open('$tmp/out.azure-dps')); assert len(a)==7, len(a)" || fail "azure-dps after aws-iot"
 [ "$(wc -l <"$tmp/out.csv")" = 8 ] || fail "csv rows"
-sqlite3 "$jr" "update outbox set delivered_at = null, rejected_reason = null"
+[ "$(outbox_state)" = "$before" ] || fail "a file export changed the outbox"
+# the same export again: refused without --force, the same file with it
+cp "$tmp/out.aws-iot" "$tmp/aws.first"
+I --config "$tmp/station.json" export --driver aws-iot --out "$tmp/out.aws-iot" >/dev/null 2>"$tmp/e.err"
+[ $? = 10 ] && grep -q "exists: give --force" "$tmp/e.err" || { cat "$tmp/e.err"; fail "overwrite without --force"; }
+cmp -s "$tmp/out.aws-iot" "$tmp/aws.first" || fail "the refused export touched the file"
+I --config "$tmp/station.json" export --driver aws-iot --out "$tmp/out.aws-iot" --force >/dev/null 2>"$tmp/e.err"
+[ $? = 27 ] || { cat "$tmp/e.err"; fail "aws-iot --force"; }
+grep -q "aws-iot cannot carry record .*the outbox is unchanged" "$tmp/e.err" ||
+	{ cat "$tmp/e.err"; fail "the refused revocation is not named"; }
+cmp -s "$tmp/out.aws-iot" "$tmp/aws.first" || fail "a repeated aws-iot export differs"
+# --new: nothing newer than the last csv export
+I --config "$tmp/station.json" export --driver csv --out "$tmp/out.csv.new" --new >/dev/null 2>"$tmp/e.err" ||
+	{ cat "$tmp/e.err"; fail "csv --new"; }
+[ "$(wc -l <"$tmp/out.csv.new")" = 1 ] || fail "csv --new: only the header expected"
+[ "$(outbox_state)" = "$before" ] || fail "a file export changed the outbox"
 I --config "$cfg" export --driver manifest --out "$tmp/manifest.jws" >/dev/null 2>"$tmp/e.err"
 [ $? = 27 ] || { cat "$tmp/e.err"; fail "manifest"; }
 grep -q '^ey' "$tmp/manifest.jws" || fail "manifest is not a JWS"
+# the registry still gets everything: the file exports took nothing from it
+[ "$(sqlite3 "$jr" "select count(*) from outbox where delivered_at is null and rejected_reason is null")" = 7 ] ||
+	fail "records left the outbox through a file export"
 # 11. A large batch goes as two requests at once: every record answered,
 #     also when one answer is lost (its half is resent: already there).
 "$gen" "$tmp/big" 1100 >/dev/null || fail "gen big"

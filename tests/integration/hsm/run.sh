@@ -59,8 +59,11 @@ check test "$(grep -c '^Certificate Object' "$tmp/objs.txt")" = 5
 # A second init without --force changes nothing, and says so.
 # token.object is SoftHSM's token metadata, rewritten on every login; the
 # objects are the other files, and pkcs11-tool lists them independently.
+# tokens.copy is the guard's copy of the token files, which takes up the
+# objects the first init created at the next open.
 snap() {
-	(cd "$data" && find hsm trust -type f ! -name token.object -exec sha256sum {} + | sort)
+	(cd "$data" && find hsm trust -type f ! -name token.object ! -path 'hsm/tokens.copy/*' \
+		-exec sha256sum {} + | sort)
 	SOFTHSM2_CONF=$data/hsm/softhsm2.conf pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so \
 		--token-label imprint --login --pin "$pin" --list-objects 2>/dev/null
 }
@@ -107,6 +110,38 @@ check test $? = 0
 # No PIN option exists on the command line.
 "$imprint" --data-dir "$data" hsm status --pin "$pin" >/dev/null 2>&1
 check test $? = 2
+
+# A configured hsm whose token is missing: imprint says what the module shows
+# and never creates one (an empty token directory, then the embedded token's
+# directory, which holds "imprint" but not the configured token).
+mkdir -p "$tmp/empty-tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+	"$tmp/empty-tokens" >"$tmp/empty.conf"
+printf '{"version":1,"station_id":"s1","hsm":{"module":"/usr/lib/softhsm/libsofthsm2.so",
+ "token":"pkcs11:token=nosuch","pin":{"env":"CFG_PIN"}}}\n' >"$tmp/configured.json"
+CFG_PIN=1234 SOFTHSM2_CONF=$tmp/empty.conf "$imprint" --data-dir "$tmp/other" \
+	--config "$tmp/configured.json" hsm status >/dev/null 2>"$tmp/cfg1.err"
+check test $? = 9
+check grep -q "shows no initialised token.*never creates a token on a configured hsm" "$tmp/cfg1.err"
+check test -z "$(ls "$tmp/empty-tokens")"
+CFG_PIN=1234 SOFTHSM2_CONF=$data/hsm/softhsm2.conf "$imprint" --data-dir "$tmp/other" \
+	--config "$tmp/configured.json" hsm status >/dev/null 2>"$tmp/cfg2.err"
+check test $? = 9
+check grep -q 'shows "imprint" but not pkcs11:token=nosuch: correct hsm.token' "$tmp/cfg2.err"
+
+# The embedded token keeps a verified copy; a token.object emptied (as a
+# kill inside C_Login leaves it) or cut short is restored before softhsm
+# reads it, and the token opens.
+tobj=$(ls "$data"/hsm/tokens/*/token.object)
+check test -s "$(ls "$data"/hsm/tokens.copy/*/token.object)"
+: >"$tobj"
+"$imprint" --data-dir "$data" hsm status >/dev/null 2>"$tmp/restore1.err"
+check test $? = 0
+check grep -q "token.object was empty.*restored from its verified copy" "$tmp/restore1.err"
+head -c 100 "$tobj" >"$tmp/cut" && cat "$tmp/cut" >"$tobj"
+"$imprint" --data-dir "$data" hsm status >/dev/null 2>"$tmp/restore2.err"
+check test $? = 0
+check grep -q "token.object was cut short" "$tmp/restore2.err"
 
 # The PINs appear in no output or log, and in no file but the pins file
 # (the token files are SoftHSM's own, encrypted under the PIN-derived key).

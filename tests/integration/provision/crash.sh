@@ -2,8 +2,9 @@
 # Crash safety: the station is killed (SIGKILL) at every state transition
 # and at random instants inside steps, and the virtual board loses power at
 # random non-volatile writes; each time `imprint resume` (then `provision`,
-# as an operator would) finishes the boards. After every trial and at the
-# end: no serial issued twice, no UID with two identities, no locked board
+# as an operator would) finishes the boards; in a quarter of the
+# random-instant trials the resume is killed at a random instant too. After every trial
+# and at the end: no serial issued twice, no UID with two identities, no locked board
 # without a record, no record without a locked board, and the journal's hash
 # chain verifies. TRIALS (default 210) sets how many.
 IMPRINT=$1
@@ -73,6 +74,7 @@ check_board() {
 }
 
 trial=0
+resume_kills=0
 # A. Killed right after each state transition (1 fixture: 9 commit points).
 MODE=device
 while [ $trial -lt $((TRIALS * 45 / 100)) ]; do
@@ -105,6 +107,15 @@ while [ $trial -lt $((TRIALS * 85 / 100)) ]; do
 	sleep "0.$(printf '%03d' $((RANDOM % 700)))"
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
+	# Every fourth trial, the resume is killed too, at a random instant.
+	if [ $((trial % 4)) = 0 ]; then
+		"$IMPRINT" -q --data-dir "$DATA" --config "$T/c.json" resume >/dev/null 2>&1 &
+		pid=$!
+		sleep "0.$(printf '%03d' $((RANDOM % 300)))"
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		resume_kills=$((resume_kills + 1))
+	fi
 	recover "$T/c.json"
 	for k in 0 1; do
 		used+=("$T/pool-$pool/board-$((b + k))")
@@ -134,8 +145,9 @@ while [ $trial -lt "$TRIALS" ]; do
 	trial=$((trial + 1))
 done
 stop_vboard
-echo "crash: $trial trials"
+echo "crash: $trial trials, $resume_kills of them also killed during resume"
 check test "$trial" -ge "$TRIALS"
+check test "$resume_kills" -ge $((TRIALS * 40 / 100 / 4))
 
 # Global: no serial twice, no UID twice, every record has a locked board.
 check test "$(sql "select count(*) from (select serial from boards where serial is not null group by serial having count(*) > 1)")" = 0

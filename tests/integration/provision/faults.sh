@@ -80,6 +80,26 @@ check grep -q "1 already done" "$T/p3.out"
 check test "$(issued)" = "$before"
 stop_vboard
 
+# 3b. A blank board (lifecycle open, no fuses) presenting the UID of that
+#     finished board: not "already done" but quarantined, not touched; the
+#     finished board's row and record stay as they are.
+done_uid=$(board_uid "$T/b2/board-0")
+done_row=$(sql "select state || ',' || serial || ',' || updated from boards where uid='$done_uid'")
+start_vboard "$T/b3b" 1 && stop_vboard
+printf '%s' "$done_uid" | xxd -r -p | dd of="$T/b3b/board-0/nv.img" bs=1 seek=16 conv=notrunc 2>/dev/null
+check test "$(board_uid "$T/b3b/board-0")" = "$done_uid"
+check test "$(board_fuses "$T/b3b/board-0")" = 0
+start_vboard "$T/b3b" 1
+write_config "$T/c3b.json" device
+snap=$(sha256sum <"$T/b3b/board-0/nv.img")
+"$IMPRINT" --data-dir "$DATA" --config "$T/c3b.json" provision >"$T/p3b.out" 2>"$T/p3b.err"
+check test $? = 22
+check grep -q "presents the uid of finished board .* lifecycle is open, not locked.*quarantined" "$T/p3b.err"
+check test "$(sha256sum <"$T/b3b/board-0/nv.img")" = "$snap"
+check test "$(sql "select state || ',' || serial || ',' || updated from boards where uid='$done_uid'")" = "$done_row"
+check test "$(sql "select count(*) from outbox where uid='$done_uid'")" = 1
+stop_vboard
+
 # 4. A locked board unknown to this journal: quarantined, not touched.
 DATA2=$T/data2
 "$IMPRINT" -q --data-dir "$DATA2" hsm init >/dev/null

@@ -1102,6 +1102,8 @@ static void test_expired_ca(void **st)
 		req.subject_key = d.key;
 		req.issuer = ca;
 		req.validity_days = 30;
+		/* Issued while the CA was valid (nothing is issued after it ends). */
+		req.not_before = now - 15 * 86400;
 		assert_int_equal(fmt_cert_issue(&req, &ks, &dc), IMP_OK);
 		d.cert = dc;
 	}

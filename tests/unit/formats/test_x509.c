@@ -164,9 +164,53 @@ static void test_serial_and_validity(void **state)
 
 		assert_int_equal(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(H.dev),
 						X509_get0_notAfter(H.dev)), 1);
-		assert_int_equal(days, 365);
-		assert_int_equal(secs, 0);
+		/* 365 days, or the device CA's end when it was issued a second earlier. */
+		if (ASN1_TIME_compare(X509_get0_notAfter(H.dev), X509_get0_notAfter(H.ca)) != 0) {
+			assert_int_equal(days, 365);
+			assert_int_equal(secs, 0);
+		}
 	}
+}
+
+/* A certificate never outlives its issuer; an expired issuer issues nothing. */
+static void test_validity_capped_at_issuer(void **state)
+{
+	struct fmt_name_entry subj[] = { { "CN", "ACM000002X" } };
+	struct fmt_cert_request req = {
+		.profile = FMT_CERT_DEVICE, .subject = subj, .subject_count = 1,
+		.subject_key = H.dev_key, .issuer = H.ca, .validity_days = 36500,
+	};
+	struct fmt_signer s;
+	X509 *x = NULL, *old_ca = NULL;
+	struct fmt_cert_request ca_req = req;
+	struct fmt_name_entry ca_subj[] = { { "CN", "Old CA" } };
+
+	(void)state;
+	fmt_signer_from_pkey(&s, H.ca_key);
+	assert_int_equal(fmt_cert_issue(&req, &s, &x), IMP_OK);
+	assert_int_equal(ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(H.ca)), 0);
+	X509_free(x);
+	x = NULL;
+	/* Shorter than the issuer: untouched. */
+	req.validity_days = 30;
+	assert_int_equal(fmt_cert_issue(&req, &s, &x), IMP_OK);
+	assert_true(ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(H.ca)) < 0);
+	X509_free(x);
+	x = NULL;
+	/* An issuing CA valid for one day from 2020: nothing is issued after it. */
+	ca_req.profile = FMT_CERT_SUB_CA;
+	ca_req.subject = ca_subj;
+	ca_req.subject_key = H.ca_key;
+	ca_req.issuer = H.root;
+	ca_req.validity_days = 1;
+	ca_req.not_before = 1577836800;
+	fmt_signer_from_pkey(&s, H.root_key);
+	assert_int_equal(fmt_cert_issue(&ca_req, &s, &old_ca), IMP_OK);
+	req.issuer = old_ca;
+	fmt_signer_from_pkey(&s, H.ca_key);
+	assert_int_equal(fmt_cert_issue(&req, &s, &x), IMP_ERR_USAGE);
+	assert_null(x);
+	X509_free(old_ca);
 }
 
 static void test_given_serial_and_names(void **state)
@@ -504,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_other_root_refused),
 		cmocka_unit_test(test_profiles),
 		cmocka_unit_test(test_serial_and_validity),
+		cmocka_unit_test(test_validity_capped_at_issuer),
 		cmocka_unit_test(test_given_serial_and_names),
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_lying_signer_caught),

@@ -1,0 +1,523 @@
+/*
+ * The embedded token's guard. SoftHSM2 2.6.1 (file backend, the only one
+ * Debian builds) rewrites token.object in place at every C_Login: it takes
+ * an fcntl lock, ftruncate()s the file to 0, writes it through stdio,
+ * releases the lock and only then fclose()s (which is when the bytes reach
+ * the file), and never fsyncs. A process killed in that window leaves an
+ * empty or cut file, and another process initialising at that moment reads
+ * it empty. So: every imprint process holds an flock on DATA/hsm/token.lock
+ * across C_Initialize..C_Login, and before C_Initialize it checks the
+ * token's files against a verified copy and restores a damaged one.
+ *
+ * SoftHSM2 object file (persisted by SoftHSM, read only here), all integers
+ * 8 bytes big-endian: generation, then until the end of the file
+ * attributes: p11 type, kind, value; kind 1 boolean (1 byte), 2 ulong
+ * (8 bytes), 3 byte string (length + bytes), 4 attribute map (length +
+ * that many bytes of type, kind 1/2/3/5, value), 5 mechanism set (count +
+ * count ulongs).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "embedded_guard.h"
+#include "imprint/log.h"
+#include "imprint/util.h"
+
+#define GUARD_FILE_MAX (4u << 20) /* no SoftHSM object comes near this */
+#define GUARD_TYPES_MAX 128
+
+enum { OF_BOOL = 1, OF_ULONG = 2, OF_BYTES = 3, OF_MAP = 4, OF_MECHS = 5 };
+
+imp_err hsm_guard_lock(const char *hsm_dir, int *fd)
+{
+	char path[PATH_MAX];
+	int f;
+
+	*fd = -1;
+	if ((size_t)snprintf(path, sizeof(path), "%s/token.lock", hsm_dir) >= sizeof(path))
+		return IMP_ERR_CONFIG;
+	f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (f < 0 && (errno == EROFS || errno == EACCES))
+		f = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (f < 0) {
+		IMP_ERROR("cannot open the embedded token's lock %s: %s: check the data "
+			  "directory's owner and mode", path, strerror(errno));
+		return IMP_ERR_IO;
+	}
+	while (flock(f, LOCK_EX) != 0) {
+		if (errno == EINTR)
+			continue;
+		IMP_ERROR("cannot lock %s: %s", path, strerror(errno));
+		close(f);
+		return IMP_ERR_IO;
+	}
+	*fd = f;
+	return IMP_OK;
+}
+
+void hsm_guard_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* releases the flock */
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Take n bytes at *off of a buffer of len; false if they are not all there. */
+static bool take(size_t *off, size_t len, uint64_t n)
+{
+	if (n > len - *off)
+		return false;
+	*off += (size_t)n;
+	return true;
+}
+
+static bool take_u64(const uint8_t *b, size_t *off, size_t len, uint64_t *v)
+{
+	if (len - *off < 8)
+		return false;
+	*v = be64(b + *off);
+	*off += 8;
+	return true;
+}
+
+static bool map_sound(const uint8_t *b, size_t off, size_t end)
+{
+	while (off < end) {
+		uint64_t type, kind, n;
+
+		if (!take_u64(b, &off, end, &type) || !take_u64(b, &off, end, &kind))
+			return false;
+		switch (kind) {
+		case OF_BOOL:
+			if (!take(&off, end, 1))
+				return false;
+			break;
+		case OF_ULONG:
+			if (!take(&off, end, 8))
+				return false;
+			break;
+		case OF_BYTES:
+			if (!take_u64(b, &off, end, &n) || !take(&off, end, n))
+				return false;
+			break;
+		case OF_MECHS:
+			if (!take_u64(b, &off, end, &n) || n > (end - off) / 8 ||
+			    !take(&off, end, n * 8))
+				return false;
+			break;
+		default:
+			return false;
+		}
+	}
+	return true;
+}
+
+bool hsm_guard_object_sound(const uint8_t *b, size_t n, uint64_t *types, size_t cap,
+			    size_t *ntypes)
+{
+	size_t off = 0, count = 0;
+	uint64_t gen;
+
+	if (ntypes)
+		*ntypes = 0;
+	if (!take_u64(b, &off, n, &gen))
+		return false;
+	while (off < n) {
+		uint64_t type, kind, len;
+		size_t start;
+
+		if (!take_u64(b, &off, n, &type) || !take_u64(b, &off, n, &kind))
+			return false;
+		switch (kind) {
+		case OF_BOOL:
+			if (!take(&off, n, 1))
+				return false;
+			break;
+		case OF_ULONG:
+			if (!take(&off, n, 8))
+				return false;
+			break;
+		case OF_BYTES:
+			if (!take_u64(b, &off, n, &len) || !take(&off, n, len))
+				return false;
+			break;
+		case OF_MAP:
+			if (!take_u64(b, &off, n, &len))
+				return false;
+			start = off;
+			if (!take(&off, n, len) || !map_sound(b, start, off))
+				return false;
+			break;
+		case OF_MECHS:
+			if (!take_u64(b, &off, n, &len) || len > (n - off) / 8 ||
+			    !take(&off, n, len * 8))
+				return false;
+			break;
+		default:
+			return false;
+		}
+		if (types && count < cap)
+			types[count] = type;
+		count++;
+	}
+	if (ntypes)
+		*ntypes = count < cap ? count : cap;
+	return count > 0; /* a bare generation is a cut file, never an object */
+}
+
+enum file_kind { FK_OTHER, FK_OBJECT, FK_GENERATION };
+
+static enum file_kind kind_of(const char *name)
+{
+	size_t l = strlen(name);
+
+	if (name[0] == '.')
+		return FK_OTHER;
+	if (strcmp(name, "generation") == 0)
+		return FK_GENERATION;
+	if (l > 7 && strcmp(name + l - 7, ".object") == 0)
+		return FK_OBJECT;
+	return FK_OTHER;
+}
+
+/* Read a file of at most GUARD_FILE_MAX; a missing one gives NULL, IMP_OK. */
+static imp_err slurp(const char *path, uint8_t **out, size_t *n)
+{
+	struct stat st;
+	imp_err rc;
+
+	*out = NULL;
+	*n = 0;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? IMP_OK : IMP_ERR_IO;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > GUARD_FILE_MAX) {
+		IMP_ERROR("%s is not a softhsm token file (not a regular file, or too large)",
+			  path);
+		return IMP_ERR_HSM;
+	}
+	rc = imp_read_file(path, out, n);
+	if (rc == IMP_ERR_NOT_FOUND)
+		rc = IMP_OK;
+	if (rc != IMP_OK)
+		IMP_ERROR("cannot read %s: %s", path, strerror(errno));
+	return rc;
+}
+
+/* Sound, and holding every attribute type the copy (if any) holds. */
+static bool file_sound(enum file_kind k, const uint8_t *live, size_t ln, const uint8_t *copy,
+		       size_t cn)
+{
+	uint64_t lt[GUARD_TYPES_MAX], ct[GUARD_TYPES_MAX];
+	size_t nl, nc;
+
+	if (!live)
+		return false;
+	if (k == FK_GENERATION)
+		return ln == 8;
+	if (!hsm_guard_object_sound(live, ln, lt, GUARD_TYPES_MAX, &nl))
+		return false;
+	if (!copy || !hsm_guard_object_sound(copy, cn, ct, GUARD_TYPES_MAX, &nc))
+		return true;
+	for (size_t i = 0; i < nc; i++) {
+		size_t j = 0;
+
+		while (j < nl && lt[j] != ct[i])
+			j++;
+		if (j == nl)
+			return false;
+	}
+	return true;
+}
+
+/* Equal apart from an object's leading generation counter. */
+static bool same_content(enum file_kind k, const uint8_t *a, size_t an, const uint8_t *b,
+			 size_t bn)
+{
+	size_t skip = k == FK_OBJECT ? 8 : 0;
+
+	return an == bn && an >= skip && memcmp(a + skip, b + skip, an - skip) == 0;
+}
+
+static imp_err fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	imp_err rc = IMP_OK;
+
+	if (fd < 0)
+		return IMP_ERR_IO;
+	if (fsync(fd) != 0 && errno != EINVAL)
+		rc = IMP_ERR_IO;
+	close(fd);
+	return rc;
+}
+
+/* Write dir/name atomically (temp named so SoftHSM never indexes it). */
+static imp_err put_file(const char *dir, const char *name, const uint8_t *b, size_t n)
+{
+	char path[PATH_MAX];
+	imp_err rc;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		return IMP_ERR_IO;
+	rc = imp_write_file_atomic(path, b, n, 0600);
+	if (rc == IMP_OK)
+		rc = fsync_dir(dir);
+	return rc;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names of the token files (objects, generation) in dir; sorted. */
+static imp_err list_files(const char *dir, char ***out, size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **names = NULL;
+	size_t count = 0, cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!d)
+		return errno == ENOENT ? IMP_OK : IMP_ERR_IO;
+	while ((e = readdir(d)) != NULL) {
+		if (kind_of(e->d_name) == FK_OTHER)
+			continue;
+		if (count == cap) {
+			char **nn = realloc(names, (cap ? cap * 2 : 32) * sizeof(*names));
+
+			if (!nn)
+				goto nomem;
+			names = nn;
+			cap = cap ? cap * 2 : 32;
+		}
+		names[count] = strdup(e->d_name);
+		if (!names[count])
+			goto nomem;
+		count++;
+	}
+	closedir(d);
+	if (count)
+		qsort(names, count, sizeof(*names), name_cmp);
+	*out = names;
+	*n = count;
+	return IMP_OK;
+nomem:
+	closedir(d);
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	return IMP_ERR_NOMEM;
+}
+
+static void names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static bool names_has(char **names, size_t n, const char *name)
+{
+	return n && bsearch(&name, names, n, sizeof(*names), name_cmp) != NULL;
+}
+
+/* One token directory: live L against its copy C. */
+static imp_err sync_one(const char *live_dir, const char *copy_dir, size_t *restored)
+{
+	char **ln = NULL, **cn = NULL;
+	size_t nl = 0, nc = 0;
+	uint8_t *live = NULL, *copy = NULL;
+	size_t lsz = 0, csz = 0;
+	char path[PATH_MAX];
+	struct stat st;
+	bool whole = lstat(live_dir, &st) != 0 && errno == ENOENT;
+	imp_err rc;
+
+	rc = list_files(live_dir, &ln, &nl);
+	if (rc == IMP_OK)
+		rc = list_files(copy_dir, &cn, &nc);
+	if (rc != IMP_OK)
+		goto cleanup;
+	/* Every file of the copy: restore it where the live one is damaged. */
+	for (size_t i = 0; i < nc; i++) {
+		enum file_kind k = kind_of(cn[i]);
+		bool present = names_has(ln, nl, cn[i]);
+
+		free(live);
+		free(copy);
+		live = copy = NULL;
+		snprintf(path, sizeof(path), "%s/%s", copy_dir, cn[i]);
+		rc = slurp(path, &copy, &csz);
+		if (rc != IMP_OK)
+			goto cleanup;
+		if (!whole && !present && k == FK_OBJECT && strcmp(cn[i], "token.object") != 0) {
+			/* SoftHSM removes an object file only for C_DestroyObject. */
+			unlink(path);
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", live_dir, cn[i]);
+		rc = slurp(path, &live, &lsz);
+		if (rc != IMP_OK)
+			goto cleanup;
+		if (file_sound(k, live, lsz, copy, csz)) {
+			if (!same_content(k, live, lsz, copy, csz) &&
+			    put_file(copy_dir, cn[i], live, lsz) != IMP_OK)
+				IMP_WARN("cannot refresh the token copy in %s: the live token "
+					 "still works; check the data directory", copy_dir);
+			continue;
+		}
+		if (!file_sound(k, copy, csz, NULL, 0)) {
+			IMP_ERROR("%s is damaged and so is its copy in %s: restore the data "
+				  "directory's hsm folder from a backup", path, copy_dir);
+			rc = IMP_ERR_HSM;
+			goto cleanup;
+		}
+		IMP_WARN("%s was %s (a station process stopped while softhsm rewrote it): "
+			 "restored from its verified copy", path,
+			 !live ? "missing" : lsz == 0 ? "empty" : "cut short");
+		rc = imp_mkdir_p(live_dir, 0700);
+		if (rc == IMP_OK)
+			rc = put_file(live_dir, cn[i], copy, csz);
+		if (rc != IMP_OK)
+			goto cleanup;
+		if (restored)
+			(*restored)++;
+	}
+	/* Live files the copy lacks: copy the sound ones. */
+	for (size_t i = 0; i < nl; i++) {
+		enum file_kind k = kind_of(ln[i]);
+
+		if (names_has(cn, nc, ln[i]))
+			continue;
+		free(live);
+		live = NULL;
+		snprintf(path, sizeof(path), "%s/%s", live_dir, ln[i]);
+		rc = slurp(path, &live, &lsz);
+		if (rc != IMP_OK)
+			goto cleanup;
+		if (!file_sound(k, live, lsz, NULL, 0)) {
+			if (strcmp(ln[i], "token.object") == 0) {
+				IMP_ERROR("the embedded token's %s is damaged (%s) and has no "
+					  "verified copy: the token was being created when the "
+					  "station stopped; move %s aside and run `imprint hsm "
+					  "init` again", path, lsz ? "cut short" : "empty",
+					  live_dir);
+				rc = IMP_ERR_HSM;
+				goto cleanup;
+			}
+			IMP_WARN("%s is incomplete (an object was being created when a station "
+				 "process stopped); softhsm ignores it", path);
+			continue;
+		}
+		if (imp_mkdir_p(copy_dir, 0700) != IMP_OK ||
+		    put_file(copy_dir, ln[i], live, lsz) != IMP_OK)
+			IMP_WARN("cannot copy %s to %s: the token works, but is not yet "
+				 "protected against a stop during login; check the data directory",
+				 path, copy_dir);
+	}
+cleanup:
+	free(live);
+	free(copy);
+	names_free(ln, nl);
+	names_free(cn, nc);
+	return rc;
+}
+
+/* Subdirectories of dir (token directories); sorted. */
+static imp_err list_dirs(const char *dir, char ***out, size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **names = NULL;
+	size_t count = 0, cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!d)
+		return errno == ENOENT ? IMP_OK : IMP_ERR_IO;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN))
+			continue;
+		if (count == cap) {
+			char **nn = realloc(names, (cap ? cap * 2 : 8) * sizeof(*names));
+
+			if (!nn)
+				goto nomem;
+			names = nn;
+			cap = cap ? cap * 2 : 8;
+		}
+		names[count] = strdup(e->d_name);
+		if (!names[count])
+			goto nomem;
+		count++;
+	}
+	closedir(d);
+	if (count)
+		qsort(names, count, sizeof(*names), name_cmp);
+	*out = names;
+	*n = count;
+	return IMP_OK;
+nomem:
+	closedir(d);
+	names_free(names, count);
+	return IMP_ERR_NOMEM;
+}
+
+imp_err hsm_guard_sync(const char *tokens_dir, const char *copy_dir, size_t *restored)
+{
+	char **ld = NULL, **cd = NULL;
+	size_t nl = 0, nc = 0;
+	char live[PATH_MAX], copy[PATH_MAX];
+	imp_err rc;
+
+	if (restored)
+		*restored = 0;
+	rc = list_dirs(tokens_dir, &ld, &nl);
+	if (rc == IMP_OK)
+		rc = list_dirs(copy_dir, &cd, &nc);
+	if (rc != IMP_OK) {
+		IMP_ERROR("cannot list %s or %s: %s", tokens_dir, copy_dir, strerror(errno));
+		goto cleanup;
+	}
+	for (size_t i = 0; i < nc && rc == IMP_OK; i++) {
+		if ((size_t)snprintf(live, sizeof(live), "%s/%s", tokens_dir, cd[i]) >= sizeof(live) ||
+		    (size_t)snprintf(copy, sizeof(copy), "%s/%s", copy_dir, cd[i]) >= sizeof(copy)) {
+			rc = IMP_ERR_CONFIG;
+			break;
+		}
+		rc = sync_one(live, copy, restored);
+	}
+	for (size_t i = 0; i < nl && rc == IMP_OK; i++) {
+		if (names_has(cd, nc, ld[i]))
+			continue;
+		if ((size_t)snprintf(live, sizeof(live), "%s/%s", tokens_dir, ld[i]) >= sizeof(live) ||
+		    (size_t)snprintf(copy, sizeof(copy), "%s/%s", copy_dir, ld[i]) >= sizeof(copy)) {
+			rc = IMP_ERR_CONFIG;
+			break;
+		}
+		rc = sync_one(live, copy, restored);
+	}
+cleanup:
+	names_free(ld, nl);
+	names_free(cd, nc);
+	return rc;
+}

@@ -1,0 +1,624 @@
+/*
+ * What the journal proves about itself beyond its hash chain
+ * (docs/JOURNAL.md "Integrity"): the anchor file beside it (a high-water
+ * mark of the serials issued and of the head, written and synced before a
+ * serial is allocated), a bounded page check at open, a probe of the outbox
+ * insert path before a board's fuses are burnt, and the check of a -wal file
+ * before SQLite reads it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "imprint/log.h"
+#include "imprint/util.h"
+#include "journal_int.h"
+
+#define ANCHOR_MAGIC "imprint-journal-anchor v1" /* PERSISTED */
+#define ANCHOR_MAX 1024
+#define QUICK_CHECK_MS 5000
+#define JOURNAL_PAGE_SIZE 4096u /* SQLite's default, which every journal has */
+
+/* ------------------------------------------------------------- anchor */
+
+static void anchor_path(const char *journal, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s-anchor", journal);
+}
+
+#define ANCHOR_SIZE 256 /* PERSISTED: one fixed-size record, rewritten in place */
+
+static imp_err anchor_parse(const char *path, char *buf, size_t n, struct janchor *a)
+{
+	char *line, *save = NULL;
+
+	memset(a, 0, sizeof(*a));
+	if (n == 0)
+		return IMP_OK; /* created, never written: no anchor yet */
+	buf[n] = '\0';
+	line = strtok_r(buf, "\n", &save);
+	if (!line || strcmp(line, ANCHOR_MAGIC) != 0) {
+		jerr_set(IMP_ERR_JOURNAL, "%s is not a journal anchor (first line \"%s\"): move "
+			 "it aside only if you know where it came from", path, ANCHOR_MAGIC);
+		return IMP_ERR_JOURNAL;
+	}
+	while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
+		char *sp = strchr(line, ' ');
+
+		if (!sp)
+			continue;
+		*sp++ = '\0';
+		if (strcmp(line, "station_id") == 0)
+			snprintf(a->station_id, sizeof(a->station_id), "%s", sp);
+		else if (strcmp(line, "serial_counter") == 0)
+			a->serial_counter = strtoull(sp, NULL, 10);
+		else if (strcmp(line, "intent") == 0)
+			a->intent = strtoull(sp, NULL, 10);
+		else if (strcmp(line, "head_seq") == 0)
+			a->head_seq = strtoull(sp, NULL, 10);
+	}
+	a->present = true;
+	return IMP_OK;
+}
+
+/*
+ * Open the anchor (creating it if asked) and lock it against every other
+ * writer, thread or process; *fd is -1 (IMP_OK) if it does not exist.
+ */
+static imp_err anchor_lock(const char *journal, bool create, int *fd, char *path, size_t cap)
+{
+	int f;
+
+	*fd = -1;
+	anchor_path(journal, path, cap);
+	f = open(path, (create ? O_RDWR | O_CREAT : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (f < 0 && !create && errno == ENOENT)
+		return IMP_OK;
+	if (f < 0) {
+		jerr_set(IMP_ERR_JOURNAL, "cannot open the journal's anchor %s: %s", path,
+			 errno == ENOSPC ? "the disk is full (ENOSPC): free space on it"
+					 : strerror(errno));
+		return IMP_ERR_JOURNAL;
+	}
+	while (flock(f, create ? LOCK_EX : LOCK_SH) != 0) {
+		if (errno == EINTR)
+			continue;
+		jerr_set(IMP_ERR_JOURNAL, "cannot lock %s: %s", path, strerror(errno));
+		close(f);
+		return IMP_ERR_JOURNAL;
+	}
+	*fd = f;
+	return IMP_OK;
+}
+
+static imp_err anchor_load(int fd, const char *path, struct janchor *a)
+{
+	char buf[ANCHOR_SIZE + 1];
+	ssize_t got;
+
+	memset(a, 0, sizeof(*a));
+	if (fd < 0)
+		return IMP_OK;
+	got = pread(fd, buf, ANCHOR_SIZE, 0);
+	if (got < 0) {
+		jerr_set(IMP_ERR_JOURNAL, "cannot read %s: %s", path, strerror(errno));
+		return IMP_ERR_JOURNAL;
+	}
+	/* The record is padded with NULs. */
+	return anchor_parse(path, buf, strnlen(buf, (size_t)got), a);
+}
+
+/* sync: the intent must be durable before the allocation commits; the
+ * committed marks only sharpen the check and may lag after a power cut. */
+static imp_err anchor_store(int fd, const char *path, const struct janchor *a, bool sync)
+{
+	char body[ANCHOR_SIZE];
+	int n;
+
+	memset(body, 0, sizeof(body));
+	n = snprintf(body, sizeof(body), "%s\nstation_id %s\nserial_counter %" PRIu64
+		     "\nintent %" PRIu64 "\nhead_seq %" PRIu64 "\n", ANCHOR_MAGIC, a->station_id,
+		     a->serial_counter, a->intent, a->head_seq);
+	if (n < 0 || n >= (int)sizeof(body))
+		return IMP_ERR_INTERNAL;
+	/* One write of one small record, then synced: no rename, no torn state. */
+	if (pwrite(fd, body, sizeof(body), 0) != (ssize_t)sizeof(body) ||
+	    (sync && fdatasync(fd) != 0)) {
+		jerr_set(IMP_ERR_JOURNAL, "cannot write the journal's anchor %s: %s", path,
+			 errno == ENOSPC ? "the disk is full (ENOSPC): free space on it"
+					 : strerror(errno));
+		return IMP_ERR_JOURNAL;
+	}
+	return IMP_OK;
+}
+
+imp_err janchor_read(const char *journal, struct janchor *a)
+{
+	char path[4200];
+	int fd;
+	imp_err rc;
+
+	rc = anchor_lock(journal, false, &fd, path, sizeof(path));
+	if (rc == IMP_OK)
+		rc = anchor_load(fd, path, a);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static void station_of(sqlite3 *db, struct janchor *a)
+{
+	if (jdb_setting_get(db, JS_STATION_ID, a->station_id, sizeof(a->station_id)) != IMP_OK)
+		a->station_id[0] = '\0';
+}
+
+/* The journal's counter and head, inside a transaction or snapshot. */
+static imp_err journal_marks(sqlite3 *db, uint64_t *counter, uint64_t *head)
+{
+	imp_err rc = jdb_setting_get_u64(db, JS_SERIAL_COUNTER, counter);
+
+	if (rc == IMP_ERR_NOT_FOUND) {
+		*counter = 0;
+		rc = IMP_OK;
+	}
+	if (rc == IMP_OK)
+		rc = jdb_setting_get_u64(db, JS_HEAD_SEQ, head);
+	if (rc == IMP_ERR_NOT_FOUND) {
+		*head = 0;
+		rc = IMP_OK;
+	}
+	return rc;
+}
+
+/*
+ * The journal (counter c, head h) is behind its anchor if c is below the
+ * counter the anchor saw committed, or below an allocation's intent - 1
+ * (the intent is written before the allocation commits, so intent = c + 1
+ * is one a crash cut short, never given to a board), or h is below the head
+ * the anchor saw committed.
+ */
+static bool behind(const struct janchor *a, uint64_t counter, uint64_t head)
+{
+	return a->present && (a->serial_counter > counter || a->intent > counter + 1 ||
+			      a->head_seq > head);
+}
+
+static void behind_message(const char *journal, const struct janchor *a, uint64_t counter,
+			   uint64_t head, char *out, size_t cap)
+{
+	snprintf(out, cap, "the journal is behind what this station already did: %s-anchor "
+		 "records serial counter %" PRIu64 " and event %" PRIu64 ", the journal has "
+		 "counter %" PRIu64 " and event %" PRIu64 " (an older copy of the journal or of "
+		 "its -wal was put back); no serial is issued from it: restore the newest "
+		 "journal from backup, or have the line's supervisor decide",
+		 journal, a->serial_counter > a->intent ? a->serial_counter : a->intent,
+		 a->head_seq, counter, head);
+}
+
+imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap)
+{
+	struct janchor a;
+	uint64_t counter, head;
+	sqlite3 *db = NULL;
+	imp_err rc;
+
+	if (msg && cap)
+		msg[0] = '\0';
+	rc = janchor_read(j->path, &a);
+	if (rc)
+		return rc;
+	rc = jdb_open_reader(j, &db);
+	if (rc == IMP_OK)
+		rc = jdb_exec(db, "BEGIN");
+	if (rc == IMP_OK)
+		rc = journal_marks(db, &counter, &head);
+	if (db) {
+		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		sqlite3_close(db);
+	}
+	if (rc)
+		return rc;
+	if (behind(&a, counter, head)) {
+		if (msg && cap)
+			behind_message(j->path, &a, counter, head, msg, cap);
+		return IMP_ERR_AUDIT;
+	}
+	return IMP_OK;
+}
+
+/* Read-modify-write of the anchor under its lock. */
+enum anchor_op { AO_OPEN, AO_INTENT, AO_COMMITTED };
+
+static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued,
+			     uint64_t committed_head)
+{
+	struct janchor a;
+	uint64_t counter, head;
+	char path[4200], msg[600];
+	bool write = false;
+	int fd = -1;
+	imp_err rc;
+
+	if (op == AO_COMMITTED) {
+		/* What the transaction itself committed, not a fresh read. */
+		counter = issued;
+		head = committed_head;
+	} else {
+		rc = journal_marks(j->db, &counter, &head);
+		if (rc)
+			return rc;
+	}
+	if (op == AO_OPEN && counter == 0 && head == 0) {
+		/* a journal that did nothing yet: no anchor needed */
+		rc = anchor_lock(j->path, false, &fd, path, sizeof(path));
+	} else {
+		rc = anchor_lock(j->path, true, &fd, path, sizeof(path));
+	}
+	if (rc == IMP_OK)
+		rc = anchor_load(fd, path, &a);
+	if (rc)
+		goto cleanup;
+	if (op != AO_COMMITTED && behind(&a, counter, head)) {
+		behind_message(j->path, &a, counter, head, msg, sizeof(msg));
+		jerr_set(IMP_ERR_JOURNAL, "%s", msg);
+		rc = IMP_ERR_JOURNAL;
+		goto cleanup;
+	}
+	if (fd < 0)
+		goto cleanup;
+	if (op == AO_OPEN && !a.present && counter > 0)
+		IMP_WARN("journal: %s was missing: started from the journal (counter %" PRIu64
+			 ", event %" PRIu64 "); if it was removed, check the journal against a "
+			 "backup", path, counter, head);
+	if (op == AO_INTENT && issued > a.intent) {
+		a.intent = issued;
+		write = true;
+	}
+	if (op != AO_INTENT) {
+		if (counter > a.serial_counter) {
+			a.serial_counter = counter;
+			write = true;
+		}
+		if (counter > a.intent) {
+			a.intent = counter;
+			write = true;
+		}
+		if (head > a.head_seq) {
+			a.head_seq = head;
+			write = true;
+		}
+	}
+	if (write) {
+		station_of(j->db, &a);
+		rc = anchor_store(fd, path, &a, op != AO_COMMITTED);
+	}
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+imp_err janchor_open_check(struct jnl *j)
+{
+	return anchor_update(j, AO_OPEN, 0, 0);
+}
+
+imp_err janchor_before_issue(struct jnl *j, uint64_t issued)
+{
+	imp_err rc = anchor_update(j, AO_INTENT, issued, 0);
+
+	if (rc == IMP_OK) {
+		j->anchor_dirty = true; /* the commit's counter and head follow */
+		j->anchor_counter = issued;
+	}
+	return rc;
+}
+
+void janchor_after_commit(struct jnl *j, uint64_t head)
+{
+	j->anchor_dirty = false;
+	if (anchor_update(j, AO_COMMITTED, j->anchor_counter, head) != IMP_OK)
+		IMP_WARN("journal: the anchor did not take the last commit: %s", jnl_last_error());
+}
+
+imp_err janchor_refuse_new(const char *journal)
+{
+	struct janchor a;
+	imp_err rc = janchor_read(journal, &a);
+
+	if (rc)
+		return rc;
+	if (a.present && (a.serial_counter > 0 || a.intent > 0 || a.head_seq > 0)) {
+		jerr_set(IMP_ERR_JOURNAL, "no journal at %s (missing or empty), but %s-anchor says "
+			 "this station issued %" PRIu64 " serials up to event %" PRIu64 ": a new "
+			 "journal would issue them again; restore the journal from backup (a "
+			 "journal is never created where one existed)", journal, journal,
+			 a.intent > a.serial_counter ? a.intent : a.serial_counter, a.head_seq);
+		return IMP_ERR_JOURNAL;
+	}
+	return IMP_OK;
+}
+
+/* ---------------------------------------------------------------- -wal */
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+bool jintegrity_wal_present(const char *path)
+{
+	char wal[4200];
+	struct stat st;
+
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	return stat(wal, &st) == 0 && st.st_size > 0;
+}
+
+imp_err jintegrity_wal_precheck(const char *path)
+{
+	char wal[4200];
+	uint8_t wh[32];
+	uint32_t wps;
+	ssize_t got;
+	int fd;
+
+	/*
+	 * Only the -wal is opened here, never the journal itself: closing any
+	 * descriptor of a file drops every POSIX lock this process holds on it,
+	 * including SQLite's on another handle (SQLite holds its locks on the
+	 * journal and its -shm, not on the -wal).
+	 */
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return IMP_OK; /* none (or unreadable: SQLite says so) */
+	got = read(fd, wh, sizeof(wh));
+	close(fd);
+	/* Cut short or without the magic: SQLite ignores it and starts afresh. */
+	if (got < (ssize_t)sizeof(wh) || (be32(wh) & 0xFFFFFFFEu) != 0x377f0682u)
+		return IMP_OK;
+	wps = be32(wh + 8);
+	if (be32(wh + 4) != 3007000u || wps != JOURNAL_PAGE_SIZE) {
+		jerr_set(IMP_ERR_JOURNAL, "%s does not belong to the journal %s (%s): it was "
+			 "left by another database; nothing was read from it: move it aside and "
+			 "retry", wal, path,
+			 wps != JOURNAL_PAGE_SIZE ? "another page size" : "another WAL version");
+		return IMP_ERR_JOURNAL;
+	}
+	return IMP_OK;
+}
+
+/* ------------------------------------------------ read-only directory */
+
+imp_err jintegrity_ro_name(const char *path, char *out, size_t cap, int *flags)
+{
+	char dir[4200], wal[4200], shm[4200];
+	char *slash;
+	struct stat st;
+	size_t o = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	if (access(slash ? dir : ".", W_OK) == 0) {
+		snprintf(out, cap, "%s", path);
+		return IMP_OK;
+	}
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	snprintf(shm, sizeof(shm), "%s-shm", path);
+	if (stat(wal, &st) == 0 && st.st_size > 0) {
+		if (access(shm, R_OK) == 0) { /* SQLite reads a -wal through a read-only -shm */
+			snprintf(out, cap, "%s", path);
+			return IMP_OK;
+		}
+		jerr_set(IMP_ERR_JOURNAL, "the journal's directory is read-only and its -wal holds "
+			 "commits not yet in %s (a station stopped without closing it): copy the "
+			 "data directory to a writable place and run this there", path);
+		return IMP_ERR_JOURNAL;
+	}
+	/* Nothing can change it and there is no -wal: read it as immutable (no
+	 * -shm, no locks), with the path escaped for a URI. */
+	o = (size_t)snprintf(out, cap, "file:");
+	for (const char *p = path; *p && o + 4 < cap; p++) {
+		if (*p == '?' || *p == '#' || *p == '%')
+			o += (size_t)snprintf(out + o, cap - o, "%%%02X", (unsigned char)*p);
+		else
+			out[o++] = *p;
+	}
+	if (o + 16 >= cap)
+		return IMP_ERR_CONFIG;
+	snprintf(out + o, cap - o, "?immutable=1");
+	*flags |= SQLITE_OPEN_URI;
+	return IMP_OK;
+}
+
+/* --------------------------------------------------------- quick check */
+
+static int qc_deadline(void *arg)
+{
+	return imp_now_ns() > *(uint64_t *)arg;
+}
+
+imp_err jintegrity_quick_check(struct jnl *j)
+{
+	uint64_t deadline = imp_now_ns() + (uint64_t)QUICK_CHECK_MS * 1000000u;
+	sqlite3_stmt *st = NULL;
+	const char *first = NULL;
+	int src;
+	imp_err rc;
+
+	sqlite3_progress_handler(j->db, 10000, qc_deadline, &deadline);
+	rc = jdb_prepare(j->db, "PRAGMA quick_check(1)", &st);
+	if (rc) {
+		sqlite3_progress_handler(j->db, 0, NULL, NULL);
+		return rc;
+	}
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		first = (const char *)sqlite3_column_text(st, 0);
+	if (src == SQLITE_INTERRUPT) {
+		IMP_WARN("journal: the page check of %s stopped after %d s (a large journal): "
+			 "it goes on unchecked; run `imprint status --verify` at a quiet moment",
+			 j->path, QUICK_CHECK_MS / 1000);
+		rc = IMP_OK;
+	} else if (src != SQLITE_ROW || !first || strcmp(first, "ok") != 0) {
+		char what[200];
+
+		snprintf(what, sizeof(what), "%s", src != SQLITE_ROW ? sqlite3_errmsg(j->db)
+						   : first ? first : "(no answer)");
+		for (char *p = what; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
+		jerr_set(IMP_ERR_JOURNAL, "the journal %s is damaged (page check: %s); nothing is "
+			 "written to it: %s", j->path, what,
+			 jintegrity_wal_present(j->path)
+				 ? "its -wal may be stale or foreign (put back from elsewhere): move "
+				   "it aside and retry, else restore the journal from backup"
+				 : "restore it from backup");
+		rc = IMP_ERR_JOURNAL;
+	}
+	sqlite3_finalize(st);
+	sqlite3_progress_handler(j->db, 0, NULL, NULL);
+	return rc;
+}
+
+/* ------------------------------------------------------- outbox probe */
+
+imp_err jnl_outbox_probe(struct jnl *j, const char *uid)
+{
+	char now[40];
+	sqlite3_stmt *st = NULL;
+	imp_err rc, erc;
+
+	rc = jdb_begin(j);
+	if (rc)
+		return rc;
+	jtime_now(now);
+	/* The shape record_done writes: the board row, an outbox row on its
+	 * indexes, an event; all rolled back. */
+	rc = jdb_prepare(j->db, "UPDATE boards SET updated = updated WHERE uid = ?1", &st);
+	if (rc == IMP_OK)
+		rc = jdb_bind_text(j->db, st, 1, uid);
+	if (rc == IMP_OK)
+		rc = jdb_step_done(j->db, st, NULL);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc == IMP_OK)
+		rc = jdb_prepare(j->db, "INSERT INTO outbox(record_id, serial, uid, kind, jws, "
+				 "created) SELECT 'imprint-probe-' || uid, serial, uid, "
+				 "'identity', 'probe', ?2 FROM boards WHERE uid = ?1", &st);
+	if (rc == IMP_OK)
+		rc = jdb_bind_text(j->db, st, 1, uid);
+	if (rc == IMP_OK)
+		rc = jdb_bind_text(j->db, st, 2, now);
+	if (rc == IMP_OK)
+		rc = jdb_step_done(j->db, st, NULL);
+	sqlite3_finalize(st);
+	if (rc == IMP_OK)
+		rc = jchain_append(j, uid, NULL, "state", "{\"probe\":true}");
+	erc = rc;
+	if (rc == IMP_OK)
+		rc = IMP_ERR_INTERRUPTED; /* never committed: jdb_end rolls back */
+	jdb_end(j, rc);
+	if (erc != IMP_OK) {
+		char why[320];
+
+		snprintf(why, sizeof(why), "%s", jnl_last_error());
+		jerr_set(IMP_ERR_JOURNAL, "the journal cannot store the record of board %s (%s): "
+			 "its fuses are not burnt; check the journal with `imprint status "
+			 "--verify`, then resume", uid, why);
+		return IMP_ERR_JOURNAL;
+	}
+	return IMP_OK;
+}
+
+/* ------------------------------------------------------ other anchors */
+
+imp_err jnl_checkpoint_head(struct jnl *j, uint64_t *seq, char head[JNL_HASH_HEX_LEN + 1],
+			    uint64_t *serial_counter)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t h;
+	sqlite3 *db = NULL;
+	imp_err rc;
+
+	*seq = 0;
+	head[0] = '\0';
+	rc = jdb_open_reader(j, &db);
+	if (rc)
+		return rc;
+	rc = jdb_exec(db, "BEGIN");
+	if (rc == IMP_OK)
+		rc = journal_marks(db, serial_counter, &h);
+	if (rc == IMP_OK)
+		rc = jdb_prepare(db, "SELECT seq, head_hash FROM checkpoints ORDER BY seq DESC "
+				 "LIMIT 1", &st);
+	if (rc == IMP_OK) {
+		rc = jdb_step_row(db, st);
+		if (rc == IMP_OK) {
+			*seq = (uint64_t)sqlite3_column_int64(st, 0);
+			snprintf(head, JNL_HASH_HEX_LEN + 1, "%s",
+				 (const char *)sqlite3_column_text(st, 1));
+		} else if (rc == IMP_ERR_NOT_FOUND) {
+			rc = IMP_OK;
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+imp_err jnl_check_external(struct jnl *j, const char *where, uint64_t serial_counter,
+			   uint64_t seq, const char *head, char *msg, size_t cap)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t counter, h;
+	sqlite3 *db = NULL;
+	char hash[JNL_HASH_HEX_LEN + 1] = "";
+	imp_err rc;
+
+	if (msg && cap)
+		msg[0] = '\0';
+	rc = jdb_open_reader(j, &db);
+	if (rc)
+		return rc;
+	rc = jdb_exec(db, "BEGIN");
+	if (rc == IMP_OK)
+		rc = journal_marks(db, &counter, &h);
+	if (rc == IMP_OK && seq > 0 && seq <= h) {
+		rc = jdb_prepare(db, "SELECT hash FROM events WHERE seq = ?1", &st);
+		if (rc == IMP_OK)
+			rc = jdb_bind_i64(db, st, 1, (int64_t)seq);
+		if (rc == IMP_OK && jdb_step_row(db, st) == IMP_OK)
+			snprintf(hash, sizeof(hash), "%s", (const char *)sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+	}
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	if (rc)
+		return rc;
+	if (counter < serial_counter || h < seq) {
+		snprintf(msg, cap, "the journal is behind %s: it holds serial counter %" PRIu64
+			 " and event %" PRIu64 ", the anchor %" PRIu64 " and event %" PRIu64 " (the "
+			 "journal, or the whole data directory, was put back from an older copy); no "
+			 "serial is issued from it: restore the newest journal", where, counter, h,
+			 serial_counter, seq);
+		return IMP_ERR_AUDIT;
+	}
+	if (seq > 0 && strcmp(hash, head) != 0) {
+		snprintf(msg, cap, "the journal's event %" PRIu64 " is not the one %s signed (hash "
+			 "%.16s..., the anchor %.16s...): the chain was rewritten; restore the newest "
+			 "journal", seq, where, hash[0] ? hash : "(none)", head);
+		return IMP_ERR_AUDIT;
+	}
+	return IMP_OK;
+}

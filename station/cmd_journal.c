@@ -1,0 +1,91 @@
+/*
+ * imprint journal checkpoint [--interval N]: sign the journal's head now
+ * with the record-signing key (docs/JOURNAL.md "Checkpoints"), and
+ * optionally store a new interval between automatic checkpoints.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "imprint/log.h"
+#include "run.h"
+
+static long cp_interval;
+
+static const struct st_option checkpoint_opts[] = {
+	{ "interval", 'i', ST_OPT_INT, &cp_interval, "N",
+	  "store N (1..1000000) as the events between automatic checkpoints" },
+	ST_OPTIONS_END,
+};
+
+static void print_checkpoint(const json_t *o, void *arg)
+{
+	(void)arg;
+	printf("journal checkpoint: event %lld signed (%lld events between automatic "
+	       "checkpoints)\n",
+	       (long long)json_integer_value(json_object_get(o, "seq")),
+	       (long long)json_integer_value(json_object_get(o, "interval")));
+}
+
+static imp_err checkpoint_check(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (cp_interval < 0 || cp_interval > 1000000) {
+		IMP_ERROR("--interval: expected 1..1000000 events, got %ld", cp_interval);
+		return IMP_ERR_USAGE;
+	}
+	return IMP_OK;
+}
+
+static int journal_checkpoint(struct station_ctx *ctx, int argc, char **argv)
+{
+	struct st_run *r = ctx->run;
+	struct jnl_info info;
+	imp_err rc = IMP_OK;
+
+	(void)argc;
+	(void)argv;
+	if (cp_interval > 0)
+		rc = jnl_set_checkpoint_interval(r->journal, (uint32_t)cp_interval);
+	if (rc == IMP_OK) {
+		rc = jnl_checkpoint(r->journal);
+		if (rc != IMP_OK)
+			IMP_ERROR("%s", jnl_last_error());
+	}
+	if (rc == IMP_OK) {
+		st_anchor_update(r);
+		rc = jnl_info(r->journal, &info);
+	}
+	if (rc == IMP_OK)
+		st_emit(ctx, json_pack("{s:s, s:I, s:I}", "event", "checkpoint", "seq",
+				       (json_int_t)info.last_checkpoint_seq, "interval",
+				       (json_int_t)info.checkpoint_interval),
+			print_checkpoint, NULL);
+	return rc == IMP_OK ? 0 : st_fail(rc, "check the hsm and the journal");
+}
+
+static const struct st_command journal_checkpoint_cmd = {
+	.name = "checkpoint",
+	.fn = journal_checkpoint,
+	.need = NEED_HSM,
+	.summary = "sign the journal's head now with the record-signing key",
+	.usage = "imprint journal checkpoint [--interval N]",
+	.opts = checkpoint_opts,
+	.check = checkpoint_check,
+	.help = "Every run ends with a checkpoint; this takes one on demand (the audit and "
+		"'status --verify' require one over the head). --interval stores the number of "
+		"events between automatic checkpoints.",
+};
+
+static const struct st_command *const journal_subs[] = {
+	&journal_checkpoint_cmd,
+	NULL,
+};
+
+const struct st_command st_cmd_journal = {
+	.name = "journal",
+	.need = NEED_DATA_DIR,
+	.summary = "sign the journal's head now: checkpoint [--interval N]",
+	.usage = "imprint journal checkpoint [--interval N]",
+	.subs = journal_subs,
+};

@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# The station's own files under faults: the data directory's mode; a
+# missing, rolled-back, damaged journal; a stale or foreign -wal beside it;
+# an outbox that cannot take a record. After each, no board is locked
+# without its record and nothing good is overwritten.
+IMPRINT=$1
+VBOARD=$2
+. "$(dirname "$0")/lib.sh"
+prepare || exit 1
+
+# 1. A world-writable data directory is refused with the fix; group-writable
+#    is warned about.
+chmod 0777 "$DATA"
+"$IMPRINT" --data-dir "$DATA" status >"$T/m1.out" 2>"$T/m1.err"
+check test $? = 13
+check grep -q "is mode 0777: every user of this host could replace.*chmod 700" "$T/m1.err"
+chmod 0770 "$DATA"
+"$IMPRINT" --data-dir "$DATA" status >"$T/m2.out" 2>"$T/m2.err"
+check test $? = 0
+check grep -q "group-writable (mode 0770)" "$T/m2.err"
+chmod 0700 "$DATA"
+
+POOL=40
+start_vboard "$T/pool" "$POOL" || { bad "vboard"; finish; exit 1; }
+next=0
+# board_cfg FILE: a configuration with the next unused board as fixture F1.
+board_cfg() {
+	local line rsp uart
+	line=$(sed -n "$((next + 1))p" "$T/endpoints")
+	rsp=$(printf '%s' "$line" | sed -n 's/.*"rsp":"\([^"]*\)".*/\1/p')
+	uart=$(printf '%s' "$line" | sed -n 's/.*"uart":"\([^"]*\)".*/\1/p')
+	B=$T/pool/board-$next
+	next=$((next + 1))
+	cat >"$1" <<EOC
+{"version": 1, "station_id": "demo-station", "key_mode": "device",
+ "serial": {"prefix": "IT", "width": 6},
+ "firmware": {"image": "$DATA/demo/firmware.bin", "signature": "$DATA/demo/firmware.sig"},
+ "fixtures": [{"name": "F1", "probe": "$rsp", "uart": "$uart"}]}
+EOC
+}
+# provision_in DATADIR: the next board, on a journal in DATADIR.
+provision_in() {
+	board_cfg "$T/c.json"
+	"$IMPRINT" --data-dir "$1" --config "$T/c.json" provision >"$T/p.out" 2>"$T/p.err"
+}
+jsum() { sha256sum <"$1/journal.sqlite"; }
+# clone SRC DST: a copy of a data directory with its own token (softhsm2.conf
+# names its token directory by absolute path).
+clone() {
+	rm -rf "$2"
+	cp -a "$1" "$2"
+	sed -i "s|$1/hsm/tokens|$2/hsm/tokens|" "$2/hsm/softhsm2.conf"
+}
+
+# The reference station: two more boards done.
+provision_in "$DATA"
+check test $? = 0
+sqlite3 "$DATA/journal.sqlite" ".backup '$T/old.sqlite'"
+cp "$DATA/journal.sqlite-anchor" "$T/old.anchor"
+provision_in "$DATA"
+check test $? = 0
+check test "$(sql "select value from settings where key = 'serial_counter'")" = 3
+check grep -q "^serial_counter 3$" "$DATA/journal.sqlite-anchor"
+
+# 2. A journal missing or emptied where its anchor says one existed: never
+#    created again (serials would restart at 1); the board is not touched.
+for how in missing empty; do
+	clone "$DATA" "$T/d2"
+	rm -f "$T/d2/journal.sqlite" "$T/d2/journal.sqlite-wal" "$T/d2/journal.sqlite-shm"
+	[ $how = empty ] && : >"$T/d2/journal.sqlite"
+	provision_in "$T/d2"
+	check test $? = 20
+	check grep -Eq "a journal is never created where one existed|but the hsm.s anchor says" "$T/p.err"
+	check test "$(board_fuses "$B")" = 0
+	if [ $how = missing ]; then check test ! -e "$T/d2/journal.sqlite"; fi
+done
+
+# 3. The journal rolled back (an older copy put back): provision refuses to
+#    allocate, status --verify and the audit report it.
+clone "$DATA" "$T/d3"
+rm -f "$T/d3"/journal.sqlite*-shm "$T/d3"/journal.sqlite-wal
+cp "$T/old.sqlite" "$T/d3/journal.sqlite"
+provision_in "$T/d3"
+check test $? = 20
+check grep -q "the journal is behind what this station already did.*counter 3" "$T/p.err"
+check test "$(board_fuses "$B")" = 0
+"$IMPRINT" --data-dir "$T/d3" status --verify >"$T/s3.out" 2>"$T/s3.err"
+check test $? = 28
+check grep -q "journal is behind" "$T/s3.err"
+"$IMPRINT" --data-dir "$T/d3" audit >"$T/a3.out" 2>&1
+check test $? = 28
+check grep -q "FINDING journal-rollback" "$T/a3.out"
+
+# 3b. The journal and its anchor file both put back from the older copy:
+#     the HSM's anchor (the signed head at the last checkpoint) still knows.
+clone "$DATA" "$T/d3b"
+rm -f "$T/d3b"/journal.sqlite-shm "$T/d3b"/journal.sqlite-wal
+cp "$T/old.sqlite" "$T/d3b/journal.sqlite"
+cp "$T/old.anchor" "$T/d3b/journal.sqlite-anchor"
+provision_in "$T/d3b"
+check test $? = 20
+check grep -q "the journal is behind the hsm's journal anchor" "$T/p.err"
+check test "$(board_fuses "$B")" = 0
+# ... and with the journal and its anchor file gone, no new journal either.
+rm -f "$T/d3b"/journal.sqlite*
+provision_in "$T/d3b"
+check test $? = 20
+check grep -q "but the hsm's anchor says station demo-station signed its journal" "$T/p.err"
+check test ! -e "$T/d3b/journal.sqlite"
+check test "$(board_fuses "$B")" = 0
+
+# 4. A stale -wal put back: saved after a crash, provisioning went on, then
+#    the old -wal returned. Refused; the journal file is not overwritten by
+#    it, and with the stale -wal moved aside everything is there.
+clone "$DATA" "$T/d4"
+board_cfg "$T/c4.json"
+IMPRINT_TEST_KILL_AFTER=4 "$IMPRINT" --data-dir "$T/d4" --config "$T/c4.json" provision \
+	>/dev/null 2>&1
+check test -s "$T/d4/journal.sqlite-wal"
+cp "$T/d4/journal.sqlite-wal" "$T/stale-wal"
+"$IMPRINT" -q --data-dir "$T/d4" --config "$T/c4.json" resume >/dev/null 2>&1
+provision_in "$T/d4"
+check test $? = 0
+check test ! -e "$T/d4/journal.sqlite-wal"
+before=$(jsum "$T/d4")
+cp "$T/stale-wal" "$T/d4/journal.sqlite-wal"
+provision_in "$T/d4"
+check test $? = 20
+check grep -Eq "journal is behind|its -wal may be stale" "$T/p.err"
+check test "$(board_fuses "$B")" = 0
+"$IMPRINT" --data-dir "$T/d4" status --verify >/dev/null 2>&1
+check test $? != 0
+"$IMPRINT" --data-dir "$T/d4" audit >"$T/a4.out" 2>&1
+check test $? != 0
+check test "$(jsum "$T/d4")" = "$before"
+mv "$T/d4/journal.sqlite-wal" "$T/stale-wal.aside"
+rm -f "$T/d4/journal.sqlite-shm"
+"$IMPRINT" --data-dir "$T/d4" status --verify >/dev/null 2>&1
+check test $? = 0
+check test "$(sqlite3 "$T/d4/journal.sqlite" "select count(*) from boards where state = 'DONE'")" = 5
+
+# 5. A foreign -wal beside the journal (another database's): refused, and
+#    the journal is not merged with it.
+clone "$DATA" "$T/d5"
+python3 - "$T/foreign.sqlite" <<'PY'
+import os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("pragma journal_mode=wal")
+db.execute("create table t(x)")
+db.execute("insert into t values (zeroblob(10000))")
+db.commit()
+os._exit(0)  # no checkpoint: the -wal stays
+PY
+for ps in same other; do
+	rm -f "$T/d5/journal.sqlite-shm"
+	cp "$T/foreign.sqlite-wal" "$T/d5/journal.sqlite-wal"
+	# "other": the same -wal claiming another page size
+	[ $ps = other ] && printf '\000\000\040\000' | dd of="$T/d5/journal.sqlite-wal" bs=1 seek=8 conv=notrunc 2>/dev/null
+	before=$(jsum "$T/d5")
+	provision_in "$T/d5"
+	check test $? = 20
+	check test "$(board_fuses "$B")" = 0
+	check test "$(jsum "$T/d5")" = "$before"
+done
+check grep -q "does not belong to the journal" "$T/p.err"
+mv "$T/d5/journal.sqlite-wal" "$T/foreign.aside"
+rm -f "$T/d5/journal.sqlite-shm"
+check test "$(sqlite3 "$T/d5/journal.sqlite" "select count(*) from boards where state = 'DONE'")" = 3
+
+# 6. A damaged page in each table and index in turn: status --verify and
+#    the audit fail, and provision stops before any fuse is burnt.
+sqlite3 "$DATA/journal.sqlite" "pragma wal_checkpoint(truncate)" >/dev/null
+pages=$(sqlite3 "$DATA/journal.sqlite" "select name || ':' || rootpage from sqlite_schema where rootpage > 1")
+psize=$(sqlite3 "$DATA/journal.sqlite" "pragma page_size")
+ncase=0
+for np in $pages; do
+	name=${np%%:*} root=${np##*:}
+	clone "$DATA" "$T/d6"
+	rm -f "$T/d6/journal.sqlite-wal" "$T/d6/journal.sqlite-shm"
+	head -c "$psize" /dev/urandom | dd of="$T/d6/journal.sqlite" bs="$psize" seek=$((root - 1)) \
+		conv=notrunc 2>/dev/null
+	ok6=1
+	"$IMPRINT" --data-dir "$T/d6" status --verify >/dev/null 2>&1 && ok6=0
+	"$IMPRINT" --data-dir "$T/d6" audit >/dev/null 2>&1 && ok6=0
+	provision_in "$T/d6" && ok6=0
+	[ "$(board_fuses "$B")" = 0 ] || ok6=0
+	if [ $ok6 = 1 ]; then ok; else bad "a damaged $name (page $root) went unnoticed"; fi
+	ncase=$((ncase + 1))
+done
+echo "integrity: $ncase tables and indexes damaged in turn"
+check test "$ncase" -ge 15
+
+# 7. An outbox that cannot take the record: the station stops before the
+#    fuses, the board stays resumable, and finishes once the outbox works.
+clone "$DATA" "$T/d7"
+sqlite3 "$T/d7/journal.sqlite" "create trigger refuse before insert on outbox begin select raise(abort, 'outbox refuses'); end;"
+board_cfg "$T/c7.json"
+"$IMPRINT" --data-dir "$T/d7" --config "$T/c7.json" provision >/dev/null 2>"$T/p7.err"
+check test $? = 20
+check grep -q "cannot store the record of board.*fuses are not burnt" "$T/p7.err"
+check test "$(board_fuses "$B")" = 0
+uid=$(board_uid "$B")
+check test "$(sqlite3 "$T/d7/journal.sqlite" "select state from boards where uid = '$uid'")" = LOCK
+sqlite3 "$T/d7/journal.sqlite" "drop trigger refuse"
+"$IMPRINT" --data-dir "$T/d7" --config "$T/c7.json" resume >/dev/null 2>"$T/r7.err"
+check test $? = 0
+check test "$(board_fuses "$B")" = 3
+check test "$(sqlite3 "$T/d7/journal.sqlite" "select state from boards where uid = '$uid'")" = DONE
+
+# 8. A read-only data directory (a read-only bind mount in a private mount
+#    namespace): status --verify and the audit still work.
+clone "$DATA" "$T/d8"
+unshare -m sh -c "mount --bind '$T/d8' '$T/d8' && mount -o remount,bind,ro '$T/d8' &&
+	'$IMPRINT' --data-dir '$T/d8' status --verify >'$T/s8.out' 2>'$T/s8.err'; echo \$? >'$T/s8.rc';
+	'$IMPRINT' --data-dir '$T/d8' audit >'$T/a8.out' 2>&1; echo \$? >'$T/a8.rc'"
+check test "$(cat "$T/s8.rc")" = 0
+check grep -q "journal chain: verified" "$T/s8.out"
+check test "$(cat "$T/a8.rc")" = 0
+check grep -q "OK: 0 findings" "$T/a8.out"
+
+# 9. A full disk (a small tmpfs, filled up to 8 KiB): named as such, and the
+#    board is not touched.
+mkdir -p "$T/d9"
+board_cfg "$T/c9.json"
+unshare -m sh -c "mount -t tmpfs -o size=4m tmpfs '$T/d9' && cp -a '$DATA'/. '$T/d9'/ &&
+	rm -f '$T/d9/journal.sqlite-wal' '$T/d9/journal.sqlite-shm' &&
+	{ dd if=/dev/zero of='$T/d9/filler' bs=4k 2>/dev/null; truncate -s -8K '$T/d9/filler'; } &&
+	'$IMPRINT' --data-dir '$T/d9' --config '$T/c9.json' provision >'$T/p9.out' 2>'$T/p9.err';
+	echo \$? >'$T/p9.rc'"
+check test "$(cat "$T/p9.rc")" = 20
+check grep -q "full (SQLITE_FULL, ENOSPC)\|disk is full (ENOSPC)" "$T/p9.err"
+check test "$(board_fuses "$B")" = 0
+[ "$fail" = 0 ] || cat "$T/p9.err"
+
+stop_vboard
+finish
