@@ -286,8 +286,17 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Names of the token files (objects, generation) in dir; sorted. */
-static imp_err list_files(const char *dir, char ***out, size_t *n)
+static void names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* The entries of dir that keep(entry) accepts, their names sorted; a
+ * missing dir lists nothing. */
+static imp_err list_entries(const char *dir, bool (*keep)(const struct dirent *e), char ***out,
+			    size_t *n)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -299,15 +308,15 @@ static imp_err list_files(const char *dir, char ***out, size_t *n)
 	if (!d)
 		return errno == ENOENT ? IMP_OK : IMP_ERR_IO;
 	while ((e = readdir(d)) != NULL) {
-		if (kind_of(e->d_name) == FK_OTHER)
+		if (!keep(e))
 			continue;
 		if (count == cap) {
-			char **nn = realloc(names, (cap ? cap * 2 : 32) * sizeof(*names));
+			char **nn = realloc(names, (cap ? cap * 2 : 16) * sizeof(*names));
 
 			if (!nn)
 				goto nomem;
 			names = nn;
-			cap = cap ? cap * 2 : 32;
+			cap = cap ? cap * 2 : 16;
 		}
 		names[count] = strdup(e->d_name);
 		if (!names[count])
@@ -322,18 +331,22 @@ static imp_err list_files(const char *dir, char ***out, size_t *n)
 	return IMP_OK;
 nomem:
 	closedir(d);
-	for (size_t i = 0; i < count; i++)
-		free(names[i]);
-	free(names);
+	names_free(names, count);
 	return IMP_ERR_NOMEM;
 }
 
-static void names_free(char **names, size_t n)
+/* Token files (objects, generation). */
+static bool is_token_file(const struct dirent *e)
 {
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	return kind_of(e->d_name) != FK_OTHER;
 }
+
+/* Subdirectories (token directories). */
+static bool is_token_dir(const struct dirent *e)
+{
+	return e->d_name[0] != '.' && (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN);
+}
+
 
 static bool names_has(char **names, size_t n, const char *name)
 {
@@ -352,9 +365,9 @@ static imp_err sync_one(const char *live_dir, const char *copy_dir, size_t *rest
 	bool whole = lstat(live_dir, &st) != 0 && errno == ENOENT;
 	imp_err rc;
 
-	rc = list_files(live_dir, &ln, &nl);
+	rc = list_entries(live_dir, is_token_file, &ln, &nl);
 	if (rc == IMP_OK)
-		rc = list_files(copy_dir, &cn, &nc);
+		rc = list_entries(copy_dir, is_token_file, &cn, &nc);
 	if (rc != IMP_OK)
 		goto cleanup;
 	/* Every file of the copy: restore it where the live one is damaged. */
@@ -442,46 +455,6 @@ cleanup:
 	return rc;
 }
 
-/* Subdirectories of dir (token directories); sorted. */
-static imp_err list_dirs(const char *dir, char ***out, size_t *n)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char **names = NULL;
-	size_t count = 0, cap = 0;
-
-	*out = NULL;
-	*n = 0;
-	if (!d)
-		return errno == ENOENT ? IMP_OK : IMP_ERR_IO;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.' || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN))
-			continue;
-		if (count == cap) {
-			char **nn = realloc(names, (cap ? cap * 2 : 8) * sizeof(*names));
-
-			if (!nn)
-				goto nomem;
-			names = nn;
-			cap = cap ? cap * 2 : 8;
-		}
-		names[count] = strdup(e->d_name);
-		if (!names[count])
-			goto nomem;
-		count++;
-	}
-	closedir(d);
-	if (count)
-		qsort(names, count, sizeof(*names), name_cmp);
-	*out = names;
-	*n = count;
-	return IMP_OK;
-nomem:
-	closedir(d);
-	names_free(names, count);
-	return IMP_ERR_NOMEM;
-}
-
 imp_err hsm_guard_sync(const char *tokens_dir, const char *copy_dir, size_t *restored)
 {
 	char **ld = NULL, **cd = NULL;
@@ -491,9 +464,9 @@ imp_err hsm_guard_sync(const char *tokens_dir, const char *copy_dir, size_t *res
 
 	if (restored)
 		*restored = 0;
-	rc = list_dirs(tokens_dir, &ld, &nl);
+	rc = list_entries(tokens_dir, is_token_dir, &ld, &nl);
 	if (rc == IMP_OK)
-		rc = list_dirs(copy_dir, &cd, &nc);
+		rc = list_entries(copy_dir, is_token_dir, &cd, &nc);
 	if (rc != IMP_OK) {
 		IMP_ERROR("cannot list %s or %s: %s", tokens_dir, copy_dir, strerror(errno));
 		goto cleanup;
