@@ -260,6 +260,11 @@ static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued,
 	} else {
 		rc = anchor_lock(j->path, true, &fd, path, sizeof(path));
 	}
+	/* The journal's marks again, now under the anchor's lock: another
+	 * handle may have committed and moved the anchor since the first read,
+	 * and a mark read before its anchor update would look "behind". */
+	if (rc == IMP_OK && op != AO_COMMITTED)
+		rc = journal_marks(j->db, &counter, &head);
 	if (rc == IMP_OK)
 		rc = anchor_load(fd, path, &a);
 	if (rc)
