@@ -114,27 +114,6 @@ static void serve(struct sim_board *b, int fd)
 
 void *sim_bitbang_main(void *arg)
 {
-	struct sim_board *b = arg;
-
-	for (;;) {
-		struct pollfd p[2] = { { b->bb_listen_fd, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 } };
-		int one = 1, fd;
-
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents)
-			break;
-		fd = accept4(b->bb_listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		IMP_DEBUG("board %d: remote_bitbang client connected", b->index);
-		serve(b, fd);
-		close(fd);
-		IMP_DEBUG("board %d: remote_bitbang client gone", b->index);
-	}
+	sim_serve_clients(arg, ((struct sim_board *)arg)->bb_listen_fd, "remote_bitbang", serve);
 	return NULL;
 }

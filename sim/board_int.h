@@ -58,6 +58,11 @@ struct sim_board {
 
 void *sim_agent_main(void *arg);
 void *sim_rsp_main(void *arg);
+/* The accept loop of a board's TCP servers (RSP, remote_bitbang): one client
+ * at a time on listen_fd (TCP_NODELAY), each handed to serve, until the
+ * board's stop_fd is readable. what names the server in debug logs. */
+void sim_serve_clients(struct sim_board *b, int listen_fd, const char *what,
+		       void (*serve)(struct sim_board *b, int fd));
 void *sim_bitbang_main(void *arg);
 
 /*

@@ -1,5 +1,7 @@
 /* One virtual board: chip, secure element, pty agent, RSP listener. */
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -376,4 +378,29 @@ double sim_board_modelled_s(const struct sim_board *b)
 	if (b->se)
 		ns += sim_se_modelled_ns(b->se);
 	return (double)ns / 1e9;
+}
+
+void sim_serve_clients(struct sim_board *b, int listen_fd, const char *what,
+		       void (*serve)(struct sim_board *b, int fd))
+{
+	for (;;) {
+		struct pollfd p[2] = { { listen_fd, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 } };
+		int one = 1, fd;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		IMP_DEBUG("board %d: %s client connected", b->index, what);
+		serve(b, fd);
+		close(fd);
+		IMP_DEBUG("board %d: %s client gone", b->index, what);
+	}
 }
