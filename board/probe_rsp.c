@@ -237,6 +237,49 @@ static imp_err next_item(struct rsp *r, enum wait_what what, uint64_t deadline, 
 	}
 }
 
+/* Send the framed packet in r->tx and, unless acks are off, wait for its
+ * '+', resending on '-' up to r->retries times. *ack is '+' or, when a
+ * reply packet came first, '*'. *sent is false when sending itself failed
+ * (the caller gives up at once); otherwise the error is the ack's. */
+static imp_err send_acked(struct rsp *r, size_t framed, uint64_t deadline, char *ack,
+			  bool *sent)
+{
+	unsigned resend = 0;
+	imp_err rc;
+
+	*ack = 0;
+	*sent = false;
+	drain(r);
+	rc = send_all(r, r->tx, framed);
+	if (rc != IMP_OK)
+		return rc;
+	*sent = true;
+	if (r->noack)
+		return IMP_OK;
+	for (;;) {
+		rc = next_item(r, WAIT_ACK, deadline, ack);
+		if (rc != IMP_OK || *ack != '-')
+			return rc;
+		if (++resend > r->retries)
+			return IMP_ERR_PROTOCOL;
+		rc = send_all(r, r->tx, framed);
+		if (rc != IMP_OK) {
+			*sent = false;
+			return rc;
+		}
+	}
+}
+
+/* An exchange refused on a connection marked out of step. */
+static bool refuse_out_of_step(const struct rsp *r, const char *what)
+{
+	if (!r->out_of_step)
+		return false;
+	IMP_ERROR("rsp probe: %s: the connection to %s is out of step after an unanswered "
+		  "command; reconnect (the station does on the next board)", what, r->where);
+	return true;
+}
+
 /*
  * Send payload body[0..n) as one packet and wait for one reply packet
  * (r->pkt). Retransmits on '-' and retries the whole exchange on a timeout
@@ -250,43 +293,21 @@ static imp_err exchange(struct rsp *r, const uint8_t *body, size_t n, const char
 
 	if (framed == 0)
 		return IMP_ERR_INTERNAL;
-	if (r->out_of_step) {
-		IMP_ERROR("rsp probe: %s: the connection to %s is out of step after an unanswered "
-			  "command; reconnect (the station does on the next board)", what, r->where);
+	if (refuse_out_of_step(r, what))
 		return IMP_ERR_PROBE;
-	}
 	for (unsigned attempt = 0; attempt <= r->retries; attempt++) {
 		uint64_t deadline = imp_now_ns() + (uint64_t)r->timeout_ms * 1000000u;
 		char ack = 0;
-		bool have_pkt = false;
+		bool have_pkt = false, sent;
 
 		if (attempt > 0)
 			IMP_DEBUG("rsp probe: %s: retry %u", what, attempt);
-		drain(r);
-		rc = send_all(r, r->tx, framed);
-		if (rc != IMP_OK)
+		rc = send_acked(r, framed, deadline, &ack, &sent);
+		if (!sent || rc == IMP_ERR_PROBE)
 			return rc;
-		if (!r->noack) {
-			unsigned resend = 0;
-
-			for (;;) {
-				rc = next_item(r, WAIT_ACK, deadline, &ack);
-				if (rc != IMP_OK || ack != '-')
-					break;
-				if (++resend > r->retries) {
-					rc = IMP_ERR_PROTOCOL;
-					break;
-				}
-				rc = send_all(r, r->tx, framed);
-				if (rc != IMP_OK)
-					return rc;
-			}
-			if (rc == IMP_ERR_PROBE)
-				return rc;
-			if (rc != IMP_OK)
-				continue;
-			have_pkt = ack == '*';
-		}
+		if (rc != IMP_OK)
+			continue;
+		have_pkt = ack == '*';
 		if (!have_pkt)
 			rc = next_item(r, WAIT_PACKET, deadline, NULL);
 		if (rc == IMP_OK)
@@ -320,31 +341,15 @@ static imp_err exchange_once(struct rsp *r, const uint8_t *body, size_t n, const
 
 	if (framed == 0)
 		return IMP_ERR_INTERNAL;
-	if (r->out_of_step) {
-		IMP_ERROR("rsp probe: %s: the connection to %s is out of step after an unanswered "
-			  "command; reconnect (the station does on the next board)", what, r->where);
+	if (refuse_out_of_step(r, what))
 		return IMP_ERR_PROBE;
-	}
-	drain(r);
-	rc = send_all(r, r->tx, framed);
-	if (rc != IMP_OK)
-		return rc;
-	if (!r->noack) {
-		unsigned resend = 0;
+	{
 		char ack = 0;
+		bool sent;
 
-		for (;;) {
-			rc = next_item(r, WAIT_ACK, deadline, &ack);
-			if (rc != IMP_OK || ack != '-')
-				break;
-			if (++resend > r->retries) {
-				rc = IMP_ERR_PROTOCOL;
-				break;
-			}
-			rc = send_all(r, r->tx, framed);
-			if (rc != IMP_OK)
-				return rc;
-		}
+		rc = send_acked(r, framed, deadline, &ack, &sent);
+		if (!sent)
+			return rc;
 		have_pkt = rc == IMP_OK && ack == '*';
 	}
 	if (rc == IMP_OK && !have_pkt)
