@@ -12,6 +12,11 @@ VBOARD=$2
 # Under AddressSanitizer: tpm2-pkcs11 has no frame pointers; unwind slowly so
 # that tests/lsan.supp recognises its leaks (8 frames reach its own).
 [ -n "${ASAN_OPTIONS:-}" ] && export ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0:malloc_context_size=8"
+if [ -n "${LSAN_OPTIONS:-}" ]; then
+	lsan_supp=$(mktemp)
+	cat "$(dirname "$0")/../../lsan.supp" "$(dirname "$0")/lsan-tpm2.supp" >"$lsan_supp"
+	export LSAN_OPTIONS="${LSAN_OPTIONS//suppressions=[^:]*/suppressions=$lsan_supp}"
+fi
 
 mkdir -p "$T/tpm" "$T/store"
 # swtpm on a free loopback port (again with another one if it was taken
