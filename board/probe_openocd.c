@@ -4,8 +4,9 @@
  *
  * URI: openocd://CONFIG[?set.VAR=VALUE&...&exe=PATH&rsp keys]
  *   CONFIG   an OpenOCD configuration file: a path, or a file name looked
- *            up in $IMPRINT_OPENOCD_PATH (colon-separated), then
- *            IMPRINT_SOURCE_DIR/board/openocd and /usr/share/imprint/openocd
+ *            up in $IMPRINT_OPENOCD_PATH (colon-separated), then in the
+ *            shipped ones (imp_data_dir "openocd": DATADIR/imprint/openocd
+ *            beside the installed binary, board/openocd in the build tree)
  *   set.VAR=VALUE  -c "set VAR VALUE" before the configuration (VAR and
  *            VALUE: letters, digits and ._:/-), e.g. the remote_bitbang
  *            port of a virtual board
@@ -48,12 +49,9 @@
 #include <unistd.h>
 
 #include "imprint/log.h"
+#include "imprint/paths.h"
 #include "imprint/util.h"
 #include "probe_priv.h"
-
-#ifndef IMPRINT_SOURCE_DIR
-#define IMPRINT_SOURCE_DIR "."
-#endif
 
 #define OOCD_START_TIMEOUT_MS 15000u
 #define OOCD_TCL_TIMEOUT_MS 10000u
@@ -129,8 +127,7 @@ static bool log_has(const struct oocd *o, const char *needle)
 static imp_err find_config(const char *name, char *out, size_t cap)
 {
 	const char *env = getenv("IMPRINT_OPENOCD_PATH");
-	static const char *const dirs[] = { IMPRINT_SOURCE_DIR "/board/openocd",
-					    "/usr/share/imprint/openocd" };
+	char shipped[4096];
 
 	if (strchr(name, '/')) {
 		snprintf(out, cap, "%s", name);
@@ -146,10 +143,9 @@ static imp_err find_config(const char *name, char *out, size_t cap)
 		if (*p == ':')
 			p++;
 	}
-	for (size_t i = 0; i < IMP_ARRAY_SIZE(dirs); i++)
-		if ((size_t)snprintf(out, cap, "%s/%s", dirs[i], name) < cap &&
-		    access(out, R_OK) == 0)
-			return IMP_OK;
+	if (imp_data_dir("openocd", "board/openocd", shipped, sizeof(shipped)) == IMP_OK &&
+	    (size_t)snprintf(out, cap, "%s/%s", shipped, name) < cap && access(out, R_OK) == 0)
+		return IMP_OK;
 	return IMP_ERR_NOT_FOUND;
 }
 
@@ -388,9 +384,11 @@ static imp_err oocd_open(const char *uri, void **priv)
 		goto fail;
 	rc = find_config(cfgname, o->cfg, sizeof(o->cfg));
 	if (rc != IMP_OK) {
+		char shipped[4096];
+
+		imp_data_dir("openocd", "board/openocd", shipped, sizeof(shipped));
 		IMP_ERROR("openocd probe: no OpenOCD configuration '%s' (a path, or a name in "
-			  "$IMPRINT_OPENOCD_PATH, %s/board/openocd, /usr/share/imprint/openocd)",
-			  cfgname, IMPRINT_SOURCE_DIR);
+			  "$IMPRINT_OPENOCD_PATH or %s)", cfgname, shipped);
 		rc = IMP_ERR_CONFIG;
 		goto fail;
 	}

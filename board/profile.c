@@ -16,11 +16,8 @@
 #include "board/profile.h"
 #include "board/rsp.h"
 #include "imprint/log.h"
+#include "imprint/paths.h"
 #include "imprint/util.h"
-
-#ifndef IMPRINT_SOURCE_DIR
-#define IMPRINT_SOURCE_DIR "."
-#endif
 
 /* ---- variables ---------------------------------------------------------- */
 
@@ -740,7 +737,8 @@ static bool try_dir(const char *dir, size_t dlen, const char *name, char *out, s
 imp_err board_profile_find(const char *name, const char *data_dir, char *out, size_t cap)
 {
 	const char *env = getenv("IMPRINT_PROFILE_PATH");
-	char buf[4096];
+	char buf[4096], shipped[4096];
+	bool have_shipped;
 
 	for (const char *c = name; *c; c++)
 		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
@@ -766,15 +764,12 @@ imp_err board_profile_find(const char *name, const char *data_dir, char *out, si
 		if (try_dir(buf, strlen(buf), name, out, cap))
 			return IMP_OK;
 	}
-	if (try_dir(IMPRINT_SOURCE_DIR "/board/profiles", strlen(IMPRINT_SOURCE_DIR "/board/profiles"),
-		    name, out, cap))
+	have_shipped = imp_data_dir("profiles", "board/profiles", shipped, sizeof(shipped)) == IMP_OK;
+	if (have_shipped && try_dir(shipped, strlen(shipped), name, out, cap))
 		return IMP_OK;
-	if (try_dir("/usr/share/imprint/profiles", strlen("/usr/share/imprint/profiles"), name,
-		    out, cap))
-		return IMP_OK;
-	IMP_ERROR("no target profile '%s' (looked in $IMPRINT_PROFILE_PATH%s, %s%s, "
-		  "/usr/share/imprint/profiles); check the name or set IMPRINT_PROFILE_PATH", name,
-		  data_dir ? ", DATA_DIR/profiles" : "", IMPRINT_SOURCE_DIR, "/board/profiles");
+	IMP_ERROR("no target profile '%s' (looked in $IMPRINT_PROFILE_PATH%s, %s%s); check the "
+		  "name or set IMPRINT_PROFILE_PATH", name, data_dir ? ", DATA_DIR/profiles" : "",
+		  shipped, have_shipped ? "" : " (missing: reinstall imprint)");
 	return IMP_ERR_NOT_FOUND;
 }
 

@@ -6,8 +6,10 @@
  * Search path for board_profile_load(NAME) (NAME without '/' and ".json"):
  *   1. every directory in $IMPRINT_PROFILE_PATH (colon-separated)
  *   2. DATA_DIR/profiles (when a data directory is given)
- *   3. IMPRINT_SOURCE_DIR/board/profiles (the source tree)
- *   4. /usr/share/imprint/profiles
+ *   3. the shipped profiles (imprint/paths.h, imp_data_dir "profiles"):
+ *      DATADIR/imprint/profiles beside the installed binary
+ *      (BINDIR/../share/imprint/profiles), board/profiles of the source
+ *      tree for a program in the build tree
  * and the file NAME.json in the first directory holding one wins. A NAME
  * with a '/' or ending in ".json" is a path and is loaded as is.
  */

@@ -1,0 +1,80 @@
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "imprint/paths.h"
+
+/* Set by common/CMakeLists.txt for this file alone. */
+#ifndef IMPRINT_BIN_TO_DATA
+#error "IMPRINT_BIN_TO_DATA (bindir to datadir/imprint, relative) is not defined"
+#endif
+#ifndef IMPRINT_BUILD_DIR
+#error "IMPRINT_BUILD_DIR is not defined"
+#endif
+#ifndef IMPRINT_SOURCE_DIR
+#error "IMPRINT_SOURCE_DIR is not defined"
+#endif
+
+imp_err imp_self_dir(char *out, size_t cap)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return IMP_ERR_IO;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return IMP_ERR_IO;
+	if (slash == self)
+		slash++; /* a program in "/" */
+	*slash = '\0';
+	if ((size_t)snprintf(out, cap, "%s", self) >= cap)
+		return IMP_ERR_USAGE;
+	return IMP_OK;
+}
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* dir is the build tree or below it (both resolved; a deleted build tree
+ * is not one). */
+static bool in_build_tree(const char *dir)
+{
+	char build[PATH_MAX];
+	size_t n;
+
+	if (!realpath(IMPRINT_BUILD_DIR, build))
+		return false;
+	n = strlen(build);
+	return strncmp(dir, build, n) == 0 && (dir[n] == '\0' || dir[n] == '/');
+}
+
+imp_err imp_data_dir(const char *installed, const char *in_source, char *out, size_t cap)
+{
+	char self[PATH_MAX], data[PATH_MAX + 64];
+	imp_err rc = imp_self_dir(self, sizeof(self));
+
+	if (rc != IMP_OK) {
+		snprintf(out, cap, "BINDIR/%s/%s", IMPRINT_BIN_TO_DATA, installed);
+		return IMP_ERR_NOT_FOUND;
+	}
+	snprintf(data, sizeof(data), "%s/%s", self, IMPRINT_BIN_TO_DATA);
+	if (!is_dir(data) && in_build_tree(self)) {
+		if ((size_t)snprintf(out, cap, "%s/%s", IMPRINT_SOURCE_DIR, in_source) >= cap)
+			return IMP_ERR_USAGE;
+		return is_dir(out) ? IMP_OK : IMP_ERR_NOT_FOUND;
+	}
+	if ((size_t)snprintf(out, cap, "%s/%s", data, installed) >= cap)
+		return IMP_ERR_USAGE;
+	return is_dir(out) ? IMP_OK : IMP_ERR_NOT_FOUND;
+}
