@@ -5,8 +5,22 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "docgen.h"
 #include "imprint/log.h"
 #include "station.h"
+
+static struct {
+	const char *man, *completion;
+} opt;
+
+static const struct st_option help_options[] = {
+	{ "completion", 0, ST_OPT_STRING, &opt.completion, "SHELL",
+	  "print the completion script for SHELL (bash), made from the command table" },
+	{ "man", 0, ST_OPT_STRING, &opt.man, "TEMPLATE",
+	  "print the man page: TEMPLATE (man/imprint.1.in) with the commands, options and exit "
+	  "codes of the command table" },
+	ST_OPTIONS_END,
+};
 
 static void print_overview(void)
 {
@@ -28,6 +42,10 @@ static int help_run(struct station_ctx *ctx, int argc, char **argv)
 	char prefix[64];
 
 	(void)ctx;
+	if (opt.man)
+		return st_print_man(opt.man);
+	if (opt.completion)
+		return st_print_completion(opt.completion);
 	if (argc < 2) {
 		print_overview();
 		return 0;
@@ -59,7 +77,8 @@ const struct st_command st_cmd_help = {
 	.fn = help_run,
 	.need = NEED_NOTHING,
 	.summary = "list commands, or show one command's help",
-	.usage = "imprint help [COMMAND [SUBCOMMAND]]",
+	.usage = "imprint help [COMMAND [SUBCOMMAND]] | --man TEMPLATE | --completion SHELL",
+	.opts = help_options,
 	.max_args = 2,
 	.help = "Without a command, the global options and the list of commands; with one, its "
 		"usage, description and options. The same text as 'imprint COMMAND --help'.",
