@@ -16,7 +16,8 @@
 /* ---- roff ---------------------------------------------------------------- */
 
 /* Plain text for roff: backslashes and hyphens escaped, a control
- * character at the start of a line neutralised, leading blanks dropped. */
+ * character at the start of a line neutralised, leading blanks dropped, a
+ * blank line a new paragraph. */
 static void roff_text(FILE *f, const char *s)
 {
 	bool bol = true;
@@ -31,7 +32,12 @@ static void roff_text(FILE *f, const char *s)
 			fputs("\\e", f);
 		else if (*s == '-')
 			fputs("\\-", f);
-		else if (*s == '\n') {
+		else if (*s == '\n' && s[1] == '\n') {
+			fputs("\n.PP\n", f); /* a blank line: a new paragraph */
+			while (s[1] == '\n')
+				s++;
+			bol = true;
+		} else if (*s == '\n') {
 			fputc('\n', f);
 			bol = true;
 		} else

@@ -12,6 +12,7 @@
 #      page with man -l and find every command and sub-command of
 #      'imprint help' in it, and drive the bash completion;
 #   4. build the .deb with CPack and check it holds the same files.
+# Before all that: no product code but common/paths.c names the source tree.
 #
 # usage: run.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
@@ -32,6 +33,13 @@ esac
 for tool in cpack dpkg-deb man col systemd-analyze unshare; do
 	command -v "$tool" >/dev/null || fail "$tool is missing: run scripts/setup"
 done
+
+# ---- 0. no product code looks in the source tree but common/paths.c ------
+src_users=$(cd "$src" && grep -rl --include='*.c' --include='*.h' IMPRINT_SOURCE_DIR \
+	audit backend-export board common formats hsm journal line provisioner sim station wire |
+	grep -vxE 'common/paths\.c|common/include/imprint/paths\.h' || true)
+[ -z "$src_users" ] ||
+	fail "product code uses the source path (find shipped data with imp_data_dir, imprint/paths.h): $src_users"
 
 # ---- 1. install ----------------------------------------------------------
 p1=$work/prefix-a
