@@ -124,8 +124,9 @@ grep -qF "$p/bin/../share/imprint/openocd" "$work/openocd.err" ||
 	fail "the OpenOCD search path does not name the prefix: $(cat "$work/openocd.err")"
 
 # Every command and sub-command of 'imprint help' has its section in man -l.
-MANWIDTH=200 man -l "$p/share/man/man1/imprint.1" 2>"$work/man.err" | col -b >"$work/man.txt"
+MANWIDTH=200 man --warnings -l "$p/share/man/man1/imprint.1" 2>"$work/man.err" | col -b >"$work/man.txt"
 [ -s "$work/man.txt" ] || fail "man -l rendered nothing: $(cat "$work/man.err")"
+[ ! -s "$work/man.err" ] || fail "groff warns about the man page: $(head -5 "$work/man.err")"
 "$p/bin/imprint" help | awk '/^commands:/ { on = 1; next } on && /^$/ { exit } on { print $1 }' >"$work/verbs"
 [ "$(wc -l <"$work/verbs")" -ge 10 ] || fail "'imprint help' lists $(wc -l <"$work/verbs") commands"
 n=0
