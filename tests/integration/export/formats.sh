@@ -169,11 +169,6 @@ t = sys.argv[2]
 assert isinstance(m, list) and len(m) == 12, len(m)
 def b64d(s):
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
-def der_int(b):
-    b = b.lstrip(b"\0") or b"\0"
-    if b[0] & 0x80:
-        b = b"\0" + b
-    return b"\x02" + bytes([len(b)]) + b
 for i, e in enumerate(m):
     assert set(e) == {"payload", "protected", "header", "signature"}, e.keys()
     h = json.loads(b64d(e["protected"]))
@@ -184,9 +179,10 @@ for i, e in enumerate(m):
     assert k["kty"] == "EC" and k["crv"] == "P-256" and len(k["x5c"]) == 2
     sig = b64d(e["signature"])
     assert len(sig) == 64
-    seq = der_int(sig[:32]) + der_int(sig[32:])
+    # r and s for openssl asn1parse -genconf, which writes the DER signature
+    open(f"{t}/e{i}.cnf", "w").write("asn1=SEQUENCE:sig\n[sig]\nr=INTEGER:0x%s\ns=INTEGER:0x%s\n"
+                                     % (sig[:32].hex(), sig[32:].hex()))
     open(f"{t}/e{i}.input", "w").write(e["protected"] + "." + e["payload"])
-    open(f"{t}/e{i}.sig", "wb").write(b"\x30" + bytes([len(seq)]) + seq)
     open(f"{t}/e{i}.x5t", "w").write(h["x5t#S256"])
     open(f"{t}/e{i}.cert.pem", "w").write("-----BEGIN CERTIFICATE-----\n" + k["x5c"][0] + "\n-----END CERTIFICATE-----\n")
 # a forged entry: one byte of the payload changed, the signature kept
@@ -196,6 +192,7 @@ forged = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
 open(f"{t}/forged.input", "w").write(m[0]["protected"] + "." + forged)
 PY
 for i in $(seq 0 11); do
+	openssl asn1parse -genconf "$tmp/e$i.cnf" -out "$tmp/e$i.sig" -noout || fail "entry $i: r||s to DER"
 	openssl dgst -sha256 -verify "$tmp/signer.pub" -signature "$tmp/e$i.sig" "$tmp/e$i.input" \
 		>/dev/null || fail "manifest entry $i does not verify with openssl"
 	cmp -s "$tmp/e$i.x5t" "$tmp/x5t" || fail "entry $i: x5t#S256 is not the record-signing cert's"
