@@ -133,7 +133,10 @@ imp_err exp_outdir_open(struct exp_outdir *d, const char *path, bool replace)
 		return IMP_ERR_EXISTS;
 	}
 	d->path = strdup(path);
-	if (!d->path || asprintf(&d->tmp, "%s.tmp.XXXXXX", path) < 0) {
+	/* "dps/" is the directory dps: its temporary sibling is dps.tmp.XXXXXX */
+	for (size_t n = d->path ? strlen(d->path) : 0; n > 1 && d->path[n - 1] == '/'; n--)
+		d->path[n - 1] = '\0';
+	if (!d->path || asprintf(&d->tmp, "%s.tmp.XXXXXX", d->path) < 0) {
 		free(d->path);
 		memset(d, 0, sizeof(*d));
 		return IMP_ERR_NOMEM;
