@@ -238,7 +238,7 @@ static int export_run(struct station_ctx *ctx, int argc, char **argv)
 	(void)argv;
 	if (eo.list) {
 		for (size_t i = 0; exp_drivers[i]; i++)
-			printf("%-10s %s\n", exp_drivers[i]->name, exp_drivers[i]->summary);
+			printf("%-19s %s\n", exp_drivers[i]->name, exp_drivers[i]->summary);
 		return 0;
 	}
 	st_journal_path(ctx, cfgp, jpath, sizeof(jpath));
