@@ -143,13 +143,13 @@ void st_find_program(const char *name, const char *build_subdir, char *out, size
 	if (n > 0) {
 		self[n] = '\0';
 		snprintf(dir, sizeof(dir), "%s", self);
-		/* The build tree: station/imprint beside <build_subdir>/<name>. */
-		snprintf(out, cap, "%s/../%s/%s", dirname(dir), build_subdir, name);
+		/* An installation: every program in one bin directory. */
+		snprintf(out, cap, "%s/%s", dirname(dir), name);
 		if (access(out, X_OK) == 0)
 			return;
 		snprintf(dir, sizeof(dir), "%s", self);
-		/* An installation: every program in one bin directory. */
-		snprintf(out, cap, "%s/%s", dirname(dir), name);
+		/* The build tree: station/imprint beside <build_subdir>/<name>. */
+		snprintf(out, cap, "%s/../%s/%s", dirname(dir), build_subdir, name);
 		if (access(out, X_OK) == 0)
 			return;
 	}

@@ -174,8 +174,8 @@ imp_err st_supervisor_set(struct station_ctx *ctx, const struct fmt_config *cfg)
 
 /*
  * Path of a program shipped with imprint (imprint-vboard, imprint-registry):
- * beside this binary in the build tree (../BUILD_SUBDIR/NAME) or in an
- * installation (same directory), else NAME alone, for $PATH.
+ * beside this binary in an installation (same directory), else where the
+ * build tree has it (../BUILD_SUBDIR/NAME), else NAME alone, for $PATH.
  */
 void st_find_program(const char *name, const char *build_subdir, char *out, size_t cap);
 
