@@ -166,6 +166,9 @@ dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $6 }' | sed 's|^\./usr/||' | LC_ALL
 [ -s "$work/deb" ] || fail "the .deb holds no files"
 cmp -s "$work/installed" "$work/deb" ||
 	fail "the .deb holds other files than cmake --install: $(diff "$work/installed" "$work/deb" | head -5)"
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/imprint-export.service |
+	grep -qxF "ExecStart=/usr/bin/imprint export --follow" ||
+	fail "the .deb's unit does not start /usr/bin/imprint"
 depends=$(dpkg-deb -f "$deb" Depends)
 for d in softhsm2 libssl3 libsqlite3-0 libjansson4 libp11-kit0; do
 	grep -qE "(^|, )$d( |,|$)" <<<"$depends" || fail "the .deb does not depend on $d: $depends"
