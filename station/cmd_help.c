@@ -22,6 +22,21 @@ static const struct st_option help_options[] = {
 	ST_OPTIONS_END,
 };
 
+static imp_err help_check(int argc, char **argv)
+{
+	(void)argv;
+	if (opt.man && opt.completion) {
+		IMP_ERROR("help: --man and --completion exclude each other; give one");
+		return IMP_ERR_USAGE;
+	}
+	if ((opt.man || opt.completion) && argc > 1) {
+		IMP_ERROR("help: --%s prints the whole page and takes no command; drop '%s'",
+			  opt.man ? "man" : "completion", argv[1]);
+		return IMP_ERR_USAGE;
+	}
+	return IMP_OK;
+}
+
 static void print_overview(void)
 {
 	printf("usage: imprint [GLOBAL OPTIONS] COMMAND [ARGS]\n\n"
@@ -80,6 +95,7 @@ const struct st_command st_cmd_help = {
 	.usage = "imprint help [COMMAND [SUBCOMMAND]] | --man TEMPLATE | --completion SHELL",
 	.opts = help_options,
 	.max_args = 2,
+	.check = help_check,
 	.help = "Without a command, the global options and the list of commands; with one, its "
 		"usage, description and options. The same text as 'imprint COMMAND --help'.",
 };
