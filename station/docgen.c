@@ -16,9 +16,10 @@
 /* ---- roff ---------------------------------------------------------------- */
 
 /* Plain text for roff: backslashes and hyphens escaped, a control
- * character at the start of a line neutralised, leading blanks dropped, a
- * blank line a new paragraph. */
-static void roff_text(FILE *f, const char *s)
+ * character at the start of a line neutralised, leading blanks dropped.
+ * A line break ("\n", as `help` prints it: a new paragraph) becomes
+ * `br` (".PP" in a command's description, ".br" inside a list item). */
+static void roff_text_br(FILE *f, const char *s, const char *br)
 {
 	bool bol = true;
 
@@ -32,17 +33,19 @@ static void roff_text(FILE *f, const char *s)
 			fputs("\\e", f);
 		else if (*s == '-')
 			fputs("\\-", f);
-		else if (*s == '\n' && s[1] == '\n') {
-			fputs("\n.PP\n", f); /* a blank line: a new paragraph */
+		else if (*s == '\n') {
+			fprintf(f, "\n%s\n", br);
 			while (s[1] == '\n')
 				s++;
-			bol = true;
-		} else if (*s == '\n') {
-			fputc('\n', f);
 			bol = true;
 		} else
 			fputc(*s, f);
 	}
+}
+
+static void roff_text(FILE *f, const char *s)
+{
+	roff_text_br(f, s, ".br");
 }
 
 static bool is_metavar(const char *w, size_t n)
@@ -159,7 +162,7 @@ static void man_command(FILE *f, const char *prefix, const struct st_command *c)
 	fputc('\n', f);
 	if (c->help) {
 		fputs(".PP\n", f);
-		roff_text(f, c->help);
+		roff_text_br(f, c->help, ".PP");
 		fputc('\n', f);
 	}
 	if (c->subs) {
