@@ -81,9 +81,19 @@ mkdir -p "$work/moved"
 mv "$p1" "$p"
 
 # ---- 3. run it with the source and build trees out of reach --------------
-# As root a mount namespace; otherwise a user namespace that maps us to root.
-if [ "$(id -u)" -eq 0 ]; then ns=(unshare -m); else ns=(unshare -r -m); fi
-"${ns[@]}" true 2>/dev/null || fail "cannot make a mount namespace (${ns[*]}): run as root"
+# A private mount namespace: as root directly, else (or where root lacks
+# CAP_SYS_ADMIN, as in some containers) inside a user namespace mapping us
+# to root.
+ns=()
+for try in "unshare -m" "unshare -r -m"; do
+	if [ "$try" = "unshare -m" ] && [ "$(id -u)" -ne 0 ]; then continue; fi
+	read -ra cand <<<"$try"
+	if "${cand[@]}" mount -t tmpfs none "$work" 2>/dev/null; then
+		ns=("${cand[@]}")
+		break
+	fi
+done
+[ ${#ns[@]} -gt 0 ] || fail "cannot make a private mount namespace (unshare -m, unshare -r -m)"
 
 cat >"$work/inside.sh" <<'EOF'
 set -euo pipefail
