@@ -11,7 +11,8 @@
 #      profile and OpenOCD search paths name the prefix, render the man
 #      page with man -l and find every command and sub-command of
 #      'imprint help' in it, and drive the bash completion;
-#   4. build the .deb with CPack and check it holds the same files.
+#   4. build the .deb with CPack and check it holds the same files, starts
+#      the unit from /usr/bin and that apt-get would install it here.
 # Before all that: no product code but common/paths.c names the source tree.
 #
 # usage: run.sh SOURCE_DIR BUILD_DIR
@@ -30,7 +31,7 @@ fail() {
 case "$work/" in
 "$src"/* | "$build"/*) fail "the temporary directory $work is inside the source or build tree" ;;
 esac
-for tool in cpack dpkg-deb man col systemd-analyze unshare; do
+for tool in cpack dpkg-deb apt-get man col systemd-analyze unshare; do
 	command -v "$tool" >/dev/null || fail "$tool is missing: run scripts/setup"
 done
 
@@ -183,5 +184,9 @@ depends=$(dpkg-deb -f "$deb" Depends)
 for d in softhsm2 libssl3 libsqlite3-0 libjansson4 libp11-kit0; do
 	grep -qE "(^|, )$d( |,|$)" <<<"$depends" || fail "the .deb does not depend on $d: $depends"
 done
+# Its dependencies resolve on this Debian (simulated: nothing is installed).
+apt-get install -s -o Debug::NoLocking=1 "$deb" >"$work/apt.log" 2>&1 ||
+	fail "apt-get cannot install the .deb: $(tail -5 "$work/apt.log")"
+grep -q '^Inst imprint ' "$work/apt.log" || fail "apt-get would not install imprint: $(tail -5 "$work/apt.log")"
 echo "install test: the .deb holds the $(wc -l <"$work/deb") installed files; Depends: $depends"
 echo "install test: OK"
