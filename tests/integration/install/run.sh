@@ -122,9 +122,9 @@ grep -q '^OK: 0 findings' "$work/demo.out" || fail "the demo's audit did not pas
 
 # The search paths are the prefix's, and name it.
 set +e
-"$p/bin/imprint" --data-dir "$work/data" board info --profile no-such-profile --uart /dev/null 2>"$work/profile.err"
+"$p/bin/imprint" --data-dir "$work/data" board info --profile no-such-profile --uart /dev/null >/dev/null 2>"$work/profile.err"
 rc=$?
-"$p/bin/imprint" --data-dir "$work/data" board info --probe openocd://no-such.cfg 2>"$work/openocd.err"
+"$p/bin/imprint" --data-dir "$work/data" board info --probe openocd://no-such.cfg >/dev/null 2>"$work/openocd.err"
 rc2=$?
 set -e
 [ $rc -eq 9 ] || fail "an unknown profile exits $rc, not 9"
