@@ -154,6 +154,37 @@ cleanup:
 	return jdb_end(j, rc);
 }
 
+imp_err jnl_line_lost(struct jnl *j, uint64_t lease_id, const char *found)
+{
+	struct jnl_lease l;
+	char *detail;
+	imp_err rc;
+
+	rc = jdb_begin(j);
+	if (rc)
+		return rc;
+	rc = lease_get(j->db, lease_id, &l);
+	if (rc == IMP_ERR_NOT_FOUND)
+		jerr_set(rc, "no lease %" PRIu64 " in this journal", lease_id);
+	if (rc)
+		goto cleanup;
+	detail = jjson_dump(json_pack("{s:s, s:I, s:I, s:I, s:I, s:s}", "action", "lost", "lease",
+				      (json_int_t)l.id, "first", (json_int_t)l.first, "last",
+				      (json_int_t)l.last, "next", (json_int_t)l.next, "found",
+				      found ? found : ""));
+	if (!detail) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	rc = jchain_append(j, NULL, NULL, "lease", detail);
+	free(detail);
+	if (rc == IMP_OK)
+		rc = jdb_exec(j->db, "UPDATE outbox SET line_delivered_at = NULL, line_conflict = NULL "
+			      "WHERE line_delivered_at IS NOT NULL");
+cleanup:
+	return jdb_end(j, rc);
+}
+
 struct lease_scan {
 	jnl_lease_cb cb;
 	void *arg;

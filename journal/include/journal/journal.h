@@ -567,6 +567,19 @@ imp_err jnl_lease_close(struct jnl *j, uint64_t id, uint64_t *next_out);
 imp_err jnl_lease_list(struct jnl *j, bool open_only, jnl_lease_cb cb,
 				void *arg);
 
+/*
+ * The line database does not hold lease le, which this journal holds: it
+ * lost committed transactions (a failover to a standby that had not
+ * received them, a restore from a backup). Before the station acts on it
+ * (restores the lease in the line, or refuses to issue), a "lease" event
+ * {"action":"lost","lease","first","last","next","found"} records it, and
+ * every outbox record is marked undelivered to the line, so the feed gives
+ * the line its copy again (the line answers "already there" for those it
+ * kept). found: what the line holds instead (text). Unknown id:
+ * IMP_ERR_NOT_FOUND.
+ */
+imp_err jnl_line_lost(struct jnl *j, uint64_t lease_id, const char *found);
+
 /* ------------------------------------------------------ line delivery */
 
 /*
