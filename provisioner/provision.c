@@ -999,6 +999,7 @@ static imp_err identify(struct job *j, struct prov_result *res)
 {
 	struct prov_station *st = j->st;
 	struct jnl_board row = { 0 };
+	struct jnl_observed seen = { 0 };
 	imp_err rc2 = IMP_OK;
 	uint8_t swd_uid[64];
 	size_t swd_len = 0;
@@ -1062,11 +1063,14 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	}
 	report(j, IMP_OK, "identified");
 
+	seen.lifecycle = board_lifecycle_name(j->info.lifecycle);
+	seen.fuses = j->info.fuses;
+	seen.debug_open = swd_open;
 	rc = jnl_get_board(st->journal, j->uid, &row);
 	if (rc == IMP_ERR_NOT_FOUND) {
 		if (j->info.lifecycle == WIRE_LC_LOCKED || (j->info.fuses & WIRE_FUSE_DEBUG_LOCK)) {
-			rc = jnl_quarantine(st->journal, j->uid, j->fx->name,
-						     "locked board unknown to the journal");
+			rc = jnl_quarantine_seen(st->journal, j->uid, j->fx->name, &seen,
+						 "locked board unknown to the journal");
 			res->quarantined = true;
 			IMP_WARN("%s: board %s is locked and unknown to this journal: quarantined, "
 				 "not touched; set it aside for inspection", j->fx->name, j->uid);
@@ -1100,8 +1104,10 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	switch (j->state) {
 	case JNL_ST_DONE:
 		if (done_contradicted(j, swd_open, why, sizeof(why))) {
-			rc = jnl_quarantine(st->journal, j->uid, j->fx->name, why);
-			if (rc != IMP_OK && rc != IMP_ERR_EXISTS)
+			/* Journaled (hash-chained) before the station says so; the
+			 * DONE row stays the genuine board's. */
+			rc = jnl_quarantine_seen(st->journal, j->uid, j->fx->name, &seen, why);
+			if (rc != IMP_OK)
 				return rc;
 			res->quarantined = true;
 			IMP_ERROR("%s: board %s presents the uid of finished board %s but %s: a "

@@ -31,6 +31,11 @@ static void print_status(const json_t *o, void *arg)
 	printf("\nboards per state:\n");
 	json_object_foreach((json_t *)states, key, v)
 		printf("  %-12s %lld\n", key, json_integer_value(v));
+	v = json_object_get(o, "quarantines");
+	if (json_integer_value(json_object_get(v, "events")))
+		printf("\nquarantined: %lld (%lld presenting the uid of a finished board: see "
+		       "'imprint audit')\n", json_integer_value(json_object_get(v, "events")),
+		       json_integer_value(json_object_get(v, "done_uid")));
 	printf("\nrecent failures:\n");
 	json_array_foreach(json_object_get(o, "failures"), i, v)
 		printf("  %s %-10s %-10s %s (exit %lld)\n", json_string_value(json_object_get(v, "uid")),

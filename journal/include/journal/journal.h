@@ -316,6 +316,31 @@ imp_err jnl_reject(struct jnl *j, const char *uid, imp_err code,
 imp_err jnl_quarantine(struct jnl *j, const char *uid, const char *fixture,
 				const char *reason);
 
+/* What the station observed on a board it quarantines. */
+struct jnl_observed {
+	const char *lifecycle; /* the agent's lifecycle name ("open", "locked", ...) */
+	uint32_t fuses;        /* the fuse bits as read */
+	bool debug_open;       /* the debug port answered */
+};
+
+/*
+ * Quarantine with what was observed (seen may be NULL): as jnl_quarantine
+ * for a UID the journal does not know, the event's detail also holding
+ * {"lifecycle","fuses","debug_open"}. A UID the journal finished (DONE)
+ * presented by a board that contradicts the DONE row (a cloned UID, a
+ * replaced chip): the DONE row, its record and outbox row stay as they are
+ * (they are the genuine board's), and one "quarantine" event per
+ * presentation, on that UID and serial, records it: {"reason","fixture",
+ * "board_state":"DONE","lifecycle","fuses","debug_open"}. Any other state:
+ * IMP_ERR_EXISTS, as jnl_quarantine.
+ */
+imp_err jnl_quarantine_seen(struct jnl *j, const char *uid, const char *fixture,
+			    const struct jnl_observed *seen, const char *reason);
+
+/* Quarantines in this journal: events of kind "quarantine" (*events), and
+ * of those, the presentations of a DONE board's UID (*of_done). */
+imp_err jnl_quarantine_counts(struct jnl *j, uint64_t *events, uint64_t *of_done);
+
 /*
  * Let a board go through again (a supervisor authorised it; the caller has
  * checked that authorisation). The board keeps its serial (no new identity,
@@ -397,6 +422,9 @@ typedef int (*jnl_event_cb)(void *arg, const struct jnl_event *ev);
  * NULL, keeps only that board's events. Callback: 0 goes on. */
 imp_err jnl_iterate_events(struct jnl *j, uint64_t from_seq, const char *uid,
 				    jnl_event_cb cb, void *arg);
+
+/* Stream the events of one kind ("quarantine", ...) in order (a snapshot). */
+imp_err jnl_iterate_kind(struct jnl *j, const char *kind, jnl_event_cb cb, void *arg);
 
 /* --------------------------------------------------------------- verify */
 
