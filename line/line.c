@@ -140,8 +140,14 @@ static void drop_conn(struct line *l)
 static PGconn *connect_db(const char *conninfo, int timeout_s, bool quiet)
 {
 	char tmo[16];
-	const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-	const char *vals[] = { conninfo, tmo, "imprint", NULL };
+	/* A primary that vanishes without closing its connections (power lost,
+	 * network cut) is noticed within about 10 s rather than the kernel's
+	 * minutes: TCP keepalives and a TCP user timeout, unless the URL sets
+	 * its own (it comes after them, so it wins). */
+	const char *keys[] = { "keepalives", "keepalives_idle", "keepalives_interval",
+			       "keepalives_count", "tcp_user_timeout", "dbname", "connect_timeout",
+			       "application_name", NULL };
+	const char *vals[] = { "1", "5", "2", "3", "10000", conninfo, tmo, "imprint", NULL };
 	PGconn *c;
 
 	snprintf(tmo, sizeof(tmo), "%d", timeout_s > 0 ? timeout_s : LINE_CONNECT_TIMEOUT_DEFAULT);

@@ -128,6 +128,8 @@ check test "$(pg_sb_sql "select count(distinct serial) from records where kind =
 check test "$(pg_sb_sql "select count(*) from (select serial from records where kind = 'identity' group by serial having count(*) > 1) x")" = 0
 check test "$(pg_sb_sql "select count(*) from records where conflict is not null")" = 0
 check test "$(pg_sb_sql "select count(*) from records")" = "$WANT"
+# ... and in every station's records (its outbox), all together.
+check test "$(for s in $(seq 1 $NST); do jsql "$s" "select serial from outbox where kind = 'identity'"; done | sort | uniq -d | wc -l)" = 0
 # Every station's own records: one outbox row per board, all delivered.
 for s in $(seq 1 $NST); do
 	check test "$(jsql "$s" "select count(distinct serial) from outbox where kind = 'identity'")" = $((ROUNDS * 2))
