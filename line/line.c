@@ -406,6 +406,41 @@ static imp_err reconcile_leases(struct line *l)
 	return rc;
 }
 
+/*
+ * The line must hold every record the journal marked delivered; fewer (it
+ * lost committed transactions, though perhaps no lease): every record is
+ * fed again (jnl_line_refeed). Lock held.
+ */
+static imp_err reconcile_records(struct line *l)
+{
+	const char *p[] = { l->station };
+	PGresult *r = NULL;
+	uint64_t delivered = 0, held;
+	char why[200];
+	imp_err rc;
+
+	rc = jnl_line_count_delivered(l->j, &delivered);
+	if (rc == IMP_OK)
+		rc = pq_run(l, l->conn, &r, NULL, "SELECT count(*) FROM records WHERE station = $1",
+			    1, p);
+	if (rc)
+		goto cleanup;
+	held = val_u64(r, 0, 0);
+	if (held >= delivered)
+		goto cleanup;
+	snprintf(why, sizeof(why), "the line holds %" PRIu64 " records of this station, the "
+		 "journal marked %" PRIu64 " delivered", held, delivered);
+	rc = jnl_line_refeed(l->j, why);
+	if (rc)
+		IMP_ERROR("line: %s", jnl_last_error());
+	else
+		IMP_WARN("line: %s (a failover to a standby that had not received them, or a "
+			 "restore from a backup): every record is fed again", why);
+cleanup:
+	PQclear(r);
+	return rc;
+}
+
 /* "host:port" of the server c reached, for messages. */
 static void server_name(PGconn *c, char *out, size_t cap)
 {
@@ -598,6 +633,8 @@ static imp_err ensure_conn(struct line *l)
 	}
 	if (rc == IMP_OK)
 		rc = reconcile_leases(l);
+	if (rc == IMP_OK)
+		rc = reconcile_records(l);
 	if (rc) {
 		if (l->conn)
 			drop_conn(l);

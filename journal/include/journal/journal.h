@@ -625,6 +625,18 @@ imp_err jnl_line_pending(struct jnl *j, unsigned limit,
 /* Count of records not yet in the line database. */
 imp_err jnl_line_count_pending(struct jnl *j, uint64_t *out);
 
+/* Count of records the line database committed (line_delivered_at set). */
+imp_err jnl_line_count_delivered(struct jnl *j, uint64_t *out);
+
+/*
+ * The line database holds fewer of this station's records than the journal
+ * marked delivered (it lost committed transactions): an "outbox" event
+ * {"action":"line_refeed","reason"} records it and every record is marked
+ * undelivered to the line, so the feed gives it every record again (the
+ * line answers "already there" for those it kept).
+ */
+imp_err jnl_line_refeed(struct jnl *j, const char *reason);
+
 /*
  * The line database committed the record: line_delivered_at = now. conflict
  * (NULL if none) says why the line flagged it for a person (a UID or public

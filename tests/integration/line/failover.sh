@@ -148,13 +148,14 @@ pg_cleanup
 t1=$(date +%s)
 primary_with_standby || { bad "postgresql with a standby did not start (B)"; finish; exit 1; }
 check test "$(pg_sql "select sync_state from pg_stat_replication")" = async
-X=4 Y=5 Z=6
-for s in $X $Y $Z; do station_dir "$s"; done
-# run S TAG N: provision N new boards on station S; exit code in $T/sS/TAG.rc
+X=4 Y=5 Z=6 W=7
+for s in $X $Y $Z $W; do station_dir "$s"; done
+# run S TAG N [BLOCK]: provision N new boards on station S (leases of BLOCK,
+# 4); exit code in $T/sS/TAG.rc
 run() {
 	local s=$1 tag=$2 n=$3
 	vboards "$s" "$tag" "$n" || bad "vboards $s $tag"
-	station_config "$s" 1000 4 "$T/s$s/ep-$tag"
+	station_config "$s" 1000 "${4:-4}" "$T/s$s/ep-$tag"
 	"$IMPRINT" --data-dir "$T/s$s" --config "$T/s$s/c.json" provision \
 		>"$T/s$s/$tag.out" 2>"$T/s$s/$tag.err"
 	echo $? >"$T/s$s/$tag.rc"
@@ -162,9 +163,11 @@ run() {
 	wait "${PIDS[-1]}" 2>/dev/null
 }
 # 1. X and Y each a lease of 4, 2 boards done; the standby has it all.
+# W leases 50 at once: it needs no other lease in this phase.
 run $X b1 2
 run $Y b1 2
-for s in $X $Y; do check test "$(cat "$T/s$s/b1.rc")" = 0; done
+run $W b1 2 50
+for s in $X $Y $W; do check test "$(cat "$T/s$s/b1.rc")" = 0; done
 check grep -q "streams to asynchronous standbys only" "$T/s$X/b1.err"
 for _ in $(seq 1 100); do
 	[ "$(pg_sb_sql "select pg_last_wal_replay_lsn() >= '$(pg_sql "select pg_current_wal_lsn()")'")" = t ] && break
@@ -186,10 +189,12 @@ check test $? = 0
 # 2. The standby stops receiving; X and Y take their next leases, fed to
 #    the primary only: 8 boards each, 2 more than the 6 counters at most at
 #    hand after step 1, so that each issues serials from a lost lease.
+#    W's 2 more records reach the primary only, on the lease it has.
 pg_standby_stop
 run $X b2 8
 run $Y b2 8
-for s in $X $Y; do check test "$(cat "$T/s$s/b2.rc")" = 0; done
+run $W b2 2 50
+for s in $X $Y $W; do check test "$(cat "$T/s$s/b2.rc")" = 0; done
 # 3. The primary crashes; the standby, which never got those leases, is
 #    promoted.
 pg_crash
@@ -213,6 +218,14 @@ check grep -q "had lost lease ${x_lease%%:*} .*restored from the journal" "$T/sx
 check test "$(jsql $X "select count(*) from events where kind = 'lease' and detail like '%\"lost\"%'")" = "$(lost $X | wc -l)"
 check test "$(pg_sb_sql "select count(*) from leases where station = 'station-$X'")" = "$x_leases"
 check test "$(pg_sb_sql "select count(*) from records where station = 'station-$X'")" = "$(done_total $X)"
+# W lost no lease but 2 records: the line holds fewer of its records than
+# its journal marked delivered, so it feeds them all again.
+"$IMPRINT" --data-dir "$T/s$W" --config "$T/s$W/c.json" line sync --wait 10 \
+	>/dev/null 2>"$T/sw-sync.err"
+check test $? = 0
+check grep -q "the line holds 2 records of this station, the journal marked 4 delivered.*every record is fed again" "$T/sw-sync.err"
+check test "$(pg_sb_sql "select count(*) from records where station = 'station-$W'")" = 4
+check test "$(jsql $W "select count(*) from events where kind = 'outbox' and detail like '%line_refeed%'")" = 1
 # 5. A new station Z takes a lease: not over X's counters (restored), but
 #    over Y's, which only Y knows of yet: the hazard of an asynchronous
 #    standby.
