@@ -248,6 +248,12 @@ st $Y line sync --wait 10 >/dev/null 2>"$T/sy-sync.err"
 check test $? = 28
 check grep -q "serial_twice\|line_conflict" "$T/audit-b.out"
 echo "failover: B: $(grep -c "^FINDING" "$T/audit-b.out") line audit findings after Z was leased Y's counters"
+# Every journal's chain verifies and ends signed, lost-lease, refeed and
+# refusal events included.
+for s in $(seq 1 7); do
+	"$IMPRINT" --data-dir "$T/s$s" status --verify >/dev/null 2>"$T/s$s/verify.log"
+	check test $? = 0
+done
 echo "failover: B took $(($(date +%s) - t1)) s"
 check test "$(cat "$T"/s*/*.err 2>/dev/null | grep -c "Sanitizer\|runtime error")" = 0
 if [ "$fail" != 0 ]; then
