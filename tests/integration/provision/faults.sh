@@ -125,6 +125,8 @@ snap=$(sha256sum <"$T/b2/board-0/nv.img")
 check test $? = 22
 check grep -q "quarantined" "$T/p4.err"
 check test "$(sqlite3 "$DATA2/journal.sqlite" "select state || ',' || ifnull(serial,'-') from boards")" = "QUARANTINED,-"
+# ... by an event with what was seen: locked, its fuses, the debug port shut.
+check test "$(sqlite3 "$DATA2/journal.sqlite" "select json_extract(detail, '$.lifecycle') || ',' || (json_extract(detail, '$.fuses') > 0) || ',' || json_extract(detail, '$.debug_open') || ',' || ifnull(json_extract(detail, '$.board_state'), '-') from events where kind = 'quarantine'")" = "locked,1,0,-"
 check test "$(sha256sum <"$T/b2/board-0/nv.img")" = "$snap"
 stop_vboard
 
