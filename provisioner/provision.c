@@ -43,6 +43,7 @@ struct job {
 	char uid[JNL_UID_HEX_MAX + 1];
 	char serial[JNL_SERIAL_MAX];
 	enum jnl_state state;
+	enum jnl_state failed_step; /* the step an error stopped (state may become FAILED) */
 	json_t *data;     /* the journal's step data for this board (owned) */
 	/* The device key and certificate as objects, from the step that made
 	 * them or parsed once from data (owned; NULL until needed). */
@@ -74,6 +75,7 @@ static void report(struct job *j, imp_err rc, const char *fmt, ...)
 	p.serial = j->serial;
 	p.state = j->state;
 	p.rc = rc;
+	p.failed_step = rc != IMP_OK && j->state >= JNL_ST_DONE ? j->failed_step : j->state;
 	p.message = msg;
 	p.elapsed_s = imp_now_s() - j->t0;
 	j->st->progress(j->st->progress_arg, &p);
@@ -1233,6 +1235,8 @@ imp_err prov_run_board(struct prov_station *st, const struct fmt_fixture *fx,
 	}
 	if (rc == IMP_OK && !res->already_done)
 		rc = walk(&j);
+	if (rc != IMP_OK)
+		j.failed_step = j.state;
 	if (rc != IMP_OK && rc != IMP_ERR_QUARANTINE && rc != IMP_ERR_INTERRUPTED &&
 	    j.state != JNL_ST_FAILED && j.state != JNL_ST_DONE)
 		record_failure(&j, rc);
@@ -1240,6 +1244,7 @@ imp_err prov_run_board(struct prov_station *st, const struct fmt_fixture *fx,
 		rc = IMP_OK; /* --count reached before this board started */
 	res->rc = rc;
 	res->state = j.state;
+	res->failed_step = j.failed_step;
 	snprintf(res->uid, sizeof(res->uid), "%s", j.uid);
 	snprintf(res->serial, sizeof(res->serial), "%s", j.serial);
 	res->seconds = imp_now_s() - j.t0;
@@ -1378,8 +1383,8 @@ imp_err prov_firmware_check(const struct hsm_org *org, const uint8_t *image, siz
 	if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(code)) != 1 ||
 	    EVP_DigestVerify(md, sig, sig_len, image, n) != 1) {
 		IMP_ERROR("the firmware image's signature does not verify against the code-signing "
-			  "certificate; the image is not programmed. Sign it with the organisation's "
-			  "code-signing key");
+			  "certificate; the image is not programmed: sign it with the organisation's "
+			  "code-signing key ('imprint firmware sign IMAGE -o SIG')");
 		rc = IMP_ERR_FIRMWARE;
 	}
 cleanup:
