@@ -1012,7 +1012,11 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	if (rc != IMP_OK)
 		return rc;
 	imp_hex_encode(j->info.uid, WIRE_UID_LEN, j->uid);
+	/* The agent says the debug-lock fuse is burnt: a shut debug port is
+	 * what it should be, not an error to report. */
+	board_probe_expect_locked(j->probe, (j->info.fuses & WIRE_FUSE_DEBUG_LOCK) != 0);
 	rc = board_profile_read_uid(st->profile, j->probe, swd_uid, sizeof(swd_uid), &swd_len);
+	board_probe_expect_locked(j->probe, false);
 	/* A chip with a shorter UID (nRF52: 8 bytes) has the agent's 16 bytes
 	 * end in zeros. */
 	if (rc == IMP_OK &&
@@ -1166,7 +1170,12 @@ static imp_err connect_board(struct job *j)
 		 * may have left the flash controller inside a sequence), unless
 		 * the profile says a reset could lock the part: then its lock
 		 * state is read first (board_profile_connect). */
+		/* A locked board is expected here (one presented again after it
+		 * was finished): identify() decides what it means, so the probe
+		 * does not report it as an error. */
+		board_probe_expect_locked(j->probe, true);
 		rc = board_profile_connect(j->st->profile, j->probe);
+		board_probe_expect_locked(j->probe, false);
 		if (rc == IMP_ERR_TARGET_LOCKED)
 			rc = IMP_OK;
 	}

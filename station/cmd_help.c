@@ -61,6 +61,9 @@ const struct st_command st_cmd_help = {
 	.summary = "list commands, or show one command's help",
 	.usage = "imprint help [COMMAND [SUBCOMMAND]]",
 	.max_args = 2,
-	.help = "Without a command, the global options and the list of commands; with one, its "
-		"usage, description and options. The same text as 'imprint COMMAND --help'.",
+	.help = "Without a command, the global options and the list of commands; with one "
+		"(and a sub-command), its usage, description, options, exit codes and an "
+		"example: the same text as 'imprint COMMAND --help', from the same command "
+		"table the man page is made from.",
+	.example = "imprint help provision\nimprint help hsm init",
 };

@@ -51,15 +51,14 @@ int st_provision_run(struct station_ctx *ctx, struct st_run *l, size_t nfix, uin
 	prov_run_fixtures(&l->station, l->cfg.fixtures, nfix, res);
 	st_run_checkpoint(l); /* the end of every run is signed */
 	code = st_report_results(ctx, l->cfg.fixtures, res, nfix);
-	free(res);
 	if (code == IMP_ERR_QUOTA)
 		IMP_ERROR("production quota reached: no new serial was issued; raise 'quota' in "
 			  "the configuration if more boards are authorised");
 	else if (code == IMP_ERR_INTERRUPTED)
 		IMP_ERROR("stopped; run 'imprint resume' to finish the boards in flight");
 	else if (code != 0)
-		IMP_ERROR("some boards did not finish (%s); 'imprint status' lists them and "
-			  "'imprint resume' continues them", imp_err_name((imp_err)code));
+		st_results_hint(l->cfg.fixtures, res, nfix);
+	free(res);
 	return code;
 }
 

@@ -158,3 +158,54 @@ json_t *st_result_event(struct jnl *j, const char *fixture, const struct prov_re
 		step_fields(o, r->state, r->rc, r->failed_step);
 	return o;
 }
+
+/* ------------------------------------------- what to do after a run */
+
+void st_results_hint(const struct fmt_fixture *fx, const struct prov_result *res, size_t n)
+{
+	char unreached[256] = "", step[16] = "";
+	unsigned n_unreached = 0, rejected = 0, quarantined = 0, in_flight = 0;
+	imp_err unreached_rc = IMP_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct prov_result *r = &res[i];
+
+		if (r->rc == IMP_OK || r->rc == IMP_ERR_INTERRUPTED || r->rc == IMP_ERR_QUOTA)
+			continue;
+		if (r->quarantined || r->state == JNL_ST_QUARANTINED) {
+			quarantined++;
+		} else if (!r->uid[0]) {
+			size_t used = strlen(unreached);
+
+			if (n_unreached++ < 8)
+				snprintf(unreached + used, sizeof(unreached) - used, "%s%s",
+					 used ? ", " : "", fx[i].name);
+			unreached_rc = r->rc;
+		} else if (r->state == JNL_ST_FAILED) {
+			rejected++;
+		} else if (r->state < JNL_ST_DONE) {
+			in_flight++;
+			snprintf(step, sizeof(step), "%s", jnl_state_name(r->failed_step));
+		}
+	}
+	if (n_unreached)
+		IMP_ERROR("%s%s: no board identified (%s), so nothing was journaled for %s; check "
+			  "the probe, uart and board there, then run 'imprint provision' again",
+			  unreached, n_unreached > 8 ? ", ..." : "", imp_err_name(unreached_rc),
+			  n_unreached == 1 ? "it" : "them");
+	if (rejected)
+		IMP_ERROR("%u board%s rejected: 'imprint boards --state FAILED' lists %s with the "
+			  "step that failed; a rejected board goes through again only with "
+			  "'imprint provision --reissue --reason TEXT'", rejected,
+			  rejected == 1 ? "" : "s", rejected == 1 ? "it" : "them");
+	if (quarantined)
+		IMP_ERROR("%u board%s quarantined (locked and unknown to this journal): 'imprint "
+			  "boards --state QUARANTINED' lists %s; %s not touched", quarantined,
+			  quarantined == 1 ? "" : "s", quarantined == 1 ? "it" : "them",
+			  quarantined == 1 ? "it was" : "they were");
+	if (in_flight)
+		IMP_ERROR("%u board%s stopped in flight (%s%s): 'imprint boards' shows where; "
+			  "'imprint resume' continues %s once the cause is fixed", in_flight,
+			  in_flight == 1 ? "" : "s", in_flight == 1 ? "at " : "last at ", step,
+			  in_flight == 1 ? "it" : "them");
+}
