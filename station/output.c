@@ -149,11 +149,14 @@ json_t *st_result_event(struct jnl *j, const char *fixture, const struct prov_re
 	if (j && r->uid[0] && r->state == JNL_ST_DONE &&
 	    jnl_identity_record_id(j, r->uid, id) != IMP_OK)
 		id[0] = '\0';
-	o = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:i, s:b, s:b, s:f, s:s?}", "event", "result",
+	/* A quarantined board says so in "state" ("quarantined" is the
+	 * summary's count). */
+	o = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:i, s:b, s:f, s:s?}", "event", "result",
 		      "fixture", fixture, "uid", r->uid[0] ? r->uid : NULL, "serial",
-		      r->serial[0] ? r->serial : NULL, "state", jnl_state_name(r->state), "code",
-		      (int)r->rc, "already_done", r->already_done, "quarantined", r->quarantined,
-		      "seconds", r->seconds, "record_id", id[0] ? id : NULL);
+		      r->serial[0] ? r->serial : NULL, "state",
+		      jnl_state_name(r->quarantined ? JNL_ST_QUARANTINED : r->state), "code",
+		      (int)r->rc, "already_done", r->already_done, "seconds", r->seconds,
+		      "record_id", id[0] ? id : NULL);
 	if (o)
 		step_fields(o, r->state, r->rc, r->failed_step);
 	return o;
