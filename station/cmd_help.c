@@ -18,8 +18,8 @@ static void print_overview(void)
 	printf("\ncommands:\n");
 	for (const struct st_command *const *c = st_commands; *c; c++)
 		printf("  %-12s %s\n", (*c)->name, (*c)->summary);
-	printf("\n'imprint help COMMAND' or 'imprint COMMAND --help' shows a command's options; "
-	       "'man imprint' lists exit codes\n");
+	printf("\n'imprint help COMMAND' or 'imprint COMMAND --help' shows a command's options, "
+	       "exit codes and an example\n");
 }
 
 static int help_run(struct station_ctx *ctx, int argc, char **argv)
