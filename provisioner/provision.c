@@ -1169,10 +1169,10 @@ static imp_err connect_board(struct job *j)
 		/* Start from a known core state (a station that stopped half-way
 		 * may have left the flash controller inside a sequence), unless
 		 * the profile says a reset could lock the part: then its lock
-		 * state is read first (board_profile_connect). */
-		/* A locked board is expected here (one presented again after it
-		 * was finished): identify() decides what it means, so the probe
-		 * does not report it as an error. */
+		 * state is read first (board_profile_connect). A locked board
+		 * is expected here (one presented again once finished):
+		 * identify() decides what it means, so the probe does not
+		 * report it as an error. */
 		board_probe_expect_locked(j->probe, true);
 		rc = board_profile_connect(j->st->profile, j->probe);
 		board_probe_expect_locked(j->probe, false);
