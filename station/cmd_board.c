@@ -202,7 +202,9 @@ static const struct st_command board_info_cmd = {
 		"station starts OpenOCD) or sim:. A locked board answers \"unreadable: "
 		"target locked\" through the probe and exit 0. Exits 12 when the probe and "
 		"the UART reach two different boards.",
-	.exits = (const imp_err[]){ IMP_ERR_NOT_FOUND, IMP_ERR_VERIFY, IMP_ERR_PROBE, IMP_ERR_TARGET_LOCKED, IMP_ERR_LINK, IMP_ERR_PROTOCOL, IMP_ERR_TIMEOUT, IMP_ERR_BOARD, IMP_OK },
+	.exits = (const imp_err[]){ IMP_ERR_NOT_FOUND, IMP_ERR_VERIFY, IMP_ERR_PROBE,
+				    IMP_ERR_TARGET_LOCKED, IMP_ERR_LINK, IMP_ERR_PROTOCOL,
+				    IMP_ERR_TIMEOUT, IMP_ERR_BOARD, IMP_OK },
 	.example = "imprint board info --probe rsp://127.0.0.1:3333 --uart /dev/ttyUSB0",
 };
 

@@ -557,7 +557,11 @@ const struct st_command st_cmd_demo = {
 		"boards' state, the registry); the journal is DATA's. The closing lines "
 		"name the commands to look at the result. Exit codes are those of "
 		"provisioning, export and audit.",
-	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_NOT_FOUND, IMP_ERR_FIRMWARE, IMP_ERR_VERIFY, IMP_ERR_PROBE, IMP_ERR_LINK, IMP_ERR_TIMEOUT, IMP_ERR_BOARD, IMP_ERR_CHALLENGE, IMP_ERR_QUOTA, IMP_ERR_EXPORT, IMP_ERR_AUDIT, IMP_ERR_INTERRUPTED, IMP_OK },
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_NOT_FOUND,
+				    IMP_ERR_FIRMWARE, IMP_ERR_VERIFY, IMP_ERR_PROBE,
+				    IMP_ERR_LINK, IMP_ERR_TIMEOUT, IMP_ERR_BOARD,
+				    IMP_ERR_CHALLENGE, IMP_ERR_QUOTA, IMP_ERR_EXPORT,
+				    IMP_ERR_AUDIT, IMP_ERR_INTERRUPTED, IMP_OK },
 	.example = "imprint demo --boards 8\nimprint --data-dir /tmp/demo demo --boards 2 "
 		"--latency 0 --key-mode hsm",
 };

@@ -351,7 +351,9 @@ static const struct st_command hsm_init_cmd = {
 		"creates the embedded SoftHSM2 token in DATA/hsm (demo and development "
 		"only). Exits 10 if the token already holds a hierarchy: --force destroys "
 		"it and every device certificate it issued stops chaining to the new root.",
-	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_PIN_LOCKED, IMP_ERR_NOT_FOUND, IMP_ERR_EXISTS, IMP_ERR_UNSUPPORTED, IMP_OK },
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_PIN_LOCKED,
+				    IMP_ERR_NOT_FOUND, IMP_ERR_EXISTS, IMP_ERR_UNSUPPORTED,
+				    IMP_OK },
 	.example = "imprint hsm init\nimprint --config station.json hsm init --psk-master",
 };
 
@@ -367,7 +369,8 @@ static const struct st_command hsm_status_cmd = {
 		"it lacks for the others (docs/HSM.md). Exits 13 (insecure) if a private or "
 		"secret key could leave the hsm, 9 if a role of the hierarchy is missing "
 		"('imprint hsm init').",
-	.exits = (const imp_err[]){ IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_PIN_LOCKED, IMP_ERR_NOT_FOUND, IMP_ERR_INSECURE, IMP_OK },
+	.exits = (const imp_err[]){ IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_PIN_LOCKED,
+				    IMP_ERR_NOT_FOUND, IMP_ERR_INSECURE, IMP_OK },
 	.example = "imprint hsm status\nimprint --json hsm status",
 };
 
@@ -387,7 +390,10 @@ static const struct st_command hsm_tokens_cmd = {
 	.example = "imprint hsm tokens --module softhsm2",
 };
 
+extern const struct st_command st_hsm_ca_verification_cert_cmd; /* cmd_hsm_verification.c */
+
 static const struct st_command *const hsm_subs[] = {
+	&st_hsm_ca_verification_cert_cmd,
 	&hsm_export_trust_cmd,
 	&hsm_init_cmd,
 	&hsm_status_cmd,
@@ -398,9 +404,10 @@ static const struct st_command *const hsm_subs[] = {
 const struct st_command st_cmd_hsm = {
 	.name = "hsm",
 	.need = NEED_DATA_DIR,
-	.summary = "the organisation's keys: init, status, export-trust; tokens",
+	.summary = "the organisation's keys: init, status, export-trust, ca-verification-cert; "
+		   "tokens",
 	.usage = "imprint hsm init [--force] [--psk-master] | status | export-trust [--out FILE] | "
-		 "tokens [--module NAME|PATH]",
+		 "ca-verification-cert --code CODE [--out FILE] | tokens [--module NAME|PATH]",
 	.subs = hsm_subs,
 	.help = "The organisation's root of trust in the hsm (the configured PKCS#11 token, "
 		"or the embedded SoftHSM2 token in DATA/hsm): create it, check it, hand out "

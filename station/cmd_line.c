@@ -157,7 +157,8 @@ static const struct st_command line_release_cmd = {
 		"leases back to the line, so that no serial is lost and none is issued "
 		"twice (docs/LINE.md). --wait S waits up to S seconds for the line "
 		"database. Exits 18 if the line does not answer in time.",
-	.exits = (const imp_err[]){ IMP_ERR_JOURNAL, IMP_ERR_TIMEOUT, IMP_ERR_QUOTA, IMP_ERR_DUPLICATE, IMP_OK },
+	.exits = (const imp_err[]){ IMP_ERR_JOURNAL, IMP_ERR_TIMEOUT, IMP_ERR_QUOTA,
+				    IMP_ERR_DUPLICATE, IMP_OK },
 	.example = "imprint line release --line postgresql://line.example/imprint",
 };
 

@@ -90,6 +90,10 @@ const struct st_command st_cmd_provision = {
 		"or rejected, and not locked, through again with their serial. With --json, "
 		"one event per step and per result (docs/EVENTS.md). The exit code is the "
 		"first board error; 0 when every board is done.",
-	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_PIN, IMP_ERR_NOT_FOUND, IMP_ERR_VERIFY, IMP_ERR_PROBE, IMP_ERR_TARGET_LOCKED, IMP_ERR_LINK, IMP_ERR_PROTOCOL, IMP_ERR_TIMEOUT, IMP_ERR_BOARD, IMP_ERR_QUOTA, IMP_ERR_QUARANTINE, IMP_ERR_DUPLICATE, IMP_ERR_CHALLENGE, IMP_ERR_INTERRUPTED, IMP_OK },
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_PIN, IMP_ERR_NOT_FOUND, IMP_ERR_VERIFY,
+				    IMP_ERR_PROBE, IMP_ERR_TARGET_LOCKED, IMP_ERR_LINK,
+				    IMP_ERR_PROTOCOL, IMP_ERR_TIMEOUT, IMP_ERR_BOARD,
+				    IMP_ERR_QUOTA, IMP_ERR_QUARANTINE, IMP_ERR_DUPLICATE,
+				    IMP_ERR_CHALLENGE, IMP_ERR_INTERRUPTED, IMP_OK },
 	.example = "imprint provision\nimprint --json provision --fixtures 2 --count 10",
 };

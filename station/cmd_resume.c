@@ -116,6 +116,9 @@ const struct st_command st_cmd_resume = {
 		"flight: 'imprint boards' lists them. Prints \"nothing in flight\" and exits "
 		"0 when there is nothing to do; exits 9 if a board in flight was on a "
 		"fixture that is not configured.",
-	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_NOT_FOUND, IMP_ERR_VERIFY, IMP_ERR_PROBE, IMP_ERR_TARGET_LOCKED, IMP_ERR_LINK, IMP_ERR_PROTOCOL, IMP_ERR_TIMEOUT, IMP_ERR_BOARD, IMP_ERR_CHALLENGE, IMP_ERR_INTERRUPTED, IMP_OK },
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_NOT_FOUND, IMP_ERR_VERIFY,
+				    IMP_ERR_PROBE, IMP_ERR_TARGET_LOCKED, IMP_ERR_LINK,
+				    IMP_ERR_PROTOCOL, IMP_ERR_TIMEOUT, IMP_ERR_BOARD,
+				    IMP_ERR_CHALLENGE, IMP_ERR_INTERRUPTED, IMP_OK },
 	.example = "imprint resume",
 };
