@@ -526,10 +526,11 @@ static int demo_run(struct station_ctx *ctx, int argc, char **argv)
 		 * $PATH. */
 		const char *prog = ctx->prog && strchr(ctx->prog, '/') ? ctx->prog : "imprint";
 
-		printf("configuration: %s\n", cfg_path);
+		printf("configuration: %s (station demo-station; its registry stopped with the "
+		       "demo)\n", cfg_path);
 		printf("next: '%s --data-dir %s boards' lists the boards, '... records' the signed "
-		       "records, '... status' the journal; commands that write the journal (export, "
-		       "revoke) take --config %s\n", prog, ctx->data_dir, cfg_path);
+		       "records, '... status' the journal; 'revoke' takes --config %s\n", prog,
+		       ctx->data_dir, cfg_path);
 	}
 cleanup:
 	st_registry_stop(&reg);
