@@ -402,6 +402,16 @@ imp_err jnl_list_failures(struct jnl *j, unsigned limit, jnl_board_cb cb,
 imp_err jnl_list_state(struct jnl *j, enum jnl_state state, jnl_board_cb cb,
 				void *arg);
 
+/*
+ * Every board (state NULL) or the boards in *state, oldest first, for
+ * `imprint boards`. error_step is the state the board stood in when its
+ * last error was recorded ("CHALLENGE" for a board rejected there), NULL if
+ * none was; like b, valid only during the call. Callback: 0 goes on.
+ */
+typedef int (*jnl_board_list_cb)(void *arg, const struct jnl_board *b, const char *error_step);
+imp_err jnl_list_boards(struct jnl *j, const enum jnl_state *state, jnl_board_list_cb cb,
+			void *arg);
+
 /* One event, as stored. Strings are valid only during the callback. */
 struct jnl_event {
 	uint64_t seq;
@@ -647,6 +657,13 @@ imp_err jnl_line_refeed(struct jnl *j, const char *reason);
 imp_err jnl_line_delivered(struct jnl *j, const char *record_id,
 				    const char *conflict);
 
+/* Capacity of a record id, NUL included (ids are 64 hex digits). */
+#define JNL_RECORD_ID_MAX 130u
+
+/* The id of the newest identity record of board uid (a reissued board has
+ * several); IMP_ERR_NOT_FOUND (not logged) if it has none. */
+imp_err jnl_identity_record_id(struct jnl *j, const char *uid, char out[JNL_RECORD_ID_MAX]);
+
 /* ------------------------------------------------ reading the outbox file (read-only) */
 
 /* One outbox row as stored (strings valid during the callback only). */
@@ -678,5 +695,14 @@ enum jnl_outbox_filter {
  */
 imp_err jnl_outbox_scan(const char *path, enum jnl_outbox_filter filter, jnl_outbox_row_cb cb,
 			void *arg);
+
+/*
+ * The records in the outbox (identity and revocation), oldest first, for
+ * `imprint records`: created at or after since (the journal's layout,
+ * "2026-12-01T06:00:00.000Z") and of that serial, each filter NULL for
+ * any. Callback (struct jnl_outbox_row above): 0 goes on.
+ */
+imp_err jnl_list_records(struct jnl *j, const char *since, const char *serial,
+			 jnl_outbox_row_cb cb, void *arg);
 
 #endif
