@@ -18,7 +18,8 @@
 /* Plain text for roff: backslashes and hyphens escaped, a control
  * character at the start of a line neutralised, leading blanks dropped.
  * A line break ("\n", as `help` prints it: a new paragraph) becomes
- * `br` (".PP" in a command's description, ".br" inside a list item). */
+ * `br` (".PP" in a command's description, ".br" inside a list item, a
+ * plain newline when br is "": lines kept as they are, in .nf). */
 static void roff_text_br(FILE *f, const char *s, const char *br)
 {
 	bool bol = true;
@@ -34,7 +35,10 @@ static void roff_text_br(FILE *f, const char *s, const char *br)
 		else if (*s == '-')
 			fputs("\\-", f);
 		else if (*s == '\n') {
-			fprintf(f, "\n%s\n", br);
+			if (*br)
+				fprintf(f, "\n%s\n", br);
+			else
+				fputc('\n', f);
 			while (s[1] == '\n')
 				s++;
 			bol = true;
@@ -150,6 +154,24 @@ static void man_global_options(FILE *f)
 					   "show the help, also after a command" });
 }
 
+/* The exit codes the command can return (the same list as `help CMD`)
+ * and its examples, one command line each. */
+static void man_exits_and_example(FILE *f, const struct st_command *c)
+{
+	imp_err codes[IMP_ERR__COUNT];
+	size_t n = st_command_exit_codes(c, codes);
+
+	fputs(".PP\nExit status:", f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s %d", i ? "," : "", (int)codes[i]);
+	fputs(" (see \\fBEXIT STATUS\\fR).\n", f);
+	if (!c->example)
+		return;
+	fprintf(f, ".PP\nExample%s:\n.RS\n.nf\n", strchr(c->example, '\n') ? "s" : "");
+	roff_text_br(f, c->example, "");
+	fputs("\n.fi\n.RE\n", f);
+}
+
 static void man_command(FILE *f, const char *prefix, const struct st_command *c)
 {
 	fprintf(f, ".SS \"%s ", prefix);
@@ -174,10 +196,12 @@ static void man_command(FILE *f, const char *prefix, const struct st_command *c)
 			roff_text(f, (*s)->summary);
 			fputc('\n', f);
 		}
+		man_exits_and_example(f, c);
 		return;
 	}
 	for (const struct st_option *o = c->opts; o && o->long_name; o++)
 		roff_option(f, o);
+	man_exits_and_example(f, c);
 }
 
 static void man_commands(FILE *f)
@@ -194,15 +218,6 @@ static void man_commands(FILE *f)
 	}
 }
 
-static void man_exit_status(FILE *f)
-{
-	for (int e = 0; e < IMP_ERR__COUNT; e++) {
-		fprintf(f, ".TP\n.B %d\n", e);
-		roff_text(f, imp_err_str((imp_err)e));
-		fprintf(f, " (%s)\n", imp_err_name((imp_err)e));
-	}
-}
-
 static const struct {
 	const char *marker;
 	void (*print)(FILE *f);
@@ -210,7 +225,6 @@ static const struct {
 	{ "@SYNOPSIS@", man_synopsis },
 	{ "@GLOBAL_OPTIONS@", man_global_options },
 	{ "@COMMANDS@", man_commands },
-	{ "@EXIT_STATUS@", man_exit_status },
 };
 
 int st_print_man(const char *template_path)

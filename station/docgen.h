@@ -15,8 +15,9 @@
  *   @SYNOPSIS@        the synopsis, one line per command
  *   @GLOBAL_OPTIONS@  the global options
  *   @COMMANDS@        a subsection per command and sub-command: usage,
- *                     description, options
- *   @EXIT_STATUS@     every imp_err value with its sentence
+ *                     summary, description, options, the exit codes it can
+ *                     return (st_command_exit_codes) and its examples
+ * (the EXIT STATUS section, each code's full meaning, is the template's).
  * Returns an exit code: 0, or IMP_ERR_IO / IMP_ERR_CONFIG (a marker
  * missing from the template), logged.
  */
