@@ -105,6 +105,7 @@ static int hsm_init(struct station_ctx *ctx, int argc, char **argv)
 {
 	struct hsm_cmd c = { 0 };
 	struct hsm_org_names names;
+	struct fmt_certprof_vars vars;
 	char trust[4200];
 	json_t *report = NULL;
 	bool psk_master = init_psk_master;
@@ -120,6 +121,10 @@ static int hsm_init(struct station_ctx *ctx, int argc, char **argv)
 	names.country = c.cfg->organisation.country;
 	names.root_validity_days = c.cfg->organisation.root_validity_days;
 	names.ca_validity_days = c.cfg->organisation.ca_validity_days;
+	/* The CAs the configured device profile needs (certificate.profile). */
+	fmt_config_cert_vars(c.cfg, NULL, NULL, NULL, &vars);
+	names.profiles = c.cfg->certificate.profiles;
+	names.vars = &vars;
 	st_trust_dir(ctx, trust, sizeof(trust));
 	/* The hierarchy every key mode needs must be possible on this token. */
 	rc = hsm_mode_check(c.hsm, HSM_MODE_DEVICE);
