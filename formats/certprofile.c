@@ -255,8 +255,12 @@ static imp_err check_keys(struct pctx *c, json_t *o, const char *jpath,
 			strncat(exp, i ? ", " : "", sizeof(exp) - strlen(exp) - 1);
 			strncat(exp, allowed[i], sizeof(exp) - strlen(exp) - 1);
 		}
-		return pfail(c, jpath[0] ? jpath : key, "%s%sunknown key (expected %s)",
-			     jpath[0] ? key : "", jpath[0] ? ": " : "", exp);
+		{
+			char p[128];
+
+			snprintf(p, sizeof(p), "%s%s%s", jpath, jpath[0] ? "." : "", key);
+			return pfail(c, p, "unknown key (expected %s)", exp);
+		}
 	}
 	return IMP_OK;
 }
