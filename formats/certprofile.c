@@ -293,12 +293,15 @@ static const char *get_text(json_t *v)
 	return s;
 }
 
-/* An IA5String URI with a scheme (RFC 5280 4.2.1.6: no spaces, ASCII). */
-static int uri_ok(const char *s)
+/*
+ * An IA5String URI with a scheme (RFC 5280 4.2.1.6: no spaces, ASCII); a
+ * URL (CRL, OCSP, caIssuers: url true) also with "//" and a host.
+ */
+static int uri_ok(const char *s, bool url)
 {
-	const char *colon = strstr(s, "://");
+	const char *colon = strchr(s, ':');
 
-	if (!colon || colon == s)
+	if (!colon || colon == s || !colon[1] || (url && (strncmp(colon, "://", 3) || !colon[3])))
 		return 0;
 	for (const char *p = s; *p; p++)
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
@@ -621,9 +624,8 @@ static imp_err parse_gname(struct pctx *c, json_t *e, const char *jp, struct cp_
 		used = template_vars(s);
 		if (used < 0)
 			return pfail(c, jv, "unknown placeholder");
-		if (g->kind == CP_GN_URI && !uri_ok(s))
-			return pfail(c, jv, "expected an ASCII URI with a scheme (\"urn:...\" is "
-					    "written \"urn://...\" nowhere: use scheme://...)");
+		if (g->kind == CP_GN_URI && !uri_ok(s, false))
+			return pfail(c, jv, "expected an ASCII URI with a scheme (scheme:...)");
 		note_vars(p, (unsigned)used, jv);
 		g->tmpl = strdup(s);
 		return g->tmpl ? IMP_OK : poom(c);
@@ -724,7 +726,7 @@ static imp_err uri_list(struct pctx *c, json_t *a, const char *jpath, GENERAL_NA
 		char jp[96];
 
 		snprintf(jp, sizeof(jp), "%s[%zu]", jpath, i);
-		if (!s || template_vars(s) != 0 || !uri_ok(s))
+		if (!s || template_vars(s) != 0 || !uri_ok(s, true))
 			return pfail(c, jp, "expected an ASCII URL with a scheme (http://...), "
 					    "without placeholders");
 		ia5 = ASN1_IA5STRING_new();

@@ -808,6 +808,75 @@ imp_err fmt_cert_fingerprint(X509 *cert, char hex[65])
 	return IMP_OK;
 }
 
+/*
+ * Every extension OpenSSL can read decodes, and every otherName of cert's
+ * subjectAltName that OpenSSL does not read itself is read strictly: a hardwareModuleName (RFC 4108 5, the IEEE
+ * 802.1AR IDevID's) must be exactly SEQUENCE { hwType OBJECT IDENTIFIER,
+ * hwSerialNum OCTET STRING } in DER. 1 if so (or none), 0 if not.
+ */
+static int alt_names_ok(X509 *cert)
+{
+	GENERAL_NAMES *gens;
+	int crit = 0, ok = 1;
+
+	/* Every extension OpenSSL has a reader for must decode: X509_verify_cert
+	 * decodes only those it uses (not authorityInfoAccess, for one). */
+	for (int i = 0; i < X509_get_ext_count(cert); i++) {
+		X509_EXTENSION *e = X509_get_ext(cert, i);
+		const X509V3_EXT_METHOD *m = X509V3_EXT_get(e);
+		void *v;
+
+		if (!m)
+			continue;
+		v = X509V3_EXT_d2i(e);
+		if (!v) {
+			ERR_clear_error();
+			return 0;
+		}
+		if (m->it)
+			ASN1_item_free(v, ASN1_ITEM_ptr(m->it));
+		else if (m->ext_free)
+			m->ext_free(v);
+	}
+	gens = X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, NULL);
+	if (!gens)
+		return crit == -1; /* absent: fine; undecodable: not */
+	for (int i = 0; i < sk_GENERAL_NAME_num(gens) && ok; i++) {
+		GENERAL_NAME *gn = sk_GENERAL_NAME_value(gens, i);
+		ASN1_OBJECT *oid = NULL;
+		ASN1_TYPE *val = NULL;
+		char txt[32];
+		const unsigned char *p, *end;
+		long len;
+		int tag, cls;
+
+		if (gn->type != GEN_OTHERNAME || !GENERAL_NAME_get0_otherName(gn, &oid, &val) ||
+		    OBJ_obj2txt(txt, sizeof(txt), oid, 1) <= 0 ||
+		    strcmp(txt, "1.3.6.1.5.5.7.8.4") != 0)
+			continue;
+		ok = 0;
+		if (ASN1_TYPE_get(val) != V_ASN1_SEQUENCE)
+			break;
+		p = ASN1_STRING_get0_data(val->value.sequence);
+		end = p + ASN1_STRING_length(val->value.sequence);
+		if (!(ASN1_get_object(&p, &len, &tag, &cls, end - p) & 0x20) || tag != V_ASN1_SEQUENCE ||
+		    p + len != end)
+			break;
+		{
+			const unsigned char *q = p;
+			ASN1_OBJECT *hw = d2i_ASN1_OBJECT(NULL, &q, end - q);
+			ASN1_OCTET_STRING *sn = hw ? d2i_ASN1_OCTET_STRING(NULL, &q, end - q) : NULL;
+
+			ok = hw && sn && q == end && ASN1_STRING_length(sn) > 0;
+			ASN1_OBJECT_free(hw);
+			ASN1_OCTET_STRING_free(sn);
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	ERR_clear_error();
+	return ok;
+}
+
 imp_err fmt_cert_verify_chain(X509_STORE *trust, X509 *leaf, STACK_OF(X509) *untrusted,
 			      unsigned required_ku)
 {
@@ -830,6 +899,12 @@ imp_err fmt_cert_verify_chain(X509_STORE *trust, X509 *leaf, STACK_OF(X509) *unt
 	if (X509_verify_cert(ctx) != 1) {
 		IMP_ERROR("certificate chain: %s",
 			  X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		goto cleanup;
+	}
+	if (!alt_names_ok(leaf)) {
+		IMP_ERROR("certificate chain: the certificate holds an extension that does not "
+			  "decode, or a hardwareModuleName that is not SEQUENCE { hwType, "
+			  "hwSerialNum } (RFC 4108 5)");
 		goto cleanup;
 	}
 	flags = X509_get_extension_flags(leaf);

@@ -149,7 +149,11 @@ imp_err fmt_cert_sha256(X509 *cert, uint8_t digest[32]);
  * X509_V_FLAG_X509_STRICT, time checks on, chain extensions enforced), with untrusted intermediates (may
  * be NULL). The leaf must carry every keyUsage bit in required_ku
  * (FMT_KU_*; 0 = no requirement) and must not be a CA when required_ku has
- * no CA bit. IMP_ERR_VERIFY with the reason logged.
+ * no CA bit. A leaf with an extension OpenSSL knows that does not
+ * decode (subjectAltName, CRL distribution points, authorityInfoAccess,
+ * ...), or a subjectAltName holding a
+ * hardwareModuleName (RFC 4108 5) that is not exactly SEQUENCE { hwType,
+ * hwSerialNum }, is refused too. IMP_ERR_VERIFY with the reason logged.
  */
 imp_err fmt_cert_verify_chain(X509_STORE *trust, X509 *leaf,
 			      STACK_OF(X509) *untrusted, unsigned required_ku);

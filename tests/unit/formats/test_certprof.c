@@ -394,6 +394,105 @@ static void test_bad_fields_named(void **st)
 		       "name: expected \"t-dev\"");
 }
 
+/* dup of cert with extension nid replaced by raw value bytes, re-signed by key */
+static X509 *with_ext(X509 *cert, int nid, const uint8_t *raw, size_t n, EVP_PKEY *key)
+{
+	X509 *x = X509_dup(cert);
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	X509_EXTENSION *e;
+	int at;
+
+	assert_non_null(x);
+	assert_int_equal(ASN1_OCTET_STRING_set(os, raw, (int)n), 1);
+	at = X509_get_ext_by_NID(x, nid, -1);
+	if (at >= 0)
+		X509_EXTENSION_free(X509_delete_ext(x, at));
+	e = X509_EXTENSION_create_by_NID(NULL, nid, 0, os);
+	assert_non_null(e);
+	assert_int_equal(X509_add_ext(x, e, -1), 1);
+	X509_EXTENSION_free(e);
+	ASN1_OCTET_STRING_free(os);
+	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+	return x;
+}
+
+/* The verifier accepts the profiles' new extensions, and refuses them malformed. */
+static void test_verifier_extensions(void **st)
+{
+	/* subjectAltName: one otherName hardwareModuleName holding only hwType */
+	static const uint8_t hw_no_serial[] = { 0x30, 0x17, 0xa0, 0x15, 0x06, 0x08, 0x2b, 0x06,
+						0x01, 0x05, 0x05, 0x07, 0x08, 0x04, 0xa0, 0x09,
+						0x30, 0x07, 0x06, 0x05, 0x2b, 0x06, 0x01, 0x04,
+						0x01 };
+	static const uint8_t garbage[] = { 0x30, 0x05, 0x04, 0x01 };
+	struct fmt_certprof_set *set = NULL;
+	char err[512];
+	EVP_PKEY *k[3] = { new_key(), new_key(), new_key() };
+	X509 *root, *ca, *dev, *bad;
+	X509_STORE *trust = X509_STORE_new();
+	STACK_OF(X509) *mid = sk_X509_new_null();
+
+	(void)st;
+	write_chain("\"validity\": {\"not_after\": \"99991231235959Z\"},",
+		    "\"validity\": {\"not_after\": \"99991231235959Z\"},");
+	put("t-dev", HEAD("t-dev", "device") "\"issuer\": \"t-ca\", " EE_BC ", " EE_KU ", "
+		"\"validity\": {\"days\": 30}, "
+		"\"subject_alt_name\": {\"critical\": false, \"names\": ["
+		"{\"other_name\": {\"type_id\": \"1.3.6.1.5.5.7.8.4\", \"hw_type\": "
+		"\"1.3.6.1.4.1.32473.1\", \"hw_serial\": \"{uid}\", \"encoding\": \"hex\"}}, "
+		"{\"other_name\": {\"type_id\": \"1.3.6.1.4.1.32473.2\", \"utf8\": \"{serial}\"}}, "
+		"{\"uri\": \"urn:acme:{serial}\"}, {\"dns\": \"{serial}.devices.example\"}]}, "
+		"\"crl_distribution_points\": [\"http://crl.example/ca.crl\"], "
+		"\"authority_info_access\": {\"ocsp\": [\"http://ocsp.example\"], "
+		"\"ca_issuers\": [\"http://ca.example/ca.der\"]}}");
+	if (fmt_certprof_set_load("t-dev", &small, &set, err, sizeof(err)) != IMP_OK)
+		fail_msg("%s", err);
+	root = issue_role(set->role[FMT_CP_ROOT], k[0], NULL, k[0], NULL, 0);
+	ca = issue_role(set->role[FMT_CP_DEVICE_CA], k[1], root, k[0], NULL, 0);
+	dev = issue_role(set->role[FMT_CP_DEVICE], k[2], ca, k[1], NULL, 0);
+	assert_int_equal(X509_STORE_add_cert(trust, root), 1);
+	assert_int_equal(sk_X509_push(mid, ca), 1);
+	assert_int_equal(X509_get_ext_count(dev), 7); /* BC KU SKI AKI SAN CRLDP AIA */
+	assert_int_equal(fmt_cert_verify_chain(trust, dev, mid, FMT_KU_DIGITAL_SIGNATURE), IMP_OK);
+
+	bad = with_ext(dev, NID_subject_alt_name, hw_no_serial, sizeof(hw_no_serial), k[1]);
+	assert_int_equal(fmt_cert_verify_chain(trust, bad, mid, FMT_KU_DIGITAL_SIGNATURE),
+			 IMP_ERR_VERIFY);
+	X509_free(bad);
+	bad = with_ext(dev, NID_subject_alt_name, garbage, sizeof(garbage), k[1]);
+	assert_int_equal(fmt_cert_verify_chain(trust, bad, mid, FMT_KU_DIGITAL_SIGNATURE),
+			 IMP_ERR_VERIFY);
+	X509_free(bad);
+	bad = with_ext(dev, NID_crl_distribution_points, garbage, sizeof(garbage), k[1]);
+	assert_int_equal(fmt_cert_verify_chain(trust, bad, mid, FMT_KU_DIGITAL_SIGNATURE),
+			 IMP_ERR_VERIFY);
+	X509_free(bad);
+	bad = with_ext(dev, NID_info_access, garbage, sizeof(garbage), k[1]);
+	assert_int_equal(fmt_cert_verify_chain(trust, bad, mid, FMT_KU_DIGITAL_SIGNATURE),
+			 IMP_ERR_VERIFY);
+	X509_free(bad);
+	/* control: the same re-signing with the good SAN's own bytes still verifies */
+	{
+		const X509_EXTENSION *e = X509_get_ext(dev, X509_get_ext_by_NID(dev,
+							NID_subject_alt_name, -1));
+		const ASN1_OCTET_STRING *v = X509_EXTENSION_get_data((X509_EXTENSION *)e);
+
+		bad = with_ext(dev, NID_subject_alt_name, ASN1_STRING_get0_data(v),
+			       (size_t)ASN1_STRING_length(v), k[1]);
+		assert_int_equal(fmt_cert_verify_chain(trust, bad, mid, FMT_KU_DIGITAL_SIGNATURE),
+				 IMP_OK);
+		X509_free(bad);
+	}
+	sk_X509_free(mid);
+	X509_STORE_free(trust);
+	X509_free(root);
+	X509_free(ca);
+	X509_free(dev);
+	for (int i = 0; i < 3; i++)
+		EVP_PKEY_free(k[i]);
+	fmt_certprof_set_free(set);
+}
+
 /* {vid} without matter.vendor_id in the configuration: refused, field named. */
 static void test_vid_needs_config(void **st)
 {
@@ -425,6 +524,7 @@ int main(void)
 		cmocka_unit_test(test_outliving_issuer_refused),
 		cmocka_unit_test(test_bad_fields_named),
 		cmocka_unit_test(test_vid_needs_config),
+		cmocka_unit_test(test_verifier_extensions),
 	};
 
 	imp_log_set_level(IMP_LOG_QUIET);
