@@ -49,4 +49,34 @@ else ok; fi
 "$IMPRINT" --data-dir "$DATA" demo --boards 1 --latency 0 >"$T/other.out" 2>"$T/other.err"
 check test $? = 3
 check grep -q "made for certificate profile 'matter-dac', not 'default'" "$T/other.err"
+# The same through a station configuration: provisioning with the default
+# profile against this hierarchy is refused before any board is touched.
+/usr/bin/python3 - "$DATA/demo/station-device.json" "$T/plain.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["certificate"] == {"profile": "matter-dac"}, c.get("certificate")
+assert c["matter"] == {"vendor_id": "FFF1", "product_id": "8000"}, c.get("matter")
+del c["certificate"], c["matter"]
+json.dump(c, open(sys.argv[2], "w"))
+PY
+check test $? = 0
+"$IMPRINT" --data-dir "$DATA" --config "$T/plain.json" provision >"$T/plain.out" 2>&1
+check test $? = 3
+check grep -q "made for certificate profile 'matter-dac', and certificate.profile is 'default'" \
+	"$T/plain.out"
+
+# A profile of the configuration's own folder with a bad field: exit 3, the
+# field named; and one that would outlive its issuer (matter-pai: 7300 days).
+mkdir -p "$T/cfg/certprofiles"
+sed 's/"name": "matter-dac"/"name": "mine"/; s/"ca": false/"ca": false, "path_len": 0/' \
+	"$(dirname "$0")/../../../certprofiles/matter-dac.json" >"$T/cfg/certprofiles/mine.json"
+sed 's/"profile": "matter-dac"/"profile": "mine"/' "$DATA/demo/station-device.json" >"$T/cfg/station.json"
+"$IMPRINT" --data-dir "$DATA" --config "$T/cfg/station.json" provision >"$T/mine.out" 2>&1
+check test $? = 3
+check grep -q "certificate profile 'mine' ($T/cfg/certprofiles/mine.json): basic_constraints.path_len: not allowed when ca is false" "$T/mine.out"
+sed 's/"name": "matter-dac"/"name": "mine"/; s/"serial_bytes": 16,/"serial_bytes": 16, "validity": {"days": 7301},/' \
+	"$(dirname "$0")/../../../certprofiles/matter-dac.json" >"$T/cfg/certprofiles/mine.json"
+"$IMPRINT" --data-dir "$DATA" --config "$T/cfg/station.json" provision >"$T/mine.out" 2>&1
+check test $? = 3
+check grep -q "validity.days: 7301 days would outlive the issuer 'matter-pai'" "$T/mine.out"
 finish
