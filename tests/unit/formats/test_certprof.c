@@ -185,6 +185,20 @@ static void test_shipped_sets_chain(void **st)
 		assert_int_equal(fmt_cert_verify_chain(trust, c[FMT_CP_DEVICE], mid,
 						       fmt_certprof_key_usage(set->role[FMT_CP_DEVICE])),
 				 IMP_OK);
+		/* the verifiers' fast path reads every shipped device profile */
+		{
+			uint8_t *der = NULL;
+			size_t n = 0;
+			struct fmt_cert_view cv;
+
+			assert_int_equal(fmt_cert_to_der(c[FMT_CP_DEVICE], &der, &n), IMP_OK);
+			if (fmt_cert_view_leaf(der, n, &cv) != IMP_OK)
+				fail_msg("%s: the fast path does not read the device certificate",
+					 sets[i]);
+			assert_int_equal(cv.key_usage,
+					 fmt_certprof_key_usage(set->role[FMT_CP_DEVICE]));
+			free(der);
+		}
 		if (strcmp(sets[i], "default") != 0) {
 			/* 802.1AR and Matter: the device certificate carries digitalSignature only */
 			assert_int_equal(fmt_certprof_key_usage(set->role[FMT_CP_DEVICE]),
@@ -416,6 +430,20 @@ static X509 *with_ext(X509 *cert, int nid, const uint8_t *raw, size_t n, EVP_PKE
 	return x;
 }
 
+/* fmt_cert_view_leaf (the fast path) on cert. */
+static imp_err view(X509 *cert)
+{
+	uint8_t *der = NULL;
+	size_t n = 0;
+	struct fmt_cert_view cv;
+	imp_err rc;
+
+	assert_int_equal(fmt_cert_to_der(cert, &der, &n), IMP_OK);
+	rc = fmt_cert_view_leaf(der, n, &cv);
+	free(der);
+	return rc;
+}
+
 /* The verifier accepts the profiles' new extensions, and refuses them malformed. */
 static void test_verifier_extensions(void **st)
 {
@@ -455,9 +483,12 @@ static void test_verifier_extensions(void **st)
 	assert_int_equal(X509_get_ext_count(dev), 7); /* BC KU SKI AKI SAN CRLDP AIA */
 	assert_int_equal(fmt_cert_verify_chain(trust, dev, mid, FMT_KU_DIGITAL_SIGNATURE), IMP_OK);
 
+	/* CRL distribution points and AIA: left to the reference path */
+	assert_int_equal(view(dev), IMP_ERR_PROTOCOL);
 	bad = with_ext(dev, NID_subject_alt_name, hw_no_serial, sizeof(hw_no_serial), k[1]);
 	assert_int_equal(fmt_cert_verify_chain(trust, bad, mid, FMT_KU_DIGITAL_SIGNATURE),
 			 IMP_ERR_VERIFY);
+	assert_int_equal(view(bad), IMP_ERR_PROTOCOL);
 	X509_free(bad);
 	bad = with_ext(dev, NID_subject_alt_name, garbage, sizeof(garbage), k[1]);
 	assert_int_equal(fmt_cert_verify_chain(trust, bad, mid, FMT_KU_DIGITAL_SIGNATURE),
