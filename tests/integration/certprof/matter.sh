@@ -45,6 +45,17 @@ if "$PY" "$CHECK" matter "$PAA" "$PAI" FFF1 8001 "${dacs[0]}" >/dev/null 2>&1; t
 	bad "the field checks accepted a wrong PID"
 else ok; fi
 
+# The DAC keys were made on the boards (key mode device): the only private
+# keys on the station's disk, outside the virtual boards' own state, are the
+# demo registry's TLS keys; the journal names the boards' public keys only.
+keys=$(grep -rl "PRIVATE KEY" "$DATA" | grep -v "^$DATA/demo/boards\." | sort | tr '\n' ' ')
+check test "$keys" = "$DATA/demo/registry/tls/ca.key $DATA/demo/registry/tls/client.key $DATA/demo/registry/tls/server.key "
+check test "$(sql "select count(*) from events where detail like '%priv%' or detail like '%\"d\":%'")" = 0
+for i in $(seq 1 "$n"); do
+	pub=$(openssl x509 -in "$T/c/$i.pem" -noout -pubkey | openssl pkey -pubin -outform DER | tail -c 65 | od -An -tx1 | tr -d ' \n')
+	check test "$(sql "select count(*) from events where detail like '%$pub%'")" -ge 1
+done
+
 # The hierarchy is Matter's: a demo with another device profile is refused.
 "$IMPRINT" --data-dir "$DATA" demo --boards 1 --latency 0 >"$T/other.out" 2>"$T/other.err"
 check test $? = 3
