@@ -1317,6 +1317,17 @@ bool fmt_certprof_has_subject(const struct fmt_certprof *p)
 	return p->nsubject > 0;
 }
 
+const char *fmt_certprof_attr_template(const struct fmt_certprof *p, const char *attr)
+{
+	int nid = OBJ_txt2nid(attr);
+
+	for (size_t i = 0; i < p->nsubject; i++)
+		if (strcmp(p->subject[i].attr, attr) == 0 ||
+		    (nid != NID_undef && OBJ_txt2nid(p->subject[i].attr) == nid))
+			return p->subject[i].tmpl;
+	return NULL;
+}
+
 imp_err fmt_certprof_subject(const struct fmt_certprof *p, const struct fmt_certprof_vars *v,
 			     struct fmt_name_entry **out, size_t *n)
 {

@@ -119,6 +119,9 @@ unsigned fmt_certprof_key_usage(const struct fmt_certprof *p);
 /* true if the profile has its own subject (else: certificate.subject). */
 bool fmt_certprof_has_subject(const struct fmt_certprof *p);
 
+/* The template of the profile's first subject attribute attr ("CN"), or NULL. */
+const char *fmt_certprof_attr_template(const struct fmt_certprof *p, const char *attr);
+
 /*
  * The profile's subject for vars: each template expanded, an "optional"
  * attribute that expands to "" left out. *out malloc'ed, free with
