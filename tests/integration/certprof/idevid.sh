@@ -47,4 +47,11 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=o
 if certtool --verify --load-ca-certificate "$T/o.pem" --infile "$T/chain.1" >/dev/null 2>&1; then
 	bad "certtool verified the chain with another root"
 else ok; fi
+# An unknown profile: exit 3 before anything runs, naming the key and the
+# places looked in.
+"$IMPRINT" --data-dir "$T/other" demo --boards 1 --latency 0 --cert-profile nosuch \
+	>"$T/nosuch.out" 2>&1
+check test $? = 3
+check grep -q "certificate.profile: no certificate profile 'nosuch' (looked in" "$T/nosuch.out"
+check test ! -e "$T/other/hsm"
 finish
