@@ -196,6 +196,12 @@ static imp_err issue_fixed(const struct hsm_org_names *names, enum hsm_org_role 
 	return fmt_cert_issue(&req, signer, out);
 }
 
+_Static_assert(FMT_CP_ROOT == (int)HSM_ORG_ROOT && FMT_CP_DEVICE_CA == (int)HSM_ORG_DEVICE_CA &&
+		       FMT_CP_RECORD_SIGNING == (int)HSM_ORG_RECORD &&
+		       FMT_CP_CODE_SIGNING == (int)HSM_ORG_CODE &&
+		       FMT_CP_REVOCATION == (int)HSM_ORG_REVOCATION,
+	       "certificate profile roles are the hierarchy's roles");
+
 /* A role's certificate with its profile (role r of the set is role r here). */
 static imp_err issue_profiled(const struct hsm_org_names *names, enum hsm_org_role r,
 			      EVP_PKEY *key, X509 *root, const struct fmt_signer *signer,
