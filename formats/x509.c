@@ -810,11 +810,12 @@ imp_err fmt_cert_fingerprint(X509 *cert, char hex[65])
 
 /*
  * Every extension OpenSSL can read decodes, and every otherName of cert's
- * subjectAltName that OpenSSL does not read itself is read strictly: a hardwareModuleName (RFC 4108 5, the IEEE
- * 802.1AR IDevID's) must be exactly SEQUENCE { hwType OBJECT IDENTIFIER,
- * hwSerialNum OCTET STRING } in DER. 1 if so (or none), 0 if not.
+ * subjectAltName that OpenSSL does not read itself is read strictly: a
+ * hardwareModuleName (RFC 4108 5, the IEEE 802.1AR IDevID's) must be
+ * exactly SEQUENCE { hwType OBJECT IDENTIFIER, hwSerialNum OCTET STRING }
+ * in DER. 1 if so (or none), 0 if not.
  */
-static int alt_names_ok(X509 *cert)
+static int extensions_ok(X509 *cert)
 {
 	GENERAL_NAMES *gens;
 	int crit = 0, ok = 1;
@@ -901,7 +902,7 @@ imp_err fmt_cert_verify_chain(X509_STORE *trust, X509 *leaf, STACK_OF(X509) *unt
 			  X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
 		goto cleanup;
 	}
-	if (!alt_names_ok(leaf)) {
+	if (!extensions_ok(leaf)) {
 		IMP_ERROR("certificate chain: the certificate holds an extension that does not "
 			  "decode, or a hardwareModuleName that is not SEQUENCE { hwType, "
 			  "hwSerialNum } (RFC 4108 5)");

@@ -2,9 +2,10 @@
  * A device certificate read in place (fmt_cert_view_leaf, formats/x509.h):
  * a strict DER walker over exactly the shape fmt_cert_issue writes for
  * FMT_CERT_DEVICE, and the shipped device profiles' (Matter VID/PID
- * attributes, subjectAltName with hardwareModuleName, DNS and URI names). It decides nothing about trust; it only says "this is
- * our profile, and here are its parts", so that a verifier can check the
- * issuer's signature without d2i.
+ * attributes, subjectAltName with hardwareModuleName, DNS and URI names).
+ * It decides nothing about trust; it only says "this is our profile, and
+ * here are its parts", so that a verifier can check the issuer's signature
+ * without d2i.
  */
 #include <string.h>
 #include <time.h>
