@@ -17,6 +17,8 @@ check grep -q "export (https): 3 accepted, 0 already there, 0 rejected" "$T/demo
 check grep -q "audit: 3 records (3 identities, 0 revocations), 6 signatures verified, 0 bad" \
 	"$T/demo.out"
 check grep -q '"profile":"matter-dac"' "$DATA/trust/certprofile.json"
+"$IMPRINT" --data-dir "$DATA" --json hsm status >"$T/status.json" 2>&1
+check grep -q '"certificate_profile": *"matter-dac"' "$T/status.json"
 
 PAA=$DATA/trust/root-ca.pem
 PAI=$DATA/trust/device-ca.pem
