@@ -615,8 +615,11 @@ const struct st_command st_cmd_demo = {
 		"every board, delivers the records to a local imprint-registry and audits "
 		"it all. Everything is kept in DATA/demo (the configuration it wrote, the "
 		"boards' state, the registry); the journal is DATA's. The closing lines "
-		"name the commands to look at the result. Exit codes are those of "
-		"provisioning, export and audit.",
+		"name the commands to look at the result. With --cert-profile the device "
+		"certificates follow that profile and the hierarchy is made with the CAs "
+		"it names (docs/CERTIFICATES.md); a data directory whose hierarchy was made "
+		"for another profile is refused. Exit codes are those of provisioning, "
+		"export and audit.",
 	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_NOT_FOUND,
 				    IMP_ERR_FIRMWARE, IMP_ERR_VERIFY, IMP_ERR_PROBE,
 				    IMP_ERR_LINK, IMP_ERR_TIMEOUT, IMP_ERR_BOARD,
