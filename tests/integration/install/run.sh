@@ -120,6 +120,14 @@ grep -q '^OK: 0 findings' "$work/demo.out" || fail "the demo's audit did not pas
 "$p/bin/imprint" --data-dir "$work/data" status --verify >/dev/null ||
 	fail "status --verify after the demo failed"
 
+# A certificate profile other than the default, from the prefix too.
+if [ -d "$p/share/imprint/certprofiles" ]; then
+	"$p/bin/imprint" --data-dir "$work/data-dac" demo --boards 1 --latency 0 --cert-profile matter-dac \
+		>"$work/dac.out" 2>"$work/dac.err" ||
+		fail "the demo with --cert-profile matter-dac failed: $(tail -5 "$work/dac.err")"
+	grep -q '^boards: 1 done' "$work/dac.out" || fail "the matter-dac demo did not provision its board"
+fi
+
 # The search paths are the prefix's, and name it.
 set +e
 "$p/bin/imprint" --data-dir "$work/data" board info --profile no-such-profile --uart /dev/null >/dev/null 2>"$work/profile.err"
@@ -164,8 +172,8 @@ complete_line() {
 [ "$(complete_line imprint --json hsm "" | LC_ALL=C sort | tr '\n' ' ')" = \
 	"$("$p/bin/imprint" help hsm | awk '/^commands:/ { on = 1; next } on && /^$/ { exit } on { print $1 }' | LC_ALL=C sort | tr '\n' ' ')" ] ||
 	fail "'imprint hsm <TAB>' does not complete hsm's sub-commands"
-complete_line imprint status --ver | grep -qx -- --verify || fail "'imprint status --ver<TAB>' does not offer --verify"
-complete_line imprint --data-dir "$work/da" | grep -qx "$work/data" || fail "'--data-dir <TAB>' does not complete directories"
+complete_line imprint status --ver | grep -x -- --verify >/dev/null || fail "'imprint status --ver<TAB>' does not offer --verify"
+complete_line imprint --data-dir "$work/da" | grep -x "$work/data" >/dev/null || fail "'--data-dir <TAB>' does not complete directories"
 EOF
 "${ns[@]}" bash "$work/inside.sh" "$src" "$build" "$p" "$work"
 
@@ -178,7 +186,7 @@ dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $6 }' | sed 's|^\./usr/||' | LC_ALL
 cmp -s "$work/installed" "$work/deb" ||
 	fail "the .deb holds other files than cmake --install: $(diff "$work/installed" "$work/deb" | head -5)"
 dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/imprint-export.service |
-	grep -qxF "ExecStart=/usr/bin/imprint export --follow" ||
+	grep -xF "ExecStart=/usr/bin/imprint export --follow" >/dev/null ||
 	fail "the .deb's unit does not start /usr/bin/imprint"
 depends=$(dpkg-deb -f "$deb" Depends)
 for d in softhsm2 libssl3 libsqlite3-0 libjansson4 libp11-kit0; do
