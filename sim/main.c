@@ -1,5 +1,5 @@
 /*
- * imprint-vboard: N virtual boards (imprint-vb1 or nordic-nrf52840) in one
+ * imprint-vboard: N virtual boards (imprint-vb1, nordic-nrf52840, st-stm32u5) in one
  * process, each with an RSP server on loopback TCP, optionally a
  * remote_bitbang debug port, and a provisioning agent on a pseudo-terminal.
  * docs/VBOARD.md is the manual.
@@ -48,7 +48,7 @@ static const struct opt_row opt_table[] = {
 	{ "state-dir", O_STATE, "DIR", "keep each board's non-volatile state in DIR/board-N (default: RAM only)" },
 	{ "seed", O_SEED, "S", "derive UIDs and fault dice from S (default: random)" },
 	{ "rsp-port", O_PORT, "BASE", "board N's RSP server listens on 127.0.0.1:BASE+N (0, default: ephemeral)" },
-	{ "chip", O_CHIP, "NAME", "the boards' chip: imprint-vb1 (default) or nordic-nrf52840" },
+	{ "chip", O_CHIP, "NAME", "the boards' chip: imprint-vb1 (default), nordic-nrf52840 or st-stm32u5" },
 	{ "revision", O_REVISION, "R[,R...]", "nordic-nrf52840: legacy (AAD0, default) or hardened (AAF0) APPROTECT; board N takes the N-th, the last repeats" },
 	{ "fw-keeps-approtect", O_FW_KEEPS, NULL, "nordic-nrf52840: the firmware never writes APPROTECT.DISABLE (hardened parts stay protected)" },
 	{ "bitbang", O_BITBANG, "BASE", "offer OpenOCD's remote_bitbang (JTAG) on 127.0.0.1:BASE+N (0: ephemeral; reported as \"bitbang\")" },
@@ -95,7 +95,7 @@ static const char *const cmd_names[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: imprint-vboard [options]\n\n"
-		   "Virtual boards (imprint-vb1 or nordic-nrf52840): an RSP server (loopback TCP),\n"
+		   "Virtual boards (imprint-vb1, nordic-nrf52840, st-stm32u5): an RSP server (loopback TCP),\n"
 		   "optionally a remote_bitbang debug port, and a provisioning agent\n"
 		   "(pseudo-terminal) per board. Prints one JSON line per board, then\n"
 		   "{\"ready\":true}; runs until SIGTERM or SIGINT. Exit codes: 0 clean stop,\n"
