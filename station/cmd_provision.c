@@ -59,6 +59,17 @@ static int provision_run(struct station_ctx *ctx, int argc, char **argv)
 		l->station.reissue_reason = o.reason;
 		l->station.reissue_by = by;
 	}
+	if (rc == IMP_OK && l->profile && l->profile->permanent_lock_allowed) {
+		/* A lock that can never be undone: a supervisor confirms it for
+		 * this run, before any board is touched. */
+		IMP_WARN("profile %s burns a PERMANENT lock (%s): every board of this run is "
+			 "closed for good; a supervisor confirms with the supervisor pin",
+			 l->profile->name, l->profile->path ? l->profile->path : "");
+		rc = st_supervisor_check(ctx, &l->cfg);
+		if (rc != IMP_OK)
+			return st_fail(rc, "the permanent lock was not confirmed; nothing was provisioned");
+		l->station.permanent_lock_confirmed = true;
+	}
 	if (rc != IMP_OK)
 		return st_fail(rc, "nothing was provisioned");
 	/* With a registry configured, records are delivered while boards run. */
