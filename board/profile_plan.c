@@ -1,8 +1,9 @@
 /*
  * Fuse plans (board/profile.h): a sequence walked without writing. Reads
- * go to the board when there is one, and see the words the plan would
- * have written before them (a shadow of this plan's writes); writes,
- * resets and halts are only recorded.
+ * go to the board when there is one (a select32 then resolves the steps
+ * it conditions, a modify32 shows the word it would write); writes, resets
+ * and halts are only recorded. A check after a write the plan did not send
+ * shows what the board reads now, never whether it would hold.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,14 +11,6 @@
 #include "board/profile.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
-
-struct shadow {
-	size_t n;
-	struct {
-		int ap;
-		uint32_t addr, value;
-	} w[64];
-};
 
 static bool var_known(const struct board_profile_vars *vars, const char *name, uint32_t *v)
 {
@@ -55,30 +48,14 @@ void board_plan_release(struct board_plan *plan)
 	memset(plan, 0, sizeof(*plan));
 }
 
-/* A word as the board would hold it after the plan's writes so far. */
-static bool plan_read(struct board_probe *probe, const struct shadow *sh, int ap, uint32_t addr,
-		      uint32_t *v)
+/* A word of the board as it is now (the plan's own writes are never sent). */
+static bool plan_read(struct board_probe *probe, int ap, uint32_t addr, uint32_t *v)
 {
-	for (size_t i = sh->n; i-- > 0;)
-		if (sh->w[i].ap == ap && sh->w[i].addr == addr) {
-			*v = sh->w[i].value;
-			return true;
-		}
 	if (!probe)
 		return false;
 	if (ap < 0)
 		return board_probe_read_u32(probe, addr, v) == IMP_OK;
 	return board_probe_ap_read(probe, (unsigned)ap, addr, v) == IMP_OK;
-}
-
-static void plan_write(struct shadow *sh, int ap, uint32_t addr, uint32_t v)
-{
-	if (sh->n < IMP_ARRAY_SIZE(sh->w)) {
-		sh->w[sh->n].ap = ap;
-		sh->w[sh->n].addr = addr;
-		sh->w[sh->n].value = v;
-		sh->n++;
-	}
 }
 
 /* 1 runs, 0 skipped, -1 unknown. */
@@ -103,14 +80,11 @@ imp_err board_profile_plan(const struct board_profile *p, const char *name,
 			   struct board_plan *plan)
 {
 	const struct board_profile_seq *s = board_profile_seq(p, name);
-	struct shadow *sh;
+	bool wrote = false;
 	imp_err rc = IMP_OK;
 
 	if (!s)
 		return IMP_ERR_UNSUPPORTED;
-	sh = calloc(1, sizeof(*sh));
-	if (!sh)
-		return IMP_ERR_NOMEM;
 	if (probe)
 		board_probe_expect_locked(probe, true);
 	for (size_t i = 0; i < s->n_steps && rc == IMP_OK; i++) {
@@ -128,29 +102,30 @@ imp_err board_profile_plan(const struct board_profile *p, const char *name,
 		}
 		switch (st->op) {
 		case BOARD_OP_WRITE32:
-			if (e.addr_known && e.value_known && e.runs == 1)
-				plan_write(sh, st->ap, e.addr, e.value);
+			wrote = true;
 			break;
 		case BOARD_OP_MODIFY32:
-			if (e.addr_known && plan_read(probe, sh, st->ap, e.addr, &w)) {
+			if (e.addr_known && plan_read(probe, st->ap, e.addr, &w)) {
 				e.read_known = true;
 				e.read = w;
-				if (e.value_known && mask_known) {
+				if (e.value_known && mask_known)
 					e.value = (w & ~mask) | (e.value & mask);
-					if (e.runs == 1)
-						plan_write(sh, st->ap, e.addr, e.value);
-				} else {
+				else
 					e.value_known = false;
-				}
 			} else {
 				e.value_known = false;
 			}
+			wrote = true;
+			break;
+		case BOARD_OP_RESET:
+		case BOARD_OP_HALT:
+			wrote = true;
 			break;
 		case BOARD_OP_READ32:
 		case BOARD_OP_SELECT32:
 		case BOARD_OP_CHECK32:
 		case BOARD_OP_POLL32:
-			if (e.addr_known && e.runs == 1 && plan_read(probe, sh, st->ap, e.addr, &w)) {
+			if (e.addr_known && e.runs == 1 && plan_read(probe, st->ap, e.addr, &w)) {
 				e.read_known = true;
 				e.read = w;
 			}
@@ -170,7 +145,9 @@ imp_err board_profile_plan(const struct board_profile *p, const char *name,
 								   k < st->n_cases ?
 								   st->cases[k].result : st->dflt);
 			} else if ((st->op == BOARD_OP_CHECK32 || st->op == BOARD_OP_POLL32) &&
-				   e.value_known && mask_known) {
+				   e.value_known && mask_known && !wrote) {
+				/* After a write the plan did not send, what the
+				 * board reads now says nothing about the run. */
 				e.check_ok = (w & mask) == e.value;
 			}
 			break;
@@ -182,6 +159,5 @@ imp_err board_profile_plan(const struct board_profile *p, const char *name,
 	}
 	if (probe)
 		board_probe_expect_locked(probe, false);
-	free(sh);
 	return rc;
 }

@@ -282,9 +282,10 @@ imp_err board_profile_burn_fuses_ex(const struct board_profile *p, struct board_
  * Fuse plans: what a sequence would do, step by step, without writing
  * anything. With probe NULL the plan is static (every read unknown, so a
  * conditional step shows its condition). With a probe, reads go to the
- * board (and see the values the plan itself would have written), so
- * conditions, read-modify-writes and checks are resolved against the
- * board as it is now; writes, resets and halts are recorded, never sent.
+ * board as it is now, so conditions and read-modify-writes are resolved
+ * against it (a check after a write the plan did not send keeps
+ * check_ok -1: what it reads now says nothing); writes, resets and halts
+ * are recorded, never sent.
  */
 struct board_plan_entry {
 	const char *seq;            /* the sequence's name (the profile's string) */

@@ -65,6 +65,15 @@ bb=$(printf '%s' "$line" | sed -n 's/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p')
 out=$("$IMPRINT" --data-dir "$DATA" board info --profile st-stm32u5 \
 	--probe "openocd://$CFG?set.VBOARD_PORT=$bb&exe=$OPENOCD" --uart "$(field uart "$line")" 2>&1)
 check grep -q "uid match        yes" <<<"$out"
+# A dry run reads each board and prints its plan; it spends nothing.
+before=$(sql "select count(*) from boards")
+"$IMPRINT" --data-dir "$DATA" --config "$T/c.json" provision --dry-run >"$T/dry.out" 2>"$T/dry.err"
+check test $? = 0
+check test "$(grep -c '^ 2\. fuse_burn\[14\] write32 0x40022028 <- 0x08000000' "$T/dry.out")" = 4
+check test "$(grep -c '^    runs now: yes' "$T/dry.out")" = 8
+check test "$(sql "select count(*) from boards")" = "$before"
+out=$(oocd_outside "$(sed -n 's/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p' "$T/endpoints" | head -1)")
+check grep -q "RDP=0xAA" <<<"$out"
 "$IMPRINT" --data-dir "$DATA" --config "$T/c.json" provision >"$T/p.out" 2>"$T/p.err"
 check test $? = 0
 check grep -q "boards: 4 done, 0 already done, 0 failed" "$T/p.out"
