@@ -114,7 +114,7 @@ static json_t *verify_json(const struct board_profile *p)
 }
 
 imp_err st_board_plan(const struct board_profile *p, const char *probe_uri, const char *uart,
-		      unsigned baud, bool permanent, json_t **out)
+		      unsigned baud, bool permanent, int firmware, json_t **out)
 {
 	struct board_profile_vars vars = { 0 };
 	struct board_plan plan = { 0 };
@@ -139,7 +139,9 @@ imp_err st_board_plan(const struct board_profile *p, const char *probe_uri, cons
 	json_object_set_new(o, "board", probe_uri ? json_string(probe_uri) : json_null());
 	json_object_set_new(o, "permanent", json_boolean(permanent));
 	for (size_t i = 0; lock_gates[i]; i++)
-		json_array_append_new(gates, json_string(lock_gates[i]));
+		json_array_append_new(gates, json_string(i == 0 && firmware == 0 ?
+			"FIRMWARE: NONE: this station has no firmware image, so nothing is "
+			"verified on the board before LOCK" : lock_gates[i]));
 	json_object_set_new(o, "gates", gates);
 	gates = NULL;
 	if (permanent && !p->permanent_lock_allowed) {

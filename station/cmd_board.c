@@ -233,7 +233,7 @@ static int board_plan_run(struct station_ctx *ctx, int argc, char **argv)
 	rc = board_profile_load(plan_o.profile, ctx->data_dir, &prof);
 	if (rc != IMP_OK)
 		return st_fail(rc, "fix the profile: the message names the field or the rule");
-	rc = st_board_plan(prof, plan_o.board, plan_o.uart, 0, plan_o.permanent, &out);
+	rc = st_board_plan(prof, plan_o.board, plan_o.uart, 0, plan_o.permanent, -1, &out);
 	board_profile_free(prof);
 	if (rc != IMP_OK)
 		return st_fail(rc, plan_o.board ? "check --board (a probe URI) and that the board is "

@@ -60,7 +60,8 @@ static int provision_dry_run(struct station_ctx *ctx, struct st_run *l)
 		imp_err rc;
 
 		rc = st_board_plan(l->profile, fx->probe, fx->uart, fx->baud,
-				   l->profile->permanent_lock_allowed, &out);
+				   l->profile->permanent_lock_allowed, l->station.firmware ? 1 : 0,
+				   &out);
 		if (rc != IMP_OK) {
 			IMP_ERROR("%s: no plan: the board could not be read (%s)", fx->name,
 				  imp_err_name(rc));
