@@ -106,7 +106,7 @@ static int provision_run(struct station_ctx *ctx, int argc, char **argv)
 		IMP_WARN("profile %s burns a PERMANENT lock (%s): every board of this run is "
 			 "closed for good; a supervisor confirms with the supervisor pin",
 			 l->profile->name, l->profile->path ? l->profile->path : "");
-		rc = st_supervisor_check(ctx, &l->cfg);
+		rc = st_supervisor_confirm(ctx, &l->cfg, "the permanent lock");
 		if (rc != IMP_OK)
 			return st_fail(rc, "the permanent lock was not confirmed; nothing was provisioned");
 		l->station.permanent_lock_confirmed = true;

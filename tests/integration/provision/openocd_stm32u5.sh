@@ -8,7 +8,9 @@
 # the UART agree before and after the lock. Then RDP level 2 is refused:
 # a profile with a permanent write and no opt-in does not load, and a
 # profile that opts in does not run without the supervisor's confirmation
-# (no pin set, a wrong pin): no board is touched.
+# (no pin set, a wrong pin): no board is touched; with the pin it is
+# burned, and the station, which cannot read a level-2 part, does not
+# report it locked.
 # usage: openocd_stm32u5.sh IMPRINT VBOARD
 IMPRINT=$1
 VBOARD=$2
@@ -160,10 +162,18 @@ check grep -q "no supervisor pin is set" "$T/p2.err"
 TEST_SUP_PIN=s3cret-sup "$IMPRINT" --data-dir "$D2" --config "$T/c2.json" supervisor set >/dev/null 2>&1
 TEST_SUP_PIN=wrong-pin "$IMPRINT" --data-dir "$D2" --config "$T/c2.json" provision >"$T/p2.out" 2>"$T/p2.err"
 check test $? = 7
-check grep -q "wrong supervisor pin" "$T/p2.err"
+check grep -q "wrong supervisor pin: the permanent lock is not authorised" "$T/p2.err"
 uid=$(field uid "$(sed -n 1p "$T/endpoints")")
 check test -z "$(sqlite3 "$D2/journal.sqlite" "select state from boards where uid='$uid'")"
 out=$(oocd_outside "$(sed -n 's/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p' "$T/endpoints")")
 check grep -q "RDP=0xAA" <<<"$out"
+# With the supervisor's pin the permanent lock is burned, and the station,
+# which can no longer read the part, does not call it locked.
+TEST_SUP_PIN=s3cret-sup "$IMPRINT" --data-dir "$D2" --config "$T/c2.json" provision >"$T/p3.out" 2>"$T/p3.err"
+check test $? != 0
+check grep -q "st-stm32u5: OBL_LAUNCH: option bytes loaded (RDP 0xCC)" "$T/vboard.log"
+check grep -q "lock verification inconclusive" "$T/p3.err"
+check test "$(sqlite3 "$D2/journal.sqlite" "select state from boards where uid='$uid'")" = LOCK
+grep -q "lock verification inconclusive" "$T/p3.err" || tail -5 "$T/p3.err"
 stop_vboard
 finish
