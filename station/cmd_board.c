@@ -265,6 +265,9 @@ static const struct st_command board_plan_cmd = {
 		"station passes before LOCK. With --board the plan runs against that board: reads "
 		"only (conditions and read-modify-writes resolved from the board as it is), no "
 		"write, reset or halt is sent.",
+	.exits = (const imp_err[]){ IMP_ERR_CONFIG, IMP_ERR_NOT_FOUND, IMP_ERR_PROBE,
+				    IMP_ERR_TIMEOUT, IMP_OK },
+	.example = "imprint board plan --profile st-stm32u5 --board openocd://vboard-stm32u5.cfg?set.VBOARD_PORT=45123",
 };
 
 static const struct st_command *const board_subs[] = { &board_info_cmd, &board_plan_cmd, NULL };
