@@ -48,11 +48,12 @@
 #include "chip_int.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
+#include "sim/stm32u5_map.h"
 #include "sim/vb1_map.h"
 
 #define FLASH_BASE 0x08000000u
 #define FLASH_SIZE 0x00100000u
-#define FLASH_PAGE 0x2000u
+#define FLASH_PAGE SIM_U5_FLASH_PAGE
 #define FLASH_PAGES (FLASH_SIZE / FLASH_PAGE)
 #define QW 16u
 
@@ -126,11 +127,10 @@
 #define DEV_ID 0x482u
 #define REV_ID 0x2000u
 
-/* Modelled times at latency 1.0 (docs/VBOARD.md). */
-#define LAT_QW_US 118.0
-#define LAT_PAGE_ERASE_MS 1.5
-#define LAT_BANK_ERASE_MS 3.0
-#define LAT_OPT_PROGRAM_MS 10.0
+#define LAT_QW_US SIM_U5_LAT_QW_US
+#define LAT_PAGE_ERASE_MS SIM_U5_LAT_PAGE_ERASE_MS
+#define LAT_BANK_ERASE_MS SIM_U5_LAT_BANK_ERASE_MS
+#define LAT_OPT_PROGRAM_MS SIM_U5_LAT_OPT_PROGRAM_MS
 
 /*
  * PERSISTED: layout of an STM32U5 STATE/nv.img, version 1 (docs/VBOARD.md):

@@ -19,6 +19,7 @@
 #include "imprint/util.h"
 #include "sim/chip.h"
 #include "sim/nrf52_map.h"
+#include "sim/stm32u5_map.h"
 #include "sim/se.h"
 #include "sim/vboard.h"
 
@@ -117,12 +118,16 @@ static void print_model(double scale)
 	       "\"flash_program_bytes_per_s\":%g,\"flash_page_erase_ms\":%g,\"flash_mass_erase_ms\":%g,"
 	       "\"flash_page_bytes\":%u,\"fuse_burn_ms\":%g,\"uart_baud\":%g,\"uart_bits_per_byte\":%g,"
 	       "\"uart_byte_us\":%.4f,\"nrf52840_word_write_us\":%g,\"nrf52840_page_erase_ms\":%g,"
-	       "\"nrf52840_eraseall_ms\":%g,\"nrf52840_page_bytes\":%u}\n",
+	       "\"nrf52840_eraseall_ms\":%g,\"nrf52840_page_bytes\":%u,\"stm32u5_quadword_us\":%g,"
+	       "\"stm32u5_page_erase_ms\":%g,\"stm32u5_bank_erase_ms\":%g,"
+	       "\"stm32u5_option_program_ms\":%g,\"stm32u5_page_bytes\":%u}\n",
 	       scale, SIM_LAT_SE_KEYGEN_MS, SIM_LAT_SE_SIGN_MS, SIM_LAT_SE_ECDH_MS,
 	       SIM_LAT_FLASH_BYTES_PER_S, SIM_LAT_PAGE_ERASE_MS, SIM_LAT_MASS_ERASE_MS, 2048u,
 	       SIM_LAT_FUSE_BURN_MS, SIM_LAT_UART_BAUD, SIM_LAT_UART_BITS_PER_BYTE,
 	       SIM_LAT_UART_BITS_PER_BYTE * 1e6 / SIM_LAT_UART_BAUD, SIM_NRF_LAT_WRITE_US,
-	       SIM_NRF_LAT_ERASEPAGE_MS, SIM_NRF_LAT_ERASEALL_MS, NRF_FLASH_PAGE);
+	       SIM_NRF_LAT_ERASEPAGE_MS, SIM_NRF_LAT_ERASEALL_MS, NRF_FLASH_PAGE, SIM_U5_LAT_QW_US,
+	       SIM_U5_LAT_PAGE_ERASE_MS, SIM_U5_LAT_BANK_ERASE_MS, SIM_U5_LAT_OPT_PROGRAM_MS,
+	       SIM_U5_FLASH_PAGE);
 }
 
 static bool parse_double(const char *s, double lo, double hi, double *out)
