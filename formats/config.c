@@ -443,8 +443,8 @@ static bool probe_query_ok(const char *q)
 	return true;
 }
 
-/* "rsp://HOST:PORT[?QUERY]" (HOST may be [v6]), "openocd://CONFIG[?QUERY]"
- * or "sim:". */
+/* "rsp://HOST:PORT[?QUERY]" (HOST may be [v6]), "openocd://CONFIG[?QUERY]",
+ * "rsp+serial:///PATH[?QUERY]" or "sim:". */
 static int parse_probe(const char *s, struct fmt_fixture *f)
 {
 	const char *host;
@@ -468,6 +468,17 @@ static int parse_probe(const char *s, struct fmt_fixture *f)
 			if (!isalnum((unsigned char)s[10 + i]) && !strchr("._:/-", s[10 + i]))
 				return 0;
 		f->probe_kind = FMT_PROBE_OPENOCD;
+		return 1;
+	}
+	if (strncmp(s, "rsp+serial:///", 14) == 0) {
+		size_t cl = strcspn(s + 13, "?");
+
+		if (cl < 2 || !probe_query_ok(s + 13 + cl))
+			return 0;
+		for (size_t i = 0; i < cl; i++)
+			if (!isalnum((unsigned char)s[13 + i]) && !strchr("._/-", s[13 + i]))
+				return 0;
+		f->probe_kind = FMT_PROBE_RSP_SERIAL;
 		return 1;
 	}
 	if (strncmp(s, "rsp://", 6) != 0)

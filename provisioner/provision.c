@@ -711,7 +711,8 @@ static imp_err step_lock(struct job *j, json_t *add)
 	} else if (rc != IMP_OK) {
 		return rc;
 	} else if ((fuses & want) != want) {
-		rc = board_profile_burn_fuses(p, j->probe, want & ~fuses);
+		rc = board_profile_burn_fuses_ex(p, j->probe, want & ~fuses,
+						 j->st->permanent_lock_confirmed);
 		if (rc != IMP_OK) {
 			IMP_ERROR("%s: burning the lock fuses of board %s failed; it stays at LOCK "
 				  "and 'imprint resume' retries", j->fx->name, j->uid);

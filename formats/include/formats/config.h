@@ -33,6 +33,7 @@ enum fmt_probe_kind {
 	FMT_PROBE_SIM = 0, /* "sim:" the virtual board, started by the station */
 	FMT_PROBE_RSP = 1, /* "rsp://HOST:PORT[?...]" a GDB remote serial protocol server */
 	FMT_PROBE_OPENOCD = 2, /* "openocd://CONFIG[?...]" OpenOCD started by the station */
+	FMT_PROBE_RSP_SERIAL = 3, /* "rsp+serial:///dev/ttyACM0[?...]" RSP on a serial port (BMP) */
 };
 
 struct fmt_fixture {
