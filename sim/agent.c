@@ -503,6 +503,12 @@ void *sim_agent_main(void *arg)
 		sim_capture(b->cap_uart_fd, rx + rxn, (size_t)got);
 		charge_bytes(b, (size_t)got);
 		rxn += line_faults(b, rx + rxn, (size_t)got);
+		pthread_rwlock_rdlock(&b->slot_lock);
+		if (!b->chip) {
+			/* No board on the fixture: nothing answers on the UART. */
+			IMP_DEBUG("board %d: no board: %zu bytes unanswered", b->index, rxn);
+			rxn = 0;
+		}
 		for (;;) {
 			size_t used = 0;
 			enum wire_frame_result res = wire_frame_decode(rx, rxn, f, &used);
@@ -522,6 +528,7 @@ void *sim_agent_main(void *arg)
 				break;
 			}
 		}
+		pthread_rwlock_unlock(&b->slot_lock);
 		if (rxn == cap)
 			rxn = 0; /* cannot happen with a sane decoder; never spin */
 	}

@@ -447,6 +447,11 @@ static void do_monitor(struct rsp_conn *c, const char *hex)
 static void handle_packet(struct rsp_conn *c, char *p, size_t n)
 {
 	IMP_TRACE("board %d: rsp <- %.*s", c->b->index, (int)(n > 64 ? 64 : n), p);
+	if (!c->b->chip && (strchr("gGpPmMXcs", p[0]) || strncmp(p, "qRcmd,", 6) == 0)) {
+		/* No board on the fixture: the probe reaches no target. */
+		reply(c, "E01");
+		return;
+	}
 	switch (p[0]) {
 	case '?':
 		reply(c, "S05");
@@ -529,7 +534,7 @@ static void feed(struct rsp_conn *c, const uint8_t *in, size_t n)
 				c->sum = 0;
 			} else if (ch == '-' && c->last_len) {
 				send_raw(c, c->last, c->last_len);
-			} else if (ch == 0x03) {
+			} else if (ch == 0x03 && c->b->chip) {
 				if (!sim_chip_halted(c->b->chip) && sim_chip_halt(c->b->chip) == IMP_OK)
 					reply(c, "S02");
 			}
@@ -609,7 +614,9 @@ static void serve(struct sim_board *b, int fd)
 		if (got <= 0)
 			break;
 		sim_capture(b->cap_rsp_fd, in, (size_t)got);
+		pthread_rwlock_rdlock(&b->slot_lock);
 		feed(&c, in, (size_t)got);
+		pthread_rwlock_unlock(&b->slot_lock);
 	}
 	free(c.pkt);
 	free(c.last);
