@@ -51,6 +51,7 @@ struct job {
 	struct jnl_event_ref record_ev; /* the RECORD state change, if made here */
 	uint8_t slot;
 	double t0;
+	double flash_reported; /* when flash progress was last reported */
 };
 
 static void report(struct job *j, imp_err rc, const char *fmt, ...)
@@ -64,6 +65,7 @@ static void report(struct job *j, imp_err rc, const char *fmt, ...)
 
 	if (!j->st->progress)
 		return;
+	memset(&p, 0, sizeof(p));
 	if (fmt) {
 		va_start(ap, fmt);
 		vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -571,6 +573,29 @@ static imp_err step_inject(struct job *j, json_t *add)
 	return rc;
 }
 
+/* Programming progress for the live board, at most every 100 ms. */
+static void flash_progress(void *arg, size_t done, size_t total)
+{
+	struct job *j = arg;
+	struct prov_progress p;
+	double now = imp_now_s();
+
+	if (!j->st->progress || (done < total && now - j->flash_reported < 0.1))
+		return;
+	j->flash_reported = now;
+	memset(&p, 0, sizeof(p));
+	p.fixture = j->fx ? j->fx->name : "";
+	p.uid = j->uid;
+	p.serial = j->serial;
+	p.state = j->state;
+	p.message = "programming";
+	p.elapsed_s = now - j->t0;
+	p.activity = PROV_ACT_FLASH;
+	p.fw_done = done;
+	p.fw_total = total;
+	j->st->progress(j->st->progress_arg, &p);
+}
+
 static imp_err step_firmware(struct job *j, json_t *add)
 {
 	const struct prov_station *st = j->st;
@@ -599,8 +624,9 @@ static imp_err step_firmware(struct job *j, json_t *add)
 		return IMP_OK;
 	}
 	(void)digest;
-	rc = board_profile_program_flash(st->profile, j->probe, st->firmware_addr, st->firmware,
-					 st->firmware_len);
+	rc = board_profile_program_flash_progress(st->profile, j->probe, st->firmware_addr,
+						  st->firmware, st->firmware_len, flash_progress,
+						  j);
 	if (rc == IMP_OK)
 		rc = board_profile_verify_flash(st->profile, j->probe, st->firmware_addr,
 						st->firmware, st->firmware_len);
@@ -1261,7 +1287,10 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
-	prov_run_board(w->st, w->fx, w->res);
+	if (w->st->continuous)
+		prov_run_continuous(w->st, w->fx, w->res);
+	else
+		prov_run_board(w->st, w->fx, w->res);
 	return NULL;
 }
 

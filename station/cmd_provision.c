@@ -12,12 +12,15 @@
 
 static struct {
 	long fixtures, count;
-	bool all, reissue;
+	bool all, reissue, continuous;
 	const char *reason;
 } o;
 
 static const struct st_option provision_opts[] = {
 	{ "all", 'a', ST_OPT_FLAG, &o.all, NULL, "every fixture of the configuration (default)" },
+	{ "continuous", 'c', ST_OPT_FLAG, &o.continuous, NULL,
+	  "each fixture waits for a board, provisions it, waits for it to leave and takes "
+	  "the next, until ctrl-c (exit 29, resumable)" },
 	{ "count", 'n', ST_OPT_INT, &o.count, "M", "start at most M new boards in this run" },
 	{ "fixtures", 'f', ST_OPT_INT, &o.fixtures, "N", "only the first N fixtures" },
 	{ "line", 0, ST_OPT_STRING, &st_ctx.line_url, "URL",
@@ -64,6 +67,7 @@ static int provision_run(struct station_ctx *ctx, int argc, char **argv)
 	/* With a registry configured, records are delivered while boards run. */
 	if (exp_background_start(l->journal, &l->cfg, &bg) != IMP_OK)
 		IMP_WARN("no delivery in the background: run 'imprint export' after this run");
+	l->station.continuous = o.continuous;
 	code = st_provision_run(ctx, l, (size_t)o.fixtures, (uint64_t)o.count);
 	exp_background_stop(bg);
 	return code;
@@ -74,11 +78,19 @@ const struct st_command st_cmd_provision = {
 	.fn = provision_run,
 	.need = NEED_BOARDS,
 	.summary = "take the boards on the fixtures from blank to locked and recorded",
-	.usage = "imprint provision [--fixtures N | --all] [--count M] [--reissue --reason TEXT] "
-		 "[--line URL]",
+	.usage = "imprint provision [--fixtures N | --all] [--count M] [--continuous] "
+		 "[--reissue --reason TEXT] [--line URL]",
 	.opts = provision_opts,
 	.check = provision_check,
 	.help = "A worker per fixture takes each board through CONNECT, IDENTIFY, ALLOCATE, "
 		"KEYS, CERTIFY, INJECT, FIRMWARE, CHALLENGE, LOCK and RECORD, journaling every "
-		"step before it acts. Boards already done are reported and left alone.",
+		"step before it acts. Boards already done are reported and left alone. With "
+		"--continuous each fixture waits for a board (its agent answers on the UART), "
+		"provisions it, waits until it has left (the UART is silent) or another board "
+		"answers, and takes the next, until SIGINT or SIGTERM: workers stop between "
+		"steps, the exit code is 29 and a board left in flight continues with 'imprint "
+		"resume'. A failed board keeps the serial it was given (counted in the quota): "
+		"put back on a fixture it continues with it; a rejected one never gives it to "
+		"another board. On a terminal a live board shows the totals, every fixture and "
+		"the last failures (docs/PROVISIONING.md).",
 };

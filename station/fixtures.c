@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "imprint/log.h"
+#include "live.h"
 #include "run.h"
 
 volatile sig_atomic_t st_stop_requested;
@@ -48,13 +49,26 @@ int st_provision_run(struct station_ctx *ctx, struct st_run *l, size_t nfix, uin
 	if (l->line)
 		line_set_demand(l->line, count);
 	st_install_stop_handlers();
+	if (st_live_wanted(ctx))
+		st_live_start(l->journal, l->cfg.fixtures, nfix, l->station.continuous);
 	prov_run_fixtures(&l->station, l->cfg.fixtures, nfix, res);
 	st_run_checkpoint(l); /* the end of every run is signed */
-	code = st_report_results(ctx, l->cfg.fixtures, res, nfix);
+	if (st_live_active()) {
+		for (size_t i = 0; i < nfix; i++)
+			st_live_result(l->cfg.fixtures[i].name, &res[i]);
+		st_live_stop();
+	}
+	if (l->station.continuous)
+		code = st_report_continuous(ctx, l->cfg.fixtures, res, nfix);
+	else
+		code = st_report_results(ctx, l->cfg.fixtures, res, nfix);
 	free(res);
 	if (code == IMP_ERR_QUOTA)
 		IMP_ERROR("production quota reached: no new serial was issued; raise 'quota' in "
 			  "the configuration if more boards are authorised");
+	else if (code == IMP_ERR_INTERRUPTED && l->station.continuous)
+		IMP_INFO("stopped; a board left in flight continues with 'imprint resume' or "
+			 "when it is back on a fixture");
 	else if (code == IMP_ERR_INTERRUPTED)
 		IMP_ERROR("stopped; run 'imprint resume' to finish the boards in flight");
 	else if (code != 0)
@@ -67,50 +81,39 @@ int st_provision_run(struct station_ctx *ctx, struct st_run *l, size_t nfix, uin
 
 static pthread_mutex_t progress_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* On a terminal: one live line per fixture, redrawn in place. */
-#define LIVE_MAX 64
-static struct {
-	char fixture[32];
-	char line[160];
-} live[LIVE_MAX];
-static int live_n, live_drawn;
-
-static void live_update(const struct prov_progress *p)
+/* Continuous mode off the live board: what a fixture waits for. */
+static void fixture_waits(struct station_ctx *ctx, const struct prov_progress *p)
 {
-	int i;
+	const char *what = p->activity == PROV_ACT_WAIT_BOARD ? "board" : "removal";
 
-	for (i = 0; i < live_n; i++)
-		if (strcmp(live[i].fixture, p->fixture) == 0)
-			break;
-	if (i == live_n) {
-		if (live_n == LIVE_MAX)
-			return;
-		snprintf(live[live_n++].fixture, sizeof(live[0].fixture), "%s", p->fixture);
-	}
-	snprintf(live[i].line, sizeof(live[i].line), "%-6s %-9s %-12s %-32s %6.2fs %s",
-		 p->fixture, jnl_state_name(p->state), p->serial[0] ? p->serial : "-", p->uid,
-		 p->elapsed_s, p->rc == IMP_OK ? p->message : imp_err_str(p->rc));
-	if (live_drawn)
-		fprintf(stderr, "\033[%dA", live_drawn);
-	for (int k = 0; k < live_n; k++)
-		fprintf(stderr, "\r\033[2K%s\n", live[k].line);
-	live_drawn = live_n;
-	fflush(stderr);
+	if (ctx->json)
+		st_emit(ctx, json_pack("{s:s, s:s, s:s, s:s, s:i}", "event", "fixture", "fixture",
+				       p->fixture, "waiting", what, "message", p->message,
+				       "boards", (int)p->boards),
+			NULL, NULL);
+	else if (imp_log_get_level() >= IMP_LOG_INFO)
+		fprintf(stderr, "[%-6s] %s\n", p->fixture, p->message);
 }
 
 void st_progress(void *arg, const struct prov_progress *p)
 {
 	struct station_ctx *ctx = arg;
 
+	if (st_live_active()) {
+		st_live_progress(p);
+		return;
+	}
+	if (p->activity == PROV_ACT_FLASH)
+		return; /* only the live board shows the programming progress */
 	pthread_mutex_lock(&progress_lock);
-	if (ctx->json) {
+	if (p->activity != PROV_ACT_BOARD) {
+		fixture_waits(ctx, p);
+	} else if (ctx->json) {
 		st_emit(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:f}", "event", "board",
 				       "fixture", p->fixture, "uid", p->uid, "serial", p->serial,
 				       "state", jnl_state_name(p->state), "code", (int)p->rc,
 				       "message", p->message, "elapsed_s", p->elapsed_s),
 			NULL, NULL);
-	} else if (isatty(STDERR_FILENO) && imp_log_get_level() <= IMP_LOG_INFO) {
-		live_update(p);
 	} else if (p->rc != IMP_OK || imp_log_get_level() >= IMP_LOG_INFO) {
 		fprintf(stderr, "[%-6s] %-9s %-10s %s%s%s (%.2fs)\n", p->fixture,
 			jnl_state_name(p->state), p->serial[0] ? p->serial : "-",
@@ -158,4 +161,51 @@ int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 		printf("boards: %u done, %u already done, %u failed, %u quarantined\n", done,
 		       already, failed, quarantined);
 	return (int)first;
+}
+
+/* ------------------------------------------------- continuous summary */
+
+int st_report_continuous(struct station_ctx *ctx, const struct fmt_fixture *fx,
+			 const struct prov_result *res, size_t n)
+{
+	struct prov_tally all = { 0 };
+	imp_err first = IMP_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct prov_tally *t = &res[i].tally;
+
+		all.boards += t->boards;
+		all.done += t->done;
+		all.already_done += t->already_done;
+		all.failed += t->failed;
+		all.rejected += t->rejected;
+		all.quarantined += t->quarantined;
+		all.serials_held += t->serials_held;
+		if (res[i].rc != IMP_ERR_INTERRUPTED && first == IMP_OK)
+			first = res[i].rc;
+		if (ctx->json)
+			st_emit(ctx, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
+					       "event", "fixture_summary", "fixture", fx[i].name,
+					       "boards", t->boards, "done", t->done,
+					       "already_done", t->already_done, "failed", t->failed,
+					       "rejected", t->rejected, "quarantined", t->quarantined,
+					       "code", (int)res[i].rc),
+				NULL, NULL);
+	}
+	if (ctx->json)
+		st_emit(ctx, json_pack("{s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "event",
+				       "summary", "continuous", 1, "boards", all.boards, "done",
+				       all.done, "already_done", all.already_done, "failed",
+				       all.failed, "rejected", all.rejected, "quarantined",
+				       all.quarantined, "serials_held", all.serials_held),
+			NULL, NULL);
+	else
+		printf("boards: %u taken on %zu fixtures: %u done, %u already done, %u failed "
+		       "(%u rejected), %u quarantined\n", all.boards, n, all.done,
+		       all.already_done, all.failed, all.rejected, all.quarantined);
+	if (all.serials_held)
+		IMP_WARN("%u failed boards hold a serial (counted in the quota): a rejected one "
+			 "keeps it for good, one in flight continues with it when it is back on a "
+			 "fixture; 'imprint status' lists them", all.serials_held);
+	return first != IMP_OK ? (int)first : (int)IMP_ERR_INTERRUPTED;
 }

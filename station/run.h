@@ -61,6 +61,11 @@ void st_progress(void *arg, const struct prov_progress *p);
 int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 		      const struct prov_result *res, size_t n);
 
+/* Continuous mode: one summary over every fixture's tally; returns the
+ * exit code (IMP_ERR_INTERRUPTED after a clean stop). */
+int st_report_continuous(struct station_ctx *ctx, const struct fmt_fixture *fx,
+			 const struct prov_result *res, size_t n);
+
 /* Run the first nfix fixtures (0: all), at most count new boards (0: no
  * limit), print the results; returns the exit code. */
 int st_provision_run(struct station_ctx *ctx, struct st_run *r, size_t nfix, uint64_t count);
