@@ -170,7 +170,9 @@ void st_live_progress(const struct prov_progress *p)
 			f->log_err[0] = '\0';
 			f->msg[0] = '\0';
 		}
-		f->state = p->state;
+		/* a rejected board reports FAILED: keep the step it failed at */
+		if (p->state < JNL_ST_DONE || p->rc == IMP_OK)
+			f->state = p->state;
 		snprintf(f->uid, sizeof(f->uid), "%s", p->uid);
 		snprintf(f->serial, sizeof(f->serial), "%s", p->serial);
 		f->fw_done = f->fw_total = 0;
@@ -183,14 +185,15 @@ void st_live_progress(const struct prov_progress *p)
 				snprintf(f->last, sizeof(f->last), "QUARANTINED %s", p->uid);
 			} else if (p->rc != IMP_ERR_INTERRUPTED) {
 				lv.run_failed++;
-				snprintf(f->last, sizeof(f->last), "FAILED at %s: %s",
-					 jnl_state_name(p->state), imp_err_name(p->rc));
+				snprintf(f->last, sizeof(f->last), "FAILED at %s: %s%s",
+					 jnl_state_name(f->state), imp_err_name(p->rc),
+					 p->state == JNL_ST_FAILED ? " (rejected)" : "");
 			} else {
 				snprintf(f->last, sizeof(f->last), "stopped at %s (resumable)",
 					 jnl_state_name(p->state));
 			}
 			if (p->rc != IMP_ERR_INTERRUPTED)
-				add_failure(f, jnl_state_name(p->state), text);
+				add_failure(f, jnl_state_name(f->state), text);
 		} else if (p->state == JNL_ST_DONE) {
 			f->active = false;
 			f->seconds = p->elapsed_s;
@@ -314,7 +317,7 @@ static const char *status_word(const struct lfx *f)
 
 static void step_of(const struct lfx *f, char *out, size_t cap)
 {
-	if (f->active || (f->seen && f->act == PROV_ACT_BOARD && f->state <= JNL_ST_DONE))
+	if (f->seen && (f->active || f->act == PROV_ACT_BOARD) && f->state <= JNL_ST_DONE)
 		snprintf(out, cap, "%d/%d", (int)f->state + 1, STEPS);
 	else
 		snprintf(out, cap, "-");
@@ -361,9 +364,10 @@ static void build(struct frame *fr, int rows, int cols, bool final)
 	double now = imp_now_s(), el = now - lv.t0;
 	uint64_t inflight = 0;
 	unsigned finished = lv.run_done + lv.run_failed + lv.run_quarantined;
-	int namew = 3, avail, fmax, fshow = 0, per_row, need;
+	int namew = 7, avail, fmax, fshow = 0, per_row, need;
 	char yield[16], rate[16];
 	size_t shown = 0;
+	const char *tail = final ? "  (stopped)" : lv.continuous ? "  (ctrl-c stops; resumable)" : "";
 
 	fr->n = 0;
 	fr->width = cols - 1 < 10 ? 10 : cols - 1;
@@ -377,12 +381,11 @@ static void build(struct frame *fr, int rows, int cols, bool final)
 		snprintf(rate, sizeof(rate), "%.0f/h", lv.run_done * 3600.0 / el);
 	else
 		snprintf(rate, sizeof(rate), "-/h");
-	put(fr, "done %llu  failed %llu  quarantined %llu  in progress %llu | yield %s | %s | "
-		"%02d:%02d:%02d%s",
+	put(fr, "done %llu  failed %llu  quarantined %llu  in progress %llu  yield %s  %s  "
+		"%02d:%02d:%02d",
 	    (unsigned long long)lv.counts[JNL_ST_DONE], (unsigned long long)lv.counts[JNL_ST_FAILED],
 	    (unsigned long long)lv.counts[JNL_ST_QUARANTINED], (unsigned long long)inflight, yield,
-	    rate, (int)(el / 3600), (int)(el / 60) % 60, (int)el % 60,
-	    final ? " | stopped" : lv.continuous ? " | ctrl-c stops (resumable)" : "");
+	    rate, (int)(el / 3600), (int)(el / 60) % 60, (int)el % 60);
 	if (rows < 3)
 		return;
 	/* the failures region: up to a sixth of the screen, at least one line */
@@ -401,8 +404,8 @@ static void build(struct frame *fr, int rows, int cols, bool final)
 			namew = k > 12 ? 12 : k;
 	}
 	if (avail >= 1 && lv.n <= (size_t)avail) {
-		put(fr, "%-*s %5s %-9s %-16s %7s  %s", namew, "FIXTURE", "STEP", "STATE",
-		    "SERIAL/PROGRESS", "TIME", "LAST RESULT");
+		put(fr, "%-*s %5s %-9s %-16s %7s  %s%s", namew, "FIXTURE", "STEP", "STATE",
+		    "SERIAL/PROGRESS", "TIME", "LAST RESULT", tail);
 		for (size_t i = 0; i < lv.n; i++)
 			full_row(fr, &lv.fx[i], namew, now);
 	} else if (avail >= 1) {
@@ -412,7 +415,7 @@ static void build(struct frame *fr, int rows, int cols, bool final)
 		if (per_row < 1)
 			per_row = 1;
 		need = (int)((lv.n + (size_t)per_row - 1) / (size_t)per_row);
-		put(fr, "%zu fixtures, %d per row: name, step, state", lv.n, per_row);
+		put(fr, "%zu fixtures, %d per row: name, step, state%s", lv.n, per_row, tail);
 		if (need > avail)
 			need = avail - 1; /* the last line says what is not shown */
 		for (int r = 0; r < need; r++) {
@@ -448,6 +451,13 @@ static void build(struct frame *fr, int rows, int cols, bool final)
 			    failed, waiting);
 		}
 	}
+	/* the failures region takes what the fixtures left */
+	if (fshow && rows - fr->n - 1 > fshow)
+		fshow = rows - fr->n - 1;
+	if (fshow > (int)lv.nfail)
+		fshow = (int)lv.nfail;
+	if (fshow > LIVE_FAILURES)
+		fshow = LIVE_FAILURES;
 	if (fshow) {
 		put(fr, "-- failures: %u in this run%s --", lv.nfail,
 		    lv.nfail > (unsigned)fshow ? " (newest first)" : "");
@@ -455,7 +465,7 @@ static void build(struct frame *fr, int rows, int cols, bool final)
 			const struct lfail *e = &lv.fail[(lv.nfail - 1 - (unsigned)k) % LIVE_FAILURES];
 			double t = e->when - lv.t0;
 
-			put(fr, "%02d:%02d:%02d %s %s %s", (int)(t / 3600), (int)(t / 60) % 60,
+			put(fr, "%02d:%02d:%02d %s at %s, %s", (int)(t / 3600), (int)(t / 60) % 60,
 			    (int)t % 60, e->fixture, e->step, e->text);
 		}
 	}
@@ -560,6 +570,78 @@ static void *draw_main(void *arg)
 	return NULL;
 }
 
+/* ---------------------------------------------------- folded log lines */
+
+/*
+ * After the board: log lines on the terminal are folded at spaces to its
+ * width (continuations indented), so a long error never wraps over what
+ * the final board shows.
+ */
+static void fold_line(const char *line, int width)
+{
+	const char *p = line;
+	int indent = 0;
+
+	if (width < 20)
+		width = 20;
+	while (*p) {
+		int room = width - 1 - indent, cut;
+		size_t left = strlen(p);
+
+		if ((int)left <= room) {
+			fprintf(stderr, "%*s%s\n", indent, "", p);
+			return;
+		}
+		for (cut = room; cut > room / 2 && p[cut] != ' '; cut--)
+			;
+		if (p[cut] != ' ')
+			cut = room;
+		fprintf(stderr, "%*s%.*s\n", indent, "", cut, p);
+		p += cut;
+		while (*p == ' ')
+			p++;
+		indent = 4;
+	}
+}
+
+static int stderr_width(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	return 80;
+}
+
+static void fold_text(const char *text, size_t len)
+{
+	int width = stderr_width();
+	const char *p = text, *end = text + len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		char *one = strndup(p, n);
+
+		if (one)
+			fold_line(one, width);
+		free(one);
+		p += n + 1;
+	}
+}
+
+static void fold_sink(void *arg, enum imp_log_level level, const char *prog, const char *lname,
+		      const char *msg)
+{
+	char line[1200];
+
+	(void)arg;
+	(void)level;
+	snprintf(line, sizeof(line), "%s: %s: %s", prog, lname, msg);
+	fold_line(line, stderr_width());
+	fflush(stderr);
+}
+
 /* ---------------------------------------------------------- start/stop */
 
 bool st_live_start(struct jnl *journal, const struct fmt_fixture *fx, size_t n,
@@ -622,7 +704,8 @@ void st_live_stop(void)
 	lv.stop = true;
 	pthread_mutex_unlock(&lv.lock);
 	pthread_join(lv.thread, NULL);
-	imp_log_set_sink(NULL, NULL);
+	/* from now on log lines go to the terminal folded to its width */
+	imp_log_set_sink(lv.log ? fold_sink : NULL, NULL);
 	write_all("\033[?25h\033[?1049l", 14);
 	sigaction(SIGWINCH, &lv.old_winch, NULL);
 	lv.active = false;
@@ -630,7 +713,7 @@ void st_live_stop(void)
 		fclose(lv.log);
 		lv.log = NULL;
 		if (lv.log_len)
-			fwrite(lv.log_buf, 1, lv.log_len, stderr);
+			fold_text(lv.log_buf, lv.log_len);
 		if (lv.log_dropped)
 			fprintf(stderr, "imprint: warning: %u more log lines were dropped while the "
 					"live board ran\n", lv.log_dropped);

@@ -1,0 +1,76 @@
+#!/bin/bash
+# The live station board on real terminals: imprint provision runs inside
+# tmux at 80x24 and at 200x50 (resized to 100x30 half-way), on 24 fixtures
+# of which 4 hold boards that fail the identity challenge. The screens are
+# captured repeatedly while it runs (live_check.py): no line wider than the
+# terminal, every fixture in a row or in the summary line, the failures
+# region kept once a failure was shown; after the run the final board's
+# totals must equal 'imprint status --json' and its failures name the four
+# fixtures.
+# usage: live.sh IMPRINT VBOARD
+IMPRINT=$1
+VBOARD=$2
+. "$(dirname "$0")/lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+command -v tmux >/dev/null || { echo "FAIL: tmux is not installed (scripts/setup installs it)"; exit 1; }
+SOCK=$T/tmux.sock
+VB2_PID=
+cleanup_live() {
+	tmux -S "$SOCK" kill-server 2>/dev/null
+	[ -n "$VB2_PID" ] && kill "$VB2_PID" 2>/dev/null && wait "$VB2_PID" 2>/dev/null
+}
+trap 'cleanup_live; cleanup' EXIT
+LATENCY=${LATENCY:-1}
+
+prepare || exit 1
+
+# run_size COLS ROWS SEED RESIZE: 20 good boards and 4 with a bad challenge
+run_size() {
+	local cols=$1 rows=$2 seed=$3 resize=$4 dir=$T/run-$1x$2 i=0 n=0
+	mkdir -p "$dir"
+	start_vboard "$dir/vb1" 20 --seed "$seed" || { bad "vboard did not start"; return; }
+	"$VBOARD" --boards 4 --state-dir "$dir/vb2" --latency "$LATENCY" --seed $((seed + 1)) \
+		--bad-challenge --endpoints "$dir/ep2" >"$dir/vb2.ready" 2>>"$T/vboard.log" &
+	VB2_PID=$!
+	for _ in $(seq 1 100); do grep -q '"ready"' "$dir/vb2.ready" 2>/dev/null && break; sleep 0.05; done
+	cat "$dir/ep2" >>"$T/endpoints"
+	write_config "$DATA/station.json" device
+	rm -f "$dir/rc"
+	tmux -S "$SOCK" new-session -d -s live -x "$cols" -y "$rows" \
+		"'$IMPRINT' --data-dir '$DATA' provision; echo \$? >'$dir/rc'; sleep 60" ||
+		{ bad "tmux did not start"; return; }
+	while [ ! -s "$dir/rc" ] && [ "$n" -lt 400 ]; do
+		n=$((n + 1))
+		tmux -S "$SOCK" capture-pane -p -J -t live >"$dir/cap.$n" 2>/dev/null
+		if [ -n "$resize" ] && [ "$n" = 8 ]; then
+			tmux -S "$SOCK" resize-window -t live -x "${resize%x*}" -y "${resize#*x}"
+			sleep 0.2
+		fi
+		sleep 0.1
+	done
+	check test -s "$dir/rc"
+	check test "$(cat "$dir/rc" 2>/dev/null)" = 26 # IMP_ERR_CHALLENGE: the four rejected
+	tmux -S "$SOCK" capture-pane -p -J -S - -t live >"$dir/final"
+	"$IMPRINT" -q --data-dir "$DATA" status --json >"$dir/status.json"
+	local before=() after=()
+	for f in $(ls "$dir"/cap.* | sort -V); do
+		i=${f##*.}
+		if [ -n "$resize" ] && [ "$i" -gt 8 ]; then after+=("$f"); else before+=("$f"); fi
+	done
+	if [ -n "$resize" ]; then
+		check env FAILED_FIXTURES=F21,F22,F23,F24 python3 "$HERE/live_check.py" \
+			"${resize%x*}" 24 "$dir/status.json" "$dir/final" "${after[@]}"
+		check python3 "$HERE/live_check.py" "$cols" 24 "$dir/status.json" - "${before[@]}"
+	else
+		check env FAILED_FIXTURES=F21,F22,F23,F24 python3 "$HERE/live_check.py" \
+			"$cols" 24 "$dir/status.json" "$dir/final" "${before[@]}"
+	fi
+	tmux -S "$SOCK" kill-server 2>/dev/null
+	stop_vboard
+	kill "$VB2_PID" 2>/dev/null && wait "$VB2_PID" 2>/dev/null
+	VB2_PID=
+}
+
+run_size 80 24 101 ""
+run_size 200 50 201 100x30
+finish
