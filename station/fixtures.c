@@ -200,9 +200,10 @@ int st_report_continuous(struct station_ctx *ctx, const struct fmt_fixture *fx,
 				       all.quarantined, "serials_held", all.serials_held),
 			NULL, NULL);
 	else
-		printf("boards: %u taken on %zu fixtures: %u done, %u already done, %u failed "
-		       "(%u rejected), %u quarantined\n", all.boards, n, all.done,
-		       all.already_done, all.failed, all.rejected, all.quarantined);
+		printf("boards: %u done, %u already done, %u failed, %u quarantined\n"
+		       "continuous: %u boards taken on %zu fixtures, %u of them rejected\n",
+		       all.done, all.already_done, all.failed, all.quarantined, all.boards, n,
+		       all.rejected);
 	if (all.serials_held)
 		IMP_WARN("%u failed boards hold a serial (counted in the quota): a rejected one "
 			 "keeps it for good, one in flight continues with it when it is back on a "

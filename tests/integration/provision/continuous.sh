@@ -68,7 +68,8 @@ rc=$?
 PROV_PID=
 check test "$rc" = 29
 [ "$rc" = 29 ] || { echo "exit $rc"; cat "$T/prov.err"; }
-check grep -q "6 taken on 2 fixtures: 6 done, 0 already done, 0 failed" "$T/prov.out"
+check grep -q "boards: 6 done, 0 already done, 0 failed, 0 quarantined" "$T/prov.out"
+check grep -q "continuous: 6 boards taken on 2 fixtures" "$T/prov.out"
 [ "$(done_count)" = $((base + 6)) ] && ok || bad "journal: $(done_count) done, want $((base + 6))"
 
 # every board holds its identity and its lock fuses, on the board itself

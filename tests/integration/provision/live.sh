@@ -6,7 +6,8 @@
 # terminal, every fixture in a row or in the summary line, the failures
 # region kept once a failure was shown; after the run the final board's
 # totals must equal 'imprint status --json' and its failures name the four
-# fixtures.
+# fixtures. Then continuous mode on two fixtures with a board swapped and
+# ctrl-c typed into the terminal: exit 29, the same checks.
 # usage: live.sh IMPRINT VBOARD
 IMPRINT=$1
 VBOARD=$2
@@ -71,6 +72,47 @@ run_size() {
 	VB2_PID=
 }
 
+# Continuous mode on the board: two fixtures, a swap, ctrl-c typed into the
+# terminal; the rows say what each fixture waits for, the exit code is 29.
+run_continuous() {
+	local dir=$T/run-continuous n=0 ctlport
+	mkdir -p "$dir"
+	start_vboard "$dir/vb" 2 --seed 301 --control 0 || { bad "vboard did not start"; return; }
+	ctlport=$(sed -n 's/.*"control":"127.0.0.1:\([0-9]*\)".*/\1/p' "$T/vb.ready")
+	write_config "$DATA/station.json" device
+	rm -f "$dir/rc"
+	tmux -S "$SOCK" new-session -d -s live -x 80 -y 24 \
+		"'$IMPRINT' --data-dir '$DATA' provision --continuous; echo \$? >'$dir/rc'; sleep 60" ||
+		{ bad "tmux did not start"; return; }
+	local swapped=
+	while [ ! -s "$dir/rc" ] && [ "$n" -lt 300 ]; do
+		n=$((n + 1))
+		tmux -S "$SOCK" capture-pane -p -J -t live >"$dir/cap.$n" 2>/dev/null
+		if [ -z "$swapped" ] && [ "$(grep -c ' remove ' "$dir/cap.$n")" = 2 ]; then
+			exec 8<>"/dev/tcp/127.0.0.1/$ctlport" && printf 'swap 1\n' >&8 &&
+				IFS= read -r -t 5 _ <&8
+			exec 8>&-
+			swapped=$n
+		elif [ -n "$swapped" ] && [ "$n" -gt $((swapped + 3)) ] &&
+			[ "$(grep -c ' remove ' "$dir/cap.$n")" = 2 ]; then
+			tmux -S "$SOCK" send-keys -t live C-c
+			sleep 0.5
+		fi
+		sleep 0.1
+	done
+	check test -n "$swapped"
+	check test "$(cat "$dir/rc" 2>/dev/null)" = 29
+	check grep -q ' waiting \| remove ' "$dir/cap.1" "$dir/cap.$n"
+	tmux -S "$SOCK" capture-pane -p -J -S - -t live >"$dir/final"
+	check grep -q "boards: 3 done, 0 already done, 0 failed" "$dir/final"
+	"$IMPRINT" -q --data-dir "$DATA" status --json >"$dir/status.json"
+	check python3 "$HERE/live_check.py" 80 2 "$dir/status.json" "$dir/final" \
+		$(ls "$dir"/cap.* | sort -V)
+	tmux -S "$SOCK" kill-server 2>/dev/null
+	stop_vboard
+}
+
 run_size 80 24 101 ""
 run_size 200 50 201 100x30
+run_continuous
 finish

@@ -96,9 +96,10 @@ def main():
         want = (status["DONE"], status["FAILED"], status["QUARANTINED"], inflight)
         if got != want:
             errors.append(f"final totals {got} differ from imprint status --json {want}")
-        if not fails:
+        failed = list(filter(None, os.environ.get("FAILED_FIXTURES", "").split(",")))
+        if failed and not fails:
             errors.append("the final board shows no failures")
-        for f in filter(None, os.environ.get("FAILED_FIXTURES", "").split(",")):
+        for f in failed:
             if not any(re.search(r"^\d\d:\d\d:\d\d %s at " % f, l) for l in fails):
                 errors.append(f"the final board's failures do not name {f}")
     if running < 2:
