@@ -440,7 +440,15 @@ char *sim_board_endpoint_json(const struct sim_board *b)
 	json_object_set_new(o, "uid", b->chip ? json_string(uid) : json_null());
 	json_object_set_new(o, "rsp", json_string(rsp));
 	json_object_set_new(o, "uart", json_string(b->pty_path));
-	json_object_set_new(o, "state", b->state_dir ? json_string(b->state_dir) : json_null());
+	if (b->state_dir && b->generation) {
+		char gdir[4200];
+
+		snprintf(gdir, sizeof(gdir), "%s.g%u", b->state_dir, b->generation);
+		json_object_set_new(o, "state", json_string(gdir));
+	} else {
+		json_object_set_new(o, "state",
+				    b->state_dir ? json_string(b->state_dir) : json_null());
+	}
 	if (b->bb_listen_fd >= 0) {
 		snprintf(rsp, sizeof(rsp), "127.0.0.1:%u", b->bb_port);
 		json_object_set_new(o, "bitbang", json_string(rsp));

@@ -4,7 +4,8 @@
 # boards"), once by a swap (another UID answers at once) and once by a
 # removal, a pause and an insertion (the fixture falls silent). Every board
 # must end DONE and locked on the board itself, SIGINT must stop the run
-# with exit 29, and 'imprint resume' must then find nothing in flight.
+# with exit 29, and 'imprint resume' must then find nothing in flight. An
+# empty fixture answers nothing on its UART and E01 over RSP.
 # usage: continuous.sh IMPRINT VBOARD
 IMPRINT=$1
 VBOARD=$2
@@ -82,6 +83,16 @@ for d in "$T/vb/board-0" "$T/vb/board-0.g1" "$T/vb/board-0.g2" \
 done
 n=$(printf '%s\n' $serials | sort -u | grep -c TST)
 check test "$n" = 6
+
+# an empty fixture, as the station's drivers see it: the probe reaches no
+# target (E01), the agent never answers
+check grep -q '"uid":null' <<<"$(ctl "remove 0")"
+rsp0=$(sed -n '1s/.*"rsp":"\([^"]*\)".*/\1/p' "$T/endpoints")
+uart0=$(sed -n '1s/.*"uart":"\([^"]*\)".*/\1/p' "$T/endpoints")
+"$IMPRINT" --data-dir "$DATA" board info --probe "$rsp0" --uart "$uart0" >"$T/empty.out" 2>"$T/empty.err"
+check test $? = 14
+check grep -q "answered E01" "$T/empty.err"
+check grep -q "agent command IDENTIFY: no answer" "$T/empty.err"
 
 # nothing left in flight
 "$IMPRINT" --data-dir "$DATA" resume >"$T/resume.out" 2>"$T/resume.err"
