@@ -34,7 +34,7 @@
 #define LINE_MAX_W 1024
 
 struct lfx {
-	char name[32];
+	char name[128];       /* the configuration keeps names short; a longer one is cut */
 	enum prov_activity act;
 	enum jnl_state state;
 	bool active;            /* a board runs on it now */

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The live station board on real terminals: imprint provision runs inside
-# tmux at 80x24 and at 200x50 (resized to 100x30 half-way), on 24 fixtures
+# tmux at 80x24 and at 200x50 (resized to 60x12 and back), on 24 fixtures
 # of which 4 hold boards that fail the identity challenge. The screens are
 # captured repeatedly while it runs (live_check.py): no line wider than the
 # terminal, every fixture in a row or in the summary line, the failures
@@ -25,12 +25,17 @@ LATENCY=${LATENCY:-1}
 
 prepare || exit 1
 
-# run_size COLS ROWS SEED RESIZE: 20 good boards and 4 with a bad challenge
+# run_size COLS ROWS SEED [SMALL]: 20 good boards and 4 with a bad
+# challenge; with SMALL (COLSxROWS) the terminal is resized to it after the
+# 4th screen and back after the 12th (SIGWINCH both times), so a screen too
+# small for 24 fixtures needs the summary line.
 run_size() {
-	local cols=$1 rows=$2 seed=$3 resize=$4 dir=$T/run-$1x$2 i=0 n=0
+	local cols=$1 rows=$2 seed=$3 small=${4:-} dir=$T/run-$1x$2 i=0 n=0
+	local lat=$LATENCY
 	mkdir -p "$dir"
-	start_vboard "$dir/vb1" 20 --seed "$seed" || { bad "vboard did not start"; return; }
-	"$VBOARD" --boards 4 --state-dir "$dir/vb2" --latency "$LATENCY" --seed $((seed + 1)) \
+	[ -n "$small" ] && lat=$((LATENCY * 2)) # long enough for three sizes
+	LATENCY=$lat start_vboard "$dir/vb1" 20 --seed "$seed" || { bad "vboard did not start"; return; }
+	"$VBOARD" --boards 4 --state-dir "$dir/vb2" --latency "$lat" --seed $((seed + 1)) \
 		--bad-challenge --endpoints "$dir/ep2" >"$dir/vb2.ready" 2>>"$T/vboard.log" &
 	VB2_PID=$!
 	for _ in $(seq 1 100); do grep -q '"ready"' "$dir/vb2.ready" 2>/dev/null && break; sleep 0.05; done
@@ -43,8 +48,11 @@ run_size() {
 	while [ ! -s "$dir/rc" ] && [ "$n" -lt 400 ]; do
 		n=$((n + 1))
 		tmux -S "$SOCK" capture-pane -p -J -t live >"$dir/cap.$n" 2>/dev/null
-		if [ -n "$resize" ] && [ "$n" = 8 ]; then
-			tmux -S "$SOCK" resize-window -t live -x "${resize%x*}" -y "${resize#*x}"
+		if [ -n "$small" ] && [ "$n" = 4 ]; then
+			tmux -S "$SOCK" resize-window -t live -x "${small%x*}" -y "${small#*x}"
+			sleep 0.2
+		elif [ -n "$small" ] && [ "$n" = 12 ]; then
+			tmux -S "$SOCK" resize-window -t live -x "$cols" -y "$rows"
 			sleep 0.2
 		fi
 		sleep 0.1
@@ -53,18 +61,17 @@ run_size() {
 	check test "$(cat "$dir/rc" 2>/dev/null)" = 26 # IMP_ERR_CHALLENGE: the four rejected
 	tmux -S "$SOCK" capture-pane -p -J -S - -t live >"$dir/final"
 	"$IMPRINT" -q --data-dir "$DATA" status --json >"$dir/status.json"
-	local before=() after=()
+	local full=() little=()
 	for f in $(ls "$dir"/cap.* | sort -V); do
 		i=${f##*.}
-		if [ -n "$resize" ] && [ "$i" -gt 8 ]; then after+=("$f"); else before+=("$f"); fi
+		if [ -n "$small" ] && [ "$i" -gt 4 ] && [ "$i" -le 12 ]; then little+=("$f"); else full+=("$f"); fi
 	done
-	if [ -n "$resize" ]; then
-		check env FAILED_FIXTURES=F21,F22,F23,F24 python3 "$HERE/live_check.py" \
-			"${resize%x*}" 24 "$dir/status.json" "$dir/final" "${after[@]}"
-		check python3 "$HERE/live_check.py" "$cols" 24 "$dir/status.json" - "${before[@]}"
-	else
-		check env FAILED_FIXTURES=F21,F22,F23,F24 python3 "$HERE/live_check.py" \
-			"$cols" 24 "$dir/status.json" "$dir/final" "${before[@]}"
+	check env FAILED_FIXTURES=F21,F22,F23,F24 python3 "$HERE/live_check.py" \
+		"$cols" 24 "$dir/status.json" "$dir/final" "${full[@]}"
+	if [ -n "$small" ]; then
+		check test "${#little[@]}" -ge 4
+		check env EXPECT_MORE=1 python3 "$HERE/live_check.py" "${small%x*}" 24 \
+			"$dir/status.json" - "${little[@]}"
 	fi
 	tmux -S "$SOCK" kill-server 2>/dev/null
 	stop_vboard
@@ -113,6 +120,6 @@ run_continuous() {
 }
 
 run_size 80 24 101 ""
-run_size 200 50 201 100x30
+run_size 200 50 201 60x12
 run_continuous
 finish

@@ -11,7 +11,8 @@ screen must still show the failures region. FINAL (the terminal after the
 run, with its history) must hold the final board, whose totals equal
 `imprint status --json` (STATUS_JSON) and whose failures region names the
 failed boards' fixtures (FAILED_FIXTURES, comma-separated, in the
-environment). FINAL "-": the screens only (captured after a resize).
+environment). FINAL "-": the screens only (captured at another size).
+EXPECT_MORE=1: some screen must have needed the summary line.
 """
 import os
 import json
@@ -63,7 +64,7 @@ def main():
     caps = sys.argv[5:]
     errors = []
     live_screens = running = 0
-    failures_seen = False
+    failures_seen = more_seen = False
     for path in caps + ([final_path] if final_path != "-" else []):
         lines = open(path, encoding="utf-8", errors="replace").read().split("\n")
         for l in lines:
@@ -74,12 +75,15 @@ def main():
             if int(m.group(4)) > 0:
                 running += 1
             ok, shown, more = accounted(fx, n)
+            more_seen = more_seen or more > 0
             if not ok:
                 errors.append(f"{path}: {shown} fixtures shown + {more} in the summary, want {n}")
             if fails:
                 failures_seen = True
             elif failures_seen:
                 errors.append(f"{path}: the failures region vanished after failures were shown")
+    if os.environ.get("EXPECT_MORE") and not more_seen:
+        errors.append("no screen needed the '+N more' summary line")
     if final_path == "-":
         for e in errors[:20]:
             print("FAIL:", e)
