@@ -52,7 +52,7 @@ struct lfx {
 
 struct lfail {
 	double when;
-	char fixture[32];
+	char fixture[128];
 	char step[16];
 	char text[220];
 };
