@@ -32,6 +32,19 @@ void st_install_stop_handlers(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
+void st_run_fixtures(struct station_ctx *ctx, struct st_run *l, const struct fmt_fixture *fx,
+		     size_t n, struct prov_result *res)
+{
+	if (st_live_wanted(ctx))
+		st_live_start(l->journal, fx, n, l->station.continuous);
+	prov_run_fixtures(&l->station, fx, n, res);
+	if (st_live_active()) {
+		for (size_t i = 0; i < n; i++)
+			st_live_result(fx[i].name, &res[i]);
+		st_live_stop();
+	}
+}
+
 int st_provision_run(struct station_ctx *ctx, struct st_run *l, size_t nfix, uint64_t count)
 {
 	struct prov_result *res;
@@ -49,15 +62,8 @@ int st_provision_run(struct station_ctx *ctx, struct st_run *l, size_t nfix, uin
 	if (l->line)
 		line_set_demand(l->line, count);
 	st_install_stop_handlers();
-	if (st_live_wanted(ctx))
-		st_live_start(l->journal, l->cfg.fixtures, nfix, l->station.continuous);
-	prov_run_fixtures(&l->station, l->cfg.fixtures, nfix, res);
+	st_run_fixtures(ctx, l, l->cfg.fixtures, nfix, res);
 	st_run_checkpoint(l); /* the end of every run is signed */
-	if (st_live_active()) {
-		for (size_t i = 0; i < nfix; i++)
-			st_live_result(l->cfg.fixtures[i].name, &res[i]);
-		st_live_stop();
-	}
 	if (l->station.continuous)
 		code = st_report_continuous(ctx, l->cfg.fixtures, res, nfix);
 	else

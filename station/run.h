@@ -61,6 +61,11 @@ void st_progress(void *arg, const struct prov_progress *p);
 int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 		      const struct prov_result *res, size_t n);
 
+/* prov_run_fixtures, with the live station board when stdout is a
+ * terminal (live.h). */
+void st_run_fixtures(struct station_ctx *ctx, struct st_run *l, const struct fmt_fixture *fx,
+		     size_t n, struct prov_result *res);
+
 /* Continuous mode: one summary over every fixture's tally; returns the
  * exit code (IMP_ERR_INTERRUPTED after a clean stop). */
 int st_report_continuous(struct station_ctx *ctx, const struct fmt_fixture *fx,
