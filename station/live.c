@@ -370,7 +370,7 @@ static void build(struct frame *fr, int rows, int cols, bool final)
 	const char *tail = final ? "  (stopped)" : lv.continuous ? "  (ctrl-c stops; resumable)" : "";
 
 	fr->n = 0;
-	fr->width = cols - 1 < 10 ? 10 : cols - 1;
+	fr->width = cols > 1 ? cols - 1 : 1;
 	for (int s = JNL_ST_CONNECT; s < JNL_ST_DONE; s++)
 		inflight += lv.counts[s];
 	if (finished)
