@@ -88,10 +88,12 @@ run_continuous() {
 	ctlport=$(sed -n 's/.*"control":"127.0.0.1:\([0-9]*\)".*/\1/p' "$T/vb.ready")
 	write_config "$DATA/station.json" device
 	rm -f "$dir/rc"
+	local swapped= base
+	base=$("$IMPRINT" -q --data-dir "$DATA" status --json |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["boards"]["DONE"])')
 	tmux -S "$SOCK" new-session -d -s live -x 80 -y 24 \
 		"'$IMPRINT' --data-dir '$DATA' provision --continuous; echo \$? >'$dir/rc'; sleep 60" ||
 		{ bad "tmux did not start"; return; }
-	local swapped=
 	while [ ! -s "$dir/rc" ] && [ "$n" -lt 300 ]; do
 		n=$((n + 1))
 		tmux -S "$SOCK" capture-pane -p -J -t live >"$dir/cap.$n" 2>/dev/null
@@ -100,7 +102,7 @@ run_continuous() {
 				IFS= read -r -t 5 _ <&8
 			exec 8>&-
 			swapped=$n
-		elif [ -n "$swapped" ] && [ "$n" -gt $((swapped + 3)) ] &&
+		elif [ -n "$swapped" ] && grep -q "^done $((base + 3)) " "$dir/cap.$n" &&
 			[ "$(grep -c ' remove ' "$dir/cap.$n")" = 2 ]; then
 			tmux -S "$SOCK" send-keys -t live C-c
 			sleep 0.5
