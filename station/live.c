@@ -359,6 +359,28 @@ static void cell(char *out, size_t cap, const struct lfx *f)
 	snprintf(out, cap, "%-6.6s %5s %-9s", f->name, step, what);
 }
 
+/* The fixtures from index `shown` on, in one line: how many, and what they do. */
+static void more_line(struct frame *fr, size_t shown)
+{
+	unsigned running = 0, waiting = 0, done = 0, failed = 0;
+
+	for (size_t i = shown; i < lv.n; i++) {
+		const char *w = status_word(&lv.fx[i]);
+
+		if (lv.fx[i].active)
+			running++;
+		else if (strcmp(w, "DONE") == 0)
+			done++;
+		else if (strcmp(w, "FAILED") == 0 || strcmp(w, "QUARANT") == 0)
+			failed++;
+		else
+			waiting++;
+	}
+	put(fr, "+%zu %s (%s..%s): %u running, %u done, %u failed, %u other", lv.n - shown,
+	    shown ? "more" : "fixtures", lv.fx[shown].name, lv.fx[lv.n - 1].name, running, done,
+	    failed, waiting);
+}
+
 static void build(struct frame *fr, int rows, int cols, bool final)
 {
 	double now = imp_now_s(), el = now - lv.t0;
@@ -408,7 +430,7 @@ static void build(struct frame *fr, int rows, int cols, bool final)
 		    "SERIAL/PROGRESS", "TIME", "LAST RESULT", tail);
 		for (size_t i = 0; i < lv.n; i++)
 			full_row(fr, &lv.fx[i], namew, now);
-	} else if (avail >= 1) {
+	} else if (avail >= 2) {
 		char rowbuf[LINE_MAX_W], c[64];
 
 		per_row = (fr->width + 2) / (CELL_W + 2);
@@ -431,25 +453,10 @@ static void build(struct frame *fr, int rows, int cols, bool final)
 			}
 			put(fr, "%s", rowbuf);
 		}
-		if (shown < lv.n) {
-			unsigned running = 0, waiting = 0, done = 0, failed = 0;
-
-			for (size_t i = shown; i < lv.n; i++) {
-				const char *w = status_word(&lv.fx[i]);
-
-				if (lv.fx[i].active)
-					running++;
-				else if (strcmp(w, "DONE") == 0)
-					done++;
-				else if (strcmp(w, "FAILED") == 0 || strcmp(w, "QUARANT") == 0)
-					failed++;
-				else
-					waiting++;
-			}
-			put(fr, "+%zu more (%s..%s): %u running, %u done, %u failed, %u other",
-			    lv.n - shown, lv.fx[shown].name, lv.fx[lv.n - 1].name, running, done,
-			    failed, waiting);
-		}
+		if (shown < lv.n)
+			more_line(fr, shown);
+	} else {
+		more_line(fr, 0); /* a tiny terminal: all the fixtures in one line */
 	}
 	/* the failures region takes what the fixtures left */
 	if (fshow && rows - fr->n - 1 > fshow)
@@ -458,9 +465,12 @@ static void build(struct frame *fr, int rows, int cols, bool final)
 		fshow = (int)lv.nfail;
 	if (fshow > LIVE_FAILURES)
 		fshow = LIVE_FAILURES;
-	if (fshow) {
+	if (fshow && rows - fr->n == 1)
+		fshow = 1; /* no room for the title: the newest failure alone */
+	else if (fshow)
 		put(fr, "-- failures: %u in this run%s --", lv.nfail,
 		    lv.nfail > (unsigned)fshow ? " (newest first)" : "");
+	if (fshow) {
 		for (int k = 0; k < fshow; k++) {
 			const struct lfail *e = &lv.fail[(lv.nfail - 1 - (unsigned)k) % LIVE_FAILURES];
 			double t = e->when - lv.t0;
@@ -529,7 +539,7 @@ static void read_counts(void)
 {
 	uint64_t c[JNL_ST__COUNT];
 
-	if (jnl_counts(lv.journal, c) != IMP_OK)
+	if (!lv.journal || jnl_counts(lv.journal, c) != IMP_OK)
 		return;
 	pthread_mutex_lock(&lv.lock);
 	memcpy(lv.counts, c, sizeof(c));
@@ -644,12 +654,9 @@ static void fold_sink(void *arg, enum imp_log_level level, const char *prog, con
 
 /* ---------------------------------------------------------- start/stop */
 
-bool st_live_start(struct jnl *journal, const struct fmt_fixture *fx, size_t n,
-		   bool continuous)
+bool st_live_model_init(const struct fmt_fixture *fx, size_t n, bool continuous)
 {
-	struct sigaction sa;
-
-	if (lv.active || n == 0)
+	if (lv.active || lv.fx || n == 0)
 		return false;
 	lv.fx = calloc(n, sizeof(*lv.fx));
 	if (!lv.fx)
@@ -658,12 +665,52 @@ bool st_live_start(struct jnl *journal, const struct fmt_fixture *fx, size_t n,
 		snprintf(lv.fx[i].name, sizeof(lv.fx[i].name), "%s", fx[i].name);
 	qsort(lv.fx, n, sizeof(*lv.fx), by_name);
 	lv.n = n;
-	lv.journal = journal;
 	lv.continuous = continuous;
 	lv.t0 = imp_now_s();
 	lv.stop = false;
 	lv.nfail = lv.run_done = lv.run_failed = lv.run_quarantined = 0;
 	lv.log_dropped = 0;
+	memset(lv.counts, 0, sizeof(lv.counts));
+	lv.counts_at = 0;
+	return true;
+}
+
+void st_live_model_free(void)
+{
+	free(lv.fx);
+	lv.fx = NULL;
+	lv.n = 0;
+}
+
+size_t st_live_render(int rows, int cols, bool final, char *out, size_t cap)
+{
+	struct frame fr;
+	size_t len = 0;
+
+	if (cap == 0)
+		return 0;
+	out[0] = '\0';
+	fr.cap = rows > 0 ? rows : 1;
+	fr.line = calloc((size_t)fr.cap, sizeof(*fr.line));
+	if (!fr.line)
+		return 0;
+	pthread_mutex_lock(&lv.lock);
+	build(&fr, rows, cols, final);
+	pthread_mutex_unlock(&lv.lock);
+	for (int i = 0; i < fr.n && len < cap; i++)
+		len += (size_t)snprintf(out + len, cap - len, "%s\n", fr.line[i]);
+	free(fr.line);
+	return (size_t)fr.n;
+}
+
+bool st_live_start(struct jnl *journal, const struct fmt_fixture *fx, size_t n,
+		   bool continuous)
+{
+	struct sigaction sa;
+
+	if (!st_live_model_init(fx, n, continuous))
+		return false;
+	lv.journal = journal;
 	lv.log = isatty(STDERR_FILENO) ? open_memstream(&lv.log_buf, &lv.log_len) : NULL;
 	read_counts();
 	memset(&sa, 0, sizeof(sa));
@@ -686,8 +733,7 @@ bool st_live_start(struct jnl *journal, const struct fmt_fixture *fx, size_t n,
 		lv.log = NULL;
 		free(lv.log_buf);
 		lv.log_buf = NULL;
-		free(lv.fx);
-		lv.fx = NULL;
+		st_live_model_free();
 		return false;
 	}
 	return true;
@@ -739,7 +785,5 @@ void st_live_stop(void)
 		}
 		free(fr.line);
 	}
-	free(lv.fx);
-	lv.fx = NULL;
-	lv.n = 0;
+	st_live_model_free();
 }

@@ -46,4 +46,16 @@ void st_live_result(const char *fixture, const struct prov_result *r);
  */
 void st_live_stop(void);
 
+/*
+ * The board's model and layout without a terminal, for the unit tests:
+ * init takes the fixtures (false if a board is up or a model exists),
+ * st_live_progress and st_live_result feed it, render writes the frame a
+ * rows x cols terminal would show into out (lines ended by '\n') and
+ * returns its number of lines; free forgets the model. The totals stay 0
+ * (no journal).
+ */
+bool st_live_model_init(const struct fmt_fixture *fx, size_t n, bool continuous);
+size_t st_live_render(int rows, int cols, bool final, char *out, size_t cap);
+void st_live_model_free(void);
+
 #endif

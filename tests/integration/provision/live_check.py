@@ -20,7 +20,7 @@ import re
 import sys
 
 HEADER = re.compile(r"^done (\d+)  failed (\d+)  quarantined (\d+)  in progress (\d+)  yield ")
-MORE = re.compile(r"^\+(\d+) more \(")
+MORE = re.compile(r"^\+(\d+) (?:more|fixtures) \(")
 NAME = re.compile(r"\bF(\d+)\b")
 
 
