@@ -94,7 +94,7 @@ static void fixture_waits(struct station_ctx *ctx, const struct prov_progress *p
 	if (ctx->json)
 		st_emit(ctx, json_pack("{s:s, s:s, s:s, s:s, s:i}", "event", "fixture", "fixture",
 				       p->fixture, "waiting", what, "message", p->message,
-				       "boards", (int)p->boards),
+				       "taken", (int)p->boards),
 			NULL, NULL);
 	else if (imp_log_get_level() >= IMP_LOG_INFO)
 		fprintf(stderr, "[%-6s] %s\n", p->fixture, p->message);
@@ -181,16 +181,16 @@ int st_report_continuous(struct station_ctx *ctx, const struct fmt_fixture *fx,
 		if (ctx->json)
 			st_emit(ctx, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
 					       "event", "fixture_summary", "fixture", fx[i].name,
-					       "boards", t->boards, "done", t->done,
-					       "already_done", t->already_done, "failed", t->failed,
+					       "taken", t->boards, "done", t->done,
+					       "already", t->already_done, "failed", t->failed,
 					       "rejected", t->rejected, "quarantined", t->quarantined,
 					       "code", (int)res[i].rc),
 				NULL, NULL);
 	}
 	if (ctx->json)
 		st_emit(ctx, json_pack("{s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "event",
-				       "summary", "continuous", 1, "boards", all.boards, "done",
-				       all.done, "already_done", all.already_done, "failed",
+				       "summary", "continuous", 1, "taken", all.boards, "done",
+				       all.done, "already", all.already_done, "failed",
 				       all.failed, "rejected", all.rejected, "quarantined",
 				       all.quarantined, "serials_held", all.serials_held),
 			NULL, NULL);
