@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "formats/config.h"
+#include "formats/matter.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 
@@ -723,12 +724,114 @@ static imp_err parse_line(struct cctx *c, json_t *o, struct fmt_config *cfg)
 	return rc;
 }
 
+/* ---- matter (docs/MATTER.md) ---- */
+
+static imp_err get_hex16(struct cctx *c, json_t *o, const char *key, uint16_t *dst)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	char p[PATH_MAX_JSON];
+	unsigned v = 0;
+
+	sub(p, "matter", key);
+	if (!s || strlen(s) != 4 || strspn(s, "0123456789abcdefABCDEF") != 4)
+		return fail(c, p, "expected 4 hex digits (\"FFF1\")");
+	for (size_t i = 0; i < 4; i++)
+		v = v * 16 + (unsigned)(isdigit((unsigned char)s[i]) ? s[i] - '0'
+								 : tolower((unsigned char)s[i]) - 'a' + 10);
+	*dst = (uint16_t)v;
+	return IMP_OK;
+}
+
+static imp_err parse_matter(struct cctx *c, json_t *o, struct fmt_config *cfg)
+{
+	static const char *const keys[] = { "vendor_id", "product_id", "discriminator",
+					    "spake2p_iterations", "salt_length", "discovery",
+					    "commissioning_flow", "certification_declaration",
+					    NULL };
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} disc[] = { { "softap", FMT_MATTER_DISC_SOFTAP }, { "ble", FMT_MATTER_DISC_BLE },
+		     { "on-network", FMT_MATTER_DISC_ON_NETWORK },
+		     { "wifi-paf", FMT_MATTER_DISC_WIFI_PAF }, { "nfc", FMT_MATTER_DISC_NFC } };
+	static const char *const flows[] = { "standard", "user-intent", "custom" };
+	struct fmt_matter_config *m = &cfg->matter;
+	unsigned d = 0;
+	json_t *v;
+	imp_err rc;
+
+	rc = check_keys(c, o, "matter", keys,
+			"vendor_id, product_id, discriminator, spake2p_iterations, salt_length, "
+			"discovery, commissioning_flow, certification_declaration");
+	if (rc == IMP_OK)
+		rc = get_hex16(c, o, "vendor_id", &m->vendor_id);
+	if (rc == IMP_OK)
+		rc = get_hex16(c, o, "product_id", &m->product_id);
+	if (rc != IMP_OK)
+		return rc;
+	if (json_object_get(o, "discriminator")) {
+		rc = get_unsigned(c, o, "matter", "discriminator", 0, FMT_MATTER_DISCRIMINATOR_MAX,
+				  &d);
+		if (rc != IMP_OK)
+			return rc;
+		m->discriminator = (int)d;
+	}
+	rc = get_unsigned(c, o, "matter", "spake2p_iterations", FMT_MATTER_ITER_MIN,
+			  FMT_MATTER_ITER_MAX, &m->iterations);
+	if (rc == IMP_OK)
+		rc = get_unsigned(c, o, "matter", "salt_length", FMT_MATTER_SALT_MIN,
+				  FMT_MATTER_SALT_MAX, &m->salt_length);
+	if (rc == IMP_OK)
+		rc = get_path(c, o, "matter", "certification_declaration",
+			      &m->certification_declaration);
+	if (rc != IMP_OK)
+		return rc;
+	v = json_object_get(o, "discovery");
+	if (v) {
+		size_t i;
+		json_t *e;
+
+		if (!json_is_array(v) || json_array_size(v) == 0)
+			return fail(c, "matter.discovery", "expected a non-empty list of \"ble\", "
+				    "\"softap\", \"on-network\", \"wifi-paf\", \"nfc\"");
+		m->discovery = 0;
+		json_array_foreach(v, i, e) {
+			char p[PATH_MAX_JSON];
+			size_t k;
+
+			for (k = 0; k < IMP_ARRAY_SIZE(disc); k++)
+				if (json_is_string(e) && strcmp(json_string_value(e), disc[k].name) == 0)
+					break;
+			if (k == IMP_ARRAY_SIZE(disc)) {
+				snprintf(p, sizeof(p), "matter.discovery[%zu]", i);
+				return fail(c, p, "expected \"ble\", \"softap\", \"on-network\", "
+					    "\"wifi-paf\" or \"nfc\"");
+			}
+			m->discovery |= (uint8_t)disc[k].bit;
+		}
+	}
+	v = json_object_get(o, "commissioning_flow");
+	if (v) {
+		size_t k;
+
+		for (k = 0; k < IMP_ARRAY_SIZE(flows); k++)
+			if (json_is_string(v) && strcmp(json_string_value(v), flows[k]) == 0)
+				break;
+		if (k == IMP_ARRAY_SIZE(flows))
+			return fail(c, "matter.commissioning_flow",
+				    "expected \"standard\", \"user-intent\" or \"custom\"");
+		m->flow = (unsigned)k;
+	}
+	m->enabled = true;
+	return IMP_OK;
+}
+
 static imp_err parse_top(struct cctx *c, json_t *root, struct fmt_config *cfg)
 {
 	static const char *const keys[] = { "version", "station_id", "operator", "product",
 					    "serial", "key_mode", "certificate", "organisation",
 					    "firmware", "target", "fixtures", "hsm", "registry",
-					    "quota", "journal", "line", NULL };
+					    "quota", "journal", "line", "matter", NULL };
 	static const struct {
 		const char *key;
 		imp_err (*parse)(struct cctx *, json_t *, struct fmt_config *);
@@ -742,6 +845,7 @@ static imp_err parse_top(struct cctx *c, json_t *root, struct fmt_config *cfg)
 		{ "hsm", parse_hsm },
 		{ "registry", parse_registry },
 		{ "line", parse_line },
+		{ "matter", parse_matter },
 	};
 	json_t *v;
 	imp_err rc;
@@ -749,7 +853,7 @@ static imp_err parse_top(struct cctx *c, json_t *root, struct fmt_config *cfg)
 	rc = check_keys(c, root, "", keys,
 			"version, station_id, operator, product, serial, key_mode, "
 			"certificate, organisation, firmware, target, fixtures, hsm, "
-			"registry, quota, journal, line");
+			"registry, quota, journal, line, matter");
 	if (rc != IMP_OK)
 		return rc;
 	v = json_object_get(root, "version");
@@ -840,6 +944,10 @@ static imp_err set_defaults(struct fmt_config *cfg)
 	cfg->quota = FMT_QUOTA_DEFAULT;
 	cfg->line.block = 50;
 	cfg->line.connect_timeout = 2;
+	cfg->matter.discriminator = -1;
+	cfg->matter.iterations = FMT_MATTER_ITER_DEFAULT;
+	cfg->matter.salt_length = FMT_MATTER_SALT_DEFAULT;
+	cfg->matter.discovery = FMT_MATTER_DISC_BLE;
 	if (!cfg->station_id || !cfg->product.name || !cfg->product.sku ||
 	    !cfg->serial.prefix || !cfg->organisation.name || !cfg->target || !cfg->hsm.token)
 		return IMP_ERR_NOMEM;
@@ -976,6 +1084,7 @@ void fmt_config_release(struct fmt_config *cfg)
 	free(cfg->registry.bearer_env);
 	free(cfg->journal);
 	free(cfg->line.url);
+	free(cfg->matter.certification_declaration);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -59,6 +59,23 @@ struct fmt_pin_spec {
 
 #define FMT_QUOTA_DEFAULT 1000u
 
+/* ---- "matter": Matter factory data per board (docs/MATTER.md) ---- */
+#define FMT_MATTER_ITER_DEFAULT 10000u   /* PBKDF2 iterations of the verifier */
+#define FMT_MATTER_SALT_DEFAULT 32u      /* bytes of random salt per board */
+#define FMT_MATTER_CD_MAX 1024u          /* largest certification declaration */
+
+struct fmt_matter_config {
+	bool enabled;              /* the "matter" object is present */
+	uint16_t vendor_id;        /* "vendor_id": 4 hex digits, required */
+	uint16_t product_id;       /* "product_id": 4 hex digits, required */
+	int discriminator;         /* 0..4095; -1 (default): random per board */
+	unsigned iterations;       /* "spake2p_iterations" 1000..100000 */
+	unsigned salt_length;      /* "salt_length" 16..32: random per board */
+	uint8_t discovery;         /* "discovery": FMT_MATTER_DISC_* bits, default BLE */
+	unsigned flow;             /* "commissioning_flow": enum fmt_matter_flow */
+	char *certification_declaration; /* resolved path, NULL = none */
+};
+
 struct fmt_config {
 	char *path;           /* the file that was loaded */
 	char *dir;            /* its folder: base of relative paths */
@@ -124,6 +141,7 @@ struct fmt_config {
 		uint64_t quota;           /* the line's quota to store; 0 (default) keeps */
 		unsigned connect_timeout; /* seconds, 1..60, default 2 */
 	} line;                           /* docs/LINE.md */
+	struct fmt_matter_config matter;  /* docs/MATTER.md */
 };
 
 /* Fill cfg with the defaults (as if the file were {"version": 1}). */
