@@ -769,6 +769,9 @@ static imp_err parse_matter(struct cctx *c, json_t *o, struct fmt_config *cfg)
 		rc = get_hex16(c, o, "product_id", &m->product_id);
 	if (rc != IMP_OK)
 		return rc;
+	if (cfg->key_mode == FMT_KEY_MODE_PSK)
+		return fail(c, "matter", "a Matter device attests with its certificate: key_mode "
+			    "must be \"device\" or \"hsm\", not \"psk\"");
 	if (json_object_get(o, "discriminator")) {
 		rc = get_unsigned(c, o, "matter", "discriminator", 0, FMT_MATTER_DISCRIMINATOR_MAX,
 				  &d);

@@ -124,6 +124,10 @@ static void test_refusals(void **state)
 		     "discriminator, spake2p_iterations, salt_length, discovery, "
 		     "commissioning_flow, certification_declaration)");
 	expect_error("{\"version\": 1, \"matter\": []}", "config: matter: expected an object");
+	expect_error("{\"version\": 1, \"key_mode\": \"psk\", \"matter\": {\"vendor_id\": \"FFF1\", "
+		     "\"product_id\": \"8000\"}}",
+		     "config: matter: a Matter device attests with its certificate: key_mode must be "
+		     "\"device\" or \"hsm\", not \"psk\"");
 }
 
 int main(void)
