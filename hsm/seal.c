@@ -41,10 +41,13 @@ imp_err hsm_gcm_decrypt(struct hsm_session *s, hsm_obj key, const uint8_t iv[HSM
 	if (rc != IMP_OK)
 		return rc;
 	rv = s->fl->C_Decrypt(s->sh, (CK_BYTE *)in, (CK_ULONG)n, buf, &len);
-	if (rv == CKR_ENCRYPTED_DATA_INVALID) {
-		IMP_ERROR("the sealed data does not verify under the sealing key (C_Decrypt: "
-			  "CKR_ENCRYPTED_DATA_INVALID): it was changed, or sealed for another "
-			  "board or by another token");
+	/* A tag that does not verify: CKR_ENCRYPTED_DATA_INVALID by the
+	 * standard, CKR_GENERAL_ERROR from SoftHSM 2.6.1 (docs/HSM.md). */
+	if (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_GENERAL_ERROR) {
+		IMP_ERROR("the sealed data does not verify under the sealing key (C_Decrypt: %s): "
+			  "it was changed, or sealed for another board or by another token",
+			  rv == CKR_GENERAL_ERROR ? "CKR_GENERAL_ERROR" : "CKR_ENCRYPTED_DATA_INVALID");
+		imp_wipe(buf, sizeof(buf));
 		return IMP_ERR_VERIFY;
 	}
 	rc = hsm_p11_result("C_Decrypt", rv, CKR_OK);
