@@ -10,10 +10,13 @@
 #   label is the library's for that payload;
 # - the signed record carries VID, PID, discriminator and the verifier's
 #   SHA-256; the audit passes;
+# - killed right after each transition around the factory data and resumed,
+#   a board still ends with a label whose passcode gives its verifier;
 # - the passcode, as decimal, 4 bytes little-endian and hex, is nowhere in
 #   the data directory (journal, records, HSM token), the boards' state or
 #   any captured stderr;
-# - refusals: an unknown serial, a board that is not done.
+# - refusals: a board without factory data, an unknown serial, an unknown
+#   format, a sealed passcode changed in the journal.
 IMPRINT=$1
 VBOARD=$2
 MCHECK=$3
@@ -114,11 +117,62 @@ check test "${passcodes[0]}" != "${passcodes[1]}"
 "$IMPRINT" --data-dir "$DATA" --config "$T/b.json" audit >"$T/audit.out" 2>"$T/audit.err"
 check test $? = 0
 
+
+# Refusals: a board provisioned without "matter"; an unknown serial; an
+# unknown format.
+"$IMPRINT" --data-dir "$DATA" --config "$T/b.json" label DEMO000001 --format png -o "$T/x.png" \
+	2>"$T/e0.err"
+check test $? = 9
+check grep -q "board DEMO000001 has no matter factory data" "$T/e0.err"
+"$IMPRINT" --data-dir "$DATA" --config "$T/b.json" label NOSUCH --format png -o "$T/x.png" \
+	2>"$T/e1.err"
+check test $? = 9
+check grep -q "serial NOSUCH is not in this station's journal" "$T/e1.err"
+"$IMPRINT" --data-dir "$DATA" --config "$T/b.json" label TST000001 --format bmp 2>"$T/e2.err"
+check test $? = 2
+
+# Crash safety: the station killed (SIGKILL) right after each of the
+# transitions around the factory data (3: CERTIFY journaled, 4: INJECT
+# journaled with the factory data, before any of it reached the board, 5:
+# delivered, FIRMWARE journaled), then resumed: the board ends DONE, and
+# its label's passcode gives the verifier the board holds.
+stop_vboard
+start_vboard "$T/crash" 3 || bad "vboard for the crash trials did not start"
+k=0
+for kill_after in 3 4 5; do
+	line=$(sed -n "$((k + 1))p" "$T/endpoints")
+	rsp=$(printf '%s' "$line" | sed -n 's/.*"rsp":"\([^"]*\)".*/\1/p')
+	uart=$(printf '%s' "$line" | sed -n 's/.*"uart":"\([^"]*\)".*/\1/p')
+	sed "s|\"fixtures\": \[.*\]|\"fixtures\": [{\"name\":\"C$k\",\"probe\":\"$rsp\",\"uart\":\"$uart\"}]|" \
+		"$T/a.json" >"$T/c$k.json"
+	IMPRINT_TEST_KILL_AFTER=$kill_after "$IMPRINT" --data-dir "$DATA" --config "$T/c$k.json" \
+		provision --all >/dev/null 2>>"$T/crash.err"
+	check test $? = 137
+	"$IMPRINT" --data-dir "$DATA" --config "$T/c$k.json" resume >/dev/null 2>>"$T/crash.err"
+	"$IMPRINT" --data-dir "$DATA" --config "$T/c$k.json" provision --all >/dev/null \
+		2>>"$T/crash.err"
+	check test $? = 0
+	dir=$T/crash/board-$k
+	uid=$(board_uid "$dir")
+	serial=$(sql "select serial from boards where uid='$uid' and state='DONE'")
+	check test -n "$serial"
+	read -r f_vid f_pid f_disc f_iter f_salt f_ver f_cd < <("$MCHECK" factory "$dir/factory.bin")
+	"$IMPRINT" --data-dir "$DATA" --config "$T/c$k.json" label "$serial" --format png \
+		-o "$T/crash-$k.png" >/dev/null 2>>"$T/crash.err"
+	qr=$(zbarimg -q --raw "$T/crash-$k.png" 2>>"$T/zbar.err")
+	read -r q_vid q_pid q_flow q_disc_caps q_disc q_pc q_manual < <("$MCHECK" qr "$qr")
+	check test "$q_disc" = "$f_disc"
+	check test "$("$MCHECK" verifier "$q_pc" "$f_salt" "$f_iter")" = "$f_ver"
+	passcodes+=("$q_pc")
+	k=$((k + 1))
+done
+check test "${#passcodes[@]}" = 5
+
 # No passcode anywhere: decimal (also zero-padded), 4 bytes little-endian,
 # and hex of both byte orders, in every file of the data directory, the
 # boards' state and the captured stderr of every command.
-python3 - "$DATA" "$T/vb" "$T/p1.err" "$T/p2.err" "$T/label.err" "$T/label.out" \
-	"$T/audit.err" "$T/p1.out" "$T/p2.out" -- "${passcodes[@]}" <<'EOF' >"$T/grep.out"
+python3 - "$DATA" "$T/vb" "$T/crash" "$T/p1.err" "$T/p2.err" "$T/label.err" "$T/label.out" \
+	"$T/crash.err" "$T/audit.err" "$T/p1.out" "$T/p2.out" -- "${passcodes[@]}" <<'EOF' >"$T/grep.out"
 import os, struct, sys
 args = sys.argv[1:]
 cut = args.index('--')
@@ -150,19 +204,6 @@ EOF
 cat "$T/grep.out"
 check grep -q " 0 hits" "$T/grep.out"
 check grep -qE "^[1-9][0-9]* files searched" "$T/grep.out"
-
-# Refusals: a board provisioned without "matter"; an unknown serial; an
-# unknown format.
-"$IMPRINT" --data-dir "$DATA" --config "$T/b.json" label DEMO000001 --format png -o "$T/x.png" \
-	2>"$T/e0.err"
-check test $? = 9
-check grep -q "board DEMO000001 has no matter factory data" "$T/e0.err"
-"$IMPRINT" --data-dir "$DATA" --config "$T/b.json" label NOSUCH --format png -o "$T/x.png" \
-	2>"$T/e1.err"
-check test $? = 9
-check grep -q "serial NOSUCH is not in this station's journal" "$T/e1.err"
-"$IMPRINT" --data-dir "$DATA" --config "$T/b.json" label TST000001 --format bmp 2>"$T/e2.err"
-check test $? = 2
 
 # Must fail: a sealed passcode changed in the journal (one hex digit) no
 # longer opens in the HSM, and no label is made from it.
