@@ -35,9 +35,13 @@ write_config "$T/b.json" device '"matter": {"vendor_id": "FFF1", "product_id": "
 
 # Board 1 (F1) with a random discriminator, then board 2 (F2) with 3840.
 "$IMPRINT" --data-dir "$DATA" --config "$T/a.json" provision --fixtures 1 >"$T/p1.out" 2>"$T/p1.err"
-check test $? = 0
+rc=$?
+check test $rc = 0
+[ "$rc" = 0 ] || cat "$T/p1.err"
 "$IMPRINT" --data-dir "$DATA" --config "$T/b.json" provision --all >"$T/p2.out" 2>"$T/p2.err"
-check test $? = 0
+rc=$?
+check test $rc = 0
+[ "$rc" = 0 ] || cat "$T/p2.err"
 check grep -q "1 done, 1 already done, 0 failed" "$T/p2.out"
 
 passcodes=()

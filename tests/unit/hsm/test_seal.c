@@ -118,6 +118,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_seal_unseal, setup, teardown),
 	};
 
-	imp_log_set_level(IMP_LOG_ERROR);
+	imp_log_set_level(IMP_LOG_QUIET);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
