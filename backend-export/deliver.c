@@ -13,6 +13,7 @@ extern const struct exp_driver exp_driver_azure_dps;
 extern const struct exp_driver exp_driver_csv;
 extern const struct exp_driver exp_driver_https;
 extern const struct exp_driver exp_driver_manifest;
+extern const struct exp_driver exp_driver_microchip_manifest;
 
 /* Alphabetical; exp_driver_find relies on it. */
 const struct exp_driver *const exp_drivers[] = {
@@ -21,6 +22,7 @@ const struct exp_driver *const exp_drivers[] = {
 	&exp_driver_csv,
 	&exp_driver_https,
 	&exp_driver_manifest,
+	&exp_driver_microchip_manifest,
 	NULL,
 };
 

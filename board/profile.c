@@ -875,10 +875,19 @@ imp_err board_profile_run(const struct board_profile *p, const char *name,
 			  "yet", p->name, name);
 		return IMP_ERR_UNSUPPORTED;
 	}
+	/* The value a poll32 ended on, for a check32 of the same register
+	 * right after it: one read of a status register serves both, as a
+	 * driver reads SR once when BSY clears and tests its error bits. */
+	const struct board_profile_step *polled = NULL;
+	uint32_t polled_addr = 0, polled_v = 0;
+
 	for (size_t i = 0; i < s->n_steps; i++) {
 		const struct board_profile_step *st = &s->steps[i];
+		const struct board_profile_step *prev_poll = polled;
 		uint32_t addr = 0, value = 0, mask = 0, v = 0;
 		imp_err rc;
+
+		polled = NULL;
 
 		if (st->if_var[0]) {
 			uint32_t cond = 0;
@@ -922,6 +931,11 @@ imp_err board_profile_run(const struct board_profile *p, const char *name,
 				}
 				imp_sleep_us(200);
 			}
+			if (rc == IMP_OK) {
+				polled = st;
+				polled_addr = addr;
+				polled_v = v;
+			}
 			break;
 		}
 		case BOARD_OP_SELECT32: {
@@ -950,7 +964,10 @@ imp_err board_profile_run(const struct board_profile *p, const char *name,
 			break;
 		}
 		case BOARD_OP_CHECK32:
-			rc = step_read(probe, st, addr, &v);
+			if (prev_poll && prev_poll->ap == st->ap && polled_addr == addr)
+				v = polled_v;
+			else
+				rc = step_read(probe, st, addr, &v);
 			if (rc == IMP_OK && (v & mask) != value) {
 				IMP_ERROR("%s (profile %s, sequence %s step %zu: register 0x%08x = "
 					  "0x%08x)", st->error ? st->error : "register check failed",
@@ -1090,6 +1107,24 @@ imp_err board_profile_recover(const struct board_profile *p, struct board_probe 
 	return rc;
 }
 
+static imp_err erase_pages(const struct board_profile *p, struct board_probe *probe,
+			   const struct board_profile_region *fl, uint32_t addr, size_t n,
+			   struct board_profile_vars *vars)
+{
+	for (uint32_t page = (addr - fl->base) / fl->page * fl->page + fl->base;
+	     (uint64_t)page < (uint64_t)addr + n; page += fl->page) {
+		imp_err rc;
+
+		board_profile_var_set(vars, "addr", page);
+		rc = board_profile_run(p, "flash_erase_page", probe, vars);
+		if (rc != IMP_OK)
+			return rc;
+		if ((uint64_t)page + fl->page > 0xFFFFFFFFull)
+			break;
+	}
+	return IMP_OK;
+}
+
 imp_err board_profile_program_flash(const struct board_profile *p, struct board_probe *probe,
 				    uint32_t addr, const uint8_t *image, size_t n)
 {
@@ -1097,7 +1132,6 @@ imp_err board_profile_program_flash(const struct board_profile *p, struct board_
 	struct board_profile_vars vars = { 0 };
 	size_t padded, off;
 	uint8_t *buf;
-	uint32_t page;
 	imp_err rc, rc2;
 
 	if (!fl || strcmp(fl->kind, "flash") != 0) {
@@ -1124,15 +1158,14 @@ imp_err board_profile_program_flash(const struct board_profile *p, struct board_
 	rc = board_profile_run(p, "flash_unlock", probe, &vars);
 	if (rc != IMP_OK)
 		goto cleanup;
-	for (page = (addr - fl->base) / fl->page * fl->page + fl->base;
-	     (uint64_t)page < (uint64_t)addr + padded; page += fl->page) {
-		board_profile_var_set(&vars, "addr", page);
-		rc = board_profile_run(p, "flash_erase_page", probe, &vars);
-		if (rc != IMP_OK)
-			goto cleanup;
-		if ((uint64_t)page + fl->page > 0xFFFFFFFFull)
-			break;
-	}
+	/* A profile that can erase the whole flash in one operation does so
+	 * (the firmware image owns the part's flash); otherwise page by page. */
+	if (board_profile_seq(p, "flash_erase_all"))
+		rc = board_profile_run(p, "flash_erase_all", probe, &vars);
+	else
+		rc = erase_pages(p, probe, fl, addr, padded, &vars);
+	if (rc != IMP_OK)
+		goto cleanup;
 	rc = board_profile_run(p, "flash_program_begin", probe, &vars);
 	if (rc != IMP_OK)
 		goto cleanup;

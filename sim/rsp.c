@@ -29,7 +29,7 @@
 #include "sim/vb1_map.h"
 
 #define RSP_PACKET_SIZE 0x4000u  /* what qSupported announces */
-#define RSP_MAX_READ 0x1000u     /* largest 'm' answered at once (hex fits a packet) */
+#define RSP_MAX_READ ((RSP_PACKET_SIZE - 8u) / 2u) /* largest 'm' answered at once: its hex fills a packet */
 
 struct rsp_conn {
 	struct sim_board *b;

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "exp/export.h"
+#include "formats/x509.h"
+#include "hsm/org.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 #include "run.h"
@@ -74,7 +76,36 @@ static imp_err manifest_key_open(struct station_ctx *ctx, struct manifest_key *m
 	s->signer = &mk->signer;
 	s->x5c = mk->x5c;
 	s->x5c_count = 1;
+	s->device_ca = r->station.org.cert[HSM_ORG_DEVICE_CA];
 	return IMP_OK;
+}
+
+/* The device CA certificate from DATA/trust (no HSM needed). *out is new. */
+static imp_err device_ca_load(struct station_ctx *ctx, X509 **out)
+{
+	char path[4400];
+	imp_err rc;
+
+	st_trust_dir(ctx, path, sizeof(path));
+	strncat(path, "/", sizeof(path) - strlen(path) - 1);
+	strncat(path, hsm_org_file(HSM_ORG_DEVICE_CA), sizeof(path) - strlen(path) - 1);
+	rc = fmt_cert_load(path, out);
+	if (rc == IMP_ERR_IO)
+		IMP_ERROR("no device CA certificate at %s: run 'imprint hsm export-trust' on the "
+			  "station that holds the hierarchy", path);
+	return rc;
+}
+
+/* The configured subject CN of device certificates (a template), or NULL. */
+static const char *config_subject_cn(const struct fmt_config *cfg)
+{
+	for (size_t i = 0; i < cfg->certificate.subject_count; i++) {
+		const char *a = cfg->certificate.subject[i].attr;
+
+		if (strcmp(a, "CN") == 0 || strcmp(a, "commonName") == 0)
+			return cfg->certificate.subject[i].value;
+	}
+	return NULL;
 }
 
 static struct {
@@ -89,9 +120,11 @@ static const struct st_option export_opts[] = {
 	{ "follow", 'f', ST_OPT_FLAG, &eo.follow, NULL,
 	  "keep delivering new records until interrupted" },
 	{ "driver", 'd', ST_OPT_STRING, &eo.driver_name, "NAME",
-	  "https (default), aws-iot, azure-dps, csv or manifest" },
-	{ "out", 'o', ST_OPT_STRING, &eo.out, "FILE", "the file a file exporter writes" },
-	{ "force", 0, ST_OPT_FLAG, &eo.force, NULL, "a file exporter may replace FILE" },
+	  "https (default), aws-iot, azure-dps, csv, manifest or microchip-manifest" },
+	{ "out", 'o', ST_OPT_STRING, &eo.out, "FILE",
+	  "the file a file exporter writes (azure-dps: a directory)" },
+	{ "force", 0, ST_OPT_FLAG, &eo.force, NULL,
+	  "a file exporter may replace what it wrote before" },
 	{ "new", 0, ST_OPT_FLAG, &eo.only_new, NULL,
 	  "a file exporter writes only records newer than its last export" },
 	{ "batch", 'b', ST_OPT_INT, &eo.batch, "N", "records per request (1000)" },
@@ -135,8 +168,9 @@ static imp_err export_check(int argc, char **argv)
 
 /*
  * A file export: the outbox is read, never changed; the driver's own
- * progress (the newest record it wrote) is DATA/export/DRIVER.last; FILE is
- * written atomically and replaced only with --force.
+ * progress (the newest record it wrote) is DATA/export/DRIVER.last; its
+ * outputs are written atomically and replaced only with --force (the
+ * driver refuses existing ones before it writes anything).
  */
 static imp_err file_export(struct station_ctx *ctx, const char *jpath,
 			   const struct exp_driver *d, const struct exp_settings *s,
@@ -146,13 +180,8 @@ static imp_err file_export(struct station_ctx *ctx, const char *jpath,
 	uint8_t *buf = NULL;
 	size_t n = 0;
 	void *state = NULL;
-	struct stat sb;
 	imp_err rc, crc;
 
-	if (s->out_path && !eo.force && stat(s->out_path, &sb) == 0) {
-		IMP_ERROR("%s exists: give --force to replace it, or another --out", s->out_path);
-		return IMP_ERR_EXISTS;
-	}
 	snprintf(progress, sizeof(progress), "%s/export/%s.last", ctx->data_dir, d->name);
 	if (eo.only_new) {
 		rc = imp_read_file(progress, &buf, &n);
@@ -198,6 +227,7 @@ static int export_run(struct station_ctx *ctx, int argc, char **argv)
 	struct exp_settings s = { 0 };
 	struct exp_stats total = { 0 };
 	struct manifest_key mk = { 0 };
+	X509 *device_ca = NULL;
 	const struct exp_driver *d = exp_driver_find(eo.driver_name);
 	void *state = NULL;
 	char jpath[4200];
@@ -208,7 +238,7 @@ static int export_run(struct station_ctx *ctx, int argc, char **argv)
 	(void)argv;
 	if (eo.list) {
 		for (size_t i = 0; exp_drivers[i]; i++)
-			printf("%-10s %s\n", exp_drivers[i]->name, exp_drivers[i]->summary);
+			printf("%-19s %s\n", exp_drivers[i]->name, exp_drivers[i]->summary);
 		return 0;
 	}
 	st_journal_path(ctx, cfgp, jpath, sizeof(jpath));
@@ -231,10 +261,18 @@ static int export_run(struct station_ctx *ctx, int argc, char **argv)
 	s.retry_for_s = eo.retry_for > 0 ? (double)eo.retry_for : -1;
 	s.timeout_ms = eo.timeout_ms;
 	s.out_path = eo.out;
-	if (strcmp(d->name, "manifest") == 0) {
+	s.replace = eo.force;
+	s.subject_cn = config_subject_cn(cfgp);
+	s.organisation = cfgp->organisation.name;
+	if (strcmp(d->name, "manifest") == 0 || strcmp(d->name, "microchip-manifest") == 0) {
 		rc = manifest_key_open(ctx, &mk, &s);
 		if (rc != IMP_OK)
 			goto cleanup;
+	} else if (strcmp(d->name, "azure-dps") == 0) {
+		rc = device_ca_load(ctx, &device_ca);
+		if (rc != IMP_OK)
+			goto cleanup;
+		s.device_ca = device_ca;
 	}
 	if (d->durable_on_close) {
 		rc = file_export(ctx, jpath, d, &s, &total);
@@ -298,6 +336,7 @@ report:
 	if (rc == IMP_ERR_TIMEOUT)
 		rc = IMP_ERR_EXPORT;
 cleanup:
+	X509_free(device_ca);
 	jnl_close(j);
 	return st_fail(rc, rc == IMP_ERR_EXPORT ? "the records stay in the outbox" : NULL);
 }
@@ -316,6 +355,11 @@ const struct st_command st_cmd_export = {
 		"retries, exactly once (docs/REGISTRY.md). The file drivers write every record "
 		"for a backend that imports in bulk, without changing the outbox: a file export "
 		"can be repeated, replaces its file only with --force, and with --new writes "
-		"only the records after its own last export. Exits 27 if records were refused: "
+		"only the records after its own last export. aws-iot writes the JSON lines and "
+		"their provisioning template beside them (FILE without .jsonl, then "
+		".template.json); azure-dps writes a directory: bulk-NNN.json bodies of at most "
+		"10 enrollments and enrollment-group.json for the device CA; microchip-manifest "
+		"writes one signed entry per device. docs/EXPORT.md has each format and the "
+		"cloud-side commands that import it. Exits 27 if records were refused: "
 		"'imprint export --rejected' lists them with the reason.",
 };

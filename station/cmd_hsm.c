@@ -370,7 +370,10 @@ static const struct st_command hsm_tokens_cmd = {
 		"cannot be loaded is reported and the others are still listed.",
 };
 
+extern const struct st_command st_hsm_ca_verification_cert_cmd; /* cmd_hsm_verification.c */
+
 static const struct st_command *const hsm_subs[] = {
+	&st_hsm_ca_verification_cert_cmd,
 	&hsm_export_trust_cmd,
 	&hsm_init_cmd,
 	&hsm_status_cmd,
@@ -381,8 +384,9 @@ static const struct st_command *const hsm_subs[] = {
 const struct st_command st_cmd_hsm = {
 	.name = "hsm",
 	.need = NEED_DATA_DIR,
-	.summary = "the organisation's keys: init, status, export-trust; tokens",
+	.summary = "the organisation's keys: init, status, export-trust, ca-verification-cert; "
+		   "tokens",
 	.usage = "imprint hsm init [--force] [--psk-master] | status | export-trust [--out FILE] | "
-		 "tokens [--module NAME|PATH]",
+		 "ca-verification-cert --code CODE [--out FILE] | tokens [--module NAME|PATH]",
 	.subs = hsm_subs,
 };

@@ -5,8 +5,10 @@
  * Exporters are drivers, picked by name from exp_drivers[] (NULL-terminated,
  * alphabetical): "https" delivers to a registry that speaks the API of
  * docs/REGISTRY.md (imprint-registry is the reference), the others write
- * files for backends that import in bulk (AWS IoT bulk registration, Azure
- * IoT DPS enrollments, a signed JWS manifest, CSV for an ERP).
+ * files for backends that import in bulk (AWS IoT bulk registration with its
+ * provisioning template, Azure IoT DPS bulk enrollment bodies and an
+ * enrollment group, imprint's signed batch manifest, a Microchip-style
+ * manifest of per-device signed entries, CSV for an ERP; docs/EXPORT.md).
  *
  * exp_deliver() is the pump: it takes pending records from the outbox in
  * batches, pushes them through one driver and records each result in the
@@ -72,8 +74,13 @@ struct exp_settings {
 	double backoff_base_s;    /* first backoff (0: 0.2); doubles, full jitter */
 	double backoff_max_s;     /* cap (0: 10) */
 	/* files */
-	const char *out_path;     /* file to write (created, atomically renamed on close) */
-	/* manifest: the record-signing key and its chain (leaf first) */
+	const char *out_path;     /* file (azure-dps: directory) to write, complete or not at all */
+	bool replace;             /* an existing output may be replaced (--force) */
+	const char *subject_cn;   /* azure-dps: the configured CN of device certificates
+				     (a template: "{serial}"), NULL if the subject has none */
+	X509 *device_ca;          /* azure-dps, microchip-manifest: the device CA certificate */
+	const char *organisation; /* microchip-manifest: the organisation's name */
+	/* manifest, microchip-manifest: the record-signing key and its chain (leaf first) */
 	const struct fmt_signer *signer;
 	X509 *const *x5c;
 	size_t x5c_count;

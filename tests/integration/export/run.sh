@@ -256,7 +256,11 @@ for d in aws-iot azure-dps csv; do
 	[ $rc = 0 ] || { [ $d = aws-iot ] && [ $rc = 27 ]; } || { cat "$tmp/e.err"; fail "export --driver $d"; }
 done
 [ "$(wc -l <"$tmp/out.aws-iot")" = 6 ] || fail "aws-iot lines"
-python3 -c "import json; a=json.load(open('$tmp/out.azure-dps')); assert len(a)==7, len(a)" || fail "azure-dps after aws-iot"
+python3 -c "
+import json
+b = json.load(open('$tmp/out.azure-dps/bulk-001.json'))['enrollments']
+assert len(b) == 6 and sum(e['provisioningStatus'] == 'disabled' for e in b) == 1, b
+" || fail "azure-dps after aws-iot: 6 enrollments, the revoked one disabled"
 [ "$(wc -l <"$tmp/out.csv")" = 8 ] || fail "csv rows"
 [ "$(outbox_state)" = "$before" ] || fail "a file export changed the outbox"
 # the same export again: refused without --force, the same file with it

@@ -19,6 +19,7 @@
 #include "board/profile.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
+#include "../../../board/probe_priv.h"
 #ifdef HAVE_SIM_CHIP
 #include "sim/chip.h"
 #endif
@@ -339,6 +340,68 @@ static void test_sim_uri(void **state)
 }
 #endif
 
+/* A register file that counts reads: a check32 right after a poll32 of the
+ * same register checks the word the poll ended on, without a second read;
+ * any other check32 reads. */
+static unsigned count_reads;
+static uint32_t count_reg = 0x14; /* BSY clear, error bits 0x14 set */
+
+static imp_err count_read(void *priv, uint32_t addr, uint8_t *buf, size_t n)
+{
+	(void)priv;
+	(void)addr;
+	count_reads++;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)(count_reg >> (8 * (i % 4)));
+	return IMP_OK;
+}
+
+static imp_err count_write(void *priv, uint32_t addr, const uint8_t *buf, size_t n)
+{
+	(void)priv;
+	(void)addr;
+	(void)buf;
+	(void)n;
+	return IMP_OK;
+}
+
+static void test_poll_then_check_reads_once(void **state)
+{
+	static const struct board_probe_driver drv = {
+		.name = "count", .read_mem = count_read, .write_mem = count_write,
+	};
+	struct board_probe probe = { .drv = &drv };
+	struct board_profile *p = NULL;
+	static const char json[] = BASE_HEAD MEM ",\"sequences\":{"
+		"\"same\":[{\"op\":\"poll32\",\"addr\":16,\"mask\":1,\"value\":0,\"timeout_ms\":10},"
+		"{\"op\":\"check32\",\"addr\":16,\"mask\":\"0x14\",\"value\":0}],"
+		"\"other\":[{\"op\":\"poll32\",\"addr\":16,\"mask\":1,\"value\":0,\"timeout_ms\":10},"
+		"{\"op\":\"check32\",\"addr\":20,\"mask\":\"0x14\",\"value\":0}],"
+		"\"apart\":[{\"op\":\"poll32\",\"addr\":16,\"mask\":1,\"value\":0,\"timeout_ms\":10},"
+		"{\"op\":\"write32\",\"addr\":24,\"value\":0},"
+		"{\"op\":\"check32\",\"addr\":16,\"mask\":\"0x14\",\"value\":0}]}}";
+
+	(void)state;
+	assert_int_equal(board_profile_parse(json, sizeof(json) - 1, "t", &p), IMP_OK);
+	imp_log_set_level(IMP_LOG_QUIET);
+	/* The error bits are set: every variant must fail its check. */
+	count_reads = 0;
+	assert_int_equal(board_profile_run(p, "same", &probe, NULL), IMP_ERR_BOARD);
+	assert_int_equal(count_reads, 1);
+	count_reads = 0;
+	assert_int_equal(board_profile_run(p, "other", &probe, NULL), IMP_ERR_BOARD);
+	assert_int_equal(count_reads, 2);
+	count_reads = 0;
+	assert_int_equal(board_profile_run(p, "apart", &probe, NULL), IMP_ERR_BOARD);
+	assert_int_equal(count_reads, 2);
+	count_reg = 0;
+	count_reads = 0;
+	assert_int_equal(board_profile_run(p, "same", &probe, NULL), IMP_OK);
+	assert_int_equal(count_reads, 1);
+	imp_log_set_level(IMP_LOG_INFO);
+	board_profile_free(p);
+}
+
 static void test_driver_tables(void **state)
 {
 	(void)state;
@@ -365,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_search_path),
 		cmocka_unit_test(test_vars),
 		cmocka_unit_test(test_driver_tables),
+		cmocka_unit_test(test_poll_then_check_reads_once),
 #ifdef HAVE_SIM_CHIP
 		cmocka_unit_test(test_sim_probe_uid_flash_fuses_lock),
 		cmocka_unit_test(test_sim_uri),
