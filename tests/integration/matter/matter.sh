@@ -120,6 +120,11 @@ check test "${passcodes[0]}" != "${passcodes[1]}"
 
 "$IMPRINT" --data-dir "$DATA" --config "$T/b.json" audit >"$T/audit.out" 2>"$T/audit.err"
 check test $? = 0
+# The file exporters take records with Matter factory data as they are.
+"$IMPRINT" --data-dir "$DATA" --config "$T/b.json" export --driver csv --out "$T/records.csv" \
+	>/dev/null 2>>"$T/audit.err"
+check test $? = 0
+check test "$(grep -c TST "$T/records.csv")" = 2
 
 
 # Refusals: a board provisioned without "matter"; an unknown serial; an
@@ -176,7 +181,7 @@ check test "${#passcodes[@]}" = 5
 # and hex of both byte orders, in every file of the data directory, the
 # boards' state and the captured stderr of every command.
 python3 - "$DATA" "$T/vb" "$T/crash" "$T/p1.err" "$T/p2.err" "$T/label.err" "$T/label.out" \
-	"$T/crash.err" "$T/audit.err" "$T/p1.out" "$T/p2.out" -- "${passcodes[@]}" <<'EOF' >"$T/grep.out"
+	"$T/crash.err" "$T/audit.err" "$T/records.csv" "$T/p1.out" "$T/p2.out" -- "${passcodes[@]}" <<'EOF' >"$T/grep.out"
 import os, struct, sys
 args = sys.argv[1:]
 cut = args.index('--')
