@@ -36,6 +36,24 @@ imp_err prov_matter_open(struct prov_station *st, struct hsm_session *s)
 			  PROV_MATTER_SEAL_LABEL, imp_err_name(rc));
 		return rc;
 	}
+	/* Before any board: the token must seal and unseal (AES-GCM both ways). */
+	{
+		static const uint8_t probe_aad[] = AAD_TAG "|self-test";
+		uint8_t zero[4] = { 0 }, sealed[SEALED_LEN], back[4];
+
+		rc = hsm_seal(s, st->matter_seal, probe_aad, sizeof(probe_aad) - 1, zero, 4, sealed);
+		if (rc == IMP_OK)
+			rc = hsm_unseal(s, st->matter_seal, probe_aad, sizeof(probe_aad) - 1, sealed,
+					sizeof(sealed), back);
+		if (rc == IMP_OK && memcmp(back, zero, 4) != 0)
+			rc = IMP_ERR_HSM;
+		if (rc != IMP_OK) {
+			IMP_ERROR("matter: the hsm cannot seal and open setup passcodes with \"%s\" "
+				  "(%s): it needs AES-GCM encryption and decryption (docs/MATTER.md); "
+				  "no board was touched", PROV_MATTER_SEAL_LABEL, imp_err_name(rc));
+			return rc;
+		}
+	}
 	if (!m->certification_declaration)
 		return IMP_OK;
 	rc = imp_read_file(m->certification_declaration, &cd, &n);
