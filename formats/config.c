@@ -726,20 +726,32 @@ static imp_err parse_line(struct cctx *c, json_t *o, struct fmt_config *cfg)
 
 /* ---- matter (docs/MATTER.md) ---- */
 
-static imp_err get_hex16(struct cctx *c, json_t *o, const char *key, uint16_t *dst)
+/* "matter.vendor_id": 4 hex digits as the Matter specification writes them. */
+static imp_err get_matter_id(struct cctx *c, json_t *o, const char *key, char out[5])
 {
-	const char *s = json_string_value(json_object_get(o, key));
+	json_t *v = json_object_get(o, key);
+	const char *s = json_string_value(v);
 	char p[PATH_MAX_JSON];
-	unsigned v = 0;
 
+	if (!v)
+		return IMP_OK;
 	sub(p, "matter", key);
-	if (!s || strlen(s) != 4 || strspn(s, "0123456789abcdefABCDEF") != 4)
-		return fail(c, p, "expected 4 hex digits (\"FFF1\")");
-	for (size_t i = 0; i < 4; i++)
-		v = v * 16 + (unsigned)(isdigit((unsigned char)s[i]) ? s[i] - '0'
-								 : tolower((unsigned char)s[i]) - 'a' + 10);
-	*dst = (uint16_t)v;
+	if (!s || strlen(s) != 4 || !plain_chars(s, ""))
+		return fail(c, p, "expected 4 hex digits, e.g. \"FFF1\"");
+	for (int i = 0; i < 4; i++) {
+		if (!isxdigit((unsigned char)s[i]))
+			return fail(c, p, "expected 4 hex digits, e.g. \"FFF1\"");
+		if (islower((unsigned char)s[i]))
+			return fail(c, p, "expected uppercase hex digits (\"FFF1\", as the "
+					  "Matter specification writes them)");
+	}
+	memcpy(out, s, 5);
 	return IMP_OK;
+}
+
+uint16_t fmt_matter_id_value(const char id[5])
+{
+	return id[0] ? (uint16_t)strtoul(id, NULL, 16) : 0;
 }
 
 static imp_err parse_matter(struct cctx *c, json_t *o, struct fmt_config *cfg)
@@ -764,11 +776,20 @@ static imp_err parse_matter(struct cctx *c, json_t *o, struct fmt_config *cfg)
 			"vendor_id, product_id, discriminator, spake2p_iterations, salt_length, "
 			"discovery, commissioning_flow, certification_declaration");
 	if (rc == IMP_OK)
-		rc = get_hex16(c, o, "vendor_id", &m->vendor_id);
+		rc = get_matter_id(c, o, "vendor_id", cfg->matter.vendor_id);
 	if (rc == IMP_OK)
-		rc = get_hex16(c, o, "product_id", &m->product_id);
+		rc = get_matter_id(c, o, "product_id", cfg->matter.product_id);
+	if (rc == IMP_OK && strcmp(cfg->matter.vendor_id, "0000") == 0)
+		rc = fail(c, "matter.vendor_id", "0000 is not a vendor id (Matter: reserved)");
 	if (rc != IMP_OK)
 		return rc;
+	/* The factory data and the DAC carry both IDs. */
+	if (!cfg->matter.vendor_id[0])
+		return fail(c, "matter.vendor_id", "missing: the factory data needs the vendor id "
+			    "(4 hex digits, e.g. \"FFF1\")");
+	if (!cfg->matter.product_id[0])
+		return fail(c, "matter.product_id", "missing: the factory data needs the product id "
+			    "(4 hex digits, e.g. \"8000\")");
 	if (cfg->key_mode == FMT_KEY_MODE_PSK)
 		return fail(c, "matter", "a Matter device attests with its certificate: key_mode "
 			    "must be \"device\" or \"hsm\", not \"psk\"");

@@ -65,9 +65,13 @@ struct fmt_pin_spec {
 #define FMT_MATTER_CD_MAX 1024u          /* largest certification declaration */
 
 struct fmt_matter_config {
+	/* Matter vendor and product ID as the Matter specification writes
+	 * them: 4 uppercase hex digits ("FFF1", "8000"); "" = not set. */
+	char vendor_id[5];
+	char product_id[5];
+	/* The factory data (docs/MATTER.md): made for every board when the
+	 * "matter" object is present, which then needs both IDs. */
 	bool enabled;              /* the "matter" object is present */
-	uint16_t vendor_id;        /* "vendor_id": 4 hex digits, required */
-	uint16_t product_id;       /* "product_id": 4 hex digits, required */
 	int discriminator;         /* 0..4095; -1 (default): random per board */
 	unsigned iterations;       /* "spake2p_iterations" 1000..100000 */
 	unsigned salt_length;      /* "salt_length" 16..32: random per board */
@@ -75,6 +79,9 @@ struct fmt_matter_config {
 	unsigned flow;             /* "commissioning_flow": enum fmt_matter_flow */
 	char *certification_declaration; /* resolved path, NULL = none */
 };
+
+/* The numeric value of a "vendor_id" / "product_id" as parsed (0 if unset). */
+uint16_t fmt_matter_id_value(const char id[5]);
 
 struct fmt_config {
 	char *path;           /* the file that was loaded */
@@ -102,6 +109,7 @@ struct fmt_config {
 		size_t subject_count;
 		unsigned validity_days;   /* 1..36500, default 7300 */
 	} certificate;
+	struct fmt_matter_config matter; /* docs/MATTER.md */
 	struct {
 		char *name;               /* default "Imprint Demo Organisation" */
 		char country[3];          /* 2 letters, "" = omitted (default) */
@@ -141,7 +149,6 @@ struct fmt_config {
 		uint64_t quota;           /* the line's quota to store; 0 (default) keeps */
 		unsigned connect_timeout; /* seconds, 1..60, default 2 */
 	} line;                           /* docs/LINE.md */
-	struct fmt_matter_config matter;  /* docs/MATTER.md */
 };
 
 /* Fill cfg with the defaults (as if the file were {"version": 1}). */

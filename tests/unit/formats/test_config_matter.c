@@ -60,8 +60,10 @@ static void test_absent_and_defaults(void **state)
 	assert_int_equal(load_text("{\"version\": 1, \"matter\": {\"vendor_id\": \"FFF1\", "
 				   "\"product_id\": \"8000\"}}", &cfg, err), IMP_OK);
 	assert_true(cfg.matter.enabled);
-	assert_int_equal(cfg.matter.vendor_id, 0xFFF1);
-	assert_int_equal(cfg.matter.product_id, 0x8000);
+	assert_string_equal(cfg.matter.vendor_id, "FFF1");
+	assert_string_equal(cfg.matter.product_id, "8000");
+	assert_int_equal(fmt_matter_id_value(cfg.matter.vendor_id), 0xFFF1);
+	assert_int_equal(fmt_matter_id_value(cfg.matter.product_id), 0x8000);
 	assert_int_equal(cfg.matter.discriminator, -1);
 	assert_int_equal(cfg.matter.iterations, FMT_MATTER_ITER_DEFAULT);
 	assert_int_equal(cfg.matter.salt_length, FMT_MATTER_SALT_DEFAULT);
@@ -69,15 +71,15 @@ static void test_absent_and_defaults(void **state)
 	assert_int_equal(cfg.matter.flow, FMT_MATTER_FLOW_STANDARD);
 	assert_null(cfg.matter.certification_declaration);
 	fmt_config_release(&cfg);
-	assert_int_equal(load_text("{\"version\": 1, \"matter\": {\"vendor_id\": \"fff2\", "
+	assert_int_equal(load_text("{\"version\": 1, \"matter\": {\"vendor_id\": \"FFF2\", "
 				   "\"product_id\": \"0001\", \"discriminator\": 3840, "
 				   "\"spake2p_iterations\": 1000, \"salt_length\": 16, "
 				   "\"discovery\": [\"on-network\", \"ble\"], "
 				   "\"commissioning_flow\": \"custom\", "
 				   "\"certification_declaration\": \"cd.der\"}}", &cfg, err),
 			 IMP_OK);
-	assert_int_equal(cfg.matter.vendor_id, 0xFFF2);
-	assert_int_equal(cfg.matter.product_id, 1);
+	assert_int_equal(fmt_matter_id_value(cfg.matter.vendor_id), 0xFFF2);
+	assert_int_equal(fmt_matter_id_value(cfg.matter.product_id), 1);
 	assert_int_equal(cfg.matter.discriminator, 3840);
 	assert_int_equal(cfg.matter.iterations, 1000);
 	assert_int_equal(cfg.matter.salt_length, 16);
@@ -92,11 +94,20 @@ static void test_refusals(void **state)
 {
 	(void)state;
 	expect_error("{\"version\": 1, \"matter\": {\"product_id\": \"8000\"}}",
-		     "config: matter.vendor_id: expected 4 hex digits (\"FFF1\")");
+		     "config: matter.vendor_id: missing: the factory data needs the vendor id (4 hex "
+		     "digits, e.g. \"FFF1\")");
+	expect_error("{\"version\": 1, \"matter\": {\"vendor_id\": \"FFF1\"}}",
+		     "config: matter.product_id: missing: the factory data needs the product id (4 "
+		     "hex digits, e.g. \"8000\")");
 	expect_error("{\"version\": 1, \"matter\": {\"vendor_id\": \"FFF1\", \"product_id\": 32768}}",
-		     "config: matter.product_id: expected 4 hex digits (\"FFF1\")");
+		     "config: matter.product_id: expected 4 hex digits, e.g. \"FFF1\"");
 	expect_error("{\"version\": 1, \"matter\": {\"vendor_id\": \"FFF1x\", \"product_id\": \"8000\"}}",
-		     "config: matter.vendor_id: expected 4 hex digits (\"FFF1\")");
+		     "config: matter.vendor_id: expected 4 hex digits, e.g. \"FFF1\"");
+	expect_error("{\"version\": 1, \"matter\": {\"vendor_id\": \"fff1\", \"product_id\": \"8000\"}}",
+		     "config: matter.vendor_id: expected uppercase hex digits (\"FFF1\", as the "
+		     "Matter specification writes them)");
+	expect_error("{\"version\": 1, \"matter\": {\"vendor_id\": \"0000\", \"product_id\": \"8000\"}}",
+		     "config: matter.vendor_id: 0000 is not a vendor id (Matter: reserved)");
 	expect_error("{\"version\": 1, \"matter\": {\"vendor_id\": \"FFF1\", \"product_id\": \"8000\", "
 		     "\"discriminator\": 4096}}",
 		     "config: matter.discriminator: expected an integer from 0 to 4095");
