@@ -172,10 +172,11 @@ imp_err prov_matter_make(const struct prov_station *st, struct hsm_session *s,
 			      sealed);
 	if (rc != IMP_OK)
 		goto cleanup;
-	o = json_pack("{sI sI sI sI sI sI}", "vendor_id", (json_int_t)fmt_matter_id_value(m->vendor_id), "product_id",
-		      (json_int_t)fmt_matter_id_value(m->product_id), "discriminator", (json_int_t)disc, "flow",
-		      (json_int_t)m->flow, "discovery", (json_int_t)m->discovery, "iterations",
-		      (json_int_t)m->iterations);
+	o = json_pack("{sI sI sI sI sI sI}", "vendor_id",
+		      (json_int_t)fmt_matter_id_value(m->vendor_id), "product_id",
+		      (json_int_t)fmt_matter_id_value(m->product_id), "discriminator",
+		      (json_int_t)disc, "flow", (json_int_t)m->flow, "discovery",
+		      (json_int_t)m->discovery, "iterations", (json_int_t)m->iterations);
 	if (!o) {
 		rc = IMP_ERR_NOMEM;
 		goto cleanup;
