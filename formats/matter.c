@@ -163,12 +163,19 @@ imp_err fmt_base38_decode(const char *in, uint8_t *out, size_t cap, size_t *out_
 
 /* ------------------------------------------------------------ the QR code */
 
-/* Every field fits its width. */
+/* Every field fits its width (the 8 discovery bits may hold flags this
+ * code does not know: a reader accepts them, 5.1.3.1). */
 static bool payload_fits(const struct fmt_matter_payload *p)
 {
-	return p->flow <= FMT_MATTER_FLOW_CUSTOM && !(p->discovery & ~FMT_MATTER_DISC_ALL) &&
+	return p->flow <= FMT_MATTER_FLOW_CUSTOM &&
 	       p->discriminator <= FMT_MATTER_DISCRIMINATOR_MAX &&
 	       p->passcode < (1u << FMT_MATTER_PASSCODE_BITS);
+}
+
+/* What the station may issue: a valid passcode and known discovery flags. */
+static bool payload_issuable(const struct fmt_matter_payload *p)
+{
+	return fmt_matter_passcode_valid(p->passcode) && !(p->discovery & ~FMT_MATTER_DISC_ALL);
 }
 
 /* Append the low `bits` bits of v at bit offset *off, least significant first. */
@@ -214,7 +221,7 @@ imp_err fmt_matter_qr_raw(const struct fmt_matter_payload *p, char out[FMT_MATTE
 
 imp_err fmt_matter_qr(const struct fmt_matter_payload *p, char out[FMT_MATTER_QR_MAX])
 {
-	if (!fmt_matter_passcode_valid(p->passcode))
+	if (!payload_issuable(p))
 		return IMP_ERR_USAGE;
 	return fmt_matter_qr_raw(p, out);
 }
@@ -306,7 +313,7 @@ imp_err fmt_matter_manual_code_raw(const struct fmt_matter_payload *p,
 imp_err fmt_matter_manual_code(const struct fmt_matter_payload *p,
 			       char out[FMT_MATTER_MANUAL_MAX])
 {
-	if (!fmt_matter_passcode_valid(p->passcode))
+	if (!payload_issuable(p))
 		return IMP_ERR_USAGE;
 	return fmt_matter_manual_code_raw(p, out);
 }

@@ -103,16 +103,18 @@ imp_err fmt_base38_decode(const char *in, uint8_t *out, size_t cap, size_t *out_
  * least significant bit first: version (3) = 0, vendor ID (16), product
  * ID (16), commissioning flow (2), discovery capabilities (8),
  * discriminator (12), passcode (27), padding (4) = 0.
- * IMP_ERR_USAGE for a field out of range or an invalid passcode.
+ * IMP_ERR_USAGE for a field out of range, a discovery flag outside
+ * FMT_MATTER_DISC_ALL or an invalid passcode.
  */
 imp_err fmt_matter_qr(const struct fmt_matter_payload *p, char out[FMT_MATTER_QR_MAX]);
 /* The same packing with only the field widths checked (a 27-bit passcode
- * the specification forbids is encoded too): for test vectors and for
+ * the specification forbids, unknown discovery flags are encoded too): for test vectors and for
  * reading what other tools wrote. Never for a code the station issues. */
 imp_err fmt_matter_qr_raw(const struct fmt_matter_payload *p, char out[FMT_MATTER_QR_MAX]);
 
 /* Parse a "MT:" payload without TLV extension back into *p (version 0,
- * padding zero, fields in range; the passcode is not judged).
+ * padding zero, fields in range; the passcode and unknown discovery flags
+ * are not judged, as a reader of other tools' payloads must not).
  * IMP_ERR_USAGE otherwise. */
 imp_err fmt_matter_qr_parse(const char *qr, struct fmt_matter_payload *p);
 

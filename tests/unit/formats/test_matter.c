@@ -167,8 +167,11 @@ static void test_qr_refusals(void **state)
 	q.flow = (enum fmt_matter_flow)3;
 	assert_int_equal(fmt_matter_qr(&q, qr), IMP_ERR_USAGE);
 	q = p;
-	q.discovery = 0x20;
+	q.discovery = 0x20; /* a flag the station does not know: never issued, but read */
 	assert_int_equal(fmt_matter_qr(&q, qr), IMP_ERR_USAGE);
+	assert_int_equal(fmt_matter_qr_raw(&q, qr), IMP_OK);
+	assert_int_equal(fmt_matter_qr_parse(qr, &q), IMP_OK);
+	assert_int_equal(q.discovery, 0x20);
 	q = p;
 	q.passcode = 12345678; /* on the invalid list */
 	assert_int_equal(fmt_matter_qr(&q, qr), IMP_ERR_USAGE);
