@@ -814,6 +814,33 @@ static int done_cb(void *arg, const struct jnl_board *b)
 	return a->rc != IMP_OK;
 }
 
+/* A quarantine event on a DONE board's UID: a board that presented it
+ * contradicted the DONE row (a cloned UID or a replaced chip). */
+static int quarantine_cb(void *arg, const struct jnl_event *ev)
+{
+	struct audit *a = arg;
+	json_t *d = json_loads(ev->detail, 0, NULL);
+	const char *state = json_string_value(json_object_get(d, "board_state"));
+
+	if (state && strcmp(state, "DONE") == 0) {
+		const char *fx = json_string_value(json_object_get(d, "fixture"));
+		const char *lc = json_string_value(json_object_get(d, "lifecycle"));
+
+		finding(a, "cloned-uid", NULL, ev->serial, ev->uid,
+			"event %llu at %s: a board on fixture %s presented the uid of finished board "
+			"%s, but %s (lifecycle %s, fuses 0x%llx, debug port %s): quarantined; keep "
+			"it aside and check the genuine board",
+			(unsigned long long)ev->seq, ev->ts, fx ? fx : "?", ev->serial ? ev->serial : "?",
+			json_string_value(json_object_get(d, "reason")) ?
+				json_string_value(json_object_get(d, "reason")) : "?",
+			lc ? lc : "?",
+			(unsigned long long)json_integer_value(json_object_get(d, "fuses")),
+			json_is_true(json_object_get(d, "debug_open")) ? "open" : "closed");
+	}
+	json_decref(d);
+	return 0;
+}
+
 static imp_err check_journal(struct audit *a)
 {
 	struct jnl_opts jo = { .read_only = true, .must_exist = true };
@@ -866,6 +893,8 @@ static imp_err check_journal(struct audit *a)
 		rc = db_exec(a, "BEGIN;");
 		if (rc == IMP_OK)
 			rc = jnl_list_state(j, JNL_ST_DONE, done_cb, a);
+		if (rc == IMP_OK)
+			rc = jnl_iterate_kind(j, "quarantine", quarantine_cb, a);
 		if (rc == IMP_OK)
 			rc = a->rc;
 		if (rc == IMP_OK)

@@ -733,8 +733,24 @@ cleanup:
 	return jdb_end(j, rc);
 }
 
-imp_err jnl_quarantine(struct jnl *j, const char *uid, const char *fixture,
-				const char *reason)
+static json_t *quarantine_detail(const char *reason, const char *fixture, const char *board_state,
+				  const struct jnl_observed *seen)
+{
+	json_t *d = json_pack("{s:s, s:s?}", "reason", reason, "fixture", str_or_null(fixture));
+
+	if (d && board_state)
+		json_object_set_new(d, "board_state", json_string(board_state));
+	if (d && seen) {
+		json_object_set_new(d, "lifecycle", json_string(seen->lifecycle ? seen->lifecycle : "?"));
+		json_object_set_new(d, "fuses", json_integer((json_int_t)seen->fuses));
+		json_object_set_new(d, "debug_open", json_boolean(seen->debug_open));
+	}
+	return d;
+}
+
+/* jnl_quarantine_seen; done_ok false: a DONE board is refused (jnl_quarantine). */
+static imp_err quarantine(struct jnl *j, const char *uid, const char *fixture,
+			  const struct jnl_observed *seen, const char *reason, bool done_ok)
 {
 	char u[JNL_UID_HEX_MAX + 1], now[40], msg[JNL_ERRMSG_MAX], cbuf[16];
 	struct jnl_board b = { 0 };
@@ -743,9 +759,13 @@ imp_err jnl_quarantine(struct jnl *j, const char *uid, const char *fixture,
 	rc = board_begin(j, uid, u);
 	if (rc)
 		return rc;
+	snprintf(msg, sizeof(msg), "%s", reason && reason[0] ? reason : "locked and unknown");
 	rc = load_board(j->db, "uid", u, &b);
 	if (rc == IMP_OK) {
-		if (b.state != JNL_ST_QUARANTINED) {
+		if (b.state == JNL_ST_DONE && done_ok)
+			rc = board_event(j, u, b.serial, "quarantine",
+					 quarantine_detail(msg, fixture, "DONE", seen));
+		else if (b.state != JNL_ST_QUARANTINED) {
 			jerr_set(IMP_ERR_EXISTS, "board %s is known to the journal (%s%s%s): resume "
 				 "it instead of quarantining it", u, jnl_state_name(b.state),
 				 b.serial[0] ? ", serial " : "", b.serial);
@@ -755,7 +775,6 @@ imp_err jnl_quarantine(struct jnl *j, const char *uid, const char *fixture,
 	}
 	if (rc != IMP_ERR_NOT_FOUND)
 		goto cleanup;
-	snprintf(msg, sizeof(msg), "%s", reason && reason[0] ? reason : "locked and unknown");
 	snprintf(cbuf, sizeof(cbuf), "%d", (int)IMP_ERR_QUARANTINE);
 	jtime_now(now);
 	{
@@ -767,11 +786,46 @@ imp_err jnl_quarantine(struct jnl *j, const char *uid, const char *fixture,
 	}
 	if (rc)
 		goto cleanup;
-	rc = board_event(j, u, NULL, "quarantine",
-			 json_pack("{s:s, s:s?}", "reason", msg, "fixture", str_or_null(fixture)));
+	rc = board_event(j, u, NULL, "quarantine", quarantine_detail(msg, fixture, NULL, seen));
 cleanup:
 	jnl_board_release(&b);
 	return jdb_end(j, rc);
+}
+
+imp_err jnl_quarantine_seen(struct jnl *j, const char *uid, const char *fixture,
+			    const struct jnl_observed *seen, const char *reason)
+{
+	return quarantine(j, uid, fixture, seen, reason, true);
+}
+
+imp_err jnl_quarantine(struct jnl *j, const char *uid, const char *fixture,
+				const char *reason)
+{
+	return quarantine(j, uid, fixture, NULL, reason, false);
+}
+
+imp_err jnl_quarantine_counts(struct jnl *j, uint64_t *events, uint64_t *of_done)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db = NULL;
+	imp_err rc;
+
+	jerr_clear();
+	*events = *of_done = 0;
+	rc = jdb_open_reader(j, &db);
+	if (rc)
+		return rc;
+	rc = jdb_prepare(db, "SELECT count(*), coalesce(sum(json_extract(detail, '$.board_state') "
+			 "= 'DONE'), 0) FROM events WHERE kind = 'quarantine'", &st);
+	if (rc == IMP_OK)
+		rc = jdb_step_row(db, st);
+	if (rc == IMP_OK) {
+		*events = (uint64_t)sqlite3_column_int64(st, 0);
+		*of_done = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
 }
 
 imp_err jnl_reissue(struct jnl *j, const char *uid, const char *reason,

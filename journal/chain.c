@@ -641,3 +641,12 @@ imp_err jnl_iterate_events(struct jnl *j, uint64_t from_seq, const char *uid,
 			    "hash FROM events WHERE seq >= ?1 AND (?2 IS NULL OR uid = lower(?2)) "
 			    "ORDER BY seq", args, 2, event_row, &s);
 }
+
+imp_err jnl_iterate_kind(struct jnl *j, const char *kind, jnl_event_cb cb, void *arg)
+{
+	struct event_scan s = { cb, arg };
+	const struct jdb_arg args[] = { { .text = kind, .is_text = true } };
+
+	return jdb_snapshot(j, "SELECT seq, ts, mono_ns, uid, serial, kind, detail, prev_hash, "
+			    "hash FROM events WHERE kind = ?1 ORDER BY seq", args, 1, event_row, &s);
+}

@@ -154,6 +154,37 @@ cleanup:
 	return jdb_end(j, rc);
 }
 
+imp_err jnl_line_lost(struct jnl *j, uint64_t lease_id, const char *found)
+{
+	struct jnl_lease l;
+	char *detail;
+	imp_err rc;
+
+	rc = jdb_begin(j);
+	if (rc)
+		return rc;
+	rc = lease_get(j->db, lease_id, &l);
+	if (rc == IMP_ERR_NOT_FOUND)
+		jerr_set(rc, "no lease %" PRIu64 " in this journal", lease_id);
+	if (rc)
+		goto cleanup;
+	detail = jjson_dump(json_pack("{s:s, s:I, s:I, s:I, s:I, s:s}", "action", "lost", "lease",
+				      (json_int_t)l.id, "first", (json_int_t)l.first, "last",
+				      (json_int_t)l.last, "next", (json_int_t)l.next, "found",
+				      found ? found : ""));
+	if (!detail) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	rc = jchain_append(j, NULL, NULL, "lease", detail);
+	free(detail);
+	if (rc == IMP_OK)
+		rc = jdb_exec(j->db, "UPDATE outbox SET line_delivered_at = NULL, line_conflict = NULL "
+			      "WHERE line_delivered_at IS NOT NULL");
+cleanup:
+	return jdb_end(j, rc);
+}
+
 struct lease_scan {
 	jnl_lease_cb cb;
 	void *arg;
@@ -214,7 +245,30 @@ imp_err jnl_line_pending(struct jnl *j, unsigned limit, jnl_line_outbox_cb cb, v
 	return jdb_snapshot(j, sql, NULL, 0, line_row, &s);
 }
 
-imp_err jnl_line_count_pending(struct jnl *j, uint64_t *out)
+imp_err jnl_line_refeed(struct jnl *j, const char *reason)
+{
+	char *detail;
+	imp_err rc;
+
+	rc = jdb_begin(j);
+	if (rc)
+		return rc;
+	detail = jjson_dump(json_pack("{s:s, s:s}", "action", "line_refeed", "reason",
+				      reason ? reason : ""));
+	if (!detail) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	rc = jchain_append(j, NULL, NULL, "outbox", detail);
+	free(detail);
+	if (rc == IMP_OK)
+		rc = jdb_exec(j->db, "UPDATE outbox SET line_delivered_at = NULL, line_conflict = NULL "
+			      "WHERE line_delivered_at IS NOT NULL");
+cleanup:
+	return jdb_end(j, rc);
+}
+
+static imp_err count_one(struct jnl *j, const char *sql, uint64_t *out)
 {
 	sqlite3_stmt *st = NULL;
 	sqlite3 *db = NULL;
@@ -225,7 +279,7 @@ imp_err jnl_line_count_pending(struct jnl *j, uint64_t *out)
 	rc = jdb_open_reader(j, &db);
 	if (rc)
 		return rc;
-	rc = jdb_prepare(db, "SELECT count(*) FROM outbox WHERE line_delivered_at IS NULL", &st);
+	rc = jdb_prepare(db, sql, &st);
 	if (rc == IMP_OK)
 		rc = jdb_step_row(db, st);
 	if (rc == IMP_OK)
@@ -233,4 +287,14 @@ imp_err jnl_line_count_pending(struct jnl *j, uint64_t *out)
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return rc;
+}
+
+imp_err jnl_line_count_delivered(struct jnl *j, uint64_t *out)
+{
+	return count_one(j, "SELECT count(*) FROM outbox WHERE line_delivered_at IS NOT NULL", out);
+}
+
+imp_err jnl_line_count_pending(struct jnl *j, uint64_t *out)
+{
+	return count_one(j, "SELECT count(*) FROM outbox WHERE line_delivered_at IS NULL", out);
 }

@@ -19,6 +19,7 @@
 #define LINE_LOCK_KEY "7262617269" /* advisory lock of the schema migration */
 #define LINE_RETRY_S 1.0           /* back-off after a failed connect */
 #define LINE_FEED_BATCH 200u
+#define LINE_OFFLINE_WAIT_S 15.0   /* a board without a serial waits this long for the line */
 
 struct line {
 	pthread_mutex_t lock;    /* one libpq call at a time */
@@ -34,6 +35,12 @@ struct line {
 	bool quota_stored;
 	double retry_at;         /* no connect attempt before this (imp_now_s) */
 	bool warned;             /* "unreachable" logged since the last success */
+	bool ro_warned;          /* "a read-only standby" logged since the last success */
+	bool async_warned;       /* "asynchronous standby only" logged once */
+	/* The line lost a lease of this station and has leased its counters
+	 * again: no serial is issued from this line any more (docs/LINE.md,
+	 * "Failover"). Set under lock. */
+	bool refused;
 	uint64_t demand;         /* boards this run may start; 0: unknown */
 	uint64_t allocated;      /* new serials this run */
 	/* failures by step, from the journal's error events */
@@ -133,8 +140,14 @@ static void drop_conn(struct line *l)
 static PGconn *connect_db(const char *conninfo, int timeout_s, bool quiet)
 {
 	char tmo[16];
-	const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-	const char *vals[] = { conninfo, tmo, "imprint", NULL };
+	/* A primary that vanishes without closing its connections (power lost,
+	 * network cut) is noticed within about 10 s rather than the kernel's
+	 * minutes: TCP keepalives and a TCP user timeout, unless the URL sets
+	 * its own (it comes after them, so it wins). */
+	const char *keys[] = { "keepalives", "keepalives_idle", "keepalives_interval",
+			       "keepalives_count", "tcp_user_timeout", "dbname", "connect_timeout",
+			       "application_name", NULL };
+	const char *vals[] = { "1", "5", "2", "3", "10000", conninfo, tmo, "imprint", NULL };
 	PGconn *c;
 
 	snprintf(tmo, sizeof(tmo), "%d", timeout_s > 0 ? timeout_s : LINE_CONNECT_TIMEOUT_DEFAULT);
@@ -340,11 +353,15 @@ static imp_err release_in_line(struct line *l, uint64_t id, uint64_t next)
 	return rc;
 }
 
+static imp_err restore_lease(struct line *l, const struct jnl_lease *le);
+
 /*
- * Bring journal and line into agreement about this station's leases: a
- * lease granted in the line but absent from the journal (a crash between
- * the grant and the journal write) is journaled; a lease closed in the
- * journal but not released in the line is released.
+ * Bring journal and line into agreement about this station's leases, at
+ * every connection: a lease in the journal that the line does not hold
+ * (the line lost it: restore_lease) is put back or refused; a lease granted
+ * in the line but absent from the journal (a crash between the grant and
+ * the journal write) is journaled; a lease closed in the journal but not
+ * released in the line is released.
  */
 static imp_err reconcile_leases(struct line *l)
 {
@@ -353,22 +370,225 @@ static imp_err reconcile_leases(struct line *l)
 	const char *p[] = { l->station };
 	imp_err rc;
 
-	rc = pq_run(l, l->conn, &r, NULL, "SELECT id, first_counter, last_counter FROM leases "
-		    "WHERE station = $1 AND released_at IS NULL ORDER BY first_counter", 1, p);
+	rc = jnl_lease_list(l->j, false, collect_lease, &lv);
+	if (rc == IMP_OK)
+		rc = pq_run(l, l->conn, &r, NULL, "SELECT id, first_counter, last_counter, "
+			    "released_at IS NULL FROM leases WHERE station = $1 ORDER BY "
+			    "first_counter", 1, p);
+	for (size_t i = 0; rc == IMP_OK && i < lv.n; i++) {
+		bool held = false;
+
+		for (int k = 0; !held && k < PQntuples(r); k++)
+			held = val_u64(r, k, 0) == lv.v[i].id && val_u64(r, k, 1) == lv.v[i].first &&
+			       val_u64(r, k, 2) == lv.v[i].last;
+		if (!held)
+			rc = restore_lease(l, &lv.v[i]);
+	}
 	for (int i = 0; rc == IMP_OK && i < PQntuples(r); i++) {
+		if (strcmp(PQgetvalue(r, i, 3), "t") != 0)
+			continue;
 		rc = jnl_lease_add(l->j, val_u64(r, i, 0), val_u64(r, i, 1),
 					    val_u64(r, i, 2));
-		if (rc)
+		if (rc == IMP_ERR_DUPLICATE && l->refused) {
+			/* The line's new lease over counters of the lost one: not taken. */
+			IMP_DEBUG("line: lease %s: %s", PQgetvalue(r, i, 0), jnl_last_error());
+			rc = IMP_OK;
+		} else if (rc) {
 			IMP_ERROR("line: lease %s: %s", PQgetvalue(r, i, 0),
 				  jnl_last_error());
+		}
 	}
 	PQclear(r);
-	if (rc == IMP_OK)
-		rc = jnl_lease_list(l->j, false, collect_lease, &lv);
 	for (size_t i = 0; rc == IMP_OK && i < lv.n; i++)
 		if (lv.v[i].closed)
 			rc = release_in_line(l, lv.v[i].id, lv.v[i].next);
 	free(lv.v);
+	return rc;
+}
+
+/*
+ * The line must hold every record the journal marked delivered; fewer (it
+ * lost committed transactions, though perhaps no lease): every record is
+ * fed again (jnl_line_refeed). Lock held.
+ */
+static imp_err reconcile_records(struct line *l)
+{
+	const char *p[] = { l->station };
+	PGresult *r = NULL;
+	uint64_t delivered = 0, held;
+	char why[200];
+	imp_err rc;
+
+	rc = jnl_line_count_delivered(l->j, &delivered);
+	if (rc == IMP_OK)
+		rc = pq_run(l, l->conn, &r, NULL, "SELECT count(*) FROM records WHERE station = $1",
+			    1, p);
+	if (rc)
+		goto cleanup;
+	held = val_u64(r, 0, 0);
+	if (held >= delivered)
+		goto cleanup;
+	snprintf(why, sizeof(why), "the line holds %" PRIu64 " records of this station, the "
+		 "journal marked %" PRIu64 " delivered", held, delivered);
+	rc = jnl_line_refeed(l->j, why);
+	if (rc)
+		IMP_ERROR("line: %s", jnl_last_error());
+	else
+		IMP_WARN("line: %s (a failover to a standby that had not received them, or a "
+			 "restore from a backup): every record is fed again", why);
+cleanup:
+	PQclear(r);
+	return rc;
+}
+
+/* "host:port" of the server c reached, for messages. */
+static void server_name(PGconn *c, char *out, size_t cap)
+{
+	const char *h = PQhost(c), *p = PQport(c);
+
+	snprintf(out, cap, "%s:%s", h && h[0] ? h : "?", p && p[0] ? p : "?");
+}
+
+/*
+ * The server just reached must be a primary: a standby in recovery is
+ * read-only (a URL that names it alone, or without target_session_attrs=
+ * read-write): IMP_ERR_TIMEOUT, as if unreachable, and retried. This
+ * session commits with synchronous_commit at least "on", whatever the
+ * server's default, so that with a synchronous standby every commit the
+ * station saw is on the standby too; a primary that streams to
+ * asynchronous standbys only is named once (docs/LINE.md, "Failover").
+ */
+static imp_err check_server(struct line *l, PGconn *c)
+{
+	PGresult *r = NULL;
+	char name[300];
+	const char *sc;
+	imp_err rc;
+
+	rc = pq_run(l, c, &r, NULL, "SELECT pg_is_in_recovery(), current_setting("
+		    "'synchronous_commit'), current_setting('synchronous_standby_names'), "
+		    "(SELECT count(*) FROM pg_stat_replication)", 0, NULL);
+	if (rc)
+		return rc;
+	server_name(c, name, sizeof(name));
+	if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+		if (!l->ro_warned)
+			IMP_WARN("line: the line database at %s is a read-only standby: list the "
+				 "primary and its standbys in line.url with "
+				 "target_session_attrs=read-write (docs/LINE.md), or promote the "
+				 "standby; provisioning goes on from the leased serials", name);
+		l->ro_warned = true;
+		rc = IMP_ERR_TIMEOUT;
+		goto cleanup;
+	}
+	sc = PQgetvalue(r, 0, 1);
+	if (strcmp(sc, "off") == 0 || strcmp(sc, "local") == 0 || strcmp(sc, "remote_write") == 0)
+		rc = pq_exec(l, c, "SET synchronous_commit = on");
+	if (rc == IMP_OK && !PQgetvalue(r, 0, 2)[0] && atoi(PQgetvalue(r, 0, 3)) > 0 &&
+	    !l->async_warned) {
+		IMP_WARN("line: the line database at %s streams to asynchronous standbys only "
+			 "(synchronous_standby_names is empty): a failover to one can lose the last "
+			 "leases; name the standby in synchronous_standby_names on the primary "
+			 "(docs/LINE.md, failover)", name);
+		l->async_warned = true;
+	}
+cleanup:
+	PQclear(r);
+	return rc;
+}
+
+/*
+ * Lease le is in the journal but not in the line database: the line lost
+ * committed transactions (a failover to a standby that had not received
+ * them, a restore from a backup). Journaled first (jnl_line_lost, which also
+ * has every record fed again). Then, in one transaction under the line
+ * counter's lock: if no lease of the line holds any of its counters, nobody
+ * can have issued them, and the lease is put back as the journal has it
+ * (same id, station and range; released where the journal closed it) with
+ * its quota units, the line's counter moved past it. Otherwise the line has
+ * leased counters this station may have issued to someone again: the
+ * station refuses to issue any more serials (l->refused) and says why.
+ * Lock held.
+ */
+static imp_err restore_lease(struct line *l, const struct jnl_lease *le)
+{
+	char id[24], first[24], last[24], used[24], next[24], units[24], found[300] = "";
+	PGresult *r = NULL;
+	imp_err rc;
+
+	snprintf(id, sizeof(id), "%" PRIu64, le->id);
+	snprintf(first, sizeof(first), "%" PRIu64, le->first);
+	snprintf(last, sizeof(last), "%" PRIu64, le->last);
+	snprintf(used, sizeof(used), "%" PRIu64, le->next - le->first);
+	snprintf(next, sizeof(next), "%" PRIu64, le->next);
+	snprintf(units, sizeof(units), "%" PRIu64, (le->closed ? le->next : le->last + 1) - le->first);
+	rc = pq_exec(l, l->conn, "BEGIN");
+	if (rc == IMP_OK)
+		rc = pq_run(l, l->conn, &r, NULL, "SELECT 1 FROM line_counter WHERE id = 1 FOR UPDATE",
+			    0, NULL);
+	if (rc)
+		goto cleanup;
+	if (PQntuples(r) != 1)
+		snprintf(found, sizeof(found), "no line counter at all");
+	PQclear(r);
+	r = NULL;
+	if (!found[0]) {
+		const char *p[] = { id, first, last };
+
+		rc = pq_run(l, l->conn, &r, NULL, "SELECT id, station, first_counter, last_counter "
+			    "FROM leases WHERE id = $1::bigint OR (first_counter <= $3::bigint AND "
+			    "last_counter >= $2::bigint) ORDER BY first_counter LIMIT 1", 3, p);
+		if (rc)
+			goto cleanup;
+		if (PQntuples(r) == 1)
+			snprintf(found, sizeof(found), "lease %s of station %s, counters %s..%s",
+				 PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
+				 PQgetvalue(r, 0, 3));
+		PQclear(r);
+		r = NULL;
+	}
+	rc = jnl_line_lost(l->j, le->id, found[0] ? found : "nothing");
+	if (rc) {
+		IMP_ERROR("line: %s", jnl_last_error());
+		goto cleanup;
+	}
+	if (found[0]) {
+		IMP_ERROR("line: the line database lost lease %s (counters %s..%s, %s issued) of "
+			  "this station, and holds %s instead: serials this station issued may be "
+			  "issued again; this station issues no more serials from the line: stop the "
+			  "other stations, run 'imprint audit --line' and see docs/LINE.md (failover)",
+			  id, first, last, used, found);
+		l->refused = true;
+		goto cleanup;
+	}
+	{
+		const char *p[] = { id, l->station, first, last, used, le->closed ? "t" : "f", next };
+
+		rc = pq_run(l, l->conn, NULL, NULL, "INSERT INTO leases(id, station, first_counter, "
+			    "last_counter, used, released_at, released_from) VALUES ($1::bigint, $2, "
+			    "$3::bigint, $4::bigint, $5::bigint, CASE WHEN $6::boolean THEN now() END, "
+			    "CASE WHEN $6::boolean THEN $7::bigint END)", 7, p);
+	}
+	if (rc == IMP_OK) {
+		const char *p[] = { last, units };
+
+		rc = pq_run(l, l->conn, NULL, NULL, "UPDATE line_counter SET next_counter = "
+			    "greatest(next_counter, $1::bigint + 1), leased = leased + $2::bigint "
+			    "WHERE id = 1", 2, p);
+	}
+	if (rc == IMP_OK)
+		rc = pq_exec(l, l->conn, "SELECT setval(pg_get_serial_sequence('leases', 'id'), "
+			     "(SELECT max(id) FROM leases))");
+	if (rc == IMP_OK)
+		rc = pq_exec(l, l->conn, "COMMIT");
+	if (rc == IMP_OK)
+		IMP_WARN("line: the line database had lost lease %s (counters %s..%s) of this "
+			 "station (a failover to a standby that had not received it, or a restore "
+			 "from a backup): restored from the journal, records fed again", id, first,
+			 last);
+cleanup:
+	PQclear(r);
+	rollback(l->conn);
 	return rc;
 }
 
@@ -389,7 +609,9 @@ static imp_err ensure_conn(struct line *l)
 			return IMP_ERR_TIMEOUT;
 		}
 	}
-	rc = migrate(l, l->conn);
+	rc = check_server(l, l->conn);
+	if (rc == IMP_OK)
+		rc = migrate(l, l->conn);
 	if (rc == IMP_OK) {
 		const char *p[] = { l->station, l->cert };
 
@@ -411,16 +633,39 @@ static imp_err ensure_conn(struct line *l)
 	}
 	if (rc == IMP_OK)
 		rc = reconcile_leases(l);
+	if (rc == IMP_OK)
+		rc = reconcile_records(l);
 	if (rc) {
 		if (l->conn)
 			drop_conn(l);
 		return rc == IMP_ERR_CONFIG ? rc : IMP_ERR_TIMEOUT;
 	}
-	if (l->warned)
+	if (l->warned || l->ro_warned)
 		IMP_INFO("line: the line database is reachable again");
 	l->warned = false;
+	l->ro_warned = false;
 	l->ready = true;
 	return IMP_OK;
+}
+
+static int lease_high(void *arg, const struct jnl_lease *le)
+{
+	uint64_t *high = arg;
+
+	if (le->last > *high)
+		*high = le->last;
+	return 0;
+}
+
+/* The highest counter of any lease in the journal (0: none; UINT64_MAX if
+ * the journal cannot be read, so that nothing is leased). */
+static uint64_t journal_high(struct line *l)
+{
+	uint64_t high = 0;
+
+	if (jnl_lease_list(l->j, false, lease_high, &high) != IMP_OK)
+		return UINT64_MAX;
+	return high;
 }
 
 static uint64_t lease_left(struct line *l)
@@ -444,7 +689,11 @@ static imp_err take_lease(struct line *l, uint64_t want)
 	char a[24], b[24], u[24];
 	imp_err rc;
 
+	if (l->refused)
+		return IMP_ERR_DUPLICATE;
 	rc = ensure_conn(l);
+	if (rc == IMP_OK && l->refused)
+		rc = IMP_ERR_DUPLICATE;
 	if (rc)
 		return rc;
 	rc = pq_exec(l, l->conn, "BEGIN");
@@ -491,6 +740,22 @@ static imp_err take_lease(struct line *l, uint64_t want)
 	id = val_u64(r, 0, 0);
 	PQclear(r);
 	r = NULL;
+	/* Never a lease at or below a counter this station's journal already
+	 * holds: the line would be behind what this station issued. */
+	{
+		uint64_t high = journal_high(l);
+
+		if (next <= high) {
+			IMP_ERROR("line: the line database offers counters %" PRIu64 "..%" PRIu64
+				  " but this station's journal already holds leases up to counter %"
+				  PRIu64 ": the line lost committed leases (failover to an "
+				  "asynchronous standby, or a restore); refused: see docs/LINE.md "
+				  "(failover)", next, next + units - 1, high);
+			l->refused = true;
+			rc = IMP_ERR_DUPLICATE;
+			goto cleanup;
+		}
+	}
 	rc = pq_exec(l, l->conn, "COMMIT");
 	if (rc)
 		goto cleanup;
@@ -636,8 +901,14 @@ imp_err line_allocate(struct line *l, const char *uid, const char *fixture,
 
 	pthread_mutex_lock(&l->lock);
 	rc = ensure_conn(l);
-	if (rc == IMP_OK)
+	if (l->refused) {
+		IMP_ERROR("line: no serial for board %s: the line database lost leases of this "
+			  "station and leased their counters again, so this station issues no more "
+			  "serials (docs/LINE.md, failover)", uid);
+		rc = IMP_ERR_DUPLICATE;
+	} else if (rc == IMP_OK) {
 		rc = claim_uid(l, uid);
+	}
 	pthread_mutex_unlock(&l->lock);
 	if (rc == IMP_ERR_DUPLICATE)
 		return rc;
@@ -646,7 +917,7 @@ imp_err line_allocate(struct line *l, const char *uid, const char *fixture,
 	 * clash. Each turn either allocates, or finds a lease another worker
 	 * just took, or takes one: it ends when the line has no unit left.
 	 */
-	for (;;) {
+	for (double until = 0;;) {
 		uint64_t left;
 
 		rc = jnl_allocate(l->j, uid, fixture, serial_out, cap, &ex);
@@ -657,6 +928,16 @@ imp_err line_allocate(struct line *l, const char *uid, const char *fixture,
 		/* Counters at hand: another worker leased meanwhile; try again. */
 		rc = left ? IMP_OK : take_lease(l, lease_want(l, 0, true));
 		pthread_mutex_unlock(&l->lock);
+		if (rc == IMP_ERR_TIMEOUT) {
+			/* Offline with no counter at hand: a failover takes seconds,
+			 * so the board waits a while for the line rather than fail. */
+			if (until == 0)
+				until = imp_now_s() + LINE_OFFLINE_WAIT_S;
+			if (imp_now_s() < until) {
+				imp_sleep_us(250000);
+				continue;
+			}
+		}
 		if (rc == IMP_ERR_TIMEOUT || rc == IMP_ERR_QUOTA || rc == IMP_ERR_JOURNAL) {
 			rc = jnl_allocate(l->j, uid, fixture, serial_out, cap, &ex);
 			break;
@@ -1037,15 +1318,53 @@ imp_err line_release(struct line *l)
 
 /* -------------------------------------------------------- status, audit */
 
+/*
+ * For status and the audit, which only read: a primary is migrated as a
+ * station would; a standby (read-only) is read as it is, if its schema is
+ * this code's.
+ */
 static PGconn *connect_admin(const struct line_opts *o)
 {
 	PGconn *c = connect_db(o->conninfo, o->connect_timeout_s, false);
+	PGresult *r = NULL;
+	bool standby, schema;
+	int version = 0;
 
-	if (c && migrate(NULL, c) != IMP_OK) {
-		PQfinish(c);
+	if (!c)
 		return NULL;
+	if (pq_run(NULL, c, &r, NULL, "SELECT pg_is_in_recovery(), to_regclass("
+		   "'schema_migrations') IS NOT NULL", 0, NULL) != IMP_OK)
+		goto fail;
+	standby = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	schema = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+	PQclear(r);
+	r = NULL;
+	if (!standby) {
+		if (migrate(NULL, c) != IMP_OK)
+			goto fail;
+		return c;
 	}
+	if (schema) {
+		if (pq_run(NULL, c, &r, NULL, "SELECT coalesce(max(version), 0) FROM "
+			   "schema_migrations", 0, NULL) != IMP_OK)
+			goto fail;
+		version = atoi(PQgetvalue(r, 0, 0));
+	}
+	if (version != LINE_SCHEMA_VERSION) {
+		char name[300];
+
+		server_name(c, name, sizeof(name));
+		IMP_ERROR("line: the line database at %s is a read-only standby with schema version "
+			  "%d, not %d: run this against the primary", name, version,
+			  LINE_SCHEMA_VERSION);
+		goto fail;
+	}
+	PQclear(r);
 	return c;
+fail:
+	PQclear(r);
+	PQfinish(c);
+	return NULL;
 }
 
 /* Rows of r as an array of objects; columns named by PQfname. Integers for

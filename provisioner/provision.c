@@ -44,6 +44,7 @@ struct job {
 	char uid[JNL_UID_HEX_MAX + 1];
 	char serial[JNL_SERIAL_MAX];
 	enum jnl_state state;
+	enum jnl_state failed_step; /* the step an error stopped (state may become FAILED) */
 	json_t *data;     /* the journal's step data for this board (owned) */
 	/* The device key and certificate as objects, from the step that made
 	 * them or parsed once from data (owned; NULL until needed). */
@@ -75,6 +76,7 @@ static void report(struct job *j, imp_err rc, const char *fmt, ...)
 	p.serial = j->serial;
 	p.state = j->state;
 	p.rc = rc;
+	p.failed_step = rc != IMP_OK && j->state >= JNL_ST_DONE ? j->failed_step : j->state;
 	p.message = msg;
 	p.elapsed_s = imp_now_s() - j->t0;
 	j->st->progress(j->st->progress_arg, &p);
@@ -1016,6 +1018,7 @@ static imp_err identify(struct job *j, struct prov_result *res)
 {
 	struct prov_station *st = j->st;
 	struct jnl_board row = { 0 };
+	struct jnl_observed seen = { 0 };
 	imp_err rc2 = IMP_OK;
 	uint8_t swd_uid[64];
 	size_t swd_len = 0;
@@ -1027,7 +1030,11 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	if (rc != IMP_OK)
 		return rc;
 	imp_hex_encode(j->info.uid, WIRE_UID_LEN, j->uid);
+	/* The agent says the debug-lock fuse is burnt: a shut debug port is
+	 * what it should be, not an error to report. */
+	board_probe_expect_locked(j->probe, (j->info.fuses & WIRE_FUSE_DEBUG_LOCK) != 0);
 	rc = board_profile_read_uid(st->profile, j->probe, swd_uid, sizeof(swd_uid), &swd_len);
+	board_probe_expect_locked(j->probe, false);
 	/* A chip with a shorter UID (nRF52: 8 bytes) has the agent's 16 bytes
 	 * end in zeros. */
 	if (rc == IMP_OK &&
@@ -1079,11 +1086,14 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	}
 	report(j, IMP_OK, "identified");
 
+	seen.lifecycle = board_lifecycle_name(j->info.lifecycle);
+	seen.fuses = j->info.fuses;
+	seen.debug_open = swd_open;
 	rc = jnl_get_board(st->journal, j->uid, &row);
 	if (rc == IMP_ERR_NOT_FOUND) {
 		if (j->info.lifecycle == WIRE_LC_LOCKED || (j->info.fuses & WIRE_FUSE_DEBUG_LOCK)) {
-			rc = jnl_quarantine(st->journal, j->uid, j->fx->name,
-						     "locked board unknown to the journal");
+			rc = jnl_quarantine_seen(st->journal, j->uid, j->fx->name, &seen,
+						 "locked board unknown to the journal");
 			res->quarantined = true;
 			IMP_WARN("%s: board %s is locked and unknown to this journal: quarantined, "
 				 "not touched; set it aside for inspection", j->fx->name, j->uid);
@@ -1117,8 +1127,10 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	switch (j->state) {
 	case JNL_ST_DONE:
 		if (done_contradicted(j, swd_open, why, sizeof(why))) {
-			rc = jnl_quarantine(st->journal, j->uid, j->fx->name, why);
-			if (rc != IMP_OK && rc != IMP_ERR_EXISTS)
+			/* Journaled (hash-chained) before the station says so; the
+			 * DONE row stays the genuine board's. */
+			rc = jnl_quarantine_seen(st->journal, j->uid, j->fx->name, &seen, why);
+			if (rc != IMP_OK)
 				return rc;
 			res->quarantined = true;
 			IMP_ERROR("%s: board %s presents the uid of finished board %s but %s: a "
@@ -1180,8 +1192,13 @@ static imp_err connect_board(struct job *j)
 		/* Start from a known core state (a station that stopped half-way
 		 * may have left the flash controller inside a sequence), unless
 		 * the profile says a reset could lock the part: then its lock
-		 * state is read first (board_profile_connect). */
+		 * state is read first (board_profile_connect). A locked board
+		 * is expected here (one presented again once finished):
+		 * identify() decides what it means, so the probe does not
+		 * report it as an error. */
+		board_probe_expect_locked(j->probe, true);
 		rc = board_profile_connect(j->st->profile, j->probe);
+		board_probe_expect_locked(j->probe, false);
 		if (rc == IMP_ERR_TARGET_LOCKED)
 			rc = IMP_OK;
 	}
@@ -1250,6 +1267,8 @@ imp_err prov_run_board(struct prov_station *st, const struct fmt_fixture *fx,
 	}
 	if (rc == IMP_OK && !res->already_done)
 		rc = walk(&j);
+	if (rc != IMP_OK)
+		j.failed_step = j.state;
 	if (rc != IMP_OK && rc != IMP_ERR_QUARANTINE && rc != IMP_ERR_INTERRUPTED &&
 	    j.state != JNL_ST_FAILED && j.state != JNL_ST_DONE)
 		record_failure(&j, rc);
@@ -1257,6 +1276,7 @@ imp_err prov_run_board(struct prov_station *st, const struct fmt_fixture *fx,
 		rc = IMP_OK; /* --count reached before this board started */
 	res->rc = rc;
 	res->state = j.state;
+	res->failed_step = j.failed_step;
 	snprintf(res->uid, sizeof(res->uid), "%s", j.uid);
 	snprintf(res->serial, sizeof(res->serial), "%s", j.serial);
 	res->seconds = imp_now_s() - j.t0;
@@ -1395,8 +1415,8 @@ imp_err prov_firmware_check(const struct hsm_org *org, const uint8_t *image, siz
 	if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(code)) != 1 ||
 	    EVP_DigestVerify(md, sig, sig_len, image, n) != 1) {
 		IMP_ERROR("the firmware image's signature does not verify against the code-signing "
-			  "certificate; the image is not programmed. Sign it with the organisation's "
-			  "code-signing key");
+			  "certificate; the image is not programmed: sign it with the organisation's "
+			  "code-signing key ('imprint firmware sign IMAGE -o SIG')");
 		rc = IMP_ERR_FIRMWARE;
 	}
 cleanup:

@@ -182,8 +182,16 @@ const struct st_command st_cmd_audit = {
 		 "[--registry-db FILE] [--line URL] [--threads N]",
 	.opts = audit_opts,
 	.check = audit_check,
-	.help = "Verifies every record's signature and certificate chain, uniqueness of "
-		"serials, UIDs and keys, that every locked board has its record, the journal's "
-		"hash chain and checkpoints, and the quota (docs/AUDIT.md). Exits 28 when it "
-		"finds a problem.",
+	.help = "Verifies offline, from files alone, everything the station produced: every "
+		"record's signature and certificate chain against the trust (DATA/trust, or "
+		"--trust DIR), that serials, UIDs and keys are unique, that every locked "
+		"board has its record, the journal's hash chain and signed checkpoints, and "
+		"the quota (docs/AUDIT.md). --registry-db also compares the registry's "
+		"database, --line URL the line's central copy. Each problem is printed as a "
+		"FINDING (with --json, an object per finding and a summary); exits 28 when "
+		"there is one.",
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_NOT_FOUND, IMP_ERR_JOURNAL,
+				    IMP_ERR_AUDIT, IMP_OK },
+	.example = "imprint audit\nimprint audit --journal /backup/journal.sqlite --trust "
+		"/backup/trust --registry-db registry.sqlite",
 };

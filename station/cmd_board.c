@@ -194,9 +194,18 @@ static const struct st_command board_info_cmd = {
 	.summary = "a board's UID (through SWD and UART), lifecycle, fuses, agent version",
 	.usage = "imprint board info [--probe URI] [--uart PATH] [--profile NAME] [--baud N]",
 	.opts = info_opts_table,
-	.help = "Reads the board's unique ID through the debug probe (at the target profile's "
-		"UID address) and through the provisioning agent, and says whether they match; "
-		"shows lifecycle, fuses and agent version. Probe URIs: rsp://HOST:PORT, openocd://CONFIG, sim:",
+	.help = "Reads the board's unique ID through the debug probe (at the target "
+		"profile's UID address) and through the provisioning agent on the UART, and "
+		"says whether they match; shows the lifecycle, fuses and agent version. "
+		"Give --probe, --uart or both. Probe URIs: rsp://HOST:PORT (a GDB server: "
+		"OpenOCD, pyOCD, J-Link, QEMU, imprint-vboard), openocd://CONFIG (the "
+		"station starts OpenOCD) or sim:. A locked board answers \"unreadable: "
+		"target locked\" through the probe and exit 0. Exits 12 when the probe and "
+		"the UART reach two different boards.",
+	.exits = (const imp_err[]){ IMP_ERR_NOT_FOUND, IMP_ERR_VERIFY, IMP_ERR_PROBE,
+				    IMP_ERR_TARGET_LOCKED, IMP_ERR_LINK, IMP_ERR_PROTOCOL,
+				    IMP_ERR_TIMEOUT, IMP_ERR_BOARD, IMP_OK },
+	.example = "imprint board info --probe rsp://127.0.0.1:3333 --uart /dev/ttyUSB0",
 };
 
 static const struct st_command *const board_subs[] = { &board_info_cmd, NULL };
@@ -207,4 +216,7 @@ const struct st_command st_cmd_board = {
 	.summary = "talk to one board: info",
 	.usage = "imprint board info [--probe URI] [--uart PATH] [--profile NAME] [--baud N]",
 	.subs = board_subs,
+	.help = "Commands that reach one board directly, outside a provisioning run; "
+		"nothing is journaled.",
+	.example = "imprint board info --uart /dev/ttyUSB0",
 };

@@ -522,7 +522,15 @@ static int demo_run(struct station_ctx *ctx, int argc, char **argv)
 		       (unsigned long long)pending);
 		printf("trust bundle: %s/%s\n", trust, HSM_ORG_BUNDLE_FILE);
 		printf("registry: %s (database %s)\n", reg.url, reg.db);
-		printf("journal: 'imprint --data-dir %s status'\n", ctx->data_dir);
+		/* The program as it was started: a build tree's imprint is not on
+		 * $PATH. */
+		const char *prog = ctx->prog && strchr(ctx->prog, '/') ? ctx->prog : "imprint";
+
+		printf("configuration: %s (station demo-station; its registry stopped with the "
+		       "demo)\n", cfg_path);
+		printf("next: '%s --data-dir %s boards' lists the boards, '... records' the signed "
+		       "records, '... status' the journal; 'revoke' takes --config %s\n", prog,
+		       ctx->data_dir, cfg_path);
 	}
 cleanup:
 	st_registry_stop(&reg);
@@ -542,7 +550,19 @@ const struct st_command st_cmd_demo = {
 		 "[--anchor agent|pcsc] [--vpcd-port PORT] [--faults OPTIONS]",
 	.opts = demo_opts,
 	.check = demo_check,
-	.help = "Starts N virtual boards, creates the embedded hsm and the organisation's "
-		"hierarchy if needed, signs a demo firmware image, provisions every board, "
-		"delivers the records to a local registry and audits it all. Works in DATA/demo.",
+	.help = "The whole line on one machine: starts N virtual boards (imprint-vboard), "
+		"creates the embedded SoftHSM2 token and the organisation's hierarchy if "
+		"needed, signs a demo firmware image with the code-signing key, provisions "
+		"every board, delivers the records to a local imprint-registry and audits "
+		"it all. Everything is kept in DATA/demo (the configuration it wrote, the "
+		"boards' state, the registry); the journal is DATA's. The closing lines "
+		"name the commands to look at the result. Exit codes are those of "
+		"provisioning, export and audit.",
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_NOT_FOUND,
+				    IMP_ERR_FIRMWARE, IMP_ERR_VERIFY, IMP_ERR_PROBE,
+				    IMP_ERR_LINK, IMP_ERR_TIMEOUT, IMP_ERR_BOARD,
+				    IMP_ERR_CHALLENGE, IMP_ERR_QUOTA, IMP_ERR_EXPORT,
+				    IMP_ERR_AUDIT, IMP_ERR_INTERRUPTED, IMP_OK },
+	.example = "imprint demo --boards 8\nimprint --data-dir /tmp/demo demo --boards 2 "
+		"--latency 0 --key-mode hsm",
 };

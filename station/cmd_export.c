@@ -227,6 +227,7 @@ static int export_run(struct station_ctx *ctx, int argc, char **argv)
 	struct exp_settings s = { 0 };
 	struct exp_stats total = { 0 };
 	struct manifest_key mk = { 0 };
+	struct st_registry local = { 0 };
 	X509 *device_ca = NULL;
 	const struct exp_driver *d = exp_driver_find(eo.driver_name);
 	void *state = NULL;
@@ -258,6 +259,22 @@ static int export_run(struct station_ctx *ctx, int argc, char **argv)
 	rc = exp_settings_from_config(cfgp, &s);
 	if (rc != IMP_OK)
 		goto cleanup;
+	/* No registry configured: the local reference registry (docs/CONFIG.md),
+	 * for this export, with its store in DATA/registry. */
+	if (!s.url && strcmp(d->name, "https") == 0) {
+		char dir[4300];
+
+		snprintf(dir, sizeof(dir), "%s/registry", ctx->data_dir);
+		rc = st_registry_start(ctx, dir, &local);
+		if (rc != IMP_OK)
+			goto cleanup;
+		s.url = local.url;
+		s.ca = local.ca;
+		s.cert = local.cert;
+		s.key = local.key;
+		IMP_INFO("no registry.url configured: delivering to the local reference registry "
+			 "(database %s)", local.db);
+	}
 	s.retry_for_s = eo.retry_for > 0 ? (double)eo.retry_for : -1;
 	s.timeout_ms = eo.timeout_ms;
 	s.out_path = eo.out;
@@ -336,6 +353,7 @@ report:
 	if (rc == IMP_ERR_TIMEOUT)
 		rc = IMP_ERR_EXPORT;
 cleanup:
+	st_registry_stop(&local);
 	X509_free(device_ca);
 	jnl_close(j);
 	return st_fail(rc, rc == IMP_ERR_EXPORT ? "the records stay in the outbox" : NULL);
@@ -352,14 +370,20 @@ const struct st_command st_cmd_export = {
 	.opts = export_opts,
 	.check = export_check,
 	.help = "The https driver delivers the outbox to the registry over mutual TLS, with "
-		"retries, exactly once (docs/REGISTRY.md). The file drivers write every record "
-		"for a backend that imports in bulk, without changing the outbox: a file export "
-		"can be repeated, replaces its file only with --force, and with --new writes "
-		"only the records after its own last export. aws-iot writes the JSON lines and "
+		"retries, exactly once (docs/REGISTRY.md); with no registry.url configured, "
+		"to the local reference registry (imprint-registry, started for the export, "
+		"its database in DATA/registry). The file drivers write every record for a "
+		"backend that imports in bulk, without changing the outbox: a file export can "
+		"be repeated, replaces its file only with --force, and with --new writes only "
+		"the records after its own last export. aws-iot writes the JSON lines and "
 		"their provisioning template beside them (FILE without .jsonl, then "
 		".template.json); azure-dps writes a directory: bulk-NNN.json bodies of at most "
 		"10 enrollments and enrollment-group.json for the device CA; microchip-manifest "
 		"writes one signed entry per device. docs/EXPORT.md has each format and the "
-		"cloud-side commands that import it. Exits 27 if records were refused: "
-		"'imprint export --rejected' lists them with the reason.",
+		"cloud-side commands that import it. Exits 27 if records were refused or the "
+		"registry stayed unreachable: 'imprint export --rejected' lists refused records "
+		"with the reason.",
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_NOT_FOUND,
+				    IMP_ERR_EXISTS, IMP_ERR_JOURNAL, IMP_ERR_EXPORT, IMP_OK },
+	.example = "imprint export --once\nimprint export --driver aws-iot --out things.jsonl",
 };

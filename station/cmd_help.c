@@ -18,8 +18,8 @@ static void print_overview(void)
 	printf("\ncommands:\n");
 	for (const struct st_command *const *c = st_commands; *c; c++)
 		printf("  %-12s %s\n", (*c)->name, (*c)->summary);
-	printf("\n'imprint help COMMAND' or 'imprint COMMAND --help' shows a command's options; "
-	       "'man imprint' lists exit codes\n");
+	printf("\n'imprint help COMMAND' or 'imprint COMMAND --help' shows a command's options, "
+	       "exit codes and an example\n");
 }
 
 static int help_run(struct station_ctx *ctx, int argc, char **argv)
@@ -61,6 +61,9 @@ const struct st_command st_cmd_help = {
 	.summary = "list commands, or show one command's help",
 	.usage = "imprint help [COMMAND [SUBCOMMAND]]",
 	.max_args = 2,
-	.help = "Without a command, the global options and the list of commands; with one, its "
-		"usage, description and options. The same text as 'imprint COMMAND --help'.",
+	.help = "Without a command, the global options and the list of commands; with one "
+		"(and a sub-command), its usage, description, options, exit codes and an "
+		"example: the same text as 'imprint COMMAND --help', from the same command "
+		"table the man page is made from.",
+	.example = "imprint help provision\nimprint help hsm init",
 };

@@ -328,8 +328,13 @@ static const struct st_command hsm_export_trust_cmd = {
 	.summary = "write the public trust bundle a backend needs",
 	.usage = "imprint hsm export-trust [--out FILE]",
 	.opts = trust_opts,
-	.help = "The organisation's certificates (root first, then the device CA, the "
-		"record-signing, revocation and code-signing certificates) as one PEM file.",
+	.help = "Writes the organisation's certificates (root first, then the device CA, "
+		"the record-signing, revocation and code-signing certificates) as one PEM "
+		"file, read from the hsm: what a registry or backend needs to verify "
+		"records and device certificates. Nothing secret is in it. Default FILE: "
+		"DATA/trust/bundle.pem.",
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_NOT_FOUND, IMP_OK },
+	.example = "imprint hsm export-trust --out /srv/registry/trust.pem",
 };
 
 static const struct st_command hsm_init_cmd = {
@@ -339,11 +344,17 @@ static const struct st_command hsm_init_cmd = {
 	.summary = "create the organisation key hierarchy in the hsm",
 	.usage = "imprint hsm init [--force] [--psk-master]",
 	.opts = init_opts,
-	.help = "Creates the root CA, device CA, record-signing, revocation and code-signing "
-		"keys as sensitive, never-extractable token objects, and their certificates; "
-		"the AES-256 psk master only when key_mode is psk or with --psk-master. "
-		"With no hsm configured, first creates the embedded SoftHSM2 token in DATA/hsm "
-		"(demo and development only).",
+	.help = "Creates the root CA, device CA, record-signing, revocation and "
+		"code-signing keys as sensitive, never-extractable token objects, and their "
+		"certificates (written to DATA/trust as well); the AES-256 psk master only "
+		"when key_mode is psk or with --psk-master. With no hsm configured, first "
+		"creates the embedded SoftHSM2 token in DATA/hsm (demo and development "
+		"only). Exits 10 if the token already holds a hierarchy: --force destroys "
+		"it and every device certificate it issued stops chaining to the new root.",
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_PIN_LOCKED,
+				    IMP_ERR_NOT_FOUND, IMP_ERR_EXISTS, IMP_ERR_UNSUPPORTED,
+				    IMP_OK },
+	.example = "imprint hsm init\nimprint --config station.json hsm init --psk-master",
 };
 
 static const struct st_command hsm_status_cmd = {
@@ -352,9 +363,15 @@ static const struct st_command hsm_status_cmd = {
 	.need = NEED_CONFIG,
 	.summary = "list keys and certificates; check every private key stays in the hsm",
 	.usage = "imprint hsm status",
-	.help = "Exits 13 (insecure) if an organisation key could leave the hsm. Also says "
-		"which key modes the token can do, and what it lacks for the others "
-		"(docs/HSM.md).",
+	.help = "Lists the token, every key with whether it is sensitive and never "
+		"extractable, and every role's certificate with its subject, SHA-256 and "
+		"expiry; says which key modes (device, hsm, psk) the token can do and what "
+		"it lacks for the others (docs/HSM.md). Exits 13 (insecure) if a private or "
+		"secret key could leave the hsm, 9 if a role of the hierarchy is missing "
+		"('imprint hsm init').",
+	.exits = (const imp_err[]){ IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_PIN_LOCKED,
+				    IMP_ERR_NOT_FOUND, IMP_ERR_INSECURE, IMP_OK },
+	.example = "imprint hsm status\nimprint --json hsm status",
 };
 
 static const struct st_command hsm_tokens_cmd = {
@@ -364,10 +381,13 @@ static const struct st_command hsm_tokens_cmd = {
 	.summary = "list pkcs11 modules, slots and tokens with their uris",
 	.usage = "imprint hsm tokens [--module NAME|PATH]",
 	.opts = tokens_opts,
-	.help = "The configured module (the embedded SoftHSM2 default under its own "
+	.help = "Lists the configured module (the embedded SoftHSM2 default under its own "
 		"configuration), then every module registered with p11-kit, loaded one at a "
-		"time; each slot and token with its RFC 7512 uri, for hsm.token. A module that "
-		"cannot be loaded is reported and the others are still listed.",
+		"time; each slot and token with its RFC 7512 uri, to copy into hsm.token. A "
+		"module that cannot be loaded is reported and the others are still listed; "
+		"--module lists one module only.",
+	.exits = (const imp_err[]){ IMP_ERR_HSM, IMP_ERR_NOT_FOUND, IMP_OK },
+	.example = "imprint hsm tokens --module softhsm2",
 };
 
 extern const struct st_command st_hsm_ca_verification_cert_cmd; /* cmd_hsm_verification.c */
@@ -389,4 +409,9 @@ const struct st_command st_cmd_hsm = {
 	.usage = "imprint hsm init [--force] [--psk-master] | status | export-trust [--out FILE] | "
 		 "ca-verification-cert --code CODE [--out FILE] | tokens [--module NAME|PATH]",
 	.subs = hsm_subs,
+	.help = "The organisation's root of trust in the hsm (the configured PKCS#11 token, "
+		"or the embedded SoftHSM2 token in DATA/hsm): create it, check it, hand out "
+		"its public certificates, and find tokens. Keys never leave the hsm; only "
+		"certificates are written.",
+	.example = "imprint hsm init\nimprint hsm status",
 };

@@ -171,4 +171,7 @@ const struct st_command st_hsm_ca_verification_cert_cmd = {
 		"valid 7 days. Then: aws iot register-ca-certificate --ca-certificate "
 		"file://DATA/trust/device-ca.pem --verification-cert file://FILE "
 		"--set-as-active (docs/EXPORT.md).",
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_PIN_LOCKED,
+				    IMP_ERR_NOT_FOUND, IMP_OK },
+	.example = "imprint hsm ca-verification-cert --code 0123abcd -o verification.pem",
 };

@@ -72,9 +72,14 @@ static const struct st_command journal_checkpoint_cmd = {
 	.usage = "imprint journal checkpoint [--interval N]",
 	.opts = checkpoint_opts,
 	.check = checkpoint_check,
-	.help = "Every run ends with a checkpoint; this takes one on demand (the audit and "
-		"'status --verify' require one over the head). --interval stores the number of "
-		"events between automatic checkpoints.",
+	.help = "Signs the journal's head (its newest event's hash, sequence and serial "
+		"counter) with the record-signing key in the hsm, and stores it in the "
+		"hsm's anchor. Every run ends with a checkpoint; this takes one on demand, "
+		"as the audit and 'status --verify' require one over the head. --interval N "
+		"also stores the number of events between automatic checkpoints "
+		"(docs/JOURNAL.md).",
+	.exits = (const imp_err[]){ IMP_ERR_JOURNAL, IMP_OK },
+	.example = "imprint journal checkpoint --interval 500",
 };
 
 static const struct st_command *const journal_subs[] = {
@@ -88,4 +93,8 @@ const struct st_command st_cmd_journal = {
 	.summary = "sign the journal's head now: checkpoint [--interval N]",
 	.usage = "imprint journal checkpoint [--interval N]",
 	.subs = journal_subs,
+	.help = "The journal (DATA/journal.sqlite, or the configuration's journal) is read "
+		"by status, boards, records, report and audit; this command signs its head "
+		"on demand.",
+	.example = "imprint journal checkpoint",
 };

@@ -153,6 +153,13 @@ static const struct st_command line_release_cmd = {
 	.summary = "give back this station's unused leased serials (end of shift)",
 	.usage = "imprint line release [--line URL] [--wait S]",
 	.opts = sync_opts,
+	.help = "At the end of a shift, gives the unused serials of this station's open "
+		"leases back to the line, so that no serial is lost and none is issued "
+		"twice (docs/LINE.md). --wait S waits up to S seconds for the line "
+		"database. Exits 18 if the line does not answer in time.",
+	.exits = (const imp_err[]){ IMP_ERR_JOURNAL, IMP_ERR_TIMEOUT, IMP_ERR_QUOTA,
+				    IMP_ERR_DUPLICATE, IMP_OK },
+	.example = "imprint line release --line postgresql://line.example/imprint",
 };
 
 static const struct st_command line_status_cmd = {
@@ -162,6 +169,11 @@ static const struct st_command line_status_cmd = {
 	.summary = "the line's quota, throughput per station, yield, failures by step",
 	.usage = "imprint line status [--line URL]",
 	.opts = line_opts,
+	.help = "The line as the line database sees it: its quota and serials issued, each "
+		"station's throughput and last contact, yield and failures by step. Reads "
+		"the line database only (--line URL, else line.url).",
+	.exits = (const imp_err[]){ IMP_ERR_TIMEOUT, IMP_ERR_JOURNAL, IMP_OK },
+	.example = "imprint line status --line postgresql://line.example/imprint",
 };
 
 static const struct st_command line_sync_cmd = {
@@ -171,6 +183,12 @@ static const struct st_command line_sync_cmd = {
 	.summary = "feed this station's records and journal head to the line now",
 	.usage = "imprint line sync [--line URL] [--wait S]",
 	.opts = sync_opts,
+	.help = "Sends this station's records and journal head to the line now (provision "
+		"and resume do it in the background); --wait S waits up to S seconds for "
+		"the line database. Exits 18 if it does not answer in time, 23 if the line "
+		"already holds a UID or serial of this station under another identity.",
+	.exits = (const imp_err[]){ IMP_ERR_TIMEOUT, IMP_ERR_DUPLICATE, IMP_ERR_JOURNAL, IMP_OK },
+	.example = "imprint line sync --wait 30",
 };
 
 static const struct st_command *const line_subs[] = {
@@ -186,5 +204,9 @@ const struct st_command st_cmd_line = {
 	.summary = "the whole line on one PostgreSQL: status, sync, release (docs/LINE.md)",
 	.usage = "imprint line status|sync|release [--line URL] [--wait S]",
 	.subs = line_subs,
-	.help = "The line audit is 'imprint audit --line URL'.",
+	.help = "Line mode: several stations share one PostgreSQL database for serial "
+		"leases, the quota, UID uniqueness and a central copy of every record "
+		"(docs/LINE.md). The line's half of the audit is 'imprint audit --line "
+		"URL'.",
+	.example = "imprint line status --line postgresql://line.example/imprint",
 };

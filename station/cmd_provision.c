@@ -78,7 +78,22 @@ const struct st_command st_cmd_provision = {
 		 "[--line URL]",
 	.opts = provision_opts,
 	.check = provision_check,
-	.help = "A worker per fixture takes each board through CONNECT, IDENTIFY, ALLOCATE, "
-		"KEYS, CERTIFY, INJECT, FIRMWARE, CHALLENGE, LOCK and RECORD, journaling every "
-		"step before it acts. Boards already done are reported and left alone.",
+	.help = "A worker per fixture takes its board through CONNECT, IDENTIFY, ALLOCATE, "
+		"KEYS, CERTIFY, INJECT, FIRMWARE, CHALLENGE, LOCK and RECORD (steps 1 to 10 "
+		"of 11, DONE the 11th), journaling every step before it acts "
+		"(docs/PROVISIONING.md). The fuses are burnt only after every check before "
+		"them passed, and the lock is verified from outside. Boards already done "
+		"are reported and left alone; a locked board unknown to the journal is "
+		"quarantined, not touched. After a failure the closing lines say what to "
+		"do: 'imprint resume' for boards in flight, 'imprint boards --state FAILED' "
+		"for rejected ones. --reissue (with a supervisor's pin) takes boards done "
+		"or rejected, and not locked, through again with their serial. With --json, "
+		"one event per step and per result (docs/EVENTS.md). The exit code is the "
+		"first board error; 0 when every board is done.",
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_PIN, IMP_ERR_NOT_FOUND, IMP_ERR_VERIFY,
+				    IMP_ERR_PROBE, IMP_ERR_TARGET_LOCKED, IMP_ERR_LINK,
+				    IMP_ERR_PROTOCOL, IMP_ERR_TIMEOUT, IMP_ERR_BOARD,
+				    IMP_ERR_QUOTA, IMP_ERR_QUARANTINE, IMP_ERR_DUPLICATE,
+				    IMP_ERR_CHALLENGE, IMP_ERR_INTERRUPTED, IMP_OK },
+	.example = "imprint provision\nimprint --json provision --fixtures 2 --count 10",
 };

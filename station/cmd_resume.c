@@ -83,6 +83,8 @@ static int resume_run(struct station_ctx *ctx, int argc, char **argv)
 	prov_run_fixtures(&l->station, fx, n, res);
 	st_run_checkpoint(l); /* the end of every run is signed */
 	code = st_report_results(ctx, fx, res, n);
+	if (code != 0 && code != IMP_ERR_INTERRUPTED)
+		st_results_hint(fx, res, n);
 	if (code == 0 && scan.orphans)
 		code = IMP_ERR_NOT_FOUND;
 cleanup:
@@ -107,7 +109,16 @@ const struct st_command st_cmd_resume = {
 	.summary = "finish every board the journal has in flight",
 	.usage = "imprint resume [--line URL]",
 	.opts = resume_opts,
-	.help = "Locked boards that only miss their record get it without the board; the "
-		"others are taken up on their fixture from the state the journal holds. Exits 9 "
-		"if a board in flight was on a fixture that is not configured.",
+	.help = "Finishes every board the journal holds in flight after a crash, a power "
+		"cut or a stop (exit 29): locked boards that only miss their record get it "
+		"without the board; the others are taken up on their fixture from the state "
+		"the journal holds. Rejected (FAILED) and quarantined boards are not in "
+		"flight: 'imprint boards' lists them. Prints \"nothing in flight\" and exits "
+		"0 when there is nothing to do; exits 9 if a board in flight was on a "
+		"fixture that is not configured.",
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_NOT_FOUND, IMP_ERR_VERIFY,
+				    IMP_ERR_PROBE, IMP_ERR_TARGET_LOCKED, IMP_ERR_LINK,
+				    IMP_ERR_PROTOCOL, IMP_ERR_TIMEOUT, IMP_ERR_BOARD,
+				    IMP_ERR_CHALLENGE, IMP_ERR_INTERRUPTED, IMP_OK },
+	.example = "imprint resume",
 };

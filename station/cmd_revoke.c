@@ -129,7 +129,12 @@ const struct st_command st_cmd_revoke = {
 	.opts = revoke_opts,
 	.min_args = 1,
 	.max_args = 1,
-	.help = "The revocation record is signed by the organisation's revocation key in the "
-		"hsm and delivered like any record ('imprint export').",
+	.help = "Decommissions device SERIAL: a revocation record, signed by the "
+		"organisation's revocation key in the hsm, goes into the outbox and is "
+		"delivered like any record ('imprint export'); the journal keeps the board "
+		"and its identity. --reason says why (key-compromise, decommissioned, ...). "
+		"Exits 9 if SERIAL is not in this station's journal.",
 	.check = revoke_check,
+	.exits = (const imp_err[]){ IMP_ERR_NOT_FOUND, IMP_ERR_EXISTS, IMP_OK },
+	.example = "imprint revoke DEMO000001 --reason decommissioned",
 };

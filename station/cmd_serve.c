@@ -290,4 +290,6 @@ const struct st_command st_cmd_serve = {
 		"the journal at each request. Listens on loopback unless told otherwise; any other "
 		"address is refused without --token-file, and the token then travels in plain "
 		"HTTP: use it on a trusted network only. Stops on SIGINT or SIGTERM.",
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_OK },
+	.example = "imprint serve --dashboard --listen 127.0.0.1:8080",
 };

@@ -31,6 +31,11 @@ static void print_status(const json_t *o, void *arg)
 	printf("\nboards per state:\n");
 	json_object_foreach((json_t *)states, key, v)
 		printf("  %-12s %lld\n", key, json_integer_value(v));
+	v = json_object_get(o, "quarantines");
+	if (json_integer_value(json_object_get(v, "events")))
+		printf("\nquarantined: %lld (%lld presenting the uid of a finished board: see "
+		       "'imprint audit')\n", json_integer_value(json_object_get(v, "events")),
+		       json_integer_value(json_object_get(v, "done_uid")));
 	printf("\nrecent failures:\n");
 	json_array_foreach(json_object_get(o, "failures"), i, v)
 		printf("  %s %-10s %-10s %s (exit %lld)\n", json_string_value(json_object_get(v, "uid")),
@@ -117,6 +122,14 @@ const struct st_command st_cmd_status = {
 	.usage = "imprint status [--failures N] [--verify] [--since T] [--until T]",
 	.opts = status_opts,
 	.check = status_check,
-	.help = "Reads the journal only. --verify checks the hash chain and the signed "
-		"checkpoints against DATA/trust and exits 28 (audit) if they do not hold.",
+	.help = "Boards per state, the quota and serials left, the most recent failures, "
+		"the shift's figures (first-pass yield, failures by step; --since and "
+		"--until bound them) and the records waiting for the registry. Reads the "
+		"journal only. --verify also checks the hash chain and the signed "
+		"checkpoints against DATA/trust and exits 28 (audit) if they do not hold. "
+		"With --json, one object (\"event\": \"status\"), the same as the dashboard's "
+		"/status.json. 'imprint boards' lists the boards one by one.",
+	.exits = (const imp_err[]){ IMP_ERR_AUDIT, IMP_OK },
+	.example = "imprint status --verify\nimprint --json status --since "
+		"2026-12-01T06:00:00Z",
 };

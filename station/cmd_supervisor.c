@@ -18,6 +18,13 @@ static const struct st_command supervisor_set_cmd = {
 	.need = NEED_CONFIG,
 	.summary = "store a new supervisor pin (read from hsm.supervisor_pin, else a prompt)",
 	.usage = "imprint supervisor set",
+	.help = "Reads a new supervisor pin from hsm.supervisor_pin (an environment "
+		"variable or a file of mode 0600), else asks on the terminal, and stores it "
+		"as a salted PBKDF2-HMAC-SHA256 in DATA/supervisor (mode 0600). At least 6 "
+		"characters. Exits 7 if no pin can be read, 13 if the pin file is not "
+		"private.",
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_PIN, IMP_ERR_INSECURE, IMP_OK },
+	.example = "imprint supervisor set",
 };
 
 static const struct st_command *const supervisor_subs[] = { &supervisor_set_cmd, NULL };
@@ -31,4 +38,5 @@ const struct st_command st_cmd_supervisor = {
 	.help = "The supervisor pin is a second pin, held by a supervisor and distinct from the "
 		"hsm's, that 'imprint provision --reissue' asks for. It is stored as a salted "
 		"PBKDF2-HMAC-SHA256 in DATA/supervisor (mode 0600).",
+	.example = "imprint supervisor set",
 };

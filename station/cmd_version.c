@@ -20,4 +20,7 @@ const struct st_command st_cmd_version = {
 	.need = NEED_NOTHING,
 	.summary = "print the version",
 	.usage = "imprint version",
+	.help = "Prints the program's version; with --json, {\"event\": \"version\", \"program\": "
+		"\"imprint\", \"version\": ...}. 'imprint --version' is the same.",
+	.example = "imprint version --json",
 };

@@ -175,23 +175,69 @@ void st_unknown_command(const struct st_command *const *table, const char *prefi
 			  *within ? " " : "", name, prefix);
 }
 
+/* Text for people, wrapped at 78 columns after indent; "\n" starts a new
+ * paragraph. */
+static void print_wrapped(const char *text, int indent)
+{
+	const char *p = text;
+
+	while (*p) {
+		int col = indent;
+
+		printf("%*s", indent, "");
+		while (*p && *p != '\n') {
+			size_t w = strcspn(p, " \n");
+
+			if (col > indent && col + 1 + (int)w > 78) {
+				printf("\n%*s", indent, "");
+				col = indent;
+			} else if (col > indent) {
+				putchar(' ');
+				col++;
+			}
+			printf("%.*s", (int)w, p);
+			col += (int)w;
+			p += w;
+			while (*p == ' ')
+				p++;
+		}
+		putchar('\n');
+		if (*p == '\n')
+			p++;
+	}
+}
+
 void st_print_command_help(const char *prefix, const struct st_command *c)
 {
+	imp_err codes[IMP_ERR__COUNT];
+	size_t n;
+
 	printf("usage: %s\n", c->usage);
-	if (c->help)
-		printf("\n%s\n", c->help);
+	printf("\n%s\n", c->summary);
+	if (c->help) {
+		printf("\n");
+		print_wrapped(c->help, 0);
+	}
 	if (c->subs) {
 		printf("\ncommands:\n");
 		for (const struct st_command *const *s = c->subs; *s; s++)
 			printf("  %-14s %s\n", (*s)->name, (*s)->summary);
 		printf("\n'%s %s COMMAND --help' shows a command's options\n", prefix, c->name);
 	}
-	if (c->opts && c->opts->long_name) {
-		printf("\noptions:\n");
+	printf("\noptions:\n");
+	if (c->opts && c->opts->long_name)
 		st_print_options(c->opts);
-	}
 	printf("  %-30s %s\n", "-h, --help", "show this help");
-	printf("\nglobal options (anywhere on the line): see 'imprint help'\n");
+	printf("  global options (before or after the command): see 'imprint help'\n");
+	n = st_command_exit_codes(c, codes);
+	printf("\nexit codes:\n");
+	for (size_t i = 0; i < n; i++)
+		printf("  %2d  %-22s %s\n", (int)codes[i], imp_err_name(codes[i]),
+		       imp_err_str(codes[i]));
+	if (c->example) {
+		printf("\nexample%s:\n", strchr(c->example, '\n') ? "s" : "");
+		print_wrapped(c->example, 2);
+	}
 }
 
 int st_dispatch(const struct st_command *const *table, const char *prefix, int argc,
@@ -200,7 +246,8 @@ int st_dispatch(const struct st_command *const *table, const char *prefix, int a
 	const struct st_option *tables[3] = { NULL, st_global_options, NULL };
 	const struct st_command *c;
 	struct st_run *outer;
-	char sub_prefix[128];
+	const char *outer_event;
+	char sub_prefix[128], event[128];
 	bool help = false;
 	int n = 0, code;
 	imp_err rc;
@@ -243,12 +290,21 @@ int st_dispatch(const struct st_command *const *table, const char *prefix, int a
 	rc = c->check ? c->check(n, argv) : IMP_OK;
 	if (rc != IMP_OK)
 		return (int)rc;
+	/* "imprint hsm" + "status": events named "hsm_status". */
+	outer_event = ctx->event;
+	snprintf(event, sizeof(event), "%s%s%s", strncmp(prefix, "imprint ", 8) == 0 ? prefix + 8 : "",
+		 strncmp(prefix, "imprint ", 8) == 0 ? "_" : "", c->name);
+	for (char *p = event; *p; p++)
+		if (*p == ' ' || *p == '-')
+			*p = '_';
+	ctx->event = event;
 	/* Each command its own run context: the demo runs export and audit
 	 * inside its own run. */
 	outer = ctx->run;
 	ctx->run = calloc(1, sizeof(*ctx->run));
 	if (!ctx->run) {
 		ctx->run = outer;
+		ctx->event = outer_event;
 		return st_fail(IMP_ERR_NOMEM, NULL);
 	}
 	rc = st_setup(ctx, c->need);
@@ -259,5 +315,6 @@ int st_dispatch(const struct st_command *const *table, const char *prefix, int a
 	st_run_close(ctx->run);
 	free(ctx->run);
 	ctx->run = outer;
+	ctx->event = outer_event;
 	return code;
 }

@@ -51,15 +51,14 @@ int st_provision_run(struct station_ctx *ctx, struct st_run *l, size_t nfix, uin
 	prov_run_fixtures(&l->station, l->cfg.fixtures, nfix, res);
 	st_run_checkpoint(l); /* the end of every run is signed */
 	code = st_report_results(ctx, l->cfg.fixtures, res, nfix);
-	free(res);
 	if (code == IMP_ERR_QUOTA)
 		IMP_ERROR("production quota reached: no new serial was issued; raise 'quota' in "
 			  "the configuration if more boards are authorised");
 	else if (code == IMP_ERR_INTERRUPTED)
 		IMP_ERROR("stopped; run 'imprint resume' to finish the boards in flight");
 	else if (code != 0)
-		IMP_ERROR("some boards did not finish (%s); 'imprint status' lists them and "
-			  "'imprint resume' continues them", imp_err_name((imp_err)code));
+		st_results_hint(l->cfg.fixtures, res, nfix);
+	free(res);
 	return code;
 }
 
@@ -104,11 +103,7 @@ void st_progress(void *arg, const struct prov_progress *p)
 
 	pthread_mutex_lock(&progress_lock);
 	if (ctx->json) {
-		st_emit(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:f}", "event", "board",
-				       "fixture", p->fixture, "uid", p->uid, "serial", p->serial,
-				       "state", jnl_state_name(p->state), "code", (int)p->rc,
-				       "message", p->message, "elapsed_s", p->elapsed_s),
-			NULL, NULL);
+		st_emit(ctx, st_board_event(p), NULL, NULL);
 	} else if (isatty(STDERR_FILENO) && imp_log_get_level() <= IMP_LOG_INFO) {
 		live_update(p);
 	} else if (p->rc != IMP_OK || imp_log_get_level() >= IMP_LOG_INFO) {
@@ -141,17 +136,11 @@ int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 		if (r->rc != IMP_OK && first == IMP_OK)
 			first = r->rc;
 		if (ctx->json)
-			st_emit(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:f}", "event",
-					       "result", "fixture", fx[i].name, "uid", r->uid,
-					       "serial", r->serial, "state",
-					       jnl_state_name(r->state), "code", (int)r->rc,
-					       "already_done", r->already_done, "seconds",
-					       r->seconds),
-				NULL, NULL);
+			st_emit(ctx, st_result_event(ctx->run->journal, fx[i].name, r), NULL, NULL);
 	}
 	if (ctx->json)
 		st_emit(ctx, json_pack("{s:s, s:i, s:i, s:i, s:i}", "event", "summary", "done",
-				       done, "already_done", already, "failed", failed,
+				       done, "already", already, "failed", failed,
 				       "quarantined", quarantined),
 			NULL, NULL);
 	else

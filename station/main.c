@@ -25,7 +25,18 @@ int main(int argc, char **argv)
 	argv[0] = "imprint";
 	rc = st_parse_options(tables, true, argc, argv, &n, &help);
 	if (rc != IMP_OK) {
-		IMP_ERROR("see 'imprint help'");
+		const struct st_command *c = NULL;
+
+		/* "imprint --driver csv export": the command's own options go
+		 * after its name; name the command whose help lists them. */
+		for (int i = 1; i < argc && !c; i++)
+			if (argv[i][0] != '-')
+				c = st_command_find(st_commands, argv[i]);
+		if (c)
+			IMP_ERROR("only the global options may come before the command; give '%s' "
+				  "options after its name (see 'imprint help %s')", c->name, c->name);
+		else
+			IMP_ERROR("see 'imprint help'");
 		return (int)rc;
 	}
 	if (version)

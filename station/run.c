@@ -91,7 +91,8 @@ static imp_err load_firmware(struct st_run *l)
 		return IMP_OK;
 	if (!cfg->firmware.signature) {
 		IMP_ERROR("config: firmware.signature: an image without a signature is never "
-			  "programmed; sign it with the code-signing key");
+			  "programmed; sign it with 'imprint firmware sign %s' and name the "
+			  "signature in firmware.signature", cfg->firmware.image);
 		return IMP_ERR_FIRMWARE;
 	}
 	rc = imp_read_file(cfg->firmware.image, &l->firmware, &l->firmware_len);

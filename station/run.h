@@ -57,6 +57,17 @@ void st_journal_path(const struct station_ctx *ctx, const struct fmt_config *cfg
 /* Progress callback for prov_station (arg: the station_ctx). */
 void st_progress(void *arg, const struct prov_progress *p);
 
+/* The --json events of the fixtures (output.c, docs/EVENTS.md): a board's
+ * progress, and its result with the identity record's id from journal j
+ * (NULL: none looked up). New objects, for st_emit. */
+json_t *st_board_event(const struct prov_progress *p);
+json_t *st_result_event(struct jnl *j, const char *fixture, const struct prov_result *r);
+
+/* After a run that did not finish every board: what to do next, by what
+ * happened to each (no board reached, rejected, quarantined, in flight),
+ * each hint naming a command that does it (output.c). */
+void st_results_hint(const struct fmt_fixture *fx, const struct prov_result *res, size_t n);
+
 /* Print one line per result (or JSON objects) and a summary; returns the
  * first error as exit code, 0 if every board is done. */
 int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,

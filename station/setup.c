@@ -14,6 +14,7 @@ imp_err st_load_config(struct station_ctx *ctx, struct fmt_config *cfg)
 {
 	char path[4200];
 	const char *file = ctx->config;
+	imp_err rc;
 
 	if (!file) {
 		snprintf(path, sizeof(path), "%s/station.json", ctx->data_dir);
@@ -23,7 +24,15 @@ imp_err st_load_config(struct station_ctx *ctx, struct fmt_config *cfg)
 	if (!file)
 		return fmt_config_defaults(cfg);
 	IMP_DEBUG("configuration %s", file);
-	return fmt_config_load(file, cfg, NULL);
+	rc = fmt_config_load(file, cfg, NULL);
+	/* The configuration named is missing: that is exit 3, "configuration
+	 * missing or invalid", not a missing board or object (9). */
+	if (rc == IMP_ERR_NOT_FOUND) {
+		IMP_ERROR("no configuration at %s: give --config an existing file, or leave it "
+			  "out for DATA/station.json or the defaults", file);
+		rc = IMP_ERR_CONFIG;
+	}
+	return rc;
 }
 
 static void pin_source_from_spec(const struct fmt_pin_spec *spec, struct hsm_pin_source *src)

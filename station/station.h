@@ -16,6 +16,7 @@
 #include "imprint/err.h"
 #include "formats/config.h"
 #include "hsm/hsm.h"
+#include "journal/journal.h"
 
 /* ---- options: one table row per option -------------------------------- */
 
@@ -67,6 +68,8 @@ struct station_ctx {
 	const char *config;    /* --config FILE, or NULL */
 	const char *line_url;  /* --line URL (provision, resume, line, audit), or NULL */
 	struct st_run *run;    /* what st_setup opened (never NULL inside a command) */
+	const char *event;     /* the running command as an event name ("hsm_status"):
+				* st_emit's "event" for an object without one */
 };
 
 /*
@@ -91,7 +94,22 @@ struct st_command {
 	/* Optional: checks the parsed options and arguments before any set-up
 	 * (an IMP_ERR_USAGE here opens nothing); logs what is wrong. */
 	imp_err (*check)(int argc, char **argv);
+	/* The exit codes the command's own body returns, ending with IMP_OK,
+	 * or NULL; those of its set-up flags and 0 and 2 are added by
+	 * st_command_exit_codes(). */
+	const imp_err *exits;
+	/* Example command lines, one a line ("imprint boards --state FAILED"),
+	 * or NULL. */
+	const char *example;
 };
+
+/*
+ * Every exit code command c can return, sorted, into out (capacity
+ * IMP_ERR__COUNT): 0, 2 (usage), those of its set-up flags (enum st_need)
+ * and c->exits; for a command with sub-commands, theirs as well. Returns
+ * how many. help, the man page and the completion read the same list.
+ */
+size_t st_command_exit_codes(const struct st_command *c, imp_err out[IMP_ERR__COUNT]);
 
 /* The sorted command table, NULL-terminated (commands.c). */
 extern const struct st_command *const st_commands[];
@@ -131,10 +149,10 @@ void st_unknown_command(const struct st_command *const *table, const char *prefi
 void st_print_command_help(const char *prefix, const struct st_command *c);
 
 /* The commands (cmd_NAME.c), one table entry each. */
-extern const struct st_command st_cmd_audit, st_cmd_board, st_cmd_demo, st_cmd_export,
-	st_cmd_help, st_cmd_hsm, st_cmd_journal, st_cmd_label, st_cmd_line, st_cmd_provision,
-	st_cmd_report, st_cmd_resume, st_cmd_revoke, st_cmd_serve, st_cmd_status,
-	st_cmd_supervisor, st_cmd_version;
+extern const struct st_command st_cmd_audit, st_cmd_board, st_cmd_boards, st_cmd_demo,
+	st_cmd_export, st_cmd_firmware, st_cmd_help, st_cmd_hsm, st_cmd_journal, st_cmd_label,
+	st_cmd_line, st_cmd_provision, st_cmd_records, st_cmd_report, st_cmd_resume,
+	st_cmd_revoke, st_cmd_serve, st_cmd_status, st_cmd_supervisor, st_cmd_version;
 
 /*
  * Parse argv (argv[0] is the command name) against the option tables (a
@@ -191,6 +209,14 @@ void st_trust_dir(const struct station_ctx *ctx, char *out, size_t cap);
  */
 void st_emit(struct station_ctx *ctx, json_t *obj,
 	     void (*human)(const json_t *obj, void *arg), void *arg);
+
+/*
+ * The steps of a board as --json events count them: CONNECT is step 1 of
+ * ST_STEPS, RECORD 10, DONE 11. st_step_number(FAILED or QUARANTINED) is 0
+ * (not a step).
+ */
+#define ST_STEPS 11
+int st_step_number(enum jnl_state s);
 
 /* Report a failure: the error log line is the module's; this adds what to do. */
 int st_fail(imp_err rc, const char *next_step);

@@ -83,7 +83,7 @@ imp_err st_status_build(struct station_ctx *ctx, const struct st_status_opts *so
 	struct st_run *l = ctx->run;
 	struct jnl_info info;
 	uint64_t counts[JNL_ST__COUNT];
-	uint64_t pending = 0;
+	uint64_t pending = 0, quarantines = 0, quarantines_done = 0;
 	struct failure_list f = { json_array() };
 	json_t *states = json_object();
 	json_t *chain = NULL, *shift = NULL, *o = NULL;
@@ -98,6 +98,8 @@ imp_err st_status_build(struct station_ctx *ctx, const struct st_status_opts *so
 		rc = jnl_list_failures(l->journal, so->failures_limit, failure_cb, &f);
 	if (rc == IMP_OK)
 		rc = jnl_outbox_count_pending(l->journal, &pending);
+	if (rc == IMP_OK)
+		rc = jnl_quarantine_counts(l->journal, &quarantines, &quarantines_done);
 	if (rc == IMP_OK)
 		rc = st_shift_stats(l->journal, so->since, so->until, &shift);
 	if (rc == IMP_OK && so->verify) {
@@ -124,6 +126,11 @@ imp_err st_status_build(struct station_ctx *ctx, const struct st_status_opts *so
 	if (chain)
 		json_object_set(o, "chain", chain);
 	json_object_set_new(o, "line_mode", json_boolean(info.leased_serials));
+	/* Quarantine events: every board set aside, and of those the ones that
+	 * presented a finished board's UID (docs/JOURNAL.md). */
+	json_object_set_new(o, "quarantines", json_pack("{s:I, s:I}", "events",
+							 (json_int_t)quarantines, "done_uid",
+							 (json_int_t)quarantines_done));
 	*out = o;
 cleanup:
 	json_decref(shift);

@@ -24,7 +24,7 @@ struct aud_finding {
 				  "duplicate-cert-serial", "duplicate-record-id",
 				  "missing-record", "orphan-record", "registry-missing",
 				  "registry-orphan", "journal-chain", "quota",
-				  "revocation", "malformed" */
+				  "revocation", "malformed", "cloned-uid" */
 	const char *record_id;
 	const char *serial;
 	const char *uid;

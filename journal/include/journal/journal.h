@@ -316,6 +316,31 @@ imp_err jnl_reject(struct jnl *j, const char *uid, imp_err code,
 imp_err jnl_quarantine(struct jnl *j, const char *uid, const char *fixture,
 				const char *reason);
 
+/* What the station observed on a board it quarantines. */
+struct jnl_observed {
+	const char *lifecycle; /* the agent's lifecycle name ("open", "locked", ...) */
+	uint32_t fuses;        /* the fuse bits as read */
+	bool debug_open;       /* the debug port answered */
+};
+
+/*
+ * Quarantine with what was observed (seen may be NULL): as jnl_quarantine
+ * for a UID the journal does not know, the event's detail also holding
+ * {"lifecycle","fuses","debug_open"}. A UID the journal finished (DONE)
+ * presented by a board that contradicts the DONE row (a cloned UID, a
+ * replaced chip): the DONE row, its record and outbox row stay as they are
+ * (they are the genuine board's), and one "quarantine" event per
+ * presentation, on that UID and serial, records it: {"reason","fixture",
+ * "board_state":"DONE","lifecycle","fuses","debug_open"}. Any other state:
+ * IMP_ERR_EXISTS, as jnl_quarantine.
+ */
+imp_err jnl_quarantine_seen(struct jnl *j, const char *uid, const char *fixture,
+			    const struct jnl_observed *seen, const char *reason);
+
+/* Quarantines in this journal: events of kind "quarantine" (*events), and
+ * of those, the presentations of a DONE board's UID (*of_done). */
+imp_err jnl_quarantine_counts(struct jnl *j, uint64_t *events, uint64_t *of_done);
+
 /*
  * Let a board go through again (a supervisor authorised it; the caller has
  * checked that authorisation). The board keeps its serial (no new identity,
@@ -377,6 +402,16 @@ imp_err jnl_list_failures(struct jnl *j, unsigned limit, jnl_board_cb cb,
 imp_err jnl_list_state(struct jnl *j, enum jnl_state state, jnl_board_cb cb,
 				void *arg);
 
+/*
+ * Every board (state NULL) or the boards in *state, oldest first, for
+ * `imprint boards`. error_step is the state the board stood in when its
+ * last error was recorded ("CHALLENGE" for a board rejected there), NULL if
+ * none was; like b, valid only during the call. Callback: 0 goes on.
+ */
+typedef int (*jnl_board_list_cb)(void *arg, const struct jnl_board *b, const char *error_step);
+imp_err jnl_list_boards(struct jnl *j, const enum jnl_state *state, jnl_board_list_cb cb,
+			void *arg);
+
 /* One event, as stored. Strings are valid only during the callback. */
 struct jnl_event {
 	uint64_t seq;
@@ -397,6 +432,9 @@ typedef int (*jnl_event_cb)(void *arg, const struct jnl_event *ev);
  * NULL, keeps only that board's events. Callback: 0 goes on. */
 imp_err jnl_iterate_events(struct jnl *j, uint64_t from_seq, const char *uid,
 				    jnl_event_cb cb, void *arg);
+
+/* Stream the events of one kind ("quarantine", ...) in order (a snapshot). */
+imp_err jnl_iterate_kind(struct jnl *j, const char *kind, jnl_event_cb cb, void *arg);
 
 /* --------------------------------------------------------------- verify */
 
@@ -567,6 +605,19 @@ imp_err jnl_lease_close(struct jnl *j, uint64_t id, uint64_t *next_out);
 imp_err jnl_lease_list(struct jnl *j, bool open_only, jnl_lease_cb cb,
 				void *arg);
 
+/*
+ * The line database does not hold lease le, which this journal holds: it
+ * lost committed transactions (a failover to a standby that had not
+ * received them, a restore from a backup). Before the station acts on it
+ * (restores the lease in the line, or refuses to issue), a "lease" event
+ * {"action":"lost","lease","first","last","next","found"} records it, and
+ * every outbox record is marked undelivered to the line, so the feed gives
+ * the line its copy again (the line answers "already there" for those it
+ * kept). found: what the line holds instead (text). Unknown id:
+ * IMP_ERR_NOT_FOUND.
+ */
+imp_err jnl_line_lost(struct jnl *j, uint64_t lease_id, const char *found);
+
 /* ------------------------------------------------------ line delivery */
 
 /*
@@ -584,6 +635,18 @@ imp_err jnl_line_pending(struct jnl *j, unsigned limit,
 /* Count of records not yet in the line database. */
 imp_err jnl_line_count_pending(struct jnl *j, uint64_t *out);
 
+/* Count of records the line database committed (line_delivered_at set). */
+imp_err jnl_line_count_delivered(struct jnl *j, uint64_t *out);
+
+/*
+ * The line database holds fewer of this station's records than the journal
+ * marked delivered (it lost committed transactions): an "outbox" event
+ * {"action":"line_refeed","reason"} records it and every record is marked
+ * undelivered to the line, so the feed gives it every record again (the
+ * line answers "already there" for those it kept).
+ */
+imp_err jnl_line_refeed(struct jnl *j, const char *reason);
+
 /*
  * The line database committed the record: line_delivered_at = now. conflict
  * (NULL if none) says why the line flagged it for a person (a UID or public
@@ -593,6 +656,13 @@ imp_err jnl_line_count_pending(struct jnl *j, uint64_t *out);
  */
 imp_err jnl_line_delivered(struct jnl *j, const char *record_id,
 				    const char *conflict);
+
+/* Capacity of a record id, NUL included (ids are 64 hex digits). */
+#define JNL_RECORD_ID_MAX 130u
+
+/* The id of the newest identity record of board uid (a reissued board has
+ * several); IMP_ERR_NOT_FOUND (not logged) if it has none. */
+imp_err jnl_identity_record_id(struct jnl *j, const char *uid, char out[JNL_RECORD_ID_MAX]);
 
 /* ------------------------------------------------ reading the outbox file (read-only) */
 
@@ -625,5 +695,14 @@ enum jnl_outbox_filter {
  */
 imp_err jnl_outbox_scan(const char *path, enum jnl_outbox_filter filter, jnl_outbox_row_cb cb,
 			void *arg);
+
+/*
+ * The records in the outbox (identity and revocation), oldest first, for
+ * `imprint records`: created at or after since (the journal's layout,
+ * "2026-12-01T06:00:00.000Z") and of that serial, each filter NULL for
+ * any. Callback (struct jnl_outbox_row above): 0 goes on.
+ */
+imp_err jnl_list_records(struct jnl *j, const char *since, const char *serial,
+			 jnl_outbox_row_cb cb, void *arg);
 
 #endif

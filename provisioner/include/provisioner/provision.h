@@ -37,6 +37,8 @@ struct prov_progress {
 	const char *serial;   /* "" before ALLOCATE */
 	enum jnl_state state;
 	imp_err rc;           /* IMP_OK, or the error that stopped the board */
+	enum jnl_state failed_step; /* rc != IMP_OK: the step that failed (state may
+				     * already be FAILED) */
 	const char *message;  /* what happened, lowercase; never a secret */
 	double elapsed_s;     /* since the board's run started */
 };
@@ -80,6 +82,7 @@ struct prov_station {
 struct prov_result {
 	imp_err rc;                       /* IMP_OK when DONE */
 	enum jnl_state state;            /* where the board stands */
+	enum jnl_state failed_step;      /* rc != IMP_OK: the step that failed */
 	char uid[JNL_UID_HEX_MAX + 1];
 	char serial[JNL_SERIAL_MAX];
 	bool already_done;                /* DONE before this run: nothing done */

@@ -8,7 +8,7 @@
 # With CLI_CASES_TIMES set it prints how long each case took, with
 # CLI_CASES_VERBOSE what every case wrote on stderr (to read the messages).
 set -uo pipefail
-imprint=$1
+imprint=$(realpath "$1")
 vboard=${2:-}
 here=$(cd "$(dirname "$0")" && pwd)
 cases=${3:-$here/cases.txt}
@@ -111,8 +111,10 @@ run_fixture() {
 # run_case LINENO CASE-LINE: the directives collected before it apply.
 run_case() {
 	local lineno=$1 line=$2 want out_re err_re args d kind rest sig="" sig_re="" pid got ok f
-	local -a argv refutes=()
+	local -a argv refutes=() lead
+	local cwd=""
 	case_env=()
+	lead=(--data-dir)
 	case_dir=$tmp/case
 	rm -rf "$case_dir"
 	mkdir -p "$case_dir"
@@ -142,6 +144,12 @@ run_case() {
 		@refute)
 			refutes+=("$rest")
 			;;
+		@cwd)
+			cwd=$rest
+			;;
+		@bare)
+			lead=()
+			;;
 		@signal)
 			sig=${rest%% *}
 			sig_re=${rest#"$sig"}
@@ -170,8 +178,12 @@ run_case() {
 	# No controlling terminal (setsid): a PIN prompt fails as it would
 	# under a service manager instead of waiting for a key press; timeout
 	# stops a case that hangs, and passes a signal on to imprint.
-	env "${case_env[@]}" timeout -k 5 120 setsid "$imprint" --data-dir "${vars[DATA]}" \
-		"${argv[@]}" >"$case_dir/out" 2>"$case_dir/err" </dev/null &
+	[ ${#lead[@]} = 0 ] || lead=(--data-dir "${vars[DATA]}")
+	(
+		cd "${cwd:-.}" || exit 125
+		exec env "${case_env[@]}" timeout -k 5 120 setsid "$imprint" "${lead[@]}" \
+			"${argv[@]}"
+	) >"$case_dir/out" 2>"$case_dir/err" </dev/null &
 	pid=$!
 	if [ -n "$sig" ]; then
 		for _ in $(seq 1 1500); do

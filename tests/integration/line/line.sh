@@ -14,6 +14,7 @@ VBOARD=$2
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../provision/lib.sh"
 . "$here/pg.sh"
+. "$here/stations.sh"
 OUTAGE=${OUTAGE:-30}
 NST=4
 PIDS=()
@@ -33,57 +34,7 @@ prepare || exit 1
 pg_start || { bad "postgresql did not start"; finish; exit 1; }
 echo "line: postgresql on $PG_URL"
 
-# station_config S QUOTA BLOCK ENDPOINTS: DATA_S/c.json with S's fixtures.
-station_config() {
-	local s=$1 quota=$2 block=$3 ep=$4 fx="" i=0 rsp uart line
-	while IFS= read -r line; do
-		rsp=$(printf '%s' "$line" | sed -n 's/.*"rsp":"\([^"]*\)".*/\1/p')
-		uart=$(printf '%s' "$line" | sed -n 's/.*"uart":"\([^"]*\)".*/\1/p')
-		[ -n "$rsp" ] || continue
-		i=$((i + 1))
-		fx="$fx${fx:+,}{\"name\":\"F$i\",\"probe\":\"$rsp\",\"uart\":\"$uart\"}"
-	done <"$ep"
-	cat >"$T/s$s/c.json" <<EOC
-{"version": 1, "station_id": "station-$s", "key_mode": "device",
- "serial": {"prefix": "LN", "width": 7},
- "firmware": {"image": "$DATA/demo/firmware.bin", "signature": "$DATA/demo/firmware.sig"},
- "fixtures": [$fx], "line": {"url": "$PG_URL", "block": $block, "quota": $quota}}
-EOC
-}
-
-# vboards S TAG N: start N boards for station S (pid in PIDS), endpoints file.
-vboards() {
-	local s=$1 tag=$2 n=$3 ep=$T/s$1/ep-$2
-	"$VBOARD" --boards "$n" --state-dir "$T/s$s/vb-$tag" --latency "${LATENCY:-0}" \
-		--endpoints "$ep" >"$ep.ready" 2>>"$T/vboard.log" &
-	PIDS+=($!)
-	echo $! >>"$T/pids"
-	for _ in $(seq 1 200); do
-		grep -q '"ready"' "$ep.ready" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-st() { local s=$1; shift; "$IMPRINT" -q --data-dir "$T/s$s" --config "$T/s$s/c.json" "$@"; }
-# jsql S SQL: query station S's journal read-only ("" until it exists).
-jsql() {
-	[ -s "$T/s$1/journal.sqlite" ] || return 0
-	sqlite3 -cmd ".timeout 5000" "$T/s$1/journal.sqlite" "$2" 2>/dev/null
-}
-done_total() {
-	local n=0 s
-	for s in $(seq 1 $NST); do n=$((n + $(jsql "$s" "select count(*) from boards where state='DONE'" || echo 0))); done
-	echo "$n"
-}
-
-for s in $(seq 1 $NST); do
-	mkdir -p "$T/s$s"
-	cp -r "$DATA/hsm" "$DATA/trust" "$T/s$s/"
-	# Each station its own copy of the organisation's token (one token
-	# directory shared by four processes is not what a line has).
-	sed -i "s|$DATA/hsm|$T/s$s/hsm|" "$T/s$s/hsm/softhsm2.conf"
-done
+for s in $(seq 1 $NST); do station_dir "$s"; done
 
 # ---------------------------------------------------------------- A
 QUOTA=100

@@ -2,7 +2,8 @@
 # from Debian's postgresql package, in a temporary directory, on 127.0.0.1
 # and a free port, trust authentication for loopback only. Source it; it
 # sets PG_URL and defines pg_start, pg_stop, pg_restart and pg_cleanup (call
-# pg_cleanup from the caller's EXIT trap). As root the server runs as the
+# pg_cleanup from the caller's EXIT trap); PG_OPTS adds server options
+# (-c name=value ...). As root the server runs as the
 # `postgres` user (initdb refuses root).
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 PG_DIR=
@@ -38,7 +39,7 @@ pg_start() {
 		PG_URL="postgresql://imprint@127.0.0.1:$PG_PORT/postgres"
 	fi
 	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
-		-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=60" \
+		-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=60 ${PG_OPTS:-}" \
 		start >/dev/null || { tail -20 "$PG_DIR/server.log"; return 1; }
 }
 

@@ -98,6 +98,20 @@ check grep -q "presents the uid of finished board .* lifecycle is open, not lock
 check test "$(sha256sum <"$T/b3b/board-0/nv.img")" = "$snap"
 check test "$(sql "select state || ',' || serial || ',' || updated from boards where uid='$done_uid'")" = "$done_row"
 check test "$(sql "select count(*) from outbox where uid='$done_uid'")" = 1
+# The quarantine is a journal event on that uid and serial, in the hash
+# chain, with the fixture and what was seen; status counts it, the audit
+# reports it.
+qev=$(sql "select serial || '|' || json_extract(detail, '$.board_state') || '|' || json_extract(detail, '$.fixture') || '|' || json_extract(detail, '$.lifecycle') || '|' || json_extract(detail, '$.fuses') || '|' || json_extract(detail, '$.reason') from events where kind = 'quarantine' and uid = '$done_uid'")
+check test "$qev" = "$(sql "select serial from boards where uid='$done_uid'")|DONE|F1|open|0|its lifecycle is open, not locked"
+check test "$(sql "select e.prev_hash = p.hash from events e join events p on p.seq = e.seq - 1 where e.kind = 'quarantine' and e.uid = '$done_uid'")" = 1
+"$IMPRINT" --data-dir "$DATA" --json status --verify >"$T/s3b.json" 2>"$T/s3b.err"
+check test $? = 0
+check test "$(jq -c '[.quarantines.events, .quarantines.done_uid, .chain.ok]' "$T/s3b.json")" = "[1,1,true]"
+"$IMPRINT" --data-dir "$DATA" status >"$T/s3b.out" 2>&1
+check grep -q "^quarantined: 1 (1 presenting the uid of a finished board" "$T/s3b.out"
+"$IMPRINT" --data-dir "$DATA" audit >"$T/a3b.out" 2>&1
+check test $? = 28
+check grep -q "^FINDING cloned-uid .*presented the uid of finished board .*lifecycle open, fuses 0x0, debug port open" "$T/a3b.out"
 stop_vboard
 
 # 4. A locked board unknown to this journal: quarantined, not touched.
@@ -111,6 +125,8 @@ snap=$(sha256sum <"$T/b2/board-0/nv.img")
 check test $? = 22
 check grep -q "quarantined" "$T/p4.err"
 check test "$(sqlite3 "$DATA2/journal.sqlite" "select state || ',' || ifnull(serial,'-') from boards")" = "QUARANTINED,-"
+# ... by an event with what was seen: locked, its fuses, the debug port shut.
+check test "$(sqlite3 "$DATA2/journal.sqlite" "select json_extract(detail, '$.lifecycle') || ',' || (json_extract(detail, '$.fuses') > 0) || ',' || json_extract(detail, '$.debug_open') || ',' || ifnull(json_extract(detail, '$.board_state'), '-') from events where kind = 'quarantine'")" = "locked,1,0,-"
 check test "$(sha256sum <"$T/b2/board-0/nv.img")" = "$snap"
 stop_vboard
 

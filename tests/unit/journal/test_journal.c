@@ -228,6 +228,94 @@ static void test_done_is_duplicate_and_reissue(void **state)
 	verify_ok(f);
 }
 
+/* A board presenting a DONE board's uid but contradicting it: one hash-
+ * chained "quarantine" event per presentation, with what was seen; the DONE
+ * row stays. Without an observation, jnl_quarantine still refuses it. */
+static void test_quarantine_done_uid(void **state)
+{
+	struct fx *f = *state;
+	char serial[JNL_SERIAL_MAX];
+	struct jnl_observed seen = { "open", 0x0, true };
+	uint64_t ev = 9, done = 9;
+	struct jnl_board b;
+
+	allocate_ok(f->j, "ab01", serial);
+	assert_int_equal(jnl_quarantine_counts(f->j, &ev, &done), IMP_OK);
+	assert_int_equal(ev, 0);
+	to_record(f->j, "ab01");
+	assert_int_equal(jnl_quarantine_seen(f->j, "ab01", "f2", &seen, "not locked"),
+			 IMP_ERR_EXISTS); /* in flight: resume it */
+	assert_int_equal(jnl_record_done(f->j, "ab01", "rec-q", "h.p.q"), IMP_OK);
+	assert_int_equal(jnl_quarantine(f->j, "ab01", "f2", "x"), IMP_ERR_EXISTS);
+	assert_int_equal(jnl_quarantine_seen(f->j, "AB01", "f2", &seen, "its lifecycle is open"),
+			 IMP_OK);
+	assert_int_equal(jnl_quarantine_seen(f->j, "ab01", "f3", &seen, "again"), IMP_OK);
+	assert_int_equal(jnl_get_board(f->j, "ab01", &b), IMP_OK);
+	assert_int_equal(b.state, JNL_ST_DONE);
+	assert_string_equal(b.serial, serial);
+	jnl_board_release(&b);
+	assert_int_equal(jt_sql_int(f->path, "SELECT count(*) FROM events WHERE kind='quarantine' "
+				    "AND uid='ab01' AND serial IS NOT NULL AND json_extract(detail, "
+				    "'$.board_state')='DONE' AND json_extract(detail, '$.lifecycle')="
+				    "'open' AND json_extract(detail, '$.debug_open')=1"), 2);
+	assert_int_equal(jnl_quarantine_seen(f->j, "ee02", "f4", &seen, "locked, unknown"), IMP_OK);
+	assert_int_equal(jnl_quarantine_counts(f->j, &ev, &done), IMP_OK);
+	assert_int_equal(ev, 3);
+	assert_int_equal(done, 2);
+	verify_ok(f);
+}
+
+/* Line mode: a lease the line lost is journaled ("lost" lease event) and
+ * every record is marked to be fed to the line again; so is a refeed. */
+static void test_line_lost_and_refeed(void **state)
+{
+	struct fx *f = *state;
+	struct jnl_opts o = {
+		.station_id = "line-station", .checkpoint_interval = 100, .sign = jt_sign,
+		.sign_arg = f->key, .signer_fpr = JT_FPR, .leased_serials = true,
+	};
+	char path[320], serial[JNL_SERIAL_MAX];
+	struct jnl *j = NULL;
+	uint64_t n = 9;
+
+	snprintf(path, sizeof(path), "%s/line.sqlite", f->dir);
+	assert_int_equal(jnl_open(path, &o, &j), IMP_OK);
+	assert_int_equal(jnl_lease_add(j, 7, 1, 4), IMP_OK);
+	assert_int_equal(jnl_line_lost(j, 8, "nothing"), IMP_ERR_NOT_FOUND);
+	assert_int_equal(jnl_allocate(j, "c001", "f0", serial, sizeof(serial), NULL), IMP_OK);
+	to_record(j, "c001");
+	assert_int_equal(jnl_record_done(j, "c001", "rec-l1", "h.p.l1"), IMP_OK);
+	assert_int_equal(jnl_line_count_delivered(j, &n), IMP_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(jnl_line_delivered(j, "rec-l1", NULL), IMP_OK);
+	assert_int_equal(jnl_line_count_delivered(j, &n), IMP_OK);
+	assert_int_equal(n, 1);
+
+	assert_int_equal(jnl_line_lost(j, 7, "lease 7 of station s2, counters 1..4"), IMP_OK);
+	assert_int_equal(jnl_line_count_delivered(j, &n), IMP_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(jnl_line_count_pending(j, &n), IMP_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(jt_sql_int(path, "SELECT count(*) FROM events WHERE kind = 'lease' AND "
+				    "json_extract(detail, '$.action') = 'lost' AND "
+				    "json_extract(detail, '$.lease') = 7 AND json_extract(detail, "
+				    "'$.next') = 2 AND json_extract(detail, '$.found') LIKE '%s2%'"), 1);
+
+	assert_int_equal(jnl_line_delivered(j, "rec-l1", NULL), IMP_OK);
+	assert_int_equal(jnl_line_refeed(j, "the line holds 0 records"), IMP_OK);
+	assert_int_equal(jnl_line_count_pending(j, &n), IMP_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(jt_sql_int(path, "SELECT count(*) FROM events WHERE kind = 'outbox' AND "
+				    "json_extract(detail, '$.action') = 'line_refeed'"), 1);
+	{
+		struct jnl_verify_opts vo = { .pkey = f->key };
+		struct jnl_verify_report r;
+
+		assert_int_equal(jnl_verify_chain(j, &vo, &r), IMP_OK);
+	}
+	jnl_close(j);
+}
+
 static void test_quota_exhausted(void **state)
 {
 	struct fx *f = *state;
@@ -904,6 +992,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_serial_scheme_not_injective, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_and_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fail_reject_quarantine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quarantine_done_uid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_line_lost_and_refeed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_and_done_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_state_returns_event, setup, teardown),

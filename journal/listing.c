@@ -1,0 +1,110 @@
+/*
+ * Journal: the listings of `imprint boards` and `imprint records`, and the
+ * identity record of one board. Read on a snapshot (jdb_snapshot), so a
+ * callback may write to the journal through the handle.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "imprint/log.h"
+#include "journal_int.h"
+
+struct listing_scan {
+	jnl_board_list_cb cb;
+	void *arg;
+};
+
+static imp_err listing_row(void *arg, sqlite3_stmt *st, bool *stop)
+{
+	struct listing_scan *s = arg;
+	struct jnl_board b;
+	imp_err rc = jboard_from_row(st, &b, false);
+
+	/* Column 12: the step the last "error" event was recorded at. */
+	if (rc == IMP_OK && s->cb(s->arg, &b, (const char *)sqlite3_column_text(st, 12)))
+		*stop = true;
+	return rc;
+}
+
+imp_err jnl_list_boards(struct jnl *j, const enum jnl_state *state, jnl_board_list_cb cb,
+			void *arg)
+{
+	struct listing_scan s = { cb, arg };
+	struct jdb_arg a = { .is_text = true };
+	char sql[512];
+
+	if (state && (unsigned)*state >= JNL_ST__COUNT)
+		return IMP_ERR_USAGE;
+	a.text = state ? jnl_state_name(*state) : NULL;
+	snprintf(sql, sizeof(sql),
+		 "SELECT " BOARD_COLS ", (SELECT json_extract(e.detail, '$.state') FROM events e "
+		 "WHERE e.uid = boards.uid AND e.kind = 'error' ORDER BY e.seq DESC LIMIT 1) "
+		 "FROM boards%s ORDER BY id", state ? " WHERE state = ?1" : "");
+	return jdb_snapshot(j, sql, &a, state ? 1 : 0, listing_row, &s);
+}
+
+struct record_scan {
+	jnl_outbox_row_cb cb;
+	void *arg;
+};
+
+static imp_err record_row(void *arg, sqlite3_stmt *st, bool *stop)
+{
+	struct record_scan *s = arg;
+	struct jnl_outbox_row r = {
+		(const char *)sqlite3_column_text(st, 0),
+		(const char *)sqlite3_column_text(st, 1),
+		(const char *)sqlite3_column_text(st, 2),
+		(const char *)sqlite3_column_text(st, 3),
+		(const char *)sqlite3_column_text(st, 4),
+		(const char *)sqlite3_column_text(st, 5),
+		(const char *)sqlite3_column_text(st, 6),
+		(uint32_t)sqlite3_column_int64(st, 7),
+		(const char *)sqlite3_column_text(st, 8),
+		(const char *)sqlite3_column_text(st, 9),
+	};
+
+	if (s->cb(s->arg, &r))
+		*stop = true;
+	return IMP_OK;
+}
+
+imp_err jnl_list_records(struct jnl *j, const char *since, const char *serial,
+			 jnl_outbox_row_cb cb, void *arg)
+{
+	struct record_scan s = { cb, arg };
+	const struct jdb_arg a[2] = { { .text = since, .is_text = true },
+				      { .text = serial, .is_text = true } };
+
+	return jdb_snapshot(j,
+			    "SELECT record_id, serial, uid, kind, jws, created, delivered_at, "
+			    "attempts, last_error, rejected_reason FROM outbox "
+			    "WHERE (?1 IS NULL OR created >= ?1) AND (?2 IS NULL OR serial = ?2) "
+			    "ORDER BY created, rowid",
+			    a, 2, record_row, &s);
+}
+
+static imp_err id_row(void *arg, sqlite3_stmt *st, bool *stop)
+{
+	char *out = arg;
+	const char *id = (const char *)sqlite3_column_text(st, 0);
+
+	snprintf(out, JNL_RECORD_ID_MAX, "%s", id ? id : "");
+	*stop = true;
+	return IMP_OK;
+}
+
+imp_err jnl_identity_record_id(struct jnl *j, const char *uid, char out[JNL_RECORD_ID_MAX])
+{
+	const struct jdb_arg a = { .text = uid, .is_text = true };
+	imp_err rc;
+
+	out[0] = '\0';
+	rc = jdb_snapshot(j,
+			  "SELECT record_id FROM outbox WHERE uid = lower(?1) AND kind = 'identity' "
+			  "ORDER BY created DESC, rowid DESC LIMIT 1",
+			  &a, 1, id_row, out);
+	if (rc == IMP_OK && !out[0])
+		rc = IMP_ERR_NOT_FOUND;
+	return rc;
+}
