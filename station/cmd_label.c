@@ -159,8 +159,18 @@ const struct st_command st_cmd_label = {
 	.opts = label_opts,
 	.min_args = 1,
 	.max_args = 1,
-	.help = "The setup passcode is kept only sealed under the hsm's sealing key; the label "
-		"opens it in the hsm and checks it against the board's verifier. The label holds "
-		"the passcode: print it and remove the file (docs/MATTER.md, docs/SECURITY.md).",
+	.help = "Renders the Matter onboarding label of finished board SERIAL: the QR code "
+		"of its MT: payload, its manual pairing code and its serial. The setup passcode "
+		"is kept only sealed under the hsm's sealing key; the label opens it in the hsm "
+		"and checks it against the board's verifier (exit 12 if it does not open or "
+		"match). FILE is created new with mode 0600 (exit 10 if it exists); without -o "
+		"the label goes to stdout, e.g. a printer pipe. The label holds the passcode: "
+		"print it and remove the file (docs/MATTER.md, docs/SECURITY.md). Exits 9 if "
+		"SERIAL is not in the journal or was provisioned without \"matter\", 19 if the "
+		"board is not done.",
 	.check = label_check,
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_NOT_FOUND, IMP_ERR_EXISTS,
+				    IMP_ERR_VERIFY, IMP_ERR_BOARD, IMP_OK },
+	.example = "imprint label DEMO000001 --format png -o DEMO000001.png\n"
+		   "imprint label DEMO000001 --format zpl | lp -d zebra -o raw",
 };
