@@ -127,6 +127,17 @@ check test $? = 0
 check test "$(grep -c TST "$T/records.csv")" = 2
 
 
+# The Matter demo (certificate profile matter-dac) gives its boards factory
+# data too: a label of one of them decodes to the demo's VID/PID.
+"$IMPRINT" --data-dir "$T/mdemo" demo --boards 1 --latency 0 --cert-profile matter-dac \
+	>"$T/mdemo.out" 2>"$T/mdemo.err"
+check test $? = 0
+"$IMPRINT" --data-dir "$T/mdemo" --config "$T/mdemo/demo/station-device.json" label DEMO000001 \
+	--format png -o "$T/mdemo.png" >/dev/null 2>>"$T/label.err"
+check test $? = 0
+read -r q_vid q_pid _ < <("$MCHECK" qr "$(zbarimg -q --raw "$T/mdemo.png" 2>>"$T/zbar.err")")
+check test "$q_vid:$q_pid" = "65521:32768"
+
 # Refusals: a board provisioned without "matter"; an unknown serial; an
 # unknown format.
 "$IMPRINT" --data-dir "$DATA" --config "$T/b.json" label DEMO000001 --format png -o "$T/x.png" \
