@@ -402,6 +402,7 @@ void sim_board_free(struct sim_board *b)
 		close(b->cap_rsp_fd);
 	sim_se_free(b->se);
 	sim_chip_free(b->chip);
+	free(b->factory);
 	pthread_rwlock_destroy(&b->slot_lock);
 	free(b->state_dir);
 	free(b);
@@ -426,6 +427,11 @@ imp_err sim_board_remove(struct sim_board *b)
 	b->chip = NULL;
 	b->se = NULL;
 	b->cache_valid = false;
+	/* the factory data left with the board */
+	free(b->factory);
+	b->factory = NULL;
+	b->factory_len = 0;
+	b->factory_loaded = false;
 	pthread_rwlock_unlock(&b->slot_lock);
 	if (!chip)
 		return IMP_ERR_NOT_FOUND;
