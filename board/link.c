@@ -1,6 +1,8 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "board/agent.h"
 #include "board/link.h"
 #include "imprint/log.h"
 
@@ -14,6 +16,8 @@ struct board_link {
 	void *priv;
 	unsigned retries;
 	double scale;
+	bool quiet;
+	char path[256];
 	struct board_link_stats stats;
 };
 
@@ -44,6 +48,7 @@ imp_err board_link_open(const char *driver, const char *path, unsigned baud,
 	l->drv = drv;
 	l->retries = BOARD_LINK_DEFAULT_RETRIES;
 	l->scale = 1.0;
+	snprintf(l->path, sizeof(l->path), "%s", path ? path : "");
 	rc = drv->open(path, baud, &l->priv);
 	if (rc != IMP_OK) {
 		free(l);
@@ -64,6 +69,11 @@ void board_link_close(struct board_link *l)
 void board_link_set_retries(struct board_link *l, unsigned max_retries)
 {
 	l->retries = max_retries;
+}
+
+void board_link_set_quiet(struct board_link *l, bool quiet)
+{
+	l->quiet = quiet;
 }
 
 void board_link_set_timeout_scale(struct board_link *l, double scale)
@@ -96,6 +106,15 @@ imp_err board_link_transact(struct board_link *l, uint8_t cmd, const uint8_t *re
 	free(fp);
 	if (rc == IMP_OK)
 		l->stats.transactions++;
+	else if (rc == IMP_ERR_TIMEOUT && !l->quiet)
+		IMP_ERROR("agent command %s: no answer on %s after %u attempts of %u ms; check "
+			  "that the agent runs and the baud rate matches",
+			  board_agent_cmd_name(cmd), l->path, l->retries + 1,
+			  t < 1 ? 1 : (unsigned)t);
+	else if (rc == IMP_ERR_PROTOCOL && !l->quiet)
+		IMP_ERROR("agent command %s: only damaged or refused answers on %s after %u "
+			  "attempts; check the cable, the baud rate and line noise",
+			  board_agent_cmd_name(cmd), l->path, l->retries + 1);
 	return rc;
 }
 

@@ -287,16 +287,7 @@ static imp_err serial_transact(void *priv, const struct wire_frame *req,
 		if (wr == FATAL)
 			return why;
 	}
-	if (why == IMP_ERR_TIMEOUT)
-		IMP_ERROR("agent command %s: no answer on %s after %u attempts of %u ms; check "
-			  "that the agent runs and the baud rate matches",
-			  board_agent_cmd_name(req->type), s->path,
-			  max_retries + 1, timeout_ms);
-	else
-		IMP_ERROR("agent command %s: only damaged or refused answers on %s after %u "
-			  "attempts; check the cable, the baud rate and line noise",
-			  board_agent_cmd_name(req->type),
-			  s->path, max_retries + 1);
+	/* The wrapper (board_link_transact) says what went wrong, unless quiet. */
 	return why == IMP_OK ? IMP_ERR_TIMEOUT : why;
 }
 

@@ -1331,6 +1331,14 @@ static imp_err erase_pages(const struct board_profile *p, struct board_probe *pr
 imp_err board_profile_program_flash(const struct board_profile *p, struct board_probe *probe,
 				    uint32_t addr, const uint8_t *image, size_t n)
 {
+	return board_profile_program_flash_progress(p, probe, addr, image, n, NULL, NULL);
+}
+
+imp_err board_profile_program_flash_progress(const struct board_profile *p,
+					     struct board_probe *probe, uint32_t addr,
+					     const uint8_t *image, size_t n,
+					     board_flash_progress_fn progress, void *arg)
+{
 	const struct board_profile_region *fl = board_profile_region(p, "flash");
 	struct board_profile_vars vars = { 0 };
 	size_t padded, off;
@@ -1356,6 +1364,8 @@ imp_err board_profile_program_flash(const struct board_profile *p, struct board_
 	memset(buf + n, 0xFF, padded - n);
 	/* The server's own flash driver, where it offers one for the range. */
 	rc = board_probe_flash_program(probe, addr, buf, padded);
+	if (rc == IMP_OK && progress)
+		progress(arg, padded, padded);
 	if (rc != IMP_ERR_UNSUPPORTED)
 		goto cleanup;
 	rc = board_profile_run(p, "flash_unlock", probe, &vars);
@@ -1381,6 +1391,8 @@ imp_err board_profile_program_flash(const struct board_profile *p, struct board_
 			rc = board_profile_run(p, "flash_program_check", probe, &vars);
 		if (rc != IMP_OK)
 			break;
+		if (progress)
+			progress(arg, off + len, padded);
 	}
 	/* Leave the controller locked even when programming failed. */
 	rc2 = board_profile_run(p, "flash_program_end", probe, &vars);

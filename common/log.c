@@ -7,6 +7,16 @@
 static enum imp_log_level log_level = IMP_LOG_INFO;
 static const char *log_prog = "imprint";
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static imp_log_sink_fn log_sink;
+static void *log_sink_arg;
+
+void imp_log_set_sink(imp_log_sink_fn fn, void *arg)
+{
+	pthread_mutex_lock(&log_lock);
+	log_sink = fn;
+	log_sink_arg = arg;
+	pthread_mutex_unlock(&log_lock);
+}
 
 void imp_log_set_level(enum imp_log_level level)
 {
@@ -36,6 +46,16 @@ void imp_log(enum imp_log_level level, const char *fmt, ...)
 		return;
 	/* One line per call, whole, even with several fixture threads. */
 	pthread_mutex_lock(&log_lock);
+	if (log_sink) {
+		char line[1024];
+
+		va_start(ap, fmt);
+		vsnprintf(line, sizeof(line), fmt, ap);
+		va_end(ap);
+		log_sink(log_sink_arg, level, log_prog, names[level], line);
+		pthread_mutex_unlock(&log_lock);
+		return;
+	}
 	fprintf(stderr, "%s: %s: ", log_prog, names[level]);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);

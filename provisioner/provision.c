@@ -27,6 +27,7 @@
 #include "formats/x509.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
+#include "provisioner/matter.h"
 #include "provisioner/provision.h"
 
 #define WANT_FUSES (WIRE_FUSE_DEBUG_LOCK | WIRE_FUSE_BOOT_LOCK)
@@ -52,6 +53,7 @@ struct job {
 	struct jnl_event_ref record_ev; /* the RECORD state change, if made here */
 	uint8_t slot;
 	double t0;
+	double flash_reported; /* when flash progress was last reported */
 };
 
 static void report(struct job *j, imp_err rc, const char *fmt, ...)
@@ -65,6 +67,7 @@ static void report(struct job *j, imp_err rc, const char *fmt, ...)
 
 	if (!j->st->progress)
 		return;
+	memset(&p, 0, sizeof(p));
 	if (fmt) {
 		va_start(ap, fmt);
 		vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -487,6 +490,11 @@ static imp_err step_certify(struct job *j, json_t *add)
 	char *b64 = NULL;
 	imp_err rc;
 
+	/* Station-side only, journaled with the move to INJECT, which
+	 * delivers it: the board sees nothing of it before the journal does. */
+	rc = prov_matter_make(j->st, j->s, j->uid, j->serial, add);
+	if (rc != IMP_OK)
+		return rc;
 	if (j->st->cfg->key_mode == FMT_KEY_MODE_PSK)
 		return IMP_OK; /* a PSK has no certificate */
 	rc = job_pub(j, &pub);
@@ -571,9 +579,35 @@ static imp_err step_inject(struct job *j, json_t *add)
 		item.data_len = strlen(blob);
 		rc = board_anchor_inject(j->anchor, &item, NULL, 0, &got);
 	}
+	if (rc == IMP_OK)
+		rc = prov_matter_deliver(j->st, j->s, j->link, j->uid, j->serial,
+					 json_object_get(j->data, "matter"));
 	free(der);
 	free(blob);
 	return rc;
+}
+
+/* Programming progress for the live board, at most every 100 ms. */
+static void flash_progress(void *arg, size_t done, size_t total)
+{
+	struct job *j = arg;
+	struct prov_progress p;
+	double now = imp_now_s();
+
+	if (!j->st->progress || (done < total && now - j->flash_reported < 0.1))
+		return;
+	j->flash_reported = now;
+	memset(&p, 0, sizeof(p));
+	p.fixture = j->fx ? j->fx->name : "";
+	p.uid = j->uid;
+	p.serial = j->serial;
+	p.state = j->state;
+	p.message = "programming";
+	p.elapsed_s = now - j->t0;
+	p.activity = PROV_ACT_FLASH;
+	p.fw_done = done;
+	p.fw_total = total;
+	j->st->progress(j->st->progress_arg, &p);
 }
 
 static imp_err step_firmware(struct job *j, json_t *add)
@@ -604,8 +638,9 @@ static imp_err step_firmware(struct job *j, json_t *add)
 		return IMP_OK;
 	}
 	(void)digest;
-	rc = board_profile_program_flash(st->profile, j->probe, st->firmware_addr, st->firmware,
-					 st->firmware_len);
+	rc = board_profile_program_flash_progress(st->profile, j->probe, st->firmware_addr,
+						  st->firmware, st->firmware_len, flash_progress,
+						  j);
 	if (rc == IMP_OK)
 		rc = board_profile_verify_flash(st->profile, j->probe, st->firmware_addr,
 						st->firmware, st->firmware_len);
@@ -774,7 +809,9 @@ static imp_err step_record(struct job *j, json_t *add)
 	struct fmt_record r = { 0 };
 	struct head_event head;
 	const json_t *lock = json_object_get(j->data, "lock");
-	uint8_t uid_bin[JNL_UID_HEX_MAX / 2], kcv[PSK_KCV_LEN], fw[32];
+	const json_t *matter = json_object_get(j->data, "matter");
+	struct fmt_record_matter rm;
+	uint8_t uid_bin[JNL_UID_HEX_MAX / 2], kcv[PSK_KCV_LEN], fw[32], mdigest[32];
 	size_t uid_len = strlen(j->uid) / 2;
 	EVP_PKEY *pub = NULL;
 	X509 *cert = NULL;
@@ -816,6 +853,12 @@ static imp_err step_record(struct job *j, json_t *add)
 		goto cleanup;
 	if (data_hex(j, "firmware_sha256", fw, sizeof(fw)) == IMP_OK)
 		r.firmware_sha256 = fw;
+	if (matter) {
+		rc = prov_matter_record(matter, &rm, mdigest);
+		if (rc != IMP_OK)
+			goto cleanup;
+		r.matter = &rm;
+	}
 	r.lock_state.debug_locked = json_is_true(json_object_get(lock, "debug_locked"));
 	r.lock_state.boot_locked = json_is_true(json_object_get(lock, "boot_locked"));
 	r.lock_state.lifecycle = json_string_value(json_object_get(lock, "lifecycle"));
@@ -1285,7 +1328,10 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
-	prov_run_board(w->st, w->fx, w->res);
+	if (w->st->continuous)
+		prov_run_continuous(w->st, w->fx, w->res);
+	else
+		prov_run_board(w->st, w->fx, w->res);
 	return NULL;
 }
 

@@ -55,17 +55,18 @@ static size_t feed(struct bb_conn *c, const uint8_t *in, size_t n, char *out)
 		if (ch >= '0' && ch <= '7') {
 			int bits = ch - '0', tck = (bits >> 2) & 1;
 
-			if (tck && !c->tck)
+			if (tck && !c->tck && c->dap)
 				sim_dap_clock(c->dap, (bits >> 1) & 1, bits & 1);
 			c->tck = tck;
 		} else if (ch == 'R') {
-			out[o++] = sim_dap_tdo(c->dap) ? '1' : '0';
+			/* No board: nothing drives TDO, the pull-up reads 1. */
+			out[o++] = !c->dap || sim_dap_tdo(c->dap) ? '1' : '0';
 		} else if (ch >= 'r' && ch <= 'u') {
 			int bits = ch - 'r', srst = bits & 1;
 
-			if (bits & 2)
+			if ((bits & 2) && c->dap)
 				sim_dap_trst(c->dap);
-			if (c->srst && !srst) {
+			if (c->srst && !srst && c->b->chip) {
 				IMP_DEBUG("board %d: nRESET released: reset", c->b->index);
 				sim_chip_reset(c->b->chip);
 			}
@@ -83,9 +84,12 @@ static void serve(struct sim_board *b, int fd)
 	uint8_t in[16384];
 	char out[sizeof(in)];
 
-	c.dap = sim_dap_new(b->chip);
-	if (!c.dap)
-		return;
+	unsigned gen;
+
+	pthread_rwlock_rdlock(&b->slot_lock);
+	gen = b->generation;
+	c.dap = b->chip ? sim_dap_new(b->chip) : NULL;
+	pthread_rwlock_unlock(&b->slot_lock);
 	while (!c.quit) {
 		struct pollfd p[2] = { { fd, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 } };
 		ssize_t got;
@@ -104,12 +108,23 @@ static void serve(struct sim_board *b, int fd)
 		if (got <= 0)
 			break;
 		sim_capture(b->cap_jtag_fd, in, (size_t)got);
+		pthread_rwlock_rdlock(&b->slot_lock);
+		if (gen != b->generation || (c.dap && !b->chip)) {
+			/* The board was swapped: this is another chain. */
+			sim_dap_free(c.dap);
+			c.dap = b->chip ? sim_dap_new(b->chip) : NULL;
+			gen = b->generation;
+		}
 		o = feed(&c, in, (size_t)got, out);
+		pthread_rwlock_unlock(&b->slot_lock);
 		if (o && send_all(fd, out, o) != 0)
 			break;
 	}
+	pthread_rwlock_rdlock(&b->slot_lock);
 	sim_dap_free(c.dap);
-	sim_chip_debug_detach(b->chip);
+	if (b->chip)
+		sim_chip_debug_detach(b->chip);
+	pthread_rwlock_unlock(&b->slot_lock);
 }
 
 void *sim_bitbang_main(void *arg)

@@ -19,6 +19,14 @@ struct sim_board {
 	struct sim_chip *chip;
 	struct sim_se *se;
 	struct sim_card *card;    /* PC/SC card personality, or NULL */
+	/* The board on the fixture (chip, se) can be removed and a new one
+	 * inserted (sim_board_remove/insert): every server thread handles a
+	 * request, packet or batch under the read lock and treats chip == NULL
+	 * as "no board"; the swap holds the write lock. */
+	pthread_rwlock_t slot_lock;
+	unsigned generation;      /* boards inserted after the first */
+	uint64_t retired_ns;      /* modelled time of removed boards */
+	uint64_t retired_erases;  /* mass erases of removed boards */
 	int stop_fd;
 	uint64_t uart_modelled_ns; /* modelled UART byte times (atomic) */
 
@@ -61,6 +69,13 @@ struct sim_board {
 	uint32_t cache_crc;
 	uint8_t cache_resp[WIRE_FRAME_MAX_LEN];
 	size_t cache_len;
+
+	/* The factory-data area (STORE_FACTORY_DATA): the stored record,
+	 * persisted as STATE/board-N/factory.bin (docs/VBOARD.md). Loaded at
+	 * the agent's first use; only the agent thread touches it. */
+	bool factory_loaded;
+	uint8_t *factory;
+	size_t factory_len;
 };
 
 void *sim_agent_main(void *arg);

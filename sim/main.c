@@ -6,18 +6,23 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "wire/agent_proto.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 #include "sim/chip.h"
+#include "sim/control.h"
 #include "sim/nrf52_map.h"
 #include "sim/stm32u5_map.h"
 #include "sim/se.h"
@@ -31,7 +36,7 @@ enum opt_id {
 	O_BOARDS = 1, O_STATE, O_SEED, O_PORT, O_LATENCY, O_UART_CORRUPT, O_UART_DROP,
 	O_RSP_NAK, O_RSP_STALL, O_FUSE_FAIL, O_REFUSE, O_BAD_CHALLENGE, O_TAMPER_PUB,
 	O_TAMPER_READBACK, O_TAMPER_LOCK, O_POWER_CUT, O_BACKDOOR, O_CAPTURE, O_ENDPOINTS, O_STATS,
-	O_PCSC, O_CARD_REMOVE, O_CHIP, O_REVISION, O_BITBANG, O_BMP_PTY, O_FW_KEEPS, O_CARD_BACK, O_CARD_TAMPER, O_PRINT_MODEL, O_VERBOSE, O_QUIET, O_HELP, O_VERSION,
+	O_PCSC, O_CARD_REMOVE, O_CHIP, O_REVISION, O_BITBANG, O_BMP_PTY, O_FW_KEEPS, O_CARD_BACK, O_CARD_TAMPER, O_CONTROL, O_PRINT_MODEL, O_VERBOSE, O_QUIET, O_HELP, O_VERSION,
 };
 
 struct opt_row {
@@ -42,6 +47,7 @@ struct opt_row {
 };
 
 static const char *stats_path; /* --stats FILE */
+static int control_port = -1;   /* --control PORT; -1: none */
 
 /* One row per option (STYLE 11); --help prints this table. */
 static const struct opt_row opt_table[] = {
@@ -74,6 +80,7 @@ static const struct opt_row opt_table[] = {
 	{ "card-remove-after", O_CARD_REMOVE, "N", "pull each card out of its reader after N APDUs (once), mid-command" },
 	{ "card-back-after", O_CARD_BACK, "SECONDS", "put a pulled card back after this long (default 1)" },
 	{ "card-tamper", O_CARD_TAMPER, "N", "flip one bit in the N-th secured response of each card (secure messaging must reject it)" },
+	{ "control", O_CONTROL, "PORT", "accept remove/insert/swap commands on 127.0.0.1:PORT (0: ephemeral; named in the ready line)" },
 	{ "print-model", O_PRINT_MODEL, NULL, "print the latency model as one JSON object and exit" },
 	{ "verbose", O_VERBOSE, NULL, "more log output on stderr (repeat for trace)" },
 	{ "quiet", O_QUIET, NULL, "errors only on stderr" },
@@ -92,6 +99,8 @@ static const char *const cmd_names[] = {
 	[WIRE_CMD_READ_IDENTITY] = "read_identity",
 	[WIRE_CMD_LOCK] = "lock",
 	[WIRE_CMD_ECHO] = "echo",
+	[WIRE_CMD_STORE_FACTORY_DATA] = "store_factory_data",
+	[WIRE_CMD_READ_FACTORY_DATA] = "read_factory_data",
 };
 
 static void usage(FILE *f)
@@ -340,6 +349,11 @@ static int parse_args(int argc, char **argv, struct sim_config *cfg, const char 
 		case O_STATS:
 			stats_path = optarg;
 			break;
+		case O_CONTROL:
+			if (!parse_u64(optarg, &u) || u > 65000)
+				return bad("control", optarg);
+			control_port = (int)u;
+			break;
 		case O_PRINT_MODEL:
 			*model = true;
 			break;
@@ -393,6 +407,31 @@ static void write_stats(const char *path, struct sim_board **boards, int n)
 	fclose(f);
 }
 
+/* The control port's listener on 127.0.0.1:port (0: ephemeral). */
+static int control_open(struct sim_control *ctl, int port)
+{
+	struct sockaddr_in sa = { 0 };
+	socklen_t sl = sizeof(sa);
+	int one = 1;
+
+	ctl->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (ctl->listen_fd < 0)
+		return -1;
+	setsockopt(ctl->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port);
+	if (bind(ctl->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(ctl->listen_fd, 4) != 0 ||
+	    getsockname(ctl->listen_fd, (struct sockaddr *)&sa, &sl) != 0) {
+		IMP_ERROR("cannot listen on 127.0.0.1:%d for --control: %s; pick another port",
+			  port, strerror(errno));
+		return -1;
+	}
+	ctl->port = ntohs(sa.sin_port);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sim_config cfg = { .boards = 1, .latency = 1.0, .card_back_after_s = 1.0,
@@ -405,7 +444,9 @@ int main(int argc, char **argv)
 	int stop[2] = { -1, -1 }, ret = EXIT_FAIL, sig = 0, started = 0;
 	char *lines = NULL;
 	size_t lines_len = 0;
-	FILE *mem = NULL;
+	struct sim_control ctl = { .listen_fd = -1 };
+	pthread_t ctl_thread;
+	bool ctl_started = false;
 
 	imp_log_set_prog("imprint-vboard");
 	ret = parse_args(argc, argv, &cfg, &endpoints, &power_cut, &model);
@@ -432,27 +473,30 @@ int main(int argc, char **argv)
 	if (cfg.state_dir && imp_mkdir_p(cfg.state_dir, 0700) != IMP_OK)
 		goto cleanup;
 	boards = calloc((size_t)cfg.boards, sizeof(*boards));
-	mem = open_memstream(&lines, &lines_len);
-	if (!boards || !mem)
+	if (!boards)
 		goto cleanup;
 	for (started = 0; started < cfg.boards; started++) {
-		char *j;
-
 		if (sim_board_start(&cfg, started, stop[0], &boards[started]) != IMP_OK) {
 			IMP_ERROR("board %d did not start", started);
 			if (boards[started])
 				started++;
 			goto cleanup;
 		}
-		j = sim_board_endpoint_json(boards[started]);
-		if (!j)
-			goto cleanup;
-		fprintf(mem, "%s\n", j);
-		free(j);
 	}
-	fprintf(mem, "{\"ready\":true}\n");
-	fclose(mem);
-	mem = NULL;
+	if (control_port >= 0 && control_open(&ctl, control_port) != 0)
+		goto cleanup;
+	lines = sim_endpoint_lines(boards, started, ctl.port, &lines_len);
+	if (!lines)
+		goto cleanup;
+	if (ctl.listen_fd >= 0) {
+		ctl.stop_fd = stop[0];
+		ctl.boards = boards;
+		ctl.n = started;
+		ctl.endpoints = endpoints;
+		if (pthread_create(&ctl_thread, NULL, sim_control_main, &ctl) != 0)
+			goto cleanup;
+		ctl_started = true;
+	}
 	if (endpoints && imp_write_file_atomic(endpoints, lines, lines_len, 0644) != IMP_OK) {
 		IMP_ERROR("cannot write the endpoints file %s", endpoints);
 		goto cleanup;
@@ -465,13 +509,15 @@ int main(int argc, char **argv)
 	if (stats_path)
 		write_stats(stats_path, boards, started);
 cleanup:
-	if (mem)
-		fclose(mem);
 	if (stop[1] >= 0) {
 		ssize_t w = write(stop[1], "x", 1);
 
 		(void)w;
 	}
+	if (ctl_started)
+		pthread_join(ctl_thread, NULL);
+	if (ctl.listen_fd >= 0)
+		close(ctl.listen_fd);
 	for (int i = 0; i < started; i++)
 		sim_board_free(boards[i]);
 	free(boards);

@@ -491,6 +491,13 @@ static bool bmp_packet(struct rsp_conn *c, const char *p)
 			reply(c, "OK");
 			return true;
 		}
+		if (strcmp(cmd, "swd_scan") == 0 && !c->b->chip) {
+			/* no board on the fixture: nothing answers the scan */
+			reply_console(c, "Target voltage: 3.3V\nSW-DP scan failed!\n");
+			c->scanned = false;
+			reply(c, "E01");
+			return true;
+		}
 		if (strcmp(cmd, "swd_scan") == 0) {
 			char out[160];
 
@@ -508,7 +515,7 @@ static bool bmp_packet(struct rsp_conn *c, const char *p)
 			reply(c, "E01");
 			return true;
 		}
-		c->attached = sim_chip_halt(c->b->chip) == IMP_OK;
+		c->attached = c->b->chip && sim_chip_halt(c->b->chip) == IMP_OK;
 		reply(c, c->attached ? "T05" : "E01");
 		return true;
 	}
@@ -517,7 +524,7 @@ static bool bmp_packet(struct rsp_conn *c, const char *p)
 		return true;
 	}
 	if (p[0] == 'D') {
-		if (c->attached)
+		if (c->attached && c->b->chip)
 			sim_chip_resume(c->b->chip);
 		c->attached = false;
 		reply(c, "OK");
@@ -535,6 +542,11 @@ static void handle_packet(struct rsp_conn *c, char *p, size_t n)
 	IMP_TRACE("board %d: rsp <- %.*s", c->b->index, (int)(n > 64 ? 64 : n), p);
 	if (c->bmp && bmp_packet(c, p))
 		return;
+	if (!c->b->chip && (strchr("gGpPmMXcs", p[0]) || strncmp(p, "qRcmd,", 6) == 0)) {
+		/* No board on the fixture: the probe reaches no target. */
+		reply(c, "E01");
+		return;
+	}
 	switch (p[0]) {
 	case '?':
 		reply(c, "S05");
@@ -617,7 +629,7 @@ static void feed(struct rsp_conn *c, const uint8_t *in, size_t n)
 				c->sum = 0;
 			} else if (ch == '-' && c->last_len) {
 				send_raw(c, c->last, c->last_len);
-			} else if (ch == 0x03) {
+			} else if (ch == 0x03 && c->b->chip) {
 				if (!sim_chip_halted(c->b->chip) && sim_chip_halt(c->b->chip) == IMP_OK)
 					reply(c, "S02");
 			}
@@ -697,7 +709,9 @@ static void serve(struct sim_board *b, int fd)
 		if (got <= 0)
 			break;
 		sim_capture(b->cap_rsp_fd, in, (size_t)got);
+		pthread_rwlock_rdlock(&b->slot_lock);
 		feed(&c, in, (size_t)got);
+		pthread_rwlock_unlock(&b->slot_lock);
 	}
 	free(c.pkt);
 	free(c.last);
@@ -731,7 +745,9 @@ void *sim_rsp_bmp_main(void *arg)
 			break;
 		sim_capture(b->cap_rsp_fd, in, (size_t)got);
 		c.closing = false; /* 'k' or a write error end nothing on a tty */
+		pthread_rwlock_rdlock(&b->slot_lock);
 		feed(&c, in, (size_t)got);
+		pthread_rwlock_unlock(&b->slot_lock);
 	}
 	free(c.pkt);
 	free(c.last);

@@ -202,14 +202,68 @@ static int open_capture(const struct sim_config *cfg, int index, const char *wha
 	return fd;
 }
 
+/*
+ * The board itself (chip and secure element) for fixture b, generation gen:
+ * generation 0 is the board the process starts with, each insert after a
+ * removal makes the next. With a state directory generation 0 lives in
+ * STATE/board-N, generation G in STATE/board-N.gG.
+ */
+static imp_err make_board(struct sim_board *b, unsigned gen, struct sim_chip **chip_out,
+			  struct sim_se **se_out)
+{
+	const struct sim_config *cfg = b->cfg;
+	struct sim_chip_opts co = { 0 };
+	struct sim_se_opts so = { 0 };
+	char dir[4096], se_dir[4200], bd_dir[4200], rev[32];
+	uint8_t uid[16];
+	uint32_t faults = 0;
+
+	*chip_out = NULL;
+	*se_out = NULL;
+	if (b->state_dir) {
+		if (gen == 0)
+			snprintf(dir, sizeof(dir), "%s", b->state_dir);
+		else
+			snprintf(dir, sizeof(dir), "%s.g%u", b->state_dir, gen);
+		snprintf(se_dir, sizeof(se_dir), "%s/se", dir);
+		snprintf(bd_dir, sizeof(bd_dir), "%s/backdoor", dir);
+		so.dir = se_dir;
+		if (cfg->backdoor)
+			so.backdoor_dir = bd_dir;
+		co.state_dir = dir;
+	}
+	co.latency_scale = cfg->latency;
+	co.family = cfg->chip;
+	co.revision = revision_of(cfg->revisions, b->index, rev, sizeof(rev));
+	co.fw_keeps_approtect = cfg->fw_keeps_approtect;
+	if (cfg->seed) {
+		/* Fixture index < 256: every (fixture, generation) has its own UID. */
+		sim_uid_from_seed(cfg->seed, b->index + 256 * (int)gen, uid);
+		co.uid = uid;
+	}
+	*chip_out = sim_chip_new(&co);
+	if (!*chip_out)
+		return IMP_ERR_IO;
+	if (cfg->faults.fuse_fail)
+		faults |= SIM_FAULT_FUSE_FAIL;
+	if (cfg->faults.tamper_readback)
+		faults |= SIM_FAULT_TAMPER_READBACK;
+	if (cfg->faults.tamper_lock)
+		faults |= SIM_FAULT_TAMPER_LOCK;
+	sim_chip_set_faults(*chip_out, faults);
+	so.latency_scale = cfg->latency;
+	*se_out = sim_se_new(&so);
+	if (!*se_out) {
+		sim_chip_free(*chip_out);
+		*chip_out = NULL;
+		return IMP_ERR_IO;
+	}
+	return IMP_OK;
+}
+
 imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, struct sim_board **out)
 {
 	struct sim_board *b = calloc(1, sizeof(*b));
-	struct sim_chip_opts co = { 0 };
-	struct sim_se_opts so = { 0 };
-	char se_dir[4096], bd_dir[4096], rev[32];
-	uint8_t uid[16];
-	uint32_t faults = 0;
 	imp_err rc = IMP_ERR_IO;
 
 	*out = NULL;
@@ -227,6 +281,7 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 	b->cap_uart_fd = -1;
 	b->cap_jtag_fd = -1;
 	b->bb_listen_fd = -1;
+	pthread_rwlock_init(&b->slot_lock, NULL);
 	b->bmp_master = -1;
 	b->bmp_slave = -1;
 	if (getrandom(&b->uart_rng, sizeof(b->uart_rng), 0) != sizeof(b->uart_rng) || cfg->seed)
@@ -239,35 +294,11 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 			rc = IMP_ERR_NOMEM;
 			goto fail;
 		}
-		snprintf(se_dir, sizeof(se_dir), "%s/se", b->state_dir);
-		snprintf(bd_dir, sizeof(bd_dir), "%s/backdoor", b->state_dir);
-		so.dir = se_dir;
-		if (cfg->backdoor)
-			so.backdoor_dir = bd_dir;
 	}
-	co.state_dir = b->state_dir;
-	co.latency_scale = cfg->latency;
-	co.family = cfg->chip;
-	co.revision = revision_of(cfg->revisions, index, rev, sizeof(rev));
-	co.fw_keeps_approtect = cfg->fw_keeps_approtect;
-	if (cfg->seed) {
-		sim_uid_from_seed(cfg->seed, index, uid);
-		co.uid = uid;
-	}
-	b->chip = sim_chip_new(&co);
-	if (!b->chip)
+	rc = make_board(b, 0, &b->chip, &b->se);
+	if (rc != IMP_OK)
 		goto fail;
-	if (cfg->faults.fuse_fail)
-		faults |= SIM_FAULT_FUSE_FAIL;
-	if (cfg->faults.tamper_readback)
-		faults |= SIM_FAULT_TAMPER_READBACK;
-	if (cfg->faults.tamper_lock)
-		faults |= SIM_FAULT_TAMPER_LOCK;
-	sim_chip_set_faults(b->chip, faults);
-	so.latency_scale = cfg->latency;
-	b->se = sim_se_new(&so);
-	if (!b->se)
-		goto fail;
+	rc = IMP_ERR_IO;
 	b->cap_uart_fd = open_capture(cfg, index, "uart");
 	b->cap_rsp_fd = open_capture(cfg, index, "rsp");
 	rc = open_pty(b);
@@ -371,8 +402,82 @@ void sim_board_free(struct sim_board *b)
 		close(b->cap_rsp_fd);
 	sim_se_free(b->se);
 	sim_chip_free(b->chip);
+	free(b->factory);
+	pthread_rwlock_destroy(&b->slot_lock);
 	free(b->state_dir);
 	free(b);
+}
+
+imp_err sim_board_remove(struct sim_board *b)
+{
+	struct sim_chip *chip;
+	struct sim_se *se;
+
+	if (b->card) {
+		IMP_ERROR("board %d: a board with a PC/SC card cannot be swapped", b->index);
+		return IMP_ERR_UNSUPPORTED;
+	}
+	pthread_rwlock_wrlock(&b->slot_lock);
+	chip = b->chip;
+	se = b->se;
+	if (chip) {
+		b->retired_ns += sim_chip_modelled_ns(chip) + sim_se_modelled_ns(se);
+		b->retired_erases += sim_chip_mass_erases(chip);
+	}
+	b->chip = NULL;
+	b->se = NULL;
+	b->cache_valid = false;
+	/* the factory data left with the board */
+	free(b->factory);
+	b->factory = NULL;
+	b->factory_len = 0;
+	b->factory_loaded = false;
+	pthread_rwlock_unlock(&b->slot_lock);
+	if (!chip)
+		return IMP_ERR_NOT_FOUND;
+	sim_se_free(se);
+	sim_chip_free(chip);
+	IMP_INFO("board %d: removed from its fixture", b->index);
+	return IMP_OK;
+}
+
+imp_err sim_board_insert(struct sim_board *b)
+{
+	struct sim_chip *chip = NULL;
+	struct sim_se *se = NULL;
+	imp_err rc;
+
+	if (b->card) {
+		IMP_ERROR("board %d: a board with a PC/SC card cannot be swapped", b->index);
+		return IMP_ERR_UNSUPPORTED;
+	}
+	pthread_rwlock_wrlock(&b->slot_lock);
+	if (b->chip) {
+		pthread_rwlock_unlock(&b->slot_lock);
+		return IMP_ERR_EXISTS;
+	}
+	rc = make_board(b, b->generation + 1, &chip, &se);
+	if (rc == IMP_OK) {
+		b->generation++;
+		b->chip = chip;
+		b->se = se;
+		b->cache_valid = false;
+	}
+	pthread_rwlock_unlock(&b->slot_lock);
+	if (rc == IMP_OK)
+		IMP_INFO("board %d: a new board (generation %u) on the fixture", b->index,
+			 b->generation);
+	return rc;
+}
+
+bool sim_board_present(struct sim_board *b)
+{
+	bool present;
+
+	pthread_rwlock_rdlock(&b->slot_lock);
+	present = b->chip != NULL;
+	pthread_rwlock_unlock(&b->slot_lock);
+	return present;
 }
 
 char *sim_board_endpoint_json(const struct sim_board *b)
@@ -383,21 +488,37 @@ char *sim_board_endpoint_json(const struct sim_board *b)
 
 	if (!o)
 		return NULL;
-	imp_hex_encode(sim_chip_uid(b->chip), 16, uid);
+	pthread_rwlock_rdlock((pthread_rwlock_t *)&b->slot_lock);
+	if (b->chip)
+		imp_hex_encode(sim_chip_uid(b->chip), 16, uid);
 	snprintf(rsp, sizeof(rsp), "rsp://127.0.0.1:%u", b->rsp_port);
 	json_object_set_new(o, "board", json_integer(b->index));
-	json_object_set_new(o, "uid", json_string(uid));
+	json_object_set_new(o, "uid", b->chip ? json_string(uid) : json_null());
 	json_object_set_new(o, "rsp", json_string(rsp));
 	json_object_set_new(o, "uart", json_string(b->pty_path));
-	json_object_set_new(o, "state", b->state_dir ? json_string(b->state_dir) : json_null());
+	if (b->state_dir && b->generation) {
+		char gdir[4200];
+
+		snprintf(gdir, sizeof(gdir), "%s.g%u", b->state_dir, b->generation);
+		json_object_set_new(o, "state", json_string(gdir));
+	} else {
+		json_object_set_new(o, "state",
+				    b->state_dir ? json_string(b->state_dir) : json_null());
+	}
 	if (b->bb_listen_fd >= 0) {
 		snprintf(rsp, sizeof(rsp), "127.0.0.1:%u", b->bb_port);
 		json_object_set_new(o, "bitbang", json_string(rsp));
 	}
 	if (b->bmp_master >= 0)
 		json_object_set_new(o, "bmp", json_string(b->bmp_path));
-	json_object_set_new(o, "chip", json_string(sim_chip_family(b->chip)));
-	sim_chip_describe(b->chip, extra, sizeof(extra));
+	json_object_set_new(o, "chip", json_string(b->chip ? sim_chip_family(b->chip)
+							     : (b->cfg->chip ? b->cfg->chip
+									     : "imprint-vb1")));
+	if (b->generation)
+		json_object_set_new(o, "generation", json_integer(b->generation));
+	extra[0] = '\0';
+	if (b->chip)
+		sim_chip_describe(b->chip, extra, sizeof(extra));
 	if (extra[0]) {
 		char wrapped[300];
 		json_t *x;
@@ -409,6 +530,7 @@ char *sim_board_endpoint_json(const struct sim_board *b)
 			json_decref(x);
 		}
 	}
+	pthread_rwlock_unlock((pthread_rwlock_t *)&b->slot_lock);
 	if (b->card)
 		json_object_set_new(o, "vpcd_port", json_integer(b->cfg->pcsc_port + b->index));
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -418,12 +540,12 @@ char *sim_board_endpoint_json(const struct sim_board *b)
 
 uint64_t sim_board_mass_erases(const struct sim_board *b)
 {
-	return b->chip ? sim_chip_mass_erases(b->chip) : 0;
+	return b->retired_erases + (b->chip ? sim_chip_mass_erases(b->chip) : 0);
 }
 
 double sim_board_modelled_s(const struct sim_board *b)
 {
-	uint64_t ns = __atomic_load_n(&b->uart_modelled_ns, __ATOMIC_RELAXED);
+	uint64_t ns = __atomic_load_n(&b->uart_modelled_ns, __ATOMIC_RELAXED) + b->retired_ns;
 
 	if (b->chip)
 		ns += sim_chip_modelled_ns(b->chip);

@@ -13,12 +13,15 @@
 
 static struct {
 	long fixtures, count;
-	bool all, reissue, dry_run;
+	bool all, reissue, dry_run, continuous;
 	const char *reason;
 } o;
 
 static const struct st_option provision_opts[] = {
 	{ "all", 'a', ST_OPT_FLAG, &o.all, NULL, "every fixture of the configuration (default)" },
+	{ "continuous", 'c', ST_OPT_FLAG, &o.continuous, NULL,
+	  "each fixture waits for a board, provisions it, waits for it to leave and takes "
+	  "the next, until ctrl-c (exit 29, resumable)" },
 	{ "count", 'n', ST_OPT_INT, &o.count, "M", "start at most M new boards in this run" },
 	{ "dry-run", 0, ST_OPT_FLAG, &o.dry_run, NULL,
 	  "spend nothing (no serial, no key, no record): print each fixture's fuse plan, "
@@ -39,6 +42,11 @@ static imp_err provision_check(int argc, char **argv)
 	(void)argv;
 	if (o.reissue && (!o.reason || !*o.reason)) {
 		IMP_ERROR("--reissue needs --reason TEXT: the reason is recorded in the journal");
+		return IMP_ERR_USAGE;
+	}
+	if (o.continuous && o.dry_run) {
+		IMP_ERROR("--continuous and --dry-run exclude each other: a dry run reads the "
+			  "boards on the fixtures once; drop one of them");
 		return IMP_ERR_USAGE;
 	}
 	if (o.all)
@@ -116,6 +124,7 @@ static int provision_run(struct station_ctx *ctx, int argc, char **argv)
 	/* With a registry configured, records are delivered while boards run. */
 	if (exp_background_start(l->journal, &l->cfg, &bg) != IMP_OK)
 		IMP_WARN("no delivery in the background: run 'imprint export' after this run");
+	l->station.continuous = o.continuous;
 	code = st_provision_run(ctx, l, (size_t)o.fixtures, (uint64_t)o.count);
 	exp_background_stop(bg);
 	return code;
@@ -126,8 +135,8 @@ const struct st_command st_cmd_provision = {
 	.fn = provision_run,
 	.need = NEED_BOARDS,
 	.summary = "take the boards on the fixtures from blank to locked and recorded",
-	.usage = "imprint provision [--fixtures N | --all] [--count M] [--reissue --reason TEXT] "
-		 "[--line URL] [--dry-run]",
+	.usage = "imprint provision [--fixtures N | --all] [--count M] [--continuous] "
+		 "[--reissue --reason TEXT] [--line URL] [--dry-run]",
 	.opts = provision_opts,
 	.check = provision_check,
 	.help = "A worker per fixture takes its board through CONNECT, IDENTIFY, ALLOCATE, "
@@ -141,11 +150,20 @@ const struct st_command st_cmd_provision = {
 		"for rejected ones. --reissue (with a supervisor's pin) takes boards done "
 		"or rejected, and not locked, through again with their serial. With --json, "
 		"one event per step and per result (docs/EVENTS.md). The exit code is the "
-		"first board error; 0 when every board is done.",
+		"first board error; 0 when every board is done. With --continuous each "
+		"fixture waits for a board (its agent answers on the UART), provisions it, "
+		"waits until it has left (the UART is silent) or another board answers, and "
+		"takes the next, until SIGINT or SIGTERM: workers stop between steps, the "
+		"exit code is 29 and a board left in flight continues with 'imprint resume'. "
+		"A failed board keeps the serial it was given (counted in the quota): put "
+		"back on a fixture it continues with it; a rejected one never gives it to "
+		"another board. On a terminal a live board shows the totals, every fixture "
+		"and the last failures.",
 	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_PIN, IMP_ERR_NOT_FOUND, IMP_ERR_VERIFY,
 				    IMP_ERR_PROBE, IMP_ERR_TARGET_LOCKED, IMP_ERR_LINK,
 				    IMP_ERR_PROTOCOL, IMP_ERR_TIMEOUT, IMP_ERR_BOARD,
 				    IMP_ERR_QUOTA, IMP_ERR_QUARANTINE, IMP_ERR_DUPLICATE,
 				    IMP_ERR_CHALLENGE, IMP_ERR_INTERRUPTED, IMP_OK },
-	.example = "imprint provision\nimprint --json provision --fixtures 2 --count 10",
+	.example = "imprint provision\nimprint --json provision --fixtures 2 --count 10\n"
+		   "imprint provision --continuous",
 };

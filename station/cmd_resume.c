@@ -80,7 +80,7 @@ static int resume_run(struct station_ctx *ctx, int argc, char **argv)
 		code = scan.orphans ? IMP_ERR_NOT_FOUND : 0;
 		goto cleanup;
 	}
-	prov_run_fixtures(&l->station, fx, n, res);
+	st_run_fixtures(ctx, l, fx, n, res);
 	st_run_checkpoint(l); /* the end of every run is signed */
 	code = st_report_results(ctx, fx, res, n);
 	if (code != 0 && code != IMP_ERR_INTERRUPTED)

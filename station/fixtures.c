@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "imprint/log.h"
+#include "live.h"
 #include "run.h"
 
 volatile sig_atomic_t st_stop_requested;
@@ -31,6 +32,19 @@ void st_install_stop_handlers(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
+void st_run_fixtures(struct station_ctx *ctx, struct st_run *l, const struct fmt_fixture *fx,
+		     size_t n, struct prov_result *res)
+{
+	if (st_live_wanted(ctx))
+		st_live_start(l->journal, fx, n, l->station.continuous);
+	prov_run_fixtures(&l->station, fx, n, res);
+	if (st_live_active()) {
+		for (size_t i = 0; i < n; i++)
+			st_live_result(fx[i].name, &res[i]);
+		st_live_stop();
+	}
+}
+
 int st_provision_run(struct station_ctx *ctx, struct st_run *l, size_t nfix, uint64_t count)
 {
 	struct prov_result *res;
@@ -48,12 +62,18 @@ int st_provision_run(struct station_ctx *ctx, struct st_run *l, size_t nfix, uin
 	if (l->line)
 		line_set_demand(l->line, count);
 	st_install_stop_handlers();
-	prov_run_fixtures(&l->station, l->cfg.fixtures, nfix, res);
+	st_run_fixtures(ctx, l, l->cfg.fixtures, nfix, res);
 	st_run_checkpoint(l); /* the end of every run is signed */
-	code = st_report_results(ctx, l->cfg.fixtures, res, nfix);
+	if (l->station.continuous)
+		code = st_report_continuous(ctx, l->cfg.fixtures, res, nfix);
+	else
+		code = st_report_results(ctx, l->cfg.fixtures, res, nfix);
 	if (code == IMP_ERR_QUOTA)
 		IMP_ERROR("production quota reached: no new serial was issued; raise 'quota' in "
 			  "the configuration if more boards are authorised");
+	else if (code == IMP_ERR_INTERRUPTED && l->station.continuous)
+		IMP_INFO("stopped; a board left in flight continues with 'imprint resume' or "
+			 "when it is back on a fixture");
 	else if (code == IMP_ERR_INTERRUPTED)
 		IMP_ERROR("stopped; run 'imprint resume' to finish the boards in flight");
 	else if (code != 0)
@@ -66,46 +86,35 @@ int st_provision_run(struct station_ctx *ctx, struct st_run *l, size_t nfix, uin
 
 static pthread_mutex_t progress_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* On a terminal: one live line per fixture, redrawn in place. */
-#define LIVE_MAX 64
-static struct {
-	char fixture[32];
-	char line[160];
-} live[LIVE_MAX];
-static int live_n, live_drawn;
-
-static void live_update(const struct prov_progress *p)
+/* Continuous mode off the live board: what a fixture waits for. */
+static void fixture_waits(struct station_ctx *ctx, const struct prov_progress *p)
 {
-	int i;
+	const char *what = p->activity == PROV_ACT_WAIT_BOARD ? "board" : "removal";
 
-	for (i = 0; i < live_n; i++)
-		if (strcmp(live[i].fixture, p->fixture) == 0)
-			break;
-	if (i == live_n) {
-		if (live_n == LIVE_MAX)
-			return;
-		snprintf(live[live_n++].fixture, sizeof(live[0].fixture), "%s", p->fixture);
-	}
-	snprintf(live[i].line, sizeof(live[i].line), "%-6s %-9s %-12s %-32s %6.2fs %s",
-		 p->fixture, jnl_state_name(p->state), p->serial[0] ? p->serial : "-", p->uid,
-		 p->elapsed_s, p->rc == IMP_OK ? p->message : imp_err_str(p->rc));
-	if (live_drawn)
-		fprintf(stderr, "\033[%dA", live_drawn);
-	for (int k = 0; k < live_n; k++)
-		fprintf(stderr, "\r\033[2K%s\n", live[k].line);
-	live_drawn = live_n;
-	fflush(stderr);
+	if (ctx->json)
+		st_emit(ctx, json_pack("{s:s, s:s, s:s, s:s, s:i}", "event", "fixture", "fixture",
+				       p->fixture, "waiting", what, "message", p->message,
+				       "taken", (int)p->boards),
+			NULL, NULL);
+	else if (imp_log_get_level() >= IMP_LOG_INFO)
+		fprintf(stderr, "[%-6s] %s\n", p->fixture, p->message);
 }
 
 void st_progress(void *arg, const struct prov_progress *p)
 {
 	struct station_ctx *ctx = arg;
 
+	if (st_live_active()) {
+		st_live_progress(p);
+		return;
+	}
+	if (p->activity == PROV_ACT_FLASH)
+		return; /* only the live board shows the programming progress */
 	pthread_mutex_lock(&progress_lock);
-	if (ctx->json) {
+	if (p->activity != PROV_ACT_BOARD) {
+		fixture_waits(ctx, p);
+	} else if (ctx->json) {
 		st_emit(ctx, st_board_event(p), NULL, NULL);
-	} else if (isatty(STDERR_FILENO) && imp_log_get_level() <= IMP_LOG_INFO) {
-		live_update(p);
 	} else if (p->rc != IMP_OK || imp_log_get_level() >= IMP_LOG_INFO) {
 		fprintf(stderr, "[%-6s] %-9s %-10s %s%s%s (%.2fs)\n", p->fixture,
 			jnl_state_name(p->state), p->serial[0] ? p->serial : "-",
@@ -147,4 +156,52 @@ int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 		printf("boards: %u done, %u already done, %u failed, %u quarantined\n", done,
 		       already, failed, quarantined);
 	return (int)first;
+}
+
+/* ------------------------------------------------- continuous summary */
+
+int st_report_continuous(struct station_ctx *ctx, const struct fmt_fixture *fx,
+			 const struct prov_result *res, size_t n)
+{
+	struct prov_tally all = { 0 };
+	imp_err first = IMP_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct prov_tally *t = &res[i].tally;
+
+		all.boards += t->boards;
+		all.done += t->done;
+		all.already_done += t->already_done;
+		all.failed += t->failed;
+		all.rejected += t->rejected;
+		all.quarantined += t->quarantined;
+		all.serials_held += t->serials_held;
+		if (res[i].rc != IMP_ERR_INTERRUPTED && first == IMP_OK)
+			first = res[i].rc;
+		if (ctx->json)
+			st_emit(ctx, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
+					       "event", "fixture_summary", "fixture", fx[i].name,
+					       "taken", t->boards, "done", t->done,
+					       "already", t->already_done, "failed", t->failed,
+					       "rejected", t->rejected, "quarantined", t->quarantined,
+					       "code", (int)res[i].rc),
+				NULL, NULL);
+	}
+	if (ctx->json)
+		st_emit(ctx, json_pack("{s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "event",
+				       "summary", "continuous", 1, "taken", all.boards, "done",
+				       all.done, "already", all.already_done, "failed",
+				       all.failed, "rejected", all.rejected, "quarantined",
+				       all.quarantined, "serials_held", all.serials_held),
+			NULL, NULL);
+	else
+		printf("boards: %u done, %u already done, %u failed, %u quarantined\n"
+		       "continuous: %u boards taken on %zu fixtures, %u of them rejected\n",
+		       all.done, all.already_done, all.failed, all.quarantined, all.boards, n,
+		       all.rejected);
+	if (all.serials_held)
+		IMP_WARN("%u failed boards hold a serial (counted in the quota): a rejected one "
+			 "keeps it for good, one in flight continues with it when it is back on a "
+			 "fixture; 'imprint status' lists them", all.serials_held);
+	return first != IMP_OK ? (int)first : (int)IMP_ERR_INTERRUPTED;
 }

@@ -10,6 +10,7 @@
 
 #include "board/profile.h"
 #include "line/line.h"
+#include "provisioner/matter.h"
 #include "provisioner/provision.h"
 #include "station.h"
 
@@ -71,6 +72,16 @@ void st_results_hint(const struct fmt_fixture *fx, const struct prov_result *res
  * first error as exit code, 0 if every board is done. */
 int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 		      const struct prov_result *res, size_t n);
+
+/* prov_run_fixtures, with the live station board when stdout is a
+ * terminal (live.h). */
+void st_run_fixtures(struct station_ctx *ctx, struct st_run *l, const struct fmt_fixture *fx,
+		     size_t n, struct prov_result *res);
+
+/* Continuous mode: one summary over every fixture's tally; returns the
+ * exit code (IMP_ERR_INTERRUPTED after a clean stop). */
+int st_report_continuous(struct station_ctx *ctx, const struct fmt_fixture *fx,
+			 const struct prov_result *res, size_t n);
 
 /* Run the first nfix fixtures (0: all), at most count new boards (0: no
  * limit), print the results; returns the exit code. */

@@ -20,6 +20,7 @@
 #ifndef BOARD_LINK_H
 #define BOARD_LINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,7 +65,9 @@ struct board_link_driver {
 	 * above). On success *rsp holds the response (type req->type | 0x80,
 	 * same seq). Errors: IMP_ERR_TIMEOUT (no valid answer in time),
 	 * IMP_ERR_PROTOCOL (only garbled or NAKed answers), IMP_ERR_LINK (the
-	 * device failed or went away). stats is updated in every case.
+	 * device failed or went away). stats is updated in every case. The
+	 * driver logs only IMP_ERR_LINK; board_link_transact reports a timeout
+	 * or damaged answers (unless the link is quiet).
 	 */
 	imp_err (*transact)(void *priv, const struct wire_frame *req, struct wire_frame *rsp,
 			    unsigned timeout_ms, unsigned max_retries,
@@ -90,6 +93,12 @@ void board_link_close(struct board_link *l);
 
 /* Retransmissions per transaction (default BOARD_LINK_DEFAULT_RETRIES). */
 void board_link_set_retries(struct board_link *l, unsigned max_retries);
+/*
+ * Quiet: a timeout or damaged answers are returned without an error in the
+ * log (default: logged, naming the command and the port). For polls that
+ * expect silence: a fixture without a board.
+ */
+void board_link_set_quiet(struct board_link *l, bool quiet);
 /*
  * Multiply every timeout given to board_link_transact (default 1.0); for
  * slow links or a board with a heavy latency model.

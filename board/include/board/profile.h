@@ -252,6 +252,18 @@ imp_err board_profile_recover(const struct board_profile *p, struct board_probe 
 imp_err board_profile_program_flash(const struct board_profile *p, struct board_probe *probe,
 				    uint32_t addr, const uint8_t *image, size_t n);
 
+/*
+ * The same, calling progress(arg, done, total) after each chunk written
+ * (bytes of the padded image; once with done == total when the server's
+ * own flash driver did it in one go). progress may be NULL; it must not
+ * touch the probe.
+ */
+typedef void (*board_flash_progress_fn)(void *arg, size_t done, size_t total);
+imp_err board_profile_program_flash_progress(const struct board_profile *p,
+					     struct board_probe *probe, uint32_t addr,
+					     const uint8_t *image, size_t n,
+					     board_flash_progress_fn progress, void *arg);
+
 /* SHA-256 of n bytes read back at addr. */
 imp_err board_probe_sha256(struct board_probe *probe, uint32_t addr, size_t n,
 			   uint8_t digest[32]);

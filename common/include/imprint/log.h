@@ -19,6 +19,16 @@ enum imp_log_level imp_log_get_level(void);
 /* Prefix every line with this program name ("imprint", "imprint-vboard"). */
 void imp_log_set_prog(const char *prog);
 
+/*
+ * Hand every line that passes the level to fn instead of writing it to
+ * stderr (NULL: stderr again): prog and level name as the line's prefix
+ * would have them, and the message (at most 1023 bytes). fn runs under the
+ * log's lock: it must not log.
+ */
+typedef void (*imp_log_sink_fn)(void *arg, enum imp_log_level level, const char *prog,
+				const char *level_name, const char *msg);
+void imp_log_set_sink(imp_log_sink_fn fn, void *arg);
+
 void imp_log(enum imp_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -30,6 +30,14 @@
 #include "journal/journal.h"
 #include "line/line.h"
 
+/* What a progress report is about. */
+enum prov_activity {
+	PROV_ACT_BOARD = 0,    /* a board entered `state` (or failed in it) */
+	PROV_ACT_FLASH,        /* FIRMWARE: fw_done of fw_total bytes programmed */
+	PROV_ACT_WAIT_BOARD,   /* continuous: the fixture waits for a board */
+	PROV_ACT_WAIT_REMOVAL, /* continuous: its board is finished; waiting for it to leave */
+};
+
 /* One progress report: a board entered `state` on `fixture`. */
 struct prov_progress {
 	const char *fixture;
@@ -41,6 +49,9 @@ struct prov_progress {
 				     * already be FAILED) */
 	const char *message;  /* what happened, lowercase; never a secret */
 	double elapsed_s;     /* since the board's run started */
+	enum prov_activity activity;
+	size_t fw_done, fw_total; /* PROV_ACT_FLASH only */
+	unsigned boards;      /* continuous: boards this fixture has taken so far */
 };
 
 typedef void (*prov_progress_fn)(void *arg, const struct prov_progress *p);
@@ -72,6 +83,28 @@ struct prov_station {
 	/* Line mode (provisioner/line.h): serials from leases, UIDs claimed
 	 * in the line database; NULL: a standalone station. */
 	struct line *line;
+	/* Matter factory data (provisioner/matter.h), set by prov_matter_open
+	 * when the configuration has "matter": the passcode sealing key and
+	 * the certification declaration (owned; NULL = none) with its digest. */
+	hsm_obj matter_seal;
+	uint8_t *matter_cd;
+	size_t matter_cd_len;
+	uint8_t matter_cd_sha256[32];
+	/* Continuous mode (prov_run_fixtures): each fixture waits for a board,
+	 * provisions it, waits for it to leave and takes the next, until *stop
+	 * is set (or the quota or max_new_boards ends it). */
+	bool continuous;
+};
+
+/* Continuous mode: what one fixture's boards came to. */
+struct prov_tally {
+	unsigned boards;        /* boards taken */
+	unsigned done;          /* provisioned in this run */
+	unsigned already_done;  /* DONE before: nothing to do */
+	unsigned failed;        /* stopped by an error (in flight, or rejected) */
+	unsigned rejected;      /* ... of them rejected (FAILED: never locked, never reissued) */
+	unsigned quarantined;
+	unsigned serials_held;  /* failed boards that hold a serial (counted in the quota) */
 };
 
 /* The outcome of one fixture's board. */
@@ -84,6 +117,7 @@ struct prov_result {
 	bool already_done;                /* DONE before this run: nothing done */
 	bool quarantined;
 	double seconds;
+	struct prov_tally tally; /* continuous mode: every board of the fixture */
 };
 
 /*
@@ -101,10 +135,25 @@ imp_err prov_run_board(struct prov_station *st, const struct fmt_fixture *fx,
 /*
  * Run n fixtures in parallel (a thread each, its own HSM session); results
  * has n entries. Returns IMP_OK if every board ended DONE (or was already),
- * else the first error met.
+ * else the first error met. With st->continuous each fixture loops
+ * (prov_run_continuous) and results[i] is its last board, with the tally
+ * of all of them; the return is then IMP_ERR_INTERRUPTED after a stop.
  */
 imp_err prov_run_fixtures(struct prov_station *st, const struct fmt_fixture *fx, size_t n,
 			  struct prov_result *results);
+
+/*
+ * Continuous mode on one fixture: wait for a board (an agent answers
+ * IDENTIFY on the fixture's UART), run it (prov_run_board), wait until it
+ * has left (the UART stays silent) or another board (another UID) answers,
+ * and take the next, until *st->stop is set. A failed board is reported
+ * with what became of its serial. Returns IMP_ERR_INTERRUPTED after a
+ * stop, IMP_ERR_QUOTA when no serial is left, IMP_ERR_CONFIG for a fixture
+ * that cannot run, or the error of a UART that went away. res: the last
+ * board, res->tally: all of them.
+ */
+imp_err prov_run_continuous(struct prov_station *st, const struct fmt_fixture *fx,
+			    struct prov_result *res);
 
 /*
  * Finish, without the board, every journaled board that stands in RECORD

@@ -83,6 +83,22 @@ double sim_board_modelled_s(const struct sim_board *b);
 /* Whole-flash erases board b's chip did (sim_chip_mass_erases). */
 uint64_t sim_board_mass_erases(const struct sim_board *b);
 
+/*
+ * Swapping the board on a fixture (the fixture's endpoints stay: RSP port,
+ * remote_bitbang port, UART pty). remove: the board leaves; until the next
+ * insert the agent never answers (a UART with nothing on it), the RSP
+ * server answers E01 to every access that needs a target and the debug
+ * port's TDO reads 1 (an empty JTAG chain). IMP_ERR_NOT_FOUND if there was
+ * no board. insert: a new board (a new chip and secure element, a new UID:
+ * derived from the seed, the fixture and the generation, else random), as
+ * new from the factory; IMP_ERR_EXISTS if a board is there. Both wait for
+ * the request being served to finish. Not with a PC/SC card
+ * (IMP_ERR_UNSUPPORTED).
+ */
+imp_err sim_board_remove(struct sim_board *b);
+imp_err sim_board_insert(struct sim_board *b);
+bool sim_board_present(struct sim_board *b);
+
 /* Derive board index's UID from a seed (--seed), 16 bytes. */
 void sim_uid_from_seed(uint64_t seed, int index, uint8_t uid[16]);
 
