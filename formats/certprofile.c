@@ -114,8 +114,8 @@ struct fmt_certprof {
 	X509_EXTENSION *post[2];      /* CRLDP, AIA */
 	size_t npost;
 	unsigned vars;                /* V_* the templates use */
-	char vars_where[64];          /* JSON path of the first use of {vid} / {pid} */
-	char pid_where[64];
+	char vars_where[96];          /* JSON path of the first use of {vid} / {pid}: */
+	char pid_where[96];           /* as long as the paths the parser builds */
 };
 
 /* ------------------------------------------------------------ errors */
