@@ -28,6 +28,7 @@
 #include <sqlite3.h>
 
 #include "audit/audit.h"
+#include "formats/certprofile.h"
 #include "formats/jws.h"
 #include "formats/record.h"
 #include "formats/record_verify.h"
@@ -75,6 +76,7 @@ struct audit {
 	struct aud_summary *sum;
 	EVP_PKEY *rec_pub, *rev_pub;
 	X509_STORE *dev_store;
+	unsigned device_ku;     /* keyUsage of device certificates (trust/certprofile.json) */
 	time_t devca_not_after; /* no device certificate may end later */
 	struct fmt_rv_trust *fast;
 	sqlite3 *db;
@@ -177,7 +179,11 @@ static imp_err load_trust(struct audit *a)
 			rc = IMP_ERR_CRYPTO;
 	}
 	if (rc == IMP_OK)
+		rc = fmt_certprof_trust_ku(a->o->trust_dir, &a->device_ku);
+	if (rc == IMP_OK)
 		rc = fmt_rv_trust_new(a->rec_pub, NULL, &devca, 1, NULL, &a->fast);
+	if (rc == IMP_OK)
+		fmt_rv_trust_set_device_ku(a->fast, a->device_ku);
 cleanup:
 	X509_STORE_free(rs);
 	X509_free(root);
@@ -266,7 +272,7 @@ static void verify_item(struct audit *a, struct fmt_rv *rv, struct item *it)
 	IMP_DEBUG("record %s: not decided by the fast path, verifying it in full",
 		  it->id ? it->id : "(no id)");
 	memset(&facts, 0, sizeof(facts));
-	rc = fmt_record_verify_full(it->jws, &anchors, it->id, &facts, &stage);
+	rc = fmt_record_verify_full_ku(it->jws, &anchors, a->device_ku, it->id, &facts, &stage);
 	keep_facts(it, &facts);
 	switch (stage) {
 	case FMT_RECORD_STAGE_OK:

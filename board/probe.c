@@ -7,6 +7,7 @@
 const struct board_probe_driver *const board_probe_drivers[] = {
 	&board_probe_openocd,
 	&board_probe_rsp,
+	&board_probe_rsp_serial,
 	&board_probe_sim,
 	NULL,
 };
@@ -37,7 +38,7 @@ imp_err board_probe_open(const char *uri, struct board_probe **out)
 	scheme[n] = '\0';
 	drv = board_probe_driver_find(scheme);
 	if (!drv) {
-		IMP_ERROR("probe '%s': unknown driver '%s' (known: openocd, rsp, sim)", uri, scheme);
+		IMP_ERROR("probe '%s': unknown driver '%s' (known: openocd, rsp, rsp+serial, sim)", uri, scheme);
 		return IMP_ERR_USAGE;
 	}
 	p = calloc(1, sizeof(*p));

@@ -1,6 +1,9 @@
 /*
- * Probe driver "rsp": GDB Remote Serial Protocol client over TCP. URI keys:
- * board/probe.h; per-server behaviour and hazards: docs/PROBES.md.
+ * Probe drivers "rsp" (GDB Remote Serial Protocol over TCP) and
+ * "rsp+serial" (the same over a serial port: a Black Magic Probe's GDB
+ * port, rsp+serial:///dev/ttyACM0). URI keys: board/probe.h; per-server
+ * behaviour and hazards: docs/PROBES.md. A BMP is scanned ("monitor
+ * swd_scan") and attached ("vAttach;1") before any target access.
  *
  * One command is in flight at a time. Packets are acknowledged until the
  * server accepts QStartNoAckMode; memory transfers are split by the
@@ -27,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <termios.h>
 #include <unistd.h>
 #include <fcntl.h>
 
@@ -64,6 +68,7 @@ static const char *const server_names[] = {
 
 struct rsp {
 	int fd;
+	bool tty;                     /* rsp+serial: a serial port, not a socket */
 	char where[300];              /* "HOST:PORT" for messages */
 	bool noack;
 	bool allow_noack;             /* URI noack=0 keeps ack mode (tests) */
@@ -101,7 +106,7 @@ static void rsp_lost(struct rsp *r, const char *why)
 static imp_err send_all(struct rsp *r, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
-		ssize_t w = send(r->fd, p, n, MSG_NOSIGNAL);
+		ssize_t w = r->tty ? write(r->fd, p, n) : send(r->fd, p, n, MSG_NOSIGNAL);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -440,6 +445,31 @@ static void parse_supported(struct rsp *r, bool *noack_offered)
 	}
 }
 
+static imp_err parse_query(struct rsp *r, const char *uri, const char *q);
+
+/* rsp+serial://PATH[?KEYS]: PATH absolute, of the characters a device path has. */
+static imp_err parse_serial_uri(struct rsp *r, const char *uri, char *path, size_t cap)
+{
+	const char *p = uri + 13, *q;
+	size_t n;
+
+	if (strncmp(uri, "rsp+serial://", 13) != 0 || p[0] != '/')
+		goto bad;
+	q = strchr(p, '?');
+	n = q ? (size_t)(q - p) : strlen(p);
+	if (n < 2 || n >= cap)
+		goto bad;
+	memcpy(path, p, n);
+	path[n] = '\0';
+	if (strspn(path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-") != n)
+		goto bad;
+	return parse_query(r, uri, q ? q + 1 : p + n);
+bad:
+	IMP_ERROR("probe '%s': expected rsp+serial:///dev/ttyACM0[?server=bmp&timeout_ms=N...] "
+		  "(docs/PROBES.md)", uri);
+	return IMP_ERR_USAGE;
+}
+
 static imp_err parse_uri(struct rsp *r, const char *uri, char *host, size_t hcap, char *port,
 			 size_t pcap)
 {
@@ -474,6 +504,17 @@ static imp_err parse_uri(struct rsp *r, const char *uri, char *host, size_t hcap
 			goto bad;
 	if (*q == '?')
 		q++;
+	return parse_query(r, uri, q);
+bad:
+	IMP_ERROR("probe '%s': expected rsp://HOST:PORT[?server=NAME&timeout_ms=N&retries=N&"
+		  "monitor_timeout_ms=N&flash_timeout_ms=N&reset=CMD&noack=0|1&dap=NAME&"
+		  "data_abort=1&cache=off&auto_unlock=off] (docs/PROBES.md)", uri);
+	return IMP_ERR_USAGE;
+}
+
+/* The KEY=VALUE pairs after '?' (q points past it). */
+static imp_err parse_query(struct rsp *r, const char *uri, const char *q)
+{
 	while (*q) {
 		size_t len = strcspn(q, "&");
 		char kv[128], *eq, *end = NULL;
@@ -667,7 +708,8 @@ static imp_err check_server(struct rsp *r, const char *uri)
 			 "(docs/PROBES.md)", uri);
 		break;
 	case SRV_BMP:
-		IMP_WARN("probe '%s': Black Magic Probe: untested here (docs/PROBES.md)", uri);
+		IMP_DEBUG("probe '%s': Black Magic Probe: tested against imprint-vboard's model of "
+			  "its GDB port only (docs/PROBES.md)", uri);
 		break;
 	default:
 		break;
@@ -744,16 +786,73 @@ static void rsp_free(struct rsp *r)
 	free(r);
 }
 
-static imp_err rsp_open(const char *uri, void **priv)
+/* A serial port in raw mode (a BMP's CDC-ACM port ignores the rate). */
+static imp_err serial_open(struct rsp *r, const char *path)
 {
-	char host[256], port[16];
-	struct rsp *r;
-	bool noack_offered;
+	struct termios t;
+
+	r->fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	if (r->fd < 0) {
+		IMP_ERROR("rsp probe: cannot open %s: %s; check that the probe is plugged in and "
+			  "the port is the GDB one (a BMP has two: the first is GDB)", path,
+			  strerror(errno));
+		return IMP_ERR_PROBE;
+	}
+	if (tcgetattr(r->fd, &t) != 0) {
+		IMP_ERROR("rsp probe: %s is not a serial port (%s)", path, strerror(errno));
+		return IMP_ERR_PROBE;
+	}
+	cfmakeraw(&t);
+	cfsetispeed(&t, B115200);
+	cfsetospeed(&t, B115200);
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	if (tcsetattr(r->fd, TCSANOW, &t) != 0) {
+		IMP_ERROR("rsp probe: cannot set %s raw: %s", path, strerror(errno));
+		return IMP_ERR_PROBE;
+	}
+	tcflush(r->fd, TCIOFLUSH);
+	r->tty = true;
+	return IMP_OK;
+}
+
+/*
+ * A Black Magic Probe reaches no target until it has scanned the SWD bus
+ * and attached: swd_scan must list target 1, then vAttach;1 must answer a
+ * stop reply.
+ */
+static imp_err bmp_attach(struct rsp *r)
+{
+	char out[1024];
 	imp_err rc;
 
-	r = calloc(1, sizeof(*r));
+	rc = monitor_run(r, "swd_scan", out, sizeof(out), r->monitor_timeout_ms);
+	if (rc != IMP_OK)
+		return rc;
+	if (!strstr(out, "Available Targets") || !strstr(out, "\n 1 ")) {
+		IMP_ERROR("rsp probe: the Black Magic Probe on %s found no target (swd_scan: %.200s); "
+			  "check the target's power and SWD wiring", r->where, out);
+		return IMP_ERR_PROBE;
+	}
+	rc = exchange_str(r, "vAttach;1", "vAttach");
+	if (rc != IMP_OK)
+		return rc;
+	if (r->pkt_len == 0 || (r->pkt[0] != 'T' && r->pkt[0] != 'S')) {
+		IMP_ERROR("rsp probe: the Black Magic Probe on %s did not attach to target 1 "
+			  "(answered %.*s)", r->where, (int)(r->pkt_len > 16 ? 16 : r->pkt_len),
+			  (const char *)r->pkt);
+		return IMP_ERR_PROBE;
+	}
+	IMP_DEBUG("rsp probe: attached to target 1 on %s", r->where);
+	return IMP_OK;
+}
+
+static struct rsp *rsp_new(void)
+{
+	struct rsp *r = calloc(1, sizeof(*r));
+
 	if (!r)
-		return IMP_ERR_NOMEM;
+		return NULL;
 	r->fd = -1;
 	r->timeout_ms = RSP_DEFAULT_TIMEOUT_MS;
 	r->monitor_timeout_ms = RSP_DEFAULT_MONITOR_TIMEOUT_MS;
@@ -764,51 +863,98 @@ static imp_err rsp_open(const char *uri, void **priv)
 	r->x_ok = -1;
 	r->allow_noack = true;
 	snprintf(r->reset_cmd, sizeof(r->reset_cmd), "reset halt");
-	rc = parse_uri(r, uri, host, sizeof(host), port, sizeof(port));
-	if (rc != IMP_OK)
-		goto fail;
-	snprintf(r->where, sizeof(r->where), "%s:%s", host, port);
 	r->rx = malloc(RSP_RX_CAP);
 	r->pkt = malloc(BOARD_RSP_MAX_PAYLOAD);
 	r->tx = malloc(BOARD_RSP_MAX_PAYLOAD + 8);
 	r->body = malloc(BOARD_RSP_MAX_PAYLOAD);
-	rc = IMP_ERR_NOMEM;
-	if (!r->rx || !r->pkt || !r->tx || !r->body)
-		goto fail;
-	rc = tcp_connect(r, host, port);
-	if (rc != IMP_OK)
-		goto fail;
+	if (!r->rx || !r->pkt || !r->tx || !r->body) {
+		rsp_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* What follows the transport: features, no-ack, the server, its memory map. */
+static imp_err rsp_handshake(struct rsp *r, const char *uri)
+{
+	bool noack_offered;
+	imp_err rc;
+
 	rc = send_all(r, (const uint8_t *)"+", 1);
 	if (rc != IMP_OK)
-		goto fail;
+		return rc;
 	rc = exchange_str(r, "qSupported:swbreak+;hwbreak+;vContSupported+", "qSupported");
 	if (rc != IMP_OK)
-		goto fail;
+		return rc;
 	parse_supported(r, &noack_offered);
 	if (noack_offered && r->allow_noack) {
 		rc = exchange_str(r, "QStartNoAckMode", "QStartNoAckMode");
 		if (rc != IMP_OK)
-			goto fail;
+			return rc;
 		if (reply_is(r, "OK"))
 			r->noack = true;
 	}
 	/* Halt reason: GDB asks it first, and some servers expect it. */
 	rc = exchange_str(r, "?", "halt reason");
 	if (rc != IMP_OK)
-		goto fail;
+		return rc;
 	if (r->server == SRV_GENERIC)
 		identify_server(r);
 	rc = check_server(r, uri);
-	if (rc != IMP_OK)
-		goto fail;
-	if (r->memmap_offered) {
+	if (rc == IMP_OK && r->server == SRV_BMP)
+		rc = bmp_attach(r);
+	if (rc == IMP_OK && r->memmap_offered)
 		rc = read_memory_map(r);
-		if (rc != IMP_OK)
-			goto fail;
-	}
+	if (rc != IMP_OK)
+		return rc;
 	IMP_DEBUG("rsp probe: connected to %s (%s), PacketSize %zu, %s, %zu memory regions",
 		  r->where, server_names[r->server], r->packet_size,
 		  r->noack ? "no-ack mode" : "ack mode", r->n_map);
+	return IMP_OK;
+}
+
+static imp_err rsp_serial_open(const char *uri, void **priv)
+{
+	char path[256];
+	struct rsp *r = rsp_new();
+	imp_err rc;
+
+	if (!r)
+		return IMP_ERR_NOMEM;
+	rc = parse_serial_uri(r, uri, path, sizeof(path));
+	if (rc == IMP_OK) {
+		snprintf(r->where, sizeof(r->where), "%s", path);
+		rc = serial_open(r, path);
+	}
+	if (rc == IMP_OK)
+		rc = rsp_handshake(r, uri);
+	if (rc != IMP_OK) {
+		rsp_free(r);
+		return rc;
+	}
+	*priv = r;
+	return IMP_OK;
+}
+
+static imp_err rsp_open(const char *uri, void **priv)
+{
+	char host[256], port[16];
+	struct rsp *r;
+	imp_err rc;
+
+	r = rsp_new();
+	if (!r)
+		return IMP_ERR_NOMEM;
+	rc = parse_uri(r, uri, host, sizeof(host), port, sizeof(port));
+	if (rc != IMP_OK)
+		goto fail;
+	snprintf(r->where, sizeof(r->where), "%s:%s", host, port);
+	rc = tcp_connect(r, host, port);
+	if (rc != IMP_OK)
+		goto fail;
+	rc = rsp_handshake(r, uri);
+	if (rc != IMP_OK)
+		goto fail;
 	*priv = r;
 	return IMP_OK;
 fail:
@@ -1298,6 +1444,21 @@ static imp_err rsp_ap_write(void *priv, unsigned ap, uint32_t reg, uint32_t v)
 {
 	return ap_access(priv, ap, reg, &v, NULL);
 }
+
+const struct board_probe_driver board_probe_rsp_serial = {
+	.name = "rsp+serial",
+	.open = rsp_serial_open,
+	.close = rsp_close,
+	.read_mem = rsp_read,
+	.write_mem = rsp_write,
+	.reset = rsp_reset,
+	.halt = rsp_halt,
+	.monitor = rsp_monitor,
+	.flash_program = rsp_flash_program,
+	.crc32 = rsp_crc32,
+	.ap_read = rsp_ap_read,
+	.ap_write = rsp_ap_write,
+};
 
 const struct board_probe_driver board_probe_rsp = {
 	.name = "rsp",

@@ -1,7 +1,7 @@
 /*
  * Probe driver "sim": the in-process virtual chip (imp_sim_chip).
  * URI: sim:[?uid=32HEX][&seed=N][&latency=X][&chip=NAME][&rev=legacy|hardened]
- * (chip: imprint-vb1, the default, or nordic-nrf52840; rev: its APPROTECT
+ * (chip: imprint-vb1, the default, nordic-nrf52840 or st-stm32u5; rev: the nRF52's APPROTECT
  * revision, docs/VBOARD.md).
  */
 #include <stdbool.h>
@@ -81,7 +81,8 @@ static imp_err sim_open(const char *uri, void **priv)
 					  sim_chip_family_names());
 				return IMP_ERR_USAGE;
 			}
-			opts.family = strcmp(eq, "nordic-nrf52840") == 0 ? "nordic-nrf52840" : "imprint-vb1";
+			opts.family = strcmp(eq, "nordic-nrf52840") == 0 ? "nordic-nrf52840" :
+				      strcmp(eq, "st-stm32u5") == 0 ? "st-stm32u5" : "imprint-vb1";
 		} else if (strcmp(kv, "rev") == 0) {
 			if (strcmp(eq, revs[0]) != 0 && strcmp(eq, revs[1]) != 0) {
 				IMP_ERROR("probe '%s': rev must be legacy or hardened", uri);

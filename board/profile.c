@@ -248,21 +248,53 @@ static imp_err get_value(struct pctx *c, json_t *step, const char *key, bool req
 	return parse_u32(c, key, v, &out->num);
 }
 
+#define WRITE_KEYS "irreversible", "permanent", "resets", "fuse", "requires"
+
 static const struct {
 	const char *name;
 	enum board_profile_op op;
-	const char *const keys[11];
+	const char *const keys[17];
 	const char *const required[4];
 } ops[] = {
-	{ "write32", BOARD_OP_WRITE32, { "op", "addr", "value", "ap", "if", "comment", NULL }, { "addr", "value", NULL } },
-	{ "read32", BOARD_OP_READ32, { "op", "addr", "var", "ap", "if", "comment", NULL }, { "addr", "var", NULL } },
-	{ "poll32", BOARD_OP_POLL32, { "op", "addr", "mask", "value", "timeout_ms", "error", "ap", "if", "comment", NULL }, { "addr", "mask", "value", NULL } },
-	{ "check32", BOARD_OP_CHECK32, { "op", "addr", "mask", "value", "error", "ap", "if", "comment", NULL }, { "addr", "mask", "value", NULL } },
-	{ "reset", BOARD_OP_RESET, { "op", "if", "comment", NULL }, { NULL } },
-	{ "halt", BOARD_OP_HALT, { "op", "if", "comment", NULL }, { NULL } },
-	{ "delay", BOARD_OP_DELAY, { "op", "us", "if", "comment", NULL }, { "us", NULL } },
-	{ "select32", BOARD_OP_SELECT32, { "op", "addr", "mask", "var", "cases", "default", "error", "ap", "if", "comment", NULL }, { "addr", "var", "cases", NULL } },
+	{ "write32", BOARD_OP_WRITE32, { "op", "addr", "value", "ap", "if", "unless", "comment", WRITE_KEYS, NULL }, { "addr", "value", NULL } },
+	{ "read32", BOARD_OP_READ32, { "op", "addr", "var", "ap", "if", "unless", "comment", NULL }, { "addr", "var", NULL } },
+	{ "poll32", BOARD_OP_POLL32, { "op", "addr", "mask", "value", "timeout_ms", "error", "ap", "if", "unless", "comment", NULL }, { "addr", "mask", "value", NULL } },
+	{ "check32", BOARD_OP_CHECK32, { "op", "addr", "mask", "value", "error", "ap", "if", "unless", "comment", NULL }, { "addr", "mask", "value", NULL } },
+	{ "reset", BOARD_OP_RESET, { "op", "if", "unless", "comment", NULL }, { NULL } },
+	{ "halt", BOARD_OP_HALT, { "op", "if", "unless", "comment", NULL }, { NULL } },
+	{ "delay", BOARD_OP_DELAY, { "op", "us", "if", "unless", "comment", NULL }, { "us", NULL } },
+	{ "select32", BOARD_OP_SELECT32, { "op", "addr", "mask", "var", "cases", "default", "error", "ap", "if", "unless", "comment", NULL }, { "addr", "var", "cases", NULL } },
+	{ "modify32", BOARD_OP_MODIFY32, { "op", "addr", "mask", "value", "if", "unless", "comment", WRITE_KEYS, NULL }, { "addr", "mask", "value", NULL } },
 };
+
+const char *board_profile_op_name(enum board_profile_op op)
+{
+	for (size_t i = 0; i < IMP_ARRAY_SIZE(ops); i++)
+		if (ops[i].op == op)
+			return ops[i].name;
+	return "?";
+}
+
+/* "$name" of an "if"/"unless"/"fuse" key into out. */
+static imp_err get_var_key(struct pctx *c, json_t *js, const char *key, bool dollar, char *out,
+			   size_t cap)
+{
+	json_t *v = json_object_get(js, key);
+	const char *t;
+
+	if (!v)
+		return IMP_OK;
+	t = json_is_string(v) ? json_string_value(v) : NULL;
+	if (t && dollar && t[0] == '$')
+		t++;
+	else if (dollar)
+		t = NULL;
+	if (!t || !valid_ident(t, cap))
+		return perr(c, key, dollar ? "expected \"$variable\"" :
+			    "expected a name (lowercase, digits, _)");
+	strcpy(out, t);
+	return IMP_OK;
+}
 
 /* "cases": [[value, result], ...] of a select32 step. */
 static imp_err parse_cases(struct pctx *c, json_t *arr, struct board_profile_step *st)
@@ -303,14 +335,14 @@ static imp_err parse_step(struct pctx *c, json_t *js, struct board_profile_step 
 	opv = json_object_get(js, "op");
 	if (!opv || !json_is_string(opv))
 		return perr(c, "op", "required string missing (write32, read32, poll32, check32, "
-			    "reset, halt, delay, select32)");
+			    "reset, halt, delay, select32, modify32)");
 	opname = json_string_value(opv);
 	for (oi = 0; oi < IMP_ARRAY_SIZE(ops); oi++)
 		if (strcmp(ops[oi].name, opname) == 0)
 			break;
 	if (oi == IMP_ARRAY_SIZE(ops))
 		return perr(c, "op", "unknown op \"%s\" (write32, read32, poll32, check32, reset, "
-			    "halt, delay, select32)", opname);
+			    "halt, delay, select32, modify32)", opname);
 	rc = only_keys(c, js, ops[oi].keys);
 	if (rc != IMP_OK)
 		return rc;
@@ -355,14 +387,37 @@ static imp_err parse_step(struct pctx *c, json_t *js, struct board_profile_step 
 			rc = perr(c, "addr", "with \"ap\", addr is a register offset 0..0xFFC, "
 				  "a multiple of 4");
 	}
-	if (rc == IMP_OK && json_object_get(js, "if")) {
-		json_t *v = json_object_get(js, "if");
+	if (rc == IMP_OK)
+		rc = get_var_key(c, js, "if", true, st->if_var, sizeof(st->if_var));
+	if (rc == IMP_OK)
+		rc = get_var_key(c, js, "unless", true, st->unless_var, sizeof(st->unless_var));
+	if (rc == IMP_OK)
+		rc = get_str(c, js, "irreversible", false, &st->irreversible);
+	if (rc == IMP_OK)
+		rc = get_bool(c, js, "permanent", false, false, &st->permanent);
+	if (rc == IMP_OK)
+		rc = get_bool(c, js, "resets", false, false, &st->resets);
+	if (rc == IMP_OK)
+		rc = get_var_key(c, js, "fuse", false, st->fuse, sizeof(st->fuse));
+	if (rc == IMP_OK && json_object_get(js, "requires")) {
+		json_t *a = json_object_get(js, "requires");
 
-		if (!json_is_string(v) || json_string_value(v)[0] != '$' ||
-		    !valid_ident(json_string_value(v) + 1, sizeof(st->if_var)))
-			return perr(c, "if", "expected \"$variable\"");
-		strcpy(st->if_var, json_string_value(v) + 1);
+		if (!json_is_array(a) || json_array_size(a) == 0 ||
+		    json_array_size(a) > BOARD_PROFILE_MAX_REQUIRES)
+			return perr(c, "requires", "expected 1..%u fuse names",
+				    BOARD_PROFILE_MAX_REQUIRES);
+		for (size_t k = 0; k < json_array_size(a); k++) {
+			json_t *e = json_array_get(a, k);
+
+			if (!json_is_string(e) || !valid_ident(json_string_value(e), 24))
+				return perr(c, "requires", "[%zu]: expected a fuse name", k);
+			strcpy(st->requires[k], json_string_value(e));
+			st->n_requires = k + 1;
+		}
 	}
+	if (rc == IMP_OK && (st->permanent || st->n_requires) && !st->irreversible)
+		rc = perr(c, st->permanent ? "permanent" : "requires",
+			  "only on an irreversible write (add \"irreversible\": \"what it does\")");
 	if (rc == IMP_OK && st->op == BOARD_OP_SELECT32) {
 		rc = parse_cases(c, json_object_get(js, "cases"), st);
 		if (rc == IMP_OK && json_object_get(js, "default")) {
@@ -472,16 +527,112 @@ static const struct {
 	{ "boot_lock", WIRE_FUSE_BOOT_LOCK },
 };
 
+/* ---- fatal combinations -------------------------------------------------- */
+
+const char *const board_profile_rules[] = {
+	"lock-before-firmware",
+	"permanent-without-opt-in",
+	"missing-companion",
+	"lock-unverified",
+	NULL,
+};
+
+static imp_err rule_err(const struct pctx *c, const char *rule, const char *seq, size_t i,
+			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static imp_err rule_err(const struct pctx *c, const char *rule, const char *seq, size_t i,
+			const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (seq)
+		IMP_ERROR("profile %s: refused by rule %s: sequences.%s[%zu]: %s", c->source, rule,
+			  seq, i, msg);
+	else
+		IMP_ERROR("profile %s: refused by rule %s: %s", c->source, rule, msg);
+	return IMP_ERR_CONFIG;
+}
+
+/* The companion c runs whenever step s does: unconditionally, or under the same condition. */
+static bool runs_with(const struct board_profile_step *c, const struct board_profile_step *s)
+{
+	if (!c->if_var[0] && !c->unless_var[0])
+		return true;
+	return strcmp(c->if_var, s->if_var) == 0 && strcmp(c->unless_var, s->unless_var) == 0;
+}
+
+/* The fatal combinations (board_profile_rules, docs/PROFILES.md). */
+static imp_err check_rules(const struct pctx *c, const struct board_profile *p, bool has_verify)
+{
+	bool irreversible = false;
+
+	for (size_t si = 0; si < p->n_seqs; si++) {
+		const struct board_profile_seq *s = &p->seqs[si];
+
+		for (size_t i = 0; i < s->n_steps; i++) {
+			const struct board_profile_step *st = &s->steps[i];
+
+			if (!st->irreversible)
+				continue;
+			irreversible = true;
+			if (strcmp(s->name, "fuse_burn") != 0)
+				return rule_err(c, "lock-before-firmware", s->name, i,
+						"an irreversible write (%s) in '%s', which the station "
+						"runs before the firmware digest is verified; such "
+						"writes belong in fuse_burn, run at LOCK", st->irreversible,
+						s->name);
+			if (st->permanent && !p->permanent_lock_allowed)
+				return rule_err(c, "permanent-without-opt-in", s->name, i,
+						"a permanent write (%s) without the profile's opt-in; "
+						"add \"permanent_lock\": {\"allowed\": true} only if every "
+						"board of this product is to be closed for good",
+						st->irreversible);
+			if (st->permanent && strcmp(st->if_var, "permanent") != 0)
+				return rule_err(c, "permanent-without-opt-in", s->name, i,
+						"a permanent write (%s) not under \"if\": \"$permanent\", "
+						"so it would run without the supervisor's confirmation",
+						st->irreversible);
+			for (size_t r = 0; r < st->n_requires; r++) {
+				bool found = false;
+
+				for (size_t k = 0; k < s->n_steps && !found; k++)
+					found = k != i && s->steps[k].irreversible &&
+						strcmp(s->steps[k].fuse, st->requires[r]) == 0 &&
+						runs_with(&s->steps[k], st);
+				if (!found)
+					return rule_err(c, "missing-companion", s->name, i,
+							"'%s' must be written with '%s' (its inverse or "
+							"companion), but %s does not write '%s' whenever "
+							"it writes this", st->fuse[0] ? st->fuse :
+							st->irreversible, st->requires[r], s->name,
+							st->requires[r]);
+			}
+		}
+	}
+	if ((p->fuse_mask || irreversible) && !has_verify)
+		return rule_err(c, "lock-unverified", NULL, 0,
+				"the profile burns fuses but has no lock_verify: a lock is only "
+				"ever concluded from the chip, from outside, after the reset");
+	return IMP_OK;
+}
+
 static imp_err parse_profile(struct pctx *c, json_t *root, struct board_profile *p)
 {
 	static const char *const top[] = { "format", "name", "description", "note",
 		"hardware_tested", "uid", "memory", "flash", "fuses", "lock_verify", "agent",
-		"sequences", "connect", NULL };
+		"sequences", "connect", "permanent_lock", NULL };
 	static const char *const connect_keys[] = { "reset", "comment", NULL };
 	static const char *const uid_keys[] = { "addr", "len", "comment", NULL };
 	static const char *const flash_keys[] = { "program_unit", "program_chunk", NULL };
 	static const char *const fuse_keys[] = { "supported", "comment", NULL };
-	static const char *const lock_keys[] = { "reset", "uid_read", "agent_lifecycle", NULL };
+	static const char *const lock_keys[] = { "reset", "uid_read", "refused_read",
+		"agent_lifecycle", "comment", NULL };
+	static const char *const refused_keys[] = { "addr", "len", "comment", NULL };
+	static const char *const perm_keys[] = { "allowed", "comment", NULL };
 	static const char *const agent_keys[] = { "baud", "protocol", "image", "slots", NULL };
 	static const char *const slot_keys[] = { "device", "psk", NULL };
 	json_t *o, *v;
@@ -585,11 +736,28 @@ static imp_err parse_profile(struct pctx *c, json_t *root, struct board_profile 
 		    (rc = get_bool(c, o, "reset", false, true, &p->lock_reset)) != IMP_OK ||
 		    (rc = get_str(c, o, "uid_read", true, &uid_read)) != IMP_OK)
 			return rc;
-		if (strcmp(uid_read, "target_locked") != 0) {
+		p->lock_uid_readable = strcmp(uid_read, "readable") == 0;
+		if (strcmp(uid_read, "target_locked") != 0 && !p->lock_uid_readable) {
 			free(uid_read);
-			return perr(c, "uid_read", "only \"target_locked\" is known");
+			return perr(c, "uid_read", "\"target_locked\" (the UID read must fail) or "
+				    "\"readable\" (it stays readable; refused_read must fail)");
 		}
 		free(uid_read);
+		if ((rc = get_obj(c, o, "refused_read", p->lock_uid_readable, &v)) != IMP_OK)
+			return rc;
+		if (v) {
+			size_t o2 = push(c, "refused_read", 0);
+
+			if (!p->lock_uid_readable)
+				return perr(c, NULL, "only with uid_read \"readable\"");
+			if ((rc = only_keys(c, v, refused_keys)) != IMP_OK ||
+			    (rc = get_u32(c, v, "addr", true, 0, &p->lock_refused_addr)) != IMP_OK ||
+			    (rc = get_u32(c, v, "len", true, 0, &p->lock_refused_len)) != IMP_OK)
+				return rc;
+			if (p->lock_refused_len == 0 || p->lock_refused_len > 64)
+				return perr(c, "len", "must be 1..64 bytes");
+			pop(c, o2);
+		}
 		if ((rc = get_str(c, o, "agent_lifecycle", false, &lc)) != IMP_OK)
 			return rc;
 		if (lc) {
@@ -603,6 +771,16 @@ static imp_err parse_profile(struct pctx *c, json_t *root, struct board_profile 
 			if (!p->lock_lifecycle)
 				return perr(c, "agent_lifecycle", "expected open, personalised or locked");
 		}
+		pop(c, old);
+	}
+
+	if ((rc = get_obj(c, root, "permanent_lock", false, &o)) != IMP_OK)
+		return rc;
+	if (o) {
+		old = push(c, "permanent_lock", 0);
+		if ((rc = only_keys(c, o, perm_keys)) != IMP_OK ||
+		    (rc = get_bool(c, o, "allowed", true, false, &p->permanent_lock_allowed)) != IMP_OK)
+			return rc;
 		pop(c, old);
 	}
 
@@ -665,7 +843,10 @@ static imp_err parse_profile(struct pctx *c, json_t *root, struct board_profile 
 	p->fuses_readable = board_profile_seq(p, "fuse_read") != NULL;
 	if (p->fuse_mask && !board_profile_seq(p, "fuse_burn"))
 		return perr(c, "fuses", "fuses are supported but there is no fuse_burn sequence");
-	return IMP_OK;
+	if (p->lock_uid_readable && !board_profile_seq(p, "lock_status"))
+		return perr(c, "lock_verify", "uid_read \"readable\" needs a lock_status sequence: "
+			    "the chip's own word is the evidence of the lock");
+	return check_rules(c, p, json_object_get(root, "lock_verify") != NULL);
 }
 
 void board_profile_free(struct board_profile *p)
@@ -683,8 +864,10 @@ void board_profile_free(struct board_profile *p)
 	}
 	free(p->regions);
 	for (size_t i = 0; i < p->n_seqs; i++) {
-		for (size_t k = 0; k < p->seqs[i].n_steps; k++)
+		for (size_t k = 0; k < p->seqs[i].n_steps; k++) {
 			free(p->seqs[i].steps[k].error);
+			free(p->seqs[i].steps[k].irreversible);
+		}
 		free(p->seqs[i].steps);
 		free(p->seqs[i].name);
 	}
@@ -895,13 +1078,30 @@ imp_err board_profile_run(const struct board_profile *p, const char *name,
 			if (board_profile_var_get(vars, st->if_var, &cond) != 0 || cond == 0)
 				continue;
 		}
+		if (st->unless_var[0]) {
+			uint32_t cond = 0;
+
+			if (board_profile_var_get(vars, st->unless_var, &cond) == 0 && cond != 0)
+				continue;
+		}
 		if ((rc = resolve(p, name, i, &st->addr, vars, &addr)) != IMP_OK ||
 		    (rc = resolve(p, name, i, &st->value, vars, &value)) != IMP_OK ||
 		    (rc = resolve(p, name, i, &st->mask, vars, &mask)) != IMP_OK)
 			return rc;
 		switch (st->op) {
 		case BOARD_OP_WRITE32:
+			if (st->irreversible)
+				IMP_INFO("profile %s: %s[%zu]: %s", p->name, name, i, st->irreversible);
 			rc = step_write(probe, st, addr, value);
+			break;
+		case BOARD_OP_MODIFY32:
+			rc = step_read(probe, st, addr, &v);
+			if (rc == IMP_OK) {
+				if (st->irreversible)
+					IMP_INFO("profile %s: %s[%zu]: %s", p->name, name, i,
+						 st->irreversible);
+				rc = step_write(probe, st, addr, (v & ~mask) | (value & mask));
+			}
 			break;
 		case BOARD_OP_READ32:
 			rc = step_read(probe, st, addr, &v);
@@ -984,6 +1184,14 @@ imp_err board_profile_run(const struct board_profile *p, const char *name,
 		case BOARD_OP_DELAY:
 			imp_sleep_us(st->us);
 			break;
+		}
+		if (rc != IMP_OK && st->resets && st->op != BOARD_OP_MODIFY32 &&
+		    rc != IMP_ERR_TARGET_LOCKED) {
+			/* The chip reset under the write and took the debug
+			 * connection with it: what the step announced. */
+			IMP_DEBUG("profile %s: %s[%zu]: the write reset the chip (%s), as expected",
+				  p->name, name, i, imp_err_name(rc));
+			rc = IMP_OK;
 		}
 		if (rc != IMP_OK) {
 			IMP_DEBUG("profile %s: sequence %s failed at step %zu", p->name, name, i);
@@ -1281,6 +1489,12 @@ imp_err board_profile_verify_flash(const struct board_profile *p, struct board_p
 imp_err board_profile_burn_fuses(const struct board_profile *p, struct board_probe *probe,
 				 uint32_t mask)
 {
+	return board_profile_burn_fuses_ex(p, probe, mask, false);
+}
+
+imp_err board_profile_burn_fuses_ex(const struct board_profile *p, struct board_probe *probe,
+				    uint32_t mask, bool permanent)
+{
 	struct board_profile_vars vars = { 0 };
 
 	if (mask == 0 || (mask & ~p->fuse_mask)) {
@@ -1288,7 +1502,12 @@ imp_err board_profile_burn_fuses(const struct board_profile *p, struct board_pro
 			  mask);
 		return mask ? IMP_ERR_UNSUPPORTED : IMP_ERR_USAGE;
 	}
+	if (permanent && !p->permanent_lock_allowed) {
+		IMP_ERROR("profile %s does not allow a permanent lock; nothing was written", p->name);
+		return IMP_ERR_CONFIG;
+	}
 	board_profile_var_set(&vars, "mask", mask);
+	board_profile_var_set(&vars, "permanent", permanent ? 1 : 0);
 	return board_profile_run(p, "fuse_burn", probe, &vars);
 }
 
@@ -1308,9 +1527,93 @@ imp_err board_profile_read_fuses(const struct board_profile *p, struct board_pro
 	return IMP_OK;
 }
 
+/* The agent reports the lifecycle the profile names, when it names one. */
+static imp_err check_agent_lifecycle(const struct board_profile *p, struct board_link *link,
+				     struct board_agent_info *info)
+{
+	imp_err rc;
+
+	if (!link)
+		return IMP_OK;
+	rc = board_agent_identify(link, info);
+	if (rc != IMP_OK)
+		return rc;
+	if (p->lock_lifecycle && info->lifecycle != p->lock_lifecycle) {
+		IMP_ERROR("lock not complete: the agent reports lifecycle %s, expected %s",
+			  board_lifecycle_name(info->lifecycle),
+			  board_lifecycle_name(p->lock_lifecycle));
+		return IMP_ERR_VERIFY;
+	}
+	return IMP_OK;
+}
+
+/*
+ * A part whose UID stays readable under its lock (STM32 RDP level 1): the
+ * chip's own lock status (FLASH_OPTR's RDP byte) is the positive evidence,
+ * and a read of protected memory must fail as well; the UID must still
+ * read, and match the agent's.
+ */
+static imp_err verify_lock_readable(const struct board_profile *p, struct board_probe *probe,
+				    struct board_link *link)
+{
+	uint8_t uid[64], buf[64];
+	size_t n = 0;
+	int locked = -1;
+	struct board_agent_info info;
+	imp_err rc, rrc, st;
+
+	board_probe_expect_locked(probe, true);
+	if (p->lock_reset)
+		(void)board_probe_reset(probe);
+	st = board_profile_lock_status(p, probe, &locked);
+	rrc = board_probe_read(probe, p->lock_refused_addr, buf, p->lock_refused_len);
+	rc = board_profile_read_uid(p, probe, uid, sizeof(uid), &n);
+	board_probe_expect_locked(probe, false);
+	if (st != IMP_OK) {
+		IMP_ERROR("lock verification inconclusive: the chip's lock status cannot be read "
+			  "(%s); check the probe", imp_err_name(st));
+		return st;
+	}
+	if (locked != 1) {
+		IMP_ERROR("lock not effective: the chip reports itself open (lock_status); the "
+			  "board is NOT locked");
+		return IMP_ERR_VERIFY;
+	}
+	if (rrc == IMP_OK) {
+		IMP_ERROR("lock not effective: the debug port still reads 0x%08x though the chip "
+			  "reports its protection; the board is NOT locked", p->lock_refused_addr);
+		return IMP_ERR_VERIFY;
+	}
+	if (rc != IMP_OK) {
+		IMP_ERROR("lock verification inconclusive: the UID at 0x%08x, readable on this "
+			  "chip when locked, cannot be read (%s)", p->uid_addr, imp_err_name(rc));
+		return rc;
+	}
+	IMP_DEBUG("lock in force: the chip says so and 0x%08x is refused (%s)",
+		  p->lock_refused_addr, imp_err_name(rrc));
+	rc = check_agent_lifecycle(p, link, &info);
+	if (rc != IMP_OK || !link)
+		return rc;
+	/* The UID through SWD and through the UART still name one board. */
+	if (n > WIRE_UID_LEN || memcmp(uid, info.uid, n) != 0) {
+		IMP_ERROR("after the lock the UID read through SWD differs from the agent's: the "
+			  "probe and the UART are not on the same board");
+		return IMP_ERR_VERIFY;
+	}
+	for (size_t i = n; i < WIRE_UID_LEN; i++)
+		if (info.uid[i] != 0) {
+			IMP_ERROR("after the lock the agent's UID does not extend the SWD UID with "
+				  "zeros");
+			return IMP_ERR_VERIFY;
+		}
+	return IMP_OK;
+}
+
 imp_err board_profile_verify_lock(const struct board_profile *p, struct board_probe *probe,
 				  struct board_link *link)
 {
+	if (p->lock_uid_readable)
+		return verify_lock_readable(p, probe, link);
 	uint8_t uid[64];
 	size_t n = 0;
 	int locked = -1;

@@ -315,11 +315,11 @@ static imp_err parse_subject(struct cctx *c, json_t *o, struct fmt_config *cfg)
 
 static imp_err parse_certificate(struct cctx *c, json_t *o, struct fmt_config *cfg)
 {
-	static const char *const keys[] = { "subject", "validity_days", NULL };
+	static const char *const keys[] = { "subject", "validity_days", "profile", NULL };
 	json_t *subj;
 	imp_err rc;
 
-	rc = check_keys(c, o, "certificate", keys, "subject, validity_days");
+	rc = check_keys(c, o, "certificate", keys, "subject, validity_days, profile");
 	if (rc != IMP_OK)
 		return rc;
 	subj = json_object_get(o, "subject");
@@ -327,9 +327,58 @@ static imp_err parse_certificate(struct cctx *c, json_t *o, struct fmt_config *c
 		rc = parse_subject(c, subj, cfg);
 		if (rc != IMP_OK)
 			return rc;
+		cfg->certificate.subject_set = true;
 	}
+	rc = get_str(c, o, "certificate", "profile", &cfg->certificate.profile);
+	if (rc != IMP_OK)
+		return rc;
+	if (!plain_chars(cfg->certificate.profile, "-_.") || cfg->certificate.profile[0] == '.')
+		return fail(c, "certificate.profile",
+			    "expected a certificate profile name (A-Z a-z 0-9 - _ .)");
 	return get_unsigned(c, o, "certificate", "validity_days", 1, 36500,
 			    &cfg->certificate.validity_days);
+}
+
+/* "matter.vendor_id": 4 hex digits as the Matter specification writes them. */
+static imp_err get_matter_id(struct cctx *c, json_t *o, const char *key, char out[5])
+{
+	json_t *v = json_object_get(o, key);
+	const char *s = json_string_value(v);
+	char p[PATH_MAX_JSON];
+
+	if (!v)
+		return IMP_OK;
+	sub(p, "matter", key);
+	if (!s || strlen(s) != 4 || !plain_chars(s, ""))
+		return fail(c, p, "expected 4 hex digits, e.g. \"FFF1\"");
+	for (int i = 0; i < 4; i++) {
+		if (!isxdigit((unsigned char)s[i]))
+			return fail(c, p, "expected 4 hex digits, e.g. \"FFF1\"");
+		if (islower((unsigned char)s[i]))
+			return fail(c, p, "expected uppercase hex digits (\"FFF1\", as the "
+					  "Matter specification writes them)");
+	}
+	memcpy(out, s, 5);
+	return IMP_OK;
+}
+
+/*
+ * The "matter" object: one function so that each Matter field is one
+ * more row here (docs/CONFIG.md).
+ */
+static imp_err parse_matter(struct cctx *c, json_t *o, struct fmt_config *cfg)
+{
+	static const char *const keys[] = { "vendor_id", "product_id", NULL };
+	imp_err rc;
+
+	rc = check_keys(c, o, "matter", keys, "vendor_id, product_id");
+	if (rc == IMP_OK)
+		rc = get_matter_id(c, o, "vendor_id", cfg->matter.vendor_id);
+	if (rc == IMP_OK)
+		rc = get_matter_id(c, o, "product_id", cfg->matter.product_id);
+	if (rc == IMP_OK && strcmp(cfg->matter.vendor_id, "0000") == 0)
+		rc = fail(c, "matter.vendor_id", "0000 is not a vendor id (Matter: reserved)");
+	return rc;
 }
 
 static imp_err parse_organisation(struct cctx *c, json_t *o, struct fmt_config *cfg)
@@ -394,8 +443,8 @@ static bool probe_query_ok(const char *q)
 	return true;
 }
 
-/* "rsp://HOST:PORT[?QUERY]" (HOST may be [v6]), "openocd://CONFIG[?QUERY]"
- * or "sim:". */
+/* "rsp://HOST:PORT[?QUERY]" (HOST may be [v6]), "openocd://CONFIG[?QUERY]",
+ * "rsp+serial:///PATH[?QUERY]" or "sim:". */
 static int parse_probe(const char *s, struct fmt_fixture *f)
 {
 	const char *host;
@@ -419,6 +468,17 @@ static int parse_probe(const char *s, struct fmt_fixture *f)
 			if (!isalnum((unsigned char)s[10 + i]) && !strchr("._:/-", s[10 + i]))
 				return 0;
 		f->probe_kind = FMT_PROBE_OPENOCD;
+		return 1;
+	}
+	if (strncmp(s, "rsp+serial:///", 14) == 0) {
+		size_t cl = strcspn(s + 13, "?");
+
+		if (cl < 2 || !probe_query_ok(s + 13 + cl))
+			return 0;
+		for (size_t i = 0; i < cl; i++)
+			if (!isalnum((unsigned char)s[13 + i]) && !strchr("._/-", s[13 + i]))
+				return 0;
+		f->probe_kind = FMT_PROBE_RSP_SERIAL;
 		return 1;
 	}
 	if (strncmp(s, "rsp://", 6) != 0)
@@ -728,7 +788,7 @@ static imp_err parse_top(struct cctx *c, json_t *root, struct fmt_config *cfg)
 	static const char *const keys[] = { "version", "station_id", "operator", "product",
 					    "serial", "key_mode", "certificate", "organisation",
 					    "firmware", "target", "fixtures", "hsm", "registry",
-					    "quota", "journal", "line", NULL };
+					    "quota", "journal", "line", "matter", NULL };
 	static const struct {
 		const char *key;
 		imp_err (*parse)(struct cctx *, json_t *, struct fmt_config *);
@@ -742,6 +802,7 @@ static imp_err parse_top(struct cctx *c, json_t *root, struct fmt_config *cfg)
 		{ "hsm", parse_hsm },
 		{ "registry", parse_registry },
 		{ "line", parse_line },
+		{ "matter", parse_matter },
 	};
 	json_t *v;
 	imp_err rc;
@@ -749,7 +810,7 @@ static imp_err parse_top(struct cctx *c, json_t *root, struct fmt_config *cfg)
 	rc = check_keys(c, root, "", keys,
 			"version, station_id, operator, product, serial, key_mode, "
 			"certificate, organisation, firmware, target, fixtures, hsm, "
-			"registry, quota, journal, line");
+			"registry, quota, journal, line, matter");
 	if (rc != IMP_OK)
 		return rc;
 	v = json_object_get(root, "version");
@@ -832,6 +893,7 @@ static imp_err set_defaults(struct fmt_config *cfg)
 	cfg->serial.start = 1;
 	cfg->key_mode = FMT_KEY_MODE_DEVICE;
 	cfg->certificate.validity_days = 7300;
+	cfg->certificate.profile = strdup(FMT_CERTPROF_DEFAULT);
 	cfg->organisation.name = strdup("Imprint Demo Organisation");
 	cfg->organisation.root_validity_days = 9125;
 	cfg->organisation.ca_validity_days = 7300;
@@ -841,7 +903,8 @@ static imp_err set_defaults(struct fmt_config *cfg)
 	cfg->line.block = 50;
 	cfg->line.connect_timeout = 2;
 	if (!cfg->station_id || !cfg->product.name || !cfg->product.sku ||
-	    !cfg->serial.prefix || !cfg->organisation.name || !cfg->target || !cfg->hsm.token)
+	    !cfg->serial.prefix || !cfg->organisation.name || !cfg->target || !cfg->hsm.token ||
+	    !cfg->certificate.profile)
 		return IMP_ERR_NOMEM;
 	return IMP_OK;
 }
@@ -853,9 +916,38 @@ imp_err fmt_config_defaults(struct fmt_config *cfg)
 	rc = set_defaults(cfg);
 	if (rc == IMP_OK)
 		rc = finish(cfg);
+	if (rc == IMP_OK)
+		rc = fmt_config_load_profiles(cfg, NULL);
 	if (rc != IMP_OK)
 		fmt_config_release(cfg);
 	return rc;
+}
+
+imp_err fmt_config_load_profiles(struct fmt_config *cfg, char *err_buf)
+{
+	struct fmt_certprof_settings s = {
+		.config_dir = cfg->dir,
+		.device_days = cfg->certificate.validity_days,
+		.root_days = cfg->organisation.root_validity_days,
+		.ca_days = cfg->organisation.ca_validity_days,
+		.subject_configured = cfg->certificate.subject_set,
+		.has_vid = cfg->matter.vendor_id[0] != '\0',
+		.has_pid = cfg->matter.product_id[0] != '\0',
+	};
+	struct fmt_certprof_set *set = NULL;
+	char msg[FMT_CONFIG_ERR_MAX];
+	imp_err rc;
+
+	rc = fmt_certprof_set_load(cfg->certificate.profile, &s, &set, msg, sizeof(msg));
+	if (rc != IMP_OK) {
+		IMP_ERROR("%s", msg);
+		if (err_buf)
+			snprintf(err_buf, FMT_CONFIG_ERR_MAX, "%s", msg);
+		return rc == IMP_ERR_NOT_FOUND ? IMP_ERR_CONFIG : rc;
+	}
+	fmt_certprof_set_free(cfg->certificate.profiles);
+	cfg->certificate.profiles = set;
+	return IMP_OK;
 }
 
 static char *dir_of(const char *path)
@@ -920,8 +1012,14 @@ imp_err fmt_config_load(const char *path, struct fmt_config *cfg, char *err_buf)
 	if (rc != IMP_OK)
 		goto cleanup;
 	rc = finish(cfg);
-	if (rc != IMP_OK)
+	if (rc != IMP_OK) {
 		oom(&c);
+		goto cleanup;
+	}
+	rc = fmt_config_load_profiles(cfg, err_buf);
+	json_decref(root);
+	free(data);
+	return rc; /* (logged there) */
 cleanup:
 	if (rc != IMP_OK) {
 		IMP_ERROR("%s", c.msg);
@@ -959,6 +1057,8 @@ void fmt_config_release(struct fmt_config *cfg)
 	free(cfg->product.sku);
 	free(cfg->serial.prefix);
 	fmt_name_entries_free(cfg->certificate.subject, cfg->certificate.subject_count);
+	free(cfg->certificate.profile);
+	fmt_certprof_set_free(cfg->certificate.profiles);
 	free(cfg->organisation.name);
 	free(cfg->firmware.image);
 	free(cfg->firmware.signature);
@@ -1029,10 +1129,18 @@ imp_err fmt_config_device_subject(const struct fmt_config *cfg, const char *seri
 				  struct fmt_name_entry **out, size_t *n)
 {
 	struct fmt_name_entry *arr;
+	const struct fmt_certprof *dev =
+		cfg->certificate.profiles ? cfg->certificate.profiles->role[FMT_CP_DEVICE] : NULL;
 	imp_err rc;
 
 	*out = NULL;
 	*n = 0;
+	if (dev && fmt_certprof_has_subject(dev)) {
+		struct fmt_certprof_vars v;
+
+		fmt_config_cert_vars(cfg, serial, uid, sku, &v);
+		return fmt_certprof_subject(dev, &v, out, n);
+	}
 	arr = calloc(cfg->certificate.subject_count ? cfg->certificate.subject_count : 1,
 		     sizeof(*arr));
 	if (!arr)
@@ -1055,4 +1163,16 @@ imp_err fmt_config_device_subject(const struct fmt_config *cfg, const char *seri
 	*out = arr;
 	*n = cfg->certificate.subject_count;
 	return IMP_OK;
+}
+
+void fmt_config_cert_vars(const struct fmt_config *cfg, const char *serial, const char *uid,
+			  const char *sku, struct fmt_certprof_vars *out)
+{
+	out->serial = serial;
+	out->uid = uid;
+	out->sku = sku;
+	out->vid = cfg->matter.vendor_id;
+	out->pid = cfg->matter.product_id;
+	out->org = cfg->organisation.name;
+	out->country = cfg->organisation.country;
 }

@@ -60,6 +60,13 @@ imp_err fmt_record_verify_full(const char *jws, const struct fmt_record_anchors 
 			       const char *expect_id, struct fmt_record_facts *out,
 			       enum fmt_record_stage *stage)
 {
+	return fmt_record_verify_full_ku(jws, a, 0, expect_id, out, stage);
+}
+
+imp_err fmt_record_verify_full_ku(const char *jws, const struct fmt_record_anchors *a,
+				  unsigned device_ku, const char *expect_id,
+				  struct fmt_record_facts *out, enum fmt_record_stage *stage)
+{
 	json_t *rec = NULL;
 	const char *cert_b64;
 	X509 *cert = NULL;
@@ -99,7 +106,8 @@ imp_err fmt_record_verify_full(const char *jws, const struct fmt_record_anchors 
 		rc = fmt_cert_from_b64(cert_b64, &cert);
 		if (rc == IMP_OK)
 			rc = fmt_cert_verify_chain(a->devices, cert, NULL,
-						   FMT_KU_DIGITAL_SIGNATURE | FMT_KU_KEY_AGREEMENT);
+						   device_ku ? device_ku
+							     : FMT_RV_DEVICE_KU_DEFAULT);
 		if (rc != IMP_OK)
 			goto cleanup;
 		out->signatures++;
@@ -139,6 +147,7 @@ struct fmt_rv_trust {
 	size_t nca;
 	EC_GROUP *group;
 	EVP_MD *sha256;   /* fetched once: SHA256() fetches on every call */
+	unsigned device_ku; /* keyUsage a device certificate must carry */
 };
 
 struct fmt_rv {
@@ -207,6 +216,7 @@ imp_err fmt_rv_trust_new(EVP_PKEY *signer, const char *signer_x5c0, X509 *const 
 		return IMP_ERR_CRYPTO;
 	}
 	t->signer = signer;
+	t->device_ku = FMT_RV_DEVICE_KU_DEFAULT;
 	if (signer_x5c0 && !(t->x5c0 = strdup(signer_x5c0))) {
 		fmt_rv_trust_free(t);
 		return IMP_ERR_NOMEM;
@@ -252,6 +262,11 @@ imp_err fmt_rv_trust_new(EVP_PKEY *signer, const char *signer_x5c0, X509 *const 
 	}
 	*out = t;
 	return IMP_OK;
+}
+
+void fmt_rv_trust_set_device_ku(struct fmt_rv_trust *t, unsigned ku)
+{
+	t->device_ku = ku ? ku : FMT_RV_DEVICE_KU_DEFAULT;
 }
 
 void fmt_rv_trust_free(struct fmt_rv_trust *t)
@@ -679,7 +694,7 @@ static int keys_ok(struct fmt_rv *v, const struct cj *c, const struct cj_val *o,
 	imp_hex_encode(md, sizeof(md), fp);
 	if (fpv->n != 64 || memcmp(fp, fpv->s, 64) != 0 || !jwk_point(v, c, jwk, jp))
 		return 0;
-	if (!device_cert_ok(v, der, der_len, FMT_KU_DIGITAL_SIGNATURE | FMT_KU_KEY_AGREEMENT, cp,
+	if (!device_cert_ok(v, der, der_len, v->t->device_ku, cp,
 			    out->cert_serial) ||
 	    memcmp(jp, cp, sizeof(jp)) != 0)
 		return 0;

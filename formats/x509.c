@@ -16,6 +16,7 @@
 #include "formats/ecdsa_der.h"
 #include "formats/x509.h"
 #include "imprint/log.h"
+#include "x509_int.h"
 #include "imprint/util.h"
 
 /* Log the OpenSSL error queue after a failed call, then clear it. */
@@ -176,6 +177,16 @@ imp_err fmt_name_build(const struct fmt_name_entry *entries, size_t n, X509_NAME
 		}
 		nid = OBJ_txt2nid(entries[i].attr);
 		if (nid == NID_undef) {
+			/* a dotted OID OpenSSL has no name for (Matter's VID/PID) */
+			ASN1_OBJECT *obj = OBJ_txt2obj(entries[i].attr, 1);
+			int ok = obj && X509_NAME_add_entry_by_OBJ(
+						name, obj, MBSTRING_UTF8,
+						(const unsigned char *)entries[i].value, -1, -1, 0) == 1;
+
+			ASN1_OBJECT_free(obj);
+			if (ok)
+				continue;
+			ERR_clear_error();
 			IMP_ERROR("name attribute \"%s\": unknown", entries[i].attr);
 			X509_NAME_free(name);
 			return IMP_ERR_USAGE;
@@ -243,7 +254,8 @@ static imp_err add_conf_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value
 	return ok == 1 ? IMP_OK : IMP_ERR_CRYPTO;
 }
 
-static imp_err add_key_ids(X509 *x, EVP_PKEY *subject_key, X509 *issuer)
+imp_err fmt_x509_add_key_ids(X509 *x, EVP_PKEY *subject_key, X509 *issuer, bool want_ski,
+			      bool want_aki)
 {
 	uint8_t ski[20];
 	uint8_t aki[20];
@@ -274,8 +286,13 @@ static imp_err add_key_ids(X509 *x, EVP_PKEY *subject_key, X509 *issuer)
 	os = ASN1_OCTET_STRING_new();
 	if (!os || ASN1_OCTET_STRING_set(os, ski, sizeof(ski)) != 1)
 		goto cleanup;
-	if (X509_add1_ext_i2d(x, NID_subject_key_identifier, os, 0, X509V3_ADD_DEFAULT) != 1)
+	if (want_ski &&
+	    X509_add1_ext_i2d(x, NID_subject_key_identifier, os, 0, X509V3_ADD_DEFAULT) != 1)
 		goto cleanup;
+	if (!want_aki) {
+		rc = IMP_OK;
+		goto cleanup;
+	}
 	akid = AUTHORITY_KEYID_new();
 	if (!akid)
 		goto cleanup;
@@ -291,7 +308,7 @@ cleanup:
 	return rc;
 }
 
-static imp_err set_pubkey(X509 *x, EVP_PKEY *key)
+imp_err fmt_x509_set_pubkey(X509 *x, EVP_PKEY *key)
 {
 	uint8_t point[65];
 	unsigned char *enc;
@@ -310,9 +327,9 @@ static imp_err set_pubkey(X509 *x, EVP_PKEY *key)
 	return IMP_OK;
 }
 
-static imp_err set_serial(X509 *x, const uint8_t *serial, size_t len)
+imp_err fmt_x509_set_serial(X509 *x, const uint8_t *serial, size_t len, size_t random_len)
 {
-	uint8_t rnd[16];
+	uint8_t rnd[20];
 	BIGNUM *bn = NULL;
 	ASN1_INTEGER *ai = NULL;
 	imp_err rc = IMP_ERR_CRYPTO;
@@ -324,14 +341,19 @@ static imp_err set_serial(X509 *x, const uint8_t *serial, size_t len)
 		}
 		bn = BN_bin2bn(serial, (int)len, NULL);
 	} else {
+		if (random_len < 2 || random_len > sizeof(rnd)) {
+			IMP_ERROR("certificate serial: expected 2..20 random bytes, got %zu",
+				  random_len);
+			return IMP_ERR_USAGE;
+		}
 		do {
-			if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+			if (RAND_bytes(rnd, (int)random_len) != 1) {
 				log_ossl("RAND_bytes");
 				return IMP_ERR_CRYPTO;
 			}
-			rnd[0] &= 0x7f; /* positive, and at most 16 bytes in DER */
+			rnd[0] &= 0x7f; /* positive, and at most random_len bytes in DER */
 		} while (rnd[0] == 0 && rnd[1] == 0);
-		bn = BN_bin2bn(rnd, sizeof(rnd), NULL);
+		bn = BN_bin2bn(rnd, (int)random_len, NULL);
 	}
 	if (!bn)
 		goto cleanup;
@@ -454,15 +476,11 @@ static imp_err check_request(const struct fmt_cert_request *req,
 	return IMP_OK;
 }
 
-imp_err fmt_cert_issue(const struct fmt_cert_request *req,
-		       const struct fmt_signer *signer, X509 **out)
+imp_err fmt_x509_finish(X509 *x, EVP_PKEY *issuer_pub, const struct fmt_signer *signer,
+			X509 **out)
 {
-	EVP_PKEY *issuer_pub = NULL;
-	X509 *x = NULL;
-	X509 *cert = NULL;
-	X509_NAME *subject = NULL;
-	X509V3_CTX ctx;
 	const X509_ALGOR *alg = NULL;
+	X509 *cert = NULL;
 	uint8_t *tbs = NULL;
 	uint8_t *algder = NULL;
 	uint8_t *certder = NULL;
@@ -471,79 +489,14 @@ imp_err fmt_cert_issue(const struct fmt_cert_request *req,
 	uint8_t raw[FMT_ECDSA_RAW_LEN];
 	uint8_t sig[FMT_ECDSA_DER_MAX];
 	size_t sig_len = 0;
-	const char *eku;
-	time_t nb;
 	int tbs_len;
 	int alg_len;
-	imp_err rc;
+	imp_err rc = IMP_ERR_CRYPTO;
 
 	*out = NULL;
-	rc = check_request(req, signer, &issuer_pub);
-	if (rc != IMP_OK)
-		return rc;
-	rc = fmt_name_build(req->subject, req->subject_count, &subject);
-	if (rc != IMP_OK)
-		return rc;
-	rc = IMP_ERR_CRYPTO;
-	x = X509_new();
-	if (!x)
-		goto cleanup;
-	if (X509_set_version(x, X509_VERSION_3) != 1)
-		goto cleanup;
-	rc = set_serial(x, req->serial, req->serial_len);
-	if (rc != IMP_OK)
-		goto cleanup;
-	rc = IMP_ERR_CRYPTO;
-	if (X509_set_subject_name(x, subject) != 1)
-		goto cleanup;
-	if (X509_set_issuer_name(x, req->issuer ? X509_get_subject_name(req->issuer)
-						: subject) != 1)
-		goto cleanup;
-	nb = req->not_before ? req->not_before : time(NULL) - 300;
-	if (!X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &nb))
-		goto cleanup;
-	if (!X509_time_adj_ex(X509_getm_notAfter(x), (int)req->validity_days, 0, &nb))
-		goto cleanup;
-	/* A certificate never outlives its issuer: capped at the issuer's notAfter. */
-	if (req->issuer) {
-		const ASN1_TIME *ina = X509_get0_notAfter(req->issuer);
-
-		if (ASN1_TIME_compare(X509_get0_notBefore(x), ina) >= 0) {
-			IMP_ERROR("certificate: the issuer's validity ends before this one would "
-				  "begin: renew the issuing ca");
-			rc = IMP_ERR_USAGE;
-			goto cleanup;
-		}
-		if (ASN1_TIME_compare(X509_get0_notAfter(x), ina) > 0 &&
-		    X509_set1_notAfter(x, ina) != 1)
-			goto cleanup;
-	}
-	rc = set_pubkey(x, req->subject_key);
-	if (rc != IMP_OK)
-		goto cleanup;
-	rc = IMP_ERR_CRYPTO;
-
-	X509V3_set_ctx(&ctx, req->issuer ? req->issuer : x, x, NULL, NULL, 0);
-	rc = add_conf_ext(x, &ctx, NID_basic_constraints, profile_bc(req->profile));
-	if (rc != IMP_OK)
-		goto cleanup;
-	rc = add_conf_ext(x, &ctx, NID_key_usage, profile_ku(req->profile));
-	if (rc != IMP_OK)
-		goto cleanup;
-	eku = profile_eku(req->profile);
-	if (eku) {
-		rc = add_conf_ext(x, &ctx, NID_ext_key_usage, eku);
-		if (rc != IMP_OK)
-			goto cleanup;
-	}
-	rc = add_key_ids(x, req->subject_key, req->issuer);
-	if (rc != IMP_OK)
-		goto cleanup;
-
 	/* The TBS part's AlgorithmIdentifier, and the outer one, read
 	 * ecdsa-with-SHA256 without parameters (RFC 5758 3.2). X509_sign()
 	 * would set it only by signing with a key of this process. */
-	rc = IMP_ERR_CRYPTO;
 	alg = X509_get0_tbs_sigalg(x);
 	if (X509_ALGOR_set0((X509_ALGOR *)alg, OBJ_nid2obj(NID_ecdsa_with_SHA256), V_ASN1_UNDEF,
 			    NULL) != 1)
@@ -585,11 +538,95 @@ imp_err fmt_cert_issue(const struct fmt_cert_request *req,
 	rc = IMP_OK;
 cleanup:
 	X509_free(cert);
-	X509_free(x);
-	X509_NAME_free(subject);
 	OPENSSL_free(tbs);
 	OPENSSL_free(algder);
 	free(certder);
+	return rc;
+}
+
+imp_err fmt_x509_cap_at_issuer(X509 *x, X509 *issuer)
+{
+	const ASN1_TIME *ina;
+
+	if (!issuer)
+		return IMP_OK;
+	/* A certificate never outlives its issuer: capped at the issuer's notAfter. */
+	ina = X509_get0_notAfter(issuer);
+	if (ASN1_TIME_compare(X509_get0_notBefore(x), ina) >= 0) {
+		IMP_ERROR("certificate: the issuer's validity ends before this one would "
+			  "begin: renew the issuing ca");
+		return IMP_ERR_USAGE;
+	}
+	if (ASN1_TIME_compare(X509_get0_notAfter(x), ina) > 0 && X509_set1_notAfter(x, ina) != 1)
+		return IMP_ERR_CRYPTO;
+	return IMP_OK;
+}
+
+imp_err fmt_cert_issue(const struct fmt_cert_request *req,
+		       const struct fmt_signer *signer, X509 **out)
+{
+	EVP_PKEY *issuer_pub = NULL;
+	X509 *x = NULL;
+	X509_NAME *subject = NULL;
+	X509V3_CTX ctx;
+	const char *eku;
+	time_t nb;
+	imp_err rc;
+
+	*out = NULL;
+	rc = check_request(req, signer, &issuer_pub);
+	if (rc != IMP_OK)
+		return rc;
+	rc = fmt_name_build(req->subject, req->subject_count, &subject);
+	if (rc != IMP_OK)
+		return rc;
+	rc = IMP_ERR_CRYPTO;
+	x = X509_new();
+	if (!x)
+		goto cleanup;
+	if (X509_set_version(x, X509_VERSION_3) != 1)
+		goto cleanup;
+	rc = fmt_x509_set_serial(x, req->serial, req->serial_len, 16);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = IMP_ERR_CRYPTO;
+	if (X509_set_subject_name(x, subject) != 1)
+		goto cleanup;
+	if (X509_set_issuer_name(x, req->issuer ? X509_get_subject_name(req->issuer)
+						: subject) != 1)
+		goto cleanup;
+	nb = req->not_before ? req->not_before : time(NULL) - 300;
+	if (!X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &nb))
+		goto cleanup;
+	if (!X509_time_adj_ex(X509_getm_notAfter(x), (int)req->validity_days, 0, &nb))
+		goto cleanup;
+	rc = fmt_x509_cap_at_issuer(x, req->issuer);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = fmt_x509_set_pubkey(x, req->subject_key);
+	if (rc != IMP_OK)
+		goto cleanup;
+
+	X509V3_set_ctx(&ctx, req->issuer ? req->issuer : x, x, NULL, NULL, 0);
+	rc = add_conf_ext(x, &ctx, NID_basic_constraints, profile_bc(req->profile));
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = add_conf_ext(x, &ctx, NID_key_usage, profile_ku(req->profile));
+	if (rc != IMP_OK)
+		goto cleanup;
+	eku = profile_eku(req->profile);
+	if (eku) {
+		rc = add_conf_ext(x, &ctx, NID_ext_key_usage, eku);
+		if (rc != IMP_OK)
+			goto cleanup;
+	}
+	rc = fmt_x509_add_key_ids(x, req->subject_key, req->issuer, true, true);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = fmt_x509_finish(x, issuer_pub, signer, out);
+cleanup:
+	X509_free(x);
+	X509_NAME_free(subject);
 	return rc;
 }
 
@@ -771,6 +808,76 @@ imp_err fmt_cert_fingerprint(X509 *cert, char hex[65])
 	return IMP_OK;
 }
 
+/*
+ * Every extension OpenSSL can read decodes, and every otherName of cert's
+ * subjectAltName that OpenSSL does not read itself is read strictly: a
+ * hardwareModuleName (RFC 4108 5, the IEEE 802.1AR IDevID's) must be
+ * exactly SEQUENCE { hwType OBJECT IDENTIFIER, hwSerialNum OCTET STRING }
+ * in DER. 1 if so (or none), 0 if not.
+ */
+static int extensions_ok(X509 *cert)
+{
+	GENERAL_NAMES *gens;
+	int crit = 0, ok = 1;
+
+	/* Every extension OpenSSL has a reader for must decode: X509_verify_cert
+	 * decodes only those it uses (not authorityInfoAccess, for one). */
+	for (int i = 0; i < X509_get_ext_count(cert); i++) {
+		X509_EXTENSION *e = X509_get_ext(cert, i);
+		const X509V3_EXT_METHOD *m = X509V3_EXT_get(e);
+		void *v;
+
+		if (!m)
+			continue;
+		v = X509V3_EXT_d2i(e);
+		if (!v) {
+			ERR_clear_error();
+			return 0;
+		}
+		if (m->it)
+			ASN1_item_free(v, ASN1_ITEM_ptr(m->it));
+		else if (m->ext_free)
+			m->ext_free(v);
+	}
+	gens = X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, NULL);
+	if (!gens)
+		return crit == -1; /* absent: fine; undecodable: not */
+	for (int i = 0; i < sk_GENERAL_NAME_num(gens) && ok; i++) {
+		GENERAL_NAME *gn = sk_GENERAL_NAME_value(gens, i);
+		ASN1_OBJECT *oid = NULL;
+		ASN1_TYPE *val = NULL;
+		char txt[32];
+		const unsigned char *p, *end;
+		long len;
+		int tag, cls;
+
+		if (gn->type != GEN_OTHERNAME || !GENERAL_NAME_get0_otherName(gn, &oid, &val) ||
+		    OBJ_obj2txt(txt, sizeof(txt), oid, 1) <= 0 ||
+		    strcmp(txt, "1.3.6.1.5.5.7.8.4") != 0)
+			continue;
+		ok = 0;
+		if (ASN1_TYPE_get(val) != V_ASN1_SEQUENCE)
+			break;
+		p = ASN1_STRING_get0_data(val->value.sequence);
+		end = p + ASN1_STRING_length(val->value.sequence);
+		if (!(ASN1_get_object(&p, &len, &tag, &cls, end - p) & 0x20) || tag != V_ASN1_SEQUENCE ||
+		    p + len != end)
+			break;
+		{
+			const unsigned char *q = p;
+			ASN1_OBJECT *hw = d2i_ASN1_OBJECT(NULL, &q, end - q);
+			ASN1_OCTET_STRING *sn = hw ? d2i_ASN1_OCTET_STRING(NULL, &q, end - q) : NULL;
+
+			ok = hw && sn && q == end && ASN1_STRING_length(sn) > 0;
+			ASN1_OBJECT_free(hw);
+			ASN1_OCTET_STRING_free(sn);
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	ERR_clear_error();
+	return ok;
+}
+
 imp_err fmt_cert_verify_chain(X509_STORE *trust, X509 *leaf, STACK_OF(X509) *untrusted,
 			      unsigned required_ku)
 {
@@ -793,6 +900,12 @@ imp_err fmt_cert_verify_chain(X509_STORE *trust, X509 *leaf, STACK_OF(X509) *unt
 	if (X509_verify_cert(ctx) != 1) {
 		IMP_ERROR("certificate chain: %s",
 			  X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		goto cleanup;
+	}
+	if (!extensions_ok(leaf)) {
+		IMP_ERROR("certificate chain: the certificate holds an extension that does not "
+			  "decode, or a hardwareModuleName that is not SEQUENCE { hwType, "
+			  "hwSerialNum } (RFC 4108 5)");
 		goto cleanup;
 	}
 	flags = X509_get_extension_flags(leaf);

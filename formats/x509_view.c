@@ -1,9 +1,11 @@
 /*
  * A device certificate read in place (fmt_cert_view_leaf, formats/x509.h):
  * a strict DER walker over exactly the shape fmt_cert_issue writes for
- * FMT_CERT_DEVICE. It decides nothing about trust; it only says "this is
- * our profile, and here are its parts", so that a verifier can check the
- * issuer's signature without d2i.
+ * FMT_CERT_DEVICE, and the shipped device profiles' (Matter VID/PID
+ * attributes, subjectAltName with hardwareModuleName, DNS and URI names).
+ * It decides nothing about trust; it only says "this is our profile, and
+ * here are its parts", so that a verifier can check the issuer's signature
+ * without d2i.
  */
 #include <string.h>
 #include <time.h>
@@ -130,10 +132,21 @@ static int printable_ok(struct der v, int printable_string)
 	return 1;
 }
 
+/* Matter's vendor and product ID attributes, 1.3.6.1.4.1.37244.2.1 / .2.2. */
+static const uint8_t OID_MATTER_ID[] = { 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0xa2, 0x7c, 0x02 };
+
+static int matter_id(struct der oid)
+{
+	return oid.n == sizeof(OID_MATTER_ID) + 1 &&
+	       memcmp(oid.p, OID_MATTER_ID, sizeof(OID_MATTER_ID)) == 0 &&
+	       (oid.p[oid.n - 1] == 1 || oid.p[oid.n - 1] == 2);
+}
+
 /*
  * A Name as fmt_name_build writes it: RDNs of one id-at-* attribute each,
- * with a UTF8String or PrintableString value of printable ASCII (anything
- * else, though maybe valid, is left to the reference).
+ * with a UTF8String or PrintableString value of printable ASCII, or a
+ * Matter VID/PID as a UTF8String of 4 uppercase hex digits (Matter 6.2.2)
+ * (anything else, though maybe valid, is left to the reference).
  */
 static int name_ok(struct der name)
 {
@@ -143,8 +156,17 @@ static int name_ok(struct der name)
 		struct der rdn, atv, oid, val;
 
 		if (!der_take(&name, 0x31, &rdn, NULL) || !der_take(&rdn, 0x30, &atv, NULL) ||
-		    rdn.n || !der_take(&atv, 0x06, &oid, NULL) || oid.n != 3 ||
-		    oid.p[0] != 0x55 || oid.p[1] != 0x04 || !oid_ok(oid))
+		    rdn.n || !der_take(&atv, 0x06, &oid, NULL))
+			return 0;
+		if (matter_id(oid)) {
+			if (!der_take(&atv, 0x0c, &val, NULL) || atv.n || val.n != 4)
+				return 0;
+			for (size_t i = 0; i < 4; i++)
+				if (!strchr("0123456789ABCDEF", val.p[i]) || !val.p[i])
+					return 0;
+			continue;
+		}
+		if (oid.n != 3 || oid.p[0] != 0x55 || oid.p[1] != 0x04 || !oid_ok(oid))
 			return 0;
 		if (der_take(&atv, 0x0c, &val, NULL)) {
 			if (!printable_ok(val, 0))
@@ -166,7 +188,43 @@ static const uint8_t SPKI_P256[] = { 0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0
 				     0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
 				     0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04 };
 
-enum { X_BC = 1, X_KU = 2, X_EKU = 4, X_SKI = 8, X_AKI = 16 };
+enum { X_BC = 1, X_KU = 2, X_EKU = 4, X_SKI = 8, X_AKI = 16, X_SAN = 32 };
+
+/* id-on-hardwareModuleName, 1.3.6.1.5.5.7.8.4 (RFC 4108 5) */
+static const uint8_t OID_HW_MODULE[] = { 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x08, 0x04 };
+
+/*
+ * subjectAltName GeneralNames of the kinds the certificate profiles write:
+ * dNSName and URI of printable ASCII without spaces, and otherName
+ * hardwareModuleName ::= SEQUENCE { hwType OID, hwSerialNum OCTET STRING }
+ * (RFC 4108 5). Any other name is left to the reference.
+ */
+static int alt_names_ok(struct der val)
+{
+	struct der seq;
+
+	if (!der_take(&val, 0x30, &seq, NULL) || val.n || seq.n == 0)
+		return 0;
+	while (seq.n) {
+		struct der gn, oid, wrap, hw, t, sn;
+
+		if (der_take(&seq, 0x82, &gn, NULL) || der_take(&seq, 0x86, &gn, NULL)) {
+			if (gn.n == 0)
+				return 0;
+			for (size_t i = 0; i < gn.n; i++)
+				if (gn.p[i] <= 0x20 || gn.p[i] >= 0x7f)
+					return 0;
+			continue;
+		}
+		if (!der_take(&seq, 0xa0, &gn, NULL) || !der_take(&gn, 0x06, &oid, NULL) ||
+		    oid.n != sizeof(OID_HW_MODULE) || memcmp(oid.p, OID_HW_MODULE, oid.n) != 0 ||
+		    !der_take(&gn, 0xa0, &wrap, NULL) || gn.n || !der_take(&wrap, 0x30, &hw, NULL) ||
+		    wrap.n || !der_take(&hw, 0x06, &t, NULL) || !oid_ok(t) ||
+		    !der_take(&hw, 0x04, &sn, NULL) || hw.n || sn.n == 0)
+			return 0;
+	}
+	return 1;
+}
 
 /* One extension; 0 if unknown, duplicated or not in the expected form. */
 static int extension(struct der ext, unsigned *seen, unsigned *ku, struct der *aki)
@@ -175,7 +233,7 @@ static int extension(struct der ext, unsigned *seen, unsigned *ku, struct der *a
 		uint8_t last;
 		unsigned bit;
 	} known[] = { { 0x13, X_BC }, { 0x0f, X_KU }, { 0x25, X_EKU }, { 0x0e, X_SKI },
-		      { 0x23, X_AKI } };
+		      { 0x23, X_AKI }, { 0x11, X_SAN } };
 	struct der oid, crit, val;
 	unsigned bit = 0;
 
@@ -197,6 +255,8 @@ static int extension(struct der ext, unsigned *seen, unsigned *ku, struct der *a
 		return 0;
 	if (bit == X_BC)
 		return val.n == 2 && val.p[0] == 0x30 && val.p[1] == 0x00; /* cA FALSE */
+	if (bit == X_SAN)
+		return alt_names_ok(val);
 	if (bit == X_KU) {
 		struct der bits;
 

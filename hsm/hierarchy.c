@@ -2,14 +2,17 @@
  * The organisation key hierarchy (hsm/org.h): created, loaded and checked
  * through the hsm layer, certificates issued with formats/x509.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/asn1.h>
 #include <openssl/pem.h>
 
+#include "formats/config.h"
 #include "formats/x509.h"
 #include "hsm/org.h"
 #include "imprint/log.h"
@@ -170,6 +173,61 @@ static imp_err psk_master_add(struct hsm_session *s)
 	return rc;
 }
 
+/* A role's certificate with the fixed roles of formats/x509.h. */
+static imp_err issue_fixed(const struct hsm_org_names *names, enum hsm_org_role r,
+			   EVP_PKEY *key, X509 *root, const struct fmt_signer *signer, X509 **out)
+{
+	char cn[256];
+	struct fmt_name_entry subject[3];
+	size_t ns = 0;
+	struct fmt_cert_request req = { 0 };
+
+	snprintf(cn, sizeof(cn), "%s %s", names->organisation, roles[r].cn_suffix);
+	if (names->country && *names->country)
+		subject[ns++] = (struct fmt_name_entry){ "C", names->country };
+	subject[ns++] = (struct fmt_name_entry){ "O", names->organisation };
+	subject[ns++] = (struct fmt_name_entry){ "CN", cn };
+	req.profile = roles[r].profile;
+	req.subject = subject;
+	req.subject_count = ns;
+	req.subject_key = key;
+	req.issuer = root;
+	req.validity_days = r == HSM_ORG_ROOT ? names->root_validity_days : names->ca_validity_days;
+	return fmt_cert_issue(&req, signer, out);
+}
+
+_Static_assert(FMT_CP_ROOT == (int)HSM_ORG_ROOT && FMT_CP_DEVICE_CA == (int)HSM_ORG_DEVICE_CA &&
+		       FMT_CP_RECORD_SIGNING == (int)HSM_ORG_RECORD &&
+		       FMT_CP_CODE_SIGNING == (int)HSM_ORG_CODE &&
+		       FMT_CP_REVOCATION == (int)HSM_ORG_REVOCATION,
+	       "certificate profile roles are the hierarchy's roles");
+
+/* A role's certificate with its profile (role r of the set is role r here). */
+static imp_err issue_profiled(const struct hsm_org_names *names, enum hsm_org_role r,
+			      EVP_PKEY *key, X509 *root, const struct fmt_signer *signer,
+			      X509 **out)
+{
+	static const struct fmt_certprof_vars none = { 0 };
+	const struct fmt_certprof_vars *v = names->vars ? names->vars : &none;
+	struct fmt_certprof_request req = { 0 };
+	struct fmt_name_entry *subject = NULL;
+	size_t ns = 0;
+	imp_err rc;
+
+	req.profile = names->profiles->role[r];
+	rc = fmt_certprof_subject(req.profile, v, &subject, &ns);
+	if (rc != IMP_OK)
+		return rc;
+	req.subject = subject;
+	req.subject_count = ns;
+	req.vars = v;
+	req.subject_key = key;
+	req.issuer = root;
+	rc = fmt_certprof_issue(&req, signer, out);
+	fmt_name_entries_free(subject, ns);
+	return rc;
+}
+
 imp_err hsm_org_init(struct hsm_session *s, const struct hsm_org_names *names,
 		     unsigned flags, const char *trust_dir)
 {
@@ -218,28 +276,19 @@ imp_err hsm_org_init(struct hsm_session *s, const struct hsm_org_names *names,
 
 	hsm_signer_init(&ks, s, priv[HSM_ORG_ROOT], pkey[HSM_ORG_ROOT], &root_signer);
 	for (int r = 0; r < HSM_ORG_ROLE_COUNT; r++) {
-		char cn[256];
-		struct fmt_name_entry subject[3];
-		size_t ns = 0;
-		struct fmt_cert_request req = { 0 };
 		uint8_t *der = NULL;
 		size_t der_len = 0;
 		uint8_t id = (uint8_t)(r + 1);
 		hsm_obj cobj;
 
-		snprintf(cn, sizeof(cn), "%s %s", names->organisation, roles[r].cn_suffix);
-		if (names->country && *names->country)
-			subject[ns++] = (struct fmt_name_entry){ "C", names->country };
-		subject[ns++] = (struct fmt_name_entry){ "O", names->organisation };
-		subject[ns++] = (struct fmt_name_entry){ "CN", cn };
-		req.profile = roles[r].profile;
-		req.subject = subject;
-		req.subject_count = ns;
-		req.subject_key = pkey[r];
-		req.issuer = r == HSM_ORG_ROOT ? NULL : cert[HSM_ORG_ROOT];
-		req.validity_days = r == HSM_ORG_ROOT ? names->root_validity_days
-						      : names->ca_validity_days;
-		rc = fmt_cert_issue(&req, &root_signer, &cert[r]);
+		if (names->profiles)
+			rc = issue_profiled(names, (enum hsm_org_role)r, pkey[r],
+					    r == HSM_ORG_ROOT ? NULL : cert[HSM_ORG_ROOT],
+					    &root_signer, &cert[r]);
+		else
+			rc = issue_fixed(names, (enum hsm_org_role)r, pkey[r],
+					 r == HSM_ORG_ROOT ? NULL : cert[HSM_ORG_ROOT],
+					 &root_signer, &cert[r]);
 		if (rc == IMP_OK)
 			rc = fmt_cert_to_der(cert[r], &der, &der_len);
 		if (rc == IMP_OK)
@@ -249,8 +298,22 @@ imp_err hsm_org_init(struct hsm_session *s, const struct hsm_org_names *names,
 			goto cleanup;
 	}
 	rc = write_trust(trust_dir, cert);
+	if (rc == IMP_OK) {
+		char note[4200];
+
+		snprintf(note, sizeof(note), "%s/%s", trust_dir, FMT_CERTPROF_TRUST_FILE);
+		if (names->profiles)
+			rc = fmt_certprof_trust_write(trust_dir,
+						      names->profiles->role[FMT_CP_DEVICE]);
+		else if (unlink(note) != 0 && errno != ENOENT)
+			rc = IMP_ERR_IO;
+	}
 	if (rc == IMP_OK)
-		IMP_INFO("organisation hierarchy created; certificates in %s", trust_dir);
+		IMP_INFO("organisation hierarchy created%s%s; certificates in %s",
+			 names->profiles ? " for certificate profile " : "",
+			 names->profiles ? fmt_certprof_name(names->profiles->role[FMT_CP_DEVICE])
+					 : "",
+			 trust_dir);
 cleanup:
 	for (int r = 0; r < HSM_ORG_ROLE_COUNT; r++) {
 		EVP_PKEY_free(pkey[r]);

@@ -476,7 +476,8 @@ static imp_err step_certify(struct job *j, json_t *add)
 {
 	struct fmt_name_entry *names = NULL;
 	size_t nn = 0;
-	struct fmt_cert_request req = { 0 };
+	struct fmt_certprof_request req = { 0 };
+	struct fmt_certprof_vars vars;
 	struct hsm_key_signer ks;
 	struct fmt_signer signer;
 	EVP_PKEY *pub = NULL;
@@ -493,15 +494,17 @@ static imp_err step_certify(struct job *j, json_t *add)
 		rc = device_subject(j, &names, &nn);
 	if (rc != IMP_OK)
 		goto cleanup;
-	req.profile = FMT_CERT_DEVICE;
+	/* The device profile of the configuration (certificate.profile). */
+	fmt_config_cert_vars(j->st->cfg, j->serial, j->uid, j->st->cfg->product.sku, &vars);
+	req.profile = j->st->cfg->certificate.profiles->role[FMT_CP_DEVICE];
 	req.subject = names;
 	req.subject_count = nn;
+	req.vars = &vars;
 	req.subject_key = pub;
 	req.issuer = j->st->org.cert[HSM_ORG_DEVICE_CA];
-	req.validity_days = j->st->cfg->certificate.validity_days;
 	hsm_signer_init(&ks, j->s, j->st->org.key[HSM_ORG_DEVICE_CA],
 			X509_get0_pubkey(j->st->org.cert[HSM_ORG_DEVICE_CA]), &signer);
-	rc = fmt_cert_issue(&req, &signer, &cert);
+	rc = fmt_certprof_issue(&req, &signer, &cert);
 	if (rc == IMP_OK)
 		rc = fmt_cert_to_der(cert, &der, &der_len);
 	if (rc != IMP_OK)
@@ -708,7 +711,8 @@ static imp_err step_lock(struct job *j, json_t *add)
 	} else if (rc != IMP_OK) {
 		return rc;
 	} else if ((fuses & want) != want) {
-		rc = board_profile_burn_fuses(p, j->probe, want & ~fuses);
+		rc = board_profile_burn_fuses_ex(p, j->probe, want & ~fuses,
+						 j->st->permanent_lock_confirmed);
 		if (rc != IMP_OK) {
 			IMP_ERROR("%s: burning the lock fuses of board %s failed; it stays at LOCK "
 				  "and 'imprint resume' retries", j->fx->name, j->uid);

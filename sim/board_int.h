@@ -37,6 +37,13 @@ struct sim_board {
 	pthread_t bb_thread;
 	bool bb_started;
 
+	/* the RSP server as a Black Magic Probe on a pty (sim/rsp.c); bmp_master < 0: none */
+	int bmp_master;
+	int bmp_slave;            /* held open, as the UART's */
+	char bmp_path[128];
+	pthread_t bmp_thread;
+	bool bmp_started;
+
 	/* agent */
 	int pty_master;
 	int pty_slave;            /* held open: the station may close and re-open */
@@ -58,6 +65,7 @@ struct sim_board {
 
 void *sim_agent_main(void *arg);
 void *sim_rsp_main(void *arg);
+void *sim_rsp_bmp_main(void *arg);
 /* The accept loop of a board's TCP servers (RSP, remote_bitbang): one client
  * at a time on listen_fd (TCP_NODELAY), each handed to serve, until the
  * board's stop_fd is readable. what names the server in debug logs. */

@@ -32,12 +32,13 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "nv.img is little-endi
 static const struct sim_chip_family *const families[] = {
 	&sim_family_vb1,
 	&sim_family_nrf52840,
+	&sim_family_stm32u5,
 	NULL,
 };
 
 const char *sim_chip_family_names(void)
 {
-	return "imprint-vb1, nordic-nrf52840";
+	return "imprint-vb1, nordic-nrf52840, st-stm32u5";
 }
 
 static const struct sim_chip_family *find_family(const char *name)
@@ -365,7 +366,9 @@ static imp_err access_mem(struct sim_chip *chip, uint32_t addr, uint8_t *rbuf,
 		pthread_mutex_unlock(&chip->mu);
 		return IMP_ERR_TARGET_LOCKED;
 	}
-	if (rbuf) {
+	if (chip->fam->debug_refuses && chip->fam->debug_refuses(chip, addr, n)) {
+		rc = IMP_ERR_PROBE;
+	} else if (rbuf) {
 		rc = chip->fam->read(chip, addr, rbuf, n);
 	} else {
 		rc = chip->fam->write(chip, addr, wbuf, n);
@@ -419,6 +422,16 @@ bool sim_chip_debug_locked(struct sim_chip *chip)
 	l = chip->fam->debug_locked(chip);
 	pthread_mutex_unlock(&chip->mu);
 	return l;
+}
+
+uint32_t sim_chip_dap_idcode(const struct sim_chip *chip)
+{
+	return chip->fam->dap_idcode ? chip->fam->dap_idcode : 0x2BA01477u;
+}
+
+uint32_t sim_chip_debug_generation(const struct sim_chip *chip)
+{
+	return __atomic_load_n(&chip->debug_gen, __ATOMIC_ACQUIRE);
 }
 
 bool sim_chip_has_core_debug(const struct sim_chip *chip)

@@ -60,6 +60,8 @@ struct sim_chip_family {
 	size_t nv_size;         /* whole image, header included */
 	uint32_t vector_table;  /* where the core fetches SP and PC at reset */
 	bool core_debug;        /* the memory map holds a Cortex-M System Control Space */
+	uint32_t cpuid;         /* SCS CPUID; 0: Cortex-M4 r0p1 (0x410FC241) */
+	uint32_t dap_idcode;    /* JTAG-DP IDCODE/DPIDR; 0: SIM_DAP_IDCODE */
 
 	/* Fill the family's part of a new image (the common header is done). */
 	void (*init_image)(uint8_t *img, const struct sim_chip_opts *o);
@@ -86,6 +88,13 @@ struct sim_chip_family {
 	/* Vendor access ports (apsel >= 1); NULL: none (reads 0, writes ignored). */
 	imp_err (*ap_read)(struct sim_chip *c, unsigned apsel, uint32_t reg, uint32_t *v);
 	imp_err (*ap_write)(struct sim_chip *c, unsigned apsel, uint32_t reg, uint32_t v);
+	/*
+	 * Optional: true when the debugger's access to [addr, addr+n) is
+	 * refused as a bus error while the rest of the map answers (STM32
+	 * readout protection level 1: flash and SRAM). The core's own
+	 * accesses are not affected.
+	 */
+	bool (*debug_refuses)(const struct sim_chip *c, uint32_t addr, size_t n);
 	/* Extra fields of the endpoint line, as JSON members without braces, or NULL. */
 	void (*describe)(const struct sim_chip *c, char *out, size_t cap);
 };
@@ -101,6 +110,9 @@ struct sim_chip {
 	uint64_t modelled_ns;  /* sum of the modelled delays (atomic) */
 	uint64_t mass_erases;  /* whole-flash erases done (atomic) */
 	uint32_t faults;
+	/* Bumped by a family whose reset also resets the debug port (STM32
+	 * OBL_LAUNCH): the DP then reports its power domains down (dap.c). */
+	uint32_t debug_gen;
 	struct sim_core core;
 	/* the core's own thread (families with core_debug): runs while core.executing */
 	pthread_t core_thread;
@@ -111,6 +123,7 @@ struct sim_chip {
 
 extern const struct sim_chip_family sim_family_vb1;
 extern const struct sim_chip_family sim_family_nrf52840;
+extern const struct sim_chip_family sim_family_stm32u5;
 
 /* ---- shared helpers (chip.c) ---- */
 

@@ -181,7 +181,7 @@ static uint32_t ppb_read32(struct sim_chip *c, uint32_t a)
 		return v;
 	case DCRDR: return k->dcrdr;
 	case DEMCR: return k->demcr;
-	case CPUID: return CORTEX_M4_CPUID;
+	case CPUID: return c->fam->cpuid ? c->fam->cpuid : CORTEX_M4_CPUID;
 	case ICSR: return 0;
 	case VTOR: return k->vtor;
 	case AIRCR: return 0xFA050000u;

@@ -61,6 +61,7 @@ struct sim_dap {
 	uint32_t read_result;
 	/* MEM-AP */
 	uint32_t csw, tar;
+	uint32_t debug_gen; /* sim_chip_debug_generation() last seen */
 };
 
 struct sim_dap *sim_dap_new(struct sim_chip *chip)
@@ -71,6 +72,7 @@ struct sim_dap *sim_dap_new(struct sim_chip *chip)
 		return NULL;
 	d->chip = chip;
 	d->csw = 0x2u; /* 32-bit, no increment */
+	d->debug_gen = sim_chip_debug_generation(chip);
 	sim_dap_trst(d);
 	return d;
 }
@@ -199,13 +201,19 @@ static uint32_t ctrl_stat(const struct sim_dap *d)
 void sim_dap_transact(struct sim_dap *d, bool ap, bool rnw, unsigned a, uint32_t wdata,
 		      uint32_t *rdata)
 {
-	uint32_t v = 0;
+	uint32_t v = 0, gen = sim_chip_debug_generation(d->chip);
 
+	if (gen != d->debug_gen) {
+		/* The chip's reset took the debug port with it: power-up
+		 * requests dropped, and the lost transfers flagged. */
+		d->debug_gen = gen;
+		d->ctrl = CS_STICKYERR;
+	}
 	a &= 0xCu;
 	if (!ap) {
 		switch (a) {
 		case 0x0: /* DPIDR (reads), reserved for writes on a JTAG-DP */
-			v = SIM_DAP_IDCODE;
+			v = sim_chip_dap_idcode(d->chip);
 			break;
 		case 0x4:
 			if (rnw) {
@@ -262,7 +270,7 @@ static void capture_dr(struct sim_dap *d)
 	d->sr_len = dr_len(d->ir);
 	switch (d->ir) {
 	case IR_IDCODE:
-		d->sr = SIM_DAP_IDCODE;
+		d->sr = sim_chip_dap_idcode(d->chip);
 		break;
 	case IR_DPACC:
 	case IR_APACC:

@@ -1,5 +1,5 @@
 /*
- * imprint-vboard: N virtual boards (imprint-vb1 or nordic-nrf52840) in one
+ * imprint-vboard: N virtual boards (imprint-vb1, nordic-nrf52840, st-stm32u5) in one
  * process, each with an RSP server on loopback TCP, optionally a
  * remote_bitbang debug port, and a provisioning agent on a pseudo-terminal.
  * docs/VBOARD.md is the manual.
@@ -19,6 +19,7 @@
 #include "imprint/util.h"
 #include "sim/chip.h"
 #include "sim/nrf52_map.h"
+#include "sim/stm32u5_map.h"
 #include "sim/se.h"
 #include "sim/vboard.h"
 
@@ -30,7 +31,7 @@ enum opt_id {
 	O_BOARDS = 1, O_STATE, O_SEED, O_PORT, O_LATENCY, O_UART_CORRUPT, O_UART_DROP,
 	O_RSP_NAK, O_RSP_STALL, O_FUSE_FAIL, O_REFUSE, O_BAD_CHALLENGE, O_TAMPER_PUB,
 	O_TAMPER_READBACK, O_TAMPER_LOCK, O_POWER_CUT, O_BACKDOOR, O_CAPTURE, O_ENDPOINTS, O_STATS,
-	O_PCSC, O_CARD_REMOVE, O_CHIP, O_REVISION, O_BITBANG, O_FW_KEEPS, O_CARD_BACK, O_CARD_TAMPER, O_PRINT_MODEL, O_VERBOSE, O_QUIET, O_HELP, O_VERSION,
+	O_PCSC, O_CARD_REMOVE, O_CHIP, O_REVISION, O_BITBANG, O_BMP_PTY, O_FW_KEEPS, O_CARD_BACK, O_CARD_TAMPER, O_PRINT_MODEL, O_VERBOSE, O_QUIET, O_HELP, O_VERSION,
 };
 
 struct opt_row {
@@ -48,10 +49,11 @@ static const struct opt_row opt_table[] = {
 	{ "state-dir", O_STATE, "DIR", "keep each board's non-volatile state in DIR/board-N (default: RAM only)" },
 	{ "seed", O_SEED, "S", "derive UIDs and fault dice from S (default: random)" },
 	{ "rsp-port", O_PORT, "BASE", "board N's RSP server listens on 127.0.0.1:BASE+N (0, default: ephemeral)" },
-	{ "chip", O_CHIP, "NAME", "the boards' chip: imprint-vb1 (default) or nordic-nrf52840" },
+	{ "chip", O_CHIP, "NAME", "the boards' chip: imprint-vb1 (default), nordic-nrf52840 or st-stm32u5" },
 	{ "revision", O_REVISION, "R[,R...]", "nordic-nrf52840: legacy (AAD0, default) or hardened (AAF0) APPROTECT; board N takes the N-th, the last repeats" },
 	{ "fw-keeps-approtect", O_FW_KEEPS, NULL, "nordic-nrf52840: the firmware never writes APPROTECT.DISABLE (hardened parts stay protected)" },
 	{ "bitbang", O_BITBANG, "BASE", "offer OpenOCD's remote_bitbang (JTAG) on 127.0.0.1:BASE+N (0: ephemeral; reported as \"bitbang\")" },
+	{ "bmp-pty", O_BMP_PTY, NULL, "also offer each board's RSP server on a pseudo-terminal as a Black Magic Probe's GDB port (reported as \"bmp\")" },
 	{ "latency", O_LATENCY, "SCALE", "scale of the latency model (default 1.0; 0: no delays)" },
 	{ "uart-corrupt", O_UART_CORRUPT, "RATE", "flip one random bit in this fraction of UART bytes, sent and received" },
 	{ "uart-drop", O_UART_DROP, "RATE", "lose this fraction of UART bytes, sent and received" },
@@ -95,7 +97,7 @@ static const char *const cmd_names[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: imprint-vboard [options]\n\n"
-		   "Virtual boards (imprint-vb1 or nordic-nrf52840): an RSP server (loopback TCP),\n"
+		   "Virtual boards (imprint-vb1, nordic-nrf52840, st-stm32u5): an RSP server (loopback TCP),\n"
 		   "optionally a remote_bitbang debug port, and a provisioning agent\n"
 		   "(pseudo-terminal) per board. Prints one JSON line per board, then\n"
 		   "{\"ready\":true}; runs until SIGTERM or SIGINT. Exit codes: 0 clean stop,\n"
@@ -116,12 +118,16 @@ static void print_model(double scale)
 	       "\"flash_program_bytes_per_s\":%g,\"flash_page_erase_ms\":%g,\"flash_mass_erase_ms\":%g,"
 	       "\"flash_page_bytes\":%u,\"fuse_burn_ms\":%g,\"uart_baud\":%g,\"uart_bits_per_byte\":%g,"
 	       "\"uart_byte_us\":%.4f,\"nrf52840_word_write_us\":%g,\"nrf52840_page_erase_ms\":%g,"
-	       "\"nrf52840_eraseall_ms\":%g,\"nrf52840_page_bytes\":%u}\n",
+	       "\"nrf52840_eraseall_ms\":%g,\"nrf52840_page_bytes\":%u,\"stm32u5_quadword_us\":%g,"
+	       "\"stm32u5_page_erase_ms\":%g,\"stm32u5_bank_erase_ms\":%g,"
+	       "\"stm32u5_option_program_ms\":%g,\"stm32u5_page_bytes\":%u}\n",
 	       scale, SIM_LAT_SE_KEYGEN_MS, SIM_LAT_SE_SIGN_MS, SIM_LAT_SE_ECDH_MS,
 	       SIM_LAT_FLASH_BYTES_PER_S, SIM_LAT_PAGE_ERASE_MS, SIM_LAT_MASS_ERASE_MS, 2048u,
 	       SIM_LAT_FUSE_BURN_MS, SIM_LAT_UART_BAUD, SIM_LAT_UART_BITS_PER_BYTE,
 	       SIM_LAT_UART_BITS_PER_BYTE * 1e6 / SIM_LAT_UART_BAUD, SIM_NRF_LAT_WRITE_US,
-	       SIM_NRF_LAT_ERASEPAGE_MS, SIM_NRF_LAT_ERASEALL_MS, NRF_FLASH_PAGE);
+	       SIM_NRF_LAT_ERASEPAGE_MS, SIM_NRF_LAT_ERASEALL_MS, NRF_FLASH_PAGE, SIM_U5_LAT_QW_US,
+	       SIM_U5_LAT_PAGE_ERASE_MS, SIM_U5_LAT_BANK_ERASE_MS, SIM_U5_LAT_OPT_PROGRAM_MS,
+	       SIM_U5_FLASH_PAGE);
 }
 
 static bool parse_double(const char *s, double lo, double hi, double *out)
@@ -246,6 +252,9 @@ static int parse_args(int argc, char **argv, struct sim_config *cfg, const char 
 		}
 		case O_FW_KEEPS:
 			cfg->fw_keeps_approtect = true;
+			break;
+		case O_BMP_PTY:
+			cfg->bmp_pty = true;
 			break;
 		case O_BITBANG:
 			if (!parse_u64(optarg, &u) || u > 65000)

@@ -36,6 +36,10 @@ struct rsp_conn {
 	int fd;
 	bool noack;
 	bool closing;
+	bool tty;                  /* a pseudo-terminal, not a socket */
+	/* Black Magic Probe personality: nothing reaches the target until
+	 * "monitor swd_scan" found it and "vAttach;1" attached to it. */
+	bool bmp, scanned, attached;
 	/* packet parser */
 	int state;                 /* 0 idle, 1 data, 2 cs1, 3 cs2 */
 	uint8_t *pkt;
@@ -54,7 +58,7 @@ static int send_raw(struct rsp_conn *c, const void *p, size_t n)
 
 	sim_capture(c->b->cap_rsp_fd, p, n);
 	while (n > 0) {
-		ssize_t w = send(c->fd, q, n, MSG_NOSIGNAL);
+		ssize_t w = c->tty ? write(c->fd, q, n) : send(c->fd, q, n, MSG_NOSIGNAL);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -444,9 +448,93 @@ static void do_monitor(struct rsp_conn *c, const char *hex)
 		reply(c, "OK");
 }
 
+/* What BMP's swd_scan lists for the chip. */
+static const char *bmp_driver_name(const struct sim_chip *chip)
+{
+	const char *f = sim_chip_family(chip);
+
+	if (strcmp(f, "nordic-nrf52840") == 0)
+		return "Nordic nRF52 M4";
+	if (strcmp(f, "st-stm32u5") == 0)
+		return "STM32U5 M33";
+	return "imprint-vb1";
+}
+
+/*
+ * Black Magic Probe's GDB port (its gdb_main, as a GDB client meets it):
+ * "monitor version" names it, "monitor swd_scan" lists the target,
+ * "vAttach;1" attaches; before that '?' answers W00 and target access
+ * EFF. 'D' detaches and lets the core run. true: the packet was handled.
+ */
+static bool bmp_packet(struct rsp_conn *c, const char *p)
+{
+	static const char target_ops[] = "mMXgGpPcs";
+
+	if (strncmp(p, "qSupported", 10) == 0) {
+		char s[64];
+
+		/* A new session on the port: nothing scanned or attached. */
+		c->scanned = c->attached = false;
+		c->noack = false;
+		snprintf(s, sizeof(s), "PacketSize=%x;QStartNoAckMode+", RSP_PACKET_SIZE);
+		reply(c, s);
+		return true;
+	}
+	if (strncmp(p, "qRcmd,", 6) == 0) {
+		size_t n = strlen(p + 6) / 2;
+		char cmd[64] = "";
+
+		if (n < sizeof(cmd) && imp_hex_decode(p + 6, (uint8_t *)cmd, n) == IMP_OK)
+			cmd[n] = '\0';
+		if (strcmp(cmd, "version") == 0) {
+			reply_console(c, "Black Magic Probe (imprint-vboard's model of its GDB port)\n");
+			reply(c, "OK");
+			return true;
+		}
+		if (strcmp(cmd, "swd_scan") == 0) {
+			char out[160];
+
+			snprintf(out, sizeof(out), "Target voltage: 3.3V\nAvailable Targets:\n"
+				 "No. Att Driver\n 1      %s\n", bmp_driver_name(c->b->chip));
+			reply_console(c, out);
+			c->scanned = true;
+			reply(c, "OK");
+			return true;
+		}
+		return false;
+	}
+	if (strcmp(p, "vAttach;1") == 0) {
+		if (!c->scanned) {
+			reply(c, "E01");
+			return true;
+		}
+		c->attached = sim_chip_halt(c->b->chip) == IMP_OK;
+		reply(c, c->attached ? "T05" : "E01");
+		return true;
+	}
+	if (p[0] == '?' && !c->attached) {
+		reply(c, "W00");
+		return true;
+	}
+	if (p[0] == 'D') {
+		if (c->attached)
+			sim_chip_resume(c->b->chip);
+		c->attached = false;
+		reply(c, "OK");
+		return true;
+	}
+	if (p[0] && strchr(target_ops, p[0]) && !c->attached) {
+		reply(c, "EFF");
+		return true;
+	}
+	return false;
+}
+
 static void handle_packet(struct rsp_conn *c, char *p, size_t n)
 {
 	IMP_TRACE("board %d: rsp <- %.*s", c->b->index, (int)(n > 64 ? 64 : n), p);
+	if (c->bmp && bmp_packet(c, p))
+		return;
 	switch (p[0]) {
 	case '?':
 		reply(c, "S05");
@@ -613,6 +701,41 @@ static void serve(struct sim_board *b, int fd)
 	}
 	free(c.pkt);
 	free(c.last);
+}
+
+/* The BMP port on the board's pty: one stream for the board's life. */
+void *sim_rsp_bmp_main(void *arg)
+{
+	struct sim_board *b = arg;
+	struct rsp_conn c = { .b = b, .fd = b->bmp_master, .tty = true, .bmp = true };
+	uint8_t in[8192];
+
+	c.pkt = malloc(RSP_PACKET_SIZE + 17);
+	if (!c.pkt)
+		return NULL;
+	for (;;) {
+		struct pollfd p[2] = { { c.fd, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 } };
+		ssize_t got;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		got = read(c.fd, in, sizeof(in));
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (got <= 0)
+			break;
+		sim_capture(b->cap_rsp_fd, in, (size_t)got);
+		c.closing = false; /* 'k' or a write error end nothing on a tty */
+		feed(&c, in, (size_t)got);
+	}
+	free(c.pkt);
+	free(c.last);
+	return NULL;
 }
 
 void *sim_rsp_main(void *arg)

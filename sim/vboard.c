@@ -73,6 +73,36 @@ void sim_uid_from_seed(uint64_t seed, int index, uint8_t uid[16])
 	}
 }
 
+/* A raw pseudo-terminal: the master for us, the slave held open (so the
+ * master never sees a hang-up) and its path for the station. */
+static imp_err raw_pty(int *master, int *slave, char *path, size_t cap)
+{
+	struct termios t;
+	const char *name;
+
+	*master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (*master < 0 || grantpt(*master) != 0 || unlockpt(*master) != 0) {
+		IMP_ERROR("cannot create a pseudo-terminal: %s", strerror(errno));
+		return IMP_ERR_IO;
+	}
+	name = ptsname(*master);
+	if (!name || strlen(name) >= cap)
+		return IMP_ERR_IO;
+	strcpy(path, name);
+	*slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (*slave < 0) {
+		IMP_ERROR("cannot open %s: %s", path, strerror(errno));
+		return IMP_ERR_IO;
+	}
+	if (tcgetattr(*slave, &t) == 0) {
+		cfmakeraw(&t);
+		t.c_cc[VMIN] = 1;
+		t.c_cc[VTIME] = 0;
+		tcsetattr(*slave, TCSANOW, &t);
+	}
+	return IMP_OK;
+}
+
 static imp_err open_pty(struct sim_board *b)
 {
 	struct termios t;
@@ -197,6 +227,8 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 	b->cap_uart_fd = -1;
 	b->cap_jtag_fd = -1;
 	b->bb_listen_fd = -1;
+	b->bmp_master = -1;
+	b->bmp_slave = -1;
 	if (getrandom(&b->uart_rng, sizeof(b->uart_rng), 0) != sizeof(b->uart_rng) || cfg->seed)
 		b->uart_rng = mix(cfg->seed * 31 + (uint64_t)index * 2 + 1);
 	b->rsp_rng = mix(b->uart_rng);
@@ -252,6 +284,11 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 			goto fail;
 		b->cap_jtag_fd = open_capture(cfg, index, "jtag");
 	}
+	if (cfg->bmp_pty) {
+		rc = raw_pty(&b->bmp_master, &b->bmp_slave, b->bmp_path, sizeof(b->bmp_path));
+		if (rc != IMP_OK)
+			goto fail;
+	}
 	if (pthread_create(&b->agent_thread, NULL, sim_agent_main, b) != 0) {
 		rc = IMP_ERR_INTERNAL;
 		goto fail;
@@ -262,6 +299,13 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 		goto fail;
 	}
 	b->rsp_started = true;
+	if (b->bmp_master >= 0) {
+		if (pthread_create(&b->bmp_thread, NULL, sim_rsp_bmp_main, b) != 0) {
+			rc = IMP_ERR_INTERNAL;
+			goto fail;
+		}
+		b->bmp_started = true;
+	}
 	if (b->bb_listen_fd >= 0) {
 		if (pthread_create(&b->bb_thread, NULL, sim_bitbang_main, b) != 0) {
 			rc = IMP_ERR_INTERNAL;
@@ -302,6 +346,12 @@ void sim_board_free(struct sim_board *b)
 		pthread_join(b->rsp_thread, NULL);
 	if (b->bb_started)
 		pthread_join(b->bb_thread, NULL);
+	if (b->bmp_started)
+		pthread_join(b->bmp_thread, NULL);
+	if (b->bmp_slave >= 0)
+		close(b->bmp_slave);
+	if (b->bmp_master >= 0)
+		close(b->bmp_master);
 	if (b->bb_listen_fd >= 0)
 		close(b->bb_listen_fd);
 	if (b->cap_jtag_fd >= 0)
@@ -344,6 +394,8 @@ char *sim_board_endpoint_json(const struct sim_board *b)
 		snprintf(rsp, sizeof(rsp), "127.0.0.1:%u", b->bb_port);
 		json_object_set_new(o, "bitbang", json_string(rsp));
 	}
+	if (b->bmp_master >= 0)
+		json_object_set_new(o, "bmp", json_string(b->bmp_path));
 	json_object_set_new(o, "chip", json_string(sim_chip_family(b->chip)));
 	sim_chip_describe(b->chip, extra, sizeof(extra));
 	if (extra[0]) {

@@ -11,6 +11,7 @@
 #include "board/profile.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
+#include "board_plan.h"
 #include "station.h"
 
 struct info_opts {
@@ -208,13 +209,75 @@ static const struct st_command board_info_cmd = {
 	.example = "imprint board info --probe rsp://127.0.0.1:3333 --uart /dev/ttyUSB0",
 };
 
-static const struct st_command *const board_subs[] = { &board_info_cmd, NULL };
+static struct {
+	const char *profile;
+	const char *board;
+	const char *uart;
+	bool permanent;
+} plan_o;
+
+static const struct st_option plan_opts_table[] = {
+	{ "board", 'B', ST_OPT_STRING, &plan_o.board, "URI",
+	  "plan against this board: its probe is only read, nothing is written" },
+	{ "permanent", 0, ST_OPT_FLAG, &plan_o.permanent, NULL,
+	  "plan as if a supervisor confirmed the profile's permanent lock" },
+	{ "profile", 't', ST_OPT_STRING, &plan_o.profile, "NAME", "target profile (required)" },
+	{ "uart", 'u', ST_OPT_STRING, &plan_o.uart, "PATH", "with --board: the agent UART, asked IDENTIFY" },
+	ST_OPTIONS_END,
+};
+
+static int board_plan_run(struct station_ctx *ctx, int argc, char **argv)
+{
+	struct board_profile *prof = NULL;
+	json_t *out = NULL;
+	imp_err rc;
+
+	(void)argc;
+	(void)argv;
+	if (!plan_o.profile) {
+		IMP_ERROR("board plan: give --profile NAME");
+		return IMP_ERR_USAGE;
+	}
+	/* Loading applies the fatal-combination rules: a refused profile stops here. */
+	rc = board_profile_load(plan_o.profile, ctx->data_dir, &prof);
+	if (rc != IMP_OK)
+		return st_fail(rc, "fix the profile: the message names the field or the rule");
+	rc = st_board_plan(prof, plan_o.board, plan_o.uart, 0, plan_o.permanent, -1, &out);
+	board_profile_free(prof);
+	if (rc != IMP_OK)
+		return st_fail(rc, plan_o.board ? "check --board (a probe URI) and that the board is "
+			       "powered" : "check the options");
+	st_emit(ctx, out, st_board_plan_print, NULL);
+	return 0;
+}
+
+static const struct st_command board_plan_cmd = {
+	.name = "plan",
+	.fn = board_plan_run,
+	.need = NEED_NOTHING,
+	.summary = "every irreversible write a profile would make, in order, with its checks",
+	.usage = "imprint board plan --profile NAME [--board URI [--uart PATH]] [--permanent]",
+	.opts = plan_opts_table,
+	.help = "Loads the profile (refusing it when it breaks a fatal-combination rule: "
+		"lock-before-firmware, permanent-without-opt-in, missing-companion, lock-unverified) "
+		"and prints the irreversible writes of its fuse_burn sequence in the order the "
+		"station makes them at LOCK, each with the check before it and the gates the "
+		"station passes before LOCK. With --board the plan runs against that board: reads "
+		"only (conditions and read-modify-writes resolved from the board as it is), no "
+		"write, reset or halt is sent.",
+	.exits = (const imp_err[]){ IMP_ERR_CONFIG, IMP_ERR_NOT_FOUND, IMP_ERR_PROBE,
+				    IMP_ERR_TIMEOUT, IMP_OK },
+	.example = "imprint board plan --profile st-stm32u5 --board openocd://vboard-stm32u5.cfg?set.VBOARD_PORT=45123",
+};
+
+static const struct st_command *const board_subs[] = { &board_info_cmd, &board_plan_cmd, NULL };
 
 const struct st_command st_cmd_board = {
 	.name = "board",
 	.need = NEED_NOTHING,
-	.summary = "talk to one board: info",
-	.usage = "imprint board info [--probe URI] [--uart PATH] [--profile NAME] [--baud N]",
+	.summary = "talk to one board: info, plan",
+	.usage = "imprint board info [--probe URI] [--uart PATH] [--profile NAME] [--baud N]\n"
+		 "       imprint board plan --profile NAME [--board URI [--uart PATH]] [--permanent]",
 	.subs = board_subs,
 	.help = "Commands that reach one board directly, outside a provisioning run; "
 		"nothing is journaled.",

@@ -287,6 +287,52 @@ static void endpoints_add_readers(json_t *endpoints)
 	}
 }
 
+/* Matter's test vendor and product IDs (VIDs 0xFFF1..0xFFF4 are reserved
+ * for tests by the Connectivity Standards Alliance). */
+#define DEMO_MATTER_VID "FFF1"
+#define DEMO_MATTER_PID "8000"
+
+static struct {
+	long boards, vpcd_port;
+	const char *key_mode, *latency, *anchor, *faults, *cert_profile;
+} dopt = { .boards = 8, .vpcd_port = 35963 /* vpcd's own default */, .key_mode = "device",
+	   .latency = "1", .anchor = "agent", .cert_profile = FMT_CERTPROF_DEFAULT };
+
+/* --cert-profile on a loaded configuration: the profile set it names, with
+ * the demo's Matter IDs. */
+static imp_err demo_profile_apply(struct fmt_config *cfg)
+{
+	char *p = strdup(dopt.cert_profile);
+
+	if (!p)
+		return IMP_ERR_NOMEM;
+	free(cfg->certificate.profile);
+	cfg->certificate.profile = p;
+	snprintf(cfg->matter.vendor_id, sizeof(cfg->matter.vendor_id), "%s", DEMO_MATTER_VID);
+	snprintf(cfg->matter.product_id, sizeof(cfg->matter.product_id), "%s", DEMO_MATTER_PID);
+	return fmt_config_load_profiles(cfg, NULL);
+}
+
+/* A hierarchy made for another device profile cannot issue this one's
+ * certificates (a Matter DAC needs a PAI): refused before anything runs. */
+static imp_err demo_profile_matches(struct station_ctx *ctx)
+{
+	char trust[4200], made[128];
+	imp_err rc;
+
+	st_trust_dir(ctx, trust, sizeof(trust));
+	rc = fmt_certprof_trust_name(trust, made, sizeof(made));
+	if (rc != IMP_OK)
+		return rc;
+	if (made[0] && strcmp(made, dopt.cert_profile) != 0) {
+		IMP_ERROR("demo: the hierarchy in %s was made for certificate profile '%s', not "
+			  "'%s'; use another --data-dir, or run the demo with --cert-profile %s",
+			  trust, made, dopt.cert_profile, made);
+		return IMP_ERR_CONFIG;
+	}
+	return IMP_OK;
+}
+
 /* The embedded token and the hierarchy exist (with the psk master if psk);
  * a signed demo image exists. */
 static imp_err prepare_hsm_and_firmware(struct station_ctx *ctx, const char *fw_path,
@@ -303,6 +349,10 @@ static imp_err prepare_hsm_and_firmware(struct station_ctx *ctx, const char *fw_
 	imp_err rc;
 
 	rc = st_load_config(ctx, &cfg);
+	if (rc == IMP_OK)
+		rc = demo_profile_apply(&cfg);
+	if (rc == IMP_OK)
+		rc = demo_profile_matches(ctx);
 	if (rc == IMP_OK && !hsm_embedded_exists(ctx->data_dir)) {
 		IMP_INFO("creating the embedded SoftHSM2 token in %s/hsm (demo only)", ctx->data_dir);
 		rc = hsm_embedded_create(ctx->data_dir);
@@ -323,10 +373,13 @@ static imp_err prepare_hsm_and_firmware(struct station_ctx *ctx, const char *fw_
 			rc = IMP_ERR_NOT_FOUND; /* hsm_org_init adds only the master */
 		}
 		if (rc == IMP_ERR_NOT_FOUND) {
+			struct fmt_certprof_vars vars;
 			struct hsm_org_names names = { cfg.organisation.name, cfg.organisation.country,
 						       cfg.organisation.root_validity_days,
-						       cfg.organisation.ca_validity_days };
+						       cfg.organisation.ca_validity_days,
+						       cfg.certificate.profiles, &vars };
 
+			fmt_config_cert_vars(&cfg, NULL, NULL, NULL, &vars);
 			IMP_INFO("creating the organisation hierarchy");
 			st_trust_dir(ctx, trust, sizeof(trust));
 			rc = hsm_org_init(s, &names, psk ? HSM_ORG_INIT_PSK_MASTER : 0, trust);
@@ -393,6 +446,13 @@ static imp_err write_demo_config(const char *path, const char *key_mode, const j
 	if (!cfg)
 		return IMP_ERR_NOMEM;
 	json_object_set_new(cfg, "registry", registry); /* the local imprint-registry */
+	if (strcmp(dopt.cert_profile, FMT_CERTPROF_DEFAULT) != 0) {
+		json_object_set_new(cfg, "certificate",
+				    json_pack("{s:s}", "profile", dopt.cert_profile));
+		json_object_set_new(cfg, "matter", json_pack("{s:s, s:s}", "vendor_id",
+							    DEMO_MATTER_VID, "product_id",
+							    DEMO_MATTER_PID));
+	}
 	text = json_dumps(cfg, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(cfg);
 	if (!text)
@@ -402,11 +462,6 @@ static imp_err write_demo_config(const char *path, const char *key_mode, const j
 	return rc;
 }
 
-static struct {
-	long boards, vpcd_port;
-	const char *key_mode, *latency, *anchor, *faults;
-} dopt = { .boards = 8, .vpcd_port = 35963 /* vpcd's own default */, .key_mode = "device",
-	   .latency = "1", .anchor = "agent" };
 
 static const struct st_option demo_opts[] = {
 	{ "boards", 'n', ST_OPT_INT, &dopt.boards, "N", "how many virtual boards (8)" },
@@ -419,6 +474,9 @@ static const struct st_option demo_opts[] = {
 	{ "faults", 0, ST_OPT_STRING, &dopt.faults, "OPTIONS",
 	  "fault options for the virtual boards, e.g. \"--refuse lock --seed 7\" "
 	  "(docs/VBOARD.md)" },
+	{ "cert-profile", 0, ST_OPT_STRING, &dopt.cert_profile, "NAME",
+	  "device certificate profile (default; ieee-802.1ar-idevid, matter-dac: "
+	  "docs/CERTIFICATES.md); the hsm hierarchy is made with the CAs it needs" },
 	{ "vpcd-port", 0, ST_OPT_INT, &dopt.vpcd_port, "PORT",
 	  "with --anchor pcsc: board N's vpcd reader listens on PORT+N (35963)" },
 	ST_OPTIONS_END,
@@ -547,7 +605,8 @@ const struct st_command st_cmd_demo = {
 	.need = NEED_DATA_DIR,
 	.summary = "the whole virtual line: start boards, init the hsm, provision, summarise",
 	.usage = "imprint demo [--boards N] [--key-mode MODE] [--latency SCALE] "
-		 "[--anchor agent|pcsc] [--vpcd-port PORT] [--faults OPTIONS]",
+		 "[--anchor agent|pcsc] [--vpcd-port PORT] [--faults OPTIONS] "
+		 "[--cert-profile NAME]",
 	.opts = demo_opts,
 	.check = demo_check,
 	.help = "The whole line on one machine: starts N virtual boards (imprint-vboard), "
@@ -556,8 +615,11 @@ const struct st_command st_cmd_demo = {
 		"every board, delivers the records to a local imprint-registry and audits "
 		"it all. Everything is kept in DATA/demo (the configuration it wrote, the "
 		"boards' state, the registry); the journal is DATA's. The closing lines "
-		"name the commands to look at the result. Exit codes are those of "
-		"provisioning, export and audit.",
+		"name the commands to look at the result. With --cert-profile the device "
+		"certificates follow that profile and the hierarchy is made with the CAs "
+		"it names (docs/CERTIFICATES.md); a data directory whose hierarchy was made "
+		"for another profile is refused. Exit codes are those of provisioning, "
+		"export and audit.",
 	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_NOT_FOUND,
 				    IMP_ERR_FIRMWARE, IMP_ERR_VERIFY, IMP_ERR_PROBE,
 				    IMP_ERR_LINK, IMP_ERR_TIMEOUT, IMP_ERR_BOARD,

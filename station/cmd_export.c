@@ -96,9 +96,15 @@ static imp_err device_ca_load(struct station_ctx *ctx, X509 **out)
 	return rc;
 }
 
-/* The configured subject CN of device certificates (a template), or NULL. */
+/* The configured subject CN of device certificates (a template), or NULL:
+ * the device certificate profile's, or else certificate.subject's. */
 static const char *config_subject_cn(const struct fmt_config *cfg)
 {
+	const struct fmt_certprof *dev =
+		cfg->certificate.profiles ? cfg->certificate.profiles->role[FMT_CP_DEVICE] : NULL;
+
+	if (dev && fmt_certprof_has_subject(dev))
+		return fmt_certprof_attr_template(dev, "CN");
 	for (size_t i = 0; i < cfg->certificate.subject_count; i++) {
 		const char *a = cfg->certificate.subject[i].attr;
 

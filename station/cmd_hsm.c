@@ -41,6 +41,18 @@ static void hsm_cmd_close(struct hsm_cmd *c)
 	hsm_close(c->hsm);
 }
 
+/* "certificate_profile": the device profile the hierarchy was made for. */
+static void add_profile(struct station_ctx *ctx, json_t *report)
+{
+	char trust[4200], made[128];
+
+	st_trust_dir(ctx, trust, sizeof(trust));
+	if (fmt_certprof_trust_name(trust, made, sizeof(made)) != IMP_OK)
+		snprintf(made, sizeof(made), "?");
+	json_object_set_new(report, "certificate_profile",
+			    json_string(made[0] ? made : FMT_CERTPROF_DEFAULT));
+}
+
 static void print_status(const json_t *r, void *arg)
 {
 	const json_t *tok = json_object_get(r, "token");
@@ -52,6 +64,9 @@ static void print_status(const json_t *r, void *arg)
 	       json_string_value(json_object_get(tok, "manufacturer")),
 	       json_string_value(json_object_get(tok, "model")),
 	       json_string_value(json_object_get(tok, "serial")));
+	if (json_object_get(r, "certificate_profile"))
+		printf("certificate profile: %s (docs/CERTIFICATES.md)\n",
+		       json_string_value(json_object_get(r, "certificate_profile")));
 	printf("\nkeys:\n");
 	json_array_foreach(json_object_get(r, "keys"), i, v) {
 		const char *cls = json_string_value(json_object_get(v, "class"));
@@ -105,6 +120,7 @@ static int hsm_init(struct station_ctx *ctx, int argc, char **argv)
 {
 	struct hsm_cmd c = { 0 };
 	struct hsm_org_names names;
+	struct fmt_certprof_vars vars;
 	char trust[4200];
 	json_t *report = NULL;
 	bool psk_master = init_psk_master;
@@ -120,6 +136,10 @@ static int hsm_init(struct station_ctx *ctx, int argc, char **argv)
 	names.country = c.cfg->organisation.country;
 	names.root_validity_days = c.cfg->organisation.root_validity_days;
 	names.ca_validity_days = c.cfg->organisation.ca_validity_days;
+	/* The CAs the configured device profile needs (certificate.profile). */
+	fmt_config_cert_vars(c.cfg, NULL, NULL, NULL, &vars);
+	names.profiles = c.cfg->certificate.profiles;
+	names.vars = &vars;
 	st_trust_dir(ctx, trust, sizeof(trust));
 	/* The hierarchy every key mode needs must be possible on this token. */
 	rc = hsm_mode_check(c.hsm, HSM_MODE_DEVICE);
@@ -139,6 +159,7 @@ static int hsm_init(struct station_ctx *ctx, int argc, char **argv)
 	rc = hsm_org_status(c.hsm, c.session, &report);
 	if (report) {
 		json_object_set_new(report, "trust_dir", json_string(trust));
+		add_profile(ctx, report);
 		st_emit(ctx, report, print_status, NULL);
 	}
 cleanup:
@@ -162,8 +183,10 @@ static int hsm_status(struct station_ctx *ctx, int argc, char **argv)
 		rc = hsm_org_status(c.hsm, c.session, &report);
 	/* Only the key check has a report; an insecure pin file said its own fix. */
 	keys_checked = report != NULL;
-	if (report)
+	if (report) {
+		add_profile(ctx, report);
 		st_emit(ctx, report, print_status, NULL);
+	}
 	hsm_cmd_close(&c);
 	return st_fail(rc, rc == IMP_ERR_INSECURE && keys_checked
 				   ? "a key that can leave the hsm is not fit for an organisation "

@@ -8,17 +8,21 @@
 
 #include "exp/export.h"
 #include "imprint/log.h"
+#include "board_plan.h"
 #include "run.h"
 
 static struct {
 	long fixtures, count;
-	bool all, reissue;
+	bool all, reissue, dry_run;
 	const char *reason;
 } o;
 
 static const struct st_option provision_opts[] = {
 	{ "all", 'a', ST_OPT_FLAG, &o.all, NULL, "every fixture of the configuration (default)" },
 	{ "count", 'n', ST_OPT_INT, &o.count, "M", "start at most M new boards in this run" },
+	{ "dry-run", 0, ST_OPT_FLAG, &o.dry_run, NULL,
+	  "spend nothing (no serial, no key, no record): print each fixture's fuse plan, "
+	  "read from its board" },
 	{ "fixtures", 'f', ST_OPT_INT, &o.fixtures, "N", "only the first N fixtures" },
 	{ "line", 0, ST_OPT_STRING, &st_ctx.line_url, "URL",
 	  "line mode: serials, quota and uniqueness from this PostgreSQL (docs/LINE.md)" },
@@ -42,6 +46,41 @@ static imp_err provision_check(int argc, char **argv)
 	return IMP_OK;
 }
 
+/* --dry-run: each fixture's board read, its fuse plan printed; nothing written. */
+static int provision_dry_run(struct station_ctx *ctx, struct st_run *l)
+{
+	size_t n = l->cfg.fixture_count;
+	imp_err first = IMP_OK;
+
+	if (o.fixtures > 0 && (size_t)o.fixtures < n)
+		n = (size_t)o.fixtures;
+	for (size_t i = 0; i < n; i++) {
+		const struct fmt_fixture *fx = &l->cfg.fixtures[i];
+		json_t *out = NULL;
+		imp_err rc;
+
+		rc = st_board_plan(l->profile, fx->probe, fx->uart, fx->baud,
+				   l->profile->permanent_lock_allowed, l->station.firmware ? 1 : 0,
+				   &out);
+		if (rc != IMP_OK) {
+			IMP_ERROR("%s: no plan: the board could not be read (%s)", fx->name,
+				  imp_err_name(rc));
+			if (first == IMP_OK)
+				first = rc;
+			continue;
+		}
+		json_object_set_new(out, "fixture", json_string(fx->name));
+		if (!ctx->json)
+			printf("fixture %s\n", fx->name);
+		st_emit(ctx, out, st_board_plan_print, NULL);
+	}
+	if (!ctx->json)
+		printf("dry run: nothing was written, no serial, key or record was made\n");
+	if (first != IMP_OK)
+		return st_fail(first, "check the fixtures' probes and that the boards are powered");
+	return 0;
+}
+
 static int provision_run(struct station_ctx *ctx, int argc, char **argv)
 {
 	struct st_run *l = ctx->run;
@@ -52,12 +91,25 @@ static int provision_run(struct station_ctx *ctx, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
+	if (o.dry_run)
+		return provision_dry_run(ctx, l);
 	if (o.reissue) {
 		rc = st_supervisor_check(ctx, &l->cfg);
 		snprintf(by, sizeof(by), "supervisor (operator %s)",
 			 l->station.operator_name ? l->station.operator_name : "unknown");
 		l->station.reissue_reason = o.reason;
 		l->station.reissue_by = by;
+	}
+	if (rc == IMP_OK && l->profile && l->profile->permanent_lock_allowed) {
+		/* A lock that can never be undone: a supervisor confirms it for
+		 * this run, before any board is touched. */
+		IMP_WARN("profile %s burns a PERMANENT lock (%s): every board of this run is "
+			 "closed for good; a supervisor confirms with the supervisor pin",
+			 l->profile->name, l->profile->path ? l->profile->path : "");
+		rc = st_supervisor_confirm(ctx, &l->cfg, "the permanent lock");
+		if (rc != IMP_OK)
+			return st_fail(rc, "the permanent lock was not confirmed; nothing was provisioned");
+		l->station.permanent_lock_confirmed = true;
 	}
 	if (rc != IMP_OK)
 		return st_fail(rc, "nothing was provisioned");
@@ -75,7 +127,7 @@ const struct st_command st_cmd_provision = {
 	.need = NEED_BOARDS,
 	.summary = "take the boards on the fixtures from blank to locked and recorded",
 	.usage = "imprint provision [--fixtures N | --all] [--count M] [--reissue --reason TEXT] "
-		 "[--line URL]",
+		 "[--line URL] [--dry-run]",
 	.opts = provision_opts,
 	.check = provision_check,
 	.help = "A worker per fixture takes its board through CONNECT, IDENTIFY, ALLOCATE, "

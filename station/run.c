@@ -124,6 +124,31 @@ static imp_err load_firmware(struct st_run *l)
 	return IMP_OK;
 }
 
+/*
+ * The hierarchy must have been made for the configured device profile (a
+ * Matter DAC needs a PAI): its note in the trust folder says which; none
+ * is the default's (made before profiles existed).
+ */
+static imp_err profile_matches(struct station_ctx *ctx, const struct fmt_config *cfg)
+{
+	char trust[4200], made[128];
+	imp_err rc;
+
+	st_trust_dir(ctx, trust, sizeof(trust));
+	rc = fmt_certprof_trust_name(trust, made, sizeof(made));
+	if (rc != IMP_OK)
+		return rc;
+	if (!made[0])
+		snprintf(made, sizeof(made), "%s", FMT_CERTPROF_DEFAULT);
+	if (strcmp(made, cfg->certificate.profile) == 0)
+		return IMP_OK;
+	IMP_ERROR("the hierarchy in %s was made for certificate profile '%s', and "
+		  "certificate.profile is '%s'; set certificate.profile to '%s', or make the "
+		  "hierarchy again with 'imprint hsm init --force' (nothing was touched)",
+		  trust, made, cfg->certificate.profile, made);
+	return IMP_ERR_CONFIG;
+}
+
 static imp_err open_hsm(struct station_ctx *ctx, struct st_run *l, struct jnl_opts *jo,
 			char fpr[65], bool boards)
 {
@@ -137,6 +162,8 @@ static imp_err open_hsm(struct station_ctx *ctx, struct st_run *l, struct jnl_op
 	 * cannot do (docs/HSM.md). */
 	if (rc == IMP_OK && boards)
 		rc = hsm_org_ready(l->hsm, &l->station.org, st_hsm_mode(l->cfg.key_mode));
+	if (rc == IMP_OK && boards)
+		rc = profile_matches(ctx, &l->cfg);
 	if (rc != IMP_OK)
 		return rc;
 	l->station.hsm = l->hsm;

@@ -187,6 +187,10 @@ enum hsm_mode st_hsm_mode(enum fmt_key_mode mode);
 /* Ask for the supervisor's PIN and check it (supervisor.c):
  * IMP_ERR_PIN if wrong or not set. */
 imp_err st_supervisor_check(struct station_ctx *ctx, const struct fmt_config *cfg);
+/* The same for another decision; what names it in the refusal ("the
+ * permanent lock"). */
+imp_err st_supervisor_confirm(struct station_ctx *ctx, const struct fmt_config *cfg,
+			      const char *what);
 /* Read a new supervisor PIN from its configured source and store it. */
 imp_err st_supervisor_set(struct station_ctx *ctx, const struct fmt_config *cfg);
 

@@ -56,6 +56,12 @@ static imp_err derive(const char *pin, size_t len, const uint8_t *salt, long ite
 
 imp_err st_supervisor_check(struct station_ctx *ctx, const struct fmt_config *cfg)
 {
+	return st_supervisor_confirm(ctx, cfg, "the reissue");
+}
+
+imp_err st_supervisor_confirm(struct station_ctx *ctx, const struct fmt_config *cfg,
+			      const char *what)
+{
 	char path[4200], pin[HSM_PIN_MAX + 1];
 	char salt_hex[2 * SUP_SALT_LEN + 1], hash_hex[2 * SUP_HASH_LEN + 1];
 	uint8_t salt[SUP_SALT_LEN], want[SUP_HASH_LEN], got[SUP_HASH_LEN];
@@ -88,7 +94,7 @@ imp_err st_supervisor_check(struct station_ctx *ctx, const struct fmt_config *cf
 	if (rc != IMP_OK)
 		return rc;
 	if (CRYPTO_memcmp(got, want, SUP_HASH_LEN) != 0) {
-		IMP_ERROR("wrong supervisor pin: the reissue is not authorised");
+		IMP_ERROR("wrong supervisor pin: %s is not authorised", what);
 		return IMP_ERR_PIN;
 	}
 	return IMP_OK;

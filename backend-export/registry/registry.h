@@ -47,6 +47,7 @@ struct reg_store {
 	char *revocation_x5c;     /* base64 DER of the revocation certificate */
 	EVP_PKEY *revocation_pub; /* pinned for revocation records */
 	struct fmt_rv_trust *fast; /* the bundle's keys, decoded once; NULL: none */
+	unsigned device_ku;       /* keyUsage of device certificates (DIR/certprofile.json) */
 	void *st[6];              /* prepared statements (sqlite3_stmt), under lock */
 };
 

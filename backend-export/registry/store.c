@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "formats/base64.h"
+#include "formats/certprofile.h"
 #include "formats/jws.h"
 #include "formats/record.h"
 #include "formats/record_verify.h"
@@ -136,8 +137,15 @@ imp_err reg_store_open(struct reg_store *s, const char *db_path, const char *tru
 		IMP_ERROR("cannot load the revocation certificate %s", path);
 		return rc;
 	}
+	/* Which keyUsage the hierarchy's device profile gives (the default's
+	 * without a note). */
+	rc = fmt_certprof_trust_ku(trust_dir, &s->device_ku);
+	if (rc != IMP_OK)
+		return rc;
 	snprintf(path, sizeof(path), "%s/bundle.pem", trust_dir);
 	fast_trust(s, path);
+	if (s->fast)
+		fmt_rv_trust_set_device_ku(s->fast, s->device_ku);
 	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				  SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
 		rc = db_fail(db, "open");
@@ -220,7 +228,7 @@ static void verify_identity(struct reg_store *s, struct fmt_rv *rv, struct reg_i
 		reject(it, 422, "%s", "identity record signed with the revocation key");
 		return;
 	}
-	rc = fmt_record_verify_full(it->jws, &anchors, it->id, &facts, &stage);
+	rc = fmt_record_verify_full_ku(it->jws, &anchors, s->device_ku, it->id, &facts, &stage);
 	switch (stage) {
 	case FMT_RECORD_STAGE_OK:
 		keep_facts(it, &facts);

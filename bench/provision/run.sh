@@ -65,43 +65,43 @@ echo "(cpu/board: the station's user+sys time over the run divided by the boards
 echo " start-up included: HSM login, journal, profile; throughput counts the whole run;"
 echo " at latency 0, 'vs N x one' compares with the one-fixture latency-0 row)"
 
-# OpenOCD rows: the nRF52840 model behind real OpenOCD (openocd:// fixtures:
+# OpenOCD rows: the nRF52840 and STM32U5 models behind real OpenOCD (openocd:// fixtures:
 # one OpenOCD per fixture, started by the station), per-board wall against
 # the model's floor for 1 and 16 fixtures; then, on the same model and
-# image, what a shell script around OpenOCD does: `program IMAGE 0 verify`
-# (erase, write through the nrf5 driver, verify) with nothing else.
+# image, what a shell script around OpenOCD does: `program IMAGE ADDR verify`
+# (erase, write through the nrf5 or stm32l4x driver, verify) with nothing else.
 # Goals: imprint's whole provisioning of a board at most 1.2x that.
 openocd=$(command -v openocd || true)
 if [ -z "$openocd" ]; then
 	echo "openocd not installed: no OpenOCD rows"
 	exit 0
 fi
-cfg=$here/board/openocd/vboard-nrf52840.cfg
 fw=$data/demo/firmware.bin
+# oocd_rows CHIP CFG TARGET ADDR: the rows of one chip model
+oocd_rows() {
+	local chip=$1 cfg=$2 target=$3 addr=$4 n prog= one_tp=
 echo
-echo "OpenOCD $($openocd --version 2>&1 | head -1 | sed 's/.*Debugger //'), nordic-nrf52840 model (legacy), $(stat -c %s "$fw") byte image"
+echo "OpenOCD $($openocd --version 2>&1 | head -1 | sed 's/.*Debugger //'), $chip model, $(stat -c %s "$fw") byte image"
 printf '%-9s %-7s %-14s %-14s %-8s %-16s %-14s %-22s\n' fixtures boards "wall/board s" "floor/board s" ratio "throughput b/h" "vs N x one" "vs openocd program"
-one_tp=
-prog=
 for n in 1 16; do
 	# OpenOCD's own `program ... verify` of the same image on a board of
 	# the same model, timed alone.
 	if [ -z "$prog" ]; then
-		"$vboard" --boards 1 --chip nordic-nrf52840 --bitbang 0 --state-dir "$T/p0" --latency 1 \
-			--endpoints "$T/pep" >/dev/null 2>&1 &
+		"$vboard" --boards 1 --chip "$chip" --bitbang 0 --state-dir "$T/p0$chip" --latency 1 \
+			--endpoints "$T/pep$chip" >/dev/null 2>&1 &
 		VB=$!
-		for _ in $(seq 1 200); do grep -q ready "$T/pep" 2>/dev/null && break; sleep 0.05; done
-		bb=$(sed -n '1s/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p' "$T/pep")
+		for _ in $(seq 1 200); do grep -q ready "$T/pep$chip" 2>/dev/null && break; sleep 0.05; done
+		bb=$(sed -n '1s/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p' "$T/pep$chip")
 		TIMEFORMAT='%R'
 		{ time "$openocd" -c "set VBOARD_PORT $bb" -f "$cfg" -c "gdb_port disabled; tcl_port disabled; telnet_port disabled" \
-			-c "program $fw 0 verify exit" >"$T/prog.out" 2>&1 || true; } 2>"$T/prog.time"
+			-c "program $fw $addr verify exit" >"$T/prog.out" 2>&1 || true; } 2>"$T/prog.time"
 		prog=$(cat "$T/prog.time")
 		grep -q "Verified OK" "$T/prog.out" || prog="failed"
 		kill "$VB"
 		wait "$VB" 2>/dev/null || true
 		VB=
 	fi
-	"$vboard" --boards "$n" --chip nordic-nrf52840 --bitbang 0 --state-dir "$T/o$n" --latency 1 \
+	"$vboard" --boards "$n" --chip "$chip" --bitbang 0 --state-dir "$T/o$n$chip" --latency 1 \
 		--endpoints "$T/oep$n" --stats "$T/ostats$n" >/dev/null 2>&1 &
 	VB=$!
 	for _ in $(seq 1 200); do grep -q ready "$T/oep$n" 2>/dev/null && break; sleep 0.05; done
@@ -114,7 +114,7 @@ for n in 1 16; do
 			sep = ","
 		}' "$T/oep$n")
 	cat >"$T/oc$n.json" <<EOC
-{"version":1,"station_id":"demo-station","target":"nordic-nrf52840","firmware":{"image":"$fw",
+{"version":1,"station_id":"demo-station","target":"$target","firmware":{"image":"$fw",
  "signature":"$data/demo/firmware.sig"},"fixtures":[$fixtures]}
 EOC
 	TIMEFORMAT='%R %U %S'
@@ -135,4 +135,7 @@ EOC
 	printf '%-9s %-7s %-14s %-14s %-8s %-16s %-14s %-22s\n' "$n" "$done/$n" "$wall" "$floor" "$ratio" "$tp" "$scale" "$vsprog"
 	[ "$done" = "$n" ] || { echo "  (failures:)"; grep error "$T/oerr$n" | sort | uniq -c | head -5; }
 done
+}
+oocd_rows nordic-nrf52840 "$here/board/openocd/vboard-nrf52840.cfg" nordic-nrf52840 0
+oocd_rows st-stm32u5 "$here/board/openocd/vboard-stm32u5.cfg" st-stm32u5 0x08000000
 echo "(the floor is the model's charged time; OpenOCD's bit-banged JTAG costs come on top of it, in both columns)"

@@ -25,6 +25,11 @@
  *        packets (flash_timeout_ms, default 120000) are sent once.
  *        reset: the monitor command for reset() ('+' for space, default
  *        "reset halt"), noack=0 keeps '+'/'-' acknowledgements.
+ *   rsp+serial:///dev/ttyACM0[?same keys]
+ *        the same protocol over a serial port: a Black Magic Probe's GDB
+ *        port (server=bmp, or found by "monitor version"). A BMP is scanned
+ *        ("monitor swd_scan" must list target 1) and attached ("vAttach;1")
+ *        before any target access.
  *   sim:[?uid=32HEX&seed=N&latency=X]
  *        an in-process imprint-vb1 chip (imp_sim_chip); unit tests attach an
  *        existing chip with board_probe_attach_sim()
@@ -131,6 +136,7 @@ struct board_probe_driver {
 extern const struct board_probe_driver *const board_probe_drivers[];
 extern const struct board_probe_driver board_probe_openocd;
 extern const struct board_probe_driver board_probe_rsp;
+extern const struct board_probe_driver board_probe_rsp_serial;
 extern const struct board_probe_driver board_probe_sim;
 
 /* The driver called name, or NULL. */

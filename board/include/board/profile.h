@@ -44,7 +44,13 @@ enum board_profile_op {
 	BOARD_OP_SELECT32,      /* read addr once; set `var` to the result of the
 	                           case whose value equals (v & mask), else to
 	                           `default`, else IMP_ERR_BOARD with `error` */
+	BOARD_OP_MODIFY32,      /* read addr, write (v & ~mask) | (value & mask) */
 };
+
+#define BOARD_PROFILE_MAX_REQUIRES 4u
+
+/* The op's name as profiles spell it ("write32"). */
+const char *board_profile_op_name(enum board_profile_op op);
 
 #define BOARD_PROFILE_MAX_CASES 16u
 
@@ -58,6 +64,22 @@ struct board_profile_step {
 	char var[24];               /* READ32, SELECT32 */
 	char if_var[24];            /* run only when this variable is set and
 	                               non-zero ("" = always) */
+	char unless_var[24];        /* run only when this variable is unset or 0 */
+	/* Write steps (write32, modify32) only: */
+	char *irreversible;         /* what the write does that cannot be taken
+	                               back (shown by fuse plans), or NULL */
+	bool permanent;             /* can never be undone, not even by erasing
+	                               the part (STM32 RDP level 2): needs the
+	                               profile's permanent_lock opt-in and runs
+	                               only under "if": "$permanent" */
+	bool resets;                /* the write resets the chip and may drop the
+	                               debug connection: an error from it is the
+	                               expected outcome, not a failure */
+	char fuse[24];              /* this write's name for companion rules */
+	char requires[BOARD_PROFILE_MAX_REQUIRES][24]; /* fuses that must be
+	                               written with it, in the same sequence
+	                               under the same condition */
+	size_t n_requires;
 	char *error;                /* CHECK32/POLL32/SELECT32 message, may be NULL */
 	size_t n_cases;             /* SELECT32 */
 	struct {
@@ -105,6 +127,18 @@ struct board_profile {
 	 * lock_lifecycle (0: not checked). */
 	bool lock_reset;
 	uint8_t lock_lifecycle;
+
+	/* Lock verification of a part whose UID stays readable when locked
+	 * (STM32 RDP level 1): lock_verify.uid_read "readable". The UID must
+	 * read (and match the agent's), a read of refused_len bytes at
+	 * refused_addr must fail, and lock_status must say locked. */
+	bool lock_uid_readable;
+	uint32_t lock_refused_addr, lock_refused_len;
+
+	/* "permanent_lock": {"allowed": true}: the profile may burn a lock
+	 * that can never be undone, once a supervisor confirms it at run time
+	 * (the station then sets $permanent for fuse_burn). */
+	bool permanent_lock_allowed;
 
 	/* Connect: reset the target first (connect.reset, default true). A
 	 * part whose reset can lock it (hardened APPROTECT) says false. */
@@ -236,6 +270,63 @@ imp_err board_profile_verify_flash(const struct board_profile *p, struct board_p
  * "fuse_burn" sequence ($mask). Effective after the next reset. */
 imp_err board_profile_burn_fuses(const struct board_profile *p, struct board_probe *probe,
 				 uint32_t mask);
+/*
+ * The same; permanent: a supervisor confirmed the profile's permanent lock
+ * for this run, so $permanent is set (only when the profile allows it:
+ * IMP_ERR_CONFIG otherwise, nothing written).
+ */
+imp_err board_profile_burn_fuses_ex(const struct board_profile *p, struct board_probe *probe,
+				    uint32_t mask, bool permanent);
+
+/*
+ * Fuse plans: what a sequence would do, step by step, without writing
+ * anything. With probe NULL the plan is static (every read unknown, so a
+ * conditional step shows its condition). With a probe, reads go to the
+ * board as it is now, so conditions and read-modify-writes are resolved
+ * against it (a check after a write the plan did not send keeps
+ * check_ok -1: what it reads now says nothing); writes, resets and halts
+ * are recorded, never sent.
+ */
+struct board_plan_entry {
+	const char *seq;            /* the sequence's name (the profile's string) */
+	size_t index;               /* the step's index in it */
+	const struct board_profile_step *st;
+	int runs;                   /* 1 runs, 0 skipped by its condition, -1 unknown */
+	bool addr_known, value_known;
+	uint32_t addr, value;       /* resolved (write: what would be written) */
+	bool read_known;
+	uint32_t read;              /* reads and checks: the word read now */
+	int check_ok;               /* checks and polls: 1 holds now, 0 does not, -1 unknown */
+};
+
+struct board_plan {
+	struct board_plan_entry *e;
+	size_t n, cap;
+};
+
+void board_plan_release(struct board_plan *plan);
+
+/*
+ * Append sequence name's steps to plan (see above). vars: inputs ($mask,
+ * $permanent; may be NULL). IMP_ERR_UNSUPPORTED without such a sequence;
+ * a failing read through the probe is recorded as unknown, not an error.
+ */
+imp_err board_profile_plan(const struct board_profile *p, const char *name,
+			   struct board_probe *probe, struct board_profile_vars *vars,
+			   struct board_plan *plan);
+
+/*
+ * The fatal-combination rules a profile is checked against when it is
+ * loaded (board_profile_load and _parse refuse it with IMP_ERR_CONFIG and
+ * a message naming the rule): "lock-before-firmware" (an irreversible
+ * write in a sequence the station runs before the firmware digest is
+ * verified: anything but fuse_burn), "permanent-without-opt-in" (a
+ * permanent write without "permanent_lock": {"allowed": true}, or not
+ * under "if": "$permanent"), "missing-companion" (a write that requires a
+ * companion or inverse fuse the same sequence does not write under the
+ * same condition), "lock-unverified" (fuses without lock_verify).
+ */
+extern const char *const board_profile_rules[];
 
 /* Burned fuse mask via the "fuse_read" sequence (which sets $fuses). */
 imp_err board_profile_read_fuses(const struct board_profile *p, struct board_probe *probe,

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "imprint/err.h"
+#include "formats/certprofile.h"
 #include "formats/record.h"
 #include "formats/serial.h"
 #include "formats/x509.h"
@@ -32,6 +33,7 @@ enum fmt_probe_kind {
 	FMT_PROBE_SIM = 0, /* "sim:" the virtual board, started by the station */
 	FMT_PROBE_RSP = 1, /* "rsp://HOST:PORT[?...]" a GDB remote serial protocol server */
 	FMT_PROBE_OPENOCD = 2, /* "openocd://CONFIG[?...]" OpenOCD started by the station */
+	FMT_PROBE_RSP_SERIAL = 3, /* "rsp+serial:///dev/ttyACM0[?...]" RSP on a serial port (BMP) */
 };
 
 struct fmt_fixture {
@@ -83,8 +85,17 @@ struct fmt_config {
 		 * Strings owned by cfg. */
 		struct fmt_name_entry *subject;
 		size_t subject_count;
+		bool subject_set;         /* certificate.subject is in the file */
 		unsigned validity_days;   /* 1..36500, default 7300 */
+		char *profile;            /* device certificate profile, default "default" */
+		struct fmt_certprof_set *profiles; /* loaded with the file (owned) */
 	} certificate;
+	struct {
+		/* Matter vendor and product ID as the Matter specification writes
+		 * them: 4 uppercase hex digits ("FFF1", "8000"); "" = not set. */
+		char vendor_id[5];
+		char product_id[5];
+	} matter;
 	struct {
 		char *name;               /* default "Imprint Demo Organisation" */
 		char country[3];          /* 2 letters, "" = omitted (default) */
@@ -139,6 +150,14 @@ imp_err fmt_config_defaults(struct fmt_config *cfg);
  */
 imp_err fmt_config_load(const char *path, struct fmt_config *cfg, char *err_buf);
 
+/*
+ * (Re)load cfg->certificate.profiles for cfg->certificate.profile and the
+ * rest of cfg (formats/certprofile.h); fmt_config_load and
+ * fmt_config_defaults do it. Errors as fmt_config_load's (IMP_ERR_CONFIG
+ * naming the profile, its file and the field).
+ */
+imp_err fmt_config_load_profiles(struct fmt_config *cfg, char *err_buf);
+
 /* Free everything cfg owns and zero it. Safe on a zeroed struct. */
 void fmt_config_release(struct fmt_config *cfg);
 
@@ -150,13 +169,22 @@ imp_err fmt_subject_expand(const char *tmpl, const char *serial, const char *uid
 			   const char *sku, char **out);
 
 /*
- * The device certificate subject of cfg for one board: each template value
- * expanded. *out is a malloc'ed array of *n entries whose strings are
+ * The device certificate subject of cfg for one board: the device
+ * profile's subject if it has one, else certificate.subject; each template
+ * value expanded. *out is a malloc'ed array of *n entries whose strings are
  * malloc'ed too; free it with fmt_name_entries_free(*out, *n).
  */
 imp_err fmt_config_device_subject(const struct fmt_config *cfg, const char *serial,
 				  const char *uid, const char *sku,
 				  struct fmt_name_entry **out, size_t *n);
 void fmt_name_entries_free(struct fmt_name_entry *e, size_t n);
+
+/*
+ * The template values of cfg for one certificate (formats/certprofile.h):
+ * serial, uid and sku as given, vid/pid from matter, org and country from
+ * organisation. Pointers borrowed from the arguments and cfg.
+ */
+void fmt_config_cert_vars(const struct fmt_config *cfg, const char *serial, const char *uid,
+			  const char *sku, struct fmt_certprof_vars *out);
 
 #endif

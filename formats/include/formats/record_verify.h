@@ -34,6 +34,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "formats/x509.h"
 #include "imprint/err.h"
 
 /* What a verified identity record says (NUL-terminated; "" if absent). */
@@ -58,8 +59,12 @@ struct fmt_record_anchors {
 	X509_STORE *signers;  /* else validate the JWS x5c chain against this (the
 				 registry); exactly one of the two is set */
 	X509_STORE *devices;  /* the device certificate must chain to this, with
-				 digitalSignature and keyAgreement */
+				 the keyUsage bits FMT_RV_DEVICE_KU_DEFAULT (or
+				 those given to fmt_record_verify_full_ku) */
 };
+
+/* What the default device profile's certificates carry. */
+#define FMT_RV_DEVICE_KU_DEFAULT (FMT_KU_DIGITAL_SIGNATURE | FMT_KU_KEY_AGREEMENT)
 
 /* Where the reference refused a record. */
 enum fmt_record_stage {
@@ -78,6 +83,14 @@ enum fmt_record_stage {
 imp_err fmt_record_verify_full(const char *jws, const struct fmt_record_anchors *a,
 			       const char *expect_id, struct fmt_record_facts *out,
 			       enum fmt_record_stage *stage);
+/*
+ * The same with the keyUsage bits (FMT_KU_*; 0 = the default) that the
+ * device certificate must carry: what the hierarchy's device profile gives
+ * them (fmt_certprof_trust_ku, formats/certprofile.h).
+ */
+imp_err fmt_record_verify_full_ku(const char *jws, const struct fmt_record_anchors *a,
+				  unsigned device_ku, const char *expect_id,
+				  struct fmt_record_facts *out, enum fmt_record_stage *stage);
 
 /* Trust of the fast path, shared read-only by every thread. */
 struct fmt_rv_trust;
@@ -101,6 +114,8 @@ struct fmt_rv_trust;
 imp_err fmt_rv_trust_new(EVP_PKEY *signer, const char *signer_x5c0, X509 *const *cas,
 			 size_t ncas, X509_STORE *chain, struct fmt_rv_trust **out);
 void fmt_rv_trust_free(struct fmt_rv_trust *t);
+/* The keyUsage the device certificates must carry (0: the default). */
+void fmt_rv_trust_set_device_ku(struct fmt_rv_trust *t, unsigned ku);
 
 /* Allow the certificate b64 (base64 DER, as in x5c) after x5c[0] (at most 16). */
 imp_err fmt_rv_trust_allow_x5c(struct fmt_rv_trust *t, const char *b64);

@@ -149,7 +149,11 @@ imp_err fmt_cert_sha256(X509 *cert, uint8_t digest[32]);
  * X509_V_FLAG_X509_STRICT, time checks on, chain extensions enforced), with untrusted intermediates (may
  * be NULL). The leaf must carry every keyUsage bit in required_ku
  * (FMT_KU_*; 0 = no requirement) and must not be a CA when required_ku has
- * no CA bit. IMP_ERR_VERIFY with the reason logged.
+ * no CA bit. A leaf with an extension OpenSSL knows that does not
+ * decode (subjectAltName, CRL distribution points, authorityInfoAccess,
+ * ...), or a subjectAltName holding a
+ * hardwareModuleName (RFC 4108 5) that is not exactly SEQUENCE { hwType,
+ * hwSerialNum }, is refused too. IMP_ERR_VERIFY with the reason logged.
  */
 imp_err fmt_cert_verify_chain(X509_STORE *trust, X509 *leaf,
 			      STACK_OF(X509) *untrusted, unsigned required_ku);
@@ -179,10 +183,13 @@ struct fmt_cert_view {
  * Read der as a certificate of exactly the shape fmt_cert_issue writes for
  * an end entity: v3, ecdsa-with-SHA256 (both AlgorithmIdentifiers), UTCTime
  * or GeneralizedTime validity, a subject of id-at-* attributes in
- * UTF8String or PrintableString of printable ASCII, one per RDN, a P-256
+ * UTF8String or PrintableString of printable ASCII (or Matter's VID/PID
+ * attributes, a UTF8String of 4 uppercase hex digits), one per RDN, a P-256
  * key, extensions only basicConstraints (cA FALSE), keyUsage (both may be
- * critical), extKeyUsage, subjectKeyIdentifier and authorityKeyIdentifier
- * (keyIdentifier only), each at most once, with keyUsage, SKI and AKI
+ * critical), extKeyUsage, subjectKeyIdentifier, authorityKeyIdentifier
+ * (keyIdentifier only) and a non-critical subjectAltName of dNSName, URI
+ * and hardwareModuleName (RFC 4108 5) names, each at most once, with
+ * keyUsage, SKI and AKI
  * present; strict DER throughout. IMP_ERR_PROTOCOL for anything else (which
  * may still be a valid certificate: ask fmt_cert_verify_chain).
  */

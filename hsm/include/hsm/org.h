@@ -27,6 +27,7 @@
 #include <jansson.h>
 #include <openssl/x509.h>
 
+#include "formats/certprofile.h"
 #include "formats/signer.h"
 #include "hsm/hsm.h"
 
@@ -53,6 +54,12 @@ struct hsm_org_names {
 	const char *country;        /* C=, "" or NULL: omitted */
 	unsigned root_validity_days;
 	unsigned ca_validity_days;  /* every certificate under the root */
+	/* The certificate profiles of the hierarchy (formats/certprofile.h;
+	 * role r of the set makes role r here), with the template values for
+	 * their subjects (vid, pid, org, country). NULL: the fixed roles of
+	 * formats/x509.h with the names and lifetimes above. */
+	const struct fmt_certprof_set *profiles;
+	const struct fmt_certprof_vars *vars;
 };
 
 enum hsm_org_init_flag {
@@ -62,7 +69,8 @@ enum hsm_org_init_flag {
 
 /*
  * Create the hierarchy on the token of s and write its certificates to
- * trust_dir (created, mode 0755). If any object with one of the labels
+ * trust_dir (created, mode 0755), and with profiles the note of the device
+ * profile (FMT_CERTPROF_TRUST_FILE) that the audit and the registry read. If any object with one of the labels
  * above exists, nothing is changed and IMP_ERR_EXISTS is returned, unless
  * HSM_ORG_INIT_FORCE is set: then every such object is destroyed first.
  * One exception: with HSM_ORG_INIT_PSK_MASTER, a complete hierarchy that

@@ -66,6 +66,9 @@ struct prov_station {
 	 * locked) to go through again with their serial; NULL: refused. */
 	const char *reissue_reason;
 	const char *reissue_by;
+	/* A supervisor confirmed, for this run, the permanent lock the
+	 * profile allows (permanent_lock.allowed): fuse_burn gets $permanent. */
+	bool permanent_lock_confirmed;
 	/* Line mode (provisioner/line.h): serials from leases, UIDs claimed
 	 * in the line database; NULL: a standalone station. */
 	struct line *line;

@@ -1,6 +1,7 @@
 /*
  * The virtual chip, as a library: one of the chip families "imprint-vb1"
- * (memory map: sim/vb1_map.h) and "nordic-nrf52840" (sim/nrf52_map.h).
+ * (memory map: sim/vb1_map.h), "nordic-nrf52840" (sim/nrf52_map.h) and
+ * "st-stm32u5" (sim/chip_stm32u5.c, docs/VBOARD.md).
  * The vboard's RSP server, debug port (sim/dap.h) and UART agent drive it,
  * and the station's `sim` probe driver uses it in-process for unit tests.
  *
@@ -93,6 +94,14 @@ imp_err sim_chip_ap_read(struct sim_chip *chip, unsigned apsel, uint32_t reg, ui
 imp_err sim_chip_ap_write(struct sim_chip *chip, unsigned apsel, uint32_t reg, uint32_t v);
 bool sim_chip_debug_locked(struct sim_chip *chip);
 bool sim_chip_has_core_debug(const struct sim_chip *chip);
+/* The JTAG-DP IDCODE (= DPIDR) the family's debug port reports. */
+uint32_t sim_chip_dap_idcode(const struct sim_chip *chip);
+/*
+ * Changes when a reset of the chip also reset its debug port (st-stm32u5:
+ * OBL_LAUNCH): the DP then drops its power-up acknowledgements and flags a
+ * sticky error, so the debugger sees its connection lost and reconnects.
+ */
+uint32_t sim_chip_debug_generation(const struct sim_chip *chip);
 /*
  * The probe let go of the debug port (its connection closed): the debug
  * domain powers down, so halting debug (DHCSR.C_DEBUGEN) and vector catch

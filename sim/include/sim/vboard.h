@@ -38,6 +38,9 @@ struct sim_config {
 	int rsp_port;            /* base port, board i listens on base+i; 0: ephemeral */
 	/* remote_bitbang debug port: -1 none; 0 ephemeral; else board i on base+i */
 	int bitbang_port;
+	/* A second RSP server per board on a pseudo-terminal, speaking as a
+	 * Black Magic Probe's GDB port does (monitor swd_scan, vAttach). */
+	bool bmp_pty;
 	const char *chip;        /* chip family (sim/chip.h); NULL: imprint-vb1 */
 	/* nordic-nrf52840: comma-separated revisions, board i takes the i-th
 	 * (the last one repeats); NULL: legacy */

@@ -418,6 +418,124 @@ static void test_driver_tables(void **state)
 	assert_null(board_probe_sim.monitor);
 }
 
+#ifdef HAVE_SIM_CHIP
+static void test_stm32u5_plan_lock_and_model(void **state)
+{
+	struct sim_chip_opts o = { .seed = 42, .latency_scale = 0, .family = "st-stm32u5" };
+	struct sim_chip *chip = sim_chip_new(&o);
+	struct board_probe *probe = NULL;
+	struct board_profile *p = NULL;
+	struct board_profile_vars vars = { 0 };
+	struct board_plan plan = { 0 };
+	uint8_t got[64], qw[16], before[32], after[32];
+	size_t n = 0, irreversible = 0;
+	uint32_t v = 0;
+	int locked = -1;
+
+	(void)state;
+	assert_non_null(chip);
+	assert_int_equal(board_probe_attach_sim(chip, &probe), IMP_OK);
+	assert_int_equal(board_profile_load("st-stm32u5", NULL, &p), IMP_OK);
+	assert_true(p->lock_uid_readable);
+	assert_false(p->permanent_lock_allowed);
+	assert_int_equal(board_profile_connect(p, probe), IMP_OK);
+	assert_int_equal(board_profile_read_uid(p, probe, got, sizeof(got), &n), IMP_OK);
+	assert_int_equal(n, 12);
+	assert_memory_equal(got, sim_chip_uid(chip), 12);
+	/* A plan against the chip sends no write: the registers are as before. */
+	assert_int_equal(board_probe_read(probe, 0x40022020, before, sizeof(before)), IMP_OK);
+	board_profile_var_set(&vars, "mask", WIRE_FUSE_DEBUG_LOCK);
+	board_profile_var_set(&vars, "permanent", 0);
+	assert_int_equal(board_profile_plan(p, "fuse_burn", probe, &vars, &plan), IMP_OK);
+	for (size_t i = 0; i < plan.n; i++) {
+		if (plan.e[i].st->irreversible && plan.e[i].runs == 1)
+			irreversible++;
+		if (plan.e[i].st->op == BOARD_OP_MODIFY32) {
+			assert_true(plan.e[i].value_known);
+			assert_int_equal(plan.e[i].value, 0x1FEFF8BBu); /* factory OPTR, RDP 0xBB */
+		}
+	}
+	assert_int_equal(irreversible, 2);
+	board_plan_release(&plan);
+	assert_int_equal(board_probe_read(probe, 0x40022020, after, sizeof(after)), IMP_OK);
+	assert_memory_equal(before, after, sizeof(before));
+	assert_int_equal(sim_chip_fuses(chip), 0);
+	/* The model: PG without the keys is refused; a half quad-word is PGAERR. */
+	memset(qw, 0x11, sizeof(qw));
+	assert_int_equal(board_probe_write_u32(probe, 0x40022028, 0x1), IMP_OK);
+	assert_int_equal(board_probe_read_u32(probe, 0x40022028, &v), IMP_OK);
+	assert_int_equal(v, 0xC0000000u); /* still locked: the write was ignored */
+	assert_int_equal(board_probe_write_u32(probe, 0x40022008, 0x45670123), IMP_OK);
+	assert_int_equal(board_probe_write_u32(probe, 0x40022008, 0xCDEF89AB), IMP_OK);
+	assert_int_equal(board_probe_write_u32(probe, 0x40022028, 0x1), IMP_OK);
+	assert_int_equal(board_probe_write(probe, 0x08000000, qw, 8), IMP_OK);
+	assert_int_equal(board_probe_write(probe, 0x08000010, qw, 16), IMP_OK);
+	assert_int_equal(board_probe_read_u32(probe, 0x40022020, &v), IMP_OK);
+	assert_int_equal(v & 0x20u, 0x20u); /* PGAERR */
+	assert_int_equal(board_probe_read(probe, 0x08000000, got, 32), IMP_OK);
+	for (size_t i = 0; i < 32; i++)
+		assert_int_equal(got[i], 0xFF);
+	assert_int_equal(board_probe_write_u32(probe, 0x40022020, 0x20FB), IMP_OK);
+	assert_int_equal(board_probe_write(probe, 0x08000000, qw, 16), IMP_OK);
+	assert_int_equal(board_probe_write(probe, 0x08000000, qw, 16), IMP_OK);
+	assert_int_equal(board_probe_read_u32(probe, 0x40022020, &v), IMP_OK);
+	assert_int_equal(v & 0x8u, 0x8u); /* PROGERR: not erased */
+	assert_int_equal(board_probe_write_u32(probe, 0x40022020, 0x20FB), IMP_OK);
+	assert_int_equal(board_probe_write_u32(probe, 0x40022028, 0x80000000u), IMP_OK);
+	/* Not locked yet: the chip says so. */
+	imp_log_set_level(IMP_LOG_QUIET);
+	assert_int_equal(board_profile_verify_lock(p, probe, NULL), IMP_ERR_VERIFY);
+	/* A permanent lock the profile does not allow is refused, nothing written. */
+	assert_int_equal(board_profile_burn_fuses_ex(p, probe, WIRE_FUSE_DEBUG_LOCK, true),
+			 IMP_ERR_CONFIG);
+	assert_int_equal(sim_chip_fuses(chip), 0);
+	/* RDP level 1: burned, loaded by OBL_LAUNCH, verified positively. */
+	assert_int_equal(board_profile_burn_fuses(p, probe, WIRE_FUSE_DEBUG_LOCK), IMP_OK);
+	assert_int_equal(sim_chip_fuses_effective(chip), WIRE_FUSE_DEBUG_LOCK);
+	assert_int_equal(sim_chip_lifecycle(chip), 3);
+	assert_int_equal(board_profile_verify_lock(p, probe, NULL), IMP_OK);
+	assert_int_equal(board_profile_lock_status(p, probe, &locked), IMP_OK);
+	assert_int_equal(locked, 1);
+	assert_int_equal(board_probe_read(probe, 0x08000000, got, 4), IMP_ERR_PROBE);
+	assert_int_equal(board_probe_read(probe, 0x20000000, got, 4), IMP_ERR_PROBE);
+	assert_int_equal(board_profile_read_uid(p, probe, got, sizeof(got), &n), IMP_OK);
+	/* A system reset keeps it (no option load); the plan now has nothing to do. */
+	assert_int_equal(board_probe_reset(probe), IMP_OK);
+	assert_int_equal(board_profile_read_fuses(p, probe, &v), IMP_OK);
+	assert_int_equal(v, WIRE_FUSE_DEBUG_LOCK);
+	imp_log_set_level(IMP_LOG_INFO);
+	board_profile_free(p);
+	board_probe_close(probe);
+	sim_chip_free(chip);
+}
+#endif
+
+static void test_fatal_rules(void **state)
+{
+	(void)state;
+	/* Each rule refuses; the message names it. */
+	expect_error(BASE_HEAD MEM ",\"fuses\":{\"supported\":[\"debug_lock\"]},"
+		     "\"lock_verify\":{\"uid_read\":\"target_locked\"},\"sequences\":{"
+		     "\"debug_open\":[{\"op\":\"write32\",\"addr\":4,\"value\":1,\"irreversible\":\"x\"}],"
+		     "\"fuse_burn\":[{\"op\":\"write32\",\"addr\":4,\"value\":1}]}}",
+		     "refused by rule lock-before-firmware: sequences.debug_open[0]");
+	expect_error(BASE_HEAD MEM ",\"fuses\":{\"supported\":[\"debug_lock\"]},"
+		     "\"lock_verify\":{\"uid_read\":\"target_locked\"},\"permanent_lock\":{\"allowed\":true},"
+		     "\"sequences\":{\"fuse_burn\":[{\"op\":\"write32\",\"addr\":4,\"value\":1,"
+		     "\"irreversible\":\"x\",\"permanent\":true}]}}",
+		     "refused by rule permanent-without-opt-in: sequences.fuse_burn[0]: a permanent write (x) not under");
+	expect_error(BASE_HEAD MEM ",\"fuses\":{\"supported\":[\"debug_lock\"]},"
+		     "\"lock_verify\":{\"uid_read\":\"target_locked\"},\"sequences\":{\"fuse_burn\":["
+		     "{\"op\":\"write32\",\"addr\":4,\"value\":1,\"irreversible\":\"x\",\"fuse\":\"a\",\"requires\":[\"b\"]},"
+		     "{\"op\":\"write32\",\"if\":\"$c\",\"addr\":8,\"value\":1,\"irreversible\":\"y\",\"fuse\":\"b\"}]}}",
+		     "refused by rule missing-companion");
+	expect_error(BASE_HEAD MEM ",\"fuses\":{\"supported\":[\"debug_lock\"]},\"sequences\":{"
+		     "\"fuse_burn\":[{\"op\":\"write32\",\"addr\":4,\"value\":1}]}}",
+		     "refused by rule lock-unverified");
+	expect_error(BASE_HEAD MEM ",\"sequences\":{\"fuse_burn\":[{\"op\":\"write32\",\"addr\":4,"
+		     "\"value\":1,\"permanent\":true}]}}", "only on an irreversible write");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -428,8 +546,10 @@ int main(void)
 		cmocka_unit_test(test_search_path),
 		cmocka_unit_test(test_vars),
 		cmocka_unit_test(test_driver_tables),
+		cmocka_unit_test(test_fatal_rules),
 		cmocka_unit_test(test_poll_then_check_reads_once),
 #ifdef HAVE_SIM_CHIP
+		cmocka_unit_test(test_stm32u5_plan_lock_and_model),
 		cmocka_unit_test(test_sim_probe_uid_flash_fuses_lock),
 		cmocka_unit_test(test_sim_uri),
 #endif

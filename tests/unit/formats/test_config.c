@@ -323,6 +323,16 @@ static void test_paths_and_probes(void **state)
 	assert_int_equal(cfg.fixtures[1].probe_kind, FMT_PROBE_OPENOCD);
 	assert_null(cfg.fixtures[1].probe_host);
 	fmt_config_release(&cfg);
+	/* A Black Magic Probe's GDB serial port. */
+	assert_int_equal(load_text("{\"version\": 1, \"fixtures\": [{\"name\": \"A\", \"probe\": "
+				   "\"rsp+serial:///dev/ttyACM0?server=bmp\", \"uart\": \"/dev/ttyACM1\"}]}",
+				   &cfg, err), IMP_OK);
+	assert_int_equal(cfg.fixtures[0].probe_kind, FMT_PROBE_RSP_SERIAL);
+	fmt_config_release(&cfg);
+	expect_error("{\"version\": 1, \"fixtures\": [{\"name\": \"F1\", \"probe\": "
+		     "\"rsp+serial:///dev/tty;x\", \"uart\": \"/dev/x\"}]}",
+		     "config: fixtures[0].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\", "
+		     "\"openocd://CONFIG[?KEY=VALUE&...]\" or \"sim:\"");
 	expect_error("{\"version\": 1, \"fixtures\": [{\"name\": \"F1\", \"probe\": "
 		     "\"openocd://x.cfg?c=shutdown;exec\", \"uart\": \"/dev/x\"}]}",
 		     "config: fixtures[0].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\", "
