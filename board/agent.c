@@ -8,6 +8,7 @@
 #include "board/agent.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
+#include "wire/factory.h"
 #include "wire/payload.h"
 
 static _Thread_local int last_status = -1;
@@ -30,6 +31,8 @@ const char *board_agent_cmd_name(unsigned cmd)
 	case WIRE_CMD_READ_IDENTITY: return "READ_IDENTITY";
 	case WIRE_CMD_LOCK: return "LOCK";
 	case WIRE_CMD_ECHO: return "ECHO";
+	case WIRE_CMD_STORE_FACTORY_DATA: return "STORE_FACTORY_DATA";
+	case WIRE_CMD_READ_FACTORY_DATA: return "READ_FACTORY_DATA";
 	default: return "UNKNOWN";
 	}
 }
@@ -478,6 +481,56 @@ imp_err board_agent_echo(struct board_link *l, const uint8_t *data, size_t n)
 		IMP_ERROR("agent ECHO: the board echoed different bytes; the link corrupts data");
 		rc = IMP_ERR_PROTOCOL;
 	}
+cleanup:
+	ctx_free(c);
+	return rc;
+}
+
+imp_err board_agent_store_factory_data(struct board_link *l, const struct wire_factory *f)
+{
+	struct ctx *c;
+	imp_err rc;
+
+	if (!wire_factory_valid(f)) {
+		IMP_ERROR("agent STORE_FACTORY_DATA: a field is out of bounds (salt 16..32 bytes, "
+			  "1000..100000 iterations, certification declaration up to %u bytes)",
+			  WIRE_FACTORY_CD_MAX);
+		return IMP_ERR_USAGE;
+	}
+	c = ctx_new();
+	if (!c)
+		return IMP_ERR_NOMEM;
+	wire_factory_write(&c->w, f);
+	rc = call_empty(l, WIRE_CMD_STORE_FACTORY_DATA, c, BOARD_AGENT_TIMEOUT_STORE_MS);
+	ctx_free(c);
+	return rc;
+}
+
+imp_err board_agent_read_factory_data(struct board_link *l, uint8_t **rec, size_t *rec_len)
+{
+	struct ctx *c = ctx_new();
+	const uint8_t *p;
+	size_t n = 0;
+	imp_err rc;
+
+	*rec = NULL;
+	*rec_len = 0;
+	if (!c)
+		return IMP_ERR_NOMEM;
+	rc = call(l, WIRE_CMD_READ_FACTORY_DATA, &c->w, BOARD_AGENT_TIMEOUT_FAST_MS, &c->rsp,
+		  &c->r);
+	if (rc != IMP_OK)
+		goto cleanup;
+	p = wire_rd_blob(&c->r, &n);
+	rc = rd_end(&c->r, WIRE_CMD_READ_FACTORY_DATA);
+	if (rc != IMP_OK || n == 0)
+		goto cleanup;
+	*rec = dup_bytes(p, n, false);
+	if (!*rec) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	*rec_len = n;
 cleanup:
 	ctx_free(c);
 	return rc;

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "formats/config.h"
+#include "formats/matter.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 
@@ -339,6 +340,8 @@ static imp_err parse_certificate(struct cctx *c, json_t *o, struct fmt_config *c
 			    &cfg->certificate.validity_days);
 }
 
+/* ---- matter (docs/MATTER.md) ---- */
+
 /* "matter.vendor_id": 4 hex digits as the Matter specification writes them. */
 static imp_err get_matter_id(struct cctx *c, json_t *o, const char *key, char out[5])
 {
@@ -362,23 +365,105 @@ static imp_err get_matter_id(struct cctx *c, json_t *o, const char *key, char ou
 	return IMP_OK;
 }
 
-/*
- * The "matter" object: one function so that each Matter field is one
- * more row here (docs/CONFIG.md).
- */
+uint16_t fmt_matter_id_value(const char id[5])
+{
+	return id[0] ? (uint16_t)strtoul(id, NULL, 16) : 0;
+}
+
 static imp_err parse_matter(struct cctx *c, json_t *o, struct fmt_config *cfg)
 {
-	static const char *const keys[] = { "vendor_id", "product_id", NULL };
+	static const char *const keys[] = { "vendor_id", "product_id", "discriminator",
+					    "spake2p_iterations", "salt_length", "discovery",
+					    "commissioning_flow", "certification_declaration",
+					    NULL };
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} disc[] = { { "softap", FMT_MATTER_DISC_SOFTAP }, { "ble", FMT_MATTER_DISC_BLE },
+		     { "on-network", FMT_MATTER_DISC_ON_NETWORK },
+		     { "wifi-paf", FMT_MATTER_DISC_WIFI_PAF }, { "nfc", FMT_MATTER_DISC_NFC } };
+	static const char *const flows[] = { "standard", "user-intent", "custom" };
+	struct fmt_matter_config *m = &cfg->matter;
+	unsigned d = 0;
+	json_t *v;
 	imp_err rc;
 
-	rc = check_keys(c, o, "matter", keys, "vendor_id, product_id");
+	rc = check_keys(c, o, "matter", keys,
+			"vendor_id, product_id, discriminator, spake2p_iterations, salt_length, "
+			"discovery, commissioning_flow, certification_declaration");
 	if (rc == IMP_OK)
 		rc = get_matter_id(c, o, "vendor_id", cfg->matter.vendor_id);
 	if (rc == IMP_OK)
 		rc = get_matter_id(c, o, "product_id", cfg->matter.product_id);
 	if (rc == IMP_OK && strcmp(cfg->matter.vendor_id, "0000") == 0)
 		rc = fail(c, "matter.vendor_id", "0000 is not a vendor id (Matter: reserved)");
-	return rc;
+	if (rc != IMP_OK)
+		return rc;
+	/* The factory data and the DAC carry both IDs. */
+	if (!cfg->matter.vendor_id[0])
+		return fail(c, "matter.vendor_id", "missing: the factory data needs the vendor id "
+			    "(4 hex digits, e.g. \"FFF1\")");
+	if (!cfg->matter.product_id[0])
+		return fail(c, "matter.product_id", "missing: the factory data needs the product id "
+			    "(4 hex digits, e.g. \"8000\")");
+	if (cfg->key_mode == FMT_KEY_MODE_PSK)
+		return fail(c, "matter", "a Matter device attests with its certificate: key_mode "
+			    "must be \"device\" or \"hsm\", not \"psk\"");
+	if (json_object_get(o, "discriminator")) {
+		rc = get_unsigned(c, o, "matter", "discriminator", 0, FMT_MATTER_DISCRIMINATOR_MAX,
+				  &d);
+		if (rc != IMP_OK)
+			return rc;
+		m->discriminator = (int)d;
+	}
+	rc = get_unsigned(c, o, "matter", "spake2p_iterations", FMT_MATTER_ITER_MIN,
+			  FMT_MATTER_ITER_MAX, &m->iterations);
+	if (rc == IMP_OK)
+		rc = get_unsigned(c, o, "matter", "salt_length", FMT_MATTER_SALT_MIN,
+				  FMT_MATTER_SALT_MAX, &m->salt_length);
+	if (rc == IMP_OK)
+		rc = get_path(c, o, "matter", "certification_declaration",
+			      &m->certification_declaration);
+	if (rc != IMP_OK)
+		return rc;
+	v = json_object_get(o, "discovery");
+	if (v) {
+		size_t i;
+		json_t *e;
+
+		if (!json_is_array(v) || json_array_size(v) == 0)
+			return fail(c, "matter.discovery", "expected a non-empty list of \"ble\", "
+				    "\"softap\", \"on-network\", \"wifi-paf\", \"nfc\"");
+		m->discovery = 0;
+		json_array_foreach(v, i, e) {
+			char p[PATH_MAX_JSON];
+			size_t k;
+
+			for (k = 0; k < IMP_ARRAY_SIZE(disc); k++)
+				if (json_is_string(e) && strcmp(json_string_value(e), disc[k].name) == 0)
+					break;
+			if (k == IMP_ARRAY_SIZE(disc)) {
+				snprintf(p, sizeof(p), "matter.discovery[%zu]", i);
+				return fail(c, p, "expected \"ble\", \"softap\", \"on-network\", "
+					    "\"wifi-paf\" or \"nfc\"");
+			}
+			m->discovery |= (uint8_t)disc[k].bit;
+		}
+	}
+	v = json_object_get(o, "commissioning_flow");
+	if (v) {
+		size_t k;
+
+		for (k = 0; k < IMP_ARRAY_SIZE(flows); k++)
+			if (json_is_string(v) && strcmp(json_string_value(v), flows[k]) == 0)
+				break;
+		if (k == IMP_ARRAY_SIZE(flows))
+			return fail(c, "matter.commissioning_flow",
+				    "expected \"standard\", \"user-intent\" or \"custom\"");
+		m->flow = (unsigned)k;
+	}
+	m->enabled = true;
+	return IMP_OK;
 }
 
 static imp_err parse_organisation(struct cctx *c, json_t *o, struct fmt_config *cfg)
@@ -902,6 +987,10 @@ static imp_err set_defaults(struct fmt_config *cfg)
 	cfg->quota = FMT_QUOTA_DEFAULT;
 	cfg->line.block = 50;
 	cfg->line.connect_timeout = 2;
+	cfg->matter.discriminator = -1;
+	cfg->matter.iterations = FMT_MATTER_ITER_DEFAULT;
+	cfg->matter.salt_length = FMT_MATTER_SALT_DEFAULT;
+	cfg->matter.discovery = FMT_MATTER_DISC_BLE;
 	if (!cfg->station_id || !cfg->product.name || !cfg->product.sku ||
 	    !cfg->serial.prefix || !cfg->organisation.name || !cfg->target || !cfg->hsm.token ||
 	    !cfg->certificate.profile)
@@ -1076,6 +1165,7 @@ void fmt_config_release(struct fmt_config *cfg)
 	free(cfg->registry.bearer_env);
 	free(cfg->journal);
 	free(cfg->line.url);
+	free(cfg->matter.certification_declaration);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -217,6 +217,13 @@ imp_err fmt_record_build(const struct fmt_record *r, json_t **out)
 	if (r->firmware_sha256 &&
 	    set(o, "firmware_sha256", hex_string(r->firmware_sha256, 32)))
 		goto cleanup;
+	if (r->matter &&
+	    set(o, "matter", json_pack("{sI sI sI so}", "vendor_id", (json_int_t)r->matter->vendor_id,
+				       "product_id", (json_int_t)r->matter->product_id,
+				       "discriminator", (json_int_t)r->matter->discriminator,
+				       "verifier_sha256",
+				       hex_string(r->matter->verifier_sha256, 32))))
+		goto cleanup;
 	lock = json_pack("{sb sb ss ss}", "debug_locked", (int)r->lock_state.debug_locked,
 			 "boot_locked", (int)r->lock_state.boot_locked, "lifecycle",
 			 r->lock_state.lifecycle, "verified_at",

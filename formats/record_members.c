@@ -28,6 +28,18 @@ static const struct fmt_member_table journal_members = {
 	"record.journal", journal, IMP_ARRAY_SIZE(journal)
 };
 
+/* Matter factory data (docs/MATTER.md): never the passcode or the verifier. */
+static const struct fmt_member matter[] = {
+	M("discriminator", FMT_MK_INT, true),
+	M("product_id", FMT_MK_INT, true),
+	M("vendor_id", FMT_MK_INT, true),
+	M("verifier_sha256", FMT_MK_HEX64, true),
+};
+
+static const struct fmt_member_table matter_members = {
+	"record.matter", matter, IMP_ARRAY_SIZE(matter)
+};
+
 /*
  * public_key is checked as a JWK by fmt_jwk_to_pkey (jws.c), not here: its
  * members are JWK's (RFC 7517), not the record's.
@@ -43,6 +55,7 @@ static const struct fmt_member identity[] = {
 	M("kcv", FMT_MK_HEX, false),
 	M("key_mode", FMT_MK_STR, true),
 	MOBJ("lock_state", true, &lock_state_members),
+	MOBJ("matter", false, &matter_members),
 	M("operator", FMT_MK_STR, false),
 	MOBJ("public_key", false, NULL),
 	M("record_id", FMT_MK_STR, true),

@@ -27,6 +27,7 @@
 #include "formats/x509.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
+#include "provisioner/matter.h"
 #include "provisioner/provision.h"
 
 #define WANT_FUSES (WIRE_FUSE_DEBUG_LOCK | WIRE_FUSE_BOOT_LOCK)
@@ -487,6 +488,11 @@ static imp_err step_certify(struct job *j, json_t *add)
 	char *b64 = NULL;
 	imp_err rc;
 
+	/* Station-side only, journaled with the move to INJECT, which
+	 * delivers it: the board sees nothing of it before the journal does. */
+	rc = prov_matter_make(j->st, j->s, j->uid, j->serial, add);
+	if (rc != IMP_OK)
+		return rc;
 	if (j->st->cfg->key_mode == FMT_KEY_MODE_PSK)
 		return IMP_OK; /* a PSK has no certificate */
 	rc = job_pub(j, &pub);
@@ -571,6 +577,9 @@ static imp_err step_inject(struct job *j, json_t *add)
 		item.data_len = strlen(blob);
 		rc = board_anchor_inject(j->anchor, &item, NULL, 0, &got);
 	}
+	if (rc == IMP_OK)
+		rc = prov_matter_deliver(j->st, j->s, j->link, j->uid, j->serial,
+					 json_object_get(j->data, "matter"));
 	free(der);
 	free(blob);
 	return rc;
@@ -774,7 +783,9 @@ static imp_err step_record(struct job *j, json_t *add)
 	struct fmt_record r = { 0 };
 	struct head_event head;
 	const json_t *lock = json_object_get(j->data, "lock");
-	uint8_t uid_bin[JNL_UID_HEX_MAX / 2], kcv[PSK_KCV_LEN], fw[32];
+	const json_t *matter = json_object_get(j->data, "matter");
+	struct fmt_record_matter rm;
+	uint8_t uid_bin[JNL_UID_HEX_MAX / 2], kcv[PSK_KCV_LEN], fw[32], mdigest[32];
 	size_t uid_len = strlen(j->uid) / 2;
 	EVP_PKEY *pub = NULL;
 	X509 *cert = NULL;
@@ -816,6 +827,12 @@ static imp_err step_record(struct job *j, json_t *add)
 		goto cleanup;
 	if (data_hex(j, "firmware_sha256", fw, sizeof(fw)) == IMP_OK)
 		r.firmware_sha256 = fw;
+	if (matter) {
+		rc = prov_matter_record(matter, &rm, mdigest);
+		if (rc != IMP_OK)
+			goto cleanup;
+		r.matter = &rm;
+	}
 	r.lock_state.debug_locked = json_is_true(json_object_get(lock, "debug_locked"));
 	r.lock_state.boot_locked = json_is_true(json_object_get(lock, "boot_locked"));
 	r.lock_state.lifecycle = json_string_value(json_object_get(lock, "lifecycle"));

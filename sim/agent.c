@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "wire/agent_proto.h"
+#include "wire/factory.h"
 #include "wire/frame.h"
 #include "board_int.h"
 #include "imprint/log.h"
@@ -271,6 +272,82 @@ static int cmd_echo(struct sim_board *b, struct wire_rd *r, struct wire_wr *w)
 	return -1;
 }
 
+/* The factory-data area: STATE/board-N/factory.bin, the record as stored. */
+static void factory_load(struct sim_board *b)
+{
+	char path[4096];
+	uint8_t *d = NULL;
+	size_t n = 0;
+
+	if (b->factory_loaded)
+		return;
+	b->factory_loaded = true;
+	if (!b->state_dir ||
+	    (size_t)snprintf(path, sizeof(path), "%s/factory.bin", b->state_dir) >= sizeof(path))
+		return;
+	if (access(path, F_OK) != 0 || imp_read_file(path, &d, &n) != IMP_OK)
+		return;
+	b->factory = d;
+	b->factory_len = n;
+}
+
+static int factory_store(struct sim_board *b, const uint8_t *rec, size_t n)
+{
+	char path[4096];
+	uint8_t *d = malloc(n);
+
+	if (!d)
+		return WIRE_ST_STORAGE;
+	memcpy(d, rec, n);
+	if (b->state_dir) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/factory.bin", b->state_dir) >=
+		    sizeof(path)) {
+			free(d);
+			return WIRE_ST_STORAGE;
+		}
+		sim_nv_write_point();
+		if (imp_write_file_atomic(path, rec, n, 0600) != IMP_OK) {
+			free(d);
+			return WIRE_ST_STORAGE;
+		}
+	}
+	free(b->factory);
+	b->factory = d;
+	b->factory_len = n;
+	return WIRE_ST_OK;
+}
+
+static int cmd_store_factory(struct sim_board *b, struct wire_rd *r, struct wire_wr *w)
+{
+	struct wire_factory f;
+	int st;
+
+	if (!wire_factory_read(r, &f) || !wire_rd_done(r))
+		return WIRE_ST_BAD_REQUEST;
+	if (board_locked(b))
+		return WIRE_ST_STATE;
+	factory_load(b);
+	if (!(b->factory && b->factory_len == r->n && memcmp(b->factory, r->p, r->n) == 0)) {
+		if (lifecycle(b) != WIRE_LC_OPEN)
+			return WIRE_ST_STATE; /* personalised: the area is frozen */
+		st = factory_store(b, r->p, r->n);
+		if (st != WIRE_ST_OK)
+			return st;
+	}
+	wire_wr_u8(w, WIRE_ST_OK);
+	return -1;
+}
+
+static int cmd_read_factory(struct sim_board *b, struct wire_rd *r, struct wire_wr *w)
+{
+	if (!wire_rd_done(r))
+		return WIRE_ST_BAD_REQUEST;
+	factory_load(b);
+	wire_wr_u8(w, WIRE_ST_OK);
+	wire_wr_blob(w, b->factory, b->factory_len);
+	return -1;
+}
+
 typedef int (*cmd_fn)(struct sim_board *b, struct wire_rd *r, struct wire_wr *w);
 
 static const cmd_fn commands[] = {
@@ -284,6 +361,8 @@ static const cmd_fn commands[] = {
 	[WIRE_CMD_READ_IDENTITY] = cmd_read_identity,
 	[WIRE_CMD_LOCK] = cmd_lock,
 	[WIRE_CMD_ECHO] = cmd_echo,
+	[WIRE_CMD_STORE_FACTORY_DATA] = cmd_store_factory,
+	[WIRE_CMD_READ_FACTORY_DATA] = cmd_read_factory,
 };
 
 void sim_agent_handle(struct sim_board *b, const struct wire_frame *req, struct wire_frame *resp)

@@ -61,6 +61,13 @@ struct sim_board {
 	uint32_t cache_crc;
 	uint8_t cache_resp[WIRE_FRAME_MAX_LEN];
 	size_t cache_len;
+
+	/* The factory-data area (STORE_FACTORY_DATA): the stored record,
+	 * persisted as STATE/board-N/factory.bin (docs/VBOARD.md). Loaded at
+	 * the agent's first use; only the agent thread touches it. */
+	bool factory_loaded;
+	uint8_t *factory;
+	size_t factory_len;
 };
 
 void *sim_agent_main(void *arg);

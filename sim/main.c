@@ -92,6 +92,8 @@ static const char *const cmd_names[] = {
 	[WIRE_CMD_READ_IDENTITY] = "read_identity",
 	[WIRE_CMD_LOCK] = "lock",
 	[WIRE_CMD_ECHO] = "echo",
+	[WIRE_CMD_STORE_FACTORY_DATA] = "store_factory_data",
+	[WIRE_CMD_READ_FACTORY_DATA] = "read_factory_data",
 };
 
 static void usage(FILE *f)

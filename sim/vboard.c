@@ -371,6 +371,7 @@ void sim_board_free(struct sim_board *b)
 		close(b->cap_rsp_fd);
 	sim_se_free(b->se);
 	sim_chip_free(b->chip);
+	free(b->factory);
 	free(b->state_dir);
 	free(b);
 }

@@ -14,6 +14,7 @@ const struct st_command *const st_commands[] = {
 	&st_cmd_help,
 	&st_cmd_hsm,
 	&st_cmd_journal,
+	&st_cmd_label,
 	&st_cmd_line,
 	&st_cmd_provision,
 	&st_cmd_records,

@@ -317,6 +317,8 @@ imp_err st_run_open(struct station_ctx *ctx, struct st_run *l, unsigned need)
 			l->station.profile = l->profile;
 			rc = load_firmware(l);
 		}
+		if (rc == IMP_OK)
+			rc = prov_matter_open(&l->station, l->journal_session);
 		if (rc != IMP_OK)
 			return rc;
 		l->opened |= ST_SETUP_BOARDS;
@@ -341,6 +343,7 @@ void st_run_close(struct st_run *l)
 	hsm_session_close(l->journal_session);
 	hsm_close(l->hsm);
 	board_profile_free(l->profile);
+	prov_matter_close(&l->station);
 	free(l->firmware);
 	fmt_config_release(&l->cfg);
 	memset(l, 0, sizeof(*l));

@@ -10,6 +10,7 @@
 
 #include "board/profile.h"
 #include "line/line.h"
+#include "provisioner/matter.h"
 #include "provisioner/provision.h"
 #include "station.h"
 

@@ -150,9 +150,9 @@ void st_print_command_help(const char *prefix, const struct st_command *c);
 
 /* The commands (cmd_NAME.c), one table entry each. */
 extern const struct st_command st_cmd_audit, st_cmd_board, st_cmd_boards, st_cmd_demo,
-	st_cmd_export, st_cmd_firmware, st_cmd_help, st_cmd_hsm, st_cmd_journal, st_cmd_line,
-	st_cmd_provision, st_cmd_records, st_cmd_report, st_cmd_resume, st_cmd_revoke,
-	st_cmd_serve, st_cmd_status, st_cmd_supervisor, st_cmd_version;
+	st_cmd_export, st_cmd_firmware, st_cmd_help, st_cmd_hsm, st_cmd_journal, st_cmd_label,
+	st_cmd_line, st_cmd_provision, st_cmd_records, st_cmd_report, st_cmd_resume,
+	st_cmd_revoke, st_cmd_serve, st_cmd_status, st_cmd_supervisor, st_cmd_version;
 
 /*
  * Parse argv (argv[0] is the command name) against the option tables (a

@@ -6,7 +6,7 @@ set -eu
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD_DIR:-$SRC/build-fuzz}
 RUNS=${1:-1000000}
-TARGETS="fuzz_board_frame fuzz_board_rsp fuzz_board_apdu fuzz_board_memmap"
+TARGETS="fuzz_board_frame fuzz_board_rsp fuzz_board_apdu fuzz_board_memmap fuzz_formats_matter fuzz_wire_factory"
 
 cmake -S "$SRC" -B "$BUILD" -DIMPRINT_FUZZ=ON -DCMAKE_C_COMPILER=clang \
 	-DCMAKE_BUILD_TYPE=Debug >/dev/null
@@ -14,7 +14,7 @@ make -C "$BUILD" -j"${JOBS:-2}" $TARGETS >/dev/null
 
 status=0
 for t in $TARGETS; do
-	seed=$SRC/tests/fuzz/corpus/${t#fuzz_board_}
+	seed=$SRC/tests/fuzz/corpus/${t#fuzz_*_}
 	work=$(mktemp -d)
 	cp "$seed"/* "$work"/ 2>/dev/null || true
 	echo "== $t: $RUNS runs"

@@ -41,6 +41,7 @@ declare -A foreign=(
 	[winscard.h]="board" [PCSC/winscard.h]="board"
 	[curl/curl.h]="backend-export"
 	[microhttpd.h]="backend-export/registry station/cmd_serve.c"
+	[qrencode.h]="station/label.c" [png.h]="station/label.c"
 )
 
 bad=0

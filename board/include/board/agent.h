@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "wire/agent_proto.h"
+#include "wire/factory.h"
 #include "board/link.h"
 #include "imprint/err.h"
 
@@ -114,6 +115,21 @@ void board_identity_release(struct board_identity *id);
 #define BOARD_LOCK_SLOTS 0x1u
 #define BOARD_LOCK_PERSONALISE 0x2u
 imp_err board_agent_lock(struct board_link *l, uint8_t what);
+
+/*
+ * Store the Matter factory-data record (wire/factory.h) in the board's
+ * factory-data area. IMP_ERR_USAGE (logged) for a field out of bounds,
+ * before anything is sent; IMP_ERR_BOARD with STATE once the board is
+ * personalised with another record, or locked.
+ */
+imp_err board_agent_store_factory_data(struct board_link *l, const struct wire_factory *f);
+
+/*
+ * The board's factory-data record as stored (encoded, wire/factory.h):
+ * *rec malloc'ed (*rec_len bytes; the caller frees it), or NULL and 0 when
+ * the board holds none.
+ */
+imp_err board_agent_read_factory_data(struct board_link *l, uint8_t **rec, size_t *rec_len);
 
 /* The echoed bytes must equal data; a mismatch is IMP_ERR_PROTOCOL. */
 imp_err board_agent_echo(struct board_link *l, const uint8_t *data, size_t n);

@@ -61,6 +61,30 @@ struct fmt_pin_spec {
 
 #define FMT_QUOTA_DEFAULT 1000u
 
+/* ---- "matter": Matter factory data per board (docs/MATTER.md) ---- */
+#define FMT_MATTER_ITER_DEFAULT 10000u   /* PBKDF2 iterations of the verifier */
+#define FMT_MATTER_SALT_DEFAULT 32u      /* bytes of random salt per board */
+#define FMT_MATTER_CD_MAX 1024u          /* largest certification declaration */
+
+struct fmt_matter_config {
+	/* Matter vendor and product ID as the Matter specification writes
+	 * them: 4 uppercase hex digits ("FFF1", "8000"); "" = not set. */
+	char vendor_id[5];
+	char product_id[5];
+	/* The factory data (docs/MATTER.md): made for every board when the
+	 * "matter" object is present, which then needs both IDs. */
+	bool enabled;              /* the "matter" object is present */
+	int discriminator;         /* 0..4095; -1 (default): random per board */
+	unsigned iterations;       /* "spake2p_iterations" 1000..100000 */
+	unsigned salt_length;      /* "salt_length" 16..32: random per board */
+	uint8_t discovery;         /* "discovery": FMT_MATTER_DISC_* bits, default BLE */
+	unsigned flow;             /* "commissioning_flow": enum fmt_matter_flow */
+	char *certification_declaration; /* resolved path, NULL = none */
+};
+
+/* The numeric value of a "vendor_id" / "product_id" as parsed (0 if unset). */
+uint16_t fmt_matter_id_value(const char id[5]);
+
 struct fmt_config {
 	char *path;           /* the file that was loaded */
 	char *dir;            /* its folder: base of relative paths */
@@ -90,12 +114,9 @@ struct fmt_config {
 		char *profile;            /* device certificate profile, default "default" */
 		struct fmt_certprof_set *profiles; /* loaded with the file (owned) */
 	} certificate;
-	struct {
-		/* Matter vendor and product ID as the Matter specification writes
-		 * them: 4 uppercase hex digits ("FFF1", "8000"); "" = not set. */
-		char vendor_id[5];
-		char product_id[5];
-	} matter;
+	/* Matter vendor and product ID (the certificate profiles' VID/PID)
+	 * and the factory data: docs/MATTER.md. */
+	struct fmt_matter_config matter;
 	struct {
 		char *name;               /* default "Imprint Demo Organisation" */
 		char country[3];          /* 2 letters, "" = omitted (default) */

@@ -48,6 +48,15 @@ struct fmt_record {
 	size_t kcv_len;
 	X509 *device_certificate;   /* device/hsm: required, must certify public_key */
 	const uint8_t *firmware_sha256; /* 32 bytes, or NULL if no image programmed */
+	/* Matter factory data (docs/MATTER.md): NULL = omitted. The record
+	 * carries the IDs, the discriminator and a digest of the SPAKE2+
+	 * verifier; never the passcode, never the verifier itself. */
+	const struct fmt_record_matter {
+		uint16_t vendor_id;
+		uint16_t product_id;
+		uint16_t discriminator;
+		const uint8_t *verifier_sha256; /* 32 bytes */
+	} *matter;
 	struct {
 		bool debug_locked;
 		bool boot_locked;

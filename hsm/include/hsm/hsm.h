@@ -377,6 +377,43 @@ imp_err hsm_gcm_encrypt(struct hsm_session *s, hsm_obj key,
 /* n bytes from the token's RNG (C_GenerateRandom). */
 imp_err hsm_random(struct hsm_session *s, void *buf, size_t n);
 
+/*
+ * AES-GCM decryption with `key` (CKA_DECRYPT) of in = ciphertext||tag (n
+ * bytes, at most HSM_SEAL_MAX + HSM_GCM_TAG_LEN); out receives
+ * n - HSM_GCM_TAG_LEN bytes. IMP_ERR_VERIFY if the
+ * tag does not verify (wrong key, IV, AAD or a changed ciphertext);
+ * IMP_ERR_UNSUPPORTED if the token has no CKM_AES_GCM.
+ */
+imp_err hsm_gcm_decrypt(struct hsm_session *s, hsm_obj key,
+			const uint8_t iv[HSM_GCM_IV_LEN], const uint8_t *aad,
+			size_t aad_len, const uint8_t *in, size_t n, uint8_t *out);
+
+/* ------------------------------------------------------------ sealing */
+
+/*
+ * Small secrets the station must keep but never hold in clear at rest (a
+ * Matter setup passcode for its label, docs/MATTER.md) are sealed under an
+ * AES-256 token key that never leaves the HSM: IV[12] || AES-GCM
+ * ciphertext || tag[16], the IV from the token's RNG, `aad` binding the
+ * sealed value to its owner (a board's UID and serial).
+ */
+#define HSM_SEAL_OVERHEAD (HSM_GCM_IV_LEN + HSM_GCM_TAG_LEN)
+#define HSM_SEAL_MAX 256u /* longest plaintext hsm_gcm_decrypt and hsm_unseal take */
+
+/* The sealing key labelled `label` (a token secret key, CKA_ENCRYPT and
+ * CKA_DECRYPT, sensitive, never extractable); with create, generated
+ * when the token has none (IMP_ERR_NOT_FOUND otherwise). */
+imp_err hsm_seal_key(struct hsm_session *s, const char *label, bool create, hsm_obj *out);
+
+/* out receives n + HSM_SEAL_OVERHEAD bytes. */
+imp_err hsm_seal(struct hsm_session *s, hsm_obj key, const uint8_t *aad, size_t aad_len,
+		 const void *in, size_t n, uint8_t *out);
+
+/* out receives n - HSM_SEAL_OVERHEAD bytes; IMP_ERR_VERIFY when in was
+ * not sealed under key with this aad. The caller wipes out after use. */
+imp_err hsm_unseal(struct hsm_session *s, hsm_obj key, const uint8_t *aad, size_t aad_len,
+		   const uint8_t *in, size_t n, uint8_t *out);
+
 /* ------------------------------------------------------------ objects */
 
 enum hsm_class {

@@ -72,6 +72,13 @@ struct prov_station {
 	/* Line mode (provisioner/line.h): serials from leases, UIDs claimed
 	 * in the line database; NULL: a standalone station. */
 	struct line *line;
+	/* Matter factory data (provisioner/matter.h), set by prov_matter_open
+	 * when the configuration has "matter": the passcode sealing key and
+	 * the certification declaration (owned; NULL = none) with its digest. */
+	hsm_obj matter_seal;
+	uint8_t *matter_cd;
+	size_t matter_cd_len;
+	uint8_t matter_cd_sha256[32];
 };
 
 /* The outcome of one fixture's board. */

@@ -262,11 +262,13 @@ static json_t *record(const struct device *d, const char *serial, int variant)
 {
 	static const uint8_t kcv[3] = { 0xab, 0xcd, 0xef };
 	uint8_t uid[8] = { 1, 2, 3, 4, 5, 6, 7, (uint8_t)serial[strlen(serial) - 1] };
-	uint8_t fw[32];
+	uint8_t fw[32], vd[32];
+	struct fmt_record_matter m = { 0xFFF1, 0x8000, 3840, vd };
 	struct fmt_record r = { 0 };
 	json_t *o = NULL;
 
 	memset(fw, 0x5a, sizeof(fw));
+	memset(vd, 0xa5, sizeof(vd));
 	r.serial = serial;
 	r.chip_uid = uid;
 	r.chip_uid_len = sizeof(uid);
@@ -280,8 +282,10 @@ static json_t *record(const struct device *d, const char *serial, int variant)
 		r.public_key = d->key;
 		r.device_certificate = d->cert;
 	}
-	if (variant == 1)
+	if (variant == 1) {
 		r.firmware_sha256 = fw;
+		r.matter = &m; /* Matter factory data (docs/MATTER.md) */
+	}
 	if (variant == 3) {
 		r.operator_name = "op-7";
 		r.record_id = "custom-record-id-3";
@@ -490,7 +494,7 @@ static void mutate_members(const json_t *rec, const char *sub)
 static void test_members(void **st)
 {
 	struct corpus c;
-	static const char *const subs[] = { NULL, "lock_state", "journal", "public_key" };
+	static const char *const subs[] = { NULL, "lock_state", "journal", "public_key", "matter" };
 
 	(void)st;
 	corpus_make(&c);

@@ -64,6 +64,15 @@ enum wire_agent_cmd {
 	WIRE_CMD_LOCK = 0x09,
 	/* req: any bytes; resp: the same bytes (link tests and benchmarks) */
 	WIRE_CMD_ECHO = 0x0A,
+	/* req: the Matter factory-data record (wire/factory.h)
+	 * resp: -. Replaces the board's factory-data area while the lifecycle
+	 * is OPEN; the same record again is a no-op in every lifecycle but
+	 * LOCKED (a retry); another one once PERSONALISED: STATE. */
+	WIRE_CMD_STORE_FACTORY_DATA = 0x0B,
+	/* req: -
+	 * resp: record:blob (the stored record, wire/factory.h; empty when the
+	 *       board holds none) */
+	WIRE_CMD_READ_FACTORY_DATA = 0x0C,
 };
 
 enum wire_agent_status {
