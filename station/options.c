@@ -56,6 +56,49 @@ static imp_err store(const struct st_option *o, const char *arg)
 	}
 }
 
+/* Edit distance of two short names (at most 31 characters), else 99. */
+static size_t distance(const char *a, size_t la, const char *b)
+{
+	size_t lb = strlen(b), prev[32], cur[32];
+
+	if (la >= 31 || lb >= 31)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+
+			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+		}
+		memcpy(prev, cur, sizeof(cur));
+	}
+	return prev[lb];
+}
+
+/* The long option closest to a mistyped "--name[=value]", or NULL. */
+static const char *closest(const struct st_option *const *rows, size_t nr, const char *arg)
+{
+	const char *best = NULL;
+	size_t bd = 3, len;
+
+	if (strncmp(arg, "--", 2) != 0)
+		return NULL;
+	arg += 2;
+	len = strcspn(arg, "=");
+	for (size_t i = 0; i < nr; i++) {
+		size_t d = distance(arg, len, rows[i]->long_name);
+
+		if (d < bd) {
+			bd = d;
+			best = rows[i]->long_name;
+		}
+	}
+	return best;
+}
+
 imp_err st_parse_options(const struct st_option *const *tables, bool stop_at_arg, int argc,
 			 char **argv, int *new_argc, bool *help)
 {
@@ -109,8 +152,14 @@ imp_err st_parse_options(const struct st_option *const *tables, bool stop_at_arg
 			return IMP_OK;
 		}
 		if (c == '?' || c == ':') {
-			IMP_ERROR("%s option '%s'", c == ':' ? "missing argument for" : "unknown",
-				  argv[optind - 1]);
+			const char *near = c == '?' ? closest(rows, nr, argv[optind - 1]) : NULL;
+
+			if (near)
+				IMP_ERROR("unknown option '%s'; did you mean '--%s'?", argv[optind - 1],
+					  near);
+			else
+				IMP_ERROR("%s option '%s'", c == ':' ? "missing argument for" :
+					  "unknown", argv[optind - 1]);
 			return IMP_ERR_USAGE;
 		}
 		if (c >= 256) {
