@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "exp/export.h"
+#include "formats/ecdsa_der.h"
+#include "formats/signer.h"
 #include "formats/x509.h"
 #include "hsm/org.h"
 #include "imprint/log.h"
@@ -55,12 +60,66 @@ static void print_stats(const json_t *o, void *arg)
 	       json_real_value(json_object_get(o, "seconds")));
 }
 
-/* The manifest driver signs with the record-signing key in the HSM. */
+/* The manifest drivers sign with the record-signing key in the HSM, through
+ * a store of the signatures already made: ECDSA draws a fresh nonce for
+ * every signature, so without it the same export twice would differ in its
+ * signature values. A signature is kept per digest in DATA/export/signatures
+ * and reused only after it verifies under the signer's public key (a damaged
+ * or foreign file is signed afresh and replaced). */
 struct manifest_key {
 	struct hsm_key_signer ks;
-	struct fmt_signer signer;
+	struct fmt_signer hsm;    /* the HSM's own signer */
+	struct fmt_signer signer; /* hsm behind the signature store */
+	char store[PATH_MAX];
 	X509 *x5c[1];
 };
+
+static bool stored_sig_valid(EVP_PKEY *pub, const uint8_t digest[32], const uint8_t raw[64])
+{
+	uint8_t der[FMT_ECDSA_DER_MAX];
+	size_t der_len = 0;
+	EVP_PKEY_CTX *pc;
+	bool ok;
+
+	if (fmt_ecdsa_raw_to_der(raw, der, sizeof(der), &der_len) != IMP_OK)
+		return false;
+	pc = EVP_PKEY_CTX_new(pub, NULL);
+	ok = pc && EVP_PKEY_verify_init(pc) == 1 &&
+	     EVP_PKEY_verify(pc, der, der_len, digest, 32) == 1;
+	EVP_PKEY_CTX_free(pc);
+	return ok;
+}
+
+static imp_err stored_sign_digest(void *arg, const uint8_t digest[32], uint8_t raw_sig[64])
+{
+	struct manifest_key *mk = arg;
+	char path[PATH_MAX + 80], hex[65];
+	uint8_t *old = NULL;
+	size_t n = 0;
+	imp_err rc;
+
+	imp_hex_encode(digest, 32, hex);
+	if (snprintf(path, sizeof(path), "%s/%s.sig", mk->store, hex) >= (int)sizeof(path))
+		return IMP_ERR_USAGE;
+	if (imp_read_file(path, &old, &n) == IMP_OK && n == 64 &&
+	    stored_sig_valid(mk->hsm.pub, digest, old)) {
+		memcpy(raw_sig, old, 64);
+		free(old);
+		return IMP_OK;
+	}
+	free(old);
+	rc = mk->hsm.sign_digest(mk->hsm.arg, digest, raw_sig);
+	if (rc != IMP_OK)
+		return rc;
+	rc = imp_mkdir_p(mk->store, 0700);
+	if (rc == IMP_OK)
+		rc = imp_write_file_atomic(path, raw_sig, 64, 0600);
+	if (rc != IMP_OK)
+		IMP_ERROR("cannot keep the signature in %s: the export stops before it writes "
+			  "an output a second export could not repeat; check the data "
+			  "directory's space and permissions", mk->store);
+	return rc;
+}
 
 static imp_err manifest_key_open(struct station_ctx *ctx, struct manifest_key *mk,
 				 struct exp_settings *s)
@@ -72,7 +131,12 @@ static imp_err manifest_key_open(struct station_ctx *ctx, struct manifest_key *m
 		return rc;
 	mk->x5c[0] = r->station.org.cert[HSM_ORG_RECORD];
 	hsm_signer_init(&mk->ks, r->journal_session, r->station.org.key[HSM_ORG_RECORD],
-			X509_get0_pubkey(mk->x5c[0]), &mk->signer);
+			X509_get0_pubkey(mk->x5c[0]), &mk->hsm);
+	if (snprintf(mk->store, sizeof(mk->store), "%s/export/signatures", ctx->data_dir) >=
+	    (int)sizeof(mk->store))
+		return IMP_ERR_USAGE;
+	mk->signer = (struct fmt_signer){ .sign_digest = stored_sign_digest, .arg = mk,
+					  .pub = mk->hsm.pub };
 	s->signer = &mk->signer;
 	s->x5c = mk->x5c;
 	s->x5c_count = 1;

@@ -9,8 +9,9 @@
 #    that is not {serial} is refused before anything is written;
 #  - microchip-manifest: every entry verifies with openssl dgst against the
 #    record-signing certificate; a forged one does not;
-#  - the same export twice gives the same bytes (signatures aside: ECDSA in
-#    the HSM draws a fresh nonce per signature).
+#  - the same export twice gives the same bytes: ECDSA in the HSM draws a
+#    fresh nonce per signature, so signatures are kept per digest and reused
+#    once they verify; a damaged stored signature is signed afresh.
 set -uo pipefail
 imprint=$1 src=$2
 tmp=$(mktemp -d)
@@ -212,15 +213,42 @@ cmp "$out/things.jsonl" "$out/2/things.jsonl" || fail "aws-iot lines differ"
 cmp "$out/things.template.json" "$out/2/things.template.json" || fail "aws-iot templates differ"
 diff -r "$out/dps" "$out/2/dps" >/dev/null || fail "azure-dps directories differ"
 cmp "$out/csv1" "$out/2/csv1" || fail "csv files differ"
-[ "$(cut -d. -f1,2 "$out/m.jws")" = "$(cut -d. -f1,2 "$out/2/m.jws")" ] ||
-	fail "batch manifests differ in header or payload"
-python3 - "$out/mchp.json" "$out/2/mchp.json" <<'PY' || fail "microchip manifests differ beyond signatures"
+cmp "$out/m.jws" "$out/2/m.jws" || fail "batch manifests differ"
+cmp "$out/mchp.json" "$out/2/mchp.json" || fail "microchip manifests differ"
+# A damaged stored signature is never reused: the entry is signed afresh and
+# the manifest still verifies.
+sigs=$data/export/signatures
+[ "$(find "$sigs" -name '*.sig' | wc -l)" -ge 2 ] || fail "no stored signatures in $sigs"
+for f in "$sigs"/*.sig; do printf 'x' | dd of="$f" bs=1 seek=10 conv=notrunc status=none; done
+X microchip-manifest "$out/3.json"
+python3 - "$out/3.json" "$out/mchp.json" <<'PY' || fail "a damaged stored signature was reused"
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:])
-for x in a + b:
-    x.pop("signature")
+assert len(a) == len(b)
+assert all(x["signature"] != y["signature"] for x, y in zip(a, b))
+for x, y in zip(a, b):
+    x.pop("signature"); y.pop("signature")
 assert a == b
 PY
+i=0
+python3 - "$out/3.json" "$tmp" <<'PY'
+import json, sys, base64
+for k, e in enumerate(json.load(open(sys.argv[1]))):
+    open(f"{sys.argv[2]}/d{k}.input", "w").write(e["protected"] + "." + e["payload"])
+    raw = base64.urlsafe_b64decode(e["signature"] + "=" * (-len(e["signature"]) % 4))
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    def der_int(v):
+        b = v.to_bytes((v.bit_length() + 8) // 8, "big")
+        return b"\x02" + bytes([len(b)]) + b
+    body = der_int(r) + der_int(s)
+    open(f"{sys.argv[2]}/d{k}.sig", "wb").write(b"\x30" + bytes([len(body)]) + body)
+PY
+for f in "$tmp"/d*.input; do
+	openssl dgst -sha256 -verify "$tmp/signer.pub" -signature "${f%.input}.sig" "$f" >/dev/null 2>&1 ||
+		fail "a re-signed entry does not verify ($f)"
+	i=$((i + 1))
+done
+[ "$i" -ge 1 ] || fail "no entries re-checked"
 
 # ---- a revocation disables its device's enrollment -------------------------
 serial=$(python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['ThingName'])" "$out/things.jsonl")
