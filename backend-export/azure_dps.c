@@ -205,30 +205,18 @@ static imp_err azure_revocation(struct azure_exp *az, const struct exp_record *r
 	return IMP_OK;
 }
 
+static imp_err azure_one(void *state, const struct exp_record *r, json_t *rec,
+			 struct exp_result *res)
+{
+	if (r->kind == JNL_OUTBOX_REVOCATION)
+		return azure_revocation(state, r, res);
+	return azure_identity(state, r, rec, res);
+}
+
 static imp_err azure_push(void *state, const struct exp_record *recs, size_t n,
 			  struct exp_result *res)
 {
-	struct azure_exp *az = state;
-
-	for (size_t i = 0; i < n; i++) {
-		json_t *rec = NULL;
-		/* the station's own journal: verification is the registry's and the audit's */
-		imp_err rc = fmt_jws_peek_payload(recs[i].jws, &rec);
-
-		if (rc != IMP_OK) {
-			res[i].status = EXP_REJECTED;
-			snprintf(res[i].reason, sizeof(res[i].reason), "malformed JWS");
-			continue;
-		}
-		if (recs[i].kind == JNL_OUTBOX_REVOCATION)
-			rc = azure_revocation(az, &recs[i], &res[i]);
-		else
-			rc = azure_identity(az, &recs[i], rec, &res[i]);
-		json_decref(rec);
-		if (rc != IMP_OK)
-			return rc;
-	}
-	return IMP_OK;
+	return exp_push_each(state, recs, n, res, azure_one);
 }
 
 /* The enrollment group of the device CA: its id names the CA's fingerprint,

@@ -269,27 +269,20 @@ static imp_err push_one(struct file_exp *fe, const struct exp_record *r, json_t 
 	return rc;
 }
 
+static imp_err push_one_cb(void *state, const struct exp_record *r, json_t *rec,
+			   struct exp_result *res)
+{
+	return push_one(state, r, rec, res);
+}
+
 static imp_err file_push(void *state, const struct exp_record *recs, size_t n,
 			 struct exp_result *res)
 {
 	struct file_exp *fe = state;
+	imp_err rc = exp_push_each(fe, recs, n, res, push_one_cb);
 
-	for (size_t i = 0; i < n; i++) {
-		json_t *rec = NULL;
-		/* not verified: the records come from the station's own journal;
-		 * verification is the registry's and the audit's job */
-		imp_err rc = fmt_jws_peek_payload(recs[i].jws, &rec);
-
-		if (rc != IMP_OK) {
-			res[i].status = EXP_REJECTED;
-			snprintf(res[i].reason, sizeof(res[i].reason), "malformed JWS");
-			continue;
-		}
-		rc = push_one(fe, &recs[i], rec, &res[i]);
-		json_decref(rec);
-		if (rc != IMP_OK)
-			return rc;
-	}
+	if (rc != IMP_OK)
+		return rc;
 	if (ferror(fe->out.f)) {
 		IMP_ERROR("writing %s failed", fe->out.tmp);
 		return IMP_ERR_IO;

@@ -58,6 +58,18 @@ void exp_outdir_abort(struct exp_outdir *d);
  */
 char *exp_out_sibling(const char *path, const char *suffix);
 
+/*
+ * The push loop of the file drivers: each record's payload is read (not
+ * verified: the records come from the station's own journal; verification
+ * is the registry's and the audit's job), a malformed JWS is rejected with
+ * that reason, and one(state, record, payload, result) takes the rest. The
+ * first error one returns stops the loop and is returned.
+ */
+typedef imp_err (*exp_push_one_fn)(void *state, const struct exp_record *r, json_t *payload,
+				   struct exp_result *res);
+imp_err exp_push_each(void *state, const struct exp_record *recs, size_t n,
+		      struct exp_result *res, exp_push_one_fn one);
+
 /* The string member k of o, or "" (never NULL). */
 const char *exp_str(const json_t *o, const char *k);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "files_int.h"
+#include "formats/jws.h"
 #include "imprint/log.h"
 
 static bool exists(const char *path)
@@ -287,4 +288,24 @@ char *exp_json_text(const json_t *v, bool indent)
 		out = NULL;
 	free(body);
 	return out;
+}
+
+imp_err exp_push_each(void *state, const struct exp_record *recs, size_t n,
+		      struct exp_result *res, exp_push_one_fn one)
+{
+	for (size_t i = 0; i < n; i++) {
+		json_t *payload = NULL;
+		imp_err rc = fmt_jws_peek_payload(recs[i].jws, &payload);
+
+		if (rc != IMP_OK) {
+			res[i].status = EXP_REJECTED;
+			snprintf(res[i].reason, sizeof(res[i].reason), "malformed JWS");
+			continue;
+		}
+		rc = one(state, &recs[i], payload, &res[i]);
+		json_decref(payload);
+		if (rc != IMP_OK)
+			return rc;
+	}
+	return IMP_OK;
 }

@@ -199,27 +199,16 @@ cleanup:
 	return rc;
 }
 
+static imp_err tp_one(void *state, const struct exp_record *r, json_t *rec,
+		      struct exp_result *res)
+{
+	return tp_entry(state, r, rec, res);
+}
+
 static imp_err tp_push(void *state, const struct exp_record *recs, size_t n,
 		       struct exp_result *res)
 {
-	struct tp_exp *tp = state;
-
-	for (size_t i = 0; i < n; i++) {
-		json_t *rec = NULL;
-		/* the station's own journal: verification is the registry's and the audit's */
-		imp_err rc = fmt_jws_peek_payload(recs[i].jws, &rec);
-
-		if (rc != IMP_OK) {
-			res[i].status = EXP_REJECTED;
-			snprintf(res[i].reason, sizeof(res[i].reason), "malformed JWS");
-			continue;
-		}
-		rc = tp_entry(tp, &recs[i], rec, &res[i]);
-		json_decref(rec);
-		if (rc != IMP_OK)
-			return rc;
-	}
-	return IMP_OK;
+	return exp_push_each(state, recs, n, res, tp_one);
 }
 
 static imp_err tp_close(void *state)
