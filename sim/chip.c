@@ -121,6 +121,22 @@ uint64_t sim_busy_ns(struct sim_chip *c, double us)
 	return ns;
 }
 
+void sim_busy_queue(struct sim_chip *c, uint64_t *busy_until, double us)
+{
+	uint64_t ns = sim_busy_ns(c, us), now = imp_now_ns();
+
+	if (ns)
+		*busy_until = (*busy_until > now ? *busy_until : now) + ns;
+}
+
+void sim_busy_wait(uint64_t busy_until)
+{
+	uint64_t now = imp_now_ns();
+
+	if (busy_until > now + SIM_STALL_SLACK_NS)
+		imp_sleep_us((busy_until - now - SIM_STALL_SLACK_NS + 999) / 1000);
+}
+
 uint64_t sim_chip_mass_erases(const struct sim_chip *chip)
 {
 	return __atomic_load_n(&chip->mass_erases, __ATOMIC_RELAXED);

@@ -138,6 +138,20 @@ uint32_t sim_load32(const void *p);
 void sim_charge_us(const struct sim_chip *c, double us);
 /* Count a modelled delay that the chip spends busy while the caller goes on. */
 uint64_t sim_busy_ns(struct sim_chip *c, double us);
+/*
+ * A non-volatile controller that stalls the bus while it is busy, as the
+ * AHB does on the parts (nRF52 NVMC, STM32U5 FLASH). *busy_until is the
+ * end of the work queued so far (imp_now_ns() time, 0 when idle).
+ * sim_busy_queue queues an operation of us modelled microseconds after the
+ * ones still running; sim_busy_wait takes the stall in steps of at least
+ * SIM_STALL_SLACK_NS: an access may be taken while up to that much work is
+ * still queued (the operations then follow each other in time), so that
+ * word after word costs its modelled time on average without a sleep per
+ * word, which a loaded machine stretches.
+ */
+#define SIM_STALL_SLACK_NS 2000000u
+void sim_busy_queue(struct sim_chip *c, uint64_t *busy_until, double us);
+void sim_busy_wait(uint64_t busy_until);
 /* Full system reset (peripherals, then core), c->mu held. */
 void sim_system_reset(struct sim_chip *c);
 

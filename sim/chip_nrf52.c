@@ -190,32 +190,16 @@ static bool nrf_locked(const struct sim_chip *c)
 	return st(c)->ap_locked || st(c)->eraseall_until || st(c)->ctrl_reset;
 }
 
-/*
- * The bus stalls while the NVMC is busy, as the AHB does on the part. The
- * stall is taken in steps of at least STALL_SLACK_NS: a write may be taken
- * while up to that much work is still queued (the operations then follow
- * each other in time), so that word after word costs its modelled time on
- * average without a sleep per word, which a loaded machine stretches.
- */
-#define STALL_SLACK_NS 2000000u
-
+/* The bus stalls while the NVMC is busy (sim_busy_wait). */
 static void wait_ready(struct sim_chip *c)
 {
-	uint64_t now = imp_now_ns(), until = st(c)->busy_until;
-
-	if (until > now + STALL_SLACK_NS)
-		imp_sleep_us((until - now - STALL_SLACK_NS + 999) / 1000);
+	sim_busy_wait(st(c)->busy_until);
 }
 
 /* Queue an operation of us microseconds after the ones still running. */
 static void set_busy(struct sim_chip *c, double us)
 {
-	uint64_t ns = sim_busy_ns(c, us), now = imp_now_ns(), base;
-
-	if (!ns)
-		return;
-	base = st(c)->busy_until > now ? st(c)->busy_until : now;
-	st(c)->busy_until = base + ns;
+	sim_busy_queue(c, &st(c)->busy_until, us);
 }
 
 static bool nvmc_ready(const struct sim_chip *c)

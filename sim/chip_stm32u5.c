@@ -305,24 +305,14 @@ static bool u5_debug_refuses(const struct sim_chip *c, uint32_t addr, size_t n)
 
 /* ---- busy time: the bus stalls while BSY (as nRF52's NVMC model) ---- */
 
-#define STALL_SLACK_NS 2000000u
-
 static void wait_ready(struct sim_chip *c)
 {
-	uint64_t now = imp_now_ns(), until = st(c)->busy_until;
-
-	if (until > now + STALL_SLACK_NS)
-		imp_sleep_us((until - now - STALL_SLACK_NS + 999) / 1000);
+	sim_busy_wait(st(c)->busy_until);
 }
 
 static void set_busy(struct sim_chip *c, double us)
 {
-	uint64_t ns = sim_busy_ns(c, us), now = imp_now_ns(), base;
-
-	if (!ns)
-		return;
-	base = st(c)->busy_until > now ? st(c)->busy_until : now;
-	st(c)->busy_until = base + ns;
+	sim_busy_queue(c, &st(c)->busy_until, us);
 }
 
 static bool busy(const struct sim_chip *c)
