@@ -102,9 +102,9 @@ for n in 1 16; do
 		VB=
 	fi
 	"$vboard" --boards "$n" --chip "$chip" --bitbang 0 --state-dir "$T/o$n$chip" --latency 1 \
-		--endpoints "$T/oep$n" --stats "$T/ostats$n" >/dev/null 2>&1 &
+		--endpoints "$T/oep$n$chip" --stats "$T/ostats$n$chip" >/dev/null 2>&1 &
 	VB=$!
-	for _ in $(seq 1 200); do grep -q ready "$T/oep$n" 2>/dev/null && break; sleep 0.05; done
+	for _ in $(seq 1 200); do grep -q ready "$T/oep$n$chip" 2>/dev/null && break; sleep 0.05; done
 	fixtures=$(awk -v cfg="$cfg" '
 		match($0, /"bitbang":"127.0.0.1:[0-9]+"/) {
 			bb = substr($0, RSTART + 21, RLENGTH - 22)
@@ -112,28 +112,28 @@ for n in 1 16; do
 			uart = substr($0, RSTART + 8, RLENGTH - 9)
 			printf "%s{\"name\":\"F%d\",\"probe\":\"openocd://%s?set.VBOARD_PORT=%s\",\"uart\":\"%s\"}", sep, ++k, cfg, bb, uart
 			sep = ","
-		}' "$T/oep$n")
-	cat >"$T/oc$n.json" <<EOC
+		}' "$T/oep$n$chip")
+	cat >"$T/oc$n$chip.json" <<EOC
 {"version":1,"station_id":"demo-station","target":"$target","firmware":{"image":"$fw",
  "signature":"$data/demo/firmware.sig"},"fixtures":[$fixtures]}
 EOC
 	TIMEFORMAT='%R %U %S'
-	{ time "$imprint" --json --data-dir "$data" --config "$T/oc$n.json" provision >"$T/oout$n" 2>"$T/oerr$n" || true; } 2>"$T/otime$n"
+	{ time "$imprint" --json --data-dir "$data" --config "$T/oc$n$chip.json" provision >"$T/oout$n$chip" 2>"$T/oerr$n$chip" || true; } 2>"$T/otime$n$chip"
 	kill "$VB"
 	wait "$VB" 2>/dev/null || true
 	VB=
-	read -r real user sys <"$T/otime$n"
-	wall=$(grep '"event":"result"' "$T/oout$n" | sed -n 's/.*"seconds":\([0-9.e+-]*\).*/\1/p' |
+	read -r real user sys <"$T/otime$n$chip"
+	wall=$(grep '"event":"result"' "$T/oout$n$chip" | sed -n 's/.*"seconds":\([0-9.e+-]*\).*/\1/p' |
 		awk '{ s += $1 } END { if (NR) printf "%.3f", s / NR; else print "nan" }')
-	floor=$(sed -n 's/.*"modelled_s":\([0-9.]*\).*/\1/p' "$T/ostats$n" | awk '{ s += $1 } END { if (NR) printf "%.3f", s / NR; else print "nan" }')
-	done=$(grep -c '"state":"DONE"' <(grep '"event":"result"' "$T/oout$n") || true)
+	floor=$(sed -n 's/.*"modelled_s":\([0-9.]*\).*/\1/p' "$T/ostats$n$chip" | awk '{ s += $1 } END { if (NR) printf "%.3f", s / NR; else print "nan" }')
+	done=$(grep -c '"state":"DONE"' <(grep '"event":"result"' "$T/oout$n$chip") || true)
 	tp=$(awk -v n="$done" -v r="$real" 'BEGIN { printf "%.0f", n * 3600 / r }')
 	[ -n "$one_tp" ] || one_tp=$tp
 	scale=$(awk -v tp="$tp" -v one="$one_tp" -v n="$n" 'BEGIN { if (one) printf "%.2f", tp / (one * n); else print "nan" }')
 	ratio=$(awk -v w="$wall" -v f="$floor" 'BEGIN { if (f) printf "%.3f", w / f; else print "nan" }')
 	vsprog=$(awk -v w="$wall" -v p="$prog" 'BEGIN { if (p + 0) printf "%.2f (program %.2f s)", w / p, p; else print "n/a" }')
 	printf '%-9s %-7s %-14s %-14s %-8s %-16s %-14s %-22s\n' "$n" "$done/$n" "$wall" "$floor" "$ratio" "$tp" "$scale" "$vsprog"
-	[ "$done" = "$n" ] || { echo "  (failures:)"; grep error "$T/oerr$n" | sort | uniq -c | head -5; }
+	[ "$done" = "$n" ] || { echo "  (failures:)"; grep error "$T/oerr$n$chip" | sort | uniq -c | head -5; }
 done
 }
 oocd_rows nordic-nrf52840 "$here/board/openocd/vboard-nrf52840.cfg" nordic-nrf52840 0
