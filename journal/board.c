@@ -606,9 +606,9 @@ imp_err jnl_get_board(struct jnl *j, const char *uid, struct jnl_board *out)
 	rc = uid_norm(uid, u);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&j->lock);
+	jdb_lock_read(j);
 	rc = load_board(j->db, "uid", u, out);
-	pthread_mutex_unlock(&j->lock);
+	jdb_unlock_read(j);
 	if (rc)
 		jnl_board_release(out);
 	return rc;
@@ -623,9 +623,9 @@ imp_err jnl_get_board_by_serial(struct jnl *j, const char *serial,
 	memset(out, 0, sizeof(*out));
 	if (!serial || !serial[0])
 		return IMP_ERR_NOT_FOUND;
-	pthread_mutex_lock(&j->lock);
+	jdb_lock_read(j);
 	rc = load_board(j->db, "serial", serial, out);
-	pthread_mutex_unlock(&j->lock);
+	jdb_unlock_read(j);
 	if (rc)
 		jnl_board_release(out);
 	return rc;
