@@ -136,6 +136,13 @@ static int p256_named_point(EVP_PKEY *key, uint8_t point[65])
 	return strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) == 0;
 }
 
+int fmt_pubkey_is_point(EVP_PKEY *key, const uint8_t point[65])
+{
+	uint8_t have[65];
+
+	return p256_named_point(key, have) && memcmp(have, point, sizeof(have)) == 0;
+}
+
 imp_err fmt_pubkey_ski(EVP_PKEY *key, uint8_t ski[20])
 {
 	X509_PUBKEY *xpk = NULL;

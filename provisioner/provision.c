@@ -349,11 +349,20 @@ static imp_err step_keys_device(struct job *j, json_t *add)
 		rc = fmt_csr_parse(csr_der, csr_len, &csr); /* checks the self-signature */
 	if (rc == IMP_OK)
 		rc = fmt_csr_public_key(csr, &csr_key);
-	if (rc == IMP_OK)
-		rc = fmt_pubkey_from_point(pub, &board_key);
 	if (rc != IMP_OK)
 		goto cleanup;
-	if (!fmt_pubkey_equal(csr_key, board_key)) {
+	/* The CSR's key (its point checked on the curve when it was decoded,
+	 * its self-signature verified) is the board's when it is that point:
+	 * no second key built from the point and checked again. */
+	if (fmt_pubkey_is_point(csr_key, pub)) {
+		board_key = csr_key;
+		csr_key = NULL;
+	} else {
+		rc = fmt_pubkey_from_point(pub, &board_key);
+		if (rc != IMP_OK)
+			goto cleanup;
+	}
+	if (csr_key && !fmt_pubkey_equal(csr_key, board_key)) {
 		IMP_ERROR("%s: the board's csr is not for the key it generated; board rejected",
 			  j->fx->name);
 		rc = IMP_ERR_VERIFY;
