@@ -501,7 +501,7 @@ static void leave(struct jnl *j)
 	pthread_mutex_unlock(&j->lock);
 }
 
-imp_err jdb_begin(struct jnl *j)
+static imp_err begin(struct jnl *j, bool issue)
 {
 	imp_err rc;
 
@@ -511,6 +511,16 @@ imp_err jdb_begin(struct jnl *j)
 		return IMP_ERR_JOURNAL;
 	}
 	lock_enter(j);
+	/* One allocation per shared commit: the anchor's intent may run only
+	 * one counter ahead of the journal ("intent = c + 1" is a cut
+	 * allocation; more ahead says the journal was rolled back). */
+	if (issue && j->txn_open && j->anchor_dirty) {
+		char keep[sizeof(jerr_msg)];
+
+		memcpy(keep, jerr_msg, sizeof(keep));
+		batch_commit(j);
+		memcpy(jerr_msg, keep, sizeof(keep));
+	}
 	if (!j->txn_open) {
 		rc = jdb_exec(j->db, "BEGIN IMMEDIATE");
 		if (rc) {
@@ -526,6 +536,16 @@ imp_err jdb_begin(struct jnl *j)
 	if (rc)
 		leave(j);
 	return rc;
+}
+
+imp_err jdb_begin(struct jnl *j)
+{
+	return begin(j, false);
+}
+
+imp_err jdb_begin_issue(struct jnl *j)
+{
+	return begin(j, true);
 }
 
 imp_err jdb_end(struct jnl *j, imp_err rc)

@@ -108,6 +108,10 @@ imp_err jdb_step_row(sqlite3 *db, sqlite3_stmt *st);
 /* Lock the handle and open the operation's savepoint, in the shared
  * transaction (BEGIN IMMEDIATE if none is open). */
 imp_err jdb_begin(struct jnl *j);
+/* jdb_begin() for an operation that may issue a serial counter: a shared
+ * transaction already holding one is committed first, so a commit never
+ * holds two (the anchor's intent runs at most one counter ahead). */
+imp_err jdb_begin_issue(struct jnl *j);
 /* rc IMP_OK: release the savepoint and wait until a COMMIT holding it is
  * durable (running it if no other thread is waiting for the lock), take an
  * automatic checkpoint if one is due; else roll back to the savepoint.

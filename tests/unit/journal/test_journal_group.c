@@ -50,6 +50,8 @@ static void nap_us(long us)
 struct shared {
 	const char *path;
 	struct jnl *j;
+	uint64_t committed;     /* the head before the open batch */
+	int max_allocs;         /* the most allocations one COMMIT held */
 	unsigned max_ops;       /* the most operations one COMMIT held */
 	unsigned commits;
 	int invisible;          /* returns whose write another connection missed */
@@ -66,6 +68,23 @@ static void queue_hook(void *arg, enum jdb_commit_point at, unsigned ops, int sr
 	s->commits++;
 	if (ops > s->max_ops)
 		s->max_ops = ops;
+	{
+		sqlite3_stmt *st = NULL;
+
+		if (sqlite3_prepare_v2(s->j->db, "SELECT count(*), coalesce(max(seq), 0) FROM "
+				       "events WHERE seq > ?1 AND kind = 'alloc'", -1, &st,
+				       NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, (sqlite3_int64)s->committed);
+			if (sqlite3_step(st) == SQLITE_ROW &&
+			    sqlite3_column_int(st, 0) > s->max_allocs)
+				s->max_allocs = sqlite3_column_int(st, 0);
+		}
+		sqlite3_finalize(st);
+		if (sqlite3_prepare_v2(s->j->db, "SELECT coalesce(max(seq), 0) FROM events", -1,
+				       &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+			s->committed = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
 	nap_us(300); /* the other threads queue for the lock meanwhile */
 }
 
@@ -176,6 +195,7 @@ static void test_visible_on_return(void **state)
 	assert_int_equal(s.failures, 0);
 	assert_int_equal(s.invisible, 0);
 	assert_true(s.max_ops >= 2); /* the commits were shared */
+	assert_int_equal(s.max_allocs, 1); /* ... but never by two allocations */
 	assert_true(s.commits < (unsigned)(THREADS * PER_THREAD * 6));
 	assert_int_equal(jnl_verify_chain(s.j, &vo, &r), IMP_OK);
 	assert_int_equal(r.events, (uint64_t)jt_sql_int(path, "SELECT count(*) FROM events"));
@@ -195,21 +215,24 @@ struct killer {
 };
 
 /* The events of the open transaction, as "E seq uid" lines; the number of
- * distinct boards among them. */
-static int batch_events(struct killer *k, char *buf, size_t cap, size_t *len)
+ * distinct boards among them, and (allocs) of "alloc" events. */
+static int batch_events(struct killer *k, char *buf, size_t cap, size_t *len, int *allocs)
 {
 	sqlite3_stmt *st = NULL;
 	char seen[MAX_BATCH_EVENTS][25];
 	int nseen = 0;
 
 	*len = 0;
-	if (sqlite3_prepare_v2(k->j->db, "SELECT seq, uid FROM events WHERE seq > ?1 AND "
+	*allocs = 0;
+	if (sqlite3_prepare_v2(k->j->db, "SELECT seq, uid, kind FROM events WHERE seq > ?1 AND "
 			       "uid IS NOT NULL", -1, &st, NULL))
 		return 0;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)k->committed);
 	while (sqlite3_step(st) == SQLITE_ROW && *len + 64 < cap) {
 		const char *uid = (const char *)sqlite3_column_text(st, 1);
 		bool known = false;
+
+		*allocs += strcmp((const char *)sqlite3_column_text(st, 2), "alloc") == 0;
 
 		*len += (size_t)snprintf(buf + *len, cap - *len, "E %lld %s\n",
 					 (long long)sqlite3_column_int64(st, 0), uid);
@@ -241,12 +264,16 @@ static size_t batch_len;
 static void kill_hook(void *arg, enum jdb_commit_point at, unsigned ops, int src)
 {
 	struct killer *k = arg;
+	int allocs = 0;
 
 	if (at == JDB_BEFORE_COMMIT) {
 		nap_us(300);
+		/* Kill before a shared commit that also allocates: the anchor's
+		 * intent is then ahead of the journal, by one at most, or the
+		 * reopen refuses the journal as rolled back. */
 		if (k->at == JDB_BEFORE_COMMIT && ops >= 2 &&
-		    batch_events(k, batch_buf, sizeof(batch_buf), &batch_len) >= 2 &&
-		    k->skip-- <= 0) {
+		    batch_events(k, batch_buf, sizeof(batch_buf), &batch_len, &allocs) >= 2 &&
+		    allocs >= 1 && k->skip-- <= 0) {
 			if (write(k->fd, batch_buf, batch_len) != (ssize_t)batch_len)
 				_exit(3);
 			raise(SIGKILL);
@@ -254,7 +281,8 @@ static void kill_hook(void *arg, enum jdb_commit_point at, unsigned ops, int src
 		return;
 	}
 	if (src == SQLITE_OK && k->at == JDB_AFTER_COMMIT && ops >= 2 &&
-	    batch_events(k, batch_buf, sizeof(batch_buf), &batch_len) >= 2 && k->skip-- <= 0) {
+	    batch_events(k, batch_buf, sizeof(batch_buf), &batch_len, &allocs) >= 2 &&
+	    k->skip-- <= 0) {
 		/* Durable now; no waiter has been told. */
 		if (write(k->fd, batch_buf, batch_len) != (ssize_t)batch_len)
 			_exit(3);
