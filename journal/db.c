@@ -1157,6 +1157,7 @@ void jnl_close(struct jnl *j)
 			batch_commit(j);
 			pthread_mutex_unlock(&j->lock);
 		}
+		jdata_cache_free(j);
 		cache_detach(j->db);
 		src = sqlite3_close(j->db);
 		if (src != SQLITE_OK)

@@ -20,6 +20,14 @@ enum jdb_commit_point {
 typedef void (*jdb_commit_hook)(void *arg, enum jdb_commit_point at, unsigned ops, int sqlite_rc);
 struct jdb_waiter;
 
+/* A board's data as the journal last wrote it, parsed (board.c). */
+#define JDATA_CACHE 64
+struct jdata_cached {
+	char uid[JNL_UID_HEX_MAX + 1];
+	char *text;               /* the row's data text this object is */
+	json_t *obj;
+};
+
 struct jnl {
 	sqlite3 *db;
 	pthread_mutex_t lock;     /* one transaction at a time on db */
@@ -58,7 +66,15 @@ struct jnl {
 	uint64_t op_anchor_counter;
 	jdb_commit_hook commit_hook;
 	void *commit_hook_arg;
+	/* The data merge of a state change parses the row's data only when it
+	 * is not the text this handle last wrote for that board (with the
+	 * handle locked; an entry is taken out while it is worked on). */
+	struct jdata_cached data_cache[JDATA_CACHE];
+	unsigned data_next;
 };
+
+/* Drop the data cache (jnl_close). */
+void jdata_cache_free(struct jnl *j);
 
 /* Settings keys. PERSISTED. */
 #define JS_STATION_ID "station_id"
