@@ -1,7 +1,7 @@
-#include <pthread.h>
 #include <string.h>
 
 #include "board/rsp.h"
+#include "imprint/util.h"
 
 /* Hex digit value + 1, 0 for anything else: one load per digit, and a
  * bad digit shows as bit 7 of (value - 1). */
@@ -238,24 +238,7 @@ size_t board_rsp_escape(const uint8_t *in, size_t n, uint8_t *out, size_t cap, s
 	return o;
 }
 
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i << 24;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 0x80000000u ? c << 1 ^ 0x04C11DB7u : c << 1;
-		crc_table[i] = c;
-	}
-}
-
 uint32_t board_rsp_crc32(uint32_t crc, const uint8_t *buf, size_t n)
 {
-	pthread_once(&crc_once, crc_init);
-	for (size_t i = 0; i < n; i++)
-		crc = crc << 8 ^ crc_table[(crc >> 24 ^ buf[i]) & 0xFF];
-	return crc;
+	return imp_crc32_msb(crc, buf, n);
 }
