@@ -20,6 +20,7 @@
 #include "card.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
+#include "sim/buspirate.h"
 
 uint64_t sim_rand64(uint64_t *s)
 {
@@ -284,6 +285,10 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 	pthread_rwlock_init(&b->slot_lock, NULL);
 	b->bmp_master = -1;
 	b->bmp_slave = -1;
+	b->pirate_master = -1;
+	b->pirate_slave = -1;
+	b->pirate_watch = -1;
+	b->cap_pirate_fd = -1;
 	if (getrandom(&b->uart_rng, sizeof(b->uart_rng), 0) != sizeof(b->uart_rng) || cfg->seed)
 		b->uart_rng = mix(cfg->seed * 31 + (uint64_t)index * 2 + 1);
 	b->rsp_rng = mix(b->uart_rng);
@@ -320,6 +325,20 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 		if (rc != IMP_OK)
 			goto fail;
 	}
+	if (cfg->buspirate) {
+		rc = raw_pty(&b->pirate_master, &b->pirate_slave, b->pirate_path,
+			     sizeof(b->pirate_path));
+		if (rc != IMP_OK)
+			goto fail;
+		fcntl(b->pirate_master, F_SETFL, fcntl(b->pirate_master, F_GETFL) | O_NONBLOCK);
+		b->pirate_watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (b->pirate_watch < 0 ||
+		    inotify_add_watch(b->pirate_watch, b->pirate_path, IN_CLOSE) < 0)
+			IMP_WARN("board %d: cannot watch %s (%s): a closed port is not seen, "
+				 "only a half-received command is dropped after %d ms",
+				 b->index, b->pirate_path, strerror(errno), SIM_PIRATE_IDLE_MS);
+		b->cap_pirate_fd = open_capture(cfg, index, "pirate");
+	}
 	if (pthread_create(&b->agent_thread, NULL, sim_agent_main, b) != 0) {
 		rc = IMP_ERR_INTERNAL;
 		goto fail;
@@ -343,6 +362,13 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 			goto fail;
 		}
 		b->bb_started = true;
+	}
+	if (b->pirate_master >= 0) {
+		if (pthread_create(&b->pirate_thread, NULL, sim_pirate_main, b) != 0) {
+			rc = IMP_ERR_INTERNAL;
+			goto fail;
+		}
+		b->pirate_started = true;
 	}
 	if (cfg->pcsc_port) {
 		struct sim_card_opts ko = { cfg->pcsc_host ? cfg->pcsc_host : "127.0.0.1",
@@ -379,6 +405,16 @@ void sim_board_free(struct sim_board *b)
 		pthread_join(b->bb_thread, NULL);
 	if (b->bmp_started)
 		pthread_join(b->bmp_thread, NULL);
+	if (b->pirate_started)
+		pthread_join(b->pirate_thread, NULL);
+	if (b->pirate_watch >= 0)
+		close(b->pirate_watch);
+	if (b->pirate_slave >= 0)
+		close(b->pirate_slave);
+	if (b->pirate_master >= 0)
+		close(b->pirate_master);
+	if (b->cap_pirate_fd >= 0)
+		close(b->cap_pirate_fd);
 	if (b->bmp_slave >= 0)
 		close(b->bmp_slave);
 	if (b->bmp_master >= 0)
@@ -509,6 +545,8 @@ char *sim_board_endpoint_json(const struct sim_board *b)
 		snprintf(rsp, sizeof(rsp), "127.0.0.1:%u", b->bb_port);
 		json_object_set_new(o, "bitbang", json_string(rsp));
 	}
+	if (b->pirate_master >= 0)
+		json_object_set_new(o, "buspirate", json_string(b->pirate_path));
 	if (b->bmp_master >= 0)
 		json_object_set_new(o, "bmp", json_string(b->bmp_path));
 	json_object_set_new(o, "chip", json_string(b->chip ? sim_chip_family(b->chip)

@@ -1,0 +1,393 @@
+/*
+ * The Bus Pirate probe of the virtual board (sim/buspirate.h): the decoder,
+ * and its server on a pseudo-terminal, one per board.
+ *
+ * The pty: the board holds a slave descriptor open for its whole life, so
+ * the path ("buspirate" in the endpoint line) stays valid while OpenOCD
+ * closes and reopens it and the master never sees a hang-up; the termios
+ * settings (raw, set here; OpenOCD only clears flags) persist with it. An
+ * inotify watch on the slave path sees the host close it: then whatever it
+ * left unread either way is dropped, the decoder goes back to the console
+ * and the chip's debug session ends (sim_chip_debug_detach), as the
+ * remote_bitbang server does when its client disconnects. Each batch of
+ * bytes read from the master is decoded under the slot lock and answered
+ * with one write.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "board_int.h"
+#include "imprint/log.h"
+#include "sim/buspirate.h"
+
+enum {
+	OCD_EXIT = 0x00,
+	OCD_PORT_MODE = 0x01,
+	OCD_FEATURE = 0x02,
+	OCD_READ_ADCS = 0x03,
+	OCD_TAP_SHIFT = 0x05,
+	OCD_ENTER = 0x06,
+	OCD_UART_SPEED = 0x07,
+	OCD_JTAG_SPEED = 0x08,
+};
+
+enum { FEAT_TRST = 0x04, FEAT_SRST = 0x08 };
+
+/* ADC counts (the firmware's 10-bit readings through its divider, 155.15
+ * counts per volt as OpenOCD converts them): probe, pull-up, 3.3 V, 5 V. */
+static const uint16_t adc_counts[4] = { 0, 0, 512, 776 };
+
+void sim_pirate_init(struct sim_pirate *p, bool srst_wired)
+{
+	memset(p, 0, sizeof(*p));
+	p->srst_wired = srst_wired;
+}
+
+void sim_pirate_hangup(struct sim_pirate *p)
+{
+	p->mode = SIM_PIRATE_CONSOLE;
+	p->zeros = 0;
+	p->cmd = 0;
+	p->have = 0;
+	p->shift_left = 0;
+	p->shift_half = false;
+}
+
+void sim_pirate_idle(struct sim_pirate *p)
+{
+	p->cmd = 0;
+	p->have = 0;
+	p->shift_left = 0;
+	p->shift_half = false;
+}
+
+static size_t put(uint8_t *out, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(out, s, n);
+	return n;
+}
+
+static void set_trst(struct sim_pirate *p, bool low)
+{
+	if (low && p->dap)
+		sim_dap_trst(p->dap);
+	p->trst_low = low;
+}
+
+static void set_srst(struct sim_pirate *p, bool low)
+{
+	if (p->srst_low && !low && p->srst_wired && p->chip) {
+		IMP_DEBUG("bus pirate: nRESET released: reset");
+		sim_chip_reset(p->chip);
+	}
+	p->srst_low = low;
+}
+
+/* Shift up to 8 bits of one (TDI, TMS) pair; returns the TDO byte. */
+static uint8_t shift_pair(struct sim_pirate *p, uint8_t tdi, uint8_t tms)
+{
+	unsigned bits = p->shift_left < 8 ? p->shift_left : 8;
+	uint8_t tdo = 0;
+
+	for (unsigned i = 0; i < bits; i++) {
+		/* nothing drives TDO without a board: the pull-up reads 1 */
+		int level = p->dap ? sim_dap_tdo(p->dap) : 1;
+
+		tdo |= (uint8_t)(level << i);
+		if (p->pin_mode == 0 || !p->dap)
+			continue; /* TCK not driven, or nothing to clock */
+		if (p->trst_low)
+			sim_dap_trst(p->dap);
+		else
+			sim_dap_clock(p->dap, (tms >> i) & 1, (tdi >> i) & 1);
+	}
+	p->shift_left -= bits;
+	p->shifted_bits += bits;
+	return tdo;
+}
+
+/* One byte in OpenOCD mode: collect a command's arguments, then act. */
+static size_t ocd_byte(struct sim_pirate *p, uint8_t ch, uint8_t *out)
+{
+	size_t o = 0;
+
+	if (p->cmd == OCD_TAP_SHIFT && p->have == 2) {
+		/* the data pairs */
+		if (!p->shift_half) {
+			p->shift_tdi = ch;
+			p->shift_half = true;
+			return 0;
+		}
+		p->shift_half = false;
+		out[o++] = shift_pair(p, p->shift_tdi, ch);
+		if (p->shift_left == 0)
+			p->cmd = 0;
+		return o;
+	}
+	if (p->cmd == 0) {
+		switch (ch) {
+		case OCD_EXIT:
+			p->mode = SIM_PIRATE_BBIO;
+			return put(out, "BBIO1");
+		case OCD_READ_ADCS:
+			out[o++] = OCD_READ_ADCS;
+			out[o++] = 8;
+			for (int i = 0; i < 4; i++) {
+				out[o++] = (uint8_t)(adc_counts[i] >> 8);
+				out[o++] = (uint8_t)adc_counts[i];
+			}
+			return o;
+		case OCD_ENTER:
+			return put(out, "OCD1");
+		case OCD_PORT_MODE:
+		case OCD_FEATURE:
+		case OCD_TAP_SHIFT:
+		case OCD_UART_SPEED:
+		case OCD_JTAG_SPEED:
+			p->cmd = ch;
+			p->have = 0;
+			return 0;
+		default:
+			out[o++] = 0x00; /* unknown command */
+			return o;
+		}
+	}
+	p->arg[p->have++] = ch;
+	switch (p->cmd) {
+	case OCD_PORT_MODE:
+		p->pin_mode = ch <= 2 ? ch : 0;
+		if (p->pin_mode != 0) {
+			/* the firmware drives every output low first */
+			set_trst(p, true);
+			set_srst(p, true);
+		} else {
+			/* nothing driven: the board's pull-ups release both */
+			set_trst(p, false);
+			set_srst(p, false);
+		}
+		p->cmd = 0;
+		break;
+	case OCD_FEATURE:
+		if (p->have < 2)
+			break;
+		if (p->arg[0] == FEAT_TRST && p->pin_mode != 0)
+			set_trst(p, p->arg[1] == 0);
+		else if (p->arg[0] == FEAT_SRST && p->pin_mode != 0)
+			set_srst(p, p->arg[1] == 0);
+		p->cmd = 0;
+		break;
+	case OCD_JTAG_SPEED:
+		if (p->have == 2)
+			p->cmd = 0;
+		break;
+	case OCD_UART_SPEED:
+		if (p->have < 3)
+			break;
+		out[o++] = OCD_UART_SPEED;
+		out[o++] = p->arg[1] == 0xAA && p->arg[2] == 0x55 ? p->arg[0] : 0x00;
+		p->cmd = 0;
+		break;
+	case OCD_TAP_SHIFT:
+		if (p->have < 2)
+			break;
+		p->shift_left = (unsigned)p->arg[0] << 8 | p->arg[1];
+		if (p->shift_left > SIM_PIRATE_MAX_SHIFT_BITS)
+			p->shift_left = SIM_PIRATE_MAX_SHIFT_BITS;
+		p->shift_half = false;
+		out[o++] = OCD_TAP_SHIFT;
+		out[o++] = p->arg[0];
+		out[o++] = p->arg[1];
+		if (p->shift_left == 0)
+			p->cmd = 0;
+		break;
+	default:
+		p->cmd = 0;
+		break;
+	}
+	return o;
+}
+
+size_t sim_pirate_feed(struct sim_pirate *p, const uint8_t *in, size_t n, uint8_t *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t ch = in[i];
+
+		switch (p->mode) {
+		case SIM_PIRATE_CONSOLE:
+			if (ch != 0x00) {
+				p->zeros = 0;
+				break;
+			}
+			if (++p->zeros == SIM_PIRATE_ZEROS_TO_BBIO) {
+				p->zeros = 0;
+				p->mode = SIM_PIRATE_BBIO;
+				o += put(out + o, "BBIO1");
+			}
+			break;
+		case SIM_PIRATE_BBIO:
+			if (ch == 0x00) {
+				o += put(out + o, "BBIO1");
+			} else if (ch == OCD_ENTER) {
+				p->mode = SIM_PIRATE_OCD;
+				p->cmd = 0;
+				o += put(out + o, "OCD1");
+			} else if (ch == 0x0F) {
+				p->mode = SIM_PIRATE_CONSOLE;
+				p->zeros = 0;
+				out[o++] = 0x01;
+			}
+			break;
+		case SIM_PIRATE_OCD:
+			o += ocd_byte(p, ch, out + o);
+			break;
+		}
+	}
+	return o;
+}
+
+/* ---- the server on the board's pty ---- */
+
+static bool host_closed(struct sim_board *b)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool closed = false;
+	ssize_t n;
+
+	if (b->pirate_watch < 0)
+		return false;
+	while ((n = read(b->pirate_watch, buf, sizeof(buf))) > 0) {
+		for (char *q = buf; q < buf + n;) {
+			const struct inotify_event *e = (const struct inotify_event *)q;
+
+			if (e->mask & IN_CLOSE)
+				closed = true;
+			q += sizeof(*e) + e->len;
+		}
+	}
+	return closed;
+}
+
+/* Drop what the host wrote and we have not read, and what we wrote and it
+ * did not read. */
+static void drop_stale(struct sim_board *b)
+{
+	uint8_t junk[4096];
+
+	while (read(b->pirate_master, junk, sizeof(junk)) > 0)
+		;
+	tcflush(b->pirate_slave, TCIFLUSH);
+}
+
+static void send_answer(struct sim_board *b, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(b->pirate_master, p, n);
+
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			/* The host does not read: its queue is full. Wait a
+			 * little; a host that never reads loses the answer. */
+			struct pollfd q = { b->pirate_master, POLLOUT, 0 };
+
+			if (poll(&q, 1, 1000) > 0)
+				continue;
+		}
+		IMP_DEBUG("board %d: bus pirate: %zu answer bytes dropped", b->index, n);
+		return;
+	}
+}
+
+void *sim_pirate_main(void *arg)
+{
+	struct sim_board *b = arg;
+	struct sim_pirate pir;
+	uint8_t in[4096];
+	uint8_t *out = malloc(sizeof(in) * SIM_PIRATE_MAX_OUT_PER_BYTE);
+	struct sim_dap *dap = NULL;
+	unsigned gen;
+
+	if (!out)
+		return NULL;
+	sim_pirate_init(&pir, false);
+	pthread_rwlock_rdlock(&b->slot_lock);
+	gen = b->generation;
+	dap = b->chip ? sim_dap_new(b->chip) : NULL;
+	pthread_rwlock_unlock(&b->slot_lock);
+	for (;;) {
+		struct pollfd p[3] = { { b->pirate_master, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 },
+				       { b->pirate_watch, POLLIN, 0 } };
+		ssize_t got;
+		size_t o;
+
+		int pr = poll(p, 3, pir.cmd ? SIM_PIRATE_IDLE_MS : -1);
+
+		if (pr < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		if (pr == 0) {
+			IMP_DEBUG("board %d: bus pirate: command 0x%02x left incomplete: dropped",
+				  b->index, pir.cmd);
+			sim_pirate_idle(&pir);
+			continue;
+		}
+		if (host_closed(b)) {
+			IMP_DEBUG("board %d: bus pirate: the host closed the port", b->index);
+			drop_stale(b);
+			sim_pirate_hangup(&pir);
+			pthread_rwlock_rdlock(&b->slot_lock);
+			if (b->chip)
+				sim_chip_debug_detach(b->chip);
+			pthread_rwlock_unlock(&b->slot_lock);
+			continue;
+		}
+		if (!(p[0].revents & POLLIN)) {
+			if (p[0].revents & (POLLHUP | POLLERR))
+				usleep(2000);
+			continue;
+		}
+		got = read(b->pirate_master, in, sizeof(in));
+		if (got <= 0)
+			continue;
+		sim_capture(b->cap_pirate_fd, in, (size_t)got);
+		pthread_rwlock_rdlock(&b->slot_lock);
+		if (gen != b->generation || (dap && !b->chip)) {
+			/* The board was swapped: this is another chain. */
+			sim_dap_free(dap);
+			dap = b->chip ? sim_dap_new(b->chip) : NULL;
+			gen = b->generation;
+		}
+		pir.dap = dap;
+		pir.chip = b->chip;
+		o = sim_pirate_feed(&pir, in, (size_t)got, out);
+		pir.dap = NULL;
+		pir.chip = NULL;
+		pthread_rwlock_unlock(&b->slot_lock);
+		if (o)
+			send_answer(b, out, o);
+	}
+	pthread_rwlock_rdlock(&b->slot_lock);
+	sim_dap_free(dap);
+	pthread_rwlock_unlock(&b->slot_lock);
+	free(out);
+	return NULL;
+}
