@@ -167,7 +167,11 @@ imp_err sim_core_ppb_write(struct sim_chip *c, uint32_t addr, const uint8_t *buf
 
 /*
  * Execute up to budget instructions while c->core.executing (core_exec.c);
- * *progress: something was stored to memory. Returns the number executed.
+ * *progress: something was stored to memory, or a general-purpose register
+ * (r0-r12, sp, lr) ended the run with another value than it started with:
+ * the code computes (a CRC loop stores nothing until it ends) rather than
+ * spins on a flag (a poll loop leaves them all as they were). Returns the
+ * number executed.
  */
 int sim_core_exec(struct sim_chip *c, unsigned budget, bool *progress);
 

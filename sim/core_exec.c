@@ -444,9 +444,11 @@ int sim_core_exec(struct sim_chip *c, unsigned budget, bool *progress)
 {
 	struct sim_core *k = &c->core;
 	struct ex e = { .c = c, .r = k->regs };
+	uint32_t before[15];
 	unsigned i;
 
 	*progress = false;
+	memcpy(before, k->regs, sizeof(before));
 	for (i = 0; i < budget && k->executing; i++) {
 		int rc = step(&e);
 
@@ -464,6 +466,6 @@ int sim_core_exec(struct sim_chip *c, unsigned budget, bool *progress)
 			k->lockup = true;
 		}
 	}
-	*progress = e.stored;
+	*progress = e.stored || memcmp(before, k->regs, sizeof(before)) != 0;
 	return (int)i;
 }
