@@ -95,6 +95,14 @@ struct sim_chip_family {
 	 * accesses are not affected.
 	 */
 	bool (*debug_refuses)(const struct sim_chip *c, uint32_t addr, size_t n);
+	/*
+	 * Optional: the plain memory (SRAM: no side effects, never stalls) that
+	 * holds addr, for the core's own instruction fetches, loads and stores,
+	 * which then go to it directly: its bytes, with [*base, *base + *size)
+	 * the span they cover. NULL when addr is elsewhere (then the core goes
+	 * through read and write).
+	 */
+	uint8_t *(*ram_span)(struct sim_chip *c, uint32_t addr, uint32_t *base, uint32_t *size);
 	/* Extra fields of the endpoint line, as JSON members without braces, or NULL. */
 	void (*describe)(const struct sim_chip *c, char *out, size_t cap);
 };

@@ -25,13 +25,38 @@ struct ex {
 	struct sim_chip *c;
 	uint32_t *r;
 	bool stored; /* a store to memory (not to a peripheral) happened */
+	/* the family's SRAM (ram_span), looked up at the first access to it */
+	uint8_t *ram;
+	uint32_t ram_base, ram_size;
+	bool ram_looked;
 };
+
+/* The SRAM bytes of [a, a+n), or NULL: go through the bus. */
+static uint8_t *ram_at(struct ex *e, uint32_t a, unsigned n)
+{
+	if (!e->ram_looked) {
+		e->ram_looked = true;
+		if (e->c->fam->ram_span)
+			e->ram = e->c->fam->ram_span(e->c, a, &e->ram_base, &e->ram_size);
+		if (!e->ram)
+			e->ram_looked = false; /* not SRAM: look again next time */
+	}
+	if (!e->ram || a - e->ram_base >= e->ram_size || e->ram_size - (a - e->ram_base) < n)
+		return NULL;
+	return e->ram + (a - e->ram_base);
+}
 
 static bool ld(struct ex *e, uint32_t a, unsigned n, uint32_t *v)
 {
 	uint8_t b[4] = { 0 };
+	const uint8_t *m;
 
-	if (a & (n - 1) || e->c->fam->read(e->c, a, b, n) != IMP_OK)
+	if (a & (n - 1))
+		return false;
+	m = ram_at(e, a, n);
+	if (m)
+		memcpy(b, m, n);
+	else if (e->c->fam->read(e->c, a, b, n) != IMP_OK)
 		return false;
 	*v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 	return true;
@@ -40,8 +65,14 @@ static bool ld(struct ex *e, uint32_t a, unsigned n, uint32_t *v)
 static bool st(struct ex *e, uint32_t a, unsigned n, uint32_t v)
 {
 	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	uint8_t *m;
 
-	if (a & (n - 1) || e->c->fam->write(e->c, a, b, n) != IMP_OK)
+	if (a & (n - 1))
+		return false;
+	m = ram_at(e, a, n);
+	if (m)
+		memcpy(m, b, n);
+	else if (e->c->fam->write(e->c, a, b, n) != IMP_OK)
 		return false;
 	if (a < 0x40000000u)
 		e->stored = true;
