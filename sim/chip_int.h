@@ -95,6 +95,9 @@ struct sim_chip_family {
 	 * accesses are not affected.
 	 */
 	bool (*debug_refuses)(const struct sim_chip *c, uint32_t addr, size_t n);
+	/* Optional: until when (imp_now_ns) the flash controller is busy; 0 or
+	 * a time past: it is not. The core's thread waits for it. */
+	uint64_t (*busy_until)(const struct sim_chip *c);
 	/*
 	 * Optional: the plain memory (SRAM: no side effects, never stalls) that
 	 * holds addr, for the core's own instruction fetches, loads and stores,

@@ -301,6 +301,11 @@ static uint32_t periph_word(struct sim_chip *c, uint32_t a)
 	}
 }
 
+static uint64_t nrf_busy_until(const struct sim_chip *c)
+{
+	return st(c)->busy_until;
+}
+
 static uint8_t *nrf_ram_span(struct sim_chip *c, uint32_t addr, uint32_t *base, uint32_t *size)
 {
 	if (addr < NRF_RAM_BASE || addr - NRF_RAM_BASE >= NRF_RAM_SIZE)
@@ -630,5 +635,6 @@ const struct sim_chip_family sim_family_nrf52840 = {
 	.ap_read = nrf_ap_read,
 	.ap_write = nrf_ap_write,
 	.ram_span = nrf_ram_span,
+	.busy_until = nrf_busy_until,
 	.describe = nrf_describe,
 };
