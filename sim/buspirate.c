@@ -2,29 +2,37 @@
  * The Bus Pirate probe of the virtual board (sim/buspirate.h): the decoder,
  * and its server on a pseudo-terminal, one per board.
  *
- * The pty: the board holds a slave descriptor open for its whole life, so
- * the path ("buspirate" in the endpoint line) stays valid while OpenOCD
- * closes and reopens it and the master never sees a hang-up; the termios
- * settings (raw, set here; OpenOCD only clears flags) persist with it. An
- * inotify watch on the slave path sees the host close it: then whatever it
- * left unread either way is dropped, the decoder goes back to the console
- * and the chip's debug session ends (sim_chip_debug_detach), as the
- * remote_bitbang server does when its client disconnects. Each batch of
- * bytes read from the master is decoded under the slot lock and answered
- * with one write.
+ * The pty: the board holds only the master, so the master reads POLLHUP
+ * while no host has the slave open, which is how the host's close is seen
+ * without an inotify instance per board (the per-user limit is 128 by
+ * default, and each board's UART already holds one). The slave path
+ * ("buspirate" in the endpoint line) stays valid for as long as the master
+ * is open, across any number of OpenOCDs opening and closing it; OpenOCD
+ * sets the line itself (8N1, no echo, no CR/LF or flow-control mapping).
+ * At a close the answers the host left unread are dropped, so is the
+ * answer to a batch that was still running (a stalled flash access), the
+ * decoder goes back to the console and the chip's debug session ends
+ * (sim_chip_debug_detach), as the remote_bitbang server does when its
+ * client disconnects. A second thread counts the closes, so one that
+ * happened while a batch stalled is seen even when the next host has
+ * opened the port by then. While no host is there the threads look every
+ * SIM_PIRATE_REOPEN_POLL_MS for the next. Each batch of bytes read from the
+ * master is decoded under the slot lock and answered with one write.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "board_int.h"
 #include "imprint/log.h"
 #include "sim/buspirate.h"
+
+/* How often a port no host holds open is looked at for the next one. */
+#define SIM_PIRATE_REOPEN_POLL_MS 20
 
 enum {
 	OCD_EXIT = 0x00,
@@ -257,35 +265,60 @@ size_t sim_pirate_feed(struct sim_pirate *p, const uint8_t *in, size_t n, uint8_
 
 /* ---- the server on the board's pty ---- */
 
-static bool host_closed(struct sim_board *b)
+/* Answers the host never read: gone with it (a new host discards what it
+ * finds, but only for its first 100 ms). On a pty master, TCOFLUSH drops
+ * what waits in the slave's input. */
+static void on_close(struct sim_board *b, struct sim_pirate *pir)
 {
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool closed = false;
-	ssize_t n;
-
-	if (b->pirate_watch < 0)
-		return false;
-	while ((n = read(b->pirate_watch, buf, sizeof(buf))) > 0) {
-		for (char *q = buf; q < buf + n;) {
-			const struct inotify_event *e = (const struct inotify_event *)q;
-
-			if (e->mask & IN_CLOSE)
-				closed = true;
-			q += sizeof(*e) + e->len;
-		}
-	}
-	return closed;
+	IMP_DEBUG("board %d: bus pirate: the host closed the port (mode %d, command 0x%02x)",
+		  b->index, (int)pir->mode, pir->cmd);
+	tcflush(b->pirate_master, TCOFLUSH);
+	sim_pirate_hangup(pir);
+	pthread_rwlock_rdlock(&b->slot_lock);
+	if (b->chip)
+		sim_chip_debug_detach(b->chip);
+	pthread_rwlock_unlock(&b->slot_lock);
 }
 
-/* Drop what the host wrote and we have not read, and what we wrote and it
- * did not read. */
-static void drop_stale(struct sim_board *b)
+/* No slave descriptor is open: the master reads POLLHUP. */
+static bool hung_up(const struct sim_board *b)
 {
-	uint8_t junk[4096];
+	struct pollfd q = { b->pirate_master, 0, 0 };
 
-	while (read(b->pirate_master, junk, sizeof(junk)) > 0)
-		;
-	tcflush(b->pirate_slave, TCIFLUSH);
+	return poll(&q, 1, 0) == 1 && (q.revents & POLLHUP);
+}
+
+/*
+ * Counts the host's closes (b->pirate_closes), also while the server is
+ * stalled in a batch and a new host opened the port meanwhile: a poll for
+ * no event at all still reports POLLHUP, and wakes when the slave closes.
+ */
+void *sim_pirate_hup_main(void *arg)
+{
+	struct sim_board *b = arg;
+
+	for (;;) {
+		struct pollfd p[2] = { { b->pirate_master, 0, 0 }, { b->stop_fd, POLLIN, 0 } };
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		if (!(p[0].revents & POLLHUP))
+			continue;
+		__atomic_add_fetch(&b->pirate_closes, 1, __ATOMIC_SEQ_CST);
+		/* closed: wait for the next host to open it */
+		while (hung_up(b)) {
+			if (poll(&p[1], 1, SIM_PIRATE_REOPEN_POLL_MS) != 0)
+				return NULL;
+		}
+	}
+	return NULL;
+}
+
+static unsigned closes(const struct sim_board *b)
+{
+	return __atomic_load_n(&b->pirate_closes, __ATOMIC_SEQ_CST);
 }
 
 static void send_answer(struct sim_board *b, const uint8_t *p, size_t n)
@@ -320,7 +353,8 @@ void *sim_pirate_main(void *arg)
 	uint8_t in[4096];
 	uint8_t *out = malloc(sizeof(in) * SIM_PIRATE_MAX_OUT_PER_BYTE);
 	struct sim_dap *dap = NULL;
-	unsigned gen;
+	bool closed = true; /* no host yet */
+	unsigned gen, seen = closes(b);
 
 	if (!out)
 		return NULL;
@@ -330,12 +364,10 @@ void *sim_pirate_main(void *arg)
 	dap = b->chip ? sim_dap_new(b->chip) : NULL;
 	pthread_rwlock_unlock(&b->slot_lock);
 	for (;;) {
-		struct pollfd p[3] = { { b->pirate_master, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 },
-				       { b->pirate_watch, POLLIN, 0 } };
+		struct pollfd p[2] = { { b->pirate_master, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 } };
+		int pr = poll(p, 2, pir.cmd ? SIM_PIRATE_IDLE_MS : -1);
 		ssize_t got;
 		size_t o;
-
-		int pr = poll(p, 3, pir.cmd ? SIM_PIRATE_IDLE_MS : -1);
 
 		if (pr < 0) {
 			if (errno == EINTR)
@@ -350,24 +382,24 @@ void *sim_pirate_main(void *arg)
 			sim_pirate_idle(&pir);
 			continue;
 		}
-		if (host_closed(b)) {
-			IMP_DEBUG("board %d: bus pirate: the host closed the port", b->index);
-			drop_stale(b);
-			sim_pirate_hangup(&pir);
-			pthread_rwlock_rdlock(&b->slot_lock);
-			if (b->chip)
-				sim_chip_debug_detach(b->chip);
-			pthread_rwlock_unlock(&b->slot_lock);
-			continue;
+		if (seen != closes(b)) {
+			seen = closes(b);
+			on_close(b, &pir);
+			closed = true;
 		}
 		if (!(p[0].revents & POLLIN)) {
-			if (p[0].revents & (POLLHUP | POLLERR))
-				usleep(2000);
+			/* No host has the port open: wait for the next one, which
+			 * says nothing for its first 100 ms anyway. */
+			if (!closed)
+				on_close(b, &pir);
+			closed = true;
+			poll(&p[1], 1, SIM_PIRATE_REOPEN_POLL_MS);
 			continue;
 		}
 		got = read(b->pirate_master, in, sizeof(in));
 		if (got <= 0)
 			continue;
+		closed = false;
 		sim_capture(b->cap_pirate_fd, in, (size_t)got);
 		pthread_rwlock_rdlock(&b->slot_lock);
 		if (gen != b->generation || (dap && !b->chip)) {
@@ -382,6 +414,14 @@ void *sim_pirate_main(void *arg)
 		pir.dap = NULL;
 		pir.chip = NULL;
 		pthread_rwlock_unlock(&b->slot_lock);
+		if (seen != closes(b) || hung_up(b)) {
+			/* the host went away while the batch ran (a stalled
+			 * flash access can take long): nobody wants its answer */
+			seen = closes(b);
+			on_close(b, &pir);
+			closed = true;
+			continue;
+		}
 		if (o)
 			send_answer(b, out, o);
 	}

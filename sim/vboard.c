@@ -20,7 +20,6 @@
 #include "card.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
-#include "sim/buspirate.h"
 
 uint64_t sim_rand64(uint64_t *s)
 {
@@ -286,8 +285,6 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 	b->bmp_master = -1;
 	b->bmp_slave = -1;
 	b->pirate_master = -1;
-	b->pirate_slave = -1;
-	b->pirate_watch = -1;
 	b->cap_pirate_fd = -1;
 	if (getrandom(&b->uart_rng, sizeof(b->uart_rng), 0) != sizeof(b->uart_rng) || cfg->seed)
 		b->uart_rng = mix(cfg->seed * 31 + (uint64_t)index * 2 + 1);
@@ -326,17 +323,15 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 			goto fail;
 	}
 	if (cfg->buspirate) {
-		rc = raw_pty(&b->pirate_master, &b->pirate_slave, b->pirate_path,
-			     sizeof(b->pirate_path));
+		int slave = -1;
+
+		rc = raw_pty(&b->pirate_master, &slave, b->pirate_path, sizeof(b->pirate_path));
+		/* Not held: the master's POLLHUP is how a host's close is seen. */
+		if (slave >= 0)
+			close(slave);
 		if (rc != IMP_OK)
 			goto fail;
 		fcntl(b->pirate_master, F_SETFL, fcntl(b->pirate_master, F_GETFL) | O_NONBLOCK);
-		b->pirate_watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (b->pirate_watch < 0 ||
-		    inotify_add_watch(b->pirate_watch, b->pirate_path, IN_CLOSE) < 0)
-			IMP_WARN("board %d: cannot watch %s (%s): a closed port is not seen, "
-				 "only a half-received command is dropped after %d ms",
-				 b->index, b->pirate_path, strerror(errno), SIM_PIRATE_IDLE_MS);
 		b->cap_pirate_fd = open_capture(cfg, index, "pirate");
 	}
 	if (pthread_create(&b->agent_thread, NULL, sim_agent_main, b) != 0) {
@@ -369,6 +364,11 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 			goto fail;
 		}
 		b->pirate_started = true;
+		if (pthread_create(&b->pirate_hup_thread, NULL, sim_pirate_hup_main, b) != 0) {
+			rc = IMP_ERR_INTERNAL;
+			goto fail;
+		}
+		b->pirate_hup_started = true;
 	}
 	if (cfg->pcsc_port) {
 		struct sim_card_opts ko = { cfg->pcsc_host ? cfg->pcsc_host : "127.0.0.1",
@@ -407,10 +407,8 @@ void sim_board_free(struct sim_board *b)
 		pthread_join(b->bmp_thread, NULL);
 	if (b->pirate_started)
 		pthread_join(b->pirate_thread, NULL);
-	if (b->pirate_watch >= 0)
-		close(b->pirate_watch);
-	if (b->pirate_slave >= 0)
-		close(b->pirate_slave);
+	if (b->pirate_hup_started)
+		pthread_join(b->pirate_hup_thread, NULL);
 	if (b->pirate_master >= 0)
 		close(b->pirate_master);
 	if (b->cap_pirate_fd >= 0)

@@ -61,8 +61,11 @@
 
 #define SIM_PIRATE_ZEROS_TO_BBIO 20
 #define SIM_PIRATE_MAX_SHIFT_BITS 0x2000u
-/* A command left incomplete this long is dropped (sim_pirate_idle). */
-#define SIM_PIRATE_IDLE_MS 200
+/* A command left incomplete this long is dropped (sim_pirate_idle): less
+ * than the 100 ms OpenOCD's driver spends discarding stale input after it
+ * opens the port and before its first byte, far more than the gap between
+ * the pieces of one write(). */
+#define SIM_PIRATE_IDLE_MS 50
 /* The most a single input byte can make the decoder answer ("BBIO1"). */
 #define SIM_PIRATE_MAX_OUT_PER_BYTE 10u
 
