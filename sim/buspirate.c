@@ -414,7 +414,7 @@ void *sim_pirate_main(void *arg)
 		pir.dap = NULL;
 		pir.chip = NULL;
 		pthread_rwlock_unlock(&b->slot_lock);
-		if (seen != closes(b) || hung_up(b)) {
+		if (seen != closes(b)) {
 			/* the host went away while the batch ran (a stalled
 			 * flash access can take long): nobody wants its answer */
 			seen = closes(b);
