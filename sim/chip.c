@@ -252,7 +252,8 @@ void sim_system_reset(struct sim_chip *c)
 /*
  * The core's thread: executes while core.executing, in slices under the
  * chip's mutex. A slice that made no progress (a loader waiting for its
- * FIFO or for the flash controller) waits, the mutex released, until
+ * FIFO or for the flash controller), or one that ended because it set the
+ * flash controller busy, waits, the mutex released, until
  * what it waits for can have changed: the flash controller's end of busy
  * (the family's busy_until), a debugger's write (access_mem signals), or
  * at most CORE_IDLE_NS; so a waiting core neither spins a CPU nor sleeps
@@ -266,19 +267,25 @@ static void *core_main(void *arg)
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		bool progress = false;
+		uint64_t now, until;
 
 		while (!c->core_stop && !c->core.executing)
 			pthread_cond_wait(&c->core_cv, &c->mu);
 		if (c->core_stop)
 			break;
 		sim_core_exec(c, 1024, &progress);
-		if (progress) {
+		if (!c->core.executing)
+			continue;
+		now = imp_now_ns();
+		until = c->fam->busy_until ? c->fam->busy_until(c) : 0;
+		if (progress && !c->core_stopped_busy) {
 			pthread_mutex_unlock(&c->mu);
 			sched_yield();
 			pthread_mutex_lock(&c->mu);
-		} else if (c->core.executing) {
-			uint64_t now = imp_now_ns(), wake = now + CORE_IDLE_NS;
-			uint64_t until = c->fam->busy_until ? c->fam->busy_until(c) : 0;
+		} else {
+			/* waiting, or it just started the flash controller
+			 * (sim_core_exec ends a slice there) */
+			uint64_t wake = now + CORE_IDLE_NS;
 			struct timespec ts;
 
 			if (until > now && until < wake)

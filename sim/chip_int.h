@@ -129,6 +129,7 @@ struct sim_chip {
 	pthread_t core_thread;
 	bool core_thread_started;
 	bool core_stop;
+	bool core_stopped_busy;   /* the last slice ended at a long flash operation */
 	pthread_cond_t core_cv;
 };
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "chip_int.h"
+#include "imprint/util.h"
 
 #define N_BIT (1u << 31)
 #define Z_BIT (1u << 30)
@@ -21,10 +22,13 @@
 
 enum { EX_OK, EX_HALT, EX_FAULT };
 
+#define CORE_BUSY_STOP_NS 100000u
+
 struct ex {
 	struct sim_chip *c;
 	uint32_t *r;
 	bool stored; /* a store to memory (not to a peripheral) happened */
+	bool started_busy; /* a store through the bus left the flash controller busy */
 	/* the family's SRAM (ram_span), looked up at the first access to it */
 	uint8_t *ram;
 	uint32_t ram_base, ram_size;
@@ -70,10 +74,23 @@ static bool st(struct ex *e, uint32_t a, unsigned n, uint32_t v)
 	if (a & (n - 1))
 		return false;
 	m = ram_at(e, a, n);
-	if (m)
+	if (m) {
 		memcpy(m, b, n);
-	else if (e->c->fam->write(e->c, a, b, n) != IMP_OK)
-		return false;
+	} else {
+		uint64_t before = e->c->fam->busy_until ? e->c->fam->busy_until(e->c) : 0;
+		uint64_t now = imp_now_ns();
+
+		if (e->c->fam->write(e->c, a, b, n) != IMP_OK)
+			return false;
+		/* a loader's next step is to wait for the controller: when
+		 * this store queued a long operation (an STM32U5 quad-word,
+		 * 118 us), end the slice
+		 * there rather than spin through it; a short one (an nRF52
+		 * word, 41 us) is cheaper spun than slept */
+		if (e->c->fam->busy_until &&
+		    e->c->fam->busy_until(e->c) > (before > now ? before : now) + CORE_BUSY_STOP_NS)
+			e->started_busy = true;
+	}
 	if (a < 0x40000000u)
 		e->stored = true;
 	return true;
@@ -480,7 +497,7 @@ int sim_core_exec(struct sim_chip *c, unsigned budget, bool *progress)
 
 	*progress = false;
 	memcpy(before, k->regs, sizeof(before));
-	for (i = 0; i < budget && k->executing; i++) {
+	for (i = 0; i < budget && k->executing && !e.started_busy; i++) {
 		int rc = step(&e);
 
 		if (k->sysresetreq) { /* the code wrote AIRCR.SYSRESETREQ */
@@ -498,5 +515,6 @@ int sim_core_exec(struct sim_chip *c, unsigned budget, bool *progress)
 		}
 	}
 	*progress = e.stored || memcmp(before, k->regs, sizeof(before)) != 0;
+	c->core_stopped_busy = e.started_busy;
 	return (int)i;
 }
