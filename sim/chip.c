@@ -260,6 +260,7 @@ void sim_system_reset(struct sim_chip *c)
  * past the moment the part would go on.
  */
 #define CORE_IDLE_NS 1000000ull
+#define CORE_COMPUTE_SLICES 64u
 static void *core_main(void *arg)
 {
 	struct sim_chip *c = arg;
@@ -274,6 +275,12 @@ static void *core_main(void *arg)
 		if (c->core_stop)
 			break;
 		sim_core_exec(c, 1024, &progress);
+		/* Code that only computes (a CRC over the image) runs on in
+		 * one go, up to CORE_COMPUTE_SLICES slices: the debugger's
+		 * polls wait for it instead of competing with it. */
+		for (unsigned n = 1; n < CORE_COMPUTE_SLICES && c->core_computing &&
+				     c->core.executing; n++)
+			sim_core_exec(c, 1024, &progress);
 		if (!c->core.executing)
 			continue;
 		now = imp_now_ns();

@@ -130,6 +130,7 @@ struct sim_chip {
 	bool core_thread_started;
 	bool core_stop;
 	bool core_stopped_busy;   /* the last slice ended at a long flash operation */
+	bool core_computing;      /* the last slice changed registers but stored nothing */
 	pthread_cond_t core_cv;
 };
 

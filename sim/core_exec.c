@@ -516,5 +516,6 @@ int sim_core_exec(struct sim_chip *c, unsigned budget, bool *progress)
 	}
 	*progress = e.stored || memcmp(before, k->regs, sizeof(before)) != 0;
 	c->core_stopped_busy = e.started_busy;
+	c->core_computing = *progress && !e.stored;
 	return (int)i;
 }
