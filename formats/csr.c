@@ -6,6 +6,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
+#include "der_int.h"
 #include "formats/csr.h"
 #include "imprint/log.h"
 
@@ -145,52 +146,6 @@ imp_err fmt_csr_check_subject_der(const uint8_t *der, size_t n,
 
 /* ------------------------------------------------- the in-place reader */
 
-struct der {
-	const uint8_t *p;
-	size_t n;
-};
-
-/* Next TLV of tag from in: strict DER lengths (definite, minimal, < 64 KiB). */
-static int der_take(struct der *in, uint8_t tag, struct der *val, struct der *whole)
-{
-	size_t len, hl;
-
-	if (in->n < 2 || in->p[0] != tag)
-		return 0;
-	if (in->p[1] < 0x80) {
-		len = in->p[1];
-		hl = 2;
-	} else if (in->p[1] == 0x81) {
-		if (in->n < 3 || in->p[2] < 0x80)
-			return 0;
-		len = in->p[2];
-		hl = 3;
-	} else if (in->p[1] == 0x82) {
-		if (in->n < 4 || in->p[2] == 0)
-			return 0;
-		len = ((size_t)in->p[2] << 8) | in->p[3];
-		if (len < 0x100)
-			return 0;
-		hl = 4;
-	} else {
-		return 0;
-	}
-	if (in->n - hl < len)
-		return 0;
-	if (val)
-		*val = (struct der){ in->p + hl, len };
-	if (whole)
-		*whole = (struct der){ in->p, hl + len };
-	in->p += hl + len;
-	in->n -= hl + len;
-	return 1;
-}
-
-static int der_is(struct der d, const uint8_t *b, size_t n)
-{
-	return d.n == n && memcmp(d.p, b, n) == 0;
-}
-
 imp_err fmt_csr_view_p256(const uint8_t *der, size_t n, struct fmt_csr_view *out,
 			  EVP_PKEY **key)
 {
@@ -201,8 +156,8 @@ imp_err fmt_csr_view_p256(const uint8_t *der, size_t n, struct fmt_csr_view *out
 					  0x07 };
 	static const uint8_t ecdsa_sha256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04,
 						0x03, 0x02 };
-	struct der in = { der, n }, req, info, info_whole, v, name, spki, alg, bits, attrs;
-	struct der salg, sig;
+	struct fmt_der in = { der, n }, req, info, info_whole, v, name, spki, alg, bits, attrs;
+	struct fmt_der salg, sig;
 	uint8_t digest[32];
 	EVP_PKEY *k = NULL;
 	EVP_PKEY_CTX *ctx = NULL;
@@ -210,19 +165,19 @@ imp_err fmt_csr_view_p256(const uint8_t *der, size_t n, struct fmt_csr_view *out
 
 	*key = NULL;
 	memset(out, 0, sizeof(*out));
-	if (!der_take(&in, 0x30, &req, NULL) || in.n != 0)
+	if (!fmt_der_take(&in, 0x30, &req, NULL) || in.n != 0)
 		return IMP_ERR_UNSUPPORTED;
-	if (!der_take(&req, 0x30, &info, &info_whole) ||
-	    !der_take(&info, 0x02, &v, NULL) || !der_is(v, version0, sizeof(version0)) ||
-	    !der_take(&info, 0x30, NULL, &name) ||
-	    !der_take(&info, 0x30, &spki, NULL) ||
-	    !der_take(&spki, 0x30, &alg, NULL) || !der_is(alg, ec_alg, sizeof(ec_alg)) ||
-	    !der_take(&spki, 0x03, &bits, NULL) || spki.n != 0 ||
+	if (!fmt_der_take(&req, 0x30, &info, &info_whole) ||
+	    !fmt_der_take(&info, 0x02, &v, NULL) || !fmt_der_eq(v, version0, sizeof(version0)) ||
+	    !fmt_der_take(&info, 0x30, NULL, &name) ||
+	    !fmt_der_take(&info, 0x30, &spki, NULL) ||
+	    !fmt_der_take(&spki, 0x30, &alg, NULL) || !fmt_der_eq(alg, ec_alg, sizeof(ec_alg)) ||
+	    !fmt_der_take(&spki, 0x03, &bits, NULL) || spki.n != 0 ||
 	    bits.n != 66 || bits.p[0] != 0x00 || bits.p[1] != 0x04 ||
-	    !der_take(&info, 0xa0, &attrs, NULL) || attrs.n != 0 || info.n != 0)
+	    !fmt_der_take(&info, 0xa0, &attrs, NULL) || attrs.n != 0 || info.n != 0)
 		return IMP_ERR_UNSUPPORTED;
-	if (!der_take(&req, 0x30, &salg, NULL) || !der_is(salg, ecdsa_sha256, sizeof(ecdsa_sha256)) ||
-	    !der_take(&req, 0x03, &sig, NULL) || req.n != 0 || sig.n < 2 || sig.p[0] != 0x00)
+	if (!fmt_der_take(&req, 0x30, &salg, NULL) || !fmt_der_eq(salg, ecdsa_sha256, sizeof(ecdsa_sha256)) ||
+	    !fmt_der_take(&req, 0x03, &sig, NULL) || req.n != 0 || sig.n < 2 || sig.p[0] != 0x00)
 		return IMP_ERR_UNSUPPORTED;
 	memcpy(out->point, bits.p + 1, sizeof(out->point));
 	/* The subject must decode as a Name, as it does for OpenSSL. */
