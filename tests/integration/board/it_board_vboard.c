@@ -18,6 +18,7 @@
 #include "board/agent.h"
 #include "board/probe.h"
 #include "board/profile.h"
+#include "board/rsp.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 #include "it_util.h"
@@ -123,6 +124,15 @@ static void test_flash_program_and_verify(void **state)
 			 IMP_OK);
 	assert_int_equal(board_profile_verify_flash(f->prof, f->probe, 0x08000000, img, sizeof(img)),
 			 IMP_OK);
+	/* The server computes the CRC (qCRC), so nothing is read back. */
+	{
+		uint32_t crc = 0;
+
+		assert_int_equal(board_probe_crc32(f->probe, 0x08000000, sizeof(img), &crc), IMP_OK);
+		assert_int_equal(crc, board_rsp_crc32(0xFFFFFFFFu, img, sizeof(img)));
+		assert_int_equal(board_probe_crc32(f->probe, 0x08000001, sizeof(img) - 1, &crc), IMP_OK);
+		assert_int_equal(crc, board_rsp_crc32(0xFFFFFFFFu, img + 1, sizeof(img) - 1));
+	}
 	img[12345] ^= 0x80;
 	imp_log_set_level(IMP_LOG_QUIET);
 	assert_int_equal(board_profile_verify_flash(f->prof, f->probe, 0x08000000, img, sizeof(img)),
@@ -154,6 +164,12 @@ static void test_burn_debug_lock_then_locked(void **state)
 		assert_int_equal(board_probe_write(f->probe, addrs[i], buf, 4), IMP_ERR_TARGET_LOCKED);
 	}
 	assert_int_equal(board_probe_read(f->probe, 0x20000000, buf, 64), IMP_ERR_TARGET_LOCKED);
+	{
+		uint32_t crc = 0;
+
+		assert_int_equal(board_probe_crc32(f->probe, 0x08000000, 1024, &crc),
+				 IMP_ERR_TARGET_LOCKED);
+	}
 	assert_int_equal(board_profile_read_uid(f->prof, f->probe, buf, sizeof(buf), &n),
 			 IMP_ERR_TARGET_LOCKED);
 	assert_int_equal(board_profile_burn_fuses(f->prof, f->probe, WIRE_FUSE_BOOT_LOCK),
