@@ -87,6 +87,8 @@ oocd_rows() {
 	case $adapter in
 	bitbang) vbflag="--bitbang 0" key=bitbang var=VBOARD_PORT name="remote_bitbang (TCP)" ;;
 	pirate) vbflag="--buspirate" key=buspirate var=VBOARD_PIRATE name="buspirate (emulated Bus Pirate on a pty)" ;;
+	*) echo "bench/provision: no OpenOCD adapter '$adapter' (BENCH_OPENOCD_ADAPTERS takes bitbang and pirate)" >&2
+	   exit 2 ;;
 	esac
 	tag=$chip$adapter
 echo
@@ -148,7 +150,8 @@ EOC
 	[ "$done" = "$n" ] || { echo "  (failures:)"; grep error "$T/oerr$n$tag" | sort | uniq -c | head -5; }
 done
 }
-for adapter in ${BENCH_OPENOCD_ADAPTERS:-bitbang pirate}; do
+# BENCH_OPENOCD_ADAPTERS: the adapters' blocks, in order (default both; empty: none)
+for adapter in ${BENCH_OPENOCD_ADAPTERS-bitbang pirate}; do
 	oocd_rows nordic-nrf52840 "$here/board/openocd/vboard-nrf52840.cfg" nordic-nrf52840 0 "$adapter"
 	oocd_rows st-stm32u5 "$here/board/openocd/vboard-stm32u5.cfg" st-stm32u5 0x08000000 "$adapter"
 done
