@@ -156,7 +156,7 @@ static void test_unknown_keys(void **state)
 		     "config: fixtures[1].speed: unknown key (expected name, probe, uart, baud, "
 		     "reader)");
 	expect_error("{\"version\": 1, \"hsm\": {\"pin\": {\"envv\": \"X\"}}}",
-		     "config: hsm.pin.envv: unknown key (expected env, file or prompt)");
+		     "config: hsm.pin.envv: unknown key (expected env, file, prompt)");
 	expect_error("{\"version\": 1, \"certificate\": {\"subject\": {\"XX\": \"x\"}}}",
 		     "config: certificate.subject.XX: unknown key (expected C, ST, L, O, OU, CN, "
 		     "serialNumber)");
