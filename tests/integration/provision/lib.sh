@@ -1,17 +1,23 @@
 # Shared by the provisioning tests: start virtual boards, write a station
 # configuration for them, read a board's non-volatile state, and verify
-# records with openssl only. Source it after setting IMPRINT and VBOARD.
+# records with openssl only; the pass/fail counters. Source it after setting
+# IMPRINT and VBOARD (the token tests' tokens_lib.sh builds on it).
 set -uo pipefail
 
 T=$(mktemp -d)
 DATA=$T/data
 VB_PID=
+PIDS=() # other processes a test starts: stopped by PID at exit
 pass=0
 fail=0
 
 cleanup() {
 	[ -n "$VB_PID" ] && kill "$VB_PID" 2>/dev/null && wait "$VB_PID" 2>/dev/null
-	rm -rf "$T"
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	# KEEP=1 keeps the folder for a post-mortem.
+	if [ -n "${KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
 
@@ -55,10 +61,11 @@ stop_vboard() {
 	VB_PID=
 }
 
-# write_config FILE KEY_MODE [EXTRA_JSON_MEMBERS]: fixtures from $T/endpoints
-write_config() {
-	local file=$1 mode=$2 extra=${3:-}
-	local fixtures="" i=0 rsp uart
+# The fixtures of the boards in $T/endpoints, as the members of a
+# configuration's "fixtures" array (F1, F2, ...); nothing without the file.
+fixtures_json() {
+	local fixtures="" i=0 rsp uart line
+	[ -f "$T/endpoints" ] || return 0
 	while IFS= read -r line; do
 		rsp=$(printf '%s' "$line" | sed -n 's/.*"rsp":"\([^"]*\)".*/\1/p')
 		uart=$(printf '%s' "$line" | sed -n 's/.*"uart":"\([^"]*\)".*/\1/p')
@@ -66,6 +73,14 @@ write_config() {
 		i=$((i + 1))
 		fixtures="$fixtures${fixtures:+,}{\"name\":\"F$i\",\"probe\":\"$rsp\",\"uart\":\"$uart\"}"
 	done <"$T/endpoints"
+	printf '%s' "$fixtures"
+}
+
+# write_config FILE KEY_MODE [EXTRA_JSON_MEMBERS]: fixtures from $T/endpoints
+write_config() {
+	local file=$1 mode=$2 extra=${3:-}
+	local fixtures
+	fixtures=$(fixtures_json)
 	cat >"$file" <<EOC
 {"version": 1, "station_id": "demo-station", "key_mode": "$mode",
  "product": {"sku": "TEST-S1"}, "serial": {"prefix": "TST", "width": 6},
