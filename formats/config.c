@@ -27,18 +27,6 @@ static int plain_chars(const char *s, const char *extra)
 	return 1;
 }
 
-/* Replace *dst with a copy of s. */
-static imp_err put_str(struct fmt_jr *r, char **dst, const char *s)
-{
-	char *d = strdup(s);
-
-	if (!d)
-		return fmt_jr_oom(r);
-	free(*dst);
-	*dst = d;
-	return IMP_OK;
-}
-
 /* The char * a row points at in obj. */
 static char **str_at(const struct fmt_jr_field *f, void *obj)
 {
@@ -76,7 +64,7 @@ static imp_err set_env_name(struct fmt_jr *r, const struct fmt_jr_field *f, json
 	if (!env_name_ok(json_string_value(v)))
 		return fmt_jr_fail(r, NULL, "expected an environment variable name "
 				   "([A-Za-z_][A-Za-z0-9_]*)");
-	return put_str(r, str_at(f, obj), json_string_value(v));
+	return fmt_jr_set_str(r, str_at(f, obj), json_string_value(v));
 }
 
 /* A profile's name: A-Z a-z 0-9 - _ ., not starting with '.'. */
@@ -87,7 +75,7 @@ static imp_err set_name(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *
 
 	if (!plain_chars(s, "-_.") || s[0] == '.')
 		return fmt_jr_fail(r, NULL, "expected %s", what);
-	return put_str(r, str_at(f, obj), s);
+	return fmt_jr_set_str(r, str_at(f, obj), s);
 }
 
 static imp_err set_station_id(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v,
@@ -97,7 +85,7 @@ static imp_err set_station_id(struct fmt_jr *r, const struct fmt_jr_field *f, js
 
 	if (strlen(s) > 64 || !plain_chars(s, "-_."))
 		return fmt_jr_fail(r, NULL, "expected 1 to 64 characters of A-Z a-z 0-9 - _ .");
-	return put_str(r, str_at(f, obj), s);
+	return fmt_jr_set_str(r, str_at(f, obj), s);
 }
 
 static imp_err set_target(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
@@ -140,7 +128,7 @@ static imp_err set_prefix(struct fmt_jr *r, const struct fmt_jr_field *f, json_t
 		return fmt_jr_fail(r, NULL, "expected 0 to %u characters of A-Z and 0-9",
 				   FMT_SERIAL_PREFIX_MAX);
 	(void)f;
-	return put_str(r, &cfg->serial.prefix, s);
+	return fmt_jr_set_str(r, &cfg->serial.prefix, s);
 }
 
 static imp_err set_check_digit(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v,
@@ -480,7 +468,7 @@ static imp_err set_fixture_name(struct fmt_jr *r, const struct fmt_jr_field *f, 
 	(void)f;
 	if (strlen(s) > 32 || !plain_chars(s, "-_."))
 		return fmt_jr_fail(r, NULL, "expected 1 to 32 characters of A-Z a-z 0-9 - _ .");
-	return put_str(r, &fx->name, s);
+	return fmt_jr_set_str(r, &fx->name, s);
 }
 
 static imp_err set_probe(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
@@ -492,7 +480,7 @@ static imp_err set_probe(struct fmt_jr *r, const struct fmt_jr_field *f, json_t 
 	if (!json_is_string(v) || json_string_length(v) == 0 ||
 	    strlen(json_string_value(v)) != json_string_length(v))
 		return fmt_jr_expected(r, f);
-	rc = put_str(r, &fx->probe, json_string_value(v));
+	rc = fmt_jr_set_str(r, &fx->probe, json_string_value(v));
 	if (rc != IMP_OK)
 		return rc;
 	ok = parse_probe(fx->probe, fx);
@@ -640,7 +628,7 @@ static imp_err set_module(struct fmt_jr *r, const struct fmt_jr_field *f, json_t
 		return fmt_jr_expected(r, f);
 	if (strchr(s, '/'))
 		return set_path(r, f, v, obj);
-	return put_str(r, str_at(f, obj), s);
+	return fmt_jr_set_str(r, str_at(f, obj), s);
 }
 
 static imp_err set_init_args(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v,
@@ -653,7 +641,7 @@ static imp_err set_init_args(struct fmt_jr *r, const struct fmt_jr_field *f, jso
 		return fmt_jr_expected(r, f);
 	if (!cfg->hsm.module)
 		return fmt_jr_fail(r, NULL, "needs hsm.module");
-	return put_str(r, &cfg->hsm.init_args, s);
+	return fmt_jr_set_str(r, &cfg->hsm.init_args, s);
 }
 
 static imp_err set_token(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
@@ -662,7 +650,7 @@ static imp_err set_token(struct fmt_jr *r, const struct fmt_jr_field *f, json_t 
 
 	if (!s || strncmp(s, "pkcs11:", 7) != 0 || strlen(s) != json_string_length(v))
 		return fmt_jr_expected(r, f);
-	return put_str(r, str_at(f, obj), s);
+	return fmt_jr_set_str(r, str_at(f, obj), s);
 }
 
 static const struct fmt_jr_field hsm_fields[] = {
@@ -693,7 +681,7 @@ static imp_err set_prefixed_url(struct fmt_jr *r, const struct fmt_jr_field *f, 
 
 	if (!s || strncmp(s, scheme, n) != 0 || !s[n] || strlen(s) != json_string_length(v))
 		return fmt_jr_expected(r, f);
-	return put_str(r, str_at(f, obj), s);
+	return fmt_jr_set_str(r, str_at(f, obj), s);
 }
 
 static imp_err set_https(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)

@@ -57,6 +57,17 @@ imp_err fmt_jr_fail(struct fmt_jr *r, const char *key, const char *fmt, ...)
 	return IMP_ERR_CONFIG;
 }
 
+imp_err fmt_jr_set_str(struct fmt_jr *r, char **dst, const char *s)
+{
+	char *d = strdup(s);
+
+	if (!d)
+		return fmt_jr_oom(r);
+	free(*dst);
+	*dst = d;
+	return IMP_OK;
+}
+
 imp_err fmt_jr_oom(struct fmt_jr *r)
 {
 	snprintf(r->msg, sizeof(r->msg), "out of memory");
@@ -305,15 +316,9 @@ static imp_err read_value(struct fmt_jr *r, const struct fmt_jr_field *f, json_t
 			return fmt_jr_expected(r, f);
 		if (f->set)
 			return f->set(r, f, v, obj);
-		if (f->size) {
-			char **dst = (char **)((char *)obj + f->offset);
-			char *s = strdup(json_string_value(v));
-
-			if (!s)
-				return fmt_jr_oom(r);
-			free(*dst);
-			*dst = s;
-		}
+		if (f->size)
+			return fmt_jr_set_str(r, (char **)((char *)obj + f->offset),
+					      json_string_value(v));
 		return IMP_OK;
 	case FMT_JR_BOOL:
 		if (!json_is_boolean(v))

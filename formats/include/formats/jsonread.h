@@ -157,6 +157,9 @@ imp_err fmt_jr_fail(struct fmt_jr *r, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* "PATH: expected " and f's expect text. Returns IMP_ERR_CONFIG. */
 imp_err fmt_jr_expected(struct fmt_jr *r, const struct fmt_jr_field *f);
+/* For setters: replace *dst with a malloc'ed copy of s (the old value
+ * freed). IMP_OK or fmt_jr_oom's IMP_ERR_NOMEM. */
+imp_err fmt_jr_set_str(struct fmt_jr *r, char **dst, const char *s);
 /* Out of memory. Returns IMP_ERR_NOMEM. */
 imp_err fmt_jr_oom(struct fmt_jr *r);
 
