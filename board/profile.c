@@ -777,13 +777,6 @@ static bool is_path(const char *s)
 	return strchr(s, '/') || (n > 5 && strcmp(s + n - 5, ".json") == 0);
 }
 
-static bool try_dir(const char *dir, size_t dlen, const char *name, char *out, size_t cap)
-{
-	int n = snprintf(out, cap, "%.*s/%s.json", (int)dlen, dir, name);
-
-	return n > 0 && (size_t)n < cap && access(out, R_OK) == 0;
-}
-
 imp_err board_profile_find(const char *name, const char *data_dir, char *out, size_t cap)
 {
 	const char *env = getenv("IMPRINT_PROFILE_PATH");
@@ -796,26 +789,15 @@ imp_err board_profile_find(const char *name, const char *data_dir, char *out, si
 			IMP_ERROR("profile name '%s': only letters, digits, '-', '_' and '.'", name);
 			return IMP_ERR_USAGE;
 		}
-	if (env && *env) {
-		const char *p = env;
-
-		while (*p) {
-			size_t len = strcspn(p, ":");
-
-			if (len && try_dir(p, len, name, out, cap))
-				return IMP_OK;
-			p += len;
-			if (*p == ':')
-				p++;
-		}
-	}
+	if (imp_json_in_path(env, name, out, cap))
+		return IMP_OK;
 	if (data_dir && *data_dir) {
 		snprintf(buf, sizeof(buf), "%s/profiles", data_dir);
-		if (try_dir(buf, strlen(buf), name, out, cap))
+		if (imp_json_in_dir(buf, strlen(buf), name, out, cap))
 			return IMP_OK;
 	}
 	have_shipped = imp_data_dir("profiles", "board/profiles", shipped, sizeof(shipped)) == IMP_OK;
-	if (have_shipped && try_dir(shipped, strlen(shipped), name, out, cap))
+	if (have_shipped && imp_json_in_dir(shipped, strlen(shipped), name, out, cap))
 		return IMP_OK;
 	IMP_ERROR("no target profile '%s' (looked in $IMPRINT_PROFILE_PATH%s, %s%s); check the "
 		  "name or set IMPRINT_PROFILE_PATH", name, data_dir ? ", DATA_DIR/profiles" : "",

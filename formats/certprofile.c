@@ -1121,13 +1121,6 @@ cleanup:
 
 /* ------------------------------------------------------------- finder */
 
-static bool try_dir(const char *dir, size_t dlen, const char *name, char *out, size_t cap)
-{
-	int n = snprintf(out, cap, "%.*s/%s.json", (int)dlen, dir, name);
-
-	return n > 0 && (size_t)n < cap && access(out, R_OK) == 0;
-}
-
 imp_err fmt_certprof_find(const char *name, const char *config_dir, char *out, size_t cap)
 {
 	const char *env = getenv("IMPRINT_CERTPROFILE_PATH");
@@ -1140,22 +1133,15 @@ imp_err fmt_certprof_find(const char *name, const char *config_dir, char *out, s
 	}
 	if (!name_ok(name))
 		return IMP_ERR_CONFIG;
-	for (const char *p = env; p && *p;) {
-		size_t len = strcspn(p, ":");
-
-		if (len && try_dir(p, len, name, out, cap))
-			return IMP_OK;
-		p += len;
-		if (*p == ':')
-			p++;
-	}
+	if (imp_json_in_path(env, name, out, cap))
+		return IMP_OK;
 	if (config_dir && *config_dir) {
 		snprintf(buf, sizeof(buf), "%s/certprofiles", config_dir);
-		if (try_dir(buf, strlen(buf), name, out, cap))
+		if (imp_json_in_dir(buf, strlen(buf), name, out, cap))
 			return IMP_OK;
 	}
 	if (imp_data_dir("certprofiles", "certprofiles", buf, sizeof(buf)) == IMP_OK &&
-	    try_dir(buf, strlen(buf), name, out, cap))
+	    imp_json_in_dir(buf, strlen(buf), name, out, cap))
 		return IMP_OK;
 	return IMP_ERR_NOT_FOUND;
 }

@@ -209,12 +209,14 @@ imp_err fmt_jr_uint(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, u
 	return IMP_OK;
 }
 
+_Static_assert(sizeof(bool) == 1, "a FMT_JR_BOOL field is stored as one byte");
+
 static void store(void *obj, const struct fmt_jr_field *f, uint64_t v)
 {
 	char *p = (char *)obj + f->offset;
 
 	switch (f->size) {
-	case 1: {
+	case 1: { /* also a bool: 0 or 1 */
 		uint8_t x = (uint8_t)v;
 		memcpy(p, &x, 1);
 		break;
@@ -323,35 +325,24 @@ static imp_err read_value(struct fmt_jr *r, const struct fmt_jr_field *f, json_t
 	case FMT_JR_BOOL:
 		if (!json_is_boolean(v))
 			return fmt_jr_expected(r, f);
-		if (f->set)
-			return f->set(r, f, v, obj);
-		if (f->size)
-			*(bool *)((char *)obj + f->offset) = json_is_true(v);
-		return IMP_OK;
+		x = json_is_true(v);
+		break;
 	case FMT_JR_UINT:
 		rc = fmt_jr_uint(r, f, v, &x);
 		if (rc != IMP_OK)
 			return rc;
-		if (f->set)
-			return f->set(r, f, v, obj);
-		store(obj, f, x);
-		return IMP_OK;
+		break;
 	case FMT_JR_ENUM:
 		nm = find_name(f->names, v);
 		if (!nm)
 			return fmt_jr_expected(r, f);
-		if (f->set)
-			return f->set(r, f, v, obj);
-		store(obj, f, nm->value);
-		return IMP_OK;
+		x = nm->value;
+		break;
 	case FMT_JR_FLAGS:
 		rc = read_flags(r, f, v, &x);
 		if (rc != IMP_OK)
 			return rc;
-		if (f->set)
-			return f->set(r, f, v, obj);
-		store(obj, f, x);
-		return IMP_OK;
+		break;
 	case FMT_JR_OBJECT:
 		if (!json_is_object(v))
 			return fmt_jr_expected(r, f);
@@ -360,8 +351,14 @@ static imp_err read_value(struct fmt_jr *r, const struct fmt_jr_field *f, json_t
 		return read_array(r, f, v, obj);
 	case FMT_JR_ANY:
 		return f->set ? f->set(r, f, v, obj) : IMP_OK;
+	default:
+		return fmt_jr_fail(r, NULL, "no reader for this member"); /* a table bug */
 	}
-	return fmt_jr_fail(r, NULL, "no reader for this member"); /* a table bug */
+	/* BOOL, UINT, ENUM, FLAGS: a number x */
+	if (f->set)
+		return f->set(r, f, v, obj);
+	store(obj, f, x);
+	return IMP_OK;
 }
 
 imp_err fmt_jr_object(struct fmt_jr *r, json_t *o, const struct fmt_jr_table *table, void *obj)
