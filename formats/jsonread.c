@@ -151,6 +151,13 @@ imp_err fmt_jr_expected(struct fmt_jr *r, const struct fmt_jr_field *f)
 	return fmt_jr_fail(r, NULL, "expected %s", what);
 }
 
+/* The i-th key a table (or, without one, a name list) allows; NULL past the end. */
+static const char *allowed_key(const struct fmt_jr_field *fields, const struct fmt_jr_name *names,
+			       size_t i)
+{
+	return fields ? fields[i].name : names[i].name;
+}
+
 imp_err fmt_jr_keys(struct fmt_jr *r, json_t *o, const struct fmt_jr_field *fields,
 		    const struct fmt_jr_name *names)
 {
@@ -159,19 +166,19 @@ imp_err fmt_jr_keys(struct fmt_jr *r, json_t *o, const struct fmt_jr_field *fiel
 
 	json_object_foreach(o, key, v) {
 		char list[FMT_JR_MSG_MAX / 2] = "";
+		const char *k;
 		size_t i;
 
 		(void)v;
-		for (i = 0; fields ? fields[i].name != NULL : names[i].name != NULL; i++)
-			if (strcmp(key, fields ? fields[i].name : names[i].name) == 0)
+		for (i = 0; (k = allowed_key(fields, names, i)) != NULL; i++)
+			if (strcmp(key, k) == 0)
 				break;
-		if (fields ? fields[i].name != NULL : names[i].name != NULL)
+		if (k)
 			continue;
-		for (i = 0; fields ? fields[i].name != NULL : names[i].name != NULL; i++) {
+		for (i = 0; (k = allowed_key(fields, names, i)) != NULL; i++) {
 			size_t len = strlen(list);
 
-			snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
-				 fields ? fields[i].name : names[i].name);
+			snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "", k);
 		}
 		return fmt_jr_fail(r, key, "unknown key (expected %s)", list);
 	}
