@@ -67,19 +67,19 @@ endpoint_field() { printf '%s' "$2" | sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p";
 # The board's RSP server, as a probe URI (a line of $T/endpoints).
 rsp_probe() { endpoint_field rsp "$1"; }
 
-# fixtures_json [PROBE_FN]: the fixtures of the boards in $T/endpoints, as
-# the members of a configuration's "fixtures" array (F1, F2, ...), each
-# probe made by PROBE_FN from the board's line (default rsp_probe: its RSP
-# server); nothing without the file.
+# fixtures_json [PROBE_FN [ENDPOINTS]]: the fixtures of the boards in
+# ENDPOINTS (default $T/endpoints), as the members of a configuration's
+# "fixtures" array (F1, F2, ...), each probe made by PROBE_FN from the
+# board's line (default rsp_probe: its RSP server); nothing without the file.
 fixtures_json() {
-	local probe_fn=${1:-rsp_probe} fixtures="" i=0 probe line
-	[ -f "$T/endpoints" ] || return 0
+	local probe_fn=${1:-rsp_probe} ep=${2:-$T/endpoints} fixtures="" i=0 probe line
+	[ -f "$ep" ] || return 0
 	while IFS= read -r line; do
 		probe=$("$probe_fn" "$line")
 		[ -n "$probe" ] || continue
 		i=$((i + 1))
 		fixtures="$fixtures${fixtures:+,}{\"name\":\"F$i\",\"probe\":\"$probe\",\"uart\":\"$(endpoint_field uart "$line")\"}"
-	done <"$T/endpoints"
+	done <"$ep"
 	printf '%s' "$fixtures"
 }
 
