@@ -2,7 +2,6 @@
  * Target profiles: strict JSON parser (errors name the field path) and the
  * register-sequence interpreter. Format: docs/PROFILES.md.
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
