@@ -9,7 +9,8 @@
  *            beside the installed binary, board/openocd in the build tree)
  *   set.VAR=VALUE  -c "set VAR VALUE" before the configuration (VAR and
  *            VALUE: letters, digits and ._:/-), e.g. the remote_bitbang
- *            port of a virtual board
+ *            port (VBOARD_PORT) or the Bus Pirate tty (VBOARD_PIRATE) of a
+ *            virtual board
  *   exe=PATH the OpenOCD binary (default: $IMPRINT_OPENOCD, else "openocd"
  *            on PATH)
  *   other keys (timeout_ms, monitor_timeout_ms, flash_timeout_ms, retries,

@@ -80,6 +80,8 @@ struct rsp {
 	unsigned flash_timeout_ms;
 	unsigned retries;
 	bool out_of_step;             /* a one-shot command timed out */
+	bool settled;                 /* the last exchange took its one reply and
+	                                 left nothing behind: no drain before the next */
 	enum rsp_server server;
 	bool server_fixed;            /* server= in the URI */
 	bool data_abort;              /* OpenOCD reports data aborts (declared) */
@@ -254,7 +256,13 @@ static imp_err send_acked(struct rsp *r, size_t framed, uint64_t deadline, char 
 
 	*ack = 0;
 	*sent = false;
-	drain(r);
+	/* After an exchange that ended with its reply and nothing more, a
+	 * server in all-stop mode has nothing left to say: the drain (one
+	 * poll per packet, on the hot path of every memory access) is for
+	 * what follows a timeout, a retry or a one-shot command. */
+	if (!r->settled || r->rx_len)
+		drain(r);
+	r->settled = false;
 	rc = send_all(r, r->tx, framed);
 	if (rc != IMP_OK)
 		return rc;
@@ -315,8 +323,10 @@ static imp_err exchange(struct rsp *r, const uint8_t *body, size_t n, const char
 		have_pkt = ack == '*';
 		if (!have_pkt)
 			rc = next_item(r, WAIT_PACKET, deadline, NULL);
-		if (rc == IMP_OK)
+		if (rc == IMP_OK) {
+			r->settled = attempt == 0 && r->rx_len == 0;
 			return IMP_OK;
+		}
 		if (rc == IMP_ERR_PROBE)
 			return rc;
 	}

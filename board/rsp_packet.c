@@ -1,32 +1,62 @@
-#include <pthread.h>
 #include <string.h>
 
 #include "board/rsp.h"
+#include "imprint/util.h"
+
+/* Hex digit value + 1, 0 for anything else: one load per digit, and a
+ * bad digit shows as bit 7 of (value - 1). */
+static const uint8_t hex1[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7,
+	['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14,
+	['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15,
+	['F'] = 16,
+};
 
 static int hexval(uint8_t c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	return (int)hex1[c] - 1;
 }
 
 int board_rsp_unhex(const uint8_t *hex, size_t hex_len, uint8_t *out, size_t n)
 {
+	uint8_t bad = 0;
+
 	if (hex_len != 2 * n)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(hex[2 * i]);
-		int lo = hexval(hex[2 * i + 1]);
+		uint8_t hi = (uint8_t)(hex1[hex[2 * i]] - 1);
+		uint8_t lo = (uint8_t)(hex1[hex[2 * i + 1]] - 1);
 
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
+		bad |= hi | lo;
+		out[i] = (uint8_t)(hi << 4 | (lo & 15));
 	}
-	return 0;
+	return bad & 0xf0 ? -1 : 0;
+}
+
+/* The modulo-256 sum of p[0..n) (the packet checksum), eight bytes a step. */
+static uint8_t byte_sum(const uint8_t *p, size_t n)
+{
+	const uint64_t m = 0x00ff00ff00ff00ffull;
+	uint64_t total = 0;
+	size_t i = 0;
+
+	while (n - i >= 8) {
+		/* 16-bit lanes: at most 2 * 255 per word, so 128 words fit. */
+		uint64_t lanes = 0;
+		size_t stop = i + 8 * 128 < n - 7 ? i + 8 * 128 : n - 7;
+
+		for (; i < stop; i += 8) {
+			uint64_t w;
+
+			memcpy(&w, p + i, 8);
+			lanes += (w & m) + ((w >> 8) & m);
+		}
+		total += (lanes & 0xffff) + ((lanes >> 16) & 0xffff) + ((lanes >> 32) & 0xffff) +
+			 (lanes >> 48);
+	}
+	for (; i < n; i++)
+		total += p[i];
+	return (uint8_t)total;
 }
 
 int board_rsp_is_error(const uint8_t *reply, size_t n, unsigned *code)
@@ -49,23 +79,38 @@ int board_rsp_is_error(const uint8_t *reply, size_t n, unsigned *code)
  */
 static int decode_body(const uint8_t *body, size_t n, uint8_t *out, size_t cap, size_t *out_len)
 {
-	size_t o = 0;
+	const uint8_t *esc = memchr(body, '}', n), *rle = memchr(body, '*', n);
+	size_t o = 0, i = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = body[i];
+	for (;;) {
+		/* Copy up to the next escape or run, found with memchr. */
+		size_t next = n, run;
 
-		if (c == '}') {
-			if (i + 1 >= n)
+		if (esc && (size_t)(esc - body) < next)
+			next = (size_t)(esc - body);
+		if (rle && (size_t)(rle - body) < next)
+			next = (size_t)(rle - body);
+		run = next - i;
+		if (run > cap - o)
+			return -1;
+		memcpy(out + o, body + i, run);
+		o += run;
+		i = next;
+		if (i >= n)
+			break;
+		if (body[i] == '}') {
+			if (i + 1 >= n || o >= cap)
 				return -1;
-			c = body[++i] ^ 0x20;
-		} else if (c == '*') {
+			out[o++] = body[i + 1] ^ 0x20;
+			i += 2;
+		} else {
 			uint8_t rc;
 			size_t count;
 
 			/* Repeat the previous decoded byte (N - 29) more times. */
 			if (o == 0 || i + 1 >= n)
 				return -1;
-			rc = body[++i];
+			rc = body[i + 1];
 			if (rc < 29 + 3 || rc > 126 || rc == '#' || rc == '$')
 				return -1;
 			count = (size_t)rc - 29;
@@ -73,11 +118,12 @@ static int decode_body(const uint8_t *body, size_t n, uint8_t *out, size_t cap, 
 				return -1;
 			memset(out + o, out[o - 1], count);
 			o += count;
-			continue;
+			i += 2;
 		}
-		if (o >= cap)
-			return -1;
-		out[o++] = c;
+		if (esc && esc < body + i)
+			esc = i < n ? memchr(body + i, '}', n - i) : NULL;
+		if (rle && rle < body + i)
+			rle = i < n ? memchr(body + i, '*', n - i) : NULL;
 	}
 	*out_len = o;
 	return 0;
@@ -87,7 +133,7 @@ enum board_rsp_result board_rsp_parse(const uint8_t *buf, size_t n, uint8_t *out
 				      size_t *out_len, size_t *consumed, char *ack)
 {
 	size_t start = 0, hash;
-	uint8_t sum = 0;
+	uint8_t sum;
 	int hi, lo;
 
 	*consumed = 0;
@@ -104,15 +150,18 @@ enum board_rsp_result board_rsp_parse(const uint8_t *buf, size_t n, uint8_t *out
 		*consumed = start + 1;
 		return BOARD_RSP_ACK;
 	}
-	/* Find the '#' that ends the body; binary data never holds a raw '#'. */
-	for (hash = start + 1; hash < n; hash++) {
-		if (buf[hash] == '#')
-			break;
-		/* A raw '$' inside a body means the previous packet was cut:
-		 * restart there. ('%' may appear raw: only '#', '$', '}' and '*'
-		 * are always escaped.) */
-		if (buf[hash] == '$') {
-			*consumed = hash;
+	/* Find the '#' that ends the body; binary data never holds a raw '#'.
+	 * A raw '$' before it means the previous packet was cut: restart
+	 * there. ('%' may appear raw: only '#', '$', '}' and '*' are always
+	 * escaped.) */
+	{
+		const uint8_t *h = memchr(buf + start + 1, '#', n - start - 1);
+		const uint8_t *d;
+
+		hash = h ? (size_t)(h - buf) : n;
+		d = memchr(buf + start + 1, '$', hash - start - 1);
+		if (d) {
+			*consumed = (size_t)(d - buf);
 			return BOARD_RSP_BAD;
 		}
 	}
@@ -125,8 +174,7 @@ enum board_rsp_result board_rsp_parse(const uint8_t *buf, size_t n, uint8_t *out
 		return BOARD_RSP_NEED_MORE;
 	}
 	*consumed = hash + 3;
-	for (size_t i = start + 1; i < hash; i++)
-		sum = (uint8_t)(sum + buf[i]);
+	sum = byte_sum(buf + start + 1, hash - start - 1);
 	hi = hexval(buf[hash + 1]);
 	lo = hexval(buf[hash + 2]);
 	if (hi < 0 || lo < 0)
@@ -143,15 +191,13 @@ enum board_rsp_result board_rsp_parse(const uint8_t *buf, size_t n, uint8_t *out
 size_t board_rsp_frame(const uint8_t *payload, size_t n, uint8_t *out, size_t cap)
 {
 	static const char hex[] = "0123456789abcdef";
-	uint8_t sum = 0;
+	uint8_t sum;
 
 	if (cap < 4 || n > cap - 4)
 		return 0;
 	out[0] = '$';
-	for (size_t i = 0; i < n; i++) {
-		out[1 + i] = payload[i];
-		sum = (uint8_t)(sum + payload[i]);
-	}
+	memcpy(out + 1, payload, n);
+	sum = byte_sum(payload, n);
 	out[1 + n] = '#';
 	out[2 + n] = (uint8_t)hex[sum >> 4];
 	out[3 + n] = (uint8_t)hex[sum & 15];
@@ -160,12 +206,24 @@ size_t board_rsp_frame(const uint8_t *payload, size_t n, uint8_t *out, size_t ca
 
 size_t board_rsp_escape(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *used)
 {
-	size_t o = 0, i;
+	static const uint8_t special[256] = { ['#'] = 1, ['$'] = 1, ['}'] = 1, ['*'] = 1 };
+	size_t o = 0, i = 0;
 
-	for (i = 0; i < n; i++) {
+	/* While two more bytes fit, one room check per input byte. */
+	while (i < n && cap - o >= 2) {
+		uint8_t c = in[i++];
+
+		if (special[c]) {
+			out[o++] = '}';
+			out[o++] = c ^ 0x20;
+		} else {
+			out[o++] = c;
+		}
+	}
+	for (; i < n; i++) {
 		uint8_t c = in[i];
 
-		if (c == '#' || c == '$' || c == '}' || c == '*') {
+		if (special[c]) {
 			if (cap - o < 2)
 				break;
 			out[o++] = '}';
@@ -180,24 +238,7 @@ size_t board_rsp_escape(const uint8_t *in, size_t n, uint8_t *out, size_t cap, s
 	return o;
 }
 
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i << 24;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 0x80000000u ? c << 1 ^ 0x04C11DB7u : c << 1;
-		crc_table[i] = c;
-	}
-}
-
 uint32_t board_rsp_crc32(uint32_t crc, const uint8_t *buf, size_t n)
 {
-	pthread_once(&crc_once, crc_init);
-	for (size_t i = 0; i < n; i++)
-		crc = crc << 8 ^ crc_table[(crc >> 24 ^ buf[i]) & 0xFF];
-	return crc;
+	return imp_crc32_msb(crc, buf, n);
 }

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,4 +216,26 @@ void imp_sleep_us(uint64_t us)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i << 24;
+
+		for (int k = 0; k < 8; k++)
+			c = c & 0x80000000u ? c << 1 ^ 0x04C11DB7u : c << 1;
+		crc_table[i] = c;
+	}
+}
+
+uint32_t imp_crc32_msb(uint32_t crc, const uint8_t *buf, size_t n)
+{
+	pthread_once(&crc_once, crc_init);
+	for (size_t i = 0; i < n; i++)
+		crc = crc << 8 ^ crc_table[(crc >> 24 ^ buf[i]) & 0xFF];
+	return crc;
 }

@@ -3,8 +3,10 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
+#include "der_int.h"
 #include "formats/csr.h"
 #include "imprint/log.h"
 
@@ -83,10 +85,10 @@ imp_err fmt_csr_subject(X509_REQ *req, char **out)
 	return name_string(X509_REQ_get_subject_name(req), out);
 }
 
-imp_err fmt_csr_check_subject(X509_REQ *req, const struct fmt_name_entry *expected, size_t n)
+static imp_err check_name(const X509_NAME *got, const struct fmt_name_entry *expected,
+			  size_t n)
 {
 	X509_NAME *want = NULL;
-	const X509_NAME *got = X509_REQ_get_subject_name(req);
 	char *got_s = NULL;
 	char *want_s = NULL;
 	imp_err rc;
@@ -115,5 +117,107 @@ cleanup:
 	free(got_s);
 	free(want_s);
 	X509_NAME_free(want);
+	return rc;
+}
+
+imp_err fmt_csr_check_subject(X509_REQ *req, const struct fmt_name_entry *expected, size_t n)
+{
+	return check_name(X509_REQ_get_subject_name(req), expected, n);
+}
+
+imp_err fmt_csr_check_subject_der(const uint8_t *der, size_t n,
+				  const struct fmt_name_entry *expected, size_t count)
+{
+	const unsigned char *p = der;
+	X509_NAME *got;
+	imp_err rc;
+
+	got = n ? d2i_X509_NAME(NULL, &p, (long)n) : NULL;
+	if (!got || p != der + n) {
+		ERR_clear_error();
+		X509_NAME_free(got);
+		IMP_ERROR("csr: the subject is not one DER name");
+		return IMP_ERR_PROTOCOL;
+	}
+	rc = check_name(got, expected, count);
+	X509_NAME_free(got);
+	return rc;
+}
+
+/* ------------------------------------------------- the in-place reader */
+
+imp_err fmt_csr_view_p256(const uint8_t *der, size_t n, struct fmt_csr_view *out,
+			  EVP_PKEY **key)
+{
+	/* DER of the fixed parts. PERSISTED by X.690 and RFC 5480 / 5758. */
+	static const uint8_t version0[] = { 0x00 };
+	static const uint8_t ec_alg[] = { 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+					  0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
+					  0x07 };
+	static const uint8_t ecdsa_sha256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04,
+						0x03, 0x02 };
+	struct fmt_der in = { der, n }, req, info, info_whole, v, name, spki, alg, bits, attrs;
+	struct fmt_der salg, sig;
+	uint8_t digest[32];
+	EVP_PKEY *k = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	imp_err rc = IMP_ERR_UNSUPPORTED;
+
+	*key = NULL;
+	memset(out, 0, sizeof(*out));
+	if (!fmt_der_take(&in, 0x30, &req, NULL) || in.n != 0)
+		return IMP_ERR_UNSUPPORTED;
+	if (!fmt_der_take(&req, 0x30, &info, &info_whole) ||
+	    !fmt_der_take(&info, 0x02, &v, NULL) || !fmt_der_eq(v, version0, sizeof(version0)) ||
+	    !fmt_der_take(&info, 0x30, NULL, &name) ||
+	    !fmt_der_take(&info, 0x30, &spki, NULL) ||
+	    !fmt_der_take(&spki, 0x30, &alg, NULL) || !fmt_der_eq(alg, ec_alg, sizeof(ec_alg)) ||
+	    !fmt_der_take(&spki, 0x03, &bits, NULL) || spki.n != 0 ||
+	    bits.n != 66 || bits.p[0] != 0x00 || bits.p[1] != 0x04 ||
+	    !fmt_der_take(&info, 0xa0, &attrs, NULL) || attrs.n != 0 || info.n != 0)
+		return IMP_ERR_UNSUPPORTED;
+	if (!fmt_der_take(&req, 0x30, &salg, NULL) || !fmt_der_eq(salg, ecdsa_sha256, sizeof(ecdsa_sha256)) ||
+	    !fmt_der_take(&req, 0x03, &sig, NULL) || req.n != 0 || sig.n < 2 || sig.p[0] != 0x00)
+		return IMP_ERR_UNSUPPORTED;
+	memcpy(out->point, bits.p + 1, sizeof(out->point));
+	/* The subject must decode as a Name, as it does for OpenSSL. */
+	{
+		const unsigned char *p = name.p;
+		X509_NAME *nm = d2i_X509_NAME(NULL, &p, (long)name.n);
+
+		if (!nm || p != name.p + name.n) {
+			ERR_clear_error();
+			X509_NAME_free(nm);
+			return IMP_ERR_UNSUPPORTED;
+		}
+		X509_NAME_free(nm);
+	}
+	/* Off the curve: the reference path refuses it, with its reason. */
+	if (fmt_pubkey_from_point(out->point, &k) != IMP_OK)
+		return IMP_ERR_UNSUPPORTED;
+	if (!SHA256(info_whole.p, info_whole.n, digest)) {
+		rc = IMP_ERR_CRYPTO;
+		goto cleanup;
+	}
+	ctx = EVP_PKEY_CTX_new(k, NULL);
+	if (!ctx) {
+		rc = IMP_ERR_NOMEM;
+		goto cleanup;
+	}
+	if (EVP_PKEY_verify_init(ctx) != 1 ||
+	    EVP_PKEY_verify(ctx, sig.p + 1, sig.n - 1, digest, sizeof(digest)) != 1) {
+		/* A signature that does not even parse is the reference's to judge. */
+		rc = IMP_ERR_UNSUPPORTED;
+		goto cleanup;
+	}
+	out->subject = name.p;
+	out->subject_len = name.n;
+	*key = k;
+	k = NULL;
+	rc = IMP_OK;
+cleanup:
+	ERR_clear_error();
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(k);
 	return rc;
 }

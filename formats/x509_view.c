@@ -10,66 +10,21 @@
 #include <string.h>
 #include <time.h>
 
+#include "der_int.h"
 #include "formats/x509.h"
 #include "imprint/util.h"
 
-struct der {
-	const uint8_t *p;
-	size_t n;
-};
-
-/* Next TLV of tag from in: strict DER lengths (definite, minimal, < 64 KiB). */
-static int der_take(struct der *in, uint8_t tag, struct der *val, struct der *whole)
-{
-	size_t len, hl;
-
-	if (in->n < 2 || in->p[0] != tag)
-		return 0;
-	if (in->p[1] < 0x80) {
-		len = in->p[1];
-		hl = 2;
-	} else if (in->p[1] == 0x81) {
-		if (in->n < 3 || in->p[2] < 0x80)
-			return 0;
-		len = in->p[2];
-		hl = 3;
-	} else if (in->p[1] == 0x82) {
-		if (in->n < 4 || in->p[2] == 0)
-			return 0;
-		len = ((size_t)in->p[2] << 8) | in->p[3];
-		if (len < 0x100)
-			return 0;
-		hl = 4;
-	} else {
-		return 0;
-	}
-	if (in->n - hl < len)
-		return 0;
-	if (val)
-		*val = (struct der){ in->p + hl, len };
-	if (whole)
-		*whole = (struct der){ in->p, hl + len };
-	in->p += hl + len;
-	in->n -= hl + len;
-	return 1;
-}
-
-static int der_eq(struct der d, const uint8_t *b, size_t n)
-{
-	return d.n == n && memcmp(d.p, b, n) == 0;
-}
-
 /* UTCTime YYMMDDHHMMSSZ / GeneralizedTime YYYYMMDDHHMMSSZ (RFC 5280 4.1.2.5). */
-static int der_time(struct der *in, time_t *out)
+static int der_time(struct fmt_der *in, time_t *out)
 {
-	struct der v;
+	struct fmt_der v;
 	struct tm tm = { 0 };
 	int f[7] = { 0 }, nf, year;
 	const uint8_t *p;
 
-	if (der_take(in, 0x17, &v, NULL) && v.n == 13) {
+	if (fmt_der_take(in, 0x17, &v, NULL) && v.n == 13) {
 		nf = 6;
-	} else if (der_take(in, 0x18, &v, NULL) && v.n == 15) {
+	} else if (fmt_der_take(in, 0x18, &v, NULL) && v.n == 15) {
 		nf = 7;
 	} else {
 		return 0;
@@ -108,7 +63,7 @@ static int der_time(struct der *in, time_t *out)
 }
 
 /* An OBJECT IDENTIFIER's contents: minimal base-128 subidentifiers. */
-static int oid_ok(struct der oid)
+static int oid_ok(struct fmt_der oid)
 {
 	if (oid.n == 0 || (oid.p[oid.n - 1] & 0x80))
 		return 0;
@@ -118,7 +73,7 @@ static int oid_ok(struct der oid)
 	return 1;
 }
 
-static int printable_ok(struct der v, int printable_string)
+static int printable_ok(struct fmt_der v, int printable_string)
 {
 	for (size_t i = 0; i < v.n; i++) {
 		uint8_t c = v.p[i];
@@ -135,7 +90,7 @@ static int printable_ok(struct der v, int printable_string)
 /* Matter's vendor and product ID attributes, 1.3.6.1.4.1.37244.2.1 / .2.2. */
 static const uint8_t OID_MATTER_ID[] = { 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0xa2, 0x7c, 0x02 };
 
-static int matter_id(struct der oid)
+static int matter_id(struct fmt_der oid)
 {
 	return oid.n == sizeof(OID_MATTER_ID) + 1 &&
 	       memcmp(oid.p, OID_MATTER_ID, sizeof(OID_MATTER_ID)) == 0 &&
@@ -148,18 +103,18 @@ static int matter_id(struct der oid)
  * Matter VID/PID as a UTF8String of 4 uppercase hex digits (Matter 6.2.2)
  * (anything else, though maybe valid, is left to the reference).
  */
-static int name_ok(struct der name)
+static int name_ok(struct fmt_der name)
 {
 	if (name.n == 0)
 		return 0;
 	while (name.n) {
-		struct der rdn, atv, oid, val;
+		struct fmt_der rdn, atv, oid, val;
 
-		if (!der_take(&name, 0x31, &rdn, NULL) || !der_take(&rdn, 0x30, &atv, NULL) ||
-		    rdn.n || !der_take(&atv, 0x06, &oid, NULL))
+		if (!fmt_der_take(&name, 0x31, &rdn, NULL) || !fmt_der_take(&rdn, 0x30, &atv, NULL) ||
+		    rdn.n || !fmt_der_take(&atv, 0x06, &oid, NULL))
 			return 0;
 		if (matter_id(oid)) {
-			if (!der_take(&atv, 0x0c, &val, NULL) || atv.n || val.n != 4)
+			if (!fmt_der_take(&atv, 0x0c, &val, NULL) || atv.n || val.n != 4)
 				return 0;
 			for (size_t i = 0; i < 4; i++)
 				if (!strchr("0123456789ABCDEF", val.p[i]) || !val.p[i])
@@ -168,10 +123,10 @@ static int name_ok(struct der name)
 		}
 		if (oid.n != 3 || oid.p[0] != 0x55 || oid.p[1] != 0x04 || !oid_ok(oid))
 			return 0;
-		if (der_take(&atv, 0x0c, &val, NULL)) {
+		if (fmt_der_take(&atv, 0x0c, &val, NULL)) {
 			if (!printable_ok(val, 0))
 				return 0;
-		} else if (!der_take(&atv, 0x13, &val, NULL) || !printable_ok(val, 1)) {
+		} else if (!fmt_der_take(&atv, 0x13, &val, NULL) || !printable_ok(val, 1)) {
 			return 0;
 		}
 		if (atv.n || val.n == 0)
@@ -199,16 +154,16 @@ static const uint8_t OID_HW_MODULE[] = { 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x0
  * hardwareModuleName ::= SEQUENCE { hwType OID, hwSerialNum OCTET STRING }
  * (RFC 4108 5). Any other name is left to the reference.
  */
-static int alt_names_ok(struct der val)
+static int alt_names_ok(struct fmt_der val)
 {
-	struct der seq;
+	struct fmt_der seq;
 
-	if (!der_take(&val, 0x30, &seq, NULL) || val.n || seq.n == 0)
+	if (!fmt_der_take(&val, 0x30, &seq, NULL) || val.n || seq.n == 0)
 		return 0;
 	while (seq.n) {
-		struct der gn, oid, wrap, hw, t, sn;
+		struct fmt_der gn, oid, wrap, hw, t, sn;
 
-		if (der_take(&seq, 0x82, &gn, NULL) || der_take(&seq, 0x86, &gn, NULL)) {
+		if (fmt_der_take(&seq, 0x82, &gn, NULL) || fmt_der_take(&seq, 0x86, &gn, NULL)) {
 			if (gn.n == 0)
 				return 0;
 			for (size_t i = 0; i < gn.n; i++)
@@ -216,28 +171,28 @@ static int alt_names_ok(struct der val)
 					return 0;
 			continue;
 		}
-		if (!der_take(&seq, 0xa0, &gn, NULL) || !der_take(&gn, 0x06, &oid, NULL) ||
+		if (!fmt_der_take(&seq, 0xa0, &gn, NULL) || !fmt_der_take(&gn, 0x06, &oid, NULL) ||
 		    oid.n != sizeof(OID_HW_MODULE) || memcmp(oid.p, OID_HW_MODULE, oid.n) != 0 ||
-		    !der_take(&gn, 0xa0, &wrap, NULL) || gn.n || !der_take(&wrap, 0x30, &hw, NULL) ||
-		    wrap.n || !der_take(&hw, 0x06, &t, NULL) || !oid_ok(t) ||
-		    !der_take(&hw, 0x04, &sn, NULL) || hw.n || sn.n == 0)
+		    !fmt_der_take(&gn, 0xa0, &wrap, NULL) || gn.n || !fmt_der_take(&wrap, 0x30, &hw, NULL) ||
+		    wrap.n || !fmt_der_take(&hw, 0x06, &t, NULL) || !oid_ok(t) ||
+		    !fmt_der_take(&hw, 0x04, &sn, NULL) || hw.n || sn.n == 0)
 			return 0;
 	}
 	return 1;
 }
 
 /* One extension; 0 if unknown, duplicated or not in the expected form. */
-static int extension(struct der ext, unsigned *seen, unsigned *ku, struct der *aki)
+static int extension(struct fmt_der ext, unsigned *seen, unsigned *ku, struct fmt_der *aki)
 {
 	static const struct {
 		uint8_t last;
 		unsigned bit;
 	} known[] = { { 0x13, X_BC }, { 0x0f, X_KU }, { 0x25, X_EKU }, { 0x0e, X_SKI },
 		      { 0x23, X_AKI }, { 0x11, X_SAN } };
-	struct der oid, crit, val;
+	struct fmt_der oid, crit, val;
 	unsigned bit = 0;
 
-	if (!der_take(&ext, 0x06, &oid, NULL) || oid.n != 3 || oid.p[0] != 0x55 ||
+	if (!fmt_der_take(&ext, 0x06, &oid, NULL) || oid.n != 3 || oid.p[0] != 0x55 ||
 	    oid.p[1] != 0x1d)
 		return 0;
 	for (size_t i = 0; i < IMP_ARRAY_SIZE(known); i++)
@@ -248,19 +203,19 @@ static int extension(struct der ext, unsigned *seen, unsigned *ku, struct der *a
 	*seen |= bit;
 	/* critical (DER: only ever TRUE) on basicConstraints and keyUsage only */
 	if (ext.n && ext.p[0] == 0x01 &&
-	    (!der_take(&ext, 0x01, &crit, NULL) || crit.n != 1 || crit.p[0] != 0xff ||
+	    (!fmt_der_take(&ext, 0x01, &crit, NULL) || crit.n != 1 || crit.p[0] != 0xff ||
 	     (bit != X_BC && bit != X_KU)))
 		return 0;
-	if (!der_take(&ext, 0x04, &val, NULL) || ext.n)
+	if (!fmt_der_take(&ext, 0x04, &val, NULL) || ext.n)
 		return 0;
 	if (bit == X_BC)
 		return val.n == 2 && val.p[0] == 0x30 && val.p[1] == 0x00; /* cA FALSE */
 	if (bit == X_SAN)
 		return alt_names_ok(val);
 	if (bit == X_KU) {
-		struct der bits;
+		struct fmt_der bits;
 
-		if (!der_take(&val, 0x03, &bits, NULL) || val.n || bits.n < 2 || bits.n > 3 ||
+		if (!fmt_der_take(&val, 0x03, &bits, NULL) || val.n || bits.n < 2 || bits.n > 3 ||
 		    bits.p[0] > 7)
 			return 0;
 		/* the unused bits of the last byte do not count (as OpenSSL reads it) */
@@ -271,25 +226,25 @@ static int extension(struct der ext, unsigned *seen, unsigned *ku, struct der *a
 		return 1;
 	}
 	if (bit == X_SKI) {
-		struct der kid;
+		struct fmt_der kid;
 
-		return der_take(&val, 0x04, &kid, NULL) && !val.n && kid.n > 0;
+		return fmt_der_take(&val, 0x04, &kid, NULL) && !val.n && kid.n > 0;
 	}
 	if (bit == X_EKU) {
-		struct der seq, oid;
+		struct fmt_der seq, oid;
 
-		if (!der_take(&val, 0x30, &seq, NULL) || val.n || seq.n == 0)
+		if (!fmt_der_take(&val, 0x30, &seq, NULL) || val.n || seq.n == 0)
 			return 0;
 		while (seq.n)
-			if (!der_take(&seq, 0x06, &oid, NULL) || !oid_ok(oid))
+			if (!fmt_der_take(&seq, 0x06, &oid, NULL) || !oid_ok(oid))
 				return 0;
 		return 1;
 	}
 	if (bit == X_AKI) {
-		struct der seq, kid;
+		struct fmt_der seq, kid;
 
-		if (!der_take(&val, 0x30, &seq, NULL) || val.n ||
-		    !der_take(&seq, 0x80, &kid, NULL) || seq.n || kid.n == 0)
+		if (!fmt_der_take(&val, 0x30, &seq, NULL) || val.n ||
+		    !fmt_der_take(&seq, 0x80, &kid, NULL) || seq.n || kid.n == 0)
 			return 0;
 		*aki = kid;
 	}
@@ -298,45 +253,45 @@ static int extension(struct der ext, unsigned *seen, unsigned *ku, struct der *a
 
 imp_err fmt_cert_view_leaf(const uint8_t *der, size_t n, struct fmt_cert_view *out)
 {
-	struct der in = { der, n }, cert, tbs, tbs_whole, alg, sig, x, ver, serial, name, validity,
+	struct fmt_der in = { der, n }, cert, tbs, tbs_whole, alg, sig, x, ver, serial, name, validity,
 		   spki, exts_wrap, exts, ext;
-	struct der aki = { NULL, 0 };
+	struct fmt_der aki = { NULL, 0 };
 	unsigned seen = 0, ku = 0;
 	static const uint8_t v3[] = { 0x02, 0x01, 0x02 };
 
 	memset(out, 0, sizeof(*out));
-	if (!der || !der_take(&in, 0x30, &cert, NULL) || in.n)
+	if (!der || !fmt_der_take(&in, 0x30, &cert, NULL) || in.n)
 		return IMP_ERR_PROTOCOL;
-	if (!der_take(&cert, 0x30, &tbs, &tbs_whole) || !der_take(&cert, 0x30, NULL, &alg) ||
-	    !der_eq(alg, ALG_ES256, sizeof(ALG_ES256)) || !der_take(&cert, 0x03, &sig, NULL) ||
+	if (!fmt_der_take(&cert, 0x30, &tbs, &tbs_whole) || !fmt_der_take(&cert, 0x30, NULL, &alg) ||
+	    !fmt_der_eq(alg, ALG_ES256, sizeof(ALG_ES256)) || !fmt_der_take(&cert, 0x03, &sig, NULL) ||
 	    cert.n || sig.n < 2 || sig.p[0] != 0)
 		return IMP_ERR_PROTOCOL;
-	if (!der_take(&tbs, 0xa0, &ver, NULL) || !der_eq(ver, v3, sizeof(v3)))
+	if (!fmt_der_take(&tbs, 0xa0, &ver, NULL) || !fmt_der_eq(ver, v3, sizeof(v3)))
 		return IMP_ERR_PROTOCOL;
 	/* serial: positive (not 0), minimal, 1..20 bytes */
-	if (!der_take(&tbs, 0x02, &serial, NULL) || serial.n < 1 || serial.n > 21 ||
+	if (!fmt_der_take(&tbs, 0x02, &serial, NULL) || serial.n < 1 || serial.n > 21 ||
 	    (serial.n == 1 && serial.p[0] == 0) || (serial.p[0] & 0x80) ||
 	    (serial.n > 1 && serial.p[0] == 0 && !(serial.p[1] & 0x80)) ||
 	    (serial.n == 21 && serial.p[0] != 0))
 		return IMP_ERR_PROTOCOL;
-	if (!der_take(&tbs, 0x30, NULL, &x) || !der_eq(x, ALG_ES256, sizeof(ALG_ES256)))
+	if (!fmt_der_take(&tbs, 0x30, NULL, &x) || !fmt_der_eq(x, ALG_ES256, sizeof(ALG_ES256)))
 		return IMP_ERR_PROTOCOL;
-	if (!der_take(&tbs, 0x30, NULL, &name))
+	if (!fmt_der_take(&tbs, 0x30, NULL, &name))
 		return IMP_ERR_PROTOCOL;
-	if (!der_take(&tbs, 0x30, &validity, NULL) || !der_time(&validity, &out->not_before) ||
+	if (!fmt_der_take(&tbs, 0x30, &validity, NULL) || !der_time(&validity, &out->not_before) ||
 	    !der_time(&validity, &out->not_after) || validity.n)
 		return IMP_ERR_PROTOCOL;
-	if (!der_take(&tbs, 0x30, &x, NULL) || !name_ok(x)) /* subject */
+	if (!fmt_der_take(&tbs, 0x30, &x, NULL) || !name_ok(x)) /* subject */
 		return IMP_ERR_PROTOCOL;
-	if (!der_take(&tbs, 0x30, NULL, &spki) || spki.n != sizeof(SPKI_P256) + 64 ||
+	if (!fmt_der_take(&tbs, 0x30, NULL, &spki) || spki.n != sizeof(SPKI_P256) + 64 ||
 	    memcmp(spki.p, SPKI_P256, sizeof(SPKI_P256)) != 0)
 		return IMP_ERR_PROTOCOL;
 	memcpy(out->point, spki.p + sizeof(SPKI_P256) - 1, 65);
-	if (!der_take(&tbs, 0xa3, &exts_wrap, NULL) || tbs.n ||
-	    !der_take(&exts_wrap, 0x30, &exts, NULL) || exts_wrap.n || exts.n == 0)
+	if (!fmt_der_take(&tbs, 0xa3, &exts_wrap, NULL) || tbs.n ||
+	    !fmt_der_take(&exts_wrap, 0x30, &exts, NULL) || exts_wrap.n || exts.n == 0)
 		return IMP_ERR_PROTOCOL;
 	while (exts.n) {
-		if (!der_take(&exts, 0x30, &ext, NULL) || !extension(ext, &seen, &ku, &aki))
+		if (!fmt_der_take(&exts, 0x30, &ext, NULL) || !extension(ext, &seen, &ku, &aki))
 			return IMP_ERR_PROTOCOL;
 	}
 	if (!(seen & X_KU) || !(seen & X_AKI) || !(seen & X_SKI))

@@ -151,6 +151,14 @@ static imp_err board_begin(struct jnl *j, const char *uid, char u[JNL_UID_HEX_MA
 	return rc ? rc : jdb_begin(j);
 }
 
+/* board_begin() for an allocation (jdb_begin_issue). */
+static imp_err board_begin_issue(struct jnl *j, const char *uid, char u[JNL_UID_HEX_MAX + 1])
+{
+	imp_err rc = uid_norm(uid, u);
+
+	return rc ? rc : jdb_begin_issue(j);
+}
+
 /* The board u inside the transaction; IMP_ERR_NOT_FOUND says so. */
 static imp_err board_load(struct jnl *j, const char *u, struct jnl_board *b)
 {
@@ -187,19 +195,62 @@ static const char *str_or_null(const char *s)
 	return s && s[0] ? s : NULL;
 }
 
+void jdata_cache_free(struct jnl *j)
+{
+	for (unsigned i = 0; i < JDATA_CACHE; i++) {
+		free(j->data_cache[i].text);
+		json_decref(j->data_cache[i].obj);
+	}
+	memset(j->data_cache, 0, sizeof(j->data_cache));
+}
+
+/* Take board u's parsed data out of the cache if it is exactly stored
+ * (NULL otherwise, or if absent). */
+static json_t *data_take(struct jnl *j, const char *u, const char *stored)
+{
+	for (unsigned i = 0; i < JDATA_CACHE; i++) {
+		struct jdata_cached *e = &j->data_cache[i];
+		json_t *o;
+
+		if (!e->text || strcmp(e->uid, u) != 0)
+			continue;
+		o = strcmp(e->text, stored) == 0 ? e->obj : (json_decref(e->obj), NULL);
+		free(e->text);
+		e->text = NULL;
+		e->obj = NULL;
+		return o;
+	}
+	return NULL;
+}
+
+/* Remember obj (a reference is taken) as board u's data, text. */
+static void data_keep(struct jnl *j, const char *u, const char *text, json_t *obj)
+{
+	struct jdata_cached *e = &j->data_cache[j->data_next++ % JDATA_CACHE];
+
+	free(e->text);
+	json_decref(e->obj);
+	e->text = strdup(text);
+	e->obj = e->text ? json_incref(obj) : NULL;
+	snprintf(e->uid, sizeof(e->uid), "%s", u);
+}
+
 /*
- * Merge patch (JSON object text) into stored: members replace, null members
- * delete. *merged is malloc'ed; *patch_out (may be NULL) gets a reference to
- * the parsed patch.
+ * Merge patch (JSON object text) into stored, board u's data: members
+ * replace, null members delete. *merged is malloc'ed; *patch_out (may be
+ * NULL) gets a reference to the parsed patch. stored is parsed only when it
+ * is not what this handle last wrote for u.
  */
-static imp_err merge_data(const char *stored, const char *patch, char **merged,
-			  json_t **patch_out)
+static imp_err merge_data(struct jnl *j, const char *u, const char *stored, const char *patch,
+			  char **merged, json_t **patch_out)
 {
 	json_error_t err;
 	json_t *base = NULL, *p = NULL, *v;
 	const char *key;
 	imp_err rc = IMP_OK;
 
+	if (!stored || !stored[0])
+		stored = "{}";
 	p = json_loads(patch, JSON_REJECT_DUPLICATES, &err);
 	if (!p || !json_is_object(p)) {
 		jerr_set(IMP_ERR_USAGE, "board data must be a JSON object: %s",
@@ -207,7 +258,9 @@ static imp_err merge_data(const char *stored, const char *patch, char **merged,
 		rc = IMP_ERR_USAGE;
 		goto cleanup;
 	}
-	base = json_loads(stored && stored[0] ? stored : "{}", 0, &err);
+	base = data_take(j, u, stored);
+	if (!base)
+		base = json_loads(stored, 0, &err);
 	if (!base || !json_is_object(base)) {
 		jerr_set(IMP_ERR_JOURNAL, "stored board data is not a JSON object");
 		rc = IMP_ERR_JOURNAL;
@@ -227,6 +280,9 @@ static imp_err merge_data(const char *stored, const char *patch, char **merged,
 		rc = IMP_ERR_NOMEM;
 		goto cleanup;
 	}
+	/* Kept even if the transaction is rolled back: the row's text then
+	 * differs from it, and the next merge parses the row. */
+	data_keep(j, u, *merged, base);
 	if (patch_out)
 		*patch_out = json_incref(p);
 cleanup:
@@ -374,7 +430,7 @@ imp_err jnl_allocate(struct jnl *j, const char *uid, const char *fixture,
 		*existing = false;
 	if (cap)
 		serial_out[0] = '\0';
-	rc = board_begin(j, uid, u);
+	rc = board_begin_issue(j, uid, u);
 	if (rc)
 		return rc;
 	rc = load_board(j->db, "uid", u, &b);
@@ -501,7 +557,7 @@ static imp_err update_state(struct jnl *j, const char *uid, const char *from_ser
 	imp_err rc = IMP_OK;
 
 	if (data_json) {
-		rc = merge_data(stored_data, data_json, &merged, &patch);
+		rc = merge_data(j, uid, stored_data, data_json, &merged, &patch);
 		if (rc)
 			return rc;
 	}
@@ -606,9 +662,9 @@ imp_err jnl_get_board(struct jnl *j, const char *uid, struct jnl_board *out)
 	rc = uid_norm(uid, u);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&j->lock);
+	jdb_lock_read(j);
 	rc = load_board(j->db, "uid", u, out);
-	pthread_mutex_unlock(&j->lock);
+	jdb_unlock_read(j);
 	if (rc)
 		jnl_board_release(out);
 	return rc;
@@ -623,9 +679,9 @@ imp_err jnl_get_board_by_serial(struct jnl *j, const char *serial,
 	memset(out, 0, sizeof(*out));
 	if (!serial || !serial[0])
 		return IMP_ERR_NOT_FOUND;
-	pthread_mutex_lock(&j->lock);
+	jdb_lock_read(j);
 	rc = load_board(j->db, "serial", serial, out);
-	pthread_mutex_unlock(&j->lock);
+	jdb_unlock_read(j);
 	if (rc)
 		jnl_board_release(out);
 	return rc;

@@ -362,50 +362,110 @@ imp_err jdb_leased(sqlite3 *db, bool *out)
 
 /* --------------------------------------------------------- transactions */
 
-imp_err jdb_begin(struct jnl *j)
-{
+/*
+ * Group commit. The fixture threads share one connection, so their
+ * operations run one at a time under j->lock; what they need not do one at
+ * a time is the fdatasync of each COMMIT. An operation runs in a savepoint
+ * of the transaction that is open (the first one in opens it); when it
+ * succeeds and other threads are already waiting for the lock, it leaves
+ * its savepoint in the transaction and sleeps until a COMMIT holding it
+ * returns; the thread that leaves the lock with no one waiting (or with
+ * JDB_BATCH_MAX operations in) runs that COMMIT for all of them. So an
+ * operation never returns before its transaction is durable, exactly as
+ * with a COMMIT of its own; a failed operation rolls back to its savepoint
+ * and takes nothing else with it; a failed COMMIT fails every operation it
+ * held.
+ */
+#define JDB_BATCH_MAX 64
+
+struct jdb_waiter {
+	struct jdb_waiter *next;
+	bool done;
 	imp_err rc;
+	char msg[sizeof(jerr_msg)];
+};
 
-	jerr_clear();
-	if (j->read_only) {
-		jerr_set(IMP_ERR_JOURNAL, "journal opened read-only");
-		return IMP_ERR_JOURNAL;
-	}
+static void lock_enter(struct jnl *j)
+{
+	__atomic_add_fetch(&j->entering, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&j->lock);
-	j->appended_seq = 0;
-	rc = jdb_exec(j->db, "BEGIN IMMEDIATE");
-	if (rc)
-		pthread_mutex_unlock(&j->lock);
-	return rc;
+	__atomic_sub_fetch(&j->entering, 1, __ATOMIC_SEQ_CST);
 }
 
-static bool checkpoint_due(const struct jnl *j)
+static bool others_waiting(struct jnl *j)
 {
-	return j->sign && !j->in_checkpoint && j->appended_seq &&
-	       j->appended_seq >= j->cp_hint_seq + j->cp_interval;
+	return __atomic_load_n(&j->entering, __ATOMIC_SEQ_CST) > 0;
 }
 
-imp_err jdb_end(struct jnl *j, imp_err rc)
+static bool checkpoint_due(const struct jnl *j, uint64_t head)
 {
-	imp_err crc;
+	return j->sign && !j->in_checkpoint && head && head >= j->cp_hint_seq + j->cp_interval;
+}
 
-	if (rc == IMP_OK) {
-		rc = jdb_exec(j->db, "COMMIT");
+/* Hand rc (and, on failure, this thread's message) to every waiter of the
+ * batch and close it. */
+static void batch_finish(struct jnl *j, imp_err rc)
+{
+	for (struct jdb_waiter *w = j->waiters; w; w = w->next) {
+		w->rc = rc;
 		if (rc)
-			sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
-	} else if (!sqlite3_get_autocommit(j->db)) {
-		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+			memcpy(w->msg, jerr_msg, sizeof(w->msg));
+		w->done = true;
 	}
-	if (rc == IMP_OK && j->anchor_dirty)
-		janchor_after_commit(j, j->appended_seq);
+	j->waiters = NULL;
+	j->txn_open = false;
+	j->batch_ops = 0;
+	j->batch_head = 0;
 	j->anchor_dirty = false;
 	j->anchor_counter = 0;
-	/* The operation is durable (or rolled back); a due checkpoint is taken
-	 * in a transaction of its own, so a signer failure cannot undo it. */
-	if (rc == IMP_OK && checkpoint_due(j)) {
+	pthread_cond_broadcast(&j->committed);
+}
+
+/* The open transaction was rolled back under us (SQLite does that on some
+ * errors): every operation it held is lost. */
+static void batch_lost(struct jnl *j)
+{
+	char keep[sizeof(jerr_msg)];
+
+	if (!j->txn_open)
+		return;
+	memcpy(keep, jerr_msg, sizeof(keep));
+	if (j->batch_ops)
+		jerr_set(IMP_ERR_JOURNAL, "the transaction was rolled back before its commit: "
+			 "%s", keep[0] ? keep : "sqlite ended it");
+	batch_finish(j, IMP_ERR_JOURNAL);
+	memcpy(jerr_msg, keep, sizeof(keep));
+}
+
+/* COMMIT the open transaction for everyone in it, with j->lock held;
+ * then the anchor and a due checkpoint. Returns the COMMIT's result. */
+static imp_err batch_commit(struct jnl *j)
+{
+	uint64_t head = j->batch_head;
+	int src;
+	imp_err rc = IMP_OK, crc;
+
+	if (j->commit_hook)
+		j->commit_hook(j->commit_hook_arg, JDB_BEFORE_COMMIT, j->batch_ops, SQLITE_OK);
+	src = sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
+	if (src != SQLITE_OK) {
+		rc = jdb_fail(j->db, "sqlite3_exec(COMMIT)", src);
+		if (!sqlite3_get_autocommit(j->db))
+			sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	if (j->commit_hook)
+		j->commit_hook(j->commit_hook_arg, JDB_AFTER_COMMIT, j->batch_ops, src);
+	if (rc == IMP_OK && j->anchor_dirty)
+		janchor_after_commit(j, head);
+	batch_finish(j, rc);
+	/* The operations are durable (or rolled back); a due checkpoint is
+	 * taken in a transaction of its own, so a signer failure cannot undo
+	 * them. */
+	if (rc == IMP_OK && checkpoint_due(j, head)) {
 		char keep[sizeof(jerr_msg)];
 
 		memcpy(keep, jerr_msg, sizeof(keep));
+		j->appended_seq = 0;
 		crc = jdb_exec(j->db, "BEGIN IMMEDIATE");
 		if (crc == IMP_OK) {
 			crc = jchain_checkpoint_locked(j, false);
@@ -422,9 +482,142 @@ imp_err jdb_end(struct jnl *j, imp_err rc)
 				 "next event", imp_err_name(crc));
 		memcpy(jerr_msg, keep, sizeof(keep));
 	}
-	j->appended_seq = 0;
-	pthread_mutex_unlock(&j->lock);
 	return rc;
+}
+
+/* This thread's operation is over (failed, or never started): commit what
+ * others left waiting unless a thread waiting for the lock will; unlock. */
+static void leave(struct jnl *j)
+{
+	if (j->txn_open && sqlite3_get_autocommit(j->db))
+		batch_lost(j);
+	if (j->txn_open && (!j->batch_ops || !others_waiting(j))) {
+		char keep[sizeof(jerr_msg)];
+
+		memcpy(keep, jerr_msg, sizeof(keep));
+		batch_commit(j);
+		memcpy(jerr_msg, keep, sizeof(keep));
+	}
+	pthread_mutex_unlock(&j->lock);
+}
+
+static imp_err begin(struct jnl *j, bool issue)
+{
+	imp_err rc;
+
+	jerr_clear();
+	if (j->read_only) {
+		jerr_set(IMP_ERR_JOURNAL, "journal opened read-only");
+		return IMP_ERR_JOURNAL;
+	}
+	lock_enter(j);
+	/* One allocation per shared commit: the anchor's intent may run only
+	 * one counter ahead of the journal ("intent = c + 1" is a cut
+	 * allocation; more ahead says the journal was rolled back). */
+	if (issue && j->txn_open && j->anchor_dirty) {
+		char keep[sizeof(jerr_msg)];
+
+		memcpy(keep, jerr_msg, sizeof(keep));
+		batch_commit(j);
+		memcpy(jerr_msg, keep, sizeof(keep));
+	}
+	if (!j->txn_open) {
+		rc = jdb_exec(j->db, "BEGIN IMMEDIATE");
+		if (rc) {
+			pthread_mutex_unlock(&j->lock);
+			return rc;
+		}
+		j->txn_open = true;
+	}
+	j->appended_seq = 0;
+	j->op_anchor_dirty = j->anchor_dirty;
+	j->op_anchor_counter = j->anchor_counter;
+	rc = jdb_exec(j->db, "SAVEPOINT jdb_op");
+	if (rc)
+		leave(j);
+	return rc;
+}
+
+imp_err jdb_begin(struct jnl *j)
+{
+	return begin(j, false);
+}
+
+imp_err jdb_begin_issue(struct jnl *j)
+{
+	return begin(j, true);
+}
+
+imp_err jdb_end(struct jnl *j, imp_err rc)
+{
+	struct jdb_waiter w = { 0 };
+
+	if (sqlite3_get_autocommit(j->db)) {
+		/* SQLite rolled the whole transaction back on an error. */
+		if (rc == IMP_OK) {
+			jerr_set(IMP_ERR_JOURNAL, "the transaction ended before its commit");
+			rc = IMP_ERR_JOURNAL;
+		}
+		leave(j);
+		return rc;
+	}
+	if (rc == IMP_OK)
+		rc = jdb_exec(j->db, "RELEASE jdb_op");
+	if (rc) {
+		sqlite3_exec(j->db, "ROLLBACK TO jdb_op", NULL, NULL, NULL);
+		sqlite3_exec(j->db, "RELEASE jdb_op", NULL, NULL, NULL);
+		j->anchor_dirty = j->op_anchor_dirty;
+		j->anchor_counter = j->op_anchor_counter;
+		j->appended_seq = 0;
+		leave(j);
+		return rc;
+	}
+	if (j->appended_seq > j->batch_head)
+		j->batch_head = j->appended_seq;
+	j->appended_seq = 0;
+	j->batch_ops++;
+	if (!others_waiting(j) || j->batch_ops >= JDB_BATCH_MAX) {
+		rc = batch_commit(j);
+		pthread_mutex_unlock(&j->lock);
+		return rc;
+	}
+	w.next = j->waiters;
+	j->waiters = &w;
+	while (!w.done)
+		pthread_cond_wait(&j->committed, &j->lock);
+	pthread_mutex_unlock(&j->lock);
+	if (w.rc)
+		memcpy(jerr_msg, w.msg, sizeof(jerr_msg));
+	return w.rc;
+}
+
+imp_err jdb_lock_read(struct jnl *j)
+{
+	lock_enter(j);
+	if (j->txn_open) {
+		char keep[sizeof(jerr_msg)];
+
+		memcpy(keep, jerr_msg, sizeof(keep));
+		if (sqlite3_get_autocommit(j->db))
+			batch_lost(j);
+		else
+			batch_commit(j);
+		memcpy(jerr_msg, keep, sizeof(keep));
+	}
+	return IMP_OK;
+}
+
+void jdb_unlock_read(struct jnl *j)
+{
+	pthread_mutex_unlock(&j->lock);
+}
+
+void jdb_set_commit_hook(struct jnl *j, jdb_commit_hook fn, void *arg)
+{
+	lock_enter(j);
+	j->commit_hook = fn;
+	j->commit_hook_arg = arg;
+	pthread_mutex_unlock(&j->lock);
 }
 
 /* ---------------------------------------------------------------- schema */
@@ -887,6 +1080,7 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 	if (!j)
 		return IMP_ERR_NOMEM;
 	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->committed, NULL);
 	j->path = strdup(path);
 	if (!j->path) {
 		rc = IMP_ERR_NOMEM;
@@ -958,12 +1152,19 @@ void jnl_close(struct jnl *j)
 	if (j->db) {
 		int src;
 
+		if (j->txn_open) {
+			pthread_mutex_lock(&j->lock);
+			batch_commit(j);
+			pthread_mutex_unlock(&j->lock);
+		}
+		jdata_cache_free(j);
 		cache_detach(j->db);
 		src = sqlite3_close(j->db);
 		if (src != SQLITE_OK)
 			jdb_fail(j->db, "sqlite3_close", src);
 	}
 	pthread_mutex_destroy(&j->lock);
+	pthread_cond_destroy(&j->committed);
 	free(j->path);
 	free(j);
 }
@@ -978,7 +1179,7 @@ imp_err jnl_info(struct jnl *j, struct jnl_info *out)
 
 	jerr_clear();
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&j->lock);
+	jdb_lock_read(j);
 	rc = jdb_exec(j->db, "BEGIN");
 	if (rc)
 		goto unlock;
@@ -1021,7 +1222,7 @@ imp_err jnl_info(struct jnl *j, struct jnl_info *out)
 	}
 	sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
 unlock:
-	pthread_mutex_unlock(&j->lock);
+	jdb_unlock_read(j);
 	return rc;
 }
 

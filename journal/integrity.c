@@ -320,7 +320,8 @@ imp_err janchor_before_issue(struct jnl *j, uint64_t issued)
 
 	if (rc == IMP_OK) {
 		j->anchor_dirty = true; /* the commit's counter and head follow */
-		j->anchor_counter = issued;
+		if (issued > j->anchor_counter) /* a shared commit: the highest */
+			j->anchor_counter = issued;
 	}
 	return rc;
 }

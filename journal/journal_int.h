@@ -12,6 +12,22 @@
 
 #include "journal/journal.h"
 
+/* A point of the shared COMMIT (tests: fault injection, ordering). */
+enum jdb_commit_point {
+	JDB_BEFORE_COMMIT, /* every operation of the batch is in; COMMIT not yet run */
+	JDB_AFTER_COMMIT,  /* COMMIT returned (durable if it succeeded); waiters not yet told */
+};
+typedef void (*jdb_commit_hook)(void *arg, enum jdb_commit_point at, unsigned ops, int sqlite_rc);
+struct jdb_waiter;
+
+/* A board's data as the journal last wrote it, parsed (board.c). */
+#define JDATA_CACHE 64
+struct jdata_cached {
+	char uid[JNL_UID_HEX_MAX + 1];
+	char *text;               /* the row's data text this object is */
+	json_t *obj;
+};
+
 struct jnl {
 	sqlite3 *db;
 	pthread_mutex_t lock;     /* one transaction at a time on db */
@@ -32,7 +48,33 @@ struct jnl {
 	bool in_checkpoint;
 	bool anchor_dirty;        /* the anchor follows the next commit */
 	uint64_t anchor_counter;  /* the counter that commit holds (0: unchanged) */
+	/*
+	 * Group commit (db.c, docs/JOURNAL.md "Group commit"): the operations
+	 * of fixture threads that come in while one holds the lock share one
+	 * transaction, each in a savepoint of its own, and one COMMIT (one
+	 * fdatasync). An operation returns only once the COMMIT that holds it
+	 * is durable; the thread that leaves the lock with no one waiting for
+	 * it commits for everyone.
+	 */
+	pthread_cond_t committed; /* broadcast after each shared COMMIT (with lock) */
+	unsigned entering;        /* threads waiting for the lock (atomic) */
+	bool txn_open;            /* a shared transaction is open */
+	unsigned batch_ops;       /* operations in it, waiting for its COMMIT */
+	uint64_t batch_head;      /* the highest event seq it appended */
+	struct jdb_waiter *waiters;
+	bool op_anchor_dirty;     /* the anchor fields before the running operation */
+	uint64_t op_anchor_counter;
+	jdb_commit_hook commit_hook;
+	void *commit_hook_arg;
+	/* The data merge of a state change parses the row's data only when it
+	 * is not the text this handle last wrote for that board (with the
+	 * handle locked; an entry is taken out while it is worked on). */
+	struct jdata_cached data_cache[JDATA_CACHE];
+	unsigned data_next;
 };
+
+/* Drop the data cache (jnl_close). */
+void jdata_cache_free(struct jnl *j);
 
 /* Settings keys. PERSISTED. */
 #define JS_STATION_ID "station_id"
@@ -79,11 +121,24 @@ imp_err jdb_step_done(sqlite3 *db, sqlite3_stmt *st, int *sqlite_rc);
 /* Step expecting a row: IMP_OK with a row, IMP_ERR_NOT_FOUND without. */
 imp_err jdb_step_row(sqlite3 *db, sqlite3_stmt *st);
 
-/* Lock the handle and BEGIN IMMEDIATE. */
+/* Lock the handle and open the operation's savepoint, in the shared
+ * transaction (BEGIN IMMEDIATE if none is open). */
 imp_err jdb_begin(struct jnl *j);
-/* COMMIT if rc is IMP_OK (else ROLLBACK), unlock, take an automatic
- * checkpoint if one is due; returns rc, or the COMMIT failure. */
+/* jdb_begin() for an operation that may issue a serial counter: a shared
+ * transaction already holding one is committed first, so a commit never
+ * holds two (the anchor's intent runs at most one counter ahead). */
+imp_err jdb_begin_issue(struct jnl *j);
+/* rc IMP_OK: release the savepoint and wait until a COMMIT holding it is
+ * durable (running it if no other thread is waiting for the lock), take an
+ * automatic checkpoint if one is due; else roll back to the savepoint.
+ * Unlocks; returns rc, or the COMMIT failure. */
 imp_err jdb_end(struct jnl *j, imp_err rc);
+/* Lock the handle for reads on its connection: a shared transaction still
+ * open is committed first, so a read never sees what is not durable. */
+imp_err jdb_lock_read(struct jnl *j);
+void jdb_unlock_read(struct jnl *j);
+/* Tests only: called by the thread that runs a shared COMMIT (NULL: none). */
+void jdb_set_commit_hook(struct jnl *j, jdb_commit_hook fn, void *arg);
 
 /* Settings, inside a transaction. get: IMP_ERR_NOT_FOUND if absent. */
 imp_err jdb_setting_get(sqlite3 *db, const char *key, char *out, size_t cap);

@@ -84,27 +84,32 @@ imp_err jnl_list_records(struct jnl *j, const char *since, const char *serial,
 			    a, 2, record_row, &s);
 }
 
-static imp_err id_row(void *arg, sqlite3_stmt *st, bool *stop)
-{
-	char *out = arg;
-	const char *id = (const char *)sqlite3_column_text(st, 0);
-
-	snprintf(out, JNL_RECORD_ID_MAX, "%s", id ? id : "");
-	*stop = true;
-	return IMP_OK;
-}
-
+/* On the handle's own connection (one row, no callback into user code),
+ * with its statement kept prepared: a run asks this for every board it
+ * reports, and a connection of its own per call cost more than the rest of
+ * the report. */
 imp_err jnl_identity_record_id(struct jnl *j, const char *uid, char out[JNL_RECORD_ID_MAX])
 {
-	const struct jdb_arg a = { .text = uid, .is_text = true };
+	sqlite3_stmt *st = NULL;
 	imp_err rc;
 
+	jerr_clear();
 	out[0] = '\0';
-	rc = jdb_snapshot(j,
-			  "SELECT record_id FROM outbox WHERE uid = lower(?1) AND kind = 'identity' "
-			  "ORDER BY created DESC, rowid DESC LIMIT 1",
-			  &a, 1, id_row, out);
-	if (rc == IMP_OK && !out[0])
-		rc = IMP_ERR_NOT_FOUND;
+	jdb_lock_read(j);
+	rc = jdb_stmt(j->db, "SELECT record_id FROM outbox WHERE uid = lower(?1) AND "
+		      "kind = 'identity' ORDER BY created DESC, rowid DESC LIMIT 1", &st);
+	if (rc == IMP_OK)
+		rc = jdb_bind_text(j->db, st, 1, uid);
+	if (rc == IMP_OK)
+		rc = jdb_step_row(j->db, st);
+	if (rc == IMP_OK) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+
+		snprintf(out, JNL_RECORD_ID_MAX, "%s", id ? id : "");
+		if (!out[0])
+			rc = IMP_ERR_NOT_FOUND;
+	}
+	jdb_stmt_done(st);
+	jdb_unlock_read(j);
 	return rc;
 }

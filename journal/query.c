@@ -67,7 +67,7 @@ imp_err jnl_counts(struct jnl *j, uint64_t counts[JNL_ST__COUNT])
 
 	jerr_clear();
 	memset(counts, 0, sizeof(uint64_t) * JNL_ST__COUNT);
-	pthread_mutex_lock(&j->lock);
+	jdb_lock_read(j);
 	rc = jdb_prepare(j->db, "SELECT state, count(*) FROM boards GROUP BY state", &st);
 	while (rc == IMP_OK) {
 		enum jnl_state s;
@@ -83,7 +83,7 @@ imp_err jnl_counts(struct jnl *j, uint64_t counts[JNL_ST__COUNT])
 			counts[s] = (uint64_t)sqlite3_column_int64(st, 1);
 	}
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&j->lock);
+	jdb_unlock_read(j);
 	return rc;
 }
 
@@ -94,7 +94,7 @@ imp_err jnl_outbox_count_pending(struct jnl *j, uint64_t *out)
 
 	jerr_clear();
 	*out = 0;
-	pthread_mutex_lock(&j->lock);
+	jdb_lock_read(j);
 	rc = jdb_prepare(j->db, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND "
 			 "rejected_reason IS NULL", &st);
 	if (rc == IMP_OK)
@@ -102,7 +102,7 @@ imp_err jnl_outbox_count_pending(struct jnl *j, uint64_t *out)
 	if (rc == IMP_OK)
 		*out = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&j->lock);
+	jdb_unlock_read(j);
 	return rc;
 }
 

@@ -322,6 +322,68 @@ static imp_err psk_derive(struct job *j, unsigned flags, hsm_obj *psk)
 
 /* ---------------------------------------------------------------- steps */
 
+/*
+ * The board's CSR against the point it reported: a request in the board key
+ * store's own shape is read in place (fmt_csr_view_p256: strict DER, the
+ * self-signature verified); any other goes through OpenSSL's parser, which
+ * judges it and says why. *key (new) is the device key.
+ */
+static imp_err check_csr(struct job *j, const uint8_t *der, size_t n, const uint8_t pub[65],
+			 const struct fmt_name_entry *names, size_t nn, EVP_PKEY **key)
+{
+	struct fmt_csr_view view;
+	X509_REQ *csr = NULL;
+	EVP_PKEY *csr_key = NULL, *board_key = NULL;
+	imp_err rc;
+
+	*key = NULL;
+	rc = fmt_csr_view_p256(der, n, &view, &board_key);
+	if (rc == IMP_OK) {
+		if (memcmp(view.point, pub, sizeof(view.point)) != 0) {
+			rc = IMP_ERR_VERIFY;
+			goto mismatch;
+		}
+		rc = fmt_csr_check_subject_der(view.subject, view.subject_len, names, nn);
+		goto cleanup;
+	}
+	if (rc != IMP_ERR_UNSUPPORTED)
+		goto cleanup;
+	rc = fmt_csr_parse(der, n, &csr); /* checks the self-signature */
+	if (rc == IMP_OK)
+		rc = fmt_csr_public_key(csr, &csr_key);
+	if (rc != IMP_OK)
+		goto cleanup;
+	/* The CSR's key (its point checked on the curve when it was decoded,
+	 * its self-signature verified) is the board's when it is that point:
+	 * no second key built from the point and checked again. */
+	if (fmt_pubkey_is_point(csr_key, pub)) {
+		board_key = csr_key;
+		csr_key = NULL;
+	} else {
+		rc = fmt_pubkey_from_point(pub, &board_key);
+		if (rc != IMP_OK)
+			goto cleanup;
+		if (!fmt_pubkey_equal(csr_key, board_key)) {
+			rc = IMP_ERR_VERIFY;
+			goto mismatch;
+		}
+	}
+	rc = fmt_csr_check_subject(csr, names, nn);
+	goto cleanup;
+mismatch:
+	IMP_ERROR("%s: the board's csr is not for the key it generated; board rejected",
+		  j->fx->name);
+cleanup:
+	if (rc == IMP_OK) {
+		*key = board_key;
+		board_key = NULL;
+	}
+	X509_REQ_free(csr);
+	EVP_PKEY_free(csr_key);
+	EVP_PKEY_free(board_key);
+	return rc;
+}
+
 static imp_err step_keys_device(struct job *j, json_t *add)
 {
 	struct fmt_name_entry *names = NULL;
@@ -330,8 +392,7 @@ static imp_err step_keys_device(struct job *j, json_t *add)
 	uint8_t pub[WIRE_PUB_LEN];
 	uint8_t *csr_der = NULL;
 	size_t csr_len = 0, got = 0;
-	X509_REQ *csr = NULL;
-	EVP_PKEY *csr_key = NULL, *board_key = NULL;
+	EVP_PKEY *board_key = NULL;
 	struct board_anchor_item item = { .kind = BOARD_ANCHOR_GENERATE, .slot = j->slot,
 					  .reuse = true };
 	imp_err rc;
@@ -346,20 +407,7 @@ static imp_err step_keys_device(struct job *j, json_t *add)
 	if (rc == IMP_OK)
 		rc = board_agent_get_csr(j->link, j->slot, subject, &csr_der, &csr_len);
 	if (rc == IMP_OK)
-		rc = fmt_csr_parse(csr_der, csr_len, &csr); /* checks the self-signature */
-	if (rc == IMP_OK)
-		rc = fmt_csr_public_key(csr, &csr_key);
-	if (rc == IMP_OK)
-		rc = fmt_pubkey_from_point(pub, &board_key);
-	if (rc != IMP_OK)
-		goto cleanup;
-	if (!fmt_pubkey_equal(csr_key, board_key)) {
-		IMP_ERROR("%s: the board's csr is not for the key it generated; board rejected",
-			  j->fx->name);
-		rc = IMP_ERR_VERIFY;
-		goto cleanup;
-	}
-	rc = fmt_csr_check_subject(csr, names, nn);
+		rc = check_csr(j, csr_der, csr_len, pub, names, nn, &board_key);
 	if (rc != IMP_OK)
 		goto cleanup;
 	add_hex(add, "pub", pub, sizeof(pub));
@@ -368,8 +416,6 @@ static imp_err step_keys_device(struct job *j, json_t *add)
 cleanup:
 	fmt_name_entries_free(names, nn);
 	free(csr_der);
-	X509_REQ_free(csr);
-	EVP_PKEY_free(csr_key);
 	EVP_PKEY_free(board_key);
 	return rc;
 }

@@ -52,6 +52,14 @@ struct sim_board {
 	pthread_t bmp_thread;
 	bool bmp_started;
 
+	/* the Bus Pirate probe on a pty, master only (sim/buspirate.c); < 0: none */
+	int pirate_master;
+	char pirate_path[128];
+	int cap_pirate_fd;
+	pthread_t pirate_thread, pirate_hup_thread;
+	bool pirate_started, pirate_hup_started;
+	unsigned pirate_closes;   /* the host's closes (atomic; sim_pirate_hup_main) */
+
 	/* agent */
 	int pty_master;
 	int pty_slave;            /* held open: the station may close and re-open */
@@ -87,6 +95,8 @@ void *sim_rsp_bmp_main(void *arg);
 void sim_serve_clients(struct sim_board *b, int listen_fd, const char *what,
 		       void (*serve)(struct sim_board *b, int fd));
 void *sim_bitbang_main(void *arg);
+void *sim_pirate_main(void *arg);
+void *sim_pirate_hup_main(void *arg);
 
 /*
  * Handle one agent request and build the response frame (not encoded).

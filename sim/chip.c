@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chip_int.h"
@@ -250,9 +251,16 @@ void sim_system_reset(struct sim_chip *c)
 
 /*
  * The core's thread: executes while core.executing, in slices under the
- * chip's mutex. A slice that stored nothing (a loader waiting for its
- * FIFO) is followed by a short sleep, so a waiting core does not spin a CPU.
+ * chip's mutex. A slice that made no progress (a loader waiting for its
+ * FIFO or for the flash controller), or one that ended because it set the
+ * flash controller busy, waits, the mutex released, until
+ * what it waits for can have changed: the flash controller's end of busy
+ * (the family's busy_until), a debugger's write (access_mem signals), or
+ * at most CORE_IDLE_NS; so a waiting core neither spins a CPU nor sleeps
+ * past the moment the part would go on.
  */
+#define CORE_IDLE_NS 1000000ull
+#define CORE_COMPUTE_SLICES 64u
 static void *core_main(void *arg)
 {
 	struct sim_chip *c = arg;
@@ -260,18 +268,39 @@ static void *core_main(void *arg)
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		bool progress = false;
+		uint64_t now, until;
 
 		while (!c->core_stop && !c->core.executing)
 			pthread_cond_wait(&c->core_cv, &c->mu);
 		if (c->core_stop)
 			break;
 		sim_core_exec(c, 1024, &progress);
-		pthread_mutex_unlock(&c->mu);
-		if (progress)
+		/* Code that only computes (a CRC over the image) runs on in
+		 * one go, up to CORE_COMPUTE_SLICES slices: the debugger's
+		 * polls wait for it instead of competing with it. */
+		for (unsigned n = 1; n < CORE_COMPUTE_SLICES && c->core_computing &&
+				     c->core.executing; n++)
+			sim_core_exec(c, 1024, &progress);
+		if (!c->core.executing)
+			continue;
+		now = imp_now_ns();
+		until = c->fam->busy_until ? c->fam->busy_until(c) : 0;
+		if (progress && !c->core_stopped_busy) {
+			pthread_mutex_unlock(&c->mu);
 			sched_yield();
-		else
-			imp_sleep_us(200);
-		pthread_mutex_lock(&c->mu);
+			pthread_mutex_lock(&c->mu);
+		} else {
+			/* waiting, or it just started the flash controller
+			 * (sim_core_exec ends a slice there) */
+			uint64_t wake = now + CORE_IDLE_NS;
+			struct timespec ts;
+
+			if (until > now && until < wake)
+				wake = until;
+			ts.tv_sec = (time_t)(wake / 1000000000ull);
+			ts.tv_nsec = (long)(wake % 1000000000ull);
+			pthread_cond_timedwait(&c->core_cv, &c->mu, &ts);
+		}
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
@@ -292,7 +321,15 @@ struct sim_chip *sim_chip_new(const struct sim_chip_opts *opts)
 		return NULL;
 	}
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->core_cv, NULL);
+	{
+		pthread_condattr_t ca;
+
+		/* timed waits against imp_now_ns()'s clock */
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->core_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	c->fam = f;
 	c->latency = opts->latency_scale;
 	if (opts->state_dir) {
@@ -388,6 +425,8 @@ static imp_err access_mem(struct sim_chip *chip, uint32_t addr, uint8_t *rbuf,
 		rc = chip->fam->read(chip, addr, rbuf, n);
 	} else {
 		rc = chip->fam->write(chip, addr, wbuf, n);
+		if (chip->core.executing)
+			pthread_cond_signal(&chip->core_cv); /* what a waiting loader polls */
 		if (rc == IMP_OK && chip->core.sysresetreq) {
 			chip->core.sysresetreq = false;
 			sim_system_reset(chip);

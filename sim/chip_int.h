@@ -95,6 +95,17 @@ struct sim_chip_family {
 	 * accesses are not affected.
 	 */
 	bool (*debug_refuses)(const struct sim_chip *c, uint32_t addr, size_t n);
+	/* Optional: until when (imp_now_ns) the flash controller is busy; 0 or
+	 * a time past: it is not. The core's thread waits for it. */
+	uint64_t (*busy_until)(const struct sim_chip *c);
+	/*
+	 * Optional: the plain memory (SRAM: no side effects, never stalls) that
+	 * holds addr, for the core's own instruction fetches, loads and stores,
+	 * which then go to it directly: its bytes, with [*base, *base + *size)
+	 * the span they cover. NULL when addr is elsewhere (then the core goes
+	 * through read and write).
+	 */
+	uint8_t *(*ram_span)(struct sim_chip *c, uint32_t addr, uint32_t *base, uint32_t *size);
 	/* Extra fields of the endpoint line, as JSON members without braces, or NULL. */
 	void (*describe)(const struct sim_chip *c, char *out, size_t cap);
 };
@@ -118,6 +129,8 @@ struct sim_chip {
 	pthread_t core_thread;
 	bool core_thread_started;
 	bool core_stop;
+	bool core_stopped_busy;   /* the last slice ended at a long flash operation */
+	bool core_computing;      /* the last slice changed registers but stored nothing */
 	pthread_cond_t core_cv;
 };
 
@@ -167,7 +180,11 @@ imp_err sim_core_ppb_write(struct sim_chip *c, uint32_t addr, const uint8_t *buf
 
 /*
  * Execute up to budget instructions while c->core.executing (core_exec.c);
- * *progress: something was stored to memory. Returns the number executed.
+ * *progress: something was stored to memory, or a general-purpose register
+ * (r0-r12, sp, lr) ended the run with another value than it started with:
+ * the code computes (a CRC loop stores nothing until it ends) rather than
+ * spins on a flag (a poll loop leaves them all as they were). Returns the
+ * number executed.
  */
 int sim_core_exec(struct sim_chip *c, unsigned budget, bool *progress);
 

@@ -301,6 +301,20 @@ static uint32_t periph_word(struct sim_chip *c, uint32_t a)
 	}
 }
 
+static uint64_t nrf_busy_until(const struct sim_chip *c)
+{
+	return st(c)->busy_until;
+}
+
+static uint8_t *nrf_ram_span(struct sim_chip *c, uint32_t addr, uint32_t *base, uint32_t *size)
+{
+	if (addr < NRF_RAM_BASE || addr - NRF_RAM_BASE >= NRF_RAM_SIZE)
+		return NULL;
+	*base = NRF_RAM_BASE;
+	*size = NRF_RAM_SIZE;
+	return st(c)->ram;
+}
+
 static imp_err nrf_read(struct sim_chip *c, uint32_t addr, uint8_t *buf, size_t n)
 {
 	uint64_t a = addr, end = (uint64_t)addr + n;
@@ -620,5 +634,7 @@ const struct sim_chip_family sim_family_nrf52840 = {
 	.set_faults = nrf_set_faults,
 	.ap_read = nrf_ap_read,
 	.ap_write = nrf_ap_write,
+	.ram_span = nrf_ram_span,
+	.busy_until = nrf_busy_until,
 	.describe = nrf_describe,
 };

@@ -434,6 +434,20 @@ static uint32_t dbgmcu_word(const struct sim_chip *c, uint32_t off)
 	}
 }
 
+static uint64_t u5_busy_until(const struct sim_chip *c)
+{
+	return st(c)->busy_until;
+}
+
+static uint8_t *u5_ram_span(struct sim_chip *c, uint32_t addr, uint32_t *base, uint32_t *size)
+{
+	if (addr < SRAM_BASE || addr - SRAM_BASE >= SRAM_SIZE)
+		return NULL;
+	*base = SRAM_BASE;
+	*size = SRAM_SIZE;
+	return st(c)->sram;
+}
+
 static imp_err u5_read(struct sim_chip *c, uint32_t addr, uint8_t *buf, size_t n)
 {
 	uint64_t a = addr, end = (uint64_t)addr + n, e;
@@ -825,5 +839,7 @@ const struct sim_chip_family sim_family_stm32u5 = {
 	.fuses = u5_fuses,
 	.fuses_effective = u5_fuses_effective,
 	.debug_refuses = u5_debug_refuses,
+	.ram_span = u5_ram_span,
+	.busy_until = u5_busy_until,
 	.describe = u5_describe,
 };

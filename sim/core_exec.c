@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "chip_int.h"
+#include "imprint/util.h"
 
 #define N_BIT (1u << 31)
 #define Z_BIT (1u << 30)
@@ -21,17 +22,45 @@
 
 enum { EX_OK, EX_HALT, EX_FAULT };
 
+#define CORE_BUSY_STOP_NS 100000u
+
 struct ex {
 	struct sim_chip *c;
 	uint32_t *r;
 	bool stored; /* a store to memory (not to a peripheral) happened */
+	bool started_busy; /* a store through the bus left the flash controller busy */
+	/* the family's SRAM (ram_span), looked up at the first access to it */
+	uint8_t *ram;
+	uint32_t ram_base, ram_size;
+	bool ram_looked;
 };
+
+/* The SRAM bytes of [a, a+n), or NULL: go through the bus. */
+static uint8_t *ram_at(struct ex *e, uint32_t a, unsigned n)
+{
+	if (!e->ram_looked) {
+		e->ram_looked = true;
+		if (e->c->fam->ram_span)
+			e->ram = e->c->fam->ram_span(e->c, a, &e->ram_base, &e->ram_size);
+		if (!e->ram)
+			e->ram_looked = false; /* not SRAM: look again next time */
+	}
+	if (!e->ram || a - e->ram_base >= e->ram_size || e->ram_size - (a - e->ram_base) < n)
+		return NULL;
+	return e->ram + (a - e->ram_base);
+}
 
 static bool ld(struct ex *e, uint32_t a, unsigned n, uint32_t *v)
 {
 	uint8_t b[4] = { 0 };
+	const uint8_t *m;
 
-	if (a & (n - 1) || e->c->fam->read(e->c, a, b, n) != IMP_OK)
+	if (a & (n - 1))
+		return false;
+	m = ram_at(e, a, n);
+	if (m)
+		memcpy(b, m, n);
+	else if (e->c->fam->read(e->c, a, b, n) != IMP_OK)
 		return false;
 	*v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 	return true;
@@ -40,9 +69,28 @@ static bool ld(struct ex *e, uint32_t a, unsigned n, uint32_t *v)
 static bool st(struct ex *e, uint32_t a, unsigned n, uint32_t v)
 {
 	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	uint8_t *m;
 
-	if (a & (n - 1) || e->c->fam->write(e->c, a, b, n) != IMP_OK)
+	if (a & (n - 1))
 		return false;
+	m = ram_at(e, a, n);
+	if (m) {
+		memcpy(m, b, n);
+	} else {
+		uint64_t before = e->c->fam->busy_until ? e->c->fam->busy_until(e->c) : 0;
+		uint64_t now = imp_now_ns();
+
+		if (e->c->fam->write(e->c, a, b, n) != IMP_OK)
+			return false;
+		/* a loader's next step is to wait for the controller: when
+		 * this store queued a long operation (an STM32U5 quad-word,
+		 * 118 us), end the slice
+		 * there rather than spin through it; a short one (an nRF52
+		 * word, 41 us) is cheaper spun than slept */
+		if (e->c->fam->busy_until &&
+		    e->c->fam->busy_until(e->c) > (before > now ? before : now) + CORE_BUSY_STOP_NS)
+			e->started_busy = true;
+	}
 	if (a < 0x40000000u)
 		e->stored = true;
 	return true;
@@ -444,10 +492,12 @@ int sim_core_exec(struct sim_chip *c, unsigned budget, bool *progress)
 {
 	struct sim_core *k = &c->core;
 	struct ex e = { .c = c, .r = k->regs };
+	uint32_t before[15];
 	unsigned i;
 
 	*progress = false;
-	for (i = 0; i < budget && k->executing; i++) {
+	memcpy(before, k->regs, sizeof(before));
+	for (i = 0; i < budget && k->executing && !e.started_busy; i++) {
 		int rc = step(&e);
 
 		if (k->sysresetreq) { /* the code wrote AIRCR.SYSRESETREQ */
@@ -464,6 +514,8 @@ int sim_core_exec(struct sim_chip *c, unsigned budget, bool *progress)
 			k->lockup = true;
 		}
 	}
-	*progress = e.stored;
+	*progress = e.stored || memcmp(before, k->regs, sizeof(before)) != 0;
+	c->core_stopped_busy = e.started_busy;
+	c->core_computing = *progress && !e.stored;
 	return (int)i;
 }

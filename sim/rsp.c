@@ -175,6 +175,39 @@ cleanup:
 	free(hex);
 }
 
+/*
+ * qCRC:addr,length: the CRC-32 GDB defines (imp_crc32_msb) of target
+ * memory, computed here from the chip's memory as a debug server computes
+ * it on the target: the station verifies flash without reading it back.
+ * A range the debug port cannot read fails as an 'm' of it would.
+ */
+static void do_crc(struct rsp_conn *c, const char *args)
+{
+	uint8_t buf[4096];
+	uint32_t addr, crc = 0xFFFFFFFFu;
+	size_t len;
+	const char *end;
+	char r[16];
+
+	if (!parse_addr_len(args, &addr, &len, &end) || *end || (uint64_t)addr + len > 0x100000000ull) {
+		reply(c, "E02");
+		return;
+	}
+	for (size_t off = 0; off < len;) {
+		size_t k = len - off < sizeof(buf) ? len - off : sizeof(buf);
+		imp_err rc = sim_chip_read(c->b->chip, addr + (uint32_t)off, buf, k);
+
+		if (rc != IMP_OK) {
+			reply_err(c, rc);
+			return;
+		}
+		crc = imp_crc32_msb(crc, buf, k);
+		off += k;
+	}
+	snprintf(r, sizeof(r), "C%08x", crc);
+	reply(c, r);
+}
+
 static void do_write_mem(struct rsp_conn *c, const char *args, size_t args_len, bool binary)
 {
 	uint32_t addr;
@@ -542,7 +575,8 @@ static void handle_packet(struct rsp_conn *c, char *p, size_t n)
 	IMP_TRACE("board %d: rsp <- %.*s", c->b->index, (int)(n > 64 ? 64 : n), p);
 	if (c->bmp && bmp_packet(c, p))
 		return;
-	if (!c->b->chip && (strchr("gGpPmMXcs", p[0]) || strncmp(p, "qRcmd,", 6) == 0)) {
+	if (!c->b->chip && (strchr("gGpPmMXcs", p[0]) || strncmp(p, "qRcmd,", 6) == 0 ||
+			    strncmp(p, "qCRC:", 5) == 0)) {
 		/* No board on the fixture: the probe reaches no target. */
 		reply(c, "E01");
 		return;
@@ -602,6 +636,8 @@ static void handle_packet(struct rsp_conn *c, char *p, size_t n)
 		c->noack = true;
 	} else if (strncmp(p, "qRcmd,", 6) == 0) {
 		do_monitor(c, p + 6);
+	} else if (strncmp(p, "qCRC:", 5) == 0) {
+		do_crc(c, p + 5);
 	} else if (strcmp(p, "qAttached") == 0) {
 		reply(c, "1");
 	} else if (strcmp(p, "qC") == 0) {

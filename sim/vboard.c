@@ -284,6 +284,8 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 	pthread_rwlock_init(&b->slot_lock, NULL);
 	b->bmp_master = -1;
 	b->bmp_slave = -1;
+	b->pirate_master = -1;
+	b->cap_pirate_fd = -1;
 	if (getrandom(&b->uart_rng, sizeof(b->uart_rng), 0) != sizeof(b->uart_rng) || cfg->seed)
 		b->uart_rng = mix(cfg->seed * 31 + (uint64_t)index * 2 + 1);
 	b->rsp_rng = mix(b->uart_rng);
@@ -320,6 +322,18 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 		if (rc != IMP_OK)
 			goto fail;
 	}
+	if (cfg->buspirate) {
+		int slave = -1;
+
+		rc = raw_pty(&b->pirate_master, &slave, b->pirate_path, sizeof(b->pirate_path));
+		/* Not held: the master's POLLHUP is how a host's close is seen. */
+		if (slave >= 0)
+			close(slave);
+		if (rc != IMP_OK)
+			goto fail;
+		fcntl(b->pirate_master, F_SETFL, fcntl(b->pirate_master, F_GETFL) | O_NONBLOCK);
+		b->cap_pirate_fd = open_capture(cfg, index, "pirate");
+	}
 	if (pthread_create(&b->agent_thread, NULL, sim_agent_main, b) != 0) {
 		rc = IMP_ERR_INTERNAL;
 		goto fail;
@@ -343,6 +357,18 @@ imp_err sim_board_start(const struct sim_config *cfg, int index, int stop_fd, st
 			goto fail;
 		}
 		b->bb_started = true;
+	}
+	if (b->pirate_master >= 0) {
+		if (pthread_create(&b->pirate_thread, NULL, sim_pirate_main, b) != 0) {
+			rc = IMP_ERR_INTERNAL;
+			goto fail;
+		}
+		b->pirate_started = true;
+		if (pthread_create(&b->pirate_hup_thread, NULL, sim_pirate_hup_main, b) != 0) {
+			rc = IMP_ERR_INTERNAL;
+			goto fail;
+		}
+		b->pirate_hup_started = true;
 	}
 	if (cfg->pcsc_port) {
 		struct sim_card_opts ko = { cfg->pcsc_host ? cfg->pcsc_host : "127.0.0.1",
@@ -379,6 +405,14 @@ void sim_board_free(struct sim_board *b)
 		pthread_join(b->bb_thread, NULL);
 	if (b->bmp_started)
 		pthread_join(b->bmp_thread, NULL);
+	if (b->pirate_started)
+		pthread_join(b->pirate_thread, NULL);
+	if (b->pirate_hup_started)
+		pthread_join(b->pirate_hup_thread, NULL);
+	if (b->pirate_master >= 0)
+		close(b->pirate_master);
+	if (b->cap_pirate_fd >= 0)
+		close(b->cap_pirate_fd);
 	if (b->bmp_slave >= 0)
 		close(b->bmp_slave);
 	if (b->bmp_master >= 0)
@@ -509,6 +543,8 @@ char *sim_board_endpoint_json(const struct sim_board *b)
 		snprintf(rsp, sizeof(rsp), "127.0.0.1:%u", b->bb_port);
 		json_object_set_new(o, "bitbang", json_string(rsp));
 	}
+	if (b->pirate_master >= 0)
+		json_object_set_new(o, "buspirate", json_string(b->pirate_path));
 	if (b->bmp_master >= 0)
 		json_object_set_new(o, "bmp", json_string(b->bmp_path));
 	json_object_set_new(o, "chip", json_string(b->chip ? sim_chip_family(b->chip)

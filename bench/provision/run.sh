@@ -69,7 +69,10 @@ echo " at latency 0, 'vs N x one' compares with the one-fixture latency-0 row)"
 # one OpenOCD per fixture, started by the station), per-board wall against
 # the model's floor for 1 and 16 fixtures; then, on the same model and
 # image, what a shell script around OpenOCD does: `program IMAGE ADDR verify`
-# (erase, write through the nrf5 or stm32l4x driver, verify) with nothing else.
+# (erase, write through the nrf5 or stm32l4x driver, verify) with nothing else,
+# through the same adapter. Each chip twice: OpenOCD's remote_bitbang driver
+# (one syscall per TDO bit), then its buspirate driver on the vboard's
+# emulated Bus Pirate (up to 8192 bits per command; docs/PROBES.md).
 # Goals: imprint's whole provisioning of a board at most 1.2x that.
 openocd=$(command -v openocd || true)
 if [ -z "$openocd" ]; then
@@ -77,23 +80,30 @@ if [ -z "$openocd" ]; then
 	exit 0
 fi
 fw=$data/demo/firmware.bin
-# oocd_rows CHIP CFG TARGET ADDR: the rows of one chip model
+# oocd_rows CHIP CFG TARGET ADDR ADAPTER: the rows of one chip model
+# through one adapter (bitbang: remote_bitbang; pirate: buspirate)
 oocd_rows() {
-	local chip=$1 cfg=$2 target=$3 addr=$4 n prog= one_tp=
+	local chip=$1 cfg=$2 target=$3 addr=$4 adapter=$5 n prog= one_tp= vbflag key var tag name
+	case $adapter in
+	bitbang) vbflag="--bitbang 0" key=bitbang var=VBOARD_PORT name="remote_bitbang (TCP)" ;;
+	pirate) vbflag="--buspirate" key=buspirate var=VBOARD_PIRATE name="buspirate (emulated Bus Pirate on a pty)" ;;
+	esac
+	tag=$chip$adapter
 echo
-echo "OpenOCD $($openocd --version 2>&1 | head -1 | sed 's/.*Debugger //'), $chip model, $(stat -c %s "$fw") byte image"
+echo "OpenOCD $($openocd --version 2>&1 | head -1 | sed 's/.*Debugger //'), $chip model, adapter $name, $(stat -c %s "$fw") byte image"
 printf '%-9s %-7s %-14s %-14s %-8s %-16s %-14s %-22s\n' fixtures boards "wall/board s" "floor/board s" ratio "throughput b/h" "vs N x one" "vs openocd program"
 for n in 1 16; do
 	# OpenOCD's own `program ... verify` of the same image on a board of
 	# the same model, timed alone.
 	if [ -z "$prog" ]; then
-		"$vboard" --boards 1 --chip "$chip" --bitbang 0 --state-dir "$T/p0$chip" --latency 1 \
-			--endpoints "$T/pep$chip" >/dev/null 2>&1 &
+		# shellcheck disable=SC2086
+		"$vboard" --boards 1 --chip "$chip" $vbflag --state-dir "$T/p0$tag" --latency 1 \
+			--endpoints "$T/pep$tag" >/dev/null 2>&1 &
 		VB=$!
-		for _ in $(seq 1 200); do grep -q ready "$T/pep$chip" 2>/dev/null && break; sleep 0.05; done
-		bb=$(sed -n '1s/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p' "$T/pep$chip")
+		for _ in $(seq 1 200); do grep -q ready "$T/pep$tag" 2>/dev/null && break; sleep 0.05; done
+		ep=$(sed -n "1s/.*\"$key\":\"\(127.0.0.1:\)\{0,1\}\([^\"]*\)\".*/\2/p" "$T/pep$tag")
 		TIMEFORMAT='%R'
-		{ time "$openocd" -c "set VBOARD_PORT $bb" -f "$cfg" -c "gdb_port disabled; tcl_port disabled; telnet_port disabled" \
+		{ time "$openocd" -c "set $var $ep" -f "$cfg" -c "gdb_port disabled; tcl_port disabled; telnet_port disabled" \
 			-c "program $fw $addr verify exit" >"$T/prog.out" 2>&1 || true; } 2>"$T/prog.time"
 		prog=$(cat "$T/prog.time")
 		grep -q "Verified OK" "$T/prog.out" || prog="failed"
@@ -101,41 +111,45 @@ for n in 1 16; do
 		wait "$VB" 2>/dev/null || true
 		VB=
 	fi
-	"$vboard" --boards "$n" --chip "$chip" --bitbang 0 --state-dir "$T/o$n$chip" --latency 1 \
-		--endpoints "$T/oep$n$chip" --stats "$T/ostats$n$chip" >/dev/null 2>&1 &
+	# shellcheck disable=SC2086
+	"$vboard" --boards "$n" --chip "$chip" $vbflag --state-dir "$T/o$n$tag" --latency 1 \
+		--endpoints "$T/oep$n$tag" --stats "$T/ostats$n$tag" >/dev/null 2>&1 &
 	VB=$!
-	for _ in $(seq 1 200); do grep -q ready "$T/oep$n$chip" 2>/dev/null && break; sleep 0.05; done
-	fixtures=$(awk -v cfg="$cfg" '
-		match($0, /"bitbang":"127.0.0.1:[0-9]+"/) {
-			bb = substr($0, RSTART + 21, RLENGTH - 22)
+	for _ in $(seq 1 200); do grep -q ready "$T/oep$n$tag" 2>/dev/null && break; sleep 0.05; done
+	fixtures=$(awk -v cfg="$cfg" -v key="$key" -v var="$var" '
+		match($0, "\"" key "\":\"[^\"]*\"") {
+			ep = substr($0, RSTART + length(key) + 4, RLENGTH - length(key) - 5)
+			sub(/^127\.0\.0\.1:/, "", ep)
 			match($0, /"uart":"[^"]*"/)
 			uart = substr($0, RSTART + 8, RLENGTH - 9)
-			printf "%s{\"name\":\"F%d\",\"probe\":\"openocd://%s?set.VBOARD_PORT=%s\",\"uart\":\"%s\"}", sep, ++k, cfg, bb, uart
+			printf "%s{\"name\":\"F%d\",\"probe\":\"openocd://%s?set.%s=%s\",\"uart\":\"%s\"}", sep, ++k, cfg, var, ep, uart
 			sep = ","
-		}' "$T/oep$n$chip")
-	cat >"$T/oc$n$chip.json" <<EOC
+		}' "$T/oep$n$tag")
+	cat >"$T/oc$n$tag.json" <<EOC
 {"version":1,"station_id":"demo-station","target":"$target","firmware":{"image":"$fw",
  "signature":"$data/demo/firmware.sig"},"fixtures":[$fixtures]}
 EOC
 	TIMEFORMAT='%R %U %S'
-	{ time "$imprint" --json --data-dir "$data" --config "$T/oc$n$chip.json" provision >"$T/oout$n$chip" 2>"$T/oerr$n$chip" || true; } 2>"$T/otime$n$chip"
+	{ time "$imprint" --json --data-dir "$data" --config "$T/oc$n$tag.json" provision >"$T/oout$n$tag" 2>"$T/oerr$n$tag" || true; } 2>"$T/otime$n$tag"
 	kill "$VB"
 	wait "$VB" 2>/dev/null || true
 	VB=
-	read -r real user sys <"$T/otime$n$chip"
-	wall=$(grep '"event":"result"' "$T/oout$n$chip" | sed -n 's/.*"seconds":\([0-9.e+-]*\).*/\1/p' |
+	read -r real user sys <"$T/otime$n$tag"
+	wall=$(grep '"event":"result"' "$T/oout$n$tag" | sed -n 's/.*"seconds":\([0-9.e+-]*\).*/\1/p' |
 		awk '{ s += $1 } END { if (NR) printf "%.3f", s / NR; else print "nan" }')
-	floor=$(sed -n 's/.*"modelled_s":\([0-9.]*\).*/\1/p' "$T/ostats$n$chip" | awk '{ s += $1 } END { if (NR) printf "%.3f", s / NR; else print "nan" }')
-	done=$(grep -c '"state":"DONE"' <(grep '"event":"result"' "$T/oout$n$chip") || true)
+	floor=$(sed -n 's/.*"modelled_s":\([0-9.]*\).*/\1/p' "$T/ostats$n$tag" | awk '{ s += $1 } END { if (NR) printf "%.3f", s / NR; else print "nan" }')
+	done=$(grep -c '"state":"DONE"' <(grep '"event":"result"' "$T/oout$n$tag") || true)
 	tp=$(awk -v n="$done" -v r="$real" 'BEGIN { printf "%.0f", n * 3600 / r }')
 	[ -n "$one_tp" ] || one_tp=$tp
 	scale=$(awk -v tp="$tp" -v one="$one_tp" -v n="$n" 'BEGIN { if (one) printf "%.2f", tp / (one * n); else print "nan" }')
 	ratio=$(awk -v w="$wall" -v f="$floor" 'BEGIN { if (f) printf "%.3f", w / f; else print "nan" }')
 	vsprog=$(awk -v w="$wall" -v p="$prog" 'BEGIN { if (p + 0) printf "%.2f (program %.2f s)", w / p, p; else print "n/a" }')
 	printf '%-9s %-7s %-14s %-14s %-8s %-16s %-14s %-22s\n' "$n" "$done/$n" "$wall" "$floor" "$ratio" "$tp" "$scale" "$vsprog"
-	[ "$done" = "$n" ] || { echo "  (failures:)"; grep error "$T/oerr$n$chip" | sort | uniq -c | head -5; }
+	[ "$done" = "$n" ] || { echo "  (failures:)"; grep error "$T/oerr$n$tag" | sort | uniq -c | head -5; }
 done
 }
-oocd_rows nordic-nrf52840 "$here/board/openocd/vboard-nrf52840.cfg" nordic-nrf52840 0
-oocd_rows st-stm32u5 "$here/board/openocd/vboard-stm32u5.cfg" st-stm32u5 0x08000000
-echo "(the floor is the model's charged time; OpenOCD's bit-banged JTAG costs come on top of it, in both columns)"
+for adapter in ${BENCH_OPENOCD_ADAPTERS:-bitbang pirate}; do
+	oocd_rows nordic-nrf52840 "$here/board/openocd/vboard-nrf52840.cfg" nordic-nrf52840 0 "$adapter"
+	oocd_rows st-stm32u5 "$here/board/openocd/vboard-stm32u5.cfg" st-stm32u5 0x08000000 "$adapter"
+done
+echo "(the floor is the model's charged time; the adapter's costs come on top of it, in both columns)"

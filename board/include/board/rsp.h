@@ -64,11 +64,7 @@ int board_rsp_is_error(const uint8_t *reply, size_t n, unsigned *code);
  */
 int board_rsp_unhex(const uint8_t *hex, size_t hex_len, uint8_t *out, size_t n);
 
-/*
- * CRC-32 as GDB's qCRC packet defines it: polynomial 0x04C11DB7, processed
- * most significant bit first, no reflection, no final inversion. Pass
- * 0xFFFFFFFF as crc for a fresh sum (GDB does); chains over pieces.
- */
+/* CRC-32 as GDB's qCRC packet defines it (imp_crc32_msb). */
 uint32_t board_rsp_crc32(uint32_t crc, const uint8_t *buf, size_t n);
 
 /* One <memory> element of a GDB memory map (qXfer:memory-map:read). */

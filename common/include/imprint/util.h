@@ -47,4 +47,11 @@ void imp_rfc3339_now(char out[32]);
 /* Sleep for the given number of microseconds (restarts on EINTR). */
 void imp_sleep_us(uint64_t us);
 
+/*
+ * CRC-32 as GDB's qCRC packet defines it: polynomial 0x04C11DB7, processed
+ * most significant bit first, no reflection, no final inversion. Pass
+ * 0xFFFFFFFF as crc for a fresh sum (GDB does); chains over pieces.
+ */
+uint32_t imp_crc32_msb(uint32_t crc, const uint8_t *buf, size_t n);
+
 #endif

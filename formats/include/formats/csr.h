@@ -38,4 +38,31 @@ imp_err fmt_csr_subject(X509_REQ *req, char **out);
 imp_err fmt_csr_check_subject(X509_REQ *req, const struct fmt_name_entry *expected,
 			      size_t n);
 
+/*
+ * The device CSR read in place, without OpenSSL's ASN.1 decoder (the
+ * dearest part of a board's key step): accepted only in exactly the shape
+ * a board's key store writes, in strict DER: version 0, a subject, an
+ * id-ecPublicKey prime256v1 key as an uncompressed point, no attributes,
+ * ecdsa-with-SHA256, nothing after it. For such a request it checks what
+ * fmt_csr_parse does: the point is on the curve and the self-signature
+ * verifies over the request info as it stands. Anything else answers
+ * IMP_ERR_UNSUPPORTED, and the caller takes fmt_csr_parse, which judges it
+ * and says why: so this never accepts what fmt_csr_parse refuses (a unit
+ * test holds it to that over systematic mutations). A request of that
+ * shape whose signature does not verify is IMP_ERR_UNSUPPORTED too.
+ * On IMP_OK, *key is new (EVP_PKEY_free) and the subject points into der.
+ */
+struct fmt_csr_view {
+	uint8_t point[65];
+	const uint8_t *subject;   /* the subject Name's DER (tag and length too) */
+	size_t subject_len;
+};
+imp_err fmt_csr_view_p256(const uint8_t *der, size_t n, struct fmt_csr_view *out,
+			  EVP_PKEY **key);
+
+/* fmt_csr_check_subject() for a subject Name in DER (as fmt_csr_view_p256
+ * gives it); IMP_ERR_PROTOCOL if it does not decode as one Name. */
+imp_err fmt_csr_check_subject_der(const uint8_t *der, size_t n,
+				  const struct fmt_name_entry *expected, size_t count);
+
 #endif

@@ -206,6 +206,11 @@ imp_err fmt_pubkey_to_point(EVP_PKEY *key, uint8_t point[65]);
 int fmt_pubkey_is_p256(EVP_PKEY *key);
 /* 1 if a and b are the same public key, 0 otherwise. */
 int fmt_pubkey_equal(EVP_PKEY *a, EVP_PKEY *b);
+/* 1 if key is a named-curve P-256 key whose point is exactly point (what
+ * fmt_pubkey_from_point(point) would give), 0 otherwise. A key that
+ * OpenSSL decoded from a SubjectPublicKeyInfo had its point checked on the
+ * curve then; this only compares, with no second check. */
+int fmt_pubkey_is_point(EVP_PKEY *key, const uint8_t point[65]);
 /* Key identifier: SHA-1 of the subjectPublicKey BIT STRING contents. */
 imp_err fmt_pubkey_ski(EVP_PKEY *key, uint8_t ski[20]);
 

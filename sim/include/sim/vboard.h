@@ -41,6 +41,9 @@ struct sim_config {
 	/* A second RSP server per board on a pseudo-terminal, speaking as a
 	 * Black Magic Probe's GDB port does (monitor swd_scan, vAttach). */
 	bool bmp_pty;
+	/* A Bus Pirate probe per board on a pseudo-terminal (sim/buspirate.h),
+	 * in front of the same debug port as remote_bitbang. */
+	bool buspirate;
 	const char *chip;        /* chip family (sim/chip.h); NULL: imprint-vb1 */
 	/* nordic-nrf52840: comma-separated revisions, board i takes the i-th
 	 * (the last one repeats); NULL: legacy */
@@ -74,6 +77,7 @@ void sim_board_free(struct sim_board *b);
 
 /* One JSON object (no newline) describing the board's endpoints, malloc'ed:
  * board, uid, rsp, uart, state, and when present bitbang ("127.0.0.1:PORT"),
+ * buspirate (the pty's path), bmp,
  * chip, revision, deviceid, vpcd_port. */
 char *sim_board_endpoint_json(const struct sim_board *b);
 

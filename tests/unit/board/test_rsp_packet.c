@@ -194,6 +194,67 @@ static void test_random_never_overreads(void **state)
 	}
 }
 
+/* The byte-at-a-time codec the table-driven one replaced: the reference. */
+static uint8_t ref_sum(const uint8_t *p, size_t n)
+{
+	uint8_t sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum = (uint8_t)(sum + p[i]);
+	return sum;
+}
+
+static int ref_hex(uint8_t c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+		: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Long packets of every length class (the 8-byte steps, the 128-word
+ * blocks of the checksum, their tails), escaped, framed, parsed back; hex
+ * bodies decoded against the reference, with one bad digit anywhere. */
+static void test_long_packets_match_reference(void **state)
+{
+	static uint8_t data[9000], esc[2 * 9000 + 8], framed[2 * 9000 + 16], hexs[2 * 9000];
+	static uint8_t dec[9000];
+	static const char digits[] = "0123456789abcdefABCDEF";
+
+	(void)state;
+	srand(7);
+	for (size_t n = 0; n < sizeof(data); n += n < 300 ? 1 : 997) {
+		size_t used = 0, e, f, len = 0, consumed = 0;
+		uint8_t sum;
+
+		for (size_t i = 0; i < n; i++)
+			data[i] = (uint8_t)rand();
+		e = board_rsp_escape(data, n, esc, sizeof(esc), &used);
+		assert_int_equal(used, n);
+		f = board_rsp_frame(esc, e, framed, sizeof(framed));
+		assert_int_equal(f, e + 4);
+		sum = ref_sum(esc, e);
+		assert_int_equal(ref_hex(framed[f - 2]) << 4 | ref_hex(framed[f - 1]), sum);
+		assert_int_equal(board_rsp_parse(framed, f, out, sizeof(out), &len, &consumed, NULL),
+				 BOARD_RSP_PACKET);
+		assert_int_equal(consumed, f);
+		assert_int_equal(len, n);
+		assert_memory_equal(out, data, n);
+		/* Hex of n digits' worth, decoded as the reference does. */
+		for (size_t i = 0; i < 2 * (n / 2); i++)
+			hexs[i] = (uint8_t)digits[rand() % 22];
+		assert_int_equal(board_rsp_unhex(hexs, 2 * (n / 2), dec, n / 2), 0);
+		for (size_t i = 0; i < n / 2; i++)
+			assert_int_equal(dec[i], ref_hex(hexs[2 * i]) << 4 | ref_hex(hexs[2 * i + 1]));
+		if (n >= 2) {
+			size_t at = (size_t)rand() % (2 * (n / 2));
+			uint8_t keep = hexs[at];
+
+			hexs[at] = (uint8_t)"g #$}*\xff"[rand() % 7];
+			assert_int_equal(board_rsp_unhex(hexs, 2 * (n / 2), dec, n / 2), -1);
+			hexs[at] = keep;
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_errors_and_hex),
 		cmocka_unit_test(test_output_bounds),
 		cmocka_unit_test(test_random_never_overreads),
+		cmocka_unit_test(test_long_packets_match_reference),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -541,6 +541,91 @@ static void test_csr_not_p256(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* The in-place CSR reader against fmt_csr_parse: it takes the board's own
+ * shape, and whatever it accepts, over every single-byte mutation (four
+ * values at each offset), every truncation and a trailing byte, the
+ * reference accepts too, with the same point and subject. */
+static int view_agrees(const uint8_t *der, size_t n, int *fast_ok)
+{
+	struct fmt_csr_view v;
+	EVP_PKEY *k = NULL, *ref_pub = NULL;
+	X509_REQ *req = NULL;
+	imp_err rc = fmt_csr_view_p256(der, n, &v, &k);
+	unsigned char *sub = NULL;
+	uint8_t point[65];
+	int ok = 1, len;
+
+	*fast_ok = rc == IMP_OK;
+	if (rc != IMP_OK) {
+		ok = rc == IMP_ERR_UNSUPPORTED && !k;
+		goto cleanup;
+	}
+	ok = fmt_csr_parse(der, n, &req) == IMP_OK && fmt_csr_public_key(req, &ref_pub) == IMP_OK &&
+	     fmt_pubkey_to_point(ref_pub, point) == IMP_OK &&
+	     memcmp(point, v.point, sizeof(point)) == 0 && fmt_pubkey_equal(k, ref_pub);
+	len = ok ? i2d_X509_NAME(X509_REQ_get_subject_name(req), &sub) : -1;
+	ok = ok && len == (int)v.subject_len && memcmp(sub, v.subject, v.subject_len) == 0;
+cleanup:
+	OPENSSL_free(sub);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(ref_pub);
+	X509_REQ_free(req);
+	return ok;
+}
+
+static void test_csr_view_matches_reference(void **state)
+{
+	static const uint8_t values[] = { 0x00, 0x01, 0x80, 0xff };
+	struct fmt_name_entry want[] = { { "O", "Acme Corp" }, { "CN", "ACM000042N" } };
+	struct fmt_csr_view v;
+	EVP_PKEY *k = NULL;
+	size_t n;
+	uint8_t *der = make_csr(H.dev_key, H.dev_key, "ACM000042N", &n);
+	uint8_t *m = malloc(n + 1), point[65];
+	int fast, accepted = 0, trials = 0;
+
+	(void)state;
+	assert_non_null(m);
+	assert_int_equal(fmt_csr_view_p256(der, n, &v, &k), IMP_OK);
+	assert_int_equal(fmt_pubkey_to_point(H.dev_key, point), IMP_OK);
+	assert_memory_equal(v.point, point, 65);
+	assert_int_equal(fmt_csr_check_subject_der(v.subject, v.subject_len, want, 2), IMP_OK);
+	assert_int_equal(fmt_csr_check_subject_der(v.subject, v.subject_len, want, 1),
+			 IMP_ERR_VERIFY);
+	assert_int_equal(fmt_csr_check_subject_der(v.subject, v.subject_len - 1, want, 2),
+			 IMP_ERR_PROTOCOL);
+	EVP_PKEY_free(k);
+	assert_true(view_agrees(der, n, &fast) && fast);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k2 = 0; k2 < sizeof(values); k2++) {
+			memcpy(m, der, n);
+			if (m[i] == values[k2])
+				continue;
+			m[i] = values[k2];
+			assert_true(view_agrees(m, n, &fast));
+			accepted += fast;
+			trials++;
+		}
+	}
+	for (size_t len = 0; len < n; len++) {
+		assert_true(view_agrees(der, len, &fast));
+		assert_false(fast);
+	}
+	memcpy(m, der, n);
+	m[n] = 0;
+	assert_true(view_agrees(m, n + 1, &fast));
+	assert_false(fast);
+	/* A forged signature and a foreign key are the reference's to refuse. */
+	OPENSSL_free(der);
+	der = make_csr(H.dev_key, H.rec_key, "ACM000042N", &n);
+	assert_true(view_agrees(der, n, &fast));
+	assert_false(fast);
+	printf("csr view: %d of %d mutations accepted (each by the reference too)\n", accepted,
+	       trials);
+	free(m);
+	OPENSSL_free(der);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -559,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_csr_ok),
 		cmocka_unit_test(test_csr_forged),
 		cmocka_unit_test(test_csr_not_p256),
+		cmocka_unit_test(test_csr_view_matches_reference),
 	};
 
 	imp_log_set_level(IMP_LOG_QUIET);

@@ -421,6 +421,18 @@ static void test_state_and_data(void **state)
 	jnl_board_release(&b);
 	assert_int_equal(jt_sql_int(f->path, "SELECT count(*) FROM events WHERE uid='bb01' AND "
 				    "kind='state' AND detail LIKE '%\"to\":\"CERTIFY\"%'"), 1);
+	/* The merge starts from the row as it is, not from what this handle
+	 * wrote last (its parsed copy is only a shortcut for the same text). */
+	assert_int_equal(jt_sql(f->path, "UPDATE boards SET data = '{\"other\":1}' "
+				"WHERE uid = 'bb01'"), 0);
+	assert_int_equal(jnl_set_data(f->j, "bb01", "{\"x\":2}"), IMP_OK);
+	assert_int_equal(jnl_get_board(f->j, "bb01", &b), IMP_OK);
+	assert_string_equal(b.data, "{\"other\":1,\"x\":2}");
+	jnl_board_release(&b);
+	assert_int_equal(jnl_set_data(f->j, "bb01", "{\"x\":null,\"y\":3}"), IMP_OK);
+	assert_int_equal(jnl_get_board(f->j, "bb01", &b), IMP_OK);
+	assert_string_equal(b.data, "{\"other\":1,\"y\":3}");
+	jnl_board_release(&b);
 	verify_ok(f);
 }
 
