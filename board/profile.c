@@ -2,7 +2,6 @@
  * Target profiles: strict JSON parser (errors name the field path) and the
  * register-sequence interpreter. Format: docs/PROFILES.md.
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "board/agent.h"
 #include "board/profile.h"
 #include "board/rsp.h"
+#include "formats/jsonread.h"
 #include "imprint/log.h"
 #include "imprint/paths.h"
 #include "imprint/util.h"
@@ -51,163 +51,7 @@ int board_profile_var_get(const struct board_profile_vars *vars, const char *nam
 	return -1;
 }
 
-/* ---- parsing ------------------------------------------------------------ */
-
-struct pctx {
-	const char *source;
-	char path[256];
-};
-
-static imp_err perr(const struct pctx *c, const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static imp_err perr(const struct pctx *c, const char *field, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	IMP_ERROR("profile %s: %s%s%s: %s", c->source, c->path, *c->path && field ? "." : "",
-		  field ? field : "", msg);
-	return IMP_ERR_CONFIG;
-}
-
-/* Push ".name" or "[i]" on the path; returns the old length to pop to. */
-static size_t push(struct pctx *c, const char *name, long idx)
-{
-	size_t old = strlen(c->path);
-
-	if (name)
-		snprintf(c->path + old, sizeof(c->path) - old, "%s%s", old ? "." : "", name);
-	else
-		snprintf(c->path + old, sizeof(c->path) - old, "[%ld]", idx);
-	return old;
-}
-
-static void pop(struct pctx *c, size_t old)
-{
-	c->path[old] = '\0';
-}
-
-/* Every key of obj must be in allowed (NULL-terminated). */
-static imp_err only_keys(struct pctx *c, json_t *obj, const char *const *allowed)
-{
-	const char *key;
-	json_t *v;
-
-	json_object_foreach(obj, key, v) {
-		bool ok = false;
-
-		(void)v;
-		for (size_t i = 0; allowed[i]; i++)
-			if (strcmp(key, allowed[i]) == 0)
-				ok = true;
-		if (!ok) {
-			char list[200] = "";
-
-			for (size_t i = 0; allowed[i]; i++) {
-				strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
-				strncat(list, allowed[i], sizeof(list) - strlen(list) - 1);
-			}
-			return perr(c, key, "unknown key (allowed: %s)", list);
-		}
-	}
-	return IMP_OK;
-}
-
-static imp_err get_obj(struct pctx *c, json_t *parent, const char *key, bool required, json_t **out)
-{
-	json_t *v = json_object_get(parent, key);
-
-	*out = NULL;
-	if (!v) {
-		if (required)
-			return perr(c, key, "required object missing");
-		return IMP_OK;
-	}
-	if (!json_is_object(v))
-		return perr(c, key, "expected an object");
-	*out = v;
-	return IMP_OK;
-}
-
-static imp_err get_str(struct pctx *c, json_t *parent, const char *key, bool required, char **out)
-{
-	json_t *v = json_object_get(parent, key);
-
-	*out = NULL;
-	if (!v || json_is_null(v)) {
-		if (required)
-			return perr(c, key, "required string missing");
-		return IMP_OK;
-	}
-	if (!json_is_string(v))
-		return perr(c, key, "expected a string");
-	*out = strdup(json_string_value(v));
-	return *out ? IMP_OK : IMP_ERR_NOMEM;
-}
-
-static imp_err get_bool(struct pctx *c, json_t *parent, const char *key, bool required, bool dflt,
-			bool *out)
-{
-	json_t *v = json_object_get(parent, key);
-
-	*out = dflt;
-	if (!v) {
-		if (required)
-			return perr(c, key, "required true/false missing");
-		return IMP_OK;
-	}
-	if (!json_is_boolean(v))
-		return perr(c, key, "expected true or false");
-	*out = json_is_true(v);
-	return IMP_OK;
-}
-
-/* A 32-bit number: JSON integer, or a string "0x1F..." / "123". */
-static imp_err parse_u32(struct pctx *c, const char *key, json_t *v, uint32_t *out)
-{
-	if (json_is_integer(v)) {
-		json_int_t i = json_integer_value(v);
-
-		if (i < 0 || i > 0xFFFFFFFFll)
-			return perr(c, key, "number out of range 0..0xFFFFFFFF");
-		*out = (uint32_t)i;
-		return IMP_OK;
-	}
-	if (json_is_string(v)) {
-		const char *s = json_string_value(v);
-		char *end = NULL;
-		unsigned long long x;
-
-		if (!*s || *s == '-' || *s == ' ' || *s == '+')
-			return perr(c, key, "expected a number, got \"%s\"", s);
-		errno = 0;
-		x = strtoull(s, &end, 0);
-		if (errno || *end || x > 0xFFFFFFFFull)
-			return perr(c, key, "expected a number (decimal or 0x hex) up to 0xFFFFFFFF, "
-				    "got \"%s\"", s);
-		*out = (uint32_t)x;
-		return IMP_OK;
-	}
-	return perr(c, key, "expected a number or a \"0x...\" string");
-}
-
-static imp_err get_u32(struct pctx *c, json_t *parent, const char *key, bool required,
-		       uint32_t dflt, uint32_t *out)
-{
-	json_t *v = json_object_get(parent, key);
-
-	*out = dflt;
-	if (!v) {
-		if (required)
-			return perr(c, key, "required number missing");
-		return IMP_OK;
-	}
-	return parse_u32(c, key, v, out);
-}
+/* ---- parsing: tables for formats/jsonread.h --------------------------- */
 
 static bool valid_ident(const char *s, size_t max)
 {
@@ -221,48 +65,215 @@ static bool valid_ident(const char *s, size_t max)
 	return true;
 }
 
-/* A step value: number, or "$var". */
-static imp_err get_value(struct pctx *c, json_t *step, const char *key, bool required,
-			 struct board_profile_value *out)
+/* A 32-bit number: a JSON integer, or a string "0x1F..." / "123". */
+static const struct fmt_jr_field u32_row = {
+	.name = "", .type = FMT_JR_UINT, .flags = FMT_JR_HEX, .max = 0xFFFFFFFFu,
+};
+
+static imp_err read_u32(struct fmt_jr *r, json_t *v, uint32_t *out)
 {
-	json_t *v = json_object_get(step, key);
+	uint64_t x = 0;
+	imp_err rc;
+
+	rc = fmt_jr_uint(r, &u32_row, v, &x);
+	if (rc == IMP_OK)
+		*out = (uint32_t)x;
+	return rc;
+}
+
+/* A step value: number, or "$var". */
+static imp_err set_value(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	struct board_profile_value *out = (void *)((char *)obj + f->offset);
 
 	memset(out, 0, sizeof(*out));
-	if (!v) {
-		if (required)
-			return perr(c, key, "required value missing");
-		return IMP_OK;
-	}
 	if (json_is_string(v) && json_string_value(v)[0] == '$') {
 		const char *name = json_string_value(v) + 1;
 
 		if (!valid_ident(name, sizeof(out->var)))
-			return perr(c, key, "bad variable name \"%s\" (lowercase, digits, _)",
-				    json_string_value(v));
+			return fmt_jr_fail(r, NULL, "bad variable name \"%s\" (lowercase, digits, _)",
+					   json_string_value(v));
 		strcpy(out->var, name);
 		return IMP_OK;
 	}
-	return parse_u32(c, key, v, &out->num);
+	return read_u32(r, v, &out->num);
 }
 
-#define WRITE_KEYS "irreversible", "permanent", "resets", "fuse", "requires"
+/* "$name" of an "if"/"unless" key. */
+static imp_err set_dollar_var(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v,
+			      void *obj)
+{
+	const char *t = json_string_value(v);
+
+	if (!t || t[0] != '$' || !valid_ident(t + 1, f->size))
+		return fmt_jr_fail(r, NULL, "expected \"$variable\"");
+	strcpy((char *)obj + f->offset, t + 1);
+	return IMP_OK;
+}
+
+/* A name of a variable ("var") or of a fuse ("fuse"). */
+static imp_err set_ident(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	const char *t = json_string_value(v);
+
+	if (!t || !valid_ident(t, f->size))
+		return fmt_jr_expected(r, f);
+	strcpy((char *)obj + f->offset, t);
+	return IMP_OK;
+}
+
+static imp_err set_requires(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *a, void *obj)
+{
+	struct board_profile_step *st = obj;
+
+	(void)f;
+	if (!json_is_array(a) || json_array_size(a) == 0 ||
+	    json_array_size(a) > BOARD_PROFILE_MAX_REQUIRES)
+		return fmt_jr_fail(r, NULL, "expected 1..%u fuse names", BOARD_PROFILE_MAX_REQUIRES);
+	for (size_t k = 0; k < json_array_size(a); k++) {
+		json_t *e = json_array_get(a, k);
+
+		if (!json_is_string(e) || !valid_ident(json_string_value(e), sizeof(st->requires[0]))) {
+			fmt_jr_push_index(r, k);
+			return fmt_jr_fail(r, NULL, "expected a fuse name");
+		}
+		strcpy(st->requires[k], json_string_value(e));
+		st->n_requires = k + 1;
+	}
+	return IMP_OK;
+}
+
+/* "cases": [[value, result], ...] of a select32 step. */
+static imp_err set_cases(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *arr, void *obj)
+{
+	struct board_profile_step *st = obj;
+
+	(void)f;
+	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+	    json_array_size(arr) > BOARD_PROFILE_MAX_CASES)
+		return fmt_jr_fail(r, NULL, "expected 1..%u pairs [value, result]",
+				   BOARD_PROFILE_MAX_CASES);
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		json_t *pair = json_array_get(arr, i);
+		size_t mark = fmt_jr_push_index(r, i);
+		imp_err rc;
+
+		if (!json_is_array(pair) || json_array_size(pair) != 2)
+			return fmt_jr_fail(r, NULL, "expected a pair [value, result]");
+		rc = read_u32(r, json_array_get(pair, 0), &st->cases[i].value);
+		if (rc == IMP_OK)
+			rc = read_u32(r, json_array_get(pair, 1), &st->cases[i].result);
+		if (rc != IMP_OK)
+			return rc;
+		for (size_t k = 0; k < i; k++)
+			if (st->cases[k].value == st->cases[i].value)
+				return fmt_jr_fail(r, NULL, "value 0x%x listed twice", st->cases[i].value);
+		st->n_cases = i + 1;
+		fmt_jr_pop(r, mark);
+	}
+	return IMP_OK;
+}
+
+static imp_err set_default(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	struct board_profile_step *st = obj;
+
+	(void)f;
+	st->has_default = true;
+	return read_u32(r, v, &st->dflt);
+}
+
+static void step_init(void *obj)
+{
+	struct board_profile_step *st = obj;
+
+	st->ap = -1;
+	st->timeout_ms = 1000;
+}
+
+static imp_err step_finish(struct fmt_jr *r, json_t *js, void *obj)
+{
+	struct board_profile_step *st = obj;
+
+	if (st->ap >= 0 && (st->addr.var[0] || st->addr.num > 0xFFC || st->addr.num % 4))
+		return fmt_jr_fail(r, "addr", "with \"ap\", addr is a register offset 0..0xFFC, a "
+				   "multiple of 4");
+	if ((st->permanent || st->n_requires) && !st->irreversible)
+		return fmt_jr_fail(r, st->permanent ? "permanent" : "requires",
+				   "only on an irreversible write (add \"irreversible\": \"what it "
+				   "does\")");
+	if (st->op == BOARD_OP_SELECT32 && !json_object_get(js, "mask"))
+		st->mask.num = 0xFFFFFFFFu;
+	return IMP_OK;
+}
+
+#define STEP_AT(m) FMT_JR_AT(struct board_profile_step, m)
+#define VALUE_ROW(member, fl) \
+	{ .name = #member, .type = FMT_JR_ANY, .flags = fl, .set = set_value, \
+	  .expect = "a number or \"$variable\"", STEP_AT(member) }
+#define R_OP { .name = "op", .type = FMT_JR_ANY }
+#define R_ADDR VALUE_ROW(addr, FMT_JR_REQUIRED)
+#define R_VALUE VALUE_ROW(value, FMT_JR_REQUIRED)
+#define R_MASK VALUE_ROW(mask, FMT_JR_REQUIRED)
+#define R_VAR(fl) \
+	{ .name = "var", .type = FMT_JR_ANY, .flags = fl, .set = set_ident, \
+	  .expect = "a variable name (lowercase, digits, _)", STEP_AT(var) }
+#define R_AP { .name = "ap", .type = FMT_JR_UINT, .flags = FMT_JR_HEX, .max = 255, STEP_AT(ap) }
+#define R_ERROR \
+	{ .name = "error", .type = FMT_JR_STR, .flags = FMT_JR_EMPTY_OK | FMT_JR_NULLABLE, \
+	  STEP_AT(error) }
+/* Rows every step has: its condition and a comment. */
+#define R_COMMON \
+	{ .name = "if", .type = FMT_JR_ANY, .set = set_dollar_var, STEP_AT(if_var) }, \
+	{ .name = "unless", .type = FMT_JR_ANY, .set = set_dollar_var, STEP_AT(unless_var) }, \
+	{ .name = "comment", .type = FMT_JR_STR, .flags = FMT_JR_EMPTY_OK }
+/* Rows of a write step (write32, modify32). */
+#define R_WRITE \
+	{ .name = "irreversible", .type = FMT_JR_STR, \
+	  .flags = FMT_JR_EMPTY_OK | FMT_JR_NULLABLE, STEP_AT(irreversible) }, \
+	{ .name = "permanent", .type = FMT_JR_BOOL, STEP_AT(permanent) }, \
+	{ .name = "resets", .type = FMT_JR_BOOL, STEP_AT(resets) }, \
+	{ .name = "fuse", .type = FMT_JR_ANY, .set = set_ident, \
+	  .expect = "a name (lowercase, digits, _)", STEP_AT(fuse) }, \
+	{ .name = "requires", .type = FMT_JR_ANY, .set = set_requires }
+
+#define STEP_TABLE(...) \
+	(&(const struct fmt_jr_table){ .fields = (const struct fmt_jr_field[]){ __VA_ARGS__, { 0 } }, \
+				       .init = step_init, .finish = step_finish })
 
 static const struct {
 	const char *name;
 	enum board_profile_op op;
-	const char *const keys[17];
-	const char *const required[4];
+	const struct fmt_jr_table *table;
 } ops[] = {
-	{ "write32", BOARD_OP_WRITE32, { "op", "addr", "value", "ap", "if", "unless", "comment", WRITE_KEYS, NULL }, { "addr", "value", NULL } },
-	{ "read32", BOARD_OP_READ32, { "op", "addr", "var", "ap", "if", "unless", "comment", NULL }, { "addr", "var", NULL } },
-	{ "poll32", BOARD_OP_POLL32, { "op", "addr", "mask", "value", "timeout_ms", "error", "ap", "if", "unless", "comment", NULL }, { "addr", "mask", "value", NULL } },
-	{ "check32", BOARD_OP_CHECK32, { "op", "addr", "mask", "value", "error", "ap", "if", "unless", "comment", NULL }, { "addr", "mask", "value", NULL } },
-	{ "reset", BOARD_OP_RESET, { "op", "if", "unless", "comment", NULL }, { NULL } },
-	{ "halt", BOARD_OP_HALT, { "op", "if", "unless", "comment", NULL }, { NULL } },
-	{ "delay", BOARD_OP_DELAY, { "op", "us", "if", "unless", "comment", NULL }, { "us", NULL } },
-	{ "select32", BOARD_OP_SELECT32, { "op", "addr", "mask", "var", "cases", "default", "error", "ap", "if", "unless", "comment", NULL }, { "addr", "var", "cases", NULL } },
-	{ "modify32", BOARD_OP_MODIFY32, { "op", "addr", "mask", "value", "if", "unless", "comment", WRITE_KEYS, NULL }, { "addr", "mask", "value", NULL } },
+	{ "write32", BOARD_OP_WRITE32, STEP_TABLE(R_OP, R_ADDR, R_VALUE, R_AP, R_COMMON, R_WRITE) },
+	{ "read32", BOARD_OP_READ32, STEP_TABLE(R_OP, R_ADDR, R_VAR(FMT_JR_REQUIRED), R_AP,
+						R_COMMON) },
+	{ "poll32", BOARD_OP_POLL32,
+	  STEP_TABLE(R_OP, R_ADDR, R_MASK, R_VALUE,
+		     { .name = "timeout_ms", .type = FMT_JR_UINT, .flags = FMT_JR_HEX, .min = 1,
+		       .max = 600000, STEP_AT(timeout_ms) },
+		     R_ERROR, R_AP, R_COMMON) },
+	{ "check32", BOARD_OP_CHECK32, STEP_TABLE(R_OP, R_ADDR, R_MASK, R_VALUE, R_ERROR, R_AP,
+						  R_COMMON) },
+	{ "reset", BOARD_OP_RESET, STEP_TABLE(R_OP, R_COMMON) },
+	{ "halt", BOARD_OP_HALT, STEP_TABLE(R_OP, R_COMMON) },
+	{ "delay", BOARD_OP_DELAY,
+	  STEP_TABLE(R_OP,
+		     { .name = "us", .type = FMT_JR_UINT, .flags = FMT_JR_HEX | FMT_JR_REQUIRED,
+		       .max = 10000000, STEP_AT(us) },
+		     R_COMMON) },
+	{ "select32", BOARD_OP_SELECT32,
+	  STEP_TABLE(R_OP, R_ADDR, VALUE_ROW(mask, 0), R_VAR(FMT_JR_REQUIRED),
+		     { .name = "cases", .type = FMT_JR_ANY, .flags = FMT_JR_REQUIRED,
+		       .set = set_cases, .expect = "pairs [value, result]" },
+		     { .name = "default", .type = FMT_JR_ANY, .set = set_default },
+		     R_ERROR, R_AP, R_COMMON) },
+	{ "modify32", BOARD_OP_MODIFY32, STEP_TABLE(R_OP, R_ADDR, R_MASK, R_VALUE, R_COMMON,
+						    R_WRITE) },
 };
+
+#define OP_NAMES "write32, read32, poll32, check32, reset, halt, delay, select32, modify32"
 
 const char *board_profile_op_name(enum board_profile_op op)
 {
@@ -272,256 +283,311 @@ const char *board_profile_op_name(enum board_profile_op op)
 	return "?";
 }
 
-/* "$name" of an "if"/"unless"/"fuse" key into out. */
-static imp_err get_var_key(struct pctx *c, json_t *js, const char *key, bool dollar, char *out,
-			   size_t cap)
+/* One step: its op picks the table of the keys it may have. */
+static imp_err read_step(struct fmt_jr *r, json_t *js, struct board_profile_step *st)
 {
-	json_t *v = json_object_get(js, key);
-	const char *t;
-
-	if (!v)
-		return IMP_OK;
-	t = json_is_string(v) ? json_string_value(v) : NULL;
-	if (t && dollar && t[0] == '$')
-		t++;
-	else if (dollar)
-		t = NULL;
-	if (!t || !valid_ident(t, cap))
-		return perr(c, key, dollar ? "expected \"$variable\"" :
-			    "expected a name (lowercase, digits, _)");
-	strcpy(out, t);
-	return IMP_OK;
-}
-
-/* "cases": [[value, result], ...] of a select32 step. */
-static imp_err parse_cases(struct pctx *c, json_t *arr, struct board_profile_step *st)
-{
-	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
-	    json_array_size(arr) > BOARD_PROFILE_MAX_CASES)
-		return perr(c, "cases", "expected 1..%u pairs [value, result]",
-			    BOARD_PROFILE_MAX_CASES);
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		json_t *pair = json_array_get(arr, i);
-		imp_err rc;
-
-		if (!json_is_array(pair) || json_array_size(pair) != 2)
-			return perr(c, "cases", "[%zu]: expected a pair [value, result]", i);
-		rc = parse_u32(c, "cases", json_array_get(pair, 0), &st->cases[i].value);
-		if (rc == IMP_OK)
-			rc = parse_u32(c, "cases", json_array_get(pair, 1), &st->cases[i].result);
-		if (rc != IMP_OK)
-			return rc;
-		for (size_t k = 0; k < i; k++)
-			if (st->cases[k].value == st->cases[i].value)
-				return perr(c, "cases", "[%zu]: value 0x%x listed twice", i,
-					    st->cases[i].value);
-		st->n_cases = i + 1;
-	}
-	return IMP_OK;
-}
-
-static imp_err parse_step(struct pctx *c, json_t *js, struct board_profile_step *st)
-{
-	json_t *opv;
-	const char *opname;
+	json_t *opv = json_object_get(js, "op");
 	size_t oi;
-	imp_err rc;
 
 	if (!json_is_object(js))
-		return perr(c, NULL, "expected a step object {\"op\": ...}");
-	opv = json_object_get(js, "op");
-	if (!opv || !json_is_string(opv))
-		return perr(c, "op", "required string missing (write32, read32, poll32, check32, "
-			    "reset, halt, delay, select32, modify32)");
-	opname = json_string_value(opv);
+		return fmt_jr_fail(r, NULL, "expected a step object {\"op\": ...}");
+	if (!json_is_string(opv))
+		return fmt_jr_fail(r, "op", "missing (expected one of " OP_NAMES ")");
 	for (oi = 0; oi < IMP_ARRAY_SIZE(ops); oi++)
-		if (strcmp(ops[oi].name, opname) == 0)
+		if (strcmp(ops[oi].name, json_string_value(opv)) == 0)
 			break;
 	if (oi == IMP_ARRAY_SIZE(ops))
-		return perr(c, "op", "unknown op \"%s\" (write32, read32, poll32, check32, reset, "
-			    "halt, delay, select32, modify32)", opname);
-	rc = only_keys(c, js, ops[oi].keys);
-	if (rc != IMP_OK)
-		return rc;
-	for (size_t k = 0; ops[oi].required[k]; k++)
-		if (!json_object_get(js, ops[oi].required[k]))
-			return perr(c, ops[oi].required[k], "required for op %s", opname);
+		return fmt_jr_fail(r, "op", "unknown op \"%s\" (" OP_NAMES ")",
+				   json_string_value(opv));
 	st->op = ops[oi].op;
-	rc = get_value(c, js, "addr", false, &st->addr);
-	if (rc == IMP_OK)
-		rc = get_value(c, js, "value", false, &st->value);
-	if (rc == IMP_OK)
-		rc = get_value(c, js, "mask", false, &st->mask);
-	if (rc == IMP_OK)
-		rc = get_u32(c, js, "timeout_ms", false, 1000, &st->timeout_ms);
-	if (rc == IMP_OK && (st->timeout_ms == 0 || st->timeout_ms > 600000))
-		rc = perr(c, "timeout_ms", "must be 1..600000");
-	if (rc == IMP_OK)
-		rc = get_u32(c, js, "us", false, 0, &st->us);
-	if (rc == IMP_OK && st->us > 10000000)
-		rc = perr(c, "us", "at most 10000000 (10 s)");
-	if (rc == IMP_OK)
-		rc = get_str(c, js, "error", false, &st->error);
-	if (rc == IMP_OK && json_object_get(js, "var")) {
-		json_t *v = json_object_get(js, "var");
-
-		if (!json_is_string(v) || !valid_ident(json_string_value(v), sizeof(st->var)))
-			return perr(c, "var", "expected a variable name (lowercase, digits, _)");
-		strcpy(st->var, json_string_value(v));
-	}
-	if (rc == IMP_OK && json_object_get(js, "comment") &&
-	    !json_is_string(json_object_get(js, "comment")))
-		rc = perr(c, "comment", "expected a string");
-	st->ap = -1;
-	if (rc == IMP_OK && json_object_get(js, "ap")) {
-		uint32_t ap = 0;
-
-		rc = get_u32(c, js, "ap", false, 0, &ap);
-		if (rc == IMP_OK && ap > 255)
-			rc = perr(c, "ap", "access port numbers are 0..255");
-		st->ap = (int)ap;
-		if (rc == IMP_OK && (st->addr.var[0] || st->addr.num > 0xFFC || st->addr.num % 4))
-			rc = perr(c, "addr", "with \"ap\", addr is a register offset 0..0xFFC, "
-				  "a multiple of 4");
-	}
-	if (rc == IMP_OK)
-		rc = get_var_key(c, js, "if", true, st->if_var, sizeof(st->if_var));
-	if (rc == IMP_OK)
-		rc = get_var_key(c, js, "unless", true, st->unless_var, sizeof(st->unless_var));
-	if (rc == IMP_OK)
-		rc = get_str(c, js, "irreversible", false, &st->irreversible);
-	if (rc == IMP_OK)
-		rc = get_bool(c, js, "permanent", false, false, &st->permanent);
-	if (rc == IMP_OK)
-		rc = get_bool(c, js, "resets", false, false, &st->resets);
-	if (rc == IMP_OK)
-		rc = get_var_key(c, js, "fuse", false, st->fuse, sizeof(st->fuse));
-	if (rc == IMP_OK && json_object_get(js, "requires")) {
-		json_t *a = json_object_get(js, "requires");
-
-		if (!json_is_array(a) || json_array_size(a) == 0 ||
-		    json_array_size(a) > BOARD_PROFILE_MAX_REQUIRES)
-			return perr(c, "requires", "expected 1..%u fuse names",
-				    BOARD_PROFILE_MAX_REQUIRES);
-		for (size_t k = 0; k < json_array_size(a); k++) {
-			json_t *e = json_array_get(a, k);
-
-			if (!json_is_string(e) || !valid_ident(json_string_value(e), 24))
-				return perr(c, "requires", "[%zu]: expected a fuse name", k);
-			strcpy(st->requires[k], json_string_value(e));
-			st->n_requires = k + 1;
-		}
-	}
-	if (rc == IMP_OK && (st->permanent || st->n_requires) && !st->irreversible)
-		rc = perr(c, st->permanent ? "permanent" : "requires",
-			  "only on an irreversible write (add \"irreversible\": \"what it does\")");
-	if (rc == IMP_OK && st->op == BOARD_OP_SELECT32) {
-		rc = parse_cases(c, json_object_get(js, "cases"), st);
-		if (rc == IMP_OK && json_object_get(js, "default")) {
-			st->has_default = true;
-			rc = get_u32(c, js, "default", false, 0, &st->dflt);
-		}
-		if (rc == IMP_OK && !json_object_get(js, "mask"))
-			st->mask.num = 0xFFFFFFFFu;
-	}
-	return rc;
+	return fmt_jr_object(r, js, ops[oi].table, st);
 }
 
-static imp_err parse_seqs(struct pctx *c, json_t *obj, struct board_profile *p)
+/* "sequences": named arrays of steps, in file order. */
+static imp_err set_sequences(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *obj,
+			     void *base)
 {
+	struct board_profile *p = base;
 	const char *key;
 	json_t *arr;
 	size_t i = 0;
 
+	if (!json_is_object(obj))
+		return fmt_jr_expected(r, f);
 	p->seqs = calloc(json_object_size(obj) + 1, sizeof(*p->seqs));
 	if (!p->seqs)
-		return IMP_ERR_NOMEM;
+		return fmt_jr_oom(r);
 	json_object_foreach(obj, key, arr) {
 		struct board_profile_seq *s = &p->seqs[i];
-		size_t old = push(c, key, 0);
-		imp_err rc = IMP_OK;
+		size_t mark = fmt_jr_push_key(r, key);
 
 		if (!valid_ident(key, 64))
-			return perr(c, NULL, "sequence names are lowercase, digits and _");
+			return fmt_jr_fail(r, NULL, "sequence names are lowercase, digits and _");
 		if (!json_is_array(arr) || json_array_size(arr) == 0)
-			return perr(c, NULL, "expected a non-empty array of steps");
+			return fmt_jr_fail(r, NULL, "expected a non-empty array of steps");
 		s->name = strdup(key);
 		s->steps = calloc(json_array_size(arr), sizeof(*s->steps));
-		if (!s->name || !s->steps)
-			return IMP_ERR_NOMEM;
 		p->n_seqs = ++i;
+		if (!s->name || !s->steps)
+			return fmt_jr_oom(r);
 		for (size_t k = 0; k < json_array_size(arr); k++) {
-			size_t o2 = push(c, NULL, (long)k);
+			size_t m2 = fmt_jr_push_index(r, k);
+			imp_err rc;
 
-			rc = parse_step(c, json_array_get(arr, k), &s->steps[k]);
+			s->n_steps = k + 1; /* freed with the profile, also when it fails */
+			rc = read_step(r, json_array_get(arr, k), &s->steps[k]);
 			if (rc != IMP_OK)
 				return rc;
-			s->n_steps = k + 1;
-			pop(c, o2);
+			fmt_jr_pop(r, m2);
 		}
-		pop(c, old);
+		fmt_jr_pop(r, mark);
 	}
 	return IMP_OK;
 }
 
-static imp_err parse_regions(struct pctx *c, json_t *arr, struct board_profile *p)
+#define PROF_AT(m) FMT_JR_AT(struct board_profile, m)
+#define U32_ROW(key, fl, member) \
+	{ .name = key, .type = FMT_JR_UINT, .flags = FMT_JR_HEX | (fl), .max = 0xFFFFFFFFu, \
+	  PROF_AT(member) }
+#define R_COMMENT { .name = "comment", .type = FMT_JR_STR, .flags = FMT_JR_EMPTY_OK }
+#define PROF_STR (FMT_JR_EMPTY_OK | FMT_JR_NULLABLE)
+
+static imp_err region_finish(struct fmt_jr *r, json_t *js, void *obj)
 {
-	static const char *const keys[] = { "name", "kind", "base", "size", "page", "comment", NULL };
 	static const char *const kinds[] = { "flash", "ram", "otp", "rom", "regs", NULL };
+	const struct board_profile_region *rg = obj;
+	const struct board_profile_region *all = r->elems;
+	bool kind_ok = false;
 
-	if (!json_is_array(arr) || json_array_size(arr) == 0)
-		return perr(c, NULL, "expected a non-empty array of regions");
-	p->regions = calloc(json_array_size(arr), sizeof(*p->regions));
-	if (!p->regions)
-		return IMP_ERR_NOMEM;
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		struct board_profile_region *r = &p->regions[i];
-		json_t *js = json_array_get(arr, i);
-		size_t old = push(c, NULL, (long)i);
-		bool kind_ok = false;
-		imp_err rc;
-
-		if (!json_is_object(js))
-			return perr(c, NULL, "expected a region object");
-		p->n_regions = i + 1;
-		rc = only_keys(c, js, keys);
-		if (rc == IMP_OK)
-			rc = get_str(c, js, "name", true, &r->name);
-		if (rc == IMP_OK)
-			rc = get_str(c, js, "kind", true, &r->kind);
-		if (rc == IMP_OK)
-			rc = get_u32(c, js, "base", true, 0, &r->base);
-		if (rc == IMP_OK)
-			rc = get_u32(c, js, "size", true, 0, &r->size);
-		if (rc == IMP_OK)
-			rc = get_u32(c, js, "page", false, 0, &r->page);
-		if (rc != IMP_OK)
-			return rc;
-		for (size_t k = 0; kinds[k]; k++)
-			if (strcmp(r->kind, kinds[k]) == 0)
-				kind_ok = true;
-		if (!kind_ok)
-			return perr(c, "kind", "unknown kind \"%s\" (flash, ram, otp, rom, regs)",
-				    r->kind);
-		if (r->size == 0 || (uint64_t)r->base + r->size > 0x100000000ull)
-			return perr(c, "size", "must be > 0 and end within 4 GiB");
-		if (strcmp(r->kind, "flash") == 0 &&
-		    (r->page == 0 || (r->page & (r->page - 1)) || r->size % r->page))
-			return perr(c, "page", "flash needs a power-of-two page that divides size");
-		for (size_t k = 0; k < i; k++)
-			if (strcmp(p->regions[k].name, r->name) == 0)
-				return perr(c, "name", "duplicate region \"%s\"", r->name);
-		pop(c, old);
-	}
+	(void)js;
+	for (size_t k = 0; kinds[k]; k++)
+		if (strcmp(rg->kind, kinds[k]) == 0)
+			kind_ok = true;
+	if (!kind_ok)
+		return fmt_jr_fail(r, "kind", "unknown kind \"%s\" (flash, ram, otp, rom, regs)",
+				   rg->kind);
+	if (rg->size == 0 || (uint64_t)rg->base + rg->size > 0x100000000ull)
+		return fmt_jr_fail(r, "size", "must be > 0 and end within 4 GiB");
+	if (strcmp(rg->kind, "flash") == 0 &&
+	    (rg->page == 0 || (rg->page & (rg->page - 1)) || rg->size % rg->page))
+		return fmt_jr_fail(r, "page", "flash needs a power-of-two page that divides size");
+	for (size_t k = 0; k < r->index; k++)
+		if (strcmp(all[k].name, rg->name) == 0)
+			return fmt_jr_fail(r, "name", "duplicate region \"%s\"", rg->name);
 	return IMP_OK;
 }
 
-static const struct {
-	const char *name;
-	uint32_t bit;
-} fuse_names[] = {
+#define REGION_AT(m) FMT_JR_AT(struct board_profile_region, m)
+
+static const struct fmt_jr_table region_table = {
+	.fields = (const struct fmt_jr_field[]){
+		{ .name = "name", .type = FMT_JR_STR, .flags = FMT_JR_REQUIRED | PROF_STR,
+		  REGION_AT(name) },
+		{ .name = "kind", .type = FMT_JR_STR, .flags = FMT_JR_REQUIRED | PROF_STR,
+		  REGION_AT(kind) },
+		{ .name = "base", .type = FMT_JR_UINT, .flags = FMT_JR_HEX | FMT_JR_REQUIRED,
+		  .max = 0xFFFFFFFFu, REGION_AT(base) },
+		{ .name = "size", .type = FMT_JR_UINT, .flags = FMT_JR_HEX | FMT_JR_REQUIRED,
+		  .max = 0xFFFFFFFFu, REGION_AT(size) },
+		{ .name = "page", .type = FMT_JR_UINT, .flags = FMT_JR_HEX, .max = 0xFFFFFFFFu,
+		  REGION_AT(page) },
+		R_COMMENT,
+		{ 0 },
+	},
+	.size = sizeof(struct board_profile_region),
+	.finish = region_finish,
+};
+
+static imp_err flash_finish(struct fmt_jr *r, json_t *js, void *obj)
+{
+	const struct board_profile *p = obj;
+
+	(void)js;
+	if (p->program_unit == 0 || p->program_unit > 256 ||
+	    (p->program_unit & (p->program_unit - 1)))
+		return fmt_jr_fail(r, "program_unit", "must be a power of two up to 256");
+	if (p->program_chunk < p->program_unit || p->program_chunk > 65536 ||
+	    p->program_chunk % p->program_unit)
+		return fmt_jr_fail(r, "program_chunk", "must be a multiple of program_unit, at most "
+				   "65536");
+	return IMP_OK;
+}
+
+static const struct fmt_jr_name fuse_names[] = {
 	{ "debug_lock", WIRE_FUSE_DEBUG_LOCK },
 	{ "boot_lock", WIRE_FUSE_BOOT_LOCK },
+	{ NULL, 0 },
+};
+
+static const struct fmt_jr_name uid_read_names[] = {
+	{ "target_locked", 0 }, { "readable", 1 }, { NULL, 0 },
+};
+
+static const struct fmt_jr_name lifecycle_names[] = {
+	{ "open", WIRE_LC_OPEN }, { "personalised", WIRE_LC_PERSONALISED },
+	{ "locked", WIRE_LC_LOCKED }, { NULL, 0 },
+};
+
+static imp_err refused_finish(struct fmt_jr *r, json_t *js, void *obj)
+{
+	const struct board_profile *p = obj;
+
+	(void)js;
+	if (!p->lock_uid_readable)
+		return fmt_jr_fail(r, NULL, "only with uid_read \"readable\"");
+	return IMP_OK;
+}
+
+static void lock_init(void *obj)
+{
+	((struct board_profile *)obj)->lock_reset = true;
+}
+
+static imp_err lock_finish(struct fmt_jr *r, json_t *js, void *obj)
+{
+	const struct board_profile *p = obj;
+
+	if (p->lock_uid_readable && !json_object_get(js, "refused_read"))
+		return fmt_jr_fail(r, "refused_read", "missing (expected {\"addr\": ..., \"len\": "
+				   "...}: a read the lock must refuse)");
+	return IMP_OK;
+}
+
+static const struct fmt_jr_table lock_table = {
+	.fields = (const struct fmt_jr_field[]){
+		{ .name = "reset", .type = FMT_JR_BOOL, PROF_AT(lock_reset) },
+		{ .name = "uid_read", .type = FMT_JR_ENUM, .flags = FMT_JR_REQUIRED,
+		  .names = uid_read_names, PROF_AT(lock_uid_readable),
+		  .expect = "\"target_locked\" (the UID read must fail) or \"readable\" (it stays "
+			    "readable; refused_read must fail)" },
+		{ .name = "refused_read", .type = FMT_JR_OBJECT,
+		  .sub = &(const struct fmt_jr_table){
+			  .fields = (const struct fmt_jr_field[]){
+				  U32_ROW("addr", FMT_JR_REQUIRED, lock_refused_addr),
+				  { .name = "len", .type = FMT_JR_UINT,
+				    .flags = FMT_JR_HEX | FMT_JR_REQUIRED, .min = 1, .max = 64,
+				    PROF_AT(lock_refused_len) },
+				  R_COMMENT,
+				  { 0 },
+			  },
+			  .finish = refused_finish,
+		  } },
+		{ .name = "agent_lifecycle", .type = FMT_JR_ENUM, .flags = FMT_JR_NULLABLE,
+		  .names = lifecycle_names, PROF_AT(lock_lifecycle) },
+		R_COMMENT,
+		{ 0 },
+	},
+	.init = lock_init,
+	.finish = lock_finish,
+};
+
+static imp_err agent_finish(struct fmt_jr *r, json_t *js, void *obj)
+{
+	const struct board_profile *p = obj;
+
+	(void)js;
+	if (p->agent_protocol != WIRE_AGENT_PROTO_VERSION)
+		return fmt_jr_fail(r, "protocol", "this station speaks agent protocol %u",
+				   WIRE_AGENT_PROTO_VERSION);
+	return IMP_OK;
+}
+
+static const struct fmt_jr_table agent_table = {
+	.fields = (const struct fmt_jr_field[]){
+		U32_ROW("baud", 0, agent_baud),
+		U32_ROW("protocol", 0, agent_protocol),
+		{ .name = "image", .type = FMT_JR_STR, .flags = PROF_STR, PROF_AT(agent_image) },
+		{ .name = "slots", .type = FMT_JR_OBJECT,
+		  .sub = &(const struct fmt_jr_table){
+			  .fields = (const struct fmt_jr_field[]){
+				  { .name = "device", .type = FMT_JR_UINT, .flags = FMT_JR_HEX,
+				    .max = 7, PROF_AT(slot_device) },
+				  { .name = "psk", .type = FMT_JR_UINT, .flags = FMT_JR_HEX,
+				    .max = 7, PROF_AT(slot_psk) },
+				  { 0 },
+			  },
+		  } },
+		{ 0 },
+	},
+	.finish = agent_finish,
+};
+
+static imp_err set_format(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	(void)f;
+	(void)obj;
+	if (strcmp(json_string_value(v), BOARD_PROFILE_FORMAT) != 0)
+		return fmt_jr_fail(r, NULL, "\"%s\" is not \"%s\"", json_string_value(v),
+				   BOARD_PROFILE_FORMAT);
+	return IMP_OK;
+}
+
+static void profile_init(void *obj)
+{
+	struct board_profile *p = obj;
+
+	p->program_unit = 4;
+	p->program_chunk = 1024;
+	p->connect_reset = true;
+	p->slot_device = -1;
+	p->slot_psk = -1;
+	p->agent_baud = BOARD_LINK_DEFAULT_BAUD;
+	p->agent_protocol = WIRE_AGENT_PROTO_VERSION;
+}
+
+#define PROF_OBJECT(key, fl, ...) \
+	{ .name = key, .type = FMT_JR_OBJECT, .flags = fl, \
+	  .sub = &(const struct fmt_jr_table){ \
+		  .fields = (const struct fmt_jr_field[]){ __VA_ARGS__, { 0 } } } }
+
+static const struct fmt_jr_table profile_table = {
+	.fields = (const struct fmt_jr_field[]){
+		{ .name = "format", .type = FMT_JR_STR, .flags = FMT_JR_REQUIRED | PROF_STR,
+		  .set = set_format, .expect = "\"" BOARD_PROFILE_FORMAT "\"" },
+		{ .name = "name", .type = FMT_JR_STR, .flags = FMT_JR_REQUIRED | PROF_STR,
+		  PROF_AT(name) },
+		{ .name = "description", .type = FMT_JR_STR, .flags = FMT_JR_REQUIRED | PROF_STR,
+		  PROF_AT(description) },
+		{ .name = "note", .type = FMT_JR_STR, .flags = PROF_STR, PROF_AT(note) },
+		{ .name = "hardware_tested", .type = FMT_JR_BOOL, .flags = FMT_JR_REQUIRED,
+		  PROF_AT(hardware_tested) },
+		PROF_OBJECT("uid", FMT_JR_REQUIRED, U32_ROW("addr", FMT_JR_REQUIRED, uid_addr),
+			    { .name = "len", .type = FMT_JR_UINT,
+			      .flags = FMT_JR_HEX | FMT_JR_REQUIRED, .min = 1, .max = 64,
+			      PROF_AT(uid_len) },
+			    R_COMMENT),
+		{ .name = "memory", .type = FMT_JR_ARRAY, .flags = FMT_JR_REQUIRED, .min = 1,
+		  .sub = &region_table, .expect = "a non-empty array of regions",
+		  .offset = offsetof(struct board_profile, regions),
+		  .count_offset = offsetof(struct board_profile, n_regions) },
+		{ .name = "flash", .type = FMT_JR_OBJECT,
+		  .sub = &(const struct fmt_jr_table){
+			  .fields = (const struct fmt_jr_field[]){
+				  U32_ROW("program_unit", 0, program_unit),
+				  U32_ROW("program_chunk", 0, program_chunk),
+				  { 0 },
+			  },
+			  .finish = flash_finish,
+		  } },
+		PROF_OBJECT("fuses", 0,
+			    { .name = "supported", .type = FMT_JR_FLAGS, .flags = FMT_JR_REQUIRED,
+			      .names = fuse_names, .expect = "an array of fuse names",
+			      PROF_AT(fuse_mask) },
+			    R_COMMENT),
+		{ .name = "lock_verify", .type = FMT_JR_OBJECT, .sub = &lock_table },
+		{ .name = "agent", .type = FMT_JR_OBJECT, .sub = &agent_table },
+		{ .name = "sequences", .type = FMT_JR_ANY, .set = set_sequences,
+		  .expect = "an object of named step arrays" },
+		PROF_OBJECT("connect", 0, { .name = "reset", .type = FMT_JR_BOOL,
+					    PROF_AT(connect_reset) },
+			    R_COMMENT),
+		PROF_OBJECT("permanent_lock", 0,
+			    { .name = "allowed", .type = FMT_JR_BOOL, .flags = FMT_JR_REQUIRED,
+			      PROF_AT(permanent_lock_allowed) },
+			    R_COMMENT),
+		{ 0 },
+	},
+	.init = profile_init,
 };
 
 /* ---- fatal combinations -------------------------------------------------- */
@@ -534,10 +600,10 @@ const char *const board_profile_rules[] = {
 	NULL,
 };
 
-static imp_err rule_err(const struct pctx *c, const char *rule, const char *seq, size_t i,
+static imp_err rule_err(const char *source, const char *rule, const char *seq, size_t i,
 			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static imp_err rule_err(const struct pctx *c, const char *rule, const char *seq, size_t i,
+static imp_err rule_err(const char *source, const char *rule, const char *seq, size_t i,
 			const char *fmt, ...)
 {
 	char msg[384];
@@ -547,10 +613,10 @@ static imp_err rule_err(const struct pctx *c, const char *rule, const char *seq,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (seq)
-		IMP_ERROR("profile %s: refused by rule %s: sequences.%s[%zu]: %s", c->source, rule,
+		IMP_ERROR("profile %s: refused by rule %s: sequences.%s[%zu]: %s", source, rule,
 			  seq, i, msg);
 	else
-		IMP_ERROR("profile %s: refused by rule %s: %s", c->source, rule, msg);
+		IMP_ERROR("profile %s: refused by rule %s: %s", source, rule, msg);
 	return IMP_ERR_CONFIG;
 }
 
@@ -563,7 +629,7 @@ static bool runs_with(const struct board_profile_step *c, const struct board_pro
 }
 
 /* The fatal combinations (board_profile_rules, docs/PROFILES.md). */
-static imp_err check_rules(const struct pctx *c, const struct board_profile *p, bool has_verify)
+static imp_err check_rules(const char *source, const struct board_profile *p, bool has_verify)
 {
 	bool irreversible = false;
 
@@ -577,19 +643,19 @@ static imp_err check_rules(const struct pctx *c, const struct board_profile *p, 
 				continue;
 			irreversible = true;
 			if (strcmp(s->name, "fuse_burn") != 0)
-				return rule_err(c, "lock-before-firmware", s->name, i,
+				return rule_err(source, "lock-before-firmware", s->name, i,
 						"an irreversible write (%s) in '%s', which the station "
 						"runs before the firmware digest is verified; such "
 						"writes belong in fuse_burn, run at LOCK", st->irreversible,
 						s->name);
 			if (st->permanent && !p->permanent_lock_allowed)
-				return rule_err(c, "permanent-without-opt-in", s->name, i,
+				return rule_err(source, "permanent-without-opt-in", s->name, i,
 						"a permanent write (%s) without the profile's opt-in; "
 						"add \"permanent_lock\": {\"allowed\": true} only if every "
 						"board of this product is to be closed for good",
 						st->irreversible);
 			if (st->permanent && strcmp(st->if_var, "permanent") != 0)
-				return rule_err(c, "permanent-without-opt-in", s->name, i,
+				return rule_err(source, "permanent-without-opt-in", s->name, i,
 						"a permanent write (%s) not under \"if\": \"$permanent\", "
 						"so it would run without the supervisor's confirmation",
 						st->irreversible);
@@ -601,7 +667,7 @@ static imp_err check_rules(const struct pctx *c, const struct board_profile *p, 
 						strcmp(s->steps[k].fuse, st->requires[r]) == 0 &&
 						runs_with(&s->steps[k], st);
 				if (!found)
-					return rule_err(c, "missing-companion", s->name, i,
+					return rule_err(source, "missing-companion", s->name, i,
 							"'%s' must be written with '%s' (its inverse or "
 							"companion), but %s does not write '%s' whenever "
 							"it writes this", st->fuse[0] ? st->fuse :
@@ -611,239 +677,27 @@ static imp_err check_rules(const struct pctx *c, const struct board_profile *p, 
 		}
 	}
 	if ((p->fuse_mask || irreversible) && !has_verify)
-		return rule_err(c, "lock-unverified", NULL, 0,
+		return rule_err(source, "lock-unverified", NULL, 0,
 				"the profile burns fuses but has no lock_verify: a lock is only "
 				"ever concluded from the chip, from outside, after the reset");
 	return IMP_OK;
 }
 
-static imp_err parse_profile(struct pctx *c, json_t *root, struct board_profile *p)
+/* What the tables cannot say: checks across sections, then the rules. */
+static imp_err check_profile(const char *source, json_t *root, struct board_profile *p)
 {
-	static const char *const top[] = { "format", "name", "description", "note",
-		"hardware_tested", "uid", "memory", "flash", "fuses", "lock_verify", "agent",
-		"sequences", "connect", "permanent_lock", NULL };
-	static const char *const connect_keys[] = { "reset", "comment", NULL };
-	static const char *const uid_keys[] = { "addr", "len", "comment", NULL };
-	static const char *const flash_keys[] = { "program_unit", "program_chunk", NULL };
-	static const char *const fuse_keys[] = { "supported", "comment", NULL };
-	static const char *const lock_keys[] = { "reset", "uid_read", "refused_read",
-		"agent_lifecycle", "comment", NULL };
-	static const char *const refused_keys[] = { "addr", "len", "comment", NULL };
-	static const char *const perm_keys[] = { "allowed", "comment", NULL };
-	static const char *const agent_keys[] = { "baud", "protocol", "image", "slots", NULL };
-	static const char *const slot_keys[] = { "device", "psk", NULL };
-	json_t *o, *v;
-	char *s = NULL;
-	size_t old;
-	imp_err rc;
-
-	if (!json_is_object(root))
-		return perr(c, NULL, "the file must hold one JSON object");
-	rc = only_keys(c, root, top);
-	if (rc != IMP_OK)
-		return rc;
-	rc = get_str(c, root, "format", true, &s);
-	if (rc != IMP_OK)
-		return rc;
-	if (strcmp(s, BOARD_PROFILE_FORMAT) != 0) {
-		rc = perr(c, "format", "\"%s\" is not \"%s\"", s, BOARD_PROFILE_FORMAT);
-		free(s);
-		return rc;
-	}
-	free(s);
-	if ((rc = get_str(c, root, "name", true, &p->name)) != IMP_OK ||
-	    (rc = get_str(c, root, "description", true, &p->description)) != IMP_OK ||
-	    (rc = get_str(c, root, "note", false, &p->note)) != IMP_OK ||
-	    (rc = get_bool(c, root, "hardware_tested", true, false, &p->hardware_tested)) != IMP_OK)
-		return rc;
-
-	if ((rc = get_obj(c, root, "uid", true, &o)) != IMP_OK)
-		return rc;
-	old = push(c, "uid", 0);
-	if ((rc = only_keys(c, o, uid_keys)) != IMP_OK ||
-	    (rc = get_u32(c, o, "addr", true, 0, &p->uid_addr)) != IMP_OK ||
-	    (rc = get_u32(c, o, "len", true, 0, &p->uid_len)) != IMP_OK)
-		return rc;
-	if (p->uid_len == 0 || p->uid_len > 64)
-		return perr(c, "len", "must be 1..64 bytes");
-	pop(c, old);
-
-	v = json_object_get(root, "memory");
-	if (!v)
-		return perr(c, "memory", "required array missing");
-	old = push(c, "memory", 0);
-	if ((rc = parse_regions(c, v, p)) != IMP_OK)
-		return rc;
-	pop(c, old);
-
-	if ((rc = get_obj(c, root, "flash", false, &o)) != IMP_OK)
-		return rc;
-	p->program_unit = 4;
-	p->program_chunk = 1024;
-	if (o) {
-		old = push(c, "flash", 0);
-		if ((rc = only_keys(c, o, flash_keys)) != IMP_OK ||
-		    (rc = get_u32(c, o, "program_unit", false, 4, &p->program_unit)) != IMP_OK ||
-		    (rc = get_u32(c, o, "program_chunk", false, 1024, &p->program_chunk)) != IMP_OK)
-			return rc;
-		if (p->program_unit == 0 || p->program_unit > 256 ||
-		    (p->program_unit & (p->program_unit - 1)))
-			return perr(c, "program_unit", "must be a power of two up to 256");
-		if (p->program_chunk < p->program_unit || p->program_chunk > 65536 ||
-		    p->program_chunk % p->program_unit)
-			return perr(c, "program_chunk", "must be a multiple of program_unit, at most 65536");
-		pop(c, old);
-	}
-
-	if ((rc = get_obj(c, root, "fuses", false, &o)) != IMP_OK)
-		return rc;
-	if (o) {
-		old = push(c, "fuses", 0);
-		if ((rc = only_keys(c, o, fuse_keys)) != IMP_OK)
-			return rc;
-		v = json_object_get(o, "supported");
-		if (!v || !json_is_array(v))
-			return perr(c, "supported", "expected an array of fuse names");
-		for (size_t i = 0; i < json_array_size(v); i++) {
-			json_t *e = json_array_get(v, i);
-			bool ok = false;
-
-			for (size_t k = 0; json_is_string(e) && k < IMP_ARRAY_SIZE(fuse_names); k++)
-				if (strcmp(json_string_value(e), fuse_names[k].name) == 0) {
-					p->fuse_mask |= fuse_names[k].bit;
-					ok = true;
-				}
-			if (!ok) {
-				size_t o2 = push(c, "supported", 0);
-
-				(void)o2;
-				return perr(c, NULL, "[%zu]: unknown fuse (debug_lock, boot_lock)", i);
-			}
-		}
-		pop(c, old);
-	}
-
-	if ((rc = get_obj(c, root, "lock_verify", false, &o)) != IMP_OK)
-		return rc;
-	if (o) {
-		char *lc = NULL, *uid_read = NULL;
-
-		old = push(c, "lock_verify", 0);
-		if ((rc = only_keys(c, o, lock_keys)) != IMP_OK ||
-		    (rc = get_bool(c, o, "reset", false, true, &p->lock_reset)) != IMP_OK ||
-		    (rc = get_str(c, o, "uid_read", true, &uid_read)) != IMP_OK)
-			return rc;
-		p->lock_uid_readable = strcmp(uid_read, "readable") == 0;
-		if (strcmp(uid_read, "target_locked") != 0 && !p->lock_uid_readable) {
-			free(uid_read);
-			return perr(c, "uid_read", "\"target_locked\" (the UID read must fail) or "
-				    "\"readable\" (it stays readable; refused_read must fail)");
-		}
-		free(uid_read);
-		if ((rc = get_obj(c, o, "refused_read", p->lock_uid_readable, &v)) != IMP_OK)
-			return rc;
-		if (v) {
-			size_t o2 = push(c, "refused_read", 0);
-
-			if (!p->lock_uid_readable)
-				return perr(c, NULL, "only with uid_read \"readable\"");
-			if ((rc = only_keys(c, v, refused_keys)) != IMP_OK ||
-			    (rc = get_u32(c, v, "addr", true, 0, &p->lock_refused_addr)) != IMP_OK ||
-			    (rc = get_u32(c, v, "len", true, 0, &p->lock_refused_len)) != IMP_OK)
-				return rc;
-			if (p->lock_refused_len == 0 || p->lock_refused_len > 64)
-				return perr(c, "len", "must be 1..64 bytes");
-			pop(c, o2);
-		}
-		if ((rc = get_str(c, o, "agent_lifecycle", false, &lc)) != IMP_OK)
-			return rc;
-		if (lc) {
-			if (strcmp(lc, "open") == 0)
-				p->lock_lifecycle = WIRE_LC_OPEN;
-			else if (strcmp(lc, "personalised") == 0)
-				p->lock_lifecycle = WIRE_LC_PERSONALISED;
-			else if (strcmp(lc, "locked") == 0)
-				p->lock_lifecycle = WIRE_LC_LOCKED;
-			free(lc);
-			if (!p->lock_lifecycle)
-				return perr(c, "agent_lifecycle", "expected open, personalised or locked");
-		}
-		pop(c, old);
-	}
-
-	if ((rc = get_obj(c, root, "permanent_lock", false, &o)) != IMP_OK)
-		return rc;
-	if (o) {
-		old = push(c, "permanent_lock", 0);
-		if ((rc = only_keys(c, o, perm_keys)) != IMP_OK ||
-		    (rc = get_bool(c, o, "allowed", true, false, &p->permanent_lock_allowed)) != IMP_OK)
-			return rc;
-		pop(c, old);
-	}
-
-	p->connect_reset = true;
-	if ((rc = get_obj(c, root, "connect", false, &o)) != IMP_OK)
-		return rc;
-	if (o) {
-		old = push(c, "connect", 0);
-		if ((rc = only_keys(c, o, connect_keys)) != IMP_OK ||
-		    (rc = get_bool(c, o, "reset", false, true, &p->connect_reset)) != IMP_OK)
-			return rc;
-		pop(c, old);
-	}
-
-	p->slot_device = -1;
-	p->slot_psk = -1;
-	if ((rc = get_obj(c, root, "agent", false, &o)) != IMP_OK)
-		return rc;
-	if (o) {
-		json_t *so;
-
-		old = push(c, "agent", 0);
-		if ((rc = only_keys(c, o, agent_keys)) != IMP_OK ||
-		    (rc = get_u32(c, o, "baud", false, BOARD_LINK_DEFAULT_BAUD, &p->agent_baud)) != IMP_OK ||
-		    (rc = get_u32(c, o, "protocol", false, WIRE_AGENT_PROTO_VERSION, &p->agent_protocol)) != IMP_OK ||
-		    (rc = get_str(c, o, "image", false, &p->agent_image)) != IMP_OK ||
-		    (rc = get_obj(c, o, "slots", false, &so)) != IMP_OK)
-			return rc;
-		if (p->agent_protocol != WIRE_AGENT_PROTO_VERSION)
-			return perr(c, "protocol", "this station speaks agent protocol %u",
-				    WIRE_AGENT_PROTO_VERSION);
-		if (so) {
-			uint32_t dev = 0, psk = 0;
-			size_t o2 = push(c, "slots", 0);
-
-			if ((rc = only_keys(c, so, slot_keys)) != IMP_OK ||
-			    (rc = get_u32(c, so, "device", false, 0xFFFFFFFFu, &dev)) != IMP_OK ||
-			    (rc = get_u32(c, so, "psk", false, 0xFFFFFFFFu, &psk)) != IMP_OK)
-				return rc;
-			if ((dev != 0xFFFFFFFFu && dev > 7) || (psk != 0xFFFFFFFFu && psk > 7))
-				return perr(c, NULL, "slot numbers are 0..7");
-			p->slot_device = dev == 0xFFFFFFFFu ? -1 : (int)dev;
-			p->slot_psk = psk == 0xFFFFFFFFu ? -1 : (int)psk;
-			pop(c, o2);
-		}
-		pop(c, old);
-	} else {
-		p->agent_baud = BOARD_LINK_DEFAULT_BAUD;
-		p->agent_protocol = WIRE_AGENT_PROTO_VERSION;
-	}
-
-	if ((rc = get_obj(c, root, "sequences", false, &o)) != IMP_OK)
-		return rc;
-	if (o) {
-		old = push(c, "sequences", 0);
-		if ((rc = parse_seqs(c, o, p)) != IMP_OK)
-			return rc;
-		pop(c, old);
-	}
 	p->fuses_readable = board_profile_seq(p, "fuse_read") != NULL;
-	if (p->fuse_mask && !board_profile_seq(p, "fuse_burn"))
-		return perr(c, "fuses", "fuses are supported but there is no fuse_burn sequence");
-	if (p->lock_uid_readable && !board_profile_seq(p, "lock_status"))
-		return perr(c, "lock_verify", "uid_read \"readable\" needs a lock_status sequence: "
-			    "the chip's own word is the evidence of the lock");
-	return check_rules(c, p, json_object_get(root, "lock_verify") != NULL);
+	if (p->fuse_mask && !board_profile_seq(p, "fuse_burn")) {
+		IMP_ERROR("profile %s: fuses: fuses are supported but there is no fuse_burn sequence",
+			  source);
+		return IMP_ERR_CONFIG;
+	}
+	if (p->lock_uid_readable && !board_profile_seq(p, "lock_status")) {
+		IMP_ERROR("profile %s: lock_verify: uid_read \"readable\" needs a lock_status "
+			  "sequence: the chip's own word is the evidence of the lock", source);
+		return IMP_ERR_CONFIG;
+	}
+	return check_rules(source, p, json_object_get(root, "lock_verify") != NULL);
 }
 
 void board_profile_free(struct board_profile *p)
@@ -875,17 +729,24 @@ void board_profile_free(struct board_profile *p)
 imp_err board_profile_parse(const char *json, size_t len, const char *source,
 			    struct board_profile **out)
 {
-	struct pctx c = { .source = source ? source : "(text)" };
 	struct board_profile *p;
 	json_error_t jerr;
+	struct fmt_jr r;
 	json_t *root;
 	imp_err rc;
 
 	*out = NULL;
+	if (!source)
+		source = "(text)";
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		IMP_ERROR("profile %s: line %d column %d: %s", c.source, jerr.line, jerr.column,
+		IMP_ERROR("profile %s: line %d column %d: %s", source, jerr.line, jerr.column,
 			  jerr.text);
+		return IMP_ERR_CONFIG;
+	}
+	if (!json_is_object(root)) {
+		IMP_ERROR("profile %s: the file must hold one JSON object", source);
+		json_decref(root);
 		return IMP_ERR_CONFIG;
 	}
 	p = calloc(1, sizeof(*p));
@@ -893,7 +754,12 @@ imp_err board_profile_parse(const char *json, size_t len, const char *source,
 		json_decref(root);
 		return IMP_ERR_NOMEM;
 	}
-	rc = parse_profile(&c, root, p);
+	fmt_jr_init(&r, NULL);
+	rc = fmt_jr_object(&r, root, &profile_table, p);
+	if (rc != IMP_OK)
+		IMP_ERROR("profile %s: %s", source, r.msg);
+	else
+		rc = check_profile(source, root, p);
 	json_decref(root);
 	if (rc != IMP_OK) {
 		board_profile_free(p);
@@ -910,13 +776,6 @@ static bool is_path(const char *s)
 	return strchr(s, '/') || (n > 5 && strcmp(s + n - 5, ".json") == 0);
 }
 
-static bool try_dir(const char *dir, size_t dlen, const char *name, char *out, size_t cap)
-{
-	int n = snprintf(out, cap, "%.*s/%s.json", (int)dlen, dir, name);
-
-	return n > 0 && (size_t)n < cap && access(out, R_OK) == 0;
-}
-
 imp_err board_profile_find(const char *name, const char *data_dir, char *out, size_t cap)
 {
 	const char *env = getenv("IMPRINT_PROFILE_PATH");
@@ -929,26 +788,15 @@ imp_err board_profile_find(const char *name, const char *data_dir, char *out, si
 			IMP_ERROR("profile name '%s': only letters, digits, '-', '_' and '.'", name);
 			return IMP_ERR_USAGE;
 		}
-	if (env && *env) {
-		const char *p = env;
-
-		while (*p) {
-			size_t len = strcspn(p, ":");
-
-			if (len && try_dir(p, len, name, out, cap))
-				return IMP_OK;
-			p += len;
-			if (*p == ':')
-				p++;
-		}
-	}
+	if (imp_json_in_path(env, name, out, cap))
+		return IMP_OK;
 	if (data_dir && *data_dir) {
 		snprintf(buf, sizeof(buf), "%s/profiles", data_dir);
-		if (try_dir(buf, strlen(buf), name, out, cap))
+		if (imp_json_in_dir(buf, strlen(buf), name, out, cap))
 			return IMP_OK;
 	}
 	have_shipped = imp_data_dir("profiles", "board/profiles", shipped, sizeof(shipped)) == IMP_OK;
-	if (have_shipped && try_dir(shipped, strlen(shipped), name, out, cap))
+	if (have_shipped && imp_json_in_dir(shipped, strlen(shipped), name, out, cap))
 		return IMP_OK;
 	IMP_ERROR("no target profile '%s' (looked in $IMPRINT_PROFILE_PATH%s, %s%s); check the "
 		  "name or set IMPRINT_PROFILE_PATH", name, data_dir ? ", DATA_DIR/profiles" : "",

@@ -78,3 +78,24 @@ imp_err imp_data_dir(const char *installed, const char *in_source, char *out, si
 		return IMP_ERR_USAGE;
 	return is_dir(out) ? IMP_OK : IMP_ERR_NOT_FOUND;
 }
+
+bool imp_json_in_dir(const char *dir, size_t dlen, const char *name, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%.*s/%s.json", (int)dlen, dir, name);
+
+	return n > 0 && (size_t)n < cap && access(out, R_OK) == 0;
+}
+
+bool imp_json_in_path(const char *list, const char *name, char *out, size_t cap)
+{
+	for (const char *p = list; p && *p;) {
+		size_t len = strcspn(p, ":");
+
+		if (len && imp_json_in_dir(p, len, name, out, cap))
+			return true;
+		p += len;
+		if (*p == ':')
+			p++;
+	}
+	return false;
+}

@@ -24,6 +24,7 @@
 
 #include "formats/certprofile.h"
 #include "formats/config.h"
+#include "formats/jsonread.h"
 #include "imprint/log.h"
 #include "imprint/paths.h"
 #include "imprint/util.h"
@@ -49,17 +50,20 @@ const char *fmt_certprof_role_name(enum fmt_certprof_role role)
 	return (unsigned)role < FMT_CP_ROLE_COUNT ? role_names[role] : "?";
 }
 
-/* keyUsage names (RFC 5280 4.2.1.3) with their bit and FMT_KU_* value. */
-static const struct {
-	const char *name;
-	int bit;
-	unsigned mask;
-} ku_names[] = {
-	{ "digitalSignature", 0, 0x0080u }, { "nonRepudiation", 1, 0x0040u },
-	{ "keyEncipherment", 2, 0x0020u },  { "dataEncipherment", 3, 0x0010u },
-	{ "keyAgreement", 4, 0x0008u },     { "keyCertSign", 5, 0x0004u },
-	{ "cRLSign", 6, 0x0002u },
+/* keyUsage names (RFC 5280 4.2.1.3) with their FMT_KU_* value, whose
+ * highest bit (0x80) is the KeyUsage BIT STRING's bit 0. */
+static const struct fmt_jr_name ku_names[] = {
+	{ "digitalSignature", 0x0080u }, { "nonRepudiation", 0x0040u },
+	{ "keyEncipherment", 0x0020u },  { "dataEncipherment", 0x0010u },
+	{ "keyAgreement", 0x0008u },     { "keyCertSign", 0x0004u },
+	{ "cRLSign", 0x0002u },          { NULL, 0 },
 };
+
+/* The KeyUsage bit of a FMT_KU_* value of ku_names. */
+static int ku_bit(uint32_t mask)
+{
+	return 7 - __builtin_ctz(mask);
+}
 
 enum { V_SERIAL = 1, V_UID = 2, V_SKU = 4, V_VID = 8, V_PID = 16, V_ORG = 32, V_COUNTRY = 64 };
 
@@ -103,6 +107,7 @@ struct fmt_certprof {
 	unsigned days;                /* effective (CP_VAL_CONFIG: the configuration's) */
 	const char *days_key;         /* the configuration key days came from, or NULL */
 	bool ca;
+	bool bc_critical, ku_critical, eku_critical; /* as the file says */
 	int path_len;                 /* -1: none */
 	unsigned ku;
 	bool ski, aki;
@@ -235,51 +240,19 @@ static imp_err expand(const char *tmpl, const struct fmt_certprof_vars *v, char 
 
 /* ------------------------------------------------------------ loader */
 
-static imp_err check_keys(struct pctx *c, json_t *o, const char *jpath,
-			  const char *const *allowed)
-{
-	const char *key;
-	json_t *v;
+/*
+ * The profile's members are tables for formats/jsonread.h. Setters read
+ * into the struct fmt_certprof being loaded; the reader's context is the
+ * configuration's settings.
+ */
+#define CP_AT(m) FMT_JR_AT(struct fmt_certprof, m)
 
-	if (!json_is_object(o))
-		return pfail(c, jpath[0] ? jpath : "(top level)", "expected an object");
-	json_object_foreach(o, key, v) {
-		size_t i;
-		char exp[256] = "";
-
-		for (i = 0; allowed[i]; i++)
-			if (strcmp(key, allowed[i]) == 0)
-				break;
-		if (allowed[i])
-			continue;
-		for (i = 0; allowed[i]; i++) {
-			strncat(exp, i ? ", " : "", sizeof(exp) - strlen(exp) - 1);
-			strncat(exp, allowed[i], sizeof(exp) - strlen(exp) - 1);
-		}
-		{
-			char p[128];
-
-			snprintf(p, sizeof(p), "%s%s%s", jpath, jpath[0] ? "." : "", key);
-			return pfail(c, p, "unknown key (expected %s)", exp);
-		}
-	}
-	return IMP_OK;
-}
-
-static imp_err get_bool(struct pctx *c, json_t *o, const char *jpath, const char *key,
-			bool required, bool *dst)
-{
-	json_t *v = json_object_get(o, key);
-	char p[96];
-
-	snprintf(p, sizeof(p), "%s%s%s", jpath, jpath[0] ? "." : "", key);
-	if (!v)
-		return required ? pfail(c, p, "missing (expected true or false)") : IMP_OK;
-	if (!json_is_boolean(v))
-		return pfail(c, p, "expected true or false");
-	*dst = json_is_true(v);
-	return IMP_OK;
-}
+/* The reader's context: the profile being loaded and the configuration's
+ * settings it is loaded for. */
+struct cp_ctx {
+	struct fmt_certprof *p;
+	const struct fmt_certprof_settings *s;
+};
 
 /* A non-empty string of printable ASCII or UTF-8 (no control characters). */
 static const char *get_text(json_t *v)
@@ -334,6 +307,7 @@ static ASN1_OBJECT *dotted_oid(const char *s)
 	return OBJ_txt2obj(s, 1);
 }
 
+/* The placeholders a template at the reader's path uses (for {vid}/{pid}). */
 static void note_vars(struct fmt_certprof *p, unsigned used, const char *jpath)
 {
 	if ((used & V_VID) && !(p->vars & V_VID))
@@ -343,398 +317,450 @@ static void note_vars(struct fmt_certprof *p, unsigned used, const char *jpath)
 	p->vars |= used;
 }
 
-static imp_err parse_subject(struct pctx *c, json_t *a, struct fmt_certprof *p)
+static int name_ok(const char *s)
 {
+	if (!s || !s[0] || s[0] == '.' || strlen(s) > 64)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
+			return 0;
+	return 1;
+}
+
+/* Append an encoded extension to a profile's list (pre or post). */
+static imp_err add_ext(struct fmt_jr *r, X509_EXTENSION **list, size_t *n, X509_EXTENSION *ext)
+{
+	if (!ext)
+		return fmt_jr_oom(r);
+	list[(*n)++] = ext;
+	return IMP_OK;
+}
+
+/* ---- subject ---- */
+
+static imp_err set_attr(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	struct cp_attr *a = obj;
+	const char *attr = get_text(v);
+
+	(void)f;
+	if (!attr)
+		return fmt_jr_fail(r, NULL, "expected an attribute name (CN, O, serialNumber, ...) "
+				   "or a dotted OID");
+	if (OBJ_txt2nid(attr) == NID_undef) {
+		ASN1_OBJECT *o = dotted_oid(attr);
+
+		if (!o)
+			return fmt_jr_fail(r, NULL, "'%s' is neither an attribute name OpenSSL knows "
+					   "nor a dotted OID", attr);
+		ASN1_OBJECT_free(o);
+	}
+	return fmt_jr_set_str(r, &a->attr, attr);
+}
+
+static imp_err set_attr_value(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v,
+			      void *obj)
+{
+	struct cp_attr *a = obj;
+	const char *val = get_text(v);
+
+	(void)f;
+	if (!val)
+		return fmt_jr_fail(r, NULL, "expected a non-empty string");
+	if (template_vars(val) < 0)
+		return fmt_jr_fail(r, NULL, "unknown placeholder (expected {serial}, {uid}, {sku}, "
+				   "{vid}, {pid}, {org} or {country})");
+	return fmt_jr_set_str(r, &a->tmpl, val);
+}
+
+/* An attribute's placeholders count unless it is optional: an optional one
+ * may use a value the configuration leaves unset. */
+static imp_err attr_finish(struct fmt_jr *r, json_t *o, void *obj)
+{
+	struct fmt_certprof *p = ((struct cp_ctx *)r->ctx)->p;
+	const struct cp_attr *a = obj;
+	size_t mark;
+
+	(void)o;
+	if (a->optional)
+		return IMP_OK;
+	mark = fmt_jr_push_key(r, "value");
+	note_vars(p, (unsigned)template_vars(a->tmpl), r->path);
+	fmt_jr_pop(r, mark);
+	return IMP_OK;
+}
+
+static const struct fmt_jr_table attr_table = {
+	.fields = (const struct fmt_jr_field[]){
+		{ .name = "attr", .type = FMT_JR_ANY, .flags = FMT_JR_REQUIRED, .set = set_attr,
+		  .expect = "an attribute name (CN, O, serialNumber, ...) or a dotted OID" },
+		{ .name = "value", .type = FMT_JR_ANY, .flags = FMT_JR_REQUIRED,
+		  .set = set_attr_value, .expect = "a non-empty string" },
+		{ .name = "optional", .type = FMT_JR_BOOL, FMT_JR_AT(struct cp_attr, optional) },
+		{ 0 },
+	},
+	.finish = attr_finish,
+};
+
+static imp_err set_subject(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *a, void *obj)
+{
+	struct fmt_certprof *p = obj;
 	size_t i;
 	json_t *e;
 
+	(void)f;
 	if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > SUBJECT_MAX)
-		return pfail(c, "subject", "expected an array of 1 to %u attributes",
-			     SUBJECT_MAX);
+		return fmt_jr_fail(r, NULL, "expected an array of 1 to %u attributes", SUBJECT_MAX);
 	json_array_foreach(a, i, e) {
-		static const char *const keys[] = { "attr", "value", "optional", NULL };
-		char jp[64], jv[80];
-		const char *attr, *val;
-		int used;
+		size_t mark = fmt_jr_push_index(r, i);
 		imp_err rc;
 
-		snprintf(jp, sizeof(jp), "subject[%zu]", i);
-		rc = check_keys(c, e, jp, keys);
+		rc = fmt_jr_object(r, e, &attr_table, &p->subject[p->nsubject++]);
 		if (rc != IMP_OK)
 			return rc;
-		attr = get_text(json_object_get(e, "attr"));
-		snprintf(jv, sizeof(jv), "%s.attr", jp);
-		if (!attr)
-			return pfail(c, jv, "expected an attribute name (CN, O, serialNumber, ...) "
-					    "or a dotted OID");
-		if (OBJ_txt2nid(attr) == NID_undef) {
-			ASN1_OBJECT *o = dotted_oid(attr);
-
-			if (!o)
-				return pfail(c, jv, "'%s' is neither an attribute name OpenSSL knows "
-						    "nor a dotted OID", attr);
-			ASN1_OBJECT_free(o);
-		}
-		snprintf(jv, sizeof(jv), "%s.value", jp);
-		val = get_text(json_object_get(e, "value"));
-		if (!val)
-			return pfail(c, jv, "expected a non-empty string");
-		used = template_vars(val);
-		if (used < 0)
-			return pfail(c, jv, "unknown placeholder (expected {serial}, {uid}, {sku}, "
-					    "{vid}, {pid}, {org} or {country})");
-		p->subject[p->nsubject].attr = strdup(attr);
-		p->subject[p->nsubject].tmpl = strdup(val);
-		if (!p->subject[p->nsubject].attr || !p->subject[p->nsubject].tmpl) {
-			p->nsubject++;
-			return poom(c);
-		}
-		rc = get_bool(c, e, jp, "optional", false, &p->subject[p->nsubject].optional);
-		/* an optional attribute may use a value the configuration leaves unset */
-		if (!p->subject[p->nsubject].optional)
-			note_vars(p, (unsigned)used, jv);
-		p->nsubject++;
-		if (rc != IMP_OK)
-			return rc;
+		fmt_jr_pop(r, mark);
 	}
 	return IMP_OK;
 }
 
-static imp_err parse_validity(struct pctx *c, json_t *o, struct fmt_certprof *p)
+/* ---- validity ---- */
+
+static imp_err set_days(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
 {
-	static const char *const keys[] = { "days", "not_after", NULL };
-	json_t *d, *na;
-	imp_err rc;
+	struct fmt_certprof *p = obj;
 
-	rc = check_keys(c, o, "validity", keys);
-	if (rc != IMP_OK)
-		return rc;
-	d = json_object_get(o, "days");
-	na = json_object_get(o, "not_after");
-	if ((d != NULL) == (na != NULL))
-		return pfail(c, "validity", "expected exactly one of days or not_after");
-	if (d) {
-		json_int_t n = json_integer_value(d);
+	(void)r;
+	(void)f;
+	p->vkind = CP_VAL_DAYS;
+	p->days = (unsigned)json_integer_value(v);
+	return IMP_OK;
+}
 
-		if (!json_is_integer(d) || n < 1 || n > 36500)
-			return pfail(c, "validity.days", "expected an integer from 1 to 36500");
-		p->vkind = CP_VAL_DAYS;
-		p->days = (unsigned)n;
-		return IMP_OK;
-	}
-	if (!json_is_string(na) || strcmp(json_string_value(na), "99991231235959Z") != 0)
-		return pfail(c, "validity.not_after",
-			     "expected \"99991231235959Z\" (RFC 5280 4.1.2.5: no well-defined "
-			     "expiration date)");
+static imp_err set_not_after(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	struct fmt_certprof *p = obj;
+
+	(void)f;
+	if (!json_is_string(v) || strcmp(json_string_value(v), "99991231235959Z") != 0)
+		return fmt_jr_fail(r, NULL, "expected \"99991231235959Z\" (RFC 5280 4.1.2.5: no "
+				   "well-defined expiration date)");
 	p->vkind = CP_VAL_NO_EXPIRY;
 	return IMP_OK;
 }
 
-static imp_err parse_bc(struct pctx *c, json_t *o, struct fmt_certprof *p)
+static imp_err validity_finish(struct fmt_jr *r, json_t *o, void *obj)
 {
-	static const char *const keys[] = { "critical", "ca", "path_len", NULL };
-	BASIC_CONSTRAINTS *bc = NULL;
-	bool crit = false;
-	json_t *pl;
-	imp_err rc;
+	(void)obj;
+	if ((json_object_get(o, "days") != NULL) == (json_object_get(o, "not_after") != NULL))
+		return fmt_jr_fail(r, NULL, "expected exactly one of days or not_after");
+	return IMP_OK;
+}
 
-	if (!o)
-		return pfail(c, "basic_constraints", "missing (expected {\"critical\": true, "
-						     "\"ca\": false})");
-	rc = check_keys(c, o, "basic_constraints", keys);
-	if (rc == IMP_OK)
-		rc = get_bool(c, o, "basic_constraints", "critical", true, &crit);
-	if (rc == IMP_OK)
-		rc = get_bool(c, o, "basic_constraints", "ca", true, &p->ca);
-	if (rc != IMP_OK)
-		return rc;
-	p->path_len = -1;
-	pl = json_object_get(o, "path_len");
-	if (pl) {
-		json_int_t n = json_integer_value(pl);
+static const struct fmt_jr_table validity_table = {
+	.fields = (const struct fmt_jr_field[]){
+		{ .name = "days", .type = FMT_JR_UINT, .min = 1, .max = 36500, .set = set_days },
+		{ .name = "not_after", .type = FMT_JR_ANY, .set = set_not_after },
+		{ 0 },
+	},
+	.finish = validity_finish,
+};
 
-		if (!p->ca)
-			return pfail(c, "basic_constraints.path_len",
-				     "not allowed when ca is false (RFC 5280 4.2.1.9)");
-		if (!json_is_integer(pl) || n < 0 || n > PATH_LEN_MAX)
-			return pfail(c, "basic_constraints.path_len",
-				     "expected an integer from 0 to %d", PATH_LEN_MAX);
-		p->path_len = (int)n;
-	}
-	if (p->ca && !crit)
-		return pfail(c, "basic_constraints.critical",
-			     "a CA's basicConstraints must be critical (RFC 5280 4.2.1.9)");
+/* ---- basicConstraints, keyUsage, extKeyUsage ---- */
+
+static imp_err set_path_len(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	struct fmt_certprof *p = obj;
+
+	(void)f;
+	if (!p->ca)
+		return fmt_jr_fail(r, NULL, "not allowed when ca is false (RFC 5280 4.2.1.9)");
+	p->path_len = (int)json_integer_value(v);
+	return IMP_OK;
+}
+
+static imp_err bc_finish(struct fmt_jr *r, json_t *o, void *obj)
+{
+	struct fmt_certprof *p = obj;
+	BASIC_CONSTRAINTS *bc;
+	X509_EXTENSION *ext;
+
+	(void)o;
+	if (p->ca && !p->bc_critical)
+		return fmt_jr_fail(r, "critical", "a CA's basicConstraints must be critical (RFC "
+				   "5280 4.2.1.9)");
+	if ((p->role == FMT_CP_ROOT || p->role == FMT_CP_DEVICE_CA) != p->ca)
+		return fmt_jr_fail(r, "ca", "expected %s for role %s", p->ca ? "false" : "true",
+				   role_names[p->role]);
 	bc = BASIC_CONSTRAINTS_new();
 	if (!bc)
-		return poom(c);
+		return fmt_jr_oom(r);
 	bc->ca = p->ca ? 0xff : 0;
 	if (p->path_len >= 0) {
 		bc->pathlen = ASN1_INTEGER_new();
 		if (!bc->pathlen || ASN1_INTEGER_set(bc->pathlen, p->path_len) != 1) {
 			BASIC_CONSTRAINTS_free(bc);
-			return poom(c);
+			return fmt_jr_oom(r);
 		}
 	}
-	p->pre[p->npre] = X509V3_EXT_i2d(NID_basic_constraints, crit, bc);
+	ext = X509V3_EXT_i2d(NID_basic_constraints, p->bc_critical, bc);
 	BASIC_CONSTRAINTS_free(bc);
-	if (!p->pre[p->npre])
-		return poom(c);
-	p->npre++;
-	return IMP_OK;
+	return add_ext(r, p->pre, &p->npre, ext);
 }
 
-static imp_err parse_ku(struct pctx *c, json_t *o, struct fmt_certprof *p)
-{
-	static const char *const keys[] = { "critical", "usages", NULL };
-	ASN1_BIT_STRING *bits = NULL;
-	bool crit = false;
-	json_t *a, *e;
-	size_t i;
-	imp_err rc;
+static const struct fmt_jr_table bc_table = {
+	.fields = (const struct fmt_jr_field[]){
+		{ .name = "critical", .type = FMT_JR_BOOL, .flags = FMT_JR_REQUIRED,
+		  CP_AT(bc_critical) },
+		{ .name = "ca", .type = FMT_JR_BOOL, .flags = FMT_JR_REQUIRED, CP_AT(ca) },
+		{ .name = "path_len", .type = FMT_JR_UINT, .max = PATH_LEN_MAX, .set = set_path_len },
+		{ 0 },
+	},
+	.finish = bc_finish,
+};
 
-	if (!o)
-		return pfail(c, "key_usage", "missing (expected {\"critical\": true, "
-					     "\"usages\": [\"digitalSignature\"]})");
-	rc = check_keys(c, o, "key_usage", keys);
-	if (rc == IMP_OK)
-		rc = get_bool(c, o, "key_usage", "critical", true, &crit);
-	if (rc != IMP_OK)
-		return rc;
-	a = json_object_get(o, "usages");
-	if (!json_is_array(a) || json_array_size(a) == 0)
-		return pfail(c, "key_usage.usages", "expected a non-empty array of key usages");
+static imp_err ku_finish(struct fmt_jr *r, json_t *o, void *obj)
+{
+	struct fmt_certprof *p = obj;
+	ASN1_BIT_STRING *bits;
+	X509_EXTENSION *ext;
+
+	(void)o;
+	if (p->ca != ((p->ku & FMT_KU_KEY_CERT_SIGN) != 0))
+		return fmt_jr_fail(r, "usages", "keyCertSign goes with basic_constraints.ca true, "
+				   "and only with it (RFC 5280 4.2.1.3, 4.2.1.9)");
+	if (p->role == FMT_CP_DEVICE && !(p->ku & FMT_KU_DIGITAL_SIGNATURE))
+		return fmt_jr_fail(r, "usages", "a device certificate needs digitalSignature (the "
+				   "identity challenge is a signature)");
 	bits = ASN1_BIT_STRING_new();
 	if (!bits)
-		return poom(c);
-	json_array_foreach(a, i, e) {
-		const char *s = json_string_value(e);
-		size_t k;
-
-		for (k = 0; s && k < IMP_ARRAY_SIZE(ku_names); k++)
-			if (strcmp(s, ku_names[k].name) == 0)
-				break;
-		if (!s || k == IMP_ARRAY_SIZE(ku_names) || (p->ku & ku_names[k].mask)) {
-			char jp[64];
-
+		return fmt_jr_oom(r);
+	for (size_t k = 0; ku_names[k].name; k++)
+		if ((p->ku & ku_names[k].value) &&
+		    ASN1_BIT_STRING_set_bit(bits, ku_bit(ku_names[k].value), 1) != 1) {
 			ASN1_BIT_STRING_free(bits);
-			snprintf(jp, sizeof(jp), "key_usage.usages[%zu]", i);
-			return pfail(c, jp, "expected one of digitalSignature, nonRepudiation, "
-					    "keyEncipherment, dataEncipherment, keyAgreement, "
-					    "keyCertSign, cRLSign, each once");
+			return fmt_jr_oom(r);
 		}
-		p->ku |= ku_names[k].mask;
-		if (ASN1_BIT_STRING_set_bit(bits, ku_names[k].bit, 1) != 1) {
-			ASN1_BIT_STRING_free(bits);
-			return poom(c);
-		}
-	}
-	if (p->ca != ((p->ku & FMT_KU_KEY_CERT_SIGN) != 0)) {
-		ASN1_BIT_STRING_free(bits);
-		return pfail(c, "key_usage.usages",
-			     "keyCertSign goes with basic_constraints.ca true, and only with it "
-			     "(RFC 5280 4.2.1.3, 4.2.1.9)");
-	}
-	p->pre[p->npre] = X509V3_EXT_i2d(NID_key_usage, crit, bits);
+	ext = X509V3_EXT_i2d(NID_key_usage, p->ku_critical, bits);
 	ASN1_BIT_STRING_free(bits);
-	if (!p->pre[p->npre])
-		return poom(c);
-	p->npre++;
-	return IMP_OK;
+	return add_ext(r, p->pre, &p->npre, ext);
 }
 
-static imp_err parse_eku(struct pctx *c, json_t *o, struct fmt_certprof *p)
-{
-	static const char *const keys[] = { "critical", "purposes", NULL };
-	EXTENDED_KEY_USAGE *eku = NULL;
-	bool crit = false;
-	json_t *a, *e;
-	size_t i;
-	imp_err rc;
+static const struct fmt_jr_table ku_table = {
+	.fields = (const struct fmt_jr_field[]){
+		{ .name = "critical", .type = FMT_JR_BOOL, .flags = FMT_JR_REQUIRED,
+		  CP_AT(ku_critical) },
+		{ .name = "usages", .type = FMT_JR_FLAGS, .flags = FMT_JR_REQUIRED | FMT_JR_ONCE,
+		  .min = 1, .names = ku_names, .expect = "a non-empty array of key usages",
+		  CP_AT(ku) },
+		{ 0 },
+	},
+	.finish = ku_finish,
+};
 
-	rc = check_keys(c, o, "extended_key_usage", keys);
-	if (rc == IMP_OK)
-		rc = get_bool(c, o, "extended_key_usage", "critical", true, &crit);
-	if (rc != IMP_OK)
-		return rc;
-	a = json_object_get(o, "purposes");
+static imp_err set_purposes(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *a, void *obj)
+{
+	static const struct {
+		const char *name;
+		int nid;
+	} purposes[] = { { "serverAuth", NID_server_auth }, { "clientAuth", NID_client_auth },
+			 { "codeSigning", NID_code_sign }, { "emailProtection", NID_email_protect },
+			 { "timeStamping", NID_time_stamp }, { "OCSPSigning", NID_OCSP_sign } };
+	struct fmt_certprof *p = obj;
+	EXTENDED_KEY_USAGE *eku;
+	X509_EXTENSION *ext;
+	size_t i;
+	json_t *e;
+
 	if (!json_is_array(a) || json_array_size(a) == 0)
-		return pfail(c, "extended_key_usage.purposes",
-			     "expected a non-empty array of purposes (clientAuth, serverAuth, "
-			     "codeSigning, ... or dotted OIDs)");
+		return fmt_jr_expected(r, f);
 	eku = sk_ASN1_OBJECT_new_null();
 	if (!eku)
-		return poom(c);
+		return fmt_jr_oom(r);
 	json_array_foreach(a, i, e) {
-		static const struct {
-			const char *name;
-			int nid;
-		} purposes[] = { { "serverAuth", NID_server_auth },
-				 { "clientAuth", NID_client_auth },
-				 { "codeSigning", NID_code_sign },
-				 { "emailProtection", NID_email_protect },
-				 { "timeStamping", NID_time_stamp },
-				 { "OCSPSigning", NID_OCSP_sign } };
 		const char *s = json_string_value(e);
-		ASN1_OBJECT *obj = NULL;
+		ASN1_OBJECT *o = NULL;
 		int nid = NID_undef;
 
 		for (size_t k = 0; s && k < IMP_ARRAY_SIZE(purposes); k++)
 			if (strcmp(s, purposes[k].name) == 0)
 				nid = purposes[k].nid;
-		obj = nid != NID_undef ? OBJ_nid2obj(nid) : dotted_oid(s);
-		if (!obj || !sk_ASN1_OBJECT_push(eku, obj)) {
-			char jp[64];
-
-			ASN1_OBJECT_free(obj);
+		o = nid != NID_undef ? OBJ_nid2obj(nid) : dotted_oid(s);
+		if (!o || !sk_ASN1_OBJECT_push(eku, o)) {
+			ASN1_OBJECT_free(o);
 			sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
 			ERR_clear_error();
-			snprintf(jp, sizeof(jp), "extended_key_usage.purposes[%zu]", i);
-			return pfail(c, jp, "expected a purpose name (clientAuth, serverAuth, "
-					    "codeSigning, ...) or a dotted OID");
+			fmt_jr_push_index(r, i);
+			return fmt_jr_fail(r, NULL, "expected a purpose name (clientAuth, serverAuth, "
+					   "codeSigning, ...) or a dotted OID");
 		}
 	}
-	p->pre[p->npre] = X509V3_EXT_i2d(NID_ext_key_usage, crit, eku);
+	ext = X509V3_EXT_i2d(NID_ext_key_usage, p->eku_critical, eku);
 	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
-	if (!p->pre[p->npre])
-		return poom(c);
-	p->npre++;
-	return IMP_OK;
+	return add_ext(r, p->pre, &p->npre, ext);
 }
 
-static imp_err parse_gname(struct pctx *c, json_t *e, const char *jp, struct cp_gname *g,
-			   struct fmt_certprof *p)
+static const struct fmt_jr_table eku_table = {
+	.fields = (const struct fmt_jr_field[]){
+		{ .name = "critical", .type = FMT_JR_BOOL, .flags = FMT_JR_REQUIRED,
+		  CP_AT(eku_critical) },
+		{ .name = "purposes", .type = FMT_JR_ANY, .flags = FMT_JR_REQUIRED,
+		  .set = set_purposes,
+		  .expect = "a non-empty array of purposes (clientAuth, serverAuth, codeSigning, "
+			    "... or dotted OIDs)" },
+		{ 0 },
+	},
+};
+
+/* ---- subjectAltName ---- */
+
+static const struct fmt_jr_name gname_keys[] = {
+	{ "dns", 0 }, { "uri", 0 }, { "other_name", 0 }, { NULL, 0 },
+};
+static const struct fmt_jr_name other_name_keys[] = {
+	{ "type_id", 0 }, { "utf8", 0 }, { "hw_type", 0 }, { "hw_serial", 0 }, { "encoding", 0 },
+	{ NULL, 0 },
+};
+
+/* A template string at key of o (the reader's path on o): *out borrowed. */
+static imp_err gname_template(struct fmt_jr *r, json_t *o, const char *key, struct fmt_certprof *p,
+			      bool uri, char **dst)
 {
-	static const char *const keys[] = { "dns", "uri", "other_name", NULL };
-	static const char *const on_keys[] = { "type_id", "utf8", "hw_type", "hw_serial",
-					       "encoding", NULL };
-	char jv[96];
-	json_t *on;
-	const char *s;
+	const char *s = get_text(json_object_get(o, key));
+	size_t mark = fmt_jr_push_key(r, key);
 	int used;
+
+	if (!s)
+		return fmt_jr_fail(r, NULL, "expected a non-empty string");
+	used = template_vars(s);
+	if (used < 0)
+		return fmt_jr_fail(r, NULL, "unknown placeholder");
+	if (uri && !uri_ok(s, false))
+		return fmt_jr_fail(r, NULL, "expected an ASCII URI with a scheme (scheme:...)");
+	note_vars(p, (unsigned)used, r->path);
+	fmt_jr_pop(r, mark);
+	return fmt_jr_set_str(r, dst, s);
+}
+
+/* One GeneralName of subject_alt_name.names (the reader's path on e). */
+static imp_err read_gname(struct fmt_jr *r, json_t *e, struct cp_gname *g, struct fmt_certprof *p)
+{
+	json_t *on;
+	const char *tid;
+	size_t mark;
 	imp_err rc;
 
-	rc = check_keys(c, e, jp, keys);
+	if (!json_is_object(e))
+		return fmt_jr_fail(r, NULL, "expected an object");
+	rc = fmt_jr_keys(r, e, NULL, gname_keys);
 	if (rc != IMP_OK)
 		return rc;
 	if (json_object_size(e) != 1)
-		return pfail(c, jp, "expected exactly one of dns, uri or other_name");
-	if ((s = get_text(json_object_get(e, "dns"))) != NULL ||
-	    (s = get_text(json_object_get(e, "uri"))) != NULL) {
+		return fmt_jr_fail(r, NULL, "expected exactly one of dns, uri or other_name");
+	if (get_text(json_object_get(e, "dns")) || get_text(json_object_get(e, "uri"))) {
 		g->kind = json_object_get(e, "dns") ? CP_GN_DNS : CP_GN_URI;
-		snprintf(jv, sizeof(jv), "%s.%s", jp, g->kind == CP_GN_DNS ? "dns" : "uri");
-		used = template_vars(s);
-		if (used < 0)
-			return pfail(c, jv, "unknown placeholder");
-		if (g->kind == CP_GN_URI && !uri_ok(s, false))
-			return pfail(c, jv, "expected an ASCII URI with a scheme (scheme:...)");
-		note_vars(p, (unsigned)used, jv);
-		g->tmpl = strdup(s);
-		return g->tmpl ? IMP_OK : poom(c);
+		return gname_template(r, e, g->kind == CP_GN_DNS ? "dns" : "uri", p,
+				      g->kind == CP_GN_URI, &g->tmpl);
 	}
 	on = json_object_get(e, "other_name");
-	snprintf(jv, sizeof(jv), "%s.other_name", jp);
 	if (!on)
-		return pfail(c, jp, "expected a non-empty string");
-	rc = check_keys(c, on, jv, on_keys);
+		return fmt_jr_fail(r, NULL, "expected a non-empty string");
+	mark = fmt_jr_push_key(r, "other_name");
+	if (!json_is_object(on))
+		return fmt_jr_fail(r, NULL, "expected an object");
+	rc = fmt_jr_keys(r, on, NULL, other_name_keys);
 	if (rc != IMP_OK)
 		return rc;
-	snprintf(jv, sizeof(jv), "%s.other_name.type_id", jp);
-	g->type_id = dotted_oid(json_string_value(json_object_get(on, "type_id")));
+	tid = json_string_value(json_object_get(on, "type_id"));
+	g->type_id = dotted_oid(tid);
 	if (!g->type_id)
-		return pfail(c, jv, "expected a dotted OID");
-	if (strcmp(json_string_value(json_object_get(on, "type_id")), OID_HW_MODULE_NAME) == 0) {
+		return fmt_jr_fail(r, "type_id", "expected a dotted OID");
+	if (strcmp(tid, OID_HW_MODULE_NAME) == 0) {
 		/* RFC 4108 5: HardwareModuleName ::= SEQUENCE { hwType OBJECT
 		 * IDENTIFIER, hwSerialNum OCTET STRING } */
 		const char *enc = json_string_value(json_object_get(on, "encoding"));
 
 		g->kind = CP_GN_HW_MODULE;
-		snprintf(jv, sizeof(jv), "%s.other_name.utf8", jp);
 		if (json_object_get(on, "utf8"))
-			return pfail(c, jv, "hardwareModuleName takes hw_type and hw_serial");
-		snprintf(jv, sizeof(jv), "%s.other_name.hw_type", jp);
+			return fmt_jr_fail(r, "utf8", "hardwareModuleName takes hw_type and hw_serial");
 		g->hw_type = dotted_oid(json_string_value(json_object_get(on, "hw_type")));
 		if (!g->hw_type)
-			return pfail(c, jv, "expected the hardware type as a dotted OID");
-		snprintf(jv, sizeof(jv), "%s.other_name.encoding", jp);
+			return fmt_jr_fail(r, "hw_type", "expected the hardware type as a dotted OID");
 		if (enc && strcmp(enc, "hex") != 0 && strcmp(enc, "utf8") != 0)
-			return pfail(c, jv, "expected \"hex\" (the bytes the digits spell) or "
-					    "\"utf8\" (the characters)");
+			return fmt_jr_fail(r, "encoding", "expected \"hex\" (the bytes the digits "
+					   "spell) or \"utf8\" (the characters)");
 		if (!enc && json_object_get(on, "encoding"))
-			return pfail(c, jv, "expected \"hex\" or \"utf8\"");
+			return fmt_jr_fail(r, "encoding", "expected \"hex\" or \"utf8\"");
 		g->hex = enc && strcmp(enc, "hex") == 0;
-		s = get_text(json_object_get(on, "hw_serial"));
-		snprintf(jv, sizeof(jv), "%s.other_name.hw_serial", jp);
+		rc = gname_template(r, on, "hw_serial", p, false, &g->tmpl);
 	} else {
 		g->kind = CP_GN_OTHER_UTF8;
 		if (json_object_get(on, "hw_type") || json_object_get(on, "hw_serial") ||
 		    json_object_get(on, "encoding"))
-			return pfail(c, jv, "hw_type, hw_serial and encoding belong to "
-					    "hardwareModuleName (type_id 1.3.6.1.5.5.7.8.4)");
-		s = get_text(json_object_get(on, "utf8"));
-		snprintf(jv, sizeof(jv), "%s.other_name.utf8", jp);
+			return fmt_jr_fail(r, NULL, "hw_type, hw_serial and encoding belong to "
+					   "hardwareModuleName (type_id 1.3.6.1.5.5.7.8.4)");
+		rc = gname_template(r, on, "utf8", p, false, &g->tmpl);
 	}
-	if (!s)
-		return pfail(c, jv, "expected a non-empty string");
-	used = template_vars(s);
-	if (used < 0)
-		return pfail(c, jv, "unknown placeholder");
-	note_vars(p, (unsigned)used, jv);
-	g->tmpl = strdup(s);
-	return g->tmpl ? IMP_OK : poom(c);
+	fmt_jr_pop(r, mark);
+	return rc;
 }
 
-static imp_err parse_san(struct pctx *c, json_t *o, struct fmt_certprof *p)
+static imp_err set_san_names(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *a, void *obj)
 {
-	static const char *const keys[] = { "critical", "names", NULL };
-	json_t *a, *e;
+	struct fmt_certprof *p = obj;
 	size_t i;
-	imp_err rc;
+	json_t *e;
 
-	rc = check_keys(c, o, "subject_alt_name", keys);
-	if (rc == IMP_OK)
-		rc = get_bool(c, o, "subject_alt_name", "critical", true, &p->san_critical);
-	if (rc != IMP_OK)
-		return rc;
-	a = json_object_get(o, "names");
+	(void)f;
 	if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > SAN_MAX)
-		return pfail(c, "subject_alt_name.names", "expected an array of 1 to %u names",
-			     SAN_MAX);
+		return fmt_jr_fail(r, NULL, "expected an array of 1 to %u names", SAN_MAX);
 	json_array_foreach(a, i, e) {
-		char jp[64];
+		size_t mark = fmt_jr_push_index(r, i);
+		imp_err rc;
 
-		snprintf(jp, sizeof(jp), "subject_alt_name.names[%zu]", i);
-		rc = parse_gname(c, e, jp, &p->san[p->nsan], p);
-		p->nsan++;
+		rc = read_gname(r, e, &p->san[p->nsan++], p);
 		if (rc != IMP_OK)
 			return rc;
+		fmt_jr_pop(r, mark);
 	}
 	return IMP_OK;
 }
 
-/* URIs of an array member (1..URL_MAX); each a new GENERAL_NAME in *out. */
-static imp_err uri_list(struct pctx *c, json_t *a, const char *jpath, GENERAL_NAME **out,
-			size_t *n)
+static const struct fmt_jr_table san_table = {
+	.fields = (const struct fmt_jr_field[]){
+		{ .name = "critical", .type = FMT_JR_BOOL, .flags = FMT_JR_REQUIRED,
+		  CP_AT(san_critical) },
+		{ .name = "names", .type = FMT_JR_ANY, .flags = FMT_JR_REQUIRED,
+		  .set = set_san_names, .expect = "an array of 1 to 8 names" },
+		{ 0 },
+	},
+};
+
+/* ---- crlDistributionPoints, authorityInfoAccess ---- */
+
+/* URIs of an array (1..URL_MAX, the reader's path on a); each a new
+ * GENERAL_NAME in out. */
+static imp_err uri_list(struct fmt_jr *r, json_t *a, GENERAL_NAME **out, size_t *n)
 {
 	json_t *e;
 	size_t i;
 
 	*n = 0;
 	if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > URL_MAX)
-		return pfail(c, jpath, "expected an array of 1 to %u URLs", URL_MAX);
+		return fmt_jr_fail(r, NULL, "expected an array of 1 to %u URLs", URL_MAX);
 	json_array_foreach(a, i, e) {
 		const char *s = get_text(e);
 		ASN1_IA5STRING *ia5;
-		char jp[96];
 
-		snprintf(jp, sizeof(jp), "%s[%zu]", jpath, i);
-		if (!s || template_vars(s) != 0 || !uri_ok(s, true))
-			return pfail(c, jp, "expected an ASCII URL with a scheme (http://...), "
-					    "without placeholders");
+		if (!s || template_vars(s) != 0 || !uri_ok(s, true)) {
+			fmt_jr_push_index(r, i);
+			return fmt_jr_fail(r, NULL, "expected an ASCII URL with a scheme (http://...), "
+					   "without placeholders");
+		}
 		ia5 = ASN1_IA5STRING_new();
 		out[*n] = GENERAL_NAME_new();
 		if (!ia5 || !out[*n] || ASN1_STRING_set(ia5, s, -1) != 1) {
 			ASN1_IA5STRING_free(ia5);
-			return poom(c);
+			return fmt_jr_oom(r);
 		}
 		GENERAL_NAME_set0_value(out[*n], GEN_URI, ia5);
 		(*n)++;
@@ -742,17 +768,19 @@ static imp_err uri_list(struct pctx *c, json_t *a, const char *jpath, GENERAL_NA
 	return IMP_OK;
 }
 
-static imp_err parse_crldp(struct pctx *c, json_t *a, struct fmt_certprof *p)
+static imp_err set_crldp(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *a, void *obj)
 {
+	struct fmt_certprof *p = obj;
 	GENERAL_NAME *names[URL_MAX] = { 0 };
 	CRL_DIST_POINTS *dps = NULL;
 	size_t n = 0, i;
 	imp_err rc;
 
-	rc = uri_list(c, a, "crl_distribution_points", names, &n);
+	(void)f;
+	rc = uri_list(r, a, names, &n);
 	if (rc != IMP_OK)
 		goto cleanup;
-	rc = poom(c);
+	rc = IMP_ERR_NOMEM;
 	dps = sk_DIST_POINT_new_null();
 	if (!dps)
 		goto cleanup;
@@ -774,55 +802,56 @@ static imp_err parse_crldp(struct pctx *c, json_t *a, struct fmt_certprof *p)
 			goto cleanup;
 		names[i] = NULL;
 	}
-	p->post[p->npost] = X509V3_EXT_i2d(NID_crl_distribution_points, 0, dps);
-	if (!p->post[p->npost])
-		goto cleanup;
-	p->npost++;
-	rc = IMP_OK;
+	rc = add_ext(r, p->post, &p->npost, X509V3_EXT_i2d(NID_crl_distribution_points, 0, dps));
 cleanup:
+	if (rc == IMP_ERR_NOMEM)
+		fmt_jr_oom(r);
 	sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
 	for (i = 0; i < URL_MAX; i++)
 		GENERAL_NAME_free(names[i]);
 	return rc;
 }
 
-static imp_err parse_aia(struct pctx *c, json_t *o, struct fmt_certprof *p)
+static const struct fmt_jr_name aia_keys[] = {
+	{ "ocsp", NID_ad_OCSP }, { "ca_issuers", NID_ad_ca_issuers }, { NULL, 0 },
+};
+
+static imp_err set_aia(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *o, void *obj)
 {
-	static const char *const keys[] = { "ocsp", "ca_issuers", NULL };
-	static const struct {
-		const char *key;
-		int nid;
-	} methods[] = { { "ocsp", NID_ad_OCSP }, { "ca_issuers", NID_ad_ca_issuers } };
+	struct fmt_certprof *p = obj;
 	AUTHORITY_INFO_ACCESS *aia = NULL;
 	GENERAL_NAME *names[URL_MAX] = { 0 };
 	size_t n = 0;
 	imp_err rc;
 
-	rc = check_keys(c, o, "authority_info_access", keys);
+	if (!json_is_object(o))
+		return fmt_jr_expected(r, f);
+	rc = fmt_jr_keys(r, o, NULL, aia_keys);
 	if (rc != IMP_OK)
 		return rc;
 	if (json_object_size(o) == 0)
-		return pfail(c, "authority_info_access", "expected ocsp and/or ca_issuers");
+		return fmt_jr_fail(r, NULL, "expected ocsp and/or ca_issuers");
 	aia = sk_ACCESS_DESCRIPTION_new_null();
 	if (!aia)
-		return poom(c);
-	for (size_t m = 0; m < IMP_ARRAY_SIZE(methods); m++) {
-		json_t *a = json_object_get(o, methods[m].key);
-		char jp[64];
+		return fmt_jr_oom(r);
+	for (size_t m = 0; aia_keys[m].name; m++) {
+		json_t *a = json_object_get(o, aia_keys[m].name);
+		size_t mark;
 
 		if (!a)
 			continue;
-		snprintf(jp, sizeof(jp), "authority_info_access.%s", methods[m].key);
-		rc = uri_list(c, a, jp, names, &n);
+		mark = fmt_jr_push_key(r, aia_keys[m].name);
+		rc = uri_list(r, a, names, &n);
+		fmt_jr_pop(r, mark);
 		for (size_t i = 0; i < n && rc == IMP_OK; i++) {
 			ACCESS_DESCRIPTION *ad = ACCESS_DESCRIPTION_new();
 
 			if (!ad || !sk_ACCESS_DESCRIPTION_push(aia, ad)) {
 				ACCESS_DESCRIPTION_free(ad);
-				rc = poom(c);
+				rc = fmt_jr_oom(r);
 				break;
 			}
-			ad->method = OBJ_nid2obj(methods[m].nid);
+			ad->method = OBJ_nid2obj((int)aia_keys[m].value);
 			GENERAL_NAME_free(ad->location);
 			ad->location = names[i];
 			names[i] = NULL;
@@ -834,134 +863,109 @@ static imp_err parse_aia(struct pctx *c, json_t *o, struct fmt_certprof *p)
 		if (rc != IMP_OK)
 			goto cleanup;
 	}
-	p->post[p->npost] = X509V3_EXT_i2d(NID_info_access, 0, aia);
-	rc = p->post[p->npost] ? IMP_OK : poom(c);
-	if (rc == IMP_OK)
-		p->npost++;
+	rc = add_ext(r, p->post, &p->npost, X509V3_EXT_i2d(NID_info_access, 0, aia));
 cleanup:
 	sk_ACCESS_DESCRIPTION_pop_free(aia, ACCESS_DESCRIPTION_free);
 	return rc;
 }
 
-static enum fmt_certprof_role role_parse(const char *s)
+/* ---- the profile ---- */
+
+static imp_err set_format(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
 {
-	for (int r = 0; s && r < FMT_CP_ROLE_COUNT; r++)
-		if (strcmp(s, role_names[r]) == 0)
-			return (enum fmt_certprof_role)r;
-	return FMT_CP_ROLE_COUNT;
-}
-
-static int name_ok(const char *s)
-{
-	if (!s || !s[0] || s[0] == '.' || strlen(s) > 64)
-		return 0;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
-			return 0;
-	return 1;
-}
-
-static imp_err parse_signers(struct pctx *c, json_t *o, struct fmt_certprof *p)
-{
-	static const char *const keys[] = { "record-signing", "code-signing", "revocation", NULL };
-	imp_err rc;
-
-	rc = check_keys(c, o, "signers", keys);
-	for (int i = 0; i < 3 && rc == IMP_OK; i++) {
-		json_t *v = json_object_get(o, keys[i]);
-		char jp[64];
-
-		if (!v)
-			continue;
-		snprintf(jp, sizeof(jp), "signers.%s", keys[i]);
-		if (!name_ok(json_string_value(v)))
-			return pfail(c, jp, "expected a profile name");
-		p->signer[i] = strdup(json_string_value(v));
-		if (!p->signer[i])
-			rc = poom(c);
-	}
-	return rc;
-}
-
-static imp_err parse_profile(struct pctx *c, json_t *root, const struct fmt_certprof_settings *s,
-			     struct fmt_certprof *p)
-{
-	static const char *const keys[] = { "format", "name", "description", "standard", "role",
-					    "issuer", "signers", "subject", "serial_bytes",
-					    "validity", "basic_constraints", "key_usage",
-					    "extended_key_usage", "subject_key_identifier",
-					    "authority_key_identifier", "subject_alt_name",
-					    "crl_distribution_points", "authority_info_access",
-					    NULL };
-	json_t *v;
-	imp_err rc;
-
-	rc = check_keys(c, root, "", keys);
-	if (rc != IMP_OK)
-		return rc;
-	v = json_object_get(root, "format");
+	(void)obj;
 	if (!json_is_string(v) || strcmp(json_string_value(v), FMT_CERTPROF_FORMAT) != 0)
-		return pfail(c, "format", "expected \"%s\"", FMT_CERTPROF_FORMAT);
-	v = json_object_get(root, "name");
-	if (!json_is_string(v) || strcmp(json_string_value(v), p->name) != 0)
-		return pfail(c, "name", "expected \"%s\" (the file's name)", p->name);
-	v = json_object_get(root, "description");
-	if (v && !get_text(v))
-		return pfail(c, "description", "expected a non-empty string");
-	v = json_object_get(root, "standard");
-	if (v && !get_text(v))
-		return pfail(c, "standard", "expected a non-empty string");
-	p->role = role_parse(json_string_value(json_object_get(root, "role")));
-	if (p->role == FMT_CP_ROLE_COUNT)
-		return pfail(c, "role", "expected \"device\", \"device-ca\", \"root\", "
-					"\"record-signing\", \"code-signing\" or \"revocation\"");
-	v = json_object_get(root, "issuer");
-	if (p->role == FMT_CP_DEVICE || p->role == FMT_CP_DEVICE_CA) {
-		if (!name_ok(json_string_value(v)))
-			return pfail(c, "issuer", "expected the issuing CA's profile name");
-		p->issuer = strdup(json_string_value(v));
-		if (!p->issuer)
-			return poom(c);
-	} else if (v) {
-		return pfail(c, "issuer", p->role == FMT_CP_ROOT
-						  ? "a root is its own issuer"
-						  : "not allowed: the root issues this role (name it "
-						    "in the root profile's signers)");
-	}
-	v = json_object_get(root, "signers");
-	if (v && p->role != FMT_CP_ROOT)
-		return pfail(c, "signers", "only a root profile names its signers");
-	if (v) {
-		rc = parse_signers(c, v, p);
-		if (rc != IMP_OK)
-			return rc;
-	}
-	v = json_object_get(root, "subject");
-	if (v) {
-		rc = parse_subject(c, v, p);
-		if (rc != IMP_OK)
-			return rc;
-	} else if (p->role != FMT_CP_DEVICE) {
-		return pfail(c, "subject", "missing (only a device profile may take "
-					   "certificate.subject from the configuration)");
-	}
-	p->serial_bytes = 16;
-	v = json_object_get(root, "serial_bytes");
-	if (v) {
-		json_int_t n = json_integer_value(v);
+		return fmt_jr_expected(r, f);
+	return IMP_OK;
+}
 
-		if (!json_is_integer(v) || n < 2 || n > 20)
-			return pfail(c, "serial_bytes", "expected an integer from 2 to 20 "
-							"(RFC 5280 4.1.2.2: at most 20 octets)");
-		p->serial_bytes = (unsigned)n;
-	}
-	v = json_object_get(root, "validity");
-	if (v) {
-		rc = parse_validity(c, v, p);
-		if (rc != IMP_OK)
-			return rc;
-	} else {
-		p->vkind = CP_VAL_CONFIG;
+static imp_err set_name(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	const struct fmt_certprof *p = obj;
+
+	(void)f;
+	if (!json_is_string(v) || strcmp(json_string_value(v), p->name) != 0)
+		return fmt_jr_fail(r, NULL, "expected \"%s\" (the file's name)", p->name);
+	return IMP_OK;
+}
+
+static imp_err set_text(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	(void)f;
+	(void)obj;
+	return get_text(v) ? IMP_OK : fmt_jr_fail(r, NULL, "expected a non-empty string");
+}
+
+static imp_err set_issuer(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	struct fmt_certprof *p = obj;
+
+	(void)f;
+	if (p->role == FMT_CP_ROOT)
+		return fmt_jr_fail(r, NULL, "a root is its own issuer");
+	if (p->role != FMT_CP_DEVICE && p->role != FMT_CP_DEVICE_CA)
+		return fmt_jr_fail(r, NULL, "not allowed: the root issues this role (name it in the "
+				   "root profile's signers)");
+	if (!name_ok(json_string_value(v)))
+		return fmt_jr_fail(r, NULL, "expected the issuing CA's profile name");
+	return fmt_jr_set_str(r, &p->issuer, json_string_value(v));
+}
+
+static imp_err set_signer(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	if (!name_ok(json_string_value(v)))
+		return fmt_jr_fail(r, NULL, "expected a profile name");
+	return fmt_jr_set_str(r, (char **)((char *)obj + f->offset), json_string_value(v));
+}
+
+static const struct fmt_jr_table signers_table = {
+	.fields = (const struct fmt_jr_field[]){
+		{ .name = "record-signing", .type = FMT_JR_ANY, .set = set_signer, CP_AT(signer[0]) },
+		{ .name = "code-signing", .type = FMT_JR_ANY, .set = set_signer, CP_AT(signer[1]) },
+		{ .name = "revocation", .type = FMT_JR_ANY, .set = set_signer, CP_AT(signer[2]) },
+		{ 0 },
+	},
+};
+
+static imp_err set_signers(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	struct fmt_certprof *p = obj;
+
+	(void)f;
+	if (p->role != FMT_CP_ROOT)
+		return fmt_jr_fail(r, NULL, "only a root profile names its signers");
+	return fmt_jr_object(r, v, &signers_table, p);
+}
+
+static const struct fmt_jr_name role_list[] = {
+	{ "device", FMT_CP_DEVICE }, { "device-ca", FMT_CP_DEVICE_CA }, { "root", FMT_CP_ROOT },
+	{ "record-signing", FMT_CP_RECORD_SIGNING }, { "code-signing", FMT_CP_CODE_SIGNING },
+	{ "revocation", FMT_CP_REVOCATION }, { NULL, 0 },
+};
+
+static void profile_init(void *obj)
+{
+	struct fmt_certprof *p = obj;
+
+	p->serial_bytes = 16;
+	p->path_len = -1;
+	p->ski = p->aki = true;
+	p->vkind = CP_VAL_CONFIG;
+}
+
+/* What the rows cannot say alone: members a role needs, defaults from the
+ * configuration, and placeholders the configuration must fill. */
+static imp_err profile_finish(struct fmt_jr *r, json_t *root, void *obj)
+{
+	const struct fmt_certprof_settings *s = ((struct cp_ctx *)r->ctx)->s;
+	struct fmt_certprof *p = obj;
+
+	if ((p->role == FMT_CP_DEVICE || p->role == FMT_CP_DEVICE_CA) && !p->issuer)
+		return fmt_jr_fail(r, "issuer", "expected the issuing CA's profile name");
+	if (!json_object_get(root, "subject") && p->role != FMT_CP_DEVICE)
+		return fmt_jr_fail(r, "subject", "missing (only a device profile may take "
+				   "certificate.subject from the configuration)");
+	if (p->vkind == CP_VAL_CONFIG) {
 		if (p->role == FMT_CP_DEVICE) {
 			p->days = s->device_days;
 			p->days_key = "certificate.validity_days";
@@ -973,62 +977,54 @@ static imp_err parse_profile(struct pctx *c, json_t *root, const struct fmt_cert
 			p->days_key = "organisation.ca_validity_days";
 		}
 	}
-	rc = parse_bc(c, json_object_get(root, "basic_constraints"), p);
-	if (rc != IMP_OK)
-		return rc;
-	if ((p->role == FMT_CP_ROOT || p->role == FMT_CP_DEVICE_CA) != p->ca)
-		return pfail(c, "basic_constraints.ca", "expected %s for role %s",
-			     p->ca ? "false" : "true", role_names[p->role]);
-	rc = parse_ku(c, json_object_get(root, "key_usage"), p);
-	if (rc != IMP_OK)
-		return rc;
-	if (p->role == FMT_CP_DEVICE && !(p->ku & FMT_KU_DIGITAL_SIGNATURE))
-		return pfail(c, "key_usage.usages", "a device certificate needs digitalSignature "
-						    "(the identity challenge is a signature)");
-	v = json_object_get(root, "extended_key_usage");
-	if (v) {
-		rc = parse_eku(c, v, p);
-		if (rc != IMP_OK)
-			return rc;
-	}
-	p->ski = p->aki = true;
-	rc = get_bool(c, root, "", "subject_key_identifier", false, &p->ski);
-	if (rc == IMP_OK)
-		rc = get_bool(c, root, "", "authority_key_identifier", false, &p->aki);
-	if (rc != IMP_OK)
-		return rc;
 	if (p->ca && !p->ski)
-		return pfail(c, "subject_key_identifier",
-			     "a CA must carry it (RFC 5280 4.2.1.2)");
+		return fmt_jr_fail(r, "subject_key_identifier", "a CA must carry it (RFC 5280 "
+				   "4.2.1.2)");
 	if (p->role != FMT_CP_ROOT && !p->aki)
-		return pfail(c, "authority_key_identifier",
-			     "required except in a self-signed root (RFC 5280 4.2.1.1)");
-	v = json_object_get(root, "subject_alt_name");
-	if (v) {
-		rc = parse_san(c, v, p);
-		if (rc != IMP_OK)
-			return rc;
-	}
-	v = json_object_get(root, "crl_distribution_points");
-	if (v) {
-		rc = parse_crldp(c, v, p);
-		if (rc != IMP_OK)
-			return rc;
-	}
-	v = json_object_get(root, "authority_info_access");
-	if (v) {
-		rc = parse_aia(c, v, p);
-		if (rc != IMP_OK)
-			return rc;
-	}
+		return fmt_jr_fail(r, "authority_key_identifier", "required except in a self-signed "
+				   "root (RFC 5280 4.2.1.1)");
 	if ((p->vars & V_VID) && !s->has_vid)
-		return pfail(c, p->vars_where, "{vid} needs matter.vendor_id in the station "
-					       "configuration");
+		return fmt_jr_fail(r, p->vars_where, "{vid} needs matter.vendor_id in the station "
+				   "configuration");
 	if ((p->vars & V_PID) && !s->has_pid)
-		return pfail(c, p->pid_where, "{pid} needs matter.product_id in the station "
-					      "configuration");
+		return fmt_jr_fail(r, p->pid_where, "{pid} needs matter.product_id in the station "
+				   "configuration");
 	return IMP_OK;
 }
+
+static const struct fmt_jr_table profile_table = {
+	.fields = (const struct fmt_jr_field[]){
+		{ .name = "format", .type = FMT_JR_ANY, .flags = FMT_JR_REQUIRED, .set = set_format,
+		  .expect = "\"" FMT_CERTPROF_FORMAT "\"" },
+		{ .name = "name", .type = FMT_JR_ANY, .flags = FMT_JR_REQUIRED, .set = set_name,
+		  .expect = "the file's name" },
+		{ .name = "description", .type = FMT_JR_ANY, .set = set_text },
+		{ .name = "standard", .type = FMT_JR_ANY, .set = set_text },
+		{ .name = "role", .type = FMT_JR_ENUM, .flags = FMT_JR_REQUIRED, .names = role_list,
+		  CP_AT(role) },
+		{ .name = "issuer", .type = FMT_JR_ANY, .set = set_issuer },
+		{ .name = "signers", .type = FMT_JR_ANY, .set = set_signers },
+		{ .name = "subject", .type = FMT_JR_ANY, .set = set_subject },
+		{ .name = "serial_bytes", .type = FMT_JR_UINT, .min = 2, .max = 20,
+		  .expect = "an integer from 2 to 20 (RFC 5280 4.1.2.2: at most 20 octets)",
+		  CP_AT(serial_bytes) },
+		{ .name = "validity", .type = FMT_JR_OBJECT, .sub = &validity_table },
+		{ .name = "basic_constraints", .type = FMT_JR_OBJECT, .flags = FMT_JR_REQUIRED,
+		  .sub = &bc_table, .expect = "{\"critical\": true, \"ca\": false}" },
+		{ .name = "key_usage", .type = FMT_JR_OBJECT, .flags = FMT_JR_REQUIRED,
+		  .sub = &ku_table,
+		  .expect = "{\"critical\": true, \"usages\": [\"digitalSignature\"]}" },
+		{ .name = "extended_key_usage", .type = FMT_JR_OBJECT, .sub = &eku_table },
+		{ .name = "subject_key_identifier", .type = FMT_JR_BOOL, CP_AT(ski) },
+		{ .name = "authority_key_identifier", .type = FMT_JR_BOOL, CP_AT(aki) },
+		{ .name = "subject_alt_name", .type = FMT_JR_OBJECT, .sub = &san_table },
+		{ .name = "crl_distribution_points", .type = FMT_JR_ANY, .set = set_crldp },
+		{ .name = "authority_info_access", .type = FMT_JR_ANY, .set = set_aia },
+		{ 0 },
+	},
+	.init = profile_init,
+	.finish = profile_finish,
+};
 
 void fmt_certprof_free(struct fmt_certprof *p)
 {
@@ -1101,7 +1097,17 @@ imp_err fmt_certprof_load_file(const char *path, const struct fmt_certprof_setti
 		rc = pfail(&c, "", "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
 		goto cleanup;
 	}
-	rc = parse_profile(&c, root, s, p);
+	{
+		struct cp_ctx cc = { p, s };
+		struct fmt_jr r;
+
+		fmt_jr_init(&r, &cc);
+		rc = fmt_jr_object(&r, root, &profile_table, p);
+		if (rc == IMP_ERR_NOMEM)
+			poom(&c);
+		else if (rc != IMP_OK)
+			snprintf(err, cap, "certificate profile '%s' (%s): %s", p->name, p->path, r.msg);
+	}
 	if (rc == IMP_OK) {
 		*out = p;
 		p = NULL;
@@ -1115,13 +1121,6 @@ cleanup:
 
 /* ------------------------------------------------------------- finder */
 
-static bool try_dir(const char *dir, size_t dlen, const char *name, char *out, size_t cap)
-{
-	int n = snprintf(out, cap, "%.*s/%s.json", (int)dlen, dir, name);
-
-	return n > 0 && (size_t)n < cap && access(out, R_OK) == 0;
-}
-
 imp_err fmt_certprof_find(const char *name, const char *config_dir, char *out, size_t cap)
 {
 	const char *env = getenv("IMPRINT_CERTPROFILE_PATH");
@@ -1134,22 +1133,15 @@ imp_err fmt_certprof_find(const char *name, const char *config_dir, char *out, s
 	}
 	if (!name_ok(name))
 		return IMP_ERR_CONFIG;
-	for (const char *p = env; p && *p;) {
-		size_t len = strcspn(p, ":");
-
-		if (len && try_dir(p, len, name, out, cap))
-			return IMP_OK;
-		p += len;
-		if (*p == ':')
-			p++;
-	}
+	if (imp_json_in_path(env, name, out, cap))
+		return IMP_OK;
 	if (config_dir && *config_dir) {
 		snprintf(buf, sizeof(buf), "%s/certprofiles", config_dir);
-		if (try_dir(buf, strlen(buf), name, out, cap))
+		if (imp_json_in_dir(buf, strlen(buf), name, out, cap))
 			return IMP_OK;
 	}
 	if (imp_data_dir("certprofiles", "certprofiles", buf, sizeof(buf)) == IMP_OK &&
-	    try_dir(buf, strlen(buf), name, out, cap))
+	    imp_json_in_dir(buf, strlen(buf), name, out, cap))
 		return IMP_OK;
 	return IMP_ERR_NOT_FOUND;
 }
@@ -1623,8 +1615,8 @@ imp_err fmt_certprof_trust_write(const char *trust_dir, const struct fmt_certpro
 
 	if (!o)
 		return IMP_ERR_NOMEM;
-	for (size_t k = 0; k < IMP_ARRAY_SIZE(ku_names); k++)
-		if (device->ku & ku_names[k].mask)
+	for (size_t k = 0; ku_names[k].name; k++)
+		if (device->ku & ku_names[k].value)
 			json_array_append_new(json_object_get(o, "key_usage"),
 					      json_string(ku_names[k].name));
 	text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
@@ -1673,14 +1665,14 @@ imp_err fmt_certprof_trust_ku(const char *trust_dir, unsigned *ku)
 	json_array_foreach(json_object_get(o, "key_usage"), i, e) {
 		size_t k;
 
-		for (k = 0; k < IMP_ARRAY_SIZE(ku_names); k++)
+		for (k = 0; ku_names[k].name; k++)
 			if (json_is_string(e) && strcmp(json_string_value(e), ku_names[k].name) == 0)
 				break;
-		if (k == IMP_ARRAY_SIZE(ku_names)) {
+		if (!ku_names[k].name) {
 			rc = IMP_ERR_PROTOCOL;
 			break;
 		}
-		*ku |= ku_names[k].mask;
+		*ku |= ku_names[k].value;
 	}
 	if (rc == IMP_OK && !(*ku & FMT_KU_DIGITAL_SIGNATURE))
 		rc = IMP_ERR_PROTOCOL;

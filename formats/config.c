@@ -1,6 +1,5 @@
 #include <ctype.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,80 +7,17 @@
 #include <jansson.h>
 
 #include "formats/config.h"
+#include "formats/jsonread.h"
 #include "formats/matter.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 
-#define PATH_MAX_JSON 128   /* longest JSON path we print */
 #define FIXTURES_MAX 64u
 
-/* Parsing context: where relative paths resolve, and the first error. */
+/* The reader's context: where relative paths resolve. */
 struct cctx {
 	const char *dir;
-	char msg[FMT_CONFIG_ERR_MAX];
-	imp_err rc;
 };
-
-static imp_err fail(struct cctx *c, const char *jpath, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static imp_err fail(struct cctx *c, const char *jpath, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	n = snprintf(c->msg, sizeof(c->msg), "config: %s: ", jpath);
-	if (n < 0 || (size_t)n >= sizeof(c->msg))
-		n = 0;
-	va_start(ap, fmt);
-	vsnprintf(c->msg + n, sizeof(c->msg) - (size_t)n, fmt, ap);
-	va_end(ap);
-	c->rc = IMP_ERR_CONFIG;
-	return IMP_ERR_CONFIG;
-}
-
-static imp_err oom(struct cctx *c)
-{
-	snprintf(c->msg, sizeof(c->msg), "config: out of memory");
-	c->rc = IMP_ERR_NOMEM;
-	return IMP_ERR_NOMEM;
-}
-
-/* jpath of member key of parent ("" is the top level). */
-static void sub(char out[PATH_MAX_JSON], const char *parent, const char *key)
-{
-	int n;
-
-	if (parent[0])
-		n = snprintf(out, PATH_MAX_JSON, "%s.%s", parent, key);
-	else
-		n = snprintf(out, PATH_MAX_JSON, "%s", key);
-	if (n < 0 || n >= PATH_MAX_JSON)
-		out[PATH_MAX_JSON - 1] = '\0'; /* a cut path still names the field */
-}
-
-static imp_err check_keys(struct cctx *c, json_t *obj, const char *jpath,
-			  const char *const *allowed, const char *expected)
-{
-	const char *key;
-	json_t *v;
-
-	if (!json_is_object(obj))
-		return fail(c, jpath[0] ? jpath : "(top level)", "expected an object");
-	json_object_foreach(obj, key, v) {
-		size_t i;
-		char p[PATH_MAX_JSON];
-
-		for (i = 0; allowed[i]; i++)
-			if (strcmp(key, allowed[i]) == 0)
-				break;
-		if (!allowed[i]) {
-			sub(p, jpath, key);
-			return fail(c, p, "unknown key (expected %s)", expected);
-		}
-	}
-	return IMP_OK;
-}
 
 static int plain_chars(const char *s, const char *extra)
 {
@@ -91,90 +27,28 @@ static int plain_chars(const char *s, const char *extra)
 	return 1;
 }
 
-/* Optional non-empty string member; absent leaves *dst untouched. */
-static imp_err get_str(struct cctx *c, json_t *obj, const char *parent, const char *key,
-		       char **dst)
+/* The char * a row points at in obj. */
+static char **str_at(const struct fmt_jr_field *f, void *obj)
 {
-	json_t *v = json_object_get(obj, key);
-	char p[PATH_MAX_JSON];
-	char *s;
+	return (char **)((char *)obj + f->offset);
+}
 
-	if (!v)
-		return IMP_OK;
-	sub(p, parent, key);
-	if (!json_is_string(v) || json_string_length(v) == 0 ||
-	    strlen(json_string_value(v)) != json_string_length(v))
-		return fail(c, p, "expected a non-empty string");
-	s = strdup(json_string_value(v));
-	if (!s)
-		return oom(c);
+/* An absolute or config-relative path into *dst. */
+static imp_err set_path(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	const struct cctx *c = r->ctx;
+	const char *path = json_string_value(v);
+	char **dst = str_at(f, obj);
+	char *res;
+
+	if (path[0] == '/')
+		res = strdup(path);
+	else if (asprintf(&res, "%s/%s", c->dir, path) < 0)
+		res = NULL;
+	if (!res)
+		return fmt_jr_oom(r);
 	free(*dst);
-	*dst = s;
-	return IMP_OK;
-}
-
-static imp_err get_uint(struct cctx *c, json_t *obj, const char *parent, const char *key,
-			uint64_t min, uint64_t max, uint64_t *dst)
-{
-	json_t *v = json_object_get(obj, key);
-	char p[PATH_MAX_JSON];
-	json_int_t i;
-
-	if (!v)
-		return IMP_OK;
-	sub(p, parent, key);
-	i = json_integer_value(v);
-	if (!json_is_integer(v) || i < 0 || (uint64_t)i < min || (uint64_t)i > max)
-		return fail(c, p, "expected an integer from %llu to %llu",
-			    (unsigned long long)min, (unsigned long long)max);
-	*dst = (uint64_t)i;
-	return IMP_OK;
-}
-
-static imp_err get_unsigned(struct cctx *c, json_t *obj, const char *parent, const char *key,
-			    unsigned min, unsigned max, unsigned *dst)
-{
-	uint64_t v = *dst;
-	imp_err rc;
-
-	rc = get_uint(c, obj, parent, key, min, max, &v);
-	if (rc == IMP_OK)
-		*dst = (unsigned)v;
-	return rc;
-}
-
-/* An absolute or config-relative path. */
-static imp_err resolve(struct cctx *c, const char *path, char **out)
-{
-	char *r;
-
-	if (path[0] == '/') {
-		r = strdup(path);
-	} else if (asprintf(&r, "%s/%s", c->dir, path) < 0) {
-		r = NULL;
-	}
-	if (!r)
-		return oom(c);
-	*out = r;
-	return IMP_OK;
-}
-
-static imp_err get_path(struct cctx *c, json_t *obj, const char *parent, const char *key,
-			char **dst)
-{
-	char *raw = NULL;
-	char *resolved = NULL;
-	imp_err rc;
-
-	rc = get_str(c, obj, parent, key, &raw);
-	if (rc != IMP_OK || !raw)
-		return rc;
-	rc = resolve(c, raw, &resolved);
-	free(raw);
-	if (rc != IMP_OK)
-		return rc;
-	free(*dst);
-	*dst = resolved;
+	*dst = res;
 	return IMP_OK;
 }
 
@@ -185,73 +59,114 @@ static int env_name_ok(const char *s)
 	return plain_chars(s, "_");
 }
 
-static imp_err get_env_name(struct cctx *c, json_t *obj, const char *parent, const char *key,
-			    char **dst)
+static imp_err set_env_name(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
 {
-	char p[PATH_MAX_JSON];
-	imp_err rc;
+	if (!env_name_ok(json_string_value(v)))
+		return fmt_jr_fail(r, NULL, "expected an environment variable name "
+				   "([A-Za-z_][A-Za-z0-9_]*)");
+	return fmt_jr_set_str(r, str_at(f, obj), json_string_value(v));
+}
 
-	rc = get_str(c, obj, parent, key, dst);
-	if (rc != IMP_OK || !*dst || !json_object_get(obj, key))
-		return rc;
-	if (!env_name_ok(*dst)) {
-		sub(p, parent, key);
-		return fail(c, p, "expected an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
-	}
+/* A profile's name: A-Z a-z 0-9 - _ ., not starting with '.'. */
+static imp_err set_name(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj,
+			const char *what)
+{
+	const char *s = json_string_value(v);
+
+	if (!plain_chars(s, "-_.") || s[0] == '.')
+		return fmt_jr_fail(r, NULL, "expected %s", what);
+	return fmt_jr_set_str(r, str_at(f, obj), s);
+}
+
+static imp_err set_station_id(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v,
+			      void *obj)
+{
+	const char *s = json_string_value(v);
+
+	if (strlen(s) > 64 || !plain_chars(s, "-_."))
+		return fmt_jr_fail(r, NULL, "expected 1 to 64 characters of A-Z a-z 0-9 - _ .");
+	return fmt_jr_set_str(r, str_at(f, obj), s);
+}
+
+static imp_err set_target(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	return set_name(r, f, v, obj, "a profile name (A-Z a-z 0-9 - _ .)");
+}
+
+static imp_err set_certprofile(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v,
+			       void *obj)
+{
+	return set_name(r, f, v, obj, "a certificate profile name (A-Z a-z 0-9 - _ .)");
+}
+
+static imp_err set_version(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	(void)obj;
+	if (!json_is_integer(v) || json_integer_value(v) != FMT_CONFIG_VERSION)
+		return fmt_jr_expected(r, f);
 	return IMP_OK;
 }
 
-/* ---- sections ---- */
-
-static imp_err parse_product(struct cctx *c, json_t *o, struct fmt_config *cfg)
+static imp_err set_key_mode(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
 {
-	static const char *const keys[] = { "name", "sku", NULL };
-	imp_err rc;
+	struct fmt_config *cfg = obj;
 
-	rc = check_keys(c, o, "product", keys, "name, sku");
-	if (rc == IMP_OK)
-		rc = get_str(c, o, "product", "name", &cfg->product.name);
-	if (rc == IMP_OK)
-		rc = get_str(c, o, "product", "sku", &cfg->product.sku);
-	return rc;
+	if (fmt_key_mode_parse(json_string_value(v), &cfg->key_mode) != IMP_OK)
+		return fmt_jr_expected(r, f);
+	return IMP_OK;
 }
 
-static imp_err parse_serial(struct cctx *c, json_t *o, struct fmt_config *cfg)
+/* ---- serial ---- */
+
+static imp_err set_prefix(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
 {
-	static const char *const keys[] = { "prefix", "width", "check_digit", "start", NULL };
-	json_t *v;
+	struct fmt_config *cfg = obj;
+	const char *s = json_string_value(v);
+
+	if (!s || strlen(s) > FMT_SERIAL_PREFIX_MAX || !plain_chars(s, "") ||
+	    strpbrk(s, "abcdefghijklmnopqrstuvwxyz"))
+		return fmt_jr_fail(r, NULL, "expected 0 to %u characters of A-Z and 0-9",
+				   FMT_SERIAL_PREFIX_MAX);
+	(void)f;
+	return fmt_jr_set_str(r, &cfg->serial.prefix, s);
+}
+
+static imp_err set_check_digit(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v,
+			       void *obj)
+{
+	struct fmt_config *cfg = obj;
+
+	if (fmt_check_digit_parse(json_string_value(v), &cfg->serial.check_digit) != IMP_OK)
+		return fmt_jr_expected(r, f);
+	return IMP_OK;
+}
+
+/* serial.start: below 10^width (width is read before it). */
+static imp_err set_start(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	struct fmt_config *cfg = obj;
+	struct fmt_jr_field bounded = *f;
 	uint64_t limit = 1;
-	imp_err rc;
 
-	rc = check_keys(c, o, "serial", keys, "prefix, width, check_digit, start");
-	if (rc != IMP_OK)
-		return rc;
-	v = json_object_get(o, "prefix");
-	if (v) {
-		const char *s = json_string_value(v);
-		char *d;
-
-		if (!s || strlen(s) > FMT_SERIAL_PREFIX_MAX || !plain_chars(s, "") ||
-		    strpbrk(s, "abcdefghijklmnopqrstuvwxyz"))
-			return fail(c, "serial.prefix",
-				    "expected 0 to %u characters of A-Z and 0-9",
-				    FMT_SERIAL_PREFIX_MAX);
-		d = strdup(s);
-		if (!d)
-			return oom(c);
-		free(cfg->serial.prefix);
-		cfg->serial.prefix = d;
-	}
-	rc = get_unsigned(c, o, "serial", "width", 1, FMT_SERIAL_WIDTH_MAX, &cfg->serial.width);
-	if (rc != IMP_OK)
-		return rc;
-	v = json_object_get(o, "check_digit");
-	if (v && fmt_check_digit_parse(json_string_value(v), &cfg->serial.check_digit) != IMP_OK)
-		return fail(c, "serial.check_digit", "expected \"none\", \"luhn36\" or \"mod97\"");
 	for (unsigned i = 0; i < cfg->serial.width; i++)
 		limit *= 10;
-	return get_uint(c, o, "serial", "start", 0, limit - 1, &cfg->serial.start);
+	bounded.type = FMT_JR_UINT;
+	bounded.min = 0;
+	bounded.max = limit - 1;
+	return fmt_jr_uint(r, &bounded, v, &cfg->serial.start);
 }
+
+static const struct fmt_jr_field serial_fields[] = {
+	{ .name = "prefix", .type = FMT_JR_ANY, .set = set_prefix },
+	{ .name = "width", .type = FMT_JR_UINT, .min = 1, .max = FMT_SERIAL_WIDTH_MAX,
+	  FMT_JR_AT(struct fmt_config, serial.width) },
+	{ .name = "check_digit", .type = FMT_JR_ANY, .set = set_check_digit,
+	  .expect = "\"none\", \"luhn36\" or \"mod97\"" },
+	{ .name = "start", .type = FMT_JR_ANY, .set = set_start },
+	{ 0 },
+};
+
+/* ---- certificate ---- */
 
 static const char *const subject_attrs[] = { "C", "ST", "L", "O", "OU", "CN", "serialNumber",
 					     NULL };
@@ -279,88 +194,73 @@ static imp_err add_entry(struct fmt_name_entry **arr, size_t *n, const char *att
 	return IMP_OK;
 }
 
-static imp_err parse_subject(struct cctx *c, json_t *o, struct fmt_config *cfg)
+/* certificate.subject: attributes in file order, so not a table of rows. */
+static imp_err set_subject(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *o, void *obj)
 {
+	struct fmt_config *cfg = obj;
 	const char *key;
 	json_t *v;
 
+	(void)f;
 	if (!json_is_object(o) || json_object_size(o) == 0)
-		return fail(c, "certificate.subject", "expected a non-empty object of attributes");
+		return fmt_jr_fail(r, NULL, "expected a non-empty object of attributes");
 	json_object_foreach(o, key, v) {
-		char p[PATH_MAX_JSON];
 		char *probe = NULL;
 		const char *s;
 		size_t i;
 
-		sub(p, "certificate.subject", key);
 		for (i = 0; subject_attrs[i]; i++)
 			if (strcmp(key, subject_attrs[i]) == 0)
 				break;
 		if (!subject_attrs[i])
-			return fail(c, p, "unknown key (expected C, ST, L, O, OU, CN, serialNumber)");
+			return fmt_jr_fail(r, key, "unknown key (expected C, ST, L, O, OU, CN, "
+					   "serialNumber)");
 		s = json_string_value(v);
 		if (!s || !s[0])
-			return fail(c, p, "expected a non-empty string");
+			return fmt_jr_fail(r, key, "expected a non-empty string");
 		if (fmt_subject_expand(s, "S", "U", "K", &probe) != IMP_OK)
-			return fail(c, p, "unknown placeholder (expected {serial}, {uid} or {sku})");
+			return fmt_jr_fail(r, key, "unknown placeholder (expected {serial}, {uid} or "
+					   "{sku})");
 		free(probe);
 		if (strcmp(key, "C") == 0 &&
 		    !(strlen(s) == 2 && isupper((unsigned char)s[0]) && isupper((unsigned char)s[1])))
-			return fail(c, p, "expected a 2-letter country code (\"DE\")");
+			return fmt_jr_fail(r, key, "expected a 2-letter country code (\"DE\")");
 		if (add_entry(&cfg->certificate.subject, &cfg->certificate.subject_count, key, s) !=
 		    IMP_OK)
-			return oom(c);
+			return fmt_jr_oom(r);
 	}
+	cfg->certificate.subject_set = true;
 	return IMP_OK;
 }
 
-static imp_err parse_certificate(struct cctx *c, json_t *o, struct fmt_config *cfg)
-{
-	static const char *const keys[] = { "subject", "validity_days", "profile", NULL };
-	json_t *subj;
-	imp_err rc;
-
-	rc = check_keys(c, o, "certificate", keys, "subject, validity_days, profile");
-	if (rc != IMP_OK)
-		return rc;
-	subj = json_object_get(o, "subject");
-	if (subj) {
-		rc = parse_subject(c, subj, cfg);
-		if (rc != IMP_OK)
-			return rc;
-		cfg->certificate.subject_set = true;
-	}
-	rc = get_str(c, o, "certificate", "profile", &cfg->certificate.profile);
-	if (rc != IMP_OK)
-		return rc;
-	if (!plain_chars(cfg->certificate.profile, "-_.") || cfg->certificate.profile[0] == '.')
-		return fail(c, "certificate.profile",
-			    "expected a certificate profile name (A-Z a-z 0-9 - _ .)");
-	return get_unsigned(c, o, "certificate", "validity_days", 1, 36500,
-			    &cfg->certificate.validity_days);
-}
+static const struct fmt_jr_field certificate_fields[] = {
+	{ .name = "subject", .type = FMT_JR_ANY, .set = set_subject },
+	{ .name = "validity_days", .type = FMT_JR_UINT, .min = 1, .max = 36500,
+	  FMT_JR_AT(struct fmt_config, certificate.validity_days) },
+	{ .name = "profile", .type = FMT_JR_STR, .set = set_certprofile,
+	  FMT_JR_AT(struct fmt_config, certificate.profile) },
+	{ 0 },
+};
 
 /* ---- matter (docs/MATTER.md) ---- */
 
 /* "matter.vendor_id": 4 hex digits as the Matter specification writes them. */
-static imp_err get_matter_id(struct cctx *c, json_t *o, const char *key, char out[5])
+static imp_err set_matter_id(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
 {
-	json_t *v = json_object_get(o, key);
 	const char *s = json_string_value(v);
-	char p[PATH_MAX_JSON];
+	char *out = (char *)obj + f->offset;
 
-	if (!v)
-		return IMP_OK;
-	sub(p, "matter", key);
 	if (!s || strlen(s) != 4 || !plain_chars(s, ""))
-		return fail(c, p, "expected 4 hex digits, e.g. \"FFF1\"");
+		return fmt_jr_expected(r, f);
 	for (int i = 0; i < 4; i++) {
 		if (!isxdigit((unsigned char)s[i]))
-			return fail(c, p, "expected 4 hex digits, e.g. \"FFF1\"");
+			return fmt_jr_expected(r, f);
 		if (islower((unsigned char)s[i]))
-			return fail(c, p, "expected uppercase hex digits (\"FFF1\", as the "
-					  "Matter specification writes them)");
+			return fmt_jr_fail(r, NULL, "expected uppercase hex digits (\"FFF1\", as the "
+					   "Matter specification writes them)");
 	}
+	if (strcmp(f->name, "vendor_id") == 0 && strcmp(s, "0000") == 0)
+		return fmt_jr_fail(r, NULL, "0000 is not a vendor id (Matter: reserved)");
 	memcpy(out, s, 5);
 	return IMP_OK;
 }
@@ -370,149 +270,103 @@ uint16_t fmt_matter_id_value(const char id[5])
 	return id[0] ? (uint16_t)strtoul(id, NULL, 16) : 0;
 }
 
-static imp_err parse_matter(struct cctx *c, json_t *o, struct fmt_config *cfg)
+static imp_err matter_finish(struct fmt_jr *r, json_t *o, void *obj)
 {
-	static const char *const keys[] = { "vendor_id", "product_id", "discriminator",
-					    "spake2p_iterations", "salt_length", "discovery",
-					    "commissioning_flow", "certification_declaration",
-					    NULL };
-	static const struct {
-		const char *name;
-		unsigned bit;
-	} disc[] = { { "softap", FMT_MATTER_DISC_SOFTAP }, { "ble", FMT_MATTER_DISC_BLE },
-		     { "on-network", FMT_MATTER_DISC_ON_NETWORK },
-		     { "wifi-paf", FMT_MATTER_DISC_WIFI_PAF }, { "nfc", FMT_MATTER_DISC_NFC } };
-	static const char *const flows[] = { "standard", "user-intent", "custom" };
-	struct fmt_matter_config *m = &cfg->matter;
-	unsigned d = 0;
-	json_t *v;
-	imp_err rc;
+	struct fmt_config *cfg = obj;
 
-	rc = check_keys(c, o, "matter", keys,
-			"vendor_id, product_id, discriminator, spake2p_iterations, salt_length, "
-			"discovery, commissioning_flow, certification_declaration");
-	if (rc == IMP_OK)
-		rc = get_matter_id(c, o, "vendor_id", cfg->matter.vendor_id);
-	if (rc == IMP_OK)
-		rc = get_matter_id(c, o, "product_id", cfg->matter.product_id);
-	if (rc == IMP_OK && strcmp(cfg->matter.vendor_id, "0000") == 0)
-		rc = fail(c, "matter.vendor_id", "0000 is not a vendor id (Matter: reserved)");
-	if (rc != IMP_OK)
-		return rc;
+	(void)o;
 	/* The factory data and the DAC carry both IDs. */
 	if (!cfg->matter.vendor_id[0])
-		return fail(c, "matter.vendor_id", "missing: the factory data needs the vendor id "
-			    "(4 hex digits, e.g. \"FFF1\")");
+		return fmt_jr_fail(r, "vendor_id", "missing: the factory data needs the vendor id "
+				   "(4 hex digits, e.g. \"FFF1\")");
 	if (!cfg->matter.product_id[0])
-		return fail(c, "matter.product_id", "missing: the factory data needs the product id "
-			    "(4 hex digits, e.g. \"8000\")");
+		return fmt_jr_fail(r, "product_id", "missing: the factory data needs the product id "
+				   "(4 hex digits, e.g. \"8000\")");
 	if (cfg->key_mode == FMT_KEY_MODE_PSK)
-		return fail(c, "matter", "a Matter device attests with its certificate: key_mode "
-			    "must be \"device\" or \"hsm\", not \"psk\"");
-	if (json_object_get(o, "discriminator")) {
-		rc = get_unsigned(c, o, "matter", "discriminator", 0, FMT_MATTER_DISCRIMINATOR_MAX,
-				  &d);
-		if (rc != IMP_OK)
-			return rc;
-		m->discriminator = (int)d;
-	}
-	rc = get_unsigned(c, o, "matter", "spake2p_iterations", FMT_MATTER_ITER_MIN,
-			  FMT_MATTER_ITER_MAX, &m->iterations);
-	if (rc == IMP_OK)
-		rc = get_unsigned(c, o, "matter", "salt_length", FMT_MATTER_SALT_MIN,
-				  FMT_MATTER_SALT_MAX, &m->salt_length);
-	if (rc == IMP_OK)
-		rc = get_path(c, o, "matter", "certification_declaration",
-			      &m->certification_declaration);
-	if (rc != IMP_OK)
-		return rc;
-	v = json_object_get(o, "discovery");
-	if (v) {
-		size_t i;
-		json_t *e;
-
-		if (!json_is_array(v) || json_array_size(v) == 0)
-			return fail(c, "matter.discovery", "expected a non-empty list of \"ble\", "
-				    "\"softap\", \"on-network\", \"wifi-paf\", \"nfc\"");
-		m->discovery = 0;
-		json_array_foreach(v, i, e) {
-			char p[PATH_MAX_JSON];
-			size_t k;
-
-			for (k = 0; k < IMP_ARRAY_SIZE(disc); k++)
-				if (json_is_string(e) && strcmp(json_string_value(e), disc[k].name) == 0)
-					break;
-			if (k == IMP_ARRAY_SIZE(disc)) {
-				snprintf(p, sizeof(p), "matter.discovery[%zu]", i);
-				return fail(c, p, "expected \"ble\", \"softap\", \"on-network\", "
-					    "\"wifi-paf\" or \"nfc\"");
-			}
-			m->discovery |= (uint8_t)disc[k].bit;
-		}
-	}
-	v = json_object_get(o, "commissioning_flow");
-	if (v) {
-		size_t k;
-
-		for (k = 0; k < IMP_ARRAY_SIZE(flows); k++)
-			if (json_is_string(v) && strcmp(json_string_value(v), flows[k]) == 0)
-				break;
-		if (k == IMP_ARRAY_SIZE(flows))
-			return fail(c, "matter.commissioning_flow",
-				    "expected \"standard\", \"user-intent\" or \"custom\"");
-		m->flow = (unsigned)k;
-	}
-	m->enabled = true;
+		return fmt_jr_fail(r, NULL, "a Matter device attests with its certificate: "
+				   "key_mode must be \"device\" or \"hsm\", not \"psk\"");
+	cfg->matter.enabled = true;
 	return IMP_OK;
 }
 
-static imp_err parse_organisation(struct cctx *c, json_t *o, struct fmt_config *cfg)
+static const struct fmt_jr_name matter_discovery[] = {
+	{ "ble", FMT_MATTER_DISC_BLE }, { "softap", FMT_MATTER_DISC_SOFTAP },
+	{ "on-network", FMT_MATTER_DISC_ON_NETWORK }, { "wifi-paf", FMT_MATTER_DISC_WIFI_PAF },
+	{ "nfc", FMT_MATTER_DISC_NFC }, { NULL, 0 },
+};
+
+static const struct fmt_jr_name matter_flows[] = {
+	{ "standard", 0 }, { "user-intent", 1 }, { "custom", 2 }, { NULL, 0 },
+};
+
+#define MATTER_ID_EXPECT "4 hex digits, e.g. \"FFF1\""
+
+static const struct fmt_jr_field matter_fields[] = {
+	{ .name = "vendor_id", .type = FMT_JR_ANY, .set = set_matter_id,
+	  .expect = MATTER_ID_EXPECT, FMT_JR_AT(struct fmt_config, matter.vendor_id) },
+	{ .name = "product_id", .type = FMT_JR_ANY, .set = set_matter_id,
+	  .expect = MATTER_ID_EXPECT, FMT_JR_AT(struct fmt_config, matter.product_id) },
+	{ .name = "discriminator", .type = FMT_JR_UINT, .max = FMT_MATTER_DISCRIMINATOR_MAX,
+	  FMT_JR_AT(struct fmt_config, matter.discriminator) },
+	{ .name = "spake2p_iterations", .type = FMT_JR_UINT, .min = FMT_MATTER_ITER_MIN,
+	  .max = FMT_MATTER_ITER_MAX, FMT_JR_AT(struct fmt_config, matter.iterations) },
+	{ .name = "salt_length", .type = FMT_JR_UINT, .min = FMT_MATTER_SALT_MIN,
+	  .max = FMT_MATTER_SALT_MAX, FMT_JR_AT(struct fmt_config, matter.salt_length) },
+	{ .name = "discovery", .type = FMT_JR_FLAGS, .min = 1, .names = matter_discovery,
+	  .expect = "a non-empty list of \"ble\", \"softap\", \"on-network\", \"wifi-paf\", "
+		    "\"nfc\"",
+	  FMT_JR_AT(struct fmt_config, matter.discovery) },
+	{ .name = "commissioning_flow", .type = FMT_JR_ENUM, .names = matter_flows,
+	  FMT_JR_AT(struct fmt_config, matter.flow) },
+	{ .name = "certification_declaration", .type = FMT_JR_STR, .set = set_path,
+	  FMT_JR_AT(struct fmt_config, matter.certification_declaration) },
+	{ 0 },
+};
+
+/* ---- organisation, product, firmware ---- */
+
+static imp_err set_country(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
 {
-	static const char *const keys[] = { "name", "country", "root_validity_days",
-					    "ca_validity_days", NULL };
-	json_t *v;
-	imp_err rc;
+	struct fmt_config *cfg = obj;
+	const char *s = json_string_value(v);
 
-	rc = check_keys(c, o, "organisation", keys,
-			"name, country, root_validity_days, ca_validity_days");
-	if (rc == IMP_OK)
-		rc = get_str(c, o, "organisation", "name", &cfg->organisation.name);
-	if (rc != IMP_OK)
-		return rc;
-	v = json_object_get(o, "country");
-	if (v) {
-		const char *s = json_string_value(v);
-
-		if (!s || strlen(s) != 2 || !isupper((unsigned char)s[0]) ||
-		    !isupper((unsigned char)s[1]))
-			return fail(c, "organisation.country",
-				    "expected a 2-letter country code (\"DE\")");
-		memcpy(cfg->organisation.country, s, 3);
-	}
-	rc = get_unsigned(c, o, "organisation", "root_validity_days", 1, 36500,
-			  &cfg->organisation.root_validity_days);
-	if (rc == IMP_OK)
-		rc = get_unsigned(c, o, "organisation", "ca_validity_days", 1, 36500,
-				  &cfg->organisation.ca_validity_days);
-	return rc;
+	(void)f;
+	if (!s || strlen(s) != 2 || !isupper((unsigned char)s[0]) || !isupper((unsigned char)s[1]))
+		return fmt_jr_fail(r, NULL, "expected a 2-letter country code (\"DE\")");
+	memcpy(cfg->organisation.country, s, 3);
+	return IMP_OK;
 }
 
-static imp_err parse_firmware(struct cctx *c, json_t *o, struct fmt_config *cfg)
-{
-	static const char *const keys[] = { "image", "signature", NULL };
-	imp_err rc;
+static const struct fmt_jr_field organisation_fields[] = {
+	{ .name = "name", .type = FMT_JR_STR, FMT_JR_AT(struct fmt_config, organisation.name) },
+	{ .name = "country", .type = FMT_JR_ANY, .set = set_country },
+	{ .name = "root_validity_days", .type = FMT_JR_UINT, .min = 1, .max = 36500,
+	  FMT_JR_AT(struct fmt_config, organisation.root_validity_days) },
+	{ .name = "ca_validity_days", .type = FMT_JR_UINT, .min = 1, .max = 36500,
+	  FMT_JR_AT(struct fmt_config, organisation.ca_validity_days) },
+	{ 0 },
+};
 
-	rc = check_keys(c, o, "firmware", keys, "image, signature");
-	if (rc == IMP_OK)
-		rc = get_path(c, o, "firmware", "image", &cfg->firmware.image);
-	if (rc == IMP_OK)
-		rc = get_path(c, o, "firmware", "signature", &cfg->firmware.signature);
-	return rc;
-}
+static const struct fmt_jr_field product_fields[] = {
+	{ .name = "name", .type = FMT_JR_STR, FMT_JR_AT(struct fmt_config, product.name) },
+	{ .name = "sku", .type = FMT_JR_STR, FMT_JR_AT(struct fmt_config, product.sku) },
+	{ 0 },
+};
+
+static const struct fmt_jr_field firmware_fields[] = {
+	{ .name = "image", .type = FMT_JR_STR, .set = set_path,
+	  FMT_JR_AT(struct fmt_config, firmware.image) },
+	{ .name = "signature", .type = FMT_JR_STR, .set = set_path,
+	  FMT_JR_AT(struct fmt_config, firmware.signature) },
+	{ 0 },
+};
+
+/* ---- fixtures ---- */
 
 static const unsigned std_bauds[] = { 9600, 19200, 38400, 57600, 115200, 230400, 460800,
 				      500000, 576000, 921600, 1000000, 1152000, 1500000,
 				      2000000, 3000000, 4000000 };
+
 
 /* A probe URI's query: "?k=v&k=v" of plain characters (the driver checks
  * the keys when it opens). */
@@ -605,64 +459,91 @@ static int parse_probe(const char *s, struct fmt_fixture *f)
 	return 1;
 }
 
-static imp_err parse_fixture(struct cctx *c, json_t *o, size_t idx, struct fmt_fixture *f)
+static imp_err set_fixture_name(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v,
+				void *obj)
 {
-	static const char *const keys[] = { "name", "probe", "uart", "baud", "reader", NULL };
-	char base[PATH_MAX_JSON];
-	char p[PATH_MAX_JSON];
-	unsigned baud = 921600;
-	size_t i;
-	int r;
+	struct fmt_fixture *fx = obj;
+	const char *s = json_string_value(v);
+
+	(void)f;
+	if (strlen(s) > 32 || !plain_chars(s, "-_."))
+		return fmt_jr_fail(r, NULL, "expected 1 to 32 characters of A-Z a-z 0-9 - _ .");
+	return fmt_jr_set_str(r, &fx->name, s);
+}
+
+static imp_err set_probe(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	struct fmt_fixture *fx = obj;
+	imp_err rc;
+	int ok;
+
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return fmt_jr_expected(r, f);
+	rc = fmt_jr_set_str(r, &fx->probe, json_string_value(v));
+	if (rc != IMP_OK)
+		return rc;
+	ok = parse_probe(fx->probe, fx);
+	if (ok < 0)
+		return fmt_jr_oom(r);
+	return ok ? IMP_OK : fmt_jr_expected(r, f);
+}
+
+static imp_err set_baud(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	struct fmt_fixture *fx = obj;
+	uint64_t baud = 0;
 	imp_err rc;
 
-	snprintf(base, sizeof(base), "fixtures[%zu]", idx);
-	f->baud = baud;
-	rc = check_keys(c, o, base, keys, "name, probe, uart, baud, reader");
+	rc = fmt_jr_uint(r, f, v, &baud);
 	if (rc != IMP_OK)
 		return rc;
-	sub(p, base, "name");
-	if (!json_object_get(o, "name"))
-		return fail(c, p, "missing (expected a fixture name)");
-	rc = get_str(c, o, base, "name", &f->name);
-	if (rc != IMP_OK)
-		return rc;
-	if (strlen(f->name) > 32 || !plain_chars(f->name, "-_."))
-		return fail(c, p, "expected 1 to 32 characters of A-Z a-z 0-9 - _ .");
-	sub(p, base, "probe");
-	if (!json_is_string(json_object_get(o, "probe")))
-		return fail(c, p, "expected \"rsp://HOST:PORT\", \"openocd://CONFIG\" or \"sim:\"");
-	rc = get_str(c, o, base, "probe", &f->probe);
-	if (rc != IMP_OK)
-		return rc;
-	r = parse_probe(f->probe, f);
-	if (r < 0)
-		return oom(c);
-	if (r == 0)
-		return fail(c, p, "expected \"rsp://HOST:PORT[?KEY=VALUE&...]\", "
-			    "\"openocd://CONFIG[?KEY=VALUE&...]\" or \"sim:\"");
-	rc = get_str(c, o, base, "uart", &f->uart);
-	if (rc == IMP_OK)
-		rc = get_str(c, o, base, "reader", &f->reader);
-	if (rc == IMP_OK)
-		rc = get_unsigned(c, o, base, "baud", 1, 4000000, &baud);
-	if (rc != IMP_OK)
-		return rc;
-	for (i = 0; i < IMP_ARRAY_SIZE(std_bauds); i++)
-		if (std_bauds[i] == baud)
-			break;
-	if (i == IMP_ARRAY_SIZE(std_bauds)) {
-		sub(p, base, "baud");
-		return fail(c, p, "expected a standard rate (9600, 19200, ... 115200, ... "
-			    "921600, ... 4000000)");
-	}
-	f->baud = baud;
-	if (f->probe_kind != FMT_PROBE_SIM && !f->uart) {
-		sub(p, base, "uart");
-		return fail(c, p, "missing (required with an rsp:// or openocd:// probe: the serial "
-			    "device)");
-	}
+	for (size_t i = 0; i < IMP_ARRAY_SIZE(std_bauds); i++)
+		if (std_bauds[i] == baud) {
+			fx->baud = (unsigned)baud;
+			return IMP_OK;
+		}
+	return fmt_jr_fail(r, NULL, "expected a standard rate (9600, 19200, ... 115200, ... "
+			   "921600, ... 4000000)");
+}
+
+static void fixture_init(void *obj)
+{
+	((struct fmt_fixture *)obj)->baud = 921600;
+}
+
+static imp_err fixture_finish(struct fmt_jr *r, json_t *o, void *obj)
+{
+	const struct fmt_fixture *fx = obj;
+	const struct fmt_fixture *all = r->elems;
+
+	(void)o;
+	if (fx->probe_kind != FMT_PROBE_SIM && !fx->uart)
+		return fmt_jr_fail(r, "uart", "missing (required with an rsp:// or openocd:// "
+				   "probe: the serial device)");
+	for (size_t j = 0; j < r->index; j++)
+		if (strcmp(all[j].name, fx->name) == 0)
+			return fmt_jr_fail(r, "name", "duplicate name \"%s\" (expected unique names)",
+					   fx->name);
 	return IMP_OK;
 }
+
+static const struct fmt_jr_field fixture_fields[] = {
+	{ .name = "name", .type = FMT_JR_STR, .flags = FMT_JR_REQUIRED, .set = set_fixture_name,
+	  .expect = "a fixture name" },
+	{ .name = "probe", .type = FMT_JR_ANY, .flags = FMT_JR_REQUIRED, .set = set_probe,
+	  .expect = "\"rsp://HOST:PORT[?KEY=VALUE&...]\", \"openocd://CONFIG[?KEY=VALUE&...]\" "
+		    "or \"sim:\"" },
+	{ .name = "uart", .type = FMT_JR_STR, FMT_JR_AT(struct fmt_fixture, uart) },
+	{ .name = "baud", .type = FMT_JR_UINT, .min = 1, .max = 4000000, .set = set_baud },
+	{ .name = "reader", .type = FMT_JR_STR, FMT_JR_AT(struct fmt_fixture, reader) },
+	{ 0 },
+};
+
+static const struct fmt_jr_table fixture_table = {
+	.fields = fixture_fields, .size = sizeof(struct fmt_fixture), .init = fixture_init,
+	.finish = fixture_finish,
+};
 
 static void fixture_release(struct fmt_fixture *f)
 {
@@ -683,260 +564,215 @@ static void fixtures_free(struct fmt_config *cfg)
 	cfg->fixture_count = 0;
 }
 
-static imp_err parse_fixtures(struct cctx *c, json_t *a, struct fmt_config *cfg)
+/* ---- hsm ---- */
+
+static imp_err set_pin_env(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
 {
-	size_t n = json_array_size(a);
-	imp_err rc;
+	struct fmt_pin_spec *pin = obj;
 
-	if (!json_is_array(a) || n < 1 || n > FIXTURES_MAX)
-		return fail(c, "fixtures", "expected an array of 1 to %u fixtures", FIXTURES_MAX);
-	fixtures_free(cfg);
-	cfg->fixtures = calloc(n, sizeof(*cfg->fixtures));
-	if (!cfg->fixtures)
-		return oom(c);
-	for (size_t i = 0; i < n; i++) {
-		cfg->fixture_count = i + 1;
-		rc = parse_fixture(c, json_array_get(a, i), i, &cfg->fixtures[i]);
-		if (rc != IMP_OK)
-			return rc;
-		for (size_t j = 0; j < i; j++) {
-			if (strcmp(cfg->fixtures[j].name, cfg->fixtures[i].name) == 0) {
-				char p[PATH_MAX_JSON];
-
-				snprintf(p, sizeof(p), "fixtures[%zu].name", i);
-				return fail(c, p, "duplicate name \"%s\" (expected unique names)",
-					    cfg->fixtures[i].name);
-			}
-		}
-	}
-	return IMP_OK;
+	pin->source = FMT_PIN_ENV;
+	return set_env_name(r, f, v, obj);
 }
 
-static imp_err parse_pin(struct cctx *c, json_t *o, const char *jpath, struct fmt_pin_spec *pin)
+static imp_err set_pin_file(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
 {
-	static const char *const keys[] = { "env", "file", "prompt", NULL };
-	static const char expected[] =
-		"expected {\"env\": \"VAR\"}, {\"file\": \"PATH\"} or {\"prompt\": true}";
-	json_t *v;
-	imp_err rc;
+	struct fmt_pin_spec *pin = obj;
 
-	if (!json_is_object(o) || json_object_size(o) != 1)
-		return fail(c, jpath, "%s", expected);
-	rc = check_keys(c, o, jpath, keys, "env, file or prompt");
-	if (rc != IMP_OK)
-		return rc;
+	pin->source = FMT_PIN_FILE;
+	return set_path(r, f, v, obj);
+}
+
+static imp_err set_pin_prompt(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v,
+			      void *obj)
+{
+	struct fmt_pin_spec *pin = obj;
+
+	(void)f;
+	if (!json_is_true(v))
+		return fmt_jr_fail(r, NULL, "expected true");
 	free(pin->value);
 	pin->value = NULL;
-	if (json_object_get(o, "env")) {
-		pin->source = FMT_PIN_ENV;
-		return get_env_name(c, o, jpath, "env", &pin->value);
-	}
-	if (json_object_get(o, "file")) {
-		pin->source = FMT_PIN_FILE;
-		return get_path(c, o, jpath, "file", &pin->value);
-	}
-	v = json_object_get(o, "prompt");
-	if (!json_is_true(v)) {
-		char p[PATH_MAX_JSON];
-
-		sub(p, jpath, "prompt");
-		return fail(c, p, "expected true");
-	}
 	pin->source = FMT_PIN_PROMPT;
 	return IMP_OK;
 }
 
-static imp_err parse_hsm(struct cctx *c, json_t *o, struct fmt_config *cfg)
+#define PIN_EXPECT "{\"env\": \"VAR\"}, {\"file\": \"PATH\"} or {\"prompt\": true}"
+
+static imp_err pin_finish(struct fmt_jr *r, json_t *o, void *obj)
 {
-	static const char *const keys[] = { "module", "init_args", "token", "pin",
-					    "supervisor_pin", NULL };
-	json_t *v;
-	imp_err rc;
-
-	rc = check_keys(c, o, "hsm", keys, "module, init_args, token, pin, supervisor_pin");
-	if (rc != IMP_OK)
-		return rc;
-	v = json_object_get(o, "module");
-	if (v) {
-		const char *s = json_string_value(v);
-
-		/* A name is looked up in p11-kit's registrations when the hsm is
-		 * opened (the message there lists them: imprint hsm tokens). */
-		if (!s || !s[0] || (!strchr(s, '/') && !plain_chars(s, "-_.")) || s[0] == '.')
-			return fail(c, "hsm.module",
-				    "expected a p11-kit module name (\"softhsm2\", see 'imprint "
-				    "hsm tokens') or a path to a PKCS#11 module");
-		if (strchr(s, '/'))
-			rc = get_path(c, o, "hsm", "module", &cfg->hsm.module);
-		else
-			rc = get_str(c, o, "hsm", "module", &cfg->hsm.module);
-		if (rc != IMP_OK)
-			return rc;
-	}
-	v = json_object_get(o, "init_args");
-	if (v) {
-		const char *s = json_string_value(v);
-
-		if (!s || !s[0] || strlen(s) > 4096)
-			return fail(c, "hsm.init_args",
-				    "expected the module's C_Initialize parameter string (NSS: "
-				    "\"configdir='sql:DIR' certPrefix='' keyPrefix='' "
-				    "secmod='secmod.db'\")");
-		if (!cfg->hsm.module && !json_object_get(o, "module"))
-			return fail(c, "hsm.init_args", "needs hsm.module");
-		rc = get_str(c, o, "hsm", "init_args", &cfg->hsm.init_args);
-		if (rc != IMP_OK)
-			return rc;
-	}
-	v = json_object_get(o, "token");
-	if (v) {
-		const char *s = json_string_value(v);
-
-		if (!s || strncmp(s, "pkcs11:", 7) != 0)
-			return fail(c, "hsm.token", "expected an RFC 7512 URI (\"pkcs11:token=NAME\")");
-		rc = get_str(c, o, "hsm", "token", &cfg->hsm.token);
-		if (rc != IMP_OK)
-			return rc;
-	}
-	v = json_object_get(o, "pin");
-	if (v) {
-		rc = parse_pin(c, v, "hsm.pin", &cfg->hsm.pin);
-		if (rc != IMP_OK)
-			return rc;
-	}
-	v = json_object_get(o, "supervisor_pin");
-	if (v)
-		rc = parse_pin(c, v, "hsm.supervisor_pin", &cfg->hsm.supervisor_pin);
-	return rc;
+	(void)obj;
+	if (json_object_size(o) != 1)
+		return fmt_jr_fail(r, NULL, "expected %s", PIN_EXPECT);
+	return IMP_OK;
 }
 
-static imp_err parse_registry(struct cctx *c, json_t *o, struct fmt_config *cfg)
+static const struct fmt_jr_field pin_fields[] = {
+	{ .name = "env", .type = FMT_JR_STR, .set = set_pin_env,
+	  FMT_JR_AT(struct fmt_pin_spec, value) },
+	{ .name = "file", .type = FMT_JR_STR, .set = set_pin_file,
+	  FMT_JR_AT(struct fmt_pin_spec, value) },
+	{ .name = "prompt", .type = FMT_JR_ANY, .set = set_pin_prompt },
+	{ 0 },
+};
+
+static const struct fmt_jr_table pin_table = { .fields = pin_fields, .finish = pin_finish };
+
+static imp_err set_module(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
 {
-	static const char *const keys[] = { "url", "ca", "cert", "key", "bearer_env", NULL };
-	json_t *v;
-	imp_err rc;
+	const char *s = json_string_value(v);
 
-	rc = check_keys(c, o, "registry", keys, "url, ca, cert, key, bearer_env");
-	if (rc != IMP_OK)
-		return rc;
-	v = json_object_get(o, "url");
-	if (v) {
-		const char *s = json_string_value(v);
+	/* A name is looked up in p11-kit's registrations when the hsm is
+	 * opened (the message there lists them: imprint hsm tokens). */
+	if (!s || !s[0] || (!strchr(s, '/') && !plain_chars(s, "-_.")) || s[0] == '.' ||
+	    strlen(s) != json_string_length(v))
+		return fmt_jr_expected(r, f);
+	if (strchr(s, '/'))
+		return set_path(r, f, v, obj);
+	return fmt_jr_set_str(r, str_at(f, obj), s);
+}
 
-		if (!s || strncmp(s, "https://", 8) != 0 || !s[8])
-			return fail(c, "registry.url", "expected an https:// URL");
-		rc = get_str(c, o, "registry", "url", &cfg->registry.url);
-		if (rc != IMP_OK)
-			return rc;
-	}
-	rc = get_path(c, o, "registry", "ca", &cfg->registry.ca);
-	if (rc == IMP_OK)
-		rc = get_path(c, o, "registry", "cert", &cfg->registry.cert);
-	if (rc == IMP_OK)
-		rc = get_path(c, o, "registry", "key", &cfg->registry.key);
-	if (rc == IMP_OK)
-		rc = get_env_name(c, o, "registry", "bearer_env", &cfg->registry.bearer_env);
-	if (rc != IMP_OK)
-		return rc;
+static imp_err set_init_args(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v,
+			     void *obj)
+{
+	struct fmt_config *cfg = obj;
+	const char *s = json_string_value(v);
+
+	if (!s || !s[0] || strlen(s) > 4096 || strlen(s) != json_string_length(v))
+		return fmt_jr_expected(r, f);
+	if (!cfg->hsm.module)
+		return fmt_jr_fail(r, NULL, "needs hsm.module");
+	return fmt_jr_set_str(r, &cfg->hsm.init_args, s);
+}
+
+static imp_err set_token(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	const char *s = json_string_value(v);
+
+	if (!s || strncmp(s, "pkcs11:", 7) != 0 || strlen(s) != json_string_length(v))
+		return fmt_jr_expected(r, f);
+	return fmt_jr_set_str(r, str_at(f, obj), s);
+}
+
+static const struct fmt_jr_field hsm_fields[] = {
+	{ .name = "module", .type = FMT_JR_ANY, .set = set_module,
+	  .expect = "a p11-kit module name (\"softhsm2\", see 'imprint hsm tokens') or a path "
+		    "to a PKCS#11 module",
+	  FMT_JR_AT(struct fmt_config, hsm.module) },
+	{ .name = "init_args", .type = FMT_JR_ANY, .set = set_init_args,
+	  .expect = "the module's C_Initialize parameter string (NSS: \"configdir='sql:DIR' "
+		    "certPrefix='' keyPrefix='' secmod='secmod.db'\")" },
+	{ .name = "token", .type = FMT_JR_ANY, .set = set_token,
+	  .expect = "an RFC 7512 URI (\"pkcs11:token=NAME\")",
+	  FMT_JR_AT(struct fmt_config, hsm.token) },
+	{ .name = "pin", .type = FMT_JR_OBJECT, .sub = &pin_table, .expect = PIN_EXPECT,
+	  .offset = offsetof(struct fmt_config, hsm.pin) },
+	{ .name = "supervisor_pin", .type = FMT_JR_OBJECT, .sub = &pin_table,
+	  .expect = PIN_EXPECT, .offset = offsetof(struct fmt_config, hsm.supervisor_pin) },
+	{ 0 },
+};
+
+/* ---- registry, line ---- */
+
+static imp_err set_prefixed_url(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v,
+				void *obj, const char *scheme)
+{
+	const char *s = json_string_value(v);
+	size_t n = strlen(scheme);
+
+	if (!s || strncmp(s, scheme, n) != 0 || !s[n] || strlen(s) != json_string_length(v))
+		return fmt_jr_expected(r, f);
+	return fmt_jr_set_str(r, str_at(f, obj), s);
+}
+
+static imp_err set_https(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	return set_prefixed_url(r, f, v, obj, "https://");
+}
+
+static imp_err set_line_url(struct fmt_jr *r, const struct fmt_jr_field *f, json_t *v, void *obj)
+{
+	return set_prefixed_url(r, f, v, obj, "");
+}
+
+static imp_err registry_finish(struct fmt_jr *r, json_t *o, void *obj)
+{
+	const struct fmt_config *cfg = obj;
+
+	(void)o;
 	if (cfg->registry.cert && !cfg->registry.key)
-		return fail(c, "registry.key", "missing (required with registry.cert)");
+		return fmt_jr_fail(r, "key", "missing (required with registry.cert)");
 	if (cfg->registry.key && !cfg->registry.cert)
-		return fail(c, "registry.cert", "missing (required with registry.key)");
+		return fmt_jr_fail(r, "cert", "missing (required with registry.key)");
 	return IMP_OK;
 }
 
-static imp_err parse_line(struct cctx *c, json_t *o, struct fmt_config *cfg)
-{
-	static const char *const keys[] = { "url", "block", "quota", "connect_timeout", NULL };
-	json_t *v;
-	imp_err rc;
+static const struct fmt_jr_field registry_fields[] = {
+	{ .name = "url", .type = FMT_JR_ANY, .set = set_https, .expect = "an https:// URL",
+	  FMT_JR_AT(struct fmt_config, registry.url) },
+	{ .name = "ca", .type = FMT_JR_STR, .set = set_path,
+	  FMT_JR_AT(struct fmt_config, registry.ca) },
+	{ .name = "cert", .type = FMT_JR_STR, .set = set_path,
+	  FMT_JR_AT(struct fmt_config, registry.cert) },
+	{ .name = "key", .type = FMT_JR_STR, .set = set_path,
+	  FMT_JR_AT(struct fmt_config, registry.key) },
+	{ .name = "bearer_env", .type = FMT_JR_STR, .set = set_env_name,
+	  FMT_JR_AT(struct fmt_config, registry.bearer_env) },
+	{ 0 },
+};
 
-	rc = check_keys(c, o, "line", keys, "url, block, quota, connect_timeout");
-	if (rc != IMP_OK)
-		return rc;
-	v = json_object_get(o, "url");
-	if (!v || !json_string_value(v) || !json_string_value(v)[0])
-		return fail(c, "line.url", "expected a PostgreSQL URL (\"postgresql://...\")");
-	rc = get_str(c, o, "line", "url", &cfg->line.url);
-	if (rc == IMP_OK)
-		rc = get_unsigned(c, o, "line", "block", 1, 100000, &cfg->line.block);
-	if (rc == IMP_OK)
-		rc = get_uint(c, o, "line", "quota", 0, (uint64_t)INT64_MAX, &cfg->line.quota);
-	if (rc == IMP_OK)
-		rc = get_unsigned(c, o, "line", "connect_timeout", 1, 60,
-				  &cfg->line.connect_timeout);
-	return rc;
-}
+static const struct fmt_jr_field line_fields[] = {
+	{ .name = "url", .type = FMT_JR_ANY, .flags = FMT_JR_REQUIRED, .set = set_line_url,
+	  .expect = "a PostgreSQL URL (\"postgresql://...\")",
+	  FMT_JR_AT(struct fmt_config, line.url) },
+	{ .name = "block", .type = FMT_JR_UINT, .min = 1, .max = 100000,
+	  FMT_JR_AT(struct fmt_config, line.block) },
+	{ .name = "quota", .type = FMT_JR_UINT, .max = (uint64_t)INT64_MAX,
+	  FMT_JR_AT(struct fmt_config, line.quota) },
+	{ .name = "connect_timeout", .type = FMT_JR_UINT, .min = 1, .max = 60,
+	  FMT_JR_AT(struct fmt_config, line.connect_timeout) },
+	{ 0 },
+};
 
-static imp_err parse_top(struct cctx *c, json_t *root, struct fmt_config *cfg)
-{
-	static const char *const keys[] = { "version", "station_id", "operator", "product",
-					    "serial", "key_mode", "certificate", "organisation",
-					    "firmware", "target", "fixtures", "hsm", "registry",
-					    "quota", "journal", "line", "matter", NULL };
-	static const struct {
-		const char *key;
-		imp_err (*parse)(struct cctx *, json_t *, struct fmt_config *);
-	} sections[] = {
-		{ "product", parse_product },
-		{ "serial", parse_serial },
-		{ "certificate", parse_certificate },
-		{ "organisation", parse_organisation },
-		{ "firmware", parse_firmware },
-		{ "fixtures", parse_fixtures },
-		{ "hsm", parse_hsm },
-		{ "registry", parse_registry },
-		{ "line", parse_line },
-		{ "matter", parse_matter },
-	};
-	json_t *v;
-	imp_err rc;
+/* ---- the file ---- */
 
-	rc = check_keys(c, root, "", keys,
-			"version, station_id, operator, product, serial, key_mode, "
-			"certificate, organisation, firmware, target, fixtures, hsm, "
-			"registry, quota, journal, line, matter");
-	if (rc != IMP_OK)
-		return rc;
-	v = json_object_get(root, "version");
-	if (!v)
-		return fail(c, "version", "missing (expected 1)");
-	if (!json_is_integer(v) || json_integer_value(v) != FMT_CONFIG_VERSION)
-		return fail(c, "version", "expected 1");
-	rc = get_str(c, root, "", "station_id", &cfg->station_id);
-	if (rc != IMP_OK)
-		return rc;
-	if (strlen(cfg->station_id) > 64 || !plain_chars(cfg->station_id, "-_."))
-		return fail(c, "station_id", "expected 1 to 64 characters of A-Z a-z 0-9 - _ .");
-	rc = get_str(c, root, "", "operator", &cfg->operator_name);
-	if (rc != IMP_OK)
-		return rc;
-	v = json_object_get(root, "key_mode");
-	if (v && fmt_key_mode_parse(json_string_value(v), &cfg->key_mode) != IMP_OK)
-		return fail(c, "key_mode", "expected \"device\", \"hsm\" or \"psk\"");
-	rc = get_str(c, root, "", "target", &cfg->target);
-	if (rc != IMP_OK)
-		return rc;
-	if (!plain_chars(cfg->target, "-_.") || cfg->target[0] == '.')
-		return fail(c, "target", "expected a profile name (A-Z a-z 0-9 - _ .)");
-	rc = get_uint(c, root, "", "quota", 0, (uint64_t)INT64_MAX, &cfg->quota);
-	if (rc != IMP_OK)
-		return rc;
-	rc = get_path(c, root, "", "journal", &cfg->journal);
-	if (rc != IMP_OK)
-		return rc;
-	for (size_t i = 0; i < IMP_ARRAY_SIZE(sections); i++) {
-		v = json_object_get(root, sections[i].key);
-		if (!v)
-			continue;
-		if (!json_is_object(v) && strcmp(sections[i].key, "fixtures") != 0)
-			return fail(c, sections[i].key, "expected an object");
-		rc = sections[i].parse(c, v, cfg);
-		if (rc != IMP_OK)
-			return rc;
-	}
-	return IMP_OK;
-}
+/* A section: its rows fill the same struct (offset 0). */
+#define SECTION(key, rows) \
+	{ .name = key, .type = FMT_JR_OBJECT, .sub = &(const struct fmt_jr_table){ .fields = rows } }
+#define SECTION_CHECKED(key, rows, check) \
+	{ .name = key, .type = FMT_JR_OBJECT, \
+	  .sub = &(const struct fmt_jr_table){ .fields = rows, .finish = check } }
+
+static const struct fmt_jr_field top_fields[] = {
+	{ .name = "version", .type = FMT_JR_ANY, .flags = FMT_JR_REQUIRED, .set = set_version,
+	  .expect = "1" },
+	{ .name = "station_id", .type = FMT_JR_STR, .set = set_station_id,
+	  FMT_JR_AT(struct fmt_config, station_id) },
+	{ .name = "operator", .type = FMT_JR_STR, FMT_JR_AT(struct fmt_config, operator_name) },
+	SECTION("product", product_fields),
+	SECTION("serial", serial_fields),
+	{ .name = "key_mode", .type = FMT_JR_ANY, .set = set_key_mode,
+	  .expect = "\"device\", \"hsm\" or \"psk\"" },
+	SECTION("certificate", certificate_fields),
+	SECTION("organisation", organisation_fields),
+	SECTION("firmware", firmware_fields),
+	{ .name = "target", .type = FMT_JR_STR, .set = set_target,
+	  FMT_JR_AT(struct fmt_config, target) },
+	{ .name = "fixtures", .type = FMT_JR_ARRAY, .min = 1, .max = FIXTURES_MAX,
+	  .sub = &fixture_table, .expect = "an array of 1 to 64 fixtures",
+	  .offset = offsetof(struct fmt_config, fixtures),
+	  .count_offset = offsetof(struct fmt_config, fixture_count) },
+	SECTION("hsm", hsm_fields),
+	SECTION_CHECKED("registry", registry_fields, registry_finish),
+	{ .name = "quota", .type = FMT_JR_UINT, .max = (uint64_t)INT64_MAX,
+	  FMT_JR_AT(struct fmt_config, quota) },
+	{ .name = "journal", .type = FMT_JR_STR, .set = set_path,
+	  FMT_JR_AT(struct fmt_config, journal) },
+	SECTION("line", line_fields),
+	SECTION_CHECKED("matter", matter_fields, matter_finish),
+	{ 0 },
+};
+
+static const struct fmt_jr_table config_table = { .fields = top_fields };
 
 /* Defaults that depend on other fields, applied after parsing. */
 static imp_err finish(struct fmt_config *cfg)
@@ -1063,46 +899,50 @@ static char *dir_of(const char *path)
 
 imp_err fmt_config_load(const char *path, struct fmt_config *cfg, char *err_buf)
 {
-	struct cctx c;
+	struct cctx c = { NULL };
+	struct fmt_jr r;
+	char msg[FMT_CONFIG_ERR_MAX] = "";
 	uint8_t *data = NULL;
 	size_t n = 0;
 	json_t *root = NULL;
 	json_error_t jerr;
 	imp_err rc;
 
-	memset(&c, 0, sizeof(c));
 	if (err_buf)
 		err_buf[0] = '\0';
+	fmt_jr_init(&r, &c);
 	rc = set_defaults(cfg);
-	if (rc != IMP_OK) {
-		oom(&c);
-		goto cleanup;
+	if (rc == IMP_OK) {
+		cfg->path = strdup(path);
+		cfg->dir = dir_of(path);
+		if (!cfg->path || !cfg->dir)
+			rc = IMP_ERR_NOMEM;
 	}
-	cfg->path = strdup(path);
-	cfg->dir = dir_of(path);
-	if (!cfg->path || !cfg->dir) {
-		rc = oom(&c);
+	if (rc != IMP_OK) {
+		snprintf(msg, sizeof(msg), "config: out of memory");
 		goto cleanup;
 	}
 	c.dir = cfg->dir;
 	rc = imp_read_file(path, &data, &n);
 	if (rc != IMP_OK) {
-		snprintf(c.msg, sizeof(c.msg), "config: %s: cannot read the file", path);
+		snprintf(msg, sizeof(msg), "config: %s: cannot read the file", path);
 		goto cleanup;
 	}
 	root = json_loadb((const char *)data, n, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		snprintf(c.msg, sizeof(c.msg), "config: line %d column %d: %s", jerr.line,
-			 jerr.column, jerr.text);
+		snprintf(msg, sizeof(msg), "config: line %d column %d: %s", jerr.line, jerr.column,
+			 jerr.text);
 		rc = IMP_ERR_CONFIG;
 		goto cleanup;
 	}
-	rc = parse_top(&c, root, cfg);
-	if (rc != IMP_OK)
+	rc = fmt_jr_object(&r, root, &config_table, cfg);
+	if (rc != IMP_OK) {
+		snprintf(msg, sizeof(msg), "config: %.500s", r.msg);
 		goto cleanup;
+	}
 	rc = finish(cfg);
 	if (rc != IMP_OK) {
-		oom(&c);
+		snprintf(msg, sizeof(msg), "config: out of memory");
 		goto cleanup;
 	}
 	rc = fmt_config_load_profiles(cfg, err_buf);
@@ -1110,11 +950,9 @@ imp_err fmt_config_load(const char *path, struct fmt_config *cfg, char *err_buf)
 	free(data);
 	return rc; /* (logged there) */
 cleanup:
-	if (rc != IMP_OK) {
-		IMP_ERROR("%s", c.msg);
-		if (err_buf)
-			snprintf(err_buf, FMT_CONFIG_ERR_MAX, "%s", c.msg);
-	}
+	IMP_ERROR("%s", msg);
+	if (err_buf)
+		snprintf(err_buf, FMT_CONFIG_ERR_MAX, "%s", msg);
 	json_decref(root);
 	free(data);
 	return rc;

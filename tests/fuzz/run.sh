@@ -6,7 +6,7 @@ set -eu
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD_DIR:-$SRC/build-fuzz}
 RUNS=${1:-1000000}
-TARGETS="fuzz_board_frame fuzz_board_rsp fuzz_board_apdu fuzz_board_memmap fuzz_formats_matter fuzz_wire_factory"
+TARGETS="fuzz_board_frame fuzz_board_rsp fuzz_board_apdu fuzz_board_memmap fuzz_formats_config fuzz_formats_matter fuzz_wire_factory"
 
 cmake -S "$SRC" -B "$BUILD" -DIMPRINT_FUZZ=ON -DCMAKE_C_COMPILER=clang \
 	-DCMAKE_BUILD_TYPE=Debug >/dev/null

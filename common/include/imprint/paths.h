@@ -17,6 +17,7 @@
 #ifndef IMPRINT_PATHS_H
 #define IMPRINT_PATHS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "imprint/err.h"
@@ -37,5 +38,14 @@ imp_err imp_self_dir(char *out, size_t cap);
  * caller's message). Logs nothing.
  */
 imp_err imp_data_dir(const char *installed, const char *in_source, char *out, size_t cap);
+
+/*
+ * NAME.json in the directory dir (its first dlen bytes): true, with its
+ * path in out, when it is there and readable. imp_json_in_path does the
+ * same for each directory of a colon-separated list (an environment
+ * variable's search path; NULL or "" is none) and stops at the first.
+ */
+bool imp_json_in_dir(const char *dir, size_t dlen, const char *name, char *out, size_t cap);
+bool imp_json_in_path(const char *list, const char *name, char *out, size_t cap);
 
 #endif

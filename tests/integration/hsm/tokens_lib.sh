@@ -12,40 +12,9 @@
 # and calls run_token "MODES-SUPPORTED" "MODES-REFUSED".
 set -uo pipefail
 
-T=$(mktemp -d)
-DATA=$T/data
-VB_PID=
-PIDS=()
-pass=0
-fail=0
-
-tokens_cleanup() {
-	[ -n "$VB_PID" ] && kill "$VB_PID" 2>/dev/null && wait "$VB_PID" 2>/dev/null
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
-	# KEEP=1 keeps the folder for a post-mortem.
-	if [ -n "${KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap tokens_cleanup EXIT
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if "$@"; then ok; else bad "$*"; fi; }
-finish() {
-	echo "$pass passed, $fail failed"
-	[ "$fail" = 0 ]
-}
-
-b64url_decode() {
-	local s
-	s=$(printf '%s' "$1" | tr '_-' '/+')
-	case $((${#s} % 4)) in
-	2) s="$s==" ;;
-	3) s="$s=" ;;
-	esac
-	printf '%s' "$s" | openssl base64 -d -A
-}
+# The counters, start_vboard/stop_vboard, b64url_decode, the fixtures of
+# $T/endpoints and the clean-up at exit (the vboard, then every PID in PIDS).
+. "$(dirname "${BASH_SOURCE[0]}")/../provision/lib.sh"
 
 # A free TCP port on loopback (nothing listens on it now).
 free_port() {
@@ -61,38 +30,10 @@ free_port() {
 	return 1
 }
 
-# start_vboard DIR N: N blank boards, endpoints in $T/endpoints
-start_vboard() {
-	local dir=$1 n=$2
-	rm -f "$T/endpoints" "$T/vb.ready"
-	"$VBOARD" --boards "$n" --state-dir "$dir" --latency 0 \
-		--endpoints "$T/endpoints" >"$T/vb.ready" 2>>"$T/vboard.log" &
-	VB_PID=$!
-	for _ in $(seq 1 200); do
-		grep -q '"ready"' "$T/vb.ready" 2>/dev/null && return 0
-		kill -0 "$VB_PID" 2>/dev/null || return 1
-		sleep 0.05
-	done
-	return 1
-}
-
-stop_vboard() {
-	[ -n "$VB_PID" ] && kill "$VB_PID" 2>/dev/null && wait "$VB_PID" 2>/dev/null
-	VB_PID=
-}
-
 # write_config FILE MODE: the token's hsm section, fixtures from $T/endpoints
 write_config() {
-	local file=$1 mode=$2 fixtures="" i=0 rsp uart
-	if [ -f "$T/endpoints" ]; then
-		while IFS= read -r line; do
-			rsp=$(printf '%s' "$line" | sed -n 's/.*"rsp":"\([^"]*\)".*/\1/p')
-			uart=$(printf '%s' "$line" | sed -n 's/.*"uart":"\([^"]*\)".*/\1/p')
-			[ -n "$rsp" ] || continue
-			i=$((i + 1))
-			fixtures="$fixtures${fixtures:+,}{\"name\":\"F$i\",\"probe\":\"$rsp\",\"uart\":\"$uart\"}"
-		done <"$T/endpoints"
-	fi
+	local file=$1 mode=$2 fixtures
+	fixtures=$(fixtures_json)
 	cat >"$file" <<EOC
 {"version": 1, "station_id": "token-test", "key_mode": "$mode",
  "product": {"sku": "TOK-1"}, "serial": {"prefix": "TOK", "width": 6}

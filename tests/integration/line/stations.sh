@@ -14,14 +14,8 @@ station_dir() {
 
 # station_config S QUOTA BLOCK ENDPOINTS: DATA_S/c.json with S's fixtures.
 station_config() {
-	local s=$1 quota=$2 block=$3 ep=$4 fx="" i=0 rsp uart line
-	while IFS= read -r line; do
-		rsp=$(printf '%s' "$line" | sed -n 's/.*"rsp":"\([^"]*\)".*/\1/p')
-		uart=$(printf '%s' "$line" | sed -n 's/.*"uart":"\([^"]*\)".*/\1/p')
-		[ -n "$rsp" ] || continue
-		i=$((i + 1))
-		fx="$fx${fx:+,}{\"name\":\"F$i\",\"probe\":\"$rsp\",\"uart\":\"$uart\"}"
-	done <"$ep"
+	local s=$1 quota=$2 block=$3 ep=$4 fx
+	fx=$(fixtures_json rsp_probe "$ep")
 	cat >"$T/s$s/c.json" <<EOC
 {"version": 1, "station_id": "station-$s", "key_mode": "device",
  "serial": {"prefix": "LN", "width": 7},

@@ -1,17 +1,23 @@
 # Shared by the provisioning tests: start virtual boards, write a station
 # configuration for them, read a board's non-volatile state, and verify
-# records with openssl only. Source it after setting IMPRINT and VBOARD.
+# records with openssl only; the pass/fail counters. Source it after setting
+# IMPRINT and VBOARD (the token tests' tokens_lib.sh builds on it).
 set -uo pipefail
 
 T=$(mktemp -d)
 DATA=$T/data
 VB_PID=
+PIDS=() # other processes a test starts: stopped by PID at exit
 pass=0
 fail=0
 
 cleanup() {
 	[ -n "$VB_PID" ] && kill "$VB_PID" 2>/dev/null && wait "$VB_PID" 2>/dev/null
-	rm -rf "$T"
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	# KEEP=1 keeps the folder for a post-mortem.
+	if [ -n "${KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
 
@@ -55,17 +61,33 @@ stop_vboard() {
 	VB_PID=
 }
 
+# endpoint_field NAME LINE: a string member of a line of $T/endpoints.
+endpoint_field() { printf '%s' "$2" | sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+
+# The board's RSP server, as a probe URI (a line of $T/endpoints).
+rsp_probe() { endpoint_field rsp "$1"; }
+
+# fixtures_json [PROBE_FN [ENDPOINTS]]: the fixtures of the boards in
+# ENDPOINTS (default $T/endpoints), as the members of a configuration's
+# "fixtures" array (F1, F2, ...), each probe made by PROBE_FN from the
+# board's line (default rsp_probe: its RSP server); nothing without the file.
+fixtures_json() {
+	local probe_fn=${1:-rsp_probe} ep=${2:-$T/endpoints} fixtures="" i=0 probe line
+	[ -f "$ep" ] || return 0
+	while IFS= read -r line; do
+		probe=$("$probe_fn" "$line")
+		[ -n "$probe" ] || continue
+		i=$((i + 1))
+		fixtures="$fixtures${fixtures:+,}{\"name\":\"F$i\",\"probe\":\"$probe\",\"uart\":\"$(endpoint_field uart "$line")\"}"
+	done <"$ep"
+	printf '%s' "$fixtures"
+}
+
 # write_config FILE KEY_MODE [EXTRA_JSON_MEMBERS]: fixtures from $T/endpoints
 write_config() {
 	local file=$1 mode=$2 extra=${3:-}
-	local fixtures="" i=0 rsp uart
-	while IFS= read -r line; do
-		rsp=$(printf '%s' "$line" | sed -n 's/.*"rsp":"\([^"]*\)".*/\1/p')
-		uart=$(printf '%s' "$line" | sed -n 's/.*"uart":"\([^"]*\)".*/\1/p')
-		[ -n "$rsp" ] || continue
-		i=$((i + 1))
-		fixtures="$fixtures${fixtures:+,}{\"name\":\"F$i\",\"probe\":\"$rsp\",\"uart\":\"$uart\"}"
-	done <"$T/endpoints"
+	local fixtures
+	fixtures=$(fixtures_json)
 	cat >"$file" <<EOC
 {"version": 1, "station_id": "demo-station", "key_mode": "$mode",
  "product": {"sku": "TEST-S1"}, "serial": {"prefix": "TST", "width": 6},

@@ -12,42 +12,10 @@
 IMPRINT=$1
 VBOARD=$2
 PART=${3:-all}
-OPENOCD=${OPENOCD:-$(command -v openocd)}
-. "$(dirname "$0")/lib.sh"
-SRC=$(cd "$(dirname "$0")/../../.." && pwd)
-# A copy under this run's directory: its path names this run's OpenOCDs.
-CFG=$T/vboard-nrf52840.cfg
-cp "$SRC/board/openocd/vboard-nrf52840.cfg" "$CFG"
+OOCD_CFG=vboard-nrf52840.cfg
+. "$(dirname "$0")/openocd_lib.sh"
 KILLS=${KILLS:-50}
 RANDOM=${KILL_SEED:-1212}
-
-if [ -z "$OPENOCD" ]; then
-	echo "FAIL: openocd not installed (scripts/setup installs it)"
-	exit 1
-fi
-prepare || exit 1
-
-# write_oocd_config FILE KEY_MODE: openocd:// fixtures from $T/endpoints
-write_oocd_config() {
-	local file=$1 mode=$2 fixtures="" i=0 bb uart
-	while IFS= read -r line; do
-		bb=$(printf '%s' "$line" | sed -n 's/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p')
-		uart=$(printf '%s' "$line" | sed -n 's/.*"uart":"\([^"]*\)".*/\1/p')
-		[ -n "$bb" ] || continue
-		i=$((i + 1))
-		fixtures="$fixtures${fixtures:+,}{\"name\":\"F$i\",\"probe\":\"openocd://$CFG?set.VBOARD_PORT=$bb&exe=$OPENOCD\",\"uart\":\"$uart\"}"
-	done <"$T/endpoints"
-	cat >"$file" <<EOC
-{"version": 1, "station_id": "demo-station", "key_mode": "$mode", "target": "nordic-nrf52840",
- "product": {"sku": "TEST-S1"}, "serial": {"prefix": "TST", "width": 6},
- "firmware": {"image": "$DATA/demo/firmware.bin", "signature": "$DATA/demo/firmware.sig"},
- "fixtures": [$fixtures]}
-EOC
-}
-
-# PIDs of the OpenOCDs started with this run's configuration file (its
-# path is unique to the run).
-our_openocds() { pgrep -f -- "-f $CFG" || true; }
 
 # oocd_read PORT ADDR: what OpenOCD reads there now ("mdw"), or its error.
 oocd_read() {
@@ -60,14 +28,14 @@ modes="device hsm psk"
 for mode in $modes; do
 	start_vboard "$T/st-$mode" 4 --chip nordic-nrf52840 --revision legacy,hardened,legacy,hardened \
 		--bitbang 0 || { bad "$mode: vboard did not start"; continue; }
-	write_oocd_config "$T/c-$mode.json" "$mode"
+	write_oocd_config "$T/c-$mode.json" "$mode" nordic-nrf52840
 	"$IMPRINT" --data-dir "$DATA" --config "$T/c-$mode.json" provision >"$T/p-$mode.out" 2>"$T/p-$mode.err"
 	check test $? = 0
 	check grep -q "boards: 4 done, 0 already done, 0 failed" "$T/p-$mode.out"
 	# Every uid of this vboard DONE, its record claims a verified debug lock.
 	while IFS= read -r line; do
 		uid=$(printf '%s' "$line" | sed -n 's/.*"uid":"\([^"]*\)".*/\1/p')
-		bb=$(printf '%s' "$line" | sed -n 's/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p')
+		bb=$(bitbang_port "$line")
 		rev=$(printf '%s' "$line" | sed -n 's/.*"revision":"\([^"]*\)".*/\1/p')
 		[ -n "$uid" ] || continue
 		check test "$(sql "select state from boards where uid='$uid'")" = DONE
@@ -93,7 +61,7 @@ if [ "$PART" = provision ]; then
 fi
 start_vboard "$T/st-kill" 2 --chip nordic-nrf52840 --revision legacy,hardened --bitbang 0 ||
 	bad "kill: vboard did not start"
-write_oocd_config "$T/c-kill.json" device
+write_oocd_config "$T/c-kill.json" device nordic-nrf52840
 orphans=0
 for i in $(seq 1 "$KILLS"); do
 	"$IMPRINT" --data-dir "$DATA" --config "$T/c-kill.json" provision >/dev/null 2>>"$T/kill.err" &

@@ -14,36 +14,10 @@
 # usage: openocd_stm32u5.sh IMPRINT VBOARD
 IMPRINT=$1
 VBOARD=$2
-OPENOCD=${OPENOCD:-$(command -v openocd)}
-. "$(dirname "$0")/lib.sh"
-SRC=$(cd "$(dirname "$0")/../../.." && pwd)
-CFG=$T/vboard-stm32u5.cfg
-cp "$SRC/board/openocd/vboard-stm32u5.cfg" "$CFG"
-if [ -z "$OPENOCD" ]; then
-	echo "FAIL: openocd not installed (scripts/setup installs it)"
-	exit 1
-fi
-prepare || exit 1
-
-# write_oocd_config FILE TARGET: openocd:// fixtures from $T/endpoints
-write_oocd_config() {
-	local file=$1 target=$2 fixtures="" i=0 bb uart
-	while IFS= read -r line; do
-		bb=$(printf '%s' "$line" | sed -n 's/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p')
-		uart=$(printf '%s' "$line" | sed -n 's/.*"uart":"\([^"]*\)".*/\1/p')
-		[ -n "$bb" ] || continue
-		i=$((i + 1))
-		fixtures="$fixtures${fixtures:+,}{\"name\":\"F$i\",\"probe\":\"openocd://$CFG?set.VBOARD_PORT=$bb&exe=$OPENOCD\",\"uart\":\"$uart\"}"
-	done <"$T/endpoints"
-	cat >"$file" <<EOC
-{"version": 1, "station_id": "demo-station", "key_mode": "device", "target": "$target",
- "product": {"sku": "TEST-U5"}, "serial": {"prefix": "TU5", "width": 6},
- "firmware": {"image": "$DATA/demo/firmware.bin", "signature": "$DATA/demo/firmware.sig"},
- "fixtures": [$fixtures]${3:+, $3}}
-EOC
-}
-our_openocds() { pgrep -f -- "-f $CFG" || true; }
-field() { printf '%s' "$2" | sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+OOCD_CFG=vboard-stm32u5.cfg
+OOCD_SKU=TEST-U5
+OOCD_PREFIX=TU5
+. "$(dirname "$0")/openocd_lib.sh"
 # oocd_outside PORT: a fresh OpenOCD's view of the board: RDP, UID, a flash read
 oocd_outside() {
 	timeout 30 "$OPENOCD" -c "set VBOARD_PORT $1" -f "$CFG" -c "gdb_port disabled; tcl_port disabled; telnet_port disabled" \
@@ -60,12 +34,11 @@ uid_words() {
 }
 
 start_vboard "$T/st" 4 --chip st-stm32u5 --bitbang 0 || bad "vboard did not start"
-write_oocd_config "$T/c.json" st-stm32u5
+write_oocd_config "$T/c.json" device st-stm32u5
 # Before: SWD and UART name the same board (imprint board info).
 line=$(sed -n 1p "$T/endpoints")
-bb=$(printf '%s' "$line" | sed -n 's/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p')
 out=$("$IMPRINT" --data-dir "$DATA" board info --profile st-stm32u5 \
-	--probe "openocd://$CFG?set.VBOARD_PORT=$bb&exe=$OPENOCD" --uart "$(field uart "$line")" 2>&1)
+	--probe "$(oocd_probe "$line")" --uart "$(endpoint_field uart "$line")" 2>&1)
 check grep -q "uid match        yes" <<<"$out"
 # A dry run reads each board and prints its plan; it spends nothing.
 before=$(sql "select count(*) from boards")
@@ -74,17 +47,17 @@ check test $? = 0
 check test "$(grep -c '^ 2\. fuse_burn\[14\] write32 0x40022028 <- 0x08000000' "$T/dry.out")" = 4
 check test "$(grep -c '^    runs now: yes' "$T/dry.out")" = 8
 check test "$(sql "select count(*) from boards")" = "$before"
-out=$(oocd_outside "$(sed -n 's/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p' "$T/endpoints" | head -1)")
+out=$(oocd_outside "$(bitbang_port "$(sed -n 1p "$T/endpoints")")")
 check grep -q "RDP=0xAA" <<<"$out"
 "$IMPRINT" --data-dir "$DATA" --config "$T/c.json" provision >"$T/p.out" 2>"$T/p.err"
 check test $? = 0
 check grep -q "boards: 4 done, 0 already done, 0 failed" "$T/p.out"
 grep -q "boards: 4 done" "$T/p.out" || tail -20 "$T/p.err"
 while IFS= read -r line; do
-	uid=$(field uid "$line")
-	uid96=$(field uid96 "$line")
-	uart=$(field uart "$line")
-	bb=$(printf '%s' "$line" | sed -n 's/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p')
+	uid=$(endpoint_field uid "$line")
+	uid96=$(endpoint_field uid96 "$line")
+	uart=$(endpoint_field uart "$line")
+	bb=$(bitbang_port "$line")
 	[ -n "$uid" ] || continue
 	check test "$(sql "select state from boards where uid='$uid'")" = DONE
 	jws=$(sql "select o.jws from outbox o join boards b on b.serial=o.serial where b.uid='$uid' and o.kind='identity'")
@@ -97,7 +70,7 @@ while IFS= read -r line; do
 	if grep -q "FLASH=0x08000000: [0-9a-f]" <<<"$out"; then bad "$uid: flash readable after the lock"; else ok; fi
 	# After: SWD and UART still agree, and the agent says LOCKED.
 	out=$("$IMPRINT" --data-dir "$DATA" board info --profile st-stm32u5 \
-		--probe "openocd://$CFG?set.VBOARD_PORT=$bb&exe=$OPENOCD" --uart "$uart" 2>&1)
+		--probe "$(oocd_probe "$line")" --uart "$uart" 2>&1)
 	check grep -q "uid match        yes" <<<"$out"
 	check grep -q "lifecycle        locked" <<<"$out"
 done <"$T/endpoints"
@@ -108,11 +81,11 @@ stop_vboard
 # A part whose option load never takes the RDP (--tamper-lock): the station
 # reads FLASH_OPTR back as 0xAA after the reload and refuses to call it locked.
 start_vboard "$T/st-t" 1 --chip st-stm32u5 --bitbang 0 --tamper-lock || bad "vboard did not start"
-write_oocd_config "$T/ct.json" st-stm32u5
+write_oocd_config "$T/ct.json" device st-stm32u5
 "$IMPRINT" --data-dir "$DATA" --config "$T/ct.json" provision >"$T/pt.out" 2>"$T/pt.err"
 check test $? = 12
 check grep -q "the chip reports itself open (lock_status); the board is NOT locked" "$T/pt.err"
-uid=$(field uid "$(sed -n 1p "$T/endpoints")")
+uid=$(endpoint_field uid "$(sed -n 1p "$T/endpoints")")
 check test "$(sql "select state from boards where uid='$uid'")" != DONE
 check test -z "$(sql "select o.jws from outbox o join boards b on b.serial=o.serial where b.uid='$uid' and o.kind='identity'")"
 stop_vboard
@@ -149,7 +122,7 @@ check test $? = 3
 check grep -q 'refused by rule permanent-without-opt-in.*not under "if": "\$permanent"' <<<"$out"
 start_vboard "$T/st2" 1 --chip st-stm32u5 --bitbang 0 || bad "vboard did not start"
 export IMPRINT_PROFILE_PATH=$T/prof
-write_oocd_config "$T/c2.json" st-stm32u5-rdp2 '"hsm": {"supervisor_pin": {"env": "TEST_SUP_PIN"}}'
+write_oocd_config "$T/c2.json" device st-stm32u5-rdp2 '"hsm": {"supervisor_pin": {"env": "TEST_SUP_PIN"}}'
 D2=$T/data2
 cp -a "$DATA" "$D2"
 rm -f "$D2/supervisor"
@@ -163,9 +136,9 @@ TEST_SUP_PIN=s3cret-sup "$IMPRINT" --data-dir "$D2" --config "$T/c2.json" superv
 TEST_SUP_PIN=wrong-pin "$IMPRINT" --data-dir "$D2" --config "$T/c2.json" provision >"$T/p2.out" 2>"$T/p2.err"
 check test $? = 7
 check grep -q "wrong supervisor pin: the permanent lock is not authorised" "$T/p2.err"
-uid=$(field uid "$(sed -n 1p "$T/endpoints")")
+uid=$(endpoint_field uid "$(sed -n 1p "$T/endpoints")")
 check test -z "$(sqlite3 "$D2/journal.sqlite" "select state from boards where uid='$uid'")"
-out=$(oocd_outside "$(sed -n 's/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p' "$T/endpoints")")
+out=$(oocd_outside "$(bitbang_port "$(sed -n 1p "$T/endpoints")")")
 check grep -q "RDP=0xAA" <<<"$out"
 # With the supervisor's pin the permanent lock is burned, and the station,
 # which can no longer read the part, does not call it locked.

@@ -77,10 +77,10 @@ static void test_errors_name_the_field(void **state)
 	expect_error("[]", "one JSON object");
 	expect_error(BASE_HEAD MEM ",\"colour\":1}", "colour: unknown key");
 	expect_error("{\"format\":\"imprint-profile/2\"}", "format: \"imprint-profile/2\"");
-	expect_error(BASE_HEAD "\"note\":\"x\"}", "memory: required");
+	expect_error(BASE_HEAD "\"note\":\"x\"}", "memory: missing (expected a non-empty array of regions)");
 	expect_error("{\"format\":\"imprint-profile/1\",\"name\":\"t\",\"description\":\"d\","
 		     "\"hardware_tested\":false,\"uid\":{\"addr\":\"0x1000\",\"len\":0}," MEM "}",
-		     "uid.len: must be 1..64");
+		     "uid.len: expected a number from 1 to 64");
 	expect_error("{\"format\":\"imprint-profile/1\",\"name\":\"t\",\"description\":\"d\","
 		     "\"hardware_tested\":false,\"uid\":{\"addr\":\"0x1g\",\"len\":4}," MEM "}",
 		     "uid.addr: expected a number");
@@ -94,18 +94,18 @@ static void test_errors_name_the_field(void **state)
 	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"poke\"}]}}",
 		     "sequences.x[0].op: unknown op");
 	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"poll32\",\"addr\":1,"
-		     "\"value\":0}]}}", "sequences.x[0].mask: required for op poll32");
+		     "\"value\":0}]}}", "sequences.x[0].mask: missing");
 	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"reset\",\"addr\":1}]}}",
 		     "sequences.x[0].addr: unknown key");
 	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[]}}", "sequences.x: expected a non-empty");
 	expect_error(BASE_HEAD MEM ",\"fuses\":{\"supported\":[\"debug_lock\"]}}",
 		     "no fuse_burn sequence");
-	expect_error(BASE_HEAD MEM ",\"fuses\":{\"supported\":[\"qfuse\"]}}", "unknown fuse");
+	expect_error(BASE_HEAD MEM ",\"fuses\":{\"supported\":[\"qfuse\"]}}", "fuses.supported[0]: expected \"debug_lock\" or \"boot_lock\"");
 	expect_error(BASE_HEAD MEM ",\"agent\":{\"protocol\":2}}", "agent.protocol");
 	expect_error(BASE_HEAD MEM ",\"agent\":{\"slots\":{\"device\":9}}}", "agent.slots");
 	expect_error(BASE_HEAD MEM ",\"uid\":{}}", "duplicate");
 	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"write32\",\"addr\":-1,"
-		     "\"value\":1}]}}", "sequences.x[0].addr: number out of range");
+		     "\"value\":1}]}}", "sequences.x[0].addr: expected a number from 0 to 0xffffffff");
 	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"write32\",\"addr\":"
 		     "\"0x100000000\",\"value\":1}]}}", "sequences.x[0].addr");
 }
@@ -165,7 +165,7 @@ static void test_new_step_keys(void **state)
 	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"read32\",\"ap\":1,"
 		     "\"addr\":\"0x1002\",\"var\":\"v\"}]}}", "register offset");
 	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"read32\",\"ap\":300,"
-		     "\"addr\":4,\"var\":\"v\"}]}}", "0..255");
+		     "\"addr\":4,\"var\":\"v\"}]}}", "sequences.x[0].ap: expected a number from 0 to 255");
 	expect_error(BASE_HEAD MEM ",\"sequences\":{\"x\":[{\"op\":\"reset\",\"if\":\"v\"}]}}",
 		     "if");
 	expect_error(BASE_HEAD MEM ",\"connect\":{\"reset\":1}}", "connect.reset");

@@ -1,40 +1,5 @@
-#include <stdio.h>
-#include <unistd.h>
-
-#include "fmt_test.h"
-
-#include "formats/config.h"
-
-static char dir[] = "/tmp/fmt-config-XXXXXX";
-static char file[64];
-
-static int setup(void **state)
-{
-	(void)state;
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(file, sizeof(file), "%s/station.json", dir);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	unlink(file);
-	rmdir(dir);
-	return 0;
-}
-
-/* Write text to the temp config file and load it. */
-static imp_err load_text(const char *text, struct fmt_config *cfg, char err[FMT_CONFIG_ERR_MAX])
-{
-	FILE *f = fopen(file, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	return fmt_config_load(file, cfg, err);
-}
+/* The station configuration: the example, defaults, and each kind of refusal with its message. */
+#include "config_test.h"
 
 static void test_example_loads(void **state)
 {
@@ -123,16 +88,6 @@ static void test_defaults(void **state)
 	fmt_config_release(&b);
 }
 
-static void expect_error(const char *text, const char *message)
-{
-	struct fmt_config cfg;
-	char err[FMT_CONFIG_ERR_MAX];
-
-	assert_int_equal(load_text(text, &cfg, err), IMP_ERR_CONFIG);
-	assert_string_equal(err, message);
-	fmt_config_release(&cfg);
-}
-
 static void expect_error_prefix(const char *text, const char *prefix)
 {
 	struct fmt_config cfg;
@@ -156,7 +111,7 @@ static void test_unknown_keys(void **state)
 		     "config: fixtures[1].speed: unknown key (expected name, probe, uart, baud, "
 		     "reader)");
 	expect_error("{\"version\": 1, \"hsm\": {\"pin\": {\"envv\": \"X\"}}}",
-		     "config: hsm.pin.envv: unknown key (expected env, file or prompt)");
+		     "config: hsm.pin.envv: unknown key (expected env, file, prompt)");
 	expect_error("{\"version\": 1, \"certificate\": {\"subject\": {\"XX\": \"x\"}}}",
 		     "config: certificate.subject.XX: unknown key (expected C, ST, L, O, OU, CN, "
 		     "serialNumber)");
@@ -297,13 +252,13 @@ static void test_paths_and_probes(void **state)
 				   "\"rsp://[::1]:3333\", \"uart\": \"/dev/ttyACM0\", \"baud\": "
 				   "115200}], \"quota\": 0}",
 				   &cfg, err), IMP_OK);
-	snprintf(want, sizeof(want), "%s/fw.bin", dir);
+	snprintf(want, sizeof(want), "%s/fw.bin", config_dir);
 	assert_string_equal(cfg.firmware.image, want);
 	assert_string_equal(cfg.firmware.signature, "/abs/fw.sig");
-	snprintf(want, sizeof(want), "%s/lib/p11.so", dir);
+	snprintf(want, sizeof(want), "%s/lib/p11.so", config_dir);
 	assert_string_equal(cfg.hsm.module, want);
 	assert_int_equal(cfg.hsm.pin.source, FMT_PIN_FILE);
-	snprintf(want, sizeof(want), "%s/pin.txt", dir);
+	snprintf(want, sizeof(want), "%s/pin.txt", config_dir);
 	assert_string_equal(cfg.hsm.pin.value, want);
 	assert_string_equal(cfg.fixtures[0].probe_host, "::1");
 	assert_int_equal(cfg.fixtures[0].probe_port, 3333);
@@ -422,5 +377,5 @@ int main(void)
 	};
 
 	imp_log_set_level(IMP_LOG_QUIET);
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, config_setup, config_teardown);
 }

@@ -1,51 +1,6 @@
 /* The "matter" object of the station configuration (docs/MATTER.md). */
-#include <stdio.h>
-#include <unistd.h>
-
-#include "fmt_test.h"
-
-#include "formats/config.h"
+#include "config_test.h"
 #include "formats/matter.h"
-
-static char dir[] = "/tmp/fmt-config-matter-XXXXXX";
-static char file[80];
-
-static int setup(void **state)
-{
-	(void)state;
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(file, sizeof(file), "%s/station.json", dir);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	unlink(file);
-	rmdir(dir);
-	return 0;
-}
-
-static imp_err load_text(const char *text, struct fmt_config *cfg, char err[FMT_CONFIG_ERR_MAX])
-{
-	FILE *f = fopen(file, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	return fmt_config_load(file, cfg, err);
-}
-
-static void expect_error(const char *text, const char *message)
-{
-	struct fmt_config cfg;
-	char err[FMT_CONFIG_ERR_MAX];
-
-	assert_int_equal(load_text(text, &cfg, err), IMP_ERR_CONFIG);
-	assert_string_equal(err, message);
-	fmt_config_release(&cfg);
-}
 
 static void test_absent_and_defaults(void **state)
 {
@@ -149,5 +104,5 @@ int main(void)
 	};
 
 	imp_log_set_level(IMP_LOG_QUIET);
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, config_setup, config_teardown);
 }

@@ -4,7 +4,6 @@
  * Host-side checks use OpenSSL (verify, ECDH, key unwrap, CMAC, ECB).
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,55 +23,10 @@
 
 #include "formats/ecdsa_der.h"
 #include "hsm/hsm.h"
+#include "hsm_fixture.h"
 #include "hsm/hsm_raw.h"
 #include "hsm_int.h"
 #include "imprint/util.h"
-
-struct fx {
-	char dir[64];
-	struct hsm *h;
-	struct hsm_session *s;
-};
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	strcpy(f->dir, "/tmp/imp-hsm-test-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(hsm_embedded_create(f->dir), IMP_OK);
-	assert_int_equal(hsm_embedded_open(f->dir, &f->h), IMP_OK);
-	assert_int_equal(hsm_session_open(f->h, &f->s), IMP_OK);
-	*state = f;
-	return 0;
-}
-
-static void fx_close(struct fx *f)
-{
-	hsm_session_close(f->s);
-	f->s = NULL;
-	hsm_close(f->h);
-	f->h = NULL;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	fx_close(f);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
 
 /* The user PIN from the embedded pins file (test-side parser). */
 static void user_pin(struct fx *f, char pin[128])
@@ -803,18 +757,18 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ckr_mapping),
-		cmocka_unit_test_setup_teardown(test_embedded_layout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reopen_and_token_list, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wrong_pin, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pin_file_modes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keygen_token_and_session, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sign_verify, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ecdh_agree, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wrap_ec_key_kwp, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_psk_diversify_cmac, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_random, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_find_and_cert, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_embedded_layout, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_and_token_list, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_pin, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_pin_file_modes, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_keygen_token_and_session, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sign_verify, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_ecdh_agree, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_wrap_ec_key_kwp, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_psk_diversify_cmac, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_random, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_find_and_cert, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_threads, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,6 @@
  * once and found again; what is sealed opens only with the same AAD and
  * unchanged bytes; two seals of one value differ (fresh IVs).
  */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,47 +15,9 @@
 #include <cmocka.h>
 
 #include "hsm/hsm.h"
+#include "hsm_fixture.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
-
-struct fx {
-	char dir[64];
-	struct hsm *h;
-	struct hsm_session *s;
-};
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	strcpy(f->dir, "/tmp/imp-seal-test-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(hsm_embedded_create(f->dir), IMP_OK);
-	assert_int_equal(hsm_embedded_open(f->dir, &f->h), IMP_OK);
-	assert_int_equal(hsm_session_open(f->h, &f->s), IMP_OK);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	hsm_session_close(f->s);
-	hsm_close(f->h);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
 
 static void test_seal_key(void **state)
 {
@@ -114,8 +75,8 @@ static void test_seal_unseal(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_seal_key, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_seal_unseal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seal_key, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_seal_unseal, fx_setup, fx_teardown),
 	};
 
 	imp_log_set_level(IMP_LOG_QUIET);
