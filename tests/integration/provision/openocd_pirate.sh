@@ -24,19 +24,20 @@ if [ -z "$OPENOCD" ]; then
 fi
 prepare || exit 1
 
-field() { printf '%s' "$2" | sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
 our_openocds() { pgrep -f -- "-f $T/vboard-" || true; }
+
+# The openocd:// probe of a board's Bus Pirate with configuration $PIRATE_CFG.
+pirate_probe() {
+	local tty
+	tty=$(endpoint_field buspirate "$1")
+	[ -n "$tty" ] && printf 'openocd://%s?set.VBOARD_PIRATE=%s&exe=%s' "$PIRATE_CFG" "$tty" "$OPENOCD"
+}
 
 # write_pirate_config FILE TARGET CFG: openocd:// fixtures on each board's Bus Pirate
 write_pirate_config() {
-	local file=$1 target=$2 cfg=$3 fixtures="" i=0 tty uart
-	while IFS= read -r line; do
-		tty=$(field buspirate "$line")
-		uart=$(field uart "$line")
-		[ -n "$tty" ] || continue
-		i=$((i + 1))
-		fixtures="$fixtures${fixtures:+,}{\"name\":\"F$i\",\"probe\":\"openocd://$cfg?set.VBOARD_PIRATE=$tty&exe=$OPENOCD\",\"uart\":\"$uart\"}"
-	done <"$T/endpoints"
+	local file=$1 target=$2 fixtures
+	PIRATE_CFG=$3
+	fixtures=$(fixtures_json pirate_probe)
 	cat >"$file" <<EOC
 {"version": 1, "station_id": "demo-station", "key_mode": "device", "target": "$target",
  "product": {"sku": "TEST-BP"}, "serial": {"prefix": "TBP", "width": 6},
@@ -72,9 +73,9 @@ check test $? = 0
 check grep -q "boards: 4 done, 0 already done, 0 failed" "$T/p-n.out"
 grep -q "boards: 4 done" "$T/p-n.out" || tail -20 "$T/p-n.err"
 while IFS= read -r line; do
-	uid=$(field uid "$line")
-	tty=$(field buspirate "$line")
-	rev=$(field revision "$line")
+	uid=$(endpoint_field uid "$line")
+	tty=$(endpoint_field buspirate "$line")
+	rev=$(endpoint_field revision "$line")
 	[ -n "$uid" ] || continue
 	record_locked "$uid"
 	out=$(oocd "$NCFG" "$tty" -c "echo APPROTECTSTATUS=[nrf52.dap apreg 1 0xc]" \
@@ -89,7 +90,7 @@ stop_vboard
 
 # ---- an OpenOCD killed in the middle of a flash write ----
 start_vboard "$T/st-k" 1 --chip nordic-nrf52840 --buspirate || bad "kill: vboard did not start"
-tty=$(field buspirate "$(sed -n 1p "$T/endpoints")")
+tty=$(endpoint_field buspirate "$(sed -n 1p "$T/endpoints")")
 for delay in 0.05 0.2 0.35 0.5 0.65; do
 	# (not under timeout(1): the kill must reach OpenOCD itself)
 	"$OPENOCD" -c "set VBOARD_PIRATE $tty" -f "$NCFG" \
@@ -113,9 +114,9 @@ check test $? = 0
 check grep -q "boards: 4 done, 0 already done, 0 failed" "$T/p-u.out"
 grep -q "boards: 4 done" "$T/p-u.out" || tail -20 "$T/p-u.err"
 while IFS= read -r line; do
-	uid=$(field uid "$line")
-	uid96=$(field uid96 "$line")
-	tty=$(field buspirate "$line")
+	uid=$(endpoint_field uid "$line")
+	uid96=$(endpoint_field uid96 "$line")
+	tty=$(endpoint_field buspirate "$line")
 	[ -n "$uid" ] || continue
 	record_locked "$uid"
 	out=$(oocd "$UCFG" "$tty" -c "echo RDP=[vboard_stm32u5_rdp]" -c "mdw 0x0BFA0700 3" \
