@@ -614,10 +614,13 @@ void jdb_unlock_read(struct jnl *j)
 
 void jdb_set_commit_hook(struct jnl *j, jdb_commit_hook fn, void *arg)
 {
-	lock_enter(j);
+	/* As a read: a batch whose last thread left because this one was
+	 * entering is committed here, so its waiters do not wait for the
+	 * next operation. */
+	jdb_lock_read(j);
 	j->commit_hook = fn;
 	j->commit_hook_arg = arg;
-	pthread_mutex_unlock(&j->lock);
+	jdb_unlock_read(j);
 }
 
 /* ---------------------------------------------------------------- schema */
