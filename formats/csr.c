@@ -149,7 +149,7 @@ imp_err fmt_csr_check_subject_der(const uint8_t *der, size_t n,
 imp_err fmt_csr_view_p256(const uint8_t *der, size_t n, struct fmt_csr_view *out,
 			  EVP_PKEY **key)
 {
-	/* DER of the fixed parts. PERSISTED by X.690 and RFC 5480 / 5758. */
+	/* DER of the fixed parts, as X.690 and RFC 5480 / 5758 encode them. */
 	static const uint8_t version0[] = { 0x00 };
 	static const uint8_t ec_alg[] = { 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
 					  0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
