@@ -119,8 +119,8 @@ struct fmt_certprof {
 	X509_EXTENSION *post[2];      /* CRLDP, AIA */
 	size_t npost;
 	unsigned vars;                /* V_* the templates use */
-	char vars_where[96];          /* JSON path of the first use of {vid} / {pid}: */
-	char pid_where[96];           /* as long as the paths the parser builds */
+	char vars_where[FMT_JR_PATH_MAX]; /* JSON path of the first use of {vid} / {pid}: */
+	char pid_where[FMT_JR_PATH_MAX];  /* as long as the paths the reader builds */
 };
 
 /* ------------------------------------------------------------ errors */
