@@ -127,28 +127,6 @@ imp_err st_setup(struct station_ctx *ctx, unsigned need)
 	return st_run_open(ctx, run, need);
 }
 
-/* Edit distance, for "did you mean" (names are short). */
-static size_t distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), prev[32], cur[32];
-
-	if (la >= 31 || lb >= 31)
-		return 99;
-	for (size_t j = 0; j <= lb; j++)
-		prev[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		cur[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-
-			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-		}
-		memcpy(prev, cur, sizeof(cur));
-	}
-	return prev[lb];
-}
-
 void st_unknown_command(const struct st_command *const *table, const char *prefix,
 			    const char *name)
 {
@@ -156,7 +134,7 @@ void st_unknown_command(const struct st_command *const *table, const char *prefi
 	size_t bd = 3;
 
 	for (const struct st_command *const *c = table; *c; c++) {
-		size_t d = distance(name, (*c)->name);
+		size_t d = st_edit_distance(name, strlen(name), (*c)->name);
 
 		if (d < bd || (strncmp(name, (*c)->name, strlen(name)) == 0 && strlen(name) >= 2 &&
 			       bd > 1)) {

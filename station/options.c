@@ -56,8 +56,7 @@ static imp_err store(const struct st_option *o, const char *arg)
 	}
 }
 
-/* Edit distance of two short names (at most 31 characters), else 99. */
-static size_t distance(const char *a, size_t la, const char *b)
+size_t st_edit_distance(const char *a, size_t la, const char *b)
 {
 	size_t lb = strlen(b), prev[32], cur[32];
 
@@ -89,7 +88,7 @@ static const char *closest(const struct st_option *const *rows, size_t nr, const
 	arg += 2;
 	len = strcspn(arg, "=");
 	for (size_t i = 0; i < nr; i++) {
-		size_t d = distance(arg, len, rows[i]->long_name);
+		size_t d = st_edit_distance(arg, len, rows[i]->long_name);
 
 		if (d < bd) {
 			bd = d;

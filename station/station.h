@@ -168,6 +168,12 @@ imp_err st_parse_options(const struct st_option *const *tables, bool stop_at_arg
 /* Print the option tables as a help listing to stdout. */
 void st_print_options(const struct st_option *opts);
 
+/*
+ * Edit distance of the la bytes at a and the string b, for "did you mean"
+ * (both short: at most 30 characters), else 99.
+ */
+size_t st_edit_distance(const char *a, size_t la, const char *b);
+
 /* ---- set-up (setup.c) ------------------------------------------------- */
 
 /*
