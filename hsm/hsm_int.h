@@ -130,4 +130,12 @@ void hsm_tmpl_ulong(struct hsm_tmpl *t, CK_ATTRIBUTE_TYPE type, CK_ULONG v);
 /* Borrowed: p must outlive the template's use. Skipped if p is NULL. */
 void hsm_tmpl_bytes(struct hsm_tmpl *t, CK_ATTRIBUTE_TYPE type, const void *p, size_t n);
 
+/*
+ * CKM_AES_GCM with imprint's parameters (HSM_GCM_IV_LEN-byte iv, aad of
+ * aad_len bytes or none, HSM_GCM_TAG_LEN-byte tag) in *m, pointing at *gcm:
+ * both must outlive the call that uses m.
+ */
+void hsm_gcm_mechanism(CK_MECHANISM *m, CK_GCM_PARAMS *gcm, const uint8_t *iv,
+		       const uint8_t *aad, size_t aad_len);
+
 #endif

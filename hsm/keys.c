@@ -376,15 +376,7 @@ imp_err hsm_wrap(struct hsm_session *s, enum hsm_wrap_mech mech, hsm_obj kek, hs
 			IMP_ERROR("AES-GCM wrap needs an IV");
 			return IMP_ERR_USAGE;
 		}
-		gcm.pIv = (CK_BYTE *)iv;
-		gcm.ulIvLen = HSM_GCM_IV_LEN;
-		gcm.ulIvBits = HSM_GCM_IV_LEN * 8;
-		gcm.pAAD = (CK_BYTE *)aad;
-		gcm.ulAADLen = aad ? (CK_ULONG)aad_len : 0;
-		gcm.ulTagBits = HSM_GCM_TAG_LEN * 8;
-		m.mechanism = CKM_AES_GCM;
-		m.pParameter = &gcm;
-		m.ulParameterLen = sizeof(gcm);
+		hsm_gcm_mechanism(&m, &gcm, iv, aad, aad_len);
 		break;
 	default:
 		return IMP_ERR_USAGE;
@@ -402,11 +394,10 @@ CK_MECHANISM_TYPE hsm_kwp_mechanism(const struct hsm *h)
 	return CKM_AES_KEY_WRAP_PAD;
 }
 
-imp_err hsm_gcm_encrypt(struct hsm_session *s, hsm_obj key, const uint8_t iv[HSM_GCM_IV_LEN],
-			const uint8_t *aad, size_t aad_len, const void *in, size_t n,
-			uint8_t *out)
+void hsm_gcm_mechanism(CK_MECHANISM *m, CK_GCM_PARAMS *gcm, const uint8_t *iv,
+		       const uint8_t *aad, size_t aad_len)
 {
-	CK_GCM_PARAMS gcm = {
+	*gcm = (CK_GCM_PARAMS){
 		.pIv = (CK_BYTE *)iv,
 		.ulIvLen = HSM_GCM_IV_LEN,
 		.ulIvBits = HSM_GCM_IV_LEN * 8,
@@ -414,10 +405,19 @@ imp_err hsm_gcm_encrypt(struct hsm_session *s, hsm_obj key, const uint8_t iv[HSM
 		.ulAADLen = aad ? (CK_ULONG)aad_len : 0,
 		.ulTagBits = HSM_GCM_TAG_LEN * 8,
 	};
-	CK_MECHANISM m = { CKM_AES_GCM, &gcm, sizeof(gcm) };
+	*m = (CK_MECHANISM){ CKM_AES_GCM, gcm, sizeof(*gcm) };
+}
+
+imp_err hsm_gcm_encrypt(struct hsm_session *s, hsm_obj key, const uint8_t iv[HSM_GCM_IV_LEN],
+			const uint8_t *aad, size_t aad_len, const void *in, size_t n,
+			uint8_t *out)
+{
+	CK_GCM_PARAMS gcm;
+	CK_MECHANISM m;
 	CK_ULONG len = (CK_ULONG)(n + HSM_GCM_TAG_LEN);
 	imp_err rc;
 
+	hsm_gcm_mechanism(&m, &gcm, iv, aad, aad_len);
 	if (!hsm_has_mechanism(s->h, CKM_AES_GCM, CKF_ENCRYPT)) {
 		IMP_ERROR("token \"%s\" offers no AES-GCM encryption", s->h->token_label);
 		return IMP_ERR_UNSUPPORTED;

@@ -13,20 +13,14 @@ imp_err hsm_gcm_decrypt(struct hsm_session *s, hsm_obj key, const uint8_t iv[HSM
 			const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t n,
 			uint8_t *out)
 {
-	CK_GCM_PARAMS gcm = {
-		.pIv = (CK_BYTE *)iv,
-		.ulIvLen = HSM_GCM_IV_LEN,
-		.ulIvBits = HSM_GCM_IV_LEN * 8,
-		.pAAD = (CK_BYTE *)aad,
-		.ulAADLen = aad ? (CK_ULONG)aad_len : 0,
-		.ulTagBits = HSM_GCM_TAG_LEN * 8,
-	};
-	CK_MECHANISM m = { CKM_AES_GCM, &gcm, sizeof(gcm) };
+	CK_GCM_PARAMS gcm;
+	CK_MECHANISM m;
 	uint8_t buf[HSM_SEAL_MAX + HSM_GCM_TAG_LEN];
 	CK_ULONG len = sizeof(buf);
 	CK_RV rv;
 	imp_err rc;
 
+	hsm_gcm_mechanism(&m, &gcm, iv, aad, aad_len);
 	/* SoftHSM 2.6.1 wants room for the whole input (ciphertext and tag)
 	 * before it returns the plaintext: decrypt into a buffer that size. */
 	if (n < HSM_GCM_TAG_LEN)
