@@ -295,14 +295,7 @@ cleanup:
 static imp_err board_event(struct jnl *j, const char *uid, const char *serial,
 			   const char *kind, json_t *detail)
 {
-	char *s = jjson_dump(detail);
-	imp_err rc;
-
-	if (!s)
-		return IMP_ERR_NOMEM;
-	rc = jchain_append(j, uid, str_or_null(serial), kind, s);
-	free(s);
-	return rc;
+	return jchain_append_json(j, uid, str_or_null(serial), kind, detail);
 }
 
 static imp_err exec_bound(sqlite3 *db, const char *sql, int *sqlite_rc, int n, const char **texts)

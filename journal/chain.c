@@ -128,6 +128,19 @@ static imp_err chain_head(sqlite3 *db, uint64_t *seq, char hash[JNL_HASH_HEX_LEN
 	return rc;
 }
 
+imp_err jchain_append_json(struct jnl *j, const char *uid, const char *serial,
+			   const char *kind, json_t *detail)
+{
+	char *text = jjson_dump(detail);
+	imp_err rc;
+
+	if (!text)
+		return IMP_ERR_NOMEM;
+	rc = jchain_append(j, uid, serial, kind, text);
+	free(text);
+	return rc;
+}
+
 imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 		      const char *kind, const char *detail)
 {
@@ -204,7 +217,6 @@ imp_err jchain_checkpoint_locked(struct jnl *j, bool force)
 	uint8_t digest[32], sig[64];
 	uint64_t seq, last_cp = 0, interval;
 	sqlite3_stmt *st = NULL;
-	char *detail = NULL;
 	imp_err rc;
 
 	j->in_checkpoint = true;
@@ -257,20 +269,15 @@ imp_err jchain_checkpoint_locked(struct jnl *j, bool force)
 		rc = jdb_step_done(j->db, st, NULL);
 	if (rc)
 		goto cleanup;
-	detail = jjson_dump(json_pack("{s:I, s:s, s:s, s:s}", "seq", (json_int_t)seq, "head",
-				      head, "signature", sig_hex, "signer", j->signer_fpr));
-	if (!detail) {
-		rc = IMP_ERR_NOMEM;
-		goto cleanup;
-	}
-	rc = jchain_append(j, NULL, NULL, "checkpoint", detail);
+	rc = jchain_append_json(j, NULL, NULL, "checkpoint",
+				json_pack("{s:I, s:s, s:s, s:s}", "seq", (json_int_t)seq, "head",
+					  head, "signature", sig_hex, "signer", j->signer_fpr));
 	if (rc == IMP_OK) {
 		j->cp_hint_seq = seq;
 		j->anchor_dirty = true; /* the signed head goes to the anchor */
 	}
 cleanup:
 	sqlite3_finalize(st);
-	free(detail);
 	j->in_checkpoint = false;
 	return rc;
 }

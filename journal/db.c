@@ -769,15 +769,9 @@ cleanup:
 static imp_err setting_event(struct jnl *j, const char *key, const char *old,
 			     const char *new_value)
 {
-	char *detail = jjson_dump(json_pack("{s:s, s:s?, s:s}", "key", key, "old", old, "new",
+	return jchain_append_json(j, NULL, NULL, "setting",
+				  json_pack("{s:s, s:s?, s:s}", "key", key, "old", old, "new",
 					    new_value));
-	imp_err rc;
-
-	if (!detail)
-		return IMP_ERR_NOMEM;
-	rc = jchain_append(j, NULL, NULL, "setting", detail);
-	free(detail);
-	return rc;
 }
 
 static imp_err change_setting_u64(struct jnl *j, const char *key, uint64_t v)
@@ -855,7 +849,6 @@ static imp_err init_schema(struct jnl *j, const struct jnl_opts *o)
 	}
 	if (version == 0) {
 		const char *sid = o->station_id ? o->station_id : "station";
-		char *detail;
 
 		if (strlen(sid) >= sizeof(station) || !sid[0]) {
 			jerr_set(IMP_ERR_CONFIG, "station id must be 1 to %zu characters",
@@ -876,15 +869,9 @@ static imp_err init_schema(struct jnl *j, const struct jnl_opts *o)
 			rc = jdb_setting_set(j->db, JS_HEAD_HASH, J_ZERO_HASH);
 		if (rc)
 			goto cleanup;
-		detail = jjson_dump(json_pack("{s:s, s:s, s:i}", "created", "journal",
-					      "station_id", sid, "schema",
-					      JNL_SCHEMA_VERSION));
-		if (!detail) {
-			rc = IMP_ERR_NOMEM;
-			goto cleanup;
-		}
-		rc = jchain_append(j, NULL, NULL, "setting", detail);
-		free(detail);
+		rc = jchain_append_json(j, NULL, NULL, "setting",
+					json_pack("{s:s, s:s, s:i}", "created", "journal",
+						  "station_id", sid, "schema", JNL_SCHEMA_VERSION));
 		if (rc)
 			goto cleanup;
 	}

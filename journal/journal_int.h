@@ -199,6 +199,10 @@ void joutbox_from_row(sqlite3_stmt *st, struct jnl_outbox_entry *e);
  */
 imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 		      const char *kind, const char *detail);
+/* jchain_append with detail as a JSON value (a new reference, taken;
+ * NULL, a failed json_pack, is IMP_ERR_NOMEM). */
+imp_err jchain_append_json(struct jnl *j, const char *uid, const char *serial,
+			   const char *kind, json_t *detail);
 /* Take a checkpoint inside the current transaction (j->sign set). force:
  * even if fewer than interval events since the last one. */
 imp_err jchain_checkpoint_locked(struct jnl *j, bool force);

@@ -13,16 +13,10 @@
 static imp_err lease_event(struct jnl *j, const char *action, uint64_t id,
 			   uint64_t first, uint64_t last, uint64_t next)
 {
-	char *detail = jjson_dump(json_pack("{s:s, s:I, s:I, s:I, s:I}", "action", action, "lease",
+	return jchain_append_json(j, NULL, NULL, "lease",
+				  json_pack("{s:s, s:I, s:I, s:I, s:I}", "action", action, "lease",
 					    (json_int_t)id, "first", (json_int_t)first, "last",
 					    (json_int_t)last, "next", (json_int_t)next));
-	imp_err rc;
-
-	if (!detail)
-		return IMP_ERR_NOMEM;
-	rc = jchain_append(j, NULL, NULL, "lease", detail);
-	free(detail);
-	return rc;
 }
 
 /* Read lease id inside the transaction: IMP_ERR_NOT_FOUND if absent. */
@@ -154,10 +148,24 @@ cleanup:
 	return jdb_end(j, rc);
 }
 
+/*
+ * Inside a transaction: the event of kind with detail (a new reference,
+ * taken), then every record marked not yet delivered to the line, so the
+ * next connection sends them all again.
+ */
+static imp_err refeed_locked(struct jnl *j, const char *kind, json_t *detail)
+{
+	imp_err rc = jchain_append_json(j, NULL, NULL, kind, detail);
+
+	if (rc == IMP_OK)
+		rc = jdb_exec(j->db, "UPDATE outbox SET line_delivered_at = NULL, line_conflict = NULL "
+			      "WHERE line_delivered_at IS NOT NULL");
+	return rc;
+}
+
 imp_err jnl_line_lost(struct jnl *j, uint64_t lease_id, const char *found)
 {
 	struct jnl_lease l;
-	char *detail;
 	imp_err rc;
 
 	rc = jdb_begin(j);
@@ -168,19 +176,11 @@ imp_err jnl_line_lost(struct jnl *j, uint64_t lease_id, const char *found)
 		jerr_set(rc, "no lease %" PRIu64 " in this journal", lease_id);
 	if (rc)
 		goto cleanup;
-	detail = jjson_dump(json_pack("{s:s, s:I, s:I, s:I, s:I, s:s}", "action", "lost", "lease",
-				      (json_int_t)l.id, "first", (json_int_t)l.first, "last",
-				      (json_int_t)l.last, "next", (json_int_t)l.next, "found",
-				      found ? found : ""));
-	if (!detail) {
-		rc = IMP_ERR_NOMEM;
-		goto cleanup;
-	}
-	rc = jchain_append(j, NULL, NULL, "lease", detail);
-	free(detail);
-	if (rc == IMP_OK)
-		rc = jdb_exec(j->db, "UPDATE outbox SET line_delivered_at = NULL, line_conflict = NULL "
-			      "WHERE line_delivered_at IS NOT NULL");
+	rc = refeed_locked(j, "lease",
+			   json_pack("{s:s, s:I, s:I, s:I, s:I, s:s}", "action", "lost", "lease",
+				     (json_int_t)l.id, "first", (json_int_t)l.first, "last",
+				     (json_int_t)l.last, "next", (json_int_t)l.next, "found",
+				     found ? found : ""));
 cleanup:
 	return jdb_end(j, rc);
 }
@@ -247,24 +247,13 @@ imp_err jnl_line_pending(struct jnl *j, unsigned limit, jnl_line_outbox_cb cb, v
 
 imp_err jnl_line_refeed(struct jnl *j, const char *reason)
 {
-	char *detail;
 	imp_err rc;
 
 	rc = jdb_begin(j);
 	if (rc)
 		return rc;
-	detail = jjson_dump(json_pack("{s:s, s:s}", "action", "line_refeed", "reason",
-				      reason ? reason : ""));
-	if (!detail) {
-		rc = IMP_ERR_NOMEM;
-		goto cleanup;
-	}
-	rc = jchain_append(j, NULL, NULL, "outbox", detail);
-	free(detail);
-	if (rc == IMP_OK)
-		rc = jdb_exec(j->db, "UPDATE outbox SET line_delivered_at = NULL, line_conflict = NULL "
-			      "WHERE line_delivered_at IS NOT NULL");
-cleanup:
+	rc = refeed_locked(j, "outbox", json_pack("{s:s, s:s}", "action", "line_refeed", "reason",
+						 reason ? reason : ""));
 	return jdb_end(j, rc);
 }
 
