@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,4 +239,18 @@ uint32_t imp_crc32_msb(uint32_t crc, const uint8_t *buf, size_t n)
 	for (size_t i = 0; i < n; i++)
 		crc = crc << 8 ^ crc_table[(crc >> 24 ^ buf[i]) & 0xFF];
 	return crc;
+}
+
+bool imp_wait_readable(int fd, int stop_fd)
+{
+	for (;;) {
+		struct pollfd p[2] = { { fd, POLLIN, 0 }, { stop_fd, POLLIN, 0 } };
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		return !p[1].revents;
+	}
 }

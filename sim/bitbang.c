@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,6 +18,7 @@
 
 #include "board_int.h"
 #include "imprint/log.h"
+#include "imprint/util.h"
 #include "sim/dap.h"
 
 struct bb_conn {
@@ -91,16 +91,10 @@ static void serve(struct sim_board *b, int fd)
 	c.dap = b->chip ? sim_dap_new(b->chip) : NULL;
 	pthread_rwlock_unlock(&b->slot_lock);
 	while (!c.quit) {
-		struct pollfd p[2] = { { fd, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 } };
 		ssize_t got;
 		size_t o;
 
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents)
+		if (!imp_wait_readable(fd, b->stop_fd))
 			break;
 		got = recv(fd, in, sizeof(in), 0);
 		if (got < 0 && errno == EINTR)

@@ -411,15 +411,9 @@ static bool stopping(int stop_fd, int ms)
 static bool read_full(struct sim_card *c, int fd, uint8_t *p, size_t n)
 {
 	while (n) {
-		struct pollfd pf[2] = { { fd, POLLIN, 0 }, { c->stop_fd, POLLIN, 0 } };
 		ssize_t r;
 
-		if (poll(pf, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			return false;
-		}
-		if (pf[1].revents)
+		if (!imp_wait_readable(fd, c->stop_fd))
 			return false;
 		r = recv(fd, p, n, 0);
 		if (r <= 0)

@@ -11,7 +11,6 @@
  * After every change the endpoints file (--endpoints) is written again.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,16 +152,10 @@ static void serve(const struct sim_control *ctl, int fd)
 	size_t n = 0;
 
 	for (;;) {
-		struct pollfd p[2] = { { fd, POLLIN, 0 }, { ctl->stop_fd, POLLIN, 0 } };
 		ssize_t got;
 		char *nl;
 
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		if (p[1].revents)
+		if (!imp_wait_readable(fd, ctl->stop_fd))
 			return;
 		got = recv(fd, buf + n, sizeof(buf) - 1 - n, 0);
 		if (got < 0 && errno == EINTR)
@@ -187,15 +180,9 @@ void *sim_control_main(void *arg)
 	const struct sim_control *ctl = arg;
 
 	for (;;) {
-		struct pollfd p[2] = { { ctl->listen_fd, POLLIN, 0 }, { ctl->stop_fd, POLLIN, 0 } };
 		int fd;
 
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents)
+		if (!imp_wait_readable(ctl->listen_fd, ctl->stop_fd))
 			break;
 		fd = accept4(ctl->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -729,15 +728,9 @@ static void serve(struct sim_board *b, int fd)
 	if (!c.pkt)
 		return;
 	while (!c.closing) {
-		struct pollfd p[2] = { { fd, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 } };
 		ssize_t got;
 
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents)
+		if (!imp_wait_readable(fd, b->stop_fd))
 			break;
 		got = recv(fd, in, sizeof(in), 0);
 		if (got < 0 && errno == EINTR)
@@ -764,15 +757,9 @@ void *sim_rsp_bmp_main(void *arg)
 	if (!c.pkt)
 		return NULL;
 	for (;;) {
-		struct pollfd p[2] = { { c.fd, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 } };
 		ssize_t got;
 
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents)
+		if (!imp_wait_readable(c.fd, b->stop_fd))
 			break;
 		got = read(c.fd, in, sizeof(in));
 		if (got < 0 && (errno == EINTR || errno == EAGAIN))

@@ -594,15 +594,9 @@ void sim_serve_clients(struct sim_board *b, int listen_fd, const char *what,
 		       void (*serve)(struct sim_board *b, int fd))
 {
 	for (;;) {
-		struct pollfd p[2] = { { listen_fd, POLLIN, 0 }, { b->stop_fd, POLLIN, 0 } };
 		int one = 1, fd;
 
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents)
+		if (!imp_wait_readable(listen_fd, b->stop_fd))
 			break;
 		fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)

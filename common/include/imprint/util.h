@@ -4,6 +4,7 @@
 #ifndef IMPRINT_UTIL_H
 #define IMPRINT_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,5 +54,12 @@ void imp_sleep_us(uint64_t us);
  * 0xFFFFFFFF as crc for a fresh sum (GDB does); chains over pieces.
  */
 uint32_t imp_crc32_msb(uint32_t crc, const uint8_t *buf, size_t n);
+
+/*
+ * Wait, without a timeout, until fd can be read (data, end of file or an
+ * error: the read says which) or stop_fd is signalled: true for fd, false
+ * when stop_fd is signalled or poll itself fails. EINTR is retried.
+ */
+bool imp_wait_readable(int fd, int stop_fd);
 
 #endif
