@@ -6,11 +6,13 @@
 # pg_standby_cleanup before pg_cleanup (the standby lives in PG_DIR).
 PG_SB_DIR=
 PG_SB_PORT=
+PG_SB_STARTED=
 PG_SB_NAME=standby1
 
 # pg_standby_create: base backup of the running primary into PG_DIR/standby.
 pg_standby_create() {
 	PG_SB_DIR=$PG_DIR/standby
+	PG_SB_STARTED=
 	PG_SB_PORT=$(pg_free_port) || return 1
 	pg_as "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U imprint -D "$PG_SB_DIR/data" \
 		-X stream --no-sync >"$PG_DIR/basebackup.log" 2>&1 || { cat "$PG_DIR/basebackup.log"; return 1; }
@@ -23,9 +25,22 @@ pg_standby_create() {
 # until promoted. Its own synchronous_standby_names is empty (after a
 # promotion nothing would acknowledge its commits).
 pg_standby_start() {
-	pg_as "$PG_BIN/pg_ctl" -D "$PG_SB_DIR/data" -l "$PG_SB_DIR/server.log" -w -t 30 \
-		-o "-c listen_addresses=127.0.0.1 -p $PG_SB_PORT -k $PG_SB_DIR -c max_connections=60 -c synchronous_standby_names=" \
-		start >/dev/null || { tail -20 "$PG_SB_DIR/server.log"; return 1; }
+	local tries=1
+	# Before its first start nothing names the port yet: one another test
+	# took since pg_free_port is given up for a fresh one.
+	[ -n "$PG_SB_STARTED" ] || tries=5
+	for _ in $(seq 1 "$tries"); do
+		if pg_as "$PG_BIN/pg_ctl" -D "$PG_SB_DIR/data" -l "$PG_SB_DIR/server.log" -w -t 30 \
+			-o "-c listen_addresses=127.0.0.1 -p $PG_SB_PORT -k $PG_SB_DIR -c max_connections=60 -c synchronous_standby_names=" \
+			start >/dev/null; then
+			PG_SB_STARTED=1
+			return 0
+		fi
+		[ -z "$PG_SB_STARTED" ] && grep -q "Address already in use" "$PG_SB_DIR/server.log" || break
+		PG_SB_PORT=$(pg_free_port) || break
+	done
+	tail -20 "$PG_SB_DIR/server.log"
+	return 1
 }
 
 pg_standby_stop() {
