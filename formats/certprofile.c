@@ -1524,8 +1524,12 @@ static imp_err add_san(X509 *x, const struct fmt_certprof *p, const struct fmt_c
 	return rc;
 }
 
-imp_err fmt_certprof_issue(const struct fmt_certprof_request *req,
-			   const struct fmt_signer *signer, X509 **out)
+/*
+ * Issue as fmt_certprof_issue says, into *out (new) if out is not NULL,
+ * else into *der (malloc'ed) and *der_len.
+ */
+static imp_err issue(const struct fmt_certprof_request *req, const struct fmt_signer *signer,
+		     X509 **out, uint8_t **der, size_t *der_len)
 {
 	const struct fmt_certprof *p = req ? req->profile : NULL;
 	EVP_PKEY *issuer_pub;
@@ -1534,7 +1538,6 @@ imp_err fmt_certprof_issue(const struct fmt_certprof_request *req,
 	time_t nb;
 	imp_err rc;
 
-	*out = NULL;
 	if (!p || !signer || !signer->sign_digest || !signer->pub || !req->subject ||
 	    req->subject_count == 0)
 		return IMP_ERR_USAGE;
@@ -1596,12 +1599,30 @@ imp_err fmt_certprof_issue(const struct fmt_certprof_request *req,
 	for (size_t i = 0; i < p->npost; i++)
 		if (X509_add_ext(x, p->post[i], -1) != 1)
 			goto cleanup;
-	rc = fmt_x509_finish(x, issuer_pub, signer, out);
+	if (out)
+		rc = fmt_x509_finish(x, issuer_pub, signer, out);
+	else
+		rc = fmt_x509_finish_der(x, issuer_pub, signer, der, der_len);
 cleanup:
 	ERR_clear_error();
 	X509_free(x);
 	X509_NAME_free(subject);
 	return rc;
+}
+
+imp_err fmt_certprof_issue(const struct fmt_certprof_request *req,
+			   const struct fmt_signer *signer, X509 **out)
+{
+	*out = NULL;
+	return issue(req, signer, out, NULL, NULL);
+}
+
+imp_err fmt_certprof_issue_der(const struct fmt_certprof_request *req,
+			       const struct fmt_signer *signer, uint8_t **der, size_t *der_len)
+{
+	*der = NULL;
+	*der_len = 0;
+	return issue(req, signer, NULL, der, der_len);
 }
 
 /* ------------------------------------------------------------- trust */

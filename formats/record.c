@@ -105,7 +105,8 @@ static imp_err record_check_input(const struct fmt_record *r)
 	if ((unsigned)r->key_mode > FMT_KEY_MODE_PSK)
 		return IMP_ERR_USAGE;
 	if (r->key_mode == FMT_KEY_MODE_PSK) {
-		if (r->public_key || r->device_certificate || !r->kcv || r->kcv_len == 0 ||
+		if (r->public_key || r->device_certificate || r->device_certificate_der ||
+		    !r->kcv || r->kcv_len == 0 ||
 		    r->kcv_len > RECORD_KCV_MAX) {
 			IMP_ERROR("record: key mode psk takes a kcv and no public key or "
 				  "certificate");
@@ -113,12 +114,22 @@ static imp_err record_check_input(const struct fmt_record *r)
 		}
 		return IMP_OK;
 	}
-	if (!r->public_key || !r->device_certificate || r->kcv) {
+	if (!r->public_key || !r->device_certificate == !r->device_certificate_der || r->kcv) {
 		IMP_ERROR("record: key mode %s takes a public key and a certificate, no kcv",
 			  fmt_key_mode_name(r->key_mode));
 		return IMP_ERR_USAGE;
 	}
-	if (!fmt_pubkey_equal(r->public_key, X509_get0_pubkey(r->device_certificate))) {
+	if (r->device_certificate_der) {
+		uint8_t point[65], have[65];
+
+		if (fmt_cert_der_point(r->device_certificate_der, r->device_certificate_der_len,
+				       point) != IMP_OK ||
+		    fmt_pubkey_to_point(r->public_key, have) != IMP_OK ||
+		    memcmp(point, have, sizeof(point)) != 0) {
+			IMP_ERROR("record: the device certificate does not certify the public key");
+			return IMP_ERR_USAGE;
+		}
+	} else if (!fmt_pubkey_equal(r->public_key, X509_get0_pubkey(r->device_certificate))) {
 		IMP_ERROR("record: the device certificate does not certify the public key");
 		return IMP_ERR_USAGE;
 	}
@@ -150,22 +161,32 @@ static imp_err default_record_id(const struct fmt_record *r, char out[65])
 	return IMP_OK;
 }
 
-static json_t *cert_b64(X509 *cert)
+/* The record's device certificate as base64 of its DER, and the DER's
+ * SHA-256. */
+static imp_err cert_members(const struct fmt_record *r, json_t **b64_out, uint8_t digest[32])
 {
 	uint8_t *der = NULL;
-	size_t n = 0;
+	size_t n = r->device_certificate_der_len;
 	char *b64;
-	json_t *s;
+	imp_err rc = IMP_OK;
 
-	if (fmt_cert_to_der(cert, &der, &n) != IMP_OK)
-		return NULL;
-	b64 = fmt_b64_encode(der, n);
+	*b64_out = NULL;
+	if (!r->device_certificate_der) {
+		rc = fmt_cert_to_der(r->device_certificate, &der, &n);
+		if (rc != IMP_OK)
+			return rc;
+	}
+	b64 = fmt_b64_encode(der ? der : r->device_certificate_der, n);
+	if (!b64 || !SHA256(der ? der : r->device_certificate_der, n, digest))
+		rc = b64 ? IMP_ERR_CRYPTO : IMP_ERR_NOMEM;
 	free(der);
-	if (!b64)
-		return NULL;
-	s = json_string(b64);
+	if (rc == IMP_OK) {
+		*b64_out = json_string(b64);
+		if (!*b64_out)
+			rc = IMP_ERR_NOMEM;
+	}
 	free(b64);
-	return s;
+	return rc;
 }
 
 imp_err fmt_record_build(const struct fmt_record *r, json_t **out)
@@ -206,11 +227,12 @@ imp_err fmt_record_build(const struct fmt_record *r, json_t **out)
 			goto cleanup;
 	} else {
 		uint8_t digest[32];
+		json_t *b64 = NULL;
 
-		if (fmt_cert_sha256(r->device_certificate, digest) != IMP_OK)
+		if (cert_members(r, &b64, digest) != IMP_OK)
 			goto cleanup;
-		if (set(o, "public_key", fmt_jwk_from_pkey(r->public_key)) ||
-		    set(o, "device_certificate", cert_b64(r->device_certificate)) ||
+		if (set(o, "device_certificate", b64) ||
+		    set(o, "public_key", fmt_jwk_from_pkey(r->public_key)) ||
 		    set(o, "device_certificate_sha256", hex_string(digest, 32)))
 			goto cleanup;
 	}

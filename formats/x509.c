@@ -481,11 +481,38 @@ static imp_err check_request(const struct fmt_cert_request *req,
 	return IMP_OK;
 }
 
-imp_err fmt_x509_finish(X509 *x, EVP_PKEY *issuer_pub, const struct fmt_signer *signer,
-			X509 **out)
+/*
+ * The signature over digest, checked with the issuer's key as the HSM made
+ * it: the digest of the TBS part the certificate carries, so this is the
+ * check X509_verify() would make, without encoding the TBS part and
+ * hashing it a second time.
+ */
+static imp_err verify_digest(EVP_PKEY *issuer_pub, const uint8_t digest[32], const uint8_t *sig,
+			     size_t sig_len)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, issuer_pub, NULL);
+	imp_err rc = IMP_ERR_CRYPTO;
+	int v;
+
+	if (!ctx)
+		goto cleanup;
+	if (EVP_PKEY_verify_init(ctx) != 1)
+		goto cleanup;
+	v = EVP_PKEY_verify(ctx, sig, sig_len, digest, 32);
+	rc = v == 1 ? IMP_OK : IMP_ERR_VERIFY;
+	if (rc == IMP_ERR_VERIFY)
+		IMP_ERROR("certificate: the signature made by the signer does not verify "
+			  "with the issuer key");
+cleanup:
+	ERR_clear_error();
+	EVP_PKEY_CTX_free(ctx);
+	return rc;
+}
+
+imp_err fmt_x509_finish_der(X509 *x, EVP_PKEY *issuer_pub, const struct fmt_signer *signer,
+			    uint8_t **der, size_t *der_len)
 {
 	const X509_ALGOR *alg = NULL;
-	X509 *cert = NULL;
 	uint8_t *tbs = NULL;
 	uint8_t *algder = NULL;
 	uint8_t *certder = NULL;
@@ -498,7 +525,8 @@ imp_err fmt_x509_finish(X509 *x, EVP_PKEY *issuer_pub, const struct fmt_signer *
 	int alg_len;
 	imp_err rc = IMP_ERR_CRYPTO;
 
-	*out = NULL;
+	*der = NULL;
+	*der_len = 0;
 	/* The TBS part's AlgorithmIdentifier, and the outer one, read
 	 * ecdsa-with-SHA256 without parameters (RFC 5758 3.2). X509_sign()
 	 * would set it only by signing with a key of this process. */
@@ -522,31 +550,37 @@ imp_err fmt_x509_finish(X509 *x, EVP_PKEY *issuer_pub, const struct fmt_signer *
 	rc = fmt_ecdsa_raw_to_der(raw, sig, sizeof(sig), &sig_len);
 	if (rc != IMP_OK)
 		goto cleanup;
+	rc = verify_digest(issuer_pub, digest, sig, sig_len);
+	if (rc != IMP_OK)
+		goto cleanup;
 	rc = assemble(tbs, (size_t)tbs_len, algder, (size_t)alg_len, sig, sig_len, &certder,
 		      &certder_len);
 	if (rc != IMP_OK)
 		goto cleanup;
-	rc = fmt_cert_from_der(certder, certder_len, &cert);
-	if (rc != IMP_OK) {
-		rc = IMP_ERR_INTERNAL;
-		goto cleanup;
-	}
-	if (X509_verify(cert, issuer_pub) != 1) {
-		ERR_clear_error();
-		IMP_ERROR("certificate: the signature made by the signer does not verify "
-			  "with the issuer key");
-		rc = IMP_ERR_VERIFY;
-		goto cleanup;
-	}
-	*out = cert;
-	cert = NULL;
-	rc = IMP_OK;
+	*der = certder;
+	*der_len = certder_len;
+	certder = NULL;
 cleanup:
-	X509_free(cert);
 	OPENSSL_free(tbs);
 	OPENSSL_free(algder);
 	free(certder);
 	return rc;
+}
+
+imp_err fmt_x509_finish(X509 *x, EVP_PKEY *issuer_pub, const struct fmt_signer *signer,
+			X509 **out)
+{
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	imp_err rc;
+
+	*out = NULL;
+	rc = fmt_x509_finish_der(x, issuer_pub, signer, &der, &der_len);
+	if (rc != IMP_OK)
+		return rc;
+	rc = fmt_cert_from_der(der, der_len, out);
+	free(der);
+	return rc == IMP_OK || rc == IMP_ERR_NOMEM ? rc : IMP_ERR_INTERNAL;
 }
 
 imp_err fmt_x509_cap_at_issuer(X509 *x, X509 *issuer)

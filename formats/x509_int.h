@@ -41,9 +41,15 @@ imp_err fmt_x509_add_key_ids(X509 *x, EVP_PKEY *subject_key, X509 *issuer, bool 
 imp_err fmt_x509_cap_at_issuer(X509 *x, X509 *issuer);
 
 /*
- * Set ecdsa-with-SHA256, sign x's TBSCertificate with signer, assemble
- * the DER, parse it back and verify it with issuer_pub. *out is new.
+ * Set ecdsa-with-SHA256, sign x's TBSCertificate with signer, verify the
+ * signature with issuer_pub over the digest that was signed, and assemble
+ * the DER: *der (malloc'ed, free) of *der_len bytes. IMP_ERR_VERIFY if the
+ * signer's signature does not verify with issuer_pub.
  */
+imp_err fmt_x509_finish_der(X509 *x, EVP_PKEY *issuer_pub, const struct fmt_signer *signer,
+			    uint8_t **der, size_t *der_len);
+
+/* fmt_x509_finish_der, then the DER parsed into *out (new). */
 imp_err fmt_x509_finish(X509 *x, EVP_PKEY *issuer_pub, const struct fmt_signer *signer,
 			X509 **out);
 

@@ -309,3 +309,23 @@ imp_err fmt_cert_view_leaf(const uint8_t *der, size_t n, struct fmt_cert_view *o
 	out->aki_len = aki.n;
 	return IMP_OK;
 }
+
+imp_err fmt_cert_der_point(const uint8_t *der, size_t n, uint8_t point[65])
+{
+	struct fmt_der in = { der, n }, cert, tbs, spki;
+
+	if (!der || !fmt_der_take(&in, 0x30, &cert, NULL) || in.n ||
+	    !fmt_der_take(&cert, 0x30, &tbs, NULL))
+		return IMP_ERR_PROTOCOL;
+	(void)fmt_der_take(&tbs, 0xa0, NULL, NULL); /* version, if not v1 */
+	if (!fmt_der_take(&tbs, 0x02, NULL, NULL) || /* serialNumber */
+	    !fmt_der_take(&tbs, 0x30, NULL, NULL) || /* signature */
+	    !fmt_der_take(&tbs, 0x30, NULL, NULL) || /* issuer */
+	    !fmt_der_take(&tbs, 0x30, NULL, NULL) || /* validity */
+	    !fmt_der_take(&tbs, 0x30, NULL, NULL) || /* subject */
+	    !fmt_der_take(&tbs, 0x30, NULL, &spki) || spki.n != sizeof(SPKI_P256) + 64 ||
+	    memcmp(spki.p, SPKI_P256, sizeof(SPKI_P256)) != 0)
+		return IMP_ERR_PROTOCOL;
+	memcpy(point, spki.p + sizeof(SPKI_P256) - 1, 65);
+	return IMP_OK;
+}

@@ -46,10 +46,12 @@ struct job {
 	enum jnl_state state;
 	enum jnl_state failed_step; /* the step an error stopped (state may become FAILED) */
 	json_t *data;     /* the journal's step data for this board (owned) */
-	/* The device key and certificate as objects, from the step that made
-	 * them or parsed once from data (owned; NULL until needed). */
+	/* The device key as an object and its certificate's DER, from the
+	 * step that made them or taken once from data (owned; NULL until
+	 * needed). */
 	EVP_PKEY *pub;
-	X509 *cert;
+	uint8_t *cert_der;
+	size_t cert_der_len;
 	struct jnl_event_ref record_ev; /* the RECORD state change, if made here */
 	uint8_t slot;
 	double t0;
@@ -210,24 +212,25 @@ static imp_err job_pub(struct job *j, EVP_PKEY **out)
 	return IMP_OK;
 }
 
-/* The device certificate (borrowed from j): "cert" of the step data. */
-static imp_err job_cert(struct job *j, X509 **out)
+/* The device certificate's DER (borrowed from j): "cert" of the step data. */
+static imp_err job_cert(struct job *j, const uint8_t **der, size_t *n)
 {
 	const char *b64;
 	imp_err rc;
 
-	if (!j->cert) {
+	if (!j->cert_der) {
 		b64 = data_str(j, "cert");
 		if (!b64) {
 			IMP_ERROR("%s: the journal holds no certificate for board %s",
 				  j->fx ? j->fx->name : "", j->uid);
 			return IMP_ERR_JOURNAL;
 		}
-		rc = fmt_cert_from_b64(b64, &j->cert);
+		rc = fmt_b64_decode(b64, strlen(b64), &j->cert_der, &j->cert_der_len);
 		if (rc != IMP_OK)
-			return rc;
+			return rc == IMP_ERR_NOMEM ? rc : IMP_ERR_PROTOCOL;
 	}
-	*out = j->cert;
+	*der = j->cert_der;
+	*n = j->cert_der_len;
 	return IMP_OK;
 }
 
@@ -238,10 +241,11 @@ static void job_set_pub(struct job *j, EVP_PKEY *pub)
 	j->pub = pub;
 }
 
-static void job_set_cert(struct job *j, X509 *cert)
+static void job_set_cert(struct job *j, uint8_t *der, size_t n)
 {
-	X509_free(j->cert);
-	j->cert = cert;
+	free(j->cert_der);
+	j->cert_der = der;
+	j->cert_der_len = n;
 }
 
 /* The ephemeral ECDH key and KEK the station uses to wrap for the board. */
@@ -530,7 +534,6 @@ static imp_err step_certify(struct job *j, json_t *add)
 	struct hsm_key_signer ks;
 	struct fmt_signer signer;
 	EVP_PKEY *pub = NULL;
-	X509 *cert = NULL;
 	uint8_t *der = NULL;
 	size_t der_len = 0;
 	char *b64 = NULL;
@@ -558,9 +561,9 @@ static imp_err step_certify(struct job *j, json_t *add)
 	req.issuer = j->st->org.cert[HSM_ORG_DEVICE_CA];
 	hsm_signer_init(&ks, j->s, j->st->org.key[HSM_ORG_DEVICE_CA],
 			X509_get0_pubkey(j->st->org.cert[HSM_ORG_DEVICE_CA]), &signer);
-	rc = fmt_certprof_issue(&req, &signer, &cert);
-	if (rc == IMP_OK)
-		rc = fmt_cert_to_der(cert, &der, &der_len);
+	/* DER only: the journal, the board and the record take the bytes, and
+	 * the challenge the key, which is pub. */
+	rc = fmt_certprof_issue_der(&req, &signer, &der, &der_len);
 	if (rc != IMP_OK)
 		goto cleanup;
 	b64 = fmt_b64_encode(der, der_len);
@@ -569,11 +572,10 @@ static imp_err step_certify(struct job *j, json_t *add)
 		goto cleanup;
 	}
 	json_object_set_new(add, "cert", json_string(b64));
-	job_set_cert(j, cert);
-	cert = NULL;
+	job_set_cert(j, der, der_len);
+	der = NULL;
 cleanup:
 	fmt_name_entries_free(names, nn);
-	X509_free(cert);
 	free(der);
 	free(b64);
 	return rc;
@@ -595,18 +597,14 @@ static imp_err identity_blob(struct job *j, char **out)
 static imp_err step_inject(struct job *j, json_t *add)
 {
 	struct board_anchor_item item = { 0 };
-	uint8_t *der = NULL;
+	const uint8_t *der = NULL;
 	size_t der_len = 0, got = 0;
 	char *blob = NULL;
 	imp_err rc = IMP_OK;
 
 	(void)add;
 	if (j->st->cfg->key_mode != FMT_KEY_MODE_PSK) {
-		const char *b64 = data_str(j, "cert");
-
-		if (!b64)
-			return IMP_ERR_JOURNAL;
-		rc = fmt_b64_decode(b64, strlen(b64), &der, &der_len);
+		rc = job_cert(j, &der, &der_len);
 		if (rc != IMP_OK)
 			return rc;
 		item.kind = BOARD_ANCHOR_CERT;
@@ -628,7 +626,6 @@ static imp_err step_inject(struct job *j, json_t *add)
 	if (rc == IMP_OK)
 		rc = prov_matter_deliver(j->st, j->s, j->link, j->uid, j->serial,
 					 json_object_get(j->data, "matter"));
-	free(der);
 	free(blob);
 	return rc;
 }
@@ -695,25 +692,47 @@ static imp_err step_firmware(struct job *j, json_t *add)
 	return rc;
 }
 
+/*
+ * The board's signature over nonce, verified with the key of the issued
+ * certificate: the key object the walk already holds when the certificate
+ * certifies it (always, for a certificate this walk issued), else one built
+ * from the certificate's own point.
+ */
 static imp_err verify_ecdsa_challenge(struct job *j, const uint8_t *nonce, const uint8_t *sig,
 				      size_t sig_len)
 {
-	X509 *cert = NULL;
+	const uint8_t *der = NULL;
+	size_t der_len = 0;
+	uint8_t point[WIRE_PUB_LEN], have[WIRE_PUB_LEN];
+	EVP_PKEY *key = NULL, *own = NULL;
 	EVP_MD_CTX *md = NULL;
 	imp_err rc;
 
-	rc = job_cert(j, &cert);
+	rc = job_cert(j, &der, &der_len);
 	if (rc != IMP_OK)
 		return rc;
+	if (fmt_cert_der_point(der, der_len, point) != IMP_OK) {
+		IMP_ERROR("%s: the journal's certificate for board %s holds no P-256 key",
+			  j->fx ? j->fx->name : "", j->uid);
+		return IMP_ERR_PROTOCOL;
+	}
+	/* j->pub is the key of the "pub" point (job_pub, step_keys_device) */
+	if (data_hex(j, "pub", have, sizeof(have)) != IMP_OK || memcmp(have, point, sizeof(have)) ||
+	    job_pub(j, &key) != IMP_OK) {
+		rc = fmt_pubkey_from_point(point, &own);
+		if (rc != IMP_OK)
+			return rc;
+		key = own;
+	}
 	md = EVP_MD_CTX_new();
 	if (!md) {
 		rc = IMP_ERR_NOMEM;
-	} else if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(cert)) !=
-			   1 ||
+	} else if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
 		   EVP_DigestVerify(md, sig, sig_len, nonce, WIRE_NONCE_LEN) != 1) {
 		rc = IMP_ERR_CHALLENGE;
 	}
 	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(own);
 	return rc;
 }
 
@@ -860,7 +879,8 @@ static imp_err step_record(struct job *j, json_t *add)
 	uint8_t uid_bin[JNL_UID_HEX_MAX / 2], kcv[PSK_KCV_LEN], fw[32], mdigest[32];
 	size_t uid_len = strlen(j->uid) / 2;
 	EVP_PKEY *pub = NULL;
-	X509 *cert = NULL;
+	const uint8_t *cert_der = NULL;
+	size_t cert_der_len = 0;
 	X509 *chain[2];
 	struct hsm_key_signer ks;
 	struct fmt_signer signer;
@@ -891,9 +911,10 @@ static imp_err step_record(struct job *j, json_t *add)
 	} else {
 		rc = job_pub(j, &pub);
 		if (rc == IMP_OK)
-			rc = job_cert(j, &cert);
+			rc = job_cert(j, &cert_der, &cert_der_len);
 		r.public_key = pub;
-		r.device_certificate = cert;
+		r.device_certificate_der = cert_der;
+		r.device_certificate_der_len = cert_der_len;
 	}
 	if (rc != IMP_OK)
 		goto cleanup;
@@ -1295,9 +1316,10 @@ static void job_release(struct job *j)
 	board_probe_close(j->probe);
 	json_decref(j->data);
 	EVP_PKEY_free(j->pub);
-	X509_free(j->cert);
+	free(j->cert_der);
 	j->pub = NULL;
-	j->cert = NULL;
+	j->cert_der = NULL;
+	j->cert_der_len = 0;
 	j->anchor = NULL;
 	j->link = NULL;
 	j->probe = NULL;
@@ -1461,7 +1483,7 @@ imp_err prov_finish_records(struct prov_station *st, unsigned *finished)
 			(*finished)++;
 		json_decref(j.data);
 		EVP_PKEY_free(j.pub);
-		X509_free(j.cert);
+		free(j.cert_der);
 	}
 	for (size_t i = 0; i < l.n; i++)
 		jnl_board_release(&l.rows[i]);

@@ -159,6 +159,17 @@ imp_err fmt_certprof_issue(const struct fmt_certprof_request *req,
 			   const struct fmt_signer *signer, X509 **out);
 
 /*
+ * The same certificate as DER only: *der (malloc'ed, free) of *der_len
+ * bytes. The signer's signature is verified with the issuer's key over the
+ * digest it signed, as for fmt_certprof_issue; what is saved is OpenSSL
+ * parsing the DER back (its subject key decoder most of all), for a caller
+ * that needs only the bytes (the provisioner: the journal, the board and
+ * the record take DER).
+ */
+imp_err fmt_certprof_issue_der(const struct fmt_certprof_request *req,
+			       const struct fmt_signer *signer, uint8_t **der, size_t *der_len);
+
+/*
  * The trust folder's note of the device profile (FMT_CERTPROF_TRUST_FILE,
  * written by `hsm init`): {"profile": NAME, "key_usage": [...]}, so that
  * the audit and the registry know which keyUsage a device certificate of

@@ -46,7 +46,10 @@ struct fmt_record {
 	EVP_PKEY *public_key;       /* device/hsm: required (written as JWK); psk: NULL */
 	const uint8_t *kcv;         /* psk: key check value, 1..16 bytes; else NULL */
 	size_t kcv_len;
-	X509 *device_certificate;   /* device/hsm: required, must certify public_key */
+	X509 *device_certificate;   /* device/hsm: this or its DER below, which must
+				       certify public_key */
+	const uint8_t *device_certificate_der; /* the same as DER (instead of the */
+	size_t device_certificate_der_len;     /*   X509: nothing parsed again) */
 	const uint8_t *firmware_sha256; /* 32 bytes, or NULL if no image programmed */
 	/* Matter factory data (docs/MATTER.md): NULL = omitted. The record
 	 * carries the IDs, the discriminator and a digest of the SPAKE2+

@@ -196,6 +196,16 @@ struct fmt_cert_view {
 imp_err fmt_cert_view_leaf(const uint8_t *der, size_t n, struct fmt_cert_view *out);
 
 /*
+ * The subject key of a DER certificate, read in place: the uncompressed
+ * point of its SubjectPublicKeyInfo when that is a named-curve P-256 key.
+ * Nothing else is checked (not the signature, not the rest of the shape):
+ * for a certificate this station issued or verified, to compare its key
+ * with a key at hand without OpenSSL decoding the certificate.
+ * IMP_ERR_PROTOCOL if the DER does not lead to such a key.
+ */
+imp_err fmt_cert_der_point(const uint8_t *der, size_t n, uint8_t point[65]);
+
+/*
  * Public key from an uncompressed P-256 point (0x04 || X || Y, 65 bytes).
  * *out is new. IMP_ERR_CRYPTO if the point is not on the curve.
  */

@@ -153,6 +153,76 @@ static void test_default_is_fixed_output(void **st)
 	fmt_certprof_set_free(set);
 }
 
+/*
+ * fmt_certprof_issue_der, for every shipped device profile: DER that
+ * OpenSSL reads whole, signed by the issuer (X509_verify), whose subject key
+ * fmt_cert_der_point finds; a signer that signs with another key than the
+ * issuer's is caught (IMP_ERR_VERIFY, nothing returned), as by
+ * fmt_certprof_issue.
+ */
+static void test_issue_der(void **st)
+{
+	static const char *const sets[] = { "default", "ieee-802.1ar-idevid", "matter-dac" };
+
+	(void)st;
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		struct fmt_certprof_set *set = load_set(sets[i]);
+		const struct fmt_certprof *p = set->role[FMT_CP_DEVICE];
+		EVP_PKEY *root_key = new_key(), *ca_key = new_key(), *dev = new_key(),
+			 *other = new_key();
+		X509 *root = issue_role(set->role[FMT_CP_ROOT], root_key, NULL, root_key, NULL, 0);
+		X509 *ca = issue_role(set->role[FMT_CP_DEVICE_CA], ca_key, root, root_key, NULL, 0);
+		struct fmt_name_entry *subj = NULL;
+		size_t ns = 0;
+		struct fmt_certprof_request req = { 0 };
+		struct fmt_signer s;
+		uint8_t *der = NULL, point[65], want[65];
+		size_t n = 0;
+		const unsigned char *q;
+		X509 *x;
+
+		struct fmt_name_entry dflt[] = { { "O", "Acme Corp" }, { "CN", "ACM000042" } };
+
+		if (fmt_certprof_has_subject(p))
+			assert_int_equal(fmt_certprof_subject(p, &vars, &subj, &ns), IMP_OK);
+		req.profile = p;
+		req.subject = subj ? subj : dflt;
+		req.subject_count = subj ? ns : 2;
+		req.vars = &vars;
+		req.subject_key = dev;
+		req.issuer = ca;
+		fmt_signer_from_pkey(&s, ca_key);
+		assert_int_equal(fmt_certprof_issue_der(&req, &s, &der, &n), IMP_OK);
+		q = der;
+		x = d2i_X509(NULL, &q, (long)n);
+		assert_non_null(x);
+		assert_ptr_equal(q, der + n);
+		assert_int_equal(X509_verify(x, ca_key), 1);
+		assert_int_equal(fmt_cert_der_point(der, n, point), IMP_OK);
+		assert_int_equal(fmt_pubkey_to_point(dev, want), IMP_OK);
+		assert_memory_equal(point, want, sizeof(want));
+		assert_int_equal(fmt_cert_der_point(der, n - 1, point), IMP_ERR_PROTOCOL);
+		der[4] ^= 0x01; /* the TBS part's length */
+		assert_int_equal(fmt_cert_der_point(der, n, point), IMP_ERR_PROTOCOL);
+		X509_free(x);
+		free(der);
+		der = NULL;
+		fmt_signer_from_pkey(&s, other);
+		s.pub = ca_key; /* claims the issuer's key, signs with another */
+		assert_int_equal(fmt_certprof_issue_der(&req, &s, &der, &n), IMP_ERR_VERIFY);
+		assert_null(der);
+		assert_int_equal(n, 0);
+		fmt_name_entries_free(subj, ns);
+		X509_free(root);
+		X509_free(ca);
+		EVP_PKEY_free(root_key);
+		EVP_PKEY_free(ca_key);
+		EVP_PKEY_free(dev);
+		EVP_PKEY_free(other);
+		fmt_certprof_set_free(set);
+	}
+}
+
 /* Every shipped set: a chain that verifies strictly, nothing outliving its issuer. */
 static void test_shipped_sets_chain(void **st)
 {
@@ -552,6 +622,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_is_fixed_output),
 		cmocka_unit_test(test_shipped_sets_chain),
+		cmocka_unit_test(test_issue_der),
 		cmocka_unit_test(test_outliving_issuer_refused),
 		cmocka_unit_test(test_bad_fields_named),
 		cmocka_unit_test(test_vid_needs_config),

@@ -251,6 +251,47 @@ static void test_build_refuses_inconsistent(void **state)
 	assert_null(o);
 }
 
+/* The certificate as DER (what the provisioner holds) writes the same
+ * record as the X509 object; DER of another key, or both forms, is refused. */
+static void test_build_from_der(void **state)
+{
+	struct fmt_record r = device_record();
+	json_t *a = NULL, *b = NULL;
+	uint8_t *der = NULL, *other = NULL;
+	size_t n = 0, on = 0;
+	char *ta, *tb;
+
+	(void)state;
+	assert_int_equal(fmt_cert_to_der(H.dev, &der, &n), IMP_OK);
+	assert_int_equal(fmt_cert_to_der(H.rec, &other, &on), IMP_OK);
+	r.record_id = "r1";
+	assert_int_equal(fmt_record_build(&r, &a), IMP_OK);
+	r.device_certificate = NULL;
+	r.device_certificate_der = der;
+	r.device_certificate_der_len = n;
+	assert_int_equal(fmt_record_build(&r, &b), IMP_OK);
+	ta = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
+	tb = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(ta, tb);
+	free(ta);
+	free(tb);
+	json_decref(a);
+	json_decref(b);
+	b = NULL;
+	r.device_certificate_der = other; /* certifies the record-signing key */
+	r.device_certificate_der_len = on;
+	assert_int_equal(fmt_record_build(&r, &b), IMP_ERR_USAGE);
+	r.device_certificate_der = der;
+	r.device_certificate_der_len = n - 1; /* cut */
+	assert_int_equal(fmt_record_build(&r, &b), IMP_ERR_USAGE);
+	r.device_certificate_der_len = n;
+	r.device_certificate = H.dev; /* both */
+	assert_int_equal(fmt_record_build(&r, &b), IMP_ERR_USAGE);
+	assert_null(b);
+	free(der);
+	free(other);
+}
+
 static void test_revocation(void **state)
 {
 	struct fmt_revocation rv = {
@@ -308,6 +349,7 @@ int main(void)
 		cmocka_unit_test(test_non_canonical_and_tampered),
 		cmocka_unit_test(test_psk_record),
 		cmocka_unit_test(test_build_refuses_inconsistent),
+		cmocka_unit_test(test_build_from_der),
 		cmocka_unit_test(test_revocation),
 		cmocka_unit_test(test_key_mode_names),
 	};
