@@ -3,6 +3,7 @@
  * settings.
  */
 #include <errno.h>
+#include <semaphore.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -199,6 +200,35 @@ imp_err jdb_exec(sqlite3 *db, const char *sql)
 	return IMP_OK;
 }
 
+/*
+ * One statement without rows (BEGIN, SAVEPOINT, RELEASE, COMMIT), kept
+ * prepared: every journal operation runs two to four of them, and
+ * sqlite3_exec would parse each again. The SQLite result code, as
+ * sqlite3_exec gives it (SQLITE_OK when done).
+ */
+static int exec_kept(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int src;
+
+	if (jdb_stmt(db, sql, &st) != IMP_OK)
+		return sqlite3_exec(db, sql, NULL, NULL, NULL);
+	src = sqlite3_step(st);
+	if (src == SQLITE_DONE || src == SQLITE_ROW)
+		src = SQLITE_OK;
+	jdb_stmt_done(st);
+	return src;
+}
+
+static imp_err jdb_exec_kept(sqlite3 *db, const char *sql)
+{
+	int rc = exec_kept(db, sql);
+
+	if (rc != SQLITE_OK)
+		return jdb_fail(db, "sqlite3_exec", rc);
+	return IMP_OK;
+}
+
 imp_err jdb_bind_text(sqlite3 *db, sqlite3_stmt *st, int idx, const char *s)
 {
 	int rc;
@@ -378,9 +408,17 @@ imp_err jdb_leased(sqlite3 *db, bool *out)
  */
 #define JDB_BATCH_MAX 64
 
+/*
+ * An operation waiting for the COMMIT that holds it. It sleeps on a
+ * semaphore of its own, without j->lock: the committer posts each waiter
+ * once, so a shared COMMIT wakes each of its waiters exactly once, and none
+ * of them has to take j->lock again only to return (with a condition
+ * variable, every waiter woke to queue on the lock the next operations
+ * need).
+ */
 struct jdb_waiter {
 	struct jdb_waiter *next;
-	bool done;
+	sem_t done;
 	imp_err rc;
 	char msg[sizeof(jerr_msg)];
 };
@@ -406,19 +444,21 @@ static bool checkpoint_due(const struct jnl *j, uint64_t head)
  * batch and close it. */
 static void batch_finish(struct jnl *j, imp_err rc)
 {
-	for (struct jdb_waiter *w = j->waiters; w; w = w->next) {
-		w->rc = rc;
-		if (rc)
-			memcpy(w->msg, jerr_msg, sizeof(w->msg));
-		w->done = true;
-	}
+	struct jdb_waiter *w = j->waiters, *next;
+
 	j->waiters = NULL;
 	j->txn_open = false;
 	j->batch_ops = 0;
 	j->batch_head = 0;
 	j->anchor_dirty = false;
 	j->anchor_counter = 0;
-	pthread_cond_broadcast(&j->committed);
+	for (; w; w = next) {
+		next = w->next; /* w is the waiter's, gone once it is posted */
+		w->rc = rc;
+		if (rc)
+			memcpy(w->msg, jerr_msg, sizeof(w->msg));
+		sem_post(&w->done);
+	}
 }
 
 /* The open transaction was rolled back under us (SQLite does that on some
@@ -447,7 +487,7 @@ static imp_err batch_commit(struct jnl *j)
 
 	if (j->commit_hook)
 		j->commit_hook(j->commit_hook_arg, JDB_BEFORE_COMMIT, j->batch_ops, SQLITE_OK);
-	src = sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
+	src = exec_kept(j->db, "COMMIT");
 	if (src != SQLITE_OK) {
 		rc = jdb_fail(j->db, "sqlite3_exec(COMMIT)", src);
 		if (!sqlite3_get_autocommit(j->db))
@@ -522,7 +562,7 @@ static imp_err begin(struct jnl *j, bool issue)
 		memcpy(jerr_msg, keep, sizeof(keep));
 	}
 	if (!j->txn_open) {
-		rc = jdb_exec(j->db, "BEGIN IMMEDIATE");
+		rc = jdb_exec_kept(j->db, "BEGIN IMMEDIATE");
 		if (rc) {
 			pthread_mutex_unlock(&j->lock);
 			return rc;
@@ -532,7 +572,7 @@ static imp_err begin(struct jnl *j, bool issue)
 	j->appended_seq = 0;
 	j->op_anchor_dirty = j->anchor_dirty;
 	j->op_anchor_counter = j->anchor_counter;
-	rc = jdb_exec(j->db, "SAVEPOINT jdb_op");
+	rc = jdb_exec_kept(j->db, "SAVEPOINT jdb_op");
 	if (rc)
 		leave(j);
 	return rc;
@@ -562,7 +602,7 @@ imp_err jdb_end(struct jnl *j, imp_err rc)
 		return rc;
 	}
 	if (rc == IMP_OK)
-		rc = jdb_exec(j->db, "RELEASE jdb_op");
+		rc = jdb_exec_kept(j->db, "RELEASE jdb_op");
 	if (rc) {
 		sqlite3_exec(j->db, "ROLLBACK TO jdb_op", NULL, NULL, NULL);
 		sqlite3_exec(j->db, "RELEASE jdb_op", NULL, NULL, NULL);
@@ -581,11 +621,17 @@ imp_err jdb_end(struct jnl *j, imp_err rc)
 		pthread_mutex_unlock(&j->lock);
 		return rc;
 	}
+	if (sem_init(&w.done, 0, 0) != 0) {
+		rc = batch_commit(j); /* cannot wait: commit now, for everyone */
+		pthread_mutex_unlock(&j->lock);
+		return rc;
+	}
 	w.next = j->waiters;
 	j->waiters = &w;
-	while (!w.done)
-		pthread_cond_wait(&j->committed, &j->lock);
 	pthread_mutex_unlock(&j->lock);
+	while (sem_wait(&w.done) != 0 && errno == EINTR)
+		;
+	sem_destroy(&w.done);
 	if (w.rc)
 		memcpy(jerr_msg, w.msg, sizeof(jerr_msg));
 	return w.rc;
@@ -1070,7 +1116,6 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 	if (!j)
 		return IMP_ERR_NOMEM;
 	pthread_mutex_init(&j->lock, NULL);
-	pthread_cond_init(&j->committed, NULL);
 	j->path = strdup(path);
 	if (!j->path) {
 		rc = IMP_ERR_NOMEM;
@@ -1154,7 +1199,6 @@ void jnl_close(struct jnl *j)
 			jdb_fail(j->db, "sqlite3_close", src);
 	}
 	pthread_mutex_destroy(&j->lock);
-	pthread_cond_destroy(&j->committed);
 	free(j->path);
 	free(j);
 }

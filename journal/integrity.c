@@ -510,24 +510,24 @@ imp_err jnl_outbox_probe(struct jnl *j, const char *uid)
 	jtime_now(now);
 	/* The shape record_done writes: the board row, an outbox row on its
 	 * indexes, an event; all rolled back. */
-	rc = jdb_prepare(j->db, "UPDATE boards SET updated = updated WHERE uid = ?1", &st);
+	rc = jdb_stmt(j->db, "UPDATE boards SET updated = updated WHERE uid = ?1", &st);
 	if (rc == IMP_OK)
 		rc = jdb_bind_text(j->db, st, 1, uid);
 	if (rc == IMP_OK)
 		rc = jdb_step_done(j->db, st, NULL);
-	sqlite3_finalize(st);
+	jdb_stmt_done(st);
 	st = NULL;
 	if (rc == IMP_OK)
-		rc = jdb_prepare(j->db, "INSERT INTO outbox(record_id, serial, uid, kind, jws, "
-				 "created) SELECT 'imprint-probe-' || uid, serial, uid, "
-				 "'identity', 'probe', ?2 FROM boards WHERE uid = ?1", &st);
+		rc = jdb_stmt(j->db, "INSERT INTO outbox(record_id, serial, uid, kind, jws, "
+			      "created) SELECT 'imprint-probe-' || uid, serial, uid, "
+			      "'identity', 'probe', ?2 FROM boards WHERE uid = ?1", &st);
 	if (rc == IMP_OK)
 		rc = jdb_bind_text(j->db, st, 1, uid);
 	if (rc == IMP_OK)
 		rc = jdb_bind_text(j->db, st, 2, now);
 	if (rc == IMP_OK)
 		rc = jdb_step_done(j->db, st, NULL);
-	sqlite3_finalize(st);
+	jdb_stmt_done(st);
 	if (rc == IMP_OK)
 		rc = jchain_append(j, uid, NULL, "state", "{\"probe\":true}");
 	erc = rc;

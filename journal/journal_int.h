@@ -56,12 +56,11 @@ struct jnl {
 	 * is durable; the thread that leaves the lock with no one waiting for
 	 * it commits for everyone.
 	 */
-	pthread_cond_t committed; /* broadcast after each shared COMMIT (with lock) */
 	unsigned entering;        /* threads waiting for the lock (atomic) */
 	bool txn_open;            /* a shared transaction is open */
 	unsigned batch_ops;       /* operations in it, waiting for its COMMIT */
 	uint64_t batch_head;      /* the highest event seq it appended */
-	struct jdb_waiter *waiters;
+	struct jdb_waiter *waiters; /* posted after the COMMIT that holds them (db.c) */
 	bool op_anchor_dirty;     /* the anchor fields before the running operation */
 	uint64_t op_anchor_counter;
 	jdb_commit_hook commit_hook;

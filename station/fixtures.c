@@ -87,17 +87,9 @@ int st_provision_run(struct station_ctx *ctx, struct st_run *l, size_t nfix, uin
 static pthread_mutex_t progress_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Continuous mode off the live board: what a fixture waits for. */
-static void fixture_waits(struct station_ctx *ctx, const struct prov_progress *p)
+static const char *waiting_for(const struct prov_progress *p)
 {
-	const char *what = p->activity == PROV_ACT_WAIT_BOARD ? "board" : "removal";
-
-	if (ctx->json)
-		st_emit(ctx, json_pack("{s:s, s:s, s:s, s:s, s:i}", "event", "fixture", "fixture",
-				       p->fixture, "waiting", what, "message", p->message,
-				       "taken", (int)p->boards),
-			NULL, NULL);
-	else if (imp_log_get_level() >= IMP_LOG_INFO)
-		fprintf(stderr, "[%-6s] %s\n", p->fixture, p->message);
+	return p->activity == PROV_ACT_WAIT_BOARD ? "board" : "removal";
 }
 
 void st_progress(void *arg, const struct prov_progress *p)
@@ -110,11 +102,29 @@ void st_progress(void *arg, const struct prov_progress *p)
 	}
 	if (p->activity == PROV_ACT_FLASH)
 		return; /* only the live board shows the programming progress */
+	if (ctx->json) {
+		/* The line is built outside the lock: the fixture threads
+		 * queue only for the write. */
+		char *line = st_event_line(
+			ctx, p->activity != PROV_ACT_BOARD
+				     ? json_pack("{s:s, s:s, s:s, s:s, s:i}", "event", "fixture",
+						 "fixture", p->fixture, "waiting", waiting_for(p),
+						 "message", p->message, "taken", (int)p->boards)
+				     : st_board_event(p));
+
+		if (!line)
+			return;
+		pthread_mutex_lock(&progress_lock);
+		fputs(line, stdout);
+		fflush(stdout);
+		pthread_mutex_unlock(&progress_lock);
+		free(line);
+		return;
+	}
 	pthread_mutex_lock(&progress_lock);
 	if (p->activity != PROV_ACT_BOARD) {
-		fixture_waits(ctx, p);
-	} else if (ctx->json) {
-		st_emit(ctx, st_board_event(p), NULL, NULL);
+		if (imp_log_get_level() >= IMP_LOG_INFO)
+			fprintf(stderr, "[%-6s] %s\n", p->fixture, p->message);
 	} else if (p->rc != IMP_OK || imp_log_get_level() >= IMP_LOG_INFO) {
 		fprintf(stderr, "[%-6s] %-9s %-10s %s%s%s (%.2fs)\n", p->fixture,
 			jnl_state_name(p->state), p->serial[0] ? p->serial : "-",

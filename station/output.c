@@ -24,30 +24,52 @@ static void now_ms(char out[32])
 	snprintf(out, 32, "%.19s.%03dZ", sec, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
+char *st_event_line(struct station_ctx *ctx, json_t *obj)
+{
+	char ts[32], *s, *line = NULL;
+	size_t n;
+
+	if (!obj)
+		return NULL;
+	/* Every event says what it is and when it was written
+	 * (docs/EVENTS.md). */
+	if (!json_object_get(obj, "event") && ctx->event)
+		json_object_set_new(obj, "event", json_string(ctx->event));
+	if (!json_object_get(obj, "ts")) {
+		now_ms(ts);
+		json_object_set_new(obj, "ts", json_string(ts));
+	}
+	s = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(obj);
+	if (!s)
+		return NULL;
+	n = strlen(s);
+	line = realloc(s, n + 2);
+	if (!line) {
+		free(s);
+		return NULL;
+	}
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	return line;
+}
+
 void st_emit(struct station_ctx *ctx, json_t *obj,
 	     void (*human)(const json_t *obj, void *arg), void *arg)
 {
 	if (!obj)
 		return;
 	if (ctx->json) {
-		char ts[32], *s;
+		char *line = st_event_line(ctx, obj);
 
-		/* Every event says what it is and when it was written
-		 * (docs/EVENTS.md). */
-		if (!json_object_get(obj, "event") && ctx->event)
-			json_object_set_new(obj, "event", json_string(ctx->event));
-		if (!json_object_get(obj, "ts")) {
-			now_ms(ts);
-			json_object_set_new(obj, "ts", json_string(ts));
-		}
-		s = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
-		if (s) {
-			fputs(s, stdout);
-			fputc('\n', stdout);
+		if (line) {
+			fputs(line, stdout);
 			fflush(stdout);
-			free(s);
+			free(line);
 		}
-	} else if (human) {
+		return;
+	}
+	if (human) {
 		human(obj, arg);
 		fflush(stdout);
 	}

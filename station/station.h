@@ -221,6 +221,13 @@ void st_emit(struct station_ctx *ctx, json_t *obj,
 	     void (*human)(const json_t *obj, void *arg), void *arg);
 
 /*
+ * The --json line st_emit would print for obj ("event" and "ts" added,
+ * then "\n"), malloc'ed; NULL if obj is NULL or memory ran out. Takes
+ * ownership of obj. For writers that build the line outside their lock.
+ */
+char *st_event_line(struct station_ctx *ctx, json_t *obj);
+
+/*
  * The steps of a board as --json events count them: CONNECT is step 1 of
  * ST_STEPS, RECORD 10, DONE 11. st_step_number(FAILED or QUARANTINED) is 0
  * (not a step).
