@@ -328,35 +328,81 @@ cleanup:
 	return rc;
 }
 
-static imp_err load_cert(struct hsm_session *s, const char *label, X509 **out)
+/*
+ * The one object labelled label among objs (as hsm_find would find it):
+ * IMP_ERR_NOT_FOUND if none, IMP_ERR_CONFIG if several.
+ */
+static imp_err pick(const struct hsm_obj_info *objs, size_t n, const char *label,
+		    enum hsm_class cls, hsm_obj *out)
 {
-	hsm_obj o;
+	size_t found = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(objs[i].label, label) != 0)
+			continue;
+		*out = objs[i].handle;
+		found++;
+	}
+	if (found == 0)
+		return IMP_ERR_NOT_FOUND;
+	if (found > 1) {
+		IMP_ERROR("several objects match labelled \"%s\" (%s) on the token: name one by "
+			  "its id too", label, hsm_class_name(cls));
+		return IMP_ERR_CONFIG;
+	}
+	return IMP_OK;
+}
+
+static imp_err cert_of(struct hsm_session *s, hsm_obj o, X509 **out)
+{
 	uint8_t *der = NULL;
 	size_t n = 0;
 	imp_err rc;
 
-	rc = hsm_find(s, HSM_CLASS_CERTIFICATE, label, NULL, 0, &o);
-	if (rc == IMP_OK)
-		rc = hsm_object_value(s, o, &der, &n);
+	rc = hsm_object_value(s, o, &der, &n);
 	if (rc == IMP_OK)
 		rc = fmt_cert_from_der(der, n, out);
 	free(der);
 	return rc;
 }
 
+static imp_err load_cert(struct hsm_session *s, const char *label, X509 **out)
+{
+	hsm_obj o;
+	imp_err rc;
+
+	rc = hsm_find(s, HSM_CLASS_CERTIFICATE, label, NULL, 0, &o);
+	return rc == IMP_OK ? cert_of(s, o, out) : rc;
+}
+
+/*
+ * The roles' keys and certificates are found in one listing of each class
+ * rather than one C_FindObjectsInit per object: SoftHSM2's file store reads
+ * every object file of the token again at each C_FindObjectsInit.
+ */
 imp_err hsm_org_load(struct hsm_session *s, struct hsm_org *org)
 {
-	imp_err rc = IMP_OK;
+	struct hsm_obj_info *keys = NULL, *certs = NULL;
+	size_t nk = 0, nc = 0;
+	hsm_obj cert;
+	imp_err rc;
 
 	memset(org, 0, sizeof(*org));
+	rc = hsm_list(s, HSM_CLASS_PRIVATE_KEY, &keys, &nk);
+	if (rc == IMP_OK)
+		rc = hsm_list(s, HSM_CLASS_CERTIFICATE, &certs, &nc);
 	for (int r = 0; r < HSM_ORG_ROLE_COUNT && rc == IMP_OK; r++) {
-		rc = hsm_find(s, HSM_CLASS_PRIVATE_KEY, roles[r].label, NULL, 0, &org->key[r]);
+		rc = pick(keys, nk, roles[r].label, HSM_CLASS_PRIVATE_KEY, &org->key[r]);
 		if (rc == IMP_OK)
-			rc = load_cert(s, roles[r].label, &org->cert[r]);
+			rc = pick(certs, nc, roles[r].label, HSM_CLASS_CERTIFICATE, &cert);
+		if (rc == IMP_OK)
+			rc = cert_of(s, cert, &org->cert[r]);
 		if (rc == IMP_ERR_NOT_FOUND)
 			IMP_ERROR("the token has no '%s'; run 'imprint hsm init' first",
 				  roles[r].label);
 	}
+	free(keys);
+	free(certs);
 	if (rc == IMP_OK) {
 		/* Optional: only key mode psk needs it (hsm_org_ready). */
 		rc = hsm_find(s, HSM_CLASS_SECRET_KEY, HSM_ORG_PSK_LABEL, NULL, 0, &org->psk_master);
