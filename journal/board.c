@@ -645,6 +645,32 @@ imp_err jnl_set_data(struct jnl *j, const char *uid, const char *data_json)
 
 /* ------------------------------------------------------------------ reads */
 
+/*
+ * A committed row: on the kept reader of a read-write handle (no wait for a
+ * shared COMMIT, none forced), on db for a read-only one.
+ */
+static imp_err read_board(struct jnl *j, const char *col, const char *key,
+			  struct jnl_board *out)
+{
+	sqlite3 *db = NULL;
+	imp_err rc;
+
+	if (j->read_only) {
+		jdb_lock_read(j);
+		rc = load_board(j->db, col, key, out);
+		jdb_unlock_read(j);
+	} else {
+		pthread_mutex_lock(&j->rlock);
+		rc = jdb_kept_reader(j, &db);
+		if (rc == IMP_OK)
+			rc = load_board(db, col, key, out);
+		pthread_mutex_unlock(&j->rlock);
+	}
+	if (rc)
+		jnl_board_release(out);
+	return rc;
+}
+
 imp_err jnl_get_board(struct jnl *j, const char *uid, struct jnl_board *out)
 {
 	char u[JNL_UID_HEX_MAX + 1];
@@ -655,12 +681,7 @@ imp_err jnl_get_board(struct jnl *j, const char *uid, struct jnl_board *out)
 	rc = uid_norm(uid, u);
 	if (rc)
 		return rc;
-	jdb_lock_read(j);
-	rc = load_board(j->db, "uid", u, out);
-	jdb_unlock_read(j);
-	if (rc)
-		jnl_board_release(out);
-	return rc;
+	return read_board(j, "uid", u, out);
 }
 
 imp_err jnl_get_board_by_serial(struct jnl *j, const char *serial,
@@ -672,11 +693,7 @@ imp_err jnl_get_board_by_serial(struct jnl *j, const char *serial,
 	memset(out, 0, sizeof(*out));
 	if (!serial || !serial[0])
 		return IMP_ERR_NOT_FOUND;
-	jdb_lock_read(j);
-	rc = load_board(j->db, "serial", serial, out);
-	jdb_unlock_read(j);
-	if (rc)
-		jnl_board_release(out);
+	rc = read_board(j, "serial", serial, out);
 	return rc;
 }
 

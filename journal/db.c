@@ -1035,6 +1035,25 @@ imp_err jdb_open_reader(struct jnl *j, sqlite3 **out)
 	return open_db(j->path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, j->busy_ms, out);
 }
 
+imp_err jdb_kept_reader(struct jnl *j, sqlite3 **out)
+{
+	imp_err rc;
+
+	*out = NULL;
+	if (!j->rdb) {
+		rc = jdb_open_reader(j, &j->rdb);
+		if (rc == IMP_OK)
+			rc = cache_attach(j->rdb);
+		if (rc) {
+			sqlite3_close(j->rdb);
+			j->rdb = NULL;
+			return rc;
+		}
+	}
+	*out = j->rdb;
+	return IMP_OK;
+}
+
 imp_err jdb_snapshot(struct jnl *j, const char *sql, const struct jdb_arg *args, size_t nargs,
 		     jdb_row_fn fn, void *arg)
 {
@@ -1116,6 +1135,7 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 	if (!j)
 		return IMP_ERR_NOMEM;
 	pthread_mutex_init(&j->lock, NULL);
+	pthread_mutex_init(&j->rlock, NULL);
 	j->path = strdup(path);
 	if (!j->path) {
 		rc = IMP_ERR_NOMEM;
@@ -1184,6 +1204,12 @@ void jnl_close(struct jnl *j)
 {
 	if (!j)
 		return;
+	if (j->rdb) {
+		/* before db: the last connection to close checkpoints the -wal */
+		cache_detach(j->rdb);
+		sqlite3_close(j->rdb);
+		j->rdb = NULL;
+	}
 	if (j->db) {
 		int src;
 
@@ -1199,6 +1225,7 @@ void jnl_close(struct jnl *j)
 			jdb_fail(j->db, "sqlite3_close", src);
 	}
 	pthread_mutex_destroy(&j->lock);
+	pthread_mutex_destroy(&j->rlock);
 	free(j->path);
 	free(j);
 }

@@ -31,6 +31,12 @@ struct jdata_cached {
 struct jnl {
 	sqlite3 *db;
 	pthread_mutex_t lock;     /* one transaction at a time on db */
+	/* A kept read-only connection for single-row reads (jdb_kept_reader):
+	 * in WAL mode it sees exactly what was committed, so such a read
+	 * neither waits for j->lock (held across a shared COMMIT) nor commits
+	 * a shared transaction early, as a read on db must. */
+	sqlite3 *rdb;
+	pthread_mutex_t rlock;    /* one read at a time on rdb */
 	char *path;
 	bool read_only;
 	int busy_ms;
@@ -148,6 +154,11 @@ imp_err jdb_setting_set_u64(sqlite3 *db, const char *key, uint64_t v);
 /* A second, read-only connection to the same file for snapshot reads that
  * call back into user code. Closed with sqlite3_close(). */
 imp_err jdb_open_reader(struct jnl *j, sqlite3 **out);
+
+/* The handle's kept reader (opened on first use, closed by jnl_close),
+ * with j->rlock held by the caller; its statements stay prepared
+ * (jdb_stmt). For reads of committed rows by a read-write handle. */
+imp_err jdb_kept_reader(struct jnl *j, sqlite3 **out);
 
 /* A value bound to a statement's ?N (N = its index + 1). */
 struct jdb_arg {
