@@ -235,29 +235,39 @@ static void data_keep(struct jnl *j, const char *u, const char *text, json_t *ob
 	snprintf(e->uid, sizeof(e->uid), "%s", u);
 }
 
-/*
- * Merge patch (JSON object text) into stored, board u's data: members
- * replace, null members delete. *merged is malloc'ed; *patch_out (may be
- * NULL) gets a reference to the parsed patch. stored is parsed only when it
- * is not what this handle last wrote for u.
- */
-static imp_err merge_data(struct jnl *j, const char *u, const char *stored, const char *patch,
-			  char **merged, json_t **patch_out)
+/* A data patch given as text, parsed: *out new, IMP_ERR_USAGE if it is not
+ * one JSON object. */
+static imp_err parse_patch(const char *patch, json_t **out)
 {
 	json_error_t err;
-	json_t *base = NULL, *p = NULL, *v;
+	json_t *p = json_loads(patch, JSON_REJECT_DUPLICATES, &err);
+
+	*out = NULL;
+	if (!p || !json_is_object(p)) {
+		jerr_set(IMP_ERR_USAGE, "board data must be a JSON object: %s",
+			 p ? "not an object" : err.text);
+		json_decref(p);
+		return IMP_ERR_USAGE;
+	}
+	*out = p;
+	return IMP_OK;
+}
+
+/*
+ * Merge p (a JSON object, borrowed) into stored, board u's data: members
+ * replace, null members delete. *merged is malloc'ed. stored is parsed
+ * only when it is not what this handle last wrote for u.
+ */
+static imp_err merge_data(struct jnl *j, const char *u, const char *stored, json_t *p,
+			  char **merged)
+{
+	json_error_t err;
+	json_t *base = NULL, *v;
 	const char *key;
 	imp_err rc = IMP_OK;
 
 	if (!stored || !stored[0])
 		stored = "{}";
-	p = json_loads(patch, JSON_REJECT_DUPLICATES, &err);
-	if (!p || !json_is_object(p)) {
-		jerr_set(IMP_ERR_USAGE, "board data must be a JSON object: %s",
-			 p ? "not an object" : err.text);
-		rc = IMP_ERR_USAGE;
-		goto cleanup;
-	}
 	base = data_take(j, u, stored);
 	if (!base)
 		base = json_loads(stored, 0, &err);
@@ -283,11 +293,8 @@ static imp_err merge_data(struct jnl *j, const char *u, const char *stored, cons
 	/* Kept even if the transaction is rolled back: the row's text then
 	 * differs from it, and the next merge parses the row. */
 	data_keep(j, u, *merged, base);
-	if (patch_out)
-		*patch_out = json_incref(p);
 cleanup:
 	json_decref(base);
-	json_decref(p);
 	return rc;
 }
 
@@ -541,18 +548,27 @@ cleanup:
 
 /* ------------------------------------------------------------- set_state */
 
+/* The data members to merge: data_json (text) if not NULL, else data (a
+ * JSON object, borrowed; NULL or empty for none). */
 static imp_err update_state(struct jnl *j, const char *uid, const char *from_serial,
 			    enum jnl_state from, enum jnl_state to, const char *stored_data,
-			    const char *data_json, const char *kind)
+			    const char *data_json, json_t *data, const char *kind)
 {
 	char now[40], *merged = NULL;
 	json_t *patch = NULL;
 	imp_err rc = IMP_OK;
 
 	if (data_json) {
-		rc = merge_data(j, uid, stored_data, data_json, &merged, &patch);
+		rc = parse_patch(data_json, &patch);
 		if (rc)
 			return rc;
+	} else if (data && json_object_size(data)) {
+		patch = json_incref(data);
+	}
+	if (patch) {
+		rc = merge_data(j, uid, stored_data, patch, &merged);
+		if (rc)
+			goto cleanup;
 	}
 	jtime_now(now);
 	{
@@ -582,8 +598,8 @@ imp_err jnl_set_state(struct jnl *j, const char *uid, enum jnl_state new_state,
 	return jnl_set_state_ev(j, uid, new_state, data_json, NULL);
 }
 
-imp_err jnl_set_state_ev(struct jnl *j, const char *uid, enum jnl_state new_state,
-			 const char *data_json, struct jnl_event_ref *wrote)
+static imp_err set_state(struct jnl *j, const char *uid, enum jnl_state new_state,
+			 const char *data_json, json_t *data, struct jnl_event_ref *wrote)
 {
 	char u[JNL_UID_HEX_MAX + 1];
 	struct jnl_board b = { 0 };
@@ -611,7 +627,7 @@ imp_err jnl_set_state_ev(struct jnl *j, const char *uid, enum jnl_state new_stat
 		rc = IMP_ERR_INTERNAL;
 		goto cleanup;
 	}
-	rc = update_state(j, u, b.serial, b.state, new_state, b.data, data_json, "state");
+	rc = update_state(j, u, b.serial, b.state, new_state, b.data, data_json, data, "state");
 	ev = j->appended; /* jdb_end() may append a checkpoint after it */
 cleanup:
 	jnl_board_release(&b);
@@ -619,6 +635,22 @@ cleanup:
 	if (rc == IMP_OK && wrote)
 		*wrote = ev;
 	return rc;
+}
+
+imp_err jnl_set_state_ev(struct jnl *j, const char *uid, enum jnl_state new_state,
+			 const char *data_json, struct jnl_event_ref *wrote)
+{
+	return set_state(j, uid, new_state, data_json, NULL, wrote);
+}
+
+imp_err jnl_set_state_obj(struct jnl *j, const char *uid, enum jnl_state new_state,
+			  json_t *data, struct jnl_event_ref *wrote)
+{
+	if (data && !json_is_object(data)) {
+		jerr_set(IMP_ERR_USAGE, "board data must be a JSON object: not an object");
+		return IMP_ERR_USAGE;
+	}
+	return set_state(j, uid, new_state, NULL, data, wrote);
 }
 
 imp_err jnl_set_data(struct jnl *j, const char *uid, const char *data_json)
@@ -638,7 +670,7 @@ imp_err jnl_set_data(struct jnl *j, const char *uid, const char *data_json)
 	if (rc == IMP_OK)
 		rc = closed_board(&b);
 	if (rc == IMP_OK)
-		rc = update_state(j, u, b.serial, b.state, b.state, b.data, data_json, "data");
+		rc = update_state(j, u, b.serial, b.state, b.state, b.data, data_json, NULL, "data");
 	jnl_board_release(&b);
 	return jdb_end(j, rc);
 }

@@ -133,20 +133,14 @@ static void crash_point(void)
 		raise(SIGKILL);
 }
 
-/* Journal the next state with what the step added, then mirror it locally. */
+/* Journal the next state with what the step added, then mirror it locally
+ * (the journal and j->data share add's members; neither modifies them). */
 static imp_err advance(struct job *j, enum jnl_state next, json_t *add)
 {
 	struct jnl_event_ref ev;
-	char *text = NULL;
 	imp_err rc;
 
-	if (add && json_object_size(add) > 0) {
-		text = json_dumps(add, JSON_COMPACT | JSON_SORT_KEYS);
-		if (!text)
-			return IMP_ERR_NOMEM;
-	}
-	rc = jnl_set_state_ev(j->st->journal, j->uid, next, text, &ev);
-	free(text);
+	rc = jnl_set_state_obj(j->st->journal, j->uid, next, add, &ev);
 	if (rc != IMP_OK)
 		return rc;
 	if (next == JNL_ST_RECORD)

@@ -276,6 +276,16 @@ imp_err jnl_set_state_ev(struct jnl *j, const char *uid, enum jnl_state new_stat
 			 const char *data_json, struct jnl_event_ref *wrote);
 
 /*
+ * jnl_set_state_ev() with the data as a jansson object instead of text, so
+ * that it is not dumped and parsed again on the way in (NULL or an empty
+ * object: data as is; not an object: IMP_ERR_USAGE). The journal keeps
+ * references to data's members: the caller must not modify them afterwards.
+ */
+struct json_t;
+imp_err jnl_set_state_obj(struct jnl *j, const char *uid, enum jnl_state new_state,
+			  struct json_t *data, struct jnl_event_ref *wrote);
+
+/*
  * Merge data_json into the board's data without a state change (same rules
  * as set_state's data_json; recorded as a "data" event).
  */

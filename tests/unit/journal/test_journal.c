@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "imprint/util.h"
@@ -433,6 +434,55 @@ static void test_state_and_data(void **state)
 	assert_int_equal(jnl_get_board(f->j, "bb01", &b), IMP_OK);
 	assert_string_equal(b.data, "{\"other\":1,\"y\":3}");
 	jnl_board_release(&b);
+	verify_ok(f);
+}
+
+/* The data as a jansson object writes what the same data as text writes:
+ * the row's data and the event (its detail, hashed into the chain). */
+static void test_state_data_object(void **state)
+{
+	struct fx *f = *state;
+	char serial[JNL_SERIAL_MAX];
+	struct jnl_board a, b;
+	json_t *o;
+	int64_t before;
+
+	assert_int_equal(jnl_register(f->j, "dd01", "f2", "hsm", NULL, NULL), IMP_OK);
+	assert_int_equal(jnl_register(f->j, "dd02", "f2", "hsm", NULL, NULL), IMP_OK);
+	allocate_ok(f->j, "dd01", serial);
+	allocate_ok(f->j, "dd02", serial);
+	assert_int_equal(jnl_set_state(f->j, "dd01", JNL_ST_KEYS,
+				       "{\"pub\":\"04aa\",\"lock\":{\"b\":true,\"a\":1}}"),
+			 IMP_OK);
+	o = json_pack("{s:{s:b, s:i}, s:s}", "lock", "b", 1, "a", 1, "pub", "04aa");
+	assert_int_equal(jnl_set_state_obj(f->j, "dd02", JNL_ST_KEYS, o, NULL), IMP_OK);
+	json_decref(o);
+	assert_int_equal(jnl_get_board(f->j, "dd01", &a), IMP_OK);
+	assert_int_equal(jnl_get_board(f->j, "dd02", &b), IMP_OK);
+	assert_string_equal(a.data, b.data);
+	assert_int_equal(b.state, JNL_ST_KEYS);
+	jnl_board_release(&a);
+	jnl_board_release(&b);
+	assert_int_equal(jt_sql_int(f->path, "SELECT count(DISTINCT detail) FROM events WHERE "
+				    "kind = 'state' AND uid IN ('dd01', 'dd02') AND "
+				    "detail LIKE '%\"to\":\"KEYS\"%'"), 1);
+	/* An empty object or none: the state moves, the data stays. */
+	o = json_object();
+	assert_int_equal(jnl_set_state_obj(f->j, "dd02", JNL_ST_CERTIFY, o, NULL), IMP_OK);
+	assert_int_equal(jnl_set_state_obj(f->j, "dd02", JNL_ST_INJECT, NULL, NULL), IMP_OK);
+	json_decref(o);
+	assert_int_equal(jnl_get_board(f->j, "dd02", &b), IMP_OK);
+	assert_int_equal(b.state, JNL_ST_INJECT);
+	assert_int_equal(jnl_get_board(f->j, "dd01", &a), IMP_OK);
+	assert_string_equal(a.data, b.data);
+	jnl_board_release(&a);
+	jnl_board_release(&b);
+	/* Not an object: refused, nothing written. */
+	before = jt_sql_int(f->path, "SELECT max(seq) FROM events");
+	o = json_pack("[i]", 1);
+	assert_int_equal(jnl_set_state_obj(f->j, "dd02", JNL_ST_FIRMWARE, o, NULL), IMP_ERR_USAGE);
+	json_decref(o);
+	assert_int_equal(jt_sql_int(f->path, "SELECT max(seq) FROM events"), before);
 	verify_ok(f);
 }
 
@@ -1003,6 +1053,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quota_exhausted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_serial_scheme_not_injective, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_and_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_data_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fail_reject_quarantine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine_done_uid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_line_lost_and_refeed, setup, teardown),
