@@ -6,9 +6,11 @@
  * How: the certificate is built with OpenSSL, ecdsa-with-SHA256 (no
  * parameters) is set as its AlgorithmIdentifier, its TBSCertificate is
  * encoded (i2d_re_X509_tbs) and hashed, the hash is
- * signed by the signer, and the outer Certificate ::= SEQUENCE { tbs, algid,
- * BIT STRING signature } is assembled in DER by hand, parsed back and
- * verified with the issuer's public key before it is returned.
+ * signed by the signer, the signature is verified with the issuer's public
+ * key over that hash, and the outer Certificate ::= SEQUENCE { tbs, algid,
+ * BIT STRING signature } is assembled in DER by hand (and parsed into an
+ * X509 for the callers that want one; fmt_certprof_issue_der leaves it as
+ * DER).
  *
  * All keys are EC P-256, all signatures ECDSA with SHA-256.
  */
