@@ -223,10 +223,28 @@ static json_t *data_take(struct jnl *j, const char *u, const char *stored)
 	return NULL;
 }
 
-/* Remember obj (a reference is taken) as board u's data, text. */
+/*
+ * Remember obj (a reference is taken) as board u's data, text: in a free
+ * entry (the one data_take just emptied for u, mostly), else in place of
+ * the one kept longest ago. Evicting in turn instead took the entries of
+ * boards still in flight once as many boards as entries ran (64 fixtures:
+ * four state changes in ten parsed their board's data again).
+ */
 static void data_keep(struct jnl *j, const char *u, const char *text, json_t *obj)
 {
-	struct jdata_cached *e = &j->data_cache[j->data_next++ % JDATA_CACHE];
+	struct jdata_cached *e = &j->data_cache[0];
+
+	for (unsigned i = 0; i < JDATA_CACHE; i++) {
+		struct jdata_cached *c = &j->data_cache[i];
+
+		if (!c->text) {
+			e = c;
+			break;
+		}
+		if (c->kept < e->kept)
+			e = c;
+	}
+	e->kept = ++j->data_next;
 
 	free(e->text);
 	json_decref(e->obj);

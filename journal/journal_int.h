@@ -26,6 +26,7 @@ struct jdata_cached {
 	char uid[JNL_UID_HEX_MAX + 1];
 	char *text;               /* the row's data text this object is */
 	json_t *obj;
+	uint64_t kept;            /* when it was kept (j->data_next): the oldest goes first */
 };
 
 struct jnl {
@@ -75,7 +76,7 @@ struct jnl {
 	 * is not the text this handle last wrote for that board (with the
 	 * handle locked; an entry is taken out while it is worked on). */
 	struct jdata_cached data_cache[JDATA_CACHE];
-	unsigned data_next;
+	uint64_t data_next;       /* the clock of data_cache[].kept */
 };
 
 /* Drop the data cache (jnl_close). */
