@@ -329,8 +329,8 @@ cleanup:
 }
 
 /*
- * The one object of class cls labelled label among objs (as hsm_find would
- * find it): IMP_ERR_NOT_FOUND if none, IMP_ERR_CONFIG if several.
+ * The one object labelled label among objs (as hsm_find would find it):
+ * IMP_ERR_NOT_FOUND if none, IMP_ERR_CONFIG if several.
  */
 static imp_err pick(const struct hsm_obj_info *objs, size_t n, const char *label,
 		    enum hsm_class cls, hsm_obj *out)
@@ -338,7 +338,7 @@ static imp_err pick(const struct hsm_obj_info *objs, size_t n, const char *label
 	size_t found = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (objs[i].cls != cls || strcmp(objs[i].label, label) != 0)
+		if (strcmp(objs[i].label, label) != 0)
 			continue;
 		*out = objs[i].handle;
 		found++;
@@ -376,39 +376,41 @@ static imp_err load_cert(struct hsm_session *s, const char *label, X509 **out)
 }
 
 /*
- * The roles' keys and certificates and the PSK master are found in one
- * listing of the token rather than one C_FindObjectsInit per object:
- * SoftHSM2's file store reads every object file of the token again at each
- * C_FindObjectsInit.
+ * The roles' keys and certificates are found in one listing of each class
+ * rather than one C_FindObjectsInit per object: SoftHSM2's file store reads
+ * every object file of the token again at each C_FindObjectsInit.
  */
 imp_err hsm_org_load(struct hsm_session *s, struct hsm_org *org)
 {
-	struct hsm_obj_info *objs = NULL;
-	size_t n = 0;
+	struct hsm_obj_info *keys = NULL, *certs = NULL;
+	size_t nk = 0, nc = 0;
 	hsm_obj cert;
 	imp_err rc;
 
 	memset(org, 0, sizeof(*org));
-	rc = hsm_list(s, HSM_CLASS_ANY, &objs, &n);
+	rc = hsm_list(s, HSM_CLASS_PRIVATE_KEY, &keys, &nk);
+	if (rc == IMP_OK)
+		rc = hsm_list(s, HSM_CLASS_CERTIFICATE, &certs, &nc);
 	for (int r = 0; r < HSM_ORG_ROLE_COUNT && rc == IMP_OK; r++) {
-		rc = pick(objs, n, roles[r].label, HSM_CLASS_PRIVATE_KEY, &org->key[r]);
+		rc = pick(keys, nk, roles[r].label, HSM_CLASS_PRIVATE_KEY, &org->key[r]);
 		if (rc == IMP_OK)
-			rc = pick(objs, n, roles[r].label, HSM_CLASS_CERTIFICATE, &cert);
+			rc = pick(certs, nc, roles[r].label, HSM_CLASS_CERTIFICATE, &cert);
 		if (rc == IMP_OK)
 			rc = cert_of(s, cert, &org->cert[r]);
 		if (rc == IMP_ERR_NOT_FOUND)
 			IMP_ERROR("the token has no '%s'; run 'imprint hsm init' first",
 				  roles[r].label);
 	}
+	free(keys);
+	free(certs);
 	if (rc == IMP_OK) {
 		/* Optional: only key mode psk needs it (hsm_org_ready). */
-		rc = pick(objs, n, HSM_ORG_PSK_LABEL, HSM_CLASS_SECRET_KEY, &org->psk_master);
+		rc = hsm_find(s, HSM_CLASS_SECRET_KEY, HSM_ORG_PSK_LABEL, NULL, 0, &org->psk_master);
 		if (rc == IMP_ERR_NOT_FOUND) {
 			org->psk_master = HSM_OBJ_NONE;
 			rc = IMP_OK;
 		}
 	}
-	free(objs);
 	if (rc != IMP_OK)
 		hsm_org_release(org);
 	return rc;
