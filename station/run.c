@@ -291,6 +291,9 @@ imp_err st_run_open(struct station_ctx *ctx, struct st_run *l, unsigned need)
 			l->cfg.operator_name ? l->cfg.operator_name : getenv("USER");
 	}
 	l->opened |= need & NEED_CONFIG;
+	/* The fixtures' OpenOCDs start while the HSM, journal and profile open. */
+	if ((todo & ST_SETUP_BOARDS) && (l->opened & ST_SETUP_CONFIG))
+		prov_fixtures_start(&l->cfg);
 	if (todo & ST_SETUP_HSM) {
 		if (l->journal)
 			return IMP_ERR_INTERNAL; /* a read-only journal is already open */
@@ -328,6 +331,7 @@ imp_err st_run_open(struct station_ctx *ctx, struct st_run *l, unsigned need)
 
 void st_run_close(struct st_run *l)
 {
+	prov_fixtures_stop(); /* the fixtures' kept OpenOCDs, if any */
 	if (l->line) {
 		/* Feed what this run produced; what cannot go now goes next run
 		 * or with 'imprint line sync'. */
