@@ -75,6 +75,13 @@ imp_err board_probe_server_start(const char *uri)
 	return drv->server_start(uri);
 }
 
+void board_probe_servers_wait(void)
+{
+	for (size_t i = 0; board_probe_drivers[i]; i++)
+		if (board_probe_drivers[i]->servers_wait)
+			board_probe_drivers[i]->servers_wait();
+}
+
 void board_probe_servers_stop(void)
 {
 	for (size_t i = 0; board_probe_drivers[i]; i++)

@@ -125,6 +125,7 @@ struct oocd {
 	void *rsp;                /* the rsp driver's state, NULL when refused */
 	bool gdb_refused;
 	bool retry_gdb;           /* an AP write may have opened the target */
+	bool own_reset_cmd;       /* the URI names reset=CMD: reset() runs it */
 	char rsp_uri[1400];
 	char cfg[1024];
 };
@@ -386,8 +387,12 @@ static imp_err spawn(struct oocd_proc *p, const struct oocd_spec *sp)
 	}
 	if (p->pid == 0) {
 		int dn = open("/dev/null", O_RDWR);
+		sigset_t none;
 
-		/* Own group (one kill reaches all), and die with the forking thread. */
+		/* Own group (one kill reaches all), and die with the forking
+		 * thread; OpenOCD takes its signals (the spawner blocks them). */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		setpgid(0, 0);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
@@ -613,6 +618,10 @@ static void oocd_servers_stop(void)
 	held.running = false;
 	held.stop = false;
 	pthread_mutex_unlock(&held.lock);
+	/* All of them told first: they shut down side by side. */
+	for (struct oocd_held *h = list; h; h = h->next)
+		if (h->proc.pid > 0)
+			kill(-h->proc.pid, SIGTERM);
 	while (list) {
 		struct oocd_held *next = list->next;
 
@@ -624,6 +633,31 @@ static void oocd_servers_stop(void)
 		free(list);
 		list = next;
 	}
+}
+
+/*
+ * Until every kept OpenOCD has started (its GDB and Tcl ports named) or
+ * failed; a failed one is started again by the open that finds it, which
+ * says why. Before any open: no claim can be running.
+ */
+static void oocd_servers_wait(void)
+{
+	enum imp_log_level level = imp_log_get_level();
+
+	pthread_mutex_lock(&held.lock);
+	for (struct oocd_held *h = held.list; h; h = h->next) {
+		while (h->state == HELD_SPAWN && held.running)
+			pthread_cond_wait(&held.cond, &held.lock);
+		if (h->state != HELD_UP || h->in_use || (h->proc.gdb_port && h->proc.tcl_port))
+			continue;
+		pthread_mutex_unlock(&held.lock);
+		imp_log_set_level(IMP_LOG_QUIET);
+		if (wait_ports(&h->proc, &h->spec) != IMP_OK)
+			h->state = HELD_FAILED;
+		imp_log_set_level(level);
+		pthread_mutex_lock(&held.lock);
+	}
+	pthread_mutex_unlock(&held.lock);
 }
 
 /* The kept OpenOCD of uri, taken for one open; NULL: none (or in use). */
@@ -703,8 +737,11 @@ static imp_err held_up(struct oocd_held *h, bool fresh)
  * keeps a target "examined" once it was, and then only re-initialises its
  * MEM-AP, which a locked nRF52 still answers: a Cortex-M's CPUID is read
  * as a fresh examination would, and when it cannot be, the target counts
- * as not examined (GDB is not connected; its polling stays off). Answers
- * "OK" or "X:" and why.
+ * as not examined (GDB is not connected; its polling stays off). A new
+ * board reports the reset it came up from (S_RESET_ST): polled until
+ * OpenOCD is past it, since a halt asked in its "reset" state is taken as
+ * done (cortex_m_halt) and GDB's attach would then wait 1 s for nothing.
+ * Answers "OK" or "X:" and why.
  */
 static const char attach_script[] =
 	"if {[catch {jtag arp_init} e]} {return \"X:scan chain: $e\"}\n"
@@ -713,7 +750,7 @@ static const char attach_script[] =
 	" if {[catch {$t arp_examine} e]} {return \"X:$t: $e\"}\n"
 	" if {[$t cget -type] eq {cortex_m} && [catch {$t read_memory 0xe000ed00 32 1} e]} "
 	"{return \"X:$t: CPUID not readable: $e\"}\n"
-	" catch {$t arp_poll}\n"
+	" for {set i 0} {$i < 3} {incr i} {catch {$t arp_poll}; if {[$t curstate] ne {reset}} break}\n"
 	"}\n"
 	"set n [llength [flash list]]\n"
 	"for {set i 0} {$i < $n} {incr i} {catch {flash probe $i}}\n"
@@ -812,6 +849,7 @@ static imp_err oocd_open(const char *uri, void **priv)
 	if (rc != IMP_OK)
 		goto fail;
 	snprintf(o->cfg, sizeof(o->cfg), "%s", sp.cfg);
+	o->own_reset_cmd = strstr(sp.rest, "&reset=") != NULL;
 	o->h = held_claim(uri);
 	if (o->h) {
 		o->p = &o->h->proc;
@@ -936,13 +974,55 @@ static imp_err oocd_write(void *priv, uint32_t addr, const uint8_t *buf, size_t 
 	return board_probe_rsp.write_mem(o->rsp, addr, buf, n);
 }
 
+/*
+ * reset() of a Cortex-M without OpenOCD's "reset halt": that one, with no
+ * SRST wired, writes DEMCR's vector catch and AIRCR.SYSRESETREQ, re-inits
+ * the DP, then sleeps 50 ms whatever the part does (cortex_m_assert_reset)
+ * before it looks. Here the same writes, the DP re-initialised, and the
+ * core's halt at the reset vector seen positively through OpenOCD's own
+ * poll (which goes through the reset: S_RESET_ST, DEMCR restored, debug
+ * entry), looking every millisecond. A core whose DHCSR stops answering
+ * (a part the reset locked) ends the wait at once: "X:". "U:" when a
+ * target is not a cortex_m (then "reset halt" as before).
+ */
+static const char reset_script[] =
+	"foreach t [target names] {if {[$t cget -type] ne {cortex_m}} {return U:}}\n"
+	"set r OK\n"
+	"foreach t [target names] {\n"
+	" catch {$t mww 0xe000edfc 0x01000501}\n"
+	" catch {$t mww 0xe000ed0c 0x05fa0004}\n"
+	" catch {dap init}\n"
+	" set h 0; set bad 0\n"
+	" for {set i 0} {$i < 200} {incr i} {\n"
+	"  if {[catch {$t arp_poll}]} {incr bad; if {$bad > 2} break} "
+	"elseif {[$t curstate] eq {halted}} {set h 1; break}\n"
+	"  sleep 1\n"
+	" }\n"
+	" if {$bad > 2} {set r \"X:$t no longer answers after the reset (a part the reset locked does not)\"} "
+	"elseif {!$h} {set r \"X:$t did not halt within 200 ms of the reset ([$t curstate])\"}\n"
+	"}\n"
+	"return $r";
+
 static imp_err oocd_reset(void *priv)
 {
 	struct oocd *o = priv;
+	char out[256];
+	imp_err rc;
 
 	if (!gdb_ready(o))
 		return IMP_ERR_PROBE;
-	return board_probe_rsp.reset(o->rsp);
+	if (o->own_reset_cmd)
+		return board_probe_rsp.reset(o->rsp);
+	rc = tcl_run(o->p, reset_script, out, sizeof(out));
+	if (rc != IMP_OK)
+		return rc;
+	if (strcmp(out, "U:") == 0)
+		return board_probe_rsp.reset(o->rsp);
+	if (strcmp(out, "OK") != 0) {
+		IMP_ERROR("openocd probe: reset: %s", out + 2);
+		return IMP_ERR_PROBE;
+	}
+	return IMP_OK;
 }
 
 static imp_err oocd_halt(void *priv)
@@ -1080,5 +1160,6 @@ const struct board_probe_driver board_probe_openocd = {
 	.ap_read = oocd_ap_read,
 	.ap_write = oocd_ap_write,
 	.server_start = oocd_server_start,
+	.servers_wait = oocd_servers_wait,
 	.servers_stop = oocd_servers_stop,
 };

@@ -23,6 +23,11 @@ void prov_fixtures_start(const struct fmt_config *cfg)
 	}
 }
 
+void prov_fixtures_wait(void)
+{
+	board_probe_servers_wait();
+}
+
 void prov_fixtures_stop(void)
 {
 	board_probe_servers_stop();

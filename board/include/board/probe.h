@@ -142,6 +142,11 @@ struct board_probe_driver {
 	 */
 	imp_err (*server_start)(const char *uri);
 
+	/* Optional: wait until every server server_start() kept is ready to
+	 * take a board, or has failed (its next open() says why and starts it
+	 * again); called before the first open(). */
+	void (*servers_wait)(void);
+
 	/* Optional: stop every server server_start() kept; called once the
 	 * probes on them are closed. */
 	void (*servers_stop)(void);
@@ -192,6 +197,13 @@ void board_probe_close(struct board_probe *p);
  */
 imp_err board_probe_server_start(const char *uri);
 void board_probe_servers_stop(void);
+
+/*
+ * Wait until every kept server is ready to take a board (or has failed:
+ * the board's open then says why and starts it again): the line is not
+ * ready before its servers are, and a board's clock starts after this.
+ */
+void board_probe_servers_wait(void);
 
 /* The driver's name ("rsp", "sim"). */
 const char *board_probe_driver_name(const struct board_probe *p);

@@ -168,6 +168,11 @@ imp_err prov_run_continuous(struct prov_station *st, const struct fmt_fixture *f
 void prov_fixtures_start(const struct fmt_config *cfg);
 void prov_fixtures_stop(void);
 
+/* Until the servers prov_fixtures_start started are ready (or failed: a
+ * board's connect starts its fixture's again); prov_run_fixtures calls it
+ * before the first board's clock starts. */
+void prov_fixtures_wait(void);
+
 /*
  * Finish, without the board, every journaled board that stands in RECORD
  * (its lock is verified; only the signed record is missing). *finished
