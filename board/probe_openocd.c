@@ -84,6 +84,7 @@ struct oocd_proc {
 	int tcl_fd;               /* Tcl RPC connection, or -1 */
 	unsigned gdb_port, tcl_port;
 	bool events_set;          /* the gdb-flash events replaced (configure_events) */
+	char dap[64];             /* the DAP's name, once asked (dap_name) */
 };
 
 /* What starts an OpenOCD: the parts of an openocd:// URI. */
@@ -1069,13 +1070,18 @@ static imp_err oocd_crc32(void *priv, uint32_t addr, size_t n, uint32_t *crc)
 	return board_probe_rsp.crc32(o->rsp, addr, n, crc);
 }
 
-/* The DAP's name: the first of "dap names". */
+/* The DAP's name: the first of "dap names" (asked once per process). */
 static imp_err dap_name(struct oocd *o, char *out, size_t cap)
 {
 	char names[256];
 	size_t k;
-	imp_err rc = tcl_run(o->p, "dap names", names, sizeof(names));
+	imp_err rc;
 
+	if (o->p->dap[0] && strlen(o->p->dap) < cap) {
+		strcpy(out, o->p->dap);
+		return IMP_OK;
+	}
+	rc = tcl_run(o->p, "dap names", names, sizeof(names));
 	if (rc != IMP_OK)
 		return rc;
 	k = strspn(names, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
@@ -1086,6 +1092,8 @@ static imp_err dap_name(struct oocd *o, char *out, size_t cap)
 	}
 	memcpy(out, names, k);
 	out[k] = '\0';
+	if (k < sizeof(o->p->dap))
+		strcpy(o->p->dap, out);
 	return IMP_OK;
 }
 
