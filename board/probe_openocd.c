@@ -734,7 +734,9 @@ static imp_err held_up(struct oocd_held *h, bool fresh)
  * A new board on a kept OpenOCD: what a fresh OpenOCD's init does, again.
  * The scan chain is reset and checked (another board's TAP is in
  * Test-Logic-Reset), the DAP powered up with its caches dropped, every
- * target examined and its state polled, the flash banks probed. OpenOCD
+ * target examined (with the configuration's examine-start, -end and -fail
+ * event handlers, which arp_examine alone does not run) and its state
+ * polled, the flash banks probed. OpenOCD
  * keeps a target "examined" once it was, and then only re-initialises its
  * MEM-AP, which a locked nRF52 still answers: a Cortex-M's CPUID is read
  * as a fresh examination would, and when it cannot be, the target counts
@@ -748,9 +750,11 @@ static const char attach_script[] =
 	"if {[catch {jtag arp_init} e]} {return \"X:scan chain: $e\"}\n"
 	"if {[catch {dap init} e]} {return \"X:dap: $e\"}\n"
 	"foreach t [target names] {\n"
-	" if {[catch {$t arp_examine} e]} {return \"X:$t: $e\"}\n"
+	" catch {$t invoke-event examine-start}\n"
+	" if {[catch {$t arp_examine} e]} {catch {$t invoke-event examine-fail}; return \"X:$t: $e\"}\n"
 	" if {[$t cget -type] eq {cortex_m} && [catch {$t read_memory 0xe000ed00 32 1} e]} "
-	"{return \"X:$t: CPUID not readable: $e\"}\n"
+	"{catch {$t invoke-event examine-fail}; return \"X:$t: CPUID not readable: $e\"}\n"
+	" catch {$t invoke-event examine-end}\n"
 	" for {set i 0} {$i < 3} {incr i} {catch {$t arp_poll}; if {[$t curstate] ne {reset}} break}\n"
 	"}\n"
 	"set n [llength [flash list]]\n"
