@@ -796,6 +796,8 @@ static imp_err held_attach(struct oocd *o, bool *examined)
 	if (rc != IMP_OK)
 		return rc;
 	h->boards++;
+	IMP_DEBUG("openocd probe: board %u on the fixture's OpenOCD (pid %d)", h->boards,
+		  (int)h->proc.pid);
 	*examined = strcmp(out, "OK") == 0;
 	if (!*examined)
 		IMP_DEBUG("openocd probe: the target cannot be examined: %s", out + 2);
