@@ -1,15 +1,17 @@
 /*
  * The fixtures' debug servers for a run (provisioner/provision.h,
- * prov_fixtures_start): one OpenOCD per openocd:// fixture, started as the
- * run opens, kept by the probe driver until the run closes.
+ * prov_fixtures_start): one OpenOCD per openocd:// fixture the run uses,
+ * started before its first board, kept by the probe driver until the run closes.
  */
 #include "board/probe.h"
 #include "imprint/log.h"
 #include "provisioner/provision.h"
 
-void prov_fixtures_start(const struct fmt_config *cfg)
+void prov_fixtures_start(const struct fmt_config *cfg, size_t n)
 {
-	for (size_t i = 0; i < cfg->fixture_count; i++) {
+	/* Only the fixtures this run uses: another fixture's probe may be in
+	 * someone else's hands. */
+	for (size_t i = 0; i < n && i < cfg->fixture_count; i++) {
 		const struct fmt_fixture *fx = &cfg->fixtures[i];
 		imp_err rc;
 

@@ -291,9 +291,6 @@ imp_err st_run_open(struct station_ctx *ctx, struct st_run *l, unsigned need)
 			l->cfg.operator_name ? l->cfg.operator_name : getenv("USER");
 	}
 	l->opened |= need & NEED_CONFIG;
-	/* The fixtures' OpenOCDs start while the HSM, journal and profile open. */
-	if ((todo & ST_SETUP_BOARDS) && (l->opened & ST_SETUP_CONFIG))
-		prov_fixtures_start(&l->cfg);
 	if (todo & ST_SETUP_HSM) {
 		if (l->journal)
 			return IMP_ERR_INTERNAL; /* a read-only journal is already open */
