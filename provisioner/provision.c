@@ -1409,6 +1409,7 @@ imp_err prov_run_fixtures(struct prov_station *st, const struct fmt_fixture *fx,
 
 	if (!w)
 		return IMP_ERR_NOMEM;
+	prov_fixtures_wait(); /* the fixtures' OpenOCDs up before any board's clock */
 	/* A fixture thread needs well under 128 KiB of stack (a 64-fixture
 	 * run passes with that); with glibc's 8 MiB default only five of 64
 	 * stacks fit glibc's 40 MiB stack cache and the rest are unmapped at
