@@ -378,7 +378,11 @@ static imp_err load_cert(struct hsm_session *s, const char *label, X509 **out)
 /*
  * The roles' keys and certificates are found in one listing of each class
  * rather than one C_FindObjectsInit per object: SoftHSM2's file store reads
- * every object file of the token again at each C_FindObjectsInit.
+ * every object file of the token again at each C_FindObjectsInit. Not one
+ * listing of every class: a station killed while SoftHSM2 wrote the
+ * journal anchor's data object leaves one whose attributes no longer read
+ * (CKR_ATTRIBUTE_VALUE_INVALID), and every later start-up would fail on it
+ * (provision_crash).
  */
 imp_err hsm_org_load(struct hsm_session *s, struct hsm_org *org)
 {
