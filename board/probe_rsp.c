@@ -913,10 +913,14 @@ static imp_err rsp_handshake(struct rsp *r, const char *uri)
 		if (reply_is(r, "OK"))
 			r->noack = true;
 	}
-	/* Halt reason: GDB asks it first, and some servers expect it. */
-	rc = exchange_str(r, "?", "halt reason");
-	if (rc != IMP_OK)
-		return rc;
+	/* Halt reason: GDB asks it first, and some servers expect it;
+	 * imprint-vboard (named in its qSupported) does not, and nothing
+	 * here reads the answer. */
+	if (!(r->server == SRV_VBOARD && !r->server_fixed)) {
+		rc = exchange_str(r, "?", "halt reason");
+		if (rc != IMP_OK)
+			return rc;
+	}
 	if (r->server == SRV_GENERIC)
 		identify_server(r);
 	rc = check_server(r, uri);
