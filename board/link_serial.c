@@ -153,9 +153,8 @@ static imp_err write_all(struct serial *s, const uint8_t *p, size_t n, uint64_t 
 /* Read what is available, waiting until deadline. */
 static imp_err fill(struct serial *s, uint64_t deadline)
 {
-	size_t got = 0;
-
 	uint64_t now = imp_now_ns();
+	size_t got = 0;
 	enum board_io r;
 
 	if (s->rx_len == RX_CAP)
