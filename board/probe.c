@@ -20,27 +20,18 @@ const struct board_probe_driver *board_probe_driver_find(const char *name)
 	return NULL;
 }
 
+static const struct board_probe_driver *driver_of(const char *uri);
+
 imp_err board_probe_open(const char *uri, struct board_probe **out)
 {
-	const struct board_probe_driver *drv = NULL;
+	const struct board_probe_driver *drv;
 	struct board_probe *p;
-	char scheme[16];
-	size_t n;
 	imp_err rc;
 
 	*out = NULL;
-	n = strcspn(uri, ":");
-	if (uri[n] != ':' || n == 0 || n >= sizeof(scheme)) {
-		IMP_ERROR("probe '%s': expected a URI like rsp://127.0.0.1:3333, openocd://CONFIG or sim:", uri);
+	drv = driver_of(uri);
+	if (!drv)
 		return IMP_ERR_USAGE;
-	}
-	memcpy(scheme, uri, n);
-	scheme[n] = '\0';
-	drv = board_probe_driver_find(scheme);
-	if (!drv) {
-		IMP_ERROR("probe '%s': unknown driver '%s' (known: openocd, rsp, rsp+serial, sim)", uri, scheme);
-		return IMP_ERR_USAGE;
-	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return IMP_ERR_NOMEM;
@@ -52,6 +43,50 @@ imp_err board_probe_open(const char *uri, struct board_probe **out)
 	}
 	*out = p;
 	return IMP_OK;
+}
+
+/* The driver a URI's scheme names, or NULL (logged). */
+static const struct board_probe_driver *driver_of(const char *uri)
+{
+	const struct board_probe_driver *drv;
+	char scheme[16];
+	size_t n = strcspn(uri, ":");
+
+	if (uri[n] != ':' || n == 0 || n >= sizeof(scheme)) {
+		IMP_ERROR("probe '%s': expected a URI like rsp://127.0.0.1:3333, openocd://CONFIG or sim:", uri);
+		return NULL;
+	}
+	memcpy(scheme, uri, n);
+	scheme[n] = '\0';
+	drv = board_probe_driver_find(scheme);
+	if (!drv)
+		IMP_ERROR("probe '%s': unknown driver '%s' (known: openocd, rsp, rsp+serial, sim)", uri, scheme);
+	return drv;
+}
+
+imp_err board_probe_server_start(const char *uri)
+{
+	const struct board_probe_driver *drv = driver_of(uri);
+
+	if (!drv)
+		return IMP_ERR_USAGE;
+	if (!drv->server_start)
+		return IMP_ERR_UNSUPPORTED;
+	return drv->server_start(uri);
+}
+
+void board_probe_servers_wait(void)
+{
+	for (size_t i = 0; board_probe_drivers[i]; i++)
+		if (board_probe_drivers[i]->servers_wait)
+			board_probe_drivers[i]->servers_wait();
+}
+
+void board_probe_servers_stop(void)
+{
+	for (size_t i = 0; board_probe_drivers[i]; i++)
+		if (board_probe_drivers[i]->servers_stop)
+			board_probe_drivers[i]->servers_stop();
 }
 
 imp_err board_probe_attach_sim(struct sim_chip *chip, struct board_probe **out)

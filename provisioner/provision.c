@@ -1390,6 +1390,7 @@ imp_err prov_run_fixtures(struct prov_station *st, const struct fmt_fixture *fx,
 
 	if (!w)
 		return IMP_ERR_NOMEM;
+	prov_fixtures_wait(); /* the fixtures' OpenOCDs up before any board's clock */
 	for (size_t i = 0; i < n; i++) {
 		w[i] = (struct worker){ .st = st, .fx = &fx[i], .res = &results[i] };
 		if (n == 1) {

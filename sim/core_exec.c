@@ -32,22 +32,30 @@ struct ex {
 	/* the family's SRAM (ram_span), looked up at the first access to it */
 	uint8_t *ram;
 	uint32_t ram_base, ram_size;
-	bool ram_looked;
 };
 
 /* The SRAM bytes of [a, a+n), or NULL: go through the bus. */
-static uint8_t *ram_at(struct ex *e, uint32_t a, unsigned n)
+static inline uint8_t *ram_at(struct ex *e, uint32_t a, unsigned n)
 {
-	if (!e->ram_looked) {
-		e->ram_looked = true;
-		if (e->c->fam->ram_span)
-			e->ram = e->c->fam->ram_span(e->c, a, &e->ram_base, &e->ram_size);
-		if (!e->ram)
-			e->ram_looked = false; /* not SRAM: look again next time */
+	if (e->ram && a - e->ram_base < e->ram_size && e->ram_size - (a - e->ram_base) >= n)
+		return e->ram + (a - e->ram_base);
+	if (!e->ram && e->c->fam->ram_span) { /* until the first access to SRAM */
+		e->ram = e->c->fam->ram_span(e->c, a, &e->ram_base, &e->ram_size);
+		if (e->ram && a - e->ram_base < e->ram_size && e->ram_size - (a - e->ram_base) >= n)
+			return e->ram + (a - e->ram_base);
 	}
-	if (!e->ram || a - e->ram_base >= e->ram_size || e->ram_size - (a - e->ram_base) < n)
-		return NULL;
-	return e->ram + (a - e->ram_base);
+	return NULL;
+}
+
+/* n (1, 2 or 4) bytes little-endian, as the core's bus delivers them */
+static inline uint32_t le_get(const uint8_t *m, unsigned n)
+{
+	switch (n) {
+	case 1: return m[0];
+	case 2: return (uint32_t)m[0] | (uint32_t)m[1] << 8;
+	default: return (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 |
+			(uint32_t)m[3] << 24;
+	}
 }
 
 static bool ld(struct ex *e, uint32_t a, unsigned n, uint32_t *v)
@@ -58,11 +66,13 @@ static bool ld(struct ex *e, uint32_t a, unsigned n, uint32_t *v)
 	if (a & (n - 1))
 		return false;
 	m = ram_at(e, a, n);
-	if (m)
-		memcpy(b, m, n);
-	else if (e->c->fam->read(e->c, a, b, n) != IMP_OK)
+	if (m) {
+		*v = le_get(m, n);
+		return true;
+	}
+	if (e->c->fam->read(e->c, a, b, n) != IMP_OK)
 		return false;
-	*v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+	*v = le_get(b, n);
 	return true;
 }
 
@@ -75,7 +85,13 @@ static bool st(struct ex *e, uint32_t a, unsigned n, uint32_t v)
 		return false;
 	m = ram_at(e, a, n);
 	if (m) {
-		memcpy(m, b, n);
+		m[0] = b[0];
+		if (n > 1)
+			m[1] = b[1];
+		if (n > 2) {
+			m[2] = b[2];
+			m[3] = b[3];
+		}
 	} else {
 		uint64_t before = e->c->fam->busy_until ? e->c->fam->busy_until(e->c) : 0;
 		uint64_t now = imp_now_ns();

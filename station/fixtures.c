@@ -62,6 +62,8 @@ int st_provision_run(struct station_ctx *ctx, struct st_run *l, size_t nfix, uin
 	if (l->line)
 		line_set_demand(l->line, count);
 	st_install_stop_handlers();
+	/* The OpenOCDs of the fixtures this run uses, kept until st_run_close. */
+	prov_fixtures_start(&l->cfg, nfix);
 	st_run_fixtures(ctx, l, l->cfg.fixtures, nfix, res);
 	st_run_checkpoint(l); /* the end of every run is signed */
 	if (l->station.continuous)

@@ -328,6 +328,7 @@ imp_err st_run_open(struct station_ctx *ctx, struct st_run *l, unsigned need)
 
 void st_run_close(struct st_run *l)
 {
+	prov_fixtures_stop(); /* the fixtures' kept OpenOCDs, if any */
 	if (l->line) {
 		/* Feed what this run produced; what cannot go now goes next run
 		 * or with 'imprint line sync'. */

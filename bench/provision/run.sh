@@ -66,7 +66,8 @@ echo " start-up included: HSM login, journal, profile; throughput counts the who
 echo " at latency 0, 'vs N x one' compares with the one-fixture latency-0 row)"
 
 # OpenOCD rows: the nRF52840 and STM32U5 models behind real OpenOCD (openocd:// fixtures:
-# one OpenOCD per fixture, started by the station), per-board wall against
+# one OpenOCD per fixture, started by the station as the run opens and kept
+# for it, so a board's clock starts on a running OpenOCD), per-board wall against
 # the model's floor for 1 and 16 fixtures; then, on the same model and
 # image, what a shell script around OpenOCD does: `program IMAGE ADDR verify`
 # (erase, write through the nrf5 or stm32l4x driver, verify) with nothing else,

@@ -130,6 +130,26 @@ struct board_probe_driver {
 	 */
 	imp_err (*ap_read)(void *priv, unsigned ap, uint32_t reg, uint32_t *v);
 	imp_err (*ap_write)(void *priv, unsigned ap, uint32_t reg, uint32_t v);
+
+	/*
+	 * Optional, for drivers that start a debug server of their own
+	 * (openocd:// starts OpenOCD): start the one uri needs now, in the
+	 * background, and keep it; every later open() of the same uri
+	 * attaches to it instead of starting another, until servers_stop().
+	 * Returns without waiting for the server. Errors: those of open()
+	 * for a malformed uri. Called from the thread that runs the whole
+	 * run (never a fixture's worker).
+	 */
+	imp_err (*server_start)(const char *uri);
+
+	/* Optional: wait until every server server_start() kept is ready to
+	 * take a board, or has failed (its next open() says why and starts it
+	 * again); called before the first open(). */
+	void (*servers_wait)(void);
+
+	/* Optional: stop every server server_start() kept; called once the
+	 * probes on them are closed. */
+	void (*servers_stop)(void);
 };
 
 /* NULL-terminated, sorted by name. */
@@ -159,6 +179,31 @@ imp_err board_probe_attach_sim(struct sim_chip *chip, struct board_probe **out);
 
 /* Close and free; NULL is a no-op. */
 void board_probe_close(struct board_probe *p);
+
+/*
+ * Servers kept for a run (the provisioning run starts them for its
+ * fixtures as it opens, docs/PROBES.md "Lifetime"). A probe whose driver
+ * starts a server of its own (openocd://: one OpenOCD) gets it started now,
+ * in the background, and kept: every board_probe_open() of the same URI
+ * attaches to it (a new session; the target examined again, the board
+ * may be another) instead of starting one per board, and one found dead or
+ * not answering is replaced for the board that finds it. The servers'
+ * processes belong to a thread that lives until board_probe_servers_stop(),
+ * so they die with the station, even SIGKILLed, never with the fixture
+ * worker that used them. IMP_ERR_UNSUPPORTED (not logged): the driver
+ * starts no server (rsp://, sim:); other errors as board_probe_open's for
+ * the URI. Call both from the thread that runs the whole run;
+ * board_probe_servers_stop() after every probe is closed.
+ */
+imp_err board_probe_server_start(const char *uri);
+void board_probe_servers_stop(void);
+
+/*
+ * Wait until every kept server is ready to take a board (or has failed:
+ * the board's open then says why and starts it again): the line is not
+ * ready before its servers are, and a board's clock starts after this.
+ */
+void board_probe_servers_wait(void);
 
 /* The driver's name ("rsp", "sim"). */
 const char *board_probe_driver_name(const struct board_probe *p);

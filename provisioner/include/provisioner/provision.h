@@ -156,6 +156,24 @@ imp_err prov_run_continuous(struct prov_station *st, const struct fmt_fixture *f
 			    struct prov_result *res);
 
 /*
+ * The fixtures' debug servers, kept for the run: for every openocd://
+ * fixture among the first n of cfg (the ones the run uses) its OpenOCD is
+ * started now, in the background (all at once), and each
+ * board's connect attaches to it instead of starting one on the board's
+ * clock (board/probe.h, board_probe_server_start). Call from the thread
+ * that runs the whole run, before the fixtures; prov_fixtures_stop() once
+ * they are done (every probe closed). A fixture whose server cannot be
+ * kept starts one per board, as without this.
+ */
+void prov_fixtures_start(const struct fmt_config *cfg, size_t n);
+void prov_fixtures_stop(void);
+
+/* Until the servers prov_fixtures_start started are ready (or failed: a
+ * board's connect starts its fixture's again); prov_run_fixtures calls it
+ * before the first board's clock starts. */
+void prov_fixtures_wait(void);
+
+/*
  * Finish, without the board, every journaled board that stands in RECORD
  * (its lock is verified; only the signed record is missing). *finished
  * counts them.
