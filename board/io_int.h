@@ -22,4 +22,21 @@ enum board_io {
  */
 enum board_io board_io_read(int fd, uint64_t deadline, uint8_t *buf, size_t cap, size_t *got);
 
+/*
+ * A connected stream socket made for board_io_recv: blocking, with a
+ * receive timeout of BOARD_IO_SLICE_MS (SO_RCVTIMEO). Once per connection;
+ * senders then pass MSG_DONTWAIT to keep their own timeouts. 0, or -1 with
+ * errno.
+ */
+#define BOARD_IO_SLICE_MS 250
+int board_io_socket_setup(int fd);
+
+/*
+ * board_io_read for a socket set up so: while the deadline is at least a
+ * slice away, one recv that sleeps until data comes (or the slice ends:
+ * BOARD_IO_AGAIN) instead of a poll and a read; closer to the deadline,
+ * board_io_read, so the deadline is kept as exactly as there.
+ */
+enum board_io board_io_recv(int fd, uint64_t deadline, uint8_t *buf, size_t cap, size_t *got);
+
 #endif

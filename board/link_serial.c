@@ -19,9 +19,16 @@
 #include "imprint/util.h"
 
 #define RX_CAP (3 * WIRE_FRAME_MAX_LEN)
+#define READ_SLICE_DS 2                          /* VTIME: 200 ms */
+#define READ_SLICE_NS (READ_SLICE_DS * 100000000ull)
 
 struct serial {
-	int fd;
+	int fd;                   /* non-blocking: writes, and reads near a deadline */
+	/* The same tty opened again, blocking: with VMIN 0 / VTIME a slice, one
+	 * read sleeps until bytes come or the slice ends, where fd needs a poll
+	 * and a read. -1: not available (fd alone). */
+	int rfd;
+	bool poll_next;           /* the last slice ended empty: poll (sees a hang-up) */
 	char path[256];
 	uint16_t seq;
 	size_t rx_len;
@@ -78,7 +85,7 @@ static imp_err serial_open(const char *path, unsigned baud, void **priv)
 	tio.c_cflag |= CLOCAL | CREAD;
 	tio.c_cflag &= ~(tcflag_t)CRTSCTS;
 	tio.c_cc[VMIN] = 0;
-	tio.c_cc[VTIME] = 0;
+	tio.c_cc[VTIME] = READ_SLICE_DS; /* for rfd; fd is non-blocking */
 	if (cfsetispeed(&tio, code) != 0 || cfsetospeed(&tio, code) != 0 ||
 	    tcsetattr(s->fd, TCSANOW, &tio) != 0) {
 		IMP_ERROR("serial link: cannot set %s to %u baud raw mode: %s", path, baud,
@@ -93,6 +100,7 @@ static imp_err serial_open(const char *path, unsigned baud, void **priv)
 		if (read(s->fd, junk, sizeof(junk)) <= 0)
 			break;
 	}
+	s->rfd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	/* A random first seq: the agent's replay cache may still hold the
 	 * last seq of an earlier session. */
 	if (getrandom(&s->seq, sizeof(s->seq), 0) != sizeof(s->seq))
@@ -109,6 +117,8 @@ static void serial_close(void *priv)
 {
 	struct serial *s = priv;
 
+	if (s->rfd >= 0)
+		close(s->rfd);
 	close(s->fd);
 	free(s);
 }
@@ -143,11 +153,31 @@ static imp_err write_all(struct serial *s, const uint8_t *p, size_t n, uint64_t 
 /* Read what is available, waiting until deadline. */
 static imp_err fill(struct serial *s, uint64_t deadline)
 {
+	uint64_t now = imp_now_ns();
 	size_t got = 0;
+	enum board_io r;
 
 	if (s->rx_len == RX_CAP)
 		s->rx_len = 0; /* cannot happen with the decoder's bounds; be safe */
-	switch (board_io_read(s->fd, deadline, s->rx + s->rx_len, RX_CAP - s->rx_len, &got)) {
+	if (s->rfd >= 0 && !s->poll_next && now < deadline && deadline - now >= READ_SLICE_NS) {
+		ssize_t n = read(s->rfd, s->rx + s->rx_len, RX_CAP - s->rx_len);
+
+		if (n > 0) {
+			got = (size_t)n;
+			r = BOARD_IO_DATA;
+		} else if (n == 0 || errno == EINTR || errno == EAGAIN) {
+			/* 0: the slice ended with nothing (or the tty hung up: the
+			 * poll that follows tells). */
+			s->poll_next = n == 0;
+			r = BOARD_IO_AGAIN;
+		} else {
+			r = BOARD_IO_ERROR;
+		}
+	} else {
+		r = board_io_read(s->fd, deadline, s->rx + s->rx_len, RX_CAP - s->rx_len, &got);
+		s->poll_next = false;
+	}
+	switch (r) {
 	case BOARD_IO_DATA:
 		s->rx_len += got;
 		return IMP_OK;

@@ -108,7 +108,9 @@ static void rsp_lost(struct rsp *r, const char *why)
 static imp_err send_all(struct rsp *r, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
-		ssize_t w = r->tty ? write(r->fd, p, n) : send(r->fd, p, n, MSG_NOSIGNAL);
+		/* The socket blocks for board_io_recv; sending never does. */
+		ssize_t w = r->tty ? write(r->fd, p, n) :
+			send(r->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -141,7 +143,8 @@ static imp_err fill(struct rsp *r, uint64_t deadline)
 		/* Only possible with a peer sending an endless packet. */
 		r->rx_len = 0;
 	}
-	switch (board_io_read(r->fd, deadline, r->rx + r->rx_len, RSP_RX_CAP - r->rx_len, &got)) {
+	switch ((r->tty ? board_io_read : board_io_recv)(r->fd, deadline, r->rx + r->rx_len,
+							  RSP_RX_CAP - r->rx_len, &got)) {
 	case BOARD_IO_DATA:
 		r->rx_len += got;
 		return IMP_OK;
@@ -166,17 +169,17 @@ static void drop(struct rsp *r, size_t n)
 	r->rx_len -= n;
 }
 
-/* Discard whatever arrived unasked (a late reply to a timed-out command). */
+/* Discard whatever arrived unasked (a late reply to a timed-out command):
+ * read without waiting until nothing is left (the tty is non-blocking). */
 static void drain(struct rsp *r)
 {
 	for (;;) {
-		struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
-		ssize_t got;
+		ssize_t got = r->tty ? read(r->fd, r->rx, RSP_RX_CAP) :
+			recv(r->fd, r->rx, RSP_RX_CAP, MSG_DONTWAIT);
 
 		r->rx_len = 0;
-		if (poll(&pfd, 1, 0) <= 0)
-			return;
-		got = recv(r->fd, r->rx, RSP_RX_CAP, MSG_DONTWAIT);
+		if (got < 0 && errno == EINTR)
+			continue;
 		if (got <= 0)
 			return;
 	}
@@ -650,6 +653,12 @@ static imp_err tcp_connect(struct rsp *r, const char *host, const char *port)
 		}
 		/* Without TCP_NODELAY every round trip costs ~40 ms (Nagle). */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/* A reply is then one recv, not a poll and a read. */
+		if (board_io_socket_setup(fd) != 0) {
+			err = errno;
+			close(fd);
+			continue;
+		}
 		r->fd = fd;
 		freeaddrinfo(res);
 		return IMP_OK;
@@ -904,10 +913,14 @@ static imp_err rsp_handshake(struct rsp *r, const char *uri)
 		if (reply_is(r, "OK"))
 			r->noack = true;
 	}
-	/* Halt reason: GDB asks it first, and some servers expect it. */
-	rc = exchange_str(r, "?", "halt reason");
-	if (rc != IMP_OK)
-		return rc;
+	/* Halt reason: GDB asks it first, and some servers expect it;
+	 * imprint-vboard (named in its qSupported) does not, and nothing
+	 * here reads the answer. */
+	if (!(r->server == SRV_VBOARD && !r->server_fixed)) {
+		rc = exchange_str(r, "?", "halt reason");
+		if (rc != IMP_OK)
+			return rc;
+	}
 	if (r->server == SRV_GENERIC)
 		identify_server(r);
 	rc = check_server(r, uri);
@@ -1232,8 +1245,12 @@ static imp_err flash_reply(struct rsp *r, const char *what, uint32_t addr, size_
 {
 	unsigned code;
 
-	if (reply_is(r, "OK"))
+	if (reply_is(r, "OK")) {
+		/* A flash packet has one reply: with nothing behind it, the next
+		 * packet needs no drain (as after exchange()). */
+		r->settled = r->rx_len == 0;
 		return IMP_OK;
+	}
 	if (r->pkt_len >= 2 && r->pkt[0] == 'E' && r->pkt[1] == '.') {
 		/* "E.memtype": the range is not flash after all. */
 		IMP_ERROR("rsp probe: %s of 0x%08x (%zu bytes): %s says the range is not flash",

@@ -104,6 +104,28 @@ void *sim_pirate_hup_main(void *arg);
  */
 void sim_agent_handle(struct sim_board *b, const struct wire_frame *req, struct wire_frame *resp);
 
+/*
+ * The RSP server's flash driver (sim/rsp_flash.c), through the chip's flash
+ * controller. memory_map: GDB's memory-map XML of the chip, or NULL when
+ * the server has no flash driver for its family (then none of the others
+ * is offered). erase: whole blocks of the map's flash region. write:
+ * buffered in f, programmed by done (or by a write that does not continue
+ * the run). Errors: IMP_ERR_TARGET_LOCKED (debug-locked), IMP_ERR_NOT_FOUND
+ * (not flash), IMP_ERR_USAGE (not whole blocks), IMP_ERR_PROBE (the
+ * controller refused: write protection, a word not erased), IMP_ERR_NOMEM.
+ */
+struct sim_rsp_flash {
+	uint32_t addr;            /* start of the buffered run */
+	uint8_t *buf;
+	size_t len, cap;
+};
+const char *sim_rsp_flash_memory_map(const struct sim_chip *c);
+imp_err sim_rsp_flash_erase(struct sim_chip *c, uint32_t addr, uint32_t len);
+imp_err sim_rsp_flash_write(struct sim_rsp_flash *f, struct sim_chip *c, uint32_t addr,
+			    const uint8_t *data, size_t n);
+imp_err sim_rsp_flash_done(struct sim_rsp_flash *f, struct sim_chip *c);
+void sim_rsp_flash_free(struct sim_rsp_flash *f);
+
 /* xorshift64* in [0,1): fault dice. */
 double sim_rand01(uint64_t *state);
 uint64_t sim_rand64(uint64_t *state);

@@ -36,7 +36,7 @@ enum opt_id {
 	O_BOARDS = 1, O_STATE, O_SEED, O_PORT, O_LATENCY, O_UART_CORRUPT, O_UART_DROP,
 	O_RSP_NAK, O_RSP_STALL, O_FUSE_FAIL, O_REFUSE, O_BAD_CHALLENGE, O_TAMPER_PUB,
 	O_TAMPER_READBACK, O_TAMPER_LOCK, O_POWER_CUT, O_BACKDOOR, O_CAPTURE, O_ENDPOINTS, O_STATS,
-	O_PCSC, O_CARD_REMOVE, O_CHIP, O_REVISION, O_BITBANG, O_BUSPIRATE, O_BMP_PTY, O_FW_KEEPS, O_CARD_BACK, O_CARD_TAMPER, O_CONTROL, O_PRINT_MODEL, O_VERBOSE, O_QUIET, O_HELP, O_VERSION,
+	O_PCSC, O_CARD_REMOVE, O_CHIP, O_REVISION, O_BITBANG, O_BUSPIRATE, O_BMP_PTY, O_NO_FLASH_DRIVER, O_FW_KEEPS, O_CARD_BACK, O_CARD_TAMPER, O_CONTROL, O_PRINT_MODEL, O_VERBOSE, O_QUIET, O_HELP, O_VERSION,
 };
 
 struct opt_row {
@@ -61,6 +61,7 @@ static const struct opt_row opt_table[] = {
 	{ "bitbang", O_BITBANG, "BASE", "offer OpenOCD's remote_bitbang (JTAG) on 127.0.0.1:BASE+N (0: ephemeral; reported as \"bitbang\")" },
 	{ "buspirate", O_BUSPIRATE, NULL, "offer a Bus Pirate probe (OpenOCD's buspirate driver, JTAG) per board on a pseudo-terminal (reported as \"buspirate\")" },
 	{ "bmp-pty", O_BMP_PTY, NULL, "also offer each board's RSP server on a pseudo-terminal as a Black Magic Probe's GDB port (reported as \"bmp\")" },
+	{ "no-flash-driver", O_NO_FLASH_DRIVER, NULL, "the RSP server offers no flash driver (no memory map, no vFlash): clients program flash through the controller's registers" },
 	{ "latency", O_LATENCY, "SCALE", "scale of the latency model (default 1.0; 0: no delays)" },
 	{ "uart-corrupt", O_UART_CORRUPT, "RATE", "flip one random bit in this fraction of UART bytes, sent and received" },
 	{ "uart-drop", O_UART_DROP, "RATE", "lose this fraction of UART bytes, sent and received" },
@@ -268,6 +269,9 @@ static int parse_args(int argc, char **argv, struct sim_config *cfg, const char 
 			break;
 		case O_BMP_PTY:
 			cfg->bmp_pty = true;
+			break;
+		case O_NO_FLASH_DRIVER:
+			cfg->no_flash_driver = true;
 			break;
 		case O_BITBANG:
 			if (!parse_u64(optarg, &u) || u > 65000)

@@ -49,6 +49,8 @@ struct rsp_conn {
 	/* last reply, for '-' */
 	char *last;
 	size_t last_len;
+	/* vFlashWrite data not yet programmed (sim/rsp_flash.c) */
+	struct sim_rsp_flash flash;
 };
 
 static int send_raw(struct rsp_conn *c, const void *p, size_t n)
@@ -480,6 +482,142 @@ static void do_monitor(struct rsp_conn *c, const char *hex)
 		reply(c, "OK");
 }
 
+/* The chip's memory map when this server offers its flash driver, else NULL. */
+static const char *flash_map(const struct rsp_conn *c)
+{
+	if (!c->b->chip || c->b->cfg->no_flash_driver)
+		return NULL;
+	return sim_rsp_flash_memory_map(c->b->chip);
+}
+
+static void supported(struct rsp_conn *c, const char *tail)
+{
+	char s[128];
+
+	snprintf(s, sizeof(s), "PacketSize=%x;QStartNoAckMode+%s%s", RSP_PACKET_SIZE,
+		 flash_map(c) ? ";qXfer:memory-map:read+" : "", tail);
+	reply(c, s);
+}
+
+/* qXfer:memory-map:read::OFFSET,LENGTH: 'm' and a piece, or 'l' and the rest. */
+static void do_memory_map(struct rsp_conn *c, const char *args)
+{
+	const char *map = flash_map(c);
+	char *e, *o;
+	unsigned long long off, len;
+	size_t total;
+
+	if (!map) {
+		reply(c, "");
+		return;
+	}
+	total = strlen(map);
+	errno = 0;
+	off = strtoull(args, &e, 16);
+	if (e == args || *e != ',' || errno) {
+		reply(c, "E02");
+		return;
+	}
+	args = e + 1;
+	len = strtoull(args, &e, 16);
+	if (e == args || *e || errno || len == 0) {
+		reply(c, "E02");
+		return;
+	}
+	if (off >= total) {
+		reply(c, "l");
+		return;
+	}
+	if (len > RSP_PACKET_SIZE - 8u)
+		len = RSP_PACKET_SIZE - 8u;
+	if (len > total - off)
+		len = total - off;
+	o = malloc((size_t)len + 1);
+	if (!o) {
+		reply(c, "E03");
+		return;
+	}
+	/* The XML holds none of the characters the binary reply escapes. */
+	o[0] = off + len < total ? 'm' : 'l';
+	memcpy(o + 1, map + off, (size_t)len);
+	reply_n(c, o, (size_t)len + 1);
+	free(o);
+}
+
+static void flash_result(struct rsp_conn *c, imp_err rc)
+{
+	switch (rc) {
+	case IMP_OK:
+		reply(c, "OK");
+		break;
+	case IMP_ERR_NOT_FOUND:
+		reply(c, "E.memtype");
+		break;
+	case IMP_ERR_USAGE:
+		reply(c, "E02");
+		break;
+	case IMP_ERR_NOMEM:
+		reply(c, "E03");
+		break;
+	default:
+		reply_err(c, rc); /* E51 locked, else E01 */
+		break;
+	}
+}
+
+/* vFlashErase:ADDR,LENGTH, vFlashWrite:ADDR:BINARY, vFlashDone. */
+static void do_flash(struct rsp_conn *c, const char *p, size_t n)
+{
+	uint32_t addr;
+	size_t len;
+	const char *end;
+
+	if (!flash_map(c)) {
+		reply(c, "");
+		return;
+	}
+	if (strncmp(p, "vFlashErase:", 12) == 0) {
+		if (!parse_addr_len(p + 12, &addr, &len, &end) || *end || len > 0xFFFFFFFFu) {
+			reply(c, "E02");
+			return;
+		}
+		flash_result(c, sim_rsp_flash_erase(c->b->chip, addr, (uint32_t)len));
+	} else if (strncmp(p, "vFlashWrite:", 12) == 0) {
+		char *e;
+		unsigned long long a;
+		uint8_t *buf;
+		size_t o = 0;
+
+		errno = 0;
+		a = strtoull(p + 12, &e, 16);
+		if (e == p + 12 || *e != ':' || errno || a > 0xFFFFFFFFull) {
+			reply(c, "E02");
+			return;
+		}
+		e++;
+		n -= (size_t)(e - p);
+		buf = malloc(n + 1);
+		if (!buf) {
+			reply(c, "E03");
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			uint8_t ch = (uint8_t)e[i];
+
+			if (ch == 0x7d && i + 1 < n)
+				ch = (uint8_t)e[++i] ^ 0x20;
+			buf[o++] = ch;
+		}
+		flash_result(c, o ? sim_rsp_flash_write(&c->flash, c->b->chip, (uint32_t)a, buf, o)
+				  : IMP_OK);
+		free(buf);
+	} else if (strcmp(p, "vFlashDone") == 0) {
+		flash_result(c, sim_rsp_flash_done(&c->flash, c->b->chip));
+	} else {
+		reply(c, "");
+	}
+}
+
 /* What BMP's swd_scan lists for the chip. */
 static const char *bmp_driver_name(const struct sim_chip *chip)
 {
@@ -503,13 +641,11 @@ static bool bmp_packet(struct rsp_conn *c, const char *p)
 	static const char target_ops[] = "mMXgGpPcs";
 
 	if (strncmp(p, "qSupported", 10) == 0) {
-		char s[64];
-
 		/* A new session on the port: nothing scanned or attached. */
 		c->scanned = c->attached = false;
 		c->noack = false;
-		snprintf(s, sizeof(s), "PacketSize=%x;QStartNoAckMode+", RSP_PACKET_SIZE);
-		reply(c, s);
+		c->flash.len = 0;
+		supported(c, "");
 		return true;
 	}
 	if (strncmp(p, "qRcmd,", 6) == 0) {
@@ -562,7 +698,8 @@ static bool bmp_packet(struct rsp_conn *c, const char *p)
 		reply(c, "OK");
 		return true;
 	}
-	if (p[0] && strchr(target_ops, p[0]) && !c->attached) {
+	if (((p[0] && strchr(target_ops, p[0])) || strncmp(p, "vFlash", 6) == 0 ||
+	     strncmp(p, "qXfer:memory-map", 16) == 0) && !c->attached) {
 		reply(c, "EFF");
 		return true;
 	}
@@ -575,7 +712,7 @@ static void handle_packet(struct rsp_conn *c, char *p, size_t n)
 	if (c->bmp && bmp_packet(c, p))
 		return;
 	if (!c->b->chip && (strchr("gGpPmMXcs", p[0]) || strncmp(p, "qRcmd,", 6) == 0 ||
-			    strncmp(p, "qCRC:", 5) == 0)) {
+			    strncmp(p, "qCRC:", 5) == 0 || strncmp(p, "vFlash", 6) == 0)) {
 		/* No board on the fixture: the probe reaches no target. */
 		reply(c, "E01");
 		return;
@@ -626,10 +763,12 @@ static void handle_packet(struct rsp_conn *c, char *p, size_t n)
 		break;
 	}
 	if (strncmp(p, "qSupported", 10) == 0) {
-		char s[64];
-
-		snprintf(s, sizeof(s), "PacketSize=%x;QStartNoAckMode+;imprint-vboard+", RSP_PACKET_SIZE);
-		reply(c, s);
+		c->flash.len = 0;
+		supported(c, ";imprint-vboard+");
+	} else if (strncmp(p, "qXfer:memory-map:read::", 23) == 0) {
+		do_memory_map(c, p + 23);
+	} else if (strncmp(p, "vFlash", 6) == 0) {
+		do_flash(c, p, n);
 	} else if (strcmp(p, "QStartNoAckMode") == 0) {
 		reply(c, "OK");
 		c->noack = true;
@@ -744,6 +883,7 @@ static void serve(struct sim_board *b, int fd)
 	}
 	free(c.pkt);
 	free(c.last);
+	sim_rsp_flash_free(&c.flash);
 }
 
 /* The BMP port on the board's pty: one stream for the board's life. */
@@ -774,6 +914,7 @@ void *sim_rsp_bmp_main(void *arg)
 	}
 	free(c.pkt);
 	free(c.last);
+	sim_rsp_flash_free(&c.flash);
 	return NULL;
 }
 

@@ -41,6 +41,10 @@ struct sim_config {
 	/* A second RSP server per board on a pseudo-terminal, speaking as a
 	 * Black Magic Probe's GDB port does (monitor swd_scan, vAttach). */
 	bool bmp_pty;
+	/* The RSP servers offer no flash driver (qXfer:memory-map:read and
+	 * vFlash*, sim/rsp_flash.c): clients program flash through the flash
+	 * controller's registers, as with a server that has none. */
+	bool no_flash_driver;
 	/* A Bus Pirate probe per board on a pseudo-terminal (sim/buspirate.h),
 	 * in front of the same debug port as remote_bitbang. */
 	bool buspirate;

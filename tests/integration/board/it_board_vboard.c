@@ -1,7 +1,9 @@
 /*
  * Board drivers against a running imprint-vboard: UID through SWD (rsp)
  * and UART (agent) agree; flash programming and read-back digest through
- * the profile; the debug-lock fuse burned by the profile's register
+ * the profile, by the server's flash driver (vFlash) and, with
+ * --no-flash-driver, by the profile's register sequences: over programmed
+ * pages, the whole bank, refused while write-protected or debug-locked; the debug-lock fuse burned by the profile's register
  * sequence, then every probe access fails with "target locked" and the
  * agent reports LOCKED; RSP in ack mode under injected NAKs and stalls;
  * the real agent under UART corruption.
@@ -12,6 +14,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -26,6 +32,8 @@
 static const char *vboard_exe;
 
 struct fix {
+	char cap[64];             /* --capture DIR, or "" */
+	bool no_flash_driver;     /* --no-flash-driver */
 	struct it_vboard vb;
 	struct board_probe *probe;
 	struct board_link *link;
@@ -60,6 +68,44 @@ static int setup(void **state)
 	return setup_with(state, args, NULL);
 }
 
+/* With the RSP bytes captured (DIR/board-0.rsp.bin): which packets went. */
+static int setup_capture_with(void **state, bool flash_driver)
+{
+	char dir[64] = "/tmp/it_board_vboard.XXXXXX";
+	const char *args[] = { "--latency", "0", "--capture", dir, NULL, NULL };
+	struct fix *f;
+
+	if (!mkdtemp(dir))
+		return -1;
+	if (!flash_driver)
+		args[4] = "--no-flash-driver";
+	if (setup_with(state, args, NULL) != 0)
+		return -1;
+	f = *state;
+	snprintf(f->cap, sizeof(f->cap), "%s", dir);
+	return 0;
+}
+
+static int setup_capture(void **state)
+{
+	return setup_capture_with(state, true);
+}
+
+static int setup_capture_no_flash_driver(void **state)
+{
+	return setup_capture_with(state, false);
+}
+
+static int setup_no_flash_driver(void **state)
+{
+	static const char *const args[] = { "--latency", "0", "--no-flash-driver", NULL };
+
+	if (setup_with(state, args, NULL) != 0)
+		return -1;
+	((struct fix *)*state)->no_flash_driver = true;
+	return 0;
+}
+
 static int setup_realistic(void **state)
 {
 	static const char *const args[] = { "--latency", "1", NULL };
@@ -90,8 +136,49 @@ static int teardown(void **state)
 	board_probe_close(f->probe);
 	board_profile_free(f->prof);
 	it_kill(&f->vb.proc);
+	if (f->cap[0]) {
+		char path[128];
+
+		snprintf(path, sizeof(path), "%s/board-0.rsp.bin", f->cap);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/board-0.uart.bin", f->cap);
+		unlink(path);
+		rmdir(f->cap);
+	}
 	free(f);
 	return 0;
+}
+
+/* Whether the captured RSP bytes so far hold s. */
+static bool captured(const struct fix *f, const char *s)
+{
+	char path[128];
+	FILE *fp;
+	static char buf[4 << 20];
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/board-0.rsp.bin", f->cap);
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	n = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	return memmem(buf, n, s, strlen(s)) != NULL;
+}
+
+static void fill_image(uint8_t *img, size_t n, unsigned salt)
+{
+	for (size_t i = 0; i < n; i++)
+		img[i] = (uint8_t)(((i + salt) * 2654435761u) >> 13);
+}
+
+static void assert_flash_blank(struct fix *f, uint32_t addr, size_t n)
+{
+	static uint8_t got[8192];
+
+	assert_true(n <= sizeof(got));
+	assert_int_equal(board_probe_read(f->probe, addr, got, n), IMP_OK);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(got[i], 0xFF);
 }
 
 static void test_uid_swd_and_uart_agree(void **state)
@@ -140,6 +227,79 @@ static void test_flash_program_and_verify(void **state)
 	imp_log_set_level(IMP_LOG_INFO);
 }
 
+/*
+ * The vboard's GDB server offers its flash driver (memory map, vFlash):
+ * the profile programs through it, over fresh and over programmed pages
+ * (which it must erase), and the whole bank (one mass erase).
+ */
+static void test_flash_through_server_driver(void **state)
+{
+	struct fix *f = *state;
+	static uint8_t img[70000], whole[256 * 1024];
+
+	fill_image(img, sizeof(img), 0);
+	assert_int_equal(board_profile_program_flash(f->prof, f->probe, 0x08000000, img, sizeof(img)),
+			 IMP_OK);
+	assert_int_equal(board_profile_verify_flash(f->prof, f->probe, 0x08000000, img, sizeof(img)),
+			 IMP_OK);
+	/* Over the programmed pages: the server erases them first. */
+	fill_image(img, sizeof(img), 77);
+	assert_int_equal(board_profile_program_flash(f->prof, f->probe, 0x08000000, img, sizeof(img)),
+			 IMP_OK);
+	assert_int_equal(board_profile_verify_flash(f->prof, f->probe, 0x08000000, img, sizeof(img)),
+			 IMP_OK);
+	assert_flash_blank(f, 0x08000000 + 0x11800, 2048); /* past the last erased block */
+	fill_image(whole, sizeof(whole), 5);
+	assert_int_equal(board_profile_program_flash(f->prof, f->probe, 0x08000000, whole,
+						     sizeof(whole)), IMP_OK);
+	assert_int_equal(board_profile_verify_flash(f->prof, f->probe, 0x08000000, whole,
+						    sizeof(whole)), IMP_OK);
+	assert_true(captured(f, "qXfer:memory-map:read+"));
+	assert_true(captured(f, "$vFlashErase:8000000,11800#"));
+	assert_true(captured(f, "$vFlashErase:8000000,40000#"));
+	assert_true(captured(f, "$vFlashDone#"));
+	/* No word of the image went through the controller's registers. */
+	assert_false(captured(f, "$X8000000,"));
+	assert_false(captured(f, "$X40022008,"));
+}
+
+/* --no-flash-driver: no memory map, so the profile's register sequences. */
+static void test_flash_register_path(void **state)
+{
+	struct fix *f = *state;
+	static uint8_t img[70000];
+
+	fill_image(img, sizeof(img), 3);
+	assert_int_equal(board_profile_program_flash(f->prof, f->probe, 0x08000000, img, sizeof(img)),
+			 IMP_OK);
+	assert_int_equal(board_profile_verify_flash(f->prof, f->probe, 0x08000000, img, sizeof(img)),
+			 IMP_OK);
+	assert_true(captured(f, "$X8000000,"));
+	assert_true(captured(f, "$X40022008,"));
+	assert_false(captured(f, "memory-map"));
+	assert_false(captured(f, "vFlash"));
+}
+
+/*
+ * The boot-lock fuse write-protects the flash: programming fails through
+ * the server's driver as through the registers (SR.WRPERR), and the
+ * flash stays blank.
+ */
+static void test_flash_write_protected(void **state)
+{
+	struct fix *f = *state;
+	static uint8_t img[8192];
+
+	fill_image(img, sizeof(img), 9);
+	assert_int_equal(board_profile_burn_fuses(f->prof, f->probe, WIRE_FUSE_BOOT_LOCK), IMP_OK);
+	assert_int_equal(board_probe_reset(f->probe), IMP_OK);
+	imp_log_set_level(IMP_LOG_QUIET);
+	assert_int_not_equal(board_profile_program_flash(f->prof, f->probe, 0x08000000, img,
+							 sizeof(img)), IMP_OK);
+	imp_log_set_level(IMP_LOG_INFO);
+	assert_flash_blank(f, 0x08000000, sizeof(img));
+}
+
 static void test_burn_debug_lock_then_locked(void **state)
 {
 	struct fix *f = *state;
@@ -173,6 +333,11 @@ static void test_burn_debug_lock_then_locked(void **state)
 	assert_int_equal(board_profile_read_uid(f->prof, f->probe, buf, sizeof(buf), &n),
 			 IMP_ERR_TARGET_LOCKED);
 	assert_int_equal(board_profile_burn_fuses(f->prof, f->probe, WIRE_FUSE_BOOT_LOCK),
+			 IMP_ERR_TARGET_LOCKED);
+	/* The server's flash driver refuses as the registers do: E51. */
+	assert_int_equal(board_probe_flash_program(f->probe, 0x08000000, buf, 64),
+			 f->no_flash_driver ? IMP_ERR_UNSUPPORTED : IMP_ERR_TARGET_LOCKED);
+	assert_int_equal(board_profile_program_flash(f->prof, f->probe, 0x08000000, buf, 64),
 			 IMP_ERR_TARGET_LOCKED);
 	imp_log_set_level(IMP_LOG_INFO);
 	assert_int_equal(board_agent_identify(f->link, &info), IMP_OK);
@@ -248,7 +413,18 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_uid_swd_and_uart_agree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flash_program_and_verify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flash_program_and_verify, setup_no_flash_driver,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_flash_through_server_driver, setup_capture,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_flash_register_path,
+						setup_capture_no_flash_driver, teardown),
+		cmocka_unit_test_setup_teardown(test_flash_write_protected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flash_write_protected, setup_no_flash_driver,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_burn_debug_lock_then_locked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_burn_debug_lock_then_locked,
+						setup_no_flash_driver, teardown),
 		cmocka_unit_test_setup_teardown(test_rsp_ack_mode_under_naks_and_stalls,
 						setup_rsp_faults, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_under_uart_corruption, setup_uart_faults,

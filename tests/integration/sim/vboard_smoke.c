@@ -564,6 +564,45 @@ int main(int argc, char **argv)
 	CHECK(reply[0] == 'E', "unmapped read: %s", reply);
 	rsp_cmd(r, "vUnknownThing", false, reply, sizeof(reply));
 	CHECK(reply[0] == '\0', "unknown packet: %s", reply);
+	/* The server's flash driver: the memory map, then vFlash through the
+	 * flash controller (the word programmed above is at 0x08000100). */
+	rsp_cmd(r, "qXfer:memory-map:read::0,3ff0", false, reply, sizeof(reply));
+	CHECK(reply[0] == 'l' &&
+	      strstr(reply, "<memory type=\"flash\" start=\"0x08000000\" length=\"0x40000\">"
+			    "<property name=\"blocksize\">0x800</property>"), "memory map: %s", reply);
+	rsp_cmd(r, "vFlashErase:8000100,800", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "E02") == 0, "erase not a whole block: %s", reply);
+	rsp_cmd(r, "vFlashErase:20000000,800", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "E.memtype") == 0, "erase of RAM: %s", reply);
+	/* Over the programmed word, not erased: buffered, then refused (PGERR). */
+	rsp_cmd(r, "vFlashWrite:8000100:wxyz", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0, "vFlashWrite: %s", reply);
+	rsp_cmd(r, "vFlashDone", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "E01") == 0, "vFlashDone over a programmed word: %s", reply);
+	rsp_cmd(r, "m08000100,8", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "11223344ffffffff") == 0, "flash after the refused write: %s", reply);
+	rsp_cmd(r, "vFlashErase:8000000,800", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0, "vFlashErase: %s", reply);
+	rsp_cmd(r, "m08000100,8", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "ffffffffffffffff") == 0, "flash after erase: %s", reply);
+	/* The word again (the restart below looks for it), then unaligned
+	 * pieces elsewhere: the run before them is programmed first, the
+	 * pieces are joined and padded with erased bytes. */
+	rsp_cmd(r, "vFlashWrite:8000100:\x11\"3D", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0, "vFlashWrite: %s", reply);
+	rsp_cmd(r, "vFlashWrite:8000201:AB", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0, "vFlashWrite: %s", reply);
+	rsp_cmd(r, "vFlashWrite:8000203:CD", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0, "vFlashWrite: %s", reply);
+	rsp_cmd(r, "vFlashDone", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "OK") == 0, "vFlashDone: %s", reply);
+	rsp_cmd(r, "m08000100,8", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "11223344ffffffff") == 0, "flash after vFlash: %s", reply);
+	rsp_cmd(r, "m08000200,8", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "ff41424344ffffff") == 0, "flash after vFlash: %s", reply);
+	/* The controller is left locked. */
+	rsp_cmd(r, "m40022008,4", false, reply, sizeof(reply));
+	CHECK(strcmp(reply, "80000000") == 0, "flash CR after vFlash: %s", reply);
 	close(r);
 	/* a second connection after the first closed */
 	r = rsp_connect(eps[1].port);

@@ -392,6 +392,25 @@ static void test_silent_times_out(void **state)
 	board_link_close(l);
 }
 
+/* Longer than a read slice: blocking reads, then a poll; each attempt
+ * still lasts its timeout. */
+static void test_silent_long_timeout_keeps_length(void **state)
+{
+	static struct wire_frame rsp;
+	struct board_link *l = open_link();
+	double t0 = imp_now_s(), dt;
+
+	(void)state;
+	F.mode = FAKE_SILENT;
+	board_link_set_retries(l, 1);
+	assert_int_equal(board_link_transact(l, WIRE_CMD_IDENTIFY, NULL, 0, &rsp, 450),
+			 IMP_ERR_TIMEOUT);
+	dt = imp_now_s() - t0;
+	assert_true(dt >= 0.9 && dt < 1.2);
+	assert_int_equal(board_link_get_stats(l)->timeouts, 2);
+	board_link_close(l);
+}
+
 static void test_nak_bounded(void **state)
 {
 	static struct wire_frame rsp;
@@ -621,6 +640,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_type_never_accepted, fake_start, fake_stop),
 		cmocka_unit_test_setup_teardown(test_bad_crc_bounded, fake_start, fake_stop),
 		cmocka_unit_test_setup_teardown(test_silent_times_out, fake_start, fake_stop),
+		cmocka_unit_test_setup_teardown(test_silent_long_timeout_keeps_length, fake_start,
+						fake_stop),
 		cmocka_unit_test_setup_teardown(test_nak_bounded, fake_start, fake_stop),
 		cmocka_unit_test_setup_teardown(test_lost_answer_replayed_not_redone, fake_start, fake_stop),
 		cmocka_unit_test_setup_teardown(test_garbage_and_oversize_header, fake_start, fake_stop),
