@@ -990,9 +990,12 @@ static imp_err oocd_write(void *priv, uint32_t addr, const uint8_t *buf, size_t 
  * poll (which goes through the reset: S_RESET_ST, DEMCR restored, debug
  * entry), looking every millisecond. A core whose DHCSR stops answering
  * (a part the reset locked) ends the wait at once: "X:". "U:" when a
- * target is not a cortex_m (then "reset halt" as before).
+ * target is not a cortex_m, or the configuration wires a reset line
+ * (reset_config other than "none": its SRST is what "reset halt" pulls),
+ * then "reset halt" as before.
  */
 static const char reset_script[] =
+	"if {![string match {none*} [reset_config]]} {return U:}\n"
 	"foreach t [target names] {if {[$t cget -type] ne {cortex_m}} {return U:}}\n"
 	"set r OK\n"
 	"foreach t [target names] {\n"
