@@ -6,6 +6,8 @@
 #define HSM_INT_H
 
 #include <p11-kit/pkcs11.h>
+#include <pthread.h>
+#include <stdbool.h>
 
 #include "hsm/hsm.h"
 #include "imprint/err.h"
@@ -42,6 +44,12 @@ struct hsm {
 	size_t n_mechs;
 	/* key-mode probes (hsm/caps.c): done bits, passed bits */
 	unsigned probes_done, probes_ok;
+	/* Signatures one at a time (hsm_sign_digest): tpm2-pkcs11 1.9 crashes
+	 * in tpm_sign when sessions of one token sign at once, although
+	 * C_Initialize was given CKF_OS_LOCKING_OK (seen under load with four
+	 * fixtures). Set at open from the library's CK_INFO. */
+	bool sign_one_at_a_time;
+	pthread_mutex_t sign_lock;
 };
 
 struct hsm_session {

@@ -250,12 +250,16 @@ imp_err hsm_sign_digest(struct hsm_session *s, hsm_obj priv, const uint8_t diges
 {
 	CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
 	CK_ULONG len = HSM_ECDSA_RAW_LEN;
+	bool one = s->h && s->h->sign_one_at_a_time;
 	imp_err rc;
 
+	if (one)
+		pthread_mutex_lock(&s->h->sign_lock);
 	rc = P11M(m.mechanism, s->fl, C_SignInit, s->sh, &m, priv);
-	if (rc != IMP_OK)
-		return rc;
-	rc = P11(s->fl, C_Sign, s->sh, (CK_BYTE *)digest, 32, raw, &len);
+	if (rc == IMP_OK)
+		rc = P11(s->fl, C_Sign, s->sh, (CK_BYTE *)digest, 32, raw, &len);
+	if (one)
+		pthread_mutex_unlock(&s->h->sign_lock);
 	if (rc != IMP_OK)
 		return rc;
 	if (len != HSM_ECDSA_RAW_LEN) {

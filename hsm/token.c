@@ -302,9 +302,19 @@ imp_err hsm_open_conf(const struct hsm_module *m, const char *conf, const char *
 	if (!h)
 		return IMP_ERR_NOMEM;
 	h->login_session = CK_INVALID_HANDLE;
+	pthread_mutex_init(&h->sign_lock, NULL);
 	rc = hsm_module_get(m, conf, &h->fl);
 	if (rc != IMP_OK)
 		goto cleanup;
+	{
+		CK_INFO li;
+		char manuf[33];
+
+		if (h->fl->C_GetInfo(&li) == CKR_OK) {
+			hsm_unpad(li.manufacturerID, sizeof(li.manufacturerID), manuf);
+			h->sign_one_at_a_time = strcmp(manuf, "tpm2-software.github.io") == 0;
+		}
+	}
 	rc = token_find(h->fl, token, 0, &h->slot, &info);
 	if (rc != IMP_OK)
 		goto cleanup;
@@ -346,6 +356,7 @@ void hsm_close(struct hsm *h)
 	if (h->login_session != CK_INVALID_HANDLE)
 		P11(h->fl, C_CloseSession, h->login_session);
 	hsm_module_put(h->fl);
+	pthread_mutex_destroy(&h->sign_lock);
 	free(h->mechs);
 	free(h);
 }
