@@ -37,24 +37,6 @@ done_count() {
 	"$IMPRINT" -q --data-dir "$DATA" status --json 2>/dev/null |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["boards"]["DONE"])'
 }
-# ctl COMMAND: one command to the vboard's control port, its answer on stdout
-ctl() {
-	exec 9<>"/dev/tcp/127.0.0.1/$CTL" || return 1
-	printf '%s\n' "$1" >&9
-	local reply
-	IFS= read -r -t 5 reply <&9
-	exec 9>&-
-	printf '%s\n' "$reply"
-}
-# wait_done N: until the journal holds N boards DONE (at most 20 s)
-wait_done() {
-	for _ in $(seq 1 200); do
-		[ "$(done_count)" = "$1" ] && return 0
-		kill -0 "$PROV_PID" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
 
 base=$(done_count)
 "$IMPRINT" --data-dir "$DATA" provision --continuous >"$T/prov.out" 2>"$T/prov.err" &

@@ -102,6 +102,26 @@ board_fuses() { od -An -tu4 -j32 -N4 "$1/nv.img" | tr -d ' \n'; }
 
 sql() { sqlite3 "$DATA/journal.sqlite" "$@"; }
 
+# ctl COMMAND: one command to the vboard's control port $CTL, its answer on stdout
+ctl() {
+	exec 9<>"/dev/tcp/127.0.0.1/$CTL" || return 1
+	printf '%s\n' "$1" >&9
+	local reply
+	IFS= read -r -t 5 reply <&9
+	exec 9>&-
+	printf '%s\n' "$reply"
+}
+# wait_done N [TENTHS]: until done_count (the test's own) says N, while
+# $PROV_PID runs, at most TENTHS tenths of a second (default 200)
+wait_done() {
+	for _ in $(seq 1 "${2:-200}"); do
+		[ "$(done_count)" = "$1" ] && return 0
+		kill -0 "$PROV_PID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
 b64url_decode() {
 	local s
 	s=$(printf '%s' "$1" | tr '_-' '/+')

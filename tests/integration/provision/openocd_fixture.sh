@@ -21,43 +21,25 @@ write_oocd_config "$DATA/station.json" device nordic-nrf52840
 CTL=$(sed -n 's/.*"control":"127.0.0.1:\([0-9]*\)".*/\1/p' "$T/vb.ready")
 [ -n "$CTL" ] || { echo "FAIL: no control port in: $(cat "$T/vb.ready")"; exit 1; }
 
-# ctl COMMAND: one command to the vboard's control port, its answer on stdout
-ctl() {
-	exec 9<>"/dev/tcp/127.0.0.1/$CTL" || return 1
-	printf '%s\n' "$1" >&9
-	local reply
-	IFS= read -r -t 5 reply <&9
-	exec 9>&-
-	printf '%s\n' "$reply"
-}
 done_count() { sql "select count(*) from boards where state='DONE'"; }
-# wait_done N: until the journal holds N boards DONE (at most 30 s)
-wait_done() {
-	for _ in $(seq 1 300); do
-		[ "$(done_count)" = "$1" ] && return 0
-		kill -0 "$PROV_PID" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
 
 base=$(done_count) # the demo board of the data directory's set-up
 ${WRAP:-} "$IMPRINT" --data-dir "$DATA" --config "$DATA/station.json" provision --continuous \
 	>"$T/prov.out" 2>"$T/prov.err" &
 PROV_PID=$!
-check wait_done $((base + 1))
+check wait_done $((base + 1)) 300
 pid1=$(our_openocds)
 check test -n "$pid1"
 check test "$(printf '%s\n' $pid1 | wc -l)" = 1
 # The second board: the same OpenOCD process.
 check grep -q '"generation":1' <<<"$(ctl "swap 0")"
-check wait_done $((base + 2))
+check wait_done $((base + 2)) 300
 pid2=$(our_openocds)
 [ "$pid2" = "$pid1" ] && ok || bad "the second board had OpenOCD $pid2, the first $pid1: not the same process"
 # The fixture's OpenOCD dies between boards: the third board gets a fresh one.
 kill -9 $pid1
 check grep -q '"generation":2' <<<"$(ctl "swap 0")"
-check wait_done $((base + 3))
+check wait_done $((base + 3)) 300
 pid3=$(our_openocds)
 check test -n "$pid3"
 [ "$pid3" != "$pid1" ] && ok || bad "OpenOCD $pid1 was killed and still serves the fixture"
