@@ -12,6 +12,7 @@
 # Usage: bench/board/roundtrips.sh [BUILD_DIR] [N] (default: build, 16)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
+. "$here/bench/lib.sh"
 build=${1:-$here/build}
 n=${2:-16}
 imprint=$build/station/imprint
@@ -35,12 +36,7 @@ provision() {
 		"${flags[@]}" >/dev/null 2>&1 &
 	VB=$!
 	for _ in $(seq 1 200); do grep -q ready "$T/ep$tag" 2>/dev/null && break; sleep 0.05; done
-	fixtures=$(sed -n 's/.*"rsp":"\([^"]*\)".*"uart":"\([^"]*\)".*/{"name":"F\1","probe":"\1","uart":"\2"}/p' "$T/ep$tag" |
-		awk '{ sub(/"name":"F[^"]*"/, "\"name\":\"F" NR "\""); print }' | paste -sd, -)
-	cat >"$T/c$tag.json" <<EOC
-{"version":1,"station_id":"demo-station","firmware":{"image":"$data/demo/firmware.bin",
- "signature":"$data/demo/firmware.sig"},"fixtures":[$fixtures]}
-EOC
+	rsp_station_config "$T/ep$tag" "$data" "$T/c$tag.json"
 	"${wrap[@]}" "$imprint" -q --data-dir "$data" --config "$T/c$tag.json" provision >/dev/null 2>&1 ||
 		echo "roundtrips: the provisioning run '$tag' failed" >&2
 	kill "$VB"

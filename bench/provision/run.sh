@@ -12,6 +12,7 @@
 # Usage: bench/provision/run.sh [BUILD_DIR] (default: build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
+. "$here/bench/lib.sh"
 build=${1:-$here/build}
 imprint=$build/station/imprint
 vboard=$build/sim/imprint-vboard
@@ -31,12 +32,7 @@ row() {
 		--stats "$T/stats$tag" >/dev/null 2>&1 &
 	VB=$!
 	for _ in $(seq 1 200); do grep -q ready "$T/ep$tag" 2>/dev/null && break; sleep 0.05; done
-	fixtures=$(sed -n 's/.*"rsp":"\([^"]*\)".*"uart":"\([^"]*\)".*/{"name":"F\1","probe":"\1","uart":"\2"}/p' "$T/ep$tag" |
-		awk '{ sub(/"name":"F[^"]*"/, "\"name\":\"F" NR "\""); print }' | paste -sd, -)
-	cat >"$T/c$tag.json" <<EOC
-{"version":1,"station_id":"demo-station","firmware":{"image":"$data/demo/firmware.bin",
- "signature":"$data/demo/firmware.sig"},"fixtures":[$fixtures]}
-EOC
+	rsp_station_config "$T/ep$tag" "$data" "$T/c$tag.json"
 	TIMEFORMAT='%R %U %S'
 	{ time "$imprint" --json --data-dir "$data" --config "$T/c$tag.json" provision >"$T/out$tag" 2>/dev/null; } 2>"$T/time$tag"
 	kill "$VB"
