@@ -1,6 +1,7 @@
 /* RSP packet codec: checksums, escapes, run-length encoding, malformed input. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -255,6 +256,63 @@ static void test_long_packets_match_reference(void **state)
 	}
 }
 
+/* The byte-at-a-time escape the word-at-a-time one must equal: as many
+ * whole input bytes as fit in cap, each special one as '}' and c ^ 0x20. */
+static size_t ref_escape(const uint8_t *in, size_t n, uint8_t *o, size_t cap, size_t *used)
+{
+	size_t k = 0, i = 0;
+
+	for (; i < n; i++) {
+		bool sp = in[i] == '#' || in[i] == '$' || in[i] == '}' || in[i] == '*';
+
+		if (k + (sp ? 2 : 1) > cap)
+			break;
+		if (sp) {
+			o[k++] = '}';
+			o[k++] = in[i] ^ 0x20;
+		} else {
+			o[k++] = in[i];
+		}
+	}
+	*used = i;
+	return k;
+}
+
+/* Random inputs (plain, dense in special bytes, runs of them), any offset,
+ * every output room from 0 up: the same bytes, length and input used as
+ * the reference, and nothing written beyond the room. */
+static void test_escape_matches_reference(void **state)
+{
+	static uint8_t data[700], got[1500], want[1500];
+	static const uint8_t sp[] = "#$}*a\0";
+
+	(void)state;
+	srand(13);
+	for (int round = 0; round < 400; round++) {
+		size_t n = (size_t)rand() % 600, off = (size_t)rand() % 9;
+		int kind = round % 4;
+
+		for (size_t i = 0; i < n + off; i++)
+			data[i] = kind == 0 ? (uint8_t)rand()
+				  : kind == 1 ? sp[rand() % 7]
+				  : kind == 2 ? (rand() % 64 ? 'x' : '}')
+				  : (uint8_t)(rand() % 3 ? rand() : '#');
+		for (size_t cap = 0; cap <= 2 * n + 2; cap += cap < 40 ? 1 : 1 + (size_t)rand() % 37) {
+			size_t gu = 0, wu = 0, g, w;
+
+			memset(got, 0xA5, sizeof(got));
+			g = board_rsp_escape(data + off, n, got, cap, &gu);
+			w = ref_escape(data + off, n, want, cap, &wu);
+			assert_int_equal(g, w);
+			assert_int_equal(gu, wu);
+			assert_memory_equal(got, want, w);
+			for (size_t i = cap; i < sizeof(got); i++)
+				if (got[i] != 0xA5)
+					fail_msg("escape wrote byte %zu beyond the room %zu", i, cap);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_output_bounds),
 		cmocka_unit_test(test_random_never_overreads),
 		cmocka_unit_test(test_long_packets_match_reference),
+		cmocka_unit_test(test_escape_matches_reference),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
