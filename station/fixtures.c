@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "event_line.h"
 #include "imprint/log.h"
 #include "live.h"
 #include "run.h"
@@ -105,21 +106,28 @@ void st_progress(void *arg, const struct prov_progress *p)
 	if (p->activity == PROV_ACT_FLASH)
 		return; /* only the live board shows the programming progress */
 	if (ctx->json) {
-		/* The line is built outside the lock: the fixture threads
-		 * queue only for the write. */
-		char *line = st_event_line(
+		/* The line is built in place, then written whole without a
+		 * lock where one write(2) is atomic (st_out_line). */
+		char buf[ST_EVENT_LINE_MAX], ts[32], *line;
+		size_t n;
+
+		st_event_ts(ts);
+		n = p->activity != PROV_ACT_BOARD ? st_fixture_event_text(p, ts, buf, sizeof(buf))
+						  : st_board_event_text(p, ts, buf, sizeof(buf));
+		if (n) {
+			st_out_line(buf, n);
+			return;
+		}
+		/* Longer strings or text that is not ASCII: through jansson. */
+		line = st_event_line(
 			ctx, p->activity != PROV_ACT_BOARD
 				     ? json_pack("{s:s, s:s, s:s, s:s, s:i}", "event", "fixture",
 						 "fixture", p->fixture, "waiting", waiting_for(p),
 						 "message", p->message, "taken", (int)p->boards)
 				     : st_board_event(p));
-
 		if (!line)
 			return;
-		pthread_mutex_lock(&progress_lock);
-		fputs(line, stdout);
-		fflush(stdout);
-		pthread_mutex_unlock(&progress_lock);
+		st_out_line(line, strlen(line));
 		free(line);
 		return;
 	}
@@ -136,6 +144,28 @@ void st_progress(void *arg, const struct prov_progress *p)
 }
 
 /* ------------------------------------------------------------ summary */
+
+/* A fixture's "result" event: written in place, or through jansson when
+ * its text needs it. */
+static void report_result(struct station_ctx *ctx, const char *fixture,
+			  const struct prov_result *r)
+{
+	char buf[ST_EVENT_LINE_MAX], ts[32], id[JNL_RECORD_ID_MAX] = "";
+	struct jnl *j = ctx->run->journal;
+	size_t n;
+
+	if (j && r->uid[0] && r->state == JNL_ST_DONE &&
+	    jnl_identity_record_id(j, r->uid, id) != IMP_OK)
+		id[0] = '\0';
+	st_event_ts(ts);
+	n = st_result_event_text(fixture, r, id, ts, buf, sizeof(buf));
+	if (n) {
+		fflush(stdout);
+		st_out_line(buf, n);
+	} else {
+		st_emit(ctx, st_result_event(j, fixture, r), NULL, NULL);
+	}
+}
 
 int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 		      const struct prov_result *res, size_t n)
@@ -157,7 +187,7 @@ int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 		if (r->rc != IMP_OK && first == IMP_OK)
 			first = r->rc;
 		if (ctx->json)
-			st_emit(ctx, st_result_event(ctx->run->journal, fx[i].name, r), NULL, NULL);
+			report_result(ctx, fx[i].name, r);
 	}
 	if (ctx->json)
 		st_emit(ctx, json_pack("{s:s, s:i, s:i, s:i, s:i}", "event", "summary", "done",

@@ -8,21 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "event_line.h"
 #include "imprint/log.h"
 #include "run.h"
-
-/* RFC 3339 UTC with milliseconds, the journal's layout. */
-static void now_ms(char out[32])
-{
-	struct timespec ts;
-	struct tm tm;
-	char sec[24];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, 32, "%.19s.%03dZ", sec, (int)(ts.tv_nsec / 1000000) % 1000);
-}
 
 char *st_event_line(struct station_ctx *ctx, json_t *obj)
 {
@@ -36,7 +24,7 @@ char *st_event_line(struct station_ctx *ctx, json_t *obj)
 	if (!json_object_get(obj, "event") && ctx->event)
 		json_object_set_new(obj, "event", json_string(ctx->event));
 	if (!json_object_get(obj, "ts")) {
-		now_ms(ts);
+		st_event_ts(ts);
 		json_object_set_new(obj, "ts", json_string(ts));
 	}
 	s = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
