@@ -5,6 +5,7 @@
 #include "board/agent.h"
 #include "board/link.h"
 #include "imprint/log.h"
+#include "imprint/util.h"
 
 const struct board_link_driver *const board_link_drivers[] = {
 	&board_link_serial,
@@ -19,6 +20,9 @@ struct board_link {
 	bool quiet;
 	char path[256];
 	struct board_link_stats stats;
+	/* The request frame of board_link_transact, kept with the link (its
+	 * driver's buffers are per link too: one transaction at a time). */
+	struct wire_frame req;
 };
 
 const struct board_link_driver *board_link_driver_find(const char *name)
@@ -94,16 +98,14 @@ imp_err board_link_transact(struct board_link *l, uint8_t cmd, const uint8_t *re
 			  req_len, WIRE_FRAME_MAX_PAYLOAD);
 		return IMP_ERR_USAGE;
 	}
-	fp = malloc(sizeof(*fp));
-	if (!fp)
-		return IMP_ERR_NOMEM;
+	fp = &l->req;
 	fp->type = cmd;
 	fp->seq = 0;
 	fp->len = (uint16_t)req_len;
 	if (req_len)
 		memcpy(fp->payload, req, req_len);
 	rc = l->drv->transact(l->priv, fp, rsp, t < 1 ? 1 : (unsigned)t, l->retries, &l->stats);
-	free(fp);
+	imp_wipe(fp->payload, req_len); /* requests may carry wrapped keys */
 	if (rc == IMP_OK)
 		l->stats.transactions++;
 	else if (rc == IMP_ERR_TIMEOUT && !l->quiet)

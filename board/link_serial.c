@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct serial {
 	char path[256];
 	uint16_t seq;
 	size_t rx_len;
+	/* buffers: not cleared (serial_open); rx is valid up to rx_len */
 	uint8_t rx[RX_CAP];
 	uint8_t tx[WIRE_FRAME_MAX_LEN];
 	struct wire_frame f;      /* decode scratch */
@@ -66,9 +68,13 @@ static imp_err serial_open(const char *path, unsigned baud, void **priv)
 		IMP_ERROR("serial link: unsupported baud rate %u (try 115200 or 921600)", baud);
 		return IMP_ERR_USAGE;
 	}
-	s = calloc(1, sizeof(*s));
+	/* Only the members before the buffers are cleared: clearing the
+	 * 16 KiB of buffers would fault in every page of them for each board,
+	 * where a session touches only what it receives. */
+	s = malloc(sizeof(*s));
 	if (!s)
 		return IMP_ERR_NOMEM;
+	memset(s, 0, offsetof(struct serial, rx));
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	s->fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (s->fd < 0) {

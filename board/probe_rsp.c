@@ -1296,12 +1296,13 @@ static imp_err rsp_flash_program(void *priv, uint32_t addr, const uint8_t *buf, 
 		rc = flash_reply(r, "flash erase", (uint32_t)first, (size_t)(last - first));
 	while (rc == IMP_OK && off < n) {
 		size_t room = r->packet_size - 16 - 32, used = 0, esc, hl;
+		uint8_t *body = r->tx + 1; /* framed in place (board_rsp_frame) */
 
 		/* The header's length does not depend on the data: escape
 		 * straight behind it (at most 20 bytes, within the 32). */
-		hl = (size_t)snprintf((char *)r->body, 40, "vFlashWrite:%x:", addr + (uint32_t)off);
-		esc = board_rsp_escape(buf + off, n - off, r->body + hl, room, &used);
-		rc = exchange_once(r, r->body, hl + esc, "flash write", r->flash_timeout_ms);
+		hl = (size_t)snprintf((char *)body, 40, "vFlashWrite:%x:", addr + (uint32_t)off);
+		esc = board_rsp_escape(buf + off, n - off, body + hl, room, &used);
+		rc = exchange_once(r, body, hl + esc, "flash write", r->flash_timeout_ms);
 		if (rc == IMP_OK)
 			rc = flash_reply(r, "flash write", addr + (uint32_t)off, used);
 		off += used;

@@ -1190,7 +1190,8 @@ imp_err board_profile_program_flash_progress(const struct board_profile *p,
 	const struct board_profile_region *fl = board_profile_region(p, "flash");
 	struct board_profile_vars vars = { 0 };
 	size_t padded, off;
-	uint8_t *buf;
+	const uint8_t *buf;
+	uint8_t *copy = NULL;
 	imp_err rc, rc2;
 
 	if (!fl || strcmp(fl->kind, "flash") != 0) {
@@ -1205,11 +1206,17 @@ imp_err board_profile_program_flash_progress(const struct board_profile *p,
 			  p->program_unit);
 		return IMP_ERR_USAGE;
 	}
-	buf = malloc(padded);
-	if (!buf)
-		return IMP_ERR_NOMEM;
-	memcpy(buf, image, n);
-	memset(buf + n, 0xFF, padded - n);
+	/* An image of whole program units is programmed as it is; a shorter
+	 * tail is padded with erased bytes in a copy. */
+	buf = image;
+	if (padded != n) {
+		copy = malloc(padded);
+		if (!copy)
+			return IMP_ERR_NOMEM;
+		memcpy(copy, image, n);
+		memset(copy + n, 0xFF, padded - n);
+		buf = copy;
+	}
 	/* The server's own flash driver, where it offers one for the range. */
 	rc = board_probe_flash_program(probe, addr, buf, padded);
 	if (rc == IMP_OK && progress)
@@ -1247,7 +1254,7 @@ imp_err board_profile_program_flash_progress(const struct board_profile *p,
 	if (rc == IMP_OK)
 		rc = rc2;
 cleanup:
-	free(buf);
+	free(copy);
 	return rc;
 }
 

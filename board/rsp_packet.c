@@ -196,7 +196,8 @@ size_t board_rsp_frame(const uint8_t *payload, size_t n, uint8_t *out, size_t ca
 	if (cap < 4 || n > cap - 4)
 		return 0;
 	out[0] = '$';
-	memcpy(out + 1, payload, n);
+	if (payload != out + 1)
+		memcpy(out + 1, payload, n);
 	sum = byte_sum(payload, n);
 	out[1 + n] = '#';
 	out[2 + n] = (uint8_t)hex[sum >> 4];

@@ -42,7 +42,8 @@ enum board_rsp_result board_rsp_parse(const uint8_t *buf, size_t n, uint8_t *out
 
 /*
  * Frame payload[0..n) as "$payload#XX" into out (capacity cap). The payload
- * must already be escaped where needed (board_rsp_escape). Returns the
+ * must already be escaped where needed (board_rsp_escape). payload may be
+ * out + 1: a payload written in place is framed without a copy. Returns the
  * number of bytes written, or 0 if cap is too small.
  */
 size_t board_rsp_frame(const uint8_t *payload, size_t n, uint8_t *out, size_t cap);

@@ -313,6 +313,28 @@ static void test_escape_matches_reference(void **state)
 	}
 }
 
+/* A payload written at out + 1 frames in place to the same bytes as one
+ * framed from a buffer of its own. */
+static void test_frame_in_place(void **state)
+{
+	static uint8_t payload[3000], apart[3010], inplace[3010];
+
+	(void)state;
+	srand(17);
+	for (size_t n = 0; n < sizeof(payload); n += 1 + (size_t)rand() % 97) {
+		size_t a, b;
+
+		for (size_t i = 0; i < n; i++)
+			payload[i] = (uint8_t)(' ' + rand() % 90);
+		memcpy(inplace + 1, payload, n);
+		a = board_rsp_frame(payload, n, apart, sizeof(apart));
+		b = board_rsp_frame(inplace + 1, n, inplace, sizeof(inplace));
+		assert_int_equal(a, n + 4);
+		assert_int_equal(b, a);
+		assert_memory_equal(inplace, apart, a);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +348,7 @@ int main(void)
 		cmocka_unit_test(test_random_never_overreads),
 		cmocka_unit_test(test_long_packets_match_reference),
 		cmocka_unit_test(test_escape_matches_reference),
+		cmocka_unit_test(test_frame_in_place),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
