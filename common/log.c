@@ -1,5 +1,7 @@
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <pthread.h>
 
 #include "imprint/log.h"
@@ -40,26 +42,42 @@ void imp_log_set_prog(const char *prog)
 void imp_log(enum imp_log_level level, const char *fmt, ...)
 {
 	static const char *const names[] = { "", "error", "warning", "info", "debug", "trace" };
+	char line[1024], *text = line, *big = NULL;
 	va_list ap;
+	int head, n;
 
 	if (level > log_level || level <= IMP_LOG_QUIET)
 		return;
-	/* One line per call, whole, even with several fixture threads. */
+	/* The line is formatted outside the lock, "prog: level: " and all,
+	 * and written with one call: stderr has no buffer, so three calls
+	 * were three writes with the lock held. */
+	head = snprintf(line, sizeof(line), "%s: %s: ", log_prog, names[level]);
+	if (head < 0 || (size_t)head >= sizeof(line))
+		head = 0;
+	va_start(ap, fmt);
+	n = vsnprintf(line + head, sizeof(line) - (size_t)head - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(line) - (size_t)head - 1) {
+		big = malloc((size_t)head + (size_t)n + 2);
+		if (big) {
+			memcpy(big, line, (size_t)head);
+			va_start(ap, fmt);
+			vsnprintf(big + head, (size_t)n + 1, fmt, ap);
+			va_end(ap);
+			text = big;
+		} else {
+			n = (int)(sizeof(line) - (size_t)head - 2); /* cut */
+		}
+	}
 	pthread_mutex_lock(&log_lock);
 	if (log_sink) {
-		char line[1024];
-
-		va_start(ap, fmt);
-		vsnprintf(line, sizeof(line), fmt, ap);
-		va_end(ap);
-		log_sink(log_sink_arg, level, log_prog, names[level], line);
-		pthread_mutex_unlock(&log_lock);
-		return;
+		log_sink(log_sink_arg, level, log_prog, names[level], text + head);
+	} else {
+		text[head + n] = '\n';
+		fwrite(text, 1, (size_t)head + (size_t)n + 1, stderr);
 	}
-	fprintf(stderr, "%s: %s: ", log_prog, names[level]);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 	pthread_mutex_unlock(&log_lock);
+	free(big);
 }
