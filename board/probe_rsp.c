@@ -50,6 +50,7 @@
 _Static_assert(RSP_RX_CAP % 16 == 0 && BOARD_RSP_MAX_PAYLOAD % 16 == 0, "rsp_new's block");
 #define RSP_MAX_REGIONS 32u
 #define RSP_MEMMAP_MAX (64u * 1024u)
+_Static_assert(RSP_MEMMAP_MAX <= BOARD_RSP_MAX_PAYLOAD, "the map is gathered in r->body");
 
 enum rsp_server {
 	SRV_GENERIC = 0,
@@ -755,12 +756,12 @@ static imp_err check_server(struct rsp *r, const char *uri)
 /* qXfer:memory-map:read, in pieces, then parsed; flash regions kept. */
 static imp_err read_memory_map(struct rsp *r)
 {
-	char *xml = malloc(RSP_MEMMAP_MAX);
+	/* Gathered in the body buffer: no packet is built while the map is
+	 * read (the requests go out of cmd). */
+	char *xml = (char *)r->body;
 	size_t len = 0;
 	imp_err rc = IMP_OK;
 
-	if (!xml)
-		return IMP_ERR_NOMEM;
 	for (;;) {
 		char cmd[64];
 		size_t want = r->packet_size - 16;
@@ -791,7 +792,6 @@ static imp_err read_memory_map(struct rsp *r)
 		r->n_map = 0;
 	}
 cleanup:
-	free(xml);
 	return rc;
 }
 
