@@ -2,9 +2,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <pthread.h>
 
 #include "imprint/log.h"
+#include "imprint/util.h"
 
 static enum imp_log_level log_level = IMP_LOG_INFO;
 static const char *log_prog = "imprint";
@@ -74,10 +76,12 @@ void imp_log(enum imp_log_level level, const char *fmt, ...)
 	pthread_mutex_lock(&log_lock);
 	if (log_sink) {
 		log_sink(log_sink_arg, level, log_prog, names[level], text + head);
+		pthread_mutex_unlock(&log_lock);
 	} else {
+		pthread_mutex_unlock(&log_lock);
+		/* Whole, and without a lock where one write is atomic. */
 		text[head + n] = '\n';
-		fwrite(text, 1, (size_t)head + (size_t)n + 1, stderr);
+		imp_write_line(STDERR_FILENO, text, (size_t)head + (size_t)n + 1);
 	}
-	pthread_mutex_unlock(&log_lock);
 	free(big);
 }

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -273,4 +274,62 @@ bool imp_wait_readable(int fd, int stop_fd)
 		}
 		return !p[1].revents;
 	}
+}
+
+/* ------------------------------------------------- whole lines, threads */
+
+enum line_kind { LINE_LOCKED, LINE_PIPE, LINE_FILE };
+
+static pthread_mutex_t line_lock[2] = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER };
+static pthread_once_t line_once = PTHREAD_ONCE_INIT;
+static enum line_kind line_kind[2];
+
+static void line_init(void)
+{
+	for (int fd = 1; fd <= 2; fd++) {
+		struct stat st;
+
+		line_kind[fd - 1] = LINE_LOCKED;
+		if (fstat(fd, &st) == 0) {
+			if (S_ISFIFO(st.st_mode))
+				line_kind[fd - 1] = LINE_PIPE;
+			else if (S_ISREG(st.st_mode))
+				line_kind[fd - 1] = LINE_FILE;
+		}
+	}
+}
+
+void imp_write_line(int fd, const char *line, size_t n)
+{
+	enum line_kind kind = LINE_LOCKED;
+	pthread_mutex_t *lock;
+
+	if (fd == STDOUT_FILENO || fd == STDERR_FILENO) {
+		pthread_once(&line_once, line_init);
+		kind = line_kind[fd - 1];
+	}
+	if ((kind == LINE_PIPE && n <= PIPE_BUF) || kind == LINE_FILE) {
+		ssize_t w;
+
+		do
+			w = write(fd, line, n);
+		while (w < 0 && errno == EINTR);
+		if (w < 0 || (size_t)w == n)
+			return;
+		line += w;
+		n -= (size_t)w;
+	}
+	lock = &line_lock[fd == STDERR_FILENO];
+	pthread_mutex_lock(lock);
+	while (n > 0) {
+		ssize_t w = write(fd, line, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		line += w;
+		n -= (size_t)w;
+	}
+	pthread_mutex_unlock(lock);
 }

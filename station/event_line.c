@@ -3,17 +3,14 @@
  * members in key order, strings escaped and reals printed as json_dumps
  * does, one write(2) a line.
  */
-#include <errno.h>
-#include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "event_line.h"
+#include "imprint/util.h"
 #include "station.h"
 
 void st_ev_begin(struct st_evline *e, char *buf, size_t cap)
@@ -290,52 +287,7 @@ size_t st_result_event_text(const char *fixture, const struct prov_result *r,
 
 /* ------------------------------------------------------- the writing */
 
-static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t out_once = PTHREAD_ONCE_INIT;
-static enum { OUT_LOCKED, OUT_PIPE, OUT_FILE } out_kind;
-
-static void out_init(void)
-{
-	struct stat st;
-
-	out_kind = OUT_LOCKED;
-	if (fstat(STDOUT_FILENO, &st) == 0) {
-		if (S_ISFIFO(st.st_mode))
-			out_kind = OUT_PIPE;
-		else if (S_ISREG(st.st_mode))
-			out_kind = OUT_FILE;
-	}
-}
-
-static void write_all(const char *s, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(STDOUT_FILENO, s, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return; /* stdout is gone: the events are lost, the run goes on */
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
 void st_out_line(const char *line, size_t n)
 {
-	pthread_once(&out_once, out_init);
-	if ((out_kind == OUT_PIPE && n <= PIPE_BUF) || out_kind == OUT_FILE) {
-		ssize_t w;
-
-		do
-			w = write(STDOUT_FILENO, line, n);
-		while (w < 0 && errno == EINTR);
-		if (w < 0 || (size_t)w == n)
-			return;
-		line += w;
-		n -= (size_t)w;
-	}
-	pthread_mutex_lock(&out_lock);
-	write_all(line, n);
-	pthread_mutex_unlock(&out_lock);
+	imp_write_line(STDOUT_FILENO, line, n);
 }

@@ -54,15 +54,8 @@ size_t st_fixture_event_text(const struct prov_progress *p, const char *ts, char
 size_t st_result_event_text(const char *fixture, const struct prov_result *r,
 			    const char *record_id, const char *ts, char *buf, size_t cap);
 
-/*
- * Write one whole line to stdout, from any thread, so that lines never
- * interleave. Where POSIX makes one write(2) atomic with respect to the
- * other threads' (a pipe and at most PIPE_BUF bytes; a regular file, XSH
- * 2.9.7) no lock is taken; otherwise (a terminal, a socket, a longer line
- * to a pipe) the writers queue on a mutex. stdout's stdio buffer is not
- * used: a writer that prints to stdout with stdio flushes each line (st_emit
- * does). A short write to a file (disk full) is finished under the mutex.
- */
+/* Write one whole line to stdout, from any thread, lines never interleaved
+ * (imp_write_line: without a lock to a pipe or a file). */
 void st_out_line(const char *line, size_t n);
 
 #endif

@@ -12,6 +12,18 @@
 
 #define IMP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * Write line[0..n) to fd (STDOUT_FILENO or STDERR_FILENO) from any thread so
+ * that lines never interleave. Where POSIX makes one write(2) atomic with
+ * respect to the other threads' (a pipe and at most PIPE_BUF bytes; a
+ * regular file, XSH 2.9.7) it is one write without a lock; otherwise (a
+ * terminal, a socket, a longer line to a pipe) the writers of that fd queue
+ * on a mutex. A short write to a file (disk full) is finished under the
+ * mutex. The fd's stdio buffer is not used: a writer that uses stdio on it
+ * flushes each line. Errors are dropped (the output is gone).
+ */
+void imp_write_line(int fd, const char *line, size_t n);
+
 /* Wipe memory that held a secret; never optimised away. */
 void imp_wipe(void *p, size_t n);
 
