@@ -127,62 +127,34 @@ static imp_err call(struct board_link *l, unsigned cmd, const struct wire_wr *w,
 	return IMP_OK;
 }
 
-/* The frame buffers are 4 KiB each: keep them off the stack. */
+/* A call's buffers: about 8 KiB, on the caller's stack (fixture threads
+ * have PROV_FIXTURE_STACK, 512 KiB, and their deep calls into OpenSSL and
+ * SQLite have touched those pages already), not 8 KiB from the shared heap
+ * for each of a board's ten agent calls. */
 struct ctx {
 	uint8_t wbuf[WIRE_FRAME_MAX_PAYLOAD];
 	struct wire_wr w;
 	struct wire_frame rsp;
 	struct wire_rd r;
-	bool own; /* the thread's own (own_ctx), not malloc'ed */
 };
 
-/* Each fixture thread makes about ten agent calls a board: one context a
- * thread, reused, instead of 8 KiB from the shared heap each call (whose
- * lock the fixture threads queue on). A call made while the thread's own is
- * taken gets one from the heap. */
-static _Thread_local struct ctx own_ctx;
-static _Thread_local bool own_busy;
-
-static struct ctx *ctx_new(void)
+static struct ctx *ctx_init(struct ctx *c)
 {
-	struct ctx *c = NULL;
-
-	if (!own_busy) {
-		own_busy = true;
-		c = &own_ctx;
-		c->own = true;
-	} else {
-		c = malloc(sizeof(*c));
-		if (c)
-			c->own = false;
-	}
-	if (c)
-		wire_wr_init(&c->w, c->wbuf, sizeof(c->wbuf));
+	wire_wr_init(&c->w, c->wbuf, sizeof(c->wbuf));
 	return c;
 }
 
-static void ctx_free(struct ctx *c)
+static void ctx_release(struct ctx *c)
 {
-	bool own;
-
-	if (!c)
-		return;
-	own = c->own;
 	imp_wipe(c, sizeof(*c)); /* requests may carry wrapped keys */
-	if (own)
-		own_busy = false;
-	else
-		free(c);
 }
 
 imp_err board_agent_identify(struct board_link *l, struct board_agent_info *out)
 {
-	struct ctx *c = ctx_new();
+	struct ctx cs, *c = ctx_init(&cs);
 	const uint8_t *p;
 	imp_err rc;
 
-	if (!c)
-		return IMP_ERR_NOMEM;
 	rc = call(l, WIRE_CMD_IDENTIFY, &c->w, BOARD_AGENT_TIMEOUT_FAST_MS, &c->rsp, &c->r);
 	if (rc != IMP_OK)
 		goto cleanup;
@@ -207,7 +179,7 @@ imp_err board_agent_identify(struct board_link *l, struct board_agent_info *out)
 		rc = IMP_ERR_PROTOCOL;
 	}
 cleanup:
-	ctx_free(c);
+	ctx_release(c);
 	return rc;
 }
 
@@ -227,32 +199,28 @@ static imp_err read_pub(struct wire_rd *r, unsigned cmd, uint8_t pub[WIRE_PUB_LE
 imp_err board_agent_generate_key(struct board_link *l, uint8_t slot, bool reuse,
 				 uint8_t pub[WIRE_PUB_LEN])
 {
-	struct ctx *c = ctx_new();
+	struct ctx cs, *c = ctx_init(&cs);
 	imp_err rc;
 
-	if (!c)
-		return IMP_ERR_NOMEM;
 	wire_wr_u8(&c->w, slot);
 	wire_wr_u8(&c->w, reuse ? 1 : 0);
 	rc = call(l, WIRE_CMD_GENERATE_KEY, &c->w, BOARD_AGENT_TIMEOUT_CRYPTO_MS, &c->rsp, &c->r);
 	if (rc == IMP_OK)
 		rc = read_pub(&c->r, WIRE_CMD_GENERATE_KEY, pub);
-	ctx_free(c);
+	ctx_release(c);
 	return rc;
 }
 
 imp_err board_agent_get_csr(struct board_link *l, uint8_t slot, const char *subject,
 			    uint8_t **csr, size_t *csr_len)
 {
-	struct ctx *c = ctx_new();
+	struct ctx cs, *c = ctx_init(&cs);
 	const uint8_t *p;
 	size_t n = 0;
 	imp_err rc;
 
 	*csr = NULL;
 	*csr_len = 0;
-	if (!c)
-		return IMP_ERR_NOMEM;
 	wire_wr_u8(&c->w, slot);
 	wire_wr_blob(&c->w, subject, strlen(subject));
 	rc = call(l, WIRE_CMD_GET_CSR, &c->w, BOARD_AGENT_TIMEOUT_CRYPTO_MS, &c->rsp, &c->r);
@@ -274,14 +242,14 @@ imp_err board_agent_get_csr(struct board_link *l, uint8_t slot, const char *subj
 	memcpy(*csr, p, n);
 	*csr_len = n;
 cleanup:
-	ctx_free(c);
+	ctx_release(c);
 	return rc;
 }
 
 imp_err board_agent_import_wrapped_key(struct board_link *l, const struct board_wrapped_key *k,
 				       uint8_t *out, size_t cap, size_t *out_len)
 {
-	struct ctx *c;
+	struct ctx cs, *c;
 	const uint8_t *p;
 	size_t want;
 	imp_err rc;
@@ -297,9 +265,7 @@ imp_err board_agent_import_wrapped_key(struct board_link *l, const struct board_
 	}
 	if (cap < want)
 		return IMP_ERR_USAGE;
-	c = ctx_new();
-	if (!c)
-		return IMP_ERR_NOMEM;
+	c = ctx_init(&cs);
 	wire_wr_u8(&c->w, k->slot);
 	wire_wr_u8(&c->w, k->kind);
 	wire_wr_u8(&c->w, k->alg);
@@ -321,7 +287,7 @@ imp_err board_agent_import_wrapped_key(struct board_link *l, const struct board_
 	memcpy(out, p, want);
 	*out_len = want;
 cleanup:
-	ctx_free(c);
+	ctx_release(c);
 	return rc;
 }
 
@@ -337,30 +303,26 @@ static imp_err call_empty(struct board_link *l, unsigned cmd, struct ctx *c, uns
 imp_err board_agent_store_cert(struct board_link *l, uint8_t slot, const uint8_t *der,
 			       size_t der_len)
 {
-	struct ctx *c = ctx_new();
+	struct ctx cs, *c = ctx_init(&cs);
 	imp_err rc;
 
-	if (!c)
-		return IMP_ERR_NOMEM;
 	wire_wr_u8(&c->w, slot);
 	wire_wr_blob(&c->w, der, der_len);
 	rc = call_empty(l, WIRE_CMD_STORE_CERT, c, BOARD_AGENT_TIMEOUT_STORE_MS);
-	ctx_free(c);
+	ctx_release(c);
 	return rc;
 }
 
 imp_err board_agent_store_identity(struct board_link *l, const char *serial,
 				   const uint8_t *identity, size_t identity_len)
 {
-	struct ctx *c = ctx_new();
+	struct ctx cs, *c = ctx_init(&cs);
 	imp_err rc;
 
-	if (!c)
-		return IMP_ERR_NOMEM;
 	wire_wr_blob(&c->w, serial, strlen(serial));
 	wire_wr_blob(&c->w, identity, identity_len);
 	rc = call_empty(l, WIRE_CMD_STORE_IDENTITY, c, BOARD_AGENT_TIMEOUT_STORE_MS);
-	ctx_free(c);
+	ctx_release(c);
 	return rc;
 }
 
@@ -368,14 +330,12 @@ imp_err board_agent_sign_challenge(struct board_link *l, uint8_t slot,
 				   const uint8_t nonce[WIRE_NONCE_LEN], uint8_t *sig, size_t cap,
 				   size_t *sig_len)
 {
-	struct ctx *c = ctx_new();
+	struct ctx cs, *c = ctx_init(&cs);
 	const uint8_t *p;
 	size_t n = 0;
 	imp_err rc;
 
 	*sig_len = 0;
-	if (!c)
-		return IMP_ERR_NOMEM;
 	wire_wr_u8(&c->w, slot);
 	wire_wr_bytes(&c->w, nonce, WIRE_NONCE_LEN);
 	rc = call(l, WIRE_CMD_SIGN_CHALLENGE, &c->w, BOARD_AGENT_TIMEOUT_CRYPTO_MS, &c->rsp,
@@ -393,7 +353,7 @@ imp_err board_agent_sign_challenge(struct board_link *l, uint8_t slot,
 	memcpy(sig, p, n);
 	*sig_len = n;
 cleanup:
-	ctx_free(c);
+	ctx_release(c);
 	return rc;
 }
 
@@ -421,14 +381,12 @@ static void *dup_bytes(const uint8_t *p, size_t n, bool nul)
 
 imp_err board_agent_read_identity(struct board_link *l, uint8_t slot, struct board_identity *out)
 {
-	struct ctx *c = ctx_new();
+	struct ctx cs, *c = ctx_init(&cs);
 	const uint8_t *serial, *ident, *cert, *pub;
 	size_t sn = 0, in = 0, cn = 0, pn = 0;
 	imp_err rc;
 
 	memset(out, 0, sizeof(*out));
-	if (!c)
-		return IMP_ERR_NOMEM;
 	wire_wr_u8(&c->w, slot);
 	rc = call(l, WIRE_CMD_READ_IDENTITY, &c->w, BOARD_AGENT_TIMEOUT_FAST_MS, &c->rsp, &c->r);
 	if (rc != IMP_OK)
@@ -465,35 +423,31 @@ imp_err board_agent_read_identity(struct board_link *l, uint8_t slot, struct boa
 cleanup:
 	if (rc != IMP_OK)
 		board_identity_release(out);
-	ctx_free(c);
+	ctx_release(c);
 	return rc;
 }
 
 imp_err board_agent_lock(struct board_link *l, uint8_t what)
 {
-	struct ctx *c = ctx_new();
+	struct ctx cs, *c = ctx_init(&cs);
 	imp_err rc;
 
-	if (!c)
-		return IMP_ERR_NOMEM;
 	wire_wr_u8(&c->w, what);
 	rc = call_empty(l, WIRE_CMD_LOCK, c, BOARD_AGENT_TIMEOUT_STORE_MS);
-	ctx_free(c);
+	ctx_release(c);
 	return rc;
 }
 
 imp_err board_agent_echo(struct board_link *l, const uint8_t *data, size_t n)
 {
-	struct ctx *c = ctx_new();
+	struct ctx cs, *c = ctx_init(&cs);
 	const uint8_t *p;
 	imp_err rc;
 
-	if (!c)
-		return IMP_ERR_NOMEM;
 	wire_wr_bytes(&c->w, data, n);
 	if (c->w.overflow || n + 1 > WIRE_FRAME_MAX_PAYLOAD) {
 		IMP_ERROR("agent ECHO: at most %u bytes", WIRE_FRAME_MAX_PAYLOAD - 1);
-		ctx_free(c);
+		ctx_release(c);
 		return IMP_ERR_USAGE;
 	}
 	rc = call(l, WIRE_CMD_ECHO, &c->w, BOARD_AGENT_TIMEOUT_FAST_MS, &c->rsp, &c->r);
@@ -506,13 +460,13 @@ imp_err board_agent_echo(struct board_link *l, const uint8_t *data, size_t n)
 		rc = IMP_ERR_PROTOCOL;
 	}
 cleanup:
-	ctx_free(c);
+	ctx_release(c);
 	return rc;
 }
 
 imp_err board_agent_store_factory_data(struct board_link *l, const struct wire_factory *f)
 {
-	struct ctx *c;
+	struct ctx cs, *c;
 	imp_err rc;
 
 	if (!wire_factory_valid(f)) {
@@ -521,26 +475,22 @@ imp_err board_agent_store_factory_data(struct board_link *l, const struct wire_f
 			  WIRE_FACTORY_CD_MAX);
 		return IMP_ERR_USAGE;
 	}
-	c = ctx_new();
-	if (!c)
-		return IMP_ERR_NOMEM;
+	c = ctx_init(&cs);
 	wire_factory_write(&c->w, f);
 	rc = call_empty(l, WIRE_CMD_STORE_FACTORY_DATA, c, BOARD_AGENT_TIMEOUT_STORE_MS);
-	ctx_free(c);
+	ctx_release(c);
 	return rc;
 }
 
 imp_err board_agent_read_factory_data(struct board_link *l, uint8_t **rec, size_t *rec_len)
 {
-	struct ctx *c = ctx_new();
+	struct ctx cs, *c = ctx_init(&cs);
 	const uint8_t *p;
 	size_t n = 0;
 	imp_err rc;
 
 	*rec = NULL;
 	*rec_len = 0;
-	if (!c)
-		return IMP_ERR_NOMEM;
 	rc = call(l, WIRE_CMD_READ_FACTORY_DATA, &c->w, BOARD_AGENT_TIMEOUT_FAST_MS, &c->rsp,
 		  &c->r);
 	if (rc != IMP_OK)
@@ -556,6 +506,6 @@ imp_err board_agent_read_factory_data(struct board_link *l, uint8_t **rec, size_
 	}
 	*rec_len = n;
 cleanup:
-	ctx_free(c);
+	ctx_release(c);
 	return rc;
 }
