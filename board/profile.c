@@ -1246,7 +1246,9 @@ imp_err board_profile_program_flash_progress(const struct board_profile *p,
 			rc = board_profile_run(p, "flash_program_check", probe, &vars);
 		if (rc != IMP_OK)
 			break;
-		if (progress)
+		/* At most one report per whole percent, and the last. */
+		if (progress && ((off + len) * 100 / padded != off * 100 / padded ||
+				 off + len == padded))
 			progress(arg, off + len, padded);
 	}
 	/* Leave the controller locked even when programming failed. */

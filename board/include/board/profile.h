@@ -253,10 +253,10 @@ imp_err board_profile_program_flash(const struct board_profile *p, struct board_
 				    uint32_t addr, const uint8_t *image, size_t n);
 
 /*
- * The same, calling progress(arg, done, total) after each chunk written
- * (bytes of the padded image; once with done == total when the server's
- * own flash driver did it in one go). progress may be NULL; it must not
- * touch the probe.
+ * The same, calling progress(arg, done, total) as chunks are written: when
+ * the whole percentage done has grown, and always at the end (bytes of the
+ * padded image; once with done == total when the server's own flash driver
+ * did it in one go). progress may be NULL; it must not touch the probe.
  */
 typedef void (*board_flash_progress_fn)(void *arg, size_t done, size_t total);
 imp_err board_profile_program_flash_progress(const struct board_profile *p,

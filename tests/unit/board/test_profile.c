@@ -4,6 +4,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -299,6 +300,67 @@ static void test_sim_probe_uid_flash_fuses_lock(void **state)
 	sim_chip_free(chip);
 }
 
+struct progress_seen {
+	size_t calls, last, total;
+	bool backwards;
+};
+
+static void count_progress(void *arg, size_t done, size_t total)
+{
+	struct progress_seen *s = arg;
+
+	s->calls++;
+	s->backwards |= done < s->last;
+	s->last = done;
+	s->total = total;
+}
+
+/* An image of whole program units goes as it is, a shorter tail is padded
+ * with erased bytes; progress comes at most once a percent and at the end. */
+static void test_sim_flash_padding_and_progress(void **state)
+{
+	const uint8_t uid[16] = { 1 };
+	struct sim_chip_opts o = { .uid = uid, .latency_scale = 0 };
+	struct sim_chip *chip = sim_chip_new(&o);
+	struct board_probe *probe = NULL;
+	struct board_profile *p = NULL;
+	struct progress_seen seen = { 0 };
+	static uint8_t img[60000];
+	uint8_t back[8];
+
+	(void)state;
+	assert_non_null(chip);
+	assert_int_equal(board_probe_attach_sim(chip, &probe), IMP_OK);
+	assert_int_equal(board_profile_load("imprint-vb1", NULL, &p), IMP_OK);
+	for (size_t i = 0; i < sizeof(img); i++)
+		img[i] = (uint8_t)(i * 7 + 3);
+	/* 4998 bytes: the last program unit padded with 0xFF. */
+	assert_int_equal(board_profile_program_flash_progress(p, probe, 0x08000800, img, 4998,
+							      count_progress, &seen),
+			 IMP_OK);
+	assert_int_equal(seen.last, 5000);
+	assert_int_equal(seen.total, 5000);
+	assert_int_equal(board_probe_read(probe, 0x08000800 + 4992, back, 8), IMP_OK);
+	assert_memory_equal(back, img + 4992, 6);
+	assert_int_equal(back[6], 0xFF);
+	assert_int_equal(back[7], 0xFF);
+	assert_int_equal(board_profile_verify_flash(p, probe, 0x08000800, img, 4998), IMP_OK);
+	/* A larger one in chunks: every report moves forward, the last is
+	 * the whole, and there are no more than one a percent. */
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(board_profile_program_flash_progress(p, probe, 0x08000800, img,
+							      sizeof(img), count_progress, &seen),
+			 IMP_OK);
+	assert_false(seen.backwards);
+	assert_int_equal(seen.last, sizeof(img));
+	assert_true(seen.calls >= 2 && seen.calls <= 101);
+	assert_int_equal(board_profile_verify_flash(p, probe, 0x08000800, img, sizeof(img)),
+			 IMP_OK);
+	board_profile_free(p);
+	board_probe_close(probe);
+	sim_chip_free(chip);
+}
+
 static void test_sim_uri(void **state)
 {
 	struct board_probe *probe = NULL;
@@ -552,6 +614,7 @@ int main(void)
 		cmocka_unit_test(test_stm32u5_plan_lock_and_model),
 		cmocka_unit_test(test_sim_probe_uid_flash_fuses_lock),
 		cmocka_unit_test(test_sim_uri),
+		cmocka_unit_test(test_sim_flash_padding_and_progress),
 #endif
 	};
 
