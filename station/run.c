@@ -185,8 +185,17 @@ void st_anchor_update(struct st_run *l)
 	if (!l->journal || !l->journal_session)
 		return;
 	rc = jnl_checkpoint_head(l->journal, &a.seq, a.head, &a.serial_counter);
-	if (rc == IMP_OK && a.seq > 0)
+	/* The end of a run and the close of its context both come here: the
+	 * second finds the checkpoint the first stored (an HSM object write). */
+	if (rc == IMP_OK && l->anchor_put.found && l->anchor_put.seq == a.seq &&
+	    l->anchor_put.serial_counter == a.serial_counter &&
+	    strcmp(l->anchor_put.head, a.head) == 0)
+		return;
+	if (rc == IMP_OK && a.seq > 0) {
 		rc = hsm_anchor_put(l->journal_session, l->cfg.station_id, &a);
+		if (rc == IMP_OK)
+			l->anchor_put = a;
+	}
 	if (rc != IMP_OK)
 		IMP_WARN("the hsm did not take the journal's anchor (%s): the next run retries",
 			 imp_err_name(rc));

@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include "board/profile.h"
+#include "hsm/anchor.h"
 #include "line/line.h"
 #include "provisioner/matter.h"
 #include "provisioner/provision.h"
@@ -25,6 +26,7 @@ struct st_run {
 	size_t firmware_len;
 	struct line *line;                   /* line mode (--line / "line"), or NULL */
 	struct prov_station station;         /* points into the fields above */
+	struct hsm_anchor anchor_put;        /* what st_anchor_update last stored */
 };
 
 /* Open what `need` asks for beyond r->opened (st_setup calls this). Close
@@ -33,7 +35,8 @@ imp_err st_run_open(struct station_ctx *ctx, struct st_run *r, unsigned need);
 void st_run_close(struct st_run *r);
 
 /* Store the journal's newest checkpoint and counter in the HSM's anchor
- * (after a checkpoint; a failure only warns). */
+ * (after a checkpoint; a failure only warns); not again when this run
+ * context already stored that very checkpoint. */
 void st_anchor_update(struct st_run *l);
 
 /* Sign the journal's head (if the run holds the HSM) and update the HSM's
