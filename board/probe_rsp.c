@@ -74,6 +74,10 @@ struct rsp {
 	char where[300];              /* "HOST:PORT" for messages */
 	bool noack;
 	bool allow_noack;             /* URI noack=0 keeps ack mode (tests) */
+	/* The handshake's acks ride on the next packet ("+$..." in one send)
+	 * instead of a send each: defer_ack while the handshake's packets
+	 * follow one another at once, ack_owed when a '+' waits for it. */
+	bool defer_ack, ack_owed;
 	int x_ok;                     /* 1 X works, 0 use M, -1 not tried */
 	int crc_ok;                   /* 1 qCRC works, 0 not offered, -1 not tried */
 	size_t packet_size;
@@ -213,7 +217,9 @@ static imp_err next_item(struct rsp *r, enum wait_what what, uint64_t deadline, 
 		case BOARD_RSP_NOTIFY:
 			continue;
 		case BOARD_RSP_PACKET:
-			if (!r->noack) {
+			if (!r->noack && r->defer_ack) {
+				r->ack_owed = true;
+			} else if (!r->noack) {
 				imp_err rc = send_all(r, (const uint8_t *)"+", 1);
 
 				if (rc != IMP_OK)
@@ -249,7 +255,11 @@ static imp_err next_item(struct rsp *r, enum wait_what what, uint64_t deadline, 
 	}
 }
 
-/* Send the framed packet in r->tx and, unless acks are off, wait for its
+/* Packets are framed one byte into tx, so that an owed '+' can go in front
+ * of one in the same send (r->ack_owed). */
+#define TX_FRAME(r) ((r)->tx + 1)
+
+/* Send the framed packet at TX_FRAME and, unless acks are off, wait for its
  * '+', resending on '-' up to r->retries times. *ack is '+' or, when a
  * reply packet came first, '*'. *sent is false when sending itself failed
  * (the caller gives up at once); otherwise the error is the ack's. */
@@ -268,7 +278,14 @@ static imp_err send_acked(struct rsp *r, size_t framed, uint64_t deadline, char 
 	if (!r->settled || r->rx_len)
 		drain(r);
 	r->settled = false;
-	rc = send_all(r, r->tx, framed);
+	if (r->ack_owed) {
+		/* the '+' owed for the last reply, in front of this packet */
+		r->tx[0] = '+';
+		r->ack_owed = false;
+		rc = send_all(r, r->tx, framed + 1);
+	} else {
+		rc = send_all(r, TX_FRAME(r), framed);
+	}
 	if (rc != IMP_OK)
 		return rc;
 	*sent = true;
@@ -280,7 +297,7 @@ static imp_err send_acked(struct rsp *r, size_t framed, uint64_t deadline, char 
 			return rc;
 		if (++resend > r->retries)
 			return IMP_ERR_PROTOCOL;
-		rc = send_all(r, r->tx, framed);
+		rc = send_all(r, TX_FRAME(r), framed);
 		if (rc != IMP_OK) {
 			*sent = false;
 			return rc;
@@ -306,7 +323,7 @@ static bool refuse_out_of_step(const struct rsp *r, const char *what)
  */
 static imp_err exchange(struct rsp *r, const uint8_t *body, size_t n, const char *what)
 {
-	size_t framed = board_rsp_frame(body, n, r->tx, BOARD_RSP_MAX_PAYLOAD + 8);
+	size_t framed = board_rsp_frame(body, n, TX_FRAME(r), BOARD_RSP_MAX_PAYLOAD + 8);
 	imp_err rc = IMP_ERR_INTERNAL;
 
 	if (framed == 0)
@@ -354,7 +371,7 @@ static imp_err exchange(struct rsp *r, const uint8_t *body, size_t n, const char
 static imp_err exchange_once(struct rsp *r, const uint8_t *body, size_t n, const char *what,
 			     unsigned timeout_ms)
 {
-	size_t framed = board_rsp_frame(body, n, r->tx, BOARD_RSP_MAX_PAYLOAD + 8);
+	size_t framed = board_rsp_frame(body, n, TX_FRAME(r), BOARD_RSP_MAX_PAYLOAD + 8);
 	uint64_t deadline = imp_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	bool have_pkt = false;
 	imp_err rc;
@@ -889,7 +906,7 @@ static struct rsp *rsp_new(void)
 		return NULL;
 	}
 	r->pkt = r->rx + RSP_RX_CAP;
-	r->tx = r->pkt + BOARD_RSP_MAX_PAYLOAD;
+	r->tx = r->pkt + BOARD_RSP_MAX_PAYLOAD; /* '+' and a frame of up to MAX + 8 */
 	r->body = r->tx + BOARD_RSP_MAX_PAYLOAD + 16;
 	return r;
 }
@@ -900,20 +917,29 @@ static imp_err rsp_handshake(struct rsp *r, const char *uri)
 	bool noack_offered;
 	imp_err rc;
 
-	rc = send_all(r, (const uint8_t *)"+", 1);
-	if (rc != IMP_OK)
-		return rc;
+	/* GDB's '+' on connecting, then qSupported and QStartNoAckMode one
+	 * after the other: their acks go in front of the next packet. */
+	r->defer_ack = true;
+	r->ack_owed = true;
 	rc = exchange_str(r, "qSupported:swbreak+;hwbreak+;vContSupported+", "qSupported");
+	if (rc == IMP_OK) {
+		parse_supported(r, &noack_offered);
+		if (noack_offered && r->allow_noack) {
+			rc = exchange_str(r, "QStartNoAckMode", "QStartNoAckMode");
+			if (rc == IMP_OK && reply_is(r, "OK"))
+				r->noack = true;
+		}
+	}
+	r->defer_ack = false;
+	/* In no-ack mode the server waits for no '+' (the one GDB sends for
+	 * the "OK" may come with the next packet); in ack mode it waits for
+	 * it now. */
+	if (rc == IMP_OK && r->ack_owed && !r->noack) {
+		r->ack_owed = false;
+		rc = send_all(r, (const uint8_t *)"+", 1);
+	}
 	if (rc != IMP_OK)
 		return rc;
-	parse_supported(r, &noack_offered);
-	if (noack_offered && r->allow_noack) {
-		rc = exchange_str(r, "QStartNoAckMode", "QStartNoAckMode");
-		if (rc != IMP_OK)
-			return rc;
-		if (reply_is(r, "OK"))
-			r->noack = true;
-	}
 	/* Halt reason: GDB asks it first, and some servers expect it;
 	 * imprint-vboard (named in its qSupported) does not, and nothing
 	 * here reads the answer. */
@@ -1297,7 +1323,7 @@ static imp_err rsp_flash_program(void *priv, uint32_t addr, const uint8_t *buf, 
 		rc = flash_reply(r, "flash erase", (uint32_t)first, (size_t)(last - first));
 	while (rc == IMP_OK && off < n) {
 		size_t room = r->packet_size - 16 - 32, used = 0, esc, hl;
-		uint8_t *body = r->tx + 1; /* framed in place (board_rsp_frame) */
+		uint8_t *body = TX_FRAME(r) + 1; /* framed in place (board_rsp_frame) */
 
 		/* The header's length does not depend on the data: escape
 		 * straight behind it (at most 20 bytes, within the 32). */
