@@ -312,6 +312,8 @@ imp_err st_run_open(struct station_ctx *ctx, struct st_run *l, unsigned need)
 					   : hsm_org_ready(l->hsm, &l->station.org,
 							   st_hsm_mode(l->cfg.key_mode));
 		if (rc == IMP_OK)
+			rc = hsm_org_session_keys(l->journal_session, &l->station.org);
+		if (rc == IMP_OK)
 			rc = board_profile_load(l->cfg.target, ctx->data_dir, &l->profile);
 		if (rc == IMP_OK) {
 			l->station.profile = l->profile;
