@@ -315,31 +315,70 @@ imp_err fmt_record_canonical(const json_t *obj, char **out, size_t *n)
 	return IMP_OK;
 }
 
-imp_err fmt_record_sign(const json_t *obj, const struct fmt_signer *s, X509 *const *x5c,
-			size_t x5c_count, char **jws)
+static const char *record_typ(const char *type)
 {
-	const char *type = json_string_value(json_object_get(obj, "type"));
-	const char *typ;
+	if (type && strcmp(type, "identity") == 0)
+		return FMT_RECORD_TYP;
+	if (type && strcmp(type, "revocation") == 0)
+		return FMT_REVOCATION_TYP;
+	return NULL;
+}
+
+imp_err fmt_record_header_new(EVP_PKEY *signer_pub, const char *type, X509 *const *x5c,
+			      size_t x5c_count, struct fmt_jws_header **out)
+{
+	const char *typ = record_typ(type);
 	char kid[44];
+	imp_err rc;
+
+	*out = NULL;
+	if (!typ || !signer_pub)
+		return IMP_ERR_USAGE;
+	rc = fmt_jwk_thumbprint(signer_pub, kid);
+	if (rc != IMP_OK)
+		return rc;
+	return fmt_jws_header_new(typ, kid, signer_pub, x5c, x5c_count, out);
+}
+
+imp_err fmt_record_sign_with(const json_t *obj, const struct fmt_jws_header *h,
+			     const struct fmt_signer *s, char **jws)
+{
+	const char *typ = record_typ(json_string_value(json_object_get(obj, "type")));
+	EVP_PKEY *pub = fmt_jws_header_pub(h);
 	char *payload = NULL;
 	size_t n = 0;
 	imp_err rc;
 
 	*jws = NULL;
-	if (type && strcmp(type, "identity") == 0)
-		typ = FMT_RECORD_TYP;
-	else if (type && strcmp(type, "revocation") == 0)
-		typ = FMT_REVOCATION_TYP;
-	else
+	if (!typ || !s || !fmt_jws_header_typ(h) || strcmp(typ, fmt_jws_header_typ(h)) != 0)
 		return IMP_ERR_USAGE;
-	rc = fmt_jwk_thumbprint(s->pub, kid);
-	if (rc != IMP_OK)
-		return rc;
+	/* The header's kid names the signer's key: no other key signs under it. */
+	if (!pub || (pub != s->pub && !fmt_pubkey_equal(pub, s->pub))) {
+		IMP_ERROR("record: the signer's key is not the one the record header names");
+		return IMP_ERR_USAGE;
+	}
 	rc = fmt_record_canonical(obj, &payload, &n);
 	if (rc != IMP_OK)
 		return rc;
-	rc = fmt_jws_sign(s, typ, kid, x5c, x5c_count, payload, n, jws);
+	rc = fmt_jws_sign_with(h, s, payload, n, jws);
 	free(payload);
+	return rc;
+}
+
+imp_err fmt_record_sign(const json_t *obj, const struct fmt_signer *s, X509 *const *x5c,
+			size_t x5c_count, char **jws)
+{
+	struct fmt_jws_header *h = NULL;
+	imp_err rc;
+
+	*jws = NULL;
+	if (!s)
+		return IMP_ERR_USAGE;
+	rc = fmt_record_header_new(s->pub, json_string_value(json_object_get(obj, "type")), x5c,
+				   x5c_count, &h);
+	if (rc == IMP_OK)
+		rc = fmt_record_sign_with(obj, h, s, jws);
+	fmt_jws_header_free(h);
 	return rc;
 }
 
