@@ -1556,20 +1556,19 @@ static imp_err issue(const struct fmt_certprof_request *req, const struct fmt_si
 		IMP_ERROR("certificate: the signer's key is not the issuer's key");
 		return IMP_ERR_USAGE;
 	}
-	rc = fmt_name_build(req->subject, req->subject_count, &subject);
-	if (rc != IMP_OK)
-		return rc;
 	rc = IMP_ERR_CRYPTO;
 	x = X509_new();
 	if (!x || X509_set_version(x, X509_VERSION_3) != 1)
 		goto cleanup;
-	rc = fmt_x509_set_serial(x, req->serial, req->serial_len, p->serial_bytes);
+	subject = X509_get_subject_name(x); /* x's own: filled in place */
+	rc = fmt_name_fill(subject, req->subject, req->subject_count);
+	if (rc == IMP_OK)
+		rc = fmt_x509_set_serial(x, req->serial, req->serial_len, p->serial_bytes);
 	if (rc != IMP_OK)
 		goto cleanup;
 	rc = IMP_ERR_CRYPTO;
-	if (X509_set_subject_name(x, subject) != 1 ||
-	    X509_set_issuer_name(x, req->issuer ? X509_get_subject_name(req->issuer) : subject) !=
-		    1)
+	if (X509_set_issuer_name(x, req->issuer ? X509_get_subject_name(req->issuer) : subject) !=
+	    1)
 		goto cleanup;
 	nb = req->not_before ? req->not_before : time(NULL) - 300;
 	if (!X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &nb))
@@ -1606,7 +1605,6 @@ static imp_err issue(const struct fmt_certprof_request *req, const struct fmt_si
 cleanup:
 	ERR_clear_error();
 	X509_free(x);
-	X509_NAME_free(subject);
 	return rc;
 }
 

@@ -176,20 +176,13 @@ cleanup:
 	return rc;
 }
 
-imp_err fmt_name_build(const struct fmt_name_entry *entries, size_t n, X509_NAME **out)
+imp_err fmt_name_fill(X509_NAME *name, const struct fmt_name_entry *entries, size_t n)
 {
-	X509_NAME *name;
-
-	*out = NULL;
-	name = X509_NAME_new();
-	if (!name)
-		return IMP_ERR_NOMEM;
 	for (size_t i = 0; i < n; i++) {
 		int nid;
 
 		if (!entries[i].attr || !entries[i].value || !entries[i].value[0]) {
 			IMP_ERROR("name attribute %zu: empty", i);
-			X509_NAME_free(name);
 			return IMP_ERR_USAGE;
 		}
 		nid = OBJ_txt2nid(entries[i].attr);
@@ -205,16 +198,31 @@ imp_err fmt_name_build(const struct fmt_name_entry *entries, size_t n, X509_NAME
 				continue;
 			ERR_clear_error();
 			IMP_ERROR("name attribute \"%s\": unknown", entries[i].attr);
-			X509_NAME_free(name);
 			return IMP_ERR_USAGE;
 		}
 		if (X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8,
 					       (const unsigned char *)entries[i].value, -1, -1,
 					       0) != 1) {
 			log_ossl(entries[i].attr);
-			X509_NAME_free(name);
 			return IMP_ERR_USAGE;
 		}
+	}
+	return IMP_OK;
+}
+
+imp_err fmt_name_build(const struct fmt_name_entry *entries, size_t n, X509_NAME **out)
+{
+	X509_NAME *name;
+	imp_err rc;
+
+	*out = NULL;
+	name = X509_NAME_new();
+	if (!name)
+		return IMP_ERR_NOMEM;
+	rc = fmt_name_fill(name, entries, n);
+	if (rc != IMP_OK) {
+		X509_NAME_free(name);
+		return rc;
 	}
 	*out = name;
 	return IMP_OK;

@@ -40,6 +40,11 @@ imp_err fmt_x509_add_key_ids(X509 *x, EVP_PKEY *subject_key, X509 *issuer, bool 
  */
 imp_err fmt_x509_cap_at_issuer(X509 *x, X509 *issuer);
 
+/* Add the entries to name (as fmt_name_build does to a new one): issuing
+ * fills the certificate's own subject, which X509_set_subject_name would
+ * copy through an encode and a decode. */
+imp_err fmt_name_fill(X509_NAME *name, const struct fmt_name_entry *entries, size_t n);
+
 /*
  * Set ecdsa-with-SHA256, sign x's TBSCertificate with signer, verify the
  * signature with issuer_pub over the digest that was signed, and assemble
