@@ -513,11 +513,19 @@ cleanup:
 json_t *fmt_jwk_from_pkey(EVP_PKEY *key)
 {
 	uint8_t point[65];
+
+	if (fmt_pubkey_to_point(key, point) != IMP_OK)
+		return NULL;
+	return fmt_jwk_from_point(point);
+}
+
+json_t *fmt_jwk_from_point(const uint8_t point[65])
+{
 	char *x;
 	char *y;
 	json_t *jwk = NULL;
 
-	if (fmt_pubkey_to_point(key, point) != IMP_OK)
+	if (point[0] != 0x04)
 		return NULL;
 	x = fmt_b64url_encode(point + 1, 32);
 	y = fmt_b64url_encode(point + 33, 32);

@@ -87,7 +87,9 @@ static int nonempty(const char *s)
 	return s && s[0];
 }
 
-static imp_err record_check_input(const struct fmt_record *r)
+/* Checks the input; for device and hsm modes point receives the public
+ * key's point (read once: it is also the record's JWK). */
+static imp_err record_check_input(const struct fmt_record *r, uint8_t point[65])
 {
 	if (!nonempty(r->serial) || !r->chip_uid || r->chip_uid_len == 0 ||
 	    r->chip_uid_len > RECORD_UID_MAX || !nonempty(r->sku) ||
@@ -119,13 +121,16 @@ static imp_err record_check_input(const struct fmt_record *r)
 			  fmt_key_mode_name(r->key_mode));
 		return IMP_ERR_USAGE;
 	}
+	if (fmt_pubkey_to_point(r->public_key, point) != IMP_OK) {
+		IMP_ERROR("record: the public key is not an EC P-256 key");
+		return IMP_ERR_USAGE;
+	}
 	if (r->device_certificate_der) {
-		uint8_t point[65], have[65];
+		uint8_t certified[65];
 
 		if (fmt_cert_der_point(r->device_certificate_der, r->device_certificate_der_len,
-				       point) != IMP_OK ||
-		    fmt_pubkey_to_point(r->public_key, have) != IMP_OK ||
-		    memcmp(point, have, sizeof(point)) != 0) {
+				       certified) != IMP_OK ||
+		    memcmp(point, certified, sizeof(certified)) != 0) {
 			IMP_ERROR("record: the device certificate does not certify the public key");
 			return IMP_ERR_USAGE;
 		}
@@ -196,11 +201,12 @@ imp_err fmt_record_build(const struct fmt_record *r, json_t **out)
 	json_t *jr = NULL;
 	char id[65];
 	char now[32];
+	uint8_t point[65];
 	const char *issued;
 	imp_err rc;
 
 	*out = NULL;
-	rc = record_check_input(r);
+	rc = record_check_input(r, point);
 	if (rc != IMP_OK)
 		return rc;
 	if (!r->record_id) {
@@ -232,7 +238,7 @@ imp_err fmt_record_build(const struct fmt_record *r, json_t **out)
 		if (cert_members(r, &b64, digest) != IMP_OK)
 			goto cleanup;
 		if (set(o, "device_certificate", b64) ||
-		    set(o, "public_key", fmt_jwk_from_pkey(r->public_key)) ||
+		    set(o, "public_key", fmt_jwk_from_point(point)) ||
 		    set(o, "device_certificate_sha256", hex_string(digest, 32)))
 			goto cleanup;
 	}

@@ -122,6 +122,8 @@ imp_err fmt_jws_verify_x5c(const char *compact, X509_STORE *trust, unsigned requ
  * Returns a new reference, or NULL if key is not P-256 or out of memory.
  */
 json_t *fmt_jwk_from_pkey(EVP_PKEY *key);
+/* The same of an uncompressed P-256 point 04||X||Y (NULL if it is not one). */
+json_t *fmt_jwk_from_point(const uint8_t point[65]);
 
 /*
  * Public key from a JWK object; strict: kty "EC", crv "P-256", x and y
