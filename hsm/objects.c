@@ -361,9 +361,14 @@ imp_err hsm_key_session_copy(struct hsm_session *s, hsm_obj key, hsm_obj *copy)
 	*copy = HSM_OBJ_NONE;
 	if (!s->fl->C_CopyObject)
 		return IMP_ERR_UNSUPPORTED;
+	hsm_p11_quiet(true);
 	rc = hsm_object_info(s, key, &src);
-	if (rc != IMP_OK)
-		return rc;
+	hsm_p11_quiet(false);
+	if (rc != IMP_OK) {
+		IMP_DEBUG("token \"%s\": no attributes of the key to copy (%s): signing with "
+			  "the token object", s->h ? s->h->token_label : "?", imp_err_name(rc));
+		return IMP_ERR_UNSUPPORTED;
+	}
 	if (!src.token || (src.cls != HSM_CLASS_PRIVATE_KEY && src.cls != HSM_CLASS_SECRET_KEY)) {
 		IMP_ERROR("only a token key is copied into a session");
 		return IMP_ERR_USAGE;
