@@ -279,8 +279,9 @@ static imp_err add_conf_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value
 	return ok == 1 ? IMP_OK : IMP_ERR_CRYPTO;
 }
 
-imp_err fmt_x509_add_key_ids(X509 *x, EVP_PKEY *subject_key, X509 *issuer, bool want_ski,
-			      bool want_aki)
+imp_err fmt_x509_key_id_exts(EVP_PKEY *subject_key, const uint8_t *point, X509 *issuer,
+			     bool want_ski, bool want_aki, X509_EXTENSION **ski_ext,
+			     X509_EXTENSION **aki_ext)
 {
 	uint8_t ski[20];
 	uint8_t aki[20];
@@ -290,7 +291,12 @@ imp_err fmt_x509_add_key_ids(X509 *x, EVP_PKEY *subject_key, X509 *issuer, bool 
 	AUTHORITY_KEYID *akid = NULL;
 	imp_err rc;
 
-	rc = fmt_pubkey_ski(subject_key, ski);
+	*ski_ext = NULL;
+	*aki_ext = NULL;
+	if (point)
+		rc = SHA1(point, 65, ski) ? IMP_OK : IMP_ERR_CRYPTO; /* as fmt_pubkey_ski */
+	else
+		rc = fmt_pubkey_ski(subject_key, ski);
 	if (rc != IMP_OK)
 		return rc;
 	if (issuer) {
@@ -308,28 +314,53 @@ imp_err fmt_x509_add_key_ids(X509 *x, EVP_PKEY *subject_key, X509 *issuer, bool 
 		memcpy(aki, ski, sizeof(aki));
 	}
 	rc = IMP_ERR_CRYPTO;
-	os = ASN1_OCTET_STRING_new();
-	if (!os || ASN1_OCTET_STRING_set(os, ski, sizeof(ski)) != 1)
-		goto cleanup;
-	if (want_ski &&
-	    X509_add1_ext_i2d(x, NID_subject_key_identifier, os, 0, X509V3_ADD_DEFAULT) != 1)
-		goto cleanup;
-	if (!want_aki) {
-		rc = IMP_OK;
-		goto cleanup;
+	if (want_ski) {
+		os = ASN1_OCTET_STRING_new();
+		if (!os || ASN1_OCTET_STRING_set(os, ski, sizeof(ski)) != 1)
+			goto cleanup;
+		*ski_ext = X509V3_EXT_i2d(NID_subject_key_identifier, 0, os);
+		if (!*ski_ext)
+			goto cleanup;
 	}
-	akid = AUTHORITY_KEYID_new();
-	if (!akid)
-		goto cleanup;
-	akid->keyid = ASN1_OCTET_STRING_new();
-	if (!akid->keyid || ASN1_OCTET_STRING_set(akid->keyid, aki_p, aki_len) != 1)
-		goto cleanup;
-	if (X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT) != 1)
-		goto cleanup;
+	if (want_aki) {
+		akid = AUTHORITY_KEYID_new();
+		if (!akid)
+			goto cleanup;
+		akid->keyid = ASN1_OCTET_STRING_new();
+		if (!akid->keyid || ASN1_OCTET_STRING_set(akid->keyid, aki_p, aki_len) != 1)
+			goto cleanup;
+		*aki_ext = X509V3_EXT_i2d(NID_authority_key_identifier, 0, akid);
+		if (!*aki_ext)
+			goto cleanup;
+	}
 	rc = IMP_OK;
 cleanup:
+	if (rc != IMP_OK) {
+		X509_EXTENSION_free(*ski_ext);
+		X509_EXTENSION_free(*aki_ext);
+		*ski_ext = NULL;
+		*aki_ext = NULL;
+	}
 	ASN1_OCTET_STRING_free(os);
 	AUTHORITY_KEYID_free(akid);
+	return rc;
+}
+
+imp_err fmt_x509_add_key_ids(X509 *x, EVP_PKEY *subject_key, X509 *issuer, bool want_ski,
+			      bool want_aki)
+{
+	X509_EXTENSION *ski = NULL, *aki = NULL;
+	imp_err rc = fmt_x509_key_id_exts(subject_key, NULL, issuer, want_ski, want_aki, &ski,
+					  &aki);
+
+	/* X509_add_ext copies: as X509_add1_ext_i2d with X509V3_ADD_DEFAULT,
+	 * minus its search for one already there (none is). */
+	if (rc == IMP_OK && ski && X509_add_ext(x, ski, -1) != 1)
+		rc = IMP_ERR_CRYPTO;
+	if (rc == IMP_OK && aki && X509_add_ext(x, aki, -1) != 1)
+		rc = IMP_ERR_CRYPTO;
+	X509_EXTENSION_free(ski);
+	X509_EXTENSION_free(aki);
 	return rc;
 }
 
@@ -352,13 +383,15 @@ imp_err fmt_x509_set_pubkey(X509 *x, EVP_PKEY *key)
 	return IMP_OK;
 }
 
-imp_err fmt_x509_set_serial(X509 *x, const uint8_t *serial, size_t len, size_t random_len)
+imp_err fmt_x509_serial_new(const uint8_t *serial, size_t len, size_t random_len,
+			    ASN1_INTEGER **out)
 {
 	uint8_t rnd[20];
 	BIGNUM *bn = NULL;
 	ASN1_INTEGER *ai = NULL;
 	imp_err rc = IMP_ERR_CRYPTO;
 
+	*out = NULL;
 	if (serial) {
 		if (len < 1 || len > 20) {
 			IMP_ERROR("certificate serial: expected 1..20 bytes, got %zu", len);
@@ -390,11 +423,20 @@ imp_err fmt_x509_set_serial(X509 *x, const uint8_t *serial, size_t len, size_t r
 	ai = BN_to_ASN1_INTEGER(bn, NULL);
 	if (!ai)
 		goto cleanup;
-	if (X509_set_serialNumber(x, ai) != 1)
-		goto cleanup;
+	*out = ai;
 	rc = IMP_OK;
 cleanup:
 	BN_free(bn);
+	return rc;
+}
+
+imp_err fmt_x509_set_serial(X509 *x, const uint8_t *serial, size_t len, size_t random_len)
+{
+	ASN1_INTEGER *ai = NULL;
+	imp_err rc = fmt_x509_serial_new(serial, len, random_len, &ai);
+
+	if (rc == IMP_OK && X509_set_serialNumber(x, ai) != 1)
+		rc = IMP_ERR_CRYPTO;
 	ASN1_INTEGER_free(ai);
 	return rc;
 }
@@ -529,20 +571,43 @@ cleanup:
 	return rc;
 }
 
+/* ecdsa-with-SHA256 without parameters (RFC 5758 3.2), as DER. */
+static const uint8_t ecdsa_sha256_alg[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48,
+					    0xce, 0x3d, 0x04, 0x03, 0x02 };
+
+imp_err fmt_x509_sign_tbs(const uint8_t *tbs, size_t tbs_len, EVP_PKEY *issuer_pub,
+			  const struct fmt_signer *signer, uint8_t **der, size_t *der_len)
+{
+	uint8_t digest[32];
+	uint8_t raw[FMT_ECDSA_RAW_LEN];
+	uint8_t sig[FMT_ECDSA_DER_MAX];
+	size_t sig_len = 0;
+	imp_err rc;
+
+	*der = NULL;
+	*der_len = 0;
+	if (!SHA256(tbs, tbs_len, digest))
+		return IMP_ERR_CRYPTO;
+	rc = signer->sign_digest(signer->arg, digest, raw);
+	if (rc != IMP_OK) {
+		IMP_ERROR("certificate: the signer failed (%s)", imp_err_name(rc));
+		return rc;
+	}
+	rc = fmt_ecdsa_raw_to_der(raw, sig, sizeof(sig), &sig_len);
+	if (rc == IMP_OK)
+		rc = verify_digest(issuer_pub, digest, sig, sig_len);
+	if (rc == IMP_OK)
+		rc = assemble(tbs, tbs_len, ecdsa_sha256_alg, sizeof(ecdsa_sha256_alg), sig,
+			      sig_len, der, der_len);
+	return rc;
+}
+
 imp_err fmt_x509_finish_der(X509 *x, EVP_PKEY *issuer_pub, const struct fmt_signer *signer,
 			    uint8_t **der, size_t *der_len)
 {
 	const X509_ALGOR *alg = NULL;
 	uint8_t *tbs = NULL;
-	uint8_t *algder = NULL;
-	uint8_t *certder = NULL;
-	size_t certder_len = 0;
-	uint8_t digest[32];
-	uint8_t raw[FMT_ECDSA_RAW_LEN];
-	uint8_t sig[FMT_ECDSA_DER_MAX];
-	size_t sig_len = 0;
 	int tbs_len;
-	int alg_len;
 	imp_err rc = IMP_ERR_CRYPTO;
 
 	*der = NULL;
@@ -557,34 +622,120 @@ imp_err fmt_x509_finish_der(X509 *x, EVP_PKEY *issuer_pub, const struct fmt_sign
 	tbs_len = i2d_re_X509_tbs(x, &tbs);
 	if (tbs_len <= 0)
 		goto cleanup;
-	alg_len = i2d_X509_ALGOR(alg, &algder);
-	if (alg_len <= 0)
-		goto cleanup;
-	if (!SHA256(tbs, (size_t)tbs_len, digest))
-		goto cleanup;
-	rc = signer->sign_digest(signer->arg, digest, raw);
-	if (rc != IMP_OK) {
-		IMP_ERROR("certificate: the signer failed (%s)", imp_err_name(rc));
-		goto cleanup;
-	}
-	rc = fmt_ecdsa_raw_to_der(raw, sig, sizeof(sig), &sig_len);
-	if (rc != IMP_OK)
-		goto cleanup;
-	rc = verify_digest(issuer_pub, digest, sig, sig_len);
-	if (rc != IMP_OK)
-		goto cleanup;
-	rc = assemble(tbs, (size_t)tbs_len, algder, (size_t)alg_len, sig, sig_len, &certder,
-		      &certder_len);
-	if (rc != IMP_OK)
-		goto cleanup;
-	*der = certder;
-	*der_len = certder_len;
-	certder = NULL;
+	rc = fmt_x509_sign_tbs(tbs, (size_t)tbs_len, issuer_pub, signer, der, der_len);
 cleanup:
 	OPENSSL_free(tbs);
-	OPENSSL_free(algder);
-	free(certder);
 	return rc;
+}
+
+/* A growing DER buffer; ok false once anything failed. */
+struct dbuf {
+	uint8_t *p;
+	size_t n, cap;
+	bool ok;
+};
+
+static void db_put(struct dbuf *b, const void *src, size_t n)
+{
+	if (!b->ok)
+		return;
+	if (b->cap - b->n < n) {
+		size_t cap = b->cap ? b->cap : 1024;
+		uint8_t *np;
+
+		while (cap - b->n < n)
+			cap *= 2;
+		np = realloc(b->p, cap);
+		if (!np) {
+			b->ok = false;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, src, n);
+	b->n += n;
+}
+
+/* One object's DER, as its i2d function returned it (len <= 0: failure)
+ * into *enc, which is freed. */
+static void db_i2d(struct dbuf *b, int len, uint8_t **enc)
+{
+	if (len <= 0)
+		b->ok = false;
+	else
+		db_put(b, *enc, (size_t)len);
+	OPENSSL_free(*enc);
+	*enc = NULL;
+}
+
+/* Tag and length in front of the last `body` bytes of b. */
+static void db_wrap(struct dbuf *b, uint8_t tag, size_t body)
+{
+	uint8_t hdr[6];
+	size_t hl;
+
+	if (!b->ok)
+		return;
+	hdr[0] = tag;
+	hl = 1 + der_put_len(hdr + 1, body);
+	db_put(b, hdr, hl); /* grows the buffer first; then moved in place */
+	if (!b->ok)
+		return;
+	memmove(b->p + b->n - hl - body + hl, b->p + b->n - hl - body, body);
+	memcpy(b->p + b->n - hl - body, hdr, hl);
+}
+
+imp_err fmt_x509_tbs_der(const struct fmt_x509_tbs *t, uint8_t **tbs, size_t *tbs_len)
+{
+	/* [0] EXPLICIT version v3 (2) */
+	static const uint8_t version3[] = { 0xa0, 0x03, 0x02, 0x01, 0x02 };
+	/* SubjectPublicKeyInfo { id-ecPublicKey, prime256v1 } BIT STRING, up to
+	 * the point (RFC 5480) */
+	static const uint8_t spki_p256[] = { 0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86,
+					     0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+					     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03,
+					     0x42, 0x00 };
+	struct dbuf b = { .ok = true };
+	uint8_t *enc = NULL;
+	size_t mark;
+
+	*tbs = NULL;
+	*tbs_len = 0;
+	if (t->point[0] != 0x04)
+		return IMP_ERR_USAGE;
+	db_put(&b, version3, sizeof(version3));
+	db_i2d(&b, i2d_ASN1_INTEGER(t->serial, &enc), &enc);
+	db_put(&b, ecdsa_sha256_alg, sizeof(ecdsa_sha256_alg));
+	db_i2d(&b, i2d_X509_NAME(t->issuer, &enc), &enc);
+	mark = b.n;
+	db_i2d(&b, i2d_ASN1_TIME(t->not_before, &enc), &enc);
+	db_i2d(&b, i2d_ASN1_TIME(t->not_after, &enc), &enc);
+	db_wrap(&b, 0x30, b.n - mark);
+	db_i2d(&b, i2d_X509_NAME(t->subject, &enc), &enc);
+	db_put(&b, spki_p256, sizeof(spki_p256));
+	db_put(&b, t->point, 65);
+	if (t->n_ext) {
+		mark = b.n;
+		for (size_t i = 0; i < t->n_ext; i++)
+			db_i2d(&b, i2d_X509_EXTENSION(t->ext[i], &enc), &enc);
+		db_wrap(&b, 0x30, b.n - mark);
+		db_wrap(&b, 0xa3, b.n - mark);
+	}
+	db_wrap(&b, 0x30, b.n);
+	if (!b.ok) {
+		ERR_clear_error();
+		free(b.p);
+		return IMP_ERR_CRYPTO;
+	}
+	*tbs = b.p;
+	*tbs_len = b.n;
+	return IMP_OK;
+}
+
+int fmt_pubkey_p256_point(EVP_PKEY *key, uint8_t point[65])
+{
+	return p256_named_point(key, point);
 }
 
 imp_err fmt_x509_finish(X509 *x, EVP_PKEY *issuer_pub, const struct fmt_signer *signer,
