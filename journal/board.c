@@ -303,7 +303,7 @@ static imp_err merge_data(struct jnl *j, const char *u, const char *stored, json
 			goto cleanup;
 		}
 	}
-	*merged = json_dumps(base, JSON_COMPACT | JSON_SORT_KEYS);
+	*merged = jcanon_dump(base);
 	if (!*merged) {
 		rc = IMP_ERR_NOMEM;
 		goto cleanup;

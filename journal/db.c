@@ -297,7 +297,7 @@ char *jjson_dump(json_t *v)
 		jerr_set(IMP_ERR_NOMEM, "cannot build event detail");
 		return NULL;
 	}
-	s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	s = jcanon_dump(v);
 	json_decref(v);
 	if (!s)
 		jerr_set(IMP_ERR_NOMEM, "cannot serialise event detail");

@@ -188,6 +188,16 @@ void jtime_now(char out[40]);
  * drop the reference. NULL (logged) on failure. */
 char *jjson_dump(json_t *v);
 
+/*
+ * The canonical text of v (canon.c), malloc'ed: byte for byte what
+ * json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) gives.
+ * NULL where json_dumps fails (a string that is not UTF-8, a loop) and
+ * also for a key that is not UTF-8 (only jansson's *_nocheck calls make
+ * one; json_dumps writes broken JSON for it), nesting deeper than 512 and
+ * out of memory.
+ */
+char *jcanon_dump(const json_t *v);
+
 /* Line mode: true if serials come from leases (inside a transaction). */
 imp_err jdb_leased(sqlite3 *db, bool *out);
 
