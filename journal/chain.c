@@ -141,15 +141,42 @@ imp_err jchain_append_json(struct jnl *j, const char *uid, const char *serial,
 	return rc;
 }
 
-imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
-		      const char *kind, const char *detail)
+/* PRAGMA data_version of j->db, inside its transaction. */
+static imp_err data_version(struct jnl *j, int64_t *out)
 {
-	char head[JNL_HASH_HEX_LEN + 1], stored_head[JNL_HASH_HEX_LEN + 1];
-	char hash[JNL_HASH_HEX_LEN + 1], ts[40];
-	uint64_t seq, stored_seq, mono = imp_now_ns();
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
 
+	rc = jdb_stmt(j->db, "PRAGMA data_version", &st);
+	if (rc == IMP_OK)
+		rc = jdb_step_row(j->db, st);
+	if (rc == IMP_ERR_NOT_FOUND)
+		rc = jdb_fail(j->db, "PRAGMA data_version", SQLITE_ERROR);
+	if (rc == IMP_OK)
+		*out = sqlite3_column_int64(st, 0);
+	jdb_stmt_done(st);
+	return rc;
+}
+
+/* Make j->head the chain's head, inside the transaction: kept if no other
+ * connection committed since it was read, else read from the last event
+ * and checked against the settings. */
+static imp_err head_current(struct jnl *j)
+{
+	char head[JNL_HASH_HEX_LEN + 1], stored_head[JNL_HASH_HEX_LEN + 1];
+	uint64_t seq, stored_seq;
+	int64_t dv;
+	imp_err rc;
+
+	rc = data_version(j, &dv);
+	if (rc)
+		return rc;
+	if (j->head.ok && dv == j->data_version)
+		return IMP_OK;
+	/* Another connection committed (the settings are then its own, never
+	 * behind), or nothing is known. */
+	j->head.ok = false;
+	j->head.flush = false;
 	rc = chain_head(j->db, &seq, head, NULL);
 	if (rc)
 		return rc;
@@ -164,9 +191,47 @@ imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 			 PRIu64 ": the journal was altered, run imprint audit", seq, stored_seq);
 		return IMP_ERR_JOURNAL;
 	}
-	seq++;
+	j->head.seq = seq;
+	memcpy(j->head.hash, head, sizeof(j->head.hash));
+	j->head.ok = true;
+	j->data_version = dv;
+	return IMP_OK;
+}
+
+imp_err jchain_head_flush(struct jnl *j)
+{
+	imp_err rc;
+
+	if (!j->head.ok || !j->head.flush)
+		return IMP_OK;
+	rc = jdb_setting_set_u64(j->db, JS_HEAD_SEQ, j->head.seq);
+	if (rc == IMP_OK)
+		rc = jdb_setting_set(j->db, JS_HEAD_HASH, j->head.hash);
+	if (rc == IMP_OK)
+		j->head.flush = false;
+	return rc;
+}
+
+void jchain_head_forget(struct jnl *j)
+{
+	memset(&j->head, 0, sizeof(j->head));
+	memset(&j->op_head, 0, sizeof(j->op_head));
+}
+
+imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
+		      const char *kind, const char *detail)
+{
+	char hash[JNL_HASH_HEX_LEN + 1], ts[40];
+	uint64_t seq, mono = imp_now_ns();
+	sqlite3_stmt *st = NULL;
+	imp_err rc;
+
+	rc = head_current(j);
+	if (rc)
+		return rc;
+	seq = j->head.seq + 1;
 	jtime_now(ts);
-	rc = event_hash(head, seq, mono, ts, uid, serial, kind, detail, hash);
+	rc = event_hash(j->head.hash, seq, mono, ts, uid, serial, kind, detail, hash);
 	if (rc) {
 		jerr_set(rc, "cannot hash event %" PRIu64, seq);
 		return rc;
@@ -189,7 +254,7 @@ imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 	if (rc == IMP_OK)
 		rc = jdb_bind_text(j->db, st, 7, detail);
 	if (rc == IMP_OK)
-		rc = jdb_bind_text(j->db, st, 8, head);
+		rc = jdb_bind_text(j->db, st, 8, j->head.hash);
 	if (rc == IMP_OK)
 		rc = jdb_bind_text(j->db, st, 9, hash);
 	if (rc)
@@ -197,15 +262,13 @@ imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 	rc = jdb_step_done(j->db, st, NULL);
 	if (rc)
 		goto cleanup;
-	rc = jdb_setting_set_u64(j->db, JS_HEAD_SEQ, seq);
-	if (rc == IMP_OK)
-		rc = jdb_setting_set(j->db, JS_HEAD_HASH, hash);
-	if (rc == IMP_OK) {
-		j->appended_seq = seq;
-		j->appended.seq = seq;
-		memcpy(j->appended.prev_hash, head, sizeof(j->appended.prev_hash));
-		memcpy(j->appended.hash, hash, sizeof(j->appended.hash));
-	}
+	j->appended_seq = seq;
+	j->appended.seq = seq;
+	memcpy(j->appended.prev_hash, j->head.hash, sizeof(j->appended.prev_hash));
+	memcpy(j->appended.hash, hash, sizeof(j->appended.hash));
+	j->head.seq = seq;
+	memcpy(j->head.hash, hash, sizeof(j->head.hash));
+	j->head.flush = true;
 cleanup:
 	jdb_stmt_done(st);
 	return rc;

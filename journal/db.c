@@ -470,6 +470,7 @@ static void batch_lost(struct jnl *j)
 	if (!j->txn_open)
 		return;
 	memcpy(keep, jerr_msg, sizeof(keep));
+	jchain_head_forget(j);
 	if (j->batch_ops)
 		jerr_set(IMP_ERR_JOURNAL, "the transaction was rolled back before its commit: "
 			 "%s", keep[0] ? keep : "sqlite ended it");
@@ -482,16 +483,22 @@ static void batch_lost(struct jnl *j)
 static imp_err batch_commit(struct jnl *j)
 {
 	uint64_t head = j->batch_head;
-	int src;
-	imp_err rc = IMP_OK, crc;
+	int src = SQLITE_ERROR;
+	imp_err rc, crc;
 
+	/* The settings' head with the events it names, in the same COMMIT. */
+	rc = jchain_head_flush(j);
 	if (j->commit_hook)
 		j->commit_hook(j->commit_hook_arg, JDB_BEFORE_COMMIT, j->batch_ops, SQLITE_OK);
-	src = exec_kept(j->db, "COMMIT");
-	if (src != SQLITE_OK) {
-		rc = jdb_fail(j->db, "sqlite3_exec(COMMIT)", src);
+	if (rc == IMP_OK) {
+		src = exec_kept(j->db, "COMMIT");
+		if (src != SQLITE_OK)
+			rc = jdb_fail(j->db, "sqlite3_exec(COMMIT)", src);
+	}
+	if (rc) {
 		if (!sqlite3_get_autocommit(j->db))
 			sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		jchain_head_forget(j);
 	}
 	if (j->commit_hook)
 		j->commit_hook(j->commit_hook_arg, JDB_AFTER_COMMIT, j->batch_ops, src);
@@ -510,10 +517,13 @@ static imp_err batch_commit(struct jnl *j)
 		if (crc == IMP_OK) {
 			crc = jchain_checkpoint_locked(j, false);
 			if (crc == IMP_OK)
+				crc = jchain_head_flush(j);
+			if (crc == IMP_OK)
 				crc = jdb_exec(j->db, "COMMIT");
-			if (crc)
+			if (crc) {
 				sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
-			else if (j->anchor_dirty)
+				jchain_head_forget(j);
+			} else if (j->anchor_dirty)
 				janchor_after_commit(j, j->appended_seq);
 			j->anchor_dirty = false;
 		}
@@ -570,6 +580,7 @@ static imp_err begin(struct jnl *j, bool issue)
 		j->txn_open = true;
 	}
 	j->appended_seq = 0;
+	j->op_head = j->head;
 	j->op_anchor_dirty = j->anchor_dirty;
 	j->op_anchor_counter = j->anchor_counter;
 	rc = jdb_exec_kept(j->db, "SAVEPOINT jdb_op");
@@ -594,6 +605,7 @@ imp_err jdb_end(struct jnl *j, imp_err rc)
 
 	if (sqlite3_get_autocommit(j->db)) {
 		/* SQLite rolled the whole transaction back on an error. */
+		jchain_head_forget(j);
 		if (rc == IMP_OK) {
 			jerr_set(IMP_ERR_JOURNAL, "the transaction ended before its commit");
 			rc = IMP_ERR_JOURNAL;
@@ -606,6 +618,7 @@ imp_err jdb_end(struct jnl *j, imp_err rc)
 	if (rc) {
 		sqlite3_exec(j->db, "ROLLBACK TO jdb_op", NULL, NULL, NULL);
 		sqlite3_exec(j->db, "RELEASE jdb_op", NULL, NULL, NULL);
+		j->head = j->op_head;
 		j->anchor_dirty = j->op_anchor_dirty;
 		j->anchor_counter = j->op_anchor_counter;
 		j->appended_seq = 0;
@@ -965,12 +978,13 @@ static imp_err init_schema(struct jnl *j, const struct jnl_opts *o)
 		}
 	}
 cleanup:
-	if (rc == IMP_OK) {
+	if (rc == IMP_OK)
+		rc = jchain_head_flush(j);
+	if (rc == IMP_OK)
 		rc = jdb_exec(j->db, "COMMIT");
-		if (rc)
-			sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
-	} else {
+	if (rc) {
 		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		jchain_head_forget(j);
 	}
 	return rc;
 }

@@ -250,7 +250,10 @@ static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued,
 		counter = issued;
 		head = committed_head;
 	} else {
-		rc = journal_marks(j->db, &counter, &head);
+		/* the head of this transaction's appends, as a read of it sees */
+		rc = jchain_head_flush(j);
+		if (rc == IMP_OK)
+			rc = journal_marks(j->db, &counter, &head);
 		if (rc)
 			return rc;
 	}

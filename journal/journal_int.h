@@ -50,6 +50,23 @@ struct jnl {
 	 * decide whether an automatic checkpoint is due. */
 	uint64_t appended_seq;
 	struct jnl_event_ref appended; /* the last event jchain_append() wrote */
+	/*
+	 * The chain's head as this handle last read or wrote it (chain.c):
+	 * while head_ok, an append neither reads the last event nor the
+	 * settings. It stays valid across this handle's transactions as long
+	 * as no other connection commits (PRAGMA data_version, checked at
+	 * every append); a rollback drops it (jchain_head_forget), a rollback
+	 * to an operation's savepoint puts back op_head. head_flush: the
+	 * settings head_seq/head_hash are behind it, written once before the
+	 * COMMIT (jchain_head_flush) instead of at every append.
+	 */
+	struct jchain_head {
+		bool ok;
+		bool flush;
+		uint64_t seq;
+		char hash[JNL_HASH_HEX_LEN + 1];
+	} head, op_head;
+	int64_t data_version;     /* PRAGMA data_version when head was read */
 	uint64_t cp_hint_seq;     /* last checkpoint seq this handle knows of */
 	uint32_t cp_interval;     /* cached; re-read before signing */
 	bool in_checkpoint;
@@ -224,6 +241,13 @@ imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
  * NULL, a failed json_pack, is IMP_ERR_NOMEM). */
 imp_err jchain_append_json(struct jnl *j, const char *uid, const char *serial,
 			   const char *kind, json_t *detail);
+/* Write the settings head_seq/head_hash of the appends since the last
+ * flush, inside the transaction, before it commits (or before they are
+ * read in it). IMP_OK if there is nothing to write. */
+imp_err jchain_head_flush(struct jnl *j);
+/* The transaction was rolled back: the head is read again at the next
+ * append. */
+void jchain_head_forget(struct jnl *j);
 /* Take a checkpoint inside the current transaction (j->sign set). force:
  * even if fewer than interval events since the last one. */
 imp_err jchain_checkpoint_locked(struct jnl *j, bool force);
