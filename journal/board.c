@@ -999,7 +999,7 @@ static imp_err sha256_hex(const char *s, char out[JNL_HASH_HEX_LEN + 1])
 	uint8_t md[32];
 	unsigned int n = 0;
 
-	if (!EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL) || n != 32)
+	if (!EVP_Digest(s, strlen(s), md, &n, jsha256(), NULL) || n != 32)
 		return IMP_ERR_CRYPTO;
 	imp_hex_encode(md, sizeof(md), out);
 	return IMP_OK;

@@ -616,8 +616,8 @@ imp_err jdb_end(struct jnl *j, imp_err rc)
 	if (rc == IMP_OK)
 		rc = jdb_exec_kept(j->db, "RELEASE jdb_op");
 	if (rc) {
-		sqlite3_exec(j->db, "ROLLBACK TO jdb_op", NULL, NULL, NULL);
-		sqlite3_exec(j->db, "RELEASE jdb_op", NULL, NULL, NULL);
+		exec_kept(j->db, "ROLLBACK TO jdb_op");
+		exec_kept(j->db, "RELEASE jdb_op");
 		j->head = j->op_head;
 		j->anchor_dirty = j->op_anchor_dirty;
 		j->anchor_counter = j->op_anchor_counter;

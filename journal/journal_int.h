@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "journal/journal.h"
 
@@ -200,6 +201,10 @@ imp_err jdb_snapshot(struct jnl *j, const char *sql, const struct jdb_arg *args,
 
 /* RFC 3339 UTC with milliseconds: "2026-11-26T09:50:00.123Z". */
 void jtime_now(char out[40]);
+
+/* SHA-256, fetched from the default provider once per process (chain.c):
+ * EVP_sha256() makes every digest fetch it again, under OpenSSL's lock. */
+const EVP_MD *jsha256(void);
 
 /* Serialise a JSON value (compact, sorted keys) into a malloc'ed string and
  * drop the reference. NULL (logged) on failure. */
