@@ -590,10 +590,13 @@ static imp_err update_state(struct jnl *j, const char *uid, const char *from_ser
 	}
 	jtime_now(now);
 	{
-		const char *args[] = { uid, jnl_state_name(to), merged, now };
+		const char *args[] = { uid, jnl_state_name(to), now, merged };
 
-		rc = exec_bound(j->db, "UPDATE boards SET state = ?2, data = coalesce(?3, data), "
-				"updated = ?4 WHERE uid = ?1", NULL, 4, args);
+		/* Without a patch, the data column (and its json_valid check) is
+		 * left alone. */
+		rc = exec_bound(j->db, merged ? "UPDATE boards SET state = ?2, updated = ?3, "
+				"data = ?4 WHERE uid = ?1" : "UPDATE boards SET state = ?2, "
+				"updated = ?3 WHERE uid = ?1", NULL, merged ? 4 : 3, args);
 	}
 	if (rc)
 		goto cleanup;

@@ -76,6 +76,7 @@ imp_err jdb_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 
 struct jdb_cached {
 	sqlite3_stmt *st;
+	const char *asked; /* the text pointer it was last asked by: a hint only */
 	bool lent;        /* handed out, not yet given back */
 };
 
@@ -145,6 +146,16 @@ imp_err jdb_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 	*st = NULL;
 	pthread_mutex_lock(&cache_lock);
 	c = cache_of(db);
+	/* Callers pass literals: the same pointer finds the entry without
+	 * comparing every text (a pointer is confirmed by its text). */
+	for (size_t i = 0; c && i < c->n; i++) {
+		if (c->e[i].asked != sql || c->e[i].lent || strcmp(sqlite3_sql(c->e[i].st), sql) != 0)
+			continue;
+		c->e[i].lent = true;
+		*st = c->e[i].st;
+		pthread_mutex_unlock(&cache_lock);
+		return IMP_OK;
+	}
 	for (size_t i = 0; c && i < c->n; i++) {
 		if (strcmp(sqlite3_sql(c->e[i].st), sql) != 0)
 			continue;
@@ -152,6 +163,7 @@ imp_err jdb_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 		if (c->e[i].lent)
 			break; /* in use further up the stack: a fresh one */
 		c->e[i].lent = true;
+		c->e[i].asked = sql;
 		*st = c->e[i].st;
 		pthread_mutex_unlock(&cache_lock);
 		return IMP_OK;
@@ -160,6 +172,7 @@ imp_err jdb_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 		rc = jdb_prepare(db, sql, st);
 		if (rc == IMP_OK) {
 			c->e[c->n].st = *st;
+			c->e[c->n].asked = sql;
 			c->e[c->n].lent = true;
 			c->n++;
 		}

@@ -40,6 +40,7 @@ struct jnl {
 	sqlite3 *rdb;
 	pthread_mutex_t rlock;    /* one read at a time on rdb */
 	char *path;
+	char station_id[64];      /* the setting, once read (integrity.c) */
 	bool read_only;
 	int busy_ms;
 	jnl_sign_fn sign;
