@@ -789,6 +789,44 @@ static const char *const migrations[] = {
 	"ALTER TABLE outbox ADD COLUMN line_delivered_at TEXT;"
 	"ALTER TABLE outbox ADD COLUMN line_conflict TEXT;"
 	"CREATE INDEX outbox_line_pending ON outbox(created) WHERE line_delivered_at IS NULL;",
+	/* 2 -> 3: the same boards, its CHECK constraints written as chains of
+	 * comparisons: SQLite builds a table for a constant IN list of more
+	 * than two values at every row a CHECK tests, which was most of the
+	 * cost of a state change. Rebuilt the documented way (foreign keys
+	 * off around the open's transaction, then foreign_key_check). */
+	"CREATE TABLE boards_v3 ("
+	"  id              INTEGER PRIMARY KEY,"
+	"  uid             TEXT NOT NULL UNIQUE"
+	"                  CHECK (length(uid) BETWEEN 2 AND 128 AND length(uid) % 2 = 0"
+	"                         AND uid NOT GLOB '*[^0-9a-f]*'),"
+	"  serial          TEXT UNIQUE,"
+	"  counter         INTEGER UNIQUE,"
+	"  state           TEXT NOT NULL CHECK (state = 'CONNECT' OR state = 'IDENTIFY'"
+	"                  OR state = 'ALLOCATE' OR state = 'KEYS' OR state = 'CERTIFY'"
+	"                  OR state = 'INJECT' OR state = 'FIRMWARE' OR state = 'CHALLENGE'"
+	"                  OR state = 'LOCK' OR state = 'RECORD' OR state = 'DONE'"
+	"                  OR state = 'FAILED' OR state = 'QUARANTINED'),"
+	"  key_mode        TEXT,"
+	"  fixture         TEXT,"
+	"  attempts        INTEGER NOT NULL DEFAULT 0,"
+	"  reissues        INTEGER NOT NULL DEFAULT 0,"
+	"  last_error_code INTEGER NOT NULL DEFAULT 0,"
+	"  last_error      TEXT,"
+	"  data            TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(data)),"
+	"  created         TEXT NOT NULL,"
+	"  updated         TEXT NOT NULL,"
+	"  CHECK ((serial IS NULL) = (counter IS NULL)),"
+	"  CHECK (state <> 'QUARANTINED' OR serial IS NULL),"
+	"  CHECK (state = 'CONNECT' OR state = 'IDENTIFY' OR state = 'ALLOCATE'"
+	"         OR state = 'FAILED' OR state = 'QUARANTINED' OR serial IS NOT NULL)"
+	");"
+	"INSERT INTO boards_v3(id, uid, serial, counter, state, key_mode, fixture, attempts, "
+	"  reissues, last_error_code, last_error, data, created, updated) "
+	"  SELECT id, uid, serial, counter, state, key_mode, fixture, attempts, reissues, "
+	"  last_error_code, last_error, data, created, updated FROM boards;"
+	"DROP TABLE boards;"
+	"ALTER TABLE boards_v3 RENAME TO boards;"
+	"CREATE INDEX boards_state ON boards(state, id);",
 };
 _Static_assert(IMP_ARRAY_SIZE(migrations) == JNL_SCHEMA_VERSION,
 	       "one migration step per schema version");
@@ -918,6 +956,24 @@ static imp_err init_schema(struct jnl *j, const struct jnl_opts *o)
 		rc = jdb_exec(j->db, sql);
 		if (rc)
 			goto cleanup;
+	}
+	if (version > 0 && version < JNL_SCHEMA_VERSION) {
+		/* The steps ran with foreign keys off (jnl_open): every event and
+		 * outbox row must still name a board. */
+		sqlite3_stmt *st = NULL;
+
+		rc = jdb_prepare(j->db, "PRAGMA foreign_key_check", &st);
+		if (rc == IMP_OK && sqlite3_step(st) == SQLITE_ROW) {
+			jerr_set(IMP_ERR_JOURNAL, "journal %s: a row of %s names no board after the "
+				 "migration to schema %d: nothing was changed; run imprint audit",
+				 j->path, (const char *)sqlite3_column_text(st, 0), JNL_SCHEMA_VERSION);
+			rc = IMP_ERR_JOURNAL;
+		}
+		sqlite3_finalize(st);
+		if (rc)
+			goto cleanup;
+		IMP_INFO("journal: %s migrated from schema %d to %d", j->path, version,
+			 JNL_SCHEMA_VERSION);
 	}
 	if (version == 0) {
 		const char *sid = o->station_id ? o->station_id : "station";
@@ -1194,22 +1250,28 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 			goto cleanup;
 	}
 	rc = set_pragma(j->db, "PRAGMA synchronous = FULL", NULL);
-	if (rc == IMP_OK)
-		rc = set_pragma(j->db, "PRAGMA foreign_keys = ON", NULL);
 	if (rc)
 		goto cleanup;
 	if (o->read_only) {
 		int version;
 
 		rc = get_user_version(j->db, &version);
-		if (rc == IMP_OK && version != JNL_SCHEMA_VERSION) {
+		if (rc == IMP_OK && (version < JNL_SCHEMA_READ_MIN || version > JNL_SCHEMA_VERSION)) {
 			jerr_set(IMP_ERR_JOURNAL, "journal %s has schema version %d, this imprint "
-				 "reads %d", path, version, JNL_SCHEMA_VERSION);
+				 "reads %d to %d", path, version, JNL_SCHEMA_READ_MIN,
+				 JNL_SCHEMA_VERSION);
 			rc = IMP_ERR_JOURNAL;
 		}
 	} else {
-		rc = init_schema(j, o);
+		/* Foreign keys go on after the schema's transaction: a migration
+		 * that rebuilds a table runs with them off (they cannot change
+		 * inside a transaction) and checks them itself. */
+		rc = set_pragma(j->db, "PRAGMA foreign_keys = OFF", NULL);
+		if (rc == IMP_OK)
+			rc = init_schema(j, o);
 	}
+	if (rc == IMP_OK)
+		rc = set_pragma(j->db, "PRAGMA foreign_keys = ON", NULL);
 	if (rc == IMP_OK)
 		rc = jintegrity_quick_check(j);
 	if (rc == IMP_OK && !o->read_only)
