@@ -82,11 +82,17 @@ static imp_err uid_norm(const char *in, char out[JNL_UID_HEX_MAX + 1])
 	return IMP_OK;
 }
 
+/* A text column into dst, cut to cap - 1 bytes (as snprintf would). */
 static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int i)
 {
 	const char *s = (const char *)sqlite3_column_text(st, i);
+	size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
 
-	snprintf(dst, cap, "%s", s ? s : "");
+	if (n >= cap)
+		n = cap - 1;
+	if (n)
+		memcpy(dst, s, n);
+	dst[n] = '\0';
 }
 
 imp_err jboard_from_row(sqlite3_stmt *st, struct jnl_board *b, bool copy_data)
@@ -125,11 +131,12 @@ imp_err jboard_from_row(sqlite3_stmt *st, struct jnl_board *b, bool copy_data)
 /* Read a board by column ("uid" or "serial"); IMP_ERR_NOT_FOUND if absent. */
 static imp_err load_board(sqlite3 *db, const char *col, const char *key, struct jnl_board *b)
 {
-	char sql[160];
+	const char *sql = strcmp(col, "serial") == 0
+				  ? "SELECT " BOARD_COLS " FROM boards WHERE serial = ?1"
+				  : "SELECT " BOARD_COLS " FROM boards WHERE uid = ?1";
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
 
-	snprintf(sql, sizeof(sql), "SELECT " BOARD_COLS " FROM boards WHERE %s = ?1", col);
 	rc = jdb_stmt(db, sql, &st);
 	if (rc == IMP_OK)
 		rc = jdb_bind_text(db, st, 1, key);
