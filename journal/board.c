@@ -330,6 +330,23 @@ static imp_err board_event(struct jnl *j, const char *uid, const char *serial,
 	return jchain_append_json(j, uid, str_or_null(serial), kind, detail);
 }
 
+/* An event of this board whose detail is these members (jcanon_object:
+ * the text json_pack and jjson_dump gave, without building a json_t). */
+static imp_err board_event_m(struct jnl *j, const char *uid, const char *serial,
+			     const char *kind, const struct jcanon_member *m, size_t n)
+{
+	char *text = jcanon_object(m, n);
+	imp_err rc;
+
+	if (!text) {
+		jerr_set(IMP_ERR_NOMEM, "cannot build event detail");
+		return IMP_ERR_NOMEM;
+	}
+	rc = jchain_append(j, uid, str_or_null(serial), kind, text);
+	free(text);
+	return rc;
+}
+
 static imp_err exec_bound(sqlite3 *db, const char *sql, int *sqlite_rc, int n, const char **texts)
 {
 	sqlite3_stmt *st = NULL;
@@ -546,20 +563,18 @@ imp_err jnl_allocate(struct jnl *j, const char *uid, const char *fixture,
 	}
 	if (rc)
 		goto cleanup;
-	if (leased)
-		rc = board_event(j, u, serial, "alloc",
-				 json_pack("{s:I, s:s, s:s?, s:s, s:I}", "counter",
-					   (json_int_t)counter, "serial", serial, "fixture",
-					   str_or_null(fixture), "from",
-					   known ? jnl_state_name(b.state) : "NEW", "lease",
-					   (json_int_t)lease_id));
-	else
-		rc = board_event(j, u, serial, "alloc",
-				 json_pack("{s:I, s:s, s:s?, s:s, s:I}", "counter",
-					   (json_int_t)counter, "serial", serial, "fixture",
-					   str_or_null(fixture), "from",
-					   known ? jnl_state_name(b.state) : "NEW", "quota",
-					   (json_int_t)quota));
+	{
+		const struct jcanon_member m[] = {
+			{ "counter", JCM_INT, .i = (json_int_t)counter },
+			{ "serial", JCM_STR, .s = serial },
+			{ "fixture", JCM_STR_OR_NULL, .s = str_or_null(fixture) },
+			{ "from", JCM_STR, .s = known ? jnl_state_name(b.state) : "NEW" },
+			leased ? (struct jcanon_member){ "lease", JCM_INT, .i = (json_int_t)lease_id }
+			       : (struct jcanon_member){ "quota", JCM_INT, .i = (json_int_t)quota },
+		};
+
+		rc = board_event_m(j, u, serial, "alloc", m, IMP_ARRAY_SIZE(m));
+	}
 	if (rc)
 		goto cleanup;
 	memcpy(serial_out, serial, strlen(serial) + 1);
@@ -607,13 +622,22 @@ static imp_err update_state(struct jnl *j, const char *uid, const char *from_ser
 	}
 	if (rc)
 		goto cleanup;
-	if (strcmp(kind, "data") == 0)
-		rc = board_event(j, uid, from_serial, kind,
-				 json_pack("{s:s, s:O}", "state", jnl_state_name(to), "data", patch));
-	else
-		rc = board_event(j, uid, from_serial, kind,
-				 json_pack("{s:s, s:s, s:O?}", "from", jnl_state_name(from), "to",
-					   jnl_state_name(to), "data", patch));
+	if (strcmp(kind, "data") == 0) {
+		const struct jcanon_member m[] = {
+			{ "state", JCM_STR, .s = jnl_state_name(to) },
+			{ "data", JCM_JSON, .v = patch },
+		};
+
+		rc = board_event_m(j, uid, from_serial, kind, m, IMP_ARRAY_SIZE(m));
+	} else {
+		const struct jcanon_member m[] = {
+			{ "from", JCM_STR, .s = jnl_state_name(from) },
+			{ "to", JCM_STR, .s = jnl_state_name(to) },
+			{ "data", JCM_JSON_OR_NULL, .v = patch },
+		};
+
+		rc = board_event_m(j, uid, from_serial, kind, m, IMP_ARRAY_SIZE(m));
+	}
 cleanup:
 	json_decref(patch);
 	free(merged);
@@ -1109,9 +1133,16 @@ imp_err jnl_record_done(struct jnl *j, const char *uid, const char *record_id,
 	}
 	if (rc)
 		goto cleanup;
-	rc = board_event(j, u, b.serial, "state",
-			 json_pack("{s:s, s:s, s:s, s:s}", "from", "RECORD", "to", "DONE",
-				   "record_id", record_id, "jws_sha256", jh));
+	{
+		const struct jcanon_member m[] = {
+			{ "from", JCM_STR, .s = "RECORD" },
+			{ "to", JCM_STR, .s = "DONE" },
+			{ "record_id", JCM_STR, .s = record_id },
+			{ "jws_sha256", JCM_STR, .s = jh },
+		};
+
+		rc = board_event_m(j, u, b.serial, "state", m, IMP_ARRAY_SIZE(m));
+	}
 cleanup:
 	jnl_board_release(&b);
 	return jdb_end(j, rc);

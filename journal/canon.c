@@ -322,3 +322,71 @@ char *jcanon_dump(const json_t *v)
 	}
 	return c.p;
 }
+
+static int member_cmp(const void *a, const void *b)
+{
+	const struct jcanon_member *x = a, *y = b;
+	struct canon_key kx = { x->key, strlen(x->key), NULL };
+	struct canon_key ky = { y->key, strlen(y->key), NULL };
+
+	return key_cmp(&kx, &ky);
+}
+
+char *jcanon_object(const struct jcanon_member *m, size_t n)
+{
+	struct jcanon_member sorted[JCANON_MEMBERS_MAX];
+	struct canon c = { 0 };
+
+	if (n > JCANON_MEMBERS_MAX)
+		return NULL;
+	memcpy(sorted, m, n * sizeof(*m));
+	qsort(sorted, n, sizeof(*sorted), member_cmp);
+	if (!grow(&c, 0))
+		return NULL;
+	put_c(&c, '{');
+	for (size_t i = 0; i < n && !c.failed; i++) {
+		const struct jcanon_member *e = &sorted[i];
+
+		if (i)
+			put_c(&c, ',');
+		put_string(&c, e->key, strlen(e->key));
+		put_c(&c, ':');
+		switch (e->type) {
+		case JCM_STR:
+			if (!e->s)
+				c.failed = true; /* json_pack "s" refuses NULL */
+			else
+				put_string(&c, e->s, strlen(e->s));
+			break;
+		case JCM_STR_OR_NULL:
+			if (e->s)
+				put_string(&c, e->s, strlen(e->s));
+			else
+				put(&c, "null", 4);
+			break;
+		case JCM_INT:
+			put_int(&c, e->i);
+			break;
+		case JCM_JSON:
+			put_value(&c, e->v, 1);
+			break;
+		case JCM_JSON_OR_NULL:
+			if (e->v)
+				put_value(&c, e->v, 1);
+			else
+				put(&c, "null", 4);
+			break;
+		default:
+			c.failed = true;
+			break;
+		}
+	}
+	put_c(&c, '}');
+	if (!c.failed)
+		put_c(&c, '\0');
+	if (c.failed) {
+		free(c.p);
+		return NULL;
+	}
+	return c.p;
+}

@@ -247,7 +247,7 @@ imp_err jdb_bind_text(sqlite3 *db, sqlite3_stmt *st, int idx, const char *s)
 	int rc;
 
 	if (s)
-		rc = sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
+		rc = sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
 	else
 		rc = sqlite3_bind_null(st, idx);
 	if (rc != SQLITE_OK)

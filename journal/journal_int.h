@@ -137,7 +137,10 @@ imp_err jdb_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **st);
 /* Reset and unbind a cached statement, finalize any other; NULL is a no-op. */
 void jdb_stmt_done(sqlite3_stmt *st);
 imp_err jdb_exec(sqlite3 *db, const char *sql);
-/* Bind text (NULL binds SQL NULL) / integer. */
+/* Bind text (NULL binds SQL NULL) / integer. The text is not copied
+ * (SQLITE_STATIC): it must stay as it is until the statement is given back
+ * (jdb_stmt_done) or finalized, which every caller does before its
+ * buffers go; a board's data and an event's detail are the long ones. */
 imp_err jdb_bind_text(sqlite3 *db, sqlite3_stmt *st, int idx, const char *s);
 imp_err jdb_bind_i64(sqlite3 *db, sqlite3_stmt *st, int idx, int64_t v);
 /* Step a statement expected to finish (SQLITE_DONE). *sqlite_rc (may be
@@ -220,6 +223,24 @@ char *jjson_dump(json_t *v);
  * out of memory.
  */
 char *jcanon_dump(const json_t *v);
+
+/* A member of an object the journal builds, as json_pack's "s", "s?",
+ * "I", "O" and "O?" take it. */
+struct jcanon_member {
+	const char *key;
+	enum { JCM_STR, JCM_STR_OR_NULL, JCM_INT, JCM_JSON, JCM_JSON_OR_NULL } type;
+	const char *s;
+	json_int_t i;
+	const json_t *v;
+};
+#define JCANON_MEMBERS_MAX 16
+/*
+ * The canonical text of the object of these members (distinct keys, at
+ * most JCANON_MEMBERS_MAX), malloc'ed: what jcanon_dump of json_pack of the
+ * same members gives, without building it. NULL where json_pack would fail
+ * (a string that is not UTF-8, NULL for "s" or "O") or jcanon_dump would.
+ */
+char *jcanon_object(const struct jcanon_member *m, size_t n);
 
 /* Line mode: true if serials come from leases (inside a transaction). */
 imp_err jdb_leased(sqlite3 *db, bool *out);

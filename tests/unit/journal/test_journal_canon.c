@@ -186,6 +186,80 @@ static void test_random_trees(void **state)
 	assert_int_equal(compared - before, 5000);
 }
 
+/* ----------------------------------------------------- member objects */
+
+/* jcanon_object of members against json_dumps of json_pack of the same
+ * (pack: a reference taken, NULL when json_pack refuses). */
+static void same_object(const struct jcanon_member *m, size_t n, json_t *pack, const char *what)
+{
+	char *ref = pack ? json_dumps(pack, REF_FLAGS) : NULL;
+	char *got = jcanon_object(m, n);
+
+	if ((ref || got) && (!ref || !got || strcmp(ref, got) != 0))
+		fail_msg("%s: json_pack+json_dumps %s, jcanon_object %s", what,
+			 ref ? ref : "(fails)", got ? got : "(fails)");
+	compared++;
+	free(ref);
+	free(got);
+	json_decref(pack);
+}
+
+static void test_member_objects(void **state)
+{
+	static const char *const texts[] = {
+		"KEYS", "", "F\xc3\xa9 \"1\"\n", "\\ / \x7f \x01", "\xf0\x9f\x98\x80",
+		"bad \xff", NULL,
+	};
+	json_t *patch = json_pack("{s:s, s:{s:b}, s:n, s:[i, f]}", "pub", "04\t", "lock", "x",
+				  1, "gone", "a", -3, 0.5);
+
+	(void)state;
+	for (size_t a = 0; a < IMP_ARRAY_SIZE(texts); a++) {
+		for (size_t b = 0; b < IMP_ARRAY_SIZE(texts); b++) {
+			const char *x = texts[a], *y = texts[b];
+			const struct jcanon_member st[] = {
+				{ "from", JCM_STR, .s = x },
+				{ "to", JCM_STR, .s = y },
+				{ "data", JCM_JSON_OR_NULL, .v = b % 2 ? patch : NULL },
+			};
+			const struct jcanon_member al[] = {
+				{ "counter", JCM_INT, .i = (json_int_t)a * 1000003 - 7 },
+				{ "serial", JCM_STR, .s = x },
+				{ "fixture", JCM_STR_OR_NULL, .s = y },
+				{ "from", JCM_STR, .s = "NEW" },
+				{ "quota", JCM_INT, .i = INT64_MAX - (json_int_t)b },
+			};
+			const struct jcanon_member da[] = {
+				{ "state", JCM_STR, .s = x },
+				{ "data", JCM_JSON, .v = b % 2 ? patch : NULL },
+			};
+
+			same_object(st, IMP_ARRAY_SIZE(st),
+				    json_pack("{s:s, s:s, s:O?}", "from", x, "to", y, "data",
+					      b % 2 ? patch : NULL), "state event");
+			same_object(al, IMP_ARRAY_SIZE(al),
+				    json_pack("{s:I, s:s, s:s?, s:s, s:I}", "counter",
+					      (json_int_t)a * 1000003 - 7, "serial", x, "fixture", y,
+					      "from", "NEW", "quota", INT64_MAX - (json_int_t)b),
+				    "alloc event");
+			same_object(da, IMP_ARRAY_SIZE(da),
+				    json_pack("{s:s, s:O}", "state", x, "data", b % 2 ? patch : NULL),
+				    "data event");
+		}
+	}
+	/* and when json_pack refuses, so does it: asserted, not only allowed */
+	{
+		const struct jcanon_member bad[] = { { "to", JCM_STR, .s = NULL } };
+		const struct jcanon_member utf[] = { { "to", JCM_STR, .s = "bad \xff" } };
+		const struct jcanon_member obj[] = { { "data", JCM_JSON, .v = NULL } };
+
+		assert_null(jcanon_object(bad, 1));
+		assert_null(jcanon_object(utf, 1));
+		assert_null(jcanon_object(obj, 1));
+	}
+	json_decref(patch);
+}
+
 /* ------------------------------------------------- a journal's details */
 
 /* Every detail and board data a journal run stored is json_dumps of
@@ -251,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_scalars_and_escapes),
 		cmocka_unit_test(test_key_order),
 		cmocka_unit_test(test_random_trees),
+		cmocka_unit_test(test_member_objects),
 		cmocka_unit_test(test_journal_details),
 	};
 
