@@ -199,11 +199,15 @@ static imp_err head_current(struct jnl *j)
 	int64_t dv;
 	imp_err rc;
 
+	if (j->head.ok && j->head.txn == j->txn_ends)
+		return IMP_OK; /* checked or written in this transaction */
 	rc = data_version(j, &dv);
 	if (rc)
 		return rc;
-	if (j->head.ok && dv == j->data_version)
+	if (j->head.ok && dv == j->data_version) {
+		j->head.txn = j->txn_ends;
 		return IMP_OK;
+	}
 	/* Another connection committed (the settings are then its own, never
 	 * behind), or nothing is known. */
 	j->head.ok = false;
@@ -225,6 +229,7 @@ static imp_err head_current(struct jnl *j)
 	j->head.seq = seq;
 	memcpy(j->head.hash, head, sizeof(j->head.hash));
 	j->head.ok = true;
+	j->head.txn = j->txn_ends;
 	j->data_version = dv;
 	return IMP_OK;
 }

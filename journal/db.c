@@ -1108,6 +1108,23 @@ static imp_err load_cp_state(struct jnl *j)
 	return rc;
 }
 
+/* SQLite's commit and rollback hooks on a handle's write connection:
+ * count the transactions that end (struct jnl, txn_ends). */
+static int count_commit(void *arg)
+{
+	struct jnl *j = arg;
+
+	j->txn_ends++;
+	return 0;
+}
+
+static void count_rollback(void *arg)
+{
+	struct jnl *j = arg;
+
+	j->txn_ends++;
+}
+
 static imp_err open_db(const char *path, int flags, int busy_ms, sqlite3 **out)
 {
 	sqlite3 *db = NULL;
@@ -1275,6 +1292,8 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 		rc = cache_attach(j->db);
 	if (rc)
 		goto cleanup;
+	sqlite3_commit_hook(j->db, count_commit, j);
+	sqlite3_rollback_hook(j->db, count_rollback, j);
 	if (!o->read_only) {
 		rc = set_pragma(j->db, "PRAGMA journal_mode = WAL", "wal");
 		if (rc)

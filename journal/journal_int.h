@@ -67,8 +67,13 @@ struct jnl {
 		bool flush;
 		uint64_t seq;
 		char hash[JNL_HASH_HEX_LEN + 1];
+		uint64_t txn;     /* txn_ends when it was last checked or written */
 	} head, op_head;
 	int64_t data_version;     /* PRAGMA data_version when head was read */
+	/* Transactions of db that ended (SQLite's commit and rollback hooks):
+	 * while it has not moved, the head was checked in the transaction that
+	 * is open, which no other connection can commit into. */
+	uint64_t txn_ends;
 	uint64_t cp_hint_seq;     /* last checkpoint seq this handle knows of */
 	uint32_t cp_interval;     /* cached; re-read before signing */
 	bool in_checkpoint;
