@@ -1138,7 +1138,9 @@ static imp_err open_db(const char *path, int flags, int busy_ms, sqlite3 **out)
 			return rc;
 		path = name;
 	}
-	src = sqlite3_open_v2(path, &db, flags, NULL);
+	/* A writer gathers its -wal writes (walbuf.c); NULL: the default VFS. */
+	src = sqlite3_open_v2(path, &db, flags,
+			      flags & SQLITE_OPEN_READONLY ? NULL : jwalbuf_vfs());
 	if (src != SQLITE_OK) {
 		imp_err rc = jdb_fail(db, "sqlite3_open_v2", src);
 

@@ -211,6 +211,12 @@ imp_err jdb_snapshot(struct jnl *j, const char *sql, const struct jdb_arg *args,
 /* RFC 3339 UTC with milliseconds: "2026-11-26T09:50:00.123Z". */
 void jtime_now(char out[40]);
 
+/* The name of the VFS a handle's write connection opens with (walbuf.c,
+ * registered on first use): the default VFS, with the writes of a COMMIT
+ * to the -wal gathered into one. NULL if it cannot be registered (the
+ * default VFS is used then). */
+const char *jwalbuf_vfs(void);
+
 /* SHA-256, fetched from the default provider once per process (chain.c):
  * EVP_sha256() makes every digest fetch it again, under OpenSSL's lock. */
 const EVP_MD *jsha256(void);
