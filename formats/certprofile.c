@@ -1500,12 +1500,15 @@ cleanup:
 	return rc;
 }
 
-static imp_err add_san(X509 *x, const struct fmt_certprof *p, const struct fmt_certprof_vars *v)
+/* The subjectAltName extension of the profile (*out new). */
+static imp_err san_ext(const struct fmt_certprof *p, const struct fmt_certprof_vars *v,
+		       X509_EXTENSION **out)
 {
 	static const struct fmt_certprof_vars none = { 0 };
 	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
 	imp_err rc = IMP_OK;
 
+	*out = NULL;
 	if (!gens)
 		return IMP_ERR_NOMEM;
 	for (size_t i = 0; i < p->nsan && rc == IMP_OK; i++) {
@@ -1517,10 +1520,124 @@ static imp_err add_san(X509 *x, const struct fmt_certprof *p, const struct fmt_c
 			rc = IMP_ERR_NOMEM;
 		}
 	}
-	if (rc == IMP_OK && X509_add1_ext_i2d(x, NID_subject_alt_name, gens, p->san_critical ? 1 : 0,
-					      X509V3_ADD_DEFAULT) != 1)
-		rc = IMP_ERR_CRYPTO;
+	if (rc == IMP_OK) {
+		*out = X509V3_EXT_i2d(NID_subject_alt_name, p->san_critical ? 1 : 0, gens);
+		if (!*out)
+			rc = IMP_ERR_CRYPTO;
+	}
 	sk_GENERAL_NAME_pop_free(gens, GENERAL_NAME_free);
+	return rc;
+}
+
+static imp_err add_san(X509 *x, const struct fmt_certprof *p, const struct fmt_certprof_vars *v)
+{
+	X509_EXTENSION *ext = NULL;
+	imp_err rc = san_ext(p, v, &ext);
+
+	if (rc == IMP_OK && X509_add_ext(x, ext, -1) != 1)
+		rc = IMP_ERR_CRYPTO;
+	X509_EXTENSION_free(ext);
+	return rc;
+}
+
+/*
+ * fmt_certprof_issue_der for a named-curve P-256 subject key: the same
+ * certificate as the X509 path below (its parts made by the same calls, the
+ * extensions in the same order), its TBSCertificate encoded directly
+ * (fmt_x509_tbs_der) instead of through an X509 built and re-encoded.
+ */
+static imp_err issue_direct(const struct fmt_certprof_request *req,
+			    const struct fmt_signer *signer, EVP_PKEY *issuer_pub,
+			    const uint8_t point[65], uint8_t **der, size_t *der_len)
+{
+	const struct fmt_certprof *p = req->profile;
+	X509_EXTENSION *ext[3 + 2 + 1 + 2] = { NULL };
+	X509_EXTENSION *ski = NULL, *aki = NULL, *san = NULL;
+	X509_NAME *subject = NULL;
+	ASN1_INTEGER *serial = NULL;
+	ASN1_TIME *nbt = NULL, *nat = NULL;
+	const ASN1_TIME *not_after;
+	struct fmt_x509_tbs t = { 0 };
+	uint8_t *tbs = NULL;
+	size_t tbs_len = 0, ne = 0;
+	time_t nb;
+	imp_err rc;
+
+	_Static_assert(sizeof(((struct fmt_certprof *)0)->pre) / sizeof(X509_EXTENSION *) == 3 &&
+			       sizeof(((struct fmt_certprof *)0)->post) / sizeof(X509_EXTENSION *) ==
+				       2,
+		       "ext[] holds pre, the key ids, the SAN and post");
+	rc = fmt_name_build(req->subject, req->subject_count, &subject);
+	if (rc == IMP_OK)
+		rc = fmt_x509_serial_new(req->serial, req->serial_len, p->serial_bytes, &serial);
+	if (rc != IMP_OK)
+		goto cleanup;
+	rc = IMP_ERR_CRYPTO;
+	nb = req->not_before ? req->not_before : time(NULL) - 300;
+	nbt = X509_time_adj_ex(NULL, 0, 0, &nb);
+	if (!nbt)
+		goto cleanup;
+	if (p->vkind == CP_VAL_NO_EXPIRY) {
+		/* RFC 5280 4.1.2.5: no well-defined expiration date */
+		nat = ASN1_TIME_new();
+		if (!nat || ASN1_TIME_set_string_X509(nat, "99991231235959Z") != 1)
+			goto cleanup;
+	} else {
+		nat = X509_time_adj_ex(NULL, (int)p->days, 0, &nb);
+		if (!nat)
+			goto cleanup;
+	}
+	not_after = nat;
+	if (req->issuer) {
+		/* A certificate never outlives its issuer (fmt_x509_cap_at_issuer). */
+		const ASN1_TIME *ina = X509_get0_notAfter(req->issuer);
+
+		if (ASN1_TIME_compare(nbt, ina) >= 0) {
+			IMP_ERROR("certificate: the issuer's validity ends before this one would "
+				  "begin: renew the issuing ca");
+			rc = IMP_ERR_USAGE;
+			goto cleanup;
+		}
+		if (ASN1_TIME_compare(nat, ina) > 0)
+			not_after = ina;
+	}
+	rc = fmt_x509_key_id_exts(req->subject_key, point, req->issuer, p->ski, p->aki, &ski,
+				  &aki);
+	if (rc == IMP_OK && p->nsan)
+		rc = san_ext(p, req->vars, &san);
+	if (rc != IMP_OK)
+		goto cleanup;
+	for (size_t i = 0; i < p->npre; i++)
+		ext[ne++] = p->pre[i];
+	if (ski)
+		ext[ne++] = ski;
+	if (aki)
+		ext[ne++] = aki;
+	if (san)
+		ext[ne++] = san;
+	for (size_t i = 0; i < p->npost; i++)
+		ext[ne++] = p->post[i];
+	t.serial = serial;
+	t.issuer = req->issuer ? X509_get_subject_name(req->issuer) : subject;
+	t.not_before = nbt;
+	t.not_after = not_after;
+	t.subject = subject;
+	t.point = point;
+	t.ext = ext;
+	t.n_ext = ne;
+	rc = fmt_x509_tbs_der(&t, &tbs, &tbs_len);
+	if (rc == IMP_OK)
+		rc = fmt_x509_sign_tbs(tbs, tbs_len, issuer_pub, signer, der, der_len);
+cleanup:
+	ERR_clear_error();
+	free(tbs);
+	X509_EXTENSION_free(ski);
+	X509_EXTENSION_free(aki);
+	X509_EXTENSION_free(san);
+	ASN1_TIME_free(nbt);
+	ASN1_TIME_free(nat);
+	ASN1_INTEGER_free(serial);
+	X509_NAME_free(subject);
 	return rc;
 }
 
@@ -1535,6 +1652,7 @@ static imp_err issue(const struct fmt_certprof_request *req, const struct fmt_si
 	EVP_PKEY *issuer_pub;
 	X509_NAME *subject = NULL;
 	X509 *x = NULL;
+	uint8_t point[65];
 	time_t nb;
 	imp_err rc;
 
@@ -1556,20 +1674,21 @@ static imp_err issue(const struct fmt_certprof_request *req, const struct fmt_si
 		IMP_ERROR("certificate: the signer's key is not the issuer's key");
 		return IMP_ERR_USAGE;
 	}
-	rc = fmt_name_build(req->subject, req->subject_count, &subject);
-	if (rc != IMP_OK)
-		return rc;
+	if (!out && fmt_pubkey_p256_point(req->subject_key, point))
+		return issue_direct(req, signer, issuer_pub, point, der, der_len);
 	rc = IMP_ERR_CRYPTO;
 	x = X509_new();
 	if (!x || X509_set_version(x, X509_VERSION_3) != 1)
 		goto cleanup;
-	rc = fmt_x509_set_serial(x, req->serial, req->serial_len, p->serial_bytes);
+	subject = X509_get_subject_name(x); /* x's own: filled in place */
+	rc = fmt_name_fill(subject, req->subject, req->subject_count);
+	if (rc == IMP_OK)
+		rc = fmt_x509_set_serial(x, req->serial, req->serial_len, p->serial_bytes);
 	if (rc != IMP_OK)
 		goto cleanup;
 	rc = IMP_ERR_CRYPTO;
-	if (X509_set_subject_name(x, subject) != 1 ||
-	    X509_set_issuer_name(x, req->issuer ? X509_get_subject_name(req->issuer) : subject) !=
-		    1)
+	if (X509_set_issuer_name(x, req->issuer ? X509_get_subject_name(req->issuer) : subject) !=
+	    1)
 		goto cleanup;
 	nb = req->not_before ? req->not_before : time(NULL) - 300;
 	if (!X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &nb))
@@ -1606,7 +1725,6 @@ static imp_err issue(const struct fmt_certprof_request *req, const struct fmt_si
 cleanup:
 	ERR_clear_error();
 	X509_free(x);
-	X509_NAME_free(subject);
 	return rc;
 }
 

@@ -13,21 +13,6 @@
 
 #define X5C_MAX 8u
 
-/* Concatenate a "." b into a new string. */
-static char *join_dot(const char *a, const char *b)
-{
-	size_t la = strlen(a);
-	size_t lb = strlen(b);
-	char *s = malloc(la + lb + 2);
-
-	if (!s)
-		return NULL;
-	memcpy(s, a, la);
-	s[la] = '.';
-	memcpy(s + la + 1, b, lb + 1);
-	return s;
-}
-
 static json_t *x5c_array(X509 *const *x5c, size_t count)
 {
 	json_t *arr = json_array();
@@ -55,22 +40,36 @@ static json_t *x5c_array(X509 *const *x5c, size_t count)
 	return arr;
 }
 
-imp_err fmt_jws_sign(const struct fmt_signer *s, const char *typ, const char *kid,
-		     X509 *const *x5c, size_t x5c_count,
-		     const void *payload, size_t payload_len, char **out)
+struct fmt_jws_header {
+	char *text;        /* base64url of the header JSON, then '.' */
+	size_t len;        /* of text */
+	char *typ;         /* NULL: none */
+	EVP_PKEY *pub;     /* the key the kid names (a reference), or NULL */
+	EVP_MD_CTX *md;    /* SHA-256 over text */
+};
+
+void fmt_jws_header_free(struct fmt_jws_header *h)
 {
+	if (!h)
+		return;
+	free(h->text);
+	free(h->typ);
+	EVP_PKEY_free(h->pub);
+	EVP_MD_CTX_free(h->md);
+	free(h);
+}
+
+imp_err fmt_jws_header_new(const char *typ, const char *kid, EVP_PKEY *pub, X509 *const *x5c,
+			   size_t x5c_count, struct fmt_jws_header **out)
+{
+	struct fmt_jws_header *h = NULL;
 	json_t *hdr = NULL;
 	char *hdr_s = NULL;
-	char *h64 = NULL;
-	char *p64 = NULL;
-	char *input = NULL;
-	char *s64 = NULL;
-	uint8_t raw[64];
+	char *b64 = NULL;
+	size_t n;
 	imp_err rc = IMP_ERR_NOMEM;
 
 	*out = NULL;
-	if (!s || !s->sign_digest)
-		return IMP_ERR_USAGE;
 	hdr = json_pack("{ss}", "alg", "ES256");
 	if (!hdr)
 		goto cleanup;
@@ -87,31 +86,116 @@ imp_err fmt_jws_sign(const struct fmt_signer *s, const char *typ, const char *ki
 	hdr_s = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!hdr_s)
 		goto cleanup;
-	h64 = fmt_b64url_encode(hdr_s, strlen(hdr_s));
+	b64 = fmt_b64url_encode(hdr_s, strlen(hdr_s));
+	h = calloc(1, sizeof(*h));
+	if (!b64 || !h)
+		goto cleanup;
+	n = strlen(b64);
+	h->text = malloc(n + 2);
+	if (!h->text || (typ && !(h->typ = strdup(typ))))
+		goto cleanup;
+	memcpy(h->text, b64, n);
+	h->text[n] = '.';
+	h->text[n + 1] = '\0';
+	h->len = n + 1;
+	if (pub) {
+		if (EVP_PKEY_up_ref(pub) != 1)
+			goto cleanup;
+		h->pub = pub;
+	}
+	rc = IMP_ERR_CRYPTO;
+	h->md = EVP_MD_CTX_new();
+	if (!h->md || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(h->md, h->text, h->len) != 1)
+		goto cleanup;
+	*out = h;
+	h = NULL;
+	rc = IMP_OK;
+cleanup:
+	ERR_clear_error();
+	fmt_jws_header_free(h);
+	json_decref(hdr);
+	free(hdr_s);
+	free(b64);
+	return rc;
+}
+
+const char *fmt_jws_header_typ(const struct fmt_jws_header *h)
+{
+	return h ? h->typ : NULL;
+}
+
+EVP_PKEY *fmt_jws_header_pub(const struct fmt_jws_header *h)
+{
+	return h ? h->pub : NULL;
+}
+
+imp_err fmt_jws_sign_with(const struct fmt_jws_header *h, const struct fmt_signer *s,
+			  const void *payload, size_t payload_len, char **out)
+{
+	EVP_MD_CTX *md = NULL;
+	char *p64 = NULL;
+	char *s64 = NULL;
+	char *jws;
+	uint8_t digest[32];
+	uint8_t raw[64];
+	unsigned dlen = 0;
+	size_t pn, sn;
+	imp_err rc = IMP_ERR_NOMEM;
+
+	*out = NULL;
+	if (!h || !s || !s->sign_digest)
+		return IMP_ERR_USAGE;
 	p64 = fmt_b64url_encode(payload, payload_len);
-	if (!h64 || !p64)
+	if (!p64)
 		goto cleanup;
-	input = join_dot(h64, p64);
-	if (!input)
+	pn = strlen(p64);
+	/* The signing input is HEADER.PAYLOAD: the hash goes on from the
+	 * header's. */
+	rc = IMP_ERR_CRYPTO;
+	md = EVP_MD_CTX_new();
+	if (!md || EVP_MD_CTX_copy_ex(md, h->md) != 1 || EVP_DigestUpdate(md, p64, pn) != 1 ||
+	    EVP_DigestFinal_ex(md, digest, &dlen) != 1 || dlen != sizeof(digest))
 		goto cleanup;
-	rc = fmt_signer_sign(s, input, strlen(input), raw);
+	rc = s->sign_digest(s->arg, digest, raw);
 	if (rc != IMP_OK)
 		goto cleanup;
 	rc = IMP_ERR_NOMEM;
 	s64 = fmt_b64url_encode(raw, sizeof(raw));
 	if (!s64)
 		goto cleanup;
-	*out = join_dot(input, s64);
-	if (!*out)
+	sn = strlen(s64);
+	jws = malloc(h->len + pn + 1 + sn + 1);
+	if (!jws)
 		goto cleanup;
+	memcpy(jws, h->text, h->len);
+	memcpy(jws + h->len, p64, pn);
+	jws[h->len + pn] = '.';
+	memcpy(jws + h->len + pn + 1, s64, sn + 1);
+	*out = jws;
 	rc = IMP_OK;
 cleanup:
-	json_decref(hdr);
-	free(hdr_s);
-	free(h64);
+	ERR_clear_error();
+	EVP_MD_CTX_free(md);
 	free(p64);
-	free(input);
 	free(s64);
+	return rc;
+}
+
+imp_err fmt_jws_sign(const struct fmt_signer *s, const char *typ, const char *kid,
+		     X509 *const *x5c, size_t x5c_count,
+		     const void *payload, size_t payload_len, char **out)
+{
+	struct fmt_jws_header *h = NULL;
+	imp_err rc;
+
+	*out = NULL;
+	if (!s || !s->sign_digest)
+		return IMP_ERR_USAGE;
+	rc = fmt_jws_header_new(typ, kid, NULL, x5c, x5c_count, &h);
+	if (rc == IMP_OK)
+		rc = fmt_jws_sign_with(h, s, payload, payload_len, out);
+	fmt_jws_header_free(h);
 	return rc;
 }
 
@@ -429,11 +513,19 @@ cleanup:
 json_t *fmt_jwk_from_pkey(EVP_PKEY *key)
 {
 	uint8_t point[65];
+
+	if (fmt_pubkey_to_point(key, point) != IMP_OK)
+		return NULL;
+	return fmt_jwk_from_point(point);
+}
+
+json_t *fmt_jwk_from_point(const uint8_t point[65])
+{
 	char *x;
 	char *y;
 	json_t *jwk = NULL;
 
-	if (fmt_pubkey_to_point(key, point) != IMP_OK)
+	if (point[0] != 0x04)
 		return NULL;
 	x = fmt_b64url_encode(point + 1, 32);
 	y = fmt_b64url_encode(point + 33, 32);

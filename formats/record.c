@@ -87,7 +87,9 @@ static int nonempty(const char *s)
 	return s && s[0];
 }
 
-static imp_err record_check_input(const struct fmt_record *r)
+/* Checks the input; for device and hsm modes point receives the public
+ * key's point (read once: it is also the record's JWK). */
+static imp_err record_check_input(const struct fmt_record *r, uint8_t point[65])
 {
 	if (!nonempty(r->serial) || !r->chip_uid || r->chip_uid_len == 0 ||
 	    r->chip_uid_len > RECORD_UID_MAX || !nonempty(r->sku) ||
@@ -119,13 +121,16 @@ static imp_err record_check_input(const struct fmt_record *r)
 			  fmt_key_mode_name(r->key_mode));
 		return IMP_ERR_USAGE;
 	}
+	if (fmt_pubkey_to_point(r->public_key, point) != IMP_OK) {
+		IMP_ERROR("record: the public key is not an EC P-256 key");
+		return IMP_ERR_USAGE;
+	}
 	if (r->device_certificate_der) {
-		uint8_t point[65], have[65];
+		uint8_t certified[65];
 
 		if (fmt_cert_der_point(r->device_certificate_der, r->device_certificate_der_len,
-				       point) != IMP_OK ||
-		    fmt_pubkey_to_point(r->public_key, have) != IMP_OK ||
-		    memcmp(point, have, sizeof(point)) != 0) {
+				       certified) != IMP_OK ||
+		    memcmp(point, certified, sizeof(certified)) != 0) {
 			IMP_ERROR("record: the device certificate does not certify the public key");
 			return IMP_ERR_USAGE;
 		}
@@ -196,11 +201,12 @@ imp_err fmt_record_build(const struct fmt_record *r, json_t **out)
 	json_t *jr = NULL;
 	char id[65];
 	char now[32];
+	uint8_t point[65];
 	const char *issued;
 	imp_err rc;
 
 	*out = NULL;
-	rc = record_check_input(r);
+	rc = record_check_input(r, point);
 	if (rc != IMP_OK)
 		return rc;
 	if (!r->record_id) {
@@ -232,7 +238,7 @@ imp_err fmt_record_build(const struct fmt_record *r, json_t **out)
 		if (cert_members(r, &b64, digest) != IMP_OK)
 			goto cleanup;
 		if (set(o, "device_certificate", b64) ||
-		    set(o, "public_key", fmt_jwk_from_pkey(r->public_key)) ||
+		    set(o, "public_key", fmt_jwk_from_point(point)) ||
 		    set(o, "device_certificate_sha256", hex_string(digest, 32)))
 			goto cleanup;
 	}
@@ -315,31 +321,70 @@ imp_err fmt_record_canonical(const json_t *obj, char **out, size_t *n)
 	return IMP_OK;
 }
 
-imp_err fmt_record_sign(const json_t *obj, const struct fmt_signer *s, X509 *const *x5c,
-			size_t x5c_count, char **jws)
+static const char *record_typ(const char *type)
 {
-	const char *type = json_string_value(json_object_get(obj, "type"));
-	const char *typ;
+	if (type && strcmp(type, "identity") == 0)
+		return FMT_RECORD_TYP;
+	if (type && strcmp(type, "revocation") == 0)
+		return FMT_REVOCATION_TYP;
+	return NULL;
+}
+
+imp_err fmt_record_header_new(EVP_PKEY *signer_pub, const char *type, X509 *const *x5c,
+			      size_t x5c_count, struct fmt_jws_header **out)
+{
+	const char *typ = record_typ(type);
 	char kid[44];
+	imp_err rc;
+
+	*out = NULL;
+	if (!typ || !signer_pub)
+		return IMP_ERR_USAGE;
+	rc = fmt_jwk_thumbprint(signer_pub, kid);
+	if (rc != IMP_OK)
+		return rc;
+	return fmt_jws_header_new(typ, kid, signer_pub, x5c, x5c_count, out);
+}
+
+imp_err fmt_record_sign_with(const json_t *obj, const struct fmt_jws_header *h,
+			     const struct fmt_signer *s, char **jws)
+{
+	const char *typ = record_typ(json_string_value(json_object_get(obj, "type")));
+	EVP_PKEY *pub = fmt_jws_header_pub(h);
 	char *payload = NULL;
 	size_t n = 0;
 	imp_err rc;
 
 	*jws = NULL;
-	if (type && strcmp(type, "identity") == 0)
-		typ = FMT_RECORD_TYP;
-	else if (type && strcmp(type, "revocation") == 0)
-		typ = FMT_REVOCATION_TYP;
-	else
+	if (!typ || !s || !fmt_jws_header_typ(h) || strcmp(typ, fmt_jws_header_typ(h)) != 0)
 		return IMP_ERR_USAGE;
-	rc = fmt_jwk_thumbprint(s->pub, kid);
-	if (rc != IMP_OK)
-		return rc;
+	/* The header's kid names the signer's key: no other key signs under it. */
+	if (!pub || (pub != s->pub && !fmt_pubkey_equal(pub, s->pub))) {
+		IMP_ERROR("record: the signer's key is not the one the record header names");
+		return IMP_ERR_USAGE;
+	}
 	rc = fmt_record_canonical(obj, &payload, &n);
 	if (rc != IMP_OK)
 		return rc;
-	rc = fmt_jws_sign(s, typ, kid, x5c, x5c_count, payload, n, jws);
+	rc = fmt_jws_sign_with(h, s, payload, n, jws);
 	free(payload);
+	return rc;
+}
+
+imp_err fmt_record_sign(const json_t *obj, const struct fmt_signer *s, X509 *const *x5c,
+			size_t x5c_count, char **jws)
+{
+	struct fmt_jws_header *h = NULL;
+	imp_err rc;
+
+	*jws = NULL;
+	if (!s)
+		return IMP_ERR_USAGE;
+	rc = fmt_record_header_new(s->pub, json_string_value(json_object_get(obj, "type")), x5c,
+				   x5c_count, &h);
+	if (rc == IMP_OK)
+		rc = fmt_record_sign_with(obj, h, s, jws);
+	fmt_jws_header_free(h);
 	return rc;
 }
 

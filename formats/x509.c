@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,7 +7,6 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -54,37 +54,52 @@ int fmt_pubkey_equal(EVP_PKEY *a, EVP_PKEY *b)
 	return EVP_PKEY_eq(a, b) == 1;
 }
 
+/*
+ * The P-256 domain parameters as a key without a public point, made once:
+ * every key from a point is a copy of it with the point set. Building a key
+ * from OSSL_PARAMs makes a new EC_GROUP each time (its Montgomery
+ * constants, 0.14 M instructions of the 0.21 M a key cost); a copy shares
+ * the group's precomputation and costs 0.05 M.
+ */
+static EVP_PKEY *p256_params;
+static pthread_once_t p256_params_once = PTHREAD_ONCE_INIT;
+
+static void p256_params_make(void)
+{
+	OSSL_PARAM params[2];
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+						     (char *)"prime256v1", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &p256_params, EVP_PKEY_KEY_PARAMETERS, params) != 1) {
+		EVP_PKEY_free(p256_params);
+		p256_params = NULL; /* every key from a point then fails: IMP_ERR_CRYPTO */
+	}
+	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
+}
+
 imp_err fmt_pubkey_from_point(const uint8_t point[65], EVP_PKEY **out)
 {
-	OSSL_PARAM_BLD *bld = NULL;
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
 	EVP_PKEY *key = NULL;
 	imp_err rc = IMP_ERR_CRYPTO;
 
 	*out = NULL;
 	if (point[0] != 0x04)
 		return IMP_ERR_CRYPTO;
-	bld = OSSL_PARAM_BLD_new();
-	if (!bld)
+	if (pthread_once(&p256_params_once, p256_params_make) != 0 || !p256_params)
+		return IMP_ERR_CRYPTO;
+	key = EVP_PKEY_dup(p256_params);
+	if (!key)
 		goto cleanup;
-	if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
-	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 65))
-		goto cleanup;
-	params = OSSL_PARAM_BLD_to_param(bld);
-	if (!params)
-		goto cleanup;
-	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-	if (!ctx)
-		goto cleanup;
-	if (EVP_PKEY_fromdata_init(ctx) != 1)
-		goto cleanup;
-	/* fromdata decodes the point with EC_POINT_oct2point, which refuses
+	/* The point is decoded with EC_POINT_oct2point, which refuses
 	 * coordinates outside the field and a point off the curve; for P-256
 	 * (cofactor 1, and 0x04 || X || Y cannot be the point at infinity)
 	 * that is all EVP_PKEY_public_check adds, at the price of a scalar
 	 * multiplication (0.65 M instructions) per key. */
-	if (EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
+	if (EVP_PKEY_set1_encoded_public_key(key, point, 65) != 1)
 		goto cleanup;
 	*out = key;
 	key = NULL;
@@ -92,9 +107,6 @@ imp_err fmt_pubkey_from_point(const uint8_t point[65], EVP_PKEY **out)
 cleanup:
 	ERR_clear_error();
 	EVP_PKEY_free(key);
-	EVP_PKEY_CTX_free(ctx);
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
 	return rc;
 }
 
@@ -164,20 +176,13 @@ cleanup:
 	return rc;
 }
 
-imp_err fmt_name_build(const struct fmt_name_entry *entries, size_t n, X509_NAME **out)
+imp_err fmt_name_fill(X509_NAME *name, const struct fmt_name_entry *entries, size_t n)
 {
-	X509_NAME *name;
-
-	*out = NULL;
-	name = X509_NAME_new();
-	if (!name)
-		return IMP_ERR_NOMEM;
 	for (size_t i = 0; i < n; i++) {
 		int nid;
 
 		if (!entries[i].attr || !entries[i].value || !entries[i].value[0]) {
 			IMP_ERROR("name attribute %zu: empty", i);
-			X509_NAME_free(name);
 			return IMP_ERR_USAGE;
 		}
 		nid = OBJ_txt2nid(entries[i].attr);
@@ -193,16 +198,31 @@ imp_err fmt_name_build(const struct fmt_name_entry *entries, size_t n, X509_NAME
 				continue;
 			ERR_clear_error();
 			IMP_ERROR("name attribute \"%s\": unknown", entries[i].attr);
-			X509_NAME_free(name);
 			return IMP_ERR_USAGE;
 		}
 		if (X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8,
 					       (const unsigned char *)entries[i].value, -1, -1,
 					       0) != 1) {
 			log_ossl(entries[i].attr);
-			X509_NAME_free(name);
 			return IMP_ERR_USAGE;
 		}
+	}
+	return IMP_OK;
+}
+
+imp_err fmt_name_build(const struct fmt_name_entry *entries, size_t n, X509_NAME **out)
+{
+	X509_NAME *name;
+	imp_err rc;
+
+	*out = NULL;
+	name = X509_NAME_new();
+	if (!name)
+		return IMP_ERR_NOMEM;
+	rc = fmt_name_fill(name, entries, n);
+	if (rc != IMP_OK) {
+		X509_NAME_free(name);
+		return rc;
 	}
 	*out = name;
 	return IMP_OK;
@@ -259,8 +279,9 @@ static imp_err add_conf_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value
 	return ok == 1 ? IMP_OK : IMP_ERR_CRYPTO;
 }
 
-imp_err fmt_x509_add_key_ids(X509 *x, EVP_PKEY *subject_key, X509 *issuer, bool want_ski,
-			      bool want_aki)
+imp_err fmt_x509_key_id_exts(EVP_PKEY *subject_key, const uint8_t *point, X509 *issuer,
+			     bool want_ski, bool want_aki, X509_EXTENSION **ski_ext,
+			     X509_EXTENSION **aki_ext)
 {
 	uint8_t ski[20];
 	uint8_t aki[20];
@@ -270,7 +291,12 @@ imp_err fmt_x509_add_key_ids(X509 *x, EVP_PKEY *subject_key, X509 *issuer, bool 
 	AUTHORITY_KEYID *akid = NULL;
 	imp_err rc;
 
-	rc = fmt_pubkey_ski(subject_key, ski);
+	*ski_ext = NULL;
+	*aki_ext = NULL;
+	if (point)
+		rc = SHA1(point, 65, ski) ? IMP_OK : IMP_ERR_CRYPTO; /* as fmt_pubkey_ski */
+	else
+		rc = fmt_pubkey_ski(subject_key, ski);
 	if (rc != IMP_OK)
 		return rc;
 	if (issuer) {
@@ -288,28 +314,53 @@ imp_err fmt_x509_add_key_ids(X509 *x, EVP_PKEY *subject_key, X509 *issuer, bool 
 		memcpy(aki, ski, sizeof(aki));
 	}
 	rc = IMP_ERR_CRYPTO;
-	os = ASN1_OCTET_STRING_new();
-	if (!os || ASN1_OCTET_STRING_set(os, ski, sizeof(ski)) != 1)
-		goto cleanup;
-	if (want_ski &&
-	    X509_add1_ext_i2d(x, NID_subject_key_identifier, os, 0, X509V3_ADD_DEFAULT) != 1)
-		goto cleanup;
-	if (!want_aki) {
-		rc = IMP_OK;
-		goto cleanup;
+	if (want_ski) {
+		os = ASN1_OCTET_STRING_new();
+		if (!os || ASN1_OCTET_STRING_set(os, ski, sizeof(ski)) != 1)
+			goto cleanup;
+		*ski_ext = X509V3_EXT_i2d(NID_subject_key_identifier, 0, os);
+		if (!*ski_ext)
+			goto cleanup;
 	}
-	akid = AUTHORITY_KEYID_new();
-	if (!akid)
-		goto cleanup;
-	akid->keyid = ASN1_OCTET_STRING_new();
-	if (!akid->keyid || ASN1_OCTET_STRING_set(akid->keyid, aki_p, aki_len) != 1)
-		goto cleanup;
-	if (X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT) != 1)
-		goto cleanup;
+	if (want_aki) {
+		akid = AUTHORITY_KEYID_new();
+		if (!akid)
+			goto cleanup;
+		akid->keyid = ASN1_OCTET_STRING_new();
+		if (!akid->keyid || ASN1_OCTET_STRING_set(akid->keyid, aki_p, aki_len) != 1)
+			goto cleanup;
+		*aki_ext = X509V3_EXT_i2d(NID_authority_key_identifier, 0, akid);
+		if (!*aki_ext)
+			goto cleanup;
+	}
 	rc = IMP_OK;
 cleanup:
+	if (rc != IMP_OK) {
+		X509_EXTENSION_free(*ski_ext);
+		X509_EXTENSION_free(*aki_ext);
+		*ski_ext = NULL;
+		*aki_ext = NULL;
+	}
 	ASN1_OCTET_STRING_free(os);
 	AUTHORITY_KEYID_free(akid);
+	return rc;
+}
+
+imp_err fmt_x509_add_key_ids(X509 *x, EVP_PKEY *subject_key, X509 *issuer, bool want_ski,
+			      bool want_aki)
+{
+	X509_EXTENSION *ski = NULL, *aki = NULL;
+	imp_err rc = fmt_x509_key_id_exts(subject_key, NULL, issuer, want_ski, want_aki, &ski,
+					  &aki);
+
+	/* X509_add_ext copies: as X509_add1_ext_i2d with X509V3_ADD_DEFAULT,
+	 * minus its search for one already there (none is). */
+	if (rc == IMP_OK && ski && X509_add_ext(x, ski, -1) != 1)
+		rc = IMP_ERR_CRYPTO;
+	if (rc == IMP_OK && aki && X509_add_ext(x, aki, -1) != 1)
+		rc = IMP_ERR_CRYPTO;
+	X509_EXTENSION_free(ski);
+	X509_EXTENSION_free(aki);
 	return rc;
 }
 
@@ -332,13 +383,15 @@ imp_err fmt_x509_set_pubkey(X509 *x, EVP_PKEY *key)
 	return IMP_OK;
 }
 
-imp_err fmt_x509_set_serial(X509 *x, const uint8_t *serial, size_t len, size_t random_len)
+imp_err fmt_x509_serial_new(const uint8_t *serial, size_t len, size_t random_len,
+			    ASN1_INTEGER **out)
 {
 	uint8_t rnd[20];
 	BIGNUM *bn = NULL;
 	ASN1_INTEGER *ai = NULL;
 	imp_err rc = IMP_ERR_CRYPTO;
 
+	*out = NULL;
 	if (serial) {
 		if (len < 1 || len > 20) {
 			IMP_ERROR("certificate serial: expected 1..20 bytes, got %zu", len);
@@ -370,11 +423,20 @@ imp_err fmt_x509_set_serial(X509 *x, const uint8_t *serial, size_t len, size_t r
 	ai = BN_to_ASN1_INTEGER(bn, NULL);
 	if (!ai)
 		goto cleanup;
-	if (X509_set_serialNumber(x, ai) != 1)
-		goto cleanup;
+	*out = ai;
 	rc = IMP_OK;
 cleanup:
 	BN_free(bn);
+	return rc;
+}
+
+imp_err fmt_x509_set_serial(X509 *x, const uint8_t *serial, size_t len, size_t random_len)
+{
+	ASN1_INTEGER *ai = NULL;
+	imp_err rc = fmt_x509_serial_new(serial, len, random_len, &ai);
+
+	if (rc == IMP_OK && X509_set_serialNumber(x, ai) != 1)
+		rc = IMP_ERR_CRYPTO;
 	ASN1_INTEGER_free(ai);
 	return rc;
 }
@@ -509,20 +571,43 @@ cleanup:
 	return rc;
 }
 
+/* ecdsa-with-SHA256 without parameters (RFC 5758 3.2), as DER. */
+static const uint8_t ecdsa_sha256_alg[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48,
+					    0xce, 0x3d, 0x04, 0x03, 0x02 };
+
+imp_err fmt_x509_sign_tbs(const uint8_t *tbs, size_t tbs_len, EVP_PKEY *issuer_pub,
+			  const struct fmt_signer *signer, uint8_t **der, size_t *der_len)
+{
+	uint8_t digest[32];
+	uint8_t raw[FMT_ECDSA_RAW_LEN];
+	uint8_t sig[FMT_ECDSA_DER_MAX];
+	size_t sig_len = 0;
+	imp_err rc;
+
+	*der = NULL;
+	*der_len = 0;
+	if (!SHA256(tbs, tbs_len, digest))
+		return IMP_ERR_CRYPTO;
+	rc = signer->sign_digest(signer->arg, digest, raw);
+	if (rc != IMP_OK) {
+		IMP_ERROR("certificate: the signer failed (%s)", imp_err_name(rc));
+		return rc;
+	}
+	rc = fmt_ecdsa_raw_to_der(raw, sig, sizeof(sig), &sig_len);
+	if (rc == IMP_OK)
+		rc = verify_digest(issuer_pub, digest, sig, sig_len);
+	if (rc == IMP_OK)
+		rc = assemble(tbs, tbs_len, ecdsa_sha256_alg, sizeof(ecdsa_sha256_alg), sig,
+			      sig_len, der, der_len);
+	return rc;
+}
+
 imp_err fmt_x509_finish_der(X509 *x, EVP_PKEY *issuer_pub, const struct fmt_signer *signer,
 			    uint8_t **der, size_t *der_len)
 {
 	const X509_ALGOR *alg = NULL;
 	uint8_t *tbs = NULL;
-	uint8_t *algder = NULL;
-	uint8_t *certder = NULL;
-	size_t certder_len = 0;
-	uint8_t digest[32];
-	uint8_t raw[FMT_ECDSA_RAW_LEN];
-	uint8_t sig[FMT_ECDSA_DER_MAX];
-	size_t sig_len = 0;
 	int tbs_len;
-	int alg_len;
 	imp_err rc = IMP_ERR_CRYPTO;
 
 	*der = NULL;
@@ -537,34 +622,120 @@ imp_err fmt_x509_finish_der(X509 *x, EVP_PKEY *issuer_pub, const struct fmt_sign
 	tbs_len = i2d_re_X509_tbs(x, &tbs);
 	if (tbs_len <= 0)
 		goto cleanup;
-	alg_len = i2d_X509_ALGOR(alg, &algder);
-	if (alg_len <= 0)
-		goto cleanup;
-	if (!SHA256(tbs, (size_t)tbs_len, digest))
-		goto cleanup;
-	rc = signer->sign_digest(signer->arg, digest, raw);
-	if (rc != IMP_OK) {
-		IMP_ERROR("certificate: the signer failed (%s)", imp_err_name(rc));
-		goto cleanup;
-	}
-	rc = fmt_ecdsa_raw_to_der(raw, sig, sizeof(sig), &sig_len);
-	if (rc != IMP_OK)
-		goto cleanup;
-	rc = verify_digest(issuer_pub, digest, sig, sig_len);
-	if (rc != IMP_OK)
-		goto cleanup;
-	rc = assemble(tbs, (size_t)tbs_len, algder, (size_t)alg_len, sig, sig_len, &certder,
-		      &certder_len);
-	if (rc != IMP_OK)
-		goto cleanup;
-	*der = certder;
-	*der_len = certder_len;
-	certder = NULL;
+	rc = fmt_x509_sign_tbs(tbs, (size_t)tbs_len, issuer_pub, signer, der, der_len);
 cleanup:
 	OPENSSL_free(tbs);
-	OPENSSL_free(algder);
-	free(certder);
 	return rc;
+}
+
+/* A growing DER buffer; ok false once anything failed. */
+struct dbuf {
+	uint8_t *p;
+	size_t n, cap;
+	bool ok;
+};
+
+static void db_put(struct dbuf *b, const void *src, size_t n)
+{
+	if (!b->ok)
+		return;
+	if (b->cap - b->n < n) {
+		size_t cap = b->cap ? b->cap : 1024;
+		uint8_t *np;
+
+		while (cap - b->n < n)
+			cap *= 2;
+		np = realloc(b->p, cap);
+		if (!np) {
+			b->ok = false;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, src, n);
+	b->n += n;
+}
+
+/* One object's DER, as its i2d function returned it (len <= 0: failure)
+ * into *enc, which is freed. */
+static void db_i2d(struct dbuf *b, int len, uint8_t **enc)
+{
+	if (len <= 0)
+		b->ok = false;
+	else
+		db_put(b, *enc, (size_t)len);
+	OPENSSL_free(*enc);
+	*enc = NULL;
+}
+
+/* Tag and length in front of the last `body` bytes of b. */
+static void db_wrap(struct dbuf *b, uint8_t tag, size_t body)
+{
+	uint8_t hdr[6];
+	size_t hl;
+
+	if (!b->ok)
+		return;
+	hdr[0] = tag;
+	hl = 1 + der_put_len(hdr + 1, body);
+	db_put(b, hdr, hl); /* grows the buffer first; then moved in place */
+	if (!b->ok)
+		return;
+	memmove(b->p + b->n - hl - body + hl, b->p + b->n - hl - body, body);
+	memcpy(b->p + b->n - hl - body, hdr, hl);
+}
+
+imp_err fmt_x509_tbs_der(const struct fmt_x509_tbs *t, uint8_t **tbs, size_t *tbs_len)
+{
+	/* [0] EXPLICIT version v3 (2) */
+	static const uint8_t version3[] = { 0xa0, 0x03, 0x02, 0x01, 0x02 };
+	/* SubjectPublicKeyInfo { id-ecPublicKey, prime256v1 } BIT STRING, up to
+	 * the point (RFC 5480) */
+	static const uint8_t spki_p256[] = { 0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86,
+					     0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+					     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03,
+					     0x42, 0x00 };
+	struct dbuf b = { .ok = true };
+	uint8_t *enc = NULL;
+	size_t mark;
+
+	*tbs = NULL;
+	*tbs_len = 0;
+	if (t->point[0] != 0x04)
+		return IMP_ERR_USAGE;
+	db_put(&b, version3, sizeof(version3));
+	db_i2d(&b, i2d_ASN1_INTEGER(t->serial, &enc), &enc);
+	db_put(&b, ecdsa_sha256_alg, sizeof(ecdsa_sha256_alg));
+	db_i2d(&b, i2d_X509_NAME(t->issuer, &enc), &enc);
+	mark = b.n;
+	db_i2d(&b, i2d_ASN1_TIME(t->not_before, &enc), &enc);
+	db_i2d(&b, i2d_ASN1_TIME(t->not_after, &enc), &enc);
+	db_wrap(&b, 0x30, b.n - mark);
+	db_i2d(&b, i2d_X509_NAME(t->subject, &enc), &enc);
+	db_put(&b, spki_p256, sizeof(spki_p256));
+	db_put(&b, t->point, 65);
+	if (t->n_ext) {
+		mark = b.n;
+		for (size_t i = 0; i < t->n_ext; i++)
+			db_i2d(&b, i2d_X509_EXTENSION(t->ext[i], &enc), &enc);
+		db_wrap(&b, 0x30, b.n - mark);
+		db_wrap(&b, 0xa3, b.n - mark);
+	}
+	db_wrap(&b, 0x30, b.n);
+	if (!b.ok) {
+		ERR_clear_error();
+		free(b.p);
+		return IMP_ERR_CRYPTO;
+	}
+	*tbs = b.p;
+	*tbs_len = b.n;
+	return IMP_OK;
+}
+
+int fmt_pubkey_p256_point(EVP_PKEY *key, uint8_t point[65])
+{
+	return p256_named_point(key, point);
 }
 
 imp_err fmt_x509_finish(X509 *x, EVP_PKEY *issuer_pub, const struct fmt_signer *signer,

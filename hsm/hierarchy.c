@@ -458,10 +458,46 @@ static json_t *modes_json(struct hsm *h, struct hsm_session *s)
 	return j;
 }
 
+/* The roles whose keys sign at every board. */
+static const enum hsm_org_role per_board[] = { HSM_ORG_DEVICE_CA, HSM_ORG_RECORD };
+
+static imp_err session_copy(struct hsm_session *s, hsm_obj *key, hsm_obj *token_key)
+{
+	hsm_obj copy;
+	imp_err rc = hsm_key_session_copy(s, *key, &copy);
+
+	if (rc == IMP_ERR_UNSUPPORTED)
+		return IMP_OK;
+	if (rc != IMP_OK)
+		return rc;
+	*token_key = *key;
+	*key = copy;
+	return IMP_OK;
+}
+
+imp_err hsm_org_session_keys(struct hsm_session *s, struct hsm_org *org)
+{
+	imp_err rc = IMP_OK;
+
+	if (org->copies)
+		return org->copies == s ? IMP_OK : IMP_ERR_INTERNAL;
+	org->copies = s;
+	for (size_t i = 0; i < IMP_ARRAY_SIZE(per_board) && rc == IMP_OK; i++)
+		rc = session_copy(s, &org->key[per_board[i]], &org->token_key[per_board[i]]);
+	if (rc == IMP_OK && org->psk_master != HSM_OBJ_NONE)
+		rc = session_copy(s, &org->psk_master, &org->token_psk_master);
+	return rc;
+}
+
 void hsm_org_release(struct hsm_org *org)
 {
-	for (int r = 0; r < HSM_ORG_ROLE_COUNT; r++)
+	for (int r = 0; r < HSM_ORG_ROLE_COUNT; r++) {
+		if (org->copies && org->token_key[r] != HSM_OBJ_NONE)
+			(void)hsm_destroy(org->copies, org->key[r]);
 		X509_free(org->cert[r]);
+	}
+	if (org->copies && org->token_psk_master != HSM_OBJ_NONE)
+		(void)hsm_destroy(org->copies, org->psk_master);
 	memset(org, 0, sizeof(*org));
 }
 

@@ -340,3 +340,61 @@ imp_err hsm_object_value(struct hsm_session *s, hsm_obj o, uint8_t **out, size_t
 	*n = a.ulValueLen;
 	return IMP_OK;
 }
+
+/* A copy may raise CKA_SENSITIVE and lower CKA_EXTRACTABLE, never the
+ * reverse (PKCS#11 3.0, 4.1.3 and 4.4): anything else is a token bug. */
+static bool copy_as_guarded(const struct hsm_obj_info *src, const struct hsm_obj_info *cp)
+{
+	return !cp->token && cp->cls == src->cls && cp->private_ == src->private_ &&
+	       (cp->sensitive || !src->sensitive) && (!cp->extractable || src->extractable) &&
+	       cp->sign == src->sign && cp->derive == src->derive;
+}
+
+imp_err hsm_key_session_copy(struct hsm_session *s, hsm_obj key, hsm_obj *copy)
+{
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE t[] = { { CKA_TOKEN, &no, sizeof(no) } };
+	struct hsm_obj_info src, cp;
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+	imp_err rc;
+
+	*copy = HSM_OBJ_NONE;
+	if (!s->fl->C_CopyObject)
+		return IMP_ERR_UNSUPPORTED;
+	hsm_p11_quiet(true);
+	rc = hsm_object_info(s, key, &src);
+	hsm_p11_quiet(false);
+	if (rc != IMP_OK) {
+		IMP_DEBUG("token \"%s\": no attributes of the key to copy (%s): signing with "
+			  "the token object", s->h ? s->h->token_label : "?", imp_err_name(rc));
+		return IMP_ERR_UNSUPPORTED;
+	}
+	if (!src.token || (src.cls != HSM_CLASS_PRIVATE_KEY && src.cls != HSM_CLASS_SECRET_KEY)) {
+		IMP_ERROR("only a token key is copied into a session");
+		return IMP_ERR_USAGE;
+	}
+	/* A refusal is an answer (CKA_COPYABLE false, or no C_CopyObject):
+	 * the caller goes on with the token object. */
+	hsm_p11_quiet(true);
+	rc = P11(s->fl, C_CopyObject, s->sh, key, t, IMP_ARRAY_SIZE(t), &h);
+	if (rc == IMP_OK)
+		rc = hsm_object_info(s, h, &cp);
+	hsm_p11_quiet(false);
+	if (rc != IMP_OK) {
+		IMP_DEBUG("token \"%s\" keeps '%s' to itself (%s): signing with the token object",
+			  s->h ? s->h->token_label : "?", src.label, imp_err_name(rc));
+		if (h != CK_INVALID_HANDLE)
+			(void)hsm_destroy(s, h);
+		return IMP_ERR_UNSUPPORTED;
+	}
+	if (!copy_as_guarded(&src, &cp)) {
+		IMP_WARN("token \"%s\" copied '%s' with weaker attributes (sensitive %d->%d, "
+			 "extractable %d->%d): the copy is destroyed, the token object used",
+			 s->h ? s->h->token_label : "?", src.label, src.sensitive, cp.sensitive,
+			 src.extractable, cp.extractable);
+		(void)hsm_destroy(s, h);
+		return IMP_ERR_UNSUPPORTED;
+	}
+	*copy = h;
+	return IMP_OK;
+}

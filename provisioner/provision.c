@@ -940,7 +940,10 @@ static imp_err step_record(struct job *j, json_t *add)
 	chain[1] = st->org.cert[HSM_ORG_ROOT];
 	hsm_signer_init(&ks, j->s, st->org.key[HSM_ORG_RECORD],
 			X509_get0_pubkey(st->org.cert[HSM_ORG_RECORD]), &signer);
-	rc = fmt_record_sign(obj, &signer, chain, 2, &jws);
+	if (st->record_header)
+		rc = fmt_record_sign_with(obj, st->record_header, &signer, &jws);
+	else
+		rc = fmt_record_sign(obj, &signer, chain, 2, &jws);
 	if (rc == IMP_OK)
 		rc = jnl_record_done(st->journal, j->uid,
 					      json_string_value(json_object_get(obj, "record_id")),

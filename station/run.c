@@ -12,6 +12,8 @@
 
 #include <openssl/evp.h>
 
+#include "formats/jws.h"
+#include "formats/record.h"
 #include "formats/serial.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
@@ -176,6 +178,17 @@ static imp_err open_hsm(struct station_ctx *ctx, struct st_run *l, struct jnl_op
 	return IMP_OK;
 }
 
+/* The header of every identity record this run signs (step_record's chain). */
+static imp_err record_header(struct st_run *l)
+{
+	X509 *chain[2] = { l->station.org.cert[HSM_ORG_RECORD], l->station.org.cert[HSM_ORG_ROOT] };
+
+	if (l->station.record_header)
+		return IMP_OK;
+	return fmt_record_header_new(X509_get0_pubkey(chain[0]), "identity", chain, 2,
+				     &l->station.record_header);
+}
+
 /* The HSM keeps the signed head and the counter at the last checkpoint. */
 void st_anchor_update(struct st_run *l)
 {
@@ -312,6 +325,10 @@ imp_err st_run_open(struct station_ctx *ctx, struct st_run *l, unsigned need)
 					   : hsm_org_ready(l->hsm, &l->station.org,
 							   st_hsm_mode(l->cfg.key_mode));
 		if (rc == IMP_OK)
+			rc = hsm_org_session_keys(l->journal_session, &l->station.org);
+		if (rc == IMP_OK)
+			rc = record_header(l);
+		if (rc == IMP_OK)
 			rc = board_profile_load(l->cfg.target, ctx->data_dir, &l->profile);
 		if (rc == IMP_OK) {
 			l->station.profile = l->profile;
@@ -340,6 +357,7 @@ void st_run_close(struct st_run *l)
 	 * checkpoint that covers the head. */
 	st_run_checkpoint(l);
 	jnl_close(l->journal);
+	fmt_jws_header_free(l->station.record_header);
 	hsm_org_release(&l->station.org);
 	hsm_session_close(l->journal_session);
 	hsm_close(l->hsm);

@@ -31,6 +31,27 @@ imp_err fmt_jws_sign(const struct fmt_signer *s, const char *typ, const char *ki
 		     X509 *const *x5c, size_t x5c_count,
 		     const void *payload, size_t payload_len, char **out);
 
+/*
+ * The protected header of many signatures (same typ, kid and x5c: a run's
+ * records) made once: its base64url text and the SHA-256 state over it, so
+ * that each signature encodes and hashes only its payload. pub (may be
+ * NULL) is the key whose kid the header names, kept (a reference) for
+ * fmt_jws_header_pub. The output of fmt_jws_sign_with is byte for byte
+ * that of fmt_jws_sign with the same arguments, which is built on it.
+ * Read-only once made: threads may sign with one header at once.
+ */
+struct fmt_jws_header;
+imp_err fmt_jws_header_new(const char *typ, const char *kid, EVP_PKEY *pub,
+			   X509 *const *x5c, size_t x5c_count,
+			   struct fmt_jws_header **out);
+void fmt_jws_header_free(struct fmt_jws_header *h);
+/* The header's typ (NULL: none) and key (NULL: none given); borrowed. */
+const char *fmt_jws_header_typ(const struct fmt_jws_header *h);
+EVP_PKEY *fmt_jws_header_pub(const struct fmt_jws_header *h);
+/* Sign payload with s under header h; *out as for fmt_jws_sign. */
+imp_err fmt_jws_sign_with(const struct fmt_jws_header *h, const struct fmt_signer *s,
+			  const void *payload, size_t payload_len, char **out);
+
 /* Longest compact JWS taken at all (longer input is refused before decoding). */
 #define FMT_JWS_MAX_LEN (4u << 20)
 
@@ -101,6 +122,8 @@ imp_err fmt_jws_verify_x5c(const char *compact, X509_STORE *trust, unsigned requ
  * Returns a new reference, or NULL if key is not P-256 or out of memory.
  */
 json_t *fmt_jwk_from_pkey(EVP_PKEY *key);
+/* The same of an uncompressed P-256 point 04||X||Y (NULL if it is not one). */
+json_t *fmt_jwk_from_point(const uint8_t point[65]);
 
 /*
  * Public key from a JWK object; strict: kty "EC", crv "P-256", x and y

@@ -20,6 +20,8 @@
 #include "imprint/err.h"
 #include "formats/signer.h"
 
+struct fmt_jws_header; /* formats/jws.h */
+
 #define FMT_RECORD_VERSION 1 /* persisted: "record_version" */
 #define FMT_RECORD_TYP "imprint-record+jws"         /* persisted: JWS "typ" */
 #define FMT_REVOCATION_TYP "imprint-revocation+jws" /* persisted: JWS "typ" */
@@ -110,6 +112,20 @@ imp_err fmt_record_canonical(const json_t *obj, char **out, size_t *n);
  */
 imp_err fmt_record_sign(const json_t *obj, const struct fmt_signer *s,
 			X509 *const *x5c, size_t x5c_count, char **jws);
+
+/*
+ * The same in two halves, for many records of one signer (a run): the JWS
+ * header of records of `type` ("identity" or "revocation") signed by the
+ * key signer_pub with chain x5c, made once (fmt_jws_header_free), and then
+ * each record signed under it, with the same output as fmt_record_sign.
+ * IMP_ERR_USAGE if the record's type is not the header's or s->pub is not
+ * signer_pub.
+ */
+imp_err fmt_record_header_new(EVP_PKEY *signer_pub, const char *type,
+			      X509 *const *x5c, size_t x5c_count,
+			      struct fmt_jws_header **out);
+imp_err fmt_record_sign_with(const json_t *obj, const struct fmt_jws_header *h,
+			     const struct fmt_signer *s, char **jws);
 
 /*
  * Verify a signed identity record (typ FMT_RECORD_TYP) and return the parsed

@@ -469,6 +469,21 @@ imp_err hsm_list(struct hsm_session *s, enum hsm_class cls,
 imp_err hsm_destroy(struct hsm_session *s, hsm_obj o);
 
 /*
+ * A session copy of the token key `key` (a private or secret key):
+ * C_CopyObject with CKA_TOKEN false, every other attribute kept, so a
+ * sensitive, non-extractable key stays one (a copy may only raise
+ * CKA_SENSITIVE and lower CKA_EXTRACTABLE; the copy's attributes are read
+ * back and a weaker copy is destroyed). It is used exactly as the token
+ * object and spares the token's object store at every use (SoftHSM2
+ * re-reads a token object's file at each C_SignInit). The copy lives until
+ * hsm_destroy() or until session s closes; its handle is valid in every
+ * session of s's struct hsm. IMP_ERR_UNSUPPORTED (logged at debug level)
+ * when the token does not copy it (no C_CopyObject, CKA_COPYABLE false,
+ * tpm2-pkcs11): the caller goes on with the token object.
+ */
+imp_err hsm_key_session_copy(struct hsm_session *s, hsm_obj key, hsm_obj *copy);
+
+/*
  * Store an X.509 certificate (DER) as a token object: CKO_CERTIFICATE,
  * CKC_X_509, CKA_VALUE, CKA_SUBJECT / CKA_ISSUER / CKA_SERIAL_NUMBER taken
  * from the certificate, CKA_LABEL, CKA_ID. IMP_ERR_CRYPTO if der is not a

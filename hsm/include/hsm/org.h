@@ -85,6 +85,12 @@ struct hsm_org {
 	hsm_obj key[HSM_ORG_ROLE_COUNT];   /* private keys */
 	X509 *cert[HSM_ORG_ROLE_COUNT];    /* owned */
 	hsm_obj psk_master;                /* HSM_OBJ_NONE if the token has none */
+	/* hsm_org_session_keys: the session holding the copies (NULL: none),
+	 * and the token objects that key[] and psk_master then replace
+	 * (HSM_OBJ_NONE where no copy was made). */
+	struct hsm_session *copies;
+	hsm_obj token_key[HSM_ORG_ROLE_COUNT];
+	hsm_obj token_psk_master;
 };
 
 /*
@@ -94,6 +100,18 @@ struct hsm_org {
  * with hsm_org_release.
  */
 imp_err hsm_org_load(struct hsm_session *s, struct hsm_org *org);
+
+/*
+ * For a run that signs per board: the keys used at every board (device CA,
+ * record signing, the PSK master) are replaced in org by session copies in
+ * s (hsm_key_session_copy: still sensitive and never extractable), each
+ * where the token makes one; where it does not, the token object stays.
+ * s must stay open until hsm_org_release, which destroys the copies.
+ * Fails only on a token error other than a refused copy.
+ */
+imp_err hsm_org_session_keys(struct hsm_session *s, struct hsm_org *org);
+
+/* Certificates freed, session copies destroyed (their session still open). */
 void hsm_org_release(struct hsm_org *org);
 
 /*

@@ -63,6 +63,9 @@ struct prov_station {
 	struct jnl *journal;
 	const struct board_profile *profile;
 	struct hsm_org org;               /* handles valid in every session */
+	/* The JWS header of this run's identity records (record-signing key,
+	 * chain record + root), made once at set-up; NULL: made per record. */
+	struct fmt_jws_header *record_header;
 	const uint8_t *firmware;          /* verified image, or NULL */
 	size_t firmware_len;
 	uint8_t firmware_sha256[32];

@@ -7,6 +7,7 @@
  * a bad field, are refused at load with the field named.
  */
 #include <stdio.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -153,6 +154,40 @@ static void test_default_is_fixed_output(void **st)
 	fmt_certprof_set_free(set);
 }
 
+/* Length of a DER header at p and, in *len, of what it heads. */
+static size_t der_hdr(const uint8_t *p, size_t *len)
+{
+	size_t n, l = 0;
+
+	if (p[1] < 0x80) {
+		*len = p[1];
+		return 2;
+	}
+	n = p[1] & 0x7f;
+	for (size_t i = 0; i < n; i++)
+		l = l << 8 | p[2 + i];
+	*len = l;
+	return 2 + n;
+}
+
+static size_t outer_hdr(const uint8_t *cert)
+{
+	size_t len;
+
+	return der_hdr(cert, &len);
+}
+
+/* Bytes of TBSCertificate + signatureAlgorithm of a certificate's DER. */
+static size_t tbs_and_alg_len(const uint8_t *cert, size_t n)
+{
+	size_t len, h = der_hdr(cert, &len), t = 0, tl, al;
+
+	assert_int_equal(h + len, n);
+	t = der_hdr(cert + h, &tl) + tl;
+	al = der_hdr(cert + h + t, &len) + len;
+	return t + al;
+}
+
 /*
  * fmt_certprof_issue_der, for every shipped device profile: DER that
  * OpenSSL reads whole, signed by the issuer (X509_verify), whose subject key
@@ -207,6 +242,43 @@ static void test_issue_der(void **st)
 		X509_free(x);
 		free(der);
 		der = NULL;
+		/* The DER path encodes its TBSCertificate directly: byte for byte
+		 * the one of the X509 path (fmt_certprof_issue) for the same
+		 * serial and time, with and without the cap at the issuer's end. */
+		for (int cap = 0; cap < 2; cap++) {
+			static const uint8_t serial[] = { 0x4a, 0x01, 0x02, 0x03, 0x04, 0x05,
+							  0x06, 0x07, 0x08, 0x09 };
+			uint8_t *a = NULL, *b = NULL;
+			size_t an = 0, ta, tb;
+			X509 *y = NULL;
+			int bn;
+
+			req.serial = serial;
+			req.serial_len = sizeof(serial);
+			req.not_before = 1800000000;
+			if (cap) {
+				/* a day before the issuing CA ends: notAfter is capped */
+				struct tm end;
+
+				assert_int_equal(ASN1_TIME_to_tm(X509_get0_notAfter(ca), &end), 1);
+				req.not_before = timegm(&end) - 86400;
+			}
+			assert_int_equal(fmt_certprof_issue_der(&req, &s, &a, &an), IMP_OK);
+			assert_int_equal(fmt_certprof_issue(&req, &s, &y), IMP_OK);
+			bn = i2d_X509(y, &b);
+			assert_true(bn > 0);
+			/* TBSCertificate and signatureAlgorithm: all but the signature */
+			ta = tbs_and_alg_len(a, an);
+			tb = tbs_and_alg_len(b, (size_t)bn);
+			assert_int_equal(ta, tb);
+			assert_memory_equal(a + outer_hdr(a), b + outer_hdr(b), ta);
+			free(a);
+			OPENSSL_free(b);
+			X509_free(y);
+			req.serial = NULL;
+			req.serial_len = 0;
+			req.not_before = 0;
+		}
 		fmt_signer_from_pkey(&s, other);
 		s.pub = ca_key; /* claims the issuer's key, signs with another */
 		assert_int_equal(fmt_certprof_issue_der(&req, &s, &der, &n), IMP_ERR_VERIFY);

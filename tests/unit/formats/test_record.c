@@ -136,6 +136,55 @@ static void test_sign_verify_key_and_trust(void **state)
 	json_decref(o);
 }
 
+/* A header made once signs many records: the same bytes as fmt_record_sign
+ * up to the (randomised) signature, every one verifies, and it refuses
+ * another record type or another key. */
+static void test_prepared_header(void **state)
+{
+	struct fmt_record r = device_record();
+	struct fmt_jws_header *h = NULL;
+	struct fmt_signer s, other;
+	json_t *o = NULL, *back = NULL;
+	X509 *chain[] = { H.rec, H.root };
+	char *a = NULL, *b = NULL;
+	struct fmt_jws_parts pa, pb;
+
+	(void)state;
+	fmt_signer_from_pkey(&s, H.rec_key);
+	fmt_signer_from_pkey(&other, H.rev_key);
+	assert_int_equal(fmt_record_build(&r, &o), IMP_OK);
+	assert_int_equal(fmt_record_header_new(H.rec_key, "identity", chain, 2, &h), IMP_OK);
+	assert_string_equal(fmt_jws_header_typ(h), FMT_RECORD_TYP);
+	assert_int_equal(fmt_record_sign(o, &s, chain, 2, &a), IMP_OK);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(fmt_record_sign_with(o, h, &s, &b), IMP_OK);
+		assert_int_equal(fmt_jws_split(a, &pa), IMP_OK);
+		assert_int_equal(fmt_jws_split(b, &pb), IMP_OK);
+		assert_int_equal(pa.input_len, pb.input_len);
+		assert_memory_equal(a, b, pa.input_len);
+		assert_int_equal(fmt_record_verify(b, H.rec_key, NULL, &back), IMP_OK);
+		assert_true(json_equal(o, back));
+		json_decref(back);
+		assert_int_equal(fmt_record_verify(b, NULL, H.trust, &back), IMP_OK);
+		json_decref(back);
+		free(b);
+		b = NULL;
+	}
+	/* must fail: a signer other than the header's kid */
+	assert_int_equal(fmt_record_sign_with(o, h, &other, &b), IMP_ERR_USAGE);
+	assert_null(b);
+	/* must fail: a revocation under an identity header */
+	json_object_set_new(o, "type", json_string("revocation"));
+	assert_int_equal(fmt_record_sign_with(o, h, &s, &b), IMP_ERR_USAGE);
+	assert_null(b);
+	fmt_jws_header_free(h);
+	assert_int_equal(fmt_record_header_new(H.rec_key, "other", chain, 2, &h), IMP_ERR_USAGE);
+	assert_null(h);
+	fmt_jws_header_free(NULL);
+	free(a);
+	json_decref(o);
+}
+
 static void test_wrong_signers_refused(void **state)
 {
 	struct fmt_record r = device_record();
@@ -345,6 +394,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build_fields),
 		cmocka_unit_test(test_sign_verify_key_and_trust),
+		cmocka_unit_test(test_prepared_header),
 		cmocka_unit_test(test_wrong_signers_refused),
 		cmocka_unit_test(test_non_canonical_and_tampered),
 		cmocka_unit_test(test_psk_record),

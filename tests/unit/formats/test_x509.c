@@ -390,8 +390,26 @@ static void test_point_round_trip(void **state)
 	assert_int_equal(fmt_pubkey_from_point(point, &k), IMP_ERR_CRYPTO);
 	assert_null(k);
 	point[64] ^= 1;
+	/* X outside the field (p < 2^256 - 1) */
+	memset(point + 1, 0xff, 32);
+	assert_int_equal(fmt_pubkey_from_point(point, &k), IMP_ERR_CRYPTO);
+	assert_null(k);
 	point[0] = 0x02;
 	assert_int_equal(fmt_pubkey_from_point(point, &k), IMP_ERR_CRYPTO);
+	/* keys made from one point after another stay apart */
+	{
+		EVP_PKEY *k2 = NULL;
+
+		assert_int_equal(fmt_pubkey_to_point(H.dev_key, point), IMP_OK);
+		assert_int_equal(fmt_pubkey_from_point(point, &k), IMP_OK);
+		assert_int_equal(fmt_pubkey_to_point(H.ca_key, again), IMP_OK);
+		assert_int_equal(fmt_pubkey_from_point(again, &k2), IMP_OK);
+		assert_true(fmt_pubkey_equal(k, H.dev_key));
+		assert_true(fmt_pubkey_equal(k2, H.ca_key));
+		assert_false(fmt_pubkey_equal(k, k2));
+		EVP_PKEY_free(k);
+		EVP_PKEY_free(k2);
+	}
 }
 
 /* ---- CSR ---- */
