@@ -82,11 +82,17 @@ static imp_err uid_norm(const char *in, char out[JNL_UID_HEX_MAX + 1])
 	return IMP_OK;
 }
 
+/* A text column into dst, cut to cap - 1 bytes (as snprintf would). */
 static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int i)
 {
 	const char *s = (const char *)sqlite3_column_text(st, i);
+	size_t n = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
 
-	snprintf(dst, cap, "%s", s ? s : "");
+	if (n >= cap)
+		n = cap - 1;
+	if (n)
+		memcpy(dst, s, n);
+	dst[n] = '\0';
 }
 
 imp_err jboard_from_row(sqlite3_stmt *st, struct jnl_board *b, bool copy_data)
@@ -125,11 +131,12 @@ imp_err jboard_from_row(sqlite3_stmt *st, struct jnl_board *b, bool copy_data)
 /* Read a board by column ("uid" or "serial"); IMP_ERR_NOT_FOUND if absent. */
 static imp_err load_board(sqlite3 *db, const char *col, const char *key, struct jnl_board *b)
 {
-	char sql[160];
+	const char *sql = strcmp(col, "serial") == 0
+				  ? "SELECT " BOARD_COLS " FROM boards WHERE serial = ?1"
+				  : "SELECT " BOARD_COLS " FROM boards WHERE uid = ?1";
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
 
-	snprintf(sql, sizeof(sql), "SELECT " BOARD_COLS " FROM boards WHERE %s = ?1", col);
 	rc = jdb_stmt(db, sql, &st);
 	if (rc == IMP_OK)
 		rc = jdb_bind_text(db, st, 1, key);
@@ -303,7 +310,7 @@ static imp_err merge_data(struct jnl *j, const char *u, const char *stored, json
 			goto cleanup;
 		}
 	}
-	*merged = json_dumps(base, JSON_COMPACT | JSON_SORT_KEYS);
+	*merged = jcanon_dump(base);
 	if (!*merged) {
 		rc = IMP_ERR_NOMEM;
 		goto cleanup;
@@ -321,6 +328,23 @@ static imp_err board_event(struct jnl *j, const char *uid, const char *serial,
 			   const char *kind, json_t *detail)
 {
 	return jchain_append_json(j, uid, str_or_null(serial), kind, detail);
+}
+
+/* An event of this board whose detail is these members (jcanon_object:
+ * the text json_pack and jjson_dump gave, without building a json_t). */
+static imp_err board_event_m(struct jnl *j, const char *uid, const char *serial,
+			     const char *kind, const struct jcanon_member *m, size_t n)
+{
+	char *text = jcanon_object(m, n);
+	imp_err rc;
+
+	if (!text) {
+		jerr_set(IMP_ERR_NOMEM, "cannot build event detail");
+		return IMP_ERR_NOMEM;
+	}
+	rc = jchain_append(j, uid, str_or_null(serial), kind, text);
+	free(text);
+	return rc;
 }
 
 static imp_err exec_bound(sqlite3 *db, const char *sql, int *sqlite_rc, int n, const char **texts)
@@ -539,20 +563,18 @@ imp_err jnl_allocate(struct jnl *j, const char *uid, const char *fixture,
 	}
 	if (rc)
 		goto cleanup;
-	if (leased)
-		rc = board_event(j, u, serial, "alloc",
-				 json_pack("{s:I, s:s, s:s?, s:s, s:I}", "counter",
-					   (json_int_t)counter, "serial", serial, "fixture",
-					   str_or_null(fixture), "from",
-					   known ? jnl_state_name(b.state) : "NEW", "lease",
-					   (json_int_t)lease_id));
-	else
-		rc = board_event(j, u, serial, "alloc",
-				 json_pack("{s:I, s:s, s:s?, s:s, s:I}", "counter",
-					   (json_int_t)counter, "serial", serial, "fixture",
-					   str_or_null(fixture), "from",
-					   known ? jnl_state_name(b.state) : "NEW", "quota",
-					   (json_int_t)quota));
+	{
+		const struct jcanon_member m[] = {
+			{ "counter", JCM_INT, .i = (json_int_t)counter },
+			{ "serial", JCM_STR, .s = serial },
+			{ "fixture", JCM_STR_OR_NULL, .s = str_or_null(fixture) },
+			{ "from", JCM_STR, .s = known ? jnl_state_name(b.state) : "NEW" },
+			leased ? (struct jcanon_member){ "lease", JCM_INT, .i = (json_int_t)lease_id }
+			       : (struct jcanon_member){ "quota", JCM_INT, .i = (json_int_t)quota },
+		};
+
+		rc = board_event_m(j, u, serial, "alloc", m, IMP_ARRAY_SIZE(m));
+	}
 	if (rc)
 		goto cleanup;
 	memcpy(serial_out, serial, strlen(serial) + 1);
@@ -590,20 +612,32 @@ static imp_err update_state(struct jnl *j, const char *uid, const char *from_ser
 	}
 	jtime_now(now);
 	{
-		const char *args[] = { uid, jnl_state_name(to), merged, now };
+		const char *args[] = { uid, jnl_state_name(to), now, merged };
 
-		rc = exec_bound(j->db, "UPDATE boards SET state = ?2, data = coalesce(?3, data), "
-				"updated = ?4 WHERE uid = ?1", NULL, 4, args);
+		/* Without a patch, the data column (and its json_valid check) is
+		 * left alone. */
+		rc = exec_bound(j->db, merged ? "UPDATE boards SET state = ?2, updated = ?3, "
+				"data = ?4 WHERE uid = ?1" : "UPDATE boards SET state = ?2, "
+				"updated = ?3 WHERE uid = ?1", NULL, merged ? 4 : 3, args);
 	}
 	if (rc)
 		goto cleanup;
-	if (strcmp(kind, "data") == 0)
-		rc = board_event(j, uid, from_serial, kind,
-				 json_pack("{s:s, s:O}", "state", jnl_state_name(to), "data", patch));
-	else
-		rc = board_event(j, uid, from_serial, kind,
-				 json_pack("{s:s, s:s, s:O?}", "from", jnl_state_name(from), "to",
-					   jnl_state_name(to), "data", patch));
+	if (strcmp(kind, "data") == 0) {
+		const struct jcanon_member m[] = {
+			{ "state", JCM_STR, .s = jnl_state_name(to) },
+			{ "data", JCM_JSON, .v = patch },
+		};
+
+		rc = board_event_m(j, uid, from_serial, kind, m, IMP_ARRAY_SIZE(m));
+	} else {
+		const struct jcanon_member m[] = {
+			{ "from", JCM_STR, .s = jnl_state_name(from) },
+			{ "to", JCM_STR, .s = jnl_state_name(to) },
+			{ "data", JCM_JSON_OR_NULL, .v = patch },
+		};
+
+		rc = board_event_m(j, uid, from_serial, kind, m, IMP_ARRAY_SIZE(m));
+	}
 cleanup:
 	json_decref(patch);
 	free(merged);
@@ -999,7 +1033,7 @@ static imp_err sha256_hex(const char *s, char out[JNL_HASH_HEX_LEN + 1])
 	uint8_t md[32];
 	unsigned int n = 0;
 
-	if (!EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL) || n != 32)
+	if (!EVP_Digest(s, strlen(s), md, &n, jsha256(), NULL) || n != 32)
 		return IMP_ERR_CRYPTO;
 	imp_hex_encode(md, sizeof(md), out);
 	return IMP_OK;
@@ -1099,9 +1133,16 @@ imp_err jnl_record_done(struct jnl *j, const char *uid, const char *record_id,
 	}
 	if (rc)
 		goto cleanup;
-	rc = board_event(j, u, b.serial, "state",
-			 json_pack("{s:s, s:s, s:s, s:s}", "from", "RECORD", "to", "DONE",
-				   "record_id", record_id, "jws_sha256", jh));
+	{
+		const struct jcanon_member m[] = {
+			{ "from", JCM_STR, .s = "RECORD" },
+			{ "to", JCM_STR, .s = "DONE" },
+			{ "record_id", JCM_STR, .s = record_id },
+			{ "jws_sha256", JCM_STR, .s = jh },
+		};
+
+		rc = board_event_m(j, u, b.serial, "state", m, IMP_ARRAY_SIZE(m));
+	}
 cleanup:
 	jnl_board_release(&b);
 	return jdb_end(j, rc);

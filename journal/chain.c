@@ -4,6 +4,7 @@
  * docs/JOURNAL.md; any change here is a new format version.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,53 +26,83 @@ static void put_be64(uint8_t out[8], uint64_t v)
 	}
 }
 
-/* Length-prefixed field: u32 BE length then the bytes; NULL is 0xFFFFFFFF. */
-static int update_field(EVP_MD_CTX *ctx, const char *s)
-{
-	uint8_t len[4];
-	uint32_t n = s ? (uint32_t)strlen(s) : UINT32_MAX;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_fetched;
 
-	len[0] = (uint8_t)(n >> 24);
-	len[1] = (uint8_t)(n >> 16);
-	len[2] = (uint8_t)(n >> 8);
-	len[3] = (uint8_t)n;
-	if (!EVP_DigestUpdate(ctx, len, 4))
-		return 0;
-	return s ? EVP_DigestUpdate(ctx, s, n) : 1;
+static void sha256_fetch(void)
+{
+	sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
+
+const EVP_MD *jsha256(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return sha256_fetched ? sha256_fetched : EVP_sha256();
+}
+
+/* Length-prefixed field: u32 BE length then the bytes; NULL is 0xFFFFFFFF. */
+static size_t put_field(uint8_t *out, const char *s, size_t n)
+{
+	uint32_t len = s ? (uint32_t)n : UINT32_MAX;
+
+	out[0] = (uint8_t)(len >> 24);
+	out[1] = (uint8_t)(len >> 16);
+	out[2] = (uint8_t)(len >> 8);
+	out[3] = (uint8_t)len;
+	if (s)
+		memcpy(out + 4, s, n);
+	return 4 + (s ? n : 0);
+}
+
+#define EVENT_MSG_STACK 2048
 
 /*
  * hash = SHA-256(prev_hash (32 raw bytes) || "imprint-journal-event-v1" ||
  *        seq (u64 BE) || mono_ns (u64 BE) || field(ts) || field(uid) ||
  *        field(serial) || field(kind) || field(detail))
+ * The message is laid out in one buffer and hashed in one call.
  */
 static imp_err event_hash(const char *prev_hex, uint64_t seq, uint64_t mono_ns, const char *ts,
 			  const char *uid, const char *serial, const char *kind,
 			  const char *detail, char out_hex[JNL_HASH_HEX_LEN + 1])
 {
-	EVP_MD_CTX *ctx = NULL;
-	uint8_t prev[32], be[16], md[32];
+	const char *fields[] = { ts, uid, serial, kind, detail };
+	size_t lens[IMP_ARRAY_SIZE(fields)];
+	size_t tag = sizeof(J_EVENT_TAG) - 1, total = 32 + tag + 16, o;
+	uint8_t stack_msg[EVENT_MSG_STACK], *msg = stack_msg, md[32];
 	unsigned int mdlen = 0;
 	imp_err rc = IMP_ERR_CRYPTO;
 
-	if (imp_hex_decode(prev_hex, prev, sizeof(prev)) != IMP_OK)
-		return IMP_ERR_VERIFY;
-	put_be64(be, seq);
-	put_be64(be + 8, mono_ns);
-	ctx = EVP_MD_CTX_new();
-	if (!ctx)
-		return IMP_ERR_NOMEM;
-	if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
-	    !EVP_DigestUpdate(ctx, prev, sizeof(prev)) ||
-	    !EVP_DigestUpdate(ctx, J_EVENT_TAG, strlen(J_EVENT_TAG)) ||
-	    !EVP_DigestUpdate(ctx, be, sizeof(be)) || !update_field(ctx, ts) ||
-	    !update_field(ctx, uid) || !update_field(ctx, serial) || !update_field(ctx, kind) ||
-	    !update_field(ctx, detail) || !EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32)
+	for (size_t i = 0; i < IMP_ARRAY_SIZE(fields); i++) {
+		lens[i] = fields[i] ? strlen(fields[i]) : 0;
+		if (lens[i] >= UINT32_MAX)
+			return IMP_ERR_INTERNAL;
+		total += 4 + lens[i];
+	}
+	if (total > sizeof(stack_msg)) {
+		msg = malloc(total);
+		if (!msg)
+			return IMP_ERR_NOMEM;
+	}
+	if (imp_hex_decode(prev_hex, msg, 32) != IMP_OK) {
+		rc = IMP_ERR_VERIFY;
+		goto cleanup;
+	}
+	o = 32;
+	memcpy(msg + o, J_EVENT_TAG, tag);
+	o += tag;
+	put_be64(msg + o, seq);
+	put_be64(msg + o + 8, mono_ns);
+	o += 16;
+	for (size_t i = 0; i < IMP_ARRAY_SIZE(fields); i++)
+		o += put_field(msg + o, fields[i], lens[i]);
+	if (!EVP_Digest(msg, o, md, &mdlen, jsha256(), NULL) || mdlen != 32)
 		goto cleanup;
 	imp_hex_encode(md, sizeof(md), out_hex);
 	rc = IMP_OK;
 cleanup:
-	EVP_MD_CTX_free(ctx);
+	if (msg != stack_msg)
+		free(msg);
 	return rc;
 }
 
@@ -87,7 +118,7 @@ static imp_err checkpoint_digest(uint64_t seq, const char *head_hex, uint8_t dig
 	put_be64(msg + tag, seq);
 	if (imp_hex_decode(head_hex, msg + tag + 8, 32) != IMP_OK)
 		return IMP_ERR_VERIFY;
-	if (!EVP_Digest(msg, sizeof(msg), digest, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+	if (!EVP_Digest(msg, sizeof(msg), digest, &mdlen, jsha256(), NULL) || mdlen != 32)
 		return IMP_ERR_CRYPTO;
 	return IMP_OK;
 }
@@ -141,15 +172,46 @@ imp_err jchain_append_json(struct jnl *j, const char *uid, const char *serial,
 	return rc;
 }
 
-imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
-		      const char *kind, const char *detail)
+/* PRAGMA data_version of j->db, inside its transaction. */
+static imp_err data_version(struct jnl *j, int64_t *out)
 {
-	char head[JNL_HASH_HEX_LEN + 1], stored_head[JNL_HASH_HEX_LEN + 1];
-	char hash[JNL_HASH_HEX_LEN + 1], ts[40];
-	uint64_t seq, stored_seq, mono = imp_now_ns();
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
 
+	rc = jdb_stmt(j->db, "PRAGMA data_version", &st);
+	if (rc == IMP_OK)
+		rc = jdb_step_row(j->db, st);
+	if (rc == IMP_ERR_NOT_FOUND)
+		rc = jdb_fail(j->db, "PRAGMA data_version", SQLITE_ERROR);
+	if (rc == IMP_OK)
+		*out = sqlite3_column_int64(st, 0);
+	jdb_stmt_done(st);
+	return rc;
+}
+
+/* Make j->head the chain's head, inside the transaction: kept if no other
+ * connection committed since it was read, else read from the last event
+ * and checked against the settings. */
+static imp_err head_current(struct jnl *j)
+{
+	char head[JNL_HASH_HEX_LEN + 1], stored_head[JNL_HASH_HEX_LEN + 1];
+	uint64_t seq, stored_seq;
+	int64_t dv;
+	imp_err rc;
+
+	if (j->head.ok && j->head.txn == j->txn_ends)
+		return IMP_OK; /* checked or written in this transaction */
+	rc = data_version(j, &dv);
+	if (rc)
+		return rc;
+	if (j->head.ok && dv == j->data_version) {
+		j->head.txn = j->txn_ends;
+		return IMP_OK;
+	}
+	/* Another connection committed (the settings are then its own, never
+	 * behind), or nothing is known. */
+	j->head.ok = false;
+	j->head.flush = false;
 	rc = chain_head(j->db, &seq, head, NULL);
 	if (rc)
 		return rc;
@@ -164,9 +226,48 @@ imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 			 PRIu64 ": the journal was altered, run imprint audit", seq, stored_seq);
 		return IMP_ERR_JOURNAL;
 	}
-	seq++;
+	j->head.seq = seq;
+	memcpy(j->head.hash, head, sizeof(j->head.hash));
+	j->head.ok = true;
+	j->head.txn = j->txn_ends;
+	j->data_version = dv;
+	return IMP_OK;
+}
+
+imp_err jchain_head_flush(struct jnl *j)
+{
+	imp_err rc;
+
+	if (!j->head.ok || !j->head.flush)
+		return IMP_OK;
+	rc = jdb_setting_set_u64(j->db, JS_HEAD_SEQ, j->head.seq);
+	if (rc == IMP_OK)
+		rc = jdb_setting_set(j->db, JS_HEAD_HASH, j->head.hash);
+	if (rc == IMP_OK)
+		j->head.flush = false;
+	return rc;
+}
+
+void jchain_head_forget(struct jnl *j)
+{
+	memset(&j->head, 0, sizeof(j->head));
+	memset(&j->op_head, 0, sizeof(j->op_head));
+}
+
+imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
+		      const char *kind, const char *detail)
+{
+	char hash[JNL_HASH_HEX_LEN + 1], ts[40];
+	uint64_t seq, mono = imp_now_ns();
+	sqlite3_stmt *st = NULL;
+	imp_err rc;
+
+	rc = head_current(j);
+	if (rc)
+		return rc;
+	seq = j->head.seq + 1;
 	jtime_now(ts);
-	rc = event_hash(head, seq, mono, ts, uid, serial, kind, detail, hash);
+	rc = event_hash(j->head.hash, seq, mono, ts, uid, serial, kind, detail, hash);
 	if (rc) {
 		jerr_set(rc, "cannot hash event %" PRIu64, seq);
 		return rc;
@@ -189,7 +290,7 @@ imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 	if (rc == IMP_OK)
 		rc = jdb_bind_text(j->db, st, 7, detail);
 	if (rc == IMP_OK)
-		rc = jdb_bind_text(j->db, st, 8, head);
+		rc = jdb_bind_text(j->db, st, 8, j->head.hash);
 	if (rc == IMP_OK)
 		rc = jdb_bind_text(j->db, st, 9, hash);
 	if (rc)
@@ -197,15 +298,13 @@ imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
 	rc = jdb_step_done(j->db, st, NULL);
 	if (rc)
 		goto cleanup;
-	rc = jdb_setting_set_u64(j->db, JS_HEAD_SEQ, seq);
-	if (rc == IMP_OK)
-		rc = jdb_setting_set(j->db, JS_HEAD_HASH, hash);
-	if (rc == IMP_OK) {
-		j->appended_seq = seq;
-		j->appended.seq = seq;
-		memcpy(j->appended.prev_hash, head, sizeof(j->appended.prev_hash));
-		memcpy(j->appended.hash, hash, sizeof(j->appended.hash));
-	}
+	j->appended_seq = seq;
+	j->appended.seq = seq;
+	memcpy(j->appended.prev_hash, j->head.hash, sizeof(j->appended.prev_hash));
+	memcpy(j->appended.hash, hash, sizeof(j->appended.hash));
+	j->head.seq = seq;
+	memcpy(j->head.hash, hash, sizeof(j->head.hash));
+	j->head.flush = true;
 cleanup:
 	jdb_stmt_done(st);
 	return rc;

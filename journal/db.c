@@ -76,6 +76,7 @@ imp_err jdb_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 
 struct jdb_cached {
 	sqlite3_stmt *st;
+	const char *asked; /* the text pointer it was last asked by: a hint only */
 	bool lent;        /* handed out, not yet given back */
 };
 
@@ -145,6 +146,16 @@ imp_err jdb_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 	*st = NULL;
 	pthread_mutex_lock(&cache_lock);
 	c = cache_of(db);
+	/* Callers pass literals: the same pointer finds the entry without
+	 * comparing every text (a pointer is confirmed by its text). */
+	for (size_t i = 0; c && i < c->n; i++) {
+		if (c->e[i].asked != sql || c->e[i].lent || strcmp(sqlite3_sql(c->e[i].st), sql) != 0)
+			continue;
+		c->e[i].lent = true;
+		*st = c->e[i].st;
+		pthread_mutex_unlock(&cache_lock);
+		return IMP_OK;
+	}
 	for (size_t i = 0; c && i < c->n; i++) {
 		if (strcmp(sqlite3_sql(c->e[i].st), sql) != 0)
 			continue;
@@ -152,6 +163,7 @@ imp_err jdb_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 		if (c->e[i].lent)
 			break; /* in use further up the stack: a fresh one */
 		c->e[i].lent = true;
+		c->e[i].asked = sql;
 		*st = c->e[i].st;
 		pthread_mutex_unlock(&cache_lock);
 		return IMP_OK;
@@ -160,6 +172,7 @@ imp_err jdb_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 		rc = jdb_prepare(db, sql, st);
 		if (rc == IMP_OK) {
 			c->e[c->n].st = *st;
+			c->e[c->n].asked = sql;
 			c->e[c->n].lent = true;
 			c->n++;
 		}
@@ -234,7 +247,7 @@ imp_err jdb_bind_text(sqlite3 *db, sqlite3_stmt *st, int idx, const char *s)
 	int rc;
 
 	if (s)
-		rc = sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
+		rc = sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
 	else
 		rc = sqlite3_bind_null(st, idx);
 	if (rc != SQLITE_OK)
@@ -277,16 +290,47 @@ imp_err jdb_step_row(sqlite3 *db, sqlite3_stmt *st)
 	return jdb_fail(db, "sqlite3_step", rc);
 }
 
+static char *put_digits(char *p, unsigned v, int width)
+{
+	for (int i = width - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + width;
+}
+
 void jtime_now(char out[40])
 {
 	struct timespec ts;
 	struct tm tm;
-	size_t n;
+	char *p = out;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 40 - n, ".%03uZ", (unsigned)(ts.tv_nsec / 1000000) % 1000u);
+	if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
+		size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+
+		snprintf(out + n, 40 - n, ".%03uZ", (unsigned)(ts.tv_nsec / 1000000) % 1000u);
+		return;
+	}
+	/* "%Y-%m-%dT%H:%M:%S.mmmZ", written digit by digit: every event and
+	 * row write takes one, and strftime with snprintf cost more than the
+	 * rest of it. */
+	p = put_digits(p, (unsigned)(tm.tm_year + 1900), 4);
+	*p++ = '-';
+	p = put_digits(p, (unsigned)tm.tm_mon + 1, 2);
+	*p++ = '-';
+	p = put_digits(p, (unsigned)tm.tm_mday, 2);
+	*p++ = 'T';
+	p = put_digits(p, (unsigned)tm.tm_hour, 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)tm.tm_min, 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)tm.tm_sec, 2);
+	*p++ = '.';
+	p = put_digits(p, (unsigned)(ts.tv_nsec / 1000000) % 1000u, 3);
+	*p++ = 'Z';
+	*p = '\0';
 }
 
 char *jjson_dump(json_t *v)
@@ -297,7 +341,7 @@ char *jjson_dump(json_t *v)
 		jerr_set(IMP_ERR_NOMEM, "cannot build event detail");
 		return NULL;
 	}
-	s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	s = jcanon_dump(v);
 	json_decref(v);
 	if (!s)
 		jerr_set(IMP_ERR_NOMEM, "cannot serialise event detail");
@@ -470,6 +514,7 @@ static void batch_lost(struct jnl *j)
 	if (!j->txn_open)
 		return;
 	memcpy(keep, jerr_msg, sizeof(keep));
+	jchain_head_forget(j);
 	if (j->batch_ops)
 		jerr_set(IMP_ERR_JOURNAL, "the transaction was rolled back before its commit: "
 			 "%s", keep[0] ? keep : "sqlite ended it");
@@ -482,16 +527,22 @@ static void batch_lost(struct jnl *j)
 static imp_err batch_commit(struct jnl *j)
 {
 	uint64_t head = j->batch_head;
-	int src;
-	imp_err rc = IMP_OK, crc;
+	int src = SQLITE_ERROR;
+	imp_err rc, crc;
 
+	/* The settings' head with the events it names, in the same COMMIT. */
+	rc = jchain_head_flush(j);
 	if (j->commit_hook)
 		j->commit_hook(j->commit_hook_arg, JDB_BEFORE_COMMIT, j->batch_ops, SQLITE_OK);
-	src = exec_kept(j->db, "COMMIT");
-	if (src != SQLITE_OK) {
-		rc = jdb_fail(j->db, "sqlite3_exec(COMMIT)", src);
+	if (rc == IMP_OK) {
+		src = exec_kept(j->db, "COMMIT");
+		if (src != SQLITE_OK)
+			rc = jdb_fail(j->db, "sqlite3_exec(COMMIT)", src);
+	}
+	if (rc) {
 		if (!sqlite3_get_autocommit(j->db))
 			sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		jchain_head_forget(j);
 	}
 	if (j->commit_hook)
 		j->commit_hook(j->commit_hook_arg, JDB_AFTER_COMMIT, j->batch_ops, src);
@@ -510,10 +561,13 @@ static imp_err batch_commit(struct jnl *j)
 		if (crc == IMP_OK) {
 			crc = jchain_checkpoint_locked(j, false);
 			if (crc == IMP_OK)
+				crc = jchain_head_flush(j);
+			if (crc == IMP_OK)
 				crc = jdb_exec(j->db, "COMMIT");
-			if (crc)
+			if (crc) {
 				sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
-			else if (j->anchor_dirty)
+				jchain_head_forget(j);
+			} else if (j->anchor_dirty)
 				janchor_after_commit(j, j->appended_seq);
 			j->anchor_dirty = false;
 		}
@@ -570,6 +624,7 @@ static imp_err begin(struct jnl *j, bool issue)
 		j->txn_open = true;
 	}
 	j->appended_seq = 0;
+	j->op_head = j->head;
 	j->op_anchor_dirty = j->anchor_dirty;
 	j->op_anchor_counter = j->anchor_counter;
 	rc = jdb_exec_kept(j->db, "SAVEPOINT jdb_op");
@@ -594,6 +649,7 @@ imp_err jdb_end(struct jnl *j, imp_err rc)
 
 	if (sqlite3_get_autocommit(j->db)) {
 		/* SQLite rolled the whole transaction back on an error. */
+		jchain_head_forget(j);
 		if (rc == IMP_OK) {
 			jerr_set(IMP_ERR_JOURNAL, "the transaction ended before its commit");
 			rc = IMP_ERR_JOURNAL;
@@ -604,8 +660,9 @@ imp_err jdb_end(struct jnl *j, imp_err rc)
 	if (rc == IMP_OK)
 		rc = jdb_exec_kept(j->db, "RELEASE jdb_op");
 	if (rc) {
-		sqlite3_exec(j->db, "ROLLBACK TO jdb_op", NULL, NULL, NULL);
-		sqlite3_exec(j->db, "RELEASE jdb_op", NULL, NULL, NULL);
+		exec_kept(j->db, "ROLLBACK TO jdb_op");
+		exec_kept(j->db, "RELEASE jdb_op");
+		j->head = j->op_head;
 		j->anchor_dirty = j->op_anchor_dirty;
 		j->anchor_counter = j->op_anchor_counter;
 		j->appended_seq = 0;
@@ -763,6 +820,44 @@ static const char *const migrations[] = {
 	"ALTER TABLE outbox ADD COLUMN line_delivered_at TEXT;"
 	"ALTER TABLE outbox ADD COLUMN line_conflict TEXT;"
 	"CREATE INDEX outbox_line_pending ON outbox(created) WHERE line_delivered_at IS NULL;",
+	/* 2 -> 3: the same boards, its CHECK constraints written as chains of
+	 * comparisons: SQLite builds a table for a constant IN list of more
+	 * than two values at every row a CHECK tests, which was most of the
+	 * cost of a state change. Rebuilt the documented way (foreign keys
+	 * off around the open's transaction, then foreign_key_check). */
+	"CREATE TABLE boards_v3 ("
+	"  id              INTEGER PRIMARY KEY,"
+	"  uid             TEXT NOT NULL UNIQUE"
+	"                  CHECK (length(uid) BETWEEN 2 AND 128 AND length(uid) % 2 = 0"
+	"                         AND uid NOT GLOB '*[^0-9a-f]*'),"
+	"  serial          TEXT UNIQUE,"
+	"  counter         INTEGER UNIQUE,"
+	"  state           TEXT NOT NULL CHECK (state = 'CONNECT' OR state = 'IDENTIFY'"
+	"                  OR state = 'ALLOCATE' OR state = 'KEYS' OR state = 'CERTIFY'"
+	"                  OR state = 'INJECT' OR state = 'FIRMWARE' OR state = 'CHALLENGE'"
+	"                  OR state = 'LOCK' OR state = 'RECORD' OR state = 'DONE'"
+	"                  OR state = 'FAILED' OR state = 'QUARANTINED'),"
+	"  key_mode        TEXT,"
+	"  fixture         TEXT,"
+	"  attempts        INTEGER NOT NULL DEFAULT 0,"
+	"  reissues        INTEGER NOT NULL DEFAULT 0,"
+	"  last_error_code INTEGER NOT NULL DEFAULT 0,"
+	"  last_error      TEXT,"
+	"  data            TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(data)),"
+	"  created         TEXT NOT NULL,"
+	"  updated         TEXT NOT NULL,"
+	"  CHECK ((serial IS NULL) = (counter IS NULL)),"
+	"  CHECK (state <> 'QUARANTINED' OR serial IS NULL),"
+	"  CHECK (state = 'CONNECT' OR state = 'IDENTIFY' OR state = 'ALLOCATE'"
+	"         OR state = 'FAILED' OR state = 'QUARANTINED' OR serial IS NOT NULL)"
+	");"
+	"INSERT INTO boards_v3(id, uid, serial, counter, state, key_mode, fixture, attempts, "
+	"  reissues, last_error_code, last_error, data, created, updated) "
+	"  SELECT id, uid, serial, counter, state, key_mode, fixture, attempts, reissues, "
+	"  last_error_code, last_error, data, created, updated FROM boards;"
+	"DROP TABLE boards;"
+	"ALTER TABLE boards_v3 RENAME TO boards;"
+	"CREATE INDEX boards_state ON boards(state, id);",
 };
 _Static_assert(IMP_ARRAY_SIZE(migrations) == JNL_SCHEMA_VERSION,
 	       "one migration step per schema version");
@@ -893,6 +988,24 @@ static imp_err init_schema(struct jnl *j, const struct jnl_opts *o)
 		if (rc)
 			goto cleanup;
 	}
+	if (version > 0 && version < JNL_SCHEMA_VERSION) {
+		/* The steps ran with foreign keys off (jnl_open): every event and
+		 * outbox row must still name a board. */
+		sqlite3_stmt *st = NULL;
+
+		rc = jdb_prepare(j->db, "PRAGMA foreign_key_check", &st);
+		if (rc == IMP_OK && sqlite3_step(st) == SQLITE_ROW) {
+			jerr_set(IMP_ERR_JOURNAL, "journal %s: a row of %s names no board after the "
+				 "migration to schema %d: nothing was changed; run imprint audit",
+				 j->path, (const char *)sqlite3_column_text(st, 0), JNL_SCHEMA_VERSION);
+			rc = IMP_ERR_JOURNAL;
+		}
+		sqlite3_finalize(st);
+		if (rc)
+			goto cleanup;
+		IMP_INFO("journal: %s migrated from schema %d to %d", j->path, version,
+			 JNL_SCHEMA_VERSION);
+	}
 	if (version == 0) {
 		const char *sid = o->station_id ? o->station_id : "station";
 
@@ -965,12 +1078,13 @@ static imp_err init_schema(struct jnl *j, const struct jnl_opts *o)
 		}
 	}
 cleanup:
-	if (rc == IMP_OK) {
+	if (rc == IMP_OK)
+		rc = jchain_head_flush(j);
+	if (rc == IMP_OK)
 		rc = jdb_exec(j->db, "COMMIT");
-		if (rc)
-			sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
-	} else {
+	if (rc) {
 		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		jchain_head_forget(j);
 	}
 	return rc;
 }
@@ -994,6 +1108,23 @@ static imp_err load_cp_state(struct jnl *j)
 	return rc;
 }
 
+/* SQLite's commit and rollback hooks on a handle's write connection:
+ * count the transactions that end (struct jnl, txn_ends). */
+static int count_commit(void *arg)
+{
+	struct jnl *j = arg;
+
+	j->txn_ends++;
+	return 0;
+}
+
+static void count_rollback(void *arg)
+{
+	struct jnl *j = arg;
+
+	j->txn_ends++;
+}
+
 static imp_err open_db(const char *path, int flags, int busy_ms, sqlite3 **out)
 {
 	sqlite3 *db = NULL;
@@ -1007,7 +1138,9 @@ static imp_err open_db(const char *path, int flags, int busy_ms, sqlite3 **out)
 			return rc;
 		path = name;
 	}
-	src = sqlite3_open_v2(path, &db, flags, NULL);
+	/* A writer gathers its -wal writes (walbuf.c); NULL: the default VFS. */
+	src = sqlite3_open_v2(path, &db, flags,
+			      flags & SQLITE_OPEN_READONLY ? NULL : jwalbuf_vfs());
 	if (src != SQLITE_OK) {
 		imp_err rc = jdb_fail(db, "sqlite3_open_v2", src);
 
@@ -1161,28 +1294,36 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 		rc = cache_attach(j->db);
 	if (rc)
 		goto cleanup;
+	sqlite3_commit_hook(j->db, count_commit, j);
+	sqlite3_rollback_hook(j->db, count_rollback, j);
 	if (!o->read_only) {
 		rc = set_pragma(j->db, "PRAGMA journal_mode = WAL", "wal");
 		if (rc)
 			goto cleanup;
 	}
 	rc = set_pragma(j->db, "PRAGMA synchronous = FULL", NULL);
-	if (rc == IMP_OK)
-		rc = set_pragma(j->db, "PRAGMA foreign_keys = ON", NULL);
 	if (rc)
 		goto cleanup;
 	if (o->read_only) {
 		int version;
 
 		rc = get_user_version(j->db, &version);
-		if (rc == IMP_OK && version != JNL_SCHEMA_VERSION) {
+		if (rc == IMP_OK && (version < JNL_SCHEMA_READ_MIN || version > JNL_SCHEMA_VERSION)) {
 			jerr_set(IMP_ERR_JOURNAL, "journal %s has schema version %d, this imprint "
-				 "reads %d", path, version, JNL_SCHEMA_VERSION);
+				 "reads %d to %d", path, version, JNL_SCHEMA_READ_MIN,
+				 JNL_SCHEMA_VERSION);
 			rc = IMP_ERR_JOURNAL;
 		}
 	} else {
-		rc = init_schema(j, o);
+		/* Foreign keys go on after the schema's transaction: a migration
+		 * that rebuilds a table runs with them off (they cannot change
+		 * inside a transaction) and checks them itself. */
+		rc = set_pragma(j->db, "PRAGMA foreign_keys = OFF", NULL);
+		if (rc == IMP_OK)
+			rc = init_schema(j, o);
 	}
+	if (rc == IMP_OK)
+		rc = set_pragma(j->db, "PRAGMA foreign_keys = ON", NULL);
 	if (rc == IMP_OK)
 		rc = jintegrity_quick_check(j);
 	if (rc == IMP_OK && !o->read_only)

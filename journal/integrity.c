@@ -152,10 +152,14 @@ imp_err janchor_read(const char *journal, struct janchor *a)
 	return rc;
 }
 
-static void station_of(sqlite3 *db, struct janchor *a)
+/* The journal's station id, read once per handle (set at its creation,
+ * never changed): after a commit, a read would be a transaction of its own. */
+static void station_of(struct jnl *j, struct janchor *a)
 {
-	if (jdb_setting_get(db, JS_STATION_ID, a->station_id, sizeof(a->station_id)) != IMP_OK)
-		a->station_id[0] = '\0';
+	if (!j->station_id[0] &&
+	    jdb_setting_get(j->db, JS_STATION_ID, j->station_id, sizeof(j->station_id)) != IMP_OK)
+		j->station_id[0] = '\0';
+	snprintf(a->station_id, sizeof(a->station_id), "%s", j->station_id);
 }
 
 /* The journal's counter and head, inside a transaction or snapshot. */
@@ -250,7 +254,10 @@ static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued,
 		counter = issued;
 		head = committed_head;
 	} else {
-		rc = journal_marks(j->db, &counter, &head);
+		/* the head of this transaction's appends, as a read of it sees */
+		rc = jchain_head_flush(j);
+		if (rc == IMP_OK)
+			rc = journal_marks(j->db, &counter, &head);
 		if (rc)
 			return rc;
 	}
@@ -300,7 +307,7 @@ static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued,
 		}
 	}
 	if (write) {
-		station_of(j->db, &a);
+		station_of(j, &a);
 		rc = anchor_store(fd, path, &a, op != AO_COMMITTED);
 	}
 cleanup:

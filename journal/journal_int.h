@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "journal/journal.h"
 
@@ -39,6 +40,7 @@ struct jnl {
 	sqlite3 *rdb;
 	pthread_mutex_t rlock;    /* one read at a time on rdb */
 	char *path;
+	char station_id[64];      /* the setting, once read (integrity.c) */
 	bool read_only;
 	int busy_ms;
 	jnl_sign_fn sign;
@@ -50,6 +52,28 @@ struct jnl {
 	 * decide whether an automatic checkpoint is due. */
 	uint64_t appended_seq;
 	struct jnl_event_ref appended; /* the last event jchain_append() wrote */
+	/*
+	 * The chain's head as this handle last read or wrote it (chain.c):
+	 * while head_ok, an append neither reads the last event nor the
+	 * settings. It stays valid across this handle's transactions as long
+	 * as no other connection commits (PRAGMA data_version, checked at
+	 * every append); a rollback drops it (jchain_head_forget), a rollback
+	 * to an operation's savepoint puts back op_head. head_flush: the
+	 * settings head_seq/head_hash are behind it, written once before the
+	 * COMMIT (jchain_head_flush) instead of at every append.
+	 */
+	struct jchain_head {
+		bool ok;
+		bool flush;
+		uint64_t seq;
+		char hash[JNL_HASH_HEX_LEN + 1];
+		uint64_t txn;     /* txn_ends when it was last checked or written */
+	} head, op_head;
+	int64_t data_version;     /* PRAGMA data_version when head was read */
+	/* Transactions of db that ended (SQLite's commit and rollback hooks):
+	 * while it has not moved, the head was checked in the transaction that
+	 * is open, which no other connection can commit into. */
+	uint64_t txn_ends;
 	uint64_t cp_hint_seq;     /* last checkpoint seq this handle knows of */
 	uint32_t cp_interval;     /* cached; re-read before signing */
 	bool in_checkpoint;
@@ -118,7 +142,10 @@ imp_err jdb_stmt(sqlite3 *db, const char *sql, sqlite3_stmt **st);
 /* Reset and unbind a cached statement, finalize any other; NULL is a no-op. */
 void jdb_stmt_done(sqlite3_stmt *st);
 imp_err jdb_exec(sqlite3 *db, const char *sql);
-/* Bind text (NULL binds SQL NULL) / integer. */
+/* Bind text (NULL binds SQL NULL) / integer. The text is not copied
+ * (SQLITE_STATIC): it must stay as it is until the statement is given back
+ * (jdb_stmt_done) or finalized, which every caller does before its
+ * buffers go; a board's data and an event's detail are the long ones. */
 imp_err jdb_bind_text(sqlite3 *db, sqlite3_stmt *st, int idx, const char *s);
 imp_err jdb_bind_i64(sqlite3 *db, sqlite3_stmt *st, int idx, int64_t v);
 /* Step a statement expected to finish (SQLITE_DONE). *sqlite_rc (may be
@@ -184,9 +211,47 @@ imp_err jdb_snapshot(struct jnl *j, const char *sql, const struct jdb_arg *args,
 /* RFC 3339 UTC with milliseconds: "2026-11-26T09:50:00.123Z". */
 void jtime_now(char out[40]);
 
+/* The name of the VFS a handle's write connection opens with (walbuf.c,
+ * registered on first use): the default VFS, with the writes of a COMMIT
+ * to the -wal gathered into one. NULL if it cannot be registered (the
+ * default VFS is used then). */
+const char *jwalbuf_vfs(void);
+
+/* SHA-256, fetched from the default provider once per process (chain.c):
+ * EVP_sha256() makes every digest fetch it again, under OpenSSL's lock. */
+const EVP_MD *jsha256(void);
+
 /* Serialise a JSON value (compact, sorted keys) into a malloc'ed string and
  * drop the reference. NULL (logged) on failure. */
 char *jjson_dump(json_t *v);
+
+/*
+ * The canonical text of v (canon.c), malloc'ed: byte for byte what
+ * json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) gives.
+ * NULL where json_dumps fails (a string that is not UTF-8, a loop) and
+ * also for a key that is not UTF-8 (only jansson's *_nocheck calls make
+ * one; json_dumps writes broken JSON for it), nesting deeper than 512 and
+ * out of memory.
+ */
+char *jcanon_dump(const json_t *v);
+
+/* A member of an object the journal builds, as json_pack's "s", "s?",
+ * "I", "O" and "O?" take it. */
+struct jcanon_member {
+	const char *key;
+	enum { JCM_STR, JCM_STR_OR_NULL, JCM_INT, JCM_JSON, JCM_JSON_OR_NULL } type;
+	const char *s;
+	json_int_t i;
+	const json_t *v;
+};
+#define JCANON_MEMBERS_MAX 16
+/*
+ * The canonical text of the object of these members (distinct keys, at
+ * most JCANON_MEMBERS_MAX), malloc'ed: what jcanon_dump of json_pack of the
+ * same members gives, without building it. NULL where json_pack would fail
+ * (a string that is not UTF-8, NULL for "s" or "O") or jcanon_dump would.
+ */
+char *jcanon_object(const struct jcanon_member *m, size_t n);
 
 /* Line mode: true if serials come from leases (inside a transaction). */
 imp_err jdb_leased(sqlite3 *db, bool *out);
@@ -214,6 +279,13 @@ imp_err jchain_append(struct jnl *j, const char *uid, const char *serial,
  * NULL, a failed json_pack, is IMP_ERR_NOMEM). */
 imp_err jchain_append_json(struct jnl *j, const char *uid, const char *serial,
 			   const char *kind, json_t *detail);
+/* Write the settings head_seq/head_hash of the appends since the last
+ * flush, inside the transaction, before it commits (or before they are
+ * read in it). IMP_OK if there is nothing to write. */
+imp_err jchain_head_flush(struct jnl *j);
+/* The transaction was rolled back: the head is read again at the next
+ * append. */
+void jchain_head_forget(struct jnl *j);
 /* Take a checkpoint inside the current transaction (j->sign set). force:
  * even if fewer than interval events since the last one. */
 imp_err jchain_checkpoint_locked(struct jnl *j, bool force);

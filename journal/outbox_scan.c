@@ -47,9 +47,10 @@ imp_err jnl_outbox_scan(const char *path, enum jnl_outbox_filter filter, jnl_out
 	if (src == SQLITE_OK)
 		src = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
 	if (src == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-	    sqlite3_column_int(st, 0) != JNL_SCHEMA_VERSION) {
-		IMP_ERROR("%s: journal schema %d, this code reads %d", path,
-			  sqlite3_column_int(st, 0), JNL_SCHEMA_VERSION);
+	    (sqlite3_column_int(st, 0) < JNL_SCHEMA_READ_MIN ||
+	     sqlite3_column_int(st, 0) > JNL_SCHEMA_VERSION)) {
+		IMP_ERROR("%s: journal schema %d, this code reads %d to %d", path,
+			  sqlite3_column_int(st, 0), JNL_SCHEMA_READ_MIN, JNL_SCHEMA_VERSION);
 		rc = IMP_ERR_JOURNAL;
 		goto cleanup;
 	}

@@ -48,7 +48,11 @@
 #include "imprint/err.h"
 
 /* Schema version this code writes (PRAGMA user_version). PERSISTED. */
-#define JNL_SCHEMA_VERSION 2
+#define JNL_SCHEMA_VERSION 3
+/* The oldest version a read-only open (and the outbox scan) reads as it is:
+ * 2 and 3 have the same tables and columns, 3 only writes the CHECK
+ * constraints of boards without IN lists (docs/JOURNAL.md). PERSISTED. */
+#define JNL_SCHEMA_READ_MIN 2
 
 #define JNL_UID_HEX_MAX 128u     /* longest chip UID, in hex digits (64 bytes) */
 #define JNL_SERIAL_MAX 64u       /* serial capacity, NUL included */

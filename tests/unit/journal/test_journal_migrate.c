@@ -1,0 +1,182 @@
+/*
+ * Journal unit test of the migration from schema 2 to 3 (boards rebuilt
+ * with its CHECK constraints as chains of comparisons): a version 2
+ * journal reads as it is on a read-only open, a read-write open migrates it
+ * keeping every row and the chain, and the constraints refuse exactly what
+ * they refused before, on a migrated journal and on a new one.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "jtest.h"
+
+/* boards as schema 2 wrote it, under another name (journal/db.c migrations[0], PERSISTED). */
+#define BOARDS_V2(name) "CREATE TABLE " name " (" \
+	"  id              INTEGER PRIMARY KEY," \
+	"  uid             TEXT NOT NULL UNIQUE" \
+	"                  CHECK (length(uid) BETWEEN 2 AND 128 AND length(uid) % 2 = 0" \
+	"                         AND uid NOT GLOB '*[^0-9a-f]*')," \
+	"  serial          TEXT UNIQUE," \
+	"  counter         INTEGER UNIQUE," \
+	"  state           TEXT NOT NULL CHECK (state IN ('CONNECT','IDENTIFY','ALLOCATE'," \
+	"                  'KEYS','CERTIFY','INJECT','FIRMWARE','CHALLENGE','LOCK','RECORD'," \
+	"                  'DONE','FAILED','QUARANTINED'))," \
+	"  key_mode        TEXT," \
+	"  fixture         TEXT," \
+	"  attempts        INTEGER NOT NULL DEFAULT 0," \
+	"  reissues        INTEGER NOT NULL DEFAULT 0," \
+	"  last_error_code INTEGER NOT NULL DEFAULT 0," \
+	"  last_error      TEXT," \
+	"  data            TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(data))," \
+	"  created         TEXT NOT NULL," \
+	"  updated         TEXT NOT NULL," \
+	"  CHECK ((serial IS NULL) = (counter IS NULL))," \
+	"  CHECK (state <> 'QUARANTINED' OR serial IS NULL)," \
+	"  CHECK (state IN ('CONNECT','IDENTIFY','ALLOCATE','FAILED','QUARANTINED')" \
+	"         OR serial IS NOT NULL)" \
+	");"
+
+#define ROWS "SELECT group_concat(id || uid || coalesce(serial, '-') || " \
+	"coalesce(counter, '-') || state || coalesce(fixture, '-') || attempts || data || " \
+	"created || updated, '|') FROM (SELECT * FROM boards ORDER BY id)"
+
+/* What a journal's boards must refuse (each alone, on a copy of aa01). */
+static void constraints_hold(const char *path)
+{
+	static const char *const refused[] = {
+		"UPDATE boards SET state = 'BOGUS' WHERE uid = 'aa01'",
+		"UPDATE boards SET state = 'keys' WHERE uid = 'aa01'",
+		"UPDATE boards SET state = NULL WHERE uid = 'aa01'",
+		"UPDATE boards SET data = '{\"a\":' WHERE uid = 'aa01'",
+		"UPDATE boards SET counter = NULL WHERE uid = 'aa01'",
+		"UPDATE boards SET state = 'QUARANTINED' WHERE uid = 'aa01'",
+		"INSERT INTO boards(uid, state, created, updated) VALUES ('cc01', 'KEYS', 't', 't')",
+		"INSERT INTO boards(uid, state, created, updated) VALUES ('CC01', 'IDENTIFY', 't', 't')",
+		"INSERT INTO boards(uid, state, created, updated) VALUES ('c', 'IDENTIFY', 't', 't')",
+	};
+	static const char *const allowed[] = {
+		"UPDATE boards SET state = 'LOCK' WHERE uid = 'aa01'",
+		"INSERT INTO boards(uid, state, created, updated) VALUES ('cc01', 'IDENTIFY', 't', 't')",
+		"UPDATE boards SET state = 'FAILED', serial = NULL, counter = NULL WHERE uid = 'cc01'",
+		"UPDATE boards SET state = 'QUARANTINED' WHERE uid = 'cc01'",
+	};
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		if (jt_sql(path, refused[i]) == 0)
+			fail_msg("accepted: %s", refused[i]);
+	}
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+		if (jt_sql(path, allowed[i]) != 0)
+			fail_msg("refused: %s", allowed[i]);
+	}
+}
+
+static void history(struct jnl *j)
+{
+	char serial[JNL_SERIAL_MAX];
+
+	assert_int_equal(jnl_allocate(j, "aa01", "F1", serial, sizeof(serial), NULL), IMP_OK);
+	for (enum jnl_state s = JNL_ST_KEYS; s <= JNL_ST_RECORD; s++)
+		assert_int_equal(jnl_set_state(j, "aa01", s, "{\"step\":\"x\"}"), IMP_OK);
+	assert_int_equal(jnl_record_done(j, "aa01", "rec-1", "h.p.s"), IMP_OK);
+	assert_int_equal(jnl_allocate(j, "bb01", "F2", serial, sizeof(serial), NULL), IMP_OK);
+	assert_int_equal(jnl_set_state(j, "bb01", JNL_ST_KEYS, "{\"pub\":\"04\"}"), IMP_OK);
+	assert_int_equal(jnl_quarantine(j, "dd01", "F3", "locked and unknown"), IMP_OK);
+}
+
+static void test_v2_migrates(void **state)
+{
+	char dir[256], path[300], before[8192], after[8192];
+	EVP_PKEY *key = jt_key();
+	struct jnl_opts ro = { .read_only = true };
+	struct jnl_verify_report r;
+	struct jnl_board b;
+	struct jnl *j;
+
+	(void)state;
+	jt_mkdtemp(dir);
+	snprintf(path, sizeof(path), "%s/journal.sqlite", dir);
+	j = jt_open(path, key, 10, 4);
+	history(j);
+	jnl_close(j);
+	/* Back to schema 2, as a journal written before this version is. */
+	assert_int_equal(jt_sql(path, "PRAGMA foreign_keys = OFF; BEGIN; "
+				BOARDS_V2("boards_v2")
+				"INSERT INTO boards_v2 SELECT * FROM boards; DROP TABLE boards; "
+				"ALTER TABLE boards_v2 RENAME TO boards; "
+				"CREATE INDEX boards_state ON boards(state, id); "
+				"PRAGMA user_version = 2; COMMIT"), 0);
+	assert_true(jt_sql_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'boards' "
+			       "AND sql LIKE '%state IN (%'") == 1);
+	jt_sql_text(path, ROWS, before, sizeof(before));
+	assert_true(strlen(before) > 100);
+
+	/* Read-only: read as it is, not migrated. */
+	assert_int_equal(jnl_open(path, &ro, &j), IMP_OK);
+	assert_int_equal(jnl_get_board(j, "aa01", &b), IMP_OK);
+	assert_int_equal(b.state, JNL_ST_DONE);
+	jnl_board_release(&b);
+	jnl_close(j);
+	assert_int_equal(jt_sql_int(path, "PRAGMA user_version"), 2);
+
+	/* Read-write: migrated, every row kept, the chain whole. */
+	j = jt_open(path, key, 10, 4);
+	assert_int_equal(jt_sql_int(path, "PRAGMA user_version"), JNL_SCHEMA_VERSION);
+	assert_true(jt_sql_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'boards' "
+			       "AND sql LIKE '% IN (%'") == 0);
+	assert_true(jt_sql_int(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' "
+			       "AND tbl_name = 'boards'") == 4);
+	jt_sql_text(path, ROWS, after, sizeof(after));
+	assert_string_equal(before, after);
+	assert_int_equal(jt_sql_int(path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	assert_int_equal(jnl_verify_chain(j, NULL, &r), IMP_OK);
+	/* and it goes on */
+	assert_int_equal(jnl_set_state(j, "bb01", JNL_ST_CERTIFY, "{\"cert\":\"MII\"}"), IMP_OK);
+	assert_int_equal(jnl_verify_chain(j, NULL, &r), IMP_OK);
+	jnl_close(j);
+	/* Foreign keys are on again after the open's transaction. */
+	j = jt_open(path, key, 10, 4);
+	assert_int_equal(jnl_outbox_add_revocation(j, "aa01", "rev-1", "h.p.r"), IMP_OK);
+	jnl_close(j);
+	assert_int_not_equal(jt_sql(path, "PRAGMA foreign_keys = ON; INSERT INTO outbox(record_id, "
+				    "serial, uid, kind, jws, created) VALUES ('x', 's', 'ee01', "
+				    "'identity', 'j', 't')"), 0);
+	constraints_hold(path);
+	EVP_PKEY_free(key);
+	jt_rmtree(dir);
+}
+
+static void test_new_journal_constraints(void **state)
+{
+	char dir[256], path[300];
+	EVP_PKEY *key = jt_key();
+	struct jnl *j;
+
+	(void)state;
+	jt_mkdtemp(dir);
+	snprintf(path, sizeof(path), "%s/journal.sqlite", dir);
+	j = jt_open(path, key, 10, 4);
+	history(j);
+	jnl_close(j);
+	assert_int_equal(jt_sql_int(path, "PRAGMA user_version"), JNL_SCHEMA_VERSION);
+	constraints_hold(path);
+	EVP_PKEY_free(key);
+	jt_rmtree(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_v2_migrates),
+		cmocka_unit_test(test_new_journal_constraints),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
