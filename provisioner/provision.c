@@ -54,6 +54,7 @@ struct job {
 	uint8_t *cert_der;
 	size_t cert_der_len;
 	struct jnl_event_ref record_ev; /* the RECORD state change, if made here */
+	char record_id[JNL_RECORD_ID_MAX]; /* the identity record, once journaled here */
 	uint8_t slot;
 	double t0;
 	double flash_reported; /* when flash progress was last reported */
@@ -944,10 +945,13 @@ static imp_err step_record(struct job *j, json_t *add)
 		rc = fmt_record_sign_with(obj, st->record_header, &signer, &jws);
 	else
 		rc = fmt_record_sign(obj, &signer, chain, 2, &jws);
-	if (rc == IMP_OK)
-		rc = jnl_record_done(st->journal, j->uid,
-					      json_string_value(json_object_get(obj, "record_id")),
-					      jws);
+	if (rc == IMP_OK) {
+		const char *id = json_string_value(json_object_get(obj, "record_id"));
+
+		rc = jnl_record_done(st->journal, j->uid, id, jws);
+		if (rc == IMP_OK)
+			snprintf(j->record_id, sizeof(j->record_id), "%s", id ? id : "");
+	}
 cleanup:
 	json_decref(obj);
 	free(jws);
@@ -1375,6 +1379,8 @@ imp_err prov_run_board(struct prov_station *st, const struct fmt_fixture *fx,
 	res->failed_step = j.failed_step;
 	snprintf(res->uid, sizeof(res->uid), "%s", j.uid);
 	snprintf(res->serial, sizeof(res->serial), "%s", j.serial);
+	if (j.state == JNL_ST_DONE)
+		snprintf(res->record_id, sizeof(res->record_id), "%s", j.record_id);
 	res->seconds = imp_now_s() - j.t0;
 	if (rc != IMP_OK)
 		report(&j, rc, "%s", imp_err_str(rc));

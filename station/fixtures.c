@@ -150,13 +150,11 @@ void st_progress(void *arg, const struct prov_progress *p)
 static void report_result(struct station_ctx *ctx, const char *fixture,
 			  const struct prov_result *r)
 {
-	char buf[ST_EVENT_LINE_MAX], ts[32], id[JNL_RECORD_ID_MAX] = "";
+	char buf[ST_EVENT_LINE_MAX], ts[32], id[JNL_RECORD_ID_MAX];
 	struct jnl *j = ctx->run->journal;
 	size_t n;
 
-	if (j && r->uid[0] && r->state == JNL_ST_DONE &&
-	    jnl_identity_record_id(j, r->uid, id) != IMP_OK)
-		id[0] = '\0';
+	st_result_record_id(j, r, id);
 	st_event_ts(ts);
 	n = st_result_event_text(fixture, r, id, ts, buf, sizeof(buf));
 	if (n) {

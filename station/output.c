@@ -151,14 +151,26 @@ json_t *st_board_event(const struct prov_progress *p)
 	return o;
 }
 
+void st_result_record_id(struct jnl *j, const struct prov_result *r,
+			 char id[JNL_RECORD_ID_MAX])
+{
+	id[0] = '\0';
+	if (!r->uid[0] || r->state != JNL_ST_DONE)
+		return;
+	if (r->record_id[0]) {
+		snprintf(id, JNL_RECORD_ID_MAX, "%s", r->record_id);
+		return;
+	}
+	if (j && jnl_identity_record_id(j, r->uid, id) != IMP_OK)
+		id[0] = '\0';
+}
+
 json_t *st_result_event(struct jnl *j, const char *fixture, const struct prov_result *r)
 {
-	char id[JNL_RECORD_ID_MAX] = "";
+	char id[JNL_RECORD_ID_MAX];
 	json_t *o;
 
-	if (j && r->uid[0] && r->state == JNL_ST_DONE &&
-	    jnl_identity_record_id(j, r->uid, id) != IMP_OK)
-		id[0] = '\0';
+	st_result_record_id(j, r, id);
 	/* A quarantined board says so in "state" ("quarantined" is the
 	 * summary's count). */
 	o = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:i, s:b, s:f, s:s?}", "event", "result",

@@ -65,6 +65,11 @@ void st_progress(void *arg, const struct prov_progress *p);
  * (NULL: none looked up). New objects, for st_emit. */
 json_t *st_board_event(const struct prov_progress *p);
 json_t *st_result_event(struct jnl *j, const char *fixture, const struct prov_result *r);
+/* The id of r's identity record, for its result event: the one the run
+ * made (r->record_id), else the newest in journal j (NULL: none looked
+ * up); "" for a board not DONE or without one. */
+void st_result_record_id(struct jnl *j, const struct prov_result *r,
+			 char id[JNL_RECORD_ID_MAX]);
 
 /* After a run that did not finish every board: what to do next, by what
  * happened to each (no board reached, rejected, quarantined, in flight),

@@ -119,6 +119,10 @@ struct prov_result {
 	char serial[JNL_SERIAL_MAX];
 	bool already_done;                /* DONE before this run: nothing done */
 	bool quarantined;
+	/* The identity record this run signed and journaled for the board
+	 * (jnl_record_done); "" when it made none (a board DONE before, or
+	 * stopped short of it): the journal then knows (jnl_identity_record_id). */
+	char record_id[JNL_RECORD_ID_MAX];
 	double seconds;
 	struct prov_tally tally; /* continuous mode: every board of the fixture */
 };
