@@ -204,7 +204,7 @@ static imp_err head_current(struct jnl *j)
 	rc = data_version(j, &dv);
 	if (rc)
 		return rc;
-	if (j->head.ok && dv == j->data_version) {
+	if (j->head.ok && dv == j->head.data_version) {
 		j->head.txn = j->txn_ends;
 		return IMP_OK;
 	}
@@ -230,7 +230,7 @@ static imp_err head_current(struct jnl *j)
 	memcpy(j->head.hash, head, sizeof(j->head.hash));
 	j->head.ok = true;
 	j->head.txn = j->txn_ends;
-	j->data_version = dv;
+	j->head.data_version = dv;
 	return IMP_OK;
 }
 

@@ -68,8 +68,11 @@ struct jnl {
 		uint64_t seq;
 		char hash[JNL_HASH_HEX_LEN + 1];
 		uint64_t txn;     /* txn_ends when it was last checked or written */
+		/* PRAGMA data_version when it was read: kept with the head, so
+		 * that putting back op_head puts back the version it was read
+		 * at, not the one of a read the rollback undid */
+		int64_t data_version;
 	} head, op_head;
-	int64_t data_version;     /* PRAGMA data_version when head was read */
 	/* Transactions of db that ended (SQLite's commit and rollback hooks):
 	 * while it has not moved, the head was checked in the transaction that
 	 * is open, which no other connection can commit into. */

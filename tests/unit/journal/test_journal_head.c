@@ -93,11 +93,41 @@ static void test_two_handles_in_turn(void **state)
 	jt_rmtree(dir);
 }
 
+/* An operation that re-reads the head because another handle committed,
+ * appends, and is rolled back to its savepoint (the outbox probe) must not
+ * leave the head it read before that commit as current: the next append
+ * of the handle would take a seq the other handle already used. */
+static void test_rollback_after_other_commit(void **state)
+{
+	char dir[256], path[300], serial[JNL_SERIAL_MAX];
+	EVP_PKEY *key = jt_key();
+	struct jnl_verify_report r;
+	struct jnl *a, *b;
+
+	(void)state;
+	jt_mkdtemp(dir);
+	snprintf(path, sizeof(path), "%s/journal.sqlite", dir);
+	a = jt_open(path, key, 100, 50);
+	b = jt_open(path, key, 100, 50);
+	assert_int_equal(jnl_allocate(a, "aa01", "F1", serial, sizeof(serial), NULL), IMP_OK);
+	assert_int_equal(jnl_allocate(b, "aa02", "F2", serial, sizeof(serial), NULL), IMP_OK);
+	/* a's first append since b's commit re-reads the head, then is undone */
+	assert_int_equal(jnl_outbox_probe(a, "aa01"), IMP_OK);
+	assert_int_equal(jnl_set_state(a, "aa01", JNL_ST_KEYS, "{\"k\":1}"), IMP_OK);
+	head_is_last(path);
+	assert_int_equal(jnl_verify_chain(a, NULL, &r), IMP_OK);
+	jnl_close(a);
+	jnl_close(b);
+	EVP_PKEY_free(key);
+	jt_rmtree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_head_follows_commits),
 		cmocka_unit_test(test_two_handles_in_turn),
+		cmocka_unit_test(test_rollback_after_other_commit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
