@@ -14,7 +14,12 @@
  * elsewhere, a file control, a close) writes it out first as well. A
  * failed write is reported by the call that wrote it out, which then fails
  * as the write would have (the COMMIT fails). The database file and every
- * other file are passed through untouched.
+ * other file are passed through untouched, but for one thing: when the
+ * connection gives up the WAL write lock (xShmLock on the database file),
+ * its -wal's gathered writes go out first. Writes that are not synced
+ * before that are a transaction's spilled frames it then rolled back (or
+ * rolled back to a savepoint): written later they would land on the
+ * frames another connection has committed there since.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -39,6 +44,8 @@ struct walbuf_file {
 	unsigned char *buf;
 	size_t n;
 	sqlite3_int64 off;   /* file offset of buf[0] */
+	struct walbuf_file *wal; /* a database file: its open -wal, if ours */
+	struct walbuf_file *db;  /* a -wal: its database file, if ours */
 };
 
 #define WF(p) ((struct walbuf_file *)(p))
@@ -59,6 +66,11 @@ static int flush(struct walbuf_file *f)
 static int w_close(sqlite3_file *p)
 {
 	int rc = flush(WF(p)), crc;
+
+	if (WF(p)->db && WF(p)->db->wal == WF(p))
+		WF(p)->db->wal = NULL;
+	if (WF(p)->wal && WF(p)->wal->db == WF(p))
+		WF(p)->wal->db = NULL;
 
 	crc = RM(p)->xClose(REAL(p));
 	sqlite3_free(WF(p)->buf);
@@ -154,10 +166,19 @@ static int w_shm_map(sqlite3_file *p, int pg, int pgsz, int extend, void volatil
 	return RM(p)->xShmMap(REAL(p), pg, pgsz, extend, out);
 }
 
+/* The WAL write lock is slot 0 of the -shm's locks (wal.c, WAL_WRITE_LOCK). */
+#define WALBUF_WRITE_LOCK 0
+
 static int w_shm_lock(sqlite3_file *p, int offset, int n, int flags)
 {
 	if (RM(p)->iVersion < 2)
 		return SQLITE_IOERR_SHMLOCK;
+	/* Before another connection may write the -wal: what this one still
+	 * holds is never a commit (synchronous = FULL syncs each one), so a
+	 * failed write loses nothing committed; the frames are written as the
+	 * default VFS would have, while the lock is held. */
+	if ((flags & SQLITE_SHM_UNLOCK) && offset == WALBUF_WRITE_LOCK && WF(p)->wal)
+		(void)flush(WF(p)->wal);
 	return RM(p)->xShmLock(REAL(p), offset, n, flags);
 }
 
@@ -223,7 +244,17 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int flags
 		return rc;
 	}
 	if (flags & SQLITE_OPEN_WAL) {
-		f->buf = sqlite3_malloc((int)WALBUF_CAP);
+		/* Gathered only with its database file ours, which flushes it
+		 * when the write lock goes. */
+		sqlite3_file *db = sqlite3_database_file_object(name);
+
+		if (db && db->pMethods == &walbuf_io && !WF(db)->wal) {
+			f->buf = sqlite3_malloc((int)WALBUF_CAP);
+			if (f->buf) {
+				f->db = WF(db);
+				WF(db)->wal = f;
+			}
+		}
 		f->gather = f->buf != NULL; /* without memory: written as they come */
 	}
 	p->pMethods = &walbuf_io;
