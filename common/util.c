@@ -278,7 +278,7 @@ bool imp_wait_readable(int fd, int stop_fd)
 
 /* ------------------------------------------------- whole lines, threads */
 
-enum line_kind { LINE_LOCKED, LINE_PIPE, LINE_FILE };
+enum line_kind { LINE_LOCKED, LINE_FILE };
 
 static pthread_mutex_t line_lock[2] = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER };
 static pthread_once_t line_once = PTHREAD_ONCE_INIT;
@@ -290,12 +290,8 @@ static void line_init(void)
 		struct stat st;
 
 		line_kind[fd - 1] = LINE_LOCKED;
-		if (fstat(fd, &st) == 0) {
-			if (S_ISFIFO(st.st_mode))
-				line_kind[fd - 1] = LINE_PIPE;
-			else if (S_ISREG(st.st_mode))
-				line_kind[fd - 1] = LINE_FILE;
-		}
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+			line_kind[fd - 1] = LINE_FILE;
 	}
 }
 
@@ -308,7 +304,10 @@ void imp_write_line(int fd, const char *line, size_t n)
 		pthread_once(&line_once, line_init);
 		kind = line_kind[fd - 1];
 	}
-	if ((kind == LINE_PIPE && n <= PIPE_BUF) || kind == LINE_FILE) {
+	/* Only a regular file goes without the lock: a pipe's write of more
+	 * than PIPE_BUF is split by the kernel whenever the pipe is full, and a
+	 * short line written beside the lock would land inside it. */
+	if (kind == LINE_FILE) {
 		ssize_t w;
 
 		do

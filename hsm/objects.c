@@ -342,12 +342,36 @@ imp_err hsm_object_value(struct hsm_session *s, hsm_obj o, uint8_t **out, size_t
 }
 
 /* A copy may raise CKA_SENSITIVE and lower CKA_EXTRACTABLE, never the
- * reverse (PKCS#11 3.0, 4.1.3 and 4.4): anything else is a token bug. */
+ * reverse (PKCS#11 3.0, 4.1.3 and 4.4), and gains no use: anything else is
+ * a token bug. */
 static bool copy_as_guarded(const struct hsm_obj_info *src, const struct hsm_obj_info *cp)
 {
 	return !cp->token && cp->cls == src->cls && cp->private_ == src->private_ &&
 	       (cp->sensitive || !src->sensitive) && (!cp->extractable || src->extractable) &&
-	       cp->sign == src->sign && cp->derive == src->derive;
+	       cp->sign == src->sign && cp->derive == src->derive &&
+	       (!cp->decrypt || src->decrypt) && (!cp->unwrap || src->unwrap) &&
+	       (!cp->encrypt || src->encrypt) && (!cp->wrap || src->wrap) &&
+	       (!cp->verify || src->verify);
+}
+
+/* hsm_object_info reads an attribute the token does not give as false,
+ * which for CKA_TOKEN and CKA_EXTRACTABLE is the answer the guard wants:
+ * the copy's own values of the three, read strictly. */
+static bool copy_flags_read(struct hsm_session *s, CK_OBJECT_HANDLE h)
+{
+	CK_BBOOL b[3] = { CK_TRUE, CK_FALSE, CK_TRUE };
+	CK_ATTRIBUTE a[3] = {
+		{ CKA_TOKEN, &b[0], sizeof(b[0]) },
+		{ CKA_SENSITIVE, &b[1], sizeof(b[1]) },
+		{ CKA_EXTRACTABLE, &b[2], sizeof(b[2]) },
+	};
+
+	if (P11(s->fl, C_GetAttributeValue, s->sh, h, a, 3) != IMP_OK)
+		return false;
+	for (size_t i = 0; i < 3; i++)
+		if (a[i].ulValueLen != sizeof(CK_BBOOL))
+			return false;
+	return true;
 }
 
 imp_err hsm_key_session_copy(struct hsm_session *s, hsm_obj key, hsm_obj *copy)
@@ -379,6 +403,8 @@ imp_err hsm_key_session_copy(struct hsm_session *s, hsm_obj key, hsm_obj *copy)
 	rc = P11(s->fl, C_CopyObject, s->sh, key, t, IMP_ARRAY_SIZE(t), &h);
 	if (rc == IMP_OK)
 		rc = hsm_object_info(s, h, &cp);
+	if (rc == IMP_OK && !copy_flags_read(s, h))
+		rc = IMP_ERR_HSM;
 	hsm_p11_quiet(false);
 	if (rc != IMP_OK) {
 		IMP_DEBUG("token \"%s\" keeps '%s' to itself (%s): signing with the token object",

@@ -55,7 +55,7 @@ size_t st_result_event_text(const char *fixture, const struct prov_result *r,
 			    const char *record_id, const char *ts, char *buf, size_t cap);
 
 /* Write one whole line to stdout, from any thread, lines never interleaved
- * (imp_write_line: without a lock to a pipe or a file). */
+ * (imp_write_line: without a lock to a regular file). */
 void st_out_line(const char *line, size_t n);
 
 #endif

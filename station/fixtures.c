@@ -107,7 +107,7 @@ void st_progress(void *arg, const struct prov_progress *p)
 		return; /* only the live board shows the programming progress */
 	if (ctx->json) {
 		/* The line is built in place, then written whole without a
-		 * lock where one write(2) is atomic (st_out_line). */
+		 * lock to a regular file (st_out_line). */
 		char buf[ST_EVENT_LINE_MAX], ts[32], *line;
 		size_t n;
 

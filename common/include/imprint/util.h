@@ -14,11 +14,11 @@
 
 /*
  * Write line[0..n) to fd (STDOUT_FILENO or STDERR_FILENO) from any thread so
- * that lines never interleave. Where POSIX makes one write(2) atomic with
- * respect to the other threads' (a pipe and at most PIPE_BUF bytes; a
- * regular file, XSH 2.9.7) it is one write without a lock; otherwise (a
- * terminal, a socket, a longer line to a pipe) the writers of that fd queue
- * on a mutex. A short write to a file (disk full) is finished under the
+ * that lines never interleave. To a regular file (one write(2) is atomic
+ * with respect to the other threads', XSH 2.9.7) it is one write without a
+ * lock; otherwise (a pipe, a terminal, a socket) the writers of that fd
+ * queue on a mutex: a pipe's write is atomic only up to PIPE_BUF, and a
+ * longer line would take short lines written beside the lock inside it. A short write to a file (disk full) is finished under the
  * mutex. The fd's stdio buffer is not used: a writer that uses stdio on it
  * flushes each line. Errors are dropped (the output is gone).
  */

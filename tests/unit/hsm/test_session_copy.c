@@ -147,6 +147,52 @@ static void test_copy_refused(void **state)
 	EVP_PKEY_free(pk);
 }
 
+
+/* A token that does not give the copy's CKA_EXTRACTABLE (reads as
+ * CKR_ATTRIBUTE_TYPE_INVALID): the copy is not taken as non-extractable. */
+static CK_FUNCTION_LIST hiding;
+static CK_C_GetAttributeValue real_get;
+static CK_OBJECT_HANDLE shown;
+
+static CK_RV hide_extractable(CK_SESSION_HANDLE sh, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR a,
+			      CK_ULONG n)
+{
+	CK_RV rv = real_get(sh, o, a, n);
+
+	if (o == shown)
+		return rv;
+	for (CK_ULONG i = 0; i < n; i++)
+		if (a[i].type == CKA_EXTRACTABLE) {
+			a[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+			if (rv == CKR_OK)
+				rv = CKR_ATTRIBUTE_TYPE_INVALID;
+		}
+	return rv;
+}
+
+static void test_copy_flag_unreadable(void **state)
+{
+	struct fx *f = *state;
+	CK_FUNCTION_LIST *fl = f->s->fl;
+	hsm_obj pub, priv, copy = 1234;
+	struct hsm_obj_info *all;
+	size_t n;
+
+	token_pair(f, "hidden", true, &pub, &priv);
+	hiding = *fl;
+	real_get = fl->C_GetAttributeValue;
+	hiding.C_GetAttributeValue = hide_extractable;
+	shown = priv;
+	f->s->fl = &hiding;
+	assert_int_equal(hsm_key_session_copy(f->s, priv, &copy), IMP_ERR_UNSUPPORTED);
+	f->s->fl = fl;
+	assert_int_equal(copy, HSM_OBJ_NONE);
+	/* the copy was destroyed */
+	assert_int_equal(hsm_list(f->s, HSM_CLASS_ANY, &all, &n), IMP_OK);
+	assert_int_equal(n, 2);
+	free(all);
+}
+
 /* The hierarchy's per-board keys: copied where allowed, kept where not,
  * and the copies destroyed at release. */
 static void test_org_session_keys(void **state)
@@ -200,6 +246,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_copy_is_guarded, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_refused, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_copy_flag_unreadable, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_org_session_keys, fx_setup, fx_teardown),
 	};
 
