@@ -190,7 +190,10 @@ static double now_s(void)
 }
 
 /* A migration killed at varied instants leaves a v2 that opens (and then
- * migrates) or a whole v3: never a half-migrated journal. */
+ * migrates) or a whole v3: never a half-migrated journal. The journal has
+ * MIGRATE_KILL_ROWS boards (default 40000: enough to spill SQLite's page
+ * cache into the -wal before the COMMIT), killed MIGRATE_KILLS times
+ * (default 12) over the span of one migration. */
 static void test_v2_killed_migration(void **state)
 {
 	char dir[256], path[300];
@@ -201,17 +204,27 @@ static void test_v2_killed_migration(void **state)
 	double t0, span;
 	int64_t rows;
 	int seen2 = 0, seen3 = 0;
+	const char *e = getenv("MIGRATE_KILL_ROWS");
+	long nrows = e ? atol(e) : 40000, kills;
+	char fill[400];
 
+	e = getenv("MIGRATE_KILLS");
+	kills = e ? atol(e) : 12;
+	if (nrows < 1000)
+		nrows = 1000;
+	if (kills < 1)
+		kills = 1;
+	snprintf(fill, sizeof(fill), "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+		 "FROM n WHERE i < %ld) INSERT INTO boards(uid, state, data, created, updated) "
+		 "SELECT printf('%%016x', i), 'IDENTIFY', '{\"k\":\"vvvvvvvvvvvvvvvvvvvv\"}', "
+		 "'t', 't' FROM n", nrows);
 	(void)state;
 	jt_mkdtemp(dir);
 	snprintf(path, sizeof(path), "%s/journal.sqlite", dir);
 	j = jt_open(path, key, 10, 4);
 	history(j);
 	jnl_close(j);
-	assert_int_equal(jt_sql(path, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
-				"FROM n WHERE i < 150000) INSERT INTO boards(uid, state, data, created, "
-				"updated) SELECT printf('%016x', i), 'IDENTIFY', '{\"k\":\"vvvvvvvvvvvvvvvvvvvv\"}', "
-				"'t', 't' FROM n"), 0);
+	assert_int_equal(jt_sql(path, fill), 0);
 	rows = jt_sql_int(path, "SELECT count(*) FROM boards");
 	assert_int_equal(jt_sql(path, TO_V2), 0);
 	t0 = now_s();
@@ -219,7 +232,7 @@ static void test_v2_killed_migration(void **state)
 	jnl_close(j);
 	span = now_s() - t0;
 	fprintf(stderr, "migration of %lld rows: %.3f s\n", (long long)rows, span);
-	for (int k = 0; k < 24; k++) {
+	for (long k = 0; k < kills; k++) {
 		pid_t pid;
 		int st, v;
 
@@ -235,7 +248,7 @@ static void test_v2_killed_migration(void **state)
 
 			_exit(jnl_open(path, &o, &cj) == IMP_OK ? 0 : 3);
 		}
-		usleep((useconds_t)(span * 1e6 * (k + 1) / 24.0 * 1.1));
+		usleep((useconds_t)(span * 1e6 * (double)(k + 1) / (double)kills * 1.1));
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, 0);
 		v = (int)jt_sql_int(path, "PRAGMA user_version");
