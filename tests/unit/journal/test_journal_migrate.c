@@ -11,11 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 #include <openssl/evp.h>
 
 #include "jtest.h"
+#include "journal/journal.h"
 
 /* boards as schema 2 wrote it, under another name (journal/db.c migrations[0], PERSISTED). */
 #define BOARDS_V2(name) "CREATE TABLE " name " (" \
@@ -171,11 +176,142 @@ static void test_new_journal_constraints(void **state)
 	jt_rmtree(dir);
 }
 
+#define TO_V2 "PRAGMA foreign_keys = OFF; BEGIN; " BOARDS_V2("boards_v2") \
+	"INSERT INTO boards_v2 SELECT * FROM boards; DROP TABLE boards; " \
+	"ALTER TABLE boards_v2 RENAME TO boards; " \
+	"CREATE INDEX boards_state ON boards(state, id); PRAGMA user_version = 2; COMMIT"
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A migration killed at varied instants leaves a v2 that opens (and then
+ * migrates) or a whole v3: never a half-migrated journal. The journal has
+ * MIGRATE_KILL_ROWS boards (default 40000: enough to spill SQLite's page
+ * cache into the -wal before the COMMIT), killed MIGRATE_KILLS times
+ * (default 12) over the span of one migration. */
+static void test_v2_killed_migration(void **state)
+{
+	char dir[256], path[300];
+	EVP_PKEY *key = jt_key();
+	struct jnl_opts ro = { .read_only = true };
+	struct jnl_verify_report r;
+	struct jnl *j;
+	double t0, span;
+	int64_t rows;
+	int seen2 = 0, seen3 = 0;
+	const char *e = getenv("MIGRATE_KILL_ROWS");
+	long nrows = e ? atol(e) : 40000, kills;
+	char fill[400];
+
+	e = getenv("MIGRATE_KILLS");
+	kills = e ? atol(e) : 12;
+	if (nrows < 1000)
+		nrows = 1000;
+	if (kills < 1)
+		kills = 1;
+	snprintf(fill, sizeof(fill), "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+		 "FROM n WHERE i < %ld) INSERT INTO boards(uid, state, data, created, updated) "
+		 "SELECT printf('%%016x', i), 'IDENTIFY', '{\"k\":\"vvvvvvvvvvvvvvvvvvvv\"}', "
+		 "'t', 't' FROM n", nrows);
+	(void)state;
+	jt_mkdtemp(dir);
+	snprintf(path, sizeof(path), "%s/journal.sqlite", dir);
+	j = jt_open(path, key, 10, 4);
+	history(j);
+	jnl_close(j);
+	assert_int_equal(jt_sql(path, fill), 0);
+	rows = jt_sql_int(path, "SELECT count(*) FROM boards");
+	assert_int_equal(jt_sql(path, TO_V2), 0);
+	t0 = now_s();
+	j = jt_open(path, key, 10, 4);
+	jnl_close(j);
+	span = now_s() - t0;
+	fprintf(stderr, "migration of %lld rows: %.3f s\n", (long long)rows, span);
+	for (long k = 0; k < kills; k++) {
+		pid_t pid;
+		int st, v;
+
+		if (jt_sql_int(path, "PRAGMA user_version") == 3)
+			assert_int_equal(jt_sql(path, TO_V2), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct jnl_opts o = { .station_id = "test-station", .quota = 10,
+					      .checkpoint_interval = 4, .sign = jt_sign,
+					      .sign_arg = key, .signer_fpr = JT_FPR };
+			struct jnl *cj = NULL;
+
+			_exit(jnl_open(path, &o, &cj) == IMP_OK ? 0 : 3);
+		}
+		usleep((useconds_t)(span * 1e6 * (double)(k + 1) / (double)kills * 1.1));
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		v = (int)jt_sql_int(path, "PRAGMA user_version");
+		assert_true(v == 2 || v == 3);
+		v == 2 ? seen2++ : seen3++;
+		assert_int_equal(jt_sql_int(path, "SELECT count(*) FROM boards"), rows);
+		assert_int_equal(jt_sql_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = "
+					    "'boards' AND sql LIKE '% IN (%'"), v == 2 ? 1 : 0);
+		assert_int_equal(jt_sql_int(path, "SELECT count(*) FROM sqlite_schema WHERE "
+					    "type = 'index' AND tbl_name = 'boards'"), 4);
+		assert_int_equal(jt_sql_int(path, "SELECT count(*) FROM pragma_integrity_check "
+					    "WHERE integrity_check <> 'ok'"), 0);
+		assert_int_equal(jnl_open(path, &ro, &j), IMP_OK);
+		assert_int_equal(jnl_verify_chain(j, NULL, &r), IMP_OK);
+		jnl_close(j);
+	}
+	fprintf(stderr, "after a kill: %d at v2, %d at v3\n", seen2, seen3);
+	j = jt_open(path, key, 10, 4);
+	assert_int_equal(jnl_verify_chain(j, NULL, &r), IMP_OK);
+	jnl_close(j);
+	assert_int_equal(jt_sql_int(path, "PRAGMA user_version"), JNL_SCHEMA_VERSION);
+	EVP_PKEY_free(key);
+	jt_rmtree(dir);
+}
+
+/* A version-1 journal goes to 3 in one open's transaction. */
+static void test_v1_migrates(void **state)
+{
+	char dir[256], path[300], before[8192], after[8192];
+	EVP_PKEY *key = jt_key();
+	struct jnl_verify_report r;
+	struct jnl *j;
+
+	(void)state;
+	jt_mkdtemp(dir);
+	snprintf(path, sizeof(path), "%s/journal.sqlite", dir);
+	j = jt_open(path, key, 10, 4);
+	history(j);
+	jnl_close(j);
+	assert_int_equal(jt_sql(path, TO_V2), 0);
+	assert_int_equal(jt_sql(path, "DROP INDEX outbox_line_pending; DROP TABLE leases; "
+				"ALTER TABLE outbox DROP COLUMN line_conflict; "
+				"ALTER TABLE outbox DROP COLUMN line_delivered_at; PRAGMA user_version = 1"), 0);
+	jt_sql_text(path, ROWS, before, sizeof(before));
+	j = jt_open(path, key, 10, 4);
+	assert_int_equal(jnl_verify_chain(j, NULL, &r), IMP_OK);
+	jnl_close(j);
+	assert_int_equal(jt_sql_int(path, "PRAGMA user_version"), JNL_SCHEMA_VERSION);
+	jt_sql_text(path, ROWS, after, sizeof(after));
+	assert_string_equal(before, after);
+	assert_int_equal(jt_sql_int(path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	constraints_hold(path);
+	EVP_PKEY_free(key);
+	jt_rmtree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_v2_migrates),
 		cmocka_unit_test(test_new_journal_constraints),
+		cmocka_unit_test(test_v2_killed_migration),
+		cmocka_unit_test(test_v1_migrates),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
