@@ -48,6 +48,12 @@
 	"         OR serial IS NOT NULL)" \
 	");"
 
+/* A journal made by this version taken back to schema 2, as one written before it is. */
+#define TO_V2 "PRAGMA foreign_keys = OFF; BEGIN; " BOARDS_V2("boards_v2") \
+	"INSERT INTO boards_v2 SELECT * FROM boards; DROP TABLE boards; " \
+	"ALTER TABLE boards_v2 RENAME TO boards; " \
+	"CREATE INDEX boards_state ON boards(state, id); PRAGMA user_version = 2; COMMIT"
+
 #define ROWS "SELECT group_concat(id || uid || coalesce(serial, '-') || " \
 	"coalesce(counter, '-') || state || coalesce(fixture, '-') || attempts || data || " \
 	"created || updated, '|') FROM (SELECT * FROM boards ORDER BY id)"
@@ -112,12 +118,7 @@ static void test_v2_migrates(void **state)
 	history(j);
 	jnl_close(j);
 	/* Back to schema 2, as a journal written before this version is. */
-	assert_int_equal(jt_sql(path, "PRAGMA foreign_keys = OFF; BEGIN; "
-				BOARDS_V2("boards_v2")
-				"INSERT INTO boards_v2 SELECT * FROM boards; DROP TABLE boards; "
-				"ALTER TABLE boards_v2 RENAME TO boards; "
-				"CREATE INDEX boards_state ON boards(state, id); "
-				"PRAGMA user_version = 2; COMMIT"), 0);
+	assert_int_equal(jt_sql(path, TO_V2), 0);
 	assert_true(jt_sql_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'boards' "
 			       "AND sql LIKE '%state IN (%'") == 1);
 	jt_sql_text(path, ROWS, before, sizeof(before));
@@ -175,11 +176,6 @@ static void test_new_journal_constraints(void **state)
 	EVP_PKEY_free(key);
 	jt_rmtree(dir);
 }
-
-#define TO_V2 "PRAGMA foreign_keys = OFF; BEGIN; " BOARDS_V2("boards_v2") \
-	"INSERT INTO boards_v2 SELECT * FROM boards; DROP TABLE boards; " \
-	"ALTER TABLE boards_v2 RENAME TO boards; " \
-	"CREATE INDEX boards_state ON boards(state, id); PRAGMA user_version = 2; COMMIT"
 
 static double now_s(void)
 {
