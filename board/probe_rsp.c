@@ -1326,7 +1326,8 @@ static imp_err rsp_flash_program(void *priv, uint32_t addr, const uint8_t *buf, 
 		uint8_t *body = TX_FRAME(r) + 1; /* framed in place (board_rsp_frame) */
 
 		/* The header's length does not depend on the data: escape
-		 * straight behind it (at most 21 bytes: "vFlashWrite:", 8 hex digits and ":", within the 32). */
+		 * straight behind it (at most 21 bytes: "vFlashWrite:", 8 hex
+		 * digits and ":", within the 32). */
 		hl = (size_t)snprintf((char *)body, 40, "vFlashWrite:%x:", addr + (uint32_t)off);
 		esc = board_rsp_escape(buf + off, n - off, body + hl, room, &used);
 		rc = exchange_once(r, body, hl + esc, "flash write", r->flash_timeout_ms);
