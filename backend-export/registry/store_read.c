@@ -178,7 +178,7 @@ imp_err reg_reader_identities(struct reg_reader *r,
 	if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(r->db,
 			       "SELECT record_id, serial, uid, public_key, cert_sha256, received_at, "
-			       "revoked_at FROM identities ORDER BY rowid",
+			       "revoked_at, jws FROM identities ORDER BY rowid",
 			       -1, &st, NULL) != SQLITE_OK) {
 		IMP_ERROR("registry database %s: %s", r->path, sqlite3_errmsg(r->db));
 		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
@@ -193,6 +193,7 @@ imp_err reg_reader_identities(struct reg_reader *r,
 			.cert_sha256 = col(st, 4),
 			.received_at = col(st, 5),
 			.revoked_at = col(st, 6),
+			.jws = col(st, 7),
 		};
 
 		if (cb(arg, &row) != 0) {
