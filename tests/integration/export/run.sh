@@ -175,6 +175,10 @@ grep -q "schema version 7" "$tmp/a.out" || { cat "$tmp/a.out"; fail "audit: no s
 A --registry-db "$jr"; rc=$?
 [ $rc = 17 ] || { cat "$tmp/a.out"; fail "audit of a journal as registry database: want exit 17, got $rc"; }
 grep -q "not a registry database" "$tmp/a.out" || { cat "$tmp/a.out"; fail "audit: no reason for a non-registry database"; }
+head -c 8192 /dev/urandom >"$tmp/reg5.sqlite" # not SQLite at all: refused the same way
+A --registry-db "$tmp/reg5.sqlite"; rc=$?
+[ $rc = 17 ] || { cat "$tmp/a.out"; fail "audit of a non-SQLite registry database: want exit 17, got $rc"; }
+grep -q "not a registry database" "$tmp/a.out" || { cat "$tmp/a.out"; fail "audit: no reason for a non-SQLite file"; }
 
 # a serial duplicated / a public key duplicated (validly signed records)
 "$gen" "$tmp/g1" 8 --dup-serial >/dev/null || fail "gen"
