@@ -60,6 +60,7 @@ struct item {
 	char uid[140];
 	char pubkey[100];
 	char cert_serial[48];
+	char cert_sha256[65];
 	char digest[65];
 };
 
@@ -230,6 +231,7 @@ static void keep_facts(struct item *it, const struct fmt_record_facts *f)
 	copy(it->uid, sizeof(it->uid), f->uid);
 	copy(it->pubkey, sizeof(it->pubkey), f->pubkey);
 	copy(it->cert_serial, sizeof(it->cert_serial), f->cert_serial);
+	copy(it->cert_sha256, sizeof(it->cert_sha256), f->cert_sha256);
 }
 
 static void verify_item(struct audit *a, struct fmt_rv *rv, struct item *it)
@@ -430,7 +432,7 @@ static imp_err db_open(struct audit *a)
 			  "PRAGMA cache_size=-4000; PRAGMA temp_store=FILE;"
 			  "CREATE TABLE recs (record_id TEXT NOT NULL, digest TEXT NOT NULL,"
 			  "  kind INTEGER NOT NULL, serial TEXT, uid TEXT, pubkey TEXT,"
-			  "  cert_serial TEXT);"
+			  "  cert_serial TEXT, cert_sha256 TEXT);"
 			  "CREATE TABLE done (uid TEXT PRIMARY KEY, serial TEXT);"
 			  "BEGIN;");
 }
@@ -466,7 +468,7 @@ static imp_err keep(struct audit *a, const struct item *it)
 	if (!a->ins &&
 	    sqlite3_prepare_v3(a->db,
 			       "INSERT INTO recs (record_id, digest, kind, serial, uid, pubkey, "
-			       "cert_serial) VALUES (?,?,?,?,?,?,?)",
+			       "cert_serial, cert_sha256) VALUES (?,?,?,?,?,?,?,?)",
 			       -1, SQLITE_PREPARE_PERSISTENT, &a->ins, NULL) != SQLITE_OK)
 		return IMP_ERR_IO;
 	sqlite3_reset(a->ins);
@@ -477,6 +479,7 @@ static imp_err keep(struct audit *a, const struct item *it)
 	bind_or_null(a->ins, 5, it->uid);
 	bind_or_null(a->ins, 6, it->pubkey);
 	bind_or_null(a->ins, 7, it->cert_serial);
+	bind_or_null(a->ins, 8, it->cert_sha256);
 	if (sqlite3_step(a->ins) != SQLITE_DONE) {
 		IMP_ERROR("audit database: %s", sqlite3_errmsg(a->db));
 		return IMP_ERR_IO;
@@ -928,10 +931,20 @@ static int registry_cb(void *arg, const struct reg_identity_row *row)
 	struct audit *a = arg;
 	sqlite3_stmt *st = a->reg_ins;
 
+	uint8_t md[32];
+	char digest[65];
+
+	/* The digest of the registry's own copy of the record, compared with
+	 * the signed record of that id (registry-mismatch). */
+	SHA256((const uint8_t *)(row->jws ? row->jws : ""), row->jws ? strlen(row->jws) : 0, md);
+	imp_hex_encode(md, sizeof(md), digest);
 	sqlite3_reset(st);
 	sqlite3_bind_text(st, 1, row->record_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, row->serial, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, row->uid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, digest, -1, SQLITE_TRANSIENT);
+	bind_or_null(st, 5, row->public_key);
+	bind_or_null(st, 6, row->cert_sha256);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		IMP_ERROR("audit database: %s", sqlite3_errmsg(a->db));
 		a->rc = IMP_ERR_IO;
@@ -957,9 +970,12 @@ static imp_err check_registry(struct audit *a)
 	rc = reg_reader_open(a->o->registry_db, &r);
 	if (rc != IMP_OK)
 		return rc;
-	rc = db_exec(a, "CREATE TABLE reg (record_id TEXT, serial TEXT, uid TEXT); BEGIN;");
+	rc = db_exec(a, "CREATE TABLE reg (record_id TEXT, serial TEXT, uid TEXT, digest TEXT, "
+			"pubkey TEXT, cert_sha256 TEXT); BEGIN;");
 	if (rc == IMP_OK &&
-	    sqlite3_prepare_v2(a->db, "INSERT INTO reg (record_id, serial, uid) VALUES (?,?,?)",
+	    sqlite3_prepare_v2(a->db,
+			       "INSERT INTO reg (record_id, serial, uid, digest, pubkey, cert_sha256) "
+			       "VALUES (?,?,?,?,?,?)",
 			       -1, &a->reg_ins, NULL) != SQLITE_OK)
 		rc = IMP_ERR_IO;
 	if (rc == IMP_OK) {
@@ -993,6 +1009,19 @@ static imp_err check_registry(struct audit *a)
 				 "reg i JOIN recs r ON r.kind = 0 AND r.uid = i.uid "
 				 "WHERE r.record_id <> i.record_id",
 				 "registry-orphan", "the registry holds another record for this board");
+	/* A registry row under a known record id must be that record: its JWS
+	 * byte for byte, and the columns a backend looks devices up by (the
+	 * public key, the certificate fingerprint) must be the record's. */
+	if (rc == IMP_OK)
+		rc = report_rows(a,
+				 "SELECT i.record_id, i.serial, i.uid, CASE WHEN i.digest <> r.digest "
+				 "THEN 'its JWS is not the signed record' ELSE 'its public_key or "
+				 "cert_sha256 column differs from the record' END FROM reg i JOIN "
+				 "recs r ON r.kind = 0 AND r.record_id = i.record_id WHERE i.digest <> "
+				 "r.digest OR ifnull(i.pubkey, '') <> ifnull(r.pubkey, '') OR "
+				 "ifnull(i.cert_sha256, '') <> ifnull(r.cert_sha256, '')",
+				 "registry-mismatch",
+				 "the registry's copy of this record differs from the signed record");
 	return rc;
 }
 

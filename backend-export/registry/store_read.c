@@ -3,6 +3,7 @@
  * writer is store.c (imprint-registry); the schema text is here so that the
  * version the reader checks and the tables the writer creates cannot drift.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,10 +136,18 @@ imp_err reg_reader_open(const char *path, struct reg_reader **out)
 	if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
 		    SQLITE_OK ||
 	    schema_version(r->db, &v) != IMP_OK) {
-		IMP_ERROR("cannot read the registry database %s: %s", path,
-			  r->db ? sqlite3_errmsg(r->db) : "out of memory");
+		/* A file SQLite does not take for a database at all is no registry
+		 * database either (exit 17, as docs/AUDIT.md says), not an I/O error. */
+		bool notadb = r->db && sqlite3_errcode(r->db) == SQLITE_NOTADB;
+
+		if (notadb)
+			IMP_ERROR("%s is not a registry database (%s): give the file imprint-registry "
+				  "serve --db writes", path, sqlite3_errmsg(r->db));
+		else
+			IMP_ERROR("cannot read the registry database %s: %s", path,
+				  r->db ? sqlite3_errmsg(r->db) : "out of memory");
 		reg_reader_close(r);
-		return IMP_ERR_IO;
+		return notadb ? IMP_ERR_PROTOCOL : IMP_ERR_IO;
 	}
 	sqlite3_busy_timeout(r->db, 10000);
 	if (v == 0 || !has_registry_tables(r->db)) {
@@ -178,7 +187,7 @@ imp_err reg_reader_identities(struct reg_reader *r,
 	if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(r->db,
 			       "SELECT record_id, serial, uid, public_key, cert_sha256, received_at, "
-			       "revoked_at FROM identities ORDER BY rowid",
+			       "revoked_at, jws FROM identities ORDER BY rowid",
 			       -1, &st, NULL) != SQLITE_OK) {
 		IMP_ERROR("registry database %s: %s", r->path, sqlite3_errmsg(r->db));
 		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
@@ -193,6 +202,7 @@ imp_err reg_reader_identities(struct reg_reader *r,
 			.cert_sha256 = col(st, 4),
 			.received_at = col(st, 5),
 			.revoked_at = col(st, 6),
+			.jws = col(st, 7),
 		};
 
 		if (cb(arg, &row) != 0) {

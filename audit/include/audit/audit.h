@@ -23,7 +23,8 @@ struct aud_finding {
 				  "duplicate-uid", "duplicate-public-key",
 				  "duplicate-cert-serial", "duplicate-record-id",
 				  "missing-record", "orphan-record", "registry-missing",
-				  "registry-orphan", "journal-chain", "quota",
+				  "registry-orphan", "registry-mismatch",
+				  "journal-chain", "quota",
 				  "revocation", "malformed", "cloned-uid" */
 	const char *record_id;
 	const char *serial;

@@ -153,6 +153,17 @@ cp "$regdb" "$tmp/reg2.sqlite"
 sqlite3 "$tmp/reg2.sqlite" "delete from identities where rowid = (select min(rowid) from identities)"
 want_finding registry-missing --registry-db "$tmp/reg2.sqlite"
 
+# the registry's copy of a record altered under its own id: its JWS (another
+# board's record, garbage) or the public key column a backend authenticates
+# the device with; serial and uid still match, so only a comparison with the
+# signed record catches it
+for edit in "jws = (select jws from identities where rowid = 2)" "jws = 'x.y.z'" \
+	"public_key = 'AAAA.BBBB'" "cert_sha256 = '00'"; do
+	cp "$regdb" "$tmp/reg4.sqlite"
+	sqlite3 "$tmp/reg4.sqlite" "update identities set $edit where rowid = 1"
+	want_finding registry-mismatch --registry-db "$tmp/reg4.sqlite"
+done
+
 # the registry database is read through the registry's reader, which checks
 # its schema version: another version, or not a registry database, is refused
 # (exit 17) with the reason, not read as if it were one
@@ -164,6 +175,10 @@ grep -q "schema version 7" "$tmp/a.out" || { cat "$tmp/a.out"; fail "audit: no s
 A --registry-db "$jr"; rc=$?
 [ $rc = 17 ] || { cat "$tmp/a.out"; fail "audit of a journal as registry database: want exit 17, got $rc"; }
 grep -q "not a registry database" "$tmp/a.out" || { cat "$tmp/a.out"; fail "audit: no reason for a non-registry database"; }
+head -c 8192 /dev/urandom >"$tmp/reg5.sqlite" # not SQLite at all: refused the same way
+A --registry-db "$tmp/reg5.sqlite"; rc=$?
+[ $rc = 17 ] || { cat "$tmp/a.out"; fail "audit of a non-SQLite registry database: want exit 17, got $rc"; }
+grep -q "not a registry database" "$tmp/a.out" || { cat "$tmp/a.out"; fail "audit: no reason for a non-SQLite file"; }
 
 # a serial duplicated / a public key duplicated (validly signed records)
 "$gen" "$tmp/g1" 8 --dup-serial >/dev/null || fail "gen"

@@ -28,6 +28,7 @@ struct reg_identity_row {
 	const char *uid;         /* chip_uid, hex */
 	const char *public_key;  /* the JWK's "x.y"; NULL for psk */
 	const char *cert_sha256; /* NULL for psk */
+	const char *jws;         /* the compact JWS as it was received */
 	const char *received_at; /* RFC 3339 */
 	const char *revoked_at;  /* NULL unless revoked */
 };
