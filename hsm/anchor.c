@@ -73,7 +73,13 @@ static imp_err read_all(struct hsm_session *s, const char *label, struct hsm_anc
 		CK_ATTRIBUTE at = { CKA_VALUE, v, sizeof(v) };
 		struct hsm_anchor one = { 0 };
 
-		if (P11(s->fl, C_GetAttributeValue, s->sh, h[i], &at, 1) != IMP_OK)
+		CK_RV rv = s->fl->C_GetAttributeValue(s->sh, h[i], &at, 1);
+
+		/* Another station process on the token (a second station on the
+		 * data directory, `export --follow`) replaced it since the find:
+		 * nothing is wrong. */
+		if (rv == CKR_OBJECT_HANDLE_INVALID ||
+		    hsm_p11_result("C_GetAttributeValue", rv, CKR_OK) != IMP_OK)
 			continue;
 		if (!parse(v, at.ulValueLen, &one)) {
 			IMP_WARN("hsm: a journal anchor object on token \"%s\" is not readable; "
@@ -126,8 +132,10 @@ imp_err hsm_anchor_put(struct hsm_session *s, const char *station_id,
 	rc = P11(s->fl, C_CreateObject, s->sh, t.a, t.n, &nh);
 	if (rc != IMP_OK)
 		return rc;
-	/* The new value exists: the older ones can go. */
+	/* The new value exists: the older ones can go. Another station process
+	 * that read the same ones may have destroyed them already: that is
+	 * their end too, not an error. */
 	for (CK_ULONG i = 0; i < n; i++)
-		P11(s->fl, C_DestroyObject, s->sh, h[i]);
+		P11_OK_IF(CKR_OBJECT_HANDLE_INVALID, s->fl, C_DestroyObject, s->sh, h[i]);
 	return IMP_OK;
 }

@@ -1333,6 +1333,15 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 	sqlite3_db_config(j->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
 	rc = load_cp_state(j);
 cleanup:
+	/* A file cut short (a partial copy, a truncated backup) fails on its
+	 * first read, before the page check: say so as the page check does. */
+	if (rc && j->db && (sqlite3_extended_errcode(j->db) & 0xff) == SQLITE_CORRUPT)
+		jerr_set(IMP_ERR_JOURNAL, "the journal %s is damaged (%s); nothing is written to "
+			 "it: %s", path, sqlite3_errmsg(j->db),
+			 jintegrity_wal_present(path)
+				 ? "its -wal may be stale or foreign (put back from elsewhere): move "
+				   "it aside and retry, else restore the journal from backup"
+				 : "restore it from backup");
 	if (rc) {
 		jnl_close(j);
 		return rc;

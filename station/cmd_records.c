@@ -17,7 +17,7 @@ static const struct st_option records_opts[] = {
 	  "only records created at or after T (RFC 3339 UTC, e.g. 2026-12-01T06:00:00Z)" },
 	{ "serial", 0, ST_OPT_STRING, &serial_opt, "SERIAL", "only the records of one device" },
 	{ "jws", 0, ST_OPT_FLAG, &jws_only, NULL,
-	  "print each record as its compact JWS alone, one a line (for other tools)" },
+	  "print each record as its compact JWS alone, one a line (for other tools; not with --json)" },
 	ST_OPTIONS_END,
 };
 
@@ -34,6 +34,13 @@ static imp_err records_check(int argc, char **argv)
 	}
 	if (serial_opt && !*serial_opt) {
 		IMP_ERROR("records: --serial takes a device serial");
+		return IMP_ERR_USAGE;
+	}
+	/* --json promises one JSON object per line on stdout; --jws prints
+	 * bare JWS lines. Each record object of --json has its JWS in "jws". */
+	if (jws_only && st_ctx.json) {
+		IMP_ERROR("records: --jws and --json exclude each other: --jws prints the bare "
+			  "JWS, one a line; with --json each record's JWS is its \"jws\" member");
 		return IMP_ERR_USAGE;
 	}
 	return IMP_OK;

@@ -75,7 +75,14 @@ static int resume_run(struct station_ctx *ctx, int argc, char **argv)
 		if (scan.wanted[i])
 			fx[n++] = l->cfg.fixtures[i];
 	if (n == 0) {
-		if (!ctx->json)
+		/* --json: the run's summary all the same (docs/EVENTS.md: one at
+		 * the end), done counting the records finished without a board. */
+		if (ctx->json)
+			st_emit(ctx, json_pack("{s:s, s:i, s:i, s:i, s:i}", "event", "summary",
+					       "done", (int)finished, "already", 0, "failed", 0,
+					       "quarantined", 0),
+				NULL, NULL);
+		else
 			printf("nothing in flight%s\n", scan.orphans ? " on configured fixtures" : "");
 		code = scan.orphans ? IMP_ERR_NOT_FOUND : 0;
 		goto cleanup;

@@ -22,10 +22,12 @@
 #include <openssl/x509.h>
 
 #include "formats/ecdsa_der.h"
+#include "hsm/anchor.h"
 #include "hsm/hsm.h"
 #include "hsm_fixture.h"
 #include "hsm/hsm_raw.h"
 #include "hsm_int.h"
+#include "imprint/log.h"
 #include "imprint/util.h"
 
 /* The user PIN from the embedded pins file (test-side parser). */
@@ -753,6 +755,61 @@ static void test_ckr_mapping(void **state)
 	assert_string_equal(hsm_ckr_name(0x7777), "unknown CKR");
 }
 
+/*
+ * The journal's anchor with a second station process on the token (a
+ * second station on the data directory, `export --follow`): both read the
+ * same old anchor, both store a new one, and the other destroys the old one
+ * first. The destroy that finds it gone is no failure and logs no error.
+ */
+static CK_FUNCTION_LIST *anchor_real_fl;
+static unsigned anchor_errors;
+
+static CK_RV anchor_destroy_raced(CK_SESSION_HANDLE sh, CK_OBJECT_HANDLE o)
+{
+	/* The other process wins: the object is gone when this one asks. */
+	(void)anchor_real_fl->C_DestroyObject(sh, o);
+	return anchor_real_fl->C_DestroyObject(sh, o);
+}
+
+static void anchor_sink(void *arg, enum imp_log_level level, const char *prog,
+			const char *level_name, const char *msg)
+{
+	(void)arg;
+	(void)prog;
+	(void)level_name;
+	(void)msg;
+	if (level <= IMP_LOG_WARN)
+		anchor_errors++;
+}
+
+static void test_anchor_put_raced(void **state)
+{
+	struct fx *f = *state;
+	struct hsm_anchor a = { .found = true, .serial_counter = 2, .seq = 10 }, got;
+	CK_FUNCTION_LIST raced;
+
+	memset(a.head, 'a', 64);
+	assert_int_equal(hsm_anchor_put(f->s, "st1", &a), IMP_OK);
+	anchor_real_fl = f->s->fl;
+	raced = *f->s->fl;
+	raced.C_DestroyObject = anchor_destroy_raced;
+	f->s->fl = &raced;
+	anchor_errors = 0;
+	imp_log_set_sink(anchor_sink, NULL);
+	a.seq = 20;
+	a.serial_counter = 4;
+	memset(a.head, 'b', 64);
+	assert_int_equal(hsm_anchor_put(f->s, "st1", &a), IMP_OK);
+	imp_log_set_sink(NULL, NULL);
+	f->s->fl = anchor_real_fl;
+	assert_int_equal(anchor_errors, 0);
+	assert_int_equal(hsm_anchor_get(f->s, "st1", &got), IMP_OK);
+	assert_true(got.found);
+	assert_int_equal(got.seq, 20);
+	assert_int_equal(got.serial_counter, 4);
+	assert_int_equal(got.head[0], 'b');
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -769,6 +826,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_random, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_find_and_cert, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_threads, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_anchor_put_raced, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
