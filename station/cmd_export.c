@@ -308,8 +308,17 @@ static int export_run(struct station_ctx *ctx, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	if (eo.list) {
-		for (size_t i = 0; exp_drivers[i]; i++)
-			printf("%-19s %s\n", exp_drivers[i]->name, exp_drivers[i]->summary);
+		for (size_t i = 0; exp_drivers[i]; i++) {
+			if (ctx->json)
+				st_emit(ctx,
+					json_pack("{s:s, s:s, s:s}", "event", "export_driver",
+						  "driver", exp_drivers[i]->name, "description",
+						  exp_drivers[i]->summary),
+					NULL, NULL);
+			else
+				printf("%-19s %s\n", exp_drivers[i]->name,
+				       exp_drivers[i]->summary);
+		}
 		return 0;
 	}
 	st_journal_path(ctx, cfgp, jpath, sizeof(jpath));

@@ -65,8 +65,9 @@ static void print_vc(const json_t *o, void *arg)
 		"  signed by the device CA (sha256 %s), valid until %s; its key was discarded\n"
 		"next: aws iot register-ca-certificate --ca-certificate file://%s "
 		"--verification-cert file://%s --set-as-active\n",
-		json_string_value(json_object_get(o, "code")), out ? "written to " : "on stdout",
-		out ? out : "", json_string_value(json_object_get(o, "issuer_sha256")),
+		json_string_value(json_object_get(o, "registration_code")),
+		out ? "written to " : "on stdout", out ? out : "",
+		json_string_value(json_object_get(o, "issuer_sha256")),
 		json_string_value(json_object_get(o, "not_after")),
 		json_string_value(json_object_get(o, "ca_certificate")),
 		out ? out : "FILE");
@@ -125,9 +126,10 @@ static int hsm_ca_verification_cert(struct station_ctx *ctx, int argc, char **ar
 		if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1)
 			strftime(not_after, sizeof(not_after), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
-	if (to_stdout)
+	/* With --json the PEM on stdout is a member of the event, not bare text. */
+	if (to_stdout && !ctx->json)
 		fputs(pem, stdout);
-	else
+	else if (!to_stdout)
 		rc = imp_write_file_atomic(vc_out, pem, strlen(pem), 0644);
 	if (rc != IMP_OK)
 		goto cleanup;
@@ -135,11 +137,13 @@ static int hsm_ca_verification_cert(struct station_ctx *ctx, int argc, char **ar
 	strncat(ca, "/", sizeof(ca) - strlen(ca) - 1);
 	strncat(ca, hsm_org_file(HSM_ORG_DEVICE_CA), sizeof(ca) - strlen(ca) - 1);
 	summary = json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "ca-verification-cert",
-			    "code", vc_code, "issuer_sha256", fp, "not_after", not_after,
+			    "registration_code", vc_code, "issuer_sha256", fp, "not_after", not_after,
 			    "ca_certificate", ca);
 	if (summary && !to_stdout)
 		json_object_set_new(summary, "out", json_string(vc_out));
-	if (ctx->json && !to_stdout) {
+	else if (summary && ctx->json)
+		json_object_set_new(summary, "pem", json_string(pem));
+	if (ctx->json) {
 		st_emit(ctx, summary, NULL, NULL);
 	} else {
 		if (summary)

@@ -124,6 +124,14 @@ try:
         fail("status --json: %r" % st)
     run(good, "version")
     run(good, "hsm", "status")
+    vc = of(run(good, "hsm", "ca-verification-cert", "--code", "0123abcd"),
+            "ca-verification-cert")
+    if len(vc) != 1 or not (vc[0].get("pem") or "").startswith("-----BEGIN CERTIFICATE"):
+        fail("hsm ca-verification-cert without --out: no event with the PEM: %r" % vc)
+    drivers = of(run(good, "export", "--list-drivers"), "export_driver")
+    if "csv" not in [d.get("driver") for d in drivers] \
+            or any(not d.get("description") for d in drivers):
+        fail("export --list-drivers: %r" % drivers)
     run(good, "audit")
     fw = os.path.join(good, "demo", "firmware.bin")
     run(good, "firmware", "sign", fw, "-o", os.path.join(tmp, "fw.sig"))
