@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "embedded_guard.h"
@@ -33,6 +34,12 @@
 
 #define GUARD_FILE_MAX (4u << 20) /* no SoftHSM object comes near this */
 #define GUARD_TYPES_MAX 128
+/*
+ * An empty object file younger than this may be one another imprint process
+ * is creating right now (object creation is outside the guard's lock), so it
+ * is left alone; older, it is what a full disk or a stop left behind.
+ */
+#define GUARD_EMPTY_GRACE_S 60
 
 enum { OF_BOOL = 1, OF_ULONG = 2, OF_BYTES = 3, OF_MAP = 4, OF_MECHS = 5 };
 
@@ -353,8 +360,36 @@ static bool names_has(char **names, size_t n, const char *name)
 	return n && bsearch(&name, names, n, sizeof(*names), name_cmp) != NULL;
 }
 
-/* One token directory: live L against its copy C. */
-static imp_err sync_one(const char *live_dir, const char *copy_dir, size_t *restored)
+/*
+ * Move the empty object file live_dir/name, which has no verified copy and so
+ * holds nothing, into quarantine_dir (created 0700), once and with one
+ * warning. Never called for a file with a single byte in it.
+ */
+static void quarantine_empty(const char *live_dir, const char *quarantine_dir,
+			     const char *name)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+
+	if ((size_t)snprintf(from, sizeof(from), "%s/%s", live_dir, name) >= sizeof(from) ||
+	    (size_t)snprintf(to, sizeof(to), "%s/%s", quarantine_dir, name) >= sizeof(to))
+		return;
+	if (imp_mkdir_p(quarantine_dir, 0700) != IMP_OK || rename(from, to) != 0) {
+		IMP_WARN("%s is empty and has no verified copy (the disk was full, or a station "
+			 "process stopped while softhsm created it); softhsm ignores it, but it "
+			 "cannot be moved to %s: %s: check the data directory's space and mode",
+			 from, quarantine_dir, strerror(errno));
+		return;
+	}
+	(void)fsync_dir(live_dir);
+	(void)fsync_dir(quarantine_dir);
+	IMP_WARN("%s was empty and had no verified copy (the disk was full, or a station "
+		 "process stopped while softhsm created it): it held nothing and is moved to "
+		 "%s; if the disk is full, free space in the data directory", from, to);
+}
+
+/* One token directory: live L against its copy C; Q for empty files. */
+static imp_err sync_one(const char *live_dir, const char *copy_dir,
+			const char *quarantine_dir, size_t *restored)
 {
 	char **ln = NULL, **cn = NULL;
 	size_t nl = 0, nc = 0;
@@ -437,8 +472,16 @@ static imp_err sync_one(const char *live_dir, const char *copy_dir, size_t *rest
 				rc = IMP_ERR_HSM;
 				goto cleanup;
 			}
-			IMP_WARN("%s is incomplete (an object was being created when a station "
-				 "process stopped); softhsm ignores it", path);
+			if (lsz == 0 && k == FK_OBJECT) {
+				if (lstat(path, &st) == 0 &&
+				    time(NULL) - st.st_mtime >= GUARD_EMPTY_GRACE_S)
+					quarantine_empty(live_dir, quarantine_dir, ln[i]);
+				continue;
+			}
+			IMP_WARN("%s is cut short and has no verified copy (the disk was full, or "
+				 "a station process stopped while softhsm created it); softhsm "
+				 "ignores it and imprint keeps it: once no imprint process runs, "
+				 "move it out of %s", path, live_dir);
 			continue;
 		}
 		if (imp_mkdir_p(copy_dir, 0700) != IMP_OK ||
@@ -459,7 +502,7 @@ imp_err hsm_guard_sync(const char *tokens_dir, const char *copy_dir, size_t *res
 {
 	char **ld = NULL, **cd = NULL;
 	size_t nl = 0, nc = 0;
-	char live[PATH_MAX], copy[PATH_MAX];
+	char live[PATH_MAX], copy[PATH_MAX], quarantine[PATH_MAX];
 	imp_err rc;
 
 	if (restored)
@@ -473,21 +516,25 @@ imp_err hsm_guard_sync(const char *tokens_dir, const char *copy_dir, size_t *res
 	}
 	for (size_t i = 0; i < nc && rc == IMP_OK; i++) {
 		if ((size_t)snprintf(live, sizeof(live), "%s/%s", tokens_dir, cd[i]) >= sizeof(live) ||
-		    (size_t)snprintf(copy, sizeof(copy), "%s/%s", copy_dir, cd[i]) >= sizeof(copy)) {
+		    (size_t)snprintf(copy, sizeof(copy), "%s/%s", copy_dir, cd[i]) >= sizeof(copy) ||
+		    (size_t)snprintf(quarantine, sizeof(quarantine), "%s.quarantine/%s", tokens_dir,
+				     cd[i]) >= sizeof(quarantine)) {
 			rc = IMP_ERR_CONFIG;
 			break;
 		}
-		rc = sync_one(live, copy, restored);
+		rc = sync_one(live, copy, quarantine, restored);
 	}
 	for (size_t i = 0; i < nl && rc == IMP_OK; i++) {
 		if (names_has(cd, nc, ld[i]))
 			continue;
 		if ((size_t)snprintf(live, sizeof(live), "%s/%s", tokens_dir, ld[i]) >= sizeof(live) ||
-		    (size_t)snprintf(copy, sizeof(copy), "%s/%s", copy_dir, ld[i]) >= sizeof(copy)) {
+		    (size_t)snprintf(copy, sizeof(copy), "%s/%s", copy_dir, ld[i]) >= sizeof(copy) ||
+		    (size_t)snprintf(quarantine, sizeof(quarantine), "%s.quarantine/%s", tokens_dir,
+				     ld[i]) >= sizeof(quarantine)) {
 			rc = IMP_ERR_CONFIG;
 			break;
 		}
-		rc = sync_one(live, copy, restored);
+		rc = sync_one(live, copy, quarantine, restored);
 	}
 cleanup:
 	names_free(ld, nl);

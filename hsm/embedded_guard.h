@@ -11,6 +11,8 @@
  *   tokens.copy/<dir>/    the verified copy of tokens/<dir>/: every
  *                         "*.object" file and "generation", each written
  *                         temp + fsync + rename, the directory fsync'ed
+ *   tokens.quarantine/<dir>/  empty object files moved out of tokens/<dir>/
+ *                         (no copy, so they held nothing; kept, not deleted)
  */
 #ifndef HSM_EMBEDDED_GUARD_H
 #define HSM_EMBEDDED_GUARD_H
@@ -35,8 +37,12 @@ void hsm_guard_unlock(int fd);
  * verified copy has is restored from COPY/<dir>/ (atomically; each restore
  * logged as a warning); every sound file that differs from its copy (other
  * than in SoftHSM's leading generation counter) or has none is copied.
- * *restored (if not NULL) counts the files restored. IMP_ERR_HSM names the
- * file and the next step when a token file is damaged and has no copy.
+ * *restored (if not NULL) counts the files restored. An empty object file
+ * with no copy, older than a minute (younger, another process may be creating
+ * it), is moved to TOKENS.quarantine/<dir>/ with one warning; a non-empty
+ * damaged one with no copy is left in place and warned about. IMP_ERR_HSM
+ * names the file and the next step when token.object is damaged and has no
+ * copy.
  */
 imp_err hsm_guard_sync(const char *tokens_dir, const char *copy_dir, size_t *restored);
 
