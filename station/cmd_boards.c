@@ -78,7 +78,7 @@ static void print_board(const json_t *o, void *arg)
 	printf("%-12s %-32s %-11s %-8s %-10s %.19s%-1s %s\n", serial ? serial : "-",
 	       json_string_value(json_object_get(o, "uid")), state, fixture ? fixture : "-",
 	       step ? step : "-", updated ? updated : "-", updated ? "Z" : "",
-	       err && strcmp(state, "DONE") != 0 ? err : "");
+	       err ? err : "");
 }
 
 static int board_cb(void *arg, const struct jnl_board *b, const char *error_step)
@@ -100,7 +100,8 @@ static int board_cb(void *arg, const struct jnl_board *b, const char *error_step
 		json_object_set_new(o, "step", json_integer(st_step_number(at)));
 		json_object_set_new(o, "steps", json_integer(ST_STEPS));
 	}
-	if (b->last_error != IMP_OK) {
+	/* An error at a step the board has since left is history, not its state. */
+	if (b->last_error != IMP_OK && st_error_current(b->state, error_step)) {
 		json_object_set_new(o, "code", json_integer((json_int_t)b->last_error));
 		json_object_set_new(o, "error", json_string(b->last_error_msg));
 		json_object_set_new(o, "error_step",
@@ -144,7 +145,9 @@ const struct st_command st_cmd_boards = {
 	.check = boards_check,
 	.help = "Lists every board this station's journal holds, oldest first: its serial (once "
 		"allocated), chip uid, state, the fixture it was last on, the step it stands at "
-		"(in flight) or was rejected at (FAILED), when it last changed, and its last error. "
+		"(in flight) or was rejected at (FAILED), when it last changed, and its last error "
+		"while that is current (one recorded at a step the board has since left stays "
+		"in the journal's events only). "
 		"Reads the journal only; nothing is changed. With --json, one object per board "
 		"(\"event\": \"board_entry\"; docs/EVENTS.md). A board in flight is finished by "
 		"'imprint resume'; a FAILED one goes through again only with 'imprint provision "

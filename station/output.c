@@ -69,6 +69,19 @@ int st_step_number(enum jnl_state s)
 	return s <= JNL_ST_DONE ? (int)s + 1 : 0;
 }
 
+bool st_error_current(enum jnl_state state, const char *error_step)
+{
+	enum jnl_state at;
+
+	if (state == JNL_ST_FAILED || state == JNL_ST_QUARANTINED)
+		return true;
+	if (state == JNL_ST_DONE)
+		return false;
+	if (!error_step || jnl_state_parse(error_step, &at) != IMP_OK || at > JNL_ST_DONE)
+		return true;
+	return state <= at;
+}
+
 int st_fail(imp_err rc, const char *next_step)
 {
 	if (rc == IMP_OK)

@@ -235,6 +235,15 @@ char *st_event_line(struct station_ctx *ctx, json_t *obj);
 #define ST_STEPS 11
 int st_step_number(enum jnl_state s);
 
+/*
+ * Whether a board's recorded error, recorded while it stood at error_step
+ * (a state name; NULL or unknown: not known), still describes it: true for a
+ * FAILED or QUARANTINED board and for one in flight at or before that step;
+ * false once the board has moved past it (a resume got it on) or is DONE.
+ * The journal keeps the error in its history either way.
+ */
+bool st_error_current(enum jnl_state state, const char *error_step);
+
 /* Report a failure: the error log line is the module's; this adds what to do. */
 int st_fail(imp_err rc, const char *next_step);
 
