@@ -66,6 +66,11 @@ static void test_defaults(void **state)
 	assert_int_equal(fmt_config_defaults(&a), IMP_OK);
 	assert_int_equal(load_text("{\"version\": 1}", &b, err), IMP_OK);
 	assert_string_equal(a.station_id, "station");
+	/* The defaults' one fixture (README.md, docs/CONFIG.md say so). */
+	assert_int_equal(a.fixture_count, 1);
+	assert_string_equal(a.fixtures[0].name, "F1");
+	assert_string_equal(a.fixtures[0].probe, "sim:");
+	assert_int_equal(a.fixtures[0].probe_kind, FMT_PROBE_SIM);
 	assert_string_equal(b.station_id, "station");
 	assert_string_equal(b.serial.prefix, "IMP");
 	assert_int_equal(b.serial.width, 6);
