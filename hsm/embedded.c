@@ -215,7 +215,7 @@ static imp_err pins_read(const char *path, char *user, size_t cap, size_t *user_
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT) {
-			IMP_ERROR("no embedded hsm (%s missing): create it first", path);
+			IMP_ERROR("no embedded hsm (%s missing)", path);
 			return IMP_ERR_NOT_FOUND;
 		}
 		IMP_ERROR("cannot open %s: %s", path, strerror(errno));
@@ -233,6 +233,13 @@ static imp_err pins_read(const char *path, char *user, size_t cap, size_t *user_
 		goto cleanup;
 	}
 	buf[got] = '\0';
+	if (got == 0) {
+		IMP_ERROR("%s is empty: the embedded token cannot be opened without its pins "
+			  "(a full disk or an interrupted copy loses them); restore the data "
+			  "directory's hsm folder, pins and tokens together, from its backup", path);
+		rc = IMP_ERR_CONFIG;
+		goto cleanup;
+	}
 	line = strstr(buf, "\nuser=");
 	if (strncmp(buf, "so=", 3) != 0 || !line) {
 		IMP_ERROR("%s is not an imprint pins file (so=...\\nuser=...\\n)", path);
@@ -283,6 +290,12 @@ imp_err hsm_embedded_open(const char *data_dir, struct hsm **out)
 	rc = hsm_guard_sync(p.tokens, p.copy, NULL);
 	if (rc != IMP_OK)
 		goto cleanup;
+	/* SoftHSM answers a missing token directory with CKR_GENERAL_ERROR. */
+	if (access(p.tokens, F_OK) != 0 && errno == ENOENT) {
+		IMP_ERROR("the embedded token's directory %s is missing", p.tokens);
+		rc = IMP_ERR_NOT_FOUND;
+		goto cleanup;
+	}
 	if (setenv("SOFTHSM2_CONF", p.conf, 1) != 0) {
 		rc = IMP_ERR_NOMEM;
 		goto cleanup;

@@ -5,9 +5,11 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "imprint/log.h"
+#include "run.h"
 #include "station.h"
 
 imp_err st_load_config(struct station_ctx *ctx, struct fmt_config *cfg)
@@ -99,6 +101,28 @@ static void configured_token_explain(const struct fmt_config *cfg)
 	free(tokens);
 }
 
+/*
+ * No embedded token. A station with a journal has issued serials under its
+ * organisation hierarchy: 'imprint hsm init' would start a new one that
+ * nothing it made chains to, so the next step there is the backup.
+ */
+static void embedded_missing_explain(const struct station_ctx *ctx,
+				     const struct fmt_config *cfg)
+{
+	char jpath[4200];
+	struct stat st;
+
+	st_journal_path(ctx, cfg, jpath, sizeof(jpath));
+	if (stat(jpath, &st) == 0)
+		IMP_ERROR("no embedded token in %s/hsm, but this station has a journal (%s): "
+			  "the boards it made chain to that token's hierarchy; restore %s/hsm "
+			  "from its backup ('imprint hsm init' would start a new organisation "
+			  "hierarchy)", ctx->data_dir, jpath, ctx->data_dir);
+	else
+		IMP_ERROR("no hsm configured and no embedded token in %s/hsm; "
+			  "run 'imprint hsm init' first", ctx->data_dir);
+}
+
 imp_err st_open_hsm(struct station_ctx *ctx, const struct fmt_config *cfg, struct hsm **out)
 {
 	struct hsm_pin_source pin;
@@ -107,8 +131,7 @@ imp_err st_open_hsm(struct station_ctx *ctx, const struct fmt_config *cfg, struc
 	if (st_hsm_is_embedded(cfg)) {
 		rc = hsm_embedded_open(ctx->data_dir, out);
 		if (rc == IMP_ERR_NOT_FOUND)
-			IMP_ERROR("no hsm configured and no embedded token in %s/hsm; "
-				  "run 'imprint hsm init' first", ctx->data_dir);
+			embedded_missing_explain(ctx, cfg);
 		return rc;
 	}
 	pin_source_from_spec(&cfg->hsm.pin, &pin);
