@@ -402,7 +402,9 @@ imp_err hsm_org_load(struct hsm_session *s, struct hsm_org *org)
 		if (rc == IMP_OK)
 			rc = cert_of(s, cert, &org->cert[r]);
 		if (rc == IMP_ERR_NOT_FOUND)
-			IMP_ERROR("the token has no '%s'; run 'imprint hsm init' first",
+			IMP_ERROR("the token has no '%s': on a new token run 'imprint hsm "
+				  "init' first; a station that has issued serials restores its "
+				  "token from backup instead (init would start a new hierarchy)",
 				  roles[r].label);
 	}
 	free(keys);
@@ -619,7 +621,9 @@ imp_err hsm_org_status(struct hsm *h, struct hsm_session *s, json_t **report)
 	if (insecure)
 		return IMP_ERR_INSECURE;
 	if (missing) {
-		IMP_ERROR("the organisation hierarchy is incomplete; run 'imprint hsm init'");
+		IMP_ERROR("the organisation hierarchy is incomplete: on a new token run 'imprint "
+			  "hsm init'; a station that has issued serials restores its token from "
+			  "backup instead (init would start a new hierarchy)");
 		return IMP_ERR_NOT_FOUND;
 	}
 	return IMP_OK;
