@@ -24,8 +24,10 @@ struct aud_finding {
 				  "duplicate-cert-serial", "duplicate-record-id",
 				  "missing-record", "orphan-record", "registry-missing",
 				  "registry-orphan", "registry-mismatch",
-				  "journal-chain", "quota",
-				  "revocation", "malformed", "cloned-uid" */
+				  "registry-revocation", "journal-chain",
+				  "journal-rollback", "outbox-column", "quota",
+				  "revocation", "malformed", "cloned-uid", "trust",
+				  "device-validity" */
 	const char *record_id;
 	const char *serial;
 	const char *uid;
