@@ -107,20 +107,24 @@ static void finding(struct audit *a, const char *check, const char *id, const ch
 		    const char *uid, const char *fmt, ...)
 {
 	struct aud_finding f;
-	char msg[1024];
+	char *msg = NULL;
 	va_list ap;
 
+	/* Allocated: a message may name a path (the journal's) and must still
+	 * end with what to do next. */
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
 	f.check = check;
 	f.record_id = id ? id : "";
 	f.serial = serial ? serial : "";
 	f.uid = uid ? uid : "";
-	f.message = msg;
+	f.message = msg ? msg : "(out of memory composing the finding's message)";
 	a->sum->findings++;
 	if (a->o->finding)
 		a->o->finding(a->o->arg, &f);
+	free(msg);
 }
 
 /* --------------------------------------------------------------- trust */
@@ -869,7 +873,7 @@ static imp_err check_journal(struct audit *a)
 	a->sum->journal_events = rep.events;
 	a->sum->checkpoints = rep.checkpoints;
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
-		char msg[600];
+		char msg[JNL_MSG_MAX];
 		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg));
 
 		if (arc == IMP_ERR_AUDIT)

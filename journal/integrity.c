@@ -244,7 +244,7 @@ static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued,
 {
 	struct janchor a;
 	uint64_t counter, head;
-	char path[4200], msg[600];
+	char path[4200], msg[JNL_MSG_MAX];
 	bool write = false;
 	int fd = -1;
 	imp_err rc;
@@ -542,7 +542,7 @@ imp_err jnl_outbox_probe(struct jnl *j, const char *uid)
 		rc = IMP_ERR_INTERRUPTED; /* never committed: jdb_end rolls back */
 	jdb_end(j, rc);
 	if (erc != IMP_OK) {
-		char why[320];
+		char why[JNL_MSG_MAX];
 
 		snprintf(why, sizeof(why), "%s", jnl_last_error());
 		jerr_set(IMP_ERR_JOURNAL, "the journal cannot store the record of board %s (%s): "
