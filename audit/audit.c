@@ -874,7 +874,9 @@ static imp_err check_journal(struct audit *a)
 	a->sum->checkpoints = rep.checkpoints;
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
 		char msg[JNL_MSG_MAX];
-		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg));
+		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg), &a->sum->anchor_checked);
+
+		jnl_anchor_path(a->o->journal, a->sum->anchor_path, sizeof(a->sum->anchor_path));
 
 		if (arc == IMP_ERR_AUDIT)
 			finding(a, "journal-rollback", NULL, NULL, NULL, "%s", msg);

@@ -27,7 +27,7 @@
 
 /* ------------------------------------------------------------- anchor */
 
-static void anchor_path(const char *journal, char *out, size_t cap)
+void jnl_anchor_path(const char *journal, char *out, size_t cap)
 {
 	snprintf(out, cap, "%s-anchor", journal);
 }
@@ -76,7 +76,7 @@ static imp_err anchor_lock(const char *journal, bool create, int *fd, char *path
 	int f;
 
 	*fd = -1;
-	anchor_path(journal, path, cap);
+	jnl_anchor_path(journal, path, cap);
 	f = open(path, (create ? O_RDWR | O_CREAT : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (f < 0 && !create && errno == ENOENT)
 		return IMP_OK;
@@ -205,7 +205,7 @@ static void behind_message(const char *journal, const struct janchor *a, uint64_
 		 a->head_seq, counter, head);
 }
 
-imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap)
+imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found)
 {
 	struct janchor a;
 	uint64_t counter, head;
@@ -214,9 +214,13 @@ imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap)
 
 	if (msg && cap)
 		msg[0] = '\0';
+	if (found)
+		*found = false;
 	rc = janchor_read(j->path, &a);
 	if (rc)
 		return rc;
+	if (found)
+		*found = a.present;
 	rc = jdb_open_reader(j, &db);
 	if (rc == IMP_OK)
 		rc = jdb_exec(db, "BEGIN");

@@ -48,7 +48,7 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 	rc = jnl_verify_chain(j, &vo, &rep);
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
 		char msg[JNL_MSG_MAX];
-		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg));
+		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg), NULL);
 
 		if (arc == IMP_ERR_AUDIT) {
 			IMP_ERROR("%s", msg);

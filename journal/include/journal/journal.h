@@ -504,9 +504,14 @@ imp_err jnl_verify_chain(struct jnl *j, const struct jnl_verify_opts *opts,
  * counter and head written and synced before every allocation). IMP_OK if
  * the journal is not behind it (or there is none), IMP_ERR_AUDIT with the
  * finding in msg if it is (it was rolled back), another error if it could
- * not read. A msg of JNL_MSG_MAX bytes holds the whole finding.
+ * not read. A msg of JNL_MSG_MAX bytes holds the whole finding. *found
+ * (may be NULL) says whether there was an anchor to compare with: without
+ * one (a journal copied away from it) nothing was checked.
  */
-imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap);
+imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found);
+
+/* Where the anchor of the journal at path is (path + "-anchor"). */
+void jnl_anchor_path(const char *journal, char *out, size_t cap);
 
 /*
  * The newest checkpoint (*seq, 0 if none, and head, the hash it signed)
