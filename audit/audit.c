@@ -107,20 +107,24 @@ static void finding(struct audit *a, const char *check, const char *id, const ch
 		    const char *uid, const char *fmt, ...)
 {
 	struct aud_finding f;
-	char msg[1024];
+	char *msg = NULL;
 	va_list ap;
 
+	/* Allocated: a message may name a path (the journal's) and must still
+	 * end with what to do next. */
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
 	f.check = check;
 	f.record_id = id ? id : "";
 	f.serial = serial ? serial : "";
 	f.uid = uid ? uid : "";
-	f.message = msg;
+	f.message = msg ? msg : "(out of memory composing the finding's message)";
 	a->sum->findings++;
 	if (a->o->finding)
 		a->o->finding(a->o->arg, &f);
+	free(msg);
 }
 
 /* --------------------------------------------------------------- trust */
@@ -869,8 +873,10 @@ static imp_err check_journal(struct audit *a)
 	a->sum->journal_events = rep.events;
 	a->sum->checkpoints = rep.checkpoints;
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
-		char msg[600];
-		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg));
+		char msg[JNL_MSG_MAX];
+		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg), &a->sum->anchor_checked);
+
+		jnl_anchor_path(a->o->journal, a->sum->anchor_path, sizeof(a->sum->anchor_path));
 
 		if (arc == IMP_ERR_AUDIT)
 			finding(a, "journal-rollback", NULL, NULL, NULL, "%s", msg);
@@ -945,12 +951,73 @@ static int registry_cb(void *arg, const struct reg_identity_row *row)
 	sqlite3_bind_text(st, 4, digest, -1, SQLITE_TRANSIENT);
 	bind_or_null(st, 5, row->public_key);
 	bind_or_null(st, 6, row->cert_sha256);
+	bind_or_null(st, 7, row->revoked_at);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		IMP_ERROR("audit database: %s", sqlite3_errmsg(a->db));
 		a->rc = IMP_ERR_IO;
 		return 1;
 	}
 	return 0;
+}
+
+static int registry_rev_cb(void *arg, const struct reg_revocation_row *row)
+{
+	struct audit *a = arg;
+	sqlite3_stmt *st = a->reg_ins;
+	uint8_t md[32];
+	char digest[65];
+
+	SHA256((const uint8_t *)(row->jws ? row->jws : ""), row->jws ? strlen(row->jws) : 0, md);
+	imp_hex_encode(md, sizeof(md), digest);
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, row->record_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, row->serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, digest, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		IMP_ERROR("audit database: %s", sqlite3_errmsg(a->db));
+		a->rc = IMP_ERR_IO;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Revocations: what the registry shows revoked (an identity's revoked_at,
+ * its revocations table) against the station's signed revocation records
+ * (recs of kind 1), both ways.
+ */
+static imp_err check_registry_revocations(struct audit *a)
+{
+	imp_err rc;
+
+	rc = report_rows(a,
+			 "SELECT i.record_id, i.serial, i.uid, 'revoked_at ' || i.revoked_at FROM "
+			 "reg i WHERE i.revoked_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM recs r "
+			 "WHERE r.kind = 1 AND r.serial = i.serial)",
+			 "registry-revocation",
+			 "the registry shows this device revoked, but no signed revocation record "
+			 "of the station revokes its serial");
+	if (rc == IMP_OK)
+		rc = report_rows(a,
+				 "SELECT v.record_id, v.serial, '', CASE WHEN EXISTS (SELECT 1 FROM "
+				 "recs r WHERE r.kind = 1 AND r.record_id = v.record_id) THEN 'its JWS "
+				 "is not the signed revocation record' ELSE 'no signed revocation "
+				 "record has its id' END FROM reg_rev v WHERE NOT EXISTS (SELECT 1 FROM "
+				 "recs r WHERE r.kind = 1 AND r.record_id = v.record_id AND r.digest = "
+				 "v.digest)",
+				 "registry-revocation",
+				 "the registry holds a revocation the station did not sign");
+	if (rc == IMP_OK)
+		rc = report_rows(a,
+				 "SELECT r.record_id, r.serial, i.uid, CASE WHEN i.revoked_at IS NULL "
+				 "THEN 'the device is not revoked there' ELSE 'its revocations table "
+				 "lacks this record' END FROM recs r JOIN reg i ON i.serial = r.serial "
+				 "WHERE r.kind = 1 AND (i.revoked_at IS NULL OR NOT EXISTS (SELECT 1 "
+				 "FROM reg_rev v WHERE v.record_id = r.record_id))",
+				 "registry-revocation",
+				 "the station's signed revocation of this serial is not in the "
+				 "registry; export it (imprint export)");
+	return rc;
 }
 
 /*
@@ -971,11 +1038,12 @@ static imp_err check_registry(struct audit *a)
 	if (rc != IMP_OK)
 		return rc;
 	rc = db_exec(a, "CREATE TABLE reg (record_id TEXT, serial TEXT, uid TEXT, digest TEXT, "
-			"pubkey TEXT, cert_sha256 TEXT); BEGIN;");
+			"pubkey TEXT, cert_sha256 TEXT, revoked_at TEXT);"
+			"CREATE TABLE reg_rev (record_id TEXT, serial TEXT, digest TEXT); BEGIN;");
 	if (rc == IMP_OK &&
 	    sqlite3_prepare_v2(a->db,
-			       "INSERT INTO reg (record_id, serial, uid, digest, pubkey, cert_sha256) "
-			       "VALUES (?,?,?,?,?,?)",
+			       "INSERT INTO reg (record_id, serial, uid, digest, pubkey, cert_sha256, "
+			       "revoked_at) VALUES (?,?,?,?,?,?,?)",
 			       -1, &a->reg_ins, NULL) != SQLITE_OK)
 		rc = IMP_ERR_IO;
 	if (rc == IMP_OK) {
@@ -986,9 +1054,23 @@ static imp_err check_registry(struct audit *a)
 	}
 	sqlite3_finalize(a->reg_ins);
 	a->reg_ins = NULL;
+	if (rc == IMP_OK &&
+	    sqlite3_prepare_v2(a->db, "INSERT INTO reg_rev (record_id, serial, digest) VALUES (?,?,?)",
+			       -1, &a->reg_ins, NULL) != SQLITE_OK)
+		rc = IMP_ERR_IO;
+	if (rc == IMP_OK) {
+		a->rc = IMP_OK;
+		rc = reg_reader_revocations(r, registry_rev_cb, a);
+		if (rc == IMP_OK)
+			rc = a->rc;
+	}
+	sqlite3_finalize(a->reg_ins);
+	a->reg_ins = NULL;
 	reg_reader_close(r);
 	if (rc == IMP_OK)
-		rc = db_exec(a, "COMMIT; CREATE INDEX reg_board ON reg(uid, serial);");
+		rc = db_exec(a, "COMMIT; CREATE INDEX reg_board ON reg(uid, serial);"
+				"CREATE INDEX reg_serial ON reg(serial);"
+				"CREATE INDEX reg_rev_id ON reg_rev(record_id);");
 	if (rc != IMP_OK)
 		return rc;
 	snprintf(q, sizeof(q),
@@ -1022,6 +1104,8 @@ static imp_err check_registry(struct audit *a)
 				 "ifnull(i.cert_sha256, '') <> ifnull(r.cert_sha256, '')",
 				 "registry-mismatch",
 				 "the registry's copy of this record differs from the signed record");
+	if (rc == IMP_OK)
+		rc = check_registry_revocations(a);
 	return rc;
 }
 

@@ -19,7 +19,7 @@
 #include "imprint/util.h"
 #include "journal_int.h"
 
-static _Thread_local char jerr_msg[320];
+static _Thread_local char jerr_msg[JNL_MSG_MAX];
 
 const char *jnl_last_error(void)
 {

@@ -27,7 +27,7 @@
 
 /* ------------------------------------------------------------- anchor */
 
-static void anchor_path(const char *journal, char *out, size_t cap)
+void jnl_anchor_path(const char *journal, char *out, size_t cap)
 {
 	snprintf(out, cap, "%s-anchor", journal);
 }
@@ -76,7 +76,7 @@ static imp_err anchor_lock(const char *journal, bool create, int *fd, char *path
 	int f;
 
 	*fd = -1;
-	anchor_path(journal, path, cap);
+	jnl_anchor_path(journal, path, cap);
 	f = open(path, (create ? O_RDWR | O_CREAT : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (f < 0 && !create && errno == ENOENT)
 		return IMP_OK;
@@ -205,7 +205,7 @@ static void behind_message(const char *journal, const struct janchor *a, uint64_
 		 a->head_seq, counter, head);
 }
 
-imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap)
+imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found)
 {
 	struct janchor a;
 	uint64_t counter, head;
@@ -214,9 +214,13 @@ imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap)
 
 	if (msg && cap)
 		msg[0] = '\0';
+	if (found)
+		*found = false;
 	rc = janchor_read(j->path, &a);
 	if (rc)
 		return rc;
+	if (found)
+		*found = a.present;
 	rc = jdb_open_reader(j, &db);
 	if (rc == IMP_OK)
 		rc = jdb_exec(db, "BEGIN");
@@ -244,7 +248,7 @@ static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued,
 {
 	struct janchor a;
 	uint64_t counter, head;
-	char path[4200], msg[600];
+	char path[4200], msg[JNL_MSG_MAX];
 	bool write = false;
 	int fd = -1;
 	imp_err rc;
@@ -542,7 +546,7 @@ imp_err jnl_outbox_probe(struct jnl *j, const char *uid)
 		rc = IMP_ERR_INTERRUPTED; /* never committed: jdb_end rolls back */
 	jdb_end(j, rc);
 	if (erc != IMP_OK) {
-		char why[320];
+		char why[JNL_MSG_MAX];
 
 		snprintf(why, sizeof(why), "%s", jnl_last_error());
 		jerr_set(IMP_ERR_JOURNAL, "the journal cannot store the record of board %s (%s): "

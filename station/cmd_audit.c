@@ -43,6 +43,15 @@ static void print_summary(const json_t *o, void *arg)
 		       json_integer_value(json_object_get(o, "boards_done")),
 		       json_integer_value(json_object_get(o, "issued")),
 		       json_integer_value(json_object_get(o, "quota")));
+	if (json_is_true(json_object_get(o, "chain_checked")) &&
+	    json_is_true(json_object_get(o, "anchor_checked")))
+		printf("journal: compared with its anchor %s\n",
+		       json_string_value(json_object_get(o, "anchor")));
+	else if (json_is_true(json_object_get(o, "chain_checked")))
+		printf("journal: NOT CHECKED against an anchor (none at %s): an older copy of "
+		       "the journal would pass as current; audit the station's own journal, or "
+		       "copy the station's journal.sqlite-anchor to that path\n",
+		       json_string_value(json_object_get(o, "anchor")));
 	printf("%s: %lld findings (%.2f s)\n",
 	       json_integer_value(json_object_get(o, "findings")) ? "FAILED" : "OK",
 	       json_integer_value(json_object_get(o, "findings")),
@@ -156,12 +165,14 @@ static int audit_run(struct station_ctx *ctx, int argc, char **argv)
 	}
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT)
 		st_emit(ctx,
-			json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I, "
-				  "s:I, s:f, s:f}",
+			json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:s?, s:I, s:I, s:I, "
+				  "s:I, s:I, s:I, s:f, s:f}",
 				  "event", "summary", "records", (json_int_t)s.records, "identities",
 				  (json_int_t)s.identities, "revocations", (json_int_t)s.revocations,
 				  "signatures", (json_int_t)s.signatures, "bad_records",
 				  (json_int_t)s.bad_records, "chain_checked", s.chain_checked,
+				  "anchor_checked", s.anchor_checked, "anchor",
+				  s.chain_checked ? s.anchor_path : NULL,
 				  "journal_events", (json_int_t)s.journal_events, "checkpoints",
 				  (json_int_t)s.checkpoints, "boards_done", (json_int_t)s.boards_done,
 				  "quota", (json_int_t)s.quota, "issued", (json_int_t)s.issued,

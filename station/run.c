@@ -272,7 +272,7 @@ static imp_err open_journal(struct station_ctx *ctx, struct st_run *l, struct jn
 	if (rc != IMP_OK)
 		return rc;
 	if (ha.found) {
-		char msg[600];
+		char msg[JNL_MSG_MAX];
 
 		rc = jnl_check_external(l->journal, "the hsm's journal anchor",
 					ha.serial_counter, ha.seq, ha.head, msg, sizeof(msg));

@@ -47,14 +47,14 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 	}
 	rc = jnl_verify_chain(j, &vo, &rep);
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
-		char msg[600];
-		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg));
+		char msg[JNL_MSG_MAX];
+		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg), NULL);
 
 		if (arc == IMP_ERR_AUDIT) {
 			IMP_ERROR("%s", msg);
 			if (rc == IMP_OK) {
 				rep.bad_seq = rep.events;
-				snprintf(rep.reason, sizeof(rep.reason), "%.300s", msg);
+				snprintf(rep.reason, sizeof(rep.reason), "%s", msg);
 			}
 			rc = IMP_ERR_AUDIT;
 		} else if (arc != IMP_OK) {

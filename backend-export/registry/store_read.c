@@ -88,6 +88,45 @@ static int has_registry_tables(sqlite3 *db)
 	return n == 2;
 }
 
+/* The columns the reader reads, table by table (a database that lacks one
+ * is not of a version it reads, whatever its user_version says). */
+static const struct {
+	const char *table, *column;
+} read_columns[] = {
+	{ "identities", "record_id" },   { "identities", "serial" },
+	{ "identities", "uid" },         { "identities", "public_key" },
+	{ "identities", "cert_sha256" }, { "identities", "received_at" },
+	{ "identities", "revoked_at" },  { "identities", "jws" },
+	{ "revocations", "record_id" },  { "revocations", "serial" },
+	{ "revocations", "jws" },        { "revocations", "received_at" },
+};
+
+/* The first column the reader needs that db lacks (into table, column),
+ * 1 if one is missing, 0 if none, -1 on error. */
+static int missing_column(sqlite3 *db, const char **table, const char **column)
+{
+	sqlite3_stmt *st = NULL;
+	int missing = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	for (size_t i = 0; !missing && i < sizeof(read_columns) / sizeof(read_columns[0]); i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, read_columns[i].table, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, read_columns[i].column, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			missing = -1;
+		} else if (sqlite3_column_int(st, 0) == 0) {
+			*table = read_columns[i].table;
+			*column = read_columns[i].column;
+			missing = 1;
+		}
+	}
+	sqlite3_finalize(st);
+	return missing;
+}
+
 imp_err reg_schema_apply(struct sqlite3 *db)
 {
 	char *err = NULL;
@@ -163,6 +202,24 @@ imp_err reg_reader_open(const char *path, struct reg_reader **out)
 		reg_reader_close(r);
 		return IMP_ERR_PROTOCOL;
 	}
+	{
+		const char *table = NULL, *column = NULL;
+		int m = missing_column(r->db, &table, &column);
+
+		if (m != 0) {
+			if (m > 0)
+				IMP_ERROR("%s is not a registry database of schema version %d: its "
+					  "table %s has no column %s (an older imprint-registry's?): "
+					  "audit it with the matching imprint, or give the file this "
+					  "imprint-registry serve --db writes",
+					  path, REG_SCHEMA_VERSION, table, column);
+			else
+				IMP_ERROR("cannot read the registry database %s: %s", path,
+					  sqlite3_errmsg(r->db));
+			reg_reader_close(r);
+			return m > 0 ? IMP_ERR_PROTOCOL : IMP_ERR_IO;
+		}
+	}
 	r->path = strdup(path);
 	if (!r->path) {
 		reg_reader_close(r);
@@ -203,6 +260,45 @@ imp_err reg_reader_identities(struct reg_reader *r,
 			.received_at = col(st, 5),
 			.revoked_at = col(st, 6),
 			.jws = col(st, 7),
+		};
+
+		if (cb(arg, &row) != 0) {
+			src = SQLITE_DONE;
+			break;
+		}
+	}
+	if (src != SQLITE_DONE) {
+		IMP_ERROR("registry database %s: %s", r->path, sqlite3_errmsg(r->db));
+		rc = IMP_ERR_IO;
+	}
+	sqlite3_finalize(st);
+	sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+	return rc;
+}
+
+imp_err reg_reader_revocations(struct reg_reader *r,
+			       int (*cb)(void *arg, const struct reg_revocation_row *row),
+			       void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	imp_err rc = IMP_OK;
+	int src;
+
+	if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(r->db,
+			       "SELECT record_id, serial, jws, received_at FROM revocations "
+			       "ORDER BY rowid",
+			       -1, &st, NULL) != SQLITE_OK) {
+		IMP_ERROR("registry database %s: %s", r->path, sqlite3_errmsg(r->db));
+		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+		return IMP_ERR_IO;
+	}
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		struct reg_revocation_row row = {
+			.record_id = col(st, 0),
+			.serial = col(st, 1),
+			.jws = col(st, 2),
+			.received_at = col(st, 3),
 		};
 
 		if (cb(arg, &row) != 0) {

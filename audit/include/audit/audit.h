@@ -24,8 +24,10 @@ struct aud_finding {
 				  "duplicate-cert-serial", "duplicate-record-id",
 				  "missing-record", "orphan-record", "registry-missing",
 				  "registry-orphan", "registry-mismatch",
-				  "journal-chain", "quota",
-				  "revocation", "malformed", "cloned-uid" */
+				  "registry-revocation", "journal-chain",
+				  "journal-rollback", "outbox-column", "quota",
+				  "revocation", "malformed", "cloned-uid", "trust",
+				  "device-validity" */
 	const char *record_id;
 	const char *serial;
 	const char *uid;
@@ -62,6 +64,11 @@ struct aud_summary {
 	uint64_t journal_events;
 	uint64_t checkpoints;
 	bool chain_checked;
+	/* The journal was compared with its anchor file (anchor_path, beside
+	 * it): false for a copy without one, which may be older than the
+	 * station's journal without anything saying so. */
+	bool anchor_checked;
+	char anchor_path[4200];
 	uint64_t quota, issued;
 	uint64_t findings;
 	double seconds;            /* whole audit */

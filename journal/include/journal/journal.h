@@ -59,6 +59,10 @@
 #define JNL_HASH_HEX_LEN 64u     /* SHA-256 in hex, without the NUL */
 #define JNL_FPR_HEX_LEN 64u      /* signer fingerprint: SHA-256 of cert DER, hex */
 #define JNL_ERRMSG_MAX 256u      /* stored error messages are cut to this (NUL incl.) */
+/* Room for any message the journal composes (jnl_last_error, a report's
+ * reason, jnl_anchor_check's and jnl_check_external's msg): it may name
+ * the journal's path (up to PATH_MAX) and still say what to do next. */
+#define JNL_MSG_MAX 4608u
 #define JNL_CHECKPOINT_DEFAULT 100u
 
 /*
@@ -477,7 +481,7 @@ struct jnl_verify_report {
 	uint64_t unsigned_tail;       /* events after it (not yet signed) */
 	uint64_t last_significant_seq; /* newest event other than checkpoint/outbox */
 	uint64_t bad_seq;             /* 0: all good; else the first broken seq */
-	char reason[320];             /* what broke, lowercase ("" if nothing) */
+	char reason[JNL_MSG_MAX];     /* what broke, lowercase ("" if nothing) */
 };
 
 /*
@@ -500,9 +504,14 @@ imp_err jnl_verify_chain(struct jnl *j, const struct jnl_verify_opts *opts,
  * counter and head written and synced before every allocation). IMP_OK if
  * the journal is not behind it (or there is none), IMP_ERR_AUDIT with the
  * finding in msg if it is (it was rolled back), another error if it could
- * not read.
+ * not read. A msg of JNL_MSG_MAX bytes holds the whole finding. *found
+ * (may be NULL) says whether there was an anchor to compare with: without
+ * one (a journal copied away from it) nothing was checked.
  */
-imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap);
+imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found);
+
+/* Where the anchor of the journal at path is (path + "-anchor"). */
+void jnl_anchor_path(const char *journal, char *out, size_t cap);
 
 /*
  * The newest checkpoint (*seq, 0 if none, and head, the hash it signed)

@@ -256,6 +256,20 @@ E >"$tmp/e.out" 2>"$tmp/e.err" || { cat "$tmp/e.err"; fail "export of the revoca
 [ "$(sqlite3 "$tmp/reg.sqlite" "select count(*) from identities where revoked_at is not null")" = 1 ] ||
 	fail "revocation not applied"
 stop_registry
+# the audit compares what the registry shows revoked with the signed
+# revocation records, both ways: in step with them it passes; a device shown
+# revoked without one, a revocation row that is not one, or a signed
+# revocation the registry does not show is a registry-revocation finding
+A --registry-db "$tmp/reg.sqlite" || { cat "$tmp/a.out"; fail "audit of the registry after the revocation"; }
+revoked="serial = (select serial from revocations)"
+for edit in "update identities set revoked_at = '2026-01-01T00:00:00Z' where not ($revoked) and rowid = (select min(rowid) from identities where not ($revoked))" \
+	"update identities set revoked_at = null where $revoked" \
+	"delete from revocations" "update revocations set jws = 'x.y.z'" \
+	"insert into revocations select record_id || 'x', serial, reason, jws, received_at from revocations"; do
+	cp "$tmp/reg.sqlite" "$tmp/reg6.sqlite"
+	sqlite3 "$tmp/reg6.sqlite" "$edit" || fail "sqlite3: $edit"
+	want_finding registry-revocation --registry-db "$tmp/reg6.sqlite"
+done
 
 # 10. file exporters: they read the outbox and never change it, so every
 #     driver gets every record, again and again; a file is replaced only

@@ -91,6 +91,31 @@ check grep -q "journal is behind" "$T/s3.err"
 check test $? = 28
 check grep -q "FINDING journal-rollback" "$T/a3.out"
 
+# 3a. The same in a data directory of a long path: the whole message, path
+#     and next step, reaches provision, status --verify (text and --json)
+#     and the audit's finding, not cut at a fixed buffer.
+#     (About 450 bytes: SQLite's unix files take paths up to 512.)
+long=$T/$(printf 'd%.0s' $(seq 1 200))/$(printf 'e%.0s' $(seq 1 200))/d3a
+mkdir -p "$(dirname "$long")"
+clone "$T/d3" "$long"
+provision_in "$long"
+check test $? = 20
+check grep -q "$long/journal.sqlite-anchor records .*or have the line's supervisor decide$" "$T/p.err"
+"$IMPRINT" --data-dir "$long" status --verify >"$T/s3a.out" 2>"$T/s3a.err"
+check test $? = 28
+check grep -q "journal chain broken at event .*$long/journal.sqlite-anchor .*or have the line's supervisor decide$" "$T/s3a.err"
+"$IMPRINT" --json --data-dir "$long" status --verify >"$T/s3a.out" 2>/dev/null
+check python3 -c "
+import json, sys
+o = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{')]
+r = [x['chain']['reason'] for x in o if isinstance(x.get('chain'), dict)]
+assert r and r[0].endswith(\"or have the line's supervisor decide\") and sys.argv[2] in r[0], r
+" "$T/s3a.out" "$long"
+"$IMPRINT" --data-dir "$long" audit >"$T/a3a.out" 2>&1
+check test $? = 28
+check grep -q "FINDING journal-rollback .*$long/journal.sqlite-anchor .*or have the line's supervisor decide$" "$T/a3a.out"
+rm -rf "$T/$(printf 'd%.0s' $(seq 1 200))"
+
 # 3b. The journal and its anchor file both put back from the older copy:
 #     the HSM's anchor (the signed head at the last checkpoint) still knows.
 clone "$DATA" "$T/d3b"

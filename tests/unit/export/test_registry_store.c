@@ -104,6 +104,66 @@ static void test_round_trip(void **st)
 	reg_reader_close(r);
 }
 
+static int collect_rev(void *arg, const struct reg_revocation_row *row)
+{
+	struct seen *s = arg;
+
+	if (s->n < 4)
+		snprintf(s->ids[s->n], sizeof(s->ids[0]), "%s|%s|%s", row->record_id, row->serial,
+			 row->jws);
+	s->n++;
+	return 0;
+}
+
+/* The revocations table is read too (the audit compares it with the
+ * station's signed revocations). */
+static void test_revocations(void **st)
+{
+	char path[128];
+	sqlite3 *db = open_rw("rev.sqlite", path, sizeof(path));
+	struct reg_reader *r = NULL;
+	struct seen s = { 0 };
+
+	(void)st;
+	assert_int_equal(reg_schema_apply(db), IMP_OK);
+	exec(db, "INSERT INTO revocations (record_id, serial, reason, jws, received_at) VALUES "
+		 "('v2', 'S2', 'lost', 'j2', 't'), ('v1', 'S1', 'lost', 'j1', 't')");
+	sqlite3_close(db);
+	assert_int_equal(reg_reader_open(path, &r), IMP_OK);
+	assert_int_equal(reg_reader_revocations(r, collect_rev, &s), IMP_OK);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.ids[0], "v2|S2|j2");
+	assert_string_equal(s.ids[1], "v1|S1|j1");
+	reg_reader_close(r);
+}
+
+/* A database of this version's tables, one column short (an older
+ * registry's): not a registry database it reads, refused as such, not an
+ * I/O error on the first query. */
+static void test_missing_column(void **st)
+{
+	static const char *const drop[] = {
+		"ALTER TABLE identities DROP COLUMN revoked_at",
+		"ALTER TABLE identities DROP COLUMN cert_sha256",
+		"ALTER TABLE revocations DROP COLUMN jws",
+	};
+
+	(void)st;
+	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
+		char path[128], name[32];
+		sqlite3 *db;
+		struct reg_reader *r = (struct reg_reader *)1;
+
+		snprintf(name, sizeof(name), "old%zu.sqlite", i);
+		db = open_rw(name, path, sizeof(path));
+		assert_int_equal(reg_schema_apply(db), IMP_OK);
+		exec(db, drop[i]);
+		sqlite3_close(db);
+		assert_int_equal(reg_reader_open(path, &r), IMP_ERR_PROTOCOL);
+		assert_null(r);
+	}
+}
+
 static void test_other_version(void **st)
 {
 	char path[128];
@@ -155,6 +215,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_revocations),
+		cmocka_unit_test(test_missing_column),
 		cmocka_unit_test(test_other_version),
 		cmocka_unit_test(test_foreign_file),
 	};

@@ -33,14 +33,23 @@ struct reg_identity_row {
 	const char *revoked_at;  /* NULL unless revoked */
 };
 
+/* One revocation record the registry took, as the reader hands it over. */
+struct reg_revocation_row {
+	const char *record_id;   /* the revocation record's id */
+	const char *serial;      /* the serial it revokes */
+	const char *jws;         /* the compact JWS as it was received */
+	const char *received_at; /* RFC 3339 */
+};
+
 /* A read-only view of a registry database. */
 struct reg_reader;
 
 /*
  * Open the registry database at path read-only and check its schema
- * version (REG_SCHEMA_VERSION). *out new (reg_reader_close). IMP_ERR_IO if
- * it cannot be read, IMP_ERR_PROTOCOL if it is not a registry database of
- * this version; both say so on stderr.
+ * version (REG_SCHEMA_VERSION) and that its tables have every column the
+ * reader reads. *out new (reg_reader_close). IMP_ERR_IO if it cannot be
+ * read, IMP_ERR_PROTOCOL if it is not a registry database of this version
+ * (another version, a missing table or column); both say so on stderr.
  */
 imp_err reg_reader_open(const char *path, struct reg_reader **out);
 
@@ -52,6 +61,14 @@ imp_err reg_reader_open(const char *path, struct reg_reader **out);
  */
 imp_err reg_reader_identities(struct reg_reader *r,
 			      int (*cb)(void *arg, const struct reg_identity_row *row), void *arg);
+
+/*
+ * Call cb for every revocation record, in the order they were stored, in
+ * one read transaction; as reg_reader_identities.
+ */
+imp_err reg_reader_revocations(struct reg_reader *r,
+			       int (*cb)(void *arg, const struct reg_revocation_row *row),
+			       void *arg);
 
 /* Close; NULL is fine. */
 void reg_reader_close(struct reg_reader *r);
