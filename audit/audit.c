@@ -932,18 +932,25 @@ static imp_err check_journal(struct audit *a)
 	return rc;
 }
 
+/* The hex SHA-256 of a registry row's JWS (NULL: of nothing), as the
+ * audit's digest of a record. */
+static void jws_digest(const char *jws, char out[65])
+{
+	uint8_t md[32];
+
+	SHA256((const uint8_t *)(jws ? jws : ""), jws ? strlen(jws) : 0, md);
+	imp_hex_encode(md, sizeof(md), out);
+}
+
 static int registry_cb(void *arg, const struct reg_identity_row *row)
 {
 	struct audit *a = arg;
 	sqlite3_stmt *st = a->reg_ins;
-
-	uint8_t md[32];
 	char digest[65];
 
 	/* The digest of the registry's own copy of the record, compared with
 	 * the signed record of that id (registry-mismatch). */
-	SHA256((const uint8_t *)(row->jws ? row->jws : ""), row->jws ? strlen(row->jws) : 0, md);
-	imp_hex_encode(md, sizeof(md), digest);
+	jws_digest(row->jws, digest);
 	sqlite3_reset(st);
 	sqlite3_bind_text(st, 1, row->record_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, row->serial, -1, SQLITE_STATIC);
@@ -964,11 +971,9 @@ static int registry_rev_cb(void *arg, const struct reg_revocation_row *row)
 {
 	struct audit *a = arg;
 	sqlite3_stmt *st = a->reg_ins;
-	uint8_t md[32];
 	char digest[65];
 
-	SHA256((const uint8_t *)(row->jws ? row->jws : ""), row->jws ? strlen(row->jws) : 0, md);
-	imp_hex_encode(md, sizeof(md), digest);
+	jws_digest(row->jws, digest);
 	sqlite3_reset(st);
 	sqlite3_bind_text(st, 1, row->record_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, row->serial, -1, SQLITE_STATIC);

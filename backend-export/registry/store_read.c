@@ -234,22 +234,46 @@ static const char *col(sqlite3_stmt *st, int i)
 	return (const char *)sqlite3_column_text(st, i);
 }
 
+/* A scan of one table in a read transaction of its own: the statement, or
+ * NULL (said why). */
+static sqlite3_stmt *scan_begin(struct reg_reader *r, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) == SQLITE_OK)
+		return st;
+	IMP_ERROR("registry database %s: %s", r->path, sqlite3_errmsg(r->db));
+	sqlite3_finalize(st);
+	sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+	return NULL;
+}
+
+/* The end of a scan whose last step gave src (SQLITE_DONE: complete or
+ * stopped by its callback). */
+static imp_err scan_end(struct reg_reader *r, sqlite3_stmt *st, int src)
+{
+	imp_err rc = IMP_OK;
+
+	if (src != SQLITE_DONE) {
+		IMP_ERROR("registry database %s: %s", r->path, sqlite3_errmsg(r->db));
+		rc = IMP_ERR_IO;
+	}
+	sqlite3_finalize(st);
+	sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+	return rc;
+}
+
 imp_err reg_reader_identities(struct reg_reader *r,
 			      int (*cb)(void *arg, const struct reg_identity_row *row), void *arg)
 {
-	sqlite3_stmt *st = NULL;
-	imp_err rc = IMP_OK;
+	sqlite3_stmt *st;
 	int src;
 
-	if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(r->db,
-			       "SELECT record_id, serial, uid, public_key, cert_sha256, received_at, "
-			       "revoked_at, jws FROM identities ORDER BY rowid",
-			       -1, &st, NULL) != SQLITE_OK) {
-		IMP_ERROR("registry database %s: %s", r->path, sqlite3_errmsg(r->db));
-		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+	st = scan_begin(r, "SELECT record_id, serial, uid, public_key, cert_sha256, received_at, "
+			   "revoked_at, jws FROM identities ORDER BY rowid");
+	if (!st)
 		return IMP_ERR_IO;
-	}
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		struct reg_identity_row row = {
 			.record_id = col(st, 0),
@@ -267,32 +291,20 @@ imp_err reg_reader_identities(struct reg_reader *r,
 			break;
 		}
 	}
-	if (src != SQLITE_DONE) {
-		IMP_ERROR("registry database %s: %s", r->path, sqlite3_errmsg(r->db));
-		rc = IMP_ERR_IO;
-	}
-	sqlite3_finalize(st);
-	sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
-	return rc;
+	return scan_end(r, st, src);
 }
 
 imp_err reg_reader_revocations(struct reg_reader *r,
 			       int (*cb)(void *arg, const struct reg_revocation_row *row),
 			       void *arg)
 {
-	sqlite3_stmt *st = NULL;
-	imp_err rc = IMP_OK;
+	sqlite3_stmt *st;
 	int src;
 
-	if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(r->db,
-			       "SELECT record_id, serial, jws, received_at FROM revocations "
-			       "ORDER BY rowid",
-			       -1, &st, NULL) != SQLITE_OK) {
-		IMP_ERROR("registry database %s: %s", r->path, sqlite3_errmsg(r->db));
-		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+	st = scan_begin(r, "SELECT record_id, serial, jws, received_at FROM revocations "
+			   "ORDER BY rowid");
+	if (!st)
 		return IMP_ERR_IO;
-	}
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		struct reg_revocation_row row = {
 			.record_id = col(st, 0),
@@ -306,13 +318,7 @@ imp_err reg_reader_revocations(struct reg_reader *r,
 			break;
 		}
 	}
-	if (src != SQLITE_DONE) {
-		IMP_ERROR("registry database %s: %s", r->path, sqlite3_errmsg(r->db));
-		rc = IMP_ERR_IO;
-	}
-	sqlite3_finalize(st);
-	sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
-	return rc;
+	return scan_end(r, st, src);
 }
 
 void reg_reader_close(struct reg_reader *r)
