@@ -80,7 +80,15 @@ run_mode() {
 	"$IMPRINT" --data-dir "$DATA" --config "$cfg" provision >"$T/prov-$mode.out" 2>"$T/prov-$mode.err"
 	local rc=$?
 	check test $rc = 0
-	[ $rc = 0 ] || tail -5 "$T/prov-$mode.err"
+	# A sanitizer's report is shown whole (its access, free and allocation
+	# stacks), anything else by its last lines.
+	if [ $rc != 0 ]; then
+		if grep -q '^==[0-9]*==ERROR:' "$T/prov-$mode.err"; then
+			sed -n '/^==[0-9]*==ERROR:/,$p' "$T/prov-$mode.err" | head -120
+		else
+			tail -5 "$T/prov-$mode.err"
+		fi
+	fi
 	check grep -q "boards: 4 done, 0 already done, 0 failed" "$T/prov-$mode.out"
 	stop_vboard
 	DONE_BOARDS=$((${DONE_BOARDS:-0} + 4))
