@@ -480,8 +480,9 @@ static imp_err sync_one(const char *live_dir, const char *copy_dir,
 			}
 			IMP_WARN("%s is cut short and has no verified copy (the disk was full, or "
 				 "a station process stopped while softhsm created it); softhsm "
-				 "ignores it and imprint keeps it: once no imprint process runs, "
-				 "move it out of %s", path, live_dir);
+				 "ignores it or loads it as an object without attributes, which "
+				 "imprint leaves out, and imprint keeps it: once no imprint "
+				 "process runs, move it out of %s", path, live_dir);
 			continue;
 		}
 		if (imp_mkdir_p(copy_dir, 0700) != IMP_OK ||

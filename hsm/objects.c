@@ -59,7 +59,10 @@ static const CK_ATTRIBUTE_TYPE bool_attrs[B__COUNT] = {
 	CKA_WRAP, CKA_UNWRAP, CKA_ENCRYPT, CKA_DECRYPT,
 };
 
-imp_err hsm_object_info(struct hsm_session *s, hsm_obj o, struct hsm_obj_info *out)
+/* hsm_object_info, with the token's answer in *rv: a caller that can do
+ * without an object the token cannot describe looks at it first. */
+static imp_err object_info(struct hsm_session *s, hsm_obj o, struct hsm_obj_info *out,
+			   CK_RV *rv)
 {
 	CK_OBJECT_CLASS cls = (CK_OBJECT_CLASS)~0UL;
 	CK_KEY_TYPE kt = (CK_KEY_TYPE)~0UL;
@@ -80,8 +83,10 @@ imp_err hsm_object_info(struct hsm_session *s, hsm_obj o, struct hsm_obj_info *o
 		a[4 + i].pValue = &b[i];
 		a[4 + i].ulValueLen = sizeof(b[i]);
 	}
-	rc = P11_OK_IF(HSM_RV_ATTR_PARTIAL, s->fl, C_GetAttributeValue, s->sh, o, a,
-		       IMP_ARRAY_SIZE(a));
+	*rv = s->fl->C_GetAttributeValue(s->sh, o, a, IMP_ARRAY_SIZE(a));
+	if (*rv == CKR_OBJECT_HANDLE_INVALID || *rv == CKR_ATTRIBUTE_VALUE_INVALID)
+		return IMP_ERR_HSM; /* the caller says it, or does without it */
+	rc = hsm_p11_result("C_GetAttributeValue", *rv, HSM_RV_ATTR_PARTIAL);
 	if (rc != IMP_OK)
 		return rc;
 	out->handle = o;
@@ -111,6 +116,16 @@ imp_err hsm_object_info(struct hsm_session *s, hsm_obj o, struct hsm_obj_info *o
 	out->decrypt = BOOL(B_DECRYPT);
 #undef BOOL
 	return IMP_OK;
+}
+
+imp_err hsm_object_info(struct hsm_session *s, hsm_obj o, struct hsm_obj_info *out)
+{
+	CK_RV rv = CKR_OK;
+	imp_err rc = object_info(s, o, out, &rv);
+
+	if (rc != IMP_OK && (rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID))
+		rc = hsm_p11_result("C_GetAttributeValue", rv, CKR_OK);
+	return rc;
 }
 
 /* Find up to `max` handles matching template t; *found receives the count
@@ -216,7 +231,7 @@ imp_err hsm_list(struct hsm_session *s, enum hsm_class cls, struct hsm_obj_info 
 	struct hsm_tmpl t = { .n = 0 };
 	CK_OBJECT_HANDLE *h = NULL;
 	struct hsm_obj_info *infos = NULL;
-	CK_ULONG n = 0, cap = 0, got;
+	CK_ULONG n = 0, k = 0, cap = 0, got;
 	imp_err rc, rc2;
 
 	*out = NULL;
@@ -251,12 +266,28 @@ imp_err hsm_list(struct hsm_session *s, enum hsm_class cls, struct hsm_obj_info 
 		goto cleanup;
 	}
 	for (CK_ULONG i = 0; i < n; i++) {
-		rc = hsm_object_info(s, h[i], &infos[i]);
+		CK_RV rv = CKR_OK;
+
+		rc = object_info(s, h[i], &infos[k], &rv);
+		/* Gone since the find (another station process destroyed it), or
+		 * an object the token cannot describe (SoftHSM2 loads an object
+		 * file cut short after its header as an object without
+		 * attributes, and the token guard warns about that file): neither
+		 * is one imprint uses, and neither may stop the listing. */
+		if (rc != IMP_OK && rv == CKR_OBJECT_HANDLE_INVALID)
+			continue;
+		if (rc != IMP_OK && rv == CKR_ATTRIBUTE_VALUE_INVALID) {
+			IMP_WARN("hsm: object %lu on the token has no readable attributes (a token "
+				 "file cut short: the warning about it names it); left out",
+				 (unsigned long)h[i]);
+			continue;
+		}
 		if (rc != IMP_OK)
 			goto cleanup;
+		k++;
 	}
 	*out = infos;
-	*n_out = n;
+	*n_out = k;
 	infos = NULL;
 cleanup:
 	free(infos);
