@@ -102,6 +102,18 @@ static void history(struct jnl *j)
 	assert_int_equal(jnl_quarantine(j, "dd01", "F3", "locked and unknown"), IMP_OK);
 }
 
+/* A journal of this version in a new directory dir, at path, with history's boards. */
+static void journal_with_history(char dir[256], char *path, size_t cap, EVP_PKEY *key)
+{
+	struct jnl *j;
+
+	jt_mkdtemp(dir);
+	snprintf(path, cap, "%s/journal.sqlite", dir);
+	j = jt_open(path, key, 10, 4);
+	history(j);
+	jnl_close(j);
+}
+
 static void test_v2_migrates(void **state)
 {
 	char dir[256], path[300], before[8192], after[8192];
@@ -112,11 +124,7 @@ static void test_v2_migrates(void **state)
 	struct jnl *j;
 
 	(void)state;
-	jt_mkdtemp(dir);
-	snprintf(path, sizeof(path), "%s/journal.sqlite", dir);
-	j = jt_open(path, key, 10, 4);
-	history(j);
-	jnl_close(j);
+	journal_with_history(dir, path, sizeof(path), key);
 	/* Back to schema 2, as a journal written before this version is. */
 	assert_int_equal(jt_sql(path, TO_V2), 0);
 	assert_true(jt_sql_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'boards' "
@@ -163,14 +171,9 @@ static void test_new_journal_constraints(void **state)
 {
 	char dir[256], path[300];
 	EVP_PKEY *key = jt_key();
-	struct jnl *j;
 
 	(void)state;
-	jt_mkdtemp(dir);
-	snprintf(path, sizeof(path), "%s/journal.sqlite", dir);
-	j = jt_open(path, key, 10, 4);
-	history(j);
-	jnl_close(j);
+	journal_with_history(dir, path, sizeof(path), key);
 	assert_int_equal(jt_sql_int(path, "PRAGMA user_version"), JNL_SCHEMA_VERSION);
 	constraints_hold(path);
 	EVP_PKEY_free(key);
@@ -215,11 +218,7 @@ static void test_v2_killed_migration(void **state)
 		 "SELECT printf('%%016x', i), 'IDENTIFY', '{\"k\":\"vvvvvvvvvvvvvvvvvvvv\"}', "
 		 "'t', 't' FROM n", nrows);
 	(void)state;
-	jt_mkdtemp(dir);
-	snprintf(path, sizeof(path), "%s/journal.sqlite", dir);
-	j = jt_open(path, key, 10, 4);
-	history(j);
-	jnl_close(j);
+	journal_with_history(dir, path, sizeof(path), key);
 	assert_int_equal(jt_sql(path, fill), 0);
 	rows = jt_sql_int(path, "SELECT count(*) FROM boards");
 	assert_int_equal(jt_sql(path, TO_V2), 0);
@@ -279,11 +278,7 @@ static void test_v1_migrates(void **state)
 	struct jnl *j;
 
 	(void)state;
-	jt_mkdtemp(dir);
-	snprintf(path, sizeof(path), "%s/journal.sqlite", dir);
-	j = jt_open(path, key, 10, 4);
-	history(j);
-	jnl_close(j);
+	journal_with_history(dir, path, sizeof(path), key);
 	assert_int_equal(jt_sql(path, TO_V2), 0);
 	assert_int_equal(jt_sql(path, "DROP INDEX outbox_line_pending; DROP TABLE leases; "
 				"ALTER TABLE outbox DROP COLUMN line_conflict; "
