@@ -165,6 +165,14 @@ static void report_result(struct station_ctx *ctx, const char *fixture,
 	}
 }
 
+void st_emit_summary(struct station_ctx *ctx, unsigned done, unsigned already, unsigned failed,
+		     unsigned quarantined)
+{
+	st_emit(ctx, json_pack("{s:s, s:i, s:i, s:i, s:i}", "event", "summary", "done", done,
+			       "already", already, "failed", failed, "quarantined", quarantined),
+		NULL, NULL);
+}
+
 int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 		      const struct prov_result *res, size_t n)
 {
@@ -188,10 +196,7 @@ int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 			report_result(ctx, fx[i].name, r);
 	}
 	if (ctx->json)
-		st_emit(ctx, json_pack("{s:s, s:i, s:i, s:i, s:i}", "event", "summary", "done",
-				       done, "already", already, "failed", failed,
-				       "quarantined", quarantined),
-			NULL, NULL);
+		st_emit_summary(ctx, done, already, failed, quarantined);
 	else
 		printf("boards: %u done, %u already done, %u failed, %u quarantined\n", done,
 		       already, failed, quarantined);

@@ -76,6 +76,10 @@ void st_result_record_id(struct jnl *j, const struct prov_result *r,
  * each hint naming a command that does it (output.c). */
 void st_results_hint(const struct fmt_fixture *fx, const struct prov_result *res, size_t n);
 
+/* The run's --json summary event (docs/EVENTS.md): board counts. */
+void st_emit_summary(struct station_ctx *ctx, unsigned done, unsigned already, unsigned failed,
+		     unsigned quarantined);
+
 /* Print one line per result (or JSON objects) and a summary; returns the
  * first error as exit code, 0 if every board is done. */
 int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
