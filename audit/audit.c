@@ -467,6 +467,15 @@ static void bind_or_null(sqlite3_stmt *st, int i, const char *v)
  * do not depend on how many are there; copies and clashing ids are settled
  * once at the end (settle_ids).
  */
+/* Step a bound INSERT into the audit's own database. */
+static imp_err insert_done(struct audit *a, sqlite3_stmt *st)
+{
+	if (sqlite3_step(st) == SQLITE_DONE)
+		return IMP_OK;
+	IMP_ERROR("audit database: %s", sqlite3_errmsg(a->db));
+	return IMP_ERR_IO;
+}
+
 static imp_err keep(struct audit *a, const struct item *it)
 {
 	if (!a->ins &&
@@ -484,11 +493,7 @@ static imp_err keep(struct audit *a, const struct item *it)
 	bind_or_null(a->ins, 6, it->pubkey);
 	bind_or_null(a->ins, 7, it->cert_serial);
 	bind_or_null(a->ins, 8, it->cert_sha256);
-	if (sqlite3_step(a->ins) != SQLITE_DONE) {
-		IMP_ERROR("audit database: %s", sqlite3_errmsg(a->db));
-		return IMP_ERR_IO;
-	}
-	return IMP_OK;
+	return insert_done(a, a->ins);
 }
 
 /* An outbox row's columns against the signed record they carry. */
@@ -959,11 +964,9 @@ static int registry_cb(void *arg, const struct reg_identity_row *row)
 	bind_or_null(st, 5, row->public_key);
 	bind_or_null(st, 6, row->cert_sha256);
 	bind_or_null(st, 7, row->revoked_at);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		IMP_ERROR("audit database: %s", sqlite3_errmsg(a->db));
-		a->rc = IMP_ERR_IO;
+	a->rc = insert_done(a, st);
+	if (a->rc != IMP_OK)
 		return 1;
-	}
 	return 0;
 }
 
@@ -978,11 +981,9 @@ static int registry_rev_cb(void *arg, const struct reg_revocation_row *row)
 	sqlite3_bind_text(st, 1, row->record_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, row->serial, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, digest, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		IMP_ERROR("audit database: %s", sqlite3_errmsg(a->db));
-		a->rc = IMP_ERR_IO;
+	a->rc = insert_done(a, st);
+	if (a->rc != IMP_OK)
 		return 1;
-	}
 	return 0;
 }
 
