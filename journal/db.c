@@ -6,6 +6,7 @@
 #include <semaphore.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1125,12 +1126,26 @@ static void count_rollback(void *arg)
 	j->txn_ends++;
 }
 
+/*
+ * Process-wide SQLite settings, before SQLite's first use in the process
+ * (later, sqlite3_config refuses with SQLITE_MISUSE and the defaults stay,
+ * which are correct, only slower): no memory statistics, whose global
+ * mutex every sqlite3_malloc of every fixture thread took.
+ */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_process_config(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static imp_err open_db(const char *path, int flags, int busy_ms, sqlite3 **out)
 {
 	sqlite3 *db = NULL;
 	char name[4400];
 	int src;
 
+	pthread_once(&sqlite_once, sqlite_process_config);
 	if (flags & SQLITE_OPEN_READONLY) {
 		imp_err rc = jintegrity_ro_name(path, name, sizeof(name), &flags);
 
@@ -1302,6 +1317,10 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 			goto cleanup;
 	}
 	rc = set_pragma(j->db, "PRAGMA synchronous = FULL", NULL);
+	/* Statement journals (an operation's savepoint) in memory, not in
+	 * files under /var/tmp: they never outlive the transaction. */
+	if (rc == IMP_OK)
+		rc = set_pragma(j->db, "PRAGMA temp_store = MEMORY", NULL);
 	if (rc)
 		goto cleanup;
 	if (o->read_only) {
