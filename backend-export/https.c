@@ -167,6 +167,8 @@ static imp_err https_open(const struct exp_settings *s, void **state)
 			  "registry.cert and registry.key in the configuration");
 		return IMP_ERR_CONFIG;
 	}
+	if (exp_curl_load() != IMP_OK)
+		return IMP_ERR_NOT_FOUND;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return IMP_ERR_INTERNAL;
 	h = calloc(1, sizeof(*h));

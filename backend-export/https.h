@@ -9,6 +9,10 @@
 
 #include "exp/export.h"
 
+/* libcurl, loaded when the exporter opens (curl_dyn.c): IMP_ERR_NOT_FOUND,
+ * logged with the package to install, if it is missing. */
+imp_err exp_curl_load(void);
+
 /* A Retry-After longer than this is not believed (seconds). */
 #define EXP_RETRY_AFTER_MAX 3600.0
 

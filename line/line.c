@@ -15,6 +15,7 @@
 #include "imprint/log.h"
 #include "imprint/util.h"
 #include "line/line.h"
+#include "line_int.h"
 
 #define LINE_LOCK_KEY "7262617269" /* advisory lock of the schema migration */
 #define LINE_RETRY_S 1.0           /* back-off after a failed connect */
@@ -806,6 +807,9 @@ imp_err line_open(const struct line_opts *o, struct jnl *j,
 		IMP_ERROR("line: a line needs a database URL and a station id");
 		return IMP_ERR_CONFIG;
 	}
+	rc = line_pq_load();
+	if (rc)
+		return rc;
 	rc = jnl_info(j, &info);
 	if (rc)
 		return rc;
@@ -1407,6 +1411,9 @@ imp_err line_status(const struct line_opts *o, json_t **out)
 	imp_err rc;
 
 	*out = NULL;
+	rc = line_pq_load();
+	if (rc)
+		return rc;
 	c = connect_admin(o);
 	if (!c) {
 		IMP_ERROR("line: cannot reach the line database: check line.url and that "
@@ -1558,6 +1565,9 @@ imp_err line_audit(const struct line_opts *o, line_record_fn record, void *recor
 	PGconn *c;
 	imp_err rc;
 
+	rc = line_pq_load();
+	if (rc)
+		return rc;
 	c = connect_admin(o);
 	if (!c) {
 		IMP_ERROR("line: cannot reach the line database: check the URL and that "

@@ -22,6 +22,7 @@
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 
+#include "dynlibs.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 #include "report.h"
@@ -241,6 +242,8 @@ static int serve_run(struct station_ctx *ctx, int argc, char **argv)
 		if (rc != IMP_OK)
 			return st_fail(rc, NULL);
 	}
+	if (st_mhd_load() != IMP_OK)
+		return st_fail(IMP_ERR_NOT_FOUND, NULL);
 	/* Signals go to sigwait below, not to the daemon's thread. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);

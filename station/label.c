@@ -10,6 +10,7 @@
 
 #include "imprint/log.h"
 #include "imprint/util.h"
+#include "dynlibs.h"
 #include "label.h"
 
 #define PX_PER_MODULE 6
@@ -304,6 +305,9 @@ imp_err st_label_render(enum st_label_format f, const char *qr_payload, const ch
 	*n = 0;
 	st_label_group_digits(manual, grouped, sizeof(grouped));
 	if (f != ST_LABEL_ZPL) {
+		rc = st_label_load(f == ST_LABEL_PNG);
+		if (rc)
+			goto cleanup;
 		q = QRcode_encodeString(qr_payload, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
 		if (!q) {
 			IMP_ERROR("label: the payload cannot be encoded as a qr code");

@@ -40,8 +40,8 @@ declare -A foreign=(
 	[sqlite3.h]="journal backend-export/registry audit"  # audit: its own temporary database
 	[winscard.h]="board" [PCSC/winscard.h]="board"
 	[curl/curl.h]="backend-export"
-	[microhttpd.h]="backend-export/registry station/cmd_serve.c"
-	[qrencode.h]="station/label.c" [png.h]="station/label.c"
+	[microhttpd.h]="backend-export/registry station/cmd_serve.c station/mhd_dyn.c"
+	[qrencode.h]="station/label.c station/label_dyn.c" [png.h]="station/label.c station/label_dyn.c"
 )
 
 bad=0

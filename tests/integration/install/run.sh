@@ -189,7 +189,8 @@ dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/imprint-export
 	grep -xF "ExecStart=/usr/bin/imprint export --follow" >/dev/null ||
 	fail "the .deb's unit does not start /usr/bin/imprint"
 depends=$(dpkg-deb -f "$deb" Depends)
-for d in softhsm2 libssl3 libsqlite3-0 libjansson4 libp11-kit0; do
+for d in softhsm2 libssl3 libsqlite3-0 libjansson4 libp11-kit0 libpq5 libcurl4 libmicrohttpd12 \
+	libqrencode4 libpng16-16; do
 	grep -qE "(^|, )$d( |,|$)" <<<"$depends" || fail "the .deb does not depend on $d: $depends"
 done
 # Its dependencies resolve on this Debian (simulated: nothing is installed).
