@@ -78,7 +78,7 @@ static int resume_run(struct station_ctx *ctx, int argc, char **argv)
 		/* --json: the run's summary all the same (docs/EVENTS.md: one at
 		 * the end), done counting the records finished without a board. */
 		if (ctx->json)
-			st_emit_summary(ctx, finished, 0, 0, 0);
+			st_emit_summary(ctx, &(struct st_tally){ .done = finished });
 		else
 			printf("nothing in flight%s\n", scan.orphans ? " on configured fixtures" : "");
 		code = scan.orphans ? IMP_ERR_NOT_FOUND : 0;

@@ -165,41 +165,46 @@ static void report_result(struct station_ctx *ctx, const char *fixture,
 	}
 }
 
-void st_emit_summary(struct station_ctx *ctx, unsigned done, unsigned already, unsigned failed,
-		     unsigned quarantined)
+void st_emit_summary(struct station_ctx *ctx, const struct st_tally *t)
 {
-	st_emit(ctx, json_pack("{s:s, s:i, s:i, s:i, s:i}", "event", "summary", "done", done,
-			       "already", already, "failed", failed, "quarantined", quarantined),
+	st_emit(ctx, json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "event", "summary", "done",
+			       t->done, "already", t->already, "failed", t->failed, "stopped",
+			       t->stopped, "quarantined", t->quarantined),
 		NULL, NULL);
 }
 
 int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 		      const struct prov_result *res, size_t n)
 {
-	unsigned done = 0, already = 0, failed = 0, quarantined = 0;
+	struct st_tally t = { 0 };
 	imp_err first = IMP_OK;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct prov_result *r = &res[i];
 
 		if (r->already_done)
-			already++;
+			t.already++;
 		else if (r->rc == IMP_OK && r->state == JNL_ST_DONE)
-			done++;
+			t.done++;
 		else if (r->quarantined)
-			quarantined++;
+			t.quarantined++;
+		else if (r->rc == IMP_ERR_INTERRUPTED)
+			t.stopped++; /* stopped by a signal where it stood: resumable */
 		else if (r->rc != IMP_OK)
-			failed++;
+			t.failed++;
 		if (r->rc != IMP_OK && first == IMP_OK)
 			first = r->rc;
 		if (ctx->json)
 			report_result(ctx, fx[i].name, r);
 	}
 	if (ctx->json)
-		st_emit_summary(ctx, done, already, failed, quarantined);
+		st_emit_summary(ctx, &t);
 	else
-		printf("boards: %u done, %u already done, %u failed, %u quarantined\n", done,
-		       already, failed, quarantined);
+		printf("boards: %u done, %u already done, %u failed, %u quarantined\n", t.done,
+		       t.already, t.failed, t.quarantined);
+	if (!ctx->json && t.stopped)
+		printf("boards: %u stopped where they stood by the signal: 'imprint resume' goes on "
+		       "with them\n", t.stopped);
 	return (int)first;
 }
 

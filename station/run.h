@@ -76,9 +76,14 @@ void st_result_record_id(struct jnl *j, const struct prov_result *r,
  * each hint naming a command that does it (output.c). */
 void st_results_hint(const struct fmt_fixture *fx, const struct prov_result *res, size_t n);
 
+/* A run's boards by outcome: stopped ones were interrupted by a signal and
+ * are resumable, failed ones stopped on an error (resumable or rejected). */
+struct st_tally {
+	unsigned done, already, failed, stopped, quarantined;
+};
+
 /* The run's --json summary event (docs/EVENTS.md): board counts. */
-void st_emit_summary(struct station_ctx *ctx, unsigned done, unsigned already, unsigned failed,
-		     unsigned quarantined);
+void st_emit_summary(struct station_ctx *ctx, const struct st_tally *t);
 
 /* Print one line per result (or JSON objects) and a summary; returns the
  * first error as exit code, 0 if every board is done. */
