@@ -35,11 +35,12 @@
 #define GUARD_FILE_MAX (4u << 20) /* no SoftHSM object comes near this */
 #define GUARD_TYPES_MAX 128
 /*
- * An empty object file younger than this may be one another imprint process
- * is creating right now (object creation is outside the guard's lock), so it
- * is left alone; older, it is what a full disk or a stop left behind.
+ * An empty or cut object file younger than this may be one another imprint
+ * process is creating right now (object creation is outside the guard's
+ * lock), so it is left alone; older, it is what a full disk or a stop left
+ * behind.
  */
-#define GUARD_EMPTY_GRACE_S 60
+#define GUARD_CUT_GRACE_S 60
 
 enum { OF_BOOL = 1, OF_ULONG = 2, OF_BYTES = 3, OF_MAP = 4, OF_MECHS = 5 };
 
@@ -186,6 +187,51 @@ bool hsm_guard_object_sound(const uint8_t *b, size_t n, uint64_t *types, size_t 
 	if (ntypes)
 		*ntypes = count < cap ? count : cap;
 	return count > 0; /* a bare generation is a cut file, never an object */
+}
+
+bool hsm_guard_object_cut(const uint8_t *b, size_t n)
+{
+	size_t off = 0, count = 0;
+	uint64_t gen;
+
+	if (!take_u64(b, &off, n, &gen))
+		return true;
+	while (off < n) {
+		uint64_t type, kind, len;
+		size_t start;
+
+		if (!take_u64(b, &off, n, &type) || !take_u64(b, &off, n, &kind))
+			return true;
+		switch (kind) {
+		case OF_BOOL:
+			if (!take(&off, n, 1))
+				return true;
+			break;
+		case OF_ULONG:
+			if (!take(&off, n, 8))
+				return true;
+			break;
+		case OF_BYTES:
+		case OF_MAP:
+			if (!take_u64(b, &off, n, &len))
+				return true;
+			start = off;
+			if (!take(&off, n, len))
+				return true;
+			if (kind == OF_MAP && !map_sound(b, start, off))
+				return false; /* not a cut: a map this code does not read */
+			break;
+		case OF_MECHS:
+			if (!take_u64(b, &off, n, &len) || len > (n - off) / 8 ||
+			    !take(&off, n, len * 8))
+				return true;
+			break;
+		default:
+			return false; /* a kind of record this code does not know */
+		}
+		count++;
+	}
+	return count == 0;
 }
 
 enum file_kind { FK_OTHER, FK_OBJECT, FK_GENERATION };
@@ -361,30 +407,35 @@ static bool names_has(char **names, size_t n, const char *name)
 }
 
 /*
- * Move the empty object file live_dir/name, which has no verified copy and so
- * holds nothing, into quarantine_dir (created 0700), once and with one
- * warning. Never called for a file with a single byte in it.
+ * Move the object file live_dir/name, empty or cut short, which has no
+ * verified copy, into quarantine_dir (created 0700), once and with one
+ * warning: softhsm ignores it or loads it as an object without attributes,
+ * so it holds nothing the token can use; moved, not removed, a cut file
+ * stays there for whoever looks into the stop (a private object's values
+ * in it are encrypted under the token's key, as in every object file).
  */
-static void quarantine_empty(const char *live_dir, const char *quarantine_dir,
-			     const char *name)
+static void quarantine_cut(const char *live_dir, const char *quarantine_dir, const char *name,
+			   bool empty)
 {
+	const char *what = empty ? "empty" : "cut short";
 	char from[PATH_MAX], to[PATH_MAX];
 
 	if ((size_t)snprintf(from, sizeof(from), "%s/%s", live_dir, name) >= sizeof(from) ||
 	    (size_t)snprintf(to, sizeof(to), "%s/%s", quarantine_dir, name) >= sizeof(to))
 		return;
 	if (imp_mkdir_p(quarantine_dir, 0700) != IMP_OK || rename(from, to) != 0) {
-		IMP_WARN("%s is empty and has no verified copy (the disk was full, or a station "
-			 "process stopped while softhsm created it); softhsm ignores it, but it "
-			 "cannot be moved to %s: %s: check the data directory's space and mode",
-			 from, quarantine_dir, strerror(errno));
+		IMP_WARN("%s is %s and has no verified copy (the disk was full, or a station "
+			 "process stopped while softhsm created it); softhsm cannot use it, but "
+			 "it cannot be moved to %s: %s: check the data directory's space and mode",
+			 from, what, quarantine_dir, strerror(errno));
 		return;
 	}
 	(void)fsync_dir(live_dir);
 	(void)fsync_dir(quarantine_dir);
-	IMP_WARN("%s was empty and had no verified copy (the disk was full, or a station "
-		 "process stopped while softhsm created it): it held nothing and is moved to "
-		 "%s; if the disk is full, free space in the data directory", from, to);
+	IMP_WARN("%s was %s and had no verified copy (the disk was full, or a station "
+		 "process stopped while softhsm created it): the token could not use it, and it "
+		 "is moved to %s; if the disk is full, free space in the data directory", from,
+		 what, to);
 }
 
 /* One token directory: live L against its copy C; Q for empty files. */
@@ -472,17 +523,28 @@ static imp_err sync_one(const char *live_dir, const char *copy_dir,
 				rc = IMP_ERR_HSM;
 				goto cleanup;
 			}
-			if (lsz == 0 && k == FK_OBJECT) {
-				if (lstat(path, &st) == 0 &&
-				    time(NULL) - st.st_mtime >= GUARD_EMPTY_GRACE_S)
-					quarantine_empty(live_dir, quarantine_dir, ln[i]);
+			/* Past the grace no process is still writing it: moved aside.
+			 * Before it, an empty one is left alone (another process may
+			 * be creating it this instant), a cut one said once. */
+			if (k == FK_OBJECT && hsm_guard_object_cut(live, lsz) &&
+			    lstat(path, &st) == 0 &&
+			    time(NULL) - st.st_mtime >= GUARD_CUT_GRACE_S) {
+				quarantine_cut(live_dir, quarantine_dir, ln[i], lsz == 0);
+				continue;
+			}
+			if (lsz == 0 && k == FK_OBJECT)
+				continue;
+			if (k == FK_OBJECT && !hsm_guard_object_cut(live, lsz)) {
+				IMP_WARN("%s holds records this imprint does not read (written by "
+					 "another softhsm version?): it is left where it is, without "
+					 "a verified copy", path);
 				continue;
 			}
 			IMP_WARN("%s is cut short and has no verified copy (the disk was full, or "
 				 "a station process stopped while softhsm created it); softhsm "
 				 "ignores it or loads it as an object without attributes, which "
-				 "imprint leaves out, and imprint keeps it: once no imprint "
-				 "process runs, move it out of %s", path, live_dir);
+				 "imprint leaves out; if no process writes it, the next start "
+				 "after %d s moves it out of %s", path, GUARD_CUT_GRACE_S, live_dir);
 			continue;
 		}
 		if (imp_mkdir_p(copy_dir, 0700) != IMP_OK ||

@@ -52,6 +52,15 @@ imp_err hsm_guard_sync(const char *tokens_dir, const char *copy_dir, size_t *res
  * *ntypes (either may be NULL) receive the attribute types, at most cap.
  * Exposed for the unit test.
  */
+/*
+ * An object file that ends before its records do: empty, the 8-byte
+ * generation counter alone, or a record that runs past the end (what a stop
+ * while softhsm wrote it leaves). false for a sound file, and for one that
+ * holds a kind of record this code does not read (another softhsm's format
+ * is never taken for a cut file).
+ */
+bool hsm_guard_object_cut(const uint8_t *b, size_t n);
+
 bool hsm_guard_object_sound(const uint8_t *b, size_t n, uint64_t *types, size_t cap,
 			    size_t *ntypes);
 

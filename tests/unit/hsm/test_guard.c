@@ -1,9 +1,10 @@
 /*
  * The embedded token's guard (hsm/embedded_guard.c) on token files it has no
  * verified copy of, as a full disk or a stop during object creation leaves
- * them: an old empty object file is moved to tokens.quarantine once, with
- * one warning; a young empty one (another process may be creating it) and a
- * non-empty cut one stay where they are.
+ * them: an old empty or cut object file is moved to tokens.quarantine once,
+ * with one warning; a young one (another process may be creating it) stays,
+ * and so does one whose records this code does not read (never taken for a
+ * cut file).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -132,19 +133,82 @@ static void test_young_empty_object_left_alone(void **state)
 	assert_false(exists(g->quarantine, "new.object"));
 }
 
-static void test_cut_object_never_moved(void **state)
+/* Big-endian u64 at p. */
+static void be64_put(char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (char)(v & 0xff);
+}
+
+static void test_cut_objects_moved_after_grace(void **state)
 {
 	struct gx *g = *state;
+	char header[8], mid[8 + 8 + 8 + 8 + 10];
 
-	put(g, "cut.object", "\0\0\0\0\0", 5, 3600);
+	be64_put(header, 3);
+	/* generation, then a byte-string attribute of 100 bytes cut after 10 */
+	memset(mid, 'k', sizeof(mid));
+	be64_put(mid, 3);
+	be64_put(mid + 8, 0x11);
+	be64_put(mid + 16, 3);
+	be64_put(mid + 24, 100);
+	put(g, "gen.object", "\0\0\0\0\0", 5, 3600);
+	put(g, "header.object", header, sizeof(header), 3600);
+	put(g, "mid.object", mid, sizeof(mid), 3600);
+	warnings = 0;
+	imp_log_set_sink(sink, NULL);
+	assert_int_equal(hsm_guard_sync(g->tokens, g->copy, NULL), IMP_OK);
+	assert_int_equal(warnings, 3);
+	assert_non_null(strstr(last_warning, "was cut short and had no verified copy"));
+	assert_non_null(strstr(last_warning, "tokens.quarantine/u1/"));
+	assert_false(exists(g->dir, "gen.object"));
+	assert_false(exists(g->dir, "header.object"));
+	assert_false(exists(g->dir, "mid.object"));
+	assert_true(exists(g->quarantine, "gen.object"));
+	assert_true(exists(g->quarantine, "header.object"));
+	assert_true(exists(g->quarantine, "mid.object"));
+	/* Once: the next start finds nothing to say. */
+	assert_int_equal(hsm_guard_sync(g->tokens, g->copy, NULL), IMP_OK);
+	assert_int_equal(warnings, 3);
+}
+
+static void test_young_cut_object_left_alone(void **state)
+{
+	struct gx *g = *state;
+	char header[8];
+
+	be64_put(header, 1);
+	put(g, "cut.object", header, sizeof(header), 0);
 	warnings = 0;
 	imp_log_set_sink(sink, NULL);
 	assert_int_equal(hsm_guard_sync(g->tokens, g->copy, NULL), IMP_OK);
 	assert_int_equal(warnings, 1);
 	assert_non_null(strstr(last_warning, "cut.object is cut short"));
-	assert_non_null(strstr(last_warning, "move it out of"));
+	assert_non_null(strstr(last_warning, "moves it out of"));
 	assert_true(exists(g->dir, "cut.object"));
 	assert_false(exists(g->quarantine, "cut.object"));
+}
+
+/* A record kind this code does not read is another format, not a cut. */
+static void test_unknown_record_kind_never_moved(void **state)
+{
+	struct gx *g = *state;
+	char other[8 + 8 + 8 + 4];
+
+	memset(other, 0, sizeof(other));
+	be64_put(other, 2);
+	be64_put(other + 8, 0x100);
+	be64_put(other + 16, 9);
+	put(g, "other.object", other, sizeof(other), 3600);
+	assert_false(hsm_guard_object_cut((const uint8_t *)other, sizeof(other)));
+	assert_false(hsm_guard_object_sound((const uint8_t *)other, sizeof(other), NULL, 0, NULL));
+	warnings = 0;
+	imp_log_set_sink(sink, NULL);
+	assert_int_equal(hsm_guard_sync(g->tokens, g->copy, NULL), IMP_OK);
+	assert_int_equal(warnings, 1);
+	assert_non_null(strstr(last_warning, "does not read"));
+	assert_true(exists(g->dir, "other.object"));
+	assert_false(exists(g->quarantine, "other.object"));
 }
 
 int main(void)
@@ -154,7 +218,11 @@ int main(void)
 						gx_teardown),
 		cmocka_unit_test_setup_teardown(test_young_empty_object_left_alone, gx_setup,
 						gx_teardown),
-		cmocka_unit_test_setup_teardown(test_cut_object_never_moved, gx_setup,
+		cmocka_unit_test_setup_teardown(test_cut_objects_moved_after_grace, gx_setup,
+						gx_teardown),
+		cmocka_unit_test_setup_teardown(test_young_cut_object_left_alone, gx_setup,
+						gx_teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_record_kind_never_moved, gx_setup,
 						gx_teardown),
 	};
 
