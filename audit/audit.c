@@ -859,6 +859,13 @@ static int quarantine_cb(void *arg, const struct jnl_event *ev)
 	return 0;
 }
 
+/* A boards row that its events do not give (jnl_verify_boards). */
+static void board_table_cb(void *arg, const char *uid, uint64_t last_seq, const char *what)
+{
+	(void)last_seq;
+	finding(arg, "board-table", NULL, NULL, uid, "%s", what);
+}
+
 static imp_err check_journal(struct audit *a)
 {
 	struct jnl_opts jo = { .read_only = true, .must_exist = true };
@@ -866,6 +873,7 @@ static imp_err check_journal(struct audit *a)
 	struct jnl_verify_opts vo = { .pkey = a->rec_pub, .require_signed_head = true };
 	struct jnl_verify_report rep = { 0 };
 	struct jnl_info info;
+	bool chain_ok;
 	imp_err rc;
 
 	rc = jnl_open(a->o->journal, &jo, &j);
@@ -888,10 +896,20 @@ static imp_err check_journal(struct audit *a)
 		else if (arc != IMP_OK)
 			rc = arc;
 	}
+	chain_ok = rc == IMP_OK;
 	if (rc == IMP_ERR_AUDIT) {
 		finding(a, "journal-chain", NULL, NULL, NULL, "event %llu: %s",
 			(unsigned long long)rep.bad_seq, rep.reason);
 		rc = IMP_OK;
+	}
+	/* The table against events the chain proved (a broken chain is the
+	 * finding; its events prove nothing to compare with). */
+	if (rc == IMP_OK && chain_ok) {
+		rc = jnl_verify_boards(j, board_table_cb, a, &a->sum->boards_compared);
+		if (rc == IMP_ERR_AUDIT)
+			rc = IMP_OK; /* each board that differs is a finding */
+		else if (rc != IMP_OK)
+			IMP_ERROR("audit: %s", jnl_last_error());
 	}
 	if (rc == IMP_OK)
 		rc = jnl_info(j, &info);

@@ -6,6 +6,7 @@
 #include <semaphore.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1235,6 +1236,40 @@ imp_err jdb_snapshot(struct jnl *j, const char *sql, const struct jdb_arg *args,
 	return rc;
 }
 
+/*
+ * SQLite's unix VFS opens a database whose absolute path (symbolic links
+ * resolved) is at most 512 bytes with room for "-journal" after it, and
+ * says only "unable to open database file" past that: say why here.
+ */
+#define JDB_PATH_MAX 504u
+
+static imp_err path_fits(const char *path)
+{
+	char dir[PATH_MAX], real[PATH_MAX], full[2 * PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	size_t n;
+
+	if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1,
+			 slash ? path : ".");
+	if (realpath(dir, real))
+		snprintf(full, sizeof(full), "%s/%s", strcmp(real, "/") ? real : "", base);
+	else if (path[0] == '/' || !getcwd(real, sizeof(real)))
+		snprintf(full, sizeof(full), "%s", path);
+	else
+		snprintf(full, sizeof(full), "%s/%s", real, path);
+	n = strlen(full);
+	if (n <= JDB_PATH_MAX)
+		return IMP_OK;
+	jerr_set(IMP_ERR_CONFIG, "the journal's path is %zu bytes long (%.60s...); SQLite opens "
+		 "one of at most %u: give the station a data directory with a shorter path "
+		 "(--data-dir)", n, full, JDB_PATH_MAX);
+	return IMP_ERR_CONFIG;
+}
+
 imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 			  struct jnl **out)
 {
@@ -1256,6 +1291,9 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 			 "(64 hex digits)");
 		return IMP_ERR_CONFIG;
 	}
+	rc = path_fits(path);
+	if (rc)
+		return rc;
 	if (!must_exist && (stat(path, &sb) != 0 ? errno == ENOENT : sb.st_size == 0)) {
 		/* Never a new journal where this station's anchor says one existed. */
 		rc = janchor_refuse_new(path);

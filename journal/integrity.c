@@ -507,6 +507,204 @@ imp_err jintegrity_quick_check(struct jnl *j)
 	return rc;
 }
 
+/* ------------------------------------------- boards table from events */
+
+/*
+ * What a board's events say of its row (docs/JOURNAL.md "The boards table
+ * from the events"): "alloc" sets serial, counter, fixture (if it names one)
+ * and state ALLOCATE; "state" and "reissue" set the state they name in "to";
+ * the register event ("state" from null to IDENTIFY) sets fixture and key
+ * mode; a "quarantine" of a board the journal did not know (no
+ * "board_state") makes it QUARANTINED with its fixture. Other kinds leave
+ * the row alone.
+ */
+struct replay {
+	char uid[JNL_UID_HEX_MAX + 1];
+	char state[16], serial[JNL_SERIAL_MAX], fixture[JNL_ERRMSG_MAX], key_mode[32];
+	int64_t counter;
+	bool has_counter;
+	uint64_t last_seq;
+};
+
+static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+static void replay_event(struct replay *r, sqlite3_stmt *st)
+{
+	const char *kind = (const char *)sqlite3_column_text(st, 2);
+	bool from_null = sqlite3_column_int(st, 4) != 0;
+	bool unknown_board = sqlite3_column_int(st, 9) != 0;
+
+	r->last_seq = (uint64_t)sqlite3_column_int64(st, 1);
+	if (!kind)
+		return;
+	if (strcmp(kind, "alloc") == 0) {
+		snprintf(r->state, sizeof(r->state), "ALLOCATE");
+		copy_col(r->serial, sizeof(r->serial), st, 5);
+		r->has_counter = sqlite3_column_type(st, 6) == SQLITE_INTEGER;
+		r->counter = sqlite3_column_int64(st, 6);
+		if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+			copy_col(r->fixture, sizeof(r->fixture), st, 7);
+	} else if (strcmp(kind, "quarantine") == 0) {
+		if (!unknown_board)
+			return;
+		snprintf(r->state, sizeof(r->state), "QUARANTINED");
+		copy_col(r->fixture, sizeof(r->fixture), st, 7);
+	} else if (sqlite3_column_type(st, 3) != SQLITE_NULL) { /* state, reissue */
+		copy_col(r->state, sizeof(r->state), st, 3);
+		if (strcmp(kind, "state") == 0 && from_null && strcmp(r->state, "IDENTIFY") == 0) {
+			copy_col(r->fixture, sizeof(r->fixture), st, 7);
+			copy_col(r->key_mode, sizeof(r->key_mode), st, 8);
+		}
+	}
+}
+
+static void add_diff(char *out, size_t cap, const char *what, const char *table, const char *events)
+{
+	size_t n = strlen(out);
+
+	if (strcmp(table, events) == 0 || n >= cap)
+		return;
+	snprintf(out + n, cap - n, "%s%s '%s' (its events: '%s')", n ? ", " : "", what, table,
+		 events);
+}
+
+/* Compare one row (row: the boards row's statement, or NULL if the board
+ * has none) with its replay (r: NULL if it has no event); *bad if not. */
+static void compare_board(sqlite3_stmt *row, const struct replay *r, jnl_board_mismatch_fn cb,
+			  void *arg, bool *bad)
+{
+	char what[JNL_MSG_MAX], diffs[3072] = "", t[JNL_ERRMSG_MAX], c1[32], c2[32];
+	const char *uid = row ? (const char *)sqlite3_column_text(row, 0) : r->uid;
+
+	if (!uid)
+		uid = "";
+	if (!row) {
+		snprintf(what, sizeof(what), "board %s has events (the newest is event %" PRIu64
+			 ") but no row in the boards table: the row was removed outside imprint; "
+			 "the events are what the station did: restore the journal from backup",
+			 r->uid, r->last_seq);
+	} else if (!r) {
+		copy_col(t, sizeof(t), row, 1);
+		snprintf(what, sizeof(what), "board %s has a row in the boards table (state %s) but "
+			 "no event: the row was added outside imprint; restore the journal from "
+			 "backup", uid, t);
+	} else {
+		copy_col(t, sizeof(t), row, 1);
+		add_diff(diffs, sizeof(diffs), "state", t, r->state);
+		copy_col(t, sizeof(t), row, 2);
+		add_diff(diffs, sizeof(diffs), "serial", t, r->serial);
+		copy_col(c1, sizeof(c1), row, 3);
+		c2[0] = '\0';
+		if (r->has_counter)
+			snprintf(c2, sizeof(c2), "%" PRId64, r->counter);
+		add_diff(diffs, sizeof(diffs), "counter", c1, c2);
+		copy_col(t, sizeof(t), row, 4);
+		add_diff(diffs, sizeof(diffs), "fixture", t, r->fixture);
+		copy_col(t, sizeof(t), row, 5);
+		add_diff(diffs, sizeof(diffs), "key mode", t, r->key_mode);
+		if (!diffs[0])
+			return;
+		snprintf(what, sizeof(what), "board %s: the boards table has %s, up to event %" PRIu64
+			 ": the table was edited outside imprint; the events are what the station "
+			 "did: restore the journal from backup", uid, diffs, r->last_seq);
+	}
+	*bad = true;
+	if (cb)
+		cb(arg, uid, r ? r->last_seq : 0, what);
+}
+
+imp_err jnl_verify_boards(struct jnl *j, jnl_board_mismatch_fn cb, void *arg, uint64_t *boards)
+{
+	sqlite3_stmt *ev = NULL, *row = NULL;
+	struct replay r;
+	sqlite3 *db = NULL;
+	bool have_ev = false, have_row = false, bad = false;
+	uint64_t n = 0;
+	imp_err rc;
+
+	jerr_clear();
+	if (boards)
+		*boards = 0;
+	rc = jdb_open_reader(j, &db);
+	if (rc)
+		return rc;
+	rc = jdb_exec(db, "BEGIN");
+	/* Both in uid order (boards' UNIQUE index, events_uid): a merge. */
+	if (rc == IMP_OK)
+		/* A detail that is not JSON (only an edit the chain reports makes
+		 * one) reads as {}: the replay never fails on what it compares. */
+		rc = jdb_prepare(db, "SELECT uid, seq, kind, json_extract(d, '$.to'), json_type(d, "
+				 "'$.from') IS 'null', json_extract(d, '$.serial'), json_extract(d, "
+				 "'$.counter'), json_extract(d, '$.fixture'), json_extract(d, "
+				 "'$.key_mode'), json_type(d, '$.board_state') IS NULL FROM (SELECT uid, "
+				 "seq, kind, CASE WHEN json_valid(detail) THEN detail ELSE '{}' END AS d "
+				 "FROM events WHERE uid IS NOT NULL AND kind IN ('state', 'alloc', "
+				 "'reissue', 'quarantine')) ORDER BY uid, seq", &ev);
+	if (rc == IMP_OK)
+		rc = jdb_prepare(db, "SELECT uid, state, serial, counter, fixture, key_mode FROM "
+				 "boards ORDER BY uid", &row);
+	if (rc)
+		goto cleanup;
+	rc = jdb_step_row(db, ev);
+	have_ev = rc == IMP_OK;
+	if (rc == IMP_ERR_NOT_FOUND)
+		rc = IMP_OK;
+	if (rc == IMP_OK) {
+		rc = jdb_step_row(db, row);
+		have_row = rc == IMP_OK;
+		if (rc == IMP_ERR_NOT_FOUND)
+			rc = IMP_OK;
+	}
+	while (rc == IMP_OK && (have_ev || have_row)) {
+		const char *eu = have_ev ? (const char *)sqlite3_column_text(ev, 0) : NULL;
+		const char *ru = have_row ? (const char *)sqlite3_column_text(row, 0) : NULL;
+		int order = !eu ? 1 : !ru ? -1 : strcmp(eu, ru);
+
+		if (order <= 0) {
+			memset(&r, 0, sizeof(r));
+			snprintf(r.uid, sizeof(r.uid), "%s", eu);
+			while (have_ev && rc == IMP_OK) {
+				const char *u = (const char *)sqlite3_column_text(ev, 0);
+
+				if (!u || strcmp(u, r.uid) != 0)
+					break;
+				replay_event(&r, ev);
+				rc = jdb_step_row(db, ev);
+				have_ev = rc == IMP_OK;
+				if (rc == IMP_ERR_NOT_FOUND)
+					rc = IMP_OK;
+			}
+			if (rc)
+				break;
+		}
+		compare_board(order >= 0 ? row : NULL, order <= 0 ? &r : NULL, cb, arg, &bad);
+		if (order >= 0) {
+			n++;
+			rc = jdb_step_row(db, row);
+			have_row = rc == IMP_OK;
+			if (rc == IMP_ERR_NOT_FOUND)
+				rc = IMP_OK;
+		}
+	}
+cleanup:
+	sqlite3_finalize(ev);
+	sqlite3_finalize(row);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	if (boards)
+		*boards = n;
+	if (rc == IMP_OK && bad) {
+		jerr_set(IMP_ERR_AUDIT, "the boards table differs from the journal's events");
+		rc = IMP_ERR_AUDIT;
+	}
+	return rc;
+}
+
 /* ------------------------------------------------------- outbox probe */
 
 imp_err jnl_outbox_probe(struct jnl *j, const char *uid)

@@ -44,10 +44,21 @@ imp_err jnl_list_unfinished(struct jnl *j, jnl_board_cb cb, void *arg)
 imp_err jnl_list_failures(struct jnl *j, unsigned limit, jnl_board_cb cb,
 				   void *arg)
 {
-	char sql[256];
+	/* The steps in order, to compare a board's state with the step its last
+	 * error was recorded at (instr gives each its place). */
+#define STEPS "',CONNECT,IDENTIFY,ALLOCATE,KEYS,CERTIFY,INJECT,FIRMWARE,CHALLENGE,LOCK,RECORD,'"
+	char sql[1024];
 
-	snprintf(sql, sizeof(sql), "SELECT " BOARD_COLS " FROM boards WHERE last_error_code <> 0 "
+	/* Its error is the board's state unless the board left that step
+	 * since (a retry went on, or it is DONE): as `imprint boards` shows it. */
+	snprintf(sql, sizeof(sql), "SELECT " BOARD_COLS " FROM (SELECT *, (SELECT "
+		 "json_extract(e.detail, '$.state') FROM events e WHERE e.uid = boards.uid AND "
+		 "e.kind = 'error' ORDER BY e.seq DESC LIMIT 1) AS error_step FROM boards WHERE "
+		 "last_error_code <> 0 AND state <> 'DONE') AS boards WHERE state IN ('FAILED', "
+		 "'QUARANTINED') OR instr(" STEPS ", ',' || error_step || ',') = 0 OR instr("
+		 STEPS ", ',' || state || ',') <= instr(" STEPS ", ',' || error_step || ',') "
 		 "ORDER BY updated DESC, id DESC LIMIT %lld", limit ? (long long)limit : -1LL);
+#undef STEPS
 	return list_boards(j, sql, NULL, cb, arg);
 }
 

@@ -36,10 +36,11 @@ static void print_summary(const json_t *o, void *arg)
 	       json_integer_value(json_object_get(o, "signatures")),
 	       json_integer_value(json_object_get(o, "bad_records")));
 	if (json_is_true(json_object_get(o, "chain_checked")))
-		printf("journal: %lld events, %lld checkpoints, %lld boards done, %lld of quota "
-		       "%lld issued\n",
+		printf("journal: %lld events, %lld checkpoints, %lld boards compared with their "
+		       "events, %lld boards done, %lld of quota %lld issued\n",
 		       json_integer_value(json_object_get(o, "journal_events")),
 		       json_integer_value(json_object_get(o, "checkpoints")),
+		       json_integer_value(json_object_get(o, "boards_compared")),
 		       json_integer_value(json_object_get(o, "boards_done")),
 		       json_integer_value(json_object_get(o, "issued")),
 		       json_integer_value(json_object_get(o, "quota")));
@@ -166,7 +167,7 @@ static int audit_run(struct station_ctx *ctx, int argc, char **argv)
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT)
 		st_emit(ctx,
 			json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:s?, s:I, s:I, s:I, "
-				  "s:I, s:I, s:I, s:f, s:f}",
+				  "s:I, s:I, s:I, s:I, s:f, s:f}",
 				  "event", "summary", "records", (json_int_t)s.records, "identities",
 				  (json_int_t)s.identities, "revocations", (json_int_t)s.revocations,
 				  "signatures", (json_int_t)s.signatures, "bad_records",
@@ -174,7 +175,8 @@ static int audit_run(struct station_ctx *ctx, int argc, char **argv)
 				  "anchor_checked", s.anchor_checked, "anchor",
 				  s.chain_checked ? s.anchor_path : NULL,
 				  "journal_events", (json_int_t)s.journal_events, "checkpoints",
-				  (json_int_t)s.checkpoints, "boards_done", (json_int_t)s.boards_done,
+				  (json_int_t)s.checkpoints, "boards_compared",
+				  (json_int_t)s.boards_compared, "boards_done", (json_int_t)s.boards_done,
 				  "quota", (json_int_t)s.quota, "issued", (json_int_t)s.issued,
 				  "findings", (json_int_t)s.findings, "seconds", s.seconds,
 				  "verify_seconds", s.verify_seconds),

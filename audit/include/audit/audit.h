@@ -63,6 +63,7 @@ struct aud_summary {
 	uint64_t boards_done;      /* journal boards in DONE */
 	uint64_t journal_events;
 	uint64_t checkpoints;
+	uint64_t boards_compared;  /* boards rows replayed from their events */
 	bool chain_checked;
 	/* The journal was compared with its anchor file (anchor_path, beside
 	 * it): false for a copy without one, which may be older than the

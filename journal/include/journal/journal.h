@@ -411,8 +411,10 @@ typedef int (*jnl_board_cb)(void *arg, const struct jnl_board *b);
  * `imprint resume` must finish. */
 imp_err jnl_list_unfinished(struct jnl *j, jnl_board_cb cb, void *arg);
 
-/* Boards with a recorded error, most recently updated first, at most limit
- * (0: all); includes FAILED and QUARANTINED boards. */
+/* Boards whose recorded error is still theirs, most recently updated
+ * first, at most limit (0: all): FAILED and QUARANTINED boards, and boards
+ * in flight still at (or before) the step of their last error; not a DONE
+ * board, nor one that went on past that step. */
 imp_err jnl_list_failures(struct jnl *j, unsigned limit, jnl_board_cb cb,
 				   void *arg);
 
@@ -509,6 +511,22 @@ imp_err jnl_verify_chain(struct jnl *j, const struct jnl_verify_opts *opts,
  * one (a journal copied away from it) nothing was checked.
  */
 imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found);
+
+/*
+ * The boards table replayed from the chain: each board's state, serial,
+ * counter, fixture and key mode as its events set them (docs/JOURNAL.md
+ * "The boards table from the events") against its row, and every board
+ * that has events against a row of its own. The chain (jnl_verify_chain)
+ * proves the events; this proves the table that `boards`, `status`, resume
+ * and the audit read was not edited beside them. cb (may be NULL) is called
+ * for each board that differs, with its uid (NULL-safe), the seq of its
+ * newest event (0: none) and what differs; *boards (may be NULL) gets how
+ * many rows were compared. IMP_OK if every row matches, IMP_ERR_AUDIT if
+ * one does not, another error if it could not read.
+ */
+typedef void (*jnl_board_mismatch_fn)(void *arg, const char *uid, uint64_t last_seq,
+				      const char *what);
+imp_err jnl_verify_boards(struct jnl *j, jnl_board_mismatch_fn cb, void *arg, uint64_t *boards);
 
 /* Where the anchor of the journal at path is (path + "-anchor"). */
 void jnl_anchor_path(const char *journal, char *out, size_t cap);

@@ -64,10 +64,30 @@ static void allocate_ok(struct jnl *j, const char *uid, char serial[JNL_SERIAL_M
 	assert_false(existing);
 }
 
+/* jnl_board_mismatch_fn: print each, count them, keep the last uid. */
+struct mismatches {
+	int n;
+	char uid[JNL_UID_HEX_MAX + 1];
+	char what[JNL_MSG_MAX];
+};
+
+static void mismatch_cb(void *arg, const char *uid, uint64_t last_seq, const char *what)
+{
+	struct mismatches *m = arg;
+
+	fprintf(stderr, "boards table: %s (event %llu)\n", what, (unsigned long long)last_seq);
+	m->n++;
+	snprintf(m->uid, sizeof(m->uid), "%s", uid ? uid : "");
+	snprintf(m->what, sizeof(m->what), "%s", what);
+}
+
+/* The chain verifies and the boards table is what its events give. */
 static void verify_ok(struct fx *f)
 {
 	struct jnl_verify_opts vo = { .pkey = f->key };
 	struct jnl_verify_report r;
+	struct mismatches m = { 0 };
+	uint64_t boards = 0;
 	imp_err rc = jnl_verify_chain(f->j, &vo, &r);
 
 	if (rc)
@@ -75,6 +95,9 @@ static void verify_ok(struct fx *f)
 			(unsigned long long)r.bad_seq, r.reason);
 	assert_int_equal(rc, IMP_OK);
 	assert_int_equal(r.bad_seq, 0);
+	assert_int_equal(jnl_verify_boards(f->j, mismatch_cb, &m, &boards), IMP_OK);
+	assert_int_equal(m.n, 0);
+	assert_int_equal((int64_t)boards, jt_sql_int(f->path, "SELECT count(*) FROM boards"));
 }
 
 /* ------------------------------------------------------------------ tests */
@@ -544,6 +567,24 @@ static void test_fail_reject_quarantine(void **state)
 	n = 0;
 	assert_int_equal(jnl_list_failures(f->j, 1, count_cb, &n), IMP_OK);
 	assert_int_equal(n, 1);
+	/* An error at a step the board has left is history: a board that
+	 * failed at KEYS and went on, one that then finished. */
+	allocate_ok(f->j, "dd02", serial);
+	assert_int_equal(jnl_set_state(f->j, "dd02", JNL_ST_KEYS, NULL), IMP_OK);
+	assert_int_equal(jnl_fail(f->j, "dd02", "f3", IMP_ERR_LINK, "uart timeout"), IMP_OK);
+	n = 0;
+	assert_int_equal(jnl_list_failures(f->j, 0, count_cb, &n), IMP_OK);
+	assert_int_equal(n, 3); /* still at KEYS: its error stands */
+	assert_int_equal(jnl_set_state(f->j, "dd02", JNL_ST_CERTIFY, NULL), IMP_OK);
+	n = 0;
+	assert_int_equal(jnl_list_failures(f->j, 0, count_cb, &n), IMP_OK);
+	assert_int_equal(n, 2);
+	for (enum jnl_state s = JNL_ST_INJECT; s <= JNL_ST_RECORD; s++)
+		assert_int_equal(jnl_set_state(f->j, "dd02", s, NULL), IMP_OK);
+	assert_int_equal(jnl_record_done(f->j, "dd02", "rec-dd02", "h.p.dd02"), IMP_OK);
+	n = 0;
+	assert_int_equal(jnl_list_failures(f->j, 0, count_cb, &n), IMP_OK);
+	assert_int_equal(n, 2);
 	/* A rejected board comes back only by reissue. */
 	assert_int_equal(jnl_reissue(f->j, "dd01", "operator retry", "sup"), IMP_OK);
 	assert_int_equal(jnl_get_board(f->j, "dd01", &b), IMP_OK);
@@ -1024,6 +1065,95 @@ static void test_tamper_rehashed_chain(void **state)
 	assert_non_null(strstr(r.reason, "checkpoint"));
 }
 
+/*
+ * The boards table edited beside its events: each edit is found, naming the
+ * board and what differs, and the table put back passes again.
+ */
+static void test_tamper_boards_table(void **state)
+{
+	static const struct {
+		const char *edit, *undo, *uid, *expect;
+	} cases[] = {
+		{ "UPDATE boards SET state = 'DONE' WHERE uid = 'bb02'",
+		  "UPDATE boards SET state = 'FAILED' WHERE uid = 'bb02'", "bb02",
+		  "state 'DONE' (its events: 'FAILED')" },
+		{ "UPDATE boards SET state = 'RECORD' WHERE uid = 'bb01'",
+		  "UPDATE boards SET state = 'DONE' WHERE uid = 'bb01'", "bb01", "state 'RECORD'" },
+		{ "UPDATE boards SET serial = 'X9', counter = 99 WHERE uid = 'bb01'",
+		  "UPDATE boards SET serial = (SELECT json_extract(detail, '$.serial') FROM events "
+		  "WHERE uid = 'bb01' AND kind = 'alloc'), counter = 1 WHERE uid = 'bb01'", "bb01",
+		  "counter '99' (its events: '1')" },
+		{ "UPDATE boards SET fixture = 'f9' WHERE uid = 'bb03'",
+		  "UPDATE boards SET fixture = 'f4' WHERE uid = 'bb03'", "bb03",
+		  "fixture 'f9' (its events: 'f4')" },
+		{ "UPDATE boards SET key_mode = 'psk' WHERE uid = 'bb04'",
+		  "UPDATE boards SET key_mode = 'device' WHERE uid = 'bb04'", "bb04",
+		  "key mode 'psk' (its events: 'device')" },
+		{ "CREATE TABLE keep AS SELECT * FROM boards WHERE uid = 'bb01'; "
+		  "DELETE FROM boards WHERE uid = 'bb01'",
+		  "INSERT INTO boards SELECT * FROM keep; DROP TABLE keep", "bb01",
+		  "but no row in the boards table" },
+		{ "INSERT INTO boards(uid, state, created, updated) VALUES ('bb99', 'IDENTIFY', "
+		  "'t', 't')", "DELETE FROM boards WHERE uid = 'bb99'", "bb99", "but no event" },
+	};
+	struct fx *f = *state;
+	char serial[JNL_SERIAL_MAX];
+	struct jnl_board b;
+
+	allocate_ok(f->j, "bb01", serial); /* counter 1 */
+	to_record(f->j, "bb01");
+	assert_int_equal(jnl_record_done(f->j, "bb01", "rec-bb01", "h.p.s"), IMP_OK);
+	allocate_ok(f->j, "bb02", serial);
+	assert_int_equal(jnl_reject(f->j, "bb02", IMP_ERR_CHALLENGE, "bad signature"), IMP_OK);
+	assert_int_equal(jnl_quarantine(f->j, "bb03", "f4", "locked, unknown"), IMP_OK);
+	assert_int_equal(jnl_register(f->j, "bb04", "f5", "device", &b, NULL), IMP_OK);
+	jnl_board_release(&b);
+	verify_ok(f);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mismatches m = { 0 };
+
+		assert_int_equal(jt_sql(f->path, cases[i].edit), 0);
+		assert_int_equal(jnl_verify_boards(f->j, mismatch_cb, &m, NULL), IMP_ERR_AUDIT);
+		assert_int_equal(m.n, 1);
+		assert_string_equal(m.uid, cases[i].uid);
+		assert_non_null(strstr(m.what, cases[i].expect));
+		assert_non_null(strstr(m.what, "restore the journal from backup"));
+		assert_int_equal(jt_sql(f->path, cases[i].undo), 0);
+		verify_ok(f);
+	}
+}
+
+/* A journal path SQLite cannot open (over 504 bytes) is refused naming the
+ * cause and the way out; one of exactly 504 bytes opens. */
+static void test_path_too_long(void **state)
+{
+	struct fx *f = *state;
+	char dir[600], path[700];
+	struct jnl *j = NULL;
+	size_t n;
+
+	snprintf(dir, sizeof(dir), "%s", f->dir);
+	while (strlen(dir) + 1 + 200 + 1 + 32 < 504) {
+		size_t at = strlen(dir);
+
+		dir[at] = '/';
+		memset(dir + at + 1, 'd', 200);
+		dir[at + 201] = '\0';
+		assert_int_equal(mkdir(dir, 0700), 0);
+	}
+	n = 504 - strlen(dir) - 1;
+	snprintf(path, sizeof(path), "%s/%0*d", dir, (int)n, 0);
+	assert_int_equal(strlen(path), 504);
+	j = jt_open(path, f->key, 10, 5);
+	assert_non_null(j);
+	jnl_close(j);
+	snprintf(path, sizeof(path), "%s/%0*d", dir, (int)n + 1, 0);
+	assert_int_equal(jnl_open(path, NULL, &j), IMP_ERR_CONFIG);
+	assert_null(j);
+	assert_non_null(strstr(jnl_last_error(), "505 bytes"));
+	assert_non_null(strstr(jnl_last_error(), "--data-dir"));
+}
+
 static void test_read_only(void **state)
 {
 	struct fx *f = *state;
@@ -1068,6 +1198,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tamper_reorder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_checkpoint_signature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tamper_rehashed_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tamper_boards_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_path_too_long, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
 	};
 
