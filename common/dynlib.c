@@ -24,7 +24,7 @@ static void load_locked(struct imp_dynlib *lib)
 		snprintf(lib->why, sizeof(lib->why), "%s cannot be loaded (%s): install the "
 			 "package %s (apt-get install %s)", lib->soname, e ? e : "dlopen failed",
 			 lib->package, lib->package);
-		lib->state = DL_FAILED;
+		__atomic_store_n(&lib->state, DL_FAILED, __ATOMIC_RELEASE);
 		return;
 	}
 	for (size_t i = 0; i < lib->n; i++) {
@@ -33,7 +33,7 @@ static void load_locked(struct imp_dynlib *lib)
 			snprintf(lib->why, sizeof(lib->why), "%s has no %s: it is older than this "
 				 "imprint needs; install the package %s of this release",
 				 lib->soname, lib->names[i], lib->package);
-			lib->state = DL_FAILED;
+			__atomic_store_n(&lib->state, DL_FAILED, __ATOMIC_RELEASE);
 			/* Never unloaded: functions already taken stay valid. */
 			return;
 		}

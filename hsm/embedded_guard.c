@@ -432,10 +432,52 @@ static void quarantine_cut(const char *live_dir, const char *quarantine_dir, con
 	}
 	(void)fsync_dir(live_dir);
 	(void)fsync_dir(quarantine_dir);
-	IMP_WARN("%s was %s and had no verified copy (the disk was full, or a station "
-		 "process stopped while softhsm created it): the token could not use it, and it "
-		 "is moved to %s; if the disk is full, free space in the data directory", from,
-		 what, to);
+	IMP_WARN("%s was %s and had no verified copy (the disk was full, a station "
+		 "process stopped while softhsm created it, or softhsm failed to create it): the "
+		 "token could not use it, and it is moved to %s; if the disk is full, free space "
+		 "in the data directory", from, what, to);
+}
+
+/*
+ * Some process holds a lock on the object file live_dir/name or on its
+ * transaction lock file (name with .lock for .object): softhsm locks them
+ * while it writes the object, so a file that is locked is being written,
+ * however old its modification time (a writer paused past the grace).
+ */
+static bool object_in_use(const char *live_dir, const char *name)
+{
+	char path[PATH_MAX];
+	size_t n = strlen(name);
+
+	for (int i = 0; i < 2; i++) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		int fd;
+
+		if (i == 0)
+			snprintf(path, sizeof(path), "%s/%s", live_dir, name);
+		else if (n > 7 && strcmp(name + n - 7, ".object") == 0)
+			snprintf(path, sizeof(path), "%s/%.*s.lock", live_dir, (int)(n - 7), name);
+		else
+			break;
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		if (fcntl(fd, F_OFD_GETLK, &fl) != 0 || fl.l_type != F_UNLCK) {
+			close(fd);
+			return true;
+		}
+		close(fd);
+	}
+	return false;
+}
+
+/* Old enough to be left over: modified GUARD_CUT_GRACE_S ago or more, and
+ * not in the future (a clock stepped back says nothing of its age). */
+static bool past_grace(const struct stat *st)
+{
+	time_t now = time(NULL);
+
+	return st->st_mtime <= now && now - st->st_mtime >= GUARD_CUT_GRACE_S;
 }
 
 /* One token directory: live L against its copy C; Q for empty files. */
@@ -527,8 +569,8 @@ static imp_err sync_one(const char *live_dir, const char *copy_dir,
 			 * Before it, an empty one is left alone (another process may
 			 * be creating it this instant), a cut one said once. */
 			if (k == FK_OBJECT && hsm_guard_object_cut(live, lsz) &&
-			    lstat(path, &st) == 0 &&
-			    time(NULL) - st.st_mtime >= GUARD_CUT_GRACE_S) {
+			    lstat(path, &st) == 0 && past_grace(&st) &&
+			    !object_in_use(live_dir, ln[i])) {
 				quarantine_cut(live_dir, quarantine_dir, ln[i], lsz == 0);
 				continue;
 			}

@@ -1131,7 +1131,11 @@ static void count_rollback(void *arg)
  * Process-wide SQLite settings, before SQLite's first use in the process
  * (later, sqlite3_config refuses with SQLITE_MISUSE and the defaults stay,
  * which are correct, only slower): no memory statistics, whose global
- * mutex every sqlite3_malloc of every fixture thread took.
+ * mutex every sqlite3_malloc of every fixture thread took. Statement
+ * journals keep SQLite's default (in memory up to 64 KiB, then a file):
+ * all in memory, a bulk update of the outbox (a line's refeed) would hold
+ * the whole table in RAM, and a larger spill threshold made SQLite 3.40
+ * fail a big INSERT's spill with SQLITE_FULL (journal_migrate).
  */
 static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
 
@@ -1255,7 +1259,9 @@ static imp_err path_fits(const char *path)
 	else
 		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1,
 			 slash ? path : ".");
-	if (realpath(dir, real))
+	if (realpath(path, real)) /* the file exists: every link resolved, as SQLite does */
+		snprintf(full, sizeof(full), "%s", real);
+	else if (realpath(dir, real))
 		snprintf(full, sizeof(full), "%s/%s", strcmp(real, "/") ? real : "", base);
 	else if (path[0] == '/' || !getcwd(real, sizeof(real)))
 		snprintf(full, sizeof(full), "%s", path);
@@ -1355,10 +1361,6 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 			goto cleanup;
 	}
 	rc = set_pragma(j->db, "PRAGMA synchronous = FULL", NULL);
-	/* Statement journals (an operation's savepoint) in memory, not in
-	 * files under /var/tmp: they never outlive the transaction. */
-	if (rc == IMP_OK)
-		rc = set_pragma(j->db, "PRAGMA temp_store = MEMORY", NULL);
 	if (rc)
 		goto cleanup;
 	if (o->read_only) {

@@ -666,12 +666,20 @@ imp_err jnl_verify_boards(struct jnl *j, jnl_board_mismatch_fn cb, void *arg, ui
 		int order = !eu ? 1 : !ru ? -1 : strcmp(eu, ru);
 
 		if (order <= 0) {
+			/* The group's uid whole (an edited one may be longer than
+			 * r.uid holds, which only names it in messages). */
+			char *group = strdup(eu);
+
+			if (!group) {
+				rc = IMP_ERR_NOMEM;
+				break;
+			}
 			memset(&r, 0, sizeof(r));
 			snprintf(r.uid, sizeof(r.uid), "%s", eu);
 			while (have_ev && rc == IMP_OK) {
 				const char *u = (const char *)sqlite3_column_text(ev, 0);
 
-				if (!u || strcmp(u, r.uid) != 0)
+				if (!u || strcmp(u, group) != 0)
 					break;
 				replay_event(&r, ev);
 				rc = jdb_step_row(db, ev);
@@ -679,6 +687,7 @@ imp_err jnl_verify_boards(struct jnl *j, jnl_board_mismatch_fn cb, void *arg, ui
 				if (rc == IMP_ERR_NOT_FOUND)
 					rc = IMP_OK;
 			}
+			free(group);
 			if (rc)
 				break;
 		}

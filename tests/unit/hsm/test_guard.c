@@ -6,6 +6,7 @@
  * and so does one whose records this code does not read (never taken for a
  * cut file).
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -189,6 +190,37 @@ static void test_young_cut_object_left_alone(void **state)
 	assert_false(exists(g->quarantine, "cut.object"));
 }
 
+/* A cut file that is locked (softhsm writing it, however long paused) or
+ * whose time is in the future (a clock stepped back) is not moved. */
+static void test_cut_object_in_use_or_future_left_alone(void **state)
+{
+	struct gx *g = *state;
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	char header[8], path[320];
+	int fd;
+
+	be64_put(header, 1);
+	put(g, "held.object", header, sizeof(header), 3600);
+	put(g, "held.lock", "", 0, 3600);
+	put(g, "future.object", header, sizeof(header), -3600);
+	snprintf(path, sizeof(path), "%s/held.lock", g->dir);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl(fd, F_OFD_SETLK, &fl), 0);
+	imp_log_set_sink(sink, NULL);
+	assert_int_equal(hsm_guard_sync(g->tokens, g->copy, NULL), IMP_OK);
+	assert_true(exists(g->dir, "held.object"));
+	assert_true(exists(g->dir, "future.object"));
+	assert_false(exists(g->quarantine, "held.object"));
+	assert_false(exists(g->quarantine, "future.object"));
+	/* the lock gone, the held one is what a stop left: moved */
+	close(fd);
+	assert_int_equal(hsm_guard_sync(g->tokens, g->copy, NULL), IMP_OK);
+	assert_false(exists(g->dir, "held.object"));
+	assert_true(exists(g->quarantine, "held.object"));
+	assert_true(exists(g->dir, "future.object"));
+}
+
 /* A record kind this code does not read is another format, not a cut. */
 static void test_unknown_record_kind_never_moved(void **state)
 {
@@ -222,6 +254,8 @@ int main(void)
 						gx_teardown),
 		cmocka_unit_test_setup_teardown(test_young_cut_object_left_alone, gx_setup,
 						gx_teardown),
+		cmocka_unit_test_setup_teardown(test_cut_object_in_use_or_future_left_alone,
+						gx_setup, gx_teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_record_kind_never_moved, gx_setup,
 						gx_teardown),
 	};

@@ -1121,6 +1121,16 @@ static void test_tamper_boards_table(void **state)
 		assert_int_equal(jt_sql(f->path, cases[i].undo), 0);
 		verify_ok(f);
 	}
+	/* An event's uid edited past what a board may have (the chain breaks
+	 * too): reported as events without a row, once, and the replay ends. */
+	{
+		struct mismatches m = { 0 };
+
+		assert_int_equal(jt_sql(f->path, "DROP TRIGGER events_no_update; UPDATE events SET "
+				 "uid = printf('%.200c', 'a') WHERE uid = 'bb04'"), 0);
+		assert_int_equal(jnl_verify_boards(f->j, mismatch_cb, &m, NULL), IMP_ERR_AUDIT);
+		assert_int_equal(m.n, 2); /* bb04's row without events, the long uid's events */
+	}
 }
 
 /* A journal path SQLite cannot open (over 504 bytes) is refused naming the
