@@ -38,7 +38,10 @@ static void table_cb(void *arg, const char *uid, uint64_t last_seq, const char *
 	struct table_check *t = arg;
 
 	(void)uid;
-	IMP_ERROR("%s", what);
+	/* The first few in full; the count says the rest (`imprint audit`
+	 * lists every one as a finding). */
+	if (t->mismatches < 10)
+		IMP_ERROR("%s", what);
 	if (t->mismatches++ == 0) {
 		t->rep->bad_seq = last_seq ? last_seq : t->rep->events;
 		snprintf(t->rep->reason, sizeof(t->rep->reason), "%s", what);
@@ -97,8 +100,9 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 			 (json_int_t)rep.unsigned_tail, "bad_seq", (json_int_t)rep.bad_seq, "reason",
 			 rep.reason);
 	if (rc == IMP_ERR_AUDIT && table.mismatches)
-		IMP_ERROR("journal: %llu boards rows differ from their events (above)",
-			  (unsigned long long)table.mismatches);
+		IMP_ERROR("journal: %llu boards rows differ from their events (%s); `imprint audit` "
+			  "lists each", (unsigned long long)table.mismatches,
+			  table.mismatches > 10 ? "the first 10 above" : "above");
 	else if (rc == IMP_ERR_AUDIT)
 		IMP_ERROR("journal chain broken at event %llu: %s%s", (unsigned long long)rep.bad_seq,
 			  rep.reason,
