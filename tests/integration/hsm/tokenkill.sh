@@ -5,13 +5,14 @@
 # over their first 50 ms, and pairs of processes are started together.
 # After every kill the token must still open (`imprint hsm status` exits 0),
 # both processes of every pair must succeed, and at the end every board is
-# finished (DONE, fuses burnt, one record). KILLS (default 400) and PAIRS
+# finished (DONE, fuses burnt, one record). KILLS (default 400; TOKEN_KILLS
+# when KILLS is unset, which scripts/test sets for the sanitizer build) and PAIRS
 # (default 50) set the counts; TOKEN_KILL_SEED the instants.
 IMPRINT=$1
 VBOARD=$2
 . "$(dirname "$0")/../provision/lib.sh"
 prepare || exit 1
-KILLS=${KILLS:-400}
+KILLS=${KILLS:-${TOKEN_KILLS:-400}}
 PAIRS=${PAIRS:-50}
 RANDOM=${TOKEN_KILL_SEED:-1109}
 BOARDS=4

@@ -6,12 +6,13 @@
 # random-instant trials the resume is killed at a random instant too. After every trial
 # and at the end: no serial issued twice, no UID with two identities, no locked board
 # without a record, no record without a locked board, and the journal's hash
-# chain verifies. TRIALS (default 210) sets how many.
+# chain verifies. TRIALS (default 210; CRASH_TRIALS when TRIALS is unset,
+# which scripts/test sets for the sanitizer build) sets how many.
 IMPRINT=$1
 VBOARD=$2
 . "$(dirname "$0")/lib.sh"
 prepare || exit 1
-TRIALS=${TRIALS:-210}
+TRIALS=${TRIALS:-${CRASH_TRIALS:-210}}
 RANDOM=${CRASH_SEED:-4242}
 echo "crash: seed ${CRASH_SEED:-4242}, $TRIALS trials"
 
