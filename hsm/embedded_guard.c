@@ -104,40 +104,67 @@ static bool take_u64(const uint8_t *b, size_t *off, size_t len, uint64_t *v)
 	return true;
 }
 
-static bool map_sound(const uint8_t *b, size_t off, size_t end)
-{
-	while (off < end) {
-		uint64_t type, kind, n;
+/*
+ * One reader of the object file format for both questions the guard asks
+ * (is it sound, is it cut): a file ends inside a record (CUT), holds a
+ * record this code does not read (FOREIGN: another format, never a cut),
+ * or is whole (SOUND). A map inside a map, or a map whose entries do not
+ * fill it exactly, is FOREIGN.
+ */
+enum obj_scan { OBJ_SOUND, OBJ_CUT, OBJ_FOREIGN };
 
-		if (!take_u64(b, &off, end, &type) || !take_u64(b, &off, end, &kind))
-			return false;
-		switch (kind) {
-		case OF_BOOL:
-			if (!take(&off, end, 1))
-				return false;
-			break;
-		case OF_ULONG:
-			if (!take(&off, end, 8))
-				return false;
-			break;
-		case OF_BYTES:
-			if (!take_u64(b, &off, end, &n) || !take(&off, end, n))
-				return false;
-			break;
-		case OF_MECHS:
-			if (!take_u64(b, &off, end, &n) || n > (end - off) / 8 ||
-			    !take(&off, end, n * 8))
-				return false;
-			break;
-		default:
-			return false;
-		}
+static enum obj_scan map_scan(const uint8_t *b, size_t off, size_t end);
+
+/* The value of one record of the given kind at *off, end the limit. */
+static enum obj_scan take_value(const uint8_t *b, size_t *off, size_t end, uint64_t kind,
+				bool top)
+{
+	uint64_t len;
+	size_t start;
+
+	switch (kind) {
+	case OF_BOOL:
+		return take(off, end, 1) ? OBJ_SOUND : OBJ_CUT;
+	case OF_ULONG:
+		return take(off, end, 8) ? OBJ_SOUND : OBJ_CUT;
+	case OF_BYTES:
+		return take_u64(b, off, end, &len) && take(off, end, len) ? OBJ_SOUND : OBJ_CUT;
+	case OF_MAP:
+		if (!top)
+			return OBJ_FOREIGN;
+		if (!take_u64(b, off, end, &len))
+			return OBJ_CUT;
+		start = *off;
+		if (!take(off, end, len))
+			return OBJ_CUT;
+		return map_scan(b, start, *off) == OBJ_SOUND ? OBJ_SOUND : OBJ_FOREIGN;
+	case OF_MECHS:
+		return take_u64(b, off, end, &len) && len <= (end - *off) / 8 &&
+				       take(off, end, len * 8)
+			       ? OBJ_SOUND
+			       : OBJ_CUT;
+	default:
+		return OBJ_FOREIGN;
 	}
-	return true;
 }
 
-bool hsm_guard_object_sound(const uint8_t *b, size_t n, uint64_t *types, size_t cap,
-			    size_t *ntypes)
+static enum obj_scan map_scan(const uint8_t *b, size_t off, size_t end)
+{
+	while (off < end) {
+		uint64_t type, kind;
+		enum obj_scan r;
+
+		if (!take_u64(b, &off, end, &type) || !take_u64(b, &off, end, &kind))
+			return OBJ_CUT;
+		r = take_value(b, &off, end, kind, false);
+		if (r != OBJ_SOUND)
+			return r;
+	}
+	return OBJ_SOUND;
+}
+
+static enum obj_scan object_scan(const uint8_t *b, size_t n, uint64_t *types, size_t cap,
+				 size_t *ntypes)
 {
 	size_t off = 0, count = 0;
 	uint64_t gen;
@@ -145,93 +172,34 @@ bool hsm_guard_object_sound(const uint8_t *b, size_t n, uint64_t *types, size_t 
 	if (ntypes)
 		*ntypes = 0;
 	if (!take_u64(b, &off, n, &gen))
-		return false;
+		return OBJ_CUT;
 	while (off < n) {
-		uint64_t type, kind, len;
-		size_t start;
+		uint64_t type, kind;
+		enum obj_scan r;
 
 		if (!take_u64(b, &off, n, &type) || !take_u64(b, &off, n, &kind))
-			return false;
-		switch (kind) {
-		case OF_BOOL:
-			if (!take(&off, n, 1))
-				return false;
-			break;
-		case OF_ULONG:
-			if (!take(&off, n, 8))
-				return false;
-			break;
-		case OF_BYTES:
-			if (!take_u64(b, &off, n, &len) || !take(&off, n, len))
-				return false;
-			break;
-		case OF_MAP:
-			if (!take_u64(b, &off, n, &len))
-				return false;
-			start = off;
-			if (!take(&off, n, len) || !map_sound(b, start, off))
-				return false;
-			break;
-		case OF_MECHS:
-			if (!take_u64(b, &off, n, &len) || len > (n - off) / 8 ||
-			    !take(&off, n, len * 8))
-				return false;
-			break;
-		default:
-			return false;
-		}
+			return OBJ_CUT;
+		r = take_value(b, &off, n, kind, true);
+		if (r != OBJ_SOUND)
+			return r;
 		if (types && count < cap)
 			types[count] = type;
 		count++;
 	}
 	if (ntypes)
 		*ntypes = count < cap ? count : cap;
-	return count > 0; /* a bare generation is a cut file, never an object */
+	return count > 0 ? OBJ_SOUND : OBJ_CUT; /* a bare generation is a cut file */
+}
+
+bool hsm_guard_object_sound(const uint8_t *b, size_t n, uint64_t *types, size_t cap,
+			    size_t *ntypes)
+{
+	return object_scan(b, n, types, cap, ntypes) == OBJ_SOUND;
 }
 
 bool hsm_guard_object_cut(const uint8_t *b, size_t n)
 {
-	size_t off = 0, count = 0;
-	uint64_t gen;
-
-	if (!take_u64(b, &off, n, &gen))
-		return true;
-	while (off < n) {
-		uint64_t type, kind, len;
-		size_t start;
-
-		if (!take_u64(b, &off, n, &type) || !take_u64(b, &off, n, &kind))
-			return true;
-		switch (kind) {
-		case OF_BOOL:
-			if (!take(&off, n, 1))
-				return true;
-			break;
-		case OF_ULONG:
-			if (!take(&off, n, 8))
-				return true;
-			break;
-		case OF_BYTES:
-		case OF_MAP:
-			if (!take_u64(b, &off, n, &len))
-				return true;
-			start = off;
-			if (!take(&off, n, len))
-				return true;
-			if (kind == OF_MAP && !map_sound(b, start, off))
-				return false; /* not a cut: a map this code does not read */
-			break;
-		case OF_MECHS:
-			if (!take_u64(b, &off, n, &len) || len > (n - off) / 8 ||
-			    !take(&off, n, len * 8))
-				return true;
-			break;
-		default:
-			return false; /* a kind of record this code does not know */
-		}
-		count++;
-	}
-	return count == 0;
+	return object_scan(b, n, NULL, 0, NULL) == OBJ_CUT;
 }
 
 enum file_kind { FK_OTHER, FK_OBJECT, FK_GENERATION };
