@@ -260,6 +260,10 @@ char *jcanon_object(const struct jcanon_member *m, size_t n);
 imp_err jdb_leased(sqlite3 *db, bool *out);
 
 /* Columns of a board row, in the order jboard_from_row() decodes them. */
+/* A boards row's error step: the state its newest "error" event was
+ * recorded at (NULL if none), as a column of a query on boards. */
+#define BOARD_ERROR_STEP "(SELECT json_extract(e.detail, '$.state') FROM events e " \
+	"WHERE e.uid = boards.uid AND e.kind = 'error' ORDER BY e.seq DESC LIMIT 1)"
 #define BOARD_COLS "uid, serial, state, key_mode, fixture, attempts, reissues, " \
 		   "last_error_code, last_error, created, updated, data"
 /* Fill b from a row of BOARD_COLS. copy_data: strdup the data (release b

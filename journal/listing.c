@@ -37,9 +37,8 @@ imp_err jnl_list_boards(struct jnl *j, const enum jnl_state *state, jnl_board_li
 		return IMP_ERR_USAGE;
 	a.text = state ? jnl_state_name(*state) : NULL;
 	snprintf(sql, sizeof(sql),
-		 "SELECT " BOARD_COLS ", (SELECT json_extract(e.detail, '$.state') FROM events e "
-		 "WHERE e.uid = boards.uid AND e.kind = 'error' ORDER BY e.seq DESC LIMIT 1) "
-		 "FROM boards%s ORDER BY id", state ? " WHERE state = ?1" : "");
+		 "SELECT " BOARD_COLS ", " BOARD_ERROR_STEP " FROM boards%s ORDER BY id",
+		 state ? " WHERE state = ?1" : "");
 	return jdb_snapshot(j, sql, &a, state ? 1 : 0, listing_row, &s);
 }
 

@@ -51,13 +51,12 @@ imp_err jnl_list_failures(struct jnl *j, unsigned limit, jnl_board_cb cb,
 
 	/* Its error is the board's state unless the board left that step
 	 * since (a retry went on, or it is DONE): as `imprint boards` shows it. */
-	snprintf(sql, sizeof(sql), "SELECT " BOARD_COLS " FROM (SELECT *, (SELECT "
-		 "json_extract(e.detail, '$.state') FROM events e WHERE e.uid = boards.uid AND "
-		 "e.kind = 'error' ORDER BY e.seq DESC LIMIT 1) AS error_step FROM boards WHERE "
-		 "last_error_code <> 0 AND state <> 'DONE') AS boards WHERE state IN ('FAILED', "
-		 "'QUARANTINED') OR error_step IS NULL OR instr(" STEPS ", ',' || error_step || ',') = 0 OR instr("
-		 STEPS ", ',' || state || ',') <= instr(" STEPS ", ',' || error_step || ',') "
-		 "ORDER BY updated DESC, id DESC LIMIT %lld", limit ? (long long)limit : -1LL);
+	snprintf(sql, sizeof(sql), "SELECT " BOARD_COLS " FROM (SELECT *, " BOARD_ERROR_STEP
+		 " AS error_step FROM boards WHERE last_error_code <> 0 AND state <> 'DONE') AS "
+		 "boards WHERE state IN ('FAILED', 'QUARANTINED') OR error_step IS NULL OR "
+		 "instr(" STEPS ", ',' || error_step || ',') = 0 OR instr(" STEPS ", ',' || state "
+		 "|| ',') <= instr(" STEPS ", ',' || error_step || ',') ORDER BY updated DESC, "
+		 "id DESC LIMIT %lld", limit ? (long long)limit : -1LL);
 #undef STEPS
 	return list_boards(j, sql, NULL, cb, arg);
 }
