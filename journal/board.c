@@ -158,14 +158,6 @@ static imp_err board_begin(struct jnl *j, const char *uid, char u[JNL_UID_HEX_MA
 	return rc ? rc : jdb_begin(j);
 }
 
-/* board_begin() for an allocation (jdb_begin_issue). */
-static imp_err board_begin_issue(struct jnl *j, const char *uid, char u[JNL_UID_HEX_MAX + 1])
-{
-	imp_err rc = uid_norm(uid, u);
-
-	return rc ? rc : jdb_begin_issue(j);
-}
-
 /* The board u inside the transaction; IMP_ERR_NOT_FOUND says so. */
 static imp_err board_load(struct jnl *j, const char *u, struct jnl_board *b)
 {
@@ -472,7 +464,7 @@ imp_err jnl_allocate(struct jnl *j, const char *uid, const char *fixture,
 		*existing = false;
 	if (cap)
 		serial_out[0] = '\0';
-	rc = board_begin_issue(j, uid, u);
+	rc = board_begin(j, uid, u);
 	if (rc)
 		return rc;
 	rc = load_board(j->db, "uid", u, &b);

@@ -498,6 +498,7 @@ static void batch_finish(struct jnl *j, imp_err rc)
 	j->batch_head = 0;
 	j->anchor_dirty = false;
 	j->anchor_counter = 0;
+	j->intent_synced = false;
 	for (; w; w = next) {
 		next = w->next; /* w is the waiter's, gone once it is posted */
 		w->rc = rc;
@@ -597,7 +598,7 @@ static void leave(struct jnl *j)
 	pthread_mutex_unlock(&j->lock);
 }
 
-static imp_err begin(struct jnl *j, bool issue)
+imp_err jdb_begin(struct jnl *j)
 {
 	imp_err rc;
 
@@ -607,16 +608,6 @@ static imp_err begin(struct jnl *j, bool issue)
 		return IMP_ERR_JOURNAL;
 	}
 	lock_enter(j);
-	/* One allocation per shared commit: the anchor's intent may run only
-	 * one counter ahead of the journal ("intent = c + 1" is a cut
-	 * allocation; more ahead says the journal was rolled back). */
-	if (issue && j->txn_open && j->anchor_dirty) {
-		char keep[sizeof(jerr_msg)];
-
-		memcpy(keep, jerr_msg, sizeof(keep));
-		batch_commit(j);
-		memcpy(jerr_msg, keep, sizeof(keep));
-	}
 	if (!j->txn_open) {
 		rc = jdb_exec_kept(j->db, "BEGIN IMMEDIATE");
 		if (rc) {
@@ -633,16 +624,6 @@ static imp_err begin(struct jnl *j, bool issue)
 	if (rc)
 		leave(j);
 	return rc;
-}
-
-imp_err jdb_begin(struct jnl *j)
-{
-	return begin(j, false);
-}
-
-imp_err jdb_begin_issue(struct jnl *j)
-{
-	return begin(j, true);
 }
 
 imp_err jdb_end(struct jnl *j, imp_err rc)

@@ -327,8 +327,17 @@ imp_err janchor_open_check(struct jnl *j)
 
 imp_err janchor_before_issue(struct jnl *j, uint64_t issued)
 {
-	imp_err rc = anchor_update(j, AO_INTENT, issued, 0);
+	imp_err rc = IMP_OK;
 
+	/* One intent per transaction: its first allocation's, counter c + 1
+	 * at BEGIN, synced. No other connection commits while the transaction
+	 * is open, so that intent stays true for every allocation after it;
+	 * a crash before the COMMIT leaves the journal at c, which the open
+	 * check accepts (intent = c + 1), however many it held. */
+	if (!j->intent_synced) {
+		rc = anchor_update(j, AO_INTENT, issued, 0);
+		j->intent_synced = rc == IMP_OK;
+	}
 	if (rc == IMP_OK) {
 		j->anchor_dirty = true; /* the commit's counter and head follow */
 		if (issued > j->anchor_counter) /* a shared commit: the highest */

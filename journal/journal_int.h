@@ -82,6 +82,10 @@ struct jnl {
 	bool in_checkpoint;
 	bool anchor_dirty;        /* the anchor follows the next commit */
 	uint64_t anchor_counter;  /* the counter that commit holds (0: unchanged) */
+	/* The open transaction's first allocation wrote and synced the
+	 * anchor's intent (its counter at BEGIN + 1): the allocations after it
+	 * in the same transaction need no intent of their own. */
+	bool intent_synced;
 	/*
 	 * Group commit (db.c, docs/JOURNAL.md "Group commit"): the operations
 	 * of fixture threads that come in while one holds the lock share one
@@ -160,10 +164,6 @@ imp_err jdb_step_row(sqlite3 *db, sqlite3_stmt *st);
 /* Lock the handle and open the operation's savepoint, in the shared
  * transaction (BEGIN IMMEDIATE if none is open). */
 imp_err jdb_begin(struct jnl *j);
-/* jdb_begin() for an operation that may issue a serial counter: a shared
- * transaction already holding one is committed first, so a commit never
- * holds two (the anchor's intent runs at most one counter ahead). */
-imp_err jdb_begin_issue(struct jnl *j);
 /* rc IMP_OK: release the savepoint and wait until a COMMIT holding it is
  * durable (running it if no other thread is waiting for the lock), take an
  * automatic checkpoint if one is due; else roll back to the savepoint.
@@ -313,7 +313,9 @@ imp_err janchor_read(const char *journal, struct janchor *a);
  * journal behind its anchor; start the anchor of a journal without one. */
 imp_err janchor_open_check(struct jnl *j);
 /* Inside allocate's transaction, before the counter becomes `issued`:
- * refuse if the journal is behind the anchor, else write and sync it. */
+ * at the transaction's first allocation, refuse if the journal is behind
+ * the anchor, else write the intent and sync it; later allocations of the
+ * same transaction are covered by it (j->intent_synced). */
 imp_err janchor_before_issue(struct jnl *j, uint64_t issued);
 /* After a commit that allocated or checkpointed (j->anchor_dirty): record
  * the committed counter and head; a failure only warns. */

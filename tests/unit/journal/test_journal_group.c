@@ -190,12 +190,13 @@ static void test_visible_on_return(void **state)
 		s.failures += w[i].failures;
 	}
 	jdb_set_commit_hook(s.j, NULL, NULL);
-	printf("group: %u commits for %d operations, at most %u in one\n", s.commits,
-	       THREADS * PER_THREAD * (2 + (int)IMP_ARRAY_SIZE(steps)), s.max_ops);
+	printf("group: %u commits for %d operations, at most %u in one, %d of them "
+	       "allocations\n", s.commits, THREADS * PER_THREAD * (2 + (int)IMP_ARRAY_SIZE(steps)),
+	       s.max_ops, s.max_allocs);
 	assert_int_equal(s.failures, 0);
 	assert_int_equal(s.invisible, 0);
 	assert_true(s.max_ops >= 2); /* the commits were shared */
-	assert_int_equal(s.max_allocs, 1); /* ... but never by two allocations */
+	assert_true(s.max_allocs >= 2); /* ... by allocations too (one intent each) */
 	assert_true(s.commits < (unsigned)(THREADS * PER_THREAD * 6));
 	assert_int_equal(jnl_verify_chain(s.j, &vo, &r), IMP_OK);
 	assert_int_equal(r.events, (uint64_t)jt_sql_int(path, "SELECT count(*) FROM events"));
@@ -268,12 +269,13 @@ static void kill_hook(void *arg, enum jdb_commit_point at, unsigned ops, int src
 
 	if (at == JDB_BEFORE_COMMIT) {
 		nap_us(300);
-		/* Kill before a shared commit that also allocates: the anchor's
-		 * intent is then ahead of the journal, by one at most, or the
-		 * reopen refuses the journal as rolled back. */
+		/* Kill before a shared commit that holds two allocations or
+		 * more: the anchor's intent (the first one's) is then one
+		 * counter ahead of the journal, which the reopen accepts;
+		 * the intent of the last would be refused as a rollback. */
 		if (k->at == JDB_BEFORE_COMMIT && ops >= 2 &&
 		    batch_events(k, batch_buf, sizeof(batch_buf), &batch_len, &allocs) >= 2 &&
-		    allocs >= 1 && k->skip-- <= 0) {
+		    allocs >= 2 && k->skip-- <= 0) {
 			if (write(k->fd, batch_buf, batch_len) != (ssize_t)batch_len)
 				_exit(3);
 			raise(SIGKILL);
