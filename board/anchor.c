@@ -103,6 +103,16 @@ imp_err board_anchor_lock_state(struct board_anchor *a, struct board_anchor_lock
 	return a->drv->lock_state(a->priv, out);
 }
 
+imp_err board_anchor_lock_state_seen(struct board_anchor *a, const struct board_agent_info *seen,
+				     struct board_anchor_lock_state *out)
+{
+	if (seen && a->drv == &board_anchor_agent) {
+		board_anchor_agent_state(seen, out);
+		return IMP_OK;
+	}
+	return board_anchor_lock_state(a, out);
+}
+
 imp_err board_anchor_identify(struct board_anchor *a, struct board_agent_info *out)
 {
 	if (!a->drv->identify)

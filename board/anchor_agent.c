@@ -95,12 +95,17 @@ static imp_err ag_lock_state(void *priv, struct board_anchor_lock_state *out)
 	imp_err rc;
 
 	rc = board_agent_identify(a->link, &info);
-	if (rc != IMP_OK)
-		return rc;
-	out->lifecycle = info.lifecycle;
-	out->fuses = info.fuses;
-	out->locked = info.lifecycle == WIRE_LC_LOCKED;
-	return IMP_OK;
+	if (rc == IMP_OK)
+		board_anchor_agent_state(&info, out);
+	return rc;
+}
+
+void board_anchor_agent_state(const struct board_agent_info *info,
+			      struct board_anchor_lock_state *out)
+{
+	out->lifecycle = info->lifecycle;
+	out->fuses = info->fuses;
+	out->locked = info->lifecycle == WIRE_LC_LOCKED;
 }
 
 const struct board_anchor_driver board_anchor_agent = {

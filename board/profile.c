@@ -1418,7 +1418,8 @@ static imp_err check_agent_lifecycle(const struct board_profile *p, struct board
  * read, and match the agent's.
  */
 static imp_err verify_lock_readable(const struct board_profile *p, struct board_probe *probe,
-				    struct board_link *link)
+				    struct board_link *link, struct board_agent_info *seen,
+				    bool *have_seen)
 {
 	uint8_t uid[64], buf[64];
 	size_t n = 0;
@@ -1458,6 +1459,8 @@ static imp_err verify_lock_readable(const struct board_profile *p, struct board_
 	rc = check_agent_lifecycle(p, link, &info);
 	if (rc != IMP_OK || !link)
 		return rc;
+	*seen = info;
+	*have_seen = true;
 	/* The UID through SWD and through the UART still name one board. */
 	if (n > WIRE_UID_LEN || memcmp(uid, info.uid, n) != 0) {
 		IMP_ERROR("after the lock the UID read through SWD differs from the agent's: the "
@@ -1476,8 +1479,19 @@ static imp_err verify_lock_readable(const struct board_profile *p, struct board_
 imp_err board_profile_verify_lock(const struct board_profile *p, struct board_probe *probe,
 				  struct board_link *link)
 {
+	struct board_agent_info seen;
+	bool have_seen;
+
+	return board_profile_verify_lock_seen(p, probe, link, &seen, &have_seen);
+}
+
+imp_err board_profile_verify_lock_seen(const struct board_profile *p, struct board_probe *probe,
+				       struct board_link *link, struct board_agent_info *seen,
+				       bool *have_seen)
+{
+	*have_seen = false;
 	if (p->lock_uid_readable)
-		return verify_lock_readable(p, probe, link);
+		return verify_lock_readable(p, probe, link, seen, have_seen);
 	uint8_t uid[64];
 	size_t n = 0;
 	int locked = -1;
@@ -1540,6 +1554,8 @@ imp_err board_profile_verify_lock(const struct board_profile *p, struct board_pr
 				  board_lifecycle_name(p->lock_lifecycle));
 			return IMP_ERR_VERIFY;
 		}
+		*seen = info;
+		*have_seen = true;
 	}
 	return IMP_OK;
 }

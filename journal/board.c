@@ -450,8 +450,18 @@ static imp_err lease_take(struct jnl *j, const char *uid, uint64_t *counter,
 	return rc;
 }
 
+static imp_err update_state(struct jnl *j, const char *uid, const char *from_serial,
+			    enum jnl_state from, enum jnl_state to, const char *stored_data,
+			    const char *data_json, json_t *data, const char *kind);
+
 imp_err jnl_allocate(struct jnl *j, const char *uid, const char *fixture,
 			      char *serial_out, size_t cap, bool *existing)
+{
+	return jnl_allocate_to(j, uid, fixture, serial_out, cap, existing, JNL_ST_ALLOCATE, NULL);
+}
+
+imp_err jnl_allocate_to(struct jnl *j, const char *uid, const char *fixture, char *serial_out,
+			size_t cap, bool *existing, enum jnl_state then, json_t *then_data)
 {
 	char u[JNL_UID_HEX_MAX + 1], now[40], serial[JNL_SERIAL_MAX], cbuf[24];
 	struct jnl_board b = { 0 };
@@ -464,6 +474,13 @@ imp_err jnl_allocate(struct jnl *j, const char *uid, const char *fixture,
 		*existing = false;
 	if (cap)
 		serial_out[0] = '\0';
+	if ((unsigned)then >= JNL_ST__COUNT || then < JNL_ST_ALLOCATE || then == JNL_ST_DONE ||
+	    then == JNL_ST_FAILED || then == JNL_ST_QUARANTINED ||
+	    (then_data && !json_is_object(then_data))) {
+		jerr_set(IMP_ERR_INTERNAL, "allocate cannot move board %s on to %s",
+			 uid ? uid : "(null)", jnl_state_name(then));
+		return IMP_ERR_INTERNAL;
+	}
 	rc = board_begin(j, uid, u);
 	if (rc)
 		return rc;
@@ -567,6 +584,11 @@ imp_err jnl_allocate(struct jnl *j, const char *uid, const char *fixture,
 
 		rc = board_event_m(j, u, serial, "alloc", m, IMP_ARRAY_SIZE(m));
 	}
+	/* The state after ALLOCATE, when the caller knows it, in the same
+	 * transaction: its own "state" event, as jnl_set_state_obj writes it. */
+	if (rc == IMP_OK && then != JNL_ST_ALLOCATE)
+		rc = update_state(j, u, serial, JNL_ST_ALLOCATE, then, known ? b.data : NULL, NULL,
+				  then_data, "state");
 	if (rc)
 		goto cleanup;
 	memcpy(serial_out, serial, strlen(serial) + 1);

@@ -782,6 +782,8 @@ static imp_err step_lock(struct job *j, json_t *add)
 {
 	const struct board_profile *p = j->st->profile;
 	struct board_anchor_lock_state ls;
+	struct board_agent_info seen;
+	bool have_seen;
 	uint32_t want = WANT_FUSES & p->fuse_mask;
 	uint32_t fuses = 0;
 	char ts[32];
@@ -815,10 +817,12 @@ static imp_err step_lock(struct job *j, json_t *add)
 			return rc;
 		}
 	}
-	rc = board_profile_verify_lock(p, j->probe, j->link);
+	rc = board_profile_verify_lock_seen(p, j->probe, j->link, &seen, &have_seen);
 	if (rc != IMP_OK)
 		return rc;
-	rc = board_anchor_lock_state(j->anchor, &ls);
+	/* The agent's answer the verification just checked is its lock state
+	 * (an agent anchor): not asked twice. */
+	rc = board_anchor_lock_state_seen(j->anchor, have_seen ? &seen : NULL, &ls);
 	if (rc != IMP_OK)
 		return rc;
 	imp_rfc3339_now(ts);
@@ -1113,6 +1117,39 @@ static bool uid_tail_zero(const uint8_t *uid, size_t from)
  * agent's, and find the board in the journal: a new board is allocated, a
  * known one resumed, a locked unknown one quarantined.
  */
+/* What the board's data gains as it enters KEYS (owned by the caller). */
+static json_t *keys_data(const struct job *j)
+{
+	return json_pack("{s:s, s:s}", "fixture", j->fx->name, "key_mode",
+			 fmt_key_mode_name(j->st->cfg->key_mode));
+}
+
+/*
+ * The board's serial. On the station's own journal a serial it issues
+ * moves the board on to KEYS in the same transaction (*keys = true): the
+ * move is the journal's alone, nothing acts on the board between the two.
+ * The line allocates in its database first; its move follows on its own.
+ */
+static imp_err allocate(struct job *j, bool *existing, bool *keys)
+{
+	struct prov_station *st = j->st;
+	json_t *add;
+	imp_err rc;
+
+	*keys = false;
+	if (st->line)
+		return line_allocate(st->line, j->uid, j->fx->name, j->serial, sizeof(j->serial),
+				     existing);
+	add = keys_data(j);
+	if (!add)
+		return IMP_ERR_NOMEM;
+	rc = jnl_allocate_to(st->journal, j->uid, j->fx->name, j->serial, sizeof(j->serial),
+			     existing, JNL_ST_KEYS, add);
+	*keys = rc == IMP_OK && !*existing;
+	json_decref(add);
+	return rc;
+}
+
 static imp_err identify(struct job *j, struct prov_result *res)
 {
 	struct prov_station *st = j->st;
@@ -1121,7 +1158,7 @@ static imp_err identify(struct job *j, struct prov_result *res)
 	imp_err rc2 = IMP_OK;
 	uint8_t swd_uid[64];
 	size_t swd_len = 0;
-	bool existing = false, swd_open;
+	bool existing = false, keys = false, swd_open;
 	char why[160];
 	imp_err rc;
 
@@ -1200,10 +1237,7 @@ static imp_err identify(struct job *j, struct prov_result *res)
 		}
 		if (!take_new_board(st))
 			return IMP_ERR_INTERRUPTED;
-		rc = st->line ? line_allocate(st->line, j->uid, j->fx->name, j->serial,
-						   sizeof(j->serial), &existing)
-			      : jnl_allocate(st->journal, j->uid, j->fx->name, j->serial,
-						      sizeof(j->serial), &existing);
+		rc = allocate(j, &existing, &keys);
 		if (rc != IMP_OK) {
 			if (rc == IMP_ERR_QUOTA)
 				IMP_ERROR("%s: %s", j->fx->name, jnl_last_error());
@@ -1251,23 +1285,36 @@ static imp_err identify(struct job *j, struct prov_result *res)
 		return IMP_ERR_BOARD;
 	case JNL_ST_CONNECT:
 	case JNL_ST_IDENTIFY:
-		rc = st->line ? line_allocate(st->line, j->uid, j->fx->name, j->serial,
-						   sizeof(j->serial), &existing)
-			      : jnl_allocate(st->journal, j->uid, j->fx->name, j->serial,
-						      sizeof(j->serial), &existing);
+		rc = allocate(j, &existing, &keys);
 		if (rc != IMP_OK)
 			return rc;
 		j->state = JNL_ST_ALLOCATE;
+		if (keys) {
+			json_t *add = keys_data(j);
+
+			if (!add)
+				return IMP_ERR_NOMEM;
+			json_object_update(j->data, add);
+			json_decref(add);
+		}
 		break;
 	default:
 		break;
 	}
+	if (keys) {
+		/* The serial, then the move the allocation made, as advance()
+		 * reports it. */
+		j->state = JNL_ST_ALLOCATE;
+		report(j, IMP_OK, "serial %s", j->serial);
+		j->state = JNL_ST_KEYS;
+		report(j, IMP_OK, NULL);
+		return IMP_OK;
+	}
 	report(j, IMP_OK, "serial %s", j->serial);
 	if (j->state == JNL_ST_ALLOCATE) {
-		json_t *add = json_pack("{s:s, s:s}", "fixture", j->fx->name, "key_mode",
-					fmt_key_mode_name(st->cfg->key_mode));
+		json_t *add = keys_data(j);
 
-		rc = advance(j, JNL_ST_KEYS, add);
+		rc = add ? advance(j, JNL_ST_KEYS, add) : IMP_ERR_NOMEM;
 		json_decref(add);
 	}
 	return rc;

@@ -117,6 +117,14 @@ imp_err board_anchor_challenge(struct board_anchor *a, uint8_t slot,
 			       size_t *sig_len);
 imp_err board_anchor_lock(struct board_anchor *a, uint8_t what);
 imp_err board_anchor_lock_state(struct board_anchor *a, struct board_anchor_lock_state *out);
+/* The agent anchor's lock state from an identify answer (seen) its agent
+ * gave just now, without asking again; any other anchor, or seen NULL:
+ * board_anchor_lock_state(). */
+imp_err board_anchor_lock_state_seen(struct board_anchor *a, const struct board_agent_info *seen,
+				     struct board_anchor_lock_state *out);
+/* The agent anchor's lock state in an identify answer. */
+void board_anchor_agent_state(const struct board_agent_info *info,
+			      struct board_anchor_lock_state *out);
 imp_err board_anchor_identify(struct board_anchor *a, struct board_agent_info *out);
 
 #endif

@@ -354,5 +354,11 @@ imp_err board_profile_read_fuses(const struct board_profile *p, struct board_pro
  */
 imp_err board_profile_verify_lock(const struct board_profile *p, struct board_probe *probe,
 				  struct board_link *link);
+struct board_agent_info;
+/* board_profile_verify_lock() that hands back the agent's answer it
+ * checked (*have_seen: one was asked for; the last word on the board). */
+imp_err board_profile_verify_lock_seen(const struct board_profile *p, struct board_probe *probe,
+				       struct board_link *link, struct board_agent_info *seen,
+				       bool *have_seen);
 
 #endif

@@ -256,6 +256,20 @@ imp_err jnl_allocate(struct jnl *j, const char *uid, const char *fixture,
 			      char *serial_out, size_t cap, bool *existing);
 
 /*
+ * jnl_allocate() that, when it issues a serial (not *existing), moves the
+ * board on from ALLOCATE to `then` with `then_data` merged into its data,
+ * in the same transaction: the "alloc" event, then the "state" event that
+ * jnl_set_state_obj() would write. then JNL_ST_ALLOCATE: jnl_allocate().
+ * then DONE, FAILED, QUARANTINED or before ALLOCATE, or then_data not an
+ * object: IMP_ERR_INTERNAL. The journal keeps references to then_data's
+ * members: the caller must not modify them afterwards.
+ */
+struct json_t;
+imp_err jnl_allocate_to(struct jnl *j, const char *uid, const char *fixture, char *serial_out,
+			size_t cap, bool *existing, enum jnl_state then,
+			struct json_t *then_data);
+
+/*
  * Move a board to new_state and record it ("state" event), in one
  * transaction, durable before return. data_json, if not NULL, is a JSON
  * object merged into the board's data in the same transaction: its members
@@ -289,7 +303,6 @@ imp_err jnl_set_state_ev(struct jnl *j, const char *uid, enum jnl_state new_stat
  * object: data as is; not an object: IMP_ERR_USAGE). The journal keeps
  * references to data's members: the caller must not modify them afterwards.
  */
-struct json_t;
 imp_err jnl_set_state_obj(struct jnl *j, const char *uid, enum jnl_state new_state,
 			  struct json_t *data, struct jnl_event_ref *wrote);
 

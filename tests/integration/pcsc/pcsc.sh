@@ -117,16 +117,17 @@ stop_vboard
 [ "$fail" = 0 ] || { cat "$T/p3.err" "$T/r3.err"; tail -20 "$T/vboard.log"; }
 
 # 4. psk keys: the station is killed right after the card answered PUT KEY
-#    (crash point 3: after the allocation, KEYS, the import), so the journal
-#    says KEYS and the card holds the PSK. On resume the card answers "slot
-#    already holds a key" (6A89): the station takes that from the card's own
-#    answer and lets the challenge prove it is the same PSK.
+#    (crash point 2: after the allocation with its move to KEYS, the
+#    import), so the journal says KEYS and the card holds the PSK. On
+#    resume the card answers "slot already holds a key" (6A89): the station
+#    takes that from the card's own answer and lets the challenge prove it
+#    is the same PSK.
 : >"$T/vboard.log"
 start_vboard "$T/b4" 1 --pcsc "127.0.0.1:$PORT" || { echo "FAIL: vboard"; exit 1; }
 check wait_card 1
 write_config "$T/c4.json" psk
 with_reader "$T/c4.json"
-IMPRINT_TEST_KILL_AFTER=3 "$IMPRINT" --data-dir "$DATA" --config "$T/c4.json" provision \
+IMPRINT_TEST_KILL_AFTER=2 "$IMPRINT" --data-dir "$DATA" --config "$T/c4.json" provision \
 	>"$T/p4.out" 2>"$T/p4.err"
 check test $? = 137
 uid=$(board_uid "$T/b4/board-0")

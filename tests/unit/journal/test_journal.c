@@ -208,6 +208,64 @@ static void test_allocate_and_resume(void **state)
 	verify_ok(f);
 }
 
+/* jnl_allocate_to: the serial and the move after it in one transaction,
+ * the same two events as an allocation and a state change. */
+static void test_allocate_to(void **state)
+{
+	struct fx *f = *state;
+	char s1[JNL_SERIAL_MAX], s2[JNL_SERIAL_MAX], text[256];
+	json_t *add = json_pack("{s:s}", "key_mode", "device");
+	struct jnl_board b;
+	bool existing = true;
+	int64_t events;
+
+	assert_non_null(add);
+	assert_int_equal(jnl_register(f->j, "aa01", "f1", "device", &b, &existing), IMP_OK);
+	jnl_board_release(&b);
+	events = jt_sql_int(f->path, "SELECT count(*) FROM events WHERE uid = 'aa01'");
+	assert_int_equal(jnl_allocate_to(f->j, "aa01", "f1", s1, sizeof(s1), &existing,
+					 JNL_ST_KEYS, add), IMP_OK);
+	assert_false(existing);
+	assert_int_equal(jnl_get_board(f->j, "aa01", &b), IMP_OK);
+	assert_int_equal(b.state, JNL_ST_KEYS);
+	assert_string_equal(b.serial, s1);
+	assert_non_null(strstr(b.data, "\"key_mode\":\"device\""));
+	jnl_board_release(&b);
+	assert_int_equal(jt_sql_int(f->path, "SELECT count(*) FROM events WHERE uid = 'aa01'"),
+			 events + 2);
+	jt_sql_text(f->path, "SELECT group_concat(kind, ',') FROM (SELECT kind FROM events "
+		    "WHERE uid = 'aa01' ORDER BY seq)", text, sizeof(text));
+	assert_string_equal(text, "state,alloc,state"); /* registered, allocated, moved */
+	jt_sql_text(f->path, "SELECT detail FROM events WHERE uid = 'aa01' ORDER BY seq DESC "
+		    "LIMIT 1", text, sizeof(text));
+	assert_string_equal(text, "{\"data\":{\"key_mode\":\"device\"},\"from\":\"ALLOCATE\","
+			    "\"to\":\"KEYS\"}");
+	/* Again: the board has its serial; nothing is written, nothing moves. */
+	events = jt_sql_int(f->path, "SELECT count(*) FROM events WHERE uid = 'aa01'");
+	assert_int_equal(jnl_allocate_to(f->j, "aa01", "f1", s2, sizeof(s2), &existing,
+					 JNL_ST_KEYS, add), IMP_OK);
+	assert_true(existing);
+	assert_string_equal(s2, s1);
+	assert_int_equal(jt_sql_int(f->path, "SELECT count(*) FROM events WHERE uid = 'aa01'"),
+			 events);
+	/* A move allocate may not make: refused before anything is issued. */
+	assert_int_equal(jnl_allocate_to(f->j, "bb01", "f1", s2, sizeof(s2), &existing,
+					 JNL_ST_DONE, NULL), IMP_ERR_INTERNAL);
+	assert_int_equal(jnl_allocate_to(f->j, "bb01", "f1", s2, sizeof(s2), &existing,
+					 JNL_ST_IDENTIFY, NULL), IMP_ERR_INTERNAL);
+	assert_int_equal(jnl_get_board(f->j, "bb01", &b), IMP_ERR_NOT_FOUND);
+	assert_int_equal(jt_sql_int(f->path, "SELECT value FROM settings WHERE "
+				    "key='serial_counter'"), 1);
+	/* A board never registered: its row comes with the allocation. */
+	assert_int_equal(jnl_allocate_to(f->j, "bb01", "f2", s2, sizeof(s2), &existing,
+					 JNL_ST_KEYS, add), IMP_OK);
+	assert_int_equal(jnl_get_board(f->j, "bb01", &b), IMP_OK);
+	assert_int_equal(b.state, JNL_ST_KEYS);
+	jnl_board_release(&b);
+	json_decref(add);
+	verify_ok(f);
+}
+
 static void test_done_is_duplicate_and_reissue(void **state)
 {
 	struct fx *f = *state;
@@ -1189,6 +1247,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allocate_and_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allocate_to, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_done_is_duplicate_and_reissue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota_exhausted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_serial_scheme_not_injective, setup, teardown),
