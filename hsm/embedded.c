@@ -311,6 +311,11 @@ imp_err hsm_embedded_open(const char *data_dir, struct hsm **out)
 	}
 	/* The login rewrote token.object: keep the copy in step if it changed. */
 	rc = hsm_guard_sync(p.tokens, p.copy, NULL);
+	if (rc == IMP_OK) {
+		(*out)->guard_dir = strdup(p.dir);
+		if (!(*out)->guard_dir)
+			rc = IMP_ERR_NOMEM;
+	}
 	if (rc != IMP_OK) {
 		hsm_close(*out);
 		*out = NULL;

@@ -50,6 +50,12 @@ struct hsm {
 	 * fixtures). Set at open from the library's CK_INFO. */
 	bool sign_one_at_a_time;
 	pthread_mutex_t sign_lock;
+	/* The embedded token's DATA/hsm (owned), else NULL: SoftHSM2 reads
+	 * token.object again at C_GetTokenInfo once it changed, and another
+	 * imprint process's C_Login rewrites it in place, so every such read
+	 * holds that directory's guard lock (embedded_guard.h) as the login
+	 * does. */
+	char *guard_dir;
 };
 
 struct hsm_session {
@@ -116,6 +122,8 @@ void hsm_unpad(const CK_UTF8CHAR *in, size_t n, char *out);
 
 /* Fill a struct hsm_token_info for slot (C_GetTokenInfo). */
 imp_err hsm_token_info_get(CK_FUNCTION_LIST *fl, CK_SLOT_ID slot, struct hsm_token_info *out);
+/* C_GetTokenInfo of h's token, under h->guard_dir's lock when it has one. */
+imp_err hsm_token_info_raw(struct hsm *h, CK_TOKEN_INFO *ti);
 
 /* Log in on session sh as `user` with the PIN from src; the PIN is wiped. */
 imp_err hsm_login(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE sh, CK_USER_TYPE user,

@@ -209,7 +209,7 @@ imp_err hsm_find_uri(struct hsm_session *s, const char *uri_str, hsm_obj *out)
 		rc = IMP_ERR_USAGE;
 		goto cleanup;
 	}
-	rc = P11(s->fl, C_GetTokenInfo, s->h->slot, &ti);
+	rc = hsm_token_info_raw(s->h, &ti);
 	if (rc != IMP_OK)
 		goto cleanup;
 	if (!p11_kit_uri_match_token_info(uri, &ti)) {

@@ -9,6 +9,7 @@
 
 #include <p11-kit/uri.h>
 
+#include "embedded_guard.h"
 #include "hsm/hsm_raw.h"
 #include "hsm_int.h"
 #include "imprint/log.h"
@@ -358,12 +359,31 @@ void hsm_close(struct hsm *h)
 	hsm_module_put(h->fl);
 	pthread_mutex_destroy(&h->sign_lock);
 	free(h->mechs);
+	free(h->guard_dir);
 	free(h);
+}
+
+imp_err hsm_token_info_raw(struct hsm *h, CK_TOKEN_INFO *ti)
+{
+	int fd = -1;
+	imp_err rc = IMP_OK;
+
+	if (h->guard_dir)
+		rc = hsm_guard_lock(h->guard_dir, &fd);
+	if (rc == IMP_OK)
+		rc = P11(h->fl, C_GetTokenInfo, h->slot, ti);
+	hsm_guard_unlock(fd);
+	return rc;
 }
 
 imp_err hsm_info(struct hsm *h, struct hsm_token_info *out)
 {
-	return hsm_token_info_get(h->fl, h->slot, out);
+	CK_TOKEN_INFO ti;
+	imp_err rc = hsm_token_info_raw(h, &ti);
+
+	if (rc == IMP_OK)
+		token_info_fill(h->slot, &ti, out);
+	return rc;
 }
 
 imp_err hsm_session_open(struct hsm *h, struct hsm_session **out)
