@@ -73,7 +73,7 @@ static imp_err read_all(struct hsm_session *s, const char *label, struct hsm_anc
 		CK_ATTRIBUTE at = { CKA_VALUE, v, sizeof(v) };
 		struct hsm_anchor one = { 0 };
 
-		CK_RV rv = s->fl->C_GetAttributeValue(s->sh, h[i], &at, 1);
+		CK_RV rv = P11_CALL(s->fl, C_GetAttributeValue, s->sh, h[i], &at, 1);
 
 		/* Another station process on the token (a second station on the
 		 * data directory, `export --follow`) replaced it since the find:

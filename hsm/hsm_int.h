@@ -44,10 +44,9 @@ struct hsm {
 	size_t n_mechs;
 	/* key-mode probes (hsm/caps.c): done bits, passed bits */
 	unsigned probes_done, probes_ok;
-	/* Signatures one at a time (hsm_sign_digest): tpm2-pkcs11 1.9 crashes
-	 * in tpm_sign when sessions of one token sign at once, although
-	 * C_Initialize was given CKF_OS_LOCKING_OK (seen under load with four
-	 * fixtures). Set at open from the library's CK_INFO. */
+	/* A signature's C_SignInit and C_Sign together (hsm_sign_digest), on
+	 * a library that takes one call at a time (p11.c): tpm2-pkcs11 1.9
+	 * crashes in tpm_sign when sessions of one token sign at once. */
 	bool sign_one_at_a_time;
 	pthread_mutex_t sign_lock;
 	/* The embedded token's DATA/hsm (owned), else NULL: SoftHSM2 reads
@@ -69,10 +68,23 @@ struct hsm_session {
  * other than CKR_OK (or `ok2`, a second value accepted as success, 0 for
  * none) is logged as "C_Xxx failed: CKR_NAME (0x..)" and mapped to imp_err.
  */
-#define P11(fl, fn, ...) hsm_p11_result(#fn, (fl)->fn(__VA_ARGS__), CKR_OK)
-#define P11_OK_IF(ok2, fl, fn, ...) hsm_p11_result(#fn, (fl)->fn(__VA_ARGS__), (ok2))
+#define P11(fl, fn, ...) hsm_p11_result(#fn, P11_CALL(fl, fn, __VA_ARGS__), CKR_OK)
+#define P11_OK_IF(ok2, fl, fn, ...) hsm_p11_result(#fn, P11_CALL(fl, fn, __VA_ARGS__), (ok2))
 /* Same, also storing the raw CK_RV in `rv` for callers that branch on it. */
-#define P11_RV(rv, ok2, fl, fn, ...) hsm_p11_result(#fn, ((rv) = (fl)->fn(__VA_ARGS__)), (ok2))
+#define P11_RV(rv, ok2, fl, fn, ...) \
+	hsm_p11_result(#fn, ((rv) = P11_CALL(fl, fn, __VA_ARGS__)), (ok2))
+
+/*
+ * The call itself, its CK_RV as the value: under the library's lock when it
+ * takes one call at a time (hsm_p11_enter; p11.c names the libraries), the
+ * lock released as the call returns. Every call into a library goes
+ * through it, through P11* or directly.
+ */
+#define P11_CALL(fl, fn, ...) (hsm_p11_enter(fl), hsm_p11_leave((fl), (fl)->fn(__VA_ARGS__)))
+void hsm_p11_enter(CK_FUNCTION_LIST *fl);
+CK_RV hsm_p11_leave(CK_FUNCTION_LIST *fl, CK_RV rv);
+/* fl takes one call at a time (P11_CALL holds its lock). */
+bool hsm_p11_one_at_a_time(const CK_FUNCTION_LIST *fl);
 
 /* ok2 for C_GetAttributeValue: also accept a partial answer (some attributes
  * absent, sensitive, or too large; their ulValueLen is then
@@ -86,7 +98,8 @@ imp_err hsm_p11_result(const char *fn, CK_RV rv, CK_RV ok2);
  * C_DeriveKey, C_WrapKey, ...): the message also names the mechanism
  * ("... CKR_MECHANISM_INVALID (0x70) for CKM_EC_KEY_PAIR_GEN (0x1040)").
  */
-#define P11M(mech, fl, fn, ...) hsm_p11_result_mech(#fn, (fl)->fn(__VA_ARGS__), (mech))
+#define P11M(mech, fl, fn, ...) \
+	hsm_p11_result_mech(#fn, P11_CALL(fl, fn, __VA_ARGS__), (mech))
 imp_err hsm_p11_result_mech(const char *fn, CK_RV rv, CK_MECHANISM_TYPE mech);
 /* While on (calls nest), this thread's failing calls are logged at debug
  * level: for probes whose failure is an answer, not an error. */

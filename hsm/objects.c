@@ -83,7 +83,7 @@ static imp_err object_info(struct hsm_session *s, hsm_obj o, struct hsm_obj_info
 		a[4 + i].pValue = &b[i];
 		a[4 + i].ulValueLen = sizeof(b[i]);
 	}
-	*rv = s->fl->C_GetAttributeValue(s->sh, o, a, IMP_ARRAY_SIZE(a));
+	*rv = P11_CALL(s->fl, C_GetAttributeValue, s->sh, o, a, IMP_ARRAY_SIZE(a));
 	if (*rv == CKR_OBJECT_HANDLE_INVALID || *rv == CKR_ATTRIBUTE_VALUE_INVALID)
 		return IMP_ERR_HSM; /* the caller says it, or does without it */
 	rc = hsm_p11_result("C_GetAttributeValue", *rv, HSM_RV_ATTR_PARTIAL);

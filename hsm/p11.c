@@ -180,6 +180,68 @@ static struct {
 	char *conf;          /* SOFTHSM2_CONF at C_Initialize, or NULL */
 	char *init_args;     /* pReserved given to C_Initialize, or NULL */
 } registry[MAX_MODULES];
+
+/*
+ * Libraries that take one call at a time from this process: tpm2-pkcs11 1.9
+ * runs every call that reaches the TPM on one ESAPI context per token, and
+ * crashes in tpm_sign when another thread's call (a C_GenerateRandom, a
+ * session opened or closed) uses that context meanwhile, although
+ * C_Initialize was given CKF_OS_LOCKING_OK (seen under ASan with four
+ * fixtures). serial_fl[i] is set at the library's C_Initialize, before any
+ * other thread calls it, and cleared after its C_Finalize.
+ */
+static CK_FUNCTION_LIST *serial_fl[MAX_MODULES];
+static pthread_mutex_t serial_lock[MAX_MODULES] = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+};
+
+static int serial_index(const CK_FUNCTION_LIST *fl)
+{
+	for (int i = 0; i < MAX_MODULES; i++)
+		if (__atomic_load_n(&serial_fl[i], __ATOMIC_ACQUIRE) == fl)
+			return i;
+	return -1;
+}
+
+bool hsm_p11_one_at_a_time(const CK_FUNCTION_LIST *fl)
+{
+	return serial_index(fl) >= 0;
+}
+
+void hsm_p11_enter(CK_FUNCTION_LIST *fl)
+{
+	int i = serial_index(fl);
+
+	if (i >= 0)
+		pthread_mutex_lock(&serial_lock[i]);
+}
+
+CK_RV hsm_p11_leave(CK_FUNCTION_LIST *fl, CK_RV rv)
+{
+	int i = serial_index(fl);
+
+	if (i >= 0)
+		pthread_mutex_unlock(&serial_lock[i]);
+	return rv;
+}
+
+/* The library at registry slot i takes one call at a time if it says it
+ * is tpm2-pkcs11 (its CK_INFO's manufacturer). */
+static void serial_decide(size_t i, CK_FUNCTION_LIST *fl)
+{
+	CK_INFO li;
+	char manuf[33];
+
+	if (fl->C_GetInfo(&li) != CKR_OK)
+		return;
+	hsm_unpad(li.manufacturerID, sizeof(li.manufacturerID), manuf);
+	if (strcmp(manuf, "tpm2-software.github.io") != 0)
+		return;
+	IMP_DEBUG("pkcs11: %s takes one call at a time", manuf);
+	__atomic_store_n(&serial_fl[i], fl, __ATOMIC_RELEASE);
+}
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int same_str(const char *a, const char *b)
@@ -292,6 +354,7 @@ imp_err hsm_module_get(const struct hsm_module *m, const char *conf_env, CK_FUNC
 	}
 	registry[slot].fl = fl;
 	registry[slot].refs = 1;
+	serial_decide(slot, fl);
 	/* Initialised by someone else in this process: not ours to finalise. */
 	registry[slot].we_initialised = rv == CKR_OK;
 	registry[slot].conf = env ? strdup(env) : NULL;
@@ -314,6 +377,7 @@ void hsm_module_put(CK_FUNCTION_LIST *fl)
 		if (--registry[i].refs == 0) {
 			if (registry[i].we_initialised)
 				P11(fl, C_Finalize, NULL);
+			__atomic_store_n(&serial_fl[i], NULL, __ATOMIC_RELEASE);
 			free(registry[i].conf);
 			free(registry[i].init_args);
 			registry[i].conf = NULL;

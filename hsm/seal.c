@@ -34,7 +34,7 @@ imp_err hsm_gcm_decrypt(struct hsm_session *s, hsm_obj key, const uint8_t iv[HSM
 	rc = P11M(m.mechanism, s->fl, C_DecryptInit, s->sh, &m, key);
 	if (rc != IMP_OK)
 		return rc;
-	rv = s->fl->C_Decrypt(s->sh, (CK_BYTE *)in, (CK_ULONG)n, buf, &len);
+	rv = P11_CALL(s->fl, C_Decrypt, s->sh, (CK_BYTE *)in, (CK_ULONG)n, buf, &len);
 	/* A tag that does not verify: CKR_ENCRYPTED_DATA_INVALID by the
 	 * standard, CKR_GENERAL_ERROR from SoftHSM 2.6.1 (docs/HSM.md). */
 	if (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_GENERAL_ERROR) {

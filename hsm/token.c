@@ -307,15 +307,7 @@ imp_err hsm_open_conf(const struct hsm_module *m, const char *conf, const char *
 	rc = hsm_module_get(m, conf, &h->fl);
 	if (rc != IMP_OK)
 		goto cleanup;
-	{
-		CK_INFO li;
-		char manuf[33];
-
-		if (h->fl->C_GetInfo(&li) == CKR_OK) {
-			hsm_unpad(li.manufacturerID, sizeof(li.manufacturerID), manuf);
-			h->sign_one_at_a_time = strcmp(manuf, "tpm2-software.github.io") == 0;
-		}
-	}
+	h->sign_one_at_a_time = hsm_p11_one_at_a_time(h->fl);
 	rc = token_find(h->fl, token, 0, &h->slot, &info);
 	if (rc != IMP_OK)
 		goto cleanup;
