@@ -1112,11 +1112,6 @@ static bool uid_tail_zero(const uint8_t *uid, size_t from)
 	return true;
 }
 
-/*
- * Read the board's identity, compare the UID seen through SWD with the
- * agent's, and find the board in the journal: a new board is allocated, a
- * known one resumed, a locked unknown one quarantined.
- */
 /* What the board's data gains as it enters KEYS (owned by the caller). */
 static json_t *keys_data(const struct job *j)
 {
@@ -1150,6 +1145,11 @@ static imp_err allocate(struct job *j, bool *existing, bool *keys)
 	return rc;
 }
 
+/*
+ * Read the board's identity, compare the UID seen through SWD with the
+ * agent's, and find the board in the journal: a new board is allocated, a
+ * known one resumed, a locked unknown one quarantined.
+ */
 static imp_err identify(struct job *j, struct prov_result *res)
 {
 	struct prov_station *st = j->st;
