@@ -45,9 +45,9 @@ struct hsm {
 	/* key-mode probes (hsm/caps.c): done bits, passed bits */
 	unsigned probes_done, probes_ok;
 	/* A signature's C_SignInit and C_Sign together (hsm_sign_digest), on
-	 * a library that takes one call at a time (p11.c): tpm2-pkcs11 1.9
-	 * crashes in tpm_sign when sessions of one token sign at once. */
-	bool sign_one_at_a_time;
+	 * a library that takes one call at a time (hsm_p11_one_at_a_time):
+	 * tpm2-pkcs11 1.9 crashes in tpm_sign when sessions of one token sign
+	 * at once. */
 	pthread_mutex_t sign_lock;
 	/* The embedded token's DATA/hsm (owned), else NULL: SoftHSM2 reads
 	 * token.object again at C_GetTokenInfo once it changed, and another

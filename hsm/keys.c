@@ -250,7 +250,7 @@ imp_err hsm_sign_digest(struct hsm_session *s, hsm_obj priv, const uint8_t diges
 {
 	CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
 	CK_ULONG len = HSM_ECDSA_RAW_LEN;
-	bool one = s->h && s->h->sign_one_at_a_time;
+	bool one = s->h && hsm_p11_one_at_a_time(s->fl);
 	imp_err rc;
 
 	if (one)

@@ -307,7 +307,6 @@ imp_err hsm_open_conf(const struct hsm_module *m, const char *conf, const char *
 	rc = hsm_module_get(m, conf, &h->fl);
 	if (rc != IMP_OK)
 		goto cleanup;
-	h->sign_one_at_a_time = hsm_p11_one_at_a_time(h->fl);
 	rc = token_find(h->fl, token, 0, &h->slot, &info);
 	if (rc != IMP_OK)
 		goto cleanup;

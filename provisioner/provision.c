@@ -1141,6 +1141,8 @@ static imp_err allocate(struct job *j, bool *existing, bool *keys)
 	rc = jnl_allocate_to(st->journal, j->uid, j->fx->name, j->serial, sizeof(j->serial),
 			     existing, JNL_ST_KEYS, add);
 	*keys = rc == IMP_OK && !*existing;
+	if (*keys && j->data)
+		json_object_update(j->data, add); /* what advance() would have merged */
 	json_decref(add);
 	return rc;
 }
@@ -1289,14 +1291,6 @@ static imp_err identify(struct job *j, struct prov_result *res)
 		if (rc != IMP_OK)
 			return rc;
 		j->state = JNL_ST_ALLOCATE;
-		if (keys) {
-			json_t *add = keys_data(j);
-
-			if (!add)
-				return IMP_ERR_NOMEM;
-			json_object_update(j->data, add);
-			json_decref(add);
-		}
 		break;
 	default:
 		break;
