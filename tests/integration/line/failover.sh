@@ -169,10 +169,16 @@ run $Y b1 2
 run $W b1 2 50
 for s in $X $Y $W; do check test "$(cat "$T/s$s/b1.rc")" = 0; done
 check grep -q "streams to asynchronous standbys only" "$T/s$X/b1.err"
-for _ in $(seq 1 100); do
-	[ "$(pg_sb_sql "select pg_last_wal_replay_lsn() >= '$(pg_sql "select pg_current_wal_lsn()")'")" = t ] && break
+# The standby must hold all of step 1 before it stops (steps 3 to 6 count on
+# it): the primary's WAL position once, then the standby's replay up to it,
+# checked, with time for a machine busy with other tests.
+lsn=$(pg_sql "select pg_current_wal_lsn()")
+for _ in $(seq 1 600); do
+	[ "$(pg_sb_sql "select pg_last_wal_replay_lsn() >= '$lsn'")" = t ] && break
 	sleep 0.05
 done
+check test "$(pg_sb_sql "select pg_last_wal_replay_lsn() >= '$lsn'")" = t
+check test "$(pg_sb_sql "select count(*) from leases")" = "$(pg_sql "select count(*) from leases")"
 # A station that names the standby alone is refused by it, with the next
 # step; status and the audit, which only read, run on the standby.
 SB_URL="postgresql://imprint@127.0.0.1:$PG_SB_PORT/postgres"
@@ -258,6 +264,12 @@ echo "failover: B took $(($(date +%s) - t1)) s"
 check test "$(cat "$T"/s*/*.err 2>/dev/null | grep -c "Sanitizer\|runtime error")" = 0
 if [ "$fail" != 0 ]; then
 	for s in $(seq 1 6); do tail -3 "$T/s$s/"*.err 2>/dev/null; done
+	# Scenario B's leases: the promoted line's, then each journal's.
+	echo "failover: the line's leases (id station first..last released):"
+	pg_sb_sql "select id, station, first_counter, last_counter, released_at is not null from leases order by first_counter"
+	for s in $X $Y $Z $W; do
+		echo "failover: station-$s's journal leases: $(jsql "$s" "select id || ':' || first_counter || '..' || last_counter from leases order by first_counter" | tr '\n' ' ')"
+	done
 fi
 echo "failover: $(($(date +%s) - t0)) s in all"
 finish
