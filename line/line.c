@@ -43,6 +43,7 @@ struct line {
 	 * "Failover"). Set under lock. */
 	bool refused;
 	uint64_t demand;         /* boards this run may start; 0: unknown */
+	bool provisioning;       /* line_set_demand called: the feed leases ahead */
 	uint64_t allocated;      /* new serials this run */
 	/* failures by step, from the journal's error events */
 	uint64_t err_scan_seq;
@@ -865,8 +866,11 @@ void line_close(struct line *l)
 
 void line_set_demand(struct line *l, uint64_t boards)
 {
+	pthread_mutex_lock(&l->lock);
 	l->demand = boards;
 	__atomic_store_n(&l->allocated, 0, __ATOMIC_SEQ_CST);
+	l->provisioning = true;
+	pthread_mutex_unlock(&l->lock);
 }
 
 /* Claim uid for this station. IMP_ERR_DUPLICATE if another holds it. Lock held. */
@@ -1232,14 +1236,15 @@ cleanup:
 }
 
 /* Keep a lease ahead while provisioning, so that a database outage finds
- * counters at hand: half a block left is the low-water mark. */
+ * counters at hand: half a block left is the low-water mark. Not before the
+ * run says it provisions (line_set_demand): a lease spends quota units. */
 static void lease_ahead(struct line *l)
 {
 	uint64_t left;
 
 	pthread_mutex_lock(&l->lock);
-	left = lease_left(l);
-	if (left * 2 <= l->block) {
+	left = l->provisioning ? lease_left(l) : 0;
+	if (l->provisioning && left * 2 <= l->block) {
 		uint64_t want = lease_want(l, left, false);
 
 		if (want)

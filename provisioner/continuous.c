@@ -197,9 +197,10 @@ imp_err prov_run_continuous(struct prov_station *st, const struct fmt_fixture *f
 			break;
 		t.boards++;
 		rc = prov_run_board(st, fx, res);
-		if (rc == IMP_ERR_INTERRUPTED && !res->uid[0]) {
+		if (res->not_taken || (rc == IMP_ERR_INTERRUPTED && !res->uid[0])) {
 			/* --count reached before this board started */
 			t.boards--;
+			rc = IMP_ERR_INTERRUPTED;
 			break;
 		}
 		if (res->already_done)

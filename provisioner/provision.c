@@ -1237,8 +1237,12 @@ static imp_err identify(struct job *j, struct prov_result *res)
 				 "not touched; set it aside for inspection", j->fx->name, j->uid);
 			return rc == IMP_OK ? IMP_ERR_QUARANTINE : rc;
 		}
-		if (!take_new_board(st))
+		if (!take_new_board(st)) {
+			res->not_taken = true;
+			report(j, IMP_OK, "not taken: the run's --count is reached; the board is "
+			       "left as it is");
 			return IMP_ERR_INTERRUPTED;
+		}
 		rc = allocate(j, &existing, &keys);
 		if (rc != IMP_OK) {
 			if (rc == IMP_ERR_QUOTA)
@@ -1413,7 +1417,7 @@ imp_err prov_run_board(struct prov_station *st, const struct fmt_fixture *fx,
 	if (rc != IMP_OK && rc != IMP_ERR_QUARANTINE && rc != IMP_ERR_INTERRUPTED &&
 	    j.state != JNL_ST_FAILED && j.state != JNL_ST_DONE)
 		record_failure(&j, rc);
-	if (rc == IMP_ERR_INTERRUPTED && !j.uid[0])
+	if (rc == IMP_ERR_INTERRUPTED && (!j.uid[0] || res->not_taken))
 		rc = IMP_OK; /* --count reached before this board started */
 	res->rc = rc;
 	res->state = j.state;

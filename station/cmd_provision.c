@@ -22,7 +22,8 @@ static const struct st_option provision_opts[] = {
 	{ "continuous", 'c', ST_OPT_FLAG, &o.continuous, NULL,
 	  "each fixture waits for a board, provisions it, waits for it to leave and takes "
 	  "the next, until ctrl-c (exit 29, resumable)" },
-	{ "count", 'n', ST_OPT_INT, &o.count, "M", "start at most M new boards in this run" },
+	{ "count", 'n', ST_OPT_INT, &o.count, "M",
+	  "start at most M new boards in this run; a board beyond them is left as it is (not taken)" },
 	{ "dry-run", 0, ST_OPT_FLAG, &o.dry_run, NULL,
 	  "spend nothing (no serial, no key, no record): print each fixture's fuse plan, "
 	  "read from its board" },

@@ -275,6 +275,8 @@ size_t st_result_event_text(const char *fixture, const struct prov_result *r,
 	code_fields(&e, (int)r->rc, r->rc);
 	event_fields(&e, "result", r->rc, r->failed_step);
 	st_ev_str(&e, "fixture", fixture);
+	if (r->not_taken)
+		st_ev_bool(&e, "not_taken", true);
 	st_ev_str(&e, "record_id", record_id && record_id[0] ? record_id : NULL);
 	st_ev_real(&e, "seconds", r->seconds);
 	st_ev_str(&e, "serial", r->serial[0] ? r->serial : NULL);

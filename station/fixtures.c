@@ -167,9 +167,10 @@ static void report_result(struct station_ctx *ctx, const char *fixture,
 
 void st_emit_summary(struct station_ctx *ctx, const struct st_tally *t)
 {
-	st_emit(ctx, json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "event", "summary", "done",
+	st_emit(ctx, json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i}", "event", "summary", "done",
 			       t->done, "already", t->already, "failed", t->failed, "stopped",
-			       t->stopped, "quarantined", t->quarantined),
+			       t->stopped, "quarantined", t->quarantined, "not_taken",
+			       t->not_taken),
 		NULL, NULL);
 }
 
@@ -188,6 +189,8 @@ int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 			t.done++;
 		else if (r->quarantined)
 			t.quarantined++;
+		else if (r->not_taken)
+			t.not_taken++;
 		else if (r->rc == IMP_ERR_INTERRUPTED)
 			t.stopped++; /* stopped by a signal where it stood: resumable */
 		else if (r->rc != IMP_OK)
@@ -202,6 +205,9 @@ int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 	else
 		printf("boards: %u done, %u already done, %u failed, %u quarantined\n", t.done,
 		       t.already, t.failed, t.quarantined);
+	if (!ctx->json && t.not_taken)
+		printf("boards: %u not taken: the run's --count was reached; they are left as they "
+		       "are, nothing journaled\n", t.not_taken);
 	if (!ctx->json && t.stopped)
 		printf("boards: %u stopped where they stood by the signal: 'imprint resume' goes on "
 		       "with them\n", t.stopped);

@@ -192,6 +192,8 @@ json_t *st_result_event(struct jnl *j, const char *fixture, const struct prov_re
 		      jnl_state_name(r->quarantined ? JNL_ST_QUARANTINED : r->state), "code",
 		      (int)r->rc, "already_done", r->already_done, "seconds", r->seconds,
 		      "record_id", id[0] ? id : NULL);
+	if (o && r->not_taken)
+		json_object_set_new(o, "not_taken", json_true());
 	if (o)
 		step_fields(o, r->state, r->rc, r->failed_step);
 	return o;

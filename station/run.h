@@ -80,6 +80,7 @@ void st_results_hint(const struct fmt_fixture *fx, const struct prov_result *res
  * are resumable, failed ones stopped on an error (resumable or rejected). */
 struct st_tally {
 	unsigned done, already, failed, stopped, quarantined;
+	unsigned not_taken; /* left as they were: the run's --count was reached */
 };
 
 /* The run's --json summary event (docs/EVENTS.md): board counts. */

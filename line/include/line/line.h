@@ -77,9 +77,12 @@ imp_err line_open(const struct line_opts *o, struct jnl *j,
 void line_close(struct line *l);
 
 /*
- * How many new boards this run may still start (0: unknown, lease full
- * blocks). Leases are sized min(block, demand - leased counters left), so a
- * station never sits on counters it will not use.
+ * The run provisions: it may start `boards` new boards (0: no count given,
+ * lease full blocks). Only from this call on does the feed keep a lease
+ * ahead; a command that opens the line and makes no board (line sync,
+ * release, a dry run) never takes one. Leases are sized min(block, demand -
+ * leased counters left), so a station never sits on counters it will not
+ * use.
  */
 void line_set_demand(struct line *l, uint64_t boards);
 

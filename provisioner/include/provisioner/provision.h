@@ -119,6 +119,9 @@ struct prov_result {
 	char serial[JNL_SERIAL_MAX];
 	bool already_done;                /* DONE before this run: nothing done */
 	bool quarantined;
+	/* The run's --count was reached before this board: identified only,
+	 * left as it was, nothing journaled (rc IMP_OK, state IDENTIFY). */
+	bool not_taken;
 	/* The identity record this run signed and journaled for the board
 	 * (jnl_record_done); "" when it made none (a board DONE before, or
 	 * stopped short of it): the journal then knows (jnl_identity_record_id). */

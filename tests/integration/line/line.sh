@@ -9,6 +9,9 @@
 #  B. PostgreSQL stopped for 30 s (OUTAGE) mid-run: the stations go on
 #     provisioning on their leased blocks, then reconcile; `imprint audit
 #     --line` is clean.
+#  C. Commands that open the line but make no board (a dry run, line sync,
+#     status, release) take no lease; only provisioning keeps a lease ahead;
+#     --count leaves the boards over it as they are, with exit 0.
 IMPRINT=$1
 VBOARD=$2
 here=$(cd "$(dirname "$0")" && pwd)
@@ -170,6 +173,44 @@ check test $? = 0
 python3 "$here/../report/check_page.py" "$T/s1-status.json" "$T/line-dom.html" \
 	"file://$T/line.html" --line-status "$T/line-status.json" --expect-stations $NST
 check test $? = 0
+# ---------------------------------------------------------------- C
+# Only a run that provisions keeps a lease ahead. Station 5 (leases of 4)
+# has 5 fixtures and provisions with --count 4: 4 boards done from one lease,
+# used up, the fifth left as it is (exit 0). Then a dry run over 3 boards
+# with the realistic board model (long enough for the feed to run), `line
+# sync`, `line status` and `line release`: they open the line but make no
+# board, and take no lease (a lease spends quota units).
+s=5
+station_dir $s
+vboards $s c 5 || bad "vboards for station $s"
+station_config $s $((QUOTA_B + 50)) 4 "$T/s$s/ep-c"
+cp "$T/s$s/c.json" "$T/s$s/c-c.json"
+st $s provision --count 4 >"$T/s$s/c.out" 2>"$T/s$s/c.err"
+check test $? = 0
+check test "$(jsql $s "select count(*) from boards where state = 'DONE'")" = 4
+check test "$(jsql $s "select count(*) from boards")" = 4
+check grep -q "^boards: 1 not taken: the run's --count was reached" "$T/s$s/c.out"
+check test "$(pg_sql "select count(*) from leases where station = 'station-$s'")" = 1
+leased=$(pg_sql "select leased from line_counter")
+LATENCY=1 vboards $s d 3 || bad "vboards d for station $s"
+station_config $s $((QUOTA_B + 50)) 4 "$T/s$s/ep-d"
+st $s provision --dry-run >"$T/s$s/d.out" 2>"$T/s$s/d.err"
+check test $? = 0
+check grep -q "^dry run: nothing was written" "$T/s$s/d.out"
+cp "$T/s$s/c-c.json" "$T/s$s/c.json"
+for k in 1 2; do
+	st $s line sync --wait 2 >/dev/null 2>>"$T/s$s/c-sync.err" || bad "line sync $s ($k)"
+	st $s line status >/dev/null 2>>"$T/s$s/c-sync.err" || bad "line status $s ($k)"
+done
+st $s line release --wait 2 >/dev/null 2>>"$T/s$s/c-sync.err" || bad "line release $s"
+check test "$(pg_sql "select count(*) from leases where station = 'station-$s'")" = 1
+check test "$(jsql $s "select count(*) from leases")" = 1
+check test "$(pg_sql "select leased from line_counter")" = "$leased"
+# The fifth board takes the lease it needs when it needs it.
+st $s provision --count 1 >"$T/s$s/c2.out" 2>"$T/s$s/c2.err"
+check test $? = 0
+check test "$(jsql $s "select count(*) from boards where state = 'DONE'")" = 5
+check test "$(pg_sql "select count(*) from leases where station = 'station-$s'")" = 2
 # Under ASan/UBSan every station process must have stayed clean.
 check test "$(cat "$T"/s*/*.err 2>/dev/null | grep -c "Sanitizer\|runtime error")" = 0
 if [ "$fail" != 0 ]; then

@@ -166,6 +166,7 @@ static void test_result_events(void **state)
 		r.failed_step = (enum jnl_state)(rand() % JNL_ST__COUNT);
 		r.already_done = rand() % 2;
 		r.quarantined = rand() % 5 == 0;
+		r.not_taken = rand() % 7 == 0;
 		r.seconds = rand_real();
 		rand_hex(id, rand() % 2 ? 64 : 0);
 		n = st_result_event_text(fixture, &r, id, TS, buf, sizeof(buf));
