@@ -587,8 +587,9 @@ static int demo_run(struct station_ctx *ctx, int argc, char **argv)
 		printf("configuration: %s (station demo-station; its registry stopped with the "
 		       "demo)\n", cfg_path);
 		printf("next: '%s --data-dir %s boards' lists the boards, '... records' the signed "
-		       "records, '... status' the journal; 'revoke' takes --config %s\n", prog,
-		       ctx->data_dir, cfg_path);
+		       "records, '... status' the journal; what writes the journal (resume, revoke, "
+		       "export, journal checkpoint) takes --config %s (station demo-station)\n",
+		       prog, ctx->data_dir, cfg_path);
 	}
 cleanup:
 	st_registry_stop(&reg);

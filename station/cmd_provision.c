@@ -50,8 +50,11 @@ static imp_err provision_check(int argc, char **argv)
 			  "boards on the fixtures once; drop one of them");
 		return IMP_ERR_USAGE;
 	}
-	if (o.all)
-		o.fixtures = 0;
+	if (o.all && o.fixtures) {
+		IMP_ERROR("--fixtures N and --all exclude each other: --all is every fixture of "
+			  "the configuration; drop one of them");
+		return IMP_ERR_USAGE;
+	}
 	return IMP_OK;
 }
 

@@ -80,7 +80,7 @@ done
 
 # SQL on the journal's tables only in journal/: statements naming them in
 # product code elsewhere (the registry and the line have tables of their own).
-journal_sql='(FROM|INTO|UPDATE|JOIN)[[:space:]]+(boards|events|outbox|leases|checkpoints|meta)\b'
+journal_sql='(FROM|INTO|UPDATE|JOIN)[[:space:]]+(boards|events|outbox|leases|checkpoints|settings)\b'
 while IFS= read -r hit; do
 	fail "SQL on a journal table outside journal/: $hit"
 done < <(grep -rnE --include='*.c' "$journal_sql" common formats hsm wire board sim line provisioner backend-export audit station |
