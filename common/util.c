@@ -125,18 +125,48 @@ imp_err imp_write_file_atomic(const char *path, const void *data, size_t n, unsi
 
 imp_err imp_read_file(const char *path, uint8_t **out, size_t *n)
 {
-	FILE *f = fopen(path, "rb");
 	uint8_t *buf = NULL;
 	size_t cap = 0, len = 0;
 	imp_err rc = IMP_OK;
+	struct stat st;
+	FILE *f;
+	int fd;
 
 	*out = NULL;
 	*n = 0;
-	if (!f)
+	/* Not blocking in open: a FIFO nobody writes to must not hang us. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
 		return errno == ENOENT ? IMP_ERR_NOT_FOUND : IMP_ERR_IO;
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return IMP_ERR_IO;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+		IMP_ERROR("%s is not a file: %s", path,
+			  S_ISDIR(st.st_mode) ? "a directory" : "a device or socket");
+		close(fd);
+		return IMP_ERR_IO;
+	}
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > IMP_READ_FILE_MAX) {
+		IMP_ERROR("%s is %lld bytes, over the %zu MiB any file imprint reads may have",
+			  path, (long long)st.st_size, IMP_READ_FILE_MAX >> 20);
+		close(fd);
+		return IMP_ERR_IO;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 || !(f = fdopen(fd, "rb"))) {
+		close(fd);
+		return IMP_ERR_IO;
+	}
 	for (;;) {
 		size_t got;
 
+		if (len > IMP_READ_FILE_MAX) {
+			IMP_ERROR("%s holds over the %zu MiB any file imprint reads may have", path,
+				  IMP_READ_FILE_MAX >> 20);
+			rc = IMP_ERR_IO;
+			goto cleanup;
+		}
 		if (cap - len < 4097) {
 			uint8_t *nb = realloc(buf, cap ? cap * 2 : 8192);
 

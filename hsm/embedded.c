@@ -87,6 +87,60 @@ bool hsm_embedded_exists(const char *data_dir)
 	return paths_make(data_dir, &p) == IMP_OK && lstat(p.pins, &st) == 0;
 }
 
+/* The configuration the embedded token needs: its tokendir is this data
+ * directory's. Returns the length, or -1 if it does not fit. */
+static int conf_text(const struct paths *p, char *out, size_t cap)
+{
+	int len = snprintf(out, cap,
+			   "# SoftHSM2 configuration of imprint's embedded hsm (generated)\n"
+			   "directories.tokendir = %s\n"
+			   "objectstore.backend = file\n"
+			   "log.level = ERROR\n"
+			   "slots.removable = false\n", p->tokens);
+
+	return len < 0 || (size_t)len >= cap ? -1 : len;
+}
+
+/*
+ * softhsm2.conf is generated and names the token directory by its absolute
+ * path: a data directory copied or moved keeps the old one, and SoftHSM
+ * would open (and write) the other directory's token. Anything but the
+ * text this directory needs (another path, a damaged or missing file) is
+ * written again, with a warning. Under the guard lock.
+ */
+static imp_err conf_ensure(const struct paths *p)
+{
+	char want[3 * PATH_MAX];
+	uint8_t *have = NULL;
+	size_t n = 0;
+	int len = conf_text(p, want, sizeof(want));
+	imp_err rc;
+
+	if (len < 0)
+		return IMP_ERR_CONFIG;
+	rc = imp_read_file(p->conf, &have, &n);
+	if (rc == IMP_OK && n == (size_t)len && memcmp(have, want, n) == 0) {
+		free(have);
+		return IMP_OK;
+	}
+	if (rc == IMP_OK) {
+		const char *dir = strstr((const char *)have, "directories.tokendir = ");
+		char named[PATH_MAX] = "";
+
+		if (dir && sscanf(dir, "directories.tokendir = %4095s", named) == 1 &&
+		    strcmp(named, p->tokens) != 0)
+			IMP_WARN("%s named the token directory %s (the data directory was copied "
+				 "or moved): written again for %s, so that this station opens its "
+				 "own token", p->conf, named, p->tokens);
+		else
+			IMP_WARN("%s was damaged: written again for %s", p->conf, p->tokens);
+	} else {
+		IMP_WARN("%s was missing: written again for %s", p->conf, p->tokens);
+	}
+	free(have);
+	return imp_write_file_atomic(p->conf, want, (size_t)len, 0600);
+}
+
 static imp_err random_pin_hex(char out[2 * PIN_BYTES + 1])
 {
 	uint8_t raw[PIN_BYTES];
@@ -134,13 +188,8 @@ imp_err hsm_embedded_create(const char *data_dir)
 	rc = hsm_guard_lock(p.dir, &lock_fd);
 	if (rc != IMP_OK)
 		return rc;
-	len = snprintf(conf, sizeof(conf),
-		       "# SoftHSM2 configuration of imprint's embedded hsm (generated)\n"
-		       "directories.tokendir = %s\n"
-		       "objectstore.backend = file\n"
-		       "log.level = ERROR\n"
-		       "slots.removable = false\n", p.tokens);
-	rc = imp_write_file_atomic(p.conf, conf, (size_t)len, 0600);
+	len = conf_text(&p, conf, sizeof(conf));
+	rc = len < 0 ? IMP_ERR_CONFIG : imp_write_file_atomic(p.conf, conf, (size_t)len, 0600);
 	if (rc != IMP_OK)
 		goto cleanup;
 	if (setenv("SOFTHSM2_CONF", p.conf, 1) != 0) {
@@ -288,6 +337,8 @@ imp_err hsm_embedded_open(const char *data_dir, struct hsm **out)
 	if (rc != IMP_OK)
 		goto cleanup;
 	rc = hsm_guard_sync(p.tokens, p.copy, NULL);
+	if (rc == IMP_OK)
+		rc = conf_ensure(&p);
 	if (rc != IMP_OK)
 		goto cleanup;
 	/* SoftHSM answers a missing token directory with CKR_GENERAL_ERROR. */
@@ -330,10 +381,19 @@ cleanup:
 imp_err hsm_embedded_use_conf(const char *data_dir)
 {
 	struct paths p;
+	int lock_fd = -1;
 	imp_err rc;
 
 	rc = paths_make(data_dir, &p);
 	if (rc != IMP_OK)
 		return rc;
+	if (hsm_embedded_exists(data_dir)) {
+		rc = hsm_guard_lock(p.dir, &lock_fd);
+		if (rc == IMP_OK)
+			rc = conf_ensure(&p);
+		hsm_guard_unlock(lock_fd);
+		if (rc != IMP_OK)
+			return rc;
+	}
 	return setenv("SOFTHSM2_CONF", p.conf, 1) == 0 ? IMP_OK : IMP_ERR_NOMEM;
 }

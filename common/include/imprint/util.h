@@ -43,8 +43,12 @@ imp_err imp_write_file_atomic(const char *path, const void *data, size_t n, unsi
 
 /*
  * Read a whole file. On success *out is a malloc'ed buffer, NUL-terminated
- * (the NUL is not counted in *n); the caller frees it.
+ * (the NUL is not counted in *n); the caller frees it. A regular file or a
+ * pipe (a FIFO with no writer reads as empty, it does not wait for one);
+ * anything else (a directory, a device such as /dev/zero) and anything over
+ * IMP_READ_FILE_MAX bytes is refused with IMP_ERR_IO, the reason logged.
  */
+#define IMP_READ_FILE_MAX ((size_t)256 << 20)
 imp_err imp_read_file(const char *path, uint8_t **out, size_t *n);
 
 /* Create a directory and its parents with the given mode (like mkdir -p). */
