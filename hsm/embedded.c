@@ -206,8 +206,12 @@ imp_err hsm_embedded_create(const char *data_dir)
 		goto cleanup;
 	for (size_t i = 0; i < n_tokens; i++) {
 		if (tokens[i].initialized && strcmp(tokens[i].label, HSM_EMBEDDED_TOKEN) == 0) {
-			IMP_ERROR("%s already holds a token \"%s\" but no pins file: remove %s "
-				  "to start over", p.tokens, HSM_EMBEDDED_TOKEN, p.dir);
+			IMP_ERROR("%s already holds a token \"%s\" but no pins file (lost, or not "
+				  "restored with the tokens): restore %s, pins and tokens together, "
+				  "from its backup; remove it only if nothing was ever made with that "
+				  "token (a new one starts a new organisation hierarchy, which "
+				  "nothing made before chains to)", p.tokens, HSM_EMBEDDED_TOKEN,
+				  p.dir);
 			rc = IMP_ERR_EXISTS;
 			goto cleanup;
 		}

@@ -354,8 +354,14 @@ static imp_err prepare_hsm_and_firmware(struct station_ctx *ctx, const char *fw_
 	if (rc == IMP_OK)
 		rc = demo_profile_matches(ctx);
 	if (rc == IMP_OK && !hsm_embedded_exists(ctx->data_dir)) {
-		IMP_INFO("creating the embedded SoftHSM2 token in %s/hsm (demo only)", ctx->data_dir);
-		rc = hsm_embedded_create(ctx->data_dir);
+		/* Never a new token over a station that made boards with the old. */
+		if (st_hierarchy_lost(ctx, &cfg, true))
+			rc = IMP_ERR_NOT_FOUND;
+		else
+			IMP_INFO("creating the embedded SoftHSM2 token in %s/hsm (demo only)",
+				 ctx->data_dir);
+		if (rc == IMP_OK)
+			rc = hsm_embedded_create(ctx->data_dir);
 	}
 	if (rc == IMP_OK)
 		rc = st_open_hsm(ctx, &cfg, &h);
@@ -363,15 +369,19 @@ static imp_err prepare_hsm_and_firmware(struct station_ctx *ctx, const char *fw_
 		rc = hsm_session_open(h, &s);
 	if (rc == IMP_OK) {
 		hsm_obj root;
+		bool have_root;
 
 		/* First run: no hierarchy yet (checked quietly, then created). */
 		rc = hsm_find(s, HSM_CLASS_PRIVATE_KEY, hsm_org_label(HSM_ORG_ROOT), NULL, 0, &root);
+		have_root = rc == IMP_OK;
 		if (rc == IMP_OK)
 			rc = hsm_org_load(s, &org);
 		if (rc == IMP_OK && psk && org.psk_master == HSM_OBJ_NONE) {
 			hsm_org_release(&org);
 			rc = IMP_ERR_NOT_FOUND; /* hsm_org_init adds only the master */
 		}
+		if (rc == IMP_ERR_NOT_FOUND && !have_root && st_hierarchy_lost(ctx, &cfg, false))
+			goto cleanup;
 		if (rc == IMP_ERR_NOT_FOUND) {
 			struct fmt_certprof_vars vars;
 			struct hsm_org_names names = { cfg.organisation.name, cfg.organisation.country,

@@ -106,19 +106,32 @@ static void configured_token_explain(const struct fmt_config *cfg)
  * organisation hierarchy: 'imprint hsm init' would start a new one that
  * nothing it made chains to, so the next step there is the backup.
  */
-static void embedded_missing_explain(const struct station_ctx *ctx,
-				     const struct fmt_config *cfg)
+bool st_hierarchy_lost(const struct station_ctx *ctx, const struct fmt_config *cfg,
+		       bool token_missing)
 {
 	char jpath[4200];
 	struct stat st;
 
 	st_journal_path(ctx, cfg, jpath, sizeof(jpath));
-	if (stat(jpath, &st) == 0)
+	if (stat(jpath, &st) != 0)
+		return false;
+	if (token_missing)
 		IMP_ERROR("no embedded token in %s/hsm, but this station has a journal (%s): "
 			  "the boards it made chain to that token's hierarchy; restore %s/hsm "
 			  "from its backup ('imprint hsm init' would start a new organisation "
 			  "hierarchy)", ctx->data_dir, jpath, ctx->data_dir);
 	else
+		IMP_ERROR("the hsm holds no organisation root key, but this station has a "
+			  "journal (%s): the boards it made chain to the hierarchy that was in "
+			  "the token; restore the token from its backup (%s/hsm for the embedded "
+			  "one); a new hierarchy is not made over it", jpath, ctx->data_dir);
+	return true;
+}
+
+static void embedded_missing_explain(const struct station_ctx *ctx,
+				     const struct fmt_config *cfg)
+{
+	if (!st_hierarchy_lost(ctx, cfg, true))
 		IMP_ERROR("no hsm configured and no embedded token in %s/hsm; "
 			  "run 'imprint hsm init' first", ctx->data_dir);
 }

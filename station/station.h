@@ -187,6 +187,16 @@ bool st_hsm_is_embedded(const struct fmt_config *cfg);
 
 /* Open (and log in to) the configured HSM or the embedded token. */
 imp_err st_open_hsm(struct station_ctx *ctx, const struct fmt_config *cfg, struct hsm **out);
+
+/*
+ * No embedded token, or one without the organisation's keys, on a station
+ * that has a journal: the boards it made chain to the hierarchy that is
+ * gone, so a new one must not be made (it would also replace DATA/trust).
+ * Says so, with the backup as the next step, and returns true; false (and
+ * silent) for a station that never made anything.
+ */
+bool st_hierarchy_lost(const struct station_ctx *ctx, const struct fmt_config *cfg,
+		       bool token_missing);
 /* The hsm layer's name of a configured key mode (for hsm_org_ready). */
 enum hsm_mode st_hsm_mode(enum fmt_key_mode mode);
 
