@@ -63,7 +63,9 @@ static void print_status(const json_t *o, void *arg)
 	if (v)
 		printf("journal chain: %s (%lld events, %lld signed checkpoints, %lld events after "
 		       "the last; %lld boards rows compared with their events)%s%s\n",
-		       json_is_true(json_object_get(v, "ok")) ? "verified" : "BROKEN",
+		       json_is_true(json_object_get(v, "ok"))	  ? "verified"
+		       : json_is_true(json_object_get(v, "incomplete")) ? "NOT VERIFIED"
+									  : "BROKEN",
 		       json_integer_value(json_object_get(v, "events")),
 		       json_integer_value(json_object_get(v, "checkpoints")),
 		       json_integer_value(json_object_get(v, "unsigned_tail")),

@@ -310,7 +310,9 @@ static void audit(FILE *f, const json_t *st)
 	}
 	fprintf(f, "<p id=\"audit\" data-ok=\"%s\" class=\"%s\">%s</p>\n", ok ? "true" : "false",
 		ok ? "good" : "bad",
-		!ok ? "BROKEN: the journal was altered outside imprint"
+		!ok && json_is_true(json_object_get(c, "incomplete"))
+			? "NOT VERIFIED: what the check needs is missing (status --verify says what)"
+		: !ok ? "BROKEN: the journal was altered outside imprint"
 		: ival(c, "checkpoints") ? "hash chain and signed checkpoints verified"
 					 : "hash chain verified; no signed checkpoint yet");
 	fprintf(f, "<table><tr><th>events</th><td id=\"audit-events\" data-value=\"%lld\">%lld</td>"

@@ -57,7 +57,8 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 	uint64_t boards = 0;
 	struct jnl_verify_report rep;
 	struct jnl_verify_opts vo = { 0 };
-	char trust[4200], path[4300];
+	char trust[4200], path[4300], jpath[4200], unchecked[9000] = "";
+	bool incomplete = false;
 	X509 *cert = NULL;
 	imp_err rc;
 
@@ -67,14 +68,34 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 		vo.pkey = X509_get0_pubkey(cert);
 		vo.require_signed_head = true;
 	} else {
-		IMP_WARN("no %s: checkpoint signatures are not checked", path);
+		snprintf(unchecked, sizeof(unchecked), "the checkpoint signatures could not be "
+			 "checked: no record-signing certificate in %s (restore DATA/trust from its "
+			 "backup)", path);
 	}
 	rc = jnl_verify_chain(j, &vo, &rep);
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
 		char msg[JNL_MSG_MAX];
-		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg), NULL);
+		bool found = false;
+		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg), &found);
 
-		if (arc == IMP_ERR_AUDIT) {
+		/* No anchor beside a journal that has events: a copy put back
+		 * from an older backup could not be told from the journal. */
+		if (arc == IMP_OK && !found && rep.events > 0 && !unchecked[0])
+			snprintf(unchecked, sizeof(unchecked), "the journal's anchor %s-anchor is "
+				 "missing, so a journal put back from an older copy cannot be told; "
+				 "restore it with the journal from the same backup, or run 'imprint "
+				 "journal checkpoint', which checks the journal against the hsm's "
+				 "anchor and writes it again",
+				 (st_journal_path(ctx, &ctx->run->cfg, jpath, sizeof(jpath)), jpath));
+		if (arc == IMP_OK && unchecked[0]) {
+			IMP_ERROR("journal: not verified: %s", unchecked);
+			incomplete = true;
+			if (rc == IMP_OK) {
+				rep.bad_seq = 0;
+				snprintf(rep.reason, sizeof(rep.reason), "%s", unchecked);
+			}
+			rc = IMP_ERR_AUDIT;
+		} else if (arc == IMP_ERR_AUDIT) {
 			IMP_ERROR("%s", msg);
 			if (rc == IMP_OK) {
 				rep.bad_seq = rep.events;
@@ -99,11 +120,14 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 			 (json_int_t)rep.last_checkpoint_seq, "unsigned_tail",
 			 (json_int_t)rep.unsigned_tail, "bad_seq", (json_int_t)rep.bad_seq, "reason",
 			 rep.reason);
+	/* Not proven altered: what the check needed was missing. */
+	if (*out)
+		json_object_set_new(*out, "incomplete", json_boolean(incomplete));
 	if (rc == IMP_ERR_AUDIT && table.mismatches)
 		IMP_ERROR("journal: %llu boards rows differ from their events (%s); `imprint audit` "
 			  "lists each", (unsigned long long)table.mismatches,
 			  table.mismatches > 10 ? "the first 10 above" : "above");
-	else if (rc == IMP_ERR_AUDIT)
+	else if (rc == IMP_ERR_AUDIT && !(incomplete && !rep.bad_seq))
 		IMP_ERROR("journal chain broken at event %llu: %s%s", (unsigned long long)rep.bad_seq,
 			  rep.reason,
 			  strncmp(rep.reason, "the head is not signed", 22) == 0 ||
