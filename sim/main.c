@@ -148,7 +148,7 @@ static bool parse_double(const char *s, double lo, double hi, double *out)
 
 	errno = 0;
 	v = strtod(s, &e);
-	if (e == s || *e || errno || v < lo || v > hi)
+	if (e == s || *e || errno || !(v >= lo && v <= hi)) /* NaN fails too */
 		return false;
 	*out = v;
 	return true;

@@ -504,6 +504,18 @@ static imp_err demo_check(int argc, char **argv)
 		IMP_ERROR("demo: --boards takes 1 to 64 and --key-mode device, hsm or psk");
 		return IMP_ERR_USAGE;
 	}
+	{
+		char *end;
+		double lat;
+
+		errno = 0;
+		lat = strtod(dopt.latency, &end);
+		if (end == dopt.latency || *end || errno || !(lat >= 0 && lat <= 1000)) {
+			IMP_ERROR("demo: --latency takes a scale from 0 (the boards answer at once) "
+				  "to 1000, 1 the realistic model; got '%s'", dopt.latency);
+			return IMP_ERR_USAGE;
+		}
+	}
 	if (!use_pcsc && strcmp(dopt.anchor, "agent") != 0) {
 		IMP_ERROR("demo: --anchor takes agent or pcsc");
 		return IMP_ERR_USAGE;

@@ -147,8 +147,9 @@ imp_err st_parse_options(const struct st_option *const *tables, bool stop_at_arg
 			continue;
 		}
 		if (c == 'h') {
+			/* The rest is still read: an unknown option exits 2 with it too. */
 			*help = true;
-			return IMP_OK;
+			continue;
 		}
 		if (c == '?' || c == ':') {
 			const char *near = c == '?' ? closest(rows, nr, argv[optind - 1]) : NULL;
