@@ -567,7 +567,8 @@ imp_err hsm_org_status(struct hsm *h, struct hsm_session *s, json_t **report)
 	size_t n = 0;
 	json_t *keys = json_array();
 	json_t *certs = json_array();
-	bool insecure = false, missing = false;
+	json_t *lost = json_array();
+	bool insecure = false, missing = false, have_key[HSM_ORG_ROLE_COUNT] = { false };
 	imp_err rc;
 
 	*report = NULL;
@@ -577,6 +578,7 @@ imp_err hsm_org_status(struct hsm *h, struct hsm_session *s, json_t **report)
 	if (rc != IMP_OK) {
 		json_decref(keys);
 		json_decref(certs);
+		json_decref(lost);
 		return rc;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -588,6 +590,9 @@ imp_err hsm_org_status(struct hsm *h, struct hsm_session *s, json_t **report)
 
 		if (o->cls == HSM_CLASS_CERTIFICATE)
 			continue;
+		for (int r = 0; r < HSM_ORG_ROLE_COUNT; r++)
+			if (o->cls == HSM_CLASS_PRIVATE_KEY && strcmp(o->label, roles[r].label) == 0)
+				have_key[r] = true;
 		if (!safe) {
 			insecure = true;
 			IMP_ERROR("key '%s' can leave the hsm (sensitive=%d extractable=%d "
@@ -602,6 +607,14 @@ imp_err hsm_org_status(struct hsm *h, struct hsm_session *s, json_t **report)
 						      o->never_extractable, "ok", safe));
 	}
 	free(objs);
+	/* Every role's private key, as provisioning needs them (hsm_org_load). */
+	for (int r = 0; r < HSM_ORG_ROLE_COUNT; r++) {
+		if (have_key[r])
+			continue;
+		missing = true;
+		json_array_append_new(lost, json_string(roles[r].label));
+		IMP_ERROR("the hsm holds no private key '%s'", roles[r].label);
+	}
 	for (int r = 0; r < HSM_ORG_ROLE_COUNT; r++) {
 		X509 *cert = NULL;
 
@@ -618,6 +631,10 @@ imp_err hsm_org_status(struct hsm *h, struct hsm_session *s, json_t **report)
 			    ti.label, "manufacturer", ti.manufacturer, "model", ti.model, "serial",
 			    ti.serial, "keys", keys, "certificates", certs, "key_modes",
 			    modes_json(h, s), "ok", !insecure && !missing);
+	if (*report)
+		json_object_set_new(*report, "missing_private_keys", lost);
+	else
+		json_decref(lost);
 	if (insecure)
 		return IMP_ERR_INSECURE;
 	if (missing) {

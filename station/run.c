@@ -282,6 +282,18 @@ static imp_err open_journal(struct station_ctx *ctx, struct st_run *l, struct jn
 		}
 		if (rc != IMP_OK)
 			return rc;
+	} else if (writable && l->journal_session) {
+		struct jnl_info info;
+
+		/* The journal has signed events but the hsm no anchor of them:
+		 * this run writes one, and a journal put back from an older
+		 * copy could not be told from the hsm meanwhile. */
+		if (jnl_info(l->journal, &info) == IMP_OK && info.last_checkpoint_seq > 0)
+			IMP_WARN("the hsm holds no journal anchor of station %s, though its "
+				 "journal has signed events (up to event %llu): if the anchor was "
+				 "removed from the token, check the journal against a backup; this "
+				 "run writes a new one", l->cfg.station_id,
+				 (unsigned long long)info.head_seq);
 	}
 	l->station.journal = l->journal;
 	if (writable) {
