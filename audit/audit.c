@@ -136,8 +136,14 @@ static imp_err load_cert(const char *dir, const char *name, X509 **out)
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	rc = fmt_cert_load(path, out);
-	if (rc != IMP_OK)
-		IMP_ERROR("cannot load %s: give the organisation's trust folder (DATA/trust)", path);
+	if (rc != IMP_OK) {
+		IMP_ERROR("cannot load %s: the audit needs the organisation's certificates in the "
+			  "trust folder (DATA/trust, or --trust DIR): restore it from its backup (the "
+			  "hsm holds the same certificates: 'imprint hsm export-trust' prints "
+			  "them as one bundle)", path);
+		if (rc == IMP_ERR_PROTOCOL || rc == IMP_ERR_CRYPTO)
+			rc = IMP_ERR_CONFIG; /* a damaged file, not a peer's answer */
+	}
 	return rc;
 }
 

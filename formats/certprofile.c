@@ -1780,9 +1780,11 @@ static imp_err trust_read(const char *trust_dir, json_t **out)
 	o = json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_string(json_object_get(o, "profile")) ||
 	    !json_is_array(json_object_get(o, "key_usage"))) {
-		IMP_ERROR("%s: not a certificate profile note; 'imprint hsm init' writes it", path);
+		IMP_ERROR("%s is damaged (not the note of the certificate profile the hierarchy "
+			  "was made with): restore the trust folder from its backup ('imprint hsm "
+			  "init' writes it only with a new hierarchy)", path);
 		json_decref(o);
-		return IMP_ERR_PROTOCOL;
+		return IMP_ERR_CONFIG;
 	}
 	*out = o;
 	return IMP_OK;

@@ -500,9 +500,14 @@ static imp_err sync_one(const char *live_dir, const char *copy_dir,
 			rc = IMP_ERR_HSM;
 			goto cleanup;
 		}
-		IMP_WARN("%s was %s (a station process stopped while softhsm rewrote it): "
-			 "restored from its verified copy", path,
-			 !live ? "missing" : lsz == 0 ? "empty" : "cut short");
+		IMP_WARN("%s was %s: restored from its verified copy", path,
+			 !live ? "missing (removed, or a station process stopped while softhsm "
+				 "rewrote it)"
+			 : lsz == 0 ? "empty (a station process stopped while softhsm rewrote it, "
+				      "or the disk was full)"
+			 : lsz < csz ? "cut short (a station process stopped while softhsm "
+				       "rewrote it)"
+				     : "damaged (its content is not an object softhsm wrote)");
 		rc = imp_mkdir_p(live_dir, 0700);
 		if (rc == IMP_OK)
 			rc = put_file(live_dir, cn[i], copy, csz);

@@ -1375,7 +1375,11 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 cleanup:
 	/* A file cut short (a partial copy, a truncated backup) fails on its
 	 * first read, before the page check: say so as the page check does. */
-	if (rc && j->db && (sqlite3_extended_errcode(j->db) & 0xff) == SQLITE_CORRUPT)
+	if (rc && j->db && (sqlite3_extended_errcode(j->db) & 0xff) == SQLITE_NOTADB)
+		jerr_set(IMP_ERR_JOURNAL, "%s is not a journal (%s: overwritten, or another "
+			 "file put in its place); nothing is written to it: restore the journal "
+			 "from backup", path, sqlite3_errmsg(j->db));
+	else if (rc && j->db && (sqlite3_extended_errcode(j->db) & 0xff) == SQLITE_CORRUPT)
 		jerr_set(IMP_ERR_JOURNAL, "the journal %s is damaged (%s); nothing is written to "
 			 "it: %s", path, sqlite3_errmsg(j->db),
 			 jintegrity_wal_present(path)

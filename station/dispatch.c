@@ -44,6 +44,14 @@ static imp_err resolve_data_dir(struct station_ctx *ctx)
 	char cwd[4096];
 	int n;
 
+	/* An empty --data-dir (a script's unset variable) must not become the
+	 * default, which on a station is the production data. */
+	if (g.data_dir && !*g.data_dir) {
+		IMP_ERROR("--data-dir is empty: give the station's data directory (or leave the "
+			  "option out for the default)");
+		return IMP_ERR_USAGE;
+	}
+
 	if (dir && dir[0] != '/') {
 		/* Relative to where the command was started, once and for all. */
 		if (!getcwd(cwd, sizeof(cwd))) {

@@ -156,9 +156,7 @@ imp_err st_open_hsm(struct station_ctx *ctx, const struct fmt_config *cfg, struc
 		IMP_ERROR("the user pin of %s on the configured hsm is locked: unlock it with "
 			  "the hsm's own tools (security officer); imprint never resets a "
 			  "configured token", cfg->hsm.token);
-	if (rc == IMP_ERR_PIN)
-		IMP_ERROR("the hsm refused the pin from %s; check it (the token locks after "
-			  "too many wrong tries)", hsm_pin_source_describe(&pin));
+	/* A wrong pin or one that could not be read: hsm_login said which. */
 	return rc;
 }
 
