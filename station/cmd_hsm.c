@@ -41,16 +41,22 @@ static void hsm_cmd_close(struct hsm_cmd *c)
 	hsm_close(c->hsm);
 }
 
-/* "certificate_profile": the device profile the hierarchy was made for. */
-static void add_profile(struct station_ctx *ctx, json_t *report)
+/* "certificate_profile": the device profile the hierarchy was made for. A
+ * damaged note (it said why) makes the status not ok. */
+static imp_err add_profile(struct station_ctx *ctx, json_t *report)
 {
 	char trust[4200], made[128];
+	imp_err rc;
 
 	st_trust_dir(ctx, trust, sizeof(trust));
-	if (fmt_certprof_trust_name(trust, made, sizeof(made)) != IMP_OK)
+	rc = fmt_certprof_trust_name(trust, made, sizeof(made));
+	if (rc != IMP_OK) {
 		snprintf(made, sizeof(made), "?");
+		json_object_set_new(report, "ok", json_false());
+	}
 	json_object_set_new(report, "certificate_profile",
 			    json_string(made[0] ? made : FMT_CERTPROF_DEFAULT));
+	return rc;
 }
 
 static void print_status(const json_t *r, void *arg)
@@ -184,7 +190,10 @@ static int hsm_status(struct station_ctx *ctx, int argc, char **argv)
 	/* Only the key check has a report; an insecure pin file said its own fix. */
 	keys_checked = report != NULL;
 	if (report) {
-		add_profile(ctx, report);
+		imp_err prc = add_profile(ctx, report);
+
+		if (rc == IMP_OK)
+			rc = prc;
 		st_emit(ctx, report, print_status, NULL);
 	}
 	hsm_cmd_close(&c);

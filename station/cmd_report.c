@@ -120,6 +120,6 @@ const struct st_command st_cmd_report = {
 		"station, from the queries of 'imprint line status --json'. The page loads nothing from anywhere (inline SVG, a "
 		"Content-Security-Policy of default-src 'none'). Exits 28 (audit), with the page "
 		"written, when the journal's chain does not verify.",
-	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_AUDIT, IMP_OK },
+	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_TIMEOUT, IMP_ERR_AUDIT, IMP_OK },
 	.example = "imprint report --html shift.html --since 2026-12-01T06:00:00Z",
 };
