@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "hsm/org.h"
 #include "imprint/log.h"
@@ -115,7 +116,8 @@ static bool init_force, init_psk_master;
 
 static const struct st_option init_opts[] = {
 	{ "force", 0, ST_OPT_FLAG, &init_force, NULL,
-	  "destroy an existing hierarchy on the token and create a new one" },
+	  "destroy an existing hierarchy on the token and create a new one (refused on a "
+	  "station that has a journal)" },
 	{ "psk-master", 0, ST_OPT_FLAG, &init_psk_master, NULL,
 	  "also create the AES-256 psk master (implied by key_mode psk); added to an "
 	  "existing hierarchy that lacks it" },
@@ -156,6 +158,22 @@ static int hsm_init(struct station_ctx *ctx, int argc, char **argv)
 	if (psk_master && !(hsm_modes(c.hsm, NULL) & HSM_MODE_PSK)) {
 		rc = hsm_mode_check(c.hsm, HSM_MODE_PSK); /* says what is missing */
 		goto cleanup;
+	}
+	if (init_force) {
+		char jpath[4200];
+		struct stat jst;
+
+		/* A station that made boards: they chain to the hierarchy --force
+		 * would destroy, and its journal's checkpoints to its keys. */
+		st_journal_path(ctx, c.cfg, jpath, sizeof(jpath));
+		if (stat(jpath, &jst) == 0) {
+			IMP_ERROR("this station has a journal (%s): its boards and records chain to "
+				  "the hierarchy --force would destroy, and nothing could verify them "
+				  "after; a new hierarchy is for a new station (another data "
+				  "directory)", jpath);
+			rc = IMP_ERR_EXISTS;
+			goto cleanup;
+		}
 	}
 	flags = (init_force ? HSM_ORG_INIT_FORCE : 0) |
 		(psk_master ? HSM_ORG_INIT_PSK_MASTER : 0);
