@@ -2,7 +2,9 @@
  * Option parsing from tables (one row per option), for commands and the
  * global options alike.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,10 +45,11 @@ static imp_err store(const struct st_option *o, const char *arg)
 		*(const char **)o->dest = arg;
 		return IMP_OK;
 	case ST_OPT_INT:
+		errno = 0;
 		v = strtol(arg, &end, 10);
-		if (!*arg || *end || v < 0) {
-			IMP_ERROR("--%s expects a non-negative whole number, got '%s'", o->long_name,
-				  arg);
+		if (!*arg || *end || v < 0 || errno == ERANGE) {
+			IMP_ERROR("--%s expects a whole number from 0 to %ld, got '%s'", o->long_name,
+				  LONG_MAX, arg);
 			return IMP_ERR_USAGE;
 		}
 		*(long *)o->dest = v;
