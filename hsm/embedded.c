@@ -101,19 +101,31 @@ static int conf_text(const struct paths *p, char *out, size_t cap)
 	return len < 0 || (size_t)len >= cap ? -1 : len;
 }
 
+/* x and y are the same directory (by device and inode). */
+static bool same_dir(const char *x, const char *y)
+{
+	struct stat a, b;
+
+	return stat(x, &a) == 0 && stat(y, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
 /*
  * softhsm2.conf is generated and names the token directory by its absolute
  * path: a data directory copied or moved keeps the old one, and SoftHSM
  * would open (and write) the other directory's token. Anything but the
- * text this directory needs (another path, a damaged or missing file) is
- * written again, with a warning. Under the guard lock.
+ * text this directory needs (another directory, a damaged or missing file)
+ * is written again, with a warning; the same directory by another spelling
+ * (a trailing slash, a symlink) is left as it is. Under the guard lock.
  */
 static imp_err conf_ensure(const struct paths *p)
 {
-	char want[3 * PATH_MAX];
+	static const char key[] = "directories.tokendir = ";
+	char want[3 * PATH_MAX], again[3 * PATH_MAX], named[PATH_MAX] = "";
 	uint8_t *have = NULL;
 	size_t n = 0;
 	int len = conf_text(p, want, sizeof(want));
+	const char *dir;
 	imp_err rc;
 
 	if (len < 0)
@@ -123,19 +135,30 @@ static imp_err conf_ensure(const struct paths *p)
 		free(have);
 		return IMP_OK;
 	}
-	if (rc == IMP_OK) {
-		const char *dir = strstr((const char *)have, "directories.tokendir = ");
-		char named[PATH_MAX] = "";
-
-		if (dir && sscanf(dir, "directories.tokendir = %4095s", named) == 1 &&
-		    strcmp(named, p->tokens) != 0)
-			IMP_WARN("%s named the token directory %s (the data directory was copied "
-				 "or moved): written again for %s, so that this station opens its "
-				 "own token", p->conf, named, p->tokens);
-		else
-			IMP_WARN("%s was damaged: written again for %s", p->conf, p->tokens);
-	} else {
+	dir = rc == IMP_OK ? strstr((const char *)have, key) : NULL;
+	if (dir) {
+		dir += sizeof(key) - 1;
+		snprintf(named, sizeof(named), "%.*s", (int)strcspn(dir, "\n"), dir);
+	}
+	if (rc != IMP_OK) {
 		IMP_WARN("%s was missing: written again for %s", p->conf, p->tokens);
+	} else if (named[0] && same_dir(named, p->tokens)) {
+		struct paths spelled = *p;
+		int alen;
+
+		snprintf(spelled.tokens, sizeof(spelled.tokens), "%s", named);
+		alen = conf_text(&spelled, again, sizeof(again));
+		if (alen >= 0 && n == (size_t)alen && memcmp(have, again, n) == 0) {
+			free(have);
+			return IMP_OK;
+		}
+		IMP_WARN("%s was damaged: written again for %s", p->conf, p->tokens);
+	} else if (named[0]) {
+		IMP_WARN("%s named the token directory %s (the data directory was copied or "
+			 "moved): written again for %s, so that this station opens its own token",
+			 p->conf, named, p->tokens);
+	} else {
+		IMP_WARN("%s was damaged: written again for %s", p->conf, p->tokens);
 	}
 	free(have);
 	return imp_write_file_atomic(p->conf, want, (size_t)len, 0600);
