@@ -1237,6 +1237,12 @@ static imp_err identify(struct job *j, struct prov_result *res)
 				 "not touched; set it aside for inspection", j->fx->name, j->uid);
 			return rc == IMP_OK ? IMP_ERR_QUARANTINE : rc;
 		}
+		if (st->only_known) {
+			res->not_taken = true;
+			report(j, IMP_OK, "not taken: a board new to the journal, and a resume "
+			       "takes only boards in flight; it is left as it is");
+			return IMP_ERR_INTERRUPTED;
+		}
 		if (!take_new_board(st)) {
 			res->not_taken = true;
 			report(j, IMP_OK, "not taken: the run's --count is reached; the board is "

@@ -37,6 +37,35 @@ static int scan_cb(void *arg, const struct jnl_board *b)
 	return 0;
 }
 
+/* After the run: the boards still in flight that no fixture held. */
+struct left_scan {
+	const struct fmt_config *cfg;
+	const struct prov_result *res;
+	size_t n;
+	unsigned left;
+};
+
+static int left_cb(void *arg, const struct jnl_board *b)
+{
+	struct left_scan *s = arg;
+	bool configured = false;
+
+	if (b->state == JNL_ST_RECORD)
+		return 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->res[i].uid, b->uid) == 0)
+			return 0; /* taken up: its result says how it went */
+	for (size_t i = 0; i < s->cfg->fixture_count && !configured; i++)
+		configured = strcmp(s->cfg->fixtures[i].name, b->fixture) == 0;
+	if (!configured)
+		return 0; /* said before the run */
+	s->left++;
+	IMP_ERROR("board %s (%s, in flight at %s) was not on fixture %s: it is not finished; "
+		  "put it back on %s and run 'imprint resume'", b->uid, b->serial,
+		  jnl_state_name(b->state), b->fixture, b->fixture);
+	return 0;
+}
+
 static int resume_run(struct station_ctx *ctx, int argc, char **argv)
 {
 	struct st_run *l = ctx->run;
@@ -54,6 +83,7 @@ static int resume_run(struct station_ctx *ctx, int argc, char **argv)
 	l->station.progress = st_progress;
 	l->station.progress_arg = ctx;
 	l->station.stop = &st_stop_requested;
+	l->station.only_known = true; /* a new board on a fixture is left alone */
 	rc = prov_finish_records(&l->station, &finished);
 	if (rc != IMP_OK)
 		goto cleanup;
@@ -89,6 +119,13 @@ static int resume_run(struct station_ctx *ctx, int argc, char **argv)
 	code = st_report_results(ctx, fx, res, n);
 	if (code != 0 && code != IMP_ERR_INTERRUPTED)
 		st_results_hint(fx, res, n);
+	if (code != IMP_ERR_INTERRUPTED) {
+		struct left_scan ls = { &l->cfg, res, n, 0 };
+
+		rc = jnl_list_unfinished(l->journal, left_cb, &ls);
+		if (rc == IMP_OK && ls.left && code == 0)
+			code = IMP_ERR_NOT_FOUND;
+	}
 	if (code == 0 && scan.orphans)
 		code = IMP_ERR_NOT_FOUND;
 cleanup:

@@ -75,6 +75,9 @@ struct prov_station {
 	void *progress_arg;
 	volatile sig_atomic_t *stop;      /* set by a signal: stop between steps */
 	uint64_t max_new_boards;          /* 0: no limit (--count) */
+	/* resume: only boards the journal knows are taken up; a board new to
+	 * it on a fixture is left as it is (not_taken), no serial given. */
+	bool only_known;
 	uint64_t new_boards;              /* boards allocated in this run (atomic) */
 	/* --reissue: a supervisor authorised boards DONE or FAILED (and not
 	 * locked) to go through again with their serial; NULL: refused. */
@@ -119,8 +122,9 @@ struct prov_result {
 	char serial[JNL_SERIAL_MAX];
 	bool already_done;                /* DONE before this run: nothing done */
 	bool quarantined;
-	/* The run's --count was reached before this board: identified only,
-	 * left as it was, nothing journaled (rc IMP_OK, state IDENTIFY). */
+	/* The run took no new board (its --count was reached, or a resume
+	 * takes only boards in flight): identified only, left as it was,
+	 * nothing journaled (rc IMP_OK, state IDENTIFY). */
 	bool not_taken;
 	/* The identity record this run signed and journaled for the board
 	 * (jnl_record_done); "" when it made none (a board DONE before, or
