@@ -189,7 +189,7 @@ st $s provision --count 4 >"$T/s$s/c.out" 2>"$T/s$s/c.err"
 check test $? = 0
 check test "$(jsql $s "select count(*) from boards where state = 'DONE'")" = 4
 check test "$(jsql $s "select count(*) from boards")" = 4
-check grep -q "^boards: 1 not taken: the run's --count was reached" "$T/s$s/c.out"
+check grep -q "^boards: 1 not taken (the run's --count was reached): left as they are" "$T/s$s/c.out"
 check test "$(pg_sql "select count(*) from leases where station = 'station-$s'")" = 1
 leased=$(pg_sql "select leased from line_counter")
 LATENCY=1 vboards $s d 3 || bad "vboards d for station $s"
