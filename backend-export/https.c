@@ -325,7 +325,8 @@ imp_err exp_https_parse_results(const char *body, size_t len, const struct exp_r
 				      json_integer_value(code) <= 999
 				      ? (int)json_integer_value(code)
 				      : 0;
-		snprintf(res[k].reason, sizeof(res[k].reason), "%s", reason ? reason : "");
+		/* The registry's words reach terminals and logs: no control characters. */
+		imp_text_safe(reason, res[k].reason, sizeof(res[k].reason));
 	}
 	free(seen);
 	json_decref(o);
@@ -372,9 +373,13 @@ static imp_err push_one(struct https *h, struct conn *c, const struct exp_record
 				break;
 		} else if (cc == CURLE_OK && status >= 400 && status < 500 && status != 408 &&
 			   status != 429) {
-			IMP_ERROR("registry refused the request: HTTP %ld %.200s; check "
+			char said[201];
+
+			/* The body is the peer's: no control characters to the log. */
+			imp_text_safe(c->body, said, sizeof(said));
+			IMP_ERROR("registry refused the request: HTTP %ld %s; check "
 				  "registry.url, the client certificate and the bearer token",
-				  status, c->body ? c->body : "");
+				  status, said);
 			rc = IMP_ERR_EXPORT;
 			break;
 		} else if (cc != CURLE_OK) {
@@ -397,9 +402,15 @@ static imp_err push_one(struct https *h, struct conn *c, const struct exp_record
 		wait = exp_https_backoff(h->s.backoff_base_s, h->s.backoff_max_s, attempt, jitter01(),
 					 c->retry_after_s);
 		if (imp_now_s() + wait > deadline) {
-			IMP_ERROR("registry unreachable or failing for %.0f s; records stay in the "
-				  "outbox, run imprint export again",
-				  h->s.retry_for_s < 0 ? 0 : h->s.retry_for_s);
+			if (c->retry_after_s >= 0 && imp_now_s() + c->retry_after_s > deadline)
+				IMP_ERROR("the registry asks to be retried after %.0f s (Retry-After), "
+					  "past --retry-for (%.0f s); records stay in the outbox, run "
+					  "imprint export again then", c->retry_after_s,
+					  h->s.retry_for_s < 0 ? 0 : h->s.retry_for_s);
+			else
+				IMP_ERROR("registry unreachable or failing for %.0f s; records stay "
+					  "in the outbox, run imprint export again",
+					  h->s.retry_for_s < 0 ? 0 : h->s.retry_for_s);
 			break;
 		}
 		IMP_DEBUG("registry: retry %u in %.2f s", attempt + 1, wait);

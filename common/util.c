@@ -197,6 +197,37 @@ cleanup:
 	return rc;
 }
 
+char *imp_text_safe(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	if (!cap)
+		return out;
+	for (const unsigned char *p = (const unsigned char *)(in ? in : ""); *p && o + 1 < cap;
+	     p++) {
+		size_t len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : 4;
+
+		size_t k = 0;
+
+		if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && *p < 0xc0) ||
+		    (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
+			out[o++] = '?'; /* a control, or a byte no character starts with */
+			if (*p == 0xc2)
+				p++;
+			continue;
+		}
+		if (o + len >= cap)
+			break; /* no character cut in two */
+		while (k < len && p[k]) {
+			out[o++] = (char)p[k];
+			k++;
+		}
+		p += k - 1; /* the loop steps onto the next one (or the NUL) */
+	}
+	out[o] = '\0';
+	return out;
+}
+
 imp_err imp_mkdir_p(const char *path, unsigned mode)
 {
 	char buf[4096];

@@ -460,9 +460,12 @@ const struct st_command st_cmd_export = {
 		"10 enrollments and enrollment-group.json for the device CA; microchip-manifest "
 		"writes one signed entry per device. docs/EXPORT.md has each format and the "
 		"cloud-side commands that import it. Exits 27 if records were refused or the "
-		"registry stayed unreachable: 'imprint export --rejected' lists refused records "
+		"registry stayed unreachable, 18 if it did not answer in time, 17 if its "
+		"answers were not the protocol's (not JSON, no results); the records not "
+		"delivered stay in the outbox: 'imprint export --rejected' lists refused records "
 		"with the reason.",
 	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_NOT_FOUND,
-				    IMP_ERR_EXISTS, IMP_ERR_JOURNAL, IMP_ERR_EXPORT, IMP_OK },
+				    IMP_ERR_EXISTS, IMP_ERR_PROTOCOL, IMP_ERR_TIMEOUT,
+				    IMP_ERR_JOURNAL, IMP_ERR_EXPORT, IMP_OK },
 	.example = "imprint export --once\nimprint export --driver aws-iot --out things.jsonl",
 };

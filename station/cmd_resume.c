@@ -40,6 +40,7 @@ static int scan_cb(void *arg, const struct jnl_board *b)
 /* After the run: the boards still in flight that no fixture held. */
 struct left_scan {
 	const struct fmt_config *cfg;
+	const struct fmt_fixture *fx; /* the fixtures the run took up, res[i] on fx[i] */
 	const struct prov_result *res;
 	size_t n;
 	unsigned left;
@@ -52,9 +53,15 @@ static int left_cb(void *arg, const struct jnl_board *b)
 
 	if (b->state == JNL_ST_RECORD)
 		return 0;
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		if (strcmp(s->res[i].uid, b->uid) == 0)
 			return 0; /* taken up: its result says how it went */
+		if (!s->res[i].uid[0] && s->res[i].rc != IMP_OK &&
+		    strcmp(s->fx[i].name, b->fixture) == 0) {
+			s->left++;
+			return 0; /* no board answered there: said with the results */
+		}
+	}
 	for (size_t i = 0; i < s->cfg->fixture_count && !configured; i++)
 		configured = strcmp(s->cfg->fixtures[i].name, b->fixture) == 0;
 	if (!configured)
@@ -118,9 +125,9 @@ static int resume_run(struct station_ctx *ctx, int argc, char **argv)
 	st_run_checkpoint(l); /* the end of every run is signed */
 	code = st_report_results(ctx, fx, res, n);
 	if (code != 0 && code != IMP_ERR_INTERRUPTED)
-		st_results_hint(fx, res, n);
+		st_results_hint(fx, res, n, true);
 	if (code != IMP_ERR_INTERRUPTED) {
-		struct left_scan ls = { &l->cfg, res, n, 0 };
+		struct left_scan ls = { &l->cfg, fx, res, n, 0 };
 
 		rc = jnl_list_unfinished(l->journal, left_cb, &ls);
 		if (rc == IMP_OK && ls.left && code == 0)

@@ -80,7 +80,7 @@ int st_provision_run(struct station_ctx *ctx, struct st_run *l, size_t nfix, uin
 	else if (code == IMP_ERR_INTERRUPTED)
 		IMP_ERROR("stopped; run 'imprint resume' to finish the boards in flight");
 	else if (code != 0)
-		st_results_hint(l->cfg.fixtures, res, nfix);
+		st_results_hint(l->cfg.fixtures, res, nfix, false);
 	free(res);
 	return code;
 }

@@ -201,7 +201,8 @@ json_t *st_result_event(struct jnl *j, const char *fixture, const struct prov_re
 
 /* ------------------------------------------- what to do after a run */
 
-void st_results_hint(const struct fmt_fixture *fx, const struct prov_result *res, size_t n)
+void st_results_hint(const struct fmt_fixture *fx, const struct prov_result *res, size_t n,
+		     bool resume)
 {
 	char unreached[256] = "", step[16] = "";
 	unsigned n_unreached = 0, rejected = 0, quarantined = 0, in_flight = 0;
@@ -228,7 +229,13 @@ void st_results_hint(const struct fmt_fixture *fx, const struct prov_result *res
 			snprintf(step, sizeof(step), "%s", jnl_state_name(r->failed_step));
 		}
 	}
-	if (n_unreached)
+	if (n_unreached && resume)
+		IMP_ERROR("%s%s: no board answered (%s): the board%s in flight there stay%s as the "
+			  "journal has %s; check the probe, uart and board there, then run 'imprint "
+			  "resume' again", unreached, n_unreached > 8 ? ", ..." : "",
+			  imp_err_name(unreached_rc), n_unreached == 1 ? "" : "s",
+			  n_unreached == 1 ? "s" : "", n_unreached == 1 ? "it" : "them");
+	else if (n_unreached)
 		IMP_ERROR("%s%s: no board identified (%s), so nothing was journaled for %s; check "
 			  "the probe, uart and board there, then run 'imprint provision' again",
 			  unreached, n_unreached > 8 ? ", ..." : "", imp_err_name(unreached_rc),

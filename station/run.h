@@ -74,7 +74,8 @@ void st_result_record_id(struct jnl *j, const struct prov_result *r,
 /* After a run that did not finish every board: what to do next, by what
  * happened to each (no board reached, rejected, quarantined, in flight),
  * each hint naming a command that does it (output.c). */
-void st_results_hint(const struct fmt_fixture *fx, const struct prov_result *res, size_t n);
+void st_results_hint(const struct fmt_fixture *fx, const struct prov_result *res, size_t n,
+		     bool resume);
 
 /* A run's boards by outcome: stopped ones were interrupted by a signal and
  * are resumable, failed ones stopped on an error (resumable or rejected). */

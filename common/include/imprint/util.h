@@ -51,6 +51,15 @@ imp_err imp_write_file_atomic(const char *path, const void *data, size_t n, unsi
 #define IMP_READ_FILE_MAX ((size_t)256 << 20)
 imp_err imp_read_file(const char *path, uint8_t **out, size_t *n);
 
+/*
+ * Copy text from a peer (a registry's reason, an error body) into out (cap
+ * bytes, always NUL-terminated, cut at a character boundary), with every
+ * control character, C0, DEL and the C1 range of UTF-8, shown as '?': such
+ * text goes to terminals and logs, where ESC sequences and newlines would
+ * rewrite the screen or forge lines. Returns out.
+ */
+char *imp_text_safe(const char *in, char *out, size_t cap);
+
 /* Create a directory and its parents with the given mode (like mkdir -p). */
 imp_err imp_mkdir_p(const char *path, unsigned mode);
 
