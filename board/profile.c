@@ -858,6 +858,41 @@ const struct board_profile_region *board_profile_region(const struct board_profi
 
 /* ---- interpreter -------------------------------------------------------- */
 
+/* Log a step's irreversible text with its $variables' values in place
+ * ("burn the fuses of 0x3 ..."), as the step writes them. */
+static void log_irreversible(const struct board_profile *p, const char *seq, size_t i,
+			     const char *text, const struct board_profile_vars *vars)
+{
+	char out[512], name[24];
+	size_t o = 0;
+
+	for (const char *t = text; *t && o + 1 < sizeof(out); t++) {
+		size_t k = 0;
+		uint32_t v;
+
+		if (*t == '$')
+			while (k + 1 < sizeof(name) &&
+			       ((t[k + 1] >= 'a' && t[k + 1] <= 'z') || t[k + 1] == '_' ||
+				(t[k + 1] >= '0' && t[k + 1] <= '9'))) {
+				name[k] = t[k + 1];
+				k++;
+			}
+		name[k] = '\0';
+		if (k && board_profile_var_get(vars, name, &v) == 0) {
+			int w = snprintf(out + o, sizeof(out) - o, "0x%x", v);
+
+			if (w < 0 || (size_t)w >= sizeof(out) - o)
+				break;
+			o += (size_t)w;
+			t += k;
+			continue;
+		}
+		out[o++] = *t;
+	}
+	out[o] = '\0';
+	IMP_INFO("profile %s: %s[%zu]: %s", p->name, seq, i, out);
+}
+
 static imp_err resolve(const struct board_profile *p, const char *seq, size_t i,
 		       const struct board_profile_value *v, const struct board_profile_vars *vars,
 		       uint32_t *out)
@@ -934,15 +969,14 @@ imp_err board_profile_run(const struct board_profile *p, const char *name,
 		switch (st->op) {
 		case BOARD_OP_WRITE32:
 			if (st->irreversible)
-				IMP_INFO("profile %s: %s[%zu]: %s", p->name, name, i, st->irreversible);
+				log_irreversible(p, name, i, st->irreversible, vars);
 			rc = step_write(probe, st, addr, value);
 			break;
 		case BOARD_OP_MODIFY32:
 			rc = step_read(probe, st, addr, &v);
 			if (rc == IMP_OK) {
 				if (st->irreversible)
-					IMP_INFO("profile %s: %s[%zu]: %s", p->name, name, i,
-						 st->irreversible);
+					log_irreversible(p, name, i, st->irreversible, vars);
 				rc = step_write(probe, st, addr, (v & ~mask) | (value & mask));
 			}
 			break;
@@ -1310,7 +1344,7 @@ static imp_err compare_flash(struct board_probe *probe, uint32_t addr, const uin
 		if (!*match && log_mismatch)
 			IMP_ERROR("flash at 0x%08x (%zu bytes) does not match the image: crc32 "
 				  "%08x on the board (computed by the debug server), %08x in the "
-				  "image; program it again", addr, n, crc, expect);
+				  "image", addr, n, crc, expect);
 		return IMP_OK;
 	}
 	if (rc != IMP_ERR_UNSUPPORTED)
@@ -1325,7 +1359,7 @@ static imp_err compare_flash(struct board_probe *probe, uint32_t addr, const uin
 		imp_hex_encode(want, 32, hw);
 		imp_hex_encode(got, 32, hg);
 		IMP_ERROR("flash read-back at 0x%08x (%zu bytes) does not match the image: "
-			  "sha256 %s on the board, %s in the image; program it again", addr, n, hg, hw);
+			  "sha256 %s on the board, %s in the image", addr, n, hg, hw);
 	}
 	return IMP_OK;
 }
