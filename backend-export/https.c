@@ -24,6 +24,8 @@ struct conn {
 	CURL *curl;
 	char *body;           /* response buffer */
 	size_t body_len, body_cap;
+	size_t body_max;      /* this request's answer may not be longer */
+	bool too_big;         /* it was: the transfer was stopped */
 	double retry_after_s; /* from the last response, -1 if none */
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -46,12 +48,14 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	struct conn *h = arg;
 	size_t len = size * n;
 
+	if (h->body_len + len > h->body_max) {
+		h->too_big = true; /* a registry's answer is never that big */
+		return 0;
+	}
 	if (h->body_len + len + 1 > h->body_cap) {
 		size_t nc = (h->body_len + len + 1) * 2;
 		char *t;
 
-		if (nc > 64u << 20)
-			return 0; /* a registry answer is never that big */
 		t = realloc(h->body, nc);
 		if (!t)
 			return 0;
@@ -362,9 +366,16 @@ static imp_err push_one(struct https *h, struct conn *c, const struct exp_record
 		CURLcode cc;
 
 		c->body_len = 0;
+		/* An answer is a result per record (an id, a status, a reason of at
+		 * most 255 bytes): room for that, with a margin, and no more. */
+		c->body_max = ((size_t)64 << 10) + n * 2048;
+		c->too_big = false;
 		c->retry_after_s = -1;
 		c->errbuf[0] = '\0';
 		cc = curl_easy_perform(c->curl);
+		if (c->too_big)
+			IMP_WARN("registry: the answer ran past %zu bytes for %zu records: not a "
+				 "registry's answer (check registry.url)", c->body_max, n);
 		if (cc == CURLE_OK)
 			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 		if (cc == CURLE_OK && status >= 200 && status < 300) {
