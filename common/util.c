@@ -206,7 +206,6 @@ char *imp_text_safe(const char *in, char *out, size_t cap)
 	for (const unsigned char *p = (const unsigned char *)(in ? in : ""); *p && o + 1 < cap;
 	     p++) {
 		size_t len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : 4;
-
 		size_t k = 0;
 
 		if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && *p < 0xc0) ||

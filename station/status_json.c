@@ -80,16 +80,17 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 
 		/* No anchor beside a journal that has events: a copy put back
 		 * from an older backup could not be told from the journal. */
+		st_journal_path(ctx, &ctx->run->cfg, jpath, sizeof(jpath));
 		if (arc == IMP_OK && !found && rep.events > 0 && !unchecked[0])
 			snprintf(unchecked, sizeof(unchecked), "the journal's anchor %s-anchor is "
 				 "missing, so a journal put back from an older copy cannot be told; "
 				 "restore it with the journal from the same backup, or run 'imprint "
 				 "journal checkpoint', which checks the journal against the hsm's "
-				 "anchor and writes it again",
-				 (st_journal_path(ctx, &ctx->run->cfg, jpath, sizeof(jpath)), jpath));
+				 "anchor and writes it again", jpath);
 		if (arc == IMP_OK && unchecked[0]) {
 			IMP_ERROR("journal: not verified: %s", unchecked);
-			incomplete = true;
+			/* Not verified, unless the chain is proven broken already. */
+			incomplete = rc == IMP_OK;
 			if (rc == IMP_OK) {
 				rep.bad_seq = 0;
 				snprintf(rep.reason, sizeof(rep.reason), "%.*s", (int)sizeof(rep.reason) - 1,
@@ -107,11 +108,18 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 			rc = arc;
 		}
 	}
-	if (rc == IMP_OK) {
+	/* The boards table is compared also when a check could not be made. */
+	if (rc == IMP_OK || incomplete) {
+		imp_err brc;
+
 		table.rep = &rep;
-		rc = jnl_verify_boards(j, table_cb, &table, &boards);
-		if (rc != IMP_OK && rc != IMP_ERR_AUDIT)
+		brc = jnl_verify_boards(j, table_cb, &table, &boards);
+		if (brc != IMP_OK && brc != IMP_ERR_AUDIT)
 			IMP_ERROR("journal: %s", jnl_last_error());
+		if (brc != IMP_OK) {
+			rc = brc;
+			incomplete = false; /* proven wrong, not only unchecked */
+		}
 	}
 	*out = json_pack("{s:b, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:s}", "ok", rc == IMP_OK,
 			 "events", (json_int_t)rep.events, "boards_compared", (json_int_t)boards,
