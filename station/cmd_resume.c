@@ -162,8 +162,10 @@ const struct st_command st_cmd_resume = {
 		"without the board; the others are taken up on their fixture from the state "
 		"the journal holds. Rejected (FAILED) and quarantined boards are not in "
 		"flight: 'imprint boards' lists them. Prints \"nothing in flight\" and exits "
-		"0 when there is nothing to do; exits 9 if a board in flight was on a "
-		"fixture that is not configured.",
+		"0 when there is nothing to do. Only boards in flight are taken up: a board "
+		"new to the journal found on one of their fixtures is left as it is (not "
+		"taken). Exits 9 if a board in flight was on a fixture that is not "
+		"configured, or was not on its fixture.",
 	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_NOT_FOUND, IMP_ERR_VERIFY,
 				    IMP_ERR_PROBE, IMP_ERR_TARGET_LOCKED, IMP_ERR_LINK,
 				    IMP_ERR_PROTOCOL, IMP_ERR_TIMEOUT, IMP_ERR_BOARD,
