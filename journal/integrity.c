@@ -44,7 +44,8 @@ static imp_err anchor_parse(const char *path, char *buf, size_t n, struct jancho
 	buf[n] = '\0';
 	line = strtok_r(buf, "\n", &save);
 	if (!line || strcmp(line, ANCHOR_MAGIC) != 0) {
-		jerr_set(IMP_ERR_JOURNAL, "%s is not a journal anchor (its first line is not \"%s\"): move "
+		jerr_set(IMP_ERR_JOURNAL, "%s is not a journal anchor (its first line is not "
+			 "\"%s\"): move "
 			 "it aside only if you know where it came from", path, ANCHOR_MAGIC);
 		return IMP_ERR_JOURNAL;
 	}

@@ -207,9 +207,10 @@ int st_report_results(struct station_ctx *ctx, const struct fmt_fixture *fx,
 		       t.already, t.failed, t.quarantined);
 	if (!ctx->json && t.not_taken)
 		printf("boards: %u not taken (%s): left as they are, nothing journaled\n",
-		       t.not_taken, ctx->run->station.only_known
-					    ? "new to the journal; a resume takes only boards in flight"
-					    : "the run's --count was reached");
+		       t.not_taken,
+		       ctx->run->station.only_known
+			       ? "new to the journal; a resume takes only boards in flight"
+			       : "the run's --count was reached");
 	if (!ctx->json && t.stopped)
 		printf("boards: %u stopped where they stood by the signal: 'imprint resume' goes on "
 		       "with them\n", t.stopped);

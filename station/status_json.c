@@ -93,8 +93,8 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 			incomplete = rc == IMP_OK;
 			if (rc == IMP_OK) {
 				rep.bad_seq = 0;
-				snprintf(rep.reason, sizeof(rep.reason), "%.*s", (int)sizeof(rep.reason) - 1,
-					 unchecked);
+				snprintf(rep.reason, sizeof(rep.reason), "%.*s",
+					 (int)sizeof(rep.reason) - 1, unchecked);
 			}
 			rc = IMP_ERR_AUDIT;
 		} else if (arc == IMP_ERR_AUDIT) {
