@@ -1291,7 +1291,12 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 		int fd;
 
 		if (errno != ENOENT || must_exist) {
-			jerr_set(IMP_ERR_NOT_FOUND, "no journal at %s: %s", path, strerror(errno));
+			int err = errno;
+
+			/* Gone while its anchor says serials were issued: lost, not new. */
+			if (err == ENOENT && (rc = janchor_refuse_new(path)) != IMP_OK)
+				return rc;
+			jerr_set(IMP_ERR_NOT_FOUND, "no journal at %s: %s", path, strerror(err));
 			return IMP_ERR_NOT_FOUND;
 		}
 		/* Create it ourselves so it is 0600 (SQLite gives -wal and -shm

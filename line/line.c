@@ -1243,7 +1243,7 @@ static void lease_ahead(struct line *l)
 	uint64_t left;
 
 	pthread_mutex_lock(&l->lock);
-	left = l->provisioning ? lease_left(l) : 0;
+	left = lease_left(l);
 	if (l->provisioning && left * 2 <= l->block) {
 		uint64_t want = lease_want(l, left, false);
 

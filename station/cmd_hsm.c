@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "hsm/org.h"
 #include "imprint/log.h"
@@ -161,12 +160,10 @@ static int hsm_init(struct station_ctx *ctx, int argc, char **argv)
 	}
 	if (init_force) {
 		char jpath[4200];
-		struct stat jst;
 
 		/* A station that made boards: they chain to the hierarchy --force
 		 * would destroy, and its journal's checkpoints to its keys. */
-		st_journal_path(ctx, c.cfg, jpath, sizeof(jpath));
-		if (stat(jpath, &jst) == 0) {
+		if (st_has_journal(ctx, c.cfg, jpath, sizeof(jpath))) {
 			IMP_ERROR("this station has a journal (%s): its boards and records chain to "
 				  "the hierarchy --force would destroy, and nothing could verify them "
 				  "after; a new hierarchy is for a new station (another data "

@@ -17,18 +17,27 @@ struct resume_scan {
 	unsigned total;
 };
 
+/* The index of the configured fixture named name, or -1. */
+static long fixture_index(const struct fmt_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->fixture_count; i++)
+		if (strcmp(cfg->fixtures[i].name, name) == 0)
+			return (long)i;
+	return -1;
+}
+
 static int scan_cb(void *arg, const struct jnl_board *b)
 {
 	struct resume_scan *s = arg;
+	long i;
 
 	s->total++;
 	if (b->state == JNL_ST_RECORD)
 		return 0;
-	for (size_t i = 0; i < s->cfg->fixture_count; i++) {
-		if (strcmp(s->cfg->fixtures[i].name, b->fixture) == 0) {
-			s->wanted[i] = true;
-			return 0;
-		}
+	i = fixture_index(s->cfg, b->fixture);
+	if (i >= 0) {
+		s->wanted[i] = true;
+		return 0;
 	}
 	s->orphans++;
 	IMP_WARN("board %s (%s) was on fixture '%s', which is not configured; put it on a "
@@ -49,7 +58,6 @@ struct left_scan {
 static int left_cb(void *arg, const struct jnl_board *b)
 {
 	struct left_scan *s = arg;
-	bool configured = false;
 
 	if (b->state == JNL_ST_RECORD)
 		return 0;
@@ -62,9 +70,7 @@ static int left_cb(void *arg, const struct jnl_board *b)
 			return 0; /* no board answered there: said with the results */
 		}
 	}
-	for (size_t i = 0; i < s->cfg->fixture_count && !configured; i++)
-		configured = strcmp(s->cfg->fixtures[i].name, b->fixture) == 0;
-	if (!configured)
+	if (fixture_index(s->cfg, b->fixture) < 0)
 		return 0; /* said before the run */
 	s->left++;
 	IMP_ERROR("board %s (%s, in flight at %s) was not on fixture %s: it is not finished; "

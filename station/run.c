@@ -265,18 +265,8 @@ static imp_err open_journal(struct station_ctx *ctx, struct st_run *l, struct jn
 			return rc;
 	}
 	rc = jnl_open(jpath, jo, &l->journal);
-	if (rc == IMP_ERR_NOT_FOUND) {
-		char apath[4300];
-		struct stat ab;
-
-		/* Its anchor outlived it: the journal was there, and is lost. */
-		snprintf(apath, sizeof(apath), "%s-anchor", jpath);
-		if (stat(apath, &ab) == 0)
-			IMP_ERROR("no journal at %s, but its anchor %s is there: the station has "
-				  "issued serials; restore the journal from backup", jpath, apath);
-		else
-			IMP_ERROR("no journal at %s yet; provision a board first", jpath);
-	}
+	if (rc == IMP_ERR_NOT_FOUND)
+		IMP_ERROR("no journal at %s yet; provision a board first", jpath);
 	else if (rc != IMP_OK)
 		IMP_ERROR("%s", jnl_last_error());
 	if (rc != IMP_OK)

@@ -106,14 +106,21 @@ static void configured_token_explain(const struct fmt_config *cfg)
  * organisation hierarchy: 'imprint hsm init' would start a new one that
  * nothing it made chains to, so the next step there is the backup.
  */
+bool st_has_journal(const struct station_ctx *ctx, const struct fmt_config *cfg, char *jpath,
+		    size_t cap)
+{
+	struct stat st;
+
+	st_journal_path(ctx, cfg, jpath, cap);
+	return stat(jpath, &st) == 0;
+}
+
 bool st_hierarchy_lost(const struct station_ctx *ctx, const struct fmt_config *cfg,
 		       bool token_missing)
 {
 	char jpath[4200];
-	struct stat st;
 
-	st_journal_path(ctx, cfg, jpath, sizeof(jpath));
-	if (stat(jpath, &st) != 0)
+	if (!st_has_journal(ctx, cfg, jpath, sizeof(jpath)))
 		return false;
 	if (token_missing)
 		IMP_ERROR("no embedded token in %s/hsm, but this station has a journal (%s): "

@@ -197,6 +197,10 @@ imp_err st_open_hsm(struct station_ctx *ctx, const struct fmt_config *cfg, struc
  */
 bool st_hierarchy_lost(const struct station_ctx *ctx, const struct fmt_config *cfg,
 		       bool token_missing);
+
+/* The station's journal file exists (its path in jpath, cap bytes). */
+bool st_has_journal(const struct station_ctx *ctx, const struct fmt_config *cfg, char *jpath,
+		    size_t cap);
 /* The hsm layer's name of a configured key mode (for hsm_org_ready). */
 enum hsm_mode st_hsm_mode(enum fmt_key_mode mode);
 

@@ -57,7 +57,7 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 	uint64_t boards = 0;
 	struct jnl_verify_report rep;
 	struct jnl_verify_opts vo = { 0 };
-	char trust[4200], path[4300], jpath[4200], unchecked[9000] = "";
+	char trust[4200], path[4300], jpath[4200], apath[4300], unchecked[9000] = "";
 	bool incomplete = false;
 	X509 *cert = NULL;
 	imp_err rc;
@@ -81,12 +81,13 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 		/* No anchor beside a journal that has events: a copy put back
 		 * from an older backup could not be told from the journal. */
 		st_journal_path(ctx, &ctx->run->cfg, jpath, sizeof(jpath));
+		jnl_anchor_path(jpath, apath, sizeof(apath));
 		if (arc == IMP_OK && !found && rep.events > 0 && !unchecked[0])
-			snprintf(unchecked, sizeof(unchecked), "the journal's anchor %s-anchor is "
+			snprintf(unchecked, sizeof(unchecked), "the journal's anchor %s is "
 				 "missing, so a journal put back from an older copy cannot be told; "
 				 "restore it with the journal from the same backup, or run 'imprint "
 				 "journal checkpoint', which checks the journal against the hsm's "
-				 "anchor and writes it again", jpath);
+				 "anchor and writes it again", apath);
 		if (arc == IMP_OK && unchecked[0]) {
 			IMP_ERROR("journal: not verified: %s", unchecked);
 			/* Not verified, unless the chain is proven broken already. */
