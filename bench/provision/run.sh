@@ -5,7 +5,8 @@
 # programming, erases, fuse burns and UART byte times at 921600 baud), for
 # 1, 4 and 16 fixtures, and the station's CPU time per board.
 # Then the same with --latency 0 (the board answers at once) on 1 and 64
-# fixtures: there the station's own CPU per board is what is measured.
+# fixtures: there the station's own CPU per board is what is measured,
+# beside a machine reference (sha256sum's CPU over 256 MiB, before and after).
 # Goals: one fixture within 1.10x the floor; N fixtures give at least
 # 0.9 x N times one fixture's throughput; at most 3 ms of station CPU per
 # board over 64 boards at zero latency.
@@ -56,19 +57,18 @@ for n in 1 4 16; do
 done
 one_tp=
 row 1 0
-# The 64-fixture row BENCH_ZERO_ROUNDS times (default 5), each a run of its
-# own with fresh boards: on a machine shared with other work one run's CPU
-# figure is noise, their median is the measurement.
 # The machine's own speed beside it, before and after the rounds: the CPU
 # seconds sha256sum takes over 256 MiB (the same work each time), so a
 # reader can tell a slow period of a shared machine from a slower station.
 calib() {
-	local t
-	TIMEFORMAT='%U %S'
+	local t TIMEFORMAT='%U %S'
 	t=$( { time head -c 268435456 /dev/zero | sha256sum >/dev/null; } 2>&1)
 	echo "$t" | awk '{ printf "%.2f", $1 + $2 }'
 }
 calib_before=$(calib)
+# The 64-fixture row BENCH_ZERO_ROUNDS times (default 5), each a run of its
+# own with fresh boards: on a machine shared with other work one run's CPU
+# figure is noise, their median is the measurement.
 cpus=
 for r in $(seq 1 "${BENCH_ZERO_ROUNDS:-5}"); do
 	row 64 0 "$r"
