@@ -15,6 +15,7 @@
 #include "formats/config.h"
 #include "formats/x509.h"
 #include "hsm/org.h"
+#include "hsm_int.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
 
@@ -583,7 +584,9 @@ imp_err hsm_org_status(struct hsm *h, struct hsm_session *s, json_t **report)
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct hsm_obj_info *o = &objs[i];
-		bool checked = o->cls == HSM_CLASS_PRIVATE_KEY || o->cls == HSM_CLASS_SECRET_KEY;
+		bool anchor = hsm_anchor_key_form(o);
+		bool checked = !anchor &&
+			       (o->cls == HSM_CLASS_PRIVATE_KEY || o->cls == HSM_CLASS_SECRET_KEY);
 		bool safe = !checked ||
 			    (o->sensitive && !o->extractable && o->never_extractable &&
 			     o->always_sensitive);
@@ -601,7 +604,8 @@ imp_err hsm_org_status(struct hsm *h, struct hsm_session *s, json_t **report)
 		}
 		json_array_append_new(keys, json_pack("{s:s, s:s, s:b, s:b, s:b, s:b, s:b}",
 						      "label", o->label, "class",
-						      hsm_class_name(o->cls), "token", o->token,
+						      anchor ? "journal-anchor" : hsm_class_name(o->cls),
+						      "token", o->token,
 						      "sensitive", o->sensitive, "extractable",
 						      o->extractable, "never_extractable",
 						      o->never_extractable, "ok", safe));

@@ -167,4 +167,10 @@ void hsm_tmpl_bytes(struct hsm_tmpl *t, CK_ATTRIBUTE_TYPE type, const void *p, s
 void hsm_gcm_mechanism(CK_MECHANISM *m, CK_GCM_PARAMS *gcm, const uint8_t *iv,
 		       const uint8_t *aad, size_t aad_len);
 
+/* o is the journal anchor's key form (anchor.c): a generic secret of no use
+ * (every usage false, not extractable) whose CKA_ID names the anchor. Its
+ * value is a digest of the anchor's public text, so it is not a key the
+ * organisation must keep in the token. */
+bool hsm_anchor_key_form(const struct hsm_obj_info *o);
+
 #endif

@@ -694,6 +694,11 @@ static imp_err set_state(struct jnl *j, const char *uid, enum jnl_state new_stat
 		goto cleanup;
 	}
 	rc = update_state(j, u, b.serial, b.state, new_state, b.data, data_json, data, "state");
+	/* The step before the fuses: its event's head goes to the anchor file
+	 * after the commit, before the step runs, so a journal (or -wal) that
+	 * loses it is found behind, not resumed as a board before LOCK. */
+	if (rc == IMP_OK && new_state == JNL_ST_LOCK)
+		j->anchor_dirty = true;
 	ev = j->appended; /* jdb_end() may append a checkpoint after it */
 cleanup:
 	jnl_board_release(&b);
@@ -1157,6 +1162,8 @@ imp_err jnl_record_done(struct jnl *j, const char *uid, const char *record_id,
 
 		rc = board_event_m(j, u, b.serial, "state", m, IMP_ARRAY_SIZE(m));
 	}
+	if (rc == IMP_OK)
+		j->anchor_dirty = true; /* a record the journal must not lose */
 cleanup:
 	jnl_board_release(&b);
 	return jdb_end(j, rc);

@@ -915,6 +915,21 @@ static imp_err change_setting_u64(struct jnl *j, const char *key, uint64_t v)
 	return setting_event(j, key, old, new_value);
 }
 
+/* The end of a transaction of the open's own (outside the group commit):
+ * the head with its events and COMMIT, or ROLLBACK on rc. */
+static imp_err own_txn_end(struct jnl *j, imp_err rc)
+{
+	if (rc == IMP_OK)
+		rc = jchain_head_flush(j);
+	if (rc == IMP_OK)
+		rc = jdb_exec(j->db, "COMMIT");
+	if (rc) {
+		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+		jchain_head_forget(j);
+	}
+	return rc;
+}
+
 /* Create or migrate the schema and store settings, in one transaction. */
 static imp_err init_schema(struct jnl *j, const struct jnl_opts *o)
 {
@@ -1061,15 +1076,28 @@ static imp_err init_schema(struct jnl *j, const struct jnl_opts *o)
 		}
 	}
 cleanup:
-	if (rc == IMP_OK)
-		rc = jchain_head_flush(j);
-	if (rc == IMP_OK)
-		rc = jdb_exec(j->db, "COMMIT");
-	if (rc) {
-		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
-		jchain_head_forget(j);
+	return own_txn_end(j, rc);
+}
+
+imp_err jdb_counter_skip(struct jnl *j, uint64_t to)
+{
+	uint64_t counter;
+	bool leased = false;
+	imp_err rc = jdb_exec(j->db, "BEGIN IMMEDIATE");
+
+	if (rc)
+		return rc;
+	rc = jdb_leased(j->db, &leased);
+	if (rc == IMP_OK && leased) {
+		jerr_set(IMP_ERR_JOURNAL, "a line-mode journal takes its serials from the line's "
+			 "leases: its counter is not skipped");
+		rc = IMP_ERR_JOURNAL;
 	}
-	return rc;
+	if (rc == IMP_OK)
+		rc = jdb_setting_get_u64(j->db, JS_SERIAL_COUNTER, &counter);
+	if (rc == IMP_OK && to > counter)
+		rc = change_setting_u64(j, JS_SERIAL_COUNTER, to);
+	return own_txn_end(j, rc);
 }
 
 static imp_err load_cp_state(struct jnl *j)
@@ -1323,6 +1351,9 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 	j->busy_ms = o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 10000;
 	j->sign = o->sign;
 	j->sign_arg = o->sign_arg;
+	j->reserve = o->reserve;
+	j->reserve_arg = o->reserve_arg;
+	j->reserved = o->reserved;
 	if (o->sign) {
 		for (size_t i = 0; i < JNL_FPR_HEX_LEN; i++)
 			j->signer_fpr[i] = (char)(o->signer_fpr[i] | 0x20);

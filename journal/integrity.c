@@ -289,7 +289,7 @@ static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued,
 	}
 	if (fd < 0)
 		goto cleanup;
-	if (op == AO_OPEN && !a.present && counter > 0)
+	if (op == AO_OPEN && !a.present && counter > 0 && !j->reserve)
 		IMP_WARN("journal: %s was missing: started from the journal (counter %" PRIu64
 			 ", event %" PRIu64 "); if it was removed, check the journal against a "
 			 "backup", path, counter, head);
@@ -321,9 +321,68 @@ cleanup:
 	return rc;
 }
 
+/*
+ * No anchor file beside a journal that issued serials: the file alone
+ * cannot show that it holds every serial this station issued (a -wal lost
+ * with the anchor takes allocations with it). The reservation kept outside
+ * (the HSM's) bounds what can have been issued: the counter moves past it.
+ * With none known, nothing bounds it: refused.
+ */
+static imp_err anchor_lost(struct jnl *j)
+{
+	struct janchor a;
+	uint64_t counter, head;
+	char path[4200];
+	imp_err rc;
+
+	if (!j->reserve)
+		return IMP_OK;
+	rc = janchor_read(j->path, &a);
+	if (rc == IMP_OK)
+		rc = journal_marks(j->db, &counter, &head);
+	if (rc || a.present || counter == 0)
+		return rc;
+	jnl_anchor_path(j->path, path, sizeof(path));
+	if (j->reserved == 0) {
+		jerr_set(IMP_ERR_JOURNAL, "%s is missing and no reservation of serials is known "
+			 "outside the journal (the hsm's journal anchor has none): nothing shows "
+			 "that the journal (serial counter %" PRIu64 ", event %" PRIu64 ") holds "
+			 "every serial this station issued, so none is issued from it: restore %s "
+			 "from backup; if it is lost, `imprint journal checkpoint --serials-after N` "
+			 "goes on after counter N (at least the highest counter any board of this "
+			 "station may carry)", path, counter, head, path);
+		return IMP_ERR_JOURNAL;
+	}
+	if (j->reserved <= counter) {
+		IMP_WARN("journal: %s was missing: the journal holds every serial reserved "
+			 "(counter %" PRIu64 ", reserved up to %" PRIu64 "): started from it",
+			 path, counter, j->reserved);
+		return IMP_OK;
+	}
+	rc = jdb_counter_skip(j, j->reserved);
+	if (rc) {
+		char keep[JNL_MSG_MAX];
+
+		snprintf(keep, sizeof(keep), "%s", jnl_last_error());
+		jerr_set(IMP_ERR_JOURNAL, "%s is missing and serials up to counter %" PRIu64 " were "
+			 "reserved, beyond the journal's %" PRIu64 ": some may be on boards the "
+			 "journal lost (%s); no serial is issued from it: restore %s and the "
+			 "journal's -wal from backup", path, j->reserved, counter, keep, path);
+		return IMP_ERR_JOURNAL;
+	}
+	IMP_WARN("journal: %s was missing: serials up to counter %" PRIu64 " were reserved "
+		 "and the journal holds %" PRIu64 ": counters %" PRIu64 " to %" PRIu64 " may be on "
+		 "boards the journal lost and are never issued; the next serial is counter %" PRIu64
+		 "; check the journal against a backup", path, j->reserved, counter,
+		 counter + 1, j->reserved, j->reserved + 1);
+	return IMP_OK;
+}
+
 imp_err janchor_open_check(struct jnl *j)
 {
-	return anchor_update(j, AO_OPEN, 0, 0);
+	imp_err rc = anchor_lost(j);
+
+	return rc ? rc : anchor_update(j, AO_OPEN, 0, 0);
 }
 
 imp_err janchor_before_issue(struct jnl *j, uint64_t issued)
@@ -335,6 +394,19 @@ imp_err janchor_before_issue(struct jnl *j, uint64_t issued)
 	 * is open, so that intent stays true for every allocation after it;
 	 * a crash before the COMMIT leaves the journal at c, which the open
 	 * check accepts (intent = c + 1), however many it held. */
+	if (j->reserve && issued > j->reserved) {
+		/* The reservation outside first: what it bounds includes this. */
+		uint64_t upto = issued + JNL_RESERVE_BLOCK - 1;
+
+		rc = j->reserve(j->reserve_arg, upto);
+		if (rc) {
+			jerr_set(rc, "serial counter %" PRIu64 " could not be reserved outside the "
+				 "journal (%s): no serial is issued; check the hsm, then retry",
+				 issued, imp_err_str(rc));
+			return rc;
+		}
+		j->reserved = upto;
+	}
 	if (!j->intent_synced) {
 		rc = anchor_update(j, AO_INTENT, issued, 0);
 		j->intent_synced = rc == IMP_OK;

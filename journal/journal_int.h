@@ -86,6 +86,9 @@ struct jnl {
 	 * anchor's intent (its counter at BEGIN + 1): the allocations after it
 	 * in the same transaction need no intent of their own. */
 	bool intent_synced;
+	jnl_reserve_fn reserve;   /* jnl_opts.reserve */
+	void *reserve_arg;
+	uint64_t reserved;        /* the reservation this handle knows */
 	/*
 	 * Group commit (db.c, docs/JOURNAL.md "Group commit"): the operations
 	 * of fixture threads that come in while one holds the lock share one
@@ -323,6 +326,9 @@ void janchor_after_commit(struct jnl *j, uint64_t head);
 /* Before a new journal is created at path: refuse if an anchor says one
  * existed. */
 imp_err janchor_refuse_new(const char *journal);
+/* Move the serial counter on to `to` (a "setting" event), in a
+ * transaction of its own; refused in line mode. */
+imp_err jdb_counter_skip(struct jnl *j, uint64_t to);
 /* Before SQLite opens path: a non-empty path-wal must have a WAL header
  * (magic, version) and the journal's page size; else IMP_ERR_JOURNAL and
  * nothing is touched. */

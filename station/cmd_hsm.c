@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hsm/anchor.h"
 #include "hsm/org.h"
 #include "imprint/log.h"
 #include "imprint/util.h"
@@ -108,7 +109,34 @@ static void print_status(const json_t *r, void *arg)
 				       json_string_value(json_object_get(v, "missing")));
 		}
 	}
+	v = json_object_get(r, "journal_anchor");
+	if (json_is_object(v))
+		printf("\njournal anchor of station %s: event %" JSON_INTEGER_FORMAT ", serial counter "
+		       "%" JSON_INTEGER_FORMAT ", serials reserved up to %" JSON_INTEGER_FORMAT "\n",
+		       json_string_value(json_object_get(v, "station_id")),
+		       json_integer_value(json_object_get(v, "seq")),
+		       json_integer_value(json_object_get(v, "serial_counter")),
+		       json_integer_value(json_object_get(v, "reserved")));
+	else if (json_is_null(v))
+		printf("\njournal anchor: none on this token yet\n");
 	printf("\n%s\n", json_is_true(json_object_get(r, "ok")) ? "status: ok" : "status: PROBLEMS");
+}
+
+/* The journal's anchor of this station on the token (docs/JOURNAL.md
+ * "Integrity"): null when there is none yet. */
+static void add_anchor(struct station_ctx *ctx, struct hsm_session *s, json_t *report)
+{
+	const char *sid = ctx->run->cfg.station_id;
+	struct hsm_anchor a;
+
+	if (!sid || hsm_anchor_get(s, sid, &a) != IMP_OK)
+		return;
+	json_object_set_new(report, "journal_anchor",
+			    a.found ? json_pack("{s:s, s:I, s:I, s:I}", "station_id", sid, "seq",
+						(json_int_t)a.seq, "serial_counter",
+						(json_int_t)a.serial_counter, "reserved",
+						(json_int_t)a.reserved)
+				    : json_null());
 }
 
 static bool init_force, init_psk_master;
@@ -209,6 +237,8 @@ static int hsm_status(struct station_ctx *ctx, int argc, char **argv)
 
 		if (rc == IMP_OK)
 			rc = prc;
+		if (c.session)
+			add_anchor(ctx, c.session, report);
 		st_emit(ctx, report, print_status, NULL);
 	}
 	hsm_cmd_close(&c);

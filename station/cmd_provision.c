@@ -15,7 +15,7 @@ static struct {
 	long fixtures, count;
 	bool all, reissue, dry_run, continuous;
 	const char *reason;
-} o;
+} o = { .fixtures = -1 }; /* -1: --fixtures not given */
 
 static const struct st_option provision_opts[] = {
 	{ "all", 'a', ST_OPT_FLAG, &o.all, NULL, "every fixture of the configuration (default)" },
@@ -41,7 +41,7 @@ static imp_err provision_check(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (o.reissue && (!o.reason || !*o.reason)) {
+	if (o.reissue && !st_has_text(o.reason)) {
 		IMP_ERROR("--reissue needs --reason TEXT: the reason is recorded in the journal");
 		return IMP_ERR_USAGE;
 	}
@@ -50,9 +50,27 @@ static imp_err provision_check(int argc, char **argv)
 			  "boards on the fixtures once; drop one of them");
 		return IMP_ERR_USAGE;
 	}
-	if (o.all && o.fixtures) {
+	if (o.fixtures == 0) {
+		IMP_ERROR("--fixtures 0: give the number of fixtures to take up, 1 or more (the "
+			  "first N of the configuration), or leave it out for every fixture");
+		return IMP_ERR_USAGE;
+	}
+	if (o.all && o.fixtures > 0) {
 		IMP_ERROR("--fixtures N and --all exclude each other: --all is every fixture of "
 			  "the configuration; drop one of them");
+		return IMP_ERR_USAGE;
+	}
+	return IMP_OK;
+}
+
+/* --fixtures N against the configuration's fixtures (0: every one). */
+static imp_err fixtures_taken(const struct st_run *l, size_t *n)
+{
+	*n = o.fixtures > 0 ? (size_t)o.fixtures : 0;
+	if (*n > l->cfg.fixture_count) {
+		IMP_ERROR("--fixtures %ld: the configuration has %zu fixture%s; give 1 to %zu, or "
+			  "add the fixtures to the configuration", o.fixtures, l->cfg.fixture_count,
+			  l->cfg.fixture_count == 1 ? "" : "s", l->cfg.fixture_count);
 		return IMP_ERR_USAGE;
 	}
 	return IMP_OK;
@@ -61,11 +79,13 @@ static imp_err provision_check(int argc, char **argv)
 /* --dry-run: each fixture's board read, its fuse plan printed; nothing written. */
 static int provision_dry_run(struct station_ctx *ctx, struct st_run *l)
 {
-	size_t n = l->cfg.fixture_count;
-	imp_err first = IMP_OK;
+	size_t n;
+	imp_err first = fixtures_taken(l, &n);
 
-	if (o.fixtures > 0 && (size_t)o.fixtures < n)
-		n = (size_t)o.fixtures;
+	if (first != IMP_OK)
+		return (int)first;
+	if (n == 0)
+		n = l->cfg.fixture_count;
 	for (size_t i = 0; i < n; i++) {
 		const struct fmt_fixture *fx = &l->cfg.fixtures[i];
 		json_t *out = NULL;
@@ -101,8 +121,13 @@ static int provision_run(struct station_ctx *ctx, int argc, char **argv)
 	int code;
 	imp_err rc = IMP_OK;
 
+	size_t nfx;
+
 	(void)argc;
 	(void)argv;
+	rc = fixtures_taken(l, &nfx);
+	if (rc != IMP_OK)
+		return (int)rc;
 	if (o.dry_run)
 		return provision_dry_run(ctx, l);
 	if (o.reissue) {
@@ -129,7 +154,7 @@ static int provision_run(struct station_ctx *ctx, int argc, char **argv)
 	if (exp_background_start(l->journal, &l->cfg, &bg) != IMP_OK)
 		IMP_WARN("no delivery in the background: run 'imprint export' after this run");
 	l->station.continuous = o.continuous;
-	code = st_provision_run(ctx, l, (size_t)o.fixtures, (uint64_t)o.count);
+	code = st_provision_run(ctx, l, nfx, (uint64_t)o.count);
 	exp_background_stop(bg);
 	return code;
 }

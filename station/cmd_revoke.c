@@ -46,7 +46,7 @@ static imp_err revoke_check(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (!revoke_reason || !revoke_reason[0]) {
+	if (!st_has_text(revoke_reason)) {
 		IMP_ERROR("revoke: give the reason with --reason TEXT: it goes into the signed "
 			  "record");
 		return IMP_ERR_USAGE;

@@ -2,6 +2,7 @@
  * Option parsing from tables (one row per option), for commands and the
  * global options alike.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -57,6 +58,14 @@ static imp_err store(const struct st_option *o, const char *arg)
 	default:
 		return IMP_ERR_INTERNAL;
 	}
+}
+
+bool st_has_text(const char *s)
+{
+	for (; s && *s; s++)
+		if (!isspace((unsigned char)*s))
+			return true;
+	return false;
 }
 
 size_t st_edit_distance(const char *a, size_t la, const char *b)

@@ -224,6 +224,30 @@ void st_run_checkpoint(struct st_run *l)
 	st_anchor_update(l);
 }
 
+/* `journal checkpoint --serials-after N` (st_journal_serials_after). */
+static uint64_t serials_after;
+
+void st_journal_serials_after(uint64_t counter)
+{
+	serials_after = counter;
+}
+
+/* The journal's reservation of serial counters (jnl_opts.reserve): in the
+ * HSM's anchor, before the first of them is issued. */
+static imp_err reserve_serials(void *arg, uint64_t upto)
+{
+	struct st_run *l = arg;
+	struct hsm_anchor a = l->anchor_put;
+	imp_err rc;
+
+	a.found = true;
+	a.reserved = upto;
+	rc = hsm_anchor_put(l->journal_session, l->cfg.station_id, &a);
+	if (rc == IMP_OK && upto > l->anchor_put.reserved)
+		l->anchor_put.reserved = upto;
+	return rc;
+}
+
 /* Before a journal is opened for writing: what the HSM's anchor says. */
 static imp_err hsm_anchor_check(struct st_run *l, const char *jpath, struct hsm_anchor *ha)
 {
@@ -235,10 +259,11 @@ static imp_err hsm_anchor_check(struct st_run *l, const char *jpath, struct hsm_
 		return rc;
 	if (stat(jpath, &sb) != 0 || sb.st_size == 0) {
 		IMP_ERROR("no journal at %s (missing or empty), but the hsm's anchor says station "
-			  "%s signed its journal up to event %llu with %llu serials issued: a new "
-			  "journal would issue them again; restore the journal from backup",
-			  jpath, l->cfg.station_id, (unsigned long long)ha->seq,
-			  (unsigned long long)ha->serial_counter);
+			  "%s signed its journal up to event %llu with %llu serials issued (%llu "
+			  "reserved): a new journal would issue them again; restore the journal "
+			  "from backup", jpath, l->cfg.station_id, (unsigned long long)ha->seq,
+			  (unsigned long long)ha->serial_counter,
+			  (unsigned long long)ha->reserved);
 		return IMP_ERR_JOURNAL;
 	}
 	return IMP_OK;
@@ -263,6 +288,13 @@ static imp_err open_journal(struct station_ctx *ctx, struct st_run *l, struct jn
 		rc = hsm_anchor_check(l, jpath, &ha);
 		if (rc != IMP_OK)
 			return rc;
+		/* What the HSM stored stays in every value this run stores. */
+		l->anchor_put = ha;
+		jo->reserve = reserve_serials;
+		jo->reserve_arg = l;
+		jo->reserved = ha.found ? ha.reserved : 0;
+		if (serials_after > jo->reserved)
+			jo->reserved = serials_after;
 	}
 	rc = jnl_open(jpath, jo, &l->journal);
 	if (rc == IMP_ERR_NOT_FOUND)

@@ -168,6 +168,10 @@ imp_err st_parse_options(const struct st_option *const *tables, bool stop_at_arg
 /* Print the option tables as a help listing to stdout. */
 void st_print_options(const struct st_option *opts);
 
+/* s holds a character other than white space (a reason, a name): not
+ * NULL, "" or blanks only. */
+bool st_has_text(const char *s);
+
 /*
  * Edit distance of the la bytes at a and the string b, for "did you mean"
  * (both short: at most 30 characters), else 99.

@@ -114,6 +114,13 @@ typedef imp_err (*jnl_verify_fn)(void *arg, const uint8_t digest[32], const uint
  */
 typedef imp_err (*jnl_serial_fmt_fn)(void *arg, uint64_t counter, char *out, size_t cap);
 
+/*
+ * Reserve serial counters up to `upto` outside the journal (the station:
+ * in the HSM's anchor, docs/JOURNAL.md "Integrity"), durably, before the
+ * first of them is issued. Called inside an allocation's transaction.
+ */
+typedef imp_err (*jnl_reserve_fn)(void *arg, uint64_t upto);
+
 struct jnl;
 
 struct jnl_opts {
@@ -153,7 +160,27 @@ struct jnl_opts {
 	 * (IMP_ERR_CONFIG). false keeps what the journal has.
 	 */
 	bool leased_serials;
+	/*
+	 * Serials reserved outside the journal. reserve, when set, is called
+	 * before a counter beyond the last reservation is issued (the
+	 * allocation fails with its error), for JNL_RESERVE_BLOCK counters at
+	 * a time. reserved is the reservation known at open (0: none). A
+	 * writable open that finds no anchor file beside a journal that issued
+	 * serials cannot tell from the file alone whether serials were issued
+	 * that the journal lost: with reserve set, the journal's counter then
+	 * moves past reserved (a "setting" event; those serials are never
+	 * issued), or, with no reservation known or in line mode, the open is
+	 * refused (IMP_ERR_JOURNAL, no serial issued). reserve NULL: the open
+	 * warns and goes on from the journal's counter.
+	 */
+	jnl_reserve_fn reserve;
+	void *reserve_arg;
+	uint64_t reserved;
 };
+
+/* Counters reserved at a time (jnl_opts.reserve): the most a journal that
+ * lost its anchor file skips. */
+#define JNL_RESERVE_BLOCK 128u
 
 /*
  * Open (and if needed create, mode 0600, or migrate) the journal at path.

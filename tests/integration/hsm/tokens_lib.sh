@@ -46,8 +46,26 @@ EOC
 # and never extractable. $1: whether the psk master should be there (0/1).
 check_token_objects() {
 	local want_psk=$1 objs=$T/objs.txt
-	"${P11TOOL[@]}" --list-objects >"$objs" 2>"$T/p11tool.err"
+	"${P11TOOL[@]}" --list-objects >"$T/objs-all.txt" 2>"$T/p11tool.err"
 	check test $? = 0
+	# The journal anchor's key form (a token without data objects: NSS) is
+	# a generic secret of no use whose value is public; set apart, and
+	# checked as such: never extractable by the token's flags, no usage.
+	awk -v out="$T/objs-anchor.txt" '
+		/^[A-Z][a-z]+ (Key )?Object/ { if (blk != "") print blk > (anc ? out : "/dev/stdout");
+			blk = $0; anc = 0; next }
+		{ blk = blk "\n" $0; if ($0 ~ /label: *imprint-journal-anchor v1 /) anc = 1 }
+		END { if (blk != "") print blk > (anc ? out : "/dev/stdout") }' \
+		"$T/objs-all.txt" | sed 's/\\n/\n/g' >"$objs"
+	if [ -s "$T/objs-anchor.txt" ]; then
+		check grep -q "Secret Key Object" "$T/objs-anchor.txt"
+		if grep -E "^ *Usage:" "$T/objs-anchor.txt" | grep -qv "Usage: *none$" ||
+			grep -E "^ *Access:" "$T/objs-anchor.txt" | sed 's/never extractable//' |
+			grep -q extractable; then
+			bad "the journal anchor's key form is extractable or has a usage"
+			cat "$T/objs-anchor.txt"
+		fi
+	fi
 	check test "$(grep -c '^Private Key Object; EC' "$objs")" = 5
 	check test "$(grep -c '^Secret Key Object' "$objs")" = "$want_psk"
 	check test "$(grep -c '^Certificate Object' "$objs")" = 5
@@ -104,6 +122,12 @@ run_mode() {
 	check test $rc = 0
 	[ $rc = 0 ] || tail -5 "$T/audit-$mode.out"
 	check_token_objects "$want_psk"
+	# The journal's anchor is on the token, with its reservation of serials
+	# (docs/JOURNAL.md "Integrity"): the run's checkpoint and the 128 taken
+	# before its first serial.
+	"$IMPRINT" --data-dir "$DATA" --config "$cfg" hsm status >"$T/hsmst-$mode.out" 2>&1
+	check grep -qE "^journal anchor of station [^:]+: event [1-9][0-9]*, serial counter \
+$DONE_BOARDS, serials reserved up to 128$" "$T/hsmst-$mode.out"
 }
 
 # The refusal of MODE, up front: exit 24, the message names what is missing

@@ -257,5 +257,92 @@ check grep -q "full (SQLITE_FULL, ENOSPC)\|disk is full (ENOSPC)" "$T/p9.err"
 check test "$(board_fuses "$B")" = 0
 [ "$fail" = 0 ] || cat "$T/p9.err"
 
+# 10. A run killed after its board was locked, before its end (the HSM's
+#     anchor has not seen its checkpoint): the smallest N for which
+#     IMPRINT_TEST_KILL_AFTER=N leaves the board's fuses burnt.
+kill_locked() { # DIR: a clone of $DATA with one board locked by a killed run
+	local n
+	for n in $(seq 6 16); do
+		clone "$DATA" "$1"
+		sqlite3 "$1/journal.sqlite" ".backup '$1.before'"
+		board_cfg "$1.json"
+		IMPRINT_TEST_KILL_AFTER=$n "$IMPRINT" --data-dir "$1" --config "$1.json" \
+			provision >/dev/null 2>&1
+		[ "$(board_fuses "$B")" = 3 ] && return 0
+	done
+	return 1
+}
+#     The journal file without the run's -wal and without its anchor file
+#     (both lost): the serial the locked board carries is never issued
+#     again; the counter moves past the HSM's reservation of serials.
+check kill_locked "$T/d10"
+lost_uid=$(board_uid "$B")
+lost_serial=$(sqlite3 "$T/d10/journal.sqlite" "select serial from boards where uid = '$lost_uid'")
+check test -n "$lost_serial"
+reserved=$("$IMPRINT" --data-dir "$T/d10" --config "$T/d10.json" hsm status |
+	sed -n 's/.*serials reserved up to \([0-9]*\)$/\1/p')
+check test -n "$reserved"
+cp "$T/d10.before" "$T/d10/journal.sqlite"
+rm -f "$T/d10"/journal.sqlite-wal "$T/d10"/journal.sqlite-shm "$T/d10"/journal.sqlite-anchor
+provision_in "$T/d10"
+check test $? = 0
+check grep -q "journal.sqlite-anchor was missing: serials up to counter $reserved were reserved" "$T/p.err"
+new_serial=$(sqlite3 "$T/d10/journal.sqlite" "select serial from boards where uid = '$(board_uid "$B")'")
+check test "$new_serial" = "$(printf 'IT%06d' $((reserved + 1)))"
+check test "$new_serial" != "$lost_serial"
+check test "$(sqlite3 "$T/d10/journal.sqlite" "select count(*) from events where kind = 'setting' and
+	json_extract(detail, '\$.key') = 'serial_counter' and json_extract(detail, '\$.new') = '$reserved'")" = 1
+#     With the HSM's anchor gone too, nothing bounds what was issued: refused
+#     (exit 20) until `journal checkpoint --serials-after N` says from where.
+SOFTHSM2_CONF="$T/d10/hsm/softhsm2.conf" pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so \
+	--login --pin "$(sed -n 's/^user=//p' "$T/d10/hsm/pins")" --delete-object --type data \
+	--label imprint-journal-anchor:demo-station >/dev/null 2>"$T/del.err"
+check test $? = 0
+"$IMPRINT" --data-dir "$T/d10" --config "$T/d10.json" hsm status >"$T/h10.out" 2>&1
+check grep -q "^journal anchor: none on this token yet$" "$T/h10.out"
+rm -f "$T/d10"/journal.sqlite-anchor
+provision_in "$T/d10"
+check test $? = 20
+check grep -q "journal.sqlite-anchor is missing and no reservation of serials is known" "$T/p.err"
+check grep -q "imprint journal checkpoint --serials-after N" "$T/p.err"
+check test "$(board_fuses "$B")" = 0
+"$IMPRINT" --data-dir "$T/d10" --config "$T/d10.json" journal checkpoint --serials-after 500 \
+	>/dev/null 2>"$T/cp10.err"
+check test $? = 0
+check grep -q "serials up to counter 500 were reserved" "$T/cp10.err"
+check test -s "$T/d10/journal.sqlite-anchor"
+provision_in "$T/d10"
+check test $? = 0
+check test "$(sqlite3 "$T/d10/journal.sqlite" "select serial from boards where uid = '$(board_uid "$B")'")" = IT000501
+[ "$fail" = 0 ] || cat "$T/p.err"
+
+# 11. The same killed run, with its -wal cut short before the board's LOCK
+#     (a damaged or truncated -wal drops the commits after the cut): the
+#     anchor file saw the LOCK event, so the journal is behind it, refused
+#     (exit 20), not resumed as a board before LOCK; status --verify and
+#     the audit fail on it.
+check kill_locked "$T/d11"
+uid11=$(board_uid "$B")
+wal=$T/d11/journal.sqlite-wal
+frames=$(( ($(stat -c %s "$wal") - 32) / 4120 ))
+cut=
+for k in $(seq "$frames" -1 1); do
+	rm -rf "$T/w11" && mkdir "$T/w11"
+	cp "$T/d11/journal.sqlite" "$T/w11/j.sqlite"
+	head -c $((32 + k * 4120)) "$wal" >"$T/w11/j.sqlite-wal"
+	st=$(sqlite3 "$T/w11/j.sqlite" "select coalesce((select state from boards where uid = '$uid11'), 'none')")
+	case $st in LOCK|RECORD|DONE) ;; *) cut=$k; break ;; esac
+done
+check test -n "$cut"
+truncate -s $((32 + ${cut:-0} * 4120)) "$wal"
+"$IMPRINT" --data-dir "$T/d11" --config "$T/d11.json" resume >"$T/r11.out" 2>"$T/r11.err"
+check test $? = 20
+check grep -q "the journal is behind what this station already did" "$T/r11.err"
+"$IMPRINT" --data-dir "$T/d11" status --verify >/dev/null 2>&1
+check test $? = 28
+"$IMPRINT" --data-dir "$T/d11" audit >"$T/a11.out" 2>&1
+check test $? = 28
+check grep -q "FINDING journal-rollback" "$T/a11.out"
+
 stop_vboard
 finish
