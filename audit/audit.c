@@ -872,6 +872,13 @@ static void board_table_cb(void *arg, const char *uid, uint64_t last_seq, const 
 	finding(arg, "board-table", NULL, NULL, uid, "%s", what);
 }
 
+/* An outbox row that its events do not give (jnl_verify_outbox). */
+static void outbox_table_cb(void *arg, const char *uid, uint64_t last_seq, const char *what)
+{
+	(void)last_seq;
+	finding(arg, "outbox-table", NULL, NULL, uid, "%s", what);
+}
+
 static imp_err check_journal(struct audit *a)
 {
 	struct jnl_opts jo = { .read_only = true, .must_exist = true };
@@ -914,6 +921,10 @@ static imp_err check_journal(struct audit *a)
 		rc = jnl_verify_boards(j, board_table_cb, a, &a->sum->boards_compared);
 		if (rc == IMP_ERR_AUDIT)
 			rc = IMP_OK; /* each board that differs is a finding */
+		if (rc == IMP_OK)
+			rc = jnl_verify_outbox(j, outbox_table_cb, a, NULL);
+		if (rc == IMP_ERR_AUDIT)
+			rc = IMP_OK; /* each row that differs is a finding */
 		else if (rc != IMP_OK)
 			IMP_ERROR("audit: %s", jnl_last_error());
 	}

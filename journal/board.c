@@ -1047,7 +1047,7 @@ cleanup:
 
 static const char *const outbox_kinds[] = { "identity", "revocation" };
 
-static imp_err sha256_hex(const char *s, char out[JNL_HASH_HEX_LEN + 1])
+imp_err jdb_sha256_hex(const char *s, char out[JNL_HASH_HEX_LEN + 1])
 {
 	uint8_t md[32];
 	unsigned int n = 0;
@@ -1082,7 +1082,7 @@ static imp_err outbox_insert(struct jnl *j, const struct jnl_board *b,
 	char now[40];
 	imp_err rc;
 
-	rc = sha256_hex(jws, jws_hash);
+	rc = jdb_sha256_hex(jws, jws_hash);
 	if (rc)
 		return rc;
 	jtime_now(now);

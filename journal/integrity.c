@@ -846,6 +846,135 @@ imp_err jnl_outbox_probe(struct jnl *j, const char *uid)
 	return IMP_OK;
 }
 
+/* ------------------------------------------------------------- outbox */
+
+/* The events that put a record in the outbox, with its row (NULLs: none). */
+#define OUTBOX_PUT_EVENTS \
+	"SELECT e.seq, e.uid, e.serial, e.rid, e.jh, e.k, o.record_id, o.jws, o.serial, " \
+	"o.uid, o.kind FROM (SELECT seq, uid, serial, json_extract(d, '$.record_id') AS rid, " \
+	"json_extract(d, '$.jws_sha256') AS jh, CASE kind WHEN 'state' THEN 'identity' ELSE " \
+	"'revocation' END AS k FROM (SELECT seq, uid, serial, kind, CASE WHEN " \
+	"json_valid(detail) THEN detail ELSE '{}' END AS d FROM events WHERE kind IN " \
+	"('state', 'outbox')) WHERE (kind = 'state' AND json_extract(d, '$.to') = 'DONE' AND " \
+	"json_extract(d, '$.record_id') IS NOT NULL) OR (kind = 'outbox' AND " \
+	"json_extract(d, '$.action') = 'queued')) AS e LEFT JOIN outbox o ON o.record_id = " \
+	"e.rid ORDER BY e.seq"
+
+/* Each row with what its board's outbox events say of it: put there by an
+ * event, delivered, rejected. */
+#define OUTBOX_ROWS \
+	"SELECT o.record_id, o.uid, o.delivered_at IS NOT NULL, o.rejected_reason IS NOT " \
+	"NULL, (SELECT max(seq) FROM events e WHERE e.uid = o.uid), " \
+	"(SELECT count(*) FROM events e WHERE e.uid = o.uid AND json_valid(e.detail) AND " \
+	"json_extract(e.detail, '$.record_id') = o.record_id AND ((e.kind = 'state' AND " \
+	"json_extract(e.detail, '$.to') = 'DONE') OR (e.kind = 'outbox' AND " \
+	"json_extract(e.detail, '$.action') = 'queued'))), " \
+	"(SELECT count(*) FROM events e WHERE e.uid = o.uid AND e.kind = 'outbox' AND " \
+	"json_valid(e.detail) AND json_extract(e.detail, '$.record_id') = o.record_id AND " \
+	"json_extract(e.detail, '$.action') = 'delivered'), " \
+	"(SELECT count(*) FROM events e WHERE e.uid = o.uid AND e.kind = 'outbox' AND " \
+	"json_valid(e.detail) AND json_extract(e.detail, '$.record_id') = o.record_id AND " \
+	"json_extract(e.detail, '$.action') = 'rejected') FROM outbox o ORDER BY o.rowid"
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+	const char *v = (const char *)sqlite3_column_text(st, i);
+
+	return v ? v : "";
+}
+
+static bool outbox_put_check(sqlite3_stmt *st, jnl_board_mismatch_fn cb, void *arg)
+{
+	const char *uid = col(st, 1), *rid = col(st, 3);
+	uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+	char what[512], jh[JNL_HASH_HEX_LEN + 1] = "";
+
+	what[0] = '\0';
+	if (sqlite3_column_type(st, 6) == SQLITE_NULL)
+		snprintf(what, sizeof(what), "record %s that event %" PRIu64 " put in the outbox "
+			 "has no outbox row (deleted)", rid, seq);
+	else if (jdb_sha256_hex(col(st, 7), jh) != IMP_OK || strcmp(jh, col(st, 4)) != 0)
+		snprintf(what, sizeof(what), "outbox row %s holds another signed record than "
+			 "event %" PRIu64 " put there (its SHA-256 %.16s..., the event's %.16s...)",
+			 rid, seq, jh, col(st, 4));
+	else if (strcmp(col(st, 8), col(st, 2)) != 0 || strcmp(col(st, 9), uid) != 0 ||
+		 strcmp(col(st, 10), col(st, 5)) != 0)
+		snprintf(what, sizeof(what), "outbox row %s says serial %s, board %s, kind %s; "
+			 "event %" PRIu64 " put it there for serial %s, board %s, kind %s", rid,
+			 col(st, 8), col(st, 9), col(st, 10), seq, col(st, 2), uid, col(st, 5));
+	if (!what[0])
+		return true;
+	if (cb)
+		cb(arg, uid, seq, what);
+	return false;
+}
+
+static bool outbox_row_check(sqlite3_stmt *st, jnl_board_mismatch_fn cb, void *arg)
+{
+	const char *rid = col(st, 0);
+	bool delivered = sqlite3_column_int(st, 2), rejected = sqlite3_column_int(st, 3);
+	int64_t put = sqlite3_column_int64(st, 5), ev_delivered = sqlite3_column_int64(st, 6);
+	int64_t ev_rejected = sqlite3_column_int64(st, 7);
+	char what[512];
+
+	what[0] = '\0';
+	if (put == 0)
+		snprintf(what, sizeof(what), "outbox row %s was put there by no event (added "
+			 "outside imprint)", rid);
+	else if (delivered != (ev_delivered > 0))
+		snprintf(what, sizeof(what), "outbox row %s %s, and %s event says it was "
+			 "delivered", rid, delivered ? "is marked delivered" : "is not marked "
+			 "delivered", ev_delivered ? "an" : "no");
+	else if (rejected != (ev_rejected > 0))
+		snprintf(what, sizeof(what), "outbox row %s %s, and %s event says it was "
+			 "rejected", rid, rejected ? "is marked rejected" : "is not marked "
+			 "rejected", ev_rejected ? "an" : "no");
+	if (!what[0])
+		return true;
+	if (cb)
+		cb(arg, col(st, 1), (uint64_t)sqlite3_column_int64(st, 4), what);
+	return false;
+}
+
+imp_err jnl_verify_outbox(struct jnl *j, jnl_board_mismatch_fn cb, void *arg, uint64_t *rows)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3 *db = NULL;
+	bool bad = false;
+	uint64_t n = 0;
+	imp_err rc;
+
+	jerr_clear();
+	if (rows)
+		*rows = 0;
+	rc = jdb_open_reader(j, &db);
+	if (rc)
+		return rc;
+	rc = jdb_exec(db, "BEGIN");
+	if (rc == IMP_OK)
+		rc = jdb_prepare(db, OUTBOX_PUT_EVENTS, &st);
+	while (rc == IMP_OK && (rc = jdb_step_row(db, st)) == IMP_OK)
+		bad |= !outbox_put_check(st, cb, arg);
+	if (rc == IMP_ERR_NOT_FOUND)
+		rc = IMP_OK;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc == IMP_OK)
+		rc = jdb_prepare(db, OUTBOX_ROWS, &st);
+	while (rc == IMP_OK && (rc = jdb_step_row(db, st)) == IMP_OK) {
+		n++;
+		bad |= !outbox_row_check(st, cb, arg);
+	}
+	if (rc == IMP_ERR_NOT_FOUND)
+		rc = IMP_OK;
+	sqlite3_finalize(st);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	if (rows)
+		*rows = n;
+	return rc ? rc : bad ? IMP_ERR_AUDIT : IMP_OK;
+}
+
 /* ------------------------------------------------------ other anchors */
 
 imp_err jnl_checkpoint_head(struct jnl *j, uint64_t *seq, char head[JNL_HASH_HEX_LEN + 1],

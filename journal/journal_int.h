@@ -326,6 +326,8 @@ void janchor_after_commit(struct jnl *j, uint64_t head);
 /* Before a new journal is created at path: refuse if an anchor says one
  * existed. */
 imp_err janchor_refuse_new(const char *journal);
+/* Lowercase hex SHA-256 of the string s. */
+imp_err jdb_sha256_hex(const char *s, char out[JNL_HASH_HEX_LEN + 1]);
 /* Move the serial counter on to `to` (a "setting" event), in a
  * transaction of its own; refused in line mode. */
 imp_err jdb_counter_skip(struct jnl *j, uint64_t to);

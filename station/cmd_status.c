@@ -62,7 +62,8 @@ static void print_status(const json_t *o, void *arg)
 	v = json_object_get(o, "chain");
 	if (v)
 		printf("journal chain: %s (%lld events, %lld signed checkpoints, %lld events after "
-		       "the last; %lld boards rows compared with their events)%s%s\n",
+		       "the last; %lld boards rows and %lld outbox rows compared with their "
+		       "events)%s%s\n",
 		       json_is_true(json_object_get(v, "ok"))	  ? "verified"
 		       : json_is_true(json_object_get(v, "incomplete")) ? "NOT VERIFIED"
 									  : "BROKEN",
@@ -70,8 +71,13 @@ static void print_status(const json_t *o, void *arg)
 		       json_integer_value(json_object_get(v, "checkpoints")),
 		       json_integer_value(json_object_get(v, "unsigned_tail")),
 		       json_integer_value(json_object_get(v, "boards_compared")),
+		       json_integer_value(json_object_get(v, "outbox_compared")),
 		       json_is_true(json_object_get(v, "ok")) ? "" : ": ",
 		       json_string_value(json_object_get(v, "reason")));
+	if (v)
+		printf("  not compared, as no event holds them: the boards' data, attempts, last "
+		       "error and reissue count, the outbox's attempts and last error, the "
+		       "checkpoints' times, the line leases table\n");
 }
 
 static long failures_limit = 10;
@@ -82,7 +88,7 @@ static const struct st_option status_opts[] = {
 	{ "failures", 0, ST_OPT_INT, &failures_limit, "N", "show the N most recent failures (10)" },
 	{ "verify", 0, ST_OPT_FLAG, &verify, NULL,
 	  "also verify the journal's hash chain, signed checkpoints, anchor, and its boards "
-	  "table against the events" },
+	  "and outbox tables against the events" },
 	{ "since", 0, ST_OPT_STRING, &since, "T",
 	  "the shift's figures from T on (RFC 3339 UTC, e.g. 2026-12-01T06:00:00Z)" },
 	{ "until", 0, ST_OPT_STRING, &until, "T", "the shift's figures before T" },

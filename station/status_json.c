@@ -54,7 +54,7 @@ static void table_cb(void *arg, const char *uid, uint64_t last_seq, const char *
 static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **out)
 {
 	struct table_check table = { 0 };
-	uint64_t boards = 0;
+	uint64_t boards = 0, outbox = 0;
 	struct jnl_verify_report rep;
 	struct jnl_verify_opts vo = { 0 };
 	char trust[4200], path[4300], jpath[4200], apath[4300], unchecked[9000] = "";
@@ -115,6 +115,12 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 
 		table.rep = &rep;
 		brc = jnl_verify_boards(j, table_cb, &table, &boards);
+		if (brc == IMP_OK || brc == IMP_ERR_AUDIT) {
+			imp_err orc = jnl_verify_outbox(j, table_cb, &table, &outbox);
+
+			if (orc != IMP_OK && (brc == IMP_OK || orc != IMP_ERR_AUDIT))
+				brc = orc;
+		}
 		if (brc != IMP_OK && brc != IMP_ERR_AUDIT)
 			IMP_ERROR("journal: %s", jnl_last_error());
 		if (brc != IMP_OK) {
@@ -122,8 +128,9 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 			incomplete = false; /* proven wrong, not only unchecked */
 		}
 	}
-	*out = json_pack("{s:b, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:s}", "ok", rc == IMP_OK,
-			 "events", (json_int_t)rep.events, "boards_compared", (json_int_t)boards,
+	*out = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:s}", "ok",
+			 rc == IMP_OK, "events", (json_int_t)rep.events, "boards_compared",
+			 (json_int_t)boards, "outbox_compared", (json_int_t)outbox,
 			 "boards_mismatched", (json_int_t)table.mismatches,
 			 "checkpoints", (json_int_t)rep.checkpoints,
 			 "signatures_checked", rep.signatures_checked, "last_checkpoint_seq",
@@ -134,7 +141,7 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 	if (*out)
 		json_object_set_new(*out, "incomplete", json_boolean(incomplete));
 	if (rc == IMP_ERR_AUDIT && table.mismatches)
-		IMP_ERROR("journal: %llu boards rows differ from their events (%s); `imprint audit` "
+		IMP_ERROR("journal: %llu boards or outbox rows differ from their events (%s); `imprint audit` "
 			  "lists each", (unsigned long long)table.mismatches,
 			  table.mismatches > 10 ? "the first 10 above" : "above");
 	else if (rc == IMP_ERR_AUDIT && !(incomplete && !rep.bad_seq))

@@ -568,6 +568,20 @@ typedef void (*jnl_board_mismatch_fn)(void *arg, const char *uid, uint64_t last_
 				      const char *what);
 imp_err jnl_verify_boards(struct jnl *j, jnl_board_mismatch_fn cb, void *arg, uint64_t *boards);
 
+/*
+ * The outbox against the events (docs/JOURNAL.md "The outbox from the
+ * events"): every record an event put there (a board's RECORD -> DONE
+ * event, a revocation's "queued" outbox event) has its row, with the signed
+ * record whose SHA-256 the event holds and the event's serial, uid and
+ * kind; every row was put there by such an event; a row is delivered, and
+ * rejected, exactly when an outbox event says so. The attempts and
+ * last_error columns (retry bookkeeping, journaled by no event) are not
+ * compared. cb as jnl_verify_boards's, with the record's board; *rows (may
+ * be NULL) gets how many rows were compared. IMP_OK, IMP_ERR_AUDIT on a
+ * difference, another error if it could not read.
+ */
+imp_err jnl_verify_outbox(struct jnl *j, jnl_board_mismatch_fn cb, void *arg, uint64_t *rows);
+
 /* Where the anchor of the journal at path is (path + "-anchor"). */
 void jnl_anchor_path(const char *journal, char *out, size_t cap);
 

@@ -344,5 +344,33 @@ check test $? = 28
 check test $? = 28
 check grep -q "FINDING journal-rollback" "$T/a11.out"
 
+# 12. The outbox edited beside its events: each edit is found by status
+#     --verify (exit 28, named) and by the audit (an outbox-table finding);
+#     the untouched journal says how many rows it compared and what it
+#     does not compare.
+"$IMPRINT" --data-dir "$DATA" status --verify >"$T/s12.out" 2>"$T/s12.err"
+check test $? = 0
+check grep -qE "boards rows and [1-9][0-9]* outbox rows compared with their events" "$T/s12.out"
+check grep -q "not compared, as no event holds them: the boards' data" "$T/s12.out"
+i=0
+while IFS='#' read -r edit want; do
+	i=$((i + 1))
+	clone "$DATA" "$T/d12-$i"
+	sqlite3 "$T/d12-$i/journal.sqlite" "$edit"
+	"$IMPRINT" --data-dir "$T/d12-$i" status --verify >/dev/null 2>"$T/s12-$i.err"
+	check test $? = 28
+	check grep -q "$want" "$T/s12-$i.err"
+	"$IMPRINT" --data-dir "$T/d12-$i" audit >"$T/a12-$i.out" 2>&1
+	check test $? = 28
+	check grep -q "FINDING outbox-table .*$want" "$T/a12-$i.out"
+done <<'EOS'
+delete from outbox where rowid = 1#has no outbox row (deleted)
+update outbox set jws = jws || 'x' where rowid = 1#holds another signed record than event
+update outbox set serial = 'IT999999' where rowid = 1#says serial IT999999
+update outbox set delivered_at = CASE WHEN delivered_at IS NULL THEN '2026-01-01T00:00:00Z' END where rowid = 1#marked delivered, and [a-z]* event says it was delivered
+update outbox set rejected_reason = 'r' where rowid = 1#is marked rejected, and no event says
+insert into outbox(record_id, serial, uid, kind, jws, created) select record_id || 'ff', serial, uid, kind, jws, created from outbox where rowid = 1#was put there by no event
+EOS
+
 stop_vboard
 finish
