@@ -224,8 +224,15 @@ imp_err hsm_anchor_put(struct hsm_session *s, const char *station_id,
 	/* The new value exists: the older ones can go. Another station process
 	 * that read the same ones may have destroyed them already: that is
 	 * their end too, not an error. */
-	for (CK_ULONG i = 0; i < n; i++)
-		if (h[i] != nh)
-			P11_OK_IF(CKR_OBJECT_HANDLE_INVALID, s->fl, C_DestroyObject, s->sh, h[i]);
+	for (CK_ULONG i = 0; i < n; i++) {
+		if (h[i] == nh)
+			continue;
+		rv = P11_CALL(s->fl, C_DestroyObject, s->sh, h[i]);
+		/* Left behind, an older value only costs a read: the highest counts. */
+		if (rv != CKR_OK && rv != CKR_OBJECT_HANDLE_INVALID)
+			IMP_WARN("hsm: an older journal anchor object on token \"%s\" was not "
+				 "removed (C_DestroyObject: %s); the newest value counts",
+				 s->h->token_label, hsm_ckr_name(rv));
+	}
 	return IMP_OK;
 }

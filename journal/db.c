@@ -1386,8 +1386,13 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 		rc = get_user_version(j->db, &version);
 		if (rc == IMP_OK && (version < JNL_SCHEMA_READ_MIN || version > JNL_SCHEMA_VERSION)) {
 			jerr_set(IMP_ERR_JOURNAL, "journal %s has schema version %d, this imprint "
-				 "reads %d to %d", path, version, JNL_SCHEMA_READ_MIN,
-				 JNL_SCHEMA_VERSION);
+				 "reads %d to %d: %s", path, version, JNL_SCHEMA_READ_MIN,
+				 JNL_SCHEMA_VERSION,
+				 version == 0 ? "it holds no journal (a creation cut short, or "
+						"another database); restore the journal from backup"
+				 : version > JNL_SCHEMA_VERSION
+					 ? "use a newer imprint"
+					 : "a writable command of this imprint (resume) migrates it");
 			rc = IMP_ERR_JOURNAL;
 		}
 	} else {

@@ -921,14 +921,15 @@ static bool outbox_row_check(sqlite3_stmt *st, jnl_board_mismatch_fn cb, void *a
 	if (put == 0)
 		snprintf(what, sizeof(what), "outbox row %s was put there by no event (added "
 			 "outside imprint)", rid);
-	else if (delivered != (ev_delivered > 0))
-		snprintf(what, sizeof(what), "outbox row %s %s, and %s event says it was "
-			 "delivered", rid, delivered ? "is marked delivered" : "is not marked "
-			 "delivered", ev_delivered ? "an" : "no");
-	else if (rejected != (ev_rejected > 0))
-		snprintf(what, sizeof(what), "outbox row %s %s, and %s event says it was "
-			 "rejected", rid, rejected ? "is marked rejected" : "is not marked "
-			 "rejected", ev_rejected ? "an" : "no");
+	/* Marked delivered or rejected without the event: a record kept from
+	 * its delivery. The other way (a row pending again) only delivers it
+	 * once more, which the registry answers as a duplicate. */
+	else if (delivered && ev_delivered == 0)
+		snprintf(what, sizeof(what), "outbox row %s is marked delivered, and no event "
+			 "says it was delivered (the record would never be sent)", rid);
+	else if (rejected && ev_rejected == 0)
+		snprintf(what, sizeof(what), "outbox row %s is marked rejected, and no event says "
+			 "it was rejected (the record would never be sent)", rid);
 	if (!what[0])
 		return true;
 	if (cb)

@@ -573,8 +573,9 @@ imp_err jnl_verify_boards(struct jnl *j, jnl_board_mismatch_fn cb, void *arg, ui
  * events"): every record an event put there (a board's RECORD -> DONE
  * event, a revocation's "queued" outbox event) has its row, with the signed
  * record whose SHA-256 the event holds and the event's serial, uid and
- * kind; every row was put there by such an event; a row is delivered, and
- * rejected, exactly when an outbox event says so. The attempts and
+ * kind; every row was put there by such an event; a row marked delivered,
+ * or rejected, has the outbox event that says so (a row pending again is
+ * only delivered once more: not compared). The attempts and
  * last_error columns (retry bookkeeping, journaled by no event) are not
  * compared. cb as jnl_verify_boards's, with the record's board; *rows (may
  * be NULL) gets how many rows were compared. IMP_OK, IMP_ERR_AUDIT on a

@@ -367,7 +367,7 @@ done <<'EOS'
 delete from outbox where rowid = 1#has no outbox row (deleted)
 update outbox set jws = jws || 'x' where rowid = 1#holds another signed record than event
 update outbox set serial = 'IT999999' where rowid = 1#says serial IT999999
-update outbox set delivered_at = CASE WHEN delivered_at IS NULL THEN '2026-01-01T00:00:00Z' END where rowid = 1#marked delivered, and [a-z]* event says it was delivered
+update outbox set delivered_at = '2026-01-01T00:00:00Z' where rowid = (select min(rowid) from outbox where delivered_at is null)#is marked delivered, and no event says it was delivered
 update outbox set rejected_reason = 'r' where rowid = 1#is marked rejected, and no event says
 insert into outbox(record_id, serial, uid, kind, jws, created) select record_id || 'ff', serial, uid, kind, jws, created from outbox where rowid = 1#was put there by no event
 EOS
