@@ -694,9 +694,14 @@ static imp_err set_state(struct jnl *j, const char *uid, enum jnl_state new_stat
 		goto cleanup;
 	}
 	rc = update_state(j, u, b.serial, b.state, new_state, b.data, data_json, data, "state");
-	/* The step before the fuses: its event's head goes to the anchor file
-	 * after the commit, before the step runs, so a journal (or -wal) that
-	 * loses it is found behind, not resumed as a board before LOCK. */
+	/* The step before the fuses: the move proves the journal can take the
+	 * board's record (written and rolled back with it; docs/JOURNAL.md
+	 * "Before an irreversible step"), and its event's head goes to the
+	 * anchor file after the commit, before the step runs, so a journal (or
+	 * -wal) that loses it is found behind, not resumed as a board before
+	 * LOCK. */
+	if (rc == IMP_OK && new_state == JNL_ST_LOCK)
+		rc = jintegrity_probe_in_txn(j, u);
 	if (rc == IMP_OK && new_state == JNL_ST_LOCK)
 		j->anchor_dirty = true;
 	ev = j->appended; /* jdb_end() may append a checkpoint after it */

@@ -235,7 +235,7 @@ static int exec_kept(sqlite3 *db, const char *sql)
 	return src;
 }
 
-static imp_err jdb_exec_kept(sqlite3 *db, const char *sql)
+imp_err jdb_exec_kept(sqlite3 *db, const char *sql)
 {
 	int rc = exec_kept(db, sql);
 

@@ -798,13 +798,17 @@ cleanup:
 
 /* ------------------------------------------------------- outbox probe */
 
-imp_err jnl_outbox_probe(struct jnl *j, const char *uid)
+imp_err jintegrity_probe_in_txn(struct jnl *j, const char *uid)
 {
-	char now[40];
+	struct jnl_event_ref appended = j->appended;
+	uint64_t appended_seq = j->appended_seq;
+	char now[40], why[JNL_MSG_MAX];
 	sqlite3_stmt *st = NULL;
-	imp_err rc, erc;
+	imp_err rc;
 
-	rc = jdb_begin(j);
+	/* The chain's head in memory goes back with the rows. */
+	memcpy(&j->probe_head, &j->head, sizeof(j->probe_head));
+	rc = jdb_exec_kept(j->db, "SAVEPOINT jdb_probe");
 	if (rc)
 		return rc;
 	jtime_now(now);
@@ -830,20 +834,31 @@ imp_err jnl_outbox_probe(struct jnl *j, const char *uid)
 	jdb_stmt_done(st);
 	if (rc == IMP_OK)
 		rc = jchain_append(j, uid, NULL, "state", "{\"probe\":true}");
-	erc = rc;
-	if (rc == IMP_OK)
-		rc = IMP_ERR_INTERRUPTED; /* never committed: jdb_end rolls back */
-	jdb_end(j, rc);
-	if (erc != IMP_OK) {
-		char why[JNL_MSG_MAX];
-
-		snprintf(why, sizeof(why), "%s", jnl_last_error());
+	snprintf(why, sizeof(why), "%s", jnl_last_error());
+	if (!sqlite3_get_autocommit(j->db)) {
+		(void)jdb_exec_kept(j->db, "ROLLBACK TO jdb_probe");
+		(void)jdb_exec_kept(j->db, "RELEASE jdb_probe");
+	}
+	memcpy(&j->head, &j->probe_head, sizeof(j->head));
+	j->appended = appended;
+	j->appended_seq = appended_seq;
+	if (rc != IMP_OK) {
 		jerr_set(IMP_ERR_JOURNAL, "the journal cannot store the record of board %s (%s): "
 			 "its fuses are not burnt; check the journal with `imprint status "
 			 "--verify`, then resume", uid, why);
 		return IMP_ERR_JOURNAL;
 	}
 	return IMP_OK;
+}
+
+imp_err jnl_outbox_probe(struct jnl *j, const char *uid)
+{
+	imp_err rc = jdb_begin(j);
+
+	if (rc)
+		return rc;
+	rc = jintegrity_probe_in_txn(j, uid);
+	return jdb_end(j, rc);
 }
 
 /* ------------------------------------------------------------- outbox */

@@ -72,7 +72,7 @@ struct jnl {
 		 * that putting back op_head puts back the version it was read
 		 * at, not the one of a read the rollback undid */
 		int64_t data_version;
-	} head, op_head;
+	} head, op_head, probe_head; /* probe_head: jintegrity_probe_in_txn's */
 	/* Transactions of db that ended (SQLite's commit and rollback hooks):
 	 * while it has not moved, the head was checked in the transaction that
 	 * is open, which no other connection can commit into. */
@@ -328,6 +328,12 @@ void janchor_after_commit(struct jnl *j, uint64_t head);
 imp_err janchor_refuse_new(const char *journal);
 /* Lowercase hex SHA-256 of the string s. */
 imp_err jdb_sha256_hex(const char *s, char out[JNL_HASH_HEX_LEN + 1]);
+/* One statement without rows, kept prepared (BEGIN, SAVEPOINT, RELEASE). */
+imp_err jdb_exec_kept(sqlite3 *db, const char *sql);
+/* Inside an open operation: write what record_done will write for board
+ * uid and roll it back (a savepoint of its own; the chain's head in memory
+ * put back). IMP_ERR_JOURNAL, named, if any of it fails. */
+imp_err jintegrity_probe_in_txn(struct jnl *j, const char *uid);
 /* Move the serial counter on to `to` (a "setting" event), in a
  * transaction of its own; refused in line mode. */
 imp_err jdb_counter_skip(struct jnl *j, uint64_t to);

@@ -54,6 +54,7 @@ struct job {
 	uint8_t *cert_der;
 	size_t cert_der_len;
 	struct jnl_event_ref record_ev; /* the RECORD state change, if made here */
+	bool lock_probed; /* the move to LOCK made here (it proved the outbox) */
 	char record_id[JNL_RECORD_ID_MAX]; /* the identity record, once journaled here */
 	uint8_t slot;
 	double t0;
@@ -147,6 +148,8 @@ static imp_err advance(struct job *j, enum jnl_state next, json_t *add)
 		return rc;
 	if (next == JNL_ST_RECORD)
 		j->record_ev = ev;
+	if (next == JNL_ST_LOCK)
+		j->lock_probed = true;
 	crash_point();
 	if (add)
 		json_object_update(j->data, add);
@@ -789,8 +792,9 @@ static imp_err step_lock(struct job *j, json_t *add)
 	char ts[32];
 	imp_err rc;
 
-	/* Irreversible from here: first prove the journal can take the record. */
-	rc = jnl_outbox_probe(j->st->journal, j->uid);
+	/* Irreversible from here: first prove the journal can take the record
+	 * (the move to LOCK did, when this run made it; a resumed LOCK not). */
+	rc = j->lock_probed ? IMP_OK : jnl_outbox_probe(j->st->journal, j->uid);
 	if (rc != IMP_OK) {
 		IMP_ERROR("%s: %s", j->fx->name, jnl_last_error());
 		return rc;

@@ -198,11 +198,16 @@ void st_anchor_update(struct st_run *l)
 	if (!l->journal || !l->journal_session)
 		return;
 	rc = jnl_checkpoint_head(l->journal, &a.seq, a.head, &a.serial_counter);
+	/* The next serials reserved in the same object: a next run of up to
+	 * JNL_RESERVE_BLOCK boards writes no reservation of its own. */
+	a.reserved = a.serial_counter + JNL_RESERVE_BLOCK;
+	if (l->anchor_put.reserved > a.reserved)
+		a.reserved = l->anchor_put.reserved;
 	/* The end of a run and the close of its context both come here: the
 	 * second finds the checkpoint the first stored (an HSM object write). */
 	if (rc == IMP_OK && l->anchor_put.found && l->anchor_put.seq == a.seq &&
 	    l->anchor_put.serial_counter == a.serial_counter &&
-	    strcmp(l->anchor_put.head, a.head) == 0)
+	    l->anchor_put.reserved == a.reserved && strcmp(l->anchor_put.head, a.head) == 0)
 		return;
 	if (rc == IMP_OK && a.seq > 0) {
 		rc = hsm_anchor_put(l->journal_session, l->cfg.station_id, &a);

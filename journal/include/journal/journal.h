@@ -308,6 +308,9 @@ imp_err jnl_allocate_to(struct jnl *j, const char *uid, const char *fixture, cha
  * (IMP_ERR_USAGE). Unknown UID: IMP_ERR_NOT_FOUND. Board DONE:
  * IMP_ERR_DUPLICATE; FAILED: IMP_ERR_BOARD; QUARANTINED: IMP_ERR_QUARANTINE.
  * Setting the state it already has is allowed (records data, e.g. resume).
+ * A move to LOCK also does what jnl_outbox_probe() does, in the same
+ * transaction: if the journal could not take the board's record, the move
+ * fails with IMP_ERR_JOURNAL and the board stays where it was.
  */
 imp_err jnl_set_state(struct jnl *j, const char *uid, enum jnl_state new_state,
 			       const char *data_json);

@@ -123,11 +123,11 @@ run_mode() {
 	[ $rc = 0 ] || tail -5 "$T/audit-$mode.out"
 	check_token_objects "$want_psk"
 	# The journal's anchor is on the token, with its reservation of serials
-	# (docs/JOURNAL.md "Integrity"): the run's checkpoint and the 128 taken
-	# before its first serial.
+	# (docs/JOURNAL.md "Integrity"): the run's checkpoint, and the next 128
+	# serials reserved at its end.
 	"$IMPRINT" --data-dir "$DATA" --config "$cfg" hsm status >"$T/hsmst-$mode.out" 2>&1
 	check grep -qE "^journal anchor of station [^:]+: event [1-9][0-9]*, serial counter \
-$DONE_BOARDS, serials reserved up to 128$" "$T/hsmst-$mode.out"
+$DONE_BOARDS, serials reserved up to $((DONE_BOARDS + 128))$" "$T/hsmst-$mode.out"
 }
 
 # The refusal of MODE, up front: exit 24, the message names what is missing

@@ -215,8 +215,9 @@ done
 echo "integrity: $ncase tables and indexes damaged in turn"
 check test "$ncase" -ge 15
 
-# 7. An outbox that cannot take the record: the station stops before the
-#    fuses, the board stays resumable, and finishes once the outbox works.
+# 7. An outbox that cannot take the record: the move to LOCK fails with it,
+#    before the fuses; the board stays resumable (at CHALLENGE), and
+#    finishes once the outbox works.
 clone "$DATA" "$T/d7"
 sqlite3 "$T/d7/journal.sqlite" "create trigger refuse before insert on outbox begin select raise(abort, 'outbox refuses'); end;"
 board_cfg "$T/c7.json"
@@ -225,7 +226,7 @@ check test $? = 20
 check grep -q "cannot store the record of board.*fuses are not burnt" "$T/p7.err"
 check test "$(board_fuses "$B")" = 0
 uid=$(board_uid "$B")
-check test "$(sqlite3 "$T/d7/journal.sqlite" "select state from boards where uid = '$uid'")" = LOCK
+check test "$(sqlite3 "$T/d7/journal.sqlite" "select state from boards where uid = '$uid'")" = CHALLENGE
 sqlite3 "$T/d7/journal.sqlite" "drop trigger refuse"
 "$IMPRINT" --data-dir "$T/d7" --config "$T/c7.json" resume >/dev/null 2>"$T/r7.err"
 check test $? = 0

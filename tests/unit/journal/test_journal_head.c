@@ -65,6 +65,45 @@ static void test_head_follows_commits(void **state)
 	jt_rmtree(dir);
 }
 
+/* A move to LOCK proves the outbox can take the record: refused with the
+ * outbox refusing (the board stays at CHALLENGE, the chain whole), taken
+ * once it takes rows again. */
+static void test_lock_move_probes_outbox(void **state)
+{
+	char dir[256], path[300], serial[JNL_SERIAL_MAX];
+	EVP_PKEY *key = jt_key();
+	struct jnl_verify_report r;
+	struct jnl_board b = { 0 };
+	struct jnl *j;
+	int64_t before;
+
+	(void)state;
+	jt_mkdtemp(dir);
+	snprintf(path, sizeof(path), "%s/journal.sqlite", dir);
+	j = jt_open(path, key, 10, 1000);
+	assert_int_equal(jnl_allocate(j, "aa01", "F1", serial, sizeof(serial), NULL), IMP_OK);
+	for (enum jnl_state s = JNL_ST_KEYS; s <= JNL_ST_CHALLENGE; s++)
+		assert_int_equal(jnl_set_state(j, "aa01", s, NULL), IMP_OK);
+	assert_int_equal(jt_sql(path, "CREATE TRIGGER refuse BEFORE INSERT ON outbox BEGIN "
+			       "SELECT RAISE(ABORT, 'outbox refuses'); END"), 0);
+	before = jt_sql_int(path, "SELECT max(seq) FROM events");
+	assert_int_equal(jnl_set_state(j, "aa01", JNL_ST_LOCK, "{\"k\":1}"), IMP_ERR_JOURNAL);
+	assert_non_null(strstr(jnl_last_error(), "cannot store the record of board aa01"));
+	assert_non_null(strstr(jnl_last_error(), "outbox refuses"));
+	assert_int_equal(jt_sql_int(path, "SELECT max(seq) FROM events"), before);
+	assert_int_equal(jnl_get_board(j, "aa01", &b), IMP_OK);
+	assert_int_equal(b.state, JNL_ST_CHALLENGE);
+	jnl_board_release(&b);
+	assert_int_equal(jt_sql(path, "DROP TRIGGER refuse"), 0);
+	assert_int_equal(jnl_set_state(j, "aa01", JNL_ST_LOCK, "{\"k\":1}"), IMP_OK);
+	head_is_last(path);
+	assert_int_equal(jt_sql_int(path, "SELECT count(*) FROM outbox"), 0);
+	assert_int_equal(jnl_verify_chain(j, NULL, &r), IMP_OK);
+	jnl_close(j);
+	EVP_PKEY_free(key);
+	jt_rmtree(dir);
+}
+
 static void test_two_handles_in_turn(void **state)
 {
 	char dir[256], path[300], serial[JNL_SERIAL_MAX], uid[25];
@@ -126,6 +165,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_head_follows_commits),
+		cmocka_unit_test(test_lock_move_probes_outbox),
 		cmocka_unit_test(test_two_handles_in_turn),
 		cmocka_unit_test(test_rollback_after_other_commit),
 	};
