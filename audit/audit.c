@@ -879,6 +879,16 @@ static void outbox_table_cb(void *arg, const char *uid, uint64_t last_seq, const
 	finding(arg, "outbox-table", NULL, NULL, uid, "%s", what);
 }
 
+static int rejected_locked_cb(void *arg, const struct jnl_rejected_locked *r)
+{
+	struct audit *a = arg;
+
+	a->sum->rejected_locked++;
+	if (a->o->rejected_locked)
+		a->o->rejected_locked(a->o->arg, r);
+	return 0;
+}
+
 static imp_err check_journal(struct audit *a)
 {
 	struct jnl_opts jo = { .read_only = true, .must_exist = true };
@@ -925,7 +935,9 @@ static imp_err check_journal(struct audit *a)
 			rc = jnl_verify_outbox(j, outbox_table_cb, a, NULL);
 		if (rc == IMP_ERR_AUDIT)
 			rc = IMP_OK; /* each row that differs is a finding */
-		else if (rc != IMP_OK)
+		if (rc == IMP_OK)
+			rc = jnl_list_rejected_locked(j, rejected_locked_cb, a);
+		if (rc != IMP_OK)
 			IMP_ERROR("audit: %s", jnl_last_error());
 	}
 	if (rc == IMP_OK)

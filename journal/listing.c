@@ -83,6 +83,40 @@ imp_err jnl_list_records(struct jnl *j, const char *since, const char *serial,
 			    a, 2, record_row, &s);
 }
 
+struct rejected_scan {
+	jnl_rejected_locked_cb cb;
+	void *arg;
+};
+
+static imp_err rejected_row(void *arg, sqlite3_stmt *st, bool *stop)
+{
+	struct rejected_scan *s = arg;
+	struct jnl_rejected_locked r = {
+		(const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+		(const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
+		(const char *)sqlite3_column_text(st, 4),
+	};
+
+	if (s->cb(s->arg, &r))
+		*stop = true;
+	return IMP_OK;
+}
+
+imp_err jnl_list_rejected_locked(struct jnl *j, jnl_rejected_locked_cb cb, void *arg)
+{
+	struct rejected_scan s = { cb, arg };
+
+	/* The newest move to FAILED of each board that is FAILED now. */
+	return jdb_snapshot(j,
+			    "SELECT b.uid, coalesce(b.serial, ''), json_extract(e.detail, '$.from'), "
+			    "coalesce(json_extract(e.detail, '$.cause'), ''), e.ts FROM boards b "
+			    "JOIN events e ON e.seq = (SELECT max(seq) FROM events x WHERE x.uid = "
+			    "b.uid AND x.kind = 'state' AND json_valid(x.detail) AND "
+			    "json_extract(x.detail, '$.to') = 'FAILED') WHERE b.state = 'FAILED' AND "
+			    "json_extract(e.detail, '$.from') IN ('LOCK', 'RECORD') ORDER BY e.seq",
+			    NULL, 0, rejected_row, &s);
+}
+
 /* On the handle's own connection (one row, no callback into user code),
  * with its statement kept prepared: a run asks this for every board it
  * reports, and a connection of its own per call cost more than the rest of

@@ -25,6 +25,22 @@ static void on_finding(void *arg, const struct aud_finding *f)
 		       f->message, f->record_id[0] ? "  record " : "", f->record_id);
 }
 
+static void on_rejected_locked(void *arg, const struct jnl_rejected_locked *r)
+{
+	struct station_ctx *ctx = arg;
+
+	if (ctx->json)
+		st_emit(ctx,
+			json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "event", "rejected_locked", "serial",
+				  r->serial, "uid", r->uid, "at", r->from, "cause", r->cause, "ts",
+				  r->ts),
+			NULL, NULL);
+	else
+		printf("REJECTED AT %-6s %-12s board %s, %s (%s): its fuses may be burnt and it "
+		       "carries no identity record; keep it off the shipment\n", r->from,
+		       r->serial[0] ? r->serial : "-", r->uid, r->ts, r->cause);
+}
+
 static void print_summary(const json_t *o, void *arg)
 {
 	(void)arg;
@@ -44,6 +60,9 @@ static void print_summary(const json_t *o, void *arg)
 		       json_integer_value(json_object_get(o, "boards_done")),
 		       json_integer_value(json_object_get(o, "issued")),
 		       json_integer_value(json_object_get(o, "quota")));
+	if (json_integer_value(json_object_get(o, "rejected_locked")))
+		printf("journal: %lld boards rejected at or after their lock step (listed above, "
+		       "not findings)\n", json_integer_value(json_object_get(o, "rejected_locked")));
 	if (json_is_true(json_object_get(o, "chain_checked")) &&
 	    json_is_true(json_object_get(o, "anchor_checked")))
 		printf("journal: compared with its anchor %s\n",
@@ -157,6 +176,7 @@ static int audit_run(struct station_ctx *ctx, int argc, char **argv)
 	o.registry_db = ao.registry;
 	o.threads = (unsigned)ao.threads;
 	o.finding = on_finding;
+	o.rejected_locked = on_rejected_locked;
 	o.arg = ctx;
 	rc = aud_run(&o, &s);
 	if (line && (rc == IMP_OK || rc == IMP_ERR_AUDIT)) {
@@ -167,7 +187,7 @@ static int audit_run(struct station_ctx *ctx, int argc, char **argv)
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT)
 		st_emit(ctx,
 			json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:s?, s:I, s:I, s:I, "
-				  "s:I, s:I, s:I, s:I, s:f, s:f}",
+				  "s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
 				  "event", "summary", "records", (json_int_t)s.records, "identities",
 				  (json_int_t)s.identities, "revocations", (json_int_t)s.revocations,
 				  "signatures", (json_int_t)s.signatures, "bad_records",
@@ -177,6 +197,7 @@ static int audit_run(struct station_ctx *ctx, int argc, char **argv)
 				  "journal_events", (json_int_t)s.journal_events, "checkpoints",
 				  (json_int_t)s.checkpoints, "boards_compared",
 				  (json_int_t)s.boards_compared, "boards_done", (json_int_t)s.boards_done,
+				  "rejected_locked", (json_int_t)s.rejected_locked,
 				  "quota", (json_int_t)s.quota, "issued", (json_int_t)s.issued,
 				  "findings", (json_int_t)s.findings, "seconds", s.seconds,
 				  "verify_seconds", s.verify_seconds),

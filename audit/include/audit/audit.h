@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "imprint/err.h"
+#include "journal/journal.h"
 
 /* One finding. Strings valid during the callback only; any may be "". */
 struct aud_finding {
@@ -52,6 +53,11 @@ struct aud_opts {
 	/* Called for every finding, from the calling thread. */
 	void (*finding)(void *arg, const struct aud_finding *f);
 	void *arg;
+	/* Called (may be NULL) for every board of the journal rejected at or
+	 * after its lock step (jnl_list_rejected_locked): not a finding, an
+	 * outcome the line must see, as its fuses may be burnt and it carries
+	 * no identity record; with o->arg. */
+	void (*rejected_locked)(void *arg, const struct jnl_rejected_locked *r);
 };
 
 struct aud_summary {
@@ -64,6 +70,7 @@ struct aud_summary {
 	uint64_t journal_events;
 	uint64_t checkpoints;
 	uint64_t boards_compared;  /* boards rows replayed from their events */
+	uint64_t rejected_locked;  /* boards rejected at or after their lock step */
 	bool chain_checked;
 	/* The journal was compared with its anchor file (anchor_path, beside
 	 * it): false for a copy without one, which may be older than the

@@ -454,6 +454,20 @@ typedef int (*jnl_board_cb)(void *arg, const struct jnl_board *b);
  * `imprint resume` must finish. */
 imp_err jnl_list_unfinished(struct jnl *j, jnl_board_cb cb, void *arg);
 
+/* A board rejected at or after its lock step (FAILED from LOCK or RECORD):
+ * its fuses may be burnt and it carries no identity record. */
+struct jnl_rejected_locked {
+	const char *uid, *serial;
+	const char *from;  /* the state it was rejected at: "LOCK" or "RECORD" */
+	const char *cause; /* the error's name, e.g. "IMP_ERR_VERIFY" */
+	const char *ts;    /* the rejection's event time */
+};
+typedef int (*jnl_rejected_locked_cb)(void *arg, const struct jnl_rejected_locked *r);
+
+/* Every board FAILED now whose rejection came at LOCK or RECORD, in the
+ * order of the rejections (a snapshot; cb returning non-zero stops). */
+imp_err jnl_list_rejected_locked(struct jnl *j, jnl_rejected_locked_cb cb, void *arg);
+
 /* Boards whose recorded error is still theirs, most recently updated
  * first, at most limit (0: all): FAILED and QUARANTINED boards, and boards
  * in flight still at (or before) the step of their last error; not a DONE

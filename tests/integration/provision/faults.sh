@@ -154,4 +154,29 @@ check grep -q "signature does not verify" "$T/p6.err"
 check test "$(issued)" = "$before"
 check flash_blank "$T/b6/board-0"
 stop_vboard
+
+# 7. A lock that never takes effect (--tamper-lock): the board is rejected
+#    at LOCK with its fuse burnt and no identity record; the audit lists it
+#    (not a finding: the line's outcome) with its serial and cause.
+start_vboard "$T/b7" 1 --tamper-lock
+write_config "$T/c7.json" device
+"$IMPRINT" --data-dir "$DATA" --config "$T/c7.json" provision >"$T/p7.out" 2>"$T/p7.err"
+check test $? = 12
+uid=$(board_uid "$T/b7/board-0")
+serial7=$(sql "select serial from boards where uid='$uid'")
+check test "$(sql "select state from boards where uid='$uid'")" = FAILED
+check test "$(sql "select count(*) from outbox where uid='$uid'")" = 0
+# (the journal's one finding is 3b's cloned uid)
+"$IMPRINT" --data-dir "$DATA" --config "$T/c7.json" audit >"$T/a7.out" 2>&1
+check test $? = 28
+check test "$(grep -c '^FINDING' "$T/a7.out")" = 1
+check grep -q "^FINDING cloned-uid" "$T/a7.out"
+check grep -Eq "^REJECTED AT LOCK +$serial7 +board $uid, .* \(IMP_ERR_VERIFY\): its fuses may be burnt and it carries no identity record" "$T/a7.out"
+check grep -q "^journal: 1 boards rejected at or after their lock step" "$T/a7.out"
+"$IMPRINT" --json --data-dir "$DATA" --config "$T/c7.json" audit >"$T/a7.json" 2>/dev/null
+check test "$(jq -c 'select(.event == "rejected_locked") | [.serial, .at, .cause]' "$T/a7.json")" = \
+	"[\"$serial7\",\"LOCK\",\"IMP_ERR_VERIFY\"]"
+check test "$(jq 'select(.event == "summary") | .rejected_locked' "$T/a7.json")" = 1
+[ "$fail" = 0 ] || cat "$T/a7.out"
+stop_vboard
 finish
