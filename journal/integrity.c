@@ -332,6 +332,7 @@ static imp_err anchor_lost(struct jnl *j)
 {
 	struct janchor a;
 	uint64_t counter, head;
+	bool leased = false;
 	char path[4200];
 	imp_err rc;
 
@@ -343,6 +344,19 @@ static imp_err anchor_lost(struct jnl *j)
 	if (rc || a.present || counter == 0)
 		return rc;
 	jnl_anchor_path(j->path, path, sizeof(path));
+	rc = jdb_leased(j->db, &leased);
+	if (rc)
+		return rc;
+	if (leased) {
+		jerr_set(IMP_ERR_JOURNAL, "%s is missing: nothing shows that the journal (%" PRIu64
+			 " serials issued from the line's leases, event %" PRIu64 ") holds every "
+			 "serial this station issued, and a line-mode journal's serials come from "
+			 "its leases, which cannot be skipped here; none is issued from it: restore "
+			 "%s and the journal's -wal from backup, or give the station a new data "
+			 "directory and leave its open leases with the line's supervisor (docs/"
+			 "LINE.md)", path, counter, head, path);
+		return IMP_ERR_JOURNAL;
+	}
 	if (j->reserved == 0) {
 		jerr_set(IMP_ERR_JOURNAL, "%s is missing and no reservation of serials is known "
 			 "outside the journal (the hsm's journal anchor has none): nothing shows "

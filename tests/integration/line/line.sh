@@ -206,6 +206,14 @@ st $s line release --wait 2 >/dev/null 2>>"$T/s$s/c-sync.err" || bad "line relea
 check test "$(pg_sql "select count(*) from leases where station = 'station-$s'")" = 1
 check test "$(jsql $s "select count(*) from leases")" = 1
 check test "$(pg_sql "select leased from line_counter")" = "$leased"
+# Its journal's anchor file lost: a line-mode journal cannot skip its
+# counter, so no serial is issued (exit 20) until the anchor is back.
+mv "$T/s$s/journal.sqlite-anchor" "$T/s$s/anchor.aside"
+st $s provision --count 1 >"$T/s$s/c3.out" 2>"$T/s$s/c3.err"
+check test $? = 20
+check grep -q "journal.sqlite-anchor is missing: .*a line-mode journal's serials come from its leases" "$T/s$s/c3.err"
+check test "$(jsql $s "select count(*) from boards where state = 'DONE'")" = 4
+mv "$T/s$s/anchor.aside" "$T/s$s/journal.sqlite-anchor"
 # The fifth board takes the lease it needs when it needs it.
 st $s provision --count 1 >"$T/s$s/c2.out" 2>"$T/s$s/c2.err"
 check test $? = 0
