@@ -34,14 +34,56 @@ void jnl_anchor_path(const char *journal, char *out, size_t cap)
 
 #define ANCHOR_SIZE 256 /* PERSISTED: one fixed-size record, rewritten in place */
 
-static imp_err anchor_parse(const char *path, char *buf, size_t n, struct janchor *a)
+/* A decimal field: digits only, no sign, no overflow. */
+static bool anchor_number(const char *s, uint64_t *out)
 {
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+static imp_err anchor_damaged(const char *path, const char *why)
+{
+	jerr_set(IMP_ERR_JOURNAL, "%s is damaged (%s): it cannot say what this station already "
+		 "did, and no serial is issued against it; restore it from backup, or move it "
+		 "aside: the next writable run then takes the journal as having lost its "
+		 "anchor (docs/JOURNAL.md \"A lost anchor file\")", path, why);
+	return IMP_ERR_JOURNAL;
+}
+
+/*
+ * The record as anchor_store writes it, and nothing else: ANCHOR_SIZE bytes,
+ * the five lines in their order, each number plain decimal, NULs after.
+ * Anything short of that is damaged, never read as zeros.
+ */
+static imp_err anchor_parse(const char *path, char *buf, size_t got, struct janchor *a)
+{
+	static const char *const keys[] = { "station_id", "serial_counter", "intent",
+					    "head_seq" };
+	uint64_t *nums[] = { NULL, &a->serial_counter, &a->intent, &a->head_seq };
+	size_t n;
 	char *line, *save = NULL;
 
 	memset(a, 0, sizeof(*a));
-	if (n == 0)
+	if (got == 0)
 		return IMP_OK; /* created, never written: no anchor yet */
-	buf[n] = '\0';
+	if (got != ANCHOR_SIZE) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "%zu bytes, an anchor is %d", got, ANCHOR_SIZE);
+		return anchor_damaged(path, why);
+	}
+	buf[got] = '\0';
+	n = strlen(buf);
+	for (size_t i = n; i < got; i++)
+		if (buf[i] != '\0')
+			return anchor_damaged(path, "bytes after its record");
+	if (n == 0 || buf[n - 1] != '\n')
+		return anchor_damaged(path, "its record is cut short");
 	line = strtok_r(buf, "\n", &save);
 	if (!line || strcmp(line, ANCHOR_MAGIC) != 0) {
 		jerr_set(IMP_ERR_JOURNAL, "%s is not a journal anchor (its first line is not "
@@ -49,21 +91,30 @@ static imp_err anchor_parse(const char *path, char *buf, size_t n, struct jancho
 			 "it aside only if you know where it came from", path, ANCHOR_MAGIC);
 		return IMP_ERR_JOURNAL;
 	}
-	while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
-		char *sp = strchr(line, ' ');
+	for (size_t k = 0; k < IMP_ARRAY_SIZE(keys); k++) {
+		char *sp;
 
-		if (!sp)
-			continue;
-		*sp++ = '\0';
-		if (strcmp(line, "station_id") == 0)
+		line = strtok_r(NULL, "\n", &save);
+		sp = line ? strchr(line, ' ') : NULL;
+		if (!sp || (size_t)(sp - line) != strlen(keys[k]) ||
+		    strncmp(line, keys[k], strlen(keys[k])) != 0) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "no %s line where it belongs", keys[k]);
+			return anchor_damaged(path, why);
+		}
+		sp++;
+		if (nums[k] ? !anchor_number(sp, nums[k]) : strlen(sp) >= sizeof(a->station_id)) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "its %s is not readable", keys[k]);
+			return anchor_damaged(path, why);
+		}
+		if (!nums[k])
 			snprintf(a->station_id, sizeof(a->station_id), "%s", sp);
-		else if (strcmp(line, "serial_counter") == 0)
-			a->serial_counter = strtoull(sp, NULL, 10);
-		else if (strcmp(line, "intent") == 0)
-			a->intent = strtoull(sp, NULL, 10);
-		else if (strcmp(line, "head_seq") == 0)
-			a->head_seq = strtoull(sp, NULL, 10);
 	}
+	if (strtok_r(NULL, "\n", &save) != NULL)
+		return anchor_damaged(path, "lines after its record");
 	a->present = true;
 	return IMP_OK;
 }
@@ -111,8 +162,7 @@ static imp_err anchor_load(int fd, const char *path, struct janchor *a)
 		jerr_set(IMP_ERR_JOURNAL, "cannot read %s: %s", path, strerror(errno));
 		return IMP_ERR_JOURNAL;
 	}
-	/* The record is padded with NULs. */
-	return anchor_parse(path, buf, strnlen(buf, (size_t)got), a);
+	return anchor_parse(path, buf, (size_t)got, a);
 }
 
 /* sync: the intent must be durable before the allocation commits; the
@@ -161,6 +211,20 @@ static void station_of(struct jnl *j, struct janchor *a)
 	    jdb_setting_get(j->db, JS_STATION_ID, j->station_id, sizeof(j->station_id)) != IMP_OK)
 		j->station_id[0] = '\0';
 	snprintf(a->station_id, sizeof(a->station_id), "%s", j->station_id);
+}
+
+/* An anchor of another station's journal (copied in from another data
+ * directory) says nothing of this one. */
+static imp_err anchor_station_check(const char *path, const struct janchor *a,
+				    const char *station)
+{
+	if (!a->present || !a->station_id[0] || !station[0] || strcmp(a->station_id, station) == 0)
+		return IMP_OK;
+	jerr_set(IMP_ERR_JOURNAL, "%s is the anchor of station %s's journal, not of this one "
+		 "(station %s): restore this station's own anchor, or move that one aside (the "
+		 "next writable run then takes the journal as having lost its anchor)", path,
+		 a->station_id, station);
+	return IMP_ERR_JOURNAL;
 }
 
 /* The journal's counter and head, inside a transaction or snapshot. */
@@ -218,6 +282,14 @@ imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found)
 	if (found)
 		*found = false;
 	rc = janchor_read(j->path, &a);
+	if (rc == IMP_ERR_JOURNAL) {
+		/* A damaged anchor proves nothing: a finding, as one behind. */
+		if (msg && cap)
+			snprintf(msg, cap, "%s", jnl_last_error());
+		if (found)
+			*found = true;
+		return IMP_ERR_AUDIT;
+	}
 	if (rc)
 		return rc;
 	if (found)
@@ -227,6 +299,18 @@ imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found)
 		rc = jdb_exec(db, "BEGIN");
 	if (rc == IMP_OK)
 		rc = journal_marks(db, &counter, &head);
+	if (rc == IMP_OK && a.present && a.station_id[0]) {
+		char station[64] = "", path[4200];
+
+		if (jdb_setting_get(db, JS_STATION_ID, station, sizeof(station)) != IMP_OK)
+			station[0] = '\0';
+		jnl_anchor_path(j->path, path, sizeof(path));
+		if (anchor_station_check(path, &a, station) != IMP_OK) {
+			if (msg && cap)
+				snprintf(msg, cap, "%s", jnl_last_error());
+			rc = IMP_ERR_AUDIT;
+		}
+	}
 	if (db) {
 		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 		sqlite3_close(db);
@@ -279,6 +363,12 @@ static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued,
 		rc = journal_marks(j->db, &counter, &head);
 	if (rc == IMP_OK)
 		rc = anchor_load(fd, path, &a);
+	if (rc == IMP_OK && op != AO_COMMITTED) {
+		struct janchor mine;
+
+		station_of(j, &mine);
+		rc = anchor_station_check(path, &a, mine.station_id);
+	}
 	if (rc)
 		goto cleanup;
 	if (op != AO_COMMITTED && behind(&a, counter, head)) {

@@ -562,8 +562,9 @@ imp_err jnl_verify_chain(struct jnl *j, const struct jnl_verify_opts *opts,
  * Compare the journal with its anchor file (JOURNAL-anchor: the serial
  * counter and head written and synced before every allocation). IMP_OK if
  * the journal is not behind it (or there is none), IMP_ERR_AUDIT with the
- * finding in msg if it is (it was rolled back), another error if it could
- * not read. A msg of JNL_MSG_MAX bytes holds the whole finding. *found
+ * finding in msg if it is (it was rolled back), or if the anchor is damaged
+ * (not the fixed record anchor_store writes) or another station's, another
+ * error if it could not read. A msg of JNL_MSG_MAX bytes holds the whole finding. *found
  * (may be NULL) says whether there was an anchor to compare with: without
  * one (a journal copied away from it) nothing was checked.
  */

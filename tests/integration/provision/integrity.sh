@@ -20,7 +20,7 @@ check test $? = 0
 check grep -q "group-writable (mode 0770)" "$T/m2.err"
 chmod 0700 "$DATA"
 
-POOL=40
+POOL=64
 start_vboard "$T/pool" "$POOL" || { bad "vboard"; finish; exit 1; }
 next=0
 # board_cfg FILE: a configuration with the next unused board as fixture F1.
@@ -372,6 +372,38 @@ update outbox set delivered_at = '2026-01-01T00:00:00Z' where rowid = (select mi
 update outbox set rejected_reason = 'r' where rowid = 1#is marked rejected, and no event says
 insert into outbox(record_id, serial, uid, kind, jws, created) select record_id || 'ff', serial, uid, kind, jws, created from outbox where rowid = 1#was put there by no event
 EOS
+
+# 13. A damaged anchor file (cut short, a line lost or repeated, another
+#     station's) is never read as zeros: provision refuses (exit 20) and
+#     names it, status --verify fails on it; moved aside, the next run takes
+#     the journal as having lost its anchor (the counter past the HSM's
+#     reservation).
+clone "$DATA" "$T/d13"
+good=$T/d13.anchor
+cp "$T/d13/journal.sqlite-anchor" "$good"
+i=0
+while IFS='#' read -r how want; do
+	i=$((i + 1))
+	cp "$good" "$T/d13/journal.sqlite-anchor"
+	eval "$how"
+	provision_in "$T/d13"
+	check test $? = 20
+	check grep -q "journal.sqlite-anchor $want" "$T/p.err"
+	check test "$(board_fuses "$B")" = 0
+	"$IMPRINT" --data-dir "$T/d13" status --verify >/dev/null 2>&1
+	check test $? = 28
+done <<'EOS'
+truncate -s 60 "$T/d13/journal.sqlite-anchor"#is damaged (60 bytes, an anchor is 256)
+sed -i '/^intent /d' "$T/d13/journal.sqlite-anchor"#is damaged
+python3 -c 'import sys; p=sys.argv[1]; d=open(p,"rb").read().rstrip(b"\0"); d=d.replace(b"\nintent", b"\nserial_counter 1\nintent"); open(p,"wb").write(d.ljust(256, b"\0"))' "$T/d13/journal.sqlite-anchor"#is damaged (no intent line where it belongs)
+sed -i 's/^station_id demo-station$/station_id other-station/' "$T/d13/journal.sqlite-anchor"#is the anchor of station other-station's journal
+EOS
+mv "$T/d13/journal.sqlite-anchor" "$T/d13.aside"
+provision_in "$T/d13"
+check test $? = 0
+check grep -q "journal.sqlite-anchor was missing: serials up to counter" "$T/p.err"
+check test "$(board_fuses "$B")" = 3
+[ "$next" -le "$POOL" ] || bad "the test used $next boards of a pool of $POOL"
 
 stop_vboard
 finish
