@@ -1079,9 +1079,9 @@ cleanup:
 	return own_txn_end(j, rc);
 }
 
-imp_err jdb_counter_skip(struct jnl *j, uint64_t to)
+imp_err jdb_counter_skip(struct jnl *j, uint64_t *to, bool cap)
 {
-	uint64_t counter;
+	uint64_t counter, quota;
 	bool leased = false;
 	imp_err rc = jdb_exec(j->db, "BEGIN IMMEDIATE");
 
@@ -1095,8 +1095,19 @@ imp_err jdb_counter_skip(struct jnl *j, uint64_t to)
 	}
 	if (rc == IMP_OK)
 		rc = jdb_setting_get_u64(j->db, JS_SERIAL_COUNTER, &counter);
-	if (rc == IMP_OK && to > counter)
-		rc = change_setting_u64(j, JS_SERIAL_COUNTER, to);
+	if (rc == IMP_OK)
+		rc = jdb_setting_get_u64(j->db, JS_QUOTA, &quota);
+	/* The quota bounds what can have been issued as surely as a reservation. */
+	if (rc == IMP_OK && *to > quota && cap)
+		*to = quota > counter ? quota : counter;
+	if (rc == IMP_OK && *to > quota) {
+		jerr_set(IMP_ERR_QUOTA, "moving the serial counter on to %" PRIu64 " passes the "
+			 "production quota of %" PRIu64 ": no serial would be left to issue; raise "
+			 "the quota in the configuration first if more are authorised", *to, quota);
+		rc = IMP_ERR_QUOTA;
+	}
+	if (rc == IMP_OK && *to > counter)
+		rc = change_setting_u64(j, JS_SERIAL_COUNTER, *to);
 	return own_txn_end(j, rc);
 }
 
@@ -1354,6 +1365,8 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 	j->reserve = o->reserve;
 	j->reserve_arg = o->reserve_arg;
 	j->reserved = o->reserved;
+	j->serials_after = o->serials_after;
+	j->serials_after_given = o->serials_after_given;
 	if (o->sign) {
 		for (size_t i = 0; i < JNL_FPR_HEX_LEN; i++)
 			j->signer_fpr[i] = (char)(o->signer_fpr[i] | 0x20);

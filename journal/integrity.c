@@ -421,7 +421,7 @@ cleanup:
 static imp_err anchor_lost(struct jnl *j)
 {
 	struct janchor a;
-	uint64_t counter, head;
+	uint64_t counter, head, to;
 	bool leased = false;
 	char path[4200];
 	imp_err rc;
@@ -447,6 +447,8 @@ static imp_err anchor_lost(struct jnl *j)
 			 "LINE.md)", path, counter, head, path);
 		return IMP_ERR_JOURNAL;
 	}
+	if (j->serials_after_given)
+		return IMP_OK; /* the operator said where serials go on (open_skip) */
 	if (j->reserved == 0) {
 		jerr_set(IMP_ERR_JOURNAL, "%s is missing and no reservation of serials is known "
 			 "outside the journal (the hsm's journal anchor has none): nothing shows "
@@ -457,13 +459,14 @@ static imp_err anchor_lost(struct jnl *j)
 			 "station may carry)", path, counter, head, path);
 		return IMP_ERR_JOURNAL;
 	}
-	if (j->reserved <= counter) {
+	to = j->reserved;
+	if (to <= counter) {
 		IMP_WARN("journal: %s was missing: the journal holds every serial reserved "
 			 "(counter %" PRIu64 ", reserved up to %" PRIu64 "): started from it",
 			 path, counter, j->reserved);
 		return IMP_OK;
 	}
-	rc = jdb_counter_skip(j, j->reserved);
+	rc = jdb_counter_skip(j, &to, true);
 	if (rc) {
 		char keep[JNL_MSG_MAX];
 
@@ -474,18 +477,54 @@ static imp_err anchor_lost(struct jnl *j)
 			 "journal's -wal from backup", path, j->reserved, counter, keep, path);
 		return IMP_ERR_JOURNAL;
 	}
-	IMP_WARN("journal: %s was missing: serials up to counter %" PRIu64 " were reserved "
-		 "and the journal holds %" PRIu64 ": counters %" PRIu64 " to %" PRIu64 " may be on "
-		 "boards the journal lost and are never issued; the next serial is counter %" PRIu64
-		 "; check the journal against a backup", path, j->reserved, counter,
-		 counter + 1, j->reserved, j->reserved + 1);
+	if (to > counter)
+		IMP_WARN("journal: %s was missing: serials up to counter %" PRIu64 " were "
+			 "reserved and the journal holds %" PRIu64 ": counters %" PRIu64 " to %" PRIu64
+			 " may be on boards the journal lost and are never issued%s; the next serial "
+			 "is counter %" PRIu64 "; check the journal against a backup", path,
+			 j->reserved, counter, counter + 1, to,
+			 to < j->reserved ? " (the quota ends before the reservation)" : "",
+			 to + 1);
 	return IMP_OK;
+}
+
+/* `journal checkpoint --serials-after N`: the operator's word on where the
+ * serials go on. */
+static imp_err open_skip(struct jnl *j)
+{
+	uint64_t counter, head, to = j->serials_after;
+	imp_err rc;
+
+	if (!j->serials_after_given)
+		return IMP_OK;
+	rc = journal_marks(j->db, &counter, &head);
+	if (rc)
+		return rc;
+	if (to < counter) {
+		jerr_set(IMP_ERR_USAGE, "--serials-after %" PRIu64 " is below the serials this "
+			 "journal already issued (counter %" PRIu64 "): give the highest counter any "
+			 "board of this station may carry, at least %" PRIu64, to, counter, counter);
+		return IMP_ERR_USAGE;
+	}
+	if (to == counter) {
+		IMP_INFO("journal: --serials-after %" PRIu64 " is the journal's own counter: "
+			 "nothing skipped", to);
+		return IMP_OK;
+	}
+	rc = jdb_counter_skip(j, &to, false);
+	if (rc == IMP_OK)
+		IMP_WARN("journal: serial counters %" PRIu64 " to %" PRIu64 " are never issued "
+			 "(--serials-after); the next serial is counter %" PRIu64, counter + 1, to,
+			 to + 1);
+	return rc;
 }
 
 imp_err janchor_open_check(struct jnl *j)
 {
 	imp_err rc = anchor_lost(j);
 
+	if (rc == IMP_OK)
+		rc = open_skip(j);
 	return rc ? rc : anchor_update(j, AO_OPEN, 0, 0);
 }
 

@@ -89,6 +89,8 @@ struct jnl {
 	jnl_reserve_fn reserve;   /* jnl_opts.reserve */
 	void *reserve_arg;
 	uint64_t reserved;        /* the reservation this handle knows */
+	uint64_t serials_after;   /* jnl_opts.serials_after, if given */
+	bool serials_after_given;
 	/*
 	 * Group commit (db.c, docs/JOURNAL.md "Group commit"): the operations
 	 * of fixture threads that come in while one holds the lock share one
@@ -334,9 +336,10 @@ imp_err jdb_exec_kept(sqlite3 *db, const char *sql);
  * uid and roll it back (a savepoint of its own; the chain's head in memory
  * put back). IMP_ERR_JOURNAL, named, if any of it fails. */
 imp_err jintegrity_probe_in_txn(struct jnl *j, const char *uid);
-/* Move the serial counter on to `to` (a "setting" event), in a
- * transaction of its own; refused in line mode. */
-imp_err jdb_counter_skip(struct jnl *j, uint64_t to);
+/* Move the serial counter on to *to (a "setting" event), in a transaction
+ * of its own; refused in line mode, and beyond the quota (IMP_ERR_QUOTA)
+ * unless cap, which lowers *to to the quota. */
+imp_err jdb_counter_skip(struct jnl *j, uint64_t *to, bool cap);
 /* Before SQLite opens path: a non-empty path-wal must have a WAL header
  * (magic, version) and the journal's page size; else IMP_ERR_JOURNAL and
  * nothing is touched. */

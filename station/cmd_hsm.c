@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hsm/anchor.h"
 #include "hsm/org.h"
@@ -127,16 +128,29 @@ static void print_status(const json_t *r, void *arg)
 static void add_anchor(struct station_ctx *ctx, struct hsm_session *s, json_t *report)
 {
 	const char *sid = ctx->run->cfg.station_id;
+	struct jnl_opts jo = { .read_only = true, .must_exist = true };
+	struct jnl_info info;
 	struct hsm_anchor a;
+	struct jnl *j = NULL;
+	char jpath[4200];
 
-	if (!sid || hsm_anchor_get(s, sid, &a) != IMP_OK)
+	/* The station whose journal this data directory holds, else the
+	 * configuration's (a journal not made yet). */
+	st_journal_path(ctx, &ctx->run->cfg, jpath, sizeof(jpath));
+	if (access(jpath, F_OK) == 0 && jnl_open(jpath, &jo, &j) == IMP_OK &&
+	    jnl_info(j, &info) == IMP_OK)
+		sid = info.station_id;
+	if (!sid || hsm_anchor_get(s, sid, &a) != IMP_OK) {
+		jnl_close(j);
 		return;
+	}
 	json_object_set_new(report, "journal_anchor",
 			    a.found ? json_pack("{s:s, s:I, s:I, s:I}", "station_id", sid, "seq",
 						(json_int_t)a.seq, "serial_counter",
 						(json_int_t)a.serial_counter, "reserved",
 						(json_int_t)a.reserved)
 				    : json_null());
+	jnl_close(j);
 }
 
 static bool init_force, init_psk_master;

@@ -9,14 +9,14 @@
 #include "imprint/log.h"
 #include "run.h"
 
-static long cp_interval, serials_after;
+static long cp_interval, serials_after = -1; /* -1: --serials-after not given */
 
 static const struct st_option checkpoint_opts[] = {
 	{ "interval", 'i', ST_OPT_INT, &cp_interval, "N",
 	  "store N (1..1000000) as the events between automatic checkpoints" },
 	{ "serials-after", 0, ST_OPT_INT, &serials_after, "N",
-	  "with the journal's anchor file lost for good: take serial counters up to N as "
-	  "issued (the next serial comes after N)" },
+	  "take serial counters up to N as issued: the next serial comes after N (with the "
+	  "anchor file lost and no reservation in the hsm)" },
 	ST_OPTIONS_END,
 };
 
@@ -37,12 +37,8 @@ static imp_err checkpoint_check(int argc, char **argv)
 		IMP_ERROR("--interval: expected 1..1000000 events, got %ld", cp_interval);
 		return IMP_ERR_USAGE;
 	}
-	if (serials_after < 0) {
-		IMP_ERROR("--serials-after: expected a serial counter (0 or more), got %ld",
-			  serials_after);
-		return IMP_ERR_USAGE;
-	}
-	st_journal_serials_after((uint64_t)serials_after);
+	if (serials_after >= 0)
+		st_journal_serials_after((uint64_t)serials_after);
 	return IMP_OK;
 }
 
@@ -86,12 +82,13 @@ static const struct st_command journal_checkpoint_cmd = {
 		"hsm's anchor. Every run ends with a checkpoint; this takes one on demand, "
 		"as the audit and 'status --verify' require one over the head. --interval N "
 		"also stores the number of events between automatic checkpoints "
-		"(docs/JOURNAL.md). With the journal's anchor file (journal.sqlite-anchor) "
+		"(docs/JOURNAL.md). --serials-after N moves the serial counter on to N "
+		"(the serials up to N are never issued; refused below the journal's counter "
+		"or past the quota): with the journal's anchor file (journal.sqlite-anchor) "
 		"lost for good and no reservation of serials in the hsm, a writable run is "
-		"refused; --serials-after N, with N at least the highest serial counter any "
-		"board of this station may carry, lets this command start a new anchor file "
-		"with the next serial after N.",
-	.exits = (const imp_err[]){ IMP_ERR_JOURNAL, IMP_OK },
+		"refused until this names a counter N at least as high as any board of this "
+		"station may carry.",
+	.exits = (const imp_err[]){ IMP_ERR_JOURNAL, IMP_ERR_QUOTA, IMP_OK },
 	.example = "imprint journal checkpoint --interval 500",
 };
 

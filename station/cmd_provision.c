@@ -15,7 +15,7 @@ static struct {
 	long fixtures, count;
 	bool all, reissue, dry_run, continuous;
 	const char *reason;
-} o = { .fixtures = -1 }; /* -1: --fixtures not given */
+} o = { .fixtures = -1, .count = -1 }; /* -1: --fixtures, --count not given */
 
 static const struct st_option provision_opts[] = {
 	{ "all", 'a', ST_OPT_FLAG, &o.all, NULL, "every fixture of the configuration (default)" },
@@ -48,6 +48,16 @@ static imp_err provision_check(int argc, char **argv)
 	if (o.continuous && o.dry_run) {
 		IMP_ERROR("--continuous and --dry-run exclude each other: a dry run reads the "
 			  "boards on the fixtures once; drop one of them");
+		return IMP_ERR_USAGE;
+	}
+	if (o.count == 0) {
+		IMP_ERROR("--count 0: give the most new boards to take, 1 or more, or leave it out "
+			  "for every board on the fixtures");
+		return IMP_ERR_USAGE;
+	}
+	if (o.reason && !o.reissue) {
+		IMP_ERROR("--reason goes with --reissue (it is the reissue's recorded reason); add "
+			  "--reissue or drop --reason");
 		return IMP_ERR_USAGE;
 	}
 	if (o.fixtures == 0) {
@@ -154,7 +164,7 @@ static int provision_run(struct station_ctx *ctx, int argc, char **argv)
 	if (exp_background_start(l->journal, &l->cfg, &bg) != IMP_OK)
 		IMP_WARN("no delivery in the background: run 'imprint export' after this run");
 	l->station.continuous = o.continuous;
-	code = st_provision_run(ctx, l, nfx, (uint64_t)o.count);
+	code = st_provision_run(ctx, l, nfx, o.count > 0 ? (uint64_t)o.count : 0);
 	exp_background_stop(bg);
 	return code;
 }

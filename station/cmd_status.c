@@ -76,8 +76,9 @@ static void print_status(const json_t *o, void *arg)
 		       json_string_value(json_object_get(v, "reason")));
 	if (v)
 		printf("  not compared, as no event holds them: the boards' data, attempts, last "
-		       "error and reissue count, the outbox's attempts and last error, the "
-		       "checkpoints' times, the line leases table\n");
+		       "error and reissue count; the outbox's attempts, last error, creation "
+		       "time and line delivery marks (line_delivered_at, line_conflict); the "
+		       "checkpoints' times; the line leases table\n");
 }
 
 static long failures_limit = 10;

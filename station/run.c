@@ -231,10 +231,12 @@ void st_run_checkpoint(struct st_run *l)
 
 /* `journal checkpoint --serials-after N` (st_journal_serials_after). */
 static uint64_t serials_after;
+static bool serials_after_given;
 
 void st_journal_serials_after(uint64_t counter)
 {
 	serials_after = counter;
+	serials_after_given = true;
 }
 
 /* The journal's reservation of serial counters (jnl_opts.reserve): in the
@@ -298,8 +300,8 @@ static imp_err open_journal(struct station_ctx *ctx, struct st_run *l, struct jn
 		jo->reserve = reserve_serials;
 		jo->reserve_arg = l;
 		jo->reserved = ha.found ? ha.reserved : 0;
-		if (serials_after > jo->reserved)
-			jo->reserved = serials_after;
+		jo->serials_after = serials_after;
+		jo->serials_after_given = serials_after_given;
 	}
 	rc = jnl_open(jpath, jo, &l->journal);
 	if (rc == IMP_ERR_NOT_FOUND)

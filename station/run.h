@@ -44,9 +44,9 @@ void st_anchor_update(struct st_run *l);
  * failure only warns. */
 void st_run_checkpoint(struct st_run *l);
 
-/* A journal opened for writing after this call takes counters up to
- * `counter` as possibly issued: with its anchor file lost, its next serial
- * comes after it (`journal checkpoint --serials-after N`). */
+/* A journal opened for writing after this call moves its serial counter on
+ * to `counter`: the next serial comes after it (`journal checkpoint
+ * --serials-after N`; jnl_opts.serials_after). */
 void st_journal_serials_after(uint64_t counter);
 
 /* The line database: --line URL, else the config's line.url, else NULL. */

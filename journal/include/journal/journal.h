@@ -168,7 +168,7 @@ struct jnl_opts {
 	 * writable open that finds no anchor file beside a journal that issued
 	 * serials cannot tell from the file alone whether serials were issued
 	 * that the journal lost: with reserve set, the journal's counter then
-	 * moves past reserved (a "setting" event; those serials are never
+	 * moves past reserved, or the quota if lower (a "setting" event; never
 	 * issued), or, with no reservation known or in line mode, the open is
 	 * refused (IMP_ERR_JOURNAL, no serial issued). reserve NULL: the open
 	 * warns and goes on from the journal's counter.
@@ -176,6 +176,16 @@ struct jnl_opts {
 	jnl_reserve_fn reserve;
 	void *reserve_arg;
 	uint64_t reserved;
+	/*
+	 * With serials_after_given, a writable open moves the serial counter on
+	 * to serials_after (a "setting" event; the serials up to it are never
+	 * issued): the operator's word that no board carries a later one, also
+	 * where no reservation is known. Refused (IMP_ERR_USAGE) below the
+	 * journal's counter, beyond its quota (IMP_ERR_QUOTA) and in line mode
+	 * (IMP_ERR_JOURNAL).
+	 */
+	uint64_t serials_after;
+	bool serials_after_given;
 };
 
 /* Counters reserved at a time (jnl_opts.reserve): the most a journal that
