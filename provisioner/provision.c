@@ -1040,6 +1040,15 @@ static imp_err reissue(struct job *j)
 	imp_err rc;
 
 	if (j->info.lifecycle == WIRE_LC_LOCKED || (j->info.fuses & WIRE_FUSE_DEBUG_LOCK)) {
+		char rid[JNL_RECORD_ID_MAX] = "";
+
+		if (jnl_identity_record_id(j->st->journal, j->uid, rid) != IMP_OK || !rid[0]) {
+			IMP_ERROR("%s: board %s (%s) is locked and carries no identity record "
+				  "(rejected at its lock step): its trust anchor refuses a new "
+				  "identity and none was exported to revoke; keep it off the shipment "
+				  "('imprint audit' lists it)", j->fx->name, j->uid, j->serial);
+			return IMP_ERR_DUPLICATE;
+		}
 		IMP_ERROR("%s: board %s (%s) is locked: its trust anchor refuses a new identity; "
 			  "revoke %s instead", j->fx->name, j->uid, j->serial, j->serial);
 		return IMP_ERR_DUPLICATE;

@@ -81,6 +81,16 @@ static int revoke_run(struct station_ctx *ctx, int argc, char **argv)
 	}
 	if (rc != IMP_OK)
 		goto cleanup;
+	/* A revocation names what it revokes: a board never recorded (one
+	 * rejected at its lock step) exported no identity to take back. */
+	if (!f.record_id[0]) {
+		IMP_ERROR("serial %s has no identity record in this station's journal (its board "
+			  "is %s): no identity was exported for it, so there is nothing to revoke; "
+			  "a board rejected at its lock step is listed by 'imprint audit': keep it "
+			  "off the shipment", f.serial, jnl_state_name(b.state));
+		rc = IMP_ERR_NOT_FOUND;
+		goto cleanup;
+	}
 	rv.serial = f.serial;
 	rv.record_id = f.record_id[0] ? f.record_id : NULL;
 	rv.reason = revoke_reason;

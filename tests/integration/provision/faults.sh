@@ -177,6 +177,12 @@ check grep -q "^journal: 1 boards rejected at or after their lock step" "$T/a7.o
 check test "$(jq -c 'select(.event == "rejected_locked") | [.serial, .at, .cause]' "$T/a7.json")" = \
 	"[\"$serial7\",\"LOCK\",\"IMP_ERR_VERIFY\"]"
 check test "$(jq 'select(.event == "summary") | .rejected_locked' "$T/a7.json")" = 1
+# Nothing was exported for it: revoking it is refused and says why.
+"$IMPRINT" --data-dir "$DATA" --config "$T/c7.json" revoke "$serial7" --reason scrapped \
+	>/dev/null 2>"$T/rv7.err"
+check test $? = 9
+check grep -q "serial $serial7 has no identity record in this station's journal (its board is FAILED)" "$T/rv7.err"
+check test "$(sql "select count(*) from outbox where uid='$uid'")" = 0
 [ "$fail" = 0 ] || cat "$T/a7.out"
 stop_vboard
 finish
