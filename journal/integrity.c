@@ -113,7 +113,21 @@ static imp_err anchor_parse(const char *path, char *buf, size_t got, struct janc
 		if (!nums[k])
 			snprintf(a->station_id, sizeof(a->station_id), "%s", sp);
 	}
-	if (strtok_r(NULL, "\n", &save) != NULL)
+	/* head_hash: absent from the anchors of older imprints. */
+	line = strtok_r(NULL, "\n", &save);
+	if (line) {
+		const char *v = strncmp(line, "head_hash ", 10) == 0 ? line + 10 : NULL;
+		bool ok = v && (strcmp(v, "-") == 0 || strlen(v) == JNL_HASH_HEX_LEN);
+
+		for (const char *c = v; ok && strcmp(v, "-") != 0 && *c; c++)
+			ok = (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f');
+		if (!ok)
+			return anchor_damaged(path, "its head_hash is not readable");
+		if (strcmp(v, "-") != 0)
+			memcpy(a->head_hash, v, JNL_HASH_HEX_LEN + 1);
+		line = strtok_r(NULL, "\n", &save);
+	}
+	if (line)
 		return anchor_damaged(path, "lines after its record");
 	a->present = true;
 	return IMP_OK;
@@ -174,8 +188,9 @@ static imp_err anchor_store(int fd, const char *path, const struct janchor *a, b
 
 	memset(body, 0, sizeof(body));
 	n = snprintf(body, sizeof(body), "%s\nstation_id %s\nserial_counter %" PRIu64
-		     "\nintent %" PRIu64 "\nhead_seq %" PRIu64 "\n", ANCHOR_MAGIC, a->station_id,
-		     a->serial_counter, a->intent, a->head_seq);
+		     "\nintent %" PRIu64 "\nhead_seq %" PRIu64 "\nhead_hash %s\n", ANCHOR_MAGIC,
+		     a->station_id, a->serial_counter, a->intent, a->head_seq,
+		     a->head_hash[0] ? a->head_hash : "-");
 	if (n < 0 || n >= (int)sizeof(body))
 		return IMP_ERR_INTERNAL;
 	/* One write of one small record, then synced: no rename, no torn state. */
@@ -245,6 +260,49 @@ static imp_err journal_marks(sqlite3 *db, uint64_t *counter, uint64_t *head)
 	return rc;
 }
 
+/* The journal's head hash (its settings), inside a transaction or snapshot. */
+static void journal_head_hash(sqlite3 *db, char out[JNL_HASH_HEX_LEN + 1])
+{
+	if (jdb_setting_get(db, JS_HEAD_HASH, out, JNL_HASH_HEX_LEN + 1) != IMP_OK ||
+	    strlen(out) != JNL_HASH_HEX_LEN)
+		out[0] = '\0';
+}
+
+/*
+ * The journal holds the anchor's head event, but another one (its file or
+ * its -wal comes from a copy of the data directory that went on apart):
+ * IMP_ERR_AUDIT with the message in msg.
+ */
+static imp_err anchor_diverged(sqlite3 *db, const char *journal, const struct janchor *a,
+			       uint64_t head, char *msg, size_t cap)
+{
+	char hash[JNL_HASH_HEX_LEN + 1] = "";
+	sqlite3_stmt *st = NULL;
+	imp_err rc;
+
+	if (!a->present || !a->head_hash[0] || a->head_seq == 0 || head < a->head_seq)
+		return IMP_OK;
+	rc = jdb_prepare(db, "SELECT hash FROM events WHERE seq = ?1", &st);
+	if (rc == IMP_OK)
+		rc = jdb_bind_i64(db, st, 1, (int64_t)a->head_seq);
+	if (rc == IMP_OK) {
+		rc = jdb_step_row(db, st);
+		if (rc == IMP_OK && sqlite3_column_text(st, 0))
+			snprintf(hash, sizeof(hash), "%s", (const char *)sqlite3_column_text(st, 0));
+		if (rc == IMP_ERR_NOT_FOUND)
+			rc = IMP_OK;
+	}
+	sqlite3_finalize(st);
+	if (rc || strcmp(hash, a->head_hash) == 0)
+		return rc;
+	snprintf(msg, cap, "the journal's event %" PRIu64 " is not the one %s-anchor saw (hash "
+		 "%.16s..., the anchor's %.16s...): the journal or its -wal comes from another "
+		 "copy of this data directory that went on apart; no serial is issued from it: "
+		 "restore this station's own journal and -wal", a->head_seq, journal,
+		 hash[0] ? hash : "(none)", a->head_hash);
+	return IMP_ERR_AUDIT;
+}
+
 /*
  * The journal (counter c, head h) is behind its anchor if c is below the
  * counter the anchor saw committed, or below an allocation's intent - 1
@@ -311,6 +369,13 @@ imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found)
 			rc = IMP_ERR_AUDIT;
 		}
 	}
+	if (rc == IMP_OK && !behind(&a, counter, head)) {
+		char dmsg[JNL_MSG_MAX];
+
+		rc = anchor_diverged(db, j->path, &a, head, dmsg, sizeof(dmsg));
+		if (rc == IMP_ERR_AUDIT && msg && cap)
+			snprintf(msg, cap, "%s", dmsg);
+	}
 	if (db) {
 		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 		sqlite3_close(db);
@@ -333,7 +398,7 @@ static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued,
 {
 	struct janchor a;
 	uint64_t counter, head;
-	char path[4200], msg[JNL_MSG_MAX];
+	char path[4200], msg[JNL_MSG_MAX], hash[JNL_HASH_HEX_LEN + 1];
 	bool write = false;
 	int fd = -1;
 	imp_err rc;
@@ -377,6 +442,17 @@ static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued,
 		rc = IMP_ERR_JOURNAL;
 		goto cleanup;
 	}
+	if (op == AO_OPEN && anchor_diverged(j->db, j->path, &a, head, msg, sizeof(msg)) != IMP_OK) {
+		jerr_set(IMP_ERR_JOURNAL, "%s", msg);
+		rc = IMP_ERR_JOURNAL;
+		goto cleanup;
+	}
+	/* The head's hash: the transaction's own when it committed it, else
+	 * the journal's settings (read with the marks). */
+	if (op == AO_COMMITTED)
+		snprintf(hash, sizeof(hash), "%s", j->head.seq == head ? j->head.hash : "");
+	else
+		journal_head_hash(j->db, hash);
 	if (fd < 0)
 		goto cleanup;
 	if (op == AO_OPEN && !a.present && counter > 0 && !j->reserve)
@@ -398,6 +474,7 @@ static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued,
 		}
 		if (head > a.head_seq) {
 			a.head_seq = head;
+			snprintf(a.head_hash, sizeof(a.head_hash), "%s", hash);
 			write = true;
 		}
 	}

@@ -311,6 +311,7 @@ struct janchor {
 	uint64_t serial_counter; /* the highest counter seen committed */
 	uint64_t intent;         /* the highest counter about to be committed */
 	uint64_t head_seq;       /* the highest head seen committed */
+	char head_hash[JNL_HASH_HEX_LEN + 1]; /* event head_seq's hash ("": not known) */
 };
 /* Read it; absent: present = false, IMP_OK. */
 imp_err janchor_read(const char *journal, struct janchor *a);

@@ -374,7 +374,9 @@ insert into outbox(record_id, serial, uid, kind, jws, created) select record_id 
 EOS
 
 # 13. A damaged anchor file (cut short, a line lost or repeated, another
-#     station's) is never read as zeros: provision refuses (exit 20) and
+#     station's), or one whose head event has another hash than the
+#     journal's (a journal or -wal of a copy that went on apart), is never
+#     read as zeros nor taken as current: provision refuses (exit 20) and
 #     names it, status --verify fails on it; moved aside, the next run takes
 #     the journal as having lost its anchor (the counter past the HSM's
 #     reservation).
@@ -397,6 +399,7 @@ truncate -s 60 "$T/d13/journal.sqlite-anchor"#is damaged (60 bytes, an anchor is
 sed -i '/^intent /d' "$T/d13/journal.sqlite-anchor"#is damaged
 python3 -c 'import sys; p=sys.argv[1]; d=open(p,"rb").read().rstrip(b"\0"); d=d.replace(b"\nintent", b"\nserial_counter 1\nintent"); open(p,"wb").write(d.ljust(256, b"\0"))' "$T/d13/journal.sqlite-anchor"#is damaged (no intent line where it belongs)
 sed -i 's/^station_id demo-station$/station_id other-station/' "$T/d13/journal.sqlite-anchor"#is the anchor of station other-station's journal
+sed -i "s/^head_hash [0-9a-f]*$/head_hash $(printf 'a%.0s' $(seq 64))/" "$T/d13/journal.sqlite-anchor"#saw (hash .*, the anchor's aaaaaaaaaaaaaaaa...): the journal or its -wal comes from another copy
 EOS
 mv "$T/d13/journal.sqlite-anchor" "$T/d13.aside"
 provision_in "$T/d13"
