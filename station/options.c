@@ -48,7 +48,7 @@ static imp_err store(const struct st_option *o, const char *arg)
 	case ST_OPT_INT:
 		errno = 0;
 		v = strtol(arg, &end, 10);
-		if (!*arg || *end || v < 0 || errno == ERANGE) {
+		if (!isdigit((unsigned char)*arg) || *end || v < 0 || errno == ERANGE) {
 			IMP_ERROR("--%s expects a whole number from 0 to %ld, got '%s'", o->long_name,
 				  LONG_MAX, arg);
 			return IMP_ERR_USAGE;
