@@ -57,8 +57,9 @@ static imp_err anchor_damaged(const char *path, const char *why)
 
 /*
  * The record as anchor_store writes it, and nothing else: ANCHOR_SIZE bytes,
- * the five lines in their order, each number plain decimal, NULs after.
- * Anything short of that is damaged, never read as zeros.
+ * its lines in their order (head_hash absent from older imprints' anchors),
+ * each number plain decimal, NULs after. Anything short of that is
+ * damaged, never read as zeros.
  */
 static imp_err anchor_parse(const char *path, char *buf, size_t got, struct janchor *a)
 {
