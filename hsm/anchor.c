@@ -12,7 +12,7 @@
 
 #define ANCHOR_LABEL "imprint-journal-anchor:" /* PERSISTED */
 #define ANCHOR_TEXT "imprint-journal-anchor v1" /* PERSISTED */
-#define ANCHOR_MAX_OBJS 16
+#define ANCHOR_MAX_OBJS 256 /* two normally; more only where destroys kept failing */
 
 static void label_of(const char *station_id, char *out, size_t cap)
 {
@@ -58,6 +58,10 @@ static imp_err find_all(struct hsm_session *s, const char *label, CK_OBJECT_HAND
 	for (CK_ULONG i = 0; i < nd + nk; i++)
 		form[i] = i < nd ? FORM_DATA : FORM_KEY;
 	*n = nd + nk;
+	if (rc == IMP_OK && *n == ANCHOR_MAX_OBJS)
+		IMP_WARN("hsm: %u journal anchor objects of %s on token \"%s\", the most read: the "
+			 "newest may be among those not read; remove the older ones", ANCHOR_MAX_OBJS,
+			 label, s->h->token_label);
 	return rc;
 }
 
