@@ -141,8 +141,8 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 	if (*out)
 		json_object_set_new(*out, "incomplete", json_boolean(incomplete));
 	if (rc == IMP_ERR_AUDIT && table.mismatches)
-		IMP_ERROR("journal: %llu boards or outbox rows differ from their events (%s); `imprint audit` "
-			  "lists each", (unsigned long long)table.mismatches,
+		IMP_ERROR("journal: %llu boards or outbox rows differ from their events (%s); "
+			  "`imprint audit` lists each", (unsigned long long)table.mismatches,
 			  table.mismatches > 10 ? "the first 10 above" : "above");
 	else if (rc == IMP_ERR_AUDIT && !(incomplete && !rep.bad_seq))
 		IMP_ERROR("journal chain broken at event %llu: %s%s", (unsigned long long)rep.bad_seq,
