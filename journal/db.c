@@ -56,6 +56,19 @@ imp_err jdb_fail(sqlite3 *db, const char *fn, int rc)
 			 fn);
 		return IMP_ERR_JOURNAL;
 	}
+	if ((ext & 0xff) == SQLITE_CORRUPT && db) {
+		const char *path = sqlite3_db_filename(db, "main");
+		char mark[4200];
+
+		/* Found while reading: the next open checks every page again. */
+		if (path && *path && snprintf(mark, sizeof(mark), "%s-checked", path) <
+					     (int)sizeof(mark))
+			(void)unlink(mark);
+		jerr_set(IMP_ERR_JOURNAL, "%s failed: the journal %s is damaged (%s); nothing was "
+			 "written to it: run `imprint status --verify`, then restore the journal "
+			 "from backup", fn, path && *path ? path : "", sqlite3_errmsg(db));
+		return IMP_ERR_JOURNAL;
+	}
 	jerr_set(IMP_ERR_JOURNAL, "%s failed: %s (sqlite %d)", fn,
 		 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), rc);
 	return IMP_ERR_JOURNAL;
@@ -1471,6 +1484,8 @@ void jnl_close(struct jnl *j)
 		src = sqlite3_close(j->db);
 		if (src != SQLITE_OK)
 			jdb_fail(j->db, "sqlite3_close", src);
+		else if (j->pages_ok && !j->read_only)
+			jintegrity_mark_checked(j->path);
 	}
 	pthread_mutex_destroy(&j->lock);
 	pthread_mutex_destroy(&j->rlock);

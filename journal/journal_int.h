@@ -42,6 +42,7 @@ struct jnl {
 	char *path;
 	char station_id[64];      /* the setting, once read (integrity.c) */
 	bool read_only;
+	bool pages_ok; /* the page check passed at open (jintegrity_quick_check) */
 	int busy_ms;
 	jnl_sign_fn sign;
 	void *sign_arg;
@@ -350,7 +351,12 @@ bool jintegrity_wal_present(const char *path);
  * one can write and without a -wal, an immutable URI (*flags gets
  * SQLITE_OPEN_URI). IMP_ERR_JOURNAL if a -wal there cannot be read. */
 imp_err jintegrity_ro_name(const char *path, char *out, size_t cap, int *flags);
-/* PRAGMA quick_check, stopped (with a warning) after a few seconds. */
+/* PRAGMA quick_check, stopped (with a warning) after a few seconds; not
+ * run again on a file unchanged since jintegrity_mark_checked. Sets
+ * j->pages_ok when every page was checked (or the file is unchanged). */
 imp_err jintegrity_quick_check(struct jnl *j);
+/* After a clean close of a journal whose pages were checked at open:
+ * PATH-checked records the file's fingerprint (no -wal left, else nothing). */
+void jintegrity_mark_checked(const char *path);
 
 #endif

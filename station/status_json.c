@@ -62,6 +62,10 @@ static imp_err verify_journal(struct station_ctx *ctx, struct jnl *j, json_t **o
 	X509 *cert = NULL;
 	imp_err rc;
 
+	/* Every page, also of a file the open did not check again. */
+	rc = jnl_verify_pages(j);
+	if (rc)
+		return rc;
 	st_trust_dir(ctx, trust, sizeof(trust));
 	snprintf(path, sizeof(path), "%s/%s", trust, hsm_org_file(HSM_ORG_RECORD));
 	if (fmt_cert_load(path, &cert) == IMP_OK) {

@@ -60,23 +60,28 @@ row 1 0
 # The machine's own speed beside it, before and after the rounds: the CPU
 # seconds sha256sum takes over 256 MiB (the same work each time), so a
 # reader can tell a slow period of a shared machine from a slower station.
-calib() {
+calib() { # [MIB]: 256 unless told
 	local t TIMEFORMAT='%U %S'
-	t=$( { time head -c 268435456 /dev/zero | sha256sum >/dev/null; } 2>&1)
+	t=$( { time head -c $((${1:-256} * 1048576)) /dev/zero | sha256sum >/dev/null; } 2>&1)
 	echo "$t" | awk '{ printf "%.2f", $1 + $2 }'
 }
 calib_before=$(calib)
 # The 64-fixture row BENCH_ZERO_ROUNDS times (default 5), each a run of its
 # own with fresh boards: on a machine shared with other work one run's CPU
-# figure is noise, their median is the measurement.
+# figure is noise, their median is the measurement. After each run, the
+# reference over 64 MiB: beside the run's figure it shows whether that run
+# fell in a slow moment of the machine.
 cpus=
+refs=
 for r in $(seq 1 "${BENCH_ZERO_ROUNDS:-5}"); do
 	row 64 0 "$r"
 	cpus="$cpus $cpu_last"
+	refs="$refs $(calib 64)"
 done
 echo "cpu/board ms at latency 0 over 64 boards, ${BENCH_ZERO_ROUNDS:-5} runs:$cpus; median" \
 	"$(echo $cpus | tr ' ' '\n' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')" \
 	"(goal: at most 3)"
+echo "machine reference after each of those runs (sha256sum of 64 MiB, s of CPU):$refs"
 echo "machine reference: sha256sum of 256 MiB took $calib_before s of CPU before these runs," \
 	"$(calib) s after"
 echo "(cpu/board: the station's user+sys time over the run divided by the boards it finished,"

@@ -596,6 +596,12 @@ typedef void (*jnl_board_mismatch_fn)(void *arg, const char *uid, uint64_t last_
 				      const char *what);
 imp_err jnl_verify_boards(struct jnl *j, jnl_board_mismatch_fn cb, void *arg, uint64_t *boards);
 
+/* PRAGMA quick_check over every page, whatever journal.sqlite-checked
+ * says (the open leaves it out on a file unchanged since a clean close
+ * after one): IMP_ERR_JOURNAL names the damage. Stopped, with a warning
+ * and IMP_OK, after 5 s. */
+imp_err jnl_verify_pages(struct jnl *j);
+
 /*
  * The outbox against the events (docs/JOURNAL.md "The outbox from the
  * events"): every record an event put there (a board's RECORD -> DONE
