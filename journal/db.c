@@ -64,8 +64,8 @@ imp_err jdb_fail(sqlite3 *db, const char *fn, int rc)
 		if (path && *path && snprintf(mark, sizeof(mark), "%s-checked", path) <
 					     (int)sizeof(mark))
 			(void)unlink(mark);
-		jerr_set(IMP_ERR_JOURNAL, "%s failed: the journal %s is damaged (%s); nothing was "
-			 "written to it: run `imprint status --verify`, then restore the journal "
+		jerr_set(IMP_ERR_JOURNAL, "%s failed: the journal %s is damaged (%s); this operation "
+			 "wrote nothing: run `imprint status --verify`, then restore the journal "
 			 "from backup", fn, path && *path ? path : "", sqlite3_errmsg(db));
 		return IMP_ERR_JOURNAL;
 	}

@@ -860,6 +860,7 @@ static imp_err page_check(struct jnl *j)
 		rc = IMP_ERR_JOURNAL;
 	} else {
 		j->pages_ok = true;
+		j->pages_checked = true;
 	}
 	sqlite3_finalize(st);
 	sqlite3_progress_handler(j->db, 0, NULL, NULL);
@@ -882,6 +883,8 @@ imp_err jnl_verify_pages(struct jnl *j)
 	imp_err rc;
 
 	jerr_clear();
+	if (j->pages_checked)
+		return IMP_OK; /* by this handle's open, a moment ago */
 	jdb_lock_read(j);
 	rc = page_check(j);
 	jdb_unlock_read(j);

@@ -42,7 +42,8 @@ struct jnl {
 	char *path;
 	char station_id[64];      /* the setting, once read (integrity.c) */
 	bool read_only;
-	bool pages_ok; /* the page check passed at open (jintegrity_quick_check) */
+	bool pages_ok;      /* the page check passed, now or before the last clean close */
+	bool pages_checked; /* ... now, by this handle */
 	int busy_ms;
 	jnl_sign_fn sign;
 	void *sign_arg;

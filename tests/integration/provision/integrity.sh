@@ -254,6 +254,23 @@ check test $? = 20
 check grep -q "not checked again" "$T/s6b.err"
 check grep -q "is damaged .*restore the journal from backup" "$T/s6b.err"
 check test ! -e "$T/d6b/journal.sqlite-checked"
+# The same with a page no read of status touches (the events' hash index):
+# status --verify checks every page whatever the mark says.
+clone "$DATA" "$T/d6c"
+"$IMPRINT" --data-dir "$T/d6c" --config "$T/c.json" journal checkpoint >/dev/null 2>&1
+check test -s "$T/d6c/journal.sqlite-checked"
+root=$(sqlite3 "file:$T/d6c/journal.sqlite?immutable=1" "select rootpage from sqlite_schema
+	where type = 'index' and tbl_name = 'events' and sql is null")
+touch -r "$T/d6c/journal.sqlite" "$T/d6c.mtime"
+head -c "$psize" /dev/urandom | dd of="$T/d6c/journal.sqlite" bs="$psize" seek=$((root - 1)) \
+	conv=notrunc 2>/dev/null
+touch -r "$T/d6c.mtime" "$T/d6c/journal.sqlite"
+printf 'imprint-journal-checked v1\n%s\n' "$(stat -c '%d %i %s %.9Y %.9Z' "$T/d6c/journal.sqlite")" \
+	>"$T/d6c/journal.sqlite-checked"
+"$IMPRINT" -v --data-dir "$T/d6c" status --verify >/dev/null 2>"$T/s6c.err"
+check test $? = 20
+check grep -q "not checked again" "$T/s6c.err"
+check grep -q "is damaged (page check" "$T/s6c.err"
 
 # 7. An outbox that cannot take the record: the move to LOCK fails with it,
 #    before the fuses; the board stays resumable (at CHALLENGE), and
