@@ -900,6 +900,12 @@ static imp_err check_journal(struct audit *a)
 	imp_err rc;
 
 	rc = jnl_open(a->o->journal, &jo, &j);
+	/* Every page, also of a file the open did not check again. */
+	if (rc == IMP_OK) {
+		rc = jnl_verify_pages(j);
+		if (rc != IMP_OK)
+			jnl_close(j);
+	}
 	if (rc != IMP_OK) {
 		IMP_ERROR("audit: %s", jnl_last_error());
 		return rc;

@@ -271,6 +271,9 @@ printf 'imprint-journal-checked v1\n%s\n' "$(stat -c '%d %i %s %.9Y %.9Z' "$T/d6
 check test $? = 20
 check grep -q "not checked again" "$T/s6c.err"
 check grep -q "is damaged (page check" "$T/s6c.err"
+"$IMPRINT" -v --data-dir "$T/d6c" audit >/dev/null 2>"$T/a6c.err"
+check test $? = 20
+check grep -q "is damaged (page check" "$T/a6c.err"
 
 # 7. An outbox that cannot take the record: the move to LOCK fails with it,
 #    before the fuses; the board stays resumable (at CHALLENGE), and
