@@ -32,20 +32,7 @@ new_pool() {
 config_for() {
 	local file=$1
 	shift
-	local fixtures="" k=0 line rsp uart
-	for i in "$@"; do
-		k=$((k + 1))
-		line=$(sed -n "$((i + 1))p" "$T/endpoints")
-		rsp=$(printf '%s' "$line" | sed -n 's/.*"rsp":"\([^"]*\)".*/\1/p')
-		uart=$(printf '%s' "$line" | sed -n 's/.*"uart":"\([^"]*\)".*/\1/p')
-		fixtures="$fixtures${fixtures:+,}{\"name\":\"F$k\",\"probe\":\"$rsp\",\"uart\":\"$uart\"}"
-	done
-	cat >"$file" <<EOC
-{"version": 1, "station_id": "demo-station", "key_mode": "${MODE:-device}",
- "serial": {"prefix": "CR", "width": 6},
- "firmware": {"image": "$DATA/demo/firmware.bin", "signature": "$DATA/demo/firmware.sig"},
- "fixtures": [$fixtures]}
-EOC
+	config_boards "$file" CR F "$@"
 }
 
 recover() {

@@ -96,6 +96,25 @@ write_config() {
 EOC
 }
 
+# config_boards FILE SERIAL_PREFIX LETTER I...: a configuration (key mode
+# $MODE, device by default) with fixtures LETTER1, LETTER2... on boards I...
+# (0-based lines) of $T/endpoints.
+config_boards() {
+	local file=$1 prefix=$2 letter=$3 fixtures="" k=0 line i
+	shift 3
+	for i in "$@"; do
+		k=$((k + 1))
+		line=$(sed -n "$((i + 1))p" "$T/endpoints")
+		fixtures="$fixtures${fixtures:+,}{\"name\":\"$letter$k\",\"probe\":\"$(rsp_probe "$line")\",\"uart\":\"$(endpoint_field uart "$line")\"}"
+	done
+	cat >"$file" <<EOC
+{"version": 1, "station_id": "demo-station", "key_mode": "${MODE:-device}",
+ "serial": {"prefix": "$prefix", "width": 6},
+ "firmware": {"image": "$DATA/demo/firmware.bin", "signature": "$DATA/demo/firmware.sig"},
+ "fixtures": [$fixtures]}
+EOC
+}
+
 # Non-volatile state of a virtual board (docs/VBOARD.md): UID and fuses.
 board_uid() { od -An -tx1 -j16 -N16 "$1/nv.img" | tr -d ' \n'; }
 board_fuses() { od -An -tu4 -j32 -N4 "$1/nv.img" | tr -d ' \n'; }

@@ -17,19 +17,7 @@ export LATENCY=${LATENCY:-0.2} # a run lasts long enough for the other to start 
 
 # station_cfg FILE LETTER FIRST: fixtures LETTER1.. on boards FIRST.. of the
 # round's endpoints.
-station_cfg() {
-	local file=$1 letter=$2 first=$3 fixtures="" line i
-	for i in $(seq 0 $((PER - 1))); do
-		line=$(sed -n "$((first + i + 1))p" "$T/endpoints")
-		fixtures="$fixtures${fixtures:+,}{\"name\":\"$letter$((i + 1))\",\"probe\":\"$(rsp_probe "$line")\",\"uart\":\"$(endpoint_field uart "$line")\"}"
-	done
-	cat >"$file" <<EOC
-{"version": 1, "station_id": "demo-station", "key_mode": "device",
- "serial": {"prefix": "TW", "width": 6},
- "firmware": {"image": "$DATA/demo/firmware.bin", "signature": "$DATA/demo/firmware.sig"},
- "fixtures": [$fixtures]}
-EOC
-}
+station_cfg() { config_boards "$1" TW "$2" $(seq "$3" $(($3 + PER - 1))); }
 
 boards=()
 kills=0
