@@ -14,6 +14,7 @@
  * device certificate (X509_V_FLAG_PARTIAL_CHAIN), so each record costs two
  * ECDSA verifications (JWS and device certificate), the minimum.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -916,14 +917,26 @@ static imp_err check_journal(struct audit *a)
 	a->sum->checkpoints = rep.checkpoints;
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
 		char msg[JNL_MSG_MAX];
-		imp_err arc = jnl_anchor_check(j, msg, sizeof(msg), &a->sum->anchor_checked);
+		imp_err arc = jnl_anchor_check_at(j, a->o->anchor, msg, sizeof(msg),
+						  &a->sum->anchor_checked);
 
-		jnl_anchor_path(a->o->journal, a->sum->anchor_path, sizeof(a->sum->anchor_path));
-
-		if (arc == IMP_ERR_AUDIT)
+		if (a->o->anchor)
+			snprintf(a->sum->anchor_path, sizeof(a->sum->anchor_path), "%s",
+				 a->o->anchor);
+		else
+			jnl_anchor_path(a->o->journal, a->sum->anchor_path,
+					sizeof(a->sum->anchor_path));
+		if (arc == IMP_ERR_AUDIT) {
 			finding(a, "journal-rollback", NULL, NULL, NULL, "%s", msg);
-		else if (arc != IMP_OK)
+		} else if (arc != IMP_OK) {
+			IMP_ERROR("audit: %s", jnl_last_error());
 			rc = arc;
+		} else if (!a->sum->anchor_checked && a->o->require_anchor) {
+			finding(a, "journal-anchor", NULL, NULL, NULL,
+				"no anchor at %s to compare the journal with: an older copy of the "
+				"journal would pass as current; give the station's anchor file "
+				"with --anchor FILE", a->sum->anchor_path);
+		}
 	}
 	chain_ok = rc == IMP_OK;
 	if (rc == IMP_ERR_AUDIT) {
@@ -1178,6 +1191,18 @@ imp_err aud_run(const struct aud_opts *o, struct aud_summary *sum)
 	if (!o->trust_dir || (!o->journal && !o->records && !o->source)) {
 		IMP_ERROR("audit needs the trust folder and a journal or a records file");
 		return IMP_ERR_USAGE;
+	}
+	if ((o->anchor || o->require_anchor) && !o->journal) {
+		IMP_ERROR("audit: an anchor is compared with a journal: give --journal FILE");
+		return IMP_ERR_USAGE;
+	}
+	if (o->anchor && access(o->anchor, R_OK) != 0) {
+		int e = errno;
+
+		IMP_ERROR("audit: cannot read the anchor %s: %s; give the station's "
+			  "journal.sqlite-anchor (DATA/journal.sqlite-anchor)", o->anchor,
+			  strerror(e));
+		return e == ENOENT ? IMP_ERR_NOT_FOUND : IMP_ERR_IO;
 	}
 	a.threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (a.threads < 1)

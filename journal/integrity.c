@@ -219,6 +219,32 @@ imp_err janchor_read(const char *journal, struct janchor *a)
 	return rc;
 }
 
+/* An anchor file the caller names (an audit of a journal copied away from
+ * it): it must exist; a symbolic link is followed, as the user named it. */
+static imp_err anchor_read_named(const char *path, struct janchor *a)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	imp_err rc;
+
+	memset(a, 0, sizeof(*a));
+	if (fd < 0) {
+		int e = errno;
+
+		rc = e == ENOENT ? IMP_ERR_NOT_FOUND : IMP_ERR_IO;
+		jerr_set(rc, "cannot open the anchor %s: %s", path, strerror(e));
+		return rc;
+	}
+	while (flock(fd, LOCK_SH) != 0 && errno == EINTR)
+		;
+	rc = anchor_load(fd, path, a);
+	close(fd);
+	if (rc == IMP_OK && !a->present) {
+		jerr_set(IMP_ERR_JOURNAL, "%s is empty: not a journal's anchor", path);
+		rc = IMP_ERR_JOURNAL;
+	}
+	return rc;
+}
+
 /* The journal's station id, read once per handle (set at its creation,
  * never changed): after a commit, a read would be a transaction of its own. */
 static void station_of(struct jnl *j, struct janchor *a)
@@ -274,7 +300,7 @@ static void journal_head_hash(sqlite3 *db, char out[JNL_HASH_HEX_LEN + 1])
  * its -wal comes from a copy of the data directory that went on apart):
  * IMP_ERR_AUDIT with the message in msg.
  */
-static imp_err anchor_diverged(sqlite3 *db, const char *journal, const struct janchor *a,
+static imp_err anchor_diverged(sqlite3 *db, const char *anchor, const struct janchor *a,
 			       uint64_t head, char *msg, size_t cap)
 {
 	char hash[JNL_HASH_HEX_LEN + 1] = "";
@@ -296,10 +322,10 @@ static imp_err anchor_diverged(sqlite3 *db, const char *journal, const struct ja
 	sqlite3_finalize(st);
 	if (rc || strcmp(hash, a->head_hash) == 0)
 		return rc;
-	snprintf(msg, cap, "the journal's event %" PRIu64 " is not the one %s-anchor saw (hash "
+	snprintf(msg, cap, "the journal's event %" PRIu64 " is not the one %s saw (hash "
 		 "%.16s..., the anchor's %.16s...): the journal or its -wal comes from another "
 		 "copy of this data directory that went on apart; no serial is issued from it: "
-		 "restore this station's own journal and -wal", a->head_seq, journal,
+		 "restore this station's own journal and -wal", a->head_seq, anchor,
 		 hash[0] ? hash : "(none)", a->head_hash);
 	return IMP_ERR_AUDIT;
 }
@@ -317,22 +343,24 @@ static bool behind(const struct janchor *a, uint64_t counter, uint64_t head)
 			      a->head_seq > head);
 }
 
-static void behind_message(const char *journal, const struct janchor *a, uint64_t counter,
+static void behind_message(const char *anchor, const struct janchor *a, uint64_t counter,
 			   uint64_t head, char *out, size_t cap)
 {
-	snprintf(out, cap, "the journal is behind what this station already did: %s-anchor "
+	snprintf(out, cap, "the journal is behind what this station already did: %s "
 		 "records serial counter %" PRIu64 " and event %" PRIu64 ", the journal has "
 		 "counter %" PRIu64 " and event %" PRIu64 " (an older copy of the journal or of "
 		 "its -wal was put back); no serial is issued from it: restore the newest "
 		 "journal from backup, or have the line's supervisor decide",
-		 journal, a->serial_counter > a->intent ? a->serial_counter : a->intent,
+		 anchor, a->serial_counter > a->intent ? a->serial_counter : a->intent,
 		 a->head_seq, counter, head);
 }
 
-imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found)
+imp_err jnl_anchor_check_at(struct jnl *j, const char *anchor, char *msg, size_t cap,
+			   bool *found)
 {
 	struct janchor a;
 	uint64_t counter, head;
+	char path[4200];
 	sqlite3 *db = NULL;
 	imp_err rc;
 
@@ -340,7 +368,11 @@ imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found)
 		msg[0] = '\0';
 	if (found)
 		*found = false;
-	rc = janchor_read(j->path, &a);
+	if (anchor)
+		snprintf(path, sizeof(path), "%s", anchor);
+	else
+		jnl_anchor_path(j->path, path, sizeof(path));
+	rc = anchor ? anchor_read_named(path, &a) : janchor_read(j->path, &a);
 	if (rc == IMP_ERR_JOURNAL) {
 		/* A damaged anchor proves nothing: a finding, as one behind. */
 		if (msg && cap)
@@ -359,11 +391,10 @@ imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found)
 	if (rc == IMP_OK)
 		rc = journal_marks(db, &counter, &head);
 	if (rc == IMP_OK && a.present && a.station_id[0]) {
-		char station[64] = "", path[4200];
+		char station[64] = "";
 
 		if (jdb_setting_get(db, JS_STATION_ID, station, sizeof(station)) != IMP_OK)
 			station[0] = '\0';
-		jnl_anchor_path(j->path, path, sizeof(path));
 		if (anchor_station_check(path, &a, station) != IMP_OK) {
 			if (msg && cap)
 				snprintf(msg, cap, "%s", jnl_last_error());
@@ -373,7 +404,7 @@ imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found)
 	if (rc == IMP_OK && !behind(&a, counter, head)) {
 		char dmsg[JNL_MSG_MAX];
 
-		rc = anchor_diverged(db, j->path, &a, head, dmsg, sizeof(dmsg));
+		rc = anchor_diverged(db, path, &a, head, dmsg, sizeof(dmsg));
 		if (rc == IMP_ERR_AUDIT && msg && cap)
 			snprintf(msg, cap, "%s", dmsg);
 	}
@@ -385,10 +416,15 @@ imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found)
 		return rc;
 	if (behind(&a, counter, head)) {
 		if (msg && cap)
-			behind_message(j->path, &a, counter, head, msg, cap);
+			behind_message(path, &a, counter, head, msg, cap);
 		return IMP_ERR_AUDIT;
 	}
 	return IMP_OK;
+}
+
+imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found)
+{
+	return jnl_anchor_check_at(j, NULL, msg, cap, found);
 }
 
 /* Read-modify-write of the anchor under its lock. */
@@ -438,12 +474,12 @@ static imp_err anchor_update(struct jnl *j, enum anchor_op op, uint64_t issued,
 	if (rc)
 		goto cleanup;
 	if (op != AO_COMMITTED && behind(&a, counter, head)) {
-		behind_message(j->path, &a, counter, head, msg, sizeof(msg));
+		behind_message(path, &a, counter, head, msg, sizeof(msg));
 		jerr_set(IMP_ERR_JOURNAL, "%s", msg);
 		rc = IMP_ERR_JOURNAL;
 		goto cleanup;
 	}
-	if (op == AO_OPEN && anchor_diverged(j->db, j->path, &a, head, msg, sizeof(msg)) != IMP_OK) {
+	if (op == AO_OPEN && anchor_diverged(j->db, path, &a, head, msg, sizeof(msg)) != IMP_OK) {
 		jerr_set(IMP_ERR_JOURNAL, "%s", msg);
 		rc = IMP_ERR_JOURNAL;
 		goto cleanup;

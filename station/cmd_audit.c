@@ -70,7 +70,8 @@ static void print_summary(const json_t *o, void *arg)
 	else if (json_is_true(json_object_get(o, "chain_checked")))
 		printf("journal: NOT CHECKED against an anchor (none at %s): an older copy of "
 		       "the journal would pass as current; audit the station's own journal, or "
-		       "copy the station's journal.sqlite-anchor to that path\n",
+		       "give the station's journal.sqlite-anchor with --anchor FILE "
+		       "(--require-anchor makes its absence a finding)\n",
 		       json_string_value(json_object_get(o, "anchor")));
 	printf("%s: %lld findings (%.2f s)\n",
 	       json_integer_value(json_object_get(o, "findings")) ? "FAILED" : "OK",
@@ -109,8 +110,9 @@ static imp_err line_source(void *arg, imp_err (*add)(void *, const char *, const
 }
 
 static struct {
-	const char *journal, *records, *trust, *registry, *line;
+	const char *journal, *records, *trust, *registry, *line, *anchor;
 	long threads;
+	bool require_anchor;
 } ao;
 
 static const struct st_option audit_opts[] = {
@@ -119,6 +121,10 @@ static const struct st_option audit_opts[] = {
 	{ "records", 'r', ST_OPT_STRING, &ao.records, "FILE",
 	  "exported records, JSON lines ({\"id\":..,\"jws\":..} or a JWS per line)" },
 	{ "trust", 't', ST_OPT_STRING, &ao.trust, "DIR", "the trust folder (DATA/trust)" },
+	{ "anchor", 0, ST_OPT_STRING, &ao.anchor, "FILE",
+	  "the journal's anchor file (default: JOURNAL-anchor beside it)" },
+	{ "require-anchor", 0, ST_OPT_FLAG, &ao.require_anchor, NULL,
+	  "no anchor to compare the journal with is a finding (journal-anchor)" },
 	{ "registry-db", 0, ST_OPT_STRING, &ao.registry, "FILE",
 	  "an imprint-registry database: every locked board must be in it" },
 	{ "line", 0, ST_OPT_STRING, &ao.line, "URL",
@@ -133,6 +139,11 @@ static imp_err audit_check(int argc, char **argv)
 	(void)argv;
 	if (ao.threads > 64) {
 		IMP_ERROR("audit: --threads takes 0 (all cores) to 64");
+		return IMP_ERR_USAGE;
+	}
+	if ((ao.anchor || ao.require_anchor) && !ao.journal && (ao.records || ao.line)) {
+		IMP_ERROR("audit: --anchor and --require-anchor check a journal: give --journal "
+			  "FILE beside --records or --line");
 		return IMP_ERR_USAGE;
 	}
 	if (ao.line && ao.records) {
@@ -174,6 +185,8 @@ static int audit_run(struct station_ctx *ctx, int argc, char **argv)
 	o.records = records;
 	o.trust_dir = trust;
 	o.registry_db = ao.registry;
+	o.anchor = ao.anchor;
+	o.require_anchor = ao.require_anchor;
 	o.threads = (unsigned)ao.threads;
 	o.finding = on_finding;
 	o.rejected_locked = on_rejected_locked;
@@ -213,14 +226,17 @@ const struct st_command st_cmd_audit = {
 	.need = NEED_CONFIG,
 	.summary = "verify offline: records, certificate chains, uniqueness, completeness, journal",
 	.usage = "imprint audit [--journal FILE] [--records FILE] [--trust DIR] "
-		 "[--registry-db FILE] [--line URL] [--threads N]",
+		 "[--anchor FILE] [--require-anchor] [--registry-db FILE] [--line URL] "
+		 "[--threads N]",
 	.opts = audit_opts,
 	.check = audit_check,
 	.help = "Verifies offline, from files alone, everything the station produced: every "
 		"record's signature and certificate chain against the trust (DATA/trust, or "
 		"--trust DIR), that serials, UIDs and keys are unique, that every locked "
 		"board has its record, the journal's hash chain and signed checkpoints, and "
-		"the quota (docs/AUDIT.md). --registry-db also compares the registry's "
+		"the quota (docs/AUDIT.md). The journal is compared with its anchor file "
+		"(JOURNAL-anchor, or --anchor FILE); --require-anchor makes a journal without "
+		"one a finding. --registry-db also compares the registry's "
 		"database, --line URL the line's central copy. Each problem is printed as a "
 		"FINDING (with --json, an object per finding and a summary); exits 28 when "
 		"there is one.",

@@ -41,6 +41,8 @@ struct aud_opts {
 	const char *trust_dir;   /* bundle.pem, root-ca.pem, device-ca.pem,
 				    record-signing.pem, revocation.pem (required) */
 	const char *registry_db; /* imprint-registry database, or NULL */
+	const char *anchor;      /* the journal's anchor file; NULL: JOURNAL-anchor beside it */
+	bool require_anchor;     /* no anchor to compare the journal with is a finding */
 	unsigned threads;        /* verifying threads; 0: online CPUs */
 	const char *tmp_dir;     /* for the temporary database; NULL: $TMPDIR or /tmp */
 	/* A further source of records (the line's database), or NULL: called

@@ -579,6 +579,12 @@ imp_err jnl_verify_chain(struct jnl *j, const struct jnl_verify_opts *opts,
  * one (a journal copied away from it) nothing was checked.
  */
 imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found);
+/* The same against the anchor file at anchor (NULL: the one beside the
+ * journal), for a journal audited away from its data directory: a named
+ * file must exist (IMP_ERR_NOT_FOUND) and hold an anchor (an empty or
+ * damaged one is the finding). */
+imp_err jnl_anchor_check_at(struct jnl *j, const char *anchor, char *msg, size_t cap,
+			   bool *found);
 
 /*
  * The boards table replayed from the chain: each board's state, serial,
