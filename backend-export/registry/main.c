@@ -475,6 +475,55 @@ static char *read_text(const char *dir, const char *name)
 	return (char *)data;
 }
 
+/*
+ * The TLS material as the HTTPS service will load it (GnuTLS, under
+ * libmicrohttpd): the server certificate with its key, and the client CA.
+ * Checked before the service starts, so that a damaged or mismatched file
+ * is named, not reported as the service failing to start.
+ */
+static imp_err tls_check(const char *dir, const char *cert, const char *key, const char *ca,
+			 const char *ca_path)
+{
+	gnutls_certificate_credentials_t cred = NULL;
+	gnutls_datum_t c = { (unsigned char *)cert, (unsigned)strlen(cert) };
+	gnutls_datum_t k = { (unsigned char *)key, (unsigned)strlen(key) };
+	gnutls_datum_t t = { (unsigned char *)ca, (unsigned)strlen(ca) };
+	imp_err rc = IMP_ERR_CONFIG;
+	int r;
+
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/server.pem", dir);
+	rc = reg_tls_pem_check(cert, path, false);
+	snprintf(path, sizeof(path), "%s/server.key", dir);
+	if (rc == IMP_OK)
+		rc = reg_tls_pem_check(key, path, true);
+	if (rc == IMP_OK)
+		rc = reg_tls_pem_check(ca, ca_path, false);
+	if (rc != IMP_OK)
+		return rc;
+	rc = IMP_ERR_CONFIG;
+	if (gnutls_certificate_allocate_credentials(&cred) != GNUTLS_E_SUCCESS)
+		return IMP_ERR_NOMEM;
+	r = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
+	if (r < 0) {
+		IMP_ERROR("%s/server.pem with %s/server.key: %s; make new ones with "
+			  "imprint-registry init-tls on an empty directory", dir, dir,
+			  gnutls_strerror(r));
+		goto cleanup;
+	}
+	r = gnutls_certificate_set_x509_trust_mem(cred, &t, GNUTLS_X509_FMT_PEM);
+	if (r <= 0) {
+		IMP_ERROR("%s: %s; give the CA that issues the stations' client certificates",
+			  ca_path, r < 0 ? gnutls_strerror(r) : "no certificate in it");
+		goto cleanup;
+	}
+	rc = IMP_OK;
+cleanup:
+	gnutls_certificate_free_credentials(cred);
+	return rc;
+}
+
 static void usage(void)
 {
 	printf("usage: imprint-registry init-tls DIR\n"
@@ -584,6 +633,16 @@ static int serve(int argc, char **argv)
 	}
 	if (!cert || !key || !ca)
 		goto cleanup;
+	{
+		char ca_path[4200];
+
+		if (client_ca)
+			snprintf(ca_path, sizeof(ca_path), "%s", client_ca);
+		else
+			snprintf(ca_path, sizeof(ca_path), "%s/ca.pem", tls);
+		if (tls_check(tls, cert, key, ca, ca_path) != IMP_OK)
+			goto cleanup;
+	}
 	if (reg_store_open(&reg.store, db, trust) != IMP_OK)
 		goto cleanup;
 	/* Block the stop signals in every thread; main waits for them. */

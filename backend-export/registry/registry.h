@@ -75,4 +75,10 @@ imp_err reg_lookup(struct reg_store *s, const char *serial, json_t **out);
 /* init-tls DIR: a throwaway TLS CA, server and client certificates. */
 imp_err reg_init_tls(const char *dir);
 
+/* pem holds a readable PEM certificate (key false: the first one) or
+ * private key (key true); else IMP_ERR_CONFIG, with an error naming path.
+ * What the TLS library is then given is sound enough that its own checks
+ * (a key that does not match) answer with their reason. */
+imp_err reg_tls_pem_check(const char *pem, const char *path, bool key);
+
 #endif

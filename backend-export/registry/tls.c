@@ -14,6 +14,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -163,5 +164,31 @@ cleanup:
 	EVP_PKEY_free(ck);
 	EVP_PKEY_free(sk);
 	EVP_PKEY_free(kk);
+	return rc;
+}
+
+imp_err reg_tls_pem_check(const char *pem, const char *path, bool key)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *c = NULL;
+	EVP_PKEY *k = NULL;
+	imp_err rc = IMP_ERR_CONFIG;
+
+	if (!b)
+		return IMP_ERR_NOMEM;
+	if (key)
+		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	else
+		c = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	if (k || c)
+		rc = IMP_OK;
+	else
+		IMP_ERROR("%s holds no readable PEM %s (damaged or cut short?); make new TLS "
+			  "files with imprint-registry init-tls on an empty directory", path,
+			  key ? "private key" : "certificate");
+	ERR_clear_error();
+	EVP_PKEY_free(k);
+	X509_free(c);
+	BIO_free(b);
 	return rc;
 }

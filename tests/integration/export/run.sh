@@ -111,6 +111,31 @@ I --config "$tmp/station.json" export --rejected >"$tmp/rej.out" || fail "export
 	fail "rejected list: $(cat "$tmp/rej.out")"
 stop_registry
 
+# 7b. Damaged TLS files are named before the service starts: a server
+#     certificate cut short, one that is not the key's, a client CA of
+#     nothing. Each exits 1 with the file in the message.
+bad=$tmp/badtls; mkdir -p "$bad"
+tls_refused() { # what, regex of the message
+	"$registry" serve --db "$tmp/reg.sqlite" --trust-dir "$data/trust" --tls-dir "$bad" \
+		--port "$port" >"$tmp/reg.out" 2>"$tmp/badtls.err" &
+	local pid=$! rc
+	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$pid" 2>/dev/null; then kill "$pid"; wait "$pid"; fail "registry started with $1"; fi
+	wait "$pid"; rc=$?
+	[ $rc = 1 ] || fail "registry with $1: exit $rc, want 1"
+	grep -Eq "$2" "$tmp/badtls.err" || fail "registry with $1: $(cat "$tmp/badtls.err")"
+	grep -q "cannot start the HTTPS service" "$tmp/badtls.err" &&
+		fail "registry with $1 blamed the service: $(cat "$tmp/badtls.err")"
+}
+cp "$tls"/* "$bad"/
+head -c 300 "$tls/server.pem" >"$bad/server.pem"
+tls_refused "a cut server.pem" "badtls/server.pem holds no readable PEM certificate"
+cp "$tls/client.pem" "$bad/server.pem"
+tls_refused "the client's certificate as server.pem" \
+	"badtls/server.pem with .*badtls/server.key: The certificate and the given key do not match"
+cp "$tls/server.pem" "$bad/server.pem"; : >"$bad/ca.pem"
+tls_refused "an empty ca.pem" "badtls/ca.pem holds no readable PEM certificate"
+
 # 8. Audit findings, each on its own copy of the journal.
 A() { "$imprint" --data-dir "$data" --config "$tmp/station.json" audit "$@" >"$tmp/a.out" 2>&1; }
 want_finding() { # check-name, audit args...
