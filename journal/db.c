@@ -946,7 +946,7 @@ static imp_err own_txn_end(struct jnl *j, imp_err rc)
 /* Create or migrate the schema and store settings, in one transaction. */
 static imp_err init_schema(struct jnl *j, const struct jnl_opts *o)
 {
-	char station[64];
+	char station[JNL_STATION_ID_MAX + 1];
 	int version;
 	imp_err rc;
 

@@ -391,7 +391,7 @@ imp_err jnl_anchor_check_at(struct jnl *j, const char *anchor, char *msg, size_t
 	if (rc == IMP_OK)
 		rc = journal_marks(db, &counter, &head);
 	if (rc == IMP_OK && a.present && a.station_id[0]) {
-		char station[64] = "";
+		char station[JNL_STATION_ID_MAX + 1] = "";
 
 		if (jdb_setting_get(db, JS_STATION_ID, station, sizeof(station)) != IMP_OK)
 			station[0] = '\0';

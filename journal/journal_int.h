@@ -40,7 +40,7 @@ struct jnl {
 	sqlite3 *rdb;
 	pthread_mutex_t rlock;    /* one read at a time on rdb */
 	char *path;
-	char station_id[64];      /* the setting, once read (integrity.c) */
+	char station_id[JNL_STATION_ID_MAX + 1]; /* the setting, once read (integrity.c) */
 	bool read_only;
 	bool pages_ok;      /* the page check passed, now or before the last clean close */
 	bool pages_checked; /* ... now, by this handle */
@@ -309,7 +309,7 @@ imp_err jchain_checkpoint_locked(struct jnl *j, bool force);
 /* The anchor file JOURNAL-anchor (docs/JOURNAL.md "Integrity"). */
 struct janchor {
 	bool present;
-	char station_id[64];
+	char station_id[JNL_STATION_ID_MAX + 1];
 	uint64_t serial_counter; /* the highest counter seen committed */
 	uint64_t intent;         /* the highest counter about to be committed */
 	uint64_t head_seq;       /* the highest head seen committed */

@@ -43,6 +43,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A station id: 1 to 64 of A-Z a-z 0-9 - _ . (formats/config.c). */
+#define JNL_STATION_ID_MAX 64
+
 #include <openssl/types.h>
 
 #include "imprint/err.h"
@@ -215,7 +218,7 @@ const char *jnl_last_error(void);
 
 /* Snapshot of the settings and counters. */
 struct jnl_info {
-	char station_id[64];
+	char station_id[JNL_STATION_ID_MAX + 1];
 	int schema_version;
 	uint64_t quota;               /* serials this station may issue in all */
 	uint64_t issued;              /* serials issued so far (= serial counter) */
