@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
@@ -898,7 +899,7 @@ static imp_err check_journal(struct audit *a)
 	struct jnl_verify_report rep = { 0 };
 	struct jnl_info info;
 	bool chain_ok;
-	imp_err rc;
+	imp_err rc, anchor_rc = IMP_OK;
 
 	rc = jnl_open(a->o->journal, &jo, &j);
 	/* Every page, also of a file the open did not check again. */
@@ -917,9 +918,11 @@ static imp_err check_journal(struct audit *a)
 	a->sum->checkpoints = rep.checkpoints;
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT) {
 		char msg[JNL_MSG_MAX];
-		imp_err arc = jnl_anchor_check_at(j, a->o->anchor, msg, sizeof(msg),
-						  &a->sum->anchor_checked);
+		enum jnl_anchor_seen seen = JNL_ANCHOR_NONE;
+		imp_err arc = jnl_anchor_check_at(j, a->o->anchor, msg, sizeof(msg), &seen);
 
+		a->sum->anchor_checked = seen == JNL_ANCHOR_COMPARED;
+		a->sum->anchor_damaged = seen == JNL_ANCHOR_DAMAGED;
 		if (a->o->anchor)
 			snprintf(a->sum->anchor_path, sizeof(a->sum->anchor_path), "%s",
 				 a->o->anchor);
@@ -930,7 +933,7 @@ static imp_err check_journal(struct audit *a)
 			finding(a, "journal-rollback", NULL, NULL, NULL, "%s", msg);
 		} else if (arc != IMP_OK) {
 			IMP_ERROR("audit: %s", jnl_last_error());
-			rc = arc;
+			anchor_rc = arc; /* after the chain's finding, if it has one */
 		} else if (!a->sum->anchor_checked && a->o->require_anchor) {
 			finding(a, "journal-anchor", NULL, NULL, NULL,
 				"no anchor at %s to compare the journal with: an older copy of the "
@@ -943,6 +946,10 @@ static imp_err check_journal(struct audit *a)
 		finding(a, "journal-chain", NULL, NULL, NULL, "event %llu: %s",
 			(unsigned long long)rep.bad_seq, rep.reason);
 		rc = IMP_OK;
+	}
+	if (anchor_rc != IMP_OK) {
+		chain_ok = false;
+		rc = anchor_rc;
 	}
 	/* The table against events the chain proved (a broken chain is the
 	 * finding; its events prove nothing to compare with). */
@@ -1196,13 +1203,28 @@ imp_err aud_run(const struct aud_opts *o, struct aud_summary *sum)
 		IMP_ERROR("audit: an anchor is compared with a journal: give --journal FILE");
 		return IMP_ERR_USAGE;
 	}
-	if (o->anchor && access(o->anchor, R_OK) != 0) {
-		int e = errno;
+	if (o->anchor) {
+		struct stat st;
 
-		IMP_ERROR("audit: cannot read the anchor %s: %s; give the station's "
-			  "journal.sqlite-anchor (DATA/journal.sqlite-anchor)", o->anchor,
-			  strerror(e));
-		return e == ENOENT ? IMP_ERR_NOT_FOUND : IMP_ERR_IO;
+		if (stat(o->anchor, &st) != 0) {
+			int e = errno;
+
+			IMP_ERROR("audit: cannot read the anchor %s: %s; give the station's "
+				  "journal.sqlite-anchor (DATA/journal.sqlite-anchor)", o->anchor,
+				  strerror(e));
+			return e == ENOENT ? IMP_ERR_NOT_FOUND : IMP_ERR_IO;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			IMP_ERROR("audit: the anchor %s is not a regular file (a pipe, a device or a "
+				  "directory cannot be read as one): give a copy of the station's "
+				  "DATA/journal.sqlite-anchor", o->anchor);
+			return IMP_ERR_IO;
+		}
+		if (access(o->anchor, R_OK) != 0) {
+			IMP_ERROR("audit: cannot read the anchor %s: %s; check its permissions",
+				  o->anchor, strerror(errno));
+			return IMP_ERR_IO;
+		}
 	}
 	a.threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (a.threads < 1)

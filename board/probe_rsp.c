@@ -534,6 +534,12 @@ static imp_err parse_uri(struct rsp *r, const char *uri, char *host, size_t hcap
 	for (size_t i = 0; i < pl; i++)
 		if (port[i] < '0' || port[i] > '9')
 			goto bad;
+	/* 1..65535, as the configuration takes it: a larger number would
+	 * reach the port it wraps to, another fixture's server. */
+	if (pl > 5 || strtoul(port, NULL, 10) < 1 || strtoul(port, NULL, 10) > 65535) {
+		IMP_ERROR("probe '%s': port %s is not 1 to 65535", uri, port);
+		return IMP_ERR_USAGE;
+	}
 	if (*q == '?')
 		q++;
 	return parse_query(r, uri, q);

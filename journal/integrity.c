@@ -46,12 +46,21 @@ static bool anchor_number(const char *s, uint64_t *out)
 	return errno == 0 && *end == '\0';
 }
 
+/* Set while an anchor file an audit names (--anchor) is read: the advice
+ * is then about that file, not about the station's data directory. */
+static __thread bool reading_named;
+
 static imp_err anchor_damaged(const char *path, const char *why)
 {
-	jerr_set(IMP_ERR_JOURNAL, "%s is damaged (%s): it cannot say what this station already "
-		 "did, and no serial is issued against it; restore it from backup, or move it "
-		 "aside: the next writable run then takes the journal as having lost its "
-		 "anchor (docs/JOURNAL.md \"A lost anchor file\")", path, why);
+	if (reading_named)
+		jerr_set(IMP_ERR_JOURNAL, "%s is not an anchor file as the station writes it (%s): "
+			 "nothing can be compared with it; audit with a copy of the station's own "
+			 "DATA/journal.sqlite-anchor", path, why);
+	else
+		jerr_set(IMP_ERR_JOURNAL, "%s is damaged (%s): it cannot say what this station "
+			 "already did, and no serial is issued against it; restore it from backup, "
+			 "or move it aside: the next writable run then takes the journal as having "
+			 "lost its anchor (docs/JOURNAL.md \"A lost anchor file\")", path, why);
 	return IMP_ERR_JOURNAL;
 }
 
@@ -144,7 +153,9 @@ static imp_err anchor_lock(const char *journal, bool create, int *fd, char *path
 
 	*fd = -1;
 	jnl_anchor_path(journal, path, cap);
-	f = open(path, (create ? O_RDWR | O_CREAT : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* O_NONBLOCK: a FIFO put in its place must not hang the open. */
+	f = open(path, (create ? O_RDWR | O_CREAT : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
+		 0600);
 	if (f < 0 && !create && errno == ENOENT)
 		return IMP_OK;
 	if (f < 0) {
@@ -152,6 +163,14 @@ static imp_err anchor_lock(const char *journal, bool create, int *fd, char *path
 			 errno == ENOSPC ? "the disk is full (ENOSPC): free space on it"
 					 : strerror(errno));
 		return IMP_ERR_JOURNAL;
+	}
+	{
+		struct stat st;
+
+		if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
+			close(f);
+			return anchor_damaged(path, "not a regular file");
+		}
 	}
 	while (flock(f, create ? LOCK_EX : LOCK_SH) != 0) {
 		if (errno == EINTR)
@@ -169,9 +188,19 @@ static imp_err anchor_load(int fd, const char *path, struct janchor *a)
 	char buf[ANCHOR_SIZE + 1];
 	ssize_t got;
 
+	struct stat st;
+
 	memset(a, 0, sizeof(*a));
 	if (fd < 0)
 		return IMP_OK;
+	/* Exactly the record anchor_store writes: nothing after it either. */
+	if (fstat(fd, &st) == 0 && st.st_size > ANCHOR_SIZE) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "%lld bytes, an anchor is %d", (long long)st.st_size,
+			 ANCHOR_SIZE);
+		return anchor_damaged(path, why);
+	}
 	got = pread(fd, buf, ANCHOR_SIZE, 0);
 	if (got < 0) {
 		jerr_set(IMP_ERR_JOURNAL, "cannot read %s: %s", path, strerror(errno));
@@ -223,7 +252,8 @@ imp_err janchor_read(const char *journal, struct janchor *a)
  * it): it must exist; a symbolic link is followed, as the user named it. */
 static imp_err anchor_read_named(const char *path, struct janchor *a)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
 	imp_err rc;
 
 	memset(a, 0, sizeof(*a));
@@ -234,14 +264,21 @@ static imp_err anchor_read_named(const char *path, struct janchor *a)
 		jerr_set(rc, "cannot open the anchor %s: %s", path, strerror(e));
 		return rc;
 	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		jerr_set(IMP_ERR_IO, "the anchor %s is not a regular file (a pipe, a device or a "
+			 "directory cannot be read as one): give a copy of the station's "
+			 "DATA/journal.sqlite-anchor", path);
+		return IMP_ERR_IO;
+	}
 	while (flock(fd, LOCK_SH) != 0 && errno == EINTR)
 		;
+	reading_named = true;
 	rc = anchor_load(fd, path, a);
+	if (rc == IMP_OK && !a->present)
+		rc = anchor_damaged(path, "empty");
+	reading_named = false;
 	close(fd);
-	if (rc == IMP_OK && !a->present) {
-		jerr_set(IMP_ERR_JOURNAL, "%s is empty: not a journal's anchor", path);
-		rc = IMP_ERR_JOURNAL;
-	}
 	return rc;
 }
 
@@ -262,6 +299,12 @@ static imp_err anchor_station_check(const char *path, const struct janchor *a,
 {
 	if (!a->present || !a->station_id[0] || !station[0] || strcmp(a->station_id, station) == 0)
 		return IMP_OK;
+	if (reading_named) {
+		jerr_set(IMP_ERR_JOURNAL, "%s is the anchor of station %s's journal, not of this "
+			 "one (station %s): audit with this station's own anchor", path,
+			 a->station_id, station);
+		return IMP_ERR_JOURNAL;
+	}
 	jerr_set(IMP_ERR_JOURNAL, "%s is the anchor of station %s's journal, not of this one "
 		 "(station %s): restore this station's own anchor, or move that one aside (the "
 		 "next writable run then takes the journal as having lost its anchor)", path,
@@ -356,7 +399,7 @@ static void behind_message(const char *anchor, const struct janchor *a, uint64_t
 }
 
 imp_err jnl_anchor_check_at(struct jnl *j, const char *anchor, char *msg, size_t cap,
-			   bool *found)
+			   enum jnl_anchor_seen *seen)
 {
 	struct janchor a;
 	uint64_t counter, head;
@@ -366,8 +409,8 @@ imp_err jnl_anchor_check_at(struct jnl *j, const char *anchor, char *msg, size_t
 
 	if (msg && cap)
 		msg[0] = '\0';
-	if (found)
-		*found = false;
+	if (seen)
+		*seen = JNL_ANCHOR_NONE;
 	if (anchor)
 		snprintf(path, sizeof(path), "%s", anchor);
 	else
@@ -377,14 +420,14 @@ imp_err jnl_anchor_check_at(struct jnl *j, const char *anchor, char *msg, size_t
 		/* A damaged anchor proves nothing: a finding, as one behind. */
 		if (msg && cap)
 			snprintf(msg, cap, "%s", jnl_last_error());
-		if (found)
-			*found = true;
+		if (seen)
+			*seen = JNL_ANCHOR_DAMAGED;
 		return IMP_ERR_AUDIT;
 	}
 	if (rc)
 		return rc;
-	if (found)
-		*found = a.present;
+	if (seen)
+		*seen = a.present ? JNL_ANCHOR_COMPARED : JNL_ANCHOR_NONE;
 	rc = jdb_open_reader(j, &db);
 	if (rc == IMP_OK)
 		rc = jdb_exec(db, "BEGIN");
@@ -395,7 +438,10 @@ imp_err jnl_anchor_check_at(struct jnl *j, const char *anchor, char *msg, size_t
 
 		if (jdb_setting_get(db, JS_STATION_ID, station, sizeof(station)) != IMP_OK)
 			station[0] = '\0';
-		if (anchor_station_check(path, &a, station) != IMP_OK) {
+		reading_named = anchor != NULL;
+		rc = anchor_station_check(path, &a, station);
+		reading_named = false;
+		if (rc != IMP_OK) {
 			if (msg && cap)
 				snprintf(msg, cap, "%s", jnl_last_error());
 			rc = IMP_ERR_AUDIT;
@@ -424,7 +470,12 @@ imp_err jnl_anchor_check_at(struct jnl *j, const char *anchor, char *msg, size_t
 
 imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found)
 {
-	return jnl_anchor_check_at(j, NULL, msg, cap, found);
+	enum jnl_anchor_seen seen;
+	imp_err rc = jnl_anchor_check_at(j, NULL, msg, cap, &seen);
+
+	if (found)
+		*found = seen != JNL_ANCHOR_NONE;
+	return rc;
 }
 
 /* Read-modify-write of the anchor under its lock. */

@@ -64,7 +64,11 @@ static void print_summary(const json_t *o, void *arg)
 		printf("journal: %lld boards rejected at or after their lock step (listed above, "
 		       "not findings)\n", json_integer_value(json_object_get(o, "rejected_locked")));
 	if (json_is_true(json_object_get(o, "chain_checked")) &&
-	    json_is_true(json_object_get(o, "anchor_checked")))
+	    json_is_true(json_object_get(o, "anchor_damaged")))
+		printf("journal: NOT CHECKED against an anchor: %s is not one (the finding "
+		       "above says why)\n", json_string_value(json_object_get(o, "anchor")));
+	else if (json_is_true(json_object_get(o, "chain_checked")) &&
+		 json_is_true(json_object_get(o, "anchor_checked")))
 		printf("journal: compared with its anchor %s\n",
 		       json_string_value(json_object_get(o, "anchor")));
 	else if (json_is_true(json_object_get(o, "chain_checked")))
@@ -199,13 +203,14 @@ static int audit_run(struct station_ctx *ctx, int argc, char **argv)
 	}
 	if (rc == IMP_OK || rc == IMP_ERR_AUDIT)
 		st_emit(ctx,
-			json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:s?, s:I, s:I, s:I, "
+			json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:b, s:s?, s:I, s:I, s:I, "
 				  "s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
 				  "event", "summary", "records", (json_int_t)s.records, "identities",
 				  (json_int_t)s.identities, "revocations", (json_int_t)s.revocations,
 				  "signatures", (json_int_t)s.signatures, "bad_records",
 				  (json_int_t)s.bad_records, "chain_checked", s.chain_checked,
-				  "anchor_checked", s.anchor_checked, "anchor",
+				  "anchor_checked", s.anchor_checked, "anchor_damaged",
+				  s.anchor_damaged, "anchor",
 				  s.chain_checked ? s.anchor_path : NULL,
 				  "journal_events", (json_int_t)s.journal_events, "checkpoints",
 				  (json_int_t)s.checkpoints, "boards_compared",

@@ -75,9 +75,11 @@ struct aud_summary {
 	uint64_t rejected_locked;  /* boards rejected at or after their lock step */
 	bool chain_checked;
 	/* The journal was compared with its anchor file (anchor_path, beside
-	 * it): false for a copy without one, which may be older than the
-	 * station's journal without anything saying so. */
+	 * it or named by o->anchor): false for a copy without one, which may
+	 * be older than the station's journal without anything saying so, and
+	 * for a file that is not an anchor (anchor_damaged, a finding). */
 	bool anchor_checked;
+	bool anchor_damaged;
 	char anchor_path[4200];
 	uint64_t quota, issued;
 	uint64_t findings;

@@ -582,12 +582,20 @@ imp_err jnl_verify_chain(struct jnl *j, const struct jnl_verify_opts *opts,
  * one (a journal copied away from it) nothing was checked.
  */
 imp_err jnl_anchor_check(struct jnl *j, char *msg, size_t cap, bool *found);
+/* What jnl_anchor_check_at found to compare the journal with. */
+enum jnl_anchor_seen {
+	JNL_ANCHOR_NONE,     /* no anchor file (or one never written): nothing compared */
+	JNL_ANCHOR_COMPARED, /* an anchor, read and compared */
+	JNL_ANCHOR_DAMAGED,  /* a file that is not an anchor as the station writes one */
+};
+
 /* The same against the anchor file at anchor (NULL: the one beside the
  * journal), for a journal audited away from its data directory: a named
- * file must exist (IMP_ERR_NOT_FOUND) and hold an anchor (an empty or
- * damaged one is the finding). */
+ * file must exist (IMP_ERR_NOT_FOUND) and be a regular file (IMP_ERR_IO),
+ * and an empty or damaged one is the finding. *seen (may be NULL) says
+ * which. */
 imp_err jnl_anchor_check_at(struct jnl *j, const char *anchor, char *msg, size_t cap,
-			   bool *found);
+			   enum jnl_anchor_seen *seen);
 
 /*
  * The boards table replayed from the chain: each board's state, serial,

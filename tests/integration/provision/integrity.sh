@@ -456,9 +456,10 @@ while IFS='#' read -r how want; do
 	check test $? = 28
 done <<'EOS'
 truncate -s 60 "$T/d13/journal.sqlite-anchor"#is damaged (60 bytes, an anchor is 256)
+truncate -s 266 "$T/d13/journal.sqlite-anchor"#is damaged (266 bytes, an anchor is 256)
 sed -i '/^intent /d' "$T/d13/journal.sqlite-anchor"#is damaged
 python3 -c 'import sys; p=sys.argv[1]; d=open(p,"rb").read().rstrip(b"\0"); d=d.replace(b"\nintent", b"\nserial_counter 1\nintent"); open(p,"wb").write(d.ljust(256, b"\0"))' "$T/d13/journal.sqlite-anchor"#is damaged (no intent line where it belongs)
-sed -i 's/^station_id demo-station$/station_id other-station/' "$T/d13/journal.sqlite-anchor"#is the anchor of station other-station's journal
+python3 -c 'import sys; p=sys.argv[1]; d=open(p,"rb").read().rstrip(b"\0"); d=d.replace(b"\nstation_id demo-station\n", b"\nstation_id other-station\n"); open(p,"wb").write(d.ljust(256, b"\0"))' "$T/d13/journal.sqlite-anchor"#is the anchor of station other-station's journal
 sed -i "s/^head_hash [0-9a-f]*$/head_hash $(printf 'a%.0s' $(seq 64))/" "$T/d13/journal.sqlite-anchor"#saw (hash .*, the anchor's aaaaaaaaaaaaaaaa...): the journal or its -wal comes from another copy
 EOS
 mv "$T/d13/journal.sqlite-anchor" "$T/d13.aside"
