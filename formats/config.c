@@ -532,7 +532,8 @@ static const struct fmt_jr_field fixture_fields[] = {
 	{ .name = "name", .type = FMT_JR_STR, .flags = FMT_JR_REQUIRED, .set = set_fixture_name,
 	  .expect = "a fixture name" },
 	{ .name = "probe", .type = FMT_JR_ANY, .flags = FMT_JR_REQUIRED, .set = set_probe,
-	  .expect = "\"rsp://HOST:PORT[?KEY=VALUE&...]\", \"openocd://CONFIG[?KEY=VALUE&...]\" "
+	  .expect = "\"rsp://HOST:PORT[?KEY=VALUE&...]\" (PORT 1 to 65535), "
+		    "\"openocd://CONFIG[?KEY=VALUE&...]\", \"rsp+serial:///dev/TTY[?KEY=VALUE&...]\" "
 		    "or \"sim:\"" },
 	{ .name = "uart", .type = FMT_JR_STR, FMT_JR_AT(struct fmt_fixture, uart) },
 	{ .name = "baud", .type = FMT_JR_UINT, .min = 1, .max = 4000000, .set = set_baud },

@@ -46,6 +46,34 @@ void st_run_fixtures(struct station_ctx *ctx, struct st_run *l, const struct fmt
 	}
 }
 
+/*
+ * Every fixture the run takes can be driven: a probe through a GDB server
+ * and a UART. Checked once, before any fixture starts (a station on the
+ * defaults has F1 on sim:, a placeholder), after the set-up's own checks.
+ */
+static imp_err fixtures_drivable(const struct fmt_fixture *fixtures, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct fmt_fixture *fx = &fixtures[i];
+
+		if (fx->probe_kind == FMT_PROBE_SIM) {
+			IMP_ERROR("fixture %s: its probe is sim:, the placeholder of a station "
+				  "without a configuration: provisioning drives each board through "
+				  "a GDB server (rsp://HOST:PORT, openocd://CONFIG or "
+				  "rsp+serial:///dev/TTY) and its UART; configure the fixtures "
+				  "(docs/CONFIG.md), or run the station on virtual boards with "
+				  "'imprint demo'", fx->name);
+			return IMP_ERR_CONFIG;
+		}
+		if (!fx->uart) {
+			IMP_ERROR("fixture %s: no uart: give the board's serial device "
+				  "(fixtures[].uart, docs/CONFIG.md)", fx->name);
+			return IMP_ERR_CONFIG;
+		}
+	}
+	return IMP_OK;
+}
+
 int st_provision_run(struct station_ctx *ctx, struct st_run *l, size_t nfix, uint64_t count)
 {
 	struct prov_result *res;
@@ -53,6 +81,9 @@ int st_provision_run(struct station_ctx *ctx, struct st_run *l, size_t nfix, uin
 
 	if (nfix == 0 || nfix > l->cfg.fixture_count)
 		nfix = l->cfg.fixture_count;
+	code = (int)fixtures_drivable(l->cfg.fixtures, nfix);
+	if (code != IMP_OK)
+		return st_fail((imp_err)code, NULL);
 	res = calloc(nfix, sizeof(*res));
 	if (!res)
 		return st_fail(IMP_ERR_NOMEM, NULL);

@@ -128,7 +128,7 @@ struct fmt_config {
 		char *signature;          /* resolved path, NULL = none */
 	} firmware;
 	char *target;                     /* target profile name, default "imprint-vb1" */
-	struct fmt_fixture *fixtures;     /* default: one {"F1", "sim:"} */
+	struct fmt_fixture *fixtures;     /* default: one {"F1", "sim:"}, a placeholder */
 	size_t fixture_count;
 	struct {
 		char *module;    /* a p11-kit module name or a path; NULL (default)

@@ -149,16 +149,19 @@ static void test_bad_enums(void **state)
 	(void)state;
 	expect_error("{\"version\": 1, \"fixtures\": [{\"name\": \"F1\", \"probe\": \"sim:\"},"
 		     " {\"name\": \"F2\", \"probe\": \"tcp://1.2.3.4:5\"}]}",
-		     "config: fixtures[1].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\", "
-		     "\"openocd://CONFIG[?KEY=VALUE&...]\" or \"sim:\"");
+		     "config: fixtures[1].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\" (PORT 1 "
+		     "to 65535), \"openocd://CONFIG[?KEY=VALUE&...]\", "
+		     "\"rsp+serial:///dev/TTY[?KEY=VALUE&...]\" or \"sim:\"");
 	expect_error("{\"version\": 1, \"fixtures\": [{\"name\": \"F1\", \"probe\": "
 		     "\"rsp://host:0\", \"uart\": \"/dev/x\"}]}",
-		     "config: fixtures[0].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\", "
-		     "\"openocd://CONFIG[?KEY=VALUE&...]\" or \"sim:\"");
+		     "config: fixtures[0].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\" (PORT 1 "
+		     "to 65535), \"openocd://CONFIG[?KEY=VALUE&...]\", "
+		     "\"rsp+serial:///dev/TTY[?KEY=VALUE&...]\" or \"sim:\"");
 	expect_error("{\"version\": 1, \"fixtures\": [{\"name\": \"F1\", \"probe\": "
 		     "\"rsp://:3333\", \"uart\": \"/dev/x\"}]}",
-		     "config: fixtures[0].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\", "
-		     "\"openocd://CONFIG[?KEY=VALUE&...]\" or \"sim:\"");
+		     "config: fixtures[0].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\" (PORT 1 "
+		     "to 65535), \"openocd://CONFIG[?KEY=VALUE&...]\", "
+		     "\"rsp+serial:///dev/TTY[?KEY=VALUE&...]\" or \"sim:\"");
 	expect_error("{\"version\": 1, \"serial\": {\"check_digit\": \"crc\"}}",
 		     "config: serial.check_digit: expected \"none\", \"luhn36\" or \"mod97\"");
 	expect_error("{\"version\": 1, \"key_mode\": \"cloud\"}",
@@ -291,12 +294,14 @@ static void test_paths_and_probes(void **state)
 	fmt_config_release(&cfg);
 	expect_error("{\"version\": 1, \"fixtures\": [{\"name\": \"F1\", \"probe\": "
 		     "\"rsp+serial:///dev/tty;x\", \"uart\": \"/dev/x\"}]}",
-		     "config: fixtures[0].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\", "
-		     "\"openocd://CONFIG[?KEY=VALUE&...]\" or \"sim:\"");
+		     "config: fixtures[0].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\" (PORT 1 "
+		     "to 65535), \"openocd://CONFIG[?KEY=VALUE&...]\", "
+		     "\"rsp+serial:///dev/TTY[?KEY=VALUE&...]\" or \"sim:\"");
 	expect_error("{\"version\": 1, \"fixtures\": [{\"name\": \"F1\", \"probe\": "
 		     "\"openocd://x.cfg?c=shutdown;exec\", \"uart\": \"/dev/x\"}]}",
-		     "config: fixtures[0].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\", "
-		     "\"openocd://CONFIG[?KEY=VALUE&...]\" or \"sim:\"");
+		     "config: fixtures[0].probe: expected \"rsp://HOST:PORT[?KEY=VALUE&...]\" (PORT 1 "
+		     "to 65535), \"openocd://CONFIG[?KEY=VALUE&...]\", "
+		     "\"rsp+serial:///dev/TTY[?KEY=VALUE&...]\" or \"sim:\"");
 	expect_error("{\"version\": 1, \"fixtures\": [{\"name\": \"F1\", \"probe\": "
 		     "\"openocd://x.cfg\"}]}",
 		     "config: fixtures[0].uart: missing (required with an rsp:// or openocd:// probe: the "
