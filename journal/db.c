@@ -928,6 +928,29 @@ static imp_err change_setting_u64(struct jnl *j, const char *key, uint64_t v)
 	return setting_event(j, key, old, new_value);
 }
 
+/* A quota counts every serial the journal issued: one below them would
+ * make every later audit report the journal as over quota. */
+static imp_err quota_change(struct jnl *j, uint64_t quota)
+{
+	uint64_t issued = 0;
+	imp_err rc = jdb_setting_get_u64(j->db, JS_SERIAL_COUNTER, &issued);
+
+	if (rc == IMP_ERR_NOT_FOUND) {
+		issued = 0;
+		rc = IMP_OK;
+	}
+	if (rc)
+		return rc;
+	if (quota < issued) {
+		jerr_set(IMP_ERR_CONFIG, "quota %" PRIu64 " is below the %" PRIu64 " serials journal "
+			 "%s already issued (a quota counts every serial issued since the journal "
+			 "began): give at least %" PRIu64 " (that many issues no more)", quota, issued,
+			 j->path, issued);
+		return IMP_ERR_CONFIG;
+	}
+	return change_setting_u64(j, JS_QUOTA, quota);
+}
+
 /* The end of a transaction of the open's own (outside the group commit):
  * the head with its events and COMMIT, or ROLLBACK on rc. */
 static imp_err own_txn_end(struct jnl *j, imp_err rc)
@@ -1055,7 +1078,7 @@ static imp_err init_schema(struct jnl *j, const struct jnl_opts *o)
 		goto cleanup;
 	}
 	if (o->quota) {
-		rc = change_setting_u64(j, JS_QUOTA, o->quota);
+		rc = quota_change(j, o->quota);
 		if (rc)
 			goto cleanup;
 	}
@@ -1557,7 +1580,7 @@ imp_err jnl_set_quota(struct jnl *j, uint64_t quota)
 	rc = jdb_begin(j);
 	if (rc)
 		return rc;
-	rc = change_setting_u64(j, JS_QUOTA, quota);
+	rc = quota_change(j, quota);
 	return jdb_end(j, rc);
 }
 
