@@ -180,9 +180,9 @@ static const char *config_subject_cn(const struct fmt_config *cfg)
 
 static struct {
 	bool once, follow, rejected, list, force, only_new;
-	const char *driver_name, *out;
+	const char *driver_name, *out; /* driver_name NULL: no --driver, https */
 	long batch, retry_for, interval_ms, timeout_ms;
-} eo = { .driver_name = "https", .batch = EXP_BATCH_DEFAULT, .retry_for = 60,
+} eo = { .batch = EXP_BATCH_DEFAULT, .retry_for = 60,
 	 .interval_ms = 1000, .timeout_ms = 30000 };
 
 static const struct st_option export_opts[] = {
@@ -208,17 +208,47 @@ static const struct st_option export_opts[] = {
 	ST_OPTIONS_END,
 };
 
+/* The driver --driver names, https without one. */
+static const char *export_driver_name(void)
+{
+	return eo.driver_name ? eo.driver_name : "https";
+}
+
+/* Which options go together (docs/EXPORT.md): --rejected alone, a file
+ * driver with its --out, the https driver without one. Refused here, before
+ * anything is sent or written. */
 static imp_err export_check(int argc, char **argv)
 {
-	const struct exp_driver *d = exp_driver_find(eo.driver_name);
+	const struct exp_driver *d = exp_driver_find(export_driver_name());
 
 	(void)argc;
 	(void)argv;
 	if (eo.list)
 		return IMP_OK;
+	if (eo.rejected) {
+		if (eo.driver_name || eo.out || eo.force || eo.only_new || eo.follow) {
+			IMP_ERROR("export: --rejected only lists the records the registry refused: "
+				  "it takes no --driver, --out, --force, --new or --follow; run the "
+				  "export as a command of its own");
+			return IMP_ERR_USAGE;
+		}
+		return IMP_OK;
+	}
 	if (!d) {
 		IMP_ERROR("export: no driver '%s'; 'imprint export --list-drivers' lists them",
 			  eo.driver_name);
+		return IMP_ERR_USAGE;
+	}
+	if (d->durable_on_close && !eo.out) {
+		IMP_ERROR("export: the %s driver writes a file: give it with --out FILE "
+			  "(azure-dps: a directory)", d->name);
+		return IMP_ERR_USAGE;
+	}
+	if (!d->durable_on_close && (eo.out || eo.force || eo.only_new)) {
+		IMP_ERROR("export: %s goes with a file driver (--driver NAME --out FILE; "
+			  "'imprint export --list-drivers' lists them); the %s driver delivers to "
+			  "the registry and writes no file",
+			  eo.out ? "--out" : eo.force ? "--force" : "--new", d->name);
 		return IMP_ERR_USAGE;
 	}
 	if (eo.once && eo.follow) {
@@ -299,7 +329,7 @@ static int export_run(struct station_ctx *ctx, int argc, char **argv)
 	struct manifest_key mk = { 0 };
 	struct st_registry local = { 0 };
 	X509 *device_ca = NULL;
-	const struct exp_driver *d = exp_driver_find(eo.driver_name);
+	const struct exp_driver *d = exp_driver_find(export_driver_name());
 	void *state = NULL;
 	char jpath[4200];
 	uint64_t pending = 0;
@@ -444,8 +474,10 @@ const struct st_command st_cmd_export = {
 	.fn = export_run,
 	.need = NEED_CONFIG,
 	.summary = "deliver signed records to the registry, or write them for a bulk import",
-	.usage = "imprint export [--once | --follow] [--batch N] [--driver NAME --out FILE "
-		 "[--force] [--new]] [--rejected] [--list-drivers]",
+	.usage = "imprint export [--once | --follow] [--batch N] [--retry-for S] [--timeout MS] "
+		 "[--interval MS]\n"
+		 "       imprint export --driver NAME --out FILE [--force] [--new]\n"
+		 "       imprint export --rejected | --list-drivers",
 	.opts = export_opts,
 	.check = export_check,
 	.help = "The https driver delivers the outbox to the registry over mutual TLS, with "
@@ -459,7 +491,10 @@ const struct st_command st_cmd_export = {
 		".template.json); azure-dps writes a directory: bulk-NNN.json bodies of at most "
 		"10 enrollments and enrollment-group.json for the device CA; microchip-manifest "
 		"writes one signed entry per device. docs/EXPORT.md has each format and the "
-		"cloud-side commands that import it. Exits 27 if records were refused or the "
+		"cloud-side commands that import it. A file driver needs --out FILE, and --out, --force "
+		"and --new go only with a file driver; --rejected only lists, with none of "
+		"--driver, --out, --force, --new or --follow: other combinations are refused "
+		"(exit 2) before anything is sent or written. Exits 27 if records were refused or the "
 		"registry stayed unreachable, 18 if it did not answer in time, 17 if its "
 		"answers were not the protocol's (not JSON, no results); the records not "
 		"delivered stay in the outbox: 'imprint export --rejected' lists refused records "
