@@ -1178,6 +1178,7 @@ imp_err jnl_outbox_add_revocation(struct jnl *j, const char *uid,
 					   const char *record_id, const char *jws)
 {
 	char u[JNL_UID_HEX_MAX + 1], owner[JNL_UID_HEX_MAX + 1], jh[JNL_HASH_HEX_LEN + 1];
+	char revoked[JNL_RECORD_ID_MAX];
 	struct jnl_board b = { 0 };
 	imp_err rc;
 
@@ -1192,6 +1193,16 @@ imp_err jnl_outbox_add_revocation(struct jnl *j, const char *uid,
 	if (rc == IMP_ERR_NOT_FOUND)
 		jerr_set(rc, "board %s has no identity to revoke", u);
 	if (rc)
+		goto cleanup;
+	/* A serial is revoked once (docs/REGISTRY.md "Decommissioning"). */
+	rc = jdb_revocation_record_id(j->db, u, revoked);
+	if (rc == IMP_OK) {
+		jerr_set(IMP_ERR_EXISTS, "serial %s is already revoked: revocation record %s is "
+			 "in the outbox", b.serial, revoked);
+		rc = IMP_ERR_EXISTS;
+		goto cleanup;
+	}
+	if (rc != IMP_ERR_NOT_FOUND)
 		goto cleanup;
 	rc = outbox_uid(j->db, record_id, owner);
 	if (rc == IMP_OK) {

@@ -263,6 +263,9 @@ struct jcanon_member {
  */
 char *jcanon_object(const struct jcanon_member *m, size_t n);
 
+/* jnl_revocation_record_id on db, with the handle locked by the caller. */
+imp_err jdb_revocation_record_id(sqlite3 *db, const char *uid, char out[JNL_RECORD_ID_MAX]);
+
 /* Line mode: true if serials come from leases (inside a transaction). */
 imp_err jdb_leased(sqlite3 *db, bool *out);
 

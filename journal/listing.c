@@ -146,3 +146,42 @@ imp_err jnl_identity_record_id(struct jnl *j, const char *uid, char out[JNL_RECO
 	jdb_unlock_read(j);
 	return rc;
 }
+
+imp_err jdb_revocation_record_id(sqlite3 *db, const char *uid, char out[JNL_RECORD_ID_MAX])
+{
+	sqlite3_stmt *st = NULL;
+	imp_err rc;
+
+	out[0] = '\0';
+	/* In the outbox's own order (created, then rowid): no identity record
+	 * of the board after the revocation. */
+	rc = jdb_stmt(db, "SELECT v.record_id FROM outbox v WHERE v.uid = lower(?1) AND "
+		      "v.kind = 'revocation' AND NOT EXISTS (SELECT 1 FROM outbox i WHERE "
+		      "i.uid = v.uid AND i.kind = 'identity' AND (i.created, i.rowid) > "
+		      "(v.created, v.rowid)) ORDER BY v.created DESC, v.rowid DESC LIMIT 1", &st);
+	if (rc == IMP_OK)
+		rc = jdb_bind_text(db, st, 1, uid);
+	if (rc == IMP_OK)
+		rc = jdb_step_row(db, st);
+	if (rc == IMP_OK) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+
+		snprintf(out, JNL_RECORD_ID_MAX, "%s", id ? id : "");
+		if (!out[0])
+			rc = IMP_ERR_NOT_FOUND;
+	}
+	jdb_stmt_done(st);
+	return rc;
+}
+
+imp_err jnl_revocation_record_id(struct jnl *j, const char *uid, char out[JNL_RECORD_ID_MAX])
+{
+	imp_err rc;
+
+	jerr_clear();
+	out[0] = '\0';
+	jdb_lock_read(j);
+	rc = jdb_revocation_record_id(j->db, uid, out);
+	jdb_unlock_read(j);
+	return rc;
+}

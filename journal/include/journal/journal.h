@@ -683,7 +683,8 @@ typedef int (*jnl_outbox_cb)(void *arg, const struct jnl_outbox_entry *e);
 
 /*
  * Add a revocation record for a board that has a serial (no state change;
- * an "outbox" event). IMP_ERR_EXISTS if record_id is taken.
+ * an "outbox" event). IMP_ERR_EXISTS if record_id is taken, or if the
+ * board's present identity is already revoked (jnl_revocation_record_id).
  */
 imp_err jnl_outbox_add_revocation(struct jnl *j, const char *uid,
 					   const char *record_id, const char *jws);
@@ -810,6 +811,14 @@ imp_err jnl_line_delivered(struct jnl *j, const char *record_id,
 /* The id of the newest identity record of board uid (a reissued board has
  * several); IMP_ERR_NOT_FOUND (not logged) if it has none. */
 imp_err jnl_identity_record_id(struct jnl *j, const char *uid, char out[JNL_RECORD_ID_MAX]);
+
+/*
+ * The id of the revocation that withdraws board uid's present identity (a
+ * revocation queued after its newest identity record, delivered or not);
+ * IMP_ERR_NOT_FOUND (not logged) if that identity is not revoked. A serial
+ * is revoked once: jnl_outbox_add_revocation refuses a second revocation.
+ */
+imp_err jnl_revocation_record_id(struct jnl *j, const char *uid, char out[JNL_RECORD_ID_MAX]);
 
 /* ------------------------------------------------ reading the outbox file (read-only) */
 

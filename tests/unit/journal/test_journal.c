@@ -664,11 +664,34 @@ static int pending_cb(void *arg, const struct jnl_outbox_entry *e)
 	return 0;
 }
 
+/* A revocation withdraws the board's newest identity: one identity record
+ * made after it (a reissued board) may be revoked in its turn. */
+static void test_revocation_of_newest_identity(void **state)
+{
+	struct fx *f = *state;
+	char serial[JNL_SERIAL_MAX], rid[JNL_RECORD_ID_MAX];
+
+	allocate_ok(f->j, "f001", serial);
+	to_record(f->j, "f001");
+	assert_int_equal(jnl_record_done(f->j, "f001", "r1", "jws1"), IMP_OK);
+	assert_int_equal(jnl_outbox_add_revocation(f->j, "f001", "rv1", "jwsr1"), IMP_OK);
+	assert_int_equal(jnl_outbox_add_revocation(f->j, "f001", "rv2", "jwsr2"),
+			 IMP_ERR_EXISTS);
+	assert_int_equal(jt_sql(f->path, "INSERT INTO outbox(record_id, serial, uid, kind, jws, "
+				"created) SELECT 'r1b', serial, uid, 'identity', 'jws1b', "
+				"created FROM outbox WHERE record_id = 'rv1'"), 0);
+	assert_int_equal(jnl_revocation_record_id(f->j, "f001", rid), IMP_ERR_NOT_FOUND);
+	assert_int_equal(jnl_outbox_add_revocation(f->j, "f001", "rv2", "jwsr2"), IMP_OK);
+	assert_int_equal(jnl_revocation_record_id(f->j, "f001", rid), IMP_OK);
+	assert_string_equal(rid, "rv2");
+}
+
 static void test_outbox_and_done_atomic(void **state)
 {
 	struct fx *f = *state;
 	char serial[JNL_SERIAL_MAX], s2[JNL_SERIAL_MAX];
 	struct jnl_board b;
+	char rid[JNL_RECORD_ID_MAX];
 	uint64_t pending;
 	int64_t events;
 
@@ -706,9 +729,19 @@ static void test_outbox_and_done_atomic(void **state)
 	assert_int_equal(jt_sql_int(f->path, "SELECT count(*) FROM boards b WHERE state = 'DONE' "
 				    "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.uid = b.uid)"), 0);
 	assert_int_equal(jnl_record_done(f->j, "f002", "r2", "jws2"), IMP_OK);
+	assert_int_equal(jnl_revocation_record_id(f->j, "f002", rid), IMP_ERR_NOT_FOUND);
 	assert_int_equal(jnl_outbox_add_revocation(f->j, "f002", "rv2", "jwsr"), IMP_OK);
 	assert_int_equal(jnl_outbox_add_revocation(f->j, "f999", "rv9", "jwsr"),
 			 IMP_ERR_NOT_FOUND);
+	/* A serial is revoked once, whatever the second record says. */
+	assert_int_equal(jnl_revocation_record_id(f->j, "F002", rid), IMP_OK);
+	assert_string_equal(rid, "rv2");
+	assert_int_equal(jnl_revocation_record_id(f->j, "f001", rid), IMP_ERR_NOT_FOUND);
+	assert_int_equal(jnl_outbox_add_revocation(f->j, "f002", "rv3", "jwsr3"),
+			 IMP_ERR_EXISTS);
+	assert_non_null(strstr(jnl_last_error(), "already revoked: revocation record rv2"));
+	assert_int_equal(jt_sql_int(f->path, "SELECT count(*) FROM outbox WHERE kind = "
+				    "'revocation'"), 1);
 
 	assert_int_equal(jnl_outbox_count_pending(f->j, &pending), IMP_OK);
 	assert_int_equal(pending, 3);
@@ -1257,6 +1290,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quarantine_done_uid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_line_lost_and_refeed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_and_done_atomic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revocation_of_newest_identity, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_queries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_state_returns_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chain_and_checkpoints, setup, teardown),
