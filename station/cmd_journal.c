@@ -9,7 +9,8 @@
 #include "imprint/log.h"
 #include "run.h"
 
-static long cp_interval, serials_after = -1; /* -1: --serials-after not given */
+/* -1: the option was not given */
+static long cp_interval = -1, serials_after = -1;
 
 static const struct st_option checkpoint_opts[] = {
 	{ "interval", 'i', ST_OPT_INT, &cp_interval, "N",
@@ -33,7 +34,7 @@ static imp_err checkpoint_check(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (cp_interval < 0 || cp_interval > 1000000) {
+	if (cp_interval != -1 && (cp_interval < 1 || cp_interval > 1000000)) {
 		IMP_ERROR("--interval: expected 1..1000000 events, got %ld", cp_interval);
 		return IMP_ERR_USAGE;
 	}
@@ -50,7 +51,7 @@ static int journal_checkpoint(struct station_ctx *ctx, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	if (cp_interval > 0)
+	if (cp_interval != -1)
 		rc = jnl_set_checkpoint_interval(r->journal, (uint32_t)cp_interval);
 	if (rc == IMP_OK) {
 		rc = jnl_checkpoint(r->journal);
