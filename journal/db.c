@@ -1383,6 +1383,11 @@ imp_err jnl_open(const char *path, const struct jnl_opts *opts,
 		}
 		if (fd >= 0)
 			close(fd);
+	} else if (!S_ISREG(sb.st_mode)) {
+		jerr_set(IMP_ERR_CONFIG, "the journal %s is %s, not a file: give the journal's file "
+			 "(the configuration's \"journal\", default DATA/journal.sqlite)", path,
+			 S_ISDIR(sb.st_mode) ? "a directory" : "not a regular file");
+		return IMP_ERR_CONFIG;
 	}
 	j = calloc(1, sizeof(*j));
 	if (!j)

@@ -245,8 +245,9 @@ const struct st_command st_cmd_audit = {
 		"database, --line URL the line's central copy. Each problem is printed as a "
 		"FINDING (with --json, an object per finding and a summary); exits 28 when "
 		"there is one.",
-	.exits = (const imp_err[]){ IMP_ERR_CONFIG, IMP_ERR_IO, IMP_ERR_NOT_FOUND,
-				    IMP_ERR_TIMEOUT, IMP_ERR_JOURNAL, IMP_ERR_AUDIT, IMP_OK },
+	.exits = (const imp_err[]){ IMP_ERR_USAGE, IMP_ERR_CONFIG, IMP_ERR_IO, IMP_ERR_NOT_FOUND,
+				    IMP_ERR_PROTOCOL, IMP_ERR_TIMEOUT, IMP_ERR_JOURNAL,
+				    IMP_ERR_AUDIT, IMP_OK },
 	.example = "imprint audit\nimprint audit --journal /backup/journal.sqlite --trust "
 		"/backup/trust --registry-db registry.sqlite",
 };

@@ -101,8 +101,8 @@ static const struct st_command *const journal_subs[] = {
 const struct st_command st_cmd_journal = {
 	.name = "journal",
 	.need = NEED_DATA_DIR,
-	.summary = "sign the journal's head now: checkpoint [--interval N]",
-	.usage = "imprint journal checkpoint [--interval N]",
+	.summary = "sign the journal's head now: checkpoint [--interval N] [--serials-after N]",
+	.usage = "imprint journal checkpoint [--interval N] [--serials-after N]",
 	.subs = journal_subs,
 	.help = "The journal (DATA/journal.sqlite, or the configuration's journal) is read "
 		"by status, boards, records, report and audit; this command signs its head "
