@@ -139,6 +139,9 @@ static void drop_conn(struct line *l)
 	l->retry_at = imp_now_s() + LINE_RETRY_S;
 }
 
+/* Why this thread's last connect_db failed (libpq's first line). */
+static __thread char connect_why[256];
+
 static PGconn *connect_db(const char *conninfo, int timeout_s, bool quiet)
 {
 	char tmo[16];
@@ -152,6 +155,7 @@ static PGconn *connect_db(const char *conninfo, int timeout_s, bool quiet)
 	const char *vals[] = { "1", "5", "2", "3", "10000", conninfo, tmo, "imprint", NULL };
 	PGconn *c;
 
+	connect_why[0] = '\0';
 	snprintf(tmo, sizeof(tmo), "%d", timeout_s > 0 ? timeout_s : LINE_CONNECT_TIMEOUT_DEFAULT);
 	c = PQconnectdbParams(keys, vals, 1);
 	if (!c)
@@ -161,6 +165,7 @@ static PGconn *connect_db(const char *conninfo, int timeout_s, bool quiet)
 
 		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
 		msg[strcspn(msg, "\n")] = '\0';
+		snprintf(connect_why, sizeof(connect_why), "%s", msg);
 		if (quiet)
 			IMP_DEBUG("line: PQconnectdbParams: %s", msg);
 		else
@@ -1334,7 +1339,9 @@ imp_err line_release(struct line *l)
  */
 static PGconn *connect_admin(const struct line_opts *o)
 {
-	PGconn *c = connect_db(o->conninfo, o->connect_timeout_s, false);
+	/* Quiet: the caller's error names the cause (connect_why); nothing
+	 * provisions here, so nothing "goes on from the leased serials". */
+	PGconn *c = connect_db(o->conninfo, o->connect_timeout_s, true);
 	PGresult *r = NULL;
 	bool standby, schema;
 	int version = 0;
@@ -1371,6 +1378,8 @@ static PGconn *connect_admin(const struct line_opts *o)
 	PQclear(r);
 	return c;
 fail:
+	/* Reached, but not usable: said above; not "cannot reach". */
+	snprintf(connect_why, sizeof(connect_why), "it answered, but could not be used (above)");
 	PQclear(r);
 	PQfinish(c);
 	return NULL;
@@ -1421,8 +1430,8 @@ imp_err line_status(const struct line_opts *o, json_t **out)
 		return rc;
 	c = connect_admin(o);
 	if (!c) {
-		IMP_ERROR("line: cannot reach the line database: check line.url and that "
-			  "PostgreSQL is running");
+		IMP_ERROR("line: cannot reach the line database (%s): check line.url and that "
+			  "PostgreSQL is running", connect_why[0] ? connect_why : "no answer");
 		return IMP_ERR_TIMEOUT;
 	}
 	rc = pq_exec(NULL, c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
@@ -1575,8 +1584,8 @@ imp_err line_audit(const struct line_opts *o, line_record_fn record, void *recor
 		return rc;
 	c = connect_admin(o);
 	if (!c) {
-		IMP_ERROR("line: cannot reach the line database: check the URL and that "
-			  "PostgreSQL is running");
+		IMP_ERROR("line: cannot reach the line database (%s): check the URL and that "
+			  "PostgreSQL is running", connect_why[0] ? connect_why : "no answer");
 		return IMP_ERR_TIMEOUT;
 	}
 	rc = pq_exec(NULL, c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
