@@ -48,8 +48,21 @@ static imp_err pin_from_file(const char *path, char *pin, size_t cap, size_t *le
 			IMP_ERROR("pin file %s is a symbolic link: give the real file", path);
 			return IMP_ERR_INSECURE;
 		}
+		/* No pin could be read (exit 7, as an unset variable is): not a
+		 * missing module or token, which is what IMP_ERR_NOT_FOUND would
+		 * tell the caller. */
+		if (errno == ENOENT || errno == ENOTDIR) {
+			IMP_ERROR("pin file %s does not exist: create it holding the pin (mode "
+				  "0600), or correct the pin file's path in the configuration", path);
+			return IMP_ERR_PIN;
+		}
+		if (errno == EACCES) {
+			IMP_ERROR("cannot open pin file %s: %s: make it readable by the user "
+				  "imprint runs as (and only by it: chmod 600)", path, strerror(errno));
+			return IMP_ERR_PIN;
+		}
 		IMP_ERROR("cannot open pin file %s: %s", path, strerror(errno));
-		return errno == ENOENT ? IMP_ERR_NOT_FOUND : IMP_ERR_IO;
+		return IMP_ERR_IO;
 	}
 	if (fstat(fd, &st) != 0) {
 		IMP_ERROR("cannot stat pin file %s: %s", path, strerror(errno));

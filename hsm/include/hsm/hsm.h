@@ -87,9 +87,11 @@ struct hsm_pin_source {
 /*
  * Read the PIN into pin (capacity cap, NUL-terminated, *len without the NUL).
  * The caller wipes pin with imp_wipe() as soon as it is used.
- * IMP_ERR_PIN: variable unset, empty PIN, no TTY, too long;
- * IMP_ERR_INSECURE: the file is not a regular file or is group/world
- * accessible; IMP_ERR_NOT_FOUND / IMP_ERR_IO: the file cannot be read.
+ * IMP_ERR_PIN: variable unset, file missing or not readable by this user,
+ * empty PIN, no TTY, too long; IMP_ERR_INSECURE: the file is a symbolic
+ * link, not a regular file, or group/world accessible; IMP_ERR_IO: another
+ * failure to open or read the file. Never IMP_ERR_NOT_FOUND: that is a
+ * module's or token's.
  */
 imp_err hsm_pin_read(const struct hsm_pin_source *src, char *pin, size_t cap,
 		     size_t *len);
