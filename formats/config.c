@@ -654,6 +654,19 @@ static imp_err set_token(struct fmt_jr *r, const struct fmt_jr_field *f, json_t 
 	return fmt_jr_set_str(r, str_at(f, obj), s);
 }
 
+static imp_err hsm_finish(struct fmt_jr *r, json_t *o, void *obj)
+{
+	const struct fmt_config *cfg = obj;
+
+	(void)o;
+	/* The embedded token logs in with the pin of DATA/hsm/pins: a pin
+	 * source given for it would be ignored, and a wrong one go unnoticed. */
+	if (cfg->hsm.pin.source != FMT_PIN_DEFAULT && !cfg->hsm.module)
+		return fmt_jr_fail(r, "pin", "needs hsm.module (the embedded token's pin is "
+				   "in DATA/hsm/pins): remove hsm.pin, or configure the hsm");
+	return IMP_OK;
+}
+
 static const struct fmt_jr_field hsm_fields[] = {
 	{ .name = "module", .type = FMT_JR_ANY, .set = set_module,
 	  .expect = "a p11-kit module name (\"softhsm2\", see 'imprint hsm tokens') or a path "
@@ -762,7 +775,7 @@ static const struct fmt_jr_field top_fields[] = {
 	  .sub = &fixture_table, .expect = "an array of 1 to 64 fixtures",
 	  .offset = offsetof(struct fmt_config, fixtures),
 	  .count_offset = offsetof(struct fmt_config, fixture_count) },
-	SECTION("hsm", hsm_fields),
+	SECTION_CHECKED("hsm", hsm_fields, hsm_finish),
 	SECTION_CHECKED("registry", registry_fields, registry_finish),
 	{ .name = "quota", .type = FMT_JR_UINT, .max = (uint64_t)INT64_MAX,
 	  FMT_JR_AT(struct fmt_config, quota) },

@@ -174,6 +174,12 @@ static void test_bad_enums(void **state)
 		     "'imprint hsm tokens') or a path to a PKCS#11 module");
 	expect_error("{\"version\": 1, \"hsm\": {\"init_args\": \"configdir='sql:/x'\"}}",
 		     "config: hsm.init_args: needs hsm.module");
+	expect_error("{\"version\": 1, \"hsm\": {\"pin\": {\"env\": \"MYPIN\"}}}",
+		     "config: hsm.pin: needs hsm.module (the embedded token's pin is in "
+		     "DATA/hsm/pins): remove hsm.pin, or configure the hsm");
+	expect_error("{\"version\": 1, \"hsm\": {\"pin\": {\"prompt\": true}}}",
+		     "config: hsm.pin: needs hsm.module (the embedded token's pin is in "
+		     "DATA/hsm/pins): remove hsm.pin, or configure the hsm");
 	expect_error("{\"version\": 1, \"hsm\": {\"module\": \"nss\", \"init_args\": \"\"}}",
 		     "config: hsm.init_args: expected the module's C_Initialize parameter string "
 		     "(NSS: \"configdir='sql:DIR' certPrefix='' keyPrefix='' secmod='secmod.db'\")");
