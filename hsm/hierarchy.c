@@ -249,8 +249,9 @@ imp_err hsm_org_init(struct hsm_session *s, const struct hsm_org_names *names,
 		return psk_master_add(s);
 	if (found > 0 && !force) {
 		IMP_ERROR("the token already holds an organisation hierarchy (%zu objects); "
-			  "nothing was changed. 'imprint hsm status' shows it; "
-			  "'imprint hsm init --force' destroys and replaces it", found);
+			  "nothing was changed. 'imprint hsm status' shows it%s", found,
+			  flags & HSM_ORG_INIT_KEEP ? ""
+			  : "; 'imprint hsm init --force' destroys and replaces it");
 		return IMP_ERR_EXISTS;
 	}
 	if (found > 0) {

@@ -172,7 +172,8 @@ static int hsm_init(struct station_ctx *ctx, int argc, char **argv)
 	struct fmt_certprof_vars vars;
 	char trust[4200];
 	json_t *report = NULL;
-	bool psk_master = init_psk_master;
+	char jpath[4200];
+	bool psk_master = init_psk_master, has_journal;
 	unsigned flags;
 	imp_err rc;
 
@@ -200,23 +201,26 @@ static int hsm_init(struct station_ctx *ctx, int argc, char **argv)
 		rc = hsm_mode_check(c.hsm, HSM_MODE_PSK); /* says what is missing */
 		goto cleanup;
 	}
-	if (init_force) {
-		char jpath[4200];
-
-		/* A station that made boards: they chain to the hierarchy --force
-		 * would destroy, and its journal's checkpoints to its keys. */
-		if (st_has_journal(ctx, c.cfg, jpath, sizeof(jpath))) {
-			IMP_ERROR("this station has a journal (%s): its boards and records chain to "
-				  "the hierarchy --force would destroy, and nothing could verify them "
-				  "after; a new hierarchy is for a new station (another data "
-				  "directory)", jpath);
-			rc = IMP_ERR_EXISTS;
-			goto cleanup;
-		}
+	/* A station that made boards: they chain to the hierarchy --force
+	 * would destroy, and its journal's checkpoints to its keys. */
+	has_journal = st_has_journal(ctx, c.cfg, jpath, sizeof(jpath));
+	if (init_force && has_journal) {
+		IMP_ERROR("this station has a journal (%s): its boards and records chain to "
+			  "the hierarchy --force would destroy, and nothing could verify them "
+			  "after; a new hierarchy is for a new station (another data "
+			  "directory)", jpath);
+		rc = IMP_ERR_EXISTS;
+		goto cleanup;
 	}
 	flags = (init_force ? HSM_ORG_INIT_FORCE : 0) |
-		(psk_master ? HSM_ORG_INIT_PSK_MASTER : 0);
+		(psk_master ? HSM_ORG_INIT_PSK_MASTER : 0) |
+		(has_journal ? HSM_ORG_INIT_KEEP : 0);
 	rc = hsm_org_init(c.session, &names, flags, trust);
+	/* The refusal did not suggest --force, which would be refused too. */
+	if (rc == IMP_ERR_EXISTS && has_journal)
+		IMP_ERROR("this station has a journal (%s): its boards and records chain to "
+			  "that hierarchy, so it is kept and --force is refused; a new "
+			  "hierarchy is for a new station (another data directory)", jpath);
 	if (rc != IMP_OK)
 		goto cleanup;
 	rc = hsm_org_status(c.hsm, c.session, &report);
@@ -441,7 +445,9 @@ static const struct st_command hsm_init_cmd = {
 		"when key_mode is psk or with --psk-master. With no hsm configured, first "
 		"creates the embedded SoftHSM2 token in DATA/hsm (demo and development "
 		"only). Exits 10 if the token already holds a hierarchy: --force destroys "
-		"it and every device certificate it issued stops chaining to the new root.",
+		"it and every device certificate it issued stops chaining to the new root. "
+		"On a station that has a journal --force is refused (exit 10), and the "
+		"refusal without it says so instead of suggesting --force.",
 	.exits = (const imp_err[]){ IMP_ERR_IO, IMP_ERR_HSM, IMP_ERR_PIN, IMP_ERR_PIN_LOCKED,
 				    IMP_ERR_NOT_FOUND, IMP_ERR_EXISTS, IMP_ERR_UNSUPPORTED,
 				    IMP_OK },

@@ -65,6 +65,9 @@ struct hsm_org_names {
 enum hsm_org_init_flag {
 	HSM_ORG_INIT_FORCE = 1u << 0,      /* destroy an existing hierarchy first */
 	HSM_ORG_INIT_PSK_MASTER = 1u << 1, /* also the AES-256 PSK master */
+	HSM_ORG_INIT_KEEP = 1u << 2,       /* the caller would refuse FORCE (and
+					    * says why): an existing hierarchy's
+					    * refusal does not suggest it */
 };
 
 /*
@@ -73,6 +76,7 @@ enum hsm_org_init_flag {
  * profile (FMT_CERTPROF_TRUST_FILE) that the audit and the registry read. If any object with one of the labels
  * above exists, nothing is changed and IMP_ERR_EXISTS is returned, unless
  * HSM_ORG_INIT_FORCE is set: then every such object is destroyed first.
+ * The refusal's message suggests --force unless HSM_ORG_INIT_KEEP is set.
  * One exception: with HSM_ORG_INIT_PSK_MASTER, a complete hierarchy that
  * lacks only the PSK master gets it added (and nothing else changes).
  * A failed init destroys what it created, so a retry needs no --force.
