@@ -153,8 +153,15 @@ static imp_err load_trust(struct audit *a)
 {
 	X509 *root = NULL, *devca = NULL, *rec = NULL, *rev = NULL;
 	X509_STORE *rs = NULL;
+	struct stat st;
 	imp_err rc;
 
+	if (stat(a->o->trust_dir, &st) != 0 && errno == ENOENT) {
+		IMP_ERROR("no trust folder at %s: the audit needs the organisation's "
+			  "certificates; give --trust DIR (a copy of the station's DATA/trust), or, "
+			  "on a station, 'imprint hsm init' makes them", a->o->trust_dir);
+		return IMP_ERR_NOT_FOUND;
+	}
 	rc = load_cert(a->o->trust_dir, "root-ca.pem", &root);
 	if (rc == IMP_OK)
 		rc = load_cert(a->o->trust_dir, "device-ca.pem", &devca);

@@ -499,9 +499,12 @@ static imp_err demo_check(int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	if (dopt.boards < 1 || dopt.boards > 64 ||
-	    fmt_key_mode_parse(dopt.key_mode, &km) != IMP_OK) {
-		IMP_ERROR("demo: --boards takes 1 to 64 and --key-mode device, hsm or psk");
+	if (dopt.boards < 1 || dopt.boards > 64) {
+		IMP_ERROR("demo: --boards takes 1 to 64 virtual boards, not %ld", dopt.boards);
+		return IMP_ERR_USAGE;
+	}
+	if (fmt_key_mode_parse(dopt.key_mode, &km) != IMP_OK) {
+		IMP_ERROR("demo: --key-mode takes device, hsm or psk, not '%s'", dopt.key_mode);
 		return IMP_ERR_USAGE;
 	}
 	{

@@ -360,7 +360,9 @@ static int export_run(struct station_ctx *ctx, int argc, char **argv)
 	jo.must_exist = true;
 	rc = jnl_open(jpath, &jo, &j);
 	if (rc == IMP_ERR_NOT_FOUND)
-		IMP_ERROR("no journal at %s yet; provision a board first", jpath);
+		IMP_ERROR("no journal at %s yet: nothing was provisioned with it (a new station "
+			  "starts with 'imprint hsm init', then 'imprint provision'; 'imprint "
+			  "demo' runs one on virtual boards)", jpath);
 	else if (rc != IMP_OK)
 		IMP_ERROR("%s", jnl_last_error());
 	if (rc != IMP_OK)

@@ -41,6 +41,11 @@ static imp_err provision_check(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
+	if (o.reason && !st_plain_text(o.reason)) {
+		IMP_ERROR("--reason holds a control character (a newline, tab or escape): give it "
+			  "as one line of plain text, it is recorded in the journal");
+		return IMP_ERR_USAGE;
+	}
 	if (o.reissue && !st_has_text(o.reason)) {
 		IMP_ERROR("--reissue needs --reason TEXT: the reason is recorded in the journal");
 		return IMP_ERR_USAGE;

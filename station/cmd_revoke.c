@@ -92,6 +92,11 @@ static imp_err revoke_check(int argc, char **argv)
 			  "record");
 		return IMP_ERR_USAGE;
 	}
+	if (!st_plain_text(revoke_reason)) {
+		IMP_ERROR("revoke: --reason holds a control character (a newline, tab or escape): "
+			  "give it as one line of plain text, it goes into the signed record");
+		return IMP_ERR_USAGE;
+	}
 	return IMP_OK;
 }
 

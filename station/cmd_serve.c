@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
@@ -193,8 +194,17 @@ static imp_err read_token(const char *path, char *out, size_t cap)
 {
 	uint8_t *buf = NULL;
 	size_t n = 0;
-	imp_err rc = imp_read_file(path, &buf, &n);
+	struct stat st;
+	imp_err rc;
 
+	/* A secret, as a pin file is: not readable by group or others. */
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077)) {
+		IMP_ERROR("serve: the token file %s has mode %04o: it must not be readable by "
+			  "group or others (chmod 600 %s)", path, (unsigned)(st.st_mode & 07777),
+			  path);
+		return IMP_ERR_INSECURE;
+	}
+	rc = imp_read_file(path, &buf, &n);
 	if (rc != IMP_OK) {
 		IMP_ERROR("serve: cannot read the token file %s", path);
 		return rc;

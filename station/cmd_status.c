@@ -98,13 +98,19 @@ static const struct st_option status_opts[] = {
 
 static imp_err status_check(int argc, char **argv)
 {
-	char t[32];
+	char t[32], u[32];
 
 	(void)argc;
 	(void)argv;
-	if ((since && !st_time_norm(since, t)) || (until && !st_time_norm(until, t))) {
+	if ((since && !st_time_norm(since, t)) || (until && !st_time_norm(until, u))) {
 		IMP_ERROR("status: --since and --until take an RFC 3339 UTC time such as "
 			  "2026-12-01T06:00:00Z");
+		return IMP_ERR_USAGE;
+	}
+	/* Normalised times compare as text. */
+	if (since && until && strcmp(t, u) >= 0) {
+		IMP_ERROR("status: --since %s is not before --until %s: the shift would hold "
+			  "nothing; give them in order", since, until);
 		return IMP_ERR_USAGE;
 	}
 	return IMP_OK;

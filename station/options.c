@@ -68,6 +68,14 @@ bool st_has_text(const char *s)
 	return false;
 }
 
+bool st_plain_text(const char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
 size_t st_edit_distance(const char *a, size_t la, const char *b)
 {
 	size_t lb = strlen(b), prev[32], cur[32];

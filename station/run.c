@@ -305,7 +305,9 @@ static imp_err open_journal(struct station_ctx *ctx, struct st_run *l, struct jn
 	}
 	rc = jnl_open(jpath, jo, &l->journal);
 	if (rc == IMP_ERR_NOT_FOUND)
-		IMP_ERROR("no journal at %s yet; provision a board first", jpath);
+		IMP_ERROR("no journal at %s yet: nothing was provisioned with it (a new station "
+			  "starts with 'imprint hsm init', then 'imprint provision'; 'imprint "
+			  "demo' runs one on virtual boards)", jpath);
 	else if (rc != IMP_OK)
 		IMP_ERROR("%s", jnl_last_error());
 	if (rc != IMP_OK)

@@ -171,6 +171,9 @@ void st_print_options(const struct st_option *opts);
 /* s holds a character other than white space (a reason, a name): not
  * NULL, "" or blanks only. */
 bool st_has_text(const char *s);
+/* No control characters (a newline, an escape sequence): a text that goes
+ * into a signed record or the journal, and is printed back to terminals. */
+bool st_plain_text(const char *s);
 
 /*
  * Edit distance of the la bytes at a and the string b, for "did you mean"

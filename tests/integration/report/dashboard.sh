@@ -55,13 +55,22 @@ done
 "$IMPRINT" --data-dir "$DATA" serve --dashboard --listen nonsense >/dev/null 2>"$T/bad.err"
 check test $? = 2
 printf 'short\n' >"$T/short.token"
+chmod 600 "$T/short.token"
 "$IMPRINT" --data-dir "$DATA" serve --dashboard --listen 0.0.0.0:0 --token-file "$T/short.token" \
 	>/dev/null 2>"$T/short.err"
 check test $? != 0
 check grep -q "must be 16" "$T/short.err"
 
-# With a token, on every address: nothing without it, everything with it.
+# A token file others can read is refused (exit 13), as a pin file is.
 openssl rand -hex 16 >"$T/token"
+chmod 644 "$T/token"
+"$IMPRINT" --data-dir "$DATA" serve --dashboard --listen 0.0.0.0:0 --token-file "$T/token" \
+	>/dev/null 2>"$T/mode.err"
+check test $? = 13
+check grep -q "has mode 0644: it must not be readable by group or others" "$T/mode.err"
+chmod 600 "$T/token"
+
+# With a token, on every address: nothing without it, everything with it.
 TOKEN=$(cat "$T/token")
 if serve_start --listen 0.0.0.0:0 --token-file "$T/token"; then
 	ok
