@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -939,6 +940,12 @@ imp_err fmt_config_load(const char *path, struct fmt_config *cfg, char *err_buf)
 	c.dir = cfg->dir;
 	rc = imp_read_file(path, &data, &n);
 	if (rc != IMP_OK) {
+		struct stat st;
+
+		/* A directory or a device named as the configuration is a
+		 * configuration mistake (3), not an I/O failure (4). */
+		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+			rc = IMP_ERR_CONFIG;
 		snprintf(msg, sizeof(msg), "config: %s: cannot read the file", path);
 		goto cleanup;
 	}
