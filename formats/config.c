@@ -665,6 +665,12 @@ static imp_err hsm_finish(struct fmt_jr *r, json_t *o, void *obj)
 	if (cfg->hsm.pin.source != FMT_PIN_DEFAULT && !cfg->hsm.module)
 		return fmt_jr_fail(r, "pin", "needs hsm.module (the embedded token's pin is "
 				   "in DATA/hsm/pins): remove hsm.pin, or configure the hsm");
+	/* Likewise a token named for the embedded one, which is always the
+	 * data directory's own (only its default name is harmless). */
+	if (!cfg->hsm.module && strcmp(cfg->hsm.token, "pkcs11:token=imprint") != 0)
+		return fmt_jr_fail(r, "token", "needs hsm.module (without it the station uses "
+				   "the embedded token of DATA/hsm): remove hsm.token, or configure "
+				   "the hsm");
 	return IMP_OK;
 }
 
