@@ -101,6 +101,25 @@ static imp_err vboard_start(struct vboard *vb, long boards, const char *state_di
 		else
 			json_decref(o);
 	}
+	/* It stopped before it was ready: exit 2 is its refusal of the
+	 * command line, which here is --faults (the rest is the demo's). */
+	{
+		int status = 0;
+		pid_t w = 0;
+
+		/* Its output ended: it is exiting (or wedged: not waited on long). */
+		for (int i = 0; i < 200 && (w = waitpid(vb->pid, &status, WNOHANG)) == 0; i++)
+			usleep(10000);
+		if (w == vb->pid) {
+			vb->pid = -1;
+			if (WIFEXITED(status) && WEXITSTATUS(status) == IMP_ERR_USAGE) {
+				IMP_ERROR("demo: --faults '%s': imprint-vboard refused them (its "
+					  "message above; 'imprint-vboard --help' lists its fault "
+					  "options)", faults ? faults : "");
+				return IMP_ERR_USAGE;
+			}
+		}
+	}
 	IMP_ERROR("the virtual boards (%s) did not start; run it by hand to see why", exe);
 	return IMP_ERR_BOARD;
 }
