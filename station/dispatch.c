@@ -120,6 +120,14 @@ imp_err st_setup(struct station_ctx *ctx, unsigned need)
 	struct st_run *run = ctx->run;
 
 	if ((need & ST_SETUP_DATA_DIR) && !(run->opened & ST_SETUP_DATA_DIR)) {
+		struct stat st;
+
+		/* A command that only reads the journal does not create the data
+		 * directory: its absence is told by the journal's open ("no
+		 * journal at ... yet"). */
+		if ((need & ST_SETUP_JOURNAL) && !(need & ST_SETUP_HSM) &&
+		    stat(ctx->data_dir, &st) != 0 && errno == ENOENT)
+			return st_run_open(ctx, run, need);
 		rc = imp_mkdir_p(ctx->data_dir, 0700);
 		if (rc != IMP_OK) {
 			IMP_ERROR("cannot create the data directory %s; check --data-dir or "
