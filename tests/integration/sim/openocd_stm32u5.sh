@@ -30,10 +30,13 @@ start() {
 	"$VBOARD" --chip st-stm32u5 --boards 1 --bitbang 0 --seed 5 --state-dir "$T/st" \
 		--latency "${LATENCY:-0.2}" --endpoints "$T/ep" >"$T/ready" 2>>"$T/vb.log" &
 	VB_PID=$!
-	for _ in $(seq 1 200); do
+	# Up to 30 s: a sanitizer build on a loaded machine starts slowly.
+	for _ in $(seq 1 600); do
 		grep -q ready "$T/ready" 2>/dev/null && break
 		sleep 0.05
 	done
+	grep -q ready "$T/ready" 2>/dev/null ||
+		{ echo "imprint-vboard did not start:"; tail -20 "$T/vb.log"; }
 	PORT=$(sed -n 's/.*"bitbang":"127.0.0.1:\([0-9]*\)".*/\1/p' "$T/ep")
 	UID96=$(sed -n 's/.*"uid96":"\([0-9a-f]*\)".*/\1/p' "$T/ep")
 }
