@@ -451,11 +451,25 @@ static void *push_half(void *arg)
 	return NULL;
 }
 
+/* A revocation in recs[from..n): it may revoke an identity of the first
+ * half, which the registry must hold before it takes the revocation. */
+static bool revocation_from(const struct exp_record *recs, size_t from, size_t n)
+{
+	for (size_t i = from; i < n; i++)
+		if (recs[i].kind == JNL_OUTBOX_REVOCATION)
+			return true;
+	return false;
+}
+
 /*
  * A batch of at least 2 x PIPE_MIN records goes as two requests at once (the
  * second half from a thread, on the second connection). If only one half
  * gets an answer, that is an answer: the other half's records stay pending
- * and are sent again with a later batch.
+ * and are sent again with a later batch. A second half that holds a
+ * revocation is not sent beside the first: the registry could judge it
+ * before the first half's identity it revokes is stored, and refuse it for
+ * good ("revocation of unknown serial"); the batch goes as one request, in
+ * the outbox's order.
  */
 static imp_err https_push(void *state, const struct exp_record *recs, size_t n,
 			  struct exp_result *res)
@@ -465,7 +479,7 @@ static imp_err https_push(void *state, const struct exp_record *recs, size_t n,
 	pthread_t th;
 	imp_err rc;
 
-	if (n < 2 * PIPE_MIN)
+	if (n < 2 * PIPE_MIN || revocation_from(recs, n / 2, n))
 		return push_one(h, &h->c[0], recs, n, res);
 	x = (struct half){ h, recs + n / 2, n - n / 2, res + n / 2, IMP_ERR_INTERNAL };
 	if (pthread_create(&th, NULL, push_half, &x) != 0)

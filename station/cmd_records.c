@@ -28,8 +28,9 @@ static imp_err records_check(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	if (since_opt && !st_time_norm(since_opt, t)) {
-		IMP_ERROR("records: --since takes an RFC 3339 UTC time such as "
-			  "2026-12-01T06:00:00Z (got '%s')", since_opt);
+		IMP_ERROR("records: --since takes an RFC 3339 time with its zone, such as "
+			  "2026-12-01T06:00:00Z or 2026-12-01T07:00:00+01:00 (got '%s')",
+			  since_opt);
 		return IMP_ERR_USAGE;
 	}
 	if (serial_opt && !*serial_opt) {

@@ -38,8 +38,8 @@ static imp_err report_check(int argc, char **argv)
 	}
 	if ((ropt.since && !st_time_norm(ropt.since, t)) ||
 	    (ropt.until && !st_time_norm(ropt.until, t))) {
-		IMP_ERROR("report: --since and --until take an RFC 3339 UTC time such as "
-			  "2026-12-01T06:00:00Z");
+		IMP_ERROR("report: --since and --until take an RFC 3339 time with its zone, "
+			  "such as 2026-12-01T06:00:00Z or 2026-12-01T07:00:00+01:00");
 		return IMP_ERR_USAGE;
 	}
 	if (ropt.failures < 0 || ropt.failures > 10000) {

@@ -103,8 +103,8 @@ static imp_err status_check(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	if ((since && !st_time_norm(since, t)) || (until && !st_time_norm(until, u))) {
-		IMP_ERROR("status: --since and --until take an RFC 3339 UTC time such as "
-			  "2026-12-01T06:00:00Z");
+		IMP_ERROR("status: --since and --until take an RFC 3339 time with its zone, "
+			  "such as 2026-12-01T06:00:00Z or 2026-12-01T07:00:00+01:00");
 		return IMP_ERR_USAGE;
 	}
 	/* Normalised times compare as text. */

@@ -9,6 +9,7 @@
  * rejected to FAILED). Cycle time: the board's DONE event minus its first
  * event (registration or allocation), grouped by the fixture it was registered on.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,9 +65,54 @@ static long long ts_ms(const char *ts)
 	return (long long)timegm(&tm) * 1000 + ms;
 }
 
+/*
+ * A time a user gives: RFC 3339 with its zone, "Z" or an offset (+05:00 is
+ * converted to UTC), and nothing after it. Without a zone, or with anything
+ * else after the seconds, -1: a time read as UTC that was meant otherwise
+ * would bound the shift silently wrong.
+ */
+static long long user_ts_ms(const char *ts)
+{
+	struct tm tm = { 0 };
+	const char *p = strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm);
+	long long ms = 0, off = 0;
+
+	if (!p)
+		return -1;
+	if (*p == '.') {
+		int digits = 0;
+
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			if (digits++ < 3)
+				ms = ms * 10 + (*p - '0');
+		if (digits == 0)
+			return -1;
+		while (digits++ < 3)
+			ms *= 10;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) &&
+		   isdigit((unsigned char)p[2]) && p[3] == ':' && isdigit((unsigned char)p[4]) &&
+		   isdigit((unsigned char)p[5])) {
+		int h = (p[1] - '0') * 10 + (p[2] - '0'), m = (p[4] - '0') * 10 + (p[5] - '0');
+
+		if (h > 23 || m > 59)
+			return -1;
+		/* local = UTC + offset */
+		off = (long long)(h * 60 + m) * 60 * 1000 * (*p == '+' ? -1 : 1);
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p)
+		return -1;
+	return (long long)timegm(&tm) * 1000 + ms + off;
+}
+
 bool st_time_norm(const char *in, char out[32])
 {
-	long long ms = in ? ts_ms(in) : -1;
+	long long ms = in ? user_ts_ms(in) : -1;
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
 	char sec[24];

@@ -5,7 +5,12 @@
  * revocation,bundle}.pem and DIR/records.jsonl ({"id":..,"jws":..} lines).
  *
  *   gen_records DIR N [--threads T] [--dup-serial] [--dup-public-key] [--outlive-ca]
+ *               [--revoke K]
  *
+ * --revoke K: after the N identity records, K revocation records of the
+ * serials of records 0..K-1 (lines {"id":..,"jws":..,"kind":"revocation"},
+ * signed with the revocation key, each id the SHA-256 of its canonical
+ * bytes as the station makes it).
  * --dup-serial: the last record reuses the first one's serial;
  * --dup-public-key: the last record reuses the first one's device key.
  * Both stay validly signed, so only uniqueness can catch them.
@@ -418,12 +423,41 @@ static void *gen_worker(void *arg)
 	return NULL;
 }
 
+/* The revocation of record i's serial, as one line of records.jsonl. */
+static int revocation_line(struct org *o, long i, FILE *out)
+{
+	char serial[32], rid[65], *canon = NULL, *jws = NULL;
+	struct fmt_revocation rv = { 0 };
+	json_t *obj = NULL;
+	uint8_t md[32];
+	size_t canon_len = 0;
+	int rc = 1;
+
+	snprintf(serial, sizeof(serial), "AUD%08ld", i);
+	rv.serial = serial;
+	rv.reason = "decommissioned";
+	rv.revoked_at = "2026-11-27T09:50:00Z";
+	rv.station_id = "audit-gen";
+	if (fmt_revocation_build(&rv, &obj) == IMP_OK &&
+	    fmt_record_canonical(obj, &canon, &canon_len) == IMP_OK &&
+	    fmt_record_sign(obj, &o->signer[3], &o->cert[3], 1, &jws) == IMP_OK) {
+		SHA256((const uint8_t *)canon, canon_len, md);
+		imp_hex_encode(md, sizeof(md), rid);
+		fprintf(out, "{\"id\":\"%s\",\"jws\":\"%s\",\"kind\":\"revocation\"}\n", rid, jws);
+		rc = 0;
+	}
+	free(canon);
+	free(jws);
+	json_decref(obj);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const files[4] = { "root-ca.pem", "device-ca.pem", "record-signing.pem",
 					      "revocation.pem" };
 	struct org o = { 0 };
-	long n, threads = 2;
+	long n, threads = 2, revoke = 0;
 	bool dup_serial = false, dup_key = false, outlive = false;
 	X509 *trust_ca = NULL;
 	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -448,8 +482,10 @@ int main(int argc, char **argv)
 			dup_key = true;
 		else if (strcmp(argv[i], "--outlive-ca") == 0)
 			outlive = true;
+		else if (strcmp(argv[i], "--revoke") == 0 && i + 1 < argc)
+			revoke = atol(argv[++i]);
 	}
-	if (threads < 1 || threads > 16 || n < 1)
+	if (threads < 1 || threads > 16 || n < 1 || revoke < 0 || revoke > n)
 		return 2;
 	for (int k = 0; k < 4; k++) {
 		if (fmt_p256_generate(&o.key[k]) != IMP_OK)
@@ -508,6 +544,8 @@ int main(int argc, char **argv)
 		pthread_join(th[t], NULL);
 		rc |= g[t].rc;
 	}
+	for (long i = 0; i < revoke && rc == 0; i++)
+		rc = revocation_line(&o, i, out);
 	fclose(out);
 	EVP_PKEY_free(first.first_key);
 	free(tp.cert);

@@ -40,8 +40,13 @@ int main(int argc, char **argv)
 			if (!recs)
 				return 1;
 		}
+		const char *kind = json_string_value(json_object_get(o, "kind"));
+
 		recs[n] = (struct exp_record){ strdup(json_string_value(json_object_get(o, "id"))),
-					       "", "", JNL_OUTBOX_IDENTITY,
+					       "", "",
+					       kind && strcmp(kind, "revocation") == 0
+						       ? JNL_OUTBOX_REVOCATION
+						       : JNL_OUTBOX_IDENTITY,
 					       strdup(json_string_value(json_object_get(o, "jws"))) };
 		n++;
 		json_decref(o);
