@@ -415,8 +415,9 @@ static imp_err push_one(struct https *h, struct conn *c, const struct exp_record
 		if (imp_now_s() + wait > deadline) {
 			if (c->retry_after_s >= 0 && imp_now_s() + c->retry_after_s > deadline)
 				IMP_ERROR("the registry asks to be retried after %.0f s "
-					  "(Retry-After), past --retry-for (%.0f s); records stay in "
-					  "the outbox, run imprint export again then", c->retry_after_s,
+					  "(Retry-After), which would end past --retry-for's %.0f s "
+					  "from the first attempt; records stay in the outbox, run "
+					  "imprint export again then", c->retry_after_s,
 					  h->s.retry_for_s < 0 ? 0 : h->s.retry_for_s);
 			else
 				IMP_ERROR("registry unreachable or failing for %.0f s; records stay "

@@ -18,11 +18,19 @@ imp_err exp_settings_from_config(const struct fmt_config *cfg, struct exp_settin
 	if (cfg->registry.bearer_env) {
 		s->bearer = getenv(cfg->registry.bearer_env);
 		if (!s->bearer || !*s->bearer) {
-			IMP_ERROR("config: registry.bearer_env names %s, which is not set; export "
-				  "it or remove bearer_env",
-				  cfg->registry.bearer_env);
+			IMP_ERROR("config: registry.bearer_env names %s, which is %s; export "
+				  "the token in it or remove bearer_env",
+				  cfg->registry.bearer_env, s->bearer ? "empty" : "not set");
 			return IMP_ERR_CONFIG;
 		}
+		/* It goes into a header line: nothing that would end or split it. */
+		for (const char *c = s->bearer; *c; c++)
+			if ((unsigned char)*c <= ' ' || *c == 0x7f) {
+				IMP_ERROR("config: the token in %s holds a blank or a control "
+					  "character (a newline would start another header): give "
+					  "the bare token", cfg->registry.bearer_env);
+				return IMP_ERR_CONFIG;
+			}
 	}
 	return IMP_OK;
 }

@@ -497,7 +497,8 @@ const struct st_command st_cmd_export = {
 		"and --new go only with a file driver; --rejected only lists, with none of "
 		"--driver, --out, --force, --new or --follow: other combinations are refused "
 		"(exit 2) before anything is sent or written. Exits 27 if records were refused or the "
-		"registry stayed unreachable, 18 if it did not answer in time, 17 if its "
+		"registry stayed unreachable or did not answer in time (--timeout, retried "
+		"for --retry-for), 17 if its "
 		"answers were not the protocol's (not JSON, no results); the records not "
 		"delivered stay in the outbox: 'imprint export --rejected' lists refused records "
 		"with the reason.",
