@@ -21,9 +21,40 @@ static bool exists(const char *path)
 	return lstat(path, &sb) == 0;
 }
 
+/* The first bytes of an SQLite database (the journal, a registry). */
+static bool is_database(const char *path)
+{
+	static const char magic[16] = "SQLite format 3";
+	char head[16];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	bool db = false;
+
+	if (fd >= 0) {
+		db = read(fd, head, sizeof(head)) == (ssize_t)sizeof(head) &&
+		     memcmp(head, magic, sizeof(magic)) == 0;
+		close(fd);
+	}
+	return db;
+}
+
 static imp_err refuse_existing(const char *path, bool replace)
 {
-	if (replace || !exists(path))
+	struct stat sb;
+
+	if (lstat(path, &sb) != 0)
+		return IMP_OK;
+	/* --force replaces an export's own output, nothing else. */
+	if (!S_ISREG(sb.st_mode)) {
+		IMP_ERROR("%s exists and is not a regular file: --force replaces only a file an "
+			  "export wrote; give another --out", path);
+		return IMP_ERR_EXISTS;
+	}
+	if (is_database(path)) {
+		IMP_ERROR("%s is an SQLite database (the journal, or a registry's): an export "
+			  "never replaces it, also with --force; give another --out", path);
+		return IMP_ERR_EXISTS;
+	}
+	if (replace)
 		return IMP_OK;
 	IMP_ERROR("%s exists: give --force to replace it, or another --out", path);
 	return IMP_ERR_EXISTS;
