@@ -37,14 +37,15 @@ static bool is_database(const char *path)
 	return db;
 }
 
-static imp_err refuse_existing(const char *path, bool replace)
+static imp_err refuse_existing(const char *path, bool replace, bool dir)
 {
 	struct stat sb;
 
 	if (lstat(path, &sb) != 0)
 		return IMP_OK;
-	/* --force replaces an export's own output, nothing else. */
-	if (!S_ISREG(sb.st_mode)) {
+	/* --force replaces an export's own output, nothing else (a directory
+	 * for the exporters that write one, checked by exp_outdir_open). */
+	if (!S_ISREG(sb.st_mode) && !(dir && S_ISDIR(sb.st_mode))) {
 		IMP_ERROR("%s exists and is not a regular file: --force replaces only a file an "
 			  "export wrote; give another --out", path);
 		return IMP_ERR_EXISTS;
@@ -66,7 +67,7 @@ imp_err exp_out_open(struct exp_out *out, const char *path, bool replace)
 	int fd;
 
 	memset(out, 0, sizeof(*out));
-	rc = refuse_existing(path, replace);
+	rc = refuse_existing(path, replace, false);
 	if (rc != IMP_OK)
 		return rc;
 	out->path = strdup(path);
@@ -156,7 +157,7 @@ imp_err exp_outdir_open(struct exp_outdir *d, const char *path, bool replace)
 	imp_err rc;
 
 	memset(d, 0, sizeof(*d));
-	rc = refuse_existing(path, replace);
+	rc = refuse_existing(path, replace, true);
 	if (rc != IMP_OK)
 		return rc;
 	if (lstat(path, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
