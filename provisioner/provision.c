@@ -764,6 +764,16 @@ static imp_err step_challenge(struct job *j, json_t *add)
 	rc = hsm_random(j->s, nonce, sizeof(nonce));
 	if (rc == IMP_OK)
 		rc = board_anchor_challenge(j->anchor, j->slot, nonce, sig, sizeof(sig), &sig_len);
+	/* No key where the journal's certified one was put: the board cannot
+	 * prove the identity (erased since, or another chip with its UID).
+	 * Resuming would meet the same answer forever: rejected. */
+	if (rc == IMP_ERR_BOARD && board_agent_last_status() == WIRE_ST_NO_KEY) {
+		IMP_ERROR("%s: board %s holds no key in slot %u for the identity challenge: it "
+			  "no longer has the key certified for it (erased since, or another chip "
+			  "with its UID); the board is rejected and will not be locked",
+			  j->fx->name, j->uid, (unsigned)j->slot);
+		return IMP_ERR_CHALLENGE;
+	}
 	if (rc != IMP_OK)
 		return rc;
 	if (j->st->cfg->key_mode == FMT_KEY_MODE_PSK)
@@ -777,6 +787,47 @@ static imp_err step_challenge(struct job *j, json_t *add)
 	if (rc == IMP_OK) {
 		add_hex(add, "challenge_nonce", nonce, sizeof(nonce));
 		json_object_set_new(add, "challenge", json_string("verified"));
+	}
+	return rc;
+}
+
+/*
+ * A resumed LOCK: the identity challenge again (a fresh nonce) and the
+ * firmware's check, as the steps before LOCK made them. The firmware is
+ * compared only while the debug port still reads: a board whose debug-lock
+ * fuse an earlier run burnt before it stopped reads nothing, and has
+ * nothing irreversible left but what its lock verification checks.
+ */
+static imp_err recheck_before_lock(struct job *j)
+{
+	const struct prov_station *st = j->st;
+	json_t *scratch = json_object();
+	imp_err rc;
+
+	if (!scratch)
+		return IMP_ERR_NOMEM;
+	rc = step_challenge(j, scratch);
+	json_decref(scratch);
+	if (rc != IMP_OK)
+		return rc;
+	if (st->firmware) {
+		uint8_t head[16];
+		size_t hn = st->firmware_len < sizeof(head) ? st->firmware_len : sizeof(head);
+		bool match = false;
+
+		rc = board_probe_read(j->probe, st->firmware_addr, head, hn);
+		if (rc == IMP_ERR_TARGET_LOCKED)
+			return IMP_OK;
+		match = rc == IMP_OK && memcmp(head, st->firmware, hn) == 0;
+		if (match)
+			rc = board_profile_flash_matches(st->profile, j->probe, st->firmware_addr,
+							 st->firmware, st->firmware_len, &match);
+		if (rc == IMP_OK && !match) {
+			IMP_ERROR("%s: board %s, resumed at LOCK, no longer holds the firmware it "
+				  "was verified with (erased or reprogrammed since); the board is "
+				  "rejected and will not be locked", j->fx->name, j->uid);
+			return IMP_ERR_VERIFY;
+		}
 	}
 	return rc;
 }
@@ -798,6 +849,16 @@ static imp_err step_lock(struct job *j, json_t *add)
 	if (rc != IMP_OK) {
 		IMP_ERROR("%s: %s", j->fx->name, jnl_last_error());
 		return rc;
+	}
+	/* A LOCK this run did not move to was journaled by an earlier one:
+	 * its checks were made on the board as it was then. The board on the
+	 * fixture now proves its identity again, and still holds the
+	 * firmware, before anything irreversible (the anchor's lock, the
+	 * fuses). */
+	if (!j->lock_probed) {
+		rc = recheck_before_lock(j);
+		if (rc != IMP_OK)
+			return rc;
 	}
 	rc = board_anchor_lock_state(j->anchor, &ls);
 	if (rc != IMP_OK)

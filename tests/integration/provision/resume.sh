@@ -59,4 +59,33 @@ check test "$(sql "select state from boards where uid = '$uid1'")" = DONE
 check test "$(sql "select count(*) from boards where serial is not null")" = "$serials"
 [ "$rc" = 0 ] || { cat "$T/r2.out"; tail -5 "$T/r2.err"; }
 stop_vboard
+
+# A board stopped in flight comes back erased, with its UID (the same chip
+# wiped, or a clone): the steps journaled before it were checked on the
+# board as it was. Stopped at LOCK, the resume proves the identity again
+# before the fuses: the board is rejected (exit 26), its fuses untouched,
+# no record. Stopped before the challenge, the board that holds no key is
+# rejected at CHALLENGE (it was left in flight, exit 19, at every resume).
+for at in 6 3; do
+	start_vboard "$T/vw$at" 1 --seed 5$at || bad "vboard (wiped, $at)"
+	write_config "$DATA/station.json" device
+	IMPRINT_TEST_KILL_AFTER=$at "$IMPRINT" -q --data-dir "$DATA" provision >/dev/null 2>&1
+	stop_vboard
+	uidw=$(board_uid "$T/vw$at/board-0")
+	want=$([ $at = 6 ] && echo LOCK || echo INJECT)
+	check test "$(sql "select state from boards where uid = '$uidw'")" = "$want"
+	rm -rf "$T/vw$at"
+	start_vboard "$T/vw$at" 1 --seed 5$at || bad "vboard (wiped again, $at)"
+	check test "$(board_uid "$T/vw$at/board-0")" = "$uidw"
+	write_config "$DATA/station.json" device
+	"$IMPRINT" --data-dir "$DATA" resume >"$T/w$at.out" 2>"$T/w$at.err"
+	rc=$?
+	check test "$rc" = 26
+	check grep -q "board $uidw holds no key in slot [0-9]* for the identity challenge: it no longer has the key certified for it" "$T/w$at.err"
+	check test "$(sql "select state from boards where uid = '$uidw'")" = FAILED
+	check test "$(board_fuses "$T/vw$at/board-0")" = 0
+	check test "$(sql "select count(*) from outbox where uid = '$uidw'")" = 0
+	[ "$rc" = 26 ] || { cat "$T/w$at.out"; tail -5 "$T/w$at.err"; }
+	stop_vboard
+done
 finish
