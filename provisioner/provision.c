@@ -1352,6 +1352,7 @@ static imp_err identify(struct job *j, struct prov_result *res)
 			if (rc != IMP_OK)
 				return rc;
 			res->quarantined = true;
+			res->cloned_uid = true;
 			IMP_ERROR("%s: board %s presents the uid of finished board %s but %s: a "
 				  "cloned uid or a replaced chip; quarantined, not touched: set it "
 				  "aside for inspection", j->fx->name, j->uid, j->serial, why);

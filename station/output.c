@@ -205,7 +205,7 @@ void st_results_hint(const struct fmt_fixture *fx, const struct prov_result *res
 		     bool resume)
 {
 	char unreached[256] = "", step[16] = "";
-	unsigned n_unreached = 0, rejected = 0, quarantined = 0, in_flight = 0;
+	unsigned n_unreached = 0, rejected = 0, quarantined = 0, cloned = 0, in_flight = 0;
 	imp_err unreached_rc = IMP_OK;
 
 	for (size_t i = 0; i < n; i++) {
@@ -213,7 +213,9 @@ void st_results_hint(const struct fmt_fixture *fx, const struct prov_result *res
 
 		if (r->rc == IMP_OK || r->rc == IMP_ERR_INTERRUPTED || r->rc == IMP_ERR_QUOTA)
 			continue;
-		if (r->quarantined || r->state == JNL_ST_QUARANTINED) {
+		if (r->cloned_uid) {
+			cloned++;
+		} else if (r->quarantined || r->state == JNL_ST_QUARANTINED) {
 			quarantined++;
 		} else if (!r->uid[0]) {
 			size_t used = strlen(unreached);
@@ -250,6 +252,12 @@ void st_results_hint(const struct fmt_fixture *fx, const struct prov_result *res
 			  "boards --state QUARANTINED' lists %s; %s not touched", quarantined,
 			  quarantined == 1 ? "" : "s", quarantined == 1 ? "it" : "them",
 			  quarantined == 1 ? "it was" : "they were");
+	if (cloned)
+		IMP_ERROR("%u board%s presenting the uid of a finished board (a cloned uid or a "
+			  "replaced chip), not touched: 'imprint audit' lists %s (cloned-uid), "
+			  "'imprint status' counts %s; the finished board's row stays its own",
+			  cloned, cloned == 1 ? "" : "s", cloned == 1 ? "it" : "them",
+			  cloned == 1 ? "it" : "them");
 	if (in_flight)
 		IMP_ERROR("%u board%s stopped in flight (%s%s): 'imprint boards' shows where; "
 			  "'imprint resume' continues %s once the cause is fixed", in_flight,

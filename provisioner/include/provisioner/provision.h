@@ -122,6 +122,9 @@ struct prov_result {
 	char serial[JNL_SERIAL_MAX];
 	bool already_done;                /* DONE before this run: nothing done */
 	bool quarantined;
+	/* ... as a board presenting the uid of a finished one (the DONE row
+	 * stays the genuine board's; a "quarantine" event says so). */
+	bool cloned_uid;
 	/* The run took no new board (its --count was reached, or a resume
 	 * takes only boards in flight): identified only, left as it was,
 	 * nothing journaled (rc IMP_OK, state IDENTIFY). */

@@ -95,6 +95,10 @@ snap=$(sha256sum <"$T/b3b/board-0/nv.img")
 "$IMPRINT" --data-dir "$DATA" --config "$T/c3b.json" provision >"$T/p3b.out" 2>"$T/p3b.err"
 check test $? = 22
 check grep -q "presents the uid of finished board .* lifecycle is open, not locked.*quarantined" "$T/p3b.err"
+# The run's last word names it as what it is (its DONE row stays the
+# genuine board's, so no QUARANTINED row lists it).
+check grep -q "1 board presenting the uid of a finished board (a cloned uid or a replaced chip), not touched: 'imprint audit' lists it (cloned-uid)" "$T/p3b.err"
+if grep -q "locked and unknown to this journal" "$T/p3b.err"; then bad "a clone called locked and unknown"; else ok; fi
 check test "$(sha256sum <"$T/b3b/board-0/nv.img")" = "$snap"
 check test "$(sql "select state || ',' || serial || ',' || updated from boards where uid='$done_uid'")" = "$done_row"
 check test "$(sql "select count(*) from outbox where uid='$done_uid'")" = 1
