@@ -31,6 +31,10 @@ void st_install_stop_handlers(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* The operator's terminal or SSH session closed: the same clean stop
+	 * (the boards in flight stop where they stand, resumable), not death
+	 * in the middle of a step. */
+	sigaction(SIGHUP, &sa, NULL);
 }
 
 void st_run_fixtures(struct station_ctx *ctx, struct st_run *l, const struct fmt_fixture *fx,
