@@ -816,13 +816,20 @@ static imp_err recheck_before_lock(struct job *j)
 		bool match = false;
 
 		rc = board_probe_read(j->probe, st->firmware_addr, head, hn);
-		if (rc == IMP_ERR_TARGET_LOCKED)
-			return IMP_OK;
 		match = rc == IMP_OK && memcmp(head, st->firmware, hn) == 0;
 		if (match)
 			rc = board_profile_flash_matches(st->profile, j->probe, st->firmware_addr,
 							 st->firmware, st->firmware_len, &match);
-		if (rc == IMP_OK && !match) {
+		if (rc != IMP_OK) {
+			/* Not readable (a debug port an earlier run locked): the
+			 * challenge above is the proof left; the lock's own
+			 * verification follows. */
+			IMP_INFO("%s: board %s, resumed at LOCK: its flash does not read (%s); "
+				 "the identity challenge passed", j->fx->name, j->uid,
+				 imp_err_name(rc));
+			return IMP_OK;
+		}
+		if (!match) {
 			IMP_ERROR("%s: board %s, resumed at LOCK, no longer holds the firmware it "
 				  "was verified with (erased or reprogrammed since); the board is "
 				  "rejected and will not be locked", j->fx->name, j->uid);
