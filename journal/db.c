@@ -929,12 +929,19 @@ static imp_err change_setting_u64(struct jnl *j, const char *key, uint64_t v)
 }
 
 /* A quota counts every serial the journal issued: one below them would
- * make every later audit report the journal as over quota. */
-static imp_err quota_change(struct jnl *j, uint64_t quota)
+ * make every later audit report the journal as over quota. Not in line
+ * mode (line true, or the journal's serial source), where serials come
+ * from the line's leases and its quota is the line's. */
+static imp_err quota_change(struct jnl *j, uint64_t quota, bool line)
 {
 	uint64_t issued = 0;
-	imp_err rc = jdb_setting_get_u64(j->db, JS_SERIAL_COUNTER, &issued);
+	bool leased = line;
+	imp_err rc = leased ? IMP_OK : jdb_leased(j->db, &leased);
 
+	if (rc == IMP_OK && leased)
+		return change_setting_u64(j, JS_QUOTA, quota);
+	if (rc == IMP_OK)
+		rc = jdb_setting_get_u64(j->db, JS_SERIAL_COUNTER, &issued);
 	if (rc == IMP_ERR_NOT_FOUND) {
 		issued = 0;
 		rc = IMP_OK;
@@ -1078,7 +1085,7 @@ static imp_err init_schema(struct jnl *j, const struct jnl_opts *o)
 		goto cleanup;
 	}
 	if (o->quota) {
-		rc = quota_change(j, o->quota);
+		rc = quota_change(j, o->quota, o->leased_serials);
 		if (rc)
 			goto cleanup;
 	}
@@ -1585,7 +1592,7 @@ imp_err jnl_set_quota(struct jnl *j, uint64_t quota)
 	rc = jdb_begin(j);
 	if (rc)
 		return rc;
-	rc = quota_change(j, quota);
+	rc = quota_change(j, quota, false);
 	return jdb_end(j, rc);
 }
 
