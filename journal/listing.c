@@ -121,44 +121,16 @@ imp_err jnl_list_rejected_locked(struct jnl *j, jnl_rejected_locked_cb cb, void 
  * with its statement kept prepared: a run asks this for every board it
  * reports, and a connection of its own per call cost more than the rest of
  * the report. */
-imp_err jnl_identity_record_id(struct jnl *j, const char *uid, char out[JNL_RECORD_ID_MAX])
-{
-	sqlite3_stmt *st = NULL;
-	imp_err rc;
-
-	jerr_clear();
-	out[0] = '\0';
-	jdb_lock_read(j);
-	rc = jdb_stmt(j->db, "SELECT record_id FROM outbox WHERE uid = lower(?1) AND "
-		      "kind = 'identity' ORDER BY created DESC, rowid DESC LIMIT 1", &st);
-	if (rc == IMP_OK)
-		rc = jdb_bind_text(j->db, st, 1, uid);
-	if (rc == IMP_OK)
-		rc = jdb_step_row(j->db, st);
-	if (rc == IMP_OK) {
-		const char *id = (const char *)sqlite3_column_text(st, 0);
-
-		snprintf(out, JNL_RECORD_ID_MAX, "%s", id ? id : "");
-		if (!out[0])
-			rc = IMP_ERR_NOT_FOUND;
-	}
-	jdb_stmt_done(st);
-	jdb_unlock_read(j);
-	return rc;
-}
-
-imp_err jdb_revocation_record_id(sqlite3 *db, const char *uid, char out[JNL_RECORD_ID_MAX])
+/* The record id sql (a kept statement, ?1 the board's uid) gives in its
+ * first row; IMP_ERR_NOT_FOUND (not logged) if none. */
+static imp_err record_id_of(sqlite3 *db, const char *sql, const char *uid,
+			    char out[JNL_RECORD_ID_MAX])
 {
 	sqlite3_stmt *st = NULL;
 	imp_err rc;
 
 	out[0] = '\0';
-	/* In the outbox's own order (created, then rowid): no identity record
-	 * of the board after the revocation. */
-	rc = jdb_stmt(db, "SELECT v.record_id FROM outbox v WHERE v.uid = lower(?1) AND "
-		      "v.kind = 'revocation' AND NOT EXISTS (SELECT 1 FROM outbox i WHERE "
-		      "i.uid = v.uid AND i.kind = 'identity' AND (i.created, i.rowid) > "
-		      "(v.created, v.rowid)) ORDER BY v.created DESC, v.rowid DESC LIMIT 1", &st);
+	rc = jdb_stmt(db, sql, &st);
 	if (rc == IMP_OK)
 		rc = jdb_bind_text(db, st, 1, uid);
 	if (rc == IMP_OK)
@@ -174,12 +146,34 @@ imp_err jdb_revocation_record_id(sqlite3 *db, const char *uid, char out[JNL_RECO
 	return rc;
 }
 
+imp_err jnl_identity_record_id(struct jnl *j, const char *uid, char out[JNL_RECORD_ID_MAX])
+{
+	imp_err rc;
+
+	jerr_clear();
+	jdb_lock_read(j);
+	rc = record_id_of(j->db, "SELECT record_id FROM outbox WHERE uid = lower(?1) AND "
+			  "kind = 'identity' ORDER BY created DESC, rowid DESC LIMIT 1", uid, out);
+	jdb_unlock_read(j);
+	return rc;
+}
+
+imp_err jdb_revocation_record_id(sqlite3 *db, const char *uid, char out[JNL_RECORD_ID_MAX])
+{
+	/* In the outbox's own order (created, then rowid): no identity record
+	 * of the board after the revocation. */
+	return record_id_of(db, "SELECT v.record_id FROM outbox v WHERE v.uid = lower(?1) AND "
+			    "v.kind = 'revocation' AND NOT EXISTS (SELECT 1 FROM outbox i WHERE "
+			    "i.uid = v.uid AND i.kind = 'identity' AND (i.created, i.rowid) > "
+			    "(v.created, v.rowid)) ORDER BY v.created DESC, v.rowid DESC LIMIT 1",
+			    uid, out);
+}
+
 imp_err jnl_revocation_record_id(struct jnl *j, const char *uid, char out[JNL_RECORD_ID_MAX])
 {
 	imp_err rc;
 
 	jerr_clear();
-	out[0] = '\0';
 	jdb_lock_read(j);
 	rc = jdb_revocation_record_id(j->db, uid, out);
 	jdb_unlock_read(j);

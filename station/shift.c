@@ -44,24 +44,37 @@ struct shift {
 	imp_err rc;
 };
 
+/*
+ * The date, time and fraction of "2026-12-01T11:07:14.123...": *tm and *ms
+ * (the first three digits of the fraction), *digits how many the fraction
+ * has (-1: none, no '.'). Returns what follows, or NULL.
+ */
+static const char *ts_parse(const char *ts, struct tm *tm, long long *ms, int *digits)
+{
+	const char *p = strptime(ts, "%Y-%m-%dT%H:%M:%S", tm);
+
+	*ms = 0;
+	*digits = -1;
+	if (!p || *p != '.')
+		return p;
+	*digits = 0;
+	for (p++; *p >= '0' && *p <= '9'; p++)
+		if ((*digits)++ < 3)
+			*ms = *ms * 10 + (*p - '0');
+	for (int d = *digits; d < 3; d++)
+		*ms *= 10;
+	return p;
+}
+
 /* "2026-12-01T11:07:14.123Z" to milliseconds since the epoch; -1 if not. */
 static long long ts_ms(const char *ts)
 {
 	struct tm tm = { 0 };
-	const char *p = strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm);
-	long long ms = 0;
+	long long ms;
+	int digits;
 
-	if (!p)
+	if (!ts_parse(ts, &tm, &ms, &digits))
 		return -1;
-	if (*p == '.') {
-		int digits = 0;
-
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			if (digits++ < 3)
-				ms = ms * 10 + (*p - '0');
-		while (digits++ < 3)
-			ms *= 10;
-	}
 	return (long long)timegm(&tm) * 1000 + ms;
 }
 
@@ -74,22 +87,12 @@ static long long ts_ms(const char *ts)
 static long long user_ts_ms(const char *ts)
 {
 	struct tm tm = { 0 };
-	const char *p = strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm);
-	long long ms = 0, off = 0;
+	long long ms, off = 0;
+	int digits;
+	const char *p = ts_parse(ts, &tm, &ms, &digits);
 
-	if (!p)
+	if (!p || digits == 0)
 		return -1;
-	if (*p == '.') {
-		int digits = 0;
-
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			if (digits++ < 3)
-				ms = ms * 10 + (*p - '0');
-		if (digits == 0)
-			return -1;
-		while (digits++ < 3)
-			ms *= 10;
-	}
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) &&
