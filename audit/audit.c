@@ -1210,27 +1210,13 @@ imp_err aud_run(const struct aud_opts *o, struct aud_summary *sum)
 		IMP_ERROR("audit: an anchor is compared with a journal: give --journal FILE");
 		return IMP_ERR_USAGE;
 	}
+	/* Before any record is verified: the anchor named is one to read. */
 	if (o->anchor) {
-		struct stat st;
+		imp_err arc = jnl_anchor_named_usable(o->anchor);
 
-		if (stat(o->anchor, &st) != 0) {
-			int e = errno;
-
-			IMP_ERROR("audit: cannot read the anchor %s: %s; give the station's "
-				  "journal.sqlite-anchor (DATA/journal.sqlite-anchor)", o->anchor,
-				  strerror(e));
-			return e == ENOENT ? IMP_ERR_NOT_FOUND : IMP_ERR_IO;
-		}
-		if (!S_ISREG(st.st_mode)) {
-			IMP_ERROR("audit: the anchor %s is not a regular file (a pipe, a device or a "
-				  "directory cannot be read as one): give a copy of the station's "
-				  "DATA/journal.sqlite-anchor", o->anchor);
-			return IMP_ERR_IO;
-		}
-		if (access(o->anchor, R_OK) != 0) {
-			IMP_ERROR("audit: cannot read the anchor %s: %s; check its permissions",
-				  o->anchor, strerror(errno));
-			return IMP_ERR_IO;
+		if (arc != IMP_OK) {
+			IMP_ERROR("audit: %s", jnl_last_error());
+			return arc;
 		}
 	}
 	a.threads = o->threads ? o->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);

@@ -667,7 +667,7 @@ static imp_err hsm_finish(struct fmt_jr *r, json_t *o, void *obj)
 				   "in DATA/hsm/pins): remove hsm.pin, or configure the hsm");
 	/* Likewise a token named for the embedded one, which is always the
 	 * data directory's own (only its default name is harmless). */
-	if (!cfg->hsm.module && strcmp(cfg->hsm.token, "pkcs11:token=imprint") != 0)
+	if (!cfg->hsm.module && strcmp(cfg->hsm.token, FMT_HSM_TOKEN_DEFAULT) != 0)
 		return fmt_jr_fail(r, "token", "needs hsm.module (without it the station uses "
 				   "the embedded token of DATA/hsm): remove hsm.token, or configure "
 				   "the hsm");
@@ -840,7 +840,7 @@ static imp_err set_defaults(struct fmt_config *cfg)
 	cfg->organisation.root_validity_days = 9125;
 	cfg->organisation.ca_validity_days = 7300;
 	cfg->target = strdup("imprint-vb1");
-	cfg->hsm.token = strdup("pkcs11:token=imprint");
+	cfg->hsm.token = strdup(FMT_HSM_TOKEN_DEFAULT);
 	cfg->quota = FMT_QUOTA_DEFAULT;
 	cfg->line.block = 50;
 	cfg->line.connect_timeout = 2;

@@ -147,6 +147,24 @@ static imp_err anchor_parse(const char *path, char *buf, size_t got, struct janc
  * Open the anchor (creating it if asked) and lock it against every other
  * writer, thread or process; *fd is -1 (IMP_OK) if it does not exist.
  */
+/* The open anchor is what anchor_store writes into: a regular file of at
+ * most ANCHOR_SIZE bytes (one fstat for both). */
+static imp_err anchor_file_check(int fd, const char *path)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return anchor_damaged(path, "not a regular file");
+	if (st.st_size > ANCHOR_SIZE) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "%lld bytes, an anchor is %d", (long long)st.st_size,
+			 ANCHOR_SIZE);
+		return anchor_damaged(path, why);
+	}
+	return IMP_OK;
+}
+
 static imp_err anchor_lock(const char *journal, bool create, int *fd, char *path, size_t cap)
 {
 	int f;
@@ -164,13 +182,9 @@ static imp_err anchor_lock(const char *journal, bool create, int *fd, char *path
 					 : strerror(errno));
 		return IMP_ERR_JOURNAL;
 	}
-	{
-		struct stat st;
-
-		if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
-			close(f);
-			return anchor_damaged(path, "not a regular file");
-		}
+	if (anchor_file_check(f, path) != IMP_OK) {
+		close(f);
+		return IMP_ERR_JOURNAL;
 	}
 	while (flock(f, create ? LOCK_EX : LOCK_SH) != 0) {
 		if (errno == EINTR)
@@ -188,19 +202,9 @@ static imp_err anchor_load(int fd, const char *path, struct janchor *a)
 	char buf[ANCHOR_SIZE + 1];
 	ssize_t got;
 
-	struct stat st;
-
 	memset(a, 0, sizeof(*a));
 	if (fd < 0)
 		return IMP_OK;
-	/* Exactly the record anchor_store writes: nothing after it either. */
-	if (fstat(fd, &st) == 0 && st.st_size > ANCHOR_SIZE) {
-		char why[64];
-
-		snprintf(why, sizeof(why), "%lld bytes, an anchor is %d", (long long)st.st_size,
-			 ANCHOR_SIZE);
-		return anchor_damaged(path, why);
-	}
 	got = pread(fd, buf, ANCHOR_SIZE, 0);
 	if (got < 0) {
 		jerr_set(IMP_ERR_JOURNAL, "cannot read %s: %s", path, strerror(errno));
@@ -248,33 +252,54 @@ imp_err janchor_read(const char *journal, struct janchor *a)
 	return rc;
 }
 
-/* An anchor file the caller names (an audit of a journal copied away from
- * it): it must exist; a symbolic link is followed, as the user named it. */
-static imp_err anchor_read_named(const char *path, struct janchor *a)
+imp_err jnl_anchor_named_usable(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
 	imp_err rc;
 
-	memset(a, 0, sizeof(*a));
-	if (fd < 0) {
+	if (stat(path, &st) != 0) {
 		int e = errno;
 
 		rc = e == ENOENT ? IMP_ERR_NOT_FOUND : IMP_ERR_IO;
-		jerr_set(rc, "cannot open the anchor %s: %s", path, strerror(e));
+		jerr_set(rc, "cannot read the anchor %s: %s; give the station's "
+			 "journal.sqlite-anchor (DATA/journal.sqlite-anchor)", path, strerror(e));
 		return rc;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
+	if (!S_ISREG(st.st_mode)) {
 		jerr_set(IMP_ERR_IO, "the anchor %s is not a regular file (a pipe, a device or a "
 			 "directory cannot be read as one): give a copy of the station's "
 			 "DATA/journal.sqlite-anchor", path);
 		return IMP_ERR_IO;
 	}
-	while (flock(fd, LOCK_SH) != 0 && errno == EINTR)
-		;
+	if (access(path, R_OK) != 0) {
+		jerr_set(IMP_ERR_IO, "cannot read the anchor %s: %s; check its permissions", path,
+			 strerror(errno));
+		return IMP_ERR_IO;
+	}
+	return IMP_OK;
+}
+
+/* An anchor file the caller names (an audit of a journal copied away from
+ * it): it must exist; a symbolic link is followed, as the user named it. */
+static imp_err anchor_read_named(const char *path, struct janchor *a)
+{
+	imp_err rc = jnl_anchor_named_usable(path);
+	int fd;
+
+	memset(a, 0, sizeof(*a));
+	if (rc != IMP_OK)
+		return rc;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		jerr_set(IMP_ERR_IO, "cannot read the anchor %s: %s", path, strerror(errno));
+		return IMP_ERR_IO;
+	}
 	reading_named = true;
-	rc = anchor_load(fd, path, a);
+	rc = anchor_file_check(fd, path);
+	while (rc == IMP_OK && flock(fd, LOCK_SH) != 0 && errno == EINTR)
+		;
+	if (rc == IMP_OK)
+		rc = anchor_load(fd, path, a);
 	if (rc == IMP_OK && !a->present)
 		rc = anchor_damaged(path, "empty");
 	reading_named = false;

@@ -488,10 +488,9 @@ static imp_err tls_check(const char *dir, const char *cert, const char *key, con
 	gnutls_datum_t c = { (unsigned char *)cert, (unsigned)strlen(cert) };
 	gnutls_datum_t k = { (unsigned char *)key, (unsigned)strlen(key) };
 	gnutls_datum_t t = { (unsigned char *)ca, (unsigned)strlen(ca) };
-	imp_err rc = IMP_ERR_CONFIG;
-	int r;
-
 	char path[4200];
+	imp_err rc;
+	int r;
 
 	snprintf(path, sizeof(path), "%s/server.pem", dir);
 	rc = reg_tls_pem_check(cert, path, false);

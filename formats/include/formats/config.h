@@ -60,6 +60,7 @@ struct fmt_pin_spec {
 };
 
 #define FMT_QUOTA_DEFAULT 1000u
+#define FMT_HSM_TOKEN_DEFAULT "pkcs11:token=imprint" /* the embedded token's */
 
 /* ---- "matter": Matter factory data per board (docs/MATTER.md) ---- */
 #define FMT_MATTER_ITER_DEFAULT 10000u   /* PBKDF2 iterations of the verifier */
@@ -136,7 +137,7 @@ struct fmt_config {
 				    directory */
 		char *init_args; /* C_Initialize pReserved string (NSS softoken's
 				    "configdir='sql:DIR' ..."), NULL = none */
-		char *token;     /* RFC 7512 URI, default "pkcs11:token=imprint" */
+		char *token;     /* RFC 7512 URI, default FMT_HSM_TOKEN_DEFAULT */
 		struct fmt_pin_spec pin;
 		struct fmt_pin_spec supervisor_pin;
 	} hsm;

@@ -597,6 +597,11 @@ enum jnl_anchor_seen {
 imp_err jnl_anchor_check_at(struct jnl *j, const char *anchor, char *msg, size_t cap,
 			   enum jnl_anchor_seen *seen);
 
+/* An anchor file named by the user can be read as one: it exists
+ * (IMP_ERR_NOT_FOUND), is a regular file and readable (IMP_ERR_IO); the
+ * reason in jnl_last_error(). Checked by jnl_anchor_check_at too. */
+imp_err jnl_anchor_named_usable(const char *path);
+
 /*
  * The boards table replayed from the chain: each board's state, serial,
  * counter, fixture and key mode as its events set them (docs/JOURNAL.md
